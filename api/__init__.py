@@ -1,0 +1,1 @@
+"""The HTTP layer: one blueprint package per audience. Handlers parse, call one domain operation, shape the reply."""

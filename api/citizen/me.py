@@ -1,0 +1,118 @@
+"""The signed-in citizen: profile, identity levels (实名, face), sessions, access log."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from api.http import audience_blueprint, documented, no_content, parse_body, reply, requires_level
+from api.schemas import Strict
+from app import audit
+from app.accounts.rules import LEVEL_PHONE, LEVEL_REAL_NAME
+from app.clock import rfc3339
+
+bp = audience_blueprint("citizen_me", url_prefix="/api/v1/me", audience="citizen")
+
+
+class MeReply(BaseModel):
+    id: str
+    level: int
+    phone_masked: str
+    name_masked: str | None
+    id_number_masked: str | None
+    elderly_mode: bool
+
+
+class IdentityRequest(Strict):
+    name: str = Field(max_length=40, description="Name as on the resident ID card")
+    id_number: str = Field(max_length=32, description="18-character resident ID number")
+
+
+class FaceRequest(Strict):
+    liveness_sample: str = Field(max_length=3_000_000, description="Base64 of the liveness capture")
+
+
+class LevelReply(BaseModel):
+    level: int
+
+
+class SessionItem(BaseModel):
+    id: str
+    device_name: str
+    created_at: str
+    last_used_at: str
+    current: bool
+
+
+class SessionList(BaseModel):
+    items: list[SessionItem]
+
+
+class AccessLogItem(BaseModel):
+    at: str
+    actor: str
+    actor_type: str
+    action: str
+    attributes: list | dict
+    purpose: str | None
+
+
+class AccessLog(BaseModel):
+    items: list[AccessLogItem]
+
+
+@bp.get("")
+@documented("My profile, PII masked", reply_model=MeReply, tag="me")
+@requires_level(LEVEL_PHONE)
+async def me(request: Request) -> HTTPResponse:
+    profile = request.app.ctx.accounts.profile(request.ctx.citizen)
+    return reply(MeReply(**profile.__dict__))
+
+
+@bp.post("/identity")
+@documented("Real-name verification (实名认证): name + resident ID number", body=IdentityRequest, reply_model=LevelReply, tag="me")
+@requires_level(LEVEL_PHONE)
+async def verify_identity(request: Request) -> HTTPResponse:
+    body = parse_body(request, IdentityRequest)
+    level = await request.app.ctx.accounts.verify_identity(request.ctx.citizen, body.name, body.id_number)
+    return reply(LevelReply(level=level))
+
+
+@bp.post("/identity/face")
+@documented("Face check (人脸核验) through the provider", body=FaceRequest, reply_model=LevelReply, level=LEVEL_REAL_NAME, tag="me")
+@requires_level(LEVEL_REAL_NAME)
+async def verify_face(request: Request) -> HTTPResponse:
+    body = parse_body(request, FaceRequest)
+    level = await request.app.ctx.accounts.verify_face(request.ctx.citizen, body.liveness_sample)
+    return reply(LevelReply(level=level))
+
+
+@bp.get("/sessions")
+@documented("My signed-in devices", reply_model=SessionList, tag="me")
+async def sessions(request: Request) -> HTTPResponse:
+    rows = await request.app.ctx.accounts.sessions(request.ctx.citizen_id)
+    current = request.ctx.claims.session_id
+    return reply(SessionList(items=[
+        SessionItem(id=s.id, device_name=s.device_name, created_at=rfc3339(s.created_at),
+                    last_used_at=rfc3339(s.last_used_at), current=s.id == current)
+        for s in rows
+    ]))
+
+
+@bp.delete("/sessions/<session_id:str>")
+@documented("Sign out one of my devices remotely", status=204, tag="me")
+async def sign_out_session(request: Request, session_id: str) -> HTTPResponse:
+    await request.app.ctx.accounts.sign_out_session(request.ctx.citizen_id, session_id)
+    return no_content()
+
+
+@bp.get("/access-log")
+@documented("Who else read my data, when, what and why", reply_model=AccessLog, tag="me")
+async def access_log(request: Request) -> HTTPResponse:
+    entries = await audit.access_log(request.ctx.citizen_id)
+    return reply(AccessLog(items=[
+        AccessLogItem(at=rfc3339(e.at), actor=e.actor, actor_type=e.actor_type, action=e.action,
+                      attributes=e.attributes, purpose=e.purpose)
+        for e in entries
+    ]))

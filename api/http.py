@@ -1,0 +1,125 @@
+"""Shared pieces of the HTTP layer: body parsing, replies, route documentation, audiences."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Awaitable, Callable, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sanic import Blueprint, Request, response
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.definitions import Response
+
+from app.errors import AppError, ValidationFailed
+
+T = TypeVar("T", bound=BaseModel)
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+AUDIENCES = ("public", "citizen", "relying_party", "partner", "admin")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    return response.json(body, status=status, headers=headers, dumps=dumps)
+
+
+def no_content() -> HTTPResponse:
+    return response.empty(status=204)
+
+
+def parse_body(request: Request, model: type[T]) -> T:
+    """The JSON body as `model`, or a clear 400 (not JSON) / 422 (fields wrong)."""
+    raw = request.body or b""
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        raise AppError("MALFORMED_JSON", status=400) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed([{"field": "body", "problem": "a JSON object is required"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            [{"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["type"]} for e in exc.errors()]
+        ) from None
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address as seen by us (behind a proxy, set FORWARDED_SECRET/REAL_IP_HEADER in Sanic)."""
+    return request.remote_addr or request.ip or "unknown"
+
+
+def audience_blueprint(name: str, url_prefix: str, audience: str) -> Blueprint:
+    """A blueprint whose every route is guarded for one audience; routes without one fail a test."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
+    blueprint = Blueprint(name, url_prefix=url_prefix)
+    blueprint.ctx.audience = audience
+    if audience != "public":
+        from api.guards import GUARDS  # guards import domain services; keep this module light
+
+        blueprint.on_request(GUARDS[audience])
+    return blueprint
+
+
+def documented(
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    reply_model: type[BaseModel] | None = None,
+    status: int = 200,
+    level: int | None = None,
+    tag: str | None = None,
+    description: str = "",
+) -> Callable[[Handler], Handler]:
+    """Describe a route in the OpenAPI document: request and reply schemas, identity level needed."""
+    if level:
+        description = (description + f"\n\nRequires identity level {level} (else 403 IDENTITY_LEVEL_REQUIRED).").strip()
+    responses = [Response({"application/json": reply_model} if reply_model else None, status=status)]
+    responses.append(Response({"application/json": ErrorReply}, status="default", description="error envelope"))
+
+    def wrap(handler: Handler) -> Handler:
+        return openapi.definition(
+            summary=summary,
+            description=description or None,
+            body={"application/json": body} if body else None,
+            response=responses,
+            tag=tag,
+        )(handler)
+
+    return wrap
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    request_id: str
+
+
+class ErrorReply(BaseModel):
+    error: ErrorBody
+
+
+def requires_level(level: int) -> Callable[[Handler], Handler]:
+    """Load the signed-in citizen into `request.ctx.citizen` and insist on identity `level`."""
+    from app.accounts.service import require_level
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+            citizen = await request.app.ctx.accounts.citizen(request.ctx.citizen_id)
+            require_level(citizen, level)
+            request.ctx.citizen = citizen
+            return await handler(request, *args, **kwargs)
+
+        guarded.required_level = level  # type: ignore[attr-defined]
+        return guarded
+
+    return wrap

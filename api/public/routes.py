@@ -1,0 +1,52 @@
+"""Public routes: liveness, readiness, the JWKS, and (outside production) the dev SMS outbox."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from api.http import audience_blueprint, documented, reply
+from app.accounts.rules import normalize_phone
+from app.clock import rfc3339
+from app.errors import AppError, envelope
+
+bp = audience_blueprint("public", url_prefix="", audience="public")
+dev_bp = audience_blueprint("dev", url_prefix="/dev", audience="public")
+
+
+class Health(BaseModel):
+    status: str
+
+
+@bp.get("/healthz")
+@documented("Liveness: the process is up", reply_model=Health, tag="platform")
+async def healthz(request: Request) -> HTTPResponse:
+    return reply({"status": "ok"})
+
+
+@bp.get("/readyz")
+@documented("Readiness: database and cache reachable (503 naming the failed part otherwise)", reply_model=Health, tag="platform")
+async def readyz(request: Request) -> HTTPResponse:
+    checks = await request.app.ctx.readiness()
+    if all(v == "ok" for v in checks.values()):
+        return reply({"status": "ready", "checks": checks})
+    failed = [name for name, state in checks.items() if state != "ok"]
+    error = AppError("NOT_READY", status=503, params={"failed": ", ".join(failed)}, extra={"checks": checks, "failed": failed})
+    return reply(envelope(error, request.ctx.language, request.ctx.request_id), status=503)
+
+
+@bp.get("/.well-known/jwks.json")
+@documented("Public keys (JWKS) for every signature the service makes", tag="platform")
+async def jwks(request: Request) -> HTTPResponse:
+    return reply(request.app.ctx.platform.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@dev_bp.get("/sms-outbox")
+@documented("Dev only: the messages the stand-in SMS gateway recorded for ?phone=", tag="dev")
+async def sms_outbox(request: Request) -> HTTPResponse:
+    phone = normalize_phone(request.args.get("phone", ""))
+    if phone is None:
+        raise AppError("INVALID_PHONE", status=422)
+    messages = request.app.ctx.sms.outbox(phone)
+    return reply({"items": [{"id": m.message_id, "text": m.text, "sent_at": rfc3339(m.sent_at)} for m in messages]})

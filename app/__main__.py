@@ -1,0 +1,115 @@
+"""`python -m app`: serve on the embedded default, or run a maintenance command.
+
+    python -m app                      serve (same as `serve`)
+    python -m app serve --port 8000 --workers 1
+    python -m app migrate              apply schema migrations
+    python -m app audit verify         check the audit hash chain
+    python -m app keys rotate          create a new signing key (old ones stay published)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import replace
+
+from app.config import ConfigError, Settings
+
+
+def build_parser(defaults: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="粤省事式政务服务平台 backend (sample).")
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="serve the API (default)")
+    for target in (parser, serve):
+        target.add_argument("--host", default=defaults.host, help=f"address to bind (APP_HOST, default {defaults.host})")
+        target.add_argument("--port", type=int, default=defaults.port, help=f"port (APP_PORT, default {defaults.port})")
+        target.add_argument("--workers", type=int, default=defaults.workers,
+                            help="worker processes (APP_WORKERS; more than 1 needs APP_REDIS_URL)")
+    commands.add_parser("migrate", help="apply database migrations")
+    audit = commands.add_parser("audit", help="audit log tools")
+    audit.add_argument("action", choices=["verify"], help="verify: check the hash chain")
+    keys = commands.add_parser("keys", help="signing key tools")
+    keys.add_argument("action", choices=["rotate", "list"], help="rotate: new current key; list: published kids")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    args = build_parser(settings).parse_args(argv)
+    try:
+        settings = settings.with_(host=args.host, port=args.port, workers=args.workers) if hasattr(args, "host") else settings
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    if args.command == "audit":
+        return asyncio.run(_audit_verify(settings))
+    if args.command == "keys":
+        return _keys(settings, args.action)
+    return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
+    from app.platform import build_platform
+    from app.server import create_app
+
+    # Keys and schema are prepared once here, before any worker starts.
+    build_platform(settings)
+    asyncio.run(_migrate(settings, quiet=True))
+    app = create_app(settings)
+    app.run(host=settings.host, port=settings.port, workers=settings.workers, access_log=False,
+            single_process=settings.workers == 1, motd=True)
+    return 0
+
+
+async def _migrate(settings: Settings, quiet: bool = False) -> int:
+    from app.db import close_db, init_db
+
+    await init_db(settings.resolved_database_url, migrate=True)
+    await close_db()
+    if not quiet:
+        print("migrations applied")
+    return 0
+
+
+async def _audit_verify(settings: Settings) -> int:
+    from app.audit import verify_chain
+    from app.db import close_db, init_db
+
+    await init_db(settings.resolved_database_url, migrate=False)
+    try:
+        report = await verify_chain()
+    finally:
+        await close_db()
+    if report.ok:
+        print(f"audit chain intact: {report.checked} entries")
+        return 0
+    print(f"audit chain BROKEN ({report.checked} entries checked):")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
+
+
+def _keys(settings: Settings, action: str) -> int:
+    from app.clock import Clock
+    from app.platform import build_platform
+
+    platform = build_platform(replace(settings, env="dev") if action == "rotate" else settings, Clock())
+    if action == "rotate":
+        key = platform.keys.rotate()
+        print(f"new signing key {key.kid}; previous keys stay published for {platform.keys.grace}")
+    for jwk in platform.keys.jwks()["keys"]:
+        print(jwk["kid"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The append-only, hash-chained audit log, and the citizen-visible access log built on it.
+
+`record_event` notes what happened (logins, identity changes, revocations);
+`record_access` is the one function every domain calls when anyone other than the citizen
+(a relying party, a partner region, a family proxy, a clerk) reads the citizen's data. The
+citizen sees those entries at `GET /api/v1/me/access-log`.
+
+Each entry holds the hash of the one before it; `verify_chain` (`python -m app audit verify`)
+finds a changed, inserted or deleted entry. The database also refuses UPDATE and DELETE on
+the table (triggers created by the migration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from app.clock import Clock
+
+GENESIS_HASH = "0" * 64
+ACTOR_TYPES = ("citizen", "system", "relying_party", "partner", "proxy", "admin", "department")
+
+
+class AuditEntry(Model):
+    seq = fields.BigIntField(pk=True, generated=False)
+    at = fields.DatetimeField()
+    category = fields.CharField(max_length=16)  # "event" or "access"
+    actor = fields.CharField(max_length=128)
+    actor_type = fields.CharField(max_length=32)
+    action = fields.CharField(max_length=64)
+    subject_id = fields.CharField(max_length=40, null=True, db_index=True)
+    attributes = fields.JSONField(default=list)
+    purpose = fields.CharField(max_length=200, null=True)
+    prev_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_entries"
+
+
+class AuditHead(Model):
+    """The last link of the chain, so that deleting the newest entries is detected too (model docstrings become table comments: Tortoise 1.1.9 writes them unescaped into DDL, so no apostrophes or semicolons)."""
+
+    id = fields.IntField(pk=True, generated=False)
+    seq = fields.BigIntField()
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_head"
+
+
+def entry_hash(prev_hash: str, seq: int, at: datetime, category: str, actor: str, actor_type: str,
+               action: str, subject_id: str | None, attributes: Any, purpose: str | None) -> str:
+    canonical = json.dumps(
+        [prev_hash, seq, at.isoformat(timespec="microseconds"), category, actor, actor_type, action,
+         subject_id, attributes, purpose],
+        ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+_local_lock = asyncio.Lock()
+
+
+async def _append(clock: Clock, category: str, actor: str, actor_type: str, action: str,
+                  subject_id: str | None, attributes: Sequence[Any] | dict[str, Any], purpose: str | None) -> AuditEntry:
+    if actor_type not in ACTOR_TYPES:
+        raise ValueError(f"unknown actor_type {actor_type!r}")
+    attrs = list(attributes) if not isinstance(attributes, dict) else attributes
+    # The in-process lock orders this worker's writers; the row lock on the head orders workers.
+    async with _local_lock:
+        for _ in range(3):
+            try:
+                async with in_transaction() as conn:
+                    head = await AuditHead.filter(id=1).select_for_update().using_db(conn).first()
+                    if head is None:
+                        head = await AuditHead.create(id=1, seq=0, hash=GENESIS_HASH, using_db=conn)
+                    seq = head.seq + 1
+                    at = clock.now()
+                    digest = entry_hash(head.hash, seq, at, category, actor, actor_type, action, subject_id, attrs, purpose)
+                    entry = await AuditEntry.create(
+                        seq=seq, at=at, category=category, actor=actor, actor_type=actor_type, action=action,
+                        subject_id=subject_id, attributes=attrs, purpose=purpose, prev_hash=head.hash,
+                        hash=digest, using_db=conn,
+                    )
+                    await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=digest)
+                    return entry
+            except IntegrityError:
+                continue  # another worker created the head or took this seq first: retry
+    raise RuntimeError("audit log is busy")
+
+
+async def record_event(clock: Clock, *, actor: str, actor_type: str, action: str, subject_id: str | None = None,
+                       attributes: Sequence[Any] | dict[str, Any] = (), purpose: str | None = None) -> AuditEntry:
+    """Record something that happened (a login, an identity change, a revocation). No PII values."""
+    return await _append(clock, "event", actor, actor_type, action, subject_id, attributes, purpose)
+
+
+async def record_access(clock: Clock, *, citizen_id: str, actor: str, actor_type: str, action: str,
+                        attributes: Sequence[str], purpose: str) -> AuditEntry:
+    """Record that someone other than the citizen read the citizen's data (shown in their access log).
+
+    `attributes` names what was disclosed (e.g. ["name", "id_number_masked"]), never the values.
+    """
+    if actor_type == "citizen":
+        raise ValueError("record_access is for reads by someone other than the citizen")
+    return await _append(clock, "access", actor, actor_type, action, citizen_id, attributes, purpose)
+
+
+async def access_log(citizen_id: str, limit: int = 50, before_seq: int | None = None) -> list[AuditEntry]:
+    query = AuditEntry.filter(subject_id=citizen_id, category="access")
+    if before_seq is not None:
+        query = query.filter(seq__lt=before_seq)
+    return await query.order_by("-seq").limit(limit)
+
+
+@dataclass
+class ChainReport:
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def verify_chain(batch: int = 1000) -> ChainReport:
+    """Walk the whole chain; report every broken link, gap, altered entry or truncation."""
+    report = ChainReport()
+    prev_hash, expected_seq, last_seq = GENESIS_HASH, 1, 0
+    while True:
+        rows = await AuditEntry.filter(seq__gte=expected_seq).order_by("seq").limit(batch)
+        if not rows:
+            break
+        for row in rows:
+            if row.seq != expected_seq:
+                report.problems.append(f"entries {expected_seq}..{row.seq - 1} are missing")
+            if row.prev_hash != prev_hash:
+                report.problems.append(f"entry {row.seq}: link to the previous entry is broken")
+            digest = entry_hash(row.prev_hash, row.seq, row.at, row.category, row.actor, row.actor_type,
+                                row.action, row.subject_id, row.attributes, row.purpose)
+            if digest != row.hash:
+                report.problems.append(f"entry {row.seq}: content does not match its hash (changed)")
+            prev_hash, expected_seq, last_seq = row.hash, row.seq + 1, row.seq
+            report.checked += 1
+    head = await AuditHead.get_or_none(id=1)
+    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
+        report.problems.append(f"the chain ends at entry {last_seq} but the head says {head.seq}: newest entries deleted")
+    return report

@@ -1,0 +1,157 @@
+"""One cache interface: `redis.asyncio` in production, in-memory for the embedded default.
+
+Used for one-time codes, rate limits, locks and replay protection. The in-memory
+implementation lives in one process, so `Settings` refuses several workers without Redis.
+Expiry that matters to a citizen (a code's 5 minutes) is checked against the clock by the
+domain; cache TTLs only bound how long keys are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Protocol
+
+import redis.asyncio as redis_asyncio
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> str | None: ...
+    async def set(self, key: str, value: str, ttl: float) -> None: ...
+    async def set_if_absent(self, key: str, value: str, ttl: float) -> bool: ...
+    async def incr(self, key: str, ttl: float) -> int: ...
+    async def delete(self, key: str) -> bool: ...
+    async def ping(self) -> None: ...
+    async def clear(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class CacheUnavailable(RuntimeError):
+    """The cache could not be reached."""
+
+
+class MemoryCache:
+    """A per-process cache with the same behaviour as the Redis one."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[str, float]] = {}
+
+    def _live(self, key: str) -> str | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return item[0]
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        self._data[key] = (value, time.monotonic() + ttl)
+
+    async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._data[key] = (value, time.monotonic() + ttl)
+        return True
+
+    async def incr(self, key: str, ttl: float) -> int:
+        current = self._live(key)
+        if current is None:
+            self._data[key] = ("1", time.monotonic() + ttl)
+            return 1
+        value = int(current) + 1
+        self._data[key] = (str(value), self._data[key][1])
+        return value
+
+    async def delete(self, key: str) -> bool:
+        return self._data.pop(key, None) is not None
+
+    async def ping(self) -> None:
+        return None
+
+    async def clear(self) -> None:
+        self._data.clear()
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisCache:
+    """The shared cache for several workers and hosts (redis-py's `redis.asyncio`)."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self._redis = redis_asyncio.from_url(
+            url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
+        )
+        self._prefix = f"{namespace}:"
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> str | None:
+        return await self._redis.get(self._k(key))
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)))
+
+    async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
+        return bool(await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
+
+    async def incr(self, key: str, ttl: float) -> int:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.incr(self._k(key))
+        pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
+        value, _ = await pipe.execute()
+        return int(value)
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self._redis.delete(self._k(key)))
+
+    async def ping(self) -> None:
+        try:
+            await self._redis.ping()
+        except (redis_asyncio.RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def clear(self) -> None:
+        """Delete this namespace's keys (used by tests; never FLUSHDB on a shared server)."""
+        async for key in self._redis.scan_iter(match=self._prefix + "*", count=500):
+            await self._redis.delete(key)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def create_cache(redis_url: str, namespace: str) -> Cache:
+    return RedisCache(redis_url, namespace) if redis_url else MemoryCache()
+
+
+async def get_json(cache: Cache, key: str) -> Any:
+    raw = await cache.get(key)
+    return None if raw is None else json.loads(raw)
+
+
+async def set_json(cache: Cache, key: str, value: Any, ttl: float) -> None:
+    await cache.set(key, json.dumps(value, separators=(",", ":")), ttl)
+
+
+class LockNotAcquired(RuntimeError):
+    """Another worker holds the lock."""
+
+
+@asynccontextmanager
+async def cache_lock(cache: Cache, name: str, ttl: float = 30.0) -> AsyncIterator[None]:
+    """A set-if-absent lock shared by every worker using the same cache."""
+    token = secrets.token_hex(8)
+    if not await cache.set_if_absent(f"lock:{name}", token, ttl):
+        raise LockNotAcquired(name)
+    try:
+        yield
+    finally:
+        if await cache.get(f"lock:{name}") == token:
+            await cache.delete(f"lock:{name}")

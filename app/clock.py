@@ -1,0 +1,40 @@
+"""One clock for "now": domain code asks it, tests move it instead of sleeping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+
+class Clock:
+    """The wall clock, always timezone-aware UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def timestamp(self) -> float:
+        return self.now().timestamp()
+
+
+class MovableClock(Clock):
+    """A clock tests can set and advance; it still ticks with real time in between."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._offset = timedelta(0)
+        if start is not None:
+            self.set(start)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self._offset
+
+    def advance(self, seconds: float = 0, **kwargs: float) -> None:
+        self._offset += timedelta(seconds=seconds, **kwargs)
+
+    def set(self, moment: datetime) -> None:
+        self._offset = moment - datetime.now(timezone.utc)
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    """Times in replies: RFC 3339 UTC with a `Z`, second precision."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,159 @@
+"""One `Settings` object, read from `APP_*` environment variables and validated at start."""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says what to fix."""
+
+
+ENVIRONMENTS = ("dev", "test", "production")
+DB_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg"}
+REDIS_SCHEMES = {"redis", "rediss"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service. Time limits are seconds."""
+
+    env: str = "dev"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path = Path("data")
+    database_url: str = ""  # default: SQLite file under data_dir
+    redis_url: str = ""  # default: in-memory cache (one process only)
+    cache_namespace: str = "gov"
+    keys_dir: Path | None = None  # default: data_dir / "keys"
+    pii_key: str = ""  # base64 of 32 bytes; generated under keys_dir outside production
+    issuer: str = "https://gov-app.example.cn"
+    citizen_audience: str = "citizen-app"
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 30 * 24 * 3600
+    signing_key_rotation_days: int = 90
+    otp_ttl: int = 5 * 60
+    otp_resend_interval: int = 60
+    otp_daily_limit: int = 10
+    otp_max_tries: int = 5
+    otp_ip_hourly_limit: int = 30
+    login_ip_hourly_limit: int = 120
+    face_pass_score: float = 0.8
+    face_timeout: float = 5.0
+    face_daily_attempts: int = 5
+    sms_timeout: float = 5.0
+    max_body_bytes: int = 2 * 1024 * 1024
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def dev_endpoints(self) -> bool:
+        """Dev-only routes such as the SMS outbox exist outside production only."""
+        return not self.production
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite://{self.data_dir / 'app.sqlite3'}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.data_dir / "keys"
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes).validated()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read `APP_<FIELD>` variables (e.g. `APP_DATABASE_URL`) and validate them."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = environ.get(f"APP_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        return cls(**values).validated()
+
+    def validated(self) -> "Settings":
+        if self.env not in ENVIRONMENTS:
+            raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        _check_url("APP_DATABASE_URL", self.resolved_database_url, DB_SCHEMES)
+        if self.redis_url:
+            _check_url("APP_REDIS_URL", self.redis_url, REDIS_SCHEMES)
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"APP_PORT must be 1-65535, not {self.port}")
+        if self.workers < 1:
+            raise ConfigError("APP_WORKERS must be at least 1")
+        if self.workers > 1 and not self.redis_url:
+            # One-time codes, rate limits and locks must be shared by all workers.
+            raise ConfigError(
+                "APP_WORKERS > 1 needs APP_REDIS_URL: the in-memory cache lives in one process, "
+                "so one-time codes and rate limits would be per worker"
+            )
+        for name in ("access_token_ttl", "refresh_token_ttl", "otp_ttl", "otp_resend_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"APP_{name.upper()} must be positive")
+        if self.pii_key:
+            decode_key(self.pii_key, "APP_PII_KEY")
+        if self.production:
+            if not self.pii_key:
+                raise ConfigError("APP_PII_KEY is required in production (base64 of 32 random bytes)")
+            if self.database_url == "" or self.database_url.startswith("sqlite"):
+                raise ConfigError("production needs APP_DATABASE_URL pointing at PostgreSQL")
+            if not self.redis_url:
+                raise ConfigError("production needs APP_REDIS_URL")
+            if self.keys_dir is None:
+                raise ConfigError("production needs APP_KEYS_DIR holding the signing keys")
+        return self
+
+
+def decode_key(value: str, name: str) -> bytes:
+    """Decode a base64 32-byte key, refusing weak or malformed ones with a clear message."""
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise ConfigError(f"{name} is not valid base64") from None
+    if len(key) != 32:
+        raise ConfigError(f"{name} must decode to 32 bytes, not {len(key)}")
+    if len(set(key)) < 8:
+        raise ConfigError(f"{name} looks like a placeholder, not a random key")
+    return key
+
+
+def _check_url(name: str, url: str, schemes: set[str]) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in schemes:
+        raise ConfigError(f"{name} must start with one of {sorted(schemes)}://, got {url.split(':')[0]!r}")
+    if parsed.scheme != "sqlite" and not parsed.hostname:
+        raise ConfigError(f"{name} has no host: {parsed.scheme}://<host>:<port>/...")
+
+
+def _convert(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if "Path" in kind:
+            return Path(raw) if raw else None
+    except ValueError:
+        raise ConfigError(f"APP_{name.upper()} has an invalid value {raw!r} (expected {kind})") from None
+    return raw

@@ -1,0 +1,60 @@
+"""Database wiring: Tortoise ORM on SQLite (embedded default) or PostgreSQL, schema by migrations.
+
+Migrations live in `app/migrations/` (Tortoise's own migration framework, dialect-neutral
+operations) and are applied at start on the embedded default, or by `python -m app migrate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.executor import MigrationExecutor
+
+# Every module that defines models, in one Tortoise app called "models".
+MODEL_MODULES = [
+    "app.audit",
+    "app.accounts.models",
+    "app.notifications.models",
+]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    url = database_url.replace("postgresql://", "postgres://", 1)
+    return {
+        "connections": {"default": url},
+        "apps": {"models": {"models": MODEL_MODULES, "default_connection": "default", "migrations": "app.migrations"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init_db(database_url: str, migrate: bool) -> None:
+    if database_url.startswith("sqlite://"):
+        from pathlib import Path
+
+        path = database_url[len("sqlite://"):]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    config = tortoise_config(database_url)
+    # Sanic runs listeners and handlers in different tasks: share the context (as tortoise.contrib.sanic does).
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+    if migrate:
+        await apply_migrations(config)
+
+
+async def apply_migrations(config: dict[str, Any]) -> None:
+    executor = MigrationExecutor(connections.get("default"), config["apps"])
+    await executor.migrate()
+
+
+async def ping_db() -> None:
+    await connections.get("default").execute_query("SELECT 1")
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+def dialect() -> str:
+    return connections.get("default").capabilities.dialect

@@ -1,0 +1,68 @@
+"""The inbox: `notify` stores a message; readers get it rendered in their language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from app.clock import Clock
+from app.errors import NotFound
+from app.i18n import pick
+from app.ids import new_id
+from app.notifications.models import Notification
+from app.notifications.templates import TEMPLATES
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    id: str
+    kind: str
+    title: str
+    body: str
+    created_at: datetime
+    read: bool
+
+
+async def notify(clock: Clock, citizen_id: str, kind: str, params: Mapping[str, Any] | None = None) -> Notification:
+    """Put a message of `kind` into the citizen's inbox (消息中心). Unknown kinds are a programming error."""
+    if kind not in TEMPLATES:
+        raise ValueError(f"no inbox template for {kind!r}")
+    params = dict(params or {})
+    render(kind, params, "zh-Hans")  # fail now, not when the citizen opens the inbox
+    return await Notification.create(
+        id=new_id("msg"), citizen_id=citizen_id, kind=kind, params=params, created_at=clock.now()
+    )
+
+
+def render(kind: str, params: Mapping[str, Any], language: str) -> tuple[str, str]:
+    template = TEMPLATES[kind]
+    return pick(template["title"], language, **params), pick(template["body"], language, **params)
+
+
+def _message(row: Notification, language: str) -> InboxMessage:
+    title, body = render(row.kind, row.params, language)
+    return InboxMessage(row.id, row.kind, title, body, row.created_at, row.read_at is not None)
+
+
+async def inbox(citizen_id: str, language: str, limit: int = 20, unread_only: bool = False) -> tuple[list[InboxMessage], int]:
+    """The newest messages and the unread count."""
+    query = Notification.filter(citizen_id=citizen_id)
+    if unread_only:
+        query = query.filter(read_at=None)
+    rows = await query.order_by("-created_at", "-id").limit(limit)
+    unread = await Notification.filter(citizen_id=citizen_id, read_at=None).count()
+    return [_message(row, language) for row in rows], unread
+
+
+async def mark_read(clock: Clock, citizen_id: str, message_id: str) -> None:
+    """Mark one of the citizen's own messages read; another citizen's id is simply not found."""
+    row = await Notification.get_or_none(id=message_id, citizen_id=citizen_id)
+    if row is None:
+        raise NotFound()
+    if row.read_at is None:
+        await Notification.filter(id=row.id, read_at=None).update(read_at=clock.now())
+
+
+async def mark_all_read(clock: Clock, citizen_id: str) -> int:
+    return await Notification.filter(citizen_id=citizen_id, read_at=None).update(read_at=clock.now())

@@ -1,0 +1,46 @@
+"""Inbox message templates per kind, in zh-Hans, zh-Hant and en. Domains add their kinds here."""
+
+from __future__ import annotations
+
+TEMPLATES: dict[str, dict[str, dict[str, str]]] = {
+    "login_new_device": {
+        "title": {"zh-Hans": "新设备登录提醒", "zh-Hant": "新裝置登入提醒", "en": "New sign-in"},
+        "body": {
+            "zh-Hans": "您的账号于 {at} 在“{device}”上登录。如非本人操作，请在“登录设备”中将其退出。",
+            "zh-Hant": "您的帳號於 {at} 在「{device}」上登入。如非本人操作，請在「登入裝置」中將其登出。",
+            "en": "Your account was signed in on “{device}” at {at}. If this was not you, sign it out under Devices.",
+        },
+    },
+    "identity_verified": {
+        "title": {"zh-Hans": "实名认证成功", "zh-Hant": "實名認證成功", "en": "Identity verified"},
+        "body": {
+            "zh-Hans": "您已完成实名认证，可以办理更多政务服务。",
+            "zh-Hant": "您已完成實名認證，可以辦理更多政務服務。",
+            "en": "Your real-name identity is verified. More government services are now open to you.",
+        },
+    },
+    "face_verified": {
+        "title": {"zh-Hans": "人脸核验成功", "zh-Hant": "人臉核驗成功", "en": "Face check passed"},
+        "body": {
+            "zh-Hans": "您已完成人脸核验，账号升级为最高认证等级。",
+            "zh-Hant": "您已完成人臉核驗，帳號升級為最高認證等級。",
+            "en": "Your face check passed. Your account now has the highest assurance level.",
+        },
+    },
+    "session_revoked": {
+        "title": {"zh-Hans": "设备已退出登录", "zh-Hant": "裝置已登出", "en": "Device signed out"},
+        "body": {
+            "zh-Hans": "“{device}”已退出登录。",
+            "zh-Hant": "「{device}」已登出。",
+            "en": "“{device}” was signed out.",
+        },
+    },
+    "refresh_token_reused": {
+        "title": {"zh-Hans": "账号安全提醒", "zh-Hant": "帳號安全提醒", "en": "Security alert"},
+        "body": {
+            "zh-Hans": "检测到“{device}”的登录凭证被重复使用，我们已将该设备退出登录。如非本人操作，请留意账号安全。",
+            "zh-Hant": "偵測到「{device}」的登入憑證被重複使用，我們已將該裝置登出。如非本人操作，請留意帳號安全。",
+            "en": "A sign-in token for “{device}” was used twice, so we signed that device out. If this was not you, keep an eye on your account.",
+        },
+    },
+}

@@ -1,0 +1,67 @@
+"""The platform core every domain is handed: settings, clock, cache, keys, tokens, PII cipher.
+
+Built once per process by `app.server.create_app`; domains receive it explicitly (no
+request-global magic), and tests build their own with a movable clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from app.cache import Cache, create_cache
+from app.clock import Clock
+from app.config import Settings, decode_key
+from app.security.keys import SigningKeyStore
+from app.security.pii import PiiCipher
+from app.security.tokens import TokenIssuer
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    clock: Clock
+    cache: Cache
+    keys: SigningKeyStore
+    tokens: TokenIssuer
+    pii: PiiCipher
+
+
+def load_pii_key(settings: Settings) -> bytes:
+    """APP_PII_KEY, or outside production a key generated once under the keys folder (mode 0600)."""
+    if settings.pii_key:
+        return decode_key(settings.pii_key, "APP_PII_KEY")
+    path = settings.resolved_keys_dir / "pii.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(base64.b64encode(os.urandom(32)).decode("ascii"))
+    return decode_key(path.read_text().strip(), str(path))
+
+
+def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
+    clock = clock or Clock()
+    keys = SigningKeyStore(
+        Path(settings.resolved_keys_dir),
+        clock,
+        # Old keys stay published long enough for anything they signed to expire.
+        grace=timedelta(seconds=max(settings.access_token_ttl, 24 * 3600)),
+        create_if_missing=not settings.production,
+    )
+    keys.load()
+    return Platform(
+        settings=settings,
+        clock=clock,
+        cache=create_cache(settings.redis_url, settings.cache_namespace),
+        keys=keys,
+        tokens=TokenIssuer(keys, clock, settings.issuer, settings.access_token_ttl),
+        pii=PiiCipher(load_pii_key(settings)),
+    )

@@ -1,0 +1,1 @@
+"""Security core: signing keys and JWKS, tokens, PII encryption, rate limits."""

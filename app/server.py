@@ -1,0 +1,157 @@
+"""`create_app(settings)`: the composition root that wires platform, domains and blueprints.
+
+This is the one module allowed to import every layer: it builds the platform core, the
+domain services with their adapters, and registers the `api` blueprints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+import re
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse
+from sanic_ext import Extend
+
+from api.http import dumps, reply
+from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceCheck, StandInSmsGateway
+from app.accounts.service import AccountService
+from app.clock import Clock
+from app.config import Settings
+from app.db import close_db, init_db, ping_db
+from app.errors import AppError, envelope
+from app.i18n import negotiate
+from app.platform import Platform, build_platform
+
+log = logging.getLogger("app")
+access_log = logging.getLogger("app.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+SANIC_ERRORS = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 503: "SERVICE_UNAVAILABLE"}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    platform: Platform | None = None,
+    sms: SmsGateway | None = None,
+    face: FaceCheckProvider | None = None,
+    name: str = "gov_app",
+) -> Sanic:
+    platform = platform or build_platform(settings, clock)
+    app = Sanic(name, dumps=dumps)
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.CORS = False
+    Extend(app)
+    app.ext.openapi.describe(
+        "粤省事式政务服务平台 API（示例）",
+        version="1.0.0",
+        description="Citizen, mini-program, relying-party, partner and admin APIs. Paths and reply shapes of "
+        "../shared/API.md are fixed; errors always use the envelope {error: {code, message, request_id}}.",
+    )
+
+    app.ctx.settings = settings
+    app.ctx.platform = platform
+    app.ctx.sms = sms or StandInSmsGateway(platform.clock)
+    app.ctx.face = face or StandInFaceCheck()
+    app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.face)
+    app.ctx.readiness = lambda: readiness(platform)
+
+    _register_blueprints(app, settings)
+    _register_request_context(app)
+    _register_error_handler(app)
+
+    @app.before_server_start
+    async def start(app: Sanic) -> None:
+        await init_db(settings.resolved_database_url, migrate=not settings.production)
+
+    @app.after_server_stop
+    async def stop(app: Sanic) -> None:
+        await platform.cache.close()
+        await close_db()
+
+    return app
+
+
+def _register_blueprints(app: Sanic, settings: Settings) -> None:
+    from api.citizen import auth, me, notifications
+    from api.public import routes as public
+
+    app.blueprint(public.bp)
+    if settings.dev_endpoints:
+        app.blueprint(public.dev_bp)
+    app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp])
+
+
+async def readiness(platform: Platform) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    for name, probe in (("database", ping_db), ("cache", platform.cache.ping)):
+        try:
+            await probe()
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means "not ready"; the kind is enough
+            checks[name] = f"unavailable: {type(exc).__name__}"
+    return checks
+
+
+def _register_request_context(app: Sanic) -> None:
+    @app.on_request(priority=100)
+    async def request_context(request: Request) -> None:
+        _ensure_context(request)
+        request.ctx.started = time.perf_counter()
+
+    @app.on_response(priority=100)
+    async def response_headers(request: Request, response: HTTPResponse) -> None:
+        _ensure_context(request)
+        response.headers["X-Request-ID"] = request.ctx.request_id
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        # Path only: query strings may carry phone numbers (the dev outbox) and never reach logs.
+        elapsed = (time.perf_counter() - getattr(request.ctx, "started", time.perf_counter())) * 1000
+        access_log.info("%s %s %s %.1fms rid=%s", request.method, request.path, response.status, elapsed, request.ctx.request_id)
+
+
+def _ensure_context(request: Request) -> None:
+    if getattr(request.ctx, "request_id", None):
+        return
+    given = request.headers.get("x-request-id", "")
+    request.ctx.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    request.ctx.language = negotiate(request.headers.get("accept-language"))
+
+
+def _register_error_handler(app: Sanic) -> None:
+    def handle(request: Request, exception: Exception) -> HTTPResponse:
+        _ensure_context(request)
+        error = to_app_error(exception, request)
+        response = reply(envelope(error, request.ctx.language, request.ctx.request_id), status=error.status,
+                         headers=error.headers)
+        response.headers["X-Request-ID"] = request.ctx.request_id
+        return response
+
+    app.error_handler.add(Exception, handle)
+
+
+def to_app_error(exception: Exception, request: Request) -> AppError:
+    if isinstance(exception, AppError):
+        return exception
+    if isinstance(exception, SanicException) and exception.status_code < 500:
+        status = exception.status_code
+        code = SANIC_ERRORS.get(status, "BAD_REQUEST")
+        if status == 400 and "json" in str(exception).lower():
+            code = "MALFORMED_JSON"
+        return AppError(code, status=status)
+    if isinstance(exception, SanicException) and exception.status_code == 503:
+        return AppError("SERVICE_UNAVAILABLE", status=503)
+    log.error("unhandled %s on %s %s rid=%s", type(exception).__name__, request.method, request.path,
+              request.ctx.request_id, exc_info=exception)
+    return AppError("INTERNAL_ERROR", status=500)
+
+
+__all__ = ["create_app"]
