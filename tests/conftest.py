@@ -1,0 +1,147 @@
+"""Test set-up: every test gets a fresh service on the backend chosen by the environment.
+
+Embedded default: a SQLite file per test, copied from one built by the real migrations.
+With APP_DATABASE_URL=postgres://...: one throw-away database per run (real migrations),
+emptied between tests. With APP_REDIS_URL: a private key namespace per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from app.accounts.adapters import StandInFaceCheck, StandInSmsGateway
+from app.clock import MovableClock
+from app.config import Settings
+from app.platform import Platform, build_platform
+from app.server import create_app
+
+Sanic.test_mode = True
+
+DATABASE_URL = os.environ.get("APP_DATABASE_URL", "")
+REDIS_URL = os.environ.get("APP_REDIS_URL", "")
+ON_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path=f"/{name}"))
+
+
+async def _migrate(url: str) -> None:
+    from app.db import close_db, init_db
+
+    await init_db(url, migrate=True)
+    await close_db()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: a SQLite template file, or a fresh PostgreSQL database for this run."""
+    if not ON_POSTGRES:
+        path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+        asyncio.run(_migrate(f"sqlite://{path}"))
+        yield str(path)
+        return
+    import asyncpg
+
+    name = f"test_{os.getpid()}_{secrets.token_hex(3)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = _with_database(DATABASE_URL, name)
+    asyncio.run(_migrate(url))
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> str:
+    if ON_POSTGRES:
+        return database_template
+    path = tmp_path / "app.sqlite3"
+    shutil.copy(database_template, path)
+    return f"sqlite://{path}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env="test",
+        data_dir=tmp_path,
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        cache_namespace=f"test:{secrets.token_hex(6)}",
+    ).validated()
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def sms(clock: MovableClock) -> StandInSmsGateway:
+    return StandInSmsGateway(clock, latency=0)
+
+
+@pytest.fixture
+def face() -> StandInFaceCheck:
+    return StandInFaceCheck(latency=0)
+
+
+@pytest.fixture
+def platform(settings: Settings, clock: MovableClock) -> Platform:
+    return build_platform(settings, clock)
+
+
+@pytest.fixture
+async def app(settings: Settings, platform: Platform, sms: StandInSmsGateway, face: StandInFaceCheck) -> AsyncIterator[Sanic]:
+    app = create_app(settings, platform=platform, sms=sms, face=face, name=f"t{secrets.token_hex(4)}")
+    app.asgi = True  # served in-process through httpx.ASGITransport, as sanic-testing does
+    await app._startup()
+    await app._server_event("init", "before")  # runs before_server_start: database up
+    await app._server_event("init", "after")
+    try:
+        yield app
+    finally:
+        await _empty_tables(settings)
+        await platform.cache.clear()
+        await app._server_event("shutdown", "before")
+        await app._server_event("shutdown", "after")  # after_server_stop: cache and database closed
+
+
+async def _empty_tables(settings: Settings) -> None:
+    if not ON_POSTGRES:
+        return  # the SQLite file is thrown away with tmp_path
+    from tortoise import connections
+
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'tortoise%'"
+    )
+    tables = ", ".join(f'"{r["tablename"]}"' for r in rows)
+    if tables:
+        await conn.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+async def client(app: Sanic) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gov.test") as client:
+        yield client
