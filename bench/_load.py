@@ -1,0 +1,71 @@
+"""A small keep-alive HTTP/1.1 load generator on asyncio streams, and helpers to run servers.
+
+Both the baseline and the service under test are driven by the same generator in the same
+run, so the figure that matters is the ratio, not the absolute requests per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **env},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+async def _worker(port: int, request: bytes, stop_at: float, counts: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    ok = 0
+    try:
+        while time.perf_counter() < stop_at:
+            writer.write(request)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            if status != 200:
+                raise RuntimeError(f"unexpected status {status}")
+            ok += 1
+    finally:
+        writer.close()
+        counts.append(ok)
+
+
+async def measure(port: int, path: str, headers: dict[str, str], seconds: float, connections: int = 16) -> float:
+    """Requests per second over `seconds`, after a short warm-up."""
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    await asyncio.gather(*[_worker(port, request, time.perf_counter() + 0.5, []) for _ in range(connections)])
+    counts: list[int] = []
+    started = time.perf_counter()
+    await asyncio.gather(*[_worker(port, request, started + seconds, counts) for _ in range(connections)])
+    return sum(counts) / (time.perf_counter() - started)

@@ -1,0 +1,56 @@
+"""Benchmark: authenticated `GET /api/v1/me` throughput as a ratio to a bare Sanic handler.
+
+Run: `make bench` (or `.venv/bin/python -m bench.me_throughput [seconds]`). Each server runs
+as one process on the embedded default (SQLite + in-memory cache); the same load generator
+drives both in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import tempfile
+import urllib.request
+
+from bench._load import free_port, measure, start_server
+
+
+def _post(port: int, path: str, body: dict) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read() or b"{}")
+
+
+def sign_in(port: int, phone: str = "13800138000") -> str:
+    _post(port, "/api/v1/auth/otp", {"phone": phone})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/sms-outbox?phone={phone}") as reply:
+        text = json.loads(reply.read())["items"][0]["text"]
+    code = re.search(r"验证码为 (\d{6})", text).group(1)
+    return _post(port, "/api/v1/auth/login", {"phone": phone, "code": code, "device_name": "bench"})["access_token"]
+
+
+def main(seconds: float = 5.0) -> None:
+    base_port, app_port = free_port(), free_port()
+    baseline = start_server(["-m", "bench.bare_sanic", str(base_port)], {}, base_port)
+    with tempfile.TemporaryDirectory() as data_dir:
+        service = start_server(["-m", "app", "--port", str(app_port)],
+                               {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": ""}, app_port)
+        try:
+            token = sign_in(app_port)
+            base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
+            me_rps = asyncio.run(measure(app_port, "/api/v1/me", {"Authorization": f"Bearer {token}"}, seconds))
+        finally:
+            service.terminate()
+            baseline.terminate()
+            service.wait(10)
+            baseline.wait(10)
+    print(f"baseline bare Sanic handler: {base_rps:8.0f} req/s")
+    print(f"GET /api/v1/me (ES256 JWT, session check, citizen row, PII decrypt + mask): {me_rps:8.0f} req/s")
+    print(f"ratio me/baseline: {me_rps / base_rps:.3f}")
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 5.0)
