@@ -25,6 +25,7 @@ async def citizen_guard(request: Request) -> None:
     claims = platform.tokens.verify(bearer_token(request), platform.settings.citizen_audience)
     if not await request.app.ctx.accounts.session_active(claims.session_id):
         raise Unauthorized("TOKEN_REVOKED")
+    await request.app.ctx.accounts.touch_session(claims.session_id)
     request.ctx.claims = claims
     request.ctx.citizen_id = claims.subject
 

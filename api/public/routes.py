@@ -17,6 +17,31 @@ dev_bp = audience_blueprint("dev", url_prefix="/dev", audience="public")
 
 class Health(BaseModel):
     status: str
+    checks: dict[str, str] | None = None
+
+
+class Jwk(BaseModel):
+    kty: str
+    crv: str
+    x: str
+    y: str
+    kid: str
+    alg: str
+    use: str
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]
+
+
+class OutboxItem(BaseModel):
+    id: str
+    text: str
+    sent_at: str
+
+
+class Outbox(BaseModel):
+    items: list[OutboxItem]
 
 
 @bp.get("/healthz")
@@ -37,13 +62,13 @@ async def readyz(request: Request) -> HTTPResponse:
 
 
 @bp.get("/.well-known/jwks.json")
-@documented("Public keys (JWKS) for every signature the service makes", tag="platform")
+@documented("Public keys (JWKS) for every signature the service makes", reply_model=Jwks, tag="platform")
 async def jwks(request: Request) -> HTTPResponse:
     return reply(request.app.ctx.platform.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
 @dev_bp.get("/sms-outbox")
-@documented("Dev only: the messages the stand-in SMS gateway recorded for ?phone=", tag="dev")
+@documented("Dev only: the messages the stand-in SMS gateway recorded for ?phone=", reply_model=Outbox, tag="dev")
 async def sms_outbox(request: Request) -> HTTPResponse:
     phone = normalize_phone(request.args.get("phone", ""))
     if phone is None:

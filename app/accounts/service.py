@@ -21,8 +21,9 @@ from app.accounts.adapters import FaceCheckError, FaceCheckProvider, SmsDelivery
 from app.accounts.models import Citizen, LoginSession, RefreshToken
 from app.cache import get_json, set_json
 from app.clock import rfc3339
-from app.errors import AppError, Conflict, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed
+from app.errors import AppError, Conflict, RateLimited, Unauthorized, Unavailable, ValidationFailed
 from app.ids import new_id
+from app.ownership import get_owned
 from app.notifications.service import notify
 from app.platform import Platform
 from app.security import ratelimit
@@ -228,14 +229,17 @@ class AccountService:
             await self.p.cache.set(f"sess:{session_id}", state, ttl=60)
         return state == "1"
 
+    async def touch_session(self, session_id: str) -> None:
+        """Keep "last used" of the device list current, writing at most once a minute per session."""
+        if await self.p.cache.set_if_absent(f"touch:{session_id}", "1", ttl=60):
+            await LoginSession.filter(id=session_id).update(last_used_at=self.p.clock.now())
+
     async def sessions(self, citizen_id: str) -> list[LoginSession]:
         return await LoginSession.filter(citizen_id=citizen_id, revoked_at=None, expires_at__gt=self.p.clock.now()).order_by("-last_used_at")
 
     async def sign_out_session(self, citizen_id: str, session_id: str) -> None:
         """Remote sign-out (退出其他设备). Only the citizen's own sessions are found."""
-        session = await LoginSession.get_or_none(id=session_id, citizen_id=citizen_id, revoked_at=None)
-        if session is None:
-            raise NotFound()
+        session = await get_owned(LoginSession, citizen_id, session_id, revoked_at=None)
         await self._revoke(session, "remote_sign_out", actor=citizen_id, actor_type="citizen")
         await notify(self.p.clock, citizen_id, "session_revoked", {"device": session.device_name})
 

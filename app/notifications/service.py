@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from app.clock import Clock
-from app.errors import NotFound
 from app.i18n import pick
 from app.ids import new_id
+from app.ownership import get_owned
 from app.notifications.models import Notification
 from app.notifications.templates import TEMPLATES
 
@@ -57,9 +57,7 @@ async def inbox(citizen_id: str, language: str, limit: int = 20, unread_only: bo
 
 async def mark_read(clock: Clock, citizen_id: str, message_id: str) -> None:
     """Mark one of the citizen's own messages read; another citizen's id is simply not found."""
-    row = await Notification.get_or_none(id=message_id, citizen_id=citizen_id)
-    if row is None:
-        raise NotFound()
+    row = await get_owned(Notification, citizen_id, message_id)
     if row.read_at is None:
         await Notification.filter(id=row.id, read_at=None).update(read_at=clock.now())
 
