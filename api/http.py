@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from typing import Any, Awaitable, Callable, TypeVar
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
-from sanic_ext.extensions.openapi.definitions import Response
+from sanic_ext.extensions.openapi.definitions import Component, Response
 
 from app.errors import AppError, ValidationFailed
 
@@ -27,6 +28,8 @@ def dumps(value: Any) -> str:
 def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
+    elif dataclasses.is_dataclass(body) and not isinstance(body, type):
+        body = dataclasses.asdict(body)
     return response.json(body, status=status, headers=headers, dumps=dumps)
 
 
@@ -73,7 +76,7 @@ def documented(
     summary: str,
     *,
     body: type[BaseModel] | None = None,
-    reply_model: type[BaseModel] | None = None,
+    reply_model: type | None = None,  # a pydantic model or a dataclass
     status: int = 200,
     level: int | None = None,
     tag: str | None = None,
@@ -82,19 +85,26 @@ def documented(
     """Describe a route in the OpenAPI document: request and reply schemas, identity level needed."""
     if level:
         description = (description + f"\n\nRequires identity level {level} (else 403 IDENTITY_LEVEL_REQUIRED).").strip()
-    responses = [Response({"application/json": reply_model} if reply_model else None, status=status)]
-    responses.append(Response({"application/json": ErrorReply}, status="default", description="error envelope"))
+    responses = [Response({"application/json": _schema(reply_model)} if reply_model else None, status=status)]
+    responses.append(Response({"application/json": _schema(ErrorReply)}, status="default", description="error envelope"))
 
     def wrap(handler: Handler) -> Handler:
         return openapi.definition(
             summary=summary,
             description=description or None,
-            body={"application/json": body} if body else None,
+            body={"application/json": _schema(body)} if body else None,
             response=responses,
             tag=tag,
         )(handler)
 
     return wrap
+
+
+def _schema(model: type) -> Any:
+    """Pydantic models become named components (their JSON schema); dataclasses are introspected."""
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return Component(model)
+    return model
 
 
 class ErrorBody(BaseModel):

@@ -10,18 +10,10 @@ from api.http import audience_blueprint, documented, no_content, parse_body, rep
 from api.schemas import Strict
 from app import audit
 from app.accounts.rules import LEVEL_PHONE, LEVEL_REAL_NAME
+from app.accounts.service import Profile
 from app.clock import rfc3339
 
 bp = audience_blueprint("citizen_me", url_prefix="/api/v1/me", audience="citizen")
-
-
-class MeReply(BaseModel):
-    id: str
-    level: int
-    phone_masked: str
-    name_masked: str | None
-    id_number_masked: str | None
-    elderly_mode: bool
 
 
 class IdentityRequest(Strict):
@@ -63,11 +55,11 @@ class AccessLog(BaseModel):
 
 
 @bp.get("")
-@documented("My profile, PII masked", reply_model=MeReply, tag="me")
+@documented("My profile, PII masked", reply_model=Profile, tag="me")
 @requires_level(LEVEL_PHONE)
 async def me(request: Request) -> HTTPResponse:
     profile = request.app.ctx.accounts.profile(request.ctx.citizen)
-    return reply(MeReply(**profile.__dict__))
+    return reply(profile)
 
 
 @bp.post("/identity")
