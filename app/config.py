@@ -80,8 +80,8 @@ class Settings:
             if f.name == "extra":
                 continue
             raw = environ.get(f"APP_{f.name.upper()}")
-            if raw is None:
-                continue
+            if raw is None or raw.strip() == "":
+                continue  # unset and empty both mean "the default"
             values[f.name] = _convert(f.name, f.type, raw)
         return cls(**values).validated()
 

@@ -20,9 +20,9 @@ def negotiate(accept_language: str | None) -> str:
     for position, part in enumerate(accept_language.split(",")):
         tag, _, params = part.strip().partition(";")
         quality = 1.0
-        if params.strip().startswith("q="):
+        if params.strip().lower().startswith("q="):
             try:
-                quality = float(params.strip()[2:])
+                quality = min(1.0, float(params.strip()[2:]))
             except ValueError:
                 quality = 0.0
         language = _match(tag.strip().lower())
@@ -42,6 +42,9 @@ def _match(tag: str) -> str | None:
 
 
 def pick(texts: Mapping[str, str], language: str, **params: object) -> str:
-    """The text in `language` (falling back to zh-Hans), with `{name}` placeholders filled."""
+    """The text in `language` (falling back to zh-Hans), with `{name}` placeholders filled.
+
+    A missing parameter raises KeyError: a message must never show a raw `{placeholder}`.
+    """
     template = texts.get(language) or texts[ZH_HANS]
-    return template.format(**params) if params else template
+    return template.format(**params)

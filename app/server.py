@@ -7,9 +7,10 @@ domain services with their adapters, and registers the `api` blueprints.
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 import re
+import time
+import traceback
+import uuid
 
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
@@ -49,6 +50,10 @@ def create_app(
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.CORS = False
+    # sanic-ext would add HEAD/OPTIONS twins of every route at start-up, after blueprint
+    # guards were attached, so they would skip authentication. No client needs them.
+    app.config.HTTP_AUTO_HEAD = False
+    app.config.HTTP_AUTO_OPTIONS = False
     Extend(app)
     app.ext.openapi.describe(
         "粤省事式政务服务平台 API（示例）",
@@ -149,8 +154,10 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
         return AppError(code, status=status)
     if isinstance(exception, SanicException) and exception.status_code == 503:
         return AppError("SERVICE_UNAVAILABLE", status=503)
-    log.error("unhandled %s on %s %s rid=%s", type(exception).__name__, request.method, request.path,
-              request.ctx.request_id, exc_info=exception)
+    # Where it failed, not what it said: exception messages may carry personal data.
+    frames = "".join(traceback.format_tb(exception.__traceback__))
+    log.error("unhandled %s on %s %s rid=%s\n%s", type(exception).__name__, request.method, request.path,
+              request.ctx.request_id, frames)
     return AppError("INTERNAL_ERROR", status=500)
 
 

@@ -137,7 +137,11 @@ async def _empty_tables(settings: Settings) -> None:
     )
     tables = ", ".join(f'"{r["tablename"]}"' for r in rows)
     if tables:
-        await conn.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        # The audit log refuses TRUNCATE; replica mode lets the superuser test harness skip triggers.
+        await conn.execute_script(
+            f"SET session_replication_role = replica; TRUNCATE {tables} RESTART IDENTITY CASCADE; "
+            "SET session_replication_role = DEFAULT"
+        )
 
 
 @pytest.fixture

@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
-_NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff·•]{2,20}$")
-_ID = re.compile(r"^\d{17}[\dX]$")
+# ASCII digits only: `\d` would also take full-width digits (１３８…), giving one person two spellings.
+_PHONE = re.compile(r"^1[3-9][0-9]{9}$")
+# Han characters, including the rare ones of Extensions B-G found in real names (生僻字);
+# a middle dot only between parts, as in 买买提·艾力.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_NAME = re.compile(rf"^[{_HAN}]+(·[{_HAN}]+)*$")
+_ID = re.compile(r"^[0-9]{17}[0-9X]$")
+MIN_LIVENESS_SAMPLE_BYTES = 256
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 # Province-level codes of GB/T 2260 (incl. 71 Taiwan, 81 Hong Kong, 82 Macau for residence permits).
@@ -21,7 +26,7 @@ LEVEL_PHONE, LEVEL_REAL_NAME, LEVEL_FACE = 1, 2, 3
 
 def normalize_phone(raw: str) -> str | None:
     """A mainland mobile number as 11 digits, or None. Accepts +86/0086 and spaces or dashes."""
-    digits = re.sub(r"[\s\-()]", "", raw or "")
+    digits = re.sub(r"[ \t\-()]", "", raw or "")
     for prefix in ("+86", "0086", "86"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
             digits = digits[len(prefix):]
@@ -30,8 +35,8 @@ def normalize_phone(raw: str) -> str | None:
 
 
 def normalize_name(raw: str) -> str | None:
-    name = (raw or "").strip().replace("•", "·")
-    return name if _NAME.match(name) else None
+    name = (raw or "").strip().replace("•", "·").replace("．", "·")
+    return name if 2 <= len(name) <= 20 and _NAME.match(name) else None
 
 
 def id_check_char(first17: str) -> str:

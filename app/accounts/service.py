@@ -272,7 +272,8 @@ class AccountService:
             raise AppError("INVALID_ID_NUMBER", status=422, extra={"fields": [{"field": "id_number", "problem": "checksum, birth date or region"}]})
         id_hash = self.p.pii.lookup_hash(id_number, "id_number")
         if citizen.level >= rules.LEVEL_REAL_NAME:
-            if citizen.id_number_hash == id_hash:
+            same_name = citizen.name_enc is not None and self.p.pii.decrypt(citizen.name_enc, "name") == name
+            if citizen.id_number_hash == id_hash and same_name:
                 return citizen.level  # the same identity again: nothing changes
             raise Conflict("IDENTITY_ALREADY_VERIFIED")
         if await Citizen.filter(id_number_hash=id_hash).exclude(id=citizen.id).exists():
@@ -300,7 +301,7 @@ class AccountService:
             sample = base64.b64decode(liveness_sample or "", validate=True)
         except (binascii.Error, ValueError):
             sample = b""
-        if not sample:
+        if len(sample) < rules.MIN_LIVENESS_SAMPLE_BYTES:  # no capture that small can be analysed
             raise AppError("INVALID_LIVENESS_SAMPLE", status=422, extra={"fields": [{"field": "liveness_sample", "problem": "base64"}]})
         await ratelimit.hit(self.p.cache, self.p.clock, f"face:{citizen.id}", self.s.face_daily_attempts, 86400)
         try:

@@ -3,6 +3,8 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 
+from app.migrations._dialect_sql import run_sql
+
 SQLITE = [
     "CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries "
     "BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END",
@@ -22,21 +24,12 @@ POSTGRES_DOWN = [
 ]
 
 
-async def _run(schema_editor, statements: dict[str, list[str]]) -> None:
-    client = schema_editor.client
-    for statement in statements[client.capabilities.dialect]:
-        await client.execute_script(statement)
-
-
-async def forward(apps, schema_editor) -> None:
-    await _run(schema_editor, {"sqlite": SQLITE, "postgres": POSTGRES})
-
-
-async def backward(apps, schema_editor) -> None:
-    await _run(schema_editor, {"sqlite": SQLITE_DOWN, "postgres": POSTGRES_DOWN})
-
-
 class Migration(migrations.Migration):
     dependencies = [("models", "0001_initial")]
 
-    operations = [ops.RunPython(forward, backward)]
+    operations = [
+        ops.RunPython(
+            run_sql({"sqlite": SQLITE, "postgres": POSTGRES}),
+            run_sql({"sqlite": SQLITE_DOWN, "postgres": POSTGRES_DOWN}),
+        )
+    ]

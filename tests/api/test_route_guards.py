@@ -1,0 +1,141 @@
+"""Every route belongs to an audience, and every non-public route refuses a caller without a token.
+
+This walks the live router, so a route added later without a guard (or with the wrong
+blueprint) makes these tests fail, as does a new public route nobody meant to open.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from api.http import AUDIENCES, audience_blueprint
+
+# Framework routes outside our blueprints: sanic-ext's OpenAPI document and viewers under /docs.
+FRAMEWORK_BLUEPRINTS = {"openapi"}
+FRAMEWORK_PATHS = {"docs", "docs/openapi.json", "docs/swagger", "docs/redoc", "docs/swagger-config",
+                   "docs/oauth2-redirect.html"}
+
+# The only routes open to anyone, by path (the auto-generated HEAD/OPTIONS twins included).
+PUBLIC_PATHS = {
+    "healthz",
+    "readyz",
+    ".well-known/jwks.json",
+    "api/v1/auth/otp",
+    "api/v1/auth/login",
+    "api/v1/auth/refresh",
+    "dev/sms-outbox",  # test/dev only
+}
+
+
+def blueprint_name(app, route) -> str | None:
+    parts = route.name.split(".")
+    assert parts[0] == app.name, route.name
+    return parts[1] if len(parts) > 2 else None
+
+
+def concrete(path: str) -> str:
+    """A requestable URL for a route path, path parameters filled with "x"."""
+    return "/" + re.sub(r"<[^>]+>", "x", path)
+
+
+def routes_by_audience(app) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for route in app.router.routes:
+        name = blueprint_name(app, route)
+        if name in FRAMEWORK_BLUEPRINTS:
+            grouped.setdefault("framework", []).append(route)
+            continue
+        blueprint = app.blueprints.get(name)
+        audience = getattr(blueprint.ctx, "audience", None) if blueprint else None
+        grouped.setdefault(audience, []).append(route)
+    return grouped
+
+
+async def test_every_route_belongs_to_a_blueprint_with_a_known_audience(app):
+    grouped = routes_by_audience(app)
+    strays = {(concrete(r.path), tuple(sorted(r.methods))) for key in grouped if key not in (*AUDIENCES, "framework")
+              for r in grouped[key]}
+    assert not strays, f"routes outside an audience blueprint: {sorted(strays)}"
+
+
+async def test_framework_routes_are_only_the_documentation(app):
+    framework = {r.path for r in routes_by_audience(app).get("framework", [])}
+    assert framework == FRAMEWORK_PATHS
+
+
+async def test_the_public_routes_are_exactly_the_expected_ones(app):
+    public = {r.path for r in routes_by_audience(app).get("public", [])}
+    assert public == PUBLIC_PATHS
+
+
+async def test_the_guarded_routes_include_the_citizen_api(app):
+    citizen = {r.path for r in routes_by_audience(app).get("citizen", [])}
+    assert {"api/v1/me", "api/v1/auth/logout", "api/v1/me/access-log", "api/v1/notifications"} <= citizen
+    assert not citizen & PUBLIC_PATHS
+
+
+async def test_every_guarded_route_refuses_a_caller_without_a_token(app, client):
+    grouped = routes_by_audience(app)
+    guarded = [r for audience, routes in grouped.items() if audience not in ("public", "framework") for r in routes]
+    assert guarded
+    problems = []
+    checked = 0
+    for route in guarded:
+        for method in sorted(route.methods):
+            url = concrete(route.path)
+            reply = await client.request(method, url, json={} if method in ("POST", "PUT", "PATCH") else None)
+            checked += 1
+            if method == "OPTIONS":
+                # Preflight answers say which methods exist, never any data.
+                if reply.status_code != 204 or reply.content:
+                    problems.append(f"OPTIONS {url} -> {reply.status_code} {reply.text[:80]}")
+                continue
+            if reply.status_code != 401:
+                problems.append(f"{method} {url} -> {reply.status_code} (expected 401)")
+                continue
+            if method == "HEAD":
+                continue  # no body to check
+            error = reply.json().get("error", {})
+            if error.get("code") != "AUTH_REQUIRED" or error.get("request_id") != reply.headers.get("X-Request-ID"):
+                problems.append(f"{method} {url} -> envelope {reply.text[:120]}")
+            if not reply.headers.get("WWW-Authenticate", "").startswith("Bearer"):
+                problems.append(f"{method} {url} -> no WWW-Authenticate header")
+    assert checked >= len(guarded) >= 8
+    assert not problems, "\n".join(problems)
+
+
+async def test_every_guarded_route_refuses_a_forged_token(app, client):
+    forged = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJjXzEiLCJzaWQiOiJzZXNfMSJ9."  # alg "none"
+    grouped = routes_by_audience(app)
+    problems = []
+    for route in grouped.get("citizen", []):
+        for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
+            reply = await client.request(method, concrete(route.path), headers={"Authorization": f"Bearer {forged}"})
+            if reply.status_code != 401 or reply.json()["error"]["code"] != "TOKEN_INVALID":
+                problems.append(f"{method} {concrete(route.path)} -> {reply.status_code} {reply.text[:80]}")
+    assert not problems, "\n".join(problems)
+
+
+async def test_public_routes_answer_without_a_token(client):
+    assert (await client.get("/healthz")).status_code == 200
+    assert (await client.get("/.well-known/jwks.json")).status_code == 200
+    assert (await client.get("/docs/openapi.json")).status_code == 200
+
+
+def test_a_blueprint_for_an_unknown_audience_cannot_be_made():
+    with pytest.raises(ValueError, match="audience"):
+        audience_blueprint("oops", url_prefix="/api/oops", audience="everyone")
+
+
+async def test_head_and_options_twins_do_not_bypass_the_guard(client, sms):
+    """sanic-ext's automatic HEAD/OPTIONS twins would skip blueprint guards, so there are none."""
+    from tests.factories import sign_in
+
+    citizen = await sign_in(client, sms)
+    for headers in ({}, citizen.headers):
+        head = await client.head("/api/v1/me", headers=headers)
+        options = await client.options("/api/v1/me", headers=headers)
+        assert head.status_code == 405
+        assert options.status_code == 405

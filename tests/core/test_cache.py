@@ -1,0 +1,195 @@
+"""One cache interface, the same behaviour in memory and in Redis.
+
+Every test runs against the in-memory cache, and against Redis (a private namespace) when
+APP_REDIS_URL is set: codes, rate limits and locks must not change meaning with the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from typing import AsyncIterator, Callable
+
+import pytest
+
+from app.cache import (
+    CacheUnavailable,
+    LockNotAcquired,
+    MemoryCache,
+    RedisCache,
+    cache_lock,
+    create_cache,
+    get_json,
+    set_json,
+)
+
+REDIS_URL = os.environ.get("APP_REDIS_URL", "")
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.skipif(not REDIS_URL, reason="APP_REDIS_URL not set"))]
+
+
+@pytest.fixture(params=BACKENDS)
+async def make_cache(request) -> AsyncIterator[Callable[[], object]]:
+    """A factory of caches of one backend; each Redis cache gets its own namespace."""
+    made = []
+
+    def make():
+        cache = MemoryCache() if request.param == "memory" else RedisCache(REDIS_URL, f"test-cache:{secrets.token_hex(6)}")
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        await cache.clear()
+        await cache.close()
+
+
+@pytest.fixture
+def cache(make_cache):
+    return make_cache()
+
+
+async def test_a_value_is_kept_until_its_ttl_passes(cache):
+    await cache.set("greeting", "你好", ttl=0.3)
+    assert await cache.get("greeting") == "你好"
+    await asyncio.sleep(0.45)
+    assert await cache.get("greeting") is None
+
+
+async def test_an_unknown_key_reads_as_none(cache):
+    assert await cache.get("never-set") is None
+
+
+async def test_set_overwrites_and_restarts_the_ttl(cache):
+    await cache.set("k", "old", ttl=0.3)
+    await cache.set("k", "new", ttl=30)
+    await asyncio.sleep(0.45)
+    assert await cache.get("k") == "new"
+
+
+async def test_set_if_absent_only_sets_once(cache):
+    assert await cache.set_if_absent("nonce", "first", ttl=30) is True
+    assert await cache.set_if_absent("nonce", "second", ttl=30) is False
+    assert await cache.get("nonce") == "first"
+
+
+async def test_set_if_absent_succeeds_again_after_expiry(cache):
+    assert await cache.set_if_absent("nonce", "first", ttl=0.2) is True
+    await asyncio.sleep(0.35)
+    assert await cache.set_if_absent("nonce", "second", ttl=30) is True
+    assert await cache.get("nonce") == "second"
+
+
+async def test_only_one_of_many_concurrent_set_if_absent_wins(cache):
+    results = await asyncio.gather(*(cache.set_if_absent("race", str(i), ttl=30) for i in range(20)))
+    assert results.count(True) == 1
+
+
+async def test_incr_counts_from_one(cache):
+    assert await cache.incr("counter", ttl=30) == 1
+    assert await cache.incr("counter", ttl=30) == 2
+    assert await cache.get("counter") == "2"
+
+
+async def test_fifty_concurrent_increments_count_fifty(cache):
+    results = await asyncio.gather(*(cache.incr("hits", ttl=30) for _ in range(50)))
+    assert sorted(results) == list(range(1, 51))
+    assert await cache.get("hits") == "50"
+
+
+async def test_incr_keeps_the_window_of_its_first_hit(cache):
+    """A rate-limit window is fixed: later hits do not push its end further out."""
+    assert await cache.incr("window", ttl=0.5) == 1
+    await asyncio.sleep(0.3)
+    assert await cache.incr("window", ttl=0.5) == 2
+    await asyncio.sleep(0.3)  # 0.6 s after the first hit: the window is over
+    assert await cache.incr("window", ttl=0.5) == 1
+
+
+async def test_delete_says_whether_something_was_deleted(cache):
+    await cache.set("k", "v", ttl=30)
+    assert await cache.delete("k") is True
+    assert await cache.get("k") is None
+    assert await cache.delete("k") is False
+
+
+async def test_clear_only_clears_its_own_namespace(make_cache):
+    mine, theirs = make_cache(), make_cache()
+    await mine.set("shared-name", "mine", ttl=30)
+    await theirs.set("shared-name", "theirs", ttl=30)
+    await mine.set("other", "x", ttl=30)
+    await mine.clear()
+    assert await mine.get("shared-name") is None and await mine.get("other") is None
+    assert await theirs.get("shared-name") == "theirs"
+
+
+async def test_ping_answers(cache):
+    await cache.ping()
+
+
+async def test_json_values_round_trip(cache):
+    await set_json(cache, "record", {"nonce": "ab", "sent_at": 1.5, "中文": ["是"]}, ttl=30)
+    assert await get_json(cache, "record") == {"nonce": "ab", "sent_at": 1.5, "中文": ["是"]}
+    assert await get_json(cache, "missing") is None
+
+
+async def test_a_lock_excludes_a_second_holder_until_released(cache):
+    async with cache_lock(cache, "nightly-job"):
+        with pytest.raises(LockNotAcquired):
+            async with cache_lock(cache, "nightly-job"):
+                pytest.fail("two holders of one lock")
+        async with cache_lock(cache, "another-job"):
+            pass  # other names are independent
+    async with cache_lock(cache, "nightly-job"):
+        pass  # released: free again
+
+
+async def test_a_lock_is_released_when_the_holder_fails(cache):
+    with pytest.raises(RuntimeError):
+        async with cache_lock(cache, "job"):
+            raise RuntimeError("job crashed")
+    async with cache_lock(cache, "job"):
+        pass
+
+
+async def test_an_expired_holder_does_not_release_the_next_holders_lock(cache):
+    async with cache_lock(cache, "job", ttl=0.2):
+        await asyncio.sleep(0.35)  # our lock expired while we worked
+        async with cache_lock(cache, "job", ttl=30):
+            pass
+        # A third worker takes it now; when we exit, its lock must survive.
+        third = cache_lock(cache, "job", ttl=30)
+        await third.__aenter__()
+    with pytest.raises(LockNotAcquired):
+        async with cache_lock(cache, "job"):
+            pass
+    await third.__aexit__(None, None, None)
+
+
+async def test_namespaces_on_one_redis_do_not_see_each_other():
+    if not REDIS_URL:
+        pytest.skip("APP_REDIS_URL not set")
+    a = RedisCache(REDIS_URL, f"test-cache:{secrets.token_hex(6)}")
+    b = RedisCache(REDIS_URL, f"test-cache:{secrets.token_hex(6)}")
+    try:
+        await a.set("k", "a", ttl=30)
+        assert await b.get("k") is None
+        assert await b.set_if_absent("k", "b", ttl=30) is True
+    finally:
+        for c in (a, b):
+            await c.clear()
+            await c.close()
+
+
+def test_create_cache_picks_the_backend_from_the_url():
+    assert isinstance(create_cache("", "gov"), MemoryCache)
+    assert isinstance(create_cache("redis://127.0.0.1:6379/0", "gov"), RedisCache)
+
+
+async def test_an_unreachable_redis_is_reported_as_unavailable():
+    cache = RedisCache("redis://127.0.0.1:1/0", "nowhere")
+    try:
+        with pytest.raises(CacheUnavailable):
+            await cache.ping()
+    finally:
+        await cache.close()

@@ -1,0 +1,174 @@
+"""An operator configures the service through APP_* variables and is told clearly what is wrong."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = ROOT / ".venv" / "bin" / "python"
+GOOD_PII_KEY = "q83vEjRWeJq8UXQsO5BGlg+P4lE1rxuQv/RT3xCLDL4="  # 32 random-looking bytes
+ZERO_PII_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="  # 32 zero bytes: a placeholder
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "APP_PII_KEY": GOOD_PII_KEY,
+    "APP_DATABASE_URL": "postgres://gov@db.internal:5432/gov",
+    "APP_REDIS_URL": "redis://cache.internal:6379/0",
+    "APP_KEYS_DIR": "/etc/gov/keys",
+}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The process environment without any APP_* variable of the test run, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    env.update(extra)
+    return env
+
+
+def test_an_empty_environment_gives_the_embedded_defaults():
+    settings = Settings.from_env({})
+    assert settings.env == "dev"
+    assert settings.host == "127.0.0.1" and settings.port == 8000 and settings.workers == 1
+    assert settings.redis_url == ""
+    assert settings.resolved_database_url == f"sqlite://{Path('data') / 'app.sqlite3'}"
+    assert settings.resolved_keys_dir == Path("data") / "keys"
+    assert settings.access_token_ttl == 900 and settings.otp_ttl == 300
+    assert settings.dev_endpoints is True
+
+
+def test_values_are_read_and_converted_from_the_environment():
+    settings = Settings.from_env({"APP_PORT": "9001", "APP_FACE_PASS_SCORE": "0.9", "APP_DATA_DIR": "/srv/gov",
+                                  "APP_DATABASE_URL": "postgresql://u:p@db:5432/gov"})
+    assert settings.port == 9001
+    assert settings.face_pass_score == 0.9
+    assert settings.data_dir == Path("/srv/gov")
+    assert settings.resolved_keys_dir == Path("/srv/gov/keys")
+
+
+@pytest.mark.parametrize("url", ["mysql://db:3306/gov", "http://db/gov", "db.internal/gov"])
+def test_a_database_url_with_an_unknown_scheme_is_refused(url):
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"APP_DATABASE_URL": url})
+    assert "APP_DATABASE_URL" in str(error.value)
+    assert "postgres" in str(error.value)  # names what would be accepted
+
+
+def test_a_database_url_without_a_host_is_refused():
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"APP_DATABASE_URL": "postgres:///gov"})
+    assert "APP_DATABASE_URL" in str(error.value) and "no host" in str(error.value)
+
+
+def test_a_redis_url_with_a_wrong_scheme_is_refused():
+    with pytest.raises(ConfigError, match="APP_REDIS_URL"):
+        Settings.from_env({"APP_REDIS_URL": "memcached://cache:11211"})
+
+
+def test_several_workers_need_redis():
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"APP_WORKERS": "2"})
+    assert "APP_REDIS_URL" in str(error.value)
+    assert Settings.from_env({"APP_WORKERS": "2", "APP_REDIS_URL": "redis://cache:6379/0"}).workers == 2
+
+
+def test_a_complete_production_configuration_is_accepted():
+    settings = Settings.from_env(PRODUCTION)
+    assert settings.production and settings.dev_endpoints is False
+
+
+@pytest.mark.parametrize("missing, says", [
+    ("APP_PII_KEY", "APP_PII_KEY"),
+    ("APP_DATABASE_URL", "PostgreSQL"),
+    ("APP_REDIS_URL", "APP_REDIS_URL"),
+    ("APP_KEYS_DIR", "APP_KEYS_DIR"),
+])
+def test_production_refuses_to_start_without_each_required_part(missing, says):
+    environ = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(ConfigError, match=says):
+        Settings.from_env(environ)
+
+
+def test_production_refuses_sqlite():
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        Settings.from_env({**PRODUCTION, "APP_DATABASE_URL": "sqlite:///srv/gov/app.sqlite3"})
+
+
+def test_a_placeholder_pii_key_is_refused():
+    with pytest.raises(ConfigError, match="placeholder"):
+        Settings.from_env({"APP_PII_KEY": ZERO_PII_KEY})
+    with pytest.raises(ConfigError, match="placeholder"):
+        Settings.from_env({**PRODUCTION, "APP_PII_KEY": ZERO_PII_KEY})
+
+
+@pytest.mark.parametrize("key, says", [("not base64!!", "base64"), ("c2hvcnQ=", "32 bytes")])
+def test_a_malformed_pii_key_is_refused(key, says):
+    with pytest.raises(ConfigError, match=says):
+        Settings.from_env({"APP_PII_KEY": key})
+
+
+@pytest.mark.parametrize("name, value", [("APP_PORT", "eighty"), ("APP_WORKERS", "2.5"), ("APP_FACE_TIMEOUT", "soon")])
+def test_a_value_of_the_wrong_type_is_refused_naming_the_variable(name, value):
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({name: value})
+    assert name in str(error.value) and repr(value) in str(error.value)
+
+
+@pytest.mark.parametrize("environ, says", [
+    ({"APP_PORT": "0"}, "APP_PORT"),
+    ({"APP_WORKERS": "0"}, "APP_WORKERS"),
+    ({"APP_ENV": "staging"}, "APP_ENV"),
+    ({"APP_OTP_TTL": "0"}, "APP_OTP_TTL"),
+])
+def test_out_of_range_values_are_refused(environ, says):
+    with pytest.raises(ConfigError, match=says):
+        Settings.from_env(environ)
+
+
+def test_cli_help_lists_the_serving_options():
+    done = subprocess.run([str(PYTHON), "-m", "app", "--help"], cwd=ROOT, env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for option in ("--host", "--port", "--workers"):
+        assert option in done.stdout
+
+
+def test_cli_refuses_an_incomplete_production_configuration_with_exit_code_2(tmp_path):
+    done = subprocess.run([str(PYTHON), "-m", "app"], cwd=ROOT,
+                          env=clean_env(APP_ENV="production", APP_DATA_DIR=str(tmp_path)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "configuration error" in done.stderr
+    assert "APP_PII_KEY" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_refuses_a_bad_workers_option_without_redis(tmp_path):
+    done = subprocess.run([str(PYTHON), "-m", "app", "--workers", "3"], cwd=ROOT,
+                          env=clean_env(APP_DATA_DIR=str(tmp_path)), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "configuration error" in done.stderr and "APP_REDIS_URL" in done.stderr
+
+
+def test_an_empty_data_dir_variable_is_a_configuration_error_or_the_default():
+    """`APP_DATA_DIR=` (set but empty, common in compose files) must not crash with a TypeError."""
+    try:
+        settings = Settings.from_env({"APP_DATA_DIR": ""})
+    except ConfigError as error:
+        assert "APP_DATA_DIR" in str(error)
+    else:
+        assert settings.data_dir == Path("data")
+
+
+def test_cli_with_an_empty_data_dir_variable_does_not_crash():
+    done = subprocess.run([str(PYTHON), "-m", "app", "--help"], cwd=ROOT, env=clean_env(APP_DATA_DIR=""),
+                          capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr[-800:]
+    assert (done.returncode, "--port" in done.stdout) == (0, True) or (
+        done.returncode == 2 and "configuration error" in done.stderr)
