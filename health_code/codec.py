@@ -1,0 +1,173 @@
+"""The health-code payload: CWT claims → COSE_Sign1 (ES256) → zlib → base45, with our prefix.
+
+    payload = "GDHC1:" + base45(zlib(COSE_Sign1))
+
+This is the EU DCC pipeline with our own versioned prefix. The COSE_Sign1 (CBOR tag 18)
+carries `alg` (-7, ES256) and `kid` (8 bytes) in its protected header; the key is published
+at `/.well-known/jwks.json` under `kid` = base64url(kid bytes). Its payload is a CWT map:
+
+    1 (iss)  "CN-GD"           issuing region (ISO 3166-2)
+    4 (exp)  int seconds       expiry, at most 180 s after issue
+    6 (iat)  int seconds       issue time
+    "hc"     {1: code id (6 random bytes), 2: colour (0 green, 1 yellow, 2 red),
+              3: [reason codes], 4: masked name, e.g. "*三"}
+
+Nothing medical and no ID number is in the code: reason codes are looked up in the published
+rule set. `verify_payload` checks a payload offline with nothing but the public keys.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+import base45
+import cbor2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+PREFIX = "GDHC1:"
+CLAIMS_KEY = "hc"
+COSE_SIGN1_TAG = 18
+ALG_ES256 = -7
+HEADER_ALG, HEADER_KID = 1, 4
+CWT_ISS, CWT_EXP, CWT_IAT = 1, 4, 6
+COLOURS = ("green", "yellow", "red")
+
+
+class CodeError(ValueError):
+    """Why a payload is not a valid health code; `code` is the stable error code verifiers see."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CodeClaims:
+    code_id: bytes
+    colour: str
+    reasons: tuple[int, ...]
+    subject_masked: str
+    issuer: str
+    issued_at: int
+    expires_at: int
+
+    def cwt(self) -> dict[Any, Any]:
+        return {
+            CWT_ISS: self.issuer,
+            CWT_EXP: self.expires_at,
+            CWT_IAT: self.issued_at,
+            CLAIMS_KEY: {1: self.code_id, 2: COLOURS.index(self.colour), 3: list(self.reasons), 4: self.subject_masked},
+        }
+
+
+def _sig_structure(protected: bytes, payload: bytes) -> bytes:
+    return cbor2.dumps(["Signature1", protected, b"", payload])
+
+
+def encode_payload(claims: CodeClaims, private_key: ec.EllipticCurvePrivateKey, kid: bytes) -> str:
+    """Sign and pack the claims into the QR text."""
+    protected = cbor2.dumps({HEADER_ALG: ALG_ES256, HEADER_KID: kid})
+    payload = cbor2.dumps(claims.cwt())
+    der = private_key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+    return PREFIX + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
+
+
+KeyFinder = Callable[[bytes], "ec.EllipticCurvePublicKey | None"]
+
+
+def unpack(payload: str) -> tuple[dict[Any, Any], dict[Any, Any], bytes, bytes, bytes]:
+    """Undo prefix, base45, zlib and COSE framing; no signature check yet."""
+    if not isinstance(payload, str) or not payload.startswith(PREFIX):
+        raise CodeError("BAD_PREFIX", f"expected {PREFIX}")
+    try:
+        compressed = base45.b45decode(payload[len(PREFIX):])
+    except (ValueError, KeyError):
+        raise CodeError("BAD_ENCODING", "not base45") from None
+    try:
+        raw = zlib.decompress(compressed)
+    except zlib.error:
+        raise CodeError("BAD_COMPRESSION", "not zlib") from None
+    try:
+        message = cbor2.loads(raw)
+        if isinstance(message, cbor2.CBORTag):
+            if message.tag != COSE_SIGN1_TAG:
+                raise CodeError("BAD_COSE", f"unexpected CBOR tag {message.tag}")
+            message = message.value
+        protected_raw, unprotected, body, signature = message
+        protected = cbor2.loads(protected_raw) if protected_raw else {}
+        claims = cbor2.loads(body)
+    except CodeError:
+        raise
+    except (ValueError, TypeError, cbor2.CBORDecodeError):
+        raise CodeError("BAD_COSE", "not a COSE_Sign1") from None
+    if not isinstance(protected, dict) or not isinstance(claims, dict) or not isinstance(signature, bytes):
+        raise CodeError("BAD_COSE", "malformed COSE_Sign1")
+    return protected, claims, protected_raw, body, signature
+
+
+def verify_payload(payload: str, find_key: KeyFinder, now: float, leeway: int = 0) -> CodeClaims:
+    """Check signature, `kid` and time; return the claims or raise CodeError with a stable code."""
+    protected, claims, protected_raw, body, signature = unpack(payload)
+    if protected.get(HEADER_ALG) != ALG_ES256:
+        raise CodeError("UNSUPPORTED_ALGORITHM")
+    kid = protected.get(HEADER_KID)
+    if not isinstance(kid, bytes) or not 1 <= len(kid) <= 16:
+        raise CodeError("UNKNOWN_KID")
+    key = find_key(kid)
+    if key is None:
+        raise CodeError("UNKNOWN_KID")
+    if len(signature) != 64:
+        raise CodeError("BAD_SIGNATURE")
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    try:
+        key.verify(der, _sig_structure(protected_raw, body), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise CodeError("BAD_SIGNATURE") from None
+    return _claims(claims, now, leeway)
+
+
+def _claims(claims: Mapping[Any, Any], now: float, leeway: int) -> CodeClaims:
+    try:
+        hc = claims[CLAIMS_KEY]
+        parsed = CodeClaims(
+            code_id=bytes(hc[1]), colour=COLOURS[int(hc[2])], reasons=tuple(int(r) for r in hc[3]),
+            subject_masked=str(hc[4]), issuer=str(claims[CWT_ISS]),
+            issued_at=int(claims[CWT_IAT]), expires_at=int(claims[CWT_EXP]),
+        )
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise CodeError("BAD_CLAIMS") from None
+    if parsed.issued_at > now + 60 + leeway:
+        raise CodeError("NOT_YET_VALID")
+    if parsed.expires_at <= now - leeway:
+        raise CodeError("EXPIRED")
+    return parsed
+
+
+def keys_from_jwks(jwks: Mapping[str, Any]) -> KeyFinder:
+    """A key finder over a JWKS document: all an offline verifier needs."""
+    from app.security.keys import b64url_decode
+
+    keys: dict[bytes, ec.EllipticCurvePublicKey] = {}
+    for jwk in jwks.get("keys", []):
+        if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+            continue
+        numbers = ec.EllipticCurvePublicNumbers(
+            int.from_bytes(b64url_decode(jwk["x"]), "big"), int.from_bytes(b64url_decode(jwk["y"]), "big"), ec.SECP256R1()
+        )
+        keys[b64url_decode(jwk["kid"])] = numbers.public_key()
+    return keys.get
+
+
+def verify_offline(payload: str, jwks: Mapping[str, Any], now: datetime | None = None) -> CodeClaims:
+    """Verify a health code with nothing but our published JWKS (for verifier apps and partners)."""
+    moment = (now or datetime.now(timezone.utc)).timestamp()
+    return verify_payload(payload, keys_from_jwks(jwks), moment)
