@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.me_throughput
+	$(BIN)/python -m bench.health_code_fetch
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -49,6 +49,9 @@ class Settings:
     face_daily_attempts: int = 5
     sms_timeout: float = 5.0
     max_body_bytes: int = 2 * 1024 * 1024
+    health_code_ttl: int = 180
+    health_code_reuse_margin: int = 30  # a new code is issued when fewer seconds than this are left
+    health_code_issuer: str = "CN-GD"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -104,6 +107,10 @@ class Settings:
         for name in ("access_token_ttl", "refresh_token_ttl", "otp_ttl", "otp_resend_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"APP_{name.upper()} must be positive")
+        if not 30 <= self.health_code_ttl <= 180:
+            raise ConfigError("APP_HEALTH_CODE_TTL must be 30-180 seconds")
+        if not 0 <= self.health_code_reuse_margin < self.health_code_ttl:
+            raise ConfigError("APP_HEALTH_CODE_REUSE_MARGIN must be below APP_HEALTH_CODE_TTL")
         if self.pii_key:
             decode_key(self.pii_key, "APP_PII_KEY")
         if self.production:

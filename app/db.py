@@ -16,6 +16,7 @@ MODEL_MODULES = [
     "app.audit",
     "app.accounts.models",
     "app.notifications.models",
+    "health_code.models",
 ]
 
 

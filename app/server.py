@@ -26,6 +26,8 @@ from app.db import close_db, init_db, ping_db
 from app.errors import AppError, envelope
 from app.i18n import negotiate
 from app.platform import Platform, build_platform
+from health_code.rules import load_ruleset
+from health_code.service import HealthCodeService
 
 log = logging.getLogger("app")
 access_log = logging.getLogger("app.access")
@@ -67,6 +69,7 @@ def create_app(
     app.ctx.sms = sms or StandInSmsGateway(platform.clock)
     app.ctx.face = face or StandInFaceCheck()
     app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.face)
+    app.ctx.health = HealthCodeService(platform, load_ruleset())
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -86,13 +89,13 @@ def create_app(
 
 
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
-    from api.citizen import auth, me, notifications
+    from api.citizen import auth, health_code, me, notifications
     from api.public import routes as public
 
     app.blueprint(public.bp)
     if settings.dev_endpoints:
         app.blueprint(public.dev_bp)
-    app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp])
+    app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp])
 
 
 async def readiness(platform: Platform) -> dict[str, str]:

@@ -7,11 +7,14 @@ run, so the figure that matters is the ratio, not the absolute requests per seco
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,3 +72,30 @@ async def measure(port: int, path: str, headers: dict[str, str], seconds: float,
     started = time.perf_counter()
     await asyncio.gather(*[_worker(port, request, started + seconds, counts) for _ in range(connections)])
     return sum(counts) / (time.perf_counter() - started)
+
+
+def _post(port: int, path: str, body: dict) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read() or b"{}")
+
+
+def sign_in(port: int, phone: str = "13800138000") -> str:
+    """Log in through the dev SMS outbox; returns an access token."""
+    _post(port, "/api/v1/auth/otp", {"phone": phone})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/sms-outbox?phone={phone}") as reply:
+        text = json.loads(reply.read())["items"][0]["text"]
+    code = re.search(r"验证码为 (\d{6})", text).group(1)
+    return _post(port, "/api/v1/auth/login", {"phone": phone, "code": code, "device_name": "bench"})["access_token"]
+
+
+
+
+def verify_identity(port: int, token: str) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/me/identity",
+        data=json.dumps({"name": "张三", "id_number": "11010519491231002X"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"}, method="POST",
+    )
+    urllib.request.urlopen(request).read()

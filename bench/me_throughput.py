@@ -8,28 +8,10 @@ drives both in the same run.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import sys
 import tempfile
-import urllib.request
 
-from bench._load import free_port, measure, start_server
-
-
-def _post(port: int, path: str, body: dict) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request) as reply:
-        return json.loads(reply.read() or b"{}")
-
-
-def sign_in(port: int, phone: str = "13800138000") -> str:
-    _post(port, "/api/v1/auth/otp", {"phone": phone})
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/sms-outbox?phone={phone}") as reply:
-        text = json.loads(reply.read())["items"][0]["text"]
-    code = re.search(r"验证码为 (\d{6})", text).group(1)
-    return _post(port, "/api/v1/auth/login", {"phone": phone, "code": code, "device_name": "bench"})["access_token"]
+from bench._load import free_port, measure, sign_in, start_server
 
 
 def main(seconds: float = 5.0) -> None:

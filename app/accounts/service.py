@@ -34,7 +34,8 @@ LEVEL_NAMES = {
     rules.LEVEL_REAL_NAME: {"zh-Hans": "实名认证", "zh-Hant": "實名認證", "en": "real-name verification"},
     rules.LEVEL_FACE: {"zh-Hans": "人脸核验", "zh-Hant": "人臉核驗", "en": "the face check"},
 }
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"^[0-9]{6}$")
+_SNAPSHOT_FIELDS = ("id", "phone_enc", "phone_hash", "name_enc", "id_number_enc", "id_number_hash", "level", "elderly_mode")
 
 
 @dataclass(frozen=True)
@@ -245,10 +246,22 @@ class AccountService:
 
     # -- profile and identity levels ----------------------------------------------------------
     async def citizen(self, citizen_id: str) -> Citizen:
+        """A read-only snapshot of the signed-in citizen, cached because every guarded request needs it.
+
+        Whatever changes a citizen row must call `forget_citizen` afterwards.
+        """
+        data = await get_json(self.p.cache, f"citizen:{citizen_id}")
+        if data is not None:
+            return Citizen(**data)
         citizen = await Citizen.get_or_none(id=citizen_id)
         if citizen is None:
             raise Unauthorized("TOKEN_INVALID")
+        snapshot = {name: getattr(citizen, name) for name in _SNAPSHOT_FIELDS}
+        await set_json(self.p.cache, f"citizen:{citizen_id}", snapshot, ttl=300)
         return citizen
+
+    async def forget_citizen(self, citizen_id: str) -> None:
+        await self.p.cache.delete(f"citizen:{citizen_id}")
 
     def profile(self, citizen: Citizen) -> Profile:
         pii = self.p.pii
@@ -288,6 +301,7 @@ class AccountService:
             raise Conflict("ID_NUMBER_TAKEN") from None
         if updated != 1:
             raise Conflict("IDENTITY_ALREADY_VERIFIED")
+        await self.forget_citizen(citizen.id)
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="identity_verified",
                                  subject_id=citizen.id, attributes=["name", "id_number"])
         await notify(self.p.clock, citizen.id, "identity_verified")
@@ -316,6 +330,7 @@ class AccountService:
             raise AppError("FACE_CHECK_FAILED", status=422, extra={"live": result.live})
         if citizen.level < rules.LEVEL_FACE:
             await Citizen.filter(id=citizen.id).update(level=rules.LEVEL_FACE, face_verified_at=self.p.clock.now())
+            await self.forget_citizen(citizen.id)
             citizen.level = rules.LEVEL_FACE
             await notify(self.p.clock, citizen.id, "face_verified")
         return citizen.level

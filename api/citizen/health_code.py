@@ -1,0 +1,115 @@
+"""The citizen's health code (健康码): the signed dynamic QR, its status, history and declarations."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sanic import Request, response
+from sanic.response import HTTPResponse
+
+from api.http import audience_blueprint, documented, parse_body, reply, requires_level
+from api.schemas import Strict
+from app.accounts.rules import LEVEL_REAL_NAME
+from app.clock import rfc3339
+from app.errors import ValidationFailed
+from health_code.service import colour_text, seconds_left, utc
+
+bp = audience_blueprint("citizen_health_code", url_prefix="/api/v1/health-code", audience="citizen")
+IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+class ReasonItem(BaseModel):
+    code: int
+    text: str
+
+
+class HealthCodeReply(BaseModel):
+    payload: str
+    color: str
+    color_text: str
+    reasons: list[ReasonItem]
+    issued_at: str
+    expires_at: str
+    seconds_left: int
+
+
+class HistoryItem(BaseModel):
+    at: str
+    color: str
+    color_text: str
+    reasons: list[ReasonItem]
+    rule_version: str
+
+
+class History(BaseModel):
+    items: list[HistoryItem]
+
+
+class DeclarationRequest(Strict):
+    symptoms: bool = Field(description="Fever, cough or other symptoms now")
+    confirmed_case: bool = False
+    travel_regions: list[str] = Field(default_factory=list, max_length=20, description="Region codes visited in 14 days")
+    truthful: bool = Field(description="I declare the above is true (本人承诺以上信息真实)")
+
+
+class StatusReply(BaseModel):
+    color: str
+    color_text: str
+    reasons: list[ReasonItem]
+
+
+def reason_items(request: Request, codes: list[int] | tuple[int, ...]) -> list[ReasonItem]:
+    rules = request.app.ctx.health.rules
+    items = []
+    for code in codes:
+        rule = rules.rule_for_code(code)
+        items.append(ReasonItem(code=code, text=rule.reason_text(request.ctx.language) if rule else str(code)))
+    return items
+
+
+@bp.get("")
+@documented("My health code: signed QR payload, colour in words, reasons, expiry (?format=png|svg for an image)",
+            reply_model=HealthCodeReply, level=LEVEL_REAL_NAME, tag="health-code")
+@requires_level(LEVEL_REAL_NAME)
+async def health_code(request: Request) -> HTTPResponse:
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", *IMAGE_TYPES):
+        raise ValidationFailed([{"field": "format", "problem": "json, png or svg"}])
+    health = request.app.ctx.health
+    code = await health.current_code(request.ctx.citizen)
+    language = request.ctx.language
+    if fmt in IMAGE_TYPES:
+        reasons = reason_items(request, code.reasons)
+        caption = f"{colour_text(code.colour, language)} · {reasons[0].text}" if reasons else colour_text(code.colour, language)
+        image = await health.image(code, fmt, caption)
+        return response.raw(image, content_type=IMAGE_TYPES[fmt], headers={"Cache-Control": "private, no-store"})
+    return reply(HealthCodeReply(
+        payload=code.payload, color=code.colour, color_text=colour_text(code.colour, language),
+        reasons=reason_items(request, code.reasons), issued_at=rfc3339(utc(code.issued_at)),
+        expires_at=rfc3339(utc(code.expires_at)), seconds_left=seconds_left(code, request.app.ctx.platform.clock.now()),
+    ))
+
+
+@bp.get("/history")
+@documented("How my status changed, with the reasons and the rule-set version", reply_model=History,
+            level=LEVEL_REAL_NAME, tag="health-code")
+@requires_level(LEVEL_REAL_NAME)
+async def history(request: Request) -> HTTPResponse:
+    rows = await request.app.ctx.health.history(request.ctx.citizen.id)
+    language = request.ctx.language
+    return reply(History(items=[
+        HistoryItem(at=rfc3339(r.evaluated_at), color=r.colour, color_text=colour_text(r.colour, language),
+                    reasons=reason_items(request, r.reasons), rule_version=r.rule_version)
+        for r in rows
+    ]))
+
+
+@bp.post("/declarations")
+@documented("Self-declaration (健康申报): symptoms, confirmed case, travel; signed as true",
+            body=DeclarationRequest, reply_model=StatusReply, level=LEVEL_REAL_NAME, tag="health-code")
+@requires_level(LEVEL_REAL_NAME)
+async def declare(request: Request) -> HTTPResponse:
+    body = parse_body(request, DeclarationRequest)
+    status = await request.app.ctx.health.declare(request.ctx.citizen, body.symptoms, body.confirmed_case,
+                                                  body.travel_regions, body.truthful)
+    return reply(StatusReply(color=status.colour, color_text=colour_text(status.colour, request.ctx.language),
+                             reasons=reason_items(request, status.reasons)))

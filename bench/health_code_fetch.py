@@ -1,0 +1,70 @@
+"""Benchmark: the health-code fetch (JSON and PNG) as ratios to a bare Sanic handler, same run.
+
+Also prints the QR version of a real payload and PNG rendering speed against the default
+qrcode + pillow pipeline. Run: `.venv/bin/python -m bench.health_code_fetch [seconds]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import sys
+import tempfile
+import time
+import urllib.request
+
+import qrcode
+
+from bench._load import free_port, measure, sign_in, start_server, verify_identity
+from health_code.render import qr_version, render_png
+
+
+def default_pipeline(payload: str) -> bytes:
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q)
+    qr.add_data(payload)
+    qr.make(fit=True)
+    out = io.BytesIO()
+    qr.make_image().save(out)
+    return out.getvalue()
+
+
+def per_second(render, payload: str, seconds: float = 1.5) -> float:
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        render(payload)
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def main(seconds: float = 4.0) -> None:
+    base_port, app_port = free_port(), free_port()
+    baseline = start_server(["-m", "bench.bare_sanic", str(base_port)], {}, base_port)
+    with tempfile.TemporaryDirectory() as data_dir:
+        service = start_server(["-m", "app", "--port", str(app_port)],
+                               {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": ""}, app_port)
+        try:
+            token = sign_in(app_port)
+            verify_identity(app_port, token)
+            auth = {"Authorization": f"Bearer {token}"}
+            request = urllib.request.Request(f"http://127.0.0.1:{app_port}/api/v1/health-code", headers=auth)
+            payload = json.loads(urllib.request.urlopen(request).read())["payload"]
+            base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
+            json_rps = asyncio.run(measure(app_port, "/api/v1/health-code", auth, seconds))
+            png_rps = asyncio.run(measure(app_port, "/api/v1/health-code?format=png", auth, seconds))
+        finally:
+            service.terminate()
+            baseline.terminate()
+            service.wait(10)
+            baseline.wait(10)
+    ours = per_second(lambda p: render_png(p, "green", "绿码 · 未发现风险"), payload)
+    default = per_second(default_pipeline, payload)
+    print(f"payload: {len(payload)} characters, QR version {qr_version(payload)} at error correction Q")
+    print(f"baseline bare Sanic handler:        {base_rps:8.0f} req/s")
+    print(f"GET /api/v1/health-code (JSON):     {json_rps:8.0f} req/s   ratio {json_rps / base_rps:.3f}")
+    print(f"GET /api/v1/health-code?format=png: {png_rps:8.0f} req/s   ratio {png_rps / base_rps:.3f}")
+    print(f"PNG rendering: ours {ours:.0f}/s vs default qrcode+pillow {default:.0f}/s: ratio {ours / default:.1f}")
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 4.0)

@@ -1,0 +1,163 @@
+"""Health-code operations: evidence in, status out, signed dynamic codes, rendered images."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from tortoise.transactions import in_transaction
+
+from app import audit
+from app.accounts.models import Citizen
+from app.cache import get_json, set_json
+from app.errors import ValidationFailed
+from app.ids import new_id
+from app.platform import Platform
+from app.security.pii import mask_name
+from health_code import codec, render
+from health_code.models import HealthEvidence, HealthStatus, StatusEvaluation
+from health_code.rules import EVIDENCE_KINDS, Evidence, RuleSet
+
+COLOUR_NAMES = {
+    "green": {"zh-Hans": "绿码", "zh-Hant": "綠碼", "en": "Green"},
+    "yellow": {"zh-Hans": "黄码", "zh-Hant": "黃碼", "en": "Yellow"},
+    "red": {"zh-Hans": "红码", "zh-Hant": "紅碼", "en": "Red"},
+}
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A signed code as shown to the citizen; reused until it is close to expiry."""
+
+    payload: str
+    colour: str
+    reasons: tuple[int, ...]
+    issued_at: int
+    expires_at: int
+
+
+class HealthCodeService:
+    def __init__(self, platform: Platform, ruleset: RuleSet) -> None:
+        self.p = platform
+        self.s = platform.settings
+        self.rules = ruleset
+        self._images: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+
+    # -- evidence and status -----------------------------------------------------------------
+    async def record_evidence(self, citizen_id: str, kind: str, observed_at: datetime, data: Mapping[str, Any],
+                              source: str) -> HealthStatus:
+        """Store one piece of evidence with its source and re-evaluate the citizen at once."""
+        if kind not in EVIDENCE_KINDS:
+            raise ValueError(f"unknown evidence kind {kind!r}")
+        await HealthEvidence.create(id=new_id("ev"), citizen_id=citizen_id, kind=kind, source=source,
+                                    observed_at=observed_at, recorded_at=self.p.clock.now(), data=dict(data))
+        return await self.evaluate(citizen_id, trigger=f"evidence:{kind}")
+
+    async def declare(self, citizen: Citizen, symptoms: bool, confirmed_case: bool, travel_regions: list[str],
+                      truthful: bool) -> HealthStatus:
+        """Self-declaration (健康申报), signed by the citizen as true."""
+        if not truthful:
+            raise ValidationFailed([{"field": "truthful", "problem": "the declaration must be confirmed as true"}])
+        data = {"symptoms": symptoms, "confirmed_case": confirmed_case, "travel_regions": travel_regions}
+        status = await self.record_evidence(citizen.id, "declaration", self.p.clock.now(), data, source="self")
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_declaration",
+                                 subject_id=citizen.id, attributes=["symptoms", "confirmed_case", "travel_regions"])
+        return status
+
+    async def evaluate(self, citizen_id: str, trigger: str) -> HealthStatus:
+        now = self.p.clock.now()
+        since = now - self.rules.longest_window
+        rows = await HealthEvidence.filter(citizen_id=citizen_id, observed_at__gte=since)
+        verdict = self.rules.evaluate((Evidence(r.kind, r.observed_at, r.data) for r in rows), now)
+        async with in_transaction():
+            previous = await HealthStatus.get_or_none(citizen_id=citizen_id)
+            changed = previous is None or previous.colour != verdict.colour or previous.reasons != list(verdict.reason_codes)
+            values = {"colour": verdict.colour, "reasons": list(verdict.reason_codes), "rule_version": verdict.rule_version,
+                      "evaluated_at": now, "next_change_at": verdict.next_change_at}
+            if previous is None:
+                status = await HealthStatus.create(citizen_id=citizen_id, **values)
+            else:
+                await HealthStatus.filter(citizen_id=citizen_id).update(**values)
+                status = HealthStatus(citizen_id=citizen_id, **values)
+            await StatusEvaluation.create(citizen_id=citizen_id, colour=verdict.colour, reasons=list(verdict.reason_codes),
+                                          rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
+        if changed:
+            await self.p.cache.delete(f"hc:code:{citizen_id}")  # the code shown must follow the status
+        return status
+
+    async def status(self, citizen_id: str) -> HealthStatus:
+        """The current status, re-evaluated first if its next change is due."""
+        status = await HealthStatus.get_or_none(citizen_id=citizen_id)
+        if status is None or (status.next_change_at is not None and status.next_change_at <= self.p.clock.now()):
+            status = await self.evaluate(citizen_id, trigger="time" if status else "first_use")
+        return status
+
+    async def history(self, citizen_id: str, limit: int = 50) -> list[StatusEvaluation]:
+        return await StatusEvaluation.filter(citizen_id=citizen_id, changed=True).order_by("-evaluated_at", "-id").limit(limit)
+
+    # -- codes -----------------------------------------------------------------------------
+    async def current_code(self, citizen: Citizen) -> IssuedCode:
+        """The citizen's signed code; the same one is returned until `reuse_margin` seconds before expiry."""
+        now = int(self.p.clock.timestamp())
+        cached = await get_json(self.p.cache, f"hc:code:{citizen.id}")
+        if cached and cached["expires_at"] - now > self.s.health_code_reuse_margin:
+            due = cached.get("next_change_at")
+            if due is None or due > now:
+                return IssuedCode(cached["payload"], cached["colour"], tuple(cached["reasons"]), cached["issued_at"], cached["expires_at"])
+        status = await self.status(citizen.id)
+        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+        claims = codec.CodeClaims(
+            code_id=os.urandom(6), colour=status.colour, reasons=tuple(status.reasons), subject_masked=mask_name(name),
+            issuer=self.s.health_code_issuer, issued_at=now, expires_at=now + self.s.health_code_ttl,
+        )
+        key = self.p.keys.current
+        payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
+        code = IssuedCode(payload, status.colour, claims.reasons, claims.issued_at, claims.expires_at)
+        next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
+        await set_json(self.p.cache, f"hc:code:{citizen.id}", {**code.__dict__, "reasons": list(code.reasons),
+                                                               "next_change_at": next_change},
+                       ttl=self.s.health_code_ttl)
+        return code
+
+    async def image(self, code: IssuedCode, fmt: str, caption: str) -> bytes:
+        """PNG or SVG of a code, rendered once per issued code off the event loop."""
+        key = (hashlib.sha256(code.payload.encode()).hexdigest(), fmt, caption)
+        cached = self._images.get(key)
+        if cached is not None:
+            return cached
+        renderer = render.render_png if fmt == "png" else render.render_svg
+        image = await asyncio.get_running_loop().run_in_executor(None, renderer, code.payload, code.colour, caption)
+        self._images[key] = image
+        while len(self._images) > 2048:
+            self._images.popitem(last=False)
+        return image
+
+    # -- verification --------------------------------------------------------------------------
+    def verify(self, payload: str) -> codec.CodeClaims:
+        """Verify one of our codes (or raise codec.CodeError with a stable code)."""
+        def find(kid: bytes) -> Any:
+            key = self.p.keys.find_by_kid_bytes(kid)
+            return key.public_key if key else None
+
+        return codec.verify_payload(payload, find, self.p.clock.timestamp())
+
+
+def colour_text(colour: str, language: str) -> str:
+    names = COLOUR_NAMES[colour]
+    return names.get(language, names["zh-Hans"])
+
+
+def seconds_left(code: IssuedCode, now: datetime) -> int:
+    return max(0, code.expires_at - int(now.timestamp()))
+
+
+def utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+
