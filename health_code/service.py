@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.accounts.models import Citizen
+from app.accounts.service import CitizenSnapshot
 from app.cache import get_json, set_json
 from app.errors import ValidationFailed
 from app.ids import new_id
@@ -58,7 +58,7 @@ class HealthCodeService:
                                     observed_at=observed_at, recorded_at=self.p.clock.now(), data=dict(data))
         return await self.evaluate(citizen_id, trigger=f"evidence:{kind}")
 
-    async def declare(self, citizen: Citizen, symptoms: bool, confirmed_case: bool, travel_regions: list[str],
+    async def declare(self, citizen: CitizenSnapshot, symptoms: bool, confirmed_case: bool, travel_regions: list[str],
                       truthful: bool) -> HealthStatus:
         """Self-declaration (健康申报), signed by the citizen as true."""
         if not truthful:
@@ -101,7 +101,7 @@ class HealthCodeService:
         return await StatusEvaluation.filter(citizen_id=citizen_id, changed=True).order_by("-evaluated_at", "-id").limit(limit)
 
     # -- codes -----------------------------------------------------------------------------
-    async def current_code(self, citizen: Citizen) -> IssuedCode:
+    async def current_code(self, citizen: CitizenSnapshot) -> IssuedCode:
         """The citizen's signed code; the same one is returned until `reuse_margin` seconds before expiry."""
         now = int(self.p.clock.timestamp())
         cached = await get_json(self.p.cache, f"hc:code:{citizen.id}")

@@ -170,7 +170,7 @@ def test_a_code_is_valid_until_its_expiry_second_and_expired_from_then_on(platfo
     assert error_of(payload, platform, now=ISSUE + 3600) == "EXPIRED"
 
 
-def test_expired_is_reported_offline_too(client, platform):
+def test_expired_is_reported_offline_too(platform):
     payload = sign(platform, claims())
     with pytest.raises(codec.CodeError) as caught:
         codec.verify_offline(payload, platform.keys.jwks(), now=datetime.fromtimestamp(ISSUE + 181, timezone.utc))
