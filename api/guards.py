@@ -6,7 +6,9 @@ from typing import Awaitable, Callable
 
 from sanic import Request
 
+from app.config import Settings
 from app.errors import Unauthorized
+from app.security.clients import authenticate_client
 
 
 def bearer_token(request: Request) -> str:
@@ -30,14 +32,26 @@ async def citizen_guard(request: Request) -> None:
     request.ctx.citizen_id = claims.subject
 
 
-async def not_yet_open(request: Request) -> None:
-    """Client-JWT audiences (relying parties, partners, admins) are refused until their registry exists."""
-    raise Unauthorized("AUTH_REQUIRED")
+def client_audience(settings: Settings, audience: str) -> str:
+    """The `aud` a client JWT must carry for one API, e.g. https://gov-app.example.cn/admin."""
+    return f"{settings.issuer}/{audience}"
+
+
+def client_guard(audience: str) -> Callable[[Request], Awaitable[None]]:
+    """A registered client's self-signed JWT: sets `request.ctx.client`."""
+
+    async def guard(request: Request) -> None:
+        platform = request.app.ctx.platform
+        request.ctx.client = await authenticate_client(
+            bearer_token(request), audience, client_audience(platform.settings, audience), platform.clock, platform.cache
+        )
+
+    return guard
 
 
 GUARDS: dict[str, Callable[[Request], Awaitable[None]]] = {
     "citizen": citizen_guard,
-    "relying_party": not_yet_open,
-    "partner": not_yet_open,
-    "admin": not_yet_open,
+    "relying_party": client_guard("relying_party"),
+    "partner": client_guard("partner"),
+    "admin": client_guard("admin"),
 }

@@ -14,6 +14,7 @@ from tortoise.migrations.executor import MigrationExecutor
 # Every module that defines models, in one Tortoise app called "models".
 MODEL_MODULES = [
     "app.audit",
+    "app.security.clients",
     "app.accounts.models",
     "app.notifications.models",
     "health_code.models",

@@ -89,6 +89,7 @@ def create_app(
 
 
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
+    from api.admin import health_code as admin_health_code
     from api.citizen import auth, health_code, me, notifications
     from api.public import routes as public
 
@@ -96,6 +97,7 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     if settings.dev_endpoints:
         app.blueprint(public.dev_bp)
     app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp])
+    app.blueprint(admin_health_code.bp)
 
 
 async def readiness(platform: Platform) -> dict[str, str]:

@@ -7,7 +7,7 @@ import hashlib
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from tortoise.transactions import in_transaction
@@ -15,7 +15,10 @@ from tortoise.transactions import in_transaction
 from app import audit
 from app.accounts.service import CitizenSnapshot
 from app.cache import get_json, set_json
-from app.errors import ValidationFailed
+from app.accounts.models import Citizen
+from app.accounts.rules import normalize_id_number
+from app.errors import AppError, NotFound, ValidationFailed
+from app.security.clients import AuthenticatedClient
 from app.ids import new_id
 from app.platform import Platform
 from app.security.pii import mask_name
@@ -118,6 +121,8 @@ class HealthCodeService:
         key = self.p.keys.current
         payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
         code = IssuedCode(payload, status.colour, claims.reasons, claims.issued_at, claims.expires_at)
+        # Which citizen a code belongs to, so that each verification shows in their access log.
+        await self.p.cache.set(f"hc:issued:{claims.code_id.hex()}", citizen.id, ttl=self.s.health_code_ttl + 60)
         next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
         await set_json(self.p.cache, f"hc:code:{citizen.id}", {**code.__dict__, "reasons": list(code.reasons),
                                                                "next_change_at": next_change},
@@ -136,6 +141,33 @@ class HealthCodeService:
         while len(self._images) > 2048:
             self._images.popitem(last=False)
         return image
+
+    # -- departments -------------------------------------------------------------------------
+    async def record_test_result(self, lab: AuthenticatedClient, id_number: str, result: str, sampled_at: datetime,
+                                 sample_id: str) -> HealthStatus:
+        """A lab posts a test result (核酸检测结果) for the citizen holding `id_number`."""
+        normalized = normalize_id_number(id_number, self.p.clock.now().date())
+        if normalized is None:
+            raise AppError("INVALID_ID_NUMBER", status=422)
+        if sampled_at > self.p.clock.now() + timedelta(minutes=5):
+            raise ValidationFailed([{"field": "sampled_at", "problem": "in the future"}])
+        citizen = await Citizen.get_or_none(id_number_hash=self.p.pii.lookup_hash(normalized, "id_number"))
+        if citizen is None:
+            raise NotFound("CITIZEN_NOT_FOUND")
+        data = {"result": result, "lab": lab.id, "sample_id": sample_id}
+        status = await self.record_evidence(citizen.id, "test_result", sampled_at, data, source=f"lab:{lab.id}")
+        await audit.record_event(self.p.clock, actor=lab.id, actor_type="department", action="test_result_posted",
+                                 subject_id=citizen.id, attributes={"sample_id": sample_id})
+        return status
+
+    async def verify_for(self, verifier: AuthenticatedClient, payload: str, purpose: str) -> codec.CodeClaims:
+        """A registered verifier (场所/口岸查验) checks a code; the citizen sees it in their access log."""
+        claims = self.verify(payload)
+        citizen_id = await self.p.cache.get(f"hc:issued:{claims.code_id.hex()}")
+        if citizen_id:
+            await audit.record_access(self.p.clock, citizen_id=citizen_id, actor=verifier.name, actor_type="department",
+                                      action="health_code_verified", attributes=["color", "subject_masked"], purpose=purpose)
+        return claims
 
     # -- verification --------------------------------------------------------------------------
     def verify(self, payload: str) -> codec.CodeClaims:

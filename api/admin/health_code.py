@@ -1,0 +1,70 @@
+"""Department APIs for the health code: labs post test results, registered verifiers check codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from api.http import audience_blueprint, documented, parse_body, reply
+from api.schemas import Strict
+from app.clock import rfc3339
+from health_code.codec import CodeError
+from health_code.service import utc
+
+bp = audience_blueprint("admin_health_code", url_prefix="/api/admin/v1", audience="admin")
+
+
+class TestResultRequest(Strict):
+    id_number: str = Field(max_length=32, description="Resident ID number of the person sampled")
+    result: Literal["positive", "negative"]
+    sampled_at: datetime = Field(description="RFC 3339 time the sample was taken")
+    sample_id: str = Field(max_length=64)
+
+
+class TestResultReply(BaseModel):
+    accepted: bool
+    color: str
+
+
+class VerifyRequest(Strict):
+    payload: str = Field(max_length=1024)
+    purpose: str = Field(default="场所查验", max_length=100)
+
+
+class VerifyReply(BaseModel):
+    valid: bool
+    error: str | None
+    color: str | None
+    issuer: str | None
+    expires_at: str | None
+    subject_masked: str | None
+
+
+@bp.post("/test-results")
+@documented("Lab: post a test result (role lab); the citizen's status is re-evaluated at once",
+            body=TestResultRequest, reply_model=TestResultReply, status=201, tag="admin")
+async def post_test_result(request: Request) -> HTTPResponse:
+    request.ctx.client.require_role("lab")
+    body = parse_body(request, TestResultRequest)
+    status = await request.app.ctx.health.record_test_result(
+        request.ctx.client, body.id_number, body.result, body.sampled_at, body.sample_id
+    )
+    return reply(TestResultReply(accepted=True, color=status.colour), status=201)
+
+
+@bp.post("/health-code/verifications")
+@documented("Verifier: check a health code (role verifier); audited in the citizen's access log",
+            body=VerifyRequest, reply_model=VerifyReply, tag="admin")
+async def verify_code(request: Request) -> HTTPResponse:
+    request.ctx.client.require_role("verifier")
+    body = parse_body(request, VerifyRequest)
+    try:
+        claims = await request.app.ctx.health.verify_for(request.ctx.client, body.payload, body.purpose)
+    except CodeError as exc:
+        return reply(VerifyReply(valid=False, error=exc.code, color=None, issuer=None, expires_at=None, subject_masked=None))
+    return reply(VerifyReply(valid=True, error=None, color=claims.colour, issuer=claims.issuer,
+                             expires_at=rfc3339(utc(claims.expires_at)), subject_masked=claims.subject_masked))

@@ -1,0 +1,119 @@
+"""API clients that authenticate with JWTs they sign themselves (labs, clerks, verifiers, partners).
+
+As GOV.UK Notify does, with asymmetric keys: the client signs a short JWT with one of its
+registered ES256 keys. `iss` is the client id, `kid` names the key, `iat` must be within 30 s of
+our clock, `jti` may be used once, and `aud` must be this service's audience for that API.
+A client has several live keys (for rotation); a key stops working at its expiry or revocation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from tortoise import fields
+from tortoise.models import Model
+
+from app.cache import Cache
+from app.clock import Clock
+from app.errors import Forbidden, Unauthorized
+
+CLIENT_AUDIENCES = ("admin", "partner", "relying_party")
+IAT_TOLERANCE = 30
+
+
+class ApiClient(Model):
+    """A registered organisation: a lab, a department, a verifier, a partner region, a relying party."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    name = fields.CharField(max_length=100)
+    audience = fields.CharField(max_length=16)
+    roles = fields.JSONField(default=list)
+    created_at = fields.DatetimeField()
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "api_clients"
+
+
+class ApiClientKey(Model):
+    """One public key of a client, named by kid, several live at once during rotation."""
+
+    id = fields.BigIntField(pk=True)
+    client = fields.ForeignKeyField("models.ApiClient", related_name="keys", on_delete=fields.CASCADE)
+    kid = fields.CharField(max_length=64)
+    public_key_pem = fields.TextField()
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    client_id: str
+
+    class Meta:
+        table = "api_client_keys"
+        unique_together = (("client_id", "kid"),)
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    id: str
+    name: str
+    audience: str
+    roles: tuple[str, ...]
+
+    def require_role(self, role: str) -> None:
+        if role not in self.roles:
+            raise Forbidden("CLIENT_ROLE_REQUIRED", params={"role": role}, extra={"required_role": role})
+
+
+async def register_client(clock: Clock, name: str, audience: str, roles: list[str], public_key_pem: str,
+                          kid: str = "1", expires_at: datetime | None = None) -> ApiClient:
+    if audience not in CLIENT_AUDIENCES:
+        raise ValueError(f"audience must be one of {CLIENT_AUDIENCES}")
+    key = serialization.load_pem_public_key(public_key_pem.encode())
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("client keys must be EC P-256 public keys (ES256)")
+    client = await ApiClient.create(id=f"cl_{secrets.token_urlsafe(9)}", name=name, audience=audience, roles=roles,
+                                    created_at=clock.now())
+    await ApiClientKey.create(client=client, kid=kid, public_key_pem=public_key_pem, created_at=clock.now(),
+                              expires_at=expires_at)
+    return client
+
+
+async def authenticate_client(token: str, audience: str, expected_aud: str, clock: Clock, cache: Cache) -> AuthenticatedClient:
+    """Check a client-signed JWT; every failure says what to fix, never which part of a secret was wrong."""
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "not a JWT"}) from None
+    if header.get("alg") != "ES256":
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "alg must be ES256"})
+    client_id, kid = unverified.get("iss"), header.get("kid")
+    if not isinstance(client_id, str) or not isinstance(kid, str):
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "iss (client id) and kid are required"})
+    client = await ApiClient.get_or_none(id=client_id, active=True)
+    if client is None or client.audience != audience:
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "unknown client for this API"})
+    now = clock.now()
+    key_row = await ApiClientKey.get_or_none(client_id=client.id, kid=kid, revoked_at=None)
+    if key_row is None or (key_row.expires_at is not None and key_row.expires_at <= now):
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "unknown, expired or revoked kid"})
+    try:
+        claims = jwt.decode(token, serialization.load_pem_public_key(key_row.public_key_pem.encode()),
+                            algorithms=["ES256"], audience=expected_aud,
+                            options={"require": ["iss", "iat", "jti", "aud"], "verify_exp": False, "verify_iat": False})
+    except jwt.InvalidAudienceError:
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": f"aud must be {expected_aud}"}) from None
+    except jwt.PyJWTError:
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "signature or claims invalid"}) from None
+    iat = claims["iat"]
+    if not isinstance(iat, (int, float)) or abs(iat - now.timestamp()) > IAT_TOLERANCE:
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": f"iat must be within {IAT_TOLERANCE} s of server time"})
+    if not await cache.set_if_absent(f"client-jti:{client.id}:{claims['jti']}", "1", ttl=2 * IAT_TOLERANCE + 5):
+        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "jti already used"})
+    return AuthenticatedClient(client.id, client.name, client.audience, tuple(client.roles))

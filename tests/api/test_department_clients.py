@@ -1,0 +1,167 @@
+"""Departments (a lab, a venue verifier) call the admin API with JWTs they sign themselves."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app.audit import AuditEntry
+from app.security.clients import ApiClientKey, register_client
+from tests.factories import sign_in, valid_id_number, verify_real_name
+
+ADMIN_AUD = "https://gov-app.example.cn/admin"
+
+
+class Department:
+    def __init__(self, client_id: str, key: ec.EllipticCurvePrivateKey, clock) -> None:
+        self.id, self.key, self.clock = client_id, key, clock
+
+    def token(self, **overrides) -> str:
+        claims = {"iss": self.id, "iat": int(self.clock.timestamp()), "jti": secrets.token_hex(8), "aud": ADMIN_AUD}
+        claims.update(overrides)
+        kid = claims.pop("kid", "1")
+        return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": kid})
+
+    def headers(self, **overrides) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(**overrides)}"}
+
+
+async def make_department(clock, name: str, roles: list[str], audience: str = "admin") -> Department:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    client = await register_client(clock, name, audience, roles, pem)
+    return Department(client.id, key, clock)
+
+
+@pytest.fixture
+async def lab(app, clock) -> Department:
+    return await make_department(clock, "示例市第一人民医院检验科", ["lab"])
+
+
+@pytest.fixture
+async def verifier(app, clock) -> Department:
+    return await make_department(clock, "示例商场入口查验", ["verifier"])
+
+
+def result_body(id_number: str, result: str = "positive", clock=None) -> dict:
+    return {"id_number": id_number, "result": result, "sampled_at": clock.now().isoformat(), "sample_id": "S-0001"}
+
+
+async def test_a_lab_posts_a_positive_result_and_the_citizen_turns_red(client, sms, lab, clock):
+    citizen = await sign_in(client, sms)
+    id_number = valid_id_number(sequence="271")
+    await verify_real_name(client, citizen, id_number=id_number)
+    assert (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["color"] == "green"
+
+    posted = await client.post("/api/admin/v1/test-results", headers=lab.headers(), json=result_body(id_number, clock=clock))
+    assert posted.status_code == 201, posted.text
+    assert posted.json() == {"accepted": True, "color": "red"}
+
+    code = (await client.get("/api/v1/health-code", headers=citizen.headers)).json()
+    assert code["color"] == "red" and code["reasons"][0]["code"] == 21
+    assert await AuditEntry.filter(action="test_result_posted", actor=lab.id, subject_id=citizen.id).exists()
+
+
+async def test_unknown_id_number_is_404_and_invalid_one_is_422(client, lab, clock):
+    unknown = await client.post("/api/admin/v1/test-results", headers=lab.headers(),
+                                json=result_body(valid_id_number(sequence="999"), clock=clock))
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "CITIZEN_NOT_FOUND"
+    invalid = await client.post("/api/admin/v1/test-results", headers=lab.headers(), json=result_body("123", clock=clock))
+    assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "INVALID_ID_NUMBER"
+    bad_result = await client.post("/api/admin/v1/test-results", headers=lab.headers(),
+                                   json={**result_body(valid_id_number(), clock=clock), "result": "maybe"})
+    assert bad_result.status_code == 422
+
+
+async def test_a_client_without_the_lab_role_is_refused(client, verifier, clock):
+    reply = await client.post("/api/admin/v1/test-results", headers=verifier.headers(),
+                              json=result_body(valid_id_number(), clock=clock))
+    assert reply.status_code == 403
+    assert reply.json()["error"]["code"] == "CLIENT_ROLE_REQUIRED"
+
+
+@pytest.mark.parametrize("overrides, why", [
+    ({"iat": int(time.time()) - 120}, "iat"),
+    ({"aud": "https://elsewhere.example/admin"}, "aud"),
+    ({"kid": "no-such-key"}, "kid"),
+    ({"iss": "cl_unknown"}, "unknown client"),
+])
+async def test_client_tokens_are_checked_and_the_error_says_what_to_fix(client, lab, clock, overrides, why):
+    reply = await client.post("/api/admin/v1/test-results", headers=lab.headers(**overrides),
+                              json=result_body(valid_id_number(), clock=clock))
+    assert reply.status_code == 401
+    error = reply.json()["error"]
+    assert error["code"] == "CLIENT_TOKEN_INVALID"
+    assert why in error["message"]
+
+
+async def test_a_client_token_cannot_be_replayed(client, lab, clock):
+    headers = lab.headers()
+    body = result_body(valid_id_number(), clock=clock)
+    first = await client.post("/api/admin/v1/test-results", headers=headers, json=body)
+    assert first.status_code == 404  # accepted as authentication, the citizen simply does not exist
+    replay = await client.post("/api/admin/v1/test-results", headers=headers, json=body)
+    assert replay.status_code == 401 and "jti" in replay.json()["error"]["message"]
+
+
+async def test_a_token_signed_by_another_key_is_refused(client, lab, clock):
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode({"iss": lab.id, "iat": int(clock.timestamp()), "jti": "x1", "aud": ADMIN_AUD}, stranger,
+                        algorithm="ES256", headers={"kid": "1"})
+    reply = await client.post("/api/admin/v1/test-results", headers={"Authorization": f"Bearer {forged}"},
+                              json=result_body(valid_id_number(), clock=clock))
+    assert reply.status_code == 401
+
+
+async def test_an_expired_or_revoked_key_stops_working(client, lab, clock):
+    await ApiClientKey.filter(client_id=lab.id).update(expires_at=clock.now() - timedelta(seconds=1))
+    expired = await client.post("/api/admin/v1/test-results", headers=lab.headers(), json=result_body(valid_id_number(), clock=clock))
+    assert expired.status_code == 401
+    await ApiClientKey.filter(client_id=lab.id).update(expires_at=None, revoked_at=clock.now())
+    revoked = await client.post("/api/admin/v1/test-results", headers=lab.headers(), json=result_body(valid_id_number(), clock=clock))
+    assert revoked.status_code == 401
+
+
+async def test_a_citizen_token_does_not_open_the_admin_api(client, sms, clock):
+    citizen = await sign_in(client, sms)
+    reply = await client.post("/api/admin/v1/test-results", headers=citizen.headers, json=result_body(valid_id_number(), clock=clock))
+    assert reply.status_code == 401
+
+
+async def test_a_verifier_checks_a_code_and_the_citizen_sees_it_in_the_access_log(client, sms, verifier):
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, name="李小龙")
+    payload = (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["payload"]
+
+    checked = await client.post("/api/admin/v1/health-code/verifications", headers=verifier.headers(),
+                                json={"payload": payload, "purpose": "商场入口查验"})
+    assert checked.status_code == 200
+    body = checked.json()
+    assert body["valid"] is True and body["color"] == "green" and body["issuer"] == "CN-GD"
+    assert body["subject_masked"] == "**龙" and body["error"] is None
+
+    log = (await client.get("/api/v1/me/access-log", headers=citizen.headers)).json()["items"]
+    assert len(log) == 1
+    assert log[0]["actor"] == "示例商场入口查验" and log[0]["action"] == "health_code_verified"
+    assert log[0]["purpose"] == "商场入口查验" and log[0]["actor_type"] == "department"
+
+
+async def test_a_tampered_or_expired_code_is_reported_invalid_with_a_reason(client, sms, verifier, clock):
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen)
+    payload = (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["payload"]
+    tampered = payload[:-6] + ("AAAAAA" if not payload.endswith("AAAAAA") else "BBBBBB")
+    reply = (await client.post("/api/admin/v1/health-code/verifications", headers=verifier.headers(),
+                               json={"payload": tampered})).json()
+    assert reply["valid"] is False and reply["error"] in {"BAD_SIGNATURE", "BAD_COMPRESSION", "BAD_ENCODING", "BAD_COSE"}
+    clock.advance(181)
+    expired = (await client.post("/api/admin/v1/health-code/verifications", headers=verifier.headers(),
+                                 json={"payload": payload})).json()
+    assert expired == {"valid": False, "error": "EXPIRED", "color": None, "issuer": None, "expires_at": None,
+                       "subject_masked": None}
