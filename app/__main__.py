@@ -32,6 +32,13 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     audit.add_argument("action", choices=["verify"], help="verify: check the hash chain")
     keys = commands.add_parser("keys", help="signing key tools")
     keys.add_argument("action", choices=["rotate", "list"], help="rotate: new current key; list: published kids")
+    clients = commands.add_parser("clients", help="register a department, verifier, partner or relying party")
+    clients.add_argument("action", choices=["add"])
+    clients.add_argument("--name", required=True, help="organisation name shown to citizens in their access log")
+    clients.add_argument("--audience", required=True, choices=["admin", "partner", "relying_party"])
+    clients.add_argument("--role", action="append", default=[], help="e.g. lab, verifier (repeatable)")
+    clients.add_argument("--public-key", required=True, help="PEM file of the client's EC P-256 public key")
+    clients.add_argument("--kid", default="1", help="the kid the client puts in its JWT header")
     return parser
 
 
@@ -54,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_audit_verify(settings))
     if args.command == "keys":
         return _keys(settings, args.action)
+    if args.command == "clients":
+        return asyncio.run(_add_client(settings, args))
     return _serve(settings)
 
 
@@ -96,6 +105,27 @@ async def _audit_verify(settings: Settings) -> int:
     for problem in report.problems:
         print(f"  - {problem}")
     return 1
+
+
+async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.clock import Clock
+    from app.db import close_db, init_db
+    from app.security.clients import register_client
+
+    await init_db(settings.resolved_database_url, migrate=not settings.production)
+    try:
+        client = await register_client(Clock(), args.name, args.audience, args.role,
+                                       Path(args.public_key).read_text(), kid=args.kid)
+    except (OSError, ValueError) as exc:
+        print(f"cannot register: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await close_db()
+    print(f"client id (use as iss): {client.id}")
+    print(f"aud for its tokens: {settings.issuer}/{args.audience}")
+    return 0
 
 
 def _keys(settings: Settings, action: str) -> int:
