@@ -86,9 +86,12 @@ class RuleSet:
     def evaluate(self, evidence: Iterable[Evidence], now: datetime) -> Verdict:
         """Colour, every reason, and when the status can next change without new evidence."""
         matched: dict[str, Reason] = {}
+        pending: list[datetime] = []
         for item in evidence:
             if item.observed_at > now + FUTURE_TOLERANCE:
-                continue  # a clock-skewed source cannot push a status into the future
+                # A clock-skewed source cannot change a status before its time, but it will count then.
+                pending.append(item.observed_at - FUTURE_TOLERANCE)
+                continue
             for rule in self.rules:
                 if not rule.matches(item):
                     continue
@@ -99,10 +102,11 @@ class RuleSet:
                 if known is None or (known.until is not None and until > known.until):
                     matched[rule.id] = Reason(rule.code, rule.id, rule.colour, until)
         if not matched:
-            return Verdict("green", (Reason(self.default.code, self.default.id, "green", None),), None, self.version)
-        reasons = sorted(matched.values(), key=lambda r: (-COLOUR_RANK[r.colour], r.code))
+            reasons = [Reason(self.default.code, self.default.id, "green", None)]
+        else:
+            reasons = sorted(matched.values(), key=lambda r: (-COLOUR_RANK[r.colour], r.code))
         colour = reasons[0].colour
-        next_change = min((r.until for r in reasons if r.until is not None), default=None)
+        next_change = min([*(r.until for r in reasons if r.until is not None), *pending], default=None)
         return Verdict(colour, tuple(reasons), next_change, self.version)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
-from tortoise.transactions import in_transaction
+from tortoise.exceptions import IntegrityError
 
 from app import audit
 from app.accounts.service import CitizenSnapshot
@@ -77,21 +77,26 @@ class HealthCodeService:
         since = now - self.rules.longest_window
         rows = await HealthEvidence.filter(citizen_id=citizen_id, observed_at__gte=since)
         verdict = self.rules.evaluate((Evidence(r.kind, r.observed_at, r.data) for r in rows), now)
-        async with in_transaction():
-            previous = await HealthStatus.get_or_none(citizen_id=citizen_id)
-            changed = previous is None or previous.colour != verdict.colour or previous.reasons != list(verdict.reason_codes)
-            values = {"colour": verdict.colour, "reasons": list(verdict.reason_codes), "rule_version": verdict.rule_version,
-                      "evaluated_at": now, "next_change_at": verdict.next_change_at}
-            if previous is None:
-                status = await HealthStatus.create(citizen_id=citizen_id, **values)
-            else:
-                await HealthStatus.filter(citizen_id=citizen_id).update(**values)
-                status = HealthStatus(citizen_id=citizen_id, **values)
-            await StatusEvaluation.create(citizen_id=citizen_id, colour=verdict.colour, reasons=list(verdict.reason_codes),
-                                          rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
+        previous = await HealthStatus.get_or_none(citizen_id=citizen_id)
+        changed = previous is None or previous.colour != verdict.colour or previous.reasons != list(verdict.reason_codes)
+        values = {"colour": verdict.colour, "reasons": list(verdict.reason_codes), "rule_version": verdict.rule_version,
+                  "evaluated_at": now, "next_change_at": verdict.next_change_at}
+        await self._store_status(citizen_id, values)
+        await StatusEvaluation.create(citizen_id=citizen_id, colour=verdict.colour, reasons=list(verdict.reason_codes),
+                                      rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
         if changed:
             await self.p.cache.delete(f"hc:code:{citizen_id}")  # the code shown must follow the status
-        return status
+        return HealthStatus(citizen_id=citizen_id, **values)
+
+    @staticmethod
+    async def _store_status(citizen_id: str, values: dict[str, Any]) -> None:
+        """Upsert without a read-then-insert race: first evaluations of one citizen may run at once."""
+        if await HealthStatus.filter(citizen_id=citizen_id).update(**values):
+            return
+        try:
+            await HealthStatus.create(citizen_id=citizen_id, **values)
+        except IntegrityError:
+            await HealthStatus.filter(citizen_id=citizen_id).update(**values)
 
     async def status(self, citizen_id: str) -> HealthStatus:
         """The current status, re-evaluated first if its next change is due."""

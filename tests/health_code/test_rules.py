@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from health_code.rules import COLOUR_RANK, RULESET_DIR, Evidence, RuleSetError, load_ruleset, parse_ruleset
+from health_code.rules import COLOUR_RANK, FUTURE_TOLERANCE, RULESET_DIR, Evidence, RuleSetError, load_ruleset, parse_ruleset
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
 RULES = load_ruleset()
@@ -223,11 +223,13 @@ def test_adding_evidence_never_lowers_the_colour(before, added):
 def test_the_next_change_is_after_now_and_is_the_earliest_reason_to_run_out(items):
     verdict = RULES.evaluate(items, NOW)
     untils = [r.until for r in verdict.reasons if r.until is not None]
+    # Evidence stamped ahead of time counts once it is no longer in the future: that is a change too.
+    pending = [e.observed_at - FUTURE_TOLERANCE for e in items if e.observed_at > NOW + FUTURE_TOLERANCE]
     if verdict.next_change_at is None:
-        assert verdict.reason_codes == (1,) and not untils
+        assert verdict.reason_codes == (1,) and not untils and not pending
     else:
         assert verdict.next_change_at > NOW
-        assert verdict.next_change_at == min(untils)
+        assert verdict.next_change_at == min(untils + pending)
         # At that moment the reason running out is gone (or, if evidence that was still in the future
         # now counts, it is back with a later end): never still showing the old end.
         after = RULES.evaluate(items, verdict.next_change_at)

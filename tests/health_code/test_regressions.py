@@ -1,0 +1,54 @@
+"""Regressions: defects found while writing the health-code tests, now fixed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+
+import pytest
+
+from health_code.models import HealthEvidence, HealthStatus
+from health_code.rules import Evidence
+from tests.factories import sign_in, valid_id_number, verify_real_name
+
+ON_POSTGRES = os.environ.get("APP_DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+CODE = "/api/v1/health-code"
+
+
+async def test_opening_the_code_and_its_image_at_once_for_the_first_time_works(client, sms, app):
+    # The app's first screen asks for the JSON and the images together; a lab result may land meanwhile.
+    citizens = []
+    for sequence in ("301", "302", "303"):
+        citizen = await sign_in(client, sms)
+        await verify_real_name(client, citizen, id_number=valid_id_number(sequence=sequence))
+        citizens.append(citizen)
+    for citizen in citizens:
+        replies = await asyncio.gather(*(
+            client.get(CODE, params={"format": fmt}, headers=citizen.headers) for fmt in ("json", "png", "json", "svg", "json")
+        ))
+        assert [r.status_code for r in replies] == [200] * 5, [r.text[:120] for r in replies]
+    # The same race, straight at the service: several first evaluations of one citizen at once.
+    late = await sign_in(client, sms)
+    results = await asyncio.gather(*(app.ctx.health.evaluate(late.id, trigger="first_use") for _ in range(6)),
+                                   return_exceptions=True)
+    assert [type(r).__name__ for r in results if isinstance(r, BaseException)] == []
+    assert await HealthStatus.filter(citizen_id=late.id).count() == 1
+
+
+async def test_a_lab_result_stamped_ahead_by_a_skewed_clock_counts_once_its_time_comes(client, sms, clock, app):
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen)
+    status = await app.ctx.health.record_evidence(citizen.id, "test_result", clock.now() + timedelta(hours=1),
+                                                  {"result": "positive", "lab": "lab_1"}, source="lab:lab_1")
+    assert status.colour == "green"  # not yet: the lab's clock runs an hour ahead
+
+    clock.advance(hours=2)
+    reply = await client.post("/api/v1/auth/refresh", json={"refresh_token": citizen.refresh_token})
+    citizen.access_token = reply.json()["access_token"]
+    shown = (await client.get(CODE, headers=citizen.headers)).json()
+
+    stored = await HealthEvidence.filter(citizen_id=citizen.id)
+    due = app.ctx.health.rules.evaluate([Evidence(e.kind, e.observed_at, e.data) for e in stored], clock.now())
+    assert due.colour == "red"  # the rules over what is stored say red by now...
+    assert shown["color"] == due.colour  # ...and the code must say the same
