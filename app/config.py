@@ -52,6 +52,7 @@ class Settings:
     health_code_ttl: int = 180
     health_code_reuse_margin: int = 30  # a new code is issued when fewer seconds than this are left
     health_code_issuer: str = "CN-GD"
+    scheduler_enabled: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -26,6 +26,7 @@ from app.db import close_db, init_db, ping_db
 from app.errors import AppError, envelope
 from app.i18n import negotiate
 from app.platform import Platform, build_platform
+from health_code.jobs import start_scheduler
 from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
 
@@ -79,6 +80,16 @@ def create_app(
     @app.before_server_start
     async def start(app: Sanic) -> None:
         await init_db(settings.resolved_database_url, migrate=not settings.production)
+
+    @app.after_server_start
+    async def start_jobs(app: Sanic) -> None:
+        if settings.scheduler_enabled:
+            app.ctx.scheduler = start_scheduler(app.ctx.health)
+
+    @app.before_server_stop
+    async def stop_jobs(app: Sanic) -> None:
+        if getattr(app.ctx, "scheduler", None) is not None:
+            app.ctx.scheduler.shutdown(wait=False)
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:

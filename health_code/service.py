@@ -20,6 +20,7 @@ from app.accounts.rules import normalize_id_number
 from app.errors import AppError, NotFound, ValidationFailed
 from app.security.clients import AuthenticatedClient
 from app.ids import new_id
+from app.notifications.service import notify
 from app.platform import Platform
 from app.security.pii import mask_name
 from health_code import codec, render
@@ -86,6 +87,8 @@ class HealthCodeService:
                                       rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
         if changed:
             await self.p.cache.delete(f"hc:code:{citizen_id}")  # the code shown must follow the status
+        if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
+            await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
         return HealthStatus(citizen_id=citizen_id, **values)
 
     @staticmethod

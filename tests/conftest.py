@@ -87,6 +87,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         redis_url=REDIS_URL,
         cache_namespace=f"test:{secrets.token_hex(6)}",
+        scheduler_enabled=False,  # tests run jobs themselves, with the clock they move
     ).validated()
 
 

@@ -44,3 +44,15 @@ TEMPLATES: dict[str, dict[str, dict[str, str]]] = {
         },
     },
 }
+
+
+# Health-code colour changes, one kind per colour so each language names the colour in words.
+for _colour, _names in {"green": ("绿码", "綠碼", "green"), "yellow": ("黄码", "黃碼", "yellow"), "red": ("红码", "紅碼", "red")}.items():
+    TEMPLATES[f"health_code_{_colour}"] = {
+        "title": {"zh-Hans": "健康码状态变更", "zh-Hant": "健康碼狀態變更", "en": "Health code changed"},
+        "body": {
+            "zh-Hans": f"您的健康码已变为{_names[0]}，请打开健康码查看原因。",
+            "zh-Hant": f"您的健康碼已變為{_names[1]}，請開啟健康碼查看原因。",
+            "en": f"Your health code is now {_names[2]}. Open it to see why.",
+        },
+    }

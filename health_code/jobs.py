@@ -1,0 +1,58 @@
+"""Scheduled health-code work (APScheduler): statuses whose time has come are re-evaluated.
+
+A yellow code turns green when its quiet period passes without new risk evidence, a negative
+test stops counting after 48 h, evidence stamped ahead starts counting: each is a status whose
+`next_change_at` has arrived. The job is idempotent (evaluating twice gives the same status),
+runs on exactly one worker at a time (a lock in the shared cache), and catches up after
+downtime by itself, because it looks for every status that is due, not for what changed since
+the last run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from app.cache import Cache, LockNotAcquired, cache_lock
+from health_code.models import HealthStatus
+from health_code.service import HealthCodeService
+
+log = logging.getLogger("health_code.jobs")
+REEVALUATE_EVERY = 60  # seconds
+
+
+async def reevaluate_due(service: HealthCodeService, batch: int = 500) -> int:
+    """Re-evaluate every citizen whose status is due to change; returns how many were."""
+    done = 0
+    while True:
+        due = await HealthStatus.filter(next_change_at__lte=service.p.clock.now()).order_by("next_change_at") \
+            .limit(batch).values_list("citizen_id", flat=True)
+        for citizen_id in due:
+            await service.evaluate(citizen_id, trigger="scheduled")
+        done += len(due)
+        if len(due) < batch:
+            return done
+
+
+async def run_exclusively(cache: Cache, name: str, job: Callable[[], Awaitable[object]], ttl: float = 300) -> bool:
+    """Run `job` unless another worker is running it now; True when this worker ran it."""
+    try:
+        async with cache_lock(cache, f"job:{name}", ttl=ttl):
+            result = await job()
+            log.info("job %s done: %s", name, result)
+            return True
+    except LockNotAcquired:
+        return False
+
+
+def start_scheduler(service: HealthCodeService) -> AsyncIOScheduler:
+    """Start the jobs on this worker's loop; the first run is now, which is the catch-up after downtime."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        run_exclusively, "interval", seconds=REEVALUATE_EVERY, args=[service.p.cache, "hc-reevaluate", lambda: reevaluate_due(service)],
+        id="hc-reevaluate", next_run_time=service.p.clock.now(), coalesce=True, max_instances=1, misfire_grace_time=None,
+    )
+    scheduler.start()
+    return scheduler

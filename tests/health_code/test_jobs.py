@@ -1,0 +1,62 @@
+"""Scheduled changes: statuses whose time has come are re-evaluated, by one worker, and catch up."""
+
+from __future__ import annotations
+
+import asyncio
+
+from health_code.jobs import reevaluate_due, run_exclusively
+from health_code.models import HealthStatus, StatusEvaluation
+from tests.factories import sign_in, valid_id_number, verify_real_name
+
+
+async def exposed_citizen(client, sms, app, clock, sequence: str = "123"):
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, id_number=valid_id_number(sequence=sequence))
+    await app.ctx.health.record_evidence(citizen.id, "exposure", clock.now(), {"venue": "v_1"}, source="admin:test")
+    return citizen
+
+
+async def test_yellow_turns_green_after_the_quiet_period_without_anyone_opening_the_code(client, sms, app, clock):
+    citizen = await exposed_citizen(client, sms, app, clock)
+    assert (await HealthStatus.get(citizen_id=citizen.id)).colour == "yellow"
+    clock.advance(days=6)
+    assert await reevaluate_due(app.ctx.health) == 0  # not due yet: nothing touched
+    clock.advance(days=1, seconds=1)
+    assert await reevaluate_due(app.ctx.health) == 1
+    status = await HealthStatus.get(citizen_id=citizen.id)
+    assert status.colour == "green" and status.next_change_at is None
+    row = await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").first()
+    assert row.colour == "green" and row.changed and row.rule_version == "2026.1"
+
+
+async def test_the_citizen_is_told_when_the_colour_changes(client, sms, app, clock):
+    citizen = await exposed_citizen(client, sms, app, clock)
+    clock.advance(days=7, seconds=1)
+    await reevaluate_due(app.ctx.health)
+    inbox = (await client.post("/api/v1/auth/refresh", json={"refresh_token": citizen.refresh_token})).json()
+    headers = {"Authorization": f"Bearer {inbox['access_token']}", "Accept-Language": "en"}
+    kinds = [m["kind"] for m in (await client.get("/api/v1/notifications", headers=headers)).json()["items"]]
+    assert kinds[:2] == ["health_code_green", "health_code_yellow"]
+
+
+async def test_the_job_is_idempotent_and_catches_up_after_downtime(client, sms, app, clock):
+    citizens = [await exposed_citizen(client, sms, app, clock, sequence=s) for s in ("401", "402", "403")]
+    clock.advance(days=30)  # the server was down for weeks: every due status is found on the first run
+    assert await reevaluate_due(app.ctx.health) == 3
+    assert await reevaluate_due(app.ctx.health) == 0
+    for citizen in citizens:
+        assert (await HealthStatus.get(citizen_id=citizen.id)).colour == "green"
+        assert await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").count() == 1
+
+
+async def test_two_schedulers_run_the_job_once(app):
+    runs = []
+
+    async def slow_job():
+        runs.append(1)
+        await asyncio.sleep(0.05)
+
+    cache = app.ctx.platform.cache
+    ran = await asyncio.gather(run_exclusively(cache, "demo", slow_job), run_exclusively(cache, "demo", slow_job))
+    assert sorted(ran) == [False, True] and runs == [1]
+    assert await run_exclusively(cache, "demo", slow_job) is True  # the lock is released afterwards
