@@ -35,6 +35,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "CLIENT_TOKEN_INVALID": {"zh-Hans": "客户端凭证无效：{why}", "zh-Hant": "用戶端憑證無效：{why}", "en": "Client token rejected: {why}"},
     "CLIENT_ROLE_REQUIRED": {"zh-Hans": "该客户端无权调用此接口（需要角色 {role}）。", "zh-Hant": "該用戶端無權呼叫此介面（需要角色 {role}）。", "en": "This client lacks the role {role} for this API."},
     "CITIZEN_NOT_FOUND": {"zh-Hans": "未找到该身份证号码对应的已实名用户。", "zh-Hant": "未找到該身分證號碼對應的已實名用戶。", "en": "No verified citizen has this ID number."},
+    "INVALID_VENUE_CODE": {"zh-Hans": "这不是有效的场所码，请扫描场所张贴的官方场所码。", "zh-Hant": "這不是有效的場所碼，請掃描場所張貼的官方場所碼。", "en": "This is not a valid venue code. Scan the official code posted at the venue."},
     "FORBIDDEN": {"zh-Hans": "您无权进行此操作。", "zh-Hant": "您無權進行此操作。", "en": "You are not allowed to do this."},
     "IDENTITY_LEVEL_REQUIRED": {"zh-Hans": "请先完成{level_name}后再使用此服务。", "zh-Hant": "請先完成{level_name}後再使用此服務。", "en": "Complete {level_name} to use this service."},
     "INVALID_ID_NUMBER": {"zh-Hans": "身份证号码不正确，请核对后重新输入。", "zh-Hant": "身分證號碼不正確，請核對後重新輸入。", "en": "The resident ID number is not valid. Check it and try again."},

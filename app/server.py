@@ -29,6 +29,7 @@ from app.platform import Platform, build_platform
 from health_code.jobs import start_scheduler
 from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
+from health_code.venues import VenueService
 
 log = logging.getLogger("app")
 access_log = logging.getLogger("app.access")
@@ -71,6 +72,7 @@ def create_app(
     app.ctx.face = face or StandInFaceCheck()
     app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.face)
     app.ctx.health = HealthCodeService(platform, load_ruleset())
+    app.ctx.venues = VenueService(app.ctx.health)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -101,13 +103,13 @@ def create_app(
 
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.admin import health_code as admin_health_code
-    from api.citizen import auth, health_code, me, notifications
+    from api.citizen import auth, health_code, me, notifications, venues
     from api.public import routes as public
 
     app.blueprint(public.bp)
     if settings.dev_endpoints:
         app.blueprint(public.dev_bp)
-    app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp])
+    app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp, venues.bp])
     app.blueprint(admin_health_code.bp)
 
 

@@ -70,26 +70,31 @@ def _sig_structure(protected: bytes, payload: bytes) -> bytes:
     return cbor2.dumps(["Signature1", protected, b"", payload])
 
 
-def encode_payload(claims: CodeClaims, private_key: ec.EllipticCurvePrivateKey, kid: bytes) -> str:
-    """Sign and pack the claims into the QR text."""
+def sign_cwt(cwt: dict[Any, Any], private_key: ec.EllipticCurvePrivateKey, kid: bytes, prefix: str) -> str:
+    """COSE_Sign1 (ES256) over a CWT map, zlib-compressed, base45-encoded, behind `prefix`."""
     protected = cbor2.dumps({HEADER_ALG: ALG_ES256, HEADER_KID: kid})
-    payload = cbor2.dumps(claims.cwt())
+    payload = cbor2.dumps(cwt)
     der = private_key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
-    return PREFIX + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
+    return prefix + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
+
+
+def encode_payload(claims: CodeClaims, private_key: ec.EllipticCurvePrivateKey, kid: bytes) -> str:
+    """Sign and pack health-code claims into the QR text."""
+    return sign_cwt(claims.cwt(), private_key, kid, PREFIX)
 
 
 KeyFinder = Callable[[bytes], "ec.EllipticCurvePublicKey | None"]
 
 
-def unpack(payload: str) -> tuple[dict[Any, Any], dict[Any, Any], bytes, bytes, bytes]:
+def unpack(payload: str, prefix: str = PREFIX) -> tuple[dict[Any, Any], dict[Any, Any], bytes, bytes, bytes]:
     """Undo prefix, base45, zlib and COSE framing; no signature check yet."""
-    if not isinstance(payload, str) or not payload.startswith(PREFIX):
-        raise CodeError("BAD_PREFIX", f"expected {PREFIX}")
+    if not isinstance(payload, str) or not payload.startswith(prefix):
+        raise CodeError("BAD_PREFIX", f"expected {prefix}")
     try:
-        compressed = base45.b45decode(payload[len(PREFIX):])
+        compressed = base45.b45decode(payload[len(prefix):])
     except (ValueError, KeyError):
         raise CodeError("BAD_ENCODING", "not base45") from None
     try:
@@ -116,7 +121,12 @@ def unpack(payload: str) -> tuple[dict[Any, Any], dict[Any, Any], bytes, bytes, 
 
 def verify_payload(payload: str, find_key: KeyFinder, now: float, leeway: int = 0) -> CodeClaims:
     """Check signature, `kid` and time; return the claims or raise CodeError with a stable code."""
-    protected, claims, protected_raw, body, signature = unpack(payload)
+    return _claims(verify_cwt(payload, find_key, PREFIX), now, leeway)
+
+
+def verify_cwt(payload: str, find_key: KeyFinder, prefix: str) -> dict[Any, Any]:
+    """Check the framing, `kid` and signature of a signed payload; return its CWT map."""
+    protected, claims, protected_raw, body, signature = unpack(payload, prefix)
     if protected.get(HEADER_ALG) != ALG_ES256:
         raise CodeError("UNSUPPORTED_ALGORITHM")
     kid = protected.get(HEADER_KID)
@@ -132,7 +142,7 @@ def verify_payload(payload: str, find_key: KeyFinder, now: float, leeway: int = 
         key.verify(der, _sig_structure(protected_raw, body), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise CodeError("BAD_SIGNATURE") from None
-    return _claims(claims, now, leeway)
+    return claims
 
 
 def _claims(claims: Mapping[Any, Any], now: float, leeway: int) -> CodeClaims:

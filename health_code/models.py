@@ -52,3 +52,49 @@ class StatusEvaluation(Model):
 
     class Meta:
         table = "health_status_evaluations"
+
+
+class Venue(Model):
+    """A place with a venue code (场所码), registered by an organisation."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    name = fields.CharField(max_length=100)
+    address = fields.CharField(max_length=200)
+    region_code = fields.CharField(max_length=6)
+    organisation_id = fields.CharField(max_length=40, db_index=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "venues"
+
+
+class VenueCheckIn(Model):
+    """A citizen scanned a venue code (扫码登记)."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    citizen_id = fields.CharField(max_length=40)
+    venue = fields.ForeignKeyField("models.Venue", related_name="check_ins", on_delete=fields.CASCADE)
+    at = fields.DatetimeField()
+
+    venue_id: str
+
+    class Meta:
+        table = "venue_check_ins"
+        indexes = (("venue_id", "at"), ("citizen_id", "at"))
+
+
+class VenueExposure(Model):
+    """A window in which a confirmed case was at a venue, marked by a health administrator."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    venue = fields.ForeignKeyField("models.Venue", related_name="exposures", on_delete=fields.CASCADE)
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    marked_by = fields.CharField(max_length=40)
+    created_at = fields.DatetimeField()
+    affected = fields.IntField(default=0)
+
+    venue_id: str
+
+    class Meta:
+        table = "venue_exposures"

@@ -5,12 +5,17 @@ from __future__ import annotations
 import base64
 import os
 import re
+import secrets
 from dataclasses import dataclass
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.accounts.adapters import StandInSmsGateway
 from app.accounts.rules import id_check_char
+from app.security.clients import register_client
 
 
 @dataclass
@@ -63,3 +68,27 @@ async def verify_real_name(client: httpx.AsyncClient, citizen: SignedInCitizen, 
     reply = await client.post("/api/v1/me/identity", headers=citizen.headers,
                               json={"name": name, "id_number": id_number or valid_id_number()})
     assert reply.status_code == 200, reply.text
+
+
+ADMIN_AUD = "https://gov-app.example.cn/admin"
+
+
+class Department:
+    def __init__(self, client_id: str, key: ec.EllipticCurvePrivateKey, clock) -> None:
+        self.id, self.key, self.clock = client_id, key, clock
+
+    def token(self, **overrides) -> str:
+        claims = {"iss": self.id, "iat": int(self.clock.timestamp()), "jti": secrets.token_hex(8), "aud": ADMIN_AUD}
+        claims.update(overrides)
+        kid = claims.pop("kid", "1")
+        return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": kid})
+
+    def headers(self, **overrides) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(**overrides)}"}
+
+
+async def make_department(clock, name: str, roles: list[str], audience: str = "admin") -> Department:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    client = await register_client(clock, name, audience, roles, pem)
+    return Department(client.id, key, clock)

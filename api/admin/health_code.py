@@ -68,3 +68,44 @@ async def verify_code(request: Request) -> HTTPResponse:
         return reply(VerifyReply(valid=False, error=exc.code, color=None, issuer=None, expires_at=None, subject_masked=None))
     return reply(VerifyReply(valid=True, error=None, color=claims.colour, issuer=claims.issuer,
                              expires_at=rfc3339(utc(claims.expires_at)), subject_masked=claims.subject_masked))
+
+
+class VenueRequest(Strict):
+    name: str = Field(min_length=2, max_length=100)
+    address: str = Field(min_length=2, max_length=200)
+    region_code: str = Field(pattern=r"^[0-9]{6}$", description="GB/T 2260 county code, e.g. 440106")
+
+
+class VenueReply(BaseModel):
+    id: str
+    name: str
+    venue_code: str
+
+
+class ExposureRequest(Strict):
+    starts_at: datetime
+    ends_at: datetime
+
+
+class ExposureReply(BaseModel):
+    affected: int
+
+
+@bp.post("/venues")
+@documented("Organisation: register a venue and get its signed venue code (role venue_owner)",
+            body=VenueRequest, reply_model=VenueReply, status=201, tag="admin")
+async def register_venue(request: Request) -> HTTPResponse:
+    request.ctx.client.require_role("venue_owner")
+    body = parse_body(request, VenueRequest)
+    venue, code = await request.app.ctx.venues.register(request.ctx.client, body.name, body.address, body.region_code)
+    return reply(VenueReply(id=venue.id, name=venue.name, venue_code=code), status=201)
+
+
+@bp.post("/venues/<venue_id:str>/exposures")
+@documented("Health administrator: a confirmed case was here in this window; visitors get exposure evidence (role health_admin)",
+            body=ExposureRequest, reply_model=ExposureReply, status=201, tag="admin")
+async def mark_exposure(request: Request, venue_id: str) -> HTTPResponse:
+    request.ctx.client.require_role("health_admin")
+    body = parse_body(request, ExposureRequest)
+    affected = await request.app.ctx.venues.mark_exposure(request.ctx.client, venue_id, body.starts_at, body.ends_at)
+    return reply(ExposureReply(affected=affected), status=201)

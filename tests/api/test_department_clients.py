@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from datetime import timedelta
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
-from app.security.clients import ApiClientKey, register_client
-from tests.factories import sign_in, valid_id_number, verify_real_name
-
-ADMIN_AUD = "https://gov-app.example.cn/admin"
-
-
-class Department:
-    def __init__(self, client_id: str, key: ec.EllipticCurvePrivateKey, clock) -> None:
-        self.id, self.key, self.clock = client_id, key, clock
-
-    def token(self, **overrides) -> str:
-        claims = {"iss": self.id, "iat": int(self.clock.timestamp()), "jti": secrets.token_hex(8), "aud": ADMIN_AUD}
-        claims.update(overrides)
-        kid = claims.pop("kid", "1")
-        return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": kid})
-
-    def headers(self, **overrides) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(**overrides)}"}
-
-
-async def make_department(clock, name: str, roles: list[str], audience: str = "admin") -> Department:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    client = await register_client(clock, name, audience, roles, pem)
-    return Department(client.id, key, clock)
-
+from app.security.clients import ApiClientKey
+from tests.factories import ADMIN_AUD, make_department, sign_in, valid_id_number, verify_real_name
 
 @pytest.fixture
 async def lab(app, clock) -> Department:
