@@ -26,6 +26,7 @@ from app.db import close_db, init_db, ping_db
 from app.errors import AppError, envelope
 from app.i18n import negotiate
 from app.platform import Platform, build_platform
+from health_code.appeals import AppealService
 from health_code.jobs import start_scheduler
 from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
@@ -73,6 +74,7 @@ def create_app(
     app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.face)
     app.ctx.health = HealthCodeService(platform, load_ruleset())
     app.ctx.venues = VenueService(app.ctx.health)
+    app.ctx.appeals = AppealService(app.ctx.health)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)

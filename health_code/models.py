@@ -98,3 +98,21 @@ class VenueExposure(Model):
 
     class Meta:
         table = "venue_exposures"
+
+
+class Appeal(Model):
+    """A citizen disputes a colour (申诉): pending, then approved (with an override until a time) or rejected."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    citizen_id = fields.CharField(max_length=40, db_index=True)
+    colour = fields.CharField(max_length=8)
+    reason = fields.TextField()
+    status = fields.CharField(max_length=10, default="pending", db_index=True)
+    created_at = fields.DatetimeField()
+    reviewed_by = fields.CharField(max_length=40, null=True)
+    reviewed_at = fields.DatetimeField(null=True)
+    review_note = fields.CharField(max_length=500, null=True)
+    override_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "health_appeals"

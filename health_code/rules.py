@@ -75,13 +75,15 @@ class RuleSet:
     version: str
     default: Rule
     rules: tuple[Rule, ...]
+    appeal_override: Rule | None = None  # the reason shown while an upheld appeal (申诉) overrides the colour
 
     @property
     def longest_window(self) -> timedelta:
         return max((r.within for r in self.rules), default=timedelta(0))
 
     def rule_for_code(self, code: int) -> Rule | None:
-        return next((r for r in (self.default, *self.rules) if r.code == code), None)
+        extra = (self.appeal_override,) if self.appeal_override else ()
+        return next((r for r in (self.default, *extra, *self.rules) if r.code == code), None)
 
     def evaluate(self, evidence: Iterable[Evidence], now: datetime) -> Verdict:
         """Colour, every reason, and when the status can next change without new evidence."""
@@ -113,14 +115,15 @@ class RuleSet:
 def parse_ruleset(data: Mapping[str, Any]) -> RuleSet:
     try:
         default = _rule(data["default"], is_default=True)
+        override = _rule(data["appeal_override"], is_default=True) if "appeal_override" in data else None
         rules = tuple(_rule(r) for r in data["rules"])
         version = str(data["version"])
     except (KeyError, TypeError, ValueError) as exc:
         raise RuleSetError(f"invalid rule set: {exc}") from None
-    codes = [default.code, *(r.code for r in rules)]
+    codes = [default.code, *([override.code] if override else []), *(r.code for r in rules)]
     if len(set(codes)) != len(codes):
         raise RuleSetError("reason codes must be unique")
-    return RuleSet(version, default, rules)
+    return RuleSet(version, default, rules, override)
 
 
 def _rule(raw: Mapping[str, Any], is_default: bool = False) -> Rule:
@@ -128,7 +131,7 @@ def _rule(raw: Mapping[str, Any], is_default: bool = False) -> Rule:
     if colour not in COLOUR_RANK:
         raise ValueError(f"unknown colour {colour!r}")
     if is_default and colour != "green":
-        raise ValueError("the default rule must be green")
+        raise ValueError(f"rule {raw['id']} must be green")
     missing = [lang for lang in LANGUAGES if not raw["text"].get(lang)]
     if missing:
         raise ValueError(f"rule {raw['id']} lacks text in {missing}")

@@ -24,8 +24,8 @@ from app.notifications.service import notify
 from app.platform import Platform
 from app.security.pii import mask_name
 from health_code import codec, render
-from health_code.models import HealthEvidence, HealthStatus, StatusEvaluation
-from health_code.rules import EVIDENCE_KINDS, Evidence, RuleSet
+from health_code.models import Appeal, HealthEvidence, HealthStatus, StatusEvaluation
+from health_code.rules import EVIDENCE_KINDS, Evidence, Reason, RuleSet, Verdict
 
 COLOUR_NAMES = {
     "green": {"zh-Hans": "绿码", "zh-Hant": "綠碼", "en": "Green"},
@@ -78,6 +78,7 @@ class HealthCodeService:
         since = now - self.rules.longest_window
         rows = await HealthEvidence.filter(citizen_id=citizen_id, observed_at__gte=since)
         verdict = self.rules.evaluate((Evidence(r.kind, r.observed_at, r.data) for r in rows), now)
+        verdict = await self._apply_upheld_appeal(citizen_id, verdict, now)
         previous = await HealthStatus.get_or_none(citizen_id=citizen_id)
         changed = previous is None or previous.colour != verdict.colour or previous.reasons != list(verdict.reason_codes)
         values = {"colour": verdict.colour, "reasons": list(verdict.reason_codes), "rule_version": verdict.rule_version,
@@ -90,6 +91,19 @@ class HealthCodeService:
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
             await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
         return HealthStatus(citizen_id=citizen_id, **values)
+
+    async def _apply_upheld_appeal(self, citizen_id: str, verdict: Verdict, now: datetime) -> Verdict:
+        """An approved appeal overrides the colour to green until its expiry (a decision, audited, not evidence)."""
+        override = self.rules.appeal_override
+        if verdict.colour == "green" or override is None:
+            return verdict
+        appeal = await Appeal.filter(citizen_id=citizen_id, status="approved", override_until__gt=now) \
+            .order_by("-override_until").first()
+        if appeal is None:
+            return verdict
+        reason = Reason(override.code, override.id, "green", appeal.override_until)
+        next_change = min(t for t in (verdict.next_change_at, appeal.override_until) if t is not None)
+        return Verdict("green", (reason,), next_change, verdict.rule_version)
 
     @staticmethod
     async def _store_status(citizen_id: str, values: dict[str, Any]) -> None:

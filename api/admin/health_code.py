@@ -109,3 +109,48 @@ async def mark_exposure(request: Request, venue_id: str) -> HTTPResponse:
     body = parse_body(request, ExposureRequest)
     affected = await request.app.ctx.venues.mark_exposure(request.ctx.client, venue_id, body.starts_at, body.ends_at)
     return reply(ExposureReply(affected=affected), status=201)
+
+
+class DecisionRequest(Strict):
+    decision: Literal["approve", "reject"]
+    note: str = Field(min_length=2, max_length=500, description="Shown to the citizen")
+    override_hours: int = Field(default=72, ge=1, le=336, description="How long an approval keeps the code green")
+
+
+class PendingAppeal(BaseModel):
+    id: str
+    citizen_id: str
+    color: str
+    reason: str
+    created_at: str
+
+
+class PendingAppeals(BaseModel):
+    items: list[PendingAppeal]
+
+
+class Decision(BaseModel):
+    id: str
+    status: str
+    override_until: str | None
+
+
+@bp.get("/appeals")
+@documented("Health administrator: appeals waiting for review, oldest first (role health_admin)",
+            reply_model=PendingAppeals, tag="admin")
+async def pending_appeals(request: Request) -> HTTPResponse:
+    request.ctx.client.require_role("health_admin")
+    rows = await request.app.ctx.appeals.pending()
+    return reply(PendingAppeals(items=[PendingAppeal(id=a.id, citizen_id=a.citizen_id, color=a.colour, reason=a.reason,
+                                                     created_at=rfc3339(a.created_at)) for a in rows]))
+
+
+@bp.post("/appeals/<appeal_id:str>/decision")
+@documented("Health administrator: approve (green until override_hours) or reject an appeal (role health_admin)",
+            body=DecisionRequest, reply_model=Decision, tag="admin")
+async def decide_appeal(request: Request, appeal_id: str) -> HTTPResponse:
+    request.ctx.client.require_role("health_admin")
+    body = parse_body(request, DecisionRequest)
+    appeal = await request.app.ctx.appeals.decide(request.ctx.client, appeal_id, body.decision == "approve", body.note,
+                                                  body.override_hours)
+    return reply(Decision(id=appeal.id, status=appeal.status, override_until=rfc3339(appeal.override_until)))

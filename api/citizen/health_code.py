@@ -113,3 +113,44 @@ async def declare(request: Request) -> HTTPResponse:
                                                   body.travel_regions, body.truthful)
     return reply(StatusReply(color=status.colour, color_text=colour_text(status.colour, request.ctx.language),
                              reasons=reason_items(request, status.reasons)))
+
+
+class AppealRequest(Strict):
+    reason: str = Field(min_length=5, max_length=1000, description="Why the colour is wrong, in your words")
+
+
+class AppealItem(BaseModel):
+    id: str
+    color: str
+    reason: str
+    status: str
+    created_at: str
+    review_note: str | None
+    override_until: str | None
+
+
+class AppealList(BaseModel):
+    items: list[AppealItem]
+
+
+def appeal_item(appeal) -> AppealItem:
+    return AppealItem(id=appeal.id, color=appeal.colour, reason=appeal.reason, status=appeal.status,
+                      created_at=rfc3339(appeal.created_at), review_note=appeal.review_note,
+                      override_until=rfc3339(appeal.override_until))
+
+
+@bp.post("/appeals")
+@documented("Appeal my colour (申诉); one pending appeal at a time", body=AppealRequest, reply_model=AppealItem,
+            status=201, level=LEVEL_REAL_NAME, tag="health-code")
+@requires_level(LEVEL_REAL_NAME)
+async def submit_appeal(request: Request) -> HTTPResponse:
+    body = parse_body(request, AppealRequest)
+    appeal = await request.app.ctx.appeals.submit(request.ctx.citizen, body.reason)
+    return reply(appeal_item(appeal), status=201)
+
+
+@bp.get("/appeals")
+@documented("My appeals and their outcomes", reply_model=AppealList, tag="health-code")
+async def my_appeals(request: Request) -> HTTPResponse:
+    appeals = await request.app.ctx.appeals.mine(request.ctx.citizen_id)
+    return reply(AppealList(items=[appeal_item(a) for a in appeals]))

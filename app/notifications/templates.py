@@ -27,6 +27,20 @@ TEMPLATES: dict[str, dict[str, dict[str, str]]] = {
             "en": "Your face check passed. Your account now has the highest assurance level.",
         },
     },
+    "appeal_received": {
+        "title": {"zh-Hans": "申诉已受理", "zh-Hant": "申訴已受理", "en": "Appeal received"},
+        "body": {"zh-Hans": "我们已收到您的健康码申诉，审核结果将通过消息通知您。",
+                 "zh-Hant": "我們已收到您的健康碼申訴，審核結果將透過訊息通知您。",
+                 "en": "We received your health-code appeal and will tell you the outcome here."},
+    },
+    "appeal_approved": {
+        "title": {"zh-Hans": "申诉已通过", "zh-Hant": "申訴已通過", "en": "Appeal upheld"},
+        "body": {"zh-Hans": "您的申诉已通过：{note}", "zh-Hant": "您的申訴已通過：{note}", "en": "Your appeal was upheld: {note}"},
+    },
+    "appeal_rejected": {
+        "title": {"zh-Hans": "申诉未通过", "zh-Hant": "申訴未通過", "en": "Appeal not upheld"},
+        "body": {"zh-Hans": "您的申诉未通过，原因：{note}", "zh-Hant": "您的申訴未通過，原因：{note}", "en": "Your appeal was not upheld: {note}"},
+    },
     "session_revoked": {
         "title": {"zh-Hans": "设备已退出登录", "zh-Hant": "裝置已登出", "en": "Device signed out"},
         "body": {
