@@ -39,6 +39,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "NOTHING_TO_APPEAL": {"zh-Hans": "您的健康码为绿码，无需申诉。", "zh-Hant": "您的健康碼為綠碼，無需申訴。", "en": "Your code is green: there is nothing to appeal."},
     "APPEAL_PENDING": {"zh-Hans": "您已有一项申诉正在审核中，请耐心等待结果。", "zh-Hant": "您已有一項申訴正在審核中，請耐心等待結果。", "en": "You already have an appeal under review."},
     "APPEAL_ALREADY_DECIDED": {"zh-Hans": "该申诉已处理。", "zh-Hant": "該申訴已處理。", "en": "This appeal has already been decided."},
+    "RISK_AREA_ALREADY_ENDED": {"zh-Hans": "该风险地区已解除。", "zh-Hant": "該風險地區已解除。", "en": "This risk area has already ended."},
     "FORBIDDEN": {"zh-Hans": "您无权进行此操作。", "zh-Hant": "您無權進行此操作。", "en": "You are not allowed to do this."},
     "IDENTITY_LEVEL_REQUIRED": {"zh-Hans": "请先完成{level_name}后再使用此服务。", "zh-Hant": "請先完成{level_name}後再使用此服務。", "en": "Complete {level_name} to use this service."},
     "INVALID_ID_NUMBER": {"zh-Hans": "身份证号码不正确，请核对后重新输入。", "zh-Hant": "身分證號碼不正確，請核對後重新輸入。", "en": "The resident ID number is not valid. Check it and try again."},

@@ -28,6 +28,7 @@ from app.i18n import negotiate
 from app.platform import Platform, build_platform
 from health_code.appeals import AppealService
 from health_code.jobs import start_scheduler
+from health_code.risk_areas import RiskAreaService
 from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
 from health_code.venues import VenueService
@@ -75,6 +76,7 @@ def create_app(
     app.ctx.health = HealthCodeService(platform, load_ruleset())
     app.ctx.venues = VenueService(app.ctx.health)
     app.ctx.appeals = AppealService(app.ctx.health)
+    app.ctx.risk_areas = RiskAreaService(app.ctx.health)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)

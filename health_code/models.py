@@ -116,3 +116,18 @@ class Appeal(Model):
 
     class Meta:
         table = "health_appeals"
+
+
+class RiskArea(Model):
+    """A region on the risk-area list (风险地区), maintained by health administrators, with effective dates."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    region_code = fields.CharField(max_length=6, db_index=True)
+    level = fields.CharField(max_length=8)
+    effective_from = fields.DatetimeField()
+    effective_to = fields.DatetimeField(null=True)
+    created_by = fields.CharField(max_length=40)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "risk_areas"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -24,7 +25,7 @@ from app.notifications.service import notify
 from app.platform import Platform
 from app.security.pii import mask_name
 from health_code import codec, render
-from health_code.models import Appeal, HealthEvidence, HealthStatus, StatusEvaluation
+from health_code.models import Appeal, HealthEvidence, HealthStatus, RiskArea, StatusEvaluation
 from health_code.rules import EVIDENCE_KINDS, Evidence, Reason, RuleSet, Verdict
 
 COLOUR_NAMES = {
@@ -67,8 +68,15 @@ class HealthCodeService:
         """Self-declaration (健康申报), signed by the citizen as true."""
         if not truthful:
             raise ValidationFailed([{"field": "truthful", "problem": "the declaration must be confirmed as true"}])
+        bad = [r for r in travel_regions if not REGION_CODE.match(r)]
+        if bad:
+            raise ValidationFailed([{"field": "travel_regions", "problem": "6-digit region codes (GB/T 2260)"}])
+        now = self.p.clock.now()
+        for region in dict.fromkeys(travel_regions):
+            await HealthEvidence.create(id=new_id("ev"), citizen_id=citizen.id, kind="travel", source="self",
+                                        observed_at=now, recorded_at=now, data={"region_code": region})
         data = {"symptoms": symptoms, "confirmed_case": confirmed_case, "travel_regions": travel_regions}
-        status = await self.record_evidence(citizen.id, "declaration", self.p.clock.now(), data, source="self")
+        status = await self.record_evidence(citizen.id, "declaration", now, data, source="self")
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_declaration",
                                  subject_id=citizen.id, attributes=["symptoms", "confirmed_case", "travel_regions"])
         return status
@@ -77,7 +85,8 @@ class HealthCodeService:
         now = self.p.clock.now()
         since = now - self.rules.longest_window
         rows = await HealthEvidence.filter(citizen_id=citizen_id, observed_at__gte=since)
-        verdict = self.rules.evaluate((Evidence(r.kind, r.observed_at, r.data) for r in rows), now)
+        areas = await RiskArea.all() if any(r.kind == "travel" for r in rows) else []
+        verdict = self.rules.evaluate((self._as_evidence(r, areas) for r in rows), now)
         verdict = await self._apply_upheld_appeal(citizen_id, verdict, now)
         previous = await HealthStatus.get_or_none(citizen_id=citizen_id)
         changed = previous is None or previous.colour != verdict.colour or previous.reasons != list(verdict.reason_codes)
@@ -91,6 +100,20 @@ class HealthCodeService:
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
             await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
         return HealthStatus(citizen_id=citizen_id, **values)
+
+    @staticmethod
+    def _as_evidence(row: HealthEvidence, areas: list[RiskArea]) -> Evidence:
+        """Travel counts by the risk level its region had on the day of the visit, per the current list."""
+        if row.kind != "travel":
+            return Evidence(row.kind, row.observed_at, row.data)
+        return Evidence(row.kind, row.observed_at, {**row.data, "risk_level": risk_level(areas, row.data.get("region_code", ""), row.observed_at)})
+
+    async def citizens_who_visited(self, region_code: str) -> list[str]:
+        """Citizens with travel evidence inside `region_code` recent enough to matter."""
+        since = self.p.clock.now() - self.rules.longest_window
+        rows = await HealthEvidence.filter(kind="travel", observed_at__gte=since).values_list("citizen_id", "data")
+        prefix = region_prefix(region_code)
+        return sorted({cid for cid, data in rows if str(data.get("region_code", "")).startswith(prefix)})
 
     async def _apply_upheld_appeal(self, citizen_id: str, verdict: Verdict, now: datetime) -> Verdict:
         """An approved appeal overrides the colour to green until its expiry (a decision, audited, not evidence)."""
@@ -199,6 +222,24 @@ class HealthCodeService:
             return key.public_key if key else None
 
         return codec.verify_payload(payload, find, self.p.clock.timestamp())
+
+
+REGION_CODE = re.compile(r"^[0-9]{6}$")
+LEVEL_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+def region_prefix(region_code: str) -> str:
+    """440106 covers itself; 440100 covers the city 4401xx; 440000 the province 44xxxx."""
+    code = region_code
+    while code.endswith("00") and len(code) > 2:
+        code = code[:-2]
+    return code
+
+
+def risk_level(areas: list[RiskArea], region_code: str, at: datetime) -> str:
+    levels = [a.level for a in areas if region_code.startswith(region_prefix(a.region_code))
+              and a.effective_from <= at and (a.effective_to is None or at < a.effective_to)]
+    return max(levels, key=LEVEL_RANK.__getitem__, default="low")
 
 
 def colour_text(colour: str, language: str) -> str:

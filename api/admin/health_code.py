@@ -154,3 +154,45 @@ async def decide_appeal(request: Request, appeal_id: str) -> HTTPResponse:
     appeal = await request.app.ctx.appeals.decide(request.ctx.client, appeal_id, body.decision == "approve", body.note,
                                                   body.override_hours)
     return reply(Decision(id=appeal.id, status=appeal.status, override_until=rfc3339(appeal.override_until)))
+
+
+class RiskAreaRequest(Strict):
+    region_code: str = Field(pattern=r"^[0-9]{6}$", description="440106 a district, 440100 a whole city")
+    level: Literal["high", "medium"]
+    effective_from: datetime
+    effective_to: datetime | None = None
+
+
+class RiskAreaReply(BaseModel):
+    id: str
+    region_code: str
+    level: str
+    effective_from: str
+    effective_to: str | None
+    reevaluated: int
+
+
+def risk_area_reply(area, reevaluated: int) -> RiskAreaReply:
+    return RiskAreaReply(id=area.id, region_code=area.region_code, level=area.level,
+                         effective_from=rfc3339(area.effective_from), effective_to=rfc3339(area.effective_to),
+                         reevaluated=reevaluated)
+
+
+@bp.post("/risk-areas")
+@documented("Health administrator: add a risk area; travellers to it are re-evaluated at once (role health_admin)",
+            body=RiskAreaRequest, reply_model=RiskAreaReply, status=201, tag="admin")
+async def add_risk_area(request: Request) -> HTTPResponse:
+    request.ctx.client.require_role("health_admin")
+    body = parse_body(request, RiskAreaRequest)
+    area, count = await request.app.ctx.risk_areas.add(request.ctx.client, body.region_code, body.level,
+                                                       body.effective_from, body.effective_to)
+    return reply(risk_area_reply(area, count), status=201)
+
+
+@bp.post("/risk-areas/<area_id:str>/end")
+@documented("Health administrator: end a risk area now; its travellers are re-evaluated (role health_admin)",
+            reply_model=RiskAreaReply, tag="admin")
+async def end_risk_area(request: Request, area_id: str) -> HTTPResponse:
+    request.ctx.client.require_role("health_admin")
+    area, count = await request.app.ctx.risk_areas.end(request.ctx.client, area_id)
+    return reply(risk_area_reply(area, count))
