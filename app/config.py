@@ -53,6 +53,7 @@ class Settings:
     health_code_reuse_margin: int = 30  # a new code is issued when fewer seconds than this are left
     health_code_issuer: str = "CN-GD"
     scheduler_enabled: bool = True
+    access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

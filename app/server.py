@@ -80,7 +80,7 @@ def create_app(
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
-    _register_request_context(app)
+    _register_request_context(app, settings.access_log)
     _register_error_handler(app)
 
     @app.before_server_start
@@ -128,7 +128,7 @@ async def readiness(platform: Platform) -> dict[str, str]:
     return checks
 
 
-def _register_request_context(app: Sanic) -> None:
+def _register_request_context(app: Sanic, log_requests: bool) -> None:
     @app.on_request(priority=100)
     async def request_context(request: Request) -> None:
         _ensure_context(request)
@@ -141,6 +141,8 @@ def _register_request_context(app: Sanic) -> None:
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
         # Path only: query strings may carry phone numbers (the dev outbox) and never reach logs.
+        if not log_requests:
+            return
         elapsed = (time.perf_counter() - getattr(request.ctx, "started", time.perf_counter())) * 1000
         access_log.info("%s %s %s %.1fms rid=%s", request.method, request.path, response.status, elapsed, request.ctx.request_id)
 

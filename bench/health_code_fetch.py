@@ -37,12 +37,13 @@ def per_second(render, payload: str, seconds: float = 1.5) -> float:
     return count / (time.perf_counter() - started)
 
 
-def main(seconds: float = 4.0) -> None:
+def main(seconds: float = 4.0, access_log: bool = True) -> None:
     base_port, app_port = free_port(), free_port()
     baseline = start_server(["-m", "bench.bare_sanic", str(base_port)], {}, base_port)
     with tempfile.TemporaryDirectory() as data_dir:
         service = start_server(["-m", "app", "--port", str(app_port)],
-                               {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": ""}, app_port)
+                               {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "",
+                                "APP_ACCESS_LOG": str(access_log).lower()}, app_port)
         try:
             token = sign_in(app_port)
             verify_identity(app_port, token)
@@ -60,6 +61,7 @@ def main(seconds: float = 4.0) -> None:
     ours = per_second(lambda p: render_png(p, "green", "绿码 · 未发现风险"), payload)
     default = per_second(default_pipeline, payload)
     print(f"payload: {len(payload)} characters, QR version {qr_version(payload)} at error correction Q")
+    print(f"access log: {'on' if access_log else 'off'}")
     print(f"baseline bare Sanic handler:        {base_rps:8.0f} req/s")
     print(f"GET /api/v1/health-code (JSON):     {json_rps:8.0f} req/s   ratio {json_rps / base_rps:.3f}")
     print(f"GET /api/v1/health-code?format=png: {png_rps:8.0f} req/s   ratio {png_rps / base_rps:.3f}")
@@ -67,4 +69,4 @@ def main(seconds: float = 4.0) -> None:
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 4.0)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 4.0, access_log="--no-access-log" not in sys.argv)
