@@ -188,21 +188,21 @@ class HealthCodeService:
         return image
 
     # -- departments -------------------------------------------------------------------------
-    async def record_test_result(self, lab: AuthenticatedClient, id_number: str, result: str, sampled_at: datetime,
-                                 sample_id: str) -> HealthStatus:
-        """A lab posts a test result (核酸检测结果) for the citizen holding `id_number`."""
+    async def record_department_evidence(self, department: AuthenticatedClient, id_number: str, kind: str,
+                                         observed_at: datetime, data: dict[str, Any], action: str) -> HealthStatus:
+        """A department posts evidence (a lab's test result, a vaccination record) for the holder of `id_number`."""
         normalized = normalize_id_number(id_number, self.p.clock.now().date())
         if normalized is None:
             raise AppError("INVALID_ID_NUMBER", status=422)
-        if sampled_at > self.p.clock.now() + timedelta(minutes=5):
-            raise ValidationFailed([{"field": "sampled_at", "problem": "in the future"}])
+        if observed_at > self.p.clock.now() + timedelta(minutes=5):
+            raise ValidationFailed([{"field": "observed_at", "problem": "in the future"}])
         citizen = await Citizen.get_or_none(id_number_hash=self.p.pii.lookup_hash(normalized, "id_number"))
         if citizen is None:
             raise NotFound("CITIZEN_NOT_FOUND")
-        data = {"result": result, "lab": lab.id, "sample_id": sample_id}
-        status = await self.record_evidence(citizen.id, "test_result", sampled_at, data, source=f"lab:{lab.id}")
-        await audit.record_event(self.p.clock, actor=lab.id, actor_type="department", action="test_result_posted",
-                                 subject_id=citizen.id, attributes={"sample_id": sample_id})
+        status = await self.record_evidence(citizen.id, kind, observed_at, {**data, "department": department.id},
+                                            source=f"department:{department.id}")
+        await audit.record_event(self.p.clock, actor=department.id, actor_type="department", action=action,
+                                 subject_id=citizen.id, attributes=sorted(data))
         return status
 
     async def verify_for(self, verifier: AuthenticatedClient, payload: str, purpose: str) -> codec.CodeClaims:

@@ -50,8 +50,30 @@ class VerifyReply(BaseModel):
 async def post_test_result(request: Request) -> HTTPResponse:
     request.ctx.client.require_role("lab")
     body = parse_body(request, TestResultRequest)
-    status = await request.app.ctx.health.record_test_result(
-        request.ctx.client, body.id_number, body.result, body.sampled_at, body.sample_id
+    status = await request.app.ctx.health.record_department_evidence(
+        request.ctx.client, body.id_number, "test_result", body.sampled_at,
+        {"result": body.result, "sample_id": body.sample_id}, action="test_result_posted",
+    )
+    return reply(TestResultReply(accepted=True, color=status.colour), status=201)
+
+
+class VaccinationRequest(Strict):
+    id_number: str = Field(max_length=32)
+    vaccine: str = Field(min_length=2, max_length=64, description="Product name, e.g. 新冠病毒灭活疫苗（Vero细胞）")
+    dose: int = Field(ge=1, le=10)
+    complete: bool = Field(description="The full course is completed with this dose")
+    administered_at: datetime
+
+
+@bp.post("/vaccinations")
+@documented("Vaccination site: post a vaccination record (role vaccinator)", body=VaccinationRequest,
+            reply_model=TestResultReply, status=201, tag="admin")
+async def post_vaccination(request: Request) -> HTTPResponse:
+    request.ctx.client.require_role("vaccinator")
+    body = parse_body(request, VaccinationRequest)
+    status = await request.app.ctx.health.record_department_evidence(
+        request.ctx.client, body.id_number, "vaccination", body.administered_at,
+        {"vaccine": body.vaccine, "dose": body.dose, "complete": body.complete}, action="vaccination_posted",
     )
     return reply(TestResultReply(accepted=True, color=status.colour), status=201)
 

@@ -139,3 +139,25 @@ async def test_a_tampered_or_expired_code_is_reported_invalid_with_a_reason(clie
                                  json={"payload": payload})).json()
     assert expired == {"valid": False, "error": "EXPIRED", "color": None, "issuer": None, "expires_at": None,
                        "subject_masked": None}
+
+
+async def test_a_vaccination_site_posts_a_record_that_shows_as_a_reason(client, sms, clock):
+    site = await make_department(clock, "示例社区卫生服务中心接种点", ["vaccinator"])
+    citizen = await sign_in(client, sms)
+    id_number = valid_id_number(sequence="281")
+    await verify_real_name(client, citizen, id_number=id_number)
+    posted = await client.post("/api/admin/v1/vaccinations", headers=site.headers(), json={
+        "id_number": id_number, "vaccine": "新冠病毒灭活疫苗（Vero细胞）", "dose": 2, "complete": True,
+        "administered_at": clock.now().isoformat()})
+    assert posted.status_code == 201 and posted.json()["color"] == "green"
+    reasons = (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["reasons"]
+    assert [r["code"] for r in reasons] == [3]
+    assert await AuditEntry.filter(action="vaccination_posted", actor=site.id, subject_id=citizen.id).exists()
+    future = await client.post("/api/admin/v1/vaccinations", headers=site.headers(), json={
+        "id_number": id_number, "vaccine": "某疫苗", "dose": 3, "complete": True,
+        "administered_at": (clock.now() + timedelta(hours=2)).isoformat()})
+    assert future.status_code == 422
+    lab_only = await make_department(clock, "示例检验所", ["lab"])
+    refused = await client.post("/api/admin/v1/vaccinations", headers=lab_only.headers(), json={
+        "id_number": id_number, "vaccine": "某疫苗", "dose": 1, "complete": False, "administered_at": clock.now().isoformat()})
+    assert refused.status_code == 403
