@@ -11,6 +11,7 @@ the last run.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -52,7 +53,8 @@ def start_scheduler(service: HealthCodeService) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         run_exclusively, "interval", seconds=REEVALUATE_EVERY, args=[service.p.cache, "hc-reevaluate", lambda: reevaluate_due(service)],
-        id="hc-reevaluate", next_run_time=service.p.clock.now(), coalesce=True, max_instances=1, misfire_grace_time=None,
+        # APScheduler keeps wall-clock time; what is due is decided by the service clock inside the job.
+        id="hc-reevaluate", next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None,
     )
     scheduler.start()
     return scheduler

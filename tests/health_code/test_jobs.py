@@ -60,3 +60,22 @@ async def test_two_schedulers_run_the_job_once(app):
     ran = await asyncio.gather(run_exclusively(cache, "demo", slow_job), run_exclusively(cache, "demo", slow_job))
     assert sorted(ran) == [False, True] and runs == [1]
     assert await run_exclusively(cache, "demo", slow_job) is True  # the lock is released afterwards
+
+
+async def test_two_real_schedulers_evaluate_each_due_citizen_once(client, sms, app, clock):
+    from health_code.jobs import start_scheduler
+
+    citizen = await exposed_citizen(client, sms, app, clock, sequence="404")
+    clock.advance(days=8)
+    schedulers = [start_scheduler(app.ctx.health), start_scheduler(app.ctx.health)]  # as two workers would
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").exists():
+                break
+        await asyncio.sleep(0.2)
+    finally:
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=False)
+    assert await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").count() == 1
+    assert (await HealthStatus.get(citizen_id=citizen.id)).colour == "green"
