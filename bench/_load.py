@@ -40,11 +40,13 @@ def start_server(args: list[str], env: dict[str, str], port: int, timeout: float
     raise RuntimeError(f"server on port {port} did not start")
 
 
-async def _worker(port: int, request: bytes, stop_at: float, counts: list[int]) -> None:
+async def _worker(port: int, request: bytes, stop_at: float, counts: list[int],
+                  latencies: list[float] | None = None) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     ok = 0
     try:
         while time.perf_counter() < stop_at:
+            sent = time.perf_counter()
             writer.write(request)
             await writer.drain()
             head = await reader.readuntil(b"\r\n\r\n")
@@ -56,22 +58,43 @@ async def _worker(port: int, request: bytes, stop_at: float, counts: list[int]) 
             await reader.readexactly(length)
             if status != 200:
                 raise RuntimeError(f"unexpected status {status}")
+            if latencies is not None:
+                latencies.append(time.perf_counter() - sent)
             ok += 1
     finally:
         writer.close()
         counts.append(ok)
 
 
-async def measure(port: int, path: str, headers: dict[str, str], seconds: float, connections: int = 16) -> float:
-    """Requests per second over `seconds`, after a short warm-up."""
+def _request(path: str, headers: dict[str, str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def measure(port: int, path: str, headers: dict[str, str], seconds: float, connections: int = 16) -> float:
+    """Requests per second over `seconds`, after a short warm-up."""
+    request = _request(path, headers)
     await asyncio.gather(*[_worker(port, request, time.perf_counter() + 0.5, []) for _ in range(connections)])
     counts: list[int] = []
     started = time.perf_counter()
     await asyncio.gather(*[_worker(port, request, started + seconds, counts) for _ in range(connections)])
     return sum(counts) / (time.perf_counter() - started)
+
+
+async def p99_latency(port: int, path: str, headers: dict[str, str], seconds: float, connections: int = 4,
+                      background: tuple[str, int] | None = None) -> float:
+    """99th-percentile latency (ms) of `path`, optionally while `background` (path, connections) also runs."""
+    request = _request(path, headers)
+    stop_at = time.perf_counter() + seconds
+    latencies: list[float] = []
+    jobs = [_worker(port, request, stop_at, [], latencies) for _ in range(connections)]
+    if background:
+        other = _request(background[0], headers)
+        jobs += [_worker(port, other, stop_at, []) for _ in range(background[1])]
+    await asyncio.gather(*jobs)
+    latencies.sort()
+    return latencies[int(len(latencies) * 0.99) - 1] * 1000
 
 
 def _post(port: int, path: str, body: dict) -> dict:

@@ -16,7 +16,7 @@ import urllib.request
 
 import qrcode
 
-from bench._load import free_port, measure, sign_in, start_server, verify_identity
+from bench._load import free_port, measure, p99_latency, sign_in, start_server, verify_identity
 from health_code.render import qr_version, render_png
 
 
@@ -53,6 +53,9 @@ def main(seconds: float = 4.0, access_log: bool = True) -> None:
             base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
             json_rps = asyncio.run(measure(app_port, "/api/v1/health-code", auth, seconds))
             png_rps = asyncio.run(measure(app_port, "/api/v1/health-code?format=png", auth, seconds))
+            p99_alone = asyncio.run(p99_latency(app_port, "/api/v1/health-code", auth, seconds))
+            p99_beside_png = asyncio.run(p99_latency(app_port, "/api/v1/health-code", auth, seconds,
+                                                     background=("/api/v1/health-code?format=png", 4)))
         finally:
             service.terminate()
             baseline.terminate()
@@ -65,6 +68,7 @@ def main(seconds: float = 4.0, access_log: bool = True) -> None:
     print(f"baseline bare Sanic handler:        {base_rps:8.0f} req/s")
     print(f"GET /api/v1/health-code (JSON):     {json_rps:8.0f} req/s   ratio {json_rps / base_rps:.3f}")
     print(f"GET /api/v1/health-code?format=png: {png_rps:8.0f} req/s   ratio {png_rps / base_rps:.3f}")
+    print(f"JSON p99 latency: {p99_alone:.2f} ms alone, {p99_beside_png:.2f} ms with 4 PNG clients beside it")
     print(f"PNG rendering: ours {ours:.0f}/s vs default qrcode+pillow {default:.0f}/s: ratio {ours / default:.1f}")
 
 
