@@ -37,7 +37,7 @@ async def init_db(database_url: str, migrate: bool) -> None:
 
         path = database_url[len("sqlite://"):]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # holds the database and keys
     config = tortoise_config(database_url)
     # Sanic runs listeners and handlers in different tasks: share the context (as tortoise.contrib.sanic does).
     await Tortoise.init(config=config, _enable_global_fallback=True)
