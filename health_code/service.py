@@ -217,11 +217,7 @@ class HealthCodeService:
     # -- verification --------------------------------------------------------------------------
     def verify(self, payload: str) -> codec.CodeClaims:
         """Verify one of our codes (or raise codec.CodeError with a stable code)."""
-        def find(kid: bytes) -> Any:
-            key = self.p.keys.find_by_kid_bytes(kid)
-            return key.public_key if key else None
-
-        return codec.verify_payload(payload, find, self.p.clock.timestamp())
+        return codec.verify_payload(payload, self.p.keys.public_key_for, self.p.clock.timestamp())
 
 
 REGION_CODE = re.compile(r"^[0-9]{6}$")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 
 from app import audit
@@ -50,12 +49,8 @@ class VenueService:
 
     async def check_in(self, citizen_id: str, venue_code: str) -> CheckIn:
         """Record a scan; a second scan of the same venue within 5 minutes is the same check-in."""
-        def find(kid: bytes) -> Any:
-            key = self.p.keys.find_by_kid_bytes(kid)
-            return key.public_key if key else None
-
         try:
-            claims = codec.verify_cwt(venue_code, find, VENUE_PREFIX)
+            claims = codec.verify_cwt(venue_code, self.p.keys.public_key_for, VENUE_PREFIX)
             venue_id = str(claims[VENUE_CLAIMS_KEY][1])
         except codec.CodeError as exc:
             raise AppError("INVALID_VENUE_CODE", status=422, extra={"reason": exc.code}) from None

@@ -143,8 +143,10 @@ class SigningKeyStore:
             return None
         return key
 
-    def find_by_kid_bytes(self, kid_bytes: bytes) -> SigningKey | None:
-        return self.find(b64url(kid_bytes))
+    def public_key_for(self, kid_bytes: bytes) -> ec.EllipticCurvePublicKey | None:
+        """The published public key for a COSE `kid` (raw bytes), as verifiers of our codes need it."""
+        key = self.find(b64url(kid_bytes))
+        return key.public_key if key else None
 
     def _published(self, key: SigningKey) -> bool:
         return key.superseded_at is None or self.clock.now() < key.superseded_at + self.grace

@@ -28,10 +28,7 @@ def claims(colour: str = "green", reasons: tuple[int, ...] = (1,), name: str = "
 
 
 def finder_for(platform):
-    def find(kid: bytes):
-        key = platform.keys.find_by_kid_bytes(kid)
-        return key.public_key if key else None
-    return find
+    return platform.keys.public_key_for
 
 
 def sign(platform, c: codec.CodeClaims) -> str:
