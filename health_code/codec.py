@@ -74,7 +74,9 @@ def sign_cwt(cwt: dict[Any, Any], private_key: ec.EllipticCurvePrivateKey, kid: 
     """COSE_Sign1 (ES256) over a CWT map, zlib-compressed, base45-encoded, behind `prefix`."""
     protected = cbor2.dumps({HEADER_ALG: ALG_ES256, HEADER_KID: kid})
     payload = cbor2.dumps(cwt)
-    der = private_key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
+    # Deterministic ECDSA (RFC 6979): the same claims always give the same text, so a venue's
+    # static code stays the same on every reprint, and no signature depends on a random source.
+    der = private_key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))

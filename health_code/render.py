@@ -14,7 +14,7 @@ import segno
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
 
-FRAME_COLOURS = {"green": (0, 122, 51), "yellow": (150, 100, 0), "red": (196, 30, 58)}
+FRAME_COLOURS = {"green": (0, 122, 51), "yellow": (150, 100, 0), "red": (196, 30, 58), "venue": (22, 76, 150)}
 MODULE_PX = 6
 QUIET_MODULES = 4
 BORDER_PX = 24

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -9,8 +10,9 @@ from datetime import datetime, timedelta
 from app import audit
 from app.errors import AppError, NotFound, ValidationFailed
 from app.ids import new_id
+from app.ownership import get_owned
 from app.security.clients import AuthenticatedClient
-from health_code import codec
+from health_code import codec, render
 from health_code.models import Venue, VenueCheckIn, VenueExposure
 from health_code.service import HealthCodeService
 
@@ -46,6 +48,12 @@ class VenueService:
         cwt = {codec.CWT_ISS: self.p.settings.health_code_issuer, codec.CWT_IAT: int(venue.created_at.timestamp()),
                VENUE_CLAIMS_KEY: {1: venue.id, 2: venue.name}}
         return codec.sign_cwt(cwt, key.private_key, key.kid_bytes, VENUE_PREFIX)
+
+    async def poster(self, organisation: AuthenticatedClient, venue_id: str) -> bytes:
+        """The venue code as a PNG to print (场所码海报); only the organisation that registered it gets it."""
+        venue = await get_owned(Venue, organisation.id, venue_id, owner_field="organisation_id")
+        caption = f"场所码 · {venue.name}"
+        return await asyncio.get_running_loop().run_in_executor(None, render.render_png, self.venue_code(venue), "venue", caption)
 
     async def check_in(self, citizen_id: str, venue_code: str) -> CheckIn:
         """Record a scan; a second scan of the same venue within 5 minutes is the same check-in."""

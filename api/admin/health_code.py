@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sanic import Request
+from sanic import Request, response
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
@@ -218,3 +218,11 @@ async def end_risk_area(request: Request, area_id: str) -> HTTPResponse:
     request.ctx.client.require_role("health_admin")
     area, count = await request.app.ctx.risk_areas.end(request.ctx.client, area_id)
     return reply(risk_area_reply(area, count))
+
+
+@bp.get("/venues/<venue_id:str>/poster.png")
+@documented("Organisation: the venue code as a PNG poster to print (only for its own venues)", tag="admin")
+async def venue_poster(request: Request, venue_id: str) -> HTTPResponse:
+    request.ctx.client.require_role("venue_owner")
+    image = await request.app.ctx.venues.poster(request.ctx.client, venue_id)
+    return response.raw(image, content_type="image/png")

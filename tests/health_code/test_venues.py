@@ -105,3 +105,18 @@ async def test_exposure_errors(client, shop, cdc, clock):
     bad_region = await client.post("/api/admin/v1/venues", headers=shop.headers(),
                                    json={"name": "某店", "address": "某路 1 号", "region_code": "44"})
     assert bad_region.status_code == 422
+
+
+async def test_the_organisation_gets_a_printable_poster_that_scans_to_its_code(client, shop, clock):
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    venue = await register_venue(client, shop)
+    poster = await client.get(f"/api/admin/v1/venues/{venue['id']}/poster.png", headers=shop.headers())
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/png"
+    assert zxingcpp.read_barcode(Image.open(io.BytesIO(poster.content))).text == venue["venue_code"]
+    other_shop = await make_department(clock, "另一家示例商店", ["venue_owner"])
+    foreign = await client.get(f"/api/admin/v1/venues/{venue['id']}/poster.png", headers=other_shop.headers())
+    assert foreign.status_code == 404
