@@ -19,6 +19,7 @@ from sanic_ext import Extend
 
 from api.http import dumps, reply
 from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceCheck, StandInSmsGateway
+from app.access_log import AccessLog
 from app.accounts.service import AccountService
 from app.clock import Clock
 from app.config import Settings
@@ -34,7 +35,6 @@ from health_code.service import HealthCodeService
 from health_code.venues import VenueService
 
 log = logging.getLogger("app")
-access_log = logging.getLogger("app.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 SANIC_ERRORS = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 503: "SERVICE_UNAVAILABLE"}
@@ -80,7 +80,8 @@ def create_app(
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
-    _register_request_context(app, settings.access_log)
+    app.ctx.access_log = AccessLog() if settings.access_log else None
+    _register_request_context(app)
     _register_error_handler(app)
 
     @app.before_server_start
@@ -99,6 +100,8 @@ def create_app(
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
+        if app.ctx.access_log is not None:
+            app.ctx.access_log.flush()
         await platform.cache.close()
         await close_db()
 
@@ -128,7 +131,7 @@ async def readiness(platform: Platform) -> dict[str, str]:
     return checks
 
 
-def _register_request_context(app: Sanic, log_requests: bool) -> None:
+def _register_request_context(app: Sanic) -> None:
     @app.on_request(priority=100)
     async def request_context(request: Request) -> None:
         _ensure_context(request)
@@ -141,10 +144,10 @@ def _register_request_context(app: Sanic, log_requests: bool) -> None:
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
         # Path only: query strings may carry phone numbers (the dev outbox) and never reach logs.
-        if not log_requests:
-            return
-        elapsed = (time.perf_counter() - getattr(request.ctx, "started", time.perf_counter())) * 1000
-        access_log.info("%s %s %s %.1fms rid=%s", request.method, request.path, response.status, elapsed, request.ctx.request_id)
+        requests_log = request.app.ctx.access_log
+        if requests_log is not None:
+            elapsed = (time.perf_counter() - getattr(request.ctx, "started", time.perf_counter())) * 1000
+            requests_log.record(request.method, request.path, response.status, elapsed, request.ctx.request_id)
 
 
 def _ensure_context(request: Request) -> None:

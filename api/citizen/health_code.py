@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from pydantic import BaseModel, Field
 from sanic import Request, response
 from sanic.response import HTTPResponse
@@ -15,6 +17,10 @@ from health_code.service import colour_text, seconds_left, utc
 
 bp = audience_blueprint("citizen_health_code", url_prefix="/api/v1/health-code", audience="citizen")
 IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+# The hottest route: the reply of an issued code is shaped once per language and reused until
+# the code is replaced; only seconds_left is filled in per request.
+bp.ctx.replies = OrderedDict()
+REPLY_CACHE_SIZE = 4096
 
 
 class ReasonItem(BaseModel):
@@ -82,11 +88,17 @@ async def health_code(request: Request) -> HTTPResponse:
         caption = f"{colour_text(code.colour, language)} · {reasons[0].text}" if reasons else colour_text(code.colour, language)
         image = await health.image(code, fmt, caption)
         return response.raw(image, content_type=IMAGE_TYPES[fmt], headers={"Cache-Control": "private, no-store"})
-    return reply(HealthCodeReply(
-        payload=code.payload, color=code.colour, color_text=colour_text(code.colour, language),
-        reasons=reason_items(request, code.reasons), issued_at=rfc3339(utc(code.issued_at)),
-        expires_at=rfc3339(utc(code.expires_at)), seconds_left=seconds_left(code, request.app.ctx.platform.clock.now()),
-    ))
+    shaped = bp.ctx.replies.get((code.payload, language))
+    if shaped is None:
+        shaped = HealthCodeReply(
+            payload=code.payload, color=code.colour, color_text=colour_text(code.colour, language),
+            reasons=reason_items(request, code.reasons), issued_at=rfc3339(utc(code.issued_at)),
+            expires_at=rfc3339(utc(code.expires_at)), seconds_left=0,
+        ).model_dump(mode="json")
+        bp.ctx.replies[(code.payload, language)] = shaped
+        if len(bp.ctx.replies) > REPLY_CACHE_SIZE:
+            bp.ctx.replies.popitem(last=False)
+    return reply({**shaped, "seconds_left": seconds_left(code, request.app.ctx.platform.clock.now())})
 
 
 @bp.get("/history")
