@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench venv clean
+.PHONY: run test lint bench venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m app
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check app api health_code elderly_mode miniprogram_mock tests bench
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

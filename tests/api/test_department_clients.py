@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
 from app.security.clients import ApiClientKey
-from tests.factories import ADMIN_AUD, make_department, sign_in, valid_id_number, verify_real_name
+from tests.factories import ADMIN_AUD, Department, make_department, sign_in, valid_id_number, verify_real_name
 
 @pytest.fixture
 async def lab(app, clock) -> Department:

@@ -14,7 +14,6 @@ from cryptography.exceptions import InvalidTag
 
 from app.clock import MovableClock
 from app.config import Settings
-from app.errors import AppError
 from app.platform import build_platform, load_pii_key
 from app.security.keys import KeyStoreError, SigningKeyStore
 from app.security.pii import PiiCipher, mask_id_number, mask_name, mask_phone

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import base45
 import cbor2
 import pytest
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.security.keys import b64url_decode

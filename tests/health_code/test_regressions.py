@@ -6,7 +6,6 @@ import asyncio
 import os
 from datetime import timedelta
 
-import pytest
 
 from health_code.models import HealthEvidence, HealthStatus
 from health_code.rules import Evidence
