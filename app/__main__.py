@@ -14,6 +14,7 @@ import asyncio
 import logging
 import sys
 from dataclasses import replace
+from functools import partial
 
 from app.config import ConfigError, Settings
 
@@ -73,9 +74,17 @@ def _serve(settings: Settings) -> int:
     # Keys and schema are prepared once here, before any worker starts.
     build_platform(settings)
     asyncio.run(_migrate(settings, quiet=True))
-    app = create_app(settings)
-    app.run(host=settings.host, port=settings.port, workers=settings.workers, access_log=False,
-            single_process=settings.workers == 1, motd=True)
+    if settings.workers == 1:
+        create_app(settings).run(host=settings.host, port=settings.port, access_log=False, single_process=True)
+        return 0
+    # Each worker process builds its own app from the same settings (nothing is shared but Redis and the DB).
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=False)
+    Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

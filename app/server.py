@@ -70,7 +70,7 @@ def create_app(
 
     app.ctx.settings = settings
     app.ctx.platform = platform
-    app.ctx.sms = sms or StandInSmsGateway(platform.clock)
+    app.ctx.sms = sms or StandInSmsGateway(platform.clock, shared=platform.cache if settings.redis_url else None)
     app.ctx.face = face or StandInFaceCheck()
     app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.face)
     app.ctx.health = HealthCodeService(platform, load_ruleset())

@@ -73,5 +73,5 @@ async def sms_outbox(request: Request) -> HTTPResponse:
     phone = normalize_phone(request.args.get("phone", ""))
     if phone is None:
         raise AppError("INVALID_PHONE", status=422)
-    messages = request.app.ctx.sms.outbox(phone)
+    messages = await request.app.ctx.sms.recent(phone)
     return reply({"items": [{"id": m.message_id, "text": m.text, "sent_at": rfc3339(m.sent_at)} for m in messages]})

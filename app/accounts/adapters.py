@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Deque, Protocol
 
+from app.cache import Cache, get_json, set_json
 from app.clock import Clock
 
 
@@ -36,10 +37,11 @@ class SmsGateway(Protocol):
 class StandInSmsGateway:
     """Records messages instead of sending them (dev and tests); can be told to fail or be slow."""
 
-    def __init__(self, clock: Clock, latency: float = 0.01, keep: int = 20) -> None:
+    def __init__(self, clock: Clock, latency: float = 0.01, keep: int = 20, shared: Cache | None = None) -> None:
         self.clock = clock
         self.latency = latency
         self._keep = keep
+        self._shared = shared  # with several workers, the dev outbox must be readable from any of them
         self._outbox: dict[str, Deque[SentSms]] = defaultdict(lambda: deque(maxlen=self._keep))
         self._failures_left = 0
 
@@ -53,10 +55,21 @@ class StandInSmsGateway:
             raise SmsDeliveryError("gateway answered 503")
         message = SentSms(f"sms_{secrets.token_hex(8)}", phone, text, self.clock.now())
         self._outbox[phone].append(message)
+        if self._shared is not None:
+            kept = [{"id": m.message_id, "text": m.text, "sent_at": m.sent_at.isoformat()} for m in self.outbox(phone)]
+            await set_json(self._shared, f"dev-sms:{phone}", kept, ttl=86400)
         return message.message_id
 
     def outbox(self, phone: str) -> list[SentSms]:
+        """Messages this process sent to `phone`, newest first."""
         return list(reversed(self._outbox.get(phone, ())))
+
+    async def recent(self, phone: str) -> list[SentSms]:
+        """Messages sent to `phone` by any worker (from the shared cache when there is one), newest first."""
+        if self._shared is None:
+            return self.outbox(phone)
+        kept = await get_json(self._shared, f"dev-sms:{phone}") or []
+        return [SentSms(m["id"], phone, m["text"], datetime.fromisoformat(m["sent_at"])) for m in kept]
 
 
 class FaceCheckError(RuntimeError):
