@@ -7,6 +7,7 @@ import functools
 import json
 from typing import Any, Awaitable, Callable, TypeVar
 
+import ujson
 from pydantic import BaseModel, ValidationError
 from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
@@ -22,7 +23,8 @@ AUDIENCES = ("public", "citizen", "relying_party", "partner", "admin")
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # ujson (a Sanic dependency) is several times faster than json here, on every reply.
+    return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
 
 
 def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
