@@ -92,3 +92,12 @@ async def make_department(clock, name: str, roles: list[str], audience: str = "a
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     client = await register_client(clock, name, audience, roles, pem)
     return Department(client.id, key, clock)
+
+
+async def refresh_tokens(client: httpx.AsyncClient, citizen: SignedInCitizen) -> SignedInCitizen:
+    """Days pass in a story: the app swaps its refresh token for a fresh 15-minute access token, as a phone would."""
+    reply = await client.post("/api/v1/auth/refresh", json={"refresh_token": citizen.refresh_token})
+    assert reply.status_code == 200, reply.text
+    citizen.access_token = reply.json()["access_token"]
+    citizen.refresh_token = reply.json()["refresh_token"]
+    return citizen

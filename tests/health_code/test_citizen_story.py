@@ -6,7 +6,7 @@ import pytest
 
 from app.audit import AuditEntry
 from health_code.jobs import reevaluate_due
-from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
+from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
 
 
 @pytest.fixture
@@ -17,13 +17,6 @@ async def lab(app, clock):
 @pytest.fixture
 async def cdc(app, clock):
     return await make_department(clock, "示例市疾控中心", ["health_admin"])
-
-
-async def fresh_headers(client, citizen) -> dict[str, str]:
-    """Days pass in these stories: the app refreshes its 15-minute access token as a phone would."""
-    reply = (await client.post("/api/v1/auth/refresh", json={"refresh_token": citizen.refresh_token})).json()
-    citizen.refresh_token, citizen.access_token = reply["refresh_token"], reply["access_token"]
-    return citizen.headers
 
 
 async def turned_red(client, sms, lab, clock, sequence: str):
@@ -56,7 +49,7 @@ async def test_rejected_appeal_then_back_to_green_after_the_quiet_period(app, cl
 
     clock.advance(days=14, seconds=1)
     await reevaluate_due(app.ctx.health)
-    headers = await fresh_headers(client, citizen)
+    headers = (await refresh_tokens(client, citizen)).headers
     assert (await client.get("/api/v1/health-code", headers=headers)).json()["color"] == "green"
     history = (await client.get("/api/v1/health-code/history", headers=headers)).json()["items"]
     assert [h["color"] for h in history] == ["green", "red", "green"]
@@ -84,7 +77,7 @@ async def test_an_upheld_appeal_turns_the_code_green_until_the_override_ends(app
 
     clock.advance(hours=48, seconds=1)  # the override ends while the positive test still counts
     await reevaluate_due(app.ctx.health)
-    headers = await fresh_headers(client, citizen)
+    headers = (await refresh_tokens(client, citizen)).headers
     assert (await client.get("/api/v1/health-code", headers=headers)).json()["color"] == "red"
 
 

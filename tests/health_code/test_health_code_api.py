@@ -11,7 +11,7 @@ import zxingcpp
 
 from health_code import codec
 from health_code.models import HealthEvidence, StatusEvaluation
-from tests.factories import sign_in, valid_id_number, verify_real_name
+from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 
 CODE = "/api/v1/health-code"
 HISTORY = "/api/v1/health-code/history"
@@ -34,10 +34,7 @@ async def show_code(client, citizen, **headers) -> dict:
 async def come_back(client, citizen, clock, **kwargs) -> None:
     """Time passes (days, hours...); the app then swaps its refresh token for a fresh access token."""
     clock.advance(**kwargs)
-    reply = await client.post("/api/v1/auth/refresh", json={"refresh_token": citizen.refresh_token})
-    assert reply.status_code == 200, reply.text
-    citizen.access_token = reply.json()["access_token"]
-    citizen.refresh_token = reply.json()["refresh_token"]
+    await refresh_tokens(client, citizen)
 
 
 async def jwks(client) -> dict:

@@ -6,7 +6,7 @@ import asyncio
 
 from health_code.jobs import reevaluate_due, run_exclusively
 from health_code.models import HealthStatus, StatusEvaluation
-from tests.factories import sign_in, valid_id_number, verify_real_name
+from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 
 
 async def exposed_citizen(client, sms, app, clock, sequence: str = "123"):
@@ -33,8 +33,7 @@ async def test_the_citizen_is_told_when_the_colour_changes(client, sms, app, clo
     citizen = await exposed_citizen(client, sms, app, clock)
     clock.advance(days=7, seconds=1)
     await reevaluate_due(app.ctx.health)
-    inbox = (await client.post("/api/v1/auth/refresh", json={"refresh_token": citizen.refresh_token})).json()
-    headers = {"Authorization": f"Bearer {inbox['access_token']}", "Accept-Language": "en"}
+    headers = {**(await refresh_tokens(client, citizen)).headers, "Accept-Language": "en"}
     kinds = [m["kind"] for m in (await client.get("/api/v1/notifications", headers=headers)).json()["items"]]
     assert kinds[:2] == ["health_code_green", "health_code_yellow"]
 
