@@ -57,24 +57,26 @@ class HealthCodeService:
     async def record_evidence(self, citizen_id: str, kind: str, observed_at: datetime, data: Mapping[str, Any],
                               source: str) -> HealthStatus:
         """Store one piece of evidence with its source and re-evaluate the citizen at once."""
+        await self._store_evidence(citizen_id, kind, observed_at, data, source)
+        return await self.evaluate(citizen_id, trigger=f"evidence:{kind}")
+
+    async def _store_evidence(self, citizen_id: str, kind: str, observed_at: datetime, data: Mapping[str, Any],
+                              source: str) -> None:
         if kind not in EVIDENCE_KINDS:
             raise ValueError(f"unknown evidence kind {kind!r}")
         await HealthEvidence.create(id=new_id("ev"), citizen_id=citizen_id, kind=kind, source=source,
                                     observed_at=observed_at, recorded_at=self.p.clock.now(), data=dict(data))
-        return await self.evaluate(citizen_id, trigger=f"evidence:{kind}")
 
     async def declare(self, citizen: CitizenSnapshot, symptoms: bool, confirmed_case: bool, travel_regions: list[str],
                       truthful: bool) -> HealthStatus:
         """Self-declaration (健康申报), signed by the citizen as true."""
         if not truthful:
             raise ValidationFailed([{"field": "truthful", "problem": "the declaration must be confirmed as true"}])
-        bad = [r for r in travel_regions if not REGION_CODE.match(r)]
-        if bad:
+        if not all(REGION_CODE.match(region) for region in travel_regions):
             raise ValidationFailed([{"field": "travel_regions", "problem": "6-digit region codes (GB/T 2260)"}])
         now = self.p.clock.now()
-        for region in dict.fromkeys(travel_regions):
-            await HealthEvidence.create(id=new_id("ev"), citizen_id=citizen.id, kind="travel", source="self",
-                                        observed_at=now, recorded_at=now, data={"region_code": region})
+        for region in dict.fromkeys(travel_regions):  # stored first, evaluated once with the declaration
+            await self._store_evidence(citizen.id, "travel", now, {"region_code": region}, source="self")
         data = {"symptoms": symptoms, "confirmed_case": confirmed_case, "travel_regions": travel_regions}
         status = await self.record_evidence(citizen.id, "declaration", now, data, source="self")
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_declaration",
