@@ -52,6 +52,10 @@ class Settings:
     health_code_ttl: int = 180
     health_code_reuse_margin: int = 30  # a new code is issued when fewer seconds than this are left
     health_code_issuer: str = "CN-GD"
+    # QR images are drawn in this many separate processes, so that drawing never holds the
+    # event loop's interpreter lock; 0 draws in a thread of the serving process instead.
+    health_code_render_processes: int = 1
+    health_code_image_cache: int = 2048  # rendered QR images kept per process (0: render every time)
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -113,6 +117,10 @@ class Settings:
             raise ConfigError("APP_HEALTH_CODE_TTL must be 30-180 seconds")
         if not 0 <= self.health_code_reuse_margin < self.health_code_ttl:
             raise ConfigError("APP_HEALTH_CODE_REUSE_MARGIN must be below APP_HEALTH_CODE_TTL")
+        if self.health_code_render_processes < 0:
+            raise ConfigError("APP_HEALTH_CODE_RENDER_PROCESSES must be 0 or more")
+        if self.health_code_image_cache < 0:
+            raise ConfigError("APP_HEALTH_CODE_IMAGE_CACHE must be 0 or more")
         if self.pii_key:
             decode_key(self.pii_key, "APP_PII_KEY")
         if self.production:

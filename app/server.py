@@ -102,6 +102,7 @@ def create_app(
     async def stop(app: Sanic) -> None:
         if app.ctx.access_log is not None:
             app.ctx.access_log.flush()
+        app.ctx.health.close()
         await platform.cache.close()
         await close_db()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
 import os
 import re
 from collections import OrderedDict
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -52,6 +54,7 @@ class HealthCodeService:
         self.s = platform.settings
         self.rules = ruleset
         self._images: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self._renderer: Executor | None = None
 
     # -- evidence and status -----------------------------------------------------------------
     async def record_evidence(self, citizen_id: str, kind: str, observed_at: datetime, data: Mapping[str, Any],
@@ -183,11 +186,25 @@ class HealthCodeService:
         if cached is not None:
             return cached
         renderer = render.render_png if fmt == "png" else render.render_svg
-        image = await asyncio.get_running_loop().run_in_executor(None, renderer, code.payload, code.colour, caption)
+        image = await asyncio.get_running_loop().run_in_executor(self._render_pool(), renderer, code.payload,
+                                                                 code.colour, caption)
         self._images[key] = image
-        while len(self._images) > 2048:
+        while len(self._images) > self.s.health_code_image_cache:
             self._images.popitem(last=False)
         return image
+
+    def _render_pool(self) -> Executor | None:
+        """Drawing runs in its own process: in a thread it would still hold the interpreter lock that
+        the event loop needs, and every JSON request would wait behind it."""
+        if self._renderer is None and self.s.health_code_render_processes > 0:
+            self._renderer = ProcessPoolExecutor(self.s.health_code_render_processes,
+                                                 mp_context=multiprocessing.get_context("spawn"))
+        return self._renderer
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.shutdown(wait=False, cancel_futures=True)
+            self._renderer = None
 
     # -- departments -------------------------------------------------------------------------
     async def record_department_evidence(self, department: AuthenticatedClient, id_number: str, kind: str,

@@ -124,6 +124,8 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_variable(name, value):
     ({"APP_WORKERS": "0"}, "APP_WORKERS"),
     ({"APP_ENV": "staging"}, "APP_ENV"),
     ({"APP_OTP_TTL": "0"}, "APP_OTP_TTL"),
+    ({"APP_HEALTH_CODE_RENDER_PROCESSES": "-1"}, "APP_HEALTH_CODE_RENDER_PROCESSES"),
+    ({"APP_HEALTH_CODE_IMAGE_CACHE": "-1"}, "APP_HEALTH_CODE_IMAGE_CACHE"),
 ])
 def test_out_of_range_values_are_refused(environ, says):
     with pytest.raises(ConfigError, match=says):
