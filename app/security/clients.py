@@ -71,49 +71,65 @@ class AuthenticatedClient:
 
 
 async def register_client(clock: Clock, name: str, audience: str, roles: list[str], public_key_pem: str,
-                          kid: str = "1", expires_at: datetime | None = None) -> ApiClient:
+                          kid: str = "1", expires_at: datetime | None = None, client_id: str | None = None) -> ApiClient:
     if audience not in CLIENT_AUDIENCES:
         raise ValueError(f"audience must be one of {CLIENT_AUDIENCES}")
-    key = serialization.load_pem_public_key(public_key_pem.encode())
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise ValueError("client keys must be EC P-256 public keys (ES256)")
-    client = await ApiClient.create(id=f"cl_{secrets.token_urlsafe(9)}", name=name, audience=audience, roles=roles,
-                                    created_at=clock.now())
+    check_client_key(public_key_pem)
+    client = await ApiClient.create(id=client_id or f"cl_{secrets.token_urlsafe(9)}", name=name, audience=audience,
+                                    roles=roles, created_at=clock.now())
     await ApiClientKey.create(client=client, kid=kid, public_key_pem=public_key_pem, created_at=clock.now(),
                               expires_at=expires_at)
     return client
 
 
+def check_client_key(public_key_pem: str) -> None:
+    key = serialization.load_pem_public_key(public_key_pem.encode())
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("client keys must be EC P-256 public keys (ES256)")
+
+
+def _refused(code: str, **params: object) -> Unauthorized:
+    return Unauthorized(code, params=params or None, headers={"WWW-Authenticate": 'Bearer realm="client"'})
+
+
 async def authenticate_client(token: str, audience: str, expected_aud: str, clock: Clock, cache: Cache) -> AuthenticatedClient:
-    """Check a client-signed JWT; every failure says what to fix, never which part of a secret was wrong."""
+    """Check a client-signed JWT. Each failure has its own stable code that says what to fix
+    (CLIENT_TOKEN_MALFORMED, CLIENT_UNKNOWN, CLIENT_SUSPENDED, CLIENT_KEY_UNKNOWN,
+    CLIENT_TOKEN_SIGNATURE_INVALID, CLIENT_TOKEN_AUDIENCE_INVALID, CLIENT_TOKEN_IAT_OUT_OF_RANGE,
+    CLIENT_TOKEN_REPLAYED), never which part of a secret was wrong."""
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "not a JWT"}) from None
+        raise _refused("CLIENT_TOKEN_MALFORMED", why="not a JWT") from None
     if header.get("alg") != "ES256":
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "alg must be ES256"})
+        raise _refused("CLIENT_TOKEN_MALFORMED", why="alg must be ES256")
     client_id, kid = unverified.get("iss"), header.get("kid")
     if not isinstance(client_id, str) or not isinstance(kid, str):
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "iss (client id) and kid are required"})
-    client = await ApiClient.get_or_none(id=client_id, active=True)
+        raise _refused("CLIENT_TOKEN_MALFORMED", why="iss (client id) and kid are required")
+    client = await ApiClient.get_or_none(id=client_id)
     if client is None or client.audience != audience:
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "unknown client for this API"})
+        raise _refused("CLIENT_UNKNOWN", client=client_id[:40])
     now = clock.now()
     key_row = await ApiClientKey.get_or_none(client_id=client.id, kid=kid, revoked_at=None)
     if key_row is None or (key_row.expires_at is not None and key_row.expires_at <= now):
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "unknown, expired or revoked kid"})
+        raise _refused("CLIENT_KEY_UNKNOWN", kid=kid[:64])
     try:
         claims = jwt.decode(token, serialization.load_pem_public_key(key_row.public_key_pem.encode()),
                             algorithms=["ES256"], audience=expected_aud,
                             options={"require": ["iss", "iat", "jti", "aud"], "verify_exp": False, "verify_iat": False})
     except jwt.InvalidAudienceError:
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": f"aud must be {expected_aud}"}) from None
+        raise _refused("CLIENT_TOKEN_AUDIENCE_INVALID", aud=expected_aud) from None
+    except jwt.MissingRequiredClaimError as error:
+        raise _refused("CLIENT_TOKEN_MALFORMED", why=f"claim {error.claim} is required") from None
     except jwt.PyJWTError:
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "signature or claims invalid"}) from None
+        raise _refused("CLIENT_TOKEN_SIGNATURE_INVALID", kid=kid[:64]) from None
+    # Only a correctly signed token from a known client learns that the client is suspended.
+    if not client.active:
+        raise Forbidden("CLIENT_SUSPENDED")
     iat = claims["iat"]
     if not isinstance(iat, (int, float)) or abs(iat - now.timestamp()) > IAT_TOLERANCE:
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": f"iat must be within {IAT_TOLERANCE} s of server time"})
+        raise _refused("CLIENT_TOKEN_IAT_OUT_OF_RANGE", seconds=IAT_TOLERANCE)
     if not await cache.set_if_absent(f"client-jti:{client.id}:{claims['jti']}", "1", ttl=2 * IAT_TOLERANCE + 5):
-        raise Unauthorized("CLIENT_TOKEN_INVALID", params={"why": "jti already used"})
+        raise _refused("CLIENT_TOKEN_REPLAYED")
     return AuthenticatedClient(client.id, client.name, client.audience, tuple(client.roles))

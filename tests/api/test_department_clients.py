@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
-from app.security.clients import ApiClientKey
+from app.security.clients import ApiClient, ApiClientKey
 from tests.factories import ADMIN_AUD, Department, make_department, sign_in, valid_id_number, verify_real_name
 
 @pytest.fixture
@@ -60,19 +60,35 @@ async def test_a_client_without_the_lab_role_is_refused(client, verifier, clock)
     assert reply.json()["error"]["code"] == "CLIENT_ROLE_REQUIRED"
 
 
-@pytest.mark.parametrize("overrides, why", [
-    ({"iat": int(time.time()) - 120}, "iat"),
-    ({"aud": "https://elsewhere.example/admin"}, "aud"),
-    ({"kid": "no-such-key"}, "kid"),
-    ({"iss": "cl_unknown"}, "unknown client"),
+@pytest.mark.parametrize("overrides, code, says", [
+    ({"iat": int(time.time()) - 120}, "CLIENT_TOKEN_IAT_OUT_OF_RANGE", "iat"),
+    ({"aud": "https://elsewhere.example/admin"}, "CLIENT_TOKEN_AUDIENCE_INVALID", ADMIN_AUD),
+    ({"kid": "no-such-key"}, "CLIENT_KEY_UNKNOWN", "no-such-key"),
+    ({"iss": "cl_unknown"}, "CLIENT_UNKNOWN", "cl_unknown"),
+    ({"jti": None}, "CLIENT_TOKEN_MALFORMED", "jti"),
 ])
-async def test_client_tokens_are_checked_and_the_error_says_what_to_fix(client, lab, clock, overrides, why):
+async def test_client_tokens_are_checked_and_the_error_says_what_to_fix(client, lab, clock, overrides, code, says):
+    if overrides.get("iat"):
+        overrides["iat"] = int(clock.timestamp()) - 120
     reply = await client.post("/api/admin/v1/test-results", headers=lab.headers(**overrides),
                               json=result_body(valid_id_number(), clock=clock))
     assert reply.status_code == 401
     error = reply.json()["error"]
-    assert error["code"] == "CLIENT_TOKEN_INVALID"
-    assert why in error["message"]
+    assert error["code"] == code
+    assert says in error["message"]
+
+
+async def test_a_suspended_client_is_told_so_once_its_token_checks_out(client, lab, clock):
+    await ApiClient.filter(id=lab.id).update(active=False)
+    reply = await client.post("/api/admin/v1/test-results", headers=lab.headers(),
+                              json=result_body(valid_id_number(), clock=clock))
+    assert reply.status_code == 403 and reply.json()["error"]["code"] == "CLIENT_SUSPENDED"
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode({"iss": lab.id, "iat": int(clock.timestamp()), "jti": "x2", "aud": ADMIN_AUD}, stranger,
+                        algorithm="ES256", headers={"kid": "1"})
+    unsigned = await client.post("/api/admin/v1/test-results", headers={"Authorization": f"Bearer {forged}"},
+                                 json=result_body(valid_id_number(), clock=clock))
+    assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "CLIENT_TOKEN_SIGNATURE_INVALID"
 
 
 async def test_a_client_token_cannot_be_replayed(client, lab, clock):
@@ -81,7 +97,8 @@ async def test_a_client_token_cannot_be_replayed(client, lab, clock):
     first = await client.post("/api/admin/v1/test-results", headers=headers, json=body)
     assert first.status_code == 404  # accepted as authentication, the citizen simply does not exist
     replay = await client.post("/api/admin/v1/test-results", headers=headers, json=body)
-    assert replay.status_code == 401 and "jti" in replay.json()["error"]["message"]
+    assert replay.status_code == 401 and replay.json()["error"]["code"] == "CLIENT_TOKEN_REPLAYED"
+    assert "jti" in replay.json()["error"]["message"]
 
 
 async def test_a_token_signed_by_another_key_is_refused(client, lab, clock):
@@ -91,6 +108,7 @@ async def test_a_token_signed_by_another_key_is_refused(client, lab, clock):
     reply = await client.post("/api/admin/v1/test-results", headers={"Authorization": f"Bearer {forged}"},
                               json=result_body(valid_id_number(), clock=clock))
     assert reply.status_code == 401
+    assert reply.json()["error"]["code"] == "CLIENT_TOKEN_SIGNATURE_INVALID"
 
 
 async def test_an_expired_or_revoked_key_stops_working(client, lab, clock):
