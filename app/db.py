@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "app.accounts.models",
     "app.notifications.models",
     "health_code.models",
+    "health_code.interop.models",
 ]
 
 

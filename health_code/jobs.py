@@ -11,17 +11,19 @@ the last run.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.cache import Cache, LockNotAcquired, cache_lock
-from health_code.models import HealthStatus
+from health_code.models import HealthStatus, IssuedHealthCode
 from health_code.service import HealthCodeService
 
 log = logging.getLogger("health_code.jobs")
 REEVALUATE_EVERY = 60  # seconds
+PURGE_EVERY = 3600
+ISSUED_CODE_RETENTION = timedelta(days=1)  # an expired code no longer verifies, so who held it stops mattering
 
 
 async def reevaluate_due(service: HealthCodeService, batch: int = 500) -> int:
@@ -35,6 +37,11 @@ async def reevaluate_due(service: HealthCodeService, batch: int = 500) -> int:
         done += len(due)
         if len(due) < batch:
             return done
+
+
+async def purge_issued_codes(service: HealthCodeService) -> int:
+    """Forget which citizen held a code once the code is long expired; returns how many were forgotten."""
+    return await IssuedHealthCode.filter(expires_at__lt=service.p.clock.now() - ISSUED_CODE_RETENTION).delete()
 
 
 async def run_exclusively(cache: Cache, name: str, job: Callable[[], Awaitable[object]], ttl: float = 300) -> bool:
@@ -55,6 +62,10 @@ def start_scheduler(service: HealthCodeService) -> AsyncIOScheduler:
         run_exclusively, "interval", seconds=REEVALUATE_EVERY, args=[service.p.cache, "hc-reevaluate", lambda: reevaluate_due(service)],
         # APScheduler keeps wall-clock time; what is due is decided by the service clock inside the job.
         id="hc-reevaluate", next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        run_exclusively, "interval", seconds=PURGE_EVERY, args=[service.p.cache, "hc-purge-issued", lambda: purge_issued_codes(service)],
+        id="hc-purge-issued", next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None,
     )
     scheduler.start()
     return scheduler

@@ -131,3 +131,19 @@ class RiskArea(Model):
 
     class Meta:
         table = "risk_areas"
+
+
+class IssuedHealthCode(Model):
+    """Which citizen an issued code belongs to, so that every later verification of it reaches their access log."""
+
+    code_id = fields.CharField(pk=True, max_length=32)  # hex of the code id bytes in the payload
+    citizen_id = fields.CharField(max_length=40, db_index=True)
+    issued_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+    # A code converted from a partner region's code (转码) names its source here.
+    partner_id = fields.CharField(max_length=16, null=True)
+    source_code_hash = fields.CharField(max_length=64, null=True)
+    source_state = fields.CharField(max_length=32, null=True)
+
+    class Meta:
+        table = "issued_health_codes"

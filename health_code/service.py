@@ -27,7 +27,7 @@ from app.notifications.service import notify
 from app.platform import Platform
 from app.security.pii import mask_name
 from health_code import codec, render
-from health_code.models import Appeal, HealthEvidence, HealthStatus, RiskArea, StatusEvaluation
+from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
 from health_code.rules import EVIDENCE_KINDS, Evidence, Reason, RuleSet, Verdict
 
 COLOUR_NAMES = {
@@ -171,8 +171,7 @@ class HealthCodeService:
         key = self.p.keys.current
         payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
         code = IssuedCode(payload, status.colour, claims.reasons, claims.issued_at, claims.expires_at)
-        # Which citizen a code belongs to, so that each verification shows in their access log.
-        await self.p.cache.set(f"hc:issued:{claims.code_id.hex()}", citizen.id, ttl=self.s.health_code_ttl + 60)
+        await self._remember_issued(claims, citizen.id)
         next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
         await set_json(self.p.cache, f"hc:code:{citizen.id}", {**code.__dict__, "reasons": list(code.reasons),
                                                                "next_change_at": next_change},
@@ -224,10 +223,30 @@ class HealthCodeService:
                                  subject_id=citizen.id, attributes=sorted(data))
         return status
 
+    async def _remember_issued(self, claims: codec.CodeClaims, citizen_id: str, **provenance: str) -> None:
+        """Which citizen a code belongs to, so that each verification shows in their access log.
+        Kept in the database (it must survive a cache restart) and in the cache (it is read on every scan)."""
+        await IssuedHealthCode.create(code_id=claims.code_id.hex(), citizen_id=citizen_id, issued_at=utc(claims.issued_at),
+                                      expires_at=utc(claims.expires_at), **provenance)
+        await self.p.cache.set(f"hc:issued:{claims.code_id.hex()}", citizen_id, ttl=self.s.health_code_ttl + 60)
+
+    async def holders_of(self, code_ids: list[bytes]) -> dict[bytes, str]:
+        """The citizens our codes were issued to, by code id (cache first, then the database)."""
+        found: dict[bytes, str] = {}
+        for code_id in code_ids:
+            holder = await self.p.cache.get(f"hc:issued:{code_id.hex()}")
+            if holder:
+                found[code_id] = holder
+        missing = {code_id.hex(): code_id for code_id in code_ids if code_id not in found}
+        if missing:
+            rows = await IssuedHealthCode.filter(code_id__in=list(missing)).values_list("code_id", "citizen_id")
+            found.update({missing[code_hex]: citizen_id for code_hex, citizen_id in rows})
+        return found
+
     async def verify_for(self, verifier: AuthenticatedClient, payload: str, purpose: str) -> codec.CodeClaims:
         """A registered verifier (场所/口岸查验) checks a code; the citizen sees it in their access log."""
         claims = self.verify(payload)
-        citizen_id = await self.p.cache.get(f"hc:issued:{claims.code_id.hex()}")
+        citizen_id = (await self.holders_of([claims.code_id])).get(claims.code_id)
         if citizen_id:
             await audit.record_access(self.p.clock, citizen_id=citizen_id, actor=verifier.name, actor_type="department",
                                       action="health_code_verified", attributes=["color", "subject_masked"], purpose=purpose)

@@ -179,3 +179,15 @@ async def test_a_vaccination_site_posts_a_record_that_shows_as_a_reason(client, 
     refused = await client.post("/api/admin/v1/vaccinations", headers=lab_only.headers(), json={
         "id_number": id_number, "vaccine": "某疫苗", "dose": 1, "complete": False, "administered_at": clock.now().isoformat()})
     assert refused.status_code == 403
+
+
+async def test_a_verification_reaches_the_access_log_even_after_the_cache_was_emptied(client, sms, verifier, platform):
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen)
+    payload = (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["payload"]
+    await platform.cache.clear()  # a Redis restart: who holds which code is still in the database
+
+    checked = await client.post("/api/admin/v1/health-code/verifications", headers=verifier.headers(),
+                                json={"payload": payload})
+    assert checked.json()["valid"] is True
+    assert await AuditEntry.filter(subject_id=citizen.id, category="access", action="health_code_verified").count() == 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from health_code.jobs import reevaluate_due, run_exclusively
-from health_code.models import HealthStatus, StatusEvaluation
+from health_code.jobs import purge_issued_codes, reevaluate_due, run_exclusively
+from health_code.models import HealthStatus, IssuedHealthCode, StatusEvaluation
 from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 
 
@@ -78,3 +78,15 @@ async def test_two_real_schedulers_evaluate_each_due_citizen_once(client, sms, a
             scheduler.shutdown(wait=False)
     assert await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").count() == 1
     assert (await HealthStatus.get(citizen_id=citizen.id)).colour == "green"
+
+
+async def test_who_held_a_code_is_forgotten_a_day_after_it_expired(client, sms, app, clock):
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen)
+    await client.get("/api/v1/health-code", headers=citizen.headers)
+    assert await IssuedHealthCode.filter(citizen_id=citizen.id).count() == 1
+    clock.advance(hours=24)
+    assert await purge_issued_codes(app.ctx.health) == 0  # expired, but not yet a day ago
+    clock.advance(seconds=181)
+    assert await purge_issued_codes(app.ctx.health) == 1
+    assert await IssuedHealthCode.filter(citizen_id=citizen.id).count() == 0

@@ -1,0 +1,36 @@
+"""`python -m health_code.interop check FILE.json...`: run test vectors (dgc-testdata layout).
+
+Prints one JSON line per file: {"file", "format", "decode", "verify", "expired", "error"}.
+Exit status 0 when every file could be read, 2 when some could not (their line says
+"error": "UNREADABLE_FILE").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from health_code.interop import default_adapters
+from health_code.interop.vectors import UNREADABLE_FILE, check_file
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m health_code.interop", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="run test-vector files through the format adapters")
+    check.add_argument("files", nargs="+", metavar="FILE.json")
+    args = parser.parse_args(argv)
+
+    adapters = default_adapters()
+    unreadable = False
+    for path in args.files:
+        result = check_file(path, adapters)
+        unreadable |= result.error == UNREADABLE_FILE
+        print(json.dumps(result.line(), ensure_ascii=False), flush=True)
+    return 2 if unreadable else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

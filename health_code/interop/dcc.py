@@ -1,0 +1,290 @@
+"""EU Digital COVID Certificate (欧盟数字新冠证书) codes as a format adapter: `HC1:` texts.
+
+    text = "HC1:" + base45(zlib(COSE_Sign1))
+
+The COSE_Sign1 may carry CBOR tag 18 or none, and may be wrapped in the CWT tag 61. Its
+`kid` (8 bytes: the first 8 of SHA-256 of the signer's DER certificate) is in the protected
+header or, with some issuers, in the unprotected one; `alg` is ES256 (-7) or PS256 (-37).
+The payload is a CWT map:
+
+    1 (iss) country, 4 (exp), 6 (iat), -260 (hcert) → {1: {"ver", "nam", "dob", one of "v"/"t"/"r": [entry]}}
+
+Trust comes from a trust list of signer certificates (`trusted_key_from_certificate`). A
+signer may be restricted to some certificate types by extended-key-usage OIDs; without such
+an OID it may sign every type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zlib
+from datetime import date, datetime
+from typing import Any, Mapping, Sequence
+
+import base45
+import cbor2
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.x509.oid import NameOID
+
+from health_code.codec import CodeError
+from health_code.interop.formats import DecodedCode, ForeignStatus, KeyLookup, TrustedKey, check_key_validity
+
+PREFIX = "HC1:"
+COSE_SIGN1_TAG, CWT_TAG = 18, 61
+HEADER_ALG, HEADER_KID = 1, 4
+ALG_ES256, ALG_PS256 = -7, -37
+CWT_ISS, CWT_EXP, CWT_IAT, CWT_HCERT = 1, 4, 6, -260
+HCERT_V1 = 1
+CERT_TYPES = ("v", "t", "r")
+TEST_NEGATIVE, TEST_POSITIVE = "260415000", "260373001"  # SNOMED CT "not detected" / "detected"
+IAT_LEEWAY = 60  # seconds an issuer's clock may run ahead of ours
+MAX_DECOMPRESSED = 64 * 1024  # a QR code holds < 3 kB; anything bigger than this is not a DCC
+
+# Extended-key-usage OIDs that restrict a signer to certificate types. The `.0.` forms are a
+# misprint in early national test certificates (the NL and `common/` test signers carry them);
+# the reference verifiers (dgca-verifier-app, dgc-testdata's own checks) accept both spellings.
+USAGE_OIDS = {
+    "1.3.6.1.4.1.1847.2021.1.1": "t", "1.3.6.1.4.1.0.1847.2021.1.1": "t",
+    "1.3.6.1.4.1.1847.2021.1.2": "v", "1.3.6.1.4.1.0.1847.2021.1.2": "v",
+    "1.3.6.1.4.1.1847.2021.1.3": "r", "1.3.6.1.4.1.0.1847.2021.1.3": "r",
+}
+
+# Errors raised before (or by) the signature check: with any other error from `verify`, the
+# signature itself was good (used by the test-vector runner to report "signature verified").
+SIGNER_ERRORS = frozenset({"UNKNOWN_KID", "KID_MISMATCH", "KEY_NOT_VALID", "UNSUPPORTED_ALGORITHM", "BAD_SIGNATURE"})
+
+
+class EuDccFormat:
+    """`HC1:` EU DCC codes: decode, verify against a DSC trust list, read the certificate."""
+
+    name = "HC1"
+
+    def detect(self, text: str) -> bool:
+        return isinstance(text, str) and text.startswith(PREFIX)
+
+    def decode(self, text: str) -> DecodedCode:
+        if not self.detect(text):
+            raise CodeError("BAD_PREFIX", f"expected {PREFIX}")
+        try:
+            compressed = base45.b45decode(text[len(PREFIX):])
+        except (ValueError, KeyError):
+            raise CodeError("BAD_ENCODING", "not base45") from None
+        return self.decode_cose(_decompress(compressed))
+
+    def decode_cose(self, raw: bytes) -> DecodedCode:
+        """The layers below zlib: a (tagged or untagged, maybe CWT-wrapped) COSE_Sign1 with a CWT."""
+        message = _cbor(raw, "BAD_COSE")
+        if isinstance(message, cbor2.CBORTag) and message.tag == CWT_TAG:
+            message = message.value
+        if isinstance(message, cbor2.CBORTag) and message.tag == COSE_SIGN1_TAG:
+            message = message.value
+        if isinstance(message, cbor2.CBORTag):
+            raise CodeError("BAD_COSE", f"unexpected CBOR tag {message.tag}")
+        if not _is_array(message) or len(message) != 4:
+            raise CodeError("BAD_COSE", "not a COSE_Sign1")
+        protected_raw, unprotected, payload, signature = message
+        if not (isinstance(protected_raw, bytes) and isinstance(unprotected, Mapping)
+                and isinstance(payload, bytes) and isinstance(signature, bytes)):
+            raise CodeError("BAD_COSE", "malformed COSE_Sign1")
+        protected = _cbor(protected_raw, "BAD_COSE") if protected_raw else {}
+        if not isinstance(protected, Mapping):
+            raise CodeError("BAD_COSE", "protected header is not a map")
+        claims = _cbor(payload, "BAD_CLAIMS")
+        if not isinstance(claims, Mapping):
+            raise CodeError("BAD_CLAIMS", "payload is not a CWT map")
+        _hcert(claims)  # the certificate must be there and well-formed before anyone reads it
+        iss, iat, exp = claims.get(CWT_ISS), claims.get(CWT_IAT), claims.get(CWT_EXP)
+        if not _is_int(iat) or not _is_int(exp) or (iss is not None and not isinstance(iss, str)):
+            raise CodeError("BAD_CLAIMS", "iat and exp must be integers, iss a string")
+        alg = protected.get(HEADER_ALG, unprotected.get(HEADER_ALG))
+        return DecodedCode(self.name, protected, unprotected, protected_raw, payload, signature, claims,
+                           _kid(protected, unprotected), alg if _is_int(alg) else None, iss, iat, exp)
+
+    def verify(self, code: DecodedCode, find_key: KeyLookup, now: float) -> TrustedKey:
+        """Signer (kid, key validity, algorithm), signature, key usage, then time; in that order."""
+        protected_kid, unprotected_kid = code.protected.get(HEADER_KID), code.unprotected.get(HEADER_KID)
+        if protected_kid is not None and unprotected_kid is not None and protected_kid != unprotected_kid:
+            raise CodeError("KID_MISMATCH", "protected and unprotected kid differ")
+        trusted = find_key(code.kid) if code.kid is not None and 1 <= len(code.kid) <= 16 else None
+        if trusted is None:
+            raise CodeError("UNKNOWN_KID")
+        check_key_validity(trusted, now)
+        verify_signature(code, trusted)
+        cert_type = certificate_type(code)
+        if not usage_allowed(trusted, cert_type):
+            raise CodeError("KEY_USAGE", f"signer may not sign {cert_type!r} certificates")
+        error = time_error(code.issued_at, code.expires_at, now)
+        if error is not None:
+            raise CodeError(error)
+        return trusted
+
+    def certificate_type(self, code: DecodedCode) -> str:
+        return certificate_type(code)
+
+    def to_status(self, code: DecodedCode) -> ForeignStatus:
+        hcert = _hcert(code.claims)
+        cert_type = certificate_type(code)
+        entry = hcert[cert_type][0]
+        try:
+            if cert_type == "v":
+                done, total = entry["dn"], entry["sd"]
+                if not _is_int(done) or not _is_int(total):
+                    raise CodeError("BAD_CLAIMS", "dn/sd must be integers")
+                state = "vaccinated" if done >= total else "partially_vaccinated"
+            elif cert_type == "t":
+                result = entry["tr"]
+                if result == TEST_NEGATIVE:
+                    state = "test_negative"
+                elif result == TEST_POSITIVE:
+                    state = "test_positive"
+                else:  # never guess a test result
+                    raise CodeError("BAD_CLAIMS", f"unknown test result {result!r}")
+            else:
+                state = "recovered"
+            code_id = entry["ci"]
+        except (KeyError, TypeError):
+            raise CodeError("BAD_CLAIMS", f"incomplete {cert_type!r} entry") from None
+        if not isinstance(code_id, str) or not code_id:
+            raise CodeError("BAD_CLAIMS", "no certificate identifier (ci)")
+        if code.issuer is None or code.issued_at is None or code.expires_at is None:
+            raise CodeError("BAD_CLAIMS", "no issuer")
+        return ForeignStatus(self.name, code.issuer, state, code_id, code.issued_at, code.expires_at,
+                             _subject(hcert), cert_type)
+
+
+def verify_signature(code: DecodedCode, trusted: TrustedKey) -> None:
+    """ES256 or PS256 over the COSE Sig_structure, with a key of the matching type."""
+    to_be_signed = cbor2.dumps(["Signature1", code.protected_raw, b"", code.payload_raw])
+    key = trusted.public_key
+    try:
+        if code.alg == ALG_ES256:
+            if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+                raise CodeError("UNSUPPORTED_ALGORITHM", "ES256 needs a P-256 key")
+            if len(code.signature) != 64:
+                raise CodeError("BAD_SIGNATURE", "ES256 signature is not 64 bytes")
+            der = encode_dss_signature(int.from_bytes(code.signature[:32], "big"), int.from_bytes(code.signature[32:], "big"))
+            key.verify(der, to_be_signed, ec.ECDSA(hashes.SHA256()))
+        elif code.alg == ALG_PS256:
+            if not isinstance(key, rsa.RSAPublicKey):
+                raise CodeError("UNSUPPORTED_ALGORITHM", "PS256 needs an RSA key")
+            # COSE (RFC 8230) fixes the PSS salt length to the digest length.
+            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
+            key.verify(code.signature, to_be_signed, pss, hashes.SHA256())
+        else:
+            raise CodeError("UNSUPPORTED_ALGORITHM", f"alg {code.alg!r}")
+    except InvalidSignature:
+        raise CodeError("BAD_SIGNATURE") from None
+
+
+def certificate_type(code: DecodedCode) -> str:
+    """"v", "t" or "r": which kind of certificate the hcert carries (exactly one)."""
+    hcert = _hcert(code.claims)
+    return next(t for t in CERT_TYPES if t in hcert)
+
+
+def usage_allowed(key: TrustedKey, cert_type: str) -> bool:
+    return key.usages is None or cert_type in key.usages
+
+
+def time_error(issued_at: int | None, expires_at: int | None, now: float) -> str | None:
+    """EXPIRED, NOT_YET_VALID, or None when the code is inside its validity at `now`."""
+    if expires_at is None or issued_at is None:
+        return "BAD_CLAIMS"
+    if expires_at <= now:
+        return "EXPIRED"
+    if issued_at > now + IAT_LEEWAY:
+        return "NOT_YET_VALID"
+    return None
+
+
+def trusted_key_from_certificate(der: bytes, issuer: str | None = None) -> TrustedKey:
+    """A trust-list entry from a signer (DSC) certificate in DER.
+
+    kid = first 8 bytes of SHA-256 of the DER; validity from the certificate; usages from the
+    DCC extended-key-usage OIDs (none of them → any type); issuer = `issuer` or the subject's
+    country (C), "" when the certificate names none.
+    """
+    cert = x509.load_der_x509_certificate(der)
+    public_key = cert.public_key()
+    if not isinstance(public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        raise ValueError("DCC signers use EC or RSA keys")
+    try:
+        oids = [oid.dotted_string for oid in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value]
+    except x509.ExtensionNotFound:
+        oids = []
+    usages = frozenset(USAGE_OIDS[oid] for oid in oids if oid in USAGE_OIDS) or None
+    if issuer is None:
+        countries = cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
+        issuer = str(countries[0].value) if countries else ""
+    return TrustedKey(kid=hashlib.sha256(der).digest()[:8], public_key=public_key, issuer=issuer,
+                      not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, usages=usages)
+
+
+def _decompress(data: bytes) -> bytes:
+    """zlib, strictly: an uncompressed COSE is a failure (as the DCC test vectors expect)."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(data, MAX_DECOMPRESSED)
+    except zlib.error:
+        raise CodeError("BAD_COMPRESSION", "not zlib") from None
+    if inflater.unconsumed_tail:
+        raise CodeError("BAD_COMPRESSION", "decompresses to more than a DCC can hold")
+    if not inflater.eof:
+        raise CodeError("BAD_COMPRESSION", "truncated zlib stream")
+    return raw
+
+
+def _cbor(data: bytes, error: str) -> Any:
+    """One CBOR item, and nothing after it."""
+    stream = io.BytesIO(data)
+    try:
+        item = cbor2.CBORDecoder(stream).decode()
+    except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError):
+        raise CodeError(error, "not CBOR") from None
+    if stream.tell() != len(data):
+        raise CodeError(error, "trailing bytes after the CBOR item")
+    return item
+
+
+def _hcert(claims: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """claims[-260][1], checked: a map with exactly one of v/t/r holding one entry (a map)."""
+    container = claims.get(CWT_HCERT)
+    hcert = container.get(HCERT_V1) if isinstance(container, Mapping) else None
+    if not isinstance(hcert, Mapping):
+        raise CodeError("BAD_CLAIMS", "no health certificate (-260/1)")
+    types = [t for t in CERT_TYPES if t in hcert]
+    if len(types) != 1:
+        raise CodeError("BAD_CLAIMS", "a DCC carries exactly one of v, t, r")
+    entries = hcert[types[0]]
+    if not _is_array(entries) or len(entries) != 1 or not isinstance(entries[0], Mapping):
+        raise CodeError("BAD_CLAIMS", f"{types[0]!r} must hold exactly one entry")
+    return hcert
+
+
+def _subject(hcert: Mapping[Any, Any]) -> dict[str, str]:
+    names = hcert.get("nam")
+    fields = {key: names.get(key) for key in ("fnt", "gnt")} if isinstance(names, Mapping) else {}
+    dob = hcert.get("dob")
+    fields["dob"] = dob.isoformat()[:10] if isinstance(dob, (date, datetime)) else dob
+    return {key: value for key, value in fields.items() if isinstance(value, str) and value}
+
+
+def _kid(protected: Mapping[Any, Any], unprotected: Mapping[Any, Any]) -> bytes | None:
+    """The protected kid if there is one (never overridden), else the unprotected one."""
+    kid = protected.get(HEADER_KID)
+    if kid is None:
+        kid = unprotected.get(HEADER_KID)
+    return kid if isinstance(kid, bytes) else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))

@@ -1,0 +1,60 @@
+"""The partner registry and trust list (互认伙伴与信任列表), and codes partners revoked."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Partner(Model):
+    """A partner region whose codes we accept and who verifies ours, e.g. MO (澳门) or HK (香港)."""
+
+    id = fields.CharField(pk=True, max_length=16)
+    name = fields.CharField(max_length=100)
+    formats = fields.JSONField(default=list)  # accepted formats of its codes, e.g. ["GDHC1", "HC1"]
+    status_mapping = fields.JSONField(default=dict)  # its states to our colours, e.g. {"vaccinated": "green"}
+    rate_limit_per_minute = fields.IntField(default=600)  # codes per minute through the partner API
+    daily_quota = fields.IntField(default=200000)  # codes per day through the partner API
+    contact = fields.JSONField(default=dict)
+    status = fields.CharField(max_length=16, default="active")  # active or suspended
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "partners"
+
+
+class PartnerKey(Model):
+    """One code-signing key of a partner in our trust list, valid from not_before until not_after unless revoked."""
+
+    id = fields.BigIntField(pk=True)
+    partner = fields.ForeignKeyField("models.Partner", related_name="keys", on_delete=fields.CASCADE)
+    kid = fields.CharField(max_length=64)  # base64url of the kid bytes in its codes
+    jwk = fields.JSONField()  # the public key only
+    certificate = fields.TextField(null=True)  # base64 DER of a DCC signer certificate, when given
+    usages = fields.JSONField(null=True)  # certificate types it may sign (t, v, r); null means any
+    not_before = fields.DatetimeField(null=True)
+    not_after = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    partner_id: str
+
+    class Meta:
+        table = "partner_keys"
+        unique_together = (("partner_id", "kid"),)
+
+
+class RevokedPartnerCode(Model):
+    """A code identifier a partner revoked, stored only as its SHA-256 hash (as EU DCC revocation lists)."""
+
+    id = fields.BigIntField(pk=True)
+    partner = fields.ForeignKeyField("models.Partner", related_name="revocations", on_delete=fields.CASCADE)
+    code_hash = fields.CharField(max_length=64)
+    revoked_at = fields.DatetimeField()
+
+    partner_id: str
+
+    class Meta:
+        table = "partner_revocations"
+        unique_together = (("partner_id", "code_hash"),)

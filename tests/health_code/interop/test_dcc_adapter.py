@@ -1,0 +1,320 @@
+"""The EU DCC (`HC1:`) adapter with codes signed here: what it accepts, and how each broken
+code is named."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import base45
+import cbor2
+import pytest
+
+from health_code.codec import CodeError
+from health_code.interop import default_adapters
+from health_code.interop.dcc import EuDccFormat, trusted_key_from_certificate
+from health_code.interop.formats import OurFormat, detect_format
+from tests.health_code.interop.dcc_signing import (
+    DAY,
+    ISSUE,
+    NOW,
+    OID_ALT_TEST,
+    OID_RECOVERY,
+    OID_TEST,
+    OID_VACCINATION,
+    cwt,
+    hcert,
+    lab_test,
+    make_signer,
+    recovery,
+    sign_hc1,
+    vaccination,
+)
+
+DCC = EuDccFormat()
+
+
+@pytest.fixture(scope="module")
+def signer():
+    return make_signer()
+
+
+def error_of(text: str, lookup, now: float = NOW) -> str:
+    with pytest.raises(CodeError) as caught:
+        DCC.verify(DCC.decode(text), lookup, now)
+    return caught.value.code
+
+
+def decode_error(text: str) -> str:
+    with pytest.raises(CodeError) as caught:
+        DCC.decode(text)
+    return caught.value.code
+
+
+# --- a good code ---------------------------------------------------------------------------------
+
+
+def test_a_signed_vaccination_decodes_verifies_and_reads(signer):
+    text = sign_hc1(cwt(hcert(vaccination(dn=2, sd=2, ci="URN:UVCI:01:XA:ABC#7")), iss="XA"), signer)
+    assert DCC.detect(text)
+
+    code = DCC.decode(text)
+    assert (code.format, code.kid, code.alg, code.issuer) == ("HC1", signer.kid, -7, "XA")
+    assert (code.issued_at, code.expires_at) == (ISSUE, ISSUE + 30 * DAY)
+    assert DCC.verify(code, signer.lookup, NOW) is signer.trusted
+
+    status = DCC.to_status(code)
+    assert status.format == "HC1"
+    assert status.issuer == "XA"
+    assert status.state == "vaccinated"
+    assert status.code_id == "URN:UVCI:01:XA:ABC#7"
+    assert status.cert_type == "v"
+    assert status.subject == {"fnt": "MUSTER", "gnt": "ERIKA", "dob": "1990-01-02"}
+    assert (status.issued_at, status.expires_at) == (ISSUE, ISSUE + 30 * DAY)
+    assert status.revocation_hash == hashlib.sha256(b"URN:UVCI:01:XA:ABC#7").hexdigest()
+
+
+@pytest.mark.parametrize("entry, state, cert_type", [
+    (vaccination(dn=2, sd=2), "vaccinated", "v"),
+    (vaccination(dn=3, sd=2), "vaccinated", "v"),  # a booster
+    (vaccination(dn=1, sd=2), "partially_vaccinated", "v"),
+    (lab_test(tr="260415000"), "test_negative", "t"),
+    (lab_test(tr="260373001"), "test_positive", "t"),
+    (recovery(), "recovered", "r"),
+])
+def test_status_states(signer, entry, state, cert_type):
+    code = DCC.decode(sign_hc1(cwt(hcert(entry)), signer))
+    DCC.verify(code, signer.lookup, NOW)
+    status = DCC.to_status(code)
+    assert (status.state, status.cert_type) == (state, cert_type)
+    assert status.code_id == next(iter(entry.values()))[0]["ci"]
+
+
+def test_subject_carries_only_the_fields_present(signer):
+    code = DCC.decode(sign_hc1(cwt(hcert(lab_test(), nam={"fn": "Test", "fnt": "TEST"}, dob=None)), signer))
+    assert DCC.to_status(code).subject == {"fnt": "TEST"}
+
+
+@pytest.mark.parametrize("certificate", [
+    hcert(lab_test(tr="")),  # a test without a result is no status
+    hcert(lab_test(tr="123")),
+    hcert({"v": [{k: v for k, v in vaccination()["v"][0].items() if k != "ci"}]}),
+    hcert({"v": [{**vaccination()["v"][0], "dn": "2"}]}),
+])
+def test_unreadable_entries_are_bad_claims(signer, certificate):
+    code = DCC.decode(sign_hc1(cwt(certificate), signer))
+    with pytest.raises(CodeError) as caught:
+        DCC.to_status(code)
+    assert caught.value.code == "BAD_CLAIMS"
+
+
+def test_a_code_without_issuer_cannot_give_a_status(signer):
+    code = DCC.decode(sign_hc1(cwt(iss=None), signer))
+    DCC.verify(code, signer.lookup, NOW)
+    with pytest.raises(CodeError) as caught:
+        DCC.to_status(code)
+    assert caught.value.code == "BAD_CLAIMS"
+
+
+@pytest.mark.parametrize("claims", [
+    {4: ISSUE + DAY, 6: ISSUE, 1: "XA"},  # no hcert
+    {4: ISSUE + DAY, 6: ISSUE, 1: "XA", -260: {1: b"\xff\xff garbled"}},
+    {4: ISSUE + DAY, 6: ISSUE, 1: "XA", -260: {2: hcert(vaccination())}},
+    cwt(hcert({**vaccination(), **recovery()})),  # two types in one certificate
+    cwt(hcert({"v": []})),
+    cwt(hcert({"v": vaccination()["v"] * 2})),
+    {4: "tomorrow", 6: ISSUE, 1: "XA", -260: {1: hcert(vaccination())}},
+    {6: ISSUE, 1: "XA", -260: {1: hcert(vaccination())}},  # no exp
+])
+def test_missing_or_garbled_hcert_is_bad_claims(signer, claims):
+    assert decode_error(sign_hc1(claims, signer)) == "BAD_CLAIMS"
+
+
+# --- signatures and signers ----------------------------------------------------------------------
+
+
+def test_a_tampered_payload_is_a_bad_signature(signer):
+    def tamper(payload: bytes) -> bytes:
+        claims = cbor2.loads(payload)
+        claims[-260][1]["v"][0]["dn"] = 3
+        return cbor2.dumps(claims)
+
+    text = sign_hc1(cwt(hcert(vaccination(dn=1, sd=2))), signer, tamper=tamper)
+    assert DCC.to_status(DCC.decode(text)).state == "vaccinated"  # what the forger wanted, unverified
+    assert error_of(text, signer.lookup) == "BAD_SIGNATURE"
+
+
+def test_an_unknown_kid_is_refused(signer):
+    other = make_signer()
+    assert error_of(sign_hc1(cwt(), signer), other.lookup) == "UNKNOWN_KID"
+    assert error_of(sign_hc1(cwt(), signer, kid=b""), signer.lookup) == "UNKNOWN_KID"
+
+
+def test_a_kid_naming_another_trusted_signer_fails_the_signature(signer):
+    other = make_signer()
+    text = sign_hc1(cwt(), signer, kid=other.kid)
+    assert error_of(text, other.lookup) == "BAD_SIGNATURE"
+
+
+def test_kid_may_be_in_the_unprotected_header(signer):
+    text = sign_hc1(cwt(), signer, kid_in="unprotected")
+    code = DCC.decode(text)
+    assert code.kid == signer.kid and 4 not in code.protected
+    assert DCC.verify(code, signer.lookup, NOW) is signer.trusted
+
+
+def test_an_unprotected_kid_never_overrides_the_protected_one(signer):
+    text = sign_hc1(cwt(), signer, kid=b"foo", unprotected_kid=signer.kid)
+    assert DCC.decode(text).kid == b"foo"
+    assert error_of(text, signer.lookup) == "KID_MISMATCH"
+    assert error_of(sign_hc1(cwt(), signer, kid=b"foo", kid_in="unprotected"), signer.lookup) == "UNKNOWN_KID"
+
+
+@pytest.mark.parametrize("tag, cwt_tag", [(True, False), (False, False), (True, True), (False, True)])
+def test_cose_with_or_without_tag_18_and_cwt_tag_61(signer, tag, cwt_tag):
+    text = sign_hc1(cwt(), signer, tag=tag, cwt_tag=cwt_tag)
+    assert DCC.verify(DCC.decode(text), signer.lookup, NOW) is signer.trusted
+
+
+def test_ps256_with_an_rsa_key_verifies():
+    rsa_signer = make_signer("rsa")
+    code = DCC.decode(sign_hc1(cwt(hcert(recovery())), rsa_signer))
+    assert code.alg == -37
+    assert DCC.verify(code, rsa_signer.lookup, NOW) is rsa_signer.trusted
+    assert DCC.to_status(code).state == "recovered"
+
+
+def test_ps256_salt_must_be_the_digest_length():
+    rsa_signer = make_signer("rsa")
+    text = sign_hc1(cwt(), rsa_signer, salt_length=64)
+    assert error_of(text, rsa_signer.lookup) == "BAD_SIGNATURE"
+
+
+def test_the_key_type_must_match_the_algorithm(signer):
+    rsa_signer = make_signer("rsa")
+    ps256_claimed_by_ec = sign_hc1(cwt(), rsa_signer, kid=signer.kid)  # PS256 header, EC key behind the kid
+    assert error_of(ps256_claimed_by_ec, signer.lookup) == "UNSUPPORTED_ALGORITHM"
+    es256_claimed_by_rsa = sign_hc1(cwt(), signer, kid=rsa_signer.kid)
+    assert error_of(es256_claimed_by_rsa, rsa_signer.lookup) == "UNSUPPORTED_ALGORITHM"
+    assert error_of(sign_hc1(cwt(), signer, alg=-35), signer.lookup) == "UNSUPPORTED_ALGORITHM"  # ES384
+
+
+def test_a_signer_outside_its_validity_is_refused(signer):
+    text = sign_hc1(cwt(), signer)
+    lapsed = replace(signer.trusted, not_after=datetime.fromtimestamp(NOW - 1, timezone.utc))
+    assert error_of(text, lambda kid: lapsed) == "KEY_NOT_VALID"
+    early = replace(signer.trusted, not_before=datetime.fromtimestamp(NOW + 1, timezone.utc))
+    assert error_of(text, lambda kid: early) == "KEY_NOT_VALID"
+
+
+# --- key usage -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("test_oid", [OID_TEST, OID_ALT_TEST])
+def test_a_test_only_signer_may_not_sign_a_vaccination(test_oid):
+    tests_only = make_signer(eku=(test_oid,))
+    assert tests_only.trusted.usages == frozenset({"t"})
+    assert error_of(sign_hc1(cwt(hcert(vaccination())), tests_only), tests_only.lookup) == "KEY_USAGE"
+    assert error_of(sign_hc1(cwt(hcert(recovery())), tests_only), tests_only.lookup) == "KEY_USAGE"
+    code = DCC.decode(sign_hc1(cwt(hcert(lab_test())), tests_only))
+    assert DCC.verify(code, tests_only.lookup, NOW) is tests_only.trusted
+
+
+def test_key_usage_is_checked_after_the_signature():
+    tests_only = make_signer(eku=(OID_TEST,))
+    forged = sign_hc1(cwt(hcert(vaccination())), tests_only, tamper=lambda p: p.replace(b"XA", b"XB"))
+    assert error_of(forged, tests_only.lookup) == "BAD_SIGNATURE"
+
+
+def test_a_signer_without_dcc_usage_oids_may_sign_any_type():
+    signer = make_signer(eku=("1.3.6.1.5.5.7.3.2",))  # TLS client only: says nothing about DCC types
+    assert signer.trusted.usages is None
+    for entry in (vaccination(), lab_test(), recovery()):
+        DCC.verify(DCC.decode(sign_hc1(cwt(hcert(entry)), signer)), signer.lookup, NOW)
+
+
+# --- time ----------------------------------------------------------------------------------------
+
+
+def test_expired_at_and_after_exp(signer):
+    text = sign_hc1(cwt(iat=ISSUE, exp=ISSUE + DAY), signer)
+    DCC.verify(DCC.decode(text), signer.lookup, ISSUE + DAY - 1)
+    assert error_of(text, signer.lookup, now=ISSUE + DAY) == "EXPIRED"
+    assert error_of(text, signer.lookup, now=ISSUE + 10 * DAY) == "EXPIRED"
+
+
+def test_issued_in_the_future_is_not_yet_valid(signer):
+    text = sign_hc1(cwt(iat=ISSUE + DAY, exp=ISSUE + 30 * DAY), signer)
+    assert error_of(text, signer.lookup, now=ISSUE) == "NOT_YET_VALID"
+    DCC.verify(DCC.decode(text), signer.lookup, ISSUE + DAY - 30)  # small clock skew is tolerated
+
+
+def test_time_is_checked_after_the_signature(signer):
+    text = sign_hc1(cwt(iat=ISSUE, exp=ISSUE + DAY), signer, tamper=lambda p: p.replace(b"XA", b"XB"))
+    assert error_of(text, signer.lookup, now=ISSUE + 10 * DAY) == "BAD_SIGNATURE"
+
+
+# --- transport layers ----------------------------------------------------------------------------
+
+
+def test_detect_only_looks_at_the_prefix():
+    assert DCC.detect("HC1:anything")
+    assert not DCC.detect("HC2:NCF")
+    assert not DCC.detect("GDHC1:NCF")
+    assert not DCC.detect("NCFOXN")
+
+
+def test_transport_errors(signer):
+    assert decode_error("HL0:" + sign_hc1(cwt(), signer)[4:]) == "BAD_PREFIX"
+    assert decode_error("HC1:NCF%%%lower{}") == "BAD_ENCODING"
+    assert decode_error(sign_hc1(cwt(), signer, compress=False)) == "BAD_COMPRESSION"
+    truncated = zlib.compress(cbor2.dumps(cbor2.CBORTag(18, [b"", {}, b"", b""])))[:-6]
+    assert decode_error("HC1:" + base45.b45encode(truncated).decode()) == "BAD_COMPRESSION"
+    for raw in (b"\x00", cbor2.dumps(0) + b"trailing", cbor2.dumps(cbor2.CBORTag(98, [])), cbor2.dumps([b"", {}, b""]),
+                cbor2.dumps(cbor2.CBORTag(18, ["not bytes", {}, b"", b""])), b"\xff\xfe"):
+        assert decode_error("HC1:" + base45.b45encode(zlib.compress(raw)).decode()) == "BAD_COSE", raw
+
+
+def test_a_decompression_bomb_is_refused(signer):
+    bomb = zlib.compress(b"\x00" * (10 * 1024 * 1024))
+    assert decode_error("HC1:" + base45.b45encode(bomb).decode()) == "BAD_COMPRESSION"
+
+
+# --- trust list entries from certificates --------------------------------------------------------
+
+
+def test_trusted_key_from_certificate():
+    signer = make_signer(eku=(OID_VACCINATION, OID_RECOVERY), country="XB",
+                         not_before=ISSUE - DAY, not_after=ISSUE + 2 * DAY)
+    key = trusted_key_from_certificate(signer.der)
+    assert key.kid == hashlib.sha256(signer.der).digest()[:8]
+    assert key.public_key.public_numbers() == signer.private_key.public_key().public_numbers()
+    assert key.issuer == "XB"
+    assert key.not_before == datetime.fromtimestamp(ISSUE - DAY, timezone.utc)
+    assert key.not_after == datetime.fromtimestamp(ISSUE + 2 * DAY, timezone.utc)
+    assert key.not_before.tzinfo is not None and key.not_after.tzinfo is not None
+    assert key.usages == frozenset({"v", "r"})
+    assert trusted_key_from_certificate(signer.der, issuer="MO").issuer == "MO"
+
+
+def test_trusted_key_without_usage_oids_or_country():
+    signer = make_signer(eku=None, country=None)
+    key = trusted_key_from_certificate(signer.der)
+    assert key.usages is None
+    assert key.issuer == ""
+
+
+# --- among the other formats ---------------------------------------------------------------------
+
+
+def test_default_adapters_tell_the_formats_apart(signer):
+    adapters = default_adapters()
+    assert [a.name for a in adapters] == ["GDHC1", "HC1"]
+    assert isinstance(adapters[0], OurFormat) and isinstance(adapters[1], EuDccFormat)
+    assert detect_format(sign_hc1(cwt(), signer), adapters).name == "HC1"
+    assert detect_format("GDHC1:NCF", adapters).name == "GDHC1"
+    with pytest.raises(CodeError) as caught:
+        detect_format("HC2:NCF", adapters)
+    assert caught.value.code == "UNSUPPORTED_FORMAT"
