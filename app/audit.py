@@ -71,11 +71,48 @@ def entry_hash(prev_hash: str, seq: int, at: datetime, category: str, actor: str
 _local_lock = asyncio.Lock()
 
 
-async def _append(clock: Clock, category: str, actor: str, actor_type: str, action: str,
-                  subject_id: str | None, attributes: Sequence[Any] | dict[str, Any], purpose: str | None) -> AuditEntry:
+@dataclass(frozen=True)
+class AuditRecord:
+    """One entry to append; build it with `event(...)` or `access(...)`, write many with `record_all`."""
+
+    category: str
+    actor: str
+    actor_type: str
+    action: str
+    subject_id: str | None
+    attributes: list[Any] | dict[str, Any]
+    purpose: str | None
+
+
+def event(*, actor: str, actor_type: str, action: str, subject_id: str | None = None,
+          attributes: Sequence[Any] | dict[str, Any] = (), purpose: str | None = None) -> AuditRecord:
+    """Something that happened (a login, an identity change, a revocation). No PII values."""
+    return _record("event", actor, actor_type, action, subject_id, attributes, purpose)
+
+
+def access(*, citizen_id: str, actor: str, actor_type: str, action: str, attributes: Sequence[str],
+           purpose: str) -> AuditRecord:
+    """Someone other than the citizen read the citizen's data (shown in their access log).
+
+    `attributes` names what was disclosed (e.g. ["name", "id_number_masked"]), never the values.
+    """
+    if actor_type == "citizen":
+        raise ValueError("record_access is for reads by someone other than the citizen")
+    return _record("access", actor, actor_type, action, citizen_id, attributes, purpose)
+
+
+def _record(category: str, actor: str, actor_type: str, action: str, subject_id: str | None,
+            attributes: Sequence[Any] | dict[str, Any], purpose: str | None) -> AuditRecord:
     if actor_type not in ACTOR_TYPES:
         raise ValueError(f"unknown actor_type {actor_type!r}")
     attrs = list(attributes) if not isinstance(attributes, dict) else attributes
+    return AuditRecord(category, actor, actor_type, action, subject_id, attrs, purpose)
+
+
+async def record_all(clock: Clock, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+    """Append several entries in one transaction (a partner's batch of 100 verifications is one write)."""
+    if not records:
+        return []
     # The in-process lock orders this worker's writers; the row lock on the head orders workers.
     async with _local_lock:
         for _ in range(3):
@@ -84,16 +121,20 @@ async def _append(clock: Clock, category: str, actor: str, actor_type: str, acti
                     head = await AuditHead.filter(id=1).select_for_update().using_db(conn).first()
                     if head is None:
                         head = await AuditHead.create(id=1, seq=0, hash=GENESIS_HASH, using_db=conn)
-                    seq = head.seq + 1
-                    at = clock.now()
-                    digest = entry_hash(head.hash, seq, at, category, actor, actor_type, action, subject_id, attrs, purpose)
-                    entry = await AuditEntry.create(
-                        seq=seq, at=at, category=category, actor=actor, actor_type=actor_type, action=action,
-                        subject_id=subject_id, attributes=attrs, purpose=purpose, prev_hash=head.hash,
-                        hash=digest, using_db=conn,
-                    )
-                    await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=digest)
-                    return entry
+                    entries, seq, prev_hash, at = [], head.seq, head.hash, clock.now()
+                    for r in records:
+                        seq += 1
+                        digest = entry_hash(prev_hash, seq, at, r.category, r.actor, r.actor_type, r.action,
+                                            r.subject_id, r.attributes, r.purpose)
+                        entries.append(AuditEntry(
+                            seq=seq, at=at, category=r.category, actor=r.actor, actor_type=r.actor_type,
+                            action=r.action, subject_id=r.subject_id, attributes=r.attributes, purpose=r.purpose,
+                            prev_hash=prev_hash, hash=digest,
+                        ))
+                        prev_hash = digest
+                    await AuditEntry.bulk_create(entries, using_db=conn)
+                    await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=prev_hash)
+                    return entries
             except IntegrityError:
                 continue  # another worker created the head or took this seq first: retry
     raise RuntimeError("audit log is busy")
@@ -102,7 +143,9 @@ async def _append(clock: Clock, category: str, actor: str, actor_type: str, acti
 async def record_event(clock: Clock, *, actor: str, actor_type: str, action: str, subject_id: str | None = None,
                        attributes: Sequence[Any] | dict[str, Any] = (), purpose: str | None = None) -> AuditEntry:
     """Record something that happened (a login, an identity change, a revocation). No PII values."""
-    return await _append(clock, "event", actor, actor_type, action, subject_id, attributes, purpose)
+    record = event(actor=actor, actor_type=actor_type, action=action, subject_id=subject_id, attributes=attributes,
+                   purpose=purpose)
+    return (await record_all(clock, [record]))[0]
 
 
 async def record_access(clock: Clock, *, citizen_id: str, actor: str, actor_type: str, action: str,
@@ -111,9 +154,9 @@ async def record_access(clock: Clock, *, citizen_id: str, actor: str, actor_type
 
     `attributes` names what was disclosed (e.g. ["name", "id_number_masked"]), never the values.
     """
-    if actor_type == "citizen":
-        raise ValueError("record_access is for reads by someone other than the citizen")
-    return await _append(clock, "access", actor, actor_type, action, citizen_id, attributes, purpose)
+    record = access(citizen_id=citizen_id, actor=actor, actor_type=actor_type, action=action, attributes=attributes,
+                    purpose=purpose)
+    return (await record_all(clock, [record]))[0]
 
 
 async def access_log(citizen_id: str, limit: int = 50, before_seq: int | None = None) -> list[AuditEntry]:

@@ -21,7 +21,7 @@ class Cache(Protocol):
     async def get(self, key: str) -> str | None: ...
     async def set(self, key: str, value: str, ttl: float) -> None: ...
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool: ...
-    async def incr(self, key: str, ttl: float) -> int: ...
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
     async def delete(self, key: str) -> bool: ...
     async def ping(self) -> None: ...
     async def clear(self) -> None: ...
@@ -59,12 +59,12 @@ class MemoryCache:
         self._data[key] = (value, time.monotonic() + ttl)
         return True
 
-    async def incr(self, key: str, ttl: float) -> int:
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         current = self._live(key)
         if current is None:
-            self._data[key] = ("1", time.monotonic() + ttl)
-            return 1
-        value = int(current) + 1
+            self._data[key] = (str(amount), time.monotonic() + ttl)
+            return amount
+        value = int(current) + amount
         self._data[key] = (str(value), self._data[key][1])
         return value
 
@@ -102,9 +102,9 @@ class RedisCache:
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
         return bool(await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
 
-    async def incr(self, key: str, ttl: float) -> int:
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.incr(self._k(key))
+        pipe.incr(self._k(key), amount)
         pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
         value, _ = await pipe.execute()
         return int(value)

@@ -28,6 +28,9 @@ from app.errors import AppError, envelope
 from app.i18n import negotiate
 from app.platform import Platform, build_platform
 from health_code.appeals import AppealService
+from health_code.interop.registry import PartnerRegistry
+from health_code.interop.service import InteropService
+from health_code.interop.trust import PartnerTrustList
 from health_code.jobs import start_scheduler
 from health_code.risk_areas import RiskAreaService
 from health_code.rules import load_ruleset
@@ -77,6 +80,9 @@ def create_app(
     app.ctx.venues = VenueService(app.ctx.health)
     app.ctx.appeals = AppealService(app.ctx.health)
     app.ctx.risk_areas = RiskAreaService(app.ctx.health)
+    app.ctx.trust = PartnerTrustList(platform.cache)
+    app.ctx.partners = PartnerRegistry(platform, app.ctx.trust)
+    app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -111,14 +117,17 @@ def create_app(
 
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.admin import health_code as admin_health_code
-    from api.citizen import auth, health_code, me, notifications, venues
+    from api.admin import partners as admin_partners
+    from api.citizen import auth, health_code, interop, me, notifications, venues
+    from api.partner import routes as partner
     from api.public import routes as public
 
     app.blueprint(public.bp)
     if settings.dev_endpoints:
         app.blueprint(public.dev_bp)
-    app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp, venues.bp])
-    app.blueprint(admin_health_code.bp)
+    app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp, venues.bp, interop.bp])
+    app.blueprint([admin_health_code.bp, admin_partners.bp])
+    app.blueprint(partner.bp)
 
 
 async def readiness(platform: Platform) -> dict[str, str]:

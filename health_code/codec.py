@@ -10,7 +10,9 @@ at `/.well-known/jwks.json` under `kid` = base64url(kid bytes). Its payload is a
     4 (exp)  int seconds       expiry, at most 180 s after issue
     6 (iat)  int seconds       issue time
     "hc"     {1: code id (6 random bytes), 2: colour (0 green, 1 yellow, 2 red),
-              3: [reason codes], 4: masked name, e.g. "*三"}
+              3: [reason codes], 4: masked name, e.g. "*三",
+              5 (only on a code converted from a partner's code): [partner id,
+                 8 bytes of SHA-256 of the source code id, source state]}
 
 Nothing medical and no ID number is in the code: reason codes are looked up in the published
 rule set. `verify_payload` checks a payload offline with nothing but the public keys.
@@ -37,6 +39,7 @@ ALG_ES256 = -7
 HEADER_ALG, HEADER_KID = 1, 4
 CWT_ISS, CWT_EXP, CWT_IAT = 1, 4, 6
 COLOURS = ("green", "yellow", "red")
+Provenance = tuple[str, bytes, str]
 
 
 class CodeError(ValueError):
@@ -56,14 +59,15 @@ class CodeClaims:
     issuer: str
     issued_at: int
     expires_at: int
+    # A code converted from a partner region's code (转码): (partner id, first 8 bytes of the
+    # SHA-256 of the source code id, the source's state in the partner's words).
+    provenance: Provenance | None = None
 
     def cwt(self) -> dict[Any, Any]:
-        return {
-            CWT_ISS: self.issuer,
-            CWT_EXP: self.expires_at,
-            CWT_IAT: self.issued_at,
-            CLAIMS_KEY: {1: self.code_id, 2: COLOURS.index(self.colour), 3: list(self.reasons), 4: self.subject_masked},
-        }
+        hc: dict[int, Any] = {1: self.code_id, 2: COLOURS.index(self.colour), 3: list(self.reasons), 4: self.subject_masked}
+        if self.provenance is not None:
+            hc[5] = list(self.provenance)
+        return {CWT_ISS: self.issuer, CWT_EXP: self.expires_at, CWT_IAT: self.issued_at, CLAIMS_KEY: hc}
 
 
 def _sig_structure(protected: bytes, payload: bytes) -> bytes:
@@ -161,6 +165,7 @@ def read_claims(claims: Mapping[Any, Any], now: float | None, leeway: int = 0) -
             code_id=bytes(hc[1]), colour=COLOURS[int(hc[2])], reasons=tuple(int(r) for r in hc[3]),
             subject_masked=str(hc[4]), issuer=str(claims[CWT_ISS]),
             issued_at=int(claims[CWT_IAT]), expires_at=int(claims[CWT_EXP]),
+            provenance=(str(hc[5][0]), bytes(hc[5][1]), str(hc[5][2])) if 5 in hc else None,
         )
     except (KeyError, IndexError, TypeError, ValueError):
         raise CodeError("BAD_CLAIMS") from None

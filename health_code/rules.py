@@ -81,9 +81,13 @@ class RuleSet:
     def longest_window(self) -> timedelta:
         return max((r.within for r in self.rules), default=timedelta(0))
 
-    def rule_for_code(self, code: int) -> Rule | None:
+    def all_reasons(self) -> tuple[Rule, ...]:
+        """Every rule that can be a reason in a code: the default, the appeal override, the rules."""
         extra = (self.appeal_override,) if self.appeal_override else ()
-        return next((r for r in (self.default, *extra, *self.rules) if r.code == code), None)
+        return (self.default, *extra, *self.rules)
+
+    def rule_for_code(self, code: int) -> Rule | None:
+        return next((r for r in self.all_reasons() if r.code == code), None)
 
     def evaluate(self, evidence: Iterable[Evidence], now: datetime) -> Verdict:
         """Colour, every reason, and when the status can next change without new evidence."""

@@ -163,15 +163,7 @@ class HealthCodeService:
             if due is None or due > now:
                 return IssuedCode(cached["payload"], cached["colour"], tuple(cached["reasons"]), cached["issued_at"], cached["expires_at"])
         status = await self.status(citizen.id)
-        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
-        claims = codec.CodeClaims(
-            code_id=os.urandom(6), colour=status.colour, reasons=tuple(status.reasons), subject_masked=mask_name(name),
-            issuer=self.s.health_code_issuer, issued_at=now, expires_at=now + self.s.health_code_ttl,
-        )
-        key = self.p.keys.current
-        payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
-        code = IssuedCode(payload, status.colour, claims.reasons, claims.issued_at, claims.expires_at)
-        await self._remember_issued(claims, citizen.id)
+        code = await self._issue(citizen, status.colour, tuple(status.reasons), now + self.s.health_code_ttl)
         next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
         await set_json(self.p.cache, f"hc:code:{citizen.id}", {**code.__dict__, "reasons": list(code.reasons),
                                                                "next_change_at": next_change},
@@ -223,7 +215,34 @@ class HealthCodeService:
                                  subject_id=citizen.id, attributes=sorted(data))
         return status
 
-    async def _remember_issued(self, claims: codec.CodeClaims, citizen_id: str, **provenance: str) -> None:
+    async def _issue(self, citizen: CitizenSnapshot, colour: str, reasons: tuple[int, ...], expires_at: int,
+                     provenance: codec.Provenance | None = None) -> IssuedCode:
+        now = int(self.p.clock.timestamp())
+        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+        claims = codec.CodeClaims(
+            code_id=os.urandom(6), colour=colour, reasons=reasons, subject_masked=mask_name(name),
+            issuer=self.s.health_code_issuer, issued_at=now, expires_at=expires_at, provenance=provenance,
+        )
+        key = self.p.keys.current
+        payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
+        extra = {"partner_id": provenance[0], "source_code_hash": provenance[1].hex(), "source_state": provenance[2]} \
+            if provenance else {}
+        await self._remember_issued(claims, citizen.id, **extra)
+        return IssuedCode(payload, colour, reasons, now, expires_at)
+
+    async def issue_converted_code(self, citizen: CitizenSnapshot, partner_colour: str, expires_at: int,
+                                   provenance: codec.Provenance) -> tuple[IssuedCode, HealthStatus]:
+        """A local code for a partner region's code (转码): never greener than our own status for the
+        citizen, and never outliving the source."""
+        status = await self.status(citizen.id)
+        if codec.COLOURS.index(status.colour) >= codec.COLOURS.index(partner_colour):
+            colour, reasons = status.colour, tuple(status.reasons)
+        else:
+            colour, reasons = partner_colour, ()
+        expires_at = min(expires_at, int(self.p.clock.timestamp()) + self.s.health_code_ttl)
+        return await self._issue(citizen, colour, reasons, expires_at, provenance), status
+
+    async def _remember_issued(self, claims: codec.CodeClaims, citizen_id: str, **provenance: str | None) -> None:
         """Which citizen a code belongs to, so that each verification shows in their access log.
         Kept in the database (it must survive a cache restart) and in the cache (it is read on every scan)."""
         await IssuedHealthCode.create(code_id=claims.code_id.hex(), citizen_id=citizen_id, issued_at=utc(claims.issued_at),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel
-from sanic import Request
+from sanic import Request, response
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, reply
@@ -65,6 +65,21 @@ async def readyz(request: Request) -> HTTPResponse:
 @documented("Public keys (JWKS) for every signature the service makes", reply_model=Jwks, tag="platform")
 async def jwks(request: Request) -> HTTPResponse:
     return reply(request.app.ctx.platform.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@bp.get("/.well-known/trust-list.jws")
+@documented("The partner regions and code-signing keys we accept, as a JWS (ES256) signed with a key in our JWKS",
+            tag="platform")
+async def trust_list(request: Request) -> HTTPResponse:
+    document = await request.app.ctx.interop.signed_trust_list()
+    return response.text(document, content_type="application/jose", headers={"Cache-Control": "public, max-age=60"})
+
+
+@bp.get("/.well-known/health-code-format.json")
+@documented("What an offline verifier needs besides the JWKS: prefixes, claim keys, colours and reason codes",
+            tag="platform")
+async def health_code_format(request: Request) -> HTTPResponse:
+    return reply(request.app.ctx.interop.format_document(), headers={"Cache-Control": "public, max-age=3600"})
 
 
 @dev_bp.get("/sms-outbox")

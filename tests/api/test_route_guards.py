@@ -22,6 +22,8 @@ PUBLIC_PATHS = {
     "healthz",
     "readyz",
     ".well-known/jwks.json",
+    ".well-known/trust-list.jws",  # what we accept, signed: partners check it offline
+    ".well-known/health-code-format.json",
     "api/v1/auth/otp",
     "api/v1/auth/login",
     "api/v1/auth/refresh",

@@ -89,6 +89,7 @@ async def test_incr_counts_from_one(cache):
     assert await cache.incr("counter", ttl=30) == 1
     assert await cache.incr("counter", ttl=30) == 2
     assert await cache.get("counter") == "2"
+    assert await cache.incr("counter", ttl=30, amount=100) == 102  # a batch of 100 counts as 100
 
 
 async def test_fifty_concurrent_increments_count_fifty(cache):

@@ -1,0 +1,161 @@
+"""Admin API for the partner registry (互认伙伴登记): partners, their vocabulary, limits and keys.
+
+Callers are admin clients with the role `partner_admin`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from api.http import audience_blueprint, documented, parse_body, reply
+from api.schemas import Strict
+from app.clock import rfc3339
+
+bp = audience_blueprint("admin_partners", url_prefix="/api/admin/v1/partners", audience="admin")
+ROLE = "partner_admin"
+
+
+class SigningKeySpec(Strict):
+    jwk: dict[str, Any] | None = Field(default=None, description="Public JWK (EC P-256 or RSA) whose kid is base64url of the kid bytes in the codes")
+    certificate: str | None = Field(default=None, description="Or: base64 DER X.509 certificate of a DCC signer (kid = first 8 bytes of its SHA-256)")
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    usages: list[Literal["t", "v", "r"]] | None = Field(default=None, description="Certificate types it may sign; absent = any")
+
+
+class Contact(Strict):
+    name: str = Field(max_length=100)
+    email: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class PartnerRequest(Strict):
+    id: str = Field(max_length=16, description="ISO 3166 code, e.g. MO, HK, CN-GX")
+    name: str = Field(min_length=2, max_length=100)
+    formats: list[str] = Field(min_length=1, max_length=5, description="Formats of its codes: GDHC1, HC1")
+    status_mapping: dict[str, Literal["green", "yellow", "red"]] = Field(description="Its states to our colours")
+    rate_limit_per_minute: int = Field(default=600, ge=1, le=100000, description="Codes per minute")
+    daily_quota: int = Field(default=200000, ge=1, le=100000000, description="Codes per day")
+    contact: Contact
+    api_keys: list[dict[str, Any]] = Field(min_length=1, max_length=5, description="Public EC P-256 JWKs (with kid) it signs API calls with")
+    signing_keys: list[SigningKeySpec] = Field(default_factory=list, max_length=20)
+
+
+class PartnerChange(Strict):
+    status: Literal["active", "suspended"] | None = None
+    name: str | None = Field(default=None, min_length=2, max_length=100)
+    formats: list[str] | None = Field(default=None, min_length=1, max_length=5)
+    status_mapping: dict[str, Literal["green", "yellow", "red"]] | None = None
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100000)
+    daily_quota: int | None = Field(default=None, ge=1, le=100000000)
+    contact: Contact | None = None
+
+
+class ApiKeyRequest(Strict):
+    jwk: dict[str, Any]
+    expires_at: datetime | None = None
+
+
+class PartnerKeyItem(BaseModel):
+    kid: str
+    not_before: str | None
+    not_after: str | None
+    revoked_at: str | None
+    usages: list[str] | None
+
+
+class PartnerReply(BaseModel):
+    id: str
+    name: str
+    status: str
+    formats: list[str]
+    status_mapping: dict[str, str]
+    rate_limit_per_minute: int
+    daily_quota: int
+    contact: dict[str, Any]
+    signing_keys: list[PartnerKeyItem]
+
+
+def key_item(key: Any) -> dict[str, Any]:
+    return {"kid": key.kid, "not_before": rfc3339(key.not_before), "not_after": rfc3339(key.not_after),
+            "revoked_at": rfc3339(key.revoked_at), "usages": key.usages}
+
+
+async def partner_reply(request: Request, partner: Any) -> dict[str, Any]:
+    keys = await request.app.ctx.partners.keys_of(partner.id)
+    return {"id": partner.id, "name": partner.name, "status": partner.status, "formats": partner.formats,
+            "status_mapping": partner.status_mapping, "rate_limit_per_minute": partner.rate_limit_per_minute,
+            "daily_quota": partner.daily_quota, "contact": partner.contact, "signing_keys": [key_item(k) for k in keys]}
+
+
+@bp.post("")
+@documented("Register a partner region with its vocabulary, limits, API keys and code-signing keys",
+            body=PartnerRequest, reply_model=PartnerReply, status=201, tag="admin")
+async def register(request: Request) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    body = parse_body(request, PartnerRequest)
+    partner = await request.app.ctx.partners.register(
+        request.ctx.client, partner_id=body.id, name=body.name, formats=body.formats, status_mapping=body.status_mapping,
+        rate_limit_per_minute=body.rate_limit_per_minute, daily_quota=body.daily_quota,
+        contact=body.contact.model_dump(exclude_none=True), api_keys=body.api_keys,
+        signing_keys=[k.model_dump() for k in body.signing_keys],
+    )
+    return reply(await partner_reply(request, partner), status=201)
+
+
+@bp.get("/<partner_id>")
+@documented("A partner region and its keys", reply_model=PartnerReply, tag="admin")
+async def show(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    return reply(await partner_reply(request, await request.app.ctx.partners.get(partner_id)))
+
+
+@bp.patch("/<partner_id>")
+@documented("Suspend or reactivate a partner, or change its vocabulary, limits or contact",
+            body=PartnerChange, reply_model=PartnerReply, tag="admin")
+async def change(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    body = parse_body(request, PartnerChange)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    partner = await request.app.ctx.partners.update(request.ctx.client, partner_id, changes)
+    return reply(await partner_reply(request, partner))
+
+
+@bp.post("/<partner_id>/signing-keys")
+@documented("Add a code-signing key (rotation: older keys verify until their own not_after)",
+            body=SigningKeySpec, reply_model=PartnerKeyItem, status=201, tag="admin")
+async def add_signing_key(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    body = parse_body(request, SigningKeySpec)
+    key = await request.app.ctx.partners.add_signing_key(request.ctx.client, partner_id, body.model_dump())
+    return reply(key_item(key), status=201)
+
+
+@bp.post("/<partner_id>/signing-keys/<kid>/revocation")
+@documented("Revoke a code-signing key: codes it signed fail at once", reply_model=PartnerKeyItem, tag="admin")
+async def revoke_signing_key(request: Request, partner_id: str, kid: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    key = await request.app.ctx.partners.revoke_signing_key(request.ctx.client, partner_id, kid)
+    return reply(key_item(key))
+
+
+@bp.post("/<partner_id>/api-keys")
+@documented("Add an API key the partner signs its calls with", body=ApiKeyRequest, status=201, tag="admin")
+async def add_api_key(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    body = parse_body(request, ApiKeyRequest)
+    key = await request.app.ctx.partners.add_api_key(request.ctx.client, partner_id, body.jwk, body.expires_at)
+    return reply({"kid": key.kid, "expires_at": rfc3339(key.expires_at)}, status=201)
+
+
+@bp.post("/<partner_id>/api-keys/<kid>/revocation")
+@documented("Revoke an API key", tag="admin")
+async def revoke_api_key(request: Request, partner_id: str, kid: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    await request.app.ctx.partners.revoke_api_key(request.ctx.client, partner_id, kid)
+    return reply({"kid": kid, "revoked": True})

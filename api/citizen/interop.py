@@ -1,0 +1,100 @@
+"""Cross-region recognition for the citizen: convert a partner region's code (转码), get a border pass."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from api.citizen.health_code import ReasonItem, reason_items
+from api.http import audience_blueprint, documented, parse_body, reply, requires_level
+from api.schemas import Strict
+from app.accounts.rules import LEVEL_REAL_NAME
+from app.clock import rfc3339
+from app.i18n import pick
+from health_code.service import colour_text, seconds_left, utc
+
+bp = audience_blueprint("citizen_interop", url_prefix="/api/v1", audience="citizen")
+
+CONVERTED_FROM = {"zh-Hans": "由{partner}的健康码转码（原状态：{state}）",
+                  "zh-Hant": "由{partner}的健康碼轉碼（原狀態：{state}）",
+                  "en": "Converted from a code of {partner} (status there: {state})"}
+
+
+class ConversionRequest(Strict):
+    code: str = Field(min_length=4, max_length=4096, description="The partner region's code as scanned (GDHC1:…, HC1:…)")
+    consent: bool = Field(description="I agree that the content of this code is read and kept for the conversion")
+
+
+class ConversionSource(BaseModel):
+    partner: str
+    partner_name: str
+    format: str
+    state: str = Field(description="The status in the partner's own words")
+    mapped_color: str
+
+
+class ConversionReply(BaseModel):
+    payload: str
+    color: str
+    color_text: str
+    reasons: list[ReasonItem]
+    issued_at: str
+    expires_at: str
+    seconds_left: int
+    source: ConversionSource
+
+
+class BorderPassRequest(Strict):
+    partner: str = Field(max_length=16, description="The partner region the pass is for, e.g. MO")
+    document_type: Literal["resident_id", "exit_entry_permit"] = "resident_id"
+    document_number: str | None = Field(default=None, max_length=16,
+                                        description="Only for exit_entry_permit (往来港澳通行证); only its last 4 are in the pass")
+
+
+class BorderPassReply(BaseModel):
+    payload: str
+    partner: str
+    color: str
+    color_text: str
+    subject_masked: str
+    document_type: str
+    document_last4: str
+    issued_at: str
+    expires_at: str
+
+
+@bp.post("/health-code/conversions")
+@documented("Convert a partner region's health code into a local one (转码), with my consent",
+            body=ConversionRequest, reply_model=ConversionReply, status=201, level=LEVEL_REAL_NAME, tag="interop")
+@requires_level(LEVEL_REAL_NAME)
+async def convert(request: Request) -> HTTPResponse:
+    body = parse_body(request, ConversionRequest)
+    done = await request.app.ctx.interop.convert(request.ctx.citizen, body.code, body.consent)
+    language, code = request.ctx.language, done.code
+    provenance = ReasonItem(code=0, text=pick(CONVERTED_FROM, language, partner=done.partner.name, state=done.source.state))
+    return reply(ConversionReply(
+        payload=code.payload, color=code.colour, color_text=colour_text(code.colour, language),
+        reasons=[*reason_items(request, code.reasons), provenance], issued_at=rfc3339(utc(code.issued_at)),
+        expires_at=rfc3339(utc(code.expires_at)), seconds_left=seconds_left(code, request.app.ctx.platform.clock.now()),
+        source=ConversionSource(partner=done.partner.id, partner_name=done.partner.name, format=done.source.format,
+                                state=done.source.state, mapped_color=done.mapped_colour),
+    ), status=201)
+
+
+@bp.post("/border-passes")
+@documented("A border pass (通关凭证) for one partner region: status plus masked name, document type and last 4",
+            body=BorderPassRequest, reply_model=BorderPassReply, status=201, level=LEVEL_REAL_NAME, tag="interop")
+@requires_level(LEVEL_REAL_NAME)
+async def border_pass(request: Request) -> HTTPResponse:
+    body = parse_body(request, BorderPassRequest)
+    issued = await request.app.ctx.interop.border_pass(request.ctx.citizen, body.partner, body.document_type,
+                                                       body.document_number)
+    return reply(BorderPassReply(
+        payload=issued.payload, partner=issued.partner_id, color=issued.colour,
+        color_text=colour_text(issued.colour, request.ctx.language), subject_masked=issued.subject_masked,
+        document_type=issued.document_type, document_last4=issued.document_last4,
+        issued_at=rfc3339(utc(issued.issued_at)), expires_at=rfc3339(utc(issued.expires_at)),
+    ), status=201)

@@ -1,0 +1,219 @@
+"""The partner registry (互认伙伴登记): admins register partner regions, their keys and their vocabulary.
+
+Two kinds of keys per partner, kept apart on purpose:
+- API keys (ES256 JWK) sign the JWTs the partner calls our partner API with; they are the
+  partner's `ApiClient` keys, `iss` = the partner id.
+- Code-signing keys (JWK, or an X.509 certificate for EU DCC signers) sign the partner's
+  health codes; they form the trust list, each valid from `not_before` until `not_after`.
+Every change is audited and bumps the trust-list version, so all workers see it at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from cryptography.hazmat.primitives import serialization
+from tortoise.transactions import in_transaction
+
+from app import audit
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.platform import Platform
+from app.security.clients import ApiClient, ApiClientKey, AuthenticatedClient, check_client_key
+from app.security.keys import b64url, b64url_decode
+from health_code.codec import COLOURS
+from health_code.interop import default_adapters
+from health_code.interop.dcc import trusted_key_from_certificate
+from health_code.interop.models import Partner, PartnerKey
+from health_code.interop.trust import PartnerTrustList, public_jwk_of, public_key_from_jwk
+
+PARTNER_ID = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")  # ISO 3166-1 / 3166-2, e.g. MO, HK, CN-GX
+PARTNER_STATUSES = ("active", "suspended")
+USAGES = ("t", "v", "r")
+
+
+def _invalid(field: str, problem: str) -> ValidationFailed:
+    return ValidationFailed([{"field": field, "problem": problem}])
+
+
+class PartnerRegistry:
+    def __init__(self, platform: Platform, trust: PartnerTrustList) -> None:
+        self.p = platform
+        self.trust = trust
+
+    async def register(self, admin: AuthenticatedClient, *, partner_id: str, name: str, formats: Sequence[str],
+                       status_mapping: Mapping[str, str], rate_limit_per_minute: int, daily_quota: int,
+                       contact: Mapping[str, str], api_keys: Sequence[Mapping[str, Any]],
+                       signing_keys: Sequence[Mapping[str, Any]]) -> Partner:
+        """Register a partner region with its vocabulary, limits, API keys and code-signing keys."""
+        if not PARTNER_ID.match(partner_id):
+            raise _invalid("id", "an ISO 3166 code such as MO, HK or CN-GX")
+        _check_formats(formats)
+        _check_mapping(status_mapping)
+        if not api_keys:
+            raise _invalid("api_keys", "at least one key to sign API calls with")
+        if await Partner.exists(id=partner_id) or await ApiClient.exists(id=partner_id):
+            raise Conflict("PARTNER_EXISTS")
+        api_pems = [(_api_kid(jwk, i), _pem_of(jwk, f"api_keys.{i}")) for i, jwk in enumerate(api_keys)]
+        code_keys = [self._signing_key_row(partner_id, spec, f"signing_keys.{i}") for i, spec in enumerate(signing_keys)]
+        if len({row["kid"] for row in code_keys}) != len(code_keys):
+            raise _invalid("signing_keys", "each kid once")
+        now = self.p.clock.now()
+        async with in_transaction():
+            partner = await Partner.create(id=partner_id, name=name, formats=list(formats),
+                                           status_mapping=dict(status_mapping),
+                                           rate_limit_per_minute=rate_limit_per_minute, daily_quota=daily_quota,
+                                           contact=dict(contact), created_at=now, updated_at=now)
+            client = await ApiClient.create(id=partner_id, name=name, audience="partner", roles=["partner"],
+                                            created_at=now)
+            for kid, pem in api_pems:
+                await ApiClientKey.create(client=client, kid=kid, public_key_pem=pem, created_at=now)
+            for row in code_keys:
+                await self._store_key(partner_id, row)
+        await self.trust.changed()
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_registered",
+                                 attributes={"partner": partner_id, "signing_keys": [r["kid"] for r in code_keys],
+                                             "api_keys": [k for k, _ in api_pems]})
+        return partner
+
+    async def get(self, partner_id: str) -> Partner:
+        partner = await Partner.get_or_none(id=partner_id)
+        if partner is None:
+            raise NotFound("PARTNER_NOT_FOUND")
+        return partner
+
+    async def keys_of(self, partner_id: str) -> list[PartnerKey]:
+        return await PartnerKey.filter(partner_id=partner_id).order_by("created_at", "id")
+
+    async def update(self, admin: AuthenticatedClient, partner_id: str, changes: Mapping[str, Any]) -> Partner:
+        """Suspend or reactivate a partner, or change its vocabulary, limits or contact."""
+        partner = await self.get(partner_id)
+        if "status" in changes and changes["status"] not in PARTNER_STATUSES:
+            raise _invalid("status", "active or suspended")
+        if "formats" in changes:
+            _check_formats(changes["formats"])
+        if "status_mapping" in changes:
+            _check_mapping(changes["status_mapping"])
+        for name, value in changes.items():
+            setattr(partner, name, value)
+        partner.updated_at = self.p.clock.now()
+        async with in_transaction():
+            await partner.save()
+            if "status" in changes:
+                # A suspended partner can neither call us nor have its codes accepted.
+                await ApiClient.filter(id=partner_id).update(active=changes["status"] == "active")
+        await self.trust.changed()
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_updated",
+                                 attributes={"partner": partner_id, "changed": sorted(changes)})
+        return partner
+
+    async def add_signing_key(self, admin: AuthenticatedClient, partner_id: str, spec: Mapping[str, Any]) -> PartnerKey:
+        """Rotation: the new key is added beside the old ones, which verify until their own not_after."""
+        await self.get(partner_id)
+        row = self._signing_key_row(partner_id, spec, "body")
+        if await PartnerKey.exists(partner_id=partner_id, kid=row["kid"]):
+            raise Conflict("PARTNER_KEY_EXISTS")
+        key = await self._store_key(partner_id, row)
+        await self.trust.changed()
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_added",
+                                 attributes={"partner": partner_id, "kid": row["kid"]})
+        return key
+
+    async def revoke_signing_key(self, admin: AuthenticatedClient, partner_id: str, kid: str) -> PartnerKey:
+        """A revoked key fails at once, whatever its validity said."""
+        key = await PartnerKey.get_or_none(partner_id=partner_id, kid=kid)
+        if key is None:
+            raise NotFound("PARTNER_KEY_NOT_FOUND")
+        if key.revoked_at is None:
+            key.revoked_at = self.p.clock.now()
+            await key.save(update_fields=["revoked_at"])
+            await self.trust.changed()
+            await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_revoked",
+                                     attributes={"partner": partner_id, "kid": kid})
+        return key
+
+    async def add_api_key(self, admin: AuthenticatedClient, partner_id: str, jwk: Mapping[str, Any],
+                          expires_at: datetime | None) -> ApiClientKey:
+        await self.get(partner_id)
+        kid = _api_kid(jwk, 0)
+        if await ApiClientKey.exists(client_id=partner_id, kid=kid):
+            raise Conflict("PARTNER_KEY_EXISTS")
+        key = await ApiClientKey.create(client_id=partner_id, kid=kid, public_key_pem=_pem_of(jwk, "jwk"),
+                                        created_at=self.p.clock.now(), expires_at=expires_at)
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_api_key_added",
+                                 attributes={"partner": partner_id, "kid": kid})
+        return key
+
+    async def revoke_api_key(self, admin: AuthenticatedClient, partner_id: str, kid: str) -> None:
+        updated = await ApiClientKey.filter(client_id=partner_id, kid=kid, revoked_at=None).update(
+            revoked_at=self.p.clock.now())
+        if not updated and not await ApiClientKey.exists(client_id=partner_id, kid=kid):
+            raise NotFound("PARTNER_KEY_NOT_FOUND")
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_api_key_revoked",
+                                 attributes={"partner": partner_id, "kid": kid})
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _signing_key_row(self, partner_id: str, spec: Mapping[str, Any], field: str) -> dict[str, Any]:
+        not_before, not_after = spec.get("not_before"), spec.get("not_after")
+        if not_before and not_after and not_after <= not_before:
+            raise _invalid(f"{field}.not_after", "must be after not_before")
+        usages = spec.get("usages")
+        if usages is not None and not set(usages) <= set(USAGES):
+            raise _invalid(f"{field}.usages", "t, v and/or r")
+        if spec.get("certificate"):
+            try:
+                der = base64.b64decode(spec["certificate"], validate=True)
+                from_cert = trusted_key_from_certificate(der, issuer=partner_id)
+            except ValueError:
+                raise _invalid(f"{field}.certificate", "base64 DER of an X.509 certificate") from None
+            return {"kid": b64url(from_cert.kid), "jwk": public_jwk_of(from_cert.public_key),
+                    "certificate": spec["certificate"],
+                    "usages": sorted(from_cert.usages) if from_cert.usages is not None else None,
+                    "not_before": not_before or from_cert.not_before, "not_after": not_after or from_cert.not_after}
+        jwk = spec.get("jwk")
+        if not isinstance(jwk, Mapping) or not isinstance(jwk.get("kid"), str):
+            raise _invalid(f"{field}.jwk", "a public JWK with kid (base64url of the kid bytes in the codes)")
+        try:
+            kid_bytes = b64url_decode(jwk["kid"])
+            public_key_from_jwk(jwk)
+        except ValueError as error:
+            raise _invalid(f"{field}.jwk", str(error)) from None
+        if not 1 <= len(kid_bytes) <= 16:
+            raise _invalid(f"{field}.jwk.kid", "1 to 16 bytes, base64url")
+        public = {k: jwk[k] for k in ("kty", "crv", "x", "y", "n", "e", "kid") if k in jwk}
+        return {"kid": b64url(kid_bytes), "jwk": public, "certificate": None, "usages": usages,
+                "not_before": not_before, "not_after": not_after}
+
+    async def _store_key(self, partner_id: str, row: dict[str, Any]) -> PartnerKey:
+        return await PartnerKey.create(partner_id=partner_id, created_at=self.p.clock.now(), **row)
+
+
+def _check_formats(formats: Sequence[str]) -> None:
+    known = {adapter.name for adapter in default_adapters()}
+    if not formats or not set(formats) <= known:
+        raise _invalid("formats", f"one or more of {', '.join(sorted(known))}")
+
+
+def _check_mapping(mapping: Mapping[str, str]) -> None:
+    if not mapping or any(colour not in COLOURS for colour in mapping.values()):
+        raise _invalid("status_mapping", "their states to green, yellow or red")
+
+
+def _api_kid(jwk: Mapping[str, Any], index: int) -> str:
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not 1 <= len(kid) <= 64:
+        raise _invalid(f"api_keys.{index}.kid", "a kid of 1-64 characters")
+    return kid
+
+
+def _pem_of(jwk: Mapping[str, Any], field: str) -> str:
+    try:
+        key = public_key_from_jwk(jwk)
+        pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        check_client_key(pem)
+    except ValueError as error:
+        raise _invalid(field, f"an EC P-256 public JWK: {error}") from None
+    return pem
+

@@ -1,0 +1,288 @@
+"""Mutual recognition (互转互认): partners verify our codes, we verify and convert theirs, border passes.
+
+Nothing is trusted that cannot be checked: a partner's code is accepted only with a key from
+the trust list, inside the key's validity, in a format the partner registered, not revoked
+by the partner, and for the citizen who presents it. Every cross-region read of a citizen's
+status is written to their access log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import jwt
+
+from app import audit
+from app.accounts.service import CitizenSnapshot
+from app.errors import AppError, Forbidden, NotFound, ValidationFailed
+from app.security import ratelimit
+from app.security.clients import AuthenticatedClient
+from app.security.pii import mask_name
+from health_code import codec
+from health_code.codec import CodeError
+from health_code.interop import default_adapters
+from health_code.interop.formats import FormatAdapter, ForeignStatus, detect_format
+from health_code.interop.models import RevokedPartnerCode
+from health_code.interop.subject import subject_matches
+from health_code.interop.trust import PartnerTrustList, PartnerView
+from health_code.service import HealthCodeService, IssuedCode
+
+MAX_BATCH = 100
+TRUST_LIST_TTL = 24 * 3600
+BORDER_PASS_PREFIX = "GDBP1:"
+BORDER_PASS_KEY = "bp"
+CWT_AUD = 3
+DOCUMENT_TYPES = {"resident_id": 1, "exit_entry_permit": 2}  # 居民身份证, 往来港澳通行证
+PERMIT_NUMBER = re.compile(r"^[A-Z][0-9A-Z]{8}$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class PartnerVerification:
+    """One result of `POST /api/partner/v1/verifications`."""
+
+    valid: bool
+    error: str | None = None
+    color: str | None = None
+    partner_color: str | None = None
+    issuer: str | None = None
+    expires_at: int | None = None
+    subject_masked: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A local code issued for a partner's code (转码), and where it came from."""
+
+    code: IssuedCode
+    partner: PartnerView
+    source: ForeignStatus
+    mapped_colour: str
+
+
+@dataclass(frozen=True)
+class BorderPass:
+    """通关凭证: status plus minimal identity, for one partner, verifiable offline with our JWKS."""
+
+    payload: str
+    pass_id: str
+    partner_id: str
+    colour: str
+    subject_masked: str
+    document_type: str
+    document_last4: str
+    issued_at: int
+    expires_at: int
+
+
+def code_ref(text: str) -> str:
+    """How an audit entry names a scanned code without storing it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class InteropService:
+    def __init__(self, health: HealthCodeService, trust: PartnerTrustList,
+                 adapters: Sequence[FormatAdapter] | None = None) -> None:
+        self.health = health
+        self.p = health.p
+        self.trust = trust
+        self.adapters = list(adapters or default_adapters())
+
+    # -- what we publish ---------------------------------------------------------------------------
+    async def signed_trust_list(self) -> str:
+        """The trust list as a compact JWS (ES256, `kid` of our JWKS), valid for a day."""
+        await self.trust.refresh()
+        now = self.p.clock.now()
+        claims = {"iss": self.p.settings.health_code_issuer, "iat": int(now.timestamp()),
+                  "exp": int(now.timestamp()) + TRUST_LIST_TTL, **self.trust.document(now)}
+        key = self.p.keys.current
+        return jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "trust-list+jwt"})
+
+    def format_document(self) -> dict[str, Any]:
+        """Everything an offline verifier needs besides the JWKS (the README explains it in prose)."""
+        rules = self.health.rules
+        reasons = {str(r.code): dict(r.text) for r in rules.all_reasons()}
+        return {
+            "issuer": self.p.settings.health_code_issuer,
+            "jwks": "/.well-known/jwks.json",
+            "pipeline": "PREFIX + base45(zlib(COSE_Sign1 ES256, kid in protected header)) ; CWT claims 1 iss, 4 exp, 6 iat",
+            "formats": {
+                codec.PREFIX: {"claims_key": codec.CLAIMS_KEY, "claims": {
+                    "1": "code id (bytes)", "2": "colour index", "3": "reason codes", "4": "masked name",
+                    "5": "only on converted codes: [partner id, SHA-256(source code id)[:8], source state]"}},
+                BORDER_PASS_PREFIX: {"claims_key": BORDER_PASS_KEY, "audience_claim": CWT_AUD, "claims": {
+                    "1": "pass id (bytes)", "2": "colour index", "3": "reason codes", "4": "masked name",
+                    "5": "document type (1 resident_id, 2 exit_entry_permit)", "6": "last 4 of the document number"}},
+            },
+            "colours": list(codec.COLOURS),
+            "reasons": reasons,
+            "rule_version": rules.version,
+            "max_lifetime_seconds": self.p.settings.health_code_ttl,
+        }
+
+    # -- outbound: a partner verifies our codes ---------------------------------------------------
+    async def calling_partner(self, client: AuthenticatedClient) -> PartnerView:
+        await self.trust.refresh()
+        partner = self.trust.partner(client.id)
+        if partner is None:
+            raise Forbidden("PARTNER_NOT_REGISTERED")
+        if not partner.active:
+            raise Forbidden("CLIENT_SUSPENDED")
+        return partner
+
+    async def _count_codes(self, partner: PartnerView, count: int) -> None:
+        """Rate limit per minute and quota per day, both counted in codes, not requests."""
+        await ratelimit.hit(self.p.cache, self.p.clock, f"partner:{partner.id}:codes", partner.rate_limit_per_minute,
+                            60, amount=count)
+        await ratelimit.hit(self.p.cache, self.p.clock, f"partner:{partner.id}:quota", partner.daily_quota, 86400,
+                            code="QUOTA_EXCEEDED", amount=count)
+
+    async def verify_for_partner(self, client: AuthenticatedClient, codes: Sequence[str]) -> list[PartnerVerification]:
+        """Verify up to 100 of our codes for a partner; each is audited and reaches its holder's access log."""
+        partner = await self.calling_partner(client)
+        if not 1 <= len(codes) <= MAX_BATCH:
+            raise ValidationFailed([{"field": "codes", "problem": f"1 to {MAX_BATCH} codes"}])
+        await self._count_codes(partner, len(codes))
+        checked: list[codec.CodeClaims | CodeError] = []
+        for text in codes:
+            try:
+                checked.append(self.health.verify(text))
+            except CodeError as error:
+                checked.append(error)
+        holders = await self.health.holders_of([c.code_id for c in checked if isinstance(c, codec.CodeClaims)])
+        results, records = [], []
+        for text, outcome in zip(codes, checked):
+            if isinstance(outcome, CodeError):
+                results.append(PartnerVerification(False, outcome.code))
+                records.append(audit.event(actor=partner.id, actor_type="partner", action="partner_verification",
+                                           attributes={"code": code_ref(text), "result": outcome.code}))
+                continue
+            results.append(PartnerVerification(True, None, outcome.colour, partner.their_word_for(outcome.colour),
+                                               outcome.issuer, outcome.expires_at, outcome.subject_masked))
+            holder = holders.get(outcome.code_id)
+            records.append(audit.event(actor=partner.id, actor_type="partner", action="partner_verification",
+                                       subject_id=holder, attributes={"code": outcome.code_id.hex(), "result": "valid"}))
+            if holder:
+                records.append(audit.access(citizen_id=holder, actor=partner.name, actor_type="partner",
+                                            action="health_code_verified", attributes=["color", "subject_masked"],
+                                            purpose=f"跨境互认查验（{partner.id}）"))
+        await audit.record_all(self.p.clock, records)
+        return results
+
+    async def publish_revocations(self, client: AuthenticatedClient, hashes: Sequence[str]) -> int:
+        """A partner revokes its own codes by hashed identifier; returns how many were new."""
+        partner = await self.calling_partner(client)
+        bad = [i for i, h in enumerate(hashes) if not SHA256_HEX.match(h)]
+        if bad or not 1 <= len(hashes) <= 1000:
+            raise ValidationFailed([{"field": f"hashes.{bad[0]}" if bad else "hashes",
+                                     "problem": "1-1000 lowercase hex SHA-256 hashes of code identifiers"}])
+        existing = set(await RevokedPartnerCode.filter(partner_id=partner.id, code_hash__in=list(hashes))
+                       .values_list("code_hash", flat=True))
+        new = sorted(set(hashes) - existing)
+        now = self.p.clock.now()
+        await RevokedPartnerCode.bulk_create([RevokedPartnerCode(partner_id=partner.id, code_hash=h, revoked_at=now)
+                                              for h in new], ignore_conflicts=True)
+        await audit.record_event(self.p.clock, actor=partner.id, actor_type="partner", action="partner_codes_revoked",
+                                 attributes={"count": len(new)})
+        return len(new)
+
+    # -- inbound: we verify and convert a partner's code --------------------------------------------
+    async def read_partner_code(self, text: str) -> tuple[PartnerView, ForeignStatus, str]:
+        """Check a partner's code against the trust list; returns the partner, its status, our colour."""
+        await self.trust.refresh()
+        adapter = detect_format(text, self.adapters)
+        decoded = adapter.decode(text)
+        partner = self.trust.partner(decoded.issuer or "")
+        if partner is None:
+            raise CodeError("UNKNOWN_PARTNER")
+        if not partner.active:
+            raise CodeError("PARTNER_SUSPENDED")
+        if adapter.name not in partner.formats:
+            raise CodeError("FORMAT_NOT_ACCEPTED")
+        key = adapter.verify(decoded, self.trust.find_key, self.p.clock.timestamp())
+        if key.issuer != partner.id:
+            raise CodeError("ISSUER_MISMATCH")  # a partner's key signs only that partner's codes
+        status = adapter.to_status(decoded)
+        if await RevokedPartnerCode.exists(partner_id=partner.id, code_hash=status.revocation_hash):
+            raise CodeError("REVOKED")
+        colour = partner.status_mapping.get(status.state)
+        if colour is None:
+            raise CodeError("STATE_NOT_MAPPED")
+        return partner, status, colour
+
+    async def convert(self, citizen: CitizenSnapshot, text: str, consent: bool) -> Conversion:
+        """转码: the citizen presents a partner's code; we issue a local code with its provenance."""
+        if not consent:
+            raise AppError("CONSENT_REQUIRED", status=422)
+        try:
+            partner, status, colour = await self.read_partner_code(text)
+            name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+            id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+            matched = subject_matches(status.subject, name, id_number)
+            if matched is None:
+                raise CodeError("SUBJECT_NOT_PRESENT")
+            if not matched:
+                raise CodeError("SUBJECT_MISMATCH")
+        except CodeError as error:
+            await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="partner_code_refused",
+                                     subject_id=citizen.id, attributes={"code": code_ref(text), "error": error.code})
+            raise AppError(error.code, status=422) from None
+        provenance = (partner.id, hashlib.sha256(status.code_id.encode()).digest()[:8], status.state)
+        code, _ = await self.health.issue_converted_code(citizen, colour, status.expires_at, provenance)
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="partner_code_converted",
+                                 subject_id=citizen.id, purpose="consent given for this conversion",
+                                 attributes={"partner": partner.id, "format": status.format, "source_state": status.state,
+                                             "source_code": status.revocation_hash[:16], "color": code.colour,
+                                             "consent": True})
+        return Conversion(code, partner, status, colour)
+
+    # -- border pass ---------------------------------------------------------------------------------
+    async def border_pass(self, citizen: CitizenSnapshot, partner_id: str, document_type: str,
+                          document_number: str | None) -> BorderPass:
+        await self.trust.refresh()
+        partner = self.trust.partner(partner_id)
+        if partner is None or not partner.active:
+            raise NotFound("PARTNER_NOT_FOUND")
+        if document_type == "resident_id":
+            number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+        elif document_type == "exit_entry_permit":
+            number = (document_number or "").strip().upper()
+            if not PERMIT_NUMBER.match(number):
+                raise ValidationFailed([{"field": "document_number", "problem": "9 letters/digits, e.g. C12345678"}])
+        else:
+            raise ValidationFailed([{"field": "document_type", "problem": ", ".join(DOCUMENT_TYPES)}])
+        status = await self.health.status(citizen.id)
+        now = int(self.p.clock.timestamp())
+        expires_at = now + self.p.settings.border_pass_ttl
+        if status.next_change_at is not None:
+            expires_at = min(expires_at, int(status.next_change_at.timestamp()))  # a pass never outlives its status
+        name = mask_name(self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else "")
+        pass_id = os.urandom(6)
+        claims: dict[Any, Any] = {
+            codec.CWT_ISS: self.p.settings.health_code_issuer, CWT_AUD: partner.id,
+            codec.CWT_EXP: expires_at, codec.CWT_IAT: now,
+            BORDER_PASS_KEY: {1: pass_id, 2: codec.COLOURS.index(status.colour), 3: list(status.reasons), 4: name,
+                              5: DOCUMENT_TYPES[document_type], 6: number[-4:]},
+        }
+        key = self.p.keys.current
+        payload = codec.sign_cwt(claims, key.private_key, key.kid_bytes, BORDER_PASS_PREFIX)
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="border_pass_issued",
+                                 subject_id=citizen.id, attributes={"partner": partner.id, "document_type": document_type,
+                                                                    "pass": pass_id.hex()})
+        return BorderPass(payload, pass_id.hex(), partner.id, status.colour, name, document_type, number[-4:], now,
+                          expires_at)
+
+
+def verify_border_pass(payload: str, find_key: codec.KeyFinder, now: float, partner_id: str) -> dict[Any, Any]:
+    """What a partner does offline with our JWKS: check a border pass meant for it."""
+    claims = codec.verify_cwt(payload, find_key, BORDER_PASS_PREFIX)
+    if claims.get(CWT_AUD) != partner_id:
+        raise CodeError("WRONG_AUDIENCE")
+    if int(claims.get(codec.CWT_EXP, 0)) <= now:
+        raise CodeError("EXPIRED")
+    return claims
+

@@ -1,0 +1,64 @@
+"""Does a partner's code belong to this citizen? (主体核验) As far as the format lets us tell.
+
+Our own format carries only a masked name (e.g. "*三"); an EU DCC carries the name in ICAO
+9303 transliteration (`fnt`, `gnt`: "ZHANG", "SAN") and the date of birth, which a resident
+ID number holds in digits 7–14. Chinese names are compared through pinyin (pypinyin), with
+every reading of a heteronym (单 → DAN/SHAN/CHAN) and the ICAO spellings of ü (LV, LU, LYU).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Iterable, Mapping
+
+from pypinyin import Style, pinyin
+
+from app.security.pii import mask_name
+
+_NOT_LETTERS = re.compile(r"[^A-Z]")
+
+
+def _icao(syllable: str) -> set[str]:
+    upper = syllable.upper().replace("Ü", "V")
+    if "V" not in upper:
+        return {upper}
+    return {upper.replace("V", "U"), upper.replace("V", "YU"), upper}
+
+
+def spellings(hanzi: str) -> set[str]:
+    """Every ICAO spelling of a Chinese name part, syllables joined without separators."""
+    readings: list[Iterable[str]] = []
+    for options in pinyin(hanzi, style=Style.NORMAL, heteronym=True, errors="ignore"):
+        readings.append({form for reading in options for form in _icao(reading)})
+    if not readings:
+        return set()
+    return {"".join(parts) for parts in itertools.islice(itertools.product(*readings), 256)}
+
+
+def _letters(value: str) -> str:
+    return _NOT_LETTERS.sub("", value.upper())
+
+
+def name_matches(name: str, family: str, given: str) -> bool:
+    """Compare a Chinese name with transliterated family and given names; surnames of 1 or 2 characters."""
+    family, given = _letters(family), _letters(given)
+    for split in (1, 2):
+        if len(name) <= split:
+            continue
+        if family in spellings(name[:split]) and given in spellings(name[split:]):
+            return True
+    return False
+
+
+def subject_matches(subject: Mapping[str, str], name: str, id_number: str) -> bool | None:
+    """True or False when the code carries something to compare; None when it carries nothing."""
+    checks: list[bool] = []
+    if "name_masked" in subject:
+        checks.append(subject["name_masked"] == mask_name(name))
+    if "fnt" in subject:
+        checks.append(name_matches(name, subject["fnt"], subject.get("gnt", "")))
+    if subject.get("dob"):
+        birth = f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}"
+        checks.append(birth.startswith(subject["dob"][:10]))  # a DCC may carry only the year or year-month
+    return all(checks) if checks else None

@@ -1,0 +1,149 @@
+"""The trust list (信任列表): which partner keys we accept, read by every verification.
+
+A snapshot of partners and keys is kept per process and reloaded when the shared version
+counter in the cache moves, so a key revoked on one worker stops verifying on every worker
+at once, while a batch of 100 codes costs one cache read, not 100 database queries.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from app.cache import Cache
+from app.clock import rfc3339
+from app.security.keys import b64url, b64url_decode
+from health_code.codec import CodeError
+from health_code.interop.dcc import trusted_key_from_certificate
+from health_code.interop.formats import PublicKey, TrustedKey
+from health_code.interop.models import Partner, PartnerKey
+
+VERSION_KEY = "interop:trust-version"
+
+
+@dataclass(frozen=True)
+class PartnerView:
+    """What verification needs of a partner, without an ORM object."""
+
+    id: str
+    name: str
+    status: str
+    formats: tuple[str, ...]
+    status_mapping: Mapping[str, str]
+    rate_limit_per_minute: int
+    daily_quota: int
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def their_word_for(self, colour: str) -> str:
+        """Our colour in the partner's vocabulary (the first of their states that maps to it)."""
+        return next((state for state, ours in self.status_mapping.items() if ours == colour), colour)
+
+
+@dataclass(frozen=True)
+class ListedKey:
+    trusted: TrustedKey
+    partner_id: str
+    revoked: bool
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
+    """An EC P-256 or RSA public key from a JWK; private members are refused."""
+    if any(member in jwk for member in ("d", "p", "q", "dp", "dq", "qi")):
+        raise ValueError("a private key was sent: send only the public JWK")
+    try:
+        key = jwt.PyJWK(dict(jwk), algorithm="ES256" if jwk.get("kty") == "EC" else "PS256").key
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as error:
+        raise ValueError(f"not a usable public JWK: {error}") from None
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1":
+        return key
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048:
+        return key
+    raise ValueError("keys must be EC P-256 or RSA of at least 2048 bits")
+
+
+def public_jwk_of(key: PublicKey) -> dict[str, Any]:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return jwt.algorithms.ECAlgorithm.to_jwk(key, as_dict=True)
+    return jwt.algorithms.RSAAlgorithm.to_jwk(key, as_dict=True)
+
+
+def trusted_key(row: PartnerKey) -> TrustedKey:
+    if row.certificate:
+        cert_key = trusted_key_from_certificate(base64.b64decode(row.certificate), issuer=row.partner_id)
+        return TrustedKey(cert_key.kid, cert_key.public_key, row.partner_id, row.not_before, row.not_after,
+                          cert_key.usages)
+    usages = frozenset(row.usages) if row.usages is not None else None
+    return TrustedKey(b64url_decode(row.kid), public_key_from_jwk(row.jwk), row.partner_id, row.not_before,
+                      row.not_after, usages)
+
+
+class PartnerTrustList:
+    """Partners and their code-signing keys, as one verification sees them."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self._version: str | None = None
+        self._partners: dict[str, PartnerView] = {}
+        self._keys: dict[bytes, ListedKey] = {}
+
+    async def changed(self) -> None:
+        """Call after any change to partners or keys: every worker reloads before its next use."""
+        await self.cache.incr(VERSION_KEY, ttl=365 * 24 * 3600)
+
+    async def refresh(self) -> None:
+        version = await self.cache.get(VERSION_KEY) or "0"
+        if version == self._version:
+            return
+        partners = {p.id: PartnerView(p.id, p.name, p.status, tuple(p.formats), dict(p.status_mapping),
+                                      p.rate_limit_per_minute, p.daily_quota) for p in await Partner.all()}
+        keys: dict[bytes, ListedKey] = {}
+        for row in await PartnerKey.all():
+            listed = ListedKey(trusted_key(row), row.partner_id, row.revoked_at is not None)
+            keys[listed.trusted.kid] = listed
+        self._partners, self._keys, self._version = partners, keys, version
+
+    def partner(self, partner_id: str) -> PartnerView | None:
+        return self._partners.get(partner_id)
+
+    def find_key(self, kid: bytes) -> TrustedKey | None:
+        """The key lookup handed to format adapters: revoked keys and suspended partners fail at once."""
+        listed = self._keys.get(kid)
+        if listed is None:
+            return None
+        if listed.revoked:
+            raise CodeError("KEY_REVOKED")
+        partner = self._partners.get(listed.partner_id)
+        if partner is None or not partner.active:
+            raise CodeError("PARTNER_SUSPENDED")
+        return listed.trusted
+
+    def document(self, now: datetime) -> dict[str, Any]:
+        """The trust list as published: every active partner and its keys with their validity."""
+        entries = []
+        for partner in sorted(self._partners.values(), key=lambda p: p.id):
+            if not partner.active:
+                continue
+            keys = [_published_key(listed) for listed in self._keys.values()
+                    if listed.partner_id == partner.id and not listed.revoked]
+            entries.append({"id": partner.id, "name": partner.name, "formats": list(partner.formats),
+                            "status_mapping": dict(partner.status_mapping), "keys": sorted(keys, key=lambda k: k["kid"])})
+        return {"partners": entries}
+
+
+def _published_key(listed: ListedKey) -> dict[str, Any]:
+    key = listed.trusted
+    return {
+        "kid": b64url(key.kid),
+        "not_before": rfc3339(key.not_before) if key.not_before else None,
+        "not_after": rfc3339(key.not_after) if key.not_after else None,
+        "usages": sorted(key.usages) if key.usages is not None else None,
+        "jwk": public_jwk_of(key.public_key),
+    }
