@@ -19,6 +19,7 @@ import redis.asyncio as redis_asyncio
 
 class Cache(Protocol):
     async def get(self, key: str) -> str | None: ...
+    async def get_many(self, keys: list[str]) -> list[str | None]: ...
     async def set(self, key: str, value: str, ttl: float) -> None: ...
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool: ...
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
@@ -49,6 +50,9 @@ class MemoryCache:
 
     async def get(self, key: str) -> str | None:
         return self._live(key)
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        return [self._live(key) for key in keys]
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         self._data[key] = (value, time.monotonic() + ttl)
@@ -95,6 +99,9 @@ class RedisCache:
 
     async def get(self, key: str) -> str | None:
         return await self._redis.get(self._k(key))
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        return await self._redis.mget([self._k(key) for key in keys]) if keys else []
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)))

@@ -114,11 +114,10 @@ def sign_in(port: int, phone: str = "13800138000") -> str:
 
 
 
-
-def verify_identity(port: int, token: str) -> None:
+def verify_identity(port: int, token: str, id_number: str = "11010519491231002X") -> None:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/v1/me/identity",
-        data=json.dumps({"name": "张三", "id_number": "11010519491231002X"}).encode(),
+        data=json.dumps({"name": "张三", "id_number": id_number}).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"}, method="POST",
     )
     urllib.request.urlopen(request).read()

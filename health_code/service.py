@@ -251,11 +251,8 @@ class HealthCodeService:
 
     async def holders_of(self, code_ids: list[bytes]) -> dict[bytes, str]:
         """The citizens our codes were issued to, by code id (cache first, then the database)."""
-        found: dict[bytes, str] = {}
-        for code_id in code_ids:
-            holder = await self.p.cache.get(f"hc:issued:{code_id.hex()}")
-            if holder:
-                found[code_id] = holder
+        cached = await self.p.cache.get_many([f"hc:issued:{code_id.hex()}" for code_id in code_ids])
+        found = {code_id: holder for code_id, holder in zip(code_ids, cached) if holder}
         missing = {code_id.hex(): code_id for code_id in code_ids if code_id not in found}
         if missing:
             rows = await IssuedHealthCode.filter(code_id__in=list(missing)).values_list("code_id", "citizen_id")

@@ -280,3 +280,21 @@ async def test_a_citizen_reading_their_own_data_is_not_an_access(app, platform):
         await record_access(platform.clock, citizen_id="c_1", actor="c_1", actor_type="citizen",
                             action="profile_read", attributes=["name"], purpose="self")
     assert await AuditEntry.all().count() == 0
+
+
+async def test_a_batch_is_written_in_one_go_and_the_chain_still_verifies(app, platform):
+    before = await record_event(platform.clock, actor="system", actor_type="system", action="before")
+    batch = [audit.access(citizen_id="ctz_1", actor="澳门卫生局（示例）", actor_type="partner", action="health_code_verified",
+                          attributes=["color"], purpose="跨境互认查验（MO）"),
+             audit.event(actor="MO", actor_type="partner", action="partner_verification",
+                         attributes={"code": "00ff", "result": "EXPIRED"})]
+    await audit.record_all(platform.clock, batch * 3)
+    after = await record_event(platform.clock, actor="system", actor_type="system", action="after")
+    assert after.seq == before.seq + 7
+    rows = await AuditEntry.filter(seq__gt=before.seq, seq__lt=after.seq).order_by("seq")
+    assert [r.action for r in rows] == ["health_code_verified", "partner_verification"] * 3
+    assert rows[1].attributes == {"code": "00ff", "result": "EXPIRED"} and rows[0].subject_id == "ctz_1"
+    assert rows[0].prev_hash == before.hash and after.prev_hash == rows[-1].hash
+    report = await verify_chain()
+    assert report.ok, report.problems
+    assert len(await audit.access_log("ctz_1")) == 3

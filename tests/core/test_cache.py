@@ -85,6 +85,13 @@ async def test_only_one_of_many_concurrent_set_if_absent_wins(cache):
     assert results.count(True) == 1
 
 
+async def test_many_keys_are_read_at_once_in_order(cache):
+    await cache.set("a", "1", ttl=30)
+    await cache.set("c", "3", ttl=30)
+    assert await cache.get_many(["a", "b", "c"]) == ["1", None, "3"]
+    assert await cache.get_many([]) == []
+
+
 async def test_incr_counts_from_one(cache):
     assert await cache.incr("counter", ttl=30) == 1
     assert await cache.incr("counter", ttl=30) == 2

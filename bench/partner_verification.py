@@ -1,0 +1,142 @@
+"""Benchmark: a partner region verifying our codes in batches of 100, as codes per second on one
+worker, against the raw ES256 verify rate of the crypto library (cryptography) in the same run.
+
+The server does per code what the raw figure does once (an ECDSA P-256 verify) plus base45,
+zlib and CBOR decoding, the holder lookup and a hash-chained audit entry (written per batch).
+Run: `.venv/bin/python -m bench.partner_verification [seconds]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app.accounts.rules import id_check_char
+from bench._load import ROOT, free_port, sign_in, start_server, verify_identity
+
+ISSUER = "https://gov-app.example.cn"
+BATCH = 100
+CITIZENS = 5
+
+
+def raw_verify_rate(seconds: float = 1.5) -> float:
+    """ES256 verifications per second of a 200-byte message, the library's own speed on this core."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    message = secrets.token_bytes(200)
+    signature = key.sign(message, ec.ECDSA(hashes.SHA256()))
+    public = key.public_key()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def _jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict:
+    return {**jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid}
+
+
+def _token(key: ec.EllipticCurvePrivateKey, iss: str, kid: str, audience: str) -> str:
+    claims = {"iss": iss, "aud": f"{ISSUER}/{audience}", "iat": int(time.time()), "jti": secrets.token_hex(12)}
+    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+
+
+def _call(port: int, path: str, body: dict, token: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read())
+
+
+def register_partner(port: int, env: dict[str, str], data_dir: str) -> ec.EllipticCurvePrivateKey:
+    """A partner admin registered by the CLI registers partner MO through the admin API."""
+    admin_key = ec.generate_private_key(ec.SECP256R1())
+    pem = Path(data_dir) / "admin.pem"
+    pem.write_bytes(admin_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo))
+    out = subprocess.run([sys.executable, "-m", "app", "clients", "add", "--name", "bench admin", "--audience", "admin",
+                          "--role", "partner_admin", "--public-key", str(pem)], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    admin_id = out.split("iss):", 1)[1].split()[0]
+    partner_key = ec.generate_private_key(ec.SECP256R1())
+    _call(port, "/api/admin/v1/partners", {
+        "id": "MO", "name": "澳门特别行政区（示例）", "formats": ["GDHC1"],
+        "status_mapping": {"green": "green", "yellow": "yellow", "red": "red"},
+        "rate_limit_per_minute": 100000, "daily_quota": 100000000, "contact": {"name": "bench"},
+        "api_keys": [_jwk(partner_key, "mo-api-1")]}, _token(admin_key, admin_id, "1", "admin"))
+    return partner_key
+
+
+async def _batches(port: int, key: ec.EllipticCurvePrivateKey, codes: list[str], stop_at: float, done: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = json.dumps({"codes": codes}).encode()
+    count = 0
+    try:
+        while time.perf_counter() < stop_at:
+            head = (f"POST /api/partner/v1/verifications HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
+                    f"Authorization: Bearer {_token(key, 'MO', 'mo-api-1', 'partner')}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+            writer.write(head + body)
+            await writer.drain()
+            reply_head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next(line.split(b":", 1)[1] for line in reply_head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")))
+            reply = json.loads(await reader.readexactly(length))
+            if not reply_head.startswith(b"HTTP/1.1 200") or not all(r["valid"] for r in reply["results"]):
+                raise RuntimeError(f"unexpected reply: {reply_head[:40]!r} {str(reply)[:200]}")
+            count += len(codes)
+    finally:
+        writer.close()
+        done.append(count)
+
+
+async def codes_per_second(port: int, key: ec.EllipticCurvePrivateKey, codes: list[str], seconds: float,
+                           connections: int = 4) -> float:
+    await asyncio.gather(*[_batches(port, key, codes, time.perf_counter() + 0.5, []) for _ in range(connections)])
+    done: list[int] = []
+    started = time.perf_counter()
+    await asyncio.gather(*[_batches(port, key, codes, started + seconds, done) for _ in range(connections)])
+    return sum(done) / (time.perf_counter() - started)
+
+
+def main(seconds: float = 4.0) -> None:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "", "APP_ACCESS_LOG": "false"}
+        full_env = {**os.environ, **env}
+        service = start_server(["-m", "app", "--port", str(port)], env, port)
+        try:
+            partner_key = register_partner(port, full_env, data_dir)
+            payloads = []
+            for i in range(CITIZENS):
+                token = sign_in(port, phone=f"1380013{8000 + i:04d}")
+                first17 = f"44010619900307{120 + i:03d}"
+                verify_identity(port, token, id_number=first17 + id_check_char(first17))
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/health-code",
+                                                 headers={"Authorization": f"Bearer {token}"})
+                payloads.append(json.loads(urllib.request.urlopen(request).read())["payload"])
+            batch = [payloads[i % CITIZENS] for i in range(BATCH)]
+            rate = asyncio.run(codes_per_second(port, partner_key, batch, seconds))
+        finally:
+            service.terminate()
+            service.wait(10)
+    raw = raw_verify_rate()
+    print(f"raw ES256 verify (cryptography, one core): {raw:8.0f} /s")
+    print(f"partner batch verification ({BATCH} codes per request, one worker, audited): {rate:8.0f} codes/s   "
+          f"ratio {rate / raw:.3f}")
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 4.0)
