@@ -1,0 +1,295 @@
+"""A stand-in for a partner region's health-code system (e.g. Macau's health bureau, "MO").
+
+Tests and demos run it as its own process, the other side of cross-region mutual recognition:
+
+    python -m health_code.interop.standin_partner --port 8100 --partner-id MO \\
+        --our-url http://127.0.0.1:8000 [--our-issuer https://gov-app.example.cn] [--keys-dir DIR]
+
+It is independent of this code base on purpose: it imports only third-party libraries and
+builds and checks `GDHC1:` codes from nothing but the format in README.md ("The health-code
+payload"), so tests that pass against it show that document is enough for a partner. It has
+no database: a code-signing EC P-256 key set (random 8-byte kids; rotating keeps old keys
+listed) and one API-client key for ES256 JWTs to our partner API, in memory or, with
+--keys-dir, in DIR/keys.json. Time is the wall clock. `--port 0` picks a free port; the
+first line on stdout is always `LISTENING <port>`.
+
+Control endpoints (JSON): GET /keys, POST /codes, POST /rotate, POST /verify-ours,
+POST /call/verifications, POST /call/revocations (see the handlers below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import secrets
+import socket
+import time
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import base45
+import cbor2
+import httpx
+import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from sanic import Request, Sanic
+from sanic import json as reply
+from sanic.response import HTTPResponse
+
+COLOURS = ("green", "yellow", "red")
+PREFIXES = {"GDHC1:": "hc", "GDBP1:": "bp"}  # health code, border pass (CWT aud 3 = partner): same pipeline
+CLOCK_SKEW = 5  # seconds an `iat` may be ahead of our clock (their clock may run a little fast)
+PublicKeys = dict[bytes, ec.EllipticCurvePublicKey]
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def public_jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, str]:
+    numbers = key.public_key().public_numbers()
+    return {"kty": "EC", "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")),
+            "y": b64url(numbers.y.to_bytes(32, "big")), "kid": kid, "alg": "ES256"}
+
+
+class Keys:
+    """Code-signing keys (oldest first, the last signs by default) and the API-client key."""
+
+    def __init__(self, partner_id: str, path: Path | None) -> None:
+        self.path = path
+        self.signing: dict[bytes, ec.EllipticCurvePrivateKey] = {}
+        if path is not None and path.exists():
+            saved = json.loads(path.read_text())
+            load = lambda pem: serialization.load_pem_private_key(pem.encode(), None)  # noqa: E731
+            self.api_kid, self.api = saved["api"]["kid"], load(saved["api"]["pem"])
+            self.signing = {b64url_decode(k["kid"]): load(k["pem"]) for k in saved["signing"]}
+        else:
+            self.api_kid, self.api = f"{partner_id.lower()}-api-1", ec.generate_private_key(ec.SECP256R1())
+            self.rotate()
+
+    @property
+    def current(self) -> bytes:
+        return list(self.signing)[-1]
+
+    def rotate(self) -> bytes:
+        kid = secrets.token_bytes(8)
+        self.signing[kid] = ec.generate_private_key(ec.SECP256R1())
+        if self.path is not None:
+            pem = lambda key: key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # noqa: E731
+                                                serialization.NoEncryption()).decode()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"api": {"kid": self.api_kid, "pem": pem(self.api)},
+                                             "signing": [{"kid": b64url(k), "pem": pem(v)} for k, v in self.signing.items()]}))
+            self.path.chmod(0o600)
+        return kid
+
+
+def sig_structure(protected: bytes, payload: bytes) -> bytes:
+    return cbor2.dumps(["Signature1", protected, b"", payload])
+
+
+def sign(cwt: dict[Any, Any], key: ec.EllipticCurvePrivateKey, kid: bytes, prefix: str = "GDHC1:") -> str:
+    """prefix + base45(zlib(COSE_Sign1 tag 18 [protected {1: -7, 4: kid}, {}, cwt, r||s]))."""
+    protected, payload = cbor2.dumps({1: -7, 4: kid}), cbor2.dumps(cwt)
+    r, s = decode_dss_signature(key.sign(sig_structure(protected, payload), ec.ECDSA(hashes.SHA256())))
+    cose = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, r.to_bytes(32, "big") + s.to_bytes(32, "big")]))
+    return prefix + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
+
+
+class Refused(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def verify(text: Any, find_key: Callable[[bytes], ec.EllipticCurvePublicKey | None], now: float) -> tuple[str, dict]:
+    """Unpack and check a code of the other side; return (prefix, CWT map) or raise Refused."""
+    prefix = next((p for p in PREFIXES if isinstance(text, str) and text.startswith(p)), None)
+    if prefix is None:
+        raise Refused("BAD_PREFIX")
+    try:
+        compressed = base45.b45decode(text[len(prefix):])
+    except (ValueError, KeyError):
+        raise Refused("BAD_ENCODING") from None
+    try:
+        raw = zlib.decompress(compressed)
+    except zlib.error:
+        raise Refused("BAD_COMPRESSION") from None
+    try:
+        message = cbor2.loads(raw)
+        if isinstance(message, cbor2.CBORTag):
+            message = message.value if message.tag == 18 else None
+        protected_raw, _unprotected, body, signature = message
+        protected, claims = cbor2.loads(protected_raw), cbor2.loads(body)
+    except (ValueError, TypeError, cbor2.CBORError):
+        raise Refused("BAD_COSE") from None
+    if not isinstance(protected, dict) or not isinstance(claims, dict) or not isinstance(signature, bytes):
+        raise Refused("BAD_COSE")
+    if protected.get(1) != -7:
+        raise Refused("UNSUPPORTED_ALGORITHM")
+    key = find_key(protected[4]) if isinstance(protected.get(4), bytes) else None
+    if key is None:
+        raise Refused("UNKNOWN_KID")
+    if len(signature) != 64:
+        raise Refused("BAD_SIGNATURE")
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    try:
+        key.verify(der, sig_structure(protected_raw, body), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise Refused("BAD_SIGNATURE") from None
+    iat, exp = claims.get(6), claims.get(4)
+    if not (isinstance(iat, int) and isinstance(exp, int) and isinstance(claims.get(1), str)
+            and isinstance(claims.get(PREFIXES[prefix]), dict)):
+        raise Refused("BAD_CLAIMS")
+    if iat > now + CLOCK_SKEW:
+        raise Refused("NOT_YET_VALID")
+    if exp <= now:
+        raise Refused("EXPIRED")
+    return prefix, claims
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def rfc3339(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sanic:
+    app = Sanic(f"standin_partner_{partner_id}")
+    app.config.AUTO_EXTEND = False
+    our_keys: PublicKeys = {}
+    last_jti: list[str] = []
+
+    @app.before_server_start
+    async def open_client(app: Sanic) -> None:
+        app.ctx.http = httpx.AsyncClient(base_url=our_url, timeout=10)
+
+    @app.after_server_stop
+    async def close_client(app: Sanic) -> None:
+        await app.ctx.http.aclose()
+
+    async def fetch_our_keys() -> PublicKeys:
+        reply_ = await app.ctx.http.get("/.well-known/jwks.json")
+        reply_.raise_for_status()
+        our_keys.clear()
+        for jwk in reply_.json().get("keys", []):
+            if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+                x, y = (int.from_bytes(b64url_decode(jwk[c]), "big") for c in ("x", "y"))
+                our_keys[b64url_decode(jwk["kid"])] = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+        return our_keys
+
+    @app.get("/keys")
+    async def list_keys(request: Request) -> HTTPResponse:
+        return reply({"signing_keys": [public_jwk(key, b64url(kid)) for kid, key in keys.signing.items()],
+                      "api_key": public_jwk(keys.api, keys.api_kid)})
+
+    @app.post("/codes")
+    async def make_code(request: Request) -> HTTPResponse:
+        body = request.json or {}
+        kid = b64url_decode(body["kid"]) if body.get("kid") else keys.current
+        if kid not in keys.signing or body.get("colour", "green") not in COLOURS:
+            return reply({"error": "UNKNOWN_KID" if kid not in keys.signing else "BAD_COLOUR"}, status=400)
+        iat, code_id = int(time.time()) + int(body.get("iat_offset", 0)), secrets.token_bytes(6)
+        hc = {1: code_id, 2: COLOURS.index(body.get("colour", "green")), 3: [int(r) for r in body.get("reasons", [1])],
+              4: str(body.get("name_masked", "*三"))}
+        cwt = {1: body.get("issuer", partner_id), 4: iat + int(body.get("ttl", 180)), 6: iat, "hc": hc}
+        return reply({"payload": sign(cwt, keys.signing[kid], kid), "code_id": code_id.hex(), "kid": b64url(kid),
+                      "issued_at": iat, "expires_at": cwt[4]})
+
+    @app.post("/rotate")
+    async def rotate(request: Request) -> HTTPResponse:
+        kid = keys.rotate()
+        return reply(public_jwk(keys.signing[kid], b64url(kid)))
+
+    @app.post("/verify-ours")
+    async def verify_ours(request: Request) -> HTTPResponse:
+        payload = (request.json or {}).get("payload")
+        try:
+            try:  # format errors first; an unknown kid (none fetched yet, or they rotated): fetch and look again
+                prefix, claims = verify(payload, our_keys.get, time.time())
+            except Refused as refused:
+                if refused.code != "UNKNOWN_KID":
+                    raise
+                prefix, claims = verify(payload, (await fetch_our_keys()).get, time.time())
+            if prefix == "GDBP1:" and claims.get(3) != partner_id:  # a border pass names the region it is for (aud)
+                raise Refused("WRONG_AUDIENCE")
+            result: dict[str, Any] = {"valid": True, "error": None, "format": prefix[:-1], "issuer": claims[1],
+                                      "issued_at": rfc3339(claims[6]), "expires_at": rfc3339(claims[4])}
+            if prefix == "GDHC1:":
+                hc = claims["hc"]
+                result.update(colour=COLOURS[hc[2]], subject_masked=str(hc[4]), reasons=list(hc[3]), code_id=hc[1].hex())
+            else:
+                result["claims"] = jsonable(claims["bp"])
+            return reply(result)
+        except (Refused, httpx.HTTPError, KeyError, IndexError, TypeError, AttributeError) as failure:
+            error = failure.code if isinstance(failure, Refused) else (
+                "JWKS_UNAVAILABLE" if isinstance(failure, httpx.HTTPError) else "BAD_CLAIMS")
+            return reply({"valid": False, "error": error, "colour": None, "issuer": None, "subject_masked": None,
+                          "expires_at": None})
+
+    async def call_ours(path: str, request: Request, field: str) -> HTTPResponse:
+        """Our partner API, authenticated as a department client: an ES256 JWT signed with the API key."""
+        body = request.json or {}
+        jti = last_jti[-1] if body.get("reuse_jti") and last_jti else secrets.token_hex(16)
+        last_jti.append(jti)
+        claims = {"iss": partner_id, "aud": body.get("aud", f"{our_issuer}/partner"),
+                  "iat": int(time.time()) + int(body.get("iat_offset", 0)), "jti": jti}
+        token = jwt.encode(claims, keys.api, algorithm="ES256", headers={"kid": keys.api_kid})
+        try:
+            answer = await app.ctx.http.post(path, json={field: body.get(field, [])},
+                                             headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as failure:
+            return reply({"status": None, "body": None, "error": type(failure).__name__}, status=502)
+        try:
+            answer_body = answer.json()
+        except ValueError:
+            answer_body = answer.text
+        return reply({"status": answer.status_code, "body": answer_body})
+
+    @app.post("/call/verifications")
+    async def call_verifications(request: Request) -> HTTPResponse:
+        return await call_ours("/api/partner/v1/verifications", request, "codes")
+
+    @app.post("/call/revocations")
+    async def call_revocations(request: Request) -> HTTPResponse:
+        return await call_ours("/api/partner/v1/revocations", request, "hashes")
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m health_code.interop.standin_partner", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True, help="0: any free port (see the LISTENING line)")
+    parser.add_argument("--partner-id", default="MO", help="region code, the `iss` of its codes and JWTs")
+    parser.add_argument("--our-url", required=True, help="base URL of our service")
+    parser.add_argument("--our-issuer", default="https://gov-app.example.cn", help="our issuer; JWT aud = ISSUER/partner")
+    parser.add_argument("--keys-dir", type=Path, help="keep keys in DIR/keys.json across restarts")
+    args = parser.parse_args(argv)
+    keys = Keys(args.partner_id, args.keys_dir / "keys.json" if args.keys_dir else None)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    print(f"LISTENING {sock.getsockname()[1]}", flush=True)
+    app = create_app(args.partner_id, args.our_url.rstrip("/"), args.our_issuer.rstrip("/"), keys)
+    app.run(sock=sock, single_process=True, access_log=False, motd=False)
+
+
+if __name__ == "__main__":
+    main()

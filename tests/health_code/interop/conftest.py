@@ -1,0 +1,37 @@
+"""Fixtures for mutual-recognition tests with a real second party (see partner_process.py).
+
+`live_server`: our app (the `app` fixture, same one the `client` fixture talks to) also served on
+a loopback port; its base URL. `partner_region`: the stand-in partner region "MO" running as its
+own process, pointed at `live_server`.
+
+The stand-in reads the wall clock and we read the `clock` fixture, so `live_server` sets the
+MovableClock to wall time; a test may still move it, e.g. to make our codes look expired.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from sanic import Sanic
+
+from app.clock import MovableClock
+from tests.health_code.interop.partner_process import PartnerRegion, serve_live, start_partner
+
+
+@pytest.fixture
+async def live_server(app: Sanic, clock: MovableClock) -> AsyncIterator[str]:
+    clock.set(datetime.now(timezone.utc))
+    async with serve_live(app) as url:
+        yield url
+
+
+@pytest.fixture
+async def partner_region(live_server: str, tmp_path: Path) -> AsyncIterator[PartnerRegion]:
+    partner = await start_partner(live_server, tmp_path, partner_id="MO")
+    try:
+        yield partner
+    finally:
+        await partner.stop()
