@@ -39,6 +39,8 @@ class PartnerRequest(Strict):
     name: str = Field(min_length=2, max_length=100)
     formats: list[str] = Field(min_length=1, max_length=5, description="Formats of its codes: GDHC1, HC1")
     status_mapping: dict[str, Literal["green", "yellow", "red"]] = Field(description="Its states to our colours")
+    color_words: dict[Literal["green", "yellow", "red"], str] | None = Field(
+        default=None, description="Our colours in its words for its verifiers; default: the first state mapped to each")
     rate_limit_per_minute: int = Field(default=600, ge=1, le=100000, description="Codes per minute")
     daily_quota: int = Field(default=200000, ge=1, le=100000000, description="Codes per day")
     contact: Contact
@@ -51,6 +53,7 @@ class PartnerChange(Strict):
     name: str | None = Field(default=None, min_length=2, max_length=100)
     formats: list[str] | None = Field(default=None, min_length=1, max_length=5)
     status_mapping: dict[str, Literal["green", "yellow", "red"]] | None = None
+    color_words: dict[Literal["green", "yellow", "red"], str] | None = None
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100000)
     daily_quota: int | None = Field(default=None, ge=1, le=100000000)
     contact: Contact | None = None
@@ -75,6 +78,7 @@ class PartnerReply(BaseModel):
     status: str
     formats: list[str]
     status_mapping: dict[str, str]
+    color_words: dict[str, str]
     rate_limit_per_minute: int
     daily_quota: int
     contact: dict[str, Any]
@@ -89,7 +93,8 @@ def key_item(key: Any) -> dict[str, Any]:
 async def partner_reply(request: Request, partner: Any) -> dict[str, Any]:
     keys = await request.app.ctx.partners.keys_of(partner.id)
     return {"id": partner.id, "name": partner.name, "status": partner.status, "formats": partner.formats,
-            "status_mapping": partner.status_mapping, "rate_limit_per_minute": partner.rate_limit_per_minute,
+            "status_mapping": partner.status_mapping, "color_words": partner.color_words,
+            "rate_limit_per_minute": partner.rate_limit_per_minute,
             "daily_quota": partner.daily_quota, "contact": partner.contact, "signing_keys": [key_item(k) for k in keys]}
 
 
@@ -103,7 +108,7 @@ async def register(request: Request) -> HTTPResponse:
         request.ctx.client, partner_id=body.id, name=body.name, formats=body.formats, status_mapping=body.status_mapping,
         rate_limit_per_minute=body.rate_limit_per_minute, daily_quota=body.daily_quota,
         contact=body.contact.model_dump(exclude_none=True), api_keys=body.api_keys,
-        signing_keys=[k.model_dump() for k in body.signing_keys],
+        signing_keys=[k.model_dump() for k in body.signing_keys], color_words=body.color_words,
     )
     return reply(await partner_reply(request, partner), status=201)
 

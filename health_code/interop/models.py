@@ -13,6 +13,7 @@ class Partner(Model):
     name = fields.CharField(max_length=100)
     formats = fields.JSONField(default=list)  # accepted formats of its codes, e.g. ["GDHC1", "HC1"]
     status_mapping = fields.JSONField(default=dict)  # its states to our colours, e.g. {"vaccinated": "green"}
+    color_words = fields.JSONField(default=dict)  # our colours in its words, for its verifiers, e.g. {"green": "绿码"}
     rate_limit_per_minute = fields.IntField(default=600)  # codes per minute through the partner API
     daily_quota = fields.IntField(default=200000)  # codes per day through the partner API
     contact = fields.JSONField(default=dict)

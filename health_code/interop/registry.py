@@ -46,7 +46,8 @@ class PartnerRegistry:
     async def register(self, admin: AuthenticatedClient, *, partner_id: str, name: str, formats: Sequence[str],
                        status_mapping: Mapping[str, str], rate_limit_per_minute: int, daily_quota: int,
                        contact: Mapping[str, str], api_keys: Sequence[Mapping[str, Any]],
-                       signing_keys: Sequence[Mapping[str, Any]]) -> Partner:
+                       signing_keys: Sequence[Mapping[str, Any]],
+                       color_words: Mapping[str, str] | None = None) -> Partner:
         """Register a partner region with its vocabulary, limits, API keys and code-signing keys."""
         if not PARTNER_ID.match(partner_id):
             raise _invalid("id", "an ISO 3166 code such as MO, HK or CN-GX")
@@ -60,10 +61,13 @@ class PartnerRegistry:
         code_keys = [self._signing_key_row(partner_id, spec, f"signing_keys.{i}") for i, spec in enumerate(signing_keys)]
         if len({row["kid"] for row in code_keys}) != len(code_keys):
             raise _invalid("signing_keys", "each kid once")
+        for row in code_keys:
+            await _check_kid_unused(row["kid"])
         now = self.p.clock.now()
         async with in_transaction():
             partner = await Partner.create(id=partner_id, name=name, formats=list(formats),
                                            status_mapping=dict(status_mapping),
+                                           color_words=_color_words(status_mapping, color_words),
                                            rate_limit_per_minute=rate_limit_per_minute, daily_quota=daily_quota,
                                            contact=dict(contact), created_at=now, updated_at=now)
             client = await ApiClient.create(id=partner_id, name=name, audience="partner", roles=["partner"],
@@ -96,6 +100,10 @@ class PartnerRegistry:
             _check_formats(changes["formats"])
         if "status_mapping" in changes:
             _check_mapping(changes["status_mapping"])
+        changes = dict(changes)
+        if "status_mapping" in changes or "color_words" in changes:
+            changes["color_words"] = _color_words(changes.get("status_mapping", partner.status_mapping),
+                                                  changes.get("color_words", partner.color_words))
         for name, value in changes.items():
             setattr(partner, name, value)
         partner.updated_at = self.p.clock.now()
@@ -113,8 +121,7 @@ class PartnerRegistry:
         """Rotation: the new key is added beside the old ones, which verify until their own not_after."""
         await self.get(partner_id)
         row = self._signing_key_row(partner_id, spec, "body")
-        if await PartnerKey.exists(partner_id=partner_id, kid=row["kid"]):
-            raise Conflict("PARTNER_KEY_EXISTS")
+        await _check_kid_unused(row["kid"])
         key = await self._store_key(partner_id, row)
         await self.trust.changed()
         await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_added",
@@ -188,6 +195,20 @@ class PartnerRegistry:
 
     async def _store_key(self, partner_id: str, row: dict[str, Any]) -> PartnerKey:
         return await PartnerKey.create(partner_id=partner_id, created_at=self.p.clock.now(), **row)
+
+
+async def _check_kid_unused(kid: str) -> None:
+    """A kid names one key across the whole trust list: a second partner cannot shadow the first's key."""
+    if await PartnerKey.exists(kid=kid):
+        raise Conflict("PARTNER_KEY_EXISTS")
+
+
+def _color_words(mapping: Mapping[str, str], given: Mapping[str, str] | None) -> dict[str, str]:
+    """Our colours in the partner's words: as given, else the first of its states (in the order it
+    registered them) that maps to each colour. Stored, because JSON columns may not keep key order."""
+    words = {colour: state for state, colour in reversed(list(mapping.items()))}
+    words.update(given or {})
+    return {colour: words[colour] for colour in COLOURS if colour in words}
 
 
 def _check_formats(formats: Sequence[str]) -> None:

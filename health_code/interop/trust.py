@@ -8,6 +8,7 @@ at once, while a batch of 100 codes costs one cache read, not 100 database queri
 from __future__ import annotations
 
 import base64
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
@@ -24,6 +25,7 @@ from health_code.interop.formats import PublicKey, TrustedKey
 from health_code.interop.models import Partner, PartnerKey
 
 VERSION_KEY = "interop:trust-version"
+VERSION_TTL = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class PartnerView:
     status: str
     formats: tuple[str, ...]
     status_mapping: Mapping[str, str]
+    color_words: Mapping[str, str]
     rate_limit_per_minute: int
     daily_quota: int
 
@@ -43,8 +46,8 @@ class PartnerView:
         return self.status == "active"
 
     def their_word_for(self, colour: str) -> str:
-        """Our colour in the partner's vocabulary (the first of their states that maps to it)."""
-        return next((state for state, ours in self.status_mapping.items() if ours == colour), colour)
+        """Our colour in the partner's vocabulary."""
+        return self.color_words.get(colour, colour)
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,21 @@ class PartnerTrustList:
 
     async def changed(self) -> None:
         """Call after any change to partners or keys: every worker reloads before its next use."""
-        await self.cache.incr(VERSION_KEY, ttl=365 * 24 * 3600)
+        # A fresh random token, not a counter: after a cache flush a counter would repeat a value
+        # some worker already holds, and that worker would keep a revoked key.
+        await self.cache.set(VERSION_KEY, uuid.uuid4().hex, ttl=VERSION_TTL)
 
     async def refresh(self) -> None:
-        version = await self.cache.get(VERSION_KEY) or "0"
-        if version == self._version:
+        version = await self.cache.get(VERSION_KEY)
+        if version is None:  # flushed or expired: everyone reloads, then agrees on a new token
+            await self.cache.set_if_absent(VERSION_KEY, uuid.uuid4().hex, ttl=VERSION_TTL)
+            version = await self.cache.get(VERSION_KEY)
+            self._version = None
+        if version is not None and version == self._version:
             return
         partners = {p.id: PartnerView(p.id, p.name, p.status, tuple(p.formats), dict(p.status_mapping),
-                                      p.rate_limit_per_minute, p.daily_quota) for p in await Partner.all()}
+                                      dict(p.color_words), p.rate_limit_per_minute, p.daily_quota)
+                    for p in await Partner.all()}
         keys: dict[bytes, ListedKey] = {}
         for row in await PartnerKey.all():
             listed = ListedKey(trusted_key(row), row.partner_id, row.revoked_at is not None)
@@ -134,7 +144,8 @@ class PartnerTrustList:
             keys = [_published_key(listed) for listed in self._keys.values()
                     if listed.partner_id == partner.id and not listed.revoked]
             entries.append({"id": partner.id, "name": partner.name, "formats": list(partner.formats),
-                            "status_mapping": dict(partner.status_mapping), "keys": sorted(keys, key=lambda k: k["kid"])})
+                            "status_mapping": dict(partner.status_mapping),
+                            "color_words": dict(partner.color_words), "keys": sorted(keys, key=lambda k: k["kid"])})
         return {"partners": entries}
 
 

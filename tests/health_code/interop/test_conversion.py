@@ -201,9 +201,6 @@ async def test_a_revoked_signing_key_fails_at_once(client, admin, mo, zhang_san)
     refused(await convert(client, zhang_san, mo.issue_code().payload), "KEY_REVOKED")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the trust-list version is a cache counter (trust.py changed/refresh); "
-                   "after a cache flush it counts from 1 again, so a worker that loaded version N before the flush "
-                   "misses the next N changes and keeps accepting a revoked key")
 async def test_a_revoked_signing_key_fails_at_once_even_after_a_cache_restart(client, admin, mo, zhang_san, platform):
     assert (await convert(client, zhang_san, mo.issue_code().payload)).status_code == 201  # trust list loaded
     await platform.cache.clear()  # a Redis restart
