@@ -24,6 +24,11 @@ MODEL_MODULES = [
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     url = database_url.replace("postgresql://", "postgres://", 1)
+    if url.startswith("sqlite://") and "synchronous=" not in url:
+        # The embedded default runs in WAL mode (Tortoise sets it); with synchronous=NORMAL a commit
+        # no longer waits for an fsync. The database stays consistent on a crash; a power cut may lose
+        # the last commits, which is acceptable for the embedded default (production is PostgreSQL).
+        url += ("&" if "?" in url else "?") + "synchronous=NORMAL"
     return {
         "connections": {"default": url},
         "apps": {"models": {"models": MODEL_MODULES, "default_connection": "default", "migrations": "app.migrations"}},

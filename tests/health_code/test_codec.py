@@ -192,3 +192,27 @@ async def test_the_citizens_code_carries_neither_id_number_nor_full_name(client,
     assert cwt["hc"][4] == "***娜"
     assert set(cwt) == {1, 4, 6, "hc"}
     assert set(cwt["hc"]) == {1, 2, 3, 4}
+
+
+async def test_our_own_codes_are_recognised_by_digest_with_the_same_answer_as_the_signature_check(client, sms, app, platform, clock):
+    from health_code.service import payload_digest
+    from tests.factories import sign_in, verify_real_name
+
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, name="张三")
+    payload = (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["payload"]
+    tampered = payload[:-4] + ("AAAA" if not payload.endswith("AAAA") else "BBBB")
+    health = app.ctx.health
+
+    by_digest = await health.verify_many([payload, tampered])
+    await platform.cache.delete(f"hc:payload:{payload_digest(payload)}")
+    by_signature = await health.verify_many([payload, tampered])
+    for (claims, holder), (again, holder_again) in zip(by_digest, by_signature):
+        assert holder == holder_again
+        if isinstance(claims, codec.CodeError):
+            assert isinstance(again, codec.CodeError) and claims.code == again.code
+        else:
+            assert claims == again and holder == citizen.id
+
+    clock.advance(181)
+    assert [r[0].code for r in await health.verify_many([payload])] == ["EXPIRED"]

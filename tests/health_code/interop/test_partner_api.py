@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
+from health_code import codec
 from tests.factories import ADMIN_AUD, make_department, sign_in, valid_id_number, verify_real_name
 from tests.health_code.interop.partners_factory import (
     CHINESE_WORDS,
@@ -140,10 +141,13 @@ async def test_each_check_is_audited_and_the_citizen_sees_the_valid_one(client, 
 
     await verify(client, mo.headers(), [code, tamper(code), "hello"])
 
-    entries = await AuditEntry.filter(action="partner_verification").order_by("seq")
-    assert [(e.actor, e.actor_type) for e in entries] == [("MO", "partner")] * 3
-    assert [e.attributes["result"] for e in entries] == ["valid", "BAD_SIGNATURE", "BAD_PREFIX"]
-    assert entries[0].subject_id == citizen.id and entries[1].subject_id is None
+    entries = await AuditEntry.filter(actor_type="partner").order_by("seq")
+    assert [(e.category, e.action) for e in entries] == [("access", "health_code_verified"),
+                                                          ("event", "partner_verification"),
+                                                          ("event", "partner_verification")]
+    assert entries[0].subject_id == citizen.id and codec.unpack(code)[1]["hc"][1].hex() in entries[0].purpose
+    assert [e.attributes["result"] for e in entries[1:]] == ["BAD_SIGNATURE", "BAD_PREFIX"]
+    assert entries[1].actor == "MO" and entries[1].subject_id is None
     assert all("hello" not in str(e.attributes) for e in entries)  # codes are named by reference, never kept
     log = (await client.get("/api/v1/me/access-log", headers=citizen.headers)).json()["items"]
     assert len(log) == 1
