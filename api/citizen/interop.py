@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from api.citizen.health_code import ReasonItem, reason_items
+from api.citizen.health_code import HealthCodeReply, ReasonItem, reason_items
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
@@ -36,14 +36,9 @@ class ConversionSource(BaseModel):
     mapped_color: str
 
 
-class ConversionReply(BaseModel):
-    payload: str
-    color: str
-    color_text: str
-    reasons: list[ReasonItem]
-    issued_at: str
-    expires_at: str
-    seconds_left: int
+class ConversionReply(HealthCodeReply):
+    """A health code like the citizen's own, plus where it came from."""
+
     source: ConversionSource
 
 

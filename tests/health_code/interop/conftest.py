@@ -18,7 +18,15 @@ import pytest
 from sanic import Sanic
 
 from app.clock import MovableClock
+from tests.factories import Department
+from tests.health_code.interop.partners_factory import make_partner_admin
 from tests.health_code.interop.partner_process import PartnerRegion, serve_live, start_partner
+
+
+@pytest.fixture
+async def admin(app: Sanic, clock: MovableClock) -> Department:
+    """A client of the platform's administrators allowed to manage the partner registry."""
+    return await make_partner_admin(clock)
 
 
 @pytest.fixture

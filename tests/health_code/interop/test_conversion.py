@@ -21,16 +21,10 @@ from tests.health_code.interop.partners_factory import (
     CodeSigningKey,
     after,
     make_partner,
-    make_partner_admin,
     tamper,
 )
 
 ID_NUMBER = valid_id_number(region="440106", birth="19900307", sequence="415")
-
-
-@pytest.fixture
-async def admin(app, clock):
-    return await make_partner_admin(clock)
 
 
 @pytest.fixture

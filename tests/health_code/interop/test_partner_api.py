@@ -17,16 +17,10 @@ from tests.health_code.interop.partners_factory import (
     PARTNERS,
     VERIFICATIONS,
     make_partner,
-    make_partner_admin,
     public_jwk,
     start_of_next,
     tamper,
 )
-
-
-@pytest.fixture
-async def admin(app, clock):
-    return await make_partner_admin(clock)
 
 
 @pytest.fixture

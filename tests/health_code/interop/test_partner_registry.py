@@ -18,14 +18,8 @@ from tests.health_code.interop.partners_factory import (
     CodeSigningKey,
     after,
     make_partner,
-    make_partner_admin,
     registration_body,
 )
-
-
-@pytest.fixture
-async def admin(app, clock):
-    return await make_partner_admin(clock)
 
 
 async def fetch_trust_list(client) -> tuple[dict, dict]:
