@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "app.notifications.models",
     "health_code.models",
     "health_code.interop.models",
+    "app.vouchers.models",
 ]
 
 
