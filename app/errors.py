@@ -71,6 +71,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     "BAD_COMPRESSION": {"zh-Hans": "无法读取此码。", "zh-Hant": "無法讀取此碼。", "en": "This code could not be read."},
     "BAD_COSE": {"zh-Hans": "无法读取此码。", "zh-Hant": "無法讀取此碼。", "en": "This code could not be read."},
     "BAD_CLAIMS": {"zh-Hans": "此码内容不完整。", "zh-Hant": "此碼內容不完整。", "en": "This code's content is incomplete."},
+    # The ID voucher (居民身份电子凭证).
+    "VOUCHER_NOT_FOUND": {"zh-Hans": "您还没有居民身份电子凭证。", "zh-Hant": "您還沒有居民身分電子憑證。", "en": "You have no digital ID voucher yet."},
+    "VOUCHER_SUSPENDED": {"zh-Hans": "电子凭证已锁定，请先解锁。", "zh-Hant": "電子憑證已鎖定，請先解鎖。", "en": "Your ID voucher is locked; unlock it first."},
+    "VOUCHER_REVOKED": {"zh-Hans": "该电子凭证已作废。", "zh-Hant": "該電子憑證已作廢。", "en": "This ID voucher has been revoked."},
+    "DEVICE_PROOF_INVALID": {"zh-Hans": "请在办理电子凭证的手机上操作。", "zh-Hant": "請在辦理電子憑證的手機上操作。", "en": "Please use the phone the voucher was issued to."},
+    "FULL_IDENTITY_CONSENT_REQUIRED": {"zh-Hans": "提供完整身份信息需要您本次明确同意。", "zh-Hant": "提供完整身分資料需要您本次明確同意。", "en": "Sharing your full identity needs your explicit consent each time."},
+    "STANDING_REQUEST_NOT_FOUND": {"zh-Hans": "未找到该机构的授权请求。", "zh-Hant": "未找到該機構的授權請求。", "en": "No such standing request."},
+    "PRESENTATION_NOT_FOUND": {"zh-Hans": "未找到该亮证记录。", "zh-Hant": "未找到該亮證記錄。", "en": "No such presentation."},
+    "ELDERLY_MODE_REQUIRED": {"zh-Hans": "延长有效期仅在长辈模式下提供。", "zh-Hant": "延長有效期僅在長輩模式下提供。", "en": "Extending is available in elderly mode only."},
+    "ALREADY_EXTENDED": {"zh-Hans": "有效期只能延长一次。", "zh-Hant": "有效期只能延長一次。", "en": "A presentation can be extended once only."},
+    "PRESENTATION_EXPIRED": {"zh-Hans": "该二维码已过期，请让对方刷新后重新出示。", "zh-Hant": "該二維碼已過期，請讓對方重新整理後再出示。", "en": "This code has expired; ask for a fresh one."},
+    "TOKEN_ALREADY_USED": {"zh-Hans": "该二维码已被使用，请让对方重新扫码。", "zh-Hant": "該二維碼已被使用，請讓對方重新掃碼。", "en": "This code has already been used."},
+    "TOKEN_INVALID_SIGNATURE": {"zh-Hans": "二维码无效或被篡改。", "zh-Hant": "二維碼無效或被竄改。", "en": "This code is invalid or was altered."},
+    "SCOPE_NOT_ALLOWED": {"zh-Hans": "贵机构无权获取：{scopes}。", "zh-Hant": "貴機構無權取得：{scopes}。", "en": "Your organisation may not ask for: {scopes}."},
     "CLIENT_ROLE_REQUIRED": {"zh-Hans": "该客户端无权调用此接口（需要角色 {role}）。", "zh-Hant": "該用戶端無權呼叫此介面（需要角色 {role}）。", "en": "This client lacks the role {role} for this API."},
     "CITIZEN_NOT_FOUND": {"zh-Hans": "未找到该身份证号码对应的已实名用户。", "zh-Hant": "未找到該身分證號碼對應的已實名用戶。", "en": "No verified citizen has this ID number."},
     "INVALID_VENUE_CODE": {"zh-Hans": "这不是有效的场所码，请扫描场所张贴的官方场所码。", "zh-Hant": "這不是有效的場所碼，請掃描場所張貼的官方場所碼。", "en": "This is not a valid venue code. Scan the official code posted at the venue."},
@@ -104,8 +118,12 @@ class AppError(Exception):
         params: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        message_key: str | None = None,
     ) -> None:
         self.code = code or self.code
+        # One stable code may need other words in another place (TOKEN_EXPIRED for a sign-in and
+        # for a presentation QR): `message_key` picks the text, `code` stays what clients check.
+        self.message_key = message_key or self.code
         self.status = status or self.status
         self.params = dict(params or {})
         self.extra = dict(extra or {})
@@ -113,7 +131,7 @@ class AppError(Exception):
         super().__init__(self.code)
 
     def message(self, language: str) -> str:
-        texts = MESSAGES.get(self.code) or MESSAGES["BAD_REQUEST"]
+        texts = MESSAGES.get(self.message_key) or MESSAGES.get(self.code) or MESSAGES["BAD_REQUEST"]
         try:
             return pick(texts, language, **self.params)
         except (KeyError, IndexError):

@@ -23,6 +23,7 @@ from app.access_log import AccessLog
 from app.accounts.service import AccountService
 from app.clock import Clock
 from app.config import Settings
+from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
 from app.errors import AppError, envelope
 from app.i18n import negotiate
@@ -83,6 +84,7 @@ def create_app(
     app.ctx.trust = PartnerTrustList(platform.cache)
     app.ctx.partners = PartnerRegistry(platform, app.ctx.trust)
     app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust)
+    app.ctx.vouchers = VoucherService(platform)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -118,6 +120,9 @@ def create_app(
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.admin import health_code as admin_health_code
     from api.admin import partners as admin_partners
+    from api.admin import vouchers as admin_vouchers
+    from api.citizen import vouchers as citizen_vouchers
+    from api.rp import vouchers as rp_vouchers
     from api.citizen import auth, health_code, interop, me, notifications, venues
     from api.partner import routes as partner
     from api.public import routes as public
@@ -126,7 +131,8 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     if settings.dev_endpoints:
         app.blueprint(public.dev_bp)
     app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp, venues.bp, interop.bp])
-    app.blueprint([admin_health_code.bp, admin_partners.bp])
+    app.blueprint([admin_health_code.bp, admin_partners.bp, admin_vouchers.bp])
+    app.blueprint([citizen_vouchers.bp, rp_vouchers.bp])
     app.blueprint(partner.bp)
 
 

@@ -99,6 +99,24 @@ async def sign_out_session(request: Request, session_id: str) -> HTTPResponse:
     return no_content()
 
 
+@bp.get("/access-log/export")
+@documented("My whole access log as a JSON file to keep (like Singpass Myinfo and the Estonian data tracker)",
+            reply_model=AccessLog, tag="me")
+async def export_access_log(request: Request) -> HTTPResponse:
+    items: list[AccessLogItem] = []
+    before: int | None = None
+    while True:
+        page = await audit.access_log(request.ctx.citizen_id, limit=500, before_seq=before)
+        items += [AccessLogItem(at=rfc3339(e.at), actor=e.actor, actor_type=e.actor_type, action=e.action,
+                                attributes=e.attributes, purpose=e.purpose) for e in page]
+        if len(page) < 500:
+            break
+        before = page[-1].seq
+    day = request.app.ctx.platform.clock.now().strftime("%Y%m%d")
+    return reply(AccessLog(items=items), headers={
+        "Content-Disposition": f'attachment; filename="access-log-{day}.json"', "Cache-Control": "private, no-store"})
+
+
 @bp.get("/access-log")
 @documented("Who else read my data, when, what and why", reply_model=AccessLog, tag="me")
 async def access_log(request: Request) -> HTTPResponse:

@@ -1,0 +1,279 @@
+"""The digital resident ID voucher (居民身份电子凭证): issue, lock, revoke, show, redeem.
+
+The citizen's phone replaces the plastic card, and the relying party learns only what it must:
+what it asked for, what its registered scopes allow, and what the citizen consented to for
+this one presentation, by default a yes/no answer rather than data.
+
+A presentation QR carries no personal data at all: `GDID1:` + the EU-DCC pipeline over a CWT
+whose only claims are issuer, times and a random token id (claim 7, cti). The relying party
+redeems it online, once, within its lifetime.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Iterable, Mapping
+
+import jwt
+
+from app import audit
+from app.accounts.models import Citizen
+from app.accounts.rules import LEVEL_FACE, normalize_id_number
+from app.accounts.service import CitizenSnapshot, require_level
+from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from app.ids import new_id
+from app.platform import Platform
+from app.security.clients import AuthenticatedClient
+from app.security.pii import mask_name
+from app.vouchers.models import IdVoucher, Presentation, StandingRequest
+from health_code import codec
+
+PREFIX = "GDID1:"
+CWT_CTI = 7
+ATTRIBUTES = ("is_holder", "age_over_18", "age_over_60", "name_masked", "id_last4", "full_identity")
+YES_NO = ("is_holder", "age_over_18", "age_over_60")
+DEFAULT_CONSENT = ("is_holder",)  # the minimum: "is this the registered holder", yes or no
+PROOF_WINDOW = 60  # seconds a device proof is accepted after it was made
+REVOCATION_REASONS = ("id_card_lost", "id_card_expired", "left_service", "reissued")
+
+
+@dataclass(frozen=True)
+class IssuedPresentation:
+    presentation: Presentation
+    token: str
+
+
+@dataclass(frozen=True)
+class Redemption:
+    disclosed: dict[str, Any]
+    withheld: tuple[str, ...]  # asked for, allowed, but not consented to by the citizen
+
+
+class VoucherService:
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+        self.s = platform.settings
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def issue(self, citizen: CitizenSnapshot, device_id: str, device_key: Mapping[str, Any]) -> IdVoucher:
+        """Issue (or re-issue, on a new phone) the voucher; only after the face check (level 3)."""
+        require_level(citizen, LEVEL_FACE)
+        _device_public_key(device_key)
+        now = self.p.clock.now()
+        previous = await IdVoucher.filter(citizen_id=citizen.id, status__in=["active", "suspended"]).first()
+        if previous is not None:
+            await self._change(previous, "revoked", "reissued", actor=citizen.id, actor_type="citizen")
+        voucher = await IdVoucher.create(id=new_id("idv"), citizen_id=citizen.id, device_id=device_id,
+                                         device_key=_public_only(device_key), status="active", issued_at=now,
+                                         status_changed_at=now, replaces=previous.id if previous else None)
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
+                                 action="voucher_reissued" if previous else "voucher_issued", subject_id=citizen.id,
+                                 attributes={"voucher": voucher.id, "device": device_id})
+        return voucher
+
+    async def current(self, citizen_id: str) -> IdVoucher:
+        voucher = await IdVoucher.filter(citizen_id=citizen_id, status__in=["active", "suspended"]).first()
+        if voucher is None:
+            raise NotFound("VOUCHER_NOT_FOUND")
+        return voucher
+
+    async def lock(self, citizen: CitizenSnapshot, locked: bool) -> IdVoucher:
+        """The citizen suspends (locks) or resumes their voucher, e.g. when the phone is lost."""
+        voucher = await self.current(citizen.id)
+        target = "suspended" if locked else "active"
+        if voucher.status != target:
+            await self._change(voucher, target, "citizen_lock" if locked else None, actor=citizen.id,
+                               actor_type="citizen")
+        return voucher
+
+    async def revoke_for_citizen(self, citizen: CitizenSnapshot) -> IdVoucher:
+        """The citizen leaves the voucher service: the voucher never verifies again."""
+        voucher = await self.current(citizen.id)
+        await self._change(voucher, "revoked", "left_service", actor=citizen.id, actor_type="citizen")
+        return voucher
+
+    async def revoke_by_id_number(self, authority: AuthenticatedClient, id_number: str, reason: str) -> IdVoucher:
+        """The ID authority reports the card lost or expired: the voucher is revoked at once."""
+        if reason not in ("id_card_lost", "id_card_expired"):
+            raise ValidationFailed([{"field": "reason", "problem": "id_card_lost or id_card_expired"}])
+        normalized = normalize_id_number(id_number, self.p.clock.now().date())
+        if normalized is None:
+            raise AppError("INVALID_ID_NUMBER", status=422)
+        citizen = await Citizen.get_or_none(id_number_hash=self.p.pii.lookup_hash(normalized, "id_number"))
+        if citizen is None:
+            raise NotFound("CITIZEN_NOT_FOUND")
+        voucher = await self.current(citizen.id)
+        await self._change(voucher, "revoked", reason, actor=authority.id, actor_type="department")
+        return voucher
+
+    async def _change(self, voucher: IdVoucher, status: str, reason: str | None, actor: str, actor_type: str) -> None:
+        voucher.status, voucher.status_reason, voucher.status_changed_at = status, reason, self.p.clock.now()
+        await voucher.save(update_fields=["status", "status_reason", "status_changed_at"])
+        await audit.record_event(self.p.clock, actor=actor, actor_type=actor_type, action=f"voucher_{status}",
+                                 subject_id=voucher.citizen_id, attributes={"voucher": voucher.id, "reason": reason})
+
+    # -- showing it ---------------------------------------------------------------------------------
+    async def present(self, citizen: CitizenSnapshot, device_proof: str, attributes: Iterable[str] | None = None,
+                      standing_request_id: str | None = None, confirm_full_identity: bool = False) -> IssuedPresentation:
+        """A one-time presentation token for the attributes the citizen chose, from the registered device."""
+        voucher = await self.current(citizen.id)
+        if voucher.status != "active":
+            raise AppError("VOUCHER_SUSPENDED", status=409)
+        await self._check_device_proof(voucher, device_proof)
+        consented, standing = await self._consent(attributes, standing_request_id, confirm_full_identity)
+        now = self.p.clock.now()
+        token_id = os.urandom(8)
+        presentation = await Presentation.create(
+            id=token_id.hex(), voucher_id=voucher.id, citizen_id=citizen.id, consented=consented,
+            standing_request=standing, created_at=now, expires_at=now + timedelta(seconds=self.s.voucher_token_ttl))
+        return IssuedPresentation(presentation, self._token(token_id, presentation))
+
+    async def extend(self, citizen: CitizenSnapshot, presentation_id: str) -> IssuedPresentation:
+        """Elderly mode (适老化): one more lifetime for a token not yet used, once."""
+        if not citizen.elderly_mode:
+            raise Forbidden("ELDERLY_MODE_REQUIRED")
+        presentation = await Presentation.get_or_none(id=presentation_id, citizen_id=citizen.id)
+        if presentation is None:
+            raise NotFound("PRESENTATION_NOT_FOUND")
+        if presentation.redeemed_at is not None:
+            raise Conflict("TOKEN_ALREADY_USED")
+        now = self.p.clock.now()
+        if presentation.expires_at <= now:
+            raise AppError("TOKEN_EXPIRED", status=410, message_key="PRESENTATION_EXPIRED")
+        new_expiry = now + timedelta(seconds=self.s.voucher_token_ttl)
+        updated = await Presentation.filter(id=presentation.id, extended=False, redeemed_at=None).update(
+            extended=True, expires_at=new_expiry)
+        if not updated:
+            raise Conflict("ALREADY_EXTENDED")
+        presentation.extended, presentation.expires_at = True, new_expiry
+        return IssuedPresentation(presentation, self._token(bytes.fromhex(presentation.id), presentation))
+
+    def _token(self, token_id: bytes, presentation: Presentation) -> str:
+        key = self.p.keys.current
+        claims = {codec.CWT_ISS: self.s.health_code_issuer, codec.CWT_IAT: int(presentation.created_at.timestamp()),
+                  codec.CWT_EXP: int(presentation.expires_at.timestamp()), CWT_CTI: token_id}
+        return codec.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX)
+
+    async def _check_device_proof(self, voucher: IdVoucher, proof: str) -> None:
+        """The request comes from the registered phone: a JWT signed with its key, fresh and used once."""
+        try:
+            claims = jwt.decode(proof, _device_public_key(voucher.device_key), algorithms=["ES256"],
+                                options={"require": ["sub", "iat", "jti"], "verify_iat": False})
+        except jwt.PyJWTError:
+            raise Forbidden("DEVICE_PROOF_INVALID") from None
+        if claims["sub"] != voucher.id or abs(claims["iat"] - self.p.clock.timestamp()) > PROOF_WINDOW:
+            raise Forbidden("DEVICE_PROOF_INVALID")
+        if not await self.p.cache.set_if_absent(f"device-proof:{voucher.id}:{claims['jti']}", "1",
+                                                ttl=2 * PROOF_WINDOW + 5):
+            raise Forbidden("DEVICE_PROOF_INVALID")
+
+    async def _consent(self, attributes: Iterable[str] | None, standing_request_id: str | None,
+                       confirm_full_identity: bool) -> tuple[list[str], str | None]:
+        if standing_request_id:
+            standing = await self.standing_request(standing_request_id)
+            return sorted(standing.attributes), standing.id
+        chosen = sorted(set(attributes)) if attributes else list(DEFAULT_CONSENT)
+        unknown = [a for a in chosen if a not in ATTRIBUTES]
+        if unknown:
+            raise ValidationFailed([{"field": "attributes", "problem": f"unknown: {', '.join(unknown)}"}])
+        if "full_identity" in chosen and not confirm_full_identity:
+            raise AppError("FULL_IDENTITY_CONSENT_REQUIRED", status=422)
+        return chosen, None
+
+    # -- relying parties ------------------------------------------------------------------------------
+    async def redeem(self, rp: AuthenticatedClient, token: str, asked: Iterable[str], purpose: str) -> Redemption:
+        """Redeem a presentation once: the reply holds asked ∩ allowed scopes ∩ consented, nothing more."""
+        asked = sorted(set(asked))
+        unknown = [a for a in asked if a not in ATTRIBUTES]
+        if not asked or unknown:
+            raise ValidationFailed([{"field": "attributes", "problem": f"1 or more of {', '.join(ATTRIBUTES)}"}])
+        beyond = [a for a in asked if a not in rp.roles]
+        if beyond:
+            raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": ", ".join(beyond)}, extra={"not_allowed": beyond})
+        try:
+            claims = codec.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
+            token_id = bytes(claims[CWT_CTI]).hex()
+        except (codec.CodeError, KeyError, TypeError, ValueError):
+            raise AppError("TOKEN_INVALID_SIGNATURE", status=422) from None
+        presentation = await Presentation.get_or_none(id=token_id).prefetch_related("voucher")
+        if presentation is None:
+            raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
+        now = self.p.clock.now()
+        if presentation.redeemed_at is not None:
+            raise Conflict("TOKEN_ALREADY_USED")
+        if presentation.expires_at <= now:
+            raise AppError("TOKEN_EXPIRED", status=410, message_key="PRESENTATION_EXPIRED")
+        if presentation.voucher.status != "active":
+            raise AppError("VOUCHER_REVOKED" if presentation.voucher.status == "revoked" else "VOUCHER_SUSPENDED",
+                           status=409)
+        # Single use even under concurrent redemptions: only one UPDATE finds it unredeemed.
+        if not await Presentation.filter(id=token_id, redeemed_at=None).update(redeemed_at=now, redeemed_by=rp.id):
+            raise Conflict("TOKEN_ALREADY_USED")
+        shared = [a for a in asked if a in presentation.consented]
+        disclosed = await self._values(presentation.citizen_id, shared, now.date())
+        await audit.record_access(self.p.clock, citizen_id=presentation.citizen_id, actor=rp.name,
+                                  actor_type="relying_party", action="voucher_redeemed", attributes=shared,
+                                  purpose=purpose)
+        return Redemption(disclosed, tuple(a for a in asked if a not in shared))
+
+    async def _values(self, citizen_id: str, names: list[str], today: date) -> dict[str, Any]:
+        citizen = await Citizen.get(id=citizen_id)
+        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+        number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14])) if number else None
+        values: dict[str, Any] = {}
+        for attribute in names:
+            if attribute == "is_holder":
+                values[attribute] = True  # shown from the registered device of this voucher's holder
+            elif attribute in ("age_over_18", "age_over_60"):
+                values[attribute] = born is not None and _age(born, today) >= int(attribute[-2:])
+            elif attribute == "name_masked":
+                values[attribute] = mask_name(name)
+            elif attribute == "id_last4":
+                values[attribute] = number[-4:]
+            elif attribute == "full_identity":
+                values[attribute] = {"name": name, "id_number": number}
+        return values
+
+    async def standing_request(self, request_id: str) -> StandingRequest:
+        standing = await StandingRequest.get_or_none(id=request_id, active=True)
+        if standing is None:
+            raise NotFound("STANDING_REQUEST_NOT_FOUND")
+        return standing
+
+    async def add_standing_request(self, rp: AuthenticatedClient, attributes: list[str],
+                                   purpose: Mapping[str, str]) -> StandingRequest:
+        """What a relying party always asks for, in plain language; full identity never rides on one."""
+        wanted = sorted(set(attributes))
+        if not wanted or any(a not in ATTRIBUTES for a in wanted):
+            raise ValidationFailed([{"field": "attributes", "problem": f"1 or more of {', '.join(ATTRIBUTES)}"}])
+        if "full_identity" in wanted:
+            raise ValidationFailed([{"field": "attributes", "problem": "full_identity needs consent each time"}])
+        beyond = [a for a in wanted if a not in rp.roles]
+        if beyond:
+            raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": ", ".join(beyond)}, extra={"not_allowed": beyond})
+        if "zh-Hans" not in purpose:
+            raise ValidationFailed([{"field": "purpose.zh-Hans", "problem": "the purpose in Simplified Chinese"}])
+        return await StandingRequest.create(id=new_id("sr"), client_id=rp.id, attributes=wanted,
+                                            purpose=dict(purpose), created_at=self.p.clock.now())
+
+
+def _age(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _public_only(jwk: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: jwk[k] for k in ("kty", "crv", "x", "y", "kid") if k in jwk}
+
+
+def _device_public_key(jwk: Mapping[str, Any]) -> Any:
+    if "d" in jwk:
+        raise ValidationFailed([{"field": "device_key", "problem": "send only the public key"}])
+    try:
+        key = jwt.PyJWK(dict(jwk), algorithm="ES256").key
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+        raise ValidationFailed([{"field": "device_key", "problem": "an EC P-256 public JWK"}]) from None
+    return key
+

@@ -1,0 +1,53 @@
+"""The voucher's story: a new user passes 实名 and the face check, gets the voucher on their phone,
+shows it at a hotel, and the hotel (a separate client with its own key) learns "over 18: yes" and
+nothing more; the citizen sees that in their access log and can export it."""
+
+from __future__ import annotations
+
+import segno
+
+from tests.vouchers.voucher_factory import (REDEMPTIONS, Phone, face_verified, get_voucher, relying_party,
+                                            rp_headers, show)
+
+
+async def test_a_hotel_learns_over_18_yes_and_nothing_more(client, sms, clock):
+    citizen = await face_verified(client, sms, name="张三", birth="19900307")
+    phone = Phone()
+    voucher = await get_voucher(client, citizen, phone)
+    assert voucher["status"] == "active" and voucher["device_id"] == phone.device_id
+
+    shown = await show(client, citizen, phone, voucher["id"], clock, attributes=["age_over_18"])
+    assert shown.status_code == 201, shown.text
+    token = shown.json()["token"]
+    assert token.startswith("GDID1:") and segno.make(token, error="m").version <= 8  # a low QR version (health codes: 10)
+    assert "张" not in token  # no personal data inside
+    assert shown.json()["seconds_left"] <= 180
+
+    hotel = await relying_party(clock, "示例大酒店前台", ["age_over_18", "name_masked", "is_holder"])
+    redeemed = await client.post(REDEMPTIONS, headers=rp_headers(hotel),
+                                 json={"token": token, "attributes": ["age_over_18", "name_masked"], "purpose": "入住登记"})
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json() == {"attributes": {"age_over_18": True}, "withheld": ["name_masked"]}
+
+    again = await client.post(REDEMPTIONS, headers=rp_headers(hotel),
+                              json={"token": token, "attributes": ["age_over_18"], "purpose": "入住登记"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "TOKEN_ALREADY_USED"
+
+    log = (await client.get("/api/v1/me/access-log", headers=citizen.headers)).json()["items"]
+    assert [(e["actor"], e["actor_type"], e["action"], e["attributes"], e["purpose"]) for e in log] == \
+        [("示例大酒店前台", "relying_party", "voucher_redeemed", ["age_over_18"], "入住登记")]
+    export = await client.get("/api/v1/me/access-log/export", headers=citizen.headers)
+    assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
+    assert export.json()["items"] == log
+
+
+async def test_an_expired_token_cannot_be_redeemed(client, sms, clock):
+    citizen = await face_verified(client, sms)
+    phone = Phone()
+    voucher = await get_voucher(client, citizen, phone)
+    token = (await show(client, citizen, phone, voucher["id"], clock)).json()["token"]
+    clock.advance(181)
+    bank = await relying_party(clock, "示例银行柜台", ["is_holder"])
+    late = await client.post(REDEMPTIONS, headers=rp_headers(bank),
+                             json={"token": token, "attributes": ["is_holder"], "purpose": "开户"})
+    assert late.status_code == 410 and late.json()["error"]["code"] == "TOKEN_EXPIRED"
