@@ -23,6 +23,7 @@ from app.access_log import AccessLog
 from app.accounts.service import AccountService
 from app.clock import Clock
 from app.config import Settings
+from app.vouchers.licences import LicenceService
 from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
 from app.errors import AppError, envelope
@@ -84,7 +85,8 @@ def create_app(
     app.ctx.trust = PartnerTrustList(platform.cache)
     app.ctx.partners = PartnerRegistry(platform, app.ctx.trust)
     app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust)
-    app.ctx.vouchers = VoucherService(platform)
+    app.ctx.vouchers = VoucherService(platform, app.ctx.accounts.citizen)
+    app.ctx.licences = LicenceService(platform)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -95,6 +97,7 @@ def create_app(
     @app.before_server_start
     async def start(app: Sanic) -> None:
         await init_db(settings.resolved_database_url, migrate=not settings.production)
+        await app.ctx.licences.seed_licence_types()
 
     @app.after_server_start
     async def start_jobs(app: Sanic) -> None:
@@ -123,6 +126,9 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.admin import vouchers as admin_vouchers
     from api.citizen import vouchers as citizen_vouchers
     from api.rp import vouchers as rp_vouchers
+    from api.admin import licence_issuers
+    from api.citizen import licences as citizen_licences
+    from api.rp import licences as rp_licences
     from api.citizen import auth, health_code, interop, me, notifications, venues
     from api.partner import routes as partner
     from api.public import routes as public
@@ -133,6 +139,7 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp, venues.bp, interop.bp])
     app.blueprint([admin_health_code.bp, admin_partners.bp, admin_vouchers.bp])
     app.blueprint([citizen_vouchers.bp, rp_vouchers.bp])
+    app.blueprint([citizen_licences.bp, licence_issuers.bp, rp_licences.bp])
     app.blueprint(partner.bp)
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,6 +96,46 @@ async def p99_latency(port: int, path: str, headers: dict[str, str], seconds: fl
     await asyncio.gather(*jobs)
     latencies.sort()
     return latencies[int(len(latencies) * 0.99) - 1] * 1000
+
+
+async def _poster(port: int, path: str, next_call: Callable[[], tuple[str, dict]] , stop_at: float,
+                  counts: list[int], weight: Callable[[dict], int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    done = 0
+    try:
+        while time.perf_counter() < stop_at:
+            try:
+                token, body = next_call()
+            except StopIteration:
+                break
+            raw = json.dumps(body).encode()
+            writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
+                          f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")))
+            reply = json.loads(await reader.readexactly(length))
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected reply: {head[:40]!r} {str(reply)[:200]}")
+            done += weight(reply)
+    finally:
+        writer.close()
+        counts.append(done)
+
+
+async def post_rate(port: int, path: str, next_call: Callable[[], tuple[str, dict]], seconds: float,
+                    connections: int = 4, weight: Callable[[dict], int] = lambda reply: 1) -> float:
+    """POSTs per second (or `weight`ed units per second) where every request is new: `next_call`
+    gives a fresh bearer token and body each time (one-time tokens, single-use jti)."""
+    await asyncio.gather(*[_poster(port, path, next_call, time.perf_counter() + 0.5, [], weight)
+                           for _ in range(connections)])
+    counts: list[int] = []
+    started = time.perf_counter()
+    await asyncio.gather(*[_poster(port, path, next_call, started + seconds, counts, weight)
+                           for _ in range(connections)])
+    return sum(counts) / (time.perf_counter() - started)
 
 
 def _post(port: int, path: str, body: dict) -> dict:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.accounts.rules import id_check_char
-from bench._load import ROOT, free_port, sign_in, start_server, verify_identity
+from bench._load import ROOT, free_port, post_rate, sign_in, start_server, verify_identity
 
 ISSUER = "https://gov-app.example.cn"
 BATCH = 100
@@ -99,36 +99,10 @@ def register_partner(port: int, env: dict[str, str], data_dir: str) -> ec.Ellipt
     return partner_key
 
 
-async def _batches(port: int, key: ec.EllipticCurvePrivateKey, codes: list[str], stop_at: float, done: list[int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    body = json.dumps({"codes": codes}).encode()
-    count = 0
-    try:
-        while time.perf_counter() < stop_at:
-            head = (f"POST /api/partner/v1/verifications HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
-                    f"Authorization: Bearer {_token(key, 'MO', 'mo-api-1', 'partner')}\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-            writer.write(head + body)
-            await writer.drain()
-            reply_head = await reader.readuntil(b"\r\n\r\n")
-            length = int(next(line.split(b":", 1)[1] for line in reply_head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:")))
-            reply = json.loads(await reader.readexactly(length))
-            if not reply_head.startswith(b"HTTP/1.1 200") or not all(r["valid"] for r in reply["results"]):
-                raise RuntimeError(f"unexpected reply: {reply_head[:40]!r} {str(reply)[:200]}")
-            count += len(codes)
-    finally:
-        writer.close()
-        done.append(count)
-
-
-async def codes_per_second(port: int, key: ec.EllipticCurvePrivateKey, codes: list[str], seconds: float,
-                           connections: int = 4) -> float:
-    await asyncio.gather(*[_batches(port, key, codes, time.perf_counter() + 0.5, []) for _ in range(connections)])
-    done: list[int] = []
-    started = time.perf_counter()
-    await asyncio.gather(*[_batches(port, key, codes, started + seconds, done) for _ in range(connections)])
-    return sum(done) / (time.perf_counter() - started)
+async def codes_per_second(port: int, key: ec.EllipticCurvePrivateKey, codes: list[str], seconds: float) -> float:
+    return await post_rate(port, "/api/partner/v1/verifications",
+                           lambda: (_token(key, "MO", "mo-api-1", "partner"), {"codes": codes}), seconds,
+                           weight=lambda reply: sum(1 for r in reply["results"] if r["valid"]))
 
 
 def main(seconds: float = 4.0) -> None:

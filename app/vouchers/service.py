@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 import jwt
 
@@ -52,9 +52,10 @@ class Redemption:
 
 
 class VoucherService:
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, citizens: Callable[[str], Awaitable[CitizenSnapshot]]) -> None:
         self.p = platform
         self.s = platform.settings
+        self.citizens = citizens  # AccountService.citizen: the cached snapshot
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def issue(self, citizen: CitizenSnapshot, device_id: str, device_key: Mapping[str, Any]) -> IdVoucher:
@@ -197,7 +198,7 @@ class VoucherService:
             token_id = bytes(claims[CWT_CTI]).hex()
         except (codec.CodeError, KeyError, TypeError, ValueError):
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422) from None
-        presentation = await Presentation.get_or_none(id=token_id).prefetch_related("voucher")
+        presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
         if presentation is None:
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
         now = self.p.clock.now()
@@ -219,7 +220,7 @@ class VoucherService:
         return Redemption(disclosed, tuple(a for a in asked if a not in shared))
 
     async def _values(self, citizen_id: str, names: list[str], today: date) -> dict[str, Any]:
-        citizen = await Citizen.get(id=citizen_id)
+        citizen = await self.citizens(citizen_id)
         name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14])) if number else None

@@ -1,0 +1,97 @@
+"""Benchmark: ID-voucher presentation redemption by a relying party, as a ratio to a bare Sanic
+handler in the same run (one worker each, embedded default).
+
+A redemption is the relying party's JWT (ES256 verify, single-use jti), the QR token's COSE
+signature, a single-use update of the presentation, the attributes and an access-log entry.
+Every request redeems a new token, made beforehand from the citizen's phone.
+Run: `.venv/bin/python -m bench.voucher_redemption [seconds]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from bench._load import ROOT, free_port, measure, post_rate, sign_in, start_server, verify_identity
+from bench.partner_verification import ISSUER
+
+TOKENS = 2500
+
+
+def _call(port: int, path: str, token: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST" if body is not None else "GET",
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read())
+
+
+def register_hotel(env: dict[str, str], data_dir: str) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = Path(data_dir) / "hotel.pem"
+    pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    out = subprocess.run([sys.executable, "-m", "app", "clients", "add", "--name", "示例大酒店（基准）",
+                          "--audience", "relying_party", "--role", "age_over_18", "--public-key", str(pem)],
+                         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    return out.split("iss):", 1)[1].split()[0], key
+
+
+def make_tokens(port: int, citizen_token: str, count: int) -> list[str]:
+    phone = ec.generate_private_key(ec.SECP256R1())
+    jwk = jwt.algorithms.ECAlgorithm.to_jwk(phone.public_key(), as_dict=True)
+    voucher = _call(port, "/api/v1/vouchers", citizen_token, {"device_id": "bench-phone-01", "device_key": jwk})
+    tokens = []
+    for _ in range(count):
+        proof = jwt.encode({"sub": voucher["id"], "iat": int(time.time()), "jti": secrets.token_hex(8)}, phone,
+                           algorithm="ES256")
+        tokens.append(_call(port, "/api/v1/vouchers/current/presentations", citizen_token,
+                            {"device_proof": proof, "attributes": ["age_over_18"]})["token"])
+    return tokens
+
+
+def main(seconds: float = 4.0) -> None:
+    base_port, port = free_port(), free_port()
+    baseline = start_server(["-m", "bench.bare_sanic", str(base_port)], {}, base_port)
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "", "APP_ACCESS_LOG": "false"}
+        service = start_server(["-m", "app", "--port", str(port)], env, port)
+        try:
+            hotel_id, hotel_key = register_hotel({**os.environ, **env}, data_dir)
+            citizen = sign_in(port)
+            verify_identity(port, citizen)
+            _call(port, "/api/v1/me/identity/face", citizen, {"liveness_sample": base64.b64encode(os.urandom(4096)).decode()})
+            tokens = iter(make_tokens(port, citizen, TOKENS))
+
+            def next_redemption() -> tuple[str, dict]:
+                claims = {"iss": hotel_id, "aud": f"{ISSUER}/relying_party", "iat": int(time.time()),
+                          "jti": secrets.token_hex(12)}
+                body = {"token": next(tokens), "attributes": ["age_over_18"], "purpose": "入住登记（基准）"}
+                return jwt.encode(claims, hotel_key, algorithm="ES256", headers={"kid": "1"}), body
+
+            base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
+            rate = asyncio.run(post_rate(port, "/api/rp/v1/redemptions", next_redemption, seconds))
+        finally:
+            service.terminate()
+            baseline.terminate()
+            service.wait(10)
+            baseline.wait(10)
+    print(f"baseline bare Sanic handler: {base_rps:8.0f} req/s")
+    print(f"POST /api/rp/v1/redemptions (each a new one-time token): {rate:8.0f} req/s   ratio {rate / base_rps:.3f}")
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 4.0)
