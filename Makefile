@@ -28,6 +28,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.me_throughput
 	$(BIN)/python -m bench.health_code_fetch
+	$(BIN)/python -m bench.partner_verification
+	$(BIN)/python -m bench.voucher_redemption
 
 clean:
 	rm -rf $(VENV) .pytest_cache
