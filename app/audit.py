@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
@@ -68,7 +69,17 @@ def entry_hash(prev_hash: str, seq: int, at: datetime, category: str, actor: str
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-_local_lock = asyncio.Lock()
+_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _local_lock() -> asyncio.Lock:
+    """One lock per event loop: a lock waited on under one loop cannot be used under another
+    (each test has its own loop; a server worker has one)."""
+    loop = asyncio.get_running_loop()
+    lock = _locks.get(loop)
+    if lock is None:
+        lock = _locks[loop] = asyncio.Lock()
+    return lock
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,7 @@ async def record_all(clock: Clock, records: Sequence[AuditRecord]) -> None:
 async def _append(clock: Clock, records: Sequence[AuditRecord]) -> AuditEntry | None:
     """Chain and write `records`; returns the entry when there is exactly one."""
     # The in-process lock orders this worker's writers; the row lock on the head orders workers.
-    async with _local_lock:
+    async with _local_lock():
         for _ in range(3):
             try:
                 async with in_transaction() as conn:

@@ -111,6 +111,28 @@ async def present(request: Request) -> HTTPResponse:
     return reply(presentation_view(request, issued), status=201)
 
 
+class OfflineRequest(Strict):
+    device_proof: str = Field(max_length=2048)
+    disclose: list[str] = Field(min_length=1, max_length=4, description="age_over_18, age_over_60, name_masked, id_last4")
+
+
+class OfflineReply(BaseModel):
+    qr: str = Field(description="GDIDO1:…: an SD-JWT presentation; the verifier needs only our JWKS")
+    disclosed: list[str]
+    expires_at: str
+
+
+@bp.post("/current/offline")
+@documented("Show my ID where there is no network: a signed QR that discloses only the chosen claims",
+            body=OfflineRequest, reply_model=OfflineReply, status=201, level=LEVEL_FACE, tag="voucher")
+@requires_level(LEVEL_FACE)
+async def present_offline(request: Request) -> HTTPResponse:
+    body = parse_body(request, OfflineRequest)
+    shown = await request.app.ctx.vouchers.present_offline(request.ctx.citizen, body.device_proof, body.disclose)
+    return reply(OfflineReply(qr=shown.qr, disclosed=list(shown.disclosed), expires_at=rfc3339(shown.expires_at)),
+                 status=201)
+
+
 @bp.post("/presentations/<presentation_id:str>/extension")
 @documented("Elderly mode: give a QR not yet used one more lifetime, once", reply_model=PresentationReply,
             level=LEVEL_FACE, tag="voucher")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 import jwt
@@ -27,6 +27,7 @@ from app.ids import new_id
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
+from app.vouchers import offline
 from app.vouchers.models import IdVoucher, Presentation, StandingRequest
 from health_code import codec
 
@@ -36,6 +37,7 @@ ATTRIBUTES = ("is_holder", "age_over_18", "age_over_60", "name_masked", "id_last
 YES_NO = ("is_holder", "age_over_18", "age_over_60")
 DEFAULT_CONSENT = ("is_holder",)  # the minimum: "is this the registered holder", yes or no
 PROOF_WINDOW = 60  # seconds a device proof is accepted after it was made
+OFFLINE_CLAIMS = ("age_over_18", "age_over_60", "name_masked", "id_last4")  # never the full identity offline
 REVOCATION_REASONS = ("id_card_lost", "id_card_expired", "left_service", "reissued")
 
 
@@ -43,6 +45,13 @@ REVOCATION_REASONS = ("id_card_lost", "id_card_expired", "left_service", "reissu
 class IssuedPresentation:
     presentation: Presentation
     token: str
+
+
+@dataclass(frozen=True)
+class OfflineShown:
+    qr: str
+    disclosed: tuple[str, ...]
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,26 @@ class VoucherService:
             id=token_id.hex(), voucher_id=voucher.id, citizen_id=citizen.id, consented=consented,
             standing_request=standing, created_at=now, expires_at=now + timedelta(seconds=self.s.voucher_token_ttl))
         return IssuedPresentation(presentation, self._token(token_id, presentation))
+
+    async def present_offline(self, citizen: CitizenSnapshot, device_proof: str, disclose: Iterable[str]) -> OfflineShown:
+        """For places without a network: a signed QR from which a verifier with only our JWKS learns the
+        chosen claims and nothing else (salted-hash disclosures, SD-JWT as in RFC 9901)."""
+        voucher = await self.current(citizen.id)
+        if voucher.status != "active":
+            raise AppError("VOUCHER_SUSPENDED", status=409)
+        await self._check_device_proof(voucher, device_proof)
+        chosen = sorted(set(disclose))
+        if not chosen or any(name not in OFFLINE_CLAIMS for name in chosen):
+            raise ValidationFailed([{"field": "disclose", "problem": f"1 or more of {', '.join(OFFLINE_CLAIMS)}"}])
+        now = self.p.clock.now()
+        values = await self._values(citizen.id, list(OFFLINE_CLAIMS), now.date())
+        credential = offline.issue_offline_credential(values, self.p.keys.current, self.s.health_code_issuer, now,
+                                                      self.s.voucher_offline_ttl)
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
+                                 action="voucher_offline_presentation", subject_id=citizen.id,
+                                 attributes={"voucher": voucher.id, "disclosed": chosen})
+        return OfflineShown(offline.to_qr_text(offline.present(credential, chosen)), tuple(chosen),
+                            now + timedelta(seconds=self.s.voucher_offline_ttl))
 
     async def extend(self, citizen: CitizenSnapshot, presentation_id: str) -> IssuedPresentation:
         """Elderly mode (适老化): one more lifetime for a token not yet used, once."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import segno
 
+from app.vouchers import offline
+
 from tests.vouchers.voucher_factory import (REDEMPTIONS, Phone, face_verified, get_voucher, relying_party,
                                             rp_headers, show)
 
@@ -51,3 +53,22 @@ async def test_an_expired_token_cannot_be_redeemed(client, sms, clock):
     late = await client.post(REDEMPTIONS, headers=rp_headers(bank),
                              json={"token": token, "attributes": ["is_holder"], "purpose": "开户"})
     assert late.status_code == 410 and late.json()["error"]["code"] == "TOKEN_EXPIRED"
+
+
+async def test_without_a_network_the_desk_learns_only_what_the_offline_qr_discloses(client, sms, clock):
+    citizen = await face_verified(client, sms, name="张三", birth="19900307")
+    phone = Phone()
+    voucher = await get_voucher(client, citizen, phone)
+    reply = await client.post("/api/v1/vouchers/current/offline", headers=citizen.headers,
+                              json={"device_proof": phone.proof(voucher["id"], clock), "disclose": ["age_over_18"]})
+    assert reply.status_code == 201, reply.text
+    qr = reply.json()["qr"]
+    assert qr.startswith("GDIDO1:") and segno.make(qr, error="m").version <= 15
+
+    jwks = (await client.get("/.well-known/jwks.json")).json()  # all the desk has, synced earlier
+    seen = offline.verify_presentation(offline.from_qr_text(qr), jwks, clock.now(), "CN-GD")
+    assert {k: v for k, v in seen.items() if k not in ("iss", "iat", "exp")} == {"age_over_18": True}
+
+    refused = await client.post("/api/v1/vouchers/current/offline", headers=citizen.headers,
+                                json={"device_proof": phone.proof(voucher["id"], clock), "disclose": ["full_identity"]})
+    assert refused.status_code == 422

@@ -1,0 +1,283 @@
+"""The offline presentation of the resident ID voucher: an SD-JWT (RFC 9901) shown as a QR code.
+
+Where there is no network, the holder's phone shows a QR code the verifier checks with nothing
+but our published JWKS, and the verifier learns only the claims the holder chose to disclose:
+
+    issuer-signed JWT (ES256, header {"alg", "kid", "typ": "dc+sd-jwt"}), payload
+        {"iss", "iat", "exp", "vct": "cn-gd-resident-id-voucher", ["cnf"],
+         "_sd": [sorted base64url(SHA-256(disclosure)), ...], "_sd_alg": "sha-256"}
+    disclosure = base64url(JSON [salt (16 random bytes, base64url), claim name, value])
+    presentation = <JWT>~<disclosure>~...~          (no key-binding JWT)
+
+Every claim handed to `issue_offline_credential` is selectively disclosable; the fixed claims
+are always visible. A claim's digest cannot be matched by guessing its value: the salt is
+only in its disclosure. No decoy digests: as long as every voucher is issued with the same
+claim names, the number of digests tells a verifier nothing. `cnf` (holder binding) is carried but not checked here.
+
+QR text: "GDIDO1:" + the presentation itself (byte mode) or base45 of a CBOR packing of it
+(alphanumeric mode, zlib-compressed only if that is shorter), whichever needs fewer QR bits.
+The packing is `[1, kid bytes, iss, iat, exp, cnf, [digest bytes], signature,
+[[salt bytes, name, value], ...]]`, used only when our canonical JSON rebuilds the exact
+signed text from it (checked before use), else `[0, presentation text]`. Carrying digests
+and salts as bytes instead of base64url-in-JSON-in-base64url takes a presentation of one
+claim from QR version 22 (19 with plain zlib) to 15 at error level M.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+import base45
+import cbor2
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app.security.keys import SigningKey, b64url, b64url_decode
+
+VCT = "cn-gd-resident-id-voucher"
+TYP = "dc+sd-jwt"
+ALGORITHM = "ES256"
+SD_ALG = "sha-256"
+SALT_BYTES = 16
+QR_PREFIX = "GDIDO1:"
+CLOCK_SKEW = 60  # seconds an offline verifier's clock may run behind ours
+MAX_QR_BYTES = 16_384  # decompressed; a full presentation is about 1 KB
+FIXED_CLAIMS = frozenset({"iss", "iat", "exp", "vct", "cnf", "_sd", "_sd_alg"})
+# Never selectively disclosable (RFC 9901 §4.2.1; SD-JWT VC §3.2.2.2).
+RESERVED_NAMES = FIXED_CLAIMS | {"...", "nbf", "status", "vct#integrity"}
+_FORM_TEXT, _FORM_PACKED = 0, 1
+_ZLIB_HEADER = b"\x78"  # a CBOR array starts with 0x80-0x9f, never with this
+
+
+class PresentationError(ValueError):
+    """Why a presentation is not accepted; `code` is the stable code verifiers see."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class OfflineCredential:
+    """What the holder's wallet keeps: the issuer-signed JWT and every disclosure by claim name."""
+
+    jwt: str
+    disclosures: dict[str, str]
+
+
+# -- issuing and presenting -----------------------------------------------------------------
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _digest(disclosure: str) -> str:
+    return b64url(hashlib.sha256(disclosure.encode("ascii")).digest())
+
+
+def _payload(iss: str, iat: int, exp: int, cnf: Any, digests: list[str]) -> bytes:
+    """The signed payload bytes; the QR packing rebuilds them with this same function."""
+    claims: dict[str, Any] = {"iss": iss, "iat": iat, "exp": exp, "vct": VCT}
+    if cnf is not None:
+        claims["cnf"] = cnf
+    return _json({**claims, "_sd": digests, "_sd_alg": SD_ALG})
+
+
+def _header(kid: str) -> bytes:
+    """The header as PyJWT writes it (sorted keys, no spaces); see `_pack`."""
+    return json.dumps({"alg": ALGORITHM, "kid": kid, "typ": TYP}, separators=(",", ":"), sort_keys=True).encode()
+
+
+def issue_offline_credential(claims: Mapping[str, Any], signing_key: SigningKey, issuer: str, now: datetime,
+                             ttl: int, holder_binding: dict[str, Any] | None = None) -> OfflineCredential:
+    """Sign a credential in which every claim of `claims` is selectively disclosable."""
+    bad = sorted(name for name in claims if not isinstance(name, str) or not name or name in RESERVED_NAMES)
+    if bad:
+        raise ValueError(f"claim names not allowed as selectively disclosable: {bad}")
+    if now.tzinfo is None or ttl <= 0:
+        raise ValueError("`now` must be timezone-aware and `ttl` positive")
+    disclosures = {
+        name: b64url(_json([b64url(secrets.token_bytes(SALT_BYTES)), name, value])) for name, value in claims.items()
+    }
+    iat = int(now.timestamp())
+    payload = _payload(issuer, iat, iat + ttl, holder_binding, sorted(_digest(d) for d in disclosures.values()))
+    token = jwt.api_jws.encode(payload, signing_key.private_key, algorithm=ALGORITHM,
+                               headers={"kid": signing_key.kid, "typ": TYP})
+    return OfflineCredential(jwt=token, disclosures=disclosures)
+
+
+def present(credential: OfflineCredential, disclose: Iterable[str]) -> str:
+    """The presentation text with only the disclosures of the claims named in `disclose`."""
+    wanted = set(disclose)
+    unknown = wanted - credential.disclosures.keys()
+    if unknown:
+        raise ValueError(f"not in the credential: {sorted(unknown)}")
+    chosen = [d for name, d in credential.disclosures.items() if name in wanted]
+    return "~".join([credential.jwt, *chosen, ""])
+
+
+# -- verifying ------------------------------------------------------------------------------
+
+def _keys(jwks: Mapping[str, Any]) -> dict[str, ec.EllipticCurvePublicKey]:
+    keys: dict[str, ec.EllipticCurvePublicKey] = {}
+    for jwk in jwks.get("keys", []):
+        if not isinstance(jwk, dict) or (jwk.get("kty"), jwk.get("crv")) != ("EC", "P-256"):
+            continue
+        if jwk.get("alg", ALGORITHM) != ALGORITHM or jwk.get("use", "sig") != "sig" or not isinstance(jwk.get("kid"), str):
+            continue
+        try:
+            keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
+        except jwt.PyJWTError:
+            continue  # an unusable entry does not stop the others from working
+    return keys
+
+
+def _verified_payload(token: str, jwks: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise PresentationError("MALFORMED", "not a JWT") from None
+    if header.get("alg") != ALGORITHM or header.get("typ") != TYP:
+        raise PresentationError("MALFORMED", f"expected an {ALGORITHM} {TYP}")
+    key = _keys(jwks).get(header.get("kid", ""))
+    if key is None:
+        raise PresentationError("UNKNOWN_KID")
+    try:
+        raw = jwt.api_jws.decode_complete(token, key, algorithms=[ALGORITHM])["payload"]
+    except jwt.InvalidSignatureError:
+        raise PresentationError("BAD_SIGNATURE") from None
+    except jwt.PyJWTError:
+        raise PresentationError("MALFORMED", "not a JWS") from None
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise PresentationError("MALFORMED", "payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise PresentationError("MALFORMED", "payload is not a JSON object")
+    digests = payload.get("_sd")
+    if (payload.get("vct") != VCT or payload.get("_sd_alg") != SD_ALG or not isinstance(payload.get("iss"), str)
+            or not all(type(payload.get(t)) is int for t in ("iat", "exp"))
+            or not isinstance(digests, list) or not all(isinstance(d, str) for d in digests)
+            or len(set(digests)) != len(digests)):
+        raise PresentationError("MALFORMED", "not a resident ID voucher")
+    return payload
+
+
+def _disclosed(disclosures: list[str], digests: list[str]) -> dict[str, Any]:
+    known, claims = set(digests), {}
+    for disclosure in disclosures:
+        if _digest(disclosure) not in known:
+            raise PresentationError("DISCLOSURE_NOT_IN_CREDENTIAL")
+        try:
+            salt, name, value = json.loads(b64url_decode(disclosure))
+        except (ValueError, TypeError):
+            raise PresentationError("MALFORMED", "disclosure is not [salt, name, value]") from None
+        if not isinstance(salt, str) or not isinstance(name, str) or name in RESERVED_NAMES:
+            raise PresentationError("MALFORMED", "bad disclosure")
+        if name in claims:
+            raise PresentationError("DUPLICATE_DISCLOSURE", name)
+        claims[name] = value
+    return claims
+
+
+def verify_presentation(text: str, jwks: Mapping[str, Any], now: datetime, expected_issuer: str) -> dict[str, Any]:
+    """Check a presentation with only our JWKS; return iss/iat/exp and the disclosed claims only."""
+    parts = text.split("~") if isinstance(text, str) and text.isascii() else []
+    if len(parts) < 2 or parts[-1] != "" or not all(parts[:-1]):
+        raise PresentationError("MALFORMED", "expected <JWT>~<disclosure>~...~ without a key-binding JWT")
+    payload = _verified_payload(parts[0], jwks)
+    if payload["iss"] != expected_issuer:
+        raise PresentationError("WRONG_ISSUER")
+    moment = now.timestamp()
+    if payload["exp"] <= moment:
+        raise PresentationError("EXPIRED")
+    if payload["iat"] > moment + CLOCK_SKEW:
+        raise PresentationError("NOT_YET_VALID")
+    disclosed = _disclosed(parts[1:-1], payload["_sd"])
+    return {"iss": payload["iss"], "iat": payload["iat"], "exp": payload["exp"], **disclosed}
+
+
+# -- QR text --------------------------------------------------------------------------------
+
+def _qr_bits(text: str) -> int:
+    """Data bits in a QR code: alphanumeric mode for base45 text, byte mode otherwise."""
+    return 11 * (len(text) // 2) + 6 * (len(text) % 2) if "~" not in text else 8 * len(text.encode())
+
+
+def _pack_disclosure(disclosure: str) -> Any:
+    """[salt bytes, name, value] when that rebuilds the disclosure exactly, else its JSON bytes."""
+    raw = b64url_decode(disclosure)
+    try:
+        salt, name, value = json.loads(raw)
+        packed = [b64url_decode(salt), name, value]
+        return packed if _unpack_disclosure(packed) == disclosure else raw
+    except (ValueError, TypeError):
+        return raw
+
+
+def _unpack_disclosure(packed: Any) -> str:
+    if isinstance(packed, bytes):
+        return b64url(packed)
+    salt, name, value = packed
+    return b64url(_json([b64url(salt), name, value]))
+
+
+def _pack(presentation: str) -> list[Any] | None:
+    """The compact CBOR form, or None when it would not rebuild `presentation` exactly."""
+    try:
+        token, *disclosures, _ = presentation.split("~")
+        header_b64, payload_b64, signature_b64 = token.split(".")
+        header, payload = json.loads(b64url_decode(header_b64)), json.loads(b64url_decode(payload_b64))
+        packed = [_FORM_PACKED, b64url_decode(header["kid"]), payload["iss"], payload["iat"], payload["exp"],
+                  payload.get("cnf"), [b64url_decode(d) for d in payload["_sd"]], b64url_decode(signature_b64),
+                  [_pack_disclosure(d) for d in disclosures]]
+        return packed if _unpack(packed) == presentation else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _unpack(packed: list[Any]) -> str:
+    _, kid, iss, iat, exp, cnf, digests, signature, disclosures = packed
+    payload = _payload(iss, iat, exp, cnf, [b64url(d) for d in digests])
+    token = ".".join(b64url(part) for part in (_header(b64url(kid)), payload, signature))
+    return "~".join([token, *(_unpack_disclosure(d) for d in disclosures), ""])
+
+
+def to_qr_text(presentation: str) -> str:
+    """The text to put in the QR code: packed (and compressed) when that needs fewer QR bits."""
+    if not isinstance(presentation, str) or not presentation.isascii() or not presentation.endswith("~"):
+        raise ValueError("not a presentation: expected <JWT>~<disclosure>~...~")
+    form = cbor2.dumps(_pack(presentation) or [_FORM_TEXT, presentation])
+    packed = QR_PREFIX + base45.b45encode(min(form, zlib.compress(form, 9), key=len)).decode("ascii")
+    plain = QR_PREFIX + presentation
+    return packed if _qr_bits(packed) < _qr_bits(plain) else plain
+
+
+def from_qr_text(text: str) -> str:
+    """The presentation text back from a scanned QR code; MALFORMED if it is not one of ours."""
+    if not isinstance(text, str) or not text.startswith(QR_PREFIX):
+        raise PresentationError("MALFORMED", f"expected {QR_PREFIX}")
+    body = text[len(QR_PREFIX):]
+    if "~" in body:
+        return body
+    try:
+        raw = base45.b45decode(body)
+        if raw[:1] == _ZLIB_HEADER:
+            inflater = zlib.decompressobj()
+            raw = inflater.decompress(raw, MAX_QR_BYTES)
+            if not inflater.eof:
+                raise ValueError("truncated or too large")
+        form = cbor2.loads(raw)
+        if form[0] == _FORM_TEXT and isinstance(form[1], str):
+            return form[1]
+        if form[0] == _FORM_PACKED and len(form) == 9:
+            return _unpack(form)
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError, zlib.error, cbor2.CBORDecodeError):
+        pass
+    raise PresentationError("MALFORMED", "not a resident ID voucher QR code")

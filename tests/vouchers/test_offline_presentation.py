@@ -1,0 +1,363 @@
+"""The resident ID voucher shown offline: what a verifier with nothing but our JWKS learns from
+the QR code, what it cannot learn, and how every broken presentation is named."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zlib
+from datetime import timedelta
+
+import base45
+import cbor2
+import jwt
+import pytest
+import segno
+
+from app.clock import MovableClock
+from app.security.keys import SigningKeyStore, b64url, b64url_decode
+from app.security.tokens import TokenIssuer
+from app.vouchers.offline import (
+    QR_PREFIX,
+    VCT,
+    OfflineCredential,
+    PresentationError,
+    from_qr_text,
+    issue_offline_credential,
+    present,
+    to_qr_text,
+    verify_presentation,
+)
+
+ISSUER = "https://gov-app.example.cn"
+TTL = 24 * 3600
+CLAIMS = {
+    "age_over_18": True,
+    "age_over_60": False,
+    "name_masked": "*三",
+    "id_last4": "002X",
+    "name": "张三",
+    "birth_date": "1990-03-07",
+}
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+def key_store(directory, clock) -> SigningKeyStore:
+    keys = SigningKeyStore(directory, clock, grace=timedelta(hours=24), create_if_missing=True)
+    keys.load()
+    return keys
+
+
+@pytest.fixture
+def keys(tmp_path, clock) -> SigningKeyStore:
+    return key_store(tmp_path / "keys", clock)
+
+
+@pytest.fixture
+def credential(keys, clock) -> OfflineCredential:
+    return issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL)
+
+
+def verify(text: str, keys: SigningKeyStore, clock: MovableClock, issuer: str = ISSUER) -> dict:
+    return verify_presentation(text, keys.jwks(), clock.now(), issuer)
+
+
+def error_of(text: str, keys: SigningKeyStore, clock: MovableClock, issuer: str = ISSUER) -> str:
+    with pytest.raises(PresentationError) as caught:
+        verify(text, keys, clock, issuer)
+    return caught.value.code
+
+
+def split(text: str) -> tuple[str, list[str]]:
+    token, *disclosures, last = text.split("~")
+    assert last == ""
+    return token, disclosures
+
+
+def decode_disclosure(disclosure: str) -> list:
+    return json.loads(b64url_decode(disclosure))
+
+
+def encode_disclosure(content: list) -> str:
+    return b64url(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def jwt_parts(token: str) -> tuple[dict, dict, bytes]:
+    header, payload, signature = token.split(".")
+    return json.loads(b64url_decode(header)), json.loads(b64url_decode(payload)), b64url_decode(signature)
+
+
+def sd_digest(disclosure_text: str) -> str:
+    return b64url(hashlib.sha256(disclosure_text.encode("ascii")).digest())
+
+
+# -- what a verifier learns ------------------------------------------------------------------
+
+@pytest.mark.parametrize("chosen", [
+    ["age_over_18"],
+    ["age_over_18", "name_masked"],
+    ["name", "birth_date", "id_last4"],
+    list(CLAIMS),
+    [],
+])
+def test_a_verifier_with_only_the_jwks_learns_exactly_the_disclosed_claims(credential, keys, clock, chosen):
+    jwks = json.loads(json.dumps(keys.jwks()))  # what a verifier app downloaded earlier, nothing more
+    scanned = from_qr_text(to_qr_text(present(credential, chosen)))
+    claims = verify_presentation(scanned, jwks, clock.now(), ISSUER)
+    iat = int(clock.now().timestamp())
+    assert claims == {"iss": ISSUER, "iat": pytest.approx(iat, abs=2), "exp": claims["iat"] + TTL,
+                      **{name: CLAIMS[name] for name in chosen}}
+
+
+def test_the_fixed_claims_are_visible_and_nothing_else_is_in_the_signed_payload(credential):
+    header, payload, signature = jwt_parts(credential.jwt)
+    assert header == {"alg": "ES256", "kid": header["kid"], "typ": "dc+sd-jwt"}
+    assert set(payload) == {"iss", "iat", "exp", "vct", "_sd", "_sd_alg"}
+    assert payload["vct"] == VCT == "cn-gd-resident-id-voucher"
+    assert payload["_sd_alg"] == "sha-256"
+    assert len(payload["_sd"]) == len(CLAIMS) and payload["_sd"] == sorted(payload["_sd"])
+    assert len(signature) == 64
+    for name, disclosure in credential.disclosures.items():
+        salt, claim_name, value = decode_disclosure(disclosure)
+        assert (claim_name, value) == (name, CLAIMS[name])
+        assert len(b64url_decode(salt)) == 16
+        assert sd_digest(disclosure) in payload["_sd"]
+
+
+def test_the_presentation_text_holds_no_undisclosed_value_in_any_encoding(credential, keys):
+    text = present(credential, ["age_over_18"])
+    token, disclosures = split(text)
+    header, payload, _ = jwt_parts(token)
+    decoded = [json.dumps(header, ensure_ascii=False), json.dumps(payload, ensure_ascii=False)]
+    decoded += [json.dumps(decode_disclosure(d), ensure_ascii=False) for d in disclosures]
+    assert [decode_disclosure(d)[1] for d in disclosures] == ["age_over_18"]
+    packed = base45.b45decode(to_qr_text(text)[len(QR_PREFIX):])
+    qr_content = repr(cbor2.loads(zlib.decompress(packed) if packed[:1] == b"\x78" else packed))
+
+    undisclosed_names = ["age_over_60", "name_masked", "id_last4", "birth_date"]
+    undisclosed_values = [json.dumps(v, ensure_ascii=False) for v in ("*三", "002X", "张三", "1990-03-07")]
+    for secret in undisclosed_names + undisclosed_values:
+        assert all(secret not in part for part in decoded), secret
+        assert secret not in text and secret not in qr_content
+        data = secret.encode("utf-8")
+        for shift in range(3):  # base64url of the secret at each byte alignment, edge characters trimmed
+            encoded = b64url(b"\0" * shift + data)[(4 * shift + 2) // 3 + 1:-1]
+            assert len(encoded) >= 6 and encoded not in text, (secret, shift)
+    assert all('"name"' not in part and "张三" not in part and "false" not in part for part in decoded)
+
+
+def test_an_undisclosed_claim_cannot_be_matched_by_guessing_its_value_without_the_salt(credential):
+    _, payload, _ = jwt_parts(present(credential, ["age_over_18"]).split("~")[0])
+    digests = set(payload["_sd"])
+    guesses = []
+    for name, value in [("age_over_60", False), ("age_over_60", True), ("name", "张三"), ("birth_date", "1990-03-07"),
+                        ("id_last4", "002X"), ("name_masked", "*三")]:
+        for content in ([name, value], ["", name, value], [None, name, value], [0, name, value]):
+            for ensure_ascii in (True, False):
+                for separators in ((",", ":"), (", ", ": ")):
+                    raw = json.dumps(content, ensure_ascii=ensure_ascii, separators=separators).encode("utf-8")
+                    guesses += [b64url(raw), base64.urlsafe_b64encode(raw).decode(), raw.decode("utf-8")]
+    assert len(guesses) == 6 * 4 * 2 * 2 * 3
+    assert not digests & {sd_digest(g) if g.isascii() else "" for g in guesses}
+    assert not digests & {b64url(hashlib.sha256(g.encode("utf-8")).digest()) for g in guesses}
+
+    # The same computation does find the digest once the salt is known, as only the holder knows it.
+    salt, _, _ = decode_disclosure(credential.disclosures["age_over_60"])
+    assert sd_digest(encode_disclosure([salt, "age_over_60", False])) in digests
+    assert sd_digest(encode_disclosure([salt, "age_over_60", True])) not in digests
+
+
+def test_salts_are_fresh_for_every_claim_and_every_credential(keys, clock):
+    first = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL)
+    second = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL)
+    salts = [decode_disclosure(d)[0] for c in (first, second) for d in c.disclosures.values()]
+    assert len(set(salts)) == len(salts) == 2 * len(CLAIMS)
+    assert not set(jwt_parts(first.jwt)[1]["_sd"]) & set(jwt_parts(second.jwt)[1]["_sd"])
+
+
+# -- broken presentations --------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", [
+    lambda salt, name, value: [salt, name, False],  # age_over_18: true → false
+    lambda salt, name, value: [salt, "age_over_60", value],  # the same value under another name
+    lambda salt, name, value: [salt[:-1] + ("A" if salt[-1] != "A" else "B"), name, value],
+])
+def test_a_modified_disclosure_is_not_in_the_credential(credential, keys, clock, change):
+    token, (disclosure,) = split(present(credential, ["age_over_18"]))
+    forged = encode_disclosure(change(*decode_disclosure(disclosure)))
+    assert forged != disclosure
+    assert error_of(f"{token}~{forged}~", keys, clock) == "DISCLOSURE_NOT_IN_CREDENTIAL"
+
+
+def test_a_disclosure_re_encoded_with_other_json_spacing_is_not_in_the_credential(credential, keys, clock):
+    token, (disclosure,) = split(present(credential, ["age_over_18"]))
+    spaced = b64url(json.dumps(decode_disclosure(disclosure)).encode())  # same content, ", " separators
+    assert spaced != disclosure
+    assert error_of(f"{token}~{spaced}~", keys, clock) == "DISCLOSURE_NOT_IN_CREDENTIAL"
+
+
+def test_a_disclosure_from_someone_elses_credential_is_not_in_the_credential(credential, keys, clock):
+    other = issue_offline_credential({**CLAIMS, "age_over_60": True}, keys.current, ISSUER, clock.now(), TTL)
+    token, _ = split(present(credential, ["age_over_18"]))
+    assert error_of(f"{token}~{other.disclosures['age_over_60']}~", keys, clock) == "DISCLOSURE_NOT_IN_CREDENTIAL"
+
+
+def test_a_duplicate_disclosure_is_rejected(credential, keys, clock):
+    token, (disclosure,) = split(present(credential, ["age_over_18"]))
+    assert verify(f"{token}~{disclosure}~", keys, clock)["age_over_18"] is True
+    assert error_of(f"{token}~{disclosure}~{disclosure}~", keys, clock) == "DUPLICATE_DISCLOSURE"
+
+
+def test_a_tampered_signature_or_payload_fails_the_signature_check(credential, keys, clock):
+    token, disclosures = split(present(credential, ["age_over_18"]))
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    signature = bytearray(b64url_decode(signature_b64))
+    signature[10] ^= 0x01
+    bad_signature = f"{header_b64}.{payload_b64}.{b64url(bytes(signature))}"
+    assert error_of(f"{bad_signature}~{disclosures[0]}~", keys, clock) == "BAD_SIGNATURE"
+
+    _, payload, _ = jwt_parts(token)
+    longer = b64url(json.dumps({**payload, "exp": payload["exp"] + 365 * 86400}, separators=(",", ":")).encode())
+    assert error_of(f"{header_b64}.{longer}.{signature_b64}~{disclosures[0]}~", keys, clock) == "BAD_SIGNATURE"
+
+
+def test_a_key_the_verifier_does_not_have_is_an_unknown_kid(credential, keys, clock, tmp_path):
+    stranger = key_store(tmp_path / "stranger", clock)
+    text = present(credential, ["age_over_18"])
+    with pytest.raises(PresentationError) as caught:
+        verify_presentation(text, stranger.jwks(), clock.now(), ISSUER)
+    assert caught.value.code == "UNKNOWN_KID"
+
+    # A forger's own key, with our kid in the header, finds our key and fails its signature.
+    forged = issue_offline_credential(CLAIMS, stranger.current, ISSUER, clock.now(), TTL)
+    header_b64, payload_b64, signature_b64 = forged.jwt.split(".")
+    header = b64url(json.dumps({"alg": "ES256", "kid": keys.current.kid, "typ": "dc+sd-jwt"},
+                               separators=(",", ":")).encode())
+    assert error_of(f"{header}.{payload_b64}.{signature_b64}~", keys, clock) == "BAD_SIGNATURE"
+
+
+def test_a_key_withdrawn_from_the_jwks_after_rotation_is_an_unknown_kid(keys, clock):
+    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), ttl=7 * 86400)
+    keys.rotate()
+    clock.advance(hours=23)
+    assert verify(present(credential, ["age_over_18"]), keys, clock)["age_over_18"] is True
+    clock.advance(hours=2)  # grace over: the old key is no longer published
+    assert error_of(present(credential, ["age_over_18"]), keys, clock) == "UNKNOWN_KID"
+
+
+def test_an_expired_credential_is_rejected(keys, clock):
+    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), ttl=300)
+    text = present(credential, ["age_over_18"])
+    clock.advance(290)
+    assert verify(text, keys, clock)["age_over_18"] is True
+    clock.advance(11)
+    assert error_of(text, keys, clock) == "EXPIRED"
+
+
+def test_a_credential_from_the_future_is_not_yet_valid(keys, clock):
+    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now() + timedelta(minutes=5), TTL)
+    assert error_of(present(credential, ["age_over_18"]), keys, clock) == "NOT_YET_VALID"
+
+
+def test_another_issuer_is_rejected(credential, keys, clock):
+    text = present(credential, ["age_over_18"])
+    assert error_of(text, keys, clock, issuer="https://other.example.cn") == "WRONG_ISSUER"
+    impostor = issue_offline_credential(CLAIMS, keys.current, "https://other.example.cn", clock.now(), TTL)
+    assert error_of(present(impostor, ["age_over_18"]), keys, clock) == "WRONG_ISSUER"
+
+
+def test_an_access_token_signed_by_the_same_key_is_not_a_voucher(keys, clock):
+    token = TokenIssuer(keys, clock, ISSUER, 600).issue("user-1", "session-1", "citizen-app")
+    assert error_of(f"{token}~", keys, clock) == "MALFORMED"
+    retyped = jwt.encode({"iss": ISSUER, "iat": 1, "exp": 2**40, "_sd": [], "_sd_alg": "sha-256"},
+                         keys.current.private_key, algorithm="ES256", headers={"kid": keys.current.kid, "typ": "dc+sd-jwt"})
+    assert error_of(f"{retyped}~", keys, clock) == "MALFORMED"  # no `vct`: some other credential
+
+
+@pytest.mark.parametrize("garbage", [
+    "", "~", "garbage", "garbage~", "a.b.c~", "eyJhbGciOiJub25lIn0.e30.~",
+    "\u5f20\u4e09~", "x" * 5000,
+])
+def test_garbage_is_malformed(keys, clock, garbage):
+    assert error_of(garbage, keys, clock) == "MALFORMED"
+
+
+def test_a_presentation_with_a_key_binding_jwt_or_a_bad_disclosure_is_malformed(credential, keys, clock):
+    text = present(credential, ["age_over_18"])
+    assert error_of(text + "eyJhbGciOiJFUzI1NiJ9.e30.AA", keys, clock) == "MALFORMED"
+    assert error_of(text[:-1], keys, clock) == "MALFORMED"  # no trailing "~"
+    token, (disclosure,) = split(text)
+    assert error_of(f"{token}~~{disclosure}~", keys, clock) == "MALFORMED"
+    assert error_of(f"{token}~{disclosure}~!!!!~", keys, clock) == "DISCLOSURE_NOT_IN_CREDENTIAL"
+
+
+# -- issuing and presenting ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["iss", "exp", "vct", "cnf", "_sd", "...", ""])
+def test_reserved_claim_names_cannot_be_made_disclosable(keys, clock, name):
+    with pytest.raises(ValueError):
+        issue_offline_credential({name: "x"}, keys.current, ISSUER, clock.now(), TTL)
+
+
+def test_presenting_a_claim_the_credential_lacks_is_refused(credential):
+    with pytest.raises(ValueError, match="nationality"):
+        present(credential, ["age_over_18", "nationality"])
+
+
+def test_holder_binding_is_always_visible_and_survives_the_qr_code(keys, clock):
+    cnf = {"jwk": {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                   "y": "x_FEzRjmIbMkTnE7UvOkD3nfQcTuDcrYHYAh6v3ZxrM"}}
+    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL, holder_binding=cnf)
+    text = present(credential, ["age_over_18"])
+    assert jwt_parts(split(text)[0])[1]["cnf"] == cnf
+    assert from_qr_text(to_qr_text(text)) == text
+    assert verify(text, keys, clock)["age_over_18"] is True
+
+
+# -- the QR code -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("chosen", [[], ["age_over_18"], ["name", "birth_date"], list(CLAIMS)])
+def test_the_qr_text_round_trips_and_is_base45_behind_our_prefix(credential, chosen):
+    text = present(credential, chosen)
+    qr = to_qr_text(text)
+    assert qr.startswith("GDIDO1:")
+    assert set(qr) <= set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")  # QR alphanumeric mode
+    assert len(qr) < len(text)
+    assert from_qr_text(qr) == text
+
+
+def test_a_presentation_of_age_over_18_only_fits_qr_version_15_at_level_m(credential):
+    text = present(credential, ["age_over_18"])
+    qr = to_qr_text(text)
+    plain = segno.make(text, error="m")
+    compressed = segno.make(qr, error="m")
+    modules = compressed.symbol_size(border=0)[0]
+    print(f"\nage_over_18 only: presentation {len(text)} chars → QR v{plain.version} ({plain.mode}); "
+          f"QR text {len(qr)} chars → QR v{compressed.version} ({compressed.mode}, {modules} modules)")
+    everything = segno.make(to_qr_text(present(credential, list(CLAIMS))), error="m")
+    print(f"all six claims: QR v{everything.version}")
+    assert compressed.mode == "alphanumeric"
+    assert compressed.version <= 15
+    assert plain.version > compressed.version
+
+
+def test_text_the_packing_cannot_rebuild_still_round_trips():
+    foreign = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiAieCJ9.AAAA~WyJzYWx0IiwgImEiLCAxXQ~"  # JSON with spaces
+    assert from_qr_text(to_qr_text(foreign)) == foreign
+
+
+@pytest.mark.parametrize("scanned", [
+    "", "GDHC1:6BFOXN", "GDIDO1:", "GDIDO1:!!!!", "GDIDO1:" + base45.b45encode(b"\x78\x9c garbage").decode(),
+    "GDIDO1:" + base45.b45encode(cbor2.dumps([7, "x"])).decode(),
+    "GDIDO1:" + base45.b45encode(cbor2.dumps([1, b"k", "iss"])).decode(),
+    "GDIDO1:" + base45.b45encode(zlib.compress(cbor2.dumps([0, "~" * 100_000]), 9)).decode(),  # inflates past the limit
+])
+def test_a_qr_code_that_is_not_ours_is_malformed(scanned):
+    with pytest.raises(PresentationError) as caught:
+        from_qr_text(scanned)
+    assert caught.value.code == "MALFORMED"
