@@ -82,6 +82,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ELDERLY_MODE_REQUIRED": {"zh-Hans": "延长有效期仅在长辈模式下提供。", "zh-Hant": "延長有效期僅在長輩模式下提供。", "en": "Extending is available in elderly mode only."},
     "ALREADY_EXTENDED": {"zh-Hans": "有效期只能延长一次。", "zh-Hant": "有效期只能延長一次。", "en": "A presentation can be extended once only."},
     "PRESENTATION_EXPIRED": {"zh-Hans": "该二维码已过期，请让对方刷新后重新出示。", "zh-Hant": "該二維碼已過期，請讓對方重新整理後再出示。", "en": "This code has expired; ask for a fresh one."},
+    "PRESENTATION_FOR_ANOTHER_PARTY": {"zh-Hans": "该亮证二维码是出示给另一家机构的。", "zh-Hant": "該亮證二維碼是出示給另一家機構的。", "en": "This code was shown for another organisation."},
     "TOKEN_ALREADY_USED": {"zh-Hans": "该二维码已被使用，请让对方重新扫码。", "zh-Hant": "該二維碼已被使用，請讓對方重新掃碼。", "en": "This code has already been used."},
     "TOKEN_INVALID_SIGNATURE": {"zh-Hans": "二维码无效或被篡改。", "zh-Hant": "二維碼無效或被竄改。", "en": "This code is invalid or was altered."},
     "SCOPE_NOT_ALLOWED": {"zh-Hans": "贵机构无权获取：{scopes}。", "zh-Hant": "貴機構無權取得：{scopes}。", "en": "Your organisation may not ask for: {scopes}."},
@@ -101,6 +102,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     "FACE_CHECK_FAILED": {"zh-Hans": "人脸核验未通过，请在光线充足处正对镜头重试。", "zh-Hant": "人臉核驗未通過，請在光線充足處正對鏡頭重試。", "en": "Face check failed. Face the camera in good light and try again."},
     "FACE_CHECK_UNAVAILABLE": {"zh-Hans": "人脸核验服务暂不可用，请稍后再试。", "zh-Hant": "人臉核驗服務暫不可用，請稍後再試。", "en": "The face check service is unavailable. Please try again later."},
     "INVALID_LIVENESS_SAMPLE": {"zh-Hans": "未能读取人脸采集数据，请重新采集。", "zh-Hant": "未能讀取人臉採集資料，請重新採集。", "en": "The face sample could not be read. Please capture it again."},
+    # The e-licence wallet (电子证照): issuers, shares and their verification.
+    "LICENCE_NOT_FOUND": {"zh-Hans": "未找到该证照。", "zh-Hant": "未找到該證照。", "en": "No such licence."},
+    "LICENCE_TYPE_NOT_FOUND": {"zh-Hans": "未找到该证照类型。", "zh-Hant": "未找到該證照類型。", "en": "No such licence type."},
+    "ISSUER_NOT_ALLOWED": {"zh-Hans": "该客户端不是证照类型 {licence_type} 的登记签发机构。", "zh-Hant": "該用戶端不是證照類型 {licence_type} 的登記簽發機構。", "en": "This client is not the registered issuer of licence type {licence_type}."},
+    "ISSUER_CLIENT_INVALID": {"zh-Hans": "签发机构须为已登记、具有角色 {role} 的管理端客户端。", "zh-Hant": "簽發機構須為已登記、具有角色 {role} 的管理端用戶端。", "en": "The issuer must be a registered admin client with the role {role}."},
+    "LICENCE_EXISTS": {"zh-Hans": "该类型、该证号的证照已签发。", "zh-Hant": "該類型、該證號的證照已簽發。", "en": "A licence of this type with this number was already issued."},
+    "LICENCE_FIELDS_INVALID": {"zh-Hans": "证照信息不符合该类型的要求：{fields}", "zh-Hant": "證照資訊不符合該類型的要求：{fields}", "en": "The licence data does not fit its type: {fields}"},
+    "DOCUMENT_SIGNATURE_INVALID": {"zh-Hans": "证照文件的签名无法用贵机构登记的密钥验证。", "zh-Hant": "證照文件的簽章無法以貴機構登記的金鑰驗證。", "en": "The licence document's signature does not verify with a key registered for you."},
+    "DOCUMENT_MISMATCH": {"zh-Hans": "证照文件中的 {claim} 与提交的内容不一致。", "zh-Hant": "證照文件中的 {claim} 與提交的內容不一致。", "en": "The licence document's {claim} does not match the request."},
+    "LICENCE_REVOKED": {"zh-Hans": "该证照已吊销，状态不能再更改。", "zh-Hant": "該證照已撤銷，狀態不能再更改。", "en": "This licence is revoked; its status can no longer change."},
+    "LICENCE_NOT_VALID": {"zh-Hans": "该证照当前无效（已过期、暂停使用或已吊销）。", "zh-Hant": "該證照目前無效（已過期、暫停使用或已撤銷）。", "en": "This licence is not valid now (expired, suspended or revoked)."},
+    "SHARE_NOT_FOUND": {"zh-Hans": "未找到该证照分享。", "zh-Hant": "未找到該證照分享。", "en": "No such licence share."},
+    "SHARE_WITHDRAWN": {"zh-Hans": "持证人已撤回该证照分享。", "zh-Hant": "持證人已撤回該證照分享。", "en": "The holder withdrew this share."},
+    "SHARE_EXPIRED": {"zh-Hans": "该证照分享已过期，请持证人重新分享。", "zh-Hant": "該證照分享已過期，請持證人重新分享。", "en": "This share has expired; ask the holder to share it again."},
 }
 
 

@@ -80,6 +80,23 @@ async def verify_face(request: Request) -> HTTPResponse:
     return reply(LevelReply(level=level))
 
 
+class PreferencesRequest(Strict):
+    elderly_mode: bool | None = Field(default=None, description="长辈模式: large type, high contrast, simple home")
+
+
+class PreferencesReply(BaseModel):
+    elderly_mode: bool
+
+
+@bp.put("/preferences")
+@documented("Change my preferences (elderly mode); the stored preferences are returned",
+            body=PreferencesRequest, reply_model=PreferencesReply, tag="me")
+async def preferences(request: Request) -> HTTPResponse:
+    body = parse_body(request, PreferencesRequest)
+    stored = await request.app.ctx.accounts.set_preferences(request.ctx.citizen_id, body.elderly_mode)
+    return reply(PreferencesReply(**stored))
+
+
 @bp.get("/sessions")
 @documented("My signed-in devices", reply_model=SessionList, tag="me")
 async def sessions(request: Request) -> HTTPResponse:

@@ -273,6 +273,16 @@ class AccountService:
             await set_json(self.p.cache, f"citizen:{citizen_id}", data, ttl=300)
         return CitizenSnapshot(**data)
 
+    async def set_preferences(self, citizen_id: str, elderly_mode: bool | None) -> dict[str, bool]:
+        """The citizen's display preferences (长辈模式 for now); the whole set is returned as stored."""
+        if elderly_mode is not None:
+            await Citizen.filter(id=citizen_id).update(elderly_mode=elderly_mode)
+            await self.forget_citizen(citizen_id)
+            await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="preferences_changed",
+                                     subject_id=citizen_id, attributes=["elderly_mode"])
+        citizen = await self.citizen(citizen_id)
+        return {"elderly_mode": citizen.elderly_mode}
+
     async def forget_citizen(self, citizen_id: str) -> None:
         await self.p.cache.delete(f"citizen:{citizen_id}")
 

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 import jwt
+from tortoise.transactions import in_transaction
 
 from app import audit
 from app.accounts.models import Citizen
@@ -72,12 +73,22 @@ class VoucherService:
         require_level(citizen, LEVEL_FACE)
         _device_public_key(device_key)
         now = self.p.clock.now()
-        previous = await IdVoucher.filter(citizen_id=citizen.id, status__in=["active", "suspended"]).first()
+        # One live voucher per citizen, even when two phones ask at once: the citizen row is locked
+        # (PostgreSQL) or the transaction holds the only connection (SQLite) while we look and write.
+        async with in_transaction() as conn:
+            await Citizen.filter(id=citizen.id).select_for_update().using_db(conn).first()
+            previous = await IdVoucher.filter(citizen_id=citizen.id, status__in=["active", "suspended"]) \
+                .using_db(conn).first()
+            if previous is not None:
+                previous.status, previous.status_reason, previous.status_changed_at = "revoked", "reissued", now
+                await previous.save(update_fields=["status", "status_reason", "status_changed_at"], using_db=conn)
+            voucher = await IdVoucher.create(id=new_id("idv"), citizen_id=citizen.id, device_id=device_id,
+                                             device_key=_public_only(device_key), status="active", issued_at=now,
+                                             status_changed_at=now, replaces=previous.id if previous else None,
+                                             using_db=conn)
         if previous is not None:
-            await self._change(previous, "revoked", "reissued", actor=citizen.id, actor_type="citizen")
-        voucher = await IdVoucher.create(id=new_id("idv"), citizen_id=citizen.id, device_id=device_id,
-                                         device_key=_public_only(device_key), status="active", issued_at=now,
-                                         status_changed_at=now, replaces=previous.id if previous else None)
+            await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="voucher_revoked",
+                                     subject_id=citizen.id, attributes={"voucher": previous.id, "reason": "reissued"})
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
                                  action="voucher_reissued" if previous else "voucher_issued", subject_id=citizen.id,
                                  attributes={"voucher": voucher.id, "device": device_id})
@@ -96,6 +107,9 @@ class VoucherService:
         if voucher.status != target:
             await self._change(voucher, target, "citizen_lock" if locked else None, actor=citizen.id,
                                actor_type="citizen")
+        if locked:  # a lost phone: QRs shown before the lock must not work after an unlock either
+            await Presentation.filter(voucher_id=voucher.id, redeemed_at=None,
+                                      expires_at__gt=self.p.clock.now()).update(expires_at=self.p.clock.now())
         return voucher
 
     async def revoke_for_citizen(self, citizen: CitizenSnapshot) -> IdVoucher:
@@ -193,7 +207,9 @@ class VoucherService:
                                 options={"require": ["sub", "iat", "jti"], "verify_iat": False})
         except jwt.PyJWTError:
             raise Forbidden("DEVICE_PROOF_INVALID") from None
-        if claims["sub"] != voucher.id or abs(claims["iat"] - self.p.clock.timestamp()) > PROOF_WINDOW:
+        iat = claims["iat"]
+        if claims["sub"] != voucher.id or not isinstance(iat, (int, float)) or isinstance(iat, bool) \
+                or abs(iat - self.p.clock.timestamp()) > PROOF_WINDOW:
             raise Forbidden("DEVICE_PROOF_INVALID")
         if not await self.p.cache.set_if_absent(f"device-proof:{voucher.id}:{claims['jti']}", "1",
                                                 ttl=2 * PROOF_WINDOW + 5):
@@ -230,6 +246,12 @@ class VoucherService:
         presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
         if presentation is None:
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
+        if presentation.standing_request:
+            standing = await StandingRequest.get_or_none(id=presentation.standing_request)
+            if standing is None or standing.client_id != rp.id:
+                # The citizen agreed to that organisation's request, not to whoever scans the QR.
+                raise Forbidden("PRESENTATION_FOR_ANOTHER_PARTY")
+            purpose = standing.purpose.get("zh-Hans", purpose)
         now = self.p.clock.now()
         if presentation.redeemed_at is not None:
             raise Conflict("TOKEN_ALREADY_USED")
@@ -301,6 +323,8 @@ def _public_only(jwk: Mapping[str, Any]) -> dict[str, Any]:
 def _device_public_key(jwk: Mapping[str, Any]) -> Any:
     if "d" in jwk:
         raise ValidationFailed([{"field": "device_key", "problem": "send only the public key"}])
+    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        raise ValidationFailed([{"field": "device_key", "problem": "an EC P-256 public JWK"}])
     try:
         key = jwt.PyJWK(dict(jwk), algorithm="ES256").key
     except (jwt.PyJWTError, KeyError, ValueError, TypeError):
