@@ -26,6 +26,7 @@ from app.accounts.service import CitizenSnapshot, require_level
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
+from app.security import ratelimit
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
 from app.vouchers import offline
@@ -38,6 +39,8 @@ ATTRIBUTES = ("is_holder", "age_over_18", "age_over_60", "name_masked", "id_last
 YES_NO = ("is_holder", "age_over_18", "age_over_60")
 DEFAULT_CONSENT = ("is_holder",)  # the minimum: "is this the registered holder", yes or no
 PROOF_WINDOW = 60  # seconds a device proof is accepted after it was made
+PRESENTATIONS_PER_MINUTE = 20  # a person shows their ID a few times a minute at most
+REDEMPTIONS_PER_MINUTE = 3000  # per relying party: a hotel chain's front desks together
 OFFLINE_CLAIMS = ("age_over_18", "age_over_60", "name_masked", "id_last4")  # never the full identity offline
 REVOCATION_REASONS = ("id_card_lost", "id_card_expired", "left_service", "reissued")
 
@@ -145,6 +148,7 @@ class VoucherService:
         voucher = await self.current(citizen.id)
         if voucher.status != "active":
             raise AppError("VOUCHER_SUSPENDED", status=409)
+        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-show:{citizen.id}", PRESENTATIONS_PER_MINUTE, 60)
         await self._check_device_proof(voucher, device_proof)
         consented, standing = await self._consent(attributes, standing_request_id, confirm_full_identity)
         now = self.p.clock.now()
@@ -231,6 +235,7 @@ class VoucherService:
     # -- relying parties ------------------------------------------------------------------------------
     async def redeem(self, rp: AuthenticatedClient, token: str, asked: Iterable[str], purpose: str) -> Redemption:
         """Redeem a presentation once: the reply holds asked ∩ allowed scopes ∩ consented, nothing more."""
+        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-redeem:{rp.id}", REDEMPTIONS_PER_MINUTE, 60)
         asked = sorted(set(asked))
         unknown = [a for a in asked if a not in ATTRIBUTES]
         if not asked or unknown:

@@ -72,3 +72,11 @@ async def test_without_a_network_the_desk_learns_only_what_the_offline_qr_disclo
     refused = await client.post("/api/v1/vouchers/current/offline", headers=citizen.headers,
                                 json={"device_proof": phone.proof(voucher["id"], clock), "disclose": ["full_identity"]})
     assert refused.status_code == 422
+
+
+async def test_showing_the_id_is_rate_limited_per_citizen(client, sms, clock):
+    citizen = await face_verified(client, sms)
+    phone = Phone()
+    voucher = await get_voucher(client, citizen, phone)
+    shown = [(await show(client, citizen, phone, voucher["id"], clock)).status_code for _ in range(21)]
+    assert shown[:20] == [201] * 20 and shown[20] == 429
