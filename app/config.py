@@ -54,6 +54,7 @@ class Settings:
     health_code_issuer: str = "CN-GD"
     voucher_token_ttl: int = 180  # a presentation of the ID voucher (居民身份电子凭证) is redeemable this long
     voucher_offline_ttl: int = 600  # an offline ID QR (no network at the desk) lives this long
+    licence_share_max_minutes: int = 24 * 60  # the longest a citizen can share an e-licence for
     border_pass_ttl: int = 12 * 3600  # a border pass (通关凭证) for one partner lives this long at most
     # QR images are drawn in this many separate processes, so that drawing never holds the
     # event loop's interpreter lock; 0 draws in a thread of the serving process instead.
@@ -124,6 +125,8 @@ class Settings:
             raise ConfigError("APP_VOUCHER_TOKEN_TTL must be 30-180 seconds")
         if not 60 <= self.voucher_offline_ttl <= 24 * 3600:  # within the grace that old keys stay published
             raise ConfigError("APP_VOUCHER_OFFLINE_TTL must be 60 seconds to 24 hours")
+        if not 1 <= self.licence_share_max_minutes <= 30 * 24 * 60:
+            raise ConfigError("APP_LICENCE_SHARE_MAX_MINUTES must be 1 minute to 30 days")
         if not 60 <= self.border_pass_ttl <= 7 * 24 * 3600:
             raise ConfigError("APP_BORDER_PASS_TTL must be 60 seconds to 7 days")
         if self.health_code_render_processes < 0:

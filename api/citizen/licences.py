@@ -12,7 +12,7 @@ from api.http import audience_blueprint, documented, no_content, parse_body, rep
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
-from app.vouchers.licences import MAX_SHARE_MINUTES, LicenceView, ShareView, validity_text
+from app.vouchers.licences import LicenceView, ShareView, validity_text
 
 bp = audience_blueprint("citizen_licences", url_prefix="/api/v1", audience="citizen")
 
@@ -72,7 +72,7 @@ def detail(view: LicenceView, language: str) -> LicenceDetail:
 class ShareRequest(Strict):
     purpose: str = Field(min_length=2, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$",
                          description="What the licence may be used for, e.g. 办理租房登记; written on the image")
-    valid_minutes: int = Field(default=30, ge=1, le=MAX_SHARE_MINUTES, description="How long the share can be verified")
+    valid_minutes: int = Field(default=30, ge=1, description="How long the share can be verified (at most APP_LICENCE_SHARE_MAX_MINUTES, 1440 by default)")
 
 
 class ShareReply(BaseModel):

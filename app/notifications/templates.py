@@ -27,6 +27,17 @@ TEMPLATES: dict[str, dict[str, dict[str, str]]] = {
             "en": "Your face check passed. Your account now has the highest assurance level.",
         },
     },
+    "licence_issued": {
+        "title": {"zh-Hans": "新证照已加入卡包", "zh-Hant": "新證照已加入卡包", "en": "New licence in your wallet"},
+        "body": {"zh-Hans": "{issuer}为您签发的“{licence}”已加入电子证照卡包。",
+                 "zh-Hant": "{issuer}為您簽發的「{licence}」已加入電子證照卡包。",
+                 "en": "{issuer} issued your “{licence}”; it is now in your wallet."},
+    },
+    "licence_status_changed": {
+        "title": {"zh-Hans": "证照状态变更", "zh-Hant": "證照狀態變更", "en": "Licence status changed"},
+        "body": {"zh-Hans": "您的“{licence}”状态已变更为：{status}。", "zh-Hant": "您的「{licence}」狀態已變更為：{status}。",
+                 "en": "The status of your “{licence}” is now: {status}."},
+    },
     "appeal_received": {
         "title": {"zh-Hans": "申诉已受理", "zh-Hant": "申訴已受理", "en": "Appeal received"},
         "body": {"zh-Hans": "我们已收到您的健康码申诉，审核结果将通过消息通知您。",

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from tortoise.exceptions import IntegrityError
 
 from app import audit
+from app.notifications.service import notify
 from app.accounts.models import Citizen
 from app.accounts.rules import normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
@@ -61,7 +62,6 @@ DOCUMENT_CLAIMS = ("iss", "licence_type", "number", "holder", "fields", "valid_f
 STATUSES = ("valid", "suspended", "revoked", "expired")  # what an issuer may push
 SHARE_PREFIX = "GDLS1:"
 SHARE_CLAIMS_KEY = "ls"
-MAX_SHARE_MINUTES = 24 * 60
 CHINA_TIME = timezone(timedelta(hours=8))
 VERIFIED_ATTRIBUTES = ("licence_type", "issuer", "holder_name_masked", "status")
 
@@ -198,9 +198,9 @@ def _instant(value: Any) -> datetime | None:
 
 
 class LicenceService:
-    def __init__(self, platform: Platform, share_max_minutes: int = MAX_SHARE_MINUTES) -> None:
+    def __init__(self, platform: Platform, share_max_minutes: int | None = None) -> None:
         self.p = platform
-        self.share_max_minutes = share_max_minutes
+        self.share_max_minutes = share_max_minutes or platform.settings.licence_share_max_minutes
 
     # -- licence types -------------------------------------------------------------------------
     async def seed_licence_types(self) -> int:
@@ -258,6 +258,8 @@ class LicenceService:
         licence = await self._store(issuer, type_row, request, citizen.id, kid)
         await audit.record_event(self.p.clock, actor=issuer.id, actor_type="department", action="licence_issued",
                                  subject_id=citizen.id, attributes={"licence_id": licence.id, "licence_type": type_row.code})
+        await notify(self.p.clock, citizen.id, "licence_issued",
+                     {"issuer": issuer.name, "licence": type_row.name.get("zh-Hans", type_row.code)})
         return self._view(licence, type_row, issuer.name)
 
     def _check_content(self, type_row: LicenceType, request: LicenceIssue) -> None:
@@ -341,6 +343,10 @@ class LicenceService:
             await audit.record_event(self.p.clock, actor=issuer.id, actor_type="department",
                                      action="licence_status_changed", subject_id=licence.citizen_id,
                                      attributes={"licence_id": licence.id, "from": previous, "to": status})
+            type_row = await self._type(licence.type_id)
+            await notify(self.p.clock, licence.citizen_id, "licence_status_changed",
+                         {"licence": type_row.name.get("zh-Hans", type_row.code),
+                          "status": validity_text(status if status != "valid" else "valid", "zh-Hans")})
         return self._view(licence, await self._type(licence.type_id), issuer.name)
 
     # -- the citizen's wallet ------------------------------------------------------------------

@@ -15,8 +15,6 @@ from tests.factories import make_department, valid_id_number
 from tests.vouchers import licence_factory as lf
 from tests.vouchers.licence_factory import ISSUE, LI_SI_ID, assign, error_code, issue, licence_body
 
-licence_admin, police, civil_affairs, zhang_san, li_si, licence = (
-    lf.licence_admin, lf.police, lf.civil_affairs, lf.zhang_san, lf.li_si, lf.licence)
 
 
 async def post(client, issuer, body):

@@ -27,8 +27,6 @@ from tests.vouchers import licence_factory as lf
 from tests.vouchers.licence_factory import (ACCESS_LOG, LICENCES, RP_AUD, SHARES, VERIFY, error_code, issue, set_status,
                                             share, verify)
 
-licence_admin, police, zhang_san, li_si, licence, landlord_agency = (
-    lf.licence_admin, lf.police, lf.zhang_san, lf.li_si, lf.licence, lf.landlord_agency)
 
 PURPOSE = "办理租房登记"
 

@@ -12,8 +12,6 @@ from tests.factories import refresh_tokens, sign_in
 from tests.vouchers import licence_factory as lf
 from tests.vouchers.licence_factory import LICENCES, ZHANG_SAN_ID, error_code, issue, set_status
 
-licence_admin, police, civil_affairs, zhang_san, li_si, licence = (
-    lf.licence_admin, lf.police, lf.civil_affairs, lf.zhang_san, lf.li_si, lf.licence)
 
 
 async def test_the_holder_lists_and_opens_the_licence_with_its_validity(client, police, zhang_san, licence):
@@ -115,3 +113,12 @@ async def test_the_issuer_can_push_expired_and_a_future_licence_is_not_yet_valid
     assert later["validity"] == "not_yet_valid"
     seen = (await client.get(f"{LICENCES}/{later['id']}", headers=zhang_san.headers)).json()
     assert (seen["validity"], seen["validity_text"]) == ("not_yet_valid", "尚未生效")
+
+
+async def test_the_citizen_is_told_in_the_inbox_when_a_licence_arrives_and_when_its_status_changes(
+        client, police, zhang_san, licence):
+    from app.notifications.models import Notification
+
+    await set_status(client, police, licence["id"], "suspended", reason="违法记分满12分（示例）")
+    kinds = [n.kind for n in await Notification.filter(citizen_id=zhang_san.id).order_by("created_at", "id")]
+    assert kinds[-2:] == ["licence_issued", "licence_status_changed"]
