@@ -20,6 +20,7 @@ MODEL_MODULES = [
     "health_code.models",
     "health_code.interop.models",
     "app.vouchers.models",
+    "app.services.models",
 ]
 
 

@@ -1,0 +1,192 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0011_vouchers_and_licences')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='CardPin',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('citizen', fields.ForeignKeyField('models.Citizen', source_field='citizen_id', db_constraint=True, to_field='id', related_name='card_pins', on_delete=OnDelete.CASCADE)),
+                ('card_type', fields.CharField(max_length=40)),
+                ('position', fields.IntField()),
+            ],
+            options={'table': 'card_pins', 'app': 'models', 'unique_together': (('citizen_id', 'card_type'),), 'pk_attr': 'id', 'table_description': 'A service card a citizen pinned to the home screen, at a position.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Department',
+            fields=[
+                ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+                ('name', fields.CharField(max_length=100)),
+                ('name_en', fields.CharField(null=True, max_length=150)),
+                ('region_level', fields.CharField(max_length=16)),
+                ('region_code', fields.CharField(max_length=6)),
+                ('sample', fields.BooleanField(default=True)),
+            ],
+            options={'table': 'departments', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A government department that owns catalogue items (e.g. 省人力资源社会保障厅).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='LifeEvent',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+                ('name', fields.CharField(max_length=100)),
+                ('description', fields.TextField(default='', unique=False)),
+                ('item_ids', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('sample', fields.BooleanField(default=True)),
+            ],
+            options={'table': 'life_events', 'app': 'models', 'pk_attr': 'code', 'table_description': 'A life-event bundle (一件事): several items a citizen does together, e.g. 新生儿出生一件事.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='NotificationDelivery',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('notification', fields.ForeignKeyField('models.Notification', source_field='notification_id', db_constraint=True, to_field='id', related_name='deliveries', on_delete=OnDelete.CASCADE)),
+                ('channel', fields.CharField(max_length=16)),
+                ('status', fields.CharField(default='pending', max_length=16)),
+                ('attempts', fields.IntField(default=0)),
+                ('next_attempt_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
+                ('last_error', fields.CharField(null=True, max_length=200)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'notification_deliveries', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One attempt plan of sending a notification over one channel (in-app, SMS, mini-program), with retries.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ServiceItem',
+            fields=[
+                ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+                ('name', fields.CharField(max_length=200)),
+                ('aliases', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('department', fields.ForeignKeyField('models.Department', source_field='department_id', db_constraint=True, to_field='id', related_name='items', on_delete=OnDelete.RESTRICT)),
+                ('region_level', fields.CharField(max_length=16)),
+                ('region_code', fields.CharField(max_length=6)),
+                ('category', fields.CharField(max_length=40)),
+                ('life_events', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('materials', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('legal_basis', fields.TextField(default='', unique=False)),
+                ('time_limit_days', fields.IntField(default=0)),
+                ('fee', fields.CharField(default='不收费', max_length=100)),
+                ('trips', fields.IntField(default=0)),
+                ('channels', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('faq', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('status', fields.CharField(default='draft', max_length=16)),
+                ('popularity', fields.IntField(default=0)),
+                ('approval_rules', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('rules_version', fields.IntField(default=0)),
+                ('search_text', fields.TextField(default='', unique=False)),
+                ('sample', fields.BooleanField(default=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'service_items', 'app': 'models', 'indexes': [Index(fields=['status', 'region_code'])], 'pk_attr': 'id', 'table_description': 'One catalogue item (政务服务事项) with its guide (办事指南), auto-approval rules and search text.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Application',
+            fields=[
+                ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+                ('citizen', fields.ForeignKeyField('models.Citizen', source_field='citizen_id', db_constraint=True, to_field='id', related_name='applications', on_delete=OnDelete.CASCADE)),
+                ('item', fields.ForeignKeyField('models.ServiceItem', source_field='item_id', db_constraint=True, to_field='id', related_name='applications', on_delete=OnDelete.RESTRICT)),
+                ('idempotency_key', fields.CharField(max_length=64)),
+                ('request_hash', fields.CharField(max_length=64)),
+                ('form_enc', fields.TextField(default='', unique=False)),
+                ('materials', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('status', fields.CharField(default='submitted', max_length=24)),
+                ('decision', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('assigned_to', fields.CharField(null=True, max_length=40)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'applications', 'app': 'models', 'unique_together': (('citizen_id', 'idempotency_key'),), 'indexes': [Index(fields=['status', 'updated_at'])], 'pk_attr': 'id', 'table_description': 'An online application (办件) for one item, moving through its states, with its 秒批 decision.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ApplicationEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('application', fields.ForeignKeyField('models.Application', source_field='application_id', db_constraint=True, to_field='id', related_name='events', on_delete=OnDelete.CASCADE)),
+                ('from_status', fields.CharField(null=True, max_length=24)),
+                ('to_status', fields.CharField(max_length=24)),
+                ('actor', fields.CharField(max_length=64)),
+                ('actor_type', fields.CharField(max_length=16)),
+                ('note', fields.TextField(default='', unique=False)),
+                ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'application_events', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One state change of an application, who made it and why.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AppointmentSlot',
+            fields=[
+                ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+                ('office', fields.CharField(max_length=100)),
+                ('item', fields.ForeignKeyField('models.ServiceItem', source_field='item_id', db_constraint=True, to_field='id', related_name='slots', on_delete=OnDelete.CASCADE)),
+                ('starts_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('ends_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('capacity', fields.IntField()),
+                ('booked', fields.IntField(default=0)),
+            ],
+            options={'table': 'appointment_slots', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A time slot an office publishes for an item, with a capacity that is never overbooked.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Appointment',
+            fields=[
+                ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+                ('slot', fields.ForeignKeyField('models.AppointmentSlot', source_field='slot_id', db_constraint=True, to_field='id', related_name='appointments', on_delete=OnDelete.CASCADE)),
+                ('citizen', fields.ForeignKeyField('models.Citizen', source_field='citizen_id', db_constraint=True, to_field='id', related_name='appointments', on_delete=OnDelete.CASCADE)),
+                ('item_id', fields.CharField(max_length=40)),
+                ('day', fields.DateField()),
+                ('status', fields.CharField(default='booked', max_length=16)),
+                ('active_marker', fields.CharField(default='active', max_length=40)),
+                ('reminded_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'appointments', 'app': 'models', 'unique_together': (('citizen_id', 'item_id', 'day', 'active_marker'),), 'pk_attr': 'id', 'table_description': 'A booking of one slot by one citizen (active marker makes one live booking per item and day).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Rating',
+            fields=[
+                ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+                ('application', fields.OneToOneField('models.Application', source_field='application_id', db_constraint=True, to_field='id', related_name='rating', on_delete=OnDelete.CASCADE)),
+                ('citizen_id', fields.CharField(max_length=40)),
+                ('item_id', fields.CharField(db_index=True, max_length=40)),
+                ('department_id', fields.CharField(db_index=True, max_length=40)),
+                ('score', fields.IntField()),
+                ('tags', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('text', fields.TextField(default='', unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'ratings', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A 好差评 rating of one completed application, once.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='FollowUpCase',
+            fields=[
+                ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+                ('rating', fields.OneToOneField('models.Rating', source_field='rating_id', db_constraint=True, to_field='id', related_name='follow_up', on_delete=OnDelete.CASCADE)),
+                ('department_id', fields.CharField(db_index=True, max_length=40)),
+                ('deadline', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('status', fields.CharField(default='open', max_length=16)),
+                ('answer', fields.TextField(default='', unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'follow_up_cases', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A bad rating (2 or less) opens a case the department must answer before its deadline.'},
+            bases=['Model'],
+        ),
+    ]
