@@ -53,6 +53,7 @@ class Settings:
     health_code_reuse_margin: int = 30  # a new code is issued when fewer seconds than this are left
     health_code_issuer: str = "CN-GD"
     voucher_token_ttl: int = 180  # a presentation of the ID voucher (居民身份电子凭证) is redeemable this long
+    voucher_presentations_per_minute: int = 20  # a person shows their ID a few times a minute at most
     voucher_offline_ttl: int = 600  # an offline ID QR (no network at the desk) lives this long
     licence_share_max_minutes: int = 24 * 60  # the longest a citizen can share an e-licence for
     border_pass_ttl: int = 12 * 3600  # a border pass (通关凭证) for one partner lives this long at most

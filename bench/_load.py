@@ -16,7 +16,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, ContextManager, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +40,28 @@ def start_server(args: list[str], env: dict[str, str], port: int, timeout: float
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"server on port {port} did not start")
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
+    """A server process for the length of a `with` block."""
+    process = start_server(args, env, port)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def bare_sanic(port: int) -> ContextManager[subprocess.Popen]:
+    """The baseline: a bare Sanic handler, one process, no middleware."""
+    return running(["-m", "bench.bare_sanic", str(port)], {}, port)
+
+
+def our_service(port: int, data_dir: str, **env: str) -> ContextManager[subprocess.Popen]:
+    """`python -m app` on the embedded default (SQLite + in-memory cache), one worker."""
+    return running(["-m", "app", "--port", str(port)],
+                   {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "", **env}, port)
 
 
 async def _worker(port: int, request: bytes, stop_at: float, counts: list[int],

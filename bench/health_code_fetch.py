@@ -16,7 +16,7 @@ import urllib.request
 
 import qrcode
 
-from bench._load import free_port, measure, p99_latency, sign_in, start_server, verify_identity
+from bench._load import bare_sanic, free_port, measure, our_service, p99_latency, sign_in, verify_identity
 from health_code.render import qr_version, render_png
 
 
@@ -39,32 +39,22 @@ def per_second(render, payload: str, seconds: float = 1.5) -> float:
 
 def main(seconds: float = 4.0, access_log: bool = True) -> None:
     base_port, app_port = free_port(), free_port()
-    baseline = start_server(["-m", "bench.bare_sanic", str(base_port)], {}, base_port)
-    with tempfile.TemporaryDirectory() as data_dir:
-        service = start_server(["-m", "app", "--port", str(app_port)],
-                               {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "",
-                                "APP_ACCESS_LOG": str(access_log).lower(),
-                                # Every PNG request renders: the worst case for the JSON requests beside it.
-                                "APP_HEALTH_CODE_IMAGE_CACHE": "0"}, app_port)
-        try:
-            token = sign_in(app_port)
-            verify_identity(app_port, token)
-            auth = {"Authorization": f"Bearer {token}"}
-            request = urllib.request.Request(f"http://127.0.0.1:{app_port}/api/v1/health-code", headers=auth)
-            payload = json.loads(urllib.request.urlopen(request).read())["payload"]
-            base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
-            json_rps = asyncio.run(measure(app_port, "/api/v1/health-code", auth, seconds))
-            png_rps = asyncio.run(measure(app_port, "/api/v1/health-code?format=png", auth, seconds))
-            p99_alone = asyncio.run(p99_latency(app_port, "/api/v1/health-code", auth, seconds))
-            p99_beside_json = asyncio.run(p99_latency(app_port, "/api/v1/health-code", auth, seconds,
-                                                      background=("/api/v1/health-code", 4)))
-            p99_beside_png = asyncio.run(p99_latency(app_port, "/api/v1/health-code", auth, seconds,
-                                                     background=("/api/v1/health-code?format=png", 4)))
-        finally:
-            service.terminate()
-            baseline.terminate()
-            service.wait(10)
-            baseline.wait(10)
+    # Every PNG request renders (no image cache): the worst case for the JSON requests beside it.
+    with tempfile.TemporaryDirectory() as data_dir, bare_sanic(base_port), \
+            our_service(app_port, data_dir, APP_ACCESS_LOG=str(access_log).lower(), APP_HEALTH_CODE_IMAGE_CACHE="0"):
+        token = sign_in(app_port)
+        verify_identity(app_port, token)
+        auth = {"Authorization": f"Bearer {token}"}
+        request = urllib.request.Request(f"http://127.0.0.1:{app_port}/api/v1/health-code", headers=auth)
+        payload = json.loads(urllib.request.urlopen(request).read())["payload"]
+        base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
+        json_rps = asyncio.run(measure(app_port, "/api/v1/health-code", auth, seconds))
+        png_rps = asyncio.run(measure(app_port, "/api/v1/health-code?format=png", auth, seconds))
+        p99_alone = asyncio.run(p99_latency(app_port, "/api/v1/health-code", auth, seconds))
+        p99_beside_json = asyncio.run(p99_latency(app_port, "/api/v1/health-code", auth, seconds,
+                                                  background=("/api/v1/health-code", 4)))
+        p99_beside_png = asyncio.run(p99_latency(app_port, "/api/v1/health-code", auth, seconds,
+                                                 background=("/api/v1/health-code?format=png", 4)))
     ours = per_second(lambda p: render_png(p, "green", "绿码 · 未发现风险"), payload)
     default = per_second(default_pipeline, payload)
     print(f"payload: {len(payload)} characters, QR version {qr_version(payload)} at error correction Q")

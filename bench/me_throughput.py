@@ -11,24 +11,15 @@ import asyncio
 import sys
 import tempfile
 
-from bench._load import free_port, measure, sign_in, start_server
+from bench._load import bare_sanic, free_port, measure, our_service, sign_in
 
 
 def main(seconds: float = 5.0) -> None:
     base_port, app_port = free_port(), free_port()
-    baseline = start_server(["-m", "bench.bare_sanic", str(base_port)], {}, base_port)
-    with tempfile.TemporaryDirectory() as data_dir:
-        service = start_server(["-m", "app", "--port", str(app_port)],
-                               {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": ""}, app_port)
-        try:
-            token = sign_in(app_port)
-            base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
-            me_rps = asyncio.run(measure(app_port, "/api/v1/me", {"Authorization": f"Bearer {token}"}, seconds))
-        finally:
-            service.terminate()
-            baseline.terminate()
-            service.wait(10)
-            baseline.wait(10)
+    with tempfile.TemporaryDirectory() as data_dir, bare_sanic(base_port), our_service(app_port, data_dir):
+        token = sign_in(app_port)
+        base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
+        me_rps = asyncio.run(measure(app_port, "/api/v1/me", {"Authorization": f"Bearer {token}"}, seconds))
     print(f"baseline bare Sanic handler: {base_rps:8.0f} req/s")
     print(f"GET /api/v1/me (ES256 JWT, session check, citizen row, PII decrypt + mask): {me_rps:8.0f} req/s")
     print(f"ratio me/baseline: {me_rps / base_rps:.3f}")

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.accounts.rules import id_check_char
-from bench._load import ROOT, free_port, post_rate, sign_in, start_server, verify_identity
+from bench._load import ROOT, free_port, our_service, post_rate, sign_in, verify_identity
 
 ISSUER = "https://gov-app.example.cn"
 BATCH = 100
@@ -107,25 +107,19 @@ async def codes_per_second(port: int, key: ec.EllipticCurvePrivateKey, codes: li
 
 def main(seconds: float = 4.0) -> None:
     port = free_port()
-    with tempfile.TemporaryDirectory() as data_dir:
-        env = {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "", "APP_ACCESS_LOG": "false"}
-        full_env = {**os.environ, **env}
-        service = start_server(["-m", "app", "--port", str(port)], env, port)
-        try:
-            partner_key = register_partner(port, full_env, data_dir)
-            payloads = []
-            for i in range(CITIZENS):
-                token = sign_in(port, phone=f"1380013{8000 + i:04d}")
-                first17 = f"44010619900307{120 + i:03d}"
-                verify_identity(port, token, id_number=first17 + id_check_char(first17))
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/health-code",
-                                                 headers={"Authorization": f"Bearer {token}"})
-                payloads.append(json.loads(urllib.request.urlopen(request).read())["payload"])
-            batch = [payloads[i % CITIZENS] for i in range(BATCH)]
-            rate = asyncio.run(codes_per_second(port, partner_key, batch, seconds))
-        finally:
-            service.terminate()
-            service.wait(10)
+    with tempfile.TemporaryDirectory() as data_dir, our_service(port, data_dir, APP_ACCESS_LOG="false"):
+        env = {**os.environ, "APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": ""}
+        partner_key = register_partner(port, env, data_dir)
+        payloads = []
+        for i in range(CITIZENS):
+            token = sign_in(port, phone=f"1380013{8000 + i:04d}")
+            first17 = f"44010619900307{120 + i:03d}"
+            verify_identity(port, token, id_number=first17 + id_check_char(first17))
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/health-code",
+                                             headers={"Authorization": f"Bearer {token}"})
+            payloads.append(json.loads(urllib.request.urlopen(request).read())["payload"])
+        batch = [payloads[i % CITIZENS] for i in range(BATCH)]
+        rate = asyncio.run(codes_per_second(port, partner_key, batch, seconds))
     raw = raw_verify_rate()
     full = signature_path_rate(batch[0])
     print(f"raw ES256 verify (cryptography, one core): {raw:8.0f} /s")

@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench._load import ROOT, free_port, measure, post_rate, sign_in, start_server, verify_identity
+from bench._load import ROOT, bare_sanic, free_port, measure, our_service, post_rate, sign_in, verify_identity
 from bench.partner_verification import ISSUER
 
 TOKENS = 2500
@@ -65,30 +65,23 @@ def make_tokens(port: int, citizen_token: str, count: int) -> list[str]:
 
 def main(seconds: float = 4.0) -> None:
     base_port, port = free_port(), free_port()
-    baseline = start_server(["-m", "bench.bare_sanic", str(base_port)], {}, base_port)
-    with tempfile.TemporaryDirectory() as data_dir:
-        env = {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "", "APP_ACCESS_LOG": "false"}
-        service = start_server(["-m", "app", "--port", str(port)], env, port)
-        try:
-            hotel_id, hotel_key = register_hotel({**os.environ, **env}, data_dir)
-            citizen = sign_in(port)
-            verify_identity(port, citizen)
-            _call(port, "/api/v1/me/identity/face", citizen, {"liveness_sample": base64.b64encode(os.urandom(4096)).decode()})
-            tokens = iter(make_tokens(port, citizen, TOKENS))
+    with tempfile.TemporaryDirectory() as data_dir, bare_sanic(base_port), \
+            our_service(port, data_dir, APP_ACCESS_LOG="false", APP_VOUCHER_PRESENTATIONS_PER_MINUTE="100000"):
+        env = {**os.environ, "APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": ""}
+        hotel_id, hotel_key = register_hotel(env, data_dir)
+        citizen = sign_in(port)
+        verify_identity(port, citizen)
+        _call(port, "/api/v1/me/identity/face", citizen, {"liveness_sample": base64.b64encode(os.urandom(4096)).decode()})
+        tokens = iter(make_tokens(port, citizen, TOKENS))
 
-            def next_redemption() -> tuple[str, dict]:
-                claims = {"iss": hotel_id, "aud": f"{ISSUER}/relying_party", "iat": int(time.time()),
-                          "jti": secrets.token_hex(12)}
-                body = {"token": next(tokens), "attributes": ["age_over_18"], "purpose": "入住登记（基准）"}
-                return jwt.encode(claims, hotel_key, algorithm="ES256", headers={"kid": "1"}), body
+        def next_redemption() -> tuple[str, dict]:
+            claims = {"iss": hotel_id, "aud": f"{ISSUER}/relying_party", "iat": int(time.time()),
+                      "jti": secrets.token_hex(12)}
+            body = {"token": next(tokens), "attributes": ["age_over_18"], "purpose": "入住登记（基准）"}
+            return jwt.encode(claims, hotel_key, algorithm="ES256", headers={"kid": "1"}), body
 
-            base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
-            rate = asyncio.run(post_rate(port, "/api/rp/v1/redemptions", next_redemption, seconds))
-        finally:
-            service.terminate()
-            baseline.terminate()
-            service.wait(10)
-            baseline.wait(10)
+        base_rps = asyncio.run(measure(base_port, "/ping", {}, seconds))
+        rate = asyncio.run(post_rate(port, "/api/rp/v1/redemptions", next_redemption, seconds))
     print(f"baseline bare Sanic handler: {base_rps:8.0f} req/s")
     print(f"POST /api/rp/v1/redemptions (each a new one-time token): {rate:8.0f} req/s   ratio {rate / base_rps:.3f}")
 

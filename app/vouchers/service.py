@@ -39,7 +39,6 @@ ATTRIBUTES = ("is_holder", "age_over_18", "age_over_60", "name_masked", "id_last
 YES_NO = ("is_holder", "age_over_18", "age_over_60")
 DEFAULT_CONSENT = ("is_holder",)  # the minimum: "is this the registered holder", yes or no
 PROOF_WINDOW = 60  # seconds a device proof is accepted after it was made
-PRESENTATIONS_PER_MINUTE = 20  # a person shows their ID a few times a minute at most
 REDEMPTIONS_PER_MINUTE = 3000  # per relying party: a hotel chain's front desks together
 OFFLINE_CLAIMS = ("age_over_18", "age_over_60", "name_masked", "id_last4")  # never the full identity offline
 REVOCATION_REASONS = ("id_card_lost", "id_card_expired", "left_service", "reissued")
@@ -148,7 +147,8 @@ class VoucherService:
         voucher = await self.current(citizen.id)
         if voucher.status != "active":
             raise AppError("VOUCHER_SUSPENDED", status=409)
-        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-show:{citizen.id}", PRESENTATIONS_PER_MINUTE, 60)
+        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-show:{citizen.id}",
+                            self.s.voucher_presentations_per_minute, 60)
         await self._check_device_proof(voucher, device_proof)
         consented, standing = await self._consent(attributes, standing_request_id, confirm_full_identity)
         now = self.p.clock.now()
