@@ -57,10 +57,27 @@ class Settings:
     voucher_offline_ttl: int = 600  # an offline ID QR (no network at the desk) lives this long
     licence_share_max_minutes: int = 24 * 60  # the longest a citizen can share an e-licence for
     border_pass_ttl: int = 12 * 3600  # a border pass (通关凭证) for one partner lives this long at most
+    rating_follow_up_days: int = 7  # a bad rating (差评) must be answered by the department within this many days
     # QR images are drawn in this many separate processes, so that drawing never holds the
     # event loop's interpreter lock; 0 draws in a thread of the serving process instead.
     health_code_render_processes: int = 1
     health_code_image_cache: int = 2048  # rendered QR images kept per process (0: render every time)
+    # Home-screen service cards (服务卡片): each card's backend call is bounded by card_timeout; a
+    # backend failing card_breaker_failures times in a row is left alone for card_breaker_cooldown.
+    card_timeout: float = 0.3
+    card_breaker_failures: int = 5
+    card_breaker_cooldown: int = 30
+    card_max_ttl: int = 3600  # caps every card type's freshness; 0 asks the backends on every home request
+    # Stand-in department backends (no real ones in this sample): latency, and for demos, tests and
+    # benchmarks outside production a random failure rate and a comma-separated list that hangs.
+    card_backend_latency: float = 0.02
+    card_backend_failure_rate: float = 0.0
+    card_backend_hang: str = ""
+    # Notification channels (SMS, mini-program): each send is bounded by notify_channel_timeout; a failed
+    # one is retried after notify_first_backoff seconds, four times longer each time, notify_max_attempts in all.
+    notify_channel_timeout: float = 3.0
+    notify_first_backoff: int = 30
+    notify_max_attempts: int = 4
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -130,10 +147,32 @@ class Settings:
             raise ConfigError("APP_LICENCE_SHARE_MAX_MINUTES must be 1 minute to 30 days")
         if not 60 <= self.border_pass_ttl <= 7 * 24 * 3600:
             raise ConfigError("APP_BORDER_PASS_TTL must be 60 seconds to 7 days")
+        if not 1 <= self.rating_follow_up_days <= 30:
+            raise ConfigError("APP_RATING_FOLLOW_UP_DAYS must be 1-30 days")
         if self.health_code_render_processes < 0:
             raise ConfigError("APP_HEALTH_CODE_RENDER_PROCESSES must be 0 or more")
         if self.health_code_image_cache < 0:
             raise ConfigError("APP_HEALTH_CODE_IMAGE_CACHE must be 0 or more")
+        if not 0.01 <= self.card_timeout <= 10:
+            raise ConfigError("APP_CARD_TIMEOUT must be 0.01-10 seconds")
+        if not 1 <= self.card_breaker_failures <= 100_000:
+            raise ConfigError("APP_CARD_BREAKER_FAILURES must be 1-100000")
+        if not 1 <= self.card_breaker_cooldown <= 3600:
+            raise ConfigError("APP_CARD_BREAKER_COOLDOWN must be 1-3600 seconds")
+        if self.card_max_ttl < 0:
+            raise ConfigError("APP_CARD_MAX_TTL must be 0 or more")
+        if not 0 <= self.card_backend_latency <= 60:
+            raise ConfigError("APP_CARD_BACKEND_LATENCY must be 0-60 seconds")
+        if not 0 <= self.card_backend_failure_rate <= 1:
+            raise ConfigError("APP_CARD_BACKEND_FAILURE_RATE must be 0-1")
+        if self.production and (self.card_backend_hang or self.card_backend_failure_rate):
+            raise ConfigError("APP_CARD_BACKEND_HANG and APP_CARD_BACKEND_FAILURE_RATE are for tests and demos, not production")
+        if not 0.01 <= self.notify_channel_timeout <= 30:
+            raise ConfigError("APP_NOTIFY_CHANNEL_TIMEOUT must be 0.01-30 seconds")
+        if not 1 <= self.notify_first_backoff <= 3600:
+            raise ConfigError("APP_NOTIFY_FIRST_BACKOFF must be 1-3600 seconds")
+        if not 1 <= self.notify_max_attempts <= 10:
+            raise ConfigError("APP_NOTIFY_MAX_ATTEMPTS must be 1-10")
         if self.pii_key:
             decode_key(self.pii_key, "APP_PII_KEY")
         if self.production:

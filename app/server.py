@@ -22,13 +22,21 @@ from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceChec
 from app.access_log import AccessLog
 from app.accounts.service import AccountService
 from app.clock import Clock
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.vouchers.licences import LicenceService
+from app.services.catalogue import CatalogueService
+from app.services.applications import ApplicationService
+from app.services.ratings import RatingService
 from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
 from app.errors import AppError, envelope
 from app.i18n import negotiate
 from app.platform import Platform, build_platform
+from app.services.backends import StandInBackend, internal_sources, stand_in_backends
+from app.services.cards import HomeCards
+from app.notifications.channels import Channels, SmsChannel, StandInMiniProgramSender, configure_channels
+from app.services.appointments import AppointmentService
+from app.services.jobs import add_service_jobs
 from health_code.appeals import AppealService
 from health_code.interop.registry import PartnerRegistry
 from health_code.interop.service import InteropService
@@ -87,6 +95,16 @@ def create_app(
     app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust)
     app.ctx.vouchers = VoucherService(platform, app.ctx.accounts.citizen)
     app.ctx.licences = LicenceService(platform)
+    app.ctx.catalogue = CatalogueService(platform)
+    app.ctx.applications = ApplicationService(platform)
+    app.ctx.ratings = RatingService(platform)
+    app.ctx.mini_program = StandInMiniProgramSender(platform.clock)
+    configure_channels(Channels({"sms": SmsChannel(app.ctx.sms, platform.pii), "mini_program": app.ctx.mini_program},
+                                timeout=settings.notify_channel_timeout, first_backoff=settings.notify_first_backoff,
+                                max_attempts=settings.notify_max_attempts))
+    app.ctx.appointments = AppointmentService(platform)
+    app.ctx.card_backends = {**_department_backends(settings), **internal_sources(app.ctx.health, app.ctx.vouchers)}
+    app.ctx.cards = HomeCards(platform, app.ctx.card_backends)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -98,11 +116,14 @@ def create_app(
     async def start(app: Sanic) -> None:
         await init_db(settings.resolved_database_url, migrate=not settings.production)
         await app.ctx.licences.seed_licence_types()
+        if not settings.production:
+            await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
 
     @app.after_server_start
     async def start_jobs(app: Sanic) -> None:
         if settings.scheduler_enabled:
             app.ctx.scheduler = start_scheduler(app.ctx.health)
+            add_service_jobs(app.ctx.scheduler, platform.cache, platform.clock, app.ctx.appointments)
 
     @app.before_server_stop
     async def stop_jobs(app: Sanic) -> None:
@@ -120,6 +141,15 @@ def create_app(
     return app
 
 
+def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
+    """Stand-ins for the department systems behind the home cards (there are no real ones in this sample)."""
+    hang = [name.strip() for name in settings.card_backend_hang.split(",") if name.strip()]
+    try:
+        return stand_in_backends(settings.card_backend_latency, settings.card_backend_failure_rate, hang)
+    except ValueError as exc:
+        raise ConfigError(f"APP_CARD_BACKEND_HANG: {exc}") from None
+
+
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.admin import health_code as admin_health_code
     from api.admin import partners as admin_partners
@@ -128,9 +158,16 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.rp import vouchers as rp_vouchers
     from api.admin import licence_issuers
     from api.citizen import licences as citizen_licences
+    from api.citizen import applications as citizen_applications
+    from api.admin import applications as admin_applications
     from api.rp import licences as rp_licences
     from api.citizen import auth, health_code, interop, me, notifications, venues
+    from api.citizen import home as citizen_home
     from api.partner import routes as partner
+    from api.citizen import appointments as citizen_appointments
+    from api.admin import appointments as admin_appointments
+    from api.admin import catalogue as admin_catalogue
+    from api.citizen import services as citizen_services
     from api.public import routes as public
 
     app.blueprint(public.bp)
@@ -140,7 +177,11 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     app.blueprint([admin_health_code.bp, admin_partners.bp, admin_vouchers.bp])
     app.blueprint([citizen_vouchers.bp, rp_vouchers.bp])
     app.blueprint([citizen_licences.bp, licence_issuers.bp, rp_licences.bp])
+    app.blueprint([citizen_applications.bp, citizen_applications.public_bp, admin_applications.bp])
     app.blueprint(partner.bp)
+    app.blueprint([citizen_services.bp, admin_catalogue.bp])
+    app.blueprint(citizen_home.bp)
+    app.blueprint([citizen_appointments.bp, admin_appointments.bp])
 
 
 async def readiness(platform: Platform) -> dict[str, str]:

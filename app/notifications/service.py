@@ -1,4 +1,5 @@
-"""The inbox: `notify` stores a message; readers get it rendered in their language."""
+"""The inbox: `notify` stores a message and sends it over the template's channels; readers get it
+rendered in their language."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from app.clock import Clock
 from app.i18n import pick
 from app.ids import new_id
 from app.ownership import get_owned
+from app.services.models import NotificationDelivery
+from app.notifications import channels
 from app.notifications.models import Notification
 from app.notifications.templates import TEMPLATES
 
@@ -25,14 +28,30 @@ class InboxMessage:
 
 
 async def notify(clock: Clock, citizen_id: str, kind: str, params: Mapping[str, Any] | None = None) -> Notification:
-    """Put a message of `kind` into the citizen's inbox (消息中心). Unknown kinds are a programming error."""
+    """Put a message of `kind` into the citizen's inbox (消息中心) and send it over the channels its
+    template declares. Unknown kinds are a programming error; a failing external channel is not
+    the caller's problem: it is recorded and retried by the delivery job."""
     if kind not in TEMPLATES:
         raise ValueError(f"no inbox template for {kind!r}")
     params = dict(params or {})
     render(kind, params, "zh-Hans")  # fail now, not when the citizen opens the inbox
-    return await Notification.create(
-        id=new_id("msg"), citizen_id=citizen_id, kind=kind, params=params, created_at=clock.now()
-    )
+    names = channels.channels_of(kind)
+    now = clock.now()
+    message = await Notification.create(id=new_id("msg"), citizen_id=citizen_id, kind=kind, params=params, created_at=now)
+    external = []
+    for name in names:
+        # The in-app channel is the inbox row itself: delivered the moment it is stored.
+        in_app = name == channels.IN_APP
+        delivery = await NotificationDelivery.create(
+            notification=message, channel=name, status=channels.SENT if in_app else channels.PENDING,
+            attempts=1 if in_app else 0, created_at=now, updated_at=now,
+            # A lease: were this process to stop mid-send, the retry job takes the delivery over afterwards.
+            next_attempt_at=None if in_app else now + channels.LEASE)
+        if not in_app:
+            external.append(delivery)
+    for delivery in external:
+        await channels.attempt(clock, delivery, message)
+    return message
 
 
 def render(kind: str, params: Mapping[str, Any], language: str) -> tuple[str, str]:

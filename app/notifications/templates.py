@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-TEMPLATES: dict[str, dict[str, dict[str, str]]] = {
+from typing import Any
+
+# Each kind: title and body per language, and optionally "channels" (in_app, sms, mini_program;
+# in_app only when absent), see app/notifications/channels.py.
+TEMPLATES: dict[str, dict[str, Any]] = {
     "login_new_device": {
         "title": {"zh-Hans": "新设备登录提醒", "zh-Hant": "新裝置登入提醒", "en": "New sign-in"},
         "body": {
@@ -68,6 +72,16 @@ TEMPLATES: dict[str, dict[str, dict[str, str]]] = {
             "en": "A sign-in token for “{device}” was used twice, so we signed that device out. If this was not you, keep an eye on your account.",
         },
     },
+    "appointment_reminder": {
+        "title": {"zh-Hans": "预约办事提醒", "zh-Hant": "預約辦事提醒", "en": "Appointment tomorrow"},
+        "body": {
+            "zh-Hans": "您预约了明天 {time}（北京时间）在{office}办理“{item}”，请携带所需材料按时前往。如不能前往，请提前取消预约。",
+            "zh-Hant": "您預約了明天 {time}（北京時間）在{office}辦理「{item}」，請攜帶所需材料準時前往。如不能前往，請提前取消預約。",
+            "en": "You have an appointment tomorrow at {time} (Beijing time) at {office} for “{item}”. Bring the required "
+                  "documents, or cancel in advance if you cannot come.",
+        },
+        "channels": ["in_app", "sms", "mini_program"],
+    },
 }
 
 
@@ -81,3 +95,61 @@ for _colour, _names in {"green": ("绿码", "綠碼", "green"), "yellow": ("黄�
             "en": f"Your health code is now {_names[2]}. Open it to see why.",
         },
     }
+
+
+# Online applications (办件) and ratings (好差评); {number} is the application id the citizen can quote.
+TEMPLATES.update({
+    "application_submitted": {
+        "title": {"zh-Hans": "申请已受理", "zh-Hant": "申請已受理", "en": "Application accepted"},
+        "body": {"zh-Hans": "您的“{item}”申请（办件编号 {number}）已受理，正在审核，结果将通过消息通知您。",
+                 "zh-Hant": "您的「{item}」申請（辦件編號 {number}）已受理，正在審核，結果將透過訊息通知您。",
+                 "en": "Your application for “{item}” (no. {number}) was accepted and is being reviewed. We will tell you the outcome here."},
+    },
+    "application_auto_approved": {
+        "title": {"zh-Hans": "申请已秒批通过", "zh-Hant": "申請已秒批通過", "en": "Approved instantly"},
+        "body": {"zh-Hans": "您的“{item}”申请（办件编号 {number}）已秒批通过并办结，欢迎对本次服务进行评价。",
+                 "zh-Hant": "您的「{item}」申請（辦件編號 {number}）已秒批通過並辦結，歡迎對本次服務進行評價。",
+                 "en": "Your application for “{item}” (no. {number}) was approved instantly and is complete. Please rate the service."},
+    },
+    "application_approved": {
+        "title": {"zh-Hans": "申请已审批通过", "zh-Hant": "申請已審批通過", "en": "Application approved"},
+        "body": {"zh-Hans": "您的“{item}”申请（办件编号 {number}）已审批通过：{note}",
+                 "zh-Hant": "您的「{item}」申請（辦件編號 {number}）已審批通過：{note}",
+                 "en": "Your application for “{item}” (no. {number}) was approved: {note}"},
+    },
+    "application_rejected": {
+        "title": {"zh-Hans": "申请未通过", "zh-Hant": "申請未通過", "en": "Application not approved"},
+        "body": {"zh-Hans": "很抱歉，您的“{item}”申请（办件编号 {number}）未通过，原因：{note}",
+                 "zh-Hant": "很抱歉，您的「{item}」申請（辦件編號 {number}）未通過，原因：{note}",
+                 "en": "Sorry, your application for “{item}” (no. {number}) was not approved: {note}"},
+    },
+    "application_returned": {
+        "title": {"zh-Hans": "申请需补正", "zh-Hant": "申請需補正", "en": "Please correct your application"},
+        "body": {"zh-Hans": "您的“{item}”申请（办件编号 {number}）需要补正：{note}。请修改后重新提交。",
+                 "zh-Hant": "您的「{item}」申請（辦件編號 {number}）需要補正：{note}。請修改後重新提交。",
+                 "en": "Your application for “{item}” (no. {number}) needs corrections: {note}. Please correct it and send it again."},
+    },
+    "application_corrected": {
+        "title": {"zh-Hans": "补正材料已收到", "zh-Hant": "補正材料已收到", "en": "Corrections received"},
+        "body": {"zh-Hans": "我们已收到您为“{item}”申请（办件编号 {number}）补正的内容，正在重新审核。",
+                 "zh-Hant": "我們已收到您為「{item}」申請（辦件編號 {number}）補正的內容，正在重新審核。",
+                 "en": "We received your corrections to the application for “{item}” (no. {number}); it is being reviewed again."},
+    },
+    "application_completed": {
+        "title": {"zh-Hans": "办件已办结", "zh-Hant": "辦件已辦結", "en": "Application completed"},
+        "body": {"zh-Hans": "您的“{item}”申请（办件编号 {number}）已办结，欢迎对本次服务进行评价。",
+                 "zh-Hant": "您的「{item}」申請（辦件編號 {number}）已辦結，歡迎對本次服務進行評價。",
+                 "en": "Your application for “{item}” (no. {number}) is complete. Please rate the service."},
+    },
+    "rating_follow_up": {
+        "title": {"zh-Hans": "您的评价已转办", "zh-Hant": "您的評價已轉辦", "en": "Your rating was passed on"},
+        "body": {"zh-Hans": "感谢您对“{item}”的评价。我们已转交办理部门，部门将在 {days} 天内回复您。",
+                 "zh-Hant": "感謝您對「{item}」的評價。我們已轉交辦理部門，部門將在 {days} 天內回覆您。",
+                 "en": "Thank you for rating “{item}”. We passed it to the department, which will reply within {days} days."},
+    },
+    "rating_follow_up_answered": {
+        "title": {"zh-Hans": "部门已回复您的评价", "zh-Hant": "部門已回覆您的評價", "en": "The department replied"},
+        "body": {"zh-Hans": "关于“{item}”的评价，办理部门回复：{answer}", "zh-Hant": "關於「{item}」的評價，辦理部門回覆：{answer}",
+                 "en": "About your rating of “{item}”, the department replied: {answer}"},
+    },
+})

@@ -28,6 +28,11 @@ PUBLIC_PATHS = {
     "api/v1/auth/login",
     "api/v1/auth/refresh",
     "dev/sms-outbox",  # test/dev only
+    "api/v1/services/search",  # the catalogue holds no personal data: people look things up before signing in
+    "api/v1/services/<item_id:str>",
+    "api/v1/life-events",
+    "api/v1/life-events/<code:str>",
+    "api/v1/services/<item_id:str>/ratings",  # the public rating summary of an item (numbers only)
 }
 
 

@@ -1,0 +1,169 @@
+"""Catalogue reading for everyone: search (事项搜索), an item's guide (办事指南), life-event bundles (一件事).
+
+Public: the catalogue holds no personal data, and people look things up before they sign in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from api.http import audience_blueprint, client_ip, documented, reply
+from app.clock import rfc3339
+from app.services.models import LifeEvent, ServiceItem
+from app.services.search import IndexedItem
+
+bp = audience_blueprint("services_public", url_prefix="/api/v1", audience="public")
+
+LEVEL_TEXT = {"province": "省级", "city": "市级", "district": "区级"}
+CHANNEL_TEXT = {"online": "网上办理", "offline": "窗口办理", "mini_program": "小程序办理"}
+
+
+class ItemSummary(BaseModel):
+    id: str
+    name: str
+    department: str
+    department_id: str
+    region_level: str
+    region_code: str
+    category: str
+    time_limit_days: int
+    trips: int
+    zero_trip: bool
+    channels: list[str]
+
+
+class SearchReply(BaseModel):
+    items: list[ItemSummary]
+    suggestions: list[ItemSummary]
+    total: int
+
+
+class Material(BaseModel):
+    name: str
+    required: bool
+    licence_type: str | None
+    licence_name: str | None
+    e_licence_accepted: bool
+
+
+class Faq(BaseModel):
+    q: str
+    a: str
+
+
+class BundleRef(BaseModel):
+    code: str
+    name: str
+
+
+class Guide(BaseModel):
+    id: str
+    name: str
+    aliases: list[str]
+    department: str
+    department_id: str
+    region_level: str
+    region_level_text: str
+    region_code: str
+    category: str
+    life_events: list[BundleRef]
+    materials: list[Material]
+    legal_basis: str
+    time_limit_days: int
+    time_limit_text: str
+    fee: str
+    trips: int
+    zero_trip: bool
+    channels: list[str]
+    channels_text: list[str]
+    faq: list[Faq]
+    popularity: int
+    updated_at: str
+    sample: bool
+
+
+class BundleSummary(BaseModel):
+    code: str
+    name: str
+    description: str
+    item_count: int
+
+
+class BundleList(BaseModel):
+    items: list[BundleSummary]
+
+
+class Bundle(BaseModel):
+    code: str
+    name: str
+    description: str
+    items: list[ItemSummary]
+
+
+def summary_of(item: IndexedItem | ServiceItem) -> dict[str, Any]:
+    department = item.department if isinstance(item, IndexedItem) else item.department.name
+    return {"id": item.id, "name": item.name, "department": department, "department_id": item.department_id,
+            "region_level": item.region_level, "region_code": item.region_code, "category": item.category,
+            "time_limit_days": item.time_limit_days, "trips": item.trips, "zero_trip": item.trips == 0,
+            "channels": list(item.channels)}
+
+
+def guide_of(item: ServiceItem, events: dict[str, LifeEvent], licence_types: dict, language: str) -> dict[str, Any]:
+    materials = []
+    for m in item.materials:
+        licence = licence_types.get(m.get("licence_type") or "")
+        name = (licence.name.get(language) or licence.name.get("zh-Hans")) if licence else None
+        materials.append({"name": m["name"], "required": bool(m.get("required", True)),
+                          "licence_type": licence.code if licence else None, "licence_name": name,
+                          "e_licence_accepted": licence is not None})
+    days = item.time_limit_days
+    return {
+        **summary_of(item), "aliases": list(item.aliases), "region_level_text": LEVEL_TEXT.get(item.region_level, ""),
+        "life_events": [{"code": c, "name": events[c].name} for c in item.life_events if c in events],
+        "materials": materials, "legal_basis": item.legal_basis,
+        "time_limit_text": "即办" if days == 0 else f"{days} 个工作日", "fee": item.fee,
+        "channels_text": [CHANNEL_TEXT.get(c, c) for c in item.channels], "faq": list(item.faq),
+        "popularity": item.popularity, "updated_at": rfc3339(item.updated_at), "sample": item.sample,
+    }
+
+
+@bp.get("/services/search")
+@documented("Search the catalogue: Chinese, pinyin (shebaoka) or initials (sbk); q 1–100 characters, optional "
+            "region (6-digit code: a district sees its own, its city's and province items)", reply_model=SearchReply,
+            tag="services",
+            description="Published items best match first, then most used. When nothing matches, `suggestions` "
+            "holds close items. 422 SEARCH_QUERY_REQUIRED / SEARCH_QUERY_TOO_LONG / INVALID_REGION_CODE.")
+async def search(request: Request) -> HTTPResponse:
+    result = await request.app.ctx.catalogue.search(request.args.get("q"), request.args.get("region"),
+                                                    client_ip(request))
+    return reply({"items": [summary_of(h.item) for h in result.hits],
+                  "suggestions": [summary_of(i) for i in result.suggestions], "total": result.total})
+
+
+@bp.get("/services/<item_id:str>")
+@documented("An item's guide (办事指南): materials (and which e-licence satisfies each), legal basis, time limit, "
+            "fee, trips, channels, FAQ", reply_model=Guide, tag="services")
+async def guide(request: Request, item_id: str) -> HTTPResponse:
+    item, events, licence_types = await request.app.ctx.catalogue.guide(item_id)
+    return reply(guide_of(item, events, licence_types, request.ctx.language))
+
+
+@bp.get("/life-events")
+@documented("Life-event bundles (一件事)", reply_model=BundleList, tag="services")
+async def life_events(request: Request) -> HTTPResponse:
+    rows = await request.app.ctx.catalogue.life_events()
+    return reply({"items": [{"code": e.code, "name": e.name, "description": e.description, "item_count": n}
+                            for e, n in rows]})
+
+
+@bp.get("/life-events/<code:str>")
+@documented("One life-event bundle (一件事) with its published items in the order they are done", reply_model=Bundle,
+            tag="services")
+async def life_event(request: Request, code: str) -> HTTPResponse:
+    event, items = await request.app.ctx.catalogue.life_event(code)
+    return reply({"code": event.code, "name": event.name, "description": event.description,
+                  "items": [summary_of(i) for i in items]})

@@ -1,0 +1,204 @@
+"""Delivery channels (消息通道) for inbox messages: in-app, SMS, mini-program subscription messages.
+
+Each template names its channels (`"channels"` in templates.py, in-app only by default). For each
+channel a message gets one `NotificationDelivery` row. The in-app channel is the inbox row itself,
+so it is sent the moment the message is stored. External channels are tried once at once with a
+short timeout; a failure never reaches the caller that wrote the message: the delivery is marked
+failed with its error and a next attempt time that backs off (30 s, 2 min, 8 min), and the retry
+job (`retry_due`) sends it again, until `max_attempts` tries have been used up.
+
+The SMS text is the zh-Hans rendering of the template (the language of the SMS gateway's signed
+templates); the phone number is decrypted only to hand it to the gateway and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from app.accounts.adapters import SmsGateway
+from app.accounts.models import Citizen
+from app.clock import Clock
+from app.i18n import ZH_HANS, pick
+from app.notifications.models import Notification
+from app.notifications.templates import TEMPLATES
+from app.security.pii import PiiCipher
+from app.services.models import NotificationDelivery
+
+log = logging.getLogger("app.notifications")
+
+IN_APP, SMS, MINI_PROGRAM = "in_app", "sms", "mini_program"
+CHANNELS = (IN_APP, SMS, MINI_PROGRAM)
+DEFAULT_CHANNELS = (IN_APP,)
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+SMS_SIGNATURE = "【粤省事（示例）】"
+LEASE = timedelta(minutes=2)  # how long a send in progress keeps a delivery from the retry job
+
+
+class ChannelError(RuntimeError):
+    """The channel did not take the message; `str()` is a short reason without personal data."""
+
+
+class ChannelSender(Protocol):
+    async def send(self, message: Notification) -> None:
+        """Hand `message` to the channel or raise ChannelError."""
+
+
+def channels_of(kind: str) -> tuple[str, ...]:
+    """The channels the template of `kind` declares (in-app only when it declares none)."""
+    declared = tuple(TEMPLATES[kind].get("channels", DEFAULT_CHANNELS))
+    unknown = set(declared) - set(CHANNELS)
+    if unknown:
+        raise ValueError(f"template {kind!r} names unknown channels {sorted(unknown)}")
+    return declared
+
+
+def render_text(kind: str, params: dict, language: str = ZH_HANS) -> tuple[str, str]:
+    template = TEMPLATES[kind]
+    return pick(template["title"], language, **params), pick(template["body"], language, **params)
+
+
+class SmsChannel:
+    """Sends the zh-Hans text through the SMS gateway adapter to the citizen's own phone."""
+
+    def __init__(self, gateway: SmsGateway, pii: PiiCipher) -> None:
+        self.gateway, self.pii = gateway, pii
+
+    async def send(self, message: Notification) -> None:
+        citizen = await Citizen.get_or_none(id=message.citizen_id)
+        if citizen is None:
+            raise ChannelError("citizen account closed")
+        title, body = render_text(message.kind, message.params)
+        try:
+            await self.gateway.send(self.pii.decrypt(citizen.phone_enc, "phone"), f"{SMS_SIGNATURE}{title}：{body}")
+        except ChannelError:
+            raise
+        except Exception as exc:  # the gateway's own error types; only the kind is kept, texts may hold the number
+            raise ChannelError(f"sms gateway: {type(exc).__name__}") from None
+
+
+@dataclass(frozen=True)
+class SubscriptionMessage:
+    """What a mini-program subscription message (订阅消息) carries: a template and its short fields."""
+
+    message_id: str
+    citizen_id: str
+    template: str
+    data: dict[str, str]
+    sent_at: datetime
+
+
+@dataclass
+class StandInMiniProgramSender:
+    """A stand-in for the mini-program platform's subscription-message API: records what it "sent",
+    and like the SMS stand-in can be told to be slow or to fail the next few sends."""
+
+    clock: Clock
+    latency: float = 0.01
+    sent: list[SubscriptionMessage] = field(default_factory=list)
+    _failures_left: int = 0
+
+    def fail_next(self, count: int = 1) -> None:
+        self._failures_left = count
+
+    async def send(self, message: Notification) -> None:
+        await asyncio.sleep(self.latency)
+        if self._failures_left > 0:
+            self._failures_left -= 1
+            raise ChannelError("mini-program platform answered 503")
+        title, body = render_text(message.kind, message.params)
+        self.sent.append(SubscriptionMessage(f"mp_{secrets.token_hex(8)}", message.citizen_id, message.kind,
+                                             {"title": title, "body": body}, self.clock.now()))
+
+    def sent_to(self, citizen_id: str) -> list[SubscriptionMessage]:
+        return [m for m in self.sent if m.citizen_id == citizen_id]
+
+
+@dataclass
+class Channels:
+    """The external channel senders and the retry policy: attempt n (1-based) that fails waits
+    `first_backoff * factor**(n-1)` seconds; after `max_attempts` tries the delivery gives up."""
+
+    senders: dict[str, ChannelSender]
+    timeout: float = 3.0
+    max_attempts: int = 4
+    first_backoff: float = 30.0
+    factor: float = 4.0
+
+    def backoff(self, attempts: int) -> timedelta:
+        return timedelta(seconds=self.first_backoff * self.factor ** (attempts - 1))
+
+
+_configured: Channels | None = None
+
+
+def configure_channels(channels: Channels | None) -> None:
+    """Set by `create_app`: `notify()` keeps its plain signature for the many domains that call it."""
+    global _configured
+    _configured = channels
+
+
+def configured_channels() -> Channels | None:
+    return _configured
+
+
+async def attempt(clock: Clock, delivery: NotificationDelivery, message: Notification,
+                  channels: Channels | None = None) -> NotificationDelivery:
+    """Try one external delivery once and record the outcome; never raises for a channel failure."""
+    channels = channels or _configured
+    if channels is None:
+        return delivery  # no senders in this process (a script): it stays pending for the retry job of the service
+    sender = channels.senders.get(delivery.channel)
+    attempts = delivery.attempts + 1
+    error: str | None = None
+    if sender is None:
+        error = f"channel {delivery.channel} not configured"
+    else:
+        try:
+            await asyncio.wait_for(sender.send(message), timeout=channels.timeout)
+        except asyncio.TimeoutError:
+            error = f"timed out after {channels.timeout:g} s"
+        except ChannelError as exc:
+            error = str(exc)[:200]
+    now = clock.now()
+    if error is None:
+        changes: dict[str, Any] = {"status": SENT, "attempts": attempts, "next_attempt_at": None, "last_error": None}
+    else:
+        retry_at = now + channels.backoff(attempts) if attempts < channels.max_attempts else None
+        changes = {"status": FAILED, "attempts": attempts, "next_attempt_at": retry_at, "last_error": error}
+        # Ids and the kind of error only: the phone number never reaches the log.
+        log.warning("delivery %s of %s over %s failed (attempt %d): %s", delivery.id, message.kind,
+                    delivery.channel, attempts, error)
+    await NotificationDelivery.filter(id=delivery.id).update(updated_at=now, **changes)
+    for name, value in changes.items():
+        setattr(delivery, name, value)
+    delivery.updated_at = now
+    return delivery
+
+
+async def retry_due(clock: Clock, channels: Channels | None = None, batch: int = 200) -> int:
+    """Send again every failed delivery whose next attempt time has come; returns how many were tried.
+
+    Each due delivery is claimed by moving its next attempt time on a conditional update, so a
+    second runner (or an overlapping run) never sends the same attempt twice.
+    """
+    channels = channels or _configured
+    if channels is None:
+        return 0
+    tried = 0
+    now = clock.now()
+    due = await NotificationDelivery.filter(status__in=(FAILED, PENDING), next_attempt_at__lte=now) \
+        .order_by("next_attempt_at").limit(batch).prefetch_related("notification")
+    for delivery in due:
+        claimed = await NotificationDelivery.filter(id=delivery.id, attempts=delivery.attempts,
+                                                    next_attempt_at=delivery.next_attempt_at) \
+            .update(next_attempt_at=now + LEASE)
+        if not claimed:
+            continue
+        await attempt(clock, delivery, delivery.notification, channels)
+        tried += 1
+    return tried

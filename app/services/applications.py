@@ -1,0 +1,456 @@
+"""Online applications (办件): submission with wallet licences as materials (免提交), 秒批, the clerk queue.
+
+States and the only moves between them:
+
+    submitted → accepted                        (at once, when the submission is valid)
+    accepted  → auto_approved | under_review    (the item's 秒批 rules decide)
+    auto_approved → completed                   (at once: a 秒批 result is electronic, nothing is left to do)
+    under_review → approved | rejected | returned   (a clerk decides)
+    returned  → under_review                    (the citizen sends corrections)
+    approved  → completed                       (the clerk completes it, e.g. once the licence is out)
+
+Anything else is refused with 409 APPLICATION_STATE_CONFLICT. Each move is one conditional UPDATE
+(`WHERE status = <from>`), so two clerks racing cannot both move the same application. Each move
+writes an `ApplicationEvent` and an audit entry; the citizen gets one inbox message per request
+(a 秒批 submission makes three moves but is one message: "approved and completed").
+
+Submissions carry an idempotency key: the (citizen, key) pair is unique in the database, so a
+retried request (even two at the same instant) creates one application; a retry gets that
+application back, a different request under the same key is refused (IDEMPOTENCY_KEY_REUSED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, AsyncIterator
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from app import audit
+from app.accounts.models import Citizen
+from app.errors import AppError, Conflict, NotFound, Unavailable
+from app.ids import new_id
+from app.notifications.service import notify
+from app.platform import Platform
+from app.security.clients import AuthenticatedClient
+from app.security.pii import mask_id_number, mask_name
+from app.services import approval
+from app.services.models import Application, ApplicationEvent, ServiceItem
+from app.vouchers.licences import validity_of
+from app.vouchers.models import Licence
+
+CHINA_TIME = timezone(timedelta(hours=8))
+MAX_FORM_BYTES = 16 * 1024
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "submitted": ("accepted",),
+    "accepted": ("auto_approved", "under_review"),
+    "auto_approved": ("completed",),
+    "under_review": ("approved", "rejected", "returned"),
+    "returned": ("under_review",),
+    "approved": ("completed",),
+}
+STATUSES = ("submitted", "accepted", "auto_approved", "under_review", "returned", "approved", "rejected", "completed")
+STATUS_TEXTS: dict[str, dict[str, str]] = {
+    "submitted": {"zh-Hans": "已提交", "zh-Hant": "已提交", "en": "Submitted"},
+    "accepted": {"zh-Hans": "已受理", "zh-Hant": "已受理", "en": "Accepted"},
+    "auto_approved": {"zh-Hans": "秒批通过", "zh-Hant": "秒批通過", "en": "Approved instantly"},
+    "under_review": {"zh-Hans": "审核中", "zh-Hant": "審核中", "en": "Under review"},
+    "returned": {"zh-Hans": "退回补正", "zh-Hant": "退回補正", "en": "Returned for correction"},
+    "approved": {"zh-Hans": "审批通过", "zh-Hant": "審批通過", "en": "Approved"},
+    "rejected": {"zh-Hans": "不予受理", "zh-Hant": "不予受理", "en": "Rejected"},
+    "completed": {"zh-Hans": "已办结", "zh-Hant": "已辦結", "en": "Completed"},
+}
+DECISIONS = {"approve": "approved", "reject": "rejected", "return": "returned"}
+# The inbox message for the state an operation ends in.
+MESSAGE_FOR = {"under_review": "application_submitted", "completed": "application_completed",
+               "approved": "application_approved", "rejected": "application_rejected",
+               "returned": "application_returned"}
+
+
+def status_text(status: str, language: str) -> str:
+    texts = STATUS_TEXTS.get(status, {})
+    return texts.get(language) or texts.get("zh-Hans", status)
+
+
+class StateConflict(Conflict):
+    """409 APPLICATION_STATE_CONFLICT: the step is not allowed from the current state (named in words)."""
+
+    code = "APPLICATION_STATE_CONFLICT"
+
+    def __init__(self, status: str | None, to: str) -> None:
+        super().__init__(extra={"status": status, "refused": to})
+        self.status_now = status or ""
+
+    def message(self, language: str) -> str:
+        self.params["status"] = status_text(self.status_now, language)
+        return super().message(language)
+
+
+def request_hash(item_id: str, form: dict[str, Any], materials: list[dict[str, Any]]) -> str:
+    """A fingerprint of what was asked, so a retry under the same key can be told from a new request."""
+    canonical = json.dumps({"item_id": item_id, "form": form, "materials": materials}, ensure_ascii=False,
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MaterialGiven:
+    """A material as the citizen names it: a wallet licence (by id) or an upload (an opaque reference)."""
+
+    name: str
+    licence_id: str | None = None
+    upload_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """One state change, before it is written."""
+
+    from_status: str | None
+    to_status: str
+    note: str = ""
+    by_system: bool = False  # the platform made it (acceptance, 秒批), not the person who sent the request
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    id: str
+    item_id: str
+    item_name: str
+    department_id: str
+    status: str
+    decision: dict[str, Any] | None
+    materials: list[dict[str, Any]]
+    form: dict[str, Any]
+    assigned_to: str | None
+    created_at: datetime
+    updated_at: datetime
+    events: list[ApplicationEvent]
+    citizen_name_masked: str | None = None
+    citizen_id_number_masked: str | None = None
+
+
+class ApplicationService:
+    """办件: what citizens submit and follow, and what clerks (admin clients with role `clerk`) work."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+
+    # -- citizens ------------------------------------------------------------------------------
+    async def submit(self, citizen_id: str, key: str, item_id: str, form: dict[str, Any],
+                     given: list[MaterialGiven]) -> tuple[ApplicationView, bool]:
+        """Submit an application; (view, replayed) — replayed is True when `key` was used for this request before."""
+        fingerprint = request_hash(item_id, form, [m.__dict__ for m in given])
+        earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+        if earlier is not None:
+            return await self._replay(earlier, fingerprint), True
+        item = await ServiceItem.get_or_none(id=item_id, status="published")
+        if item is None:
+            raise NotFound("APPLICATION_ITEM_NOT_FOUND")
+        if item.channels and "online" not in item.channels:
+            raise AppError("APPLICATION_ITEM_NOT_ONLINE", status=422)
+        citizen = await Citizen.get(id=citizen_id)
+        form_json = _form_json(form)
+        materials = await self._materials(citizen_id, item, given)
+        # One submission per citizen and item at a time: two sent at once (under different keys) must
+        # not both pass "no prior application".
+        async with self._one_at_a_time(f"apply:{citizen_id}:{item.id}"):
+            return await self._create(citizen, item, key, fingerprint, form_json, materials)
+
+    async def _create(self, citizen: Citizen, item: ServiceItem, key: str, fingerprint: str, form_json: str,
+                      materials: list[dict[str, Any]]) -> tuple[ApplicationView, bool]:
+        citizen_id = citizen.id
+        earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+        if earlier is not None:  # the same key arrived again while this one waited its turn
+            return await self._replay(earlier, fingerprint), True
+        decision = approval.decide(_stored_rules(item), item.rules_version, await self._facts(citizen, item))
+        moves = [Move(None, "submitted"), Move("submitted", "accepted", by_system=True)]
+        if decision["auto_approved"]:
+            moves += [Move("accepted", "auto_approved", "秒批", True), Move("auto_approved", "completed", "秒批办结", True)]
+        else:
+            moves.append(Move("accepted", "under_review", by_system=True))
+        application_id, now = new_id("ap"), self.p.clock.now()
+        try:
+            async with in_transaction() as conn:
+                application = await Application.create(
+                    id=application_id, citizen_id=citizen_id, item_id=item.id, idempotency_key=key,
+                    request_hash=fingerprint, form_enc=self.p.pii.encrypt(form_json, f"application-form:{application_id}"),
+                    materials=materials, status=moves[-1].to_status, decision=decision, created_at=now, updated_at=now,
+                    using_db=conn)
+                await ApplicationEvent.bulk_create(
+                    [ApplicationEvent(application_id=application_id, from_status=m.from_status, to_status=m.to_status,
+                                      actor="system" if m.by_system else citizen_id,
+                                      actor_type="system" if m.by_system else "citizen", note=m.note, at=now)
+                     for m in moves], using_db=conn)
+        except IntegrityError:
+            # The same key arrived twice at once: the unique (citizen, key) pair let one through.
+            earlier = await Application.get(citizen_id=citizen_id, idempotency_key=key)
+            return await self._replay(earlier, fingerprint), True
+        await self._record(application, item, moves, actor=citizen_id, actor_type="citizen")
+        return await self._view(application), False
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, name: str, wait: float = 10.0) -> AsyncIterator[None]:
+        """A lock in the shared cache (so across workers with Redis), waited for up to `wait` seconds."""
+        lock, token, deadline = f"lock:{name}", secrets.token_hex(8), time.monotonic() + wait
+        while not await self.p.cache.set_if_absent(lock, token, wait):
+            if time.monotonic() > deadline:
+                raise Unavailable()
+            await asyncio.sleep(0.02)
+        try:
+            yield
+        finally:
+            if await self.p.cache.get(lock) == token:
+                await self.p.cache.delete(lock)
+
+    async def _replay(self, earlier: Application, fingerprint: str) -> ApplicationView:
+        if earlier.request_hash != fingerprint:
+            raise Conflict("IDEMPOTENCY_KEY_REUSED", extra={"application_id": earlier.id})
+        return await self._view(earlier)
+
+    async def mine(self, citizen_id: str, limit: int = 50) -> list[ApplicationView]:
+        rows = await Application.filter(citizen_id=citizen_id).order_by("-created_at").limit(limit)
+        return [await self._view(row, with_events=False) for row in rows]
+
+    async def one_of_mine(self, citizen_id: str, application_id: str) -> ApplicationView:
+        return await self._view(await self._owned(citizen_id, application_id))
+
+    async def correct(self, citizen_id: str, application_id: str, form: dict[str, Any] | None,
+                      given: list[MaterialGiven] | None, note: str = "") -> ApplicationView:
+        """补正: the citizen answers a return with a new form and/or materials; back to the clerk."""
+        application = await self._owned(citizen_id, application_id)
+        item = await ServiceItem.get(id=application.item_id)
+        changes: dict[str, Any] = {}
+        if form is not None:
+            changes["form_enc"] = self.p.pii.encrypt(_form_json(form), f"application-form:{application.id}")
+        if given is not None:
+            changes["materials"] = await self._materials(citizen_id, item, given)
+        move = Move(application.status, "under_review", note or "补正材料")
+        application = await self._move(application, move, actor=citizen_id, actor_type="citizen", **changes)
+        await self._record(application, item, [move], actor=citizen_id, actor_type="citizen",
+                           message="application_corrected")
+        return await self._view(application)
+
+    async def _owned(self, citizen_id: str, application_id: str) -> Application:
+        row = await Application.get_or_none(id=application_id, citizen_id=citizen_id)
+        if row is None:
+            raise NotFound("APPLICATION_NOT_FOUND")
+        return row
+
+    # -- clerks --------------------------------------------------------------------------------
+    async def queue(self, clerk: AuthenticatedClient, status: str, item_id: str | None,
+                    limit: int) -> list[ApplicationView]:
+        """The work queue, oldest first; masked names only, and each listing is in the citizen's access log."""
+        query = Application.filter(status=status)
+        if item_id:
+            query = query.filter(item_id=item_id)
+        rows = await query.order_by("created_at", "id").limit(limit)
+        views = [await self._view(row, with_events=False, for_clerk=True) for row in rows]
+        await audit.record_all(self.p.clock, [
+            audit.access(citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin", action="application_listed",
+                         attributes=["name_masked"], purpose=f"办件审核 {row.id}") for row in rows])
+        return views
+
+    async def open_for_clerk(self, clerk: AuthenticatedClient, application_id: str) -> ApplicationView:
+        """A clerk reads the whole application (form and materials): the citizen sees that read."""
+        row = await self._get(application_id)
+        view = await self._view(row, for_clerk=True)
+        await audit.record_access(self.p.clock, citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin",
+                                  action="application_read",
+                                  attributes=["name_masked", "id_number_masked", "form", "materials"],
+                                  purpose=f"办件审核 {row.id}")
+        return view
+
+    async def claim(self, clerk: AuthenticatedClient, application_id: str) -> ApplicationView:
+        """Take an application from the queue; nobody else can decide it then."""
+        row = await self._get(application_id)
+        if row.status not in ("under_review", "returned", "approved"):
+            raise StateConflict(row.status, "claimed")
+        taken = await Application.filter(id=row.id, assigned_to=None).update(assigned_to=clerk.id,
+                                                                              updated_at=self.p.clock.now())
+        if not taken and row.assigned_to != clerk.id:
+            raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
+        await audit.record_event(self.p.clock, actor=clerk.id, actor_type="admin", action="application_claimed",
+                                 subject_id=row.citizen_id, attributes={"application_id": row.id})
+        return await self._view(await self._get(application_id), for_clerk=True)
+
+    async def decide(self, clerk: AuthenticatedClient, application_id: str, decision: str, note: str) -> ApplicationView:
+        """approve, reject or return (退回补正) an application under review."""
+        return await self._clerk_move(clerk, application_id, DECISIONS[decision], note)
+
+    async def complete(self, clerk: AuthenticatedClient, application_id: str, note: str) -> ApplicationView:
+        """办结: the approved application is done (the result issued)."""
+        return await self._clerk_move(clerk, application_id, "completed", note)
+
+    async def _clerk_move(self, clerk: AuthenticatedClient, application_id: str, to: str, note: str) -> ApplicationView:
+        row = await self._get(application_id)
+        if row.assigned_to not in (None, clerk.id):
+            raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
+        move = Move(row.status, to, note)
+        row = await self._move(row, move, actor=clerk.id, actor_type="admin", assigned_to=clerk.id)
+        item = await ServiceItem.get(id=row.item_id)
+        await self._record(row, item, [move], actor=clerk.id, actor_type="admin")
+        return await self._view(row, for_clerk=True)
+
+    async def _get(self, application_id: str) -> Application:
+        row = await Application.get_or_none(id=application_id)
+        if row is None:
+            raise NotFound("APPLICATION_NOT_FOUND")
+        return row
+
+    # -- 秒批 rules ----------------------------------------------------------------------------
+    async def set_rules(self, admin: AuthenticatedClient, item_id: str, rules: Any) -> ServiceItem:
+        """Replace an item's 秒批 rules; the version goes up, so decisions made earlier keep naming the old one."""
+        checked = approval.check_rules(rules)
+        updated = await ServiceItem.filter(id=item_id).update(
+            approval_rules=checked, rules_version=F("rules_version") + 1, updated_at=self.p.clock.now())
+        if not updated:
+            raise NotFound("APPLICATION_ITEM_NOT_FOUND")
+        item = await ServiceItem.get(id=item_id)
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="approval_rules_changed",
+                                 attributes={"item_id": item_id, "rules_version": item.rules_version,
+                                             "rules": len(checked["all"]) if checked else 0})
+        return item
+
+    async def item(self, item_id: str) -> ServiceItem:
+        item = await ServiceItem.get_or_none(id=item_id)
+        if item is None:
+            raise NotFound("APPLICATION_ITEM_NOT_FOUND")
+        return item
+
+    # -- shared steps --------------------------------------------------------------------------
+    async def _materials(self, citizen_id: str, item: ServiceItem, given: list[MaterialGiven]) -> list[dict[str, Any]]:
+        """The materials to keep: named uploads, named wallet licences, and wallet licences attached by
+        reference for the rest (免提交). Missing required ones are refused, naming them."""
+        specs = {m["name"]: m for m in item.materials}
+        now = self.p.clock.now()
+        chosen: dict[str, dict[str, Any]] = {}
+        for entry in given:
+            spec = specs.get(entry.name)
+            if spec is None:
+                raise AppError("MATERIAL_UNKNOWN", status=422, params={"name": entry.name}, extra={"material": entry.name})
+            if entry.name in chosen:
+                raise AppError("MATERIAL_DUPLICATE", status=422, params={"name": entry.name}, extra={"material": entry.name})
+            if entry.licence_id:
+                licence = await Licence.get_or_none(id=entry.licence_id, citizen_id=citizen_id)
+                if licence is None:
+                    raise NotFound("LICENCE_NOT_FOUND")  # someone else's licence is not even confirmed to exist
+                if spec.get("licence_type") and licence.type_id != spec["licence_type"]:
+                    raise AppError("MATERIAL_LICENCE_MISMATCH", status=422, params={"name": entry.name},
+                                   extra={"material": entry.name, "licence_type": spec["licence_type"]})
+                if validity_of(licence, now) != "valid":
+                    raise AppError("LICENCE_NOT_VALID", status=422, extra={"material": entry.name})
+                chosen[entry.name] = _by_reference(entry.name, licence, "chosen")
+            else:
+                chosen[entry.name] = {"name": entry.name, "upload_ref": entry.upload_ref, "source": "upload"}
+        wallet = await self._valid_licences(citizen_id)
+        for spec in item.materials:
+            held = wallet.get(spec.get("licence_type") or "")
+            if spec["name"] not in chosen and held is not None:
+                chosen[spec["name"]] = _by_reference(spec["name"], held, "wallet")
+        missing = [m["name"] for m in item.materials if m.get("required") and m["name"] not in chosen]
+        if missing:
+            raise AppError("MATERIALS_MISSING", status=422, params={"names": "、".join(missing)}, extra={"missing": missing})
+        return [chosen[m["name"]] for m in item.materials if m["name"] in chosen]
+
+    async def _valid_licences(self, citizen_id: str) -> dict[str, Licence]:
+        """The citizen's licences valid now, one per type (the one valid longest)."""
+        now, best = self.p.clock.now(), {}
+        for licence in await Licence.filter(citizen_id=citizen_id).order_by("issued_at"):
+            if validity_of(licence, now) != "valid":
+                continue
+            current = best.get(licence.type_id)
+            if current is None or (current.valid_until is not None and
+                                   (licence.valid_until is None or licence.valid_until > current.valid_until)):
+                best[licence.type_id] = licence
+        return best
+
+    async def _facts(self, citizen: Citizen, item: ServiceItem) -> approval.Facts:
+        """Verified facts only: the 实名 level, the birth date and region in the verified ID number,
+        valid wallet licences, and our own records of earlier applications (rejected ones not counted)."""
+        age = region = None
+        if citizen.id_number_enc:
+            id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number")
+            age = approval.age_on(approval.birth_date_of(id_number), self.p.clock.now().astimezone(CHINA_TIME).date())
+            region = id_number[:6]
+        prior = await Application.filter(citizen_id=citizen.id, item_id=item.id).exclude(status="rejected").count()
+        return approval.Facts(identity_level=citizen.level, age=age, region=region,
+                              licences=frozenset(await self._valid_licences(citizen.id)), prior_applications=prior)
+
+    async def _move(self, application: Application, move: Move, *, actor: str, actor_type: str,
+                    **changes: Any) -> Application:
+        """One allowed state change, written only if nobody moved the application first."""
+        if move.to_status not in TRANSITIONS.get(move.from_status or "", ()):
+            raise StateConflict(move.from_status, move.to_status)
+        now = self.p.clock.now()
+        async with in_transaction() as conn:
+            moved = await Application.filter(id=application.id, status=move.from_status).using_db(conn).update(
+                status=move.to_status, updated_at=now, **changes)
+            if not moved:
+                raise StateConflict(move.from_status, move.to_status)
+            await ApplicationEvent.create(application_id=application.id, from_status=move.from_status,
+                                          to_status=move.to_status, actor=actor, actor_type=actor_type,
+                                          note=move.note, at=now, using_db=conn)
+        return await Application.get(id=application.id)
+
+    async def _record(self, application: Application, item: ServiceItem, moves: list[Move], *, actor: str,
+                      actor_type: str, message: str | None = None) -> None:
+        """Audit every move; one inbox message for where the request left the application."""
+        await audit.record_all(self.p.clock, [
+            audit.event(actor="system" if m.by_system else actor, actor_type="system" if m.by_system else actor_type,
+                        action=f"application_{m.to_status}", subject_id=application.citizen_id,
+                        attributes={"application_id": application.id, "item_id": item.id, "from": m.from_status,
+                                    "to": m.to_status}) for m in moves])
+        final = moves[-1]
+        kind = message or MESSAGE_FOR.get(final.to_status)
+        if final.to_status == "completed" and any(m.to_status == "auto_approved" for m in moves):
+            kind = "application_auto_approved"
+        if kind:
+            await notify(self.p.clock, application.citizen_id, kind,
+                         {"item": item.name, "number": application.id, "note": final.note or "-"})
+
+    async def _view(self, row: Application, *, with_events: bool = True, for_clerk: bool = False) -> ApplicationView:
+        item = await ServiceItem.get(id=row.item_id)
+        events = await ApplicationEvent.filter(application_id=row.id).order_by("id") if with_events else []
+        name_masked = id_masked = None
+        form: dict[str, Any] = {}
+        if with_events:
+            form = json.loads(self.p.pii.decrypt(row.form_enc, f"application-form:{row.id}")) if row.form_enc else {}
+        if for_clerk:
+            citizen = await Citizen.get(id=row.citizen_id)
+            pii = self.p.pii
+            name_masked = mask_name(pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else None
+            id_masked = mask_id_number(pii.decrypt(citizen.id_number_enc, "id_number")) if citizen.id_number_enc else None
+        return ApplicationView(
+            id=row.id, item_id=row.item_id, item_name=item.name, department_id=item.department_id, status=row.status,
+            decision=row.decision, materials=row.materials, form=form, assigned_to=row.assigned_to,
+            created_at=row.created_at, updated_at=row.updated_at, events=list(events),
+            citizen_name_masked=name_masked, citizen_id_number_masked=id_masked)
+
+
+def _by_reference(name: str, licence: Licence, source: str) -> dict[str, Any]:
+    return {"name": name, "licence_id": licence.id, "licence_type": licence.type_id, "source": source}
+
+
+def _form_json(form: dict[str, Any]) -> str:
+    text = json.dumps(form, ensure_ascii=False, sort_keys=True)
+    if len(text.encode("utf-8")) > MAX_FORM_BYTES:
+        raise AppError("APPLICATION_FORM_TOO_LARGE", status=422, params={"kb": MAX_FORM_BYTES // 1024})
+    return text
+
+
+def _stored_rules(item: ServiceItem) -> dict[str, Any] | None:
+    """The item's rules; rules that no longer parse (edited by hand) approve nothing, so a clerk decides."""
+    try:
+        return approval.check_rules(item.approval_rules)
+    except AppError:
+        return None

@@ -1,0 +1,139 @@
+"""秒批 (instant approval): small declarative rules over verified facts, kept per catalogue item.
+
+A rule set is JSON, stored in `ServiceItem.approval_rules` (its `rules_version` goes up with
+every change), for example
+
+    {"all": [{"fact": "identity_level", "op": ">=", "value": 2},
+             {"fact": "age", "op": ">=", "value": 60},
+             {"fact": "holds_licence", "value": "social_security_card"},
+             {"fact": "prior_applications", "op": "==", "value": 0},
+             {"fact": "region", "op": "starts_with", "value": "44"}]}
+
+Every rule must pass for an instant approval; the decision lists each rule with `passed`, so a
+citizen (and a clerk) sees which one sent the application to review. An item without rules is
+always reviewed by a clerk. Facts come only from what we verified ourselves (the 实名 identity
+level, the birth date and region in the verified ID number, valid licences in the wallet, our own
+application records), never from what the citizen typed into the form.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable
+
+from app.errors import AppError
+
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+}
+SET_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "in": lambda fact, value: fact in value,
+    "not_in": lambda fact, value: fact not in value,
+}
+# What each fact is and which operators make sense for it.
+FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "identity_level": ("int", (*COMPARISONS, *SET_OPS)),
+    "age": ("int", (*COMPARISONS, *SET_OPS)),
+    "prior_applications": ("int", (*COMPARISONS, *SET_OPS)),
+    "region": ("str", ("==", "!=", "in", "not_in", "starts_with")),
+    "holds_licence": ("licence", ("holds", "lacks")),
+}
+MAX_RULES = 20
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What we know for sure about the applicant when the application arrives."""
+
+    identity_level: int
+    age: int | None  # from the birth date in the verified ID number; None without 实名
+    region: str | None  # the 6-digit region code of the verified ID number
+    licences: frozenset[str] = field(default_factory=frozenset)  # types of licences valid now
+    prior_applications: int = 0  # earlier applications for the same item, rejected ones not counted
+
+    def value(self, name: str) -> Any:
+        return {"identity_level": self.identity_level, "age": self.age, "region": self.region,
+                "prior_applications": self.prior_applications}.get(name)
+
+
+def age_on(birth: date, today: date) -> int:
+    """Full years on `today` (a 29 February birthday counts on 1 March in other years)."""
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def birth_date_of(id_number: str) -> date:
+    """The birth date written in an 18-character resident ID number (digits 7–14)."""
+    return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+
+
+def _invalid(problem: str, index: int | None = None) -> AppError:
+    where = "rules" if index is None else f"rules.all.{index}"
+    return AppError("APPROVAL_RULES_INVALID", status=422, params={"problem": problem},
+                    extra={"fields": [{"field": where, "problem": problem}]})
+
+
+def check_rules(rules: Any) -> dict[str, Any] | None:
+    """The rule set in its stored form, or 422 APPROVAL_RULES_INVALID saying which rule is wrong.
+
+    `None` (or `{"all": []}`) means no 秒批: every application goes to a clerk.
+    """
+    if rules is None:
+        return None
+    if not isinstance(rules, dict) or set(rules) - {"all", "version"} or not isinstance(rules.get("all"), list):
+        raise _invalid('a rule set is {"all": [rule, ...]}')
+    if not rules["all"]:
+        return None
+    if len(rules["all"]) > MAX_RULES:
+        raise _invalid(f"at most {MAX_RULES} rules")
+    return {"all": [_check_rule(rule, index) for index, rule in enumerate(rules["all"])]}
+
+
+def _check_rule(rule: Any, index: int) -> dict[str, Any]:
+    if not isinstance(rule, dict) or set(rule) - {"fact", "op", "value"}:
+        raise _invalid("a rule is {fact, op, value}", index)
+    fact = rule.get("fact")
+    if fact not in FACTS:
+        raise _invalid(f"unknown fact {str(fact)[:40]!r}; known: {', '.join(FACTS)}", index)
+    kind, ops = FACTS[fact]
+    op = rule.get("op", "holds" if kind == "licence" else None)
+    if op not in ops:
+        raise _invalid(f"operator for {fact} must be one of {', '.join(ops)}", index)
+    value = rule.get("value")
+    if not _value_fits(kind, op, value):
+        raise _invalid(f"value does not fit {fact} {op}", index)
+    return {"fact": fact, "op": op, "value": value}
+
+
+def _value_fits(kind: str, op: str, value: Any) -> bool:
+    def one(v: Any) -> bool:
+        if kind == "int":
+            return isinstance(v, int) and not isinstance(v, bool)
+        return isinstance(v, str) and 0 < len(v) <= 40
+
+    if op in SET_OPS:
+        return isinstance(value, list) and 0 < len(value) <= 100 and all(one(v) for v in value)
+    return one(value)
+
+
+def _passes(rule: dict[str, Any], facts: Facts) -> bool:
+    fact, op, value = rule["fact"], rule["op"], rule["value"]
+    if fact == "holds_licence":
+        return (value in facts.licences) == (op == "holds")
+    actual = facts.value(fact)
+    if actual is None:
+        return False  # an unknown fact never approves anything
+    if op == "starts_with":
+        return str(actual).startswith(value)
+    return (COMPARISONS.get(op) or SET_OPS[op])(actual, value)
+
+
+def decide(rules: dict[str, Any] | None, rules_version: int, facts: Facts) -> dict[str, Any]:
+    """The 秒批 decision as stored on the application: approved or not, and each rule's result."""
+    if not rules:
+        return {"auto_approved": False, "rules_version": rules_version, "reason": "no_rules", "rules": []}
+    results = [{**rule, "passed": _passes(rule, facts)} for rule in rules["all"]]
+    approved = all(r["passed"] for r in results)
+    return {"auto_approved": approved, "rules_version": rules_version,
+            "reason": "all_rules_passed" if approved else "rule_failed", "rules": results}

@@ -1,0 +1,167 @@
+"""Adapters to the department systems behind the home-screen service cards (服务卡片).
+
+Each department backend (住房公积金, 社会保险, 医疗保障, 交通违法, 水电燃气) is reached through
+`DepartmentBackend.fetch(citizen_id)`, which answers plain facts (numbers, states) and never
+display text: the card layer words them in the reader's language. The stand-ins behave as a
+remote system would be seen from outside (latency, random failures, a hang or an error on
+demand), as `app.accounts.adapters` does for SMS and the face check, so the timeouts, stale
+values and circuit breaker around them are tested for real.
+
+The health-code and ID-voucher cards read our own services through the same interface.
+All figures the stand-ins return are sample data derived from the citizen id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from typing import Any, Callable, Iterable, Protocol
+
+from app.errors import NotFound
+
+Facts = dict[str, Any]
+
+
+class BackendError(RuntimeError):
+    """The department system did not give a usable answer."""
+
+
+class DepartmentBackend(Protocol):
+    name: str
+
+    async def fetch(self, citizen_id: str) -> Facts:
+        """The citizen's current facts for one card, or raise BackendError."""
+
+
+def _numbers(citizen_id: str, salt: str, count: int) -> list[int]:
+    """Stable pseudo-random numbers per citizen and department: the same citizen sees the same sample data."""
+    digest = hashlib.sha256(f"{salt}:{citizen_id}".encode()).digest()
+    return [int.from_bytes(digest[i * 4:i * 4 + 4], "big") for i in range(count)]
+
+
+# -- sample data (示例数据), realistic in size for a Guangdong resident ---------------------------------
+
+def provident_fund_sample(citizen_id: str) -> Facts:
+    """住房公积金: account balance and the monthly deposit (employer and employee together)."""
+    a, b = _numbers(citizen_id, "provident_fund", 2)
+    return {"balance": round(8_000 + a % 14_200_000 / 100, 2), "monthly_deposit": round(600 + b % 360_000 / 100, 2),
+            "state": "paying", "sample": True}
+
+
+def social_security_sample(citizen_id: str) -> Facts:
+    """社会保险: months of pension contributions and the personal pension account."""
+    a, b = _numbers(citizen_id, "social_security", 2)
+    return {"months_paid": 12 + a % 300, "pension_balance": round(3_000 + b % 9_000_000 / 100, 2), "sample": True}
+
+
+def medical_insurance_sample(citizen_id: str) -> Facts:
+    """医疗保障: the personal medical account (医保个人账户) balance."""
+    (a,) = _numbers(citizen_id, "medical_insurance", 1)
+    return {"balance": round(a % 1_200_000 / 100, 2), "sample": True}
+
+
+def traffic_violations_sample(citizen_id: str) -> Facts:
+    """交通违法: open violations of the citizen's vehicles, fines and licence points."""
+    (a,) = _numbers(citizen_id, "traffic_violations", 1)
+    count = [0, 0, 0, 1, 1, 2][a % 6]  # most people have none
+    return {"count": count, "fines": 200 * count, "points": 3 * count, "sample": True}
+
+
+def utility_bills_sample(citizen_id: str) -> Facts:
+    """水电燃气: this month's bills still to pay, in yuan."""
+    a, b, c = _numbers(citizen_id, "utility_bills", 3)
+    return {"electricity": round(80 + a % 30_000 / 100, 2), "water": round(b % 9_000 / 100, 2) if b % 3 else 0.0,
+            "gas": round(c % 12_000 / 100, 2) if c % 2 else 0.0, "sample": True}
+
+
+SAMPLES: dict[str, Callable[[str], Facts]] = {
+    "provident_fund": provident_fund_sample,
+    "social_security": social_security_sample,
+    "medical_insurance": medical_insurance_sample,
+    "traffic_violations": traffic_violations_sample,
+    "utility_bills": utility_bills_sample,
+}
+
+
+class StandInBackend:
+    """A department system stand-in. `mode` "ok" answers (after `latency`, failing at `failure_rate`),
+    "hang" never answers in time, "fail" answers an error. `calls` counts every request it received."""
+
+    def __init__(self, name: str, sample: Callable[[str], Facts], latency: float = 0.02, failure_rate: float = 0.0,
+                 mode: str = "ok", hang_seconds: float = 3600.0, rng: random.Random | None = None) -> None:
+        self.name = name
+        self.sample = sample
+        self.latency = latency
+        self.failure_rate = failure_rate
+        self.mode = mode
+        self.hang_seconds = hang_seconds
+        self.calls = 0
+        self._rng = rng or random.Random()
+
+    async def fetch(self, citizen_id: str) -> Facts:
+        self.calls += 1
+        if self.mode == "hang":
+            await asyncio.sleep(self.hang_seconds)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.mode == "fail" or (self.failure_rate and self._rng.random() < self.failure_rate):
+            raise BackendError(f"{self.name} answered 503")
+        return self.sample(citizen_id)
+
+
+def stand_in_backends(latency: float, failure_rate: float = 0.0, hang: Iterable[str] = ()) -> dict[str, StandInBackend]:
+    """One stand-in per department; names in `hang` start hanging (a setting for demos and benchmarks)."""
+    hanging = set(hang)
+    unknown = hanging - SAMPLES.keys()
+    if unknown:
+        raise ValueError(f"unknown department backend(s): {', '.join(sorted(unknown))}; known: {', '.join(SAMPLES)}")
+    return {name: StandInBackend(name, sample, latency, failure_rate, mode="hang" if name in hanging else "ok")
+            for name, sample in SAMPLES.items()}
+
+
+# -- our own services, read through the same interface ---------------------------------------------------
+
+class _HasStatus(Protocol):
+    async def status(self, citizen_id: str) -> Any: ...
+
+
+class _HasCurrentVoucher(Protocol):
+    async def current(self, citizen_id: str) -> Any: ...
+
+
+class HealthCodeSource:
+    """The health-code card (健康码): the current colour from the health-code service, no remote call."""
+
+    name = "health_code"
+
+    def __init__(self, health: _HasStatus) -> None:
+        self.health = health
+
+    async def fetch(self, citizen_id: str) -> Facts:
+        status = await self.health.status(citizen_id)
+        return {"colour": status.colour}
+
+
+class VoucherSource:
+    """The ID-voucher card (居民身份电子凭证): whether the citizen holds one and whether it is locked."""
+
+    name = "id_voucher"
+
+    def __init__(self, vouchers: _HasCurrentVoucher) -> None:
+        self.vouchers = vouchers
+
+    async def fetch(self, citizen_id: str) -> Facts:
+        try:
+            voucher = await self.vouchers.current(citizen_id)
+        except NotFound:
+            return {"state": "none"}
+        return {"state": voucher.status}
+
+
+def internal_sources(health: _HasStatus, vouchers: _HasCurrentVoucher) -> dict[str, DepartmentBackend]:
+    return {"health_code": HealthCodeSource(health), "id_voucher": VoucherSource(vouchers)}
+
+
+__all__ = ["BackendError", "DepartmentBackend", "Facts", "StandInBackend", "stand_in_backends", "internal_sources",
+           "SAMPLES"]

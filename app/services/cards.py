@@ -1,0 +1,331 @@
+"""Home-screen service cards (首页服务卡片): the card registry, the citizen's pins, live summaries.
+
+A card type names its provider (a department backend, or one of our own services), how long
+a fetched value stays fresh (TTL) and how to word it. The home screen asks every pinned
+card's provider at once, each under its own timeout, so one slow or failing department
+never slows or breaks the screen: a card falls back to its last good value, marked stale
+with its time, or says it is temporarily unavailable. A circuit breaker per backend stops
+calling a department that keeps failing until a cool-down has passed; its state lives in
+the shared cache, so every worker agrees, and its time comes from the platform clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping
+
+from tortoise.transactions import in_transaction
+
+from app.accounts.models import Citizen
+from app.accounts.rules import LEVEL_REAL_NAME
+from app.accounts.service import CitizenSnapshot
+from app.cache import get_json, set_json
+from app.errors import AppError, NotFound
+from app.i18n import pick
+from app.platform import Platform
+from app.services.backends import DepartmentBackend, Facts
+from app.services.models import CardPin
+
+log = logging.getLogger("app.cards")
+
+STALE_KEEP = 7 * 24 * 3600  # a last good value is shown (marked stale) for up to a week
+PINS_CACHE_TTL = 300
+MARKER = "_chosen"  # a pin row (position -1) that records "this citizen chose their cards", even none
+DEFAULT_PINS = ("health_code", "id_voucher", "social_security", "provident_fund")
+
+Describe = Callable[[Facts, str], str]
+
+
+def _yuan(amount: float) -> str:
+    return f"¥{amount:,.2f}"
+
+
+def _texts(zh_hans: str, zh_hant: str, en: str) -> dict[str, str]:
+    return {"zh-Hans": zh_hans, "zh-Hant": zh_hant, "en": en}
+
+
+# -- how each card words its facts ---------------------------------------------------------------------------
+
+COLOURS = {"green": _texts("绿码", "綠碼", "Green code"), "yellow": _texts("黄码", "黃碼", "Yellow code"),
+           "red": _texts("红码", "紅碼", "Red code")}
+VOUCHER_STATES = {
+    "active": _texts("已申领，可亮证使用", "已申領，可亮證使用", "Ready to show"),
+    "suspended": _texts("已锁定，解锁后可使用", "已鎖定，解鎖後可使用", "Locked: unlock it to use it"),
+    "none": _texts("未申领，完成人脸核验后可申领", "未申領，完成人臉核驗後可申領", "Not issued yet: complete the face check to get it"),
+}
+NOTICES = {
+    "stale": _texts("暂时无法刷新，显示的是此前的数据", "暫時無法重新整理，顯示的是先前的資料",
+                    "Cannot refresh right now: showing earlier data"),
+    "unavailable": _texts("暂时无法获取，请稍后再试", "暫時無法取得，請稍後再試", "Temporarily unavailable. Try again later."),
+    "locked": _texts("完成实名认证后可查看", "完成實名認證後可查看", "Verify your real-name identity to see this"),
+}
+
+
+def describe_health_code(facts: Facts, language: str) -> str:
+    return pick(COLOURS.get(facts["colour"], COLOURS["green"]), language)
+
+
+def describe_voucher(facts: Facts, language: str) -> str:
+    return pick(VOUCHER_STATES.get(facts["state"], VOUCHER_STATES["none"]), language)
+
+
+def describe_social_security(facts: Facts, language: str) -> str:
+    return pick(_texts("养老保险累计缴费 {months} 个月 · 个人账户 {balance}",
+                       "養老保險累計繳費 {months} 個月 · 個人帳戶 {balance}",
+                       "Pension: {months} months paid · account {balance}"),
+                language, months=facts["months_paid"], balance=_yuan(facts["pension_balance"]))
+
+
+def describe_provident_fund(facts: Facts, language: str) -> str:
+    return pick(_texts("账户余额 {balance} · 月缴存 {monthly}", "帳戶餘額 {balance} · 月繳存 {monthly}",
+                       "Balance {balance} · {monthly} a month"),
+                language, balance=_yuan(facts["balance"]), monthly=_yuan(facts["monthly_deposit"]))
+
+
+def describe_medical_insurance(facts: Facts, language: str) -> str:
+    return pick(_texts("医保个人账户余额 {balance}", "醫保個人帳戶餘額 {balance}", "Personal medical account {balance}"),
+                language, balance=_yuan(facts["balance"]))
+
+
+def describe_traffic_violations(facts: Facts, language: str) -> str:
+    if not facts["count"]:
+        return pick(_texts("暂无未处理的交通违法", "暫無未處理的交通違法", "No open traffic violations"), language)
+    return pick(_texts("未处理违法 {count} 条 · 罚款 {fines} · 记 {points} 分",
+                       "未處理違法 {count} 條 · 罰款 {fines} · 記 {points} 分",
+                       "{count} open violation(s) · fines {fines} · {points} points"),
+                language, count=facts["count"], fines=_yuan(facts["fines"]), points=facts["points"])
+
+
+def describe_utility_bills(facts: Facts, language: str) -> str:
+    names = {"electricity": _texts("电费", "電費", "power"), "water": _texts("水费", "水費", "water"),
+             "gas": _texts("燃气费", "燃氣費", "gas")}
+    due = [(kind, facts[kind]) for kind in names if facts.get(kind)]
+    if not due:
+        return pick(_texts("本月暂无待缴账单", "本月暫無待繳帳單", "Nothing to pay this month"), language)
+    parts = " · ".join(f"{pick(names[kind], language)} {_yuan(amount)}" for kind, amount in due)
+    return pick(_texts("本月待缴 {total}（{parts}）", "本月待繳 {total}（{parts}）", "Due this month {total} ({parts})"),
+                language, total=_yuan(sum(amount for _, amount in due)), parts=parts)
+
+
+# -- the registry --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CardType:
+    """One kind of card: its titles, the backend that feeds it, how long a value stays fresh."""
+
+    type: str
+    titles: Mapping[str, str]
+    backend: str
+    ttl: int  # seconds a fetched value is shown without asking the backend again (0: ask every time)
+    describe: Describe
+    min_level: int = LEVEL_REAL_NAME  # every card shows personal records: 实名 first
+
+    def title(self, language: str) -> str:
+        return pick(self.titles, language)
+
+
+class CardRegistry:
+    """The card types citizens may pin, in the order the "add a card" list shows them."""
+
+    def __init__(self, types: Iterable[CardType]) -> None:
+        self._types = {t.type: t for t in types}
+
+    def __contains__(self, card_type: object) -> bool:
+        return card_type in self._types
+
+    def get(self, card_type: str) -> CardType:
+        try:
+            return self._types[card_type]
+        except KeyError:
+            raise NotFound("CARD_TYPE_UNKNOWN", params={"card_type": card_type[:40]}) from None
+
+    def all(self) -> list[CardType]:
+        return list(self._types.values())
+
+
+REGISTRY = CardRegistry([
+    # Our own services: a status read, never stale for long, so asked every time.
+    CardType("health_code", _texts("健康码", "健康碼", "Health code"), "health_code", 0, describe_health_code),
+    CardType("id_voucher", _texts("居民身份电子凭证", "居民身分電子憑證", "Digital ID voucher"), "id_voucher", 0,
+             describe_voucher),
+    # Department records change monthly or less: minutes of freshness spare the departments.
+    CardType("social_security", _texts("社会保险", "社會保險", "Social security"), "social_security", 3600,
+             describe_social_security),
+    CardType("provident_fund", _texts("住房公积金", "住房公積金", "Housing provident fund"), "provident_fund", 600,
+             describe_provident_fund),
+    CardType("medical_insurance", _texts("医疗保障", "醫療保障", "Medical insurance"), "medical_insurance", 600,
+             describe_medical_insurance),
+    CardType("traffic_violations", _texts("交通违法", "交通違法", "Traffic violations"), "traffic_violations", 300,
+             describe_traffic_violations),
+    CardType("utility_bills", _texts("水电燃气", "水電燃氣", "Utility bills"), "utility_bills", 1800,
+             describe_utility_bills),
+])
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What the home screen shows for one card. `status`: ok, stale, unavailable or locked."""
+
+    type: str
+    title: str
+    summary: str
+    status: str
+    updated_at: datetime | None
+    notice: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.status == "stale"
+
+
+@dataclass(frozen=True)
+class _Breaker:
+    open_until: float | None  # set while open, and after the cool-down until a trial call succeeds
+    failures: bool  # consecutive failures are being counted
+
+
+class HomeCards:
+    """The citizen's pinned cards (置顶卡片) and their live summaries."""
+
+    def __init__(self, platform: Platform, backends: Mapping[str, DepartmentBackend],
+                 registry: CardRegistry = REGISTRY) -> None:
+        self.p = platform
+        self.s = platform.settings
+        self.backends = backends  # looked up per call, so a swapped backend takes effect at once
+        self.registry = registry
+
+    # -- pins ------------------------------------------------------------------------------------------------
+    async def pinned(self, citizen_id: str) -> list[str]:
+        """The pinned card types in order; a citizen who never chose sees the default set."""
+        cached = await get_json(self.p.cache, f"card:pins:{citizen_id}")
+        if cached is None:
+            cached = await self._stored_pins(citizen_id)
+            await set_json(self.p.cache, f"card:pins:{citizen_id}", cached, ttl=PINS_CACHE_TTL)
+        return [t for t in cached if t in self.registry]
+
+    async def set_order(self, citizen_id: str, types: list[str]) -> list[str]:
+        """Pin exactly `types`, in this order (unknown types and repeats refused)."""
+        seen: set[str] = set()
+        for card_type in types:
+            if card_type not in self.registry:
+                raise AppError("CARD_TYPE_UNKNOWN", status=422, params={"card_type": card_type[:40]})
+            if card_type in seen:
+                raise AppError("CARD_TYPE_REPEATED", status=422, params={"card_type": card_type})
+            seen.add(card_type)
+        return await self._change(citizen_id, lambda current: list(types))
+
+    async def pin(self, citizen_id: str, card_type: str) -> list[str]:
+        """Add a card at the end; pinning a pinned card changes nothing."""
+        self.registry.get(card_type)
+        return await self._change(citizen_id, lambda current: current if card_type in current else current + [card_type])
+
+    async def unpin(self, citizen_id: str, card_type: str) -> list[str]:
+        self.registry.get(card_type)
+
+        def without(current: list[str]) -> list[str]:
+            if card_type not in current:
+                raise NotFound("CARD_NOT_PINNED", params={"card_type": card_type})
+            return [t for t in current if t != card_type]
+
+        return await self._change(citizen_id, without)
+
+    async def _stored_pins(self, citizen_id: str, conn: Any = None) -> list[str]:
+        rows = await CardPin.filter(citizen_id=citizen_id).using_db(conn).order_by("position") \
+            .values_list("card_type", flat=True)
+        if not rows:
+            return list(DEFAULT_PINS)
+        return [t for t in rows if t != MARKER]
+
+    async def _change(self, citizen_id: str, change: Callable[[list[str]], list[str]]) -> list[str]:
+        # The citizen row is locked (PostgreSQL) so two phones reordering at once cannot interleave
+        # their delete-and-insert and trip over the one-pin-per-type constraint.
+        async with in_transaction() as conn:
+            await Citizen.filter(id=citizen_id).select_for_update().using_db(conn).first()
+            current = [t for t in await self._stored_pins(citizen_id, conn) if t in self.registry]
+            wanted = change(current)
+            await CardPin.filter(citizen_id=citizen_id).using_db(conn).delete()
+            rows = [CardPin(citizen_id=citizen_id, card_type=MARKER, position=-1)]
+            rows += [CardPin(citizen_id=citizen_id, card_type=t, position=i) for i, t in enumerate(wanted)]
+            await CardPin.bulk_create(rows, using_db=conn)
+        await self.p.cache.delete(f"card:pins:{citizen_id}")
+        return wanted
+
+    # -- the home screen -------------------------------------------------------------------------------------
+    async def home(self, citizen: CitizenSnapshot, language: str) -> list[CardView]:
+        """Every pinned card with its summary, asked concurrently, each bounded by the card timeout."""
+        cards = [self.registry.get(t) for t in await self.pinned(citizen.id)]
+        backends = sorted({c.backend for c in cards})
+        keys = [f"card:v:{c.type}:{citizen.id}" for c in cards]
+        keys += [f"card:bo:{b}" for b in backends] + [f"card:bf:{b}" for b in backends]
+        raw = await self.p.cache.get_many(keys)  # one round trip for values and breaker states
+        values, opens, fails = raw[:len(cards)], raw[len(cards):len(cards) + len(backends)], raw[len(cards) + len(backends):]
+        breakers = {b: _Breaker(float(o) if o is not None else None, f is not None)
+                    for b, o, f in zip(backends, opens, fails)}
+        now = self.p.clock.timestamp()
+        return list(await asyncio.gather(*(
+            self._card(card, citizen, json.loads(value) if value else None, breakers[card.backend], now, language)
+            for card, value in zip(cards, values))))
+
+    async def _card(self, card: CardType, citizen: CitizenSnapshot, stored: dict[str, Any] | None,
+                    breaker: _Breaker, now: float, language: str) -> CardView:
+        title = card.title(language)
+        if citizen.level < card.min_level:
+            return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None)
+        if stored is not None and now - stored["at"] < min(card.ttl, self.s.card_max_ttl):
+            return self._view(card, title, stored, "ok", language)
+        facts = await self._call(card.backend, citizen.id, breaker, now)
+        if facts is not None:
+            stored = {"data": facts, "at": now}
+            await set_json(self.p.cache, f"card:v:{card.type}:{citizen.id}", stored, ttl=STALE_KEEP)
+            return self._view(card, title, stored, "ok", language)
+        if stored is not None:
+            return self._view(card, title, stored, "stale", language)
+        text = pick(NOTICES["unavailable"], language)
+        return CardView(card.type, title, text, "unavailable", None, notice=text)
+
+    @staticmethod
+    def _view(card: CardType, title: str, stored: dict[str, Any], status: str, language: str) -> CardView:
+        return CardView(card.type, title, card.describe(stored["data"], language), status,
+                        datetime.fromtimestamp(stored["at"], tz=timezone.utc),
+                        notice=pick(NOTICES["stale"], language) if status == "stale" else None)
+
+    # -- calling a backend behind its circuit breaker --------------------------------------------------------
+    async def _call(self, name: str, citizen_id: str, breaker: _Breaker, now: float) -> Facts | None:
+        """The backend's answer, or None when it failed, timed out or its breaker is open."""
+        backend = self.backends.get(name)
+        if backend is None:
+            return None
+        if breaker.open_until is not None:
+            if now < breaker.open_until:
+                return None  # open: the department is left alone until the cool-down ends
+            # Half-open: one trial call across all workers; the others keep serving the fallback.
+            if not await self.p.cache.set_if_absent(f"card:bp:{name}", "1", ttl=self.s.card_timeout + 1):
+                return None
+        try:
+            facts = await asyncio.wait_for(backend.fetch(citizen_id), timeout=self.s.card_timeout)
+        except Exception as exc:  # a timeout, a department error, or a broken adapter: the screen must still show
+            log.warning("card backend %s failed: %s", name, type(exc).__name__)
+            await self._failed(name, breaker)
+            return None
+        if breaker.open_until is not None or breaker.failures:
+            await self._recovered(name)
+        return facts
+
+    async def _failed(self, name: str, breaker: _Breaker) -> None:
+        window = max(600, 10 * self.s.card_breaker_cooldown)  # failures further apart than this are not "consecutive"
+        count = await self.p.cache.incr(f"card:bf:{name}", ttl=window)
+        if breaker.open_until is not None or count >= self.s.card_breaker_failures:
+            until = self.p.clock.timestamp() + self.s.card_breaker_cooldown
+            # The key outlives the cool-down: after it, the stored time says "half-open".
+            await self.p.cache.set(f"card:bo:{name}", repr(until), ttl=self.s.card_breaker_cooldown + window)
+            await self.p.cache.delete(f"card:bf:{name}")
+            await self.p.cache.delete(f"card:bp:{name}")
+            log.warning("card backend %s: circuit open for %s s", name, self.s.card_breaker_cooldown)
+
+    async def _recovered(self, name: str) -> None:
+        for key in (f"card:bo:{name}", f"card:bf:{name}", f"card:bp:{name}"):
+            await self.p.cache.delete(key)

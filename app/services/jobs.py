@@ -1,0 +1,33 @@
+"""Scheduled work of the citizen services: appointment reminders (预约提醒) and notification retries.
+
+Both jobs are idempotent and run on one worker at a time (`run_exclusively`, a lock in the shared
+cache); what is due is decided by the service clock inside each job, so they catch up after
+downtime by themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from app.cache import Cache
+from app.clock import Clock
+from app.notifications import channels
+from app.services.appointments import AppointmentService
+from health_code.jobs import run_exclusively
+
+REMIND_EVERY = 10 * 60  # seconds; a reminder goes out within ten minutes of 09:00 the day before
+RETRY_EVERY = 15  # the shortest backoff is 30 s
+
+
+def add_service_jobs(scheduler: AsyncIOScheduler, cache: Cache, clock: Clock, appointments: AppointmentService) -> None:
+    """Add the jobs to the running scheduler; the first run of each is now."""
+    jobs = (
+        ("appointment-reminders", REMIND_EVERY, lambda: appointments.send_reminders()),
+        ("notification-retries", RETRY_EVERY, lambda: channels.retry_due(clock)),
+    )
+    for name, seconds, job in jobs:
+        scheduler.add_job(run_exclusively, "interval", seconds=seconds, args=[cache, name, job], id=name,
+                          next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
+                          misfire_grace_time=None)

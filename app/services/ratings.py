@@ -1,0 +1,158 @@
+"""好差评: the citizen rates a completed application once; bad ratings become follow-up cases.
+
+A score of 2 or less opens a `FollowUpCase` for the item's department, due
+`APP_RATING_FOLLOW_UP_DAYS` days later (7 by default). A case still open after its deadline is
+shown as overdue (computed when read, so no job has to flip it). Statistics per item and per
+department are for admins; the public summary per item shows numbers only, never texts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from app import audit
+from app.errors import Conflict, NotFound
+from app.ids import new_id
+from app.notifications.service import notify
+from app.platform import Platform
+from app.security.clients import AuthenticatedClient
+from app.services.models import Application, FollowUpCase, Rating, ServiceItem
+
+BAD_SCORE = 2  # this or lower opens a follow-up case
+GOOD_SCORE = 4  # this or higher counts as 好评
+
+
+@dataclass(frozen=True)
+class RatingStats:
+    count: int
+    average: float | None
+    good_rate: float | None  # share of ratings 4 or 5
+    distribution: dict[str, int]
+    top_tags: list[dict[str, Any]] = field(default_factory=list)
+    bad_count: int = 0
+    cases: dict[str, int] = field(default_factory=dict)  # open, overdue, answered
+
+
+def case_state(case: FollowUpCase, now: datetime) -> str:
+    """open, overdue (open past its deadline) or answered."""
+    if case.status == "open" and now >= case.deadline:
+        return "overdue"
+    return case.status
+
+
+class RatingService:
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+        self.follow_up_days = platform.settings.rating_follow_up_days
+
+    async def rate(self, citizen_id: str, application_id: str, score: int, tags: list[str], text: str) -> Rating:
+        """Rate one's own completed application, once (a second time is 409 RATING_EXISTS)."""
+        application = await Application.get_or_none(id=application_id, citizen_id=citizen_id)
+        if application is None:
+            raise NotFound("APPLICATION_NOT_FOUND")
+        if application.status != "completed":
+            raise Conflict("RATING_NOT_YET_ALLOWED", extra={"status": application.status})
+        if await Rating.filter(application_id=application.id).exists():
+            raise Conflict("RATING_EXISTS")
+        item = await ServiceItem.get(id=application.item_id)
+        now = self.p.clock.now()
+        case = None
+        try:
+            async with in_transaction() as conn:
+                rating = await Rating.create(
+                    id=new_id("rt"), application_id=application.id, citizen_id=citizen_id, item_id=item.id,
+                    department_id=item.department_id, score=score, tags=tags, text=text, created_at=now, using_db=conn)
+                if score <= BAD_SCORE:
+                    case = await FollowUpCase.create(
+                        id=new_id("fu"), rating_id=rating.id, department_id=item.department_id,
+                        deadline=now + timedelta(days=self.follow_up_days), created_at=now, using_db=conn)
+        except IntegrityError:
+            raise Conflict("RATING_EXISTS") from None  # the same rating sent twice at once
+        records = [audit.event(actor=citizen_id, actor_type="citizen", action="application_rated", subject_id=citizen_id,
+                               attributes={"application_id": application.id, "item_id": item.id, "score": score})]
+        if case is not None:
+            records.append(audit.event(actor="system", actor_type="system", action="follow_up_case_opened",
+                                       subject_id=citizen_id, attributes={"case_id": case.id,
+                                                                          "department_id": case.department_id}))
+        await audit.record_all(self.p.clock, records)
+        if case is not None:
+            await notify(self.p.clock, citizen_id, "rating_follow_up",
+                         {"item": item.name, "days": self.follow_up_days})
+        return rating
+
+    async def rating_of(self, citizen_id: str, application_id: str) -> Rating | None:
+        return await Rating.get_or_none(application_id=application_id, citizen_id=citizen_id)
+
+    async def stats(self, *, item_id: str | None = None, department_id: str | None = None) -> RatingStats:
+        """Numbers for admins: count, average, 好评率, distribution, frequent tags, follow-up cases."""
+        where = {"item_id": item_id} if item_id else {"department_id": department_id} if department_id else {}
+        summary = await self.summary(**where)
+        tags: Counter[str] = Counter()
+        for row_tags in await Rating.filter(**where).values_list("tags", flat=True):
+            tags.update(row_tags or [])
+        cases = FollowUpCase.filter(rating__item_id=item_id) if item_id else FollowUpCase.filter(**where)
+        now = self.p.clock.now()
+        states = Counter(case_state(c, now) for c in await cases)
+        return RatingStats(
+            count=summary.count, average=summary.average, good_rate=summary.good_rate,
+            distribution=summary.distribution, top_tags=[{"tag": t, "count": n} for t, n in tags.most_common(10)],
+            bad_count=sum(n for s, n in summary.distribution.items() if int(s) <= BAD_SCORE),
+            cases={s: states.get(s, 0) for s in ("open", "overdue", "answered")})
+
+    async def summary(self, **where: str) -> RatingStats:
+        rows = await Rating.filter(**where).group_by("score").annotate(n=Count("id")).values("score", "n")
+        distribution = {str(s): 0 for s in range(1, 6)}
+        for row in rows:
+            distribution[str(row["score"])] = row["n"]
+        count = sum(distribution.values())
+        if not count:
+            return RatingStats(0, None, None, distribution)
+        total = sum(int(s) * n for s, n in distribution.items())
+        good = sum(n for s, n in distribution.items() if int(s) >= GOOD_SCORE)
+        return RatingStats(count, round(total / count, 2), round(good / count, 4), distribution)
+
+    async def public_summary(self, item_id: str) -> RatingStats:
+        """What anyone may see of a published item's ratings: numbers, no texts."""
+        if not await ServiceItem.filter(id=item_id, status="published").exists():
+            raise NotFound("APPLICATION_ITEM_NOT_FOUND")
+        return await self.summary(item_id=item_id)
+
+    # -- follow-up cases -----------------------------------------------------------------------
+    async def cases(self, department_id: str | None, state: str | None, limit: int = 50) -> list[FollowUpCase]:
+        """Follow-up cases, earliest deadline first."""
+        query = FollowUpCase.all()
+        if department_id:
+            query = query.filter(department_id=department_id)
+        now = self.p.clock.now()
+        if state == "answered":
+            query = query.filter(status="answered")
+        elif state == "open":
+            query = query.filter(status="open", deadline__gt=now)
+        elif state == "overdue":
+            query = query.filter(status="open", deadline__lte=now)
+        return await query.order_by("deadline", "id").limit(limit).prefetch_related("rating")
+
+    async def answer_case(self, clerk: AuthenticatedClient, case_id: str, answer: str) -> FollowUpCase:
+        """The department answers the citizen's bad rating (late answers are accepted, and stay visible as late)."""
+        case = await FollowUpCase.get_or_none(id=case_id)
+        if case is None:
+            raise NotFound("FOLLOW_UP_NOT_FOUND")
+        now = self.p.clock.now()
+        closed = await FollowUpCase.filter(id=case.id, status="open").update(status="answered", answer=answer,
+                                                                            closed_at=now)
+        if not closed:
+            raise Conflict("FOLLOW_UP_CLOSED")
+        rating = await Rating.get(id=case.rating_id)
+        item = await ServiceItem.get(id=rating.item_id)
+        await audit.record_event(self.p.clock, actor=clerk.id, actor_type="admin", action="follow_up_case_answered",
+                                 subject_id=rating.citizen_id,
+                                 attributes={"case_id": case.id, "late": now > case.deadline})
+        await notify(self.p.clock, rating.citizen_id, "rating_follow_up_answered", {"item": item.name, "answer": answer})
+        return await FollowUpCase.get(id=case.id)

@@ -1,0 +1,176 @@
+"""Message channels (消息通道): every message lands in the inbox; templates that ask for it also go out by
+SMS and as a mini-program subscription message. A gateway that fails never fails the sender: the
+delivery is recorded as failed and retried later, waiting longer each time, until it gives up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+import pytest
+
+from app.notifications import channels
+from app.notifications.service import notify
+from app.notifications.templates import TEMPLATES
+from app.services.models import NotificationDelivery
+from tests.factories import sign_in
+
+REMINDER = {"item": "往来港澳通行证再次签注（示例）", "office": "天河区政务服务中心（示例）", "time": "09:30"}
+
+
+@pytest.fixture
+def mini_program(app):
+    app.ctx.mini_program.latency = 0
+    return app.ctx.mini_program
+
+
+async def deliveries(message_id: str) -> dict[str, NotificationDelivery]:
+    return {d.channel: d for d in await NotificationDelivery.filter(notification_id=message_id)}
+
+
+def reminder_sms(sms, phone: str) -> list[str]:
+    return [m.text for m in sms.outbox(phone) if "预约办事提醒" in m.text]
+
+
+async def test_an_in_app_only_message_is_delivered_when_stored(client, sms):
+    citizen = await sign_in(client, sms, device="华为 Mate 60")
+    (message,) = (await client.get("/api/v1/notifications", headers=citizen.headers)).json()["items"]
+    (delivery,) = (await deliveries(message["id"])).values()
+    assert (delivery.channel, delivery.status, delivery.attempts, delivery.next_attempt_at) == ("in_app", "sent", 1, None)
+    assert len(sms.outbox(citizen.phone)) == 1  # the login code only: a sign-in alert is not texted
+
+
+async def test_a_reminder_goes_to_the_inbox_by_sms_and_to_the_mini_program(client, sms, clock, mini_program):
+    citizen = await sign_in(client, sms)
+    message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+
+    sent = await deliveries(message.id)
+    assert {name: (d.status, d.attempts, d.last_error) for name, d in sent.items()} == {
+        "in_app": ("sent", 1, None), "sms": ("sent", 1, None), "mini_program": ("sent", 1, None)}
+    assert reminder_sms(sms, citizen.phone) == [
+        "【粤省事（示例）】预约办事提醒：您预约了明天 09:30（北京时间）在天河区政务服务中心（示例）办理“往来港澳通行证再次签注（示例）”，"
+        "请携带所需材料按时前往。如不能前往，请提前取消预约。"]
+    (pushed,) = mini_program.sent_to(citizen.id)
+    assert pushed.template == "appointment_reminder" and pushed.data["title"] == "预约办事提醒"
+    assert "09:30" in pushed.data["body"] and pushed.message_id.startswith("mp_")
+
+    english = await client.get("/api/v1/notifications", headers={**citizen.headers, "Accept-Language": "en"})
+    assert english.json()["items"][0]["title"] == "Appointment tomorrow"  # the inbox still speaks the reader's language
+
+
+async def test_a_failed_sms_is_recorded_and_sent_by_the_retry_job(client, sms, clock, mini_program, caplog):
+    citizen = await sign_in(client, sms)
+    sms.fail_next(1)
+    with caplog.at_level(logging.WARNING):
+        message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)  # does not raise
+    failed = (await deliveries(message.id))["sms"]
+    assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, "sms gateway: SmsDeliveryError")
+    assert timedelta(seconds=29) < failed.next_attempt_at - clock.now() <= timedelta(seconds=30)
+    assert (await deliveries(message.id))["mini_program"].status == "sent"
+    assert reminder_sms(sms, citizen.phone) == []
+    assert citizen.phone not in caplog.text  # the number never reaches the log
+
+    assert await channels.retry_due(clock) == 0  # not due yet
+    clock.advance(31)
+    assert await channels.retry_due(clock) == 1
+    retried = (await deliveries(message.id))["sms"]
+    assert (retried.status, retried.attempts, retried.next_attempt_at, retried.last_error) == ("sent", 2, None, None)
+    assert len(reminder_sms(sms, citizen.phone)) == 1
+    assert await channels.retry_due(clock) == 0
+    assert len(mini_program.sent_to(citizen.id)) == 1  # channels that worked are not sent again
+
+
+async def test_retries_back_off_and_give_up_after_the_last_attempt(client, sms, clock, mini_program):
+    citizen = await sign_in(client, sms)
+    sms.fail_next(10)
+    message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+    waits = []
+    for attempt in (1, 2, 3):
+        delivery = (await deliveries(message.id))["sms"]
+        assert (delivery.status, delivery.attempts) == ("failed", attempt)
+        waits.append(round((delivery.next_attempt_at - clock.now()).total_seconds()))
+        clock.advance(waits[-1] - 5)
+        assert await channels.retry_due(clock) == 0  # a little early: still waiting
+        clock.advance(6)
+        assert await channels.retry_due(clock) == 1
+    assert waits == [30, 120, 480]
+
+    given_up = (await deliveries(message.id))["sms"]
+    assert (given_up.status, given_up.attempts, given_up.next_attempt_at) == ("failed", 4, None)
+    clock.advance(days=1)
+    assert await channels.retry_due(clock) == 0
+    assert reminder_sms(sms, citizen.phone) == []
+    assert (await deliveries(message.id))["in_app"].status == "sent"  # the inbox has it all along
+
+
+async def test_a_slow_channel_times_out_without_holding_up_the_sender(app, client, sms, clock, mini_program):
+    citizen = await sign_in(client, sms)
+    settings = channels.configured_channels()
+    assert settings is not None
+    mini_program.latency, settings.timeout = 5, 0.05
+    started = time.perf_counter()
+    message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+    assert time.perf_counter() - started < 2
+    slow = (await deliveries(message.id))["mini_program"]
+    assert (slow.status, slow.attempts, slow.last_error) == ("failed", 1, "timed out after 0.05 s")
+    assert (await deliveries(message.id))["sms"].status == "sent"
+
+    mini_program.latency = 0
+    mini_program.fail_next(1)
+    clock.advance(31)
+    assert await channels.retry_due(clock) == 1
+    again = (await deliveries(message.id))["mini_program"]
+    assert (again.status, again.attempts, again.last_error) == ("failed", 2, "mini-program platform answered 503")
+    assert mini_program.sent_to(citizen.id) == []
+
+
+async def test_two_retry_runs_at_once_send_a_message_once(client, sms, clock, mini_program):
+    citizen = await sign_in(client, sms)
+    sms.fail_next(1)
+    message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+    clock.advance(31)
+    assert sorted(await asyncio.gather(channels.retry_due(clock), channels.retry_due(clock))) == [0, 1]
+    assert len(reminder_sms(sms, citizen.phone)) == 1
+    assert (await deliveries(message.id))["sms"].attempts == 2
+
+
+async def test_a_template_may_only_name_known_channels(monkeypatch):
+    assert channels.channels_of("login_new_device") == ("in_app",)
+    assert channels.channels_of("appointment_reminder") == ("in_app", "sms", "mini_program")
+    monkeypatch.setitem(TEMPLATES, "carrier_pigeon", {**TEMPLATES["identity_verified"], "channels": ["in_app", "pigeon"]})
+    with pytest.raises(ValueError, match="pigeon"):
+        channels.channels_of("carrier_pigeon")
+
+
+async def test_the_retry_policy_comes_from_settings(settings, platform, sms, face):
+    from app.config import ConfigError
+    from app.server import create_app
+
+    create_app(settings.with_(notify_channel_timeout=1.5, notify_first_backoff=60, notify_max_attempts=2),
+               platform=platform, sms=sms, face=face, name=f"channels{secrets.token_hex(4)}")
+    policy = channels.configured_channels()
+    assert (policy.timeout, policy.max_attempts) == (1.5, 2)
+    assert [policy.backoff(n).total_seconds() for n in (1, 2)] == [60, 240]
+    for wrong in ({"notify_channel_timeout": 0}, {"notify_first_backoff": 0}, {"notify_max_attempts": 11}):
+        with pytest.raises(ConfigError, match="APP_NOTIFY_"):
+            settings.with_(**wrong)
+
+
+async def test_a_message_written_where_no_channel_is_set_up_waits_for_the_service(client, sms, clock, mini_program):
+    citizen = await sign_in(client, sms)
+    service_channels = channels.configured_channels()
+    channels.configure_channels(None)  # e.g. a maintenance script that writes messages
+    try:
+        message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+        assert {d.channel: (d.status, d.attempts) for d in (await deliveries(message.id)).values()} == {
+            "in_app": ("sent", 1), "sms": ("pending", 0), "mini_program": ("pending", 0)}
+        assert await channels.retry_due(clock) == 0
+    finally:
+        channels.configure_channels(service_channels)
+    clock.advance(minutes=3)  # past the lease
+    assert await channels.retry_due(clock) == 2
+    assert {d.status for d in (await deliveries(message.id)).values()} == {"sent"}
+    assert len(reminder_sms(sms, citizen.phone)) == 1

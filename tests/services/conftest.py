@@ -1,0 +1,5 @@
+"""Fixtures of the 办件 stories (applications, 秒批, ratings): issuers, citizens, items, clerks."""
+
+from tests.services.service_factory import (  # noqa: F401  (pytest finds fixtures by name)
+    catalogue_admin, clerk, elderly_item, grandma, grandma_card, social_security_issuer, young,
+)
