@@ -141,6 +141,8 @@ class Settings:
             raise ConfigError("APP_HEALTH_CODE_REUSE_MARGIN must be below APP_HEALTH_CODE_TTL")
         if not 30 <= self.voucher_token_ttl <= 180:
             raise ConfigError("APP_VOUCHER_TOKEN_TTL must be 30-180 seconds")
+        if self.voucher_presentations_per_minute < 1:
+            raise ConfigError("APP_VOUCHER_PRESENTATIONS_PER_MINUTE must be at least 1")
         if not 60 <= self.voucher_offline_ttl <= 24 * 3600:  # within the grace that old keys stay published
             raise ConfigError("APP_VOUCHER_OFFLINE_TTL must be 60 seconds to 24 hours")
         if not 1 <= self.licence_share_max_minutes <= 30 * 24 * 60:

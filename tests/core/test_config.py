@@ -126,6 +126,9 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_variable(name, value):
     ({"APP_OTP_TTL": "0"}, "APP_OTP_TTL"),
     ({"APP_HEALTH_CODE_RENDER_PROCESSES": "-1"}, "APP_HEALTH_CODE_RENDER_PROCESSES"),
     ({"APP_HEALTH_CODE_IMAGE_CACHE": "-1"}, "APP_HEALTH_CODE_IMAGE_CACHE"),
+    ({"APP_VOUCHER_PRESENTATIONS_PER_MINUTE": "0"}, "APP_VOUCHER_PRESENTATIONS_PER_MINUTE"),
+    ({"APP_VOUCHER_TOKEN_TTL": "600"}, "APP_VOUCHER_TOKEN_TTL"),
+    ({"APP_BORDER_PASS_TTL": "10"}, "APP_BORDER_PASS_TTL"),
 ])
 def test_out_of_range_values_are_refused(environ, says):
     with pytest.raises(ConfigError, match=says):
