@@ -82,6 +82,18 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         },
         "channels": ["in_app", "sms", "mini_program"],
     },
+    "appointment_booked": {
+        "title": {"zh-Hans": "预约成功", "zh-Hant": "預約成功", "en": "Appointment booked"},
+        "body": {"zh-Hans": "您已预约 {day} {time}（北京时间）在{office}办理“{item}”。",
+                 "zh-Hant": "您已預約 {day} {time}（北京時間）在{office}辦理「{item}」。",
+                 "en": "Booked: {day} at {time} (Beijing time) at {office} for “{item}”."},
+    },
+    "appointment_cancelled": {
+        "title": {"zh-Hans": "预约已取消", "zh-Hant": "預約已取消", "en": "Appointment cancelled"},
+        "body": {"zh-Hans": "您 {day} {time} 在{office}办理“{item}”的预约已取消。",
+                 "zh-Hant": "您 {day} {time} 在{office}辦理「{item}」的預約已取消。",
+                 "en": "Your appointment on {day} at {time} at {office} for “{item}” is cancelled."},
+    },
 }
 
 

@@ -146,6 +146,7 @@ class AppointmentService:
             except IntegrityError:
                 # Raising rolls the transaction back, and with it the seat just taken.
                 raise Conflict("ALREADY_BOOKED") from None
+        await self._tell(appointment, "appointment_booked")
         return await self._view(appointment)  # the slot as it is now, other bookings included
 
     async def change(self, citizen_id: str, appointment_id: str, new_slot_id: str) -> AppointmentView:
@@ -181,7 +182,16 @@ class AppointmentService:
                 raise Conflict("APPOINTMENT_NOT_ACTIVE")
             await _free_seat(appointment.slot_id, conn)
         appointment.status = CANCELLED
+        await self._tell(appointment, "appointment_cancelled")
         return await self._view(appointment)
+
+    async def _tell(self, appointment: Appointment, kind: str) -> None:
+        """A confirmation in the inbox, after the transaction (a message never holds a seat's lock)."""
+        slot = await AppointmentSlot.get(id=appointment.slot_id).prefetch_related("item")
+        starts = slot.starts_at.astimezone(LOCAL_TZ)
+        await notify(self.clock, appointment.citizen_id, kind, {
+            "item": slot.item.name, "office": slot.office, "day": starts.strftime("%Y-%m-%d"),
+            "time": starts.strftime("%H:%M")})
 
     async def mine(self, citizen_id: str) -> list[AppointmentView]:
         rows = await Appointment.filter(citizen_id=citizen_id).order_by("-created_at", "-id").limit(100)

@@ -324,3 +324,18 @@ async def test_the_jobs_join_the_running_scheduler_and_run_on_one_worker(app, pl
                                  for _ in range(3)))
     assert ran.count(True) >= 1
     assert await Notification.filter(citizen_id=citizen.id, kind="appointment_reminder").count() == 1
+
+
+async def test_booking_and_cancelling_are_confirmed_in_the_inbox(client, sms, story, clock):
+    item, office = story
+    slot = await publish(client, office, item.id, beijing(3, 9, 30))
+    citizen = await verified_citizen(client, sms, sequence=77)
+    booked = await book(client, citizen, slot["id"])
+    assert booked.status_code == 201, booked.text
+    cancelled = await client.delete(f"/api/v1/appointments/{booked.json()['id']}", headers=citizen.headers)
+    assert cancelled.status_code == 200
+    kinds = [n.kind for n in await Notification.filter(citizen_id=citizen.id).order_by("created_at", "id")]
+    assert kinds[-2:] == ["appointment_booked", "appointment_cancelled"]
+    box = (await client.get("/api/v1/notifications", headers=citizen.headers)).json()["items"]
+    confirmation = next(m for m in box if m["kind"] == "appointment_booked")
+    assert "2026-12-03 09:30" in confirmation["body"] and OFFICE in confirmation["body"]
