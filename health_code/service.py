@@ -17,11 +17,10 @@ import ujson
 from tortoise.exceptions import IntegrityError
 
 from app import audit
-from app.accounts.service import CitizenSnapshot
+from app.accounts.service import CitizenSnapshot, citizen_with_id_number
 from app.cache import get_json, set_json
-from app.accounts.models import Citizen
 from app.accounts.rules import normalize_id_number
-from app.errors import AppError, NotFound, ValidationFailed
+from app.errors import AppError, ValidationFailed
 from app.security.clients import AuthenticatedClient
 from app.ids import new_id
 from app.notifications.service import notify
@@ -202,14 +201,11 @@ class HealthCodeService:
     async def record_department_evidence(self, department: AuthenticatedClient, id_number: str, kind: str,
                                          observed_at: datetime, data: dict[str, Any], action: str) -> HealthStatus:
         """A department posts evidence (a lab's test result, a vaccination record) for the holder of `id_number`."""
-        normalized = normalize_id_number(id_number, self.p.clock.now().date())
-        if normalized is None:
-            raise AppError("INVALID_ID_NUMBER", status=422)
+        if normalize_id_number(id_number, self.p.clock.now().date()) is None:
+            raise AppError("INVALID_ID_NUMBER", status=422)  # before the date check, as before
         if observed_at > self.p.clock.now() + timedelta(minutes=5):
             raise ValidationFailed([{"field": "observed_at", "problem": "in the future"}])
-        citizen = await Citizen.get_or_none(id_number_hash=self.p.pii.lookup_hash(normalized, "id_number"))
-        if citizen is None:
-            raise NotFound("CITIZEN_NOT_FOUND")
+        citizen = await citizen_with_id_number(self.p, id_number)
         status = await self.record_evidence(citizen.id, kind, observed_at, {**data, "department": department.id},
                                             source=f"department:{department.id}")
         await audit.record_event(self.p.clock, actor=department.id, actor_type="department", action=action,

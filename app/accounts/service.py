@@ -22,7 +22,7 @@ from app.accounts.adapters import FaceCheckError, FaceCheckProvider, SmsDelivery
 from app.accounts.models import Citizen, LoginSession, RefreshToken
 from app.cache import get_json, set_json
 from app.clock import rfc3339
-from app.errors import AppError, Conflict, RateLimited, Unauthorized, Unavailable, ValidationFailed
+from app.errors import AppError, Conflict, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed
 from app.ids import new_id
 from app.ownership import get_owned
 from app.notifications.service import notify
@@ -93,6 +93,18 @@ def require_level(citizen: Citizen | CitizenSnapshot, level: int) -> None:
     """Raise 403 IDENTITY_LEVEL_REQUIRED (with the level needed) when the citizen is below `level`."""
     if citizen.level < level:
         raise IdentityLevelRequired(level, citizen.level)
+
+
+async def citizen_with_id_number(platform: Platform, id_number: str) -> Citizen:
+    """The verified (实名) citizen holding a resident ID number, as a department names them:
+    422 INVALID_ID_NUMBER for a number that cannot exist, 404 CITIZEN_NOT_FOUND for nobody."""
+    normalized = rules.normalize_id_number(id_number, platform.clock.now().date())
+    if normalized is None:
+        raise AppError("INVALID_ID_NUMBER", status=422)
+    citizen = await Citizen.get_or_none(id_number_hash=platform.pii.lookup_hash(normalized, "id_number"))
+    if citizen is None:
+        raise NotFound("CITIZEN_NOT_FOUND")
+    return citizen
 
 
 def _token_hash(token: str) -> str:

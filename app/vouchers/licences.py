@@ -42,8 +42,8 @@ from tortoise.exceptions import IntegrityError
 
 from app import audit
 from app.notifications.service import notify
-from app.accounts.models import Citizen
 from app.accounts.rules import normalize_id_number
+from app.accounts.service import citizen_with_id_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
@@ -252,9 +252,7 @@ class LicenceService:
             raise AppError("INVALID_ID_NUMBER", status=422,
                            extra={"fields": [{"field": "holder_id_number", "problem": "checksum, birth date or region"}]})
         kid = await self._check_document(issuer, request, id_number)
-        citizen = await Citizen.get_or_none(id_number_hash=self.p.pii.lookup_hash(id_number, "id_number"))
-        if citizen is None:
-            raise NotFound("CITIZEN_NOT_FOUND")
+        citizen = await citizen_with_id_number(self.p, id_number)
         licence = await self._store(issuer, type_row, request, citizen.id, kid)
         await audit.record_event(self.p.clock, actor=issuer.id, actor_type="department", action="licence_issued",
                                  subject_id=citizen.id, attributes={"licence_id": licence.id, "licence_type": type_row.code})

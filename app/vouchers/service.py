@@ -21,8 +21,8 @@ from tortoise.transactions import in_transaction
 
 from app import audit
 from app.accounts.models import Citizen
-from app.accounts.rules import LEVEL_FACE, normalize_id_number
-from app.accounts.service import CitizenSnapshot, require_level
+from app.accounts.rules import LEVEL_FACE
+from app.accounts.service import CitizenSnapshot, citizen_with_id_number, require_level
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
@@ -124,12 +124,7 @@ class VoucherService:
         """The ID authority reports the card lost or expired: the voucher is revoked at once."""
         if reason not in ("id_card_lost", "id_card_expired"):
             raise ValidationFailed([{"field": "reason", "problem": "id_card_lost or id_card_expired"}])
-        normalized = normalize_id_number(id_number, self.p.clock.now().date())
-        if normalized is None:
-            raise AppError("INVALID_ID_NUMBER", status=422)
-        citizen = await Citizen.get_or_none(id_number_hash=self.p.pii.lookup_hash(normalized, "id_number"))
-        if citizen is None:
-            raise NotFound("CITIZEN_NOT_FOUND")
+        citizen = await citizen_with_id_number(self.p, id_number)
         voucher = await self.current(citizen.id)
         await self._change(voucher, "revoked", reason, actor=authority.id, actor_type="department")
         return voucher
