@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.health_code_fetch
 	$(BIN)/python -m bench.partner_verification
 	$(BIN)/python -m bench.voucher_redemption
+	$(BIN)/python -m bench.home_cards
 
 clean:
 	rm -rf $(VENV) .pytest_cache

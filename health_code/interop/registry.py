@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.platform import Platform
 from app.security.clients import ApiClient, ApiClientKey, AuthenticatedClient, check_client_key
 from app.security.keys import b64url, b64url_decode
@@ -213,8 +213,11 @@ def _color_words(mapping: Mapping[str, str], given: Mapping[str, str] | None) ->
 
 def _check_formats(formats: Sequence[str]) -> None:
     known = {adapter.name for adapter in default_adapters()}
-    if not formats or not set(formats) <= known:
+    if not formats:
         raise _invalid("formats", f"one or more of {', '.join(sorted(known))}")
+    if not set(formats) <= known:
+        raise AppError("UNSUPPORTED_FORMAT", status=422,
+                       extra={"unsupported": sorted(set(formats) - known), "supported": sorted(known)})
 
 
 def _check_mapping(mapping: Mapping[str, str]) -> None:

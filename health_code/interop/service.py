@@ -38,6 +38,9 @@ BORDER_PASS_KEY = "bp"
 CWT_AUD = 3
 DOCUMENT_TYPES = {"resident_id": 1, "exit_entry_permit": 2}  # 居民身份证, 往来港澳通行证
 PERMIT_NUMBER = re.compile(r"^[A-Z][0-9A-Z]{8}$")
+# A scanned text that names a format ("HC1:", "MOHC1:") other than ours: told apart from garbage so a
+# partner learns that this endpoint checks our codes only, not that the code is broken.
+OTHER_FORMAT = re.compile(r"^[A-Z][A-Z0-9]{1,9}:")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -150,6 +153,8 @@ class InteropService:
         checked = await self.health.verify_many(list(codes))
         results, records = [], []
         for text, (outcome, holder) in zip(codes, checked):
+            if isinstance(outcome, CodeError) and outcome.code == "BAD_PREFIX" and OTHER_FORMAT.match(text):
+                outcome = CodeError("UNSUPPORTED_FORMAT")
             if isinstance(outcome, CodeError):
                 results.append(PartnerVerification(False, outcome.code))
                 records.append(audit.event(actor=partner.id, actor_type="partner", action="partner_verification",

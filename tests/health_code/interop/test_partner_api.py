@@ -130,6 +130,17 @@ async def test_macao_checks_a_batch_and_each_code_gets_its_own_answer(client, sm
     assert (garbage["valid"], garbage["error"]) == (False, "BAD_PREFIX")
 
 
+async def test_a_code_of_another_format_is_named_unsupported_not_broken(client, sms, mo):
+    _, code = await zhang_san_code(client, sms)
+    theirs = ["HC1:" + code[len("GDHC1:"):], "MOHC1:NCFOXN%TS3DH", "hello, not a code"]
+
+    reply = await verify(client, mo.headers(), theirs)
+
+    assert reply.status_code == 200, reply.text
+    assert [(r["valid"], r["error"]) for r in reply.json()["results"]] == [
+        (False, "UNSUPPORTED_FORMAT"), (False, "UNSUPPORTED_FORMAT"), (False, "BAD_PREFIX")]
+
+
 async def test_each_check_is_audited_and_the_citizen_sees_the_valid_one(client, sms, mo):
     citizen, code = await zhang_san_code(client, sms)
 

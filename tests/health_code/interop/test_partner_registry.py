@@ -76,13 +76,23 @@ async def test_only_a_partner_admin_may_register_partners(client, clock):
     pytest.param({"id": "macau"}, id="id-not-iso-3166"),
     pytest.param({"status_mapping": {"绿码": "green", "紫码": "purple"}}, id="mapping-to-no-colour"),
     pytest.param({"status_mapping": {}}, id="empty-mapping"),
-    pytest.param({"formats": ["XYZ1"]}, id="unknown-format"),
+    pytest.param({"formats": []}, id="no-format"),
 ])
 async def test_a_registration_that_cannot_work_is_refused(client, admin, change):
     reply = await client.post(PARTNERS, headers=admin.headers(), json=registration_body(**change))
 
     assert reply.status_code == 422, reply.text
     assert reply.json()["error"]["code"] == "VALIDATION_FAILED"
+    assert (await client.get(f"{PARTNERS}/MO", headers=admin.headers())).status_code == 404
+
+
+async def test_a_partner_with_a_format_we_do_not_know_is_told_so(client, admin):
+    reply = await client.post(PARTNERS, headers=admin.headers(), json=registration_body(formats=["GDHC1", "XYZ1"]))
+
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "UNSUPPORTED_FORMAT"
+    assert error["unsupported"] == ["XYZ1"] and "GDHC1" in error["supported"]
     assert (await client.get(f"{PARTNERS}/MO", headers=admin.headers())).status_code == 404
 
 
