@@ -144,11 +144,14 @@ def main(seconds: float = 4.0) -> None:
         rate = asyncio.run(codes_per_second(port, partner_key, batch, seconds))
         # Fresh codes for every request, so none is recognised from an earlier one.
         fresh = uncached_batches(data_dir, batch[0], int(seconds * 100) + 50, BATCH)
-        uncached = asyncio.run(post_rate(port, "/api/partner/v1/verifications",
-                                         lambda: (_token(partner_key, "MO", "mo-api-1", "partner"),
-                                                  {"codes": fresh.pop() if fresh else []}), seconds,
+        def next_fresh_batch() -> tuple[str, dict]:
+            if not fresh:
+                raise StopIteration  # the load generator stops this connection
+            return _token(partner_key, "MO", "mo-api-1", "partner"), {"codes": fresh.pop()}
+
+        uncached = asyncio.run(post_rate(port, "/api/partner/v1/verifications", next_fresh_batch, seconds,
                                          weight=lambda reply: sum(1 for r in reply["results"] if r["valid"])))
-        if not fresh:  # an empty batch is refused and counts nothing: the figure would be too low
+        if not fresh:  # connections stopped early: the figure is too low
             print("warning: the uncached codes ran out before the measurement ended")
     raw = raw_verify_rate()
     full = signature_path_rate(batch[0])

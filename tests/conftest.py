@@ -150,3 +150,11 @@ async def client(app: Sanic) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://gov.test") as client:
         yield client
+
+
+@pytest.fixture
+async def second_party(app: Sanic) -> AsyncIterator[httpx.AsyncClient]:
+    """Another party's own HTTP client (a hotel desk, a verifier) calling from its own address."""
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gov.test") as other:
+        yield other

@@ -12,7 +12,7 @@ from tests.vouchers.voucher_factory import (REDEMPTIONS, Phone, face_verified, g
                                             rp_headers, show)
 
 
-async def test_a_hotel_learns_over_18_yes_and_nothing_more(client, sms, clock):
+async def test_a_hotel_learns_over_18_yes_and_nothing_more(client, second_party, sms, clock):
     citizen = await face_verified(client, sms, name="张三", birth="19900307")
     phone = Phone()
     voucher = await get_voucher(client, citizen, phone)
@@ -26,13 +26,14 @@ async def test_a_hotel_learns_over_18_yes_and_nothing_more(client, sms, clock):
     assert shown.json()["seconds_left"] <= 180
 
     hotel = await relying_party(clock, "示例大酒店前台", ["age_over_18", "name_masked", "is_holder"])
-    redeemed = await client.post(REDEMPTIONS, headers=rp_headers(hotel),
-                                 json={"token": token, "attributes": ["age_over_18", "name_masked"], "purpose": "入住登记"})
+    redeemed = await second_party.post(REDEMPTIONS, headers=rp_headers(hotel),
+                                       json={"token": token, "attributes": ["age_over_18", "name_masked"],
+                                             "purpose": "入住登记"})
     assert redeemed.status_code == 200, redeemed.text
     assert redeemed.json() == {"attributes": {"age_over_18": True}, "withheld": ["name_masked"]}
 
-    again = await client.post(REDEMPTIONS, headers=rp_headers(hotel),
-                              json={"token": token, "attributes": ["age_over_18"], "purpose": "入住登记"})
+    again = await second_party.post(REDEMPTIONS, headers=rp_headers(hotel),
+                                    json={"token": token, "attributes": ["age_over_18"], "purpose": "入住登记"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "TOKEN_ALREADY_USED"
 
     log = (await client.get("/api/v1/me/access-log", headers=citizen.headers)).json()["items"]
