@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+# Beijing time (UTC+8, no daylight saving): the calendar of offices, risk lists and licence dates.
+CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
+
 
 class Clock:
     """The wall clock, always timezone-aware UTC."""

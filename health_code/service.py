@@ -10,8 +10,8 @@ import re
 from collections import OrderedDict
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Mapping, Sequence
 
 import ujson
 from tortoise.exceptions import IntegrityError
@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 from app import audit
 from app.accounts.service import CitizenSnapshot, citizen_with_id_number
 from app.cache import get_json, set_json
+from app.clock import CHINA_TIME
 from app.accounts.rules import normalize_id_number
 from app.errors import AppError, ValidationFailed
 from app.security.clients import AuthenticatedClient
@@ -71,16 +72,25 @@ class HealthCodeService:
                                     observed_at=observed_at, recorded_at=self.p.clock.now(), data=dict(data))
 
     async def declare(self, citizen: CitizenSnapshot, symptoms: bool, confirmed_case: bool, travel_regions: list[str],
-                      truthful: bool) -> HealthStatus:
-        """Self-declaration (健康申报), signed by the citizen as true."""
+                      truthful: bool, trips: Sequence[tuple[str, date]] = ()) -> HealthStatus:
+        """Self-declaration (健康申报), signed by the citizen as true.
+
+        `travel_regions` count as visited now; `trips` carry the day of the visit, so a trip declared
+        late is judged by the risk list of the day it was made, not of the day it was declared.
+        """
         if not truthful:
             raise ValidationFailed([{"field": "truthful", "problem": "the declaration must be confirmed as true"}])
         if not all(REGION_CODE.match(region) for region in travel_regions):
             raise ValidationFailed([{"field": "travel_regions", "problem": "6-digit region codes (GB/T 2260)"}])
         now = self.p.clock.now()
+        visits = self._dated_visits(trips, now)
         for region in dict.fromkeys(travel_regions):  # stored first, evaluated once with the declaration
             await self._store_evidence(citizen.id, "travel", now, {"region_code": region}, source="self")
-        data = {"symptoms": symptoms, "confirmed_case": confirmed_case, "travel_regions": travel_regions}
+        for region, day, start in visits:
+            await self._store_evidence(citizen.id, "travel", min(start + DAY, now),
+                                       {"region_code": region, "visited_on": day.isoformat()}, source="self")
+        data = {"symptoms": symptoms, "confirmed_case": confirmed_case, "travel_regions": travel_regions,
+                "trips": [{"region_code": region, "visited_on": day.isoformat()} for region, day, _ in visits]}
         status = await self.record_evidence(citizen.id, "declaration", now, data, source="self")
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_declaration",
                                  subject_id=citizen.id, attributes=["symptoms", "confirmed_case", "travel_regions"])
@@ -107,11 +117,33 @@ class HealthCodeService:
         return HealthStatus(citizen_id=citizen_id, **values)
 
     @staticmethod
+    def _dated_visits(trips: Sequence[tuple[str, date]], now: datetime) -> list[tuple[str, date, datetime]]:
+        """Each trip as (region, day, start of that day in Beijing time); refused unless within 14 days."""
+        today = now.astimezone(CHINA_TIME).date()
+        visits = []
+        for index, (region, day) in enumerate(dict.fromkeys(trips)):
+            if not REGION_CODE.match(region):
+                raise ValidationFailed([{"field": f"trips.{index}.region_code", "problem": "6-digit region code (GB/T 2260)"}])
+            if not today - timedelta(days=TRIP_DAYS - 1) <= day <= today:
+                raise ValidationFailed([{"field": f"trips.{index}.visited_on",
+                                         "problem": f"a day from {today - timedelta(days=TRIP_DAYS - 1)} to {today}"}])
+            visits.append((region, day, datetime.combine(day, time(0), CHINA_TIME)))
+        return visits
+
+    @staticmethod
     def _as_evidence(row: HealthEvidence, areas: list[RiskArea]) -> Evidence:
-        """Travel counts by the risk level its region had on the day of the visit, per the current list."""
+        """Travel counts by the risk level its region had at the visit, per the current list. A dated trip
+        counts by the highest level of that whole day: the hour of the visit is not known, and a public
+        health list errs on the side of caution."""
         if row.kind != "travel":
             return Evidence(row.kind, row.observed_at, row.data)
-        return Evidence(row.kind, row.observed_at, {**row.data, "risk_level": risk_level(areas, row.data.get("region_code", ""), row.observed_at)})
+        region = row.data.get("region_code", "")
+        if "visited_on" in row.data:
+            start = datetime.combine(date.fromisoformat(row.data["visited_on"]), time(0), CHINA_TIME)
+            level = risk_level_during(areas, region, start, start + DAY)
+        else:
+            level = risk_level(areas, region, row.observed_at)
+        return Evidence(row.kind, row.observed_at, {**row.data, "risk_level": level})
 
     async def citizens_who_visited(self, region_code: str) -> list[str]:
         """Citizens with travel evidence inside `region_code` recent enough to matter."""
@@ -311,6 +343,8 @@ class HealthCodeService:
 
 
 REGION_CODE = re.compile(r"^[0-9]{6}$")
+TRIP_DAYS = 14  # a declaration covers the last 14 days, today included
+DAY = timedelta(days=1)
 LEVEL_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
@@ -329,6 +363,13 @@ def region_prefix(region_code: str) -> str:
 def risk_level(areas: list[RiskArea], region_code: str, at: datetime) -> str:
     levels = [a.level for a in areas if region_code.startswith(region_prefix(a.region_code))
               and a.effective_from <= at and (a.effective_to is None or at < a.effective_to)]
+    return max(levels, key=LEVEL_RANK.__getitem__, default="low")
+
+
+def risk_level_during(areas: list[RiskArea], region_code: str, start: datetime, end: datetime) -> str:
+    """The highest level the region had at any moment in [start, end)."""
+    levels = [a.level for a in areas if region_code.startswith(region_prefix(a.region_code))
+              and a.effective_from < end and (a.effective_to is None or start < a.effective_to)]
     return max(levels, key=LEVEL_RANK.__getitem__, default="low")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from datetime import date
 
 from pydantic import BaseModel, Field
 from sanic import Request, response
@@ -50,10 +51,18 @@ class History(BaseModel):
     items: list[HistoryItem]
 
 
+class Trip(Strict):
+    region_code: str = Field(description="6-digit region code (GB/T 2260) of the place visited")
+    visited_on: date = Field(description="The day of the visit (Beijing time), within the last 14 days")
+
+
 class DeclarationRequest(Strict):
     symptoms: bool = Field(description="Fever, cough or other symptoms now")
     confirmed_case: bool = False
-    travel_regions: list[str] = Field(default_factory=list, max_length=20, description="Region codes visited in 14 days")
+    travel_regions: list[str] = Field(default_factory=list, max_length=20,
+                                      description="Region codes visited in 14 days, counted as of today")
+    trips: list[Trip] = Field(default_factory=list, max_length=20,
+                              description="Visits with their day: each counts by the risk list of that day")
     truthful: bool = Field(description="I declare the above is true (本人承诺以上信息真实)")
 
 
@@ -122,7 +131,8 @@ async def history(request: Request) -> HTTPResponse:
 async def declare(request: Request) -> HTTPResponse:
     body = parse_body(request, DeclarationRequest)
     status = await request.app.ctx.health.declare(request.ctx.citizen, body.symptoms, body.confirmed_case,
-                                                  body.travel_regions, body.truthful)
+                                                  body.travel_regions, body.truthful,
+                                                  [(trip.region_code, trip.visited_on) for trip in body.trips])
     return reply(StatusReply(color=status.colour, color_text=colour_text(status.colour, request.ctx.language),
                              reasons=reason_items(request, status.reasons)))
 

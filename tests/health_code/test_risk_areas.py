@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from app.clock import CHINA_TIME
 from health_code.models import HealthStatus
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
 
@@ -81,3 +82,50 @@ async def test_bad_input_is_refused(client, sms, cdc, clock):
         "effective_to": (clock.now() - timedelta(days=1)).isoformat()})
     assert backwards.status_code == 422
     assert (await client.post("/api/admin/v1/risk-areas/ra_nope/end", headers=cdc.headers())).status_code == 404
+
+
+async def declare_trips(client, citizen, trips: list[dict]):
+    return await client.post("/api/v1/health-code/declarations", headers=citizen.headers,
+                             json={"symptoms": False, "trips": trips, "truthful": True})
+
+
+def beijing_day(clock, days_ago: int) -> str:
+    return (clock.now().astimezone(CHINA_TIME) - timedelta(days=days_ago)).date().isoformat()
+
+
+async def test_a_trip_declared_late_counts_by_the_list_of_the_day_it_was_made(client, sms, cdc, clock):
+    # 番禺 was high-risk from six to four days ago; 李四 was there five days ago and declares it only today.
+    await add_area(client, cdc, clock, "440113", effective_from=(clock.now() - timedelta(days=6)).isoformat(),
+                   effective_to=(clock.now() - timedelta(days=4)).isoformat())
+    late, _ = await traveller(client, sms, "708", [])
+    declared = await declare_trips(client, late, [{"region_code": "440113", "visited_on": beijing_day(clock, 5)}])
+    assert declared.status_code == 200, declared.text
+    assert declared.json()["color"] == "yellow" and [r["code"] for r in declared.json()["reasons"]] == [12]
+
+    # The same region declared without a day counts as visited today, when it is no longer listed.
+    today, status = await traveller(client, sms, "709", ["440113"])
+    assert status["color"] == "green"
+
+
+async def test_a_trip_made_before_the_area_was_listed_does_not_count(client, sms, cdc, clock):
+    await add_area(client, cdc, clock, "440114", effective_from=(clock.now() - timedelta(days=2)).isoformat())
+    citizen, _ = await traveller(client, sms, "710", [])
+    declared = await declare_trips(client, citizen, [{"region_code": "440114", "visited_on": beijing_day(clock, 5)}])
+    assert declared.status_code == 200 and declared.json()["color"] == "green"
+
+
+@pytest.mark.parametrize("trip, field", [
+    pytest.param({"region_code": "440106", "visited_on": 1}, "trips.0.visited_on", id="tomorrow"),
+    pytest.param({"region_code": "440106", "visited_on": -14}, "trips.0.visited_on", id="fifteen-days-ago"),
+    pytest.param({"region_code": "番禺", "visited_on": -1}, "trips.0.region_code", id="not-a-region-code"),
+    pytest.param({"region_code": "440106", "visited_on": "上周"}, "trips.0.visited_on", id="not-a-date"),
+])
+async def test_a_trip_outside_the_declaration_window_is_refused(client, sms, cdc, clock, trip, field):
+    citizen, first = await traveller(client, sms, "711", [])
+    if isinstance(trip["visited_on"], int):
+        trip = {**trip, "visited_on": beijing_day(clock, -trip["visited_on"])}
+    refused = await declare_trips(client, citizen, [trip])
+    assert refused.status_code == 422, refused.text
+    assert [f["field"] for f in refused.json()["error"]["fields"]] == [field]
+    history = (await client.get("/api/v1/health-code/history", headers=citizen.headers)).json()["items"]
+    assert len(history) == 1  # nothing was stored or evaluated
