@@ -88,10 +88,14 @@ class MemoryCache:
 class RedisCache:
     """The shared cache for several workers and hosts (redis-py's `redis.asyncio`)."""
 
-    def __init__(self, url: str, namespace: str) -> None:
-        self._redis = redis_asyncio.from_url(
-            url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
+    def __init__(self, url: str, namespace: str, max_connections: int = 64, wait: float = 2.0) -> None:
+        # A bounded pool that waits for a free connection: under a burst (64 home screens of 6 cards
+        # each) callers queue for a moment instead of failing with "too many connections".
+        pool = redis_asyncio.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=wait, decode_responses=True,
+            socket_timeout=2.0, socket_connect_timeout=2.0,
         )
+        self._redis = redis_asyncio.Redis.from_pool(pool)  # owns the pool: close() disconnects it
         self._prefix = f"{namespace}:"
 
     def _k(self, key: str) -> str:
@@ -134,8 +138,8 @@ class RedisCache:
         await self._redis.aclose()
 
 
-def create_cache(redis_url: str, namespace: str) -> Cache:
-    return RedisCache(redis_url, namespace) if redis_url else MemoryCache()
+def create_cache(redis_url: str, namespace: str, max_connections: int = 64) -> Cache:
+    return RedisCache(redis_url, namespace, max_connections) if redis_url else MemoryCache()
 
 
 async def get_json(cache: Cache, key: str) -> Any:

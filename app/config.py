@@ -31,6 +31,7 @@ class Settings:
     database_url: str = ""  # default: SQLite file under data_dir
     redis_url: str = ""  # default: in-memory cache (one process only)
     cache_namespace: str = "gov"
+    redis_max_connections: int = 64  # per worker; a request waits up to 2 s for one, then fails as unavailable
     keys_dir: Path | None = None  # default: data_dir / "keys"
     pii_key: str = ""  # base64 of 32 bytes; generated under keys_dir outside production
     issuer: str = "https://gov-app.example.cn"
@@ -124,6 +125,8 @@ class Settings:
             _check_url("APP_REDIS_URL", self.redis_url, REDIS_SCHEMES)
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"APP_PORT must be 1-65535, not {self.port}")
+        if not 4 <= self.redis_max_connections <= 10000:
+            raise ConfigError("APP_REDIS_MAX_CONNECTIONS must be 4-10000")
         if self.workers < 1:
             raise ConfigError("APP_WORKERS must be at least 1")
         if self.workers > 1 and not self.redis_url:

@@ -129,6 +129,7 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_variable(name, value):
     ({"APP_VOUCHER_PRESENTATIONS_PER_MINUTE": "0"}, "APP_VOUCHER_PRESENTATIONS_PER_MINUTE"),
     ({"APP_VOUCHER_TOKEN_TTL": "600"}, "APP_VOUCHER_TOKEN_TTL"),
     ({"APP_BORDER_PASS_TTL": "10"}, "APP_BORDER_PASS_TTL"),
+    ({"APP_REDIS_MAX_CONNECTIONS": "1"}, "APP_REDIS_MAX_CONNECTIONS"),
 ])
 def test_out_of_range_values_are_refused(environ, says):
     with pytest.raises(ConfigError, match=says):
