@@ -8,10 +8,11 @@ import multiprocessing
 import os
 import re
 from collections import OrderedDict
+from contextlib import contextmanager
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import ujson
 from tortoise.exceptions import IntegrityError
@@ -209,8 +210,10 @@ class HealthCodeService:
         if cached is not None:
             return cached
         renderer = render.render_png if fmt == "png" else render.render_svg
-        image = await asyncio.get_running_loop().run_in_executor(self._render_pool(), renderer, code.payload,
-                                                                 code.colour, caption)
+        with children_allowed():  # the pool may start its helper process on this submit
+            drawn = asyncio.get_running_loop().run_in_executor(self._render_pool(), renderer, code.payload,
+                                                               code.colour, caption)
+        image = await drawn
         self._images[key] = image
         while len(self._images) > self.s.health_code_image_cache:
             self._images.popitem(last=False)
@@ -358,6 +361,25 @@ def region_prefix(region_code: str) -> str:
     while code.endswith("00") and len(code) > 2:
         code = code[:-2]
     return code
+
+
+@contextmanager
+def children_allowed() -> Iterator[None]:
+    """Let this process start the drawing helpers even when it is daemonic.
+
+    Sanic starts each of several workers as a daemonic process, and `multiprocessing` refuses
+    children to those (so that none is left behind): every PNG request of `--workers 2` failed.
+    Our helpers are stopped with the worker (`close`), and a helper whose parent is gone ends on
+    the closed pipe of its work queue, which is the guarantee the rule is there for.
+    """
+    config = multiprocessing.current_process()._config  # the daemon flag the check reads
+    daemonic = config.get("daemon", False)
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if daemonic:
+            config["daemon"] = True
 
 
 def risk_level(areas: list[RiskArea], region_code: str, at: datetime) -> str:

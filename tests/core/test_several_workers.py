@@ -64,6 +64,19 @@ def test_every_login_works_whichever_worker_answers():
                 assert call(port, "GET", "/api/v1/me", token=login["access_token"])[0] == 200
                 assert call(port, "POST", "/api/v1/auth/logout", token=login["access_token"])[0] == 204
                 assert call(port, "GET", "/api/v1/me", token=login["access_token"])[0] == 401  # on every worker
+            # Each worker draws QR images in a helper process of its own (a daemonic Sanic worker
+            # once could not start one, and every PNG of `--workers 2` was a 500).
+            phone = f"1370001{port % 1000:03d}9"
+            call(port, "POST", "/api/v1/auth/otp", {"phone": phone})
+            code = re.search(r"验证码为 (\d{6})", call(port, "GET", f"/dev/sms-outbox?phone={phone}")[1]["items"][0]["text"])
+            token = call(port, "POST", "/api/v1/auth/login", {"phone": phone, "code": code.group(1)})[1]["access_token"]
+            assert call(port, "POST", "/api/v1/me/identity", {"name": "张三", "id_number": "11010519491231002X"},
+                        token=token)[0] == 200
+            for _ in range(6):  # whichever worker answers
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/health-code?format=png",
+                                                 headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    assert reply.status == 200 and reply.read().startswith(b"\x89PNG")
         finally:
             server.terminate()
             try:
