@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test lint bench bench-detail venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Every hot path on PostgreSQL + Redis, 1 and 2 workers, against a bare Sanic handler in the same run;
+# writes bench/results/latest.json and latest.md.
 bench: $(STAMP)
+	$(BIN)/python -m bench.suite
+
+# The older single-path benchmarks on the embedded default, with more detail each.
+bench-detail: $(STAMP)
 	$(BIN)/python -m bench.me_throughput
 	$(BIN)/python -m bench.health_code_fetch
 	$(BIN)/python -m bench.partner_verification

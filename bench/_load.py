@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +29,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **env},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_server(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0,
+                 log: Path | None = None) -> subprocess.Popen:
+    """A server process, ready when its port accepts; its output goes to `log` (or nowhere)."""
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -43,9 +46,9 @@ def start_server(args: list[str], env: dict[str, str], port: int, timeout: float
 
 
 @contextmanager
-def running(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
+def running(args: list[str], env: dict[str, str], port: int, log: Path | None = None) -> Iterator[subprocess.Popen]:
     """A server process for the length of a `with` block."""
-    process = start_server(args, env, port)
+    process = start_server(args, env, port, log=log)
     try:
         yield process
     finally:
@@ -122,7 +125,8 @@ async def p99_latency(port: int, path: str, headers: dict[str, str], seconds: fl
 
 
 async def _poster(port: int, path: str, next_call: Callable[[], tuple[str, dict]] , stop_at: float,
-                  counts: list[int], weight: Callable[[dict], int]) -> None:
+                  counts: list[int], weight: Callable[[dict], int], latencies: list[float] | None = None,
+                  seen: Callable[[dict], None] | None = None) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     done = 0
     try:
@@ -131,9 +135,11 @@ async def _poster(port: int, path: str, next_call: Callable[[], tuple[str, dict]
                 token, body = next_call()
             except StopIteration:
                 break
+            sent = time.perf_counter()
             raw = json.dumps(body).encode()
+            auth = f"Authorization: Bearer {token}\r\n" if token else ""
             writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
-                          f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                          f"{auth}Content-Type: application/json\r\n"
                           f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw)
             await writer.drain()
             head = await reader.readuntil(b"\r\n\r\n")
@@ -142,6 +148,10 @@ async def _poster(port: int, path: str, next_call: Callable[[], tuple[str, dict]
             reply = json.loads(await reader.readexactly(length))
             if not head.startswith(b"HTTP/1.1 200"):
                 raise RuntimeError(f"unexpected reply: {head[:40]!r} {str(reply)[:200]}")
+            if latencies is not None:
+                latencies.append(time.perf_counter() - sent)
+            if seen is not None:
+                seen(reply)
             done += weight(reply)
     finally:
         writer.close()
@@ -159,6 +169,54 @@ async def post_rate(port: int, path: str, next_call: Callable[[], tuple[str, dic
     await asyncio.gather(*[_poster(port, path, next_call, started + seconds, counts, weight)
                            for _ in range(connections)])
     return sum(counts) / (time.perf_counter() - started)
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured: requests (or weighted units) per second and latency percentiles."""
+
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+
+    @classmethod
+    def of(cls, units: int, latencies: list[float], elapsed: float) -> "LoadResult":
+        ordered = sorted(latencies) or [0.0]
+        pick = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000  # noqa: E731
+        return cls(units / elapsed, pick(0.50), pick(0.99), len(latencies))
+
+
+async def load_get(port: int, path: str, headers: dict[str, str], seconds: float, connections: int = 64,
+                   background: tuple[str, dict[str, str], int] | None = None) -> LoadResult:
+    """GET `path` on `connections` keep-alive connections for `seconds` after a warm-up, optionally
+    while `background` (path, headers, connections) runs beside it; latencies of `path` only."""
+    request = _request(path, headers)
+    await asyncio.gather(*[_worker(port, request, time.perf_counter() + 0.5, []) for _ in range(connections)])
+    counts: list[int] = []
+    latencies: list[float] = []
+    started = time.perf_counter()
+    jobs = [_worker(port, request, started + seconds, counts, latencies) for _ in range(connections)]
+    if background:
+        other = _request(background[0], background[1])
+        jobs += [_worker(port, other, started + seconds, []) for _ in range(background[2])]
+    await asyncio.gather(*jobs)
+    return LoadResult.of(sum(counts), latencies, time.perf_counter() - started)
+
+
+async def load_post(port: int, path: str, calls: list[tuple[Callable[[], tuple[str, dict]], Callable[[dict], None] | None]],
+                    seconds: float, weight: Callable[[dict], int] = lambda reply: 1, warm_up: float = 0.5) -> LoadResult:
+    """POSTs where every request is new, one connection per (next_call, seen) pair: `next_call` gives
+    a fresh bearer token and body, `seen` reads the reply (a refresh token chain needs the last one)."""
+    if warm_up:
+        await asyncio.gather(*[_poster(port, path, call, time.perf_counter() + warm_up, [], weight, None, seen)
+                               for call, seen in calls])
+    counts: list[int] = []
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*[_poster(port, path, call, started + seconds, counts, weight, latencies, seen)
+                           for call, seen in calls])
+    return LoadResult.of(sum(counts), latencies, time.perf_counter() - started)
 
 
 def _post(port: int, path: str, body: dict) -> dict:
