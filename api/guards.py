@@ -20,14 +20,13 @@ def bearer_token(request: Request) -> str:
 
 
 async def citizen_guard(request: Request) -> None:
-    """A valid access token of a live session: sets `request.ctx.citizen_id` and `.claims`."""
+    """A valid access token of a live session: sets `request.ctx.citizen` (a snapshot), `.citizen_id`
+    and `.claims`."""
     if request.method == "OPTIONS":
         return
     platform = request.app.ctx.platform
     claims = platform.tokens.verify(bearer_token(request), platform.settings.citizen_audience)
-    if not await request.app.ctx.accounts.session_active(claims.session_id):
-        raise Unauthorized("TOKEN_REVOKED")
-    await request.app.ctx.accounts.touch_session(claims.session_id)
+    request.ctx.citizen = await request.app.ctx.accounts.signed_in(claims.session_id, claims.subject)
     request.ctx.claims = claims
     request.ctx.citizen_id = claims.subject
 

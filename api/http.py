@@ -126,7 +126,7 @@ def requires_level(level: int) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-            citizen = await request.app.ctx.accounts.citizen(request.ctx.citizen_id)
+            citizen = getattr(request.ctx, "citizen", None) or await request.app.ctx.accounts.citizen(request.ctx.citizen_id)
             require_level(citizen, level)
             request.ctx.citizen = citizen
             return await handler(request, *args, **kwargs)

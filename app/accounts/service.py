@@ -8,6 +8,7 @@ import dataclasses
 import binascii
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -111,12 +112,16 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
+TOUCH_EVERY = 60  # seconds between updates of a session's "last used"
+
+
 class AccountService:
     def __init__(self, platform: Platform, sms: SmsGateway, face: FaceCheckProvider) -> None:
         self.p = platform
         self.s = platform.settings
         self.sms = sms
         self.face = face
+        self._touched: dict[str, float] = {}  # session id -> when this process last asked to touch it
 
     # -- SMS one-time code --------------------------------------------------------------------
     def _phone(self, raw: str) -> tuple[str, str]:
@@ -246,19 +251,39 @@ class AccountService:
         await audit.record_event(self.p.clock, actor=actor, actor_type=actor_type, action="session_revoked",
                                  subject_id=session.citizen_id, attributes={"session_id": session.id, "reason": reason})
 
-    async def session_active(self, session_id: str) -> bool:
-        """Checked on every authenticated request; cached briefly, revocations overwrite the cache."""
-        state = await self.p.cache.get(f"sess:{session_id}")
+    async def signed_in(self, session_id: str, citizen_id: str) -> CitizenSnapshot:
+        """Checked on every authenticated request: the session is live (a revocation counts at once
+        on every worker) and who it belongs to, read from the cache in one round trip."""
+        state, data = await self.p.cache.get_many([f"sess:{session_id}", f"citizen:{citizen_id}"])
         if state is None:
-            session = await LoginSession.get_or_none(id=session_id)
-            active = session is not None and session.revoked_at is None and session.expires_at > self.p.clock.now()
-            state = "1" if active else "0"
-            await self.p.cache.set(f"sess:{session_id}", state, ttl=60)
-        return state == "1"
+            state = await self._session_state(session_id)
+        if state != "1":
+            raise Unauthorized("TOKEN_REVOKED")
+        await self.touch_session(session_id)
+        return CitizenSnapshot(**json.loads(data)) if data else await self.citizen(citizen_id)
+
+    async def session_active(self, session_id: str) -> bool:
+        """Cached briefly; revocations overwrite the cache."""
+        state = await self.p.cache.get(f"sess:{session_id}")
+        return (state or await self._session_state(session_id)) == "1"
+
+    async def _session_state(self, session_id: str) -> str:
+        session = await LoginSession.get_or_none(id=session_id)
+        active = session is not None and session.revoked_at is None and session.expires_at > self.p.clock.now()
+        state = "1" if active else "0"
+        await self.p.cache.set(f"sess:{session_id}", state, ttl=60)
+        return state
 
     async def touch_session(self, session_id: str) -> None:
-        """Keep "last used" of the device list current, writing at most once a minute per session."""
-        if await self.p.cache.set_if_absent(f"touch:{session_id}", "1", ttl=60):
+        """Keep "last used" of the device list current, writing at most once a minute per session
+        (the cache decides across workers; this process asks at most once a minute per session)."""
+        now = self.p.clock.timestamp()
+        if now - self._touched.get(session_id, float("-inf")) < TOUCH_EVERY:
+            return
+        if len(self._touched) > 100_000:  # a worker's memory stays bounded
+            self._touched.clear()
+        self._touched[session_id] = now
+        if await self.p.cache.set_if_absent(f"touch:{session_id}", "1", ttl=TOUCH_EVERY):
             await LoginSession.filter(id=session_id).update(last_used_at=self.p.clock.now())
 
     async def sessions(self, citizen_id: str) -> list[LoginSession]:
