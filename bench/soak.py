@@ -1,0 +1,261 @@
+"""Soak: a bounded mixed workload (login, code fetch, partner verification, booking, applying) on
+loopback for a fixed time, sampling the server's memory and open connections as it goes.
+
+The service runs as `python -m app` on PostgreSQL + Redis (or the embedded default when those are
+not reachable). Every `SAMPLE_EVERY` seconds the resident memory of the server process and its
+children, its open file descriptors, PostgreSQL backends of its database and Redis clients are
+recorded. At the end the first and last thirds of the samples after a warm-up (a tenth of the run,
+at least 30 s, while connection pools fill) are compared: a growth trend in any
+of them, or any reply other than the expected ones (2xx, and 429 from the limits), fails the run.
+Results go to `bench/results/soak.json` and `bench/results/soak.md`.
+Run: `.venv/bin/python -m bench.soak [seconds]` (600 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import secrets
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from app.accounts.rules import id_check_char
+from bench import partner_verification as partner_bench
+from bench._load import ROOT, free_port, running
+from bench.suite import RESULTS, backend, service_env
+
+SAMPLE_EVERY = 10.0
+CITIZENS = 12
+ITEM = "gd-hrss-001"  # 社会保障卡申领 (sample catalogue)
+GROWTH_LIMIT = 1.25  # last third over first third, per sampled figure
+
+
+class Client:
+    """One citizen's phone, talking HTTP/1.1 keep-alive through urllib (blocking calls in threads)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.token = ""
+        self.statuses: Counter[int] = Counter()
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if token or self.token:
+            all_headers["Authorization"] = f"Bearer {token or self.token}"
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method, headers=all_headers,
+                                         data=json.dumps(body).encode() if body is not None else None)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                raw, status = reply.read(), reply.status
+        except urllib.error.HTTPError as error:
+            raw, status = error.read(), error.code
+        self.statuses[status] += 1
+        try:
+            return status, json.loads(raw) if raw and raw[:1] in b"{[" else raw
+        except ValueError:
+            return status, raw
+
+    def login(self, phone: str) -> bool:
+        if self.call("POST", "/api/v1/auth/otp", {"phone": phone})[0] != 202:
+            return False
+        _, outbox = self.call("GET", f"/dev/sms-outbox?phone={phone}")
+        code = outbox["items"][0]["text"].split("验证码为 ", 1)[1][:6]
+        status, login = self.call("POST", "/api/v1/auth/login", {"phone": phone, "code": code, "device_name": "soak"})
+        if status == 200:
+            self.token = login["access_token"]
+        return status == 200
+
+
+def process_figures(pid: int) -> tuple[int, int]:
+    """Resident memory (kB) and open descriptors of `pid` and its descendants."""
+    def children(p: int) -> list[int]:
+        try:
+            return [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            return []
+
+    todo, rss, fds = [pid], 0, 0
+    while todo:
+        p = todo.pop()
+        todo += children(p)
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            rss += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            fds += len(os.listdir(f"/proc/{p}/fd"))
+        except (OSError, StopIteration):
+            continue
+    return rss, fds
+
+
+async def backing_connections(env: dict[str, str]) -> tuple[int | None, int | None]:
+    pg = redis_clients = None
+    if env.get("APP_DATABASE_URL"):
+        import asyncpg
+
+        url = env["APP_DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+        conn = await asyncpg.connect(url)
+        try:
+            pg = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()") - 1
+        finally:
+            await conn.close()
+    if env.get("APP_REDIS_URL"):
+        import redis.asyncio as redis_asyncio
+
+        r = redis_asyncio.from_url(env["APP_REDIS_URL"])
+        try:
+            redis_clients = int((await r.info("clients"))["connected_clients"]) - 1
+        finally:
+            await r.aclose()
+    return pg, redis_clients
+
+
+def set_up(port: int, env: dict[str, str], data_dir: str) -> tuple[list[Client], Any, str]:
+    clients = []
+    for i in range(CITIZENS):
+        client = Client(port)
+        assert client.login(f"1360013{7000 + i:04d}"), "set-up login failed"
+        first17 = f"44010619850101{200 + i:03d}"
+        assert client.call("POST", "/api/v1/me/identity", {"name": "王五", "id_number": first17 + id_check_char(first17)})[0] == 200
+        client.call("POST", "/api/v1/me/identity/face", {"liveness_sample": base64.b64encode(os.urandom(4096)).decode()})
+        clients.append(client)
+    partner_key = partner_bench.register_partner(port, {**os.environ, **env}, data_dir)
+    office = register_office({**os.environ, **env}, data_dir)
+    return clients, partner_key, office
+
+
+def register_office(env: dict[str, str], data_dir: str) -> tuple[str, Any]:
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = Path(data_dir) / "office.pem"
+    pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    out = subprocess.run([sys.executable, "-m", "app", "clients", "add", "--name", "天河区政务服务中心（示例）",
+                          "--audience", "admin", "--role", "office", "--public-key", str(pem)],
+                         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    return out.split("iss):", 1)[1].split()[0], key
+
+
+def one_action(client: Client, partner_key: Any, office: tuple[str, Any], n: int) -> None:
+    """One step of a citizen's day, weighted as the real mix is: mostly showing the code."""
+    roll = random.random()
+    if roll < 0.60:
+        client.call("GET", "/api/v1/health-code")
+    elif roll < 0.75:
+        _, code = client.call("GET", "/api/v1/health-code")
+        if isinstance(code, dict) and "payload" in code:
+            client.call("POST", "/api/partner/v1/verifications", {"codes": [code["payload"]] * 5},
+                        token=partner_bench._token(partner_key, "MO", "mo-api-1", "partner"))
+    elif roll < 0.85:
+        client.call("GET", "/api/v1/home")
+    elif roll < 0.93:
+        book_and_cancel(client, office, n)
+    elif roll < 0.98:
+        client.call("POST", "/api/v1/applications", headers={"Idempotency-Key": secrets.token_hex(12)}, body={
+            "item_id": ITEM, "form": {"联系电话": "13900000000"},
+            "materials": [{"name": "居民身份证", "upload_ref": "upl_id_soak"},
+                          {"name": "近期免冠彩色证件照（电子版）", "upload_ref": "upl_photo_soak"}]})
+    else:  # someone new signs in on a phone of their own
+        newcomer = Client(client.port)
+        newcomer.login(f"135{random.randrange(10**8):08d}")
+        client.statuses.update(newcomer.statuses)
+
+
+def book_and_cancel(client: Client, office: tuple[str, Any], n: int) -> None:
+    office_id, key = office
+    starts = (datetime.now(timezone.utc) + timedelta(days=2 + n % 20)).replace(minute=0, second=0, microsecond=0)
+    token = partner_bench._token(key, office_id, "1", "admin")
+    status, slot = client.call("POST", "/api/admin/v1/appointment-slots", token=token, body={
+        "item_id": ITEM, "office": "天河区政务服务中心（示例）", "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(minutes=30)).isoformat(), "capacity": 3})
+    if status != 201:
+        return
+    status, booked = client.call("POST", "/api/v1/appointments", {"slot_id": slot["id"]})
+    if status == 201:
+        client.call("DELETE", f"/api/v1/appointments/{booked['id']}")
+
+
+async def drive(clients: list[Client], partner_key: Any, office: tuple[str, Any], stop_at: float) -> None:
+    async def citizen_day(client: Client) -> None:
+        n = 0
+        while time.monotonic() < stop_at:
+            await asyncio.to_thread(one_action, client, partner_key, office, n)
+            n += 1
+
+    await asyncio.gather(*(citizen_day(c) for c in clients))
+
+
+async def sample(server_pid: int, env: dict[str, str], stop_at: float, samples: list[dict[str, Any]]) -> None:
+    started = time.monotonic()
+    while time.monotonic() < stop_at:
+        rss, fds = process_figures(server_pid)
+        pg, redis_clients = await backing_connections(env)
+        samples.append({"t": round(time.monotonic() - started, 1), "rss_kb": rss, "fds": fds, "pg_backends": pg,
+                        "redis_clients": redis_clients})
+        await asyncio.sleep(SAMPLE_EVERY)
+
+
+def trend(samples: list[dict[str, Any]], key: str, warm_up: float) -> float | None:
+    """Mean of the last third over the first third, after the warm-up (pools fill as load arrives)."""
+    values = [s[key] for s in samples if s[key] is not None and s["t"] >= warm_up]
+    if len(values) < 6:
+        return None
+    third = len(values) // 3
+    first, last = sum(values[:third]) / third, sum(values[-third:]) / third
+    return round(last / first, 3) if first else None
+
+
+def main(seconds: float = 600.0) -> int:
+    port = free_port()
+    RESULTS.mkdir(exist_ok=True)
+    with backend() as backing, tempfile.TemporaryDirectory() as data_dir:
+        env = service_env(data_dir, backing)
+        with running(["-m", "app", "--port", str(port)], env, port, log=RESULTS / "soak-server.log") as server:
+            clients, partner_key, office = set_up(port, env, data_dir)
+            samples: list[dict[str, Any]] = []
+            stop_at = time.monotonic() + seconds
+
+            async def both() -> None:
+                await asyncio.gather(drive(clients, partner_key, office, stop_at),
+                                     sample(server.pid, env, stop_at, samples))
+
+            asyncio.run(both())
+    statuses = sum((c.statuses for c in clients), Counter())
+    unexpected = {s: n for s, n in statuses.items() if not (200 <= s < 300 or s == 429)}
+    warm_up = max(30.0, seconds / 10)
+    trends = {k: trend(samples, k, warm_up) for k in ("rss_kb", "fds", "pg_backends", "redis_clients")}
+    grew = {k: v for k, v in trends.items() if v is not None and v > GROWTH_LIMIT}
+    result = {"seconds": seconds, "backend": "PostgreSQL + Redis" if backing.get("APP_REDIS_URL") else "SQLite",
+              "requests": sum(statuses.values()), "statuses": dict(sorted(statuses.items())), "unexpected": unexpected,
+              "trends_last_over_first_third": trends, "samples": samples, "passed": not unexpected and not grew}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "soak.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    lines = [f"# Soak {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {result['backend']} · {seconds:g} s · "
+             f"{result['requests']} requests", "",
+             f"Replies: {result['statuses']}; unexpected: {unexpected or 'none'}", "",
+             "| figure | first sample | last sample | last third / first third |", "| --- | --- | --- | --- |"]
+    for key, value in trends.items():
+        if samples and samples[0][key] is not None:
+            lines.append(f"| {key} | {samples[0][key]} | {samples[-1][key]} | {value} |")
+    lines += ["", f"Result: {'passed' if result['passed'] else 'FAILED'} (growth limit {GROWTH_LIMIT}×)"]
+    (RESULTS / "soak.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(float(sys.argv[1]) if len(sys.argv) > 1 else 600.0))
