@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -243,3 +243,19 @@ def verify_identity(port: int, token: str, id_number: str = "11010519491231002X"
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"}, method="POST",
     )
     urllib.request.urlopen(request).read()
+
+
+def add_client(env: dict[str, str], data_dir: str, name: str, audience: str, role: str) -> tuple[str, Any]:
+    """A department, relying party or admin registered by `python -m app clients add`, with a new
+    P-256 key: returns its client id (the JWT `iss`) and private key (kid "1")."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = Path(data_dir) / f"{role}-{os.urandom(3).hex()}.pem"
+    pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    out = subprocess.run([sys.executable, "-m", "app", "clients", "add", "--name", name, "--audience", audience,
+                          "--role", role, "--public-key", str(pem)], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return out.split("iss):", 1)[1].split()[0], key

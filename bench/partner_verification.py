@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,11 +23,11 @@ import urllib.request
 from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.accounts.rules import id_check_char
-from bench._load import ROOT, free_port, our_service, post_rate, sign_in, verify_identity
+from bench._load import add_client, free_port, our_service, post_rate, sign_in, verify_identity
 
 ISSUER = "https://gov-app.example.cn"
 BATCH = 100
@@ -104,14 +103,7 @@ def _call(port: int, path: str, body: dict, token: str) -> dict:
 
 def register_partner(port: int, env: dict[str, str], data_dir: str) -> ec.EllipticCurvePrivateKey:
     """A partner admin registered by the CLI registers partner MO through the admin API."""
-    admin_key = ec.generate_private_key(ec.SECP256R1())
-    pem = Path(data_dir) / "admin.pem"
-    pem.write_bytes(admin_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                        serialization.PublicFormat.SubjectPublicKeyInfo))
-    out = subprocess.run([sys.executable, "-m", "app", "clients", "add", "--name", "bench admin", "--audience", "admin",
-                          "--role", "partner_admin", "--public-key", str(pem)], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout
-    admin_id = out.split("iss):", 1)[1].split()[0]
+    admin_id, admin_key = add_client(env, data_dir, "bench admin", "admin", "partner_admin")
     partner_key = ec.generate_private_key(ec.SECP256R1())
     _call(port, "/api/admin/v1/partners", {
         "id": "MO", "name": "澳门特别行政区（示例）", "formats": ["GDHC1"],

@@ -31,7 +31,7 @@ from typing import Any
 
 from app.accounts.rules import id_check_char
 from bench import partner_verification as partner_bench
-from bench._load import ROOT, free_port, running
+from bench._load import add_client, free_port, running
 from bench.suite import RESULTS, backend, service_env
 
 SAMPLE_EVERY = 10.0
@@ -130,24 +130,8 @@ def set_up(port: int, env: dict[str, str], data_dir: str) -> tuple[list[Client],
         client.call("POST", "/api/v1/me/identity/face", {"liveness_sample": base64.b64encode(os.urandom(4096)).decode()})
         clients.append(client)
     partner_key = partner_bench.register_partner(port, {**os.environ, **env}, data_dir)
-    office = register_office({**os.environ, **env}, data_dir)
+    office = add_client({**os.environ, **env}, data_dir, "天河区政务服务中心（示例）", "admin", "office")
     return clients, partner_key, office
-
-
-def register_office(env: dict[str, str], data_dir: str) -> tuple[str, Any]:
-    import subprocess
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = Path(data_dir) / "office.pem"
-    pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
-    out = subprocess.run([sys.executable, "-m", "app", "clients", "add", "--name", "天河区政务服务中心（示例）",
-                          "--audience", "admin", "--role", "office", "--public-key", str(pem)],
-                         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
-    return out.split("iss):", 1)[1].split()[0], key
 
 
 def one_action(client: Client, partner_key: Any, office: tuple[str, Any], n: int) -> None:

@@ -14,18 +14,15 @@ import base64
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench._load import ROOT, bare_sanic, free_port, measure, our_service, post_rate, sign_in, verify_identity
+from bench._load import add_client, bare_sanic, free_port, measure, our_service, post_rate, sign_in, verify_identity
 from bench.partner_verification import ISSUER
 
 TOKENS_PER_SECOND = 1500  # more than one worker redeems here; a run that uses them all says so
@@ -40,14 +37,7 @@ def _call(port: int, path: str, token: str, body: dict | None = None) -> dict:
 
 
 def register_hotel(env: dict[str, str], data_dir: str) -> tuple[str, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = Path(data_dir) / "hotel.pem"
-    pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
-    out = subprocess.run([sys.executable, "-m", "app", "clients", "add", "--name", "示例大酒店（基准）",
-                          "--audience", "relying_party", "--role", "age_over_18", "--public-key", str(pem)],
-                         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
-    return out.split("iss):", 1)[1].split()[0], key
+    return add_client(env, data_dir, "示例大酒店（基准）", "relying_party", "age_over_18")
 
 
 def make_tokens(port: int, citizen_token: str, count: int) -> list[str]:
