@@ -5,7 +5,7 @@ as a subtraction, "138****8000" as "one hundred thirty-eight star star…". `spo
 rewrites dates, times, phone and ID digits, amounts of money, masks and symbols the way a
 person would say them, in zh-Hans, zh-Hant or en:
 
-    2026-12-01            -> 二〇二六年十二月一日        / 1 December 2026
+    2026-12-01            -> 二〇二六年十二月一日        / the first of December two thousand twenty six
     13800138000           -> 一三八 〇〇一三 八〇〇〇    / one three eight, zero zero one three, ...
     ¥52,316.08            -> 五万二千三百一十六元零八分  / fifty-two thousand ... yuan and eight fen
     180 秒                -> 一百八十 秒
@@ -52,6 +52,7 @@ _SYMBOLS = {
 }
 _DROP = re.compile(r"[【】\[\]（）()“”\"「」『』《》<>{}|_^`*…]")
 _PAUSE = re.compile(r"\s*[·•:;；：—–\-]+\s*")
+_WORD_HYPHEN = re.compile(r"(?<=[0-9A-Za-z])-(?=[A-Za-z])")
 _SPACES = re.compile(r"[ \t\u3000]+")
 
 
@@ -61,6 +62,7 @@ def spoken(text: str, language: str = ZH_HANS) -> str:
         return ""
     zh = language in (ZH_HANS, ZH_HANT)
     hant = language == ZH_HANT
+    text = _WORD_HYPHEN.sub(" ", text)  # 11-digit, e-licence: a hyphen inside words is no pause
     out = _PATTERN.sub(lambda m: _speak(m, zh).translate(_HANT) if hant else _speak(m, zh), text)
     for symbol, words in _SYMBOLS[ZH_HANS if zh else EN]:
         out = out.replace(symbol, words.translate(_HANT) if hant else words)
@@ -111,7 +113,7 @@ def _datetime(value: str, zh: bool) -> str:
 def _date(year: int, month: int, day: int, zh: bool) -> str:
     if zh:
         return "".join(_ZH_DIGITS[int(d)] for d in f"{year:04d}") + f"年{zh_number(month)}月{zh_number(day)}日"
-    return f"{day} {_EN_MONTHS[month - 1]} {year}"
+    return f"the {en_ordinal(day)} of {_EN_MONTHS[month - 1]} {en_number(year)}"
 
 
 def _clock(hour: int, minute: int, zh: bool) -> str:
@@ -213,6 +215,20 @@ def _zh_group(n: int) -> str:
             zero = False
         text += _ZH_NUMBER_DIGITS[d] + unit
     return text
+
+
+_EN_ORDINALS = {1: "first", 2: "second", 3: "third", 5: "fifth", 8: "eighth", 9: "ninth", 12: "twelfth"}
+
+
+def en_ordinal(n: int) -> str:
+    """1 first, 2 second, 21 twenty first, 30 thirtieth (days of a month)."""
+    if n in _EN_ORDINALS:
+        return _EN_ORDINALS[n]
+    tens, ones = divmod(n, 10)
+    if n > 20 and ones:
+        return f"{_EN_TENS[tens]} {en_ordinal(ones)}"
+    word = en_number(n)
+    return word[:-1] + "ieth" if word.endswith("y") else word + "th"
 
 
 def en_number(n: int) -> str:
