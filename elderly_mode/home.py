@@ -60,7 +60,8 @@ def _colour_of(summary: str) -> str:
 def _card(kind: str, title: str, summary: str, status: str, stale: bool, updated_at: str | None,
           notice: str | None, language: str, action: dict[str, Any] | None = None) -> dict[str, Any]:
     label = presets.status_label(status if status in presets.STATUSES else "ok", language)
-    spoken = tts.spoken(f"{title}。{summary}。{notice or ''}", language).rstrip("。 ")
+    stop = ". " if language == "en" else "。"
+    spoken = tts.spoken(stop.join(part for part in (title, summary, notice) if part), language)
     return {"type": kind, "title": title, "summary": summary, "stale": stale, "updated_at": updated_at,
             "status": STATUS_FOR_CARD.get(status, "ok"), "notice": notice, "size": "large",
             "status_label": label["label"], "icon": label["icon"], "colour": label["colour"],

@@ -116,8 +116,8 @@ def summary_of(item: IndexedItem | ServiceItem) -> dict[str, Any]:
 
 
 def _feature(item: IndexedItem | ServiceItem) -> dict[str, Any]:
-    if isinstance(item, IndexedItem) and item.kind == "feature":
-        return {"kind": "feature", "action": item.action}
+    if isinstance(item, IndexedItem):
+        return {"kind": item.kind, "action": item.action}
     return {}
 
 

@@ -184,7 +184,7 @@ class AccountService:
         record["expires_at"] = record["sent_at"] + self.s.otp_ttl * self.s.elderly_extend_factor
         record["extended"] = True
         await set_json(cache, f"otp:{phone_hash}", record, ttl=int(record["expires_at"] - now) + 60)
-        return int(record["expires_at"] - now)
+        return round(record["expires_at"] - now)
 
     async def _consume_code(self, phone_hash: str, code: str) -> None:
         cache = self.p.cache
