@@ -17,6 +17,7 @@ numbers) are read digit by digit, as people read them out; shorter ones as numbe
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -56,6 +57,7 @@ _WORD_HYPHEN = re.compile(r"(?<=[0-9A-Za-z])-(?=[A-Za-z])")
 _SPACES = re.compile(r"[ \t\u3000]+")
 
 
+@functools.lru_cache(maxsize=8192)  # error messages and replies repeat: the same words are worked out once
 def spoken(text: str, language: str = ZH_HANS) -> str:
     """`text` as it should be said aloud, with no symbols left for a synthesiser to stumble on."""
     if not text:
