@@ -165,6 +165,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "FAMILY_LINK_EXISTS": {"zh-Hans": "您已是这位家人的代办人，或正在等待家人确认。", "zh-Hant": "您已是這位家人的代辦人，或正在等待家人確認。", "en": "You are already a proxy for this person, or waiting for them to confirm."},
     "FAMILY_SELF": {"zh-Hans": "不能把自己添加为代办对象。", "zh-Hant": "不能把自己新增為代辦對象。", "en": "You cannot add yourself as a family member to act for."},
     "FAMILY_PRINCIPAL_NOT_FOUND": {"zh-Hans": "未找到已实名的该用户。请家人先用手机号登录并完成实名认证，或一起到政务服务大厅办理。", "zh-Hant": "未找到已實名的該用戶。請家人先用手機號登入並完成實名認證，或一起到政務服務大廳辦理。", "en": "No verified account was found. Ask your family member to sign in and verify their identity, or go together to a service hall."},
+    "FAMILY_PROXY_NOT_FOUND": {"zh-Hans": "未找到该手机号对应的已实名用户。请代办的家人先用手机号登录并完成实名认证。", "zh-Hant": "未找到該手機號對應的已實名用戶。請代辦的家人先用手機號登入並完成實名認證。", "en": "No verified account has this phone number. The family member who will act must sign in and verify their identity first."},
     "FAMILY_CONSENT_INVALID": {"zh-Hans": "确认码不正确，还可尝试 {tries_left} 次。", "zh-Hant": "確認碼不正確，還可嘗試 {tries_left} 次。", "en": "The confirmation code is incorrect. {tries_left} tries left."},
     "FAMILY_CONSENT_EXPIRED": {"zh-Hans": "确认码已失效，请重新发送确认短信。", "zh-Hant": "確認碼已失效，請重新發送確認簡訊。", "en": "The confirmation code has expired or was used. Send a new one."},
     "FAMILY_LINK_NOT_PENDING": {"zh-Hans": "该代办关系已解除，不能再确认，请重新添加。", "zh-Hant": "該代辦關係已解除，不能再確認，請重新新增。", "en": "This link was revoked and cannot be confirmed; add the family member again."},

@@ -129,7 +129,10 @@ class FamilyService:
         if relation not in RELATIONS:
             raise AppError("VALIDATION_FAILED", status=422, params={"fields": "relation"})
         principal = await self._principal_by_id_number(principal_id_number)
-        proxy = await self._principal_by_phone(proxy_phone)
+        try:
+            proxy = await self._principal_by_phone(proxy_phone)
+        except NotFound:
+            raise NotFound("FAMILY_PROXY_NOT_FOUND") from None
         link = await self._new_link(principal, proxy.id, relation, "hall", issued_by=clerk.id)
         code = await self._store_code(link.id)
         await audit.record_event(self.p.clock, actor=clerk.id, actor_type="admin", action="family_hall_code_issued",

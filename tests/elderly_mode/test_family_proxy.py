@@ -9,9 +9,10 @@ from app.audit import AuditEntry
 from elderly_mode.models import FamilyLink
 from health_code.codec import verify_offline
 from tests.elderly_mode.elderly_factory import (
-    ACCESS_LOG, LINKS, STRANGER_ID, ask_link, consent_code, elder, family_member, linked,
+    ACCESS_LOG, ELDER_ID, LINKS, STRANGER_ID, ask_link, consent_code, elder, family_member, linked,
 )
-from tests.factories import make_department, refresh_tokens, valid_id_number
+from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number
+from tests.services.service_factory import make_item as make_service_item
 from tests.services.test_appointments import beijing, make_item, publish
 from tests.vouchers.licence_factory import assign, issue
 
@@ -189,8 +190,6 @@ async def test_links_that_cannot_be_made(client, sms):
     bad_phone = await client.post(LINKS, headers=son.headers, json={"basis": "sms", "principal_phone": "12"})
     assert bad_phone.status_code == 422
     unverified = await elder(client, sms, elderly=False, name="测试", id_number=None)
-    from tests.factories import sign_in
-
     newcomer = await sign_in(client, sms)
     refused = await client.post(LINKS, headers=newcomer.headers, json={"basis": "sms", "principal_phone": unverified.phone})
     assert refused.status_code == 403 and code_of(refused) == "IDENTITY_LEVEL_REQUIRED"
@@ -221,8 +220,6 @@ async def test_the_limited_attestation_shows_only_what_a_desk_needs(client, sms)
 
 
 async def test_the_son_submits_an_application_for_his_mother(client, sms, clock):
-    from tests.services.service_factory import make_item as make_service_item
-
     mother = await elder(client, sms)
     son = await family_member(client, sms)
     await linked(client, sms, son, mother)
@@ -243,8 +240,6 @@ async def test_a_service_hall_issues_an_in_person_code_and_revokes_at_once(clien
     mother = await elder(client, sms)
     son = await family_member(client, sms)
     hall = await make_department(clock, "越秀区政务服务中心（示例）", ["hall_clerk"])
-    from tests.elderly_mode.elderly_factory import ELDER_ID
-
     issued = await client.post("/api/admin/v1/family/consent-codes", headers=hall.headers(),
                                json={"principal_id_number": ELDER_ID, "proxy_phone": son.phone, "relation": "child"})
     assert issued.status_code == 201, issued.text
@@ -268,6 +263,9 @@ async def test_a_service_hall_issues_an_in_person_code_and_revokes_at_once(clien
     nobody = await client.post("/api/admin/v1/family/consent-codes", headers=hall.headers(),
                                json={"principal_id_number": STRANGER_ID, "proxy_phone": son.phone})
     assert nobody.status_code == 404 and code_of(nobody) == "FAMILY_PRINCIPAL_NOT_FOUND"
+    no_proxy = await client.post("/api/admin/v1/family/consent-codes", headers=hall.headers(),
+                                 json={"principal_id_number": ELDER_ID, "proxy_phone": "13700000002"})
+    assert no_proxy.status_code == 404 and code_of(no_proxy) == "FAMILY_PROXY_NOT_FOUND"
 
 
 CHILD_ID = valid_id_number(region="440106", birth="20150601", sequence="125")
@@ -308,11 +306,8 @@ async def test_guardianship_needs_a_matching_register_and_a_minor(client, sms, c
     someone_elses = await client.post(LINKS, headers=father.headers, json={
         "basis": "guardian", "relation": "guardian", "principal_id_number": CHILD_ID, "licence_id": "lic_unknown"})
     assert code_of(someone_elses) == "GUARDIAN_EVIDENCE_INVALID"
-    mother = await elder(client, sms)
-    from tests.elderly_mode.elderly_factory import ELDER_ID
-
+    await elder(client, sms)  # an adult, verified with ELDER_ID
     adult = await client.post(LINKS, headers=father.headers, json={
         "basis": "guardian", "relation": "guardian", "principal_id_number": ELDER_ID, "licence_id": register["id"]})
     assert adult.status_code == 422 and code_of(adult) == "GUARDIAN_NOT_MINOR"
     assert (await client.get(f"{FAMILY}/{child.id}/health-code", headers=father.headers)).status_code == 403
-    assert mother.id
