@@ -16,6 +16,7 @@ from datetime import timedelta, timezone
 from PIL import Image, ImageDraw
 
 from app.accounts.service import CitizenSnapshot
+from app.errors import ValidationFailed
 from app.i18n import pick
 from app.platform import Platform
 from app.security.pii import mask_name
@@ -148,4 +149,7 @@ class LargePrint:
         return await asyncio.get_running_loop().run_in_executor(None, draw, code.payload, code.colour, text)
 
     async def qr(self, text: str, module_px: int) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(None, large_qr_png, text, module_px)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, large_qr_png, text, module_px)
+        except ValueError:  # more than a QR code holds at error correction Q
+            raise ValidationFailed([{"field": "text", "problem": "too long for one QR code"}]) from None

@@ -92,3 +92,6 @@ async def test_too_small_modules_are_refused(client, sms):
     assert reply.status_code == 422
     with pytest.raises(ValueError):
         large_print.qr_image("x", 4)
+    too_long = await client.post("/api/v1/elderly/large-qr", headers=grandma.headers, json={"text": "汉" * 1200})
+    assert too_long.status_code == 422 and too_long.json()["error"]["fields"] == [
+        {"field": "text", "problem": "too long for one QR code"}]
