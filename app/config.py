@@ -79,6 +79,14 @@ class Settings:
     notify_channel_timeout: float = 3.0
     notify_first_backoff: int = 30
     notify_max_attempts: int = 4
+    # Elderly mode (适老化) and family proxies (亲友代办): how long a link lives before it must be renewed,
+    # how long a consent code is good for, how much longer one call makes a code live, and the undo window.
+    family_link_days: int = 365
+    family_consent_ttl: int = 600
+    elderly_extend_factor: int = 2
+    elderly_undo_minutes: int = 10
+    help_line: str = "12345"
+    print_card_ttl: int = 12 * 3600  # a printed health-code card (no phone) verifies this long at most
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -178,6 +186,18 @@ class Settings:
             raise ConfigError("APP_NOTIFY_FIRST_BACKOFF must be 1-3600 seconds")
         if not 1 <= self.notify_max_attempts <= 10:
             raise ConfigError("APP_NOTIFY_MAX_ATTEMPTS must be 1-10")
+        if not 1 <= self.family_link_days <= 3 * 366:
+            raise ConfigError("APP_FAMILY_LINK_DAYS must be 1-1098 days")
+        if not 60 <= self.family_consent_ttl <= 3600:
+            raise ConfigError("APP_FAMILY_CONSENT_TTL must be 60-3600 seconds")
+        if not 2 <= self.elderly_extend_factor <= 4:
+            raise ConfigError("APP_ELDERLY_EXTEND_FACTOR must be 2-4 (at least twice the normal lifetime)")
+        if not 10 <= self.elderly_undo_minutes <= 60:
+            raise ConfigError("APP_ELDERLY_UNDO_MINUTES must be 10-60 minutes")
+        if not 600 <= self.print_card_ttl <= 3 * 86400:
+            raise ConfigError("APP_PRINT_CARD_TTL must be 600 seconds to 3 days")
+        if not self.help_line.isdigit() or not 3 <= len(self.help_line) <= 12:
+            raise ConfigError("APP_HELP_LINE must be 3-12 digits, e.g. 12345")
         if self.pii_key:
             decode_key(self.pii_key, "APP_PII_KEY")
         if self.production:

@@ -157,6 +157,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "APPOINTMENT_NOT_ACTIVE": {"zh-Hans": "该预约已取消。", "zh-Hant": "該預約已取消。", "en": "This appointment was cancelled."},
     "APPOINTMENT_STARTED": {"zh-Hans": "预约时间已到，不能再改约或取消。", "zh-Hant": "預約時間已到，不能再改約或取消。", "en": "The appointment time has come; it can no longer be changed or cancelled."},
     "APPOINTMENT_CHANGED": {"zh-Hans": "该预约刚刚已被更改，请刷新后重试。", "zh-Hant": "該預約剛剛已被更改，請重新整理後重試。", "en": "This appointment was just changed elsewhere; refresh and try again."},
+    # Elderly mode (适老化), family proxies (亲友代办) and undo.
+    "CODE_LAPSED": {"zh-Hans": "该码已过期，不能再延长，请刷新后重新出示。", "zh-Hant": "該碼已過期，不能再延長，請重新整理後再出示。", "en": "This code has lapsed and can no longer be extended. Refresh it and show it again."},
+    "STATUS_CHANGE_DUE": {"zh-Hans": "您的健康码状态即将更新，请刷新获取新码。", "zh-Hant": "您的健康碼狀態即將更新，請重新整理取得新碼。", "en": "Your status is about to be updated; refresh to get the new code."},
+    "FAMILY_LINK_REQUIRED": {"zh-Hans": "您还不是这位家人的代办人，或代办关系已解除、已过期。", "zh-Hant": "您還不是這位家人的代辦人，或代辦關係已解除、已過期。", "en": "You are not (or no longer) a proxy for this person: the link is missing, revoked or expired."},
+    "FAMILY_LINK_NOT_FOUND": {"zh-Hans": "未找到该代办关系。", "zh-Hant": "未找到該代辦關係。", "en": "No such family link."},
+    "FAMILY_LINK_EXISTS": {"zh-Hans": "您已是这位家人的代办人，或正在等待家人确认。", "zh-Hant": "您已是這位家人的代辦人，或正在等待家人確認。", "en": "You are already a proxy for this person, or waiting for them to confirm."},
+    "FAMILY_SELF": {"zh-Hans": "不能把自己添加为代办对象。", "zh-Hant": "不能把自己新增為代辦對象。", "en": "You cannot add yourself as a family member to act for."},
+    "FAMILY_PRINCIPAL_NOT_FOUND": {"zh-Hans": "未找到已实名的该用户。请家人先用手机号登录并完成实名认证，或一起到政务服务大厅办理。", "zh-Hant": "未找到已實名的該用戶。請家人先用手機號登入並完成實名認證，或一起到政務服務大廳辦理。", "en": "No verified account was found. Ask your family member to sign in and verify their identity, or go together to a service hall."},
+    "FAMILY_PROXY_NOT_FOUND": {"zh-Hans": "未找到该手机号对应的已实名用户。请代办的家人先用手机号登录并完成实名认证。", "zh-Hant": "未找到該手機號對應的已實名用戶。請代辦的家人先用手機號登入並完成實名認證。", "en": "No verified account has this phone number. The family member who will act must sign in and verify their identity first."},
+    "FAMILY_CONSENT_INVALID": {"zh-Hans": "确认码不正确，还可尝试 {tries_left} 次。", "zh-Hant": "確認碼不正確，還可嘗試 {tries_left} 次。", "en": "The confirmation code is incorrect. {tries_left} tries left."},
+    "FAMILY_CONSENT_EXPIRED": {"zh-Hans": "确认码已失效，请重新发送确认短信。", "zh-Hant": "確認碼已失效，請重新發送確認簡訊。", "en": "The confirmation code has expired or was used. Send a new one."},
+    "FAMILY_LINK_NOT_PENDING": {"zh-Hans": "该代办关系已解除，不能再确认，请重新添加。", "zh-Hant": "該代辦關係已解除，不能再確認，請重新新增。", "en": "This link was revoked and cannot be confirmed; add the family member again."},
+    "GUARDIAN_EVIDENCE_INVALID": {"zh-Hans": "户口簿信息与被监护人不符，或该户口簿当前无效。", "zh-Hant": "戶口簿資訊與被監護人不符，或該戶口簿目前無效。", "en": "The household register does not match the child, or it is not valid now."},
+    "GUARDIAN_NOT_MINOR": {"zh-Hans": "监护代办只适用于未满 18 周岁的子女。", "zh-Hant": "監護代辦只適用於未滿 18 週歲的子女。", "en": "Guardianship applies to children under 18 only."},
+    "UNDO_WINDOW_CLOSED": {"zh-Hans": "提交已超过 {minutes} 分钟，不能再直接撤回。", "zh-Hant": "提交已超過 {minutes} 分鐘，不能再直接撤回。", "en": "More than {minutes} minutes have passed since you submitted; it can no longer be withdrawn here."},
+    "UNDO_NOT_AVAILABLE": {"zh-Hans": "该办件不是在长辈模式下提交的，不能直接撤回。", "zh-Hant": "該辦件不是在長輩模式下提交的，不能直接撤回。", "en": "This application was not submitted in elderly mode, so it cannot be withdrawn here."},
 }
 
 

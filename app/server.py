@@ -46,6 +46,10 @@ from health_code.risk_areas import RiskAreaService
 from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
 from health_code.venues import VenueService
+from elderly_mode import guidance as elderly_guidance, presets as elderly_presets, tts as elderly_tts
+from elderly_mode.print import LargePrint
+from elderly_mode.service import FamilyService
+from elderly_mode.undo import UndoService
 
 log = logging.getLogger("app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -95,7 +99,7 @@ def create_app(
     app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust)
     app.ctx.vouchers = VoucherService(platform, app.ctx.accounts.citizen)
     app.ctx.licences = LicenceService(platform)
-    app.ctx.catalogue = CatalogueService(platform)
+    app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature()])
     app.ctx.applications = ApplicationService(platform)
     app.ctx.ratings = RatingService(platform)
     app.ctx.mini_program = StandInMiniProgramSender(platform.clock)
@@ -105,6 +109,11 @@ def create_app(
     app.ctx.appointments = AppointmentService(platform)
     app.ctx.card_backends = {**_department_backends(settings), **internal_sources(app.ctx.health, app.ctx.vouchers)}
     app.ctx.cards = HomeCards(platform, app.ctx.card_backends)
+    # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
+    app.ctx.undo = UndoService(platform, app.ctx.applications)
+    app.ctx.family = FamilyService(platform, app.ctx.sms, app.ctx.accounts, app.ctx.health, app.ctx.appointments,
+                                   app.ctx.applications)
+    app.ctx.large_print = LargePrint(platform, app.ctx.health)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -182,6 +191,10 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     app.blueprint([citizen_services.bp, admin_catalogue.bp])
     app.blueprint(citizen_home.bp)
     app.blueprint([citizen_appointments.bp, admin_appointments.bp])
+    from api.admin import family as admin_family
+    from api.citizen import elderly, family
+
+    app.blueprint([elderly.bp, family.bp, admin_family.bp])
 
 
 async def readiness(platform: Platform) -> dict[str, str]:
@@ -223,15 +236,36 @@ def _ensure_context(request: Request) -> None:
 
 
 def _register_error_handler(app: Sanic) -> None:
-    def handle(request: Request, exception: Exception) -> HTTPResponse:
+    async def handle(request: Request, exception: Exception) -> HTTPResponse:
         _ensure_context(request)
         error = to_app_error(exception, request)
-        response = reply(envelope(error, request.ctx.language, request.ctx.request_id), status=error.status,
-                         headers=error.headers)
+        body = envelope(error, request.ctx.language, request.ctx.request_id)
+        await _words_for_everyone(request, error, body["error"])
+        response = reply(body, status=error.status, headers=error.headers)
         response.headers["X-Request-ID"] = request.ctx.request_id
         return response
 
     app.error_handler.add(Exception, handle)
+
+
+async def _words_for_everyone(request: Request, error: AppError, body: dict) -> None:
+    """Every error carries `tts_text` (a screen-reader user may never have switched elderly mode on, and
+    it costs microseconds); in elderly mode the message also says what to do next."""
+    language = request.ctx.language
+    if await _in_elderly_mode(request):
+        body["message"] = elderly_guidance.with_next_step(body["message"], error.code, language)
+        body["next_step"] = elderly_guidance.next_step(error.code, language)
+    body["tts_text"] = elderly_tts.spoken(body["message"], language)
+
+
+async def _in_elderly_mode(request: Request) -> bool:
+    citizen = getattr(request.ctx, "citizen", None)
+    if citizen is None and getattr(request.ctx, "citizen_id", None):
+        try:
+            citizen = await request.app.ctx.accounts.citizen(request.ctx.citizen_id)
+        except Exception:  # the error being answered may be the database or cache itself
+            return False
+    return bool(getattr(citizen, "elderly_mode", False))
 
 
 def to_app_error(exception: Exception, request: Request) -> AppError:

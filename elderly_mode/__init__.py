@@ -1,1 +1,3 @@
-"""Elderly mode (适老化 / 长辈版): presets, simplified home, voice text, family proxy. Issue 8."""
+"""Elderly mode (适老化 / 长辈版): the presentation preset and WCAG contrast (presets, rules), the simpler
+home (home), words to hear (tts, replies, guidance), family proxies (service, models), large print
+(print) and undo (undo)."""

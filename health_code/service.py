@@ -22,7 +22,7 @@ from app.accounts.service import CitizenSnapshot, citizen_with_id_number
 from app.cache import get_json, set_json
 from app.clock import CHINA_TIME
 from app.accounts.rules import normalize_id_number
-from app.errors import AppError, ValidationFailed
+from app.errors import AppError, Conflict, Forbidden, ValidationFailed
 from app.security.clients import AuthenticatedClient
 from app.ids import new_id
 from app.notifications.service import notify
@@ -201,6 +201,45 @@ class HealthCodeService:
         await set_json(self.p.cache, f"hc:code:{citizen.id}", {**code.__dict__, "reasons": list(code.reasons),
                                                                "next_change_at": next_change},
                        ttl=self.s.health_code_ttl)
+        return code
+
+    async def extend(self, citizen: CitizenSnapshot) -> IssuedCode:
+        """Elderly mode (适老化): once per code, before it lapses, a code that lives `elderly_extend_factor`
+        times as long as a normal one (never past the status's next change). The shown code is replaced."""
+        if not citizen.elderly_mode:
+            raise Forbidden("ELDERLY_MODE_REQUIRED")
+        now = int(self.p.clock.timestamp())
+        cached = await get_json(self.p.cache, f"hc:code:{citizen.id}")
+        if not cached or cached["expires_at"] <= now:
+            raise AppError("CODE_LAPSED", status=410)
+        if cached.get("extended"):
+            raise Conflict("ALREADY_EXTENDED")
+        expires_at = cached["issued_at"] + self.s.health_code_ttl * self.s.elderly_extend_factor
+        due = cached.get("next_change_at")
+        if due is not None:
+            expires_at = min(expires_at, due)
+        if expires_at <= cached["expires_at"]:
+            raise Conflict("STATUS_CHANGE_DUE")  # the status changes before then: a fresh code follows it
+        code = await self._issue(citizen, cached["colour"], tuple(cached["reasons"]), expires_at)
+        await set_json(self.p.cache, f"hc:code:{citizen.id}", {**code.__dict__, "reasons": list(code.reasons),
+                                                               "next_change_at": due, "extended": True},
+                       ttl=expires_at - now)
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_code_extended",
+                                 subject_id=citizen.id, attributes={"expires_at": expires_at})
+        return code
+
+    async def print_code(self, citizen: CitizenSnapshot) -> IssuedCode:
+        """A code for a printed card (大字打印卡), for someone without a phone: it lives APP_PRINT_CARD_TTL,
+        never past the status's next scheduled change. It is a separate code, audited; the one on
+        screen is not replaced."""
+        now = int(self.p.clock.timestamp())
+        status = await self.status(citizen.id)
+        expires_at = now + self.s.print_card_ttl
+        if status.next_change_at is not None:
+            expires_at = min(expires_at, int(status.next_change_at.timestamp()))
+        code = await self._issue(citizen, status.colour, tuple(status.reasons), max(expires_at, now + 60))
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_code_printed",
+                                 subject_id=citizen.id, attributes={"expires_at": code.expires_at})
         return code
 
     async def image(self, code: IssuedCode, fmt: str, caption: str) -> bytes:

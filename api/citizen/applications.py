@@ -6,6 +6,7 @@ Also the public rating summary of an item (`public_bp`: no sign-in, numbers only
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -20,6 +21,7 @@ from app.errors import AppError
 from app.services.applications import ApplicationView, MaterialGiven, status_text
 from app.services.models import Rating
 from app.services.ratings import RatingStats
+from elderly_mode import replies as spoken_replies
 
 bp = audience_blueprint("citizen_applications", url_prefix="/api/v1", audience="citizen")
 public_bp = audience_blueprint("public_ratings", url_prefix="/api/v1/services", audience="public")
@@ -85,6 +87,8 @@ class ApplicationOut(BaseModel):
     events: list[EventOut] | None = None
     created_at: str
     updated_at: str
+    tts_text: str = Field(default="", description="The status in plain spoken words")
+    undo_until: str | None = Field(default=None, description="Elderly mode: withdrawable without penalty until then")
 
 
 class ApplicationList(BaseModel):
@@ -109,11 +113,16 @@ class RatingSummary(BaseModel):
     distribution: dict[str, int]
 
 
-def application_out(view: ApplicationView, language: str, *, full: bool = True) -> dict[str, Any]:
+def application_out(view: ApplicationView, language: str, *, full: bool = True,
+                    undo_until: datetime | None = None) -> dict[str, Any]:
+    words = status_text(view.status, language)
     body: dict[str, Any] = {
         "id": view.id, "item_id": view.item_id, "item_name": view.item_name, "status": view.status,
-        "status_text": status_text(view.status, language), "decision": view.decision, "materials": view.materials,
+        "status_text": words, "decision": view.decision, "materials": view.materials,
         "created_at": rfc3339(view.created_at), "updated_at": rfc3339(view.updated_at),
+        "tts_text": spoken_replies.application(view.item_name, words, rfc3339(view.created_at), rfc3339(undo_until),
+                                               language),
+        "undo_until": rfc3339(undo_until),
     }
     if full:
         body["form"] = view.form
@@ -150,7 +159,8 @@ async def submit(request: Request) -> HTTPResponse:
     body = parse_body(request, ApplicationIn)
     view, replayed = await request.app.ctx.applications.submit(
         request.ctx.citizen.id, key, body.item_id, body.form, materials_given(body.materials))
-    return reply(application_out(view, request.ctx.language), status=201,
+    undo_until = await request.app.ctx.undo.undo_until(request.ctx.citizen.id, view.id)
+    return reply(application_out(view, request.ctx.language, undo_until=undo_until), status=201,
                  headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
@@ -166,7 +176,8 @@ async def mine(request: Request) -> HTTPResponse:
             tag="applications")
 async def one(request: Request, application_id: str) -> HTTPResponse:
     view = await request.app.ctx.applications.one_of_mine(request.ctx.citizen_id, application_id)
-    return reply(application_out(view, request.ctx.language))
+    undo_until = await request.app.ctx.undo.undo_until(request.ctx.citizen_id, view.id)
+    return reply(application_out(view, request.ctx.language, undo_until=undo_until))
 
 
 @bp.post("/applications/<application_id:str>/corrections")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 from sanic import Request
 from sanic.response import HTTPResponse
@@ -16,6 +18,17 @@ guarded = audience_blueprint("citizen_auth_session", url_prefix="/api/v1/auth", 
 
 class OtpRequest(Strict):
     phone: str = Field(max_length=32, description="Mainland mobile number, e.g. 13800138000")
+    channel: Literal["sms", "voice"] = Field(default="sms", description=(
+        "sms, or voice: a phone call reads the code aloud (语音验证码), for people who cannot read a text"))
+
+
+class OtpExtensionRequest(Strict):
+    phone: str = Field(max_length=32)
+
+
+class OtpExtensionReply(BaseModel):
+    expires_in: int
+    seconds_left: int
 
 
 class OtpReply(BaseModel):
@@ -47,8 +60,19 @@ def token_reply(signed_in: SignedIn) -> HTTPResponse:
 @documented("Send a login code by SMS (1 per phone per 60 s, 10 a day)", body=OtpRequest, reply_model=OtpReply, status=202, tag="auth")
 async def request_code(request: Request) -> HTTPResponse:
     body = parse_body(request, OtpRequest)
-    sent = await request.app.ctx.accounts.request_login_code(body.phone, client_ip(request))
+    sent = await request.app.ctx.accounts.request_login_code(body.phone, client_ip(request), body.channel)
     return reply(OtpReply(expires_in=sent.expires_in, resend_after=sent.resend_after), status=202)
+
+
+@public.post("/otp/extension")
+@documented("Elderly mode: make the pending login code live twice as long, once, before it lapses",
+            body=OtpExtensionRequest, reply_model=OtpExtensionReply, tag="auth",
+            description="403 ELDERLY_MODE_REQUIRED for an account not in elderly mode, 409 ALREADY_EXTENDED the "
+                        "second time, 401 OTP_EXPIRED when no code is pending.")
+async def extend_code(request: Request) -> HTTPResponse:
+    body = parse_body(request, OtpExtensionRequest)
+    left = await request.app.ctx.accounts.extend_login_code(body.phone)
+    return reply(OtpExtensionReply(expires_in=left, seconds_left=left))
 
 
 @public.post("/login")

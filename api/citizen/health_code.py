@@ -14,7 +14,9 @@ from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import ValidationFailed
-from health_code.service import colour_text, seconds_left, utc
+from elderly_mode import replies as spoken_replies
+from elderly_mode.presets import status_label
+from health_code.service import IssuedCode, colour_text, seconds_left, utc
 
 bp = audience_blueprint("citizen_health_code", url_prefix="/api/v1/health-code", audience="citizen")
 IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -37,6 +39,8 @@ class HealthCodeReply(BaseModel):
     issued_at: str
     expires_at: str
     seconds_left: int
+    tts_text: str = Field(default="", description="The status in plain spoken words, for a screen reader or speech")
+    status_label: dict[str, str] | None = Field(default=None, description="label, icon and colour name: never colour alone")
 
 
 class HistoryItem(BaseModel):
@@ -91,23 +95,33 @@ async def health_code(request: Request) -> HTTPResponse:
         raise ValidationFailed([{"field": "format", "problem": "json, png or svg"}])
     health = request.app.ctx.health
     code = await health.current_code(request.ctx.citizen)
-    language = request.ctx.language
     if fmt in IMAGE_TYPES:
+        language = request.ctx.language
         reasons = reason_items(request, code.reasons)
         caption = f"{colour_text(code.colour, language)} · {reasons[0].text}" if reasons else colour_text(code.colour, language)
         image = await health.image(code, fmt, caption)
         return response.raw(image, content_type=IMAGE_TYPES[fmt], headers={"Cache-Control": "private, no-store"})
+    return reply(health_code_body(request, code))
+
+
+def health_code_body(request: Request, code: IssuedCode) -> dict:
+    """The JSON reply for an issued code; shaped once per code and language, seconds_left filled per request."""
+    language = request.ctx.language
     shaped = bp.ctx.replies.get((code.payload, language))
     if shaped is None:
+        colour_words = colour_text(code.colour, language)
+        reasons = reason_items(request, code.reasons)
+        expires_at = rfc3339(utc(code.expires_at))
         shaped = HealthCodeReply(
-            payload=code.payload, color=code.colour, color_text=colour_text(code.colour, language),
-            reasons=reason_items(request, code.reasons), issued_at=rfc3339(utc(code.issued_at)),
-            expires_at=rfc3339(utc(code.expires_at)), seconds_left=0,
+            payload=code.payload, color=code.colour, color_text=colour_words,
+            reasons=reasons, issued_at=rfc3339(utc(code.issued_at)), expires_at=expires_at, seconds_left=0,
+            tts_text=spoken_replies.health_code(colour_words, [r.text for r in reasons], expires_at, language),
+            status_label=status_label(code.colour, language),
         ).model_dump(mode="json")
         bp.ctx.replies[(code.payload, language)] = shaped
         if len(bp.ctx.replies) > REPLY_CACHE_SIZE:
             bp.ctx.replies.popitem(last=False)
-    return reply({**shaped, "seconds_left": seconds_left(code, request.app.ctx.platform.clock.now())})
+    return {**shaped, "seconds_left": seconds_left(code, request.app.ctx.platform.clock.now())}
 
 
 @bp.get("/history")

@@ -10,6 +10,7 @@ from api.http import audience_blueprint, documented, parse_body, reply, requires
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_PHONE
 from app.clock import rfc3339
+from elderly_mode import home as elderly_home
 
 bp = audience_blueprint("citizen_home", url_prefix="/api/v1/home", audience="citizen")
 
@@ -27,6 +28,8 @@ class CardItem(BaseModel):
 class HomeReply(BaseModel):
     cards: list[CardItem]
     preset: str = Field(description="standard, or elderly (长辈模式) when the citizen switched it on")
+    preset_url: str | None = Field(default=None, description="elderly: where the presentation preset is")
+    catalogue_url: str | None = Field(default=None, description="elderly: the full catalogue stays one search away")
 
 
 class CardOrderRequest(Strict):
@@ -45,10 +48,17 @@ class PinsReply(BaseModel):
 
 @bp.get("")
 @documented("My home screen: pinned service cards with live summaries; a slow department never holds it up",
-            reply_model=HomeReply, tag="home")
+            reply_model=HomeReply, tag="home",
+            description="In elderly mode: at most 6 large cards chosen for older people (health code, ID voucher, "
+                        "pension eligibility check, medical insurance, help line, family), each with status_label, "
+                        "icon and tts_text; no promotions, no popups; preset_url and catalogue_url.")
 @requires_level(LEVEL_PHONE)
 async def home(request: Request) -> HTTPResponse:
     citizen = request.ctx.citizen
+    if citizen.elderly_mode:
+        return reply(await elderly_home.home_reply(request.app.ctx.cards, citizen, request.ctx.language,
+                                                   request.app.ctx.settings.help_line,
+                                                   request.app.ctx.platform.clock.now()))
     views = await request.app.ctx.cards.home(citizen, request.ctx.language)
     return reply({
         "cards": [{"type": v.type, "title": v.title, "summary": v.summary, "stale": v.stale,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sanic import Request
 from sanic.response import HTTPResponse
 
@@ -34,6 +34,9 @@ class ItemSummary(BaseModel):
     trips: int
     zero_trip: bool
     channels: list[str]
+    kind: str = Field(default="item", description="item (a catalogue item), or feature: an app function such as the "
+                      "elderly-mode switch (长辈版), listed first when it matches, with `action` saying how to use it")
+    action: dict[str, Any] | None = None
 
 
 class SearchReply(BaseModel):
@@ -109,7 +112,13 @@ def summary_of(item: IndexedItem | ServiceItem) -> dict[str, Any]:
     return {"id": item.id, "name": item.name, "department": department, "department_id": item.department_id,
             "region_level": item.region_level, "region_code": item.region_code, "category": item.category,
             "time_limit_days": item.time_limit_days, "trips": item.trips, "zero_trip": item.trips == 0,
-            "channels": list(item.channels)}
+            "channels": list(item.channels), **_feature(item)}
+
+
+def _feature(item: IndexedItem | ServiceItem) -> dict[str, Any]:
+    if isinstance(item, IndexedItem):
+        return {"kind": item.kind, "action": item.action}
+    return {}
 
 
 def guide_of(item: ServiceItem, events: dict[str, LifeEvent], licence_types: dict, language: str) -> dict[str, Any]:

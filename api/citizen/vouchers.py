@@ -12,6 +12,7 @@ from api.http import audience_blueprint, documented, parse_body, reply, requires
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_FACE
 from app.clock import rfc3339
+from elderly_mode import replies as spoken_replies
 from app.i18n import pick
 
 bp = audience_blueprint("citizen_vouchers", url_prefix="/api/v1/vouchers", audience="citizen")
@@ -49,6 +50,7 @@ class PresentationReply(BaseModel):
     expires_at: str
     seconds_left: int
     extended: bool
+    tts_text: str = Field(default="", description="What to do, in plain spoken words, with the time left")
 
 
 class StandingRequestReply(BaseModel):
@@ -65,8 +67,10 @@ def voucher_view(voucher: Any) -> VoucherReply:
 def presentation_view(request: Request, issued: Any) -> PresentationReply:
     p = issued.presentation
     left = int((p.expires_at - request.app.ctx.platform.clock.now()).total_seconds())
+    can_extend = request.ctx.citizen.elderly_mode and not p.extended
     return PresentationReply(id=p.id, token=issued.token, attributes=p.consented, expires_at=rfc3339(p.expires_at),
-                             seconds_left=max(0, left), extended=p.extended)
+                             seconds_left=max(0, left), extended=p.extended,
+                             tts_text=spoken_replies.voucher(max(0, left), can_extend, request.ctx.language))
 
 
 @bp.post("")

@@ -33,6 +33,10 @@ class SmsGateway(Protocol):
     async def send(self, phone: str, text: str) -> str:
         """Send `text` to `phone`; return the gateway's message id or raise SmsDeliveryError."""
 
+    async def call(self, phone: str, speech: str) -> str:
+        """Voice channel (语音验证码): ring `phone` and read `speech` aloud; the call id, or SmsDeliveryError.
+        For people who cannot read a text message: no code is only visual."""
+
 
 class StandInSmsGateway:
     """Records messages instead of sending them (dev and tests); can be told to fail or be slow."""
@@ -44,6 +48,7 @@ class StandInSmsGateway:
         self._shared = shared  # with several workers, the dev outbox must be readable from any of them
         self._outbox: dict[str, Deque[SentSms]] = defaultdict(lambda: deque(maxlen=self._keep))
         self._failures_left = 0
+        self._calls: dict[str, Deque[SentSms]] = defaultdict(lambda: deque(maxlen=self._keep))
 
     def fail_next(self, count: int = 1) -> None:
         self._failures_left = count
@@ -59,6 +64,20 @@ class StandInSmsGateway:
             kept = [{"id": m.message_id, "text": m.text, "sent_at": m.sent_at.isoformat()} for m in self.outbox(phone)]
             await set_json(self._shared, f"dev-sms:{phone}", kept, ttl=86400)
         return message.message_id
+
+    async def call(self, phone: str, speech: str) -> str:
+        """A voice call takes longer to set up than a message; it fails the same way."""
+        await asyncio.sleep(self.latency * 3)
+        if self._failures_left > 0:
+            self._failures_left -= 1
+            raise SmsDeliveryError("voice gateway answered 503")
+        record = SentSms(f"call_{secrets.token_hex(8)}", phone, speech, self.clock.now())
+        self._calls[phone].append(record)
+        return record.message_id
+
+    def calls(self, phone: str) -> list[SentSms]:
+        """Voice calls this process made to `phone` (what was read aloud), newest first."""
+        return list(reversed(self._calls.get(phone, ())))
 
     def outbox(self, phone: str) -> list[SentSms]:
         """Messages this process sent to `phone`, newest first."""

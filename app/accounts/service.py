@@ -108,6 +108,13 @@ async def citizen_with_id_number(platform: Platform, id_number: str) -> Citizen:
     return citizen
 
 
+def voice_code_speech(code: str, ttl: int) -> str:
+    """What the voice call says: each digit on its own, twice, as a person would read it out."""
+    digits = "，".join("〇一二三四五六七八九"[int(d)] for d in code)
+    return (f"您好，这里是粤省事。您的登录验证码是：{digits}。再说一遍：{digits}。"
+            f"{'一二三四五六七八九十'[ttl // 60 - 1] if 1 <= ttl // 60 <= 10 else ttl // 60}分钟内有效，请不要告诉任何人。")
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
@@ -133,8 +140,9 @@ class AccountService:
     def _code_mac(self, nonce: str, code: str) -> str:
         return self.p.pii.lookup_hash(f"{nonce}:{code}", "otp")
 
-    async def request_login_code(self, raw_phone: str, client_ip: str) -> CodeSent:
-        """Send a 6-digit login code (登录验证码) by SMS; the code itself is never returned."""
+    async def request_login_code(self, raw_phone: str, client_ip: str, channel: str = "sms") -> CodeSent:
+        """Send a 6-digit login code (登录验证码) by SMS, or read it out in a voice call (`channel` "voice");
+        the code itself is never returned."""
         phone, phone_hash = self._phone(raw_phone)
         now = self.p.clock.timestamp()
         cache = self.p.cache
@@ -150,7 +158,11 @@ class AccountService:
             code = f"{secrets.randbelow(10**6):06d}"
             text = f"【粤省事（示例）】您的登录验证码为 {code}，{self.s.otp_ttl // 60} 分钟内有效。工作人员不会向您索要验证码，请勿告知他人。"
             try:
-                await asyncio.wait_for(self.sms.send(phone, text), timeout=self.s.sms_timeout)
+                if channel == "voice":
+                    await asyncio.wait_for(self.sms.call(phone, voice_code_speech(code, self.s.otp_ttl)),
+                                           timeout=self.s.sms_timeout * 3)
+                else:
+                    await asyncio.wait_for(self.sms.send(phone, text), timeout=self.s.sms_timeout)
             except (SmsDeliveryError, asyncio.TimeoutError):
                 raise Unavailable("SMS_UNAVAILABLE", headers={"Retry-After": "30"}) from None
             nonce = secrets.token_hex(12)
@@ -159,6 +171,25 @@ class AccountService:
         finally:
             await cache.delete(f"otp:sending:{phone_hash}")
         return CodeSent(expires_in=self.s.otp_ttl, resend_after=self.s.otp_resend_interval)
+
+    async def extend_login_code(self, raw_phone: str) -> int:
+        """Elderly mode (适老化): once, before it lapses, a pending login code lives
+        `elderly_extend_factor` times as long. Only for an account in elderly mode (the preference is
+        on the account, so it holds on a new phone too). Returns the seconds now left."""
+        phone, phone_hash = self._phone(raw_phone)
+        cache, now = self.p.cache, self.p.clock.timestamp()
+        record = await get_json(cache, f"otp:{phone_hash}")
+        if record is None or now >= record["expires_at"]:
+            raise Unauthorized("OTP_EXPIRED")
+        citizen = await Citizen.get_or_none(phone_hash=phone_hash)
+        if citizen is None or not citizen.elderly_mode:
+            raise AppError("ELDERLY_MODE_REQUIRED", status=403)
+        if record.get("extended"):
+            raise Conflict("ALREADY_EXTENDED")
+        record["expires_at"] = record["sent_at"] + self.s.otp_ttl * self.s.elderly_extend_factor
+        record["extended"] = True
+        await set_json(cache, f"otp:{phone_hash}", record, ttl=int(record["expires_at"] - now) + 60)
+        return round(record["expires_at"] - now)
 
     async def _consume_code(self, phone_hash: str, code: str) -> None:
         cache = self.p.cache

@@ -153,6 +153,31 @@ TEMPLATES.update({
                  "zh-Hant": "您的「{item}」申請（辦件編號 {number}）已辦結，歡迎對本次服務進行評價。",
                  "en": "Your application for “{item}” (no. {number}) is complete. Please rate the service."},
     },
+    # Elderly mode (适老化): undo, and family proxies (亲友代办). The principal may have no smartphone: SMS too.
+    "application_withdrawn": {
+        "title": {"zh-Hans": "办件已撤回", "zh-Hant": "辦件已撤回", "en": "Application withdrawn"},
+        "body": {"zh-Hans": "您的“{item}”申请（办件编号 {number}）已撤回，不影响您今后再次申请。",
+                 "zh-Hant": "您的「{item}」申請（辦件編號 {number}）已撤回，不影響您日後再次申請。",
+                 "en": "Your application for “{item}” (no. {number}) was withdrawn. You can apply again at any time."},
+    },
+    "family_link_confirmed": {
+        "title": {"zh-Hans": "亲友代办已开通", "zh-Hant": "親友代辦已開通", "en": "Family proxy confirmed"},
+        "body": {"zh-Hans": "{proxy}已成为您的亲友代办人，有效期至 {until}。您可随时在“亲友代办”中解除，或到政务服务大厅解除。",
+                 "zh-Hant": "{proxy}已成為您的親友代辦人，有效期至 {until}。您可隨時在「親友代辦」中解除，或到政務服務大廳解除。",
+                 "en": "{proxy} can now act for you until {until}. You can end this at any time under Family, or at a service hall."},
+        "channels": ["in_app", "sms"],
+    },
+    "family_link_revoked": {
+        "title": {"zh-Hans": "亲友代办已解除", "zh-Hant": "親友代辦已解除", "en": "Family proxy ended"},
+        "body": {"zh-Hans": "{proxy}已不能再为您代办。", "zh-Hant": "{proxy}已不能再為您代辦。",
+                 "en": "{proxy} can no longer act for you."},
+        "channels": ["in_app", "sms"],
+    },
+    "family_link_ended": {
+        "title": {"zh-Hans": "代办关系已解除", "zh-Hant": "代辦關係已解除", "en": "Family link ended"},
+        "body": {"zh-Hans": "您为{principal}代办的关系已解除。", "zh-Hant": "您為{principal}代辦的關係已解除。",
+                 "en": "You can no longer act for {principal}."},
+    },
     "rating_follow_up": {
         "title": {"zh-Hans": "您的评价已转办", "zh-Hant": "您的評價已轉辦", "en": "Your rating was passed on"},
         "body": {"zh-Hans": "感谢您对“{item}”的评价。我们已转交办理部门，部门将在 {days} 天内回复您。",

@@ -8,6 +8,8 @@ States and the only moves between them:
     under_review → approved | rejected | returned   (a clerk decides)
     returned  → under_review                    (the citizen sends corrections)
     approved  → completed                       (the clerk completes it, e.g. once the licence is out)
+    under_review | returned | completed → withdrawn   (the citizen takes it back: elderly mode's undo window,
+                                                 see elderly_mode/undo.py; from completed only after 秒批)
 
 Anything else is refused with 409 APPLICATION_STATE_CONFLICT. Each move is one conditional UPDATE
 (`WHERE status = <from>`), so two clerks racing cannot both move the same application. Each move
@@ -29,7 +31,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -54,11 +56,13 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "submitted": ("accepted",),
     "accepted": ("auto_approved", "under_review"),
     "auto_approved": ("completed",),
-    "under_review": ("approved", "rejected", "returned"),
-    "returned": ("under_review",),
+    "under_review": ("approved", "rejected", "returned", "withdrawn"),
+    "returned": ("under_review", "withdrawn"),
     "approved": ("completed",),
+    "completed": ("withdrawn",),
 }
-STATUSES = ("submitted", "accepted", "auto_approved", "under_review", "returned", "approved", "rejected", "completed")
+STATUSES = ("submitted", "accepted", "auto_approved", "under_review", "returned", "approved", "rejected", "completed",
+            "withdrawn")
 STATUS_TEXTS: dict[str, dict[str, str]] = {
     "submitted": {"zh-Hans": "已提交", "zh-Hant": "已提交", "en": "Submitted"},
     "accepted": {"zh-Hans": "已受理", "zh-Hant": "已受理", "en": "Accepted"},
@@ -68,12 +72,15 @@ STATUS_TEXTS: dict[str, dict[str, str]] = {
     "approved": {"zh-Hans": "审批通过", "zh-Hant": "審批通過", "en": "Approved"},
     "rejected": {"zh-Hans": "不予受理", "zh-Hant": "不予受理", "en": "Rejected"},
     "completed": {"zh-Hans": "已办结", "zh-Hant": "已辦結", "en": "Completed"},
+    "withdrawn": {"zh-Hans": "已撤回", "zh-Hant": "已撤回", "en": "Withdrawn"},
 }
 DECISIONS = {"approve": "approved", "reject": "rejected", "return": "returned"}
 # The inbox message for the state an operation ends in.
 MESSAGE_FOR = {"under_review": "application_submitted", "completed": "application_completed",
                "approved": "application_approved", "rejected": "application_rejected",
-               "returned": "application_returned"}
+               "returned": "application_returned", "withdrawn": "application_withdrawn"}
+# Called after a new application is stored (not on a replay): (application id, the citizen row, when).
+SubmittedHook = Callable[[str, Citizen, datetime], Awaitable[None]]
 
 
 def status_text(status: str, language: str) -> str:
@@ -144,6 +151,7 @@ class ApplicationService:
 
     def __init__(self, platform: Platform) -> None:
         self.p = platform
+        self.on_submitted: list[SubmittedHook] = []  # other domains hook in here (elderly mode's undo window)
 
     # -- citizens ------------------------------------------------------------------------------
     async def submit(self, citizen_id: str, key: str, item_id: str, form: dict[str, Any],
@@ -196,6 +204,8 @@ class ApplicationService:
             earlier = await Application.get(citizen_id=citizen_id, idempotency_key=key)
             return await self._replay(earlier, fingerprint), True
         await self._record(application, item, moves, actor=citizen_id, actor_type="citizen")
+        for hook in self.on_submitted:
+            await hook(application.id, citizen, now)
         return await self._view(application), False
 
     @asynccontextmanager
@@ -238,6 +248,18 @@ class ApplicationService:
         application = await self._move(application, move, actor=citizen_id, actor_type="citizen", **changes)
         await self._record(application, item, [move], actor=citizen_id, actor_type="citizen",
                            message="application_corrected")
+        return await self._view(application)
+
+    async def withdraw(self, citizen_id: str, application_id: str, note: str) -> ApplicationView:
+        """撤回: the citizen takes an application back (allowed by a caller that checked its window).
+        A 秒批 result may be withdrawn; one a clerk completed may not (something was issued)."""
+        application = await self._owned(citizen_id, application_id)
+        if application.status == "completed" and not (application.decision or {}).get("auto_approved"):
+            raise StateConflict(application.status, "withdrawn")
+        move = Move(application.status, "withdrawn", note)
+        application = await self._move(application, move, actor=citizen_id, actor_type="citizen")
+        item = await ServiceItem.get(id=application.item_id)
+        await self._record(application, item, [move], actor=citizen_id, actor_type="citizen")
         return await self._view(application)
 
     async def _owned(self, citizen_id: str, application_id: str) -> Application:
@@ -382,7 +404,9 @@ class ApplicationService:
             id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number")
             age = approval.age_on(approval.birth_date_of(id_number), self.p.clock.now().astimezone(CHINA_TIME).date())
             region = id_number[:6]
-        prior = await Application.filter(citizen_id=citizen.id, item_id=item.id).exclude(status="rejected").count()
+        # Rejected and withdrawn ones do not count: withdrawing carries no penalty.
+        prior = await Application.filter(citizen_id=citizen.id, item_id=item.id) \
+            .exclude(status__in=("rejected", "withdrawn")).count()
         return approval.Facts(identity_level=citizen.level, age=age, region=region,
                               licences=frozenset(await self._valid_licences(citizen.id)), prior_applications=prior)
 

@@ -75,7 +75,14 @@ def utility_bills_sample(citizen_id: str) -> Facts:
             "gas": round(c % 12_000 / 100, 2) if c % 2 else 0.0, "sample": True}
 
 
+def pension_certification_sample(citizen_id: str) -> Facts:
+    """养老金资格认证: whether this year's pension eligibility check (年度资格认证) is done, and by when."""
+    (a,) = _numbers(citizen_id, "pension_certification", 1)
+    return {"certified": a % 3 != 0, "due_by": "12-31", "sample": True}
+
+
 SAMPLES: dict[str, Callable[[str], Facts]] = {
+    "pension_certification": pension_certification_sample,
     "provident_fund": provident_fund_sample,
     "social_security": social_security_sample,
     "medical_insurance": medical_insurance_sample,

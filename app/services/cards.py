@@ -80,6 +80,15 @@ def describe_social_security(facts: Facts, language: str) -> str:
                 language, months=facts["months_paid"], balance=_yuan(facts["pension_balance"]))
 
 
+def describe_pension_certification(facts: Facts, language: str) -> str:
+    if facts["certified"]:
+        return pick(_texts("本年度已认证，养老金按时发放", "本年度已認證，養老金按時發放",
+                           "Checked for this year: your pension is paid as usual"), language)
+    return pick(_texts("本年度尚未认证，请在 {due} 前完成刷脸认证", "本年度尚未認證，請在 {due} 前完成刷臉認證",
+                       "Not yet checked this year: do the face check by {due}"), language,
+                due={"en": "31 December"}.get(language, "12月31日"))
+
+
 def describe_provident_fund(facts: Facts, language: str) -> str:
     return pick(_texts("账户余额 {balance} · 月缴存 {monthly}", "帳戶餘額 {balance} · 月繳存 {monthly}",
                        "Balance {balance} · {monthly} a month"),
@@ -155,6 +164,8 @@ REGISTRY = CardRegistry([
     # Department records change monthly or less: minutes of freshness spare the departments.
     CardType("social_security", _texts("社会保险", "社會保險", "Social security"), "social_security", 3600,
              describe_social_security),
+    CardType("pension_certification", _texts("养老金资格认证", "養老金資格認證", "Pension eligibility check"),
+             "pension_certification", 3600, describe_pension_certification),
     CardType("provident_fund", _texts("住房公积金", "住房公積金", "Housing provident fund"), "provident_fund", 600,
              describe_provident_fund),
     CardType("medical_insurance", _texts("医疗保障", "醫療保障", "Medical insurance"), "medical_insurance", 600,
@@ -255,9 +266,12 @@ class HomeCards:
         return wanted
 
     # -- the home screen -------------------------------------------------------------------------------------
-    async def home(self, citizen: CitizenSnapshot, language: str) -> list[CardView]:
-        """Every pinned card with its summary, asked concurrently, each bounded by the card timeout."""
-        cards = [self.registry.get(t) for t in await self.pinned(citizen.id)]
+    async def home(self, citizen: CitizenSnapshot, language: str,
+                   types: Iterable[str] | None = None) -> list[CardView]:
+        """Every pinned card (or exactly `types`) with its summary, asked concurrently, each bounded by the
+        card timeout."""
+        chosen = list(types) if types is not None else await self.pinned(citizen.id)
+        cards = [self.registry.get(t) for t in chosen]
         backends = sorted({c.backend for c in cards})
         keys = [f"card:v:{c.type}:{citizen.id}" for c in cards]
         keys += [f"card:bo:{b}" for b in backends] + [f"card:bf:{b}" for b in backends]

@@ -111,9 +111,10 @@ def check_region(region: str | None) -> str | None:
 class CatalogueService:
     """Reading and searching the catalogue (public), and publishing it (catalogue administrators)."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, features: list[IndexedItem] | None = None) -> None:
         self.p = platform
         self.index = SearchIndex(platform.cache, platform.clock)
+        self.features = list(features or [])  # app functions search finds first (other domains supply them)
 
     # -- seeding -------------------------------------------------------------------------------
     async def seed_sample(self) -> int:
@@ -158,7 +159,7 @@ class CatalogueService:
                               category=r.category, trips=r.trips, time_limit_days=r.time_limit_days,
                               channels=list(r.channels), popularity=r.popularity, faq=list(r.faq))
             for r in rows
-        ]
+        ] + self.features
 
     async def guide(self, item_id: str) -> tuple[ServiceItem, dict[str, LifeEvent], dict[str, LicenceType]]:
         """A published item's guide (办事指南) with its bundles and licence types; each read counts as a view."""

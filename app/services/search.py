@@ -117,11 +117,16 @@ class IndexedItem:
     faq_text: str = ""
     about: str = ""  # category and department, normalised
     bigrams: frozenset[str] = frozenset()  # of the name and aliases
+    # "item" (a catalogue item) or "feature" (a function of the app itself, e.g. the elderly-mode
+    # switch): a matching feature is listed before every item, as the thing the person was after.
+    kind: str = "item"
+    action: dict | None = None  # for a feature: how a client switches it on (method, path, body)
 
     @classmethod
     def build(cls, *, id: str, name: str, aliases: list[str], department: str, department_id: str,
               region_level: str, region_code: str, category: str, trips: int, time_limit_days: int,
-              channels: list[str], popularity: int, faq: list[dict]) -> "IndexedItem":
+              channels: list[str], popularity: int, faq: list[dict], kind: str = "item",
+              action: dict | None = None) -> "IndexedItem":
         words = [normalise(w) for w in [name, *aliases] if normalise(w)]
         return cls(id=id, name=name, department=department, department_id=department_id, region_level=region_level,
                    region_code=region_code, category=category, trips=trips, time_limit_days=time_limit_days,
@@ -129,7 +134,7 @@ class IndexedItem:
                    pinyins=[pinyin_of(w) for w in [name, *aliases]],
                    faq_text=normalise(" ".join(f"{e.get('q', '')} {e.get('a', '')}" for e in faq)),
                    about=normalise(f"{category} {department}"),
-                   bigrams=frozenset().union(*(_bigrams(w) for w in words)))
+                   bigrams=frozenset().union(*(_bigrams(w) for w in words)), kind=kind, action=action)
 
     def visible_in(self, region: str | None) -> bool:
         """A district sees its own items, its city's and the province's; nobody else's district."""
@@ -277,13 +282,14 @@ def search(items: Iterable[IndexedItem], query: str, region: str | None = None,
             scores = [term_score(term, item) for term in terms]
             if all(scores):
                 hits.append(Hit(item, sum(scores)))
-    hits.sort(key=lambda h: (-h.score, -h.item.popularity, h.item.id))
+    hits.sort(key=lambda h: (h.item.kind != "feature", -h.score, -h.item.popularity, h.item.id))
     if hits:
         return SearchResult(hits[:limit], [], len(hits))
     return SearchResult([], suggest(visible, " ".join(terms)), 0)
 
 
 def suggest(items: list[IndexedItem], query: str) -> list[IndexedItem]:
+    items = [item for item in items if item.kind == "item"]  # a feature is found by its words, not suggested
     by_popularity = sorted(items, key=lambda i: (-i.popularity, i.id))
     if not query:
         return by_popularity[:SUGGESTION_LIMIT]

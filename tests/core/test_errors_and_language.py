@@ -260,7 +260,8 @@ async def test_an_unexpected_failure_is_a_plain_500_and_logged_with_the_request_
     assert reply.status_code == 500
     error = error_of(reply)
     assert error == {"code": "INTERNAL_ERROR", "request_id": "hotline-case-9",
-                     "message": "Something went wrong on our side. Please try again later."}
+                     "message": "Something went wrong on our side. Please try again later.",
+                     "tts_text": "Something went wrong on our side. Please try again later."}
     for leak in ("RuntimeError", "secret", "13800138000", "Traceback", "service.py", 'File "'):
         assert leak not in reply.text
 

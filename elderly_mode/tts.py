@@ -1,0 +1,254 @@
+"""Words that can be heard (可朗读文本, `tts_text`): text turned into plain spoken language.
+
+A screen reader or a speech synthesiser reads digits and symbols badly: "2026-12-01" comes out
+as a subtraction, "138****8000" as "one hundred thirty-eight star star…". `spoken(text, language)`
+rewrites dates, times, phone and ID digits, amounts of money, masks and symbols the way a
+person would say them, in zh-Hans, zh-Hant or en:
+
+    2026-12-01            -> 二〇二六年十二月一日        / the first of December two thousand twenty six
+    13800138000           -> 一三八 〇〇一三 八〇〇〇    / one three eight, zero zero one three, ...
+    ¥52,316.08            -> 五万二千三百一十六元零八分  / fifty-two thousand ... yuan and eight fen
+    180 秒                -> 一百八十 秒
+
+Times with a zone (RFC 3339, as replies carry them) are spoken in China time (UTC+8), the time on
+the citizen's clock. Long digit runs (5 or more: phone numbers, hotlines, ID numbers, case
+numbers) are read digit by digit, as people read them out; shorter ones as numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime, timedelta, timezone
+
+from app.i18n import EN, ZH_HANS, ZH_HANT
+
+CHINA_TIME = timezone(timedelta(hours=8))
+_ZH_DIGITS = "〇一二三四五六七八九"
+_ZH_NUMBER_DIGITS = "零一二三四五六七八九"
+_EN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_EN_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+             "nineteen")
+_EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+              "November", "December")
+# Only the words this module adds are converted; the text around them is already in the language.
+_HANT = str.maketrans({"万": "萬", "亿": "億", "点": "點", "隐": "隱", "几": "幾", "号": "號", "摄": "攝", "负": "負",
+                       "于": "於", "间": "間", "经": "經"})
+
+_PATTERN = re.compile(
+    r"(?P<datetime>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?)"
+    r"|(?P<time>(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:]))"
+    r"|(?P<amount>[¥￥]\s?\d[\d,]*(?:\.\d{1,2})?|\d[\d,]*(?:\.\d{1,2})?(?=\s?元))"
+    r"|(?P<percent>\d+(?:\.\d+)?%)"
+    r"|(?P<mask>\d*\*+\d*)"
+    r"|(?P<number>\d+(?:\.\d+)?)"
+)
+_SYMBOLS = {
+    ZH_HANS: [("≥", "大于等于"), ("≤", "小于等于"), (">", "大于"), ("<", "小于"), ("&", "和"), ("+", "加"), ("~", "至"),
+              ("→", "到"), ("/", "或"), ("=", "等于"), ("℃", "摄氏度"), ("#", "号")],
+    EN: [("≥", " at least "), ("≤", " at most "), (">", " more than "), ("<", " less than "), ("&", " and "),
+         ("+", " plus "), ("~", " to "), ("→", " to "), ("/", " or "), ("=", " equals "), ("℃", " degrees "),
+         ("#", " number ")],
+}
+_DROP = re.compile(r"[【】\[\]（）()“”\"「」『』《》<>{}|_^`*…]")
+_PAUSE = re.compile(r"\s*[·•:;；：—–\-]+\s*")
+_WORD_HYPHEN = re.compile(r"(?<=[0-9A-Za-z])-(?=[A-Za-z])")
+_SPACES = re.compile(r"[ \t\u3000]+")
+
+
+@functools.lru_cache(maxsize=8192)  # error messages and replies repeat: the same words are worked out once
+def spoken(text: str, language: str = ZH_HANS) -> str:
+    """`text` as it should be said aloud, with no symbols left for a synthesiser to stumble on."""
+    if not text:
+        return ""
+    zh = language in (ZH_HANS, ZH_HANT)
+    hant = language == ZH_HANT
+    text = _WORD_HYPHEN.sub(" ", text)  # 11-digit, e-licence: a hyphen inside words is no pause
+    out = _PATTERN.sub(lambda m: _speak(m, zh).translate(_HANT) if hant else _speak(m, zh), text)
+    for symbol, words in _SYMBOLS[ZH_HANS if zh else EN]:
+        out = out.replace(symbol, words.translate(_HANT) if hant else words)
+    out = _DROP.sub("", out)
+    out = _PAUSE.sub("，" if zh else ", ", out)
+    out = _SPACES.sub(" ", out).strip(" ，,")
+    out = re.sub(r"\s+([,，])", r"\1", out)
+    if zh:
+        out = re.sub(r"，{2,}", "，", out)
+    else:
+        out = re.sub(r"(, )+", ", ", out)
+    return out
+
+
+def _speak(match: re.Match[str], zh: bool) -> str:
+    kind, value = match.lastgroup, match.group()
+    if kind == "datetime":
+        return _datetime(value, zh)
+    if kind == "time":
+        hour, minute = (int(p) for p in value.split(":")[:2])
+        return _clock(hour, minute, zh)
+    if kind == "amount":
+        return _amount(value.lstrip("¥￥").strip().replace(",", ""), zh)
+    if kind == "percent":
+        number = _number(value[:-1], zh)
+        return f"百分之{number}" if zh else f" {number} percent "
+    if kind == "mask":
+        head, stars, tail = re.fullmatch(r"(\d*)(\*+)(\d*)", value).groups()
+        if zh:
+            hidden = "某" if len(stars) <= 2 and not (head or tail) else "，中间几位已隐藏，"
+        else:
+            hidden = " hidden " if len(stars) <= 2 and not (head or tail) else ", some digits hidden, "
+        return (read_digits(head, zh) if head else "") + hidden + (read_digits(tail, zh) if tail else "")
+    return _digits_or_number(value, zh)
+
+
+def _datetime(value: str, zh: bool) -> str:
+    if len(value) == 10:
+        year, month, day = (int(p) for p in value.split("-"))
+        return _date(year, month, day, zh)
+    stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T"))
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(CHINA_TIME)  # said in the time on the citizen's clock
+    joiner = "" if zh else " at "
+    return _date(stamp.year, stamp.month, stamp.day, zh) + joiner + _clock(stamp.hour, stamp.minute, zh)
+
+
+def _date(year: int, month: int, day: int, zh: bool) -> str:
+    if zh:
+        return "".join(_ZH_DIGITS[int(d)] for d in f"{year:04d}") + f"年{zh_number(month)}月{zh_number(day)}日"
+    return f"the {en_ordinal(day)} of {_EN_MONTHS[month - 1]} {en_number(year)}"
+
+
+def _clock(hour: int, minute: int, zh: bool) -> str:
+    if zh:
+        return f"{zh_number(hour)}点" + ("整" if minute == 0 else f"{zh_number(minute)}分")
+    part = "in the morning" if hour < 12 else "in the afternoon" if hour < 18 else "in the evening"
+    twelve = hour % 12 or 12
+    if minute == 0:
+        return f"{en_number(twelve)} o'clock {part}"
+    minutes = f"oh {en_number(minute)}" if minute < 10 else en_number(minute)
+    return f"{en_number(twelve)} {minutes} {part}"
+
+
+def _amount(value: str, zh: bool) -> str:
+    whole, _, cents = value.partition(".")
+    cents = (cents + "00")[:2]
+    jiao, fen = int(cents[0]), int(cents[1])
+    if zh:
+        text = f"{zh_number(int(whole))}元"
+        if jiao:
+            text += f"{_ZH_NUMBER_DIGITS[jiao]}角"
+        if fen:
+            text += ("零" if not jiao else "") + f"{_ZH_NUMBER_DIGITS[fen]}分"
+        return text
+    text = f"{en_number(int(whole))} yuan"
+    if int(cents):
+        text += f" and {en_number(int(cents))} fen"
+    return f" {text} "
+
+
+def _digits_or_number(value: str, zh: bool) -> str:
+    if "." in value:
+        return _number(value, zh)
+    if len(value) >= 5:
+        return read_digits(value, zh)
+    return zh_number(int(value)) if zh else f" {en_number(int(value))} "
+
+
+def _number(value: str, zh: bool) -> str:
+    whole, _, fraction = value.partition(".")
+    if zh:
+        text = zh_number(int(whole))
+        return text + ("点" + "".join(_ZH_NUMBER_DIGITS[int(d)] for d in fraction) if fraction else "")
+    text = en_number(int(whole))
+    return text + (" point " + " ".join(_EN_DIGITS[int(d)] for d in fraction) if fraction else "")
+
+
+def read_digits(digits: str, zh: bool = True) -> str:
+    """Digit by digit, grouped as people say them: a mobile number 3-4-4, other runs in fours."""
+    if len(digits) == 11 and digits.startswith("1"):
+        groups = [digits[:3], digits[3:7], digits[7:]]
+    elif len(digits) <= 6:
+        groups = [digits]  # a hotline (12345) or a short code is said in one breath
+    elif len(digits) == 18:
+        groups = [digits[:6], digits[6:14], digits[14:]]  # an ID number: region, birth date, sequence
+    else:
+        groups = [digits[i:i + 4] for i in range(0, len(digits), 4)]
+    if zh:
+        return " ".join("".join(_ZH_DIGITS[int(d)] for d in g) for g in groups)
+    return " " + ", ".join(" ".join(_EN_DIGITS[int(d)] for d in g) for g in groups) + " "
+
+
+def zh_number(n: int) -> str:
+    """An integer in Chinese numerals as read aloud: 10 十, 16 十六, 2874 二千八百七十四, 100 一百, 1005 一千零五."""
+    if n == 0:
+        return "零"
+    if n < 0:
+        return "负" + zh_number(-n)
+    parts: list[str] = []
+    units = ("", "万", "亿", "万亿")
+    group_index, need_zero = 0, False
+    while n > 0:
+        n, group = divmod(n, 10_000)
+        if group:
+            text = _zh_group(group) + units[group_index]
+            if need_zero:
+                text += "零"
+            parts.append(text)
+            need_zero = group < 1000 and n > 0
+        elif parts:
+            need_zero = True
+        group_index += 1
+    text = "".join(reversed(parts))
+    text = re.sub("零+", "零", text).rstrip("零")
+    return text[1:] if text.startswith("一十") else text
+
+
+def _zh_group(n: int) -> str:
+    """0 < n < 10000."""
+    digits = f"{n:04d}"
+    text, zero = "", False
+    for digit, unit in zip(digits, ("千", "百", "十", "")):
+        d = int(digit)
+        if d == 0:
+            zero = bool(text)
+            continue
+        if zero:
+            text += "零"
+            zero = False
+        text += _ZH_NUMBER_DIGITS[d] + unit
+    return text
+
+
+_EN_ORDINALS = {1: "first", 2: "second", 3: "third", 5: "fifth", 8: "eighth", 9: "ninth", 12: "twelfth"}
+
+
+def en_ordinal(n: int) -> str:
+    """1 first, 2 second, 21 twenty first, 30 thirtieth (days of a month)."""
+    if n in _EN_ORDINALS:
+        return _EN_ORDINALS[n]
+    tens, ones = divmod(n, 10)
+    if n > 20 and ones:
+        return f"{_EN_TENS[tens]} {en_ordinal(ones)}"
+    word = en_number(n)
+    return word[:-1] + "ieth" if word.endswith("y") else word + "th"
+
+
+def en_number(n: int) -> str:
+    """An integer in English words: 2874 two thousand eight hundred seventy-four."""
+    if n < 0:
+        return "minus " + en_number(-n)
+    if n < 10:
+        return _EN_DIGITS[n]
+    if n < 20:
+        return _EN_TEENS[n - 10]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _EN_TENS[tens] + (f" {_EN_DIGITS[ones]}" if ones else "")  # no hyphen: it would be read as a pause
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return f"{_EN_DIGITS[hundreds]} hundred" + (f" {en_number(rest)}" if rest else "")
+    for size, word in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
+        if n >= size:
+            high, rest = divmod(n, size)
+            return f"{en_number(high)} {word}" + (f" {en_number(rest)}" if rest else "")
+    return str(n)
