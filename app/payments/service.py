@@ -413,7 +413,10 @@ class PaymentService:
         await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="reference_paid",
                                  subject_id=payment.citizen_id,
                                  attributes={"payment_id": payment.id, "reference": payment.reference})
-        await self._issue_receipt(payment)
+        try:
+            await self._issue_receipt(payment)
+        except Exception:  # the payment stands; the settle job issues the missing receipt later
+            log.exception("receipt for payment %s not issued", payment.id)
         await notify(self.p.clock, payment.citizen_id, "payment_succeeded",
                      {"description": payment.description, "amount": yuan(payment.amount_fen)})
         return True
@@ -554,6 +557,8 @@ class PaymentService:
                     settled += 1
             except (ProviderUnavailable, Unavailable, ProviderRefused) as failure:
                 log.warning("settling %s by query failed: %s", payment.id, failure)
+        for payment in await Payment.filter(state__in=PAID, receipt=None, settled_at__lte=before).limit(200):
+            await self._issue_receipt(payment)  # a receipt that failed to be made when it was paid
         for refund in await Refund.filter(state="pending", created_at__lte=before).limit(200):
             try:
                 answer = await self.provider.query_refund(refund.id)

@@ -27,7 +27,8 @@ Protocol (JSON unless said otherwise):
   `notify_delay` s (so copies and events arrive out of order), retried on anything but 2xx, up to 5 times.
 - Control (tests and demos): `POST /control {notify_delay, duplicates, drop, refund_delay}`,
   `POST /control/statement {"alter": {merchant_order_id: amount_fen}, "add": [line, ...]}`, `POST /control/reset`,
-  `GET /control/sent` (notifications sent so far, with the answer each got).
+  `GET /control/sent` (notifications sent so far, with the answer each got), `POST /control/send
+  {url, event_type, resource}` (one signed notice with any content: a provider bug seen from our side).
 """
 
 from __future__ import annotations
@@ -233,16 +234,18 @@ def create_app(provider: Provider) -> Sanic:
         order["status"] = "CLOSED" if order["status"] == "NOTPAY" else order["status"]
         return provider.signed(provider.order_view(order))
 
-    @app.get("/pay/<provider_order_id:str>", name="pay_page")
+    @app.get("/pay/<provider_order_id:str>")
     async def pay_page(request: Request, provider_order_id: str) -> HTTPResponse:
         order = provider.orders.get(provider.by_provider_id.get(provider_order_id, ""))
         if order is None:
             return html("<p>订单不存在</p>", status=404)
         yuan = f"{order['amount_fen'] // 100}.{order['amount_fen'] % 100:02d}"
-        return html(f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>示例支付</title>
-<h1>示例支付（测试用，不会真实扣款）</h1><p>{order['description']}</p><p>金额：¥{yuan}</p><p>状态：{order['status']}</p>
-<form method="post" action="/pay/{provider_order_id}/pay"><button>确认支付</button></form>
-<form method="post" action="/pay/{provider_order_id}/fail"><button>模拟支付失败</button></form></html>""")
+        return html("".join([
+            '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>示例支付</title>',
+            "<h1>示例支付（测试用，不会真实扣款）</h1>", f"<p>{order['description']}</p>", f"<p>金额：¥{yuan}</p>",
+            f"<p>状态：{order['status']}</p>",
+            f'<form method="post" action="/pay/{provider_order_id}/pay"><button>确认支付</button></form>',
+            f'<form method="post" action="/pay/{provider_order_id}/fail"><button>模拟支付失败</button></form></html>']))
 
     async def payer_acts(provider_order_id: str, outcome: str) -> HTTPResponse:
         order = provider.orders.get(provider.by_provider_id.get(provider_order_id, ""))
@@ -333,6 +336,18 @@ def create_app(provider: Provider) -> Sanic:
     async def control_reset(request: Request) -> HTTPResponse:
         provider.reset()
         return json_reply({"reset": True})
+
+    @app.post("/control/send")
+    async def control_send(request: Request) -> HTTPResponse:
+        """Send one signed notice with whatever resource is given (a provider bug, as seen from our side)."""
+        body = request.json or {}
+        event = {"id": f"EV-{secrets.token_hex(8)}", "event_type": body.get("event_type", "TRANSACTION.SUCCESS"),
+                 "create_time": now_iso(), "resource": body.get("resource") or {}}
+        data = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.post(str(body["url"]), content=data, headers={
+                "Content-Type": "application/json", "Authorization": f"Bearer {provider.signature(data)}"})
+        return json_reply({"status": answer.status_code, "body": answer.json()})
 
     @app.get("/control/sent")
     async def control_sent(request: Request) -> HTTPResponse:

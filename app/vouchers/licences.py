@@ -312,7 +312,7 @@ class LicenceService:
         """A licence the platform issues itself (e.g. the e-receipt of a payment, 电子票据), signed with our key;
         returns the licence id. The same checks as a department issue apply (schema, number unique per type)."""
         type_row = await self._type(type_code)
-        key = self.p.keys.current()
+        key = self.p.keys.current
         claims = {"iss": PLATFORM_ISSUER, "iat": int(self.p.clock.timestamp()), "licence_type": type_code,
                   "number": number, "holder": citizen_id, "fields": fields, "valid_from": valid_from.isoformat(),
                   "valid_until": None}
