@@ -344,10 +344,13 @@ def create_app(provider: Provider) -> Sanic:
         event = {"id": f"EV-{secrets.token_hex(8)}", "event_type": body.get("event_type", "TRANSACTION.SUCCESS"),
                  "create_time": now_iso(), "resource": body.get("resource") or {}}
         data = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        token = provider.signature(data)
         async with httpx.AsyncClient(timeout=10) as http:
             answer = await http.post(str(body["url"]), content=data, headers={
-                "Content-Type": "application/json", "Authorization": f"Bearer {provider.signature(data)}"})
-        return json_reply({"status": answer.status_code, "body": answer.json()})
+                "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        # What went over the wire, so a test can play the attacker who captured it.
+        return json_reply({"status": answer.status_code, "body": answer.json(), "sent_body": data.decode("utf-8"),
+                           "sent_token": token})
 
     @app.get("/control/sent")
     async def control_sent(request: Request) -> HTTPResponse:
