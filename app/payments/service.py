@@ -573,7 +573,8 @@ class PaymentService:
     async def reconcile(self, day: date, ran_by: str = "scheduler") -> ReconciliationReport:
         """对账: compare the provider statement for `day` (Beijing) with our records; one case per mismatch."""
         lines = await self._provider().statement(day)
-        start = datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME)
+        # In UTC: SQLite compares the stored UTC text, so a +08:00 bound would select the wrong rows.
+        start = datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME).astimezone(timezone.utc)
         end = start + timedelta(days=1)
         ours_paid = {p.id: p for p in await Payment.filter(settled_at__gte=start, settled_at__lt=end)}
         ours_refunds = {r.id: r for r in await Refund.filter(state="succeeded", settled_at__gte=start, settled_at__lt=end)}

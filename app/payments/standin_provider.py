@@ -26,7 +26,7 @@ Protocol (JSON unless said otherwise):
   create_time, resource: {...}}`, each event sent `duplicates` times, each copy after a random delay up to
   `notify_delay` s (so copies and events arrive out of order), retried on anything but 2xx, up to 5 times.
 - Control (tests and demos): `POST /control {notify_delay, duplicates, drop, refund_delay}`,
-  `POST /control/statement {"alter": {merchant_order_id: amount_fen}, "add": [line, ...]}`, `POST /control/reset`,
+  `POST /control/statement {"alter": {merchant_order_id: amount_fen}, "add": [line, ...], "hide": [id, ...]}`, `POST /control/reset`,
   `GET /control/sent` (notifications sent so far, with the answer each got), `POST /control/send
   {url, event_type, resource}` (one signed notice with any content: a provider bug seen from our side).
 """
@@ -87,6 +87,7 @@ class Provider:
         self.behaviour = {"notify_delay": 0.05, "duplicates": 2, "drop": False, "refund_delay": 0.05}
         self.statement_alter: dict[str, int] = {}
         self.statement_add: list[dict[str, Any]] = []
+        self.statement_hide: set[str] = set()
         self.sent: list[dict[str, Any]] = []
 
     def jwks(self) -> dict[str, Any]:
@@ -158,6 +159,8 @@ class Provider:
     def statement(self, day: str) -> str:
         lines: list[dict[str, Any]] = []
         for order in self.orders.values():
+            if order["merchant_order_id"] in self.statement_hide:
+                continue
             if order.get("paid_at_ts") and datetime.fromtimestamp(order["paid_at_ts"], CHINA_TIME).date().isoformat() == day:
                 amount = self.statement_alter.get(order["merchant_order_id"], order["amount_fen"])
                 lines.append({"trade_time": order["paid_at"], "type": "PAY", "merchant_order_id": order["merchant_order_id"],
@@ -330,6 +333,7 @@ def create_app(provider: Provider) -> Sanic:
         body = request.json or {}
         provider.statement_alter.update({str(k): int(v) for k, v in (body.get("alter") or {}).items()})
         provider.statement_add.extend(body.get("add") or [])
+        provider.statement_hide.update(str(k) for k in body.get("hide") or [])
         return json_reply({"alter": provider.statement_alter, "add": provider.statement_add})
 
     @app.post("/control/reset")
