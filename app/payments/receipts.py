@@ -15,6 +15,7 @@ import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import quote
 
 from PIL import Image, ImageDraw
@@ -60,23 +61,14 @@ class Receipts:
         base = (self.p.settings.receipt_verify_base or self.p.settings.issuer).rstrip("/")
         return f"{base}/api/v1/e-receipts/{quote(number)}?c={self.check_code(number)}"
 
-    async def issue(self, payment: Payment, payer_name_masked: str) -> tuple[Receipt, bool]:
-        """The receipt of `payment`, made once: (receipt, created now)."""
-        existing = await Receipt.get_or_none(payment_id=payment.id)
-        if existing is not None:
-            return existing, False
-        settled = (payment.settled_at or self.p.clock.now()).astimezone(CHINA_TIME)
-        number = f"GDPR{settled:%Y%m%d}{secrets.randbelow(10 ** 10):010d}"
-        code = self.check_code(number)
-        from tortoise.exceptions import IntegrityError
-
-        try:
-            receipt = await Receipt.create(number=number, payment_id=payment.id, citizen_id=payment.citizen_id,
-                                           check_hash=hashlib.sha256(code.encode()).hexdigest(),
-                                           payer_name_masked=payer_name_masked, issued_at=self.p.clock.now())
-        except IntegrityError:  # a racing settle made it first (the payment id is unique)
-            return await Receipt.get(payment_id=payment.id), False
-        return receipt, True
+    async def issue(self, payment: Payment, payer_name_masked: str, settled_at: datetime,
+                    using_db: Any = None) -> Receipt:
+        """The receipt of `payment`, written in the caller's transaction (the one that marks it paid), so
+        a paid payment always has its receipt. The payment id is unique: a second one cannot be made."""
+        number = f"GDPR{settled_at.astimezone(CHINA_TIME):%Y%m%d}{secrets.randbelow(10 ** 10):010d}"
+        return await Receipt.create(number=number, payment_id=payment.id, citizen_id=payment.citizen_id,
+                                    check_hash=hashlib.sha256(self.check_code(number).encode()).hexdigest(),
+                                    payer_name_masked=payer_name_masked, issued_at=settled_at, using_db=using_db)
 
     async def verify(self, number: str, code: str) -> ReceiptCheck:
         receipt = await Receipt.get_or_none(number=number[:32])

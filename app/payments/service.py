@@ -379,61 +379,66 @@ class PaymentService:
         await self._try_move(payment.id, payment.state, "expired", "超时未支付")
 
     async def _settle_success(self, payment_id: str, note: str) -> bool:
-        """submitted → success and the reference marked paid, in one transaction; False when already settled."""
+        """submitted → success, the reference marked paid and the receipt made, in one transaction;
+        False when it was settled already (by a duplicate notice or a racing query)."""
         now = self.p.clock.now()
         payment = await Payment.get(id=payment_id)
-        duplicate = False
+        if payment.state != "submitted":
+            return False
+        payer = await self._payer_name_masked(payment.citizen_id)
         try:
             async with in_transaction() as conn:
-                moved = await Payment.filter(id=payment_id, state="submitted").using_db(conn).update(
-                    state="success", settled_at=now, updated_at=now)
-                if not moved:
+                if not await self._mark_success(conn, payment, note, now):
                     return False
-                await PaymentEvent.create(payment_id=payment_id, from_state="submitted", to_state="success",
-                                          actor="payment_provider", actor_type="system", note=note, at=now, using_db=conn)
                 await PaidReference.create(reference=payment.reference, payment_id=payment_id,
                                            citizen_id=payment.citizen_id, paid_at=now, using_db=conn)
+                receipt = await self.receipts.issue(payment, payer, now, using_db=conn)
         except IntegrityError:
             # The reference was paid by another payment (two orders paid at once): this money goes back.
-            duplicate = True
             async with in_transaction() as conn:
-                moved = await Payment.filter(id=payment_id, state="submitted").using_db(conn).update(
-                    state="success", settled_at=now, updated_at=now)
-                if not moved:
+                if not await self._mark_success(conn, payment, f"{note}（重复缴费）", now):
                     return False
-                await PaymentEvent.create(payment_id=payment_id, from_state="submitted", to_state="success",
-                                          actor="payment_provider", actor_type="system", note=f"{note}（重复缴费）",
-                                          at=now, using_db=conn)
-        payment = await Payment.get(id=payment_id)
-        await self._audit(payment, "submitted", "success", actor="payment_provider", actor_type="system")
-        if duplicate:
+            payment = await Payment.get(id=payment_id)
+            await self._audit(payment, "submitted", "success", actor="payment_provider", actor_type="system")
             await self._open_case(beijing_day(now), "duplicate_payment", payment.id, self._ours(payment), None)
             await self._refund(payment, payment.amount_fen, "重复缴费自动退款", "system")
             return True
+        payment = await Payment.get(id=payment_id)
+        await self._audit(payment, "submitted", "success", actor="payment_provider", actor_type="system")
         await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="reference_paid",
                                  subject_id=payment.citizen_id,
                                  attributes={"payment_id": payment.id, "reference": payment.reference})
         try:
-            await self._issue_receipt(payment)
-        except Exception:  # the payment stands; the settle job issues the missing receipt later
-            log.exception("receipt for payment %s not issued", payment.id)
+            await self._to_wallet(payment, receipt)
+        except Exception:  # the payment and its receipt stand; the settle job puts it in the wallet later
+            log.exception("receipt %s not put in the wallet", receipt.number)
         await notify(self.p.clock, payment.citizen_id, "payment_succeeded",
                      {"description": payment.description, "amount": yuan(payment.amount_fen)})
         return True
 
-    async def _issue_receipt(self, payment: Payment) -> None:
-        citizen = await Citizen.get(id=payment.citizen_id)
-        name = mask_name(self.p.pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else "*"
-        receipt, created = await self.receipts.issue(payment, name)
-        if created and self.wallet is not None:
-            # The receipt goes into the e-licence wallet as a licence the platform issues: the wallet list,
-            # detail, purpose-bound shares and their verification by relying parties all work for it as is.
-            paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
-            licence_id = await self.wallet.issue_own(RECEIPT_LICENCE_TYPE, payment.citizen_id, receipt.number, {
-                "payer": receipt.payer_name_masked, "payee": PAYEE, "item": payment.description,
-                "amount": yuan(payment.amount_fen), "paid_at": f"{paid_at:%Y-%m-%d %H:%M}（北京时间）",
-                "payment_id": payment.id}, receipt.issued_at)
-            await Receipt.filter(number=receipt.number).update(licence_id=licence_id)
+    async def _mark_success(self, conn: Any, payment: Payment, note: str, now: datetime) -> bool:
+        moved = await Payment.filter(id=payment.id, state="submitted").using_db(conn).update(
+            state="success", settled_at=now, updated_at=now)
+        if moved:
+            await PaymentEvent.create(payment_id=payment.id, from_state="submitted", to_state="success",
+                                      actor="payment_provider", actor_type="system", note=note, at=now, using_db=conn)
+        return bool(moved)
+
+    async def _payer_name_masked(self, citizen_id: str) -> str:
+        citizen = await Citizen.get(id=citizen_id)
+        return mask_name(self.p.pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else "*"
+
+    async def _to_wallet(self, payment: Payment, receipt: Receipt) -> None:
+        """The receipt goes into the e-licence wallet as a licence the platform issues: the wallet list,
+        detail, purpose-bound shares and their verification by relying parties all work for it as they are."""
+        if self.wallet is None or receipt.licence_id:
+            return
+        paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
+        licence_id = await self.wallet.issue_own(RECEIPT_LICENCE_TYPE, payment.citizen_id, receipt.number, {
+            "payer": receipt.payer_name_masked, "payee": PAYEE, "item": payment.description,
+            "amount": yuan(payment.amount_fen), "paid_at": f"{paid_at:%Y-%m-%d %H:%M}（北京时间）",
+            "payment_id": payment.id}, receipt.issued_at)
+        await Receipt.filter(number=receipt.number).update(licence_id=licence_id)
 
     # -- state moves ---------------------------------------------------------------------------------
     async def _move(self, payment_id: str, from_state: str, to_state: str, *, actor: str, actor_type: str,
@@ -557,8 +562,8 @@ class PaymentService:
                     settled += 1
             except (ProviderUnavailable, Unavailable, ProviderRefused) as failure:
                 log.warning("settling %s by query failed: %s", payment.id, failure)
-        for payment in await Payment.filter(state__in=PAID, receipt=None, settled_at__lte=before).limit(200):
-            await self._issue_receipt(payment)  # a receipt that failed to be made when it was paid
+        for receipt in await Receipt.filter(licence_id=None, issued_at__lte=before).limit(200):
+            await self._to_wallet(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
         for refund in await Refund.filter(state="pending", created_at__lte=before).limit(200):
             try:
                 answer = await self.provider.query_refund(refund.id)
