@@ -174,6 +174,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "REFUND_REFUSED": {"zh-Hans": "支付渠道拒绝退款（{code}）。", "zh-Hant": "支付渠道拒絕退款（{code}）。", "en": "The payment provider refused the refund ({code})."},
     "RECEIPT_NOT_FOUND": {"zh-Hans": "该缴费暂无电子票据（支付成功后开具）。", "zh-Hant": "該繳費暫無電子票據（支付成功後開具）。", "en": "There is no e-receipt for this payment (one is issued once it is paid)."},
     "DISCREPANCY_NOT_FOUND": {"zh-Hans": "未找到该对账差异工单。", "zh-Hant": "未找到該對帳差異工單。", "en": "No such reconciliation case."},
+    "LICENCE_TYPE_PLATFORM_ISSUED": {"zh-Hans": "该证照类型由平台自行签发，不能指定签发机构。", "zh-Hant": "該證照類型由平台自行簽發，不能指定簽發機構。", "en": "The platform issues this licence type itself; no issuer can be assigned."},
     "DISCREPANCY_RESOLVED": {"zh-Hans": "该对账差异工单已处理。", "zh-Hant": "該對帳差異工單已處理。", "en": "This reconciliation case is already resolved."},
 }
 

@@ -59,6 +59,7 @@ TYPES_FILE = Path(__file__).with_name("licence_types.json")
 ISSUER_ROLE = "licence_issuer"
 PLATFORM_ISSUER = "platform"  # licences the platform issues itself (e-receipts), signed with our own key
 PLATFORM_ISSUER_NAME = "粤省事平台（示例）"
+PLATFORM_TYPES = frozenset({"payment_receipt"})  # types only the platform issues; no department can be assigned
 DOCUMENT_TYP = "licence+jwt"
 DOCUMENT_CLAIMS = ("iss", "licence_type", "number", "holder", "fields", "valid_from")
 STATUSES = ("valid", "suspended", "revoked", "expired")  # what an issuer may push
@@ -231,6 +232,8 @@ class LicenceService:
     async def assign_issuer(self, admin: AuthenticatedClient, type_code: str, client_id: str | None) -> LicenceType:
         """Make `client_id` the one issuer of a type (None: nobody may issue it until assigned)."""
         row = await self._type(type_code)
+        if type_code in PLATFORM_TYPES:  # nobody but the platform puts e-receipts into wallets
+            raise Conflict("LICENCE_TYPE_PLATFORM_ISSUED")
         if client_id is not None:
             client = await ApiClient.get_or_none(id=client_id)
             if client is None or client.audience != "admin" or ISSUER_ROLE not in client.roles:
@@ -311,6 +314,8 @@ class LicenceService:
                         valid_from: datetime) -> str:
         """A licence the platform issues itself (e.g. the e-receipt of a payment, 电子票据), signed with our key;
         returns the licence id. The same checks as a department issue apply (schema, number unique per type)."""
+        if type_code not in PLATFORM_TYPES:
+            raise ValueError(f"{type_code} is issued by a department, not by the platform")
         type_row = await self._type(type_code)
         key = self.p.keys.current
         claims = {"iss": PLATFORM_ISSUER, "iat": int(self.p.clock.timestamp()), "licence_type": type_code,

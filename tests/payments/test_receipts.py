@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import zxingcpp
 from PIL import Image
 
+from app.notifications.models import Notification
 from app.payments.models import Payment
 from tests.payments.conftest import first_fine, provider_order_id, start_payment, wait_for
 from tests.payments.test_refunds import refund
@@ -82,6 +83,11 @@ async def test_checking_receipts_is_rate_limited(client, payer, provider):
 
 async def test_the_receipt_is_in_the_wallet_and_can_be_shared(client, payer, provider):
     payment = await a_paid_fine(client, payer, provider)
+
+    async def told():  # the message saying the receipt is in the wallet comes once it is there
+        return await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").exists()
+
+    await wait_for(told)
     body = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
     wallet = (await client.get("/api/v1/licences", headers=payer.headers)).json()["items"]
     receipts = [item for item in wallet if item["licence_type"] == "payment_receipt"]
@@ -102,3 +108,13 @@ async def test_no_receipt_before_payment(client, payer, provider):
     reply = await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)
     assert reply.status_code == 404 and reply.json()["error"]["code"] == "RECEIPT_NOT_FOUND"
     assert (await client.get(f"/api/v1/payments/{payment['id']}/receipt.png", headers=payer.headers)).status_code == 404
+
+
+async def test_no_department_can_be_made_issuer_of_e_receipts(client, clock, app):
+    from tests.factories import make_department
+
+    admin = await make_department(clock, "证照管理（示例）", ["licence_admin"])
+    department = await make_department(clock, "某部门（示例）", ["licence_issuer"])
+    reply = await client.put("/api/admin/v1/licence-types/payment_receipt/issuer", headers=admin.headers(),
+                             json={"client_id": department.id})
+    assert reply.status_code == 409 and reply.json()["error"]["code"] == "LICENCE_TYPE_PLATFORM_ISSUED"
