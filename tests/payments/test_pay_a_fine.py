@@ -109,3 +109,29 @@ async def test_coming_back_from_the_pay_page_shows_the_result_at_once(client, pa
     # A failed payment can be started again, with a new key.
     retry = await start_payment(client, payer, fine, key="tap-retry-0001")
     assert retry.status_code == 201 and retry.json()["id"] != payment["id"]
+
+
+async def test_without_a_provider_paying_answers_503_and_changes_nothing(app, client, payer, provider):
+    app.ctx.payments.provider = None
+    fine = await first_fine(client, payer)
+    reply = await start_payment(client, payer, fine)
+    assert reply.status_code == 503 and reply.json()["error"]["code"] == "PAYMENT_PROVIDER_UNAVAILABLE"
+
+
+async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app, client, payer, provider):
+    """If two orders for one fine were both paid (e.g. on two phones before either settled), the second
+    payment is refunded in full at once and a case is opened; the fine is still paid exactly once."""
+    from app.payments.models import DiscrepancyCase, Refund
+
+    await provider.post("/control", json={"drop": True})
+    fine = await first_fine(client, payer)
+    payment = (await start_payment(client, payer, fine)).json()
+    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
+    await PaidReference.create(reference=fine["reference"], payment_id="PAYPAIDELSEWHERE", citizen_id=payer.id,
+                               paid_at=(await Payment.get(id=payment["id"])).created_at)
+    assert await app.ctx.payments.settle_by_query(payment["id"]) in ("success", "refunded")
+    assert await PaidReference.filter(reference=fine["reference"]).count() == 1
+    assert [c.kind for c in await DiscrepancyCase.all()] == ["duplicate_payment"]
+    made = await Refund.get(payment_id=payment["id"])
+    assert made.amount_fen == 20_000 and made.reason == "重复缴费自动退款"
+    assert await Receipt.filter(payment_id=payment["id"]).count() == 0
