@@ -64,7 +64,7 @@ async def test_a_wrong_code_or_number_does_not_verify_and_refunds_show(client, p
     assert wrong.json() == {"valid": False, "number": body["number"], "amount_fen": None, "currency": None, "payee": None,
                             "description": None, "payer_name_masked": None, "paid_at": None, "status": None,
                             "refunded_fen": None}
-    assert (await client.get(f"/api/v1/e-receipts/GDPR000?c=x")).json()["valid"] is False
+    assert (await client.get("/api/v1/e-receipts/GDPR000?c=x")).json()["valid"] is False
 
     await refund(client, payments_admin, payment["id"], 5_000)
 
