@@ -27,7 +27,10 @@ import httpx
 import jwt
 from jwt.algorithms import ECAlgorithm
 
-NOTICE_CLOCK_SKEW = 300  # seconds a signed notice or reply may be from our clock
+# Seconds a signed notice or reply may be from our clock. Freshness of the other party's signatures (and
+# of our tokens to it) is judged by the wall clock, which is what the provider's own clock keeps; the
+# service clock that tests move decides our business times (expiry, settling), not transport freshness.
+NOTICE_CLOCK_SKEW = 300
 
 
 class ProviderUnavailable(RuntimeError):

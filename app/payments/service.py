@@ -304,7 +304,7 @@ class PaymentService:
         if payment is None:
             await self._log_notice(body, "rejected", "unknown_order", notice_id, event_type)
             raise NotFound("PAYMENT_NOT_FOUND")
-        mismatch = self._mismatch(payment, resource, event_type)
+        mismatch = await self._mismatch(payment, resource, event_type)
         if mismatch:
             await self._log_notice(body, "rejected", mismatch, notice_id, event_type, payment.id)
             await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system",
@@ -324,10 +324,13 @@ class PaymentService:
         await self._log_notice(body, outcome, "", notice_id, event_type, payment.id)
         return outcome
 
-    def _mismatch(self, payment: Payment, resource: dict[str, Any], event_type: str) -> str:
+    async def _mismatch(self, payment: Payment, resource: dict[str, Any], event_type: str) -> str:
         """What in the notice disagrees with our record ('' when all agrees)."""
         if event_type.startswith("REFUND."):
-            return "" if type(resource.get("amount_fen")) is int else "amount"
+            refund = await Refund.get_or_none(id=str(resource.get("merchant_refund_id", ""))[:40], payment_id=payment.id)
+            if refund is None:
+                return "unknown_refund"
+            return "" if type(resource.get("amount_fen")) is int and resource["amount_fen"] == refund.amount_fen else "amount"
         if type(resource.get("amount_fen")) is not int or resource["amount_fen"] != payment.amount_fen:
             return "amount"
         if resource.get("currency") != payment.currency:

@@ -127,3 +127,23 @@ async def test_the_provider_retries_until_we_answer(app, client, payer, provider
     assert await wait_for(answered) == [503, 200]
     assert (await Payment.get(id=payment["id"])).state == "success"
     assert await PaidReference.all().count() == 1
+
+
+async def test_a_refund_notice_for_another_amount_or_an_unknown_refund_changes_nothing(app, client, payer, provider,
+                                                                                       payments_admin):
+    from app.payments.models import Refund
+
+    payment = await a_submitted_payment(client, payer, provider)
+    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
+    url = app.ctx.payments.notify_url
+    await provider.post("/control/send", json={"url": url, "resource": success_resource(payment)})
+    made = (await client.post(f"/api/admin/v1/payments/{payment['id']}/refunds", headers=payments_admin.headers(),
+                              json={"amount_fen": 5_000, "reason": "示例"})).json()
+    for resource, reason in (({"merchant_refund_id": made["id"], "amount_fen": 20_000}, "amount"),
+                             ({"merchant_refund_id": "RFNOSUCH", "amount_fen": 5_000}, "unknown_refund")):
+        sent = (await provider.post("/control/send", json={"url": url, "event_type": "REFUND.SUCCESS", "resource": {
+            "merchant_order_id": payment["id"], "currency": "CNY", "status": "SUCCESS", **resource}})).json()
+        assert sent["status"] == 422, sent
+        assert await ProviderNotice.filter(outcome="rejected", reason=reason).exists()
+    assert (await Refund.get(id=made["id"])).state == "pending"
+    assert (await Payment.get(id=payment["id"])).state == "success"
