@@ -17,22 +17,21 @@ Amounts are integer fen everywhere. What is owed comes from `Payables`, never fr
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import secrets
-import time
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, Sequence
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from app import audit
+from app.cache import waited_lock
 from app.accounts.models import Citizen
 from app.errors import AppError, Conflict, NotFound, Unauthorized, Unavailable, ValidationFailed
 from app.ids import new_id
@@ -477,19 +476,10 @@ class PaymentService:
                                  attributes={"payment_id": payment.id, "reference": payment.reference,
                                              "amount_fen": payment.amount_fen, "from": from_state, "to": to_state})
 
-    @asynccontextmanager
-    async def _one_at_a_time(self, name: str, wait: float = 15.0) -> AsyncIterator[None]:
-        """A lock in the shared cache (across workers with Redis), waited for up to `wait` seconds."""
-        lock, token, deadline = f"lock:{name}", secrets.token_hex(8), time.monotonic() + wait
-        while not await self.p.cache.set_if_absent(lock, token, wait):
-            if time.monotonic() > deadline:
-                raise Unavailable()
-            await asyncio.sleep(0.02)
-        try:
-            yield
-        finally:
-            if await self.p.cache.get(lock) == token:
-                await self.p.cache.delete(lock)
+    def _one_at_a_time(self, name: str, wait: float = 15.0) -> AbstractAsyncContextManager[None]:
+        """A lock in the shared cache (across workers with Redis), waited for up to `wait` seconds; held while
+        the provider is called (bounded by its timeout), so a double tap waits and then finds the first one."""
+        return waited_lock(self.p.cache, name, wait)
 
     # -- refunds (admins) ----------------------------------------------------------------------------
     async def refund(self, admin: AuthenticatedClient, payment_id: str, amount_fen: int, reason: str) -> Refund:

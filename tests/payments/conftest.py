@@ -139,3 +139,17 @@ async def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(step)
+
+
+async def pay_a_fine(client: httpx.AsyncClient, citizen: SignedInCitizen, provider: httpx.AsyncClient) -> dict:
+    """The citizen starts paying their first fine and pays it on the provider's page; waits until it is settled."""
+    from app.payments.models import Payment
+
+    payment = (await start_payment(client, citizen, await first_fine(client, citizen))).json()
+    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
+
+    async def settled():
+        return (await Payment.get(id=payment["id"])).state == "success"
+
+    await wait_for(settled)
+    return payment

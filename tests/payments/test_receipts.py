@@ -10,21 +10,8 @@ import zxingcpp
 from PIL import Image
 
 from app.notifications.models import Notification
-from app.payments.models import Payment
-from tests.payments.conftest import first_fine, provider_order_id, start_payment, wait_for
+from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
 from tests.payments.test_refunds import refund
-
-
-async def a_paid_fine(client, payer, provider) -> dict:
-    fine = await first_fine(client, payer)
-    payment = (await start_payment(client, payer, fine)).json()
-    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
-
-    async def settled():
-        return (await Payment.get(id=payment["id"])).state == "success"
-
-    await wait_for(settled)
-    return payment
 
 
 def local(url: str) -> str:
@@ -33,7 +20,7 @@ def local(url: str) -> str:
 
 
 async def test_the_receipt_verifies_online_from_its_qr(client, payer, provider):
-    payment = await a_paid_fine(client, payer, provider)
+    payment = await pay_a_fine(client, payer, provider)
     receipt = await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)
     assert receipt.status_code == 200
     body = receipt.json()
@@ -57,7 +44,7 @@ async def test_the_receipt_verifies_online_from_its_qr(client, payer, provider):
 
 
 async def test_a_wrong_code_or_number_does_not_verify_and_refunds_show(client, payer, provider, payments_admin):
-    payment = await a_paid_fine(client, payer, provider)
+    payment = await pay_a_fine(client, payer, provider)
     body = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
     path = local(body["verify_url"])
     wrong = await client.get(path[:-3] + ("aaa" if not path.endswith("aaa") else "bbb"))
@@ -82,7 +69,7 @@ async def test_checking_receipts_is_rate_limited(client, payer, provider):
 
 
 async def test_the_receipt_is_in_the_wallet_and_can_be_shared(client, payer, provider):
-    payment = await a_paid_fine(client, payer, provider)
+    payment = await pay_a_fine(client, payer, provider)
 
     async def told():  # the message saying the receipt is in the wallet comes once it is there
         return await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").exists()

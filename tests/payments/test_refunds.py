@@ -8,19 +8,7 @@ import asyncio
 from app.audit import AuditEntry
 from app.notifications.models import Notification
 from app.payments.models import Payment, Refund
-from tests.payments.conftest import first_fine, provider_order_id, start_payment, wait_for
-
-
-async def paid_fine(client, payer, provider) -> dict:
-    fine = await first_fine(client, payer)
-    payment = (await start_payment(client, payer, fine)).json()
-    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
-
-    async def settled():
-        return (await Payment.get(id=payment["id"])).state == "success"
-
-    await wait_for(settled)
-    return payment
+from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
 
 
 async def refund(client, admin, payment_id: str, amount_fen, reason: str = "处罚决定撤销（示例）"):
@@ -33,7 +21,7 @@ async def state_of(payment_id: str) -> str:
 
 
 async def test_a_partial_refund_then_one_exceeding_the_remainder(client, payer, provider, payments_admin):
-    payment = await paid_fine(client, payer, provider)
+    payment = await pay_a_fine(client, payer, provider)
     first = await refund(client, payments_admin, payment["id"], 5_000)
     assert first.status_code == 201, first.text
     assert first.json()["state"] == "pending" and first.json()["amount_fen"] == 5_000
@@ -68,7 +56,7 @@ async def test_a_partial_refund_then_one_exceeding_the_remainder(client, payer, 
 
 
 async def test_two_refunds_at_once_never_exceed_what_was_paid(client, payer, provider, payments_admin):
-    payment = await paid_fine(client, payer, provider)
+    payment = await pay_a_fine(client, payer, provider)
     replies = await asyncio.gather(*[refund(client, payments_admin, payment["id"], 8_000) for _ in range(4)])
     assert sorted(r.status_code for r in replies) == [201, 201, 409, 409]
     assert sum(await Refund.filter(payment_id=payment["id"]).values_list("amount_fen", flat=True)) == 16_000
@@ -92,7 +80,7 @@ async def test_refunds_are_for_paid_payments_and_payments_admins_only(app, clien
 
 
 async def test_a_refund_whose_notification_is_lost_is_settled_by_query(app, client, payer, provider, payments_admin, clock):
-    payment = await paid_fine(client, payer, provider)
+    payment = await pay_a_fine(client, payer, provider)
     await provider.post("/control", json={"drop": True})
     made = (await refund(client, payments_admin, payment["id"], 20_000)).json()
     await asyncio.sleep(0.2)  # the provider finished the refund but told nobody
@@ -104,7 +92,7 @@ async def test_a_refund_whose_notification_is_lost_is_settled_by_query(app, clie
 
 
 async def test_an_admin_reading_a_payment_is_in_the_citizens_access_log(client, payer, provider, payments_admin):
-    payment = await paid_fine(client, payer, provider)
+    payment = await pay_a_fine(client, payer, provider)
     no_purpose = await client.get(f"/api/admin/v1/payments/{payment['id']}", headers=payments_admin.headers())
     assert no_purpose.status_code == 422
     read = await client.get(f"/api/admin/v1/payments/{payment['id']}", headers=payments_admin.headers(),
