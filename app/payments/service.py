@@ -311,6 +311,9 @@ class PaymentService:
                                      attributes={"payment_id": payment.id, "reason": mismatch})
             raise AppError("PAYMENT_NOTICE_MISMATCH", status=422, params={"what": mismatch})
         if event_type == "TRANSACTION.SUCCESS":
+            if payment.state == "created":  # our create call timed out, yet the provider took the order
+                await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单",
+                                     provider_order_id=resource.get("provider_order_id"))
             changed = await self._settle_success(payment.id, "支付渠道通知")
         elif event_type == "TRANSACTION.FAIL":
             changed = await self._try_move(payment.id, "submitted", "failed", "支付渠道通知：支付失败")

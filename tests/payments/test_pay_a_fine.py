@@ -135,3 +135,32 @@ async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app,
     made = await Refund.get(payment_id=payment["id"])
     assert made.amount_fen == 20_000 and made.reason == "重复缴费自动退款"
     assert await Receipt.filter(payment_id=payment["id"]).count() == 0
+
+
+async def test_a_payment_whose_create_call_timed_out_is_still_settled_by_its_notice(app, client, payer, provider):
+    """The provider took the order but our call timed out: the payment is `created` on our side; when the
+    payer pays anyway (the order is known to the provider under our id), the notice settles it."""
+    fine = await first_fine(client, payer)
+    real_create = app.ctx.payments.provider.create_order
+
+    async def timed_out(*args, **kwargs):
+        await real_create(*args, **kwargs)
+        from app.payments.provider import ProviderUnavailable
+
+        raise ProviderUnavailable("ReadTimeout")
+
+    app.ctx.payments.provider.create_order = timed_out
+    failed = await start_payment(client, payer, fine)
+    assert failed.status_code == 503
+    payment_id = failed.json()["error"]["payment_id"]
+    assert (await Payment.get(id=payment_id)).state == "created"
+    order = await app.ctx.payments.provider.query_order(payment_id)
+    await provider.post(f"/pay/{order.provider_order_id}/pay")
+
+    async def settled():
+        return (await Payment.get(id=payment_id)).state == "success"
+
+    await wait_for(settled)
+    assert await PaidReference.filter(reference=fine["reference"]).count() == 1
+    states = await PaymentEvent.filter(payment_id=payment_id).order_by("id").values_list("to_state", flat=True)
+    assert states == ["created", "submitted", "success"]
