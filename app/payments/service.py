@@ -68,6 +68,7 @@ STATE_TEXTS: dict[str, dict[str, str]] = {
     "partially_refunded": {"zh-Hans": "部分退款", "zh-Hant": "部分退款", "en": "Partly refunded"},
     "refunded": {"zh-Hans": "已退款", "zh-Hant": "已退款", "en": "Refunded"},
 }
+REFRESH_EVERY = 3  # seconds between provider queries for one payment a citizen is looking at
 NOTICE_REPLAY_WINDOW = 900  # seconds a notice signature id (jti) is remembered; notices older than 300 s are refused anyway
 
 
@@ -227,7 +228,9 @@ class PaymentService:
         """The citizen's own payment (another's is not found). Back from the pay page, an unsettled payment is
         asked of the provider at once, as GOV.UK Pay does on return, so the citizen sees the result."""
         payment = await self._owned(citizen_id, payment_id)
-        if refresh and payment.state == "submitted":
+        # At most one provider query per payment every few seconds, however often the app polls.
+        if refresh and payment.state == "submitted" and await self.p.cache.set_if_absent(
+                f"payquery:{payment.id}", "1", REFRESH_EVERY):
             try:
                 await self.settle_by_query(payment.id)
             except (ProviderUnavailable, Unavailable):
