@@ -48,9 +48,17 @@ def client_guard(audience: str) -> Callable[[Request], Awaitable[None]]:
     return guard
 
 
+async def payment_provider_guard(request: Request) -> None:
+    """A notice signed by the payment provider (ES256 over the body, single-use): sets `request.ctx.notice_claims`.
+    A missing, forged, tampered or replayed signature is refused and logged by the payment service."""
+    token = bearer_token(request)
+    request.ctx.notice_claims = await request.app.ctx.payments.authenticate_notice(token, request.body or b"")
+
+
 GUARDS: dict[str, Callable[[Request], Awaitable[None]]] = {
     "citizen": citizen_guard,
     "relying_party": client_guard("relying_party"),
     "partner": client_guard("partner"),
     "admin": client_guard("admin"),
+    "payment_provider": payment_provider_guard,
 }

@@ -8,6 +8,7 @@ domain; cache TTLs only bound how long keys are kept.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -166,3 +167,21 @@ async def cache_lock(cache: Cache, name: str, ttl: float = 30.0) -> AsyncIterato
     finally:
         if await cache.get(f"lock:{name}") == token:
             await cache.delete(f"lock:{name}")
+
+
+@asynccontextmanager
+async def waited_lock(cache: Cache, name: str, wait: float = 10.0) -> AsyncIterator[None]:
+    """A set-if-absent lock shared by every worker, waited for up to `wait` seconds (then 503 SERVICE_UNAVAILABLE):
+    for requests that must take turns (one submission per citizen and item, one payment per reference)."""
+    from app.errors import Unavailable
+
+    lock, token, deadline = f"lock:{name}", secrets.token_hex(8), time.monotonic() + wait
+    while not await cache.set_if_absent(lock, token, wait):
+        if time.monotonic() > deadline:
+            raise Unavailable()
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        if await cache.get(lock) == token:
+            await cache.delete(lock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -87,6 +88,18 @@ class Settings:
     elderly_undo_minutes: int = 10
     help_line: str = "12345"
     print_card_ttl: int = 12 * 3600  # a printed health-code card (no phone) verifies this long at most
+    # Payments (缴费): the provider adapter (a stand-in in dev/test: `python -m app.payments.standin_provider`).
+    # Without a provider URL, paying answers 503 PAYMENT_PROVIDER_UNAVAILABLE and nothing else changes.
+    payment_provider_url: str = ""
+    payment_provider_id: str = "sample-pay"  # the `iss` the provider signs with
+    payment_provider_jwk: str = ""  # the provider public key (JSON JWK); unset: fetched from its /v1/keys
+    payment_merchant_id: str = "gov-sample-merchant"
+    payment_merchant_key: str = "dev-merchant-key-not-for-production"  # shared secret for our calls (HS256)
+    payment_notify_url: str = ""  # where the provider posts notifications; default: our own host and port
+    payment_ttl: int = 15 * 60  # an unpaid payment expires (and its order is closed) after this many seconds
+    payment_settle_after: int = 60  # a payment not notified this long is settled by asking the provider
+    payment_provider_timeout: float = 5.0
+    receipt_verify_base: str = ""  # public base URL in receipt QR codes; default: APP_ISSUER
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -99,6 +112,10 @@ class Settings:
     def dev_endpoints(self) -> bool:
         """Dev-only routes such as the SMS outbox exist outside production only."""
         return not self.production
+
+    @property
+    def resolved_payment_notify_url(self) -> str:
+        return self.payment_notify_url or f"http://{self.host}:{self.port}/api/provider/v1/payment-notifications"
 
     @property
     def resolved_database_url(self) -> str:
@@ -198,6 +215,7 @@ class Settings:
             raise ConfigError("APP_PRINT_CARD_TTL must be 600 seconds to 3 days")
         if not self.help_line.isdigit() or not 3 <= len(self.help_line) <= 12:
             raise ConfigError("APP_HELP_LINE must be 3-12 digits, e.g. 12345")
+        self._validate_payments()
         if self.pii_key:
             decode_key(self.pii_key, "APP_PII_KEY")
         if self.production:
@@ -210,6 +228,35 @@ class Settings:
             if self.keys_dir is None:
                 raise ConfigError("production needs APP_KEYS_DIR holding the signing keys")
         return self
+
+
+    def _validate_payments(self) -> None:
+        if self.payment_provider_url:
+            _check_url("APP_PAYMENT_PROVIDER_URL", self.payment_provider_url, {"http", "https"})
+        if self.payment_notify_url:
+            _check_url("APP_PAYMENT_NOTIFY_URL", self.payment_notify_url, {"http", "https"})
+        if self.payment_provider_jwk:
+            try:
+                jwk = json.loads(self.payment_provider_jwk)
+            except ValueError:
+                raise ConfigError("APP_PAYMENT_PROVIDER_JWK must be a JSON JWK (EC P-256)") from None
+            if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+                raise ConfigError("APP_PAYMENT_PROVIDER_JWK must be an EC P-256 public key (kty EC, crv P-256)")
+        if len(self.payment_merchant_key) < 16:
+            raise ConfigError("APP_PAYMENT_MERCHANT_KEY must be at least 16 characters")
+        if not 60 <= self.payment_ttl <= 24 * 3600:
+            raise ConfigError("APP_PAYMENT_TTL must be 60 seconds to 24 hours")
+        if not 5 <= self.payment_settle_after <= 3600:
+            raise ConfigError("APP_PAYMENT_SETTLE_AFTER must be 5-3600 seconds")
+        if not 0.1 <= self.payment_provider_timeout <= 30:
+            raise ConfigError("APP_PAYMENT_PROVIDER_TIMEOUT must be 0.1-30 seconds")
+        if self.production and self.payment_provider_url:
+            if self.payment_merchant_key == Settings.payment_merchant_key:
+                raise ConfigError("APP_PAYMENT_MERCHANT_KEY must be set in production (the default is public)")
+            if not self.payment_provider_jwk:
+                raise ConfigError("APP_PAYMENT_PROVIDER_JWK is required in production: pin the provider key")
+            if not self.payment_provider_url.startswith("https://"):
+                raise ConfigError("APP_PAYMENT_PROVIDER_URL must be https:// in production")
 
 
 def decode_key(value: str, name: str) -> bytes:

@@ -22,6 +22,7 @@ MODEL_MODULES = [
     "app.vouchers.models",
     "app.services.models",
     "elderly_mode.models",
+    "app.payments.models",
 ]
 
 

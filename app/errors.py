@@ -173,6 +173,25 @@ MESSAGES: dict[str, dict[str, str]] = {
     "GUARDIAN_NOT_MINOR": {"zh-Hans": "监护代办只适用于未满 18 周岁的子女。", "zh-Hant": "監護代辦只適用於未滿 18 週歲的子女。", "en": "Guardianship applies to children under 18 only."},
     "UNDO_WINDOW_CLOSED": {"zh-Hans": "提交已超过 {minutes} 分钟，不能再直接撤回。", "zh-Hant": "提交已超過 {minutes} 分鐘，不能再直接撤回。", "en": "More than {minutes} minutes have passed since you submitted; it can no longer be withdrawn here."},
     "UNDO_NOT_AVAILABLE": {"zh-Hans": "该办件不是在长辈模式下提交的，不能直接撤回。", "zh-Hant": "該辦件不是在長輩模式下提交的，不能直接撤回。", "en": "This application was not submitted in elderly mode, so it cannot be withdrawn here."},
+    # Payments (缴费): fees, fines and bills, refunds, reconciliation, e-receipts.
+    "PAYABLE_NOT_FOUND": {"zh-Hans": "未找到该待缴款项，请刷新后重试。", "zh-Hant": "未找到該待繳款項，請重新整理後重試。", "en": "No such fee, fine or bill to pay; refresh and try again."},
+    "PAYABLES_UNAVAILABLE": {"zh-Hans": "缴费部门系统暂时无法查询，请稍后再试。", "zh-Hant": "繳費部門系統暫時無法查詢，請稍後再試。", "en": "The department system cannot be reached now; please try again later."},
+    "PAYMENT_AMOUNT_MISMATCH": {"zh-Hans": "缴费金额与应缴金额 {owed} 不一致。", "zh-Hant": "繳費金額與應繳金額 {owed} 不一致。", "en": "The amount differs from the {owed} owed."},
+    "REFERENCE_ALREADY_PAID": {"zh-Hans": "该款项已缴清，无需重复缴费。", "zh-Hant": "該款項已繳清，無需重複繳費。", "en": "This has already been paid; there is nothing more to pay."},
+    "PAYMENT_IN_PROGRESS": {"zh-Hans": "该款项已有一笔支付正在进行，请先完成或取消那一笔。", "zh-Hant": "該款項已有一筆支付正在進行，請先完成或取消那一筆。", "en": "A payment for this is already in progress; finish or cancel it first."},
+    "PAYMENT_IDEMPOTENCY_KEY_REUSED": {"zh-Hans": "该 Idempotency-Key 已用于另一笔不同的缴费，请为新的缴费使用新的键。", "zh-Hant": "該 Idempotency-Key 已用於另一筆不同的繳費，請為新的繳費使用新的鍵。", "en": "This Idempotency-Key was used for a different payment; use a new key for a new payment."},
+    "PAYMENT_NOT_FOUND": {"zh-Hans": "未找到该缴费记录。", "zh-Hant": "未找到該繳費記錄。", "en": "No such payment."},
+    "PAYMENT_STATE_CONFLICT": {"zh-Hans": "该缴费当前状态为“{state}”，不能进行此操作。", "zh-Hant": "該繳費目前狀態為「{state}」，不能進行此操作。", "en": "The payment is {state}; this is not possible now."},
+    "PAYMENT_PROVIDER_UNAVAILABLE": {"zh-Hans": "支付服务暂时不可用，请稍后重试，不会重复扣款。", "zh-Hant": "支付服務暫時無法使用，請稍後重試，不會重複扣款。", "en": "The payment service is unavailable; try again shortly. You will not be charged twice."},
+    "PAYMENT_NOTICE_SIGNATURE_INVALID": {"zh-Hans": "支付通知签名无效。", "zh-Hant": "支付通知簽章無效。", "en": "The payment notice signature is invalid."},
+    "PAYMENT_NOTICE_REPLAYED": {"zh-Hans": "该支付通知签名已使用过。", "zh-Hant": "該支付通知簽章已使用過。", "en": "This payment notice signature was already used."},
+    "PAYMENT_NOTICE_MISMATCH": {"zh-Hans": "支付通知与订单记录不符（{what}）。", "zh-Hant": "支付通知與訂單記錄不符（{what}）。", "en": "The payment notice does not match the order ({what})."},
+    "REFUND_EXCEEDS_REMAINDER": {"zh-Hans": "退款金额超过可退金额（剩余 {left}）。", "zh-Hant": "退款金額超過可退金額（剩餘 {left}）。", "en": "The refund is more than is left to refund ({left})."},
+    "REFUND_REFUSED": {"zh-Hans": "支付渠道拒绝退款（{code}）。", "zh-Hant": "支付渠道拒絕退款（{code}）。", "en": "The payment provider refused the refund ({code})."},
+    "RECEIPT_NOT_FOUND": {"zh-Hans": "该缴费暂无电子票据（支付成功后开具）。", "zh-Hant": "該繳費暫無電子票據（支付成功後開具）。", "en": "There is no e-receipt for this payment (one is issued once it is paid)."},
+    "DISCREPANCY_NOT_FOUND": {"zh-Hans": "未找到该对账差异工单。", "zh-Hant": "未找到該對帳差異工單。", "en": "No such reconciliation case."},
+    "LICENCE_TYPE_PLATFORM_ISSUED": {"zh-Hans": "该证照类型由平台自行签发，不能指定签发机构。", "zh-Hant": "該證照類型由平台自行簽發，不能指定簽發機構。", "en": "The platform issues this licence type itself; no issuer can be assigned."},
+    "DISCREPANCY_RESOLVED": {"zh-Hans": "该对账差异工单已处理。", "zh-Hant": "該對帳差異工單已處理。", "en": "This reconciliation case is already resolved."},
 }
 
 

@@ -6,11 +6,13 @@ domain services with their adapters, and registers the `api` blueprints.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import traceback
 import uuid
+from typing import Any
 
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
@@ -37,6 +39,11 @@ from app.services.cards import HomeCards
 from app.notifications.channels import Channels, SmsChannel, StandInMiniProgramSender, configure_channels
 from app.services.appointments import AppointmentService
 from app.services.jobs import add_service_jobs
+from app.payments.jobs import add_payment_jobs
+from app.payments.payables import Payables, seed_fees
+from app.payments.provider import HttpPaymentProvider
+from app.payments.receipts import Receipts
+from app.payments.service import PaymentService
 from health_code.appeals import AppealService
 from health_code.interop.registry import PartnerRegistry
 from health_code.interop.service import InteropService
@@ -114,6 +121,7 @@ def create_app(
     app.ctx.family = FamilyService(platform, app.ctx.sms, app.ctx.accounts, app.ctx.health, app.ctx.appointments,
                                    app.ctx.applications)
     app.ctx.large_print = LargePrint(platform, app.ctx.health)
+    app.ctx.payments = _payments(settings, platform, app.ctx.card_backends, app.ctx.licences)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -127,12 +135,14 @@ def create_app(
         await app.ctx.licences.seed_licence_types()
         if not settings.production:
             await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
+            await seed_fees()
 
     @app.after_server_start
     async def start_jobs(app: Sanic) -> None:
         if settings.scheduler_enabled:
             app.ctx.scheduler = start_scheduler(app.ctx.health)
             add_service_jobs(app.ctx.scheduler, platform.cache, platform.clock, app.ctx.appointments)
+            add_payment_jobs(app.ctx.scheduler, platform.cache, app.ctx.payments)
 
     @app.before_server_stop
     async def stop_jobs(app: Sanic) -> None:
@@ -157,6 +167,17 @@ def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
         return stand_in_backends(settings.card_backend_latency, settings.card_backend_failure_rate, hang)
     except ValueError as exc:
         raise ConfigError(f"APP_CARD_BACKEND_HANG: {exc}") from None
+
+
+def _payments(settings: Settings, platform: Platform, backends: Any, wallet: LicenceService) -> PaymentService:
+    """Payments through the provider at APP_PAYMENT_PROVIDER_URL (none set: paying answers 503)."""
+    provider = None
+    if settings.payment_provider_url:
+        provider = HttpPaymentProvider(
+            settings.payment_provider_url, settings.payment_merchant_id, settings.payment_merchant_key,
+            provider_id=settings.payment_provider_id, timeout=settings.payment_provider_timeout,
+            public_jwk=json.loads(settings.payment_provider_jwk) if settings.payment_provider_jwk else None)
+    return PaymentService(platform, provider, Payables(backends), Receipts(platform), wallet)
 
 
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
@@ -195,6 +216,11 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.citizen import elderly, family
 
     app.blueprint([elderly.bp, family.bp, admin_family.bp])
+    from api.admin import payments as admin_payments
+    from api.citizen import payments as citizen_payments
+    from api.provider import payments as provider_payments
+    from api.public import receipts as public_receipts
+    app.blueprint([citizen_payments.bp, admin_payments.bp, provider_payments.bp, public_receipts.bp])
 
 
 async def readiness(platform: Platform) -> dict[str, str]:

@@ -189,4 +189,29 @@ TEMPLATES.update({
         "body": {"zh-Hans": "关于“{item}”的评价，办理部门回复：{answer}", "zh-Hant": "關於「{item}」的評價，辦理部門回覆：{answer}",
                  "en": "About your rating of “{item}”, the department replied: {answer}"},
     },
+    # Payments (缴费).
+    "payment_succeeded": {
+        "title": {"zh-Hans": "缴费成功", "zh-Hant": "繳費成功", "en": "Payment received"},
+        "body": {"zh-Hans": "您已成功缴纳“{description}”{amount}，电子票据已放入卡包。",
+                 "zh-Hant": "您已成功繳納「{description}」{amount}，電子票據已放入卡包。",
+                 "en": "Your payment of {amount} for “{description}” was received; the e-receipt is in your wallet."},
+    },
+    "payment_failed": {
+        "title": {"zh-Hans": "缴费未成功", "zh-Hant": "繳費未成功", "en": "Payment failed"},
+        "body": {"zh-Hans": "“{description}”的支付未成功，没有扣款，您可以重新缴费。",
+                 "zh-Hant": "「{description}」的支付未成功，沒有扣款，您可以重新繳費。",
+                 "en": "The payment for “{description}” did not go through. Nothing was charged; you can pay again."},
+    },
+    "payment_expired": {
+        "title": {"zh-Hans": "缴费已超时", "zh-Hant": "繳費已逾時", "en": "Payment timed out"},
+        "body": {"zh-Hans": "“{description}”的支付已超时关闭，没有扣款，如需缴费请重新发起。",
+                 "zh-Hant": "「{description}」的支付已逾時關閉，沒有扣款，如需繳費請重新發起。",
+                 "en": "The payment for “{description}” timed out. Nothing was charged; start again to pay."},
+    },
+    "payment_refunded": {
+        "title": {"zh-Hans": "退款已到账", "zh-Hant": "退款已到帳", "en": "Refund made"},
+        "body": {"zh-Hans": "“{description}”已退款 {amount}，将原路退回您的支付账户。",
+                 "zh-Hant": "「{description}」已退款 {amount}，將原路退回您的支付帳戶。",
+                 "en": "{amount} for “{description}” was refunded to the account you paid from."},
+    },
 })

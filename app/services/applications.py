@@ -23,23 +23,21 @@ application back, a different request under the same key is refused (IDEMPOTENCY
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import secrets
-import time
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from app import audit
+from app.cache import waited_lock
 from app.accounts.models import Citizen
-from app.errors import AppError, Conflict, NotFound, Unavailable
+from app.errors import AppError, Conflict, NotFound
 from app.ids import new_id
 from app.notifications.service import notify
 from app.platform import Platform
@@ -208,19 +206,9 @@ class ApplicationService:
             await hook(application.id, citizen, now)
         return await self._view(application), False
 
-    @asynccontextmanager
-    async def _one_at_a_time(self, name: str, wait: float = 10.0) -> AsyncIterator[None]:
+    def _one_at_a_time(self, name: str, wait: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A lock in the shared cache (so across workers with Redis), waited for up to `wait` seconds."""
-        lock, token, deadline = f"lock:{name}", secrets.token_hex(8), time.monotonic() + wait
-        while not await self.p.cache.set_if_absent(lock, token, wait):
-            if time.monotonic() > deadline:
-                raise Unavailable()
-            await asyncio.sleep(0.02)
-        try:
-            yield
-        finally:
-            if await self.p.cache.get(lock) == token:
-                await self.p.cache.delete(lock)
+        return waited_lock(self.p.cache, name, wait)
 
     async def _replay(self, earlier: Application, fingerprint: str) -> ApplicationView:
         if earlier.request_hash != fingerprint:

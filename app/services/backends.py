@@ -65,14 +65,23 @@ def traffic_violations_sample(citizen_id: str) -> Facts:
     """交通违法: open violations of the citizen's vehicles, fines and licence points."""
     (a,) = _numbers(citizen_id, "traffic_violations", 1)
     count = [0, 0, 0, 1, 1, 2][a % 6]  # most people have none
-    return {"count": count, "fines": 200 * count, "points": 3 * count, "sample": True}
+    # Each open violation has a stable decision number (处罚决定书编号) that a payment settles.
+    items = [{"reference": f"TV{a % 10 ** 10:010d}{n}", "fine_fen": 20_000, "points": 3,
+              "offence": ["机动车违反禁令标志指示", "驾驶机动车违反道路交通信号灯通行"][n % 2],
+              "place": ["广州市天河区天河路体育中心段", "广州市越秀区环市东路"][n % 2]} for n in range(count)]
+    return {"count": count, "fines": 200 * count, "points": 3 * count, "items": items, "sample": True}
 
 
 def utility_bills_sample(citizen_id: str) -> Facts:
     """水电燃气: this month's bills still to pay, in yuan."""
     a, b, c = _numbers(citizen_id, "utility_bills", 3)
-    return {"electricity": round(80 + a % 30_000 / 100, 2), "water": round(b % 9_000 / 100, 2) if b % 3 else 0.0,
-            "gas": round(c % 12_000 / 100, 2) if c % 2 else 0.0, "sample": True}
+    facts: Facts = {"electricity": round(80 + a % 30_000 / 100, 2), "water": round(b % 9_000 / 100, 2) if b % 3 else 0.0,
+                    "gas": round(c % 12_000 / 100, 2) if c % 2 else 0.0, "sample": True}
+    # Each bill due has a stable bill number and its amount in whole fen (yuan figures above are for the card).
+    fen = {"electricity": 8_000 + a % 30_000, "water": b % 9_000 if b % 3 else 0, "gas": c % 12_000 if c % 2 else 0}
+    facts["items"] = [{"reference": f"UB{kind[:2].upper()}{seed % 10 ** 10:010d}", "kind": kind, "amount_fen": fen[kind]}
+                      for kind, seed in (("electricity", a), ("water", b), ("gas", c)) if fen[kind]]
+    return facts
 
 
 def pension_certification_sample(citizen_id: str) -> Facts:

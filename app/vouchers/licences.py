@@ -57,6 +57,9 @@ from health_code import codec
 
 TYPES_FILE = Path(__file__).with_name("licence_types.json")
 ISSUER_ROLE = "licence_issuer"
+PLATFORM_ISSUER = "platform"  # licences the platform issues itself (e-receipts), signed with our own key
+PLATFORM_ISSUER_NAME = "粤省事平台（示例）"
+PLATFORM_TYPES = frozenset({"payment_receipt"})  # types only the platform issues; no department can be assigned
 DOCUMENT_TYP = "licence+jwt"
 DOCUMENT_CLAIMS = ("iss", "licence_type", "number", "holder", "fields", "valid_from")
 STATUSES = ("valid", "suspended", "revoked", "expired")  # what an issuer may push
@@ -229,6 +232,8 @@ class LicenceService:
     async def assign_issuer(self, admin: AuthenticatedClient, type_code: str, client_id: str | None) -> LicenceType:
         """Make `client_id` the one issuer of a type (None: nobody may issue it until assigned)."""
         row = await self._type(type_code)
+        if type_code in PLATFORM_TYPES:  # nobody but the platform puts e-receipts into wallets
+            raise Conflict("LICENCE_TYPE_PLATFORM_ISSUED")
         if client_id is not None:
             client = await ApiClient.get_or_none(id=client_id)
             if client is None or client.audience != "admin" or ISSUER_ROLE not in client.roles:
@@ -253,7 +258,7 @@ class LicenceService:
                            extra={"fields": [{"field": "holder_id_number", "problem": "checksum, birth date or region"}]})
         kid = await self._check_document(issuer, request, id_number)
         citizen = await citizen_with_id_number(self.p, id_number)
-        licence = await self._store(issuer, type_row, request, citizen.id, kid)
+        licence = await self._store(issuer.id, type_row, request, citizen.id, kid)
         await audit.record_event(self.p.clock, actor=issuer.id, actor_type="department", action="licence_issued",
                                  subject_id=citizen.id, attributes={"licence_id": licence.id, "licence_type": type_row.code})
         await notify(self.p.clock, citizen.id, "licence_issued",
@@ -305,7 +310,26 @@ class LicenceService:
             raise _mismatch("valid_until")
         return kid
 
-    async def _store(self, issuer: AuthenticatedClient, type_row: LicenceType, request: LicenceIssue, citizen_id: str,
+    async def issue_own(self, type_code: str, citizen_id: str, number: str, fields: dict[str, Any],
+                        valid_from: datetime) -> str:
+        """A licence the platform issues itself (e.g. the e-receipt of a payment, 电子票据), signed with our key;
+        returns the licence id. The same checks as a department issue apply (schema, number unique per type)."""
+        if type_code not in PLATFORM_TYPES:
+            raise ValueError(f"{type_code} is issued by a department, not by the platform")
+        type_row = await self._type(type_code)
+        key = self.p.keys.current
+        claims = {"iss": PLATFORM_ISSUER, "iat": int(self.p.clock.timestamp()), "licence_type": type_code,
+                  "number": number, "holder": citizen_id, "fields": fields, "valid_from": valid_from.isoformat(),
+                  "valid_until": None}
+        document = jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": DOCUMENT_TYP})
+        request = LicenceIssue(type_code, "", number, fields, valid_from, None, document)
+        self._check_content(type_row, request)
+        licence = await self._store(PLATFORM_ISSUER, type_row, request, citizen_id, key.kid)
+        await audit.record_event(self.p.clock, actor=PLATFORM_ISSUER, actor_type="system", action="licence_issued",
+                                 subject_id=citizen_id, attributes={"licence_id": licence.id, "licence_type": type_code})
+        return licence.id
+
+    async def _store(self, issuer_id: str, type_row: LicenceType, request: LicenceIssue, citizen_id: str,
                      kid: str) -> Licence:
         number_hash = self.p.pii.lookup_hash(request.number, "licence_number")
         if await Licence.filter(type_id=type_row.code, number_hash=number_hash).exists():
@@ -314,7 +338,7 @@ class LicenceService:
         content = json.dumps({"number": request.number, "fields": request.fields}, ensure_ascii=False, sort_keys=True)
         try:
             return await Licence.create(
-                id=licence_id, citizen_id=citizen_id, type_id=type_row.code, issuer_client_id=issuer.id,
+                id=licence_id, citizen_id=citizen_id, type_id=type_row.code, issuer_client_id=issuer_id,
                 number_hash=number_hash, fields_enc=self.p.pii.encrypt(content, f"licence:{licence_id}"),
                 document=self.p.pii.encrypt(request.document, f"licence-document:{licence_id}"), issuer_kid=kid,
                 valid_from=request.valid_from, valid_until=request.valid_until, status="valid",
@@ -368,7 +392,8 @@ class LicenceService:
 
     @staticmethod
     async def _issuer_names(client_ids: set[str]) -> dict[str, str]:
-        return dict(await ApiClient.filter(id__in=client_ids).values_list("id", "name")) if client_ids else {}
+        names = dict(await ApiClient.filter(id__in=client_ids).values_list("id", "name")) if client_ids else {}
+        return {PLATFORM_ISSUER: PLATFORM_ISSUER_NAME, **names}
 
     def _content(self, licence: Licence) -> dict[str, Any]:
         return json.loads(self.p.pii.decrypt(licence.fields_enc, f"licence:{licence.id}"))

@@ -137,14 +137,15 @@ async def test_the_sample_types_are_seeded_with_schemas_and_seeding_keeps_the_is
     assert listed.status_code == 200
     items = {t["code"]: t for t in listed.json()["items"]}
     assert set(items) == {"resident_id_card", "driving_licence", "vehicle_licence", "household_register",
-                          "marriage_certificate", "social_security_card", "business_licence"}
+                          "marriage_certificate", "social_security_card", "business_licence",
+                          "payment_receipt"}  # e-receipts of payments (issue 10), issued by the platform itself
     assert all(t["sample"] and set(t["name"]) == {"zh-Hans", "zh-Hant", "en"} for t in items.values())
     assert items["marriage_certificate"]["name"]["zh-Hans"] == "结婚证"
     assert items["driving_licence"]["issuer_client_id"] == police.id
     assert items["business_licence"]["schema"]["x-number"]["label"]["zh-Hans"] == "统一社会信用代码"
 
     await LicenceType.filter(code="driving_licence").update(name={"zh-Hans": "旧名称"})
-    assert await app.ctx.licences.seed_licence_types() == 7
+    assert await app.ctx.licences.seed_licence_types() == 8
     row = await LicenceType.get(code="driving_licence")
     assert row.name == sample_types()["driving_licence"]["name"] and row.issuer_client_id == police.id
 

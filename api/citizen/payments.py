@@ -1,0 +1,157 @@
+"""The citizen's payments (缴费): what is owed, paying it with an Idempotency-Key, following it, the e-receipt."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, StrictInt
+from sanic import Request, response
+from sanic.response import HTTPResponse
+
+from api.citizen.applications import idempotency_key
+from api.http import audience_blueprint, documented, parse_body, reply, requires_level
+from api.schemas import Strict
+from app.accounts.rules import LEVEL_REAL_NAME
+from app.clock import rfc3339
+from app.payments.service import PaymentView, state_text
+
+bp = audience_blueprint("citizen_payments", url_prefix="/api/v1", audience="citizen")
+
+
+class PaymentIn(Strict):
+    reference: str = Field(min_length=3, max_length=80, description="What is paid, from GET /api/v1/payables")
+    amount_fen: StrictInt = Field(gt=0, le=10_000_000_00, description="Integer fen (分); must equal what is owed")
+    currency: Literal["CNY"] = "CNY"
+    description: str = Field(default="", max_length=127, description="Shown on the pay page and receipt")
+
+
+class NextStep(BaseModel):
+    type: Literal["redirect"]
+    url: str
+
+
+class PaymentOut(BaseModel):
+    id: str
+    reference: str
+    reference_kind: str
+    amount_fen: int
+    currency: str
+    description: str
+    state: str
+    state_text: str
+    refunded_fen: int
+    next_step: NextStep | None = Field(description="Where the client sends the payer: the provider pay page")
+    receipt_number: str | None
+    created_at: str
+    expires_at: str
+    settled_at: str | None
+    events: list[dict[str, Any]] | None = None
+    refunds: list[dict[str, Any]] | None = None
+
+
+class PaymentList(BaseModel):
+    items: list[PaymentOut]
+
+
+class PayableOut(BaseModel):
+    reference: str
+    kind: str
+    amount_fen: int
+    description: str
+    paid: bool
+
+
+class PayableList(BaseModel):
+    items: list[PayableOut]
+
+
+def payment_out(view: PaymentView, language: str, *, full: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": view.id, "reference": view.reference, "reference_kind": view.reference_kind,
+        "amount_fen": view.amount_fen, "currency": view.currency, "description": view.description,
+        "state": view.state, "state_text": state_text(view.state, language), "refunded_fen": view.refunded_fen,
+        "next_step": {"type": "redirect", "url": view.pay_url} if view.pay_url else None,
+        "receipt_number": view.receipt_number, "created_at": rfc3339(view.created_at),
+        "expires_at": rfc3339(view.expires_at), "settled_at": rfc3339(view.settled_at),
+    }
+    if full:
+        body["events"] = [{"from_state": e.from_state, "to_state": e.to_state, "actor_type": e.actor_type,
+                           "note": e.note, "at": rfc3339(e.at)} for e in view.events]
+        body["refunds"] = [{"id": r.id, "amount_fen": r.amount_fen, "state": r.state, "created_at": rfc3339(r.created_at),
+                            "settled_at": rfc3339(r.settled_at)} for r in view.refunds]
+    return body
+
+
+@bp.get("/payables")
+@documented("What you owe or have paid: application fees, traffic fines, utility bills (amounts in fen)",
+            reply_model=PayableList, level=LEVEL_REAL_NAME, tag="payments")
+@requires_level(LEVEL_REAL_NAME)
+async def payables(request: Request) -> HTTPResponse:
+    found = await request.app.ctx.payments.payables.of(request.ctx.citizen_id)
+    return reply({"items": [p.__dict__ for p in found]})
+
+
+@bp.post("/payments")
+@documented("Pay a fee, fine or bill (header Idempotency-Key: a double tap makes one order); reply has next_step",
+            body=PaymentIn, reply_model=PaymentOut, status=201, level=LEVEL_REAL_NAME, tag="payments")
+@requires_level(LEVEL_REAL_NAME)
+async def create_payment(request: Request) -> HTTPResponse:
+    key = idempotency_key(request)
+    body = parse_body(request, PaymentIn)
+    view, replayed = await request.app.ctx.payments.create(request.ctx.citizen_id, key, body.reference,
+                                                           body.amount_fen, body.currency, body.description)
+    return reply(payment_out(view, request.ctx.language), status=200 if replayed else 201)
+
+
+@bp.get("/payments")
+@documented("Your payments, newest first", reply_model=PaymentList, tag="payments")
+async def my_payments(request: Request) -> HTTPResponse:
+    views = await request.app.ctx.payments.mine(request.ctx.citizen_id)
+    return reply({"items": [payment_out(v, request.ctx.language, full=False) for v in views]})
+
+
+@bp.get("/payments/<payment_id:str>")
+@documented("One of your payments, with its events and refunds (an unsettled one is checked with the provider)",
+            reply_model=PaymentOut, tag="payments")
+async def my_payment(request: Request, payment_id: str) -> HTTPResponse:
+    view = await request.app.ctx.payments.one_of_mine(request.ctx.citizen_id, payment_id)
+    return reply(payment_out(view, request.ctx.language))
+
+
+@bp.post("/payments/<payment_id:str>/cancellation")
+@documented("Cancel an unpaid payment (the order is closed at the provider)", reply_model=PaymentOut, tag="payments")
+async def cancel_payment(request: Request, payment_id: str) -> HTTPResponse:
+    view = await request.app.ctx.payments.cancel(request.ctx.citizen_id, payment_id)
+    return reply(payment_out(view, request.ctx.language))
+
+
+@bp.get("/payments/<payment_id:str>/receipt")
+@documented("The e-receipt (电子票据) of a paid payment: number, verification URL, image and PDF links", tag="payments")
+async def receipt(request: Request, payment_id: str) -> HTTPResponse:
+    found, payment = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
+    receipts = request.app.ctx.payments.receipts
+    return reply({"number": found.number, "payment_id": payment.id, "amount_fen": payment.amount_fen,
+                  "payer_name_masked": found.payer_name_masked, "issued_at": rfc3339(found.issued_at),
+                  "licence_id": found.licence_id, "verify_url": receipts.verify_url(found.number),
+                  "image_url": f"/api/v1/payments/{payment.id}/receipt.png",
+                  "pdf_url": f"/api/v1/payments/{payment.id}/receipt.pdf"})
+
+
+async def _receipt_file(request: Request, payment_id: str, fmt: str) -> HTTPResponse:
+    found, payment = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
+    data = await request.app.ctx.payments.receipts.image(found, payment, fmt)
+    kind = "application/pdf" if fmt == "pdf" else "image/png"
+    return response.raw(data, content_type=kind, headers={
+        "Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="{found.number}.{fmt}"'})
+
+
+@bp.get("/payments/<payment_id:str>/receipt.png")
+@documented("The e-receipt drawn as a PNG image, with its verification QR", tag="payments")
+async def receipt_png(request: Request, payment_id: str) -> HTTPResponse:
+    return await _receipt_file(request, payment_id, "png")
+
+
+@bp.get("/payments/<payment_id:str>/receipt.pdf")
+@documented("The e-receipt as a PDF (drawn with pillow), with its verification QR", tag="payments")
+async def receipt_pdf(request: Request, payment_id: str) -> HTTPResponse:
+    return await _receipt_file(request, payment_id, "pdf")

@@ -1,0 +1,18 @@
+"""The payment provider's callback (支付结果通知): its own audience, authenticated by the provider's signature."""
+
+from __future__ import annotations
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from api.http import audience_blueprint, documented, reply
+
+bp = audience_blueprint("provider_payments", url_prefix="/api/provider/v1", audience="payment_provider")
+
+
+@bp.post("/payment-notifications")
+@documented("Payment and refund notices from the provider: `Authorization: Bearer <provider JWS over the body>`; "
+            "a duplicate is answered 200 and changes nothing", tag="payments")
+async def payment_notification(request: Request) -> HTTPResponse:
+    outcome = await request.app.ctx.payments.handle_notice(request.body or b"")
+    return reply({"code": "SUCCESS", "outcome": outcome})

@@ -1,0 +1,1 @@
+"""Payments (缴费): fees, fines and bills through a payment-provider adapter, refunds, reconciliation, e-receipts."""

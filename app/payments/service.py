@@ -1,0 +1,709 @@
+"""Payments (缴费): one payment API in front of the provider, GOV.UK Pay-style, with a full audit trail.
+
+States and the only moves between them:
+
+    created   → submitted | cancelled | expired      (submitted: the provider has the order and a pay URL)
+    submitted → success | failed | cancelled | expired
+    success   → partially_refunded | refunded
+    partially_refunded → partially_refunded | refunded
+
+Anything else is refused (409 PAYMENT_STATE_CONFLICT, or ignored and logged when a notice asks for it).
+Each move is one conditional UPDATE (`WHERE state = <from>`) with its event in the same transaction,
+so a notification and a query racing to settle a payment make one move, one paid reference (a unique
+row per fee, fine or bill), one receipt and one message to the citizen. Every move is audited.
+
+Amounts are integer fen everywhere. What is owed comes from `Payables`, never from the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Sequence
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from app import audit
+from app.cache import waited_lock
+from app.accounts.models import Citizen
+from app.errors import AppError, Conflict, NotFound, Unauthorized, Unavailable, ValidationFailed
+from app.ids import new_id
+from app.notifications.service import notify
+from app.payments.models import (DiscrepancyCase, PaidReference, Payment, PaymentEvent, ProviderNotice,
+                                 ReconciliationRun, Receipt, Refund)
+from app.payments.payables import Payables, split_reference
+from app.payments.provider import (PaymentProvider, ProviderOrder, ProviderRefused, ProviderUnavailable,
+                                   SignatureInvalid, StatementLine)
+from app.payments.receipts import PAYEE, Receipts, yuan
+from app.platform import Platform
+from app.security.clients import AuthenticatedClient
+from app.security.pii import mask_name
+
+log = logging.getLogger("app.payments")
+CHINA_TIME = timezone(timedelta(hours=8))
+CURRENCY = "CNY"
+RECEIPT_LICENCE_TYPE = "payment_receipt"
+OPEN = ("created", "submitted")
+PAID = ("success", "partially_refunded", "refunded")
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "created": ("submitted", "cancelled", "expired"),
+    "submitted": ("success", "failed", "cancelled", "expired"),
+    "success": ("partially_refunded", "refunded"),
+    "partially_refunded": ("partially_refunded", "refunded"),
+}
+STATE_TEXTS: dict[str, dict[str, str]] = {
+    "created": {"zh-Hans": "待支付", "zh-Hant": "待支付", "en": "Created"},
+    "submitted": {"zh-Hans": "支付中", "zh-Hant": "支付中", "en": "Awaiting payment"},
+    "success": {"zh-Hans": "已支付", "zh-Hant": "已支付", "en": "Paid"},
+    "failed": {"zh-Hans": "支付失败", "zh-Hant": "支付失敗", "en": "Failed"},
+    "cancelled": {"zh-Hans": "已取消", "zh-Hant": "已取消", "en": "Cancelled"},
+    "expired": {"zh-Hans": "已过期", "zh-Hant": "已過期", "en": "Expired"},
+    "partially_refunded": {"zh-Hans": "部分退款", "zh-Hant": "部分退款", "en": "Partly refunded"},
+    "refunded": {"zh-Hans": "已退款", "zh-Hant": "已退款", "en": "Refunded"},
+}
+REFRESH_EVERY = 3  # seconds between provider queries for one payment a citizen is looking at
+NOTICE_REPLAY_WINDOW = 900  # seconds a notice signature id (jti) is remembered; notices older than 300 s are refused anyway
+
+
+def state_text(state: str, language: str) -> str:
+    texts = STATE_TEXTS.get(state, {})
+    return texts.get(language) or texts.get("zh-Hans", state)
+
+
+class StateConflict(Conflict):
+    code = "PAYMENT_STATE_CONFLICT"
+
+    def __init__(self, state: str, to: str) -> None:
+        super().__init__(extra={"state": state, "refused": to})
+        self.state_now = state
+
+    def message(self, language: str) -> str:
+        self.params["state"] = state_text(self.state_now, language)
+        return super().message(language)
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    id: str
+    reference: str
+    reference_kind: str
+    amount_fen: int
+    currency: str
+    description: str
+    state: str
+    refunded_fen: int
+    pay_url: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    settled_at: datetime | None
+    receipt_number: str | None
+    events: list[PaymentEvent]
+    refunds: list[Refund]
+
+
+@dataclass(frozen=True)
+class ReconciliationReport:
+    statement_date: date
+    lines: int
+    matched: int
+    discrepancies: list[DiscrepancyCase]
+    new_cases: int
+
+
+def _fingerprint(reference: str, amount_fen: int, currency: str, description: str) -> str:
+    canonical = json.dumps([reference, amount_fen, currency, description], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def beijing_day(moment: datetime) -> date:
+    return moment.astimezone(CHINA_TIME).date()
+
+
+class PaymentService:
+    """Payments of citizens, provider notices and queries, refunds by admins, daily reconciliation."""
+
+    def __init__(self, platform: Platform, provider: PaymentProvider | None, payables: Payables,
+                 receipts: Receipts, wallet: Any = None) -> None:
+        self.p = platform
+        self.provider = provider
+        self.payables = payables
+        self.receipts = receipts
+        self.wallet = wallet  # the e-licence wallet (LicenceService), where receipts are put
+        self.notify_url = platform.settings.resolved_payment_notify_url
+
+    def _provider(self) -> PaymentProvider:
+        if self.provider is None:
+            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE")
+        return self.provider
+
+    # -- citizens ------------------------------------------------------------------------------------
+    async def create(self, citizen_id: str, key: str, reference: str, amount_fen: int, currency: str,
+                     description: str) -> tuple[PaymentView, bool]:
+        """Create (and submit) a payment; (view, replayed). A double tap with the same key makes one order."""
+        fingerprint = _fingerprint(reference, amount_fen, currency, description)
+        earlier = await Payment.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+        if earlier is not None:
+            return await self._replay(earlier, fingerprint), True
+        split_reference(reference)
+        async with self._one_at_a_time(f"pay:{citizen_id}:{reference}"):
+            earlier = await Payment.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+            if earlier is not None:  # the same key arrived again while this one waited its turn
+                return await self._replay(earlier, fingerprint), True
+            payable = await self.payables.resolve(citizen_id, reference)
+            if amount_fen != payable.amount_fen:
+                raise AppError("PAYMENT_AMOUNT_MISMATCH", status=422, params={"owed": yuan(payable.amount_fen)},
+                               extra={"amount_fen_owed": payable.amount_fen})
+            if await PaidReference.exists(reference=reference):
+                raise Conflict("REFERENCE_ALREADY_PAID")
+            open_one = await Payment.filter(reference=reference, state__in=OPEN).first()
+            if open_one is not None:
+                if open_one.citizen_id != citizen_id or open_one.expires_at > self.p.clock.now():
+                    raise Conflict("PAYMENT_IN_PROGRESS", extra={"payment_id": open_one.id}
+                                   if open_one.citizen_id == citizen_id else {})
+                await self._expire(open_one)  # past its time: closed at the provider before a new one starts
+            payment = await self._new(citizen_id, key, fingerprint, payable.kind, reference, amount_fen,
+                                      description or payable.description)
+            await self._submit(payment)
+        return await self.view(payment.id), False
+
+    async def _new(self, citizen_id: str, key: str, fingerprint: str, kind: str, reference: str, amount_fen: int,
+                   description: str) -> Payment:
+        now, payment_id = self.p.clock.now(), f"PAY{secrets.token_hex(12).upper()}"
+        try:
+            async with in_transaction() as conn:
+                payment = await Payment.create(
+                    id=payment_id, citizen_id=citizen_id, reference=reference, reference_kind=kind,
+                    amount_fen=amount_fen, currency=CURRENCY, description=description[:127], idempotency_key=key,
+                    request_hash=fingerprint, state="created", created_at=now, updated_at=now,
+                    expires_at=now + timedelta(seconds=self.p.settings.payment_ttl), using_db=conn)
+                await PaymentEvent.create(payment_id=payment_id, from_state=None, to_state="created", actor=citizen_id,
+                                          actor_type="citizen", at=now, using_db=conn)
+        except IntegrityError:
+            earlier = await Payment.get(citizen_id=citizen_id, idempotency_key=key)
+            raise Conflict("PAYMENT_IN_PROGRESS", extra={"payment_id": earlier.id}) from None
+        await self._audit(payment, None, "created", actor=citizen_id, actor_type="citizen")
+        return payment
+
+    async def _submit(self, payment: Payment) -> None:
+        """Hand the order to the provider. If it does not answer, the payment stays created: a retry with the
+        same Idempotency-Key submits it again (the provider keys orders by our id, so never twice)."""
+        try:
+            order = await self._provider().create_order(payment.id, payment.amount_fen, payment.currency,
+                                                        payment.description, self.notify_url, payment.expires_at)
+        except ProviderUnavailable as failure:
+            log.warning("payment %s not submitted: %s", payment.id, failure)
+            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE", extra={"payment_id": payment.id}) from None
+        except ProviderRefused as refused:
+            log.warning("payment %s refused by the provider: %s", payment.id, refused.code)
+            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE", extra={"payment_id": payment.id}) from None
+        if (order.amount_fen, order.currency) != (payment.amount_fen, payment.currency):
+            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE")
+        await self._move(payment.id, "created", "submitted", actor="system", actor_type="system",
+                         note="已提交支付渠道", provider_order_id=order.provider_order_id, pay_url=order.pay_url)
+
+    async def _replay(self, earlier: Payment, fingerprint: str) -> PaymentView:
+        if earlier.request_hash != fingerprint:
+            raise Conflict("IDEMPOTENCY_KEY_REUSED", message_key="PAYMENT_IDEMPOTENCY_KEY_REUSED",
+                           extra={"payment_id": earlier.id})
+        if earlier.state == "created":
+            async with self._one_at_a_time(f"pay:{earlier.citizen_id}:{earlier.reference}"):
+                current = await Payment.get(id=earlier.id)
+                if current.state == "created":
+                    await self._submit(current)
+        return await self.view(earlier.id)
+
+    async def mine(self, citizen_id: str, limit: int = 50) -> list[PaymentView]:
+        rows = await Payment.filter(citizen_id=citizen_id).order_by("-created_at").limit(limit)
+        return [await self.view(row.id, with_details=False) for row in rows]
+
+    async def one_of_mine(self, citizen_id: str, payment_id: str, refresh: bool = True) -> PaymentView:
+        """The citizen's own payment (another's is not found). Back from the pay page, an unsettled payment is
+        asked of the provider at once, as GOV.UK Pay does on return, so the citizen sees the result."""
+        payment = await self._owned(citizen_id, payment_id)
+        # At most one provider query per payment every few seconds, however often the app polls.
+        if refresh and payment.state == "submitted" and await self.p.cache.set_if_absent(
+                f"payquery:{payment.id}", "1", REFRESH_EVERY):
+            try:
+                await self.settle_by_query(payment.id)
+            except (ProviderUnavailable, Unavailable):
+                pass  # the notice or the scheduled query will settle it
+        return await self.view(payment.id)
+
+    async def cancel(self, citizen_id: str, payment_id: str) -> PaymentView:
+        """The citizen gives up an unpaid payment; the order is closed at the provider first."""
+        payment = await self._owned(citizen_id, payment_id)
+        if payment.state not in OPEN:
+            raise StateConflict(payment.state, "cancelled")
+        if payment.state == "submitted":
+            if await self._paid_meanwhile(payment):
+                raise StateConflict("success", "cancelled")
+        await self._move(payment.id, payment.state, "cancelled", actor=citizen_id, actor_type="citizen", note="用户取消")
+        return await self.view(payment.id)
+
+    async def _paid_meanwhile(self, payment: Payment) -> bool:
+        """Close the order at the provider; True (and settled) when it turns out to be paid already."""
+        try:
+            await self._provider().close_order(payment.id)
+        except ProviderRefused as refused:
+            if refused.code == "ORDER_PAID":
+                await self.settle_by_query(payment.id)
+                return True
+            if refused.status != 404:
+                raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE") from None
+        except ProviderUnavailable:
+            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE") from None
+        return False
+
+    async def _owned(self, citizen_id: str, payment_id: str) -> Payment:
+        row = await Payment.get_or_none(id=payment_id, citizen_id=citizen_id)
+        if row is None:
+            raise NotFound("PAYMENT_NOT_FOUND")
+        return row
+
+    async def receipt_of(self, citizen_id: str, payment_id: str) -> tuple[Receipt, Payment]:
+        payment = await self._owned(citizen_id, payment_id)
+        receipt = await Receipt.get_or_none(payment_id=payment.id)
+        if receipt is None:
+            raise NotFound("RECEIPT_NOT_FOUND")
+        return receipt, payment
+
+    # -- settling: notices and queries ---------------------------------------------------------------
+    async def authenticate_notice(self, token: str, body: bytes) -> dict[str, Any]:
+        """The provider's signature over this notice, checked, and its signature id used once. Anything else
+        is refused (401) and logged; nothing changes."""
+        try:
+            claims = await self._provider().verify_signed(token, body)
+        except SignatureInvalid as bad:
+            await self._log_notice(body, "rejected", f"signature:{bad.reason}")
+            raise Unauthorized("PAYMENT_NOTICE_SIGNATURE_INVALID",
+                               headers={"WWW-Authenticate": 'Bearer realm="payment-provider"'}) from None
+        except ProviderUnavailable:
+            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE") from None
+        if not await self.p.cache.set_if_absent(f"paynotice:jti:{claims['jti']}", "1", NOTICE_REPLAY_WINDOW):
+            await self._log_notice(body, "rejected", "replayed")
+            raise Unauthorized("PAYMENT_NOTICE_REPLAYED", headers={"WWW-Authenticate": 'Bearer realm="payment-provider"'})
+        return claims
+
+    async def handle_notice(self, body: bytes) -> str:
+        """Apply an authenticated notice: 'applied', 'duplicate' or 'ignored'. A notice that does not match our
+        record (unknown order, other amount or currency) changes nothing and is logged."""
+        try:
+            event = json.loads(body)
+            event_type, resource = str(event["event_type"]), dict(event["resource"])
+            notice_id = str(event.get("id", ""))[:64]
+        except (ValueError, KeyError, TypeError):
+            await self._log_notice(body, "rejected", "malformed")
+            raise ValidationFailed([{"field": "body", "problem": "not a payment notice"}]) from None
+        payment = await Payment.get_or_none(id=str(resource.get("merchant_order_id", ""))[:40])
+        if payment is None:
+            await self._log_notice(body, "rejected", "unknown_order", notice_id, event_type)
+            raise NotFound("PAYMENT_NOT_FOUND")
+        mismatch = await self._mismatch(payment, resource, event_type)
+        if mismatch:
+            await self._log_notice(body, "rejected", mismatch, notice_id, event_type, payment.id)
+            await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system",
+                                     action="payment_notice_rejected", subject_id=payment.citizen_id,
+                                     attributes={"payment_id": payment.id, "reason": mismatch})
+            raise AppError("PAYMENT_NOTICE_MISMATCH", status=422, params={"what": mismatch})
+        if event_type == "TRANSACTION.SUCCESS":
+            if payment.state == "created":  # our create call timed out, yet the provider took the order
+                await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单",
+                                     provider_order_id=resource.get("provider_order_id"))
+            changed = await self._settle_success(payment.id, "支付渠道通知")
+        elif event_type == "TRANSACTION.FAIL":
+            changed = await self._try_move(payment.id, "submitted", "failed", "支付渠道通知：支付失败")
+        elif event_type == "REFUND.SUCCESS":
+            changed = await self._refund_succeeded(str(resource.get("merchant_refund_id", "")), payment.id,
+                                                   resource.get("provider_refund_id"))
+        else:
+            changed = False
+        outcome = "applied" if changed else "duplicate"
+        await self._log_notice(body, outcome, "", notice_id, event_type, payment.id)
+        return outcome
+
+    async def _mismatch(self, payment: Payment, resource: dict[str, Any], event_type: str) -> str:
+        """What in the notice disagrees with our record ('' when all agrees)."""
+        if event_type.startswith("REFUND."):
+            refund = await Refund.get_or_none(id=str(resource.get("merchant_refund_id", ""))[:40], payment_id=payment.id)
+            if refund is None:
+                return "unknown_refund"
+            return "" if type(resource.get("amount_fen")) is int and resource["amount_fen"] == refund.amount_fen else "amount"
+        if type(resource.get("amount_fen")) is not int or resource["amount_fen"] != payment.amount_fen:
+            return "amount"
+        if resource.get("currency") != payment.currency:
+            return "currency"
+        if payment.provider_order_id and resource.get("provider_order_id") != payment.provider_order_id:
+            return "provider_order_id"
+        return ""
+
+    async def _log_notice(self, body: bytes, outcome: str, reason: str, notice_id: str | None = None,
+                          event_type: str | None = None, payment_id: str | None = None) -> None:
+        await ProviderNotice.create(notice_id=notice_id, event_type=event_type, payment_id=payment_id, outcome=outcome,
+                                    reason=reason[:64], body_sha256=hashlib.sha256(body).hexdigest(),
+                                    received_at=self.p.clock.now())
+        if outcome == "rejected":
+            log.warning("payment notice rejected: %s (payment %s)", reason, payment_id or "-")
+
+    async def settle_by_query(self, payment_id: str) -> str:
+        """Ask the provider how an unsettled payment stands and settle it; returns the state after."""
+        payment = await Payment.get(id=payment_id)
+        if payment.state not in OPEN:
+            return payment.state
+        order = await self._provider().query_order(payment.id)
+        if order is None:
+            if payment.state == "created" and payment.expires_at <= self.p.clock.now():
+                await self._try_move(payment.id, "created", "expired", "未提交支付渠道，已过期")
+            return (await Payment.get(id=payment_id)).state
+        if payment.state == "created":  # the provider has it although our create call did not hear back
+            await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单", provider_order_id=order.provider_order_id,
+                                 pay_url=order.pay_url)
+        await self._apply_order(payment, order)
+        return (await Payment.get(id=payment_id)).state
+
+    async def _apply_order(self, payment: Payment, order: ProviderOrder) -> None:
+        if (order.amount_fen, order.currency) != (payment.amount_fen, payment.currency):
+            log.warning("payment %s: the provider order has another amount; left for reconciliation", payment.id)
+            return
+        if order.status in ("SUCCESS", "REFUND"):
+            await self._settle_success(payment.id, "主动查询支付结果")
+        elif order.status == "PAYERROR":
+            await self._try_move(payment.id, "submitted", "failed", "主动查询：支付失败")
+        elif order.status == "CLOSED":
+            await self._try_move(payment.id, "submitted", "expired", "支付渠道已关闭订单")
+        elif order.status == "NOTPAY" and payment.expires_at <= self.p.clock.now():
+            await self._expire(payment)
+
+    async def _expire(self, payment: Payment) -> None:
+        if payment.state == "submitted" and await self._paid_meanwhile(payment):
+            return
+        await self._try_move(payment.id, payment.state, "expired", "超时未支付")
+
+    async def _settle_success(self, payment_id: str, note: str) -> bool:
+        """submitted → success, the reference marked paid and the receipt made, in one transaction;
+        False when it was settled already (by a duplicate notice or a racing query)."""
+        now = self.p.clock.now()
+        payment = await Payment.get(id=payment_id)
+        if payment.state != "submitted":
+            return False
+        payer = await self._payer_name_masked(payment.citizen_id)
+        try:
+            async with in_transaction() as conn:
+                if not await self._mark_success(conn, payment, note, now):
+                    return False
+                await PaidReference.create(reference=payment.reference, payment_id=payment_id,
+                                           citizen_id=payment.citizen_id, paid_at=now, using_db=conn)
+                receipt = await self.receipts.issue(payment, payer, now, using_db=conn)
+        except IntegrityError:
+            # The reference was paid by another payment (two orders paid at once): this money goes back.
+            async with in_transaction() as conn:
+                if not await self._mark_success(conn, payment, f"{note}（重复缴费）", now):
+                    return False
+            payment = await Payment.get(id=payment_id)
+            await self._audit(payment, "submitted", "success", actor="payment_provider", actor_type="system")
+            await self._open_case(beijing_day(now), "duplicate_payment", payment.id, self._ours(payment), None)
+            await self._refund(payment, payment.amount_fen, "重复缴费自动退款", "system")
+            return True
+        payment = await Payment.get(id=payment_id)
+        await self._audit(payment, "submitted", "success", actor="payment_provider", actor_type="system")
+        await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="reference_paid",
+                                 subject_id=payment.citizen_id,
+                                 attributes={"payment_id": payment.id, "reference": payment.reference})
+        try:
+            await self._to_wallet(payment, receipt)
+        except Exception:  # the payment and its receipt stand; the settle job puts it in the wallet later
+            log.exception("receipt %s not put in the wallet", receipt.number)
+        await notify(self.p.clock, payment.citizen_id, "payment_succeeded",
+                     {"description": payment.description, "amount": yuan(payment.amount_fen)})
+        return True
+
+    async def _mark_success(self, conn: Any, payment: Payment, note: str, now: datetime) -> bool:
+        moved = await Payment.filter(id=payment.id, state="submitted").using_db(conn).update(
+            state="success", settled_at=now, updated_at=now)
+        if moved:
+            await PaymentEvent.create(payment_id=payment.id, from_state="submitted", to_state="success",
+                                      actor="payment_provider", actor_type="system", note=note, at=now, using_db=conn)
+        return bool(moved)
+
+    async def _payer_name_masked(self, citizen_id: str) -> str:
+        citizen = await Citizen.get(id=citizen_id)
+        return mask_name(self.p.pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else "*"
+
+    async def _to_wallet(self, payment: Payment, receipt: Receipt) -> None:
+        """The receipt goes into the e-licence wallet as a licence the platform issues: the wallet list,
+        detail, purpose-bound shares and their verification by relying parties all work for it as they are."""
+        if self.wallet is None or receipt.licence_id:
+            return
+        paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
+        licence_id = await self.wallet.issue_own(RECEIPT_LICENCE_TYPE, payment.citizen_id, receipt.number, {
+            "payer": receipt.payer_name_masked, "payee": PAYEE, "item": payment.description,
+            "amount": yuan(payment.amount_fen), "paid_at": f"{paid_at:%Y-%m-%d %H:%M}（北京时间）",
+            "payment_id": payment.id}, receipt.issued_at)
+        await Receipt.filter(number=receipt.number).update(licence_id=licence_id)
+
+    # -- state moves ---------------------------------------------------------------------------------
+    async def _move(self, payment_id: str, from_state: str, to_state: str, *, actor: str, actor_type: str,
+                    note: str = "", **changes: Any) -> None:
+        if not await self._try_move(payment_id, from_state, to_state, note, actor=actor, actor_type=actor_type,
+                                    **changes):
+            raise StateConflict((await Payment.get(id=payment_id)).state, to_state)
+
+    async def _try_move(self, payment_id: str, from_state: str, to_state: str, note: str = "", *,
+                        actor: str = "payment_provider", actor_type: str = "system", **changes: Any) -> bool:
+        """One allowed move, written only if nobody moved the payment first; an illegal one is refused."""
+        if to_state not in TRANSITIONS.get(from_state, ()):
+            log.info("payment %s: move %s -> %s refused", payment_id, from_state, to_state)
+            return False
+        now = self.p.clock.now()
+        async with in_transaction() as conn:
+            moved = await Payment.filter(id=payment_id, state=from_state).using_db(conn).update(
+                state=to_state, updated_at=now, **changes)
+            if not moved:
+                return False
+            await PaymentEvent.create(payment_id=payment_id, from_state=from_state, to_state=to_state, actor=actor,
+                                      actor_type=actor_type, note=note[:200], at=now, using_db=conn)
+        payment = await Payment.get(id=payment_id)
+        await self._audit(payment, from_state, to_state, actor=actor, actor_type=actor_type)
+        if to_state in ("failed", "expired"):
+            await notify(self.p.clock, payment.citizen_id, f"payment_{to_state}", {"description": payment.description})
+        return True
+
+    async def _audit(self, payment: Payment, from_state: str | None, to_state: str, *, actor: str,
+                     actor_type: str) -> None:
+        await audit.record_event(self.p.clock, actor=actor, actor_type=actor_type, action=f"payment_{to_state}",
+                                 subject_id=payment.citizen_id,
+                                 attributes={"payment_id": payment.id, "reference": payment.reference,
+                                             "amount_fen": payment.amount_fen, "from": from_state, "to": to_state})
+
+    def _one_at_a_time(self, name: str, wait: float = 15.0) -> AbstractAsyncContextManager[None]:
+        """A lock in the shared cache (across workers with Redis), waited for up to `wait` seconds; held while
+        the provider is called (bounded by its timeout), so a double tap waits and then finds the first one."""
+        return waited_lock(self.p.cache, name, wait)
+
+    # -- refunds (admins) ----------------------------------------------------------------------------
+    async def refund(self, admin: AuthenticatedClient, payment_id: str, amount_fen: int, reason: str) -> Refund:
+        payment = await Payment.get_or_none(id=payment_id)
+        if payment is None:
+            raise NotFound("PAYMENT_NOT_FOUND")
+        return await self._refund(payment, amount_fen, reason, admin.id)
+
+    async def _refund(self, payment: Payment, amount_fen: int, reason: str, by: str) -> Refund:
+        """Reserve the amount (a conditional UPDATE: never more than is left), then ask the provider."""
+        if payment.state not in ("success", "partially_refunded"):
+            raise StateConflict(payment.state, "refunded")
+        reserved = await Payment.filter(id=payment.id, state__in=("success", "partially_refunded"),
+                                        refunded_fen__lte=payment.amount_fen - amount_fen).update(
+            refunded_fen=F("refunded_fen") + amount_fen, updated_at=self.p.clock.now())
+        if not reserved:
+            left = (await Payment.get(id=payment.id)).amount_fen - (await Payment.get(id=payment.id)).refunded_fen
+            raise Conflict("REFUND_EXCEEDS_REMAINDER", params={"left": yuan(max(0, left))},
+                           extra={"refundable_fen": max(0, left)})
+        refund = await Refund.create(id=f"RF{secrets.token_hex(12).upper()}", payment_id=payment.id,
+                                     amount_fen=amount_fen, reason=reason[:200], state="pending", requested_by=by,
+                                     created_at=self.p.clock.now())
+        await audit.record_event(self.p.clock, actor=by, actor_type="system" if by == "system" else "admin",
+                                 action="refund_requested", subject_id=payment.citizen_id,
+                                 attributes={"payment_id": payment.id, "refund_id": refund.id, "amount_fen": amount_fen})
+        try:
+            answer = await self._provider().refund(payment.id, refund.id, amount_fen, self.notify_url)
+        except ProviderRefused as refused:
+            await self._refund_failed(refund, refused.code)
+            raise Conflict("REFUND_REFUSED", params={"code": refused.code}) from None
+        except (ProviderUnavailable, Unavailable):
+            return refund  # pending: the scheduled query finishes it
+        await Refund.filter(id=refund.id).update(provider_refund_id=answer.provider_refund_id)
+        if answer.status == "SUCCESS":
+            await self._refund_succeeded(refund.id, payment.id, answer.provider_refund_id)
+        return await Refund.get(id=refund.id)
+
+    async def _refund_failed(self, refund: Refund, why: str) -> None:
+        if await Refund.filter(id=refund.id, state="pending").update(state="failed", settled_at=self.p.clock.now()):
+            await Payment.filter(id=refund.payment_id).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
+            payment = await Payment.get(id=refund.payment_id)
+            await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="refund_failed",
+                                     subject_id=payment.citizen_id,
+                                     attributes={"payment_id": payment.id, "refund_id": refund.id, "why": why})
+
+    async def _refund_succeeded(self, refund_id: str, payment_id: str, provider_refund_id: str | None) -> bool:
+        """pending → succeeded once; the payment becomes partially refunded or refunded."""
+        if not await Refund.filter(id=refund_id, payment_id=payment_id, state="pending").update(
+                state="succeeded", settled_at=self.p.clock.now(), provider_refund_id=provider_refund_id):
+            return False
+        payment = await Payment.get(id=payment_id)
+        done = sum(await Refund.filter(payment_id=payment_id, state="succeeded").values_list("amount_fen", flat=True))
+        target = "refunded" if done >= payment.amount_fen else "partially_refunded"
+        for _ in range(5):  # two refunds finishing at once: each re-reads the state it moves from
+            current = (await Payment.get(id=payment_id)).state
+            if await self._try_move(payment_id, current, target, f"退款 {yuan(done)}"):
+                break
+        refund = await Refund.get(id=refund_id)
+        await notify(self.p.clock, payment.citizen_id, "payment_refunded",
+                     {"description": payment.description, "amount": yuan(refund.amount_fen)})
+        return True
+
+    # -- scheduled work ------------------------------------------------------------------------------
+    async def settle_unnotified(self) -> int:
+        """Payments and refunds not settled after `payment_settle_after` seconds are asked of the provider."""
+        if self.provider is None:
+            return 0
+        before = self.p.clock.now() - timedelta(seconds=self.p.settings.payment_settle_after)
+        settled = 0
+        for payment in await Payment.filter(state__in=OPEN, updated_at__lte=before).order_by("updated_at").limit(200):
+            try:
+                if await self.settle_by_query(payment.id) != payment.state:
+                    settled += 1
+            except (ProviderUnavailable, Unavailable, ProviderRefused) as failure:
+                log.warning("settling %s by query failed: %s", payment.id, failure)
+        for receipt in await Receipt.filter(licence_id=None, issued_at__lte=before).limit(200):
+            await self._to_wallet(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
+        for refund in await Refund.filter(state="pending", created_at__lte=before).limit(200):
+            try:
+                answer = await self.provider.query_refund(refund.id)
+            except ProviderUnavailable:
+                continue
+            if answer is not None and answer.status == "SUCCESS":
+                settled += await self._refund_succeeded(refund.id, refund.payment_id, answer.provider_refund_id)
+            elif answer is not None and answer.status == "FAILED":
+                await self._refund_failed(refund, "FAILED")
+        return settled
+
+    async def reconcile(self, day: date, ran_by: str = "scheduler") -> ReconciliationReport:
+        """对账: compare the provider statement for `day` (Beijing) with our records; one case per mismatch."""
+        lines = await self._provider().statement(day)
+        # In UTC: SQLite compares the stored UTC text, so a +08:00 bound would select the wrong rows.
+        start = datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME).astimezone(timezone.utc)
+        end = start + timedelta(days=1)
+        ours_paid = {p.id: p for p in await Payment.filter(settled_at__gte=start, settled_at__lt=end)}
+        ours_refunds = {r.id: r for r in await Refund.filter(state="succeeded", settled_at__gte=start, settled_at__lt=end)}
+        found: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+        matched, seen_pay, seen_refund = 0, set(), set()
+        for line in lines:
+            theirs = line.__dict__
+            if line.type == "PAY":
+                seen_pay.add(line.merchant_order_id)
+                payment = ours_paid.get(line.merchant_order_id) or await Payment.get_or_none(id=line.merchant_order_id[:40])
+                problem = self._pay_problem(payment, line)
+                ours = self._ours(payment) if payment else None
+                reference = line.merchant_order_id
+            else:
+                seen_refund.add(line.merchant_refund_id)
+                refund = ours_refunds.get(line.merchant_refund_id) or await Refund.get_or_none(id=line.merchant_refund_id[:40])
+                problem = self._refund_problem(refund, line)
+                ours = {"refund_id": refund.id, "amount_fen": refund.amount_fen, "state": refund.state} if refund else None
+                reference = line.merchant_refund_id
+            if problem:
+                found.append((problem, reference, ours, theirs))
+            else:
+                matched += 1
+        for payment in ours_paid.values():
+            if payment.id not in seen_pay:
+                found.append(("missing_in_statement", payment.id, self._ours(payment), None))
+        for refund in ours_refunds.values():
+            if refund.id not in seen_refund:
+                found.append(("refund_missing_in_statement", refund.id,
+                              {"refund_id": refund.id, "amount_fen": refund.amount_fen}, None))
+        cases, new = [], 0
+        for kind, reference, ours, theirs in found:
+            case, created = await self._open_case(day, kind, reference, ours, theirs)
+            cases.append(case)
+            new += created
+        await ReconciliationRun.create(statement_date=day, lines=len(lines), matched=matched, discrepancies=len(found),
+                                       ran_at=self.p.clock.now(), ran_by=ran_by)
+        await audit.record_event(self.p.clock, actor=ran_by, actor_type="admin" if ran_by != "scheduler" else "system",
+                                 action="payments_reconciled",
+                                 attributes={"date": day.isoformat(), "lines": len(lines), "matched": matched,
+                                             "discrepancies": len(found)})
+        return ReconciliationReport(day, len(lines), matched, cases, new)
+
+    @staticmethod
+    def _ours(payment: Payment) -> dict[str, Any]:
+        return {"payment_id": payment.id, "amount_fen": payment.amount_fen, "currency": payment.currency,
+                "state": payment.state}
+
+    @staticmethod
+    def _pay_problem(payment: Payment | None, line: StatementLine) -> str:
+        if payment is None:
+            return "missing_in_ours"
+        if line.amount_fen != payment.amount_fen or line.currency != payment.currency:
+            return "amount_mismatch"
+        if payment.state not in PAID:
+            return "status_mismatch"
+        return ""
+
+    @staticmethod
+    def _refund_problem(refund: Refund | None, line: StatementLine) -> str:
+        if refund is None or refund.payment_id != line.merchant_order_id:
+            return "refund_missing_in_ours"
+        if line.amount_fen != refund.amount_fen:
+            return "refund_amount_mismatch"
+        if refund.state != "succeeded":
+            return "refund_status_mismatch"
+        return ""
+
+    async def _open_case(self, day: date, kind: str, reference: str, ours: dict[str, Any] | None,
+                         theirs: dict[str, Any] | None) -> tuple[DiscrepancyCase, bool]:
+        """One case per (day, kind, reference): a re-run finds the same case, it does not open another."""
+        existing = await DiscrepancyCase.get_or_none(statement_date=day, kind=kind, reference=reference[:80])
+        if existing is not None:
+            return existing, False
+        try:
+            case = await DiscrepancyCase.create(id=new_id("dc"), statement_date=day, kind=kind, reference=reference[:80],
+                                                ours=ours, theirs=theirs, status="open", created_at=self.p.clock.now())
+        except IntegrityError:
+            return await DiscrepancyCase.get(statement_date=day, kind=kind, reference=reference[:80]), False
+        log.warning("reconciliation %s: %s for %s", day, kind, reference)
+        return case, True
+
+    async def reconcile_yesterday(self) -> int:
+        """The daily job: yesterday (Beijing) once, from 10:00 when statements are out, catching up if missed."""
+        now = self.p.clock.now().astimezone(CHINA_TIME)
+        if self.provider is None or now.hour < 10:
+            return 0
+        day = now.date() - timedelta(days=1)
+        if await ReconciliationRun.exists(statement_date=day):
+            return 0
+        return len((await self.reconcile(day)).discrepancies)
+
+    async def discrepancies(self, status: str | None, limit: int = 100) -> Sequence[DiscrepancyCase]:
+        query = DiscrepancyCase.all() if status is None else DiscrepancyCase.filter(status=status)
+        return await query.order_by("-created_at").limit(limit)
+
+    async def resolve_case(self, admin: AuthenticatedClient, case_id: str, resolution: str) -> DiscrepancyCase:
+        case = await DiscrepancyCase.get_or_none(id=case_id)
+        if case is None:
+            raise NotFound("DISCREPANCY_NOT_FOUND")
+        if not await DiscrepancyCase.filter(id=case_id, status="open").update(
+                status="resolved", resolution=resolution[:200], resolved_at=self.p.clock.now()):
+            raise Conflict("DISCREPANCY_RESOLVED")
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="discrepancy_resolved",
+                                 attributes={"case_id": case_id, "kind": case.kind, "reference": case.reference})
+        return await DiscrepancyCase.get(id=case_id)
+
+    async def for_admin(self, admin: AuthenticatedClient, payment_id: str, purpose: str) -> PaymentView:
+        """An admin reads a citizen's payment: the citizen sees that read in their access log."""
+        payment = await Payment.get_or_none(id=payment_id)
+        if payment is None:
+            raise NotFound("PAYMENT_NOT_FOUND")
+        await audit.record_access(self.p.clock, citizen_id=payment.citizen_id, actor=admin.name, actor_type="admin",
+                                  action="payment_read", attributes=["payment", "amount", "reference"], purpose=purpose)
+        return await self.view(payment_id)
+
+    # -- views ---------------------------------------------------------------------------------------
+    async def view(self, payment_id: str, with_details: bool = True) -> PaymentView:
+        row = await Payment.get(id=payment_id)
+        receipt = await Receipt.get_or_none(payment_id=row.id)
+        events = await PaymentEvent.filter(payment_id=row.id).order_by("id") if with_details else []
+        refunds = await Refund.filter(payment_id=row.id).order_by("created_at") if with_details else []
+        return PaymentView(
+            id=row.id, reference=row.reference, reference_kind=row.reference_kind, amount_fen=row.amount_fen,
+            currency=row.currency, description=row.description, state=row.state, refunded_fen=row.refunded_fen,
+            pay_url=row.pay_url if row.state == "submitted" else None, created_at=row.created_at,
+            updated_at=row.updated_at, expires_at=row.expires_at, settled_at=row.settled_at,
+            receipt_number=receipt.number if receipt else None, events=list(events), refunds=list(refunds))

@@ -1,0 +1,107 @@
+"""E-receipts (电子票据): an image and a PDF with a verification QR that anyone can check online, and the
+receipt in the citizen's e-licence wallet."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urlparse
+
+import zxingcpp
+from PIL import Image
+
+from app.notifications.models import Notification
+from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
+from tests.payments.test_refunds import refund
+
+
+def local(url: str) -> str:
+    parts = urlparse(url)
+    return f"{parts.path}?{parts.query}"
+
+
+async def test_the_receipt_verifies_online_from_its_qr(client, payer, provider):
+    payment = await pay_a_fine(client, payer, provider)
+    receipt = await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)
+    assert receipt.status_code == 200
+    body = receipt.json()
+    assert body["number"].startswith("GDPR") and body["amount_fen"] == 20_000 and body["payer_name_masked"] == "**玲"
+
+    png = await client.get(body["image_url"], headers=payer.headers)
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+    assert [d.text for d in decoded] == [body["verify_url"]]
+    pdf = await client.get(body["pdf_url"], headers=payer.headers)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and pdf.headers["content-type"] == "application/pdf"
+
+    # Anyone can check it, without signing in.
+    check = await client.get(local(decoded[0].text))
+    assert check.status_code == 200
+    assert check.json() | {"paid_at": None} == {
+        "valid": True, "number": body["number"], "amount_fen": 20_000, "currency": "CNY",
+        "payee": "广东省政务服务数据管理局（示例收款单位）", "description": payment["description"],
+        "payer_name_masked": "**玲", "paid_at": None, "status": "paid", "refunded_fen": 0}
+    assert check.json()["paid_at"].endswith("Z")
+
+
+async def test_a_wrong_code_or_number_does_not_verify_and_refunds_show(client, payer, provider, payments_admin):
+    payment = await pay_a_fine(client, payer, provider)
+    body = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
+    path = local(body["verify_url"])
+    wrong = await client.get(path[:-3] + ("aaa" if not path.endswith("aaa") else "bbb"))
+    assert wrong.json() == {"valid": False, "number": body["number"], "amount_fen": None, "currency": None, "payee": None,
+                            "description": None, "payer_name_masked": None, "paid_at": None, "status": None,
+                            "refunded_fen": None}
+    assert (await client.get("/api/v1/e-receipts/GDPR000?c=x")).json()["valid"] is False
+
+    await refund(client, payments_admin, payment["id"], 5_000)
+
+    async def partly():
+        return (await client.get(path)).json()["status"] == "partially_refunded"
+
+    await wait_for(partly)
+    assert (await client.get(path)).json()["refunded_fen"] == 5_000
+
+
+async def test_checking_receipts_is_rate_limited(client, payer, provider):
+    replies = [await client.get("/api/v1/e-receipts/GDPR2026120100000000?c=guess") for _ in range(31)]
+    assert [r.status_code for r in replies].count(429) == 1
+    assert replies[-1].json()["error"]["code"] == "RATE_LIMITED" and "Retry-After" in replies[-1].headers
+
+
+async def test_the_receipt_is_in_the_wallet_and_can_be_shared(client, payer, provider):
+    payment = await pay_a_fine(client, payer, provider)
+
+    async def told():  # the message saying the receipt is in the wallet comes once it is there
+        return await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").exists()
+
+    await wait_for(told)
+    body = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
+    wallet = (await client.get("/api/v1/licences", headers=payer.headers)).json()["items"]
+    receipts = [item for item in wallet if item["licence_type"] == "payment_receipt"]
+    assert len(receipts) == 1 and receipts[0]["id"] == body["licence_id"]
+    opened = await client.get(f"/api/v1/licences/{body['licence_id']}", headers=payer.headers)
+    assert opened.status_code == 200 and opened.json()["validity"] == "valid"
+    assert opened.json()["issuer"] == "粤省事平台（示例）"
+    shown = {f["name"]: f["value"] for f in opened.json()["fields"]}
+    assert shown["amount"] == "¥200.00" and shown["payment_id"] == payment["id"]
+    shared = await client.post(f"/api/v1/licences/{body['licence_id']}/shares", headers=payer.headers,
+                               json={"purpose": "报销凭证", "valid_minutes": 30})
+    assert shared.status_code == 201, shared.text
+
+
+async def test_no_receipt_before_payment(client, payer, provider):
+    fine = await first_fine(client, payer)
+    payment = (await start_payment(client, payer, fine)).json()
+    reply = await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)
+    assert reply.status_code == 404 and reply.json()["error"]["code"] == "RECEIPT_NOT_FOUND"
+    assert (await client.get(f"/api/v1/payments/{payment['id']}/receipt.png", headers=payer.headers)).status_code == 404
+
+
+async def test_no_department_can_be_made_issuer_of_e_receipts(client, clock, app):
+    from tests.factories import make_department
+
+    admin = await make_department(clock, "证照管理（示例）", ["licence_admin"])
+    department = await make_department(clock, "某部门（示例）", ["licence_issuer"])
+    reply = await client.put("/api/admin/v1/licence-types/payment_receipt/issuer", headers=admin.headers(),
+                             json={"client_id": department.id})
+    assert reply.status_code == 409 and reply.json()["error"]["code"] == "LICENCE_TYPE_PLATFORM_ISSUED"
