@@ -21,10 +21,19 @@ def bearer_token(request: Request) -> str:
 
 async def citizen_guard(request: Request) -> None:
     """A valid access token of a live session: sets `request.ctx.citizen_id` and `.claims`."""
+    await _session_guard(request, request.app.ctx.platform.settings.citizen_audience)
+
+
+async def miniprogram_guard(request: Request) -> None:
+    """The same, for a token issued by the mini-program login (its own audience: the two never mix)."""
+    await _session_guard(request, request.app.ctx.platform.settings.miniprogram_audience)
+
+
+async def _session_guard(request: Request, audience: str) -> None:
     if request.method == "OPTIONS":
         return
     platform = request.app.ctx.platform
-    claims = platform.tokens.verify(bearer_token(request), platform.settings.citizen_audience)
+    claims = platform.tokens.verify(bearer_token(request), audience)
     if not await request.app.ctx.accounts.session_active(claims.session_id):
         raise Unauthorized("TOKEN_REVOKED")
     await request.app.ctx.accounts.touch_session(claims.session_id)
@@ -51,6 +60,7 @@ def client_guard(audience: str) -> Callable[[Request], Awaitable[None]]:
 
 GUARDS: dict[str, Callable[[Request], Awaitable[None]]] = {
     "citizen": citizen_guard,
+    "miniprogram": miniprogram_guard,
     "relying_party": client_guard("relying_party"),
     "partner": client_guard("partner"),
     "admin": client_guard("admin"),

@@ -21,6 +21,7 @@ MODEL_MODULES = [
     "health_code.interop.models",
     "app.vouchers.models",
     "app.services.models",
+    "app.miniprogram.models",
 ]
 
 

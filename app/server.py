@@ -34,7 +34,7 @@ from app.i18n import negotiate
 from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
 from app.services.cards import HomeCards
-from app.notifications.channels import Channels, SmsChannel, StandInMiniProgramSender, configure_channels
+from app.notifications.channels import Channels, SmsChannel, configure_channels
 from app.services.appointments import AppointmentService
 from app.services.jobs import add_service_jobs
 from health_code.appeals import AppealService
@@ -46,6 +46,9 @@ from health_code.risk_areas import RiskAreaService
 from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
 from health_code.venues import VenueService
+from app.miniprogram.channel import MiniProgramChannel
+from app.miniprogram.platform import MiniProgramPlatform
+from app.miniprogram.service import MiniProgramService
 
 log = logging.getLogger("app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -98,8 +101,13 @@ def create_app(
     app.ctx.catalogue = CatalogueService(platform)
     app.ctx.applications = ApplicationService(platform)
     app.ctx.ratings = RatingService(platform)
-    app.ctx.mini_program = StandInMiniProgramSender(platform.clock)
-    configure_channels(Channels({"sms": SmsChannel(app.ctx.sms, platform.pii), "mini_program": app.ctx.mini_program},
+    # Mini-programs (issue 9): the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
+    app.ctx.mini_program = MiniProgramPlatform(
+        settings.miniprogram_api_url, settings.miniprogram_appid, settings.miniprogram_secret, platform.cache,
+        platform.clock, timeout=settings.miniprogram_timeout, refresh_margin=settings.miniprogram_token_refresh_margin)
+    app.ctx.mini_programs = MiniProgramService(platform, app.ctx.accounts, app.ctx.mini_program)
+    mini_program_channel = MiniProgramChannel(app.ctx.mini_program, platform.pii, platform.clock)
+    configure_channels(Channels({"sms": SmsChannel(app.ctx.sms, platform.pii), "mini_program": mini_program_channel},
                                 timeout=settings.notify_channel_timeout, first_backoff=settings.notify_first_backoff,
                                 max_attempts=settings.notify_max_attempts))
     app.ctx.appointments = AppointmentService(platform)
@@ -135,6 +143,7 @@ def create_app(
         if app.ctx.access_log is not None:
             app.ctx.access_log.flush()
         app.ctx.health.close()
+        await app.ctx.mini_program.close()
         await platform.cache.close()
         await close_db()
 
@@ -169,6 +178,8 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.admin import catalogue as admin_catalogue
     from api.citizen import services as citizen_services
     from api.public import routes as public
+    from api.miniprogram import routes as miniprogram
+    from api.public import h5
 
     app.blueprint(public.bp)
     if settings.dev_endpoints:
@@ -182,6 +193,7 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     app.blueprint([citizen_services.bp, admin_catalogue.bp])
     app.blueprint(citizen_home.bp)
     app.blueprint([citizen_appointments.bp, admin_appointments.bp])
+    app.blueprint([miniprogram.public, miniprogram.bp, h5.bp])
 
 
 async def readiness(platform: Platform) -> dict[str, str]:
