@@ -89,6 +89,15 @@ def mini_program_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture
+async def platform_api(mini_program_platform: PlatformProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """The stand-in platform's HTTP API (and its /mock/ controls); faults queued by a test end with it."""
+    async with httpx.AsyncClient(base_url=mini_program_platform.url, timeout=30) as api:
+        await api.delete("/mock/faults")
+        yield api
+        await api.delete("/mock/faults")
+
+
+@pytest.fixture
 def settings(database_url: str, tmp_path: Path, mini_program_platform: PlatformProcess) -> Settings:
     return Settings(
         env="test",

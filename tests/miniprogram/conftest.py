@@ -4,22 +4,10 @@ to our app in-process and to the platform over HTTP."""
 
 from __future__ import annotations
 
-from typing import AsyncIterator
-
 import httpx
 import pytest
 
 from miniprogram_mock.client import MiniProgramClient
-from tests.miniprogram.platform_process import PlatformProcess
-
-
-@pytest.fixture
-async def platform_api(mini_program_platform: PlatformProcess) -> AsyncIterator[httpx.AsyncClient]:
-    """The platform's HTTP API (and its /mock/ controls); faults queued by a test end with it."""
-    async with httpx.AsyncClient(base_url=mini_program_platform.url, timeout=30) as api:
-        await api.delete("/mock/faults")
-        yield api
-        await api.delete("/mock/faults")
 
 
 @pytest.fixture
