@@ -126,6 +126,8 @@ def create_app(
         await app.ctx.licences.seed_licence_types()
         if not settings.production:
             await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
+        if settings.env == "dev":  # sample slots for the mini-program demo (python -m miniprogram_mock.client --demo)
+            await app.ctx.appointments.seed_sample_slots("gd-gat-001", "天河区政务服务中心（示例）")
 
     @app.after_server_start
     async def start_jobs(app: Sanic) -> None:

@@ -139,9 +139,9 @@ class Journey:
 
 
 async def play_journey(mp: MiniProgramClient, phone: str, name: str, id_number: str, item_id: str,
-                       start: date) -> Journey:
-    """login → phone binding → 实名 → home → health code → book an appointment."""
-    journey = Journey()
+                       start: date, journey: Journey | None = None) -> Journey:
+    """login → phone binding → 实名 → home → health code → book an appointment (steps recorded in `journey`)."""
+    journey = journey if journey is not None else Journey()
     first = await mp.login()
     journey.say("登录", "已绑定，直接登录" if first["bound"] else f"新用户，请验证手机号（{first['expires_in']} 秒内）")
     if not first["bound"]:
