@@ -39,7 +39,8 @@ from app.security import ratelimit
 
 T = TypeVar("T")
 BAD_CODE = {40029, 40163}  # invalid code, code been used
-BUSY = {-1, 45011}  # system busy, minute quota reached
+QUOTA = 45011  # the platform's per-minute quota for our appid is used up
+BUSY = -1  # "system busy": the platform asks to try again later
 MAX_BIND_TRIES = 5
 DEVICE = "微信小程序"
 
@@ -57,9 +58,9 @@ def platform_failure(exc: PlatformError) -> AppError:
     """Our error for a platform failure: what to do next, never the platform's text."""
     if exc.errcode in BAD_CODE:
         return Unauthorized("MP_CODE_INVALID")
-    if exc.errcode in BUSY:
-        return RateLimited(retry_after=30, code="MP_RATE_LIMITED")
-    if exc.errcode is None:  # timed out, unreachable, 5xx, malformed
+    if exc.errcode == QUOTA:
+        return RateLimited(retry_after=60, code="MP_RATE_LIMITED")
+    if exc.errcode is None or exc.errcode == BUSY:  # timed out, unreachable, 5xx, malformed, busy
         return Unavailable("MP_PLATFORM_UNAVAILABLE", headers={"Retry-After": "30"})
     return AppError("MP_PLATFORM_ERROR", status=502, extra={"platform_errcode": exc.errcode})
 

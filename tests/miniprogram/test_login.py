@@ -128,7 +128,7 @@ async def test_tampered_phone_data_is_refused_and_tries_are_limited(mp, client):
 
 @pytest.mark.parametrize("kind, errcode, status, code", [
     ("errcode", 45011, 429, "MP_RATE_LIMITED"),
-    ("errcode", -1, 429, "MP_RATE_LIMITED"),
+    ("errcode", -1, 503, "MP_PLATFORM_UNAVAILABLE"),
     ("errcode", 40125, 502, "MP_PLATFORM_ERROR"),
     ("http_500", 0, 503, "MP_PLATFORM_UNAVAILABLE"),
 ])
