@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from app.cache import create_cache
 from app.miniprogram.platform import MiniProgramPlatform, PlatformError
 from app.miniprogram.topics import TOPICS
 from tests.miniprogram.conftest import calls, fault
@@ -15,8 +16,11 @@ from tests.miniprogram.platform_process import APPID, SECRET
 
 
 def worker(app, platform) -> MiniProgramPlatform:
-    """A second worker's adapter: its own HTTP client, the same cache (Redis, or the shared in-memory one)."""
-    return MiniProgramPlatform(app.ctx.settings.miniprogram_api_url, APPID, SECRET, platform.cache, platform.clock)
+    """A second worker's adapter: its own HTTP client and, on Redis, its own connection to the same
+    cache (on the embedded default, one process: the same in-memory cache)."""
+    settings = app.ctx.settings
+    cache = create_cache(settings.redis_url, settings.cache_namespace) if settings.redis_url else platform.cache
+    return MiniProgramPlatform(settings.miniprogram_api_url, APPID, SECRET, cache, platform.clock)
 
 
 async def test_twenty_sends_at_once_on_two_workers_fetch_one_token(app, platform, platform_api):
@@ -26,6 +30,8 @@ async def test_twenty_sends_at_once_on_two_workers_fetch_one_token(app, platform
         tokens = await asyncio.gather(*[(app.ctx.mini_program if n % 2 else other).access_token() for n in range(20)])
     finally:
         await other.close()
+        if other.cache is not platform.cache:
+            await other.cache.close()
     assert len(set(tokens)) == 1
     assert (await calls(platform_api))["token"] == before + 1
 
