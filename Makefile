@@ -3,8 +3,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Browser tests (tests/browser/): Debian's chromium driven by Playwright, and axe-core from the npm registry.
+AXE_VERSION := 4.14.1
+AXE := .cache/axe-core-$(AXE_VERSION)/axe.min.js
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench bench-detail venv clean
+.PHONY: run test lint bench bench-detail venv clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +20,33 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+# axe-core, pinned, unpacked into a git-ignored folder (npm pack needs no package.json of ours).
+$(AXE):
+	@if ! command -v npm >/dev/null; then echo "no npm: axe-core not fetched, the accessibility test is skipped"; exit 0; fi; \
+	mkdir -p .cache/axe-pack $(dir $(AXE)) && \
+	(cd .cache/axe-pack && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null) && \
+	tar -xzf .cache/axe-pack/axe-core-$(AXE_VERSION).tgz -C $(dir $(AXE)) --strip-components=1 package/axe.min.js package/LICENSE && \
+	rm -rf .cache/axe-pack
+
+# Debian's chromium when it is missing and we may install it (CI runs as root); otherwise the
+# browser tests say why they are skipped. Playwright's own browser download is never used.
+# With it a CJK font (Noto Sans CJK), or the page would show empty boxes for every Chinese character.
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+browser-deps: $(AXE)
+	@if [ ! -x $(CHROMIUM) ] || [ ! -f $(CJK_FONT) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
+				|| echo "chromium could not be installed: the browser tests will be skipped"; \
+		else echo "no $(CHROMIUM) or CJK font and not root: apt-get install chromium fonts-noto-cjk (browser tests skip without chromium)"; fi; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/python -m app
 
 lint: $(STAMP)
 	$(BIN)/ruff check app api health_code elderly_mode miniprogram_mock tests bench
 
-test: lint
+test: lint browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Every hot path on PostgreSQL + Redis, 1 and 2 workers, against a bare Sanic handler in the same run;
@@ -39,4 +63,4 @@ bench-detail: $(STAMP)
 	$(BIN)/python -m bench.home_cards
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .cache

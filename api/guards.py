@@ -22,10 +22,19 @@ def bearer_token(request: Request) -> str:
 async def citizen_guard(request: Request) -> None:
     """A valid access token of a live session: sets `request.ctx.citizen` (a snapshot), `.citizen_id`
     and `.claims`."""
+    await _session_guard(request, request.app.ctx.platform.settings.citizen_audience)
+
+
+async def miniprogram_guard(request: Request) -> None:
+    """The same, for a token issued by the mini-program login (its own audience: the two never mix)."""
+    await _session_guard(request, request.app.ctx.platform.settings.miniprogram_audience)
+
+
+async def _session_guard(request: Request, audience: str) -> None:
     if request.method == "OPTIONS":
         return
     platform = request.app.ctx.platform
-    claims = platform.tokens.verify(bearer_token(request), platform.settings.citizen_audience)
+    claims = platform.tokens.verify(bearer_token(request), audience)
     request.ctx.citizen = await request.app.ctx.accounts.signed_in(claims.session_id, claims.subject)
     request.ctx.claims = claims
     request.ctx.citizen_id = claims.subject
@@ -57,6 +66,7 @@ async def payment_provider_guard(request: Request) -> None:
 
 GUARDS: dict[str, Callable[[Request], Awaitable[None]]] = {
     "citizen": citizen_guard,
+    "miniprogram": miniprogram_guard,
     "relying_party": client_guard("relying_party"),
     "partner": client_guard("partner"),
     "admin": client_guard("admin"),

@@ -19,7 +19,7 @@ from app.errors import AppError, ValidationFailed
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
-AUDIENCES = ("public", "citizen", "relying_party", "partner", "admin", "payment_provider")
+AUDIENCES = ("public", "citizen", "miniprogram", "relying_party", "partner", "admin", "payment_provider")
 
 
 def dumps(value: Any) -> str:

@@ -100,6 +100,15 @@ class Settings:
     payment_settle_after: int = 60  # a payment not notified this long is settled by asking the provider
     payment_provider_timeout: float = 5.0
     receipt_verify_base: str = ""  # public base URL in receipt QR codes; default: APP_ISSUER
+    # The mini-program platform (小程序平台): where its server APIs answer, our appid and secret there,
+    # how long one call may take, and how early (seconds before expiry) its access token is renewed.
+    miniprogram_api_url: str = "http://127.0.0.1:8200"  # the stand-in (`python -m miniprogram_mock`) by default
+    miniprogram_appid: str = "wx5a3e9c2b7d1f0a46"  # sample appid
+    miniprogram_secret: str = "sample-secret-0123456789abcdef"  # the stand-in's; production must set its own
+    miniprogram_timeout: float = 3.0
+    miniprogram_token_refresh_margin: int = 300
+    miniprogram_bind_ttl: int = 300  # a login that still needs its phone verified must finish within this
+    miniprogram_audience: str = "mini-program"
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -216,6 +225,15 @@ class Settings:
         if not self.help_line.isdigit() or not 3 <= len(self.help_line) <= 12:
             raise ConfigError("APP_HELP_LINE must be 3-12 digits, e.g. 12345")
         self._validate_payments()
+        _check_url("APP_MINIPROGRAM_API_URL", self.miniprogram_api_url, {"http", "https"})
+        if not 0.1 <= self.miniprogram_timeout <= 30:
+            raise ConfigError("APP_MINIPROGRAM_TIMEOUT must be 0.1-30 seconds")
+        if not 0 <= self.miniprogram_token_refresh_margin <= 3600:
+            raise ConfigError("APP_MINIPROGRAM_TOKEN_REFRESH_MARGIN must be 0-3600 seconds")
+        if not 60 <= self.miniprogram_bind_ttl <= 1800:
+            raise ConfigError("APP_MINIPROGRAM_BIND_TTL must be 60-1800 seconds")
+        if not self.miniprogram_appid.strip() or not self.miniprogram_secret.strip():
+            raise ConfigError("APP_MINIPROGRAM_APPID and APP_MINIPROGRAM_SECRET must not be empty")
         if self.pii_key:
             decode_key(self.pii_key, "APP_PII_KEY")
         if self.production:
@@ -227,6 +245,9 @@ class Settings:
                 raise ConfigError("production needs APP_REDIS_URL")
             if self.keys_dir is None:
                 raise ConfigError("production needs APP_KEYS_DIR holding the signing keys")
+            if self.miniprogram_secret == Settings.miniprogram_secret or not self.miniprogram_api_url.startswith("https://"):
+                raise ConfigError("production needs APP_MINIPROGRAM_SECRET (not the stand-in's) and an https "
+                                  "APP_MINIPROGRAM_API_URL")
         return self
 
 

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "app.services.models",
     "elderly_mode.models",
     "app.payments.models",
+    "app.miniprogram.models",
 ]
 
 

@@ -147,6 +147,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "CARD_TYPE_UNKNOWN": {"zh-Hans": "没有这种服务卡片：{card_type}。", "zh-Hant": "沒有這種服務卡片：{card_type}。", "en": "There is no service card of type {card_type}."},
     "CARD_TYPE_REPEATED": {"zh-Hans": "服务卡片 {card_type} 重复出现，每种卡片只能添加一次。", "zh-Hant": "服務卡片 {card_type} 重複出現，每種卡片只能新增一次。", "en": "The card {card_type} is listed twice; each card can be pinned once."},
     "CARD_NOT_PINNED": {"zh-Hans": "首页没有服务卡片 {card_type}。", "zh-Hant": "首頁沒有服務卡片 {card_type}。", "en": "The card {card_type} is not on your home screen."},
+    # Mini-program login and the mini-program platform (小程序平台); its own error texts are never shown.
+    "MP_CODE_INVALID": {"zh-Hans": "小程序登录已失效，请重新打开小程序后再试。", "zh-Hant": "小程式登入已失效，請重新開啟小程式後再試。", "en": "The mini-program sign-in has expired. Reopen the mini-program and try again."},
+    "MP_BIND_TICKET_INVALID": {"zh-Hans": "验证手机号已超时，请重新登录。", "zh-Hant": "驗證手機號碼已逾時，請重新登入。", "en": "Verifying your phone number took too long. Please sign in again."},
+    "MP_PHONE_DATA_INVALID": {"zh-Hans": "无法确认您授权的手机号，请重新授权或改用短信验证码。", "zh-Hant": "無法確認您授權的手機號碼，請重新授權或改用簡訊驗證碼。", "en": "The phone number you shared could not be confirmed. Share it again or use an SMS code."},
+    "MP_PLATFORM_UNAVAILABLE": {"zh-Hans": "小程序平台暂时无法连接，请稍后再试。", "zh-Hant": "小程式平台暫時無法連線，請稍後再試。", "en": "The mini-program platform cannot be reached right now. Please try again shortly."},
+    "MP_PLATFORM_ERROR": {"zh-Hans": "小程序平台未能完成请求，请稍后再试。", "zh-Hant": "小程式平台未能完成請求，請稍後再試。", "en": "The mini-program platform could not complete the request. Please try again later."},
+    "MP_RATE_LIMITED": {"zh-Hans": "小程序平台繁忙，请 {retry_after} 秒后再试。", "zh-Hant": "小程式平台繁忙，請 {retry_after} 秒後再試。", "en": "The mini-program platform is busy. Try again in {retry_after} seconds."},
+    "MP_TOPIC_UNKNOWN": {"zh-Hans": "没有这种订阅消息。", "zh-Hant": "沒有這種訂閱訊息。", "en": "There is no such subscription message."},
     # Appointments (网上预约).
     "SLOT_NOT_FOUND": {"zh-Hans": "未找到该预约时段。", "zh-Hant": "未找到該預約時段。", "en": "No such appointment slot."},
     "SLOT_FULL": {"zh-Hans": "该时段已约满，请选择其他时段。", "zh-Hant": "該時段已約滿，請選擇其他時段。", "en": "This slot is fully booked; choose another one."},

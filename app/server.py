@@ -36,7 +36,7 @@ from app.i18n import negotiate
 from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
 from app.services.cards import HomeCards
-from app.notifications.channels import Channels, SmsChannel, StandInMiniProgramSender, configure_channels
+from app.notifications.channels import Channels, SmsChannel, configure_channels
 from app.services.appointments import AppointmentService
 from app.services.jobs import add_service_jobs
 from app.payments.jobs import add_payment_jobs
@@ -57,6 +57,9 @@ from elderly_mode import guidance as elderly_guidance, presets as elderly_preset
 from elderly_mode.print import LargePrint
 from elderly_mode.service import FamilyService
 from elderly_mode.undo import UndoService
+from app.miniprogram.channel import MiniProgramChannel
+from app.miniprogram.platform import MiniProgramPlatform
+from app.miniprogram.service import MiniProgramService
 
 log = logging.getLogger("app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -109,8 +112,13 @@ def create_app(
     app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature()])
     app.ctx.applications = ApplicationService(platform)
     app.ctx.ratings = RatingService(platform)
-    app.ctx.mini_program = StandInMiniProgramSender(platform.clock)
-    configure_channels(Channels({"sms": SmsChannel(app.ctx.sms, platform.pii), "mini_program": app.ctx.mini_program},
+    # Mini-programs (issue 9): the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
+    app.ctx.mini_program = MiniProgramPlatform(
+        settings.miniprogram_api_url, settings.miniprogram_appid, settings.miniprogram_secret, platform.cache,
+        platform.clock, timeout=settings.miniprogram_timeout, refresh_margin=settings.miniprogram_token_refresh_margin)
+    app.ctx.mini_programs = MiniProgramService(platform, app.ctx.accounts, app.ctx.mini_program)
+    mini_program_channel = MiniProgramChannel(app.ctx.mini_program, platform.pii, platform.clock)
+    configure_channels(Channels({"sms": SmsChannel(app.ctx.sms, platform.pii), "mini_program": mini_program_channel},
                                 timeout=settings.notify_channel_timeout, first_backoff=settings.notify_first_backoff,
                                 max_attempts=settings.notify_max_attempts))
     app.ctx.appointments = AppointmentService(platform)
@@ -136,6 +144,8 @@ def create_app(
         if not settings.production:
             await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
             await seed_fees()
+        if settings.env == "dev":  # sample slots for the mini-program demo (python -m miniprogram_mock.client --demo)
+            await app.ctx.appointments.seed_sample_slots("gd-gat-001", "天河区政务服务中心（示例）")
 
     @app.after_server_start
     async def start_jobs(app: Sanic) -> None:
@@ -154,6 +164,7 @@ def create_app(
         if app.ctx.access_log is not None:
             app.ctx.access_log.flush()
         app.ctx.health.close()
+        await app.ctx.mini_program.close()
         await platform.cache.close()
         await close_db()
 
@@ -199,6 +210,8 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.admin import catalogue as admin_catalogue
     from api.citizen import services as citizen_services
     from api.public import routes as public
+    from api.miniprogram import routes as miniprogram
+    from api.public import h5
 
     app.blueprint(public.bp)
     if settings.dev_endpoints:
@@ -221,6 +234,7 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.provider import payments as provider_payments
     from api.public import receipts as public_receipts
     app.blueprint([citizen_payments.bp, admin_payments.bp, provider_payments.bp, public_receipts.bp])
+    app.blueprint([miniprogram.public, miniprogram.bp, h5.bp])
 
 
 async def readiness(platform: Platform) -> dict[str, str]:

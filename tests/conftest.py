@@ -24,6 +24,7 @@ from app.clock import MovableClock
 from app.config import Settings
 from app.platform import Platform, build_platform
 from app.server import create_app
+from tests.miniprogram.platform_process import PlatformProcess, start_platform
 
 Sanic.test_mode = True
 
@@ -79,13 +80,31 @@ def database_url(database_template: str, tmp_path: Path) -> str:
     return f"sqlite://{path}"
 
 
+@pytest.fixture(scope="session")
+def mini_program_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProcess]:
+    """The stand-in mini-program platform, its own process for the whole run (tests/miniprogram/)."""
+    platform = start_platform(tmp_path_factory.mktemp("miniprogram"))
+    yield platform
+    platform.stop()
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+async def platform_api(mini_program_platform: PlatformProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """The stand-in platform's HTTP API (and its /mock/ controls); faults queued by a test end with it."""
+    async with httpx.AsyncClient(base_url=mini_program_platform.url, timeout=30) as api:
+        await api.delete("/mock/faults")
+        yield api
+        await api.delete("/mock/faults")
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, mini_program_platform: PlatformProcess) -> Settings:
     return Settings(
         env="test",
         data_dir=tmp_path,
         database_url=database_url,
         redis_url=REDIS_URL,
+        miniprogram_api_url=mini_program_platform.url,
         cache_namespace=f"test:{secrets.token_hex(6)}",
         scheduler_enabled=False,  # tests run jobs themselves, with the clock they move
     ).validated()

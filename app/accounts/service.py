@@ -211,12 +211,30 @@ class AccountService:
 
     # -- login, refresh, logout ---------------------------------------------------------------
     async def login(self, raw_phone: str, code: str, device_name: str | None, client_ip: str) -> SignedIn:
+        phone = await self.check_login_code(raw_phone, code, client_ip)
+        return await self.sign_in_verified_phone(phone, device_name)
+
+    async def check_login_code(self, raw_phone: str, code: str, client_ip: str) -> str:
+        """Use up a valid SMS login code for `raw_phone` (rate-limited, single use); the normalized phone."""
         phone, phone_hash = self._phone(raw_phone)
         if not _CODE.match(code or ""):
             raise ValidationFailed([{"field": "code", "problem": "6 digits"}])
         await ratelimit.hit(self.p.cache, self.p.clock, f"login-ip:{client_ip}", self.s.login_ip_hourly_limit, 3600)
         await self._consume_code(phone_hash, code)
+        return phone
+
+    async def sign_in_verified_phone(self, phone: str, device_name: str | None, audience: str | None = None,
+                                     via: str = "sms") -> SignedIn:
+        """A new session for the owner of a phone number someone has just proven to hold (SMS code, or
+        phone data the mini-program platform vouched for); the citizen is created on first sign-in.
+        `audience` is the API the access token is for (the citizen app by default)."""
+        phone, phone_hash = self._phone(phone)
         citizen = await self._citizen_for_phone(phone, phone_hash)
+        return await self.start_session(citizen, device_name, audience, via)
+
+    async def start_session(self, citizen: Citizen, device_name: str | None, audience: str | None = None,
+                            via: str = "sms") -> SignedIn:
+        """A new device session (and its tokens) for a citizen whose sign-in was just proven."""
         device = (device_name or "").strip()[:64] or "未命名设备"
         now = self.p.clock.now()
         session = await LoginSession.create(
@@ -224,10 +242,12 @@ class AccountService:
             expires_at=now + timedelta(seconds=self.s.refresh_token_ttl),
         )
         refresh = await self._new_refresh_token(session.id)
+        attributes = {"session_id": session.id} if via == "sms" and audience is None else \
+            {"session_id": session.id, "via": via, "audience": audience or self.s.citizen_audience}
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="login",
-                                 subject_id=citizen.id, attributes={"session_id": session.id})
+                                 subject_id=citizen.id, attributes=attributes)
         await notify(self.p.clock, citizen.id, "login_new_device", {"device": device, "at": rfc3339(now)})
-        return self._signed_in(citizen, session.id, refresh)
+        return self._signed_in(citizen, session.id, refresh, audience)
 
     async def _citizen_for_phone(self, phone: str, phone_hash: str) -> Citizen:
         citizen = await Citizen.get_or_none(phone_hash=phone_hash)
@@ -246,8 +266,8 @@ class AccountService:
         await RefreshToken.create(session_id=session_id, token_hash=_token_hash(token), created_at=self.p.clock.now())
         return token
 
-    def _signed_in(self, citizen: Citizen, session_id: str, refresh: str) -> SignedIn:
-        access = self.p.tokens.issue(citizen.id, session_id, self.s.citizen_audience)
+    def _signed_in(self, citizen: Citizen, session_id: str, refresh: str, audience: str | None = None) -> SignedIn:
+        access = self.p.tokens.issue(citizen.id, session_id, audience or self.s.citizen_audience)
         return SignedIn(access, refresh, self.s.access_token_ttl, citizen, session_id)
 
     async def refresh(self, refresh_token: str) -> SignedIn:

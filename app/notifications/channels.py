@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from app.accounts.adapters import SmsGateway
@@ -34,13 +33,18 @@ log = logging.getLogger("app.notifications")
 IN_APP, SMS, MINI_PROGRAM = "in_app", "sms", "mini_program"
 CHANNELS = (IN_APP, SMS, MINI_PROGRAM)
 DEFAULT_CHANNELS = (IN_APP,)
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 SMS_SIGNATURE = "【粤省事（示例）】"
 LEASE = timedelta(minutes=2)  # how long a send in progress keeps a delivery from the retry job
 
 
 class ChannelError(RuntimeError):
     """The channel did not take the message; `str()` is a short reason without personal data."""
+
+
+class ChannelSkipped(ChannelError):
+    """The channel does not apply to this citizen (e.g. no mini-program bound, no subscription left):
+    recorded as skipped and never retried."""
 
 
 class ChannelSender(Protocol):
@@ -81,43 +85,6 @@ class SmsChannel:
             raise ChannelError(f"sms gateway: {type(exc).__name__}") from None
 
 
-@dataclass(frozen=True)
-class SubscriptionMessage:
-    """What a mini-program subscription message (订阅消息) carries: a template and its short fields."""
-
-    message_id: str
-    citizen_id: str
-    template: str
-    data: dict[str, str]
-    sent_at: datetime
-
-
-@dataclass
-class StandInMiniProgramSender:
-    """A stand-in for the mini-program platform's subscription-message API: records what it "sent",
-    and like the SMS stand-in can be told to be slow or to fail the next few sends."""
-
-    clock: Clock
-    latency: float = 0.01
-    sent: list[SubscriptionMessage] = field(default_factory=list)
-    _failures_left: int = 0
-
-    def fail_next(self, count: int = 1) -> None:
-        self._failures_left = count
-
-    async def send(self, message: Notification) -> None:
-        await asyncio.sleep(self.latency)
-        if self._failures_left > 0:
-            self._failures_left -= 1
-            raise ChannelError("mini-program platform answered 503")
-        title, body = render_text(message.kind, message.params)
-        self.sent.append(SubscriptionMessage(f"mp_{secrets.token_hex(8)}", message.citizen_id, message.kind,
-                                             {"title": title, "body": body}, self.clock.now()))
-
-    def sent_to(self, citizen_id: str) -> list[SubscriptionMessage]:
-        return [m for m in self.sent if m.citizen_id == citizen_id]
-
-
 @dataclass
 class Channels:
     """The external channel senders and the retry policy: attempt n (1-based) that fails waits
@@ -155,6 +122,7 @@ async def attempt(clock: Clock, delivery: NotificationDelivery, message: Notific
     sender = channels.senders.get(delivery.channel)
     attempts = delivery.attempts + 1
     error: str | None = None
+    skipped = False
     if sender is None:
         error = f"channel {delivery.channel} not configured"
     else:
@@ -162,11 +130,15 @@ async def attempt(clock: Clock, delivery: NotificationDelivery, message: Notific
             await asyncio.wait_for(sender.send(message), timeout=channels.timeout)
         except asyncio.TimeoutError:
             error = f"timed out after {channels.timeout:g} s"
+        except ChannelSkipped as exc:
+            error, skipped = str(exc)[:200], True
         except ChannelError as exc:
             error = str(exc)[:200]
     now = clock.now()
-    if error is None:
-        changes: dict[str, Any] = {"status": SENT, "attempts": attempts, "next_attempt_at": None, "last_error": None}
+    if skipped:
+        changes: dict[str, Any] = {"status": SKIPPED, "attempts": attempts, "next_attempt_at": None, "last_error": error}
+    elif error is None:
+        changes = {"status": SENT, "attempts": attempts, "next_attempt_at": None, "last_error": None}
     else:
         retry_at = now + channels.backoff(attempts) if attempts < channels.max_attempts else None
         changes = {"status": FAILED, "attempts": attempts, "next_attempt_at": retry_at, "last_error": error}

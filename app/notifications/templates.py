@@ -106,6 +106,7 @@ for _colour, _names in {"green": ("绿码", "綠碼", "green"), "yellow": ("黄�
             "zh-Hant": f"您的健康碼已變為{_names[1]}，請開啟健康碼查看原因。",
             "en": f"Your health code is now {_names[2]}. Open it to see why.",
         },
+        "channels": ["in_app", "mini_program"],  # a subscription message only to those who accepted one
     }
 
 
@@ -215,3 +216,7 @@ TEMPLATES.update({
                  "en": "{amount} for “{description}” was refunded to the account you paid from."},
     },
 })
+# Every step of an application also goes out as a mini-program subscription message, to those who accepted one.
+for _kind in ("application_submitted", "application_auto_approved", "application_approved", "application_rejected",
+              "application_returned", "application_corrected", "application_completed"):
+    TEMPLATES[_kind]["channels"] = ["in_app", "mini_program"]

@@ -1,6 +1,6 @@
 """A stand-in payment provider (示例支付), run as its own process, behaving as WeChat Pay / Alipay do.
 
-    python -m app.payments.standin_provider --port 8200 --merchant-id gov-sample-merchant \\
+    python -m app.payments.standin_provider --port 8300 --merchant-id gov-sample-merchant \\
         --merchant-key <shared merchant secret> [--provider-id sample-pay]
 
 It imports only third-party libraries (no code of ours), so tests that pass against it show the

@@ -107,6 +107,25 @@ class AppointmentService:
                                  attributes={"slot": slot.id, "item": item.id, "capacity": capacity})
         return _slot_view(slot, item.name)
 
+    async def seed_sample_slots(self, item_id: str, office: str, days: int = 14) -> int:
+        """Dev only (sample data): two slots a day, 09:30 and 14:30 Beijing time, for the next `days` days
+        of one sample item, so a demo has something to book; days that already have slots are left alone."""
+        if not await ServiceItem.exists(id=item_id):
+            return 0
+        today = local_day(self.clock.now())
+        made = 0
+        for offset in range(1, days + 1):
+            day = today + timedelta(days=offset)
+            start, end = day_bounds(day)
+            if await AppointmentSlot.filter(item_id=item_id, starts_at__gte=start, starts_at__lt=end).exists():
+                continue
+            for hour, minute in ((9, 30), (14, 30)):
+                starts = datetime.combine(day, time(hour, minute), LOCAL_TZ).astimezone(timezone.utc)
+                await AppointmentSlot.create(id=new_id("slot"), office=office, item_id=item_id, starts_at=starts,
+                                             ends_at=starts + timedelta(minutes=30), capacity=20)
+                made += 1
+        return made
+
     async def office_slots(self, item_id: str | None, day: date | None) -> list[SlotView]:
         query = AppointmentSlot.all()
         if item_id:

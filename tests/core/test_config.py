@@ -21,6 +21,8 @@ PRODUCTION = {
     "APP_DATABASE_URL": "postgres://gov@db.internal:5432/gov",
     "APP_REDIS_URL": "redis://cache.internal:6379/0",
     "APP_KEYS_DIR": "/etc/gov/keys",
+    "APP_MINIPROGRAM_API_URL": "https://mp-api.example.cn",
+    "APP_MINIPROGRAM_SECRET": "a-real-secret-from-the-platform",
 }
 
 
@@ -87,6 +89,8 @@ def test_a_complete_production_configuration_is_accepted():
     ("APP_DATABASE_URL", "PostgreSQL"),
     ("APP_REDIS_URL", "APP_REDIS_URL"),
     ("APP_KEYS_DIR", "APP_KEYS_DIR"),
+    ("APP_MINIPROGRAM_SECRET", "APP_MINIPROGRAM_SECRET"),
+    ("APP_MINIPROGRAM_API_URL", "https"),
 ])
 def test_production_refuses_to_start_without_each_required_part(missing, says):
     environ = {k: v for k, v in PRODUCTION.items() if k != missing}

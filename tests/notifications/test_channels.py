@@ -16,15 +16,22 @@ from app.notifications import channels
 from app.notifications.service import notify
 from app.notifications.templates import TEMPLATES
 from app.services.models import NotificationDelivery
+from app.miniprogram.topics import TOPICS
 from tests.factories import sign_in
+from tests.miniprogram.conftest import fault
+from tests.miniprogram.mp_factory import in_mini_program, messages_to
 
 REMINDER = {"item": "往来港澳通行证再次签注（示例）", "office": "天河区政务服务中心（示例）", "time": "09:30"}
 
 
 @pytest.fixture
-def mini_program(app):
-    app.ctx.mini_program.latency = 0
-    return app.ctx.mini_program
+def mini_program(client, platform_api):
+    """Bind a citizen in the mini-program (stand-in platform process) and accept appointment messages."""
+
+    async def bind(citizen):
+        return await in_mini_program(client, platform_api, citizen.phone, "appointment")
+
+    return bind
 
 
 async def deliveries(message_id: str) -> dict[str, NotificationDelivery]:
@@ -43,8 +50,9 @@ async def test_an_in_app_only_message_is_delivered_when_stored(client, sms):
     assert len(sms.outbox(citizen.phone)) == 1  # the login code only: a sign-in alert is not texted
 
 
-async def test_a_reminder_goes_to_the_inbox_by_sms_and_to_the_mini_program(client, sms, clock, mini_program):
+async def test_a_reminder_goes_to_the_inbox_by_sms_and_to_the_mini_program(client, sms, clock, mini_program, platform_api):
     citizen = await sign_in(client, sms)
+    mp = await mini_program(citizen)
     message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
 
     sent = await deliveries(message.id)
@@ -53,16 +61,17 @@ async def test_a_reminder_goes_to_the_inbox_by_sms_and_to_the_mini_program(clien
     assert reminder_sms(sms, citizen.phone) == [
         "【粤省事（示例）】预约办事提醒：您预约了明天 09:30（北京时间）在天河区政务服务中心（示例）办理“往来港澳通行证再次签注（示例）”，"
         "请携带所需材料按时前往。如不能前往，请提前取消预约。"]
-    (pushed,) = mini_program.sent_to(citizen.id)
-    assert pushed.template == "appointment_reminder" and pushed.data["title"] == "预约办事提醒"
-    assert "09:30" in pushed.data["body"] and pushed.message_id.startswith("mp_")
+    (pushed,) = await messages_to(platform_api, mp)
+    assert pushed["template_id"] == TOPICS["appointment"]["template_id"] and pushed["data"]["thing1"] == {"value": "预约办事提醒"}
+    assert pushed["data"]["thing2"] == {"value": REMINDER["item"]} and pushed["msgid"] > 0
 
     english = await client.get("/api/v1/notifications", headers={**citizen.headers, "Accept-Language": "en"})
     assert english.json()["items"][0]["title"] == "Appointment tomorrow"  # the inbox still speaks the reader's language
 
 
-async def test_a_failed_sms_is_recorded_and_sent_by_the_retry_job(client, sms, clock, mini_program, caplog):
+async def test_a_failed_sms_is_recorded_and_sent_by_the_retry_job(client, sms, clock, mini_program, platform_api, caplog):
     citizen = await sign_in(client, sms)
+    mp = await mini_program(citizen)
     sms.fail_next(1)
     with caplog.at_level(logging.WARNING):
         message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)  # does not raise
@@ -80,7 +89,7 @@ async def test_a_failed_sms_is_recorded_and_sent_by_the_retry_job(client, sms, c
     assert (retried.status, retried.attempts, retried.next_attempt_at, retried.last_error) == ("sent", 2, None, None)
     assert len(reminder_sms(sms, citizen.phone)) == 1
     assert await channels.retry_due(clock) == 0
-    assert len(mini_program.sent_to(citizen.id)) == 1  # channels that worked are not sent again
+    assert len(await messages_to(platform_api, mp)) == 1  # channels that worked are not sent again
 
 
 async def test_retries_back_off_and_give_up_after_the_last_attempt(client, sms, clock, mini_program):
@@ -106,25 +115,30 @@ async def test_retries_back_off_and_give_up_after_the_last_attempt(client, sms, 
     assert (await deliveries(message.id))["in_app"].status == "sent"  # the inbox has it all along
 
 
-async def test_a_slow_channel_times_out_without_holding_up_the_sender(app, client, sms, clock, mini_program):
+async def test_a_slow_channel_times_out_without_holding_up_the_sender(app, client, sms, clock, mini_program, platform_api):
     citizen = await sign_in(client, sms)
+    mp = await mini_program(citizen)
     settings = channels.configured_channels()
     assert settings is not None
-    mini_program.latency, settings.timeout = 5, 0.05
+    await app.ctx.mini_program.access_token()  # fetched beforehand: the send itself is what hangs
+    await fault(platform_api, "subscribe_send", "timeout", delay=3)
+    settings.timeout = 0.3
     started = time.perf_counter()
     message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
     assert time.perf_counter() - started < 2
     slow = (await deliveries(message.id))["mini_program"]
-    assert (slow.status, slow.attempts, slow.last_error) == ("failed", 1, "timed out after 0.05 s")
+    assert (slow.status, slow.attempts, slow.last_error) == ("failed", 1, "timed out after 0.3 s")
     assert (await deliveries(message.id))["sms"].status == "sent"
 
-    mini_program.latency = 0
-    mini_program.fail_next(1)
+    settings.timeout = 3.0
+    await platform_api.delete("/mock/faults")  # (had the cut-off send not even reached it, the hang stays queued)
+    await fault(platform_api, "subscribe_send", "http_500")
     clock.advance(31)
     assert await channels.retry_due(clock) == 1
     again = (await deliveries(message.id))["mini_program"]
-    assert (again.status, again.attempts, again.last_error) == ("failed", 2, "mini-program platform answered 503")
-    assert mini_program.sent_to(citizen.id) == []
+    assert (again.status, again.attempts, again.last_error) == ("failed", 2, "mini-program platform: http 500")
+    assert await messages_to(platform_api, mp) == []
+    assert (await mp.get("/subscriptions"))["remaining"]["appointment"] == 1  # not used up by the failures
 
 
 async def test_two_retry_runs_at_once_send_a_message_once(client, sms, clock, mini_program):
@@ -161,6 +175,7 @@ async def test_the_retry_policy_comes_from_settings(settings, platform, sms, fac
 
 async def test_a_message_written_where_no_channel_is_set_up_waits_for_the_service(client, sms, clock, mini_program):
     citizen = await sign_in(client, sms)
+    await mini_program(citizen)
     service_channels = channels.configured_channels()
     channels.configure_channels(None)  # e.g. a maintenance script that writes messages
     try:

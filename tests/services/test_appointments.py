@@ -17,6 +17,7 @@ from app.notifications.models import Notification
 from app.services.jobs import add_service_jobs
 from app.services.models import Appointment, AppointmentSlot, Department, NotificationDelivery, ServiceItem
 from health_code.jobs import run_exclusively
+from tests.miniprogram.mp_factory import in_mini_program, messages_to
 from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -267,10 +268,11 @@ async def test_only_offices_publish_and_slots_must_make_sense(client, story, clo
     assert [s["starts_at"] for s in listed.json()["items"]] == ["2026-12-04T01:00:00Z"]
 
 
-async def test_a_reminder_goes_out_the_day_before_once(app, client, sms, story, clock):
+async def test_a_reminder_goes_out_the_day_before_once(app, client, sms, story, clock, platform_api):
     item, office = story
     slot = await publish(client, office, item.id, beijing(3, 9, 30))
     kept_by, cancelled_by = await verified_citizen(client, sms, 1), await verified_citizen(client, sms, 2)
+    in_wechat = await in_mini_program(client, platform_api, kept_by.phone, "appointment", clock=clock)
     kept = (await book(client, kept_by, slot["id"])).json()
     dropped = (await book(client, cancelled_by, slot["id"])).json()
     await client.delete(f"/api/v1/appointments/{dropped['id']}", headers=cancelled_by.headers)
@@ -290,7 +292,7 @@ async def test_a_reminder_goes_out_the_day_before_once(app, client, sms, story, 
     assert "09:30" in reminder["body"] and OFFICE in reminder["body"] and "往来港澳通行证再次签注" in reminder["body"]
     assert [m.text for m in sms.outbox(kept_by.phone) if "预约" in m.text] == \
         [f"【粤省事（示例）】预约办事提醒：{reminder['body']}"]
-    assert [m.template for m in app.ctx.mini_program.sent_to(kept_by.id)] == ["appointment_reminder"]
+    assert [m["data"]["thing1"]["value"] for m in await messages_to(platform_api, in_wechat)] == ["预约办事提醒"]
     assert await Notification.filter(citizen_id=cancelled_by.id, kind="appointment_reminder").count() == 0
     assert (await Appointment.get(id=kept["id"])).reminded_at is not None
     deliveries = await NotificationDelivery.filter(notification__kind="appointment_reminder").order_by("channel")

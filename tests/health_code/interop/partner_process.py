@@ -1,6 +1,10 @@
 """Test helpers for a real second party: the stand-in partner region as its own process, and our
 app served on a real loopback port so that process can call us over HTTP.
 
+`launch(command, log_path, probe_path)` starts any stand-in process that prints `LISTENING <port>`
+first and waits until it answers (the partner region here, the mini-program platform in
+tests/miniprogram/); `end_now(process)` stops one.
+
 `start_partner(our_url, log_dir)` runs `python -m health_code.interop.standin_partner --port 0`
 (the stand-in binds a free port and prints `LISTENING <port>` first), waits until `GET /keys`
 answers and returns a `PartnerRegion`; `await partner.stop()` ends it (SIGTERM, then SIGKILL).
@@ -22,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +70,43 @@ async def _end(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         await asyncio.to_thread(process.wait)
 
 
+def launch(command: list[str], log_path: Path, probe_path: str, timeout: float = STARTUP_TIMEOUT,
+           what: str = "stand-in") -> tuple[str, subprocess.Popen[bytes]]:
+    """Start a stand-in process that prints `LISTENING <port>` (cwd = repo root) and wait until
+    `GET probe_path` answers 200; its base URL and the process. Blocking: call it in a thread from async code."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2) as probe:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+            found = _LISTENING.search(log_path.read_text(errors="replace"))
+            if found:
+                url = f"http://127.0.0.1:{found.group(1)}"
+                try:
+                    if probe.get(f"{url}{probe_path}").status_code == 200:
+                        return url, process
+                except httpx.TransportError:
+                    pass  # bound but not serving yet
+            if time.monotonic() > deadline:
+                end_now(process)
+                raise RuntimeError(f"{what} did not answer in {timeout} s:\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.05)
+
+
+def end_now(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM (Sanic drains connections and stops), then SIGKILL after `grace` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 async def start_partner(our_url: str, log_dir: Path, partner_id: str = "MO",
                         our_issuer: str = "https://gov-app.example.cn", keys_dir: Path | None = None,
                         timeout: float = STARTUP_TIMEOUT) -> PartnerRegion:
@@ -74,27 +116,7 @@ async def start_partner(our_url: str, log_dir: Path, partner_id: str = "MO",
                "--partner-id", partner_id, "--our-url", our_url, "--our-issuer", our_issuer]
     if keys_dir is not None:
         command += ["--keys-dir", str(keys_dir)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with httpx.AsyncClient(timeout=2) as probe:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"stand-in partner exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-            found = _LISTENING.search(log_path.read_text(errors="replace"))
-            if found:
-                url = f"http://127.0.0.1:{found.group(1)}"
-                try:
-                    if (await probe.get(f"{url}/keys")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass  # bound but not serving yet
-            if loop.time() > deadline:
-                await _end(process)
-                raise RuntimeError(f"stand-in partner did not answer in {timeout} s:\n{log_path.read_text(errors='replace')}")
-            await asyncio.sleep(0.05)
+    url, process = await asyncio.to_thread(launch, command, log_path, "/keys", timeout, "stand-in partner")
     return PartnerRegion(partner_id, url, our_url, httpx.AsyncClient(base_url=url, timeout=30), process, log_path)
 
 

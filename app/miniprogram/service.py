@@ -1,0 +1,176 @@
+"""Mini-program sign-in (小程序登录) and subscriptions (订阅消息).
+
+1. The front-end gets a login code from the platform (wx.login) and posts it; we exchange it
+   server-to-server (jscode2session) for the user's openid, unionid and session key.
+2. An openid already bound to a citizen signs in at once: a session of our own with an access
+   token for the mini-program API (audience `APP_MINIPROGRAM_AUDIENCE`).
+3. Otherwise the reply is a bind ticket (short-lived, single use). The front-end proves the phone
+   number with the platform's encrypted phone data, or with one of our SMS codes; the openid is
+   then bound to the citizen who owns that number (created on first sign-in).
+
+The session key never leaves the server: it is kept only inside the bind ticket's cache record,
+encrypted with the PII cipher, for `APP_MINIPROGRAM_BIND_TTL` seconds. Openids are stored
+encrypted with a keyed hash beside them for lookup. Platform failures become our error envelope
+(`MP_*` codes); the platform's own messages are never passed on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Awaitable, TypeVar
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from app import audit
+from app.accounts.models import Citizen
+from app.accounts.service import AccountService, CodeSent, SignedIn
+from app.cache import get_json, set_json
+from app.errors import AppError, RateLimited, Unauthorized, Unavailable
+from app.ids import new_id
+from app.miniprogram.models import MiniProgramBinding, MiniProgramSubscription
+from app.miniprogram.platform import MiniProgramPlatform, PlatformError
+from app.miniprogram.rules import PhoneDataInvalid, decrypt_phone_data
+from app.miniprogram.topics import TOPICS
+from app.platform import Platform
+from app.security import ratelimit
+
+T = TypeVar("T")
+BAD_CODE = {40029, 40163}  # invalid code, code been used
+QUOTA = 45011  # the platform's per-minute quota for our appid is used up
+BUSY = -1  # "system busy": the platform asks to try again later
+MAX_BIND_TRIES = 5
+DEVICE = "微信小程序"
+
+
+@dataclass(frozen=True)
+class MiniProgramLogin:
+    """Either signed in (`signed_in`) or waiting for the phone to be verified (`bind_ticket`)."""
+
+    signed_in: SignedIn | None
+    bind_ticket: str | None = None
+    expires_in: int = 0
+
+
+def platform_failure(exc: PlatformError) -> AppError:
+    """Our error for a platform failure: what to do next, never the platform's text."""
+    if exc.errcode in BAD_CODE:
+        return Unauthorized("MP_CODE_INVALID")
+    if exc.errcode == QUOTA:
+        return RateLimited(retry_after=60, code="MP_RATE_LIMITED")
+    if exc.errcode is None or exc.errcode == BUSY:  # timed out, unreachable, 5xx, malformed, busy
+        return Unavailable("MP_PLATFORM_UNAVAILABLE", headers={"Retry-After": "30"})
+    return AppError("MP_PLATFORM_ERROR", status=502, extra={"platform_errcode": exc.errcode})
+
+
+class MiniProgramService:
+    def __init__(self, platform: Platform, accounts: AccountService, mini_program: MiniProgramPlatform) -> None:
+        self.p, self.accounts, self.mp = platform, accounts, mini_program
+        self.s = platform.settings
+
+    async def _ask(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except PlatformError as exc:
+            raise platform_failure(exc) from None
+
+    def openid_hash(self, openid: str) -> str:
+        return self.p.pii.lookup_hash(f"{self.mp.appid}:{openid}", "mp_openid")
+
+    # -- login -----------------------------------------------------------------------------------
+    async def login(self, code: str, client_ip: str) -> MiniProgramLogin:
+        await ratelimit.hit(self.p.cache, self.p.clock, f"mp-login-ip:{client_ip}", self.s.login_ip_hourly_limit, 3600)
+        session = await self._ask(self.mp.code_to_session(code))
+        binding = await MiniProgramBinding.get_or_none(appid=self.mp.appid, openid_hash=self.openid_hash(session.openid))
+        if binding is not None:
+            await MiniProgramBinding.filter(id=binding.id).update(last_login_at=self.p.clock.now())
+            citizen = await Citizen.get(id=binding.citizen_id)
+            signed_in = await self.accounts.start_session(citizen, DEVICE, self.s.miniprogram_audience, "mini_program")
+            return MiniProgramLogin(signed_in)
+        ticket = secrets.token_urlsafe(32)
+        pii = self.p.pii
+        record = {"openid_enc": pii.encrypt(session.openid, "mp_openid"),
+                  "unionid": session.unionid and self.p.pii.lookup_hash(session.unionid, "mp_unionid"),
+                  "session_key_enc": pii.encrypt(session.session_key, "mp_session_key"),
+                  "expires_at": self.p.clock.timestamp() + self.s.miniprogram_bind_ttl}
+        await set_json(self.p.cache, _ticket_key(ticket), record, ttl=self.s.miniprogram_bind_ttl + 5)
+        return MiniProgramLogin(None, ticket, self.s.miniprogram_bind_ttl)
+
+    async def _ticket(self, ticket: str) -> dict:
+        record = await get_json(self.p.cache, _ticket_key(ticket or ""))
+        if record is None or self.p.clock.timestamp() >= record["expires_at"]:
+            raise Unauthorized("MP_BIND_TICKET_INVALID")
+        tries = await self.p.cache.incr(f"{_ticket_key(ticket)}:tries", ttl=self.s.miniprogram_bind_ttl + 5)
+        if tries > MAX_BIND_TRIES:
+            await self.p.cache.delete(_ticket_key(ticket))
+            raise Unauthorized("MP_BIND_TICKET_INVALID")
+        return record
+
+    async def bind_with_phone_data(self, ticket: str, encrypted_data: str, iv: str) -> SignedIn:
+        """Bind with the phone number the platform vouches for (encrypted with this login's session key)."""
+        record = await self._ticket(ticket)
+        session_key = self.p.pii.decrypt(record["session_key_enc"], "mp_session_key")
+        try:
+            phone = decrypt_phone_data(session_key, encrypted_data, iv, self.mp.appid, self.p.clock.timestamp())
+        except PhoneDataInvalid as exc:
+            raise AppError("MP_PHONE_DATA_INVALID", status=422, extra={"reason": str(exc)}) from None
+        return await self._bind(ticket, record, phone, "phone_data")
+
+    async def send_bind_code(self, ticket: str, phone: str, client_ip: str) -> CodeSent:
+        """Or prove the number with one of our SMS codes (same limits as the app's login code)."""
+        await self._ticket(ticket)
+        return await self.accounts.request_login_code(phone, client_ip)
+
+    async def bind_with_sms(self, ticket: str, phone: str, code: str, client_ip: str) -> SignedIn:
+        record = await self._ticket(ticket)
+        verified = await self.accounts.check_login_code(phone, code, client_ip)
+        return await self._bind(ticket, record, verified, "sms")
+
+    async def _bind(self, ticket: str, record: dict, phone: str, verified_by: str) -> SignedIn:
+        # Single use, even when two binds race with the same ticket.
+        if not await self.p.cache.set_if_absent(f"{_ticket_key(ticket)}:used", "1", ttl=self.s.miniprogram_bind_ttl + 5):
+            raise Unauthorized("MP_BIND_TICKET_INVALID")
+        await self.p.cache.delete(_ticket_key(ticket))
+        openid = self.p.pii.decrypt(record["openid_enc"], "mp_openid")
+        signed_in = await self.accounts.sign_in_verified_phone(phone, DEVICE, self.s.miniprogram_audience,
+                                                               f"mini_program_{verified_by}")
+        now = self.p.clock.now()
+        try:
+            await MiniProgramBinding.create(
+                id=new_id("mpb"), appid=self.mp.appid, openid_hash=self.openid_hash(openid),
+                openid_enc=self.p.pii.encrypt(openid, "mp_openid"), unionid_hash=record.get("unionid"),
+                citizen_id=signed_in.citizen.id, verified_by=verified_by, created_at=now, last_login_at=now)
+        except IntegrityError:
+            pass  # a parallel bind of the same openid won; it verified a phone too
+        await audit.record_event(self.p.clock, actor=signed_in.citizen.id, actor_type="citizen",
+                                 action="mini_program_bound", subject_id=signed_in.citizen.id,
+                                 attributes={"appid": self.mp.appid, "verified_by": verified_by})
+        return signed_in
+
+    # -- subscriptions ---------------------------------------------------------------------------
+    async def record_subscriptions(self, citizen_id: str, answers: dict[str, str]) -> dict[str, int]:
+        """What the user answered to wx.requestSubscribeMessage: each accept allows one message."""
+        unknown = sorted(set(answers) - set(TOPICS))
+        if unknown:
+            raise AppError("MP_TOPIC_UNKNOWN", status=422, extra={"topics": unknown})
+        now = self.p.clock.now()
+        for topic, answer in answers.items():
+            if answer != "accept":
+                continue
+            row, created = await MiniProgramSubscription.get_or_create(
+                citizen_id=citizen_id, topic=topic, defaults={"remaining": 1, "updated_at": now})
+            if not created:
+                await MiniProgramSubscription.filter(id=row.id).update(remaining=F("remaining") + 1, updated_at=now)
+        return await self.subscriptions(citizen_id)
+
+    async def subscriptions(self, citizen_id: str) -> dict[str, int]:
+        rows = await MiniProgramSubscription.filter(citizen_id=citizen_id)
+        counts = {topic: 0 for topic in TOPICS}
+        counts.update({row.topic: row.remaining for row in rows})
+        return counts
+
+
+def _ticket_key(ticket: str) -> str:
+    return f"mp:bind:{hashlib.sha256(ticket.encode()).hexdigest()}"

@@ -1,0 +1,185 @@
+// The H5 page: SMS login, 实名, home cards, the health code (QR as a blob: URL fetched with the
+// bearer token), and the elderly-mode switch (stored with PUT /api/v1/me/preferences).
+// The access token lives in memory only: closing the page signs the browser out.
+"use strict";
+
+(function () {
+  const state = { token: null, level: 0, elderly: false, timer: null, secondsLeft: 0, imageUrl: null };
+  const $ = (id) => document.getElementById(id);
+
+  function say(text, isError) {
+    const status = $("status");
+    status.textContent = text || "";
+    status.classList.toggle("error", Boolean(isError));
+  }
+
+  async function api(method, path, body) {
+    const headers = { "Accept-Language": "zh-Hans" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (state.token) headers.Authorization = "Bearer " + state.token;
+    const reply = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (reply.status === 401 && state.token) {
+      signOut("登录已过期，请重新登录。");
+      throw new Error("signed out");
+    }
+    if (!reply.ok) {
+      let message = "系统繁忙，请稍后再试。";
+      try { message = (await reply.json()).error.message || message; } catch (ignored) { /* not JSON */ }
+      throw new Error(message);
+    }
+    return reply;
+  }
+
+  function show(id, visible) { $(id).hidden = !visible; }
+
+  // -- login -----------------------------------------------------------------------------------
+  async function sendCode() {
+    const phone = $("phone").value.trim();
+    try {
+      const reply = await (await api("POST", "/api/v1/auth/otp", { phone })).json();
+      say("验证码已发送，" + Math.round(reply.expires_in / 60) + " 分钟内有效。");
+      startResendCountdown(reply.resend_after);
+      $("code").focus();
+    } catch (error) { say(error.message, true); }
+  }
+
+  function startResendCountdown(seconds) {
+    const button = $("send-code");
+    let left = seconds;
+    button.disabled = true;
+    const tick = () => {
+      if (left <= 0) { button.disabled = false; button.textContent = "获取验证码"; return; }
+      button.textContent = left + " 秒后可重新获取";
+      left -= 1;
+      setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
+  async function login(event) {
+    event.preventDefault();
+    const phone = $("phone").value.trim();
+    const code = $("code").value.trim();
+    try {
+      const reply = await (await api("POST", "/api/v1/auth/login", { phone, code, device_name: "H5 网页" })).json();
+      state.token = reply.access_token;
+      say("登录成功。");
+      await afterSignIn();
+    } catch (error) { say(error.message, true); }
+  }
+
+  async function afterSignIn() {
+    const me = await (await api("GET", "/api/v1/me")).json();
+    state.level = me.level;
+    applyElderly(me.elderly_mode);
+    show("login", false);
+    show("elderly-switch", true);
+    show("signed-in", true);
+    show("identity", state.level < 2);
+    await Promise.all([loadHome(), state.level >= 2 ? loadHealthCode() : Promise.resolve()]);
+  }
+
+  async function verifyIdentity(event) {
+    event.preventDefault();
+    try {
+      const body = { name: $("name").value.trim(), id_number: $("id-number").value.trim() };
+      state.level = (await (await api("POST", "/api/v1/me/identity", body)).json()).level;
+      show("identity", false);
+      say("实名认证成功。");
+      await Promise.all([loadHome(), loadHealthCode()]);
+    } catch (error) { say(error.message, true); }
+  }
+
+  // -- home cards ------------------------------------------------------------------------------
+  async function loadHome() {
+    const home = await (await api("GET", "/api/v1/home")).json();
+    const list = $("cards");
+    list.replaceChildren();
+    for (const card of home.cards) {
+      const item = document.createElement("li");
+      item.className = "card card-" + card.status;
+      const title = document.createElement("h3");
+      title.textContent = card.title;
+      const summary = document.createElement("p");
+      summary.className = "card-summary";
+      summary.textContent = card.summary;
+      item.append(title, summary);
+      if (card.notice) {
+        const notice = document.createElement("p");
+        notice.className = "card-notice";
+        notice.textContent = card.notice;
+        item.append(notice);
+      }
+      list.append(item);
+    }
+    show("home", true);
+  }
+
+  // -- the health code -------------------------------------------------------------------------
+  async function loadHealthCode() {
+    const code = await (await api("GET", "/api/v1/health-code")).json();
+    const image = await (await api("GET", "/api/v1/health-code?format=png")).blob();
+    if (state.imageUrl) URL.revokeObjectURL(state.imageUrl);
+    state.imageUrl = URL.createObjectURL(image);
+    $("code-image").src = state.imageUrl;
+    $("code-image").alt = "健康码二维码（" + code.color_text + "）";
+    const colour = $("code-colour");
+    colour.textContent = code.color_text;
+    colour.className = "code-colour colour-" + code.color;
+    $("code-reasons").textContent = code.reasons.map((r) => r.text).join("；");
+    show("health-code", true);
+    countDown(code.seconds_left);
+  }
+
+  function countDown(seconds) {
+    clearInterval(state.timer);
+    state.secondsLeft = seconds;
+    $("code-seconds").textContent = String(seconds);
+    state.timer = setInterval(() => {
+      state.secondsLeft -= 1;
+      $("code-seconds").textContent = String(Math.max(0, state.secondsLeft));
+      if (state.secondsLeft <= 0) {
+        clearInterval(state.timer);
+        loadHealthCode().catch((error) => say(error.message, true));
+      }
+    }, 1000);
+  }
+
+  // -- elderly mode ----------------------------------------------------------------------------
+  function applyElderly(on) {
+    state.elderly = Boolean(on);
+    document.body.classList.toggle("elderly", state.elderly);
+    $("elderly-switch").setAttribute("aria-checked", String(state.elderly));
+    $("elderly-state").textContent = state.elderly ? "开" : "关";
+  }
+
+  async function toggleElderly() {
+    try {
+      const stored = await (await api("PUT", "/api/v1/me/preferences", { elderly_mode: !state.elderly })).json();
+      applyElderly(stored.elderly_mode);
+      say(stored.elderly_mode ? "已开启长辈模式。" : "已关闭长辈模式。");
+    } catch (error) { say(error.message, true); }
+  }
+
+  async function signOut(message) {
+    if (state.token) {
+      try { await fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + state.token } }); }
+      catch (ignored) { /* signing out locally anyway */ }
+    }
+    state.token = null;
+    clearInterval(state.timer);
+    for (const id of ["identity", "health-code", "home", "signed-in", "elderly-switch"]) show(id, false);
+    show("login", true);
+    applyElderly(false);
+    say(message || "已退出登录。");
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("send-code").addEventListener("click", sendCode);
+    $("login-form").addEventListener("submit", login);
+    $("identity-form").addEventListener("submit", verifyIdentity);
+    $("elderly-switch").addEventListener("click", toggleElderly);
+    $("code-refresh").addEventListener("click", () => loadHealthCode().catch((error) => say(error.message, true)));
+    $("logout").addEventListener("click", () => signOut());
+  });
+})();
