@@ -49,6 +49,8 @@ class Settings:
     face_daily_attempts: int = 5
     sms_timeout: float = 5.0
     max_body_bytes: int = 2 * 1024 * 1024
+    request_timeout: float = 15.0  # a request (headers and body) must arrive within this; else 408
+    unavailable_retry_after: int = 5  # Retry-After of a 503 while the database or the cache is unreachable
     health_code_ttl: int = 180
     health_code_reuse_margin: int = 30  # a new code is issued when fewer seconds than this are left
     health_code_issuer: str = "CN-GD"
@@ -151,6 +153,10 @@ class Settings:
             raise ConfigError("APP_BORDER_PASS_TTL must be 60 seconds to 7 days")
         if not 1 <= self.rating_follow_up_days <= 30:
             raise ConfigError("APP_RATING_FOLLOW_UP_DAYS must be 1-30 days")
+        if not 1 <= self.request_timeout <= 120:
+            raise ConfigError("APP_REQUEST_TIMEOUT must be 1-120 seconds")
+        if not 1 <= self.unavailable_retry_after <= 300:
+            raise ConfigError("APP_UNAVAILABLE_RETRY_AFTER must be 1-300 seconds")
         if self.health_code_render_processes < 0:
             raise ConfigError("APP_HEALTH_CODE_RENDER_PROCESSES must be 0 or more")
         if self.health_code_image_cache < 0:

@@ -6,21 +6,26 @@ domain services with their adapters, and registers the `api` blueprints.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import traceback
 import uuid
 
+import asyncpg
+from redis import exceptions as redis_exceptions
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext import Extend
+from tortoise.exceptions import OperationalError
 
 from api.http import dumps, reply
 from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceCheck, StandInSmsGateway
 from app.access_log import AccessLog
 from app.accounts.service import AccountService
+from app.cache import CacheUnavailable
 from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.vouchers.licences import LicenceService
@@ -48,6 +53,13 @@ from health_code.service import HealthCodeService
 from health_code.venues import VenueService
 
 log = logging.getLogger("app")
+# What a database or cache outage raises: refused/reset sockets (ConnectionError, also Tortoise's
+# DBConnectionError), asyncpg's lost connection and server shutdown/start-up, redis-py's errors.
+OUTAGES: tuple[type[BaseException], ...] = (
+    ConnectionError, CacheUnavailable, redis_exceptions.ConnectionError, redis_exceptions.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError, asyncio.TimeoutError,
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 SANIC_ERRORS = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 503: "SERVICE_UNAVAILABLE"}
@@ -65,6 +77,9 @@ def create_app(
     platform = platform or build_platform(settings, clock)
     app = Sanic(name, dumps=dumps)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    # A client sending its request slower than this (slowloris) is cut off with 408: one slow
+    # phone must not hold a connection slot for minutes.
+    app.config.REQUEST_TIMEOUT = settings.request_timeout
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.OAS_UI_DEFAULT = "swagger"
@@ -234,6 +249,12 @@ def _register_error_handler(app: Sanic) -> None:
     app.error_handler.add(Exception, handle)
 
 
+def is_outage(exception: BaseException) -> bool:
+    """A lost or refused connection to PostgreSQL, SQLite or Redis (not a bug, not bad input)."""
+    return isinstance(exception, OUTAGES) or (
+        isinstance(exception, OperationalError) and isinstance(exception.__cause__, OUTAGES))
+
+
 def to_app_error(exception: Exception, request: Request) -> AppError:
     if isinstance(exception, AppError):
         return exception
@@ -245,6 +266,13 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
         return AppError(code, status=status)
     if isinstance(exception, SanicException) and exception.status_code == 503:
         return AppError("SERVICE_UNAVAILABLE", status=503)
+    if is_outage(exception):
+        # The database or the cache is unreachable: nothing was half-done that the client should
+        # not retry (writes are transactions, one-time tokens fail closed), so say when to retry.
+        log.warning("backend unavailable (%s) on %s %s rid=%s", type(exception).__name__, request.method,
+                    request.path, request.ctx.request_id)
+        retry_after = str(request.app.ctx.settings.unavailable_retry_after)
+        return AppError("SERVICE_UNAVAILABLE", status=503, headers={"Retry-After": retry_after})
     # Where it failed, not what it said: exception messages may carry personal data.
     frames = "".join(traceback.format_tb(exception.__traceback__))
     log.error("unhandled %s on %s %s rid=%s\n%s", type(exception).__name__, request.method, request.path,
