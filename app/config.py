@@ -56,6 +56,7 @@ class Settings:
     health_code_issuer: str = "CN-GD"
     voucher_token_ttl: int = 180  # a presentation of the ID voucher (居民身份电子凭证) is redeemable this long
     voucher_presentations_per_minute: int = 20  # a person shows their ID a few times a minute at most
+    voucher_invalid_tokens_per_minute: int = 120  # a relying party sending more invalid QR tokens is guessing: 429
     voucher_offline_ttl: int = 600  # an offline ID QR (no network at the desk) lives this long
     licence_share_max_minutes: int = 24 * 60  # the longest a citizen can share an e-licence for
     border_pass_ttl: int = 12 * 3600  # a border pass (通关凭证) for one partner lives this long at most
@@ -145,6 +146,8 @@ class Settings:
             raise ConfigError("APP_VOUCHER_TOKEN_TTL must be 30-180 seconds")
         if self.voucher_presentations_per_minute < 1:
             raise ConfigError("APP_VOUCHER_PRESENTATIONS_PER_MINUTE must be at least 1")
+        if not 1 <= self.voucher_invalid_tokens_per_minute <= 10_000:
+            raise ConfigError("APP_VOUCHER_INVALID_TOKENS_PER_MINUTE must be 1-10000")
         if not 60 <= self.voucher_offline_ttl <= 24 * 3600:  # within the grace that old keys stay published
             raise ConfigError("APP_VOUCHER_OFFLINE_TTL must be 60 seconds to 24 hours")
         if not 1 <= self.licence_share_max_minutes <= 30 * 24 * 60:

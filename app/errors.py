@@ -37,6 +37,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "CLIENT_SUSPENDED": {"zh-Hans": "该客户端已被暂停，请联系平台管理员。", "zh-Hant": "該用戶端已被暫停，請聯絡平台管理員。", "en": "This client is suspended; contact the platform administrators."},
     "CLIENT_KEY_UNKNOWN": {"zh-Hans": "密钥 kid={kid} 未登记、已过期或已吊销。", "zh-Hant": "金鑰 kid={kid} 未登記、已過期或已撤銷。", "en": "Key kid={kid} is not registered, has expired or was revoked."},
     "CLIENT_TOKEN_SIGNATURE_INVALID": {"zh-Hans": "签名无法用密钥 kid={kid} 验证。", "zh-Hant": "簽章無法以金鑰 kid={kid} 驗證。", "en": "The signature does not verify with key kid={kid}."},
+    "CLIENT_TOKEN_EXPIRED": {"zh-Hans": "客户端凭证已过期（exp），请为每次请求签发新的凭证。", "zh-Hant": "用戶端憑證已過期（exp），請為每次請求簽發新的憑證。", "en": "The client token has expired (exp); sign a fresh one for each request."},
     "CLIENT_TOKEN_AUDIENCE_INVALID": {"zh-Hans": "aud 须为 {aud}。", "zh-Hant": "aud 須為 {aud}。", "en": "aud must be {aud}."},
     "CLIENT_TOKEN_IAT_OUT_OF_RANGE": {"zh-Hans": "iat 须在服务器时间前后 {seconds} 秒内，请校准时钟。", "zh-Hant": "iat 須在伺服器時間前後 {seconds} 秒內，請校準時鐘。", "en": "iat must be within {seconds} s of server time; check your clock."},
     "CLIENT_TOKEN_REPLAYED": {"zh-Hans": "该凭证（jti）已使用过，每次请求须使用新的 jti。", "zh-Hant": "該憑證（jti）已使用過，每次請求須使用新的 jti。", "en": "This token (jti) was already used; each request needs a new jti."},
