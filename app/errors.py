@@ -15,6 +15,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "METHOD_NOT_ALLOWED": {"zh-Hans": "该地址不支持此请求方法。", "zh-Hant": "該位址不支援此請求方法。", "en": "This method is not allowed here."},
     "PAYLOAD_TOO_LARGE": {"zh-Hans": "提交的内容过大，请压缩后重试。", "zh-Hant": "提交的內容過大，請壓縮後重試。", "en": "The request body is too large."},
     "MALFORMED_JSON": {"zh-Hans": "请求内容不是有效的 JSON。", "zh-Hant": "請求內容不是有效的 JSON。", "en": "The request body is not valid JSON."},
+    "JSON_TOO_DEEP": {"zh-Hans": "请求内容嵌套层级过深（最多 {max} 层）。", "zh-Hant": "請求內容巢狀層級過深（最多 {max} 層）。", "en": "The JSON body is nested too deeply (at most {max} levels)."},
     "VALIDATION_FAILED": {"zh-Hans": "提交的信息有误：{fields}", "zh-Hant": "提交的資訊有誤：{fields}", "en": "Some fields are invalid: {fields}"},
     "BAD_REQUEST": {"zh-Hans": "请求有误。", "zh-Hant": "請求有誤。", "en": "The request is invalid."},
     "INTERNAL_ERROR": {"zh-Hans": "系统繁忙，请稍后再试。", "zh-Hant": "系統繁忙，請稍後再試。", "en": "Something went wrong on our side. Please try again later."},

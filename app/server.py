@@ -12,11 +12,14 @@ import re
 import time
 import traceback
 import uuid
+from typing import Any
 
 import asyncpg
 from redis import exceptions as redis_exceptions
 from sanic import Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestTimeout, SanicException
+from sanic.http.constants import Stage
+from sanic.server.protocols.http_protocol import HttpProtocol
 from sanic.response import HTTPResponse
 from sanic_ext import Extend
 from tortoise.exceptions import OperationalError
@@ -280,4 +283,36 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
     return AppError("INTERNAL_ERROR", status=500)
 
 
-__all__ = ["create_app"]
+class BoundedHttpProtocol(HttpProtocol):
+    """Sanic's REQUEST_TIMEOUT restarts with every byte received, so a request trickled a byte at a
+    time (slowloris) would hold its connection for ever. Here the whole request, headers and body,
+    must have arrived within REQUEST_TIMEOUT of its first byte; else 408 and the connection closes."""
+
+    __slots__ = ("_request_started",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._request_started: float | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._request_started is None:
+            self._request_started = time.monotonic()
+        super().data_received(data)
+
+    def _still_receiving(self) -> bool:
+        http = self._http
+        return http is not None and (http.stage is Stage.REQUEST or (http.stage is Stage.HANDLER and bool(http.request_body)))
+
+    def check_timeouts(self) -> None:
+        if self._task and self._request_started is not None:
+            if not self._still_receiving() and self._http is not None and self._http.stage is not Stage.IDLE:
+                self._request_started = None  # received whole: the handler's time is RESPONSE_TIMEOUT's
+            elif self._still_receiving() and time.monotonic() - self._request_started > self.request_timeout:
+                log.info("request not received within %ss: connection closed", self.request_timeout)
+                self._http.exception = RequestTimeout("Request Timeout")
+                self._task.cancel("request timeout")
+                return
+        super().check_timeouts()
+
+
+__all__ = ["BoundedHttpProtocol", "create_app"]
