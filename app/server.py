@@ -23,6 +23,7 @@ from sanic.server.protocols.http_protocol import HttpProtocol
 from sanic.response import HTTPResponse
 from sanic_ext import Extend
 from tortoise.exceptions import OperationalError
+from tortoise.exceptions import ValidationError as StoredValueInvalid
 
 from api.http import dumps, reply
 from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceCheck, StandInSmsGateway
@@ -37,7 +38,7 @@ from app.services.applications import ApplicationService
 from app.services.ratings import RatingService
 from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
-from app.errors import AppError, envelope
+from app.errors import AppError, ValidationFailed, envelope
 from app.i18n import negotiate
 from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
@@ -269,6 +270,12 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
         return AppError(code, status=status)
     if isinstance(exception, SanicException) and exception.status_code == 503:
         return AppError("SERVICE_UNAVAILABLE", status=503)
+    if isinstance(exception, StoredValueInvalid):
+        # A value no stored row can hold (an id longer than any id, text over a column's length):
+        # bad input, found by the ORM's own field check. The field's name only: the message has the value.
+        field = str(exception).split(":", 1)[0]
+        return ValidationFailed([{"field": field if re.fullmatch(r"[a-z_]{1,40}", field) else "input",
+                                  "problem": "too long or malformed"}])
     if is_outage(exception):
         # The database or the cache is unreachable: nothing was half-done that the client should
         # not retry (writes are transactions, one-time tokens fail closed), so say when to retry.

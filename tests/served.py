@@ -66,11 +66,12 @@ class Served:
         self.env.update(APP_DATA_DIR=data_dir, APP_DATABASE_URL=database_url, APP_SCHEDULER_ENABLED="false",
                         APP_CARD_BACKEND_LATENCY="0", **env)
         self.process: subprocess.Popen | None = None
+        self.log_path = Path(data_dir) / "service.log"
 
     def start(self, timeout: float = 60) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "app", "--port", str(self.port)], cwd=ROOT,
-                                        env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True)
+        with open(self.log_path, "ab") as log:  # a file, not a pipe: a full pipe would stall the service
+            self.process = subprocess.Popen([sys.executable, "-m", "app", "--port", str(self.port)], cwd=ROOT,
+                                            env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -79,9 +80,13 @@ class Served:
             except OSError:
                 time.sleep(0.2)
             if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"the service exited: {self.log()[-2000:]}")
         self.kill()
         raise RuntimeError("the service did not become ready")
+
+    def log(self) -> str:
+        """What the service wrote (its own log lines and the request log)."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL, as the kernel's OOM killer or a power cut would: no clean-up runs."""

@@ -108,7 +108,8 @@ async def citizen_with_id_number(platform: Platform, id_number: str) -> Citizen:
 
 
 def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
+    # Ours are ASCII; any other text (even a lone surrogate from JSON) hashes to something never stored.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class AccountService:
