@@ -240,7 +240,8 @@ class VoucherService:
             raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": ", ".join(beyond)}, extra={"not_allowed": beyond})
         # Guessing tokens: past the limit of invalid ones, nothing more is even checked this minute.
         bad_tokens = f"voucher-redeem-invalid:{rp.id}"
-        await ratelimit.hit(self.p.cache, self.p.clock, bad_tokens, self.s.voucher_invalid_tokens_per_minute, 60, amount=0)
+        await ratelimit.hit(self.p.cache, self.p.clock, bad_tokens, self.s.voucher_invalid_tokens_per_minute - 1, 60,
+                            amount=0)
         try:
             claims = codec.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
             token_id = bytes(claims[CWT_CTI]).hex()
