@@ -7,6 +7,7 @@ attacked the same way as soon as they are registered.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,8 @@ class Endpoint:
         return "/" + PARAM.sub(lambda m: "{" + m.group(1) + "}", self.path)
 
     def url(self, value: str = "x") -> str:
-        return "/" + PARAM.sub(value, self.path)
+        """The path with `value` (percent-encoded) in every path parameter."""
+        return "/" + PARAM.sub(lambda _: quote(value, safe=""), self.path)
 
     @property
     def writes(self) -> bool:
