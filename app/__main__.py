@@ -69,13 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(settings: Settings) -> int:
     from app.platform import build_platform
-    from app.server import create_app
+    from app.server import BoundedHttpProtocol, create_app
 
     # Keys and schema are prepared once here, before any worker starts.
     build_platform(settings)
     asyncio.run(_migrate(settings, quiet=True))
     if settings.workers == 1:
-        create_app(settings).run(host=settings.host, port=settings.port, access_log=False, single_process=True)
+        create_app(settings).run(host=settings.host, port=settings.port, access_log=False, single_process=True,
+                                 protocol=BoundedHttpProtocol)
         return 0
     # Each worker process builds its own app from the same settings (nothing is shared but Redis and the DB).
     from sanic import Sanic
@@ -83,7 +84,8 @@ def _serve(settings: Settings) -> int:
 
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=False)
+    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=False,
+                protocol=BoundedHttpProtocol)
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 

@@ -51,11 +51,14 @@ class Settings:
     face_daily_attempts: int = 5
     sms_timeout: float = 5.0
     max_body_bytes: int = 2 * 1024 * 1024
+    request_timeout: float = 15.0  # a request (headers and body) must arrive within this; else 408
+    unavailable_retry_after: int = 5  # Retry-After of a 503 while the database or the cache is unreachable
     health_code_ttl: int = 180
     health_code_reuse_margin: int = 30  # a new code is issued when fewer seconds than this are left
     health_code_issuer: str = "CN-GD"
     voucher_token_ttl: int = 180  # a presentation of the ID voucher (居民身份电子凭证) is redeemable this long
     voucher_presentations_per_minute: int = 20  # a person shows their ID a few times a minute at most
+    voucher_invalid_tokens_per_minute: int = 120  # a relying party sending more invalid QR tokens is guessing: 429
     voucher_offline_ttl: int = 600  # an offline ID QR (no network at the desk) lives this long
     licence_share_max_minutes: int = 24 * 60  # the longest a citizen can share an e-licence for
     border_pass_ttl: int = 12 * 3600  # a border pass (通关凭证) for one partner lives this long at most
@@ -180,6 +183,8 @@ class Settings:
             raise ConfigError("APP_VOUCHER_TOKEN_TTL must be 30-180 seconds")
         if self.voucher_presentations_per_minute < 1:
             raise ConfigError("APP_VOUCHER_PRESENTATIONS_PER_MINUTE must be at least 1")
+        if not 1 <= self.voucher_invalid_tokens_per_minute <= 10_000:
+            raise ConfigError("APP_VOUCHER_INVALID_TOKENS_PER_MINUTE must be 1-10000")
         if not 60 <= self.voucher_offline_ttl <= 24 * 3600:  # within the grace that old keys stay published
             raise ConfigError("APP_VOUCHER_OFFLINE_TTL must be 60 seconds to 24 hours")
         if not 1 <= self.licence_share_max_minutes <= 30 * 24 * 60:
@@ -188,6 +193,10 @@ class Settings:
             raise ConfigError("APP_BORDER_PASS_TTL must be 60 seconds to 7 days")
         if not 1 <= self.rating_follow_up_days <= 30:
             raise ConfigError("APP_RATING_FOLLOW_UP_DAYS must be 1-30 days")
+        if not 1 <= self.request_timeout <= 120:
+            raise ConfigError("APP_REQUEST_TIMEOUT must be 1-120 seconds")
+        if not 1 <= self.unavailable_retry_after <= 300:
+            raise ConfigError("APP_UNAVAILABLE_RETRY_AFTER must be 1-300 seconds")
         if self.health_code_render_processes < 0:
             raise ConfigError("APP_HEALTH_CODE_RENDER_PROCESSES must be 0 or more")
         if self.health_code_image_cache < 0:

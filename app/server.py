@@ -7,6 +7,7 @@ domain services with their adapters, and registers the `api` blueprints.
 from __future__ import annotations
 
 import json
+import asyncio
 import logging
 import re
 import time
@@ -14,15 +15,22 @@ import traceback
 import uuid
 from typing import Any
 
+import asyncpg
+from redis import exceptions as redis_exceptions
 from sanic import Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestTimeout, SanicException
+from sanic.http.constants import Stage
+from sanic.server.protocols.http_protocol import HttpProtocol
 from sanic.response import HTTPResponse
 from sanic_ext import Extend
+from tortoise.exceptions import OperationalError
+from tortoise.exceptions import ValidationError as StoredValueInvalid
 
 from api.http import dumps, reply
 from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceCheck, StandInSmsGateway
 from app.access_log import AccessLog
 from app.accounts.service import AccountService
+from app.cache import CacheUnavailable
 from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.vouchers.licences import LicenceService
@@ -31,7 +39,7 @@ from app.services.applications import ApplicationService
 from app.services.ratings import RatingService
 from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
-from app.errors import AppError, envelope
+from app.errors import AppError, ValidationFailed, envelope
 from app.i18n import negotiate
 from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
@@ -62,6 +70,13 @@ from app.miniprogram.platform import MiniProgramPlatform
 from app.miniprogram.service import MiniProgramService
 
 log = logging.getLogger("app")
+# What a database or cache outage raises: refused/reset sockets (ConnectionError, also Tortoise's
+# DBConnectionError), asyncpg's lost connection and server shutdown/start-up, redis-py's errors.
+OUTAGES: tuple[type[BaseException], ...] = (
+    ConnectionError, CacheUnavailable, redis_exceptions.ConnectionError, redis_exceptions.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError, asyncio.TimeoutError,
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 SANIC_ERRORS = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 503: "SERVICE_UNAVAILABLE"}
@@ -79,6 +94,9 @@ def create_app(
     platform = platform or build_platform(settings, clock)
     app = Sanic(name, dumps=dumps)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    # A client sending its request slower than this (slowloris) is cut off with 408: one slow
+    # phone must not hold a connection slot for minutes.
+    app.config.REQUEST_TIMEOUT = settings.request_timeout
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.OAS_UI_DEFAULT = "swagger"
@@ -306,6 +324,10 @@ async def _in_elderly_mode(request: Request) -> bool:
         except Exception:  # the error being answered may be the database or cache itself
             return False
     return bool(getattr(citizen, "elderly_mode", False))
+def is_outage(exception: BaseException) -> bool:
+    """A lost or refused connection to PostgreSQL, SQLite or Redis (not a bug, not bad input)."""
+    return isinstance(exception, OUTAGES) or (
+        isinstance(exception, OperationalError) and isinstance(exception.__cause__, OUTAGES))
 
 
 def to_app_error(exception: Exception, request: Request) -> AppError:
@@ -319,6 +341,19 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
         return AppError(code, status=status)
     if isinstance(exception, SanicException) and exception.status_code == 503:
         return AppError("SERVICE_UNAVAILABLE", status=503)
+    if isinstance(exception, StoredValueInvalid):
+        # A value no stored row can hold (an id longer than any id, text over a column's length):
+        # bad input, found by the ORM's own field check. The field's name only: the message has the value.
+        field = str(exception).split(":", 1)[0]
+        return ValidationFailed([{"field": field if re.fullmatch(r"[a-z_]{1,40}", field) else "input",
+                                  "problem": "too long or malformed"}])
+    if is_outage(exception):
+        # The database or the cache is unreachable: nothing was half-done that the client should
+        # not retry (writes are transactions, one-time tokens fail closed), so say when to retry.
+        log.warning("backend unavailable (%s) on %s %s rid=%s", type(exception).__name__, request.method,
+                    request.path, request.ctx.request_id)
+        retry_after = str(request.app.ctx.settings.unavailable_retry_after)
+        return AppError("SERVICE_UNAVAILABLE", status=503, headers={"Retry-After": retry_after})
     # Where it failed, not what it said: exception messages may carry personal data.
     frames = "".join(traceback.format_tb(exception.__traceback__))
     log.error("unhandled %s on %s %s rid=%s\n%s", type(exception).__name__, request.method, request.path,
@@ -326,4 +361,36 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
     return AppError("INTERNAL_ERROR", status=500)
 
 
-__all__ = ["create_app"]
+class BoundedHttpProtocol(HttpProtocol):
+    """Sanic's REQUEST_TIMEOUT restarts with every byte received, so a request trickled a byte at a
+    time (slowloris) would hold its connection for ever. Here the whole request, headers and body,
+    must have arrived within REQUEST_TIMEOUT of its first byte; else 408 and the connection closes."""
+
+    __slots__ = ("_request_started",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._request_started: float | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._request_started is None:
+            self._request_started = time.monotonic()
+        super().data_received(data)
+
+    def _still_receiving(self) -> bool:
+        http = self._http
+        return http is not None and (http.stage is Stage.REQUEST or (http.stage is Stage.HANDLER and bool(http.request_body)))
+
+    def check_timeouts(self) -> None:
+        if self._task and self._request_started is not None:
+            if not self._still_receiving() and self._http is not None and self._http.stage is not Stage.IDLE:
+                self._request_started = None  # received whole: the handler's time is RESPONSE_TIMEOUT's
+            elif self._still_receiving() and time.monotonic() - self._request_started > self.request_timeout:
+                log.info("request not received within %ss: connection closed", self.request_timeout)
+                self._http.exception = RequestTimeout("Request Timeout")
+                self._task.cancel("request timeout")
+                return
+        super().check_timeouts()
+
+
+__all__ = ["BoundedHttpProtocol", "create_app"]

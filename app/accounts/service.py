@@ -116,7 +116,8 @@ def voice_code_speech(code: str, ttl: int) -> str:
 
 
 def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
+    # Ours are ASCII; any other text (even a lone surrogate from JSON) hashes to something never stored.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 TOUCH_EVERY = 60  # seconds between updates of a session's "last used"

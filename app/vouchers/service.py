@@ -238,13 +238,18 @@ class VoucherService:
         beyond = [a for a in asked if a not in rp.roles]
         if beyond:
             raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": ", ".join(beyond)}, extra={"not_allowed": beyond})
+        # Guessing tokens: past the limit of invalid ones, nothing more is even checked this minute.
+        bad_tokens = f"voucher-redeem-invalid:{rp.id}"
+        await ratelimit.hit(self.p.cache, self.p.clock, bad_tokens, self.s.voucher_invalid_tokens_per_minute - 1, 60,
+                            amount=0)
         try:
             claims = codec.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
             token_id = bytes(claims[CWT_CTI]).hex()
+            presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
         except (codec.CodeError, KeyError, TypeError, ValueError):
-            raise AppError("TOKEN_INVALID_SIGNATURE", status=422) from None
-        presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
+            presentation = None
         if presentation is None:
+            await ratelimit.hit(self.p.cache, self.p.clock, bad_tokens, self.s.voucher_invalid_tokens_per_minute, 60)
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
         if presentation.standing_request:
             standing = await StandingRequest.get_or_none(id=presentation.standing_request)

@@ -1,0 +1,69 @@
+"""A loopback TCP proxy that can cut connections: the fault in front of PostgreSQL or Redis.
+
+The real services on this machine are shared with other test runs, so they are never stopped:
+the service under test talks to them through this proxy, and a test "takes the database down"
+by cutting every open connection and refusing new ones, then "brings it back" by accepting again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class FaultProxy:
+    """Forwards 127.0.0.1:<port> to `target`; `cut()` drops and refuses, `restore()` forwards again."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.up = True
+        self.accepted = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> "FaultProxy":
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def cut(self) -> None:
+        """Every open connection is reset, and new ones are closed as soon as they arrive."""
+        self.up = False
+        for writer in list(self._pipes):
+            writer.transport.abort()
+        self._pipes.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.up:
+            writer.transport.abort()  # as a host whose service is down: the connection is reset at once
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.accepted += 1
+        self._pipes.update((writer, up_writer))
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True)
+        self._pipes.difference_update((writer, up_writer))
+
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sink.transport.abort() if not self.up else sink.close()

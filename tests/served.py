@@ -1,0 +1,153 @@
+"""The service as a real process on loopback (`python -m app`), for tests that kill it or talk raw TCP.
+
+On PostgreSQL runs the process gets a database of its own (made here, dropped after); otherwise a
+SQLite file in a temporary folder. The cache is always the in-memory one: one worker, one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from bench._load import free_port
+from tests.conftest import DATABASE_URL, ON_POSTGRES, _with_database
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def call(port: int, method: str, path: str, body: Any = None, token: str | None = None,
+         headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict, dict[str, str]]:
+    """One request; (status, JSON body, headers). Connection errors propagate (OSError)."""
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, headers=all_headers,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.status, json.loads(reply.read() or b"{}"), dict(reply.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}"), dict(error.headers)
+
+
+def _admin_sql(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+class Served:
+    """A running service: its port, its database URL, and how to stop or kill it and start it again."""
+
+    def __init__(self, data_dir: str, database_url: str, **env: str) -> None:
+        self.port = free_port()
+        self.database_url = database_url
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+        self.env.update(APP_DATA_DIR=data_dir, APP_DATABASE_URL=database_url, APP_SCHEDULER_ENABLED="false",
+                        APP_CARD_BACKEND_LATENCY="0", **env)
+        self.process: subprocess.Popen | None = None
+        self.log_path = Path(data_dir) / "service.log"
+
+    def start(self, timeout: float = 60) -> None:
+        with open(self.log_path, "ab") as log:  # a file, not a pipe: a full pipe would stall the service
+            self.process = subprocess.Popen([sys.executable, "-m", "app", "--port", str(self.port)], cwd=ROOT,
+                                            env=self.env, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if call(self.port, "GET", "/readyz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited: {self.log()[-2000:]}")
+        self.kill()
+        raise RuntimeError("the service did not become ready")
+
+    def log(self) -> str:
+        """What the service wrote (its own log lines and the request log)."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL, as the kernel's OOM killer or a power cut would: no clean-up runs."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def query(self, sql: str) -> list[tuple]:
+        """Read the service's own database directly (what is really stored, not what the API says)."""
+        if self.database_url.startswith("sqlite://"):
+            import sqlite3
+
+            with sqlite3.connect(self.database_url[len("sqlite://"):].split("?")[0]) as conn:
+                return conn.execute(sql).fetchall()
+        import asyncpg
+
+        async def run() -> list[tuple]:
+            conn = await asyncpg.connect(self.database_url.replace("postgres://", "postgresql://", 1))
+            try:
+                return [tuple(row) for row in await conn.fetch(sql)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
+
+@contextmanager
+def served(**env: str) -> Iterator[Served]:
+    with tempfile.TemporaryDirectory() as data:
+        name = None
+        if ON_POSTGRES:
+            name = f"served_{os.getpid()}_{secrets.token_hex(3)}"
+            _admin_sql(f'CREATE DATABASE "{name}"')
+            url = _with_database(DATABASE_URL, name)
+        else:
+            url = f"sqlite://{data}/app.sqlite3"
+        service = Served(data, url, **env)
+        try:
+            yield service
+        finally:
+            service.stop()
+            if name:
+                _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def signed_in_citizen(port: int, phone: str, id_number: str) -> str:
+    """Log in through the dev SMS outbox and verify the real name; the access token."""
+    assert call(port, "POST", "/api/v1/auth/otp", {"phone": phone})[0] == 202
+    outbox = call(port, "GET", f"/dev/sms-outbox?phone={phone}")[1]
+    code = re.search(r"验证码为 (\d{6})", outbox["items"][0]["text"]).group(1)
+    status, login, _ = call(port, "POST", "/api/v1/auth/login", {"phone": phone, "code": code})
+    assert status == 200, login
+    token = login["access_token"]
+    status, body, _ = call(port, "POST", "/api/v1/me/identity", {"name": "陈志明", "id_number": id_number}, token=token)
+    assert status == 200, body
+    return token
