@@ -6,8 +6,8 @@ domain services with their adapters, and registers the `api` blueprints.
 
 from __future__ import annotations
 
-import json
 import asyncio
+import json
 import logging
 import re
 import time
