@@ -22,7 +22,7 @@ PAYMENTS_ADMIN = "payments_admin"
 
 
 class RefundIn(Strict):
-    amount_fen: StrictInt = Field(gt=0, description="Integer fen; never more than is left to refund")
+    amount_fen: StrictInt = Field(ge=1, description="Integer fen; never more than is left to refund")
     reason: str = Field(min_length=1, max_length=200)
 
 

@@ -20,7 +20,7 @@ bp = audience_blueprint("citizen_payments", url_prefix="/api/v1", audience="citi
 
 class PaymentIn(Strict):
     reference: str = Field(min_length=3, max_length=80, description="What is paid, from GET /api/v1/payables")
-    amount_fen: StrictInt = Field(gt=0, le=10_000_000_00, description="Integer fen (分); must equal what is owed")
+    amount_fen: StrictInt = Field(ge=1, le=10_000_000_00, description="Integer fen (分); must equal what is owed")
     currency: Literal["CNY"] = "CNY"
     description: str = Field(default="", max_length=127, description="Shown on the pay page and receipt")
 

@@ -37,12 +37,14 @@ class Credentials:
     clock: Any
 
     async def headers(self, audience: str) -> dict[str, str]:
-        if audience == "citizen":
-            return {"Authorization": f"Bearer {await self.citizen_token()}"}
+        if audience in ("citizen", "miniprogram"):
+            return {"Authorization": f"Bearer {await self.citizen_token(audience)}"}
+        if audience == "payment_provider":
+            return {}  # only the provider's own key signs its notices: the world has none, every call is refused
         client = self.clients[audience]
         return client.headers(aud=AUDIENCE_URLS[audience])
 
-    async def citizen_token(self) -> str:
+    async def citizen_token(self, audience: str = "citizen") -> str:
         from app.accounts.models import LoginSession
         from app.ids import new_id
 
@@ -50,7 +52,8 @@ class Credentials:
         session = await LoginSession.create(id=new_id("ses"), citizen_id=self.citizen.id, device_name="攻击测试",
                                             created_at=now, last_used_at=now, expires_at=now + timedelta(days=1))
         settings = self.platform.settings
-        return self.platform.tokens.issue(self.citizen.id, session.id, settings.citizen_audience)
+        return self.platform.tokens.issue(self.citizen.id, session.id, settings.citizen_audience
+                                          if audience == "citizen" else settings.miniprogram_audience)
 
 
 @dataclass
