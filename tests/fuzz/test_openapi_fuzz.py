@@ -78,8 +78,9 @@ def audiences_by_path(tmp: Path) -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture(scope="module")
-def service():
-    with served() as running:
+def service(mini_program_platform):
+    # The stand-in mini-program platform of the run: mini-program logins reach a real platform.
+    with served(APP_MINIPROGRAM_API_URL=mini_program_platform.url) as running:
         running.start()
         token = signed_in_citizen(running.port, "13722223333", valid_id_number(sequence="551"))
         status, body, _ = call(running.port, "POST", "/api/v1/me/identity/face", {"liveness_sample": live_sample()},
