@@ -347,6 +347,9 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
         field = str(exception).split(":", 1)[0]
         return ValidationFailed([{"field": field if re.fullmatch(r"[a-z_]{1,40}", field) else "input",
                                   "problem": "too long or malformed"}])
+    if isinstance(exception, OperationalError) and isinstance(exception.__cause__, asyncpg.exceptions.DataError):
+        # PostgreSQL refused a value as data (a NUL character in text, a number out of range): bad input.
+        return ValidationFailed([{"field": "input", "problem": "a value the database cannot store"}])
     if is_outage(exception):
         # The database or the cache is unreachable: nothing was half-done that the client should
         # not retry (writes are transactions, one-time tokens fail closed), so say when to retry.

@@ -107,12 +107,14 @@ async def authenticate_client(token: str, audience: str, expected_aud: str, cloc
     client_id, kid = unverified.get("iss"), header.get("kid")
     if not isinstance(client_id, str) or not isinstance(kid, str):
         raise _refused("CLIENT_TOKEN_MALFORMED", why="iss (client id) and kid are required")
-    # Longer than any id or kid we store: unknown, without asking the database (which would refuse the value).
-    client = await ApiClient.get_or_none(id=client_id) if len(client_id) <= 40 else None
+    # Longer than any id or kid we store, or with a NUL (PostgreSQL text cannot hold one): unknown,
+    # without asking the database, which would refuse the value.
+    client = await ApiClient.get_or_none(id=client_id) if len(client_id) <= 40 and "\x00" not in client_id else None
     if client is None or client.audience != audience:
         raise _refused("CLIENT_UNKNOWN", client=client_id[:40])
     now = clock.now()
-    key_row = await ApiClientKey.get_or_none(client_id=client.id, kid=kid, revoked_at=None) if len(kid) <= 64 else None
+    key_row = await ApiClientKey.get_or_none(client_id=client.id, kid=kid, revoked_at=None) \
+        if len(kid) <= 64 and "\x00" not in kid else None
     if key_row is None or (key_row.expires_at is not None and key_row.expires_at <= now):
         raise _refused("CLIENT_KEY_UNKNOWN", kid=kid[:64])
     try:
