@@ -48,7 +48,7 @@ from app.notifications.channels import Channels, SmsChannel, configure_channels
 from app.services.appointments import AppointmentService
 from app.services.jobs import add_service_jobs
 from app.payments.jobs import add_payment_jobs
-from app.payments.payables import Payables, seed_fees
+from app.payments.payables import Payables, seed_fees, settled_numbers
 from app.payments.provider import HttpPaymentProvider
 from app.payments.receipts import Receipts
 from app.payments.service import PaymentService
@@ -141,7 +141,7 @@ def create_app(
                                 max_attempts=settings.notify_max_attempts))
     app.ctx.appointments = AppointmentService(platform)
     app.ctx.card_backends = {**_department_backends(settings), **internal_sources(app.ctx.health, app.ctx.vouchers)}
-    app.ctx.cards = HomeCards(platform, app.ctx.card_backends)
+    app.ctx.cards = HomeCards(platform, app.ctx.card_backends, settled=settled_numbers)
     # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
     app.ctx.undo = UndoService(platform, app.ctx.applications)
     app.ctx.family = FamilyService(platform, app.ctx.sms, app.ctx.accounts, app.ctx.health, app.ctx.appointments,

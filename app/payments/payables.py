@@ -22,6 +22,7 @@ from app.services.backends import BackendError, DepartmentBackend
 from app.services.models import Application, ServiceItem
 
 KINDS = ("application_fee", "traffic_fine", "utility_bill")
+CARD_OF_KIND = {"traffic_fine": "traffic_violations", "utility_bill": "utility_bills"}  # department and its card
 SAMPLE_FEES = Path(__file__).with_name("sample_fees.json")
 BACKEND_TIMEOUT = 3.0
 BILL_NAMES = {"electricity": "电费", "water": "水费", "gas": "燃气费"}
@@ -89,7 +90,7 @@ class Payables:
                 for r in rows if r.item_id in fees]
 
     async def _from_backend(self, citizen_id: str, kind: str) -> list[Payable]:
-        backend = self.backends.get("traffic_violations" if kind == "traffic_fine" else "utility_bills")
+        backend = self.backends.get(CARD_OF_KIND[kind])
         if backend is None:
             raise Unavailable("PAYABLES_UNAVAILABLE")
         try:
@@ -101,3 +102,9 @@ class Payables:
                             f"交通违法罚款 {i['reference']}（{i['offence']}）") for i in facts.get("items", [])]
         return [Payable(f"utility_bill:{i['reference']}", kind, int(i["amount_fen"]),
                         f"{BILL_NAMES.get(i['kind'], i['kind'])} {i['reference']}") for i in facts.get("items", [])]
+
+
+async def settled_numbers(citizen_id: str) -> set[str]:
+    """The fine and bill numbers of this citizen that are paid: what the departments are told (销账)."""
+    references = await PaidReference.filter(citizen_id=citizen_id).values_list("reference", flat=True)
+    return {split_reference(r)[1] for r in references if not r.startswith("application_fee:")}

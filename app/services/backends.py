@@ -16,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from app.errors import NotFound
 
 Facts = dict[str, Any]
+
+
+Settled = Callable[[str], Awaitable[set[str]]]  # a citizen -> the fine and bill numbers paid
 
 
 class BackendError(RuntimeError):
@@ -124,6 +127,21 @@ class StandInBackend:
         if self.mode == "fail" or (self.failure_rate and self._rng.random() < self.failure_rate):
             raise BackendError(f"{self.name} answered 503")
         return self.sample(citizen_id)
+
+
+def without_settled(name: str, facts: Facts, settled: set[str]) -> Facts:
+    """A department's facts without the fines and bills paid through us since (the department writes
+    them off on its next settlement run; until then the card must not show them as due)."""
+    items = [item for item in facts["items"] if item["reference"] not in settled]
+    if len(items) == len(facts["items"]):
+        return facts
+    if name == "traffic_violations":
+        return {**facts, "items": items, "count": len(items), "fines": sum(i["fine_fen"] for i in items) // 100,
+                "points": sum(i["points"] for i in items)}
+    if name == "utility_bills":
+        left = {item["kind"] for item in items}
+        return {**facts, "items": items, **{kind: 0.0 for kind in ("electricity", "water", "gas") if kind not in left}}
+    return facts
 
 
 def stand_in_backends(latency: float, failure_rate: float = 0.0, hang: Iterable[str] = ()) -> dict[str, StandInBackend]:

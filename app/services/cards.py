@@ -27,7 +27,7 @@ from app.cache import get_json, set_json
 from app.errors import AppError, NotFound
 from app.i18n import pick
 from app.platform import Platform
-from app.services.backends import DepartmentBackend, Facts
+from app.services.backends import DepartmentBackend, Facts, Settled, without_settled
 from app.services.models import CardPin
 
 log = logging.getLogger("app.cards")
@@ -203,11 +203,12 @@ class HomeCards:
     """The citizen's pinned cards (置顶卡片) and their live summaries."""
 
     def __init__(self, platform: Platform, backends: Mapping[str, DepartmentBackend],
-                 registry: CardRegistry = REGISTRY) -> None:
+                 registry: CardRegistry = REGISTRY, settled: Settled | None = None) -> None:
         self.p = platform
         self.s = platform.settings
         self.backends = backends  # looked up per call, so a swapped backend takes effect at once
         self.registry = registry
+        self.settled = settled  # fines and bills paid through us, not yet written off by their department
 
     # -- pins ------------------------------------------------------------------------------------------------
     async def pinned(self, citizen_id: str) -> list[str]:
@@ -290,20 +291,23 @@ class HomeCards:
         if citizen.level < card.min_level:
             return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None)
         if stored is not None and now - stored["at"] < min(card.ttl, self.s.card_max_ttl):
-            return self._view(card, title, stored, "ok", language)
+            return await self._view(card, title, stored, "ok", language, citizen.id)
         facts = await self._call(card.backend, citizen.id, breaker, now)
         if facts is not None:
             stored = {"data": facts, "at": now}
             await set_json(self.p.cache, f"card:v:{card.type}:{citizen.id}", stored, ttl=STALE_KEEP)
-            return self._view(card, title, stored, "ok", language)
+            return await self._view(card, title, stored, "ok", language, citizen.id)
         if stored is not None:
-            return self._view(card, title, stored, "stale", language)
+            return await self._view(card, title, stored, "stale", language, citizen.id)
         text = pick(NOTICES["unavailable"], language)
         return CardView(card.type, title, text, "unavailable", None, notice=text)
 
-    @staticmethod
-    def _view(card: CardType, title: str, stored: dict[str, Any], status: str, language: str) -> CardView:
-        return CardView(card.type, title, card.describe(stored["data"], language), status,
+    async def _view(self, card: CardType, title: str, stored: dict[str, Any], status: str, language: str,
+                    citizen_id: str) -> CardView:
+        data = stored["data"]
+        if self.settled is not None and data.get("items"):
+            data = without_settled(card.backend, data, await self.settled(citizen_id))
+        return CardView(card.type, title, card.describe(data, language), status,
                         datetime.fromtimestamp(stored["at"], tz=timezone.utc),
                         notice=pick(NOTICES["stale"], language) if status == "stale" else None)
 

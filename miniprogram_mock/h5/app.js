@@ -151,6 +151,17 @@
     document.body.classList.toggle("elderly", state.elderly);
     $("elderly-switch").setAttribute("aria-checked", String(state.elderly));
     $("elderly-state").textContent = state.elderly ? "开" : "关";
+    if (state.elderly) applyPreset().catch(() => { /* the stylesheet's floors stay */ });
+  }
+
+  // The service's presentation preset (适老化): never smaller than this page's own floors.
+  async function applyPreset() {
+    const sizes = (await (await api("GET", "/api/v1/elderly/preset")).json()).sizes;
+    const root = document.documentElement.style;
+    root.setProperty("--elder-text", Math.max(20, sizes.body_dp) + "px");
+    root.setProperty("--elder-heading", Math.max(32, sizes.heading_dp) + "px");
+    root.setProperty("--elder-touch", Math.max(64, sizes.touch_target_dp) + "px");
+    root.setProperty("--elder-line", String(Math.max(1.6, sizes.line_height)));
   }
 
   async function toggleElderly() {

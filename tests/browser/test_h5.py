@@ -85,6 +85,9 @@ async def test_sign_in_and_show_the_health_code_then_switch_on_elderly_mode(app,
     await page.get_by_role("switch", name=re.compile("长辈模式")).click()
     await page.locator("body.elderly").wait_for()
     assert await page.get_by_role("switch").get_attribute("aria-checked") == "true"
+    # The sizes follow the service's preset (GET /api/v1/elderly/preset), never below the page's floors.
+    await page.wait_for_function("() => document.documentElement.style.getPropertyValue('--elder-touch') !== ''")
+    assert await page.evaluate("() => document.documentElement.style.getPropertyValue('--elder-touch')") == "64px"
     assert await style(page, "body", "font-size") >= 18
     assert await style(page, "#code-title", "font-size") >= 30
     for button in ("#elderly-switch", "#code-refresh", "#logout"):

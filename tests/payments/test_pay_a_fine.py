@@ -10,7 +10,8 @@ import httpx
 from app.notifications.models import Notification
 from app.payments.models import PaidReference, Payment, PaymentEvent, ProviderNotice, Receipt
 from app.audit import AuditEntry
-from tests.payments.conftest import first_fine, provider_order_id, start_payment, wait_for
+from app.services.backends import traffic_violations_sample
+from tests.payments.conftest import first_fine, pay_a_fine, provider_order_id, start_payment, wait_for
 
 
 async def test_a_citizen_pays_a_fine_and_it_is_paid_exactly_once(client, payer, provider):
@@ -164,3 +165,21 @@ async def test_a_payment_whose_create_call_timed_out_is_still_settled_by_its_not
     assert await PaidReference.filter(reference=fine["reference"]).count() == 1
     states = await PaymentEvent.filter(payment_id=payment_id).order_by("id").values_list("to_state", flat=True)
     assert states == ["created", "submitted", "success"]
+
+
+async def test_the_home_card_no_longer_shows_a_paid_fine_as_due(client, payer, provider):
+    await client.put("/api/v1/home/cards", headers=payer.headers, json={"types": ["traffic_violations"]})
+    open_fines = traffic_violations_sample(payer.id)["count"]
+    before = (await client.get("/api/v1/home", headers=payer.headers)).json()["cards"][0]
+    assert f"未处理违法 {open_fines} 条" in before["summary"]
+
+    await pay_a_fine(client, payer, provider)
+
+    # The department writes the fine off on its next settlement run; the card (kept 5 minutes) already
+    # shows one fine fewer, and the points and amount with it.
+    after = (await client.get("/api/v1/home", headers=payer.headers)).json()["cards"][0]
+    if open_fines == 1:
+        assert after["summary"] == "暂无未处理的交通违法"
+    else:
+        assert f"未处理违法 {open_fines - 1} 条" in after["summary"] and f"记 {3 * (open_fines - 1)} 分" in after["summary"]
+    assert after["status"] == "ok"
