@@ -86,6 +86,11 @@ async def test_injection_strings_in_every_text_input_are_answered_below_500_and_
             started = time.monotonic()
             reply = await client.request(endpoint.method, url, params=query, json=body, headers=headers)
             took = time.monotonic() - started
+            if took > 2.5:  # a busy machine, or pg_sleep run by an injection: only the injection is slow again
+                headers = await world.credentials.headers(endpoint.audience) if endpoint.audience != "public" else {}
+                started = time.monotonic()
+                reply = await client.request(endpoint.method, url, params=query, json=body, headers=headers)
+                took = time.monotonic() - started
             sent += 1
             if reply.status_code >= 500 or took > 2.5:
                 problems.append(f"{endpoint.method} {endpoint.path} with {attack!r}: {reply.status_code} in "
