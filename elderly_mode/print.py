@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
-from datetime import timedelta, timezone
 
 from PIL import Image, ImageDraw
 
+from app.clock import CHINA_TIME
 from app.accounts.service import CitizenSnapshot
 from app.errors import ValidationFailed
 from app.i18n import pick
@@ -23,7 +23,6 @@ from app.security.pii import mask_name
 from health_code import render
 from health_code.service import HealthCodeService, colour_text, utc
 
-CHINA_TIME = timezone(timedelta(hours=8))
 DPI = 300
 A6_PX = (1240, 1748)  # 105 × 148 mm at 300 dpi
 MIN_MODULE_PX = 8  # at 300 dpi: 0.68 mm per module, read by any phone camera or desk scanner

@@ -24,11 +24,12 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
 
+from app.clock import CHINA_TIME
 from app import audit
 from app.accounts.adapters import SmsDeliveryError, SmsGateway
 from app.accounts.models import Citizen
@@ -51,7 +52,6 @@ from app.vouchers.models import Licence
 from elderly_mode.models import FamilyLink
 from health_code.service import HealthCodeService, IssuedCode
 
-CHINA_TIME = timezone(timedelta(hours=8))
 RELATIONS: dict[str, dict[str, str]] = {
     "child": {"zh-Hans": "子女", "zh-Hant": "子女", "en": "son or daughter"},
     "spouse": {"zh-Hans": "配偶", "zh-Hant": "配偶", "en": "spouse"},

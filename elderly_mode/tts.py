@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
+from app.clock import CHINA_TIME
 from app.i18n import EN, ZH_HANS, ZH_HANT
 
-CHINA_TIME = timezone(timedelta(hours=8))
 _ZH_DIGITS = "〇一二三四五六七八九"
 _ZH_NUMBER_DIGITS = "零一二三四五六七八九"
 _EN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

@@ -14,17 +14,17 @@ import hmac
 import io
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from PIL import Image, ImageDraw
 
+from app.clock import CHINA_TIME
 from app.payments.models import Payment, Receipt
 from app.platform import Platform
 from health_code import render
 
-CHINA_TIME = timezone(timedelta(hours=8))
 PAYEE = "广东省政务服务数据管理局（示例收款单位）"
 KIND_TEXTS = {"application_fee": "行政事业性收费", "traffic_fine": "交通违法罚没款", "utility_bill": "公共事业缴费"}
 

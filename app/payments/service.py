@@ -30,6 +30,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from app.clock import CHINA_TIME
 from app import audit
 from app.cache import waited_lock
 from app.accounts.models import Citizen
@@ -47,7 +48,6 @@ from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
 
 log = logging.getLogger("app.payments")
-CHINA_TIME = timezone(timedelta(hours=8))
 CURRENCY = "CNY"
 RECEIPT_LICENCE_TYPE = "payment_receipt"
 OPEN = ("created", "submitted")

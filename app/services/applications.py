@@ -27,13 +27,14 @@ import hashlib
 import json
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from app.clock import CHINA_TIME
 from app import audit
 from app.cache import waited_lock
 from app.accounts.models import Citizen
@@ -48,7 +49,6 @@ from app.services.models import Application, ApplicationEvent, ServiceItem
 from app.vouchers.licences import validity_of
 from app.vouchers.models import Licence
 
-CHINA_TIME = timezone(timedelta(hours=8))
 MAX_FORM_BYTES = 16 * 1024
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "submitted": ("accepted",),

@@ -31,7 +31,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,6 +40,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from tortoise.exceptions import IntegrityError
 
+from app.clock import CHINA_TIME
 from app import audit
 from app.notifications.service import notify
 from app.accounts.rules import normalize_id_number
@@ -65,7 +66,6 @@ DOCUMENT_CLAIMS = ("iss", "licence_type", "number", "holder", "fields", "valid_f
 STATUSES = ("valid", "suspended", "revoked", "expired")  # what an issuer may push
 SHARE_PREFIX = "GDLS1:"
 SHARE_CLAIMS_KEY = "ls"
-CHINA_TIME = timezone(timedelta(hours=8))
 VERIFIED_ATTRIBUTES = ("licence_type", "issuer", "holder_name_masked", "status")
 
 VALIDITY_TEXTS = {
