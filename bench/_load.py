@@ -219,6 +219,15 @@ async def load_post(port: int, path: str, calls: list[tuple[Callable[[], tuple[s
     return LoadResult.of(sum(counts), latencies, time.perf_counter() - started)
 
 
+def call_json(port: int, method: str, path: str, token: str, body: dict | None = None) -> dict:
+    """One JSON call with a bearer token (set-up steps of a benchmark, not the measured load)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read() or b"{}")
+
+
 def _post(port: int, path: str, body: dict) -> dict:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")

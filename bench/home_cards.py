@@ -12,24 +12,14 @@ hanging department is no longer waited for). Run: `.venv/bin/python -m bench.hom
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
-import urllib.request
 
-from bench._load import free_port, measure, p99_latency, sign_in, start_server, verify_identity
+from bench._load import call_json, free_port, measure, p99_latency, sign_in, start_server, verify_identity
 
 CARDS = ["health_code", "social_security", "provident_fund", "medical_insurance", "traffic_violations", "utility_bills"]
 TIMEOUT = 0.3
 MARGIN_MS = 50.0
-
-
-def _call(port: int, method: str, path: str, token: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request) as reply:
-        return json.loads(reply.read())
 
 
 def _service(data_dir: str, port: int, **extra: str) -> tuple:
@@ -38,7 +28,7 @@ def _service(data_dir: str, port: int, **extra: str) -> tuple:
     process = start_server(["-m", "app", "--port", str(port)], env, port)
     token = sign_in(port)
     verify_identity(port, token)
-    _call(port, "PUT", "/api/v1/home/cards", token, {"types": CARDS})
+    call_json(port, "PUT", "/api/v1/home/cards", token, {"types": CARDS})
     return process, {"Authorization": f"Bearer {token}"}, token
 
 
@@ -53,7 +43,7 @@ def main(seconds: float = 4.0) -> None:
             port = free_port()
             service, auth, token = _service(d1, port)
             processes.append(service)
-            statuses = [c["status"] for c in _call(port, "GET", "/api/v1/home", token)["cards"]]
+            statuses = [c["status"] for c in call_json(port, "GET", "/api/v1/home", token)["cards"]]
             home_rps = asyncio.run(measure(port, "/api/v1/home", auth, seconds))
             # 16 connections each waiting ~20 ms for the departments bound the figure above; more
             # connections show what one worker does when latency is not the limit.
@@ -64,7 +54,7 @@ def main(seconds: float = 4.0) -> None:
             shut, shut_auth, shut_token = _service(d2, shut_port, APP_CARD_BACKEND_HANG="provident_fund",
                                                    APP_CARD_BREAKER_FAILURES="100000")
             processes.append(shut)
-            hang_cards = {c["type"]: c["status"] for c in _call(shut_port, "GET", "/api/v1/home", shut_token)["cards"]}
+            hang_cards = {c["type"]: c["status"] for c in call_json(shut_port, "GET", "/api/v1/home", shut_token)["cards"]}
             p99_hang = asyncio.run(p99_latency(shut_port, "/api/v1/home", shut_auth, seconds))
             hang_rps = asyncio.run(measure(shut_port, "/api/v1/home", shut_auth, seconds))
 
@@ -72,7 +62,7 @@ def main(seconds: float = 4.0) -> None:
             opened, open_auth, open_token = _service(d3, open_port, APP_CARD_BACKEND_HANG="provident_fund")
             processes.append(opened)
             for _ in range(5):  # the first five requests wait for the timeout; then the breaker is open (30 s)
-                _call(open_port, "GET", "/api/v1/home", open_token)
+                call_json(open_port, "GET", "/api/v1/home", open_token)
             p99_breaker = asyncio.run(p99_latency(open_port, "/api/v1/home", open_auth, seconds))
     finally:
         for process in processes:

@@ -29,7 +29,7 @@ import jwt
 from app.accounts.rules import id_check_char
 from bench import partner_verification as partner_bench
 from bench import voucher_redemption as voucher_bench
-from bench._load import LoadResult, ROOT, free_port, load_get, load_post, running, sign_in, verify_identity
+from bench._load import LoadResult, ROOT, call_json, free_port, load_get, load_post, running, sign_in, verify_identity
 from bench.health_code_fetch import default_pipeline, per_second
 from bench.home_cards import CARDS
 from health_code.render import render_png
@@ -118,14 +118,6 @@ def service_env(data_dir: str, backing: dict[str, str]) -> dict[str, str]:
 # -- what is measured ----------------------------------------------------------------------------
 
 
-def _call(port: int, method: str, path: str, token: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request) as reply:
-        return json.loads(reply.read() or b"{}")
-
-
 def refresh_chains(port: int, count: int) -> list[tuple[Any, Any]]:
     """`count` refresh-token chains: each connection refreshes with the token its last reply gave."""
     from bench._load import _post
@@ -154,9 +146,9 @@ def measure_service(port: int, data_dir: str, env: dict[str, str], workers: int,
                     base: float, raw_verify: float) -> dict[str, Row]:
     token = sign_in(port)
     verify_identity(port, token)
-    _call(port, "POST", "/api/v1/me/identity/face", token,
+    call_json(port, "POST", "/api/v1/me/identity/face", token,
           {"liveness_sample": base64.b64encode(os.urandom(4096)).decode()})
-    _call(port, "PUT", "/api/v1/home/cards", token, {"types": CARDS})
+    call_json(port, "PUT", "/api/v1/home/cards", token, {"types": CARDS})
     auth = {"Authorization": f"Bearer {token}"}
     cli_env = {**os.environ, **env}
     rows: dict[str, Row] = {}
@@ -179,7 +171,7 @@ def measure_service(port: int, data_dir: str, env: dict[str, str], workers: int,
         citizen = sign_in(port, phone=f"1380013{8100 + i:04d}")
         first17 = f"44010619900307{130 + i:03d}"
         verify_identity(port, citizen, id_number=first17 + id_check_char(first17))
-        payloads.append(_call(port, "GET", "/api/v1/health-code", citizen)["payload"])
+        payloads.append(call_json(port, "GET", "/api/v1/health-code", citizen)["payload"])
     batch = [payloads[i % 5] for i in range(partner_bench.BATCH)]
 
     def partner_call() -> tuple[str, dict]:
