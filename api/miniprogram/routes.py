@@ -14,6 +14,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.citizen.appointments import day_arg
+from api.citizen.elderly import PresetReply, font_scale
 from api.citizen.health_code import reason_items
 from api.http import audience_blueprint, client_ip, documented, no_content, parse_body, reply, requires_level
 from api.schemas import Strict
@@ -24,6 +25,7 @@ from app.errors import ValidationFailed
 from app.miniprogram.topics import TOPICS
 from app.notifications import service as inbox_service
 from app.services.appointments import LOCAL_TZ, AppointmentView
+from elderly_mode import presets
 from health_code.service import colour_text, seconds_left
 
 public = audience_blueprint("mp_auth", url_prefix="/api/mp/v1/auth", audience="public")
@@ -180,6 +182,14 @@ async def home(request: Request) -> HTTPResponse:
     views = await request.app.ctx.cards.home(citizen, request.ctx.language)
     return reply(HomeOut(cards=[CardOut(type=v.type, title=v.title, summary=v.notice if v.status == "unavailable" and v.notice
                                         else v.summary, stale=v.stale) for v in views], elderly=citizen.elderly_mode))
+
+
+@bp.get("/elderly/preset")
+@documented("The elderly-mode preset for the mini-program; ?font_scale= is the platform's fontSizeScaleFactor, "
+            "honoured up to the cap (same reply as GET /api/v1/elderly/preset)", reply_model=PresetReply, tag=TAG)
+async def elderly_preset(request: Request) -> HTTPResponse:
+    return reply(presets.elderly_preset(request.ctx.language, font_scale(request)),
+                 headers={"Cache-Control": "private, max-age=3600"})
 
 
 class HealthCodeOut(BaseModel):

@@ -50,6 +50,17 @@ async def test_the_home_screen_is_compact(mp):
     assert locked["summary"]  # a level-1 user is told what to do, not shown a blank
 
 
+async def test_the_mini_program_gets_the_elderly_preset_at_its_own_font_scale(mp):
+    await mp.login()
+    await mp.bind_phone(new_phone())
+    plain = await mp.get("/elderly/preset")
+    scaled = await mp.get("/elderly/preset?font_scale=1.3")  # the platform's fontSizeScaleFactor
+    capped = await mp.get("/elderly/preset?font_scale=4")
+    assert plain["sizes"]["body_dp"] >= 18 and plain["sizes"]["touch_target_dp"] >= 60
+    assert scaled["sizes"]["body_dp"] == pytest.approx(plain["sizes"]["body_dp"] * 1.3)
+    assert capped["font_scale"] == plain["font_scale_cap"] == 2.0
+
+
 async def test_the_health_code_needs_real_name_verification(mp, client):
     await mp.login()
     await mp.bind_phone(new_phone())
