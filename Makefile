@@ -46,8 +46,10 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check app api health_code elderly_mode miniprogram_mock tests bench
 
+# The suite runs on every core (pytest-xdist), a test file per worker at a time; TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: lint browser-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Every hot path on PostgreSQL + Redis, 1 and 2 workers, against a bare Sanic handler in the same run;
 # writes bench/results/latest.json and latest.md.

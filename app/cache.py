@@ -2,6 +2,8 @@
 
 Used for one-time codes, rate limits, locks and replay protection. The in-memory
 implementation lives in one process, so `Settings` refuses several workers without Redis.
+With Redis, the keys every signed-in request reads (session state, citizen snapshot, current
+health code) are also mirrored in each worker by a `NearCache`, kept true by pub/sub.
 Expiry that matters to a citizen (a code's 5 minutes) is checked against the clock by the
 domain; cache TTLs only bound how long keys are kept.
 """
@@ -10,12 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Protocol
 
 import redis.asyncio as redis_asyncio
+
+log = logging.getLogger(__name__)
+
+# What every signed-in request reads: the session's state, the citizen snapshot, the current code.
+NEAR_PREFIXES = ("sess:", "citizen:", "hc:code:")
 
 
 class Cache(Protocol):
@@ -86,10 +94,61 @@ class MemoryCache:
         return None
 
 
+class NearCache:
+    """A per-worker mirror (近端缓存) of chosen Redis keys, so the hottest reads skip the round trip.
+
+    It is trusted only while its invalidation channel is subscribed: every write to a mirrored key,
+    by any worker, publishes the key and each worker drops its copy on receipt (the window is the
+    pub/sub delivery time on the network, not `ttl`). When the subscription is lost the mirror is
+    emptied and not used until it is back, so a Redis outage behaves as without it. A read stores
+    its result only if no invalidation arrived while it was in flight. `ttl` is a safety net only.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...], ttl: float, max_entries: int = 100_000) -> None:
+        self.prefixes = prefixes
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.live = False
+        self.generation = 0  # counts invalidations; a read in flight across one does not store
+        self._items: dict[str, tuple[str, float]] = {}
+
+    def covers(self, key: str) -> bool:
+        return self.ttl > 0 and key.startswith(self.prefixes)
+
+    def get(self, key: str) -> str | None:
+        if not self.live:
+            return None
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[1] <= time.monotonic():
+            self._items.pop(key, None)
+            return None
+        return item[0]
+
+    def put(self, key: str, value: str, generation: int) -> None:
+        if not self.live or generation != self.generation:
+            return
+        if len(self._items) >= self.max_entries:
+            self._items.pop(next(iter(self._items)))  # the oldest entry
+        self._items[key] = (value, time.monotonic() + self.ttl)
+
+    def drop(self, key: str) -> None:
+        self.generation += 1
+        self._items.pop(key, None)
+
+    def suspend(self) -> None:
+        """Not subscribed: nothing mirrored can be trusted."""
+        self.live = False
+        self.generation += 1
+        self._items.clear()
+
+
 class RedisCache:
     """The shared cache for several workers and hosts (redis-py's `redis.asyncio`)."""
 
-    def __init__(self, url: str, namespace: str, max_connections: int = 64, wait: float = 2.0) -> None:
+    def __init__(self, url: str, namespace: str, max_connections: int = 64, wait: float = 2.0,
+                 near_ttl: float = 0.0) -> None:
         # A bounded pool that waits for a free connection: under a burst (64 home screens of 6 cards
         # each) callers queue for a moment instead of failing with "too many connections".
         pool = redis_asyncio.BlockingConnectionPool.from_url(
@@ -98,31 +157,131 @@ class RedisCache:
         )
         self._redis = redis_asyncio.Redis.from_pool(pool)  # owns the pool: close() disconnects it
         self._prefix = f"{namespace}:"
+        self.near = NearCache(NEAR_PREFIXES, near_ttl)
+        self._channel = f"{namespace}:near-invalidate"
+        self._listener: asyncio.Task | None = None
 
     def _k(self, key: str) -> str:
         return self._prefix + key
 
     async def get(self, key: str) -> str | None:
-        return await self._redis.get(self._k(key))
+        if not self.near.covers(key):
+            return await self._redis.get(self._k(key))
+        self._listen()
+        value = self.near.get(key)
+        if value is not None:
+            return value
+        generation = self.near.generation
+        value = await self._guarded(self._redis.get(self._k(key)))
+        if value is not None:
+            self.near.put(key, value, generation)
+        return value
 
     async def get_many(self, keys: list[str]) -> list[str | None]:
-        return await self._redis.mget([self._k(key) for key in keys]) if keys else []
+        if not keys:
+            return []
+        if not any(self.near.covers(key) for key in keys):
+            return await self._redis.mget([self._k(key) for key in keys])
+        self._listen()
+        mirrored = [self.near.get(key) for key in keys]
+        if all(value is not None for value in mirrored):
+            return mirrored
+        generation = self.near.generation
+        values = await self._guarded(self._redis.mget([self._k(key) for key in keys]))
+        for key, value in zip(keys, values):
+            if value is not None and self.near.covers(key):
+                self.near.put(key, value, generation)
+        return values
 
     async def set(self, key: str, value: str, ttl: float) -> None:
+        if self.near.covers(key):
+            await self._written(key, lambda pipe: pipe.set(self._k(key), value, px=max(1, int(ttl * 1000))))
+            return
         await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)))
 
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
+        if self.near.covers(key):
+            return bool(await self._written(
+                key, lambda pipe: pipe.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True)))
         return bool(await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        if self.near.covers(key):
+            self.near.drop(key)
         pipe = self._redis.pipeline(transaction=True)
         pipe.incr(self._k(key), amount)
         pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
-        value, _ = await pipe.execute()
+        if self.near.covers(key):
+            pipe.publish(self._channel, key)
+        value = (await pipe.execute())[0]
         return int(value)
 
     async def delete(self, key: str) -> bool:
+        if self.near.covers(key):
+            return bool(await self._written(key, lambda pipe: pipe.delete(self._k(key))))
         return bool(await self._redis.delete(self._k(key)))
+
+    async def _written(self, key: str, write: Any) -> Any:
+        """A write to a mirrored key: dropped here at once, and on every other worker by pub/sub."""
+        self.near.drop(key)
+        pipe = self._redis.pipeline(transaction=True)
+        write(pipe)
+        pipe.publish(self._channel, key)
+        return (await self._guarded(pipe.execute()))[0]
+
+    async def _guarded(self, call: Any) -> Any:
+        try:
+            return await call
+        except (redis_asyncio.RedisError, OSError):
+            # Whatever failed may have cut the invalidation channel too: resubscribe before trusting again.
+            self.near.suspend()
+            if self._listener is not None:
+                self._listener.cancel()
+            raise
+
+    def _listen(self) -> None:
+        """Start (or restart) this worker's invalidation listener; the mirror is trusted once it is subscribed."""
+        if self.near.ttl > 0 and (self._listener is None or self._listener.done()):
+            self._listener = asyncio.get_running_loop().create_task(self._invalidations())
+
+    async def _invalidations(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                heard = time.monotonic()
+                pinged = heard
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    now = time.monotonic()
+                    if message is None:
+                        if now - heard > 6.0:
+                            raise ConnectionError("no reply to the invalidation channel's ping")
+                        if now - pinged > 2.0:
+                            await pubsub.ping()
+                            pinged = now
+                        continue
+                    heard, backoff = now, 0.1
+                    if message["type"] == "subscribe":
+                        self.near.suspend()  # anything published while we were away was missed
+                        self.near.live = True
+                    elif message["type"] == "message":
+                        self.near.drop(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: stop trusting the mirror, retry
+                if self.near.live:
+                    log.warning("near cache suspended: %s", type(exc).__name__)
+                self.near.suspend()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.near.suspend()
+                try:
+                    await pubsub.aclose()
+                except Exception:  # noqa: BLE001 - the connection is already gone
+                    pass
 
     async def ping(self) -> None:
         try:
@@ -136,11 +295,18 @@ class RedisCache:
             await self._redis.delete(key)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
+                pass
+            self._listener = None
         await self._redis.aclose()
 
 
-def create_cache(redis_url: str, namespace: str, max_connections: int = 64) -> Cache:
-    return RedisCache(redis_url, namespace, max_connections) if redis_url else MemoryCache()
+def create_cache(redis_url: str, namespace: str, max_connections: int = 64, near_ttl: float = 0.0) -> Cache:
+    return RedisCache(redis_url, namespace, max_connections, near_ttl=near_ttl) if redis_url else MemoryCache()
 
 
 async def get_json(cache: Cache, key: str) -> Any:

@@ -33,6 +33,7 @@ class Settings:
     redis_url: str = ""  # default: in-memory cache (one process only)
     cache_namespace: str = "gov"
     redis_max_connections: int = 64  # per worker; a request waits up to 2 s for one, then fails as unavailable
+    cache_near_ttl: float = 10.0  # with Redis: seconds a worker may mirror a hot key (kept true by pub/sub; 0: off)
     keys_dir: Path | None = None  # default: data_dir / "keys"
     pii_key: str = ""  # base64 of 32 bytes; generated under keys_dir outside production
     issuer: str = "https://gov-app.example.cn"
@@ -162,6 +163,8 @@ class Settings:
             _check_url("APP_REDIS_URL", self.redis_url, REDIS_SCHEMES)
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"APP_PORT must be 1-65535, not {self.port}")
+        if not 0 <= self.cache_near_ttl <= 300:
+            raise ConfigError("APP_CACHE_NEAR_TTL must be between 0 and 300 seconds")
         if not 4 <= self.redis_max_connections <= 10000:
             raise ConfigError("APP_REDIS_MAX_CONNECTIONS must be 4-10000")
         if self.workers < 1:

@@ -60,7 +60,8 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     return Platform(
         settings=settings,
         clock=clock,
-        cache=create_cache(settings.redis_url, settings.cache_namespace, settings.redis_max_connections),
+        cache=create_cache(settings.redis_url, settings.cache_namespace, settings.redis_max_connections,
+                           near_ttl=settings.cache_near_ttl),
         keys=keys,
         tokens=TokenIssuer(keys, clock, settings.issuer, settings.access_token_ttl),
         pii=PiiCipher(load_pii_key(settings)),

@@ -169,14 +169,19 @@ async def test_pin_changes_that_cannot_be_made_are_refused_with_reasons(client, 
 
 
 async def test_a_hanging_backend_never_held_a_value_shows_unavailable_within_the_timeout(client, sms, app):
-    citizen = await verified(client, sms)
+    neighbour, citizen = await verified(client, sms), await verified(client, sms)
+    started = time.perf_counter()
+    await home(client, neighbour)  # the first home screen of this service, every backend answering
+    answered = time.perf_counter() - started
     app.ctx.card_backends["provident_fund"].mode = "hang"
 
     started = time.perf_counter()
     body = await home(client, citizen)
     elapsed = time.perf_counter() - started
 
-    assert elapsed < TIMEOUT + MARGIN
+    # Within the timeout of what the same screen costs when every backend answers (a busy machine
+    # slows both alike); the backend itself would hang for an hour.
+    assert elapsed < answered + TIMEOUT + MARGIN
     fund = card(body, "provident_fund")
     assert fund["status"] == "unavailable" and fund["stale"] is False and fund["updated_at"] is None
     assert fund["summary"] == "暂时无法获取，请稍后再试" and fund["title"] == "住房公积金"

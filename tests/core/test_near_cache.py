@@ -1,0 +1,154 @@
+"""The per-worker mirror of the hottest keys (近端缓存): fast, and never trusted beyond what Redis says.
+
+Each test plays two workers as two caches on one Redis namespace. Redis only: the in-memory
+cache lives in one process and has nothing to mirror.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from typing import AsyncIterator, Callable
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+from app.cache import NearCache, RedisCache
+from tests.faults.proxy import FaultProxy
+
+REDIS_URL = os.environ.get("APP_REDIS_URL", "")
+pytestmark = pytest.mark.skipif(not REDIS_URL, reason="APP_REDIS_URL not set: the near cache mirrors Redis")
+
+
+@pytest.fixture
+async def workers() -> AsyncIterator[Callable[..., RedisCache]]:
+    """A factory of workers' caches sharing one namespace."""
+    namespace = f"test-near:{secrets.token_hex(6)}"
+    made: list[RedisCache] = []
+
+    def worker(url: str = REDIS_URL, near_ttl: float = 10.0) -> RedisCache:
+        cache = RedisCache(url, namespace, near_ttl=near_ttl)
+        made.append(cache)
+        return cache
+
+    yield worker
+    for cache in made:
+        await cache.close()
+    cleaner = RedisCache(REDIS_URL, namespace)
+    await cleaner.clear()
+    await cleaner.close()
+
+
+@pytest.fixture
+async def behind_its_back() -> AsyncIterator[redis_asyncio.Redis]:
+    """A plain client: writes that bypass the cache interface publish nothing."""
+    client = redis_asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def subscribed(cache: RedisCache, key: str = "sess:warm-up") -> None:
+    await cache.get(key)
+    for _ in range(100):
+        if cache.near.live:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the invalidation channel was not subscribed")
+
+
+async def eventually(read: Callable, expected: object, within: float = 1.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if await read() == expected:
+            return time.monotonic() - started
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"still {await read()!r}, not {expected!r}, after {within} s")
+
+
+async def test_a_hot_key_is_read_from_the_worker_once_mirrored(workers, behind_its_back):
+    worker = workers()
+    await subscribed(worker)
+    await worker.set("sess:s1", "1", ttl=60)
+    assert await worker.get("sess:s1") == "1"
+    # Changed without going through the cache interface: this worker still answers from its mirror,
+    # which is how we know the second read made no round trip.
+    await behind_its_back.set(worker._k("sess:s1"), "0")
+    assert await worker.get("sess:s1") == "1"
+    assert await worker.get_many(["sess:s1"]) == ["1"]
+
+
+async def test_other_keys_are_never_mirrored(workers, behind_its_back):
+    worker = workers()
+    await subscribed(worker)
+    await worker.set("otp:13800138000", "123456", ttl=60)
+    assert await worker.get("otp:13800138000") == "123456"
+    await behind_its_back.set(worker._k("otp:13800138000"), "used")
+    assert await worker.get("otp:13800138000") == "used"
+
+
+async def test_a_revocation_on_one_worker_reaches_the_others_mirror_at_once(workers):
+    first, second = workers(), workers()
+    await subscribed(first)
+    await subscribed(second)
+    await first.set("sess:s1", "1", ttl=60)
+    assert await second.get_many(["sess:s1", "citizen:c1"]) == ["1", None]
+    await first.set("sess:s1", "0", ttl=60)  # signed out on the first worker
+    assert await first.get("sess:s1") == "0"  # the writer's own mirror drops it before the reply
+    took = await eventually(lambda: second.get("sess:s1"), "0", within=1.0)
+    assert took < 0.5
+
+
+async def test_a_deleted_citizen_snapshot_is_read_afresh_everywhere(workers):
+    first, second = workers(), workers()
+    await subscribed(first)
+    await subscribed(second)
+    await first.set("citizen:c1", '{"level": 1}', ttl=300)
+    assert await second.get("citizen:c1") == '{"level": 1}'
+    await first.delete("citizen:c1")
+    await eventually(lambda: second.get("citizen:c1"), None)
+
+
+async def test_a_read_in_flight_across_an_invalidation_stores_nothing():
+    near = NearCache(("sess:",), ttl=10)
+    near.live = True
+    before = near.generation
+    near.drop("sess:s1")  # an invalidation arrives while the read is on its way
+    near.put("sess:s1", "1", before)
+    assert near.get("sess:s1") is None
+    near.put("sess:s1", "1", near.generation)
+    assert near.get("sess:s1") == "1"
+
+
+async def test_the_mirror_lapses_after_its_ttl_even_without_a_message(workers, behind_its_back):
+    worker = workers(near_ttl=0.2)
+    await subscribed(worker)
+    await worker.set("hc:code:c1", "old", ttl=60)
+    assert await worker.get("hc:code:c1") == "old"
+    await behind_its_back.set(worker._k("hc:code:c1"), "new")
+    await asyncio.sleep(0.3)
+    assert await worker.get("hc:code:c1") == "new"
+
+
+async def test_a_lost_connection_empties_the_mirror_and_reads_fail_closed(workers):
+    host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].split(":")
+    proxy = await FaultProxy(host, int(port)).start()
+    try:
+        worker = workers(url=f"redis://127.0.0.1:{proxy.port}/0")
+        await subscribed(worker)
+        await worker.set("sess:s1", "1", ttl=60)
+        assert await worker.get("sess:s1") == "1"
+        proxy.cut()
+        for _ in range(100):  # the listener notices at once: its connection was reset
+            if not worker.near.live:
+                break
+            await asyncio.sleep(0.01)
+        assert worker.near.live is False
+        with pytest.raises((redis_asyncio.RedisError, OSError)):
+            await worker.get("sess:s1")  # not answered from a mirror that may have missed a revocation
+        proxy.restore()
+        await eventually(lambda: worker.get("sess:s1"), "1", within=5.0)
+        await subscribed(worker)
+    finally:
+        await proxy.close()
