@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Callable, Generic, Protocol, TypeVar
 
 import redis.asyncio as redis_asyncio
 
@@ -316,6 +316,28 @@ async def get_json(cache: Cache, key: str) -> Any:
 
 async def set_json(cache: Cache, key: str, value: Any, ttl: float) -> None:
     await cache.set(key, json.dumps(value, separators=(",", ":")), ttl)
+
+
+T = TypeVar("T")
+
+
+class ParsedOnce(Generic[T]):
+    """Each distinct cached text parsed once per worker: the near cache hands back the same text on
+    every request, so the hot path skips `json.loads` and object building. `parse` must build
+    immutable objects, because every caller shares them."""
+
+    def __init__(self, parse: Callable[[str], T], size: int = 10_000) -> None:
+        self._parse = parse
+        self._size = size
+        self._parsed: dict[str, T] = {}
+
+    def __call__(self, raw: str) -> T:
+        value = self._parsed.get(raw)
+        if value is None:
+            if len(self._parsed) >= self._size:
+                self._parsed.clear()
+            value = self._parsed[raw] = self._parse(raw)
+        return value
 
 
 class LockNotAcquired(RuntimeError):

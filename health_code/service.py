@@ -19,7 +19,7 @@ from tortoise.exceptions import IntegrityError
 
 from app import audit
 from app.accounts.service import CitizenSnapshot, citizen_with_id_number
-from app.cache import get_json, set_json
+from app.cache import ParsedOnce, get_json, set_json
 from app.clock import CHINA_TIME
 from app.accounts.rules import normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, ValidationFailed
@@ -50,6 +50,21 @@ class IssuedCode:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class ShownCode:
+    """The code on the citizen's screen as cached (hc:code:<citizen>), with when its status changes next."""
+
+    code: IssuedCode
+    next_change_at: int | None
+
+    @staticmethod
+    def parse(raw: str) -> "ShownCode":
+        cached = ujson.loads(raw)
+        code = IssuedCode(cached["payload"], cached["colour"], tuple(cached["reasons"]), cached["issued_at"],
+                          cached["expires_at"])
+        return ShownCode(code, cached.get("next_change_at"))
+
+
 class HealthCodeService:
     def __init__(self, platform: Platform, ruleset: RuleSet) -> None:
         self.p = platform
@@ -57,6 +72,7 @@ class HealthCodeService:
         self.rules = ruleset
         self._images: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
         self._renderer: Executor | None = None
+        self._shown = ParsedOnce(ShownCode.parse)
 
     # -- evidence and status -----------------------------------------------------------------
     async def record_evidence(self, citizen_id: str, kind: str, observed_at: datetime, data: Mapping[str, Any],
@@ -190,11 +206,12 @@ class HealthCodeService:
     async def current_code(self, citizen: CitizenSnapshot) -> IssuedCode:
         """The citizen's signed code; the same one is returned until `reuse_margin` seconds before expiry."""
         now = int(self.p.clock.timestamp())
-        cached = await get_json(self.p.cache, f"hc:code:{citizen.id}")
-        if cached and cached["expires_at"] - now > self.s.health_code_reuse_margin:
-            due = cached.get("next_change_at")
-            if due is None or due > now:
-                return IssuedCode(cached["payload"], cached["colour"], tuple(cached["reasons"]), cached["issued_at"], cached["expires_at"])
+        raw = await self.p.cache.get(f"hc:code:{citizen.id}")
+        if raw is not None:
+            shown = self._shown(raw)
+            due = shown.next_change_at
+            if shown.code.expires_at - now > self.s.health_code_reuse_margin and (due is None or due > now):
+                return shown.code
         status = await self.status(citizen.id)
         code = await self._issue(citizen, status.colour, tuple(status.reasons), now + self.s.health_code_ttl)
         next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None

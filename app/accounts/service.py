@@ -21,7 +21,7 @@ from app import audit
 from app.accounts import rules
 from app.accounts.adapters import FaceCheckError, FaceCheckProvider, SmsDeliveryError, SmsGateway
 from app.accounts.models import Citizen, LoginSession, RefreshToken
-from app.cache import get_json, set_json
+from app.cache import ParsedOnce, get_json, set_json
 from app.clock import rfc3339
 from app.errors import AppError, Conflict, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed
 from app.ids import new_id
@@ -39,7 +39,7 @@ LEVEL_NAMES = {
 _CODE = re.compile(r"^[0-9]{6}$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class CitizenSnapshot:
     """What requests need of a citizen row (a plain object: building an ORM model costs ~50 µs)."""
 
@@ -130,6 +130,7 @@ class AccountService:
         self.sms = sms
         self.face = face
         self._touched: dict[str, float] = {}  # session id -> when this process last asked to touch it
+        self._snapshot = ParsedOnce(lambda raw: CitizenSnapshot(**json.loads(raw)))
 
     # -- SMS one-time code --------------------------------------------------------------------
     def _phone(self, raw: str) -> tuple[str, str]:
@@ -312,7 +313,7 @@ class AccountService:
         if state != "1":
             raise Unauthorized("TOKEN_REVOKED")
         await self.touch_session(session_id)
-        return CitizenSnapshot(**json.loads(data)) if data else await self.citizen(citizen_id)
+        return self._snapshot(data) if data else await self.citizen(citizen_id)
 
     async def session_active(self, session_id: str) -> bool:
         """Cached briefly; revocations overwrite the cache."""
@@ -353,13 +354,14 @@ class AccountService:
 
         Whatever changes a citizen row must call `forget_citizen` afterwards.
         """
-        data = await get_json(self.p.cache, f"citizen:{citizen_id}")
-        if data is None:
-            row = await Citizen.get_or_none(id=citizen_id)
-            if row is None:
-                raise Unauthorized("TOKEN_INVALID")
-            data = {f.name: getattr(row, f.name) for f in dataclasses.fields(CitizenSnapshot)}
-            await set_json(self.p.cache, f"citizen:{citizen_id}", data, ttl=300)
+        raw = await self.p.cache.get(f"citizen:{citizen_id}")
+        if raw is not None:
+            return self._snapshot(raw)
+        row = await Citizen.get_or_none(id=citizen_id)
+        if row is None:
+            raise Unauthorized("TOKEN_INVALID")
+        data = {f.name: getattr(row, f.name) for f in dataclasses.fields(CitizenSnapshot)}
+        await set_json(self.p.cache, f"citizen:{citizen_id}", data, ttl=300)
         return CitizenSnapshot(**data)
 
     async def set_preferences(self, citizen_id: str, elderly_mode: bool | None) -> dict[str, bool]:
@@ -417,8 +419,7 @@ class AccountService:
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="identity_verified",
                                  subject_id=citizen.id, attributes=["name", "id_number"])
         await notify(self.p.clock, citizen.id, "identity_verified")
-        citizen.level = rules.LEVEL_REAL_NAME
-        return citizen.level
+        return rules.LEVEL_REAL_NAME
 
     async def verify_face(self, citizen: CitizenSnapshot, liveness_sample: str) -> int:
         """人脸核验 through the face-check provider; lifts a real-name account to level 3."""
@@ -443,6 +444,5 @@ class AccountService:
         if citizen.level < rules.LEVEL_FACE:
             await Citizen.filter(id=citizen.id).update(level=rules.LEVEL_FACE, face_verified_at=self.p.clock.now())
             await self.forget_citizen(citizen.id)
-            citizen.level = rules.LEVEL_FACE
             await notify(self.p.clock, citizen.id, "face_verified")
-        return citizen.level
+        return max(citizen.level, rules.LEVEL_FACE)
