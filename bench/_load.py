@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -268,3 +269,53 @@ def add_client(env: dict[str, str], data_dir: str, name: str, audience: str, rol
                           "--role", role, "--public-key", str(pem)], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout
     return out.split("iss):", 1)[1].split()[0], key
+
+
+# -- wrk (Debian's package): a C load generator, ~half the CPU of ours per request -------------------
+
+WRK = shutil.which("wrk")
+LOAD_CPUS: set[int] | None = None  # when set, wrk runs on these cores only (the suite pins 1 worker apart)
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _UNIT[unit]
+
+
+def _wrk(port: int, path: str, headers: dict[str, str], seconds: float, connections: int) -> subprocess.Popen:
+    args = [WRK, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    if LOAD_CPUS:
+        args = ["taskset", "-c", ",".join(map(str, sorted(LOAD_CPUS))), *args]
+    return subprocess.Popen([*args, f"http://127.0.0.1:{port}{path}"], stdout=subprocess.PIPE, text=True)
+
+
+def _wrk_result(process: subprocess.Popen) -> LoadResult:
+    out = process.communicate()[0]
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw failed requests:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _wrk_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    return LoadResult(rate, p50, p99, int(re.search(r"(\d+) requests in", out).group(1)))
+
+
+def load_get_wrk(port: int, path: str, headers: dict[str, str], seconds: float, connections: int = 64,
+                 background: tuple[str, dict[str, str], int] | None = None) -> LoadResult:
+    """As `load_get`, driven by wrk (one thread) after a 1 s warm-up; `background` is a second wrk beside it."""
+    _wrk_result(_wrk(port, path, headers, 1, connections))
+    beside = _wrk(port, background[0], background[1], seconds, background[2]) if background else None
+    result = _wrk_result(_wrk(port, path, headers, seconds, connections))
+    if beside is not None:
+        _wrk_result(beside)
+    return result
+
+
+def get_load(port: int, path: str, headers: dict[str, str], seconds: float, connections: int = 64,
+             background: tuple[str, dict[str, str], int] | None = None) -> LoadResult:
+    """GET load by wrk where it is installed, else by the asyncio generator above."""
+    if WRK:
+        return load_get_wrk(port, path, headers, seconds, connections, background)
+    return asyncio.run(load_get(port, path, headers, seconds, connections, background))
