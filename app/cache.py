@@ -137,11 +137,14 @@ class NearCache:
         self.generation += 1
         self._items.pop(key, None)
 
+    def drop_all(self) -> None:
+        self.generation += 1
+        self._items.clear()
+
     def suspend(self) -> None:
         """Not subscribed: nothing mirrored can be trusted."""
         self.live = False
-        self.generation += 1
-        self._items.clear()
+        self.drop_all()
 
 
 class RedisCache:
@@ -293,6 +296,7 @@ class RedisCache:
         """Delete this namespace's keys (used by tests; never FLUSHDB on a shared server)."""
         async for key in self._redis.scan_iter(match=self._prefix + "*", count=500):
             await self._redis.delete(key)
+        self.near.drop_all()  # the keys went without a message
 
     async def close(self) -> None:
         if self._listener is not None:
