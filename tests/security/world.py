@@ -16,6 +16,7 @@ from typing import Any, Callable
 import httpx
 
 from tests.factories import Department, SignedInCitizen, make_department
+from tests.security.routes import endpoints
 from tests.services.service_factory import apply, make_item
 from tests.vouchers.licence_factory import assign, issue, share
 from tests.vouchers.voucher_factory import Holder, shown_token, voucher_holder
@@ -122,3 +123,52 @@ ALL_ADMIN_ROLES = ["lab", "verifier", "health_admin", "vaccinator", "venue_owner
                    "licence_admin", "licence_issuer", "clerk", "catalogue_admin", "office"]
 
 Check = Callable[[httpx.Response], str | None]
+
+
+def steady(value: object) -> object:
+    """A reply without what the passing of time alone changes: a code's countdown, a live card's read time."""
+    if isinstance(value, dict):
+        return {k: steady(v) for k, v in value.items()
+                if k != "seconds_left" and not (k == "updated_at" and "stale" in value)}
+    if isinstance(value, list):
+        return [steady(v) for v in value]
+    return value
+
+
+async def snapshot(client, app, owner_headers: dict[str, str], ids: set[str]) -> dict[str, object]:
+    """A's data as A sees it: every citizen GET route, with A's ids in the path parameters."""
+    seen: dict[str, object] = {}
+    for endpoint in endpoints(app, ("citizen",)):
+        if endpoint.method != "GET":
+            continue
+        for value in sorted(ids) if endpoint.params else ["-"]:
+            reply = await client.get(endpoint.url(value), headers=owner_headers)
+            if reply.status_code == 200:
+                kind = reply.headers.get("content-type", "")
+                # An image is drawn anew for each request (a printed card's code carries its own time):
+                # what A sees there is that it is A's image at all, not the same bytes.
+                seen[endpoint.url(value)] = steady(reply.json()) if "json" in kind else kind
+    return seen
+
+
+async def audit_mark() -> int:
+    """The sequence number of the newest audit entry: what is recorded after it happened since."""
+    from app.audit import AuditEntry
+
+    newest = await AuditEntry.all().order_by("-seq").first()
+    return newest.seq if newest else 0
+
+
+async def audited_since(mark: int) -> list[Any]:
+    from app.audit import AuditEntry
+
+    return list(await AuditEntry.filter(seq__gt=mark).order_by("seq"))
+
+
+def claims_success(entry: Any) -> bool:
+    """An audit entry that says someone got at data or did something: an access-log entry (a read of a
+    citizen's data), or an event that is not a refusal."""
+    if entry.category == "access":
+        return True
+    attributes = entry.attributes if isinstance(entry.attributes, dict) else {}
+    return not ("refused" in entry.action or attributes.get("error") or attributes.get("result") not in (None, "valid"))
