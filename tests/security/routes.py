@@ -89,3 +89,11 @@ def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
             node = node[part]
         schema = node
     return schema
+
+
+async def call(client, endpoint: Endpoint, headers: dict[str, str], document: dict, value: str = "x", body: Any = None,
+               text: str = "示例"):
+    """One request to `endpoint`: `value` in every path parameter, `body` or one of the declared shape."""
+    if body is None:
+        body = example_body(document, endpoint, text) if endpoint.method in ("POST", "PUT", "PATCH") else None
+    return await client.request(endpoint.method, endpoint.url(value), headers=headers, json=body)

@@ -5,16 +5,20 @@
    while it is accepted by its own routes (so the refusals are not just broken credentials).
 2. Cross-citizen: 李四 (B) calls every citizen route, every method, with each of 张三's (A's)
    object ids in every path parameter and a body of the declared shape. Afterwards A's data, read
-   back through every citizen GET route, is exactly what it was, and no reply to B named one of
-   A's objects.
+   back through every citizen GET route, is exactly what it was, no reply to B named one of
+   A's objects, and no audit entry about A was written.
+3. The same through a mini-program: B's mini-program token on every /api/mp/v1/ route, A's ids in
+   every path parameter and every string of the body.
+
+Client against client (relying parties, partners, departments): test_client_authorization_matrix.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.security.routes import Endpoint, endpoints, example_body
-from tests.security.world import World, build_world, ids_in
+from tests.security.routes import call, endpoints, example_body
+from tests.security.world import World, audit_mark, audited_since, build_world, ids_in, snapshot
 
 AUDIENCES = ("citizen", "miniprogram", "admin", "partner", "relying_party")
 
@@ -27,11 +31,6 @@ async def world(app, client, sms, clock, platform) -> World:
 @pytest.fixture
 async def document(client) -> dict:
     return (await client.get("/docs/openapi.json")).json()
-
-
-async def call(client, endpoint: Endpoint, headers: dict[str, str], document: dict, value: str = "x"):
-    body = example_body(document, endpoint) if endpoint.method in ("POST", "PUT", "PATCH") else None
-    return await client.request(endpoint.method, endpoint.url(value), headers=headers, json=body)
 
 
 async def test_no_credential_crosses_into_another_audience(app, client, world, document):
@@ -55,33 +54,8 @@ async def test_no_credential_crosses_into_another_audience(app, client, world, d
         assert count >= len(own) * 0.8, f"{audience}: own credential accepted on {count} of {len(own)} routes"
 
 
-def steady(value: object) -> object:
-    """A reply without what the passing of time alone changes: a code's countdown, a live card's read time."""
-    if isinstance(value, dict):
-        return {k: steady(v) for k, v in value.items()
-                if k != "seconds_left" and not (k == "updated_at" and "stale" in value)}
-    if isinstance(value, list):
-        return [steady(v) for v in value]
-    return value
-
-
-async def snapshot(client, app, owner_headers: dict[str, str], ids: set[str]) -> dict[str, object]:
-    """A's data as A sees it: every citizen GET route, with A's ids in the path parameters."""
-    seen: dict[str, object] = {}
-    for endpoint in endpoints(app, ("citizen",)):
-        if endpoint.method != "GET":
-            continue
-        for value in sorted(ids) if endpoint.params else ["-"]:
-            reply = await client.get(endpoint.url(value), headers=owner_headers)
-            if reply.status_code == 200:
-                kind = reply.headers.get("content-type", "")
-                # An image is drawn anew for each request (a printed card's code carries its own time):
-                # what A sees there is that it is A's image at all, not the same bytes.
-                seen[endpoint.url(value)] = steady(reply.json()) if "json" in kind else kind
-    return seen
-
-
-async def test_one_citizen_can_neither_read_nor_change_anothers_data(app, client, world, document):
+async def owners_objects(client, app, world: World) -> tuple[set[str], dict[str, object]]:
+    """A's object ids (those B does not share), and what A sees of them: every citizen GET route, by id."""
     owner = world.owner.citizen.headers
     first = await snapshot(client, app, owner, set())
     owner_ids = set().union(*(ids_in(v) for v in first.values() if not isinstance(v, bytes)))
@@ -91,7 +65,39 @@ async def test_one_citizen_can_neither_read_nor_change_anothers_data(app, client
     before = await snapshot(client, app, owner, owner_ids)
     by_id = [url for url in before if url not in first]
     assert len(by_id) >= 3, f"A can open too few objects by id for the test to mean anything: {by_id}"
+    return owner_ids, before
 
+
+def leaks_in(reply, what: str, owner_ids: set[str]) -> list[str]:
+    """What a reply to the other party gave away of the owner's: an object id, or an image."""
+    assert reply.status_code < 500, f"{what}: {reply.text[:200]}"
+    kind = reply.headers.get("content-type", "")
+    found = []
+    if reply.status_code < 300 and "image" in kind:
+        found.append(f"{what} -> an image of the owner's")
+    named = ids_in(reply.json() if "json" in kind else {}) & owner_ids
+    named |= {i for i in owner_ids if "json" not in kind and "image" not in kind and i in reply.text}
+    if named:
+        found.append(f"{what} -> {reply.status_code} names {sorted(named)}")
+    return found
+
+
+async def assert_owner_unchanged(client, app, world: World, owner_ids: set[str], before: dict[str, object],
+                                 mark: int) -> None:
+    owner = world.owner.citizen.headers
+    about_owner = [f"{e.actor_type} {e.actor} {e.action}" for e in await audited_since(mark)
+                   if e.subject_id == world.owner.citizen.id]
+    assert not about_owner, f"B's requests left audit entries about A: {about_owner}"
+    after = await snapshot(client, app, owner, owner_ids)
+    assert after.keys() == before.keys(), f"A's objects changed: {before.keys() ^ after.keys()}"
+    changed = [f"{url}: {before[url]} -> {after[url]}" for url in before if before[url] != after[url]]
+    assert not changed, f"B's requests changed what A sees at {changed}"
+    assert (await client.get("/api/v1/me", headers=owner)).status_code == 200  # A's session was not signed out
+
+
+async def test_one_citizen_can_neither_read_nor_change_anothers_data(app, client, world, document):
+    owner_ids, before = await owners_objects(client, app, world)
+    mark = await audit_mark()
     attacker = world.other.citizen.headers
     leaks, attempts = [], 0
     for endpoint in endpoints(app, ("citizen",)):
@@ -100,19 +106,28 @@ async def test_one_citizen_can_neither_read_nor_change_anothers_data(app, client
         for value in sorted(owner_ids):
             reply = await call(client, endpoint, attacker, document, value)
             attempts += 1
-            assert reply.status_code < 500, f"{endpoint.method} {endpoint.url(value)}: {reply.text[:200]}"
-            body = reply.json() if "json" in reply.headers.get("content-type", "") else {}
-            named = ids_in(body) & owner_ids
-            if reply.status_code < 300 and "image" in reply.headers.get("content-type", ""):
-                leaks.append(f"{endpoint.method} {endpoint.url(value)} -> an image of A's")
-            if named:
-                leaks.append(f"{endpoint.method} {endpoint.url(value)} -> {reply.status_code} names {sorted(named)}")
+            leaks += leaks_in(reply, f"{endpoint.method} {endpoint.url(value)}", owner_ids)
     assert attempts >= 50
-    print(f"{attempts} attempts by B on {len(owner_ids)} of A's objects; A opens {len(by_id)} by id")
+    print(f"{attempts} attempts by B on {len(owner_ids)} of A's objects")
     assert not leaks, "\n".join(leaks)
+    await assert_owner_unchanged(client, app, world, owner_ids, before, mark)
 
-    after = await snapshot(client, app, owner, owner_ids)
-    assert after.keys() == before.keys(), f"A's objects changed: {before.keys() ^ after.keys()}"
-    changed = [f"{url}: {before[url]} -> {after[url]}" for url in before if before[url] != after[url]]
-    assert not changed, f"B's requests changed what A sees at {changed}"
-    assert (await client.get("/api/v1/me", headers=owner)).status_code == 200  # A's session was not signed out
+
+async def test_a_mini_program_token_reaches_only_its_own_citizens_data(app, client, world, document):
+    """B signed in through a mini-program: every /api/mp/v1/ route, each of A's ids in every path parameter
+    and every string of the body (a route that takes neither is called once, its reply still checked)."""
+    owner_ids, before = await owners_objects(client, app, world)
+    mark = await audit_mark()
+    leaks, attempts, routes = [], 0, endpoints(app, ("miniprogram",))
+    assert len(routes) >= 10
+    for endpoint in routes:
+        takes_ids = endpoint.params or (endpoint.writes and example_body(document, endpoint) not in ({}, None))
+        for value in sorted(owner_ids) if takes_ids else ["-"]:
+            headers = await world.credentials.headers("miniprogram")  # fresh: logout is one of the routes
+            reply = await call(client, endpoint, headers, document, value, text=value)
+            assert reply.status_code != 401, f"B's mini-program token refused on {endpoint.path}: {reply.text[:200]}"
+            attempts += 1
+            leaks += leaks_in(reply, f"{endpoint.method} {endpoint.url(value)}", owner_ids)
+    print(f"{attempts} mini-program requests by B on {len(routes)} routes with {len(owner_ids)} of A's ids")
+    assert not leaks, "\n".join(leaks)
+    await assert_owner_unchanged(client, app, world, owner_ids, before, mark)

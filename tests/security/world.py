@@ -11,11 +11,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import httpx
 
 from tests.factories import Department, SignedInCitizen, make_department
+from tests.security.routes import endpoints
 from tests.services.service_factory import apply, make_item
 from tests.vouchers.licence_factory import assign, issue, share
 from tests.vouchers.voucher_factory import Holder, shown_token, voucher_holder
@@ -119,6 +120,194 @@ async def build_world(client: httpx.AsyncClient, sms, clock, platform) -> World:
 
 
 ALL_ADMIN_ROLES = ["lab", "verifier", "health_admin", "vaccinator", "venue_owner", "partner_admin", "id_authority",
-                   "licence_admin", "licence_issuer", "clerk", "catalogue_admin", "office"]
+                   "licence_admin", "licence_issuer", "clerk", "catalogue_admin", "office", "hall_clerk", "payments_admin"]
 
 Check = Callable[[httpx.Response], str | None]
+
+
+def steady(value: object) -> object:
+    """A reply without what the passing of time alone changes: a code's countdown, a live card's read time."""
+    if isinstance(value, dict):
+        return {k: steady(v) for k, v in value.items()
+                if k != "seconds_left" and not (k == "updated_at" and "stale" in value)}
+    if isinstance(value, list):
+        return [steady(v) for v in value]
+    return value
+
+
+async def snapshot(client, app, owner_headers: dict[str, str], ids: set[str]) -> dict[str, object]:
+    """A's data as A sees it: every citizen GET route, with A's ids in the path parameters."""
+    seen: dict[str, object] = {}
+    for endpoint in endpoints(app, ("citizen",)):
+        if endpoint.method != "GET":
+            continue
+        for value in sorted(ids) if endpoint.params else ["-"]:
+            reply = await client.get(endpoint.url(value), headers=owner_headers)
+            if reply.status_code == 200:
+                kind = reply.headers.get("content-type", "")
+                # An image is drawn anew for each request (a printed card's code carries its own time):
+                # what A sees there is that it is A's image at all, not the same bytes.
+                seen[endpoint.url(value)] = steady(reply.json()) if "json" in kind else kind
+    return seen
+
+
+async def audit_mark() -> int:
+    """The sequence number of the newest audit entry: what is recorded after it happened since."""
+    from app.audit import AuditEntry
+
+    newest = await AuditEntry.all().order_by("-seq").first()
+    return newest.seq if newest else 0
+
+
+async def audited_since(mark: int) -> list[Any]:
+    from app.audit import AuditEntry
+
+    return list(await AuditEntry.filter(seq__gt=mark).order_by("seq"))
+
+
+def claims_success(entry: Any) -> bool:
+    """An audit entry that says someone got at data or did something: an access-log entry (a read of a
+    citizen's data), or an event that is not a refusal."""
+    if entry.category == "access":
+        return True
+    attributes = entry.attributes if isinstance(entry.attributes, dict) else {}
+    return not ("refused" in entry.action or attributes.get("error") or attributes.get("result") not in (None, "valid"))
+
+
+# -- client against client ------------------------------------------------------------------------
+
+@dataclass
+class Party:
+    """One client of a client audience: an organisation with its own objects."""
+
+    id: str
+    name: str
+    headers: Callable[[], dict[str, str]]  # fresh, signed, for every request
+
+
+@dataclass
+class Rivals:
+    """Two clients of one audience with the same roles: X (the owner, with objects of its own) and Y.
+
+    `values` are what names X's objects (ids, tokens, code payloads, revocation hashes), put by the
+    matrix into every path parameter and into the body fields that name objects; `secret` those of
+    them a reply to Y must never contain; `state()` reads X's objects back, as they stand."""
+
+    audience: str
+    owner: Party
+    intruder: Party
+    values: list[str]
+    secret: set[str]
+    state: Callable[[], Awaitable[dict[str, Any]]]
+    bodies: dict[tuple[str, str], Callable[[str], Any]]  # (method, path) -> the body carrying a value
+    after: Callable[[], Awaitable[None]] | None = None  # X still uses its objects afterwards
+
+
+RP_SCOPES = ["age_over_18", "name_masked", "is_holder"]
+REDEMPTION = {"attributes": ["age_over_18"], "purpose": "入住登记（示例）"}
+
+
+async def rows(model: Any, **conditions: Any) -> list[dict[str, Any]]:
+    return sorted(await model.filter(**conditions).values(), key=lambda r: str(r))
+
+
+async def relying_party_rivals(client: httpx.AsyncClient, clock, world: World) -> Rivals:
+    """白天鹅宾馆 (X) has a standing request, a presentation made for it (not yet redeemed) and one it
+    redeemed; 花园酒店 (Y) has the same scopes."""
+    from app.vouchers.models import Presentation, StandingRequest
+
+    def party(department: Department, name: str) -> Party:
+        return Party(department.id, name, lambda: department.headers(aud=AUDIENCE_URLS["relying_party"]))
+
+    x = party(await make_department(clock, "白天鹅宾馆（示例）", RP_SCOPES, audience="relying_party"), "白天鹅宾馆（示例）")
+    y = party(await make_department(clock, "花园酒店（示例）", RP_SCOPES, audience="relying_party"), "花园酒店（示例）")
+    standing = await client.post("/api/rp/v1/standing-requests", headers=x.headers(), json={
+        "attributes": ["age_over_18", "name_masked"], "purpose": {"zh-Hans": "入住登记核验年龄与姓名（示例）"}})
+    assert standing.status_code == 201, standing.text
+    pending = await shown_token(client, world.owner, clock, standing_request=standing.json()["id"])
+    redeemed = await shown_token(client, world.owner, clock)
+    done = await client.post("/api/rp/v1/redemptions", headers=x.headers(), json={"token": redeemed["token"], **REDEMPTION})
+    assert done.status_code == 200, done.text
+
+    async def state() -> dict[str, Any]:
+        return {"standing": await rows(StandingRequest, client_id=x.id),
+                "presentations": await rows(Presentation, id__in=[pending["id"], redeemed["id"]])}
+
+    async def after() -> None:  # the presentation made for X's request is still X's to redeem
+        reply = await client.post("/api/rp/v1/redemptions", headers=x.headers(), json={"token": pending["token"],
+                                                                                      **REDEMPTION})
+        assert reply.status_code == 200 and reply.json()["attributes"] == {"age_over_18": True}, reply.text
+
+    values = [standing.json()["id"], pending["token"], redeemed["token"]]
+    return Rivals("relying_party", x, y, values, set(values), state,
+                  {("POST", "api/rp/v1/redemptions"): lambda value: {"token": value, **REDEMPTION}}, after)
+
+
+async def partner_rivals(client: httpx.AsyncClient, clock, world: World, interop: Any) -> Rivals:
+    """Macau (X) issues its own codes and has revoked one; Hong Kong (Y) is as well registered."""
+    from health_code.codec import CodeError
+    from health_code.interop.models import RevokedPartnerCode
+    from tests.health_code.interop.partners_factory import make_partner
+
+    admin = world.credentials.clients["admin"]
+    macau = await make_partner(client, admin, "MO", name="澳门特别行政区卫生局（示例）")
+    hong_kong = await make_partner(client, admin, "HK", name="香港特别行政区卫生署（示例）")
+    x = Party("MO", "澳门特别行政区卫生局（示例）", macau.headers)
+    y = Party("HK", "香港特别行政区卫生署（示例）", hong_kong.headers)
+    live, revoked = macau.issue_code(ttl=3600), macau.issue_code(ttl=3600)
+    reply = await client.post("/api/partner/v1/revocations", headers=x.headers(), json={"hashes": [revoked.revocation_hash]})
+    assert reply.status_code == 200 and reply.json() == {"accepted": 1}, reply.text
+
+    async def read(code) -> str:
+        try:
+            return (await interop.read_partner_code(code.payload))[2]
+        except CodeError as error:
+            return error.code
+
+    async def state() -> dict[str, Any]:
+        revocations = await RevokedPartnerCode.filter(partner_id="MO").values_list("code_hash", "revoked_at")
+        return {"revocations": sorted(revocations), "live": await read(live), "revoked": await read(revoked)}
+
+    values = [live.payload, revoked.payload, live.revocation_hash, revoked.revocation_hash]
+    return Rivals("partner", x, y, values, set(values), state, {
+        ("POST", "api/partner/v1/verifications"): lambda value: {"codes": [value]},
+        ("POST", "api/partner/v1/revocations"): lambda value: {"hashes": [value]},
+    })
+
+
+async def admin_rivals(client: httpx.AsyncClient, clock, world: World) -> Rivals:
+    """X (every admin role) registered a venue and claimed 张三's application; the traffic police issue
+    driving licences and issued both citizens'; Y holds every admin role too."""
+    from app.services.models import Application
+    from app.vouchers.models import Licence, LicenceType
+    from health_code.models import Venue
+    from tests.vouchers.licence_factory import licence_body
+
+    owner = world.credentials.clients["admin"]
+    x = Party(owner.id, "全能管理端（示例）", owner.headers)
+    intruder = await make_department(clock, "另一全能管理端（示例）", ALL_ADMIN_ROLES)
+    y = Party(intruder.id, "另一全能管理端（示例）", intruder.headers)
+    venue = await client.post("/api/admin/v1/venues", headers=x.headers(), json={
+        "name": "天河城购物中心（示例）", "address": "广州市天河区天河路 208 号（示例）", "region_code": "440106"})
+    assert venue.status_code == 201, venue.text
+    venue_id = venue.json()["id"]
+    application = await Application.filter(citizen_id=world.owner.citizen.id).first()
+    claimed = await client.post(f"/api/admin/v1/applications/{application.id}/claim", headers=x.headers())
+    assert claimed.status_code == 200, claimed.text
+    licences = sorted(await Licence.filter(type_id="driving_licence").values_list("id", flat=True))
+
+    async def state() -> dict[str, Any]:
+        poster = await client.get(f"/api/admin/v1/venues/{venue_id}/poster.png", headers=x.headers())
+        return {"venue": await rows(Venue, id=venue_id), "poster": (poster.status_code, poster.headers["content-type"]),
+                "application": await rows(Application, id=application.id), "licences": await rows(Licence, id__in=licences),
+                "type": await rows(LicenceType, code="driving_licence")}
+
+    ids = [venue_id, application.id, *licences]
+    return Rivals("admin", x, y, [*ids, "driving_licence"], set(ids), state, {
+        # The bodies that would do the most harm if ownership were not checked.
+        ("POST", "api/admin/v1/licences/<licence_id:str>/status"): lambda _: {"status": "revoked", "reason": "示例"},
+        ("POST", "api/admin/v1/applications/<application_id:str>/decision"): lambda _: {"decision": "approve"},
+        ("POST", "api/admin/v1/licences"): lambda value: licence_body(
+            intruder, licence_type=value, holder_id_number=world.owner.id_number,
+            number=f"4401{secrets.randbelow(10**8):08d}"),
+    })
