@@ -33,7 +33,13 @@ async def test_a_login_code_is_locked_after_five_wrong_tries_and_then_even_the_r
     assert right.status_code == 429 and right.json()["error"]["code"] == "OTP_LOCKED"
 
 
+def start_of_a_window(clock, seconds: int) -> None:
+    """Fixed-window limits start again at every multiple of their window: begin a test at one."""
+    clock.set(datetime.fromtimestamp((clock.timestamp() // seconds + 1) * seconds + 1, tz=timezone.utc))
+
+
 async def test_a_day_of_guessing_one_phone_gives_at_most_fifty_tries(client, sms, clock, settings):
+    start_of_a_window(clock, 86400)  # the limit counts per clock day and the test moves the clock on
     phone = new_phone()
     tries = 0
     for _ in range(settings.otp_daily_limit):
@@ -61,8 +67,7 @@ async def test_one_address_guessing_across_many_phones_is_stopped(client, settin
 
 
 async def test_guessing_voucher_tokens_is_stopped_and_the_limit_gives_no_oracle(client, sms, clock, settings):
-    # The limit counts per clock minute and the test clock ticks: start at a minute's beginning.
-    clock.set(datetime.fromtimestamp((clock.timestamp() // 60 + 1) * 60, tz=timezone.utc))
+    start_of_a_window(clock, 60)  # the limit counts per clock minute, and the test clock ticks
     holder = await voucher_holder(client, sms, name="张三", sequence="623")
     hotel = await relying_party(clock, "示例大酒店前台", ["is_holder", "name_masked"])
     genuine = (await shown_token(client, holder, clock))["token"]
