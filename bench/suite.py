@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -164,9 +164,24 @@ def headline(port: int, base_port: int, auth: dict[str, str], seconds: float) ->
         bare = get_load(base_port, "/ping", {}, seconds, CONNECTIONS)
         ours = get_load(port, "/api/v1/health-code", auth, seconds, CONNECTIONS)
         rounds.append((ours.rate / bare.rate, bare, ours))
-    rounds.sort(key=lambda r: r[0])
-    _, bare, ours = rounds[len(rounds) // 2]
-    return bare, ours
+    middle = len(rounds) // 2
+    p99s = sorted(r[2].p99_ms for r in rounds)
+    _, bare, ours = sorted(rounds, key=lambda r: r[0])[middle]
+    return bare, replace(ours, p99_ms=p99s[middle])  # the median p99 of the rounds: one stall is not a trend
+
+
+def scaling(one: int, two: int, bare_one: int, bare_two: int, auth: dict[str, str], seconds: float) -> dict[str, float]:
+    """2 workers / 1 worker for the JSON fetch and for the bare handler, the four measured in turn
+    `ROUNDS` times on the same machine minutes: the medians of the per-round ratios."""
+    ours, bare = [], []
+    for _ in range(ROUNDS):
+        json_one = get_load(one, "/api/v1/health-code", auth, seconds, CONNECTIONS).rate
+        json_two = get_load(two, "/api/v1/health-code", auth, seconds, CONNECTIONS).rate
+        ours.append(json_two / json_one)
+        bare.append(get_load(bare_two, "/ping", {}, seconds, CONNECTIONS).rate
+                    / get_load(bare_one, "/ping", {}, seconds, CONNECTIONS).rate)
+    return {"two_worker_scaling": round(sorted(ours)[len(ours) // 2], 2),
+            "bare_scaling": round(sorted(bare)[len(bare) // 2], 2)}
 
 
 def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str], workers: int, seconds: float,
@@ -195,6 +210,18 @@ def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str
     beside = get_load(port, "/api/v1/health-code", auth, seconds, CONNECTIONS,
                       background=("/api/v1/health-code?format=png", auth, 8))
     add("health_code_json_beside_png", beside, "req/s", base, f"JSON at {CONNECTIONS} connections, 8 PNG beside")
+
+    if _load.WRK:
+        # The latency targets once more from the asyncio generator: on this VM wrk's p99 swings from
+        # ~15 to ~200 ms between rounds at the same rate, while the worker's own event loop never
+        # lags more than ~35 ms (measured): the two tools' figures are both kept.
+        add("health_code_json_asyncio", asyncio.run(_load.load_get(port, "/api/v1/health-code", auth, seconds,
+                                                                   CONNECTIONS)),
+            "req/s", base, f"as health_code_json, latency from the asyncio generator, {CONNECTIONS} connections")
+        add("health_code_json_beside_png_asyncio",
+            asyncio.run(_load.load_get(port, "/api/v1/health-code", auth, seconds, CONNECTIONS,
+                                       background=("/api/v1/health-code?format=png", auth, 8))),
+            "req/s", base, "as health_code_json_beside_png, from the asyncio generator")
 
     partner_key = partner_bench.register_partner(port, cli_env, data_dir)
     payloads = []
@@ -236,6 +263,16 @@ def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str
     return rows
 
 
+def beside_one_worker(port: int, base_port: int, data_dir: str, env: dict[str, str], seconds: float) -> dict[str, float]:
+    """A one-worker service and bare handler beside the two-worker ones (same database, keys and
+    citizen), for `scaling`."""
+    one, bare_one = free_port(), free_port()
+    with running(["-m", "bench.bare_sanic", str(bare_one), "1"], {}, bare_one), \
+            running(["-m", "app", "--port", str(one)], env, one):
+        token = sign_in(one)
+        return scaling(one, port, bare_one, base_port, {"Authorization": f"Bearer {token}"}, seconds)
+
+
 def without_near_cache(data_dir: str, env: dict[str, str], seconds: float, rows: dict[str, Row], apart: bool) -> Row:
     """The JSON fetch with every read from Redis (APP_CACHE_NEAR_TTL=0): what a fetch costs when the
     worker's mirror does not have the citizen, as for most citizens on a large fleet."""
@@ -260,6 +297,7 @@ def main(seconds: float = 5.0) -> int:
     ours_png = per_second(lambda p: render_png(p, "green", "绿码 · 未发现风险"), "GDHC1:" + "6BF" * 70)
     default_png = per_second(default_pipeline, "GDHC1:" + "6BF" * 70)
     by_workers: dict[int, dict[str, Row]] = {}
+    scaled: dict[str, float] = {}
     for workers in (1, 2):
         with backend() as backing:  # each worker count on an empty database and namespace of its own
             if workers > 1 and not backing.get("APP_REDIS_URL"):
@@ -284,6 +322,8 @@ def main(seconds: float = 5.0) -> int:
                         rows = measure_service(port, base_port, data_dir, env, workers, seconds, raw_verify)
                         if workers == 1 and backing.get("APP_REDIS_URL"):
                             rows["health_code_json_redis_only"] = without_near_cache(data_dir, env, seconds, rows, apart)
+                        if workers == 2:
+                            scaled = beside_one_worker(port, base_port, data_dir, env, seconds)
                     finally:
                         os.sched_setaffinity(0, everywhere)
                         _load.LOAD_CPUS = None
@@ -294,15 +334,18 @@ def main(seconds: float = 5.0) -> int:
         ("health_code_json", "JSON fetch / bare handler, 1 worker", one["health_code_json"].ratio),
         ("json_p99_ms", f"JSON p99 at {CONNECTIONS} connections, 1 worker (ms)", one["health_code_json"].p99_ms),
         ("json_p99_beside_png_ms", "JSON p99 with PNG beside, 1 worker (ms)", one["health_code_json_beside_png"].p99_ms),
+        *([("json_p99_ms", "the same, latency from the asyncio generator (ms)", one["health_code_json_asyncio"].p99_ms),
+           ("json_p99_beside_png_ms", "the same with PNG beside, asyncio generator (ms)",
+            one["health_code_json_beside_png_asyncio"].p99_ms)] if "health_code_json_asyncio" in one else []),
         ("png_render_speedup", "PNG rendering / default qrcode + pillow", round(ours_png / default_png, 2)),
         ("partner_batch", "partner batch codes/s / raw ES256 verify, 1 worker", one["partner_batch"].ratio),
     ]
     if 2 in by_workers:
-        two = by_workers[2]
-        checks.append(("two_worker_scaling", "JSON fetch, 2 workers / 1 worker",
-                       round(two["health_code_json"].rate / one["health_code_json"].rate, 2)))
-        checks.append(("bare_scaling", "bare handler, 2 workers / 1 worker",
-                       round(two["bare_sanic"].rate / one["bare_sanic"].rate, 2)))
+        checks.append(("two_worker_scaling", f"JSON fetch, 2 workers / 1 worker (median of {ROUNDS} rounds in turn)",
+                       scaled["two_worker_scaling"]))
+        checks.append(("bare_scaling", "bare handler, 2 workers / 1 worker (the same rounds)", scaled["bare_scaling"]))
+        checks.append(("scaling_vs_bare", "JSON scaling / bare handler's scaling",
+                       round(scaled["two_worker_scaling"] / scaled["bare_scaling"], 2)))
     for key, label, value in checks:
         kind, target = TARGETS.get(key, ("info", None))
         met = None if target is None else (value <= target if kind == "max" else value >= target)
