@@ -107,6 +107,7 @@ def settings(database_url: str, tmp_path: Path, mini_program_platform: PlatformP
         miniprogram_api_url=mini_program_platform.url,
         cache_namespace=f"test:{secrets.token_hex(6)}",
         scheduler_enabled=False,  # tests run jobs themselves, with the clock they move
+        card_timeout=2.0,  # department stand-ins answer in 20 ms; the timeout tests set their own
     ).validated()
 
 
