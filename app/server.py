@@ -381,7 +381,10 @@ class BoundedHttpProtocol(HttpProtocol):
         self._request_started: float | None = None
 
     def data_received(self, data: bytes) -> None:
-        if self._request_started is None:
+        # Each request has its own clock, from its first byte: bytes of one still arriving (a
+        # trickled head, a body) keep it; the first bytes of the next request on a kept-alive
+        # connection start it again, or a phone's connection would be cut after REQUEST_TIMEOUT.
+        if self._request_started is None or not self._still_receiving():
             self._request_started = time.monotonic()
         super().data_received(data)
 

@@ -74,6 +74,35 @@ def test_headers_that_never_end_are_cut_off_after_the_request_timeout(service):
     assert received == b"" or received.startswith(b"HTTP/1.1 408")
 
 
+def read_reply(sock: socket.socket) -> bytes:
+    """One HTTP/1.1 reply with a Content-Length, read off a keep-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or b"<closed>"
+        if data.endswith(b"<closed>"):
+            return data
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_the_timeout_counts_per_request_not_per_connection(service):
+    """A phone keeps its connection open: after longer than the timeout of quick requests, one whose
+    head arrives in two parts 1.2 s apart (within the 2 s) is answered, not cut off."""
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
+        started = time.monotonic()
+        while time.monotonic() - started < 3:  # longer than APP_REQUEST_TIMEOUT
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_reply(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(0.05)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        time.sleep(1.2)
+        sock.sendall(b"st: x\r\n\r\n")
+        assert read_reply(sock).startswith(b"HTTP/1.1 200")
+
+
 def test_the_service_still_answers_after_the_slow_clients(service):
     assert call(service.port, "GET", "/healthz")[0] == 200
 
