@@ -157,7 +157,7 @@ def pin(process: subprocess.Popen, cpus: set[int]) -> None:
         os.sched_setaffinity(pid, cpus)
 
 
-def headline(port: int, base_port: int, auth: dict[str, str], seconds: float) -> tuple[LoadResult, LoadResult]:
+def headline(port: int, base_port: int, auth: dict[str, str], seconds: float) -> tuple[LoadResult, LoadResult, str]:
     """Bare handler and health-code JSON, `ROUNDS` times in turn: the round with the median ratio."""
     rounds = []
     for _ in range(ROUNDS):
@@ -167,7 +167,10 @@ def headline(port: int, base_port: int, auth: dict[str, str], seconds: float) ->
     middle = len(rounds) // 2
     p99s = sorted(r[2].p99_ms for r in rounds)
     _, bare, ours = sorted(rounds, key=lambda r: r[0])[middle]
-    return bare, replace(ours, p99_ms=p99s[middle])  # the median p99 of the rounds: one stall is not a trend
+    by_round = (f"p99 by round: ours {', '.join(f'{r[2].p99_ms:.0f}' for r in rounds)} ms, "
+                f"bare {', '.join(f'{r[1].p99_ms:.0f}' for r in rounds)} ms")
+    # the median p99 of the rounds: one stall is not a trend
+    return bare, replace(ours, p99_ms=p99s[middle]), by_round
 
 
 def scaling(one: int, two: int, bare_one: int, bare_two: int, auth: dict[str, str], seconds: float) -> dict[str, float]:
@@ -194,7 +197,7 @@ def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str
     auth = {"Authorization": f"Bearer {token}"}
     cli_env = {**os.environ, **env}
     rows: dict[str, Row] = {}
-    bare, json_fetch = headline(port, base_port, auth, seconds)
+    bare, json_fetch, by_round = headline(port, base_port, auth, seconds)
     base = bare.rate
     rows["bare_sanic"] = Row("bare_sanic", workers, round(base, 1), "req/s", round(bare.p50_ms, 2), round(bare.p99_ms, 2),
                              round(base, 1), 1.0, f"GET /ping, {CONNECTIONS} connections (the median round)")
@@ -204,7 +207,8 @@ def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str
                          round(baseline, 1), round(result.rate / baseline, 3), note)
 
     add("health_code_json", json_fetch, "req/s", base,
-        f"GET /api/v1/health-code, {CONNECTIONS} connections (median of {ROUNDS} rounds beside the bare handler)")
+        f"GET /api/v1/health-code, {CONNECTIONS} connections (median of {ROUNDS} rounds beside the bare handler; "
+        f"{by_round})")
     add("health_code_png", get_load(port, "/api/v1/health-code?format=png", auth, seconds, 16),
         "req/s", base, "GET ?format=png, 16 connections (image cached per issued code)")
     beside = get_load(port, "/api/v1/health-code", auth, seconds, CONNECTIONS,
@@ -332,11 +336,18 @@ def main(seconds: float = 5.0) -> int:
     one = by_workers[1]
     checks = [
         ("health_code_json", "JSON fetch / bare handler, 1 worker", one["health_code_json"].ratio),
-        ("json_p99_ms", f"JSON p99 at {CONNECTIONS} connections, 1 worker (ms)", one["health_code_json"].p99_ms),
-        ("json_p99_beside_png_ms", "JSON p99 with PNG beside, 1 worker (ms)", one["health_code_json_beside_png"].p99_ms),
-        *([("json_p99_ms", "the same, latency from the asyncio generator (ms)", one["health_code_json_asyncio"].p99_ms),
-           ("json_p99_beside_png_ms", "the same with PNG beside, asyncio generator (ms)",
-            one["health_code_json_beside_png_asyncio"].p99_ms)] if "health_code_json_asyncio" in one else []),
+        *([("json_p99_ms", f"JSON p99 at {CONNECTIONS} connections, 1 worker, asyncio generator (ms)",
+            one["health_code_json_asyncio"].p99_ms),
+           ("json_p99_beside_png_ms", "JSON p99 with PNG beside, 1 worker, asyncio generator (ms)",
+            one["health_code_json_beside_png_asyncio"].p99_ms),
+           # Judged by both tools: wrk's p99 of our routes is several times the asyncio generator's
+           # and the bare handler's in the same rounds, for a reason not yet found.
+           ("json_p99_ms", "the same by wrk, median of 3 rounds (ms)", one["health_code_json"].p99_ms),
+           ("json_p99_beside_png_ms", "JSON p99 with PNG beside by wrk (ms)", one["health_code_json_beside_png"].p99_ms)]
+          if "health_code_json_asyncio" in one else
+          [("json_p99_ms", f"JSON p99 at {CONNECTIONS} connections, 1 worker (ms)", one["health_code_json"].p99_ms),
+           ("json_p99_beside_png_ms", "JSON p99 with PNG beside, 1 worker (ms)",
+            one["health_code_json_beside_png"].p99_ms)]),
         ("png_render_speedup", "PNG rendering / default qrcode + pillow", round(ours_png / default_png, 2)),
         ("partner_batch", "partner batch codes/s / raw ES256 verify, 1 worker", one["partner_batch"].ratio),
     ]
