@@ -209,15 +209,15 @@ class RedisCache:
         return bool(await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        def write(pipe: Any) -> None:
+            pipe.incr(self._k(key), amount)
+            pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
+
         if self.near.covers(key):
-            self.near.drop(key)
+            return int(await self._written(key, write))
         pipe = self._redis.pipeline(transaction=True)
-        pipe.incr(self._k(key), amount)
-        pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
-        if self.near.covers(key):
-            pipe.publish(self._channel, key)
-        value = (await pipe.execute())[0]
-        return int(value)
+        write(pipe)
+        return int((await pipe.execute())[0])
 
     async def delete(self, key: str) -> bool:
         if self.near.covers(key):
