@@ -20,6 +20,8 @@ from typing import Any, AsyncIterator, Callable, Generic, Protocol, TypeVar
 
 import redis.asyncio as redis_asyncio
 
+from app.single_flight import SingleFlight
+
 log = logging.getLogger(__name__)
 
 # What every signed-in request reads: the session's state, the citizen snapshot, the current code.
@@ -163,6 +165,7 @@ class RedisCache:
         self.near = NearCache(NEAR_PREFIXES, near_ttl)
         self._channel = f"{namespace}:near-invalidate"
         self._listener: asyncio.Task | None = None
+        self._reads: SingleFlight[list[str | None]] = SingleFlight()
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -174,11 +177,7 @@ class RedisCache:
         value = self.near.get(key)
         if value is not None:
             return value
-        generation = self.near.generation
-        value = await self._guarded(self._redis.get(self._k(key)))
-        if value is not None:
-            self.near.put(key, value, generation)
-        return value
+        return (await self._read_through((key,)))[0]
 
     async def get_many(self, keys: list[str]) -> list[str | None]:
         if not keys:
@@ -189,8 +188,20 @@ class RedisCache:
         mirrored = [self.near.get(key) for key in keys]
         if all(value is not None for value in mirrored):
             return mirrored
+        return await self._read_through(tuple(keys))
+
+    async def _read_through(self, keys: tuple[str, ...]) -> list[str | None]:
+        """Mirrored keys the mirror lacks, read from Redis once for all callers in flight (when the
+        mirror lapses, every connection of a busy phone misses at the same moment). A caller joins
+        only a read that began after the last invalidation it could know of."""
         generation = self.near.generation
-        values = await self._guarded(self._redis.mget([self._k(key) for key in keys]))
+        return await self._reads.run((keys, generation), lambda: self._read(keys, generation))
+
+    async def _read(self, keys: tuple[str, ...], generation: int) -> list[str | None]:
+        if len(keys) == 1:
+            values = [await self._guarded(self._redis.get(self._k(keys[0])))]
+        else:
+            values = await self._guarded(self._redis.mget([self._k(key) for key in keys]))
         for key, value in zip(keys, values):
             if value is not None and self.near.covers(key):
                 self.near.put(key, value, generation)

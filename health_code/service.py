@@ -22,12 +22,13 @@ from app.accounts.service import CitizenSnapshot, citizen_with_id_number
 from app.cache import ParsedOnce, get_json, set_json
 from app.clock import CHINA_TIME
 from app.accounts.rules import normalize_id_number
-from app.errors import AppError, Conflict, Forbidden, ValidationFailed
+from app.errors import AppError, Conflict, Forbidden, Unavailable, ValidationFailed
 from app.security.clients import AuthenticatedClient
 from app.ids import new_id
 from app.notifications.service import notify
 from app.platform import Platform
 from app.security.pii import mask_name
+from app.single_flight import SingleFlight
 from health_code import codec, render
 from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
 from health_code.rules import EVIDENCE_KINDS, Evidence, Reason, RuleSet, Verdict
@@ -58,8 +59,11 @@ class ShownCode:
     next_change_at: int | None
 
     @staticmethod
-    def parse(raw: str) -> "ShownCode":
+    def parse(raw: str) -> "ShownCode | None":
+        """None for the mark a status change leaves (`void`): no code is shown until a new one is signed."""
         cached = ujson.loads(raw)
+        if "payload" not in cached:
+            return None
         code = IssuedCode(cached["payload"], cached["colour"], tuple(cached["reasons"]), cached["issued_at"],
                           cached["expires_at"])
         return ShownCode(code, cached.get("next_change_at"))
@@ -73,6 +77,7 @@ class HealthCodeService:
         self._images: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
         self._renderer: Executor | None = None
         self._shown = ParsedOnce(ShownCode.parse)
+        self._issuing: SingleFlight[IssuedCode] = SingleFlight()
 
     # -- evidence and status -----------------------------------------------------------------
     async def record_evidence(self, citizen_id: str, kind: str, observed_at: datetime, data: Mapping[str, Any],
@@ -128,7 +133,7 @@ class HealthCodeService:
         await StatusEvaluation.create(citizen_id=citizen_id, colour=verdict.colour, reasons=list(verdict.reason_codes),
                                       rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
         if changed:
-            await self.p.cache.delete(f"hc:code:{citizen_id}")  # the code shown must follow the status
+            await self._void_shown_code(citizen_id)  # the code shown must follow the status
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
             await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
         return HealthStatus(citizen_id=citizen_id, **values)
@@ -207,18 +212,41 @@ class HealthCodeService:
         """The citizen's signed code; the same one is returned until `reuse_margin` seconds before expiry."""
         now = int(self.p.clock.timestamp())
         raw = await self.p.cache.get(f"hc:code:{citizen.id}")
-        if raw is not None:
-            shown = self._shown(raw)
+        shown = self._shown(raw) if raw is not None else None
+        if shown is not None:
             due = shown.next_change_at
             if shown.code.expires_at - now > self.s.health_code_reuse_margin and (due is None or due > now):
                 return shown.code
-        status = await self.status(citizen.id)
-        code = await self._issue(citizen, status.colour, tuple(status.reasons), now + self.s.health_code_ttl)
-        next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
-        await set_json(self.p.cache, f"hc:code:{citizen.id}", {**code.__dict__, "reasons": list(code.reasons),
-                                                               "next_change_at": next_change},
-                       ttl=self.s.health_code_ttl)
-        return code
+        # A phone opening the app asks several times at once: the requests that found the same cached
+        # value share one new code. One that found a later value (a status change's void mark) waits
+        # for none of them, so it never gets a code signed before the change.
+        return await self._issuing.run((citizen.id, raw), lambda: self._issue_shown_code(citizen))
+
+    async def _issue_shown_code(self, citizen: CitizenSnapshot) -> IssuedCode:
+        for _ in range(3):
+            status = await self.status(citizen.id)
+            now = int(self.p.clock.timestamp())
+            code = await self._issue(citizen, status.colour, tuple(status.reasons), now + self.s.health_code_ttl)
+            next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
+            if await self._put_on_screen(citizen.id, code, {"next_change_at": next_change}, ttl=self.s.health_code_ttl):
+                return code
+        raise Unavailable()  # the status changed under three signings in a row: let the phone ask again
+
+    async def _put_on_screen(self, citizen_id: str, code: IssuedCode, extra: dict[str, Any], ttl: float) -> bool:
+        """Cache `code` as the one on the citizen's screen, then check that the status it was signed for
+        still holds. A status change stores the status first and then voids the cached code, so either
+        its mark lands after our write, or we see the new status here (False: sign again). Either
+        way no code of an earlier colour stays on screen."""
+        await set_json(self.p.cache, f"hc:code:{citizen_id}", {**code.__dict__, "reasons": list(code.reasons), **extra},
+                       ttl=ttl)
+        status = await HealthStatus.get_or_none(citizen_id=citizen_id)
+        return status is not None and (status.colour, tuple(status.reasons)) == (code.colour, code.reasons)
+
+    async def _void_shown_code(self, citizen_id: str) -> None:
+        """Replace the cached code with a mark of its own (not a plain delete), so that a request that
+        reads after the change never joins an issuance that began before it."""
+        await self.p.cache.set(f"hc:code:{citizen_id}", ujson.dumps({"void": os.urandom(6).hex()}),
+                               ttl=self.s.health_code_ttl)
 
     async def extend(self, citizen: CitizenSnapshot) -> IssuedCode:
         """Elderly mode (适老化): once per code, before it lapses, a code that lives `elderly_extend_factor`
@@ -227,7 +255,7 @@ class HealthCodeService:
             raise Forbidden("ELDERLY_MODE_REQUIRED")
         now = int(self.p.clock.timestamp())
         cached = await get_json(self.p.cache, f"hc:code:{citizen.id}")
-        if not cached or cached["expires_at"] <= now:
+        if not cached or "payload" not in cached or cached["expires_at"] <= now:
             raise AppError("CODE_LAPSED", status=410)
         if cached.get("extended"):
             raise Conflict("ALREADY_EXTENDED")
@@ -238,9 +266,9 @@ class HealthCodeService:
         if expires_at <= cached["expires_at"]:
             raise Conflict("STATUS_CHANGE_DUE")  # the status changes before then: a fresh code follows it
         code = await self._issue(citizen, cached["colour"], tuple(cached["reasons"]), expires_at)
-        await set_json(self.p.cache, f"hc:code:{citizen.id}", {**code.__dict__, "reasons": list(code.reasons),
-                                                               "next_change_at": due, "extended": True},
-                       ttl=expires_at - now)
+        if not await self._put_on_screen(citizen.id, code, {"next_change_at": due, "extended": True}, ttl=expires_at - now):
+            await self._void_shown_code(citizen.id)  # the status changed meanwhile: a fresh code follows it
+            raise AppError("CODE_LAPSED", status=410)
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_code_extended",
                                  subject_id=citizen.id, attributes={"expires_at": expires_at})
         return code

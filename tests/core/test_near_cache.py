@@ -152,3 +152,65 @@ async def test_a_lost_connection_empties_the_mirror_and_reads_fail_closed(worker
         await subscribed(worker)
     finally:
         await proxy.close()
+
+
+class CountedReads:
+    """Wraps a worker's Redis client: counts GET/MGET calls, and holds them until `release` is set."""
+
+    def __init__(self, worker: RedisCache) -> None:
+        self.calls = 0
+        self.release = asyncio.Event()
+        self.release.set()
+        for name in ("get", "mget"):
+            real = getattr(worker._redis, name)
+
+            async def counted(*args, _real=real, **kwargs):
+                self.calls += 1
+                await self.release.wait()
+                return await _real(*args, **kwargs)
+
+            setattr(worker._redis, name, counted)
+
+
+async def test_when_the_mirror_lapses_one_read_serves_every_request_in_flight(workers):
+    # A phone's 64 connections all miss at the moment the mirror's copy lapses: that was 64 Redis
+    # reads at once, and a stall of up to 180 ms for everyone on the worker (issue 11).
+    worker = workers(near_ttl=0.2)
+    await subscribed(worker)
+    await worker.set("sess:s1", "1", ttl=60)
+    await worker.set("citizen:c1", "{}", ttl=60)
+    reads = CountedReads(worker)
+    await asyncio.sleep(0.3)  # lapsed
+    reads.release.clear()
+    requests = [asyncio.ensure_future(worker.get_many(["sess:s1", "citizen:c1"])) for _ in range(64)]
+    await asyncio.sleep(0.05)
+    reads.release.set()
+    assert await asyncio.gather(*requests) == [["1", "{}"]] * 64
+    assert reads.calls == 1
+    assert await worker.get_many(["sess:s1", "citizen:c1"]) == ["1", "{}"]  # mirrored again
+    assert reads.calls == 1
+
+
+async def test_a_request_after_a_revocation_never_shares_a_read_begun_before_it(workers):
+    first, second = workers(), workers()
+    await subscribed(first)
+    await subscribed(second)
+    await first.set("sess:s1", "1", ttl=60)
+    reads = CountedReads(second)
+    reads.release.clear()
+    before = asyncio.ensure_future(second.get("sess:s1"))  # on its way to Redis...
+    await asyncio.sleep(0.05)
+    generation = second.near.generation
+    await first.set("sess:s1", "0", ttl=60)  # ...when the session is revoked on another worker
+    for _ in range(200):  # the invalidation reaches the second worker
+        if second.near.generation != generation:
+            break
+        await asyncio.sleep(0.005)
+    assert second.near.generation != generation
+    after = asyncio.ensure_future(second.get("sess:s1"))
+    await asyncio.sleep(0.05)
+    reads.release.set()
+    assert await after == "0"
+    assert reads.calls == 2  # its own read, not the one from before
+    await before
+    assert await second.get("sess:s1") == "0"  # and the read from before stored nothing

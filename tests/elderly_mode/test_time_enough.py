@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from app.audit import AuditEntry
@@ -53,6 +54,31 @@ async def test_extending_twice_or_too_late_or_outside_elderly_mode_is_refused(cl
     await client.get(HEALTH_CODE, headers=young.headers)
     refused = await client.post(EXTEND, headers=young.headers)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "ELDERLY_MODE_REQUIRED"
+
+
+
+async def test_a_status_change_while_her_code_is_being_extended_leaves_no_green_code(client, sms, clock, app,
+                                                                                       monkeypatch):
+    grandma = await elder(client, sms)
+    await client.get(HEALTH_CODE, headers=grandma.headers)
+    health = app.ctx.health
+    real_issue, signing, go_on = health._issue, asyncio.Event(), asyncio.Event()
+
+    async def slow_issue(*args, **kwargs):
+        signing.set()
+        await go_on.wait()
+        return await real_issue(*args, **kwargs)
+
+    monkeypatch.setattr(health, "_issue", slow_issue)
+    extending = asyncio.ensure_future(client.post(EXTEND, headers=grandma.headers))
+    await signing.wait()  # the extension copies the green code's colour...
+    await health.record_evidence(grandma.id, "test_result", clock.now(), {"result": "positive", "lab": "lab_1"},
+                                 source="lab:lab_1")  # ...as her status turns red
+    go_on.set()
+    refused = await extending
+    assert refused.status_code == 410 and refused.json()["error"]["code"] == "CODE_LAPSED"
+    monkeypatch.setattr(health, "_issue", real_issue)
+    assert (await client.get(HEALTH_CODE, headers=grandma.headers)).json()["color"] == "red"
 
 
 async def test_a_login_code_lives_twice_as_long_for_an_account_in_elderly_mode(client, sms, clock):

@@ -7,7 +7,7 @@ import os
 from datetime import timedelta
 
 
-from health_code.models import HealthEvidence, HealthStatus
+from health_code.models import HealthEvidence, HealthStatus, IssuedHealthCode
 from health_code.rules import Evidence
 from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 
@@ -50,3 +50,40 @@ async def test_a_lab_result_stamped_ahead_by_a_skewed_clock_counts_once_its_time
     due = app.ctx.health.rules.evaluate([Evidence(e.kind, e.observed_at, e.data) for e in stored], clock.now())
     assert due.colour == "red"  # the rules over what is stored say red by now...
     assert shown["color"] == due.colour  # ...and the code must say the same
+
+
+async def test_a_phone_asking_many_times_at_once_gets_one_code(client, sms):
+    # Opening the app fires several requests together; each used to sign (and store) a code of its own.
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, id_number=valid_id_number(sequence="311"))
+    replies = await asyncio.gather(*(client.get(CODE, headers=citizen.headers) for _ in range(20)))
+    assert [r.status_code for r in replies] == [200] * 20
+    assert len({r.json()["payload"] for r in replies}) == 1
+    assert await IssuedHealthCode.filter(citizen_id=citizen.id).count() == 1
+
+
+async def test_a_status_change_while_a_code_is_being_signed_leaves_no_earlier_colour_on_screen(
+        client, sms, clock, app, monkeypatch):
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, id_number=valid_id_number(sequence="312"))
+    health = app.ctx.health
+    real_issue, signing, go_on = health._issue, asyncio.Event(), asyncio.Event()
+
+    async def slow_first_issue(*args, **kwargs):
+        if not signing.is_set():  # the first code: its status (green) already read
+            signing.set()
+            await go_on.wait()
+        return await real_issue(*args, **kwargs)
+
+    monkeypatch.setattr(health, "_issue", slow_first_issue)
+    opening = asyncio.ensure_future(client.get(CODE, headers=citizen.headers))
+    await signing.wait()
+    # Meanwhile a positive lab result lands: the status turns red.
+    status = await health.record_evidence(citizen.id, "test_result", clock.now(),
+                                          {"result": "positive", "lab": "lab_1"}, source="lab:lab_1")
+    assert status.colour == "red"
+    asked_after = asyncio.ensure_future(client.get(CODE, headers=citizen.headers))  # does not wait for the green one
+    assert (await asked_after).json()["color"] == "red"
+    go_on.set()
+    assert (await opening).json()["color"] == "red"  # signed again: the green one never reached a screen
+    assert (await client.get(CODE, headers=citizen.headers)).json()["color"] == "red"
