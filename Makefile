@@ -58,11 +58,11 @@ audit: $(STAMP)
 
 # Every hot path on PostgreSQL + Redis, 1 and 2 workers, against a bare Sanic handler in the same run;
 # writes bench/results/latest.json and latest.md.
-# GETs are driven by wrk (Debian's package), installed here when missing and we may (CI and bench machines run as root).
+# GETs are driven by h2load (Debian's nghttp2-client), installed here when missing and we may (CI and bench machines run as root).
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null); } || \
-		echo "no wrk: GETs are driven by the asyncio load generator"
+	@command -v h2load >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null); } || \
+		echo "no h2load: GETs are driven by the asyncio load generator"
 	$(BIN)/python -m bench.suite
 
 # The older single-path benchmarks on the embedded default, with more detail each.

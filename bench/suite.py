@@ -1,8 +1,9 @@
 """`make bench`: every hot path on PostgreSQL + Redis with one and with two workers, each figure a
 ratio to a bare Sanic handler (or to the crypto library's raw verify rate) measured in the same run.
 
-The service runs as `python -m app --workers N` in its own processes. GETs are driven by wrk
-(Debian's package; `make bench` installs it where it can) or, without it, by our asyncio generator;
+The service runs as `python -m app --workers N` in its own processes. GETs are driven by h2load
+(Debian's nghttp2-client; `make bench` installs it where it can; latency from warm connections,
+see `bench/_load.py`) or, without it, by our asyncio generator;
 POSTs, each with a fresh one-time token, by the asyncio generator; all on 127.0.0.1. With one worker
 the servers run on one core and the load on the other, so the two do not take turns on a core; the
 headline figure (health-code JSON / bare handler) is the median of three interleaved rounds, because
@@ -215,18 +216,6 @@ def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str
                       background=("/api/v1/health-code?format=png", auth, 8))
     add("health_code_json_beside_png", beside, "req/s", base, f"JSON at {CONNECTIONS} connections, 8 PNG beside")
 
-    if _load.WRK:
-        # The latency targets once more from the asyncio generator: on this VM wrk's p99 swings from
-        # ~15 to ~200 ms between rounds at the same rate, while the worker's own event loop never
-        # lags more than ~35 ms (measured): the two tools' figures are both kept.
-        add("health_code_json_asyncio", asyncio.run(_load.load_get(port, "/api/v1/health-code", auth, seconds,
-                                                                   CONNECTIONS)),
-            "req/s", base, f"as health_code_json, latency from the asyncio generator, {CONNECTIONS} connections")
-        add("health_code_json_beside_png_asyncio",
-            asyncio.run(_load.load_get(port, "/api/v1/health-code", auth, seconds, CONNECTIONS,
-                                       background=("/api/v1/health-code?format=png", auth, 8))),
-            "req/s", base, "as health_code_json_beside_png, from the asyncio generator")
-
     partner_key = partner_bench.register_partner(port, cli_env, data_dir)
     payloads = []
     for i in range(5):
@@ -296,7 +285,7 @@ def without_near_cache(data_dir: str, env: dict[str, str], seconds: float, rows:
 
 def main(seconds: float = 5.0) -> int:
     run = Run(datetime.now(timezone.utc).isoformat(timespec="seconds"), "", seconds, os.cpu_count() or 1,
-              load_generator="wrk (GETs) + asyncio (POSTs)" if _load.WRK else "asyncio")
+              load_generator="h2load (GETs) + asyncio (POSTs)" if _load.H2LOAD else "asyncio")
     raw_verify = partner_bench.raw_verify_rate()
     ours_png = per_second(lambda p: render_png(p, "green", "绿码 · 未发现风险"), "GDHC1:" + "6BF" * 70)
     default_png = per_second(default_pipeline, "GDHC1:" + "6BF" * 70)
@@ -336,18 +325,9 @@ def main(seconds: float = 5.0) -> int:
     one = by_workers[1]
     checks = [
         ("health_code_json", "JSON fetch / bare handler, 1 worker", one["health_code_json"].ratio),
-        *([("json_p99_ms", f"JSON p99 at {CONNECTIONS} connections, 1 worker, asyncio generator (ms)",
-            one["health_code_json_asyncio"].p99_ms),
-           ("json_p99_beside_png_ms", "JSON p99 with PNG beside, 1 worker, asyncio generator (ms)",
-            one["health_code_json_beside_png_asyncio"].p99_ms),
-           # Judged by both tools: wrk's p99 of our routes is several times the asyncio generator's
-           # and the bare handler's in the same rounds, for a reason not yet found.
-           ("json_p99_ms", "the same by wrk, median of 3 rounds (ms)", one["health_code_json"].p99_ms),
-           ("json_p99_beside_png_ms", "JSON p99 with PNG beside by wrk (ms)", one["health_code_json_beside_png"].p99_ms)]
-          if "health_code_json_asyncio" in one else
-          [("json_p99_ms", f"JSON p99 at {CONNECTIONS} connections, 1 worker (ms)", one["health_code_json"].p99_ms),
-           ("json_p99_beside_png_ms", "JSON p99 with PNG beside, 1 worker (ms)",
-            one["health_code_json_beside_png"].p99_ms)]),
+        ("json_p99_ms", f"JSON p99 at {CONNECTIONS} connections, 1 worker, median of {ROUNDS} rounds (ms)",
+         one["health_code_json"].p99_ms),
+        ("json_p99_beside_png_ms", "JSON p99 with PNG beside, 1 worker (ms)", one["health_code_json_beside_png"].p99_ms),
         ("png_render_speedup", "PNG rendering / default qrcode + pillow", round(ours_png / default_png, 2)),
         ("partner_batch", "partner batch codes/s / raw ES256 verify, 1 worker", one["partner_batch"].ratio),
     ]
