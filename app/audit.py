@@ -16,8 +16,8 @@ import asyncio
 import hashlib
 import json
 import weakref
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 from tortoise import fields
@@ -57,6 +57,19 @@ class AuditHead(Model):
 
     class Meta:
         table = "audit_head"
+
+
+class PendingAudit(Model):
+    """Audit entries written in a domain transaction and not yet chained: a worker may die between
+    its commit and the chain write. Chained and removed in one transaction, by the writer at once
+    or by the sweep (record_abandoned) when the writer is gone."""
+
+    id = fields.BigIntField(pk=True)
+    records = fields.JSONField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "audit_pending"
 
 
 def entry_hash(prev_hash: str, seq: int, at: datetime, category: str, actor: str, actor_type: str,
@@ -126,7 +139,34 @@ async def record_all(clock: Clock, records: Sequence[AuditRecord]) -> None:
         await _append(clock, records)
 
 
-async def _append(clock: Clock, records: Sequence[AuditRecord]) -> AuditEntry | None:
+_ALREADY_CHAINED = object()  # what `_append` returns when the pending entries were chained by someone else
+
+
+async def add_pending(conn: Any, clock: Clock, records: Sequence[AuditRecord]) -> int:
+    """Inside the caller's transaction: `records` will be chained even if this worker dies right
+    after the commit. Chain them with `record_pending` once the transaction is over."""
+    row = await PendingAudit.create(records=[asdict(r) for r in records], created_at=clock.now(), using_db=conn)
+    return row.id
+
+
+async def record_pending(clock: Clock, pending_id: int, records: Sequence[AuditRecord]) -> None:
+    """Chain the entries kept as `pending_id` and remove them from pending, in one transaction:
+    chained once, whether by their writer or by the sweep."""
+    await _append(clock, records, pending_id=pending_id)
+
+
+async def record_abandoned(clock: Clock, older_than: timedelta = timedelta(minutes=1), limit: int = 500) -> int:
+    """The sweep: chain pending entries whose writer did not (its worker died after the commit).
+    Returns how many sets of entries were chained."""
+    rows = await PendingAudit.filter(created_at__lt=clock.now() - older_than).order_by("id").limit(limit)
+    chained = 0
+    for row in rows:
+        if await _append(clock, [AuditRecord(**r) for r in row.records], pending_id=row.id) is not _ALREADY_CHAINED:
+            chained += 1
+    return chained
+
+
+async def _append(clock: Clock, records: Sequence[AuditRecord], pending_id: int | None = None) -> Any:
     """Chain and write `records`; returns the entry when there is exactly one."""
     # The in-process lock orders this worker's writers; the row lock on the head orders workers.
     async with _local_lock():
@@ -134,6 +174,9 @@ async def _append(clock: Clock, records: Sequence[AuditRecord]) -> AuditEntry | 
             try:
                 async with in_transaction() as conn:
                     head = await AuditHead.filter(id=1).select_for_update().using_db(conn).first()
+                    # Under the head's lock: of a writer and the sweep, only the first finds the pending row.
+                    if pending_id is not None and not await PendingAudit.filter(id=pending_id).using_db(conn).delete():
+                        return _ALREADY_CHAINED
                     if head is None:
                         head = await AuditHead.create(id=1, seq=0, hash=GENESIS_HASH, using_db=conn)
                     rows, seq, prev_hash, at = [], head.seq, head.hash, clock.now()

@@ -185,6 +185,7 @@ class ApplicationService:
         else:
             moves.append(Move("accepted", "under_review", by_system=True))
         application_id, now = new_id("ap"), self.p.clock.now()
+        records = _audit_records(citizen_id, application_id, item, moves, actor=citizen_id, actor_type="citizen")
         try:
             async with in_transaction() as conn:
                 application = await Application.create(
@@ -197,11 +198,12 @@ class ApplicationService:
                                       actor="system" if m.by_system else citizen_id,
                                       actor_type="system" if m.by_system else "citizen", note=m.note, at=now)
                      for m in moves], using_db=conn)
+                pending = await audit.add_pending(conn, self.p.clock, records)
         except IntegrityError:
             # The same key arrived twice at once: the unique (citizen, key) pair let one through.
             earlier = await Application.get(citizen_id=citizen_id, idempotency_key=key)
             return await self._replay(earlier, fingerprint), True
-        await self._record(application, item, moves, actor=citizen_id, actor_type="citizen")
+        await self._record(application, item, moves, pending, records)
         for hook in self.on_submitted:
             await hook(application.id, citizen, now)
         return await self._view(application), False
@@ -233,9 +235,8 @@ class ApplicationService:
         if given is not None:
             changes["materials"] = await self._materials(citizen_id, item, given)
         move = Move(application.status, "under_review", note or "补正材料")
-        application = await self._move(application, move, actor=citizen_id, actor_type="citizen", **changes)
-        await self._record(application, item, [move], actor=citizen_id, actor_type="citizen",
-                           message="application_corrected")
+        application = await self._move(application, move, item, actor=citizen_id, actor_type="citizen",
+                                       message="application_corrected", **changes)
         return await self._view(application)
 
     async def withdraw(self, citizen_id: str, application_id: str, note: str) -> ApplicationView:
@@ -245,9 +246,8 @@ class ApplicationService:
         if application.status == "completed" and not (application.decision or {}).get("auto_approved"):
             raise StateConflict(application.status, "withdrawn")
         move = Move(application.status, "withdrawn", note)
-        application = await self._move(application, move, actor=citizen_id, actor_type="citizen")
         item = await ServiceItem.get(id=application.item_id)
-        await self._record(application, item, [move], actor=citizen_id, actor_type="citizen")
+        application = await self._move(application, move, item, actor=citizen_id, actor_type="citizen")
         return await self._view(application)
 
     async def _owned(self, citizen_id: str, application_id: str) -> Application:
@@ -306,9 +306,8 @@ class ApplicationService:
         if row.assigned_to not in (None, clerk.id):
             raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
         move = Move(row.status, to, note)
-        row = await self._move(row, move, actor=clerk.id, actor_type="admin", assigned_to=clerk.id)
         item = await ServiceItem.get(id=row.item_id)
-        await self._record(row, item, [move], actor=clerk.id, actor_type="admin")
+        row = await self._move(row, move, item, actor=clerk.id, actor_type="admin", assigned_to=clerk.id)
         return await self._view(row, for_clerk=True)
 
     async def _get(self, application_id: str) -> Application:
@@ -398,12 +397,13 @@ class ApplicationService:
         return approval.Facts(identity_level=citizen.level, age=age, region=region,
                               licences=frozenset(await self._valid_licences(citizen.id)), prior_applications=prior)
 
-    async def _move(self, application: Application, move: Move, *, actor: str, actor_type: str,
-                    **changes: Any) -> Application:
+    async def _move(self, application: Application, move: Move, item: ServiceItem, *, actor: str, actor_type: str,
+                    message: str | None = None, **changes: Any) -> Application:
         """One allowed state change, written only if nobody moved the application first."""
         if move.to_status not in TRANSITIONS.get(move.from_status or "", ()):
             raise StateConflict(move.from_status, move.to_status)
         now = self.p.clock.now()
+        records = _audit_records(application.citizen_id, application.id, item, [move], actor=actor, actor_type=actor_type)
         async with in_transaction() as conn:
             moved = await Application.filter(id=application.id, status=move.from_status).using_db(conn).update(
                 status=move.to_status, updated_at=now, **changes)
@@ -412,16 +412,15 @@ class ApplicationService:
             await ApplicationEvent.create(application_id=application.id, from_status=move.from_status,
                                           to_status=move.to_status, actor=actor, actor_type=actor_type,
                                           note=move.note, at=now, using_db=conn)
+            pending = await audit.add_pending(conn, self.p.clock, records)
+        await self._record(application, item, [move], pending, records, message=message)
         return await Application.get(id=application.id)
 
-    async def _record(self, application: Application, item: ServiceItem, moves: list[Move], *, actor: str,
-                      actor_type: str, message: str | None = None) -> None:
-        """Audit every move; one inbox message for where the request left the application."""
-        await audit.record_all(self.p.clock, [
-            audit.event(actor="system" if m.by_system else actor, actor_type="system" if m.by_system else actor_type,
-                        action=f"application_{m.to_status}", subject_id=application.citizen_id,
-                        attributes={"application_id": application.id, "item_id": item.id, "from": m.from_status,
-                                    "to": m.to_status}) for m in moves])
+    async def _record(self, application: Application, item: ServiceItem, moves: list[Move], pending: int,
+                      records: list[audit.AuditRecord], message: str | None = None) -> None:
+        """Chain the moves' audit entries, pending since their transaction; one inbox message for
+        where the request left the application."""
+        await audit.record_pending(self.p.clock, pending, records)
         final = moves[-1]
         kind = message or MESSAGE_FOR.get(final.to_status)
         if final.to_status == "completed" and any(m.to_status == "auto_approved" for m in moves):
@@ -466,3 +465,12 @@ def _stored_rules(item: ServiceItem) -> dict[str, Any] | None:
         return approval.check_rules(item.approval_rules)
     except AppError:
         return None
+
+
+def _audit_records(citizen_id: str, application_id: str, item: ServiceItem, moves: list[Move], *, actor: str,
+                   actor_type: str) -> list[audit.AuditRecord]:
+    """One audit entry per move (the system's own moves, as 秒批, under the actor "system")."""
+    return [audit.event(actor="system" if m.by_system else actor, actor_type="system" if m.by_system else actor_type,
+                        action=f"application_{m.to_status}", subject_id=citizen_id,
+                        attributes={"application_id": application_id, "item_id": item.id, "from": m.from_status,
+                                    "to": m.to_status}) for m in moves]

@@ -1,6 +1,7 @@
-"""Scheduled work of the citizen services: appointment reminders (预约提醒) and notification retries.
+"""Scheduled work of the citizen services: appointment reminders (预约提醒), notification retries,
+and the sweep of audit entries a dead worker left pending.
 
-Both jobs are idempotent and run on one worker at a time (`run_exclusively`, a lock in the shared
+The jobs are idempotent and run on one worker at a time (`run_exclusively`, a lock in the shared
 cache); what is due is decided by the service clock inside each job, so they catch up after
 downtime by themselves.
 """
@@ -11,6 +12,7 @@ from datetime import datetime, timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from app import audit
 from app.cache import Cache
 from app.clock import Clock
 from app.notifications import channels
@@ -19,6 +21,7 @@ from health_code.jobs import run_exclusively
 
 REMIND_EVERY = 10 * 60  # seconds; a reminder goes out within ten minutes of 09:00 the day before
 RETRY_EVERY = 15  # the shortest backoff is 30 s
+AUDIT_SWEEP_EVERY = 60  # entries pending for over a minute had a writer that died after its commit
 
 
 def add_service_jobs(scheduler: AsyncIOScheduler, cache: Cache, clock: Clock, appointments: AppointmentService) -> None:
@@ -26,6 +29,7 @@ def add_service_jobs(scheduler: AsyncIOScheduler, cache: Cache, clock: Clock, ap
     jobs = (
         ("appointment-reminders", REMIND_EVERY, lambda: appointments.send_reminders()),
         ("notification-retries", RETRY_EVERY, lambda: channels.retry_due(clock)),
+        ("audit-pending-sweep", AUDIT_SWEEP_EVERY, lambda: audit.record_abandoned(clock)),
     )
     for name, seconds, job in jobs:
         scheduler.add_job(run_exclusively, "interval", seconds=seconds, args=[cache, name, job], id=name,

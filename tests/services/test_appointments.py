@@ -316,7 +316,7 @@ async def test_a_moved_booking_is_reminded_for_its_new_day(app, client, sms, sto
 async def test_the_jobs_join_the_running_scheduler_and_run_on_one_worker(app, platform, sms, client, story):
     scheduler = AsyncIOScheduler(timezone="UTC")
     add_service_jobs(scheduler, platform.cache, platform.clock, app.ctx.appointments)
-    assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "notification-retries"]
+    assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "audit-pending-sweep", "notification-retries"]
 
     item, office = story
     slot = await publish(client, office, item.id, beijing(2, 15))
