@@ -33,6 +33,7 @@ class Cache(Protocol):
     async def get_many(self, keys: list[str]) -> list[str | None]: ...
     async def set(self, key: str, value: str, ttl: float) -> None: ...
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool: ...
+    async def replace(self, key: str, expected: str | None, value: str, ttl: float) -> bool: ...
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
     async def delete(self, key: str) -> bool: ...
     async def ping(self) -> None: ...
@@ -70,6 +71,12 @@ class MemoryCache:
 
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
         if self._live(key) is not None:
+            return False
+        self._data[key] = (value, time.monotonic() + ttl)
+        return True
+
+    async def replace(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
+        if self._live(key) != expected:
             return False
         self._data[key] = (value, time.monotonic() + ttl)
         return True
@@ -149,6 +156,20 @@ class NearCache:
         self.drop_all()
 
 
+# replace(): compare, set and (for a mirrored key) publish its invalidation, atomically.
+_REPLACE = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if current then return 0 end
+elseif current ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+return 1
+"""
+
+
 class RedisCache:
     """The shared cache for several workers and hosts (redis-py's `redis.asyncio`)."""
 
@@ -166,6 +187,7 @@ class RedisCache:
         self._channel = f"{namespace}:near-invalidate"
         self._listener: asyncio.Task | None = None
         self._reads: SingleFlight[list[str | None]] = SingleFlight()
+        self._replace = self._redis.register_script(_REPLACE)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -195,6 +217,8 @@ class RedisCache:
         mirror lapses, every connection of a busy phone misses at the same moment). A caller joins
         only a read that began after the last invalidation it could know of."""
         generation = self.near.generation
+        if not self.near.live:  # no invalidations arrive to move the generation on: nothing may be shared
+            return await self._read(keys, generation)
         return await self._reads.run((keys, generation), lambda: self._read(keys, generation))
 
     async def _read(self, keys: tuple[str, ...], generation: int) -> list[str | None]:
@@ -219,6 +243,19 @@ class RedisCache:
                 key, lambda pipe: pipe.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True)))
         return bool(await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
 
+    async def replace(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
+        """Set `key` to `value` only if it still holds `expected` (None: absent), in one step on the server."""
+        mirrored = self.near.covers(key)
+        if mirrored:
+            self.near.drop(key)
+        replaced = await self._guarded(self._replace(
+            keys=[self._k(key)],
+            args=["0" if expected is None else "1", expected or "", value, max(1, int(ttl * 1000)),
+                  self._channel if mirrored else "", key]))
+        if mirrored:
+            self.near.drop(key)  # a read that began between the first drop and the write stores nothing
+        return bool(replaced)
+
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         def write(pipe: Any) -> None:
             pipe.incr(self._k(key), amount)
@@ -241,7 +278,9 @@ class RedisCache:
         pipe = self._redis.pipeline(transaction=True)
         write(pipe)
         pipe.publish(self._channel, key)
-        return (await self._guarded(pipe.execute()))[0]
+        result = (await self._guarded(pipe.execute()))[0]
+        self.near.drop(key)  # a read that began between the first drop and the write stores nothing
+        return result
 
     async def _guarded(self, call: Any) -> Any:
         try:

@@ -6,7 +6,8 @@ connections of one phone stalled the worker for up to 180 ms (measured, issue 11
 `SingleFlight`, the first caller starts the call and the others await the same result or error.
 
 The call runs as a task of its own, so a caller that goes away (its client hung up) does not
-cancel it for the others.
+cancel it for the others. The task runs in the first caller's context: do not share calls made
+inside a database transaction.
 """
 
 from __future__ import annotations
@@ -37,5 +38,3 @@ class SingleFlight(Generic[T]):
     def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:
         if self._calls.get(key) is task:
             del self._calls[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so a failure every caller abandoned is not logged as lost

@@ -19,7 +19,7 @@ from tortoise.exceptions import IntegrityError
 
 from app import audit
 from app.accounts.service import CitizenSnapshot, citizen_with_id_number
-from app.cache import ParsedOnce, get_json, set_json
+from app.cache import ParsedOnce
 from app.clock import CHINA_TIME
 from app.accounts.rules import normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, Unavailable, ValidationFailed
@@ -132,7 +132,7 @@ class HealthCodeService:
         await self._store_status(citizen_id, values)
         await StatusEvaluation.create(citizen_id=citizen_id, colour=verdict.colour, reasons=list(verdict.reason_codes),
                                       rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
-        if changed:
+        if changed and previous is not None:  # a first evaluation has no code on screen yet
             await self._void_shown_code(citizen_id)  # the code shown must follow the status
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
             await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
@@ -210,41 +210,46 @@ class HealthCodeService:
     # -- codes -----------------------------------------------------------------------------
     async def current_code(self, citizen: CitizenSnapshot) -> IssuedCode:
         """The citizen's signed code; the same one is returned until `reuse_margin` seconds before expiry."""
-        now = int(self.p.clock.timestamp())
         raw = await self.p.cache.get(f"hc:code:{citizen.id}")
-        shown = self._shown(raw) if raw is not None else None
-        if shown is not None:
-            due = shown.next_change_at
-            if shown.code.expires_at - now > self.s.health_code_reuse_margin and (due is None or due > now):
-                return shown.code
+        if (shown := self._still_shown(raw)) is not None:
+            return shown
         # A phone opening the app asks several times at once: the requests that found the same cached
         # value share one new code. One that found a later value (a status change's void mark) waits
         # for none of them, so it never gets a code signed before the change.
-        return await self._issuing.run((citizen.id, raw), lambda: self._issue_shown_code(citizen))
+        return await self._issuing.run((citizen.id, raw), lambda: self._issue_shown_code(citizen, raw))
 
-    async def _issue_shown_code(self, citizen: CitizenSnapshot) -> IssuedCode:
+    def _still_shown(self, raw: str | None) -> IssuedCode | None:
+        """The cached code, if it may still be shown: not near expiry, its status not due to change."""
+        shown = self._shown(raw) if raw is not None else None
+        if shown is None:
+            return None
+        now, due = int(self.p.clock.timestamp()), shown.next_change_at
+        if shown.code.expires_at - now > self.s.health_code_reuse_margin and (due is None or due > now):
+            return shown.code
+        return None
+
+    async def _issue_shown_code(self, citizen: CitizenSnapshot, found: str | None) -> IssuedCode:
+        """Sign a code for the current status and cache it only if the cache still holds what was found
+        before the status was read. A status change stores the status, then replaces the cached value
+        with its void mark, so a code signed before the change can never be cached after it."""
+        key = f"hc:code:{citizen.id}"
         for _ in range(3):
             status = await self.status(citizen.id)
             now = int(self.p.clock.timestamp())
             code = await self._issue(citizen, status.colour, tuple(status.reasons), now + self.s.health_code_ttl)
             next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
-            if await self._put_on_screen(citizen.id, code, {"next_change_at": next_change}, ttl=self.s.health_code_ttl):
+            if await self.p.cache.replace(key, found, _shown_json(code, next_change_at=next_change),
+                                          ttl=self.s.health_code_ttl):
                 return code
+            found = await self.p.cache.get(key)
+            if (newer := self._still_shown(found)) is not None:
+                return newer  # another request cached a code after we began: that one is shown
         raise Unavailable()  # the status changed under three signings in a row: let the phone ask again
 
-    async def _put_on_screen(self, citizen_id: str, code: IssuedCode, extra: dict[str, Any], ttl: float) -> bool:
-        """Cache `code` as the one on the citizen's screen, then check that the status it was signed for
-        still holds. A status change stores the status first and then voids the cached code, so either
-        its mark lands after our write, or we see the new status here (False: sign again). Either
-        way no code of an earlier colour stays on screen."""
-        await set_json(self.p.cache, f"hc:code:{citizen_id}", {**code.__dict__, "reasons": list(code.reasons), **extra},
-                       ttl=ttl)
-        status = await HealthStatus.get_or_none(citizen_id=citizen_id)
-        return status is not None and (status.colour, tuple(status.reasons)) == (code.colour, code.reasons)
-
     async def _void_shown_code(self, citizen_id: str) -> None:
-        """Replace the cached code with a mark of its own (not a plain delete), so that a request that
-        reads after the change never joins an issuance that began before it."""
+        """Replace the cached code with a mark of its own (not a plain delete): an issuance that began
+        before the change finds its expected value gone, and a request that reads after the change
+        never joins one that began before it."""
         await self.p.cache.set(f"hc:code:{citizen_id}", ujson.dumps({"void": os.urandom(6).hex()}),
                                ttl=self.s.health_code_ttl)
 
@@ -254,7 +259,8 @@ class HealthCodeService:
         if not citizen.elderly_mode:
             raise Forbidden("ELDERLY_MODE_REQUIRED")
         now = int(self.p.clock.timestamp())
-        cached = await get_json(self.p.cache, f"hc:code:{citizen.id}")
+        raw = await self.p.cache.get(f"hc:code:{citizen.id}")
+        cached = ujson.loads(raw) if raw is not None else None
         if not cached or "payload" not in cached or cached["expires_at"] <= now:
             raise AppError("CODE_LAPSED", status=410)
         if cached.get("extended"):
@@ -266,9 +272,9 @@ class HealthCodeService:
         if expires_at <= cached["expires_at"]:
             raise Conflict("STATUS_CHANGE_DUE")  # the status changes before then: a fresh code follows it
         code = await self._issue(citizen, cached["colour"], tuple(cached["reasons"]), expires_at)
-        if not await self._put_on_screen(citizen.id, code, {"next_change_at": due, "extended": True}, ttl=expires_at - now):
-            await self._void_shown_code(citizen.id)  # the status changed meanwhile: a fresh code follows it
-            raise AppError("CODE_LAPSED", status=410)
+        if not await self.p.cache.replace(f"hc:code:{citizen.id}", raw,
+                                          _shown_json(code, next_change_at=due, extended=True), ttl=expires_at - now):
+            raise AppError("CODE_LAPSED", status=410)  # the code changed meanwhile (its status did): fetch it afresh
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_code_extended",
                                  subject_id=citizen.id, attributes={"expires_at": expires_at})
         return code
@@ -433,6 +439,11 @@ REGION_CODE = re.compile(r"^[0-9]{6}$")
 TRIP_DAYS = 14  # a declaration covers the last 14 days, today included
 DAY = timedelta(days=1)
 LEVEL_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+def _shown_json(code: IssuedCode, **extra: Any) -> str:
+    """What `hc:code:<citizen>` holds (read back by `ShownCode.parse`)."""
+    return ujson.dumps({**code.__dict__, "reasons": list(code.reasons), **extra})
 
 
 def payload_digest(payload: str) -> str:

@@ -114,6 +114,24 @@ async def test_incr_keeps_the_window_of_its_first_hit(cache):
     assert await cache.incr("window", ttl=0.5) == 1
 
 
+async def test_replace_sets_only_over_the_value_expected(cache):
+    assert await cache.replace("code", None, "first", ttl=60) is True  # None: only if absent
+    assert await cache.replace("code", None, "again", ttl=60) is False
+    assert await cache.replace("code", "stale", "second", ttl=60) is False
+    assert await cache.get("code") == "first"
+    assert await cache.replace("code", "first", "second", ttl=0.3) is True
+    assert await cache.get("code") == "second"
+    await asyncio.sleep(0.45)
+    assert await cache.get("code") is None  # with the new value's ttl
+
+
+async def test_of_many_replacements_of_one_value_one_wins(cache):
+    await cache.set("code", "v0", ttl=60)
+    won = await asyncio.gather(*(cache.replace("code", "v0", f"v{i}", ttl=60) for i in range(1, 21)))
+    assert won.count(True) == 1
+    assert await cache.get("code") == f"v{won.index(True) + 1}"
+
+
 async def test_delete_says_whether_something_was_deleted(cache):
     await cache.set("k", "v", ttl=30)
     assert await cache.delete("k") is True

@@ -214,3 +214,15 @@ async def test_a_request_after_a_revocation_never_shares_a_read_begun_before_it(
     assert reads.calls == 2  # its own read, not the one from before
     await before
     assert await second.get("sess:s1") == "0"  # and the read from before stored nothing
+
+
+async def test_a_replacement_reaches_the_other_workers_mirror(workers):
+    first, second = workers(), workers()
+    await subscribed(first)
+    await subscribed(second)
+    await first.set("hc:code:c1", "green", ttl=60)
+    assert await second.get("hc:code:c1") == "green"
+    assert await first.replace("hc:code:c1", "green", "red", ttl=60) is True
+    await eventually(lambda: second.get("hc:code:c1"), "red")
+    assert await first.replace("hc:code:c1", "green", "blue", ttl=60) is False
+    assert await first.get("hc:code:c1") == "red" and await second.get("hc:code:c1") == "red"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from datetime import timedelta
 
@@ -66,24 +67,46 @@ async def test_a_status_change_while_a_code_is_being_signed_leaves_no_earlier_co
         client, sms, clock, app, monkeypatch):
     citizen = await sign_in(client, sms)
     await verify_real_name(client, citizen, id_number=valid_id_number(sequence="312"))
-    health = app.ctx.health
+    await client.get(CODE, headers=citizen.headers)
+    clock.advance(160)  # the code is due for renewal
+    health, cache = app.ctx.health, app.ctx.health.p.cache
     real_issue, signing, go_on = health._issue, asyncio.Event(), asyncio.Event()
 
     async def slow_first_issue(*args, **kwargs):
-        if not signing.is_set():  # the first code: its status (green) already read
+        if not signing.is_set():  # the renewal: its status (green) already read
             signing.set()
             await go_on.wait()
         return await real_issue(*args, **kwargs)
 
+    cached_colours: list[str] = []  # every code the cache held for her, in order
+    real_set, real_replace = cache.set, cache.replace
+
+    async def noted(key: str, value: str) -> None:
+        if key == f"hc:code:{citizen.id}" and (await cache.get(key)) == value and '"payload"' in value:
+            cached_colours.append(json.loads(value)["colour"])
+
+    async def set_and_note(key, value, ttl):
+        await real_set(key, value, ttl)
+        await noted(key, value)
+
+    async def replace_and_note(key, expected, value, ttl):
+        replaced = await real_replace(key, expected, value, ttl)
+        await noted(key, value)
+        return replaced
+
     monkeypatch.setattr(health, "_issue", slow_first_issue)
-    opening = asyncio.ensure_future(client.get(CODE, headers=citizen.headers))
-    await signing.wait()
+    monkeypatch.setattr(cache, "set", set_and_note)
+    monkeypatch.setattr(cache, "replace", replace_and_note)
+    renewing = asyncio.ensure_future(client.get(CODE, headers=citizen.headers))
+    await asyncio.wait_for(signing.wait(), 10)
     # Meanwhile a positive lab result lands: the status turns red.
     status = await health.record_evidence(citizen.id, "test_result", clock.now(),
                                           {"result": "positive", "lab": "lab_1"}, source="lab:lab_1")
     assert status.colour == "red"
-    asked_after = asyncio.ensure_future(client.get(CODE, headers=citizen.headers))  # does not wait for the green one
-    assert (await asked_after).json()["color"] == "red"
+    # Asked after the change: it does not wait for the renewal begun before it.
+    asked_after = await asyncio.wait_for(client.get(CODE, headers=citizen.headers), 10)
+    assert asked_after.json()["color"] == "red"
     go_on.set()
-    assert (await opening).json()["color"] == "red"  # signed again: the green one never reached a screen
+    assert (await asyncio.wait_for(renewing, 10)).json()["color"] == "red"
     assert (await client.get(CODE, headers=citizen.headers)).json()["color"] == "red"
+    assert cached_colours and set(cached_colours) == {"red"}  # the green renewal was never cached
