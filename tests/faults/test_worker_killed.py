@@ -3,11 +3,14 @@
 Nothing runs on the way down: no clean-up, no flush. After a restart, what the database holds
 is whole (every application has its complete history: the write is one transaction), and the
 phones that never got an answer retry with their Idempotency-Key and get exactly one
-application each. Lost: nothing. Duplicated: nothing. Half-written: nothing.
+application each, and every move has its audit entry, chained or pending for the sweep (a worker
+killed between the commit and the chain write). Lost: nothing. Duplicated: nothing. Half-written:
+nothing.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -65,3 +68,12 @@ def test_a_killed_worker_leaves_no_half_written_application_and_retries_make_exa
         assert status == 200
         assert len(mine["items"]) == len(keys) == len({item["id"] for item in mine["items"]})
         assert service.query("SELECT COUNT(*) FROM applications")[0][0] == len(keys)
+
+        # Every move of every application is in the audit chain, or pending for the sweep: none lost, none twice.
+        audited = [json.loads(a) if isinstance(a, str) else a for (a,) in
+                   service.query("SELECT attributes FROM audit_entries WHERE action LIKE 'application_%'")]
+        for (records,) in service.query("SELECT records FROM audit_pending"):
+            audited += [r["attributes"] for r in (json.loads(records) if isinstance(records, str) else records)]
+        moves = sorted((a["application_id"], a["to"]) for a in audited)
+        expected = sorted((app_id, to) for (app_id,) in service.query("SELECT id FROM applications") for to in HISTORY)
+        assert moves == expected, "a move without its audit entry, or with two"
