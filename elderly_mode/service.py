@@ -20,9 +20,7 @@ read from the same entries. There is no proxy operation that changes identity da
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -36,13 +34,13 @@ from app.accounts.models import Citizen
 from app.accounts.rules import LEVEL_REAL_NAME, normalize_phone
 from app.accounts.service import AccountService, CitizenSnapshot, citizen_with_id_number, require_level
 from app.audit import AuditEntry
-from app.cache import get_json, set_json
-from app.errors import AppError, Conflict, Forbidden, NotFound, Unauthorized, Unavailable
+from app.errors import AppError, Conflict, Forbidden, NotFound, Unavailable
 from app.ids import new_id
 from app.notifications.service import notify
 from app.platform import Platform
 from app.security import ratelimit
 from app.security.clients import AuthenticatedClient
+from app.security.one_time_codes import CodeErrors, OneTimeCodes, new_code
 from app.security.pii import mask_name, mask_phone
 from app.services.applications import ApplicationService, ApplicationView, MaterialGiven
 from app.services.approval import age_on, birth_date_of
@@ -103,6 +101,10 @@ class FamilyService:
         self.health = health
         self.appointments = appointments
         self.applications = applications
+        self.consent_codes = OneTimeCodes(
+            platform.cache, platform.pii, platform.clock, prefix="family:consent-", purpose="family-consent",
+            max_tries=MAX_TRIES,
+            errors=CodeErrors(lapsed=lambda: AppError("FAMILY_CONSENT_EXPIRED", status=410), wrong="FAMILY_CONSENT_INVALID"))
 
     # -- linking -------------------------------------------------------------------------------
     async def request_link(self, proxy: CitizenSnapshot, relation: str, basis: str, principal_phone: str | None,
@@ -318,33 +320,14 @@ class FamilyService:
         return ConsentSent(link, "sms", self.s.family_consent_ttl)
 
     async def _store_code(self, link_id: str) -> str:
-        code = f"{secrets.randbelow(10**6):06d}"
-        nonce = secrets.token_hex(12)
-        expires_at = self.p.clock.timestamp() + self.s.family_consent_ttl
-        await set_json(self.p.cache, f"family:consent:{link_id}",
-                       {"nonce": nonce, "mac": self._mac(nonce, code), "expires_at": expires_at},
-                       ttl=self.s.family_consent_ttl + 60)
+        code = new_code()
+        await self.consent_codes.keep(f"family:consent:{link_id}", code,
+                                      expires_at=self.p.clock.timestamp() + self.s.family_consent_ttl,
+                                      keep_for=self.s.family_consent_ttl + 60)
         return code
 
-    def _mac(self, nonce: str, code: str) -> str:
-        return self.p.pii.lookup_hash(f"{nonce}:{code}", "family-consent")
-
     async def _consume_code(self, link_id: str, code: str) -> None:
-        record = await get_json(self.p.cache, f"family:consent:{link_id}")
-        if record is None or self.p.clock.timestamp() >= record["expires_at"]:
-            raise AppError("FAMILY_CONSENT_EXPIRED", status=410)
-        tries = await self.p.cache.incr(f"family:consent-tries:{record['nonce']}", ttl=self.s.family_consent_ttl + 60)
-        if tries > MAX_TRIES:
-            raise AppError("OTP_LOCKED", status=429)
-        if not hmac.compare_digest(self._mac(record["nonce"], code), record["mac"]):
-            left = MAX_TRIES - tries
-            if left <= 0:
-                raise AppError("OTP_LOCKED", status=429)
-            raise Unauthorized("FAMILY_CONSENT_INVALID", params={"tries_left": left}, extra={"tries_left": left})
-        if not await self.p.cache.set_if_absent(f"family:consent-used:{record['nonce']}", "1",
-                                                ttl=self.s.family_consent_ttl + 60):
-            raise AppError("FAMILY_CONSENT_EXPIRED", status=410)  # a replayed code
-        await self.p.cache.delete(f"family:consent:{link_id}")
+        await self.consent_codes.use(f"family:consent:{link_id}", code, ttl=self.s.family_consent_ttl + 60)
 
     async def _check_guardianship(self, guardian: CitizenSnapshot, child: Citizen, licence_id: str) -> None:
         """The child's page of the household register, valid, in the guardian's own wallet, naming this child."""

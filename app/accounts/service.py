@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import binascii
 import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -29,6 +28,7 @@ from app.ownership import get_owned
 from app.notifications.service import notify
 from app.platform import Platform
 from app.security import ratelimit
+from app.security.one_time_codes import CodeErrors, OneTimeCodes, new_code
 from app.security.pii import mask_id_number, mask_name, mask_phone
 from app.security.tokens import AccessClaims
 
@@ -131,6 +131,9 @@ class AccountService:
         self.face = face
         self._touched: dict[str, float] = {}  # session id -> when this process last asked to touch it
         self._snapshot = ParsedOnce(lambda raw: CitizenSnapshot(**json.loads(raw)))
+        self.login_codes = OneTimeCodes(platform.cache, platform.pii, platform.clock, prefix="otp:", purpose="otp",
+                                        max_tries=self.s.otp_max_tries,
+                                        errors=CodeErrors(lapsed=lambda: Unauthorized("OTP_EXPIRED"), wrong="OTP_INVALID"))
 
     # -- SMS one-time code --------------------------------------------------------------------
     def _phone(self, raw: str) -> tuple[str, str]:
@@ -138,9 +141,6 @@ class AccountService:
         if phone is None:
             raise AppError("INVALID_PHONE", status=422, extra={"fields": [{"field": "phone", "problem": "format"}]})
         return phone, self.p.pii.lookup_hash(phone, "phone")
-
-    def _code_mac(self, nonce: str, code: str) -> str:
-        return self.p.pii.lookup_hash(f"{nonce}:{code}", "otp")
 
     async def request_login_code(self, raw_phone: str, client_ip: str, channel: str = "sms") -> CodeSent:
         """Send a 6-digit login code (登录验证码) by SMS, or read it out in a voice call (`channel` "voice");
@@ -157,7 +157,7 @@ class AccountService:
         try:
             await ratelimit.hit(cache, self.p.clock, f"otp-ip:{client_ip}", self.s.otp_ip_hourly_limit, 3600)
             await ratelimit.hit(cache, self.p.clock, f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400)
-            code = f"{secrets.randbelow(10**6):06d}"
+            code = new_code()
             text = f"【粤省事（示例）】您的登录验证码为 {code}，{self.s.otp_ttl // 60} 分钟内有效。工作人员不会向您索要验证码，请勿告知他人。"
             try:
                 if channel == "voice":
@@ -167,9 +167,8 @@ class AccountService:
                     await asyncio.wait_for(self.sms.send(phone, text), timeout=self.s.sms_timeout)
             except (SmsDeliveryError, asyncio.TimeoutError):
                 raise Unavailable("SMS_UNAVAILABLE", headers={"Retry-After": "30"}) from None
-            nonce = secrets.token_hex(12)
-            record = {"nonce": nonce, "mac": self._code_mac(nonce, code), "sent_at": now, "expires_at": now + self.s.otp_ttl}
-            await set_json(cache, f"otp:{phone_hash}", record, ttl=self.s.otp_ttl + self.s.otp_resend_interval + 60)
+            await self.login_codes.keep(f"otp:{phone_hash}", code, expires_at=now + self.s.otp_ttl,
+                                        keep_for=self.s.otp_ttl + self.s.otp_resend_interval + 60, sent_at=now)
         finally:
             await cache.delete(f"otp:sending:{phone_hash}")
         return CodeSent(expires_in=self.s.otp_ttl, resend_after=self.s.otp_resend_interval)
@@ -193,24 +192,6 @@ class AccountService:
         await set_json(cache, f"otp:{phone_hash}", record, ttl=int(record["expires_at"] - now) + 60)
         return round(record["expires_at"] - now)
 
-    async def _consume_code(self, phone_hash: str, code: str) -> None:
-        cache = self.p.cache
-        record = await get_json(cache, f"otp:{phone_hash}")
-        if record is None or self.p.clock.timestamp() >= record["expires_at"]:
-            raise Unauthorized("OTP_EXPIRED")
-        tries = await cache.incr(f"otp:tries:{record['nonce']}", ttl=self.s.otp_ttl + 60)
-        if tries > self.s.otp_max_tries:
-            raise AppError("OTP_LOCKED", status=429)
-        if not hmac.compare_digest(self._code_mac(record["nonce"], code), record["mac"]):
-            left = self.s.otp_max_tries - tries
-            if left <= 0:
-                raise AppError("OTP_LOCKED", status=429)
-            raise Unauthorized("OTP_INVALID", params={"tries_left": left}, extra={"tries_left": left})
-        # Single use, even when two logins race with the same code.
-        if not await cache.set_if_absent(f"otp:used:{record['nonce']}", "1", ttl=self.s.otp_ttl + 60):
-            raise Unauthorized("OTP_EXPIRED")
-        await cache.delete(f"otp:{phone_hash}")
-
     # -- login, refresh, logout ---------------------------------------------------------------
     async def login(self, raw_phone: str, code: str, device_name: str | None, client_ip: str) -> SignedIn:
         phone = await self.check_login_code(raw_phone, code, client_ip)
@@ -222,7 +203,7 @@ class AccountService:
         if not _CODE.match(code or ""):
             raise ValidationFailed([{"field": "code", "problem": "6 digits"}])
         await ratelimit.hit(self.p.cache, self.p.clock, f"login-ip:{client_ip}", self.s.login_ip_hourly_limit, 3600)
-        await self._consume_code(phone_hash, code)
+        await self.login_codes.use(f"otp:{phone_hash}", code, ttl=self.s.otp_ttl + 60)
         return phone
 
     async def sign_in_verified_phone(self, phone: str, device_name: str | None, audience: str | None = None,
