@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import weakref
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,8 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from app.clock import Clock
+
+log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 ACTOR_TYPES = ("citizen", "system", "relying_party", "partner", "proxy", "admin", "department")
@@ -60,9 +63,10 @@ class AuditHead(Model):
 
 
 class PendingAudit(Model):
-    """Audit entries written in a domain transaction and not yet chained: a worker may die between
-    its commit and the chain write. Chained and removed in one transaction, by the writer at once
-    or by the sweep (record_abandoned) when the writer is gone."""
+    """Audit entries written in a domain transaction and not yet chained (its worker may die before the chain write)."""
+
+    # Chained and removed in one transaction: by the writer right after its commit, or by the sweep
+    # (record_abandoned) when the writer is gone.
 
     id = fields.BigIntField(pk=True)
     records = fields.JSONField()
@@ -161,12 +165,19 @@ async def record_abandoned(clock: Clock, older_than: timedelta = timedelta(minut
     rows = await PendingAudit.filter(created_at__lt=clock.now() - older_than).order_by("id").limit(limit)
     chained = 0
     for row in rows:
-        if await _append(clock, [AuditRecord(**r) for r in row.records], pending_id=row.id) is not _ALREADY_CHAINED:
+        try:
+            records = [AuditRecord(**r) for r in row.records]
+        except (TypeError, KeyError):  # written by another version: kept for a person to look at, not a stop
+            log.error("pending audit entries %s are unreadable; left in audit_pending", row.id)
+            continue
+        # Stamped with when they happened (the commit), not with when they were found.
+        if await _append(clock, records, pending_id=row.id, at=row.created_at) is not _ALREADY_CHAINED:
             chained += 1
     return chained
 
 
-async def _append(clock: Clock, records: Sequence[AuditRecord], pending_id: int | None = None) -> Any:
+async def _append(clock: Clock, records: Sequence[AuditRecord], pending_id: int | None = None,
+                  at: datetime | None = None) -> Any:
     """Chain and write `records`; returns the entry when there is exactly one."""
     # The in-process lock orders this worker's writers; the row lock on the head orders workers.
     async with _local_lock():
@@ -179,7 +190,7 @@ async def _append(clock: Clock, records: Sequence[AuditRecord], pending_id: int 
                         return _ALREADY_CHAINED
                     if head is None:
                         head = await AuditHead.create(id=1, seq=0, hash=GENESIS_HASH, using_db=conn)
-                    rows, seq, prev_hash, at = [], head.seq, head.hash, clock.now()
+                    rows, seq, prev_hash, at = [], head.seq, head.hash, at or clock.now()
                     for r in records:
                         seq += 1
                         digest = entry_hash(prev_hash, seq, at, r.category, r.actor, r.actor_type, r.action,

@@ -19,7 +19,7 @@ from tortoise.exceptions import IntegrityError
 
 from app import audit
 from app.accounts.service import CitizenSnapshot, citizen_with_id_number
-from app.cache import ParsedOnce
+from app.cache import ParsedOnce, waited_lock
 from app.clock import CHINA_TIME
 from app.accounts.rules import normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, Unavailable, ValidationFailed
@@ -119,6 +119,13 @@ class HealthCodeService:
         return status
 
     async def evaluate(self, citizen_id: str, trigger: str) -> HealthStatus:
+        """Re-evaluate the status from the evidence. One evaluation per citizen at a time, on every
+        worker: two at once (a first fetch and a lab result) could each read the evidence before
+        the other's and the last to store would win, a green over a red."""
+        async with waited_lock(self.p.cache, f"hc:evaluate:{citizen_id}"):
+            return await self._evaluate(citizen_id, trigger)
+
+    async def _evaluate(self, citizen_id: str, trigger: str) -> HealthStatus:
         now = self.p.clock.now()
         since = now - self.rules.longest_window
         rows = await HealthEvidence.filter(citizen_id=citizen_id, observed_at__gte=since)
@@ -132,7 +139,7 @@ class HealthCodeService:
         await self._store_status(citizen_id, values)
         await StatusEvaluation.create(citizen_id=citizen_id, colour=verdict.colour, reasons=list(verdict.reason_codes),
                                       rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
-        if changed and previous is not None:  # a first evaluation has no code on screen yet
+        if changed and previous is not None:  # the first evaluation (evaluations take turns) has no code on screen yet
             await self._void_shown_code(citizen_id)  # the code shown must follow the status
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
             await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ('records', fields.JSONField()),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'audit_pending', 'app': 'models', 'pk_attr': 'id', 'table_description': 'Audit entries written in a domain transaction and not yet chained: a worker may die between its commit and the chain write. Chained and removed in one transaction, by the writer at once or by the sweep (record_abandoned) when the writer is gone.'},
+            options={'table': 'audit_pending', 'app': 'models', 'pk_attr': 'id', 'table_description': 'Audit entries written in a domain transaction and not yet chained (its worker may die before the chain write).'},
             bases=['Model'],
         ),
     ]

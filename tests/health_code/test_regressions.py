@@ -110,3 +110,30 @@ async def test_a_status_change_while_a_code_is_being_signed_leaves_no_earlier_co
     assert (await asyncio.wait_for(renewing, 10)).json()["color"] == "red"
     assert (await client.get(CODE, headers=citizen.headers)).json()["color"] == "red"
     assert cached_colours and set(cached_colours) == {"red"}  # the green renewal was never cached
+
+
+async def test_a_lab_result_during_the_first_evaluation_is_not_overwritten_by_it(client, sms, clock, app, monkeypatch):
+    # The first fetch evaluates an empty record (green) while a positive result arrives: whichever
+    # stored last used to win, so a green could overwrite the red.
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, id_number=valid_id_number(sequence="313"))
+    health = app.ctx.health
+    real_appeal_check, judged, go_on = health._apply_upheld_appeal, asyncio.Event(), asyncio.Event()
+
+    async def slow_first_verdict(citizen_id, verdict, now):
+        if not judged.is_set():  # the first evaluation has read the (empty) evidence
+            judged.set()
+            await go_on.wait()
+        return await real_appeal_check(citizen_id, verdict, now)
+
+    monkeypatch.setattr(health, "_apply_upheld_appeal", slow_first_verdict)
+    first_fetch = asyncio.ensure_future(client.get(CODE, headers=citizen.headers))
+    await asyncio.wait_for(judged.wait(), 10)
+    lab = asyncio.ensure_future(health.record_evidence(citizen.id, "test_result", clock.now(),
+                                                       {"result": "positive", "lab": "lab_1"}, source="lab:lab_1"))
+    await asyncio.sleep(0.1)  # the lab result's evaluation waits its turn
+    go_on.set()
+    assert (await asyncio.wait_for(lab, 10)).colour == "red"
+    await asyncio.wait_for(first_fetch, 10)
+    assert (await HealthStatus.get(citizen_id=citizen.id)).colour == "red"
+    assert (await client.get(CODE, headers=citizen.headers)).json()["color"] == "red"

@@ -64,3 +64,15 @@ async def test_the_writer_and_the_sweep_at_once_chain_the_entries_once(app, cloc
     assert await audit_actions("ap_race") == ["application_submitted"]
     assert await PendingAudit.all().count() == 0
     assert (await audit.verify_chain()).ok
+
+
+async def test_an_unreadable_pending_row_does_not_stop_the_sweep(app, clock):
+    records = [audit.event(actor="c_2", actor_type="citizen", action="application_submitted", subject_id="c_2",
+                           attributes={"application_id": "ap_after", "item_id": "i", "from": None, "to": "submitted"})]
+    async with in_transaction() as conn:
+        await PendingAudit.create(records=[{"written_by": "a later version"}], created_at=clock.now(), using_db=conn)
+        await audit.add_pending(conn, clock, records)
+    clock.advance(minutes=2)
+    assert await audit.record_abandoned(clock) == 1
+    assert await audit_actions("ap_after") == ["application_submitted"]
+    assert await PendingAudit.all().count() == 1  # left for a person to look at
