@@ -213,9 +213,12 @@ class FamilyService:
         return link
 
     async def _record(self, link: FamilyLink, action: str, attributes: list[str], what: str) -> None:
-        await audit.record_access(self.p.clock, citizen_id=link.principal_id, actor=link.proxy_id, actor_type="proxy",
-                                  action=action, attributes=attributes,
-                                  purpose=f"亲友代办（{relation_text(link.relation, 'zh-Hans')}）：{what}")
+        await audit.record_all(self.p.clock, [self._access(link, action, attributes, what)])
+
+    @staticmethod
+    def _access(link: FamilyLink, action: str, attributes: list[str], what: str) -> audit.AuditRecord:
+        return audit.access(citizen_id=link.principal_id, actor=link.proxy_id, actor_type="proxy", action=action,
+                            attributes=attributes, purpose=f"亲友代办（{relation_text(link.relation, 'zh-Hans')}）：{what}")
 
     async def show_health_code(self, proxy_id: str, principal_id: str) -> IssuedCode:
         """The principal's current health code, shown by the proxy (出示家人健康码)."""
@@ -242,11 +245,10 @@ class FamilyService:
     async def apply(self, proxy_id: str, principal_id: str, key: str, item_id: str, form: dict[str, Any],
                     given: list[MaterialGiven]) -> tuple[ApplicationView, bool]:
         link = await self.live_link(proxy_id, principal_id)
-        view, replayed = await self.applications.submit(principal_id, key, item_id, form, given)
-        if not replayed:
-            await self._record(link, "family_application_submitted", ["applications", "licences"],
-                               f"代为申请 {view.item_name}")
-        return view, replayed
+        item = await self.applications.item(item_id)
+        on_behalf = self._access(link, "family_application_submitted", ["applications", "licences"], f"代为申请 {item.name}")
+        # Written with the application, in its transaction: a proxy's submission is never left unaudited.
+        return await self.applications.submit(principal_id, key, item_id, form, given, also_audit=[on_behalf])
 
     async def applications_of(self, proxy_id: str, principal_id: str) -> list[ApplicationView]:
         await self.act(proxy_id, principal_id, "family_applications_read", ["applications"], "查看办件进度")

@@ -28,7 +28,7 @@ import json
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -153,8 +153,10 @@ class ApplicationService:
 
     # -- citizens ------------------------------------------------------------------------------
     async def submit(self, citizen_id: str, key: str, item_id: str, form: dict[str, Any],
-                     given: list[MaterialGiven]) -> tuple[ApplicationView, bool]:
-        """Submit an application; (view, replayed) — replayed is True when `key` was used for this request before."""
+                     given: list[MaterialGiven], also_audit: Sequence[audit.AuditRecord] = ()
+                     ) -> tuple[ApplicationView, bool]:
+        """Submit an application; (view, replayed) — replayed is True when `key` was used for this request before.
+        `also_audit`: entries written with the application's own (a family proxy's access), not on a replay."""
         fingerprint = request_hash(item_id, form, [m.__dict__ for m in given])
         earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
         if earlier is not None:
@@ -170,10 +172,11 @@ class ApplicationService:
         # One submission per citizen and item at a time: two sent at once (under different keys) must
         # not both pass "no prior application".
         async with self._one_at_a_time(f"apply:{citizen_id}:{item.id}"):
-            return await self._create(citizen, item, key, fingerprint, form_json, materials)
+            return await self._create(citizen, item, key, fingerprint, form_json, materials, also_audit)
 
     async def _create(self, citizen: Citizen, item: ServiceItem, key: str, fingerprint: str, form_json: str,
-                      materials: list[dict[str, Any]]) -> tuple[ApplicationView, bool]:
+                      materials: list[dict[str, Any]], also_audit: Sequence[audit.AuditRecord]
+                      ) -> tuple[ApplicationView, bool]:
         citizen_id = citizen.id
         earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
         if earlier is not None:  # the same key arrived again while this one waited its turn
@@ -185,7 +188,8 @@ class ApplicationService:
         else:
             moves.append(Move("accepted", "under_review", by_system=True))
         application_id, now = new_id("ap"), self.p.clock.now()
-        records = _audit_records(citizen_id, application_id, item, moves, actor=citizen_id, actor_type="citizen")
+        records = [*_audit_records(citizen_id, application_id, item, moves, actor=citizen_id, actor_type="citizen"),
+                   *also_audit]
         try:
             async with in_transaction() as conn:
                 application = await Application.create(
@@ -285,12 +289,15 @@ class ApplicationService:
         row = await self._get(application_id)
         if row.status not in ("under_review", "returned", "approved"):
             raise StateConflict(row.status, "claimed")
-        taken = await Application.filter(id=row.id, assigned_to=None).update(assigned_to=clerk.id,
-                                                                              updated_at=self.p.clock.now())
-        if not taken and row.assigned_to != clerk.id:
-            raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
-        await audit.record_event(self.p.clock, actor=clerk.id, actor_type="admin", action="application_claimed",
-                                 subject_id=row.citizen_id, attributes={"application_id": row.id})
+        records = [audit.event(actor=clerk.id, actor_type="admin", action="application_claimed",
+                               subject_id=row.citizen_id, attributes={"application_id": row.id})]
+        async with in_transaction() as conn:
+            taken = await Application.filter(id=row.id, assigned_to=None).using_db(conn).update(
+                assigned_to=clerk.id, updated_at=self.p.clock.now())
+            if not taken and row.assigned_to != clerk.id:
+                raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
+            pending = await audit.add_pending(conn, self.p.clock, records)
+        await audit.record_pending(self.p.clock, pending, records)
         return await self._view(await self._get(application_id), for_clerk=True)
 
     async def decide(self, clerk: AuthenticatedClient, application_id: str, decision: str, note: str) -> ApplicationView:

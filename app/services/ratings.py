@@ -69,19 +69,20 @@ class RatingService:
                 rating = await Rating.create(
                     id=new_id("rt"), application_id=application.id, citizen_id=citizen_id, item_id=item.id,
                     department_id=item.department_id, score=score, tags=tags, text=text, created_at=now, using_db=conn)
+                records = [audit.event(actor=citizen_id, actor_type="citizen", action="application_rated",
+                                       subject_id=citizen_id,
+                                       attributes={"application_id": application.id, "item_id": item.id, "score": score})]
                 if score <= BAD_SCORE:
                     case = await FollowUpCase.create(
                         id=new_id("fu"), rating_id=rating.id, department_id=item.department_id,
                         deadline=now + timedelta(days=self.follow_up_days), created_at=now, using_db=conn)
+                    records.append(audit.event(actor="system", actor_type="system", action="follow_up_case_opened",
+                                               subject_id=citizen_id, attributes={"case_id": case.id,
+                                                                                  "department_id": case.department_id}))
+                pending = await audit.add_pending(conn, self.p.clock, records)
         except IntegrityError:
             raise Conflict("RATING_EXISTS") from None  # the same rating sent twice at once
-        records = [audit.event(actor=citizen_id, actor_type="citizen", action="application_rated", subject_id=citizen_id,
-                               attributes={"application_id": application.id, "item_id": item.id, "score": score})]
-        if case is not None:
-            records.append(audit.event(actor="system", actor_type="system", action="follow_up_case_opened",
-                                       subject_id=citizen_id, attributes={"case_id": case.id,
-                                                                          "department_id": case.department_id}))
-        await audit.record_all(self.p.clock, records)
+        await audit.record_pending(self.p.clock, pending, records)
         if case is not None:
             await notify(self.p.clock, citizen_id, "rating_follow_up",
                          {"item": item.name, "days": self.follow_up_days})

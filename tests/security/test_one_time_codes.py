@@ -61,6 +61,7 @@ async def test_a_code_past_its_expiry_is_refused(codes, clock):
 
 async def test_two_requests_racing_with_one_code_let_one_through(codes):
     code = await kept(codes)
-    results = await asyncio.gather(*(codes.use("test-otc:k1", code, ttl=360) for _ in range(5)), return_exceptions=True)
+    # As many as the tries allowed (3), so that none is refused for the count rather than the use.
+    results = await asyncio.gather(*(codes.use("test-otc:k1", code, ttl=360) for _ in range(3)), return_exceptions=True)
     assert sum(r is None for r in results) == 1
     assert {r.code for r in results if r is not None} == {"TEST_CODE_LAPSED"}
