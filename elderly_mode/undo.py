@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from tortoise.exceptions import IntegrityError
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.accounts.models import Citizen
 from app.errors import AppError, Conflict
@@ -26,16 +26,14 @@ class UndoService:
         self.applications = applications
         applications.on_submitted.append(self.opened)
 
-    async def opened(self, application_id: str, citizen: Citizen, at: datetime) -> None:
-        """Hooked into submission: an elderly-mode submission gets its undo window."""
+    async def opened(self, conn: BaseDBAsyncClient, application_id: str, citizen: Citizen, at: datetime) -> None:
+        """Hooked into submission, in its transaction: an elderly-mode submission gets its undo window
+        with it (a replayed submission opens none: the hook runs only for a new application)."""
         if not citizen.elderly_mode:
             return
         minutes = self.p.settings.elderly_undo_minutes
-        try:
-            await UndoWindow.create(application_id=application_id, citizen_id=citizen.id, submitted_at=at,
-                                    undo_until=at + timedelta(minutes=minutes))
-        except IntegrityError:
-            pass  # already opened (a replayed submission)
+        await UndoWindow.create(application_id=application_id, citizen_id=citizen.id, submitted_at=at,
+                                undo_until=at + timedelta(minutes=minutes), using_db=conn)
 
     async def undo_until(self, citizen_id: str, application_id: str) -> datetime | None:
         """When the window of one of the citizen's applications closes (None: it has none, or it was used)."""

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from app.clock import Clock
 from app.i18n import pick
 from app.ids import new_id
@@ -27,31 +29,51 @@ class InboxMessage:
     read: bool
 
 
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message written with its deliveries; the external ones are still to be tried (`send_stored`)."""
+    message: Notification
+    external: list[NotificationDelivery]
+
+
 async def notify(clock: Clock, citizen_id: str, kind: str, params: Mapping[str, Any] | None = None) -> Notification:
     """Put a message of `kind` into the citizen's inbox (消息中心) and send it over the channels its
     template declares. Unknown kinds are a programming error; a failing external channel is not
     the caller's problem: it is recorded and retried by the delivery job."""
+    stored = await store_message(None, clock, citizen_id, kind, params)
+    await send_stored(clock, stored)
+    return stored.message
+
+
+async def store_message(conn: BaseDBAsyncClient | None, clock: Clock, citizen_id: str, kind: str,
+                        params: Mapping[str, Any] | None = None) -> StoredMessage:
+    """The message and its delivery rows, written in the caller's transaction (`conn`), so that what
+    changed and the citizen's message about it are stored together or not at all."""
     if kind not in TEMPLATES:
         raise ValueError(f"no inbox template for {kind!r}")
     params = dict(params or {})
     render(kind, params, "zh-Hans")  # fail now, not when the citizen opens the inbox
-    names = channels.channels_of(kind)
     now = clock.now()
-    message = await Notification.create(id=new_id("msg"), citizen_id=citizen_id, kind=kind, params=params, created_at=now)
+    message = await Notification.create(id=new_id("msg"), citizen_id=citizen_id, kind=kind, params=params,
+                                        created_at=now, using_db=conn)
     external = []
-    for name in names:
+    for name in channels.channels_of(kind):
         # The in-app channel is the inbox row itself: delivered the moment it is stored.
         in_app = name == channels.IN_APP
         delivery = await NotificationDelivery.create(
             notification=message, channel=name, status=channels.SENT if in_app else channels.PENDING,
             attempts=1 if in_app else 0, created_at=now, updated_at=now,
-            # A lease: were this process to stop mid-send, the retry job takes the delivery over afterwards.
-            next_attempt_at=None if in_app else now + channels.LEASE)
+            # A lease: were this process to stop before or during the send, the retry job takes it over afterwards.
+            next_attempt_at=None if in_app else now + channels.LEASE, using_db=conn)
         if not in_app:
             external.append(delivery)
-    for delivery in external:
-        await channels.attempt(clock, delivery, message)
-    return message
+    return StoredMessage(message, external)
+
+
+async def send_stored(clock: Clock, stored: StoredMessage) -> None:
+    """Try the external deliveries once, after the transaction that stored them has committed."""
+    for delivery in stored.external:
+        await channels.attempt(clock, delivery, stored.message)
 
 
 def render(kind: str, params: Mapping[str, Any], language: str) -> tuple[str, str]:

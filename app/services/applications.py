@@ -14,7 +14,9 @@ States and the only moves between them:
 Anything else is refused with 409 APPLICATION_STATE_CONFLICT. Each move is one conditional UPDATE
 (`WHERE status = <from>`), so two clerks racing cannot both move the same application. Each move
 writes an `ApplicationEvent` and an audit entry; the citizen gets one inbox message per request
-(a 秒批 submission makes three moves but is one message: "approved and completed").
+(a 秒批 submission makes three moves but is one message: "approved and completed"). The move, its
+events, its inbox message and its audit entries (pending, chained right after) are one transaction:
+a worker killed at any point leaves all of them or none.
 
 Submissions carry an idempotency key: the (citizen, key) pair is unique in the database, so a
 retried request (even two at the same instant) creates one application; a retry gets that
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Sequence
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -40,7 +43,7 @@ from app.cache import waited_lock
 from app.accounts.models import Citizen
 from app.errors import AppError, Conflict, NotFound
 from app.ids import new_id
-from app.notifications.service import notify
+from app.notifications.service import StoredMessage, send_stored, store_message
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_id_number, mask_name
@@ -77,8 +80,9 @@ DECISIONS = {"approve": "approved", "reject": "rejected", "return": "returned"}
 MESSAGE_FOR = {"under_review": "application_submitted", "completed": "application_completed",
                "approved": "application_approved", "rejected": "application_rejected",
                "returned": "application_returned", "withdrawn": "application_withdrawn"}
-# Called after a new application is stored (not on a replay): (application id, the citizen row, when).
-SubmittedHook = Callable[[str, Citizen, datetime], Awaitable[None]]
+# Called in the transaction that stores a new application (not on a replay): (the transaction's
+# connection, application id, the citizen row, when).
+SubmittedHook = Callable[[BaseDBAsyncClient, str, Citizen, datetime], Awaitable[None]]
 
 
 def status_text(status: str, language: str) -> str:
@@ -202,14 +206,15 @@ class ApplicationService:
                                       actor="system" if m.by_system else citizen_id,
                                       actor_type="system" if m.by_system else "citizen", note=m.note, at=now)
                      for m in moves], using_db=conn)
+                for hook in self.on_submitted:
+                    await hook(conn, application_id, citizen, now)
+                stored = await self._store_message(conn, application, item, moves)
                 pending = await audit.add_pending(conn, self.p.clock, records)
         except IntegrityError:
             # The same key arrived twice at once: the unique (citizen, key) pair let one through.
             earlier = await Application.get(citizen_id=citizen_id, idempotency_key=key)
             return await self._replay(earlier, fingerprint), True
-        await self._record(application, item, moves, pending, records)
-        for hook in self.on_submitted:
-            await hook(application.id, citizen, now)
+        await self._after_commit(pending, records, stored)
         return await self._view(application), False
 
     def _one_at_a_time(self, name: str, wait: float = 10.0) -> AbstractAsyncContextManager[None]:
@@ -419,22 +424,28 @@ class ApplicationService:
             await ApplicationEvent.create(application_id=application.id, from_status=move.from_status,
                                           to_status=move.to_status, actor=actor, actor_type=actor_type,
                                           note=move.note, at=now, using_db=conn)
+            stored = await self._store_message(conn, application, item, [move], message)
             pending = await audit.add_pending(conn, self.p.clock, records)
-        await self._record(application, item, [move], pending, records, message=message)
+        await self._after_commit(pending, records, stored)
         return await Application.get(id=application.id)
 
-    async def _record(self, application: Application, item: ServiceItem, moves: list[Move], pending: int,
-                      records: list[audit.AuditRecord], message: str | None = None) -> None:
-        """Chain the moves' audit entries, pending since their transaction; one inbox message for
-        where the request left the application."""
-        await audit.record_pending(self.p.clock, pending, records)
+    async def _store_message(self, conn: BaseDBAsyncClient, application: Application, item: ServiceItem,
+                             moves: list[Move], kind: str | None = None) -> StoredMessage | None:
+        """One inbox message, in the moves' transaction, for where the request left the application."""
         final = moves[-1]
-        kind = message or MESSAGE_FOR.get(final.to_status)
+        kind = kind or MESSAGE_FOR.get(final.to_status)
         if final.to_status == "completed" and any(m.to_status == "auto_approved" for m in moves):
             kind = "application_auto_approved"
-        if kind:
-            await notify(self.p.clock, application.citizen_id, kind,
-                         {"item": item.name, "number": application.id, "note": final.note or "-"})
+        if not kind:
+            return None
+        return await store_message(conn, self.p.clock, application.citizen_id, kind,
+                                   {"item": item.name, "number": application.id, "note": final.note or "-"})
+
+    async def _after_commit(self, pending: int, records: list[audit.AuditRecord], stored: StoredMessage | None) -> None:
+        """Chain the audit entries pending since the transaction, and try the message's external channels."""
+        await audit.record_pending(self.p.clock, pending, records)
+        if stored is not None:
+            await send_stored(self.p.clock, stored)
 
     async def _view(self, row: Application, *, with_events: bool = True, for_clerk: bool = False) -> ApplicationView:
         item = await ServiceItem.get(id=row.item_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from app import audit
 from app.audit import AuditEntry
-from app.services.models import ApplicationEvent
+from app.services.models import Application, ApplicationEvent
+from elderly_mode.models import UndoWindow
 from tests.elderly_mode.elderly_factory import elder, family_member, linked
 from tests.services.service_factory import make_item
 
@@ -90,3 +92,22 @@ async def test_a_proxys_submission_for_an_elder_in_elderly_mode_can_be_undone_by
     assert reply.status_code == 201
     undone = await client.post(f"{APPLICATIONS}/{reply.json()['id']}/withdrawal", headers=mother.headers)
     assert undone.status_code == 200 and undone.json()["status"] == "withdrawn"
+
+
+async def test_the_undo_window_is_stored_with_the_application_or_not_at_all(client, sms, clock, monkeypatch):
+    grandma = await elder(client, sms)
+    item = await make_item(clock, materials=[])
+
+    async def fails(*args, **kwargs):
+        raise ConnectionError("database connection lost")  # after the window's row, before the commit
+
+    monkeypatch.setattr(audit, "add_pending", fails)
+    failed = await client.post(APPLICATIONS, headers={**grandma.headers, "Idempotency-Key": "undo-key-0009"},
+                               json={"item_id": item.id, "form": {"联系电话": "13900000000"}})
+    assert failed.status_code >= 500
+    monkeypatch.undo()
+    assert await Application.all().count() == 0 and await UndoWindow.all().count() == 0
+
+    submitted = await submit(client, grandma, item.id, "undo-key-0009")
+    assert submitted["undo_until"]
+    assert await UndoWindow.filter(application_id=submitted["id"]).count() == 1

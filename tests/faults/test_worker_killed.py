@@ -3,8 +3,8 @@
 Nothing runs on the way down: no clean-up, no flush. After a restart, what the database holds
 is whole (every application has its complete history: the write is one transaction), and the
 phones that never got an answer retry with their Idempotency-Key and get exactly one
-application each, and every move has its audit entry, chained or pending for the sweep (a worker
-killed between the commit and the chain write). Lost: nothing. Duplicated: nothing. Half-written:
+application each, every application has its one inbox message, and every move has its audit entry,
+chained or pending for the sweep (a worker killed between the commit and the chain write). Lost: nothing. Duplicated: nothing. Half-written:
 nothing.
 """
 
@@ -77,3 +77,9 @@ def test_a_killed_worker_leaves_no_half_written_application_and_retries_make_exa
         moves = sorted((a["application_id"], a["to"]) for a in audited)
         expected = sorted((app_id, to) for (app_id,) in service.query("SELECT id FROM applications") for to in HISTORY)
         assert moves == expected, "a move without its audit entry, or with two"
+
+        # One "submitted" message in the inbox for each application: stored with it, so never lost, never twice.
+        messages = service.query("SELECT params FROM notifications WHERE kind = 'application_submitted'")
+        numbers = sorted((json.loads(p) if isinstance(p, str) else p)["number"] for (p,) in messages)
+        assert numbers == sorted(app_id for (app_id,) in service.query("SELECT id FROM applications")), \
+            "an application without its inbox message, or with two"

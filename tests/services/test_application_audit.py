@@ -1,6 +1,7 @@
-"""Every move of an application reaches the audit chain, even when its worker dies just after the
-commit: the entries are written as pending in the application's own transaction, chained at once
-by their writer, or after a minute by the sweep."""
+"""Every move of an application reaches the audit chain and the citizen's inbox, even when its worker
+dies just after the commit: the message and the audit entries (pending) are written in the
+application's own transaction; the entries are chained at once by their writer, or after a minute
+by the sweep. A transaction that fails leaves none of them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from tortoise.transactions import in_transaction
 
 from app import audit
 from app.audit import AuditEntry, PendingAudit
+from app.notifications.models import Notification
 from app.services.models import Application, ApplicationEvent
 
-from tests.services.service_factory import apply
+from tests.services.service_factory import apply, inbox_kinds
 
 
 async def audit_actions(application_id: str) -> list[str]:
@@ -42,6 +44,7 @@ async def test_a_worker_dying_after_the_commit_leaves_its_audit_entries_to_the_s
     assert application.status == "completed" and await ApplicationEvent.filter(application_id=application.id).count() == 4
     assert await audit_actions(application.id) == []  # not chained yet...
     assert await PendingAudit.all().count() == 1  # ...but kept
+    assert await inbox_kinds(client, grandma) == ["application_auto_approved"]  # committed with the application
 
     assert await audit.record_abandoned(clock) == 0  # under a minute old: its writer may still be at work
     clock.advance(minutes=2)
@@ -52,6 +55,27 @@ async def test_a_worker_dying_after_the_commit_leaves_its_audit_entries_to_the_s
     assert await audit.record_abandoned(clock) == 0  # chained once
     assert len(await audit_actions(application.id)) == 4
     assert (await audit.verify_chain()).ok
+
+
+async def test_a_submission_failing_inside_its_transaction_leaves_no_trace_and_its_retry_makes_one(
+        client, grandma, grandma_card, elderly_item, monkeypatch):
+    async def fails(*args, **kwargs):
+        raise ConnectionError("database connection lost")  # after the application row, before the commit
+
+    monkeypatch.setattr(audit, "add_pending", fails)
+    failed = await apply(client, grandma, elderly_item.id, idempotency_key="atomic-key-0001")
+    assert failed.status_code >= 500
+    monkeypatch.undo()
+    assert await Application.filter(citizen_id=grandma.id).count() == 0
+    assert await ApplicationEvent.all().count() == 0
+    assert await Notification.filter(citizen_id=grandma.id, kind__startswith="application_").count() == 0
+    assert await PendingAudit.all().count() == 0
+    assert await AuditEntry.filter(action__startswith="application_").count() == 0
+
+    retried = await apply(client, grandma, elderly_item.id, idempotency_key="atomic-key-0001")
+    assert retried.status_code == 201 and retried.json()["status"] == "completed"
+    assert await inbox_kinds(client, grandma) == ["application_auto_approved"]
+    assert len(await audit_actions(retried.json()["id"])) == 4
 
 
 async def test_the_writer_and_the_sweep_at_once_chain_the_entries_once(app, clock):
