@@ -25,7 +25,7 @@ from app import audit
 from app.clock import Clock
 from app.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.ids import new_id
-from app.notifications.service import notify
+from app.notifications.service import send_stored, store_message
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.services.models import Appointment, AppointmentSlot, ServiceItem
@@ -156,6 +156,7 @@ class AppointmentService:
         slot = await self._bookable_slot(slot_id)
         day = local_day(slot.starts_at)
         appointment_id = new_id("apt")
+        about = await _message_params(slot)
         async with in_transaction() as conn:
             await self._take_seat(slot.id, conn)
             try:
@@ -165,7 +166,8 @@ class AppointmentService:
             except IntegrityError:
                 # Raising rolls the transaction back, and with it the seat just taken.
                 raise Conflict("ALREADY_BOOKED") from None
-        await self._tell(appointment, "appointment_booked")
+            stored = await store_message(conn, self.clock, citizen_id, "appointment_booked", about)
+        await send_stored(self.clock, stored)
         return await self._view(appointment)  # the slot as it is now, other bookings included
 
     async def change(self, citizen_id: str, appointment_id: str, new_slot_id: str) -> AppointmentView:
@@ -194,23 +196,17 @@ class AppointmentService:
     async def cancel(self, citizen_id: str, appointment_id: str) -> AppointmentView:
         """Cancel a booking that has not started; its seat is free for someone else at once."""
         appointment = await self._live(citizen_id, appointment_id)
+        about = await _message_params(await AppointmentSlot.get(id=appointment.slot_id))
         async with in_transaction() as conn:
             cancelled = await Appointment.filter(id=appointment.id, status=BOOKED).using_db(conn) \
                 .update(status=CANCELLED, active_marker=appointment.id)
             if not cancelled:
                 raise Conflict("APPOINTMENT_NOT_ACTIVE")
             await _free_seat(appointment.slot_id, conn)
+            stored = await store_message(conn, self.clock, citizen_id, "appointment_cancelled", about)
+        await send_stored(self.clock, stored)
         appointment.status = CANCELLED
-        await self._tell(appointment, "appointment_cancelled")
         return await self._view(appointment)
-
-    async def _tell(self, appointment: Appointment, kind: str) -> None:
-        """A confirmation in the inbox, after the transaction (a message never holds a seat's lock)."""
-        slot = await AppointmentSlot.get(id=appointment.slot_id).prefetch_related("item")
-        starts = slot.starts_at.astimezone(LOCAL_TZ)
-        await notify(self.clock, appointment.citizen_id, kind, {
-            "item": slot.item.name, "office": slot.office, "day": starts.strftime("%Y-%m-%d"),
-            "time": starts.strftime("%H:%M")})
 
     async def mine(self, citizen_id: str) -> list[AppointmentView]:
         rows = await Appointment.filter(citizen_id=citizen_id).order_by("-created_at", "-id").limit(100)
@@ -221,7 +217,8 @@ class AppointmentService:
     async def send_reminders(self, batch: int = 200) -> int:
         """Remind everyone booked for tomorrow (Beijing time), once: each booking is claimed by a
         conditional update of `reminded_at` before its message goes out, so running twice, or on two
-        workers at once, never sends a second reminder. Returns how many were sent."""
+        workers at once, never sends a second reminder; the claim and the message are one transaction,
+        so a worker stopped between them loses no reminder either. Returns how many were sent."""
         now = self.clock.now()
         local_now = now.astimezone(LOCAL_TZ)
         if local_now.time() < REMIND_FROM:
@@ -231,12 +228,13 @@ class AppointmentService:
         while True:
             due = await Appointment.filter(day=tomorrow, status=BOOKED, reminded_at=None).order_by("id").limit(batch)
             for appointment in due:
-                if not await Appointment.filter(id=appointment.id, status=BOOKED, reminded_at=None).update(reminded_at=now):
-                    continue
-                slot = await AppointmentSlot.get(id=appointment.slot_id).prefetch_related("item")
-                await notify(self.clock, appointment.citizen_id, "appointment_reminder", {
-                    "item": slot.item.name, "office": slot.office,
-                    "time": slot.starts_at.astimezone(LOCAL_TZ).strftime("%H:%M")})
+                about = await _message_params(await AppointmentSlot.get(id=appointment.slot_id))
+                async with in_transaction() as conn:
+                    if not await Appointment.filter(id=appointment.id, status=BOOKED, reminded_at=None) \
+                            .using_db(conn).update(reminded_at=now):
+                        continue
+                    stored = await store_message(conn, self.clock, appointment.citizen_id, "appointment_reminder", about)
+                await send_stored(self.clock, stored)
                 sent += 1
             if len(due) < batch:
                 return sent
@@ -271,6 +269,13 @@ class AppointmentService:
     async def _view(self, appointment: Appointment) -> AppointmentView:
         (view,) = await _views([await AppointmentSlot.get(id=appointment.slot_id)])
         return AppointmentView(appointment.id, appointment.status, view, appointment.day, appointment.created_at)
+
+
+async def _message_params(slot: AppointmentSlot) -> dict[str, str]:
+    """What a booking's messages (booked, cancelled, reminder) say about its slot, in Beijing time."""
+    starts = slot.starts_at.astimezone(LOCAL_TZ)
+    name = await ServiceItem.filter(id=slot.item_id).first().values_list("name", flat=True)
+    return {"item": name, "office": slot.office, "day": starts.strftime("%Y-%m-%d"), "time": starts.strftime("%H:%M")}
 
 
 async def _free_seat(slot_id: str, conn: object) -> None:

@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.audit import AuditEntry
 from app.notifications.models import Notification
+from app.services import appointments as appointments_module
 from app.services.jobs import add_service_jobs
 from app.services.models import Appointment, AppointmentSlot, Department, NotificationDelivery, ServiceItem
 from health_code.jobs import run_exclusively
@@ -159,6 +160,8 @@ async def test_fifty_people_press_book_for_the_last_seat(app, sms, story):
     stored = await AppointmentSlot.get(id=slot["id"])
     assert stored.booked == stored.capacity == 3
     assert await Appointment.filter(slot_id=slot["id"], status="booked").count() == 3
+    # A confirmation for each seat taken, none for a refused one: the message is stored with the booking.
+    assert await Notification.filter(kind="appointment_booked").count() == 3
 
 
 async def test_a_full_slot_refuses_booking_and_moving_into_it(client, sms, story):
@@ -298,6 +301,26 @@ async def test_a_reminder_goes_out_the_day_before_once(app, client, sms, story, 
     deliveries = await NotificationDelivery.filter(notification__kind="appointment_reminder").order_by("channel")
     assert [(d.channel, d.status, d.attempts) for d in deliveries] == \
         [("in_app", "sent", 1), ("mini_program", "sent", 1), ("sms", "sent", 1)]
+
+
+async def test_a_reminder_whose_message_was_not_stored_is_not_counted_as_sent(app, client, sms, story, clock,
+                                                                              monkeypatch):
+    item, office = story
+    slot = await publish(client, office, item.id, beijing(2, 15))
+    citizen = await verified_citizen(client, sms)
+    appointment = (await book(client, citizen, slot["id"])).json()
+
+    async def fails(*args, **kwargs):
+        raise ConnectionError("database connection lost")  # after the claim, before the commit
+
+    monkeypatch.setattr(appointments_module, "store_message", fails)
+    with pytest.raises(ConnectionError):
+        await app.ctx.appointments.send_reminders()
+    monkeypatch.undo()
+    assert (await Appointment.get(id=appointment["id"])).reminded_at is None  # the claim went back with it
+    assert await app.ctx.appointments.send_reminders() == 1  # the next run sends it, once
+    assert await app.ctx.appointments.send_reminders() == 0
+    assert await Notification.filter(citizen_id=citizen.id, kind="appointment_reminder").count() == 1
 
 
 async def test_a_moved_booking_is_reminded_for_its_new_day(app, client, sms, story, clock):
