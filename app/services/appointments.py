@@ -173,7 +173,7 @@ class AppointmentService:
     async def change(self, citizen_id: str, appointment_id: str, new_slot_id: str) -> AppointmentView:
         """Move a booking to another slot of the same item, at once: the new seat is taken and the
         old one freed in one transaction, so a full new slot leaves the old booking as it was."""
-        appointment = await self._live(citizen_id, appointment_id)
+        appointment, _ = await self._live(citizen_id, appointment_id)
         if new_slot_id == appointment.slot_id:
             return await self._view(appointment)
         slot = await self._bookable_slot(new_slot_id)
@@ -195,8 +195,8 @@ class AppointmentService:
 
     async def cancel(self, citizen_id: str, appointment_id: str) -> AppointmentView:
         """Cancel a booking that has not started; its seat is free for someone else at once."""
-        appointment = await self._live(citizen_id, appointment_id)
-        about = await _message_params(await AppointmentSlot.get(id=appointment.slot_id))
+        appointment, slot = await self._live(citizen_id, appointment_id)
+        about = await _message_params(slot)
         async with in_transaction() as conn:
             cancelled = await Appointment.filter(id=appointment.id, status=BOOKED).using_db(conn) \
                 .update(status=CANCELLED, active_marker=appointment.id)
@@ -255,7 +255,8 @@ class AppointmentService:
         if not taken:
             raise Conflict("SLOT_FULL")
 
-    async def _live(self, citizen_id: str, appointment_id: str) -> Appointment:
+    async def _live(self, citizen_id: str, appointment_id: str) -> tuple[Appointment, AppointmentSlot]:
+        """One of the citizen's bookings that is still on and not started, with its slot."""
         appointment = await Appointment.get_or_none(id=appointment_id, citizen_id=citizen_id)
         if appointment is None:
             raise NotFound("APPOINTMENT_NOT_FOUND")
@@ -264,7 +265,7 @@ class AppointmentService:
         slot = await AppointmentSlot.get(id=appointment.slot_id)
         if slot.starts_at <= self.clock.now():
             raise Conflict("APPOINTMENT_STARTED")
-        return appointment
+        return appointment, slot
 
     async def _view(self, appointment: Appointment) -> AppointmentView:
         (view,) = await _views([await AppointmentSlot.get(id=appointment.slot_id)])
