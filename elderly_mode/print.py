@@ -138,8 +138,8 @@ class LargePrint:
         self.p = platform
         self.health = health
 
-    async def card(self, citizen: CitizenSnapshot, fmt: str, language: str) -> bytes:
-        code = await self.health.print_code(citizen)
+    async def card(self, citizen: CitizenSnapshot, fmt: str, language: str, proxy_id: str | None = None) -> bytes:
+        code = await self.health.print_code(citizen, proxy_id)
         name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         until = utc(code.expires_at).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
         text = card_text(colour_text(code.colour, language), mask_name(name), until, self.p.settings.help_line,

@@ -286,18 +286,19 @@ class HealthCodeService:
                                  subject_id=citizen.id, attributes={"expires_at": expires_at})
         return code
 
-    async def print_code(self, citizen: CitizenSnapshot) -> IssuedCode:
+    async def print_code(self, citizen: CitizenSnapshot, proxy_id: str | None = None) -> IssuedCode:
         """A code for a printed card (大字打印卡), for someone without a phone: it lives APP_PRINT_CARD_TTL,
-        never past the status's next scheduled change. It is a separate code, audited; the one on
-        screen is not replaced."""
+        never past the status's next scheduled change. It is a separate code, audited as printed by
+        the citizen or by `proxy_id`, the family member who printed it; the one on screen is not replaced."""
         now = int(self.p.clock.timestamp())
         status = await self.status(citizen.id)
         expires_at = now + self.s.print_card_ttl
         if status.next_change_at is not None:
             expires_at = min(expires_at, int(status.next_change_at.timestamp()))
         code = await self._issue(citizen, status.colour, tuple(status.reasons), max(expires_at, now + 60))
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_code_printed",
-                                 subject_id=citizen.id, attributes={"expires_at": code.expires_at})
+        await audit.record_event(self.p.clock, actor=proxy_id or citizen.id, actor_type="proxy" if proxy_id else "citizen",
+                                 action="health_code_printed", subject_id=citizen.id,
+                                 attributes={"expires_at": code.expires_at})
         return code
 
     async def image(self, code: IssuedCode, fmt: str, caption: str) -> bytes:

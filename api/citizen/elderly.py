@@ -89,12 +89,12 @@ async def print_card(request: Request) -> HTTPResponse:
     return await print_card_reply(request, request.ctx.citizen)
 
 
-async def print_card_reply(request: Request, citizen: Any) -> HTTPResponse:
-    """The card of `citizen` (the signed-in one, or a principal for their proxy)."""
+async def print_card_reply(request: Request, citizen: Any, proxy_id: str | None = None) -> HTTPResponse:
+    """The card of `citizen`: the signed-in one, or a principal printed by `proxy_id`, their proxy."""
     fmt = request.args.get("format", "png")
     if fmt not in CARD_TYPES:
         raise ValidationFailed([{"field": "format", "problem": "png or pdf"}])
-    data = await request.app.ctx.large_print.card(citizen, fmt, request.ctx.language)
+    data = await request.app.ctx.large_print.card(citizen, fmt, request.ctx.language, proxy_id)
     return response.raw(data, content_type=CARD_TYPES[fmt], headers={
         "Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="health-code-card.{fmt}"'})
 

@@ -190,7 +190,7 @@ async def attestation(request: Request, principal_id: str) -> HTTPResponse:
 @documented("A family member's health code as a printable A6 card (?format=png|pdf)", tag="family")
 async def print_card(request: Request, principal_id: str) -> HTTPResponse:
     principal = await request.app.ctx.family.principal_for_print(request.ctx.citizen_id, principal_id)
-    return await print_card_reply(request, principal)
+    return await print_card_reply(request, principal, request.ctx.citizen_id)
 
 
 @bp.post("/<principal_id:str>/appointments")

@@ -37,7 +37,8 @@ async def test_the_printed_card_is_a6_at_300_dpi_and_its_qr_verifies_offline(cli
     assert abs(claims.expires_at - claims.issued_at - settings.print_card_ttl) <= 1  # half a day, not three minutes
     clock.advance(settings.print_card_ttl - 60)
     assert verify_offline(payload, jwks, clock.now()).colour == "green"
-    assert await AuditEntry.filter(subject_id=grandma.id, action="health_code_printed").count() == 1
+    printed = await AuditEntry.get(subject_id=grandma.id, action="health_code_printed")
+    assert (printed.actor, printed.actor_type) == (grandma.id, "citizen")
 
 
 def test_the_card_writes_the_colour_in_words_and_the_qr_modules_are_large(tmp_path):
@@ -70,6 +71,8 @@ async def test_a_son_prints_his_mothers_card(client, sms, clock):
     assert claims.subject_masked == "**英"
     log = (await client.get("/api/v1/me/access-log", headers=mother.headers)).json()["items"]
     assert log[0]["action"] == "family_health_code_printed" and log[0]["actor"] == son.id
+    printed = await AuditEntry.get(subject_id=mother.id, action="health_code_printed")
+    assert (printed.actor, printed.actor_type) == (son.id, "proxy")  # the son printed it, not the mother
 
 
 @pytest.mark.parametrize("module_px", [8, 12, 20])
