@@ -1,7 +1,7 @@
 """The request log: one line per request, written in batches (like nginx's `access_log … buffer=`).
 
-Each line holds time, method, path (never the query string: it may carry a phone number),
-status, duration and request id. Lines are collected and written every 0.2 s or every 256
+Each line holds time, method, path (never the query string: it may carry a phone number; and
+digit runs in the path starred, for an ID number typed into it), status, duration and request id. Lines are collected and written every 0.2 s or every 256
 lines in one write, so no request pays for a write of its own to stderr.
 """
 
@@ -11,6 +11,8 @@ import asyncio
 import sys
 from datetime import datetime, timezone
 from typing import TextIO
+
+from app.security.pii import mask_digit_runs
 
 
 class AccessLog:
@@ -23,7 +25,7 @@ class AccessLog:
 
     def record(self, method: str, path: str, status: int, elapsed_ms: float, request_id: str) -> None:
         stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        self._lines.append(f"{stamp} access {method} {path} {status} {elapsed_ms:.1f}ms rid={request_id}\n")
+        self._lines.append(f"{stamp} access {method} {mask_digit_runs(path)} {status} {elapsed_ms:.1f}ms rid={request_id}\n")
         if len(self._lines) >= self._max_lines:
             self.flush()
         elif self._scheduled is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from app.i18n import pick
+from app.security.pii import mask_digit_runs
 
 MESSAGES: dict[str, dict[str, str]] = {
     "NOT_FOUND": {"zh-Hans": "找不到您要访问的内容。", "zh-Hant": "找不到您要存取的內容。", "en": "The requested resource was not found."},
@@ -203,6 +204,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "LICENCE_TYPE_PLATFORM_ISSUED": {"zh-Hans": "该证照类型由平台自行签发，不能指定签发机构。", "zh-Hant": "該證照類型由平台自行簽發，不能指定簽發機構。", "en": "The platform issues this licence type itself; no issuer can be assigned."},
     "DISCREPANCY_RESOLVED": {"zh-Hans": "该对账差异工单已处理。", "zh-Hant": "該對帳差異工單已處理。", "en": "This reconciliation case is already resolved."},
 }
+
+
+def echoed(text: str, limit: int = 40) -> str:
+    """The caller's own text, as a message may repeat it ("no card lottery"): cut to `limit` and
+    every run of six or more digits starred, so an ID number, a phone or a bank card typed into the
+    wrong field never comes back whole in a reply, nor in a log that records the reply."""
+    return mask_digit_runs(text[:limit])
 
 
 class AppError(Exception):

@@ -6,12 +6,14 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = "v1"
+_DIGIT_RUN = re.compile(r"\d{6,}")
 
 
 def _derive(master: bytes, purpose: bytes) -> bytes:
@@ -55,3 +57,9 @@ def mask_id_number(id_number: str) -> str:
 def mask_name(name: str) -> str:
     """张三 -> *三, 欧阳娜娜 -> ***娜: only the last character shows."""
     return "*" * (len(name) - 1) + name[-1:] if name else ""
+
+
+def mask_digit_runs(text: str) -> str:
+    """Stars every run of six or more digits (ID numbers, phones, bank cards) in free text that
+    came from a caller, such as a mistyped path: 卡片440106199001011234 -> 卡片******************."""
+    return _DIGIT_RUN.sub(lambda run: "*" * len(run.group()), text)

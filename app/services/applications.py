@@ -41,7 +41,7 @@ from app.clock import CHINA_TIME
 from app import audit
 from app.cache import waited_lock
 from app.accounts.models import Citizen
-from app.errors import AppError, Conflict, NotFound
+from app.errors import AppError, Conflict, NotFound, echoed
 from app.ids import new_id
 from app.notifications.service import StoredMessage, send_stored, store_message
 from app.platform import Platform
@@ -358,7 +358,8 @@ class ApplicationService:
         for entry in given:
             spec = specs.get(entry.name)
             if spec is None:
-                raise AppError("MATERIAL_UNKNOWN", status=422, params={"name": entry.name}, extra={"material": entry.name})
+                raise AppError("MATERIAL_UNKNOWN", status=422, params={"name": echoed(entry.name)},
+                               extra={"material": echoed(entry.name)})
             if entry.name in chosen:
                 raise AppError("MATERIAL_DUPLICATE", status=422, params={"name": entry.name}, extra={"material": entry.name})
             if entry.licence_id:

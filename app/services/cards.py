@@ -24,7 +24,7 @@ from app.accounts.models import Citizen
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.accounts.service import CitizenSnapshot
 from app.cache import get_json, set_json
-from app.errors import AppError, NotFound
+from app.errors import AppError, NotFound, echoed
 from app.i18n import pick
 from app.platform import Platform
 from app.services.backends import DepartmentBackend, Facts, Settled, without_settled
@@ -150,7 +150,7 @@ class CardRegistry:
         try:
             return self._types[card_type]
         except KeyError:
-            raise NotFound("CARD_TYPE_UNKNOWN", params={"card_type": card_type[:40]}) from None
+            raise NotFound("CARD_TYPE_UNKNOWN", params={"card_type": echoed(card_type)}) from None
 
     def all(self) -> list[CardType]:
         return list(self._types.values())
@@ -224,7 +224,7 @@ class HomeCards:
         seen: set[str] = set()
         for card_type in types:
             if card_type not in self.registry:
-                raise AppError("CARD_TYPE_UNKNOWN", status=422, params={"card_type": card_type[:40]})
+                raise AppError("CARD_TYPE_UNKNOWN", status=422, params={"card_type": echoed(card_type)})
             if card_type in seen:
                 raise AppError("CARD_TYPE_REPEATED", status=422, params={"card_type": card_type})
             seen.add(card_type)

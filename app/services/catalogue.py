@@ -25,7 +25,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.errors import AppError, Conflict, NotFound, ValidationFailed
+from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.platform import Platform
 from app.security.ratelimit import hit
 from app.services import search as search_engine
@@ -251,7 +251,7 @@ class CatalogueService:
         """The stored values of a draft, after checking what the database knows (department, bundles, licences)."""
         department = await Department.get_or_none(id=draft.department_id)
         if department is None:
-            raise AppError("DEPARTMENT_NOT_FOUND", status=422, params={"department": draft.department_id[:40]})
+            raise AppError("DEPARTMENT_NOT_FOUND", status=422, params={"department": echoed(draft.department_id)})
         level = draft.region_level or department.region_level
         code = draft.region_code or department.region_code
         if level not in REGION_LEVELS or not _REGION_CODE.match(code) or not region_matches_level(level, code):

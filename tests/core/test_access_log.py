@@ -30,3 +30,13 @@ async def test_lines_are_written_in_batches():
     assert len(sink.getvalue().splitlines()) == 3
     log.flush()
     assert len(sink.getvalue().splitlines()) == 3
+
+
+async def test_an_id_number_typed_into_a_path_is_starred_in_the_log(app, client):
+    sink = io.StringIO()
+    app.ctx.access_log = AccessLog(sink=sink, interval=60)
+    reply = await client.get("/api/v1/e-receipts/440106199001011234")
+    assert reply.status_code == 200 and reply.json()["valid"] is False
+    app.ctx.access_log.flush()
+    assert "440106199001011234" not in sink.getvalue()
+    assert "/e-receipts/****************** " in sink.getvalue()

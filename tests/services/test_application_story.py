@@ -133,6 +133,10 @@ async def test_materials_the_item_does_not_ask_for_or_given_twice_are_refused(cl
                                                                               elderly_item):
     unknown = await apply(client, grandma, elderly_item.id, materials=[{"name": "结婚证", "upload_ref": "u1"}])
     assert unknown.status_code == 422 and error_code(unknown) == "MATERIAL_UNKNOWN"
+    assert unknown.json()["error"]["material"] == "结婚证"
+    phone = await apply(client, grandma, elderly_item.id, materials=[{"name": "联系电话13800138000", "upload_ref": "u1"}])
+    assert error_code(phone) == "MATERIAL_UNKNOWN" and "13800138000" not in phone.text  # not repeated whole
+    assert phone.json()["error"]["material"] == "联系电话***********"
     twice = await apply(client, grandma, elderly_item.id, materials=[
         {"name": "近期免冠照片", "upload_ref": "u1"}, {"name": "近期免冠照片", "upload_ref": "u2"}])
     assert twice.status_code == 422 and error_code(twice) == "MATERIAL_DUPLICATE"

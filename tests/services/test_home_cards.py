@@ -146,6 +146,9 @@ async def test_pin_changes_that_cannot_be_made_are_refused_with_reasons(client, 
     assert unknown.json()["error"]["message"] == "没有这种服务卡片：lottery。"
     unknown = await client.delete(f"{CARDS}/lottery", headers=citizen.headers)
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "CARD_TYPE_UNKNOWN"
+    # An ID number typed where a card type goes is not repeated back whole.
+    mistyped = await client.post(f"{CARDS}/440106199001011234", headers=citizen.headers)
+    assert mistyped.status_code == 404 and mistyped.json()["error"]["message"] == "没有这种服务卡片：******************。"
 
     not_pinned = await client.delete(f"{CARDS}/utility_bills", headers={**citizen.headers, "Accept-Language": "en"})
     assert not_pinned.status_code == 404 and not_pinned.json()["error"]["code"] == "CARD_NOT_PINNED"
