@@ -65,10 +65,10 @@ async def request_code(request: Request) -> HTTPResponse:
 
 
 @public.post("/otp/extension")
-@documented("Elderly mode: make the pending login code live twice as long, once, before it lapses",
+@documented("Time enough: make the pending login code live twice as long, once, before it lapses",
             body=OtpExtensionRequest, reply_model=OtpExtensionReply, tag="auth",
-            description="403 ELDERLY_MODE_REQUIRED for an account not in elderly mode, 409 ALREADY_EXTENDED the "
-                        "second time, 401 OTP_EXPIRED when no code is pending.")
+            description="Offered for every pending code (whether an account is in elderly mode is not told before "
+                        "sign-in). 409 ALREADY_EXTENDED the second time, 401 OTP_EXPIRED when no code is pending.")
 async def extend_code(request: Request) -> HTTPResponse:
     body = parse_body(request, OtpExtensionRequest)
     left = await request.app.ctx.accounts.extend_login_code(body.phone)

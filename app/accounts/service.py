@@ -174,17 +174,15 @@ class AccountService:
         return CodeSent(expires_in=self.s.otp_ttl, resend_after=self.s.otp_resend_interval)
 
     async def extend_login_code(self, raw_phone: str) -> int:
-        """Elderly mode (适老化): once, before it lapses, a pending login code lives
-        `elderly_extend_factor` times as long. Only for an account in elderly mode (the preference is
-        on the account, so it holds on a new phone too). Returns the seconds now left."""
+        """Time enough (适老化): once, before it lapses, a pending login code lives
+        `elderly_extend_factor` times as long. Offered for every pending code, not only for accounts in
+        elderly mode: before sign-in, refusing others would tell whoever holds a phone number whether
+        its account is in elderly mode. Tries stay counted per code. Returns the seconds now left."""
         phone, phone_hash = self._phone(raw_phone)
         cache, now = self.p.cache, self.p.clock.timestamp()
         record = await get_json(cache, f"otp:{phone_hash}")
         if record is None or now >= record["expires_at"]:
             raise Unauthorized("OTP_EXPIRED")
-        citizen = await Citizen.get_or_none(phone_hash=phone_hash)
-        if citizen is None or not citizen.elderly_mode:
-            raise AppError("ELDERLY_MODE_REQUIRED", status=403)
         if record.get("extended"):
             raise Conflict("ALREADY_EXTENDED")
         record["expires_at"] = record["sent_at"] + self.s.otp_ttl * self.s.elderly_extend_factor

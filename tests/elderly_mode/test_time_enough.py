@@ -99,12 +99,22 @@ async def test_a_login_code_lives_twice_as_long_for_an_account_in_elderly_mode(c
     assert replay.status_code == 401 and replay.json()["error"]["code"] == "OTP_EXPIRED"
 
 
-async def test_a_login_code_is_not_extended_for_others_nor_after_it_lapsed(client, sms, clock):
-    someone = await sign_in(client, sms)
-    clock.advance(61)
-    await client.post("/api/v1/auth/otp", json={"phone": someone.phone})
-    refused = await client.post("/api/v1/auth/otp/extension", json={"phone": someone.phone})
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "ELDERLY_MODE_REQUIRED"
+async def test_any_pending_login_code_may_be_extended_so_the_reply_tells_nobody_who_is_in_elderly_mode(
+        client, sms, clock):
+    someone = await sign_in(client, sms)  # not in elderly mode
+    grandma = await elder(client, sms)
+    replies = []
+    for citizen in (someone, grandma):
+        clock.advance(61)
+        await client.post("/api/v1/auth/otp", json={"phone": citizen.phone})
+        replies.append(await client.post("/api/v1/auth/otp/extension", json={"phone": citizen.phone}))
+    assert [(r.status_code, r.json()) for r in replies] == [(200, {"expires_in": 600, "seconds_left": 600})] * 2
+    clock.advance(400)
+    login = await client.post("/api/v1/auth/login", json={"phone": someone.phone, "code": last_code(sms, someone.phone)})
+    assert login.status_code == 200, login.text
+
+
+async def test_a_login_code_is_not_extended_after_it_lapsed(client, sms, clock):
     grandma = await elder(client, sms)
     clock.advance(61)
     await client.post("/api/v1/auth/otp", json={"phone": grandma.phone})
