@@ -108,7 +108,7 @@ def register_partner(port: int, env: dict[str, str], data_dir: str) -> ec.Ellipt
     _call(port, "/api/admin/v1/partners", {
         "id": "MO", "name": "澳门特别行政区（示例）", "formats": ["GDHC1"],
         "status_mapping": {"green": "green", "yellow": "yellow", "red": "red"},
-        "rate_limit_per_minute": 100000, "daily_quota": 100000000, "contact": {"name": "bench"},
+        "rate_limit_per_minute": 1000000, "daily_quota": 100000000, "contact": {"name": "bench"},
         "api_keys": [_jwk(partner_key, "mo-api-1")]}, _token(admin_key, admin_id, "1", "admin"))
     return partner_key
 

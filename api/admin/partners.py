@@ -41,7 +41,7 @@ class PartnerRequest(Strict):
     status_mapping: dict[str, Literal["green", "yellow", "red"]] = Field(description="Its states to our colours")
     color_words: dict[Literal["green", "yellow", "red"], str] | None = Field(
         default=None, description="Our colours in its words for its verifiers; default: the first state mapped to each")
-    rate_limit_per_minute: int = Field(default=600, ge=1, le=100000, description="Codes per minute")
+    rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000, description="Codes per minute (a region at the peak: 2,000 a second)")
     daily_quota: int = Field(default=200000, ge=1, le=100000000, description="Codes per day")
     contact: Contact
     api_keys: list[dict[str, Any]] = Field(min_length=1, max_length=5, description="Public EC P-256 JWKs (with kid) it signs API calls with")
@@ -54,7 +54,7 @@ class PartnerChange(Strict):
     formats: list[str] | None = Field(default=None, min_length=1, max_length=5)
     status_mapping: dict[str, Literal["green", "yellow", "red"]] | None = None
     color_words: dict[Literal["green", "yellow", "red"], str] | None = None
-    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100000)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     daily_quota: int | None = Field(default=None, ge=1, le=100000000)
     contact: Contact | None = None
 

@@ -77,6 +77,7 @@ async def test_only_a_partner_admin_may_register_partners(client, clock):
     pytest.param({"status_mapping": {"绿码": "green", "紫码": "purple"}}, id="mapping-to-no-colour"),
     pytest.param({"status_mapping": {}}, id="empty-mapping"),
     pytest.param({"formats": []}, id="no-format"),
+    pytest.param({"rate_limit_per_minute": 1_000_001}, id="limit-beyond-a-million-a-minute"),
 ])
 async def test_a_registration_that_cannot_work_is_refused(client, admin, change):
     reply = await client.post(PARTNERS, headers=admin.headers(), json=registration_body(**change))
@@ -225,3 +226,10 @@ async def test_another_partner_cannot_shadow_macao_keys_by_reusing_a_kid(client,
     converted = await client.post(CONVERSIONS, headers=citizen.headers,
                                   json={"code": mo.issue_code().payload, "consent": True})
     assert converted.status_code == 201, converted.text  # Macau's own key is untouched
+
+
+async def test_a_region_may_be_allowed_its_whole_peak_of_verifications(client, admin):
+    # 2,000 verifications a second at the peak is 120,000 a minute: more than the old ceiling of 100,000.
+    reply = await client.post(PARTNERS, headers=admin.headers(), json=registration_body(rate_limit_per_minute=1_000_000))
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["rate_limit_per_minute"] == 1_000_000
