@@ -30,10 +30,11 @@ NEAR_PREFIXES = ("sess:", "citizen:", "hc:code:")
 
 class Cache(Protocol):
     async def get(self, key: str) -> str | None: ...
+    async def get_fresh(self, key: str) -> str | None: ...
     async def get_many(self, keys: list[str]) -> list[str | None]: ...
     async def set(self, key: str, value: str, ttl: float) -> None: ...
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool: ...
-    async def replace(self, key: str, expected: str | None, value: str, ttl: float) -> bool: ...
+    async def replace(self, key: str, expected: str | None, value: str, ttl: float, announce: bool = True) -> bool: ...
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
     async def delete(self, key: str) -> bool: ...
     async def ping(self) -> None: ...
@@ -63,6 +64,9 @@ class MemoryCache:
     async def get(self, key: str) -> str | None:
         return self._live(key)
 
+    async def get_fresh(self, key: str) -> str | None:
+        return self._live(key)
+
     async def get_many(self, keys: list[str]) -> list[str | None]:
         return [self._live(key) for key in keys]
 
@@ -75,7 +79,7 @@ class MemoryCache:
         self._data[key] = (value, time.monotonic() + ttl)
         return True
 
-    async def replace(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
+    async def replace(self, key: str, expected: str | None, value: str, ttl: float, announce: bool = True) -> bool:
         if self._live(key) != expected:
             return False
         self._data[key] = (value, time.monotonic() + ttl)
@@ -111,6 +115,8 @@ class NearCache:
     pub/sub delivery time on the network, not `ttl`). When the subscription is lost the mirror is
     emptied and not used until it is back, so a Redis outage behaves as without it. A read stores
     its result only if no invalidation arrived while it was in flight. `ttl` is a safety net only.
+    The one write not published is a `replace(..., announce=False)`: a successor whose predecessor
+    may still be shown where it is mirrored (a health code's routine renewal), read with `get_fresh`.
     """
 
     def __init__(self, prefixes: tuple[str, ...], ttl: float, max_entries: int = 100_000) -> None:
@@ -144,6 +150,10 @@ class NearCache:
 
     def drop(self, key: str) -> None:
         self.generation += 1
+        self._items.pop(key, None)
+
+    def forget(self, key: str) -> None:
+        """Redis no longer holds `key`: no write happened, so reads in flight may still store theirs."""
         self._items.pop(key, None)
 
     def drop_all(self) -> None:
@@ -201,6 +211,17 @@ class RedisCache:
             return value
         return (await self._read_through((key,)))[0]
 
+    async def get_fresh(self, key: str) -> str | None:
+        """What Redis holds now, past this worker's copy (which it then replaces): for a key whose
+        successor may have been written unannounced."""
+        if not self.near.covers(key):
+            return await self._redis.get(self._k(key))
+        self._listen()
+        value = (await self._read((key,), self.near.generation))[0]
+        if value is None:
+            self.near.forget(key)
+        return value
+
     async def get_many(self, keys: list[str]) -> list[str | None]:
         if not keys:
             return []
@@ -243,15 +264,17 @@ class RedisCache:
                 key, lambda pipe: pipe.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True)))
         return bool(await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
 
-    async def replace(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
-        """Set `key` to `value` only if it still holds `expected` (None: absent), in one step on the server."""
+    async def replace(self, key: str, expected: str | None, value: str, ttl: float, announce: bool = True) -> bool:
+        """Set `key` to `value` only if it still holds `expected` (None: absent), in one step on the server.
+        `announce=False` publishes nothing: other workers keep their copy of `expected` until it lapses
+        or they `get_fresh`. Only for a successor the old value may stand in for meanwhile."""
         mirrored = self.near.covers(key)
         if mirrored:
             self.near.drop(key)
         replaced = await self._guarded(self._replace(
             keys=[self._k(key)],
             args=["0" if expected is None else "1", expected or "", value, max(1, int(ttl * 1000)),
-                  self._channel if mirrored else "", key]))
+                  self._channel if mirrored and announce else "", key]))
         if mirrored:
             self.near.drop(key)  # a read that began between the first drop and the write stores nothing
         return bool(replaced)

@@ -226,3 +226,24 @@ async def test_a_replacement_reaches_the_other_workers_mirror(workers):
     await eventually(lambda: second.get("hc:code:c1"), "red")
     assert await first.replace("hc:code:c1", "green", "blue", ttl=60) is False
     assert await first.get("hc:code:c1") == "red" and await second.get("hc:code:c1") == "red"
+
+
+async def test_an_unannounced_replacement_stays_off_the_channel_and_a_fresh_read_finds_it(workers, behind_its_back):
+    first, second = workers(), workers()
+    await subscribed(first)
+    await subscribed(second)
+    await first.set("hc:code:c1", "code-1", ttl=60)
+    assert await second.get("hc:code:c1") == "code-1"
+    listener = behind_its_back.pubsub()
+    await listener.subscribe(first._channel)
+    await listener.get_message(timeout=1.0)  # the subscription's own confirmation
+    assert await first.replace("hc:code:c1", "code-1", "code-2", ttl=60, announce=False) is True
+    assert await first.get("hc:code:c1") == "code-2"  # the writer's own copy follows at once
+    assert await listener.get_message(timeout=0.3) is None  # nothing was published
+    assert await second.get("hc:code:c1") == "code-1"  # the other worker keeps its copy ...
+    assert await second.get_fresh("hc:code:c1") == "code-2"  # ... until it asks Redis,
+    assert await second.get("hc:code:c1") == "code-2"  # which renews its copy too
+    await behind_its_back.delete(second._k("hc:code:c1"))
+    assert await second.get_fresh("hc:code:c1") is None  # gone from Redis: gone from the mirror
+    assert await second.get("hc:code:c1") is None
+    await listener.aclose()

@@ -89,8 +89,8 @@ async def test_a_status_change_while_a_code_is_being_signed_leaves_no_earlier_co
         await real_set(key, value, ttl)
         await noted(key, value)
 
-    async def replace_and_note(key, expected, value, ttl):
-        replaced = await real_replace(key, expected, value, ttl)
+    async def replace_and_note(key, expected, value, ttl, **options):
+        replaced = await real_replace(key, expected, value, ttl, **options)
         await noted(key, value)
         return replaced
 
