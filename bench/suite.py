@@ -28,7 +28,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jwt
 
@@ -197,7 +197,10 @@ def scaling(one: int, two: int, bare_one: int, bare_two: int, auth: dict[str, st
             "bare_scaling": round(sorted(bare)[len(bare) // 2], 2)}
 
 
-def partner_batch_call(port: int, cli_env: dict[str, str], data_dir: str) -> Any:
+PartnerCall = Callable[[], tuple[str, dict]]  # a fresh client token and the batch
+
+
+def partner_batch_call(port: int, cli_env: dict[str, str], data_dir: str) -> PartnerCall:
     """A registered partner's batch call: 100 codes of 5 citizens, a fresh client token each time."""
     partner_key = partner_bench.register_partner(port, cli_env, data_dir)
     payloads = []
@@ -214,7 +217,7 @@ def partner_batch_call(port: int, cli_env: dict[str, str], data_dir: str) -> Any
     return partner_call
 
 
-def partner_rounds(port: int, partner_call: Any, seconds: float) -> tuple[LoadResult, float, str]:
+def partner_rounds(port: int, partner_call: PartnerCall, seconds: float) -> tuple[LoadResult, float, str]:
     """Partner batches and the raw ES256 verify rate, `ROUNDS` times in turn, the raw rate measured
     on the server's own cores while it is idle (the machine's speed drifts within a run, as for the
     headline): the round with the median ratio, its raw rate, and every round's ratio."""
@@ -240,7 +243,7 @@ def raw_verify_on(cpus: set[int] | None) -> float:
         os.sched_setaffinity(0, load_cpus)
 
 
-def partner_load(port: int, partner_call: Any, seconds: float) -> LoadResult:
+def partner_load(port: int, partner_call: PartnerCall, seconds: float) -> LoadResult:
     """Codes verified per second (valid ones only) over 4 connections."""
     valid = lambda reply: sum(1 for r in reply["results"] if r["valid"])  # noqa: E731
     return asyncio.run(load_post(port, "/api/partner/v1/verifications", [(partner_call, None)] * 4, seconds,
