@@ -6,7 +6,8 @@ not reachable). Every `SAMPLE_EVERY` seconds the resident memory of the server p
 children, its open file descriptors, PostgreSQL backends of its database and Redis clients are
 recorded. At the end the first and last thirds of the samples after a warm-up (a tenth of the run,
 at least 30 s, while connection pools fill) are compared: a growth trend in any
-of them, or any reply other than the expected ones (2xx, and 429 from the limits), fails the run.
+of them, or any reply other than the expected ones (2xx, and 429 from the limits), or a request with
+no reply at all, fails the run; the report counts the replies of each action (route) apart.
 Results go to `bench/results/soak.json` and `bench/results/soak.md`.
 Run: `.venv/bin/python -m bench.soak [seconds]` (600 by default).
 """
@@ -18,6 +19,7 @@ import base64
 import json
 import os
 import random
+import re
 import secrets
 import sys
 import tempfile
@@ -38,6 +40,13 @@ SAMPLE_EVERY = 10.0
 CITIZENS = 12
 ITEM = "gd-hrss-001"  # 社会保障卡申领 (sample catalogue)
 GROWTH_LIMIT = 1.25  # last third over first third, per sampled figure
+NO_REPLY = 0  # the status counted for a request that got no HTTP reply (refused, reset, timed out)
+ID_SEGMENT = re.compile(r"/[a-z]{1,8}_[A-Za-z0-9_-]{6,}(?=/|$)")
+
+
+def route_of(path: str) -> str:
+    """The path as a route: no query, ids as {id} (one line per action in the report)."""
+    return ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
 
 
 class Client:
@@ -47,6 +56,7 @@ class Client:
         self.port = port
         self.token = ""
         self.statuses: Counter[int] = Counter()
+        self.by_route: Counter[tuple[str, int]] = Counter()  # ("POST /api/v1/appointments", 201)
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -60,7 +70,10 @@ class Client:
                 raw, status = reply.read(), reply.status
         except urllib.error.HTTPError as error:
             raw, status = error.read(), error.code
+        except (urllib.error.URLError, OSError):  # no reply at all: counted, and never expected
+            raw, status = b"", NO_REPLY
         self.statuses[status] += 1
+        self.by_route[(f"{method} {route_of(path)}", status)] += 1
         try:
             return status, json.loads(raw) if raw and raw[:1] in b"{[" else raw
         except ValueError:
@@ -157,6 +170,7 @@ def one_action(client: Client, partner_key: Any, office: tuple[str, Any], n: int
         newcomer = Client(client.port)
         newcomer.login(f"135{random.randrange(10**8):08d}")
         client.statuses.update(newcomer.statuses)
+        client.by_route.update(newcomer.by_route)
 
 
 def book_and_cancel(client: Client, office: tuple[str, Any], n: int) -> None:
@@ -219,18 +233,27 @@ def main(seconds: float = 600.0) -> int:
 
             asyncio.run(both())
     statuses = sum((c.statuses for c in clients), Counter())
+    by_route = sum((c.by_route for c in clients), Counter())
+    # 429 is the limits' own answer (intended); anything else outside 2xx, or no reply, fails the run.
     unexpected = {s: n for s, n in statuses.items() if not (200 <= s < 300 or s == 429)}
+    routes = sorted({route for route, _ in by_route})
+    replies = {route: {str(status): n for (r, status), n in sorted(by_route.items()) if r == route} for route in routes}
     warm_up = max(30.0, seconds / 10)
     trends = {k: trend(samples, k, warm_up) for k in ("rss_kb", "fds", "pg_backends", "redis_clients")}
     grew = {k: v for k, v in trends.items() if v is not None and v > GROWTH_LIMIT}
     result = {"seconds": seconds, "backend": "PostgreSQL + Redis" if backing.get("APP_REDIS_URL") else "SQLite",
               "requests": sum(statuses.values()), "statuses": dict(sorted(statuses.items())), "unexpected": unexpected,
+              "rate_limited": statuses.get(429, 0), "by_route": replies,
               "trends_last_over_first_third": trends, "samples": samples, "passed": not unexpected and not grew}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     lines = [f"# Soak {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {result['backend']} · {seconds:g} s · "
              f"{result['requests']} requests", "",
-             f"Replies: {result['statuses']}; unexpected: {unexpected or 'none'}", "",
+             f"Replies: {result['statuses']}; rate-limited (429, intended): {result['rate_limited']}; "
+             f"unexpected: {unexpected or 'none'}", "",
+             "| action | replies |", "| --- | --- |",
+             *(f"| {route} | {', '.join(f'{n} × {status}' for status, n in counts.items())} |"
+               for route, counts in replies.items()), "",
              "| figure | first sample | last sample | last third / first third |", "| --- | --- | --- | --- |"]
     for key, value in trends.items():
         if samples and samples[0][key] is not None:
