@@ -22,8 +22,9 @@ class FaultProxy:
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> "FaultProxy":
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> "FaultProxy":
+        """Listen on `port` (0: any free one), e.g. the port a proxy closed earlier listened on."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -4,15 +4,57 @@ to our app in-process and to the platform over HTTP."""
 
 from __future__ import annotations
 
+from typing import AsyncIterator
+from urllib.parse import urlparse
+
 import httpx
 import pytest
 
 from miniprogram_mock.client import MiniProgramClient
+from tests.faults.proxy import FaultProxy
+from tests.miniprogram.platform_process import PlatformProcess
 
 
 @pytest.fixture
 def mp(client: httpx.AsyncClient, platform_api: httpx.AsyncClient) -> MiniProgramClient:
     return MiniProgramClient(client, platform_api)
+
+
+class PlatformHost:
+    """The platform as our service reaches it, at a port of its own: `go_down()` leaves nothing
+    listening there (every connection refused, as when the platform's host is down), `come_back()`
+    listens on the same port again, forwarding to the stand-in platform."""
+
+    def __init__(self, stand_in_url: str) -> None:
+        target = urlparse(stand_in_url)
+        self._target = (target.hostname or "127.0.0.1", target.port or 80)
+        self._proxy: FaultProxy | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def come_back(self) -> None:
+        if self._proxy is None:
+            self._proxy = await FaultProxy(*self._target).start(self.port)
+            self.port = self._proxy.port
+
+    async def go_down(self) -> None:
+        if self._proxy is not None:
+            await self._proxy.close()  # open connections reset, the port closed
+            self._proxy = None
+
+
+@pytest.fixture
+async def platform_host(app, mini_program_platform: PlatformProcess) -> AsyncIterator[PlatformHost]:
+    """The service configured with the platform at a `PlatformHost` (up at first) that a test can take down."""
+    host = PlatformHost(mini_program_platform.url)
+    await host.come_back()
+    app.ctx.mini_program._base_url = host.url  # as APP_MINIPROGRAM_API_URL=http://127.0.0.1:<port> would
+    await app.ctx.mini_program.close()  # the next call makes a client for that address
+    yield host
+    await host.go_down()
 
 
 async def fault(platform_api: httpx.AsyncClient, api: str, kind: str, errcode: int = -1, times: int = 1,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from app.audit import AuditEntry
@@ -126,29 +127,57 @@ async def test_tampered_phone_data_is_refused_and_tries_are_limited(mp, client):
     assert codes == ["MP_PHONE_DATA_INVALID"] * 5 + ["MP_BIND_TICKET_INVALID"]
 
 
-@pytest.mark.parametrize("kind, errcode, status, code", [
-    ("errcode", 45011, 429, "MP_RATE_LIMITED"),
-    ("errcode", -1, 503, "MP_PLATFORM_UNAVAILABLE"),
-    ("errcode", 40125, 502, "MP_PLATFORM_ERROR"),
-    ("http_500", 0, 503, "MP_PLATFORM_UNAVAILABLE"),
+async def log_in(mp, client) -> httpx.Response:
+    """The front-end posts a fresh wx.login code; the whole reply (status, headers, envelope)."""
+    return await client.post("/api/mp/v1/auth/login", json={"code": await mp.wx_login()})
+
+
+def assert_refused(reply: httpx.Response, status: int, code: str, retry_after: str | None) -> None:
+    assert (reply.status_code, reply.json()["error"]["code"]) == (status, code), reply.text
+    assert reply.headers.get("retry-after") == retry_after
+
+
+@pytest.mark.parametrize("kind, errcode, status, code, retry_after", [
+    ("errcode", 45011, 429, "MP_RATE_LIMITED", "60"),
+    ("errcode", -1, 503, "MP_PLATFORM_UNAVAILABLE", "30"),
+    ("errcode", 40125, 502, "MP_PLATFORM_ERROR", None),  # our configuration is wrong: trying again will not help
+    ("http_500", 0, 503, "MP_PLATFORM_UNAVAILABLE", "30"),
 ])
-async def test_platform_refusals_become_our_error_envelope(mp, platform_api, kind, errcode, status, code):
+async def test_platform_refusals_become_our_error_envelope(mp, client, platform_api, kind, errcode, status, code,
+                                                           retry_after):
     await fault(platform_api, "jscode2session", kind, errcode)
-    with pytest.raises(JourneyError) as refused:
-        await mp.login()
-    assert (refused.value.status, refused.value.code) == (status, code)
+    assert_refused(await log_in(mp, client), status, code, retry_after)
     assert (await mp.login())["bound"] is False  # the next try works
 
 
-async def test_a_platform_that_does_not_answer_in_time_is_unavailable(app, mp, platform_api):
+async def test_a_platform_that_does_not_answer_in_time_is_unavailable(app, mp, client, platform_api):
     app.ctx.mini_program.timeout = 0.3
     await app.ctx.mini_program.close()  # the next call makes a client with the short timeout
     await fault(platform_api, "jscode2session", "timeout", delay=2)
     started = time.monotonic()
-    with pytest.raises(JourneyError) as refused:
-        await mp.login()
+    refused = await log_in(mp, client)
     assert time.monotonic() - started < 1.5
-    assert (refused.value.status, refused.value.code) == (503, "MP_PLATFORM_UNAVAILABLE")
+    assert_refused(refused, 503, "MP_PLATFORM_UNAVAILABLE", "30")
+
+
+async def test_the_mini_program_platform_really_down(mp, client, platform_host):
+    """Nothing listens where the platform should be: the login is refused at once with 503 and a
+    Retry-After, and when the platform is back the same service signs the user in. Lost: nothing
+    (the login code the platform never saw is still good)."""
+    await platform_host.go_down()
+    code = await mp.wx_login()
+    started = time.monotonic()
+    refused = await client.post("/api/mp/v1/auth/login", json={"code": code})
+    assert time.monotonic() - started < 1.0  # refused at once, not after the 3 s platform timeout
+    assert_refused(refused, 503, "MP_PLATFORM_UNAVAILABLE", "30")
+    assert "Connect" not in refused.text and str(platform_host.port) not in refused.text
+    again = await client.post("/api/mp/v1/auth/login", json={"code": code})
+    assert_refused(again, 503, "MP_PLATFORM_UNAVAILABLE", "30")  # still down: the same answer, nothing cached
+
+    await platform_host.come_back()  # no restart, no new configuration
+    first = await mp.login(code)
+    assert first["bound"] is False and first["bind_ticket"], "the login code of the outage was lost"
+    assert (await mp.bind_phone(new_phone()))["bound"] is True
 
 
 async def test_the_platform_is_asked_once_per_login(mp, platform_api):
