@@ -117,7 +117,9 @@ def documented(
     """Describe a route in the OpenAPI document: request and reply schemas, identity level needed."""
     if level:
         description = (description + f"\n\nRequires identity level {level} (else 403 IDENTITY_LEVEL_REQUIRED).").strip()
-    responses = [Response({"application/json": _schema(reply_model)} if reply_model else None, status=status)]
+    # A 204 has no body: declared without content (None would document "*/*", which no empty reply matches).
+    content = {"application/json": _schema(reply_model)} if reply_model else ({} if status == 204 else None)
+    responses = [Response(content, status=status)]
     responses.append(Response({"application/json": _schema(ErrorReply)}, status="default", description="error envelope"))
 
     def wrap(handler: Handler) -> Handler:

@@ -157,6 +157,54 @@ def test_any_offline_text_is_refused_with_a_declared_error(text):
             pass
 
 
+# What a scanned GDIDO1: QR decodes through: base45, then zlib (when the first byte is 0x78), then CBOR
+# of [0, presentation text] or of the packed form [1, kid bytes, iss, iat, exp, cnf, [digest bytes],
+# signature, [[salt bytes, name, value] or JSON bytes, ...]]. Each field is either of the type the packer
+# writes or any CBOR value (tags with a meaning to cbor2 included: dates, bignums, shared references, sets).
+cbor_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-2**80, 2**80) | st.floats() | st.binary(max_size=40)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.integers(-10, 10) | st.text(max_size=3), inner, max_size=5)
+    | st.builds(cbor2.CBORTag, st.sampled_from([0, 1, 2, 3, 4, 5, 28, 29, 30, 35, 36, 37, 52, 54, 100, 258, 260, 261,
+                                               1004, 55799]) | st.integers(0, 2**32), inner),
+    max_leaves=20)
+
+
+def either(typed):
+    return st.one_of(typed, cbor_values)
+
+
+packed_disclosures = st.lists(either(st.tuples(st.binary(min_size=16, max_size=16), st.text(max_size=12), cbor_values)
+                                     .map(list) | st.binary(max_size=60)), max_size=4)
+packed_forms = st.tuples(
+    either(st.just(1)), either(st.just(KID) | st.binary(max_size=40)), either(st.just("CN-GD") | st.text(max_size=12)), either(st.integers(NOW - 100, NOW)),
+    either(st.integers(NOW, NOW + 600)), either(st.none() | st.dictionaries(st.text(max_size=5), cbor_values, max_size=3)),
+    either(st.lists(either(st.binary(min_size=32, max_size=32)), max_size=4)), either(st.binary(max_size=80)),
+    either(packed_disclosures),
+).map(list).flatmap(lambda form: st.sampled_from([form, form[:-1], [*form, None]]))  # also a field short or over
+text_forms = st.tuples(either(st.just(0)), either(st.text(max_size=200))).map(list)
+offline_layers = st.one_of(
+    st.binary(max_size=300),  # not zlib, nor CBOR of ours
+    st.binary(max_size=300).map(lambda b: zlib.compress(b)),  # zlib of anything
+    cbor_values.map(lambda v: zlib.compress(cbor2.dumps(v))),  # zlib of any CBOR
+    (packed_forms | text_forms).map(cbor2.dumps),  # the two forms, uncompressed
+    (packed_forms | text_forms).map(lambda form: zlib.compress(cbor2.dumps(form))),  # and compressed
+)
+
+
+@FAST
+@given(offline_layers)
+def test_any_bytes_behind_the_offline_qr_prefix_are_refused_with_a_declared_error(raw):
+    now = datetime.fromtimestamp(NOW, timezone.utc)
+    text = offline.QR_PREFIX + base45.b45encode(raw).decode("ascii")
+    try:
+        presentation = offline.from_qr_text(text)
+        offline.verify_presentation(presentation, jwks(), now, "CN-GD")
+    except offline.PresentationError:
+        return
+    raise AssertionError(f"accepted: {text!r}")  # nothing here is signed by KEY
+
+
 # -- the EU DCC adapter --------------------------------------------------------------------------
 
 SIGNER = make_signer()

@@ -1,28 +1,43 @@
 """Schemathesis over every operation of /docs/openapi.json, with a valid credential for its audience.
 
 The service runs as a real process (tests/served.py). Each audience gets what its real callers
-have: a face-verified citizen's bearer token, and for admin, partner and relying-party routes a
-fresh client JWT per request (they are single-use), signed with a key registered through
-`python -m app clients add`. Every reply must be below 500 and match its declared schema
-(status code, content type, body). Bounded: FUZZ_EXAMPLES generated cases per operation.
+have: citizen routes a face-verified citizen's bearer token; mini-program routes the token of a
+mini-program user (another face-verified citizen) signed in through the run's stand-in mini-program
+platform (wx.login, then getPhoneNumber to bind); admin, partner and relying-party routes a fresh
+client JWT per request (they are single-use), signed with a key registered through `python -m app
+clients add`; the payment provider's notification a fresh ES256 signature over the very body sent,
+as the stand-in provider signs, by a key pinned as APP_PAYMENT_PROVIDER_JWK. The routes that sign
+their caller out (logout, remote sign-out) get a throwaway session of the same user per case, so
+the shared token lives on. Every reply must be below 500 and match its declared schema (status
+code, content type, body), and every audience must have had replies other than 401 (its credential
+worked). Bounded: FUZZ_EXAMPLES generated cases per operation.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import os
 import re
 import secrets
 import subprocess
 import sys
 import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
+from bench._load import free_port
+from miniprogram_mock.client import MiniProgramClient
 from tests.factories import live_sample, valid_id_number
 from tests.security.routes import PARAM
 from tests.served import ROOT, call, served, signed_in_citizen
@@ -38,6 +53,52 @@ ROLES = ["lab", "verifier", "health_admin", "vaccinator", "venue_owner", "partne
          "licence_admin", "licence_issuer", "clerk", "catalogue_admin", "office"]
 CLIENT_ROLES = {"admin": ROLES, "partner": ["partner"], "relying_party": ["name_masked", "is_holder", "age_over_18"]}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+PHONE, MP_PHONE = "13722223333", "13722224444"  # the app's citizen; the mini-program's (its own daily limits)
+# Audiences whose operations are called with a credential: each must get replies other than 401.
+CREDENTIALED = {"citizen", "miniprogram", "admin", "partner", "relying_party", "payment_provider"}
+# Operations that end the session they are called with: a throwaway session of the same citizen per case.
+SIGN_OUT = {("POST", "/api/v1/auth/logout"): "citizen", ("DELETE", "/api/v1/me/sessions/{session_id}"): "citizen",
+            ("POST", "/api/mp/v1/auth/logout"): "miniprogram"}
+PROVIDER_ID = "sample-pay"
+PROVIDER_KEY = ec.generate_private_key(ec.SECP256R1())  # stands in for the payment provider's notice key
+PROVIDER_KID = f"{PROVIDER_ID}-fuzz"
+
+
+def provider_jwk() -> str:
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(PROVIDER_KEY.public_key()))
+    return json.dumps({**jwk, "kid": PROVIDER_KID, "alg": "ES256", "use": "sig"})
+
+
+# The notification's body is read raw (not declared in the document, so schemathesis sends none): drawn
+# here, shaped like the stand-in's notices or anything else, and signed as sent.
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                           max_leaves=12)
+notice_resources = st.fixed_dictionaries({}, optional={
+    "merchant_order_id": st.from_regex(r"\APAY[0-9A-F]{24}\Z") | st.text(max_size=50),
+    "provider_order_id": st.from_regex(r"\A4200[0-9]{16}\Z"), "amount_fen": st.integers(),
+    "currency": st.sampled_from(["CNY", "USD", ""]), "status": st.sampled_from(["SUCCESS", "REFUND", "NOTPAY"]),
+    "paid_at": st.text(max_size=25), "merchant_refund_id": st.text(max_size=40), "provider_refund_id": st.text(max_size=30)})
+notices = st.fixed_dictionaries({
+    "id": st.text(max_size=70), "event_type": st.sampled_from(["TRANSACTION.SUCCESS", "TRANSACTION.FAIL", "REFUND.SUCCESS"])
+    | st.text(max_size=20), "create_time": st.text(max_size=25), "resource": notice_resources | json_values})
+notice_bodies = st.one_of(notices.map(lambda v: {"json": v}), json_values.map(lambda v: {"json": v}),
+                          st.binary(max_size=200).map(lambda b: {"data": b}))
+
+
+class ProviderSignature(requests.auth.AuthBase):
+    """What the stand-in provider puts on a notice (app/payments/standin_provider.py): `Authorization:
+    Bearer <JWS ES256>` with iss, iat, a fresh jti and the SHA-256 of the body, computed here over the
+    body exactly as requests is about to send it (requests calls this after the body is serialized)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = request.body or b""
+        body = body.encode("utf-8") if isinstance(body, str) else body
+        claims = {"iss": PROVIDER_ID, "iat": int(time.time()), "jti": secrets.token_hex(16),
+                  "body_sha256": hashlib.sha256(body).hexdigest()}
+        token = jwt.encode(claims, PROVIDER_KEY, algorithm="ES256", headers={"kid": PROVIDER_KID})
+        request.headers["Authorization"] = f"Bearer {token}"
+        return request
 
 
 class Client:
@@ -45,8 +106,6 @@ class Client:
         self.id, self.key, self.aud = client_id, key, aud
 
     def token(self) -> str:
-        import time
-
         claims = {"iss": self.id, "iat": int(time.time()), "jti": secrets.token_hex(12), "aud": self.aud}
         return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": "1"})
 
@@ -77,16 +136,59 @@ def audiences_by_path(tmp: Path) -> dict[tuple[str, str], str]:
     return {(e.method, e.openapi_path): e.audience for e in endpoints(app)}
 
 
+def verified_citizen(port: int, phone: str, sequence: str) -> str:
+    """A citizen at level 3 (实名 and the face check); the access token."""
+    token = signed_in_citizen(port, phone, valid_id_number(sequence=sequence))
+    status, body, _ = call(port, "POST", "/api/v1/me/identity/face", {"liveness_sample": live_sample()}, token=token)
+    assert status == 200, body
+    return token
+
+
+def citizen_session(port: int) -> str:
+    """A new session (its access token) of the fuzzing citizen: SMS code from the dev outbox, login."""
+    assert call(port, "POST", "/api/v1/auth/otp", {"phone": PHONE})[0] == 202
+    outbox = call(port, "GET", f"/dev/sms-outbox?phone={PHONE}")[1]  # newest first
+    code = re.search(r"验证码为 (\d{6})", outbox["items"][0]["text"]).group(1)
+    status, login, _ = call(port, "POST", "/api/v1/auth/login", {"phone": PHONE, "code": code, "device_name": "一次性"})
+    assert status == 200, login
+    return login["access_token"]
+
+
+async def _mini_program(port: int, platform_url: str, user: str | None, bind: bool) -> MiniProgramClient:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as api, \
+            httpx.AsyncClient(base_url=platform_url, timeout=15) as platform:
+        mp = MiniProgramClient(api, platform, **({"user": user} if user else {}))
+        await mp.login()
+        if bind:
+            await mp.bind_phone(MP_PHONE)
+        assert mp.token, "the mini-program user is not bound"
+        return mp
+
+
+def mini_program_session(service) -> str:
+    """A new session (its access token) of the fuzzing mini-program user (bound: wx.login, login)."""
+    return asyncio.run(_mini_program(service.port, service.platform_url, service.mp_user, bind=False)).token
+
+
 @pytest.fixture(scope="module")
 def service(mini_program_platform):
     # The stand-in mini-program platform of the run: mini-program logins reach a real platform.
-    with served(APP_MINIPROGRAM_API_URL=mini_program_platform.url) as running:
+    # The payment provider: its notices are verified with the pinned key signed with here; its API is a
+    # closed port (paying answers as when the provider is down). The per-IP and per-phone sign-in limits
+    # are raised so that throwaway sessions (and the fuzzed login routes) do not run out of them.
+    with served(APP_MINIPROGRAM_API_URL=mini_program_platform.url,
+                APP_PAYMENT_PROVIDER_URL=f"http://127.0.0.1:{free_port()}", APP_PAYMENT_PROVIDER_ID=PROVIDER_ID,
+                APP_PAYMENT_PROVIDER_JWK=provider_jwk(), APP_PAYMENT_PROVIDER_TIMEOUT="2",
+                APP_OTP_DAILY_LIMIT="100000", APP_OTP_IP_HOURLY_LIMIT="100000",
+                APP_LOGIN_IP_HOURLY_LIMIT="100000") as running:
         running.start()
-        token = signed_in_citizen(running.port, "13722223333", valid_id_number(sequence="551"))
-        status, body, _ = call(running.port, "POST", "/api/v1/me/identity/face", {"liveness_sample": live_sample()},
-                               token=token)
-        assert status == 200, body
-        running.citizen_token = token
+        running.citizen_token = verified_citizen(running.port, PHONE, "551")
+        # The mini-program user: another citizen, face-verified too, so that the identity check the
+        # mini-program also offers is not already used up (10 a day each) when its turn comes; bound to
+        # that citizen's phone number with the platform's phone data.
+        verified_citizen(running.port, MP_PHONE, "552")
+        mp = asyncio.run(_mini_program(running.port, mini_program_platform.url, None, bind=True))
+        running.platform_url, running.mp_user, running.mp_token = mini_program_platform.url, mp.user, mp.token
         running.clients = {audience: register(running, audience) for audience in CLIENT_ROLES}
         yield running
 
@@ -100,33 +202,56 @@ def operations(service, tmp: Path):
         yield operation, audience
 
 
-def credential(service, audience: str | None) -> dict[str, str]:
+def credential(service, audience: str | None) -> dict:
+    """requests keyword arguments that authenticate a call of `audience` (a header, or a signer of the body)."""
     if audience == "citizen":
-        return {"Authorization": f"Bearer {service.citizen_token}"}
+        return {"headers": {"Authorization": f"Bearer {service.citizen_token}"}}
+    if audience == "miniprogram":
+        return {"headers": {"Authorization": f"Bearer {service.mp_token}"}}
     if audience in service.clients:
-        return {"Authorization": f"Bearer {service.clients[audience].token()}"}
+        return {"headers": {"Authorization": f"Bearer {service.clients[audience].token()}"}}
+    if audience == "payment_provider":
+        return {"auth": ProviderSignature()}
     return {}
+
+
+def throwaway(service, audience: str) -> tuple[dict, str]:
+    """A fresh session of the fuzzing citizen for one case: its header and its session id."""
+    token = citizen_session(service.port) if audience == "citizen" else mini_program_session(service)
+    return {"headers": {"Authorization": f"Bearer {token}"}}, jwt.decode(token, options={"verify_signature": False})["sid"]
 
 
 def test_every_operation_answers_below_500_and_as_declared(service, tmp_path):
     failures: list[str] = []
     covered = 0
+    calls: Counter[str] = Counter()  # per audience (the throwaway sessions on their own), calls made
+    accepted: Counter[str] = Counter()  # and replies other than 401
     for operation, audience in operations(service, tmp_path):
-        if operation.path.startswith("/api/v1/auth/logout") or operation.path.startswith("/api/v1/me/sessions/"):
-            continue  # would sign the fuzzing citizen out for the rest of the run
         covered += 1
+        method = operation.method.upper()
+        sign_out = (method, operation.path) in SIGN_OUT
+        label = f"{audience} (throwaway session)" if sign_out else str(audience)
 
         @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                              suppress_health_check=list(HealthCheck))
         @given(data=st.data())
         def fuzz(data) -> None:
             case = data.draw(operation.as_strategy())
-            response = case.call(base_url=f"http://127.0.0.1:{service.port}", headers=credential(service, audience),
-                                 timeout=15)
+            if sign_out:
+                kwargs, session_id = throwaway(service, audience)
+                if "session_id" in case.path_parameters and data.draw(st.booleans(), label="own session"):
+                    case.path_parameters["session_id"] = session_id  # the success path, not only 404s
+            else:
+                kwargs = credential(service, audience)
+            if audience == "payment_provider":
+                kwargs.update(data.draw(notice_bodies, label="notice"))
+            response = case.call(base_url=f"http://127.0.0.1:{service.port}", timeout=15, **kwargs)
+            calls[label] += 1
+            accepted[label] += response.status_code != 401
             try:
                 case.validate_response(response, checks=CHECKS)
             except (AssertionError, BaseExceptionGroup) as error:  # one line per failure: what was sent, what came back
-                failures.append(f"{operation.method.upper()} {operation.path} [{audience}] -> "
+                failures.append(f"{method} {operation.path} [{audience}] -> "
                                 f"{response.status_code} {response.text[:300]!r}: {str(error).splitlines()[0][:300]}"
                                 f" (sent {case.path_parameters} {case.query} {str(case.body)[:200]})")
 
@@ -135,3 +260,9 @@ def test_every_operation_answers_below_500_and_as_declared(service, tmp_path):
     if any("INTERNAL_ERROR" in f for f in failures):
         print("\n".join(line for line in service.log().splitlines() if "unhandled" in line or "File " in line)[-20000:])
     assert not failures, "\n".join(sorted(set(failures)))
+    counts = ", ".join(f"{label}: {accepted[label]}/{calls[label]}" for label in sorted(calls))
+    print(f"replies other than 401 per audience: {counts}")
+    expected = CREDENTIALED | {f"{a} (throwaway session)" for a in SIGN_OUT.values()}
+    assert expected <= set(calls), f"no operation of {sorted(expected - set(calls))} was fuzzed ({counts})"
+    refused = sorted(label for label in expected if not accepted[label])
+    assert not refused, f"every call of {refused} got 401: its credential does not work ({counts})"
