@@ -31,7 +31,7 @@ from api.http import dumps, reply
 from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceCheck, StandInSmsGateway
 from app.access_log import AccessLog
 from app.accounts.service import AccountService
-from app.cache import CacheUnavailable
+from app.cache import CacheUnavailable, waited_lock
 from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.vouchers.licences import LicenceService
@@ -159,12 +159,7 @@ def create_app(
     @app.before_server_start
     async def start(app: Sanic) -> None:
         await init_db(settings.resolved_database_url, migrate=not settings.production)
-        await app.ctx.licences.seed_licence_types()
-        if not settings.production:
-            await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
-            await seed_fees()
-        if settings.env == "dev":  # sample slots for the mini-program demo (python -m miniprogram_mock.client --demo)
-            await app.ctx.appointments.seed_sample_slots("gd-gat-001", "天河区政务服务中心（示例）")
+        await seed(app, settings)
 
     @app.after_server_start
     async def freeze_long_lived_objects(app: Sanic) -> None:
@@ -215,6 +210,21 @@ def _payments(settings: Settings, platform: Platform, backends: Any, wallet: Lic
             provider_id=settings.payment_provider_id, timeout=settings.payment_provider_timeout,
             public_jwk=json.loads(settings.payment_provider_jwk) if settings.payment_provider_jwk else None)
     return PaymentService(platform, provider, Payables(backends), Receipts(platform), wallet)
+
+
+async def seed(app: Sanic, settings: Settings) -> None:
+    """Licence types, and outside production the sample data, at every start.
+
+    Each seed looks for what is missing, then inserts it: the workers of one start take turns (a lock
+    in the shared cache), or two of them on a new database both found a fee missing, and the second
+    insert stopped its worker (Sanic then stops the whole service)."""
+    async with waited_lock(app.ctx.platform.cache, "seed", wait=60):
+        await app.ctx.licences.seed_licence_types()
+        if not settings.production:
+            await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
+            await seed_fees()
+        if settings.env == "dev":  # sample slots for the mini-program demo (python -m miniprogram_mock.client --demo)
+            await app.ctx.appointments.seed_sample_slots("gd-gat-001", "天河区政务服务中心（示例）")
 
 
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
