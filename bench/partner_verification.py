@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 import jwt
 from cryptography.hazmat.primitives import hashes
@@ -65,8 +66,9 @@ def signature_path_rate(payload: str, seconds: float = 1.5) -> float:
     return count / (time.perf_counter() - started)
 
 
-def uncached_batches(data_dir: str, template: str, count: int, size: int) -> list[list[str]]:
-    """`count` batches of `size` distinct codes signed with the service's current key, unknown to its cache."""
+def code_maker(data_dir: str, template: str) -> Callable[[], str]:
+    """New codes like `template`, each with a code id of its own, signed with the service's current
+    key: valid, and unknown to its cache."""
     from datetime import timedelta
 
     from app.clock import Clock
@@ -82,6 +84,12 @@ def uncached_batches(data_dir: str, template: str, count: int, size: int) -> lis
         hc = {**cwt[codec.CLAIMS_KEY], 1: secrets.token_bytes(6)}
         return codec.sign_cwt({**cwt, codec.CLAIMS_KEY: hc}, key.private_key, key.kid_bytes, codec.PREFIX)
 
+    return code
+
+
+def uncached_batches(data_dir: str, template: str, count: int, size: int) -> list[list[str]]:
+    """`count` batches of `size` distinct codes signed with the service's current key, unknown to its cache."""
+    code = code_maker(data_dir, template)
     return [[code() for _ in range(size)] for _ in range(count)]
 
 

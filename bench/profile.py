@@ -1,6 +1,6 @@
 """Profile one hot path of the served service with pyinstrument, on the same backend as `make bench`.
 
-    .venv/bin/python -m bench.profile [json|png|home|partner] [seconds]
+    .venv/bin/python -m bench.profile [json|png|home|partner|partner-cold] [seconds]
 
 The service runs as `python -m pyinstrument -m app` (one worker, in-process), the load comes from
 this process as in `bench.suite`; the text profile goes to bench/results/profile-<path>.txt.
@@ -16,7 +16,7 @@ import tempfile
 
 from bench._load import ROOT, call_json, free_port, load_get, running, sign_in, verify_identity
 from bench.home_cards import CARDS
-from bench.suite import CONNECTIONS, RESULTS, backend, partner_batch_call, partner_load, service_env
+from bench.suite import CONNECTIONS, RESULTS, PartnerBench, backend, partner_load, service_env
 
 PATHS = {"json": "/api/v1/health-code", "png": "/api/v1/health-code?format=png", "home": "/api/v1/home"}
 
@@ -34,8 +34,10 @@ def main(which: str = "json", seconds: float = 8.0) -> int:
             call_json(port, "POST", "/api/v1/me/identity/face", token,
                       {"liveness_sample": base64.b64encode(os.urandom(4096)).decode()})
             call_json(port, "PUT", "/api/v1/home/cards", token, {"types": CARDS})
-            if which == "partner":
-                result = partner_load(port, partner_batch_call(port, {**os.environ, **env}, data_dir), seconds)
+            if which in ("partner", "partner-cold"):
+                partner = PartnerBench.register(port, {**os.environ, **env}, data_dir)
+                result = partner_load(port, partner.cold_call(25_000 * (seconds + 1.5)) if which == "partner-cold" else partner.known_call(),
+                                      seconds)
             else:
                 result = asyncio.run(load_get(port, PATHS[which], {"Authorization": f"Bearer {token}"}, seconds,
                                               CONNECTIONS))
