@@ -433,6 +433,8 @@ def main(seconds: float = 5.0) -> int:
          one["health_code_json"].p99_ms),
         ("json_p99_beside_png_ms", f"JSON p99 with PNG beside, 1 worker, median of {ROUNDS} rounds (ms)", one["health_code_json_beside_png"].p99_ms),
         ("png_render_speedup", "PNG rendering / default qrcode + pillow", round(ours_png / default_png, 2)),
+        ("png_renders_per_s", "PNG renders/s on one core, ours (default qrcode + pillow: "
+         f"{default_png:,.0f})", round(ours_png)),
         ("partner_batch", "partner batch codes/s / raw ES256 verify, 1 worker, codes in the cache",
          one["partner_batch"].ratio),
         ("partner_batch_signature", "partner batch codes/s / raw ES256 verify, 1 worker, every signature checked",
