@@ -8,6 +8,7 @@ A client has several live keys (for rotation); a key stops working at its expiry
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from datetime import datetime
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from tortoise import fields
 from tortoise.models import Model
 
@@ -88,6 +90,12 @@ def check_client_key(public_key_pem: str) -> None:
         raise ValueError("client keys must be EC P-256 public keys (ES256)")
 
 
+@functools.lru_cache(maxsize=1024)
+def _public_key(pem: str) -> PublicKeyTypes:
+    """A registered key parsed once per worker (by its text: a rotated key is another text)."""
+    return serialization.load_pem_public_key(pem.encode())
+
+
 def _refused(code: str, **params: object) -> Unauthorized:
     return Unauthorized(code, params=params or None, headers={"WWW-Authenticate": 'Bearer realm="client"'})
 
@@ -109,16 +117,19 @@ async def authenticate_client(token: str, audience: str, expected_aud: str, cloc
         raise _refused("CLIENT_TOKEN_MALFORMED", why="iss (client id) and kid are required")
     # Longer than any id or kid we store, or with a NUL (PostgreSQL text cannot hold one): unknown,
     # without asking the database, which would refuse the value.
-    client = await ApiClient.get_or_none(id=client_id) if len(client_id) <= 40 and "\x00" not in client_id else None
+    storable_id = len(client_id) <= 40 and "\x00" not in client_id
+    # The client comes with its key in one query (every client request pays it); the client alone is
+    # read only when the key is not found, to say which of the two is unknown.
+    key_row = await ApiClientKey.filter(client_id=client_id, kid=kid, revoked_at=None).select_related("client").first() \
+        if storable_id and len(kid) <= 64 and "\x00" not in kid else None
+    client = key_row.client if key_row else (await ApiClient.get_or_none(id=client_id) if storable_id else None)
     if client is None or client.audience != audience:
         raise _refused("CLIENT_UNKNOWN", client=client_id[:40])
     now = clock.now()
-    key_row = await ApiClientKey.get_or_none(client_id=client.id, kid=kid, revoked_at=None) \
-        if len(kid) <= 64 and "\x00" not in kid else None
     if key_row is None or (key_row.expires_at is not None and key_row.expires_at <= now):
         raise _refused("CLIENT_KEY_UNKNOWN", kid=kid[:64])
     try:
-        claims = jwt.decode(token, serialization.load_pem_public_key(key_row.public_key_pem.encode()),
+        claims = jwt.decode(token, _public_key(key_row.public_key_pem),
                             algorithms=["ES256"], audience=expected_aud,
                             options={"require": ["iss", "iat", "jti", "aud"], "verify_iat": False}, leeway=5)
     except jwt.ExpiredSignatureError:  # `exp` is optional; a client that set one is held to it
