@@ -21,7 +21,7 @@ from app.services.models import ServiceItem
 bp = audience_blueprint("admin_catalogue", url_prefix="/api/admin/v1", audience="admin")
 ROLE = "catalogue_admin"
 
-class MaterialIn(Strict):
+class ItemMaterialIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     required: bool = True
     licence_type: str | None = Field(default=None, max_length=40, description="An e-licence type that satisfies it")
@@ -41,7 +41,7 @@ class ItemRequest(Strict):
         default=None, description="Default: the department's")
     region_code: str | None = Field(default=None, pattern=r"^\d{6}$", description="GB/T 2260; default: the department's")
     life_events: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=20)
-    materials: list[MaterialIn] = Field(default_factory=list, max_length=50)
+    materials: list[ItemMaterialIn] = Field(default_factory=list, max_length=50)
     legal_basis: str = Field(default="", max_length=2000)
     time_limit_days: int = Field(default=0, ge=0, le=365, description="Promised working days; 0 is on the spot (即办)")
     fee: str = Field(default="不收费", min_length=1, max_length=100)
@@ -61,7 +61,7 @@ class AdminItem(BaseModel):
     region_code: str
     category: str
     life_events: list[str]
-    materials: list[MaterialIn]
+    materials: list[ItemMaterialIn]
     legal_basis: str
     time_limit_days: int
     fee: str

@@ -295,7 +295,7 @@ async def appointments(request: Request) -> HTTPResponse:
     return reply(AppointmentsOut(items=[appointment_out(v) for v in views]))
 
 
-class ApplicationOut(BaseModel):
+class MpApplicationOut(BaseModel):
     id: str
     item: str
     status: str
@@ -303,15 +303,15 @@ class ApplicationOut(BaseModel):
 
 
 class ApplicationsOut(BaseModel):
-    items: list[ApplicationOut]
+    items: list[MpApplicationOut]
 
 
 @bp.get("/applications")
 @documented("My applications (办件), newest first", reply_model=ApplicationsOut, tag=TAG)
 async def applications(request: Request) -> HTTPResponse:
     views = await request.app.ctx.applications.mine(request.ctx.citizen_id)
-    return reply(ApplicationsOut(items=[ApplicationOut(id=v.id, item=v.item_name, status=v.status,
-                                                       updated_at=rfc3339(v.updated_at)) for v in views]))
+    return reply(ApplicationsOut(items=[MpApplicationOut(id=v.id, item=v.item_name, status=v.status,
+                                                         updated_at=rfc3339(v.updated_at)) for v in views]))
 
 
 class MessageOut(BaseModel):

@@ -94,7 +94,7 @@ def _check_rule(rule: Any, index: int) -> dict[str, Any]:
     if not isinstance(rule, dict) or set(rule) - {"fact", "op", "value"}:
         raise _invalid("a rule is {fact, op, value}", index)
     fact = rule.get("fact")
-    if fact not in FACTS:
+    if not isinstance(fact, str) or fact not in FACTS:  # a list or object is no fact (and unhashable)
         raise _invalid(f"unknown fact {str(fact)[:40]!r}; known: {', '.join(FACTS)}", index)
     kind, ops = FACTS[fact]
     op = rule.get("op", "holds" if kind == "licence" else None)

@@ -49,6 +49,7 @@ async def test_removing_the_rules_sends_everything_to_review(client, clock, cata
 @pytest.mark.parametrize("rules, problem", [
     ({"any": []}, "rules"),
     ({"all": [{"fact": "income", "op": ">", "value": 1}]}, "rules.all.0"),
+    ({"all": [{"fact": {"$gt": ""}, "op": ">", "value": 1}]}, "rules.all.0"),  # was a 500 (unhashable)
     ({"all": [{"fact": "age", "op": "~", "value": 1}]}, "rules.all.0"),
     ({"all": [{"fact": "age", "op": ">=", "value": "sixty"}]}, "rules.all.0"),
     ({"all": [{"fact": "age", "op": ">=", "value": True}]}, "rules.all.0"),
