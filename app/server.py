@@ -31,7 +31,7 @@ from api.http import dumps, reply
 from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceCheck, StandInSmsGateway
 from app.access_log import AccessLog
 from app.accounts.service import AccountService
-from app.cache import CacheUnavailable, waited_lock
+from app.cache import CacheUnavailable
 from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.vouchers.licences import LicenceService
@@ -215,16 +215,16 @@ def _payments(settings: Settings, platform: Platform, backends: Any, wallet: Lic
 async def seed(app: Sanic, settings: Settings) -> None:
     """Licence types, and outside production the sample data, at every start.
 
-    Each seed looks for what is missing, then inserts it: the workers of one start take turns (a lock
-    in the shared cache), or two of them on a new database both found a fee missing, and the second
-    insert stopped its worker (Sanic then stops the whole service)."""
-    async with waited_lock(app.ctx.platform.cache, "seed", wait=60):
-        await app.ctx.licences.seed_licence_types()
-        if not settings.production:
-            await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
-            await seed_fees()
-        if settings.env == "dev":  # sample slots for the mini-program demo (python -m miniprogram_mock.client --demo)
-            await app.ctx.appointments.seed_sample_slots("gd-gat-001", "天河区政务服务中心（示例）")
+    Every worker of a start runs this at once: each seed inserts what it finds missing and lets a
+    row another worker inserted first stand (two workers on a new database once both found a fee
+    missing, the second insert stopped its worker and Sanic the service). No lock: a worker starts
+    even while Redis is away, and fails closed on what needs it."""
+    await app.ctx.licences.seed_licence_types()
+    if not settings.production:
+        await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
+        await seed_fees()
+    if settings.env == "dev":  # sample slots for the mini-program demo (python -m miniprogram_mock.client --demo)
+        await app.ctx.appointments.seed_sample_slots("gd-gat-001", "天河区政务服务中心（示例）")
 
 
 def _register_blueprints(app: Sanic, settings: Settings) -> None:

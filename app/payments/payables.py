@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from tortoise.exceptions import IntegrityError
+
 from app.errors import NotFound, Unavailable
 from app.payments.models import ItemFee, PaidReference
 from app.services.backends import BackendError, DepartmentBackend
@@ -52,7 +54,10 @@ async def seed_fees(path: Path = SAMPLE_FEES) -> int:
     created = 0
     for item_id, fee in data["fees"].items():
         if await ServiceItem.exists(id=item_id) and not await ItemFee.exists(item_id=item_id):
-            await ItemFee.create(item_id=item_id, amount_fen=int(fee["amount_fen"]), basis=fee["basis"], sample=True)
+            try:
+                await ItemFee.create(item_id=item_id, amount_fen=int(fee["amount_fen"]), basis=fee["basis"], sample=True)
+            except IntegrityError:
+                continue  # another worker of the same start inserted it first
             created += 1
     return created
 

@@ -121,8 +121,12 @@ class AppointmentService:
                 continue
             for hour, minute in ((9, 30), (14, 30)):
                 starts = datetime.combine(day, time(hour, minute), LOCAL_TZ).astimezone(timezone.utc)
-                await AppointmentSlot.create(id=new_id("slot"), office=office, item_id=item_id, starts_at=starts,
-                                             ends_at=starts + timedelta(minutes=30), capacity=20)
+                try:  # named by item and time, so the workers of one start cannot both add it
+                    await AppointmentSlot.create(id=f"slot_{day:%y%m%d}{hour:02d}{minute:02d}_{item_id}"[:40], office=office,
+                                                 item_id=item_id, starts_at=starts,
+                                                 ends_at=starts + timedelta(minutes=30), capacity=20)
+                except IntegrityError:
+                    continue
                 made += 1
         return made
 
