@@ -80,9 +80,14 @@ def code_maker(data_dir: str, template: str) -> Callable[[], str]:
     key = store.current
     cwt = codec.unpack(template)[1]
 
+    lifetime = cwt[codec.CWT_EXP] - cwt[codec.CWT_IAT]
+
     def code() -> str:
+        # Issued now, not when the template was: a long run's codes do not expire before they are sent.
+        now = int(time.time())
         hc = {**cwt[codec.CLAIMS_KEY], 1: secrets.token_bytes(6)}
-        return codec.sign_cwt({**cwt, codec.CLAIMS_KEY: hc}, key.private_key, key.kid_bytes, codec.PREFIX)
+        return codec.sign_cwt({**cwt, codec.CWT_IAT: now, codec.CWT_EXP: now + lifetime, codec.CLAIMS_KEY: hc},
+                              key.private_key, key.kid_bytes, codec.PREFIX)
 
     return code
 

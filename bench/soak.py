@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import os
 import random
@@ -70,7 +71,7 @@ class Client:
                 raw, status = reply.read(), reply.status
         except urllib.error.HTTPError as error:
             raw, status = error.read(), error.code
-        except (urllib.error.URLError, OSError):  # no reply at all: counted, and never expected
+        except (urllib.error.URLError, OSError, http.client.HTTPException):  # no reply: counted, never expected
             raw, status = b"", NO_REPLY
         self.statuses[status] += 1
         self.by_route[(f"{method} {route_of(path)}", status)] += 1
@@ -82,7 +83,9 @@ class Client:
     def login(self, phone: str) -> bool:
         if self.call("POST", "/api/v1/auth/otp", {"phone": phone})[0] != 202:
             return False
-        _, outbox = self.call("GET", f"/dev/sms-outbox?phone={phone}")
+        status, outbox = self.call("GET", f"/dev/sms-outbox?phone={phone}")
+        if status != 200 or not isinstance(outbox, dict) or not outbox.get("items"):
+            return False  # the reply is counted already
         code = outbox["items"][0]["text"].split("验证码为 ", 1)[1][:6]
         status, login = self.call("POST", "/api/v1/auth/login", {"phone": phone, "code": code, "device_name": "soak"})
         if status == 200:
