@@ -90,6 +90,13 @@ def check_client_key(public_key_pem: str) -> None:
         raise ValueError("client keys must be EC P-256 public keys (ES256)")
 
 
+def live_key(row: ApiClientKey | None, now: datetime) -> PublicKeyTypes | None:
+    """The public key of a key row read with `revoked_at=None`, unless it has expired by `now`."""
+    if row is None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    return _public_key(row.public_key_pem)
+
+
 @functools.lru_cache(maxsize=1024)
 def _public_key(pem: str) -> PublicKeyTypes:
     """A registered key parsed once per worker (by its text: a rotated key is another text)."""
@@ -126,10 +133,11 @@ async def authenticate_client(token: str, audience: str, expected_aud: str, cloc
     if client is None or client.audience != audience:
         raise _refused("CLIENT_UNKNOWN", client=client_id[:40])
     now = clock.now()
-    if key_row is None or (key_row.expires_at is not None and key_row.expires_at <= now):
+    public_key = live_key(key_row, now)
+    if public_key is None:
         raise _refused("CLIENT_KEY_UNKNOWN", kid=kid[:64])
     try:
-        claims = jwt.decode(token, _public_key(key_row.public_key_pem),
+        claims = jwt.decode(token, public_key,
                             algorithms=["ES256"], audience=expected_aud,
                             options={"require": ["iss", "iat", "jti", "aud"], "verify_iat": False}, leeway=5)
     except jwt.ExpiredSignatureError:  # `exp` is optional; a client that set one is held to it

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from tortoise.exceptions import IntegrityError
 
 from app.clock import CHINA_TIME
@@ -48,7 +47,7 @@ from app.accounts.service import citizen_with_id_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
-from app.security.clients import ApiClient, ApiClientKey, AuthenticatedClient
+from app.security.clients import ApiClient, ApiClientKey, AuthenticatedClient, live_key
 from app.security.pii import mask_name
 from app.vouchers import licence_fields
 from app.vouchers.licence_fields import FieldView
@@ -287,11 +286,11 @@ class LicenceService:
         if header.get("alg") != "ES256" or header.get("typ") != DOCUMENT_TYP or not isinstance(kid, str):
             raise _bad_document(f"header must have alg ES256, typ {DOCUMENT_TYP} and the kid of your key")
         now = self.p.clock.now()
-        key_row = await ApiClientKey.get_or_none(client_id=issuer.id, kid=kid, revoked_at=None)
-        if key_row is None or (key_row.expires_at is not None and key_row.expires_at <= now):
+        public_key = live_key(await ApiClientKey.get_or_none(client_id=issuer.id, kid=kid, revoked_at=None), now)
+        if public_key is None:
             raise _bad_document("kid is not a live key of this issuer")
         try:
-            claims = jwt.decode(request.document, serialization.load_pem_public_key(key_row.public_key_pem.encode()),
+            claims = jwt.decode(request.document, public_key,
                                 algorithms=["ES256"], options={"require": list(DOCUMENT_CLAIMS), "verify_exp": False,
                                                                "verify_iat": False, "verify_nbf": False, "verify_aud": False})
         except jwt.MissingRequiredClaimError as error:
