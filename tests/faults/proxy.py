@@ -9,6 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+
+
+def reserve(port: int = 0) -> socket.socket:
+    """A socket bound to 127.0.0.1:`port` (0: any free one) that does not listen: no other process or
+    test worker can take the port, and every connection to it is refused (on Linux), until it is
+    closed or handed to `FaultProxy.start(sock=...)`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the TIME_WAITs of a closed listener
+        sock.bind(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class FaultProxy:
@@ -22,9 +37,13 @@ class FaultProxy:
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.StreamWriter] = set()
 
-    async def start(self, port: int = 0) -> "FaultProxy":
-        """Listen on `port` (0: any free one), e.g. the port a proxy closed earlier listened on."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
+    async def start(self, port: int = 0, sock: socket.socket | None = None) -> "FaultProxy":
+        """Listen on `port` (0: any free one), or on `sock`, a `reserve()`d socket (e.g. the one
+        `close(keep_port=True)` returned): its port is never free in between."""
+        if sock is not None:
+            self._server = await asyncio.start_server(self._serve, sock=sock)
+        else:
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -38,12 +57,18 @@ class FaultProxy:
     def restore(self) -> None:
         self.up = True
 
-    async def close(self) -> None:
+    async def close(self, keep_port: bool = False) -> socket.socket | None:
+        """Stop listening; with `keep_port`, return the port `reserve()`d the moment the listener is
+        closed (connections refused, the port still ours), for `start(sock=...)` or to be closed."""
         self.cut()
+        reserved = None
         if self._server is not None:
-            self._server.close()
+            self._server.close()  # the listening socket is closed here, synchronously
+            if keep_port:
+                reserved = reserve(self.port)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+        return reserved
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.up:

@@ -16,6 +16,7 @@ worked). Bounded: FUZZ_EXAMPLES generated cases per operation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -36,9 +37,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from bench._load import free_port
 from miniprogram_mock.client import MiniProgramClient
 from tests.factories import live_sample, valid_id_number
+from tests.faults.proxy import reserve
 from tests.security.routes import PARAM
 from tests.served import ROOT, call, served, signed_in_citizen
 
@@ -174,13 +175,15 @@ def mini_program_session(service) -> str:
 def service(mini_program_platform):
     # The stand-in mini-program platform of the run: mini-program logins reach a real platform.
     # The payment provider: its notices are verified with the pinned key signed with here; its API is a
-    # closed port (paying answers as when the provider is down). The per-IP and per-phone sign-in limits
-    # are raised so that throwaway sessions (and the fuzzed login routes) do not run out of them.
-    with served(APP_MINIPROGRAM_API_URL=mini_program_platform.url,
-                APP_PAYMENT_PROVIDER_URL=f"http://127.0.0.1:{free_port()}", APP_PAYMENT_PROVIDER_ID=PROVIDER_ID,
-                APP_PAYMENT_PROVIDER_JWK=provider_jwk(), APP_PAYMENT_PROVIDER_TIMEOUT="2",
-                APP_OTP_DAILY_LIMIT="100000", APP_OTP_IP_HOURLY_LIMIT="100000",
-                APP_LOGIN_IP_HOURLY_LIMIT="100000") as running:
+    # closed port (paying answers as when the provider is down): bound but never listening, and held for
+    # the fixture's lifetime, so nothing else can listen there meanwhile. The per-IP and per-phone
+    # sign-in limits are raised so that throwaway sessions (and the fuzzed login routes) do not run out.
+    with contextlib.closing(reserve()) as provider_port, served(
+            APP_MINIPROGRAM_API_URL=mini_program_platform.url,
+            APP_PAYMENT_PROVIDER_URL=f"http://127.0.0.1:{provider_port.getsockname()[1]}",
+            APP_PAYMENT_PROVIDER_ID=PROVIDER_ID, APP_PAYMENT_PROVIDER_JWK=provider_jwk(),
+            APP_PAYMENT_PROVIDER_TIMEOUT="2", APP_OTP_DAILY_LIMIT="100000", APP_OTP_IP_HOURLY_LIMIT="100000",
+            APP_LOGIN_IP_HOURLY_LIMIT="100000") as running:
         running.start()
         running.citizen_token = verified_citizen(running.port, PHONE, "551")
         # The mini-program user: another citizen, face-verified too, so that the identity check the

@@ -4,6 +4,7 @@ to our app in-process and to the platform over HTTP."""
 
 from __future__ import annotations
 
+import socket
 from typing import AsyncIterator
 from urllib.parse import urlparse
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from miniprogram_mock.client import MiniProgramClient
-from tests.faults.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy, reserve
 from tests.miniprogram.platform_process import PlatformProcess
 
 
@@ -23,13 +24,15 @@ def mp(client: httpx.AsyncClient, platform_api: httpx.AsyncClient) -> MiniProgra
 class PlatformHost:
     """The platform as our service reaches it, at a port of its own: `go_down()` leaves nothing
     listening there (every connection refused, as when the platform's host is down), `come_back()`
-    listens on the same port again, forwarding to the stand-in platform."""
+    listens on the same port again, forwarding to the stand-in platform. While down, the port stays
+    bound (not listening) by this host, so no other test worker or outgoing connection can take it."""
 
     def __init__(self, stand_in_url: str) -> None:
         target = urlparse(stand_in_url)
         self._target = (target.hostname or "127.0.0.1", target.port or 80)
         self._proxy: FaultProxy | None = None
-        self.port = 0
+        self._reserved: socket.socket | None = reserve()  # the port, before it ever listens
+        self.port = self._reserved.getsockname()[1]
 
     @property
     def url(self) -> str:
@@ -37,13 +40,20 @@ class PlatformHost:
 
     async def come_back(self) -> None:
         if self._proxy is None:
-            self._proxy = await FaultProxy(*self._target).start(self.port)
-            self.port = self._proxy.port
+            sock, self._reserved = self._reserved, None
+            self._proxy = await FaultProxy(*self._target).start(sock=sock)  # the reserved socket listens
 
     async def go_down(self) -> None:
         if self._proxy is not None:
-            await self._proxy.close()  # open connections reset, the port closed
+            # open connections reset, the port no longer listening but still bound by this host
+            self._reserved = await self._proxy.close(keep_port=True)
             self._proxy = None
+
+    async def release(self) -> None:
+        await self.go_down()
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
 
 @pytest.fixture
@@ -54,7 +64,7 @@ async def platform_host(app, mini_program_platform: PlatformProcess) -> AsyncIte
     app.ctx.mini_program._base_url = host.url  # as APP_MINIPROGRAM_API_URL=http://127.0.0.1:<port> would
     await app.ctx.mini_program.close()  # the next call makes a client for that address
     yield host
-    await host.go_down()
+    await host.release()
 
 
 async def fault(platform_api: httpx.AsyncClient, api: str, kind: str, errcode: int = -1, times: int = 1,

@@ -160,7 +160,7 @@ async def test_a_platform_that_does_not_answer_in_time_is_unavailable(app, mp, c
     assert_refused(refused, 503, "MP_PLATFORM_UNAVAILABLE", "30")
 
 
-async def test_the_mini_program_platform_really_down(mp, client, platform_host):
+async def test_the_mini_program_platform_really_down(app, mp, client, platform_host):
     """Nothing listens where the platform should be: the login is refused at once with 503 and a
     Retry-After, and when the platform is back the same service signs the user in. Lost: nothing
     (the login code the platform never saw is still good)."""
@@ -168,7 +168,9 @@ async def test_the_mini_program_platform_really_down(mp, client, platform_host):
     code = await mp.wx_login()
     started = time.monotonic()
     refused = await client.post("/api/mp/v1/auth/login", json={"code": code})
-    assert time.monotonic() - started < 1.0  # refused at once, not after the 3 s platform timeout
+    # Refused at once, not after the platform timeout (3 s): a refused connect takes milliseconds, so
+    # half the timeout leaves a loaded CI machine ample room while still telling the two apart.
+    assert time.monotonic() - started < app.ctx.mini_program.timeout / 2
     assert_refused(refused, 503, "MP_PLATFORM_UNAVAILABLE", "30")
     assert "Connect" not in refused.text and str(platform_host.port) not in refused.text
     again = await client.post("/api/mp/v1/auth/login", json={"code": code})
