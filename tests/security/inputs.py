@@ -21,6 +21,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
+from app.clock import rfc3339
 from tests.security.routes import Endpoint, resolve
 
 TEXT = "示例"
@@ -111,10 +112,6 @@ def value_of(value: Any) -> Any:
     return value() if callable(value) else copy.deepcopy(value)
 
 
-def rfc3339(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def past_time(schema: dict[str, Any], now: datetime) -> str:
     """Yesterday, for a time or date the service wants in the past (a sample taken, a day reconciled)."""
     when = now - timedelta(days=1)
@@ -138,6 +135,34 @@ def text_example(schema: dict[str, Any], when: datetime) -> str:
     if "pattern" in schema:
         return pattern_example(schema["pattern"], schema.get("minLength", 0), schema.get("maxLength"))
     return fit(TEXT, schema)
+
+
+# Refusals that come before a handler looks at its input (the parser, the guards, the router), and those of
+# the guards about the caller, not the input: a client without the role, a citizen below the identity level.
+BEFORE_HANDLER = {"VALIDATION_FAILED", "MALFORMED_JSON", "JSON_TOO_DEEP", "IDEMPOTENCY_KEY_REQUIRED",
+                  "IDEMPOTENCY_KEY_INVALID", "METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE", "RATE_LIMITED",
+                  "CLIENT_ROLE_REQUIRED", "CLIENT_SUSPENDED", "IDENTITY_LEVEL_REQUIRED", "ELDERLY_MODE_REQUIRED"}
+
+
+def past_validation(status: int, code: str, audience: str) -> bool:
+    """The request got past parsing, validation and the guards into the handler's own work: a success, or a
+    refusal the handler gave about the data (a 404 naming what was not found, a 409, a 403 about the object,
+    a 401 of a public route, which has no guard: a code or ticket looked up and not found)."""
+    if status >= 500 or code in BEFORE_HANDLER:
+        return False
+    if status == 404:
+        return code not in ("NOT_FOUND", "")
+    if status == 401:
+        return audience == "public"
+    return status not in (405, 413, 422, 429)
+
+
+def error_code(reply: Any) -> str:
+    if "json" not in reply.headers.get("content-type", "") or reply.status_code < 400:
+        return ""
+    body = reply.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("code", "") if isinstance(error, dict) else ""
 
 
 def request_schema(document: dict[str, Any], endpoint: Endpoint) -> dict[str, Any] | None:
