@@ -226,3 +226,18 @@ def query_parameters(handler: Any, pattern: re.Pattern[str] = ARG) -> dict[str, 
 
     read(handler)
     return found
+
+
+def rate_limit_counters(platform: Any, monkeypatch: Any) -> set[str]:
+    """The rate-limit counters (`rl:…`) run up from now on: a test that hits a limit with its own
+    requests wipes them and sends again, so what stands behind the limit is reached too."""
+    counters: set[str] = set()
+    real_incr = platform.cache.incr
+
+    async def incr(key: str, ttl: float, amount: int = 1) -> int:
+        if key.startswith("rl:"):
+            counters.add(key)
+        return await real_incr(key, ttl, amount)
+
+    monkeypatch.setattr(platform.cache, "incr", incr)
+    return counters

@@ -21,7 +21,8 @@ from collections import Counter
 
 import pytest
 
-from tests.security.inputs import error_code, past_validation, replaced, request_schema, string_leaves, valid_example
+from tests.security.inputs import (error_code, past_validation, rate_limit_counters, replaced, request_schema,
+                                   string_leaves, valid_example)
 from tests.security.routes import call, endpoints, example_body
 from tests.security.test_injection import known_values
 from tests.security.world import World, audit_mark, audited_since, build_world, ids_in, snapshot
@@ -128,14 +129,7 @@ async def test_one_citizen_can_neither_read_nor_change_anothers_data(app, client
     known = {k: v for k, v in (await known_values(client, app, world, clock, document)).items()
              if k not in ("holder_id_number", "principal_id_number", "reference", "amount_fen")}
     owner_ids, before = await owners_objects(client, app, world)  # after: reading every route is in A's access log
-    counters: set[str] = set()
-    real_incr = platform.cache.incr
-
-    async def incr(key: str, ttl: float, amount: int = 1) -> int:
-        if key.startswith("rl:"):
-            counters.add(key)
-        return await real_incr(key, ttl, amount)
-    monkeypatch.setattr(platform.cache, "incr", incr)
+    counters = rate_limit_counters(platform, monkeypatch)
     mark = await audit_mark()
     leaks, attempts, by_body, body_attempts = [], 0, 0, 0
     stopped: Counter[str] = Counter()  # body attempts refused before a handler: status and code

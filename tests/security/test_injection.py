@@ -33,8 +33,8 @@ from app.audit import verify_chain
 from app.config import Settings
 from health_code.interop import default_adapters
 from tests.factories import live_sample, new_phone, valid_id_number
-from tests.security.inputs import (Path, error_code, past_time, past_validation, query_parameters, replaced,
-                                   request_schema, singular, string_leaves, valid_example, value_of, without)
+from tests.security.inputs import (Path, error_code, past_time, past_validation, query_parameters, rate_limit_counters,
+                                   replaced, request_schema, singular, string_leaves, valid_example, value_of, without)
 from tests.payments.conftest import MERCHANT_KEY, provider_process  # noqa: F401 (a fixture: the stand-in provider)
 from tests.security.routes import PARAM, Endpoint, endpoints, resolve
 from tests.security.world import World, build_world
@@ -286,14 +286,7 @@ async def test_injection_strings_in_every_text_input_are_answered_below_500_and_
 
     # Rate limits (tested in test_brute_force.py) would stop the attacks before the handler: the counters
     # this test runs up are wiped and the request sent again, so what is behind the limit is attacked too.
-    counters: set[str] = set()
-    real_incr = platform.cache.incr
-
-    async def incr(key: str, ttl: float, amount: int = 1) -> int:
-        if key.startswith("rl:"):
-            counters.add(key)
-        return await real_incr(key, ttl, amount)
-    monkeypatch.setattr(platform.cache, "incr", incr)
+    counters = rate_limit_counters(platform, monkeypatch)
 
     def body_of(op: Operation) -> Any:
         if op.schema is None:
