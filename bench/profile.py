@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.profile [json|png|home|partner|partner-cold] [seconds]
 
 The service runs as `python -m pyinstrument -m app` (one worker, in-process), the load comes from
-this process as in `bench.suite`; the text profile goes to bench/results/profile-<path>.txt.
+this process (the asyncio generator, the same requests as `bench.suite`); the text profile goes to
+bench/results/profile-<path>.txt.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def main(which: str = "json", seconds: float = 8.0) -> int:
             call_json(port, "PUT", "/api/v1/home/cards", token, {"types": CARDS})
             if which in ("partner", "partner-cold"):
                 partner = PartnerBench.register(port, {**os.environ, **env}, data_dir)
-                result = partner_load(port, partner.cold_call(25_000 * (seconds + 1.5)) if which == "partner-cold" else partner.known_call(),
-                                      seconds)
+                call = partner.cold_call(25_000 * (seconds + 1.5)) if which == "partner-cold" else partner.known_call()
+                result = partner_load(port, call, seconds)
             else:
                 result = asyncio.run(load_get(port, PATHS[which], {"Authorization": f"Bearer {token}"}, seconds,
                                               CONNECTIONS))
