@@ -213,7 +213,6 @@ PartnerCall = Callable[[], tuple[str, dict]]  # a fresh client token and the bat
 class PartnerBench:
     """Partner MO, registered through the admin API, with the codes it is shown."""
 
-    port: int
     key: Any
     issued: list[str]  # current codes of 5 citizens, as our workers issued and cached them
     data_dir: str
@@ -227,7 +226,7 @@ class PartnerBench:
             first17 = f"44010619900307{130 + i:03d}"
             verify_identity(port, citizen, id_number=first17 + id_check_char(first17))
             issued.append(call_json(port, "GET", "/api/v1/health-code", citizen)["payload"])
-        return cls(port, key, issued, data_dir)
+        return cls(key, issued, data_dir)
 
     def token(self) -> str:
         return partner_bench._token(self.key, "MO", "mo-api-1", "partner")
@@ -260,9 +259,9 @@ def partner_rounds(calls: Callable[[float], PartnerCall], port: int, seconds: fl
     gives the round's requests, for at most `most` codes (a worker cannot check more codes than the
     library verifies signatures in the same time)."""
     server_cpus = set(range(os.cpu_count() or 1)) - _load.LOAD_CPUS if _load.LOAD_CPUS else None
-    rounds = []
+    rounds, raw = [], raw_verify_on(server_cpus)
     for _ in range(ROUNDS):
-        call = calls(raw_verify_on(server_cpus) * (seconds + 1.5))
+        call = calls(raw * (seconds + 1.5))  # sized by the last raw rate
         raw = raw_verify_on(server_cpus)  # right before the load (making the codes above takes a while)
         result = partner_load(port, call, seconds)
         rounds.append((result.rate / raw, result, raw))
