@@ -253,8 +253,9 @@ def at(value: Any, path: Path) -> Any:
 
 
 def fixed(value: Any, path: Path, fix: Any) -> Any:
-    if at(value, path[:-1]) is None or (isinstance(path[-1], int) and len(at(value, path[:-1])) <= path[-1]) or \
-            (isinstance(path[-1], str) and path[-1] not in at(value, path[:-1])):
+    """`value` with the field at `path` replaced by `fix` (or dropped for DROP), when it has that field."""
+    parent, key = at(value, path[:-1]), path[-1]
+    if parent is None or (isinstance(key, int) and len(parent) <= key) or (isinstance(key, str) and key not in parent):
         return value
     return without(value, path) if fix is DROP else replaced(value, path, fix)
 
