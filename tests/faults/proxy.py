@@ -37,13 +37,13 @@ class FaultProxy:
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.StreamWriter] = set()
 
-    async def start(self, port: int = 0, sock: socket.socket | None = None) -> "FaultProxy":
-        """Listen on `port` (0: any free one), or on `sock`, a `reserve()`d socket (e.g. the one
+    async def start(self, sock: socket.socket | None = None) -> "FaultProxy":
+        """Listen on any free port, or on `sock`, a `reserve()`d socket (e.g. the one
         `close(keep_port=True)` returned): its port is never free in between."""
         if sock is not None:
             self._server = await asyncio.start_server(self._serve, sock=sock)
         else:
-            self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
