@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 PREFIX = "GDHC1:"
+ES256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every signature, made once
 CLAIMS_KEY = "hc"
 COSE_SIGN1_TAG = 18
 ALG_ES256 = -7
@@ -152,7 +153,7 @@ def verify_signature(protected: Mapping[Any, Any], protected_raw: bytes, body: b
         raise CodeError("BAD_SIGNATURE")
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     try:
-        key.verify(der, _sig_structure(protected_raw, body), ec.ECDSA(hashes.SHA256()))
+        key.verify(der, _sig_structure(protected_raw, body), ES256)
     except InvalidSignature:
         raise CodeError("BAD_SIGNATURE") from None
 
