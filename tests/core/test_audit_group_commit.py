@@ -1,0 +1,179 @@
+"""Group commit: a worker's audit entries that arrive together are chained in one transaction.
+
+A venue scanner's check, a relying party's read, a login: each writes an audit entry, and every
+entry takes the chain's one head row in turn. Entries that arrive while a transaction is being
+written go together in the next one. What each caller sees does not change: it returns once its
+own entry is committed (or raises what the write raised), and the chain stays whole. What was
+lost in each story below: nothing, unless the database refused the write and the caller was told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from app import audit
+from app.audit import AuditEntry, record_access, record_event, verify_chain
+
+
+@pytest.fixture
+def transactions(monkeypatch) -> list[int]:
+    """The number of entries each audit transaction carried, in order."""
+    sizes: list[int] = []
+    chain = audit._chain
+
+    async def counted(clock: Any, records: Any, *args: Any) -> Any:
+        sizes.append(len(records))
+        return await chain(clock, records, *args)
+
+    monkeypatch.setattr(audit, "_chain", counted)
+    return sizes
+
+
+def scan(clock: Any, i: int) -> Any:
+    return record_access(clock, citizen_id=f"c_{i}", actor="白云机场卫生检疫查验点（示例）", actor_type="department",
+                         action="health_code_verified", attributes=["color"], purpose="机场查验")
+
+
+async def test_twenty_scans_at_once_share_a_few_transactions_and_each_gets_its_own_entry(app, platform,
+                                                                                           transactions):
+    entries = await asyncio.gather(*(scan(platform.clock, i) for i in range(20)))
+
+    assert sum(transactions) == 20
+    assert len(transactions) < 20  # the first waits alone; the rest arrive while it is written
+    assert [e.subject_id for e in entries] == [f"c_{i}" for i in range(20)]
+    stored = {e.seq: e for e in await AuditEntry.all()}
+    assert sorted(stored) == list(range(1, 21))
+    for entry in entries:  # what each caller got back is what is stored
+        assert (stored[entry.seq].subject_id, stored[entry.seq].hash) == (entry.subject_id, entry.hash)
+    report = await verify_chain()
+    assert report.ok and report.checked == 20, report.problems
+
+
+async def test_one_scan_alone_is_written_at_once(app, platform, transactions):
+    entry = await scan(platform.clock, 1)
+
+    assert transactions == [1]
+    assert (await AuditEntry.get(seq=entry.seq)).subject_id == "c_1"
+
+
+async def test_a_scan_whose_request_was_cancelled_while_waiting_is_still_recorded(app, platform, transactions):
+    first = asyncio.ensure_future(scan(platform.clock, 1))
+    await asyncio.sleep(0)  # the first is writing: the next two wait for its transaction to end
+    waiting = asyncio.ensure_future(scan(platform.clock, 2))
+    after = asyncio.ensure_future(scan(platform.clock, 3))
+    await asyncio.sleep(0)
+    waiting.cancel()  # the scanner hung up: its verification was still made, so it is still recorded
+
+    await first
+    await after
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert sorted(e.subject_id for e in await AuditEntry.all()) == ["c_1", "c_2", "c_3"]
+    assert (await verify_chain()).ok
+
+
+async def test_when_the_only_waiter_gave_up_its_entry_is_written_all_the_same(app, platform, transactions):
+    first = asyncio.ensure_future(scan(platform.clock, 1))
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(scan(platform.clock, 2))
+    await asyncio.sleep(0)
+    waiting.cancel()
+
+    await first
+    for _ in range(50):  # written by a task of the audit log's own, once the first transaction ends
+        if await AuditEntry.all().count() == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(e.subject_id for e in await AuditEntry.all()) == ["c_1", "c_2"]
+    assert (await verify_chain()).ok
+
+
+async def test_a_refused_write_fails_every_caller_in_it_and_the_next_scan_is_written(app, platform, monkeypatch):
+    chain, calls = audit._chain, []
+
+    async def refusing_once(clock: Any, records: Any, *args: Any) -> Any:
+        calls.append(len(records))
+        if len(calls) == 1:
+            await asyncio.sleep(0.05)  # long enough for the others to queue behind it
+            raise ConnectionError("database went away")
+        return await chain(clock, records, *args)
+
+    monkeypatch.setattr(audit, "_chain", refusing_once)
+    first = asyncio.ensure_future(scan(platform.clock, 1))
+    await asyncio.sleep(0)
+    queued = [asyncio.ensure_future(scan(platform.clock, i)) for i in (2, 3)]
+    outcomes = await asyncio.gather(first, *queued, return_exceptions=True)
+
+    # The first write failed: its caller was told. The two behind it went in the next transaction.
+    assert isinstance(outcomes[0], ConnectionError)
+    assert [e.subject_id for e in outcomes[1:]] == ["c_2", "c_3"]
+    assert calls == [1, 2]
+    entry = await scan(platform.clock, 4)  # the queue is not stuck
+    assert sorted(e.subject_id for e in await AuditEntry.all()) == ["c_2", "c_3", "c_4"]
+    assert entry.seq == 3 and (await verify_chain()).ok
+
+
+async def test_a_failing_group_tells_every_caller_in_it(app, platform, monkeypatch):
+    chain, calls = audit._chain, []
+
+    async def refusing_second(clock: Any, records: Any, *args: Any) -> Any:
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise ConnectionError("database went away")
+        await asyncio.sleep(0.05)
+        return await chain(clock, records, *args)
+
+    monkeypatch.setattr(audit, "_chain", refusing_second)
+    first = asyncio.ensure_future(scan(platform.clock, 1))
+    await asyncio.sleep(0)
+    group = [asyncio.ensure_future(scan(platform.clock, i)) for i in (2, 3)]
+    outcomes = await asyncio.gather(first, *group, return_exceptions=True)
+
+    assert outcomes[0].subject_id == "c_1"
+    assert all(isinstance(o, ConnectionError) for o in outcomes[1:])  # neither is told it was recorded
+    assert [e.subject_id for e in await AuditEntry.all()] == ["c_1"]
+
+
+async def test_a_writer_cancelled_mid_write_leaves_the_others_to_the_next_transaction(app, platform, monkeypatch):
+    chain, calls = audit._chain, []
+
+    async def slow_second(clock: Any, records: Any, *args: Any) -> Any:
+        calls.append(len(records))
+        if len(calls) == 2:
+            await asyncio.sleep(10)  # cancelled here, before anything is written
+        return await chain(clock, records, *args)
+
+    monkeypatch.setattr(audit, "_chain", slow_second)
+    first = asyncio.ensure_future(scan(platform.clock, 1))
+    await asyncio.sleep(0)
+    writer = asyncio.ensure_future(scan(platform.clock, 2))  # will write the second group
+    other = asyncio.ensure_future(scan(platform.clock, 3))
+    await first
+    while len(calls) < 2:
+        await asyncio.sleep(0.01)
+    writer.cancel()
+
+    assert (await other).subject_id == "c_3"
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    for _ in range(50):
+        if await AuditEntry.all().count() == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(e.subject_id for e in await AuditEntry.all()) == ["c_1", "c_2", "c_3"]
+    assert (await verify_chain()).ok
+
+
+async def test_an_entry_inside_a_transaction_rolls_back_with_it(app, platform, transactions):
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        async with in_transaction():
+            await record_event(platform.clock, actor="c_alice", actor_type="citizen", action="login")
+            raise RuntimeError("changed my mind")
+
+    assert await AuditEntry.all().count() == 0
+    entry = await record_event(platform.clock, actor="c_alice", actor_type="citizen", action="login")
+    assert entry.seq == 1 and (await verify_chain()).ok
