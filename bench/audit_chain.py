@@ -1,0 +1,77 @@
+"""How many audit entries one worker chains per second, 16 writers at once, without HTTP.
+
+Every entry takes the chain's one head row in turn. Written as the service writes them (a worker's
+entries that arrive together share a transaction: group commit), against each entry in a
+transaction of its own (what an entry written inside a caller's transaction costs), on the same
+database in the same run. `make bench` adds the figure to its table.
+
+Run: `.venv/bin/python -m bench.audit_chain [seconds]` (PostgreSQL at BENCH_DATABASE_URL, or the
+test database at 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import time
+from contextlib import nullcontext
+
+WRITERS = 16
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
+
+
+async def entries_per_second(grouped: bool, seconds: float) -> float:
+    """In a throw-away database of its own: entries/s over `seconds`, and the chain still verifies."""
+    import asyncpg
+    from tortoise.transactions import in_transaction
+
+    from app import audit, db
+    from app.clock import Clock
+
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)
+    name = f"bench_chain_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=3)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        await db.init_db(url.rsplit("/", 1)[0] + f"/{name}", migrate=True)
+        clock, written, stop = Clock(), 0, time.perf_counter() + seconds
+
+        async def writer(i: int) -> None:
+            nonlocal written
+            while time.perf_counter() < stop:
+                async with (nullcontext() if grouped else in_transaction()):
+                    await audit.record_access(clock, citizen_id=f"c_{i}", actor="白云机场卫生检疫查验点（示例）",
+                                              actor_type="department", action="health_code_verified",
+                                              attributes=["color"], purpose="基准")
+                written += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(i) for i in range(WRITERS)))
+        rate = written / (time.perf_counter() - started)
+        report = await audit.verify_chain()
+        if not report.ok:
+            raise RuntimeError(f"the chain broke under load: {report.problems[:3]}")
+        await db.close_db()
+        return rate
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def measure(seconds: float) -> tuple[float, float]:
+    """(grouped, one transaction each), entries/s, each in a fresh process state."""
+    grouped = asyncio.run(entries_per_second(True, seconds))
+    alone = asyncio.run(entries_per_second(False, seconds))
+    return grouped, alone
+
+
+def main(seconds: float = 4.0) -> None:
+    grouped, alone = measure(seconds)
+    print(f"audit chain, {WRITERS} writers in one worker: grouped {grouped:,.0f} entries/s, "
+          f"one transaction each {alone:,.0f} entries/s ({grouped / alone:.1f}x)")
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 4.0)
