@@ -131,11 +131,25 @@ def access(*, citizen_id: str, actor: str, actor_type: str, action: str, attribu
     return _record("access", actor, actor_type, action, citizen_id, attributes, purpose)
 
 
+_MAX_LENGTH = {name: AuditEntry._meta.fields_map[name].max_length
+               for name in ("category", "actor", "actor_type", "action", "subject_id", "purpose")}
+
+
 def _record(category: str, actor: str, actor_type: str, action: str, subject_id: str | None,
             attributes: Sequence[Any] | dict[str, Any], purpose: str | None) -> AuditRecord:
     if actor_type not in ACTOR_TYPES:
         raise ValueError(f"unknown actor_type {actor_type!r}")
     attrs = list(attributes) if not isinstance(attributes, dict) else attributes
+    # Refused here, at its caller: in a group (group commit) a record the database or the hash would
+    # refuse would fail every caller grouped with it.
+    try:
+        json.dumps(attrs, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"audit attributes must be JSON: {error}") from None
+    for name, value in (("category", category), ("actor", actor), ("actor_type", actor_type), ("action", action),
+                        ("subject_id", subject_id), ("purpose", purpose)):
+        if value is not None and len(value) > _MAX_LENGTH[name]:
+            raise ValueError(f"audit {name} is longer than {_MAX_LENGTH[name]} characters")
     return AuditRecord(category, actor, actor_type, action, subject_id, attrs, purpose)
 
 
@@ -180,9 +194,14 @@ async def record_abandoned(clock: Clock, older_than: timedelta = timedelta(minut
 
 async def _append(clock: Clock, records: Sequence[AuditRecord], pending_id: int | None = None,
                   at: datetime | None = None) -> Any:
-    """Chain and write `records`: with the next group of this worker's entries, unless they belong to
-    the caller's own transaction or to a pending set (those are chained on their own)."""
-    if pending_id is None and at is None and not _inside_transaction():
+    """Chain and write `records`: with this worker's other waiting entries (group commit), unless they
+    belong to the caller's own transaction or to a pending set (those are chained on their own)."""
+    if pending_id is None and at is None:
+        if _inside_transaction():
+            # With the caller's work: the head row stays locked until the caller commits, so this takes
+            # no lock of the worker's (a second entry in the same transaction must not wait for a
+            # writer that is itself waiting for that row).
+            return _single(await _chain(clock, records))
         return await _append_together(clock, records)
     # The in-process lock orders this worker's writers; the row lock on the head orders workers.
     async with _local_lock():
@@ -226,19 +245,18 @@ def _inside_transaction() -> bool:
 
 @dataclass
 class _Queue:
-    """This worker's entries waiting for the audit transaction after the one being written."""
+    """This worker's entries waiting for the next audit transaction, and the task that writes them."""
 
-    waiting: list[tuple[Clock, Sequence[AuditRecord], "asyncio.Future[Any]"]] = field(default_factory=list)
-    writing: bool = False
-    stragglers: set["asyncio.Task[None]"] = field(default_factory=set)
+    waiting: list[tuple[Clock, Sequence[AuditRecord], "asyncio.Future[AuditEntry | None]"]] = field(default_factory=list)
+    writer: "asyncio.Task[None] | None" = None
 
 
 _queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue]" = weakref.WeakKeyDictionary()
-_YOUR_TURN = object()  # what a waiting caller is woken with when it is to write the next group
 
 
 def _single(rows: list[Any]) -> AuditEntry | None:
-    """The entry written, when a caller wrote exactly one (`record_event` and `record_access` return it)."""
+    """The entry written, when a caller wrote exactly one (`record_event` and `record_access` return it;
+    it is what was stored, not a row to save again)."""
     if len(rows) != 1:
         return None
     seq, r, prev_hash, digest, at = rows[0]
@@ -250,75 +268,56 @@ def _single(rows: list[Any]) -> AuditEntry | None:
 async def _append_together(clock: Clock, records: Sequence[AuditRecord]) -> AuditEntry | None:
     """Group commit. Every entry takes the chain's one head row in turn: with a transaction per entry,
     one worker served 263-300 venue scans/s on PostgreSQL here, 579-586 with this (the same machine
-    and hour; `single_verification` in `make bench`). Entries that arrive while a transaction is being
-    written wait and go together in the next one, written by the first of their callers; each caller
-    returns once its own entries are committed, or raises what the write raised."""
+    and hour; `single_verification` and `audit_chain` in `make bench`). Entries that arrive while a
+    transaction is being written wait and go together in the next one.
+
+    The transactions are written by a task of the worker's own, not by a caller: a caller whose
+    request is cancelled (the client hung up) stops waiting, but a transaction is never cut off
+    half-way (cancelled during its COMMIT, it could have been written and then written again), and
+    the cancelled caller's entry is written all the same. Each caller returns once its own entries
+    are committed, or raises what the write raised."""
     loop = asyncio.get_running_loop()
     queue = _queues.get(loop) or _queues.setdefault(loop, _Queue())
-    turn: asyncio.Future[Any] = loop.create_future()
-    queue.waiting.append((clock, records, turn))
-    if queue.writing:
+    written: asyncio.Future[AuditEntry | None] = loop.create_future()
+    queue.waiting.append((clock, records, written))
+    if queue.writer is None or queue.writer.done():
+        queue.writer = loop.create_task(_write_waiting(queue))
+    return await written
+
+
+async def _write_waiting(queue: _Queue) -> None:
+    """Write the waiting entries, a transaction per group, until none wait."""
+    while queue.waiting:
+        group, queue.waiting = queue.waiting, []
         try:
-            if (written := await turn) is not _YOUR_TURN:
-                return written  # in another caller's transaction
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled() and turn.result() is _YOUR_TURN:
-                _pass_turn(queue)  # woken to write but cancelled before it could: the next one writes
-            raise  # our entries stay queued: the next transaction writes them all the same
-    queue.writing = True
-    return await _write_group(queue, own=turn)
-
-
-async def _write_group(queue: _Queue, own: "asyncio.Future[Any] | None") -> AuditEntry | None:
-    """Write every waiting caller's entries in one transaction; returns `own`'s entry, tells the others."""
-    group, queue.waiting = queue.waiting, []
-    try:
-        async with _local_lock():
-            rows = await _chain(group[0][0], [r for _, records, _ in group for r in records])
-    except asyncio.CancelledError:  # nothing was written: all of it, ours too, goes to the next writer
-        if own is not None:
-            own.cancel()  # nobody waits on it now: the turn must not be passed to it
-        queue.waiting[:0] = group
-        raise
-    except Exception as error:
-        for _, _, turn in group:
-            if turn is not own and not turn.done():
-                turn.set_exception(error)
-        raise
-    else:
-        mine, start = None, 0
-        for _, records, turn in group:
-            entry = _single(rows[start:start + len(records)])
+            async with _local_lock():
+                rows = await _chain(group[0][0], [r for _, records, _ in group for r in records])
+        except asyncio.CancelledError:  # the worker is stopping
+            _tell(group + queue.waiting, None, "the worker stopped before they were written")
+            queue.waiting = []
+            raise
+        except Exception as error:
+            _tell(group, error, f"{type(error).__name__}: {error}")
+            continue
+        start = 0
+        for _, records, written in group:
+            if not written.done():
+                written.set_result(_single(rows[start:start + len(records)]))
             start += len(records)
-            if turn is own:
-                mine = entry
-            elif not turn.done():
-                turn.set_result(entry)
-        return mine
-    finally:
-        _pass_turn(queue)
 
 
-def _pass_turn(queue: _Queue) -> None:
-    """Wake the first caller still waiting to write the next group; if only callers that gave up are
-    waiting (their request was cancelled), their entries are still owed: a task of ours writes them."""
-    for _, _, turn in queue.waiting:
-        if not turn.done():
-            turn.set_result(_YOUR_TURN)
-            return
-    if not queue.waiting:
-        queue.writing = False
-        return
-    task = asyncio.get_running_loop().create_task(_write_stragglers(queue))
-    queue.stragglers.add(task)
-    task.add_done_callback(queue.stragglers.discard)
-
-
-async def _write_stragglers(queue: _Queue) -> None:
-    try:
-        await _write_group(queue, own=None)
-    except Exception:  # their callers are gone: nobody to tell but the operator
-        log.exception("audit entries of cancelled requests could not be written")
+def _tell(group: list[Any], error: Exception | None, why: str) -> None:
+    """The callers of a group that was not written learn why; entries whose caller is gone are logged."""
+    orphaned = 0
+    for _, records, written in group:
+        if written.done():
+            orphaned += len(records)
+        elif error is None:
+            written.cancel()
+        else:
+            written.set_exception(error)
+    if orphaned:
+        log.error("%d audit entries of cancelled requests were not written: %s", orphaned, why)
 
 
 _COLUMNS = ("seq", "at", "category", "actor", "actor_type", "action", "subject_id", "attributes", "purpose",

@@ -138,33 +138,98 @@ async def test_a_failing_group_tells_every_caller_in_it(app, platform, monkeypat
     assert [e.subject_id for e in await AuditEntry.all()] == ["c_1"]
 
 
-async def test_a_writer_cancelled_mid_write_leaves_the_others_to_the_next_transaction(app, platform, monkeypatch):
-    chain, calls = audit._chain, []
+def signal_at_commit(monkeypatch: pytest.MonkeyPatch, after: bool) -> asyncio.Event:
+    """Set when the first audit transaction's COMMIT is about to run (or has just run)."""
+    from tortoise.backends.asyncpg.client import TransactionWrapper
+    from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 
-    async def slow_second(clock: Any, records: Any, *args: Any) -> Any:
-        calls.append(len(records))
-        if len(calls) == 2:
-            await asyncio.sleep(10)  # cancelled here, before anything is written
-        return await chain(clock, records, *args)
+    at_commit, commits = asyncio.Event(), []
+    for wrapper in (SqliteTransactionWrapper, TransactionWrapper):
+        async def commit(self: Any, _commit: Any = wrapper.commit) -> None:
+            first = not commits
+            commits.append(1)
+            if first and not after:
+                at_commit.set()
+                await asyncio.sleep(0)  # the request is cancelled here, as the COMMIT starts
+            await _commit(self)
+            if first and after:
+                at_commit.set()
+                await asyncio.sleep(0.05)  # or here, as the connection goes back to its pool
+        monkeypatch.setattr(wrapper, "commit", commit)
+    return at_commit
 
-    monkeypatch.setattr(audit, "_chain", slow_second)
+
+@pytest.mark.parametrize("after", [False, True], ids=["as-its-commit-starts", "after-its-commit"])
+async def test_a_request_cancelled_during_its_entrys_commit_leaves_it_written_once(app, platform, monkeypatch, after):
+    at_commit = signal_at_commit(monkeypatch, after)
     first = asyncio.ensure_future(scan(platform.clock, 1))
     await asyncio.sleep(0)
-    writer = asyncio.ensure_future(scan(platform.clock, 2))  # will write the second group
-    other = asyncio.ensure_future(scan(platform.clock, 3))
-    await first
-    while len(calls) < 2:
-        await asyncio.sleep(0.01)
-    writer.cancel()
+    other = asyncio.ensure_future(scan(platform.clock, 2))
+    await at_commit.wait()
+    first.cancel()  # the scanner hung up while its entry was being committed
 
-    assert (await other).subject_id == "c_3"
+    assert (await other).subject_id == "c_2"
     with pytest.raises(asyncio.CancelledError):
-        await writer
-    for _ in range(50):
-        if await AuditEntry.all().count() == 3:
-            break
-        await asyncio.sleep(0.02)
-    assert sorted(e.subject_id for e in await AuditEntry.all()) == ["c_1", "c_2", "c_3"]
+        await first
+    assert sorted(e.subject_id for e in await AuditEntry.all()) == ["c_1", "c_2"]  # once each
+    assert (await verify_chain()).ok
+
+
+async def test_a_request_cancelled_while_its_group_fails_ends_cancelled(app, platform, monkeypatch):
+    """Its task ends as cancelled (what `asyncio.timeout` turns into a timeout), not with the database's error."""
+    chain, tasks = audit._chain, {}
+
+    async def failing_group(clock: Any, records: Any, *args: Any) -> Any:
+        if len(records) == 1:
+            await asyncio.sleep(0.05)  # the first writes alone; the next two queue behind it
+            return await chain(clock, records, *args)
+        asyncio.get_running_loop().call_soon(tasks["third"].cancel)  # cancelled as its group fails
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(audit, "_chain", failing_group)
+    first = asyncio.ensure_future(scan(platform.clock, 1))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(scan(platform.clock, 2))
+    tasks["third"] = third = asyncio.ensure_future(scan(platform.clock, 3))
+    await asyncio.gather(first, second, third, return_exceptions=True)
+
+    assert third.cancelled()
+    assert isinstance(second.exception(), ConnectionError)
+    assert [e.subject_id for e in await AuditEntry.all()] == ["c_1"]
+
+
+async def test_a_record_the_log_cannot_hold_is_refused_to_its_caller_alone(app, platform):
+    first = asyncio.ensure_future(scan(platform.clock, 1))
+    await asyncio.sleep(0)
+    not_json = asyncio.ensure_future(record_event(platform.clock, actor="system", actor_type="system",
+                                                  action="key_rotated", attributes={"when": object()}))
+    too_long = asyncio.ensure_future(record_event(platform.clock, actor="system", actor_type="system",
+                                                  action="key_rotated", purpose="很长" * 101))
+    grouped = asyncio.ensure_future(scan(platform.clock, 2))
+    outcomes = await asyncio.gather(first, not_json, too_long, grouped, return_exceptions=True)
+
+    assert isinstance(outcomes[1], ValueError) and "JSON" in str(outcomes[1])
+    assert isinstance(outcomes[2], ValueError) and "purpose" in str(outcomes[2])
+    assert [o.subject_id for o in (outcomes[0], outcomes[3])] == ["c_1", "c_2"]
+    assert sorted(e.subject_id for e in await AuditEntry.all()) == ["c_1", "c_2"]
+
+
+async def test_two_entries_in_one_transaction_while_scans_wait_do_not_stall_the_worker(app, platform):
+    """The caller's transaction holds the chain's head until it commits; a scan's writer waits for it
+    meanwhile. The caller's second entry must not wait for that writer in turn."""
+    async def two_in_one_transaction() -> None:
+        async with in_transaction():
+            await record_event(platform.clock, actor="c_alice", actor_type="citizen", action="login")
+            await asyncio.sleep(0.05)  # a scan arrives meanwhile, and its writer waits for the head
+            await record_event(platform.clock, actor="c_alice", actor_type="citizen", action="identity_verified")
+
+    work = asyncio.ensure_future(two_in_one_transaction())
+    await asyncio.sleep(0.01)
+    entry = await asyncio.wait_for(asyncio.gather(work, scan(platform.clock, 1)), timeout=10)
+
+    assert entry[1].seq == 3
+    assert [e.action for e in await AuditEntry.all().order_by("seq")] == ["login", "identity_verified",
+                                                                          "health_code_verified"]
     assert (await verify_chain()).ok
 
 
