@@ -92,46 +92,46 @@ async def test_when_the_only_waiter_gave_up_its_entry_is_written_all_the_same(ap
     assert (await verify_chain()).ok
 
 
-async def test_a_refused_write_fails_every_caller_in_it_and_the_next_scan_is_written(app, platform, monkeypatch):
-    chain, calls = audit._chain, []
+def failing_transaction(monkeypatch: pytest.MonkeyPatch, number: int) -> list[int]:
+    """The `number`-th audit transaction is refused; the first takes long enough for others to queue
+    behind it. Returns the number of entries each transaction carried."""
+    chain, sizes = audit._chain, []
 
-    async def refusing_once(clock: Any, records: Any, *args: Any) -> Any:
-        calls.append(len(records))
-        if len(calls) == 1:
-            await asyncio.sleep(0.05)  # long enough for the others to queue behind it
+    async def chain_(clock: Any, records: Any, *args: Any) -> Any:
+        sizes.append(len(records))
+        if len(sizes) == 1:
+            await asyncio.sleep(0.05)
+        if len(sizes) == number:
             raise ConnectionError("database went away")
         return await chain(clock, records, *args)
 
-    monkeypatch.setattr(audit, "_chain", refusing_once)
-    first = asyncio.ensure_future(scan(platform.clock, 1))
+    monkeypatch.setattr(audit, "_chain", chain_)
+    return sizes
+
+
+async def one_scan_then_two_behind_it(clock: Any) -> list[Any]:
+    first = asyncio.ensure_future(scan(clock, 1))
     await asyncio.sleep(0)
-    queued = [asyncio.ensure_future(scan(platform.clock, i)) for i in (2, 3)]
-    outcomes = await asyncio.gather(first, *queued, return_exceptions=True)
+    behind = [asyncio.ensure_future(scan(clock, i)) for i in (2, 3)]
+    return await asyncio.gather(first, *behind, return_exceptions=True)
+
+
+async def test_a_refused_write_fails_every_caller_in_it_and_the_next_scan_is_written(app, platform, monkeypatch):
+    sizes = failing_transaction(monkeypatch, 1)
+    outcomes = await one_scan_then_two_behind_it(platform.clock)
 
     # The first write failed: its caller was told. The two behind it went in the next transaction.
     assert isinstance(outcomes[0], ConnectionError)
     assert [e.subject_id for e in outcomes[1:]] == ["c_2", "c_3"]
-    assert calls == [1, 2]
+    assert sizes == [1, 2]
     entry = await scan(platform.clock, 4)  # the queue is not stuck
     assert sorted(e.subject_id for e in await AuditEntry.all()) == ["c_2", "c_3", "c_4"]
     assert entry.seq == 3 and (await verify_chain()).ok
 
 
 async def test_a_failing_group_tells_every_caller_in_it(app, platform, monkeypatch):
-    chain, calls = audit._chain, []
-
-    async def refusing_second(clock: Any, records: Any, *args: Any) -> Any:
-        calls.append(len(records))
-        if len(calls) == 2:
-            raise ConnectionError("database went away")
-        await asyncio.sleep(0.05)
-        return await chain(clock, records, *args)
-
-    monkeypatch.setattr(audit, "_chain", refusing_second)
-    first = asyncio.ensure_future(scan(platform.clock, 1))
-    await asyncio.sleep(0)
-    group = [asyncio.ensure_future(scan(platform.clock, i)) for i in (2, 3)]
-    outcomes = await asyncio.gather(first, *group, return_exceptions=True)
+    failing_transaction(monkeypatch, 2)
+    outcomes = await one_scan_then_two_behind_it(platform.clock)
 
     assert outcomes[0].subject_id == "c_1"
     assert all(isinstance(o, ConnectionError) for o in outcomes[1:])  # neither is told it was recorded
