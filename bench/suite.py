@@ -548,23 +548,23 @@ def profile(which: str, seconds: float) -> str:
 
 FRAME = re.compile(r"^(?P<indent>[\s│├└─]*)(?P<seconds>\d+\.\d+) (?P<name>\S+)")
 SHARES = {"ES256 verify (the library)": ("ECPublicKey.verify",), "base45 decode (the library)": ("b45decode",),
-          "audit entries": ("record_all", "record_access", "add_pending"), "client JWT check": ("guard",),
+          "audit entries": ("record_all", "record_access", "add_pending", "_write_waiting"), "client JWT check": ("guard",),
           "Redis and SQL reads": ("get_many", "holders_of"), "JSON reply": ("reply",)}
 
 
 def request_frames(tree: list[str]) -> list[str]:
-    """The frames under Sanic's request handling (`Http.http1`), at most PROFILE_LINES, then the shares."""
-    start = next((i for i, line in enumerate(tree) if "Http.http1" in line), None)
-    if start is None:
+    """The frames under Sanic's request handling (`Http.http1`) and under the worker's audit writer
+    (`_write_waiting`, a task of its own since group commit: the requests' audit entries), at most
+    PROFILE_LINES, then the shares."""
+    frames: list[str] = []
+    total = 0.0
+    for name in ("Http.http1", "_write_waiting"):
+        start = next((i for i, line in enumerate(tree) if name in line), None)
+        if start is not None:
+            frames += subtree(tree, start)
+            total += float(FRAME.match(tree[start])["seconds"])
+    if not frames:
         return tree[:PROFILE_LINES]
-    top = FRAME.match(tree[start])
-    depth, total = len(top["indent"]), float(top["seconds"])
-    frames = [tree[start]]
-    for line in tree[start + 1:]:
-        frame = FRAME.match(line)
-        if frame and len(frame["indent"]) <= depth:
-            break
-        frames.append(line)
     spent = {label: 0.0 for label in SHARES}
     counted_at: dict[str, int] = {}  # label -> depth of the frame counted (its callees are in it already)
     for line in frames:
@@ -578,9 +578,21 @@ def request_frames(tree: list[str]) -> list[str]:
                 spent[label] += float(frame["seconds"])
                 counted_at[label] = here
     shares = ", ".join(f"{label} {seconds / total:.0%}" for label, seconds in spent.items() if seconds)
-    return [*frames[:PROFILE_LINES], "", f"Of the {total:.1f} s serving requests: {shares}. Python code runs "
-            "slower under the profiler than C code does, so its shares are larger than without it."]
+    return [*frames[:PROFILE_LINES], "", f"Of the {total:.1f} s serving requests and writing their audit entries: "
+            f"{shares}. Python code runs slower under the profiler than C code does, so its shares are larger "
+            "than without it."]
 
+
+def subtree(tree: list[str], start: int) -> list[str]:
+    """The frame at `start` and every frame below it."""
+    depth = len(FRAME.match(tree[start])["indent"])
+    lines = [tree[start]]
+    for line in tree[start + 1:]:
+        frame = FRAME.match(line)
+        if frame and len(frame["indent"]) <= depth:
+            break
+        lines.append(line)
+    return lines
 
 if __name__ == "__main__":
     sys.exit(main(float(sys.argv[1]) if len(sys.argv) > 1 else 5.0))
