@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from health_code.codec import CodeError
+from health_code.codec import ES256, CodeError
 from health_code.interop.formats import DecodedCode, ForeignStatus, KeyLookup, TrustedKey, check_key_validity
 
 PREFIX = "HC1:"
@@ -168,7 +168,7 @@ def verify_signature(code: DecodedCode, trusted: TrustedKey) -> None:
             if len(code.signature) != 64:
                 raise CodeError("BAD_SIGNATURE", "ES256 signature is not 64 bytes")
             der = encode_dss_signature(int.from_bytes(code.signature[:32], "big"), int.from_bytes(code.signature[32:], "big"))
-            key.verify(der, to_be_signed, ec.ECDSA(hashes.SHA256()))
+            key.verify(der, to_be_signed, ES256)
         elif code.alg == ALG_PS256:
             if not isinstance(key, rsa.RSAPublicKey):
                 raise CodeError("UNSUPPORTED_ALGORITHM", "PS256 needs an RSA key")
