@@ -61,7 +61,7 @@ async def entries_per_second(grouped: bool, seconds: float) -> float:
 
 
 def measure(seconds: float) -> tuple[float, float]:
-    """(grouped, one transaction each), entries/s, each in a fresh process state."""
+    """(grouped, one transaction each), entries/s, each in a database and event loop of its own."""
     grouped = asyncio.run(entries_per_second(True, seconds))
     alone = asyncio.run(entries_per_second(False, seconds))
     return grouped, alone

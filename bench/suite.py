@@ -29,7 +29,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import jwt
 
@@ -65,6 +65,9 @@ TARGETS = {  # what the issue asks of each figure
 PROFILE_OF = {"health_code_json": "json", "json_p99_ms": "json", "json_p99_beside_png_ms": "png",
               "partner_batch": "partner", "partner_batch_signature": "partner-cold"}
 PROFILE_LINES = 60  # of the pyinstrument tree, into latest.md
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -259,26 +262,26 @@ def partner_rounds(calls: Callable[[float], PartnerCall], port: int, seconds: fl
     headline): the round with the median ratio, its raw rate, and every round's ratio. `calls(most)`
     gives the round's requests, for at most `most` codes (a worker cannot check more codes than the
     library verifies signatures in the same time)."""
-    server_cpus = set(range(os.cpu_count() or 1)) - _load.LOAD_CPUS if _load.LOAD_CPUS else None
-    rounds, raw = [], raw_verify_on(server_cpus)
+    rounds, raw = [], raw_verify_on_server()
     for _ in range(ROUNDS):
         call = calls(raw * (seconds + 1.5))  # sized by the last raw rate
-        raw = raw_verify_on(server_cpus)  # right before the load (making the codes above takes a while)
+        raw = raw_verify_on_server()  # right before the load (making the codes above takes a while)
         result = partner_load(port, call, seconds)
         rounds.append((result.rate / raw, result, raw))
     _, result, raw = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
     return result, raw, ", ".join(f"{r[0]:.2f}" for r in rounds)
 
 
-def raw_verify_on(cpus: set[int] | None) -> float:
-    """The library's own ES256 verify rate, on `cpus` (the server's) when the load runs apart."""
-    return on_cores(cpus, lambda: partner_bench.raw_verify_rate(1.0))
+def raw_verify_on_server() -> float:
+    """The library's own ES256 verify rate, on the server's cores when the load runs apart."""
+    return on_server_cores(lambda: partner_bench.raw_verify_rate(1.0))
 
 
-def on_cores(cpus: set[int] | None, measure: Callable[[], float]) -> float:
-    """`measure()` run in this process on `cpus` (the server's cores when the load runs apart)."""
-    if not cpus:
+def on_server_cores(measure: Callable[[], T]) -> T:
+    """`measure()` run in this process on the server's cores when the load runs apart (on the others)."""
+    if not _load.LOAD_CPUS:
         return measure()
+    cpus = set(range(os.cpu_count() or 1)) - _load.LOAD_CPUS
     load_cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
     try:
@@ -291,9 +294,8 @@ def codec_ceiling(payload: str) -> Row:
     """The codec's whole check of one code in-process, with nothing around it (no HTTP, cache, database
     or audit), against raw ES256 verify on the same cores right after: the most `partner_batch_signature`
     could reach in this language before the service does anything else."""
-    server_cpus = set(range(os.cpu_count() or 1)) - _load.LOAD_CPUS if _load.LOAD_CPUS else None
-    checked = on_cores(server_cpus, lambda: partner_bench.signature_path_rate(payload, 1.0))
-    raw = raw_verify_on(server_cpus)
+    checked = on_server_cores(lambda: partner_bench.signature_path_rate(payload, 1.0))
+    raw = raw_verify_on_server()
     return Row("codec_check_in_process", 1, round(checked, 1), "codes/s", None, None, round(raw, 1),
                round(checked / raw, 3), "codec.verify_payload of one of our codes in-process (base45, zlib, CBOR, "
                "ES256 with the key kept), vs raw ES256 verify on the server's core: the ceiling of the row above")
@@ -302,9 +304,7 @@ def codec_ceiling(payload: str) -> Row:
 def chain_row(seconds: float) -> Row:
     """Audit entries one worker chains per second without HTTP (bench.audit_chain), on the server's core:
     grouped as the service writes them, against a transaction each."""
-    server_cpus = set(range(os.cpu_count() or 1)) - _load.LOAD_CPUS if _load.LOAD_CPUS else None
-    grouped = on_cores(server_cpus, lambda: asyncio.run(audit_chain.entries_per_second(True, seconds)))
-    alone = on_cores(server_cpus, lambda: asyncio.run(audit_chain.entries_per_second(False, seconds)))
+    grouped, alone = on_server_cores(lambda: audit_chain.measure(seconds))
     return Row("audit_chain", 1, round(grouped, 1), "entries/s", None, None, round(alone, 1), round(grouped / alone, 3),
                f"{audit_chain.WRITERS} writers in one process, no HTTP: entries grouped into shared transactions "
                "(as served), vs a transaction each (the baseline); the chain verified after each")
@@ -593,6 +593,7 @@ def subtree(tree: list[str], start: int) -> list[str]:
             break
         lines.append(line)
     return lines
+
 
 if __name__ == "__main__":
     sys.exit(main(float(sys.argv[1]) if len(sys.argv) > 1 else 5.0))
