@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from json.encoder import encode_basestring  # the encoder's own string writer (ensure_ascii=False)
 import logging
 import weakref
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
@@ -78,14 +80,32 @@ class PendingAudit(Model):
         table = "audit_pending"
 
 
+# The canonical form of an entry, hashed into the chain: one encoder object, kept (json.dumps with
+# these options builds a new one on every call).
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def entry_hash(prev_hash: str, seq: int, at: datetime, category: str, actor: str, actor_type: str,
                action: str, subject_id: str | None, attributes: Any, purpose: str | None) -> str:
-    canonical = json.dumps(
-        [prev_hash, seq, at.isoformat(timespec="microseconds"), category, actor, actor_type, action,
-         subject_id, attributes, purpose],
-        ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """SHA-256 of the entry's canonical JSON: [prev_hash, seq, at, category, actor, actor_type, action,
+    subject_id, attributes, purpose], keys sorted, no spaces, UTF-8."""
+    return _linked_hash(prev_hash, seq, at.isoformat(timespec="microseconds"), category, actor, actor_type, action,
+                        subject_id, _CANONICAL.encode(attributes), purpose)
+
+
+def _linked_hash(prev_hash: str, seq: int, at_text: str, category: str, actor: str, actor_type: str, action: str,
+                 subject_id: str | None, attributes_json: str, purpose: str | None) -> str:
+    """`entry_hash` with the attributes already in canonical JSON (a record encodes them once, when it
+    is built). A JSON list is its items joined by ",": the text is the very one `entry_hash` hashes."""
+    items = ",".join([_scalar_json(prev_hash), str(seq), _scalar_json(at_text), _scalar_json(category),
+                      _scalar_json(actor), _scalar_json(actor_type), _scalar_json(action), _scalar_json(subject_id),
+                      attributes_json, _scalar_json(purpose)])
+    return hashlib.sha256(f"[{items}]".encode("utf-8")).hexdigest()
+
+
+def _scalar_json(value: str | None) -> str:
+    # What the canonical encoder writes for a string or None, without its per-call set-up.
+    return "null" if value is None else encode_basestring(value)
 
 
 _locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
@@ -112,6 +132,11 @@ class AuditRecord:
     subject_id: str | None
     attributes: list[Any] | dict[str, Any]
     purpose: str | None
+
+    @cached_property
+    def attributes_json(self) -> str:
+        """The attributes in canonical JSON: what is hashed into the chain and stored, encoded once."""
+        return _CANONICAL.encode(self.attributes)
 
 
 def event(*, actor: str, actor_type: str, action: str, subject_id: str | None = None,
@@ -140,17 +165,18 @@ def _record(category: str, actor: str, actor_type: str, action: str, subject_id:
     if actor_type not in ACTOR_TYPES:
         raise ValueError(f"unknown actor_type {actor_type!r}")
     attrs = list(attributes) if not isinstance(attributes, dict) else attributes
-    # Refused here, at its caller: in a group (group commit) a record the database or the hash would
-    # refuse would fail every caller grouped with it.
-    try:
-        json.dumps(attrs, ensure_ascii=False, sort_keys=True)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"audit attributes must be JSON: {error}") from None
     for name, value in (("category", category), ("actor", actor), ("actor_type", actor_type), ("action", action),
                         ("subject_id", subject_id), ("purpose", purpose)):
         if value is not None and len(value) > _MAX_LENGTH[name]:
             raise ValueError(f"audit {name} is longer than {_MAX_LENGTH[name]} characters")
-    return AuditRecord(category, actor, actor_type, action, subject_id, attrs, purpose)
+    record = AuditRecord(category, actor, actor_type, action, subject_id, attrs, purpose)
+    # Refused here, at its caller: in a group (group commit) a record the database or the hash would
+    # refuse would fail every caller grouped with it.
+    try:
+        record.attributes_json
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"audit attributes must be JSON: {error}") from None
+    return record
 
 
 async def record_all(clock: Clock, records: Sequence[AuditRecord]) -> None:
@@ -223,10 +249,11 @@ async def _chain(clock: Clock, records: Sequence[AuditRecord], pending_id: int |
                 if head is None:
                     head = await AuditHead.create(id=1, seq=0, hash=GENESIS_HASH, using_db=conn)
                 rows, seq, prev_hash, at = [], head.seq, head.hash, at or clock.now()
+                at_text = at.isoformat(timespec="microseconds")
                 for r in records:
                     seq += 1
-                    digest = entry_hash(prev_hash, seq, at, r.category, r.actor, r.actor_type, r.action,
-                                        r.subject_id, r.attributes, r.purpose)
+                    digest = _linked_hash(prev_hash, seq, at_text, r.category, r.actor, r.actor_type, r.action,
+                                          r.subject_id, r.attributes_json, r.purpose)
                     rows.append((seq, r, prev_hash, digest, at))
                     prev_hash = digest
                 if rows:
@@ -329,12 +356,11 @@ async def _insert_many(conn: Any, at: datetime, rows: list[Any]) -> None:
     signature check of the verification being audited). Values are converted by the model's own fields."""
     fields_map = AuditEntry._meta.fields_map
     at_db = fields_map["at"].to_db_value(at, AuditEntry)
-    to_json = fields_map["attributes"].to_db_value
     dialect = conn.capabilities.dialect
     marks = ", ".join("?" if dialect == "sqlite" else f"${i}" for i in range(1, len(_COLUMNS) + 1))
     query = f'INSERT INTO "audit_entries" ({", ".join(_COLUMNS)}) VALUES ({marks})'
     await conn.execute_many(query, [
-        [seq, at_db, r.category, r.actor, r.actor_type, r.action, r.subject_id, to_json(r.attributes, AuditEntry),
+        [seq, at_db, r.category, r.actor, r.actor_type, r.action, r.subject_id, r.attributes_json,
          r.purpose, prev, digest]
         for seq, r, prev, digest, _ in rows
     ])

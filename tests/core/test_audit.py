@@ -7,12 +7,16 @@ An auditor runs `python -m app audit verify`: it says "intact" for an untouched 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import sqlite3
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from tortoise import connections
 
 from app import audit, db
@@ -298,3 +302,50 @@ async def test_a_batch_is_written_in_one_go_and_the_chain_still_verifies(app, pl
     report = await verify_chain()
     assert report.ok, report.problems
     assert len(await audit.access_log("ctz_1")) == 3
+
+
+# The hashes of two entries as the chain has always computed them (json.dumps of the entry, keys
+# sorted, no spaces): entries already stored must still verify after any change to how hashes are made.
+AT = datetime(2026, 12, 4, 8, 0, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
+STORED = [
+    (("0" * 64, 7, AT, "access", "澳门特别行政区卫生局（示例）", "partner", "health_code_verified", "ct_abc",
+      ["color", "subject_masked"], '跨境互认查验（MO · 码 0a1b）"引号"\\'),
+     "fd3bb74d110bdf1802b995293e7976b628d9c64b74f6227b0ba62b5119351006"),
+    (("f" * 64, 8, AT, "event", "MO", "partner", "partner_verification", None,
+      {"result": "valid", "code": "ab", "n": 1.5, "z": [1, None, True]}, None),
+     "4e6faca0c5e2fd9639137f59b4688864a14ab35ba3c8e16e81f14ef42fdfc452"),
+]
+
+
+@pytest.mark.parametrize("fields, stored", STORED)
+def test_entries_hash_as_they_always_have(fields, stored):
+    assert audit.entry_hash(*fields) == stored
+
+
+def _as_first_written(prev_hash, seq, at, category, actor, actor_type, action, subject_id, attributes, purpose):
+    canonical = json.dumps([prev_hash, seq, at.isoformat(timespec="microseconds"), category, actor, actor_type, action,
+                            subject_id, attributes, purpose], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)  # any text a column can hold
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+                           max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prev=st.text("0123456789abcdef", min_size=64, max_size=64), seq=st.integers(1, 2**62),
+       category=st.sampled_from(["event", "access"]), actor=text, actor_type=st.sampled_from(audit.ACTOR_TYPES),
+       action=text, subject_id=st.none() | text, attributes=st.lists(json_values, max_size=4) | st.dictionaries(text, json_values, max_size=4),
+       purpose=st.none() | text)
+def test_a_record_hashes_to_what_the_chain_has_always_hashed(prev, seq, category, actor, actor_type, action, subject_id,
+                                                             attributes, purpose):
+    """A record encodes its attributes once when it is built (the hot path of a partner's batch);
+    the hash is the same as the whole entry encoded at once, for any entry."""
+    record = audit.AuditRecord(category, actor, actor_type, action, subject_id, attributes, purpose)
+    at_text = AT.isoformat(timespec="microseconds")
+    fast = audit._linked_hash(prev, seq, at_text, category, actor, actor_type, action, subject_id,
+                              record.attributes_json, purpose)
+    assert fast == _as_first_written(prev, seq, AT, category, actor, actor_type, action, subject_id, attributes, purpose)
+    assert fast == audit.entry_hash(prev, seq, AT, category, actor, actor_type, action, subject_id, attributes, purpose)
