@@ -419,7 +419,7 @@ class HealthCodeService:
         for index, entry in enumerate(known):
             if entry is None:
                 unknown.append(index)
-                results.append((codec.CodeError("BAD_CLAIMS"), None))
+                results.append(_CHECKED_BELOW)
                 continue
             holder, code_hex, colour, reasons, masked, issuer, iat, exp = ujson.loads(entry)
             claims = codec.CodeClaims(bytes.fromhex(code_hex), colour, tuple(reasons), masked, issuer, iat, exp)
@@ -430,7 +430,7 @@ class HealthCodeService:
         checked: dict[int, codec.CodeClaims] = {}
         for index in unknown:
             try:
-                checked[index] = self.verify(payloads[index])
+                checked[index] = self.verify(payloads[index], now)
                 results[index] = (checked[index], None)
             except codec.CodeError as error:
                 results[index] = (error, None)
@@ -450,15 +450,19 @@ class HealthCodeService:
         return claims
 
     # -- verification --------------------------------------------------------------------------
-    def verify(self, payload: str) -> codec.CodeClaims:
-        """Verify one of our codes (or raise codec.CodeError with a stable code)."""
-        return codec.verify_payload(payload, self.p.keys.public_key_for, self.p.clock.timestamp())
+    def verify(self, payload: str, now: float | None = None) -> codec.CodeClaims:
+        """Verify one of our codes at `now` (default: this moment), or raise codec.CodeError with a stable code."""
+        return codec.verify_payload(payload, self.p.keys.public_key_for, self.p.clock.timestamp() if now is None else now)
 
 
 REGION_CODE = re.compile(r"^[0-9]{6}$")
 TRIP_DAYS = 14  # a declaration covers the last 14 days, today included
 DAY = timedelta(days=1)
 LEVEL_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+# The place of a code in `verify_many`'s results until its signature is checked (every one is then replaced).
+_CHECKED_BELOW: tuple[codec.CodeError, None] = (codec.CodeError("BAD_CLAIMS"), None)
 
 
 def _shown_json(code: IssuedCode, **extra: Any) -> str:
