@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from json.encoder import encode_basestring  # the encoder's own string writer (ensure_ascii=False)
 import logging
 import weakref
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
+from json.encoder import encode_basestring  # the encoder's own string writer (as with ensure_ascii=False)
 from typing import Any, Sequence
 
 from tortoise import connections, fields
