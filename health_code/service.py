@@ -450,9 +450,9 @@ class HealthCodeService:
         return claims
 
     # -- verification --------------------------------------------------------------------------
-    def verify(self, payload: str, now: float | None = None) -> codec.CodeClaims:
-        """Verify one of our codes at `now` (default: this moment), or raise codec.CodeError with a stable code."""
-        return codec.verify_payload(payload, self.p.keys.public_key_for, self.p.clock.timestamp() if now is None else now)
+    def verify(self, payload: str, now: float) -> codec.CodeClaims:
+        """Verify one of our codes at `now`, or raise codec.CodeError with a stable code."""
+        return codec.verify_payload(payload, self.p.keys.public_key_for, now)
 
 
 REGION_CODE = re.compile(r"^[0-9]{6}$")
