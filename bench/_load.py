@@ -23,6 +23,24 @@ from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
+# The PostgreSQL server benchmarks make their throw-away databases on (`pg_admin`).
+BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+async def pg_admin(sql: str) -> None:
+    """One statement on that server, from its default database: CREATE or DROP DATABASE."""
+    import asyncpg
+
+    conn = await asyncpg.connect(BENCH_DATABASE_URL.replace("postgres://", "postgresql://", 1), timeout=3)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def database_url(name: str) -> str:
+    """The URL of database `name` on the benchmarks' server."""
+    return BENCH_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 def free_port() -> int:

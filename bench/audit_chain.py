@@ -12,7 +12,6 @@ test database at 127.0.0.1).
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import sys
 import time
@@ -20,32 +19,27 @@ from contextlib import asynccontextmanager, nullcontext
 from typing import Any, AsyncIterator
 
 WRITERS = 16
-DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
 
 
 @asynccontextmanager
 async def _database() -> AsyncIterator[Any]:
     """A throw-away PostgreSQL database of its own, migrated; yields a clock. The chain must still
     verify at the end (a figure from a broken chain would be worthless)."""
-    import asyncpg
-
     from app import audit, db
     from app.clock import Clock
+    from bench._load import database_url, pg_admin
 
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)
     name = f"bench_chain_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=3)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await pg_admin(f'CREATE DATABASE "{name}"')
     try:
-        await db.init_db(url.rsplit("/", 1)[0] + f"/{name}", migrate=True)
+        await db.init_db(database_url(name), migrate=True)
         yield Clock()
         report = await audit.verify_chain()
         if not report.ok:
             raise RuntimeError(f"the chain broke under load: {report.problems[:3]}")
         await db.close_db()
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def entries_per_second(grouped: bool, seconds: float) -> float:

@@ -45,7 +45,6 @@ from health_code.render import render_png
 
 RESULTS = ROOT / "bench" / "results"
 CONNECTIONS = 64
-DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SESSIONS = 16  # refresh-token chains, one per connection
 ROUNDS = 3  # interleaved bare / health-code JSON rounds for the headline ratio
@@ -101,31 +100,20 @@ class Run:
 @contextmanager
 def backend() -> Iterator[dict[str, str]]:
     """A throw-away PostgreSQL database and a private Redis namespace, or the embedded default."""
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)
     try:
-        import asyncpg
         import redis
 
         redis.Redis.from_url(REDIS).ping()
-
-        async def admin(sql: str) -> None:
-            conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=3)
-            try:
-                await conn.execute(sql)
-            finally:
-                await conn.close()
-
         name = f"bench_{secrets.token_hex(4)}"
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(_load.pg_admin(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # no server: say so, measure what can be measured
         print(f"PostgreSQL or Redis not reachable ({type(exc).__name__}): embedded default, one worker only")
         yield {"APP_DATABASE_URL": "", "APP_REDIS_URL": ""}
         return
     try:
-        yield {"APP_DATABASE_URL": url.rsplit("/", 1)[0] + f"/{name}", "APP_REDIS_URL": REDIS,
-               "APP_CACHE_NAMESPACE": name}
+        yield {"APP_DATABASE_URL": _load.database_url(name), "APP_REDIS_URL": REDIS, "APP_CACHE_NAMESPACE": name}
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(_load.pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def service_env(data_dir: str, backing: dict[str, str]) -> dict[str, str]:
