@@ -5,6 +5,7 @@
     python -m app migrate              apply schema migrations
     python -m app audit verify         check the audit hash chain
     python -m app keys rotate          create a new signing key (old ones stay published)
+    python -m app clients add|suspend|reactivate|revoke-key   manage the API clients of departments
 """
 
 from __future__ import annotations
@@ -33,13 +34,19 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     audit.add_argument("action", choices=["verify"], help="verify: check the hash chain")
     keys = commands.add_parser("keys", help="signing key tools")
     keys.add_argument("action", choices=["rotate", "list"], help="rotate: new current key; list: published kids")
-    clients = commands.add_parser("clients", help="register a department, verifier, partner or relying party")
-    clients.add_argument("action", choices=["add"])
-    clients.add_argument("--name", required=True, help="organisation name shown to citizens in their access log")
-    clients.add_argument("--audience", required=True, choices=["admin", "partner", "relying_party"])
-    clients.add_argument("--role", action="append", default=[], help="e.g. lab, verifier (repeatable)")
-    clients.add_argument("--public-key", required=True, help="PEM file of the client's EC P-256 public key")
-    clients.add_argument("--kid", default="1", help="the kid the client puts in its JWT header")
+    clients = commands.add_parser("clients", help="register, suspend or reactivate an API client; revoke its keys")
+    client_actions = clients.add_subparsers(dest="action", required=True)
+    add = client_actions.add_parser("add", help="register a department, verifier, partner or relying party")
+    add.add_argument("--name", required=True, help="organisation name shown to citizens in their access log")
+    add.add_argument("--audience", required=True, choices=["admin", "partner", "relying_party"])
+    add.add_argument("--role", action="append", default=[], help="e.g. lab, verifier (repeatable)")
+    add.add_argument("--public-key", required=True, help="PEM file of the client's EC P-256 public key")
+    add.add_argument("--kid", default="1", help="the kid the client puts in its JWT header")
+    for action, what in (("suspend", "refuse every request of a client (停用)"), ("reactivate", "let it call again")):
+        client_actions.add_parser(action, help=what).add_argument("client_id")
+    revoke = client_actions.add_parser("revoke-key", help="stop one key of a client from working")
+    revoke.add_argument("client_id")
+    revoke.add_argument("--kid", required=True)
     return parser
 
 
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return _keys(settings, args.action)
     if args.command == "clients":
-        return asyncio.run(_add_client(settings, args))
+        return asyncio.run(_add_client(settings, args) if args.action == "add" else _change_client(settings, args))
     return _serve(settings)
 
 
@@ -136,6 +143,38 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
         await close_db()
     print(f"client id (use as iss): {client.id}")
     print(f"aud for its tokens: {settings.issuer}/{args.audience}")
+    return 0
+
+
+async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
+    """Suspend, reactivate or revoke a key: through the service's cache too, so that every worker sees it at once
+    (with Redis; on the embedded default a running server sees it within the client cache's lifetime)."""
+    from app.cache import create_cache
+    from app.clock import Clock
+    from app.db import close_db, init_db
+    from app.security.clients import CLIENT_CACHE_TTL, revoke_client_key, set_client_active
+
+    await init_db(settings.resolved_database_url, migrate=not settings.production)
+    cache = create_cache(settings.redis_url, settings.cache_namespace)
+    try:
+        if args.action == "revoke-key":
+            done = await revoke_client_key(Clock(), cache, args.client_id, args.kid)
+            missing = f"no live key {args.kid} of client {args.client_id}"
+        else:
+            done = await set_client_active(cache, args.client_id, args.action == "reactivate")
+            missing = f"no client {args.client_id}"
+    except ValueError as exc:
+        print(f"cannot {args.action}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await cache.close()
+        await close_db()
+    if not done:
+        print(missing, file=sys.stderr)
+        return 1
+    print(f"{args.action}: {args.client_id}" + (f" key {args.kid}" if args.action == "revoke-key" else ""))
+    if not settings.redis_url:
+        print(f"a server running now without Redis sees this within {CLIENT_CACHE_TTL:.0f} s")
     return 0
 
 

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 import jwt
@@ -87,10 +88,11 @@ class Department:
         return {"Authorization": f"Bearer {self.token(**overrides)}"}
 
 
-async def make_department(clock, name: str, roles: list[str], audience: str = "admin") -> Department:
+async def make_department(clock, name: str, roles: list[str], audience: str = "admin",
+                          expires_at: datetime | None = None) -> Department:
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    client = await register_client(clock, name, audience, roles, pem)
+    client = await register_client(clock, name, audience, roles, pem, expires_at=expires_at)
     return Department(client.id, key, clock)
 
 

@@ -4,11 +4,17 @@ As GOV.UK Notify does, with asymmetric keys: the client signs a short JWT with o
 registered ES256 keys. `iss` is the client id, `kid` names the key, `iat` must be within 30 s of
 our clock, `jti` may be used once, and `aud` must be this service's audience for that API.
 A client has several live keys (for rotation); a key stops working at its expiry or revocation.
+
+Every client request needs the client and its keys, so they are read from the shared cache
+(mirrored in each worker with Redis), not the database. Whatever changes a client or its keys goes
+through `set_client_active`, `revoke_client_key` or `forget_client`, which make every worker read
+the database again at once; a change made by hand in SQL counts within `CLIENT_CACHE_TTL`.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +32,11 @@ from app.errors import Forbidden, Unauthorized
 
 CLIENT_AUDIENCES = ("admin", "partner", "relying_party")
 IAT_TOLERANCE = 30
+CLIENT_CACHE_TTL = 60.0  # the longest a change made outside the service (SQL by hand) goes unseen
+# Left in the cache by a change: readers go to the database and store nothing over it until it lapses,
+# so a read that began before the change cannot put the old client back. Longer than any such read.
+CHANGED = "changed"
+CHANGED_TTL = 30.0
 
 
 class ApiClient(Model):
@@ -90,11 +101,81 @@ def check_client_key(public_key_pem: str) -> None:
         raise ValueError("client keys must be EC P-256 public keys (ES256)")
 
 
-def live_key(row: ApiClientKey | None, now: datetime) -> PublicKeyTypes | None:
-    """The public key of a key row read with `revoked_at=None`, unless it has expired by `now`."""
-    if row is None or (row.expires_at is not None and row.expires_at <= now):
-        return None
-    return _public_key(row.public_key_pem)
+@dataclass(frozen=True)
+class RegisteredClient:
+    """A client as authentication needs it: who it is, whether it may call, its unrevoked keys
+    (kid → PEM and expiry as a UNIX time, None for none). Kept in the cache as JSON."""
+
+    id: str
+    name: str
+    audience: str
+    roles: tuple[str, ...]
+    active: bool
+    keys: dict[str, tuple[str, float | None]]
+
+    def live_key(self, kid: str, now: datetime) -> PublicKeyTypes | None:
+        """The public key named `kid`, unless it is unknown, revoked or expired by `now`."""
+        key = self.keys.get(kid)
+        if key is None or (key[1] is not None and key[1] <= now.timestamp()):
+            return None
+        return _public_key(key[0])
+
+    def authenticated(self) -> AuthenticatedClient:
+        return AuthenticatedClient(self.id, self.name, self.audience, self.roles)
+
+    def to_json(self) -> str:
+        return json.dumps([self.id, self.name, self.audience, self.roles, self.active, self.keys],
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "RegisteredClient":
+        client_id, name, audience, roles, active, keys = json.loads(text)
+        return cls(client_id, name, audience, tuple(roles), active, {kid: (pem, expires_at)
+                                                                       for kid, (pem, expires_at) in keys.items()})
+
+
+async def registered_client(cache: Cache, client_id: str) -> RegisteredClient | None:
+    """The client `client_id` with its unrevoked keys: from the cache, else from the database (and then
+    kept in the cache, unless a change is under way)."""
+    cached = await cache.get(_cache_key(client_id))
+    if cached is not None and cached != CHANGED:
+        return RegisteredClient.from_json(cached)
+    row = await ApiClient.get_or_none(id=client_id)
+    if row is None:
+        return None  # not kept: a client registered a moment later must be found at once
+    keys = await ApiClientKey.filter(client_id=client_id, revoked_at=None).values_list("kid", "public_key_pem", "expires_at")
+    client = RegisteredClient(row.id, row.name, row.audience, tuple(row.roles), row.active,
+                              {kid: (pem, expires_at.timestamp() if expires_at else None) for kid, pem, expires_at in keys})
+    if cached is None:
+        await cache.replace(_cache_key(client_id), None, client.to_json(), ttl=CLIENT_CACHE_TTL)
+    return client
+
+
+async def forget_client(cache: Cache, client_id: str) -> None:
+    """After any change to a client or its keys (committed): every worker reads it from the database again."""
+    await cache.set(_cache_key(client_id), CHANGED, ttl=CHANGED_TTL)
+
+
+async def set_client_active(cache: Cache, client_id: str, active: bool) -> bool:
+    """Suspend (停用) or reactivate a client: its next request is judged on the new state, on every worker.
+    False if there is no such client. A partner region is suspended through its registry entry instead,
+    which also stops its codes being accepted (ValueError)."""
+    if await ApiClient.exists(id=client_id, audience="partner"):
+        raise ValueError("a partner region is suspended or reactivated through PATCH /api/admin/v1/partners/{id}")
+    updated = await ApiClient.filter(id=client_id).update(active=active)
+    await forget_client(cache, client_id)
+    return bool(updated)
+
+
+async def revoke_client_key(clock: Clock, cache: Cache, client_id: str, kid: str) -> bool:
+    """Revoke one key of a client at once, on every worker. False if it was not a live key."""
+    updated = await ApiClientKey.filter(client_id=client_id, kid=kid, revoked_at=None).update(revoked_at=clock.now())
+    await forget_client(cache, client_id)
+    return bool(updated)
+
+
+def _cache_key(client_id: str) -> str:
+    return f"client:{client_id}"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -122,18 +203,14 @@ async def authenticate_client(token: str, audience: str, expected_aud: str, cloc
     client_id, kid = unverified.get("iss"), header.get("kid")
     if not isinstance(client_id, str) or not isinstance(kid, str):
         raise _refused("CLIENT_TOKEN_MALFORMED", why="iss (client id) and kid are required")
-    # Longer than any id or kid we store, or with a NUL (PostgreSQL text cannot hold one): unknown,
-    # without asking the database, which would refuse the value.
+    # Longer than any id we store, or with a NUL (PostgreSQL text cannot hold one): unknown, without
+    # asking the database, which would refuse the value.
     storable_id = len(client_id) <= 40 and "\x00" not in client_id
-    # The client comes with its key in one query (every client request pays it); the client alone is
-    # read only when the key is not found, to say which of the two is unknown.
-    key_row = await ApiClientKey.filter(client_id=client_id, kid=kid, revoked_at=None).select_related("client").first() \
-        if storable_id and len(kid) <= 64 and "\x00" not in kid else None
-    client = key_row.client if key_row else (await ApiClient.get_or_none(id=client_id) if storable_id else None)
+    client = await registered_client(cache, client_id) if storable_id else None
     if client is None or client.audience != audience:
         raise _refused("CLIENT_UNKNOWN", client=client_id[:40])
     now = clock.now()
-    public_key = live_key(key_row, now)
+    public_key = client.live_key(kid, now)
     if public_key is None:
         raise _refused("CLIENT_KEY_UNKNOWN", kid=kid[:64])
     try:
@@ -156,4 +233,4 @@ async def authenticate_client(token: str, audience: str, expected_aud: str, cloc
         raise _refused("CLIENT_TOKEN_IAT_OUT_OF_RANGE", seconds=IAT_TOLERANCE)
     if not await cache.set_if_absent(f"client-jti:{client.id}:{claims['jti']}", "1", ttl=2 * IAT_TOLERANCE + 5):
         raise _refused("CLIENT_TOKEN_REPLAYED")
-    return AuthenticatedClient(client.id, client.name, client.audience, tuple(client.roles))
+    return client.authenticated()

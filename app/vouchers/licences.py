@@ -47,7 +47,7 @@ from app.accounts.service import citizen_with_id_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
-from app.security.clients import ApiClient, ApiClientKey, AuthenticatedClient, live_key
+from app.security.clients import ApiClient, AuthenticatedClient, registered_client
 from app.security.pii import mask_name
 from app.vouchers import licence_fields
 from app.vouchers.licence_fields import FieldView
@@ -286,7 +286,8 @@ class LicenceService:
         if header.get("alg") != "ES256" or header.get("typ") != DOCUMENT_TYP or not isinstance(kid, str):
             raise _bad_document(f"header must have alg ES256, typ {DOCUMENT_TYP} and the kid of your key")
         now = self.p.clock.now()
-        public_key = live_key(await ApiClientKey.get_or_none(client_id=issuer.id, kid=kid, revoked_at=None), now)
+        registered = await registered_client(self.p.cache, issuer.id)
+        public_key = registered.live_key(kid, now) if registered else None
         if public_key is None:
             raise _bad_document("kid is not a live key of this issuer")
         try:

@@ -21,7 +21,8 @@ from tortoise.transactions import in_transaction
 from app import audit
 from app.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.platform import Platform
-from app.security.clients import ApiClient, ApiClientKey, AuthenticatedClient, check_client_key
+from app.security.clients import (ApiClient, ApiClientKey, AuthenticatedClient, check_client_key, forget_client,
+                                  revoke_client_key)
 from app.security.keys import b64url, b64url_decode
 from health_code.codec import COLOURS
 from health_code.interop import default_adapters
@@ -112,6 +113,7 @@ class PartnerRegistry:
             if "status" in changes:
                 # A suspended partner can neither call us nor have its codes accepted.
                 await ApiClient.filter(id=partner_id).update(active=changes["status"] == "active")
+        await forget_client(self.p.cache, partner_id)
         await self.trust.changed()
         await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_updated",
                                  attributes={"partner": partner_id, "changed": sorted(changes)})
@@ -149,13 +151,13 @@ class PartnerRegistry:
             raise Conflict("PARTNER_KEY_EXISTS")
         key = await ApiClientKey.create(client_id=partner_id, kid=kid, public_key_pem=_pem_of(jwk, "jwk"),
                                         created_at=self.p.clock.now(), expires_at=expires_at)
+        await forget_client(self.p.cache, partner_id)
         await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_api_key_added",
                                  attributes={"partner": partner_id, "kid": kid})
         return key
 
     async def revoke_api_key(self, admin: AuthenticatedClient, partner_id: str, kid: str) -> None:
-        updated = await ApiClientKey.filter(client_id=partner_id, kid=kid, revoked_at=None).update(
-            revoked_at=self.p.clock.now())
+        updated = await revoke_client_key(self.p.clock, self.p.cache, partner_id, kid)
         if not updated and not await ApiClientKey.exists(client_id=partner_id, kid=kid):
             raise NotFound("PARTNER_KEY_NOT_FOUND")
         await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_api_key_revoked",

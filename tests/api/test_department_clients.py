@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import secrets
 import time
 from datetime import timedelta
 
@@ -10,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
-from app.security.clients import ApiClient, ApiClientKey
+from app.cache import RedisCache
+from app.security.clients import ApiClient, ApiClientKey, registered_client, revoke_client_key, set_client_active
 from tests.factories import ADMIN_AUD, Department, make_department, sign_in, valid_id_number, verify_real_name
 
 @pytest.fixture
@@ -25,6 +29,12 @@ async def verifier(app, clock) -> Department:
 
 def result_body(id_number: str, result: str = "positive", clock=None) -> dict:
     return {"id_number": id_number, "result": result, "sampled_at": clock.now().isoformat(), "sample_id": "S-0001"}
+
+
+async def post_result(client, lab: Department, clock):
+    """A result for nobody registered: 404 once the lab is let in."""
+    return await client.post("/api/admin/v1/test-results", headers=lab.headers(),
+                             json=result_body(valid_id_number(sequence="998"), clock=clock))
 
 
 async def test_a_lab_posts_a_positive_result_and_the_citizen_turns_red(client, sms, lab, clock):
@@ -78,10 +88,10 @@ async def test_client_tokens_are_checked_and_the_error_says_what_to_fix(client, 
     assert says in error["message"]
 
 
-async def test_a_suspended_client_is_told_so_once_its_token_checks_out(client, lab, clock):
-    await ApiClient.filter(id=lab.id).update(active=False)
-    reply = await client.post("/api/admin/v1/test-results", headers=lab.headers(),
-                              json=result_body(valid_id_number(), clock=clock))
+async def test_a_suspended_client_is_told_so_once_its_token_checks_out(client, lab, platform, clock):
+    assert (await post_result(client, lab, clock)).status_code == 404  # it calls (its client now kept in the cache)
+    assert await set_client_active(platform.cache, lab.id, False)
+    reply = await post_result(client, lab, clock)
     assert reply.status_code == 403 and reply.json()["error"]["code"] == "CLIENT_SUSPENDED"
     stranger = ec.generate_private_key(ec.SECP256R1())
     forged = jwt.encode({"iss": lab.id, "iat": int(clock.timestamp()), "jti": "x2", "aud": ADMIN_AUD}, stranger,
@@ -89,6 +99,33 @@ async def test_a_suspended_client_is_told_so_once_its_token_checks_out(client, l
     unsigned = await client.post("/api/admin/v1/test-results", headers={"Authorization": f"Bearer {forged}"},
                                  json=result_body(valid_id_number(), clock=clock))
     assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "CLIENT_TOKEN_SIGNATURE_INVALID"
+
+    assert await set_client_active(platform.cache, lab.id, True)
+    assert (await post_result(client, lab, clock)).status_code == 404
+    assert not await set_client_active(platform.cache, "cl_nobody", False)
+
+
+async def test_a_change_during_a_read_of_the_client_is_not_undone_by_that_read(client, lab, platform, clock, monkeypatch):
+    """The read began before the suspension: that one request may pass, the next is refused on the new state."""
+    read_client = ApiClient.get_or_none
+
+    async def suspended_meanwhile(*args, **kwargs):
+        row = await read_client(*args, **kwargs)
+        await set_client_active(platform.cache, lab.id, False)
+        return row
+
+    monkeypatch.setattr(ApiClient, "get_or_none", suspended_meanwhile)
+    assert (await post_result(client, lab, clock)).status_code == 404
+    monkeypatch.setattr(ApiClient, "get_or_none", read_client)
+    reply = await post_result(client, lab, clock)
+    assert reply.status_code == 403 and reply.json()["error"]["code"] == "CLIENT_SUSPENDED"
+
+
+async def test_a_partner_region_is_suspended_through_its_registry_entry_only(app, platform, clock):
+    partner = await make_department(clock, "澳门特别行政区（示例）", ["partner"], audience="partner")
+    with pytest.raises(ValueError, match="partners"):
+        await set_client_active(platform.cache, partner.id, False)
+    assert (await ApiClient.get(id=partner.id)).active
 
 
 async def test_a_client_token_cannot_be_replayed(client, lab, clock):
@@ -111,13 +148,21 @@ async def test_a_token_signed_by_another_key_is_refused(client, lab, clock):
     assert reply.json()["error"]["code"] == "CLIENT_TOKEN_SIGNATURE_INVALID"
 
 
-async def test_an_expired_or_revoked_key_stops_working(client, lab, clock):
-    await ApiClientKey.filter(client_id=lab.id).update(expires_at=clock.now() - timedelta(seconds=1))
-    expired = await client.post("/api/admin/v1/test-results", headers=lab.headers(), json=result_body(valid_id_number(), clock=clock))
-    assert expired.status_code == 401
-    await ApiClientKey.filter(client_id=lab.id).update(expires_at=None, revoked_at=clock.now())
-    revoked = await client.post("/api/admin/v1/test-results", headers=lab.headers(), json=result_body(valid_id_number(), clock=clock))
-    assert revoked.status_code == 401
+async def test_a_key_stops_working_at_its_expiry(client, app, clock):
+    lab = await make_department(clock, "示例检验所", ["lab"], expires_at=clock.now() + timedelta(hours=1))
+    assert (await post_result(client, lab, clock)).status_code == 404
+    clock.advance(hours=1)
+    expired = await post_result(client, lab, clock)
+    assert expired.status_code == 401 and expired.json()["error"]["code"] == "CLIENT_KEY_UNKNOWN"
+
+
+async def test_a_revoked_key_stops_working_at_once(client, lab, platform, clock):
+    assert (await post_result(client, lab, clock)).status_code == 404
+    assert await revoke_client_key(clock, platform.cache, lab.id, "1")
+    revoked = await post_result(client, lab, clock)
+    assert revoked.status_code == 401 and revoked.json()["error"]["code"] == "CLIENT_KEY_UNKNOWN"
+    assert await ApiClientKey.filter(client_id=lab.id, kid="1", revoked_at__not_isnull=True).exists()
+    assert not await revoke_client_key(clock, platform.cache, lab.id, "1")  # not a live key any more
 
 
 async def test_a_citizen_token_does_not_open_the_admin_api(client, sms, clock):
@@ -191,3 +236,30 @@ async def test_a_verification_reaches_the_access_log_even_after_the_cache_was_em
                                 json={"payload": payload})
     assert checked.json()["valid"] is True
     assert await AuditEntry.filter(subject_id=citizen.id, category="access", action="health_code_verified").count() == 1
+
+
+@pytest.mark.skipif(not os.environ.get("APP_REDIS_URL"), reason="workers share the client cache through Redis")
+async def test_a_suspension_on_one_worker_counts_at_once_on_another_that_mirrors_the_client(app, lab):
+    namespace = f"test-clients:{secrets.token_hex(6)}"
+    one, other = (RedisCache(os.environ["APP_REDIS_URL"], namespace, near_ttl=10.0) for _ in range(2))
+    try:
+        for _ in range(200):  # read until the first worker mirrors the client (once its channel is subscribed)
+            assert (await registered_client(one, lab.id)).active
+            if one.near.get(f"client:{lab.id}") is not None:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the client was never mirrored")
+
+        await set_client_active(other, lab.id, False)
+
+        for _ in range(100):  # the invalidation crosses pub/sub in a moment
+            if not (await registered_client(one, lab.id)).active:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the first worker still lets a suspended client in")
+    finally:
+        await one.clear()
+        await one.close()
+        await other.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +40,45 @@ def test_an_rsa_key_or_a_missing_file_is_refused_with_a_message(tmp_path):
     assert refused.returncode == 2 and "P-256" in refused.stderr
     missing = run_cli(tmp_path, "clients", "add", "--name", "x", "--audience", "admin", "--public-key", str(tmp_path / "nope.pem"))
     assert missing.returncode == 2 and "cannot register" in missing.stderr
+
+
+def registered(tmp_path: Path, *roles: str, audience: str = "admin") -> str:
+    pem = write_key(tmp_path / "client.pem", ec.generate_private_key(ec.SECP256R1()))
+    done = run_cli(tmp_path, "clients", "add", "--name", "示例检验所", "--audience", audience,
+                   *[arg for role in roles for arg in ("--role", role)], "--public-key", str(pem))
+    assert done.returncode == 0, done.stderr
+    return re.search(r"client id \(use as iss\): (\S+)", done.stdout).group(1)
+
+
+def stored(tmp_path: Path, sql: str, *args: str) -> tuple:
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        return db.execute(sql, args).fetchone()
+
+
+def test_an_operator_suspends_and_reactivates_a_lab(tmp_path):
+    lab = registered(tmp_path, "lab")
+    suspended = run_cli(tmp_path, "clients", "suspend", lab)
+    assert suspended.returncode == 0, suspended.stderr
+    assert f"suspend: {lab}" in suspended.stdout and "within 60 s" in suspended.stdout  # no Redis here
+    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == (0,)
+    assert run_cli(tmp_path, "clients", "reactivate", lab).returncode == 0
+    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == (1,)
+
+
+def test_an_operator_revokes_a_key_once(tmp_path):
+    lab = registered(tmp_path, "lab")
+    revoked = run_cli(tmp_path, "clients", "revoke-key", lab, "--kid", "1")
+    assert revoked.returncode == 0, revoked.stderr
+    assert stored(tmp_path, "SELECT revoked_at IS NOT NULL FROM api_client_keys WHERE client_id = ?", lab) == (1,)
+    again = run_cli(tmp_path, "clients", "revoke-key", lab, "--kid", "1")
+    assert again.returncode == 1 and f"no live key 1 of client {lab}" in again.stderr
+
+
+def test_an_unknown_client_or_a_partner_region_is_refused_with_a_message(tmp_path):
+    registered(tmp_path)  # the database exists
+    unknown = run_cli(tmp_path, "clients", "suspend", "cl_nobody")
+    assert unknown.returncode == 1 and "no client cl_nobody" in unknown.stderr
+    partner = registered(tmp_path, "partner", audience="partner")
+    refused = run_cli(tmp_path, "clients", "suspend", partner)
+    assert refused.returncode == 2 and "/api/admin/v1/partners/" in refused.stderr
+    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", partner) == (1,)

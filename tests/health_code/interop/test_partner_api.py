@@ -72,6 +72,7 @@ async def test_a_partner_token_cannot_be_replayed(client, mo):
 
 
 async def test_a_suspended_partner_is_told_so_and_a_reactivated_one_is_served_again(client, admin, mo):
+    assert (await verify(client, mo.headers(), ["GDHC1:X"])).status_code == 200  # known to every worker from here
     await client.patch(f"{PARTNERS}/MO", headers=admin.headers(), json={"status": "suspended"})
     refused(await verify(client, mo.headers(), ["GDHC1:X"]), 403, "CLIENT_SUSPENDED")
 
@@ -87,6 +88,7 @@ async def test_an_admin_client_cannot_call_the_partner_api(client, admin, clock)
 
 
 async def test_macao_rotates_its_api_key(client, admin, mo):
+    assert (await verify(client, mo.headers(), ["GDHC1:X"])).status_code == 200  # its client is cached from here
     new_key = ec.generate_private_key(ec.SECP256R1())
     added = await client.post(f"{PARTNERS}/MO/api-keys", headers=admin.headers(),
                               json={"jwk": public_jwk(new_key, "mo-api-2")})
