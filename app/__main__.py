@@ -16,8 +16,12 @@ import logging
 import sys
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from app.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from app.clock import Clock
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -133,9 +137,12 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
     from app.security.clients import register_client
 
     await init_db(settings.resolved_database_url, migrate=not settings.production)
+    clock = Clock()
     try:
-        client = await register_client(Clock(), args.name, args.audience, args.role,
+        client = await register_client(clock, args.name, args.audience, args.role,
                                        Path(args.public_key).read_text(), kid=args.kid)
+        await _operator_did(clock, "client_add", {"client": client.id, "audience": args.audience, "roles": args.role,
+                                                  "kid": args.kid})
     except (OSError, ValueError) as exc:
         print(f"cannot register: {exc}", file=sys.stderr)
         return 2
@@ -155,14 +162,17 @@ async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     from app.security.clients import CLIENT_CACHE_TTL, revoke_client_key, set_client_active
 
     await init_db(settings.resolved_database_url, migrate=not settings.production)
-    cache = create_cache(settings.redis_url, settings.cache_namespace)
+    cache, clock = create_cache(settings.redis_url, settings.cache_namespace), Clock()
     try:
         if args.action == "revoke-key":
-            done = await revoke_client_key(Clock(), cache, args.client_id, args.kid)
+            done = await revoke_client_key(clock, cache, args.client_id, args.kid)
             missing = f"no live key {args.kid} of client {args.client_id}"
         else:
             done = await set_client_active(cache, args.client_id, args.action == "reactivate")
             missing = f"no client {args.client_id}"
+        if done:
+            await _operator_did(clock, f"client_{args.action.replace('-', '_')}",
+                                {"client": args.client_id, **({"kid": args.kid} if "kid" in args else {})})
     except ValueError as exc:
         print(f"cannot {args.action}: {exc}", file=sys.stderr)
         return 2
@@ -176,6 +186,16 @@ async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.redis_url:
         print(f"a server running now without Redis sees this within {CLIENT_CACHE_TTL:.0f} s")
     return 0
+
+
+async def _operator_did(clock: Clock, action: str, attributes: dict[str, object]) -> None:
+    """An operator's command, in the audit log under the account that ran it."""
+    import getpass
+
+    from app import audit
+
+    await audit.record_event(clock, actor=f"operator:{getpass.getuser()}", actor_type="operator", action=action,
+                             attributes=attributes)
 
 
 def _keys(settings: Settings, action: str) -> int:

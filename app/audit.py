@@ -35,7 +35,8 @@ from app.clock import Clock
 log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
-ACTOR_TYPES = ("citizen", "system", "relying_party", "partner", "proxy", "admin", "department")
+# operator: a person at the servers running a maintenance command (`python -m app clients ...`)
+ACTOR_TYPES = ("citizen", "system", "relying_party", "partner", "proxy", "admin", "department", "operator")
 
 
 class AuditEntry(Model):

@@ -63,6 +63,11 @@ def test_an_operator_suspends_and_reactivates_a_lab(tmp_path):
     assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == (0,)
     assert run_cli(tmp_path, "clients", "reactivate", lab).returncode == 0
     assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == (1,)
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:  # each change is in the audit log, with who made it
+        logged = db.execute("SELECT action, actor_type, actor, attributes FROM audit_entries ORDER BY seq").fetchall()
+    assert [(action, actor_type) for action, actor_type, _, _ in logged] == [
+        ("client_add", "operator"), ("client_suspend", "operator"), ("client_reactivate", "operator")]
+    assert all(actor.startswith("operator:") and lab in attributes for _, _, actor, attributes in logged)
 
 
 def test_an_operator_revokes_a_key_once(tmp_path):
@@ -72,6 +77,7 @@ def test_an_operator_revokes_a_key_once(tmp_path):
     assert stored(tmp_path, "SELECT revoked_at IS NOT NULL FROM api_client_keys WHERE client_id = ?", lab) == (1,)
     again = run_cli(tmp_path, "clients", "revoke-key", lab, "--kid", "1")
     assert again.returncode == 1 and f"no live key 1 of client {lab}" in again.stderr
+    assert stored(tmp_path, "SELECT count(*) FROM audit_entries WHERE action = 'client_revoke_key'") == (1,)
 
 
 def test_an_unknown_client_or_a_partner_region_is_refused_with_a_message(tmp_path):
