@@ -50,9 +50,9 @@ def registered(tmp_path: Path, *roles: str, audience: str = "admin") -> str:
     return re.search(r"client id \(use as iss\): (\S+)", done.stdout).group(1)
 
 
-def stored(tmp_path: Path, sql: str, *args: str) -> tuple:
+def stored(tmp_path: Path, sql: str, *args: str) -> list[tuple]:
     with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
-        return db.execute(sql, args).fetchone()
+        return db.execute(sql, args).fetchall()
 
 
 def test_an_operator_suspends_and_reactivates_a_lab(tmp_path):
@@ -60,11 +60,11 @@ def test_an_operator_suspends_and_reactivates_a_lab(tmp_path):
     suspended = run_cli(tmp_path, "clients", "suspend", lab)
     assert suspended.returncode == 0, suspended.stderr
     assert f"suspend: {lab}" in suspended.stdout and "within 60 s" in suspended.stdout  # no Redis here
-    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == (0,)
+    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == [(0,)]
     assert run_cli(tmp_path, "clients", "reactivate", lab).returncode == 0
-    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == (1,)
-    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:  # each change is in the audit log, with who made it
-        logged = db.execute("SELECT action, actor_type, actor, attributes FROM audit_entries ORDER BY seq").fetchall()
+    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == [(1,)]
+    # Each change is in the audit log, with who made it.
+    logged = stored(tmp_path, "SELECT action, actor_type, actor, attributes FROM audit_entries ORDER BY seq")
     assert [(action, actor_type) for action, actor_type, _, _ in logged] == [
         ("client_add", "operator"), ("client_suspend", "operator"), ("client_reactivate", "operator")]
     assert all(actor.startswith("operator:") and lab in attributes for _, _, actor, attributes in logged)
@@ -74,10 +74,10 @@ def test_an_operator_revokes_a_key_once(tmp_path):
     lab = registered(tmp_path, "lab")
     revoked = run_cli(tmp_path, "clients", "revoke-key", lab, "--kid", "1")
     assert revoked.returncode == 0, revoked.stderr
-    assert stored(tmp_path, "SELECT revoked_at IS NOT NULL FROM api_client_keys WHERE client_id = ?", lab) == (1,)
+    assert stored(tmp_path, "SELECT revoked_at IS NOT NULL FROM api_client_keys WHERE client_id = ?", lab) == [(1,)]
     again = run_cli(tmp_path, "clients", "revoke-key", lab, "--kid", "1")
     assert again.returncode == 1 and f"no live key 1 of client {lab}" in again.stderr
-    assert stored(tmp_path, "SELECT count(*) FROM audit_entries WHERE action = 'client_revoke_key'") == (1,)
+    assert stored(tmp_path, "SELECT count(*) FROM audit_entries WHERE action = 'client_revoke_key'") == [(1,)]
 
 
 def test_an_unknown_client_or_a_partner_region_is_refused_with_a_message(tmp_path):
@@ -87,4 +87,4 @@ def test_an_unknown_client_or_a_partner_region_is_refused_with_a_message(tmp_pat
     partner = registered(tmp_path, "partner", audience="partner")
     refused = run_cli(tmp_path, "clients", "suspend", partner)
     assert refused.returncode == 2 and "/api/admin/v1/partners/" in refused.stderr
-    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", partner) == (1,)
+    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", partner) == [(1,)]

@@ -72,7 +72,7 @@ async def test_a_partner_token_cannot_be_replayed(client, mo):
 
 
 async def test_a_suspended_partner_is_told_so_and_a_reactivated_one_is_served_again(client, admin, mo):
-    assert (await verify(client, mo.headers(), ["GDHC1:X"])).status_code == 200  # known to every worker from here
+    assert (await verify(client, mo.headers(), ["GDHC1:X"])).status_code == 200  # its client is cached from here
     await client.patch(f"{PARTNERS}/MO", headers=admin.headers(), json={"status": "suspended"})
     refused(await verify(client, mo.headers(), ["GDHC1:X"]), 403, "CLIENT_SUSPENDED")
 
