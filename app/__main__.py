@@ -160,6 +160,7 @@ async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     from app.clock import Clock
     from app.db import close_db, init_db
     from app.security.clients import CLIENT_CACHE_TTL, revoke_client_key, set_client_active
+    from app.server import OUTAGES
 
     await init_db(settings.resolved_database_url, migrate=not settings.production)
     cache, clock = create_cache(settings.redis_url, settings.cache_namespace), Clock()
@@ -176,6 +177,10 @@ async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"cannot {args.action}: {exc}", file=sys.stderr)
         return 2
+    except OUTAGES as exc:
+        print(f"cannot {args.action}: the database or the cache did not answer ({type(exc).__name__}); "
+              "run the command again when they do", file=sys.stderr)
+        return 3
     finally:
         await cache.close()
         await close_db()

@@ -162,6 +162,7 @@ async def set_client_active(cache: Cache, client_id: str, active: bool) -> bool:
     which also stops its codes being accepted (ValueError)."""
     if await ApiClient.exists(id=client_id, audience="partner"):
         raise ValueError("a partner region is suspended or reactivated through PATCH /api/admin/v1/partners/{id}")
+    await forget_client(cache, client_id)  # first: when the cache cannot be told, nothing is changed
     updated = await ApiClient.filter(id=client_id).update(active=active)
     await forget_client(cache, client_id)
     return bool(updated)
@@ -169,6 +170,7 @@ async def set_client_active(cache: Cache, client_id: str, active: bool) -> bool:
 
 async def revoke_client_key(clock: Clock, cache: Cache, client_id: str, kid: str) -> bool:
     """Revoke one key of a client at once, on every worker. False if it was not a live key."""
+    await forget_client(cache, client_id)  # first: when the cache cannot be told, nothing is changed
     updated = await ApiClientKey.filter(client_id=client_id, kid=kid, revoked_at=None).update(revoked_at=clock.now())
     await forget_client(cache, client_id)
     return bool(updated)

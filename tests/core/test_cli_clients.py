@@ -12,12 +12,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from bench._load import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def run_cli(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
-    env.update(APP_DATA_DIR=str(tmp_path), APP_DATABASE_URL=f"sqlite://{tmp_path}/cli.sqlite3")
+    env.update(APP_DATA_DIR=str(tmp_path), APP_DATABASE_URL=f"sqlite://{tmp_path}/cli.sqlite3", **settings)
     return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -88,3 +90,13 @@ def test_an_unknown_client_or_a_partner_region_is_refused_with_a_message(tmp_pat
     refused = run_cli(tmp_path, "clients", "suspend", partner)
     assert refused.returncode == 2 and "/api/admin/v1/partners/" in refused.stderr
     assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", partner) == [(1,)]
+
+
+def test_when_the_cache_cannot_be_told_nothing_is_changed(tmp_path):
+    lab = registered(tmp_path, "lab")
+    unreachable = {"APP_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens there
+    for command in (["suspend", lab], ["revoke-key", lab, "--kid", "1"]):
+        failed = run_cli(tmp_path, "clients", *command, **unreachable)
+        assert failed.returncode == 3 and "did not answer" in failed.stderr and "again" in failed.stderr
+    assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == [(1,)]
+    assert stored(tmp_path, "SELECT revoked_at FROM api_client_keys WHERE client_id = ?", lab) == [(None,)]
