@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Callable, Iterator
 from urllib.parse import urlparse, urlunparse
 
 import httpx
@@ -20,6 +20,7 @@ import pytest
 from sanic import Sanic
 
 from app.accounts.adapters import StandInFaceCheck, StandInSmsGateway
+from app.cache import RedisCache
 from app.clock import MovableClock
 from app.config import Settings
 from app.platform import Platform, build_platform
@@ -178,3 +179,23 @@ async def second_party(app: Sanic) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://gov.test") as other:
         yield other
+
+
+@pytest.fixture
+async def workers() -> AsyncIterator[Callable[..., RedisCache]]:
+    """A factory of workers' caches sharing one Redis namespace (needs APP_REDIS_URL): each worker's
+    near cache as it runs in a served process."""
+    namespace = f"test-near:{secrets.token_hex(6)}"
+    made: list[RedisCache] = []
+
+    def worker(url: str = REDIS_URL, near_ttl: float = 10.0) -> RedisCache:
+        cache = RedisCache(url, namespace, near_ttl=near_ttl)
+        made.append(cache)
+        return cache
+
+    yield worker
+    for cache in made:
+        await cache.close()
+    cleaner = RedisCache(REDIS_URL, namespace)
+    await cleaner.clear()
+    await cleaner.close()

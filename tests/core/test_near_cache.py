@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import time
 from typing import AsyncIterator, Callable
 
@@ -20,25 +19,6 @@ from tests.faults.proxy import FaultProxy
 
 REDIS_URL = os.environ.get("APP_REDIS_URL", "")
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="APP_REDIS_URL not set: the near cache mirrors Redis")
-
-
-@pytest.fixture
-async def workers() -> AsyncIterator[Callable[..., RedisCache]]:
-    """A factory of workers' caches sharing one namespace."""
-    namespace = f"test-near:{secrets.token_hex(6)}"
-    made: list[RedisCache] = []
-
-    def worker(url: str = REDIS_URL, near_ttl: float = 10.0) -> RedisCache:
-        cache = RedisCache(url, namespace, near_ttl=near_ttl)
-        made.append(cache)
-        return cache
-
-    yield worker
-    for cache in made:
-        await cache.close()
-    cleaner = RedisCache(REDIS_URL, namespace)
-    await cleaner.clear()
-    await cleaner.close()
 
 
 @pytest.fixture
