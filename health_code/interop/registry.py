@@ -113,7 +113,8 @@ class PartnerRegistry:
             if "status" in changes:
                 # A suspended partner can neither call us nor have its codes accepted.
                 await ApiClient.filter(id=partner_id).update(active=changes["status"] == "active")
-        await forget_client(self.p.cache, partner_id)
+        if "status" in changes:  # the only change here to its API client: others leave the cached client as it is
+            await forget_client(self.p.cache, partner_id)
         await self.trust.changed()
         await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_updated",
                                  attributes={"partner": partner_id, "changed": sorted(changes)})
