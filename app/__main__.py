@@ -167,13 +167,12 @@ async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.action == "revoke-key":
             done = await revoke_client_key(clock, cache, args.client_id, args.kid)
-            missing = f"no live key {args.kid} of client {args.client_id}"
+            changed, missing = {"client": args.client_id, "kid": args.kid}, f"no live key {args.kid} of client {args.client_id}"
         else:
             done = await set_client_active(cache, args.client_id, args.action == "reactivate")
-            missing = f"no client {args.client_id}"
+            changed, missing = {"client": args.client_id}, f"no client {args.client_id}"
         if done:
-            await _operator_did(clock, f"client_{args.action.replace('-', '_')}",
-                                {"client": args.client_id, **({"kid": args.kid} if "kid" in args else {})})
+            await _operator_did(clock, f"client_{args.action.replace('-', '_')}", changed)
     except ValueError as exc:
         print(f"cannot {args.action}: {exc}", file=sys.stderr)
         return 2
@@ -187,7 +186,7 @@ async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     if not done:
         print(missing, file=sys.stderr)
         return 1
-    print(f"{args.action}: {args.client_id}" + (f" key {args.kid}" if args.action == "revoke-key" else ""))
+    print(f"{args.action}: {args.client_id}" + (f" key {changed['kid']}" if "kid" in changed else ""))
     if not settings.redis_url:
         print(f"a server running now without Redis sees this within {CLIENT_CACHE_TTL:.0f} s")
     return 0
