@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from app.base45_decoder import b45decode
+
 PREFIX = "GDHC1:"
 ES256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every signature, made once
 CLAIMS_KEY = "hc"
@@ -101,7 +103,7 @@ def unpack(payload: str, prefix: str = PREFIX) -> tuple[dict[Any, Any], dict[Any
     if not isinstance(payload, str) or not payload.startswith(prefix):
         raise CodeError("BAD_PREFIX", f"expected {prefix}")
     try:
-        compressed = base45.b45decode(payload[len(prefix):])
+        compressed = b45decode(payload[len(prefix):])
     except (ValueError, KeyError):
         raise CodeError("BAD_ENCODING", "not base45") from None
     try:

@@ -38,6 +38,7 @@ import cbor2
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.base45_decoder import b45decode
 from app.security.keys import SigningKey, b64url, b64url_decode
 
 VCT = "cn-gd-resident-id-voucher"
@@ -267,7 +268,7 @@ def from_qr_text(text: str) -> str:
     if "~" in body:
         return body
     try:
-        raw = base45.b45decode(body)
+        raw = b45decode(body)
         if raw[:1] == _ZLIB_HEADER:
             inflater = zlib.decompressobj()
             raw = inflater.decompress(raw, MAX_QR_BYTES)

@@ -22,7 +22,6 @@ import zlib
 from datetime import date, datetime
 from typing import Any, Mapping, Sequence
 
-import base45
 import cbor2
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from app.base45_decoder import b45decode
 from health_code.codec import ES256, CodeError
 from health_code.interop.formats import DecodedCode, ForeignStatus, KeyLookup, TrustedKey, check_key_validity
 
@@ -71,7 +71,7 @@ class EuDccFormat:
         if not self.detect(text):
             raise CodeError("BAD_PREFIX", f"expected {PREFIX}")
         try:
-            compressed = base45.b45decode(text[len(PREFIX):])
+            compressed = b45decode(text[len(PREFIX):])
         except (ValueError, KeyError):
             raise CodeError("BAD_ENCODING", "not base45") from None
         return self.decode_cose(_decompress(compressed))
