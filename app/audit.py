@@ -243,13 +243,14 @@ async def _chain(clock: Clock, records: Sequence[AuditRecord], pending_id: int |
     for _ in range(3):
         try:
             async with in_transaction() as conn:
-                head = await AuditHead.filter(id=1).select_for_update().using_db(conn).first()
+                head = await _locked_head(conn)
                 # Under the head's lock: of a writer and the sweep, only the first finds the pending row.
                 if pending_id is not None and not await PendingAudit.filter(id=pending_id).using_db(conn).delete():
                     return _ALREADY_CHAINED
                 if head is None:
-                    head = await AuditHead.create(id=1, seq=0, hash=GENESIS_HASH, using_db=conn)
-                rows, seq, prev_hash, at = [], head.seq, head.hash, at or clock.now()
+                    await AuditHead.create(id=1, seq=0, hash=GENESIS_HASH, using_db=conn)
+                    head = (0, GENESIS_HASH)
+                rows, (seq, prev_hash), at = [], head, at or clock.now()
                 at_text = at.isoformat(timespec="microseconds")
                 for r in records:
                     seq += 1
@@ -259,11 +260,26 @@ async def _chain(clock: Clock, records: Sequence[AuditRecord], pending_id: int |
                     prev_hash = digest
                 if rows:
                     await _insert_many(conn, at, rows)
-                    await AuditHead.filter(id=1).using_db(conn).update(seq=seq, hash=prev_hash)
+                    await conn.execute_query(f"UPDATE audit_head SET seq = {_marks(conn, 1)}, hash = {_marks(conn, 2)} "
+                                             "WHERE id = 1", [seq, prev_hash])
                 return rows
         except IntegrityError:
             continue  # another worker created the head or took this seq first: retry
     raise RuntimeError("audit log is busy")
+
+
+# The head is read and moved in SQL of our own, not through the ORM: building those two queries cost
+# more CPU than the rest of a transaction of one entry (0.6 of its 1.4 ms, measured on PostgreSQL).
+async def _locked_head(conn: Any) -> tuple[int, str] | None:
+    """The chain's (seq, hash) head, locked until the transaction ends (SQLite has one writer anyway)."""
+    lock = "" if conn.capabilities.dialect == "sqlite" else " FOR UPDATE"
+    _, rows = await conn.execute_query(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
+    return (rows[0]["seq"], rows[0]["hash"]) if rows else None
+
+
+def _marks(conn: Any, number: int) -> str:
+    """The `number`-th parameter's placeholder in the connection's dialect."""
+    return "?" if conn.capabilities.dialect == "sqlite" else f"${number}"
 
 
 def _inside_transaction() -> bool:
@@ -357,8 +373,7 @@ async def _insert_many(conn: Any, at: datetime, rows: list[Any]) -> None:
     signature check of the verification being audited). Values are converted by the model's own fields."""
     fields_map = AuditEntry._meta.fields_map
     at_db = fields_map["at"].to_db_value(at, AuditEntry)
-    dialect = conn.capabilities.dialect
-    marks = ", ".join("?" if dialect == "sqlite" else f"${i}" for i in range(1, len(_COLUMNS) + 1))
+    marks = ", ".join(_marks(conn, i) for i in range(1, len(_COLUMNS) + 1))
     query = f'INSERT INTO "audit_entries" ({", ".join(_COLUMNS)}) VALUES ({marks})'
     await conn.execute_many(query, [
         [seq, at_db, r.category, r.actor, r.actor_type, r.action, r.subject_id, r.attributes_json,
