@@ -31,6 +31,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from app.clock import Clock
+from app.db import placeholders
 
 log = logging.getLogger(__name__)
 
@@ -260,8 +261,8 @@ async def _chain(clock: Clock, records: Sequence[AuditRecord], pending_id: int |
                     prev_hash = digest
                 if rows:
                     await _insert_many(conn, at, rows)
-                    await conn.execute_query(f"UPDATE audit_head SET seq = {_marks(conn, 1)}, hash = {_marks(conn, 2)} "
-                                             "WHERE id = 1", [seq, prev_hash])
+                    await conn.execute_query(f"UPDATE audit_head SET seq = {placeholders(conn, 1)}, "
+                                             f"hash = {placeholders(conn, 1, first=2)} WHERE id = 1", [seq, prev_hash])
                 return rows
         except IntegrityError:
             continue  # another worker created the head or took this seq first: retry
@@ -275,11 +276,6 @@ async def _locked_head(conn: Any) -> tuple[int, str] | None:
     lock = "" if conn.capabilities.dialect == "sqlite" else " FOR UPDATE"
     _, rows = await conn.execute_query(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
     return (rows[0]["seq"], rows[0]["hash"]) if rows else None
-
-
-def _marks(conn: Any, number: int) -> str:
-    """The `number`-th parameter's placeholder in the connection's dialect."""
-    return "?" if conn.capabilities.dialect == "sqlite" else f"${number}"
 
 
 def _inside_transaction() -> bool:
@@ -373,8 +369,7 @@ async def _insert_many(conn: Any, at: datetime, rows: list[Any]) -> None:
     signature check of the verification being audited). Values are converted by the model's own fields."""
     fields_map = AuditEntry._meta.fields_map
     at_db = fields_map["at"].to_db_value(at, AuditEntry)
-    marks = ", ".join(_marks(conn, i) for i in range(1, len(_COLUMNS) + 1))
-    query = f'INSERT INTO "audit_entries" ({", ".join(_COLUMNS)}) VALUES ({marks})'
+    query = f'INSERT INTO "audit_entries" ({", ".join(_COLUMNS)}) VALUES ({placeholders(conn, len(_COLUMNS))})'
     await conn.execute_many(query, [
         [seq, at_db, r.category, r.actor, r.actor_type, r.action, r.subject_id, r.attributes_json,
          r.purpose, prev, digest]

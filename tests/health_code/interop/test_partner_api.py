@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
 from health_code import codec
+from health_code.service import payload_digest
 from tests.factories import ADMIN_AUD, make_department, sign_in, valid_id_number, verify_real_name
 from tests.health_code.interop.partners_factory import (
     CHINESE_WORDS,
@@ -161,6 +162,22 @@ async def test_each_check_is_audited_and_the_citizen_sees_the_valid_one(client, 
     assert log[0]["actor_type"] == "partner" and log[0]["actor"] == "澳门特别行政区卫生局"
     assert log[0]["action"] == "health_code_verified" and "MO" in log[0]["purpose"]
     assert sorted(log[0]["attributes"]) == ["color", "subject_masked"]
+
+
+async def test_after_a_cache_loss_the_check_still_reaches_the_citizen(client, sms, mo, app):
+    citizen, code = await zhang_san_code(client, sms)
+    code_id = codec.unpack(code)[1]["hc"][1].hex()
+    # The cache forgets the code (a Redis failover): the signature is checked, the holder read from the database.
+    await app.ctx.platform.cache.delete(f"hc:payload:{payload_digest(code)}")
+    await app.ctx.platform.cache.delete(f"hc:issued:{code_id}")
+
+    reply = await verify(client, mo.headers(), [code])
+
+    assert reply.status_code == 200 and reply.json()["results"][0]["valid"] is True
+    [entry] = await AuditEntry.filter(actor_type="partner")
+    assert (entry.category, entry.subject_id) == ("access", citizen.id) and code_id in entry.purpose
+    log = (await client.get("/api/v1/me/access-log", headers=citizen.headers)).json()["items"]
+    assert [item["action"] for item in log] == ["health_code_verified"]
 
 
 async def test_a_red_citizen_is_red_in_the_partner_words_too(client, sms, mo, clock):
