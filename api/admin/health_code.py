@@ -13,7 +13,6 @@ from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
 from app.clock import rfc3339
 from health_code.codec import CodeError
-from health_code.service import utc
 
 bp = audience_blueprint("admin_health_code", url_prefix="/api/admin/v1", audience="admin")
 
@@ -89,7 +88,7 @@ async def verify_code(request: Request) -> HTTPResponse:
     except CodeError as exc:
         return reply(VerifyReply(valid=False, error=exc.code, color=None, issuer=None, expires_at=None, subject_masked=None))
     return reply(VerifyReply(valid=True, error=None, color=claims.colour, issuer=claims.issuer,
-                             expires_at=rfc3339(utc(claims.expires_at)), subject_masked=claims.subject_masked))
+                             expires_at=rfc3339(claims.expires_at), subject_masked=claims.subject_masked))
 
 
 class VenueRequest(Strict):

@@ -16,7 +16,7 @@ from app.clock import rfc3339
 from app.errors import ValidationFailed
 from elderly_mode import replies as spoken_replies
 from elderly_mode.presets import status_label
-from health_code.service import IssuedCode, colour_text, seconds_left, utc
+from health_code.service import IssuedCode, colour_text, seconds_left
 
 bp = audience_blueprint("citizen_health_code", url_prefix="/api/v1/health-code", audience="citizen")
 IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -111,10 +111,10 @@ def health_code_body(request: Request, code: IssuedCode) -> dict:
     if shaped is None:
         colour_words = colour_text(code.colour, language)
         reasons = reason_items(request, code.reasons)
-        expires_at = rfc3339(utc(code.expires_at))
+        expires_at = rfc3339(code.expires_at)
         shaped = HealthCodeReply(
             payload=code.payload, color=code.colour, color_text=colour_words,
-            reasons=reasons, issued_at=rfc3339(utc(code.issued_at)), expires_at=expires_at, seconds_left=0,
+            reasons=reasons, issued_at=rfc3339(code.issued_at), expires_at=expires_at, seconds_left=0,
             tts_text=spoken_replies.health_code(colour_words, [r.text for r in reasons], expires_at, language),
             status_label=status_label(code.colour, language),
         ).model_dump(mode="json")

@@ -14,7 +14,7 @@ from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.i18n import pick
-from health_code.service import colour_text, seconds_left, utc
+from health_code.service import colour_text, seconds_left
 
 bp = audience_blueprint("citizen_interop", url_prefix="/api/v1", audience="citizen")
 
@@ -72,8 +72,8 @@ async def convert(request: Request) -> HTTPResponse:
     provenance = ReasonItem(code=0, text=pick(CONVERTED_FROM, language, partner=done.partner.name, state=done.source.state))
     return reply(ConversionReply(
         payload=code.payload, color=code.colour, color_text=colour_text(code.colour, language),
-        reasons=[*reason_items(request, code.reasons), provenance], issued_at=rfc3339(utc(code.issued_at)),
-        expires_at=rfc3339(utc(code.expires_at)), seconds_left=seconds_left(code, request.app.ctx.platform.clock.now()),
+        reasons=[*reason_items(request, code.reasons), provenance], issued_at=rfc3339(code.issued_at),
+        expires_at=rfc3339(code.expires_at), seconds_left=seconds_left(code, request.app.ctx.platform.clock.now()),
         source=ConversionSource(partner=done.partner.id, partner_name=done.partner.name, format=done.source.format,
                                 state=done.source.state, mapped_color=done.mapped_colour),
     ), status=201)
@@ -91,5 +91,5 @@ async def border_pass(request: Request) -> HTTPResponse:
         payload=issued.payload, partner=issued.partner_id, color=issued.colour,
         color_text=colour_text(issued.colour, request.ctx.language), subject_masked=issued.subject_masked,
         document_type=issued.document_type, document_last4=issued.document_last4,
-        issued_at=rfc3339(utc(issued.issued_at)), expires_at=rfc3339(utc(issued.expires_at)),
+        issued_at=rfc3339(issued.issued_at), expires_at=rfc3339(issued.expires_at),
     ), status=201)

@@ -12,7 +12,6 @@ from sanic.response import HTTPResponse
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
 from app.clock import rfc3339
-from health_code.service import utc
 
 bp = audience_blueprint("partner", url_prefix="/api/partner/v1", audience="partner")
 
@@ -51,7 +50,7 @@ async def verifications(request: Request) -> HTTPResponse:
     body = parse_body(request, VerificationsRequest)
     results = await request.app.ctx.interop.verify_for_partner(request.ctx.client, body.codes)
     return reply({"results": [
-        {**r.__dict__, "expires_at": rfc3339(utc(r.expires_at)) if r.expires_at is not None else None} for r in results
+        {**r.__dict__, "expires_at": rfc3339(r.expires_at)} for r in results
     ]})
 
 

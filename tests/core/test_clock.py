@@ -59,3 +59,9 @@ def test_rfc3339_is_utc_with_z_to_the_second():
     beijing = timezone(timedelta(hours=8))
     assert rfc3339(datetime(2024, 5, 1, 8, 30, 15, 999_999, tzinfo=beijing)) == "2024-05-01T00:30:15Z"
     assert rfc3339(None) is None
+
+
+def test_rfc3339_of_unix_seconds_as_codes_carry_them():
+    moment = datetime(2026, 11, 25, 22, 0, 5, tzinfo=timezone(timedelta(hours=8)))
+    assert rfc3339(int(moment.timestamp())) == rfc3339(moment) == "2026-11-25T14:00:05Z"
+    assert rfc3339(0) == "1970-01-01T00:00:00Z"
