@@ -25,8 +25,9 @@ from app.single_flight import SingleFlight
 log = logging.getLogger(__name__)
 
 # What every signed-in request reads: the session's state, the citizen snapshot, the current code;
-# and what every client request reads: the client with its keys.
-NEAR_PREFIXES = ("sess:", "citizen:", "hc:code:", "client:")
+# what every client request reads: the client with its keys; and what every partner request reads:
+# the trust list's version.
+NEAR_PREFIXES = ("sess:", "citizen:", "hc:code:", "client:", "interop:trust-version")
 
 
 class Cache(Protocol):

@@ -3,12 +3,16 @@ everyone can fetch the signed trust list and the format description to verify co
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import datetime
 
 import jwt
 import pytest
 
 from app.audit import AuditEntry
+from health_code.interop.models import Partner
+from health_code.interop.trust import VERSION_KEY, PartnerTrustList
 from tests.factories import make_department, sign_in, verify_real_name
 from tests.health_code.interop.partners_factory import (
     CHINESE_WORDS,
@@ -233,3 +237,29 @@ async def test_a_region_may_be_allowed_its_whole_peak_of_verifications(client, a
     reply = await client.post(PARTNERS, headers=admin.headers(), json=registration_body(rate_limit_per_minute=1_000_000))
     assert reply.status_code == 201, reply.text
     assert reply.json()["rate_limit_per_minute"] == 1_000_000
+
+
+@pytest.mark.skipif(not os.environ.get("APP_REDIS_URL"), reason="workers share the trust list's version through Redis")
+async def test_a_suspension_on_one_worker_counts_at_once_on_another_that_mirrors_the_trust_list(client, admin, workers):
+    mo = await make_partner(client, admin)
+    one, other = workers(), workers()
+    trust = PartnerTrustList(one)
+    for _ in range(200):  # refresh until the first worker mirrors the version (once its channel is subscribed)
+        await trust.refresh()
+        if one.near.get(VERSION_KEY) is not None:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the trust list's version was never mirrored")
+    assert trust.partner(mo.id).active
+
+    await Partner.filter(id=mo.id).update(status="suspended")
+    await PartnerTrustList(other).changed()  # what the registry does after every change, on another worker
+
+    for _ in range(100):  # the invalidation crosses pub/sub in a moment
+        await trust.refresh()
+        if not trust.partner(mo.id).active:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the first worker still trusts a suspended partner")
