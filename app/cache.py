@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Generic, Protocol, TypeVar
+from typing import Any, AsyncIterator, Callable, Generic, Protocol, Sequence, TypeVar
 
 import redis.asyncio as redis_asyncio
 
@@ -38,6 +38,7 @@ class Cache(Protocol):
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool: ...
     async def replace(self, key: str, expected: str | None, value: str, ttl: float, announce: bool = True) -> bool: ...
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
+    async def incr_many(self, counters: Sequence[tuple[str, float]], amount: int = 1) -> list[int]: ...
     async def delete(self, key: str) -> bool: ...
     async def ping(self) -> None: ...
     async def clear(self) -> None: ...
@@ -95,6 +96,9 @@ class MemoryCache:
         value = int(current) + amount
         self._data[key] = (str(value), self._data[key][1])
         return value
+
+    async def incr_many(self, counters: Sequence[tuple[str, float]], amount: int = 1) -> list[int]:
+        return [await self.incr(key, ttl, amount) for key, ttl in counters]
 
     async def delete(self, key: str) -> bool:
         return self._data.pop(key, None) is not None
@@ -291,6 +295,16 @@ class RedisCache:
         pipe = self._redis.pipeline(transaction=True)
         write(pipe)
         return int((await pipe.execute())[0])
+
+    async def incr_many(self, counters: Sequence[tuple[str, float]], amount: int = 1) -> list[int]:
+        """`incr` of each (key, ttl), in one round trip (and one transaction) when none is mirrored."""
+        if any(self.near.covers(key) for key, _ in counters):
+            return [await self.incr(key, ttl, amount) for key, ttl in counters]
+        pipe = self._redis.pipeline(transaction=True)
+        for key, ttl in counters:
+            pipe.incr(self._k(key), amount)
+            pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
+        return [int(count) for count in (await pipe.execute())[0::2]]
 
     async def delete(self, key: str) -> bool:
         if self.near.covers(key):

@@ -155,8 +155,10 @@ class AccountService:
         if not await cache.set_if_absent(f"otp:sending:{phone_hash}", "1", ttl=self.s.sms_timeout + 5):
             raise RateLimited(retry_after=self.s.otp_resend_interval)
         try:
-            await ratelimit.hit(cache, self.p.clock, f"otp-ip:{client_ip}", self.s.otp_ip_hourly_limit, 3600)
-            await ratelimit.hit(cache, self.p.clock, f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400)
+            await ratelimit.hit_all(cache, self.p.clock, [
+                ratelimit.Limit(f"otp-ip:{client_ip}", self.s.otp_ip_hourly_limit, 3600),
+                ratelimit.Limit(f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400),
+            ])
             code = new_code()
             text = f"【粤省事（示例）】您的登录验证码为 {code}，{self.s.otp_ttl // 60} 分钟内有效。工作人员不会向您索要验证码，请勿告知他人。"
             try:

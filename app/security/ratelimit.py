@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 from app.cache import Cache
 from app.clock import Clock
 from app.errors import RateLimited
 
 
+@dataclass(frozen=True)
+class Limit:
+    """At most `limit` events for `name` per `window` seconds; a 429 names `code` (RATE_LIMITED if None)."""
+
+    name: str
+    limit: int
+    window: int
+    code: str | None = None
+
+
 async def hit(cache: Cache, clock: Clock, name: str, limit: int, window: int, code: str | None = None,
               amount: int = 1) -> int:
     """Count `amount` events for `name`; raise 429 with Retry-After when over `limit` per `window` seconds."""
+    return (await hit_all(cache, clock, [Limit(name, limit, window, code)], amount))[0]
+
+
+async def hit_all(cache: Cache, clock: Clock, limits: Sequence[Limit], amount: int = 1) -> list[int]:
+    """Count `amount` against every limit in one round trip to the cache; 429 for the first limit it
+    goes over. The limits after that one are given back, so each ends as if counted in turn and the
+    counting had stopped at the refusal (a partner over its per-minute rate keeps its daily quota)."""
     now = clock.timestamp()
-    index = int(now // window)
-    count = await cache.incr(f"rl:{name}:{window}:{index}", ttl=window + 5, amount=amount)
-    if count > limit:
-        raise RateLimited(retry_after=int((index + 1) * window - now) + 1, code=code)
-    return count
+    windows = [int(now // limit.window) for limit in limits]
+    counters = [(f"rl:{limit.name}:{limit.window}:{index}", limit.window + 5.0) for limit, index in zip(limits, windows)]
+    counts = await cache.incr_many(counters, amount)
+    for position, (limit, index, count) in enumerate(zip(limits, windows, counts)):
+        if count > limit.limit:
+            if counters[position + 1:]:
+                await cache.incr_many(counters[position + 1:], -amount)
+            raise RateLimited(retry_after=int((index + 1) * limit.window - now) + 1, code=limit.code)
+    return counts

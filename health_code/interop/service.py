@@ -139,10 +139,10 @@ class InteropService:
 
     async def _count_codes(self, partner: PartnerView, count: int) -> None:
         """Rate limit per minute and quota per day, both counted in codes, not requests."""
-        await ratelimit.hit(self.p.cache, self.p.clock, f"partner:{partner.id}:codes", partner.rate_limit_per_minute,
-                            60, amount=count)
-        await ratelimit.hit(self.p.cache, self.p.clock, f"partner:{partner.id}:quota", partner.daily_quota, 86400,
-                            code="QUOTA_EXCEEDED", amount=count)
+        await ratelimit.hit_all(self.p.cache, self.p.clock, [
+            ratelimit.Limit(f"partner:{partner.id}:codes", partner.rate_limit_per_minute, 60),
+            ratelimit.Limit(f"partner:{partner.id}:quota", partner.daily_quota, 86400, code="QUOTA_EXCEEDED"),
+        ], amount=count)
 
     async def verify_for_partner(self, client: AuthenticatedClient, codes: Sequence[str]) -> list[PartnerVerification]:
         """Verify up to 100 of our codes for a partner; each is audited and reaches its holder's access log."""

@@ -99,6 +99,14 @@ async def test_incr_counts_from_one(cache):
     assert await cache.incr("counter", ttl=30, amount=100) == 102  # a batch of 100 counts as 100
 
 
+async def test_incr_many_counts_each_counter_with_its_own_window(cache):
+    assert await cache.incr_many([("minute", 0.5), ("day", 30)], amount=2) == [2, 2]
+    assert await cache.incr_many([("minute", 0.5), ("day", 30)], amount=2) == [4, 4]
+    assert await cache.incr_many([("day", 30)], amount=-2) == [2]  # given back
+    await asyncio.sleep(0.6)  # the short window is over, the long one is not
+    assert await cache.incr_many([("minute", 0.5), ("day", 30)]) == [1, 3]
+
+
 async def test_fifty_concurrent_increments_count_fifty(cache):
     results = await asyncio.gather(*(cache.incr("hits", ttl=30) for _ in range(50)))
     assert sorted(results) == list(range(1, 51))

@@ -215,6 +215,18 @@ async def test_codes_beyond_the_rate_limit_are_refused_with_retry_after(client, 
     assert (await verify(client, slow.headers(), ["GDHC1:X"])).status_code == 200
 
 
+async def test_codes_refused_by_the_rate_limit_do_not_use_up_the_daily_quota(client, admin, clock):
+    start_of_next(clock, 86400)
+    partner = await make_partner(client, admin, status_mapping=CHINESE_WORDS, rate_limit_per_minute=3, daily_quota=4)
+    assert (await verify(client, partner.headers(), ["GDHC1:X", "GDHC1:Y"])).status_code == 200
+
+    refused(await verify(client, partner.headers(), ["GDHC1:X", "GDHC1:Y"]), 429, "RATE_LIMITED")
+    clock.advance(60)
+
+    assert (await verify(client, partner.headers(), ["GDHC1:X", "GDHC1:Y"])).status_code == 200  # 4 of the day's 4
+    refused(await verify(client, partner.headers(), ["GDHC1:X"]), 429, "QUOTA_EXCEEDED")
+
+
 async def test_codes_beyond_the_daily_quota_are_refused(client, admin, clock):
     start_of_next(clock, 86400)
     small = await make_partner(client, admin, status_mapping=CHINESE_WORDS, daily_quota=3)
