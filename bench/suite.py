@@ -280,15 +280,17 @@ class PartnerBench:
 
 def partner_rounds(calls: Callable[[float], PartnerCall], port: int, seconds: float) -> tuple[LoadResult, float, str]:
     """Partner batches and the raw ES256 verify rate, `ROUNDS` times in turn, the raw rate measured
-    on the server's own cores while it is idle (the machine's speed drifts within a run, as for the
-    headline): the round with the median ratio, its raw rate, and every round's ratio. `calls(most)`
-    gives the round's requests, for at most `most` codes (a worker cannot check more codes than the
-    library verifies signatures in the same time)."""
+    on the server's own cores while it is idle, right before and right after each load, and the two
+    averaged (the machine's speed drifts within a run, as for the headline; on this VM the raw rate
+    moved by up to a fifth within a minute): the round with the median ratio, its raw rate, and every
+    round's ratio. `calls(most)` gives the round's requests, for at most `most` codes (a worker cannot
+    check more codes than the library verifies signatures in the same time)."""
     rounds, raw = [], raw_verify_on_server()
     for _ in range(ROUNDS):
         call = calls(raw * (seconds + 1.5))  # sized by the last raw rate
-        raw = raw_verify_on_server()  # right before the load (making the codes above takes a while)
+        before = raw_verify_on_server()  # right before the load (making the codes above takes a while)
         result = partner_load(port, call, seconds)
+        raw = (before + raw_verify_on_server()) / 2
         rounds.append((result.rate / raw, result, raw))
     _, result, raw = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
     return result, raw, ", ".join(f"{r[0]:.2f}" for r in rounds)
@@ -388,7 +390,7 @@ def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str
     known, raw_verify, by_round = partner_rounds(partner.known_call, port, seconds)
     add("partner_batch", known, "codes/s", raw_verify,
         f"100 codes we issued a request (5 citizens', recognised by digest in the cache), 4 connections, vs raw "
-        f"ES256 verify on the server's core measured beside it (median of {ROUNDS} rounds; by round: {by_round})")
+        f"ES256 verify on the server's core measured right before and after each round (median of {ROUNDS} rounds; by round: {by_round})")
     if workers == 1:  # a per-core figure, as the raw verify rate is
         cold, raw_verify, by_round = partner_rounds(partner.cold_call, port, seconds)
         add("partner_batch_signature", cold, "codes/s", raw_verify,
