@@ -165,7 +165,7 @@ def read_claims(claims: Mapping[Any, Any], now: float | None, leeway: int = 0) -
     try:
         hc = claims[CLAIMS_KEY]
         parsed = CodeClaims(
-            code_id=bytes(hc[1]), colour=COLOURS[int(hc[2])], reasons=tuple(int(r) for r in hc[3]),
+            code_id=bytes(hc[1]), colour=COLOURS[int(hc[2])], reasons=tuple(map(int, hc[3])),
             subject_masked=str(hc[4]), issuer=str(claims[CWT_ISS]),
             issued_at=int(claims[CWT_IAT]), expires_at=int(claims[CWT_EXP]),
             provenance=(str(hc[5][0]), bytes(hc[5][1]), str(hc[5][2])) if 5 in hc else None,

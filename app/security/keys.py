@@ -148,8 +148,13 @@ class SigningKeyStore:
 
     def public_key_for(self, kid_bytes: bytes) -> ec.EllipticCurvePublicKey | None:
         """The published public key for a COSE `kid` (raw bytes), as verifiers of our codes need it."""
-        key = self.find(b64url(kid_bytes))
-        return key.public_key if key else None
+        # Looked for among the few keys by their bytes first: it is asked once for every code checked
+        # cold, and encoding the kid for `find` took a microsecond of each.
+        for key in self._keys.values():
+            if key.kid_bytes == kid_bytes:
+                return key.public_key if self._published(key) else None
+        found = self.find(b64url(kid_bytes))  # unknown here: a rotation by another process may have added it
+        return found.public_key if found else None
 
     def _published(self, key: SigningKey) -> bool:
         return key.superseded_at is None or self.clock.now() < key.superseded_at + self.grace

@@ -75,10 +75,15 @@ def test_rotation_keeps_the_old_key_published_until_the_grace_period_ends(tmp_pa
     clock.advance((GRACE - timedelta(minutes=1)).total_seconds())
     assert keys.find(old.kid) is not None
 
+    # How codes signed before the rotation verify (the store reloaded its keys: compare the numbers).
+    assert keys.public_key_for(old.kid_bytes).public_numbers() == old.public_key.public_numbers()
+
     clock.advance(120)
     assert [k["kid"] for k in keys.jwks()["keys"]] == [new.kid]
     assert keys.find(old.kid) is None
+    assert keys.public_key_for(old.kid_bytes) is None
     assert keys.find(new.kid) is not None
+    assert keys.public_key_for(new.kid_bytes).public_numbers() == new.public_key.public_numbers()
 
 
 def test_a_token_signed_before_a_rotation_still_verifies(tmp_path):
@@ -108,9 +113,19 @@ def test_a_rotation_by_another_process_is_picked_up_when_its_kid_is_seen(tmp_pat
     assert found is not None and found.kid == rotated.kid
 
 
+def test_a_code_signed_after_a_rotation_by_another_process_finds_its_key(tmp_path):
+    worker_a = store(tmp_path / "keys", MovableClock())
+    worker_b = store(tmp_path / "keys", MovableClock())
+    assert worker_b.public_key_for(worker_a.current.kid_bytes) is not None  # worker B has checked codes before
+    rotated = worker_a.rotate()
+    key = worker_b.public_key_for(rotated.kid_bytes)
+    assert key is not None and key.public_numbers() == rotated.public_key.public_numbers()
+
+
 def test_an_unknown_kid_is_not_found(tmp_path):
     keys = store(tmp_path / "keys", MovableClock())
     assert keys.find("AAAAAAAAAAA") is None
+    assert keys.public_key_for(b"\x00" * 8) is None
 
 
 def test_a_tampered_index_is_refused(tmp_path):
