@@ -571,7 +571,7 @@ def explain_miss(key: str, rows: dict[str, Row]) -> list[str]:
     lines = [f"Served: {served.rate:,.0f} codes/s, {served.ratio:.2f} of raw ES256 verify: a code costs "
              f"{1 / served.ratio:.2f} signature checks of the worker's core. The codec alone, in-process with nothing "
              f"around it, checks {ceiling.rate:,.0f} codes/s, {ceiling.ratio:.2f} of raw verify on the same core: "
-             f"base45 (the pure-Python library), zlib and CBOR cost {1 / ceiling.ratio - 1:.0%} of a signature check "
+             f"base45, zlib and CBOR cost {1 / ceiling.ratio - 1:.0%} of a signature check "
              "before any request is read."]
     entry = rows.get("audit_entry_in_batch")
     if entry is not None:
@@ -601,7 +601,7 @@ def profile(which: str, seconds: float) -> str:
 
 
 FRAME = re.compile(r"^(?P<indent>[\s│├└─]*)(?P<seconds>\d+\.\d+) (?P<name>\S+)")
-SHARES = {"ES256 verify (the library)": ("ECPublicKey.verify",), "base45 decode (the library)": ("b45decode",),
+SHARES = {"ES256 verify (the library)": ("ECPublicKey.verify",), "base45 decode (ours)": ("b45decode",),
           "audit entries": ("record_all", "record_access", "add_pending", "_write_waiting"), "client JWT check": ("guard",),
           "Redis and SQL reads": ("get_many", "holders_of"), "JSON reply": ("reply",)}
 
