@@ -133,14 +133,14 @@ class AuditRecord:
     subject_id: str | None
     attributes: list[Any] | dict[str, Any]
     purpose: str | None
+    # The attributes in canonical JSON, what is hashed into the chain and stored, encoded once as the
+    # record is made. Not a field (a ClassVar is not), so a record kept in audit_pending is its seven
+    # fields only. Set by __post_init__ rather than a cached_property, whose lock on Python 3.11 took
+    # 1 µs of each entry.
+    attributes_json: ClassVar[str]
 
     def __post_init__(self) -> None:
-        # `attributes_json`: the attributes in canonical JSON, what is hashed into the chain and stored,
-        # encoded once. Not a field, so a record kept in audit_pending is its seven fields only. (Set
-        # here rather than as a cached_property, whose lock on Python 3.11 took 1 µs of each entry.)
         object.__setattr__(self, "attributes_json", _CANONICAL.encode(self.attributes))
-
-    attributes_json: ClassVar[str]  # set on each record by __post_init__ (a ClassVar is not a field)
 
 
 def event(*, actor: str, actor_type: str, action: str, subject_id: str | None = None,
