@@ -286,15 +286,9 @@ class RedisCache:
         return bool(replaced)
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
-        def write(pipe: Any) -> None:
-            pipe.incr(self._k(key), amount)
-            pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
-
         if self.near.covers(key):
-            return int(await self._written(key, write))
-        pipe = self._redis.pipeline(transaction=True)
-        write(pipe)
-        return int((await pipe.execute())[0])
+            return int(await self._written(key, lambda pipe: self._count(pipe, key, ttl, amount)))
+        return (await self.incr_many([(key, ttl)], amount))[0]
 
     async def incr_many(self, counters: Sequence[tuple[str, float]], amount: int = 1) -> list[int]:
         """`incr` of each (key, ttl), in one round trip (and one transaction) when none is mirrored."""
@@ -302,9 +296,13 @@ class RedisCache:
             return [await self.incr(key, ttl, amount) for key, ttl in counters]
         pipe = self._redis.pipeline(transaction=True)
         for key, ttl in counters:
-            pipe.incr(self._k(key), amount)
-            pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
+            self._count(pipe, key, ttl, amount)
         return [int(count) for count in (await pipe.execute())[0::2]]
+
+    def _count(self, pipe: Any, key: str, ttl: float, amount: int) -> None:
+        """Add `amount` to a counter; its window starts at its first count (a later one does not extend it)."""
+        pipe.incr(self._k(key), amount)
+        pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
 
     async def delete(self, key: str) -> bool:
         if self.near.covers(key):
