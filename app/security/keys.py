@@ -148,13 +148,11 @@ class SigningKeyStore:
 
     def public_key_for(self, kid_bytes: bytes) -> ec.EllipticCurvePublicKey | None:
         """The published public key for a COSE `kid` (raw bytes), as verifiers of our codes need it."""
-        # Looked for among the few keys by their bytes first: it is asked once for every code checked
-        # cold, and encoding the kid for `find` took a microsecond of each.
-        for key in self._keys.values():
-            if key.kid_bytes == kid_bytes:
-                return key.public_key if self._published(key) else None
-        found = self.find(b64url(kid_bytes))  # unknown here: a rotation by another process may have added it
-        return found.public_key if found else None
+        # The kid's text from the few keys held, by their bytes: asked once for every code checked cold,
+        # encoding it afresh took a microsecond of each. An unknown kid is encoded for `find`'s reload.
+        kid = next((k.kid for k in self._keys.values() if k.kid_bytes == kid_bytes), None) or b64url(kid_bytes)
+        key = self.find(kid)
+        return key.public_key if key else None
 
     def _published(self, key: SigningKey) -> bool:
         return key.superseded_at is None or self.clock.now() < key.superseded_at + self.grace
