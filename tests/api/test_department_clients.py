@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from datetime import timedelta
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.audit import AuditEntry
 from app.security.clients import ApiClient, ApiClientKey, registered_client, revoke_client_key, set_client_active
 from tests.factories import ADMIN_AUD, Department, make_department, sign_in, valid_id_number, verify_real_name
+from tests.workers import eventually
 
 @pytest.fixture
 async def lab(app, clock) -> Department:
@@ -239,19 +239,18 @@ async def test_a_verification_reaches_the_access_log_even_after_the_cache_was_em
 @pytest.mark.skipif(not os.environ.get("APP_REDIS_URL"), reason="workers share the client cache through Redis")
 async def test_a_suspension_on_one_worker_counts_at_once_on_another_that_mirrors_the_client(app, lab, workers):
     one, other = workers(), workers()
-    for _ in range(200):  # read until the first worker mirrors the client (once its channel is subscribed)
+
+    async def mirrored() -> bool:
         assert (await registered_client(one, lab.id)).active
-        if one.near.get(f"client:{lab.id}") is not None:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        pytest.fail("the client was never mirrored")
+        return one.near.get(f"client:{lab.id}") is not None
+
+    await eventually(mirrored, True, within=2.0)  # read until the first worker mirrors the client
 
     await set_client_active(other, lab.id, False)
 
-    for _ in range(100):  # the invalidation crosses pub/sub in a moment
-        if not (await registered_client(one, lab.id)).active:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        pytest.fail("the first worker still lets a suspended client in")
+    # The invalidation crosses pub/sub in a moment: the first worker no longer lets the client in.
+    await eventually(lambda: active(one, lab.id), False)
+
+
+async def active(cache, client_id: str) -> bool:
+    return (await registered_client(cache, client_id)).active

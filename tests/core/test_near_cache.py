@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator
 
 import pytest
 import redis.asyncio as redis_asyncio
 
 from app.cache import NearCache, RedisCache
 from tests.faults.proxy import FaultProxy
+from tests.workers import eventually, subscribed
 
 REDIS_URL = os.environ.get("APP_REDIS_URL", "")
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="APP_REDIS_URL not set: the near cache mirrors Redis")
@@ -27,24 +27,6 @@ async def behind_its_back() -> AsyncIterator[redis_asyncio.Redis]:
     client = redis_asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
     yield client
     await client.aclose()
-
-
-async def subscribed(cache: RedisCache, key: str = "sess:warm-up") -> None:
-    await cache.get(key)
-    for _ in range(100):
-        if cache.near.live:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the invalidation channel was not subscribed")
-
-
-async def eventually(read: Callable, expected: object, within: float = 1.0) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        if await read() == expected:
-            return time.monotonic() - started
-        await asyncio.sleep(0.002)
-    raise AssertionError(f"still {await read()!r}, not {expected!r}, after {within} s")
 
 
 async def test_a_hot_key_is_read_from_the_worker_once_mirrored(workers, behind_its_back):

@@ -23,6 +23,7 @@ from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
 from tests.elderly_mode.elderly_factory import elder
 from tests.factories import sign_in, valid_id_number, verify_real_name
+from tests.workers import subscribed
 
 REDIS_URL = os.environ.get("APP_REDIS_URL", "")
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="APP_REDIS_URL not set: one worker has nobody to tell")
@@ -34,11 +35,7 @@ async def second_worker(app, platform) -> AsyncIterator[HealthCodeService]:
     """Another worker's health-code service: its own near cache on the same Redis namespace."""
     cache = RedisCache(platform.settings.redis_url, platform.settings.cache_namespace,
                        near_ttl=platform.settings.cache_near_ttl)
-    await cache.get("sess:warm-up")  # starts its invalidation listener: it mirrors only once subscribed
-    for _ in range(100):
-        if cache.near.live:
-            break
-        await asyncio.sleep(0.01)
+    await subscribed(cache)  # it mirrors only once its invalidation channel is subscribed
     yield HealthCodeService(dataclasses.replace(platform, cache=cache), load_ruleset())
     await cache.close()
 

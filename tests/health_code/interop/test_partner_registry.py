@@ -3,7 +3,6 @@ everyone can fetch the signed trust list and the format description to verify co
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import datetime
 
@@ -24,6 +23,7 @@ from tests.health_code.interop.partners_factory import (
     make_partner,
     registration_body,
 )
+from tests.workers import eventually
 
 
 async def fetch_trust_list(client) -> tuple[dict, dict]:
@@ -244,22 +244,19 @@ async def test_a_suspension_on_one_worker_counts_at_once_on_another_that_mirrors
     mo = await make_partner(client, admin)
     one, other = workers(), workers()
     trust = PartnerTrustList(one)
-    for _ in range(200):  # refresh until the first worker mirrors the version (once its channel is subscribed)
+
+    async def mirrored() -> bool:
         await trust.refresh()
-        if one.near.get(VERSION_KEY) is not None:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        pytest.fail("the trust list's version was never mirrored")
+        return one.near.get(VERSION_KEY) is not None
+
+    await eventually(mirrored, True, within=2.0)  # once its channel is subscribed, the first worker mirrors it
     assert trust.partner(mo.id).active
 
     await Partner.filter(id=mo.id).update(status="suspended")
     await PartnerTrustList(other).changed()  # what the registry does after every change, on another worker
 
-    for _ in range(100):  # the invalidation crosses pub/sub in a moment
+    async def trusted() -> bool:
         await trust.refresh()
-        if not trust.partner(mo.id).active:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        pytest.fail("the first worker still trusts a suspended partner")
+        return trust.partner(mo.id).active
+
+    await eventually(trusted, False)  # the invalidation crosses pub/sub in a moment
