@@ -75,6 +75,18 @@ def test_any_text_is_refused_with_a_declared_health_code_error(text):
     only_declared_errors(lambda t: codec.verify_payload(t, finder, NOW), HEALTH_CODE_ERRORS, codec.PREFIX + text)
 
 
+@FAST
+@given(st.lists(st.one_of(claims_strategy.map(lambda c: codec.encode_payload(c, KEY, KID)),
+                          claims_strategy.map(lambda c: codec.encode_payload(c, KEY, KID)[:-3] + "AAA"),
+                          st.text(max_size=40).map(lambda t: codec.PREFIX + t)), max_size=12))
+def test_in_a_batch_each_code_gets_the_answer_it_gets_alone(texts):
+    def answer(outcome):
+        return outcome.code if isinstance(outcome, codec.CodeError) else outcome
+
+    together = codec.verify_payloads(texts, finder, NOW)
+    assert [answer(o) for o in together] == [answer(codec.verify_payloads([t], finder, NOW)[0]) for t in texts]
+
+
 layers = st.one_of(
     st.binary(max_size=300),  # not zlib
     st.binary(max_size=300).map(lambda b: zlib.compress(b)),  # zlib of anything
