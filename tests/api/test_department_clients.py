@@ -241,7 +241,7 @@ async def test_a_suspension_on_one_worker_counts_at_once_on_another_that_mirrors
     one, other = workers(), workers()
 
     async def mirrored() -> bool:
-        assert (await registered_client(one, lab.id)).active
+        assert await active(one, lab.id)
         return one.near.get(f"client:{lab.id}") is not None
 
     await eventually(mirrored, True, within=2.0)  # read until the first worker mirrors the client
