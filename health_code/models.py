@@ -113,6 +113,10 @@ class Appeal(Model):
     reviewed_at = fields.DatetimeField(null=True)
     review_note = fields.CharField(max_length=500, null=True)
     override_until = fields.DatetimeField(null=True)
+    # The evidence the appeal disputes, as [evidence id, rule id] pairs: an upheld appeal overrides these only.
+    judged = fields.JSONField(null=True)
+    override_ended_at = fields.DatetimeField(null=True)  # later non-green evidence ended the override early
+    ended_by = fields.CharField(max_length=40, null=True)  # the evidence that ended it
 
     class Meta:
         table = "health_appeals"
@@ -144,6 +148,10 @@ class IssuedHealthCode(Model):
     partner_id = fields.CharField(max_length=16, null=True)
     source_code_hash = fields.CharField(max_length=64, null=True)
     source_state = fields.CharField(max_length=32, null=True)
+    colour = fields.CharField(max_length=8, null=True)
+    payload_digest = fields.CharField(max_length=32, null=True)  # names the code's `hc:payload` cache entry
+    # The holder's colour after a change to one worse than the code's: online checks then refuse the code.
+    status_changed_to = fields.CharField(max_length=8, null=True)
 
     class Meta:
         table = "issued_health_codes"
