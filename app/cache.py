@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Callable, Generic, Protocol, Sequence, Ty
 
 import redis.asyncio as redis_asyncio
 
+from app.errors import Unavailable
 from app.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Cache(Protocol):
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
     async def incr_many(self, counters: Sequence[tuple[str, float]], amount: int = 1) -> list[int]: ...
     async def delete(self, key: str) -> bool: ...
+    async def delete_if(self, key: str, expected: str) -> bool: ...
     async def ping(self) -> None: ...
     async def clear(self) -> None: ...
     async def close(self) -> None: ...
@@ -102,6 +104,12 @@ class MemoryCache:
 
     async def delete(self, key: str) -> bool:
         return self._data.pop(key, None) is not None
+
+    async def delete_if(self, key: str, expected: str) -> bool:
+        if self._live(key) != expected:
+            return False
+        del self._data[key]
+        return True
 
     async def ping(self) -> None:
         return None
@@ -185,6 +193,14 @@ if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return 1
 """
 
+# Compare-and-delete: the key is deleted only while it holds ARGV[1]; the key is published on ARGV[2] if given.
+_DELETE_IF = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return 1
+"""
+
 
 class RedisCache:
     """The shared cache for several workers and hosts (redis-py's `redis.asyncio`)."""
@@ -204,6 +220,7 @@ class RedisCache:
         self._listener: asyncio.Task | None = None
         self._reads: SingleFlight[list[str | None]] = SingleFlight()
         self._replace = self._redis.register_script(_REPLACE)
+        self._delete_if = self._redis.register_script(_DELETE_IF)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -308,6 +325,17 @@ class RedisCache:
         if self.near.covers(key):
             return bool(await self._written(key, lambda pipe: pipe.delete(self._k(key))))
         return bool(await self._redis.delete(self._k(key)))
+
+    async def delete_if(self, key: str, expected: str) -> bool:
+        """Delete `key` only if it still holds `expected`, in one step on the server."""
+        mirrored = self.near.covers(key)
+        if mirrored:
+            self.near.drop(key)
+        deleted = await self._guarded(self._delete_if(
+            keys=[self._k(key)], args=[expected, self._channel if mirrored else "", key]))
+        if mirrored:
+            self.near.drop(key)
+        return bool(deleted)
 
     async def _written(self, key: str, write: Any) -> Any:
         """A write to a mirrored key: dropped here at once, and on every other worker by pub/sub."""
@@ -431,36 +459,29 @@ class ParsedOnce(Generic[T]):
         return value
 
 
-class LockNotAcquired(RuntimeError):
-    """Another worker holds the lock."""
+class LockNotAcquired(Unavailable):
+    """Another worker holds the lock (to a request: 503 SERVICE_UNAVAILABLE, try again shortly)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.lock_name = name
 
 
 @asynccontextmanager
-async def cache_lock(cache: Cache, name: str, ttl: float = 30.0) -> AsyncIterator[None]:
-    """A set-if-absent lock shared by every worker using the same cache."""
-    token = secrets.token_hex(8)
-    if not await cache.set_if_absent(f"lock:{name}", token, ttl):
-        raise LockNotAcquired(name)
-    try:
-        yield
-    finally:
-        if await cache.get(f"lock:{name}") == token:
-            await cache.delete(f"lock:{name}")
-
-
-@asynccontextmanager
-async def waited_lock(cache: Cache, name: str, wait: float = 10.0) -> AsyncIterator[None]:
-    """A set-if-absent lock shared by every worker, waited for up to `wait` seconds (then 503 SERVICE_UNAVAILABLE):
-    for requests that must take turns (one submission per citizen and item, one payment per reference)."""
-    from app.errors import Unavailable
-
+async def cache_lock(cache: Cache, name: str, ttl: float = 30.0, wait: float = 0.0) -> AsyncIterator[None]:
+    """A lock shared by every worker using the same cache: taken with set-if-absent, waited for up to
+    `wait` seconds (0: tried once), else LockNotAcquired. It lapses after `ttl` seconds, so a holder
+    that died frees it; released by compare-and-delete in one step, so a holder whose lock lapsed
+    can never release the lock the next holder took meanwhile."""
     lock, token, deadline = f"lock:{name}", secrets.token_hex(8), time.monotonic() + wait
-    while not await cache.set_if_absent(lock, token, wait):
-        if time.monotonic() > deadline:
-            raise Unavailable()
-        await asyncio.sleep(0.02)
+    while not await cache.set_if_absent(lock, token, ttl):
+        if time.monotonic() >= deadline:
+            raise LockNotAcquired(name)
+        await asyncio.sleep(LOCK_POLL)
     try:
         yield
     finally:
-        if await cache.get(lock) == token:
-            await cache.delete(lock)
+        await cache.delete_if(lock, token)
+
+
+LOCK_POLL = 0.02  # seconds between tries while waiting for a lock

@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 
 from app import audit
 from app.accounts.service import CitizenSnapshot, citizen_with_id_number
-from app.cache import ParsedOnce, waited_lock
+from app.cache import ParsedOnce, cache_lock
 from app.clock import CHINA_TIME
 from app.db import placeholders
 from app.accounts.rules import normalize_id_number
@@ -124,7 +124,7 @@ class HealthCodeService:
         """Re-evaluate the status from the evidence. One evaluation per citizen at a time, on every
         worker: two at once (a first fetch and a lab result) could each read the evidence before
         the other's and the last to store would win, a green over a red."""
-        async with waited_lock(self.p.cache, f"hc:evaluate:{citizen_id}"):
+        async with cache_lock(self.p.cache, f"hc:evaluate:{citizen_id}", ttl=EVALUATION_LOCK, wait=EVALUATION_LOCK):
             return await self._evaluate(citizen_id, trigger)
 
     async def _evaluate(self, citizen_id: str, trigger: str) -> HealthStatus:
@@ -460,6 +460,7 @@ class HealthCodeService:
         return claims
 
 
+EVALUATION_LOCK = 10.0  # seconds an evaluation may hold its citizen's lock, and a second one wait for it
 CHECKS_BETWEEN_TURNS = 10  # signatures checked between two turns of the event loop (~1 ms)
 REGION_CODE = re.compile(r"^[0-9]{6}$")
 TRIP_DAYS = 14  # a declaration covers the last 14 days, today included

@@ -32,7 +32,7 @@ from tortoise.transactions import in_transaction
 
 from app.clock import CHINA_TIME
 from app import audit
-from app.cache import waited_lock
+from app.cache import cache_lock
 from app.accounts.models import Citizen
 from app.errors import AppError, Conflict, NotFound, Unauthorized, Unavailable, ValidationFailed
 from app.ids import new_id
@@ -485,7 +485,7 @@ class PaymentService:
     def _one_at_a_time(self, name: str, wait: float = 15.0) -> AbstractAsyncContextManager[None]:
         """A lock in the shared cache (across workers with Redis), waited for up to `wait` seconds; held while
         the provider is called (bounded by its timeout), so a double tap waits and then finds the first one."""
-        return waited_lock(self.p.cache, name, wait)
+        return cache_lock(self.p.cache, name, ttl=wait, wait=wait)
 
     # -- refunds (admins) ----------------------------------------------------------------------------
     async def refund(self, admin: AuthenticatedClient, payment_id: str, amount_fen: int, reason: str) -> Refund:

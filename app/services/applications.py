@@ -39,7 +39,7 @@ from tortoise.transactions import in_transaction
 
 from app.clock import CHINA_TIME
 from app import audit
-from app.cache import waited_lock
+from app.cache import cache_lock
 from app.accounts.models import Citizen
 from app.errors import AppError, Conflict, NotFound, echoed
 from app.ids import new_id
@@ -219,7 +219,7 @@ class ApplicationService:
 
     def _one_at_a_time(self, name: str, wait: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A lock in the shared cache (so across workers with Redis), waited for up to `wait` seconds."""
-        return waited_lock(self.p.cache, name, wait)
+        return cache_lock(self.p.cache, name, ttl=wait, wait=wait)
 
     async def _replay(self, earlier: Application, fingerprint: str) -> ApplicationView:
         if earlier.request_hash != fingerprint:

@@ -200,6 +200,75 @@ async def test_an_expired_holder_does_not_release_the_next_holders_lock(cache):
     await third.__aexit__(None, None, None)
 
 
+class LapsesBeforeRelease:
+    """A cache through which a lock holder works slowly: the moment its release reaches the cache (a
+    read of the lock, or the release itself), its lock lapses and the next holder takes it."""
+
+    def __init__(self, cache, lock_key: str, next_token: str) -> None:
+        self._cache, self._lock_key, self._next_token = cache, lock_key, next_token
+        self.taken_over = False
+
+    def __getattr__(self, name: str):
+        return getattr(self._cache, name)
+
+    async def _take_over(self) -> None:
+        if not self.taken_over:
+            self.taken_over = True
+            await self._cache.delete(self._lock_key)  # the old holder's lock lapses
+            assert await self._cache.set_if_absent(self._lock_key, self._next_token, 30)
+
+    async def get(self, key: str):
+        value = await self._cache.get(key)
+        if key == self._lock_key:
+            await self._take_over()
+        return value
+
+    async def delete(self, key: str):
+        if key == self._lock_key:
+            await self._take_over()
+        return await self._cache.delete(key)
+
+    async def delete_if(self, key: str, expected: str):
+        if key == self._lock_key:
+            await self._take_over()
+        return await self._cache.delete_if(key, expected)
+
+
+async def test_a_holder_whose_lock_lapsed_cannot_release_the_next_holders_lock(cache):
+    slow_worker = LapsesBeforeRelease(cache, "lock:nightly-job", next_token="second-worker")
+    async with cache_lock(slow_worker, "nightly-job", ttl=30):
+        pass  # the job ran; its lock lapses just as it is released
+    assert slow_worker.taken_over
+    assert await cache.get("lock:nightly-job") == "second-worker"
+    with pytest.raises(LockNotAcquired):  # so a third worker cannot run the job beside the second
+        async with cache_lock(cache, "nightly-job"):
+            pytest.fail("two workers ran one exclusive job")
+
+
+async def test_a_lock_can_be_waited_for(cache):
+    async def hold_briefly() -> None:
+        async with cache_lock(cache, "one-payment", ttl=5):
+            await asyncio.sleep(0.15)
+
+    holder = asyncio.create_task(hold_briefly())
+    await asyncio.sleep(0.02)
+    with pytest.raises(LockNotAcquired):
+        async with cache_lock(cache, "one-payment", ttl=5, wait=0.05):
+            pytest.fail("taken while held")
+    async with cache_lock(cache, "one-payment", ttl=5, wait=2):
+        assert holder.done()  # waited until the first holder released it
+    await holder
+
+
+async def test_a_value_is_deleted_only_while_it_holds_what_was_expected(cache):
+    await cache.set("lock:x", "mine", ttl=30)
+    assert not await cache.delete_if("lock:x", "someone-else")
+    assert await cache.get("lock:x") == "mine"
+    assert await cache.delete_if("lock:x", "mine")
+    assert await cache.get("lock:x") is None
+    assert not await cache.delete_if("lock:x", "mine")
+
+
 async def test_namespaces_on_one_redis_do_not_see_each_other():
     if not REDIS_URL:
         pytest.skip("APP_REDIS_URL not set")
