@@ -115,6 +115,9 @@ class Settings:
     miniprogram_audience: str = "mini-program"
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
+    # The OpenAPI document and its viewers under /docs: unset, served outside production and not in it
+    # (a map of every route is for integrators, not for everyone on the internet).
+    docs: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -125,6 +128,11 @@ class Settings:
     def dev_endpoints(self) -> bool:
         """Dev-only routes such as the SMS outbox exist outside production only."""
         return not self.production
+
+    @property
+    def serve_docs(self) -> bool:
+        """/docs and /docs/openapi.json exist: APP_DOCS, or by default outside production only."""
+        return not self.production if self.docs is None else self.docs
 
     @property
     def resolved_payment_notify_url(self) -> str:
@@ -320,7 +328,7 @@ def _convert(name: str, annotation: Any, raw: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind == "bool":
+        if kind in ("bool", "bool | None"):
             if raw.lower() in {"1", "true", "yes", "on"}:
                 return True
             if raw.lower() in {"0", "false", "no", "off"}:

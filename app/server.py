@@ -99,6 +99,7 @@ def create_app(
     # phone must not hold a connection slot for minutes.
     app.config.REQUEST_TIMEOUT = settings.request_timeout
     app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.OAS = settings.serve_docs  # off: sanic-ext registers no /docs routes at all (404)
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.CORS = False

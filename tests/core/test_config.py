@@ -84,6 +84,23 @@ def test_a_complete_production_configuration_is_accepted():
     assert settings.production and settings.dev_endpoints is False
 
 
+@pytest.mark.parametrize("environ, served", [
+    ({}, True),  # dev: integrators read /docs
+    ({"APP_ENV": "test"}, True),
+    ({"APP_DOCS": "off"}, False),
+    (PRODUCTION, False),  # production: off unless the operator chooses it
+    ({**PRODUCTION, "APP_DOCS": "true"}, True),
+    ({**PRODUCTION, "APP_DOCS": "0"}, False),
+])
+def test_app_docs_serves_the_openapi_document_by_default_outside_production_only(environ, served):
+    assert Settings.from_env(environ).serve_docs is served
+
+
+def test_app_docs_must_be_a_yes_or_no():
+    with pytest.raises(ConfigError, match="APP_DOCS"):
+        Settings.from_env({"APP_DOCS": "sometimes"})
+
+
 @pytest.mark.parametrize("missing, says", [
     ("APP_PII_KEY", "APP_PII_KEY"),
     ("APP_DATABASE_URL", "PostgreSQL"),

@@ -7,6 +7,8 @@ import re
 import secrets
 from pathlib import Path
 
+import httpx
+
 from app.config import Settings
 from app.server import create_app
 
@@ -85,6 +87,30 @@ async def test_the_openapi_document_describes_the_fixed_api(client):
             assert schema, f"{path}: empty request schema"
         else:
             assert "requestBody" not in operation, f"{path} documents a body it does not take"
+
+
+async def test_with_app_docs_off_the_docs_and_the_openapi_document_answer_404(settings, platform):
+    app = create_app(settings.with_(docs=False), platform=platform, name=f"nodocs_{secrets.token_hex(4)}")
+    app.asgi = True
+    await app._startup()  # routes only: no request here reaches the database
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gov.test") as client:
+        for path in ("/docs", "/docs/openapi.json", "/docs/swagger"):
+            reply = await client.get(path)
+            assert reply.status_code == 404, path
+            assert reply.json()["error"]["code"] == "NOT_FOUND"
+        assert (await client.get("/healthz")).status_code == 200
+
+
+def test_production_serves_no_docs_unless_the_operator_chooses_to(settings, platform):
+    production = Settings(env="production", data_dir=settings.data_dir, database_url="postgres://db.internal/gov",
+                          redis_url="redis://cache.internal:6379/0", pii_key="x", keys_dir=settings.data_dir / "keys")
+    # The production app is assembled (not started: that needs PostgreSQL) and its routes read.
+    closed = create_app(production, platform=platform, name=f"prod_{secrets.token_hex(4)}")
+    assert not {r.path for r in closed.router.routes if r.path.startswith("docs")}
+    opened = create_app(dataclasses.replace(production, docs=True), platform=platform,
+                        name=f"prod_{secrets.token_hex(4)}")
+    assert {"docs", "docs/openapi.json"} <= {r.path for r in opened.router.routes}
 
 
 async def test_request_body_schemas_name_their_fields(client):
