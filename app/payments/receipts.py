@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import io
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from app.platform import Platform
 from health_code import render
 
 PAYEE = "广东省政务服务数据管理局（示例收款单位）"
+NUMBER = re.compile(r"GDPR[0-9]{18}")  # the shape of every receipt number we issue (ASCII digits only)
 KIND_TEXTS = {"application_fee": "行政事业性收费", "traffic_fine": "交通违法罚没款", "utility_bill": "公共事业缴费"}
 
 
@@ -70,9 +72,19 @@ class Receipts:
                                     check_hash=hashlib.sha256(self.check_code(number).encode()).hexdigest(),
                                     payer_name_masked=payer_name_masked, issued_at=settled_at, using_db=using_db)
 
+    def code_matches(self, number: str, code: str) -> bool:
+        """Whether `code` is the check code of `number`, compared in constant time on bytes, so any text
+        (non-ASCII, lone surrogates) is simply a wrong code. Needs no database read: a wrong code for a
+        real receipt and any code for an unknown number take the same path and get the same answer."""
+        if not NUMBER.fullmatch(number):
+            return False
+        return hmac.compare_digest(self.check_code(number).encode("ascii"), code.encode("utf-8", "surrogatepass"))
+
     async def verify(self, number: str, code: str) -> ReceiptCheck:
-        receipt = await Receipt.get_or_none(number=number[:32])
-        if receipt is None or not hmac.compare_digest(self.check_code(receipt.number), code or ""):
+        if not self.code_matches(number, code or ""):
+            return ReceiptCheck(valid=False, number=number[:32])
+        receipt = await Receipt.get_or_none(number=number)
+        if receipt is None:
             return ReceiptCheck(valid=False, number=number[:32])
         payment = await Payment.get(id=receipt.payment_id)
         status = {"refunded": "refunded", "partially_refunded": "partially_refunded"}.get(payment.state, "paid")

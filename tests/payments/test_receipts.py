@@ -4,7 +4,7 @@ receipt in the citizen's e-licence wallet."""
 from __future__ import annotations
 
 import io
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import zxingcpp
 from PIL import Image
@@ -105,3 +105,18 @@ async def test_no_department_can_be_made_issuer_of_e_receipts(client, clock, app
     reply = await client.put("/api/admin/v1/licence-types/payment_receipt/issuer", headers=admin.headers(),
                              json={"client_id": department.id})
     assert reply.status_code == 409 and reply.json()["error"]["code"] == "LICENCE_TYPE_PLATFORM_ISSUED"
+
+
+async def test_any_check_code_gets_the_same_not_valid_reply_for_a_known_or_an_unknown_receipt(client, payer, provider):
+    """Someone types a check code by hand, in any script: a real receipt with a wrong code and a made-up
+    number answer alike, not valid and never an error, so the replies do not tell which receipts exist."""
+    payment = await pay_a_fine(client, payer, provider)
+    known = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()["number"]
+    unknown = known[:-1] + ("0" if known[-1] != "0" else "1")
+    for code in ("票据查验码", "é" * 24, "\U0001F9FE", "%ED%A0%80", "", "a" * 24):
+        for number in (known, unknown):
+            reply = await client.get(f"/api/v1/e-receipts/{number}?c={quote(code, safe='%')}")
+            assert reply.status_code == 200, (code, reply.text)
+            assert reply.json() == {"valid": False, "number": number, "amount_fen": None, "currency": None,
+                                    "payee": None, "description": None, "payer_name_masked": None, "paid_at": None,
+                                    "status": None, "refunded_fen": None}
