@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         return _keys(settings, args.action)
     if args.command == "clients":
         return asyncio.run(_add_client(settings, args) if args.action == "add" else _change_client(settings, args))
-    return _serve(settings)
+    try:
+        return _serve(settings)
+    except ConfigError as exc:  # found at start, e.g. a keys file others may read in production
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _serve(settings: Settings) -> int:

@@ -300,6 +300,14 @@ class Settings:
                 raise ConfigError("APP_PAYMENT_PROVIDER_URL must be https:// in production")
 
 
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite database URL (sqlite://data/app.sqlite3?...), None for another database or :memory:."""
+    if not database_url.startswith("sqlite://"):
+        return None
+    path = database_url[len("sqlite://"):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
 def decode_key(value: str, name: str) -> bytes:
     """Decode a base64 32-byte key, refusing weak or malformed ones with a clear message."""
     try:

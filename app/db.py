@@ -11,6 +11,9 @@ from typing import Any
 from tortoise import Tortoise, connections
 from tortoise.migrations.executor import MigrationExecutor
 
+from app.config import sqlite_path
+from app.file_modes import create_private_file, make_private_dir
+
 # Every module that defines models, in one Tortoise app called "models".
 MODEL_MODULES = [
     "app.audit",
@@ -43,12 +46,11 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 async def init_db(database_url: str, migrate: bool) -> None:
-    if database_url.startswith("sqlite://"):
-        from pathlib import Path
-
-        path = database_url[len("sqlite://"):]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # holds the database and keys
+    path = sqlite_path(database_url)
+    if path is not None:
+        # Made private before SQLite opens it: SQLite gives its -wal and -shm files the database file's mode.
+        make_private_dir(path.parent)
+        create_private_file(path)
     config = tortoise_config(database_url)
     # Sanic runs listeners and handlers in different tasks: share the context (as tortoise.contrib.sanic does).
     await Tortoise.init(config=config, _enable_global_fallback=True)

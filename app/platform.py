@@ -15,6 +15,7 @@ from pathlib import Path
 from app.cache import Cache, create_cache
 from app.clock import Clock
 from app.config import Settings, decode_key
+from app.file_modes import check_private_files, make_private_dir
 from app.security.keys import SigningKeyStore
 from app.security.pii import PiiCipher
 from app.security.tokens import TokenIssuer
@@ -36,7 +37,7 @@ def load_pii_key(settings: Settings) -> bytes:
         return decode_key(settings.pii_key, "APP_PII_KEY")
     path = settings.resolved_keys_dir / "pii.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -48,6 +49,8 @@ def load_pii_key(settings: Settings) -> bytes:
 
 
 def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
+    """Raises ConfigError in production when a private folder or file is readable by others."""
+    check_private_files(settings)  # outside production: tightened, each path named in a warning
     clock = clock or Clock()
     keys = SigningKeyStore(
         Path(settings.resolved_keys_dir),

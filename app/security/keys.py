@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.clock import Clock
+from app.file_modes import make_private_dir
 
 
 def b64url(data: bytes) -> str:
@@ -166,7 +167,7 @@ class SigningKeyStore:
     # -- rotation ----------------------------------------------------------------------------
     def rotate(self) -> SigningKey:
         """Create a new current key; the previous one stays published for `grace`."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.directory)
         now = self.clock.now()
         private_key = ec.generate_private_key(ec.SECP256R1())
         kid_raw = kid_bytes_for(private_key.public_key())
