@@ -61,6 +61,17 @@ def parse_body(request: Request, model: type[T]) -> T:
 MAX_JSON_DEPTH = 32  # no form of ours nests deeper than a few levels
 
 
+def limit_arg(request: Request, default: int = 50, most: int = 200) -> int:
+    """`?limit=` of a listing: 1 to `most`, `default` when absent."""
+    try:
+        limit = int(request.args.get("limit", str(default)))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= most:
+        raise ValidationFailed([{"field": "limit", "problem": f"1-{most}"}])
+    return limit
+
+
 def _too_deep(raw: bytes) -> bool:
     """Nesting deeper than MAX_JSON_DEPTH, counted on the bytes before parsing (a parser recursing on
     a 2 MB body of "[[[[" would fail with a RecursionError). Brackets inside strings are skipped."""

@@ -27,8 +27,9 @@ class AppealService:
             raise Conflict("NOTHING_TO_APPEAL")
         if await Appeal.filter(citizen_id=citizen.id, status="pending").exists():
             raise Conflict("APPEAL_PENDING")
+        judged = await self.health.disputed_evidence(citizen.id)
         appeal = await Appeal.create(id=new_id("apl"), citizen_id=citizen.id, colour=status.colour, reason=reason,
-                                     created_at=self.p.clock.now())
+                                     created_at=self.p.clock.now(), judged=judged)
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="appeal_submitted",
                                  subject_id=citizen.id, attributes={"appeal_id": appeal.id, "colour": status.colour})
         await notify(self.p.clock, citizen.id, "appeal_received")
@@ -37,8 +38,19 @@ class AppealService:
     async def mine(self, citizen_id: str) -> list[Appeal]:
         return await Appeal.filter(citizen_id=citizen_id).order_by("-created_at")
 
-    async def pending(self, limit: int = 100) -> list[Appeal]:
-        return await Appeal.filter(status="pending").order_by("created_at").limit(limit)
+    async def listed_for(self, admin: AuthenticatedClient, state: str, limit: int = 100) -> list[Appeal]:
+        """A health administrator's work list: appeals waiting for review (oldest first), or upheld appeals
+        whose override later evidence ended (newest first), to review again. Each citizen shown sees the
+        read in their access log."""
+        if state == "pending":
+            rows = await Appeal.filter(status="pending").order_by("created_at", "id").limit(limit)
+        else:
+            rows = await Appeal.filter(status="approved", override_ended_at__isnull=False) \
+                .order_by("-override_ended_at", "id").limit(limit)
+        await audit.record_all(self.p.clock, [
+            audit.access(citizen_id=row.citizen_id, actor=admin.name, actor_type="department", action="appeal_listed",
+                         attributes=["health_status", "appeal"], purpose=f"申诉审核 {row.id}") for row in rows])
+        return rows
 
     async def decide(self, admin: AuthenticatedClient, appeal_id: str, approve: bool, note: str,
                      override_hours: int) -> Appeal:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from app.i18n import LANGUAGES, pick
 
@@ -48,6 +48,7 @@ class Evidence:
     kind: str
     observed_at: datetime
     data: Mapping[str, Any]
+    id: str = ""  # the stored row's id: what an appeal names when it disputes this evidence
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,25 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class UpheldAppeal:
+    """An appeal a health administrator upheld (申诉通过): the colour the evidence it judged gave is
+    overridden to green until `until`. Evidence is named by (evidence id, rule id): the same evidence
+    matching another rule later (a region newly on the risk list) was not judged."""
+
+    judged: frozenset[tuple[str, str]]
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict with the appeal taken into account. `ends_override` is the reason of evidence the appeal
+    did not judge that is not green: it wins at once, and the appeal's override ends for good."""
+
+    verdict: Verdict
+    ends_override: "Reason | None" = None
+
+
+@dataclass(frozen=True)
 class RuleSet:
     version: str
     default: Rule
@@ -89,24 +109,18 @@ class RuleSet:
     def rule_for_code(self, code: int) -> Rule | None:
         return next((r for r in self.all_reasons() if r.code == code), None)
 
-    def evaluate(self, evidence: Iterable[Evidence], now: datetime) -> Verdict:
-        """Colour, every reason, and when the status can next change without new evidence."""
+    def evaluate(self, evidence: Iterable[Evidence], now: datetime,
+                 overridden: frozenset[tuple[str, str]] = frozenset()) -> Verdict:
+        """Colour, every reason, and when the status can next change without new evidence. Matches named
+        in `overridden` (evidence id, rule id) do not count."""
         matched: dict[str, Reason] = {}
         pending: list[datetime] = []
-        for item in evidence:
-            if item.observed_at > now + FUTURE_TOLERANCE:
-                # A clock-skewed source cannot change a status before its time, but it will count then.
-                pending.append(item.observed_at - FUTURE_TOLERANCE)
+        for item, rule, until in self._matches(evidence, now, pending):
+            if (item.id, rule.id) in overridden:
                 continue
-            for rule in self.rules:
-                if not rule.matches(item):
-                    continue
-                until = item.observed_at + rule.within
-                if until <= now:
-                    continue
-                known = matched.get(rule.id)
-                if known is None or (known.until is not None and until > known.until):
-                    matched[rule.id] = Reason(rule.code, rule.id, rule.colour, until)
+            known = matched.get(rule.id)
+            if known is None or (known.until is not None and until > known.until):
+                matched[rule.id] = Reason(rule.code, rule.id, rule.colour, until)
         if not matched:
             reasons = [Reason(self.default.code, self.default.id, "green", None)]
         else:
@@ -114,6 +128,38 @@ class RuleSet:
         colour = reasons[0].colour
         next_change = min([*(r.until for r in reasons if r.until is not None), *pending], default=None)
         return Verdict(colour, tuple(reasons), next_change, self.version)
+
+    def _matches(self, evidence: Iterable[Evidence], now: datetime,
+                 pending: list[datetime]) -> Iterator[tuple[Evidence, Rule, datetime]]:
+        """Each (evidence, rule, until) that counts now; evidence dated in the future goes to `pending`."""
+        for item in evidence:
+            if item.observed_at > now + FUTURE_TOLERANCE:
+                # A clock-skewed source cannot change a status before its time, but it will count then.
+                pending.append(item.observed_at - FUTURE_TOLERANCE)
+                continue
+            for rule in self.rules:
+                if rule.matches(item) and (until := item.observed_at + rule.within) > now:
+                    yield item, rule, until
+
+    def disputed(self, evidence: Iterable[Evidence], now: datetime) -> frozenset[tuple[str, str]]:
+        """What an appeal made now disputes: every (evidence id, rule id) behind a colour that is not green."""
+        return frozenset((item.id, rule.id) for item, rule, _ in self._matches(evidence, now, [])
+                         if rule.colour != "green")
+
+    def judge(self, evidence: Iterable[Evidence], now: datetime, upheld: UpheldAppeal | None) -> Judgement:
+        """The verdict with an upheld appeal applied: green (the override reason) while only evidence the
+        appeal judged is not green; any other evidence that is not green wins and ends the override."""
+        evidence = list(evidence)
+        verdict = self.evaluate(evidence, now)
+        if verdict.colour == "green" or upheld is None or upheld.until <= now or self.appeal_override is None:
+            return Judgement(verdict)
+        unjudged = self.evaluate(evidence, now, overridden=upheld.judged)
+        if unjudged.colour != "green":
+            return Judgement(verdict, ends_override=unjudged.reasons[0])
+        override = self.appeal_override
+        next_change = min(t for t in (verdict.next_change_at, upheld.until) if t is not None)
+        return Judgement(Verdict("green", (Reason(override.code, override.id, "green", upheld.until),), next_change,
+                                 verdict.rule_version))
 
 
 def parse_ruleset(data: Mapping[str, Any]) -> RuleSet:

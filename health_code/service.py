@@ -33,7 +33,7 @@ from app.security.pii import mask_name
 from app.single_flight import SingleFlight
 from health_code import codec, render
 from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
-from health_code.rules import EVIDENCE_KINDS, Evidence, Reason, RuleSet, Verdict
+from health_code.rules import EVIDENCE_KINDS, Evidence, RuleSet, UpheldAppeal, Verdict
 
 COLOUR_NAMES = {
     "green": {"zh-Hans": "绿码", "zh-Hant": "綠碼", "en": "Green"},
@@ -129,11 +129,8 @@ class HealthCodeService:
 
     async def _evaluate(self, citizen_id: str, trigger: str) -> HealthStatus:
         now = self.p.clock.now()
-        since = now - self.rules.longest_window
-        rows = await HealthEvidence.filter(citizen_id=citizen_id, observed_at__gte=since)
-        areas = await RiskArea.all() if any(r.kind == "travel" for r in rows) else []
-        verdict = self.rules.evaluate((self._as_evidence(r, areas) for r in rows), now)
-        verdict = await self._apply_upheld_appeal(citizen_id, verdict, now)
+        evidence = await self._evidence(citizen_id, now)
+        verdict = await self._apply_upheld_appeal(citizen_id, evidence, now)
         previous = await HealthStatus.get_or_none(citizen_id=citizen_id)
         changed = previous is None or previous.colour != verdict.colour or previous.reasons != list(verdict.reason_codes)
         values = {"colour": verdict.colour, "reasons": list(verdict.reason_codes), "rule_version": verdict.rule_version,
@@ -146,6 +143,17 @@ class HealthCodeService:
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
             await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
         return HealthStatus(citizen_id=citizen_id, **values)
+
+    async def _evidence(self, citizen_id: str, now: datetime) -> list[Evidence]:
+        """The citizen's evidence recent enough to count, travel with its risk level."""
+        rows = await HealthEvidence.filter(citizen_id=citizen_id, observed_at__gte=now - self.rules.longest_window)
+        areas = await RiskArea.all() if any(r.kind == "travel" for r in rows) else []
+        return [self._as_evidence(r, areas) for r in rows]
+
+    async def disputed_evidence(self, citizen_id: str) -> list[list[str]]:
+        """What an appeal made now disputes: [evidence id, rule id] of every match behind a colour that is not green."""
+        now = self.p.clock.now()
+        return sorted([list(pair) for pair in self.rules.disputed(await self._evidence(citizen_id, now), now)])
 
     @staticmethod
     def _dated_visits(trips: Sequence[tuple[str, date]], now: datetime) -> list[tuple[str, date, datetime]]:
@@ -167,14 +175,14 @@ class HealthCodeService:
         counts by the highest level of that whole day: the hour of the visit is not known, and a public
         health list errs on the side of caution."""
         if row.kind != "travel":
-            return Evidence(row.kind, row.observed_at, row.data)
+            return Evidence(row.kind, row.observed_at, row.data, row.id)
         region = row.data.get("region_code", "")
         if "visited_on" in row.data:
             start = datetime.combine(date.fromisoformat(row.data["visited_on"]), time(0), CHINA_TIME)
             level = risk_level_during(areas, region, start, start + DAY)
         else:
             level = risk_level(areas, region, row.observed_at)
-        return Evidence(row.kind, row.observed_at, {**row.data, "risk_level": level})
+        return Evidence(row.kind, row.observed_at, {**row.data, "risk_level": level}, row.id)
 
     async def citizens_who_visited(self, region_code: str) -> list[str]:
         """Citizens with travel evidence inside `region_code` recent enough to matter."""
@@ -183,18 +191,35 @@ class HealthCodeService:
         prefix = region_prefix(region_code)
         return sorted({cid for cid, data in rows if str(data.get("region_code", "")).startswith(prefix)})
 
-    async def _apply_upheld_appeal(self, citizen_id: str, verdict: Verdict, now: datetime) -> Verdict:
-        """An approved appeal overrides the colour to green until its expiry (a decision, audited, not evidence)."""
-        override = self.rules.appeal_override
-        if verdict.colour == "green" or override is None:
-            return verdict
-        appeal = await Appeal.filter(citizen_id=citizen_id, status="approved", override_until__gt=now) \
-            .order_by("-override_until").first()
+    async def _apply_upheld_appeal(self, citizen_id: str, evidence: list[Evidence], now: datetime) -> Verdict:
+        """The verdict, with an upheld appeal's override (a decision, audited, not evidence) applied to the
+        evidence it judged. Other evidence that is not green wins and ends the override: the citizen is
+        told, and the appeal joins the health administrators' list of ended overrides."""
+        appeal = await Appeal.filter(citizen_id=citizen_id, status="approved", override_until__gt=now,
+                                     override_ended_at__isnull=True).order_by("-override_until").first()
         if appeal is None:
-            return verdict
-        reason = Reason(override.code, override.id, "green", appeal.override_until)
-        next_change = min(t for t in (verdict.next_change_at, appeal.override_until) if t is not None)
-        return Verdict("green", (reason,), next_change, verdict.rule_version)
+            return self.rules.evaluate(evidence, now)
+        judgement = self.rules.judge(evidence, now, UpheldAppeal(self._judged(appeal, evidence, now), appeal.override_until))
+        if judgement.ends_override is not None:
+            await self._end_override(appeal, judgement.ends_override.rule_id, now)
+        return judgement.verdict
+
+    def _judged(self, appeal: Appeal, evidence: list[Evidence], now: datetime) -> frozenset[tuple[str, str]]:
+        """The (evidence id, rule id) pairs the appeal disputed. One decided before appeals named them judged
+        what was observed by the time it was made."""
+        if appeal.judged is not None:
+            return frozenset((evidence_id, rule_id) for evidence_id, rule_id in appeal.judged)
+        return self.rules.disputed((e for e in evidence if e.observed_at <= appeal.created_at), now)
+
+    async def _end_override(self, appeal: Appeal, rule_id: str, now: datetime) -> None:
+        ended = await Appeal.filter(id=appeal.id, override_ended_at__isnull=True).update(override_ended_at=now,
+                                                                                         ended_by=rule_id)
+        if not ended:
+            return
+        await audit.record_event(self.p.clock, actor="health_code_rules", actor_type="system",
+                                 action="appeal_override_ended", subject_id=appeal.citizen_id,
+                                 attributes={"appeal_id": appeal.id, "ended_by": rule_id})
+        await notify(self.p.clock, appeal.citizen_id, "appeal_override_ended")
 
     @staticmethod
     async def _store_status(citizen_id: str, values: dict[str, Any]) -> None:

@@ -9,10 +9,13 @@ from pydantic import BaseModel, Field
 from sanic import Request, response
 from sanic.response import HTTPResponse
 
-from api.http import audience_blueprint, documented, parse_body, reply
+from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
 from api.schemas import Strict
 from app.clock import rfc3339
+from app.errors import ValidationFailed
 from health_code.codec import CodeError
+from health_code.models import Appeal
+from health_code.rules import RuleSet
 
 bp = audience_blueprint("admin_health_code", url_prefix="/api/admin/v1", audience="admin")
 
@@ -144,6 +147,12 @@ class PendingAppeal(BaseModel):
     color: str
     reason: str
     created_at: str
+    status: str
+    disputed_reasons: list[int] = Field(description="Reason codes of the evidence the appeal disputes; an upheld "
+                                                    "appeal overrides that evidence only")
+    override_until: str | None
+    override_ended_at: str | None = Field(description="Set when later evidence that is not green ended the override")
+    ended_by_reason: int | None = Field(description="The reason code of the evidence that ended it")
 
 
 class PendingAppeals(BaseModel):
@@ -157,13 +166,31 @@ class Decision(BaseModel):
 
 
 @bp.get("/appeals")
-@documented("Health administrator: appeals waiting for review, oldest first (role health_admin)",
+@documented("Health administrator: appeals waiting for review, oldest first (?state=pending, the default), or upheld "
+            "appeals whose override later evidence ended, newest first (?state=override_ended), ?limit=1..200; each "
+            "citizen listed sees the read in their access log (role health_admin)",
             reply_model=PendingAppeals, tag="admin")
 async def pending_appeals(request: Request) -> HTTPResponse:
     request.ctx.client.require_role("health_admin")
-    rows = await request.app.ctx.appeals.pending()
-    return reply(PendingAppeals(items=[PendingAppeal(id=a.id, citizen_id=a.citizen_id, color=a.colour, reason=a.reason,
-                                                     created_at=rfc3339(a.created_at)) for a in rows]))
+    state = request.args.get("state", "pending")
+    if state not in APPEAL_LISTS:
+        raise ValidationFailed([{"field": "state", "problem": "one of " + ", ".join(APPEAL_LISTS)}])
+    rows = await request.app.ctx.appeals.listed_for(request.ctx.client, state, limit_arg(request))
+    rules = request.app.ctx.health.rules
+    return reply(PendingAppeals(items=[appeal_out(a, rules) for a in rows]))
+
+
+APPEAL_LISTS = ("pending", "override_ended")
+
+
+def appeal_out(appeal: Appeal, rules: RuleSet) -> PendingAppeal:
+    codes = {rule.id: rule.code for rule in rules.all_reasons()}
+    disputed = sorted({codes[rule_id] for _, rule_id in appeal.judged or () if rule_id in codes})
+    return PendingAppeal(id=appeal.id, citizen_id=appeal.citizen_id, color=appeal.colour, reason=appeal.reason,
+                         created_at=rfc3339(appeal.created_at), status=appeal.status, disputed_reasons=disputed,
+                         override_until=rfc3339(appeal.override_until),
+                         override_ended_at=rfc3339(appeal.override_ended_at),
+                         ended_by_reason=codes.get(appeal.ended_by or ""))
 
 
 @bp.post("/appeals/<appeal_id:str>/decision")

@@ -163,6 +163,8 @@ class AppealItem(BaseModel):
     created_at: str
     review_note: str | None
     override_until: str | None
+    override_ended_at: str | None = Field(default=None, description="Set when newer health information that is "
+                                                                    "not green ended the override early")
 
 
 class AppealList(BaseModel):
@@ -172,7 +174,8 @@ class AppealList(BaseModel):
 def appeal_item(appeal) -> AppealItem:
     return AppealItem(id=appeal.id, color=appeal.colour, reason=appeal.reason, status=appeal.status,
                       created_at=rfc3339(appeal.created_at), review_note=appeal.review_note,
-                      override_until=rfc3339(appeal.override_until))
+                      override_until=rfc3339(appeal.override_until),
+                      override_ended_at=rfc3339(appeal.override_ended_at))
 
 
 @bp.post("/appeals")

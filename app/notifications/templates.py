@@ -56,6 +56,13 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "title": {"zh-Hans": "申诉未通过", "zh-Hant": "申訴未通過", "en": "Appeal not upheld"},
         "body": {"zh-Hans": "您的申诉未通过，原因：{note}", "zh-Hant": "您的申訴未通過，原因：{note}", "en": "Your appeal was not upheld: {note}"},
     },
+    "appeal_override_ended": {
+        "title": {"zh-Hans": "申诉改判已结束", "zh-Hant": "申訴改判已結束", "en": "Appeal override ended"},
+        "body": {"zh-Hans": "您的申诉通过后又收到新的健康信息，健康码已按最新情况评定。如有异议，可再次申诉。",
+                 "zh-Hant": "您的申訴通過後又收到新的健康資訊，健康碼已按最新情況評定。如有異議，可再次申訴。",
+                 "en": "After your appeal was upheld, new health information arrived. Your code now "
+                       "follows the latest information. You may appeal again."},
+    },
     "session_revoked": {
         "title": {"zh-Hans": "设备已退出登录", "zh-Hant": "裝置已登出", "en": "Device signed out"},
         "body": {
