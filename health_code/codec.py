@@ -53,6 +53,15 @@ class CodeError(ValueError):
         self.code = code
 
 
+class StatusChanged(CodeError):
+    """An online check of a code issued before its holder's status turned worse than the code's colour:
+    the code no longer tells the truth. `colour_now` is the holder's colour at the check."""
+
+    def __init__(self, colour_now: str) -> None:
+        super().__init__("STATUS_CHANGED")
+        self.colour_now = colour_now
+
+
 @dataclass(frozen=True)
 class CodeClaims:
     code_id: bytes

@@ -140,6 +140,8 @@ class HealthCodeService:
                                       rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
         if changed and previous is not None:  # the first evaluation (evaluations take turns) has no code on screen yet
             await self._void_shown_code(citizen_id)  # the code shown must follow the status
+        if previous is not None and previous.colour != verdict.colour:
+            await self._refuse_codes_behind(citizen_id, verdict.colour)
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
             await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
         return HealthStatus(citizen_id=citizen_id, **values)
@@ -394,12 +396,15 @@ class HealthCodeService:
         )
         key = self.p.keys.current
         payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
+        digest = payload_digest(payload)
         extra = {"partner_id": provenance[0], "source_code_hash": provenance[1].hex(), "source_state": provenance[2]} \
             if provenance else {}
-        await self._remember_issued(claims, citizen.id, **extra)
-        await self.p.cache.set(f"hc:payload:{payload_digest(payload)}", ujson.dumps(
+        row = await self._remember_issued(claims, citizen.id, payload_digest=digest, **extra)
+        # Not over a mark a status change may have left here already (see _refuse_codes_behind).
+        await self.p.cache.set_if_absent(f"hc:payload:{digest}", ujson.dumps(
             [citizen.id, claims.code_id.hex(), colour, list(reasons), claims.subject_masked, claims.issuer, now, expires_at]
         ), ttl=expires_at - now + 60)
+        await self._refuse_if_behind(row)
         return IssuedCode(payload, colour, reasons, now, expires_at)
 
     async def issue_converted_code(self, citizen: CitizenSnapshot, partner_colour: str, expires_at: int,
@@ -414,23 +419,66 @@ class HealthCodeService:
         expires_at = min(expires_at, int(self.p.clock.timestamp()) + self.s.health_code_ttl)
         return await self._issue(citizen, colour, reasons, expires_at, provenance), status
 
-    async def _remember_issued(self, claims: codec.CodeClaims, citizen_id: str, **provenance: str | None) -> None:
+    async def _remember_issued(self, claims: codec.CodeClaims, citizen_id: str,
+                               **details: str | None) -> IssuedHealthCode:
         """Which citizen a code belongs to, so that each verification shows in their access log, also
-        after a cache restart. A scan finds the holder in the code's `hc:payload` entry in the cache;
-        this row is read for a code the cache does not know (`holders_of`)."""
-        await IssuedHealthCode.create(code_id=claims.code_id.hex(), citizen_id=citizen_id, issued_at=utc(claims.issued_at),
-                                      expires_at=utc(claims.expires_at), **provenance)
+        after a cache restart, and so that a later change of status reaches the code. A scan finds the
+        holder in the code's `hc:payload` entry in the cache; this row is read for a code the cache does
+        not know (`holders_of`)."""
+        return await IssuedHealthCode.create(code_id=claims.code_id.hex(), citizen_id=citizen_id,
+                                             issued_at=utc(claims.issued_at), expires_at=utc(claims.expires_at),
+                                             colour=claims.colour, **details)
 
-    async def holders_of(self, code_ids: list[bytes]) -> dict[bytes, str]:
+    async def remember_border_pass(self, pass_id: bytes, citizen_id: str, colour: str, issued_at: int,
+                                   expires_at: int) -> None:
+        """A border pass (通关凭证) is a code too: online checks of it follow its holder's status."""
+        row = await IssuedHealthCode.create(code_id=pass_id.hex(), citizen_id=citizen_id, issued_at=utc(issued_at),
+                                            expires_at=utc(expires_at), colour=colour)
+        await self._refuse_if_behind(row)
+
+    async def holders_of(self, code_ids: list[bytes]) -> dict[bytes, Holder]:
         """The citizens our codes were issued to, by code id, from the database."""
         if not code_ids:
             return {}
         by_hex = {code_id.hex(): code_id for code_id in code_ids}
         # SQL of our own: the ORM's query for a partner's 100 codes cost 750 µs of CPU to build, this 250.
         conn = connections.get("default")
-        _, rows = await conn.execute_query(f"SELECT code_id, citizen_id FROM {IssuedHealthCode._meta.db_table} "
+        _, rows = await conn.execute_query(f"SELECT code_id, citizen_id, status_changed_to "
+                                           f"FROM {IssuedHealthCode._meta.db_table} "
                                            f"WHERE code_id IN ({placeholders(conn, len(by_hex))})", list(by_hex))
-        return {by_hex[row["code_id"]]: row["citizen_id"] for row in rows}
+        return {by_hex[row["code_id"]]: Holder(row["citizen_id"], row["status_changed_to"]) for row in rows}
+
+    # -- online checks follow the status ----------------------------------------------------------
+    async def _refuse_codes_behind(self, citizen_id: str, colour: str) -> None:
+        """After the citizen's colour changed to `colour`: each live code of a better colour (and each one
+        already refused) answers STATUS_CHANGED at every online check from now on, with `colour`."""
+        now = self.p.clock.now()
+        live = await IssuedHealthCode.filter(citizen_id=citizen_id, expires_at__gt=now)
+        await self._refuse([row for row in live if row.status_changed_to is not None or worse(colour, row.colour)],
+                           colour)
+
+    async def _refuse_if_behind(self, row: IssuedHealthCode) -> None:
+        """A code signed from a status read just before a change, and stored just after the change looked
+        for codes to refuse, is refused here: the status is read again once the code is stored."""
+        colour_now = await HealthStatus.filter(citizen_id=row.citizen_id).values_list("colour", flat=True)
+        if colour_now and worse(colour_now[0], row.colour):
+            await self._refuse([row], colour_now[0])
+
+    async def _refuse(self, rows: list[IssuedHealthCode], colour: str) -> None:
+        """Mark `rows` in the database (read by checks of codes the cache does not know) and in their
+        cache entries (read by every other check); where a code's entry is not there yet, a mark stands in
+        for it, so the entry its issuance writes next cannot take its place."""
+        if not rows:
+            return
+        await IssuedHealthCode.filter(code_id__in=[row.code_id for row in rows]).update(status_changed_to=colour)
+        cached = [row for row in rows if row.payload_digest]
+        entries = await self.p.cache.get_many([f"hc:payload:{row.payload_digest}" for row in cached])
+        now = int(self.p.clock.timestamp())
+        for row, entry in zip(cached, entries):
+            values = ujson.loads(entry) if entry is not None else None
+            marked = values[:8] + [colour] if isinstance(values, list) and len(values) >= 8 else {"status_changed": colour}
+            await self.p.cache.set(f"hc:payload:{row.payload_digest}", ujson.dumps(marked),
+                                   ttl=int(row.expires_at.timestamp()) - now + 60)
 
     async def verify_many(self, payloads: list[str]) -> list[tuple[codec.CodeClaims | codec.CodeError, str | None]]:
         """Verify our own codes: each result with the citizen it was issued to, when known.
@@ -449,12 +497,19 @@ class HealthCodeService:
                 unknown.append(index)
                 results.append(_CHECKED_BELOW)
                 continue
-            holder, code_hex, colour, reasons, masked, issuer, iat, exp = ujson.loads(entry)
-            claims = codec.CodeClaims(bytes.fromhex(code_hex), colour, tuple(reasons), masked, issuer, iat, exp)
+            values = ujson.loads(entry)
+            if len(values) < 8:  # a status change's mark without the code's details: checked below
+                unknown.append(index)
+                results.append(_CHECKED_BELOW)
+                continue
+            holder, code_hex, colour, reasons, masked, issuer, iat, exp = values[:8]
             if exp <= now or iat > now + 60:  # the same time checks as codec.read_claims
                 results.append((codec.CodeError("EXPIRED" if exp <= now else "NOT_YET_VALID"), holder))
+            elif len(values) > 8:  # issued before its holder's status turned worse
+                results.append((codec.StatusChanged(values[8]), holder))
             else:
-                results.append((claims, holder))
+                results.append((codec.CodeClaims(bytes.fromhex(code_hex), colour, tuple(reasons), masked, issuer, iat,
+                                                 exp), holder))
         checked: dict[int, codec.CodeClaims] = {}
         for start in range(0, len(unknown), CHECKS_BETWEEN_TURNS):
             if start:
@@ -471,12 +526,22 @@ class HealthCodeService:
                     checked[index] = outcome
         holders = await self.holders_of([claims.code_id for claims in checked.values()])
         for index, claims in checked.items():
-            results[index] = (claims, holders.get(claims.code_id))
+            holder = holders.get(claims.code_id)
+            if holder is None:
+                results[index] = (claims, None)
+            elif holder.status_changed_to is not None:
+                results[index] = (codec.StatusChanged(holder.status_changed_to), holder.citizen_id)
+            else:
+                results[index] = (claims, holder.citizen_id)
         return results
 
     async def verify_for(self, verifier: AuthenticatedClient, payload: str, purpose: str) -> codec.CodeClaims:
-        """A registered verifier (场所/口岸查验) checks a code; the citizen sees it in their access log."""
+        """A registered verifier (场所/口岸查验) checks a code; the citizen sees it in their access log.
+        A code issued before its holder's status turned worse raises StatusChanged with the colour now."""
         [(claims, citizen_id)] = await self.verify_many([payload])
+        if isinstance(claims, codec.StatusChanged) and citizen_id:
+            await audit.record_access(self.p.clock, citizen_id=citizen_id, actor=verifier.name, actor_type="department",
+                                      action="health_code_verified", attributes=["current_color"], purpose=purpose)
         if isinstance(claims, codec.CodeError):
             raise claims
         if citizen_id:
@@ -491,6 +556,19 @@ REGION_CODE = re.compile(r"^[0-9]{6}$")
 TRIP_DAYS = 14  # a declaration covers the last 14 days, today included
 DAY = timedelta(days=1)
 LEVEL_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The citizen a code was issued to, and their colour after a later change to a worse one (else None)."""
+
+    citizen_id: str
+    status_changed_to: str | None
+
+
+def worse(colour: str, than: str | None) -> bool:
+    """Whether `colour` is worse than `than` (a code stored without its colour counts as green)."""
+    return codec.COLOURS.index(colour) > codec.COLOURS.index(than or "green")
 
 
 # The place of a code in `verify_many`'s results until its signature is checked (every one is then replaced).

@@ -13,7 +13,7 @@ from api.http import audience_blueprint, documented, limit_arg, parse_body, repl
 from api.schemas import Strict
 from app.clock import rfc3339
 from app.errors import ValidationFailed
-from health_code.codec import CodeError
+from health_code.codec import CodeError, StatusChanged
 from health_code.models import Appeal
 from health_code.rules import RuleSet
 
@@ -44,6 +44,8 @@ class VerifyReply(BaseModel):
     issuer: str | None
     expires_at: str | None
     subject_masked: str | None
+    current_color: str | None = Field(default=None, description="With error STATUS_CHANGED: the holder's colour now "
+                                                                "(the code was issued before it turned worse)")
 
 
 @bp.post("/test-results")
@@ -89,7 +91,8 @@ async def verify_code(request: Request) -> HTTPResponse:
     try:
         claims = await request.app.ctx.health.verify_for(request.ctx.client, body.payload, body.purpose)
     except CodeError as exc:
-        return reply(VerifyReply(valid=False, error=exc.code, color=None, issuer=None, expires_at=None, subject_masked=None))
+        return reply(VerifyReply(valid=False, error=exc.code, color=None, issuer=None, expires_at=None, subject_masked=None,
+                                 current_color=exc.colour_now if isinstance(exc, StatusChanged) else None))
     return reply(VerifyReply(valid=True, error=None, color=claims.colour, issuer=claims.issuer,
                              expires_at=rfc3339(claims.expires_at), subject_masked=claims.subject_masked))
 

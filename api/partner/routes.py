@@ -28,10 +28,34 @@ class VerificationResult(BaseModel):
     issuer: str | None
     expires_at: str | None
     subject_masked: str | None
+    current_color: str | None = Field(default=None, description="With error STATUS_CHANGED: the holder's colour now "
+                                                                "(the code was issued before it turned worse)")
+    current_partner_color: str | None = Field(default=None, description="current_color in the partner's vocabulary")
 
 
 class VerificationsReply(BaseModel):
     results: list[VerificationResult]
+
+
+class BorderPassChecksRequest(Strict):
+    passes: list[str] = Field(min_length=1, max_length=100, description="Scanned border passes, GDBP1:…")
+
+
+class BorderPassCheckResult(BaseModel):
+    valid: bool
+    error: str | None
+    color: str | None
+    partner_color: str | None
+    expires_at: str | None
+    subject_masked: str | None
+    document_type: str | None
+    document_last4: str | None
+    current_color: str | None
+    current_partner_color: str | None
+
+
+class BorderPassChecksReply(BaseModel):
+    results: list[BorderPassCheckResult]
 
 
 class RevocationsRequest(Strict):
@@ -52,6 +76,16 @@ async def verifications(request: Request) -> HTTPResponse:
     return reply({"results": [
         {**r.__dict__, "expires_at": rfc3339(r.expires_at)} for r in results
     ]})
+
+
+@bp.post("/border-pass-verifications")
+@documented("Check 1-100 border passes (通关凭证) meant for you online: the offline checks plus the holder's status "
+            "now (STATUS_CHANGED for a pass issued before it turned worse); each check reaches the holder's access log",
+            body=BorderPassChecksRequest, reply_model=BorderPassChecksReply, tag="partner")
+async def border_pass_verifications(request: Request) -> HTTPResponse:
+    body = parse_body(request, BorderPassChecksRequest)
+    results = await request.app.ctx.interop.check_border_passes(request.ctx.client, body.passes)
+    return reply({"results": [{**r.__dict__, "expires_at": rfc3339(r.expires_at)} for r in results]})
 
 
 @bp.post("/revocations")

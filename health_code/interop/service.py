@@ -23,7 +23,7 @@ from app.security import ratelimit
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
 from health_code import codec
-from health_code.codec import CodeError
+from health_code.codec import CodeError, StatusChanged
 from health_code.interop import default_adapters
 from health_code.interop.formats import FormatAdapter, ForeignStatus, detect_format
 from health_code.interop.models import RevokedPartnerCode
@@ -55,6 +55,8 @@ class PartnerVerification:
     issuer: str | None = None
     expires_at: int | None = None
     subject_masked: str | None = None
+    current_color: str | None = None  # with STATUS_CHANGED: the holder's colour now
+    current_partner_color: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,13 @@ class InteropService:
         for text, (outcome, holder) in zip(codes, checked):
             if isinstance(outcome, CodeError) and outcome.code == "BAD_PREFIX" and OTHER_FORMAT.match(text):
                 outcome = CodeError("UNSUPPORTED_FORMAT")
+            if isinstance(outcome, StatusChanged) and holder:
+                results.append(PartnerVerification(False, outcome.code, current_color=outcome.colour_now,
+                                                   current_partner_color=partner.their_word_for(outcome.colour_now)))
+                records.append(audit.access(citizen_id=holder, actor=partner.name, actor_type="partner",
+                                            action="health_code_verified", attributes=["current_color"],
+                                            purpose=f"跨境互认查验（{partner.id} · 状态已变更）"))
+                continue
             if isinstance(outcome, CodeError):
                 results.append(PartnerVerification(False, outcome.code))
                 records.append(audit.event(actor=partner.id, actor_type="partner", action="partner_verification",
@@ -243,6 +252,51 @@ class InteropService:
         return Conversion(code, partner, status, colour)
 
     # -- border pass ---------------------------------------------------------------------------------
+    async def check_border_passes(self, client: AuthenticatedClient, passes: Sequence[str]) -> list[BorderPassCheck]:
+        """A partner checks border passes meant for it online: the offline checks (signature, audience,
+        expiry) and the holder's status now. A pass issued before its holder's status turned worse
+        answers STATUS_CHANGED with the colour now. Each check reaches the holder's access log."""
+        partner = await self.calling_partner(client)
+        if not 1 <= len(passes) <= MAX_BATCH:
+            raise ValidationFailed([{"field": "passes", "problem": f"1 to {MAX_BATCH} passes"}])
+        await self._count_codes(partner, len(passes))
+        now = self.p.clock.timestamp()
+        read: list[dict[Any, Any] | CodeError] = []
+        for text in passes:
+            try:
+                read.append(verify_border_pass(text, self.p.keys.public_key_for, now, partner.id))
+            except CodeError as error:
+                read.append(error)
+        holders = await self.health.holders_of([claims[BORDER_PASS_KEY][1] for claims in read if isinstance(claims, dict)])
+        results, records = [], []
+        for text, claims in zip(passes, read):
+            holder = holders.get(claims[BORDER_PASS_KEY][1]) if isinstance(claims, dict) else None
+            result = self._border_pass_check(partner, claims, holder.status_changed_to if holder else None)
+            results.append(result)
+            if holder is not None:
+                records.append(audit.access(
+                    citizen_id=holder.citizen_id, actor=partner.name, actor_type="partner",
+                    action="border_pass_verified", attributes=["color", "subject_masked", "document_last4"],
+                    purpose=f"通关凭证查验（{partner.id} · 凭证 {claims[BORDER_PASS_KEY][1].hex()}）"))
+            else:
+                records.append(audit.event(actor=partner.id, actor_type="partner", action="border_pass_verification",
+                                           attributes={"pass": code_ref(text), "result": result.error or "valid"}))
+        await audit.record_all(self.p.clock, records)
+        return results
+
+    @staticmethod
+    def _border_pass_check(partner: PartnerView, claims: dict[Any, Any] | CodeError,
+                           status_changed_to: str | None) -> BorderPassCheck:
+        if isinstance(claims, CodeError):
+            return BorderPassCheck(False, claims.code)
+        if status_changed_to is not None:
+            return BorderPassCheck(False, "STATUS_CHANGED", current_color=status_changed_to,
+                                   current_partner_color=partner.their_word_for(status_changed_to))
+        body = claims[BORDER_PASS_KEY]
+        colour = codec.COLOURS[body[2]]
+        return BorderPassCheck(True, None, colour, partner.their_word_for(colour), int(claims[codec.CWT_EXP]), body[4],
+                               DOCUMENT_NAMES.get(body[5]), body[6])
+
     async def border_pass(self, citizen: CitizenSnapshot, partner_id: str, document_type: str,
                           document_number: str | None) -> BorderPass:
         await self.trust.refresh()
@@ -272,11 +326,31 @@ class InteropService:
         }
         key = self.p.keys.current
         payload = codec.sign_cwt(claims, key.private_key, key.kid_bytes, BORDER_PASS_PREFIX)
+        await self.health.remember_border_pass(pass_id, citizen.id, status.colour, now, expires_at)
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="border_pass_issued",
                                  subject_id=citizen.id, attributes={"partner": partner.id, "document_type": document_type,
                                                                     "pass": pass_id.hex()})
         return BorderPass(payload, pass_id.hex(), partner.id, status.colour, name, document_type, number[-4:], now,
                           expires_at)
+
+
+@dataclass(frozen=True)
+class BorderPassCheck:
+    """One result of a partner's online check of border passes: the pass, and the holder's status now."""
+
+    valid: bool
+    error: str | None = None
+    color: str | None = None
+    partner_color: str | None = None
+    expires_at: int | None = None
+    subject_masked: str | None = None
+    document_type: str | None = None
+    document_last4: str | None = None
+    current_color: str | None = None
+    current_partner_color: str | None = None
+
+
+DOCUMENT_NAMES = {number: name for name, number in DOCUMENT_TYPES.items()}
 
 
 def verify_border_pass(payload: str, find_key: codec.KeyFinder, now: float, partner_id: str) -> dict[Any, Any]:

@@ -199,7 +199,7 @@ async def test_a_tampered_or_expired_code_is_reported_invalid_with_a_reason(clie
     expired = (await client.post("/api/admin/v1/health-code/verifications", headers=verifier.headers(),
                                  json={"payload": payload})).json()
     assert expired == {"valid": False, "error": "EXPIRED", "color": None, "issuer": None, "expires_at": None,
-                       "subject_masked": None}
+                       "subject_masked": None, "current_color": None}
 
 
 async def test_a_vaccination_site_posts_a_record_that_shows_as_a_reason(client, sms, clock):

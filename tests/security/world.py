@@ -268,9 +268,13 @@ async def partner_rivals(client: httpx.AsyncClient, clock, world: World, interop
         revocations = await RevokedPartnerCode.filter(partner_id="MO").values_list("code_hash", "revoked_at")
         return {"revocations": sorted(revocations), "live": await read(live), "revoked": await read(revoked)}
 
-    values = [live.payload, revoked.payload, live.revocation_hash, revoked.revocation_hash]
+    border_pass = await client.post("/api/v1/border-passes", headers=world.owner.citizen.headers,
+                                    json={"partner": "MO", "document_type": "resident_id"})  # meant for Macau only
+    assert border_pass.status_code == 201, border_pass.text
+    values = [live.payload, revoked.payload, live.revocation_hash, revoked.revocation_hash, border_pass.json()["payload"]]
     return Rivals("partner", x, y, values, set(values), state, {
         ("POST", "api/partner/v1/verifications"): lambda value: {"codes": [value]},
+        ("POST", "api/partner/v1/border-pass-verifications"): lambda value: {"passes": [value]},
         ("POST", "api/partner/v1/revocations"): lambda value: {"hashes": [value]},
     })
 

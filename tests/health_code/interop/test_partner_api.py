@@ -128,7 +128,7 @@ async def test_macao_checks_a_batch_and_each_code_gets_its_own_answer(client, sm
     expires = datetime.fromisoformat(valid["expires_at"].replace("Z", "+00:00"))
     assert valid["expires_at"].endswith("Z") and 0 < (expires - clock.now()).total_seconds() <= 181
     assert forged == {"valid": False, "error": "BAD_SIGNATURE", "color": None, "partner_color": None, "issuer": None,
-                      "expires_at": None, "subject_masked": None}
+                      "expires_at": None, "subject_masked": None, "current_color": None, "current_partner_color": None}
     assert (expired["valid"], expired["error"]) == (False, "EXPIRED")
     assert (garbage["valid"], garbage["error"]) == (False, "BAD_PREFIX")
 

@@ -63,7 +63,8 @@ async def test_macau_verifies_our_code_through_the_api_and_offline_and_the_citiz
     assert called["status"] == 200, called
     valid, broken = called["body"]["results"]
     assert valid == {"valid": True, "error": None, "color": "green", "partner_color": "绿码", "issuer": "CN-GD",
-                     "expires_at": ours["expires_at"], "subject_masked": "*三"}
+                     "expires_at": ours["expires_at"], "subject_masked": "*三", "current_color": None,
+                     "current_partner_color": None}
     assert broken["valid"] is False and broken["error"]
 
     offline = (await macau.client.post("/verify-ours", json={"payload": ours["payload"]})).json()
