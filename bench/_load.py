@@ -50,25 +50,31 @@ def free_port() -> int:
 
 
 def start_server(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0,
-                 log: Path | None = None) -> subprocess.Popen:
-    """A server process, ready when its port accepts; its output goes to `log` (or nowhere)."""
+                 log: Path | None = None, root: Path = ROOT) -> subprocess.Popen:
+    """A server process, ready when its port accepts; its output goes to `log` (or nowhere). It runs in
+    `root`: this checkout, or another one (bench.ab serves an older revision from a git worktree)."""
     out = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out)
+    process = subprocess.Popen([sys.executable, *args], cwd=root, env={**os.environ, **env}, stdout=out, stderr=out)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            time.sleep(0.1)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return process
+            except OSError:
+                time.sleep(0.1)
+    except BaseException:  # interrupted while it starts (Ctrl-C): no `with` block owns it yet to stop it
+        process.kill()
+        raise
     process.kill()
     raise RuntimeError(f"server on port {port} did not start")
 
 
 @contextmanager
-def running(args: list[str], env: dict[str, str], port: int, log: Path | None = None) -> Iterator[subprocess.Popen]:
-    """A server process for the length of a `with` block."""
-    process = start_server(args, env, port, log=log)
+def running(args: list[str], env: dict[str, str], port: int, log: Path | None = None,
+            root: Path = ROOT) -> Iterator[subprocess.Popen]:
+    """A server process (run in `root`, as `start_server`) for the length of a `with` block."""
+    process = start_server(args, env, port, log=log, root=root)
     try:
         yield process
     finally:

@@ -193,10 +193,11 @@ def backing_services_on(cpus: set[int]) -> Iterator[None]:
                 pass
 
 
-def headline(port: int, base_port: int, auth: dict[str, str], seconds: float) -> tuple[LoadResult, LoadResult, str]:
-    """Bare handler and health-code JSON, `ROUNDS` times in turn: the round with the median ratio."""
+def headline(port: int, base_port: int, auth: dict[str, str], seconds: float,
+             times: int = ROUNDS) -> tuple[LoadResult, LoadResult, str]:
+    """Bare handler and health-code JSON, `times` times in turn: the round with the median ratio."""
     rounds = []
-    for _ in range(ROUNDS):
+    for _ in range(times):
         bare = get_load(base_port, "/ping", {}, seconds, CONNECTIONS)
         ours = get_load(port, "/api/v1/health-code", auth, seconds, CONNECTIONS)
         rounds.append((ours.rate / bare.rate, bare, ours))
@@ -278,15 +279,16 @@ class PartnerBench:
         return call
 
 
-def partner_rounds(calls: Callable[[float], PartnerCall], port: int, seconds: float) -> tuple[LoadResult, float, str]:
-    """Partner batches and the raw ES256 verify rate, `ROUNDS` times in turn, the raw rate measured
+def partner_rounds(calls: Callable[[float], PartnerCall], port: int, seconds: float,
+                   times: int = ROUNDS) -> tuple[LoadResult, float, str]:
+    """Partner batches and the raw ES256 verify rate, `times` times in turn, the raw rate measured
     on the server's own cores while it is idle, right before and right after each load, and the two
     averaged (the machine's speed drifts within a run, as for the headline; on this VM the raw rate
     moved by up to a fifth within a minute): the round with the median ratio, its raw rate, and every
     round's ratio. `calls(most)` gives the round's requests, for at most `most` codes (a worker cannot
     check more codes than the library verifies signatures in the same time)."""
     rounds, raw = [], raw_verify_on_server()
-    for _ in range(ROUNDS):
+    for _ in range(times):
         call = calls(raw * (seconds + 1.5))  # sized by the last raw rate
         before = raw_verify_on_server()  # right before the load (making the codes above takes a while)
         result = partner_load(port, call, seconds)
