@@ -46,6 +46,8 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     add.add_argument("--role", action="append", default=[], help="e.g. lab, verifier (repeatable)")
     add.add_argument("--public-key", required=True, help="PEM file of the client's EC P-256 public key")
     add.add_argument("--kid", default="1", help="the kid the client puts in its JWT header")
+    add.add_argument("--department", help="the catalogue department it acts for, e.g. gd-hrss: a clerk sees and works "
+                                          "that department's applications only (required with --role clerk)")
     for action, what in (("suspend", "refuse every request of a client (停用)"), ("reactivate", "let it call again")):
         client_actions.add_parser(action, help=what).add_argument("client_id")
     revoke = client_actions.add_parser("revoke-key", help="stop one key of a client from working")
@@ -140,13 +142,18 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
     from app.db import close_db, init_db
     from app.security.clients import register_client
 
+    if "clerk" in args.role and not args.department:
+        # A clerk of no department is refused at every clerk route: say so now, not at its first request.
+        print("cannot register: a clerk needs --department (the catalogue department whose applications it works)",
+              file=sys.stderr)
+        return 2
     await init_db(settings.resolved_database_url, migrate=not settings.production)
     clock = Clock()
     try:
         client = await register_client(clock, args.name, args.audience, args.role,
-                                       Path(args.public_key).read_text(), kid=args.kid)
+                                       Path(args.public_key).read_text(), kid=args.kid, department_id=args.department)
         await _operator_did(clock, "client_add", {"client": client.id, "audience": args.audience, "roles": args.role,
-                                                  "kid": args.kid})
+                                                  "kid": args.kid, "department": args.department})
     except (OSError, ValueError) as exc:
         print(f"cannot register: {exc}", file=sys.stderr)
         return 2
@@ -154,6 +161,8 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
         await close_db()
     print(f"client id (use as iss): {client.id}")
     print(f"aud for its tokens: {settings.issuer}/{args.audience}")
+    if args.department:
+        print(f"department: {args.department}")
     return 0
 
 

@@ -90,6 +90,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "TOKEN_INVALID_SIGNATURE": {"zh-Hans": "二维码无效或被篡改。", "zh-Hant": "二維碼無效或被竄改。", "en": "This code is invalid or was altered."},
     "SCOPE_NOT_ALLOWED": {"zh-Hans": "贵机构无权获取：{scopes}。", "zh-Hant": "貴機構無權取得：{scopes}。", "en": "Your organisation may not ask for: {scopes}."},
     "CLIENT_ROLE_REQUIRED": {"zh-Hans": "该客户端无权调用此接口（需要角色 {role}）。", "zh-Hant": "該用戶端無權呼叫此介面（需要角色 {role}）。", "en": "This client lacks the role {role} for this API."},
+    "CLIENT_DEPARTMENT_REQUIRED": {"zh-Hans": "该客户端未绑定所属部门，无法查看或办理部门事项，请联系平台管理员登记部门。", "zh-Hant": "該用戶端未綁定所屬部門，無法查看或辦理部門事項，請聯絡平台管理員登記部門。", "en": "This client is bound to no department, so it sees no department's items; ask the platform administrators to register its department."},
     "CITIZEN_NOT_FOUND": {"zh-Hans": "未找到该身份证号码对应的已实名用户。", "zh-Hant": "未找到該身分證號碼對應的已實名用戶。", "en": "No verified citizen has this ID number."},
     "INVALID_VENUE_CODE": {"zh-Hans": "这不是有效的场所码，请扫描场所张贴的官方场所码。", "zh-Hant": "這不是有效的場所碼，請掃描場所張貼的官方場所碼。", "en": "This is not a valid venue code. Scan the official code posted at the venue."},
     "NOTHING_TO_APPEAL": {"zh-Hans": "您的健康码为绿码，无需申诉。", "zh-Hant": "您的健康碼為綠碼，無需申訴。", "en": "Your code is green: there is nothing to appeal."},

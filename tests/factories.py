@@ -89,10 +89,11 @@ class Department:
 
 
 async def make_department(clock, name: str, roles: list[str], audience: str = "admin",
-                          expires_at: datetime | None = None) -> Department:
+                          expires_at: datetime | None = None, department_id: str | None = None) -> Department:
+    """A registered API client with a fresh key; `department_id` binds it to a catalogue department (a clerk's)."""
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    client = await register_client(clock, name, audience, roles, pem, expires_at=expires_at)
+    client = await register_client(clock, name, audience, roles, pem, expires_at=expires_at, department_id=department_id)
     return Department(client.id, key, clock)
 
 

@@ -1,6 +1,8 @@
-"""A clerk's or department's API client belongs to one department (placeholder: filled in by the scoping work)."""
+"""A clerk's or department's API client belongs to one department: `api_clients.department_id`
+(null for a client of no department, and for every client registered before)."""
 
-from tortoise import migrations
+from tortoise import fields, migrations
+from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
@@ -8,4 +10,10 @@ class Migration(migrations.Migration):
 
     initial = False
 
-    operations: list = []
+    operations = [
+        ops.AddField(
+            model_name='ApiClient',
+            name='department_id',
+            field=fields.CharField(null=True, max_length=40),
+        ),
+    ]

@@ -5,6 +5,10 @@ registered ES256 keys. `iss` is the client id, `kid` names the key, `iat` must b
 our clock, `jti` may be used once, and `aud` must be this service's audience for that API.
 A client has several live keys (for rotation); a key stops working at its expiry or revocation.
 
+A client may be bound to one catalogue department (e.g. gd-hrss). The binding scopes the clerk role:
+a clerk sees and acts on its own department's applications, follow-up cases and statistics only,
+and a clerk bound to none is refused (403 CLIENT_DEPARTMENT_REQUIRED) rather than shown everything.
+
 Every client request needs the client and its keys, so they are read from the shared cache
 (mirrored in each worker with Redis), not the database. Whatever changes a client or its keys goes
 through `set_client_active`, `revoke_client_key` or `forget_client`, which make every worker read
@@ -48,6 +52,7 @@ class ApiClient(Model):
     roles = fields.JSONField(default=list)
     created_at = fields.DatetimeField()
     active = fields.BooleanField(default=True)
+    department_id = fields.CharField(max_length=40, null=True)  # the catalogue department it acts for, if any
 
     class Meta:
         table = "api_clients"
@@ -77,19 +82,32 @@ class AuthenticatedClient:
     name: str
     audience: str
     roles: tuple[str, ...]
+    department_id: str | None = None
 
     def require_role(self, role: str) -> None:
         if role not in self.roles:
             raise Forbidden("CLIENT_ROLE_REQUIRED", params={"role": role}, extra={"required_role": role})
 
+    def own_department(self) -> str:
+        """The department this client acts for. A client bound to none is refused with 403
+        CLIENT_DEPARTMENT_REQUIRED: an empty answer would look like "nothing to do", and every
+        department's items would be too much."""
+        if self.department_id is None:
+            raise Forbidden("CLIENT_DEPARTMENT_REQUIRED")
+        return self.department_id
+
 
 async def register_client(clock: Clock, name: str, audience: str, roles: list[str], public_key_pem: str,
-                          kid: str = "1", expires_at: datetime | None = None, client_id: str | None = None) -> ApiClient:
+                          kid: str = "1", expires_at: datetime | None = None, client_id: str | None = None,
+                          department_id: str | None = None) -> ApiClient:
+    """A new client with its first key; `department_id` binds it to one catalogue department (e.g. gd-hrss)."""
     if audience not in CLIENT_AUDIENCES:
         raise ValueError(f"audience must be one of {CLIENT_AUDIENCES}")
+    if department_id is not None and not 0 < len(department_id) <= 40:
+        raise ValueError("a department id is 1 to 40 characters, e.g. gd-hrss")
     check_client_key(public_key_pem)
     client = await ApiClient.create(id=client_id or f"cl_{secrets.token_urlsafe(9)}", name=name, audience=audience,
-                                    roles=roles, created_at=clock.now())
+                                    roles=roles, created_at=clock.now(), department_id=department_id)
     await ApiClientKey.create(client=client, kid=kid, public_key_pem=public_key_pem, created_at=clock.now(),
                               expires_at=expires_at)
     return client
@@ -104,7 +122,7 @@ def check_client_key(public_key_pem: str) -> None:
 @dataclass(frozen=True)
 class RegisteredClient:
     """A client as authentication needs it: who it is, whether it may call, its unrevoked keys
-    (kid → PEM and expiry as a UNIX time, None for none). Kept in the cache as JSON."""
+    (kid → PEM and expiry as a UNIX time, None for none) and its department. Kept in the cache as JSON."""
 
     id: str
     name: str
@@ -112,6 +130,7 @@ class RegisteredClient:
     roles: tuple[str, ...]
     active: bool
     keys: dict[str, tuple[str, float | None]]
+    department_id: str | None = None
 
     def live_key(self, kid: str, now: datetime) -> PublicKeyTypes | None:
         """The public key named `kid`, unless it is unknown, revoked or expired by `now`."""
@@ -121,17 +140,18 @@ class RegisteredClient:
         return _public_key(key[0])
 
     def authenticated(self) -> AuthenticatedClient:
-        return AuthenticatedClient(self.id, self.name, self.audience, self.roles)
+        return AuthenticatedClient(self.id, self.name, self.audience, self.roles, self.department_id)
 
     def to_json(self) -> str:
-        return json.dumps([self.id, self.name, self.audience, self.roles, self.active, self.keys],
+        return json.dumps([self.id, self.name, self.audience, self.roles, self.active, self.keys, self.department_id],
                           ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "RegisteredClient":
-        client_id, name, audience, roles, active, keys = json.loads(text)
-        return cls(client_id, name, audience, tuple(roles), active, {kid: (pem, expires_at)
-                                                                       for kid, (pem, expires_at) in keys.items()})
+        client_id, name, audience, roles, active, keys, *rest = json.loads(text)
+        department_id = rest[0] if rest else None  # an entry cached before clients had departments: none
+        return cls(client_id, name, audience, tuple(roles), active,
+                   {kid: (pem, expires_at) for kid, (pem, expires_at) in keys.items()}, department_id)
 
 
 async def registered_client(cache: Cache, client_id: str) -> RegisteredClient | None:
@@ -145,7 +165,8 @@ async def registered_client(cache: Cache, client_id: str) -> RegisteredClient | 
         return None  # not kept: a client registered a moment later must be found at once
     keys = await ApiClientKey.filter(client_id=client_id, revoked_at=None).values_list("kid", "public_key_pem", "expires_at")
     client = RegisteredClient(row.id, row.name, row.audience, tuple(row.roles), row.active,
-                              {kid: (pem, expires_at.timestamp() if expires_at else None) for kid, pem, expires_at in keys})
+                              {kid: (pem, expires_at.timestamp() if expires_at else None) for kid, pem, expires_at in keys},
+                              row.department_id)
     if cached is None:
         await cache.replace(_cache_key(client_id), None, client.to_json(), ttl=CLIENT_CACHE_TTL)
     return client

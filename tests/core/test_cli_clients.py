@@ -100,3 +100,24 @@ def test_when_the_cache_cannot_be_told_nothing_is_changed(tmp_path):
         assert failed.returncode == 3 and "did not answer" in failed.stderr and "again" in failed.stderr
     assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", lab) == [(1,)]
     assert stored(tmp_path, "SELECT revoked_at FROM api_client_keys WHERE client_id = ?", lab) == [(None,)]
+
+
+def test_an_operator_registers_a_clerk_for_its_department(tmp_path):
+    pem = write_key(tmp_path / "clerk.pem", ec.generate_private_key(ec.SECP256R1()))
+    done = run_cli(tmp_path, "clients", "add", "--name", "广东省人社厅办件窗口（示例）", "--audience", "admin",
+                   "--role", "clerk", "--department", "gd-hrss", "--public-key", str(pem))
+    assert done.returncode == 0, done.stderr
+    assert "department: gd-hrss" in done.stdout
+    clerk = re.search(r"client id \(use as iss\): (\S+)", done.stdout).group(1)
+    assert stored(tmp_path, "SELECT department_id FROM api_clients WHERE id = ?", clerk) == [("gd-hrss",)]
+    [(attributes,)] = stored(tmp_path, "SELECT attributes FROM audit_entries WHERE action = 'client_add'")
+    assert "gd-hrss" in attributes
+
+
+def test_a_clerk_without_a_department_is_refused_with_a_message(tmp_path):
+    pem = write_key(tmp_path / "clerk.pem", ec.generate_private_key(ec.SECP256R1()))
+    refused = run_cli(tmp_path, "clients", "add", "--name", "某窗口（示例）", "--audience", "admin", "--role", "clerk",
+                      "--public-key", str(pem))
+    assert refused.returncode == 2 and "--department" in refused.stderr
+    lab = registered(tmp_path, "lab")  # other roles need none
+    assert stored(tmp_path, "SELECT id, department_id FROM api_clients") == [(lab, None)]
