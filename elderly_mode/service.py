@@ -10,11 +10,18 @@ smartphone, a child). A link becomes active only with the principal's consent:
 - ``guardian``: for a child under 18, a valid household register (居民户口簿) page of the child in
   the guardian's own wallet, whose name and birth date match the child's verified identity.
 
+Until the principal consents, the proxy learns nothing of them: asking to link a phone number
+answers the same (a request id, "a code was sent") whether or not the number belongs to a verified
+account, and a request to a number without one is kept in the cache and answered like a pending
+link whose consent never comes (the same errors, the same ids when asked again, forgotten after the
+same day). Only after consent does the proxy see the principal's masked name, masked phone and id.
+
 Codes are stored as a keyed hash, used once, with a limited number of tries. Links expire
 (APP_FAMILY_LINK_DAYS) and are renewed by the same consent; the principal, the proxy or a hall
-clerk revokes one at once. Every action a proxy takes goes through `app.audit.record_access` with
-the proxy as actor, so it is in the principal's access log, and the proxy's own list of actions is
-read from the same entries. There is no proxy operation that changes identity data or the phone.
+clerk revokes one at once. Every action a proxy takes goes through `app.audit` as an access entry
+in the principal's access log, naming the proxy by masked name and relation (李*（子女）), never by
+an id; beside it an event entry keeps who it was (the proxy's id), and the proxy's own list of
+actions is read from those. There is no proxy operation that changes identity data or the phone.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from tortoise.expressions import Q
@@ -34,6 +41,7 @@ from app.accounts.models import Citizen
 from app.accounts.rules import LEVEL_REAL_NAME, normalize_phone
 from app.accounts.service import AccountService, CitizenSnapshot, citizen_with_id_number, require_level
 from app.audit import AuditEntry
+from app.cache import get_json, set_json
 from app.errors import AppError, Conflict, Forbidden, NotFound, Unavailable
 from app.ids import new_id
 from app.notifications.service import notify
@@ -65,11 +73,62 @@ CHILD_RELATIONSHIPS = frozenset({"子", "女", "长子", "次子", "长女", "�
 MAX_TRIES = 5
 LINK_REQUESTS_PER_DAY = 5  # bounds the SMS a proxy can cause and probing of phone numbers
 CONSENTS_PER_HOUR = 3
+# A request never consented to is forgotten after a day (the proxy asks again): a request to a number
+# without an account lives in the cache, and a real one must not outlive it, or its age would tell them apart.
+UNANSWERED_REQUEST_SECONDS = 86400
+
+
+@dataclass
+class UnansweredRequest:
+    """A request to link a number that has no verified account: nobody is asked, and the proxy cannot tell.
+
+    It has what a pending link shows its proxy; there is no principal, so it can never be consented to."""
+
+    id: str
+    proxy_id: str
+    relation: str
+    basis: str
+    created_at: datetime
+    status: str = "pending"
+    revoked_at: datetime | None = None
+    principal_id: None = None
+    confirmed_at: None = None
+    expires_at: None = None
+
+    def stored(self) -> dict[str, Any]:
+        return {"id": self.id, "proxy_id": self.proxy_id, "relation": self.relation, "basis": self.basis,
+                "created_at": self.created_at.timestamp(), "status": self.status,
+                "revoked_at": self.revoked_at.timestamp() if self.revoked_at else None}
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> "UnansweredRequest":
+        return cls(data["id"], data["proxy_id"], data["relation"], data["basis"], _at(data["created_at"]),
+                   data["status"], _at(data["revoked_at"]) if data["revoked_at"] else None)
+
+
+AnyLink = FamilyLink | UnansweredRequest
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A link as one side of it sees it. The proxy sees nothing of the principal until they have consented."""
+
+    id: str
+    role: str  # proxy (I act for them) or principal (they act for me)
+    other_id: str | None
+    other_name_masked: str | None
+    other_phone_masked: str | None
+    relation: str
+    basis: str
+    status: str  # pending, active, expired or revoked
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
 class ConsentSent:
-    link: FamilyLink
+    link: LinkView  # as its proxy sees it
     channel: str
     expires_in: int
     code: str | None = None  # only for an in-person (hall) code, shown to the clerk to hand over
@@ -115,15 +174,18 @@ class FamilyService:
             raise AppError("VALIDATION_FAILED", status=422, params={"fields": "relation、basis"})
         await ratelimit.hit(self.p.cache, self.p.clock, f"family-link:{proxy.id}", LINK_REQUESTS_PER_DAY, 86400)
         if basis == "sms":
-            principal = await self._principal_by_phone(principal_phone or "")
-        else:
-            principal = await self._principal_by_id_number(principal_id_number or "")
-        link = await self._new_link(principal, proxy.id, "guardian" if basis == "guardian" else relation, basis)
-        if basis == "guardian":
-            await self._check_guardianship(proxy, principal, licence_id or "")
-            link = await self._activate(link, evidence_licence_id=licence_id)
-            return ConsentSent(link, "household_register", 0)
-        return await self._send_consent(link, principal, proxy)
+            phone = normalize_phone(principal_phone or "")
+            if phone is None:
+                raise AppError("INVALID_PHONE", status=422)
+            principal = await self._verified_by_phone(phone)
+            if principal is None:  # answered as if a code went out: the reply must not tell who has an account
+                return await self._send_consent(await self._unanswered(proxy.id, phone, relation), None, proxy)
+            return await self._send_consent(await self._new_link(principal, proxy.id, relation, basis), principal, proxy)
+        principal = await self._principal_by_id_number(principal_id_number or "")
+        link = await self._new_link(principal, proxy.id, "guardian", basis)
+        await self._check_guardianship(proxy, principal, licence_id or "")
+        link = await self._activate(link, evidence_licence_id=licence_id)
+        return await self._sent(link, "household_register", 0)
 
     async def hall_code(self, clerk: AuthenticatedClient, principal_id_number: str, proxy_phone: str,
                         relation: str) -> ConsentSent:
@@ -131,42 +193,56 @@ class FamilyService:
         if relation not in RELATIONS:
             raise AppError("VALIDATION_FAILED", status=422, params={"fields": "relation"})
         principal = await self._principal_by_id_number(principal_id_number)
-        try:
-            proxy = await self._principal_by_phone(proxy_phone)
-        except NotFound:
-            raise NotFound("FAMILY_PROXY_NOT_FOUND") from None
+        phone = normalize_phone(proxy_phone)
+        if phone is None:
+            raise AppError("INVALID_PHONE", status=422)
+        proxy = await self._verified_by_phone(phone)
+        if proxy is None:  # told to a clerk, who has the principal in front of them
+            raise NotFound("FAMILY_PROXY_NOT_FOUND")
         link = await self._new_link(principal, proxy.id, relation, "hall", issued_by=clerk.id)
         code = await self._store_code(link.id)
         await audit.record_event(self.p.clock, actor=clerk.id, actor_type="admin", action="family_hall_code_issued",
                                  subject_id=principal.id, attributes={"link_id": link.id, "proxy": proxy.id})
-        return ConsentSent(link, "hall", self.s.family_consent_ttl, code=code)
+        return await self._sent(link, "hall", self.s.family_consent_ttl, code=code)
 
     async def renew(self, proxy: CitizenSnapshot, link_id: str) -> ConsentSent:
         """Ask for the principal's consent again (a link expires; it is renewed the way it was made)."""
         link = await self._link_of_proxy(proxy.id, link_id)
         if link.status == "revoked":
             raise Conflict("FAMILY_LINK_NOT_PENDING")
+        if isinstance(link, UnansweredRequest):
+            return await self._send_consent(link, None, proxy)
         principal = await Citizen.get(id=link.principal_id)
         if link.basis == "guardian":
             await self._check_guardianship(proxy, principal, link.evidence_licence_id or "")
-            return ConsentSent(await self._activate(link, evidence_licence_id=link.evidence_licence_id),
-                               "household_register", 0)
+            return await self._sent(await self._activate(link, evidence_licence_id=link.evidence_licence_id),
+                                    "household_register", 0)
         return await self._send_consent(link, principal, proxy)
 
-    async def confirm(self, proxy_id: str, link_id: str, code: str) -> FamilyLink:
+    async def confirm(self, proxy_id: str, link_id: str, code: str) -> LinkView:
         """The proxy enters the code the principal received (or the hall issued): the link is active."""
         link = await self._link_of_proxy(proxy_id, link_id)
         if link.status == "revoked":
             raise Conflict("FAMILY_LINK_NOT_PENDING")
         await self._consume_code(link.id, code)
-        return await self._activate(link)
+        if isinstance(link, UnansweredRequest):  # its code went to nobody: a guess that matched is still no consent
+            raise self.consent_codes.errors.lapsed()
+        return await self.view(await self._activate(link), proxy_id)
 
-    async def revoke(self, citizen_id: str, link_id: str) -> FamilyLink:
-        """The principal (or the proxy, stepping down) ends a link at once."""
+    async def revoke(self, citizen_id: str, link_id: str) -> LinkView:
+        """The principal (or the proxy, stepping down or withdrawing a request) ends a link at once."""
         link = await FamilyLink.get_or_none(Q(principal_id=citizen_id) | Q(proxy_id=citizen_id), id=link_id)
-        if link is None:
+        if link is not None and (link.principal_id == citizen_id or not self._forgotten(link)):
+            return await self.view(await self._revoke(link, citizen_id, "citizen"), citizen_id)
+        request = await self._unanswered_of(citizen_id, link_id)
+        if request is None:
             raise NotFound("FAMILY_LINK_NOT_FOUND")
-        return await self._revoke(link, citizen_id, "citizen")
+        if request.status != "revoked":
+            request.status, request.revoked_at = "revoked", self.p.clock.now()
+            await self._keep_unanswered(request)
+            await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="family_link_revoked",
+                                     attributes={"link_id": request.id, "account": False})
+        return await self.view(request, citizen_id)
 
     async def revoke_by_hall(self, clerk: AuthenticatedClient, link_id: str) -> FamilyLink:
         link = await FamilyLink.get_or_none(id=link_id)
@@ -174,11 +250,25 @@ class FamilyService:
             raise NotFound("FAMILY_LINK_NOT_FOUND")
         return await self._revoke(link, clerk.id, "admin")
 
-    async def links_of(self, citizen_id: str) -> tuple[list[FamilyLink], list[FamilyLink]]:
-        """(links where I act for someone, links where someone acts for me), newest first, revoked included."""
-        acting = await FamilyLink.filter(proxy_id=citizen_id).order_by("-created_at")
+    async def links_of(self, citizen_id: str) -> tuple[list[LinkView], list[LinkView]]:
+        """(links where I act for someone, links where someone acts for me), newest first, revoked included.
+
+        A proxy's requests the principal never consented to are not listed: a request to a number
+        without an account is not either."""
+        acting = await FamilyLink.filter(proxy_id=citizen_id, confirmed_at__isnull=False).order_by("-created_at")
         acted_for = await FamilyLink.filter(principal_id=citizen_id).order_by("-created_at")
-        return list(acting), list(acted_for)
+        return ([await self.view(link, citizen_id) for link in acting],
+                [await self.view(link, citizen_id) for link in acted_for])
+
+    async def view(self, link: AnyLink, me: str) -> LinkView:
+        """`link` as `me` sees it: the principal sees who asks; the proxy sees the principal once they consented."""
+        mine = link.proxy_id == me
+        other_id, name, phone = None, None, None
+        if not mine or link.confirmed_at is not None:
+            other = await Citizen.get(id=link.principal_id if mine else link.proxy_id)
+            (name, phone), other_id = self.masked(other), other.id
+        return LinkView(link.id, "proxy" if mine else "principal", other_id, name, phone, link.relation, link.basis,
+                        self.state(link), link.created_at, link.expires_at, link.revoked_at)
 
     async def people(self, link: FamilyLink) -> tuple[Citizen, Citizen]:
         return await Citizen.get(id=link.principal_id), await Citizen.get(id=link.proxy_id)
@@ -188,11 +278,18 @@ class FamilyService:
         name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         return mask_name(name), mask_phone(self.p.pii.decrypt(citizen.phone_enc, "phone"))
 
-    def state(self, link: FamilyLink) -> str:
-        """pending, active, expired or revoked, as of now."""
+    def state(self, link: AnyLink) -> str:
+        """pending, active, expired or revoked, as of now (a request never consented to expires after a day)."""
         if link.status == "active" and link.expires_at is not None and link.expires_at <= self.p.clock.now():
             return "expired"
+        if link.status == "pending" and self._forgotten(link):
+            return "expired"
         return link.status
+
+    def _forgotten(self, link: AnyLink) -> bool:
+        """A request the principal never consented to, older than a day: its proxy must ask again."""
+        return link.confirmed_at is None and \
+            link.created_at <= self.p.clock.now() - timedelta(seconds=UNANSWERED_REQUEST_SECONDS)
 
     # -- acting for the principal --------------------------------------------------------------
     async def act(self, proxy_id: str, principal_id: str, action: str, attributes: list[str],
@@ -213,12 +310,19 @@ class FamilyService:
         return link
 
     async def _record(self, link: FamilyLink, action: str, attributes: list[str], what: str) -> None:
-        await audit.record_all(self.p.clock, [self._access(link, action, attributes, what)])
+        await audit.record_all(self.p.clock, await self._on_behalf(link, action, attributes, what))
 
-    @staticmethod
-    def _access(link: FamilyLink, action: str, attributes: list[str], what: str) -> audit.AuditRecord:
-        return audit.access(citizen_id=link.principal_id, actor=link.proxy_id, actor_type="proxy", action=action,
-                            attributes=attributes, purpose=f"亲友代办（{relation_text(link.relation, 'zh-Hans')}）：{what}")
+    async def _on_behalf(self, link: FamilyLink, action: str, attributes: list[str],
+                         what: str) -> list[audit.AuditRecord]:
+        """The principal's access entry, naming the proxy as 李*（子女）, never by an id; and an event
+        entry with the proxy's id, so that who it was is kept and the proxy's own list can be read."""
+        relation = relation_text(link.relation, "zh-Hans")
+        purpose = f"亲友代办（{relation}）：{what}"
+        proxy_name = self.masked(await self.accounts.citizen(link.proxy_id))[0] or "-"
+        return [audit.access(citizen_id=link.principal_id, actor=f"{proxy_name}（{relation}）", actor_type="proxy",
+                             action=action, attributes=attributes, purpose=purpose),
+                audit.event(actor=link.proxy_id, actor_type="proxy", action=action, subject_id=link.principal_id,
+                            attributes=attributes, purpose=purpose)]
 
     async def show_health_code(self, proxy_id: str, principal_id: str) -> IssuedCode:
         """The principal's current health code, shown by the proxy (出示家人健康码)."""
@@ -246,9 +350,10 @@ class FamilyService:
                     given: list[MaterialGiven]) -> tuple[ApplicationView, bool]:
         link = await self.live_link(proxy_id, principal_id)
         item = await self.applications.item(item_id)
-        on_behalf = self._access(link, "family_application_submitted", ["applications", "licences"], f"代为申请 {item.name}")
+        on_behalf = await self._on_behalf(link, "family_application_submitted", ["applications", "licences"],
+                                          f"代为申请 {item.name}")
         # Written with the application, in its transaction: a proxy's submission is never left unaudited.
-        return await self.applications.submit(principal_id, key, item_id, form, given, also_audit=[on_behalf])
+        return await self.applications.submit(principal_id, key, item_id, form, given, also_audit=on_behalf)
 
     async def applications_of(self, proxy_id: str, principal_id: str) -> list[ApplicationView]:
         await self.act(proxy_id, principal_id, "family_applications_read", ["applications"], "查看办件进度")
@@ -267,19 +372,38 @@ class FamilyService:
         return Attestation(mask_name(name), id_number[-4:], principal.level >= LEVEL_REAL_NAME, age >= 60, age >= 18)
 
     async def actions_by(self, proxy_id: str, limit: int = 50) -> list[AuditEntry]:
-        """What I did for family members (my own log of proxy actions), newest first."""
-        return await AuditEntry.filter(category="access", actor_type="proxy", actor=proxy_id) \
+        """What I did for family members (my own log of proxy actions), newest first: the event entries
+        written beside each access entry (and access entries of earlier versions, which named the proxy by id)."""
+        return await AuditEntry.filter(actor_type="proxy", actor=proxy_id, action__startswith="family_") \
             .order_by("-seq").limit(limit)
 
     # -- steps ---------------------------------------------------------------------------------
-    async def _principal_by_phone(self, raw_phone: str) -> Citizen:
-        phone = normalize_phone(raw_phone)
-        if phone is None:
-            raise AppError("INVALID_PHONE", status=422)
+    async def _verified_by_phone(self, phone: str) -> Citizen | None:
+        """The verified (实名) account of a normalized phone number, if there is one."""
         citizen = await Citizen.get_or_none(phone_hash=self.p.pii.lookup_hash(phone, "phone"))
-        if citizen is None or citizen.level < LEVEL_REAL_NAME:
-            raise NotFound("FAMILY_PRINCIPAL_NOT_FOUND")
-        return citizen
+        return citizen if citizen is not None and citizen.level >= LEVEL_REAL_NAME else None
+
+    async def _unanswered(self, proxy_id: str, phone: str, relation: str) -> UnansweredRequest:
+        """The proxy's request to a number without an account: the same one while it lives, as a pending link is."""
+        to = f"family:unanswered-to:{proxy_id}:{self.p.pii.lookup_hash(phone, 'phone')}"
+        request_id = await self.p.cache.get(to)
+        request = await self._unanswered_of(proxy_id, request_id) if request_id else None
+        if request is None or request.status == "revoked":  # withdrawn: asking again is a new request
+            request = UnansweredRequest(new_id("fl"), proxy_id, relation, "sms", self.p.clock.now())
+            await self._keep_unanswered(request)
+            await self.p.cache.set(to, request.id, ttl=UNANSWERED_REQUEST_SECONDS)
+        return request
+
+    async def _unanswered_of(self, proxy_id: str, request_id: str) -> UnansweredRequest | None:
+        stored = await get_json(self.p.cache, f"family:unanswered:{request_id}")
+        if stored is None or stored["proxy_id"] != proxy_id:
+            return None
+        request = UnansweredRequest.from_stored(stored)
+        return None if self._forgotten(request) else request
+
+    async def _keep_unanswered(self, request: UnansweredRequest) -> None:
+        left = request.created_at.timestamp() + UNANSWERED_REQUEST_SECONDS - self.p.clock.timestamp()
+        await set_json(self.p.cache, f"family:unanswered:{request.id}", request.stored(), ttl=max(left, 1))
 
     async def _principal_by_id_number(self, id_number: str) -> Citizen:
         try:
@@ -297,15 +421,22 @@ class FamilyService:
         for existing in live:
             if existing.status == "active" and existing.expires_at and existing.expires_at > now:
                 raise Conflict("FAMILY_LINK_EXISTS", extra={"link_id": existing.id})
-            if existing.status == "pending" and basis == existing.basis:
+            if existing.status == "pending" and basis == existing.basis and not self._forgotten(existing):
                 return existing  # asking again re-sends the consent for the same pending link
         return await FamilyLink.create(id=new_id("fl"), principal_id=principal.id, proxy_id=proxy_id,
                                        relation=relation, basis=basis, status="pending", created_at=now,
                                        issued_by=issued_by)
 
-    async def _send_consent(self, link: FamilyLink, principal: Citizen, proxy: CitizenSnapshot) -> ConsentSent:
+    async def _send_consent(self, link: AnyLink, principal: Citizen | None, proxy: CitizenSnapshot) -> ConsentSent:
+        """A fresh code, sent by SMS to the principal; with no principal (a number without an account) kept
+        and sent to nobody, so that entering codes for it answers as for a link whose consent never comes."""
         await ratelimit.hit(self.p.cache, self.p.clock, f"family-consent:{link.id}", CONSENTS_PER_HOUR, 3600)
         code = await self._store_code(link.id)
+        if principal is None:
+            await audit.record_event(self.p.clock, actor=proxy.id, actor_type="citizen",
+                                     action="family_consent_requested",
+                                     attributes={"link_id": link.id, "basis": link.basis, "account": False})
+            return await self._sent(link, "sms", self.s.family_consent_ttl)
         proxy_name = mask_name(self.p.pii.decrypt(proxy.name_enc, "name")) if proxy.name_enc else ""
         proxy_phone = self.p.pii.decrypt(proxy.phone_enc, "phone")
         text = (f"【粤省事（示例）】{proxy_name}（手机尾号 {proxy_phone[-4:]}）申请作为您的亲友代办人"
@@ -319,7 +450,10 @@ class FamilyService:
             raise Unavailable("SMS_UNAVAILABLE", headers={"Retry-After": "30"}) from None
         await audit.record_event(self.p.clock, actor=proxy.id, actor_type="citizen", action="family_consent_requested",
                                  subject_id=principal.id, attributes={"link_id": link.id, "basis": link.basis})
-        return ConsentSent(link, "sms", self.s.family_consent_ttl)
+        return await self._sent(link, "sms", self.s.family_consent_ttl)
+
+    async def _sent(self, link: AnyLink, channel: str, expires_in: int, code: str | None = None) -> ConsentSent:
+        return ConsentSent(await self.view(link, link.proxy_id), channel, expires_in, code)
 
     async def _store_code(self, link_id: str) -> str:
         code = new_code()
@@ -378,18 +512,27 @@ class FamilyService:
                                  subject_id=link.principal_id, attributes={"link_id": link.id, "proxy": link.proxy_id})
         principal, proxy = await self.people(link)
         await notify(self.p.clock, link.principal_id, "family_link_revoked", {"proxy": self.masked(proxy)[0] or "-"})
-        await notify(self.p.clock, link.proxy_id, "family_link_ended", {"principal": self.masked(principal)[0] or "-"})
+        if link.confirmed_at is not None:  # a proxy whose request was never consented to learns no name
+            await notify(self.p.clock, link.proxy_id, "family_link_ended", {"principal": self.masked(principal)[0] or "-"})
         return link
 
-    async def _link_of_proxy(self, proxy_id: str, link_id: str) -> FamilyLink:
+    async def _link_of_proxy(self, proxy_id: str, link_id: str) -> AnyLink:
+        """The proxy's link or unanswered request `link_id`; the same 404 for both once forgotten."""
         link = await FamilyLink.get_or_none(id=link_id, proxy_id=proxy_id)
-        if link is None:
+        if link is not None and not self._forgotten(link):
+            return link
+        request = await self._unanswered_of(proxy_id, link_id)
+        if request is None:
             raise NotFound("FAMILY_LINK_NOT_FOUND")
-        return link
+        return request
 
 
 def _same_day(value: Any, day: date) -> bool:
     return isinstance(value, str) and value[:10] == day.isoformat()
+
+
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
 
 
 def _day(at: datetime | None) -> str:

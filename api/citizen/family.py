@@ -22,8 +22,7 @@ from api.http import audience_blueprint, documented, parse_body, reply, requires
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
-from elderly_mode.models import FamilyLink
-from elderly_mode.service import ConsentSent, relation_text
+from elderly_mode.service import ConsentSent, LinkView, relation_text
 from elderly_mode.tts import spoken
 
 bp = audience_blueprint("citizen_family", url_prefix="/api/v1/family", audience="citizen")
@@ -47,11 +46,11 @@ class ConfirmRequest(Strict):
 
 
 class LinkOut(BaseModel):
-    id: str
+    id: str = Field(description="The link, or for a proxy's request the request id to confirm, renew or withdraw")
     role: str = Field(description="proxy (I act for them) or principal (they act for me)")
-    other_name_masked: str
-    other_phone_masked: str
-    other_id: str
+    other_name_masked: str | None = Field(description="null for a proxy until the family member has consented")
+    other_phone_masked: str | None = Field(description="null for a proxy until the family member has consented")
+    other_id: str | None = Field(description="null for a proxy until the family member has consented")
     relation: str
     relation_text: str
     basis: str
@@ -92,37 +91,34 @@ class ActionList(BaseModel):
     items: list[ActionItem]
 
 
-async def link_out(request: Request, link: FamilyLink, me: str) -> dict[str, Any]:
-    family = request.app.ctx.family
-    principal, proxy = await family.people(link)
-    other = principal if link.proxy_id == me else proxy
-    name, phone = family.masked(other)
-    return {"id": link.id, "role": "proxy" if link.proxy_id == me else "principal", "other_name_masked": name,
-            "other_phone_masked": phone, "other_id": other.id, "relation": link.relation,
-            "relation_text": relation_text(link.relation, request.ctx.language), "basis": link.basis,
-            "status": family.state(link), "created_at": rfc3339(link.created_at),
-            "expires_at": rfc3339(link.expires_at), "revoked_at": rfc3339(link.revoked_at)}
+def link_out(request: Request, view: LinkView) -> dict[str, Any]:
+    return {"id": view.id, "role": view.role, "other_name_masked": view.other_name_masked,
+            "other_phone_masked": view.other_phone_masked, "other_id": view.other_id, "relation": view.relation,
+            "relation_text": relation_text(view.relation, request.ctx.language), "basis": view.basis,
+            "status": view.status, "created_at": rfc3339(view.created_at),
+            "expires_at": rfc3339(view.expires_at), "revoked_at": rfc3339(view.revoked_at)}
 
 
-async def consent_reply(request: Request, sent: ConsentSent, status: int) -> HTTPResponse:
+def consent_reply(request: Request, sent: ConsentSent, status: int) -> HTTPResponse:
     consent = None
     if sent.channel in ("sms", "hall"):
         consent = {"channel": sent.channel, "expires_in": sent.expires_in, "seconds_left": sent.expires_in}
-    return reply({"link": await link_out(request, sent.link, request.ctx.citizen_id), "consent": consent},
-                 status=status)
+    return reply({"link": link_out(request, sent.link), "consent": consent}, status=status)
 
 
 @bp.post("/links")
 @documented("Ask to act for a family member: a confirmation code goes to their phone (or show guardianship)",
             body=LinkRequest, reply_model=LinkReply, status=201, level=LEVEL_REAL_NAME, tag="family",
-            description="201 pending (sms) or active (guardian). 404 FAMILY_PRINCIPAL_NOT_FOUND, 409 "
-                        "FAMILY_LINK_EXISTS, 422 FAMILY_SELF / GUARDIAN_NOT_MINOR / GUARDIAN_EVIDENCE_INVALID.")
+            description="201 pending (sms) or active (guardian). For sms the reply is the same whether or not the "
+                        "number has a verified account, and names nobody until the family member consents. "
+                        "409 FAMILY_LINK_EXISTS, 422 FAMILY_SELF / GUARDIAN_NOT_MINOR / GUARDIAN_EVIDENCE_INVALID, "
+                        "404 FAMILY_PRINCIPAL_NOT_FOUND (guardian only).")
 @requires_level(LEVEL_REAL_NAME)
 async def request_link(request: Request) -> HTTPResponse:
     body = parse_body(request, LinkRequest)
     sent = await request.app.ctx.family.request_link(request.ctx.citizen, body.relation, body.basis,
                                                      body.principal_phone, body.principal_id_number, body.licence_id)
-    return await consent_reply(request, sent, 201)
+    return consent_reply(request, sent, 201)
 
 
 @bp.post("/links/<link_id:str>/confirmation")
@@ -130,8 +126,8 @@ async def request_link(request: Request) -> HTTPResponse:
             body=ConfirmRequest, reply_model=LinkReply, tag="family")
 async def confirm(request: Request, link_id: str) -> HTTPResponse:
     body = parse_body(request, ConfirmRequest)
-    link = await request.app.ctx.family.confirm(request.ctx.citizen_id, link_id, body.code)
-    return reply({"link": await link_out(request, link, request.ctx.citizen_id), "consent": None})
+    view = await request.app.ctx.family.confirm(request.ctx.citizen_id, link_id, body.code)
+    return reply({"link": link_out(request, view), "consent": None})
 
 
 @bp.post("/links/<link_id:str>/renewal")
@@ -140,24 +136,23 @@ async def confirm(request: Request, link_id: str) -> HTTPResponse:
 @requires_level(LEVEL_REAL_NAME)
 async def renew(request: Request, link_id: str) -> HTTPResponse:
     sent = await request.app.ctx.family.renew(request.ctx.citizen, link_id)
-    return await consent_reply(request, sent, 200)
+    return consent_reply(request, sent, 200)
 
 
 @bp.delete("/links/<link_id:str>")
 @documented("End a link at once (the family member acted for, or the proxy stepping down)", reply_model=LinkReply,
             tag="family")
 async def revoke(request: Request, link_id: str) -> HTTPResponse:
-    link = await request.app.ctx.family.revoke(request.ctx.citizen_id, link_id)
-    return reply({"link": await link_out(request, link, request.ctx.citizen_id), "consent": None})
+    view = await request.app.ctx.family.revoke(request.ctx.citizen_id, link_id)
+    return reply({"link": link_out(request, view), "consent": None})
 
 
 @bp.get("/links")
 @documented("My family links: those I act for, and those who act for me", reply_model=LinkList, tag="family")
 async def links(request: Request) -> HTTPResponse:
-    me = request.ctx.citizen_id
-    acting, acted_for = await request.app.ctx.family.links_of(me)
-    return reply({"acting_for": [await link_out(request, link, me) for link in acting],
-                  "acted_for_by": [await link_out(request, link, me) for link in acted_for]})
+    acting, acted_for = await request.app.ctx.family.links_of(request.ctx.citizen_id)
+    return reply({"acting_for": [link_out(request, view) for view in acting],
+                  "acted_for_by": [link_out(request, view) for view in acted_for]})
 
 
 @bp.get("/actions")

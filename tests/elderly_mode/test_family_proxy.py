@@ -30,7 +30,9 @@ async def test_the_son_shows_his_mothers_health_code_and_books_for_her_and_both_
 
     asked = await ask_link(client, son, mother)
     assert asked["link"]["status"] == "pending" and asked["consent"]["channel"] == "sms"
-    assert asked["link"]["other_name_masked"] == "**英" and asked["link"]["other_phone_masked"].count("*") == 4
+    # Until she consents, he learns nothing of her: not her name, her phone or her id.
+    assert (asked["link"]["other_name_masked"], asked["link"]["other_phone_masked"], asked["link"]["other_id"]) == (
+        None, None, None)
     message = sms.outbox(mother.phone)[0].text
     assert "**国（手机尾号" in message and son.phone[-4:] in message and "如不认识此人" in message
     # A pending link gives nothing.
@@ -40,6 +42,7 @@ async def test_the_son_shows_his_mothers_health_code_and_books_for_her_and_both_
     confirmed = await client.post(f"{LINKS}/{asked['link']['id']}/confirmation", headers=son.headers,
                                   json={"code": consent_code(sms, mother.phone)})
     assert confirmed.status_code == 200 and confirmed.json()["link"]["status"] == "active"
+    assert confirmed.json()["link"]["other_name_masked"] == "**英"  # she consented: now he may see who she is
 
     shown = await client.get(f"{FAMILY}/{mother.id}/health-code", headers=son.headers)
     assert shown.status_code == 200, shown.text
@@ -57,7 +60,7 @@ async def test_the_son_shows_his_mothers_health_code_and_books_for_her_and_both_
     assert [a["id"] for a in hers] == [booked.json()["id"]]
 
     log = (await client.get(ACCESS_LOG, headers=mother.headers)).json()["items"]
-    by_son = [e for e in log if e["actor"] == son.id]
+    by_son = [e for e in log if e["actor"] == "**国（子女）"]  # her son by masked name and relation
     assert [e["action"] for e in by_son] == ["family_appointment_booked", "family_health_code_shown"]
     assert all(e["actor_type"] == "proxy" and e["purpose"].startswith("亲友代办（子女）") for e in by_son)
     mine = (await client.get(f"{FAMILY}/actions", headers=son.headers)).json()["items"]
@@ -182,8 +185,6 @@ async def test_links_that_cannot_be_made(client, sms):
     son = await family_member(client, sms)
     myself = await client.post(LINKS, headers=son.headers, json={"basis": "sms", "principal_phone": son.phone})
     assert myself.status_code == 422 and code_of(myself) == "FAMILY_SELF"
-    nobody = await client.post(LINKS, headers=son.headers, json={"basis": "sms", "principal_phone": "13700000001"})
-    assert nobody.status_code == 404 and code_of(nobody) == "FAMILY_PRINCIPAL_NOT_FOUND"
     await linked(client, sms, son, mother)
     twice = await client.post(LINKS, headers=son.headers, json={"basis": "sms", "principal_phone": mother.phone})
     assert twice.status_code == 409 and code_of(twice) == "FAMILY_LINK_EXISTS"
@@ -193,6 +194,105 @@ async def test_links_that_cannot_be_made(client, sms):
     newcomer = await sign_in(client, sms)
     refused = await client.post(LINKS, headers=newcomer.headers, json={"basis": "sms", "principal_phone": unverified.phone})
     assert refused.status_code == 403 and code_of(refused) == "IDENTITY_LEVEL_REQUIRED"
+
+
+NO_ACCOUNT = "13700000001"
+
+
+def without_id(reply) -> tuple[int, dict]:
+    """What a proxy reads in a reply, but the request id and the times (different for every request)."""
+    body = reply.json()
+    if "link" in body:
+        link = body["link"]
+        body = {**body, "link": {**link, "id": "…", "created_at": "…", "revoked_at": link["revoked_at"] and "…"}}
+    return reply.status_code, body
+
+
+async def test_asking_to_link_a_number_does_not_tell_whether_it_has_an_account(client, sms):
+    mother = await elder(client, sms)
+    unverified = await sign_in(client, sms)  # has an account, not yet verified (实名)
+    son = await family_member(client, sms)
+    replies = {}
+    for who, phone in (("mother", mother.phone), ("unverified", unverified.phone), ("nobody", NO_ACCOUNT)):
+        replies[who] = await client.post(LINKS, headers=son.headers,
+                                         json={"basis": "sms", "relation": "child", "principal_phone": phone})
+    assert replies["mother"].status_code == 201, replies["mother"].text
+    assert without_id(replies["unverified"]) == without_id(replies["nobody"]) == without_id(replies["mother"])
+    link = replies["mother"].json()["link"]
+    assert (link["status"], link["other_name_masked"], link["other_phone_masked"], link["other_id"]) == (
+        "pending", None, None, None)
+    assert replies["mother"].json()["consent"] == {"channel": "sms", "expires_in": 600, "seconds_left": 600}
+    for reply in replies.values():
+        assert mother.id not in reply.text and mother.phone[-4:] not in reply.text and "英" not in reply.text
+    # Only the mother's phone got a code; nobody was sent an SMS in the name of a number without a verified account.
+    assert len([m for m in sms.outbox(mother.phone) if "亲友代办" in m.text]) == 1
+    assert sms.outbox(NO_ACCOUNT) == [] and not any("亲友代办" in m.text for m in sms.outbox(unverified.phone))
+
+
+async def test_a_request_to_a_number_without_an_account_answers_like_one_never_consented_to(client, sms, clock):
+    mother = await elder(client, sms)
+    son = await family_member(client, sms)
+    seen: dict[str, list] = {}
+    for who, phone in (("mother", mother.phone), ("nobody", NO_ACCOUNT)):
+        ask = {"basis": "sms", "relation": "child", "principal_phone": phone}
+        first = await client.post(LINKS, headers=son.headers, json=ask)
+        request_id = first.json()["link"]["id"]
+        steps = [without_id(first)]
+        again = await client.post(LINKS, headers=son.headers, json=ask)  # asking again: the same request
+        steps.append((again.json()["link"]["id"] == request_id, without_id(again)))
+        wrong = await client.post(f"{LINKS}/{request_id}/confirmation", headers=son.headers, json={"code": "000000"})
+        steps.append(without_id(wrong)[0:1] + (wrong.json()["error"]["code"], wrong.json()["error"].get("tries_left")))
+        steps.append(without_id(await client.post(f"{LINKS}/{request_id}/renewal", headers=son.headers)))
+        steps.append((await client.get(LINKS, headers=son.headers)).json())  # nothing listed before consent
+        withdrawn = await client.delete(f"{LINKS}/{request_id}", headers=son.headers)
+        steps.append(without_id(withdrawn))
+        late = await client.post(f"{LINKS}/{request_id}/confirmation", headers=son.headers, json={"code": "000000"})
+        steps.append((late.status_code, late.json()["error"]["code"]))
+        seen[who] = steps
+        clock.advance(3601)  # past the hourly limit of consent codes, so both runs start alike
+        await refresh_tokens(client, son)
+    assert seen["nobody"] == seen["mother"]
+    assert seen["mother"][2] == (401, "FAMILY_CONSENT_INVALID", 4)
+    assert seen["mother"][5][1]["link"]["status"] == "revoked" and seen["mother"][6] == (409, "FAMILY_LINK_NOT_PENDING")
+    # The son's inbox says nothing of the request his mother never answered.
+    inbox = (await client.get("/api/v1/notifications", headers=son.headers)).json()["items"]
+    assert not any("英" in m.get("body", "") for m in inbox)
+
+
+async def test_a_request_never_consented_to_is_forgotten_after_a_day_whoever_has_the_number(client, sms, clock):
+    mother = await elder(client, sms)
+    son = await family_member(client, sms)
+    ids = {}
+    for who, phone in (("mother", mother.phone), ("nobody", NO_ACCOUNT)):
+        ids[who] = (await client.post(LINKS, headers=son.headers, json={
+            "basis": "sms", "relation": "child", "principal_phone": phone})).json()["link"]["id"]
+    clock.advance(86400 + 1)
+    await refresh_tokens(client, son)
+    for who, link_id in ids.items():
+        gone = await client.post(f"{LINKS}/{link_id}/confirmation", headers=son.headers, json={"code": "000000"})
+        assert (gone.status_code, code_of(gone)) == (404, "FAMILY_LINK_NOT_FOUND"), who
+        anew = await client.post(LINKS, headers=son.headers, json={
+            "basis": "sms", "relation": "child", "principal_phone": mother.phone if who == "mother" else NO_ACCOUNT})
+        assert anew.status_code == 201 and anew.json()["link"]["id"] != link_id, who
+
+
+async def test_the_mothers_access_log_names_her_son_by_masked_name_and_relation_never_by_id(client, sms):
+    mother = await elder(client, sms)
+    son = await family_member(client, sms)
+    await linked(client, sms, son, mother)
+    assert (await client.get(f"{FAMILY}/{mother.id}/health-code", headers=son.headers)).status_code == 200
+    assert (await client.get(f"{FAMILY}/{mother.id}/id-attestation", headers=son.headers)).status_code == 200
+    shown = await client.get(ACCESS_LOG, headers=mother.headers)
+    exported = await client.get(f"{ACCESS_LOG}/export", headers=mother.headers)
+    for reply in (shown, exported):
+        assert [(e["actor"], e["actor_type"]) for e in reply.json()["items"]] == [("**国（子女）", "proxy")] * 2
+        assert son.id not in reply.text
+    stored = await AuditEntry.filter(category="access", subject_id=mother.id)
+    assert [e.actor for e in stored] == ["**国（子女）"] * 2
+    # Who it was is still kept (for the son's own list, and for an auditor), outside her access log.
+    mine = (await client.get(f"{FAMILY}/actions", headers=son.headers)).json()["items"]
+    assert [(a["principal_id"], a["action"]) for a in mine] == [
+        (mother.id, "family_id_attested"), (mother.id, "family_health_code_shown")]
 
 
 async def test_a_proxy_cannot_change_the_principals_identity_or_phone(client, sms):
@@ -231,7 +331,7 @@ async def test_the_son_submits_an_application_for_his_mother(client, sms, clock)
     hers = (await client.get("/api/v1/applications", headers=mother.headers)).json()["items"]
     assert [a["id"] for a in hers] == [reply.json()["id"]]
     log = (await client.get(ACCESS_LOG, headers=mother.headers)).json()["items"]
-    assert log[0]["action"] == "family_application_submitted" and log[0]["actor"] == son.id
+    assert log[0]["action"] == "family_application_submitted" and log[0]["actor"] == "**国（子女）"
     listed = await client.get(f"{FAMILY}/{mother.id}/applications", headers=son.headers)
     assert listed.status_code == 200 and listed.json()["items"][0]["status_text"] == "审核中"
 

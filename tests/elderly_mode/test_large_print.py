@@ -70,7 +70,7 @@ async def test_a_son_prints_his_mothers_card(client, sms, clock):
     claims = verify_offline(decoded(reply.content), (await client.get("/.well-known/jwks.json")).json(), clock.now())
     assert claims.subject_masked == "**英"
     log = (await client.get("/api/v1/me/access-log", headers=mother.headers)).json()["items"]
-    assert log[0]["action"] == "family_health_code_printed" and log[0]["actor"] == son.id
+    assert log[0]["action"] == "family_health_code_printed" and log[0]["actor"] == "**国（子女）"
     printed = await AuditEntry.get(subject_id=mother.id, action="health_code_printed")
     assert (printed.actor, printed.actor_type) == (son.id, "proxy")  # the son printed it, not the mother
 
