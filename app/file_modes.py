@@ -52,9 +52,10 @@ def private_places(settings: Settings) -> tuple[list[Path], list[Path]]:
     The data folder counts outside production (production keeps nothing there: its database is
     PostgreSQL); the keys folder always. A SQLite database outside the data folder brings its own
     files, never the folder it happens to sit in."""
-    folders = [Path(settings.resolved_keys_dir)]
-    if not settings.production:
-        folders.append(Path(settings.data_dir))
+    folders = [] if settings.production else [Path(settings.data_dir)]
+    keys = Path(settings.resolved_keys_dir)
+    if not any(_inside(keys, folder) for folder in folders):  # the default keys folder is in the data folder
+        folders.append(keys)
     files: list[Path] = []
     database = sqlite_path(settings.resolved_database_url)
     if database is not None and not any(_inside(database, folder) for folder in folders):
