@@ -1,5 +1,9 @@
 """Department APIs for online applications: the clerk queue (role `clerk`), 秒批 rules (role
-`catalogue_admin`), rating statistics and follow-up cases of bad ratings (好差评)."""
+`catalogue_admin`), rating statistics and follow-up cases of bad ratings (好差评).
+
+A clerk works its own department's items only (the department its client is bound to; a clerk
+bound to none gets 403 CLIENT_DEPARTMENT_REQUIRED): another department's application or case
+answers 404, as an unknown one, and never appears in a listing or a statistic."""
 
 from __future__ import annotations
 
@@ -14,12 +18,11 @@ from api.schemas import Strict
 from app.clock import rfc3339
 from app.errors import ValidationFailed
 from app.security.clients import AuthenticatedClient
-from app.services.applications import STATUSES, ApplicationView, status_text
+from app.services.applications import CATALOGUE_ADMIN, CLERK, STATUSES, ApplicationView, status_text
 from app.services.models import FollowUpCase, ServiceItem
 from app.services.ratings import case_state
 
 bp = audience_blueprint("admin_applications", url_prefix="/api/admin/v1", audience="admin")
-CLERK, CATALOGUE_ADMIN = "clerk", "catalogue_admin"
 
 
 def require_any_role(client: AuthenticatedClient, *roles: str) -> None:
@@ -134,8 +137,9 @@ def limit_arg(request: Request) -> int:
 
 
 @bp.get("/applications")
-@documented("Clerk: the work queue, oldest first (?status=under_review by default, ?item_id=, ?limit=1..200); "
-            "citizen names masked, each listing in the citizen's access log (role clerk)", reply_model=Queue,
+@documented("Clerk: the work queue of the clerk's department, oldest first (?status=under_review by default, "
+            "?item_id=, ?limit=1..200); citizen names masked, each listing in the citizen's access log (role clerk)",
+            reply_model=Queue,
             tag="applications")
 async def queue(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
@@ -190,11 +194,11 @@ def rules_out(item: ServiceItem) -> dict[str, Any]:
 
 
 @bp.get("/services/<item_id:str>/approval-rules")
-@documented("An item's 秒批 rules and their version (role catalogue_admin or clerk)", reply_model=RulesOut,
-            tag="applications")
+@documented("An item's 秒批 rules and their version (role catalogue_admin, or clerk for its department's items)",
+            reply_model=RulesOut, tag="applications")
 async def get_rules(request: Request, item_id: str) -> HTTPResponse:
     require_any_role(request.ctx.client, CATALOGUE_ADMIN, CLERK)
-    return reply(rules_out(await request.app.ctx.applications.item(item_id)))
+    return reply(rules_out(await request.app.ctx.applications.rules_of(request.ctx.client, item_id)))
 
 
 @bp.put("/services/<item_id:str>/approval-rules")
@@ -211,13 +215,13 @@ async def set_rules(request: Request, item_id: str) -> HTTPResponse:
 
 @bp.get("/ratings/stats")
 @documented("好差评 statistics for one item (?item_id=) or one department (?department_id=), or all "
-            "(role clerk or catalogue_admin)", reply_model=RatingStatsOut, tag="applications")
+            "(role catalogue_admin; role clerk: within its own department)", reply_model=RatingStatsOut, tag="applications")
 async def rating_stats(request: Request) -> HTTPResponse:
     require_any_role(request.ctx.client, CLERK, CATALOGUE_ADMIN)
     item_id, department_id = request.args.get("item_id") or None, request.args.get("department_id") or None
     if item_id and department_id:
         raise ValidationFailed([{"field": "item_id", "problem": "give item_id or department_id, not both"}])
-    stats = await request.app.ctx.ratings.stats(item_id=item_id, department_id=department_id)
+    stats = await request.app.ctx.ratings.stats(request.ctx.client, item_id=item_id, department_id=department_id)
     return reply({"item_id": item_id, "department_id": department_id, "count": stats.count, "average": stats.average,
                   "good_rate": stats.good_rate, "bad_count": stats.bad_count, "distribution": stats.distribution,
                   "top_tags": stats.top_tags, "follow_up_cases": stats.cases})
@@ -232,14 +236,15 @@ def case_out(case: FollowUpCase, now) -> dict[str, Any]:
 
 
 @bp.get("/follow-up-cases")
-@documented("Follow-up cases of bad ratings, earliest deadline first (?department_id=, ?state=open|overdue|answered) "
-            "(role clerk)", reply_model=CaseList, tag="applications")
+@documented("Follow-up cases of bad ratings of the clerk's department, earliest deadline first "
+            "(?state=open|overdue|answered, ?department_id=) (role clerk)", reply_model=CaseList, tag="applications")
 async def follow_up_cases(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
     state = request.args.get("state") or None
     if state not in (None, "open", "overdue", "answered"):
         raise ValidationFailed([{"field": "state", "problem": "open, overdue or answered"}])
-    cases = await request.app.ctx.ratings.cases(request.args.get("department_id") or None, state, limit_arg(request))
+    cases = await request.app.ctx.ratings.cases(request.ctx.client, request.args.get("department_id") or None, state,
+                                                limit_arg(request))
     now = request.app.ctx.platform.clock.now()
     return reply({"items": [case_out(c, now) for c in cases]})
 

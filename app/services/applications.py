@@ -18,6 +18,11 @@ writes an `ApplicationEvent` and an audit entry; the citizen gets one inbox mess
 events, its inbox message and its audit entries (pending, chained right after) are one transaction:
 a worker killed at any point leaves all of them or none.
 
+Clerks work their own department's applications only (the department of the item applied for, as
+bound to their API client): another department's application answers 404 APPLICATION_NOT_FOUND,
+as an unknown one does, so a clerk cannot even learn that it exists. A catalogue administrator
+keeps the province's whole catalogue and reads any item's 秒批 rules.
+
 Submissions carry an idempotency key: the (citizen, key) pair is unique in the database, so a
 retried request (even two at the same instant) creates one application; a retry gets that
 application back, a different request under the same key is refused (IDEMPOTENCY_KEY_REUSED).
@@ -53,6 +58,7 @@ from app.vouchers.licences import validity_of
 from app.vouchers.models import Licence
 
 MAX_FORM_BYTES = 16 * 1024
+CLERK, CATALOGUE_ADMIN = "clerk", "catalogue_admin"
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "submitted": ("accepted",),
     "accepted": ("auto_approved", "under_review"),
@@ -83,6 +89,12 @@ MESSAGE_FOR = {"under_review": "application_submitted", "completed": "applicatio
 # Called in the transaction that stores a new application (not on a replay): (the transaction's
 # connection, application id, the citizen row, when).
 SubmittedHook = Callable[[BaseDBAsyncClient, str, Citizen, datetime], Awaitable[None]]
+
+
+def department_scope(client: AuthenticatedClient) -> str | None:
+    """The department whose items `client` sees: None (every department) for a catalogue administrator,
+    who keeps the whole catalogue; else its own (a clerk), refused when it is bound to none."""
+    return None if CATALOGUE_ADMIN in client.roles else client.own_department()
 
 
 def status_text(status: str, language: str) -> str:
@@ -268,8 +280,9 @@ class ApplicationService:
     # -- clerks --------------------------------------------------------------------------------
     async def queue(self, clerk: AuthenticatedClient, status: str, item_id: str | None,
                     limit: int) -> list[ApplicationView]:
-        """The work queue, oldest first; masked names only, and each listing is in the citizen's access log."""
-        query = Application.filter(status=status)
+        """The work queue of the clerk's department, oldest first; masked names only, and each listing is in
+        the citizen's access log."""
+        query = Application.filter(status=status, item__department_id=clerk.own_department())
         if item_id:
             query = query.filter(item_id=item_id)
         rows = await query.order_by("created_at", "id").limit(limit)
@@ -281,7 +294,7 @@ class ApplicationService:
 
     async def open_for_clerk(self, clerk: AuthenticatedClient, application_id: str) -> ApplicationView:
         """A clerk reads the whole application (form and materials): the citizen sees that read."""
-        row = await self._get(application_id)
+        row = await self._of_department(clerk, application_id)
         view = await self._view(row, for_clerk=True)
         await audit.record_access(self.p.clock, citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin",
                                   action="application_read",
@@ -291,7 +304,7 @@ class ApplicationService:
 
     async def claim(self, clerk: AuthenticatedClient, application_id: str) -> ApplicationView:
         """Take an application from the queue; nobody else can decide it then."""
-        row = await self._get(application_id)
+        row = await self._of_department(clerk, application_id)
         if row.status not in ("under_review", "returned", "approved"):
             raise StateConflict(row.status, "claimed")
         records = [audit.event(actor=clerk.id, actor_type="admin", action="application_claimed",
@@ -303,7 +316,7 @@ class ApplicationService:
                 raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
             pending = await audit.add_pending(conn, self.p.clock, records)
         await audit.record_pending(self.p.clock, pending, records)
-        return await self._view(await self._get(application_id), for_clerk=True)
+        return await self._view(await self._of_department(clerk, application_id), for_clerk=True)
 
     async def decide(self, clerk: AuthenticatedClient, application_id: str, decision: str, note: str) -> ApplicationView:
         """approve, reject or return (退回补正) an application under review."""
@@ -314,7 +327,7 @@ class ApplicationService:
         return await self._clerk_move(clerk, application_id, "completed", note)
 
     async def _clerk_move(self, clerk: AuthenticatedClient, application_id: str, to: str, note: str) -> ApplicationView:
-        row = await self._get(application_id)
+        row = await self._of_department(clerk, application_id)
         if row.assigned_to not in (None, clerk.id):
             raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
         move = Move(row.status, to, note)
@@ -322,8 +335,9 @@ class ApplicationService:
         row = await self._move(row, move, item, actor=clerk.id, actor_type="admin", assigned_to=clerk.id)
         return await self._view(row, for_clerk=True)
 
-    async def _get(self, application_id: str) -> Application:
-        row = await Application.get_or_none(id=application_id)
+    async def _of_department(self, clerk: AuthenticatedClient, application_id: str) -> Application:
+        """An application for an item of the clerk's department; any other is not found, as an unknown one."""
+        row = await Application.get_or_none(id=application_id, item__department_id=clerk.own_department())
         if row is None:
             raise NotFound("APPLICATION_NOT_FOUND")
         return row
@@ -344,6 +358,14 @@ class ApplicationService:
 
     async def item(self, item_id: str) -> ServiceItem:
         item = await ServiceItem.get_or_none(id=item_id)
+        if item is None:
+            raise NotFound("APPLICATION_ITEM_NOT_FOUND")
+        return item
+
+    async def rules_of(self, client: AuthenticatedClient, item_id: str) -> ServiceItem:
+        """An item with its 秒批 rules, for a catalogue administrator (any item) or a clerk (its department's)."""
+        within = department_scope(client)
+        item = await ServiceItem.get_or_none(id=item_id, **({} if within is None else {"department_id": within}))
         if item is None:
             raise NotFound("APPLICATION_ITEM_NOT_FOUND")
         return item

@@ -4,6 +4,9 @@ A score of 2 or less opens a `FollowUpCase` for the item's department, due
 `APP_RATING_FOLLOW_UP_DAYS` days later (7 by default). A case still open after its deadline is
 shown as overdue (computed when read, so no job has to flip it). Statistics per item and per
 department are for admins; the public summary per item shows numbers only, never texts.
+
+A clerk sees and answers its own department's cases and statistics only (another department's
+case is not found, as an unknown one); a catalogue administrator sees every department's numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app import audit
@@ -23,6 +27,7 @@ from app.ids import new_id
 from app.notifications.service import notify
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
+from app.services.applications import department_scope
 from app.services.models import Application, FollowUpCase, Rating, ServiceItem
 
 BAD_SCORE = 2  # this or lower opens a follow-up case
@@ -91,14 +96,21 @@ class RatingService:
     async def rating_of(self, citizen_id: str, application_id: str) -> Rating | None:
         return await Rating.get_or_none(application_id=application_id, citizen_id=citizen_id)
 
-    async def stats(self, *, item_id: str | None = None, department_id: str | None = None) -> RatingStats:
-        """Numbers for admins: count, average, 好评率, distribution, frequent tags, follow-up cases."""
+    async def stats(self, admin: AuthenticatedClient, *, item_id: str | None = None,
+                    department_id: str | None = None) -> RatingStats:
+        """Numbers for admins: count, average, 好评率, distribution, frequent tags, follow-up cases; of one item,
+        one department or all, within what `admin` may see (a clerk: its department; another department's
+        item or name counts nothing, as an unknown one)."""
         where = {"item_id": item_id} if item_id else {"department_id": department_id} if department_id else {}
-        summary = await self.summary(**where)
-        tags: Counter[str] = Counter()
-        for row_tags in await Rating.filter(**where).values_list("tags", flat=True):
-            tags.update(row_tags or [])
+        ratings = Rating.filter(**where)
         cases = FollowUpCase.filter(rating__item_id=item_id) if item_id else FollowUpCase.filter(**where)
+        within = department_scope(admin)
+        if within is not None:
+            ratings, cases = ratings.filter(department_id=within), cases.filter(department_id=within)
+        summary = await self.summary(ratings)
+        tags: Counter[str] = Counter()
+        for row_tags in await ratings.values_list("tags", flat=True):
+            tags.update(row_tags or [])
         now = self.p.clock.now()
         states = Counter(case_state(c, now) for c in await cases)
         return RatingStats(
@@ -107,8 +119,9 @@ class RatingService:
             bad_count=sum(n for s, n in summary.distribution.items() if int(s) <= BAD_SCORE),
             cases={s: states.get(s, 0) for s in ("open", "overdue", "answered")})
 
-    async def summary(self, **where: str) -> RatingStats:
-        rows = await Rating.filter(**where).group_by("score").annotate(n=Count("id")).values("score", "n")
+    async def summary(self, ratings: QuerySet[Rating]) -> RatingStats:
+        """Count, average, 好评率 and distribution of the ratings `ratings` selects."""
+        rows = await ratings.group_by("score").annotate(n=Count("id")).values("score", "n")
         distribution = {str(s): 0 for s in range(1, 6)}
         for row in rows:
             distribution[str(row["score"])] = row["n"]
@@ -123,12 +136,14 @@ class RatingService:
         """What anyone may see of a published item's ratings: numbers, no texts."""
         if not await ServiceItem.filter(id=item_id, status="published").exists():
             raise NotFound("APPLICATION_ITEM_NOT_FOUND")
-        return await self.summary(item_id=item_id)
+        return await self.summary(Rating.filter(item_id=item_id))
 
     # -- follow-up cases -----------------------------------------------------------------------
-    async def cases(self, department_id: str | None, state: str | None, limit: int = 50) -> list[FollowUpCase]:
-        """Follow-up cases, earliest deadline first."""
-        query = FollowUpCase.all()
+    async def cases(self, clerk: AuthenticatedClient, department_id: str | None, state: str | None,
+                    limit: int = 50) -> list[FollowUpCase]:
+        """The follow-up cases of the clerk's department, earliest deadline first (naming another department
+        finds none)."""
+        query = FollowUpCase.filter(department_id=clerk.own_department())
         if department_id:
             query = query.filter(department_id=department_id)
         now = self.p.clock.now()
@@ -141,8 +156,9 @@ class RatingService:
         return await query.order_by("deadline", "id").limit(limit).prefetch_related("rating")
 
     async def answer_case(self, clerk: AuthenticatedClient, case_id: str, answer: str) -> FollowUpCase:
-        """The department answers the citizen's bad rating (late answers are accepted, and stay visible as late)."""
-        case = await FollowUpCase.get_or_none(id=case_id)
+        """The department answers the citizen's bad rating (late answers are accepted, and stay visible as late).
+        Another department's case is not found, as an unknown one."""
+        case = await FollowUpCase.get_or_none(id=case_id, department_id=clerk.own_department())
         if case is None:
             raise NotFound("FOLLOW_UP_NOT_FOUND")
         now = self.p.clock.now()

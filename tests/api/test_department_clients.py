@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import timedelta
@@ -11,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
-from app.security.clients import ApiClient, ApiClientKey, registered_client, revoke_client_key, set_client_active
+from app.security.clients import (ApiClient, ApiClientKey, forget_client, registered_client, revoke_client_key,
+                                  set_client_active)
 from tests.factories import ADMIN_AUD, Department, make_department, sign_in, valid_id_number, verify_real_name
 from tests.workers import eventually
 
@@ -117,6 +119,21 @@ async def test_a_change_during_a_read_of_the_client_is_not_undone_by_that_read(c
     monkeypatch.setattr(ApiClient, "get_or_none", read_client)
     reply = await post_result(client, lab, clock)
     assert reply.status_code == 403 and reply.json()["error"]["code"] == "CLIENT_SUSPENDED"
+
+
+async def test_a_client_kept_in_the_cache_by_the_previous_version_still_calls(client, platform, clock):
+    """Entries cached before clients had departments hold six fields: such a client is read as bound to no
+    department (as every client then was) until the entry is renewed, never refused as unreadable."""
+    clerk = await make_department(clock, "广州市民政局办件窗口（示例）", ["clerk"], department_id="gz-civil-affairs-sample")
+    assert (await client.get("/api/admin/v1/applications", headers=clerk.headers())).status_code == 200
+    current = await registered_client(platform.cache, clerk.id)
+    assert current is not None and current.department_id == "gz-civil-affairs-sample"
+    older = json.dumps(json.loads(current.to_json())[:6])
+    await platform.cache.set(f"client:{clerk.id}", older, ttl=60)
+    reply = await client.get("/api/admin/v1/applications", headers=clerk.headers())
+    assert reply.status_code == 403 and reply.json()["error"]["code"] == "CLIENT_DEPARTMENT_REQUIRED"
+    await forget_client(platform.cache, clerk.id)  # as any change to the client does
+    assert (await client.get("/api/admin/v1/applications", headers=clerk.headers())).status_code == 200
 
 
 async def test_a_partner_region_is_suspended_through_its_registry_entry_only(app, platform, clock):

@@ -10,15 +10,23 @@ back exactly as before, the citizens' data (every citizen GET route) too, and X 
 
 The routes come from the app: a new route of these audiences is attacked as soon as it exists, or the
 test asks for it to be named below, with the reason it holds no object of one client.
+
+Department against department: a clerk of another department (Y) calls every admin route with each of
+the objects of X's department (applications, a follow-up case, the items). Each answers as for an
+unknown id: 404, so that a clerk does not even learn what exists elsewhere (403 would confirm it), or
+the route's role refusal. No listing or statistic Y reads shows any of them; X still works them after.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from app.services.applications import STATUSES
+
 from tests.security.routes import Endpoint, call, endpoints, example_body
-from tests.security.world import (Rivals, admin_rivals, audit_mark, audited_since, build_world, claims_success, ids_in,
-                                  partner_rivals, relying_party_rivals, snapshot)
+from tests.security.world import (CIVIL_AFFAIRS, Rivals, admin_rivals, audit_mark, audited_since, build_world,
+                                  claims_success, department_rivals, ids_in, partner_rivals, relying_party_rivals,
+                                  snapshot)
 
 # Routes that hold no object of one client: what they take belongs to citizens, or to everyone holding a role.
 NOT_PER_CLIENT = {
@@ -26,9 +34,6 @@ NOT_PER_CLIENT = {
         "a licence share is the citizen's, shown to whoever they choose: any relying party verifies it (each check "
         "is in the holder's access log); no relying party owns a share",
     ("relying_party", "POST", "api/rp/v1/standing-requests"): "creates the caller's own request; the body names no object",
-    ("admin", "GET", "api/admin/v1/applications/<application_id:str>"):
-        "the clerks' queue is shared: any clerk reads an application (in the citizen's access log); a claim reserves "
-        "deciding it, not reading it",
     ("admin", "POST", "api/admin/v1/venues/<venue_id:str>/exposures"):
         "a health administrator marks an exposure at any venue: the venue's owner is not the health authority",
     ("admin", "PUT", "api/admin/v1/licence-types/<code:str>/issuer"):
@@ -139,3 +144,60 @@ async def test_a_client_can_neither_read_nor_change_another_clients_objects(app,
     assert citizens_after.keys() == citizens_before.keys() and not changed, f"Y changed what 张三 sees at {changed}"
     if rivals.after:
         await rivals.after()
+
+
+UNKNOWN_ID = "ap_NoSuchObject0000"
+# What a listing may be asked for: every status of the queue, X's department and items by name, each case state.
+LISTING_QUERIES = [{}, *({"status": status} for status in STATUSES), {"department_id": CIVIL_AFFAIRS},
+                   *({"state": state} for state in ("open", "overdue", "answered"))]
+
+
+def error_of(reply) -> tuple[int, str | None]:
+    body = reply.json() if "json" in reply.headers.get("content-type", "") else {}
+    return reply.status_code, (body.get("error") or {}).get("code") if isinstance(body, dict) else None
+
+
+async def test_a_clerk_sees_and_acts_on_its_own_departments_items_only(app, client, sms, clock, platform, document):
+    world = await build_world(client, sms, clock, platform)
+    rivals = await department_rivals(client, clock, world)
+    y = rivals.intruder
+    objects_before = await rivals.state()
+    problems, reached = [], set()
+    for endpoint in [e for e in endpoints(app, ("admin",)) if e.params]:
+        fill = rivals.bodies.get((endpoint.method, endpoint.path))
+        unknown = error_of(await call(client, endpoint, y.headers(), document, UNKNOWN_ID,
+                                      body=fill(UNKNOWN_ID) if fill else None))
+        for value in rivals.values:
+            mark = await audit_mark()
+            reply = await call(client, endpoint, y.headers(), document, value, body=fill(value) if fill else None)
+            what = f"Y on {endpoint.method} {endpoint.url(value[:24])} -> {reply.status_code}"
+            if error_of(reply) == (403, "CLIENT_ROLE_REQUIRED"):
+                continue  # not a clerk's route: refused before any object is looked for
+            reached.add(key(endpoint))
+            if reply.status_code != 404 or error_of(reply) != unknown:
+                problems.append(f"{what}: not answered as an unknown id {unknown}: {reply.text[:160]}")
+            named = {s for s in rivals.secret if s in reply.text}
+            if named:
+                problems.append(f"{what}: names X's {sorted(named)}")
+            if any(e.actor in (y.id, y.name) and claims_success(e) for e in await audited_since(mark)):
+                problems.append(f"{what}: audited as a success")
+    assert not problems, "\n".join(problems)
+    assert {("admin", method, f"api/admin/v1/{path}") for method, path in (
+        ("GET", "applications/<application_id:str>"), ("POST", "applications/<application_id:str>/claim"),
+        ("POST", "applications/<application_id:str>/decision"), ("POST", "applications/<application_id:str>/completion"),
+        ("POST", "follow-up-cases/<case_id:str>/answer"), ("GET", "services/<item_id:str>/approval-rules"),
+    )} <= reached, f"the clerk's routes were not all tried: {sorted(reached)}"
+
+    for endpoint in [e for e in endpoints(app, ("admin",)) if e.method == "GET" and not e.params]:
+        items = [value for value in rivals.values if value not in rivals.secret]  # a reply may echo these
+        for query in [*LISTING_QUERIES, *({"item_id": item} for item in items)]:
+            reply = await client.get(endpoint.url(), headers=y.headers(), params=query)
+            named = {s for s in rivals.secret if s in reply.text}
+            assert reply.status_code < 500 and not named, f"Y on GET {endpoint.url()} {query}: names X's {named}"
+            if endpoint.path == "api/admin/v1/ratings/stats" and reply.status_code == 200:
+                counted = reply.json()
+                assert (counted["count"], counted["follow_up_cases"]["open"]) == (0, 0), f"Y counts X's ratings: {query}"
+
+    assert await rivals.state() == objects_before, "Y's requests changed X's department's objects"
+    assert rivals.after
+    await rivals.after()

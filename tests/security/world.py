@@ -2,7 +2,9 @@
 
 张三 (A, the owner) has sessions, inbox messages, an application, an appointment, an e-licence and a
 share of it, the ID voucher and a presentation. 李四 (B, the other citizen) is as well set up, so any
-refusal B meets is about ownership, not about a missing identity level. Sample data (示例).
+refusal B meets is about ownership, not about a missing identity level. Both applied for an item of
+the civil-affairs bureau (CIVIL_AFFAIRS); the exit-entry bureau (EXIT_ENTRY) has an item too, so a
+clerk of another department is at hand. Sample data (示例).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import httpx
 
 from tests.factories import Department, SignedInCitizen, make_department
 from tests.security.routes import endpoints
-from tests.services.service_factory import apply, make_item
+from tests.services.service_factory import CIVIL_AFFAIRS, apply, make_item, rate
 from tests.vouchers.licence_factory import assign, issue, share
 from tests.vouchers.voucher_factory import Holder, shown_token, voucher_holder
 
@@ -25,6 +27,7 @@ AUDIENCE_URLS = {"admin": "https://gov-app.example.cn/admin", "partner": "https:
                  "relying_party": "https://gov-app.example.cn/relying_party"}
 # Ids the service hands out look like "ap_…", "ses_…", "n_…": opaque, prefixed, random.
 OBJECT_ID = re.compile(r"^[a-z]{1,8}_[A-Za-z0-9_-]{6,}$")
+EXIT_ENTRY = "gz-exit-entry"
 
 
 @dataclass
@@ -101,7 +104,7 @@ async def build_world(client: httpx.AsyncClient, sms, clock, platform) -> World:
     police = await make_department(clock, "广州市公安局交通警察支队（示例）", ["licence_issuer"])
     assert (await assign(client, admin, "driving_licence", police.id)).status_code == 200
     office = await make_department(clock, "天河区政务服务中心（示例）", ["office"])
-    department, _ = await ServiceDepartment.get_or_create(id="gz-exit-entry", defaults={
+    department, _ = await ServiceDepartment.get_or_create(id=EXIT_ENTRY, defaults={
         "name": "广州市公安局出入境管理支队（示例）", "region_level": "city", "region_code": "440100"})
     await ServiceItem.create(id="gz-exit-permit-renew", name="往来港澳通行证再次签注（示例）", department=department,
                              region_level="city", region_code="440100", category="出入境", status="published",
@@ -111,7 +114,7 @@ async def build_world(client: httpx.AsyncClient, sms, clock, platform) -> World:
     other = await citizen_with_everything(client, sms, clock, "李四", "19851120", "382", police, office,
                                           "gz-exit-permit-renew")
     clients = {
-        "admin": await make_department(clock, "全能管理端（示例）", ALL_ADMIN_ROLES),
+        "admin": await make_department(clock, "全能管理端（示例）", ALL_ADMIN_ROLES, department_id=CIVIL_AFFAIRS),
         "partner": await make_department(clock, "澳门特别行政区卫生局（示例）", ["partner"], audience="partner"),
         "relying_party": await make_department(clock, "白天鹅宾馆（示例）", ["name", "id_number_masked"],
                                                audience="relying_party"),
@@ -280,8 +283,9 @@ async def partner_rivals(client: httpx.AsyncClient, clock, world: World, interop
 
 
 async def admin_rivals(client: httpx.AsyncClient, clock, world: World) -> Rivals:
-    """X (every admin role) registered a venue and claimed 张三's application; the traffic police issue
-    driving licences and issued both citizens'; Y holds every admin role too."""
+    """X (every admin role, of the civil-affairs bureau) registered a venue and claimed 张三's application; the
+    traffic police issue driving licences and issued both citizens'; Y holds every admin role too, for
+    another department (a clerk of X's department reads X's applications: the queue is the department's)."""
     from app.services.models import Application
     from app.vouchers.models import Licence, LicenceType
     from health_code.models import Venue
@@ -289,7 +293,7 @@ async def admin_rivals(client: httpx.AsyncClient, clock, world: World) -> Rivals
 
     owner = world.credentials.clients["admin"]
     x = Party(owner.id, "全能管理端（示例）", owner.headers)
-    intruder = await make_department(clock, "另一全能管理端（示例）", ALL_ADMIN_ROLES)
+    intruder = await make_department(clock, "另一全能管理端（示例）", ALL_ADMIN_ROLES, department_id=EXIT_ENTRY)
     y = Party(intruder.id, "另一全能管理端（示例）", intruder.headers)
     venue = await client.post("/api/admin/v1/venues", headers=x.headers(), json={
         "name": "天河城购物中心（示例）", "address": "广州市天河区天河路 208 号（示例）", "region_code": "440106"})
@@ -315,3 +319,52 @@ async def admin_rivals(client: httpx.AsyncClient, clock, world: World) -> Rivals
             intruder, licence_type=value, holder_id_number=world.owner.id_number,
             number=f"4401{secrets.randbelow(10**8):08d}"),
     })
+
+
+INSTANT = {"all": [{"fact": "identity_level", "op": ">=", "value": 2}]}  # 秒批 for any verified citizen
+
+
+async def department_rivals(client: httpx.AsyncClient, clock, world: World) -> Rivals:
+    """Two clerks of two departments. The civil-affairs bureau's (X) has 张三's application under review,
+    and a follow-up case of 张三's bad rating of another (秒批) application; the exit-entry bureau's clerk
+    (Y) is as well registered. The items are in the public catalogue: values to try, not secrets."""
+    from app.services.models import Application, FollowUpCase, ServiceItem
+
+    def party(department: Department, name: str) -> Party:
+        return Party(department.id, name, department.headers)
+
+    x = party(await make_department(clock, "广州市民政局办件窗口（示例）", ["clerk"], department_id=CIVIL_AFFAIRS),
+              "广州市民政局办件窗口（示例）")
+    y = party(await make_department(clock, "广州市出入境办件窗口（示例）", ["clerk"], department_id=EXIT_ENTRY),
+              "广州市出入境办件窗口（示例）")
+    reviewed = await Application.get(citizen_id=world.owner.citizen.id, status="under_review")
+    instant = await make_item(clock, name="广州市老年人乘车卡申领（示例）", rules=INSTANT, materials=[])
+    done = await apply(client, world.owner.citizen, instant.id, materials=[])
+    assert done.status_code == 201 and done.json()["status"] == "completed", done.text
+    assert (await rate(client, world.owner.citizen, done.json()["id"], 1, text="办理太慢（示例）")).status_code == 201
+    case = await FollowUpCase.get(rating__application_id=done.json()["id"])
+    items = [reviewed.item_id, instant.id]
+
+    async def state() -> dict[str, Any]:
+        return {"applications": await rows(Application, id__in=[reviewed.id, done.json()["id"]]),
+                "case": await rows(FollowUpCase, id=case.id), "items": await rows(ServiceItem, id__in=items)}
+
+    async def after() -> None:  # X reads, lists, claims and answers them: they were X's department's all along
+        base = "/api/admin/v1"
+        assert (await client.get(f"{base}/applications/{reviewed.id}", headers=x.headers())).status_code == 200
+        queue = (await client.get(f"{base}/applications", headers=x.headers())).json()["items"]
+        assert reviewed.id in [a["id"] for a in queue]
+        cases = (await client.get(f"{base}/follow-up-cases", headers=x.headers())).json()["items"]
+        assert [c["id"] for c in cases] == [case.id]
+        assert (await client.get(f"{base}/ratings/stats", headers=x.headers())).json()["count"] == 1
+        assert (await client.get(f"{base}/services/{instant.id}/approval-rules", headers=x.headers())).status_code == 200
+        claimed = await client.post(f"{base}/applications/{reviewed.id}/claim", headers=x.headers())
+        assert claimed.status_code == 200 and claimed.json()["assigned_to"] == x.id, claimed.text
+        answered = await client.post(f"{base}/follow-up-cases/{case.id}/answer", headers=x.headers(),
+                                     json={"answer": "已加派窗口人员（示例）"})
+        assert answered.status_code == 200, answered.text
+
+    secret = {reviewed.id, done.json()["id"], case.id}
+    return Rivals("admin", x, y, [*secret, *items], secret, state, {
+        ("POST", "api/admin/v1/applications/<application_id:str>/decision"): lambda _: {"decision": "approve"},
+    }, after)

@@ -26,6 +26,8 @@ ACCESS_LOG = "/api/v1/me/access-log"
 GRANDMA_ID = valid_id_number(region="440104", birth="19500612", sequence="284")
 YOUNG_ID = valid_id_number(region="440106", birth="19900307", sequence="271")
 SOCIAL_SECURITY = "广东省人力资源和社会保障厅（示例）"
+# The department of the items made below unless told otherwise, and of the `clerk` fixture.
+CIVIL_AFFAIRS = "gz-civil-affairs-sample"
 
 # The 秒批 rules of the elderly card: verified, 60 or over, a social-security card, first application.
 ELDERLY_RULES = {"all": [
@@ -43,7 +45,7 @@ ELDERLY_MATERIALS = [
 
 async def make_item(clock, item_id: str | None = None, *, name: str = "广州市老年人优待证申领（示例）",
                     rules: dict[str, Any] | None = None, materials: list[dict[str, Any]] | None = None,
-                    department_id: str = "gz-civil-affairs-sample", status: str = "published",
+                    department_id: str = CIVIL_AFFAIRS, status: str = "published",
                     channels: list[str] | None = None) -> ServiceItem:
     """A catalogue item written directly (sample data); rules given means version 1."""
     department = await Department.get_or_none(id=department_id)
@@ -151,7 +153,8 @@ async def elderly_item(app, clock) -> ServiceItem:
 
 @pytest.fixture
 async def clerk(app, clock) -> Client:
-    return await make_department(clock, "广州市民政局办件窗口（示例）", ["clerk"])
+    """A clerk of the civil-affairs bureau: it works the items `make_item` makes unless told otherwise."""
+    return await make_department(clock, "广州市民政局办件窗口（示例）", ["clerk"], department_id=CIVIL_AFFAIRS)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from app.audit import AuditEntry
 from app.services.models import Application
 
 from tests.factories import make_department
-from tests.services.service_factory import (ACCESS_LOG, ADMIN_APPLICATIONS, APPLICATIONS, apply, complete, decide,
-                                            error_code, inbox_kinds, make_item, rate)
+from tests.services.service_factory import (ACCESS_LOG, ADMIN_APPLICATIONS, APPLICATIONS, CIVIL_AFFAIRS, apply, complete,
+                                            decide, error_code, inbox_kinds, make_item, rate)
 
 
 async def reviewed_item(clock):
@@ -114,7 +114,7 @@ async def test_illegal_steps_are_refused(client, clock, clerk, grandma, grandma_
 
 
 async def test_a_claimed_application_is_decided_only_by_its_clerk(client, clock, clerk, grandma, grandma_card):
-    other = await make_department(clock, "广州市民政局另一窗口（示例）", ["clerk"])
+    other = await make_department(clock, "广州市民政局另一窗口（示例）", ["clerk"], department_id=CIVIL_AFFAIRS)
     submitted = (await apply(client, grandma, (await reviewed_item(clock)).id)).json()
     assert (await client.post(f"{ADMIN_APPLICATIONS}/{submitted['id']}/claim", headers=clerk.headers())).status_code == 200
     taken = await client.post(f"{ADMIN_APPLICATIONS}/{submitted['id']}/claim", headers=other.headers())
@@ -168,3 +168,53 @@ async def test_corrections_are_checked_like_a_submission_and_only_by_the_applica
     fixed = await client.post(path, headers=grandma.headers, json={"form": {"申请原因": "补交清晰照片"}})
     assert fixed.status_code == 200 and fixed.json()["form"] == {"申请原因": "补交清晰照片"}
     assert fixed.json()["events"][-1]["note"] == "补正材料"
+
+
+async def test_a_clerk_works_only_its_own_departments_applications(client, clock, clerk, grandma, grandma_card, young):
+    """The market bureau's clerk never learns of the civil-affairs bureau's applications: each answers
+    404 as an unknown one would, and none is listed, read into an access log, claimed or decided."""
+    market = await make_department(clock, "广州市市场监督管理局办件窗口（示例）", ["clerk"], department_id="gz-market-sample")
+    licence = await make_item(clock, name="个体工商户登记（示例）", materials=[], department_id="gz-market-sample")
+    theirs = (await apply(client, grandma, (await reviewed_item(clock)).id)).json()
+    own = (await apply(client, young, licence.id, materials=[])).json()
+
+    for params in ({}, {"item_id": theirs["item_id"]}):
+        queue = await client.get(ADMIN_APPLICATIONS, headers=market.headers(), params=params)
+        assert queue.status_code == 200 and theirs["id"] not in queue.text, params
+    assert [a["id"] for a in (await client.get(ADMIN_APPLICATIONS, headers=market.headers())).json()["items"]] == [own["id"]]
+
+    unknown = await client.get(f"{ADMIN_APPLICATIONS}/ap_nope", headers=market.headers())
+    path = f"{ADMIN_APPLICATIONS}/{theirs['id']}"
+    for reply in (await client.get(path, headers=market.headers()),
+                  await client.post(f"{path}/claim", headers=market.headers()),
+                  await decide(client, market, theirs["id"], "approve"),
+                  await complete(client, market, theirs["id"])):
+        assert reply.status_code == 404 and error_code(reply) == "APPLICATION_NOT_FOUND", reply.text
+        assert reply.json()["error"]["message"] == unknown.json()["error"]["message"]
+
+    assert (await client.get(ACCESS_LOG, headers=grandma.headers)).json()["items"] == []
+    mine = (await client.get(f"{APPLICATIONS}/{theirs['id']}", headers=grandma.headers)).json()
+    assert mine["status"] == "under_review" and len(mine["events"]) == 3
+    claimed = await client.post(f"{path}/claim", headers=clerk.headers())
+    assert claimed.status_code == 200 and claimed.json()["assigned_to"] == clerk.id
+    assert [a["id"] for a in (await client.get(ADMIN_APPLICATIONS, headers=clerk.headers())).json()["items"]] == [
+        theirs["id"]]
+
+
+async def test_a_clerk_bound_to_no_department_is_refused_saying_so(client, clock, grandma, grandma_card):
+    """A clerk registered without a department sees nothing: every clerk route says what is missing."""
+    unbound = await make_department(clock, "未登记部门的窗口（示例）", ["clerk"])
+    submitted = (await apply(client, grandma, (await reviewed_item(clock)).id)).json()
+    path = f"{ADMIN_APPLICATIONS}/{submitted['id']}"
+    for reply in (await client.get(ADMIN_APPLICATIONS, headers=unbound.headers()),
+                  await client.get(path, headers=unbound.headers()),
+                  await client.post(f"{path}/claim", headers=unbound.headers()),
+                  await decide(client, unbound, submitted["id"], "approve"),
+                  await client.get(f"/api/admin/v1/services/{submitted['item_id']}/approval-rules", headers=unbound.headers()),
+                  await client.get("/api/admin/v1/ratings/stats", headers=unbound.headers()),
+                  await client.get("/api/admin/v1/follow-up-cases", headers=unbound.headers())):
+        assert reply.status_code == 403 and error_code(reply) == "CLIENT_DEPARTMENT_REQUIRED", reply.text
+        assert "部门" in reply.json()["error"]["message"]
+    english = await client.get(ADMIN_APPLICATIONS, headers={**unbound.headers(), "Accept-Language": "en"})
+    assert "department" in english.json()["error"]["message"]
+    assert (await client.get(ACCESS_LOG, headers=grandma.headers)).json()["items"] == []

@@ -11,6 +11,7 @@ from app.services import approval
 from app.services.approval import Facts
 from app.services.models import Application, ServiceItem
 
+from tests.factories import make_department
 from tests.services.service_factory import APPLICATIONS, ELDERLY_RULES, apply, error_code, make_item
 
 RULES = "/api/admin/v1/services/{}/approval-rules"
@@ -71,6 +72,9 @@ async def test_only_a_catalogue_administrator_changes_rules(client, clock, clerk
     refused = await client.put(RULES.format(item.id), headers=clerk.headers(), json={"rules": None})
     assert refused.status_code == 403 and error_code(refused) == "CLIENT_ROLE_REQUIRED"
     assert (await client.get(RULES.format(item.id), headers=clerk.headers())).status_code == 200
+    elsewhere = await make_department(clock, "广州市市场监督管理局办件窗口（示例）", ["clerk"], department_id="gz-market-sample")
+    hidden = await client.get(RULES.format(item.id), headers=elsewhere.headers())  # another department's item
+    assert hidden.status_code == 404 and error_code(hidden) == "APPLICATION_ITEM_NOT_FOUND"
     missing = await client.put(RULES.format("no-such-item"), headers=catalogue_admin.headers(), json={"rules": None})
     assert missing.status_code == 404 and error_code(missing) == "APPLICATION_ITEM_NOT_FOUND"
 

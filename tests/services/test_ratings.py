@@ -1,6 +1,6 @@
 """好差评: citizens rate completed applications once; a bad rating becomes a follow-up case the
-department must answer within seven days; admins see the numbers per item and per department, and
-anyone sees an item's public summary."""
+department must answer within seven days; admins see the numbers per item and per department (a
+clerk only its own department's), and anyone sees an item's public summary."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from tests.factories import SignedInCitizen, make_department, refresh_tokens, si
 from tests.services.service_factory import CASES, STATS, apply, error_code, inbox_kinds, make_item, rate
 
 INSTANT = {"all": [{"fact": "identity_level", "op": ">=", "value": 2}]}
+MARKET = "gz-market-sample"
+
+
+async def market_clerk(clock):
+    """A clerk of the market-regulation bureau (sample)."""
+    return await make_department(clock, "广州市市场监督管理局办件窗口（示例）", ["clerk"], department_id=MARKET)
 
 
 async def completed(client, citizen: SignedInCitizen, item_id: str) -> str:
@@ -28,8 +34,8 @@ async def verified(client, sms, n: int) -> SignedInCitizen:
 
 
 async def test_a_bad_rating_opens_a_case_with_a_deadline_that_the_department_answers(client, sms, clock, clerk):
-    item = await make_item(clock, name="个体工商户登记（示例）", rules=INSTANT, materials=[],
-                           department_id="gz-market-sample")
+    market = await market_clerk(clock)
+    item = await make_item(clock, name="个体工商户登记（示例）", rules=INSTANT, materials=[], department_id=MARKET)
     citizen = await verified(client, sms, 11)
     application_id = await completed(client, citizen, item.id)
 
@@ -43,24 +49,30 @@ async def test_a_bad_rating_opens_a_case_with_a_deadline_that_the_department_ans
     assert (await inbox_kinds(client, citizen))[-1] == "rating_follow_up"
     assert await AuditEntry.filter(action="follow_up_case_opened", subject_id=citizen.id).count() == 1
 
-    listed = (await client.get(CASES, headers=clerk.headers(), params={"department_id": "gz-market-sample"})).json()
+    listed = (await client.get(CASES, headers=market.headers(), params={"department_id": MARKET})).json()
     assert [(c["id"], c["state"], c["score"], c["text"]) for c in listed["items"]] == [
         (case.id, "open", 2, "页面一直提示网络错误")]
     clock.advance(days=8)
-    overdue = (await client.get(CASES, headers=clerk.headers(), params={"state": "overdue"})).json()["items"]
+    overdue = (await client.get(CASES, headers=market.headers(), params={"state": "overdue"})).json()["items"]
     assert [c["id"] for c in overdue] == [case.id]
-    assert (await client.get(CASES, headers=clerk.headers(), params={"state": "open"})).json()["items"] == []
+    assert (await client.get(CASES, headers=market.headers(), params={"state": "open"})).json()["items"] == []
 
-    answered = await client.post(f"{CASES}/{case.id}/answer", headers=clerk.headers(),
+    # The civil-affairs clerk neither sees the market bureau's case nor can answer it.
+    for params in ({}, {"department_id": MARKET}, {"state": "overdue"}):
+        assert (await client.get(CASES, headers=clerk.headers(), params=params)).json()["items"] == []
+    elsewhere = await client.post(f"{CASES}/{case.id}/answer", headers=clerk.headers(), json={"answer": "越权答复"})
+    assert elsewhere.status_code == 404 and error_code(elsewhere) == "FOLLOW_UP_NOT_FOUND"
+
+    answered = await client.post(f"{CASES}/{case.id}/answer", headers=market.headers(),
                                  json={"answer": "已修复网络问题，感谢反馈"})
     assert answered.status_code == 200, answered.text
     assert answered.json()["state"] == "answered" and answered.json()["closed_at"]
-    again = await client.post(f"{CASES}/{case.id}/answer", headers=clerk.headers(), json={"answer": "再次答复"})
+    again = await client.post(f"{CASES}/{case.id}/answer", headers=market.headers(), json={"answer": "再次答复"})
     assert again.status_code == 409 and error_code(again) == "FOLLOW_UP_CLOSED"
     await refresh_tokens(client, citizen)  # eight days later: the phone gets a fresh access token
     inbox = (await client.get("/api/v1/notifications", headers=citizen.headers)).json()["items"]
     assert inbox[0]["kind"] == "rating_follow_up_answered" and "已修复网络问题" in inbox[0]["body"]
-    missing = await client.post(f"{CASES}/fu_nope/answer", headers=clerk.headers(), json={"answer": "答复内容"})
+    missing = await client.post(f"{CASES}/fu_nope/answer", headers=market.headers(), json={"answer": "答复内容"})
     assert missing.status_code == 404
 
 
@@ -84,10 +96,8 @@ async def test_scores_and_tags_are_checked(client, grandma, grandma_card, clock)
 
 
 async def test_statistics_per_item_and_department_and_the_public_summary(client, sms, clock, clerk, catalogue_admin):
-    market = await make_item(clock, name="个体工商户登记（示例）", rules=INSTANT, materials=[],
-                             department_id="gz-market-sample")
-    licence = await make_item(clock, name="食品经营许可（示例）", rules=INSTANT, materials=[],
-                              department_id="gz-market-sample")
+    market = await make_item(clock, name="个体工商户登记（示例）", rules=INSTANT, materials=[], department_id=MARKET)
+    licence = await make_item(clock, name="食品经营许可（示例）", rules=INSTANT, materials=[], department_id=MARKET)
     other = await make_item(clock, name="老年人优待证（示例）", rules=INSTANT, materials=[])
     scores = [(market, 5, ["办事快捷"]), (market, 4, ["办事快捷", "态度好"]), (market, 1, ["等待太久"]),
               (licence, 2, []), (other, 5, ["办事快捷"])]
@@ -95,19 +105,26 @@ async def test_statistics_per_item_and_department_and_the_public_summary(client,
         citizen = await verified(client, sms, 20 + n)
         assert (await rate(client, citizen, await completed(client, citizen, item.id), score, tags)).status_code == 201
 
-    by_item = await client.get(STATS, headers=clerk.headers(), params={"item_id": market.id})
+    market_desk = await market_clerk(clock)
+    by_item = await client.get(STATS, headers=market_desk.headers(), params={"item_id": market.id})
     assert by_item.status_code == 200, by_item.text
     assert by_item.json() == {
         "item_id": market.id, "department_id": None, "count": 3, "average": 3.33, "good_rate": 0.6667,
         "bad_count": 1, "distribution": {"1": 1, "2": 0, "3": 0, "4": 1, "5": 1},
         "top_tags": [{"tag": "办事快捷", "count": 2}, {"tag": "态度好", "count": 1}, {"tag": "等待太久", "count": 1}],
         "follow_up_cases": {"open": 1, "overdue": 0, "answered": 0}}
-    by_department = (await client.get(STATS, headers=catalogue_admin.headers(),
-                                      params={"department_id": "gz-market-sample"})).json()
+    by_department = (await client.get(STATS, headers=catalogue_admin.headers(), params={"department_id": MARKET})).json()
     assert (by_department["count"], by_department["average"], by_department["good_rate"]) == (4, 3.0, 0.5)
     assert by_department["bad_count"] == 2 and by_department["follow_up_cases"]["open"] == 2
-    everything = (await client.get(STATS, headers=clerk.headers())).json()
+    everything = (await client.get(STATS, headers=catalogue_admin.headers())).json()
     assert everything["count"] == 5 and everything["average"] == 3.4
+    # A clerk's numbers are its own department's: all of them, and nothing of another department's.
+    own = (await client.get(STATS, headers=market_desk.headers())).json()
+    assert (own["count"], own["average"], own["follow_up_cases"]["open"]) == (4, 3.0, 2)
+    for params in ({"item_id": market.id}, {"department_id": MARKET}):
+        theirs = (await client.get(STATS, headers=clerk.headers(), params=params)).json()
+        assert (theirs["count"], theirs["top_tags"], theirs["follow_up_cases"]) == (
+            0, [], {"open": 0, "overdue": 0, "answered": 0}), params
 
     public = await client.get(f"/api/v1/services/{market.id}/ratings")
     assert public.status_code == 200
