@@ -118,8 +118,10 @@ def register(service, audience: str) -> Client:
         file.write(pem)
         file.flush()
         roles = [arg for role in CLIENT_ROLES[audience] for arg in ("--role", role)]
+        # A clerk acts for a department: a sample catalogue one, so that its routes reach the items.
+        department = ["--department", "gd-hrss"] if "clerk" in CLIENT_ROLES[audience] else []
         done = subprocess.run([sys.executable, "-m", "app", "clients", "add", "--name", f"模糊测试 {audience}（示例）",
-                               "--audience", audience, *roles, "--public-key", file.name],
+                               "--audience", audience, *roles, *department, "--public-key", file.name],
                               cwd=ROOT, env=service.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     client_id = re.search(r"client id \(use as iss\): (\S+)", done.stdout).group(1)
