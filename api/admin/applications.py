@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from api.http import audience_blueprint, documented, parse_body, reply
+from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
 from api.schemas import Strict
 from app.clock import rfc3339
 from app.errors import ValidationFailed
@@ -124,16 +124,6 @@ def clerk_view(view: ApplicationView, language: str, *, full: bool = True) -> di
                     events=[{"from_status": e.from_status, "to_status": e.to_status, "actor": e.actor,
                              "actor_type": e.actor_type, "note": e.note, "at": rfc3339(e.at)} for e in view.events])
     return body
-
-
-def limit_arg(request: Request) -> int:
-    try:
-        limit = int(request.args.get("limit", "50"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 200:
-        raise ValidationFailed([{"field": "limit", "problem": "1-200"}])
-    return limit
 
 
 @bp.get("/applications")
