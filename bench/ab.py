@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import signal
+import math
 import statistics
 import subprocess
 import sys
@@ -194,6 +195,7 @@ def measures(bare_port: int, seconds: float) -> dict[str, Measure]:
     def partner(call: str) -> Measure:
         def measure(side: Side) -> Figure:
             assert side.partner is not None
+            side.partner.renew(side.port)  # the codes of a round more than 180 s after the first have lapsed
             result, raw, _ = partner_rounds(getattr(side.partner, call), side.port, seconds, times=1)
             return Figure(result.rate, raw)
 
@@ -243,6 +245,9 @@ class Comparison:
 
     def __post_init__(self) -> None:
         self.a_median, self.b_median = statistics.median(self.a), statistics.median(self.b)
+        if not all(self.a) or not all(self.b):  # a round served nothing: no ratio means anything
+            self.b_over_a, self.pairs, self.verdict = math.nan, [math.nan], "a round served nothing: see its log"
+            return
         self.b_over_a = self.b_median / self.a_median
         self.pairs = [b / a for a, b in zip(self.a, self.b)]
         if min(self.pairs) <= 1 <= max(self.pairs):

@@ -243,17 +243,24 @@ class PartnerBench:
     key: Any
     issued: list[str]  # current codes of 5 citizens, as our workers issued and cached them
     data_dir: str
+    citizens: list[str] = field(default_factory=list)  # their access tokens
 
     @classmethod
     def register(cls, port: int, cli_env: dict[str, str], data_dir: str) -> "PartnerBench":
         key = partner_bench.register_partner(port, cli_env, data_dir)
-        issued = []
+        citizens = []
         for i in range(5):
             citizen = sign_in(port, phone=f"1380013{8100 + i:04d}")
             first17 = f"44010619900307{130 + i:03d}"
             verify_identity(port, citizen, id_number=first17 + id_check_char(first17))
-            issued.append(call_json(port, "GET", "/api/v1/health-code", citizen)["payload"])
-        return cls(key, issued, data_dir)
+            citizens.append(citizen)
+        bench = cls(key, [], data_dir, citizens)
+        bench.renew(port)
+        return bench
+
+    def renew(self, port: int) -> None:
+        """The citizens' codes as shown now: a code lives 180 s, so a run longer than that fetches them again."""
+        self.issued = [call_json(port, "GET", "/api/v1/health-code", citizen)["payload"] for citizen in self.citizens]
 
     def token(self) -> str:
         return partner_bench._token(self.key, "MO", "mo-api-1", "partner")
