@@ -116,7 +116,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "DOCUMENT_SIGNATURE_INVALID": {"zh-Hans": "证照文件的签名无法用贵机构登记的密钥验证。", "zh-Hant": "證照文件的簽章無法以貴機構登記的金鑰驗證。", "en": "The licence document's signature does not verify with a key registered for you."},
     "DOCUMENT_MISMATCH": {"zh-Hans": "证照文件中的 {claim} 与提交的内容不一致。", "zh-Hant": "證照文件中的 {claim} 與提交的內容不一致。", "en": "The licence document's {claim} does not match the request."},
     "LICENCE_REVOKED": {"zh-Hans": "该证照已吊销，状态不能再更改。", "zh-Hant": "該證照已撤銷，狀態不能再更改。", "en": "This licence is revoked; its status can no longer change."},
-    "LICENCE_NOT_VALID": {"zh-Hans": "该证照当前无效（已过期、暂停使用或已吊销）。", "zh-Hant": "該證照目前無效（已過期、暫停使用或已撤銷）。", "en": "This licence is not valid now (expired, suspended or revoked)."},
+    "LICENCE_NOT_VALID": {"zh-Hans": "该证照当前无效（已过期、暂停使用、已吊销或已退款）。", "zh-Hant": "該證照目前無效（已過期、暫停使用、已撤銷或已退款）。", "en": "This licence is not valid now (expired, suspended, revoked or refunded)."},
     "SHARE_NOT_FOUND": {"zh-Hans": "未找到该证照分享。", "zh-Hant": "未找到該證照分享。", "en": "No such licence share."},
     "SHARE_WITHDRAWN": {"zh-Hans": "持证人已撤回该证照分享。", "zh-Hant": "持證人已撤回該證照分享。", "en": "The holder withdrew this share."},
     # The service catalogue (事项目录) and its search.

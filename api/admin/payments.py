@@ -69,14 +69,16 @@ async def refund(request: Request, payment_id: str) -> HTTPResponse:
 
 
 @bp.post("/payment-reconciliations")
-@documented("Run reconciliation (对账) for one statement day now; returns the discrepancy cases found",
+@documented("Run reconciliation (对账) for one statement day now; returns the discrepancy cases found and the "
+            "refunds on the statement (refunds, refunded_fen)",
             body=ReconciliationIn, tag="payments")
 async def reconcile(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(PAYMENTS_ADMIN)
     body = parse_body(request, ReconciliationIn)
     report = await request.app.ctx.payments.reconcile(body.date, ran_by=request.ctx.client.id)
     return reply({"statement_date": report.statement_date.isoformat(), "lines": report.lines, "matched": report.matched,
-                  "new_cases": report.new_cases, "discrepancies": [case_out(c) for c in report.discrepancies]})
+                  "new_cases": report.new_cases, "discrepancies": [case_out(c) for c in report.discrepancies],
+                  "refunds": report.refunds, "refunded_fen": report.refunded_fen})
 
 
 @bp.get("/payment-discrepancies")

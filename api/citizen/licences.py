@@ -35,7 +35,8 @@ class LicenceSummary(BaseModel):
     number_label: str
     number_masked: str
     holder_name_masked: str | None
-    validity: str = Field(description="valid, expired, suspended, revoked or not_yet_valid, as of now")
+    validity: str = Field(description="valid, expired, suspended, revoked, refunded (an e-receipt) or not_yet_valid, "
+                                      "as of now")
     validity_text: str
     status_reason: str | None
     valid_from: str

@@ -126,20 +126,24 @@ async def cancel_payment(request: Request, payment_id: str) -> HTTPResponse:
 
 
 @bp.get("/payments/<payment_id:str>/receipt")
-@documented("The e-receipt (电子票据) of a paid payment: number, verification URL, image and PDF links", tag="payments")
+@documented("The e-receipt (电子票据) of a paid payment: number, verification URL, image and PDF links; status "
+            "paid, partially_refunded or refunded, with refunded_fen and remaining_fen", tag="payments")
 async def receipt(request: Request, payment_id: str) -> HTTPResponse:
-    found, payment = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
+    view = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
+    found, payment = view.receipt, view.payment
     receipts = request.app.ctx.payments.receipts
     return reply({"number": found.number, "payment_id": payment.id, "amount_fen": payment.amount_fen,
                   "payer_name_masked": found.payer_name_masked, "issued_at": rfc3339(found.issued_at),
                   "licence_id": found.licence_id, "verify_url": receipts.verify_url(found.number),
                   "image_url": f"/api/v1/payments/{payment.id}/receipt.png",
-                  "pdf_url": f"/api/v1/payments/{payment.id}/receipt.pdf"})
+                  "pdf_url": f"/api/v1/payments/{payment.id}/receipt.pdf", "status": view.status,
+                  "refunded_fen": view.refunded_fen, "remaining_fen": view.remaining_fen})
 
 
 async def _receipt_file(request: Request, payment_id: str, fmt: str) -> HTTPResponse:
-    found, payment = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
-    data = await request.app.ctx.payments.receipts.image(found, payment, fmt)
+    view = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
+    found = view.receipt
+    data = await request.app.ctx.payments.receipts.image(found, view.payment, fmt)
     kind = "application/pdf" if fmt == "pdf" else "image/png"
     return response.raw(data, content_type=kind, headers={
         "Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="{found.number}.{fmt}"'})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sanic import Request
 from sanic.response import HTTPResponse
 
@@ -23,8 +23,9 @@ class ReceiptCheckOut(BaseModel):
     description: str | None
     payer_name_masked: str | None
     paid_at: str | None
-    status: str | None
-    refunded_fen: int | None
+    status: str | None = Field(description="paid, partially_refunded or refunded")
+    refunded_fen: int | None = Field(description="What the provider has refunded, in fen")
+    remaining_fen: int | None = Field(description="What remains paid after the refunds, in fen")
 
 
 @bp.get("/<number:str>")

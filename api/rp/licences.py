@@ -32,7 +32,7 @@ class VerificationReply(BaseModel):
     purpose: str | None = Field(description="What the citizen shared it for: use it for nothing else")
     expires_at: str | None = Field(description="Until when the share verifies")
     status: str | None = Field(description="The licence validity: valid, or (with LICENCE_NOT_VALID) expired, "
-                                           "suspended, revoked, not_yet_valid")
+                                           "suspended, revoked, refunded (an e-receipt), not_yet_valid")
 
 
 EMPTY = dict(licence_type=None, licence_type_name=None, issuer=None, holder_name_masked=None, purpose=None,

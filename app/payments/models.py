@@ -112,6 +112,8 @@ class ReconciliationRun(Model):
     lines = fields.IntField()
     matched = fields.IntField()
     discrepancies = fields.IntField()
+    refunds = fields.IntField(default=0, db_default=0)  # refund lines on the statement
+    refunded_fen = fields.BigIntField(default=0, db_default=0)  # and their sum
     ran_at = fields.DatetimeField()
     ran_by = fields.CharField(max_length=64)
 
@@ -148,6 +150,8 @@ class Receipt(Model):
     payer_name_masked = fields.CharField(max_length=40)
     licence_id = fields.CharField(max_length=40, null=True)  # the receipt in the e-licence wallet
     issued_at = fields.DatetimeField()
+    wallet_outdated = fields.BooleanField(default=False, db_default=False)  # a refund the wallet licence does not show yet
+    reversal_told_at = fields.DatetimeField(null=True)  # when the department heard a full refund reopened the bill
 
     payment_id: str
 

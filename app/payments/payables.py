@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,9 +21,10 @@ from tortoise.exceptions import IntegrityError
 
 from app.errors import NotFound, Unavailable
 from app.payments.models import ItemFee, PaidReference
-from app.services.backends import BackendError, DepartmentBackend
+from app.services.backends import BackendError, DepartmentBackend, SettlementReversals
 from app.services.models import Application, ServiceItem
 
+log = logging.getLogger("app.payments")
 KINDS = ("application_fee", "traffic_fine", "utility_bill")
 CARD_OF_KIND = {"traffic_fine": "traffic_violations", "utility_bill": "utility_bills"}  # department and its card
 SAMPLE_FEES = Path(__file__).with_name("sample_fees.json")
@@ -85,6 +87,23 @@ class Payables:
             if payable.reference == reference:
                 return payable
         raise NotFound("PAYABLE_NOT_FOUND")
+
+    async def tell_reversed(self, reference: str) -> bool:
+        """Tell the department behind a fine or bill that a full refund reversed its settlement (it is due
+        again); True once told. An application fee has no department system to tell: True at once."""
+        kind, number = split_reference(reference)
+        if kind not in CARD_OF_KIND:
+            return True
+        backend = self.backends.get(CARD_OF_KIND[kind])
+        if not isinstance(backend, SettlementReversals):
+            log.warning("the %s department cannot be told of reversed settlements", kind)
+            return False
+        try:
+            await asyncio.wait_for(backend.settlement_reversed(number), BACKEND_TIMEOUT)
+        except (BackendError, asyncio.TimeoutError) as failure:
+            log.warning("the %s department was not told of a reversed settlement: %s", kind, failure)
+            return False
+        return True
 
     async def _fees(self, citizen_id: str) -> list[Payable]:
         rows = await Application.filter(citizen_id=citizen_id).exclude(status="rejected").order_by("-created_at").limit(50)

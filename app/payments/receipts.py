@@ -3,7 +3,8 @@
 The QR holds a public URL with the receipt number and a check code. The check code is an HMAC of the
 number under the platform key (so it need not be stored and cannot be guessed from the number);
 anyone holding the receipt can check it online at `GET /api/v1/e-receipts/{number}?c=<code>`, which
-answers the amount, payee, date and whether it was refunded, and nothing about the payer but a masked name.
+answers the amount, payee, date, what was refunded and what remains paid, and nothing about the payer but a
+masked name. Refunds count once the provider has made them (a refund still pending is not shown).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib.parse import quote
 from PIL import Image, ImageDraw
 
 from app.clock import CHINA_TIME
-from app.payments.models import Payment, Receipt
+from app.payments.models import Payment, Receipt, Refund
 from app.platform import Platform
 from health_code import render
 
@@ -50,6 +51,17 @@ class ReceiptCheck:
     paid_at: datetime | None = None
     status: str | None = None  # paid, partially_refunded, refunded
     refunded_fen: int | None = None
+    remaining_fen: int | None = None  # what stays paid after the refunds
+
+
+def receipt_status(payment: Payment) -> str:
+    """paid, partially_refunded or refunded: the receipt's word for the payment's state."""
+    return payment.state if payment.state in ("partially_refunded", "refunded") else "paid"
+
+
+async def refunded_fen(payment_id: str) -> int:
+    """What the provider has refunded of a payment (succeeded refunds; reserved or pending ones not)."""
+    return sum(await Refund.filter(payment_id=payment_id, state="succeeded").values_list("amount_fen", flat=True))
 
 
 class Receipts:
@@ -87,19 +99,21 @@ class Receipts:
         if receipt is None:
             return ReceiptCheck(valid=False, number=number[:32])
         payment = await Payment.get(id=receipt.payment_id)
-        status = {"refunded": "refunded", "partially_refunded": "partially_refunded"}.get(payment.state, "paid")
+        refunded = await refunded_fen(payment.id)
         return ReceiptCheck(valid=True, number=receipt.number, amount_fen=payment.amount_fen, currency=payment.currency,
                             payee=PAYEE, description=payment.description, payer_name_masked=receipt.payer_name_masked,
-                            paid_at=payment.settled_at, status=status,
-                            refunded_fen=payment.refunded_fen if status != "paid" else 0)
+                            paid_at=payment.settled_at, status=receipt_status(payment), refunded_fen=refunded,
+                            remaining_fen=payment.amount_fen - refunded)
 
     async def image(self, receipt: Receipt, payment: Payment, fmt: str = "png") -> bytes:
         """The receipt drawn with pillow (PNG, or PDF through pillow), off the event loop."""
-        return await asyncio.to_thread(draw, receipt, payment, self.verify_url(receipt.number), fmt)
+        refunded = await refunded_fen(payment.id)
+        return await asyncio.to_thread(draw, receipt, payment, refunded, self.verify_url(receipt.number), fmt)
 
 
-def draw(receipt: Receipt, payment: Payment, url: str, fmt: str) -> bytes:
-    width, height = 900, 1200
+def draw(receipt: Receipt, payment: Payment, refunded: int, url: str, fmt: str) -> bytes:
+    rows = _rows(receipt, payment, refunded)
+    width, height = 900, 1200 + 58 * (len(rows) - 8)
     page = Image.new("RGB", (width, height), "white")
     pen = ImageDraw.Draw(page)
     red = (176, 30, 35)
@@ -107,17 +121,6 @@ def draw(receipt: Receipt, payment: Payment, url: str, fmt: str) -> bytes:
     pen.text((width // 2, 100), "电子缴费票据", fill=red, font=render._font(52), anchor="mm")
     pen.text((width // 2, 160), "（示例票据 · Sample receipt, not a real fiscal document）", fill=(90, 90, 90),
              font=render._font(22), anchor="mm")
-    paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
-    rows = [
-        ("票据号码", receipt.number),
-        ("缴款人", receipt.payer_name_masked),
-        ("收款单位", PAYEE),
-        ("项目", KIND_TEXTS.get(payment.reference_kind, "缴费")),
-        ("摘要", payment.description),
-        ("金额", f"{yuan(payment.amount_fen)}（人民币）"),
-        ("缴费时间", f"{paid_at:%Y-%m-%d %H:%M:%S}（北京时间）"),
-        ("支付订单号", payment.id),
-    ]
     y = 230
     for label, value in rows:
         pen.text((70, y), label, fill=(60, 60, 60), font=render._font(28))
@@ -138,3 +141,21 @@ def draw(receipt: Receipt, payment: Payment, url: str, fmt: str) -> bytes:
     else:
         page.save(out, "PNG", optimize=True)
     return out.getvalue()
+
+
+def _rows(receipt: Receipt, payment: Payment, refunded: int) -> list[tuple[str, str]]:
+    """The labelled lines of the receipt; after a refund, what was refunded and what remains paid."""
+    paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
+    rows = [
+        ("票据号码", receipt.number),
+        ("缴款人", receipt.payer_name_masked),
+        ("收款单位", PAYEE),
+        ("项目", KIND_TEXTS.get(payment.reference_kind, "缴费")),
+        ("摘要", payment.description),
+        ("金额", f"{yuan(payment.amount_fen)}（人民币）"),
+        ("缴费时间", f"{paid_at:%Y-%m-%d %H:%M:%S}（北京时间）"),
+        ("支付订单号", payment.id),
+    ]
+    if refunded:
+        rows += [("已退款金额", f"{yuan(refunded)}（人民币）"), ("实缴金额", f"{yuan(payment.amount_fen - refunded)}（人民币）")]
+    return rows

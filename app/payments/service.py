@@ -7,6 +7,9 @@ States and the only moves between them:
     success   → partially_refunded | refunded
     partially_refunded → partially_refunded | refunded
 
+A full refund undoes the settlement: the fine, bill or fee is owed again (its paid reference goes in the
+same transaction as the move), its department is told, and the receipt's wallet licence becomes refunded.
+
 Anything else is refused (409 PAYMENT_STATE_CONFLICT, or ignored and logged when a notice asks for it).
 Each move is one conditional UPDATE (`WHERE state = <from>`) with its event in the same transaction,
 so a notification and a query racing to settle a payment make one move, one paid reference (a unique
@@ -24,7 +27,7 @@ import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -42,7 +45,7 @@ from app.payments.models import (DiscrepancyCase, PaidReference, Payment, Paymen
 from app.payments.payables import Payables, split_reference
 from app.payments.provider import (PaymentProvider, ProviderOrder, ProviderRefused, ProviderUnavailable,
                                    SignatureInvalid, StatementLine)
-from app.payments.receipts import PAYEE, Receipts, yuan
+from app.payments.receipts import PAYEE, Receipts, receipt_status, refunded_fen, yuan
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
@@ -110,12 +113,28 @@ class PaymentView:
 
 
 @dataclass(frozen=True)
+class ReceiptView:
+    """A receipt as its payer sees it: what was paid, what was refunded, what remains paid."""
+
+    receipt: Receipt
+    payment: Payment
+    status: str  # paid, partially_refunded, refunded
+    refunded_fen: int
+
+    @property
+    def remaining_fen(self) -> int:
+        return self.payment.amount_fen - self.refunded_fen
+
+
+@dataclass(frozen=True)
 class ReconciliationReport:
     statement_date: date
     lines: int
     matched: int
     discrepancies: list[DiscrepancyCase]
     new_cases: int
+    refunds: int  # refund lines on the statement
+    refunded_fen: int  # and their sum
 
 
 def _fingerprint(reference: str, amount_fen: int, currency: str, description: str) -> str:
@@ -268,12 +287,12 @@ class PaymentService:
             raise NotFound("PAYMENT_NOT_FOUND")
         return row
 
-    async def receipt_of(self, citizen_id: str, payment_id: str) -> tuple[Receipt, Payment]:
+    async def receipt_of(self, citizen_id: str, payment_id: str) -> ReceiptView:
         payment = await self._owned(citizen_id, payment_id)
         receipt = await Receipt.get_or_none(payment_id=payment.id)
         if receipt is None:
             raise NotFound("RECEIPT_NOT_FOUND")
-        return receipt, payment
+        return ReceiptView(receipt, payment, receipt_status(payment), await refunded_fen(payment.id))
 
     # -- settling: notices and queries ---------------------------------------------------------------
     async def authenticate_notice(self, token: str, body: bytes) -> dict[str, Any]:
@@ -441,11 +460,8 @@ class PaymentService:
         detail, purpose-bound shares and their verification by relying parties all work for it as they are."""
         if self.wallet is None or receipt.licence_id:
             return
-        paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
-        licence_id = await self.wallet.issue_own(RECEIPT_LICENCE_TYPE, payment.citizen_id, receipt.number, {
-            "payer": receipt.payer_name_masked, "payee": PAYEE, "item": payment.description,
-            "amount": yuan(payment.amount_fen), "paid_at": f"{paid_at:%Y-%m-%d %H:%M}（北京时间）",
-            "payment_id": payment.id}, receipt.issued_at)
+        licence_id = await self.wallet.issue_own(RECEIPT_LICENCE_TYPE, payment.citizen_id, receipt.number,
+                                                 _wallet_fields(payment, receipt, 0), receipt.issued_at)
         await Receipt.filter(number=receipt.number).update(licence_id=licence_id)
 
     # -- state moves ---------------------------------------------------------------------------------
@@ -456,8 +472,10 @@ class PaymentService:
             raise StateConflict((await Payment.get(id=payment_id)).state, to_state)
 
     async def _try_move(self, payment_id: str, from_state: str, to_state: str, note: str = "", *,
-                        actor: str = "payment_provider", actor_type: str = "system", **changes: Any) -> bool:
-        """One allowed move, written only if nobody moved the payment first; an illegal one is refused."""
+                        actor: str = "payment_provider", actor_type: str = "system",
+                        with_move: Callable[[Any], Awaitable[None]] | None = None, **changes: Any) -> bool:
+        """One allowed move, written only if nobody moved the payment first; an illegal one is refused.
+        `with_move(conn)` writes what must commit together with the move, in its transaction."""
         if to_state not in TRANSITIONS.get(from_state, ()):
             log.info("payment %s: move %s -> %s refused", payment_id, from_state, to_state)
             return False
@@ -469,6 +487,8 @@ class PaymentService:
                 return False
             await PaymentEvent.create(payment_id=payment_id, from_state=from_state, to_state=to_state, actor=actor,
                                       actor_type=actor_type, note=note[:200], at=now, using_db=conn)
+            if with_move is not None:
+                await with_move(conn)
         payment = await Payment.get(id=payment_id)
         await self._audit(payment, from_state, to_state, actor=actor, actor_type=actor_type)
         if to_state in ("failed", "expired"):
@@ -537,16 +557,62 @@ class PaymentService:
                 state="succeeded", settled_at=self.p.clock.now(), provider_refund_id=provider_refund_id):
             return False
         payment = await Payment.get(id=payment_id)
-        done = sum(await Refund.filter(payment_id=payment_id, state="succeeded").values_list("amount_fen", flat=True))
+        done = await refunded_fen(payment_id)
         target = "refunded" if done >= payment.amount_fen else "partially_refunded"
         for _ in range(5):  # two refunds finishing at once: each re-reads the state it moves from
             current = (await Payment.get(id=payment_id)).state
-            if await self._try_move(payment_id, current, target, f"退款 {yuan(done)}"):
+            if await self._try_move(payment_id, current, target, f"退款 {yuan(done)}",
+                                    with_move=_refund_moves_receipt(payment_id, target)):
+                if target == "refunded":
+                    await self._reopened(payment)
                 break
+        await self._refund_reaches_receipt(payment_id)
         refund = await Refund.get(id=refund_id)
         await notify(self.p.clock, payment.citizen_id, "payment_refunded",
                      {"description": payment.description, "amount": yuan(refund.amount_fen)})
         return True
+
+    async def _reopened(self, payment: Payment) -> None:
+        """A full refund reopened what this payment settled (when it settled anything: a duplicate did not)."""
+        if await Receipt.exists(payment_id=payment.id):
+            await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system",
+                                     action="reference_reopened", subject_id=payment.citizen_id,
+                                     attributes={"payment_id": payment.id, "reference": payment.reference})
+
+    async def _refund_reaches_receipt(self, payment_id: str) -> None:
+        """After a refund: the receipt's wallet licence shows it and, after a full refund, the department hears
+        that its fine or bill is due again. Either may fail; the refund stands and the settle job tries again.
+        One at a time per receipt, so a late job and a notice never restate or tell twice."""
+        async with self._one_at_a_time(f"receipt-refund:{payment_id}"):
+            receipt = await Receipt.get_or_none(payment_id=payment_id)
+            if receipt is None:
+                return  # a duplicate payment settled nothing: nothing to show, nobody to tell
+            payment = await Payment.get(id=payment_id)
+            try:
+                await self._restate_in_wallet(payment, receipt)
+            except Exception:  # the wallet is another domain: its failure must not undo the refund
+                log.exception("receipt %s: the refund is not shown in the wallet yet", receipt.number)
+            if payment.state == "refunded" and receipt.reversal_told_at is None:
+                await self._tell_department(payment, receipt)
+
+    async def _restate_in_wallet(self, payment: Payment, receipt: Receipt) -> None:
+        """The receipt's wallet licence shows what was refunded and what remains paid; refunded in full, it is
+        refunded (not valid) for the holder and for every verifier."""
+        if self.wallet is None or not receipt.licence_id or not receipt.wallet_outdated:
+            return
+        refunded = await refunded_fen(payment.id)
+        status = "refunded" if payment.state == "refunded" else "valid"
+        await self.wallet.restate_own(receipt.licence_id, _wallet_fields(payment, receipt, refunded), status,
+                                      "全额退款" if status == "refunded" else None)
+        await Receipt.filter(number=receipt.number).update(wallet_outdated=False)
+
+    async def _tell_department(self, payment: Payment, receipt: Receipt) -> None:
+        if not await self.payables.tell_reversed(payment.reference):
+            return
+        await Receipt.filter(number=receipt.number).update(reversal_told_at=self.p.clock.now())
+        await audit.record_event(self.p.clock, actor="system", actor_type="system", action="settlement_reversal_sent",
+                                 subject_id=payment.citizen_id,
+                                 attributes={"payment_id": payment.id, "reference": payment.reference})
 
     # -- scheduled work ------------------------------------------------------------------------------
     async def settle_unnotified(self) -> int:
@@ -563,6 +629,11 @@ class PaymentService:
                 log.warning("settling %s by query failed: %s", payment.id, failure)
         for receipt in await Receipt.filter(licence_id=None, issued_at__lte=before).limit(200):
             await self._to_wallet(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
+        behind = Receipt.filter(wallet_outdated=True, licence_id__not_isnull=True)
+        untold = Receipt.filter(payment__state="refunded", reversal_told_at=None)
+        for payment_id in set(await behind.limit(200).values_list("payment_id", flat=True)) | set(
+                await untold.limit(200).values_list("payment_id", flat=True)):
+            await self._refund_reaches_receipt(payment_id)  # the wallet or the department failed after a refund
         for refund in await Refund.filter(state="pending", created_at__lte=before).limit(200):
             try:
                 answer = await self.provider.query_refund(refund.id)
@@ -614,13 +685,16 @@ class PaymentService:
             case, created = await self._open_case(day, kind, reference, ours, theirs)
             cases.append(case)
             new += created
+        refunds = [line.amount_fen for line in lines if line.type == "REFUND"]
         await ReconciliationRun.create(statement_date=day, lines=len(lines), matched=matched, discrepancies=len(found),
-                                       ran_at=self.p.clock.now(), ran_by=ran_by)
+                                       refunds=len(refunds), refunded_fen=sum(refunds), ran_at=self.p.clock.now(),
+                                       ran_by=ran_by)
         await audit.record_event(self.p.clock, actor=ran_by, actor_type="admin" if ran_by != "scheduler" else "system",
                                  action="payments_reconciled",
                                  attributes={"date": day.isoformat(), "lines": len(lines), "matched": matched,
-                                             "discrepancies": len(found)})
-        return ReconciliationReport(day, len(lines), matched, cases, new)
+                                             "discrepancies": len(found), "refunds": len(refunds),
+                                             "refunded_fen": sum(refunds)})
+        return ReconciliationReport(day, len(lines), matched, cases, new, len(refunds), sum(refunds))
 
     @staticmethod
     def _ours(payment: Payment) -> dict[str, Any]:
@@ -707,3 +781,26 @@ class PaymentService:
             pay_url=row.pay_url if row.state == "submitted" else None, created_at=row.created_at,
             updated_at=row.updated_at, expires_at=row.expires_at, settled_at=row.settled_at,
             receipt_number=receipt.number if receipt else None, events=list(events), refunds=list(refunds))
+
+
+def _wallet_fields(payment: Payment, receipt: Receipt, refunded: int) -> dict[str, Any]:
+    """The receipt as the fields of its wallet licence; after a refund, what was refunded and what remains paid."""
+    paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
+    fields = {"payer": receipt.payer_name_masked, "payee": PAYEE, "item": payment.description,
+              "amount": yuan(payment.amount_fen), "paid_at": f"{paid_at:%Y-%m-%d %H:%M}（北京时间）",
+              "payment_id": payment.id}
+    if refunded:
+        fields |= {"refunded": yuan(refunded), "net_amount": yuan(payment.amount_fen - refunded)}
+    return fields
+
+
+def _refund_moves_receipt(payment_id: str, target: str) -> Callable[[Any], Awaitable[None]]:
+    """What commits with a refund's move: the receipt is marked for its wallet licence and, refunded in full,
+    the fine, bill or fee this payment settled is owed again (a duplicate payment settled none)."""
+
+    async def write(conn: Any) -> None:
+        await Receipt.filter(payment_id=payment_id).using_db(conn).update(wallet_outdated=True)
+        if target == "refunded":
+            await PaidReference.filter(payment_id=payment_id).using_db(conn).delete()
+
+    return write

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Protocol, runtime_checkable
 
 from app.errors import NotFound
 
@@ -35,6 +35,15 @@ class DepartmentBackend(Protocol):
 
     async def fetch(self, citizen_id: str) -> Facts:
         """The citizen's current facts for one card, or raise BackendError."""
+
+
+@runtime_checkable
+class SettlementReversals(Protocol):
+    """A department that writes off fines or bills paid through us is told when a full refund reverses
+    one of those settlements: the fine or bill is due again."""
+
+    async def settlement_reversed(self, number: str) -> None:
+        """Record that `number` (a decision or bill number) is no longer paid, or raise BackendError."""
 
 
 def _numbers(citizen_id: str, salt: str, count: int) -> list[int]:
@@ -105,7 +114,8 @@ SAMPLES: dict[str, Callable[[str], Facts]] = {
 
 class StandInBackend:
     """A department system stand-in. `mode` "ok" answers (after `latency`, failing at `failure_rate`),
-    "hang" never answers in time, "fail" answers an error. `calls` counts every request it received."""
+    "hang" never answers in time, "fail" answers an error. `calls` counts every request it received;
+    `reversals` lists the numbers it was told are due again after a full refund, in order."""
 
     def __init__(self, name: str, sample: Callable[[str], Facts], latency: float = 0.02, failure_rate: float = 0.0,
                  mode: str = "ok", hang_seconds: float = 3600.0, rng: random.Random | None = None) -> None:
@@ -116,17 +126,26 @@ class StandInBackend:
         self.mode = mode
         self.hang_seconds = hang_seconds
         self.calls = 0
+        self.reversals: list[str] = []
         self._rng = rng or random.Random()
 
     async def fetch(self, citizen_id: str) -> Facts:
         self.calls += 1
+        await self._answer()
+        return self.sample(citizen_id)
+
+    async def settlement_reversed(self, number: str) -> None:
+        await self._answer()
+        self.reversals.append(number)
+
+    async def _answer(self) -> None:
+        """Behave as the remote system would before it answers: wait, hang or fail as set."""
         if self.mode == "hang":
             await asyncio.sleep(self.hang_seconds)
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.mode == "fail" or (self.failure_rate and self._rng.random() < self.failure_rate):
             raise BackendError(f"{self.name} answered 503")
-        return self.sample(citizen_id)
 
 
 def without_settled(name: str, facts: Facts, settled: set[str]) -> Facts:
@@ -197,5 +216,5 @@ def internal_sources(health: _HasStatus, vouchers: _HasCurrentVoucher) -> dict[s
     return {"health_code": HealthCodeSource(health), "id_voucher": VoucherSource(vouchers)}
 
 
-__all__ = ["BackendError", "DepartmentBackend", "Facts", "StandInBackend", "stand_in_backends", "internal_sources",
-           "SAMPLES"]
+__all__ = ["BackendError", "DepartmentBackend", "Facts", "SettlementReversals", "StandInBackend", "stand_in_backends",
+           "internal_sources", "SAMPLES"]

@@ -63,6 +63,8 @@ PLATFORM_TYPES = frozenset({"payment_receipt"})  # types only the platform issue
 DOCUMENT_TYP = "licence+jwt"
 DOCUMENT_CLAIMS = ("iss", "licence_type", "number", "holder", "fields", "valid_from")
 STATUSES = ("valid", "suspended", "revoked", "expired")  # what an issuer may push
+PLATFORM_STATUSES = ("valid", "refunded")  # what the platform sets on its own licences (an e-receipt refunded in full)
+NOT_VALID_STATUSES = ("revoked", "suspended", "expired", "refunded")  # a status that wins over the dates
 SHARE_PREFIX = "GDLS1:"
 SHARE_CLAIMS_KEY = "ls"
 VERIFIED_ATTRIBUTES = ("licence_type", "issuer", "holder_name_masked", "status")
@@ -72,6 +74,7 @@ VALIDITY_TEXTS = {
     "expired": {"zh-Hans": "已过期", "zh-Hant": "已過期", "en": "Expired"},
     "suspended": {"zh-Hans": "已暂停使用", "zh-Hant": "已暫停使用", "en": "Suspended"},
     "revoked": {"zh-Hans": "已吊销", "zh-Hant": "已撤銷", "en": "Revoked"},
+    "refunded": {"zh-Hans": "已退款", "zh-Hant": "已退款", "en": "Refunded"},
     "not_yet_valid": {"zh-Hans": "尚未生效", "zh-Hant": "尚未生效", "en": "Not yet valid"},
 }
 
@@ -82,8 +85,8 @@ def validity_text(validity: str, language: str) -> str:
 
 
 def validity_of(licence: Licence, now: datetime) -> str:
-    """valid, expired, suspended, revoked or not_yet_valid, as of `now`."""
-    if licence.status in ("revoked", "suspended", "expired"):
+    """valid, expired, suspended, revoked, refunded or not_yet_valid, as of `now`."""
+    if licence.status in NOT_VALID_STATUSES:
         return licence.status
     if licence.valid_until is not None and now >= licence.valid_until:
         return "expired"
@@ -317,17 +320,42 @@ class LicenceService:
         if type_code not in PLATFORM_TYPES:
             raise ValueError(f"{type_code} is issued by a department, not by the platform")
         type_row = await self._type(type_code)
+        request, kid = self._signed_own(type_code, citizen_id, number, fields, valid_from)
+        self._check_content(type_row, request)
+        licence = await self._store(PLATFORM_ISSUER, type_row, request, citizen_id, kid)
+        await audit.record_event(self.p.clock, actor=PLATFORM_ISSUER, actor_type="system", action="licence_issued",
+                                 subject_id=citizen_id, attributes={"licence_id": licence.id, "licence_type": type_code})
+        return licence.id
+
+    async def restate_own(self, licence_id: str, fields: dict[str, Any], status: str, reason: str | None) -> None:
+        """The platform restates a licence it issued itself (an e-receipt after a refund): its fields, in a
+        document signed again with our key, and its status, `refunded` making it not valid. The holder's wallet
+        and every verifier see the change at once."""
+        if status not in PLATFORM_STATUSES:
+            raise ValueError(f"the platform does not set the status {status!r}")
+        licence = await Licence.get(id=licence_id, issuer_client_id=PLATFORM_ISSUER)
+        type_row, number = await self._type(licence.type_id), self._content(licence)["number"]
+        request, kid = self._signed_own(type_row.code, licence.citizen_id, number, fields, licence.valid_from)
+        self._check_content(type_row, request)
+        changed = (licence.status, licence.status_reason) != (status, reason)
+        await Licence.filter(id=licence.id).update(
+            fields_enc=self._sealed_content(licence.id, number, fields), issuer_kid=kid,
+            document=self.p.pii.encrypt(request.document, f"licence-document:{licence.id}"), status=status,
+            status_reason=reason, status_changed_at=self.p.clock.now() if changed else licence.status_changed_at)
+        await audit.record_event(self.p.clock, actor=PLATFORM_ISSUER, actor_type="system", action="licence_restated",
+                                 subject_id=licence.citizen_id,
+                                 attributes={"licence_id": licence.id, "licence_type": type_row.code,
+                                             "from": licence.status, "to": status})
+
+    def _signed_own(self, type_code: str, citizen_id: str, number: str, fields: dict[str, Any],
+                    valid_from: datetime) -> tuple[LicenceIssue, str]:
+        """What the platform issues as its own licence: the content and its document signed with our current key."""
         key = self.p.keys.current
         claims = {"iss": PLATFORM_ISSUER, "iat": int(self.p.clock.timestamp()), "licence_type": type_code,
                   "number": number, "holder": citizen_id, "fields": fields, "valid_from": valid_from.isoformat(),
                   "valid_until": None}
         document = jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": DOCUMENT_TYP})
-        request = LicenceIssue(type_code, "", number, fields, valid_from, None, document)
-        self._check_content(type_row, request)
-        licence = await self._store(PLATFORM_ISSUER, type_row, request, citizen_id, key.kid)
-        await audit.record_event(self.p.clock, actor=PLATFORM_ISSUER, actor_type="system", action="licence_issued",
-                                 subject_id=citizen_id, attributes={"licence_id": licence.id, "licence_type": type_code})
-        return licence.id
+        return LicenceIssue(type_code, "", number, fields, valid_from, None, document), key.kid
 
     async def _store(self, issuer_id: str, type_row: LicenceType, request: LicenceIssue, citizen_id: str,
                      kid: str) -> Licence:
@@ -335,11 +363,10 @@ class LicenceService:
         if await Licence.filter(type_id=type_row.code, number_hash=number_hash).exists():
             raise Conflict("LICENCE_EXISTS")
         licence_id, now = new_id("lic"), self.p.clock.now()
-        content = json.dumps({"number": request.number, "fields": request.fields}, ensure_ascii=False, sort_keys=True)
         try:
             return await Licence.create(
                 id=licence_id, citizen_id=citizen_id, type_id=type_row.code, issuer_client_id=issuer_id,
-                number_hash=number_hash, fields_enc=self.p.pii.encrypt(content, f"licence:{licence_id}"),
+                number_hash=number_hash, fields_enc=self._sealed_content(licence_id, request.number, request.fields),
                 document=self.p.pii.encrypt(request.document, f"licence-document:{licence_id}"), issuer_kid=kid,
                 valid_from=request.valid_from, valid_until=request.valid_until, status="valid",
                 issued_at=now, status_changed_at=now,
@@ -397,6 +424,11 @@ class LicenceService:
 
     def _content(self, licence: Licence) -> dict[str, Any]:
         return json.loads(self.p.pii.decrypt(licence.fields_enc, f"licence:{licence.id}"))
+
+    def _sealed_content(self, licence_id: str, number: str, fields: dict[str, Any]) -> str:
+        """The number and fields as stored: encrypted, bound to the licence id (`_content` reads them back)."""
+        content = json.dumps({"number": number, "fields": fields}, ensure_ascii=False, sort_keys=True)
+        return self.p.pii.encrypt(content, f"licence:{licence_id}")
 
     def _view(self, licence: Licence, type_row: LicenceType, issuer_name: str) -> LicenceView:
         content, schema = self._content(licence), type_row.schema

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 from urllib.parse import quote, urlparse
 
+import pytest
 import zxingcpp
 from PIL import Image
 
 from app.notifications.models import Notification
+from tests.factories import Department, make_department
 from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
-from tests.payments.test_refunds import refund
+from tests.payments.test_refunds import refund, refunded
+from tests.vouchers.licence_factory import share, verify
 
 
 def local(url: str) -> str:
@@ -39,7 +42,7 @@ async def test_the_receipt_verifies_online_from_its_qr(client, payer, provider):
     assert check.json() | {"paid_at": None} == {
         "valid": True, "number": body["number"], "amount_fen": 20_000, "currency": "CNY",
         "payee": "广东省政务服务数据管理局（示例收款单位）", "description": payment["description"],
-        "payer_name_masked": "**玲", "paid_at": None, "status": "paid", "refunded_fen": 0}
+        "payer_name_masked": "**玲", "paid_at": None, "status": "paid", "refunded_fen": 0, "remaining_fen": 20_000}
     assert check.json()["paid_at"].endswith("Z")
 
 
@@ -50,7 +53,7 @@ async def test_a_wrong_code_or_number_does_not_verify_and_refunds_show(client, p
     wrong = await client.get(path[:-3] + ("aaa" if not path.endswith("aaa") else "bbb"))
     assert wrong.json() == {"valid": False, "number": body["number"], "amount_fen": None, "currency": None, "payee": None,
                             "description": None, "payer_name_masked": None, "paid_at": None, "status": None,
-                            "refunded_fen": None}
+                            "refunded_fen": None, "remaining_fen": None}
     assert (await client.get("/api/v1/e-receipts/GDPR000?c=x")).json()["valid"] is False
 
     await refund(client, payments_admin, payment["id"], 5_000)
@@ -119,4 +122,71 @@ async def test_any_check_code_gets_the_same_not_valid_reply_for_a_known_or_an_un
             assert reply.status_code == 200, (code, reply.text)
             assert reply.json() == {"valid": False, "number": number, "amount_fen": None, "currency": None,
                                     "payee": None, "description": None, "payer_name_masked": None, "paid_at": None,
-                                    "status": None, "refunded_fen": None}
+                                    "status": None, "refunded_fen": None, "remaining_fen": None}
+
+
+@pytest.fixture
+async def hotel(app, clock) -> Department:
+    """A relying party that takes e-receipts as proof of payment (e.g. for an expense claim)."""
+    return await make_department(clock, "示例酒店管理有限公司", [], audience="relying_party")
+
+
+async def receipt_in_wallet(client, payer, payment: dict) -> dict:
+    """The receipt of a paid payment, once it is in the wallet."""
+    async def in_wallet():
+        body = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
+        return body if body["licence_id"] else None
+
+    return await wait_for(in_wallet)
+
+
+async def wallet_licence(client, payer, licence_id: str) -> dict:
+    opened = await client.get(f"/api/v1/licences/{licence_id}", headers=payer.headers)
+    assert opened.status_code == 200, opened.text
+    return opened.json()
+
+
+async def test_a_refunded_receipt_is_refunded_for_every_verifier(client, payer, provider, payments_admin, hotel):
+    payment = await pay_a_fine(client, payer, provider)
+    receipt = await receipt_in_wallet(client, payer, payment)
+    token = (await share(client, payer, receipt["licence_id"], purpose="差旅报销"))["verification_token"]
+    assert (await verify(client, hotel, token))["valid"] is True
+
+    await refunded(client, payments_admin, payer, payment)
+
+    public = (await client.get(local(receipt["verify_url"]))).json()
+    assert (public["valid"], public["status"], public["refunded_fen"], public["remaining_fen"]) == (True, "refunded", 20_000, 0)
+    mine = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
+    assert (mine["status"], mine["refunded_fen"], mine["remaining_fen"]) == ("refunded", 20_000, 0)
+    held = await wallet_licence(client, payer, receipt["licence_id"])
+    assert (held["validity"], held["validity_text"]) == ("refunded", "已退款")
+    assert {f["name"]: f["value"] for f in held["fields"]}["refunded"] == "¥200.00"
+    listed = (await client.get("/api/v1/licences", headers=payer.headers)).json()["items"]
+    assert [item["validity"] for item in listed if item["id"] == receipt["licence_id"]] == ["refunded"]
+    checked = await verify(client, hotel, token)
+    assert (checked["valid"], checked["error"], checked["status"]) == (False, "LICENCE_NOT_VALID", "refunded")
+    assert "退款" in checked["message"]
+
+
+async def test_a_partial_refund_shows_on_the_receipt_wherever_it_is_read(client, payer, provider, payments_admin, hotel):
+    payment = await pay_a_fine(client, payer, provider)
+    receipt = await receipt_in_wallet(client, payer, payment)
+
+    await refunded(client, payments_admin, payer, payment, 5_000)
+
+    public = (await client.get(local(receipt["verify_url"]))).json()
+    assert (public["valid"], public["status"], public["refunded_fen"], public["remaining_fen"]) == (
+        True, "partially_refunded", 5_000, 15_000)
+    mine = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
+    assert (mine["status"], mine["refunded_fen"], mine["remaining_fen"]) == ("partially_refunded", 5_000, 15_000)
+    held = await wallet_licence(client, payer, receipt["licence_id"])
+    shown = {f["name"]: f["value"] for f in held["fields"]}
+    assert held["validity"] == "valid" and (shown["amount"], shown["refunded"], shown["net_amount"]) == (
+        "¥200.00", "¥50.00", "¥150.00")
+    token = (await share(client, payer, receipt["licence_id"], purpose="差旅报销"))["verification_token"]
+    assert (await verify(client, hotel, token))["valid"] is True
+    png = await client.get(receipt["image_url"], headers=payer.headers)
+    assert [d.text for d in zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))] == [receipt["verify_url"]]
+    fine = next(p for p in (await client.get("/api/v1/payables", headers=payer.headers)).json()["items"]
+                if p["reference"] == payment["reference"])
+    assert fine["paid"] is True  # only a full refund reopens it

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from app.audit import AuditEntry
 from app.payments.models import DiscrepancyCase, Payment, ReconciliationRun
 from tests.payments.conftest import provider_order_id, start_payment, wait_for
+from tests.payments.test_refunds import refunded
 
 CHINA = timezone(timedelta(hours=8))
 
@@ -102,3 +104,19 @@ async def test_only_payments_admins_reconcile(client, clock, app, provider):
     clerk = await make_department(clock, "某窗口（示例）", ["clerk"])
     reply = await client.post("/api/admin/v1/payment-reconciliations", headers=clerk.headers(), json={"date": "2026-12-01"})
     assert reply.status_code == 403
+
+
+async def test_refunds_are_counted_in_number_and_amount(client, payer, provider, payments_admin):
+    payments = await pay_everything(client, payer, provider)
+    assert len(payments) >= 2
+    whole, part = payments[0], payments[1]
+    await refunded(client, payments_admin, payer, whole)
+    await refunded(client, payments_admin, payer, part, 1_000)
+
+    report = await run(client, payments_admin, datetime.now(CHINA).date())
+    assert (report["refunds"], report["refunded_fen"]) == (2, whole["amount_fen"] + 1_000)
+    assert report["lines"] == len(payments) + 2 == report["matched"] and report["discrepancies"] == []
+    stored = await ReconciliationRun.get(statement_date=datetime.now(CHINA).date())
+    assert (stored.refunds, stored.refunded_fen) == (2, whole["amount_fen"] + 1_000)
+    logged = await AuditEntry.filter(action="payments_reconciled").values_list("attributes", flat=True)
+    assert [(a["refunds"], a["refunded_fen"]) for a in logged] == [(2, whole["amount_fen"] + 1_000)]

@@ -7,8 +7,9 @@ import asyncio
 
 from app.audit import AuditEntry
 from app.notifications.models import Notification
-from app.payments.models import Payment, Refund
-from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
+from app.payments.models import PaidReference, Payment, Refund
+from app.services.backends import traffic_violations_sample
+from tests.payments.conftest import first_fine, pay_a_fine, provider_order_id, start_payment, wait_for
 
 
 async def refund(client, admin, payment_id: str, amount_fen, reason: str = "处罚决定撤销（示例）"):
@@ -49,7 +50,11 @@ async def test_a_partial_refund_then_one_exceeding_the_remainder(client, payer, 
     assert [r["state"] for r in mine["refunds"]] == ["succeeded", "succeeded"]
     nothing_left = await refund(client, payments_admin, payment["id"], 1)
     assert nothing_left.status_code == 409 and nothing_left.json()["error"]["code"] == "PAYMENT_STATE_CONFLICT"
-    assert await Notification.filter(citizen_id=payer.id, kind="payment_refunded").count() == 2
+
+    async def told_twice():  # the citizen is told last, after the receipt and the department
+        return await Notification.filter(citizen_id=payer.id, kind="payment_refunded").count() == 2
+
+    await wait_for(told_twice)
     assert await AuditEntry.filter(subject_id=payer.id, action="refund_requested").count() == 2
     moves = await AuditEntry.filter(subject_id=payer.id, action__in=["payment_partially_refunded", "payment_refunded"]).count()
     assert moves == 2
@@ -100,3 +105,99 @@ async def test_an_admin_reading_a_payment_is_in_the_citizens_access_log(client, 
     assert read.status_code == 200 and read.json()["state"] == "success"
     log = (await client.get("/api/v1/me/access-log", headers=payer.headers)).json()["items"]
     assert [(e["action"], e["purpose"]) for e in log] == [("payment_read", "退款审核")]
+
+
+async def refunded(client, admin, payer, payment: dict, amount_fen: int | None = None) -> None:
+    """The payments office refunds the payment (in full unless `amount_fen`); waits until the citizen is told,
+    which comes last, after the receipt and the department."""
+    told_before = await Notification.filter(citizen_id=payer.id, kind="payment_refunded").count()
+    made = await refund(client, admin, payment["id"], amount_fen or payment["amount_fen"])
+    assert made.status_code == 201, made.text
+
+    async def told():
+        return await Notification.filter(citizen_id=payer.id, kind="payment_refunded").count() > told_before
+
+    await wait_for(told)
+
+
+async def payable(client, citizen, reference: str) -> dict:
+    items = (await client.get("/api/v1/payables", headers=citizen.headers)).json()["items"]
+    return next(p for p in items if p["reference"] == reference)
+
+
+async def test_a_full_refund_reopens_the_fine_tells_the_department_and_it_can_be_paid_again(
+        app, client, payer, provider, payments_admin):
+    await client.put("/api/v1/home/cards", headers=payer.headers, json={"types": ["traffic_violations"]})
+    open_fines = traffic_violations_sample(payer.id)["count"]
+    payment = await pay_a_fine(client, payer, provider)
+    assert (await payable(client, payer, payment["reference"]))["paid"] is True
+    department = app.ctx.card_backends["traffic_violations"]
+    assert department.reversals == []
+
+    await refunded(client, payments_admin, payer, payment)
+
+    # The fine is owed again: the citizen sees it unpaid, on the list and on the home card.
+    assert (await payable(client, payer, payment["reference"]))["paid"] is False
+    card = (await client.get("/api/v1/home", headers=payer.headers)).json()["cards"][0]
+    assert f"未处理违法 {open_fines} 条" in card["summary"]
+    # The traffic police were told the settlement is reversed, once.
+    number = payment["reference"].split(":", 1)[1]
+    assert department.reversals == [number]
+    reopened = await AuditEntry.filter(subject_id=payer.id, action="reference_reopened").values_list("attributes", flat=True)
+    assert [a["reference"] for a in reopened] == [payment["reference"]]
+    told = await AuditEntry.filter(subject_id=payer.id, action="settlement_reversal_sent").values_list("attributes", flat=True)
+    assert [a["reference"] for a in told] == [payment["reference"]]
+
+    # Paying it again is a new payment with its own receipt; the department writes it off again.
+    again = await start_payment(client, payer, await payable(client, payer, payment["reference"]), key="tap-0002-again")
+    assert again.status_code == 201, again.text
+    await provider.post(f"/pay/{provider_order_id(again.json())}/pay")
+
+    async def paid_again():
+        return await state_of(again.json()["id"]) == "success"
+
+    await wait_for(paid_again)
+    assert (await payable(client, payer, payment["reference"]))["paid"] is True
+    first_receipt = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
+    second_receipt = (await client.get(f"/api/v1/payments/{again.json()['id']}/receipt", headers=payer.headers)).json()
+    assert first_receipt["number"] != second_receipt["number"]
+    assert first_receipt["status"] == "refunded" and second_receipt["status"] == "paid"
+
+
+async def test_a_duplicate_payment_refunded_in_full_leaves_the_fine_paid_by_the_first(
+        app, client, payer, provider, clock):
+    """A fine paid by two orders: the second is refunded in full, yet the fine stays paid by the first and
+    its department is told of no reversal."""
+    await provider.post("/control", json={"drop": True})
+    fine = await first_fine(client, payer)
+    payment = (await start_payment(client, payer, fine)).json()
+    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
+    await PaidReference.create(reference=fine["reference"], payment_id="PAYPAIDELSEWHERE", citizen_id=payer.id,
+                               paid_at=(await Payment.get(id=payment["id"])).created_at)
+    await app.ctx.payments.settle_by_query(payment["id"])
+    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+
+    async def refunded_by_query():  # the provider finishes the refund a moment later and tells nobody
+        await app.ctx.payments.settle_unnotified()
+        return await state_of(payment["id"]) == "refunded"
+
+    await wait_for(refunded_by_query)
+    assert (await payable(client, payer, fine["reference"]))["paid"] is True
+    assert app.ctx.card_backends["traffic_violations"].reversals == []
+    assert not await AuditEntry.filter(subject_id=payer.id, action="reference_reopened").exists()
+
+
+async def test_a_department_down_at_the_refund_hears_of_the_reversal_from_the_settle_job(
+        app, client, payer, provider, payments_admin, clock):
+    payment = await pay_a_fine(client, payer, provider)
+    department = app.ctx.card_backends["traffic_violations"]
+    department.mode = "fail"
+    await refunded(client, payments_admin, payer, payment)
+    assert department.reversals == []  # the refund stands; the department is told later
+
+    department.mode = "ok"
+    assert (await payable(client, payer, payment["reference"]))["paid"] is False
+    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+    await app.ctx.payments.settle_unnotified()
+    await app.ctx.payments.settle_unnotified()  # told once, not at every run
+    assert department.reversals == [payment["reference"].split(":", 1)[1]]
