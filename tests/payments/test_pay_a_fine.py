@@ -119,9 +119,10 @@ async def test_without_a_provider_paying_answers_503_and_changes_nothing(app, cl
     assert reply.status_code == 503 and reply.json()["error"]["code"] == "PAYMENT_PROVIDER_UNAVAILABLE"
 
 
-async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app, client, payer, provider):
+async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app, client, payer, provider, clock):
     """If two orders for one fine were both paid (e.g. on two phones before either settled), the second
-    payment is refunded in full at once and a case is opened; the fine is still paid exactly once."""
+    payment is refunded in full at once and a case is opened; the fine is still paid exactly once, and that
+    refund reopens nothing: the first payment still pays the fine."""
     from app.payments.models import DiscrepancyCase, Refund
 
     await provider.post("/control", json={"drop": True})
@@ -136,6 +137,17 @@ async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app,
     made = await Refund.get(payment_id=payment["id"])
     assert made.amount_fen == 20_000 and made.reason == "重复缴费自动退款"
     assert await Receipt.filter(payment_id=payment["id"]).count() == 0
+
+    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+
+    async def refunded_by_query():  # the provider finishes the refund a moment later and tells nobody
+        await app.ctx.payments.settle_unnotified()
+        return (await Payment.get(id=payment["id"])).state == "refunded"
+
+    await wait_for(refunded_by_query)
+    assert (await first_fine(client, payer))["paid"] is True
+    assert app.ctx.card_backends["traffic_violations"].reversals == []
+    assert not await AuditEntry.filter(subject_id=payer.id, action="reference_reopened").exists()
 
 
 async def test_a_payment_whose_create_call_timed_out_is_still_settled_by_its_notice(app, client, payer, provider):

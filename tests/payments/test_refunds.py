@@ -7,7 +7,7 @@ import asyncio
 
 from app.audit import AuditEntry
 from app.notifications.models import Notification
-from app.payments.models import PaidReference, Payment, Refund
+from app.payments.models import Payment, Refund
 from app.services.backends import traffic_violations_sample
 from tests.payments.conftest import first_fine, pay_a_fine, provider_order_id, start_payment, wait_for
 
@@ -162,29 +162,6 @@ async def test_a_full_refund_reopens_the_fine_tells_the_department_and_it_can_be
     second_receipt = (await client.get(f"/api/v1/payments/{again.json()['id']}/receipt", headers=payer.headers)).json()
     assert first_receipt["number"] != second_receipt["number"]
     assert first_receipt["status"] == "refunded" and second_receipt["status"] == "paid"
-
-
-async def test_a_duplicate_payment_refunded_in_full_leaves_the_fine_paid_by_the_first(
-        app, client, payer, provider, clock):
-    """A fine paid by two orders: the second is refunded in full, yet the fine stays paid by the first and
-    its department is told of no reversal."""
-    await provider.post("/control", json={"drop": True})
-    fine = await first_fine(client, payer)
-    payment = (await start_payment(client, payer, fine)).json()
-    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
-    await PaidReference.create(reference=fine["reference"], payment_id="PAYPAIDELSEWHERE", citizen_id=payer.id,
-                               paid_at=(await Payment.get(id=payment["id"])).created_at)
-    await app.ctx.payments.settle_by_query(payment["id"])
-    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
-
-    async def refunded_by_query():  # the provider finishes the refund a moment later and tells nobody
-        await app.ctx.payments.settle_unnotified()
-        return await state_of(payment["id"]) == "refunded"
-
-    await wait_for(refunded_by_query)
-    assert (await payable(client, payer, fine["reference"]))["paid"] is True
-    assert app.ctx.card_backends["traffic_violations"].reversals == []
-    assert not await AuditEntry.filter(subject_id=payer.id, action="reference_reopened").exists()
 
 
 async def test_a_department_down_at_the_refund_hears_of_the_reversal_from_the_settle_job(
