@@ -57,9 +57,10 @@ class StatusChanged(CodeError):
     """An online check of a code issued before its holder's status turned worse than the code's colour:
     the code no longer tells the truth. `colour_now` is the holder's colour at the check."""
 
-    def __init__(self, colour_now: str) -> None:
+    def __init__(self, colour_now: str, code_id: bytes) -> None:
         super().__init__("STATUS_CHANGED")
         self.colour_now = colour_now
+        self.code_id = code_id
 
 
 @dataclass(frozen=True)

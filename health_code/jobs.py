@@ -33,7 +33,10 @@ async def reevaluate_due(service: HealthCodeService, batch: int = 500) -> int:
         due = await HealthStatus.filter(next_change_at__lte=service.p.clock.now()).order_by("next_change_at") \
             .limit(batch).values_list("citizen_id", flat=True)
         for citizen_id in due:
-            await service.evaluate(citizen_id, trigger="scheduled")
+            try:
+                await service.evaluate(citizen_id, trigger="scheduled")
+            except LockNotAcquired:  # evaluated now by another request: it will be due again if still due
+                log.warning("re-evaluation of one citizen skipped: another evaluation held it")
         done += len(due)
         if len(due) < batch:
             return done
@@ -51,7 +54,9 @@ async def run_exclusively(cache: Cache, name: str, job: Callable[[], Awaitable[o
             result = await job()
             log.info("job %s done: %s", name, result)
             return True
-    except LockNotAcquired:
+    except LockNotAcquired as busy:
+        if busy.lock_name != f"job:{name}":
+            raise  # a lock the job itself could not take: the job failed, it was not someone else's turn
         return False
 
 

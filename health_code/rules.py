@@ -75,7 +75,8 @@ class Verdict:
 class UpheldAppeal:
     """An appeal a health administrator upheld (申诉通过): the colour the evidence it judged gave is
     overridden to green until `until`. Evidence is named by (evidence id, rule id): the same evidence
-    matching another rule later (a region newly on the risk list) was not judged."""
+    matching a rule of a worse colour later (a region newly high-risk) was not judged; one of the same
+    or a milder colour (a region's level lowered) was."""
 
     judged: frozenset[tuple[str, str]]
     until: datetime
@@ -110,13 +111,13 @@ class RuleSet:
         return next((r for r in self.all_reasons() if r.code == code), None)
 
     def evaluate(self, evidence: Iterable[Evidence], now: datetime,
-                 overridden: frozenset[tuple[str, str]] = frozenset()) -> Verdict:
-        """Colour, every reason, and when the status can next change without new evidence. Matches named
-        in `overridden` (evidence id, rule id) do not count."""
+                 overridden: Mapping[str, int] | None = None) -> Verdict:
+        """Colour, every reason, and when the status can next change without new evidence. A match of
+        evidence named in `overridden` does not count if its colour's rank is at most the one given."""
         matched: dict[str, Reason] = {}
         pending: list[datetime] = []
         for item, rule, until in self._matches(evidence, now, pending):
-            if (item.id, rule.id) in overridden:
+            if overridden and COLOUR_RANK[rule.colour] <= overridden.get(item.id, -1):
                 continue
             known = matched.get(rule.id)
             if known is None or (known.until is not None and until > known.until):
@@ -146,6 +147,15 @@ class RuleSet:
         return frozenset((item.id, rule.id) for item, rule, _ in self._matches(evidence, now, [])
                          if rule.colour != "green")
 
+    def overridden_ranks(self, judged: frozenset[tuple[str, str]]) -> dict[str, int]:
+        """For each evidence an appeal judged, the rank of the worst colour it judged of it."""
+        colours = {rule.id: COLOUR_RANK[rule.colour] for rule in self.rules}
+        ranks: dict[str, int] = {}
+        for evidence_id, rule_id in judged:
+            if rule_id in colours:
+                ranks[evidence_id] = max(ranks.get(evidence_id, 0), colours[rule_id])
+        return ranks
+
     def judge(self, evidence: Iterable[Evidence], now: datetime, upheld: UpheldAppeal | None) -> Judgement:
         """The verdict with an upheld appeal applied: green (the override reason) while only evidence the
         appeal judged is not green; any other evidence that is not green wins and ends the override."""
@@ -153,7 +163,7 @@ class RuleSet:
         verdict = self.evaluate(evidence, now)
         if verdict.colour == "green" or upheld is None or upheld.until <= now or self.appeal_override is None:
             return Judgement(verdict)
-        unjudged = self.evaluate(evidence, now, overridden=upheld.judged)
+        unjudged = self.evaluate(evidence, now, overridden=self.overridden_ranks(upheld.judged))
         if unjudged.colour != "green":
             return Judgement(verdict, ends_override=unjudged.reasons[0])
         override = self.appeal_override

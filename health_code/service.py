@@ -133,6 +133,9 @@ class HealthCodeService:
         verdict = await self._apply_upheld_appeal(citizen_id, evidence, now)
         previous = await HealthStatus.get_or_none(citizen_id=citizen_id)
         changed = previous is None or previous.colour != verdict.colour or previous.reasons != list(verdict.reason_codes)
+        recoloured = previous is not None and previous.colour != verdict.colour
+        if recoloured:  # before the status is stored: a failure after storing it leaves no code behind it
+            await self._refuse_codes_behind(citizen_id, verdict.colour)
         values = {"colour": verdict.colour, "reasons": list(verdict.reason_codes), "rule_version": verdict.rule_version,
                   "evaluated_at": now, "next_change_at": verdict.next_change_at}
         await self._store_status(citizen_id, values)
@@ -140,7 +143,7 @@ class HealthCodeService:
                                       rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
         if changed and previous is not None:  # the first evaluation (evaluations take turns) has no code on screen yet
             await self._void_shown_code(citizen_id)  # the code shown must follow the status
-        if previous is not None and previous.colour != verdict.colour:
+        if recoloured:  # and again for codes stored meanwhile, from the status read before
             await self._refuse_codes_behind(citizen_id, verdict.colour)
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
             await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
@@ -201,17 +204,22 @@ class HealthCodeService:
                                      override_ended_at__isnull=True).order_by("-override_until").first()
         if appeal is None:
             return self.rules.evaluate(evidence, now)
-        judgement = self.rules.judge(evidence, now, UpheldAppeal(self._judged(appeal, evidence, now), appeal.override_until))
+        judged = await self._judged(appeal, evidence, now)
+        judgement = self.rules.judge(evidence, now, UpheldAppeal(judged, appeal.override_until))
         if judgement.ends_override is not None:
             await self._end_override(appeal, judgement.ends_override.rule_id, now)
         return judgement.verdict
 
-    def _judged(self, appeal: Appeal, evidence: list[Evidence], now: datetime) -> frozenset[tuple[str, str]]:
-        """The (evidence id, rule id) pairs the appeal disputed. One decided before appeals named them judged
-        what was observed by the time it was made."""
+    async def _judged(self, appeal: Appeal, evidence: list[Evidence], now: datetime) -> frozenset[tuple[str, str]]:
+        """The (evidence id, rule id) pairs the appeal disputed. One made before appeals named them judged
+        the evidence recorded by the time it was made, up to the colour it disputed."""
         if appeal.judged is not None:
             return frozenset((evidence_id, rule_id) for evidence_id, rule_id in appeal.judged)
-        return self.rules.disputed((e for e in evidence if e.observed_at <= appeal.created_at), now)
+        known = set(await HealthEvidence.filter(citizen_id=appeal.citizen_id, recorded_at__lte=appeal.created_at)
+                    .values_list("id", flat=True))
+        disputed = self.rules.disputed((e for e in evidence if e.id in known), now)
+        colours = {rule.id: rule.colour for rule in self.rules.rules}
+        return frozenset(pair for pair in disputed if not worse(colours[pair[1]], appeal.colour))
 
     async def _end_override(self, appeal: Appeal, rule_id: str, now: datetime) -> None:
         ended = await Appeal.filter(id=appeal.id, override_ended_at__isnull=True).update(override_ended_at=now,
@@ -284,8 +292,10 @@ class HealthCodeService:
         for _ in range(3):
             status = await self.status(citizen.id)
             now = int(self.p.clock.timestamp())
-            code = await self._issue(citizen, status.colour, tuple(status.reasons), now + self.s.health_code_ttl)
             next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
+            # A code never outlives its status: a change that time alone brings (an override's end) is due then.
+            expires_at = min(now + self.s.health_code_ttl, max(next_change or now + self.s.health_code_ttl, now + 1))
+            code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at)
             if await self.p.cache.replace(key, found, _shown_json(code, next_change_at=next_change),
                                           ttl=self.s.health_code_ttl, announce=False):
                 return code
@@ -401,8 +411,9 @@ class HealthCodeService:
             if provenance else {}
         row = await self._remember_issued(claims, citizen.id, payload_digest=digest, **extra)
         # Not over a mark a status change may have left here already (see _refuse_codes_behind).
-        await self.p.cache.set_if_absent(f"hc:payload:{digest}", ujson.dumps(
-            [citizen.id, claims.code_id.hex(), colour, list(reasons), claims.subject_masked, claims.issuer, now, expires_at]
+        await self.p.cache.set_if_absent(PAYLOAD_KEY + digest, ujson.dumps(
+            [citizen.id, claims.code_id.hex(), colour, list(reasons), claims.subject_masked, claims.issuer, now, expires_at,
+             None]
         ), ttl=expires_at - now + 60)
         await self._refuse_if_behind(row)
         return IssuedCode(payload, colour, reasons, now, expires_at)
@@ -423,7 +434,7 @@ class HealthCodeService:
                                **details: str | None) -> IssuedHealthCode:
         """Which citizen a code belongs to, so that each verification shows in their access log, also
         after a cache restart, and so that a later change of status reaches the code. A scan finds the
-        holder in the code's `hc:payload` entry in the cache; this row is read for a code the cache does
+        holder in the code's entry in the cache (PAYLOAD_KEY); this row is read for a code the cache does
         not know (`holders_of`)."""
         return await IssuedHealthCode.create(code_id=claims.code_id.hex(), citizen_id=citizen_id,
                                              issued_at=utc(claims.issued_at), expires_at=utc(claims.expires_at),
@@ -454,8 +465,8 @@ class HealthCodeService:
         already refused) answers STATUS_CHANGED at every online check from now on, with `colour`."""
         now = self.p.clock.now()
         live = await IssuedHealthCode.filter(citizen_id=citizen_id, expires_at__gt=now)
-        await self._refuse([row for row in live if row.status_changed_to is not None or worse(colour, row.colour)],
-                           colour)
+        await self._refuse([row for row in live if row.status_changed_to not in (None, colour)
+                            or (row.status_changed_to is None and worse(colour, row.colour))], colour)
 
     async def _refuse_if_behind(self, row: IssuedHealthCode) -> None:
         """A code signed from a status read just before a change, and stored just after the change looked
@@ -465,20 +476,21 @@ class HealthCodeService:
             await self._refuse([row], colour_now[0])
 
     async def _refuse(self, rows: list[IssuedHealthCode], colour: str) -> None:
-        """Mark `rows` in the database (read by checks of codes the cache does not know) and in their
-        cache entries (read by every other check); where a code's entry is not there yet, a mark stands in
-        for it, so the entry its issuance writes next cannot take its place."""
+        """Mark `rows` in their cache entries (read by most checks) and then in the database (read by checks
+        of codes the cache does not know); where a code's entry is not there yet, a mark stands in for it,
+        so the entry its issuance writes next cannot take its place. The database is written last: a row
+        not marked there is marked again by the next change."""
         if not rows:
             return
-        await IssuedHealthCode.filter(code_id__in=[row.code_id for row in rows]).update(status_changed_to=colour)
         cached = [row for row in rows if row.payload_digest]
-        entries = await self.p.cache.get_many([f"hc:payload:{row.payload_digest}" for row in cached])
+        entries = await self.p.cache.get_many([PAYLOAD_KEY + str(row.payload_digest) for row in cached])
         now = int(self.p.clock.timestamp())
         for row, entry in zip(cached, entries):
             values = ujson.loads(entry) if entry is not None else None
-            marked = values[:8] + [colour] if isinstance(values, list) and len(values) >= 8 else {"status_changed": colour}
-            await self.p.cache.set(f"hc:payload:{row.payload_digest}", ujson.dumps(marked),
+            marked = values[:8] + [colour] if isinstance(values, list) and len(values) == 9 else {"status_changed": colour}
+            await self.p.cache.set(PAYLOAD_KEY + str(row.payload_digest), ujson.dumps(marked),
                                    ttl=int(row.expires_at.timestamp()) - now + 60)
+        await IssuedHealthCode.filter(code_id__in=[row.code_id for row in rows]).update(status_changed_to=colour)
 
     async def verify_many(self, payloads: list[str]) -> list[tuple[codec.CodeClaims | codec.CodeError, str | None]]:
         """Verify our own codes: each result with the citizen it was issued to, when known.
@@ -489,7 +501,7 @@ class HealthCodeService:
         cannot have the digest of a code we issued, so both paths accept exactly the same codes.
         """
         now = self.p.clock.timestamp()
-        known = await self.p.cache.get_many([f"hc:payload:{payload_digest(p)}" for p in payloads])
+        known = await self.p.cache.get_many([payload_key(p) for p in payloads])
         results: list[tuple[codec.CodeClaims | codec.CodeError, str | None]] = []
         unknown: list[int] = []
         for index, entry in enumerate(known):
@@ -498,15 +510,15 @@ class HealthCodeService:
                 results.append(_CHECKED_BELOW)
                 continue
             values = ujson.loads(entry)
-            if len(values) < 8:  # a status change's mark without the code's details: checked below
+            if len(values) != 9:  # a status change's mark without the code's details: checked below
                 unknown.append(index)
                 results.append(_CHECKED_BELOW)
                 continue
-            holder, code_hex, colour, reasons, masked, issuer, iat, exp = values[:8]
+            holder, code_hex, colour, reasons, masked, issuer, iat, exp, changed_to = values
             if exp <= now or iat > now + 60:  # the same time checks as codec.read_claims
                 results.append((codec.CodeError("EXPIRED" if exp <= now else "NOT_YET_VALID"), holder))
-            elif len(values) > 8:  # issued before its holder's status turned worse
-                results.append((codec.StatusChanged(values[8]), holder))
+            elif changed_to is not None:  # issued before its holder's status turned worse
+                results.append((codec.StatusChanged(changed_to, bytes.fromhex(code_hex)), holder))
             else:
                 results.append((codec.CodeClaims(bytes.fromhex(code_hex), colour, tuple(reasons), masked, issuer, iat,
                                                  exp), holder))
@@ -530,7 +542,7 @@ class HealthCodeService:
             if holder is None:
                 results[index] = (claims, None)
             elif holder.status_changed_to is not None:
-                results[index] = (codec.StatusChanged(holder.status_changed_to), holder.citizen_id)
+                results[index] = (codec.StatusChanged(holder.status_changed_to, claims.code_id), holder.citizen_id)
             else:
                 results[index] = (claims, holder.citizen_id)
         return results
@@ -582,6 +594,16 @@ def _shown_json(code: IssuedCode, **extra: Any) -> str:
 
 def payload_digest(payload: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+# A code we issued, by the digest of its text: [holder, code id, colour, reasons, masked name, issuer, iat,
+# exp, the holder's colour after a change to a worse one or null]. Entries of the older 8-value form were
+# kept under "hc:payload:"; workers of both kinds can share a cache while a release rolls out.
+PAYLOAD_KEY = "hc:payload:v2:"
+
+
+def payload_key(payload: str) -> str:
+    return PAYLOAD_KEY + payload_digest(payload)
 
 
 def region_prefix(region_code: str) -> str:

@@ -29,7 +29,7 @@ from health_code.interop.formats import FormatAdapter, ForeignStatus, detect_for
 from health_code.interop.models import RevokedPartnerCode
 from health_code.interop.subject import subject_matches
 from health_code.interop.trust import PartnerTrustList, PartnerView
-from health_code.service import HealthCodeService, IssuedCode
+from health_code.service import HealthCodeService, Holder, IssuedCode
 
 MAX_BATCH = 100
 TRUST_LIST_TTL = 24 * 3600
@@ -162,7 +162,7 @@ class InteropService:
                                                    current_partner_color=partner.their_word_for(outcome.colour_now)))
                 records.append(audit.access(citizen_id=holder, actor=partner.name, actor_type="partner",
                                             action="health_code_verified", attributes=["current_color"],
-                                            purpose=f"跨境互认查验（{partner.id} · 状态已变更）"))
+                                            purpose=f"跨境互认查验（{partner.id} · 码 {outcome.code_id.hex()} · 状态已变更）"))
                 continue
             if isinstance(outcome, CodeError):
                 results.append(PartnerVerification(False, outcome.code))
@@ -271,12 +271,13 @@ class InteropService:
         results, records = [], []
         for text, claims in zip(passes, read):
             holder = holders.get(claims[BORDER_PASS_KEY][1]) if isinstance(claims, dict) else None
-            result = self._border_pass_check(partner, claims, holder.status_changed_to if holder else None)
+            result = self._border_pass_check(partner, claims, holder)
             results.append(result)
             if holder is not None:
+                shown = ["current_color"] if result.current_color else ["color", "subject_masked", "document_last4"]
                 records.append(audit.access(
                     citizen_id=holder.citizen_id, actor=partner.name, actor_type="partner",
-                    action="border_pass_verified", attributes=["color", "subject_masked", "document_last4"],
+                    action="border_pass_verified", attributes=shown,
                     purpose=f"通关凭证查验（{partner.id} · 凭证 {claims[BORDER_PASS_KEY][1].hex()}）"))
             else:
                 records.append(audit.event(actor=partner.id, actor_type="partner", action="border_pass_verification",
@@ -286,12 +287,14 @@ class InteropService:
 
     @staticmethod
     def _border_pass_check(partner: PartnerView, claims: dict[Any, Any] | CodeError,
-                           status_changed_to: str | None) -> BorderPassCheck:
+                           holder: Holder | None) -> BorderPassCheck:
         if isinstance(claims, CodeError):
             return BorderPassCheck(False, claims.code)
-        if status_changed_to is not None:
-            return BorderPassCheck(False, "STATUS_CHANGED", current_color=status_changed_to,
-                                   current_partner_color=partner.their_word_for(status_changed_to))
+        if holder is None:  # signed by us, but whose it is is not known (older than the record of passes)
+            return BorderPassCheck(False, "STATUS_UNKNOWN")
+        if holder.status_changed_to is not None:
+            return BorderPassCheck(False, "STATUS_CHANGED", current_color=holder.status_changed_to,
+                                   current_partner_color=partner.their_word_for(holder.status_changed_to))
         body = claims[BORDER_PASS_KEY]
         colour = codec.COLOURS[body[2]]
         return BorderPassCheck(True, None, colour, partner.their_word_for(colour), int(claims[codec.CWT_EXP]), body[4],

@@ -85,12 +85,14 @@ class Citizen:
 
 
 def unmasked_floor(evidence: list[Evidence], now: datetime, override: Override | None) -> int:
-    """The lowest colour rank the status may have: that of every match not green and not judged by a live override."""
-    judged = override.judged if override else frozenset()
+    """The lowest colour rank the status may have: that of every match no live override judged (one judged of
+    a piece of evidence covers its matches of the same or a milder colour)."""
+    judged = RULES.overridden_ranks(override.judged) if override else {}
     floor = 0
     for item in evidence:
         for rule in RULES.rules:
-            if rule.matches(item) and item.observed_at + rule.within > now and (item.id, rule.id) not in judged:
+            if rule.matches(item) and item.observed_at + rule.within > now \
+                    and COLOUR_RANK[rule.colour] > judged.get(item.id, -1):
                 floor = max(floor, COLOUR_RANK[rule.colour])
     return floor
 

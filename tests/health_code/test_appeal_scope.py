@@ -174,3 +174,15 @@ async def test_the_appeal_lists_refuse_bad_arguments(client, sms, cdc, clock):
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "VALIDATION_FAILED"
     too_many = await client.get("/api/admin/v1/appeals?limit=500", headers=cdc.headers())
     assert too_many.status_code == 422
+
+
+async def test_an_appeal_upheld_before_appeals_named_their_evidence_judges_only_what_was_recorded_then(
+        client, sms, lab, cdc, clock):
+    citizen, id_number, appeal_id, _ = await upheld_after_symptoms(client, sms, cdc, "810")
+    await Appeal.filter(id=appeal_id).update(judged=None)  # as stored by the release before
+    sampled_before_the_appeal = clock.now() - timedelta(hours=2)
+    posted = await client.post("/api/admin/v1/test-results", headers=lab.headers(), json={
+        "id_number": id_number, "result": "positive", "sampled_at": sampled_before_the_appeal.isoformat(),
+        "sample_id": "S-810"})
+    assert posted.json()["color"] == "red"
+    await assert_override_ended(client, citizen, cdc, appeal_id, "red", 21)

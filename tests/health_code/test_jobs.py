@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from app.cache import LockNotAcquired
 from health_code.jobs import purge_issued_codes, reevaluate_due, run_exclusively
 from health_code.models import HealthStatus, IssuedHealthCode, StatusEvaluation
 from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
@@ -90,3 +93,12 @@ async def test_who_held_a_code_is_forgotten_a_day_after_it_expired(client, sms, 
     clock.advance(seconds=181)
     assert await purge_issued_codes(app.ctx.health) == 1
     assert await IssuedHealthCode.filter(citizen_id=citizen.id).count() == 0
+
+
+async def test_a_lock_the_job_itself_cannot_take_is_a_failure_not_another_workers_turn(platform):
+    async def job_that_waits_too_long() -> None:
+        raise LockNotAcquired("hc:evaluate:cit_1")
+
+    with pytest.raises(LockNotAcquired):
+        await run_exclusively(platform.cache, "hc-reevaluate", job_that_waits_too_long)
+    assert await run_exclusively(platform.cache, "hc-reevaluate", lambda: asyncio.sleep(0)) is True

@@ -10,12 +10,14 @@ status turned worse answers `valid: false`, `STATUS_CHANGED`, with the colour no
 from __future__ import annotations
 
 import pytest
+import ujson
 
 from app.audit import AuditEntry
 from health_code.codec import StatusChanged
 from health_code.models import IssuedHealthCode
+from health_code.service import payload_digest, payload_key
 from tests.elderly_mode.elderly_factory import elder
-from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
+from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
 from tests.health_code.interop.partners_factory import CHINESE_WORDS, make_partner, make_partner_admin
 
 CODE = "/api/v1/health-code"
@@ -191,3 +193,66 @@ async def test_a_better_status_does_not_refuse_a_code_of_a_worse_colour(client, 
     checked = await gate_checks(client, gate, yellow["payload"])
     assert checked["valid"] is True and checked["color"] == "yellow"
     assert await AuditEntry.filter(subject_id=citizen.id, action="health_code_verified").count() == 1
+
+
+async def test_codes_issued_before_this_release_are_checked_against_the_database(
+        app, client, sms, lab, gate, macau, clock):
+    """A code of the older cache form (8 values under hc:payload:) and a row with no colour or digest:
+    the change still reaches it, through the database."""
+    citizen, id_number = await green_citizen(client, sms, "908")
+    card = await app.ctx.health.print_code(await app.ctx.accounts.citizen(citizen.id))
+    digest = payload_digest(card.payload)
+    cache = app.ctx.platform.cache
+    old_entry = ujson.loads(await cache.get(payload_key(card.payload)))[:8]
+    await cache.delete(payload_key(card.payload))
+    await cache.set(f"hc:payload:{digest}", ujson.dumps(old_entry), ttl=3600)
+    await IssuedHealthCode.filter(payload_digest=digest).update(colour=None, payload_digest=None)
+    await turn_red(client, lab, clock, id_number, "S-908")
+    assert refused_as_changed(await gate_checks(client, gate, card.payload), "red")
+    [result] = await partner_checks(client, macau, card.payload)
+    assert refused_as_changed(result, "red")
+
+
+async def test_a_border_pass_whose_holder_is_not_on_record_is_not_vouched_for(app, client, sms, macau, clock):
+    citizen, _ = await green_citizen(client, sms, "909")
+    issued = (await client.post("/api/v1/border-passes", headers=citizen.headers,
+                                json={"partner": "MO", "document_type": "resident_id"})).json()
+    await IssuedHealthCode.filter(citizen_id=citizen.id).delete()  # a pass from before passes were recorded
+    [result] = (await client.post(BORDER_PASS_CHECK, headers=macau.headers(),
+                                  json={"passes": [issued["payload"]]})).json()["results"]
+    assert (result["valid"], result["error"], result["color"]) == (False, "STATUS_UNKNOWN", None)
+
+
+async def test_a_failure_after_the_red_status_is_stored_leaves_no_green_code_valid(
+        app, client, sms, lab, gate, clock, monkeypatch):
+    citizen, id_number = await green_citizen(client, sms, "910")
+    green = (await client.get(CODE, headers=citizen.headers)).json()["payload"]
+    card = await app.ctx.health.print_code(await app.ctx.accounts.citizen(citizen.id))
+
+    async def cache_fails(citizen_id: str) -> None:
+        raise RuntimeError("the cache went away after the status was stored")
+
+    monkeypatch.setattr(app.ctx.health, "_void_shown_code", cache_fails)
+    with pytest.raises(RuntimeError):
+        await app.ctx.health.record_evidence(citizen.id, "test_result", clock.now(), {"result": "positive"},
+                                             source="lab:示例")
+    monkeypatch.undo()
+    for payload in (green, card.payload):
+        assert refused_as_changed(await gate_checks(client, gate, payload), "red")
+
+
+async def test_a_code_shown_under_an_override_does_not_outlive_it(app, client, sms, lab, gate, clock):
+    citizen, id_number = await green_citizen(client, sms, "911")
+    await turn_red(client, lab, clock, id_number, "S-911")
+    cdc = await make_department(clock, "示例市疾控中心", ["health_admin"])
+    appeal = (await client.post("/api/v1/health-code/appeals", headers=citizen.headers,
+                                json={"reason": "检测机构已更正结果"})).json()
+    decided = await client.post(f"/api/admin/v1/appeals/{appeal['id']}/decision", headers=cdc.headers(),
+                                json={"decision": "approve", "note": "待复检", "override_hours": 1})
+    clock.advance(minutes=59, seconds=50)
+    headers = (await refresh_tokens(client, citizen)).headers
+    shown = (await client.get(CODE, headers=headers)).json()
+    assert shown["color"] == "green" and shown["expires_at"] == decided.json()["override_until"]
+    clock.advance(seconds=11)  # the override has ended; no job has run yet
+    checked = await gate_checks(client, gate, shown["payload"])
+    assert checked["valid"] is False and checked["color"] is None

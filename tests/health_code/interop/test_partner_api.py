@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
 from health_code import codec
-from health_code.service import payload_digest
+from health_code.service import payload_key
 from tests.factories import ADMIN_AUD, make_department, sign_in, valid_id_number, verify_real_name
 from tests.health_code.interop.partners_factory import (
     CHINESE_WORDS,
@@ -168,7 +168,7 @@ async def test_after_a_cache_loss_the_check_still_reaches_the_citizen(client, sm
     citizen, code = await zhang_san_code(client, sms)
     code_id = codec.unpack(code)[1]["hc"][1].hex()
     # The cache forgets the code (a Redis failover): the signature is checked, the holder read from the database.
-    await app.ctx.platform.cache.delete(f"hc:payload:{payload_digest(code)}")
+    await app.ctx.platform.cache.delete(payload_key(code))
 
     reply = await verify(client, mo.headers(), [code])
 
