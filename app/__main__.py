@@ -5,7 +5,7 @@
     python -m app migrate              apply schema migrations
     python -m app audit verify         check the audit hash chain
     python -m app keys rotate          create a new signing key (old ones stay published)
-    python -m app clients add|suspend|reactivate|revoke-key   manage the API clients of departments
+    python -m app clients add|suspend|reactivate|revoke-key|set-department   manage the API clients of departments
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from app.config import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from app.cache import Cache
     from app.clock import Clock
 
 
@@ -38,7 +39,8 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     audit.add_argument("action", choices=["verify"], help="verify: check the hash chain")
     keys = commands.add_parser("keys", help="signing key tools")
     keys.add_argument("action", choices=["rotate", "list"], help="rotate: new current key; list: published kids")
-    clients = commands.add_parser("clients", help="register, suspend or reactivate an API client; revoke its keys")
+    clients = commands.add_parser("clients", help="register, suspend or reactivate an API client; revoke its keys; "
+                                                  "set its department")
     client_actions = clients.add_subparsers(dest="action", required=True)
     add = client_actions.add_parser("add", help="register a department, verifier, partner or relying party")
     add.add_argument("--name", required=True, help="organisation name shown to citizens in their access log")
@@ -53,6 +55,9 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     revoke = client_actions.add_parser("revoke-key", help="stop one key of a client from working")
     revoke.add_argument("client_id")
     revoke.add_argument("--kid", required=True)
+    department = client_actions.add_parser("set-department", help="bind a client (a clerk) to a catalogue department")
+    department.add_argument("client_id")
+    department.add_argument("--department", required=True, help="the catalogue department it acts for, e.g. gd-hrss")
     return parser
 
 
@@ -150,6 +155,8 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
     await init_db(settings.resolved_database_url, migrate=not settings.production)
     clock = Clock()
     try:
+        if args.department:
+            await _check_department(settings, args.department)
         client = await register_client(clock, args.name, args.audience, args.role,
                                        Path(args.public_key).read_text(), kid=args.kid, department_id=args.department)
         await _operator_did(clock, "client_add", {"client": client.id, "audience": args.audience, "roles": args.role,
@@ -166,24 +173,31 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _check_department(settings: Settings, department_id: str) -> None:
+    """Refuse (ValueError) a department no catalogue item names: a clerk bound to it would see an empty
+    queue without a word. Outside production the sample catalogue counts too, as every start seeds it."""
+    from app.services.catalogue import catalogue_departments
+
+    known = await catalogue_departments(include_sample=not settings.production)
+    if department_id not in known:
+        shown = ", ".join(sorted(known)[:30]) + (", …" if len(known) > 30 else "")
+        raise ValueError(f"no catalogue item names department {department_id!r} (known: {shown or 'none'})")
+
+
 async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
-    """Suspend, reactivate or revoke a key: through the service's cache too, so that every worker sees it at once
-    (with Redis; on the embedded default a running server sees it within the client cache's lifetime)."""
+    """Suspend, reactivate, revoke a key or set the department: through the service's cache too, so that every
+    worker sees it at once (with Redis; on the embedded default a running server sees it within the client
+    cache's lifetime)."""
     from app.cache import create_cache
     from app.clock import Clock
     from app.db import close_db, init_db
-    from app.security.clients import CLIENT_CACHE_TTL, revoke_client_key, set_client_active
+    from app.security.clients import CLIENT_CACHE_TTL
     from app.server import OUTAGES
 
     await init_db(settings.resolved_database_url, migrate=not settings.production)
     cache, clock = create_cache(settings.redis_url, settings.cache_namespace), Clock()
     try:
-        if args.action == "revoke-key":
-            done = await revoke_client_key(clock, cache, args.client_id, args.kid)
-            changed, missing = {"client": args.client_id, "kid": args.kid}, f"no live key {args.kid} of client {args.client_id}"
-        else:
-            done = await set_client_active(cache, args.client_id, args.action == "reactivate")
-            changed, missing = {"client": args.client_id}, f"no client {args.client_id}"
+        done, changed, missing = await _apply_change(settings, clock, cache, args)
         if done:
             await _operator_did(clock, f"client_{args.action.replace('-', '_')}", changed)
     except ValueError as exc:
@@ -199,10 +213,30 @@ async def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     if not done:
         print(missing, file=sys.stderr)
         return 1
-    print(f"{args.action}: {args.client_id}" + (f" key {changed['kid']}" if "kid" in changed else ""))
+    print(f"{args.action}: {args.client_id}" + (f" key {changed['kid']}" if "kid" in changed else "")
+          + (f" department {changed['department']}" if "department" in changed else ""))
     if not settings.redis_url:
         print(f"a server running now without Redis sees this within {CLIENT_CACHE_TTL:.0f} s")
     return 0
+
+
+async def _apply_change(settings: Settings, clock: Clock, cache: Cache,
+                        args: argparse.Namespace) -> tuple[bool, dict[str, object], str]:
+    """The change `args` asks for: whether it was made, what its audit entry records, what to say if not."""
+    from app.security.clients import ApiClient, revoke_client_key, set_client_active, set_client_department
+
+    client_id = args.client_id
+    if args.action == "revoke-key":
+        done = await revoke_client_key(clock, cache, client_id, args.kid)
+        return done, {"client": client_id, "kid": args.kid}, f"no live key {args.kid} of client {client_id}"
+    if args.action == "set-department":
+        await _check_department(settings, args.department)
+        previous = await ApiClient.filter(id=client_id).values_list("department_id", flat=True)
+        done = await set_client_department(cache, client_id, args.department)
+        changed = {"client": client_id, "department": args.department, "previous": previous[0] if previous else None}
+        return done, changed, f"no client {client_id}"
+    done = await set_client_active(cache, client_id, args.action == "reactivate")
+    return done, {"client": client_id}, f"no client {client_id}"
 
 
 async def _operator_did(clock: Clock, action: str, attributes: dict[str, object]) -> None:

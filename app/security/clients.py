@@ -11,8 +11,14 @@ and a clerk bound to none is refused (403 CLIENT_DEPARTMENT_REQUIRED) rather tha
 
 Every client request needs the client and its keys, so they are read from the shared cache
 (mirrored in each worker with Redis), not the database. Whatever changes a client or its keys goes
-through `set_client_active`, `revoke_client_key` or `forget_client`, which make every worker read
-the database again at once; a change made by hand in SQL counts within `CLIENT_CACHE_TTL`.
+through `set_client_active`, `set_client_department`, `revoke_client_key` or `forget_client`, which
+make every worker read the database again at once; a change made by hand in SQL counts within
+`CLIENT_CACHE_TTL`.
+
+The cached form is kept under a key that names its version (`client:v2:<id>`, seven fields). Workers
+of the previous version, still serving during a rolling deploy, read and write their six-field form
+under `client:<id>`: neither reads the other's, and every change marks both, so each worker reads
+the database again whichever version it runs. A change of the cached form takes a new key name.
 """
 
 from __future__ import annotations
@@ -103,14 +109,20 @@ async def register_client(clock: Clock, name: str, audience: str, roles: list[st
     """A new client with its first key; `department_id` binds it to one catalogue department (e.g. gd-hrss)."""
     if audience not in CLIENT_AUDIENCES:
         raise ValueError(f"audience must be one of {CLIENT_AUDIENCES}")
-    if department_id is not None and not 0 < len(department_id) <= 40:
-        raise ValueError("a department id is 1 to 40 characters, e.g. gd-hrss")
+    if department_id is not None:
+        check_department_id(department_id)
     check_client_key(public_key_pem)
     client = await ApiClient.create(id=client_id or f"cl_{secrets.token_urlsafe(9)}", name=name, audience=audience,
                                     roles=roles, created_at=clock.now(), department_id=department_id)
     await ApiClientKey.create(client=client, kid=kid, public_key_pem=public_key_pem, created_at=clock.now(),
                               expires_at=expires_at)
     return client
+
+
+def check_department_id(department_id: str) -> None:
+    """The form of a department id (whether the catalogue knows it is for the caller to check)."""
+    if not 0 < len(department_id) <= 40:
+        raise ValueError("a department id is 1 to 40 characters, e.g. gd-hrss")
 
 
 def check_client_key(public_key_pem: str) -> None:
@@ -122,7 +134,8 @@ def check_client_key(public_key_pem: str) -> None:
 @dataclass(frozen=True)
 class RegisteredClient:
     """A client as authentication needs it: who it is, whether it may call, its unrevoked keys
-    (kid → PEM and expiry as a UNIX time, None for none) and its department. Kept in the cache as JSON."""
+    (kid → PEM and expiry as a UNIX time, None for none) and its department. Kept in the cache as JSON
+    under `client_cache_key`: adding or removing a field takes a new key name (see the module's docstring)."""
 
     id: str
     name: str
@@ -148,8 +161,7 @@ class RegisteredClient:
 
     @classmethod
     def from_json(cls, text: str) -> "RegisteredClient":
-        client_id, name, audience, roles, active, keys, *rest = json.loads(text)
-        department_id = rest[0] if rest else None  # an entry cached before clients had departments: none
+        client_id, name, audience, roles, active, keys, department_id = json.loads(text)
         return cls(client_id, name, audience, tuple(roles), active,
                    {kid: (pem, expires_at) for kid, (pem, expires_at) in keys.items()}, department_id)
 
@@ -157,7 +169,7 @@ class RegisteredClient:
 async def registered_client(cache: Cache, client_id: str) -> RegisteredClient | None:
     """The client `client_id` with its unrevoked keys: from the cache, else from the database (and then
     kept in the cache, unless a change is under way)."""
-    cached = await cache.get(_cache_key(client_id))
+    cached = await cache.get(client_cache_key(client_id))
     if cached is not None and cached != CHANGED:
         return RegisteredClient.from_json(cached)
     row = await ApiClient.get_or_none(id=client_id)
@@ -168,13 +180,15 @@ async def registered_client(cache: Cache, client_id: str) -> RegisteredClient | 
                               {kid: (pem, expires_at.timestamp() if expires_at else None) for kid, pem, expires_at in keys},
                               row.department_id)
     if cached is None:
-        await cache.replace(_cache_key(client_id), None, client.to_json(), ttl=CLIENT_CACHE_TTL)
+        await cache.replace(client_cache_key(client_id), None, client.to_json(), ttl=CLIENT_CACHE_TTL)
     return client
 
 
 async def forget_client(cache: Cache, client_id: str) -> None:
-    """After any change to a client or its keys (committed): every worker reads it from the database again."""
-    await cache.set(_cache_key(client_id), CHANGED, ttl=CHANGED_TTL)
+    """After any change to a client or its keys (committed): every worker reads it from the database again,
+    a worker of the previous version too (it reads "changed" as this version does)."""
+    for key in (client_cache_key(client_id), _previous_cache_key(client_id)):
+        await cache.set(key, CHANGED, ttl=CHANGED_TTL)
 
 
 async def set_client_active(cache: Cache, client_id: str, active: bool) -> bool:
@@ -189,6 +203,17 @@ async def set_client_active(cache: Cache, client_id: str, active: bool) -> bool:
     return bool(updated)
 
 
+async def set_client_department(cache: Cache, client_id: str, department_id: str) -> bool:
+    """Bind a client to the department `department_id` (or move it there): its next request acts for that
+    department, on every worker. False if there is no such client. Whether the catalogue knows the department
+    is for the caller to check: this module knows no catalogue."""
+    check_department_id(department_id)
+    await forget_client(cache, client_id)  # first: when the cache cannot be told, nothing is changed
+    updated = await ApiClient.filter(id=client_id).update(department_id=department_id)
+    await forget_client(cache, client_id)
+    return bool(updated)
+
+
 async def revoke_client_key(clock: Clock, cache: Cache, client_id: str, kid: str) -> bool:
     """Revoke one key of a client at once, on every worker. False if it was not a live key."""
     await forget_client(cache, client_id)  # first: when the cache cannot be told, nothing is changed
@@ -197,7 +222,13 @@ async def revoke_client_key(clock: Clock, cache: Cache, client_id: str, kid: str
     return bool(updated)
 
 
-def _cache_key(client_id: str) -> str:
+def client_cache_key(client_id: str) -> str:
+    """Where this version keeps a client (under the near cache's "client:" prefix, mirrored in each worker)."""
+    return f"client:v2:{client_id}"
+
+
+def _previous_cache_key(client_id: str) -> str:
+    """Where the previous version keeps its six-field form: never read here, only marked changed."""
     return f"client:{client_id}"
 
 

@@ -70,6 +70,15 @@ def sample_catalogue() -> dict[str, Any]:
     return data
 
 
+async def catalogue_departments(include_sample: bool) -> set[str]:
+    """The departments some catalogue item names (draft, published or retired): those an API client may act for.
+    With `include_sample`, the sample catalogue's too, which every start outside production seeds."""
+    named = set(await ServiceItem.all().distinct().values_list("department_id", flat=True))
+    if include_sample:
+        named.update(item["department_id"] for item in sample_catalogue()["items"])
+    return named
+
+
 async def _insert_missing(model: type[Model], rows: list[dict[str, Any]]) -> None:
     """One multi-row INSERT … ON CONFLICT DO NOTHING, values converted by the model's own fields.
 

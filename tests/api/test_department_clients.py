@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
-from app.security.clients import (ApiClient, ApiClientKey, forget_client, registered_client, revoke_client_key,
-                                  set_client_active)
+from app.security.clients import (CHANGED, ApiClient, ApiClientKey, client_cache_key,
+                                  registered_client, revoke_client_key, set_client_active, set_client_department)
 from tests.factories import ADMIN_AUD, Department, make_department, sign_in, valid_id_number, verify_real_name
 from tests.workers import eventually
 
@@ -121,19 +121,32 @@ async def test_a_change_during_a_read_of_the_client_is_not_undone_by_that_read(c
     assert reply.status_code == 403 and reply.json()["error"]["code"] == "CLIENT_SUSPENDED"
 
 
-async def test_a_client_kept_in_the_cache_by_the_previous_version_still_calls(client, platform, clock):
-    """Entries cached before clients had departments hold six fields: such a client is read as bound to no
-    department (as every client then was) until the entry is renewed, never refused as unreadable."""
+def read_by_the_previous_version(entry: str) -> tuple:
+    """How a worker of the version before departments reads `client:<id>`: exactly six fields, else a 500."""
+    client_id, name, audience, roles, active, keys = json.loads(entry)
+    return client_id, name, audience, roles, active, keys
+
+
+async def test_workers_of_the_previous_version_keep_their_own_cached_clients_during_a_rolling_deploy(client, platform,
+                                                                                                   clock):
+    """The previous version keeps six fields under `client:<id>`: this one keeps its seven under another key, so
+    neither reads an entry it cannot parse, and a change marks both, so either reads the database again."""
     clerk = await make_department(clock, "广州市民政局办件窗口（示例）", ["clerk"], department_id="gz-civil-affairs-sample")
     assert (await client.get("/api/admin/v1/applications", headers=clerk.headers())).status_code == 200
     current = await registered_client(platform.cache, clerk.id)
     assert current is not None and current.department_id == "gz-civil-affairs-sample"
+    assert await platform.cache.get(client_cache_key(clerk.id)) == current.to_json()
     older = json.dumps(json.loads(current.to_json())[:6])
-    await platform.cache.set(f"client:{clerk.id}", older, ttl=60)
-    reply = await client.get("/api/admin/v1/applications", headers=clerk.headers())
-    assert reply.status_code == 403 and reply.json()["error"]["code"] == "CLIENT_DEPARTMENT_REQUIRED"
-    await forget_client(platform.cache, clerk.id)  # as any change to the client does
+    await platform.cache.set(f"client:{clerk.id}", older, ttl=60)  # as a worker of the previous version keeps it
     assert (await client.get("/api/admin/v1/applications", headers=clerk.headers())).status_code == 200
+    assert read_by_the_previous_version(await platform.cache.get(f"client:{clerk.id}"))[0] == clerk.id
+
+    assert await set_client_department(platform.cache, clerk.id, "gd-hrss")
+    assert await platform.cache.get(f"client:{clerk.id}") == CHANGED  # an old worker reads the database again
+    assert await platform.cache.get(client_cache_key(clerk.id)) == CHANGED
+    assert (await client.get("/api/admin/v1/applications", headers=clerk.headers())).status_code == 200
+    assert (await registered_client(platform.cache, clerk.id)).department_id == "gd-hrss"
+    assert await platform.cache.get(f"client:{clerk.id}") == CHANGED  # never the seven-field form
 
 
 async def test_a_partner_region_is_suspended_through_its_registry_entry_only(app, platform, clock):
@@ -259,7 +272,7 @@ async def test_a_suspension_on_one_worker_counts_at_once_on_another_that_mirrors
 
     async def mirrored() -> bool:
         assert await active(one, lab.id)
-        return one.near.get(f"client:{lab.id}") is not None
+        return one.near.get(client_cache_key(lab.id)) is not None
 
     await eventually(mirrored, True, within=2.0)  # read until the first worker mirrors the client
 
