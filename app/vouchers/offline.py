@@ -275,6 +275,8 @@ def from_qr_text(text: str) -> str:
             if not inflater.eof:
                 raise ValueError("truncated or too large")
         form = cbor2.loads(raw)
+        if not isinstance(form, list) or not form:  # CBOR tags decode to other objects (tag 36: a MIME message)
+            raise ValueError("not an array")
         if form[0] == _FORM_TEXT and isinstance(form[1], str):
             return form[1]
         if form[0] == _FORM_PACKED and len(form) == 9:
