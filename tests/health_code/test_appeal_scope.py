@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 
 from app.audit import AuditEntry
 from health_code.models import Appeal
@@ -19,21 +18,6 @@ from tests.factories import make_department, refresh_tokens, sign_in, valid_id_n
 
 CODE = "/api/v1/health-code"
 DECLARE = "/api/v1/health-code/declarations"
-
-
-@pytest.fixture
-async def lab(app, clock):
-    return await make_department(clock, "示例检验所", ["lab"])
-
-
-@pytest.fixture
-async def cdc(app, clock):
-    return await make_department(clock, "示例市疾控中心", ["health_admin"])
-
-
-@pytest.fixture
-async def gate(app, clock):
-    return await make_department(clock, "示例地铁站闸机", ["verifier"])
 
 
 async def upheld_after_symptoms(client, sms, cdc, sequence: str, travel_regions: tuple[str, ...] = ()):

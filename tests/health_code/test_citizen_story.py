@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 
 from app.audit import AuditEntry
 from health_code.jobs import reevaluate_due
-from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
-
-
-@pytest.fixture
-async def lab(app, clock):
-    return await make_department(clock, "示例检验所", ["lab"])
-
-
-@pytest.fixture
-async def cdc(app, clock):
-    return await make_department(clock, "示例市疾控中心", ["health_admin"])
+from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 
 
 async def turned_red(client, sms, lab, clock, sequence: str):

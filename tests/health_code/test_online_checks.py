@@ -27,16 +27,6 @@ GATE_CHECK = "/api/admin/v1/health-code/verifications"
 
 
 @pytest.fixture
-async def lab(app, clock):
-    return await make_department(clock, "示例检验所", ["lab"])
-
-
-@pytest.fixture
-async def gate(app, clock):
-    return await make_department(clock, "示例地铁站闸机", ["verifier"])
-
-
-@pytest.fixture
 async def macau(app, client, clock):
     return await make_partner(client, await make_partner_admin(clock), "MO", name="澳门特别行政区卫生局（示例）",
                               status_mapping=CHINESE_WORDS)

@@ -15,11 +15,6 @@ async def shop(app, clock):
     return await make_department(clock, "示例超市（天河店）", ["venue_owner"])
 
 
-@pytest.fixture
-async def cdc(app, clock):
-    return await make_department(clock, "示例市疾控中心", ["health_admin"])
-
-
 async def register_venue(client, shop, name="示例超市天河店") -> dict:
     reply = await client.post("/api/admin/v1/venues", headers=shop.headers(),
                               json={"name": name, "address": "示例市天河区示例路 1 号", "region_code": "440106"})
