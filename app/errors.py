@@ -181,7 +181,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "FAMILY_CONSENT_INVALID": {"zh-Hans": "确认码不正确，还可尝试 {tries_left} 次。", "zh-Hant": "確認碼不正確，還可嘗試 {tries_left} 次。", "en": "The confirmation code is incorrect. {tries_left} tries left."},
     "FAMILY_CONSENT_EXPIRED": {"zh-Hans": "确认码已失效，请重新发送确认短信。", "zh-Hant": "確認碼已失效，請重新發送確認簡訊。", "en": "The confirmation code has expired or was used. Send a new one."},
     "FAMILY_LINK_NOT_PENDING": {"zh-Hans": "该代办关系已解除，不能再确认，请重新添加。", "zh-Hant": "該代辦關係已解除，不能再確認，請重新新增。", "en": "This link was revoked and cannot be confirmed; add the family member again."},
-    "GUARDIAN_EVIDENCE_INVALID": {"zh-Hans": "户口簿信息与被监护人不符，或该户口簿当前无效。", "zh-Hant": "戶口簿資訊與被監護人不符，或該戶口簿目前無效。", "en": "The household register does not match the child, or it is not valid now."},
+    "GUARDIAN_EVIDENCE_INVALID": {"zh-Hans": "户口簿信息与所填子女不符、该户口簿当前无效，或该子女尚未实名认证。", "zh-Hant": "戶口簿資訊與所填子女不符、該戶口簿目前無效，或該子女尚未實名認證。", "en": "The household register does not match the child, is not valid now, or the child has no verified account yet."},
     "GUARDIAN_NOT_MINOR": {"zh-Hans": "监护代办只适用于未满 18 周岁的子女。", "zh-Hant": "監護代辦只適用於未滿 18 週歲的子女。", "en": "Guardianship applies to children under 18 only."},
     "UNDO_WINDOW_CLOSED": {"zh-Hans": "提交已超过 {minutes} 分钟，不能再直接撤回。", "zh-Hant": "提交已超過 {minutes} 分鐘，不能再直接撤回。", "en": "More than {minutes} minutes have passed since you submitted; it can no longer be withdrawn here."},
     "UNDO_NOT_AVAILABLE": {"zh-Hans": "该办件不是在长辈模式下提交的，不能直接撤回。", "zh-Hant": "該辦件不是在長輩模式下提交的，不能直接撤回。", "en": "This application was not submitted in elderly mode, so it cannot be withdrawn here."},

@@ -14,7 +14,12 @@ Until the principal consents, the proxy learns nothing of them: asking to link a
 answers the same (a request id, "a code was sent") whether or not the number belongs to a verified
 account, and a request to a number without one is kept in the cache and answered like a pending
 link whose consent never comes (the same errors, the same ids when asked again, forgotten after the
-same day). Only after consent does the proxy see the principal's masked name, masked phone and id.
+same day). A request the principal turns down is, to its proxy, one more such request: still pending,
+and nothing more is sent until it is forgotten. The consent SMS goes through the notification outbox
+(sent once the reply is out, retried by the delivery job), so the reply never waits on the SMS
+provider nor tells what it answered. A guardian's household register page is checked before the
+child's ID number is looked up, and every mismatch is the same GUARDIAN_EVIDENCE_INVALID, account or
+none. Only after consent does the proxy see the principal's masked name, masked phone and id.
 
 Codes are stored as a keyed hash, used once, with a limited number of tries. Links expire
 (APP_FAMILY_LINK_DAYS) and are renewed by the same consent; the principal, the proxy or a hall
@@ -26,7 +31,6 @@ actions is read from those. There is no proxy operation that changes identity da
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -36,15 +40,15 @@ from tortoise.expressions import Q
 
 from app.clock import CHINA_TIME
 from app import audit
-from app.accounts.adapters import SmsDeliveryError, SmsGateway
+from app.accounts.adapters import SmsGateway
 from app.accounts.models import Citizen
-from app.accounts.rules import LEVEL_REAL_NAME, normalize_phone
+from app.accounts.rules import LEVEL_REAL_NAME, normalize_id_number, normalize_phone
 from app.accounts.service import AccountService, CitizenSnapshot, citizen_with_id_number, require_level
 from app.audit import AuditEntry
 from app.cache import get_json, set_json
-from app.errors import AppError, Conflict, Forbidden, NotFound, Unavailable
+from app.errors import AppError, Conflict, Forbidden, NotFound
 from app.ids import new_id
-from app.notifications.service import notify
+from app.notifications.service import StoredMessage, notify, send_stored, store_message
 from app.platform import Platform
 from app.security import ratelimit
 from app.security.clients import AuthenticatedClient
@@ -80,7 +84,8 @@ UNANSWERED_REQUEST_SECONDS = 86400
 
 @dataclass
 class UnansweredRequest:
-    """A request to link a number that has no verified account: nobody is asked, and the proxy cannot tell.
+    """A request to link a number that has no verified account, or one its principal turned down: nobody
+    is asked (again), and the proxy cannot tell.
 
     It has what a pending link shows its proxy; there is no principal, so it can never be consented to."""
 
@@ -94,16 +99,22 @@ class UnansweredRequest:
     principal_id: None = None
     confirmed_at: None = None
     expires_at: None = None
+    declined: bool = False  # a link the principal (or a hall, for them) revoked before consenting; same id
 
     def stored(self) -> dict[str, Any]:
         return {"id": self.id, "proxy_id": self.proxy_id, "relation": self.relation, "basis": self.basis,
                 "created_at": self.created_at.timestamp(), "status": self.status,
-                "revoked_at": self.revoked_at.timestamp() if self.revoked_at else None}
+                "revoked_at": self.revoked_at.timestamp() if self.revoked_at else None, "declined": self.declined}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> "UnansweredRequest":
         return cls(data["id"], data["proxy_id"], data["relation"], data["basis"], _at(data["created_at"]),
-                   data["status"], _at(data["revoked_at"]) if data["revoked_at"] else None)
+                   data["status"], _at(data["revoked_at"]) if data["revoked_at"] else None,
+                   declined=data.get("declined", False))
+
+    def audit_attributes(self) -> dict[str, Any]:
+        """What the audit log says of it: the truth, which the proxy never reads."""
+        return {"link_id": self.id, **({"declined": True} if self.declined else {"account": False})}
 
 
 AnyLink = FamilyLink | UnansweredRequest
@@ -132,6 +143,7 @@ class ConsentSent:
     channel: str
     expires_in: int
     code: str | None = None  # only for an in-person (hall) code, shown to the clerk to hand over
+    outgoing: StoredMessage | None = None  # the consent SMS, stored in the outbox, to send once the reply is out
 
 
 @dataclass(frozen=True)
@@ -178,14 +190,18 @@ class FamilyService:
             if phone is None:
                 raise AppError("INVALID_PHONE", status=422)
             principal = await self._verified_by_phone(phone)
-            if principal is None:  # answered as if a code went out: the reply must not tell who has an account
+            # Answered as if a code went out, and sent to nobody: for a number without an account (the reply must
+            # not tell who has one), and for a principal who turned this proxy down (nothing more is sent).
+            if principal is None or await self._turned_down(proxy.id, phone):
                 return await self._send_consent(await self._unanswered(proxy.id, phone, relation), None, proxy)
             return await self._send_consent(await self._new_link(principal, proxy.id, relation, basis), principal, proxy)
-        principal = await self._principal_by_id_number(principal_id_number or "")
-        link = await self._new_link(principal, proxy.id, "guardian", basis)
-        await self._check_guardianship(proxy, principal, licence_id or "")
-        link = await self._activate(link, evidence_licence_id=licence_id)
-        return await self._sent(link, "household_register", 0)
+        return await self._link_as_guardian(proxy, principal_id_number or "", licence_id or "")
+
+    async def send_consent(self, sent: ConsentSent) -> None:
+        """Hand the consent SMS stored by `request_link` or `renew` to its channel; called once the reply is
+        out. A failure is recorded on its delivery and retried by the delivery job, never told to the proxy."""
+        if sent.outgoing is not None:
+            await send_stored(self.p.clock, sent.outgoing)
 
     async def hall_code(self, clerk: AuthenticatedClient, principal_id_number: str, proxy_phone: str,
                         relation: str) -> ConsentSent:
@@ -232,7 +248,7 @@ class FamilyService:
     async def revoke(self, citizen_id: str, link_id: str) -> LinkView:
         """The principal (or the proxy, stepping down or withdrawing a request) ends a link at once."""
         link = await FamilyLink.get_or_none(Q(principal_id=citizen_id) | Q(proxy_id=citizen_id), id=link_id)
-        if link is not None and (link.principal_id == citizen_id or not self._forgotten(link)):
+        if link is not None and (link.principal_id == citizen_id or self._shown_to_proxy(link)):
             return await self.view(await self._revoke(link, citizen_id, "citizen"), citizen_id)
         request = await self._unanswered_of(citizen_id, link_id)
         if request is None:
@@ -241,7 +257,7 @@ class FamilyService:
             request.status, request.revoked_at = "revoked", self.p.clock.now()
             await self._keep_unanswered(request)
             await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="family_link_revoked",
-                                     attributes={"link_id": request.id, "account": False})
+                                     attributes=request.audit_attributes())
         return await self.view(request, citizen_id)
 
     async def revoke_by_hall(self, clerk: AuthenticatedClient, link_id: str) -> FamilyLink:
@@ -290,6 +306,16 @@ class FamilyService:
         """A request the principal never consented to, older than a day: its proxy must ask again."""
         return link.confirmed_at is None and \
             link.created_at <= self.p.clock.now() - timedelta(seconds=UNANSWERED_REQUEST_SECONDS)
+
+    @staticmethod
+    def _declined(link: FamilyLink) -> bool:
+        """A request revoked before consent by someone other than its proxy: the principal, or a hall for them."""
+        return link.status == "revoked" and link.confirmed_at is None and link.revoked_by != link.proxy_id
+
+    def _shown_to_proxy(self, link: FamilyLink) -> bool:
+        """Whether the proxy is answered from the link itself; else from the request kept for them in the cache
+        (a declined one, pending to them) or not at all (a forgotten one)."""
+        return not self._forgotten(link) and not self._declined(link)
 
     # -- acting for the principal --------------------------------------------------------------
     async def act(self, proxy_id: str, principal_id: str, action: str, attributes: list[str],
@@ -383,9 +409,21 @@ class FamilyService:
         citizen = await Citizen.get_or_none(phone_hash=self.p.pii.lookup_hash(phone, "phone"))
         return citizen if citizen is not None and citizen.level >= LEVEL_REAL_NAME else None
 
+    @staticmethod
+    def _unanswered_key(proxy_id: str, phone_hash: str) -> str:
+        """Where the id of the proxy's unanswered request to a phone number is kept."""
+        return f"family:unanswered-to:{proxy_id}:{phone_hash}"
+
+    async def _turned_down(self, proxy_id: str, phone: str) -> bool:
+        """Whether the proxy has a request to this number kept in the cache within the day, which the principal
+        turned down (or which was asked before the number had an account): asking again is answered from the
+        cache and reaches nobody until it is forgotten."""
+        request_id = await self.p.cache.get(self._unanswered_key(proxy_id, self.p.pii.lookup_hash(phone, "phone")))
+        return bool(request_id) and await self._unanswered_of(proxy_id, request_id) is not None
+
     async def _unanswered(self, proxy_id: str, phone: str, relation: str) -> UnansweredRequest:
         """The proxy's request to a number without an account: the same one while it lives, as a pending link is."""
-        to = f"family:unanswered-to:{proxy_id}:{self.p.pii.lookup_hash(phone, 'phone')}"
+        to = self._unanswered_key(proxy_id, self.p.pii.lookup_hash(phone, "phone"))
         request_id = await self.p.cache.get(to)
         request = await self._unanswered_of(proxy_id, request_id) if request_id else None
         if request is None or request.status == "revoked":  # withdrawn: asking again is a new request
@@ -402,8 +440,23 @@ class FamilyService:
         return None if self._forgotten(request) else request
 
     async def _keep_unanswered(self, request: UnansweredRequest) -> None:
-        left = request.created_at.timestamp() + UNANSWERED_REQUEST_SECONDS - self.p.clock.timestamp()
-        await set_json(self.p.cache, f"family:unanswered:{request.id}", request.stored(), ttl=max(left, 1))
+        await set_json(self.p.cache, f"family:unanswered:{request.id}", request.stored(), ttl=self._left(request))
+
+    def _left(self, link: AnyLink) -> float:
+        """Seconds until a request never consented to is forgotten (at least one, for a cache ttl)."""
+        return max(link.created_at.timestamp() + UNANSWERED_REQUEST_SECONDS - self.p.clock.timestamp(), 1)
+
+    async def _keep_declined(self, link: FamilyLink) -> None:
+        """A request its principal turned down stays, to its proxy, a pending one never answered: kept as an
+        unanswered request under the same id, and found again when they ask for the same number."""
+        if self._forgotten(link):
+            return
+        request = UnansweredRequest(link.id, link.proxy_id, link.relation, link.basis, link.created_at, declined=True)
+        await self._keep_unanswered(request)
+        if link.basis == "sms":
+            principal = await Citizen.get(id=link.principal_id)
+            await self.p.cache.set(self._unanswered_key(link.proxy_id, principal.phone_hash), link.id,
+                                   ttl=self._left(link))
 
     async def _principal_by_id_number(self, id_number: str) -> Citizen:
         try:
@@ -428,32 +481,38 @@ class FamilyService:
                                        issued_by=issued_by)
 
     async def _send_consent(self, link: AnyLink, principal: Citizen | None, proxy: CitizenSnapshot) -> ConsentSent:
-        """A fresh code, sent by SMS to the principal; with no principal (a number without an account) kept
-        and sent to nobody, so that entering codes for it answers as for a link whose consent never comes."""
+        """A fresh code, stored in the outbox as an SMS (and inbox message) to the principal, sent once the reply
+        is out (`send_consent`); with no principal (a number without an account, a request turned down) kept and
+        sent to nobody, so that entering codes for it answers as for a link whose consent never comes. Both
+        answer alike at once: the reply never waits on the SMS provider nor tells what it answered."""
         await ratelimit.hit(self.p.cache, self.p.clock, f"family-consent:{link.id}", CONSENTS_PER_HOUR, 3600)
         code = await self._store_code(link.id)
         if principal is None:
+            assert isinstance(link, UnansweredRequest)
             await audit.record_event(self.p.clock, actor=proxy.id, actor_type="citizen",
                                      action="family_consent_requested",
-                                     attributes={"link_id": link.id, "basis": link.basis, "account": False})
+                                     attributes={**link.audit_attributes(), "basis": link.basis})
             return await self._sent(link, "sms", self.s.family_consent_ttl)
-        proxy_name = mask_name(self.p.pii.decrypt(proxy.name_enc, "name")) if proxy.name_enc else ""
-        proxy_phone = self.p.pii.decrypt(proxy.phone_enc, "phone")
-        text = (f"【粤省事（示例）】{proxy_name}（手机尾号 {proxy_phone[-4:]}）申请作为您的亲友代办人"
-                f"（{relation_text(link.relation, 'zh-Hans')}），可为您出示健康码、预约和申请办事。"
-                f"如您同意，请把确认码 {code} 告诉对方，{self.s.family_consent_ttl // 60} 分钟内有效；"
-                f"如不认识此人，请不要告诉任何人。")
-        phone = self.p.pii.decrypt(principal.phone_enc, "phone")
-        try:
-            await asyncio.wait_for(self.sms.send(phone, text), timeout=self.s.sms_timeout)
-        except (SmsDeliveryError, asyncio.TimeoutError):
-            raise Unavailable("SMS_UNAVAILABLE", headers={"Retry-After": "30"}) from None
+        outgoing = await store_message(None, self.p.clock, principal.id, "family_consent_requested",
+                                       self._consent_message(link, proxy, code))
         await audit.record_event(self.p.clock, actor=proxy.id, actor_type="citizen", action="family_consent_requested",
                                  subject_id=principal.id, attributes={"link_id": link.id, "basis": link.basis})
-        return await self._sent(link, "sms", self.s.family_consent_ttl)
+        return await self._sent(link, "sms", self.s.family_consent_ttl, outgoing=outgoing)
 
-    async def _sent(self, link: AnyLink, channel: str, expires_in: int, code: str | None = None) -> ConsentSent:
-        return ConsentSent(await self.view(link, link.proxy_id), channel, expires_in, code)
+    def _consent_message(self, link: AnyLink, proxy: CitizenSnapshot, code: str) -> dict[str, str]:
+        """The parameters of the consent message: who asks (masked name, phone tail), as what, the code and the
+        time it lasts until (a retried SMS may come minutes late: the time says whether it still works)."""
+        proxy_name = mask_name(self.p.pii.decrypt(proxy.name_enc, "name")) if proxy.name_enc else ""
+        until = self.p.clock.now() + timedelta(seconds=self.s.family_consent_ttl)
+        return {"proxy": proxy_name, "phone_tail": self.p.pii.decrypt(proxy.phone_enc, "phone")[-4:],
+                **{f"relation_{key}": relation_text(link.relation, language)
+                   for key, language in (("hans", "zh-Hans"), ("hant", "zh-Hant"), ("en", "en"))},
+                "code": code, "minutes": str(self.s.family_consent_ttl // 60),
+                "until": until.astimezone(CHINA_TIME).strftime("%H:%M")}
+
+    async def _sent(self, link: AnyLink, channel: str, expires_in: int, code: str | None = None,
+                    outgoing: StoredMessage | None = None) -> ConsentSent:
+        return ConsentSent(await self.view(link, link.proxy_id), channel, expires_in, code, outgoing)
 
     async def _store_code(self, link_id: str) -> str:
         code = new_code()
@@ -465,23 +524,56 @@ class FamilyService:
     async def _consume_code(self, link_id: str, code: str) -> None:
         await self.consent_codes.use(f"family:consent:{link_id}", code, ttl=self.s.family_consent_ttl + 60)
 
+    async def _link_as_guardian(self, guardian: CitizenSnapshot, id_number: str, licence_id: str) -> ConsentSent:
+        """A guardian links a child under 18 by the household register page in their own wallet.
+
+        What the ID number alone tells (a number that cannot exist, an adult's) is answered first; then the
+        page is checked against it, and only then is the number looked up. Every other failure, the number
+        having no account among them, is the same GUARDIAN_EVIDENCE_INVALID, and nothing is stored before
+        every check passed: a stranger's request neither tells who has an account nor shows in their list."""
+        today = self.p.clock.now().astimezone(CHINA_TIME).date()
+        normalized = normalize_id_number(id_number, self.p.clock.now().date())
+        if normalized is None:
+            raise AppError("INVALID_ID_NUMBER", status=422)
+        birth = birth_date_of(normalized)
+        if age_on(birth, today) >= 18:
+            raise AppError("GUARDIAN_NOT_MINOR", status=422)
+        page = await self._register_page(guardian, licence_id)
+        if not _same_day(page.get("birth_date"), birth):
+            raise _evidence_invalid()
+        child = await Citizen.get_or_none(id_number_hash=self.p.pii.lookup_hash(normalized, "id_number"))
+        if child is None or not self._names(page, child):
+            raise _evidence_invalid()
+        link = await self._new_link(child, guardian.id, "guardian", "guardian")
+        return await self._sent(await self._activate(link, evidence_licence_id=licence_id), "household_register", 0)
+
     async def _check_guardianship(self, guardian: CitizenSnapshot, child: Citizen, licence_id: str) -> None:
-        """The child's page of the household register, valid, in the guardian's own wallet, naming this child."""
+        """On renewal: the child still under 18, and the register page still valid and naming them."""
         today = self.p.clock.now().astimezone(CHINA_TIME).date()
         child_id_number = self.p.pii.decrypt(child.id_number_enc, "id_number") if child.id_number_enc else ""
         if not child_id_number or age_on(birth_date_of(child_id_number), today) >= 18:
             raise AppError("GUARDIAN_NOT_MINOR", status=422)
-        guardian_id_number = self.p.pii.decrypt(guardian.id_number_enc or "", "id_number") if guardian.id_number_enc else ""
+        page = await self._register_page(guardian, licence_id)
+        if not _same_day(page.get("birth_date"), birth_date_of(child_id_number)) or not self._names(page, child):
+            raise _evidence_invalid()
+
+    async def _register_page(self, guardian: CitizenSnapshot, licence_id: str) -> dict[str, Any]:
+        """The fields of a child's page of the household register, valid, in the adult guardian's own wallet."""
+        today = self.p.clock.now().astimezone(CHINA_TIME).date()
+        guardian_id_number = self.p.pii.decrypt(guardian.id_number_enc, "id_number") if guardian.id_number_enc else ""
         if not guardian_id_number or age_on(birth_date_of(guardian_id_number), today) < 18:
-            raise AppError("GUARDIAN_EVIDENCE_INVALID", status=422)
+            raise _evidence_invalid()
         licence = await Licence.get_or_none(id=licence_id, citizen_id=guardian.id, type_id="household_register")
         if licence is None or validity_of(licence, self.p.clock.now()) != "valid":
-            raise AppError("GUARDIAN_EVIDENCE_INVALID", status=422)
+            raise _evidence_invalid()
         page: dict[str, Any] = json.loads(self.p.pii.decrypt(licence.fields_enc, f"licence:{licence.id}"))["fields"]
-        child_name = self.p.pii.decrypt(child.name_enc, "name") if child.name_enc else ""
-        same_child = page.get("name") == child_name and _same_day(page.get("birth_date"), birth_date_of(child_id_number))
-        if not same_child or page.get("relationship") not in CHILD_RELATIONSHIPS:
-            raise AppError("GUARDIAN_EVIDENCE_INVALID", status=422)
+        if page.get("relationship") not in CHILD_RELATIONSHIPS:
+            raise _evidence_invalid()
+        return page
+
+    def _names(self, page: dict[str, Any], child: Citizen) -> bool:
+        """Whether the page names the child by their verified name."""
+        return bool(child.name_enc) and page.get("name") == self.p.pii.decrypt(child.name_enc, "name")
 
     async def _activate(self, link: FamilyLink, evidence_licence_id: str | None = None) -> FamilyLink:
         now = self.p.clock.now()
@@ -510,6 +602,8 @@ class FamilyService:
         link = await FamilyLink.get(id=link.id)
         await audit.record_event(self.p.clock, actor=by, actor_type=by_type, action="family_link_revoked",
                                  subject_id=link.principal_id, attributes={"link_id": link.id, "proxy": link.proxy_id})
+        if self._declined(link):
+            await self._keep_declined(link)
         principal, proxy = await self.people(link)
         await notify(self.p.clock, link.principal_id, "family_link_revoked", {"proxy": self.masked(proxy)[0] or "-"})
         if link.confirmed_at is not None:  # a proxy whose request was never consented to learns no name
@@ -519,12 +613,16 @@ class FamilyService:
     async def _link_of_proxy(self, proxy_id: str, link_id: str) -> AnyLink:
         """The proxy's link or unanswered request `link_id`; the same 404 for both once forgotten."""
         link = await FamilyLink.get_or_none(id=link_id, proxy_id=proxy_id)
-        if link is not None and not self._forgotten(link):
+        if link is not None and self._shown_to_proxy(link):
             return link
         request = await self._unanswered_of(proxy_id, link_id)
         if request is None:
             raise NotFound("FAMILY_LINK_NOT_FOUND")
         return request
+
+
+def _evidence_invalid() -> AppError:
+    return AppError("GUARDIAN_EVIDENCE_INVALID", status=422)
 
 
 def _same_day(value: Any, day: date) -> bool:

@@ -8,6 +8,8 @@ a principal's identity data or phone.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -22,9 +24,11 @@ from api.http import audience_blueprint, documented, parse_body, reply, requires
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
-from elderly_mode.service import ConsentSent, LinkView, relation_text
+from elderly_mode.service import ConsentSent, FamilyService, LinkView, relation_text
 from elderly_mode.tts import spoken
 
+log = logging.getLogger("elderly_mode.family")
+_sending: set[asyncio.Task[None]] = set()  # consent SMS being sent after their reply, held so none is dropped
 bp = audience_blueprint("citizen_family", url_prefix="/api/v1/family", audience="citizen")
 
 Relation = Literal["child", "spouse", "parent", "grandchild", "sibling", "relative"]
@@ -106,19 +110,43 @@ def consent_reply(request: Request, sent: ConsentSent, status: int) -> HTTPRespo
     return reply({"link": link_out(request, sent.link), "consent": consent}, status=status)
 
 
+async def reply_then_send(request: Request, sent: ConsentSent, status: int) -> None:
+    """Send the reply, then the consent SMS stored with it: the reply never waits on the SMS provider.
+
+    The send is a task of its own, held until done: a client that goes away cancels the handler, not the
+    send. Were it never to happen (the process stopping), the delivery's lease runs out and the retry job
+    sends it."""
+    response = await request.respond(consent_reply(request, sent, status))
+    await response.send(end_stream=True)
+    task = asyncio.get_running_loop().create_task(_send_consent(request.app.ctx.family, sent))
+    _sending.add(task)
+    task.add_done_callback(_sending.discard)
+    await asyncio.shield(task)
+
+
+async def _send_consent(family: FamilyService, sent: ConsentSent) -> None:
+    try:
+        await family.send_consent(sent)
+    except Exception:  # the reply is gone: nothing to answer with, and the retry job has the delivery
+        log.exception("consent SMS of request %s left to the retry job", sent.link.id)
+
+
 @bp.post("/links")
 @documented("Ask to act for a family member: a confirmation code goes to their phone (or show guardianship)",
             body=LinkRequest, reply_model=LinkReply, status=201, level=LEVEL_REAL_NAME, tag="family",
             description="201 pending (sms) or active (guardian). For sms the reply is the same whether or not the "
-                        "number has a verified account, and names nobody until the family member consents. "
-                        "409 FAMILY_LINK_EXISTS, 422 FAMILY_SELF / GUARDIAN_NOT_MINOR / GUARDIAN_EVIDENCE_INVALID, "
-                        "404 FAMILY_PRINCIPAL_NOT_FOUND (guardian only).")
+                        "number has a verified account (or turned this request down), names nobody until the family "
+                        "member consents, and comes before the SMS is sent (a failing SMS is retried, never told). "
+                        "For guardian the household register is checked first, and every mismatch, the ID number "
+                        "having no verified account among them, is 422 GUARDIAN_EVIDENCE_INVALID. "
+                        "409 FAMILY_LINK_EXISTS, 422 FAMILY_SELF / GUARDIAN_NOT_MINOR / GUARDIAN_EVIDENCE_INVALID / "
+                        "INVALID_ID_NUMBER.")
 @requires_level(LEVEL_REAL_NAME)
-async def request_link(request: Request) -> HTTPResponse:
+async def request_link(request: Request) -> None:
     body = parse_body(request, LinkRequest)
     sent = await request.app.ctx.family.request_link(request.ctx.citizen, body.relation, body.basis,
                                                      body.principal_phone, body.principal_id_number, body.licence_id)
-    return consent_reply(request, sent, 201)
+    await reply_then_send(request, sent, 201)
 
 
 @bp.post("/links/<link_id:str>/confirmation")
@@ -132,11 +160,13 @@ async def confirm(request: Request, link_id: str) -> HTTPResponse:
 
 @bp.post("/links/<link_id:str>/renewal")
 @documented("Renew a link before or after it expires: the family member confirms again", reply_model=LinkReply,
-            level=LEVEL_REAL_NAME, tag="family")
+            level=LEVEL_REAL_NAME, tag="family",
+            description="A request the family member never answered, or turned down, stays pending to you until "
+                        "it is forgotten after a day: renewing it answers alike and sends nothing.")
 @requires_level(LEVEL_REAL_NAME)
-async def renew(request: Request, link_id: str) -> HTTPResponse:
+async def renew(request: Request, link_id: str) -> None:
     sent = await request.app.ctx.family.renew(request.ctx.citizen, link_id)
-    return consent_reply(request, sent, 200)
+    await reply_then_send(request, sent, 200)
 
 
 @bp.delete("/links/<link_id:str>")

@@ -181,6 +181,18 @@ TEMPLATES.update({
                  "en": "{proxy} can no longer act for you."},
         "channels": ["in_app", "sms"],
     },
+    # The consent code for a family proxy: the principal reads it out to the proxy if they agree.
+    "family_consent_requested": {
+        "title": {"zh-Hans": "亲友代办确认", "zh-Hant": "親友代辦確認", "en": "Family proxy request"},
+        "body": {"zh-Hans": "{proxy}（手机尾号 {phone_tail}）申请作为您的亲友代办人（{relation_hans}），可为您出示健康码、预约和申请办事。"
+                            "如您同意，请把确认码 {code} 告诉对方，{minutes} 分钟内（{until} 前）有效；如不认识此人，请不要告诉任何人。",
+                 "zh-Hant": "{proxy}（手機尾號 {phone_tail}）申請作為您的親友代辦人（{relation_hant}），可為您出示健康碼、預約和申請辦事。"
+                            "如您同意，請把確認碼 {code} 告訴對方，{minutes} 分鐘內（{until} 前）有效；如不認識此人，請不要告訴任何人。",
+                 "en": "{proxy} (phone ending {phone_tail}) asks to act for you as your {relation_en}: to show your health "
+                       "code, book appointments and apply for services. If you agree, tell them the code {code}; it works "
+                       "for {minutes} minutes (until {until}). If you do not know this person, tell it to no one."},
+        "channels": ["in_app", "sms"],
+    },
     "family_link_ended": {
         "title": {"zh-Hans": "代办关系已解除", "zh-Hant": "代辦關係已解除", "en": "Family link ended"},
         "body": {"zh-Hans": "您为{principal}代办的关系已解除。", "zh-Hant": "您為{principal}代辦的關係已解除。",

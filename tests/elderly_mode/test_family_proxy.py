@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.audit import AuditEntry
+from app.notifications import channels
 from elderly_mode.models import FamilyLink
 from health_code.codec import verify_offline
 from tests.elderly_mode.elderly_factory import (
-    ACCESS_LOG, ELDER_ID, LINKS, STRANGER_ID, ask_link, consent_code, elder, family_member, linked,
+    ACCESS_LOG, ELDER_ID, LINKS, SON_ID, STRANGER_ID, ask_link, consent_code, elder, family_member, linked,
 )
 from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number
 from tests.services.service_factory import make_item as make_service_item
@@ -229,26 +230,35 @@ async def test_asking_to_link_a_number_does_not_tell_whether_it_has_an_account(c
     assert sms.outbox(NO_ACCOUNT) == [] and not any("亲友代办" in m.text for m in sms.outbox(unverified.phone))
 
 
+async def as_the_proxy_sees_it(client, proxy, ask: dict, first) -> list:
+    """What a proxy reads from a request once made (`first`): asking again, a wrong code, a renewal, their
+    list, withdrawing, a code after that; without the ids and times that differ for every request."""
+    request_id = first.json()["link"]["id"]
+    steps = [without_id(first)]
+    again = await client.post(LINKS, headers=proxy.headers, json=ask)  # asking again: the same request
+    steps.append((again.json()["link"]["id"] == request_id, without_id(again)))
+    wrong = await client.post(f"{LINKS}/{request_id}/confirmation", headers=proxy.headers, json={"code": "000000"})
+    steps.append(without_id(wrong)[0:1] + (wrong.json()["error"]["code"], wrong.json()["error"].get("tries_left")))
+    steps.append(without_id(await client.post(f"{LINKS}/{request_id}/renewal", headers=proxy.headers)))
+    steps.append((await client.get(LINKS, headers=proxy.headers)).json())  # nothing listed before consent
+    withdrawn = await client.delete(f"{LINKS}/{request_id}", headers=proxy.headers)
+    steps.append(without_id(withdrawn))
+    late = await client.post(f"{LINKS}/{request_id}/confirmation", headers=proxy.headers, json={"code": "000000"})
+    steps.append((late.status_code, late.json()["error"]["code"]))
+    return steps
+
+
+def consent_sms(sms, phone: str) -> list:
+    return [m for m in sms.outbox(phone) if "确认码" in m.text]
+
+
 async def test_a_request_to_a_number_without_an_account_answers_like_one_never_consented_to(client, sms, clock):
     mother = await elder(client, sms)
     son = await family_member(client, sms)
     seen: dict[str, list] = {}
     for who, phone in (("mother", mother.phone), ("nobody", NO_ACCOUNT)):
         ask = {"basis": "sms", "relation": "child", "principal_phone": phone}
-        first = await client.post(LINKS, headers=son.headers, json=ask)
-        request_id = first.json()["link"]["id"]
-        steps = [without_id(first)]
-        again = await client.post(LINKS, headers=son.headers, json=ask)  # asking again: the same request
-        steps.append((again.json()["link"]["id"] == request_id, without_id(again)))
-        wrong = await client.post(f"{LINKS}/{request_id}/confirmation", headers=son.headers, json={"code": "000000"})
-        steps.append(without_id(wrong)[0:1] + (wrong.json()["error"]["code"], wrong.json()["error"].get("tries_left")))
-        steps.append(without_id(await client.post(f"{LINKS}/{request_id}/renewal", headers=son.headers)))
-        steps.append((await client.get(LINKS, headers=son.headers)).json())  # nothing listed before consent
-        withdrawn = await client.delete(f"{LINKS}/{request_id}", headers=son.headers)
-        steps.append(without_id(withdrawn))
-        late = await client.post(f"{LINKS}/{request_id}/confirmation", headers=son.headers, json={"code": "000000"})
-        steps.append((late.status_code, late.json()["error"]["code"]))
-        seen[who] = steps
+        seen[who] = await as_the_proxy_sees_it(client, son, ask, await client.post(LINKS, headers=son.headers, json=ask))
         clock.advance(3601)  # past the hourly limit of consent codes, so both runs start alike
         await refresh_tokens(client, son)
     assert seen["nobody"] == seen["mother"]
@@ -257,6 +267,60 @@ async def test_a_request_to_a_number_without_an_account_answers_like_one_never_c
     # The son's inbox says nothing of the request his mother never answered.
     inbox = (await client.get("/api/v1/notifications", headers=son.headers)).json()["items"]
     assert not any("英" in m.get("body", "") for m in inbox)
+
+
+async def test_a_request_the_mother_turned_down_answers_her_son_like_one_never_answered(client, sms, clock):
+    mother = await elder(client, sms)
+    son = await family_member(client, sms)
+    seen: dict[str, list] = {}
+    for who, phone in (("mother", mother.phone), ("nobody", NO_ACCOUNT)):
+        ask = {"basis": "sms", "relation": "child", "principal_phone": phone}
+        first = await client.post(LINKS, headers=son.headers, json=ask)
+        if who == "mother":  # she does not want him to act for her, and says no in her own list
+            declined = await client.delete(f"{LINKS}/{first.json()['link']['id']}", headers=mother.headers)
+            assert declined.status_code == 200 and declined.json()["link"]["status"] == "revoked"
+        seen[who] = await as_the_proxy_sees_it(client, son, ask, first)
+        clock.advance(3601)
+        await refresh_tokens(client, son)
+    assert seen["nobody"] == seen["mother"]
+    assert seen["mother"][3][0] == 200 and seen["mother"][3][1]["link"]["status"] == "pending"  # the renewal
+    assert seen["mother"][6] == (409, "FAMILY_LINK_NOT_PENDING")  # only once he withdrew it himself
+    # She got the one code he asked for, and nothing after she said no; her own list keeps the truth.
+    assert len(consent_sms(sms, mother.phone)) == 1
+    await refresh_tokens(client, mother)
+    assert [link["status"] for link in (await client.get(LINKS, headers=mother.headers)).json()["acted_for_by"]] == [
+        "revoked"]
+    assert await AuditEntry.filter(action="family_link_revoked", actor=mother.id).count() == 1
+    son_inbox = (await client.get("/api/v1/notifications", headers=son.headers)).json()["items"]
+    assert not any(m["kind"] == "family_link_ended" for m in son_inbox)
+    # A day on the request is forgotten, as every unanswered one: asking again reaches her again.
+    clock.advance(86400)
+    await refresh_tokens(client, son)
+    anew = await client.post(LINKS, headers=son.headers, json={"basis": "sms", "principal_phone": mother.phone})
+    assert anew.status_code == 201 and len(consent_sms(sms, mother.phone)) == 2
+
+
+async def test_a_failing_sms_provider_answers_the_same_and_the_code_reaches_her_once_it_recovers(client, sms, clock):
+    clock.set(beijing(1, 10))
+    mother = await elder(client, sms)
+    son = await family_member(client, sms)
+    sms.fail_next(100)
+    replies = {who: await client.post(LINKS, headers=son.headers, json={
+        "basis": "sms", "relation": "child", "principal_phone": phone})
+        for who, phone in (("mother", mother.phone), ("nobody", NO_ACCOUNT))}
+    assert replies["mother"].status_code == 201, replies["mother"].text
+    assert without_id(replies["mother"]) == without_id(replies["nobody"])
+    assert consent_sms(sms, mother.phone) == []
+    # The provider recovers; the retry job sends her the code (and tells the time it lasts until), and she consents.
+    sms.fail_next(0)
+    clock.advance(31)
+    await channels.retry_due(clock)
+    [message] = consent_sms(sms, mother.phone)
+    assert "**国（手机尾号" in message.text and "10:10 前" in message.text
+    await refresh_tokens(client, son)
+    confirmed = await client.post(f"{LINKS}/{replies['mother'].json()['link']['id']}/confirmation", headers=son.headers,
+                                  json={"code": consent_code(sms, mother.phone)})
+    assert confirmed.status_code == 200 and confirmed.json()["link"]["status"] == "active"
 
 
 async def test_a_request_never_consented_to_is_forgotten_after_a_day_whoever_has_the_number(client, sms, clock):
@@ -369,6 +433,7 @@ async def test_a_service_hall_issues_an_in_person_code_and_revokes_at_once(clien
 
 
 CHILD_ID = valid_id_number(region="440106", birth="20150601", sequence="125")
+OTHER_CHILD_ID = valid_id_number(region="440106", birth="20150601", sequence="135")
 
 
 async def household_register(client, clock, holder_id_number: str, **fields) -> dict:
@@ -411,3 +476,26 @@ async def test_guardianship_needs_a_matching_register_and_a_minor(client, sms, c
         "basis": "guardian", "relation": "guardian", "principal_id_number": ELDER_ID, "licence_id": register["id"]})
     assert adult.status_code == 422 and code_of(adult) == "GUARDIAN_NOT_MINOR"
     assert (await client.get(f"{FAMILY}/{child.id}/health-code", headers=father.headers)).status_code == 403
+
+
+async def test_guardianship_answers_the_same_whether_or_not_the_id_number_has_an_account(client, sms, clock):
+    father = await family_member(client, sms)
+    register = await household_register(client, clock, holder_id_number=SON_ID)  # his daughter 李小雨, 2015-06-01
+    # Another child born the same day, with an account, and a number of that day that has none.
+    other = await family_member(client, sms, name="王小明", id_number=OTHER_CHILD_ID)
+    nobody = valid_id_number(region="440106", birth="20150601", sequence="157")
+    for licence_id in (register["id"], "lic_unknown"):
+        answers = []
+        for id_number in (OTHER_CHILD_ID, nobody):
+            reply = await client.post(LINKS, headers=father.headers, json={
+                "basis": "guardian", "relation": "guardian", "principal_id_number": id_number, "licence_id": licence_id})
+            error = reply.json()["error"]
+            answers.append((reply.status_code, error["code"], error["message"]))
+        assert answers[0] == answers[1] and answers[0][:2] == (422, "GUARDIAN_EVIDENCE_INVALID"), licence_id
+    # An adult's number is told by the number alone (as for ELDER_ID with an account, further up).
+    adult = await client.post(LINKS, headers=father.headers, json={
+        "basis": "guardian", "relation": "guardian", "principal_id_number": STRANGER_ID, "licence_id": register["id"]})
+    assert (adult.status_code, code_of(adult)) == (422, "GUARDIAN_NOT_MINOR")
+    # Nothing was made: the other child sees no request, and the father has none.
+    assert (await client.get(LINKS, headers=other.headers)).json()["acted_for_by"] == []
+    assert await FamilyLink.filter(proxy_id=father.id).count() == 0
