@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 from app.accounts.adapters import SmsGateway
 from app.accounts.models import Citizen
@@ -61,9 +61,28 @@ def channels_of(kind: str) -> tuple[str, ...]:
     return declared
 
 
-def render_text(kind: str, params: dict, language: str = ZH_HANS) -> tuple[str, str]:
+def render_text(kind: str, params: Mapping[str, Any], language: str = ZH_HANS) -> tuple[str, str]:
     template = TEMPLATES[kind]
     return pick(template["title"], language, **params), pick(template["body"], language, **params)
+
+
+SECRET_MASK = "******"
+
+
+def without_secrets(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` with the template's secret parameters (a one-time code) masked: what the inbox shows,
+    and what is kept once every external delivery is done."""
+    return {**params, **{name: SECRET_MASK for name in TEMPLATES[kind].get("secret", ()) if name in params}}
+
+
+async def _forget_secrets_once_delivered(message: Notification) -> None:
+    """A secret parameter is kept only while an external delivery may still need it."""
+    if not TEMPLATES[message.kind].get("secret"):
+        return
+    if await NotificationDelivery.filter(notification_id=message.id, next_attempt_at__isnull=False).exists():
+        return
+    message.params = without_secrets(message.kind, message.params)
+    await Notification.filter(id=message.id).update(params=message.params)
 
 
 class SmsChannel:
@@ -149,6 +168,7 @@ async def attempt(clock: Clock, delivery: NotificationDelivery, message: Notific
     for name, value in changes.items():
         setattr(delivery, name, value)
     delivery.updated_at = now
+    await _forget_secrets_once_delivered(message)
     return delivery
 
 

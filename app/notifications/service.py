@@ -10,7 +10,6 @@ from typing import Any, Mapping
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.clock import Clock
-from app.i18n import pick
 from app.ids import new_id
 from app.ownership import get_owned
 from app.services.models import NotificationDelivery
@@ -77,8 +76,8 @@ async def send_stored(clock: Clock, stored: StoredMessage) -> None:
 
 
 def render(kind: str, params: Mapping[str, Any], language: str) -> tuple[str, str]:
-    template = TEMPLATES[kind]
-    return pick(template["title"], language, **params), pick(template["body"], language, **params)
+    """The message as the inbox shows it: secret parameters (a one-time code) only go out by their channel."""
+    return channels.render_text(kind, channels.without_secrets(kind, params), language)
 
 
 def _message(row: Notification, language: str) -> InboxMessage:

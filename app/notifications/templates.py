@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 # Each kind: title and body per language, and optionally "channels" (in_app, sms, mini_program;
-# in_app only when absent), see app/notifications/channels.py.
+# in_app only when absent) and "secret" (parameters only external channels show, forgotten once they
+# are done), see app/notifications/channels.py.
 TEMPLATES: dict[str, dict[str, Any]] = {
     "login_new_device": {
         "title": {"zh-Hans": "新设备登录提醒", "zh-Hant": "新裝置登入提醒", "en": "New sign-in"},
@@ -192,6 +193,7 @@ TEMPLATES.update({
                        "code, book appointments and apply for services. If you agree, tell them the code {code}; it works "
                        "for {minutes} minutes (until {until}). If you do not know this person, tell it to no one."},
         "channels": ["in_app", "sms"],
+        "secret": ["code"],  # sent by SMS only; masked in the inbox, and in storage once the SMS is done
     },
     "family_link_ended": {
         "title": {"zh-Hans": "代办关系已解除", "zh-Hant": "代辦關係已解除", "en": "Family link ended"},

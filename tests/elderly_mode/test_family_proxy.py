@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from app.audit import AuditEntry
 from app.notifications import channels
+from app.notifications.models import Notification
 from elderly_mode.models import FamilyLink
 from health_code.codec import verify_offline
 from tests.elderly_mode.elderly_factory import (
@@ -311,15 +312,35 @@ async def test_a_failing_sms_provider_answers_the_same_and_the_code_reaches_her_
     assert replies["mother"].status_code == 201, replies["mother"].text
     assert without_id(replies["mother"]) == without_id(replies["nobody"])
     assert consent_sms(sms, mother.phone) == []
+    [kept] = await Notification.filter(citizen_id=mother.id, kind="family_consent_requested")
+    assert kept.params["code"] != channels.SECRET_MASK  # kept for the retry, and only until the SMS is done
     # The provider recovers; the retry job sends her the code (and tells the time it lasts until), and she consents.
     sms.fail_next(0)
     clock.advance(31)
     await channels.retry_due(clock)
     [message] = consent_sms(sms, mother.phone)
+    assert (await Notification.get(id=kept.id)).params["code"] == channels.SECRET_MASK
     assert "**国（手机尾号" in message.text and "10:10 前" in message.text
     await refresh_tokens(client, son)
     confirmed = await client.post(f"{LINKS}/{replies['mother'].json()['link']['id']}/confirmation", headers=son.headers,
                                   json={"code": consent_code(sms, mother.phone)})
+    assert confirmed.status_code == 200 and confirmed.json()["link"]["status"] == "active"
+
+
+async def test_the_consent_code_goes_by_sms_only_and_is_not_kept_once_sent(client, sms):
+    mother = await elder(client, sms)
+    son = await family_member(client, sms)
+    asked = await client.post(LINKS, headers=son.headers, json={
+        "basis": "sms", "relation": "child", "principal_phone": mother.phone})
+    assert asked.status_code == 201
+    code = consent_code(sms, mother.phone)
+    [stored] = await Notification.filter(citizen_id=mother.id, kind="family_consent_requested")
+    assert code not in str(stored.params) and stored.params["code"] == channels.SECRET_MASK
+    inbox = (await client.get("/api/v1/notifications", headers=mother.headers)).json()["items"]
+    [shown] = [m for m in inbox if m["kind"] == "family_consent_requested"]
+    assert code not in shown["body"] and channels.SECRET_MASK in shown["body"]
+    confirmed = await client.post(f"{LINKS}/{asked.json()['link']['id']}/confirmation", headers=son.headers,
+                                  json={"code": code})
     assert confirmed.status_code == 200 and confirmed.json()["link"]["status"] == "active"
 
 
