@@ -1,0 +1,1 @@
+"""Adapters to outside parties, each speaking that party's published protocol (see ../shared/DESIGN.md)."""
