@@ -132,7 +132,7 @@ def create_app(
     app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature()])
     app.ctx.applications = ApplicationService(platform)
     app.ctx.ratings = RatingService(platform)
-    # Mini-programs (issue 9): the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
+    # Mini-programs: the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
     app.ctx.mini_program = MiniProgramPlatform(
         settings.miniprogram_api_url, settings.miniprogram_appid, settings.miniprogram_secret, platform.cache,
         platform.clock, timeout=settings.miniprogram_timeout, refresh_margin=settings.miniprogram_token_refresh_margin)

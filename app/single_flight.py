@@ -2,7 +2,7 @@
 
 When a popular value is missing (a worker's mirror lapsed, a citizen's code is due), every request
 in flight for it would otherwise go to Redis or sign a code of its own at the same moment: 64
-connections of one phone stalled the worker for up to 180 ms (measured, issue 11). With
+connections of one phone stalled the worker for up to 180 ms. With
 `SingleFlight`, the first caller starts the call and the others await the same result or error.
 
 The call runs as a task of its own, so a caller that goes away (its client hung up) does not

@@ -1,4 +1,4 @@
-"""Mini-programs (issue 9): openid bindings and accepted subscription messages. Depends on 0012; the lead relinks the chain."""
+"""Mini-programs: openid bindings and accepted subscription messages."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops

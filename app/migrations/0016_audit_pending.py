@@ -1,5 +1,5 @@
-"""Audit entries pending between a domain transaction and the chain write (issue 11: a worker killed
-after its commit left an application without its audit entries)."""
+"""Audit entries pending between a domain transaction and the chain write (a worker killed
+after its commit would otherwise leave an application without its audit entries)."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
