@@ -33,7 +33,7 @@ from app.security.pii import mask_name
 from app.single_flight import SingleFlight
 from health_code import codec, render
 from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
-from health_code.rules import EVIDENCE_KINDS, Evidence, RuleSet, UpheldAppeal, Verdict
+from health_code.rules import COLOUR_RANK, EVIDENCE_KINDS, Evidence, RuleSet, UpheldAppeal, Verdict
 
 COLOUR_NAMES = {
     "green": {"zh-Hans": "绿码", "zh-Hant": "綠碼", "en": "Green"},
@@ -293,8 +293,7 @@ class HealthCodeService:
             status = await self.status(citizen.id)
             now = int(self.p.clock.timestamp())
             next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
-            # A code never outlives its status: a change that time alone brings (an override's end) is due then.
-            expires_at = min(now + self.s.health_code_ttl, max(next_change or now + self.s.health_code_ttl, now + 1))
+            expires_at = max(lasting(status, now + self.s.health_code_ttl), now + 1)
             code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at)
             if await self.p.cache.replace(key, found, _shown_json(code, next_change_at=next_change),
                                           ttl=self.s.health_code_ttl, announce=False):
@@ -343,10 +342,8 @@ class HealthCodeService:
         the citizen or by `proxy_id`, the family member who printed it; the one on screen is not replaced."""
         now = int(self.p.clock.timestamp())
         status = await self.status(citizen.id)
-        expires_at = now + self.s.print_card_ttl
-        if status.next_change_at is not None:
-            expires_at = min(expires_at, int(status.next_change_at.timestamp()))
-        code = await self._issue(citizen, status.colour, tuple(status.reasons), max(expires_at, now + 60))
+        expires_at = max(lasting(status, now + self.s.print_card_ttl), now + 60)
+        code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at)
         await audit.record_event(self.p.clock, actor=proxy_id or citizen.id, actor_type="proxy" if proxy_id else "citizen",
                                  action="health_code_printed", subject_id=citizen.id,
                                  attributes={"expires_at": code.expires_at})
@@ -423,7 +420,7 @@ class HealthCodeService:
         """A local code for a partner region's code (转码): never greener than our own status for the
         citizen, and never outliving the source."""
         status = await self.status(citizen.id)
-        if codec.COLOURS.index(status.colour) >= codec.COLOURS.index(partner_colour):
+        if not worse(partner_colour, status.colour):
             colour, reasons = status.colour, tuple(status.reasons)
         else:
             colour, reasons = partner_colour, ()
@@ -505,12 +502,8 @@ class HealthCodeService:
         results: list[tuple[codec.CodeClaims | codec.CodeError, str | None]] = []
         unknown: list[int] = []
         for index, entry in enumerate(known):
-            if entry is None:
-                unknown.append(index)
-                results.append(_CHECKED_BELOW)
-                continue
-            values = ujson.loads(entry)
-            if len(values) != 9:  # a status change's mark without the code's details: checked below
+            values = ujson.loads(entry) if entry is not None else ()
+            if len(values) != 9:  # not cached, or a status change's mark without the code's details: checked below
                 unknown.append(index)
                 results.append(_CHECKED_BELOW)
                 continue
@@ -551,14 +544,14 @@ class HealthCodeService:
         """A registered verifier (场所/口岸查验) checks a code; the citizen sees it in their access log.
         A code issued before its holder's status turned worse raises StatusChanged with the colour now."""
         [(claims, citizen_id)] = await self.verify_many([payload])
-        if isinstance(claims, codec.StatusChanged) and citizen_id:
+        changed = isinstance(claims, codec.StatusChanged)
+        if citizen_id and (changed or not isinstance(claims, codec.CodeError)):  # what the verifier learned
             await audit.record_access(self.p.clock, citizen_id=citizen_id, actor=verifier.name, actor_type="department",
-                                      action="health_code_verified", attributes=["current_color"], purpose=purpose)
+                                      action="health_code_verified",
+                                      attributes=["current_color"] if changed else ["color", "subject_masked"],
+                                      purpose=purpose)
         if isinstance(claims, codec.CodeError):
             raise claims
-        if citizen_id:
-            await audit.record_access(self.p.clock, citizen_id=citizen_id, actor=verifier.name, actor_type="department",
-                                      action="health_code_verified", attributes=["color", "subject_masked"], purpose=purpose)
         return claims
 
 
@@ -580,7 +573,15 @@ class Holder:
 
 def worse(colour: str, than: str | None) -> bool:
     """Whether `colour` is worse than `than` (a code stored without its colour counts as green)."""
-    return codec.COLOURS.index(colour) > codec.COLOURS.index(than or "green")
+    return COLOUR_RANK[colour] > COLOUR_RANK[than or "green"]
+
+
+def lasting(status: HealthStatus, expires_at: int) -> int:
+    """`expires_at`, or the status's next scheduled change if sooner: no code outlives its status (a change
+    that time alone brings, such as an override's end, is due then)."""
+    if status.next_change_at is None:
+        return expires_at
+    return min(expires_at, int(status.next_change_at.timestamp()))
 
 
 # The place of a code in `verify_many`'s results until its signature is checked (every one is then replaced).

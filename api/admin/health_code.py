@@ -15,7 +15,6 @@ from app.clock import rfc3339
 from app.errors import ValidationFailed
 from health_code.codec import CodeError, StatusChanged
 from health_code.models import Appeal
-from health_code.rules import RuleSet
 
 bp = audience_blueprint("admin_health_code", url_prefix="/api/admin/v1", audience="admin")
 
@@ -179,15 +178,15 @@ async def pending_appeals(request: Request) -> HTTPResponse:
     if state not in APPEAL_LISTS:
         raise ValidationFailed([{"field": "state", "problem": "one of " + ", ".join(APPEAL_LISTS)}])
     rows = await request.app.ctx.appeals.listed_for(request.ctx.client, state, limit_arg(request))
-    rules = request.app.ctx.health.rules
-    return reply(PendingAppeals(items=[appeal_out(a, rules) for a in rows]))
+    codes = {rule.id: rule.code for rule in request.app.ctx.health.rules.all_reasons()}
+    return reply(PendingAppeals(items=[appeal_out(a, codes) for a in rows]))
 
 
 APPEAL_LISTS = ("pending", "override_ended")
 
 
-def appeal_out(appeal: Appeal, rules: RuleSet) -> PendingAppeal:
-    codes = {rule.id: rule.code for rule in rules.all_reasons()}
+def appeal_out(appeal: Appeal, codes: dict[str, int]) -> PendingAppeal:
+    """An appeal as an administrator sees it; `codes` are the reason codes of the rule set's rules, by id."""
     disputed = sorted({codes[rule_id] for _, rule_id in appeal.judged or () if rule_id in codes})
     return PendingAppeal(id=appeal.id, citizen_id=appeal.citizen_id, color=appeal.colour, reason=appeal.reason,
                          created_at=rfc3339(appeal.created_at), status=appeal.status, disputed_reasons=disputed,

@@ -29,7 +29,7 @@ from health_code.interop.formats import FormatAdapter, ForeignStatus, detect_for
 from health_code.interop.models import RevokedPartnerCode
 from health_code.interop.subject import subject_matches
 from health_code.interop.trust import PartnerTrustList, PartnerView
-from health_code.service import HealthCodeService, Holder, IssuedCode
+from health_code.service import HealthCodeService, Holder, IssuedCode, lasting
 
 MAX_BATCH = 100
 TRUST_LIST_TTL = 24 * 3600
@@ -316,9 +316,7 @@ class InteropService:
             raise ValidationFailed([{"field": "document_type", "problem": ", ".join(DOCUMENT_TYPES)}])
         status = await self.health.status(citizen.id)
         now = int(self.p.clock.timestamp())
-        expires_at = now + self.p.settings.border_pass_ttl
-        if status.next_change_at is not None:
-            expires_at = min(expires_at, int(status.next_change_at.timestamp()))  # a pass never outlives its status
+        expires_at = lasting(status, now + self.p.settings.border_pass_ttl)
         name = mask_name(self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else "")
         pass_id = os.urandom(6)
         claims: dict[Any, Any] = {
