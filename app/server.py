@@ -146,7 +146,7 @@ def create_app(
     app.ctx.cards = HomeCards(platform, app.ctx.card_backends, settled=settled_numbers)
     # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
     app.ctx.undo = UndoService(platform, app.ctx.applications)
-    app.ctx.family = FamilyService(platform, app.ctx.sms, app.ctx.accounts, app.ctx.health, app.ctx.appointments,
+    app.ctx.family = FamilyService(platform, app.ctx.accounts, app.ctx.health, app.ctx.appointments,
                                    app.ctx.applications)
     app.ctx.large_print = LargePrint(platform, app.ctx.health)
     app.ctx.payments = _payments(settings, platform, app.ctx.card_backends, app.ctx.licences)

@@ -40,7 +40,6 @@ from tortoise.expressions import Q
 
 from app.clock import CHINA_TIME
 from app import audit
-from app.accounts.adapters import SmsGateway
 from app.accounts.models import Citizen
 from app.accounts.rules import LEVEL_REAL_NAME, normalize_id_number, normalize_phone
 from app.accounts.service import AccountService, CitizenSnapshot, citizen_with_id_number, require_level
@@ -163,11 +162,10 @@ def relation_text(relation: str, language: str) -> str:
 
 
 class FamilyService:
-    def __init__(self, platform: Platform, sms: SmsGateway, accounts: AccountService, health: HealthCodeService,
+    def __init__(self, platform: Platform, accounts: AccountService, health: HealthCodeService,
                  appointments: AppointmentService, applications: ApplicationService) -> None:
         self.p = platform
         self.s = platform.settings
-        self.sms = sms
         self.accounts = accounts
         self.health = health
         self.appointments = appointments

@@ -143,7 +143,7 @@ async def receipt(request: Request, payment_id: str) -> HTTPResponse:
 async def _receipt_file(request: Request, payment_id: str, fmt: str) -> HTTPResponse:
     view = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
     found = view.receipt
-    data = await request.app.ctx.payments.receipts.image(found, view.payment, fmt)
+    data = await request.app.ctx.payments.receipts.image(found, view.payment, view.refunded_fen, fmt)
     kind = "application/pdf" if fmt == "pdf" else "image/png"
     return response.raw(data, content_type=kind, headers={
         "Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="{found.number}.{fmt}"'})

@@ -105,9 +105,9 @@ class Receipts:
                             paid_at=payment.settled_at, status=receipt_status(payment), refunded_fen=refunded,
                             remaining_fen=payment.amount_fen - refunded)
 
-    async def image(self, receipt: Receipt, payment: Payment, fmt: str = "png") -> bytes:
-        """The receipt drawn with pillow (PNG, or PDF through pillow), off the event loop."""
-        refunded = await refunded_fen(payment.id)
+    async def image(self, receipt: Receipt, payment: Payment, refunded: int, fmt: str = "png") -> bytes:
+        """The receipt drawn with pillow (PNG, or PDF through pillow), off the event loop; `refunded` fen of it
+        were refunded."""
         return await asyncio.to_thread(draw, receipt, payment, refunded, self.verify_url(receipt.number), fmt)
 
 

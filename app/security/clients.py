@@ -197,10 +197,7 @@ async def set_client_active(cache: Cache, client_id: str, active: bool) -> bool:
     which also stops its codes being accepted (ValueError)."""
     if await ApiClient.exists(id=client_id, audience="partner"):
         raise ValueError("a partner region is suspended or reactivated through PATCH /api/admin/v1/partners/{id}")
-    await forget_client(cache, client_id)  # first: when the cache cannot be told, nothing is changed
-    updated = await ApiClient.filter(id=client_id).update(active=active)
-    await forget_client(cache, client_id)
-    return bool(updated)
+    return await _update_client(cache, client_id, active=active)
 
 
 async def set_client_department(cache: Cache, client_id: str, department_id: str) -> bool:
@@ -208,8 +205,13 @@ async def set_client_department(cache: Cache, client_id: str, department_id: str
     department, on every worker. False if there is no such client. Whether the catalogue knows the department
     is for the caller to check: this module knows no catalogue."""
     check_department_id(department_id)
+    return await _update_client(cache, client_id, department_id=department_id)
+
+
+async def _update_client(cache: Cache, client_id: str, **changes: bool | str) -> bool:
+    """Change a client's row so that every worker sees it at once; False if there is no such client."""
     await forget_client(cache, client_id)  # first: when the cache cannot be told, nothing is changed
-    updated = await ApiClient.filter(id=client_id).update(department_id=department_id)
+    updated = await ApiClient.filter(id=client_id).update(**changes)
     await forget_client(cache, client_id)
     return bool(updated)
 

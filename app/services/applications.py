@@ -356,19 +356,16 @@ class ApplicationService:
                                              "rules": len(checked["all"]) if checked else 0})
         return item
 
-    async def item(self, item_id: str) -> ServiceItem:
-        item = await ServiceItem.get_or_none(id=item_id)
+    async def item(self, item_id: str, department_id: str | None = None) -> ServiceItem:
+        """An item, of `department_id` only when given (another department's is not found)."""
+        item = await ServiceItem.get_or_none(id=item_id, **({} if department_id is None else {"department_id": department_id}))
         if item is None:
             raise NotFound("APPLICATION_ITEM_NOT_FOUND")
         return item
 
     async def rules_of(self, client: AuthenticatedClient, item_id: str) -> ServiceItem:
         """An item with its 秒批 rules, for a catalogue administrator (any item) or a clerk (its department's)."""
-        within = department_scope(client)
-        item = await ServiceItem.get_or_none(id=item_id, **({} if within is None else {"department_id": within}))
-        if item is None:
-            raise NotFound("APPLICATION_ITEM_NOT_FOUND")
-        return item
+        return await self.item(item_id, department_scope(client))
 
     # -- shared steps --------------------------------------------------------------------------
     async def _materials(self, citizen_id: str, item: ServiceItem, given: list[MaterialGiven]) -> list[dict[str, Any]]:
