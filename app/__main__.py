@@ -71,9 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(settings).parse_args(argv)
     try:
         settings = settings.with_(host=args.host, port=args.port, workers=args.workers) if hasattr(args, "host") else settings
-    except ConfigError as exc:
+        return _run(settings, args)
+    except ConfigError as exc:  # also found once running, e.g. a keys file others may read in production
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "audit":
@@ -82,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return _keys(settings, args.action)
     if args.command == "clients":
         return asyncio.run(_add_client(settings, args) if args.action == "add" else _change_client(settings, args))
-    try:
-        return _serve(settings)
-    except ConfigError as exc:  # found at start, e.g. a keys file others may read in production
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    return _serve(settings)
 
 
 def _serve(settings: Settings) -> int:
