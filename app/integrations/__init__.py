@@ -1,1 +1,41 @@
-"""Adapters to outside parties, each speaking that party's published protocol (see ../shared/DESIGN.md)."""
+"""Adapters to outside parties, each speaking that party's published protocol (see ../shared/DESIGN.md).
+
+One package per party holds the Protocol the domains use and the adapter. Every adapter raises the
+errors below (never httpx's, never the provider's text, which may hold a phone number), so a domain
+decides what a citizen is told without knowing which provider answered.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+
+class ProviderError(RuntimeError):
+    """An outside party did not do what was asked. `code` is the provider's own error code (or a short
+    kind such as "timeout"); it never holds personal data and may be logged."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class ProviderUnavailable(ProviderError):
+    """Timed out, unreachable, a 5xx or the provider's own "internal error / service down": try later."""
+
+
+class ProviderThrottled(ProviderError):
+    """The provider refused for frequency (LimitExceeded, HTTP 429): try later, `retry_after` seconds."""
+
+    def __init__(self, code: str, retry_after: int = 60) -> None:
+        super().__init__(code)
+        self.retry_after = retry_after
+
+
+class ProviderMisconfigured(ProviderError):
+    """The provider refused our credentials, template or signature: an operator must fix settings."""
+
+
+def is_stand_in(url: str) -> bool:
+    """A provider URL on loopback is one of our stand-ins (standins/): real providers never are."""
+    host = (urlparse(url).hostname or "").lower()
+    return host in {"localhost", "::1"} or host.startswith("127.")
