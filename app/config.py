@@ -47,7 +47,32 @@ class Settings:
     otp_max_tries: int = 5
     otp_ip_hourly_limit: int = 30
     login_ip_hourly_limit: int = 120
-    face_pass_score: float = 0.8
+    face_pass_score: float = 0.8  # the provider's similarity to the authority's photo (0-100) divided by 100
+    face_session_ttl: int = 600  # a face session (人脸核身) must be finished within this
+    identity_mismatch_daily_limit: int = 5  # name + ID pairs the authority refused, per account and day
+    # Outside parties over their published protocols (README "Outside parties"). A URL on loopback is one
+    # of our stand-ins (standins/, started by `make run` and the tests); production refuses them.
+    # Tencent Cloud API 3.0 (TC3-HMAC-SHA256): SMS SendSms, voice SendCodeVoice, IdCardVerification, DetectAuth.
+    tencent_secret_id: str = "AKIDstandin0000000000000000000000"  # the stand-ins'; production must set its own
+    tencent_secret_key: str = "standin-secret-key-not-for-production"
+    tencent_region: str = "ap-guangzhou"
+    sms_url: str = "http://127.0.0.1:8300"  # real: https://sms.tencentcloudapi.com
+    sms_sdk_app_id: str = "1400000001"
+    sms_sign_name: str = "粤省事示例"
+    sms_template_ids: str = ""  # JSON {our template name: provider template id}; unset: the stand-in's ids
+    voice_url: str = "http://127.0.0.1:8300"  # real: https://vms.tencentcloudapi.com
+    voice_sdk_app_id: str = "1400000002"
+    identity_url: str = "http://127.0.0.1:8300"  # real: https://faceid.tencentcloudapi.com
+    identity_timeout: float = 5.0
+    face_url: str = "http://127.0.0.1:8300"  # real: https://faceid.tencentcloudapi.com
+    face_rule_id: str = "1"  # the DetectAuth RuleId configured at the provider
+    face_redirect_url: str = ""  # where the provider's page sends the phone back; default: APP_ISSUER
+    # App push: JPush REST API v3 (one call reaches APNs and the Android vendor channels).
+    push_url: str = "http://127.0.0.1:8310"  # real: https://api.jpush.cn
+    push_app_key: str = "standinappkey0000000000"  # the stand-in's; production must set its own
+    push_master_secret: str = "standin-master-secret-not-for-production"
+    push_timeout: float = 3.0
+    push_apns_production: bool = False  # JPush options.apns_production: the APNs environment
     face_timeout: float = 5.0
     face_daily_attempts: int = 5
     sms_timeout: float = 5.0
@@ -245,6 +270,7 @@ class Settings:
         if not self.help_line.isdigit() or not 3 <= len(self.help_line) <= 12:
             raise ConfigError("APP_HELP_LINE must be 3-12 digits, e.g. 12345")
         self._validate_payments()
+        self._validate_outside_parties()
         _check_url("APP_MINIPROGRAM_API_URL", self.miniprogram_api_url, {"http", "https"})
         if not 0.1 <= self.miniprogram_timeout <= 30:
             raise ConfigError("APP_MINIPROGRAM_TIMEOUT must be 0.1-30 seconds")
@@ -268,8 +294,45 @@ class Settings:
             if self.miniprogram_secret == Settings.miniprogram_secret or not self.miniprogram_api_url.startswith("https://"):
                 raise ConfigError("production needs APP_MINIPROGRAM_SECRET (not the stand-in's) and an https "
                                   "APP_MINIPROGRAM_API_URL")
+            self._refuse_stand_ins()
         return self
 
+
+    def _validate_outside_parties(self) -> None:
+        for name in ("sms_url", "voice_url", "identity_url", "face_url", "push_url"):
+            _check_url(f"APP_{name.upper()}", getattr(self, name), {"http", "https"})
+        if self.sms_template_ids:
+            try:
+                ids = json.loads(self.sms_template_ids)
+            except ValueError:
+                ids = None
+            if not isinstance(ids, dict) or not all(isinstance(v, str) and v for v in ids.values()):
+                raise ConfigError('APP_SMS_TEMPLATE_IDS must be a JSON object {"login_code": "<template id>", ...}')
+        if not 0 < self.face_pass_score <= 1:
+            raise ConfigError("APP_FACE_PASS_SCORE must be above 0 and at most 1")
+        if not 60 <= self.face_session_ttl <= 7200:
+            raise ConfigError("APP_FACE_SESSION_TTL must be 60-7200 seconds")
+        if not 1 <= self.identity_mismatch_daily_limit <= 100:
+            raise ConfigError("APP_IDENTITY_MISMATCH_DAILY_LIMIT must be 1-100")
+        for name in ("identity_timeout", "push_timeout"):
+            if not 0.1 <= getattr(self, name) <= 30:
+                raise ConfigError(f"APP_{name.upper()} must be 0.1-30 seconds")
+
+    def _refuse_stand_ins(self) -> None:
+        """Production talks to real providers only: each setting still at a stand-in is named."""
+        from app.integrations import is_stand_in
+
+        for name in ("sms_url", "voice_url", "identity_url", "face_url", "push_url", "payment_provider_url"):
+            url = getattr(self, name)
+            if url and (is_stand_in(url) or not url.startswith("https://")):
+                raise ConfigError(f"APP_{name.upper()} is a stand-in ({url}): production needs the real provider's "
+                                  "https URL")
+        for name in ("tencent_secret_id", "tencent_secret_key", "push_app_key", "push_master_secret"):
+            if getattr(self, name) == getattr(Settings, name):
+                raise ConfigError(f"APP_{name.upper()} is missing: production needs the provider's own credential, "
+                                  "not the stand-in's")
+        if not self.sms_template_ids:
+            raise ConfigError("APP_SMS_TEMPLATE_IDS is missing: production needs the provider's approved template ids")
 
     def _validate_payments(self) -> None:
         if self.payment_provider_url:

@@ -60,3 +60,31 @@ class RefreshToken(Model):
 
     class Meta:
         table = "refresh_tokens"
+
+
+class FaceSession(Model):
+    """One face check (人脸核身) at the provider, started for a citizen and used at most once.
+
+    `purpose` "level3" lifts the citizen's own real-name account; "reclaim" checks the person behind a
+    name + ID-number pair another account holds, and moves the pair to this citizen when it passes.
+    The pair checked is kept encrypted (`name_enc`, `id_number_enc`) with its lookup hash."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
+        "models.Citizen", related_name="face_sessions", on_delete=fields.CASCADE
+    )
+    purpose = fields.CharField(max_length=16)
+    provider = fields.CharField(max_length=32)
+    biz_token = fields.CharField(max_length=128, unique=True)
+    name_enc = fields.TextField()
+    id_number_enc = fields.TextField()
+    id_number_hash = fields.CharField(max_length=64, db_index=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    outcome = fields.CharField(max_length=16, null=True)  # passed, failed
+
+    citizen_id: str
+
+    class Meta:
+        table = "face_sessions"
