@@ -38,6 +38,11 @@ class LoginSession(Model):
     expires_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
     revoked_reason = fields.CharField(max_length=32, null=True)
+    # Where this device receives app push (推送): the provider's registration id, encrypted (PII purpose
+    # "push_token") with a keyed hash beside it, so a token re-registered by another session is found.
+    push_platform = fields.CharField(max_length=16, null=True)  # ios, android
+    push_token_enc = fields.TextField(null=True)
+    push_token_hash = fields.CharField(max_length=64, null=True, db_index=True)
 
     citizen_id: str
 
