@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("替身外部服务 Stand-in outside parties:", flush=True)
         for party, where in stand_ins.describe():
-            print(f"  {where:<24} {party}")
+            print(f"  {where:<24} {party}" if where.startswith("http") else f"  {'-':<24} {party}: {where}")
         print(f"日志 Logs: {args.data_dir}/standins/")
         print("指向它们的设置 Point an app at them with:")
         for name, value in stand_ins.env().items():
