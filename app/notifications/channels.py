@@ -1,4 +1,4 @@
-"""Delivery channels (消息通道) for inbox messages: in-app, SMS, mini-program subscription messages.
+"""Delivery channels (消息通道) for inbox messages: in-app, SMS, app push, mini-program subscription messages.
 
 Each template names its channels (`"channels"` in templates.py, in-app only by default). For each
 channel a message gets one `NotificationDelivery` row. The in-app channel is the inbox row itself,
@@ -7,8 +7,15 @@ short timeout; a failure never reaches the caller that wrote the message: the de
 failed with its error and a next attempt time that backs off (30 s, 2 min, 8 min), and the retry
 job (`retry_due`) sends it again, until `max_attempts` tries have been used up.
 
-The SMS text is the zh-Hans rendering of the template (the language of the SMS gateway's signed
-templates); the phone number is decrypted only to hand it to the gateway and never logged.
+An SMS is the kind's template as the provider approved it (app/notifications/sms_templates.py): the
+gateway gets the template name and its parameters in the provider's order; the phone number is
+decrypted only to hand it to the gateway and never logged.
+
+App push (`push`) goes to every device of the citizen that registered a push token (a live session);
+a token the provider reports invalid is dropped. A citizen with no device left gets the message by
+SMS instead, in the same delivery. When every device failed for another reason (the provider down or
+throttling) the delivery fails and is retried like any other; no SMS is sent meanwhile, so a message
+never arrives twice. Push text is zh-Hans, as SMS is (the device's language is not known).
 """
 
 from __future__ import annotations
@@ -17,24 +24,27 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
-from app.accounts.adapters import SmsGateway
 from app.accounts.models import Citizen
 from app.clock import Clock
 from app.i18n import ZH_HANS, pick
+from app.integrations import ProviderError
+from app.integrations.push import InvalidPushToken, PushGateway
+from app.integrations.sms import SmsGateway
 from app.notifications.models import Notification
+from app.notifications.sms_templates import sms_params
 from app.notifications.templates import TEMPLATES
 from app.security.pii import PiiCipher
 from app.services.models import NotificationDelivery
 
 log = logging.getLogger("app.notifications")
 
-IN_APP, SMS, MINI_PROGRAM = "in_app", "sms", "mini_program"
-CHANNELS = (IN_APP, SMS, MINI_PROGRAM)
+IN_APP, SMS, PUSH, MINI_PROGRAM = "in_app", "sms", "push", "mini_program"
+CHANNELS = (IN_APP, SMS, PUSH, MINI_PROGRAM)
 DEFAULT_CHANNELS = (IN_APP,)
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
-SMS_SIGNATURE = "【粤省事（示例）】"
+INVALID = "invalid token"  # a push outcome: the provider no longer knows the device's token
 LEASE = timedelta(minutes=2)  # how long a send in progress keeps a delivery from the retry job
 
 
@@ -86,7 +96,7 @@ async def _forget_secrets_once_delivered(message: Notification) -> None:
 
 
 class SmsChannel:
-    """Sends the zh-Hans text through the SMS gateway adapter to the citizen's own phone."""
+    """Sends the kind's approved SMS template, with its parameters, to the citizen's own phone."""
 
     def __init__(self, gateway: SmsGateway, pii: PiiCipher) -> None:
         self.gateway, self.pii = gateway, pii
@@ -95,13 +105,68 @@ class SmsChannel:
         citizen = await Citizen.get_or_none(id=message.citizen_id)
         if citizen is None:
             raise ChannelError("citizen account closed")
-        title, body = render_text(message.kind, message.params)
+        phone = self.pii.decrypt(citizen.phone_enc, "phone")
         try:
-            await self.gateway.send(self.pii.decrypt(citizen.phone_enc, "phone"), f"{SMS_SIGNATURE}{title}：{body}")
+            await self.gateway.send(phone, message.kind, sms_params(message.kind, message.params))
         except ChannelError:
             raise
-        except Exception as exc:  # the gateway's own error types; only the kind is kept, texts may hold the number
+        except ProviderError as exc:  # the provider's code only: its message may hold the number
+            raise ChannelError(f"sms gateway: {exc.code}") from None
+        except Exception as exc:  # an unexpected error: only its type is kept, its text may hold the number
             raise ChannelError(f"sms gateway: {type(exc).__name__}") from None
+
+
+class DeviceDirectory(Protocol):
+    """The push addresses of a citizen's signed-in devices (app/accounts/devices.py `DeviceTokens`)."""
+
+    async def devices_of(self, citizen_id: str) -> Sequence[PushDevice]:
+        """The live sessions with a push token."""
+
+    async def drop(self, session_id: str, reason: str = "invalid") -> None:
+        """Forget a session's token the provider no longer knows."""
+
+
+class PushDevice(Protocol):
+    session_id: str
+    platform: str
+    token: str
+
+
+class PushChannel:
+    """App push to each of the citizen's devices; by SMS (`fallback`) when the citizen has none."""
+
+    def __init__(self, gateway: PushGateway, devices: DeviceDirectory, fallback: ChannelSender) -> None:
+        self.gateway, self.devices, self.fallback = gateway, devices, fallback
+
+    async def send(self, message: Notification) -> None:
+        devices = await self.devices.devices_of(message.citizen_id)
+        title, body = render_text(message.kind, without_secrets(message.kind, message.params))
+        extras = {"kind": message.kind, "message_id": message.id}
+        outcomes = await asyncio.gather(*(self._push(device, title, body, extras) for device in devices))
+        delivered = sum(1 for outcome in outcomes if outcome is None)
+        failures = [outcome for outcome in outcomes if outcome not in (None, INVALID)]
+        if delivered:
+            log.info("message %s (%s) went by push to %d device(s)", message.id, message.kind, delivered)
+        elif failures:
+            raise ChannelError(f"push provider: {failures[0]}")
+        else:
+            await self.fallback.send(message)
+            log.info("message %s (%s) went by sms: no device with push", message.id, message.kind)
+
+    async def _push(self, device: PushDevice, title: str, body: str, extras: Mapping[str, str]) -> str | None:
+        """None once pushed, INVALID when the token was dropped, else the provider's error code."""
+        try:
+            await self.gateway.push(device.platform, device.token, title, body, extras)
+        except InvalidPushToken:
+            await self.devices.drop(device.session_id)
+            log.info("push token of session %s dropped: the provider no longer knows it", device.session_id)
+            return INVALID
+        except ProviderError as exc:
+            return exc.code
+        except Exception as exc:  # an adapter bug must not fail the sender: recorded and retried
+            return type(exc).__name__
+        return None
+
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# Each kind: title and body per language, and optionally "channels" (in_app, sms, mini_program;
-# in_app only when absent) and "secret" (parameters only external channels show, forgotten once they
+# Each kind: title and body per language, and optionally "channels" (in_app, sms, push, mini_program;
+# in_app only when absent; push goes by SMS to a citizen without a device) and "secret" (parameters only external channels show, forgotten once they
 # are done), see app/notifications/channels.py.
 TEMPLATES: dict[str, dict[str, Any]] = {
     "login_new_device": {
@@ -15,6 +15,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
             "zh-Hant": "您的帳號於 {at} 在「{device}」上登入。如非本人操作，請在「登入裝置」中將其登出。",
             "en": "Your account was signed in on “{device}” at {at}. If this was not you, sign it out under Devices.",
         },
+        "channels": ["in_app", "push"],  # to the other devices, or by SMS: a stranger's sign-in must be noticed
     },
     "identity_verified": {
         "title": {"zh-Hans": "实名认证成功", "zh-Hant": "實名認證成功", "en": "Identity verified"},
@@ -114,7 +115,8 @@ for _colour, _names in {"green": ("绿码", "綠碼", "green"), "yellow": ("黄�
             "zh-Hant": f"您的健康碼已變為{_names[1]}，請開啟健康碼查看原因。",
             "en": f"Your health code is now {_names[2]}. Open it to see why.",
         },
-        "channels": ["in_app", "mini_program"],  # a subscription message only to those who accepted one
+        # App push (SMS without a device); a subscription message only to those who accepted one.
+        "channels": ["in_app", "push", "mini_program"],
     }
 
 
@@ -237,7 +239,14 @@ TEMPLATES.update({
                  "en": "{amount} for “{description}” was refunded to the account you paid from."},
     },
 })
-# Every step of an application also goes out as a mini-program subscription message, to those who accepted one.
+# Every step of an application also goes out as a mini-program subscription message, to those who accepted one;
+# its results (approved, refused, sent back, completed) by app push too, or by SMS to a citizen without a device.
 for _kind in ("application_submitted", "application_auto_approved", "application_approved", "application_rejected",
               "application_returned", "application_corrected", "application_completed"):
     TEMPLATES[_kind]["channels"] = ["in_app", "mini_program"]
+for _kind in ("application_auto_approved", "application_approved", "application_rejected", "application_returned",
+              "application_completed"):
+    TEMPLATES[_kind]["channels"] = ["in_app", "push", "mini_program"]
+# Payment notices by app push, or by SMS to a citizen without a device.
+for _kind in [kind for kind in TEMPLATES if kind.startswith("payment_")]:
+    TEMPLATES[_kind]["channels"] = [*TEMPLATES[_kind].get("channels", ["in_app"]), "push"]
