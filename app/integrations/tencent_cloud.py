@@ -1,20 +1,36 @@
-"""Tencent Cloud API 3.0 request signing (TC3-HMAC-SHA256), for the adapters that call Tencent Cloud
-(SMS `SendSms`, voice `SendCodeVoice`, `IdCardVerification`, `DetectAuth`) and for the stand-ins that
-answer them, which check our signatures exactly as the provider does.
+"""Tencent Cloud API 3.0 request signing (TC3-HMAC-SHA256) and the async client the adapters call Tencent
+Cloud through (SMS `SendSms`, voice `SendCodeVoice`, `IdCardVerification`, `DetectAuth`,
+`GetDetectInfoEnhanced`); the stand-in (standins/tencent_cloud) checks our signatures exactly as the
+provider does.
 
 The published algorithm ("Signature v3"): a canonical request (method, path, query, the signed headers
 `content-type` and `host`, the SHA-256 of the body), a string to sign naming the date and service, and a
 key derived by HMAC-SHA256 from "TC3" + SecretKey through the date, the service and "tc3_request".
+
+The protocol of every action: a signed JSON POST to `/` of the service's host; the reply is HTTP 200 with
+`{"Response": {...fields, "RequestId"}}`, or with `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`
+when the action failed. `TencentCloudClient` turns the common error families into our provider errors
+and leaves the action's own codes (InvalidParameter*, FailedOperation.*, ...) to the adapter as a
+`TencentCloudError`. Where the provider says nothing: an HTTP 429 is throttling, another 4xx means a
+wrong URL or a proxy refusing us (misconfigured); the provider's Message is never kept (it may quote a
+phone number).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
+
+import httpx
+
+from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable
 
 ALGORITHM = "TC3-HMAC-SHA256"
 JSON = "application/json; charset=utf-8"
@@ -100,6 +116,83 @@ def verify(headers: Mapping[str, str], payload: bytes, find_key: Callable[[str],
     if not hmac.compare_digest(expected, found["signature"]):
         raise SignatureError("AuthFailure.SignatureFailure")
     return found["secret_id"]
+
+
+class TencentCloudError(ProviderError):
+    """An error code of the action itself (InvalidParameterValue.*, FailedOperation.*, ...) that the client
+    does not classify: the adapter maps `code` to what it means for its party."""
+
+
+def classify(code: str) -> ProviderError:
+    """The provider error for an API error code of one of the common families (see the module docstring)."""
+    if code.startswith(("InternalError", "ResourceUnavailable")) or (
+            code.startswith("FailedOperation.") and code.endswith("Unavailable")):
+        return ProviderUnavailable(code)
+    if code.startswith("RequestLimitExceeded"):
+        return ProviderThrottled(code, retry_after=1)  # a per-second frequency limit
+    if code.startswith("LimitExceeded"):
+        return ProviderThrottled(code)
+    if code.startswith(("AuthFailure", "UnauthorizedOperation")):
+        return ProviderMisconfigured(code)
+    return TencentCloudError(code)
+
+
+class TencentCloudClient:
+    """Signed calls to one Tencent Cloud service (e.g. "sms", version "2021-01-11") at `url`, over one shared
+    httpx connection pool. `url` is the provider's endpoint (https://sms.tencentcloudapi.com) or a stand-in's
+    (http://127.0.0.1:8300); the Host signed is its host[:port]."""
+
+    def __init__(self, url: str, credentials: Credentials, *, service: str, version: str, region: str,
+                 timeout: float, now: Callable[[], float] = time.time) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("a Tencent Cloud URL is http(s)://host[:port]")
+        self.url = f"{parsed.scheme}://{parsed.netloc}"
+        self.host = parsed.netloc
+        self.credentials = credentials
+        self.service = service
+        self.version = version
+        self.region = region
+        self._now = now
+        self.http = httpx.AsyncClient(timeout=timeout)
+
+    async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Run `action` with `params`; the reply's `Response` object. Raises ProviderUnavailable,
+        ProviderThrottled, ProviderMisconfigured or TencentCloudError, each with a code only."""
+        payload = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        call = Call(self.service, self.host, action, self.version, self.region)
+        headers = signed_headers(self.credentials, call, payload, int(self._now()))
+        try:
+            reply = await self.http.post(self.url + "/", content=payload, headers=headers)
+        except httpx.TimeoutException:
+            raise ProviderUnavailable("timeout") from None
+        except httpx.HTTPError:
+            raise ProviderUnavailable("unreachable") from None
+        return _response(reply)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+def _response(reply: httpx.Response) -> dict[str, Any]:
+    """The `Response` object of a reply, or the provider error it stands for."""
+    if reply.status_code >= 500:
+        raise ProviderUnavailable(f"http_{reply.status_code}")
+    if reply.status_code == 429:
+        raise ProviderThrottled("http_429")
+    if reply.status_code != 200:
+        raise ProviderMisconfigured(f"http_{reply.status_code}")
+    try:
+        response = reply.json()["Response"]
+    except (ValueError, KeyError, TypeError):
+        raise ProviderUnavailable("bad_reply") from None
+    if not isinstance(response, dict):
+        raise ProviderUnavailable("bad_reply")
+    error = response.get("Error")
+    if error is not None:
+        code = error.get("Code") if isinstance(error, dict) else None
+        raise classify(code if isinstance(code, str) and code else "UnknownError")
+    return response
 
 
 def _date(timestamp: int) -> str:

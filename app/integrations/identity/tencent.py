@@ -1,0 +1,54 @@
+"""The identity authority's name + ID-number check through Tencent Cloud `IdCardVerification` (faceid
+2018-03-01): `{"IdCard", "Name"}` → `{"Result", "Description"}`.
+
+Result codes as published: "0" match, "-1" mismatch, "-2" invalid ID number, "-3" invalid name, "-5" no
+record; "-4" (证件库服务异常) and "-6" (权威比对系统升级中) are ProviderUnavailable("result_-4"/"result_-6"),
+"-7" (认证次数超过当日限制) is ProviderThrottled("result_-7", one hour: the provider names no time).
+An unknown Result is ProviderUnavailable("result_<code>"); API errors map as TencentCloudClient maps them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.integrations import ProviderThrottled, ProviderUnavailable
+from app.integrations.identity import (INVALID_ID_NUMBER, INVALID_NAME, MATCH, MISMATCH, NO_RECORD,
+                                       IdentityVerdict)
+from app.integrations.tencent_cloud import Credentials, TencentCloudClient
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+SERVICE, VERSION = "faceid", "2018-03-01"
+OUTCOMES = {"0": MATCH, "-1": MISMATCH, "-2": INVALID_ID_NUMBER, "-3": INVALID_NAME, "-5": NO_RECORD}
+THROTTLED = "-7"
+DAILY_LIMIT_RETRY = 3600
+
+
+class TencentIdentity:
+    """IdentityAuthority over Tencent Cloud 二要素 (IdCardVerification)."""
+
+    def __init__(self, client: TencentCloudClient) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TencentIdentity:
+        credentials = Credentials(settings.tencent_secret_id, settings.tencent_secret_key)
+        return cls(TencentCloudClient(settings.identity_url, credentials, service=SERVICE, version=VERSION,
+                                      region=settings.tencent_region, timeout=settings.identity_timeout))
+
+    async def check(self, name: str, id_number: str) -> IdentityVerdict:
+        response = await self._client.call("IdCardVerification", {"IdCard": id_number, "Name": name})
+        return verdict(str(response.get("Result", "")))
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def verdict(result: str) -> IdentityVerdict:
+    """The verdict for one published Result code, or the provider error it stands for."""
+    if result in OUTCOMES:
+        return IdentityVerdict(OUTCOMES[result])
+    if result == THROTTLED:
+        raise ProviderThrottled(f"result_{result}", retry_after=DAILY_LIMIT_RETRY)
+    raise ProviderUnavailable(f"result_{result or 'missing'}")  # "-4", "-6", or a code the docs do not name
