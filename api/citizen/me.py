@@ -116,6 +116,27 @@ async def sign_out_session(request: Request, session_id: str) -> HTTPResponse:
     return no_content()
 
 
+class PushTokenRequest(Strict):
+    platform: str = Field(pattern="^(ios|android)$", description="ios or android")
+    token: str = Field(min_length=8, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9:._\-]*$",
+                       description="The push provider's registration id of this app install (JPush registrationID)")
+
+
+class PushTokenReply(BaseModel):
+    session_id: str
+    platform: str
+
+
+@bp.put("/sessions/current/push-token")
+@documented("Where this device receives push notifications (推送); kept until it signs out. A token another "
+            "session registered moves to this one", body=PushTokenRequest, reply_model=PushTokenReply, tag="me")
+async def register_push_token(request: Request) -> HTTPResponse:
+    body = parse_body(request, PushTokenRequest)
+    session_id = request.ctx.claims.session_id
+    await request.app.ctx.devices.register(request.ctx.citizen_id, session_id, body.platform, body.token)
+    return reply(PushTokenReply(session_id=session_id, platform=body.platform))
+
+
 @bp.get("/access-log/export")
 @documented("My whole access log as a JSON file to keep (like Singpass Myinfo and the Estonian data tracker)",
             reply_model=AccessLog, tag="me")
