@@ -200,8 +200,13 @@ TENCENT_URLS = ("sms_url", "voice_url", "identity_url", "face_url")
 
 STAND_INS: tuple[StandInSpec, ...] = (
     StandInSpec("tencent_cloud", "腾讯云 Tencent Cloud (短信 SMS, 语音验证码 voice codes, 二要素 identity, 人脸核身 face)",
-                "standins.tencent_cloud", "/_standin/health", TENCENT_URLS, point=_point_urls(TENCENT_URLS)),
+                "standins.tencent_cloud", "/_standin/health", TENCENT_URLS,
+                args=lambda s: ["--secret-id", s.tencent_secret_id, "--secret-key", s.tencent_secret_key,
+                                "--sms-sdk-app-id", s.sms_sdk_app_id, "--voice-sdk-app-id", s.voice_sdk_app_id,
+                                "--sign-name", s.sms_sign_name],
+                point=_point_urls(TENCENT_URLS)),
     StandInSpec("jpush", "极光推送 JPush (app push)", "standins.jpush", "/_standin/health", ("push_url",),
+                args=lambda s: ["--app-key", s.push_app_key, "--master-secret", s.push_master_secret],
                 point=_point_urls(("push_url",))),
     StandInSpec("payment_provider", "示例支付 Payment provider", "app.payments.standin_provider", "/v1/keys",
                 ("payment_provider_url",),
