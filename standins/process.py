@@ -221,7 +221,7 @@ STAND_INS: tuple[StandInSpec, ...] = (
 
 
 def module_exists(module: str) -> bool:
-    """Whether `python -m module` would find it in this checkout (a stand-in still being written may not)."""
+    """Whether `python -m module` finds it in this checkout (said plainly rather than as a stand-in's crash)."""
     path = REPO_ROOT.joinpath(*module.split("."))
     return path.with_suffix(".py").is_file() or (path / "__main__.py").is_file()
 
@@ -281,7 +281,7 @@ def start_all(data_dir: Path | str, our_url: str, settings: Settings, *, timeout
                 found.left_out.append((spec, "real provider configured: " + ", ".join(
                     getattr(settings, name) for name in spec.urls)))
             elif not module_exists(spec.module):
-                found.left_out.append((spec, f"not started: {spec.module} is not in this checkout"))
+                raise StandInError(f"{spec.key}: {spec.module} is not in this checkout")
             else:
                 process = StandInProcess(spec.key, spec.command(settings), spec.health_path,
                                          log_dir / f"{spec.key}.log", timeout=timeout)
