@@ -188,7 +188,10 @@ def _point_urls(names: tuple[str, ...]) -> Point:
 def _point_payments(url: str, settings: Settings, our_url: str) -> dict[str, Any]:
     """The provider URL, its public key pinned from its /v1/keys (as production pins it), the merchant key
     it was started with, and our notice callback on the address the app serves on (unless set)."""
-    keys = httpx.get(f"{url}/v1/keys", timeout=5).json()["keys"]
+    try:
+        keys = httpx.get(f"{url}/v1/keys", timeout=5).json()["keys"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as failure:
+        raise StandInError(f"payment_provider: its keys at {url}/v1/keys could not be read ({failure!r})") from None
     changes: dict[str, Any] = {"payment_provider_url": url, "payment_merchant_key": settings.payment_merchant_key,
                                "payment_provider_jwk": json.dumps(keys[0], separators=(",", ":"))}
     if not settings.payment_notify_url:
