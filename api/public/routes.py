@@ -10,6 +10,7 @@ from api.http import audience_blueprint, documented, reply
 from app.accounts.rules import normalize_phone
 from app.clock import rfc3339
 from app.errors import AppError, envelope
+from app.integrations import ProviderUnavailable
 
 bp = audience_blueprint("public", url_prefix="", audience="public")
 dev_bp = audience_blueprint("dev", url_prefix="/dev", audience="public")
@@ -88,5 +89,8 @@ async def sms_outbox(request: Request) -> HTTPResponse:
     phone = normalize_phone(request.args.get("phone", ""))
     if phone is None:
         raise AppError("INVALID_PHONE", status=422)
-    messages = await request.app.ctx.sms.recent(phone)
+    try:
+        messages = await request.app.ctx.sms_outbox.recent(phone)  # read from the stand-in provider
+    except ProviderUnavailable:
+        raise AppError("SERVICE_UNAVAILABLE", status=503) from None
     return reply({"items": [{"id": m.message_id, "text": m.text, "sent_at": rfc3339(m.sent_at)} for m in messages]})

@@ -3,6 +3,9 @@
 Each action takes the request's parameters and returns the `Response` fields, or raises `ApiError`
 with the provider's error code. Choices where the provider's documents are silent:
 
+- "enrol" (a standing setting, not a fault): IdCardVerification and DetectAuth take a valid ID number
+  they have never seen as the holder's under the first name asked for it (tests then state only the
+  people they dispute). It lasts until reset, past the faults of single calls.
 - SendSms enforces no frequency limits of its own (our service has its own); `throttle` forces one.
 - DetectAuth refuses an ID number the registry does not hold with FailedOperation.IdNoExistSystem
   (库中无此号), a name that is not the holder's with FailedOperation.IdNameMisMatch, a malformed ID
@@ -88,6 +91,16 @@ class Behaviour:
     delay: float = 0.0
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """What a call of an action may depend on besides its parameters."""
+
+    now: float
+    forced: str | None = None  # a fault mode acted out by the action itself ("throttle", "invalid_phone")
+    enrol: bool = False  # the authority takes an ID number it has never seen under the name asked
+    base_url: str = ""  # where this stand-in answers (DetectAuth's Url)
+
+
 @dataclass
 class FaceSession:
     biz_token: str
@@ -108,6 +121,7 @@ class State:
     calls: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=KEEP))
     counts: Counter[str] = field(default_factory=Counter)
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    standing: dict[str, Behaviour] = field(default_factory=dict)  # "enrol", kept apart from the faults
     faces: dict[str, FaceSession] = field(default_factory=dict)
 
     def holder(self, id_number: str) -> str | None:
@@ -115,25 +129,43 @@ class State:
 
     def reset(self) -> None:
         """Forget what was sent, counted, steered and started; the seeded people stay."""
-        for kept in (self.added, self.messages, self.calls, self.counts, self.behaviours, self.faces):
+        for kept in (self.added, self.messages, self.calls, self.counts, self.behaviours, self.standing, self.faces):
             kept.clear()
 
     def behave(self, actions: str, mode: str, count: int, delay: float) -> None:
+        """Steer the next `count` calls (0: until cleared) of each action named (or "*"). "enrol" is kept
+        apart from the faults, so a fault for one call does not end it."""
+        kept = self.standing if mode == STANDING else self.behaviours
         for action in (a.strip() for a in actions.split(",")):
             if action:
-                self.behaviours[action] = Behaviour(mode, count, delay)
+                kept[action] = Behaviour(mode, count, delay)
 
     def take_behaviour(self, action: str) -> Behaviour | None:
         """The fault to act out for this call of `action` (its own, else "*"), used up by one."""
-        key = action if action in self.behaviours else "*"
-        behaviour = self.behaviours.get(key)
-        if behaviour is None:
-            return None
-        if behaviour.count > 0:
-            behaviour.count -= 1
-            if behaviour.count == 0:
-                del self.behaviours[key]
-        return behaviour
+        return _take(self.behaviours, action)
+
+    def take_enrol(self, action: str) -> bool:
+        return _take(self.standing, action) is not None
+
+    def enrolled(self, id_number: str, name: str, ctx: CallContext) -> str | None:
+        """The holder of `id_number`; with `enrol`, a number never seen becomes `name`'s."""
+        holder = self.holder(id_number)
+        if holder is None and ctx.enrol:
+            self.added[id_number] = holder = name
+        return holder
+
+
+STANDING = "enrol"
+
+
+def _take(kept: dict[str, Behaviour], action: str) -> Behaviour | None:
+    key = action if action in kept else "*"
+    behaviour = kept.get(key)
+    if behaviour is not None and behaviour.count > 0:
+        behaviour.count -= 1
+        if behaviour.count == 0:
+            del kept[key]
+    return behaviour
 
     def face(self, biz_token: str, now: float) -> FaceSession:
         session = self.faces.get(biz_token)
@@ -166,7 +198,7 @@ def spoken(code: str) -> str:
 
 # -- SMS ----------------------------------------------------------------------------------------------
 
-def send_sms(state: State, params: Mapping[str, Any], forced: str | None, now: float) -> dict[str, Any]:
+def send_sms(state: State, params: Mapping[str, Any], ctx: CallContext) -> dict[str, Any]:
     if params.get("SmsSdkAppId") != state.config.sms_sdk_app_id:
         raise ApiError("InvalidParameterValue.SdkAppIdNotExist", "SdkAppId不存在。")
     numbers = params.get("PhoneNumberSet")
@@ -177,13 +209,13 @@ def send_sms(state: State, params: Mapping[str, Any], forced: str | None, now: f
     template_params = params.get("TemplateParamSet") or []
     if not isinstance(template_params, list) or not all(isinstance(p, str) for p in template_params):
         raise ApiError("InvalidParameter", "TemplateParamSet 须为字符串数组。")
-    return {"SendStatusSet": [_send_one(state, number, params, template_params, forced, now) for number in numbers]}
+    return {"SendStatusSet": [_send_one(state, number, params, template_params, ctx) for number in numbers]}
 
 
 def _send_one(state: State, number: Any, params: Mapping[str, Any], template_params: list[str],
-              forced: str | None, now: float) -> dict[str, Any]:
+              ctx: CallContext) -> dict[str, Any]:
     phone = mobile(number)
-    code = _sms_refusal(state, phone, params, template_params, forced)
+    code = _sms_refusal(state, phone, params, template_params, ctx.forced)
     status = {"SerialNo": "", "PhoneNumber": number if isinstance(number, str) else "", "Fee": 0,
               "SessionContext": str(params.get("SessionContext", "")), "Code": code or "Ok",
               "Message": SMS_MESSAGES.get(code or "Ok", "failed"), "IsoCode": "CN" if phone else ""}
@@ -192,7 +224,7 @@ def _send_one(state: State, number: Any, params: Mapping[str, Any], template_par
         text = f"【{params['SignName']}】" + fill(state.config.templates[params["TemplateId"]], template_params)
         state.messages.append({"id": status["SerialNo"], "phone": phone, "text": text,
                                "template_id": params["TemplateId"], "params": list(template_params),
-                               "sent_at": iso(now)})
+                               "sent_at": iso(ctx.now)})
     return status
 
 
@@ -231,46 +263,46 @@ def fill(template: str, params: list[str]) -> str:
 
 # -- voice codes --------------------------------------------------------------------------------------
 
-def send_code_voice(state: State, params: Mapping[str, Any], forced: str | None, now: float) -> dict[str, Any]:
+def send_code_voice(state: State, params: Mapping[str, Any], ctx: CallContext) -> dict[str, Any]:
     if params.get("VoiceSdkAppid") != state.config.voice_sdk_app_id:
         raise ApiError("InvalidParameterValue.SdkAppidNotExist", "SDK AppID 不存在。")
     phone = mobile(params.get("CalledNumber"))
-    if phone is None or forced == "invalid_phone":
+    if phone is None or ctx.forced == "invalid_phone":
         raise ApiError("InvalidParameterValue.CalledNumberVerifyFail", "被叫手机号码格式校验失败。")
     code, play_times = params.get("CodeMessage"), params.get("PlayTimes", 2)
     if not isinstance(code, str) or not code.isascii() or not code.isdigit() or len(code) > 12:
         raise ApiError("FailedOperation.InvalidParameters", "CodeMessage 仅支持数字。")
     if not isinstance(play_times, int) or not 1 <= play_times <= 3:
         raise ApiError("FailedOperation.InvalidParameters", "PlayTimes 取值 1-3。")
-    if forced == "throttle":
+    if ctx.forced == "throttle":
         raise ApiError("LimitExceeded.DeliveryFrequencyLimit", "下发语音消息时命中频率限制策略。")
     call_id = str(uuid.uuid4())
-    state.calls.append({"id": call_id, "phone": phone, "code": code, "text": spoken(code), "sent_at": iso(now)})
+    state.calls.append({"id": call_id, "phone": phone, "code": code, "text": spoken(code), "sent_at": iso(ctx.now)})
     return {"SendStatus": {"CallId": call_id, "SessionContext": str(params.get("SessionContext", ""))}}
 
 
 # -- identity (二要素) and face (人脸核身) ------------------------------------------------------------------
 
-def id_card_verification(state: State, params: Mapping[str, Any], forced: str | None, now: float) -> dict[str, Any]:
+def id_card_verification(state: State, params: Mapping[str, Any], ctx: CallContext) -> dict[str, Any]:
     id_number, name = params.get("IdCard"), params.get("Name")
     if not isinstance(id_number, str) or not isinstance(name, str):
         raise ApiError("InvalidParameter", "缺少参数 IdCard 或 Name。")
-    result = "-7" if forced == "throttle" else _id_result(state, id_number, name)
+    result = "-7" if ctx.forced == "throttle" else _id_result(state, id_number, name, ctx)
     return {"Result": result, "Description": ID_RESULTS[result]}
 
 
-def _id_result(state: State, id_number: str, name: str) -> str:
+def _id_result(state: State, id_number: str, name: str, ctx: CallContext) -> str:
     if not valid_id_number(id_number):
         return "-2"
     if normalize_name(name) != name:
         return "-3"
-    holder = state.holder(id_number)
+    holder = state.enrolled(id_number, name, ctx)
     if holder is None:
         return "-5"
     return "0" if holder == name else "-1"
 
 
-def detect_auth(state: State, params: Mapping[str, Any], base_url: str, now: float) -> dict[str, Any]:
+def detect_auth(state: State, params: Mapping[str, Any], ctx: CallContext) -> dict[str, Any]:
     rule_id, id_number, name = params.get("RuleId"), params.get("IdCard"), params.get("Name")
     if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
         raise ApiError("InvalidParameterValue.RuleIdNotExist", "RuleId不存在，请到人脸核身控制台申请。")
@@ -278,7 +310,7 @@ def detect_auth(state: State, params: Mapping[str, Any], base_url: str, now: flo
         raise ApiError("FailedOperation.IdFormatError", "输入的身份证号有误。")
     if not isinstance(name, str) or normalize_name(name) != name:
         raise ApiError("FailedOperation.NameFormatError", "输入的姓名有误。")
-    holder = state.holder(id_number)  # type: ignore[arg-type]
+    holder = state.enrolled(id_number, name, ctx)  # type: ignore[arg-type]
     if holder is None:
         raise ApiError("FailedOperation.IdNoExistSystem", "库中无此号，请到户籍所在地进行核实。")
     if holder != name:
@@ -286,13 +318,13 @@ def detect_auth(state: State, params: Mapping[str, Any], base_url: str, now: flo
     token = str(uuid.uuid4()).upper()
     redirect = params.get("RedirectUrl")
     state.faces[token] = FaceSession(token, id_number, name, rule_id,  # type: ignore[arg-type]
-                                     redirect if isinstance(redirect, str) else "", now)
-    return {"Url": f"{base_url}/_standin/faceid/page/{token}", "BizToken": token}
+                                     redirect if isinstance(redirect, str) else "", ctx.now)
+    return {"Url": f"{ctx.base_url}/_standin/faceid/page/{token}", "BizToken": token}
 
 
-def get_detect_info_enhanced(state: State, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+def get_detect_info_enhanced(state: State, params: Mapping[str, Any], ctx: CallContext) -> dict[str, Any]:
     token = params.get("BizToken")
-    session = state.face(token if isinstance(token, str) else "", now)
+    session = state.face(token if isinstance(token, str) else "", ctx.now)
     if params.get("RuleId") != session.rule_id:
         raise ApiError("InvalidParameterValue.RuleIdNotExist", "RuleId与BizToken不匹配。")
     return {"Text": session.result or pending_text(), "IdCardData": None, "BestFrame": None, "VideoData": None}

@@ -12,7 +12,8 @@ Faults (`POST /_standin/behaviour {"action": "SendSms" | "SendSms,SendCodeVoice"
 LimitExceeded.DeliveryFrequencyLimit; IdCardVerification: Result "-7"; DetectAuth and
 GetDetectInfoEnhanced: RequestLimitExceeded), "slow" (answers after `delay` s), "invalid_phone"
 (SendSms: IncorrectPhoneNumber; SendCodeVoice: CalledNumberVerifyFail; other actions answer normally),
-"hang" (never answers in any time a client waits).
+"hang" (never answers in any time a client waits). "enrol" is a standing setting, not a fault (provider.py);
+`DELETE /_standin/behaviour` clears the faults, `POST /_standin/reset` everything.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from sanic.response import text as text_reply
 from app.config import Settings
 from app.integrations.tencent_cloud import AUTHORIZATION, SignatureError, verify
 from standins.tencent_cloud import provider
-from standins.tencent_cloud.provider import ApiError, State
+from standins.tencent_cloud.provider import ApiError, CallContext, State
 
 ACTIONS: dict[tuple[str, str], str] = {
     ("sms", "SendSms"): "2021-01-11",
@@ -50,7 +51,12 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("faceid", "DetectAuth"): "2018-03-01",
     ("faceid", "GetDetectInfoEnhanced"): "2018-03-01",
 }
-MODES = ("fail", "http500", "throttle", "slow", "invalid_phone", "hang")
+MODES = ("fail", "http500", "throttle", "slow", "invalid_phone", "hang", provider.STANDING)
+HANDLERS: dict[str, Callable[[State, dict[str, Any], CallContext], dict[str, Any]]] = {
+    "SendSms": provider.send_sms, "SendCodeVoice": provider.send_code_voice,
+    "IdCardVerification": provider.id_card_verification, "DetectAuth": provider.detect_auth,
+    "GetDetectInfoEnhanced": provider.get_detect_info_enhanced,
+}
 ENVELOPE_THROTTLE = frozenset({"DetectAuth", "GetDetectInfoEnhanced"})
 HANG_SECONDS = 3600.0
 AUTH_MESSAGES = {
@@ -76,8 +82,7 @@ def bad_request(problem: str, status: int = 400) -> HTTPResponse:
     return reply({"error": problem}, status=status)
 
 
-def dispatch(state: State, service: str, action: str, version: str, body: bytes, base_url: str,
-             forced: str | None) -> dict[str, Any]:
+def dispatch(state: State, service: str, action: str, version: str, body: bytes, ctx: CallContext) -> dict[str, Any]:
     """The Response fields of one verified call, or ApiError."""
     expected = ACTIONS.get((service, action))
     if expected is None:
@@ -90,15 +95,7 @@ def dispatch(state: State, service: str, action: str, version: str, body: bytes,
         raise ApiError("InvalidParameter", "请求内容不是有效的 JSON。") from None
     if not isinstance(params, dict):
         raise ApiError("InvalidParameter", "请求内容须为 JSON 对象。")
-    now = time.time()
-    if action == "DetectAuth":
-        return provider.detect_auth(state, params, base_url, now)
-    if action == "GetDetectInfoEnhanced":
-        return provider.get_detect_info_enhanced(state, params, now)
-    handler: Callable[[State, dict[str, Any], str | None, float], dict[str, Any]] = {
-        "SendSms": provider.send_sms, "SendCodeVoice": provider.send_code_voice,
-        "IdCardVerification": provider.id_card_verification}[action]
-    return handler(state, params, forced, now)
+    return HANDLERS[action](state, params, ctx)
 
 
 async def act_out(behaviour: provider.Behaviour, action: str) -> HTTPResponse | None:
@@ -145,9 +142,9 @@ def _api_routes(app: Sanic, state: State) -> None:
             if acted is not None:
                 return acted
             forced = behaviour.mode
+        ctx = CallContext(time.time(), forced, state.take_enrol(action), f"{request.scheme}://{request.host}")
         try:
-            fields = dispatch(state, service, action, request.headers.get("x-tc-version", ""), request.body,
-                              f"{request.scheme}://{request.host}", forced)
+            fields = dispatch(state, service, action, request.headers.get("x-tc-version", ""), request.body, ctx)
         except ApiError as refused:
             return api_error(refused.code, refused.message)
         return envelope(fields)
@@ -168,7 +165,7 @@ def _control_routes(app: Sanic, state: State) -> None:
         if not isinstance(count, int) or count < 0 or not isinstance(delay, (int, float)) or delay < 0:
             return bad_request("count is an integer >= 0 (0: until cleared), delay a number of seconds >= 0")
         state.behave(action, mode, count, float(delay))
-        return reply({"behaviours": {a: vars(b) for a, b in state.behaviours.items()}})
+        return reply({"behaviours": {a: vars(b) for a, b in {**state.standing, **state.behaviours}.items()}})
 
     @app.delete("/_standin/behaviour")
     async def clear_behaviour(request: Request) -> HTTPResponse:
