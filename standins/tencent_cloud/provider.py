@@ -154,6 +154,14 @@ class State:
             self.added[id_number] = holder = name
         return holder
 
+    def face(self, biz_token: str, now: float) -> FaceSession:
+        session = self.faces.get(biz_token)
+        if session is None:
+            raise ApiError("InvalidParameterValue.BizTokenIllegal", "BizToken不合法。")
+        if now - session.created > FACE_SESSION_TTL:
+            raise ApiError("InvalidParameterValue.BizTokenExpired", "BizToken过期。")
+        return session
+
 
 STANDING = "enrol"
 
@@ -166,14 +174,6 @@ def _take(kept: dict[str, Behaviour], action: str) -> Behaviour | None:
         if behaviour.count == 0:
             del kept[key]
     return behaviour
-
-    def face(self, biz_token: str, now: float) -> FaceSession:
-        session = self.faces.get(biz_token)
-        if session is None:
-            raise ApiError("InvalidParameterValue.BizTokenIllegal", "BizToken不合法。")
-        if now - session.created > FACE_SESSION_TTL:
-            raise ApiError("InvalidParameterValue.BizTokenExpired", "BizToken过期。")
-        return session
 
 
 def iso(now: float) -> str:
