@@ -58,6 +58,7 @@ HANDLERS: dict[str, Callable[[State, dict[str, Any], CallContext], dict[str, Any
     "GetDetectInfoEnhanced": provider.get_detect_info_enhanced,
 }
 ENVELOPE_THROTTLE = frozenset({"DetectAuth", "GetDetectInfoEnhanced"})
+ENROLLING = frozenset({"IdCardVerification", "DetectAuth"})  # the actions "enrol" applies to
 HANG_SECONDS = 3600.0
 AUTH_MESSAGES = {
     "AuthFailure.InvalidAuthorization": "Authorization 不符合腾讯云标准。",
@@ -142,7 +143,8 @@ def _api_routes(app: Sanic, state: State) -> None:
             if acted is not None:
                 return acted
             forced = behaviour.mode
-        ctx = CallContext(time.time(), forced, state.take_enrol(action), f"{request.scheme}://{request.host}")
+        enrol = action in ENROLLING and state.take_enrol(action)
+        ctx = CallContext(time.time(), forced, enrol, f"{request.scheme}://{request.host}")
         try:
             fields = dispatch(state, service, action, request.headers.get("x-tc-version", ""), request.body, ctx)
         except ApiError as refused:
