@@ -250,3 +250,14 @@ for _kind in ("application_auto_approved", "application_approved", "application_
 # Payment notices by app push, or by SMS to a citizen without a device.
 for _kind in [kind for kind in TEMPLATES if kind.startswith("payment_")]:
     TEMPLATES[_kind]["channels"] = [*TEMPLATES[_kind].get("channels", ["in_app"]), "push"]
+
+
+# Identity disputes: the owner of a name + ID-number pair took it back with a face check (人脸核身).
+TEMPLATES["identity_reclaimed"] = {
+    "title": {"zh-Hans": "实名身份已解除", "zh-Hant": "實名身分已解除", "en": "Real-name identity removed"},
+    "body": {"zh-Hans": "您账号上的实名身份已由本人通过人脸核验取回，账号已退出登录并恢复为手机号账号，电子身份凭证已注销。如有疑问，请拨打 12345。",
+             "zh-Hant": "您帳號上的實名身分已由本人透過人臉核驗取回，帳號已登出並恢復為手機號帳號，電子身分憑證已註銷。如有疑問，請撥打 12345。",
+             "en": "The real-name identity on your account was taken back by its owner through a face check. Your "
+                   "account was signed out, is now a phone-only account, and its ID voucher is revoked. Questions: call 12345."},
+    "channels": ["in_app", "sms"],
+}
