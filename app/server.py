@@ -45,7 +45,9 @@ from app.i18n import negotiate
 from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
 from app.services.cards import HomeCards
-from app.notifications.channels import Channels, SmsChannel, configure_channels
+from app.notifications.channels import Channels, PushChannel, SmsChannel, configure_channels
+from app.accounts.devices import DeviceTokens
+from app.integrations.push.jpush import JPush
 from app.services.appointments import AppointmentService
 from app.services.jobs import add_service_jobs
 from app.payments.jobs import add_payment_jobs
@@ -138,7 +140,12 @@ def create_app(
         platform.clock, timeout=settings.miniprogram_timeout, refresh_margin=settings.miniprogram_token_refresh_margin)
     app.ctx.mini_programs = MiniProgramService(platform, app.ctx.accounts, app.ctx.mini_program)
     mini_program_channel = MiniProgramChannel(app.ctx.mini_program, platform.pii, platform.clock)
-    configure_channels(Channels({"sms": SmsChannel(app.ctx.sms, platform.pii), "mini_program": mini_program_channel},
+    # App push (JPush) to the citizen's signed-in devices; by SMS to a citizen without one.
+    app.ctx.devices = DeviceTokens(platform)
+    app.ctx.push = JPush.from_settings(settings)
+    sms_channel = SmsChannel(app.ctx.sms, platform.pii)
+    configure_channels(Channels({"sms": sms_channel, "mini_program": mini_program_channel,
+                                 "push": PushChannel(app.ctx.push, app.ctx.devices, sms_channel)},
                                 timeout=settings.notify_channel_timeout, first_backoff=settings.notify_first_backoff,
                                 max_attempts=settings.notify_max_attempts))
     app.ctx.appointments = AppointmentService(platform)
@@ -187,6 +194,7 @@ def create_app(
             app.ctx.access_log.flush()
         app.ctx.health.close()
         await app.ctx.mini_program.close()
+        await app.ctx.push.close()
         await platform.cache.close()
         await close_db()
 
