@@ -44,7 +44,7 @@ run: $(STAMP)
 	$(BIN)/python -m app
 
 lint: $(STAMP)
-	$(BIN)/ruff check app api health_code elderly_mode miniprogram_mock tests bench
+	$(BIN)/ruff check app api health_code elderly_mode miniprogram_mock standins tests bench
 
 # The suite runs on every core (pytest-xdist), a test file per worker at a time; TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto

@@ -28,7 +28,14 @@ from tortoise.exceptions import OperationalError
 from tortoise.exceptions import ValidationError as StoredValueInvalid
 
 from api.http import dumps, reply
-from app.accounts.adapters import FaceCheckProvider, SmsGateway, StandInFaceCheck, StandInSmsGateway
+from app.integrations.face import FaceProvider
+from app.integrations.face.tencent import TencentFace
+from app.integrations.identity import IdentityAuthority
+from app.integrations.identity.tencent import TencentIdentity
+from app.integrations.sms import SmsGateway
+from app.integrations.sms.standin_outbox import StandInOutbox
+from app.integrations.sms.tencent import TencentSms
+from app.notifications.sms_templates import DEFAULT_TEMPLATE_IDS
 from app.access_log import AccessLog
 from app.accounts.service import AccountService
 from app.cache import CacheUnavailable
@@ -91,7 +98,8 @@ def create_app(
     clock: Clock | None = None,
     platform: Platform | None = None,
     sms: SmsGateway | None = None,
-    face: FaceCheckProvider | None = None,
+    identity: IdentityAuthority | None = None,
+    face: FaceProvider | None = None,
     name: str = "gov_app",
 ) -> Sanic:
     platform = platform or build_platform(settings, clock)
@@ -119,9 +127,13 @@ def create_app(
 
     app.ctx.settings = settings
     app.ctx.platform = platform
-    app.ctx.sms = sms or StandInSmsGateway(platform.clock, shared=platform.cache if settings.redis_url else None)
-    app.ctx.face = face or StandInFaceCheck()
-    app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.face)
+    # Outside parties over their published protocols (stand-ins on loopback outside production).
+    template_ids = json.loads(settings.sms_template_ids) if settings.sms_template_ids else DEFAULT_TEMPLATE_IDS
+    app.ctx.sms = sms or TencentSms.from_settings(settings, template_ids)
+    app.ctx.identity = identity or TencentIdentity.from_settings(settings)
+    app.ctx.face = face or TencentFace.from_settings(settings)
+    app.ctx.sms_outbox = StandInOutbox(settings.sms_url) if settings.dev_endpoints else None
+    app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.identity, app.ctx.face)
     app.ctx.health = HealthCodeService(platform, load_ruleset())
     app.ctx.venues = VenueService(app.ctx.health)
     app.ctx.appeals = AppealService(app.ctx.health)
@@ -130,6 +142,7 @@ def create_app(
     app.ctx.partners = PartnerRegistry(platform, app.ctx.trust)
     app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust)
     app.ctx.vouchers = VoucherService(platform, app.ctx.accounts.citizen)
+    app.ctx.accounts.on_identity_released.append(app.ctx.vouchers.revoke_released_identity)
     app.ctx.licences = LicenceService(platform)
     app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature()])
     app.ctx.applications = ApplicationService(platform)
@@ -195,6 +208,10 @@ def create_app(
         app.ctx.health.close()
         await app.ctx.mini_program.close()
         await app.ctx.push.close()
+        for adapter in (app.ctx.sms, app.ctx.identity, app.ctx.face, app.ctx.sms_outbox):
+            close = getattr(adapter, "close", None)
+            if close is not None:
+                await close()
         await platform.cache.close()
         await close_db()
 

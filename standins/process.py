@@ -31,7 +31,6 @@ import httpx
 
 from app.config import Settings
 from app.file_modes import make_private_dir
-from app.integrations import is_stand_in
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0  # seconds for a stand-in to bind and answer its health path
@@ -161,7 +160,8 @@ Point = Callable[[str, Settings, str], dict[str, Any]]
 class StandInSpec:
     """One outside party's stand-in: how to start it, how to tell it is up, and the settings that point
     the app at it (`point(url, settings, our_url)`). `urls` are the settings naming where the party
-    answers: the stand-in is started when one of them is unset or on loopback."""
+    answers: the stand-in is started when one of them is left at its default (an operator who names
+    a URL, even a loopback one, chose that party)."""
 
     key: str
     party: str
@@ -172,16 +172,20 @@ class StandInSpec:
     point: Point = lambda url, settings, our_url: {}
 
     def wanted(self, settings: Settings) -> bool:
-        return any(not getattr(settings, name) or is_stand_in(getattr(settings, name)) for name in self.urls)
+        return any(_left_at_default(settings, name) for name in self.urls)
 
     def command(self, settings: Settings) -> list[str]:
         return [sys.executable, "-m", self.module, "--port", "0", *self.args(settings)]
 
 
+def _left_at_default(settings: Settings, name: str) -> bool:
+    return getattr(settings, name) in ("", getattr(Settings, name))
+
+
 def _point_urls(names: tuple[str, ...]) -> Point:
-    """Every URL setting of `names` that is unset or on loopback becomes the stand-in's URL."""
+    """Every URL setting of `names` left at its default becomes the stand-in's URL."""
     def point(url: str, settings: Settings, our_url: str) -> dict[str, Any]:
-        return {name: url for name in names if not getattr(settings, name) or is_stand_in(getattr(settings, name))}
+        return {name: url for name in names if _left_at_default(settings, name)}
     return point
 
 
@@ -281,7 +285,7 @@ def start_all(data_dir: Path | str, our_url: str, settings: Settings, *, timeout
     try:
         for spec in specs:
             if not spec.wanted(settings):
-                found.left_out.append((spec, "real provider configured: " + ", ".join(
+                found.left_out.append((spec, "configured: " + ", ".join(
                     getattr(settings, name) for name in spec.urls)))
             elif not module_exists(spec.module):
                 raise StandInError(f"{spec.key}: {spec.module} is not in this checkout")

@@ -11,6 +11,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import sys
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator
 from urllib.parse import urlparse, urlunparse
@@ -19,12 +20,14 @@ import httpx
 import pytest
 from sanic import Sanic
 
-from app.accounts.adapters import StandInFaceCheck, StandInSmsGateway
 from app.cache import RedisCache
 from app.clock import MovableClock
 from app.config import Settings
 from app.platform import Platform, build_platform
 from app.server import create_app
+from standins.jpush.control import JPushStandIn
+from standins.tencent_cloud.control import TencentStandIn
+from tests.health_code.interop.partner_process import end_now, launch
 from tests.miniprogram.platform_process import PlatformProcess, start_platform
 
 Sanic.test_mode = True
@@ -98,14 +101,62 @@ async def platform_api(mini_program_platform: PlatformProcess) -> AsyncIterator[
         await api.delete("/mock/faults")
 
 
+@pytest.fixture(scope="session")
+def tencent_cloud_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The stand-in Tencent Cloud (SMS, voice codes, 二要素, 人脸核身), its own process for the whole run."""
+    log = tmp_path_factory.mktemp("standins") / "tencent-cloud.log"
+    url, process = launch([sys.executable, "-m", "standins.tencent_cloud", "--port", "0"], log, "/_standin/health",
+                          what="stand-in Tencent Cloud")
+    yield url
+    end_now(process)
+
+
+@pytest.fixture(scope="session")
+def jpush_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The stand-in JPush (app push), its own process for the whole run."""
+    log = tmp_path_factory.mktemp("standins") / "jpush.log"
+    url, process = launch([sys.executable, "-m", "standins.jpush", "--port", "0"], log, "/_standin/health",
+                          what="stand-in JPush")
+    yield url
+    end_now(process)
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, mini_program_platform: PlatformProcess) -> Settings:
+def tencent(tencent_cloud_url: str) -> Iterator[TencentStandIn]:
+    """The Tencent Cloud stand-in's controls, emptied for each test. The authority enrols an ID number
+    it has never seen under the first name asked for it, so a test states only the people it disputes."""
+    control = TencentStandIn(tencent_cloud_url)
+    control.reset()
+    control.behave("IdCardVerification,DetectAuth", "enrol", count=0)
+    yield control
+    control.close()
+
+
+@pytest.fixture
+def sms(tencent: TencentStandIn) -> TencentStandIn:
+    """What the SMS and voice stand-in sent (`outbox(phone)`, `calls(phone)`) and its faults (`fail_next`)."""
+    return tencent
+
+
+@pytest.fixture
+def jpush(jpush_url: str) -> Iterator[JPushStandIn]:
+    control = JPushStandIn(jpush_url)
+    control.reset()
+    yield control
+    control.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, mini_program_platform: PlatformProcess, tencent_cloud_url: str,
+             jpush_url: str) -> Settings:
     return Settings(
         env="test",
         data_dir=tmp_path,
         database_url=database_url,
         redis_url=REDIS_URL,
         miniprogram_api_url=mini_program_platform.url,
+        sms_url=tencent_cloud_url, voice_url=tencent_cloud_url, identity_url=tencent_cloud_url,
+        face_url=tencent_cloud_url, push_url=jpush_url,
         cache_namespace=f"test:{secrets.token_hex(6)}",
         scheduler_enabled=False,  # tests run jobs themselves, with the clock they move
         card_timeout=2.0,  # department stand-ins answer in 20 ms; the timeout tests set their own
@@ -118,23 +169,13 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture
-def sms(clock: MovableClock) -> StandInSmsGateway:
-    return StandInSmsGateway(clock, latency=0)
-
-
-@pytest.fixture
-def face() -> StandInFaceCheck:
-    return StandInFaceCheck(latency=0)
-
-
-@pytest.fixture
 def platform(settings: Settings, clock: MovableClock) -> Platform:
     return build_platform(settings, clock)
 
 
 @pytest.fixture
-async def app(settings: Settings, platform: Platform, sms: StandInSmsGateway, face: StandInFaceCheck) -> AsyncIterator[Sanic]:
-    app = create_app(settings, platform=platform, sms=sms, face=face, name=f"t{secrets.token_hex(4)}")
+async def app(settings: Settings, platform: Platform, tencent: TencentStandIn) -> AsyncIterator[Sanic]:
+    app = create_app(settings, platform=platform, name=f"t{secrets.token_hex(4)}")
     app.asgi = True  # served in-process through httpx.ASGITransport, as sanic-testing does
     await app._startup()
     await app._server_event("init", "before")  # runs before_server_start: database up

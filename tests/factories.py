@@ -14,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.accounts.adapters import StandInSmsGateway
+from standins.tencent_cloud.control import TencentStandIn
 from app.accounts.rules import id_check_char
 from app.security.clients import register_client
 
@@ -47,13 +47,15 @@ def live_sample(size: int = 4096) -> str:
     return base64.b64encode(os.urandom(size)).decode("ascii")
 
 
-def last_code(sms: StandInSmsGateway, phone: str) -> str:
-    match = re.search(r"验证码为 (\d{6})", sms.outbox(phone)[0].text)
+def last_code(sms: TencentStandIn, phone: str) -> str:
+    """The newest login code sent to `phone` (other messages, a new-device notice, may be newer)."""
+    codes = [re.search(r"验证码为 (\d{6})", message.text) for message in sms.outbox(phone)]
+    match = next((found for found in codes if found), None)
     assert match, "no login code in the outbox"
     return match.group(1)
 
 
-async def sign_in(client: httpx.AsyncClient, sms: StandInSmsGateway, phone: str | None = None,
+async def sign_in(client: httpx.AsyncClient, sms: TencentStandIn, phone: str | None = None,
                   device: str = "测试手机") -> SignedInCitizen:
     phone = phone or new_phone()
     sent = await client.post("/api/v1/auth/otp", json={"phone": phone})

@@ -84,6 +84,20 @@ class Served:
         self.kill()
         raise RuntimeError("the service did not become ready")
 
+    @property
+    def tencent_cloud_url(self) -> str:
+        """Where the stand-in Tencent Cloud the service started (dev) listens, as it printed."""
+        found = re.search(r"(http://127\.0\.0\.1:\d+)\s+腾讯云", self.log())
+        assert found, f"the service printed no Tencent Cloud stand-in: {self.log()[-1500:]}"
+        return found.group(1)
+
+    def enrol(self, name: str, id_number: str) -> None:
+        """Tell the stand-in identity authority about a person (its registry, as the real one has)."""
+        from standins.tencent_cloud.control import TencentStandIn
+
+        with TencentStandIn(self.tencent_cloud_url) as authority:
+            authority.add_person(name, id_number)
+
     def log(self) -> str:
         """What the service wrote (its own log lines and the request log)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -140,14 +154,17 @@ def served(**env: str) -> Iterator[Served]:
                 _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def signed_in_citizen(port: int, phone: str, id_number: str) -> str:
-    """Log in through the dev SMS outbox and verify the real name; the access token."""
+def signed_in_citizen(service: Served, phone: str, id_number: str, name: str = "陈志明") -> str:
+    """Log in through the dev SMS outbox and verify the real name (a person the stand-in identity
+    authority is first told about); the access token."""
+    port = service.port
+    service.enrol(name, id_number)
     assert call(port, "POST", "/api/v1/auth/otp", {"phone": phone})[0] == 202
     outbox = call(port, "GET", f"/dev/sms-outbox?phone={phone}")[1]
-    code = re.search(r"验证码为 (\d{6})", outbox["items"][0]["text"]).group(1)
+    code = re.search(r"验证码为 (\d{6})", next(m["text"] for m in outbox["items"] if "验证码为" in m["text"])).group(1)
     status, login, _ = call(port, "POST", "/api/v1/auth/login", {"phone": phone, "code": code})
     assert status == 200, login
     token = login["access_token"]
-    status, body, _ = call(port, "POST", "/api/v1/me/identity", {"name": "陈志明", "id_number": id_number}, token=token)
+    status, body, _ = call(port, "POST", "/api/v1/me/identity", {"name": name, "id_number": id_number}, token=token)
     assert status == 200, body
     return token

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, no_content, parse_body, reply, requires_level
 from api.schemas import Strict
 from app import audit
-from app.accounts.rules import LEVEL_PHONE, LEVEL_REAL_NAME
+from app.accounts.rules import LEVEL_PHONE
 from app.accounts.service import Profile
 from app.clock import rfc3339
 
@@ -21,8 +21,32 @@ class IdentityRequest(Strict):
     id_number: str = Field(max_length=32, description="18-character resident ID number")
 
 
+class FaceSessionRequest(Strict):
+    purpose: str = Field(default="level3", max_length=16,
+                         description="level3: check my own verified identity; reclaim: take back an identity another "
+                                     "account holds (with name and id_number)")
+    name: str | None = Field(default=None, max_length=40, description="reclaim only: name as on the ID card")
+    id_number: str | None = Field(default=None, max_length=32, description="reclaim only: resident ID number")
+
+
+class FaceSessionReply(BaseModel):
+    session_id: str
+    provider: str
+    biz_token: str
+    url: str
+    expires_in: int
+
+
 class FaceRequest(Strict):
-    liveness_sample: str = Field(max_length=3_000_000, description="Base64 of the liveness capture")
+    session_id: str | None = Field(default=None, max_length=40, description="The face session the phone completed")
+    liveness_sample: str | None = Field(default=None, max_length=3_000_000,
+                                        description="Stand-in face provider only: base64 of a liveness capture")
+
+    @model_validator(mode="after")
+    def one_of(self) -> "FaceRequest":
+        if (self.session_id is None) == (self.liveness_sample is None):
+            raise ValueError("send session_id (or, with the stand-in provider, liveness_sample)")
+        return self
 
 
 class LevelReply(BaseModel):
@@ -71,12 +95,24 @@ async def verify_identity(request: Request) -> HTTPResponse:
     return reply(LevelReply(level=level))
 
 
+@bp.post("/identity/face/sessions")
+@documented("Start a face check (人脸核身) at the provider; the phone completes it in the provider's SDK or page",
+            body=FaceSessionRequest, reply_model=FaceSessionReply, status=201, tag="me")
+@requires_level(LEVEL_PHONE)
+async def start_face_session(request: Request) -> HTTPResponse:
+    body = parse_body(request, FaceSessionRequest) if (request.body or b"").strip() else FaceSessionRequest()
+    started = await request.app.ctx.accounts.start_face_session(request.ctx.citizen, body.purpose, body.name,
+                                                                body.id_number)
+    return reply(FaceSessionReply(**vars(started)), status=201)
+
+
 @bp.post("/identity/face")
-@documented("Face check (人脸核验) through the provider", body=FaceRequest, reply_model=LevelReply, level=LEVEL_REAL_NAME, tag="me")
-@requires_level(LEVEL_REAL_NAME)
+@documented("Finish a face check: the provider's verdict for a completed session grants level 3 (or takes back an "
+            "identity another account held)", body=FaceRequest, reply_model=LevelReply, tag="me")
+@requires_level(LEVEL_PHONE)
 async def verify_face(request: Request) -> HTTPResponse:
     body = parse_body(request, FaceRequest)
-    level = await request.app.ctx.accounts.verify_face(request.ctx.citizen, body.liveness_sample)
+    level = await request.app.ctx.accounts.verify_face(request.ctx.citizen, body.session_id, body.liveness_sample)
     return reply(LevelReply(level=level))
 
 

@@ -70,9 +70,9 @@ class RefreshToken(Model):
 class FaceSession(Model):
     """One face check (人脸核身) at the provider, started for a citizen and used at most once.
 
-    `purpose` "level3" lifts the citizen's own real-name account; "reclaim" checks the person behind a
-    name + ID-number pair another account holds, and moves the pair to this citizen when it passes.
-    The pair checked is kept encrypted (`name_enc`, `id_number_enc`) with its lookup hash."""
+    Purpose level3 lifts the real-name account of the citizen to level 3. Purpose reclaim checks the
+    person behind a name + ID-number pair another account holds, and moves the pair here when it passes.
+    The pair checked is kept encrypted with its lookup hash."""
 
     id = fields.CharField(pk=True, max_length=40)
     citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(

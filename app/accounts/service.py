@@ -1,4 +1,8 @@
-"""Account operations: SMS-code login, token refresh and sessions, 实名 and face verification."""
+"""Account operations: SMS-code login, token refresh and sessions, 实名 and face verification.
+
+实名 (level 2) is what the identity authority confirmed: a name + ID-number pair it matched. Level 3 is
+a face session at the provider, checked against the authority's photo of that pair. A pair another
+account already holds can be taken back by its owner through a passed face session (`reclaim`)."""
 
 from __future__ import annotations
 
@@ -8,24 +12,30 @@ import dataclasses
 import binascii
 import hashlib
 import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Awaitable, Callable
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import audit
 from app.accounts import rules
-from app.accounts.adapters import FaceCheckError, FaceCheckProvider, SmsDeliveryError, SmsGateway
-from app.accounts.models import Citizen, LoginSession, RefreshToken
+from app.accounts.models import Citizen, FaceSession, LoginSession, RefreshToken
 from app.cache import ParsedOnce, get_json, set_json
 from app.clock import rfc3339
 from app.errors import AppError, Conflict, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed
 from app.ids import new_id
 from app.ownership import get_owned
+from app.integrations import ProviderError, ProviderThrottled, is_stand_in
+from app.integrations.face import FaceProvider, FaceVerdict
+from app.integrations.identity import INVALID_ID_NUMBER, INVALID_NAME, IdentityAuthority
+from app.integrations.sms import InvalidPhoneNumber, SmsGateway
 from app.notifications.service import notify
+from app.notifications.sms_templates import LOGIN_CODE, sms_params
 from app.platform import Platform
 from app.security import ratelimit
 from app.security.one_time_codes import CodeErrors, OneTimeCodes, new_code
@@ -37,6 +47,8 @@ LEVEL_NAMES = {
     rules.LEVEL_FACE: {"zh-Hans": "人脸核验", "zh-Hant": "人臉核驗", "en": "the face check"},
 }
 _CODE = re.compile(r"^[0-9]{6}$")
+FACE_PURPOSES = ("level3", "reclaim")
+log = logging.getLogger("app.accounts")
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,20 @@ class Profile:
     elderly_mode: bool
 
 
+@dataclass(frozen=True)
+class FaceSessionStarted:
+    """A face check (人脸核身) the phone completes in the provider's SDK or page."""
+
+    session_id: str
+    provider: str
+    biz_token: str
+    url: str
+    expires_in: int
+
+
+IdentityReleased = Callable[[CitizenSnapshot], Awaitable[object]]
+
+
 class IdentityLevelRequired(AppError):
     status, code = 403, "IDENTITY_LEVEL_REQUIRED"
 
@@ -108,13 +134,6 @@ async def citizen_with_id_number(platform: Platform, id_number: str) -> Citizen:
     return citizen
 
 
-def voice_code_speech(code: str, ttl: int) -> str:
-    """What the voice call says: each digit on its own, twice, as a person would read it out."""
-    digits = "，".join("〇一二三四五六七八九"[int(d)] for d in code)
-    return (f"您好，这里是粤省事。您的登录验证码是：{digits}。再说一遍：{digits}。"
-            f"{'一二三四五六七八九十'[ttl // 60 - 1] if 1 <= ttl // 60 <= 10 else ttl // 60}分钟内有效，请不要告诉任何人。")
-
-
 def _token_hash(token: str) -> str:
     # Ours are ASCII; any other text (even a lone surrogate from JSON) hashes to something never stored.
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
@@ -124,11 +143,14 @@ TOUCH_EVERY = 60  # seconds between updates of a session's "last used"
 
 
 class AccountService:
-    def __init__(self, platform: Platform, sms: SmsGateway, face: FaceCheckProvider) -> None:
+    def __init__(self, platform: Platform, sms: SmsGateway, identity: IdentityAuthority, face: FaceProvider) -> None:
         self.p = platform
         self.s = platform.settings
         self.sms = sms
+        self.identity = identity
         self.face = face
+        # Called with the account an identity was taken back from (its ID voucher is revoked there).
+        self.on_identity_released: list[IdentityReleased] = []
         self._touched: dict[str, float] = {}  # session id -> when this process last asked to touch it
         self._snapshot = ParsedOnce(lambda raw: CitizenSnapshot(**json.loads(raw)))
         self.login_codes = OneTimeCodes(platform.cache, platform.pii, platform.clock, prefix="otp:", purpose="otp",
@@ -160,20 +182,30 @@ class AccountService:
                 ratelimit.Limit(f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400),
             ])
             code = new_code()
-            text = f"【粤省事（示例）】您的登录验证码为 {code}，{self.s.otp_ttl // 60} 分钟内有效。工作人员不会向您索要验证码，请勿告知他人。"
-            try:
-                if channel == "voice":
-                    await asyncio.wait_for(self.sms.call(phone, voice_code_speech(code, self.s.otp_ttl)),
-                                           timeout=self.s.sms_timeout * 3)
-                else:
-                    await asyncio.wait_for(self.sms.send(phone, text), timeout=self.s.sms_timeout)
-            except (SmsDeliveryError, asyncio.TimeoutError):
-                raise Unavailable("SMS_UNAVAILABLE", headers={"Retry-After": "30"}) from None
+            await self._send_code(phone, phone_hash, code, channel)
             await self.login_codes.keep(f"otp:{phone_hash}", code, expires_at=now + self.s.otp_ttl,
                                         keep_for=self.s.otp_ttl + self.s.otp_resend_interval + 60, sent_at=now)
         finally:
             await cache.delete(f"otp:sending:{phone_hash}")
         return CodeSent(expires_in=self.s.otp_ttl, resend_after=self.s.otp_resend_interval)
+
+    async def _send_code(self, phone: str, phone_hash: str, code: str, channel: str) -> None:
+        """Hand the code to the provider. A code the provider did not take is not counted against the
+        phone's daily limit, and the caller is told to retry (503) or that the number was refused (422)."""
+        try:
+            if channel == "voice":
+                await asyncio.wait_for(self.sms.call_code(phone, code), timeout=self.s.sms_timeout * 3)
+            else:
+                params = sms_params(LOGIN_CODE, {"code": code, "minutes": self.s.otp_ttl // 60})
+                await asyncio.wait_for(self.sms.send(phone, LOGIN_CODE, params), timeout=self.s.sms_timeout)
+        except (ProviderError, asyncio.TimeoutError) as exc:
+            await ratelimit.hit(self.p.cache, self.p.clock, f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400,
+                                amount=-1)
+            if isinstance(exc, InvalidPhoneNumber):
+                raise AppError("INVALID_PHONE", status=422, extra={
+                    "fields": [{"field": "phone", "problem": "refused by the SMS provider"}]}) from None
+            log.warning("login code not sent over %s: %s", channel, _kind(exc))
+            raise Unavailable("SMS_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
 
     async def extend_login_code(self, raw_phone: str) -> int:
         """Time enough (适老化): once, before it lapses, a pending login code lives
@@ -279,7 +311,9 @@ class AccountService:
 
     async def _revoke(self, session: LoginSession, reason: str, actor: str, actor_type: str) -> None:
         now = self.p.clock.now()
-        await LoginSession.filter(id=session.id, revoked_at=None).update(revoked_at=now, revoked_reason=reason)
+        # A signed-out device gets no more pushes: its token goes with the session.
+        await LoginSession.filter(id=session.id, revoked_at=None).update(
+            revoked_at=now, revoked_reason=reason, push_platform=None, push_token_enc=None, push_token_hash=None)
         # Access tokens of this session stop working at once on every worker.
         await self.p.cache.set(f"sess:{session.id}", "0", ttl=self.s.access_token_ttl + 60)
         await audit.record_event(self.p.clock, actor=actor, actor_type=actor_type, action="session_revoked",
@@ -370,22 +404,19 @@ class AccountService:
         )
 
     async def verify_identity(self, citizen: CitizenSnapshot, raw_name: str, raw_id_number: str) -> int:
-        """实名认证: bind a name and a valid resident ID number (one ID number, one account)."""
+        """实名认证: the identity authority confirms the name + ID-number pair, then it is bound to this
+        account (one pair, one account). Nothing is stored unless the authority confirmed it."""
         await ratelimit.hit(self.p.cache, self.p.clock, f"identity:{citizen.id}", 10, 86400)
-        name = rules.normalize_name(raw_name)
-        id_number = rules.normalize_id_number(raw_id_number, self.p.clock.now().date())
-        if name is None:
-            raise AppError("INVALID_NAME", status=422, extra={"fields": [{"field": "name", "problem": "format"}]})
-        if id_number is None:
-            raise AppError("INVALID_ID_NUMBER", status=422, extra={"fields": [{"field": "id_number", "problem": "checksum, birth date or region"}]})
+        name, id_number = self._pair(raw_name, raw_id_number)
         id_hash = self.p.pii.lookup_hash(id_number, "id_number")
         if citizen.level >= rules.LEVEL_REAL_NAME:
             same_name = citizen.name_enc is not None and self.p.pii.decrypt(citizen.name_enc, "name") == name
             if citizen.id_number_hash == id_hash and same_name:
                 return citizen.level  # the same identity again: nothing changes
             raise Conflict("IDENTITY_ALREADY_VERIFIED")
+        await self._confirmed_by_authority(citizen.id, name, id_number)
         if await Citizen.filter(id_number_hash=id_hash).exclude(id=citizen.id).exists():
-            raise Conflict("ID_NUMBER_TAKEN")
+            raise _held_elsewhere()
         try:
             async with in_transaction():
                 updated = await Citizen.filter(id=citizen.id, level=rules.LEVEL_PHONE).update(
@@ -393,17 +424,134 @@ class AccountService:
                     id_number_hash=id_hash, level=rules.LEVEL_REAL_NAME, identity_verified_at=self.p.clock.now(),
                 )
         except IntegrityError:
-            raise Conflict("ID_NUMBER_TAKEN") from None
+            raise _held_elsewhere() from None
         if updated != 1:
             raise Conflict("IDENTITY_ALREADY_VERIFIED")
         await self.forget_citizen(citizen.id)
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="identity_verified",
-                                 subject_id=citizen.id, attributes=["name", "id_number"])
+                                 subject_id=citizen.id, attributes={"fields": ["name", "id_number"],
+                                                                    "confirmed_by": "identity_authority"})
         await notify(self.p.clock, citizen.id, "identity_verified")
         return rules.LEVEL_REAL_NAME
 
-    async def verify_face(self, citizen: CitizenSnapshot, liveness_sample: str) -> int:
-        """人脸核验 through the face-check provider; lifts a real-name account to level 3."""
+    def _pair(self, raw_name: str, raw_id_number: str) -> tuple[str, str]:
+        name = rules.normalize_name(raw_name)
+        id_number = rules.normalize_id_number(raw_id_number, self.p.clock.now().date())
+        if name is None:
+            raise AppError("INVALID_NAME", status=422, extra={"fields": [{"field": "name", "problem": "format"}]})
+        if id_number is None:
+            raise AppError("INVALID_ID_NUMBER", status=422, extra={"fields": [{"field": "id_number", "problem": "checksum, birth date or region"}]})
+        return name, id_number
+
+    async def _confirmed_by_authority(self, citizen_id: str, name: str, id_number: str) -> None:
+        """Ask the identity authority (二要素). A pair it does not confirm is 422 IDENTITY_MISMATCH and
+        counts against the account's daily limit; an authority that cannot answer is 503."""
+        limit = self.s.identity_mismatch_daily_limit
+        counter = f"identity-mismatch:{citizen_id}"
+        refused = await ratelimit.hit(self.p.cache, self.p.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT",
+                                      amount=0)
+        if refused >= limit:
+            await ratelimit.hit(self.p.cache, self.p.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT")
+        try:
+            verdict = await asyncio.wait_for(self.identity.check(name, id_number), timeout=self.s.identity_timeout)
+        except (ProviderError, asyncio.TimeoutError) as exc:
+            log.warning("identity authority did not answer: %s", _kind(exc))
+            raise Unavailable("IDENTITY_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
+        if verdict.confirmed:
+            return
+        if verdict.outcome == INVALID_NAME:
+            raise AppError("INVALID_NAME", status=422, extra={"fields": [{"field": "name", "problem": "refused by the identity authority"}]})
+        if verdict.outcome == INVALID_ID_NUMBER:
+            raise AppError("INVALID_ID_NUMBER", status=422, extra={"fields": [{"field": "id_number", "problem": "refused by the identity authority"}]})
+        await ratelimit.hit(self.p.cache, self.p.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT")
+        await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="identity_mismatch",
+                                 subject_id=citizen_id, attributes={"outcome": verdict.outcome})
+        raise AppError("IDENTITY_MISMATCH", status=422, extra={"fields": [
+            {"field": "name", "problem": "does not match the ID number"}]})
+
+    # -- face check (人脸核身) ------------------------------------------------------------------
+    async def start_face_session(self, citizen: CitizenSnapshot, purpose: str = "level3", raw_name: str | None = None,
+                                 raw_id_number: str | None = None) -> FaceSessionStarted:
+        """Start a face check at the provider: of the citizen's own verified identity ("level3"), or of a
+        pair another account holds, to take it back ("reclaim")."""
+        if purpose not in FACE_PURPOSES:
+            raise ValidationFailed([{"field": "purpose", "problem": f"one of {', '.join(FACE_PURPOSES)}"}])
+        if purpose == "level3":
+            require_level(citizen, rules.LEVEL_REAL_NAME)
+            name = self.p.pii.decrypt(citizen.name_enc or "", "name")
+            id_number = self.p.pii.decrypt(citizen.id_number_enc or "", "id_number")
+        else:
+            name, id_number = await self._reclaimable(citizen, raw_name or "", raw_id_number or "")
+        await ratelimit.hit(self.p.cache, self.p.clock, f"face:{citizen.id}", self.s.face_daily_attempts, 86400)
+        redirect = self.s.face_redirect_url or f"{self.s.issuer}/face-check/done"
+        try:
+            started = await asyncio.wait_for(self.face.start(name, id_number, redirect), timeout=self.s.face_timeout)
+        except (ProviderError, asyncio.TimeoutError) as exc:
+            log.warning("face provider did not start a session: %s", _kind(exc))
+            raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
+        now = self.p.clock.now()
+        row = await FaceSession.create(
+            id=new_id("face"), citizen_id=citizen.id, purpose=purpose, provider=self.face.name,
+            biz_token=started.biz_token, name_enc=self.p.pii.encrypt(name, "name"),
+            id_number_enc=self.p.pii.encrypt(id_number, "id_number"),
+            id_number_hash=self.p.pii.lookup_hash(id_number, "id_number"), created_at=now,
+            expires_at=now + timedelta(seconds=self.s.face_session_ttl))
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="face_session_started",
+                                 subject_id=citizen.id, attributes={"session_id": row.id, "purpose": purpose})
+        return FaceSessionStarted(row.id, self.face.name, started.biz_token, started.url, self.s.face_session_ttl)
+
+    async def _reclaimable(self, citizen: CitizenSnapshot, raw_name: str, raw_id_number: str) -> tuple[str, str]:
+        """A pair the authority confirms and another account holds, asked for by an account that holds
+        no other identity."""
+        name, id_number = self._pair(raw_name, raw_id_number)
+        id_hash = self.p.pii.lookup_hash(id_number, "id_number")
+        if citizen.level >= rules.LEVEL_REAL_NAME and citizen.id_number_hash != id_hash:
+            raise Conflict("IDENTITY_ALREADY_VERIFIED")
+        await self._confirmed_by_authority(citizen.id, name, id_number)
+        if not await Citizen.filter(id_number_hash=id_hash).exclude(id=citizen.id).exists():
+            raise Conflict("NOTHING_TO_RECLAIM")
+        return name, id_number
+
+    async def verify_face(self, citizen: CitizenSnapshot, session_id: str | None, liveness_sample: str | None = None) -> int:
+        """Finish a face check: the provider's verdict for a session the phone completed, or, with the
+        stand-in provider only, a liveness sample checked in one call."""
+        if session_id is None:
+            return await self._verify_face_sample(citizen, liveness_sample or "")
+        return await self._finish_face_session(citizen, session_id)
+
+    async def _finish_face_session(self, citizen: CitizenSnapshot, session_id: str) -> int:
+        """Fetch the provider's verdict for a face session of this citizen and, when it passed, grant
+        level 3 (or take the identity back). A session counts once: a second use is 409."""
+        session = await get_owned(FaceSession, citizen.id, session_id)
+        if session.used_at is not None:
+            raise Conflict("FACE_SESSION_USED")
+        if session.expires_at <= self.p.clock.now():
+            raise AppError("FACE_SESSION_EXPIRED", status=410)
+        verdict = await self._verdict(session.biz_token)
+        if not verdict.finished:
+            raise Conflict("FACE_CHECK_NOT_FINISHED")
+        passed = self._passes(session, verdict)
+        claimed = await FaceSession.filter(id=session.id, used_at=None).update(
+            used_at=self.p.clock.now(), outcome="passed" if passed else "failed")
+        if claimed != 1:
+            raise Conflict("FACE_SESSION_USED")
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
+                                 action="face_check_passed" if passed else "face_check_failed", subject_id=citizen.id,
+                                 attributes={"session_id": session.id, "purpose": session.purpose,
+                                             "score": round(verdict.similarity / 100, 3), "live": verdict.live,
+                                             "provider_code": verdict.code})
+        if not passed:
+            raise AppError("FACE_CHECK_FAILED", status=422, extra={"live": verdict.live})
+        if session.purpose == "reclaim":
+            return await self._reclaim(citizen, session)
+        return await self._lift_to_face_level(citizen)
+
+    async def _verify_face_sample(self, citizen: CitizenSnapshot, liveness_sample: str) -> int:
+        """Stand-in only: one call does what the phone does in the provider's page (a session, the
+        capture, the verdict). Refused while the face provider is a real one."""
+        if self.s.production or not is_stand_in(self.s.face_url):
+            raise AppError("FACE_SAMPLE_NOT_ACCEPTED", status=422, extra={"fields": [
+                {"field": "liveness_sample", "problem": "only with the stand-in face provider; send session_id"}]})
         require_level(citizen, rules.LEVEL_REAL_NAME)
         try:
             sample = base64.b64decode(liveness_sample or "", validate=True)
@@ -411,19 +559,79 @@ class AccountService:
             sample = b""
         if len(sample) < rules.MIN_LIVENESS_SAMPLE_BYTES:  # no capture that small can be analysed
             raise AppError("INVALID_LIVENESS_SAMPLE", status=422, extra={"fields": [{"field": "liveness_sample", "problem": "base64"}]})
-        await ratelimit.hit(self.p.cache, self.p.clock, f"face:{citizen.id}", self.s.face_daily_attempts, 86400)
+        started = await self.start_face_session(citizen)
         try:
-            result = await asyncio.wait_for(self.face.compare(sample, citizen.id_number_hash or ""), timeout=self.s.face_timeout)
-        except (FaceCheckError, asyncio.TimeoutError):
-            raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": "30"}) from None
-        passed = result.live and result.score >= self.s.face_pass_score
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
-                                 action="face_check_passed" if passed else "face_check_failed",
-                                 subject_id=citizen.id, attributes={"score": result.score, "live": result.live})
-        if not passed:
-            raise AppError("FACE_CHECK_FAILED", status=422, extra={"live": result.live})
+            await asyncio.wait_for(self.face.complete_with_sample(started.biz_token, sample), timeout=self.s.face_timeout)
+        except (ProviderError, asyncio.TimeoutError) as exc:
+            log.warning("stand-in face page did not take the sample: %s", _kind(exc))
+            raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
+        return await self._finish_face_session(citizen, started.session_id)
+
+    async def _verdict(self, biz_token: str) -> FaceVerdict:
+        try:
+            return await asyncio.wait_for(self.face.verdict(biz_token), timeout=self.s.face_timeout)
+        except (ProviderError, asyncio.TimeoutError) as exc:
+            log.warning("face provider gave no verdict: %s", _kind(exc))
+            raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
+
+    def _passes(self, session: FaceSession, verdict: FaceVerdict) -> bool:
+        """Live, similar enough to the authority's photo, and of the very pair the session was started
+        for (a verdict of another person's check never counts)."""
+        same_person = (verdict.id_number or "").upper() == self.p.pii.decrypt(session.id_number_enc, "id_number") \
+            and (verdict.name is None or verdict.name == self.p.pii.decrypt(session.name_enc, "name"))
+        return same_person and verdict.live and verdict.similarity / 100 >= self.s.face_pass_score
+
+    async def _lift_to_face_level(self, citizen: CitizenSnapshot) -> int:
         if citizen.level < rules.LEVEL_FACE:
             await Citizen.filter(id=citizen.id).update(level=rules.LEVEL_FACE, face_verified_at=self.p.clock.now())
             await self.forget_citizen(citizen.id)
             await notify(self.p.clock, citizen.id, "face_verified")
         return max(citizen.level, rules.LEVEL_FACE)
+
+    async def _reclaim(self, citizen: CitizenSnapshot, session: FaceSession) -> int:
+        """The owner of a pair proved it with their face: the account holding it drops to level 1 (its
+        sessions and ID voucher are revoked, it is told by SMS), and the pair is bound here at level 3."""
+        now = self.p.clock.now()
+        holder = await Citizen.get_or_none(id_number_hash=session.id_number_hash)
+        async with in_transaction():
+            if holder is not None and holder.id != citizen.id:
+                await Citizen.filter(id=holder.id).update(
+                    name_enc=None, id_number_enc=None, id_number_hash=None, level=rules.LEVEL_PHONE,
+                    identity_verified_at=None, face_verified_at=None)
+            await Citizen.filter(id=citizen.id).update(
+                name_enc=session.name_enc, id_number_enc=session.id_number_enc, id_number_hash=session.id_number_hash,
+                level=rules.LEVEL_FACE, identity_verified_at=now, face_verified_at=now)
+        await self.forget_citizen(citizen.id)
+        if holder is not None and holder.id != citizen.id:
+            await self._release(holder, citizen.id, session.id)
+        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="identity_reclaimed",
+                                 subject_id=citizen.id, attributes={"session_id": session.id,
+                                                                    "released_from": holder.id if holder else None})
+        await notify(self.p.clock, citizen.id, "face_verified")
+        return rules.LEVEL_FACE
+
+    async def _release(self, holder: Citizen, claimant_id: str, session_id: str) -> None:
+        for live in await self.sessions(holder.id):
+            await self._revoke(live, "identity_reclaimed", actor=claimant_id, actor_type="citizen")
+        await self.forget_citizen(holder.id)
+        snapshot = CitizenSnapshot(**{f.name: getattr(holder, f.name) for f in dataclasses.fields(CitizenSnapshot)})
+        for released in self.on_identity_released:
+            await released(snapshot)
+        await audit.record_event(self.p.clock, actor=claimant_id, actor_type="citizen", action="identity_released",
+                                 subject_id=holder.id, attributes={"session_id": session_id, "to": claimant_id})
+        await notify(self.p.clock, holder.id, "identity_reclaimed")
+
+
+def _held_elsewhere() -> AppError:
+    """The pair is confirmed but bound to another account: its owner may take it back with a face check."""
+    return Conflict("ID_NUMBER_TAKEN", extra={"reclaim": {"path": "/api/v1/me/identity/face/sessions",
+                                                         "purpose": "reclaim"}})
+
+
+def _kind(exc: BaseException) -> str:
+    """What went wrong, for the log: the provider's code or the exception type, never a message."""
+    return getattr(exc, "code", None) or type(exc).__name__
+
+
+def _retry_after(exc: BaseException) -> int:
+    return max(1, min(int(exc.retry_after), 3600)) if isinstance(exc, ProviderThrottled) else 30

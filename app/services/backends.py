@@ -4,7 +4,7 @@ Each department backend (住房公积金, 社会保险, 医疗保障, 交通违�
 `DepartmentBackend.fetch(citizen_id)`, which answers plain facts (numbers, states) and never
 display text: the card layer words them in the reader's language. The stand-ins behave as a
 remote system would be seen from outside (latency, random failures, a hang or an error on
-demand), as `app.accounts.adapters` does for SMS and the face check, so the timeouts, stale
+demand), so the timeouts, stale
 values and circuit breaker around them are tested for real.
 
 The health-code and ID-voucher cards read our own services through the same interface.

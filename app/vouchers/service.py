@@ -120,6 +120,16 @@ class VoucherService:
         await self._change(voucher, "revoked", "left_service", actor=citizen.id, actor_type="citizen")
         return voucher
 
+    async def revoke_released_identity(self, citizen: CitizenSnapshot) -> None:
+        """The identity behind the voucher was taken back by its owner (a face check): the account that
+        held it keeps no voucher, and QRs it showed stop working."""
+        voucher = await IdVoucher.filter(citizen_id=citizen.id, status__in=["active", "suspended"]).first()
+        if voucher is None:
+            return
+        await self._change(voucher, "revoked", "identity_reclaimed", actor="system", actor_type="system")
+        await Presentation.filter(voucher_id=voucher.id, redeemed_at=None,
+                                  expires_at__gt=self.p.clock.now()).update(expires_at=self.p.clock.now())
+
     async def revoke_by_id_number(self, authority: AuthenticatedClient, id_number: str, reason: str) -> IdVoucher:
         """The ID authority reports the card lost or expired: the voucher is revoked at once."""
         if reason not in ("id_card_lost", "id_card_expired"):

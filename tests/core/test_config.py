@@ -23,7 +23,21 @@ PRODUCTION = {
     "APP_KEYS_DIR": "/etc/gov/keys",
     "APP_MINIPROGRAM_API_URL": "https://mp-api.example.cn",
     "APP_MINIPROGRAM_SECRET": "a-real-secret-from-the-platform",
+    # The real outside parties (README "Outside parties"): every one a production deployment names.
+    "APP_TENCENT_SECRET_ID": "AKIDz8krbsJ5yKBZQpn74WFkmLPx3example",
+    "APP_TENCENT_SECRET_KEY": "Gu5t9xGARNpq86cd98joQYCN3example",
+    "APP_SMS_URL": "https://sms.tencentcloudapi.com",
+    "APP_SMS_TEMPLATE_IDS": '{"login_code": "1843210"}',
+    "APP_VOICE_URL": "https://vms.tencentcloudapi.com",
+    "APP_IDENTITY_URL": "https://faceid.tencentcloudapi.com",
+    "APP_FACE_URL": "https://faceid.tencentcloudapi.com",
+    "APP_PUSH_URL": "https://api.jpush.cn",
+    "APP_PUSH_APP_KEY": "7d431e42dfa6a6d693ac2d04",
+    "APP_PUSH_MASTER_SECRET": "5e987ac6d2e04d95a9d8f0d1",
 }
+STAND_IN_SETTINGS = ["APP_TENCENT_SECRET_ID", "APP_TENCENT_SECRET_KEY", "APP_SMS_URL", "APP_SMS_TEMPLATE_IDS",
+                     "APP_VOICE_URL", "APP_IDENTITY_URL", "APP_FACE_URL", "APP_PUSH_URL", "APP_PUSH_APP_KEY",
+                     "APP_PUSH_MASTER_SECRET"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -113,6 +127,30 @@ def test_production_refuses_to_start_without_each_required_part(missing, says):
     environ = {k: v for k, v in PRODUCTION.items() if k != missing}
     with pytest.raises(ConfigError, match=says):
         Settings.from_env(environ)
+
+
+@pytest.mark.parametrize("name", STAND_IN_SETTINGS)
+def test_production_refuses_each_outside_party_left_at_its_stand_in_naming_the_setting(name):
+    environ = {k: v for k, v in PRODUCTION.items() if k != name}
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env(environ)
+
+
+@pytest.mark.parametrize("name", ["APP_SMS_URL", "APP_VOICE_URL", "APP_IDENTITY_URL", "APP_FACE_URL", "APP_PUSH_URL"])
+def test_production_refuses_a_stand_in_on_loopback_or_plain_http(name):
+    for url in ("http://127.0.0.1:8300", "https://localhost:8300", "http://sms.example.cn"):
+        with pytest.raises(ConfigError, match=f"{name} is a stand-in"):
+            Settings.from_env({**PRODUCTION, name: url})
+
+
+def test_cli_production_start_with_a_stand_in_exits_non_zero_naming_it(tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    environ = {**PRODUCTION, "APP_KEYS_DIR": str(keys), "APP_FACE_URL": "http://127.0.0.1:8300"}
+    done = subprocess.run([str(PYTHON), "-m", "app"], cwd=ROOT, env=clean_env(**environ, APP_DATA_DIR=str(tmp_path)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "APP_FACE_URL is a stand-in" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_production_refuses_sqlite():

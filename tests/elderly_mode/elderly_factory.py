@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from app.accounts.adapters import StandInSmsGateway
+from standins.tencent_cloud.control import TencentStandIn
 from tests.factories import SignedInCitizen, sign_in, valid_id_number, verify_real_name
 
 ELDER_ID = valid_id_number(region="440104", birth="19480315", sequence="286")
@@ -20,7 +20,7 @@ LINKS = "/api/v1/family/links"
 ACCESS_LOG = "/api/v1/me/access-log"
 
 
-async def elder(client: httpx.AsyncClient, sms: StandInSmsGateway, *, elderly: bool = True,
+async def elder(client: httpx.AsyncClient, sms: TencentStandIn, *, elderly: bool = True,
                 name: str = "陈桂英", id_number: str = ELDER_ID) -> SignedInCitizen:
     citizen = await sign_in(client, sms, device="老人机")
     await verify_real_name(client, citizen, name=name, id_number=id_number)
@@ -30,14 +30,14 @@ async def elder(client: httpx.AsyncClient, sms: StandInSmsGateway, *, elderly: b
     return citizen
 
 
-async def family_member(client: httpx.AsyncClient, sms: StandInSmsGateway, *, name: str = "李建国",
+async def family_member(client: httpx.AsyncClient, sms: TencentStandIn, *, name: str = "李建国",
                         id_number: str = SON_ID) -> SignedInCitizen:
     citizen = await sign_in(client, sms, device="儿子的手机")
     await verify_real_name(client, citizen, name=name, id_number=id_number)
     return citizen
 
 
-def consent_code(sms: StandInSmsGateway, phone: str) -> str:
+def consent_code(sms: TencentStandIn, phone: str) -> str:
     match = re.search(r"确认码 (\d{6})", sms.outbox(phone)[0].text)
     assert match, "no confirmation code in the principal's SMS"
     return match.group(1)
@@ -51,7 +51,7 @@ async def ask_link(client: httpx.AsyncClient, proxy: SignedInCitizen, principal:
     return reply.json()
 
 
-async def linked(client: httpx.AsyncClient, sms: StandInSmsGateway, proxy: SignedInCitizen,
+async def linked(client: httpx.AsyncClient, sms: TencentStandIn, proxy: SignedInCitizen,
                  principal: SignedInCitizen) -> str:
     """The son asks, the elder reads him the code from her SMS, he enters it: the link id."""
     asked = await ask_link(client, proxy, principal)

@@ -26,7 +26,7 @@ def test_a_killed_worker_leaves_no_half_written_application_and_retries_make_exa
     keys = [f"kill-test-{n:04d}" for n in range(48)]
     with served() as service:
         service.start()
-        token = signed_in_citizen(service.port, "13711112222", valid_id_number(sequence="417"))
+        token = signed_in_citizen(service, "13711112222", valid_id_number(sequence="417"))
         answered: dict[str, str] = {}
         enough = threading.Event()
 

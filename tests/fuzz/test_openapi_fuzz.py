@@ -41,7 +41,7 @@ from miniprogram_mock.client import MiniProgramClient
 from tests.factories import live_sample, valid_id_number
 from tests.faults.proxy import reserve
 from tests.security.routes import PARAM
-from tests.served import ROOT, call, served, signed_in_citizen
+from tests.served import ROOT, Served, call, served, signed_in_citizen
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402
@@ -139,9 +139,10 @@ def audiences_by_path(tmp: Path) -> dict[tuple[str, str], str]:
     return {(e.method, e.openapi_path): e.audience for e in endpoints(app)}
 
 
-def verified_citizen(port: int, phone: str, sequence: str) -> str:
+def verified_citizen(service: Served, phone: str, sequence: str) -> str:
     """A citizen at level 3 (实名 and the face check); the access token."""
-    token = signed_in_citizen(port, phone, valid_id_number(sequence=sequence))
+    port = service.port
+    token = signed_in_citizen(service, phone, valid_id_number(sequence=sequence))
     status, body, _ = call(port, "POST", "/api/v1/me/identity/face", {"liveness_sample": live_sample()}, token=token)
     assert status == 200, body
     return token
@@ -187,11 +188,11 @@ def service(mini_program_platform):
             APP_PAYMENT_PROVIDER_TIMEOUT="2", APP_OTP_DAILY_LIMIT="100000", APP_OTP_IP_HOURLY_LIMIT="100000",
             APP_LOGIN_IP_HOURLY_LIMIT="100000") as running:
         running.start()
-        running.citizen_token = verified_citizen(running.port, PHONE, "551")
+        running.citizen_token = verified_citizen(running, PHONE, "551")
         # The mini-program user: another citizen, face-verified too, so that the identity check the
         # mini-program also offers is not already used up (10 a day each) when its turn comes; bound to
         # that citizen's phone number with the platform's phone data.
-        verified_citizen(running.port, MP_PHONE, "552")
+        verified_citizen(running, MP_PHONE, "552")
         mp = asyncio.run(_mini_program(running.port, mini_program_platform.url, None, bind=True))
         running.platform_url, running.mp_user, running.mp_token = mini_program_platform.url, mp.user, mp.token
         running.clients = {audience: register(running, audience) for audience in CLIENT_ROLES}

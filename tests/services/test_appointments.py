@@ -294,7 +294,7 @@ async def test_a_reminder_goes_out_the_day_before_once(app, client, sms, story, 
     assert reminder["title"] == "预约办事提醒"
     assert "09:30" in reminder["body"] and OFFICE in reminder["body"] and "往来港澳通行证再次签注" in reminder["body"]
     assert [m.text for m in sms.outbox(kept_by.phone) if "预约" in m.text] == \
-        [f"【粤省事（示例）】预约办事提醒：{reminder['body']}"]
+        [f"【粤省事示例】预约办事提醒：{reminder['body']}"]
     assert [m["data"]["thing1"]["value"] for m in await messages_to(platform_api, in_wechat)] == ["预约办事提醒"]
     assert await Notification.filter(citizen_id=cancelled_by.id, kind="appointment_reminder").count() == 0
     assert (await Appointment.get(id=kept["id"])).reminded_at is not None
