@@ -7,7 +7,12 @@ decides what a citizen is told without knowing which provider answered.
 
 from __future__ import annotations
 
+import ssl
+from functools import cache
+from typing import Any
 from urllib.parse import urlparse
+
+import httpx
 
 
 class ProviderError(RuntimeError):
@@ -39,3 +44,15 @@ def is_stand_in(url: str) -> bool:
     """A provider URL on loopback is one of our stand-ins (standins/): real providers never are."""
     host = (urlparse(url).hostname or "").lower()
     return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+@cache
+def _tls() -> ssl.SSLContext:
+    """One verifying TLS context for every adapter: building one loads the CA bundle (~70 ms), which
+    each new httpx client would otherwise do again."""
+    return httpx.create_ssl_context()
+
+
+def http_client(**options: Any) -> httpx.AsyncClient:
+    """An HTTP client for an adapter (certificates verified; `options` as httpx.AsyncClient takes them)."""
+    return httpx.AsyncClient(verify=_tls(), **options)

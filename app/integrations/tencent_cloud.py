@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable
+from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, http_client
 
 ALGORITHM = "TC3-HMAC-SHA256"
 JSON = "application/json; charset=utf-8"
@@ -154,7 +154,7 @@ class TencentCloudClient:
         self.version = version
         self.region = region
         self._now = now
-        self.http = httpx.AsyncClient(timeout=timeout)
+        self.http = http_client(timeout=timeout)
 
     async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Run `action` with `params`; the reply's `Response` object. Raises ProviderUnavailable,

@@ -292,3 +292,23 @@ async def test_a_face_session_row_keeps_the_pair_encrypted(client, sms, tencent)
     row = await FaceSession.get(id=body["session_id"])
     assert "何秀珍" not in row.name_enc and valid_id_number(sequence="313") not in row.id_number_enc
     assert row.expires_at - row.created_at == timedelta(seconds=600)
+
+
+async def test_a_verdict_of_another_persons_check_never_counts(client, sms, tencent, app, monkeypatch):
+    """The phone cannot bring a passed check of someone else: the verdict must name the pair the session
+    was started for (a provider mix-up or a swapped token fails closed)."""
+    from app.integrations.face import FaceVerdict
+
+    citizen = await real_name_citizen(client, sms, tencent, "罗志远", "321")
+    body = (await start(client, citizen)).json()
+
+    async def someone_elses(biz_token: str) -> FaceVerdict:
+        return FaceVerdict(finished=True, live=True, similarity=99.0, id_number=valid_id_number(sequence="999"),
+                           name="罗志远", code="0")
+
+    monkeypatch.setattr(app.ctx.accounts.face, "verdict", someone_elses)
+    reply = await finish(client, citizen, body["session_id"])
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "FACE_CHECK_FAILED"
+    assert await level(client, citizen) == 2
+    (entry,) = await AuditEntry.filter(action="face_check_failed", subject_id=citizen.id)
+    assert entry.attributes["session_id"] == body["session_id"]

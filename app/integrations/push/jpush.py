@@ -40,7 +40,7 @@ from typing import Any, Mapping
 
 import httpx
 
-from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable
+from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, http_client
 from app.integrations.push import PLATFORMS, InvalidPushToken
 
 log = logging.getLogger("app.integrations.push")
@@ -60,7 +60,7 @@ class JPush:
         self.url = url.rstrip("/")
         self.apns_production = apns_production
         credentials = base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
-        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._client = client or http_client(timeout=timeout)
         self._headers = {"Authorization": f"Basic {credentials}", "Content-Type": "application/json"}
 
     @classmethod

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import httpx
 
-from app.integrations import ProviderUnavailable
+from app.integrations import ProviderUnavailable, http_client
 
 TIMEOUT = 5.0
 
@@ -29,7 +29,7 @@ class StandInOutbox:
 
     def __init__(self, url: str, timeout: float = TIMEOUT) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = http_client(timeout=timeout)
 
     async def recent(self, phone: str) -> list[OutboxMessage]:
         """Messages sent to `phone` (11 digits), newest first. ProviderUnavailable when the stand-in cannot say."""
