@@ -101,24 +101,23 @@ async def platform_api(mini_program_platform: PlatformProcess) -> AsyncIterator[
         await api.delete("/mock/faults")
 
 
+def _stand_in(tmp_path_factory: pytest.TempPathFactory, module: str, what: str) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("standins") / f"{module}.log"
+    url, process = launch([sys.executable, "-m", module, "--port", "0"], log, "/_standin/health", what=what)
+    yield url
+    end_now(process)
+
+
 @pytest.fixture(scope="session")
 def tencent_cloud_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The stand-in Tencent Cloud (SMS, voice codes, 二要素, 人脸核身), its own process for the whole run."""
-    log = tmp_path_factory.mktemp("standins") / "tencent-cloud.log"
-    url, process = launch([sys.executable, "-m", "standins.tencent_cloud", "--port", "0"], log, "/_standin/health",
-                          what="stand-in Tencent Cloud")
-    yield url
-    end_now(process)
+    yield from _stand_in(tmp_path_factory, "standins.tencent_cloud", "stand-in Tencent Cloud")
 
 
 @pytest.fixture(scope="session")
 def jpush_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The stand-in JPush (app push), its own process for the whole run."""
-    log = tmp_path_factory.mktemp("standins") / "jpush.log"
-    url, process = launch([sys.executable, "-m", "standins.jpush", "--port", "0"], log, "/_standin/health",
-                          what="stand-in JPush")
-    yield url
-    end_now(process)
+    yield from _stand_in(tmp_path_factory, "standins.jpush", "stand-in JPush")
 
 
 @pytest.fixture

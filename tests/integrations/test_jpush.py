@@ -4,10 +4,8 @@ shows it, and every way the provider refuses becomes the provider error the doma
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import time
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import httpx
 import pytest
@@ -18,29 +16,16 @@ from app.integrations.push import InvalidPushToken
 from app.integrations.push.jpush import JPush, push_object, retry_after
 from standins.jpush import server as standin_server
 from standins.jpush.control import JPushStandIn
-from tests.health_code.interop.partner_process import end_now, launch
-
-
-@pytest.fixture(scope="module")
-def jpush_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    log = tmp_path_factory.mktemp("jpush") / "jpush.log"
-    url, process = launch([sys.executable, "-m", "standins.jpush", "--port", "0"], log, "/_standin/health",
-                          what="JPush stand-in")
-    yield url, process
-    end_now(process)
 
 
 @pytest.fixture
-def standin(jpush_process: tuple[str, subprocess.Popen[bytes]]) -> Iterator[JPushStandIn]:
-    control = JPushStandIn(jpush_process[0])
-    control.reset()
-    yield control
-    control.reset()
-    control.close()
+def standin(jpush: JPushStandIn) -> JPushStandIn:
+    """The JPush stand-in process of the test run (tests/conftest.py), emptied for this test."""
+    return jpush
 
 
 @pytest.fixture
-async def jpush(standin: JPushStandIn) -> AsyncIterator[JPush]:
+async def gateway(standin: JPushStandIn) -> AsyncIterator[JPush]:
     gateway = JPush.from_settings(Settings(push_url=standin.url, push_timeout=1.0))
     yield gateway
     await gateway.close()
@@ -55,19 +40,19 @@ def test_the_stand_in_starts_with_the_app_s_default_credentials() -> None:
     assert standin_server.DEFAULT_MASTER_SECRET == Settings.push_master_secret
 
 
-async def test_an_android_push_arrives_with_its_title_body_and_extras(jpush: JPush, standin: JPushStandIn) -> None:
+async def test_an_android_push_arrives_with_its_title_body_and_extras(gateway: JPush, standin: JPushStandIn) -> None:
     device = token()
-    msg_id = await jpush.push("android", device, "新设备登录提醒", "您的账号在“小米 14”上登录。", {"kind": "login_new_device"})
+    msg_id = await gateway.push("android", device, "新设备登录提醒", "您的账号在“小米 14”上登录。", {"kind": "login_new_device"})
     (shown,) = standin.pushes(device)
     assert shown["msg_id"] == msg_id and msg_id.isdigit()
     assert (shown["platform"], shown["title"], shown["body"], shown["extras"]) == (
         "android", "新设备登录提醒", "您的账号在“小米 14”上登录。", {"kind": "login_new_device"})
 
 
-async def test_an_ios_push_carries_title_and_body_in_the_apns_alert(jpush: JPush, standin: JPushStandIn) -> None:
+async def test_an_ios_push_carries_title_and_body_in_the_apns_alert(gateway: JPush, standin: JPushStandIn) -> None:
     device = token()
-    await jpush.push("ios", device, "缴费成功", "您已成功缴纳。", {"message_id": "msg_1"})
-    await jpush.push("ios", device, "健康码状态变更", "您的健康码已变为绿码。", {})
+    await gateway.push("ios", device, "缴费成功", "您已成功缴纳。", {"message_id": "msg_1"})
+    await gateway.push("ios", device, "健康码状态变更", "您的健康码已变为绿码。", {})
     latest, first = standin.pushes(device)  # newest first
     assert (latest["title"], latest["body"], latest["platform"]) == ("健康码状态变更", "您的健康码已变为绿码。", "ios")
     assert (first["title"], first["extras"]) == ("缴费成功", {"message_id": "msg_1"})
@@ -94,38 +79,38 @@ async def test_a_wrong_master_secret_is_misconfigured(standin: JPushStandIn) -> 
     assert "not-the-secret" not in repr(wrong)
 
 
-async def test_a_token_the_provider_no_longer_knows_is_invalid(jpush: JPush, standin: JPushStandIn,
+async def test_a_token_the_provider_no_longer_knows_is_invalid(gateway: JPush, standin: JPushStandIn,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     device = token()
     standin.invalidate(device)
     with caplog.at_level("DEBUG"), pytest.raises(InvalidPushToken) as refused:
-        await jpush.push("ios", device, "t", "b", {})
+        await gateway.push("ios", device, "t", "b", {})
     assert refused.value.code == "1011" and standin.pushes(device) == []
     assert "1011" in caplog.text and device not in caplog.text and Settings.push_master_secret not in caplog.text
 
 
-async def test_a_throttled_push_says_when_to_try_again(jpush: JPush, standin: JPushStandIn) -> None:
+async def test_a_throttled_push_says_when_to_try_again(gateway: JPush, standin: JPushStandIn) -> None:
     standin.behave("throttle", count=1, delay=20)
     with pytest.raises(ProviderThrottled) as throttled:
-        await jpush.push("android", token(), "t", "b", {})
+        await gateway.push("android", token(), "t", "b", {})
     assert (throttled.value.code, throttled.value.retry_after) == ("2002", 20)
-    await jpush.push("android", token(), "t", "b", {})  # count 1: the next one goes through
+    await gateway.push("android", token(), "t", "b", {})  # count 1: the next one goes through
 
 
-async def test_a_provider_error_is_unavailable(jpush: JPush, standin: JPushStandIn) -> None:
+async def test_a_provider_error_is_unavailable(gateway: JPush, standin: JPushStandIn) -> None:
     standin.behave("fail", count=2)
     for _ in range(2):
         with pytest.raises(ProviderUnavailable) as failed:
-            await jpush.push("android", token(), "t", "b", {})
+            await gateway.push("android", token(), "t", "b", {})
         assert failed.value.code == "1000"
-    await jpush.push("android", token(), "t", "b", {})
+    await gateway.push("android", token(), "t", "b", {})
 
 
-async def test_a_hanging_provider_times_out_as_unavailable(jpush: JPush, standin: JPushStandIn) -> None:
+async def test_a_hanging_provider_times_out_as_unavailable(gateway: JPush, standin: JPushStandIn) -> None:
     standin.behave("hang", count=1, delay=5)
     started = time.monotonic()
     with pytest.raises(ProviderUnavailable) as failed:
-        await jpush.push("android", token(), "t", "b", {})
+        await gateway.push("android", token(), "t", "b", {})
     assert failed.value.code == "timeout" and time.monotonic() - started < 3
 
 

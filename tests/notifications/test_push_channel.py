@@ -7,47 +7,25 @@ from __future__ import annotations
 
 import logging
 import secrets
-import subprocess
-import sys
 from datetime import timedelta
-from typing import Iterator
 
 import pytest
 
 from app.accounts.models import LoginSession
-from app.config import Settings
 from app.notifications import channels
 from app.notifications.models import Notification
 from app.notifications.service import notify
 from app.services.models import NotificationDelivery
 from standins.jpush.control import JPushStandIn
 from tests.factories import SignedInCitizen, sign_in
-from tests.health_code.interop.partner_process import end_now, launch
 
 PAID = {"description": "机动车违法罚款（示例）", "amount": "¥200.00"}
 
 
-@pytest.fixture(scope="module")
-def push_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    log = tmp_path_factory.mktemp("jpush") / "jpush.log"
-    url, process = launch([sys.executable, "-m", "standins.jpush", "--port", "0"], log, "/_standin/health",
-                          what="JPush stand-in")
-    yield url, process
-    end_now(process)
-
-
 @pytest.fixture
-def settings(settings: Settings, push_process: tuple[str, subprocess.Popen[bytes]]) -> Settings:
-    return settings.with_(push_url=push_process[0])
-
-
-@pytest.fixture
-def standin(push_process: tuple[str, subprocess.Popen[bytes]]) -> Iterator[JPushStandIn]:
-    control = JPushStandIn(push_process[0])
-    control.reset()
-    yield control
-    control.reset()
-    control.close()
+def standin(jpush: JPushStandIn) -> JPushStandIn:
+    """The JPush stand-in process of the test run (tests/conftest.py), emptied for this test."""
+    return jpush
 
 
 class FakeSms:
