@@ -144,6 +144,8 @@ def create_app(
     app.ctx.vouchers = VoucherService(platform, app.ctx.accounts.citizen)
     app.ctx.accounts.on_identity_released.append(app.ctx.vouchers.revoke_released_identity)
     app.ctx.licences = LicenceService(platform)
+    app.ctx.accounts.on_identity_moved.append(app.ctx.licences.move_to_owner)
+    app.ctx.accounts.on_identity_moved.append(app.ctx.health.move_to_owner)
     app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature()])
     app.ctx.applications = ApplicationService(platform)
     app.ctx.ratings = RatingService(platform)

@@ -388,10 +388,36 @@ class HealthCodeService:
             raise ValidationFailed([{"field": "observed_at", "problem": "in the future"}])
         citizen = await citizen_with_id_number(self.p, id_number)
         status = await self.record_evidence(citizen.id, kind, observed_at, {**data, "department": department.id},
-                                            source=f"department:{department.id}")
+                                            source=f"{DEPARTMENT_SOURCE}{department.id}")
         await audit.record_event(self.p.clock, actor=department.id, actor_type="department", action=action,
                                  subject_id=citizen.id, attributes=sorted(data))
         return status
+
+    # -- an identity taken back by its owner -----------------------------------------------------
+    async def move_to_owner(self, from_citizen_id: str, to_citizen_id: str) -> int:
+        """The owner of an identity took it back from `from_citizen_id`: the evidence departments and labs
+        recorded for that identity moves to the owner. What describes the other account's own person
+        stays with it (its self-declarations, travel it declared, exposures from its venue check-ins).
+        Both statuses are evaluated again, and the codes issued to the other account (signed with the
+        owner's masked name) stop verifying online. Returns how many evidence rows moved."""
+        moved = await HealthEvidence.filter(citizen_id=from_citizen_id, source__startswith=DEPARTMENT_SOURCE) \
+            .update(citizen_id=to_citizen_id)
+        trigger = "identity_moved"
+        await self.evaluate(to_citizen_id, trigger=trigger)
+        left = await self.evaluate(from_citizen_id, trigger=trigger)
+        refused = await self._refuse_all_codes(from_citizen_id, left.colour)
+        await self._void_shown_code(from_citizen_id)  # whatever colour it shows, it names the owner
+        await audit.record_event(self.p.clock, actor="system", actor_type="system", action="health_evidence_moved",
+                                 subject_id=to_citizen_id, attributes={"from": from_citizen_id, "evidence": moved,
+                                                                       "codes_refused": refused})
+        return moved
+
+    async def _refuse_all_codes(self, citizen_id: str, colour: str) -> int:
+        """Every live code of the citizen answers STATUS_CHANGED (with `colour`, the colour now) at online
+        checks, whatever its colour; returns how many were not refused already."""
+        live = await IssuedHealthCode.filter(citizen_id=citizen_id, expires_at__gt=self.p.clock.now())
+        await self._refuse(live, colour)
+        return sum(1 for row in live if row.status_changed_to is None)
 
     async def _issue(self, citizen: CitizenSnapshot, colour: str, reasons: tuple[int, ...], expires_at: int,
                      provenance: codec.Provenance | None = None) -> IssuedCode:
@@ -555,6 +581,7 @@ class HealthCodeService:
         return claims
 
 
+DEPARTMENT_SOURCE = "department:"  # evidence a department or lab recorded for an ID number
 EVALUATION_LOCK = 10.0  # seconds an evaluation may hold its citizen's lock, and a second one wait for it
 CHECKS_BETWEEN_TURNS = 10  # signatures checked between two turns of the event loop (~1 ms)
 REGION_CODE = re.compile(r"^[0-9]{6}$")

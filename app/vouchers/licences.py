@@ -38,6 +38,7 @@ from typing import Any, Mapping
 
 import jwt
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from app.clock import CHINA_TIME
 from app import audit
@@ -445,6 +446,33 @@ class LicenceService:
             issued_at=licence.issued_at, status_changed_at=licence.status_changed_at,
             fields=licence_fields.shown_fields(schema, content["fields"]),
         )
+
+    # -- an identity taken back by its owner -----------------------------------------------------
+    async def move_to_owner(self, from_citizen_id: str, to_citizen_id: str) -> int:
+        """The owner of an identity took it back from `from_citizen_id`: the licences departments issued to
+        that identity move to the owner's wallet, and every live share of them ends (the other account made
+        those shares, they must not open the owner's licence). E-receipts the platform issued stay: they
+        record that account's own payments, and its payment records stay with it. Returns how many moved."""
+        ids = await self._issued_by_departments(from_citizen_id)
+        if not ids:
+            return 0
+        now = self.p.clock.now()
+        async with in_transaction():
+            ended = await LicenceShare.filter(licence_id__in=ids, withdrawn_at=None, expires_at__gt=now) \
+                .update(withdrawn_at=now)
+            # citizen_id is in no unique constraint (licences are unique per type and number), and the
+            # sealed fields and document are bound to the licence id: a plain update moves them.
+            moved = await Licence.filter(id__in=ids, citizen_id=from_citizen_id).update(citizen_id=to_citizen_id)
+        await audit.record_event(self.p.clock, actor="system", actor_type="system", action="licences_moved",
+                                 subject_id=to_citizen_id, attributes={"from": from_citizen_id, "licences": moved,
+                                                                       "shares_ended": ended})
+        return moved
+
+    @staticmethod
+    async def _issued_by_departments(citizen_id: str) -> list[str]:
+        """Ids of the citizen's licences that a department issued to their ID number."""
+        return list(await Licence.filter(citizen_id=citizen_id).exclude(issuer_client_id=PLATFORM_ISSUER)
+                    .values_list("id", flat=True))
 
     # -- shares --------------------------------------------------------------------------------
     async def share(self, citizen_id: str, licence_id: str, purpose: str, valid_minutes: int) -> ShareView:
