@@ -327,12 +327,16 @@ class Settings:
             if url and (is_stand_in(url) or not url.startswith("https://")):
                 raise ConfigError(f"APP_{name.upper()} is a stand-in ({url}): production needs the real provider's "
                                   "https URL")
-        for name in ("tencent_secret_id", "tencent_secret_key", "push_app_key", "push_master_secret"):
+        for name in ("tencent_secret_id", "tencent_secret_key", "push_app_key", "push_master_secret", "sms_sdk_app_id",
+                     "voice_sdk_app_id", "sms_sign_name", "face_rule_id"):
             if getattr(self, name) == getattr(Settings, name):
                 raise ConfigError(f"APP_{name.upper()} is missing: production needs the provider's own credential, "
                                   "not the stand-in's")
         if not self.sms_template_ids:
             raise ConfigError("APP_SMS_TEMPLATE_IDS is missing: production needs the provider's approved template ids")
+        if not self.push_apns_production:
+            raise ConfigError("APP_PUSH_APNS_PRODUCTION must be true in production: the app store build receives "
+                              "pushes from the APNs production environment only")
 
     def _validate_payments(self) -> None:
         if self.payment_provider_url:

@@ -112,6 +112,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "FACE_CHECK_NOT_FINISHED": {"zh-Hans": "人脸核验尚未完成，请先在核验页面完成后再提交。", "zh-Hant": "人臉核驗尚未完成，請先在核驗頁面完成後再提交。", "en": "The face check is not finished yet. Finish it on the check page, then try again."},
     "FACE_SESSION_USED": {"zh-Hans": "该人脸核验已使用，请重新发起核验。", "zh-Hant": "該人臉核驗已使用，請重新發起核驗。", "en": "This face check was already used. Start a new one."},
     "FACE_SESSION_EXPIRED": {"zh-Hans": "人脸核验已过期，请重新发起核验。", "zh-Hant": "人臉核驗已過期，請重新發起核驗。", "en": "This face check has expired. Start a new one."},
+    "FACE_CHECK_NOT_POSSIBLE": {"zh-Hans": "暂无法为该身份进行人脸核验，请携带身份证到政务服务大厅办理。", "zh-Hant": "暫無法為該身分進行人臉核驗，請攜帶身分證到政務服務大廳辦理。", "en": "A face check cannot be done for this identity. Please bring your ID card to a service hall."},
+    "SMS_LIMIT_REACHED": {"zh-Hans": "该号码今日接收验证码已达上限，请明天再试，或改用语音验证码。", "zh-Hant": "該號碼今日接收驗證碼已達上限，請明天再試，或改用語音驗證碼。", "en": "This number has received all the codes it can today. Try again tomorrow, or ask for a voice code."},
     "FACE_SAMPLE_NOT_ACCEPTED": {"zh-Hans": "请通过人脸核验页面完成核验。", "zh-Hant": "請透過人臉核驗頁面完成核驗。", "en": "Complete the face check on the face check page."},
     "INVALID_LIVENESS_SAMPLE": {"zh-Hans": "未能读取人脸采集数据，请重新采集。", "zh-Hant": "未能讀取人臉採集資料，請重新採集。", "en": "The face sample could not be read. Please capture it again."},
     # The e-licence wallet (电子证照): issuers, shares and their verification.

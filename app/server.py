@@ -35,7 +35,7 @@ from app.integrations.identity.tencent import TencentIdentity
 from app.integrations.sms import SmsGateway
 from app.integrations.sms.standin_outbox import StandInOutbox
 from app.integrations.sms.tencent import TencentSms
-from app.notifications.sms_templates import DEFAULT_TEMPLATE_IDS
+from app.notifications.sms_templates import template_ids as sms_template_ids
 from app.access_log import AccessLog
 from app.accounts.service import AccountService
 from app.cache import CacheUnavailable
@@ -102,6 +102,10 @@ def create_app(
     face: FaceProvider | None = None,
     name: str = "gov_app",
 ) -> Sanic:
+    try:
+        template_ids = sms_template_ids(settings.sms_template_ids, settings.production)
+    except ValueError as missing:
+        raise ConfigError(str(missing)) from None
     platform = platform or build_platform(settings, clock)
     app = Sanic(name, dumps=dumps)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
@@ -128,7 +132,6 @@ def create_app(
     app.ctx.settings = settings
     app.ctx.platform = platform
     # Outside parties over their published protocols (stand-ins on loopback outside production).
-    template_ids = json.loads(settings.sms_template_ids) if settings.sms_template_ids else DEFAULT_TEMPLATE_IDS
     app.ctx.sms = sms or TencentSms.from_settings(settings, template_ids)
     app.ctx.identity = identity or TencentIdentity.from_settings(settings)
     app.ctx.face = face or TencentFace.from_settings(settings)

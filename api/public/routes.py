@@ -94,3 +94,22 @@ async def sms_outbox(request: Request) -> HTTPResponse:
     except ProviderUnavailable:
         raise AppError("SERVICE_UNAVAILABLE", status=503) from None
     return reply({"items": [{"id": m.message_id, "text": m.text, "sent_at": rfc3339(m.sent_at)} for m in messages]})
+
+
+_FACE_CHECK_DONE = {
+    "zh-Hans": ("人脸核验", "核验已完成，请返回粤省事继续办理。"),
+    "zh-Hant": ("人臉核驗", "核驗已完成，請返回粵省事繼續辦理。"),
+    "en": ("Face check", "The check is done. Go back to the app to continue."),
+}
+
+
+@bp.get("/face-check/done")
+@documented("Where the face provider's page sends the phone back: a page telling the citizen to return to the app "
+            "(the verdict is fetched by the app, never taken from this address)", tag="platform")
+async def face_check_done(request: Request) -> HTTPResponse:
+    title, text = _FACE_CHECK_DONE.get(request.ctx.language, _FACE_CHECK_DONE["zh-Hans"])
+    lang = {"zh-Hans": "zh-CN", "zh-Hant": "zh-TW"}.get(request.ctx.language, "en")
+    page = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>{title}</title></head><body style="font-size:1.4em;'
+            f'font-family:sans-serif;margin:2em"><h1>{title}</h1><p>{text}</p></body></html>')
+    return response.html(page)

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Awaitable, Callable
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app import audit
@@ -31,7 +32,7 @@ from app.errors import AppError, Conflict, NotFound, RateLimited, Unauthorized, 
 from app.ids import new_id
 from app.ownership import get_owned
 from app.integrations import ProviderError, ProviderThrottled, is_stand_in
-from app.integrations.face import FaceProvider, FaceVerdict
+from app.integrations.face import FaceProvider, FaceSessionGone, FaceSubjectRefused, FaceVerdict
 from app.integrations.identity import INVALID_ID_NUMBER, INVALID_NAME, IdentityAuthority
 from app.integrations.sms import InvalidPhoneNumber, SmsGateway
 from app.notifications.service import notify
@@ -151,6 +152,8 @@ class AccountService:
         self.face = face
         # Called with the account an identity was taken back from (its ID voucher is revoked there).
         self.on_identity_released: list[IdentityReleased] = []
+        # Called with (that account, the owner): records departments attached to the identity move.
+        self.on_identity_moved: list[Callable[[str, str], Awaitable[object]]] = []
         self._touched: dict[str, float] = {}  # session id -> when this process last asked to touch it
         self._snapshot = ParsedOnce(lambda raw: CitizenSnapshot(**json.loads(raw)))
         self.login_codes = OneTimeCodes(platform.cache, platform.pii, platform.clock, prefix="otp:", purpose="otp",
@@ -173,38 +176,44 @@ class AccountService:
         previous = await get_json(cache, f"otp:{phone_hash}")
         if previous and now < previous["sent_at"] + self.s.otp_resend_interval:
             raise RateLimited(retry_after=int(previous["sent_at"] + self.s.otp_resend_interval - now) + 1)
-        # Two sends racing for the same phone: only one goes to the gateway.
-        if not await cache.set_if_absent(f"otp:sending:{phone_hash}", "1", ttl=self.s.sms_timeout + 5):
+        # Two sends racing for the same phone: only one goes to the provider (held as long as a call may take).
+        sending, holder = f"otp:sending:{phone_hash}", secrets.token_hex(8)
+        if not await cache.set_if_absent(sending, holder, ttl=self._send_timeout(channel) + 5):
             raise RateLimited(retry_after=self.s.otp_resend_interval)
+        limits = [ratelimit.Limit(f"otp-ip:{client_ip}", self.s.otp_ip_hourly_limit, 3600),
+                  ratelimit.Limit(f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400)]
         try:
-            await ratelimit.hit_all(cache, self.p.clock, [
-                ratelimit.Limit(f"otp-ip:{client_ip}", self.s.otp_ip_hourly_limit, 3600),
-                ratelimit.Limit(f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400),
-            ])
+            await ratelimit.hit_all(cache, self.p.clock, limits)
             code = new_code()
-            await self._send_code(phone, phone_hash, code, channel)
-            await self.login_codes.keep(f"otp:{phone_hash}", code, expires_at=now + self.s.otp_ttl,
-                                        keep_for=self.s.otp_ttl + self.s.otp_resend_interval + 60, sent_at=now)
+            await self._send_code(phone, code, channel, limits)
+            sent = self.p.clock.timestamp()  # the code lives from when the provider took it
+            await self.login_codes.keep(f"otp:{phone_hash}", code, expires_at=sent + self.s.otp_ttl,
+                                        keep_for=self.s.otp_ttl + self.s.otp_resend_interval + 60, sent_at=sent)
         finally:
-            await cache.delete(f"otp:sending:{phone_hash}")
+            await cache.delete_if(sending, holder)
         return CodeSent(expires_in=self.s.otp_ttl, resend_after=self.s.otp_resend_interval)
 
-    async def _send_code(self, phone: str, phone_hash: str, code: str, channel: str) -> None:
-        """Hand the code to the provider. A code the provider did not take is not counted against the
-        phone's daily limit, and the caller is told to retry (503) or that the number was refused (422)."""
+    def _send_timeout(self, channel: str) -> float:
+        return self.s.sms_timeout * 3 if channel == "voice" else self.s.sms_timeout  # a call takes longer to set up
+
+    async def _send_code(self, phone: str, code: str, channel: str, limits: list[ratelimit.Limit]) -> None:
+        """Hand the code to the provider. A code the provider did not take counts against no limit, and
+        the caller is told to retry (503), to wait for the provider's own limit (429), or that the number
+        was refused (422)."""
         try:
             if channel == "voice":
-                await asyncio.wait_for(self.sms.call_code(phone, code), timeout=self.s.sms_timeout * 3)
+                sending = self.sms.call_code(phone, code)
             else:
-                params = sms_params(LOGIN_CODE, {"code": code, "minutes": self.s.otp_ttl // 60})
-                await asyncio.wait_for(self.sms.send(phone, LOGIN_CODE, params), timeout=self.s.sms_timeout)
+                sending = self.sms.send(phone, LOGIN_CODE, sms_params(LOGIN_CODE, {"code": code, "minutes": self.s.otp_ttl // 60}))
+            await asyncio.wait_for(sending, timeout=self._send_timeout(channel))
         except (ProviderError, asyncio.TimeoutError) as exc:
-            await ratelimit.hit(self.p.cache, self.p.clock, f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400,
-                                amount=-1)
+            await ratelimit.hit_all(self.p.cache, self.p.clock, limits, amount=-1)
             if isinstance(exc, InvalidPhoneNumber):
                 raise AppError("INVALID_PHONE", status=422, extra={
                     "fields": [{"field": "phone", "problem": "refused by the SMS provider"}]}) from None
             log.warning("login code not sent over %s: %s", channel, _kind(exc))
+            if isinstance(exc, ProviderThrottled) and exc.retry_after >= 3600:  # the provider's daily cap for the number
+                raise RateLimited(retry_after=exc.retry_after, code="SMS_LIMIT_REACHED") from None
             raise Unavailable("SMS_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
 
     async def extend_login_code(self, raw_phone: str) -> int:
@@ -406,7 +415,6 @@ class AccountService:
     async def verify_identity(self, citizen: CitizenSnapshot, raw_name: str, raw_id_number: str) -> int:
         """实名认证: the identity authority confirms the name + ID-number pair, then it is bound to this
         account (one pair, one account). Nothing is stored unless the authority confirmed it."""
-        await ratelimit.hit(self.p.cache, self.p.clock, f"identity:{citizen.id}", 10, 86400)
         name, id_number = self._pair(raw_name, raw_id_number)
         id_hash = self.p.pii.lookup_hash(id_number, "id_number")
         if citizen.level >= rules.LEVEL_REAL_NAME:
@@ -452,9 +460,12 @@ class AccountService:
                                       amount=0)
         if refused >= limit:
             await ratelimit.hit(self.p.cache, self.p.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT")
+        asked = ratelimit.Limit(f"identity:{citizen_id}", 10, 86400)  # what the authority is asked, a day
+        await ratelimit.hit_all(self.p.cache, self.p.clock, [asked])
         try:
             verdict = await asyncio.wait_for(self.identity.check(name, id_number), timeout=self.s.identity_timeout)
         except (ProviderError, asyncio.TimeoutError) as exc:
+            await ratelimit.hit_all(self.p.cache, self.p.clock, [asked], amount=-1)  # not answered: not counted
             log.warning("identity authority did not answer: %s", _kind(exc))
             raise Unavailable("IDENTITY_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
         if verdict.confirmed:
@@ -482,11 +493,15 @@ class AccountService:
             id_number = self.p.pii.decrypt(citizen.id_number_enc or "", "id_number")
         else:
             name, id_number = await self._reclaimable(citizen, raw_name or "", raw_id_number or "")
-        await ratelimit.hit(self.p.cache, self.p.clock, f"face:{citizen.id}", self.s.face_daily_attempts, 86400)
+        attempts = ratelimit.Limit(f"face:{citizen.id}", self.s.face_daily_attempts, 86400)
+        await ratelimit.hit_all(self.p.cache, self.p.clock, [attempts])
         redirect = self.s.face_redirect_url or f"{self.s.issuer}/face-check/done"
         try:
             started = await asyncio.wait_for(self.face.start(name, id_number, redirect), timeout=self.s.face_timeout)
         except (ProviderError, asyncio.TimeoutError) as exc:
+            await ratelimit.hit_all(self.p.cache, self.p.clock, [attempts], amount=-1)  # no check was made
+            if isinstance(exc, FaceSubjectRefused):
+                raise AppError("FACE_CHECK_NOT_POSSIBLE", status=422) from None
             log.warning("face provider did not start a session: %s", _kind(exc))
             raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
         now = self.p.clock.now()
@@ -570,6 +585,8 @@ class AccountService:
     async def _verdict(self, biz_token: str) -> FaceVerdict:
         try:
             return await asyncio.wait_for(self.face.verdict(biz_token), timeout=self.s.face_timeout)
+        except FaceSessionGone:
+            raise AppError("FACE_SESSION_EXPIRED", status=410) from None
         except (ProviderError, asyncio.TimeoutError) as exc:
             log.warning("face provider gave no verdict: %s", _kind(exc))
             raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
@@ -579,7 +596,8 @@ class AccountService:
         for (a verdict of another person's check never counts)."""
         same_person = (verdict.id_number or "").upper() == self.p.pii.decrypt(session.id_number_enc, "id_number") \
             and (verdict.name is None or verdict.name == self.p.pii.decrypt(session.name_enc, "name"))
-        return same_person and verdict.live and verdict.similarity / 100 >= self.s.face_pass_score
+        return same_person and verdict.passed_at_provider and verdict.live \
+            and verdict.similarity / 100 >= self.s.face_pass_score
 
     async def _lift_to_face_level(self, citizen: CitizenSnapshot) -> int:
         if citizen.level < rules.LEVEL_FACE:
@@ -590,33 +608,45 @@ class AccountService:
 
     async def _reclaim(self, citizen: CitizenSnapshot, session: FaceSession) -> int:
         """The owner of a pair proved it with their face: the account holding it drops to level 1 (its
-        sessions and ID voucher are revoked, it is told by SMS), and the pair is bound here at level 3."""
+        sessions and ID voucher are revoked, what departments attached to the identity moves here, and it
+        is told by SMS), and the pair is bound here at level 3."""
         now = self.p.clock.now()
         holder = await Citizen.get_or_none(id_number_hash=session.id_number_hash)
-        async with in_transaction():
-            if holder is not None and holder.id != citizen.id:
-                await Citizen.filter(id=holder.id).update(
-                    name_enc=None, id_number_enc=None, id_number_hash=None, level=rules.LEVEL_PHONE,
-                    identity_verified_at=None, face_verified_at=None)
-            await Citizen.filter(id=citizen.id).update(
-                name_enc=session.name_enc, id_number_enc=session.id_number_enc, id_number_hash=session.id_number_hash,
-                level=rules.LEVEL_FACE, identity_verified_at=now, face_verified_at=now)
+        released = holder is not None and holder.id != citizen.id
+        try:
+            async with in_transaction():
+                if released:
+                    await Citizen.filter(id=holder.id).update(
+                        name_enc=None, id_number_enc=None, id_number_hash=None, level=rules.LEVEL_PHONE,
+                        identity_verified_at=None, face_verified_at=None)
+                # Only an account still without another identity takes the pair.
+                bound = await Citizen.filter(id=citizen.id).filter(
+                    Q(id_number_hash=None) | Q(id_number_hash=session.id_number_hash)).update(
+                    name_enc=session.name_enc, id_number_enc=session.id_number_enc,
+                    id_number_hash=session.id_number_hash, level=rules.LEVEL_FACE, identity_verified_at=now,
+                    face_verified_at=now)
+                if bound != 1:
+                    raise Conflict("IDENTITY_ALREADY_VERIFIED")
+        except IntegrityError:  # the pair moved again meanwhile (another reclaim): nothing changed
+            raise Conflict("ID_NUMBER_TAKEN") from None
         await self.forget_citizen(citizen.id)
-        if holder is not None and holder.id != citizen.id:
+        if released:
             await self._release(holder, citizen.id, session.id)
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="identity_reclaimed",
                                  subject_id=citizen.id, attributes={"session_id": session.id,
-                                                                    "released_from": holder.id if holder else None})
+                                                                    "released_from": holder.id if released else None})
         await notify(self.p.clock, citizen.id, "face_verified")
         return rules.LEVEL_FACE
 
     async def _release(self, holder: Citizen, claimant_id: str, session_id: str) -> None:
+        await self.forget_citizen(holder.id)  # its cached level 3 ends before anything else
         for live in await self.sessions(holder.id):
             await self._revoke(live, "identity_reclaimed", actor=claimant_id, actor_type="citizen")
-        await self.forget_citizen(holder.id)
         snapshot = CitizenSnapshot(**{f.name: getattr(holder, f.name) for f in dataclasses.fields(CitizenSnapshot)})
         for released in self.on_identity_released:
             await released(snapshot)
+        for moved in self.on_identity_moved:
+            await moved(holder.id, claimant_id)
         await audit.record_event(self.p.clock, actor=claimant_id, actor_type="citizen", action="identity_released",
                                  subject_id=holder.id, attributes={"session_id": session_id, "to": claimant_id})
         await notify(self.p.clock, holder.id, "identity_reclaimed")

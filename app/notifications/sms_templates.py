@@ -9,6 +9,7 @@ sets `APP_SMS_TEMPLATE_IDS` to the ids its provider gave."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from functools import lru_cache
 from typing import Any, Mapping
@@ -48,6 +49,23 @@ def sms_params(template: str, params: Mapping[str, Any]) -> list[str]:
 
 def template_names() -> list[str]:
     return [LOGIN_CODE, *TEMPLATES]
+
+
+def texted_templates() -> list[str]:
+    """The templates that may go out by SMS (the login code; kinds sent by SMS, or by SMS to a citizen
+    without a device for push): each needs an approved template id at the provider."""
+    return [LOGIN_CODE, *(kind for kind, template in TEMPLATES.items()
+                          if {"sms", "push"} & set(template.get("channels", ())))]
+
+
+def template_ids(configured: str, production: bool) -> dict[str, str]:
+    """Our template names mapped to the provider's ids: APP_SMS_TEMPLATE_IDS (JSON) over the stand-in's.
+    In production every texted template must be configured; the missing ones are named."""
+    ids = json.loads(configured) if configured else {}
+    missing = [name for name in texted_templates() if name not in ids]
+    if production and missing:
+        raise ValueError(f"APP_SMS_TEMPLATE_IDS has no provider template id for {', '.join(missing)}")
+    return {**DEFAULT_TEMPLATE_IDS, **ids}
 
 
 def _stand_in_id(name: str) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from app.notifications.sms_templates import texted_templates
 from app.config import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,17 +29,24 @@ PRODUCTION = {
     "APP_TENCENT_SECRET_ID": "AKIDz8krbsJ5yKBZQpn74WFkmLPx3example",
     "APP_TENCENT_SECRET_KEY": "Gu5t9xGARNpq86cd98joQYCN3example",
     "APP_SMS_URL": "https://sms.tencentcloudapi.com",
-    "APP_SMS_TEMPLATE_IDS": '{"login_code": "1843210"}',
+    # The provider's approved template id of every message that may go out by SMS.
+    "APP_SMS_TEMPLATE_IDS": json.dumps({name: str(1843210 + n) for n, name in enumerate(texted_templates())}),
     "APP_VOICE_URL": "https://vms.tencentcloudapi.com",
     "APP_IDENTITY_URL": "https://faceid.tencentcloudapi.com",
     "APP_FACE_URL": "https://faceid.tencentcloudapi.com",
     "APP_PUSH_URL": "https://api.jpush.cn",
     "APP_PUSH_APP_KEY": "7d431e42dfa6a6d693ac2d04",
     "APP_PUSH_MASTER_SECRET": "5e987ac6d2e04d95a9d8f0d1",
+    "APP_PUSH_APNS_PRODUCTION": "true",
+    "APP_SMS_SDK_APP_ID": "1400787878",
+    "APP_VOICE_SDK_APP_ID": "1400787879",
+    "APP_SMS_SIGN_NAME": "广东政务服务",
+    "APP_FACE_RULE_ID": "2",
 }
 STAND_IN_SETTINGS = ["APP_TENCENT_SECRET_ID", "APP_TENCENT_SECRET_KEY", "APP_SMS_URL", "APP_SMS_TEMPLATE_IDS",
                      "APP_VOICE_URL", "APP_IDENTITY_URL", "APP_FACE_URL", "APP_PUSH_URL", "APP_PUSH_APP_KEY",
-                     "APP_PUSH_MASTER_SECRET"]
+                     "APP_PUSH_MASTER_SECRET", "APP_PUSH_APNS_PRODUCTION", "APP_SMS_SDK_APP_ID", "APP_VOICE_SDK_APP_ID",
+                     "APP_SMS_SIGN_NAME", "APP_FACE_RULE_ID"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -141,6 +150,14 @@ def test_production_refuses_a_stand_in_on_loopback_or_plain_http(name):
     for url in ("http://127.0.0.1:8300", "https://localhost:8300", "http://sms.example.cn"):
         with pytest.raises(ConfigError, match=f"{name} is a stand-in"):
             Settings.from_env({**PRODUCTION, name: url})
+
+
+def test_production_names_each_message_without_an_approved_template_id(tmp_path):
+    from app.server import create_app
+
+    settings = Settings.from_env({**PRODUCTION, "APP_SMS_TEMPLATE_IDS": '{"login_code": "1843210"}'})
+    with pytest.raises(ConfigError, match="no provider template id for .*family_consent_requested"):
+        create_app(settings.with_(data_dir=tmp_path, keys_dir=tmp_path), name="templates_missing")
 
 
 def test_cli_production_start_with_a_stand_in_exits_non_zero_naming_it(tmp_path):

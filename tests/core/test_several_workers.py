@@ -70,7 +70,8 @@ def test_every_login_works_whichever_worker_answers():
             call(port, "POST", "/api/v1/auth/otp", {"phone": phone})
             code = re.search(r"验证码为 (\d{6})", call(port, "GET", f"/dev/sms-outbox?phone={phone}")[1]["items"][0]["text"])
             token = call(port, "POST", "/api/v1/auth/login", {"phone": phone, "code": code.group(1)})[1]["access_token"]
-            assert call(port, "POST", "/api/v1/me/identity", {"name": "张三", "id_number": "11010519491231002X"},
+            # A sample resident the stand-in identity authority knows (standins/tencent_cloud/sample_people.json).
+            assert call(port, "POST", "/api/v1/me/identity", {"name": "陈嘉欣", "id_number": "440106198503124526"},
                         token=token)[0] == 200
             for _ in range(6):  # whichever worker answers
                 request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/health-code?format=png",

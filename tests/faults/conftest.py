@@ -53,7 +53,7 @@ async def postgres_proxy(database_url: str) -> AsyncIterator[FaultProxy | None]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, redis_proxy: FaultProxy | None,
-             postgres_proxy: FaultProxy | None) -> Settings:
+             postgres_proxy: FaultProxy | None, tencent_cloud_url: str, jpush_url: str) -> Settings:
     return Settings(
         env="test",
         data_dir=tmp_path,
@@ -62,6 +62,8 @@ def settings(database_url: str, tmp_path: Path, redis_proxy: FaultProxy | None,
         cache_namespace=f"test:{secrets.token_hex(6)}",
         scheduler_enabled=False,
         unavailable_retry_after=7,
+        sms_url=tencent_cloud_url, voice_url=tencent_cloud_url, identity_url=tencent_cloud_url,
+        face_url=tencent_cloud_url, push_url=jpush_url,
     ).validated()
 
 

@@ -15,7 +15,7 @@ from app.accounts.rules import id_check_char
 from app.config import Settings
 from app.integrations import ProviderMisconfigured, ProviderThrottled, ProviderUnavailable
 from app.integrations.face.tencent import TencentFace, face_verdict
-from app.integrations.tencent_cloud import TencentCloudError
+from app.integrations.face import FaceSessionGone, FaceSubjectRefused
 from standins.tencent_cloud.control import TencentStandIn
 from standins.tencent_cloud.provider import SAMPLE_PEOPLE
 
@@ -74,10 +74,10 @@ async def test_a_session_is_done_once(face, tencent_control):
 
 async def test_an_unknown_biz_token_is_refused(face, tencent_control):
     token = "CE661F1A-0F1E-45BD-BE13-34C05CEA7681"
-    with pytest.raises(TencentCloudError) as caught:
+    with pytest.raises(FaceSessionGone) as caught:
         await face.verdict(token)
     assert caught.value.code == "InvalidParameterValue.BizTokenIllegal"
-    with pytest.raises(TencentCloudError):
+    with pytest.raises(FaceSessionGone):
         await face.complete_with_sample(token, os.urandom(512))
     with pytest.raises(httpx.HTTPStatusError) as control:
         tencent_control.complete_face(token, outcome="pass")
@@ -87,15 +87,15 @@ async def test_an_unknown_biz_token_is_refused(face, tencent_control):
 async def test_a_reset_forgets_the_sessions(face, tencent_control):
     session = await face.start(PERSON["name"], PERSON["id_number"], BACK)
     tencent_control.reset()
-    with pytest.raises(TencentCloudError):
+    with pytest.raises(FaceSessionGone):
         await face.verdict(session.biz_token)
 
 
 async def test_a_person_the_authority_does_not_hold_cannot_start(face, tencent_control):
-    with pytest.raises(TencentCloudError) as unknown:
+    with pytest.raises(FaceSubjectRefused) as unknown:
         await face.start("王小明", UNKNOWN, BACK)
     assert unknown.value.code == "FailedOperation.IdNoExistSystem" and "440106" not in str(unknown.value)
-    with pytest.raises(TencentCloudError) as mismatch:
+    with pytest.raises(FaceSubjectRefused) as mismatch:
         await face.start("王小明", PERSON["id_number"], BACK)
     assert mismatch.value.code == "FailedOperation.IdNameMisMatch"
     tencent_control.behave("DetectAuth", "enrol", count=0)

@@ -6,6 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.integrations import ProviderError
+
+
+class FaceSessionGone(ProviderError):
+    """The provider no longer knows the session's token (expired or never issued): start a new one."""
+
+
+class FaceSubjectRefused(ProviderError):
+    """The provider cannot check this person (no photo at the authority, a name or number it refuses)."""
+
 
 @dataclass(frozen=True)
 class FaceSession:
@@ -26,6 +36,11 @@ class FaceVerdict:
     id_number: str | None = None
     name: str | None = None
     code: str = ""  # the provider's result code ("0" passed), for the audit; no personal data
+
+    @property
+    def passed_at_provider(self) -> bool:
+        """The provider's own result: a check it failed for any reason never passes here."""
+        return self.finished and self.code == "0"
 
 
 class FaceProvider(Protocol):

@@ -5,8 +5,9 @@ RedirectUrl → Url, BizToken); the person does the check on the provider's page
 `Text.ErrCode` is null until the person finished; 0 is passed, anything else the provider's failure code.
 `LiveStatus` 0 is live; `Sim` ("95.00") is the similarity to the authority's photo, null when no
 comparison was made. API errors map as TencentCloudClient maps them; the action's own codes
-(InvalidParameterValue.BizTokenIllegal / BizTokenExpired for an unknown or old token,
-FailedOperation.IdNoExistSystem ... from DetectAuth) stay TencentCloudError with their code.
+(InvalidParameterValue.BizTokenIllegal / BizTokenExpired for an unknown or old token) become
+FaceSessionGone, and DetectAuth's refusals of the person (FailedOperation.IdNoExistSystem, IdFormatError,
+NameFormatError, IdNameMisMatch, ...) FaceSubjectRefused.
 
 `complete_with_sample` exists for our stand-in only (a loopback URL): it posts the capture to the
 stand-in's `/_standin/faceid/{BizToken}/complete`, as the provider's page would do the check.
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from app.integrations import ProviderMisconfigured, ProviderUnavailable, is_stand_in
-from app.integrations.face import FaceSession, FaceVerdict
+from app.integrations.face import FaceSession, FaceSessionGone, FaceSubjectRefused, FaceVerdict
 from app.integrations.tencent_cloud import Credentials, TencentCloudClient, TencentCloudError
 
 if TYPE_CHECKING:
@@ -47,16 +48,22 @@ class TencentFace:
         return cls(client, rule_id=settings.face_rule_id)
 
     async def start(self, name: str, id_number: str, redirect_url: str) -> FaceSession:
-        response = await self._client.call("DetectAuth", {
-            "RuleId": self._rule_id, "IdCard": id_number, "Name": name, "RedirectUrl": redirect_url})
+        try:
+            response = await self._client.call("DetectAuth", {
+                "RuleId": self._rule_id, "IdCard": id_number, "Name": name, "RedirectUrl": redirect_url})
+        except TencentCloudError as error:
+            raise _action_error(error) from None
         token, url = response.get("BizToken"), response.get("Url")
         if not isinstance(token, str) or not token or not isinstance(url, str) or not url:
             raise ProviderUnavailable("bad_reply")
         return FaceSession(biz_token=token, url=url)
 
     async def verdict(self, biz_token: str) -> FaceVerdict:
-        response = await self._client.call("GetDetectInfoEnhanced", {
-            "BizToken": biz_token, "RuleId": self._rule_id, "InfoType": INFO_TYPE_ALL})
+        try:
+            response = await self._client.call("GetDetectInfoEnhanced", {
+                "BizToken": biz_token, "RuleId": self._rule_id, "InfoType": INFO_TYPE_ALL})
+        except TencentCloudError as error:
+            raise _action_error(error) from None
         text = response.get("Text")
         if not isinstance(text, dict):
             raise ProviderUnavailable("bad_reply")
@@ -75,12 +82,22 @@ class TencentFace:
         except httpx.HTTPError:
             raise ProviderUnavailable("unreachable") from None
         if reply.status_code == 404:
-            raise TencentCloudError("InvalidParameterValue.BizTokenIllegal")
+            raise FaceSessionGone("InvalidParameterValue.BizTokenIllegal")
         if reply.status_code != 200:
             raise ProviderUnavailable(f"http_{reply.status_code}")
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _action_error(error: TencentCloudError) -> Exception:
+    """The action's own codes, as the domain acts on them."""
+    if "BizToken" in error.code:
+        return FaceSessionGone(error.code)
+    if error.code.startswith(("FailedOperation.Id", "FailedOperation.Name", "InvalidParameterValue.Id",
+                              "InvalidParameterValue.Name")):
+        return FaceSubjectRefused(error.code)
+    return error
 
 
 def face_verdict(text: dict[str, Any]) -> FaceVerdict:
