@@ -312,3 +312,29 @@ async def test_a_verdict_of_another_persons_check_never_counts(client, sms, tenc
     assert await level(client, citizen) == 2
     (entry,) = await AuditEntry.filter(action="face_check_failed", subject_id=citizen.id)
     assert entry.attributes["session_id"] == body["session_id"]
+
+
+async def test_failures_of_the_provider_use_up_no_face_attempts(client, sms, tencent):
+    citizen = await real_name_citizen(client, sms, tencent)
+    tencent.behave("DetectAuth", "fail", count=6)
+    for _ in range(6):  # more than the five attempts of a day
+        assert (await start(client, citizen)).status_code == 503
+    assert (await start(client, citizen)).status_code == 201
+
+
+async def test_a_person_the_face_provider_cannot_check_is_told_where_to_go(client, sms, tencent):
+    citizen = await real_name_citizen(client, sms, tencent)
+    tencent.reset()  # the provider's authority has no photo for this number any more
+    reply = await start(client, citizen)
+    assert reply.status_code == 422
+    assert reply.json()["error"]["code"] == "FACE_CHECK_NOT_POSSIBLE"
+    assert "service hall" in reply.json()["error"]["message"]
+    assert await FaceSession.filter(citizen_id=citizen.id).count() == 0
+
+
+async def test_a_session_the_provider_forgot_is_gone_not_retried(client, sms, tencent):
+    citizen = await real_name_citizen(client, sms, tencent)
+    body = (await start(client, citizen)).json()
+    tencent.reset()  # the provider no longer knows the BizToken (expired at its end)
+    reply = await finish(client, citizen, body["session_id"])
+    assert reply.status_code == 410 and reply.json()["error"]["code"] == "FACE_SESSION_EXPIRED"

@@ -113,3 +113,27 @@ async def test_after_a_login_no_code_message_or_plain_phone_is_stored(client, sm
         at = stored.find(needle)
         assert at < 0, stored[max(0, at - 300):at + 100]
     assert "dev-sms" not in stored
+
+
+async def test_the_providers_daily_cap_for_a_number_says_tomorrow(client, sms, app, monkeypatch):
+    from app.integrations import ProviderThrottled
+
+    async def capped(phone, template, params):
+        raise ProviderThrottled("LimitExceeded.PhoneNumberDailyLimit", retry_after=86400)
+
+    monkeypatch.setattr(app.ctx.accounts.sms, "send", capped)
+    reply = await client.post(OTP, json={"phone": new_phone()}, headers={"Accept-Language": "en"})
+    assert reply.status_code == 429
+    assert reply.json()["error"]["code"] == "SMS_LIMIT_REACHED"
+    assert "tomorrow" in reply.json()["error"]["message"] and int(reply.headers["Retry-After"]) >= 3600
+
+
+async def test_a_provider_fault_gives_back_the_address_limit_too(client, sms, app):
+    app.ctx.accounts.s = app.ctx.settings.with_(otp_ip_hourly_limit=2)
+    sms.behave("SendSms", "http500", count=3)
+    for _ in range(3):
+        assert (await client.post(OTP, json={"phone": new_phone()})).status_code == 503
+    sms.clear_behaviour()
+    assert (await client.post(OTP, json={"phone": new_phone()})).status_code == 202
+    assert (await client.post(OTP, json={"phone": new_phone()})).status_code == 202
+    assert (await client.post(OTP, json={"phone": new_phone()})).status_code == 429
