@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import audit
@@ -39,6 +40,16 @@ class DeviceTokens:
         """Push for `citizen_id` now reaches `token` on the device of `session_id` (a live session of theirs)."""
         if platform not in PLATFORMS:
             raise ValueError(f"platform must be one of {PLATFORMS}")
+        try:
+            moved_from = await self._take(citizen_id, session_id, platform, token)
+        except IntegrityError:  # another session registered the same token at that moment: take it from there
+            moved_from = await self._take(citizen_id, session_id, platform, token)
+        await self._audit_moves(citizen_id, session_id, moved_from)
+        await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="push_token_registered",
+                                 subject_id=citizen_id, attributes={"session_id": session_id, "platform": platform})
+
+    async def _take(self, citizen_id: str, session_id: str, platform: str, token: str) -> list[tuple[str, str]]:
+        """Move the token to this session in one transaction; the sessions it left."""
         token_hash = self.p.pii.lookup_hash(token, PURPOSE)
         now = self.p.clock.now()
         async with in_transaction() as conn:
@@ -52,9 +63,7 @@ class DeviceTokens:
                 push_platform=platform, push_token_enc=self.p.pii.encrypt(token, PURPOSE), push_token_hash=token_hash)
             if not updated:
                 raise Unauthorized("TOKEN_REVOKED")  # rolls the move back: the session ended meanwhile
-        await self._audit_moves(citizen_id, session_id, moved_from)
-        await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="push_token_registered",
-                                 subject_id=citizen_id, attributes={"session_id": session_id, "platform": platform})
+        return list(moved_from)
 
     async def _audit_moves(self, citizen_id: str, session_id: str, moved_from: list[tuple[str, str]]) -> None:
         """Each session the token left no longer gets push; its owner's audit trail says so."""

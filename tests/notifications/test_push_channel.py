@@ -234,3 +234,14 @@ async def test_a_token_registered_again_moves_to_the_new_session(client, sms, st
     assert [d.token for d in await app.ctx.devices.devices_of(second.id)] == [token]
     await notify(clock, first.id, "payment_succeeded", PAID)
     assert standin.pushes(token) == [] and texts.kinds_to(first.id)[-1] == "payment_succeeded"
+
+
+async def test_one_token_registered_by_two_sessions_at_once_ends_on_one_of_them(client, sms, app):
+    import asyncio
+
+    first, second = await sign_in(client, sms), await sign_in(client, sms)
+    token = new_token()
+    replies = await asyncio.gather(register(client, first, token), register(client, second, token))
+    assert [r.status_code for r in replies] == [200, 200]
+    holders = await LoginSession.filter(push_token_hash=app.ctx.platform.pii.lookup_hash(token, "push_token")).count()
+    assert holders == 1
