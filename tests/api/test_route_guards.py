@@ -29,6 +29,7 @@ PUBLIC_PATHS = {
     "api/v1/auth/refresh",
     "api/v1/auth/otp/extension",  # elderly mode: a pending login code lives longer (before sign-in, by phone)
     "dev/sms-outbox",  # test/dev only
+    "face-check/done",  # where the face provider sends the phone back: a page saying to return to the app
     "api/v1/services/search",  # the catalogue holds no personal data: people look things up before signing in
     "api/v1/services/<item_id:str>",
     "api/v1/life-events",
