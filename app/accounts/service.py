@@ -35,8 +35,7 @@ from app.integrations import ProviderError, ProviderThrottled, is_stand_in
 from app.integrations.face import FaceProvider, FaceSessionGone, FaceSubjectRefused, FaceVerdict
 from app.integrations.identity import INVALID_ID_NUMBER, INVALID_NAME, IdentityAuthority
 from app.integrations.sms import InvalidPhoneNumber, SmsGateway
-from app.notifications.service import notify
-from app.notifications.sms_templates import LOGIN_CODE, sms_params
+from app.notifications.service import LOGIN_CODE, notify, sms_params
 from app.platform import Platform
 from app.security import ratelimit
 from app.security.one_time_codes import CodeErrors, OneTimeCodes, new_code

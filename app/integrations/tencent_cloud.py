@@ -25,10 +25,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlparse
 
 import httpx
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, http_client
 
@@ -155,6 +158,12 @@ class TencentCloudClient:
         self.region = region
         self._now = now
         self.http = http_client(timeout=timeout)
+
+    @classmethod
+    def for_service(cls, settings: Settings, url: str, *, service: str, version: str, timeout: float) -> "TencentCloudClient":
+        """A client of one service with the account's credentials and region from settings."""
+        credentials = Credentials(settings.tencent_secret_id, settings.tencent_secret_key)
+        return cls(url, credentials, service=service, version=version, region=settings.tencent_region, timeout=timeout)
 
     async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Run `action` with `params`; the reply's `Response` object. Raises ProviderUnavailable,

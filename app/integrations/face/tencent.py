@@ -22,7 +22,7 @@ import httpx
 
 from app.integrations import ProviderMisconfigured, ProviderUnavailable, is_stand_in
 from app.integrations.face import FaceSession, FaceSessionGone, FaceSubjectRefused, FaceVerdict
-from app.integrations.tencent_cloud import Credentials, TencentCloudClient, TencentCloudError
+from app.integrations.tencent_cloud import TencentCloudClient, TencentCloudError
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -42,9 +42,8 @@ class TencentFace:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TencentFace:
-        credentials = Credentials(settings.tencent_secret_id, settings.tencent_secret_key)
-        client = TencentCloudClient(settings.face_url, credentials, service=SERVICE, version=VERSION,
-                                    region=settings.tencent_region, timeout=settings.face_timeout)
+        client = TencentCloudClient.for_service(settings, settings.face_url, service=SERVICE, version=VERSION,
+                                                timeout=settings.face_timeout)
         return cls(client, rule_id=settings.face_rule_id)
 
     async def start(self, name: str, id_number: str, redirect_url: str) -> FaceSession:

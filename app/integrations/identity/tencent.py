@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from app.integrations import ProviderThrottled, ProviderUnavailable
 from app.integrations.identity import (INVALID_ID_NUMBER, INVALID_NAME, MATCH, MISMATCH, NO_RECORD,
                                        IdentityVerdict)
-from app.integrations.tencent_cloud import Credentials, TencentCloudClient
+from app.integrations.tencent_cloud import TencentCloudClient
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -33,9 +33,8 @@ class TencentIdentity:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TencentIdentity:
-        credentials = Credentials(settings.tencent_secret_id, settings.tencent_secret_key)
-        return cls(TencentCloudClient(settings.identity_url, credentials, service=SERVICE, version=VERSION,
-                                      region=settings.tencent_region, timeout=settings.identity_timeout))
+        return cls(TencentCloudClient.for_service(settings, settings.identity_url, service=SERVICE, version=VERSION,
+                                                  timeout=settings.identity_timeout))
 
     async def check(self, name: str, id_number: str) -> IdentityVerdict:
         response = await self._client.call("IdCardVerification", {"IdCard": id_number, "Name": name})

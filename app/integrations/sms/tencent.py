@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable
 from app.integrations.sms import InvalidPhoneNumber
-from app.integrations.tencent_cloud import Credentials, TencentCloudClient, TencentCloudError
+from app.integrations.tencent_cloud import TencentCloudClient, TencentCloudError
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -73,11 +73,10 @@ class TencentSms:
     @classmethod
     def from_settings(cls, settings: Settings, template_ids: Mapping[str, str]) -> TencentSms:
         """From Settings; `template_ids` maps our template names to the provider's ids."""
-        credentials = Credentials(settings.tencent_secret_id, settings.tencent_secret_key)
-        sms = TencentCloudClient(settings.sms_url, credentials, service=SMS_SERVICE, version=SMS_VERSION,
-                                 region=settings.tencent_region, timeout=settings.sms_timeout)
-        voice = TencentCloudClient(settings.voice_url, credentials, service=VOICE_SERVICE, version=VOICE_VERSION,
-                                   region=settings.tencent_region, timeout=settings.sms_timeout)
+        sms = TencentCloudClient.for_service(settings, settings.sms_url, service=SMS_SERVICE, version=SMS_VERSION,
+                                             timeout=settings.sms_timeout)
+        voice = TencentCloudClient.for_service(settings, settings.voice_url, service=VOICE_SERVICE,
+                                               version=VOICE_VERSION, timeout=settings.sms_timeout)
         return cls(sms, voice, sdk_app_id=settings.sms_sdk_app_id, sign_name=settings.sms_sign_name,
                    template_ids=template_ids, voice_sdk_app_id=settings.voice_sdk_app_id)
 
