@@ -164,12 +164,13 @@ class PushTokenReply(BaseModel):
 
 
 @bp.put("/sessions/current/push-token")
-@documented("Where this device receives push notifications (推送); kept until it signs out. A token another "
-            "session registered moves to this one", body=PushTokenRequest, reply_model=PushTokenReply, tag="me")
+@documented("Where this device receives push notifications (推送), in the language of this request's "
+            "Accept-Language; kept until it signs out. A token another session registered moves to this one", body=PushTokenRequest, reply_model=PushTokenReply, tag="me")
 async def register_push_token(request: Request) -> HTTPResponse:
     body = parse_body(request, PushTokenRequest)
     session_id = request.ctx.claims.session_id
-    await request.app.ctx.devices.register(request.ctx.citizen_id, session_id, body.platform, body.token)
+    await request.app.ctx.devices.register(request.ctx.citizen_id, session_id, body.platform, body.token,
+                                           request.ctx.language)
     return reply(PushTokenReply(session_id=session_id, platform=body.platform))
 
 

@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 from app import audit
 from app.accounts.models import LoginSession
 from app.errors import Unauthorized
+from app.i18n import ZH_HANS
 from app.integrations.push import PLATFORMS
 from app.platform import Platform
 
@@ -30,25 +31,28 @@ class Device:
     session_id: str
     platform: str
     token: str
+    language: str  # the language the device registered its token in: what its pushes speak
 
 
 class DeviceTokens:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
 
-    async def register(self, citizen_id: str, session_id: str, platform: str, token: str) -> None:
-        """Push for `citizen_id` now reaches `token` on the device of `session_id` (a live session of theirs)."""
+    async def register(self, citizen_id: str, session_id: str, platform: str, token: str, language: str = ZH_HANS) -> None:
+        """Push for `citizen_id` now reaches `token` on the device of `session_id` (a live session of theirs),
+        in `language`."""
         if platform not in PLATFORMS:
             raise ValueError(f"platform must be one of {PLATFORMS}")
         try:
-            moved_from = await self._take(citizen_id, session_id, platform, token)
+            moved_from = await self._take(citizen_id, session_id, platform, token, language)
         except IntegrityError:  # another session registered the same token at that moment: take it from there
-            moved_from = await self._take(citizen_id, session_id, platform, token)
+            moved_from = await self._take(citizen_id, session_id, platform, token, language)
         await self._audit_moves(citizen_id, session_id, moved_from)
         await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="push_token_registered",
                                  subject_id=citizen_id, attributes={"session_id": session_id, "platform": platform})
 
-    async def _take(self, citizen_id: str, session_id: str, platform: str, token: str) -> list[tuple[str, str]]:
+    async def _take(self, citizen_id: str, session_id: str, platform: str, token: str,
+                    language: str) -> list[tuple[str, str]]:
         """Move the token to this session in one transaction; the sessions it left."""
         token_hash = self.p.pii.lookup_hash(token, PURPOSE)
         now = self.p.clock.now()
@@ -60,7 +64,8 @@ class DeviceTokens:
                     .update(push_platform=None, push_token_enc=None, push_token_hash=None)
             updated = await LoginSession.filter(id=session_id, citizen_id=citizen_id, revoked_at=None,
                                                 expires_at__gt=now).using_db(conn).update(
-                push_platform=platform, push_token_enc=self.p.pii.encrypt(token, PURPOSE), push_token_hash=token_hash)
+                push_platform=platform, push_token_enc=self.p.pii.encrypt(token, PURPOSE), push_token_hash=token_hash,
+                push_language=language)
             if not updated:
                 raise Unauthorized("TOKEN_REVOKED")  # rolls the move back: the session ended meanwhile
         return list(moved_from)
@@ -75,8 +80,9 @@ class DeviceTokens:
         """The push addresses of the citizen's live sessions, oldest session first."""
         rows = await LoginSession.filter(citizen_id=citizen_id, revoked_at=None, expires_at__gt=self.p.clock.now(),
                                          push_token_enc__isnull=False).order_by("created_at", "id") \
-            .values_list("id", "push_platform", "push_token_enc")
-        return [Device(sid, platform, self.p.pii.decrypt(enc, PURPOSE)) for sid, platform, enc in rows]
+            .values_list("id", "push_platform", "push_token_enc", "push_language")
+        return [Device(sid, platform, self.p.pii.decrypt(enc, PURPOSE), language or ZH_HANS)
+                for sid, platform, enc, language in rows]
 
     async def drop(self, session_id: str, reason: str = "invalid") -> None:
         """Forget the session's token (the provider reported it invalid): no more push to that device."""

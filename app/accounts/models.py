@@ -43,6 +43,7 @@ class LoginSession(Model):
     push_platform = fields.CharField(max_length=16, null=True)  # ios, android
     push_token_enc = fields.TextField(null=True)
     push_token_hash = fields.CharField(max_length=64, null=True, db_index=True)
+    push_language = fields.CharField(max_length=8, null=True)  # the device's language for its pushes
 
     citizen_id: str
 

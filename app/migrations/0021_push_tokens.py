@@ -1,6 +1,6 @@
 """A signed-in device's push token on its login session: `login_sessions.push_platform`, the token
-encrypted (`push_token_enc`) and its keyed hash (`push_token_hash`, a unique index: a token is on one
-session at most, and one registered again by another session is moved there). All null for sessions without push and for every earlier session."""
+encrypted (`push_token_enc`) and its keyed hash (`push_token_hash`, indexed: a token registered again
+by another session is moved there). All null for sessions without push and for every earlier session."""
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
@@ -27,8 +27,7 @@ class Migration(migrations.Migration):
             name='push_token_hash',
             field=fields.CharField(null=True, db_index=True, max_length=64),
         ),
-        # AddField does not create the index a field's db_index asks for: the same SQL on both databases,
-        # unique so that two sessions registering one token at once cannot both keep it (NULLs do not clash).
-        ops.RunSQL('CREATE UNIQUE INDEX IF NOT EXISTS "idx_login_sessi_push_to_6c1d2e" ON "login_sessions" ("push_token_hash")',
+        # AddField does not create the index a field's db_index asks for: the same SQL on both databases.
+        ops.RunSQL('CREATE INDEX IF NOT EXISTS "idx_login_sessi_push_to_6c1d2e" ON "login_sessions" ("push_token_hash")',
                    reverse_sql='DROP INDEX IF EXISTS "idx_login_sessi_push_to_6c1d2e"'),
     ]

@@ -130,6 +130,7 @@ class PushDevice(Protocol):
     session_id: str
     platform: str
     token: str
+    language: str
 
 
 class PushChannel:
@@ -140,9 +141,10 @@ class PushChannel:
 
     async def send(self, message: Notification) -> None:
         devices = await self.devices.devices_of(message.citizen_id)
-        title, body = render_text(message.kind, without_secrets(message.kind, message.params))
+        params = without_secrets(message.kind, message.params)
         extras = {"kind": message.kind, "message_id": message.id}
-        outcomes = await asyncio.gather(*(self._push(device, title, body, extras) for device in devices))
+        outcomes = await asyncio.gather(*(self._push(device, *render_text(message.kind, params, device.language), extras)
+                                          for device in devices))
         delivered = sum(1 for outcome in outcomes if outcome is None)
         failures = [outcome for outcome in outcomes if outcome not in (None, INVALID)]
         if delivered:

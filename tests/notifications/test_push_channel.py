@@ -245,3 +245,18 @@ async def test_one_token_registered_by_two_sessions_at_once_ends_on_one_of_them(
     assert [r.status_code for r in replies] == [200, 200]
     holders = await LoginSession.filter(push_token_hash=app.ctx.platform.pii.lookup_hash(token, "push_token")).count()
     assert holders == 1
+
+
+async def test_each_device_is_pushed_in_the_language_it_registered_in(client, sms, standin, clock):
+    citizen = await sign_in(client, sms)
+    english, traditional = new_token(), new_token()
+    assert (await client.put("/api/v1/me/sessions/current/push-token", json={"platform": "android", "token": english},
+                             headers={**citizen.headers, "Accept-Language": "en"})).status_code == 200
+    tablet = await sign_in(client, sms, phone=citizen.phone, device="iPad")
+    assert (await client.put("/api/v1/me/sessions/current/push-token", json={"platform": "ios", "token": traditional},
+                             headers={**tablet.headers, "Accept-Language": "zh-HK"})).status_code == 200
+    await notify(clock, citizen.id, "payment_succeeded", PAID)
+    (in_english,) = standin.pushes(english)
+    (in_traditional,) = standin.pushes(traditional)
+    assert in_english["title"] == "Payment received" and "机动车" in in_english["body"]
+    assert in_traditional["title"] == "繳費成功"
