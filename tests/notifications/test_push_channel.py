@@ -256,7 +256,7 @@ async def test_each_device_is_pushed_in_the_language_it_registered_in(client, sm
     assert (await client.put("/api/v1/me/sessions/current/push-token", json={"platform": "ios", "token": traditional},
                              headers={**tablet.headers, "Accept-Language": "zh-HK"})).status_code == 200
     await notify(clock, citizen.id, "payment_succeeded", PAID)
-    (in_english,) = standin.pushes(english)
-    (in_traditional,) = standin.pushes(traditional)
+    (in_english,) = [p for p in standin.pushes(english) if p["extras"]["kind"] == "payment_succeeded"]
+    (in_traditional,) = [p for p in standin.pushes(traditional) if p["extras"]["kind"] == "payment_succeeded"]
     assert in_english["title"] == "Payment received" and "机动车" in in_english["body"]
     assert in_traditional["title"] == "繳費成功"
