@@ -41,7 +41,7 @@ browser-deps: $(AXE)
 	fi
 
 run: $(STAMP)
-	$(BIN)/python -m app
+	$(BIN)/python -m standins --with-app
 
 lint: $(STAMP)
 	$(BIN)/ruff check app api health_code elderly_mode miniprogram_mock standins tests bench

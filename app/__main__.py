@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from dataclasses import replace
 from functools import partial
@@ -99,59 +98,12 @@ def _serve(settings: Settings) -> int:
     # Keys and schema are prepared once here, before any worker starts.
     build_platform(settings)
     asyncio.run(_migrate(settings, quiet=True))
-    if settings.env != "dev" or os.environ.get("APP_STANDINS", "").strip().lower() == "off":
-        return _serve_app(settings)  # production and test never start stand-ins
-    return _serve_with_stand_ins(settings)
-
-
-def _serve_with_stand_ins(settings: Settings) -> int:
-    """Dev: every stand-in outside party first, as its own process, the app pointed at them; whatever ends
-    the app (Ctrl-C, SIGTERM, an error) stops them all."""
-    from standins.process import StandInError, start_all
-
-    def interrupted(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM while the stand-ins start: stop those already started
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGTERM, interrupted)
-    stand_ins = None
-    try:
-        our_url = _local_url(settings)
-        try:
-            stand_ins = start_all(settings.data_dir, our_url, settings)
-        except StandInError as exc:
-            print(f"a stand-in outside party did not start (APP_STANDINS=off serves without them): {exc}",
-                  file=sys.stderr)
-            return 1
-        settings = settings.with_(**stand_ins.settings_for())
-        _print_where(our_url, stand_ins.describe(), settings)
-        return _serve_app(settings)  # Sanic handles SIGINT and SIGTERM itself from here and returns
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if stand_ins is not None:
-            for sig in previous:  # a second Ctrl-C must not cut the stop short and leave stand-ins behind
-                signal.signal(sig, signal.SIG_IGN)
-            stand_ins.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _local_url(settings: Settings) -> str:
-    """Where this machine reaches the app (a wildcard bind is reached on loopback)."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
-    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
-
-
-def _print_where(our_url: str, parties: list[tuple[str, str]], settings: Settings) -> None:
-    lines = ["", "粤省事式政务服务平台（示例）· dev: the app and the stand-in outside parties",
-             f"  {our_url:<24} 应用 App (API 文档 docs: {our_url}/docs)"]
-    lines += [f"  {where:<24} {party}" if where.startswith("http") else f"  {'-':<24} {party}: {where}"
-              for party, where in parties]
-    lines += [f"  登录验证码 Login codes: {our_url}/dev/sms-outbox?phone=<手机号 phone>",
-              f"  替身日志 Stand-in logs: {settings.data_dir}/standins/",
-              "  Ctrl-C 全部停止 stops the app and every stand-in", ""]
-    print("\n".join(lines), flush=True)
+    if settings.env == "dev" and os.environ.get("APP_STANDINS", "").strip().lower() != "off":
+        # The stand-in outside parties are separate processes this one never starts: a party whose URL
+        # setting nobody listens on answers 503. APP_STANDINS=off: whoever started us runs them.
+        print("dev: `make run` (python -m standins --with-app) starts the app with every stand-in outside party; "
+              "without them those parties answer 503", flush=True)
+    return _serve_app(settings)
 
 
 def _serve_app(settings: Settings) -> int:

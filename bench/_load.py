@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
+# The service as `make run` starts it: the stand-in outside parties (the SMS outbox that signs citizens in,
+# the identity authority) and the app beside them, `python -m app serve` with the arguments that follow.
+SERVICE = ["-m", "standins", "--with-app"]
 # The PostgreSQL server benchmarks make their throw-away databases on (`pg_admin`).
 BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 
@@ -79,7 +82,7 @@ def running(args: list[str], env: dict[str, str], port: int, log: Path | None = 
         yield process
     finally:
         process.terminate()
-        process.wait(10)
+        process.wait(30)  # the launcher gives the app up to 15 s, then its stand-ins up to 5 s
 
 
 def bare_sanic(port: int) -> ContextManager[subprocess.Popen]:
@@ -88,8 +91,8 @@ def bare_sanic(port: int) -> ContextManager[subprocess.Popen]:
 
 
 def our_service(port: int, data_dir: str, **env: str) -> ContextManager[subprocess.Popen]:
-    """`python -m app` on the embedded default (SQLite + in-memory cache), one worker."""
-    return running(["-m", "app", "--port", str(port)],
+    """The service (`SERVICE`) on the embedded default (SQLite + in-memory cache), one worker."""
+    return running([*SERVICE, "--port", str(port)],
                    {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "", **env}, port)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from app.accounts.rules import id_check_char
 from bench import partner_verification as partner_bench
-from bench._load import add_client, free_port, running
+from bench._load import SERVICE, add_client, free_port, running
 from bench.suite import RESULTS, backend, service_env
 
 SAMPLE_EVERY = 10.0
@@ -222,7 +222,7 @@ def main(seconds: float = 600.0) -> int:
     RESULTS.mkdir(exist_ok=True)
     with backend() as backing, tempfile.TemporaryDirectory() as data_dir:
         env = service_env(data_dir, backing)
-        with running(["-m", "app", "--port", str(port)], env, port, log=RESULTS / "soak-server.log") as server:
+        with running([*SERVICE, "--port", str(port)], env, port, log=RESULTS / "soak-server.log") as server:
             clients, partner_key, office = set_up(port, env, data_dir)
             samples: list[dict[str, Any]] = []
             stop_at = time.monotonic() + seconds

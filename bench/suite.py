@@ -40,7 +40,7 @@ from bench import audit_chain
 from bench import partner_verification as partner_bench
 from bench import voucher_redemption as voucher_bench
 from bench import _load
-from bench._load import LoadResult, ROOT, call_json, free_port, get_load, load_post, running, sign_in, verify_identity
+from bench._load import SERVICE, LoadResult, ROOT, call_json, free_port, get_load, load_post, running, sign_in, verify_identity
 from bench.health_code_fetch import default_pipeline, per_second
 from bench.home_cards import CARDS
 from health_code.render import render_png
@@ -155,10 +155,19 @@ def refresh_chains(port: int, count: int) -> list[tuple[Any, Any]]:
 
 
 def pin(process: subprocess.Popen, cpus: set[int]) -> None:
-    """Keep a server (and any process it has started) on `cpus`."""
-    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
-    for pid in [process.pid, *map(int, children)]:
-        os.sched_setaffinity(pid, cpus)
+    """Keep a server and every process below it on `cpus` (the launcher's children are the app and the
+    stand-ins; the app's are its workers)."""
+    pids, frontier = [process.pid], [process.pid]
+    while frontier:
+        children = subprocess.run(["pgrep", "-P", ",".join(map(str, frontier))], capture_output=True,
+                                  text=True).stdout.split()
+        frontier = [pid for pid in map(int, children) if pid not in pids]
+        pids += frontier
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, cpus)
+        except ProcessLookupError:
+            pass  # ended meanwhile
 
 
 BACKING_SERVICES = ("postgres", "redis-server")
@@ -450,7 +459,7 @@ def beside_one_worker(port: int, base_port: int, data_dir: str, env: dict[str, s
     citizen), for `scaling`."""
     one, bare_one = free_port(), free_port()
     with running(["-m", "bench.bare_sanic", str(bare_one), "1"], {}, bare_one), \
-            running(["-m", "app", "--port", str(one)], env, one):
+            running([*SERVICE, "--port", str(one)], env, one):
         token = sign_in(one)
         return scaling(one, port, bare_one, base_port, {"Authorization": f"Bearer {token}"}, seconds)
 
@@ -459,7 +468,7 @@ def without_near_cache(data_dir: str, env: dict[str, str], seconds: float, rows:
     """The JSON fetch with every read from Redis (APP_CACHE_NEAR_TTL=0): what a fetch costs when the
     worker's mirror does not have the citizen, as for most citizens on a large fleet."""
     port = free_port()
-    with running(["-m", "app", "--port", str(port)], {**env, "APP_CACHE_NEAR_TTL": "0"}, port) as server:
+    with running([*SERVICE, "--port", str(port)], {**env, "APP_CACHE_NEAR_TTL": "0"}, port) as server:
         if apart:
             pin(server, {1})
         token = sign_in(port, phone="13800138111")
@@ -492,7 +501,7 @@ def main(seconds: float = 5.0) -> int:
                 RESULTS.mkdir(exist_ok=True)
                 log = RESULTS / f"server-{workers}w.log"  # kept out of git: what to read when a figure fails
                 log.unlink(missing_ok=True)
-                with running(["-m", "app", "--port", str(port), "--workers", str(workers)], env, port, log=log) as server:
+                with running([*SERVICE, "--port", str(port), "--workers", str(workers)], env, port, log=log) as server:
                     everywhere = os.sched_getaffinity(0)
                     if apart:
                         pin(bare_server, {1})

@@ -1,4 +1,5 @@
-"""The service as a real process on loopback (`python -m app`), for tests that kill it or talk raw TCP.
+"""The service as real processes on loopback, for tests that kill it or talk raw TCP: `python -m standins
+--with-app`, as `make run` starts it (the stand-in outside parties, then `python -m app serve` beside them).
 
 On PostgreSQL runs the process gets a database of its own (made here, dropped after); otherwise a
 SQLite file in a temporary folder. The cache is always the in-memory one: one worker, one process.
@@ -70,8 +71,8 @@ class Served:
 
     def start(self, timeout: float = 60) -> None:
         with open(self.log_path, "ab") as log:  # a file, not a pipe: a full pipe would stall the service
-            self.process = subprocess.Popen([sys.executable, "-m", "app", "--port", str(self.port)], cwd=ROOT,
-                                            env=self.env, stdout=log, stderr=log, start_new_session=True)
+            self.process = subprocess.Popen([sys.executable, "-m", "standins", "--with-app", "--port", str(self.port)],
+                                            cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -86,7 +87,7 @@ class Served:
 
     @property
     def tencent_cloud_url(self) -> str:
-        """Where the stand-in Tencent Cloud the service started (dev) listens, as it printed."""
+        """Where the stand-in Tencent Cloud listens, as the launcher printed."""
         found = re.search(r"(http://127\.0\.0\.1:\d+)\s+腾讯云", self.log())
         assert found, f"the service printed no Tencent Cloud stand-in: {self.log()[-1500:]}"
         return found.group(1)
@@ -103,7 +104,8 @@ class Served:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
-        """SIGKILL, as the kernel's OOM killer or a power cut would: no clean-up runs."""
+        """SIGKILL, as the kernel's OOM killer or a power cut would: no clean-up runs. Its whole process
+        group: the launcher, the app and the stand-ins."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)

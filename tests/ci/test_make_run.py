@@ -1,8 +1,9 @@
-"""`make run` as a newcomer meets it: `python -m app` in dev, a real process on the embedded default.
+"""`make run` as a newcomer meets it: `python -m standins --with-app` in dev, real processes on the embedded default.
 
-It must start every stand-in outside party as a process of its own, print where the app and each
-one listens, let a citizen sign in with the code shown at /dev/sms-outbox and pay a bill at the
-stand-in payment provider, and stop everything, stand-ins included, on one Ctrl-C (SIGINT).
+It must start every stand-in outside party as a process of its own and the app as another, print where
+the app and each one listens, let a citizen sign in with the code shown at /dev/sms-outbox and pay a bill
+at the stand-in payment provider, and stop everything, app and stand-ins, on one Ctrl-C (SIGINT); killed
+outright (SIGKILL), it leaves nothing behind either.
 """
 
 from __future__ import annotations
@@ -92,52 +93,91 @@ class Served:
         return f"--- stdout\n{self.output()}\n--- stderr (end)\n" + "\n".join(err)
 
     def stand_ins(self) -> dict[str, str]:
-        """party word -> URL, from the block the app printed."""
+        """party word -> URL, from the block the launcher printed."""
         lines = _WHERE.findall(self.output())
         return {word: url for word in PARTIES for url, party in lines if word in party}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """`python -m app` as `make run` starts it: dev, the embedded default, no APP_* but a data folder and a port."""
-    if not Path("/proc/self/stat").exists():
-        pytest.skip("needs /proc to find the processes the app started")
-    folder = tmp_path_factory.mktemp("make-run")
+MAKE_RUN = [sys.executable, "-m", "standins", "--with-app"]  # what `make run` runs (Makefile)
+
+
+def _launch(folder: Path) -> Served:
+    """`make run`'s command as it starts it: dev, the embedded default, no APP_* but a data folder and a port."""
     port = _free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
     env.update(APP_ENV="dev", APP_DATA_DIR=str(folder / "data"), APP_PORT=str(port), PYTHONUNBUFFERED="1")
     out_path, err_path = folder / "stdout.log", folder / "stderr.log"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         # Its own session, so that whatever this test leaves running can be ended as one group.
-        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO_ROOT, env=env, stdout=out, stderr=err,
+        process = subprocess.Popen(MAKE_RUN, cwd=REPO_ROOT, env=env, stdout=out, stderr=err,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    app = Served(f"http://127.0.0.1:{port}", process, out_path, err_path)
+    launched = Served(f"http://127.0.0.1:{port}", process, out_path, err_path)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if process.poll() is not None:
-                pytest.fail(f"python -m app exited with {process.returncode} before it was ready\n{app.logs()}")
+                pytest.fail(f"{' '.join(MAKE_RUN[1:])} exited with {process.returncode} before it was ready\n"
+                            f"{launched.logs()}")
             try:
-                if httpx.get(f"{app.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{launched.url}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"python -m app not ready within {START_TIMEOUT:.0f} s\n{app.logs()}")
+                pytest.fail(f"the app not ready within {START_TIMEOUT:.0f} s\n{launched.logs()}")
             time.sleep(0.2)
-        yield app
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
+    except BaseException:
+        _end(launched)
+        raise
+    return launched
+
+
+def _end(launched: Served) -> None:
+    """One SIGINT, then SIGKILL to the whole group for whatever is still there (a failed test's leftovers)."""
+    if launched.process.poll() is None:
+        launched.process.send_signal(signal.SIGINT)
         try:
-            os.killpg(process.pid, signal.SIGKILL)  # anything still there (a failed test's leftovers)
-        except ProcessLookupError:
+            launched.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
             pass
-        process.wait()
+    try:
+        os.killpg(launched.process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    launched.process.wait()
+
+
+def _gone_soon(pids: set[int], timeout: float) -> list[int]:
+    """Those of `pids` still running after up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (left := [pid for pid in pids if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def _commands(pids: set[int]) -> dict[int, str]:
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            pass
+    return found
+
+
+def _app_pid(pids: set[int]) -> list[int]:
+    return [pid for pid, command in _commands(pids).items() if " -m app serve" in command]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to find the processes the launcher started")
+    launched = _launch(tmp_path_factory.mktemp("make-run"))
+    try:
+        yield launched
+    finally:
+        _end(launched)
 
 
 @pytest.mark.parametrize("party", list(PARTIES))
@@ -194,19 +234,46 @@ def test_one_ctrl_c_stops_the_app_and_every_stand_in(served: Served) -> None:
     children = _descendants(served.process.pid)
     urls = [served.url, *served.stand_ins().values()]
     assert len(urls) == 1 + len(PARTIES), served.output()
-    assert len(children) >= len(PARTIES), f"expected a process per stand-in, found {sorted(children)}"
+    assert len(children) >= len(PARTIES) + 1, f"expected a process per stand-in and the app, found {sorted(children)}"
+    assert _app_pid(children), f"no `python -m app serve` among {_commands(children)}"
 
     served.process.send_signal(signal.SIGINT)
     try:
         served.process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"python -m app still running {STOP_TIMEOUT:.0f} s after SIGINT\n{served.logs()}")
-    deadline = time.monotonic() + 3  # the app waited for its stand-ins; give the kernel a moment to reap
-    while (left := [pid for pid in children if _alive(pid)]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, f"still running after the app stopped: {left}\n{served.logs()}"
+        pytest.fail(f"the launcher still running {STOP_TIMEOUT:.0f} s after SIGINT\n{served.logs()}")
+    left = _gone_soon(children, 3)  # the launcher waited for them; give the kernel a moment to reap
+    assert not left, f"still running after the launcher stopped: {_commands(set(left))}\n{served.logs()}"
     assert not [url for url in urls if _accepts(url)], served.logs()
     assert served.process.returncode == 0, served.logs()
+
+
+def test_the_launcher_killed_outright_leaves_no_app_or_stand_in(tmp_path: Path) -> None:
+    """SIGKILL runs no clean-up: the app and the stand-ins are told by the kernel (PR_SET_PDEATHSIG)."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to find the processes the launcher started")
+    launched = _launch(tmp_path)
+    try:
+        children = _descendants(launched.process.pid)
+        urls = [launched.url, *launched.stand_ins().values()]
+        assert len(urls) == 1 + len(PARTIES), launched.output()
+        assert _app_pid(children), f"no `python -m app serve` among {_commands(children)}"
+
+        launched.process.kill()
+        launched.process.wait()
+        left = _gone_soon(children, STOP_TIMEOUT)
+        assert not left, f"still running after the launcher was killed: {_commands(set(left))}\n{launched.logs()}"
+        assert not [url for url in urls if _accepts(url)], launched.logs()
+    finally:
+        _end(launched)
+
+
+def test_the_app_alone_still_answers_help() -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
+    done = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "--port" in done.stdout and "Traceback" not in done.stderr
 
 
 def _sample_resident() -> tuple[str, str]:

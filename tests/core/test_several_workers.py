@@ -42,7 +42,9 @@ def test_every_login_works_whichever_worker_answers():
         env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
         env.update(APP_DATA_DIR=data, APP_DATABASE_URL=f"sqlite://{data}/app.sqlite3", APP_REDIS_URL=REDIS_URL,
                    APP_CACHE_NAMESPACE=f"workers-test-{port}", APP_SCHEDULER_ENABLED="false")
-        server = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--workers", "2"], cwd=ROOT, env=env,
+        # As `make run` starts it: the stand-ins (the SMS outbox, the identity authority), then the app.
+        server = subprocess.Popen([sys.executable, "-m", "standins", "--with-app", "--port", str(port), "--workers", "2"],
+                                  cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         try:
             deadline = time.monotonic() + 40
