@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import shlex
 import socket
 import subprocess
 import sys
@@ -57,7 +58,9 @@ def start_server(args: list[str], env: dict[str, str], port: int, timeout: float
     """A server process, ready when its port accepts; its output goes to `log` (or nowhere). It runs in
     `root`: this checkout, or another one (bench.ab serves an older revision from a git worktree)."""
     out = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen([sys.executable, *args], cwd=root, env={**os.environ, **env}, stdout=out, stderr=out)
+    # The stand-in identity authority takes the many citizens a benchmark makes (each a new ID number).
+    process = subprocess.Popen([sys.executable, *args], cwd=root, env={**os.environ, "STANDIN_TENCENT_ENROL": "1", **env},
+                               stdout=out, stderr=out)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -83,6 +86,29 @@ def running(args: list[str], env: dict[str, str], port: int, log: Path | None = 
     finally:
         process.terminate()
         process.wait(30)  # the launcher gives the app up to 15 s, then its stand-ins up to 5 s
+
+
+@contextmanager
+def stand_ins(our_port: int, data_dir: str, env: dict[str, str], root: Path = ROOT) -> Iterator[dict[str, str]]:
+    """The stand-in outside parties alone (`python -m standins`), for a server started some other way
+    (under a profiler, or an older revision): the APP_* variables that point it at them."""
+    process = subprocess.Popen([sys.executable, "-m", "standins", "--data-dir", data_dir,
+                                "--our-url", f"http://127.0.0.1:{our_port}"], cwd=root, text=True,
+                               env={**os.environ, "STANDIN_TENCENT_ENROL": "1", **env}, stdout=subprocess.PIPE)
+    try:
+        pointed: dict[str, str] = {}
+        for line in process.stdout:  # type: ignore[union-attr]
+            if line.strip().startswith("export "):
+                name, _, value = line.strip()[len("export "):].partition("=")
+                pointed[name] = shlex.split(value)[0] if value else ""
+            if "Ctrl-C" in line:
+                break
+        else:
+            raise RuntimeError("the stand-ins did not start")
+        yield {**pointed, "APP_STANDINS": "off"}
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def bare_sanic(port: int) -> ContextManager[subprocess.Popen]:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from bench import _load
-from bench._load import ROOT, free_port, running, sign_in, verify_identity
+from bench._load import ROOT, free_port, running, sign_in, stand_ins, verify_identity
 from bench.suite import (RESULTS, PartnerBench, backend, backing_services_on, headline, partner_rounds, pin,
                          service_env)
 
@@ -135,9 +135,12 @@ def serve(stack: ExitStack, side: Side) -> subprocess.Popen:
     RESULTS.mkdir(exist_ok=True)
     log = RESULTS / f"ab-server-{side.label}.log"  # ignored by git (*.log): what to read when a side fails
     log.unlink(missing_ok=True)
+    # The outside parties' stand-ins come from this checkout for both sides (a side older than them ignores
+    # the settings that point at them).
+    pointed = stack.enter_context(stand_ins(side.port, data_dir, service_env(data_dir, backing)))
     try:
-        server = stack.enter_context(running(["-m", "app", "--port", str(side.port)], env, side.port, log=log,
-                                             root=side.root))
+        server = stack.enter_context(running(["-m", "app", "--port", str(side.port)], {**env, **pointed}, side.port,
+                                             log=log, root=side.root))
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}: side {side.label} ({side.rev}), see {log}") from exc
     token = sign_in(side.port)

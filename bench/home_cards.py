@@ -15,7 +15,7 @@ import asyncio
 import sys
 import tempfile
 
-from bench._load import call_json, free_port, measure, p99_latency, sign_in, start_server, verify_identity
+from bench._load import SERVICE, call_json, free_port, measure, p99_latency, sign_in, start_server, verify_identity
 
 CARDS = ["health_code", "social_security", "provident_fund", "medical_insurance", "traffic_violations", "utility_bills"]
 TIMEOUT = 0.3
@@ -25,7 +25,7 @@ MARGIN_MS = 50.0
 def _service(data_dir: str, port: int, **extra: str) -> tuple:
     env = {"APP_DATA_DIR": data_dir, "APP_DATABASE_URL": "", "APP_REDIS_URL": "", "APP_SCHEDULER_ENABLED": "false",
            "APP_CARD_BACKEND_LATENCY": "0.02", "APP_CARD_MAX_TTL": "0", "APP_CARD_TIMEOUT": str(TIMEOUT), **extra}
-    process = start_server(["-m", "app", "--port", str(port)], env, port)
+    process = start_server([*SERVICE, "--port", str(port)], env, port)
     token = sign_in(port)
     verify_identity(port, token)
     call_json(port, "PUT", "/api/v1/home/cards", token, {"types": CARDS})

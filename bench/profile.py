@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 
-from bench._load import ROOT, call_json, free_port, load_get, running, sign_in, verify_identity
+from bench._load import ROOT, call_json, free_port, load_get, running, sign_in, stand_ins, verify_identity
 from bench.home_cards import CARDS
 from bench.suite import CONNECTIONS, RESULTS, PartnerBench, backend, partner_load, service_env
 
@@ -29,7 +29,8 @@ def main(which: str = "json", seconds: float = 8.0) -> int:
         port = free_port()
         env = service_env(data_dir, backing)
         args = ["-m", "pyinstrument", "-r", "text", "-o", str(out), "-m", "app", "--port", str(port)]
-        with running(args, env, port, log=RESULTS / "profile-server.log"):
+        with stand_ins(port, data_dir, env) as pointed, running(args, {**env, **pointed}, port,
+                                                                 log=RESULTS / "profile-server.log"):
             token = sign_in(port)
             verify_identity(port, token)
             call_json(port, "POST", "/api/v1/me/identity/face", token,
