@@ -455,6 +455,8 @@ class AccountService:
         counts against the account's daily limit; an authority that cannot answer is 503."""
         limit = self.s.identity_mismatch_daily_limit
         counter = f"identity-mismatch:{citizen_id}"
+        # Read the count (amount 0); at the limit one more hit answers 429 with its Retry-After, and the
+        # authority is not asked.
         refused = await ratelimit.hit(self.p.cache, self.p.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT",
                                       amount=0)
         if refused >= limit:
