@@ -1,0 +1,276 @@
+"""The WeChat Pay API v3 stand-in as its own process, spoken to as the real gateway is: requests signed with a
+merchant key made here, every reply's platform signature checked against the certificate it hands out, and a
+payment notice received on a small HTTP server of this test, verified and decrypted."""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from app.integrations.payment_providers import wechatpay_v3 as v3
+from standins.wechatpay.control import WeChatPayStandIn
+from tests.health_code.interop.partner_process import end_now, launch
+
+MCHID = "1900000001"
+APPID = "wx5a3e9c2b7d1f0a46"
+API_V3_KEY = "integrationtestsapiv3key00000000"
+MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+MERCHANT_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class Receiver:
+    """The merchant's notify_url: records each notice (headers, body) and answers `answers` in turn, then 204."""
+
+    def __init__(self) -> None:
+        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
+        self.answers: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.received.put((dict(self.headers.items()), body))
+                status = receiver.answers.pop(0) if receiver.answers else 204
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/payments/wechatpay/notify"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def next(self, timeout: float = 10.0) -> tuple[dict[str, str], bytes]:
+        return self.received.get(timeout=timeout)
+
+    def drain(self) -> None:
+        while not self.received.empty():
+            self.received.get_nowait()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def standin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("wechatpay")
+    public_pem = folder / "merchant_public.pem"
+    public_pem.write_bytes(MERCHANT_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", MCHID, "--appid", APPID,
+               "--api-v3-key", API_V3_KEY, "--merchant-public-key", str(public_pem),
+               "--merchant-serial", MERCHANT_SERIAL, "--retry-intervals", "0.3,0.3"]
+    url, process = launch(command, folder / "standin.log", "/_standin/health", what="stand-in WeChat Pay")
+    yield url
+    end_now(process)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def control(standin_url: str, receiver: Receiver) -> Iterator[WeChatPayStandIn]:
+    control = WeChatPayStandIn(standin_url)
+    control.reset()
+    receiver.drain()
+    receiver.answers.clear()
+    yield control
+    control.reset()
+    control.close()
+
+
+class Gateway:
+    """A bare merchant client: signs each request, checks each reply's platform signature."""
+
+    def __init__(self, url: str, platform_pem: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=10)
+        certificate = v3.load_certificate(platform_pem)
+        self.platform_serial = v3.certificate_serial(certificate)
+        self.platform_key = certificate.public_key()
+
+    def find_key(self, serial: str) -> v3.PublicKey | None:
+        return self.platform_key if serial == self.platform_serial else None  # type: ignore[return-value]
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+             key: rsa.RSAPrivateKey = MERCHANT_KEY) -> httpx.Response:
+        content = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
+        authorization = v3.build_authorization(method, path, content, mchid=MCHID, serial_no=MERCHANT_SERIAL,
+                                               private_key=key, timestamp=int(time.time()), nonce=v3.new_nonce())
+        headers = {"Authorization": authorization, "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        reply = self.client.request(method, path, content=content, headers=headers)
+        v3.verify_signature(reply.headers, reply.content, self.find_key, now=time.time())  # raises if not signed
+        return reply
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@pytest.fixture
+def gateway(standin_url: str, control: WeChatPayStandIn) -> Iterator[Gateway]:
+    gateway = Gateway(standin_url, control.platform_certificate_pem())
+    yield gateway
+    gateway.close()
+
+
+def trade_no() -> str:
+    return "GOV" + secrets.token_hex(8).upper()
+
+
+def jsapi_order(out_trade_no: str, notify_url: str, total: int = 2500) -> dict[str, Any]:
+    return {"appid": APPID, "mchid": MCHID, "description": "粤省事-交通违法罚款", "out_trade_no": out_trade_no,
+            "time_expire": "2030-06-08T10:34:56+08:00", "notify_url": notify_url,
+            "amount": {"total": total, "currency": "CNY"}, "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}
+
+
+def test_a_jsapi_order_is_created_once_queried_paid_and_notified(gateway: Gateway, control: WeChatPayStandIn,
+                                                                 receiver: Receiver) -> None:
+    number = trade_no()
+    order = jsapi_order(number, receiver.url)
+    first = gateway.call("POST", "/v3/pay/transactions/jsapi", order)
+    assert first.status_code == 200 and first.json()["prepay_id"].startswith("wx")
+    again = gateway.call("POST", "/v3/pay/transactions/jsapi", order)
+    assert again.json() == first.json()  # the same out_trade_no and body: the same prepay_id
+
+    unpaid = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}")
+    assert unpaid.status_code == 200
+    assert (unpaid.json()["trade_state"], unpaid.json()["amount"]["total"]) == ("NOTPAY", 2500)
+
+    control.pay(number)
+    headers, body = receiver.next()
+    verified = v3.verify_signature(headers, body, gateway.find_key, now=time.time())
+    assert verified.serial == gateway.platform_serial
+    notice = json.loads(body)
+    assert (notice["event_type"], notice["resource_type"]) == ("TRANSACTION.SUCCESS", "encrypt-resource")
+    assert notice["create_time"].endswith("+08:00") and notice["id"]
+    resource = notice["resource"]
+    assert (resource["algorithm"], resource["associated_data"], resource["original_type"]) == (
+        "AEAD_AES_256_GCM", "transaction", "transaction")
+    transaction = json.loads(v3.decrypt_resource(API_V3_KEY.encode(), resource))
+    assert (transaction["out_trade_no"], transaction["trade_state"]) == (number, "SUCCESS")
+    assert transaction["amount"] == {"total": 2500, "payer_total": 2500, "currency": "CNY", "payer_currency": "CNY"}
+    assert transaction["success_time"].endswith("+08:00") and len(transaction["transaction_id"]) == 28
+    assert transaction["payer"] == {"openid": order["payer"]["openid"]}
+
+    paid = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}").json()
+    assert paid["trade_state"] == "SUCCESS" and paid["transaction_id"] == transaction["transaction_id"]
+    (sent,) = control.notices(number)
+    assert sent["delivered"] and [a["status"] for a in sent["attempts"]] == [204]
+
+    refused = gateway.call("POST", "/v3/pay/transactions/jsapi", order)
+    assert (refused.status_code, refused.json()["code"]) == (400, "ORDERPAID")
+    closing = gateway.call("POST", f"/v3/pay/transactions/out-trade-no/{number}/close", {"mchid": MCHID})
+    assert (closing.status_code, closing.json()["code"]) == (400, "ORDERPAID")
+
+
+def test_an_app_order_is_closed_and_stays_closed(gateway: Gateway, receiver: Receiver) -> None:
+    number = trade_no()
+    order = {k: v for k, v in jsapi_order(number, receiver.url).items() if k != "payer"}
+    assert gateway.call("POST", "/v3/pay/transactions/app", order).json()["prepay_id"]
+    closed = gateway.call("POST", f"/v3/pay/transactions/out-trade-no/{number}/close", {"mchid": MCHID})
+    assert closed.status_code == 204 and closed.content == b""
+    view = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}").json()
+    assert view["trade_state"] == "CLOSED" and view["trade_type"] == "APP"
+    reopened = gateway.call("POST", "/v3/pay/transactions/app", order)
+    assert (reopened.status_code, reopened.json()["code"]) == (400, "ORDER_CLOSED")
+
+
+def test_a_notice_the_merchant_refuses_is_sent_again_and_twice_sends_the_same_id(
+        gateway: Gateway, control: WeChatPayStandIn, receiver: Receiver) -> None:
+    number = trade_no()
+    gateway.call("POST", "/v3/pay/transactions/jsapi", jsapi_order(number, receiver.url))
+    receiver.answers[:] = [500]
+    control.pay(number)
+    first, second = json.loads(receiver.next()[1]), json.loads(receiver.next()[1])
+    assert first == second  # the same notice, signed afresh
+    (sent,) = control.notices(number)
+    assert [a["status"] for a in sent["attempts"]] == [500, 204] and sent["delivered"]
+
+    twice = trade_no()
+    gateway.call("POST", "/v3/pay/transactions/jsapi", jsapi_order(twice, receiver.url))
+    control.pay(twice, notice="twice")
+    ids = {json.loads(receiver.next()[1])["id"], json.loads(receiver.next()[1])["id"]}
+    assert len(ids) == 1 and len(control.notices(twice)) == 2
+
+
+def test_a_failed_payment_or_a_silent_one_sends_no_notice(gateway: Gateway, control: WeChatPayStandIn,
+                                                          receiver: Receiver) -> None:
+    failed, silent = trade_no(), trade_no()
+    for number in (failed, silent):
+        gateway.call("POST", "/v3/pay/transactions/jsapi", jsapi_order(number, receiver.url))
+    assert control.pay(failed, outcome="payerror")["trade_state"] == "PAYERROR"
+    assert control.pay(silent, notice="never")["trade_state"] == "SUCCESS"
+    time.sleep(0.3)
+    assert receiver.received.empty() and control.notices() == []
+    state = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{silent}?mchid={MCHID}").json()["trade_state"]
+    assert state == "SUCCESS"  # the settle-by-query path finds it
+
+
+def test_a_bad_signature_is_refused_with_sign_error(gateway: Gateway) -> None:
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    reply = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{trade_no()}?mchid={MCHID}", key=other_key)
+    assert (reply.status_code, reply.json()["code"]) == (401, "SIGN_ERROR")
+    unsigned = gateway.client.get(f"/v3/pay/transactions/out-trade-no/{trade_no()}?mchid={MCHID}")
+    assert (unsigned.status_code, unsigned.json()["code"]) == (401, "SIGN_ERROR")
+
+
+def test_an_unknown_order_is_order_not_exist(gateway: Gateway) -> None:
+    reply = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{trade_no()}?mchid={MCHID}")
+    assert (reply.status_code, reply.json()["code"]) == (404, "ORDER_NOT_EXIST")
+
+
+@pytest.mark.parametrize("change", [
+    {"out_trade_no": "abc"}, {"out_trade_no": "x" * 33}, {"out_trade_no": "有中文的订单号123"},
+    {"amount": {"total": 0, "currency": "CNY"}}, {"amount": {"total": 12.5, "currency": "CNY"}},
+    {"amount": {"total": 100, "currency": "USD"}}, {"payer": {}}, {"description": ""},
+    {"time_expire": "2030-06-08 10:34:56"},
+])
+def test_a_malformed_order_is_param_error(gateway: Gateway, receiver: Receiver, change: dict[str, Any]) -> None:
+    reply = gateway.call("POST", "/v3/pay/transactions/jsapi", {**jsapi_order(trade_no(), receiver.url), **change})
+    assert (reply.status_code, reply.json()["code"]) == (400, "PARAM_ERROR")
+
+
+def test_the_same_out_trade_no_with_another_body_is_refused(gateway: Gateway, receiver: Receiver) -> None:
+    number = trade_no()
+    gateway.call("POST", "/v3/pay/transactions/jsapi", jsapi_order(number, receiver.url))
+    reply = gateway.call("POST", "/v3/pay/transactions/jsapi", jsapi_order(number, receiver.url, total=2600))
+    assert (reply.status_code, reply.json()["code"]) == (400, "INVALID_REQUEST")
+
+
+def test_down_and_frequency_limited_then_calm(gateway: Gateway, control: WeChatPayStandIn) -> None:
+    path = f"/v3/pay/transactions/out-trade-no/{trade_no()}?mchid={MCHID}"
+    control.behave("down", count=2)
+    assert [gateway.call("GET", path).json()["code"] for _ in range(3)] == [
+        "SYSTEM_ERROR", "SYSTEM_ERROR", "ORDER_NOT_EXIST"]
+    control.behave("frequency_limited", count=0)
+    limited = [gateway.call("GET", path) for _ in range(2)]
+    assert {(r.status_code, r.json()["code"]) for r in limited} == {(429, "FREQUENCY_LIMITED")}
+    control.calm()
+    assert gateway.call("GET", path).status_code == 404
+
+
+def test_the_platform_certificate_downloads_encrypted_with_the_api_v3_key(gateway: Gateway) -> None:
+    (entry,) = gateway.call("GET", "/v3/certificates").json()["data"]
+    assert entry["serial_no"] == gateway.platform_serial
+    pem = v3.decrypt_resource(API_V3_KEY.encode(), entry["encrypt_certificate"])
+    assert v3.certificate_serial(v3.load_certificate(pem)) == gateway.platform_serial
