@@ -274,3 +274,20 @@ def test_the_platform_certificate_downloads_encrypted_with_the_api_v3_key(gatewa
     assert entry["serial_no"] == gateway.platform_serial
     pem = v3.decrypt_resource(API_V3_KEY.encode(), entry["encrypt_certificate"])
     assert v3.certificate_serial(v3.load_certificate(pem)) == gateway.platform_serial
+
+
+def test_a_late_notice_waits_and_a_slow_gateway_answers_late(gateway: Gateway, control: WeChatPayStandIn,
+                                                             receiver: Receiver) -> None:
+    number = trade_no()
+    gateway.call("POST", "/v3/pay/transactions/jsapi", jsapi_order(number, receiver.url))
+    paid_at = time.monotonic()
+    control.pay(number, notice="late", delay=0.6)
+    assert receiver.received.empty()
+    assert json.loads(v3.decrypt_resource(API_V3_KEY.encode(), json.loads(receiver.next()[1])["resource"]))[
+        "out_trade_no"] == number
+    assert time.monotonic() - paid_at >= 0.5
+
+    control.behave("slow", count=1, delay=0.5)
+    started = time.monotonic()
+    assert gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}").status_code == 200
+    assert time.monotonic() - started >= 0.45
