@@ -42,6 +42,8 @@ from sanic import Request, Sanic
 from sanic import json as reply
 from sanic.response import HTTPResponse
 
+from standins.faults import Behaviour
+
 DEFAULT_APP_KEY = "standinappkey0000000000"  # = Settings.push_app_key
 DEFAULT_MASTER_SECRET = "standin-master-secret-not-for-production"  # = Settings.push_master_secret
 PLATFORMS = ("android", "ios")
@@ -73,13 +75,6 @@ def jpush_error(code: int, detail: str = "", headers: dict[str, str] | None = No
 
 
 @dataclass
-class Behaviour:
-    mode: str
-    count: int  # replies left with this behaviour; 0 until cleared
-    delay: float
-
-
-@dataclass
 class PushState:
     app_key: str
     master_secret: str
@@ -101,12 +96,8 @@ class PushState:
     def next_behaviour(self) -> Behaviour | None:
         """The behaviour for this reply, counting it down."""
         behaviour = self.behaviour
-        if behaviour is None:
-            return None
-        if behaviour.count > 0:
-            behaviour.count -= 1
-            if behaviour.count == 0:
-                self.behaviour = None
+        if behaviour is not None and behaviour.use():
+            self.behaviour = None
         return behaviour
 
     def record(self, body: dict[str, Any], platforms: list[str], tokens: list[str]) -> str:

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from standins.faults import Behaviour
 from app.accounts.rules import id_check_char, normalize_name
 from app.notifications.sms_templates import DEFAULT_TEMPLATE_IDS, approved_text
 
@@ -80,15 +81,6 @@ def approved_templates(extra_ids: Mapping[str, str] | None = None) -> dict[str, 
 def load_people(path: Path = SAMPLE_PEOPLE) -> dict[str, str]:
     """The seeded registry: ID number -> name."""
     return {p["id_number"]: p["name"] for p in json.loads(path.read_text(encoding="utf-8"))["people"]}
-
-
-@dataclass
-class Behaviour:
-    """A fault to act out for an action: `count` more times (0: until cleared)."""
-
-    mode: str
-    count: int = 1
-    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -169,10 +161,8 @@ STANDING = "enrol"
 def _take(kept: dict[str, Behaviour], action: str) -> Behaviour | None:
     key = action if action in kept else "*"
     behaviour = kept.get(key)
-    if behaviour is not None and behaviour.count > 0:
-        behaviour.count -= 1
-        if behaviour.count == 0:
-            del kept[key]
+    if behaviour is not None and behaviour.use():
+        del kept[key]
     return behaviour
 
 

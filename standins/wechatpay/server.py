@@ -62,6 +62,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from standins.faults import Behaviour
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
@@ -109,13 +110,6 @@ def parse_rfc3339(text: Any) -> float | None:
     except ValueError:
         return None
     return moment.timestamp() if moment.tzinfo is not None else None
-
-
-@dataclass
-class Behaviour:
-    mode: str
-    count: int  # replies left with this behaviour; 0 until cleared
-    delay: float
 
 
 @dataclass
@@ -206,12 +200,8 @@ class PayState:
     def next_behaviour(self) -> Behaviour | None:
         """The behaviour for this reply, counting it down."""
         behaviour = self.behaviour
-        if behaviour is None:
-            return None
-        if behaviour.count > 0:
-            behaviour.count -= 1
-            if behaviour.count == 0:
-                self.behaviour = None
+        if behaviour is not None and behaviour.use():
+            self.behaviour = None
         return behaviour
 
     def signed(self, payload: dict[str, Any] | None, status: int = 200) -> HTTPResponse:
