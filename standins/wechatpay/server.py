@@ -3,7 +3,8 @@
 Run it as its own process:
 
     python -m standins.wechatpay --port 8320 --merchant-public-key apiclient_pub.pem
-        [--mchid 1900000001] [--appid wx5a3e9c2b7d1f0a46] [--api-v3-key <32 characters>]
+        [--mchid 1900000001] [--appid wx5a3e9c2b7d1f0a46 [--appid <another of the merchant's appids>]]
+        [--api-v3-key <32 characters>]
         [--merchant-serial <serial_no>] [--platform-key platform_key.pem [--platform-certificate cert.pem]]
         [--retry-intervals 15,15,30,180,...]
 
@@ -20,7 +21,9 @@ It speaks the published paths, headers, signatures, encryption and error codes:
   body gives the same prepay_id, with another body 400 `INVALID_REQUEST`; a paid order 400 `ORDERPAID`, a
   closed one 400 `ORDER_CLOSED`; fields checked as published (out_trade_no 6-32 of `[A-Za-z0-9_*|-]`,
   amount.total a positive integer in fen, currency CNY, description ≤ 127 characters, …): 400 `PARAM_ERROR`;
-  an appid or mchid that is not this merchant's: 400 `APPID_MCHID_NOT_MATCH`.
+  an appid or mchid that is not this merchant's: 400 `APPID_MCHID_NOT_MATCH`. Every `--appid` given belongs to
+  the merchant (the mini-program's for JSAPI orders, the phone app's open-platform appid for APP orders); the
+  first is the default.
 - `GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=` → the transaction (trade_state NOTPAY,
   SUCCESS, CLOSED or PAYERROR); an order it never saw: 404 `ORDER_NOT_EXIST`, the code the live gateway
   answers (some pages of the documentation spell it `ORDERNOTEXIST`; an adapter should map both).
@@ -181,7 +184,7 @@ def self_signed_platform(key: rsa.RSAPrivateKey | None = None) -> Platform:
 @dataclass
 class PayState:
     mchid: str
-    appid: str
+    appids: tuple[str, ...]  # every appid bound to the merchant; the first is the default
     api_v3_key: bytes
     platform: Platform
     merchant_key: v3.PublicKey | None
@@ -191,6 +194,10 @@ class PayState:
     notices: list[dict[str, Any]] = field(default_factory=list)
     behaviour: Behaviour | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def appid(self) -> str:
+        return self.appids[0]
 
     def find_merchant_key(self, mchid: str, serial_no: str) -> v3.PublicKey | None:
         if mchid != self.mchid or (self.merchant_serial and serial_no != self.merchant_serial):
@@ -221,7 +228,7 @@ class PayState:
 
     def create(self, trade_type: str, body: Any) -> Order:
         validate_order(trade_type, body)
-        if body["appid"] != self.appid or body["mchid"] != self.mchid:
+        if body["appid"] not in self.appids or body["mchid"] != self.mchid:
             raise Refused("APPID_MCHID_NOT_MATCH")
         known = self.orders.get(body["out_trade_no"])
         if known is not None:
@@ -528,7 +535,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8320, help="0: any free port (see the LISTENING line)")
     parser.add_argument("--mchid", default=DEFAULT_MCHID)
-    parser.add_argument("--appid", default=DEFAULT_APPID)
+    parser.add_argument("--appid", action="append", dest="appids",
+                        help=f"an appid bound to the merchant, once per appid (default {DEFAULT_APPID})")
     parser.add_argument("--api-v3-key", default=DEFAULT_API_V3_KEY, help="32 characters")
     parser.add_argument("--merchant-public-key", help="PEM public key or certificate of the merchant's API key")
     parser.add_argument("--merchant-serial", help="the merchant certificate serial requests must name (any if unset)")
@@ -543,8 +551,9 @@ def main(argv: list[str] | None = None) -> None:
     merchant_key = (v3.load_public_key(Path(args.merchant_public_key).read_bytes())
                     if args.merchant_public_key else None)  # without it every request is refused: SIGN_ERROR
     retry_intervals = tuple(float(s) for s in args.retry_intervals.split(",") if s.strip())
-    state = PayState(args.mchid, args.appid, api_v3_key, load_platform(args.platform_key, args.platform_certificate),
-                     merchant_key, args.merchant_serial, retry_intervals)
+    platform = load_platform(args.platform_key, args.platform_certificate)
+    state = PayState(args.mchid, tuple(args.appids or [DEFAULT_APPID]), api_v3_key, platform, merchant_key,
+                     args.merchant_serial, retry_intervals)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))

@@ -23,7 +23,8 @@ from standins.wechatpay.control import WeChatPayStandIn
 from tests.health_code.interop.partner_process import end_now, launch
 
 MCHID = "1900000001"
-APPID = "wx5a3e9c2b7d1f0a46"
+APPID = "wx5a3e9c2b7d1f0a46"  # the mini-program's (JSAPI orders)
+APP_APPID = "wx8c0f2e4a6b1d3597"  # the phone app's open-platform appid (APP orders)
 API_V3_KEY = "integrationtestsapiv3key00000000"
 MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 MERCHANT_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -73,7 +74,7 @@ def standin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     public_pem.write_bytes(MERCHANT_KEY.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", MCHID, "--appid", APPID,
-               "--api-v3-key", API_V3_KEY, "--merchant-public-key", str(public_pem),
+               "--appid", APP_APPID, "--api-v3-key", API_V3_KEY, "--merchant-public-key", str(public_pem),
                "--merchant-serial", MERCHANT_SERIAL, "--retry-intervals", "0.3,0.3"]
     url, process = launch(command, folder / "standin.log", "/_standin/health", what="stand-in WeChat Pay")
     yield url
@@ -183,9 +184,14 @@ def test_a_jsapi_order_is_created_once_queried_paid_and_notified(gateway: Gatewa
     assert (closing.status_code, closing.json()["code"]) == (400, "ORDERPAID")
 
 
+def app_order(out_trade_no: str, notify_url: str, total: int = 2500) -> dict[str, Any]:
+    order = {k: v for k, v in jsapi_order(out_trade_no, notify_url, total).items() if k != "payer"}
+    return {**order, "appid": APP_APPID}
+
+
 def test_an_app_order_is_closed_and_stays_closed(gateway: Gateway, receiver: Receiver) -> None:
     number = trade_no()
-    order = {k: v for k, v in jsapi_order(number, receiver.url).items() if k != "payer"}
+    order = app_order(number, receiver.url)
     assert gateway.call("POST", "/v3/pay/transactions/app", order).json()["prepay_id"]
     closed = gateway.call("POST", f"/v3/pay/transactions/out-trade-no/{number}/close", {"mchid": MCHID})
     assert closed.status_code == 204 and closed.content == b""
@@ -243,6 +249,18 @@ def test_a_bad_signature_is_refused_with_sign_error(gateway: Gateway) -> None:
     assert (reply.status_code, reply.json()["code"]) == (401, "SIGN_ERROR")
     unsigned = gateway.client.get(f"/v3/pay/transactions/out-trade-no/{trade_no()}?mchid={MCHID}")
     assert (unsigned.status_code, unsigned.json()["code"]) == (401, "SIGN_ERROR")
+
+
+def test_every_appid_given_is_the_merchants_and_no_other(gateway: Gateway, receiver: Receiver) -> None:
+    as_jsapi = gateway.call("POST", "/v3/pay/transactions/jsapi", {**jsapi_order(trade_no(), receiver.url),
+                                                                    "appid": APP_APPID})
+    assert as_jsapi.status_code == 200 and as_jsapi.json()["prepay_id"].startswith("wx")
+    stranger = gateway.call("POST", "/v3/pay/transactions/app", {**app_order(trade_no(), receiver.url),
+                                                                  "appid": "wx0000000000000000"})
+    assert (stranger.status_code, stranger.json()["code"]) == (400, "APPID_MCHID_NOT_MATCH")
+    other_merchant = gateway.call("POST", "/v3/pay/transactions/app", {**app_order(trade_no(), receiver.url),
+                                                                        "mchid": "1900000002"})
+    assert (other_merchant.status_code, other_merchant.json()["code"]) == (400, "APPID_MCHID_NOT_MATCH")
 
 
 def test_an_unknown_order_is_order_not_exist(gateway: Gateway) -> None:
