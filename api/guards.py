@@ -58,10 +58,10 @@ def client_guard(audience: str) -> Callable[[Request], Awaitable[None]]:
 
 
 async def payment_provider_guard(request: Request) -> None:
-    """A notice signed by the payment provider (ES256 over the body, single-use): sets `request.ctx.notice_claims`.
-    A missing, forged, tampered or replayed signature is refused and logged by the payment service."""
-    token = bearer_token(request)
-    request.ctx.notice_claims = await request.app.ctx.payments.authenticate_notice(token, request.body or b"")
+    """A notice signed by the payment provider (WeChat Pay: `Wechatpay-Signature` over the body, its resource
+    encrypted with our APIv3 key), each delivery used once: sets `request.ctx.notice`. A missing, forged,
+    stale or replayed signature is refused with 401, an unreadable notice with 400; both are logged."""
+    request.ctx.notice = await request.app.ctx.payments.authenticate_notice(request.headers, request.body or b"")
 
 
 GUARDS: dict[str, Callable[[Request], Awaitable[None]]] = {

@@ -117,13 +117,18 @@ class Settings:
     elderly_undo_minutes: int = 10
     help_line: str = "12345"
     print_card_ttl: int = 12 * 3600  # a printed health-code card (no phone) verifies this long at most
-    # Payments (缴费): the provider adapter (a stand-in in dev/test: `python -m app.payments.standin_provider`).
-    # Without a provider URL, paying answers 503 PAYMENT_PROVIDER_UNAVAILABLE and nothing else changes.
+    # Payments (缴费) through WeChat Pay API v3 (app/integrations/payment_providers/wechatpay.py). Without a
+    # provider URL, paying answers 503 PAYMENT_PROVIDER_UNAVAILABLE and nothing else changes. The real gateway
+    # is https://api.mch.weixin.qq.com; `make run` starts the stand-in (`python -m standins.wechatpay`).
+    payment_provider: str = "wechatpay_v3"
     payment_provider_url: str = ""
-    payment_provider_id: str = "sample-pay"  # the `iss` the provider signs with
-    payment_provider_jwk: str = ""  # the provider public key (JSON JWK); unset: fetched from its /v1/keys
-    payment_merchant_id: str = "gov-sample-merchant"
-    payment_merchant_key: str = "dev-merchant-key-not-for-production"  # shared secret for our calls (HS256)
+    payment_merchant_id: str = "1900000001"  # mchid (商户号); the sample one of WeChat Pay's documentation
+    payment_merchant_serial: str = ""  # serial_no of the merchant API certificate; derived from the key outside production
+    payment_merchant_key_file: str = ""  # apiclient_key.pem (PKCS#8); outside production generated under keys_dir
+    payment_api_v3_key: str = "standin-apiv3-key-not-for-prod00"  # the 32-character APIv3 key (notices, certificates)
+    payment_platform_public_key_file: str = ""  # 微信支付公钥 PEM; unset: platform certificates downloaded
+    payment_platform_public_key_id: str = ""  # its id (PUB_KEY_ID_…), the Wechatpay-Serial it signs with
+    payment_app_appid: str = "wx8c3f1a2b9d4e6f70"  # sample open-platform appid of the phone app (APP orders)
     payment_notify_url: str = ""  # where the provider posts notifications; default: our own host and port
     payment_ttl: int = 15 * 60  # an unpaid payment expires (and its order is closed) after this many seconds
     payment_settle_after: int = 60  # a payment not notified this long is settled by asking the provider
@@ -339,19 +344,22 @@ class Settings:
                               "pushes from the APNs production environment only")
 
     def _validate_payments(self) -> None:
+        if self.payment_provider != "wechatpay_v3":
+            raise ConfigError("APP_PAYMENT_PROVIDER must be wechatpay_v3 (the one adapter this build has)")
         if self.payment_provider_url:
             _check_url("APP_PAYMENT_PROVIDER_URL", self.payment_provider_url, {"http", "https"})
         if self.payment_notify_url:
             _check_url("APP_PAYMENT_NOTIFY_URL", self.payment_notify_url, {"http", "https"})
-        if self.payment_provider_jwk:
-            try:
-                jwk = json.loads(self.payment_provider_jwk)
-            except ValueError:
-                raise ConfigError("APP_PAYMENT_PROVIDER_JWK must be a JSON JWK (EC P-256)") from None
-            if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
-                raise ConfigError("APP_PAYMENT_PROVIDER_JWK must be an EC P-256 public key (kty EC, crv P-256)")
-        if len(self.payment_merchant_key) < 16:
-            raise ConfigError("APP_PAYMENT_MERCHANT_KEY must be at least 16 characters")
+        if len(self.payment_api_v3_key.encode("utf-8")) != 32:
+            raise ConfigError("APP_PAYMENT_API_V3_KEY must be 32 bytes (the APIv3 key set in the merchant platform)")
+        if not (self.payment_merchant_id.isascii() and self.payment_merchant_id.isdigit()):
+            raise ConfigError("APP_PAYMENT_MERCHANT_ID must be the digits of the mchid (商户号)")
+        if bool(self.payment_platform_public_key_file) != bool(self.payment_platform_public_key_id):
+            raise ConfigError("APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE and APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID go together")
+        for name in ("payment_merchant_key_file", "payment_platform_public_key_file"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ConfigError(f"APP_{name.upper()}: no such file {path}")
         if not 60 <= self.payment_ttl <= 24 * 3600:
             raise ConfigError("APP_PAYMENT_TTL must be 60 seconds to 24 hours")
         if not 5 <= self.payment_settle_after <= 3600:
@@ -359,12 +367,12 @@ class Settings:
         if not 0.1 <= self.payment_provider_timeout <= 30:
             raise ConfigError("APP_PAYMENT_PROVIDER_TIMEOUT must be 0.1-30 seconds")
         if self.production and self.payment_provider_url:
-            if self.payment_merchant_key == Settings.payment_merchant_key:
-                raise ConfigError("APP_PAYMENT_MERCHANT_KEY must be set in production (the default is public)")
-            if not self.payment_provider_jwk:
-                raise ConfigError("APP_PAYMENT_PROVIDER_JWK is required in production: pin the provider key")
-            if not self.payment_provider_url.startswith("https://"):
-                raise ConfigError("APP_PAYMENT_PROVIDER_URL must be https:// in production")
+            for name in ("payment_merchant_key_file", "payment_merchant_serial"):
+                if not getattr(self, name):
+                    raise ConfigError(f"APP_{name.upper()} is required in production: the merchant's own API key")
+            for name in ("payment_api_v3_key", "payment_app_appid"):
+                if getattr(self, name) == getattr(Settings, name):
+                    raise ConfigError(f"APP_{name.upper()} must be set in production (the default is public)")
 
 
 def sqlite_path(database_url: str) -> Path | None:

@@ -163,6 +163,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "CARD_NOT_PINNED": {"zh-Hans": "首页没有服务卡片 {card_type}。", "zh-Hant": "首頁沒有服務卡片 {card_type}。", "en": "The card {card_type} is not on your home screen."},
     # Mini-program login and the mini-program platform (小程序平台); its own error texts are never shown.
     "MP_CODE_INVALID": {"zh-Hans": "小程序登录已失效，请重新打开小程序后再试。", "zh-Hant": "小程式登入已失效，請重新開啟小程式後再試。", "en": "The mini-program sign-in has expired. Reopen the mini-program and try again."},
+    "MP_NOT_BOUND": {"zh-Hans": "请先在小程序中登录并绑定手机号。", "zh-Hant": "請先在小程式中登入並綁定手機號碼。", "en": "Sign in to the mini-program and bind your phone number first."},
     "MP_BIND_TICKET_INVALID": {"zh-Hans": "验证手机号已超时，请重新登录。", "zh-Hant": "驗證手機號碼已逾時，請重新登入。", "en": "Verifying your phone number took too long. Please sign in again."},
     "MP_PHONE_DATA_INVALID": {"zh-Hans": "无法确认您授权的手机号，请重新授权或改用短信验证码。", "zh-Hant": "無法確認您授權的手機號碼，請重新授權或改用簡訊驗證碼。", "en": "The phone number you shared could not be confirmed. Share it again or use an SMS code."},
     "MP_PLATFORM_UNAVAILABLE": {"zh-Hans": "小程序平台暂时无法连接，请稍后再试。", "zh-Hant": "小程式平台暫時無法連線，請稍後再試。", "en": "The mini-program platform cannot be reached right now. Please try again shortly."},
@@ -207,8 +208,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "PAYMENT_PROVIDER_UNAVAILABLE": {"zh-Hans": "支付服务暂时不可用，请稍后重试，不会重复扣款。", "zh-Hant": "支付服務暫時無法使用，請稍後重試，不會重複扣款。", "en": "The payment service is unavailable; try again shortly. You will not be charged twice."},
     "PAYMENT_NOTICE_SIGNATURE_INVALID": {"zh-Hans": "支付通知签名无效。", "zh-Hant": "支付通知簽章無效。", "en": "The payment notice signature is invalid."},
     "PAYMENT_NOTICE_REPLAYED": {"zh-Hans": "该支付通知签名已使用过。", "zh-Hant": "該支付通知簽章已使用過。", "en": "This payment notice signature was already used."},
+    "PAYMENT_NOTICE_UNREADABLE": {"zh-Hans": "支付通知无法解密或格式不正确。", "zh-Hant": "支付通知無法解密或格式不正確。", "en": "The payment notice could not be decrypted or read."},
     "PAYMENT_NOTICE_MISMATCH": {"zh-Hans": "支付通知与订单记录不符（{what}）。", "zh-Hant": "支付通知與訂單記錄不符（{what}）。", "en": "The payment notice does not match the order ({what})."},
     "REFUND_EXCEEDS_REMAINDER": {"zh-Hans": "退款金额超过可退金额（剩余 {left}）。", "zh-Hant": "退款金額超過可退金額（剩餘 {left}）。", "en": "The refund is more than is left to refund ({left})."},
+    "REFUND_INSUFFICIENT_FUNDS": {"zh-Hans": "商户账户余额不足，退款未能发起，请稍后再试。", "zh-Hant": "商戶帳戶餘額不足，退款未能發起，請稍後再試。", "en": "The merchant account cannot fund this refund now; try again later."},
     "REFUND_REFUSED": {"zh-Hans": "支付渠道拒绝退款（{code}）。", "zh-Hant": "支付渠道拒絕退款（{code}）。", "en": "The payment provider refused the refund ({code})."},
     "RECEIPT_NOT_FOUND": {"zh-Hans": "该缴费暂无电子票据（支付成功后开具）。", "zh-Hant": "該繳費暫無電子票據（支付成功後開具）。", "en": "There is no e-receipt for this payment (one is issued once it is paid)."},
     "DISCREPANCY_NOT_FOUND": {"zh-Hans": "未找到该对账差异工单。", "zh-Hant": "未找到該對帳差異工單。", "en": "No such reconciliation case."},

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import os
 import re
@@ -59,7 +58,7 @@ from app.services.appointments import AppointmentService
 from app.services.jobs import add_service_jobs
 from app.payments.jobs import add_payment_jobs
 from app.payments.payables import Payables, seed_fees, settled_numbers
-from app.payments.provider import HttpPaymentProvider
+from app.integrations.payment_providers import wechatpay
 from app.payments.receipts import Receipts
 from app.payments.service import PaymentService
 from health_code.appeals import AppealService
@@ -213,6 +212,7 @@ def create_app(
         app.ctx.health.close()
         await app.ctx.mini_program.close()
         await app.ctx.push.close()
+        await app.ctx.payments.close()
         for adapter in (app.ctx.sms, app.ctx.identity, app.ctx.face, app.ctx.sms_outbox):
             close = getattr(adapter, "close", None)
             if close is not None:
@@ -233,13 +233,8 @@ def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
 
 
 def _payments(settings: Settings, platform: Platform, backends: Any, wallet: LicenceService) -> PaymentService:
-    """Payments through the provider at APP_PAYMENT_PROVIDER_URL (none set: paying answers 503)."""
-    provider = None
-    if settings.payment_provider_url:
-        provider = HttpPaymentProvider(
-            settings.payment_provider_url, settings.payment_merchant_id, settings.payment_merchant_key,
-            provider_id=settings.payment_provider_id, timeout=settings.payment_provider_timeout,
-            public_jwk=json.loads(settings.payment_provider_jwk) if settings.payment_provider_jwk else None)
+    """Payments through WeChat Pay at APP_PAYMENT_PROVIDER_URL (none set: paying answers 503)."""
+    provider = wechatpay.from_settings(settings) if settings.payment_provider_url else None
     return PaymentService(platform, provider, Payables(backends), Receipts(platform), wallet)
 
 

@@ -14,7 +14,6 @@ one more `StandInSpec` in `STAND_INS`.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import re
 import signal
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 
 from app.config import Settings
+from app.integrations.payment_providers import wechatpay
 from app.file_modes import make_private_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -190,17 +190,22 @@ def _point_urls(names: tuple[str, ...]) -> Point:
 
 
 def _point_payments(url: str, settings: Settings, our_url: str) -> dict[str, Any]:
-    """The provider URL, its public key pinned from its /v1/keys (as production pins it), the merchant key
-    it was started with, and our notice callback on the address the app serves on (unless set)."""
-    try:
-        keys = httpx.get(f"{url}/v1/keys", timeout=5).json()["keys"]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as failure:
-        raise StandInError(f"payment_provider: its keys at {url}/v1/keys could not be read ({failure!r})") from None
-    changes: dict[str, Any] = {"payment_provider_url": url, "payment_merchant_key": settings.payment_merchant_key,
-                               "payment_provider_jwk": json.dumps(keys[0], separators=(",", ":"))}
+    """The gateway URL and our notice callback on the address the app serves on (unless set). The platform
+    certificates are downloaded by the adapter (`GET /v3/certificates`), as without a pinned public key."""
+    changes: dict[str, Any] = {"payment_provider_url": url}
     if not settings.payment_notify_url:
         changes["payment_notify_url"] = f"{our_url}{NOTIFY_PATH}"
     return changes
+
+
+def _wechatpay_args(settings: Settings) -> list[str]:
+    """Our merchant account as the stand-in gateway knows it: the public half of our API key (generated
+    outside production), its serial, the APIv3 key, and both appids (mini-program and phone app)."""
+    key = wechatpay.load_merchant_key(settings)
+    return ["--mchid", settings.payment_merchant_id, "--appid", settings.miniprogram_appid,
+            "--appid", settings.payment_app_appid, "--api-v3-key", settings.payment_api_v3_key,
+            "--merchant-public-key", str(wechatpay.merchant_public_key_path(settings)),
+            "--merchant-serial", wechatpay.merchant_serial(settings, key)]
 
 
 TENCENT_URLS = ("sms_url", "voice_url", "identity_url", "face_url")
@@ -215,11 +220,8 @@ STAND_INS: tuple[StandInSpec, ...] = (
     StandInSpec("jpush", "极光推送 JPush (app push)", "standins.jpush", "/_standin/health", ("push_url",),
                 args=lambda s: ["--app-key", s.push_app_key, "--master-secret", s.push_master_secret],
                 point=_point_urls(("push_url",))),
-    StandInSpec("payment_provider", "示例支付 Payment provider", "app.payments.standin_provider", "/v1/keys",
-                ("payment_provider_url",),
-                args=lambda s: ["--merchant-id", s.payment_merchant_id, "--merchant-key", s.payment_merchant_key,
-                                "--provider-id", s.payment_provider_id],
-                point=_point_payments),
+    StandInSpec("payment_provider", "微信支付 WeChat Pay API v3 (缴费 payments)", "standins.wechatpay",
+                "/_standin/health", ("payment_provider_url",), args=_wechatpay_args, point=_point_payments),
     StandInSpec("miniprogram_platform", "小程序平台 Mini-program platform", "miniprogram_mock", "/mock/health",
                 ("miniprogram_api_url",),
                 args=lambda s: ["--appid", s.miniprogram_appid, "--secret", s.miniprogram_secret],

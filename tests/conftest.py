@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator
 from urllib.parse import urlparse, urlunparse
@@ -26,6 +27,7 @@ from app.config import Settings
 from app.platform import Platform, build_platform
 from app.server import create_app
 from standins.jpush.control import JPushStandIn
+from standins.wechatpay.control import WeChatPayStandIn
 from standins.tencent_cloud.control import TencentStandIn
 from tests.health_code.interop.partner_process import end_now, launch
 from tests.miniprogram.platform_process import PlatformProcess, start_platform
@@ -118,6 +120,51 @@ def tencent_cloud_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 def jpush_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The stand-in JPush (app push), its own process for the whole run."""
     yield from _stand_in(tmp_path_factory, "standins.jpush", "stand-in JPush")
+
+
+MERCHANT_SERIAL_FOR_TESTS = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"  # the sample serial_no of the signing guide
+
+
+@dataclass(frozen=True)
+class WeChatPayGateway:
+    """The stand-in WeChat Pay gateway of this run and the merchant account it knows (key file, serial)."""
+
+    url: str
+    merchant_key_file: Path
+    merchant_serial: str
+
+    def settings(self, settings: Settings) -> Settings:
+        """`settings` paying through this gateway (the platform certificate is downloaded, as in production
+        without a pinned WeChat Pay public key)."""
+        return settings.with_(payment_provider_url=self.url, payment_merchant_key_file=str(self.merchant_key_file),
+                              payment_merchant_serial=self.merchant_serial, payment_provider_timeout=5.0)
+
+
+@pytest.fixture(scope="session")
+def wechatpay_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeChatPayGateway]:
+    """The stand-in WeChat Pay API v3 gateway, its own process for the whole run, with a merchant key made here.
+    Notices are retried quickly (0.5 s, then 1 s, 2 s) so that a test sees the retry schedule at work."""
+    from app.integrations.payment_providers.wechatpay import write_merchant_key
+
+    folder = tmp_path_factory.mktemp("wechatpay")
+    key_file, public_file = write_merchant_key(folder)
+    defaults = Settings()
+    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", defaults.payment_merchant_id,
+               "--appid", defaults.miniprogram_appid, "--appid", defaults.payment_app_appid,
+               "--api-v3-key", defaults.payment_api_v3_key, "--merchant-public-key", str(public_file),
+               "--merchant-serial", MERCHANT_SERIAL_FOR_TESTS, "--retry-intervals", "0.5,1,2"]
+    url, process = launch(command, folder / "standin.log", "/_standin/health", what="stand-in WeChat Pay")
+    yield WeChatPayGateway(url, key_file, MERCHANT_SERIAL_FOR_TESTS)
+    end_now(process)
+
+
+@pytest.fixture
+def wechatpay(wechatpay_gateway: WeChatPayGateway) -> Iterator[WeChatPayStandIn]:
+    """The WeChat Pay stand-in's controls, emptied for each test (orders, refunds, notices, faults, bill changes)."""
+    control = WeChatPayStandIn(wechatpay_gateway.url)
+    control.reset()
+    yield control
+    control.close()
 
 
 @pytest.fixture

@@ -26,8 +26,11 @@ class PaymentIn(Strict):
 
 
 class NextStep(BaseModel):
-    type: Literal["redirect"]
-    url: str
+    type: Literal["redirect", "wechat_app_pay", "wechat_request_payment"] = Field(
+        description="wechat_app_pay: hand `params` to the WeChat open SDK (PayReq); wechat_request_payment: call "
+                    "wx.requestPayment(params) in the mini-program; redirect: open `url`")
+    url: str | None = None
+    params: dict[str, str] | None = Field(default=None, description="signed by us, fresh on every read")
 
 
 class PaymentOut(BaseModel):
@@ -65,12 +68,20 @@ class PayableList(BaseModel):
     items: list[PayableOut]
 
 
+def next_step(view: PaymentView) -> dict[str, Any] | None:
+    """What the client does to pay an open payment, in the channel it was made for."""
+    if view.pay_params is None:
+        return None
+    kind = "wechat_request_payment" if view.channel == "jsapi" else "wechat_app_pay"
+    return {"type": kind, "url": None, "params": view.pay_params}
+
+
 def payment_out(view: PaymentView, language: str, *, full: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": view.id, "reference": view.reference, "reference_kind": view.reference_kind,
         "amount_fen": view.amount_fen, "currency": view.currency, "description": view.description,
         "state": view.state, "state_text": state_text(view.state, language), "refunded_fen": view.refunded_fen,
-        "next_step": {"type": "redirect", "url": view.pay_url} if view.pay_url else None,
+        "next_step": next_step(view),
         "receipt_number": view.receipt_number, "created_at": rfc3339(view.created_at),
         "expires_at": rfc3339(view.expires_at), "settled_at": rfc3339(view.settled_at),
     }

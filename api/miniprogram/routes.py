@@ -9,13 +9,15 @@ citizen API; replies keep only what a small screen shows.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.citizen.appointments import day_arg
 from api.citizen.elderly import PresetReply, font_scale
+from api.citizen.applications import idempotency_key
 from api.citizen.health_code import reason_items
+from api.citizen.payments import PayableList
 from api.http import audience_blueprint, client_ip, documented, no_content, parse_body, reply, requires_level
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_FACE, LEVEL_PHONE, LEVEL_REAL_NAME
@@ -24,6 +26,7 @@ from app.clock import rfc3339
 from app.errors import ValidationFailed
 from app.miniprogram.topics import TOPICS
 from app.notifications import service as inbox_service
+from app.payments.service import PaymentView, state_text
 from app.services.appointments import LOCAL_TZ, AppointmentView
 from elderly_mode import presets
 from health_code.service import colour_text, seconds_left
@@ -304,6 +307,62 @@ class MpApplicationOut(BaseModel):
 
 class ApplicationsOut(BaseModel):
     items: list[MpApplicationOut]
+
+
+# -- payments (缴费) ----------------------------------------------------------------------------------
+class MpPaymentIn(Strict):
+    reference: str = Field(min_length=3, max_length=80, description="What is paid, from GET /api/mp/v1/payables")
+    amount_fen: StrictInt = Field(ge=1, le=10_000_000_00, description="Integer fen (分); must equal what is owed")
+
+
+class MpPaymentOut(BaseModel):
+    id: str
+    description: str
+    amount_fen: int
+    state: str
+    state_text: str
+    request_payment: dict[str, str] | None = Field(
+        description="While unpaid: pass to wx.requestPayment as is (appId, timeStamp, nonceStr, package, signType, "
+                    "paySign); poll GET /payments/{id} afterwards")
+    receipt_number: str | None
+    expires_at: str
+
+
+def mp_payment_out(view: PaymentView, language: str) -> MpPaymentOut:
+    return MpPaymentOut(id=view.id, description=view.description, amount_fen=view.amount_fen, state=view.state,
+                        state_text=state_text(view.state, language), request_payment=view.pay_params,
+                        receipt_number=view.receipt_number, expires_at=rfc3339(view.expires_at) or "")
+
+
+@bp.get("/payables")
+@documented("What I owe or have paid (fees, fines, bills, in fen)", reply_model=PayableList, level=LEVEL_REAL_NAME,
+            tag=TAG)
+@requires_level(LEVEL_REAL_NAME)
+async def mp_payables(request: Request) -> HTTPResponse:
+    found = await request.app.ctx.payments.payables.of(request.ctx.citizen_id)
+    return reply({"items": [p.__dict__ for p in found]})
+
+
+@bp.post("/payments")
+@documented("Pay with WeChat Pay in the mini-program (JSAPI): header Idempotency-Key; the reply's request_payment "
+            "goes to wx.requestPayment", body=MpPaymentIn, reply_model=MpPaymentOut, status=201,
+            level=LEVEL_REAL_NAME, tag=TAG, description="Errors: 409 PAYMENT_IN_PROGRESS, REFERENCE_ALREADY_PAID; "
+            "422 PAYMENT_AMOUNT_MISMATCH; 503 PAYMENT_PROVIDER_UNAVAILABLE with Retry-After")
+@requires_level(LEVEL_REAL_NAME)
+async def mp_pay(request: Request) -> HTTPResponse:
+    key = idempotency_key(request)
+    body = parse_body(request, MpPaymentIn)
+    openid = await request.app.ctx.mini_programs.payer_openid(request.ctx.citizen_id)
+    view, replayed = await request.app.ctx.payments.create(request.ctx.citizen_id, key, body.reference, body.amount_fen,
+                                                           "CNY", "", channel="jsapi", payer=openid)
+    return reply(mp_payment_out(view, request.ctx.language), status=200 if replayed else 201)
+
+
+@bp.get("/payments/<payment_id:str>")
+@documented("One of my payments (an unpaid one is checked with WeChat Pay)", reply_model=MpPaymentOut, tag=TAG)
+async def mp_payment(request: Request, payment_id: str) -> HTTPResponse:
+    view = await request.app.ctx.payments.one_of_mine(request.ctx.citizen_id, payment_id)
+    return reply(mp_payment_out(view, request.ctx.language))
 
 
 @bp.get("/applications")

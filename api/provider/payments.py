@@ -11,8 +11,10 @@ bp = audience_blueprint("provider_payments", url_prefix="/api/provider/v1", audi
 
 
 @bp.post("/payment-notifications")
-@documented("Payment and refund notices from the provider: `Authorization: Bearer <provider JWS over the body>`; "
-            "a duplicate is answered 200 and changes nothing", tag="payments")
+@documented("Payment and refund notices from WeChat Pay (API v3): signed with `Wechatpay-Serial/-Signature/"
+            "-Timestamp/-Nonce`, resource encrypted with AEAD_AES_256_GCM. 401 bad signature, 400 unreadable, 422 "
+            "does not match our order (a reconciliation case is opened); a duplicate is answered 200 and changes "
+            "nothing", tag="payments")
 async def payment_notification(request: Request) -> HTTPResponse:
-    outcome = await request.app.ctx.payments.handle_notice(request.body or b"")
+    outcome = await request.app.ctx.payments.handle_notice(request.ctx.notice, request.body or b"")
     return reply({"code": "SUCCESS", "outcome": outcome})

@@ -149,6 +149,14 @@ class MiniProgramService:
                                  attributes={"appid": self.mp.appid, "verified_by": verified_by})
         return signed_in
 
+    async def payer_openid(self, citizen_id: str) -> str:
+        """The openid WeChat Pay charges in this mini-program: that of the citizen's latest sign-in here."""
+        binding = await MiniProgramBinding.filter(appid=self.mp.appid, citizen_id=citizen_id).order_by(
+            "-last_login_at").first()
+        if binding is None:
+            raise Unauthorized("MP_NOT_BOUND")
+        return self.p.pii.decrypt(binding.openid_enc, "mp_openid")
+
     # -- subscriptions ---------------------------------------------------------------------------
     async def record_subscriptions(self, citizen_id: str, answers: dict[str, str]) -> dict[str, int]:
         """What the user answered to wx.requestSubscribeMessage: each accept allows one message."""

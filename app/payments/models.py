@@ -23,8 +23,10 @@ class Payment(Model):
     idempotency_key = fields.CharField(max_length=64)
     request_hash = fields.CharField(max_length=64)
     state = fields.CharField(max_length=24, default="created")
-    provider_order_id = fields.CharField(max_length=64, null=True)
-    pay_url = fields.CharField(max_length=300, null=True)
+    channel = fields.CharField(max_length=8, default="app", db_default="app")  # app (APP 支付) or jsapi (mini-program)
+    prepay_id = fields.CharField(max_length=64, null=True)  # the open order at the provider, what the client pays
+    provider_order_id = fields.CharField(max_length=64, null=True)  # the provider transaction id, once paid
+    pay_url = fields.CharField(max_length=300, null=True)  # a provider pay page, for a channel that redirects (none now)
     refunded_fen = fields.BigIntField(default=0)  # refunds asked for and not failed (reserved or done)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()

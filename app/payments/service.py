@@ -27,7 +27,7 @@ import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -37,14 +37,16 @@ from app.clock import CHINA_TIME
 from app import audit
 from app.cache import cache_lock
 from app.accounts.models import Citizen
-from app.errors import AppError, Conflict, NotFound, Unauthorized, Unavailable, ValidationFailed
+from app.errors import AppError, Conflict, NotFound, Unauthorized, Unavailable
 from app.ids import new_id
 from app.notifications.service import notify
 from app.payments.models import (DiscrepancyCase, PaidReference, Payment, PaymentEvent, ProviderNotice,
                                  ReconciliationRun, Receipt, Refund)
 from app.payments.payables import Payables, split_reference
-from app.payments.provider import (PaymentProvider, ProviderOrder, ProviderRefused, ProviderUnavailable,
-                                   SignatureInvalid, StatementLine)
+from app.integrations import ProviderError, ProviderThrottled
+from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, ORDER_CLOSED, ORDER_PAID, BillLine, Channel,
+                                                NoticeRejected, OrderRequest, PaymentNotice, PaymentProvider,
+                                                ProviderOrder, ProviderRefused)
 from app.payments.receipts import PAYEE, Receipts, receipt_status, refunded_fen, yuan
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
@@ -72,7 +74,15 @@ STATE_TEXTS: dict[str, dict[str, str]] = {
     "refunded": {"zh-Hans": "已退款", "zh-Hant": "已退款", "en": "Refunded"},
 }
 REFRESH_EVERY = 3  # seconds between provider queries for one payment a citizen is looking at
-NOTICE_REPLAY_WINDOW = 900  # seconds a notice signature id (jti) is remembered; notices older than 300 s are refused anyway
+NOTICE_REPLAY_WINDOW = 900  # seconds a signed delivery is remembered; one older than 300 s is refused anyway
+PROVIDER_RETRY_AFTER = 30  # seconds a citizen is told to wait when the provider did not answer
+
+
+def provider_unavailable(failure: ProviderError | None = None, **extra: Any) -> Unavailable:
+    """503 PAYMENT_PROVIDER_UNAVAILABLE with Retry-After: the provider's own wait when it throttled us."""
+    wait = failure.retry_after if isinstance(failure, ProviderThrottled) else PROVIDER_RETRY_AFTER
+    return Unavailable("PAYMENT_PROVIDER_UNAVAILABLE", headers={"Retry-After": str(wait)},
+                       extra={**extra, "retry_after": wait})
 
 
 def state_text(state: str, language: str) -> str:
@@ -102,7 +112,8 @@ class PaymentView:
     description: str
     state: str
     refunded_fen: int
-    pay_url: str | None
+    channel: str
+    pay_params: dict[str, str] | None  # what the client pays with while submitted (wx.requestPayment, the app SDK)
     created_at: datetime
     updated_at: datetime
     expires_at: datetime
@@ -137,8 +148,9 @@ class ReconciliationReport:
     refunded_fen: int  # and their sum
 
 
-def _fingerprint(reference: str, amount_fen: int, currency: str, description: str) -> str:
-    canonical = json.dumps([reference, amount_fen, currency, description], ensure_ascii=False, separators=(",", ":"))
+def _fingerprint(reference: str, amount_fen: int, currency: str, description: str, channel: str) -> str:
+    canonical = json.dumps([reference, amount_fen, currency, description, channel], ensure_ascii=False,
+                           separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -160,22 +172,27 @@ class PaymentService:
 
     def _provider(self) -> PaymentProvider:
         if self.provider is None:
-            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE")
+            raise provider_unavailable()
         return self.provider
+
+    async def close(self) -> None:
+        if self.provider is not None:
+            await self.provider.aclose()
 
     # -- citizens ------------------------------------------------------------------------------------
     async def create(self, citizen_id: str, key: str, reference: str, amount_fen: int, currency: str,
-                     description: str) -> tuple[PaymentView, bool]:
-        """Create (and submit) a payment; (view, replayed). A double tap with the same key makes one order."""
-        fingerprint = _fingerprint(reference, amount_fen, currency, description)
+                     description: str, channel: Channel = "app", payer: str | None = None) -> tuple[PaymentView, bool]:
+        """Create (and submit) a payment; (view, replayed). A double tap with the same key makes one order.
+        `channel` is where the citizen pays: the phone app, or the mini-program (`payer`: their openid)."""
+        fingerprint = _fingerprint(reference, amount_fen, currency, description, channel)
         earlier = await Payment.get_or_none(citizen_id=citizen_id, idempotency_key=key)
         if earlier is not None:
-            return await self._replay(earlier, fingerprint), True
+            return await self._replay(earlier, fingerprint, payer), True
         split_reference(reference)
         async with self._one_at_a_time(f"pay:{citizen_id}:{reference}"):
             earlier = await Payment.get_or_none(citizen_id=citizen_id, idempotency_key=key)
             if earlier is not None:  # the same key arrived again while this one waited its turn
-                return await self._replay(earlier, fingerprint), True
+                return await self._replay(earlier, fingerprint, payer), True
             payable = await self.payables.resolve(citizen_id, reference)
             if amount_fen != payable.amount_fen:
                 raise AppError("PAYMENT_AMOUNT_MISMATCH", status=422, params={"owed": yuan(payable.amount_fen)},
@@ -189,19 +206,19 @@ class PaymentService:
                                    if open_one.citizen_id == citizen_id else {})
                 await self._expire(open_one)  # past its time: closed at the provider before a new one starts
             payment = await self._new(citizen_id, key, fingerprint, payable.kind, reference, amount_fen,
-                                      description or payable.description)
-            await self._submit(payment)
+                                      description or payable.description, channel)
+            await self._submit(payment, payer)
         return await self.view(payment.id), False
 
     async def _new(self, citizen_id: str, key: str, fingerprint: str, kind: str, reference: str, amount_fen: int,
-                   description: str) -> Payment:
+                   description: str, channel: str) -> Payment:
         now, payment_id = self.p.clock.now(), f"PAY{secrets.token_hex(12).upper()}"
         try:
             async with in_transaction() as conn:
                 payment = await Payment.create(
                     id=payment_id, citizen_id=citizen_id, reference=reference, reference_kind=kind,
                     amount_fen=amount_fen, currency=CURRENCY, description=description[:127], idempotency_key=key,
-                    request_hash=fingerprint, state="created", created_at=now, updated_at=now,
+                    request_hash=fingerprint, state="created", channel=channel, created_at=now, updated_at=now,
                     expires_at=now + timedelta(seconds=self.p.settings.payment_ttl), using_db=conn)
                 await PaymentEvent.create(payment_id=payment_id, from_state=None, to_state="created", actor=citizen_id,
                                           actor_type="citizen", at=now, using_db=conn)
@@ -211,24 +228,26 @@ class PaymentService:
         await self._audit(payment, None, "created", actor=citizen_id, actor_type="citizen")
         return payment
 
-    async def _submit(self, payment: Payment) -> None:
+    async def _submit(self, payment: Payment, payer: str | None) -> None:
         """Hand the order to the provider. If it does not answer, the payment stays created: a retry with the
         same Idempotency-Key submits it again (the provider keys orders by our id, so never twice)."""
+        order = OrderRequest(payment.id, payment.amount_fen, payment.description, self.notify_url, payment.expires_at,
+                             "jsapi" if payment.channel == "jsapi" else "app", payer, payment.currency)
         try:
-            order = await self._provider().create_order(payment.id, payment.amount_fen, payment.currency,
-                                                        payment.description, self.notify_url, payment.expires_at)
-        except ProviderUnavailable as failure:
-            log.warning("payment %s not submitted: %s", payment.id, failure)
-            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE", extra={"payment_id": payment.id}) from None
+            created = await self._provider().create_order(order)
         except ProviderRefused as refused:
-            log.warning("payment %s refused by the provider: %s", payment.id, refused.code)
-            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE", extra={"payment_id": payment.id}) from None
-        if (order.amount_fen, order.currency) != (payment.amount_fen, payment.currency):
-            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE")
+            if refused.code == ORDER_PAID:  # an earlier submit of ours got through and was paid meanwhile
+                await self.settle_by_query(payment.id)
+                return
+            log.warning("payment %s refused by the provider: %s", payment.id, refused.provider_code)
+            raise provider_unavailable(refused, payment_id=payment.id) from None
+        except ProviderError as failure:
+            log.warning("payment %s not submitted: %s", payment.id, failure.code)
+            raise provider_unavailable(failure, payment_id=payment.id) from None
         await self._move(payment.id, "created", "submitted", actor="system", actor_type="system",
-                         note="已提交支付渠道", provider_order_id=order.provider_order_id, pay_url=order.pay_url)
+                         note="已提交支付渠道", prepay_id=created.prepay_id)
 
-    async def _replay(self, earlier: Payment, fingerprint: str) -> PaymentView:
+    async def _replay(self, earlier: Payment, fingerprint: str, payer: str | None) -> PaymentView:
         if earlier.request_hash != fingerprint:
             raise Conflict("IDEMPOTENCY_KEY_REUSED", message_key="PAYMENT_IDEMPOTENCY_KEY_REUSED",
                            extra={"payment_id": earlier.id})
@@ -236,7 +255,7 @@ class PaymentService:
             async with self._one_at_a_time(f"pay:{earlier.citizen_id}:{earlier.reference}"):
                 current = await Payment.get(id=earlier.id)
                 if current.state == "created":
-                    await self._submit(current)
+                    await self._submit(current, payer)
         return await self.view(earlier.id)
 
     async def mine(self, citizen_id: str, limit: int = 50) -> list[PaymentView]:
@@ -252,7 +271,7 @@ class PaymentService:
                 f"payquery:{payment.id}", "1", REFRESH_EVERY):
             try:
                 await self.settle_by_query(payment.id)
-            except (ProviderUnavailable, Unavailable):
+            except (ProviderError, Unavailable):
                 pass  # the notice or the scheduled query will settle it
         return await self.view(payment.id)
 
@@ -272,13 +291,13 @@ class PaymentService:
         try:
             await self._provider().close_order(payment.id)
         except ProviderRefused as refused:
-            if refused.code == "ORDER_PAID":
+            if refused.code == ORDER_PAID:
                 await self.settle_by_query(payment.id)
                 return True
-            if refused.status != 404:
-                raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE") from None
-        except ProviderUnavailable:
-            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE") from None
+            if refused.code not in (ORDER_CLOSED, "ORDER_NOT_FOUND"):
+                raise provider_unavailable(refused) from None
+        except ProviderError as failure:
+            raise provider_unavailable(failure) from None
         return False
 
     async def _owned(self, citizen_id: str, payment_id: str) -> Payment:
@@ -295,71 +314,77 @@ class PaymentService:
         return ReceiptView(receipt, payment, receipt_status(payment), await refunded_fen(payment.id))
 
     # -- settling: notices and queries ---------------------------------------------------------------
-    async def authenticate_notice(self, token: str, body: bytes) -> dict[str, Any]:
-        """The provider's signature over this notice, checked, and its signature id used once. Anything else
-        is refused (401) and logged; nothing changes."""
+    async def authenticate_notice(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
+        """The provider's notice, verified and decrypted, each signed delivery used once. Refused with 401 when it
+        is not signed by the provider (or replayed), 400 when signed but unreadable; logged, nothing changes."""
         try:
-            claims = await self._provider().verify_signed(token, body)
-        except SignatureInvalid as bad:
-            await self._log_notice(body, "rejected", f"signature:{bad.reason}")
-            raise Unauthorized("PAYMENT_NOTICE_SIGNATURE_INVALID",
-                               headers={"WWW-Authenticate": 'Bearer realm="payment-provider"'}) from None
-        except ProviderUnavailable:
-            raise Unavailable("PAYMENT_PROVIDER_UNAVAILABLE") from None
-        if not await self.p.cache.set_if_absent(f"paynotice:jti:{claims['jti']}", "1", NOTICE_REPLAY_WINDOW):
+            notice = await self._provider().read_notice(headers, body)
+        except NoticeRejected as bad:
+            await self._log_notice(body, "rejected", bad.code)
+            if bad.status == 401:
+                raise Unauthorized("PAYMENT_NOTICE_SIGNATURE_INVALID",
+                                   headers={"WWW-Authenticate": 'WECHATPAY2-SHA256-RSA2048 realm="payment-provider"'}) from None
+            raise AppError("PAYMENT_NOTICE_UNREADABLE", status=400) from None
+        if not await self.p.cache.set_if_absent(f"paynotice:{notice.replay_key}", "1", NOTICE_REPLAY_WINDOW):
             await self._log_notice(body, "rejected", "replayed")
-            raise Unauthorized("PAYMENT_NOTICE_REPLAYED", headers={"WWW-Authenticate": 'Bearer realm="payment-provider"'})
-        return claims
+            raise Unauthorized("PAYMENT_NOTICE_REPLAYED",
+                               headers={"WWW-Authenticate": 'WECHATPAY2-SHA256-RSA2048 realm="payment-provider"'})
+        return notice
 
-    async def handle_notice(self, body: bytes) -> str:
+    async def handle_notice(self, notice: PaymentNotice, body: bytes) -> str:
         """Apply an authenticated notice: 'applied', 'duplicate' or 'ignored'. A notice that does not match our
-        record (unknown order, other amount or currency) changes nothing and is logged."""
-        try:
-            event = json.loads(body)
-            event_type, resource = str(event["event_type"]), dict(event["resource"])
-            notice_id = str(event.get("id", ""))[:64]
-        except (ValueError, KeyError, TypeError):
-            await self._log_notice(body, "rejected", "malformed")
-            raise ValidationFailed([{"field": "body", "problem": "not a payment notice"}]) from None
-        payment = await Payment.get_or_none(id=str(resource.get("merchant_order_id", ""))[:40])
-        if payment is None:
-            await self._log_notice(body, "rejected", "unknown_order", notice_id, event_type)
-            raise NotFound("PAYMENT_NOT_FOUND")
-        mismatch = await self._mismatch(payment, resource, event_type)
-        if mismatch:
-            await self._log_notice(body, "rejected", mismatch, notice_id, event_type, payment.id)
-            await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system",
-                                     action="payment_notice_rejected", subject_id=payment.citizen_id,
-                                     attributes={"payment_id": payment.id, "reason": mismatch})
-            raise AppError("PAYMENT_NOTICE_MISMATCH", status=422, params={"what": mismatch})
-        if event_type == "TRANSACTION.SUCCESS":
+        record (unknown order or refund, other amount or currency) changes nothing, answers 422 and opens a
+        reconciliation case."""
+        order, refund = notice.order, notice.refund
+        merchant_order_id = order.merchant_order_id if order else refund.merchant_order_id if refund else ""
+        payment = await Payment.get_or_none(id=merchant_order_id[:40])
+        mismatch = "unknown_order" if payment is None else await self._mismatch(payment, notice)
+        if payment is None or mismatch:
+            await self._notice_mismatch(notice, body, payment, merchant_order_id, mismatch)
+        assert payment is not None
+        changed = False
+        if order is not None and order.status in ("paid", "refunded"):
             if payment.state == "created":  # our create call timed out, yet the provider took the order
-                await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单",
-                                     provider_order_id=resource.get("provider_order_id"))
-            changed = await self._settle_success(payment.id, "支付渠道通知")
-        elif event_type == "TRANSACTION.FAIL":
+                await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单")
+            changed = await self._settle_success(payment.id, "支付渠道通知", order.provider_order_id)
+        elif order is not None and order.status == "failed":
             changed = await self._try_move(payment.id, "submitted", "failed", "支付渠道通知：支付失败")
-        elif event_type == "REFUND.SUCCESS":
-            changed = await self._refund_succeeded(str(resource.get("merchant_refund_id", "")), payment.id,
-                                                   resource.get("provider_refund_id"))
-        else:
-            changed = False
+        elif refund is not None and refund.status == "succeeded":
+            changed = await self._refund_succeeded(refund.merchant_refund_id, payment.id, refund.provider_refund_id)
+        elif refund is not None and refund.status == "failed":
+            changed = await self._refund_failed(await Refund.get(id=refund.merchant_refund_id), notice.event_type)
         outcome = "applied" if changed else "duplicate"
-        await self._log_notice(body, outcome, "", notice_id, event_type, payment.id)
+        await self._log_notice(body, outcome, "", notice.notice_id, notice.event_type, payment.id)
         return outcome
 
-    async def _mismatch(self, payment: Payment, resource: dict[str, Any], event_type: str) -> str:
+    async def _notice_mismatch(self, notice: PaymentNotice, body: bytes, payment: Payment | None,
+                               merchant_order_id: str, mismatch: str) -> None:
+        """Log, audit and open a reconciliation case for a genuine notice that disagrees with our records; 422."""
+        payment_id = payment.id if payment else None
+        await self._log_notice(body, "rejected", mismatch, notice.notice_id, notice.event_type, payment_id)
+        await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system",
+                                 action="payment_notice_rejected", subject_id=payment.citizen_id if payment else None,
+                                 attributes={"payment_id": payment_id or merchant_order_id[:40], "reason": mismatch})
+        theirs = {"notice_id": notice.notice_id, "event_type": notice.event_type,
+                  "order": _plain(notice.order), "refund": _plain(notice.refund)}
+        await self._open_case(beijing_day(self.p.clock.now()), f"notice_{mismatch}", payment_id or merchant_order_id,
+                              self._ours(payment) if payment else None, theirs)
+        raise AppError("PAYMENT_NOTICE_MISMATCH", status=422, params={"what": mismatch})
+
+    async def _mismatch(self, payment: Payment, notice: PaymentNotice) -> str:
         """What in the notice disagrees with our record ('' when all agrees)."""
-        if event_type.startswith("REFUND."):
-            refund = await Refund.get_or_none(id=str(resource.get("merchant_refund_id", ""))[:40], payment_id=payment.id)
+        if notice.refund is not None:
+            refund = await Refund.get_or_none(id=notice.refund.merchant_refund_id[:40], payment_id=payment.id)
             if refund is None:
                 return "unknown_refund"
-            return "" if type(resource.get("amount_fen")) is int and resource["amount_fen"] == refund.amount_fen else "amount"
-        if type(resource.get("amount_fen")) is not int or resource["amount_fen"] != payment.amount_fen:
+            return "" if notice.refund.amount_fen == refund.amount_fen else "amount"
+        order = notice.order
+        assert order is not None
+        if order.amount_fen != payment.amount_fen:
             return "amount"
-        if resource.get("currency") != payment.currency:
+        if order.currency != payment.currency:
             return "currency"
-        if payment.provider_order_id and resource.get("provider_order_id") != payment.provider_order_id:
+        if payment.provider_order_id and order.provider_order_id and order.provider_order_id != payment.provider_order_id:
             return "provider_order_id"
         return ""
 
@@ -382,8 +407,7 @@ class PaymentService:
                 await self._try_move(payment.id, "created", "expired", "未提交支付渠道，已过期")
             return (await Payment.get(id=payment_id)).state
         if payment.state == "created":  # the provider has it although our create call did not hear back
-            await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单", provider_order_id=order.provider_order_id,
-                                 pay_url=order.pay_url)
+            await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单")
         await self._apply_order(payment, order)
         return (await Payment.get(id=payment_id)).state
 
@@ -391,13 +415,13 @@ class PaymentService:
         if (order.amount_fen, order.currency) != (payment.amount_fen, payment.currency):
             log.warning("payment %s: the provider order has another amount; left for reconciliation", payment.id)
             return
-        if order.status in ("SUCCESS", "REFUND"):
-            await self._settle_success(payment.id, "主动查询支付结果")
-        elif order.status == "PAYERROR":
+        if order.status in ("paid", "refunded"):
+            await self._settle_success(payment.id, "主动查询支付结果", order.provider_order_id)
+        elif order.status == "failed":
             await self._try_move(payment.id, "submitted", "failed", "主动查询：支付失败")
-        elif order.status == "CLOSED":
+        elif order.status == "closed":
             await self._try_move(payment.id, "submitted", "expired", "支付渠道已关闭订单")
-        elif order.status == "NOTPAY" and payment.expires_at <= self.p.clock.now():
+        elif order.status == "unpaid" and payment.expires_at <= self.p.clock.now():
             await self._expire(payment)
 
     async def _expire(self, payment: Payment) -> None:
@@ -405,7 +429,7 @@ class PaymentService:
             return
         await self._try_move(payment.id, payment.state, "expired", "超时未支付")
 
-    async def _settle_success(self, payment_id: str, note: str) -> bool:
+    async def _settle_success(self, payment_id: str, note: str, provider_order_id: str | None) -> bool:
         """submitted → success, the reference marked paid and the receipt made, in one transaction;
         False when it was settled already (by a duplicate notice or a racing query)."""
         now = self.p.clock.now()
@@ -415,7 +439,7 @@ class PaymentService:
         payer = await self._payer_name_masked(payment.citizen_id)
         try:
             async with in_transaction() as conn:
-                if not await self._mark_success(conn, payment, note, now):
+                if not await self._mark_success(conn, payment, note, now, provider_order_id):
                     return False
                 await PaidReference.create(reference=payment.reference, payment_id=payment_id,
                                            citizen_id=payment.citizen_id, paid_at=now, using_db=conn)
@@ -423,7 +447,7 @@ class PaymentService:
         except IntegrityError:
             # The reference was paid by another payment (two orders paid at once): this money goes back.
             async with in_transaction() as conn:
-                if not await self._mark_success(conn, payment, f"{note}（重复缴费）", now):
+                if not await self._mark_success(conn, payment, f"{note}（重复缴费）", now, provider_order_id):
                     return False
             payment = await Payment.get(id=payment_id)
             await self._audit(payment, "submitted", "success", actor="payment_provider", actor_type="system")
@@ -443,9 +467,10 @@ class PaymentService:
                      {"description": payment.description, "amount": yuan(payment.amount_fen)})
         return True
 
-    async def _mark_success(self, conn: Any, payment: Payment, note: str, now: datetime) -> bool:
+    async def _mark_success(self, conn: Any, payment: Payment, note: str, now: datetime,
+                            provider_order_id: str | None) -> bool:
         moved = await Payment.filter(id=payment.id, state="submitted").using_db(conn).update(
-            state="success", settled_at=now, updated_at=now)
+            state="success", settled_at=now, updated_at=now, provider_order_id=provider_order_id)
         if moved:
             await PaymentEvent.create(payment_id=payment.id, from_state="submitted", to_state="success",
                                       actor="payment_provider", actor_type="system", note=note, at=now, using_db=conn)
@@ -532,24 +557,32 @@ class PaymentService:
                                  action="refund_requested", subject_id=payment.citizen_id,
                                  attributes={"payment_id": payment.id, "refund_id": refund.id, "amount_fen": amount_fen})
         try:
-            answer = await self._provider().refund(payment.id, refund.id, amount_fen, self.notify_url)
+            answer = await self._provider().refund(payment.id, refund.id, amount_fen, payment.amount_fen, reason,
+                                                   self.notify_url)
         except ProviderRefused as refused:
-            await self._refund_failed(refund, refused.code)
-            raise Conflict("REFUND_REFUSED", params={"code": refused.code}) from None
-        except (ProviderUnavailable, Unavailable):
+            await self._refund_failed(refund, refused.provider_code)
+            if refused.code == INSUFFICIENT_FUNDS:
+                raise Conflict("REFUND_INSUFFICIENT_FUNDS") from None
+            raise Conflict("REFUND_REFUSED", params={"code": refused.provider_code}) from None
+        except (ProviderError, Unavailable):
             return refund  # pending: the scheduled query finishes it
         await Refund.filter(id=refund.id).update(provider_refund_id=answer.provider_refund_id)
-        if answer.status == "SUCCESS":
+        if answer.status == "succeeded":
             await self._refund_succeeded(refund.id, payment.id, answer.provider_refund_id)
+        elif answer.status == "failed":
+            await self._refund_failed(refund, "FAILED")
         return await Refund.get(id=refund.id)
 
-    async def _refund_failed(self, refund: Refund, why: str) -> None:
-        if await Refund.filter(id=refund.id, state="pending").update(state="failed", settled_at=self.p.clock.now()):
-            await Payment.filter(id=refund.payment_id).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
-            payment = await Payment.get(id=refund.payment_id)
-            await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="refund_failed",
-                                     subject_id=payment.citizen_id,
-                                     attributes={"payment_id": payment.id, "refund_id": refund.id, "why": why})
+    async def _refund_failed(self, refund: Refund, why: str) -> bool:
+        """pending → failed once: the reserved amount is refundable again."""
+        if not await Refund.filter(id=refund.id, state="pending").update(state="failed", settled_at=self.p.clock.now()):
+            return False
+        await Payment.filter(id=refund.payment_id).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
+        payment = await Payment.get(id=refund.payment_id)
+        await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="refund_failed",
+                                 subject_id=payment.citizen_id,
+                                 attributes={"payment_id": payment.id, "refund_id": refund.id, "why": why[:40]})
+        return True
 
     async def _refund_succeeded(self, refund_id: str, payment_id: str, provider_refund_id: str | None) -> bool:
         """pending → succeeded once; the payment becomes partially refunded or refunded."""
@@ -625,7 +658,7 @@ class PaymentService:
             try:
                 if await self.settle_by_query(payment.id) != payment.state:
                     settled += 1
-            except (ProviderUnavailable, Unavailable, ProviderRefused) as failure:
+            except (ProviderError, Unavailable) as failure:
                 log.warning("settling %s by query failed: %s", payment.id, failure)
         for receipt in await Receipt.filter(licence_id=None, issued_at__lte=before).limit(200):
             await self._to_wallet(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
@@ -635,19 +668,37 @@ class PaymentService:
                 await untold.limit(200).values_list("payment_id", flat=True)):
             await self._refund_reaches_receipt(payment_id)  # the wallet or the department failed after a refund
         for refund in await Refund.filter(state="pending", created_at__lte=before).limit(200):
-            try:
-                answer = await self.provider.query_refund(refund.id)
-            except ProviderUnavailable:
-                continue
-            if answer is not None and answer.status == "SUCCESS":
-                settled += await self._refund_succeeded(refund.id, refund.payment_id, answer.provider_refund_id)
-            elif answer is not None and answer.status == "FAILED":
-                await self._refund_failed(refund, "FAILED")
+            settled += await self._settle_refund_by_query(refund)
         return settled
+
+    async def _settle_refund_by_query(self, refund: Refund) -> int:
+        """Ask how a pending refund stands; one the provider never received (our call did not reach it) is
+        asked for again, under the same id, so it cannot be paid out twice."""
+        assert self.provider is not None
+        try:
+            answer = await self.provider.query_refund(refund.id)
+            if answer is None:
+                payment = await Payment.get(id=refund.payment_id)
+                answer = await self.provider.refund(payment.id, refund.id, refund.amount_fen, payment.amount_fen,
+                                                    refund.reason, self.notify_url)
+        except ProviderRefused as refused:
+            await self._refund_failed(refund, refused.provider_code)
+            return 0
+        except ProviderError as failure:
+            log.warning("refund %s not settled by query: %s", refund.id, failure.code)
+            return 0
+        if answer.status == "succeeded":
+            return int(await self._refund_succeeded(refund.id, refund.payment_id, answer.provider_refund_id))
+        if answer.status == "failed":
+            await self._refund_failed(refund, "FAILED")
+        return 0
 
     async def reconcile(self, day: date, ran_by: str = "scheduler") -> ReconciliationReport:
         """对账: compare the provider statement for `day` (Beijing) with our records; one case per mismatch."""
-        lines = await self._provider().statement(day)
+        try:
+            lines = await self._provider().bill(day)
+        except ProviderError as failure:
+            raise provider_unavailable(failure) from None
         # In UTC: SQLite compares the stored UTC text, so a +08:00 bound would select the wrong rows.
         start = datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME).astimezone(timezone.utc)
         end = start + timedelta(days=1)
@@ -656,8 +707,8 @@ class PaymentService:
         found: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
         matched, seen_pay, seen_refund = 0, set(), set()
         for line in lines:
-            theirs = line.__dict__
-            if line.type == "PAY":
+            theirs = _plain(line)
+            if line.kind == "payment":
                 seen_pay.add(line.merchant_order_id)
                 payment = ours_paid.get(line.merchant_order_id) or await Payment.get_or_none(id=line.merchant_order_id[:40])
                 problem = self._pay_problem(payment, line)
@@ -685,7 +736,7 @@ class PaymentService:
             case, created = await self._open_case(day, kind, reference, ours, theirs)
             cases.append(case)
             new += created
-        refunds = [line.amount_fen for line in lines if line.type == "REFUND"]
+        refunds = [line.amount_fen for line in lines if line.kind == "refund"]
         await ReconciliationRun.create(statement_date=day, lines=len(lines), matched=matched, discrepancies=len(found),
                                        refunds=len(refunds), refunded_fen=sum(refunds), ran_at=self.p.clock.now(),
                                        ran_by=ran_by)
@@ -702,7 +753,7 @@ class PaymentService:
                 "state": payment.state}
 
     @staticmethod
-    def _pay_problem(payment: Payment | None, line: StatementLine) -> str:
+    def _pay_problem(payment: Payment | None, line: BillLine) -> str:
         if payment is None:
             return "missing_in_ours"
         if line.amount_fen != payment.amount_fen or line.currency != payment.currency:
@@ -712,7 +763,7 @@ class PaymentService:
         return ""
 
     @staticmethod
-    def _refund_problem(refund: Refund | None, line: StatementLine) -> str:
+    def _refund_problem(refund: Refund | None, line: BillLine) -> str:
         if refund is None or refund.payment_id != line.merchant_order_id:
             return "refund_missing_in_ours"
         if line.amount_fen != refund.amount_fen:
@@ -770,6 +821,12 @@ class PaymentService:
         return await self.view(payment_id)
 
     # -- views ---------------------------------------------------------------------------------------
+    def _pay_params(self, row: Payment) -> dict[str, str] | None:
+        """Freshly signed parameters for the client's pay call while the order is open at the provider."""
+        if row.state != "submitted" or not row.prepay_id or self.provider is None:
+            return None
+        return self.provider.client_params("jsapi" if row.channel == "jsapi" else "app", row.prepay_id)
+
     async def view(self, payment_id: str, with_details: bool = True) -> PaymentView:
         row = await Payment.get(id=payment_id)
         receipt = await Receipt.get_or_none(payment_id=row.id)
@@ -778,9 +835,16 @@ class PaymentService:
         return PaymentView(
             id=row.id, reference=row.reference, reference_kind=row.reference_kind, amount_fen=row.amount_fen,
             currency=row.currency, description=row.description, state=row.state, refunded_fen=row.refunded_fen,
-            pay_url=row.pay_url if row.state == "submitted" else None, created_at=row.created_at,
+            channel=row.channel, pay_params=self._pay_params(row), created_at=row.created_at,
             updated_at=row.updated_at, expires_at=row.expires_at, settled_at=row.settled_at,
             receipt_number=receipt.number if receipt else None, events=list(events), refunds=list(refunds))
+
+
+def _plain(record: Any) -> dict[str, Any] | None:
+    """A provider record as JSON for a reconciliation case (times as text)."""
+    if record is None:
+        return None
+    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in record.__dict__.items()}
 
 
 def _wallet_fields(payment: Payment, receipt: Receipt, refunded: int) -> dict[str, Any]:

@@ -1,22 +1,16 @@
-"""Fixtures for payments with a real second party: the stand-in payment provider as its own process.
+"""Fixtures for payments with a real second party: the stand-in WeChat Pay API v3 gateway as its own process.
 
-`provider`: the stand-in (`python -m app.payments.standin_provider`), one process for the session,
-reset before each test; its control client. Our `settings` point at it. `live_server`: our app on a
-loopback port (the machinery of the interop tests), so the provider's notifications reach our callback;
-the MovableClock is set to wall time because the provider signs with the wall clock.
+`wechatpay` (tests/conftest.py): the stand-in's controls, reset before each test; our `settings` point at
+it with a merchant key of this run. `live_server`: our app on a loopback port (the machinery of the
+interop tests), so the gateway's notices reach our callback; the MovableClock is set to wall time
+because the gateway signs with the wall clock. A payment's id is its out_trade_no at the gateway.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import httpx
 import pytest
@@ -25,69 +19,21 @@ from sanic import Sanic
 from app.clock import MovableClock
 from app.config import Settings
 from app.services.backends import traffic_violations_sample
+from standins.wechatpay.control import WeChatPayStandIn
+from tests.conftest import WeChatPayGateway
 from tests.factories import Department, SignedInCitizen, make_department, sign_in, verify_real_name
-from tests.health_code.interop.partner_process import REPO_ROOT, serve_live
+from tests.health_code.interop.partner_process import serve_live
 
-MERCHANT_KEY = "test-merchant-key-0123456789abcdef"
 NOTIFY_PATH = "/api/provider/v1/payment-notifications"
-_LISTENING = re.compile(r"^LISTENING (\d+)$", re.MULTILINE)
-
-
-@dataclass
-class StandInProvider:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=30)
-
-
-@pytest.fixture(scope="session")
-def provider_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandInProvider]:
-    log_path = tmp_path_factory.mktemp("provider") / "standin-provider.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.payments.standin_provider", "--port", "0", "--merchant-key", MERCHANT_KEY],
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline, url = time.monotonic() + 30, None
-    while url is None:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"stand-in provider did not start:\n{log_path.read_text(errors='replace')}")
-        found = _LISTENING.search(log_path.read_text(errors="replace"))
-        if found:
-            try:
-                if httpx.get(f"http://127.0.0.1:{found.group(1)}/v1/keys", timeout=2).status_code == 200:
-                    url = f"http://127.0.0.1:{found.group(1)}"
-                    continue
-            except httpx.TransportError:
-                pass
-        time.sleep(0.05)
-    yield StandInProvider(url, process, log_path)
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 @pytest.fixture
-def settings(settings: Settings, provider_process: StandInProvider) -> Settings:
-    return settings.with_(payment_provider_url=provider_process.url, payment_merchant_key=MERCHANT_KEY,
-                          payment_provider_timeout=5.0)
+def settings(settings: Settings, wechatpay_gateway: WeChatPayGateway) -> Settings:
+    return wechatpay_gateway.settings(settings)
 
 
 @pytest.fixture
-async def provider(provider_process: StandInProvider) -> AsyncIterator[httpx.AsyncClient]:
-    """The stand-in's control client, reset: quick notifications, two copies of each, nothing dropped."""
-    async with provider_process.client() as control:
-        assert (await control.post("/control/reset")).status_code == 200
-        yield control
-
-
-@pytest.fixture
-async def live_server(app: Sanic, clock: MovableClock, provider: httpx.AsyncClient) -> AsyncIterator[str]:
+async def live_server(app: Sanic, clock: MovableClock, wechatpay: WeChatPayStandIn) -> AsyncIterator[str]:
     clock.set(datetime.now(timezone.utc))
     async with serve_live(app) as url:
         app.ctx.payments.notify_url = f"{url}{NOTIFY_PATH}"  # APP_PAYMENT_NOTIFY_URL, known once the port is
@@ -123,10 +69,6 @@ async def start_payment(client: httpx.AsyncClient, citizen: SignedInCitizen, pay
                                    "currency": "CNY", "description": payable["description"]})
 
 
-def provider_order_id(payment: dict) -> str:
-    return payment["next_step"]["url"].rsplit("/", 1)[-1]
-
-
 async def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
     """Poll an async predicate until it is truthy (notifications arrive asynchronously, over HTTP)."""
     import asyncio
@@ -141,12 +83,12 @@ async def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
         await asyncio.sleep(step)
 
 
-async def pay_a_fine(client: httpx.AsyncClient, citizen: SignedInCitizen, provider: httpx.AsyncClient) -> dict:
-    """The citizen starts paying their first fine and pays it on the provider's page; waits until it is settled."""
+async def pay_a_fine(client: httpx.AsyncClient, citizen: SignedInCitizen, wechatpay: WeChatPayStandIn) -> dict:
+    """The citizen starts paying their first fine and pays it in WeChat; waits until the notice settled it."""
     from app.payments.models import Payment
 
     payment = (await start_payment(client, citizen, await first_fine(client, citizen))).json()
-    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
+    wechatpay.pay(payment["id"])
 
     async def settled():
         return (await Payment.get(id=payment["id"])).state == "success"
