@@ -794,7 +794,11 @@ class PaymentService:
         day = now.date() - timedelta(days=1)
         if await ReconciliationRun.exists(statement_date=day):
             return 0
-        return len((await self.reconcile(day)).discrepancies)
+        try:
+            return len((await self.reconcile(day)).discrepancies)
+        except Unavailable:
+            log.warning("the trade bill of %s could not be fetched; the next run tries again", day)
+            return 0
 
     async def discrepancies(self, status: str | None, limit: int = 100) -> Sequence[DiscrepancyCase]:
         query = DiscrepancyCase.all() if status is None else DiscrepancyCase.filter(status=status)
