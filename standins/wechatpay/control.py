@@ -4,6 +4,8 @@
     standin.pay("GOV20240601000001", notice="twice")     # paid; the same notice posted twice
     standin.pay("GOV20240601000002", outcome="payerror")  # failed; no notice, as WeChat Pay sends none
     standin.behave("down", count=2)                       # the next two API calls answer 500 SYSTEM_ERROR
+    standin.next_refunds(outcome="processing")            # refunds from now on stay PROCESSING ...
+    standin.finish_refund("RF20240601000001", "abnormal") # ... until finished: ABNORMAL, REFUND.ABNORMAL notice
     standin.notices()                                     # each notice sent, its attempts and the answers
     standin.reset(); standin.close()
 """
@@ -36,20 +38,53 @@ class WeChatPayStandIn:
         reply.raise_for_status()
         return dict(reply.json())
 
+    def next_refunds(self, outcome: str = "success", notice: str = "now", delay: float | None = None,
+                     notice_delay: float = 0.0) -> dict[str, Any]:
+        """How every refund applied for from now on goes, until this is called again or `reset()`: it answers
+        PROCESSING, then after `delay` s (the stand-in's --refund-delay, 0.2 s, when None) ends `success`,
+        `abnormal` or `closed`, or stays PROCESSING (`processing`) until `finish_refund`. Its notice, when the
+        request gave a notify_url, goes `now`, `late` (3 s, or `notice_delay` s, after it ends), `twice` or
+        `never`. Each call states the whole plan: what it leaves out goes back to the default."""
+        plan: dict[str, Any] = {"outcome": outcome, "notice": notice, "notice_delay": notice_delay}
+        if delay is not None:
+            plan["delay"] = delay
+        reply = self._client.post("/_standin/refunds/next", json=plan)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def finish_refund(self, out_refund_no: str, outcome: str = "success", notice: str = "now",
+                      notice_delay: float = 0.0) -> dict[str, Any]:
+        """End a PROCESSING refund now: `success` (its order then queries as REFUND), `abnormal` or `closed`,
+        with its REFUND.* notice as in `next_refunds`. Returns the refund as `refund()` does; 409 if it had
+        already ended."""
+        reply = self._client.post(f"/_standin/refunds/{out_refund_no}/finish",
+                                  json={"outcome": outcome, "notice": notice, "notice_delay": notice_delay})
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def refund(self, out_refund_no: str) -> dict[str, Any]:
+        """The refund as the query answers it, with the request's notify_url and reason (unsigned, no fault
+        applies)."""
+        reply = self._client.get(f"/_standin/refunds/{out_refund_no}")
+        reply.raise_for_status()
+        return dict(reply.json())
+
     def behave(self, mode: str, count: int = 1, delay: float = 0.0) -> None:
         """The next `count` API calls (0: until `calm()` or `reset()`) answer 500 SYSTEM_ERROR (`down`),
-        429 FREQUENCY_LIMITED (`frequency_limited`), or answer after `delay` s (`slow`)."""
+        429 FREQUENCY_LIMITED (`frequency_limited`), or answer after `delay` s (`slow`); `not_enough` acts on
+        refund applications only (403 NOT_ENOUGH, 基本账户余额不足), letting other calls by uncounted."""
         self._client.post("/_standin/behaviour", json={"mode": mode, "count": count, "delay": delay}).raise_for_status()
 
     def calm(self) -> None:
         """Back to answering normally."""
         self._client.delete("/_standin/behaviour").raise_for_status()
 
-    def notices(self, out_trade_no: str | None = None) -> list[dict[str, Any]]:
-        """Each notice delivery, oldest first: id, out_trade_no, event_type, notify_url, attempts (at, status,
-        answer, error), delivered, gave_up."""
-        params = {"out_trade_no": out_trade_no} if out_trade_no is not None else None
-        reply = self._client.get("/_standin/notices", params=params)
+    def notices(self, out_trade_no: str | None = None, out_refund_no: str | None = None) -> list[dict[str, Any]]:
+        """Each notice delivery, oldest first, payments' and refunds': id, out_trade_no, out_refund_no (None
+        for a payment's), event_type, notify_url, attempts (at, status, answer, error), delivered, gave_up."""
+        params = {name: value for name, value in (("out_trade_no", out_trade_no), ("out_refund_no", out_refund_no))
+                  if value is not None}
+        reply = self._client.get("/_standin/notices", params=params or None)
         reply.raise_for_status()
         return list(reply.json()["items"])
 
@@ -60,7 +95,8 @@ class WeChatPayStandIn:
         return reply.text
 
     def reset(self) -> None:
-        """Forget every order, notice (pending deliveries are cancelled) and behaviour."""
+        """Forget every order, refund, notice (pending deliveries and refund endings are cancelled) and
+        behaviour; refunds go back to the default plan."""
         self._client.post("/_standin/reset").raise_for_status()
 
     def close(self) -> None:

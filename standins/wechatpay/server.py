@@ -6,7 +6,7 @@ Run it as its own process:
         [--mchid 1900000001] [--appid wx5a3e9c2b7d1f0a46 [--appid <another of the merchant's appids>]]
         [--api-v3-key <32 characters>]
         [--merchant-serial <serial_no>] [--platform-key platform_key.pem [--platform-certificate cert.pem]]
-        [--retry-intervals 15,15,30,180,...]
+        [--retry-intervals 15,15,30,180,...] [--refund-delay 0.2]
 
 It speaks the published paths, headers, signatures, encryption and error codes:
 
@@ -25,21 +25,53 @@ It speaks the published paths, headers, signatures, encryption and error codes:
   the merchant (the mini-program's for JSAPI orders, the phone app's open-platform appid for APP orders); the
   first is the default.
 - `GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=` → the transaction (trade_state NOTPAY,
-  SUCCESS, CLOSED or PAYERROR); an order it never saw: 404 `ORDER_NOT_EXIST`, the code the live gateway
+  SUCCESS, CLOSED, PAYERROR, or REFUND "转入退款" once a refund of it has succeeded; payer.openid of a paid
+  APP order is one the stand-in makes up); an order it never saw: 404 `ORDER_NOT_EXIST`, the code the live gateway
   answers (some pages of the documentation spell it `ORDERNOTEXIST`; an adapter should map both).
 - `POST /v3/pay/transactions/out-trade-no/{out_trade_no}/close` `{"mchid"}` → 204; a paid order 400 `ORDERPAID`.
+- `POST /v3/refund/domestic/refunds` `{"out_trade_no" | "transaction_id" (both: the same order), "out_refund_no"
+  (1-64 of `[A-Za-z0-9_-|*@]`), "reason"? (≤ 80), "notify_url"?, "funds_account"? ("AVAILABLE"), "amount":
+  {"refund", "total", "currency": "CNY"}}` → 200 the refund: `{"refund_id" (29 digits), "out_refund_no",
+  "transaction_id", "out_trade_no", "channel": "ORIGINAL", "user_received_account": "支付用户零钱",
+  "success_time"? (SUCCESS only), "create_time", "status", "funds_account": "AVAILABLE", "amount": {"total",
+  "refund", "payer_total", "payer_refund", "settlement_refund", "settlement_total", "discount_refund": 0,
+  "currency": "CNY"}}`. A new refund is PROCESSING, then (after `--refund-delay`, unless a control says
+  otherwise) SUCCESS. Fields as published: 400 `PARAM_ERROR`; an order it never saw: 404
+  `RESOURCE_NOT_EXISTS`; one not paid: 400 `INVALID_REQUEST`; amount.total not the order's: 400
+  `PARAM_ERROR`; more than the order's total in refunds that are PROCESSING or SUCCESS: 400 `INVALID_REQUEST`;
+  the same out_refund_no with the same body gives the same refund, with another body 400 `INVALID_REQUEST`.
+- `GET /v3/refund/domestic/refunds/{out_refund_no}` → the refund; one it never saw: 404 `RESOURCE_NOT_EXISTS`.
 - `GET /v3/certificates` → the platform certificate, encrypted with the APIv3 key (associated_data "certificate").
 - Payment notices (`TRANSACTION.SUCCESS`) are POSTed to the order's notify_url, the transaction encrypted
   with AEAD_AES_256_GCM (associated_data "transaction"), signed like a reply. The merchant must answer 200 or
   204; otherwise (or on no answer within 5 s) the notice is sent again after the next of `--retry-intervals`
   (by default WeChat Pay's published schedule, 15 s up to 6 h, 24 h 4 m in all). A failed payment (PAYERROR)
   is not notified, as WeChat Pay notifies successful payments only.
+- Refund notices, when the refund request gave a notify_url, go the same way once the refund ends:
+  `REFUND.SUCCESS` "退款成功", `REFUND.ABNORMAL` "退款异常" or `REFUND.CLOSED` "退款关闭", the resource
+  (associated_data and original_type "refund") `{"mchid", "out_trade_no", "transaction_id", "out_refund_no",
+  "refund_id", "refund_status", "success_time"? (SUCCESS only), "user_received_account", "amount": {"total",
+  "refund", "payer_total", "payer_refund"}}`.
 
-Test controls under `/_standin/`: `POST orders/{out_trade_no}/pay {"outcome": "success"|"payerror", "notice":
-"now"|"late"|"twice"|"never", "delay": s}`, `GET orders/{out_trade_no}`, `POST behaviour {"mode": "down"
-(500 SYSTEM_ERROR) | "slow" (answers after `delay` s) | "frequency_limited" (429 FREQUENCY_LIMITED), "count": n
-(0: until cleared), "delay": s}`, `DELETE behaviour`, `GET notices` (each notice sent, its attempts and the
-answers), `GET platform-certificate` (PEM), `POST reset`, `GET health`.
+Test controls under `/_standin/` (unsigned JSON, no fault applies to them):
+
+- `POST orders/{out_trade_no}/pay {"outcome": "success"|"payerror", "notice": "now"|"late"|"twice"|"never",
+  "delay": s}`, `GET orders/{out_trade_no}`.
+- `POST refunds/next {"outcome": "success"|"abnormal"|"closed"|"processing", "notice": "now"|"late"|"twice"|
+  "never", "delay": s, "notice_delay": s}`: how every refund applied for from then on goes, until the next such
+  call or a reset (each call states the whole plan; what it leaves out is the default: success, now,
+  `--refund-delay`, 0). A refund ends `outcome` `delay` s after it was made ("processing": it stays PROCESSING
+  until finished by the control below); its notice is sent `notice_delay` s after that (3 s for a late one
+  without it), twice with one id, or never. `POST refunds/{out_refund_no}/finish {"outcome": "success"|
+  "abnormal"|"closed", "notice", "notice_delay"}` ends a PROCESSING refund now (409 if it has ended).
+  `GET refunds/{out_refund_no}` (with its notify_url and reason).
+- `POST behaviour {"mode": "down" (500 SYSTEM_ERROR) | "slow" (answers after `delay` s) | "frequency_limited"
+  (429 FREQUENCY_LIMITED) | "not_enough" (refund applications only, once their signature is checked: 403
+  NOT_ENOUGH "基本账户余额不足，请充值后重新发起"; other calls pass it by without counting), "count": n (0: until
+  cleared), "delay": s}`, `DELETE behaviour`.
+- `GET notices[?out_trade_no=…][&out_refund_no=…]` (each notice sent, payments' and refunds', its attempts and
+  the answers), `GET platform-certificate` (PEM), `POST reset` (orders, refunds and their plan, notices,
+  behaviour), `GET health`.
 
 The stand-in uses the project's pure WeChat Pay v3 cryptography module (the same functions an adapter uses,
 but each side calls the other half), and nothing else of the code base. Time is the wall clock; `--port 0`
@@ -65,11 +97,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from standins.faults import Behaviour
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from app.integrations.payment_providers import wechatpay_v3 as v3
+from standins.faults import Behaviour
+from standins.wechatpay import refunds
+from standins.wechatpay.common import CHINA, Refused, parse_rfc3339, rfc3339, text_field
+from standins.wechatpay.refunds import Refund, RefundPlan
 
 DEFAULT_MCHID = "1900000001"
 DEFAULT_APPID = "wx5a3e9c2b7d1f0a46"
@@ -78,41 +113,20 @@ DEFAULT_API_V3_KEY = "standin-apiv3-key-not-for-prod00"  # 32 characters, as an 
 PUBLISHED_RETRIES = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 NOTICE_TIMEOUT = 5.0  # seconds WeChat Pay waits for the merchant's answer
 LATE_DEFAULT = 3.0  # seconds a "late" notice waits when no delay is given
-MODES = ("down", "slow", "frequency_limited")
+MODES = ("down", "slow", "frequency_limited", "not_enough")
+REFUND_ONLY_MODES = ("not_enough",)  # acted out on refund requests only; other calls pass and do not count
 OUTCOMES = ("success", "payerror")
 NOTICE_MODES = ("now", "late", "twice", "never")
-CHINA = dt.timezone(dt.timedelta(hours=8))
 OUT_TRADE_NO = re.compile(r"[A-Za-z0-9_*|\-]{6,32}")
 MESSAGES = {
     "SIGN_ERROR": "签名错误", "PARAM_ERROR": "参数错误", "ORDERPAID": "该订单已支付",
     "ORDER_CLOSED": "订单已关闭", "ORDER_NOT_EXIST": "订单不存在", "SYSTEM_ERROR": "系统错误",
     "FREQUENCY_LIMITED": "频率超限", "INVALID_REQUEST": "201 商户订单号重复",
-    "APPID_MCHID_NOT_MATCH": "AppID和mch_id不匹配",
+    "APPID_MCHID_NOT_MATCH": "AppID和mch_id不匹配", "RESOURCE_NOT_EXISTS": "资源不存在",
+    "NOT_ENOUGH": "基本账户余额不足，请充值后重新发起",
 }
-STATUS = {"SIGN_ERROR": 401, "ORDER_NOT_EXIST": 404, "SYSTEM_ERROR": 500, "FREQUENCY_LIMITED": 429}
-
-
-class Refused(Exception):
-    """A WeChat Pay error reply: `{"code", "message"}` and its HTTP status."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(code)
-        self.code, self.detail = code, detail
-
-
-def rfc3339(moment: float) -> str:
-    """A time as WeChat Pay writes it: `2018-06-08T10:34:56+08:00`."""
-    return dt.datetime.fromtimestamp(moment, CHINA).isoformat(timespec="seconds")
-
-
-def parse_rfc3339(text: Any) -> float | None:
-    if not isinstance(text, str) or "T" not in text:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.timestamp() if moment.tzinfo is not None else None
+STATUS = {"SIGN_ERROR": 401, "ORDER_NOT_EXIST": 404, "SYSTEM_ERROR": 500, "FREQUENCY_LIMITED": 429,
+          "RESOURCE_NOT_EXISTS": 404, "NOT_ENOUGH": 403}
 
 
 @dataclass
@@ -124,6 +138,13 @@ class Order:
     trade_state: str = "NOTPAY"
     transaction_id: str = ""
     success_time: str = ""
+    paid: float | None = None  # when it was paid (success_time as a number)
+    payer_openid: str = ""  # the JSAPI payer's, or one the stand-in makes up for an APP payer
+    refunded: bool = False  # a refund of it succeeded: the query says REFUND
+
+    @property
+    def total(self) -> int:
+        return int(self.body["amount"]["total"])
 
     @property
     def out_trade_no(self) -> str:
@@ -132,25 +153,26 @@ class Order:
     def view(self) -> dict[str, Any]:
         """The transaction as the query answers it and a notice's resource carries it."""
         body = self.body
+        trade_state = "REFUND" if self.refunded and self.trade_state == "SUCCESS" else self.trade_state
         amount: dict[str, Any] = {"total": body["amount"]["total"], "currency": body["amount"].get("currency", "CNY")}
         view: dict[str, Any] = {
             "appid": body["appid"], "mchid": body["mchid"], "out_trade_no": self.out_trade_no,
-            "trade_type": self.trade_type, "trade_state": self.trade_state,
-            "trade_state_desc": TRADE_STATE_DESC[self.trade_state], "attach": body.get("attach", ""),
+            "trade_type": self.trade_type, "trade_state": trade_state,
+            "trade_state_desc": TRADE_STATE_DESC[trade_state], "attach": body.get("attach", ""),
             "amount": amount,
         }
         if self.trade_state in ("SUCCESS", "PAYERROR"):
             view["transaction_id"] = self.transaction_id
             view["bank_type"] = "OTHERS"
-            if "payer" in body:
-                view["payer"] = {"openid": body["payer"]["openid"]}
+            view["payer"] = {"openid": self.payer_openid}
         if self.trade_state == "SUCCESS":
             view["success_time"] = self.success_time
             amount.update(payer_total=amount["total"], payer_currency=amount["currency"])
         return view
 
 
-TRADE_STATE_DESC = {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CLOSED": "订单已关闭", "PAYERROR": "支付失败"}
+TRADE_STATE_DESC = {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CLOSED": "订单已关闭", "PAYERROR": "支付失败",
+                    "REFUND": "转入退款"}
 
 
 @dataclass
@@ -190,10 +212,16 @@ class PayState:
     merchant_key: v3.PublicKey | None
     merchant_serial: str | None = None
     retry_intervals: tuple[float, ...] = PUBLISHED_RETRIES
+    refund_delay: float = refunds.DEFAULT_DELAY  # seconds a new refund stays PROCESSING, until told otherwise
     orders: dict[str, Order] = field(default_factory=dict)
+    refunds: dict[str, Refund] = field(default_factory=dict)
+    refund_plan: RefundPlan = field(default_factory=RefundPlan)
     notices: list[dict[str, Any]] = field(default_factory=list)
     behaviour: Behaviour | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.refund_plan = RefundPlan(delay=self.refund_delay)
 
     @property
     def appid(self) -> str:
@@ -204,10 +232,12 @@ class PayState:
             return None
         return self.merchant_key
 
-    def next_behaviour(self) -> Behaviour | None:
-        """The behaviour for this reply, counting it down."""
+    def next_behaviour(self, refund_request: bool = False) -> Behaviour | None:
+        """The behaviour for this reply, counting it down; a refund-only one passes other calls by, uncounted."""
         behaviour = self.behaviour
-        if behaviour is not None and behaviour.use():
+        if behaviour is None or (behaviour.mode in REFUND_ONLY_MODES and not refund_request):
+            return None
+        if behaviour.use():
             self.behaviour = None
         return behaviour
 
@@ -220,9 +250,9 @@ class PayState:
         return HTTPResponse(body, status=status, headers=headers,
                             content_type="application/json; charset=utf-8" if payload is not None else None)
 
-    def refused(self, code: str, detail: str = "") -> HTTPResponse:
-        message = MESSAGES.get(code, code) + (f"：{detail}" if detail else "")
-        return self.signed({"code": code, "message": message}, status=STATUS.get(code, 400))
+    def refused(self, code: str, detail: str = "", message: str | None = None) -> HTTPResponse:
+        text = (message or MESSAGES.get(code, code)) + (f"：{detail}" if detail else "")
+        return self.signed({"code": code, "message": text}, status=STATUS.get(code, 400))
 
     # --- orders ---------------------------------------------------------------------------------------------
 
@@ -250,28 +280,110 @@ class PayState:
         order.transaction_id = ("4200" + f"{secrets.randbelow(10**6):06d}"
                                 + dt.datetime.fromtimestamp(now, CHINA).strftime("%Y%m%d")
                                 + f"{secrets.randbelow(10**10):010d}")  # 28 digits, as WeChat Pay's are
+        order.payer_openid = (order.body["payer"]["openid"] if "payer" in order.body
+                              else "o" + secrets.token_urlsafe(21)[:27])  # an APP payer's openid under its appid
         if outcome == "success":
-            order.trade_state, order.success_time = "SUCCESS", rfc3339(now)
+            order.trade_state, order.success_time, order.paid = "SUCCESS", rfc3339(now), now
         else:
             order.trade_state = "PAYERROR"
 
+    # --- refunds --------------------------------------------------------------------------------------------
+
+    def create_refund(self, body: Any) -> tuple[Refund, bool]:
+        """The refund the request asks for, and whether it is new (the same out_refund_no and body: the same
+        refund, as the gateway takes a retry)."""
+        refunds.validate_refund(body)
+        known = self.refunds.get(body["out_refund_no"])
+        if known is not None:
+            if known.body != body:
+                raise Refused("INVALID_REQUEST", message="商户退款单号重复，且请求参数与原请求不一致")
+            return known, False
+        order = self.refunded_order(body)
+        if order.trade_state != "SUCCESS":
+            raise Refused("INVALID_REQUEST", message="订单未支付成功，不能退款")
+        if body["amount"]["total"] != order.total:
+            raise Refused("PARAM_ERROR", "amount.total 与原订单金额不一致")
+        taken = sum(r.refund for r in self.refunds.values()
+                    if r.out_trade_no == order.out_trade_no and r.status in ("PROCESSING", "SUCCESS"))
+        if taken + body["amount"]["refund"] > order.total:
+            raise Refused("INVALID_REQUEST", message="申请退款金额超过订单可退金额")
+        now = time.time()
+        refund = Refund(body, self.mchid, order.out_trade_no, order.transaction_id, order.total,
+                        refunds.new_refund_id(now), now)
+        self.refunds[refund.out_refund_no] = refund
+        return refund, True
+
+    def refunded_order(self, body: dict[str, Any]) -> Order:
+        """The order a refund names by transaction_id or out_trade_no (both given must be the same order)."""
+        transaction_id, out_trade_no = body.get("transaction_id"), body.get("out_trade_no")
+        if transaction_id is not None:
+            order = next((o for o in self.orders.values() if o.transaction_id == transaction_id), None)
+            if order is not None and out_trade_no is not None and order.out_trade_no != out_trade_no:
+                raise Refused("PARAM_ERROR", "transaction_id 与 out_trade_no 不是同一订单")
+        else:
+            order = self.orders.get(out_trade_no)
+        if order is None:
+            raise Refused("RESOURCE_NOT_EXISTS", message="订单不存在")
+        return order
+
+    def plan_refund(self, refund: Refund) -> None:
+        """End a new refund as the refund plan says, after its delay (unless it stays PROCESSING)."""
+        plan = RefundPlan(**self.refund_plan.view())  # as it stands now, whatever a later control sets
+
+        async def later() -> None:
+            await asyncio.sleep(plan.delay)
+            if refund.status == "PROCESSING" and self.refunds.get(refund.out_refund_no) is refund:
+                self.finish_refund(refund, plan.outcome, plan.notice, plan.notice_delay)
+
+        if plan.outcome != "processing":
+            self._spawn(later())
+
+    def finish_refund(self, refund: Refund, outcome: str, notice: str, notice_delay: float = 0.0) -> None:
+        """A PROCESSING refund ends SUCCESS, ABNORMAL or CLOSED; its notice goes to the request's notify_url,
+        if it gave one."""
+        now = time.time()
+        refund.status = outcome.upper()
+        if refund.status == "SUCCESS":
+            refund.succeeded = now
+            self.orders[refund.out_trade_no].refunded = True
+        if refund.notify_url and notice != "never":
+            event_type, summary = refunds.EVENTS[refund.status]
+            body = self.notice_body(event_type, summary, refund.notice_view(), "refund")
+            wait = notice_delay or (LATE_DEFAULT if notice == "late" else 0.0)
+            record = {"out_trade_no": refund.out_trade_no, "out_refund_no": refund.out_refund_no,
+                      "event_type": event_type, "notify_url": refund.notify_url}
+            self.send_notice(record, body, wait)
+            if notice == "twice":
+                self.send_notice(record, body, wait)
+
     # --- notices --------------------------------------------------------------------------------------------
 
-    def notice_body(self, order: Order) -> bytes:
-        resource = v3.encrypt_resource(self.api_v3_key, json.dumps(order.view(), ensure_ascii=False).encode(),
-                                       associated_data="transaction", original_type="transaction")
+    def notice_body(self, event_type: str, summary: str, plaintext: dict[str, Any], kind: str) -> bytes:
+        """A notice: the plaintext encrypted with the APIv3 key, `kind` its original_type and associated_data
+        ("transaction" for payments, "refund" for refunds)."""
+        resource = v3.encrypt_resource(self.api_v3_key, json.dumps(plaintext, ensure_ascii=False).encode(),
+                                       associated_data=kind, original_type=kind)
         notice = {"id": _notice_id(), "create_time": rfc3339(time.time()), "resource_type": "encrypt-resource",
-                  "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+                  "event_type": event_type, "summary": summary,
                   "resource": {key: resource[key] for key in
                                ("original_type", "algorithm", "ciphertext", "associated_data", "nonce")}}
         return json.dumps(notice, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def send_notice(self, order: Order, body: bytes, delay: float) -> None:
-        record: dict[str, Any] = {"id": json.loads(body)["id"], "out_trade_no": order.out_trade_no,
-                                  "event_type": "TRANSACTION.SUCCESS", "notify_url": order.body["notify_url"],
-                                  "attempts": [], "delivered": False, "gave_up": False}
+    def payment_notice(self, order: Order) -> tuple[dict[str, Any], bytes]:
+        record = {"out_trade_no": order.out_trade_no, "out_refund_no": None, "event_type": "TRANSACTION.SUCCESS",
+                  "notify_url": order.body["notify_url"]}
+        return record, self.notice_body("TRANSACTION.SUCCESS", "支付成功", order.view(), "transaction")
+
+    def send_notice(self, record: dict[str, Any], body: bytes, delay: float) -> None:
+        """Deliver a notice (`record`: out_trade_no, out_refund_no, event_type, notify_url) and keep its
+        record of attempts."""
+        record = {"id": json.loads(body)["id"], **record, "attempts": [], "delivered": False, "gave_up": False}
         self.notices.append(record)
-        task = asyncio.get_running_loop().create_task(self._deliver(record, body, delay))
+        self._spawn(self._deliver(record, body, delay))
+
+    def _spawn(self, work: Any) -> None:
+        """Run `work` (a coroutine) beside the replies; reset cancels it."""
+        task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -304,6 +416,8 @@ class PayState:
             task.cancel()
         self.tasks.clear()
         self.orders.clear()
+        self.refunds.clear()
+        self.refund_plan = RefundPlan(delay=self.refund_delay)
         self.notices.clear()
         self.behaviour = None
 
@@ -312,23 +426,15 @@ def _notice_id() -> str:
     return "EV-" + dt.datetime.now(CHINA).strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**8):08d}"
 
 
-def _text(body: dict[str, Any], name: str, maximum: int, required: bool = True) -> None:
-    value = body.get(name)
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or not value or len(value) > maximum:
-        raise Refused("PARAM_ERROR", f"{name}")
-
-
 def validate_order(trade_type: str, body: Any) -> None:
     """A JSAPI or APP order's fields as the gateway checks them; Refused("PARAM_ERROR") naming the field."""
     if not isinstance(body, dict):
         raise Refused("PARAM_ERROR", "请求体不是 JSON 对象")
-    _text(body, "appid", 32)
-    _text(body, "mchid", 32)
-    _text(body, "description", 127)
-    _text(body, "notify_url", 255)
-    _text(body, "attach", 128, required=False)
+    text_field(body, "appid", 32)
+    text_field(body, "mchid", 32)
+    text_field(body, "description", 127)
+    text_field(body, "notify_url", 255)
+    text_field(body, "attach", 128, required=False)
     out_trade_no = body.get("out_trade_no")
     if not isinstance(out_trade_no, str) or not OUT_TRADE_NO.fullmatch(out_trade_no):
         raise Refused("PARAM_ERROR", "out_trade_no")
@@ -348,7 +454,7 @@ def validate_order(trade_type: str, body: Any) -> None:
         payer = body.get("payer")
         if not isinstance(payer, dict):
             raise Refused("PARAM_ERROR", "payer")
-        _text(payer, "openid", 128)
+        text_field(payer, "openid", 128)
 
 
 def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
@@ -356,14 +462,16 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
     app.config.AUTO_EXTEND = False
     app.ctx.state = state
 
-    async def gate(request: Request) -> HTTPResponse | None:
-        """What comes before any API handler: a test-set fault, then the request signature."""
-        behaviour = state.next_behaviour()
-        if behaviour is not None:
-            if behaviour.mode == "down":
-                return state.refused("SYSTEM_ERROR")
-            if behaviour.mode == "frequency_limited":
-                return state.refused("FREQUENCY_LIMITED")
+    async def gate(request: Request, refund_request: bool = False) -> HTTPResponse | None:
+        """What comes before any API handler: a test-set fault, then the request signature (then a refund-only
+        fault, for a well-signed refund request)."""
+        behaviour = state.next_behaviour(refund_request)
+        mode = behaviour.mode if behaviour is not None else None
+        if mode == "down":
+            return state.refused("SYSTEM_ERROR")
+        if mode == "frequency_limited":
+            return state.refused("FREQUENCY_LIMITED")
+        if behaviour is not None and mode == "slow":
             await asyncio.sleep(behaviour.delay or 1.0)
         url = request.path + (f"?{request.query_string}" if request.query_string else "")
         try:
@@ -371,6 +479,8 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
                                     find_merchant_key=state.find_merchant_key, now=time.time())
         except v3.SignatureRejected:
             return state.refused("SIGN_ERROR")
+        if mode == "not_enough":
+            return state.refused("NOT_ENOUGH")
         return None
 
     def json_body(request: Request) -> Any:
@@ -423,6 +533,25 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         order.trade_state = "CLOSED"
         return state.signed(None, status=204)
 
+    @app.post("/v3/refund/domestic/refunds")
+    async def refund_apply(request: Request) -> HTTPResponse:
+        if (stopped := await gate(request, refund_request=True)) is not None:
+            return stopped
+        try:
+            refund, new = state.create_refund(json_body(request))
+        except Refused as refused:
+            return state.refused(refused.code, refused.detail, refused.message)
+        if new:
+            state.plan_refund(refund)
+        return state.signed(refund.view())
+
+    @app.get("/v3/refund/domestic/refunds/<out_refund_no:str>")
+    async def refund_query(request: Request, out_refund_no: str) -> HTTPResponse:
+        if (stopped := await gate(request)) is not None:
+            return stopped
+        refund = state.refunds.get(out_refund_no)
+        return state.signed(refund.view()) if refund else state.refused("RESOURCE_NOT_EXISTS", message="退款单不存在")
+
     @app.get("/v3/certificates")
     async def certificates(request: Request) -> HTTPResponse:
         if (stopped := await gate(request)) is not None:
@@ -463,10 +592,10 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         state.pay(order, outcome)
         if order.trade_state == "SUCCESS" and notice != "never":
             wait = delay or (LATE_DEFAULT if notice == "late" else 0.0)
-            notice_body = state.notice_body(order)
-            state.send_notice(order, notice_body, wait)
+            record, notice_body = state.payment_notice(order)
+            state.send_notice(record, notice_body, wait)
             if notice == "twice":  # the same notice (same id) delivered again, as a retry that crossed an answer
-                state.send_notice(order, notice_body, wait)
+                state.send_notice(record, notice_body, wait)
         return _plain(order.view())
 
     @app.get("/_standin/orders/<out_trade_no:str>")
@@ -475,6 +604,47 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         if order is None:
             return _plain({"message": "no such order"}, 404)
         return _plain({**order.view(), "prepay_id": order.prepay_id, "notify_url": order.body["notify_url"]})
+
+    @app.post("/_standin/refunds/next")
+    async def next_refunds(request: Request) -> HTTPResponse:
+        body = control_json(request)
+        try:
+            plan = RefundPlan(str(body.get("outcome", "success")), str(body.get("notice", "now")),
+                              float(body.get("delay", state.refund_delay)), float(body.get("notice_delay", 0.0)))
+        except (TypeError, ValueError):
+            plan = RefundPlan("", "", -1.0)
+        if (plan.outcome not in refunds.NEXT_OUTCOMES or plan.notice not in NOTICE_MODES or plan.delay < 0
+                or plan.notice_delay < 0):
+            return _plain({"message": f"outcome one of {refunds.NEXT_OUTCOMES}, notice one of {NOTICE_MODES}, "
+                                      "delay >= 0, notice_delay >= 0"}, 400)
+        state.refund_plan = plan
+        return _plain(plan.view())
+
+    @app.post("/_standin/refunds/<out_refund_no:str>/finish")
+    async def finish_refund(request: Request, out_refund_no: str) -> HTTPResponse:
+        body = control_json(request)
+        outcome, notice = body.get("outcome", "success"), body.get("notice", "now")
+        try:
+            notice_delay = float(body.get("notice_delay", 0.0))
+        except (TypeError, ValueError):
+            notice_delay = -1.0
+        if outcome not in refunds.OUTCOMES or notice not in NOTICE_MODES or notice_delay < 0:
+            return _plain({"message": f"outcome one of {refunds.OUTCOMES}, notice one of {NOTICE_MODES}, "
+                                      "notice_delay >= 0"}, 400)
+        refund = state.refunds.get(out_refund_no)
+        if refund is None:
+            return _plain({"message": "no such refund"}, 404)
+        if refund.status != "PROCESSING":
+            return _plain({"message": f"the refund is {refund.status}"}, 409)
+        state.finish_refund(refund, outcome, notice, notice_delay)
+        return _plain(refund_control_view(refund))
+
+    @app.get("/_standin/refunds/<out_refund_no:str>")
+    async def refund_view(request: Request, out_refund_no: str) -> HTTPResponse:
+        refund = state.refunds.get(out_refund_no)
+        if refund is None:
+            return _plain({"message": "no such refund"}, 404)
+        return _plain(refund_control_view(refund))
 
     @app.post("/_standin/behaviour")
     async def behave(request: Request) -> HTTPResponse:
@@ -495,8 +665,9 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
 
     @app.get("/_standin/notices")
     async def notices(request: Request) -> HTTPResponse:
-        out_trade_no = request.args.get("out_trade_no")
-        items = [n for n in state.notices if out_trade_no is None or n["out_trade_no"] == out_trade_no]
+        out_trade_no, out_refund_no = request.args.get("out_trade_no"), request.args.get("out_refund_no")
+        items = [n for n in state.notices if (out_trade_no is None or n["out_trade_no"] == out_trade_no)
+                 and (out_refund_no is None or n["out_refund_no"] == out_refund_no)]
         return _plain({"items": items})
 
     @app.get("/_standin/platform-certificate")
@@ -514,6 +685,11 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         return _plain({"status": "ok", "party": "wechatpay", "platform_serial": state.platform.serial})
 
     return app
+
+
+def refund_control_view(refund: Refund) -> dict[str, Any]:
+    """The refund as the query answers it, with what the request asked (notify_url, reason)."""
+    return {**refund.view(), "notify_url": refund.notify_url, "reason": refund.body.get("reason")}
 
 
 def _plain(payload: dict[str, Any], status: int = 200) -> HTTPResponse:
@@ -542,6 +718,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--merchant-serial", help="the merchant certificate serial requests must name (any if unset)")
     parser.add_argument("--platform-key", help="PEM private key of the platform (default: a new one)")
     parser.add_argument("--platform-certificate", help="PEM certificate for --platform-key (default: self-signed)")
+    parser.add_argument("--refund-delay", type=float, default=refunds.DEFAULT_DELAY,
+                        help="seconds a new refund stays PROCESSING before it succeeds (controls may change it)")
     parser.add_argument("--retry-intervals", default=",".join(str(s) for s in PUBLISHED_RETRIES),
                         help="seconds between tries of a notice the merchant did not accept")
     args = parser.parse_args(argv)
@@ -553,7 +731,7 @@ def main(argv: list[str] | None = None) -> None:
     retry_intervals = tuple(float(s) for s in args.retry_intervals.split(",") if s.strip())
     platform = load_platform(args.platform_key, args.platform_certificate)
     state = PayState(args.mchid, tuple(args.appids or [DEFAULT_APPID]), api_v3_key, platform, merchant_key,
-                     args.merchant_serial, retry_intervals)
+                     args.merchant_serial, retry_intervals, args.refund_delay)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))

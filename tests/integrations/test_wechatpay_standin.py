@@ -320,3 +320,202 @@ def test_a_late_notice_waits_and_a_slow_gateway_answers_late(gateway: Gateway, c
     started = time.monotonic()
     assert gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}").status_code == 200
     assert time.monotonic() - started >= 0.45
+
+
+# --- refunds ------------------------------------------------------------------------------------------------------
+
+
+def paid_order(gateway: Gateway, control: WeChatPayStandIn, receiver: Receiver, total: int = 2500) -> str:
+    """A JSAPI order the payer has paid (its payment notice not sent, so the receiver sees refund notices only)."""
+    number = trade_no()
+    assert gateway.call("POST", "/v3/pay/transactions/jsapi", jsapi_order(number, receiver.url, total)).status_code == 200
+    control.pay(number, notice="never")
+    return number
+
+
+def refund_no() -> str:
+    return "RF" + secrets.token_hex(8).upper()
+
+
+def refund_request(number: str, out_refund_no: str, refund: int, total: int = 2500,
+                   notify_url: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"out_trade_no": number, "out_refund_no": out_refund_no, "reason": "重复缴费退回",
+                            "amount": {"refund": refund, "total": total, "currency": "CNY"}, **extra}
+    if notify_url is not None:
+        body["notify_url"] = notify_url
+    return body
+
+
+def settled(control: WeChatPayStandIn, out_refund_no: str, within: float = 5.0) -> dict[str, Any]:
+    """The refund once it is no longer PROCESSING (or as it is after `within` s)."""
+    deadline = time.monotonic() + within
+    while True:
+        refund = control.refund(out_refund_no)
+        if refund["status"] != "PROCESSING" or time.monotonic() > deadline:
+            return refund
+        time.sleep(0.05)
+
+
+def opened(headers: dict[str, str], body: bytes, gateway: Gateway) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A notice checked as a merchant must (the platform signature) and its resource decrypted."""
+    v3.verify_signature(headers, body, gateway.find_key, now=time.time())
+    notice = json.loads(body)
+    return notice, json.loads(v3.decrypt_resource(API_V3_KEY.encode(), notice["resource"]))
+
+
+def test_a_refund_is_processing_then_succeeds_and_is_notified(gateway: Gateway, control: WeChatPayStandIn,
+                                                              receiver: Receiver) -> None:
+    number = paid_order(gateway, control, receiver)
+    transaction_id = control.order(number)["transaction_id"]
+    out_refund_no = refund_no()
+    request = refund_request(number, out_refund_no, 1000, notify_url=receiver.url)
+    reply = gateway.call("POST", "/v3/refund/domestic/refunds", request)
+    assert reply.status_code == 200
+    refund = reply.json()
+    assert refund["refund_id"].isdigit() and len(refund["refund_id"]) == 29 and refund["refund_id"].startswith("50")
+    assert refund["create_time"].endswith("+08:00") and "success_time" not in refund
+    assert {k: v for k, v in refund.items() if k not in ("refund_id", "create_time")} == {
+        "out_refund_no": out_refund_no, "transaction_id": transaction_id, "out_trade_no": number,
+        "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "status": "PROCESSING",
+        "funds_account": "AVAILABLE",
+        "amount": {"total": 2500, "refund": 1000, "payer_total": 2500, "payer_refund": 1000,
+                   "settlement_refund": 1000, "settlement_total": 2500, "discount_refund": 0, "currency": "CNY"}}
+    again = gateway.call("POST", "/v3/refund/domestic/refunds", request)
+    assert again.status_code == 200 and again.json()["refund_id"] == refund["refund_id"]  # a retry: the same refund
+
+    notice, plaintext = opened(*receiver.next(), gateway)
+    assert (notice["event_type"], notice["summary"], notice["resource_type"]) == (
+        "REFUND.SUCCESS", "退款成功", "encrypt-resource")
+    assert (notice["resource"]["associated_data"], notice["resource"]["original_type"]) == ("refund", "refund")
+    assert plaintext["success_time"].endswith("+08:00")
+    assert {k: v for k, v in plaintext.items() if k != "success_time"} == {
+        "mchid": MCHID, "out_trade_no": number, "transaction_id": transaction_id, "out_refund_no": out_refund_no,
+        "refund_id": refund["refund_id"], "refund_status": "SUCCESS", "user_received_account": "支付用户零钱",
+        "amount": {"total": 2500, "refund": 1000, "payer_total": 2500, "payer_refund": 1000}}
+
+    queried = gateway.call("GET", f"/v3/refund/domestic/refunds/{out_refund_no}").json()
+    assert (queried["status"], queried["success_time"]) == ("SUCCESS", plaintext["success_time"])
+    order = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}").json()
+    assert (order["trade_state"], order["trade_state_desc"]) == ("REFUND", "转入退款")
+    (sent,) = control.notices(out_refund_no=out_refund_no)
+    assert (sent["out_trade_no"], sent["event_type"], sent["notify_url"]) == (number, "REFUND.SUCCESS", receiver.url)
+
+    other_body = refund_request(number, out_refund_no, 900, notify_url=receiver.url)
+    refused = gateway.call("POST", "/v3/refund/domestic/refunds", other_body)
+    assert (refused.status_code, refused.json()["code"]) == (400, "INVALID_REQUEST")
+    assert gateway.call("POST", "/v3/refund/domestic/refunds", request).json()["status"] == "SUCCESS"
+
+
+def test_a_refund_by_transaction_id_and_refunds_up_to_the_total(gateway: Gateway, control: WeChatPayStandIn,
+                                                               receiver: Receiver) -> None:
+    number = paid_order(gateway, control, receiver)
+    transaction_id = control.order(number)["transaction_id"]
+    control.next_refunds(outcome="processing")
+    first = refund_no()
+    by_id = {k: v for k, v in refund_request(number, first, 2000).items() if k != "out_trade_no"}
+    reply = gateway.call("POST", "/v3/refund/domestic/refunds", {**by_id, "transaction_id": transaction_id})
+    assert (reply.status_code, reply.json()["out_trade_no"]) == (200, number)
+    over = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, refund_no(), 600))
+    assert (over.status_code, over.json()["code"]) == (400, "INVALID_REQUEST")  # 2000 processing + 600 > 2500
+    assert control.finish_refund(first, "closed")["status"] == "CLOSED"
+    second = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, refund_no(), 2500))
+    assert (second.status_code, second.json()["status"]) == (200, "PROCESSING")  # a closed refund frees its amount
+    last = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, refund_no(), 1))
+    assert (last.status_code, last.json()["code"]) == (400, "INVALID_REQUEST")
+
+
+def test_refusals_of_a_refund_request(gateway: Gateway, control: WeChatPayStandIn, receiver: Receiver) -> None:
+    unknown = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(trade_no(), refund_no(), 100))
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "RESOURCE_NOT_EXISTS")
+    unpaid = trade_no()
+    gateway.call("POST", "/v3/pay/transactions/jsapi", jsapi_order(unpaid, receiver.url))
+    not_paid = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(unpaid, refund_no(), 100))
+    assert (not_paid.status_code, not_paid.json()["code"]) == (400, "INVALID_REQUEST")
+    number = paid_order(gateway, control, receiver)
+    wrong_total = gateway.call("POST", "/v3/refund/domestic/refunds",
+                               refund_request(number, refund_no(), 100, total=2600))
+    assert (wrong_total.status_code, wrong_total.json()["code"]) == (400, "PARAM_ERROR")
+    missing = gateway.call("GET", f"/v3/refund/domestic/refunds/{refund_no()}")
+    assert (missing.status_code, missing.json()["code"]) == (404, "RESOURCE_NOT_EXISTS")
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    unsigned = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, refund_no(), 100),
+                            key=other_key)
+    assert (unsigned.status_code, unsigned.json()["code"]) == (401, "SIGN_ERROR")
+    assert control.notices() == []
+
+
+@pytest.mark.parametrize("change", [
+    {"out_refund_no": ""}, {"out_refund_no": "R" * 65}, {"out_refund_no": "退款单0001"}, {"out_refund_no": "RF 01"},
+    {"reason": "因" * 81}, {"notify_url": "ftp://example.com/notify"}, {"funds_account": "UNAVAILABLE"},
+    {"amount": {"refund": 0, "total": 2500, "currency": "CNY"}},
+    {"amount": {"refund": 10.5, "total": 2500, "currency": "CNY"}},
+    {"amount": {"refund": "100", "total": 2500, "currency": "CNY"}},
+    {"amount": {"refund": 100, "total": 2500}}, {"amount": {"refund": 100, "total": 2500, "currency": "USD"}},
+    {"out_trade_no": None},
+])
+def test_a_malformed_refund_request_is_param_error(gateway: Gateway, control: WeChatPayStandIn,
+                                                  receiver: Receiver, change: dict[str, Any]) -> None:
+    number = paid_order(gateway, control, receiver)
+    body = {k: v for k, v in {**refund_request(number, refund_no(), 100), **change}.items() if v is not None}
+    reply = gateway.call("POST", "/v3/refund/domestic/refunds", body)
+    assert (reply.status_code, reply.json()["code"]) == (400, "PARAM_ERROR")
+
+
+def test_a_refund_held_processing_ends_abnormal_closed_or_silently(gateway: Gateway, control: WeChatPayStandIn,
+                                                                  receiver: Receiver) -> None:
+    number = paid_order(gateway, control, receiver)
+    control.next_refunds(outcome="processing")
+    held = refund_no()
+    gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, held, 500, notify_url=receiver.url))
+    time.sleep(0.4)
+    assert control.refund(held)["status"] == "PROCESSING" and receiver.received.empty()
+    control.finish_refund(held, "abnormal")
+    notice, plaintext = opened(*receiver.next(), gateway)
+    assert (notice["event_type"], notice["summary"], plaintext["refund_status"]) == (
+        "REFUND.ABNORMAL", "退款异常", "ABNORMAL")
+    assert "success_time" not in plaintext
+    queried = gateway.call("GET", f"/v3/refund/domestic/refunds/{held}").json()
+    assert queried["status"] == "ABNORMAL" and "success_time" not in queried
+    order = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}").json()
+    assert order["trade_state"] == "SUCCESS"  # no refund succeeded
+    with pytest.raises(httpx.HTTPStatusError) as ended:
+        control.finish_refund(held, "success")
+    assert ended.value.response.status_code == 409
+
+    control.next_refunds(outcome="closed", delay=0.05)
+    closed = refund_no()
+    gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, closed, 500, notify_url=receiver.url))
+    notice, plaintext = opened(*receiver.next(), gateway)
+    assert (notice["event_type"], notice["summary"], plaintext["out_refund_no"], plaintext["refund_status"]) == (
+        "REFUND.CLOSED", "退款关闭", closed, "CLOSED")
+
+    control.next_refunds(notice="never", delay=0.05)
+    silent = refund_no()
+    gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, silent, 500, notify_url=receiver.url))
+    assert settled(control, silent)["status"] == "SUCCESS"
+    time.sleep(0.2)
+    assert receiver.received.empty() and control.notices(out_refund_no=silent) == []
+
+
+def test_a_refund_notice_sent_twice_carries_one_id(gateway: Gateway, control: WeChatPayStandIn,
+                                                  receiver: Receiver) -> None:
+    number = paid_order(gateway, control, receiver)
+    control.next_refunds(notice="twice", delay=0.05)
+    out_refund_no = refund_no()
+    gateway.call("POST", "/v3/refund/domestic/refunds",
+                 refund_request(number, out_refund_no, 2500, notify_url=receiver.url))
+    first, second = json.loads(receiver.next()[1]), json.loads(receiver.next()[1])
+    assert first["id"] == second["id"] and first["event_type"] == "REFUND.SUCCESS"
+    assert len(control.notices(out_refund_no=out_refund_no)) == 2
+
+
+def test_not_enough_refuses_refunds_only(gateway: Gateway, control: WeChatPayStandIn, receiver: Receiver) -> None:
+    number = paid_order(gateway, control, receiver)
+    control.behave("not_enough", count=1)
+    order = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}")
+    assert order.status_code == 200  # other calls pass, and do not use up the count
+    refused = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, refund_no(), 100))
+    assert refused.status_code == 403
+    assert refused.json() == {"code": "NOT_ENOUGH", "message": "基本账户余额不足，请充值后重新发起"}
+    accepted = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, refund_no(), 100))
+    assert (accepted.status_code, accepted.json()["status"]) == (200, "PROCESSING")
