@@ -239,6 +239,9 @@ class PaymentService:
             if refused.code == ORDER_PAID:  # an earlier submit of ours got through and was paid meanwhile
                 await self.settle_by_query(payment.id)
                 return
+            if refused.code == ORDER_CLOSED:  # an earlier submit got through, and the order was closed since
+                await self._try_move(payment.id, "created", "expired", "支付渠道已关闭订单")
+                return
             log.warning("payment %s refused by the provider: %s", payment.id, refused.provider_code)
             raise provider_unavailable(refused, payment_id=payment.id) from None
         except ProviderError as failure:

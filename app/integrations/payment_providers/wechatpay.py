@@ -86,7 +86,7 @@ _REFUND_STATES: dict[str, RefundStatus] = {
 BILL_TIME, BILL_ORDER, BILL_TRANSACTION, BILL_STATE = "交易时间", "商户订单号", "微信订单号", "交易状态"
 BILL_CURRENCY, BILL_REFUND_NO, BILL_TOTAL, BILL_SETTLED = "货币种类", "商户退款单号", "订单金额", "应结订单金额"
 BILL_REFUND_ASKED, BILL_REFUNDED, BILL_SUMMARY = "申请退款金额", "退款金额", "总交易单数"
-_YUAN = re.compile(r"\d{1,12}\.\d{2}")
+_YUAN = re.compile(r"[0-9]{1,12}\.[0-9]{2}")
 
 
 @dataclass(frozen=True)
