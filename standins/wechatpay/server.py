@@ -68,7 +68,8 @@ Test controls under `/_standin/` (unsigned JSON, no fault applies to them):
 - `POST behaviour {"mode": "down" (500 SYSTEM_ERROR) | "slow" (answers after `delay` s) | "frequency_limited"
   (429 FREQUENCY_LIMITED) | "not_enough" (refund applications only, once their signature is checked: 403
   NOT_ENOUGH "基本账户余额不足，请充值后重新发起"; other calls pass it by without counting), "count": n (0: until
-  cleared), "delay": s}`, `DELETE behaviour`.
+  cleared), "delay": s} | "bad_signature" (the reply, whatever it is, carries a Wechatpay-Signature that does not
+  verify: a real RSA signature of other bytes)`, `DELETE behaviour`.
 - `GET notices[?out_trade_no=…][&out_refund_no=…]` (each notice sent, payments' and refunds', its attempts and
   the answers), `GET platform-certificate` (PEM), `POST reset` (orders, refunds and their plan, notices,
   behaviour), `GET health`.
@@ -113,7 +114,7 @@ DEFAULT_API_V3_KEY = "standin-apiv3-key-not-for-prod00"  # 32 characters, as an 
 PUBLISHED_RETRIES = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 NOTICE_TIMEOUT = 5.0  # seconds WeChat Pay waits for the merchant's answer
 LATE_DEFAULT = 3.0  # seconds a "late" notice waits when no delay is given
-MODES = ("down", "slow", "frequency_limited", "not_enough")
+MODES = ("down", "slow", "frequency_limited", "not_enough", "bad_signature")
 REFUND_ONLY_MODES = ("not_enough",)  # acted out on refund requests only; other calls pass and do not count
 OUTCOMES = ("success", "payerror")
 NOTICE_MODES = ("now", "late", "twice", "never")
@@ -473,6 +474,8 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
             return state.refused("FREQUENCY_LIMITED")
         if behaviour is not None and mode == "slow":
             await asyncio.sleep(behaviour.delay or 1.0)
+        if mode == "bad_signature":
+            request.ctx.spoil_signature = True  # whatever this call answers, its signature will not verify
         url = request.path + (f"?{request.query_string}" if request.query_string else "")
         try:
             v3.verify_authorization(request.method, url, request.body or b"", request.headers.get("authorization", ""),
@@ -482,6 +485,12 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         if mode == "not_enough":
             return state.refused("NOT_ENOUGH")
         return None
+
+    @app.on_response
+    async def spoil_signature(request: Request, response: HTTPResponse) -> None:
+        """In the bad_signature mode: a well-formed RSA signature, made with the platform key, of another message."""
+        if getattr(request.ctx, "spoil_signature", False) and v3.HEADER_SIGNATURE in response.headers:
+            response.headers[v3.HEADER_SIGNATURE] = v3.rsa_sign(b"not this reply\n", state.platform.key)
 
     def json_body(request: Request) -> Any:
         try:

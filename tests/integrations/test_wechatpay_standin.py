@@ -112,7 +112,7 @@ class Gateway:
         return self.platform_key if serial == self.platform_serial else None  # type: ignore[return-value]
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-             key: rsa.RSAPrivateKey = MERCHANT_KEY) -> httpx.Response:
+             key: rsa.RSAPrivateKey = MERCHANT_KEY, verify: bool = True) -> httpx.Response:
         content = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
         authorization = v3.build_authorization(method, path, content, mchid=MCHID, serial_no=MERCHANT_SERIAL,
                                                private_key=key, timestamp=int(time.time()), nonce=v3.new_nonce())
@@ -120,7 +120,8 @@ class Gateway:
         if body is not None:
             headers["Content-Type"] = "application/json"
         reply = self.client.request(method, path, content=content, headers=headers)
-        v3.verify_signature(reply.headers, reply.content, self.find_key, now=time.time())  # raises if not signed
+        if verify:
+            v3.verify_signature(reply.headers, reply.content, self.find_key, now=time.time())  # raises if not signed
         return reply
 
     def close(self) -> None:
@@ -519,3 +520,16 @@ def test_not_enough_refuses_refunds_only(gateway: Gateway, control: WeChatPaySta
     assert refused.json() == {"code": "NOT_ENOUGH", "message": "基本账户余额不足，请充值后重新发起"}
     accepted = gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, refund_no(), 100))
     assert (accepted.status_code, accepted.json()["status"]) == (200, "PROCESSING")
+
+
+def test_bad_signature_replies_do_not_verify(gateway: Gateway, control: WeChatPayStandIn) -> None:
+    path = f"/v3/pay/transactions/out-trade-no/{trade_no()}?mchid={MCHID}"
+    control.behave("bad_signature", count=2)
+    for _ in range(2):
+        reply = gateway.call("GET", path, verify=False)
+        assert (reply.status_code, reply.json()["code"]) == (404, "ORDER_NOT_EXIST")  # the answer itself as usual
+        assert reply.headers["Wechatpay-Serial"] == gateway.platform_serial and reply.headers["Wechatpay-Signature"]
+        with pytest.raises(v3.SignatureRejected) as rejected:
+            v3.verify_signature(reply.headers, reply.content, gateway.find_key, now=time.time())
+        assert rejected.value.reason == "bad_signature"
+    assert gateway.call("GET", path).status_code == 404  # verifies again
