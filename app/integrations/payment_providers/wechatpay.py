@@ -23,8 +23,12 @@ FREQUENCY_LIMITED (or HTTP 429) → throttled; SYSTEM_ERROR/SYSTEMERROR/BANKERRO
 5xx, a timeout or a reply that does not verify → unavailable; SIGN_ERROR/NO_AUTH/APPID_MCHID_NOT_MATCH/
 MCH_NOT_EXISTS → misconfigured; every other 4xx → INVALID_REQUEST.
 
-Why not the `wechatpayv3` library: it is synchronous (requests), so each call would hold a thread; its
-signing and decryption agree with ours (tests/integrations/test_wechatpay_v3_crypto.py).
+Why not the `wechatpayv3` library (2.0.4), although it has an async client on httpx: its gateway is a
+private attribute fixed to api.mch.weixin.qq.com (pointing it at a stand-in means patching it), it checks
+the signature of 2xx replies only (a 4xx such as ORDERPAID from anyone in between would be believed) and
+not that of the certificate download, it keeps certificates in files, and it hands back (status, text)
+with no error mapping. Its signing and decryption agree with ours (test_wechatpay_v3_crypto.py), and it
+pays through our stand-in (test_wechatpay_sdk_interop.py).
 """
 
 from __future__ import annotations
