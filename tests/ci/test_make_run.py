@@ -2,7 +2,7 @@
 
 It must start every stand-in outside party as a process of its own and the app as another, print where
 the app and each one listens, let a citizen sign in with the code shown at /dev/sms-outbox and pay a bill
-at the stand-in payment provider, and stop everything, app and stand-ins, on one Ctrl-C (SIGINT); killed
+through the stand-in WeChat Pay gateway, and stop everything, app and stand-ins, on one Ctrl-C (SIGINT); killed
 outright (SIGKILL), it leaves nothing behind either.
 """
 
@@ -32,7 +32,7 @@ STOP_TIMEOUT = 15.0
 PARTIES = {
     "Tencent Cloud": "/_standin/health",
     "JPush": "/_standin/health",
-    "Payment provider": "/v1/keys",
+    "WeChat Pay": "/_standin/health",
     "Mini-program platform": "/mock/health",
 }
 _WHERE = re.compile(r"^\s+(http://127\.0\.0\.1:\d+)\s+(.+)$", re.MULTILINE)
@@ -216,11 +216,12 @@ def test_a_citizen_signs_in_with_the_outbox_code_and_pays_a_bill(served: Served)
                                   "currency": "CNY", "description": payable["description"]})
         assert started.status_code == 201, started.text
         payment = started.json()
-        pay_url = payment["next_step"]["url"]
-        provider = served.stand_ins().get("Payment provider", "")
-        assert provider and pay_url.startswith(f"{provider}/pay/"), (pay_url, provider)
-
-        paid = httpx.post(f"{pay_url}/pay", timeout=10)  # the payer confirms on the provider's pay page
+        assert payment["next_step"]["type"] == "wechat_app_pay", payment
+        assert payment["next_step"]["params"]["prepayid"].startswith("wx"), payment
+        gateway = served.stand_ins().get("WeChat Pay", "")
+        assert gateway, served.output()
+        # The payer confirms in WeChat: the stand-in's control plays that part.
+        paid = httpx.post(f"{gateway}/_standin/orders/{payment['id']}/pay", json={"outcome": "success"}, timeout=10)
         assert paid.status_code == 200, paid.text
         deadline = time.monotonic() + 20
         while (state := http.get(f"/api/v1/payments/{payment['id']}").json()["state"]) != "success":
