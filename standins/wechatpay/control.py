@@ -6,6 +6,7 @@
     standin.behave("down", count=2)                       # the next two API calls answer 500 SYSTEM_ERROR
     standin.next_refunds(outcome="processing")            # refunds from now on stay PROCESSING ...
     standin.finish_refund("RF20240601000001", "abnormal") # ... until finished: ABNORMAL, REFUND.ABNORMAL notice
+    standin.change_bill(hide=["GOV20240601000001"])       # bills from now on leave that payment out
     standin.notices()                                     # each notice sent, its attempts and the answers
     standin.reset(); standin.close()
 """
@@ -69,6 +70,24 @@ class WeChatPayStandIn:
         reply.raise_for_status()
         return dict(reply.json())
 
+    def change_bill(self, alter: dict[str, int] | None = None, hide: list[str] | None = None,
+                    add: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Make every trade bill produced from now on (until `clear_bill_changes()` or `reset()`) differ from
+        what happened, to exercise reconciliation; calls add up. `alter`: {out_trade_no or out_refund_no: amount
+        in fen} sets the amount of that payment's (or refund's) line; `hide`: [out_trade_no or out_refund_no]
+        leaves the line out; `add`: [{"out_trade_no", "amount": fen, "type": "SUCCESS"|"REFUND",
+        "out_refund_no"?, "time"?: RFC 3339, now if left out}] puts in lines of its own, on the Beijing day of
+        their time, filled from the order when the stand-in knows it (else made-up ids, JSAPI, the first appid).
+        Alterations and hiding apply to the stand-in's own lines, not added ones. Returns every change in force."""
+        changes = {"alter": alter or {}, "hide": hide or [], "add": add or []}
+        reply = self._client.post("/_standin/bills/changes", json=changes)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def clear_bill_changes(self) -> None:
+        """Bills say again what happened."""
+        self._client.delete("/_standin/bills/changes").raise_for_status()
+
     def behave(self, mode: str, count: int = 1, delay: float = 0.0) -> None:
         """The next `count` API calls (0: until `calm()` or `reset()`) answer 500 SYSTEM_ERROR (`down`),
         429 FREQUENCY_LIMITED (`frequency_limited`), answer after `delay` s (`slow`), or answer as usual but with
@@ -96,8 +115,8 @@ class WeChatPayStandIn:
         return reply.text
 
     def reset(self) -> None:
-        """Forget every order, refund, notice (pending deliveries and refund endings are cancelled) and
-        behaviour; refunds go back to the default plan."""
+        """Forget every order, refund, notice (pending deliveries and refund endings are cancelled), bill
+        download and behaviour; refunds go back to the default plan and bills lose their changes."""
         self._client.post("/_standin/reset").raise_for_status()
 
     def close(self) -> None:

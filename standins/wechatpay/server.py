@@ -41,6 +41,19 @@ It speaks the published paths, headers, signatures, encryption and error codes:
   `PARAM_ERROR`; more than the order's total in refunds that are PROCESSING or SUCCESS: 400 `INVALID_REQUEST`;
   the same out_refund_no with the same body gives the same refund, with another body 400 `INVALID_REQUEST`.
 - `GET /v3/refund/domestic/refunds/{out_refund_no}` → the refund; one it never saw: 404 `RESOURCE_NOT_EXISTS`.
+- `GET /v3/bill/tradebill?bill_date=YYYY-MM-DD[&bill_type=ALL|SUCCESS|REFUND][&tar_type=GZIP]` → 200
+  `{"hash_type": "SHA1", "hash_value", "download_url"}`: hash_value is the SHA1 (hex) of the bill as published,
+  "原始账单(gzip需要解压缩)", i.e. of the unzipped file when tar_type=GZIP; download_url is this stand-in's base URL
+  as the request reached it (its Host) + `/v3/billdownload/file?token=…`. A malformed bill_date, bill_type or
+  tar_type: 400 `PARAM_ERROR`; a day with no line of the type asked: 400 `NO_STATEMENT_EXIST` "账单不存在".
+  Unlike the real gateway (yesterday's bill from 10:00 on, the last three months only), the stand-in builds
+  the bill when asked from what the day has so far, today's included, and takes any date. The file's format
+  (columns per bill type, backticks, yuan, CRLF) is in bills.py; a line's day is the Beijing date of the
+  payment's or the refund's success time.
+- `GET /v3/billdownload/file?token=…` (the request signed as any; a token answers for 30 s) → 200 the file,
+  `text/plain; charset=utf-8` (gzip bytes, `application/octet-stream`, for tar_type=GZIP), not signed: no
+  Wechatpay-* headers, as the real download (the client checks hash_value instead). An unknown or expired token:
+  400 `PARAM_ERROR`, signed like any error.
 - `GET /v3/certificates` → the platform certificate, encrypted with the APIv3 key (associated_data "certificate").
 - Payment notices (`TRANSACTION.SUCCESS`) are POSTed to the order's notify_url, the transaction encrypted
   with AEAD_AES_256_GCM (associated_data "transaction"), signed like a reply. The merchant must answer 200 or
@@ -65,14 +78,21 @@ Test controls under `/_standin/` (unsigned JSON, no fault applies to them):
   without it), twice with one id, or never. `POST refunds/{out_refund_no}/finish {"outcome": "success"|
   "abnormal"|"closed", "notice", "notice_delay"}` ends a PROCESSING refund now (409 if it has ended).
   `GET refunds/{out_refund_no}` (with its notify_url and reason).
-- `POST behaviour {"mode": "down" (500 SYSTEM_ERROR) | "slow" (answers after `delay` s) | "frequency_limited"
-  (429 FREQUENCY_LIMITED) | "not_enough" (refund applications only, once their signature is checked: 403
-  NOT_ENOUGH "基本账户余额不足，请充值后重新发起"; other calls pass it by without counting), "count": n (0: until
-  cleared), "delay": s} | "bad_signature" (the reply, whatever it is, carries a Wechatpay-Signature that does not
-  verify: a real RSA signature of other bytes)`, `DELETE behaviour`.
+- `POST bills/changes {"alter": {"<out_trade_no or out_refund_no>": fen}, "hide": ["<out_trade_no or
+  out_refund_no>", …], "add": [{"out_trade_no", "amount": fen, "type": "SUCCESS"|"REFUND", "out_refund_no"?,
+  "time"?: RFC 3339}, …]}`: every bill produced afterwards, until `DELETE bills/changes` or a reset, says
+  otherwise than what happened (to exercise reconciliation); calls add up. alter sets the amount of the
+  payment's (by out_trade_no) or refund's (by out_refund_no) line, hide leaves it out; add puts in a line of its
+  own on the Beijing day of its time (now if left out), filled from the order if the stand-in knows it, else
+  made-up ids, JSAPI and the first appid; alter and hide do not touch added lines. `GET bills/changes`.
+- `POST behaviour {"mode", "count": n (0: until cleared), "delay": s}`, `DELETE behaviour`; the next `count`
+  API calls act out the mode: "down" (500 SYSTEM_ERROR), "slow" (answer after `delay` s), "frequency_limited"
+  (429 FREQUENCY_LIMITED), "bad_signature" (the usual reply, but its Wechatpay-Signature does not verify: a real
+  RSA signature of other bytes), "not_enough" (refund applications only, once their signature is checked: 403
+  NOT_ENOUGH "基本账户余额不足，请充值后重新发起"; other calls pass it by without counting).
 - `GET notices[?out_trade_no=…][&out_refund_no=…]` (each notice sent, payments' and refunds', its attempts and
-  the answers), `GET platform-certificate` (PEM), `POST reset` (orders, refunds and their plan, notices,
-  behaviour), `GET health`.
+  the answers), `GET platform-certificate` (PEM), `POST reset` (orders, refunds and their plan, notices, bill
+  changes and downloads, behaviour), `GET health`.
 
 The stand-in uses the project's pure WeChat Pay v3 cryptography module (the same functions an adapter uses,
 but each side calls the other half), and nothing else of the code base. Time is the wall clock; `--port 0`
@@ -84,6 +104,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gzip
+import hashlib
 import json
 import re
 import secrets
@@ -103,7 +125,8 @@ from sanic.response import HTTPResponse
 
 from app.integrations.payment_providers import wechatpay_v3 as v3
 from standins.faults import Behaviour
-from standins.wechatpay import refunds
+from standins.wechatpay import bills, refunds
+from standins.wechatpay.bills import BillChanges, BillFile, BillLine
 from standins.wechatpay.common import CHINA, Refused, parse_rfc3339, rfc3339, text_field
 from standins.wechatpay.refunds import Refund, RefundPlan
 
@@ -124,7 +147,7 @@ MESSAGES = {
     "ORDER_CLOSED": "订单已关闭", "ORDER_NOT_EXIST": "订单不存在", "SYSTEM_ERROR": "系统错误",
     "FREQUENCY_LIMITED": "频率超限", "INVALID_REQUEST": "201 商户订单号重复",
     "APPID_MCHID_NOT_MATCH": "AppID和mch_id不匹配", "RESOURCE_NOT_EXISTS": "资源不存在",
-    "NOT_ENOUGH": "基本账户余额不足，请充值后重新发起",
+    "NOT_ENOUGH": "基本账户余额不足，请充值后重新发起", "NO_STATEMENT_EXIST": "账单不存在",
 }
 STATUS = {"SIGN_ERROR": 401, "ORDER_NOT_EXIST": 404, "SYSTEM_ERROR": 500, "FREQUENCY_LIMITED": 429,
           "RESOURCE_NOT_EXISTS": 404, "NOT_ENOUGH": 403}
@@ -218,6 +241,8 @@ class PayState:
     refunds: dict[str, Refund] = field(default_factory=dict)
     refund_plan: RefundPlan = field(default_factory=RefundPlan)
     notices: list[dict[str, Any]] = field(default_factory=list)
+    bill_changes: BillChanges = field(default_factory=BillChanges)
+    bill_files: dict[str, BillFile] = field(default_factory=dict)  # by download token
     behaviour: Behaviour | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -278,11 +303,9 @@ class PayState:
 
     def pay(self, order: Order, outcome: str) -> None:
         now = time.time()
-        order.transaction_id = ("4200" + f"{secrets.randbelow(10**6):06d}"
-                                + dt.datetime.fromtimestamp(now, CHINA).strftime("%Y%m%d")
-                                + f"{secrets.randbelow(10**10):010d}")  # 28 digits, as WeChat Pay's are
+        order.transaction_id = new_transaction_id(now)
         order.payer_openid = (order.body["payer"]["openid"] if "payer" in order.body
-                              else "o" + secrets.token_urlsafe(21)[:27])  # an APP payer's openid under its appid
+                              else new_openid())  # an APP payer's openid under the app's appid
         if outcome == "success":
             order.trade_state, order.success_time, order.paid = "SUCCESS", rfc3339(now), now
         else:
@@ -357,6 +380,58 @@ class PayState:
             if notice == "twice":
                 self.send_notice(record, body, wait)
 
+    # --- bills ----------------------------------------------------------------------------------------------
+
+    def bill_lines(self) -> list[BillLine]:
+        """Every payment and refund that succeeded, as bill lines, before a test's changes."""
+        lines = [self.bill_line(order, "SUCCESS", order.paid, order.total)
+                 for order in self.orders.values() if order.trade_state == "SUCCESS" and order.paid is not None]
+        for refund in self.refunds.values():
+            if refund.status == "SUCCESS" and refund.succeeded is not None:
+                lines.append(self.bill_line(self.orders[refund.out_trade_no], "REFUND", refund.succeeded,
+                                            refund.refund, refund.refund_id, refund.out_refund_no, refund.created))
+        return lines
+
+    def bill_line(self, order: Order | None, kind: str, moment: float, amount: int, refund_id: str = "",
+                  out_refund_no: str = "", requested: float = 0.0, out_trade_no: str = "") -> BillLine:
+        """A bill line of an order (or, for a line a test adds, of an order the stand-in never saw)."""
+        body = order.body if order is not None else {}
+        paid = order.paid if order is not None and order.paid is not None else moment
+        return BillLine(kind, moment, body.get("appid", self.appid), self.mchid,
+                        (order.transaction_id if order is not None else "") or new_transaction_id(paid),
+                        order.out_trade_no if order is not None else out_trade_no,
+                        (order.payer_openid if order is not None else "") or new_openid(),
+                        order.trade_type if order is not None else "JSAPI", body.get("description", ""),
+                        body.get("attach", ""), amount, paid, refund_id, out_refund_no, requested or moment)
+
+    def added_line(self, entry: dict[str, Any]) -> BillLine:
+        """A line a test adds: `{"out_trade_no", "amount", "type"?, "out_refund_no"?, "time"?}`."""
+        moment = parse_rfc3339(entry["time"]) if "time" in entry else time.time()
+        assert moment is not None  # checked with the request
+        kind = entry.get("type", "SUCCESS")
+        if kind == "REFUND":
+            return self.bill_line(self.orders.get(entry["out_trade_no"]), kind, moment, entry["amount"],
+                                  refunds.new_refund_id(moment), entry.get("out_refund_no") or new_out_refund_no(),
+                                  out_trade_no=entry["out_trade_no"])
+        return self.bill_line(self.orders.get(entry["out_trade_no"]), kind, moment, entry["amount"],
+                              out_trade_no=entry["out_trade_no"])
+
+    def trade_bill(self, day: dt.date, bill_type: str) -> bytes:
+        """The bill of a day so far, with a test's changes; NO_STATEMENT_EXIST when it has no line."""
+        lines = bills.select(self.bill_changes.apply(self.bill_lines()), day, bill_type)
+        if not lines:
+            raise Refused("NO_STATEMENT_EXIST")
+        return bills.render(lines, bill_type)
+
+    def keep_bill(self, content: bytes, gzipped: bool) -> str:
+        """A download token for a bill, good for bills.TOKEN_LIFETIME seconds."""
+        now = time.time()
+        self.bill_files = {token: kept for token, kept in self.bill_files.items() if kept.expires > now}
+        token, expires = secrets.token_urlsafe(48), now + bills.TOKEN_LIFETIME
+        self.bill_files[token] = (BillFile(gzip.compress(content), "application/octet-stream", expires) if gzipped
+                                  else BillFile(content, "text/plain; charset=utf-8", expires))
+        return token
+
     # --- notices --------------------------------------------------------------------------------------------
 
     def notice_body(self, event_type: str, summary: str, plaintext: dict[str, Any], kind: str) -> bytes:
@@ -420,7 +495,24 @@ class PayState:
         self.refunds.clear()
         self.refund_plan = RefundPlan(delay=self.refund_delay)
         self.notices.clear()
+        self.bill_changes = BillChanges()
+        self.bill_files.clear()
         self.behaviour = None
+
+
+def new_transaction_id(moment: float) -> str:
+    """28 digits, as WeChat Pay's transaction ids are: 4200, 6 digits, the date, 10 digits."""
+    return ("4200" + f"{secrets.randbelow(10**6):06d}" + dt.datetime.fromtimestamp(moment, CHINA).strftime("%Y%m%d")
+            + f"{secrets.randbelow(10**10):010d}")
+
+
+def new_openid() -> str:
+    """An openid's shape: 28 characters starting with o."""
+    return "o" + secrets.token_urlsafe(21)[:27]
+
+
+def new_out_refund_no() -> str:
+    return "STANDIN" + secrets.token_hex(8).upper()
 
 
 def _notice_id() -> str:
@@ -561,6 +653,30 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         refund = state.refunds.get(out_refund_no)
         return state.signed(refund.view()) if refund else state.refused("RESOURCE_NOT_EXISTS", message="退款单不存在")
 
+    @app.get("/v3/bill/tradebill")
+    async def trade_bill(request: Request) -> HTTPResponse:
+        if (stopped := await gate(request)) is not None:
+            return stopped
+        try:
+            day, bill_type, gzipped = bills.parse_query(request.args.get("bill_date"), request.args.get("bill_type"),
+                                                        request.args.get("tar_type"))
+            content = state.trade_bill(day, bill_type)
+        except Refused as refused:
+            return state.refused(refused.code, refused.detail, refused.message)
+        token = state.keep_bill(content, gzipped)
+        return state.signed({"hash_type": "SHA1", "hash_value": hashlib.sha1(content).hexdigest(),
+                             "download_url": f"{request.scheme}://{request.host}/v3/billdownload/file?token={token}"})
+
+    @app.get("/v3/billdownload/file")
+    async def bill_download(request: Request) -> HTTPResponse:
+        if (stopped := await gate(request)) is not None:
+            return stopped
+        kept = state.bill_files.get(request.args.get("token", ""))
+        if kept is None or kept.expires <= time.time():
+            return state.refused("PARAM_ERROR", "token 无效或已过期")
+        # The file itself is not signed: the client checks it against hash_value instead.
+        return HTTPResponse(kept.content, content_type=kept.content_type, headers={"Request-ID": secrets.token_hex(16)})
+
     @app.get("/v3/certificates")
     async def certificates(request: Request) -> HTTPResponse:
         if (stopped := await gate(request)) is not None:
@@ -654,6 +770,27 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         if refund is None:
             return _plain({"message": "no such refund"}, 404)
         return _plain(refund_control_view(refund))
+
+    @app.post("/_standin/bills/changes")
+    async def change_bills(request: Request) -> HTTPResponse:
+        try:
+            alter, hide, add = bills.check_changes(control_json(request))
+        except ValueError as wrong:
+            return _plain({"message": str(wrong)}, 400)
+        changes = state.bill_changes
+        changes.alter.update(alter)
+        changes.hide.extend(key for key in hide if key not in changes.hide)
+        changes.add.extend(state.added_line(entry) for entry in add)
+        return _plain(changes.view())
+
+    @app.get("/_standin/bills/changes")
+    async def bill_changes(request: Request) -> HTTPResponse:
+        return _plain(state.bill_changes.view())
+
+    @app.delete("/_standin/bills/changes")
+    async def clear_bill_changes(request: Request) -> HTTPResponse:
+        state.bill_changes = BillChanges()
+        return _plain(state.bill_changes.view())
 
     @app.post("/_standin/behaviour")
     async def behave(request: Request) -> HTTPResponse:

@@ -4,6 +4,9 @@ payment notice received on a small HTTP server of this test, verified and decryp
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
+import hashlib
 import json
 import queue
 import secrets
@@ -533,3 +536,211 @@ def test_bad_signature_replies_do_not_verify(gateway: Gateway, control: WeChatPa
             v3.verify_signature(reply.headers, reply.content, gateway.find_key, now=time.time())
         assert rejected.value.reason == "bad_signature"
     assert gateway.call("GET", path).status_code == 404  # verifies again
+
+
+
+# --- trade bills --------------------------------------------------------------------------------------------------
+
+ALL_COLUMNS = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"
+               "应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,"
+               "手续费,费率,订单金额,申请退款金额,费率备注")
+SUCCESS_COLUMNS = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"
+                   "应结订单金额,代金券金额,商品名称,商户数据包,手续费,费率,订单金额,费率备注")
+REFUND_COLUMNS = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"
+                  "应结订单金额,代金券金额,退款申请时间,退款成功时间,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,"
+                  "商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注")
+SUMMARY_COLUMNS = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
+
+
+def bill_time(rfc3339: str) -> str:
+    """An RFC 3339 time (+08:00, as the gateway writes them) as the bill writes it."""
+    return dt.datetime.fromisoformat(rfc3339).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def refunded(gateway: Gateway, control: WeChatPayStandIn, number: str, refund: int, total: int = 2500) -> dict:
+    out_refund_no = refund_no()
+    gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, out_refund_no, refund, total))
+    done = settled(control, out_refund_no)
+    assert done["status"] == "SUCCESS"
+    return done
+
+
+def bill(gateway: Gateway, day: str, bill_type: str | None = None, tar_type: str | None = None) -> tuple[dict, bytes]:
+    """Apply for a trade bill and download it: the signed answer and the file's bytes."""
+    query = f"bill_date={day}" + (f"&bill_type={bill_type}" if bill_type else "") + (
+        f"&tar_type={tar_type}" if tar_type else "")
+    applied = gateway.call("GET", f"/v3/bill/tradebill?{query}")
+    assert applied.status_code == 200, applied.text
+    answer = applied.json()
+    download = downloaded(gateway, answer["download_url"])
+    assert download.status_code == 200
+    return answer, download.content
+
+
+def downloaded(gateway: Gateway, download_url: str) -> httpx.Response:
+    """GET a download_url, the request signed as any (the reply is not: it is checked by its SHA1)."""
+    url = httpx.URL(download_url)
+    assert (url.scheme, url.host, url.port) == (gateway.client.base_url.scheme, gateway.client.base_url.host,
+                                                gateway.client.base_url.port)
+    return gateway.call("GET", url.raw_path.decode("ascii"), verify=False)
+
+
+def read_bill(content: bytes) -> tuple[str, list[dict[str, str]], list[str]]:
+    """The header line, each data line by column (backticks checked and taken off) and the summary values."""
+    text = content.decode("utf-8")
+    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")  # every line ends with CRLF
+    header, *data, summary_header, summary = text[:-2].split("\r\n")
+    assert summary_header == SUMMARY_COLUMNS
+    columns = header.split(",")
+    rows = []
+    for line in data:
+        values = line.split(",")
+        assert len(values) == len(columns) and all(value.startswith("`") for value in values), line
+        rows.append(dict(zip(columns, (value[1:] for value in values))))
+    totals = summary.split(",")
+    assert len(totals) == 7 and all(value.startswith("`") for value in totals), summary
+    return header, rows, [value[1:] for value in totals]
+
+
+def test_a_trade_bill_lists_the_days_payments_and_refunds(gateway: Gateway, control: WeChatPayStandIn,
+                                                         receiver: Receiver, standin_url: str) -> None:
+    control.next_refunds(delay=0.05)
+    fine = paid_order(gateway, control, receiver)
+    small = trade_no()
+    gateway.call("POST", "/v3/pay/transactions/app", {**app_order(small, receiver.url, total=150), "attach": "区县:越秀"})
+    control.pay(small, notice="never")
+    refund = refunded(gateway, control, fine, 1000)
+    paid, app_paid = control.order(fine), control.order(small)
+    day = paid["success_time"][:10]
+
+    answer, content = bill(gateway, day)
+    assert list(answer) == ["hash_type", "hash_value", "download_url"] and answer["hash_type"] == "SHA1"
+    assert answer["download_url"].startswith(f"{standin_url}/v3/billdownload/file?token=")
+    assert hashlib.sha1(content).hexdigest() == answer["hash_value"]
+    header, rows, totals = read_bill(content)
+    assert header == ALL_COLUMNS
+
+    (payment,) = [row for row in rows if row["商户订单号"] == fine and row["交易状态"] == "SUCCESS"]
+    assert payment == {
+        "交易时间": bill_time(paid["success_time"]), "公众账号ID": APPID, "商户号": MCHID, "特约商户号": "0", "设备号": "",
+        "微信订单号": paid["transaction_id"], "商户订单号": fine, "用户标识": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+        "交易类型": "JSAPI", "交易状态": "SUCCESS", "付款银行": "OTHERS", "货币种类": "CNY", "应结订单金额": "25.00",
+        "代金券金额": "0.00", "微信退款单号": "0", "商户退款单号": "0", "退款金额": "0.00", "充值券退款金额": "0.00",
+        "退款类型": "", "退款状态": "", "商品名称": "粤省事-交通违法罚款", "商户数据包": "", "手续费": "0.15000",
+        "费率": "0.60%", "订单金额": "25.00", "申请退款金额": "0.00", "费率备注": ""}
+    (app_line,) = [row for row in rows if row["商户订单号"] == small]
+    assert (app_line["公众账号ID"], app_line["交易类型"], app_line["应结订单金额"], app_line["手续费"]) == (
+        APP_APPID, "APP", "1.50", "0.01000")  # 0.9 fen of fee rounds to 1
+    assert app_line["用户标识"] == app_paid["payer"]["openid"] and app_line["用户标识"].startswith("o")
+    assert app_line["商户数据包"] == "区县:越秀"
+    (refund_line,) = [row for row in rows if row["交易状态"] == "REFUND"]
+    assert {k: refund_line[k] for k in ("交易时间", "微信订单号", "商户订单号", "应结订单金额", "微信退款单号", "商户退款单号",
+                                        "退款金额", "退款类型", "退款状态", "手续费", "订单金额", "申请退款金额")} == {
+        "交易时间": bill_time(refund["success_time"]), "微信订单号": paid["transaction_id"], "商户订单号": fine,
+        "应结订单金额": "0.00", "微信退款单号": refund["refund_id"], "商户退款单号": refund["out_refund_no"],
+        "退款金额": "10.00", "退款类型": "ORIGINAL", "退款状态": "SUCCESS", "手续费": "-0.06000", "订单金额": "0.00",
+        "申请退款金额": "10.00"}
+    assert len(rows) == 3
+    assert totals == ["3", "26.50", "10.00", "0.00", "0.10000", "26.50", "10.00"]  # fees 0.15 + 0.01 - 0.06
+
+    downloaded_again = downloaded(gateway, answer["download_url"])
+    assert downloaded_again.content == content  # the link answers until it expires
+    for name in ("Wechatpay-Signature", "Wechatpay-Serial", "Wechatpay-Timestamp", "Wechatpay-Nonce"):
+        assert name not in downloaded_again.headers
+    assert downloaded_again.headers["content-type"] == "text/plain; charset=utf-8"
+
+
+def test_success_and_refund_bills_have_their_own_columns_and_gzip_hashes_the_bill(
+        gateway: Gateway, control: WeChatPayStandIn, receiver: Receiver) -> None:
+    control.next_refunds(delay=0.05)
+    number = paid_order(gateway, control, receiver)
+    refund = refunded(gateway, control, number, 2500)
+    paid = control.order(number)
+    day = paid["success_time"][:10]
+
+    header, rows, totals = read_bill(bill(gateway, day, "SUCCESS")[1])
+    assert header == SUCCESS_COLUMNS
+    assert [(row["商户订单号"], row["交易状态"], row["应结订单金额"], row["订单金额"]) for row in rows] == [
+        (number, "SUCCESS", "25.00", "25.00")]
+    assert totals == ["1", "25.00", "0.00", "0.00", "0.15000", "25.00", "0.00"]
+
+    header, rows, totals = read_bill(bill(gateway, day, "REFUND")[1])
+    assert header == REFUND_COLUMNS
+    (line,) = rows
+    assert (line["交易时间"], line["退款申请时间"], line["退款成功时间"]) == (
+        bill_time(paid["success_time"]), bill_time(refund["create_time"]), bill_time(refund["success_time"]))
+    assert (line["交易状态"], line["退款金额"], line["申请退款金额"], line["手续费"]) == ("REFUND", "25.00", "25.00",
+                                                                                        "-0.15000")
+    assert totals == ["1", "0.00", "25.00", "0.00", "-0.15000", "0.00", "25.00"]
+
+    answer, packed = bill(gateway, day, "ALL", "GZIP")
+    assert packed[:2] == b"\x1f\x8b"
+    plain = gzip.decompress(packed)
+    assert hashlib.sha1(plain).hexdigest() == answer["hash_value"]  # the hash is of the bill, unzipped
+    assert read_bill(plain)[0] == ALL_COLUMNS and len(read_bill(plain)[1]) == 2
+
+
+@pytest.mark.parametrize("query", ["bill_date=2024-13-01", "bill_date=20240601", "bill_date=2024-6-1", "bill_type=ALL",
+                                   "bill_date=2024-06-01&bill_type=DAILY", "bill_date=2024-06-01&tar_type=ZIP"])
+def test_a_malformed_bill_request_is_param_error(gateway: Gateway, query: str) -> None:
+    reply = gateway.call("GET", f"/v3/bill/tradebill?{query}")
+    assert (reply.status_code, reply.json()["code"]) == (400, "PARAM_ERROR")
+
+
+def test_a_day_without_lines_has_no_bill_and_a_bad_token_no_file(gateway: Gateway, control: WeChatPayStandIn,
+                                                                  receiver: Receiver) -> None:
+    empty = gateway.call("GET", "/v3/bill/tradebill?bill_date=2020-01-01")
+    assert (empty.status_code, empty.json()) == (400, {"code": "NO_STATEMENT_EXIST", "message": "账单不存在"})
+    day = control.order(paid_order(gateway, control, receiver))["success_time"][:10]
+    no_refunds = gateway.call("GET", f"/v3/bill/tradebill?bill_date={day}&bill_type=REFUND")
+    assert (no_refunds.status_code, no_refunds.json()["code"]) == (400, "NO_STATEMENT_EXIST")
+
+    unknown = gateway.call("GET", "/v3/billdownload/file?token=" + "x" * 64)  # an error is signed, as any
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "PARAM_ERROR")
+    answer, _ = bill(gateway, day)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    unsigned = gateway.call("GET", httpx.URL(answer["download_url"]).raw_path.decode(), key=other_key)
+    assert (unsigned.status_code, unsigned.json()["code"]) == (401, "SIGN_ERROR")
+    control.reset()
+    gone = gateway.call("GET", httpx.URL(answer["download_url"]).raw_path.decode())
+    assert (gone.status_code, gone.json()["code"]) == (400, "PARAM_ERROR")
+
+
+def test_bill_changes_alter_hide_and_add_lines_until_cleared(gateway: Gateway, control: WeChatPayStandIn,
+                                                            receiver: Receiver) -> None:
+    control.next_refunds(delay=0.05)
+    altered, hidden, partly = (paid_order(gateway, control, receiver, total) for total in (2500, 1000, 500))
+    refund = refunded(gateway, control, altered, 1000)
+    day = control.order(altered)["success_time"][:10]
+    control.change_bill(alter={altered: 2400, refund["out_refund_no"]: 900}, hide=[hidden])
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    yesterday = (dt.datetime.fromisoformat(f"{day}T12:00:00+08:00") - dt.timedelta(days=1)).astimezone(beijing)
+    changes = control.change_bill(add=[
+        {"out_trade_no": "GOVNOTOURS0001", "amount": 777, "type": "SUCCESS"},
+        {"out_trade_no": partly, "amount": 100, "type": "REFUND", "out_refund_no": "RFEXTRA0001"},
+        {"out_trade_no": "GOVYESTERDAY01", "amount": 300, "type": "SUCCESS", "time": yesterday.isoformat()}])
+    assert changes["alter"] == {altered: 2400, refund["out_refund_no"]: 900} and changes["hide"] == [hidden]
+    assert len(changes["add"]) == 3  # the calls add up
+
+    _, rows, totals = read_bill(bill(gateway, day)[1])
+    lines = {(row["商户订单号"], row["交易状态"]): row for row in rows}
+    assert set(lines) == {(altered, "SUCCESS"), (altered, "REFUND"), (partly, "SUCCESS"), (partly, "REFUND"),
+                          ("GOVNOTOURS0001", "SUCCESS")}  # the hidden payment is left out
+    assert (lines[altered, "SUCCESS"]["应结订单金额"], lines[altered, "SUCCESS"]["手续费"]) == ("24.00", "0.14000")
+    assert lines[altered, "REFUND"]["退款金额"] == "9.00"
+    added_refund = lines[partly, "REFUND"]
+    assert (added_refund["微信订单号"], added_refund["商户退款单号"], added_refund["退款金额"]) == (
+        control.order(partly)["transaction_id"], "RFEXTRA0001", "1.00")
+    stranger = lines["GOVNOTOURS0001", "SUCCESS"]
+    assert (stranger["应结订单金额"], len(stranger["微信订单号"]), stranger["公众账号ID"]) == ("7.77", 28, APPID)
+    assert totals == ["5", "36.77", "10.00", "0.00", "0.16000", "36.77", "10.00"]  # fees 14 + 3 + 5 - 5 - 1 fen
+    _, earlier, _ = read_bill(bill(gateway, yesterday.date().isoformat())[1])
+    assert [(row["商户订单号"], row["应结订单金额"]) for row in earlier] == [("GOVYESTERDAY01", "3.00")]
+
+    with pytest.raises(httpx.HTTPStatusError):
+        control.change_bill(alter={altered: "24.00"})  # type: ignore[dict-item]
+    control.clear_bill_changes()
+    _, rows, totals = read_bill(bill(gateway, day)[1])
+    assert {(row["商户订单号"], row["交易状态"], row["应结订单金额"], row["退款金额"]) for row in rows} == {
+        (altered, "SUCCESS", "25.00", "0.00"), (hidden, "SUCCESS", "10.00", "0.00"),
+        (partly, "SUCCESS", "5.00", "0.00"), (altered, "REFUND", "0.00", "10.00")}
