@@ -384,37 +384,34 @@ class PayState:
 
     def bill_lines(self) -> list[BillLine]:
         """Every payment and refund that succeeded, as bill lines, before a test's changes."""
-        lines = [self.bill_line(order, "SUCCESS", order.paid, order.total)
+        lines = [self.bill_line(order.out_trade_no, "SUCCESS", order.paid, order.total)
                  for order in self.orders.values() if order.trade_state == "SUCCESS" and order.paid is not None]
-        for refund in self.refunds.values():
-            if refund.status == "SUCCESS" and refund.succeeded is not None:
-                lines.append(self.bill_line(self.orders[refund.out_trade_no], "REFUND", refund.succeeded,
-                                            refund.refund, refund.refund_id, refund.out_refund_no, refund.created))
+        lines += [self.bill_line(refund.out_trade_no, "REFUND", refund.succeeded, refund.refund,
+                                 refund_id=refund.refund_id, out_refund_no=refund.out_refund_no, requested=refund.created)
+                  for refund in self.refunds.values() if refund.status == "SUCCESS" and refund.succeeded is not None]
         return lines
 
-    def bill_line(self, order: Order | None, kind: str, moment: float, amount: int, refund_id: str = "",
-                  out_refund_no: str = "", requested: float = 0.0, out_trade_no: str = "") -> BillLine:
-        """A bill line of an order (or, for a line a test adds, of an order the stand-in never saw)."""
-        body = order.body if order is not None else {}
-        paid = order.paid if order is not None and order.paid is not None else moment
-        return BillLine(kind, moment, body.get("appid", self.appid), self.mchid,
-                        (order.transaction_id if order is not None else "") or new_transaction_id(paid),
-                        order.out_trade_no if order is not None else out_trade_no,
-                        (order.payer_openid if order is not None else "") or new_openid(),
-                        order.trade_type if order is not None else "JSAPI", body.get("description", ""),
-                        body.get("attach", ""), amount, paid, refund_id, out_refund_no, requested or moment)
+    def bill_line(self, out_trade_no: str, kind: str, moment: float, amount: int, **refund: Any) -> BillLine:
+        """A bill line of an order, filled from it (`refund`: refund_id, out_refund_no, requested); for an order
+        the stand-in never saw (a line a test adds), made-up ids, JSAPI and the first appid."""
+        order = self.orders.get(out_trade_no)
+        if order is None:
+            return BillLine(kind, moment, self.appid, self.mchid, new_transaction_id(moment), out_trade_no,
+                            new_openid(), "JSAPI", "", "", amount, moment, **refund)
+        paid = order.paid or moment
+        return BillLine(kind, moment, order.body["appid"], self.mchid, order.transaction_id or new_transaction_id(paid),
+                        out_trade_no, order.payer_openid or new_openid(), order.trade_type, order.body["description"],
+                        order.body.get("attach", ""), amount, paid, **refund)
 
     def added_line(self, entry: dict[str, Any]) -> BillLine:
         """A line a test adds: `{"out_trade_no", "amount", "type"?, "out_refund_no"?, "time"?}`."""
         moment = parse_rfc3339(entry["time"]) if "time" in entry else time.time()
         assert moment is not None  # checked with the request
-        kind = entry.get("type", "SUCCESS")
-        if kind == "REFUND":
-            return self.bill_line(self.orders.get(entry["out_trade_no"]), kind, moment, entry["amount"],
-                                  refunds.new_refund_id(moment), entry.get("out_refund_no") or new_out_refund_no(),
-                                  out_trade_no=entry["out_trade_no"])
-        return self.bill_line(self.orders.get(entry["out_trade_no"]), kind, moment, entry["amount"],
-                              out_trade_no=entry["out_trade_no"])
+        if entry.get("type", "SUCCESS") == "SUCCESS":
+            return self.bill_line(entry["out_trade_no"], "SUCCESS", moment, entry["amount"])
+        return self.bill_line(entry["out_trade_no"], "REFUND", moment, entry["amount"],
+                              refund_id=refunds.new_refund_id(moment), requested=moment,
+                              out_refund_no=entry.get("out_refund_no") or new_out_refund_no())
 
     def trade_bill(self, day: dt.date, bill_type: str) -> bytes:
         """The bill of a day so far, with a test's changes; NO_STATEMENT_EXIST when it has no line."""

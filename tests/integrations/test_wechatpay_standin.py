@@ -744,3 +744,24 @@ def test_bill_changes_alter_hide_and_add_lines_until_cleared(gateway: Gateway, c
     assert {(row["商户订单号"], row["交易状态"], row["应结订单金额"], row["退款金额"]) for row in rows} == {
         (altered, "SUCCESS", "25.00", "0.00"), (hidden, "SUCCESS", "10.00", "0.00"),
         (partly, "SUCCESS", "5.00", "0.00"), (altered, "REFUND", "0.00", "10.00")}
+
+
+def test_a_late_refund_notice_waits_and_a_refused_one_is_sent_again(gateway: Gateway, control: WeChatPayStandIn,
+                                                                    receiver: Receiver) -> None:
+    number = paid_order(gateway, control, receiver)
+    control.next_refunds(notice="late", delay=0.05, notice_delay=0.6)
+    out_refund_no = refund_no()
+    receiver.answers[:] = [500]
+    applied_at = time.monotonic()
+    gateway.call("POST", "/v3/refund/domestic/refunds", refund_request(number, out_refund_no, 100,
+                                                                       notify_url=receiver.url))
+    assert settled(control, out_refund_no)["status"] == "SUCCESS" and receiver.received.empty()
+    first, second = receiver.next(), receiver.next()
+    assert time.monotonic() - applied_at >= 0.6
+    assert json.loads(first[1]) == json.loads(second[1])  # the same notice, signed afresh
+    (sent,) = control.notices(out_refund_no=out_refund_no)
+    deadline = time.monotonic() + 5
+    while not sent["delivered"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        (sent,) = control.notices(out_refund_no=out_refund_no)
+    assert [attempt["status"] for attempt in sent["attempts"]] == [500, 204]
