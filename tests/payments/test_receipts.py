@@ -22,8 +22,8 @@ def local(url: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-async def test_the_receipt_verifies_online_from_its_qr(client, payer, provider):
-    payment = await pay_a_fine(client, payer, provider)
+async def test_the_receipt_verifies_online_from_its_qr(client, payer, wechatpay):
+    payment = await pay_a_fine(client, payer, wechatpay)
     receipt = await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)
     assert receipt.status_code == 200
     body = receipt.json()
@@ -46,8 +46,8 @@ async def test_the_receipt_verifies_online_from_its_qr(client, payer, provider):
     assert check.json()["paid_at"].endswith("Z")
 
 
-async def test_a_wrong_code_or_number_does_not_verify_and_refunds_show(client, payer, provider, payments_admin):
-    payment = await pay_a_fine(client, payer, provider)
+async def test_a_wrong_code_or_number_does_not_verify_and_refunds_show(client, payer, wechatpay, payments_admin):
+    payment = await pay_a_fine(client, payer, wechatpay)
     body = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
     path = local(body["verify_url"])
     wrong = await client.get(path[:-3] + ("aaa" if not path.endswith("aaa") else "bbb"))
@@ -65,14 +65,14 @@ async def test_a_wrong_code_or_number_does_not_verify_and_refunds_show(client, p
     assert (await client.get(path)).json()["refunded_fen"] == 5_000
 
 
-async def test_checking_receipts_is_rate_limited(client, payer, provider):
+async def test_checking_receipts_is_rate_limited(client):
     replies = [await client.get("/api/v1/e-receipts/GDPR2026120100000000?c=guess") for _ in range(31)]
     assert [r.status_code for r in replies].count(429) == 1
     assert replies[-1].json()["error"]["code"] == "RATE_LIMITED" and "Retry-After" in replies[-1].headers
 
 
-async def test_the_receipt_is_in_the_wallet_and_can_be_shared(client, payer, provider):
-    payment = await pay_a_fine(client, payer, provider)
+async def test_the_receipt_is_in_the_wallet_and_can_be_shared(client, payer, wechatpay):
+    payment = await pay_a_fine(client, payer, wechatpay)
 
     async def told():  # the message saying the receipt is in the wallet comes once it is there
         return await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").exists()
@@ -92,7 +92,7 @@ async def test_the_receipt_is_in_the_wallet_and_can_be_shared(client, payer, pro
     assert shared.status_code == 201, shared.text
 
 
-async def test_no_receipt_before_payment(client, payer, provider):
+async def test_no_receipt_before_payment(client, payer, wechatpay):
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
     reply = await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)
@@ -110,10 +110,10 @@ async def test_no_department_can_be_made_issuer_of_e_receipts(client, clock, app
     assert reply.status_code == 409 and reply.json()["error"]["code"] == "LICENCE_TYPE_PLATFORM_ISSUED"
 
 
-async def test_any_check_code_gets_the_same_not_valid_reply_for_a_known_or_an_unknown_receipt(client, payer, provider):
+async def test_any_check_code_gets_the_same_not_valid_reply_for_a_known_or_an_unknown_receipt(client, payer, wechatpay):
     """Someone types a check code by hand, in any script: a real receipt with a wrong code and a made-up
     number answer alike, not valid and never an error, so the replies do not tell which receipts exist."""
-    payment = await pay_a_fine(client, payer, provider)
+    payment = await pay_a_fine(client, payer, wechatpay)
     known = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()["number"]
     unknown = known[:-1] + ("0" if known[-1] != "0" else "1")
     for code in ("票据查验码", "é" * 24, "\U0001F9FE", "%ED%A0%80", "", "a" * 24):
@@ -146,8 +146,8 @@ async def wallet_licence(client, payer, licence_id: str) -> dict:
     return opened.json()
 
 
-async def test_a_refunded_receipt_is_refunded_for_every_verifier(client, payer, provider, payments_admin, hotel):
-    payment = await pay_a_fine(client, payer, provider)
+async def test_a_refunded_receipt_is_refunded_for_every_verifier(client, payer, wechatpay, payments_admin, hotel):
+    payment = await pay_a_fine(client, payer, wechatpay)
     receipt = await receipt_in_wallet(client, payer, payment)
     token = (await share(client, payer, receipt["licence_id"], purpose="差旅报销"))["verification_token"]
     assert (await verify(client, hotel, token))["valid"] is True
@@ -168,8 +168,8 @@ async def test_a_refunded_receipt_is_refunded_for_every_verifier(client, payer, 
     assert "退款" in checked["message"]
 
 
-async def test_a_partial_refund_shows_on_the_receipt_wherever_it_is_read(client, payer, provider, payments_admin, hotel):
-    payment = await pay_a_fine(client, payer, provider)
+async def test_a_partial_refund_shows_on_the_receipt_wherever_it_is_read(client, payer, wechatpay, payments_admin, hotel):
+    payment = await pay_a_fine(client, payer, wechatpay)
     receipt = await receipt_in_wallet(client, payer, payment)
 
     await refunded(client, payments_admin, payer, payment, 5_000)
@@ -190,3 +190,32 @@ async def test_a_partial_refund_shows_on_the_receipt_wherever_it_is_read(client,
     fine = next(p for p in (await client.get("/api/v1/payables", headers=payer.headers)).json()["items"]
                 if p["reference"] == payment["reference"])
     assert fine["paid"] is True  # only a full refund reopens it
+
+
+async def test_a_refund_the_settle_job_finished_reaches_the_receipt_in_the_wallet(
+        app, client, payer, wechatpay, payments_admin, hotel, clock):
+    """WeChat Pay refunded the money but its REFUND.SUCCESS never came: until the settle job asks, the receipt
+    still says paid everywhere; from then on it says refunded everywhere."""
+    payment = await pay_a_fine(client, payer, wechatpay)
+    receipt = await receipt_in_wallet(client, payer, payment)
+    token = (await share(client, payer, receipt["licence_id"], purpose="差旅报销"))["verification_token"]
+    wechatpay.next_refunds(notice="never")
+    made = await refund(client, payments_admin, payment["id"], 20_000)
+    assert made.status_code == 201, made.text
+
+    async def refunded_at_wechatpay():
+        return wechatpay.refund(made.json()["id"])["status"] == "SUCCESS"
+
+    await wait_for(refunded_at_wechatpay)
+    assert (await client.get(local(receipt["verify_url"]))).json()["status"] == "paid"
+    assert (await wallet_licence(client, payer, receipt["licence_id"]))["validity"] == "valid"
+
+    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+    assert await app.ctx.payments.settle_unnotified() == 1
+    public = (await client.get(local(receipt["verify_url"]))).json()
+    assert (public["status"], public["refunded_fen"], public["remaining_fen"]) == ("refunded", 20_000, 0)
+    held = await wallet_licence(client, payer, receipt["licence_id"])
+    assert (held["validity"], held["validity_text"]) == ("refunded", "已退款")
+    checked = await verify(client, hotel, token)
+    assert (checked["valid"], checked["status"]) == (False, "refunded")
+    assert await Notification.filter(citizen_id=payer.id, kind="payment_refunded").count() == 1
