@@ -1,21 +1,37 @@
-"""A citizen pays a traffic fine through the stand-in provider: the fine shows as paid exactly once,
-despite duplicated, late and out-of-order notifications, and the receipt verifies."""
+"""A citizen pays a traffic fine in WeChat (APP 支付 through the stand-in WeChat Pay API v3 gateway): the fine
+shows as paid exactly once, whether the gateway's notice comes twice, late or never, and whichever of the
+notice and our own query settles it first."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
+import pytest
 
+from app.audit import AuditEntry
+from app.integrations.payment_providers import PaymentNotice
+from app.integrations.payment_providers import wechatpay_v3 as v3
+from app.integrations.payment_providers.wechatpay import WeChatPay, order_from
 from app.notifications.models import Notification
 from app.payments.models import PaidReference, Payment, PaymentEvent, ProviderNotice, Receipt
-from app.audit import AuditEntry
 from app.services.backends import traffic_violations_sample
-from tests.payments.conftest import first_fine, pay_a_fine, provider_order_id, start_payment, wait_for
+from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
 
 
-async def test_a_citizen_pays_a_fine_and_it_is_paid_exactly_once(client, payer, provider):
-    await provider.post("/control", json={"duplicates": 4, "notify_delay": 0.4})
+def merchant_public_key(wechatpay_gateway) -> v3.PublicKey:
+    """What the WeChat open SDK checks our payment signature with: the merchant API key's public half."""
+    return v3.load_private_key(wechatpay_gateway.merchant_key_file.read_bytes()).public_key()
+
+
+def answers(wechatpay, out_trade_no: str) -> list[dict]:
+    """What our callback answered to each delivery of the gateway's notices of this order (the last try of each)."""
+    return [json.loads(n["attempts"][-1]["answer"]) for n in wechatpay.notices(out_trade_no) if n["delivered"]]
+
+
+async def test_a_citizen_pays_a_fine_in_wechat_and_it_is_paid_exactly_once(client, payer, wechatpay, wechatpay_gateway,
+                                                                         settings):
     fine = await first_fine(client, payer)
     assert fine["amount_fen"] == 20_000 and fine["paid"] is False
 
@@ -23,29 +39,45 @@ async def test_a_citizen_pays_a_fine_and_it_is_paid_exactly_once(client, payer, 
     assert created.status_code == 201, created.text
     payment = created.json()
     assert payment["state"] == "submitted" and payment["amount_fen"] == 20_000 and payment["currency"] == "CNY"
-    assert payment["next_step"]["type"] == "redirect"
-    page = await provider.get(httpx.URL(payment["next_step"]["url"]).path)
-    assert page.status_code == 200 and "确认支付" in page.text and "¥200.00" in page.text
 
-    paid = await provider.post(f"/pay/{provider_order_id(payment)}/pay")
-    assert paid.status_code == 200 and paid.json()["status"] == "SUCCESS"
+    # WeChat Pay has an APP order under our payment id, for what is owed, telling its notices to our callback.
+    order = wechatpay.order(payment["id"])
+    assert order["trade_type"] == "APP" and order["trade_state"] == "NOTPAY"
+    assert order["appid"] == settings.payment_app_appid and order["mchid"] == settings.payment_merchant_id
+    assert order["amount"] == {"total": 20_000, "currency": "CNY"}
+    assert order["notify_url"].endswith("/api/provider/v1/payment-notifications")
 
-    # Four copies of the notice arrive, in any order, within 0.4 s; wait until all were answered.
-    async def all_answered():
-        sent = (await provider.get("/control/sent")).json()["sent"]
-        return len(sent) == 4 and all(s["answers"] and s["answers"][-1] == 200 for s in sent)
+    # The app hands next_step.params to the WeChat open SDK, which checks our merchant signature over them.
+    step = payment["next_step"]
+    assert step["type"] == "wechat_app_pay" and step["url"] is None
+    params = step["params"]
+    assert params["appid"] == settings.payment_app_appid and params["partnerid"] == settings.payment_merchant_id
+    assert params["prepayid"] == order["prepay_id"] and params["package"] == "Sign=WXPay"
+    signed = v3.signing_message(params["appid"], params["timestamp"], params["noncestr"], params["prepayid"])
+    assert v3.rsa_verify(signed, params["sign"], merchant_public_key(wechatpay_gateway))
+    another = v3.signing_message(params["appid"], params["timestamp"], params["noncestr"], "wx-another-order")
+    assert not v3.rsa_verify(another, params["sign"], merchant_public_key(wechatpay_gateway))  # it pays this order only
 
-    await wait_for(all_answered)
+    # The payer pays; WeChat Pay posts the same notice twice (a retry crossing our first answer).
+    paid = wechatpay.pay(payment["id"], notice="twice")
+    assert paid["trade_state"] == "SUCCESS"
+
+    async def both_answered():
+        return len(answers(wechatpay, payment["id"])) == 2
+
+    await wait_for(both_answered)
+    assert sorted(a["outcome"] for a in answers(wechatpay, payment["id"])) == ["applied", "duplicate"]
     mine = await client.get(f"/api/v1/payments/{payment['id']}", headers=payer.headers)
     assert mine.json()["state"] == "success" and mine.json()["state_text"] == "已支付"
-    assert mine.json()["receipt_number"].startswith("GDPR")
+    assert mine.json()["next_step"] is None and mine.json()["receipt_number"].startswith("GDPR")
+    assert (await Payment.get(id=payment["id"])).provider_order_id == paid["transaction_id"]
 
     assert await PaidReference.filter(reference=fine["reference"]).count() == 1
     assert await PaymentEvent.filter(payment_id=payment["id"], to_state="success").count() == 1
     assert await Receipt.filter(payment_id=payment["id"]).count() == 1
     assert await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").count() == 1
     notices = await ProviderNotice.filter(payment_id=payment["id"]).values_list("outcome", flat=True)
-    assert sorted(notices) == ["applied", "duplicate", "duplicate", "duplicate"]
+    assert sorted(notices) == ["applied", "duplicate"]
     # Every move is in the audit log.
     actions = await AuditEntry.filter(subject_id=payer.id, action__startswith="payment_").values_list("action", flat=True)
     assert actions == ["payment_created", "payment_submitted", "payment_success"]
@@ -57,39 +89,53 @@ async def test_a_citizen_pays_a_fine_and_it_is_paid_exactly_once(client, payer, 
     assert again.status_code == 409 and again.json()["error"]["code"] == "REFERENCE_ALREADY_PAID"
 
 
-async def test_a_late_notice_after_the_scheduled_query_settled_it_changes_nothing(app, client, payer, provider, clock):
-    await provider.post("/control", json={"drop": True})
+async def test_a_notice_that_never_comes_is_made_up_for_by_the_settle_job(app, client, payer, wechatpay, clock):
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
-    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
-    await asyncio.sleep(0.3)
-    assert (await Payment.get(id=payment["id"])).state == "submitted"  # no notice came
+    wechatpay.pay(payment["id"], notice="never")
+    assert await app.ctx.payments.settle_unnotified() == 0  # too soon to ask: the notice may still come
+    assert (await Payment.get(id=payment["id"])).state == "submitted"
 
     clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
     assert await app.ctx.payments.settle_unnotified() == 1
     assert (await Payment.get(id=payment["id"])).state == "success"
-
-    # The provider finally sends its notice (late): answered, nothing changes.
-    clock.advance(seconds=-(app.ctx.settings.payment_settle_after + 1))
-    late = await provider.post("/control/send", json={
-        "url": app.ctx.payments.notify_url, "event_type": "TRANSACTION.SUCCESS",
-        "resource": {"merchant_order_id": payment["id"], "provider_order_id": provider_order_id(payment),
-                     "amount_fen": 20_000, "currency": "CNY", "status": "SUCCESS"}})
-    assert late.json()["status"] == 200 and late.json()["body"]["outcome"] == "duplicate"
+    assert wechatpay.notices(payment["id"]) == []  # settled by asking WeChat Pay, with no notice at all
     assert await PaidReference.filter(reference=fine["reference"]).count() == 1
+    assert await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").count() == 1
+    notes = await PaymentEvent.filter(payment_id=payment["id"], to_state="success").values_list("note", flat=True)
+    assert notes == ["主动查询支付结果"]
+    assert await app.ctx.payments.settle_unnotified() == 0  # nothing left to settle
+
+
+async def test_a_late_notice_after_the_settle_job_settled_it_changes_nothing(app, client, payer, wechatpay, clock):
+    fine = await first_fine(client, payer)
+    payment = (await start_payment(client, payer, fine)).json()
+    wechatpay.pay(payment["id"], notice="late", delay=1.5)
+    assert (await Payment.get(id=payment["id"])).state == "submitted"  # no notice yet
+
+    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+    assert await app.ctx.payments.settle_unnotified() == 1
+    assert (await Payment.get(id=payment["id"])).state == "success"
+    assert wechatpay.notices(payment["id"])[0]["attempts"] == []  # the settle job came first
+
+    # The notice finally arrives: answered 200 (so WeChat Pay stops sending it), nothing changes.
+    async def late_answered():
+        return answers(wechatpay, payment["id"])
+
+    assert [a["outcome"] for a in await wait_for(late_answered)] == ["duplicate"]
+    assert await PaidReference.filter(reference=fine["reference"]).count() == 1
+    assert await PaymentEvent.filter(payment_id=payment["id"], to_state="success").count() == 1
     assert await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").count() == 1
 
 
-async def test_notice_and_query_racing_mark_the_fine_paid_once(app, client, payer, provider):
-    await provider.post("/control", json={"drop": True})
+async def test_notice_and_query_racing_mark_the_fine_paid_once(app, client, payer, wechatpay):
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
-    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
+    wechatpay.pay(payment["id"], notice="never")
     service = app.ctx.payments
-    body = (b'{"id":"EV-race","event_type":"TRANSACTION.SUCCESS","resource":{"merchant_order_id":"%s",'
-            b'"provider_order_id":"%s","amount_fen":20000,"currency":"CNY","status":"SUCCESS"}}'
-            % (payment["id"].encode(), provider_order_id(payment).encode()))
-    results = await asyncio.gather(*[service.handle_notice(body) for _ in range(4)],
+    # The notice as our callback hands it on once verified and decrypted: the transaction WeChat Pay holds.
+    notice = PaymentNotice("EV-race", "TRANSACTION.SUCCESS", order=order_from(wechatpay.order(payment["id"])))
+    results = await asyncio.gather(*[service.handle_notice(notice, b"{}") for _ in range(4)],
                                    *[service.settle_by_query(payment["id"]) for _ in range(4)])
     assert sorted(results[:4]).count("applied") <= 1
     assert set(results[4:]) == {"success"}
@@ -99,36 +145,44 @@ async def test_notice_and_query_racing_mark_the_fine_paid_once(app, client, paye
     assert await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").count() == 1
 
 
-async def test_coming_back_from_the_pay_page_shows_the_result_at_once(client, payer, provider):
-    await provider.post("/control", json={"drop": True})
+async def test_coming_back_from_wechat_after_a_failed_payment_shows_it_at_once(client, payer, wechatpay):
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
-    await provider.post(f"/pay/{provider_order_id(payment)}/fail")
+    wechatpay.pay(payment["id"], outcome="payerror")  # WeChat Pay sends no notice of a failure
+    assert wechatpay.notices(payment["id"]) == []
     back = await client.get(f"/api/v1/payments/{payment['id']}", headers=payer.headers)
-    assert back.json()["state"] == "failed" and back.json()["next_step"] is None
+    assert back.json()["state"] == "failed" and back.json()["state_text"] == "支付失败"
+    assert back.json()["next_step"] is None
     assert await Notification.filter(citizen_id=payer.id, kind="payment_failed").count() == 1
-    # A failed payment can be started again, with a new key.
+    assert await PaidReference.filter(reference=fine["reference"]).count() == 0
+    # A failed payment can be started again, with a new key; it is a new order at WeChat Pay.
     retry = await start_payment(client, payer, fine, key="tap-retry-0001")
     assert retry.status_code == 201 and retry.json()["id"] != payment["id"]
+    assert wechatpay.order(retry.json()["id"])["trade_state"] == "NOTPAY"
 
 
-async def test_without_a_provider_paying_answers_503_and_changes_nothing(app, client, payer, provider):
+async def test_without_a_provider_paying_answers_503_and_the_payment_waits(app, client, payer, wechatpay):
     app.ctx.payments.provider = None
     fine = await first_fine(client, payer)
     reply = await start_payment(client, payer, fine)
     assert reply.status_code == 503 and reply.json()["error"]["code"] == "PAYMENT_PROVIDER_UNAVAILABLE"
+    assert int(reply.headers["Retry-After"]) > 0 and "不会重复扣款" in reply.json()["error"]["message"]
+    again = await start_payment(client, payer, fine)  # the app retries with the same key: still one payment
+    assert again.status_code == 503
+    assert await Payment.filter(citizen_id=payer.id).values_list("state", flat=True) == ["created"]
+    assert await app.ctx.payments.settle_unnotified() == 0
+    assert await PaidReference.filter(reference=fine["reference"]).count() == 0
 
 
-async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app, client, payer, provider, clock):
+async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app, client, payer, wechatpay, clock):
     """If two orders for one fine were both paid (e.g. on two phones before either settled), the second
     payment is refunded in full at once and a case is opened; the fine is still paid exactly once, and that
     refund reopens nothing: the first payment still pays the fine."""
     from app.payments.models import DiscrepancyCase, Refund
 
-    await provider.post("/control", json={"drop": True})
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
-    await provider.post(f"/pay/{provider_order_id(payment)}/pay")
+    wechatpay.pay(payment["id"], notice="never")
     await PaidReference.create(reference=fine["reference"], payment_id="PAYPAIDELSEWHERE", citizen_id=payer.id,
                                paid_at=(await Payment.get(id=payment["id"])).created_at)
     assert await app.ctx.payments.settle_by_query(payment["id"]) in ("success", "refunded")
@@ -140,35 +194,55 @@ async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app,
 
     clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
 
-    async def refunded_by_query():  # the provider finishes the refund a moment later and tells nobody
+    async def refunded():  # by WeChat Pay's refund notice, or else by the settle job's query
         await app.ctx.payments.settle_unnotified()
         return (await Payment.get(id=payment["id"])).state == "refunded"
 
-    await wait_for(refunded_by_query)
+    await wait_for(refunded)
     assert (await first_fine(client, payer))["paid"] is True
     assert app.ctx.card_backends["traffic_violations"].reversals == []
     assert not await AuditEntry.filter(subject_id=payer.id, action="reference_reopened").exists()
 
 
-async def test_a_payment_whose_create_call_timed_out_is_still_settled_by_its_notice(app, client, payer, provider):
-    """The provider took the order but our call timed out: the payment is `created` on our side; when the
-    payer pays anyway (the order is known to the provider under our id), the notice settles it."""
+class ReplyLost(httpx.AsyncBaseTransport):
+    """Our connection to WeChat Pay, where the reply to the first order we place is lost on its way back (a read
+    timeout after the gateway took the order)."""
+
+    def __init__(self) -> None:
+        self.inner, self.lost = httpx.AsyncHTTPTransport(), 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path.startswith("/v3/pay/transactions/") and not self.lost:
+            self.lost += 1
+            await response.aclose()
+            raise httpx.ReadTimeout("the reply did not come back", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("notice", ["now", "never"])
+async def test_a_payment_whose_create_call_timed_out_is_still_settled(app, client, payer, wechatpay, clock, notice):
+    """WeChat Pay took the order but its answer never reached us: the payment is `created` on our side (the app
+    was told 503). When the payer pays anyway (the order is known to WeChat Pay under our id), its notice, or
+    else the settle job's query, settles it."""
+    connected = app.ctx.payments.provider
+    app.ctx.payments.provider = WeChatPay(connected.base_url, connected.account, transport=ReplyLost())
+    await connected.aclose()
     fine = await first_fine(client, payer)
-    real_create = app.ctx.payments.provider.create_order
-
-    async def timed_out(*args, **kwargs):
-        await real_create(*args, **kwargs)
-        from app.payments.provider import ProviderUnavailable
-
-        raise ProviderUnavailable("ReadTimeout")
-
-    app.ctx.payments.provider.create_order = timed_out
     failed = await start_payment(client, payer, fine)
-    assert failed.status_code == 503
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "PAYMENT_PROVIDER_UNAVAILABLE"
+    assert int(failed.headers["Retry-After"]) > 0
     payment_id = failed.json()["error"]["payment_id"]
     assert (await Payment.get(id=payment_id)).state == "created"
-    order = await app.ctx.payments.provider.query_order(payment_id)
-    await provider.post(f"/pay/{order.provider_order_id}/pay")
+    assert wechatpay.order(payment_id)["trade_state"] == "NOTPAY"  # yet WeChat Pay has the order
+
+    wechatpay.pay(payment_id, notice=notice)
+    if notice == "never":
+        clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+        assert await app.ctx.payments.settle_unnotified() == 1
 
     async def settled():
         return (await Payment.get(id=payment_id)).state == "success"
@@ -179,13 +253,13 @@ async def test_a_payment_whose_create_call_timed_out_is_still_settled_by_its_not
     assert states == ["created", "submitted", "success"]
 
 
-async def test_the_home_card_no_longer_shows_a_paid_fine_as_due(client, payer, provider):
+async def test_the_home_card_no_longer_shows_a_paid_fine_as_due(client, payer, wechatpay):
     await client.put("/api/v1/home/cards", headers=payer.headers, json={"types": ["traffic_violations"]})
     open_fines = traffic_violations_sample(payer.id)["count"]
     before = (await client.get("/api/v1/home", headers=payer.headers)).json()["cards"][0]
     assert f"未处理违法 {open_fines} 条" in before["summary"]
 
-    await pay_a_fine(client, payer, provider)
+    await pay_a_fine(client, payer, wechatpay)
 
     # The department writes the fine off on its next settlement run; the card (kept 5 minutes) already
     # shows one fine fewer, and the points and amount with it.
