@@ -205,6 +205,8 @@ class PaymentService:
                     raise Conflict("PAYMENT_IN_PROGRESS", extra={"payment_id": open_one.id}
                                    if open_one.citizen_id == citizen_id else {})
                 await self._expire(open_one)  # past its time: closed at the provider before a new one starts
+                if await PaidReference.exists(reference=reference):  # closing it found it paid: settled now
+                    raise Conflict("REFERENCE_ALREADY_PAID")
             payment = await self._new(citizen_id, key, fingerprint, payable.kind, reference, amount_fen,
                                       description or payable.description, channel)
             await self._submit(payment, payer)
