@@ -1,48 +1,101 @@
-"""An operator configures payments through APP_PAYMENT_* variables and is told what is wrong."""
+"""An operator configures WeChat Pay through APP_PAYMENT_* variables and is told what is wrong."""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.config import ConfigError, Settings
 from tests.core.test_config import PRODUCTION
 
-PROVIDER_JWK = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
-PAYING_IN_PRODUCTION = {**PRODUCTION, "APP_PAYMENT_PROVIDER_URL": "https://pay.example.cn",
-                        "APP_PAYMENT_MERCHANT_KEY": "a-real-secret-from-the-vault-0001",
-                        "APP_PAYMENT_PROVIDER_JWK": json.dumps(PROVIDER_JWK)}
+MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"  # the sample serial_no of the signing guide
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, str]:
+    """The merchant's apiclient_key.pem and WeChat Pay's public key, as files an operator mounts."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    merchant = tmp_path / "apiclient_key.pem"
+    merchant.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    platform = tmp_path / "pub_key.pem"
+    platform.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return {"merchant": str(merchant), "platform": str(platform)}
+
+
+@pytest.fixture
+def paying_in_production(keys: dict[str, str]) -> dict[str, str]:
+    return {**PRODUCTION, "APP_PAYMENT_PROVIDER_URL": "https://api.mch.weixin.qq.com",
+            "APP_PAYMENT_MERCHANT_ID": "1230000109", "APP_PAYMENT_MERCHANT_SERIAL": MERCHANT_SERIAL,
+            "APP_PAYMENT_MERCHANT_KEY_FILE": keys["merchant"],
+            "APP_PAYMENT_API_V3_KEY": "a7Kp2Qx9Lm4Rt8Wz1Nc6Vb3Hd5Fg0Jsy",  # set in the merchant platform
+            "APP_PAYMENT_APP_APPID": "wx2421b1c4370ec43b"}
 
 
 def test_the_defaults_need_no_provider_and_notify_our_own_address():
     settings = Settings.from_env({})
-    assert settings.payment_provider_url == "" and settings.payment_ttl == 900
+    assert settings.payment_provider == "wechatpay_v3" and settings.payment_provider_url == ""
+    assert settings.payment_ttl == 900 and settings.payment_settle_after == 60
     assert settings.resolved_payment_notify_url == "http://127.0.0.1:8000/api/provider/v1/payment-notifications"
+    assert len(settings.payment_api_v3_key.encode()) == 32  # the stand-in's, usable outside production only
+    assert settings.payment_platform_public_key_file == ""  # platform certificates are downloaded
 
 
-def test_production_pays_only_with_a_pinned_key_a_real_secret_and_https():
-    assert Settings.from_env(PAYING_IN_PRODUCTION).payment_provider_url == "https://pay.example.cn"
-    for change, says in ((("APP_PAYMENT_MERCHANT_KEY", ""), "APP_PAYMENT_MERCHANT_KEY"),
-                         (("APP_PAYMENT_PROVIDER_JWK", ""), "APP_PAYMENT_PROVIDER_JWK"),
-                         (("APP_PAYMENT_PROVIDER_URL", "http://pay.example.cn"), "https")):
-        environ = {**PAYING_IN_PRODUCTION, change[0]: change[1]}
-        with pytest.raises(ConfigError, match=says):
-            Settings.from_env(environ)
+def test_production_pays_with_the_merchants_own_credentials(paying_in_production, keys):
+    settings = Settings.from_env(paying_in_production)
+    assert settings.payment_provider_url == "https://api.mch.weixin.qq.com"
+    assert settings.payment_merchant_id == "1230000109" and settings.payment_merchant_key_file == keys["merchant"]
+    pinned = Settings.from_env({**paying_in_production, "APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE": keys["platform"],
+                                "APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000"})
+    assert pinned.payment_platform_public_key_id == "PUB_KEY_ID_0114232134912410000000000000"
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("APP_PAYMENT_MERCHANT_KEY_FILE", "", "APP_PAYMENT_MERCHANT_KEY_FILE is required in production"),
+    ("APP_PAYMENT_MERCHANT_SERIAL", "", "APP_PAYMENT_MERCHANT_SERIAL is required in production"),
+    ("APP_PAYMENT_API_V3_KEY", Settings.payment_api_v3_key, "APP_PAYMENT_API_V3_KEY must be set in production"),
+    ("APP_PAYMENT_APP_APPID", Settings.payment_app_appid, "APP_PAYMENT_APP_APPID must be set in production"),
+    ("APP_PAYMENT_PROVIDER_URL", "http://api.mch.weixin.qq.com", "APP_PAYMENT_PROVIDER_URL is a stand-in"),
+    ("APP_PAYMENT_PROVIDER_URL", "https://127.0.0.1:8320", "APP_PAYMENT_PROVIDER_URL is a stand-in"),
+])
+def test_production_refuses_stand_in_and_sample_payment_settings(paying_in_production, name, value, says):
+    with pytest.raises(ConfigError, match=says):
+        Settings.from_env({**paying_in_production, name: value})
 
 
 @pytest.mark.parametrize("environ, says", [
+    ({"APP_PAYMENT_PROVIDER": "alipay"}, "APP_PAYMENT_PROVIDER must be wechatpay_v3"),
     ({"APP_PAYMENT_PROVIDER_URL": "ftp://pay"}, "APP_PAYMENT_PROVIDER_URL"),
+    ({"APP_PAYMENT_PROVIDER_URL": "https://"}, "APP_PAYMENT_PROVIDER_URL has no host"),
     ({"APP_PAYMENT_NOTIFY_URL": "nowhere"}, "APP_PAYMENT_NOTIFY_URL"),
-    ({"APP_PAYMENT_PROVIDER_JWK": "{not json"}, "APP_PAYMENT_PROVIDER_JWK"),
-    ({"APP_PAYMENT_PROVIDER_JWK": '{"kty": "RSA"}'}, "P-256"),
-    ({"APP_PAYMENT_MERCHANT_KEY": "short"}, "16 characters"),
+    ({"APP_PAYMENT_API_V3_KEY": "short"}, "APP_PAYMENT_API_V3_KEY must be 32 bytes"),
+    ({"APP_PAYMENT_API_V3_KEY": "密钥" + "k" * 30}, "APP_PAYMENT_API_V3_KEY must be 32 bytes"),  # 32 characters, 36 bytes
+    ({"APP_PAYMENT_MERCHANT_ID": "19OOOOOOO1"}, "APP_PAYMENT_MERCHANT_ID"),
+    ({"APP_PAYMENT_MERCHANT_ID": "１９０００００００１"}, "APP_PAYMENT_MERCHANT_ID"),  # full-width digits
+    ({"APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE": "{platform}"}, "go together"),
+    ({"APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000"}, "go together"),
+    ({"APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE": "/nonexistent/pub_key.pem",
+      "APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000"}, "no such file"),
+    ({"APP_PAYMENT_MERCHANT_KEY_FILE": "/nonexistent/apiclient_key.pem"}, "APP_PAYMENT_MERCHANT_KEY_FILE: no such file"),
     ({"APP_PAYMENT_TTL": "10"}, "APP_PAYMENT_TTL"),
+    ({"APP_PAYMENT_TTL": str(24 * 3600 + 1)}, "APP_PAYMENT_TTL"),
     ({"APP_PAYMENT_SETTLE_AFTER": "0"}, "APP_PAYMENT_SETTLE_AFTER"),
     ({"APP_PAYMENT_PROVIDER_TIMEOUT": "60"}, "APP_PAYMENT_PROVIDER_TIMEOUT"),
 ])
-def test_bad_payment_settings_are_refused(environ, says):
+def test_bad_payment_settings_are_refused(environ, says, keys):
+    environ = {name: value.format(**keys) for name, value in environ.items()}
     with pytest.raises(ConfigError, match=says):
         Settings.from_env(environ)
+
+
+def test_the_same_settings_done_right_are_taken(keys):
+    settings = Settings.from_env({"APP_PAYMENT_PROVIDER_URL": "http://127.0.0.1:8320",
+                                  "APP_PAYMENT_MERCHANT_KEY_FILE": keys["merchant"],
+                                  "APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE": keys["platform"],
+                                  "APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000",
+                                  "APP_PAYMENT_TTL": "60", "APP_PAYMENT_SETTLE_AFTER": "3600"})
+    assert settings.payment_provider_url == "http://127.0.0.1:8320" and settings.payment_ttl == 60
