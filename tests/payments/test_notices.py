@@ -12,79 +12,25 @@ public key (APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE/_ID, WeChat Pay's 微信支付�
 from __future__ import annotations
 
 import json
-import secrets
-import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
-import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.audit import AuditEntry
 from app.config import Settings
 from app.errors import Unavailable
 from app.integrations.payment_providers import NoticeRejected
 from app.integrations.payment_providers import wechatpay_v3 as v3
-from app.integrations.payment_providers.wechatpay import (MERCHANT_PUBLIC_KEY_FILE, WeChatPay, WeChatPayAccount,
-                                                          rfc3339_beijing)
+from app.integrations.payment_providers.wechatpay import WeChatPay, WeChatPayAccount
 from app.payments.models import DiscrepancyCase, PaidReference, Payment, ProviderNotice, Receipt, Refund
 from standins.wechatpay.control import WeChatPayStandIn
-from tests.conftest import WeChatPayGateway
-from tests.health_code.interop.partner_process import end_now, launch
 from tests.payments.conftest import NOTIFY_PATH, first_fine, start_payment, wait_for
+from tests.payments import wechatpay_notices
+from tests.payments.wechatpay_notices import (API_V3_KEY, DEFAULTS, HeldPlatform, Signer, new_key, notice_json, notice_of,
+                                              pinned, refund, transaction)
 
-DEFAULTS = Settings()
-API_V3_KEY = DEFAULTS.payment_api_v3_key.encode()
-
-
-@dataclass(frozen=True)
-class Signer:
-    """Whoever signs a notice: WeChat Pay's platform key under its serial, or a forger's."""
-
-    key: rsa.RSAPrivateKey
-    serial: str
-
-    def headers(self, body: bytes, *, at: float | None = None, nonce: str | None = None) -> dict[str, str]:
-        signed = v3.signed_headers(body, serial=self.serial, private_key=self.key,
-                                   timestamp=int(time.time() if at is None else at), nonce=nonce or v3.new_nonce())
-        return {**signed, "Content-Type": "application/json"}
-
-
-def new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def notice_json(resource: Any, event_type: str = "TRANSACTION.SUCCESS") -> bytes:
-    notice = {"id": f"EV-{secrets.token_hex(10)}", "create_time": rfc3339_beijing(now()),
-              "resource_type": "encrypt-resource", "event_type": event_type, "summary": "支付成功", "resource": resource}
-    return json.dumps(notice, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def notice_of(plain: dict | bytes, event_type: str = "TRANSACTION.SUCCESS", api_v3_key: bytes = API_V3_KEY) -> bytes:
-    """A notice as WeChat Pay posts it: `plain` (a transaction or a refund) encrypted with the APIv3 key."""
-    original = "refund" if event_type.startswith("REFUND.") else "transaction"
-    data = plain if isinstance(plain, bytes) else json.dumps(plain, ensure_ascii=False).encode()
-    return notice_json(v3.encrypt_resource(api_v3_key, data, associated_data=original, original_type=original),
-                       event_type)
-
-
-def transaction(out_trade_no: str, total: int = 20_000, **changes: Any) -> dict[str, Any]:
-    """A paid APP transaction as a TRANSACTION.SUCCESS notice carries it."""
-    paid = {"appid": DEFAULTS.payment_app_appid, "mchid": DEFAULTS.payment_merchant_id, "out_trade_no": out_trade_no,
-            "transaction_id": f"4200{secrets.randbelow(10**24):024d}", "trade_type": "APP", "trade_state": "SUCCESS",
-            "trade_state_desc": "支付成功", "bank_type": "OTHERS", "attach": "", "success_time": rfc3339_beijing(now()),
-            "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"}}
-    return {**paid, **changes}
-
+held_platform = wechatpay_notices.held_platform  # the fixture: a gateway signing with a platform key we hold
 
 async def a_submitted_payment(client, payer) -> dict:
     return (await start_payment(client, payer, await first_fine(client, payer))).json()
@@ -260,43 +206,12 @@ async def test_wechat_pay_sends_a_notice_again_until_we_take_it(app, client, pay
 
 # -- a WeChat Pay whose platform key this module holds ---------------------------------------------------------------
 
-@dataclass(frozen=True)
-class HeldPlatform:
-    url: str
-    signer: Signer
-    public_key_file: Path
-
-
-@pytest.fixture(scope="module")
-def held_platform(wechatpay_gateway: WeChatPayGateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldPlatform]:
-    """A second stand-in gateway, for this module, signing with a platform key made here."""
-    folder = tmp_path_factory.mktemp("held-platform")
-    key = new_key()
-    (folder / "platform_key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    public = folder / "platform_public_key.pem"
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
-    merchant_public = wechatpay_gateway.merchant_key_file.with_name(MERCHANT_PUBLIC_KEY_FILE)
-    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", DEFAULTS.payment_merchant_id,
-               "--appid", DEFAULTS.miniprogram_appid, "--appid", DEFAULTS.payment_app_appid,
-               "--api-v3-key", DEFAULTS.payment_api_v3_key, "--merchant-public-key", str(merchant_public),
-               "--merchant-serial", wechatpay_gateway.merchant_serial, "--retry-intervals", "0.5,1,2",
-               "--platform-key", str(folder / "platform_key.pem")]
-    url, process = launch(command, folder / "standin.log", "/_standin/health", what="stand-in WeChat Pay (held key)")
-    serial = httpx.get(f"{url}/_standin/health").json()["platform_serial"]
-    yield HeldPlatform(url, Signer(key, serial), public)
-    end_now(process)
-
-
 class TestNoticesWeChatPaySignedButWeRefuse:
     """Our app pays through the held-key gateway and believes only its pinned public key."""
 
     @pytest.fixture
     def settings(self, settings: Settings, held_platform: HeldPlatform) -> Settings:
-        return settings.with_(payment_provider_url=held_platform.url,
-                              payment_platform_public_key_file=str(held_platform.public_key_file),
-                              payment_platform_public_key_id=held_platform.signer.serial)
+        return pinned(settings, held_platform)
 
     @pytest.fixture
     def gateway(self, held_platform: HeldPlatform) -> Iterator[WeChatPayStandIn]:
@@ -413,14 +328,8 @@ class TestNoticesWeChatPaySignedButWeRefuse:
                                   json={"amount_fen": 5_000, "reason": "处罚决定撤销（示例）"})).json()
         assert made["state"] == "pending"
 
-        def refund(out_refund_no: str, amount: int) -> dict:
-            return {"mchid": paid["mchid"], "out_trade_no": payment["id"], "transaction_id": paid["transaction_id"],
-                    "out_refund_no": out_refund_no, "refund_id": f"5030{secrets.randbelow(10**25):025d}",
-                    "refund_status": "SUCCESS", "success_time": rfc3339_beijing(now()),
-                    "user_received_account": "支付用户零钱",
-                    "amount": {"total": 20_000, "refund": amount, "payer_total": 20_000, "payer_refund": amount}}
-
-        for plain, reason in ((refund(made["id"], 20_000), "amount"), (refund("RFNOSUCHREFUND", 5_000), "unknown_refund")):
+        for plain, reason in ((refund(paid, made["id"], 20_000), "amount"),
+                              (refund(paid, "RFNOSUCHREFUND", 5_000), "unknown_refund")):
             body = notice_of(plain, event_type="REFUND.SUCCESS")
             reply = await post_notice(client, body, platform.headers(body))
             assert reply.status_code == 422 and reply.json()["error"]["code"] == "PAYMENT_NOTICE_MISMATCH", reply.text
