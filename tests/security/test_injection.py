@@ -7,7 +7,7 @@ Idempotency-Key on writes). Where the service still names a field as wrong, the 
 in the past, a code of digits, an optional field left out. Then every input is attacked on its own, the
 rest of the request left valid, with every attack string: each string of the body by its JSON path (the
 NoSQL operator objects too), each query parameter, each path parameter, the headers a handler reads, and
-on a few routes the headers read on every request. Payments go through the stand-in provider; a rate
+on a few routes the headers read on every request. Payments go through the stand-in WeChat Pay gateway; a rate
 limit this test runs up is reset, so what is behind it is attacked too.
 
 Every answer is a clear reply below 500 within the time limit, without a database word in it; afterwards
@@ -31,13 +31,19 @@ from tortoise import connections
 from app.accounts.models import Citizen
 from app.audit import verify_chain
 from app.config import Settings
+from app.payments.models import PaidReference, Payment, Refund
 from health_code.interop import default_adapters
-from tests.factories import live_sample, new_phone, valid_id_number
+from tests.conftest import WeChatPayGateway
+from tests.factories import live_sample, new_phone, sign_in, valid_id_number, verify_real_name
+from tests.payments import wechatpay_notices
+from tests.payments.conftest import NOTIFY_PATH
+from tests.payments.wechatpay_notices import HeldPlatform, notice_of, pinned, refund, transaction
 from tests.security.inputs import (Path, error_code, past_time, past_validation, query_parameters, rate_limit_counters,
                                    replaced, request_schema, singular, string_leaves, valid_example, value_of, without)
-from tests.payments.conftest import MERCHANT_KEY, provider_process  # noqa: F401 (a fixture: the stand-in provider)
 from tests.security.routes import PARAM, Endpoint, endpoints, resolve
 from tests.security.world import World, build_world
+
+held_platform = wechatpay_notices.held_platform  # the fixture: a gateway signing with a platform key we hold
 
 ATTACKS = [
     "' OR '1'='1' --",
@@ -261,11 +267,10 @@ def fixed(value: Any, path: Path, fix: Any) -> Any:
 
 
 @pytest.fixture
-def settings(settings: Settings, provider_process) -> Settings:  # noqa: F811
-    """Payments go through the stand-in provider (its own process), so a payment's text reaches the database
-    and the provider instead of stopping at 503 PAYMENT_PROVIDER_UNAVAILABLE."""
-    return settings.with_(payment_provider_url=provider_process.url, payment_merchant_key=MERCHANT_KEY,
-                          payment_provider_timeout=5.0)
+def settings(settings: Settings, wechatpay_gateway: WeChatPayGateway) -> Settings:
+    """Payments go through the stand-in WeChat Pay gateway (its own process), so a payment's text reaches the
+    database and the gateway instead of stopping at 503 PAYMENT_PROVIDER_UNAVAILABLE."""
+    return wechatpay_gateway.settings(settings)
 
 
 @pytest.fixture
@@ -439,3 +444,61 @@ async def test_injection_strings_in_every_text_input_are_answered_below_500_and_
     await conn.execute_query("SELECT COUNT(*) FROM citizens")  # the table is still there
     report = await verify_chain()
     assert report.ok, report
+
+
+class TestInjectionInNoticesWeChatPaySigned:
+    """The payment notice's text is encrypted and signed, so the walk above (which cannot sign as WeChat Pay)
+    stops at 401. Here a stand-in gateway signs with a platform key this module holds, our app pinning its
+    public key: each attack string goes in each text field of a transaction or refund notice, past the
+    signature and the decryption, to where our callback looks it up and logs it."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings, held_platform: HeldPlatform) -> Settings:
+        return pinned(settings, held_platform)
+
+    async def test_injection_strings_in_a_signed_notice_are_answered_below_500_and_change_nothing(
+            self, client, sms, held_platform):
+        platform = held_platform.signer
+        citizen = await sign_in(client, sms)
+        await verify_real_name(client, citizen)
+        payable = (await client.get("/api/v1/payables", headers=citizen.headers)).json()["items"][0]
+        started = await client.post("/api/v1/payments", headers={**citizen.headers, "Idempotency-Key": "inj-notice-01"},
+                                    json={"reference": payable["reference"], "amount_fen": payable["amount_fen"]})
+        assert started.status_code == 201, started.text
+        paid = transaction(started.json()["id"], payable["amount_fen"])
+        body = notice_of(paid)
+        assert (await client.post(NOTIFY_PATH, content=body, headers=platform.headers(body))).status_code == 200
+        citizens_before = await Citizen.all().count()
+
+        def notices(attack: str) -> dict[str, bytes]:
+            return {
+                "id": notice_of(paid, notice_id=attack),
+                "event_type": notice_of(paid, event_type=f"TRANSACTION.{attack}"),
+                **{f"transaction {name}": notice_of({**paid, name: attack})
+                   for name in ("out_trade_no", "transaction_id", "trade_state", "mchid", "success_time")},
+                "transaction amount.currency": notice_of({**paid, "amount": {**paid["amount"], "currency": attack}}),
+                **{f"refund {name}": notice_of({**refund(paid, "RF0001", 100), name: attack}, "REFUND.SUCCESS")
+                   for name in ("out_refund_no", "refund_id", "refund_status", "out_trade_no")},
+            }
+
+        problems, answered = [], Counter()
+        for attack in ATTACKS:
+            for where, body in notices(attack).items():
+                begun = time.monotonic()
+                reply = await client.post(NOTIFY_PATH, content=body, headers=platform.headers(body))
+                took = time.monotonic() - begun
+                answered[reply.status_code] += 1
+                leaked = [w for w in DATABASE_WORDS if w in reply.text]
+                if reply.status_code >= 500 or took > SLOW or leaked:
+                    problems.append(f"{attack!r} at {where}: {reply.status_code} in {took:.1f}s {reply.text[:150]}")
+        assert not problems, "\n".join(problems)
+        assert set(answered) <= {200, 400, 422}, answered
+        assert answered[422] >= len(ATTACKS) * 4  # most reached the lookup of our order or refund
+
+        payment = await Payment.get(id=paid["out_trade_no"])
+        assert payment.state == "success" and payment.provider_order_id == paid["transaction_id"]
+        assert await PaidReference.filter(payment_id=payment.id).count() == 1 and await Refund.all().count() == 0
+        assert await Citizen.all().count() == citizens_before
+        await connections.get("default").execute_query("SELECT COUNT(*) FROM citizens")  # the table is still there
+        report = await verify_chain()
+        assert report.ok, report
