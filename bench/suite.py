@@ -38,6 +38,7 @@ import jwt
 from app.accounts.rules import id_check_char
 from bench import audit_chain
 from bench import partner_verification as partner_bench
+from bench import payments as payment_bench
 from bench import voucher_redemption as voucher_bench
 from bench import _load
 from bench._load import SERVICE, LoadResult, ROOT, call_json, free_port, get_load, load_post, running, sign_in, verify_identity
@@ -451,6 +452,9 @@ def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str
     add("token_refresh", asyncio.run(load_post(port, "/api/v1/auth/refresh", refresh_chains(port, SESSIONS),
                                                seconds, warm_up=0)),
         "req/s", base, f"{SESSIONS} refresh-token chains, each token used once")
+    if workers == 1:  # paying and settling, on a service of their own beside a stand-in WeChat Pay gateway
+        for name, result, unit, note in payment_bench.measure(data_dir, env, seconds):
+            add(name, result, unit, base, note)
     return rows
 
 
