@@ -25,7 +25,7 @@ from app.integrations.payment_providers.wechatpay import WeChatPay, WeChatPayAcc
 from standins.wechatpay.control import WeChatPayStandIn
 from tests.health_code.interop.partner_process import end_now, launch
 from tests.integrations.payment_provider_contract import Notice, PaymentProviderContract, RefundOutcome
-from tests.integrations.test_wechatpay_standin import Receiver
+from tests.integrations.notice_receiver import Receiver
 
 MCHID = "1900000001"
 APPID = "wx5a3e9c2b7d1f0a46"  # the mini-program's (JSAPI orders)

@@ -8,12 +8,9 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import queue
 import secrets
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import httpx
@@ -24,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.integrations.payment_providers import wechatpay_v3 as v3
 from standins.wechatpay.control import WeChatPayStandIn
 from tests.health_code.interop.partner_process import end_now, launch
+from tests.integrations.notice_receiver import Receiver
 
 MCHID = "1900000001"
 APPID = "wx5a3e9c2b7d1f0a46"  # the mini-program's (JSAPI orders)
@@ -31,43 +29,6 @@ APP_APPID = "wx8c0f2e4a6b1d3597"  # the phone app's open-platform appid (APP ord
 API_V3_KEY = "integrationtestsapiv3key00000000"
 MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 MERCHANT_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-class Receiver:
-    """The merchant's notify_url: records each notice (headers, body) and answers `answers` in turn, then 204."""
-
-    def __init__(self) -> None:
-        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-        self.answers: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.received.put((dict(self.headers.items()), body))
-                status = receiver.answers.pop(0) if receiver.answers else 204
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/payments/wechatpay/notify"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def next(self, timeout: float = 10.0) -> tuple[dict[str, str], bytes]:
-        return self.received.get(timeout=timeout)
-
-    def drain(self) -> None:
-        while not self.received.empty():
-            self.received.get_nowait()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 WeChat Pay, Alipay and UnionPay all offer the same operations: create an order for one channel (the
 mini-program or the phone app), query and close it, refund, query a refund, the daily trade bill, and
 notices of payments and refunds that must be verified before they are believed. `PaymentProvider` is
-that contract; `tests/payments/provider_contract.py` is the suite any adapter must pass.
+that contract; `tests/integrations/payment_provider_contract.py` is the suite any adapter must pass.
 
 Everything crossing this boundary is in the service's words, not the provider's: amounts in integer
 fen, times as aware datetimes, statuses from the small vocabularies below, and failures as the errors

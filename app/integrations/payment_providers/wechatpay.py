@@ -53,7 +53,8 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.integrations import ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, http_client
+from app.integrations import (ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable,
+                              http_client)
 from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, INVALID_REQUEST, NO_BILL, ORDER_CLOSED,
                                                 ORDER_NOT_FOUND, ORDER_PAID, BillLine, Channel, CreatedOrder,
                                                 NoticeRejected, OrderRequest, OrderStatus, PaymentNotice,
@@ -253,6 +254,8 @@ class WeChatPay:
                 return
             self._refreshed_at = self._now()
             status, headers, body = await self._send("GET", "/v3/certificates")
+            if status == 429:
+                raise ProviderThrottled("FREQUENCY_LIMITED", _retry_after(headers))
             if status != 200:
                 raise ProviderUnavailable(f"certificates_{status}")
             found: dict[str, v3.PublicKey] = {}
@@ -403,7 +406,7 @@ class WeChatPay:
             signed = await self._verified(headers, body)
         except v3.SignatureRejected as bad:
             raise NoticeRejected(f"signature:{bad.reason}", 401) from None
-        except ProviderUnavailable:
+        except ProviderError:  # the certificates could not be fetched: the serial stays unknown
             raise NoticeRejected("signature:unknown_serial", 401) from None
         try:
             notice = json.loads(body)
