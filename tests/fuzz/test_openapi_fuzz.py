@@ -5,8 +5,10 @@ have: citizen routes a face-verified citizen's bearer token; mini-program routes
 mini-program user (another face-verified citizen) signed in through the run's stand-in mini-program
 platform (wx.login, then getPhoneNumber to bind); admin, partner and relying-party routes a fresh
 client JWT per request (they are single-use), signed with a key registered through `python -m app
-clients add`; the payment provider's notification a fresh ES256 signature over the very body sent,
-as the stand-in provider signs, by a key pinned as APP_PAYMENT_PROVIDER_JWK. The routes that sign
+clients add`; WeChat Pay's notification a fresh platform signature (Wechatpay-Serial, -Signature,
+-Timestamp, -Nonce) over the very body sent, by a key whose public half is pinned as
+APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE/_ID, its resource (when it is one) encrypted with our APIv3 key as
+WeChat Pay encrypts it. The routes that sign
 their caller out (logout, remote sign-out) get a throwaway session of the same user per case, so
 the shared token lives on. Every reply must be below 500 and match its declared schema (status
 code, content type, body), and every audience must have had replies other than 401 (its credential
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -28,15 +29,18 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
+from app.config import Settings
+from app.integrations.payment_providers import wechatpay_v3 as v3
 from miniprogram_mock.client import MiniProgramClient
 from tests.factories import live_sample, valid_id_number
 from tests.faults.proxy import reserve
@@ -60,45 +64,66 @@ CREDENTIALED = {"citizen", "miniprogram", "admin", "partner", "relying_party", "
 # Operations that end the session they are called with: a throwaway session of the same citizen per case.
 SIGN_OUT = {("POST", "/api/v1/auth/logout"): "citizen", ("DELETE", "/api/v1/me/sessions/{session_id}"): "citizen",
             ("POST", "/api/mp/v1/auth/logout"): "miniprogram"}
-PROVIDER_ID = "sample-pay"
-PROVIDER_KEY = ec.generate_private_key(ec.SECP256R1())  # stands in for the payment provider's notice key
-PROVIDER_KID = f"{PROVIDER_ID}-fuzz"
+PLATFORM_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # stands in for WeChat Pay's
+PLATFORM_KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"  # the pinned WeChat Pay public key's id
+API_V3_KEY = Settings().payment_api_v3_key.encode()  # the served app's (the default)
 
 
-def provider_jwk() -> str:
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(PROVIDER_KEY.public_key()))
-    return json.dumps({**jwk, "kid": PROVIDER_KID, "alg": "ES256", "use": "sig"})
+def platform_public_key_file(folder: Path) -> Path:
+    path = folder / "wechatpay_pub_key.pem"
+    path.write_bytes(PLATFORM_KEY.public_key().public_bytes(serialization.Encoding.PEM,
+                                                            serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
 
 
 # The notification's body is read raw (not declared in the document, so schemathesis sends none): drawn
-# here, shaped like the stand-in's notices or anything else, and signed as sent.
+# here, shaped like WeChat Pay's notices (a transaction or refund encrypted with our APIv3 key) or anything
+# else, and signed as sent.
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                            max_leaves=12)
-notice_resources = st.fixed_dictionaries({}, optional={
-    "merchant_order_id": st.from_regex(r"\APAY[0-9A-F]{24}\Z") | st.text(max_size=50),
-    "provider_order_id": st.from_regex(r"\A4200[0-9]{16}\Z"), "amount_fen": st.integers(),
-    "currency": st.sampled_from(["CNY", "USD", ""]), "status": st.sampled_from(["SUCCESS", "REFUND", "NOTPAY"]),
-    "paid_at": st.text(max_size=25), "merchant_refund_id": st.text(max_size=40), "provider_refund_id": st.text(max_size=30)})
-notices = st.fixed_dictionaries({
-    "id": st.text(max_size=70), "event_type": st.sampled_from(["TRANSACTION.SUCCESS", "TRANSACTION.FAIL", "REFUND.SUCCESS"])
-    | st.text(max_size=20), "create_time": st.text(max_size=25), "resource": notice_resources | json_values})
-notice_bodies = st.one_of(notices.map(lambda v: {"json": v}), json_values.map(lambda v: {"json": v}),
-                          st.binary(max_size=200).map(lambda b: {"data": b}))
+out_trade_nos = st.from_regex(r"\APAY[0-9A-F]{24}\Z") | st.text(max_size=50)
+# A transaction and a refund as WeChat Pay writes them (what our callback reads in them, more or less of the rest).
+transactions = st.fixed_dictionaries({
+    "mchid": st.just(Settings().payment_merchant_id), "out_trade_no": out_trade_nos,
+    "amount": st.fixed_dictionaries({"total": st.integers(min_value=0), "currency": st.sampled_from(["CNY", "USD"])}),
+    "trade_state": st.sampled_from(["SUCCESS", "REFUND", "NOTPAY", "CLOSED", "PAYERROR", "USERPAYING"]),
+}, optional={"transaction_id": st.from_regex(r"\A4200[0-9]{24}\Z"), "success_time": st.text(max_size=25)})
+refunds = st.fixed_dictionaries({
+    "mchid": st.just(Settings().payment_merchant_id), "out_trade_no": out_trade_nos,
+    "out_refund_no": st.from_regex(r"\ARF[0-9A-F]{24}\Z") | st.text(max_size=40),
+    "amount": st.fixed_dictionaries({"total": st.integers(min_value=0), "refund": st.integers(min_value=0)}),
+    "refund_status": st.sampled_from(["SUCCESS", "PROCESSING", "ABNORMAL", "CLOSED"]),
+}, optional={"refund_id": st.text(max_size=30), "success_time": st.text(max_size=25)})
 
 
-class ProviderSignature(requests.auth.AuthBase):
-    """What the stand-in provider puts on a notice (app/payments/standin_provider.py): `Authorization:
-    Bearer <JWS ES256>` with iss, iat, a fresh jti and the SHA-256 of the body, computed here over the
-    body exactly as requests is about to send it (requests calls this after the body is serialized)."""
+def sealed(plain: Any) -> dict[str, str]:
+    return v3.encrypt_resource(API_V3_KEY, json.dumps(plain).encode(), associated_data="transaction")
+
+
+def notices(events: st.SearchStrategy[str], resources: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({"id": st.text(max_size=70), "event_type": events, "create_time": st.text(max_size=25),
+                                  "resource": resources})
+
+
+# First what WeChat Pay sends (read and looked up), then notices with anything in them, then anything at all.
+notice_bodies = st.one_of(
+    notices(st.just("TRANSACTION.SUCCESS"), transactions.map(sealed)),
+    notices(st.sampled_from(["REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"]), refunds.map(sealed)),
+    notices(st.text(max_size=20), json_values.map(sealed) | json_values),
+    json_values, st.binary(max_size=200)).map(lambda body: {"data": body} if isinstance(body, bytes) else {"json": body})
+
+
+class PlatformSignature(requests.auth.AuthBase):
+    """What WeChat Pay puts on a notice: Wechatpay-Serial, -Signature, -Timestamp and -Nonce, the signature
+    over `TIMESTAMP\\nNONCE\\nBODY\\n` with the body exactly as requests is about to send it (requests calls
+    this after the body is serialized)."""
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request.body or b""
         body = body.encode("utf-8") if isinstance(body, str) else body
-        claims = {"iss": PROVIDER_ID, "iat": int(time.time()), "jti": secrets.token_hex(16),
-                  "body_sha256": hashlib.sha256(body).hexdigest()}
-        token = jwt.encode(claims, PROVIDER_KEY, algorithm="ES256", headers={"kid": PROVIDER_KID})
-        request.headers["Authorization"] = f"Bearer {token}"
+        request.headers.update(v3.signed_headers(body, serial=PLATFORM_KEY_ID, private_key=PLATFORM_KEY,
+                                                 timestamp=int(time.time()), nonce=v3.new_nonce()))
         return request
 
 
@@ -175,18 +200,18 @@ def mini_program_session(service) -> str:
 
 
 @pytest.fixture(scope="module")
-def service(mini_program_platform):
+def service(mini_program_platform, tmp_path_factory):
     # The stand-in mini-program platform of the run: mini-program logins reach a real platform.
-    # The payment provider: its notices are verified with the pinned key signed with here; its API is a
-    # closed port (paying answers as when the provider is down): bound but never listening, and held for
+    # WeChat Pay: its notices are verified with the pinned public key of the key signed with here; its API is
+    # a closed port (paying answers as when WeChat Pay is down): bound but never listening, and held for
     # the fixture's lifetime, so nothing else can listen there meanwhile. The per-IP and per-phone
     # sign-in limits are raised so that throwaway sessions (and the fuzzed login routes) do not run out.
     with contextlib.closing(reserve()) as provider_port, served(
             APP_MINIPROGRAM_API_URL=mini_program_platform.url,
             APP_PAYMENT_PROVIDER_URL=f"http://127.0.0.1:{provider_port.getsockname()[1]}",
-            APP_PAYMENT_PROVIDER_ID=PROVIDER_ID, APP_PAYMENT_PROVIDER_JWK=provider_jwk(),
-            APP_PAYMENT_PROVIDER_TIMEOUT="2", APP_OTP_DAILY_LIMIT="100000", APP_OTP_IP_HOURLY_LIMIT="100000",
-            APP_LOGIN_IP_HOURLY_LIMIT="100000") as running:
+            APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE=str(platform_public_key_file(tmp_path_factory.mktemp("wechatpay"))),
+            APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID=PLATFORM_KEY_ID, APP_PAYMENT_PROVIDER_TIMEOUT="2",
+            APP_OTP_DAILY_LIMIT="100000", APP_OTP_IP_HOURLY_LIMIT="100000", APP_LOGIN_IP_HOURLY_LIMIT="100000") as running:
         running.start()
         running.citizen_token = verified_citizen(running, PHONE, "551")
         # The mini-program user: another citizen, face-verified too, so that the identity check the
@@ -217,7 +242,7 @@ def credential(service, audience: str | None) -> dict:
     if audience in service.clients:
         return {"headers": {"Authorization": f"Bearer {service.clients[audience].token()}"}}
     if audience == "payment_provider":
-        return {"auth": ProviderSignature()}
+        return {"auth": PlatformSignature()}
     return {}
 
 
@@ -232,6 +257,7 @@ def test_every_operation_answers_below_500_and_as_declared(service, tmp_path):
     covered = 0
     calls: Counter[str] = Counter()  # per audience (the throwaway sessions on their own), calls made
     accepted: Counter[str] = Counter()  # and replies other than 401
+    noticed: Counter[int] = Counter()  # the statuses our callback answered the notices with
     for operation, audience in operations(service, tmp_path):
         covered += 1
         method = operation.method.upper()
@@ -253,6 +279,8 @@ def test_every_operation_answers_below_500_and_as_declared(service, tmp_path):
                 kwargs.update(data.draw(notice_bodies, label="notice"))
             response = case.call(base_url=f"http://127.0.0.1:{service.port}", timeout=15, **kwargs)
             calls[label] += 1
+            if audience == "payment_provider":
+                noticed[response.status_code] += 1
             accepted[label] += response.status_code != 401
             try:
                 case.validate_response(response, checks=CHECKS)
@@ -272,3 +300,5 @@ def test_every_operation_answers_below_500_and_as_declared(service, tmp_path):
     assert expected <= set(calls), f"no operation of {sorted(expected - set(calls))} was fuzzed ({counts})"
     refused = sorted(label for label in expected if not accepted[label])
     assert not refused, f"every call of {refused} got 401: its credential does not work ({counts})"
+    # Some notices were read and looked up (422: not our order), not all refused as unreadable.
+    assert noticed[422], f"no notice got past its decryption: {dict(noticed)}"
