@@ -579,10 +579,14 @@ class PaymentService:
         return await Refund.get(id=refund.id)
 
     async def _refund_failed(self, refund: Refund, why: str) -> bool:
-        """pending → failed once: the reserved amount is refundable again."""
-        if not await Refund.filter(id=refund.id, state="pending").update(state="failed", settled_at=self.p.clock.now()):
-            return False
-        await Payment.filter(id=refund.payment_id).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
+        """pending → failed once: the reserved amount is refundable again, in the same transaction (a failed
+        refund whose amount stayed reserved could never be refunded again)."""
+        async with in_transaction() as conn:
+            if not await Refund.filter(id=refund.id, state="pending").using_db(conn).update(
+                    state="failed", settled_at=self.p.clock.now()):
+                return False
+            await Payment.filter(id=refund.payment_id).using_db(conn).update(
+                refunded_fen=F("refunded_fen") - refund.amount_fen)
         payment = await Payment.get(id=refund.payment_id)
         await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="refund_failed",
                                  subject_id=payment.citizen_id,
