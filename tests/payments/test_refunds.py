@@ -121,10 +121,33 @@ async def test_two_refunds_at_once_never_exceed_what_was_paid(client, payer, wec
     assert [at_gateway(wechatpay, refund_id)["amount"]["refund"] for refund_id in made] == [8_000, 8_000]
 
     async def both_settled():
-        return await Refund.filter(payment_id=payment["id"], state="succeeded").count() == 2
+        return await told_of_refunds(payer) == 2  # the citizen is told last, once a refund has settled
 
     await wait_for(both_settled)
+    assert await Refund.filter(payment_id=payment["id"], state="succeeded").count() == 2
     assert await state_of(payment["id"]) == "partially_refunded"
+
+
+async def test_two_refunds_making_up_the_whole_amount_ending_at_once_reopen_the_fine_once(
+        app, client, payer, wechatpay, payments_admin):
+    """Two halves are refunded and WeChat Pay ends both at the same moment, their notices crossing: the payment
+    ends refunded, and the fine is reopened and its department told once."""
+    payment = await pay_a_fine(client, payer, wechatpay)
+    wechatpay.next_refunds(outcome="processing")
+    halves = [(await refund(client, payments_admin, payment["id"], 10_000)).json()["id"] for _ in range(2)]
+    for refund_id in halves:
+        wechatpay.finish_refund(refund_id, "success", notice="twice")
+    for refund_id in halves:
+        await all_refund_notices_answered(wechatpay, refund_id, sent=2)
+
+    assert await state_of(payment["id"]) == "refunded"
+    assert [r.state for r in await Refund.filter(payment_id=payment["id"])] == ["succeeded", "succeeded"]
+    assert await PaymentEvent.filter(payment_id=payment["id"], to_state="refunded").count() == 1
+    assert await AuditEntry.filter(subject_id=payer.id, action="reference_reopened").count() == 1
+    department = app.ctx.card_backends["traffic_violations"]
+    assert department.reversals == [payment["reference"].split(":", 1)[1]]
+    assert await told_of_refunds(payer) == 2
+    assert (await payable(client, payer, payment["reference"]))["paid"] is False
 
 
 async def test_refunds_are_for_paid_payments_and_payments_admins_only(app, client, payer, wechatpay, payments_admin,
@@ -258,12 +281,12 @@ async def test_a_refund_that_ends_abnormal_or_closed_gives_back_the_reserved_amo
         await past_the_settle_time(app, clock)
         assert await app.ctx.payments.settle_unnotified() == 0
 
-    async def failed():
-        return await refund_state(made["id"]) == "failed"
+    async def failure_recorded():  # recorded last, once the refund is failed and its amount given back
+        return await AuditEntry.filter(subject_id=payer.id, action="refund_failed").values_list("attributes", flat=True)
 
-    await wait_for(failed)
+    why = await wait_for(failure_recorded)
+    assert await refund_state(made["id"]) == "failed"
     assert (await Payment.get(id=payment["id"])).refunded_fen == 0 and await state_of(payment["id"]) == "success"
-    why = await AuditEntry.filter(subject_id=payer.id, action="refund_failed").values_list("attributes", flat=True)
     assert [(a["refund_id"], a["why"]) for a in why] == [
         (made["id"], "REFUND.ABNORMAL" if notice == "now" else "FAILED")]
     mine = (await client.get(f"/api/v1/payments/{payment['id']}", headers=payer.headers)).json()
