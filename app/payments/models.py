@@ -78,7 +78,7 @@ class Refund(Model):
     payment = fields.ForeignKeyField("models.Payment", related_name="refunds", on_delete=fields.RESTRICT)
     amount_fen = fields.BigIntField()
     reason = fields.CharField(max_length=200)
-    state = fields.CharField(max_length=16, default="pending")  # pending, succeeded, failed
+    state = fields.CharField(max_length=16, default="pending")  # pending, abnormal (held, for the office), succeeded, failed
     requested_by = fields.CharField(max_length=64)
     provider_refund_id = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField()

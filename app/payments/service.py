@@ -75,6 +75,7 @@ STATE_TEXTS: dict[str, dict[str, str]] = {
 }
 REFRESH_EVERY = 3  # seconds between provider queries for one payment a citizen is looking at
 NOTICE_REPLAY_WINDOW = 900  # seconds a signed delivery is remembered; one older than 300 s is refused anyway
+UNSETTLED_REFUNDS = ("pending", "abnormal")  # the amount stays reserved until the provider says how it ended
 PROVIDER_RETRY_AFTER = 30  # seconds a citizen is told to wait when the provider did not answer
 
 
@@ -358,6 +359,8 @@ class PaymentService:
             changed = await self._refund_succeeded(refund.merchant_refund_id, payment.id, refund.provider_refund_id)
         elif refund is not None and refund.status == "failed":
             changed = await self._refund_failed(await Refund.get(id=refund.merchant_refund_id), notice.event_type)
+        elif refund is not None and refund.status == "abnormal":
+            changed = await self._refund_abnormal(await Refund.get(id=refund.merchant_refund_id), notice.event_type)
         outcome = "applied" if changed else "duplicate"
         await self._log_notice(body, outcome, "", notice.notice_id, notice.event_type, payment.id)
         return outcome
@@ -576,13 +579,15 @@ class PaymentService:
             await self._refund_succeeded(refund.id, payment.id, answer.provider_refund_id)
         elif answer.status == "failed":
             await self._refund_failed(refund, "FAILED")
+        elif answer.status == "abnormal":
+            await self._refund_abnormal(refund, "ABNORMAL")
         return await Refund.get(id=refund.id)
 
     async def _refund_failed(self, refund: Refund, why: str) -> bool:
         """pending → failed once: the reserved amount is refundable again, in the same transaction (a failed
         refund whose amount stayed reserved could never be refunded again)."""
         async with in_transaction() as conn:
-            if not await Refund.filter(id=refund.id, state="pending").using_db(conn).update(
+            if not await Refund.filter(id=refund.id, state__in=UNSETTLED_REFUNDS).using_db(conn).update(
                     state="failed", settled_at=self.p.clock.now()):
                 return False
             await Payment.filter(id=refund.payment_id).using_db(conn).update(
@@ -593,25 +598,58 @@ class PaymentService:
                                  attributes={"payment_id": payment.id, "refund_id": refund.id, "why": why[:40]})
         return True
 
-    async def _refund_succeeded(self, refund_id: str, payment_id: str, provider_refund_id: str | None) -> bool:
-        """pending → succeeded once; the payment becomes partially refunded or refunded."""
-        if not await Refund.filter(id=refund_id, payment_id=payment_id, state="pending").update(
-                state="succeeded", settled_at=self.p.clock.now(), provider_refund_id=provider_refund_id):
+    async def _refund_abnormal(self, refund: Refund, why: str) -> bool:
+        """pending → abnormal once: the money did not reach the payer. The amount stays reserved (the provider
+        can still pay it out, so refunding it again could pay twice) and a case is opened for the office."""
+        if not await Refund.filter(id=refund.id, state="pending").update(state="abnormal"):
             return False
-        payment = await Payment.get(id=payment_id)
-        done = await refunded_fen(payment_id)
-        target = "refunded" if done >= payment.amount_fen else "partially_refunded"
-        for _ in range(5):  # two refunds finishing at once: each re-reads the state it moves from
-            current = (await Payment.get(id=payment_id)).state
-            if await self._try_move(payment_id, current, target, f"退款 {yuan(done)}",
-                                    with_move=_refund_moves_receipt(payment_id, target)):
-                if target == "refunded":
-                    await self._reopened(payment)
-                break
+        payment = await Payment.get(id=refund.payment_id)
+        await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="refund_abnormal",
+                                 subject_id=payment.citizen_id,
+                                 attributes={"payment_id": payment.id, "refund_id": refund.id, "why": why[:40]})
+        await self._open_case(beijing_day(self.p.clock.now()), "refund_abnormal", refund.id,
+                              {"refund_id": refund.id, "payment_id": payment.id, "amount_fen": refund.amount_fen}, None)
+        return True
+
+    async def _refund_succeeded(self, refund_id: str, payment_id: str, provider_refund_id: str | None) -> bool:
+        """pending (or abnormal) → succeeded once, and the payment partially refunded or refunded in the same
+        transaction: a crash leaves neither half. The refund is marked first (on SQLite that takes the write
+        lock), then the payment row is locked, so two refunds of one payment ending at once each count the
+        other's amount."""
+        now = self.p.clock.now()
+        async with in_transaction() as conn:
+            if not await Refund.filter(id=refund_id, payment_id=payment_id, state__in=UNSETTLED_REFUNDS).using_db(
+                    conn).update(state="succeeded", settled_at=now, provider_refund_id=provider_refund_id):
+                return False
+            payment = await Payment.filter(id=payment_id).select_for_update().using_db(conn).get()
+            done = sum(await Refund.filter(payment_id=payment_id, state="succeeded").using_db(conn).values_list(
+                "amount_fen", flat=True))
+            target = "refunded" if done >= payment.amount_fen else "partially_refunded"
+            moved = await self._write_move(conn, payment, target, f"退款 {yuan(done)}", now,
+                                           with_move=_refund_moves_receipt(payment_id, target))
+        if moved:
+            await self._audit(payment, payment.state, target, actor="payment_provider", actor_type="system")
+            if target == "refunded":
+                await self._reopened(payment)
         await self._refund_reaches_receipt(payment_id)
         refund = await Refund.get(id=refund_id)
         await notify(self.p.clock, payment.citizen_id, "payment_refunded",
                      {"description": payment.description, "amount": yuan(refund.amount_fen)})
+        return True
+
+    async def _write_move(self, conn: Any, payment: Payment, to_state: str, note: str, now: datetime, *,
+                          with_move: Callable[[Any], Awaitable[None]] | None = None) -> bool:
+        """A move of a payment already read (and locked) in `conn`'s transaction, with its event."""
+        if to_state not in TRANSITIONS.get(payment.state, ()):
+            log.info("payment %s: move %s -> %s refused", payment.id, payment.state, to_state)
+            return False
+        if not await Payment.filter(id=payment.id, state=payment.state).using_db(conn).update(
+                state=to_state, updated_at=now):
+            return False
+        await PaymentEvent.create(payment_id=payment.id, from_state=payment.state, to_state=to_state,
+                                  actor="payment_provider", actor_type="system", note=note[:200], at=now, using_db=conn)
+        if with_move is not None:
+            await with_move(conn)
         return True
 
     async def _reopened(self, payment: Payment) -> None:
@@ -676,7 +714,7 @@ class PaymentService:
         for payment_id in set(await behind.limit(200).values_list("payment_id", flat=True)) | set(
                 await untold.limit(200).values_list("payment_id", flat=True)):
             await self._refund_reaches_receipt(payment_id)  # the wallet or the department failed after a refund
-        for refund in await Refund.filter(state="pending", created_at__lte=before).limit(200):
+        for refund in await Refund.filter(state__in=UNSETTLED_REFUNDS, created_at__lte=before).limit(200):
             settled += await self._settle_refund_by_query(refund)
         return settled
 
@@ -700,6 +738,8 @@ class PaymentService:
             return int(await self._refund_succeeded(refund.id, refund.payment_id, answer.provider_refund_id))
         if answer.status == "failed":
             await self._refund_failed(refund, "FAILED")
+        elif answer.status == "abnormal":
+            await self._refund_abnormal(refund, "ABNORMAL")
         return 0
 
     async def reconcile(self, day: date, ran_by: str = "scheduler") -> ReconciliationReport:

@@ -56,8 +56,8 @@ class WeChatPayStandIn:
     def finish_refund(self, out_refund_no: str, outcome: str = "success", notice: str = "now",
                       notice_delay: float = 0.0) -> dict[str, Any]:
         """End a PROCESSING refund now: `success` (its order then queries as REFUND), `abnormal` or `closed`,
-        with its REFUND.* notice as in `next_refunds`. Returns the refund as `refund()` does; 409 if it had
-        already ended."""
+        with its REFUND.* notice as in `next_refunds`; an ABNORMAL one (the merchant paid it out another way)
+        may still end `success` or `closed`. Returns the refund as `refund()` does; 409 if it had ended."""
         reply = self._client.post(f"/_standin/refunds/{out_refund_no}/finish",
                                   json={"outcome": outcome, "notice": notice, "notice_delay": notice_delay})
         reply.raise_for_status()

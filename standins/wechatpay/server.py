@@ -363,8 +363,9 @@ class PayState:
             self._spawn(later())
 
     def finish_refund(self, refund: Refund, outcome: str, notice: str, notice_delay: float = 0.0) -> None:
-        """A PROCESSING refund ends SUCCESS, ABNORMAL or CLOSED; its notice goes to the request's notify_url,
-        if it gave one."""
+        """A PROCESSING refund ends SUCCESS, ABNORMAL or CLOSED (an ABNORMAL one the merchant had paid out
+        another way, as 发起异常退款 does, later ends SUCCESS or CLOSED); its notice goes to the request's
+        notify_url, if it gave one."""
         now = time.time()
         refund.status = outcome.upper()
         if refund.status == "SUCCESS":
@@ -756,7 +757,7 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         refund = state.refunds.get(out_refund_no)
         if refund is None:
             return _plain({"message": "no such refund"}, 404)
-        if refund.status != "PROCESSING":
+        if refund.status not in ("PROCESSING", "ABNORMAL") or refund.status == outcome.upper():
             return _plain({"message": f"the refund is {refund.status}"}, 409)
         state.finish_refund(refund, outcome, notice, notice_delay)
         return _plain(refund_control_view(refund))

@@ -59,7 +59,7 @@ from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, INVALID_REQU
 
 BEIJING = timezone(timedelta(hours=8))
 Notice = tuple[dict[str, str], bytes]  # what the provider POSTed: its headers and the exact body
-RefundOutcome = Literal["succeeded", "failed", "processing"]
+RefundOutcome = Literal["succeeded", "failed", "abnormal", "processing"]
 SETTLE_TIMEOUT = 10.0  # seconds a refund may take to end at the stand-in
 
 
@@ -91,7 +91,8 @@ class GatewayDriver(Protocol):
         """The next `count` refund applications are refused: the merchant account cannot fund them now."""
 
     def refund_outcome(self, outcome: RefundOutcome) -> None:
-        """How refunds applied for from now on end: succeeded, failed, or still processing."""
+        """How refunds applied for from now on end: succeeded, failed (closed: the money never left), abnormal
+        (the payer's account could not take it; not final), or still processing."""
 
     def change_bill(self, alter: Mapping[str, int] | None = None, hide: Sequence[str] = ()) -> None:
         """Trade bills from now on differ from what happened: `alter` sets the amount (fen) of the line of
@@ -132,7 +133,7 @@ def assert_refund(refund: ProviderRefund, merchant_refund_id: str, merchant_orde
     assert refund.merchant_refund_id == merchant_refund_id
     assert refund.merchant_order_id == merchant_order_id
     assert is_fen(refund.amount_fen) and refund.amount_fen == amount_fen
-    assert refund.status in ("processing", "succeeded", "failed")
+    assert refund.status in ("processing", "succeeded", "failed", "abnormal")
 
 
 def tampered(body: bytes) -> bytes:
@@ -354,6 +355,18 @@ class PaymentProviderContract:
         done = await self.ended(provider, number)
         assert_refund(done, number, order.merchant_order_id, 100)
         assert done.status == "failed" and done.succeeded_at is None
+
+    async def test_an_abnormal_refund_is_told_apart_from_a_failed_one(self, provider: PaymentProvider,
+                                                                     driver: GatewayDriver) -> None:
+        order = await self.paid_order(provider, driver)
+        driver.refund_outcome("abnormal")
+        number = refund_id()
+        await provider.refund(order.merchant_order_id, number, 100, self.AMOUNT, "退款", driver.notify_url)
+        done = await self.ended(provider, number)
+        assert_refund(done, number, order.merchant_order_id, 100)
+        assert done.status == "abnormal" and done.succeeded_at is None
+        notice = await self.notice(provider, driver)
+        assert notice.refund is not None and notice.refund.status == "abnormal"
 
     async def test_a_refund_still_processing_queries_processing(self, provider: PaymentProvider,
                                                                 driver: GatewayDriver) -> None:

@@ -33,7 +33,7 @@ APP_APPID = "wx8c0f2e4a6b1d3597"  # the phone app's open-platform appid (APP ord
 API_V3_KEY = "contracttestsapiv3key00000000000"
 MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 PAYER_OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-REFUND_OUTCOMES = {"succeeded": "success", "failed": "abnormal", "processing": "processing"}
+REFUND_OUTCOMES = {"succeeded": "success", "failed": "closed", "abnormal": "abnormal", "processing": "processing"}
 
 
 def _pem_private(key: rsa.RSAPrivateKey) -> bytes:

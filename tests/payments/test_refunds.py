@@ -266,17 +266,17 @@ async def test_notices_and_settle_jobs_racing_settle_a_refund_once(app, client, 
 
 # -- refunds that do not go through ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("outcome, notice", [("abnormal", "now"), ("closed", "never")])
-async def test_a_refund_that_ends_abnormal_or_closed_gives_back_the_reserved_amount(
-        app, client, payer, wechatpay, payments_admin, clock, outcome, notice):
-    """ABNORMAL (the payer's card cannot take it) or CLOSED: the money never left. Told by REFUND.ABNORMAL, or
-    found by the settle job when no notice came, the amount is refundable again."""
+@pytest.mark.parametrize("notice", ["now", "never"])
+async def test_a_refund_the_gateway_closes_gives_back_the_reserved_amount(
+        app, client, payer, wechatpay, payments_admin, clock, notice):
+    """CLOSED: the money never left. Told by REFUND.CLOSED, or found by the settle job when no notice came,
+    the amount is refundable again."""
     payment = await pay_a_fine(client, payer, wechatpay)
-    wechatpay.next_refunds(outcome=outcome, notice=notice)
+    wechatpay.next_refunds(outcome="closed", notice=notice)
     made = (await refund(client, payments_admin, payment["id"], 20_000)).json()
     assert made["state"] == "pending"
     assert (await refund(client, payments_admin, payment["id"], 1)).json()["error"]["code"] == "REFUND_EXCEEDS_REMAINDER"
-    await gateway_says(wechatpay, made["id"], outcome.upper())
+    await gateway_says(wechatpay, made["id"], "CLOSED")
     if notice == "never":
         await past_the_settle_time(app, clock)
         assert await app.ctx.payments.settle_unnotified() == 0
@@ -287,8 +287,7 @@ async def test_a_refund_that_ends_abnormal_or_closed_gives_back_the_reserved_amo
     why = await wait_for(failure_recorded)
     assert await refund_state(made["id"]) == "failed"
     assert (await Payment.get(id=payment["id"])).refunded_fen == 0 and await state_of(payment["id"]) == "success"
-    assert [(a["refund_id"], a["why"]) for a in why] == [
-        (made["id"], "REFUND.ABNORMAL" if notice == "now" else "FAILED")]
+    assert [(a["refund_id"], a["why"]) for a in why] == [(made["id"], "REFUND.CLOSED" if notice == "now" else "FAILED")]
     mine = (await client.get(f"/api/v1/payments/{payment['id']}", headers=payer.headers)).json()
     assert (mine["state"], mine["refunded_fen"], [r["state"] for r in mine["refunds"]]) == ("success", 0, ["failed"])
     receipt = (await client.get(f"/api/v1/payments/{payment['id']}/receipt", headers=payer.headers)).json()
@@ -305,6 +304,50 @@ async def test_a_refund_that_ends_abnormal_or_closed_gives_back_the_reserved_amo
 
     await wait_for(refunded_in_full)
     assert (await Payment.get(id=payment["id"])).refunded_fen == 20_000
+
+
+async def test_an_abnormal_refund_stays_held_for_the_office_until_the_gateway_pays_it_out(
+        app, client, payer, wechatpay, payments_admin, clock):
+    """ABNORMAL: the payer's card could not take the money, yet the merchant can still have it paid out (发起异常
+    退款). Until the gateway says how it ended, the amount stays reserved (refunding it again could pay twice)
+    and the office has a case to look at; when it is paid out, it settles like any refund."""
+    from app.payments.models import DiscrepancyCase
+
+    payment = await pay_a_fine(client, payer, wechatpay)
+    wechatpay.next_refunds(outcome="abnormal")
+    made = (await refund(client, payments_admin, payment["id"], 20_000)).json()
+    await gateway_says(wechatpay, made["id"], "ABNORMAL")
+
+    async def held():
+        return await refund_state(made["id"]) == "abnormal"
+
+    await wait_for(held)
+    again = await refund(client, payments_admin, payment["id"], 20_000)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "REFUND_EXCEEDS_REMAINDER"
+    assert (await Payment.get(id=payment["id"])).refunded_fen == 20_000 and await state_of(payment["id"]) == "success"
+    cases = await DiscrepancyCase.filter(kind="refund_abnormal", reference=made["id"]).values_list("status", flat=True)
+    assert cases == ["open"]
+    assert await AuditEntry.filter(subject_id=payer.id, action="refund_abnormal").count() == 1
+    assert await AuditEntry.filter(subject_id=payer.id, action="refund_failed").count() == 0
+    assert await told_of_refunds(payer) == 0
+    await past_the_settle_time(app, clock)
+    assert await app.ctx.payments.settle_unnotified() == 0  # asked again: still abnormal, nothing changes
+    assert await refund_state(made["id"]) == "abnormal"
+
+    # The merchant has it paid out another way; the gateway tells us, and it settles once.
+    wechatpay.finish_refund(made["id"], "success", notice="twice")
+
+    async def refunded_in_full():
+        return await state_of(payment["id"]) == "refunded"
+
+    await wait_for(refunded_in_full)
+    assert await refund_state(made["id"]) == "succeeded"
+    assert await PaymentEvent.filter(payment_id=payment["id"], to_state="refunded").count() == 1
+    await wait_for(lambda: _told_once(payer))
+
+
+async def _told_once(payer) -> bool:
+    return await told_of_refunds(payer) == 1
 
 
 async def test_a_merchant_account_without_funds_refuses_the_refund_and_reserves_nothing(client, payer, wechatpay,

@@ -26,7 +26,9 @@ __all__ = [
 
 Channel = Literal["app", "jsapi"]  # the phone app (APP 支付), or the mini-program (JSAPI 支付)
 OrderStatus = Literal["unpaid", "paid", "failed", "closed", "refunded"]
-RefundStatus = Literal["processing", "succeeded", "failed"]
+# abnormal: the money could not reach the payer (a closed card, a frozen account). Not final: the merchant
+# can still have it paid out, so nothing may be refunded again in its place until someone has looked at it.
+RefundStatus = Literal["processing", "succeeded", "failed", "abnormal"]
 
 # What a refusal means to the service, whichever provider's code said it.
 ORDER_PAID = "ORDER_PAID"

@@ -86,7 +86,7 @@ _ORDER_STATES: dict[str, OrderStatus] = {
     "CLOSED": "closed", "REVOKED": "closed", "PAYERROR": "failed",
 }
 _REFUND_STATES: dict[str, RefundStatus] = {
-    "SUCCESS": "succeeded", "PROCESSING": "processing", "CLOSED": "failed", "ABNORMAL": "failed",
+    "SUCCESS": "succeeded", "PROCESSING": "processing", "CLOSED": "failed", "ABNORMAL": "abnormal",
 }
 BILL_TIME, BILL_ORDER, BILL_TRANSACTION, BILL_STATE = "交易时间", "商户订单号", "微信订单号", "交易状态"
 BILL_CURRENCY, BILL_REFUND_NO, BILL_TOTAL, BILL_SETTLED = "货币种类", "商户退款单号", "订单金额", "应结订单金额"
