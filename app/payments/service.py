@@ -190,6 +190,7 @@ class PaymentService:
         if earlier is not None:
             return await self._replay(earlier, fingerprint, payer), True
         split_reference(reference)
+        self._provider()  # without a provider nothing is created: 503 before any row is written
         async with self._one_at_a_time(f"pay:{citizen_id}:{reference}"):
             earlier = await Payment.get_or_none(citizen_id=citizen_id, idempotency_key=key)
             if earlier is not None:  # the same key arrived again while this one waited its turn

@@ -99,3 +99,18 @@ def test_the_same_settings_done_right_are_taken(keys):
                                   "APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000",
                                   "APP_PAYMENT_TTL": "60", "APP_PAYMENT_SETTLE_AFTER": "3600"})
     assert settings.payment_provider_url == "http://127.0.0.1:8320" and settings.payment_ttl == 60
+
+
+@pytest.mark.parametrize("setting", ["APP_PAYMENT_MERCHANT_KEY_FILE", "APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE"])
+def test_a_key_file_that_holds_no_key_stops_the_start_naming_its_setting(tmp_path, keys, setting):
+    """A mounted file that is not the PEM key it should be (an empty secret, the wrong file) is caught at start."""
+    from app.server import create_app
+
+    wrong = tmp_path / "not-a-key.pem"
+    wrong.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    environ = {"APP_DATA_DIR": str(tmp_path / "data"), "APP_PAYMENT_PROVIDER_URL": "http://127.0.0.1:8320",
+               "APP_PAYMENT_MERCHANT_KEY_FILE": keys["merchant"],
+               "APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE": keys["platform"],
+               "APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000", setting: str(wrong)}
+    with pytest.raises(ConfigError, match=setting):
+        create_app(Settings.from_env(environ))

@@ -538,14 +538,24 @@ def _write_private(path: Path, content: bytes, *, replace: bool) -> None:
 
 
 def from_settings(settings: Settings) -> WeChatPay:
-    """The adapter at APP_PAYMENT_PROVIDER_URL with our merchant account from settings."""
-    key = load_merchant_key(settings)
+    """The adapter at APP_PAYMENT_PROVIDER_URL with our merchant account from settings; ConfigError naming the
+    setting when a key file cannot be read as the key it should hold."""
+    from app.config import ConfigError
+
+    try:
+        key = load_merchant_key(settings)
+    except (OSError, ValueError, TypeError) as failure:
+        raise ConfigError(f"APP_PAYMENT_MERCHANT_KEY_FILE: not an RSA private key in PEM ({type(failure).__name__})") from None
     account = WeChatPayAccount(settings.payment_merchant_id, key, merchant_serial(settings, key),
                                settings.payment_api_v3_key.encode("utf-8"),
                                {"jsapi": settings.miniprogram_appid, "app": settings.payment_app_appid})
     pinned = None
     if settings.payment_platform_public_key_file:
-        pinned = {settings.payment_platform_public_key_id:
-                  v3.load_public_key(Path(settings.payment_platform_public_key_file).read_bytes())}
+        try:
+            public = v3.load_public_key(Path(settings.payment_platform_public_key_file).read_bytes())
+        except (OSError, ValueError, TypeError) as failure:
+            raise ConfigError("APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE: not an RSA public key or certificate in PEM "
+                              f"({type(failure).__name__})") from None
+        pinned = {settings.payment_platform_public_key_id: public}
     return WeChatPay(settings.payment_provider_url, account, platform_keys=pinned,
                      timeout=settings.payment_provider_timeout)
