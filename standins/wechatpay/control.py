@@ -90,7 +90,8 @@ class WeChatPayStandIn:
 
     def behave(self, mode: str, count: int = 1, delay: float = 0.0) -> None:
         """The next `count` API calls (0: until `calm()` or `reset()`) answer 500 SYSTEM_ERROR (`down`),
-        429 FREQUENCY_LIMITED (`frequency_limited`), answer after `delay` s (`slow`), or answer as usual but with
+        429 FREQUENCY_LIMITED (`frequency_limited`), answer after `delay` s (`slow`), do the work at once and answer
+        after `delay` s (`late_reply`: a caller that timed out has an order it never heard of), or answer as usual but with
         a Wechatpay-Signature that does not verify (`bad_signature`); `not_enough` acts on refund applications
         only (403 NOT_ENOUGH, 基本账户余额不足), letting other calls by uncounted."""
         self._client.post("/_standin/behaviour", json={"mode": mode, "count": count, "delay": delay}).raise_for_status()

@@ -86,7 +86,8 @@ Test controls under `/_standin/` (unsigned JSON, no fault applies to them):
   own on the Beijing day of its time (now if left out), filled from the order if the stand-in knows it, else
   made-up ids, JSAPI and the first appid; alter and hide do not touch added lines. `GET bills/changes`.
 - `POST behaviour {"mode", "count": n (0: until cleared), "delay": s}`, `DELETE behaviour`; the next `count`
-  API calls act out the mode: "down" (500 SYSTEM_ERROR), "slow" (answer after `delay` s), "frequency_limited"
+  API calls act out the mode: "down" (500 SYSTEM_ERROR), "slow" (answer after `delay` s), "late_reply" (do the
+  work at once, answer after `delay` s: a caller that gave up has an order it never heard of), "frequency_limited"
   (429 FREQUENCY_LIMITED), "bad_signature" (the usual reply, but its Wechatpay-Signature does not verify: a real
   RSA signature of other bytes), "not_enough" (refund applications only, once their signature is checked: 403
   NOT_ENOUGH "基本账户余额不足，请充值后重新发起"; other calls pass it by without counting).
@@ -137,7 +138,7 @@ DEFAULT_API_V3_KEY = "standin-apiv3-key-not-for-prod00"  # 32 characters, as an 
 PUBLISHED_RETRIES = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 NOTICE_TIMEOUT = 5.0  # seconds WeChat Pay waits for the merchant's answer
 LATE_DEFAULT = 3.0  # seconds a "late" notice waits when no delay is given
-MODES = ("down", "slow", "frequency_limited", "not_enough", "bad_signature")
+MODES = ("down", "slow", "late_reply", "frequency_limited", "not_enough", "bad_signature")
 REFUND_ONLY_MODES = ("not_enough",)  # acted out on refund requests only; other calls pass and do not count
 OUTCOMES = ("success", "payerror")
 NOTICE_MODES = ("now", "late", "twice", "never")
@@ -564,6 +565,8 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
             return state.refused("FREQUENCY_LIMITED")
         if behaviour is not None and mode == "slow":
             await asyncio.sleep(behaviour.delay or 1.0)
+        if behaviour is not None and mode == "late_reply":
+            request.ctx.reply_after = behaviour.delay or 1.0
         if mode == "bad_signature":
             request.ctx.spoil_signature = True  # whatever this call answers, its signature will not verify
         url = request.path + (f"?{request.query_string}" if request.query_string else "")
@@ -575,6 +578,13 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
         if mode == "not_enough":
             return state.refused("NOT_ENOUGH")
         return None
+
+    @app.on_response
+    async def reply_late(request: Request, response: HTTPResponse) -> None:
+        """In the late_reply mode: the call's work is done; its answer waits."""
+        delay = getattr(request.ctx, "reply_after", 0.0)
+        if delay:
+            await asyncio.sleep(delay)
 
     @app.on_response
     async def spoil_signature(request: Request, response: HTTPResponse) -> None:

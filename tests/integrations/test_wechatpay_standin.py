@@ -287,6 +287,24 @@ def test_a_late_notice_waits_and_a_slow_gateway_answers_late(gateway: Gateway, c
     assert time.monotonic() - started >= 0.45
 
 
+def test_a_late_reply_comes_after_the_work_is_done(gateway: Gateway, control: WeChatPayStandIn,
+                                                  receiver: Receiver) -> None:
+    """The caller times out, yet the gateway has the order: what a merchant must be ready for."""
+    number = trade_no()
+    control.behave("late_reply", count=1, delay=1.5)
+    impatient = httpx.Client(base_url=gateway.client.base_url, timeout=0.3)
+    body = json.dumps(jsapi_order(number, receiver.url), ensure_ascii=False).encode()
+    authorization = v3.build_authorization("POST", "/v3/pay/transactions/jsapi", body, mchid=MCHID,
+                                           serial_no=MERCHANT_SERIAL, private_key=MERCHANT_KEY,
+                                           timestamp=int(time.time()), nonce=v3.new_nonce())
+    with pytest.raises(httpx.ReadTimeout):
+        impatient.post("/v3/pay/transactions/jsapi", content=body,
+                       headers={"Authorization": authorization, "Content-Type": "application/json"})
+    impatient.close()
+    assert control.order(number)["trade_state"] == "NOTPAY"
+    assert gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}").status_code == 200
+
+
 # --- refunds ------------------------------------------------------------------------------------------------------
 
 
