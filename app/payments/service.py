@@ -211,8 +211,8 @@ class PaymentService:
                     raise Conflict("REFERENCE_ALREADY_PAID")
             payment = await self._new(citizen_id, key, fingerprint, payable.kind, reference, amount_fen,
                                       description or payable.description, channel)
-            await self._submit(payment, payer)
-        return await self.view(payment.id), False
+            fresh = await self._submit(payment, payer)
+        return await self.view(payment.id, pay_params=fresh), False
 
     async def _new(self, citizen_id: str, key: str, fingerprint: str, kind: str, reference: str, amount_fen: int,
                    description: str, channel: str) -> Payment:
@@ -232,9 +232,10 @@ class PaymentService:
         await self._audit(payment, None, "created", actor=citizen_id, actor_type="citizen")
         return payment
 
-    async def _submit(self, payment: Payment, payer: str | None) -> None:
-        """Hand the order to the provider. If it does not answer, the payment stays created: a retry with the
-        same Idempotency-Key submits it again (the provider keys orders by our id, so never twice)."""
+    async def _submit(self, payment: Payment, payer: str | None) -> dict[str, str] | None:
+        """Hand the order to the provider; what the client pays with (signed with the order, not again). If it
+        does not answer, the payment stays created: a retry with the same Idempotency-Key submits it again
+        (the provider keys orders by our id, so never twice)."""
         order = OrderRequest(payment.id, payment.amount_fen, payment.description, self.notify_url, payment.expires_at,
                              "jsapi" if payment.channel == "jsapi" else "app", payer, payment.currency)
         try:
@@ -242,10 +243,10 @@ class PaymentService:
         except ProviderRefused as refused:
             if refused.code == ORDER_PAID:  # an earlier submit of ours got through and was paid meanwhile
                 await self.settle_by_query(payment.id)
-                return
+                return None
             if refused.code == ORDER_CLOSED:  # an earlier submit got through, and the order was closed since
                 await self._try_move(payment.id, "created", "expired", "支付渠道已关闭订单")
-                return
+                return None
             log.warning("payment %s refused by the provider: %s", payment.id, refused.provider_code)
             raise provider_unavailable(refused, payment_id=payment.id) from None
         except ProviderError as failure:
@@ -253,6 +254,7 @@ class PaymentService:
             raise provider_unavailable(failure, payment_id=payment.id) from None
         await self._move(payment.id, "created", "submitted", actor="system", actor_type="system",
                          note="已提交支付渠道", prepay_id=created.prepay_id)
+        return created.client_params
 
     async def _replay(self, earlier: Payment, fingerprint: str, payer: str | None) -> PaymentView:
         if earlier.request_hash != fingerprint:
@@ -881,7 +883,9 @@ class PaymentService:
             return None
         return self.provider.client_params("jsapi" if row.channel == "jsapi" else "app", row.prepay_id)
 
-    async def view(self, payment_id: str, with_details: bool = True) -> PaymentView:
+    async def view(self, payment_id: str, with_details: bool = True,
+                   pay_params: dict[str, str] | None = None) -> PaymentView:
+        """The payment as its owner sees it; `pay_params` just signed for its new order spare signing again."""
         row = await Payment.get(id=payment_id)
         receipt = await Receipt.get_or_none(payment_id=row.id)
         events = await PaymentEvent.filter(payment_id=row.id).order_by("id") if with_details else []
@@ -889,7 +893,8 @@ class PaymentService:
         return PaymentView(
             id=row.id, reference=row.reference, reference_kind=row.reference_kind, amount_fen=row.amount_fen,
             currency=row.currency, description=row.description, state=row.state, refunded_fen=row.refunded_fen,
-            channel=row.channel, pay_params=self._pay_params(row), created_at=row.created_at,
+            channel=row.channel, pay_params=(pay_params if row.state == "submitted" and pay_params else
+                                             self._pay_params(row)), created_at=row.created_at,
             updated_at=row.updated_at, expires_at=row.expires_at, settled_at=row.settled_at,
             receipt_number=receipt.number if receipt else None, events=list(events), refunds=list(refunds))
 
