@@ -370,9 +370,19 @@ class Settings:
             for name in ("payment_merchant_key_file", "payment_merchant_serial"):
                 if not getattr(self, name):
                     raise ConfigError(f"APP_{name.upper()} is required in production: the merchant's own API key")
-            for name in ("payment_api_v3_key", "payment_app_appid"):
+            for name in ("payment_merchant_id", "payment_api_v3_key", "payment_app_appid"):
                 if getattr(self, name) == getattr(Settings, name):
                     raise ConfigError(f"APP_{name.upper()} must be set in production (the default is public)")
+            notify = self.payment_notify_url or ""
+            if not notify.startswith("https://") or _on_loopback(notify):
+                raise ConfigError("APP_PAYMENT_NOTIFY_URL must be our public https address in production: WeChat Pay "
+                                  "posts payment and refund notices there")
+
+
+def _on_loopback(url: str) -> bool:
+    from app.integrations import is_stand_in
+
+    return is_stand_in(url)
 
 
 def sqlite_path(database_url: str) -> Path | None:

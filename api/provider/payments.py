@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sanic import Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, raw
 
-from api.http import audience_blueprint, documented, reply
+from api.http import audience_blueprint, documented
 
 bp = audience_blueprint("provider_payments", url_prefix="/api/provider/v1", audience="payment_provider")
 
@@ -16,5 +16,5 @@ bp = audience_blueprint("provider_payments", url_prefix="/api/provider/v1", audi
             "does not match our order (a reconciliation case is opened); a duplicate is answered 200 and changes "
             "nothing", tag="payments")
 async def payment_notification(request: Request) -> HTTPResponse:
-    outcome = await request.app.ctx.payments.handle_notice(request.ctx.notice, request.body or b"")
-    return reply({"code": "SUCCESS", "outcome": outcome})
+    answer = await request.app.ctx.payments.handle_notice(request.ctx.notice, request.body or b"")
+    return raw(answer.body, content_type=answer.content_type)

@@ -76,6 +76,7 @@ STATE_TEXTS: dict[str, dict[str, str]] = {
 REFRESH_EVERY = 3  # seconds between provider queries for one payment a citizen is looking at
 NOTICE_REPLAY_WINDOW = 900  # seconds a signed delivery is remembered; one older than 300 s is refused anyway
 UNSETTLED_REFUNDS = ("pending", "abnormal")  # the amount stays reserved until the provider says how it ended
+NO_PROVIDER_CHALLENGE = 'Signature realm="payment-provider"'
 PROVIDER_RETRY_AFTER = 30  # seconds a citizen is told to wait when the provider did not answer
 
 
@@ -122,6 +123,15 @@ class PaymentView:
     receipt_number: str | None
     events: list[PaymentEvent]
     refunds: list[Refund]
+
+
+@dataclass(frozen=True)
+class NoticeAnswer:
+    """What a notice came to, and the 200 the provider expects to hear for it."""
+
+    outcome: str  # applied or duplicate
+    body: bytes
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -325,25 +335,28 @@ class PaymentService:
     # -- settling: notices and queries ---------------------------------------------------------------
     async def authenticate_notice(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
         """The provider's notice, verified and decrypted, each signed delivery used once. Refused with 401 when it
-        is not signed by the provider (or replayed), 400 when signed but unreadable; logged, nothing changes."""
+        is not signed by the provider (or replayed, or there is no provider to check it), 400 when signed but
+        unreadable; logged, nothing changes."""
+        if self.provider is None:
+            await self._log_notice(body, "rejected", "no_provider")
+            raise Unauthorized("PAYMENT_NOTICE_SIGNATURE_INVALID", headers={"WWW-Authenticate": NO_PROVIDER_CHALLENGE})
+        challenge = {"WWW-Authenticate": self.provider.notice_challenge}
         try:
-            notice = await self._provider().read_notice(headers, body)
+            notice = await self.provider.read_notice(headers, body)
         except NoticeRejected as bad:
             await self._log_notice(body, "rejected", bad.code)
             if bad.status == 401:
-                raise Unauthorized("PAYMENT_NOTICE_SIGNATURE_INVALID",
-                                   headers={"WWW-Authenticate": 'WECHATPAY2-SHA256-RSA2048 realm="payment-provider"'}) from None
+                raise Unauthorized("PAYMENT_NOTICE_SIGNATURE_INVALID", headers=challenge) from None
             raise AppError("PAYMENT_NOTICE_UNREADABLE", status=400) from None
         if not await self.p.cache.set_if_absent(f"paynotice:{notice.replay_key}", "1", NOTICE_REPLAY_WINDOW):
             await self._log_notice(body, "rejected", "replayed")
-            raise Unauthorized("PAYMENT_NOTICE_REPLAYED",
-                               headers={"WWW-Authenticate": 'WECHATPAY2-SHA256-RSA2048 realm="payment-provider"'})
+            raise Unauthorized("PAYMENT_NOTICE_REPLAYED", headers=challenge)
         return notice
 
-    async def handle_notice(self, notice: PaymentNotice, body: bytes) -> str:
-        """Apply an authenticated notice: 'applied', 'duplicate' or 'ignored'. A notice that does not match our
-        record (unknown order or refund, other amount or currency) changes nothing, answers 422 and opens a
-        reconciliation case."""
+    async def handle_notice(self, notice: PaymentNotice, body: bytes) -> NoticeAnswer:
+        """Apply an authenticated notice ('applied' or 'duplicate') and say how the provider is answered. A notice
+        that does not match our record (unknown order or refund, other amount or currency) changes nothing,
+        answers 422 and opens a reconciliation case."""
         order, refund = notice.order, notice.refund
         merchant_order_id = order.merchant_order_id if order else refund.merchant_order_id if refund else ""
         payment = await Payment.get_or_none(id=merchant_order_id[:40])
@@ -366,7 +379,8 @@ class PaymentService:
             changed = await self._refund_abnormal(await Refund.get(id=refund.merchant_refund_id), notice.event_type)
         outcome = "applied" if changed else "duplicate"
         await self._log_notice(body, outcome, "", notice.notice_id, notice.event_type, payment.id)
-        return outcome
+        assert self.provider is not None
+        return NoticeAnswer(outcome, *self.provider.acknowledge(outcome))
 
     async def _notice_mismatch(self, notice: PaymentNotice, body: bytes, payment: Payment | None,
                                merchant_order_id: str, mismatch: str) -> None:

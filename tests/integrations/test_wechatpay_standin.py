@@ -461,8 +461,15 @@ def test_a_refund_held_processing_ends_abnormal_closed_or_silently(gateway: Gate
     assert queried["status"] == "ABNORMAL" and "success_time" not in queried
     order = gateway.call("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={MCHID}").json()
     assert order["trade_state"] == "SUCCESS"  # no refund succeeded
+    with pytest.raises(httpx.HTTPStatusError) as again:
+        control.finish_refund(held, "abnormal")
+    assert again.value.response.status_code == 409
+    # The merchant has the abnormal refund paid out another way (发起异常退款): it ends SUCCESS, and is final.
+    control.finish_refund(held, "success")
+    notice, plaintext = opened(*receiver.next(), gateway)
+    assert (notice["event_type"], plaintext["refund_status"]) == ("REFUND.SUCCESS", "SUCCESS")
     with pytest.raises(httpx.HTTPStatusError) as ended:
-        control.finish_refund(held, "success")
+        control.finish_refund(held, "closed")
     assert ended.value.response.status_code == 409
 
     control.next_refunds(outcome="closed", delay=0.05)

@@ -33,7 +33,8 @@ def paying_in_production(keys: dict[str, str]) -> dict[str, str]:
             "APP_PAYMENT_MERCHANT_ID": "1230000109", "APP_PAYMENT_MERCHANT_SERIAL": MERCHANT_SERIAL,
             "APP_PAYMENT_MERCHANT_KEY_FILE": keys["merchant"],
             "APP_PAYMENT_API_V3_KEY": "a7Kp2Qx9Lm4Rt8Wz1Nc6Vb3Hd5Fg0Jsy",  # set in the merchant platform
-            "APP_PAYMENT_APP_APPID": "wx2421b1c4370ec43b"}
+            "APP_PAYMENT_APP_APPID": "wx2421b1c4370ec43b",
+            "APP_PAYMENT_NOTIFY_URL": "https://gov.example.cn/api/provider/v1/payment-notifications"}
 
 
 def test_the_defaults_need_no_provider_and_notify_our_own_address():
@@ -59,6 +60,10 @@ def test_production_pays_with_the_merchants_own_credentials(paying_in_production
     ("APP_PAYMENT_MERCHANT_SERIAL", "", "APP_PAYMENT_MERCHANT_SERIAL is required in production"),
     ("APP_PAYMENT_API_V3_KEY", Settings.payment_api_v3_key, "APP_PAYMENT_API_V3_KEY must be set in production"),
     ("APP_PAYMENT_APP_APPID", Settings.payment_app_appid, "APP_PAYMENT_APP_APPID must be set in production"),
+    ("APP_PAYMENT_MERCHANT_ID", Settings.payment_merchant_id, "APP_PAYMENT_MERCHANT_ID must be set in production"),
+    ("APP_PAYMENT_NOTIFY_URL", "", "APP_PAYMENT_NOTIFY_URL must be our public https address"),
+    ("APP_PAYMENT_NOTIFY_URL", "http://gov.example.cn/notify", "APP_PAYMENT_NOTIFY_URL must be our public https"),
+    ("APP_PAYMENT_NOTIFY_URL", "https://127.0.0.1:8000/notify", "APP_PAYMENT_NOTIFY_URL must be our public https"),
     ("APP_PAYMENT_PROVIDER_URL", "http://api.mch.weixin.qq.com", "APP_PAYMENT_PROVIDER_URL is a stand-in"),
     ("APP_PAYMENT_PROVIDER_URL", "https://127.0.0.1:8320", "APP_PAYMENT_PROVIDER_URL is a stand-in"),
 ])

@@ -131,6 +131,11 @@ class PaymentNotice:
 
 class PaymentProvider(Protocol):
     name: str
+    notice_challenge: str  # the WWW-Authenticate of a 401 to a notice that is not the provider's
+
+    def acknowledge(self, outcome: str) -> tuple[bytes, str]:
+        """The body and content type of the 200 that tells the provider a notice was taken (WeChat Pay reads the
+        status only; Alipay, for one, wants the text `success`)."""
 
     async def create_order(self, order: OrderRequest) -> CreatedOrder:
         """Create the order; the same merchant_order_id with the same content gives the same order."""

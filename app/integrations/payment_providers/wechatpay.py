@@ -216,6 +216,7 @@ class WeChatPay:
     """The adapter: one connection pool, calls bounded by `timeout` seconds."""
 
     name = "wechatpay_v3"
+    notice_challenge = f'{v3.AUTH_SCHEME} realm="payment-provider"'
 
     def __init__(self, base_url: str, account: WeChatPayAccount, *, platform_keys: Mapping[str, v3.PublicKey] | None = None,
                  timeout: float = 5.0, wall_clock: Callable[[], float] = time.time,
@@ -401,6 +402,10 @@ class WeChatPay:
         return parse_trade_bill(text)
 
     # -- notices -------------------------------------------------------------------------------------
+    def acknowledge(self, outcome: str) -> tuple[bytes, str]:
+        """WeChat Pay takes any 200 or 204 as received; the body says what we did, for its logs and ours."""
+        return _json_bytes({"code": "SUCCESS", "message": "成功", "outcome": outcome}), "application/json"
+
     async def read_notice(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
         try:
             signed = await self._verified(headers, body)
