@@ -404,7 +404,7 @@ class WeChatPay:
     # -- notices -------------------------------------------------------------------------------------
     def acknowledge(self, outcome: str) -> tuple[bytes, str]:
         """WeChat Pay takes any 200 or 204 as received; the body says what we did, for its logs and ours."""
-        return _json_bytes({"code": "SUCCESS", "message": "成功", "outcome": outcome}), "application/json"
+        return _json_bytes({"code": "SUCCESS", "outcome": outcome}), "application/json"
 
     async def read_notice(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
         try:
