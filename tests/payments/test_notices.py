@@ -183,7 +183,7 @@ async def test_wechat_pay_sends_a_notice_again_until_we_take_it(app, client, pay
     applied once."""
     service, real, calls = app.ctx.payments, app.ctx.payments.handle_notice, []
 
-    async def busy_once(notice, body: bytes) -> str:
+    async def busy_once(notice, body: bytes):
         calls.append(body)
         if len(calls) == 1:
             raise Unavailable()

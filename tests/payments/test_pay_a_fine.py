@@ -137,7 +137,7 @@ async def test_notice_and_query_racing_mark_the_fine_paid_once(app, client, paye
     notice = PaymentNotice("EV-race", "TRANSACTION.SUCCESS", order=order_from(wechatpay.order(payment["id"])))
     results = await asyncio.gather(*[service.handle_notice(notice, b"{}") for _ in range(4)],
                                    *[service.settle_by_query(payment["id"]) for _ in range(4)])
-    assert sorted(results[:4]).count("applied") <= 1
+    assert [answer.outcome for answer in results[:4]].count("applied") <= 1
     assert set(results[4:]) == {"success"}
     assert await PaidReference.filter(reference=fine["reference"]).count() == 1
     assert await PaymentEvent.filter(payment_id=payment["id"], to_state="success").count() == 1
