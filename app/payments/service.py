@@ -2,10 +2,15 @@
 
 States and the only moves between them:
 
-    created   → submitted | cancelled | expired      (submitted: the provider has the order and a pay URL)
+    created   → submitted | cancelled | expired      (submitted: the provider has the order, the client can pay)
     submitted → success | failed | cancelled | expired
+    failed | cancelled | expired → success           (only when the provider reports the order paid after all)
     success   → partially_refunded | refunded
     partially_refunded → partially_refunded | refunded
+
+Money the provider says it took is never dropped: a payment reported paid after we gave up on it (a failed
+order paid on a retry in WeChat, a notice that crossed our close) is settled; if its fine was paid meanwhile by
+another payment, it is refunded in full as a duplicate and a case is opened.
 
 A full refund undoes the settlement: the fine, bill or fee is owed again (its paid reference goes in the
 same transaction as the move), its department is told, and the receipt's wallet licence becomes refunded.
@@ -57,9 +62,13 @@ CURRENCY = "CNY"
 RECEIPT_LICENCE_TYPE = "payment_receipt"
 OPEN = ("created", "submitted")
 PAID = ("success", "partially_refunded", "refunded")
+SETTLEABLE = ("submitted", "failed", "cancelled", "expired")  # what a payment the provider reports paid can be in
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "created": ("submitted", "cancelled", "expired"),
     "submitted": ("success", "failed", "cancelled", "expired"),
+    "failed": ("success",),
+    "cancelled": ("success",),
+    "expired": ("success",),
     "success": ("partially_refunded", "refunded"),
     "partially_refunded": ("partially_refunded", "refunded"),
 }
@@ -370,7 +379,7 @@ class PaymentService:
                 await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单")
             changed = await self._settle_success(payment.id, "支付渠道通知", order.provider_order_id)
         elif order is not None and order.status == "failed":
-            changed = await self._try_move(payment.id, "submitted", "failed", "支付渠道通知：支付失败")
+            changed = await self._fail(payment.id, "支付渠道通知：支付失败")
         elif refund is not None and refund.status == "succeeded":
             changed = await self._refund_succeeded(refund.merchant_refund_id, payment.id, refund.provider_refund_id)
         elif refund is not None and refund.status == "failed":
@@ -443,11 +452,34 @@ class PaymentService:
         if order.status in ("paid", "refunded"):
             await self._settle_success(payment.id, "主动查询支付结果", order.provider_order_id)
         elif order.status == "failed":
-            await self._try_move(payment.id, "submitted", "failed", "主动查询：支付失败")
+            await self._fail(payment.id, "主动查询：支付失败")
         elif order.status == "closed":
             await self._try_move(payment.id, "submitted", "expired", "支付渠道已关闭订单")
         elif order.status == "unpaid" and payment.expires_at <= self.p.clock.now():
             await self._expire(payment)
+
+    async def _fail(self, payment_id: str, note: str) -> bool:
+        """submitted → failed, and the order closed at the provider so it cannot be paid later on its own; if
+        closing finds it paid after all, it is settled."""
+        if not await self._try_move(payment_id, "submitted", "failed", note):
+            return False
+        try:
+            await self._provider().close_order(payment_id)
+            return True
+        except ProviderRefused as refused:
+            if refused.code != ORDER_PAID:
+                return True
+        except (ProviderError, Unavailable) as failure:
+            log.warning("payment %s failed; its order was not closed: %s", payment_id, failure)
+            return True
+        try:
+            order = await self._provider().query_order(payment_id)
+        except ProviderError as failure:
+            log.warning("payment %s is paid after all but could not be read: %s", payment_id, failure)
+            return True
+        if order is not None and order.status in ("paid", "refunded"):
+            await self._settle_success(payment_id, "关闭订单时发现已支付", order.provider_order_id)
+        return True
 
     async def _expire(self, payment: Payment) -> None:
         if payment.state == "submitted" and await self._paid_meanwhile(payment):
@@ -455,12 +487,14 @@ class PaymentService:
         await self._try_move(payment.id, payment.state, "expired", "超时未支付")
 
     async def _settle_success(self, payment_id: str, note: str, provider_order_id: str | None) -> bool:
-        """submitted → success, the reference marked paid and the receipt made, in one transaction;
-        False when it was settled already (by a duplicate notice or a racing query)."""
+        """submitted (or failed, cancelled, expired: the provider took the money after all) → success, the
+        reference marked paid and the receipt made, in one transaction; False when it was settled already (by
+        a duplicate notice or a racing query)."""
         now = self.p.clock.now()
         payment = await Payment.get(id=payment_id)
-        if payment.state != "submitted":
+        if payment.state not in SETTLEABLE:
             return False
+        was = payment.state
         payer = await self._payer_name_masked(payment.citizen_id)
         try:
             async with in_transaction() as conn:
@@ -475,12 +509,15 @@ class PaymentService:
                 if not await self._mark_success(conn, payment, f"{note}（重复缴费）", now, provider_order_id):
                     return False
             payment = await Payment.get(id=payment_id)
-            await self._audit(payment, "submitted", "success", actor="payment_provider", actor_type="system")
+            await self._audit(payment, was, "success", actor="payment_provider", actor_type="system")
             await self._open_case(beijing_day(now), "duplicate_payment", payment.id, self._ours(payment), None)
-            await self._refund(payment, payment.amount_fen, "重复缴费自动退款", "system")
+            try:
+                await self._refund(payment, payment.amount_fen, "重复缴费自动退款", "system")
+            except AppError as refused:  # the duplicate_payment case stays open: the office refunds it by hand
+                log.warning("payment %s: the duplicate could not be refunded at once: %s", payment.id, refused.code)
             return True
         payment = await Payment.get(id=payment_id)
-        await self._audit(payment, "submitted", "success", actor="payment_provider", actor_type="system")
+        await self._audit(payment, was, "success", actor="payment_provider", actor_type="system")
         await audit.record_event(self.p.clock, actor="payment_provider", actor_type="system", action="reference_paid",
                                  subject_id=payment.citizen_id,
                                  attributes={"payment_id": payment.id, "reference": payment.reference})
@@ -494,10 +531,10 @@ class PaymentService:
 
     async def _mark_success(self, conn: Any, payment: Payment, note: str, now: datetime,
                             provider_order_id: str | None) -> bool:
-        moved = await Payment.filter(id=payment.id, state="submitted").using_db(conn).update(
+        moved = await Payment.filter(id=payment.id, state=payment.state).using_db(conn).update(
             state="success", settled_at=now, updated_at=now, provider_order_id=provider_order_id)
         if moved:
-            await PaymentEvent.create(payment_id=payment.id, from_state="submitted", to_state="success",
+            await PaymentEvent.create(payment_id=payment.id, from_state=payment.state, to_state="success",
                                       actor="payment_provider", actor_type="system", note=note, at=now, using_db=conn)
         return bool(moved)
 

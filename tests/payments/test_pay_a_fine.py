@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from app.audit import AuditEntry
-from app.integrations.payment_providers import PaymentNotice
+from datetime import datetime, timezone
+
+from app.integrations.payment_providers import PaymentNotice, ProviderOrder
 from app.integrations.payment_providers import wechatpay_v3 as v3
 from app.integrations.payment_providers.wechatpay import WeChatPay, order_from
 from app.notifications.models import Notification
@@ -159,6 +161,55 @@ async def test_coming_back_from_wechat_after_a_failed_payment_shows_it_at_once(c
     retry = await start_payment(client, payer, fine, key="tap-retry-0001")
     assert retry.status_code == 201 and retry.json()["id"] != payment["id"]
     assert wechatpay.order(retry.json()["id"])["trade_state"] == "NOTPAY"
+
+
+def paid_after_all(payment_id: str, total: int = 20_000) -> PaymentNotice:
+    """WeChat Pay's word (a notice as our callback hands it on, verified) that the order was paid after all."""
+    paid = ProviderOrder(payment_id, "4200000985202612069876543210", total, "CNY", "paid", datetime.now(timezone.utc))
+    return PaymentNotice("EV-paid-after-all", "TRANSACTION.SUCCESS", order=paid)
+
+
+async def test_a_failed_payment_s_order_is_closed_and_money_taken_after_all_is_not_dropped(app, client, payer, wechatpay):
+    """WeChat Pay said the payment failed, so we closed its order. A notice that crossed the close says the payer
+    was charged after all: the fine is paid, once, with its receipt; nothing is kept without a trace."""
+    fine = await first_fine(client, payer)
+    payment = (await start_payment(client, payer, fine)).json()
+    wechatpay.pay(payment["id"], outcome="payerror")
+    assert (await client.get(f"/api/v1/payments/{payment['id']}", headers=payer.headers)).json()["state"] == "failed"
+    assert wechatpay.order(payment["id"])["trade_state"] == "CLOSED"  # it cannot be paid later on its own
+
+    answer = await app.ctx.payments.handle_notice(paid_after_all(payment["id"]), b"{}")
+    assert answer.outcome == "applied"
+    mine = (await client.get(f"/api/v1/payments/{payment['id']}", headers=payer.headers)).json()
+    assert mine["state"] == "success" and mine["receipt_number"]
+    assert [e["to_state"] for e in mine["events"]] == ["created", "submitted", "failed", "success"]
+    assert await PaidReference.filter(reference=fine["reference"]).count() == 1
+    assert (await app.ctx.payments.handle_notice(paid_after_all(payment["id"]), b"{}")).outcome == "duplicate"
+    assert await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").count() == 1
+
+
+async def test_money_taken_after_all_for_a_fine_paid_since_is_a_case_for_the_office(app, client, payer, wechatpay):
+    """The fine was paid since by a second payment. The first one, charged after all, is a duplicate: its refund
+    is asked for at once, and when the gateway refuses it (here: the order it holds is closed) WeChat Pay is
+    still told the notice was taken, and the case stays open for the office. The fine stays paid exactly once."""
+    from app.payments.models import DiscrepancyCase, Refund
+
+    fine = await first_fine(client, payer)
+    first = (await start_payment(client, payer, fine)).json()
+    wechatpay.pay(first["id"], outcome="payerror")
+    await client.get(f"/api/v1/payments/{first['id']}", headers=payer.headers)
+    second = (await start_payment(client, payer, fine, key="tap-retry-0002")).json()
+    wechatpay.pay(second["id"])
+
+    async def second_settled():
+        return (await Payment.get(id=second["id"])).state == "success"
+
+    await wait_for(second_settled)
+    answer = await app.ctx.payments.handle_notice(paid_after_all(first["id"]), b"{}")
+    assert answer.outcome == "applied"
+    assert await PaidReference.filter(reference=fine["reference"]).values_list("payment_id", flat=True) == [second["id"]]
+    assert await Refund.filter(payment_id=first["id"]).values_list("amount_fen", "state") == [(20_000, "failed")]
+    assert await DiscrepancyCase.filter(kind="duplicate_payment", reference=first["id"], status="open").count() == 1
 
 
 async def test_without_a_provider_paying_answers_503_and_nothing_is_created(app, client, payer, wechatpay):
