@@ -49,9 +49,9 @@ from app.payments.models import (DiscrepancyCase, PaidReference, Payment, Paymen
                                  ReconciliationRun, Receipt, Refund)
 from app.payments.payables import Payables, split_reference
 from app.integrations import ProviderError, ProviderThrottled
-from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, ORDER_CLOSED, ORDER_PAID, BillLine, Channel,
-                                                NoticeRejected, OrderRequest, PaymentNotice, PaymentProvider,
-                                                ProviderOrder, ProviderRefused)
+from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, ORDER_CLOSED, ORDER_NOT_FOUND, ORDER_PAID, BillLine,
+                                                Channel, NoticeRejected, OrderRequest, PaymentNotice,
+                                                PaymentProvider, ProviderOrder, ProviderRefused)
 from app.payments.receipts import PAYEE, Receipts, receipt_status, refunded_fen, yuan
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
@@ -322,7 +322,7 @@ class PaymentService:
             if refused.code == ORDER_PAID:
                 await self.settle_by_query(payment.id)
                 return True
-            if refused.code not in (ORDER_CLOSED, "ORDER_NOT_FOUND"):
+            if refused.code not in (ORDER_CLOSED, ORDER_NOT_FOUND):
                 raise provider_unavailable(refused) from None
         except ProviderError as failure:
             raise provider_unavailable(failure) from None
@@ -447,7 +447,9 @@ class PaymentService:
 
     async def _apply_order(self, payment: Payment, order: ProviderOrder) -> None:
         if (order.amount_fen, order.currency) != (payment.amount_fen, payment.currency):
-            log.warning("payment %s: the provider order has another amount; left for reconciliation", payment.id)
+            log.warning("payment %s: the provider order has another amount; a case for the office", payment.id)
+            await self._open_case(beijing_day(self.p.clock.now()), "query_amount", payment.id, self._ours(payment),
+                                  _plain(order))
             return
         if order.status in ("paid", "refunded"):
             await self._settle_success(payment.id, "主动查询支付结果", order.provider_order_id)
@@ -768,26 +770,32 @@ class PaymentService:
         for payment_id in set(await behind.limit(200).values_list("payment_id", flat=True)) | set(
                 await untold.limit(200).values_list("payment_id", flat=True)):
             await self._refund_reaches_receipt(payment_id)  # the wallet or the department failed after a refund
-        for refund in await Refund.filter(state__in=UNSETTLED_REFUNDS, created_at__lte=before).limit(200):
-            settled += await self._settle_refund_by_query(refund)
+        for state, batch in (("pending", 200), ("abnormal", 50)):  # abnormal ones wait on people: asked after
+            for refund in await Refund.filter(state=state, created_at__lte=before).order_by("created_at").limit(batch):
+                settled += await self._settle_refund_by_query(refund)
         return settled
 
     async def _settle_refund_by_query(self, refund: Refund) -> int:
-        """Ask how a pending refund stands; one the provider never received (our call did not reach it) is
-        asked for again, under the same id, so it cannot be paid out twice."""
+        """Ask how an unsettled refund stands; one the provider never received (our call did not reach it) is
+        asked for again, under the same id, so it cannot be paid out twice. Only a refused application fails
+        it: a refused or unanswered query says nothing about how the refund ended."""
         assert self.provider is not None
         try:
             answer = await self.provider.query_refund(refund.id)
-            if answer is None:
-                payment = await Payment.get(id=refund.payment_id)
-                answer = await self.provider.refund(payment.id, refund.id, refund.amount_fen, payment.amount_fen,
-                                                    refund.reason, self.notify_url)
-        except ProviderRefused as refused:
-            await self._refund_failed(refund, refused.provider_code)
-            return 0
         except ProviderError as failure:
             log.warning("refund %s not settled by query: %s", refund.id, failure.code)
             return 0
+        if answer is None:
+            payment = await Payment.get(id=refund.payment_id)
+            try:
+                answer = await self.provider.refund(payment.id, refund.id, refund.amount_fen, payment.amount_fen,
+                                                    refund.reason, self.notify_url)
+            except ProviderRefused as refused:
+                await self._refund_failed(refund, refused.provider_code)
+                return 0
+            except ProviderError as failure:
+                log.warning("refund %s not asked for again: %s", refund.id, failure.code)
+                return 0
         if answer.status == "succeeded":
             return int(await self._refund_succeeded(refund.id, refund.payment_id, answer.provider_refund_id))
         if answer.status == "failed":

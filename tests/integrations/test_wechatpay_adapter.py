@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.integrations import ProviderMisconfigured, ProviderThrottled, ProviderUnavailable
 from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, INVALID_REQUEST, ORDER_CLOSED, ORDER_PAID,
-                                                OrderRequest, ProviderRefused)
+                                                NoticeRejected, OrderRequest, ProviderRefused)
 from app.integrations.payment_providers import wechatpay_v3 as v3
 from app.integrations.payment_providers.wechatpay import WeChatPay, WeChatPayAccount, parse_trade_bill
 
@@ -141,6 +141,9 @@ async def test_both_spellings_of_order_not_exist_mean_no_such_order(code):
     (401, "SIGN_ERROR", (ProviderMisconfigured, "SIGN_ERROR")),
     (400, "APPID_MCHID_NOT_MATCH", (ProviderMisconfigured, "APPID_MCHID_NOT_MATCH")),
     (403, "NO_AUTH", (ProviderMisconfigured, "NO_AUTH")),
+    (403, "USER_ACCOUNT_ABNORMAL", (ProviderRefused, INVALID_REQUEST)),  # this refund refused, not our set-up
+    (403, "OUT_TRADE_NO_USED", (ProviderRefused, INVALID_REQUEST)),
+    (403, "RULE_LIMIT", (ProviderRefused, INVALID_REQUEST)),
 ])
 async def test_each_published_error_code_becomes_what_the_payment_service_acts_on(status, code, expected):
     provider, _ = adapter(lambda request: (status, {"code": code, "message": "…"}))
@@ -191,6 +194,13 @@ BILL = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信�
         "`2,`200.00,`0.01,`0.00,`1.20000,`200.00,`0.01\r\n")
 
 
+def test_a_refund_line_counts_only_once_the_money_went_back():
+    processing = BILL.replace("`ORIGINAL,`SUCCESS,", "`ORIGINAL,`PROCESSING,")
+    assert [line.kind for line in parse_trade_bill(processing)] == ["payment"]
+    asked_more = BILL.replace("`0.00000,`0.60%,`200.00,`0.01,`", "`0.00000,`0.60%,`200.00,`0.02,`")
+    assert [line.amount_fen for line in parse_trade_bill(asked_more)] == [20_000, 1]  # what was refunded, not asked
+
+
 def test_a_trade_bill_in_the_published_format_reads_exactly_into_fen():
     lines = parse_trade_bill(BILL)
     assert [(line.kind, line.merchant_order_id, line.merchant_refund_id, line.amount_fen) for line in lines] == [
@@ -235,6 +245,13 @@ async def test_a_download_url_on_another_host_is_not_sent_our_signature():
     with pytest.raises(ProviderUnavailable):
         await provider.bill(date(2026, 12, 5))
     assert [request.url.host for request in gateway.requests] == ["api.mch.weixin.qq.com"]
+
+
+async def test_a_download_url_on_the_backup_domain_is_the_same_gateway():
+    backup = "https://api2.mch.weixin.qq.com/v3/billdownload/file?token=abc%2Bdef&tartype=GZIP"
+    provider, gateway = adapter(bill_gateway(BILL.encode(), download_url=backup))
+    assert len(await provider.bill(date(2026, 12, 5))) == 2
+    assert gateway.requests[1].url.raw_path == b"/v3/billdownload/file?token=abc%2Bdef&tartype=GZIP"  # signed as given
 
 
 async def test_a_day_without_a_bill_has_no_lines():
@@ -307,12 +324,38 @@ async def test_platform_certificates_are_downloaded_once_and_not_again_for_every
     assert [r.url.path for r in gateway.requests].count("/v3/certificates") == 1
     for _ in range(5):
         body = notice("TRANSACTION.SUCCESS", TRANSACTION)
-        with pytest.raises(Exception):
+        with pytest.raises(NoticeRejected) as refused:
             await provider.read_notice(headers_for(body, serial=f"{_:040X}"), body)
+        assert (refused.value.code, refused.value.status) == ("signature:unknown_serial", 401)
     assert [r.url.path for r in gateway.requests].count("/v3/certificates") == 1
 
 
-def _certificate(key: rsa.RSAPrivateKey):
+@pytest.mark.parametrize("spoil", ["serial", "expired", "signature", "encryption"])
+async def test_a_certificate_download_that_does_not_prove_itself_is_not_used(spoil):
+    """Each certificate must decrypt with our APIv3 key, carry the serial it is listed under, be valid now, and
+    the download must verify with one of the certificates it holds; otherwise no reply is believed."""
+    valid = _certificate(PLATFORM_KEY)
+    certificate = _certificate(PLATFORM_KEY, days=-1) if spoil == "expired" else valid
+    serial = v3.certificate_serial(valid)
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    key = b"another-merchants-apiv3-key-0000" if spoil == "encryption" else API_V3_KEY
+    listed = "ABCDEF0123456789ABCDEF0123456789ABCDEF01" if spoil == "serial" else serial
+    signer = rsa.generate_private_key(public_exponent=65537, key_size=2048) if spoil == "signature" else PLATFORM_KEY
+
+    def handle(request: httpx.Request) -> Any:
+        if request.url.path == "/v3/certificates":
+            resource = v3.encrypt_resource(key, pem, associated_data="certificate")
+            return signed(200, {"data": [{"serial_no": listed, "effective_time": "2026-01-01T00:00:00+08:00",
+                                          "expire_time": "2031-01-01T00:00:00+08:00",
+                                          "encrypt_certificate": resource}]}, serial=serial, key=signer)
+        return signed(200, TRANSACTION, serial=serial)
+
+    provider = WeChatPay(GATEWAY, ACCOUNT, transport=httpx.MockTransport(Gateway(handle)))
+    with pytest.raises(ProviderUnavailable):
+        await provider.query_order("PAY0123456789ABCDEF01234567")
+
+
+def _certificate(key: rsa.RSAPrivateKey, days: int = 365):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
@@ -320,5 +363,5 @@ def _certificate(key: rsa.RSAPrivateKey):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com platform certificate (test)")])
     now = datetime.now(timezone.utc)
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(0x3775B6A45ACD588826D15E583A95F5DD2C3E9C1A).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
+            .serial_number(0x3775B6A45ACD588826D15E583A95F5DD2C3E9C1A).not_valid_before(now - timedelta(days=400))
+            .not_valid_after(now + timedelta(days=days)).sign(key, hashes.SHA256()))

@@ -21,7 +21,8 @@ ORDERPAID/ORDER_PAID → ORDER_PAID; ORDER_CLOSED/ORDERCLOSED → ORDER_CLOSED; 
 RESOURCE_NOT_EXISTS → not found; NOT_ENOUGH/NOTENOUGH → INSUFFICIENT_FUNDS; NO_STATEMENT_EXIST → no bill;
 FREQUENCY_LIMITED (or HTTP 429) → throttled; SYSTEM_ERROR/SYSTEMERROR/BANKERROR/STATEMENT_CREATING, any
 5xx, a timeout or a reply that does not verify → unavailable; SIGN_ERROR/NO_AUTH/APPID_MCHID_NOT_MATCH/
-MCH_NOT_EXISTS → misconfigured; every other 4xx → INVALID_REQUEST.
+MCH_NOT_EXISTS (or HTTP 401) → misconfigured; every other 4xx (USER_ACCOUNT_ABNORMAL, OUT_TRADE_NO_USED,
+TRADE_ERROR, RULE_LIMIT, …: this request refused, not our set-up) → INVALID_REQUEST.
 
 Why not the `wechatpayv3` library (2.0.4), although it has an async client on httpx: its gateway is a
 private attribute fixed to api.mch.weixin.qq.com (pointing it at a stand-in means patching it), it checks
@@ -47,7 +48,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -69,6 +70,7 @@ log = logging.getLogger("app.integrations.wechatpay")
 BEIJING = timezone(timedelta(hours=8))
 OUT_TRADE_NO = re.compile(r"[A-Za-z0-9_*|\-]{6,32}")
 OUT_REFUND_NO = re.compile(r"[A-Za-z0-9_\-|*@]{1,64}")
+WECHATPAY_API_HOSTS = ("api.mch.weixin.qq.com", "api2.mch.weixin.qq.com")  # the main and the backup domain
 CERTIFICATE_REFRESH_GAP = 60.0  # seconds between downloads of the platform certificates for unknown serials
 DEFAULT_THROTTLE = 5  # seconds to wait after FREQUENCY_LIMITED when no Retry-After came
 
@@ -90,7 +92,8 @@ _REFUND_STATES: dict[str, RefundStatus] = {
 }
 BILL_TIME, BILL_ORDER, BILL_TRANSACTION, BILL_STATE = "交易时间", "商户订单号", "微信订单号", "交易状态"
 BILL_CURRENCY, BILL_REFUND_NO, BILL_TOTAL, BILL_SETTLED = "货币种类", "商户退款单号", "订单金额", "应结订单金额"
-BILL_REFUND_ASKED, BILL_REFUNDED, BILL_SUMMARY = "申请退款金额", "退款金额", "总交易单数"
+BILL_REFUNDED, BILL_SUMMARY = "退款金额", "总交易单数"
+BILL_REFUND_STATE = "退款状态"
 _YUAN = re.compile(r"[0-9]{1,12}\.[0-9]{2}")
 
 
@@ -176,10 +179,11 @@ def parse_trade_bill(text: str) -> list[BillLine]:
     names = [name.strip() for name in header]
     try:
         column = {name: names.index(name) for name in (BILL_TIME, BILL_ORDER, BILL_TRANSACTION, BILL_STATE,
-                                                       BILL_CURRENCY, BILL_REFUND_NO, BILL_SETTLED, BILL_REFUNDED)}
+                                                       BILL_CURRENCY, BILL_REFUND_NO, BILL_SETTLED, BILL_REFUNDED,
+                                                       BILL_REFUND_STATE)}
     except ValueError:
         raise ProviderUnavailable("bill_header") from None
-    optional = {name: names.index(name) for name in (BILL_TOTAL, BILL_REFUND_ASKED) if name in names}
+    optional = {name: names.index(name) for name in (BILL_TOTAL,) if name in names}
     lines: list[BillLine] = []
     for row in rows:
         cells = [cell.strip().removeprefix("`") for cell in row]
@@ -195,7 +199,9 @@ def parse_trade_bill(text: str) -> list[BillLine]:
 
         at = _bill_time(cell(BILL_TIME))
         if cell(BILL_STATE) == "REFUND":
-            amount = cell(BILL_REFUND_ASKED) if BILL_REFUND_ASKED in optional else cell(BILL_REFUNDED)
+            if cell(BILL_REFUND_STATE) not in ("SUCCESS", ""):
+                continue  # PROCESSING, CHANGE (abnormal), REFUNDCLOSE: no money went back that day
+            amount = cell(BILL_REFUNDED)
             lines.append(BillLine("refund", cell(BILL_ORDER), cell(BILL_TRANSACTION), cell(BILL_REFUND_NO),
                                   _fen(amount), cell(BILL_CURRENCY), at))
         else:
@@ -278,7 +284,7 @@ class WeChatPay:
                 v3.verify_signature(headers, body, found.get, self._now())
             except v3.SignatureRejected as bad:
                 raise ProviderUnavailable(f"certificates_signature:{bad.reason}") from None
-            self._platform_keys.update(found)
+            self._platform_keys = found  # what the platform no longer lists (expired, revoked) is forgotten
 
     # -- calls ---------------------------------------------------------------------------------------
     async def _send(self, method: str, path: str, params: Mapping[str, str] | None = None,
@@ -388,9 +394,9 @@ class WeChatPay:
             url, hash_type, digest = urlsplit(str(data["download_url"])), data["hash_type"], str(data["hash_value"])
         except (KeyError, TypeError):
             raise ProviderUnavailable("bill_reply") from None
-        if hash_type != "SHA1" or f"{url.scheme}://{url.netloc}" != self.base_url:
+        if hash_type != "SHA1" or not self._same_gateway(url.scheme, url.netloc):
             raise ProviderUnavailable("bill_download_url")  # our signed request goes to the gateway only
-        status, _, content = await self._send("GET", url.path, dict(parse_qsl(url.query, keep_blank_values=True)))
+        status, _, content = await self._send("GET", url.path + (f"?{url.query}" if url.query else ""))
         if status != 200:
             raise ProviderUnavailable(f"bill_download_{status}")
         if hashlib.sha1(content).hexdigest().lower() != digest.lower():
@@ -400,6 +406,13 @@ class WeChatPay:
         except UnicodeDecodeError:
             raise ProviderUnavailable("bill_encoding") from None
         return parse_trade_bill(text)
+
+    def _same_gateway(self, scheme: str, netloc: str) -> bool:
+        """A download URL on our gateway's host, or on another of WeChat Pay's API domains (api / api2)."""
+        ours = urlsplit(self.base_url)
+        if (scheme, netloc) == (ours.scheme, ours.netloc):
+            return True
+        return scheme == "https" == ours.scheme and netloc in WECHATPAY_API_HOSTS and ours.netloc in WECHATPAY_API_HOSTS
 
     # -- notices -------------------------------------------------------------------------------------
     def acknowledge(self, outcome: str) -> tuple[bytes, str]:
@@ -456,7 +469,7 @@ def _refusal(status: int, data: Any, headers: Mapping[str, str]) -> Exception:
         return ProviderThrottled(code, _retry_after(headers))
     if code in _UNAVAILABLE:
         return ProviderUnavailable(code)
-    if code in _MISCONFIGURED or status in (401, 403) and code not in _REFUSALS:
+    if code in _MISCONFIGURED or status == 401:
         log.error("WeChat Pay refused our request as misconfigured: %s (HTTP %s)", code or "-", status)
         return ProviderMisconfigured(code or f"http_{status}")
     if code in _REFUSALS:
