@@ -51,7 +51,7 @@ from app.payments.payables import Payables, split_reference
 from app.integrations import ProviderError, ProviderThrottled
 from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, ORDER_CLOSED, ORDER_NOT_FOUND, ORDER_PAID, BillLine,
                                                 Channel, NoticeRejected, OrderRequest, PaymentNotice,
-                                                PaymentProvider, ProviderOrder, ProviderRefused)
+                                                PaymentProvider, ProviderOrder, ProviderRefund, ProviderRefused)
 from app.payments.receipts import PAYEE, Receipts, receipt_status, refunded_fen, yuan
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
@@ -377,11 +377,11 @@ class PaymentService:
         if order is not None and order.status in ("paid", "refunded"):
             if payment.state == "created":  # our create call timed out, yet the provider took the order
                 await self._try_move(payment.id, "created", "submitted", "支付渠道已有订单")
-            changed = await self._settle_success(payment.id, "支付渠道通知", order.provider_order_id)
+            changed = await self._settle_success(payment.id, "支付渠道通知", order)
         elif order is not None and order.status == "failed":
             changed = await self._fail(payment.id, "支付渠道通知：支付失败")
         elif refund is not None and refund.status == "succeeded":
-            changed = await self._refund_succeeded(refund.merchant_refund_id, payment.id, refund.provider_refund_id)
+            changed = await self._refund_succeeded(refund.merchant_refund_id, payment.id, refund)
         elif refund is not None and refund.status == "failed":
             changed = await self._refund_failed(await Refund.get(id=refund.merchant_refund_id), notice.event_type)
         elif refund is not None and refund.status == "abnormal":
@@ -452,7 +452,7 @@ class PaymentService:
                                   _plain(order))
             return
         if order.status in ("paid", "refunded"):
-            await self._settle_success(payment.id, "主动查询支付结果", order.provider_order_id)
+            await self._settle_success(payment.id, "主动查询支付结果", order)
         elif order.status == "failed":
             await self._fail(payment.id, "主动查询：支付失败")
         elif order.status == "closed":
@@ -480,7 +480,7 @@ class PaymentService:
             log.warning("payment %s is paid after all but could not be read: %s", payment_id, failure)
             return True
         if order is not None and order.status in ("paid", "refunded"):
-            await self._settle_success(payment_id, "关闭订单时发现已支付", order.provider_order_id)
+            await self._settle_success(payment_id, "关闭订单时发现已支付", order)
         return True
 
     async def _expire(self, payment: Payment) -> None:
@@ -488,11 +488,13 @@ class PaymentService:
             return
         await self._try_move(payment.id, payment.state, "expired", "超时未支付")
 
-    async def _settle_success(self, payment_id: str, note: str, provider_order_id: str | None) -> bool:
+    async def _settle_success(self, payment_id: str, note: str, order: ProviderOrder) -> bool:
         """submitted (or failed, cancelled, expired: the provider took the money after all) → success, the
         reference marked paid and the receipt made, in one transaction; False when it was settled already (by
-        a duplicate notice or a racing query)."""
-        now = self.p.clock.now()
+        a duplicate notice or a racing query). It is settled at the provider's time of payment, which decides
+        the day of its trade bill (a payment at 23:59 learnt of after midnight belongs to the day before)."""
+        now = _provider_time(order.paid_at, self.p.clock.now())
+        provider_order_id = order.provider_order_id
         payment = await Payment.get(id=payment_id)
         if payment.state not in SETTLEABLE:
             return False
@@ -632,7 +634,7 @@ class PaymentService:
             return refund  # pending: the scheduled query finishes it
         await Refund.filter(id=refund.id).update(provider_refund_id=answer.provider_refund_id)
         if answer.status == "succeeded":
-            await self._refund_succeeded(refund.id, payment.id, answer.provider_refund_id)
+            await self._refund_succeeded(refund.id, payment.id, answer)
         elif answer.status == "failed":
             await self._refund_failed(refund, "FAILED")
         elif answer.status == "abnormal":
@@ -667,15 +669,16 @@ class PaymentService:
                               {"refund_id": refund.id, "payment_id": payment.id, "amount_fen": refund.amount_fen}, None)
         return True
 
-    async def _refund_succeeded(self, refund_id: str, payment_id: str, provider_refund_id: str | None) -> bool:
+    async def _refund_succeeded(self, refund_id: str, payment_id: str, answer: ProviderRefund) -> bool:
         """pending (or abnormal) → succeeded once, and the payment partially refunded or refunded in the same
         transaction: a crash leaves neither half. The refund is marked first (on SQLite that takes the write
         lock), then the payment row is locked, so two refunds of one payment ending at once each count the
-        other's amount."""
+        other's amount. It is settled at the provider's time, as its trade bill has it."""
         now = self.p.clock.now()
         async with in_transaction() as conn:
             if not await Refund.filter(id=refund_id, payment_id=payment_id, state__in=UNSETTLED_REFUNDS).using_db(
-                    conn).update(state="succeeded", settled_at=now, provider_refund_id=provider_refund_id):
+                    conn).update(state="succeeded", settled_at=_provider_time(answer.succeeded_at, now),
+                                 provider_refund_id=answer.provider_refund_id):
                 return False
             payment = await Payment.filter(id=payment_id).select_for_update().using_db(conn).get()
             done = sum(await Refund.filter(payment_id=payment_id, state="succeeded").using_db(conn).values_list(
@@ -797,7 +800,7 @@ class PaymentService:
                 log.warning("refund %s not asked for again: %s", refund.id, failure.code)
                 return 0
         if answer.status == "succeeded":
-            return int(await self._refund_succeeded(refund.id, refund.payment_id, answer.provider_refund_id))
+            return int(await self._refund_succeeded(refund.id, refund.payment_id, answer))
         if answer.status == "failed":
             await self._refund_failed(refund, "FAILED")
         elif answer.status == "abnormal":
@@ -956,6 +959,12 @@ class PaymentService:
                                              self._pay_params(row)), created_at=row.created_at,
             updated_at=row.updated_at, expires_at=row.expires_at, settled_at=row.settled_at,
             receipt_number=receipt.number if receipt else None, events=list(events), refunds=list(refunds))
+
+
+def _provider_time(reported: datetime | None, now: datetime) -> datetime:
+    """When the provider says it happened, in UTC as every stored time (SQLite compares them as text); never
+    later than our now (its clock may run ahead of ours)."""
+    return min(reported, now).astimezone(timezone.utc) if reported is not None else now
 
 
 def _plain(record: Any) -> dict[str, Any] | None:

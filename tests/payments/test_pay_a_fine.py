@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.audit import AuditEntry
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from app.integrations.payment_providers import PaymentNotice, ProviderOrder
 from app.integrations.payment_providers import wechatpay_v3 as v3
@@ -210,6 +210,20 @@ async def test_money_taken_after_all_for_a_fine_paid_since_is_a_case_for_the_off
     assert await PaidReference.filter(reference=fine["reference"]).values_list("payment_id", flat=True) == [second["id"]]
     assert await Refund.filter(payment_id=first["id"]).values_list("amount_fen", "state") == [(20_000, "failed")]
     assert await DiscrepancyCase.filter(kind="duplicate_payment", reference=first["id"], status="open").count() == 1
+
+
+async def test_a_payment_counts_from_when_wechat_pay_took_the_money(app, client, payer, wechatpay, clock):
+    """A notice that came late (23:59:50 paid, heard after midnight) settles the payment at WeChat Pay's time of
+    payment: the day of its trade bill, and the time on its receipt."""
+    fine = await first_fine(client, payer)
+    payment = (await start_payment(client, payer, fine)).json()
+    took = (clock.now() - timedelta(minutes=3)).replace(microsecond=0)
+    paid = ProviderOrder(payment["id"], "4200000985202612061111111111", 20_000, "CNY", "paid",
+                         took.astimezone(timezone(timedelta(hours=8))))
+    await app.ctx.payments.handle_notice(PaymentNotice("EV-took", "TRANSACTION.SUCCESS", order=paid), b"{}")
+    stored = await Payment.get(id=payment["id"])
+    assert stored.state == "success" and stored.settled_at == took
+    assert (await PaidReference.get(reference=fine["reference"])).paid_at == took
 
 
 async def test_without_a_provider_paying_answers_503_and_nothing_is_created(app, client, payer, wechatpay):
