@@ -47,7 +47,8 @@ def create_private_file(path: Path) -> None:
 
 
 def private_places(settings: Settings) -> tuple[list[Path], list[Path]]:
-    """(folders whose whole content is private, single files that are) for these settings.
+    """(folders whose whole content is private, single files that are) for these settings: the merchant's
+    payment API key is one of them, wherever it is mounted.
 
     The data folder counts outside production (production keeps nothing there: its database is
     PostgreSQL); the keys folder always. A SQLite database outside the data folder brings its own
@@ -60,6 +61,9 @@ def private_places(settings: Settings) -> tuple[list[Path], list[Path]]:
     database = sqlite_path(settings.resolved_database_url)
     if database is not None and not any(_inside(database, folder) for folder in folders):
         files = [database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    merchant_key = settings.payment_merchant_key_file  # the payment provider's API key, wherever it is mounted
+    if merchant_key and not any(_inside(Path(merchant_key), folder) for folder in folders):
+        files.append(Path(merchant_key))
     return folders, files
 
 

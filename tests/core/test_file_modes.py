@@ -106,3 +106,24 @@ def test_the_production_refusal_is_a_configuration_error_at_the_command_line(tmp
     assert done.returncode == 2, done.stderr[-800:]
     assert "configuration error" in done.stderr and f"{keys / 'index.json'} is 0644" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_production_refuses_a_merchant_payment_key_others_may_read(tmp_path):
+    """The merchant's WeChat Pay API key signs every payment request: mounted outside the keys folder, it is
+    still held to 0600."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    keys = tmp_path / "keys"
+    signing_keys_in(keys)
+    merchant = tmp_path / "secrets" / "apiclient_key.pem"
+    merchant.parent.mkdir()
+    merchant.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    merchant.chmod(0o644)
+    settings = production_with_keys(keys).with_(payment_merchant_key_file=str(merchant))
+    with pytest.raises(ConfigError) as refused:
+        build_platform(settings)
+    assert str(merchant) in str(refused.value) and mode(merchant) == 0o644
+    merchant.chmod(0o600)
+    build_platform(settings)  # private: it starts
