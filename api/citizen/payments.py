@@ -22,13 +22,13 @@ class PaymentIn(Strict):
     reference: str = Field(min_length=3, max_length=80, description="What is paid, from GET /api/v1/payables")
     amount_fen: StrictInt = Field(ge=1, le=10_000_000_00, description="Integer fen (分); must equal what is owed")
     currency: Literal["CNY"] = "CNY"
-    description: str = Field(default="", max_length=127, description="Shown on the pay page and receipt")
+    description: str = Field(default="", max_length=127, description="Shown in WeChat Pay and on the receipt")
 
 
 class NextStep(BaseModel):
     type: Literal["redirect", "wechat_app_pay", "wechat_request_payment"] = Field(
         description="wechat_app_pay: hand `params` to the WeChat open SDK (PayReq); wechat_request_payment: call "
-                    "wx.requestPayment(params) in the mini-program; redirect: open `url`")
+                    "wx.requestPayment(params) in the mini-program; redirect: open `url` (a provider with a pay page)")
     url: str | None = None
     params: dict[str, str] | None = Field(default=None, description="signed by us, fresh on every read")
 
@@ -43,7 +43,7 @@ class PaymentOut(BaseModel):
     state: str
     state_text: str
     refunded_fen: int
-    next_step: NextStep | None = Field(description="Where the client sends the payer: the provider pay page")
+    next_step: NextStep | None = Field(description="How the client has the payer pay, while the payment is open")
     receipt_number: str | None
     created_at: str
     expires_at: str

@@ -330,7 +330,8 @@ class MpPaymentOut(BaseModel):
 
 def mp_payment_out(view: PaymentView, language: str) -> MpPaymentOut:
     return MpPaymentOut(id=view.id, description=view.description, amount_fen=view.amount_fen, state=view.state,
-                        state_text=state_text(view.state, language), request_payment=view.pay_params,
+                        state_text=state_text(view.state, language),
+                        request_payment=view.pay_params if view.channel == "jsapi" else None,
                         receipt_number=view.receipt_number, expires_at=rfc3339(view.expires_at) or "")
 
 

@@ -26,7 +26,8 @@ class Payment(Model):
     channel = fields.CharField(max_length=8, default="app", db_default="app")  # app (APP 支付) or jsapi (mini-program)
     prepay_id = fields.CharField(max_length=64, null=True)  # the open order at the provider, what the client pays
     provider_order_id = fields.CharField(max_length=64, null=True)  # the provider transaction id, once paid
-    pay_url = fields.CharField(max_length=300, null=True)  # a provider pay page, for a channel that redirects (none now)
+    # A provider pay page, for a channel that redirects; WeChat APP and JSAPI orders have none.
+    pay_url = fields.CharField(max_length=300, null=True)
     refunded_fen = fields.BigIntField(default=0)  # refunds asked for and not failed (reserved or done)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -124,7 +125,7 @@ class ReconciliationRun(Model):
 
 
 class DiscrepancyCase(Model):
-    """A difference between the provider statement and our records, open until someone resolves it."""
+    """A difference between the provider trade bill or notices and our records, open until someone resolves it."""
 
     id = fields.CharField(pk=True, max_length=40)
     statement_date = fields.DateField()

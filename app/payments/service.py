@@ -291,7 +291,7 @@ class PaymentService:
         return [await self.view(row.id, with_details=False) for row in rows]
 
     async def one_of_mine(self, citizen_id: str, payment_id: str, refresh: bool = True) -> PaymentView:
-        """The citizen's own payment (another's is not found). Back from the pay page, an unsettled payment is
+        """The citizen's own payment (another's is not found). Back from WeChat, an unsettled payment is
         asked of the provider at once, as GOV.UK Pay does on return, so the citizen sees the result."""
         payment = await self._owned(citizen_id, payment_id)
         # At most one provider query per payment every few seconds, however often the app polls.
@@ -808,7 +808,7 @@ class PaymentService:
         return 0
 
     async def reconcile(self, day: date, ran_by: str = "scheduler") -> ReconciliationReport:
-        """对账: compare the provider statement for `day` (Beijing) with our records; one case per mismatch."""
+        """对账: compare the provider's trade bill for `day` (Beijing) with our records; one case per mismatch."""
         try:
             lines = await self._provider().bill(day)
         except ProviderError as failure:
