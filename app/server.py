@@ -234,7 +234,8 @@ def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
 
 def _payments(settings: Settings, platform: Platform, backends: Any, wallet: LicenceService) -> PaymentService:
     """Payments through WeChat Pay at APP_PAYMENT_PROVIDER_URL (none set: paying answers 503)."""
-    provider = wechatpay.from_settings(settings) if settings.payment_provider_url else None
+    adapters = {"wechatpay_v3": wechatpay.from_settings}  # APP_PAYMENT_PROVIDER names one
+    provider = adapters[settings.payment_provider](settings) if settings.payment_provider_url else None
     return PaymentService(platform, provider, Payables(backends), Receipts(platform), wallet)
 
 

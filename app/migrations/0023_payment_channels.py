@@ -1,5 +1,6 @@
 """Payments go through WeChat Pay API v3: each payment remembers the channel the citizen pays in (the phone
-app or the mini-program) and the provider's prepay id of its open order; the provider order id is now the
+app or the mini-program) and the provider's handle of its open order (WeChat Pay's prepay_id; another
+provider's may be a longer signed order string); the provider order id is now the
 transaction id, set when it is paid."""
 
 from tortoise import fields, migrations
@@ -20,6 +21,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Payment',
             name='prepay_id',
-            field=fields.CharField(null=True, max_length=64),
+            field=fields.TextField(null=True),
         ),
     ]

@@ -24,7 +24,7 @@ class Payment(Model):
     request_hash = fields.CharField(max_length=64)
     state = fields.CharField(max_length=24, default="created")
     channel = fields.CharField(max_length=8, default="app", db_default="app")  # app (APP 支付) or jsapi (mini-program)
-    prepay_id = fields.CharField(max_length=64, null=True)  # the open order at the provider, what the client pays
+    prepay_id = fields.TextField(null=True)  # the provider handle of the open order, what the client pays with
     provider_order_id = fields.CharField(max_length=64, null=True)  # the provider transaction id, once paid
     # A provider pay page, for a channel that redirects; WeChat APP and JSAPI orders have none.
     pay_url = fields.CharField(max_length=300, null=True)

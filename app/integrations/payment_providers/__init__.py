@@ -74,7 +74,9 @@ class OrderRequest:
 
 @dataclass(frozen=True)
 class CreatedOrder:
-    """What the provider gave for a new order: its handle (prepay id), and what the client calls pay with."""
+    """What the provider gave for a new order: its handle (WeChat Pay's prepay_id; for another provider whatever
+    `client_params` needs to sign the client's pay call again, e.g. a signed order string), and what the
+    client calls pay with."""
 
     merchant_order_id: str
     prepay_id: str
