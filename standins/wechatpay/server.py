@@ -707,16 +707,21 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
             body = None
         return body if isinstance(body, dict) else {}
 
-    @app.post("/_standin/orders/<out_trade_no:str>/pay")
-    async def pay(request: Request, out_trade_no: str) -> HTTPResponse:
-        body = control_json(request)
+    def ending(body: dict[str, Any], outcomes: tuple[str, ...], delay_name: str) -> tuple[str, str, float] | None:
+        """(outcome, notice, delay) a control asks for, or None when one of them is not allowed."""
         outcome, notice = body.get("outcome", "success"), body.get("notice", "now")
         try:
-            delay = float(body.get("delay", 0.0))
+            delay = float(body.get(delay_name, 0.0))
         except (TypeError, ValueError):
-            delay = -1.0
-        if outcome not in OUTCOMES or notice not in NOTICE_MODES or delay < 0:
+            return None
+        return (outcome, notice, delay) if outcome in outcomes and notice in NOTICE_MODES and delay >= 0 else None
+
+    @app.post("/_standin/orders/<out_trade_no:str>/pay")
+    async def pay(request: Request, out_trade_no: str) -> HTTPResponse:
+        asked = ending(control_json(request), OUTCOMES, "delay")
+        if asked is None:
             return _plain({"message": f"outcome one of {OUTCOMES}, notice one of {NOTICE_MODES}, delay >= 0"}, 400)
+        outcome, notice, delay = asked
         order = state.orders.get(out_trade_no)
         if order is None:
             return _plain({"message": "no such order"}, 404)
@@ -755,15 +760,11 @@ def create_app(state: PayState, name: str = "wechatpay_standin") -> Sanic:
 
     @app.post("/_standin/refunds/<out_refund_no:str>/finish")
     async def finish_refund(request: Request, out_refund_no: str) -> HTTPResponse:
-        body = control_json(request)
-        outcome, notice = body.get("outcome", "success"), body.get("notice", "now")
-        try:
-            notice_delay = float(body.get("notice_delay", 0.0))
-        except (TypeError, ValueError):
-            notice_delay = -1.0
-        if outcome not in refunds.OUTCOMES or notice not in NOTICE_MODES or notice_delay < 0:
+        asked = ending(control_json(request), refunds.OUTCOMES, "notice_delay")
+        if asked is None:
             return _plain({"message": f"outcome one of {refunds.OUTCOMES}, notice one of {NOTICE_MODES}, "
                                       "notice_delay >= 0"}, 400)
+        outcome, notice, notice_delay = asked
         refund = state.refunds.get(out_refund_no)
         if refund is None:
             return _plain({"message": "no such refund"}, 404)
