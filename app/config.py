@@ -143,6 +143,11 @@ class Settings:
     miniprogram_token_refresh_margin: int = 300
     miniprogram_bind_ttl: int = 300  # a login that still needs its phone verified must finish within this
     miniprogram_audience: str = "mini-program"
+    # The department data exchange (docs/exchange.md): our subsystem, and the registry of the department
+    # services we call (a JSON file; `make run` writes the stand-in departments'). Unset: no department is
+    # registered, and the in-process samples answer the home cards.
+    exchange_client: str = "CN-GD/GOV/11440000MB2C93140X/yss-app"  # sample 统一社会信用代码
+    exchange_registry: str = ""
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     # The OpenAPI document and its viewers under /docs: unset, served outside production and not in it
@@ -275,6 +280,7 @@ class Settings:
         if not self.help_line.isdigit() or not 3 <= len(self.help_line) <= 12:
             raise ConfigError("APP_HELP_LINE must be 3-12 digits, e.g. 12345")
         self._validate_payments()
+        self._validate_exchange()
         self._validate_outside_parties()
         _check_url("APP_MINIPROGRAM_API_URL", self.miniprogram_api_url, {"http", "https"})
         if not 0.1 <= self.miniprogram_timeout <= 30:
@@ -342,6 +348,16 @@ class Settings:
         if not self.push_apns_production:
             raise ConfigError("APP_PUSH_APNS_PRODUCTION must be true in production: the app store build receives "
                               "pushes from the APNs production environment only")
+
+    def _validate_exchange(self) -> None:
+        from app.integrations.exchange.protocol import ExchangeRefused, MemberId
+
+        try:
+            MemberId.parse(self.exchange_client)
+        except ExchangeRefused:
+            raise ConfigError("APP_EXCHANGE_CLIENT must be INSTANCE/CLASS/MEMBER_CODE/SUBSYSTEM") from None
+        if self.exchange_registry and not Path(self.exchange_registry).is_file():
+            raise ConfigError(f"APP_EXCHANGE_REGISTRY: no such file {self.exchange_registry}")
 
     def _validate_payments(self) -> None:
         if self.payment_provider != "wechatpay_v3":
