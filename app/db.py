@@ -27,6 +27,7 @@ MODEL_MODULES = [
     "elderly_mode.models",
     "app.payments.models",
     "app.miniprogram.models",
+    "app.integrations.exchange.models",
 ]
 
 
