@@ -20,7 +20,8 @@ too malformed to compute it) and X-Road-Signature by the department's key over t
 department of this process is answered 404 Client.UnknownService unsigned: no key here speaks for it.
 
 The client's public keys come from `--client-jwks-url` (fetched when first needed, fetched again at most every
-30 s when a request names a kid not yet seen) or `--client-jwks FILE` (read again when it changed). Data is
+30 s, `--client-jwks-refetch`, when a request names a kid not yet seen; unreachable: 503
+Server.ServerProxy.NetworkError) or `--client-jwks FILE` (read again when it changed). Data is
 derived from a hash of the ID number (see people.py, hrss.py, hpf.py, tpb.py): every reply says `"sample": true`.
 
 Every exchange is kept in the department's message log (in memory): ids, client, service, purpose, represented
@@ -140,8 +141,8 @@ class ClientKeys:
     """The client's public keys by kid, from its JWKS URL or file, fetched again (at most every 30 s) when a
     request names a kid not held."""
 
-    def __init__(self, url: str | None, path: Path | None) -> None:
-        self.url, self.path = url, path
+    def __init__(self, url: str | None, path: Path | None, refetch: float = JWKS_REFETCH) -> None:
+        self.url, self.path, self.refetch = url, path, refetch
         self.keys: dict[str, Any] = {}
         self.fetched_at = float("-inf")
         self.file_mtime: float | None = None
@@ -161,7 +162,7 @@ class ClientKeys:
             if mtime is not None and mtime != self.file_mtime:
                 self.file_mtime = mtime
                 documents.append(json.loads(self.path.read_text()))
-        if self.url and time.monotonic() - self.fetched_at >= JWKS_REFETCH:
+        if self.url and time.monotonic() - self.fetched_at >= self.refetch:
             self.fetched_at = time.monotonic()
             try:
                 async with httpx.AsyncClient(timeout=5.0) as client:
@@ -494,11 +495,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client", default=DEFAULT_CLIENT, help="the platform's subsystem these departments serve")
     parser.add_argument("--client-jwks-url", default=None, help="where the client publishes its keys (JWKS)")
     parser.add_argument("--client-jwks", type=Path, default=None, help="a JWKS file of the client's keys")
+    parser.add_argument("--client-jwks-refetch", type=float, default=JWKS_REFETCH,
+                        help="seconds before the JWKS URL is fetched again for an unknown kid")
     args = parser.parse_args(argv)
     protocol.MemberId.parse(args.client)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
-    app = create_app(DepartmentState(args.client, ClientKeys(args.client_jwks_url, args.client_jwks)))
+    keys = ClientKeys(args.client_jwks_url, args.client_jwks, args.client_jwks_refetch)
+    app = create_app(DepartmentState(args.client, keys))
     print(f"LISTENING {sock.getsockname()[1]}", flush=True)
     app.run(sock=sock, single_process=True, access_log=False, motd=False)

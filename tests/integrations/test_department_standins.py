@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
@@ -397,3 +400,67 @@ def test_the_registry_lists_every_service_with_its_department_key(control: Depar
 def test_the_registry_for_another_client_authorises_nothing(control: DepartmentsStandIn) -> None:
     registry = control.registry("CN-GD/COM/91440101MA5CXXXX1X/some-app")
     assert all(entry["purposes"] == [] for entry in registry["services"])
+
+
+# -- the client's keys from its JWKS URL ----------------------------------------------------------------
+
+class JwksServer:
+    """The platform's /.well-known/jwks.json: serves `keys` (a list of JWKs), counts the fetches, or fails."""
+
+    def __init__(self, keys: list[dict[str, str]]) -> None:
+        self.keys, self.fetches, self.status = keys, 0, 200
+        served = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+                served.fetches += 1
+                body = json.dumps({"keys": served.keys}).encode()
+                self.send_response(served.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_clients_keys_are_fetched_lazily_and_again_for_a_new_kid_at_most_every_refetch_period(
+        tmp_path: Path) -> None:
+    jwks = JwksServer([public_jwk(KID, KEY.public_key())])
+    command = [sys.executable, "-m", "standins.departments", "--port", "0", "--client-jwks-url", jwks.url,
+               "--client-jwks-refetch", "1.5"]
+    url, process = launch(command, tmp_path / "standin.log", "/_standin/health", what="stand-in departments")
+    try:
+        with DepartmentsStandIn(url) as control:
+            platform = Platform(url, control.keys())
+            assert jwks.fetches == 0  # not at start: the app serves its JWKS once it is up
+            platform.answered(SERVICE)
+            platform.answered(SERVICE)
+            assert jwks.fetches == 1
+            time.sleep(1.6)
+            platform.refused(platform.send(SERVICE, key=OTHER_KEY, kid="rotated"), SERVICE, 401,
+                             "Client.SignatureInvalid")
+            assert jwks.fetches == 2  # an unknown kid after the period: fetched again
+            jwks.keys = [*jwks.keys, public_jwk("rotated", OTHER_KEY.public_key())]  # the platform rotates its key
+            platform.refused(platform.send(SERVICE, key=OTHER_KEY, kid="rotated"), SERVICE, 401,
+                             "Client.SignatureInvalid")
+            assert jwks.fetches == 2  # within the period: not fetched again
+            time.sleep(1.6)
+            platform.answered(SERVICE, key=OTHER_KEY, kid="rotated")
+            assert jwks.fetches == 3
+            jwks.status = 500
+            time.sleep(1.6)
+            platform.refused(platform.send(SERVICE, kid="unknown"), SERVICE, 503, "Server.ServerProxy.NetworkError")
+            platform.close()
+    finally:
+        end_now(process)
+        jwks.stop()
