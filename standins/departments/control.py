@@ -54,6 +54,10 @@ class DepartmentsStandIn:
             body["client"] = client
         self._client.post("/_standin/authorisations", json=body).raise_for_status()
 
+    def client_keys_at(self, jwks_url: str) -> None:
+        """Fetch the client's keys from `jwks_url` from now on (those held are forgotten)."""
+        self._client.post("/_standin/client-keys", json={"jwks_url": jwks_url}).raise_for_status()
+
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         reply = self._client.get(path, params=params)
         reply.raise_for_status()

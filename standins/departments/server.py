@@ -28,7 +28,7 @@ Every exchange is kept in the department's message log (in memory): ids, client,
 party, user pseudonym, request hash, reply digest, status, fault and time; never a body.
 
 Test controls under `/_standin/` (unsigned): `GET health`, `GET keys`, `GET registry?client=`,
-`GET messages[?id=]`, `POST behaviour {"department": "hrss"|"hpf"|"tpb"|"*", "mode": "slow"|"fail"|"hang"|
+`GET messages[?id=]`, `POST client-keys {"jwks_url"}` (where the client's keys are, once it is known), `POST behaviour {"department": "hrss"|"hpf"|"tpb"|"*", "mode": "slow"|"fail"|"hang"|
 "bad_signature", "count", "delay"}`, `DELETE behaviour`, `POST authorisations {"service", "purposes"[, "client"]}`,
 `POST reset`. `--port 0` picks a free port; the first line on stdout is `LISTENING <port>`.
 """
@@ -479,6 +479,15 @@ def create_app(state: DepartmentState, name: str = "departments_standin") -> San
                                      f"{', '.join(protocol.PURPOSES)}"}, status=400)
         state.authorisations[(client, service)] = set(purposes)
         return reply({"client": client, "service": service, "purposes": sorted(purposes)})
+
+    @app.post("/_standin/client-keys")
+    async def client_keys(request: Request) -> HTTPResponse:
+        url = request.json.get("jwks_url") if isinstance(request.json, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return reply({"message": "jwks_url: where the client publishes its keys (http or https)"}, status=400)
+        state.client_keys.url = url
+        state.client_keys.reset()
+        return reply({"jwks_url": url})
 
     @app.post("/_standin/reset")
     async def reset(request: Request) -> HTTPResponse:

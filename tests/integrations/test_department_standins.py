@@ -21,10 +21,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.accounts.rules import id_check_char
+from app.config import Settings
 from app.integrations.exchange import protocol
 from app.integrations.exchange.protocol import ExchangeRefused, MemberId, RequestHeaders, ServiceId
 from app.security.keys import public_jwk
-from standins.departments import tpb
+from standins.departments import registration, tpb
 from standins.departments.control import DepartmentsStandIn
 from tests.health_code.interop.partner_process import end_now, launch
 
@@ -460,6 +461,29 @@ def test_the_clients_keys_are_fetched_lazily_and_again_for_a_new_kid_at_most_eve
             jwks.status = 500
             time.sleep(1.6)
             platform.refused(platform.send(SERVICE, kid="unknown"), SERVICE, 503, "Server.ServerProxy.NetworkError")
+            platform.close()
+    finally:
+        end_now(process)
+        jwks.stop()
+
+
+def test_make_run_registers_our_jwks_and_writes_the_registry_for_our_subsystem(tmp_path: Path) -> None:
+    jwks = JwksServer([public_jwk("app-key", OTHER_KEY.public_key())])
+    our_url = jwks.url.removesuffix(registration.JWKS_PATH)
+    settings = Settings(data_dir=tmp_path / "data")
+    command = [sys.executable, "-m", "standins.departments", "--port", "0", *registration.args(settings)]
+    url, process = launch(command, tmp_path / "standin.log", "/_standin/health", what="stand-in departments")
+    try:
+        changes = registration.point(url, settings, our_url)
+        written = Path(changes["exchange_registry"])
+        assert written.parent == tmp_path / "data" / "standins" and written.stat().st_mode & 0o777 == 0o600
+        registry = json.loads(written.read_text())
+        assert registry["client"] == settings.exchange_client and len(registry["services"]) == len(READS) + 1
+        assert all(entry["url"].startswith(f"{url}/r1/") for entry in registry["services"])
+        with DepartmentsStandIn(url) as control:
+            platform = Platform(url, control.keys())
+            platform.answered(SERVICE, key=OTHER_KEY, kid="app-key")  # our key, from our JWKS
+            assert jwks.fetches == 1
             platform.close()
     finally:
         end_now(process)

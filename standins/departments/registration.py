@@ -1,0 +1,43 @@
+"""How `make run` points the platform at the stand-in departments (a `StandInSpec`'s `args` and `point`).
+
+The stand-in is started with our subsystem (`--client`); once it answers, `point` tells it where our keys are
+published (`<our url>/.well-known/jwks.json`, fetched when the first request arrives, as the app starts after the
+stand-ins), fetches the registry of its services for our subsystem (url, department key, purposes, timeout,
+retries, breaker) and writes it beside the stand-ins' logs, 0600, for APP_EXCHANGE_REGISTRY.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.config import Settings
+from app.file_modes import make_private_dir
+
+REGISTRY_FILE = "exchange-registry.json"
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+def args(settings: Settings) -> list[str]:
+    return ["--client", settings.exchange_client]
+
+
+def point(url: str, settings: Settings, our_url: str) -> dict[str, Any]:
+    """Register our JWKS with the stand-in, write its registry for our subsystem; the setting naming that file."""
+    with httpx.Client(base_url=url, timeout=5.0) as client:
+        client.post("/_standin/client-keys", json={"jwks_url": f"{our_url.rstrip('/')}{JWKS_PATH}"}).raise_for_status()
+        answer = client.get("/_standin/registry", params={"client": settings.exchange_client})
+        answer.raise_for_status()
+    folder = Path(settings.data_dir) / "standins"
+    make_private_dir(folder)
+    path = folder / REGISTRY_FILE
+    written = folder / f".{REGISTRY_FILE}.{os.getpid()}"
+    fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(answer.json(), out, ensure_ascii=False, indent=2)
+    os.replace(written, path)
+    return {"exchange_registry": str(path)}
