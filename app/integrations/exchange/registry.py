@@ -9,7 +9,10 @@ names the file and the entry, rather than surfacing as a refused call in front o
                    "purposes": ["citizen_request", "home_card"],
                    "timeout": 2.0, "retries": 1, "breaker": {"failures": 5, "open_seconds": 30}}]}
 
-`timeout`, `retries` and `breaker` may be left out (DEFAULT_TIMEOUT, no retry, DEFAULT_BREAKER).
+`timeout`, `retries` and `breaker` may be left out (DEFAULT_TIMEOUT, no retry, DEFAULT_BREAKER). An entry may
+also say which department it is, for people: `"department"` (a short code, e.g. "hrss") and `"name"`. Any other
+field is refused, so that a misspelt setting is not silently left at its default. An empty `purposes` is a
+department that has authorised nothing yet: every call to it is refused before it is sent.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from app.integrations.exchange.protocol import ALGORITHM, PURPOSES, ExchangeRefu
 DEFAULT_TIMEOUT = 2.0
 MAX_TIMEOUT = 30.0
 MAX_RETRIES = 3
-_ENTRY_FIELDS = {"service", "url", "keys", "purposes", "timeout", "retries", "breaker"}
+_ENTRY_FIELDS = {"service", "url", "keys", "purposes", "timeout", "retries", "breaker", "department", "name"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Registration:
     timeout: float = DEFAULT_TIMEOUT  # seconds for a whole call, retries included
     retries: int = 0  # extra attempts, for reads only
     breaker: BreakerPolicy = DEFAULT_BREAKER
+    department: str = ""  # a short code, e.g. "hrss"
+    name: str = ""  # the department's name, for people (e.g. 广东省人力资源和社会保障厅)
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,9 @@ def _registration(entry: Any, where: str, production: bool) -> Registration:
     unknown = set(entry) - _ENTRY_FIELDS
     if unknown:
         raise ConfigError(f"{where}: unknown fields {sorted(unknown)}")
+    for label in ("department", "name"):
+        if not isinstance(entry.get(label, ""), str) or len(entry.get(label, "")) > 100:
+            raise ConfigError(f'{where}: "{label}" is text of at most 100 characters')
     breaker = entry.get("breaker", {})
     if not isinstance(breaker, dict) or set(breaker) - {"failures", "open_seconds"}:
         raise ConfigError(f'{where}: "breaker" is {{"failures": N, "open_seconds": S}}')
@@ -118,6 +126,8 @@ def _registration(entry: Any, where: str, production: bool) -> Registration:
                                  where, integer=True)),
             open_seconds=_number(breaker.get("open_seconds", DEFAULT_BREAKER.open_seconds), "breaker.open_seconds",
                                  1, 3600, where)),
+        department=entry.get("department", ""),
+        name=entry.get("name", ""),
     )
 
 
@@ -156,7 +166,7 @@ def _keys(value: Any, where: str) -> dict[str, ec.EllipticCurvePublicKey]:
 
 
 def _purposes(value: Any, where: str) -> frozenset[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(p, str) for p in value):
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         raise ConfigError(f'{where}: "purposes" must list what the department authorised, of {sorted(PURPOSES)}')
     unknown = set(value) - set(PURPOSES)
     if unknown:
