@@ -59,7 +59,6 @@ class Department:
         self.received: list[tuple[protocol.RequestHeaders, dict[str, Any]]] = []
         self.log: list[Logged] = []
         self.seen: set[str] = set()
-        self.answered = asyncio.Event()
 
     # -- set-up ------------------------------------------------------------------------------------------
     def service(self, code: str = "insured-status") -> str:
@@ -80,7 +79,8 @@ class Department:
                             timeout=timeout, retries=retries, breaker=BreakerPolicy(failures, open_seconds))
 
     def behave(self, *modes: str) -> None:
-        """ok, unavailable (503), tamper_body, other_key, other_id, other_hash, unsigned, hang, not_json."""
+        """ok, unavailable (503), gateway (an unsigned 502), tamper_body, other_key, other_id, other_hash,
+        unsigned, hang, not_json."""
         self.modes = list(modes)
 
     # -- answering ---------------------------------------------------------------------------------------
@@ -88,6 +88,8 @@ class Department:
         mode = self.modes.pop(0) if self.modes else "ok"
         if mode == "hang":
             await asyncio.sleep(3600)
+        if mode == "gateway":  # the department's load balancer, with nothing behind it: it signs nothing
+            return 502, {"Content-Type": "text/html"}, b"<html>502 Bad Gateway</html>"
         def header(name: str) -> str:
             return headers.get(name) or headers.get(name.lower()) or ""
 
@@ -144,7 +146,6 @@ class Department:
         if request is not None:
             self.log.append(Logged(request.message_id, request.user, request.purpose, request.represented_party,
                                    request_hash, protocol.sha256(body), status, reply.get("type")))
-        self.answered.set()
         return status, headers, body
 
     def _our_key(self, kid: str) -> Any:

@@ -134,6 +134,40 @@ async def test_a_read_is_sent_again_after_a_5xx_and_a_write_is_not(exchange_for:
     assert len(hrss.received) == 1  # a write (a settlement) is never sent twice
 
 
+async def test_an_unsigned_gateway_error_is_the_department_down_and_a_read_is_sent_again(
+        exchange_for: MakeClient, hrss: Department) -> None:
+    exchange = exchange_for((hrss, hrss.registration(retries=1)))
+    hrss.behave("gateway")
+
+    assert await ask(exchange, hrss) == RECORD
+    rows = await ExchangeMessage.all().order_by("attempt")
+    assert [(r.status, r.fault) for r in rows] == [(502, "Server.ServerProxy.HTTP502"), (200, None)]
+
+
+async def test_while_the_breaker_is_half_open_one_trial_call_goes_through_and_the_others_fail_fast(
+        exchange_for: MakeClient, hrss: Department, clock: MovableClock) -> None:
+    exchange = exchange_for((hrss, hrss.registration(failures=1, open_seconds=30, timeout=1.0)))
+    hrss.behave("unavailable")
+    with pytest.raises(DepartmentUnavailable):
+        await ask(exchange, hrss)
+    clock.advance(31)
+
+    hrss.behave("hang")
+    trial = asyncio.ensure_future(ask(exchange, hrss))
+    while hrss.modes:
+        await asyncio.sleep(0.01)  # until the trial call has reached the department
+    with pytest.raises(DepartmentUnavailable) as fast:
+        await ask(exchange, hrss)
+    assert fast.value.fault == "Server.ClientProxy.CircuitOpen"
+
+    with pytest.raises(DepartmentUnavailable) as failed:
+        await trial
+    assert failed.value.fault == "Server.ClientProxy.Timeout" and failed.value.retry_after == 30  # open again
+    with pytest.raises(DepartmentUnavailable) as still:
+        await ask(exchange, hrss)
+    assert still.value.fault == "Server.ClientProxy.CircuitOpen"
+
+
 async def test_the_breaker_opens_after_n_failures_fails_fast_and_closes_after_a_good_trial(
         exchange_for: MakeClient, hrss: Department, clock: MovableClock) -> None:
     exchange = exchange_for((hrss, hrss.registration(failures=2, open_seconds=30)))
