@@ -30,6 +30,7 @@ import httpx
 
 from app.config import Settings
 from app.integrations.payment_providers import wechatpay
+from standins.departments import registration as departments
 from app.file_modes import make_private_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -222,6 +223,9 @@ STAND_INS: tuple[StandInSpec, ...] = (
                 point=_point_urls(("push_url",))),
     StandInSpec("payment_provider", "微信支付 WeChat Pay API v3 (缴费 payments)", "standins.wechatpay",
                 "/_standin/health", ("payment_provider_url",), args=_wechatpay_args, point=_point_payments),
+    StandInSpec("departments", "部门数据交换 Departments on the exchange (人社 hrss, 住房公积金 hpf, 交管 tpb)",
+                "standins.departments", "/_standin/health", ("exchange_registry",),
+                args=departments.args, point=departments.point),
     StandInSpec("miniprogram_platform", "小程序平台 Mini-program platform", "miniprogram_mock", "/mock/health",
                 ("miniprogram_api_url",),
                 args=lambda s: ["--appid", s.miniprogram_appid, "--secret", s.miniprogram_secret],

@@ -125,7 +125,7 @@ class ReconciliationRun(Model):
 
 
 class DiscrepancyCase(Model):
-    """A difference between the provider trade bill or notices and our records, open until someone resolves it."""
+    """A difference between the provider statement and our records, open until someone resolves it."""
 
     id = fields.CharField(pk=True, max_length=40)
     statement_date = fields.DateField()

@@ -33,6 +33,7 @@ PARTIES = {
     "Tencent Cloud": "/_standin/health",
     "JPush": "/_standin/health",
     "WeChat Pay": "/_standin/health",
+    "Departments": "/_standin/health",
     "Mini-program platform": "/mock/health",
 }
 _WHERE = re.compile(r"^\s+(http://127\.0\.0\.1:\d+)\s+(.+)$", re.MULTILINE)
