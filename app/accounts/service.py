@@ -134,6 +134,15 @@ async def citizen_with_id_number(platform: Platform, id_number: str) -> Citizen:
     return citizen
 
 
+async def verified_id_number(platform: Platform, citizen_id: str) -> str | None:
+    """The citizen's resident ID number as the identity authority confirmed it (实名), for a department that
+    finds its records by it; None for a citizen without real-name verification."""
+    citizen = await Citizen.get_or_none(id=citizen_id)
+    if citizen is None or citizen.level < rules.LEVEL_REAL_NAME or not citizen.id_number_enc:
+        return None
+    return platform.pii.decrypt(citizen.id_number_enc, "id_number")
+
+
 def _token_hash(token: str) -> str:
     # Ours are ASCII; any other text (even a lone surrogate from JSON) hashes to something never stored.
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
