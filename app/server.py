@@ -51,6 +51,9 @@ from app.i18n import negotiate
 from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
 from app.services.cards import HomeCards
+from app.services.department_cards import exchange_backends
+from app.integrations.exchange.client import ExchangeClient
+from app.integrations.exchange.registry import load_registry
 from app.notifications.channels import Channels, PushChannel, SmsChannel, configure_channels
 from app.accounts.devices import DeviceTokens
 from app.integrations.push.jpush import JPush
@@ -166,14 +169,20 @@ def create_app(
                                 timeout=settings.notify_channel_timeout, first_backoff=settings.notify_first_backoff,
                                 max_attempts=settings.notify_max_attempts))
     app.ctx.appointments = AppointmentService(platform)
-    app.ctx.card_backends = {**_department_backends(settings), **internal_sources(app.ctx.health, app.ctx.vouchers)}
+    app.ctx.exchange = _exchange(settings, platform)
+    app.ctx.card_backends = {**_department_backends(settings), **exchange_backends(app.ctx.exchange),
+                             **internal_sources(app.ctx.health, app.ctx.vouchers)}
     app.ctx.cards = HomeCards(platform, app.ctx.card_backends, settled=settled_numbers)
     # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
     app.ctx.undo = UndoService(platform, app.ctx.applications)
     app.ctx.family = FamilyService(platform, app.ctx.accounts, app.ctx.health, app.ctx.appointments,
                                    app.ctx.applications)
     app.ctx.large_print = LargePrint(platform, app.ctx.health)
-    app.ctx.payments = _payments(settings, platform, app.ctx.card_backends, app.ctx.licences)
+    # What a citizen pays is read because they asked (citizen_request), not for their card: the same
+    # backends otherwise, one mapping (a backend swapped for the cards is swapped for payments too).
+    payable_backends = app.ctx.card_backends if app.ctx.exchange is None else \
+        {**app.ctx.card_backends, **exchange_backends(app.ctx.exchange, purpose="citizen_request")}
+    app.ctx.payments = _payments(settings, platform, payable_backends, app.ctx.licences)
     app.ctx.readiness = lambda: readiness(platform)
 
     _register_blueprints(app, settings)
@@ -213,6 +222,8 @@ def create_app(
         await app.ctx.mini_program.close()
         await app.ctx.push.close()
         await app.ctx.payments.close()
+        if app.ctx.exchange is not None:
+            await app.ctx.exchange.aclose()
         for adapter in (app.ctx.sms, app.ctx.identity, app.ctx.face, app.ctx.sms_outbox):
             close = getattr(adapter, "close", None)
             if close is not None:
@@ -230,6 +241,15 @@ def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
         return stand_in_backends(settings.card_backend_latency, settings.card_backend_failure_rate, hang)
     except ValueError as exc:
         raise ConfigError(f"APP_CARD_BACKEND_HANG: {exc}") from None
+
+
+def _exchange(settings: Settings, platform: Platform) -> ExchangeClient | None:
+    """The department data exchange, when APP_EXCHANGE_REGISTRY names the registered department services."""
+    if not settings.exchange_registry:
+        return None
+    registry = load_registry(settings.exchange_registry, client=settings.exchange_client,
+                             production=settings.production)
+    return ExchangeClient(platform, registry.services)
 
 
 def _payments(settings: Settings, platform: Platform, backends: Any, wallet: LicenceService) -> PaymentService:

@@ -1,0 +1,128 @@
+"""The home cards of 住房公积金, 社会保险 and 交通违法 read from the departments themselves, through the data
+exchange (docs/exchange.md), when the exchange registry registers their service.
+
+Each adapter is a `DepartmentBackend`: it asks its department service for the citizen's records, by the ID
+number the identity authority confirmed (实名), with the purpose `home_card`, and turns the department's reply
+into the facts the card words today (the shapes of the in-process samples in backends.py). Whatever gives no
+data (no verified ID number, a department that is down or refuses, a reply that does not verify or has another
+shape) is a `BackendError`, so the cards' timeout, last good value and circuit breaker apply as to any backend.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from app.accounts.service import verified_id_number
+from app.integrations.exchange.client import ExchangeError
+from app.services.backends import BackendError, DepartmentBackend, Facts
+
+if TYPE_CHECKING:
+    from app.integrations.exchange.client import ExchangeClient
+
+IdNumberOf = Callable[[str], Awaitable[str | None]]  # a citizen id -> their verified ID number, or None
+
+HPF_ACCOUNT = "CN-GD/GOV/11440000MB2D0002XA/hpf/account/v1"
+HRSS_RIGHTS_RECORD = "CN-GD/GOV/11440000MB2D0001XA/hrss/rights-record/v1"
+TPB_VIOLATIONS = "CN-GD/GOV/11440000MB2D0003XA/tpb/violations/v1"
+HPF_STATES = {"normal": "paying", "sealed": "sealed", "none": "none"}  # 正常, 封存, 未开户
+
+
+def _yuan(fen: int) -> float:
+    return round(fen / 100, 2)
+
+
+def _fen(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("an amount in fen is a whole number, not negative")
+    return value
+
+
+class ExchangeCard:
+    """One card read from one department service. Subclasses name the card and service and map the reply."""
+
+    name = ""
+    service = ""
+
+    def __init__(self, exchange: ExchangeClient, id_number_of: IdNumberOf, purpose: str = "home_card") -> None:
+        self.exchange = exchange
+        self.id_number_of = id_number_of
+        self.purpose = purpose
+
+    async def fetch(self, citizen_id: str) -> Facts:
+        id_number = await self.id_number_of(citizen_id)
+        if id_number is None:
+            raise BackendError(f"{self.name}: the citizen has no verified ID number to ask by")
+        try:
+            reply = await self.exchange.call(self.service, citizen_id, self.purpose,
+                                             {"subject": {"id_number": id_number}})
+        except ExchangeError as error:  # fault types only: no personal data in the message
+            raise BackendError(f"{self.name}: {type(error).__name__} {error.fault}") from None
+        try:
+            return self.facts(reply)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise BackendError(f"{self.name}: the department's reply is not of the published shape") from None
+
+    def facts(self, reply: dict[str, Any]) -> Facts:
+        raise NotImplementedError
+
+
+class ProvidentFundCard(ExchangeCard):
+    """住房公积金 account (账户): balance, monthly deposit (单位 + 个人) and state."""
+
+    name, service = "provident_fund", HPF_ACCOUNT
+
+    def facts(self, reply: dict[str, Any]) -> Facts:
+        sample = reply.get("sample") is True
+        if reply["has_account"] is not True:
+            return {"balance": 0.0, "monthly_deposit": 0.0, "state": "none", "sample": sample}
+        return {"balance": _yuan(_fen(reply["balance_fen"])), "monthly_deposit": _yuan(_fen(reply["monthly_deposit_fen"])),
+                "state": HPF_STATES.get(reply["status"], "other"), "sample": sample}
+
+
+class SocialSecurityCard(ExchangeCard):
+    """社会保险 from the personal rights record (个人权益记录): pension months paid and the personal account."""
+
+    name, service = "social_security", HRSS_RIGHTS_RECORD
+
+    def facts(self, reply: dict[str, Any]) -> Facts:
+        pension = reply["pension"]
+        months = _fen(pension["months_total"])  # a count: the same check as an amount
+        return {"months_paid": months, "pension_balance": _yuan(_fen(pension["personal_account_fen"])),
+                "sample": reply.get("sample") is True}
+
+
+class TrafficViolationsCard(ExchangeCard):
+    """交通违法: the violations still to pay (未缴款); paid ones are not due."""
+
+    name, service = "traffic_violations", TPB_VIOLATIONS
+
+    def facts(self, reply: dict[str, Any]) -> Facts:
+        items = [{"reference": str(i["reference"]), "fine_fen": _fen(i["fine_fen"]), "points": _fen(i["points"]),
+                  "offence": str(i["offence"]), "place": str(i["place"])}
+                 for i in reply["items"] if i["status"] == "unpaid"]
+        fines_fen = sum(i["fine_fen"] for i in items)
+        return {"count": len(items), "fines": fines_fen // 100 if fines_fen % 100 == 0 else _yuan(fines_fen),
+                "points": sum(i["points"] for i in items), "items": items, "sample": reply.get("sample") is True}
+
+
+CARDS: tuple[type[ExchangeCard], ...] = (ProvidentFundCard, SocialSecurityCard, TrafficViolationsCard)
+
+
+def exchange_backends(exchange: ExchangeClient | None, purpose: str = "home_card",
+                      id_number_of: IdNumberOf | None = None) -> dict[str, DepartmentBackend]:
+    """The cards whose department service the exchange registry registers, by card name (none without an
+    exchange). `purpose` is why they are read: `home_card` for the cards, `citizen_request` when the citizen
+    asked (their fines to pay)."""
+    if exchange is None:
+        return {}
+    if id_number_of is None:
+        platform = exchange.p
+
+        async def id_number_of(citizen_id: str) -> str | None:
+            return await verified_id_number(platform, citizen_id)
+
+    return {card.name: card(exchange, id_number_of, purpose) for card in CARDS
+            if exchange.registration(card.service) is not None}
+
+
+__all__ = ["ExchangeCard", "ProvidentFundCard", "SocialSecurityCard", "TrafficViolationsCard", "exchange_backends"]

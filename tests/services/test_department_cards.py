@@ -1,0 +1,179 @@
+"""The home cards of 住房公积金, 社会保险 and 交通违法 read through the department data exchange, from the stand-in
+departments' process (standins/departments/) registered in APP_EXCHANGE_REGISTRY: the figures are the
+department's for the citizen's verified ID number, both message logs agree, a reply that does not verify is
+never shown, and a citizen without 实名 sends nothing to any department."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from app.audit import AuditEntry
+from app.config import Settings
+from app.integrations.exchange.models import ExchangeMessage
+from app.services.backends import BackendError
+from app.services.department_cards import HPF_ACCOUNT, HRSS_RIGHTS_RECORD, TPB_VIOLATIONS, exchange_backends
+from standins.departments import hpf, hrss, tpb
+from standins.departments.control import DepartmentsStandIn
+from standins.departments.server import beijing_today
+from tests.factories import sign_in, valid_id_number, verify_real_name
+from tests.health_code.interop.partner_process import serve_live
+from tests.integrations.exchange.test_standin_departments import departments_url  # noqa: F401 (a fixture)
+
+HOME = "/api/v1/home"
+CARDS = "/api/v1/home/cards"
+THREE = ["provident_fund", "social_security", "traffic_violations"]
+SERVICES = {"provident_fund": HPF_ACCOUNT, "social_security": HRSS_RIGHTS_RECORD, "traffic_violations": TPB_VIOLATIONS}
+
+
+def _people() -> Iterator[str]:
+    """ID numbers of adults with a provident fund account and unpaid traffic fines at the stand-ins, so that
+    every figure of the three cards is a department's, not a zero."""
+    today = beijing_today()
+    for sequence in range(100, 1000):
+        number = valid_id_number(sequence=f"{sequence:03d}")
+        if hpf.account(number, today, {})["has_account"] and tpb.violations(number, today, {})["count"]:
+            yield number
+
+
+_person = _people()
+
+
+@pytest.fixture
+def standin(departments_url: str) -> Iterator[DepartmentsStandIn]:  # noqa: F811
+    control = DepartmentsStandIn(departments_url)
+    control.reset()
+    yield control
+    control.reset()
+    control.close()
+
+
+@pytest.fixture
+def settings(settings: Settings, standin: DepartmentsStandIn, tmp_path: Path) -> Settings:
+    """Our registry as the stand-ins write it for us: every service of theirs, with their keys."""
+    path = tmp_path / "exchange-registry.json"
+    path.write_text(json.dumps(standin.registry(client=settings.exchange_client)), "utf-8")
+    return settings.with_(exchange_registry=str(path))
+
+
+@pytest.fixture
+async def live(app, standin: DepartmentsStandIn) -> Any:
+    """Our app on a socket, so the departments fetch our keys from the JWKS we publish."""
+    async with serve_live(app) as ours:
+        standin.client_keys_at(f"{ours}/.well-known/jwks.json")
+        yield ours
+
+
+async def verified(client, sms) -> tuple[Any, str]:
+    citizen = await sign_in(client, sms)
+    id_number = next(_person)
+    await verify_real_name(client, citizen, id_number=id_number)
+    reply = await client.put(CARDS, headers=citizen.headers, json={"types": THREE})
+    assert reply.status_code == 200, reply.text
+    return citizen, id_number
+
+
+async def home(client, citizen) -> dict[str, dict[str, Any]]:
+    reply = await client.get(HOME, headers=citizen.headers)
+    assert reply.status_code == 200, reply.text
+    return {c["type"]: c for c in reply.json()["cards"]}
+
+
+def expected(id_number: str) -> dict[str, Any]:
+    """What the departments answer for this ID number, worded as the cards word it."""
+    today = beijing_today()
+    account = hpf.account(id_number, today, {})
+    record = hrss.rights_record(id_number, today, {})
+    fines = tpb.violations(id_number, today, {})
+    return {
+        "provident_fund": f"账户余额 ¥{account['balance_fen'] / 100:,.2f} · 月缴存 ¥{account['monthly_deposit_fen'] / 100:,.2f}",
+        "social_security": f"养老保险累计缴费 {record['pension']['months_total']} 个月 · "
+                           f"个人账户 ¥{record['pension']['personal_account_fen'] / 100:,.2f}",
+        "traffic_violations": f"未处理违法 {fines['count']} 条 · 罚款 ¥{fines['fines_fen'] / 100:,.2f} · "
+                              f"记 {fines['points']} 分",
+    }
+
+
+async def test_the_cards_show_the_departments_figures_and_both_message_logs_agree(client, sms, app, live, standin):
+    citizen, id_number = await verified(client, sms)
+
+    cards = await home(client, citizen)
+
+    assert {name: cards[name]["status"] for name in THREE} == {name: "ok" for name in THREE}
+    assert {name: cards[name]["summary"] for name in THREE} == expected(id_number)
+    ours = {row.service: row for row in await ExchangeMessage.all()}
+    assert set(ours) == set(SERVICES.values())
+    for row in ours.values():
+        [theirs] = standin.messages(row.message_id)
+        assert (row.purpose, row.status, row.fault, row.represented_party) == ("home_card", 200, None, "")
+        assert (theirs["service"], theirs["purpose"], theirs["user"]) == (row.service, "home_card", row.user)
+        assert (theirs["request_hash"], theirs["response_sha256"], theirs["status"]) == \
+            (row.request_hash, row.response_hash, row.status)
+    # The citizen's own cards: nobody else read their data, so their access log has nothing of it.
+    assert not await AuditEntry.filter(category="access", subject_id=citizen.id).exists()
+
+    again = await home(client, citizen)  # fresh for their TTL: the departments are not asked again
+    assert {name: again[name]["summary"] for name in THREE} == expected(id_number)
+    assert await ExchangeMessage.all().count() == 3
+
+
+async def test_a_fine_to_pay_is_the_departments_and_read_because_the_citizen_asked(client, sms, app, live, standin):
+    citizen, id_number = await verified(client, sms)
+    unpaid = [i["reference"] for i in tpb.violations(id_number, beijing_today(), {})["items"] if i["status"] == "unpaid"]
+
+    payables = await app.ctx.payments.payables.of(citizen.id)
+
+    assert [p.reference for p in payables if p.kind == "traffic_fine"] == [f"traffic_fine:{n}" for n in unpaid]
+    [row] = await ExchangeMessage.filter(service=TPB_VIOLATIONS)
+    assert row.purpose == "citizen_request" == standin.messages(row.message_id)[0]["purpose"]
+
+
+async def test_a_reply_with_a_bad_signature_is_never_shown(client, sms, app, live, standin, clock):
+    citizen, id_number = await verified(client, sms)
+    standin.behave("bad_signature", department="hpf", count=0)
+
+    cards = await home(client, citizen)
+
+    assert cards["provident_fund"]["status"] == "unavailable"
+    assert cards["provident_fund"]["summary"] == "暂时无法获取，请稍后再试"
+    assert cards["social_security"]["status"] == "ok"  # the other departments still answer
+    [row] = await ExchangeMessage.filter(service=HPF_ACCOUNT)
+    assert (row.status, row.fault) == (200, "Server.ClientProxy.InvalidSignature")
+
+    standin.calm()
+    clock.advance(31)  # past the exchange's and the card's breaker, were either open
+    good = await home(client, citizen)
+    assert good["provident_fund"]["summary"] == expected(id_number)["provident_fund"]
+    standin.behave("bad_signature", department="hpf", count=0)
+    clock.advance(601)  # past the card's freshness: asked again, and the reply does not verify
+
+    stale = await home(client, citizen)
+
+    assert stale["provident_fund"]["status"] == "stale"
+    assert stale["provident_fund"]["summary"] == expected(id_number)["provident_fund"]  # the last good value
+    assert stale["provident_fund"]["notice"] == "暂时无法刷新，显示的是此前的数据"
+    faults = await ExchangeMessage.filter(service=HPF_ACCOUNT).order_by("at").values_list("fault", flat=True)
+    assert faults == ["Server.ClientProxy.InvalidSignature", None, "Server.ClientProxy.InvalidSignature"]
+
+
+async def test_a_citizen_without_real_name_sends_nothing_to_the_departments(client, sms, app, live, standin):
+    citizen = await sign_in(client, sms)
+    reply = await client.put(CARDS, headers=citizen.headers, json={"types": THREE})
+    assert reply.status_code == 200, reply.text
+
+    cards = await home(client, citizen)
+
+    assert {name: cards[name]["status"] for name in THREE} == {name: "locked" for name in THREE}
+    assert all("¥" not in cards[name]["summary"] for name in THREE)
+    for name in THREE:  # asked all the same (a payment list, a card after a lost verification): nothing to ask by
+        with pytest.raises(BackendError):
+            await app.ctx.card_backends[name].fetch(citizen.id)
+    assert await ExchangeMessage.all().count() == 0
+    assert standin.messages() == []
+
+
+def test_without_an_exchange_no_card_is_read_through_it() -> None:
+    assert exchange_backends(None) == {}  # the composition root keeps the in-process samples
