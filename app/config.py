@@ -99,6 +99,9 @@ class Settings:
     card_breaker_failures: int = 5
     card_breaker_cooldown: int = 30
     card_max_ttl: int = 3600  # caps every card type's freshness; 0 asks the backends on every home request
+    # Past its freshness, a card is shown stale at once for this many seconds while one worker refreshes it
+    # in the background; after that the request waits for the backend again (0: always wait).
+    card_stale_grace: int = 0
     # Stand-in department backends (no real ones in this sample): latency, and for demos, tests and
     # benchmarks outside production a random failure rate and a comma-separated list that hangs.
     card_backend_latency: float = 0.02
@@ -255,6 +258,8 @@ class Settings:
             raise ConfigError("APP_CARD_BREAKER_COOLDOWN must be 1-3600 seconds")
         if self.card_max_ttl < 0:
             raise ConfigError("APP_CARD_MAX_TTL must be 0 or more")
+        if not 0 <= self.card_stale_grace <= 7 * 24 * 3600:
+            raise ConfigError("APP_CARD_STALE_GRACE must be 0-604800 seconds (a week, as long as a last good value is kept)")
         if not 0 <= self.card_backend_latency <= 60:
             raise ConfigError("APP_CARD_BACKEND_LATENCY must be 0-60 seconds")
         if not 0 <= self.card_backend_failure_rate <= 1:

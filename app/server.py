@@ -218,6 +218,7 @@ def create_app(
     async def stop(app: Sanic) -> None:
         if app.ctx.access_log is not None:
             app.ctx.access_log.flush()
+        await app.ctx.cards.close()  # background card refreshes end before the cache and backends close
         app.ctx.health.close()
         await app.ctx.mini_program.close()
         await app.ctx.push.close()

@@ -7,6 +7,11 @@ never slows or breaks the screen: a card falls back to its last good value, mark
 with its time, or says it is temporarily unavailable. A circuit breaker per backend stops
 calling a department that keeps failing until a cool-down has passed; its state lives in
 the shared cache, so every worker agrees, and its time comes from the platform clock.
+
+Stale-while-revalidate: for `card_stale_grace` seconds after its freshness a card shows its last
+value at once, marked stale, while a background task refreshes it; a short lock in the shared
+cache lets one worker refresh a citizen's card at a time, the others keep showing the stale value.
+Past the grace window a request waits for the backend (up to the timeout) as before.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
@@ -60,6 +66,7 @@ VOUCHER_STATES = {
 NOTICES = {
     "stale": _texts("暂时无法刷新，显示的是此前的数据", "暫時無法重新整理，顯示的是先前的資料",
                     "Cannot refresh right now: showing earlier data"),
+    "refreshing": _texts("正在更新，显示的是此前的数据", "正在更新，顯示的是先前的資料", "Updating: showing earlier data"),
     "unavailable": _texts("暂时无法获取，请稍后再试", "暫時無法取得，請稍後再試", "Temporarily unavailable. Try again later."),
     "locked": _texts("完成实名认证后可查看", "完成實名認證後可查看", "Verify your real-name identity to see this"),
 }
@@ -209,6 +216,24 @@ class HomeCards:
         self.backends = backends  # looked up per call, so a swapped backend takes effect at once
         self.registry = registry
         self.settled = settled  # fines and bills paid through us, not yet written off by their department
+        self._refreshing: set[asyncio.Task[None]] = set()  # background refreshes, held until they end
+
+    @property
+    def refreshing(self) -> int:
+        """How many background refreshes this worker has under way."""
+        return len(self._refreshing)
+
+    async def refreshed(self) -> None:
+        """Wait until this worker's background refreshes have ended."""
+        while self._refreshing:
+            await asyncio.gather(*self._refreshing, return_exceptions=True)
+
+    async def close(self) -> None:
+        """At server stop: cancel the background refreshes still running (their cards keep the stale value)."""
+        tasks = list(self._refreshing)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- pins ------------------------------------------------------------------------------------------------
     async def pinned(self, citizen_id: str) -> list[str]:
@@ -290,26 +315,68 @@ class HomeCards:
         title = card.title(language)
         if citizen.level < card.min_level:
             return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None)
-        if stored is not None and now - stored["at"] < min(card.ttl, self.s.card_max_ttl):
+        fresh_for = min(card.ttl, self.s.card_max_ttl)  # 0: asked every time, never shown stale while asking
+        if stored is not None and now - stored["at"] < fresh_for:
             return await self._view(card, title, stored, "ok", language, citizen.id)
-        facts = await self._call(card.backend, citizen.id, breaker, now)
-        if facts is not None:
-            stored = {"data": facts, "at": now}
-            await set_json(self.p.cache, f"card:v:{card.type}:{citizen.id}", stored, ttl=STALE_KEEP)
-            return await self._view(card, title, stored, "ok", language, citizen.id)
+        if stored is not None and now - stored["at"] < fresh_for + self.s.card_stale_grace and fresh_for:
+            refreshing = await self._revalidate(card, citizen.id, breaker, now)
+            return await self._view(card, title, stored, "stale", language, citizen.id,
+                                    notice="refreshing" if refreshing else "stale")
+        fetched = await self._fetch(card, citizen.id, breaker, now)
+        if fetched is not None:
+            return await self._view(card, title, fetched, "ok", language, citizen.id)
         if stored is not None:
             return await self._view(card, title, stored, "stale", language, citizen.id)
         text = pick(NOTICES["unavailable"], language)
         return CardView(card.type, title, text, "unavailable", None, notice=text)
 
+    async def _fetch(self, card: CardType, citizen_id: str, breaker: _Breaker, now: float) -> dict[str, Any] | None:
+        """Ask the backend and keep its answer as the card's value; None when it gave none."""
+        facts = await self._call(card.backend, citizen_id, breaker, now)
+        if facts is None:
+            return None
+        stored = {"data": facts, "at": now}
+        await set_json(self.p.cache, f"card:v:{card.type}:{citizen_id}", stored, ttl=STALE_KEEP)
+        return stored
+
+    # -- refreshing a stale card in the background -----------------------------------------------------------
+    async def _revalidate(self, card: CardType, citizen_id: str, breaker: _Breaker, now: float) -> bool:
+        """Start refreshing a card past its freshness, unless its breaker is open or a refresh of it is under
+        way already (in any worker). True while a refresh is under way."""
+        if card.backend not in self.backends or (breaker.open_until is not None and now < breaker.open_until):
+            return False
+        lock, token = f"card:rv:{card.type}:{citizen_id}", secrets.token_hex(8)
+        # The lock outlives the backend call (bounded by the timeout); a worker that died frees it by then.
+        if not await self.p.cache.set_if_absent(lock, token, ttl=self.s.card_timeout + 1):
+            return True
+        task = asyncio.create_task(self._refresh(card, citizen_id, breaker, lock, token))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+        return True
+
+    async def _refresh(self, card: CardType, citizen_id: str, breaker: _Breaker, lock: str, token: str) -> None:
+        """Fetch the card again behind its breaker, as a request past the grace window would; a failure keeps
+        the stale value and counts against the breaker."""
+        try:
+            try:
+                now = self.p.clock.timestamp()
+                current = await get_json(self.p.cache, f"card:v:{card.type}:{citizen_id}")
+                # A request that read the old value just before another refresh ended asks nobody again.
+                if current is None or now - current["at"] >= min(card.ttl, self.s.card_max_ttl):
+                    await self._fetch(card, citizen_id, breaker, now)
+            finally:
+                await self.p.cache.delete_if(lock, token)
+        except Exception as exc:  # the cache failed: the card stays stale, and the next request tries again
+            log.warning("card %s: background refresh failed: %s", card.type, type(exc).__name__)
+
     async def _view(self, card: CardType, title: str, stored: dict[str, Any], status: str, language: str,
-                    citizen_id: str) -> CardView:
+                    citizen_id: str, notice: str = "stale") -> CardView:
         data = stored["data"]
         if self.settled is not None and data.get("items"):
             data = without_settled(card.backend, data, await self.settled(citizen_id))
         return CardView(card.type, title, card.describe(data, language), status,
                         datetime.fromtimestamp(stored["at"], tz=timezone.utc),
-                        notice=pick(NOTICES["stale"], language) if status == "stale" else None)
+                        notice=pick(NOTICES[notice], language) if status == "stale" else None)
 
     # -- calling a backend behind its circuit breaker --------------------------------------------------------
     async def _call(self, name: str, citizen_id: str, breaker: _Breaker, now: float) -> Facts | None:
