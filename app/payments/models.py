@@ -154,6 +154,7 @@ class Receipt(Model):
     licence_id = fields.CharField(max_length=40, null=True)  # the receipt in the e-licence wallet
     issued_at = fields.DatetimeField()
     wallet_outdated = fields.BooleanField(default=False, db_default=False)  # a refund the wallet licence does not show yet
+    settlement_told_at = fields.DatetimeField(null=True)  # when the department heard this payment settled the bill
     reversal_told_at = fields.DatetimeField(null=True)  # when the department heard a full refund reopened the bill
 
     payment_id: str

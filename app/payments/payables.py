@@ -15,13 +15,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Awaitable, Mapping
 
 from tortoise.exceptions import IntegrityError
 
 from app.errors import NotFound, Unavailable
 from app.payments.models import ItemFee, PaidReference
-from app.services.backends import BackendError, DepartmentBackend, SettlementReversals
+from app.services.backends import BackendError, DepartmentBackend, SettlementPayments, SettlementReversals
 from app.services.models import Application, ServiceItem
 
 log = logging.getLogger("app.payments")
@@ -88,9 +88,19 @@ class Payables:
                 return payable
         raise NotFound("PAYABLE_NOT_FOUND")
 
-    async def tell_reversed(self, reference: str) -> bool:
-        """Tell the department behind a fine or bill that a full refund reversed its settlement (it is due
-        again); True once told. An application fee has no department system to tell: True at once."""
+    async def tell_paid(self, reference: str, citizen_id: str, amount_fen: int, payment_id: str) -> bool:
+        """Tell the department behind a fine or bill that our payment settled it; True once told, or when there
+        is nobody to tell now: an application fee, or a department that learns of payments by its own
+        settlement run (the in-process stand-ins; the cards leave what we settled out until then)."""
+        kind, number = split_reference(reference)
+        backend = self.backends.get(CARD_OF_KIND.get(kind, ""))
+        if not isinstance(backend, SettlementPayments):
+            return True
+        return await self._tell(kind, "settlement", backend.settlement_paid(number, citizen_id, amount_fen, payment_id))
+
+    async def tell_reversed(self, reference: str, citizen_id: str) -> bool:
+        """Tell the department behind a fine or bill of the citizen that a full refund reversed its settlement
+        (it is due again); True once told. An application fee has no department system to tell: True at once."""
         kind, number = split_reference(reference)
         if kind not in CARD_OF_KIND:
             return True
@@ -98,10 +108,14 @@ class Payables:
         if not isinstance(backend, SettlementReversals):
             log.warning("the %s department cannot be told of reversed settlements", kind)
             return False
+        return await self._tell(kind, "reversed settlement", backend.settlement_reversed(number, citizen_id))
+
+    @staticmethod
+    async def _tell(kind: str, what: str, telling: Awaitable[None]) -> bool:
         try:
-            await asyncio.wait_for(backend.settlement_reversed(number), BACKEND_TIMEOUT)
+            await asyncio.wait_for(telling, BACKEND_TIMEOUT)
         except (BackendError, asyncio.TimeoutError) as failure:
-            log.warning("the %s department was not told of a reversed settlement: %s", kind, failure)
+            log.warning("the %s department was not told of a %s: %s", kind, what, failure)
             return False
         return True
 

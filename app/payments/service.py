@@ -529,6 +529,10 @@ class PaymentService:
             await self._to_wallet(payment, receipt)
         except Exception:  # the payment and its receipt stand; the settle job puts it in the wallet later
             log.exception("receipt %s not put in the wallet", receipt.number)
+        try:
+            await self._tell_settled(payment, receipt)
+        except Exception:  # the payment stands; the settle job tells the department later
+            log.exception("receipt %s: the department is not told of the settlement yet", receipt.number)
         await notify(self.p.clock, payment.citizen_id, "payment_succeeded",
                      {"description": payment.description, "amount": yuan(payment.amount_fen)})
         return True
@@ -554,6 +558,15 @@ class PaymentService:
         licence_id = await self.wallet.issue_own(RECEIPT_LICENCE_TYPE, payment.citizen_id, receipt.number,
                                                  _wallet_fields(payment, receipt, 0), receipt.issued_at)
         await Receipt.filter(number=receipt.number).update(licence_id=licence_id)
+
+    async def _tell_settled(self, payment: Payment, receipt: Receipt) -> None:
+        """The department behind a fine or bill hears that this payment settled it; when it cannot be told now,
+        the settle job tells it later. One at a time per receipt, so the job and a late notice never tell twice."""
+        async with self._one_at_a_time(f"receipt-settled:{payment.id}"):
+            if not await Receipt.filter(number=receipt.number, settlement_told_at=None).exists():
+                return
+            if await self.payables.tell_paid(payment.reference, payment.citizen_id, payment.amount_fen, payment.id):
+                await Receipt.filter(number=receipt.number).update(settlement_told_at=self.p.clock.now())
 
     # -- state moves ---------------------------------------------------------------------------------
     async def _move(self, payment_id: str, from_state: str, to_state: str, *, actor: str, actor_type: str,
@@ -746,7 +759,7 @@ class PaymentService:
         await Receipt.filter(number=receipt.number).update(wallet_outdated=False)
 
     async def _tell_department(self, payment: Payment, receipt: Receipt) -> None:
-        if not await self.payables.tell_reversed(payment.reference):
+        if not await self.payables.tell_reversed(payment.reference, payment.citizen_id):
             return
         await Receipt.filter(number=receipt.number).update(reversal_told_at=self.p.clock.now())
         await audit.record_event(self.p.clock, actor="system", actor_type="system", action="settlement_reversal_sent",
@@ -768,6 +781,10 @@ class PaymentService:
                 log.warning("settling %s by query failed: %s", payment.id, failure)
         for receipt in await Receipt.filter(licence_id=None, issued_at__lte=before).limit(200):
             await self._to_wallet(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
+        untold_paid = Receipt.filter(settlement_told_at=None, issued_at__lte=before,
+                                     payment__state__in=("success", "partially_refunded"))
+        for receipt in await untold_paid.order_by("issued_at").limit(200):
+            await self._tell_settled(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
         behind = Receipt.filter(wallet_outdated=True, licence_id__not_isnull=True)
         untold = Receipt.filter(payment__state="refunded", reversal_told_at=None)
         for payment_id in set(await behind.limit(200).values_list("payment_id", flat=True)) | set(

@@ -42,8 +42,19 @@ class SettlementReversals(Protocol):
     """A department that writes off fines or bills paid through us is told when a full refund reverses
     one of those settlements: the fine or bill is due again."""
 
-    async def settlement_reversed(self, number: str) -> None:
-        """Record that `number` (a decision or bill number) is no longer paid, or raise BackendError."""
+    async def settlement_reversed(self, number: str, citizen_id: str) -> None:
+        """Record that `number` (a decision or bill number of the citizen `citizen_id`) is no longer paid, or
+        raise BackendError."""
+
+
+@runtime_checkable
+class SettlementPayments(Protocol):
+    """A department that is told at once when a fine or bill of its own is paid through us (销账). One that is
+    not learns of it by its own settlement run; until then the cards leave what we settled out."""
+
+    async def settlement_paid(self, number: str, citizen_id: str, amount_fen: int, payment_id: str) -> None:
+        """Record that `number` of the citizen `citizen_id` is paid (`amount_fen` by our payment `payment_id`),
+        or raise BackendError."""
 
 
 def _numbers(citizen_id: str, salt: str, count: int) -> list[int]:
@@ -134,7 +145,7 @@ class StandInBackend:
         await self._answer()
         return self.sample(citizen_id)
 
-    async def settlement_reversed(self, number: str) -> None:
+    async def settlement_reversed(self, number: str, citizen_id: str) -> None:
         await self._answer()
         self.reversals.append(number)
 
@@ -216,5 +227,5 @@ def internal_sources(health: _HasStatus, vouchers: _HasCurrentVoucher) -> dict[s
     return {"health_code": HealthCodeSource(health), "id_voucher": VoucherSource(vouchers)}
 
 
-__all__ = ["BackendError", "DepartmentBackend", "Facts", "SettlementReversals", "StandInBackend", "stand_in_backends",
-           "internal_sources", "SAMPLES"]
+__all__ = ["BackendError", "DepartmentBackend", "Facts", "SettlementPayments", "SettlementReversals", "StandInBackend",
+           "stand_in_backends", "internal_sources", "SAMPLES"]

@@ -6,6 +6,10 @@ number the identity authority confirmed (实名), with the purpose `home_card`, 
 into the facts the card words today (the shapes of the in-process samples in backends.py). Whatever gives no
 data (no verified ID number, a department that is down or refuses, a reply that does not verify or has another
 shape) is a `BackendError`, so the cards' timeout, last good value and circuit breaker apply as to any backend.
+
+The traffic police adapter also tells 交管 when a fine is paid through us or a full refund reverses that
+(settlements/v1, purpose `settlement`): a write, never sent twice by the exchange client; the payments settle
+job tells it again later when it could not be told.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ IdNumberOf = Callable[[str], Awaitable[str | None]]  # a citizen id -> their ver
 HPF_ACCOUNT = "CN-GD/GOV/11440000MB2D0002XA/hpf/account/v1"
 HRSS_RIGHTS_RECORD = "CN-GD/GOV/11440000MB2D0001XA/hrss/rights-record/v1"
 TPB_VIOLATIONS = "CN-GD/GOV/11440000MB2D0003XA/tpb/violations/v1"
+TPB_SETTLEMENTS = "CN-GD/GOV/11440000MB2D0003XA/tpb/settlements/v1"
 HPF_STATES = {"normal": "paying", "sealed": "sealed", "none": "none"}  # 正常, 封存, 未开户
 
 
@@ -52,15 +57,18 @@ class ExchangeCard:
         id_number = await self.id_number_of(citizen_id)
         if id_number is None:
             raise BackendError(f"{self.name}: the citizen has no verified ID number to ask by")
-        try:
-            reply = await self.exchange.call(self.service, citizen_id, self.purpose,
-                                             {"subject": {"id_number": id_number}})
-        except ExchangeError as error:  # fault types only: no personal data in the message
-            raise BackendError(f"{self.name}: {type(error).__name__} {error.fault}") from None
+        reply = await self._call(self.service, citizen_id, self.purpose, {"subject": {"id_number": id_number}})
         try:
             return self.facts(reply)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise BackendError(f"{self.name}: the department's reply is not of the published shape") from None
+
+    async def _call(self, service: str, citizen_id: str, purpose: str, body: dict[str, Any],
+                    read: bool = True) -> dict[str, Any]:
+        try:
+            return await self.exchange.call(service, citizen_id, purpose, body, read=read)
+        except ExchangeError as error:  # fault types only: no personal data in the message
+            raise BackendError(f"{self.name}: {type(error).__name__} {error.fault}") from error
 
     def facts(self, reply: dict[str, Any]) -> Facts:
         raise NotImplementedError
@@ -104,6 +112,24 @@ class TrafficViolationsCard(ExchangeCard):
         return {"count": len(items), "fines": fines_fen // 100 if fines_fen % 100 == 0 else _yuan(fines_fen),
                 "points": sum(i["points"] for i in items), "items": items, "sample": reply.get("sample") is True}
 
+    async def settlement_paid(self, number: str, citizen_id: str, amount_fen: int, payment_id: str) -> None:
+        """交管 writes the fine off as paid by our payment (销账)."""
+        await self._settle(citizen_id, {"decision_number": number, "action": "paid", "amount_fen": amount_fen,
+                                        "payment_id": payment_id}, "paid")
+
+    async def settlement_reversed(self, number: str, citizen_id: str) -> None:
+        """交管 has the fine due again: a full refund reversed our payment of it."""
+        await self._settle(citizen_id, {"decision_number": number, "action": "reversed"}, "unpaid")
+
+    async def _settle(self, citizen_id: str, body: dict[str, Any], expected: str) -> None:
+        # The decision number is enough to find the fine; the ID number, when verified, lets 交管 check it is theirs.
+        id_number = await self.id_number_of(citizen_id)
+        if id_number is not None:
+            body["subject"] = {"id_number": id_number}
+        reply = await self._call(TPB_SETTLEMENTS, citizen_id, "settlement", body, read=False)
+        if reply.get("decision_number") != body["decision_number"] or reply.get("status") != expected:
+            raise BackendError(f"{self.name}: the department did not record the settlement as {expected}")
+
 
 CARDS: tuple[type[ExchangeCard], ...] = (ProvidentFundCard, SocialSecurityCard, TrafficViolationsCard)
 
@@ -125,4 +151,5 @@ def exchange_backends(exchange: ExchangeClient | None, purpose: str = "home_card
             if exchange.registration(card.service) is not None}
 
 
-__all__ = ["ExchangeCard", "ProvidentFundCard", "SocialSecurityCard", "TrafficViolationsCard", "exchange_backends"]
+__all__ = ["ExchangeCard", "ProvidentFundCard", "SocialSecurityCard", "TPB_SETTLEMENTS", "TrafficViolationsCard",
+           "exchange_backends"]

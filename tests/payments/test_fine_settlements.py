@@ -1,0 +1,128 @@
+"""A traffic fine read from 交管 through the department data exchange (the stand-in departments' process) and paid
+through us: 交管 is told it is paid (settlements/v1, purpose settlement) and, after a full refund, that it is due
+again; a department down at that moment hears of it from the settle job, once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from app.accounts.service import verified_id_number
+from app.config import Settings
+from app.integrations.exchange.models import ExchangeMessage
+from app.payments.models import Payment, Receipt
+from app.services.department_cards import TPB_SETTLEMENTS, TPB_VIOLATIONS
+from standins.departments import tpb
+from standins.departments.control import DepartmentsStandIn
+from standins.departments.server import beijing_today
+from tests.factories import SignedInCitizen, sign_in, valid_id_number, verify_real_name
+from tests.integrations.exchange.test_standin_departments import departments_url  # noqa: F401 (a fixture)
+from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
+from tests.payments.test_refunds import past_the_settle_time, payable, refunded
+
+
+def _fined() -> Iterator[str]:
+    """ID numbers of people with an unpaid traffic fine at the stand-in 交管."""
+    for sequence in range(300, 1000):
+        number = valid_id_number(sequence=f"{sequence:03d}")
+        if tpb.violations(number, beijing_today(), {})["count"]:
+            yield number
+
+
+_next_fined = _fined()
+
+
+@pytest.fixture
+def standin(departments_url: str) -> Iterator[DepartmentsStandIn]:  # noqa: F811
+    control = DepartmentsStandIn(departments_url)
+    control.reset()
+    yield control
+    control.reset()
+    control.close()
+
+
+@pytest.fixture
+def settings(settings: Settings, standin: DepartmentsStandIn, tmp_path: Path) -> Settings:
+    """WeChat Pay's stand-in gateway, and our exchange registry as the stand-in departments write it for us."""
+    path = tmp_path / "exchange-registry.json"
+    path.write_text(json.dumps(standin.registry(client=settings.exchange_client)), "utf-8")
+    return settings.with_(exchange_registry=str(path))
+
+
+@pytest.fixture
+async def payer(client, sms, live_server: str, standin: DepartmentsStandIn) -> SignedInCitizen:
+    """A real-named citizen (实名) whose ID number has an unpaid fine at 交管, which checks our signatures by the
+    keys our live server publishes."""
+    standin.client_keys_at(f"{live_server}/.well-known/jwks.json")
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, name="陈美玲", id_number=next(_next_fined))
+    return citizen
+
+
+async def at_department(app, citizen: SignedInCitizen, number: str) -> str:
+    """The fine's status as 交管's violations/v1 answers it now."""
+    id_number = await verified_id_number(app.ctx.exchange.p, citizen.id)
+    reply = await app.ctx.exchange.call(TPB_VIOLATIONS, citizen.id, "citizen_request", {"subject": {"id_number": id_number}})
+    return next(i["status"] for i in reply["items"] if i["reference"] == number)
+
+
+async def settlement_messages() -> list[ExchangeMessage]:
+    return list(await ExchangeMessage.filter(service=TPB_SETTLEMENTS).order_by("at"))
+
+
+async def told_paid(payment_id: str) -> bool:
+    receipt = await Receipt.get_or_none(payment_id=payment_id)
+    return receipt is not None and receipt.settlement_told_at is not None
+
+
+async def test_a_fine_paid_through_us_is_paid_at_the_department_and_a_full_refund_makes_it_due_there_again(
+        app, client, payer, wechatpay, payments_admin, standin):
+    payment = await pay_a_fine(client, payer, wechatpay)
+    number = payment["reference"].split(":", 1)[1]
+    await wait_for(lambda: told_paid(payment["id"]))
+
+    assert await at_department(app, payer, number) == "paid"
+    [row] = await settlement_messages()
+    assert (row.purpose, row.status, row.fault, row.attempt) == ("settlement", 200, None, 1)
+    [theirs] = standin.messages(row.message_id)
+    assert (theirs["purpose"], theirs["status"], theirs["user"], theirs["request_hash"], theirs["response_sha256"]) == \
+        ("settlement", 200, row.user, row.request_hash, row.response_hash)
+
+    await refunded(client, payments_admin, payer, payment)
+
+    assert await at_department(app, payer, number) == "unpaid"
+    assert [(m.purpose, m.status) for m in await settlement_messages()] == [("settlement", 200)] * 2
+    assert (await Receipt.get(payment_id=payment["id"])).reversal_told_at is not None
+    assert (await payable(client, payer, payment["reference"]))["paid"] is False  # owed again, as 交管 says
+
+
+async def test_a_department_down_when_the_fine_is_paid_is_told_by_the_settle_job_once(
+        app, client, payer, wechatpay, standin, clock):
+    payment = (await start_payment(client, payer, await first_fine(client, payer))).json()
+    number = payment["reference"].split(":", 1)[1]
+    standin.behave("fail", department="tpb", count=1)  # 交管's next reply, to our settlement: 500
+    wechatpay.pay(payment["id"])
+
+    async def tried() -> bool:
+        return bool(await settlement_messages())
+
+    await wait_for(tried)
+    assert (await Payment.get(id=payment["id"])).state == "success"  # the payment stands
+    [failed] = await settlement_messages()
+    assert (failed.status, failed.fault) == (500, "Server.ServerProxy.InternalError")  # a write: not sent twice
+    assert not await told_paid(payment["id"])
+    assert await at_department(app, payer, number) == "unpaid"
+
+    await past_the_settle_time(app, clock)
+    await app.ctx.payments.settle_unnotified()
+    await app.ctx.payments.settle_unnotified()  # told once, not at every run
+
+    assert await told_paid(payment["id"])
+    assert await at_department(app, payer, number) == "paid"
+    assert [(m.status, m.fault) for m in await settlement_messages()] == [(500, "Server.ServerProxy.InternalError"),
+                                                                         (200, None)]
+    theirs = [m["status"] for m in standin.messages() if m["service"] == TPB_SETTLEMENTS]
+    assert theirs == [200, 500]  # newest first
