@@ -22,6 +22,7 @@ from tortoise.exceptions import IntegrityError
 from app.errors import NotFound, Unavailable
 from app.payments.models import ItemFee, PaidReference
 from app.services.backends import BackendError, DepartmentBackend, SettlementPayments, SettlementReversals
+from app.services.department_errors import department_error, exchange_error_of
 from app.services.models import Application, ServiceItem
 
 log = logging.getLogger("app.payments")
@@ -82,7 +83,14 @@ class Payables:
     async def resolve(self, citizen_id: str, reference: str) -> Payable:
         """The one payable of this citizen under `reference`; another citizen's is simply not found."""
         kind, _ = split_reference(reference)
-        candidates = await self._fees(citizen_id) if kind == "application_fee" else await self._from_backend(citizen_id, kind)
+        try:
+            candidates = await self._fees(citizen_id) if kind == "application_fee" else \
+                await self._from_backend(citizen_id, kind)
+        except Unavailable as unavailable:  # the citizen is paying: say what the department's exchange said
+            answered = exchange_error_of(unavailable)
+            if answered is None:
+                raise
+            raise department_error(answered) from None
         for payable in candidates:
             if payable.reference == reference:
                 return payable
@@ -133,8 +141,8 @@ class Payables:
             raise Unavailable("PAYABLES_UNAVAILABLE")
         try:
             facts: dict[str, Any] = await asyncio.wait_for(backend.fetch(citizen_id), BACKEND_TIMEOUT)
-        except (BackendError, asyncio.TimeoutError):
-            raise Unavailable("PAYABLES_UNAVAILABLE") from None
+        except (BackendError, asyncio.TimeoutError) as failure:
+            raise Unavailable("PAYABLES_UNAVAILABLE") from failure
         if kind == "traffic_fine":
             return [Payable(f"traffic_fine:{i['reference']}", kind, int(i["fine_fen"]),
                             f"交通违法罚款 {i['reference']}（{i['offence']}）") for i in facts.get("items", [])]

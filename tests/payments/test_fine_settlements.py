@@ -12,6 +12,7 @@ import pytest
 
 from app.accounts.service import verified_id_number
 from app.config import Settings
+from app.integrations.exchange.client import DEFAULT_RETRY_AFTER
 from app.integrations.exchange.models import ExchangeMessage
 from app.payments.models import Payment, Receipt
 from app.services.department_cards import TPB_SETTLEMENTS, TPB_VIOLATIONS
@@ -126,3 +127,24 @@ async def test_a_department_down_when_the_fine_is_paid_is_told_by_the_settle_job
                                                                          (200, None)]
     theirs = [m["status"] for m in standin.messages() if m["service"] == TPB_SETTLEMENTS]
     assert theirs == [200, 500]  # newest first
+
+
+async def test_a_department_down_while_the_citizen_pays_a_fine_answers_503_with_retry_after(
+        app, client, payer, wechatpay, standin):
+    fine = await first_fine(client, payer)
+    standin.behave("fail", department="tpb", count=0)  # 交管 answers 500 until calmed
+
+    reply = await start_payment(client, payer, fine)
+
+    assert reply.status_code == 503, reply.text
+    error = reply.json()["error"]
+    assert (error["code"], error["retry_after"]) == ("DEPARTMENT_UNAVAILABLE", DEFAULT_RETRY_AFTER)
+    assert reply.headers["Retry-After"] == str(DEFAULT_RETRY_AFTER)
+    assert f"{DEFAULT_RETRY_AFTER} 秒后再试" in error["message"]
+    assert await Payment.all().count() == 0  # nothing is created while what is owed cannot be read
+    read = await ExchangeMessage.filter(service=TPB_VIOLATIONS).order_by("at").values_list("attempt", "status")
+    assert read[-2:] == [(1, 500), (2, 500)]  # a read, sent again once, then given up
+
+    standin.calm()
+    again = await start_payment(client, payer, fine)
+    assert again.status_code == 201, again.text
