@@ -117,6 +117,12 @@ def tencent_cloud_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 @pytest.fixture(scope="session")
+def departments_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The stand-in departments on the exchange (人社, 住房公积金, 交管), their own process for the whole run."""
+    yield from _stand_in(tmp_path_factory, "standins.departments", "stand-in departments")
+
+
+@pytest.fixture(scope="session")
 def jpush_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The stand-in JPush (app push), its own process for the whole run."""
     yield from _stand_in(tmp_path_factory, "standins.jpush", "stand-in JPush")

@@ -20,7 +20,6 @@ from standins.departments import tpb
 from standins.departments.control import DepartmentsStandIn
 from standins.departments.server import beijing_today
 from tests.factories import SignedInCitizen, sign_in, valid_id_number, verify_real_name
-from tests.integrations.exchange.test_standin_departments import departments_url  # noqa: F401 (a fixture)
 from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
 from tests.payments.test_refunds import past_the_settle_time, payable, refunded
 
@@ -37,7 +36,7 @@ _next_fined = _fined()
 
 
 @pytest.fixture
-def standin(departments_url: str) -> Iterator[DepartmentsStandIn]:  # noqa: F811
+def standin(departments_url: str) -> Iterator[DepartmentsStandIn]:
     control = DepartmentsStandIn(departments_url)
     control.reset()
     yield control

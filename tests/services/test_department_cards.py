@@ -21,7 +21,6 @@ from standins.departments.control import DepartmentsStandIn
 from standins.departments.server import beijing_today
 from tests.factories import sign_in, valid_id_number, verify_real_name
 from tests.health_code.interop.partner_process import serve_live
-from tests.integrations.exchange.test_standin_departments import departments_url  # noqa: F401 (a fixture)
 
 HOME = "/api/v1/home"
 CARDS = "/api/v1/home/cards"
@@ -43,7 +42,7 @@ _person = _people()
 
 
 @pytest.fixture
-def standin(departments_url: str) -> Iterator[DepartmentsStandIn]:  # noqa: F811
+def standin(departments_url: str) -> Iterator[DepartmentsStandIn]:
     control = DepartmentsStandIn(departments_url)
     control.reset()
     yield control

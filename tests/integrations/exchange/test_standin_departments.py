@@ -5,9 +5,8 @@ two message logs of an exchange agree."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import pytest
 from sanic import Sanic
@@ -18,19 +17,10 @@ from app.integrations.exchange.registry import load_registry
 from app.platform import Platform
 from standins.departments.control import DepartmentsStandIn
 from tests.factories import valid_id_number
-from tests.health_code.interop.partner_process import end_now, launch, serve_live
+from tests.health_code.interop.partner_process import serve_live
 
 INSURED_STATUS = "CN-GD/GOV/11440000MB2D0001XA/hrss/insured-status/v1"
 CITIZEN = "c_standin_citizen"
-
-
-@pytest.fixture(scope="session")
-def departments_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("departments") / "standin.log"
-    url, process = launch([sys.executable, "-m", "standins.departments", "--port", "0"], log, "/_standin/health",
-                          what="stand-in departments")
-    yield url
-    end_now(process)
 
 
 @pytest.fixture
