@@ -8,6 +8,7 @@ emptied between tests. With APP_REDIS_URL: a private key namespace per test.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -26,10 +27,11 @@ from app.clock import MovableClock
 from app.config import Settings
 from app.platform import Platform, build_platform
 from app.server import create_app
+from standins.departments.control import DepartmentsStandIn
 from standins.jpush.control import JPushStandIn
 from standins.wechatpay.control import WeChatPayStandIn
 from standins.tencent_cloud.control import TencentStandIn
-from tests.health_code.interop.partner_process import end_now, launch
+from tests.health_code.interop.partner_process import end_now, launch, serve_live
 from tests.miniprogram.platform_process import PlatformProcess, start_platform
 
 Sanic.test_mode = True
@@ -199,8 +201,26 @@ def jpush(jpush_url: str) -> Iterator[JPushStandIn]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, mini_program_platform: PlatformProcess, tencent_cloud_url: str,
-             jpush_url: str) -> Settings:
+def departments(departments_url: str) -> Iterator[DepartmentsStandIn]:
+    """The stand-in departments' control, reset around the test."""
+    control = DepartmentsStandIn(departments_url)
+    control.reset()
+    yield control
+    control.reset()
+    control.close()
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path, mini_program_platform: PlatformProcess,
+             tencent_cloud_url: str, jpush_url: str) -> Settings:
+    """The settings of a test's app. Marked `departments`, its exchange registry registers every service of the
+    stand-in departments, with their keys, as they write it for us."""
+    exchange_registry = ""
+    if request.node.get_closest_marker("departments") is not None:
+        departments: DepartmentsStandIn = request.getfixturevalue("departments")
+        path = tmp_path / "exchange-registry.json"
+        path.write_text(json.dumps(departments.registry(client=Settings().exchange_client)), "utf-8")
+        exchange_registry = str(path)
     return Settings(
         env="test",
         data_dir=tmp_path,
@@ -212,6 +232,7 @@ def settings(database_url: str, tmp_path: Path, mini_program_platform: PlatformP
         cache_namespace=f"test:{secrets.token_hex(6)}",
         scheduler_enabled=False,  # tests run jobs themselves, with the clock they move
         card_timeout=2.0,  # department stand-ins answer in 20 ms; the timeout tests set their own
+        exchange_registry=exchange_registry,
     ).validated()
 
 
@@ -239,6 +260,15 @@ async def app(settings: Settings, platform: Platform, tencent: TencentStandIn) -
         await platform.cache.clear()
         await app._server_event("shutdown", "before")
         await app._server_event("shutdown", "after")  # after_server_stop: cache and database closed
+
+
+@pytest.fixture
+async def departments_live(app: Sanic, departments: DepartmentsStandIn) -> AsyncIterator[str]:
+    """Our app on a socket (its URL), the stand-in departments fetching our public keys from the JWKS it publishes
+    so that they can check our signatures."""
+    async with serve_live(app) as ours:
+        departments.client_keys_at(f"{ours}/.well-known/jwks.json")
+        yield ours
 
 
 async def _empty_tables(settings: Settings) -> None:

@@ -4,14 +4,11 @@ again; a department down at that moment hears of it from the settle job, once.""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from app.accounts.service import verified_id_number
-from app.config import Settings
 from app.integrations.exchange.client import DEFAULT_RETRY_AFTER
 from app.integrations.exchange.models import ExchangeMessage
 from app.payments.models import Payment, Receipt
@@ -33,30 +30,14 @@ def _fined() -> Iterator[str]:
 
 
 _next_fined = _fined()
+pytestmark = pytest.mark.departments
 
 
 @pytest.fixture
-def standin(departments_url: str) -> Iterator[DepartmentsStandIn]:
-    control = DepartmentsStandIn(departments_url)
-    control.reset()
-    yield control
-    control.reset()
-    control.close()
-
-
-@pytest.fixture
-def settings(settings: Settings, standin: DepartmentsStandIn, tmp_path: Path) -> Settings:
-    """WeChat Pay's stand-in gateway, and our exchange registry as the stand-in departments write it for us."""
-    path = tmp_path / "exchange-registry.json"
-    path.write_text(json.dumps(standin.registry(client=settings.exchange_client)), "utf-8")
-    return settings.with_(exchange_registry=str(path))
-
-
-@pytest.fixture
-async def payer(client, sms, live_server: str, standin: DepartmentsStandIn) -> SignedInCitizen:
+async def payer(client, sms, live_server: str, departments: DepartmentsStandIn) -> SignedInCitizen:
     """A real-named citizen (实名) whose ID number has an unpaid fine at 交管, which checks our signatures by the
     keys our live server publishes."""
-    standin.client_keys_at(f"{live_server}/.well-known/jwks.json")
+    departments.client_keys_at(f"{live_server}/.well-known/jwks.json")
     citizen = await sign_in(client, sms)
     await verify_real_name(client, citizen, name="陈美玲", id_number=next(_next_fined))
     return citizen
@@ -79,7 +60,7 @@ async def told_paid(payment_id: str) -> bool:
 
 
 async def test_a_fine_paid_through_us_is_paid_at_the_department_and_a_full_refund_makes_it_due_there_again(
-        app, client, payer, wechatpay, payments_admin, standin):
+        app, client, payer, wechatpay, payments_admin, departments):
     payment = await pay_a_fine(client, payer, wechatpay)
     number = payment["reference"].split(":", 1)[1]
     await wait_for(lambda: told_paid(payment["id"]))
@@ -87,7 +68,7 @@ async def test_a_fine_paid_through_us_is_paid_at_the_department_and_a_full_refun
     assert await at_department(app, payer, number) == "paid"
     [row] = await settlement_messages()
     assert (row.purpose, row.status, row.fault, row.attempt) == ("settlement", 200, None, 1)
-    [theirs] = standin.messages(row.message_id)
+    [theirs] = departments.messages(row.message_id)
     assert (theirs["purpose"], theirs["status"], theirs["user"], theirs["request_hash"], theirs["response_sha256"]) == \
         ("settlement", 200, row.user, row.request_hash, row.response_hash)
 
@@ -100,10 +81,10 @@ async def test_a_fine_paid_through_us_is_paid_at_the_department_and_a_full_refun
 
 
 async def test_a_department_down_when_the_fine_is_paid_is_told_by_the_settle_job_once(
-        app, client, payer, wechatpay, standin, clock):
+        app, client, payer, wechatpay, departments, clock):
     payment = (await start_payment(client, payer, await first_fine(client, payer))).json()
     number = payment["reference"].split(":", 1)[1]
-    standin.behave("fail", department="tpb", count=1)  # 交管's next reply, to our settlement: 500
+    departments.behave("fail", department="tpb", count=1)  # 交管's next reply, to our settlement: 500
     wechatpay.pay(payment["id"])
 
     async def tried() -> bool:
@@ -124,14 +105,14 @@ async def test_a_department_down_when_the_fine_is_paid_is_told_by_the_settle_job
     assert await at_department(app, payer, number) == "paid"
     assert [(m.status, m.fault) for m in await settlement_messages()] == [(500, "Server.ServerProxy.InternalError"),
                                                                          (200, None)]
-    theirs = [m["status"] for m in standin.messages() if m["service"] == TPB_SETTLEMENTS]
+    theirs = [m["status"] for m in departments.messages() if m["service"] == TPB_SETTLEMENTS]
     assert theirs == [200, 500]  # newest first
 
 
 async def test_a_department_down_while_the_citizen_pays_a_fine_answers_503_with_retry_after(
-        app, client, payer, wechatpay, standin):
+        app, client, payer, wechatpay, departments):
     fine = await first_fine(client, payer)
-    standin.behave("fail", department="tpb", count=0)  # 交管 answers 500 until calmed
+    departments.behave("fail", department="tpb", count=0)  # 交管 answers 500 until calmed
 
     reply = await start_payment(client, payer, fine)
 
@@ -144,6 +125,6 @@ async def test_a_department_down_while_the_citizen_pays_a_fine_answers_503_with_
     read = await ExchangeMessage.filter(service=TPB_VIOLATIONS).order_by("at").values_list("attempt", "status")
     assert read[-2:] == [(1, 500), (2, 500)]  # a read, sent again once, then given up
 
-    standin.calm()
+    departments.calm()
     again = await start_payment(client, payer, fine)
     assert again.status_code == 201, again.text

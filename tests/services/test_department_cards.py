@@ -5,22 +5,19 @@ never shown, and a citizen without 实名 sends nothing to any department."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from app.audit import AuditEntry
-from app.config import Settings
 from app.integrations.exchange.models import ExchangeMessage
 from app.services.backends import BackendError
 from app.services.department_cards import HPF_ACCOUNT, HRSS_RIGHTS_RECORD, TPB_VIOLATIONS, exchange_backends
 from standins.departments import hpf, hrss, tpb
-from standins.departments.control import DepartmentsStandIn
 from standins.departments.server import beijing_today
 from tests.factories import sign_in, valid_id_number, verify_real_name
-from tests.health_code.interop.partner_process import serve_live
+
+pytestmark = pytest.mark.departments
 
 HOME = "/api/v1/home"
 CARDS = "/api/v1/home/cards"
@@ -39,31 +36,6 @@ def _people() -> Iterator[str]:
 
 
 _person = _people()
-
-
-@pytest.fixture
-def standin(departments_url: str) -> Iterator[DepartmentsStandIn]:
-    control = DepartmentsStandIn(departments_url)
-    control.reset()
-    yield control
-    control.reset()
-    control.close()
-
-
-@pytest.fixture
-def settings(settings: Settings, standin: DepartmentsStandIn, tmp_path: Path) -> Settings:
-    """Our registry as the stand-ins write it for us: every service of theirs, with their keys."""
-    path = tmp_path / "exchange-registry.json"
-    path.write_text(json.dumps(standin.registry(client=settings.exchange_client)), "utf-8")
-    return settings.with_(exchange_registry=str(path))
-
-
-@pytest.fixture
-async def live(app, standin: DepartmentsStandIn) -> Any:
-    """Our app on a socket, so the departments fetch our keys from the JWKS we publish."""
-    async with serve_live(app) as ours:
-        standin.client_keys_at(f"{ours}/.well-known/jwks.json")
-        yield ours
 
 
 async def verified(client, sms) -> tuple[Any, str]:
@@ -96,7 +68,7 @@ def expected(id_number: str) -> dict[str, Any]:
     }
 
 
-async def test_the_cards_show_the_departments_figures_and_both_message_logs_agree(client, sms, app, live, standin):
+async def test_the_cards_show_the_departments_figures_and_both_message_logs_agree(client, sms, app, departments_live, departments):
     citizen, id_number = await verified(client, sms)
 
     cards = await home(client, citizen)
@@ -106,7 +78,7 @@ async def test_the_cards_show_the_departments_figures_and_both_message_logs_agre
     ours = {row.service: row for row in await ExchangeMessage.all()}
     assert set(ours) == set(SERVICES.values())
     for row in ours.values():
-        [theirs] = standin.messages(row.message_id)
+        [theirs] = departments.messages(row.message_id)
         assert (row.purpose, row.status, row.fault, row.represented_party) == ("home_card", 200, None, "")
         assert (theirs["service"], theirs["purpose"], theirs["user"]) == (row.service, "home_card", row.user)
         assert (theirs["request_hash"], theirs["response_sha256"], theirs["status"]) == \
@@ -119,7 +91,7 @@ async def test_the_cards_show_the_departments_figures_and_both_message_logs_agre
     assert await ExchangeMessage.all().count() == 3
 
 
-async def test_a_fine_to_pay_is_the_departments_and_read_because_the_citizen_asked(client, sms, app, live, standin):
+async def test_a_fine_to_pay_is_the_departments_and_read_because_the_citizen_asked(client, sms, app, departments_live, departments):
     citizen, id_number = await verified(client, sms)
     unpaid = [i["reference"] for i in tpb.violations(id_number, beijing_today(), {})["items"] if i["status"] == "unpaid"]
 
@@ -127,12 +99,12 @@ async def test_a_fine_to_pay_is_the_departments_and_read_because_the_citizen_ask
 
     assert [p.reference for p in payables if p.kind == "traffic_fine"] == [f"traffic_fine:{n}" for n in unpaid]
     [row] = await ExchangeMessage.filter(service=TPB_VIOLATIONS)
-    assert row.purpose == "citizen_request" == standin.messages(row.message_id)[0]["purpose"]
+    assert row.purpose == "citizen_request" == departments.messages(row.message_id)[0]["purpose"]
 
 
-async def test_a_reply_with_a_bad_signature_is_never_shown(client, sms, app, live, standin, clock):
+async def test_a_reply_with_a_bad_signature_is_never_shown(client, sms, app, departments_live, departments, clock):
     citizen, id_number = await verified(client, sms)
-    standin.behave("bad_signature", department="hpf", count=0)
+    departments.behave("bad_signature", department="hpf", count=0)
 
     cards = await home(client, citizen)
 
@@ -142,11 +114,11 @@ async def test_a_reply_with_a_bad_signature_is_never_shown(client, sms, app, liv
     [row] = await ExchangeMessage.filter(service=HPF_ACCOUNT)
     assert (row.status, row.fault) == (200, "Server.ClientProxy.InvalidSignature")
 
-    standin.calm()
+    departments.calm()
     clock.advance(31)  # past the exchange's and the card's breaker, were either open
     good = await home(client, citizen)
     assert good["provident_fund"]["summary"] == expected(id_number)["provident_fund"]
-    standin.behave("bad_signature", department="hpf", count=0)
+    departments.behave("bad_signature", department="hpf", count=0)
     clock.advance(601)  # past the card's freshness: asked again, and the reply does not verify
 
     stale = await home(client, citizen)
@@ -158,7 +130,7 @@ async def test_a_reply_with_a_bad_signature_is_never_shown(client, sms, app, liv
     assert faults == ["Server.ClientProxy.InvalidSignature", None, "Server.ClientProxy.InvalidSignature"]
 
 
-async def test_a_citizen_without_real_name_sends_nothing_to_the_departments(client, sms, app, live, standin):
+async def test_a_citizen_without_real_name_sends_nothing_to_the_departments(client, sms, app, departments_live, departments):
     citizen = await sign_in(client, sms)
     reply = await client.put(CARDS, headers=citizen.headers, json={"types": THREE})
     assert reply.status_code == 200, reply.text
@@ -171,7 +143,7 @@ async def test_a_citizen_without_real_name_sends_nothing_to_the_departments(clie
         with pytest.raises(BackendError):
             await app.ctx.card_backends[name].fetch(citizen.id)
     assert await ExchangeMessage.all().count() == 0
-    assert standin.messages() == []
+    assert departments.messages() == []
 
 
 def test_without_an_exchange_no_card_is_read_through_it() -> None:
