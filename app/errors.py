@@ -204,6 +204,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "DEPARTMENT_PURPOSE_NOT_AUTHORISED": {"zh-Hans": "该部门未授权本平台为此用途查询您的信息，请通过该部门的窗口或官方渠道办理。", "zh-Hant": "該部門未授權本平台為此用途查詢您的資料，請透過該部門的窗口或官方管道辦理。", "en": "The department has not authorised this platform to ask for this. Please use the department's own office or channels."},
     "DEPARTMENT_SUBJECT_UNKNOWN": {"zh-Hans": "该部门没有您的相关记录。如有疑问，请联系该部门。", "zh-Hant": "該部門沒有您的相關紀錄。如有疑問，請聯絡該部門。", "en": "The department holds no records of you. If you think it should, contact the department."},
     "DEPARTMENT_REFUSED": {"zh-Hans": "部门系统未能受理本次请求，请稍后再试；如仍不成功，请联系客服。", "zh-Hant": "部門系統未能受理本次請求，請稍後再試；如仍不成功，請聯絡客服。", "en": "The department's system did not accept the request. Try again later; if it keeps failing, contact support."},
+    "DEPARTMENT_NOT_CONNECTED": {"zh-Hans": "该部门尚未接入本平台，请通过该部门的窗口或官方渠道办理。", "zh-Hant": "該部門尚未接入本平台，請透過該部門的窗口或官方管道辦理。", "en": "This department is not connected to the platform yet. Please use the department's own office or channels."},
     "PAYMENT_AMOUNT_MISMATCH": {"zh-Hans": "缴费金额与应缴金额 {owed} 不一致。", "zh-Hant": "繳費金額與應繳金額 {owed} 不一致。", "en": "The amount differs from the {owed} owed."},
     "REFERENCE_ALREADY_PAID": {"zh-Hans": "该款项已缴清，无需重复缴费。", "zh-Hant": "該款項已繳清，無需重複繳費。", "en": "This has already been paid; there is nothing more to pay."},
     "PAYMENT_IN_PROGRESS": {"zh-Hans": "该款项已有一笔支付正在进行，请先完成或取消那一笔。", "zh-Hant": "該款項已有一筆支付正在進行，請先完成或取消那一筆。", "en": "A payment for this is already in progress; finish or cancel it first."},

@@ -52,6 +52,7 @@ from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
 from app.services.cards import HomeCards
 from app.services.department_cards import exchange_backends
+from app.departments.service import DepartmentServices
 from app.integrations.exchange.client import ExchangeClient
 from app.integrations.exchange.registry import load_registry
 from app.notifications.channels import Channels, PushChannel, SmsChannel, configure_channels
@@ -170,6 +171,7 @@ def create_app(
                                 max_attempts=settings.notify_max_attempts))
     app.ctx.appointments = AppointmentService(platform)
     app.ctx.exchange = _exchange(settings, platform)
+    app.ctx.departments = DepartmentServices(platform, app.ctx.exchange)
     app.ctx.card_backends = {**_department_backends(settings), **exchange_backends(app.ctx.exchange),
                              **internal_sources(app.ctx.health, app.ctx.vouchers)}
     app.ctx.cards = HomeCards(platform, app.ctx.card_backends, settled=settled_numbers)
@@ -319,6 +321,11 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.public import receipts as public_receipts
     app.blueprint([citizen_payments.bp, admin_payments.bp, provider_payments.bp, public_receipts.bp])
     app.blueprint([miniprogram.public, miniprogram.bp, h5.bp])
+    from api.citizen import provident_fund, social_insurance, social_security_card, traffic
+    from api.public import social_insurance_proofs
+    from api.rp import social_security_card as rp_social_security_card
+    app.blueprint([social_insurance.bp, social_insurance_proofs.bp, social_security_card.bp, rp_social_security_card.bp,
+                   provident_fund.bp, traffic.bp])
 
 
 async def readiness(platform: Platform) -> dict[str, str]:

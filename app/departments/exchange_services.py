@@ -1,0 +1,70 @@
+"""The department services on the data exchange that the platform calls, by their X-Road service ids, and the
+one way a department service is asked for a citizen's own data."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from app.accounts.rules import LEVEL_REAL_NAME
+from app.accounts.service import IdentityLevelRequired, verified_id_number
+from app.errors import AppError
+from app.integrations.exchange.client import ExchangeError
+from app.services.department_errors import department_error
+
+if TYPE_CHECKING:
+    from app.integrations.exchange.client import ExchangeClient
+    from app.platform import Platform
+
+HRSS = "CN-GD/GOV/11440000MB2D0001XA/hrss"  # 广东省人力资源和社会保障厅
+HPF = "CN-GD/GOV/11440000MB2D0002XA/hpf"  # 住房公积金管理中心
+TPB = "CN-GD/GOV/11440000MB2D0003XA/tpb"  # 公安厅交通管理局
+
+HRSS_INSURED_STATUS = f"{HRSS}/insured-status/v1"
+HRSS_CONTRIBUTIONS = f"{HRSS}/contributions/v1"
+HRSS_RIGHTS_RECORD = f"{HRSS}/rights-record/v1"
+HRSS_SOCIAL_SECURITY_CARD = f"{HRSS}/social-security-card/v1"
+HPF_ACCOUNT = f"{HPF}/account/v1"
+HPF_DEPOSITS = f"{HPF}/deposits/v1"
+HPF_WITHDRAWAL_ELIGIBILITY = f"{HPF}/withdrawal-eligibility/v1"
+TPB_VEHICLES = f"{TPB}/vehicles/v1"
+TPB_DRIVING_LICENCE = f"{TPB}/driving-licence/v1"
+TPB_VIOLATIONS = f"{TPB}/violations/v1"
+TPB_SETTLEMENTS = f"{TPB}/settlements/v1"
+
+
+class DepartmentAsker:
+    """Asks department services about one citizen, by the ID number the identity authority confirmed (实名).
+
+    `ask` answers the reply body or raises the AppError the citizen is shown: 403 IDENTITY_LEVEL_REQUIRED without
+    实名, 503 DEPARTMENT_NOT_CONNECTED when the service is not registered on the exchange here, and the
+    department errors of app/services/department_errors.py for whatever the exchange met."""
+
+    def __init__(self, platform: Platform, exchange: ExchangeClient | None) -> None:
+        self.platform = platform
+        self.exchange = exchange
+
+    def connected(self, service: str) -> bool:
+        return self.exchange is not None and self.exchange.registration(service) is not None
+
+    async def id_number(self, citizen_id: str) -> str:
+        id_number = await verified_id_number(self.platform, citizen_id)
+        if id_number is None:
+            raise IdentityLevelRequired(LEVEL_REAL_NAME, 0)
+        return id_number
+
+    async def ask(self, service: str, citizen_id: str, body: dict[str, Any] | None = None, *,
+                  purpose: str = "citizen_request", read: bool = True, represented_party: str = "",
+                  actor: str | None = None, actor_type: str = "citizen") -> dict[str, Any]:
+        if self.exchange is None or not self.connected(service):
+            raise AppError("DEPARTMENT_NOT_CONNECTED", status=503)
+        subject = {"subject": {"id_number": await self.id_number(citizen_id)}}
+        try:
+            return await self.exchange.call(service, citizen_id, purpose, {**subject, **(body or {})}, read=read,
+                                            represented_party=represented_party, actor=actor, actor_type=actor_type)
+        except ExchangeError as error:
+            raise department_error(error) from error
+
+
+__all__ = ["DepartmentAsker", "HRSS_CONTRIBUTIONS", "HRSS_INSURED_STATUS", "HRSS_RIGHTS_RECORD",
+           "HRSS_SOCIAL_SECURITY_CARD", "HPF_ACCOUNT", "HPF_DEPOSITS", "HPF_WITHDRAWAL_ELIGIBILITY", "TPB_DRIVING_LICENCE",
+           "TPB_SETTLEMENTS", "TPB_VEHICLES", "TPB_VIOLATIONS"]

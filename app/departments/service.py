@@ -1,0 +1,28 @@
+"""部门服务 as other domains and the API use them: one object holding each department's services, all asking
+through one DepartmentAsker (app/departments/exchange_services.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.departments.exchange_services import DepartmentAsker
+from app.departments.provident_fund import ProvidentFund
+from app.departments.social_insurance import SocialInsurance
+from app.departments.social_security_card import SocialSecurityCards
+from app.departments.traffic import TrafficPolice
+
+if TYPE_CHECKING:
+    from app.integrations.exchange.client import ExchangeClient
+    from app.platform import Platform
+
+
+class DepartmentServices:
+    def __init__(self, platform: Platform, exchange: ExchangeClient | None) -> None:
+        self.asker = DepartmentAsker(platform, exchange)
+        self.social_insurance = SocialInsurance(self.asker)
+        self.social_security_card = SocialSecurityCards(self.asker)
+        self.provident_fund = ProvidentFund(self.asker)
+        self.traffic = TrafficPolice(self.asker)
+
+
+__all__ = ["DepartmentServices"]
