@@ -28,6 +28,7 @@ MODEL_MODULES = [
     "app.payments.models",
     "app.miniprogram.models",
     "app.integrations.exchange.models",
+    "app.departments.models",
 ]
 
 
