@@ -101,7 +101,7 @@ class Settings:
     card_max_ttl: int = 3600  # caps every card type's freshness; 0 asks the backends on every home request
     # Past its freshness, a card is shown stale at once for this many seconds while one worker refreshes it
     # in the background; after that the request waits for the backend again (0: always wait).
-    card_stale_grace: int = 0
+    card_stale_grace: int = 600
     # Stand-in department backends (no real ones in this sample): latency, and for demos, tests and
     # benchmarks outside production a random failure rate and a comma-separated list that hangs.
     card_backend_latency: float = 0.02
@@ -151,6 +151,9 @@ class Settings:
     # registered, and the in-process samples answer the home cards.
     exchange_client: str = "CN-GD/GOV/11440000MB2C93140X/yss-app"  # sample 统一社会信用代码
     exchange_registry: str = ""
+    # The wallet's 驾驶证 take their status from 交管 (证照状态同步) when opened, and by a job for a licence not
+    # asked within this many seconds.
+    licence_status_pull_interval: int = 6 * 3600
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     # The OpenAPI document and its viewers under /docs: unset, served outside production and not in it
@@ -363,6 +366,8 @@ class Settings:
             raise ConfigError("APP_EXCHANGE_CLIENT must be INSTANCE/CLASS/MEMBER_CODE/SUBSYSTEM") from None
         if self.exchange_registry and not Path(self.exchange_registry).is_file():
             raise ConfigError(f"APP_EXCHANGE_REGISTRY: no such file {self.exchange_registry}")
+        if not 60 <= self.licence_status_pull_interval <= 30 * 24 * 3600:
+            raise ConfigError("APP_LICENCE_STATUS_PULL_INTERVAL must be 60-2592000 seconds")
 
     def _validate_payments(self) -> None:
         if self.payment_provider != "wechatpay_v3":

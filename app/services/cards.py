@@ -11,7 +11,8 @@ the shared cache, so every worker agrees, and its time comes from the platform c
 Stale-while-revalidate: for `card_stale_grace` seconds after its freshness a card shows its last
 value at once, marked stale, while a background task refreshes it; a short lock in the shared
 cache lets one worker refresh a citizen's card at a time, the others keep showing the stale value.
-Past the grace window a request waits for the backend (up to the timeout) as before.
+A refresh that got no answer is not tried again for the breaker's cool-down; meanwhile the card says it could
+not be refreshed (暂时无法刷新) instead of that it is being refreshed. Past the grace window a request waits for the backend (up to the timeout) as before.
 """
 
 from __future__ import annotations
@@ -200,6 +201,11 @@ class CardView:
         return self.status == "stale"
 
 
+def _refresh_failed_key(card_type: str, citizen_id: str) -> str:
+    """Holds the time a card's background refresh got no answer, for the breaker's cool-down."""
+    return f"card:rf:{card_type}:{citizen_id}"
+
+
 @dataclass(frozen=True)
 class _Breaker:
     open_until: float | None  # set while open, and after the cool-down until a trial call succeeds
@@ -299,19 +305,21 @@ class HomeCards:
         chosen = list(types) if types is not None else await self.pinned(citizen.id)
         cards = [self.registry.get(t) for t in chosen]
         backends = sorted({c.backend for c in cards})
-        keys = [f"card:v:{c.type}:{citizen.id}" for c in cards]
+        keys = [f"card:v:{c.type}:{citizen.id}" for c in cards] + [_refresh_failed_key(c.type, citizen.id) for c in cards]
         keys += [f"card:bo:{b}" for b in backends] + [f"card:bf:{b}" for b in backends]
-        raw = await self.p.cache.get_many(keys)  # one round trip for values and breaker states
-        values, opens, fails = raw[:len(cards)], raw[len(cards):len(cards) + len(backends)], raw[len(cards) + len(backends):]
+        raw = await self.p.cache.get_many(keys)  # one round trip for values, failed refreshes and breaker states
+        n, m = len(cards), len(backends)
+        values, failed, opens, fails = raw[:n], raw[n:2 * n], raw[2 * n:2 * n + m], raw[2 * n + m:]
         breakers = {b: _Breaker(float(o) if o is not None else None, f is not None)
                     for b, o, f in zip(backends, opens, fails)}
         now = self.p.clock.timestamp()
         return list(await asyncio.gather(*(
-            self._card(card, citizen, json.loads(value) if value else None, breakers[card.backend], now, language)
-            for card, value in zip(cards, values))))
+            self._card(card, citizen, json.loads(value) if value else None, breakers[card.backend], now, language,
+                       refresh_failed=failure is not None and now - float(failure) < self.s.card_breaker_cooldown)
+            for card, value, failure in zip(cards, values, failed))))
 
     async def _card(self, card: CardType, citizen: CitizenSnapshot, stored: dict[str, Any] | None,
-                    breaker: _Breaker, now: float, language: str) -> CardView:
+                    breaker: _Breaker, now: float, language: str, refresh_failed: bool = False) -> CardView:
         title = card.title(language)
         if citizen.level < card.min_level:
             return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None)
@@ -319,7 +327,9 @@ class HomeCards:
         if stored is not None and now - stored["at"] < fresh_for:
             return await self._view(card, title, stored, "ok", language, citizen.id)
         if stored is not None and now - stored["at"] < fresh_for + self.s.card_stale_grace and fresh_for:
-            refreshing = await self._revalidate(card, citizen.id, breaker, now)
+            # A refresh that just failed is not tried again until the breaker's cool-down has passed: the card
+            # says it could not be refreshed rather than that it is being refreshed.
+            refreshing = not refresh_failed and await self._revalidate(card, citizen.id, breaker, now)
             return await self._view(card, title, stored, "stale", language, citizen.id,
                                     notice="refreshing" if refreshing else "stale")
         fetched = await self._fetch(card, citizen.id, breaker, now)
@@ -363,7 +373,10 @@ class HomeCards:
                 current = await get_json(self.p.cache, f"card:v:{card.type}:{citizen_id}")
                 # A request that read the old value just before another refresh ended asks nobody again.
                 if current is None or now - current["at"] >= min(card.ttl, self.s.card_max_ttl):
-                    await self._fetch(card, citizen_id, breaker, now)
+                    if await self._fetch(card, citizen_id, breaker, now) is None:
+                        # The platform clock decides when it is over; the cache's expiry only clears it away.
+                        await self.p.cache.set(_refresh_failed_key(card.type, citizen_id), repr(now),
+                                               ttl=self.s.card_breaker_cooldown)
             finally:
                 await self.p.cache.delete_if(lock, token)
         except Exception as exc:  # the cache failed: the card stays stale, and the next request tries again

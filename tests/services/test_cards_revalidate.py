@@ -155,30 +155,33 @@ async def test_a_hanging_department_never_slows_the_home_screen_beyond_the_timeo
     assert shown["updated_at"] == before["updated_at"] and fund.calls == 2
 
 
-async def test_a_failed_refresh_keeps_the_stale_value_and_counts_against_the_breaker(client, sms, app, clock):
-    citizen = await verified(client, sms)
-    before = card(await home(client, citizen))
+async def test_a_failed_refresh_keeps_the_stale_value_says_so_and_counts_against_the_breaker(client, sms, app, clock):
+    citizens = [await verified(client, sms) for _ in range(3)]
+    before = [card(await home(client, citizen)) for citizen in citizens]
     fund = app.ctx.card_backends["provident_fund"]
     fund.mode, fund.calls = "fail", 0
 
     clock.advance(FRESH + 1)
-    for _ in range(3):  # three failures in a row open the breaker
+    for citizen, was in zip(citizens, before):  # three failures in a row (three citizens) open the breaker
         shown = card(await home(client, citizen))
         assert shown["status"] == "stale" and shown["notice"] == REFRESHING
-        assert shown["summary"] == before["summary"] and shown["updated_at"] == before["updated_at"]
+        assert shown["summary"] == was["summary"] and shown["updated_at"] == was["updated_at"]
         await app.ctx.cards.refreshed()
+        again = card(await home(client, citizen))  # the refresh failed: said so, and not tried again at once
+        assert again["notice"] == CANNOT_REFRESH and again["summary"] == was["summary"]
+        assert app.ctx.cards.refreshing == 0
     assert fund.calls == 3
 
     fund.mode = "ok"  # recovered, but the breaker is open: nobody asks it during the cool-down
-    shown = card(await home(client, citizen))
+    shown = card(await home(client, citizens[0]))
     assert shown["status"] == "stale" and shown["notice"] == CANNOT_REFRESH
     assert app.ctx.cards.refreshing == 0 and fund.calls == 3
 
     clock.advance(31)  # cool-down over: the background refresh is the trial call, and it closes the breaker
-    assert card(await home(client, citizen))["status"] == "stale"
+    assert card(await home(client, citizens[0]))["status"] == "stale"
     await app.ctx.cards.refreshed()
     assert fund.calls == 4
-    assert card(await home(client, citizen))["status"] == "ok"
+    assert card(await home(client, citizens[0]))["status"] == "ok"
 
 
 async def test_refreshes_still_running_at_stop_are_cancelled_not_leaked(client, sms, app, clock):
@@ -200,5 +203,5 @@ def test_the_grace_window_is_validated():
         Settings(card_stale_grace=-1).validated()
     with pytest.raises(ConfigError, match="APP_CARD_STALE_GRACE"):
         Settings(card_stale_grace=8 * 24 * 3600).validated()
-    assert Settings().card_stale_grace == 0  # off unless set: past its freshness a card waits, as before
-    assert Settings.from_env({"APP_CARD_STALE_GRACE": "600"}).card_stale_grace == 600
+    assert Settings().card_stale_grace == 600  # ten minutes of stale-at-once by default
+    assert Settings.from_env({"APP_CARD_STALE_GRACE": "0"}).card_stale_grace == 0  # 0: always wait

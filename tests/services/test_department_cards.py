@@ -119,7 +119,10 @@ async def test_a_reply_with_a_bad_signature_is_never_shown(client, sms, app, dep
     good = await home(client, citizen)
     assert good["provident_fund"]["summary"] == expected(id_number)["provident_fund"]
     departments.behave("bad_signature", department="hpf", count=0)
-    clock.advance(601)  # past the card's freshness: asked again, and the reply does not verify
+    clock.advance(601)  # past the card's freshness: shown at once while asked again, and the reply does not verify
+    refreshing = await home(client, citizen)
+    assert refreshing["provident_fund"]["notice"] == "正在更新，显示的是此前的数据"
+    await app.ctx.cards.refreshed()
 
     stale = await home(client, citizen)
 

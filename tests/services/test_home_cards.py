@@ -26,7 +26,7 @@ MARGIN = 0.3  # scheduling slack on a busy test machine, far below a hanging bac
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.with_(card_timeout=TIMEOUT, card_breaker_failures=3, card_breaker_cooldown=30,
+    return settings.with_(card_timeout=TIMEOUT, card_stale_grace=0, card_breaker_failures=3, card_breaker_cooldown=30,
                           card_backend_latency=0.01)
 
 
