@@ -53,6 +53,7 @@ from app.services.backends import StandInBackend, internal_sources, stand_in_bac
 from app.services.cards import HomeCards
 from app.services.department_cards import exchange_backends
 from app.departments.service import DepartmentServices
+from app.services.department_errors import department_error, exchange_error_of
 from app.integrations.exchange.client import ExchangeClient
 from app.integrations.exchange.registry import load_registry
 from app.notifications.channels import Channels, PushChannel, SmsChannel, configure_channels
@@ -153,7 +154,6 @@ def create_app(
     app.ctx.accounts.on_identity_moved.append(app.ctx.licences.move_to_owner)
     app.ctx.accounts.on_identity_moved.append(app.ctx.health.move_to_owner)
     app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature()])
-    app.ctx.applications = ApplicationService(platform)
     app.ctx.ratings = RatingService(platform)
     # Mini-programs: the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
     app.ctx.mini_program = MiniProgramPlatform(
@@ -171,7 +171,8 @@ def create_app(
                                 max_attempts=settings.notify_max_attempts))
     app.ctx.appointments = AppointmentService(platform)
     app.ctx.exchange = _exchange(settings, platform)
-    app.ctx.departments = DepartmentServices(platform, app.ctx.exchange)
+    app.ctx.departments = DepartmentServices(platform, app.ctx.exchange, app.ctx.licences)
+    app.ctx.applications = ApplicationService(platform, app.ctx.departments)
     app.ctx.card_backends = {**_department_backends(settings), **exchange_backends(app.ctx.exchange),
                              **internal_sources(app.ctx.health, app.ctx.vouchers)}
     app.ctx.cards = HomeCards(platform, app.ctx.card_backends, settled=settled_numbers)
@@ -210,6 +211,9 @@ def create_app(
             app.ctx.scheduler = start_scheduler(app.ctx.health)
             add_service_jobs(app.ctx.scheduler, platform.cache, platform.clock, app.ctx.appointments)
             add_payment_jobs(app.ctx.scheduler, platform.cache, app.ctx.payments)
+            from app.departments.traffic import add_licence_status_jobs  # the wallet's 驾驶证 kept in step with 交管
+
+            add_licence_status_jobs(app.ctx.scheduler, platform.cache, app.ctx.departments.traffic)
 
     @app.before_server_stop
     async def stop_jobs(app: Sanic) -> None:
@@ -414,6 +418,10 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
         return AppError(code, status=status)
     if isinstance(exception, SanicException) and exception.status_code == 503:
         return AppError("SERVICE_UNAVAILABLE", status=503)
+    exchanged = exchange_error_of(exception)
+    if exchanged is not None:
+        # A department call that gave no data, not answered where it was made: the department's error, never a 500.
+        return department_error(exchanged)
     if isinstance(exception, StoredValueInvalid):
         # A value no stored row can hold (an id longer than any id, text over a column's length):
         # bad input, found by the ORM's own field check. The field's name only: the message has the value.

@@ -8,6 +8,7 @@ import pytest
 from app.errors import AppError, Unavailable
 from app.integrations.exchange.client import (DepartmentRefused, DepartmentUnavailable, ExchangeError,
                                               PurposeNotAuthorised, ServiceNotRegistered, SubjectUnknown)
+from app.server import to_app_error
 from app.services.backends import BackendError
 from app.services.department_errors import department_error, exchange_error_of
 
@@ -46,3 +47,17 @@ def test_the_exchange_error_behind_a_backend_error_is_found_through_its_causes()
         assert exchange_error_of(unavailable) is down
     assert exchange_error_of(Unavailable("PAYABLES_UNAVAILABLE")) is None
     assert exchange_error_of(None) is None
+
+
+def test_an_exchange_error_no_handler_answered_is_still_the_departments_error_not_a_500() -> None:
+    down = DepartmentUnavailable(SERVICE, "Server.ClientProxy.Timeout", retry_after=9)
+    try:
+        try:
+            raise down
+        except ExchangeError as error:
+            raise BackendError("traffic_violations: DepartmentUnavailable") from error
+    except BackendError as wrapped:
+        answer = to_app_error(wrapped, None)  # type: ignore[arg-type]  (the request is read only for outages)
+    assert (answer.status, answer.code, answer.headers) == (503, "DEPARTMENT_UNAVAILABLE", {"Retry-After": "9"})
+    refused = to_app_error(PurposeNotAuthorised(SERVICE, "Client.PurposeNotAuthorised"), None)  # type: ignore[arg-type]
+    assert (refused.status, refused.code) == (403, "DEPARTMENT_PURPOSE_NOT_AUTHORISED")
