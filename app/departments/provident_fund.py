@@ -1,10 +1,158 @@
-"""住房公积金: balance, deposits, and withdrawals (提取) through 办件 with 秒批 rules that read the fund centre's data."""
+"""住房公积金: balance, deposits, and withdrawals (提取) through 办件 with 秒批 rules that read the fund centre's data.
+
+Everything here is the fund centre's (住房公积金管理中心) own record, read through the data exchange
+(docs/exchange.md) by the citizen's verified ID number: the account (账户状态 正常/封存/未开户, 余额, 月缴存额),
+one year's entries (缴存明细: 汇缴, 年度结息, 提取) and whether a withdrawal for a reason (租房, 购房, 退休) would be
+allowed, each of the centre's rules with whether it is met, in its own words.
+
+For a withdrawal applied for through 办件, `withdrawal_checks` asks the same question with purpose
+`eligibility_check` and turns the answer into the checks the item's 秒批 rules read (app/services/approval.py):
+each rule of the centre's, the centre's overall answer (`eligible`) and whether the amount asked for is within
+the maximum it allows (`amount_within_limit`).
+"""
 
 from __future__ import annotations
 
-from app.departments.exchange_services import DepartmentAsker
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from app.clock import CHINA_TIME
+from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY,
+                                               DepartmentAsker)
+from app.errors import ValidationFailed
+
+REASONS = ("rent", "purchase", "retirement")  # 租房提取, 购房提取, 退休提取
+FIRST_YEAR = 1990  # the fund centres' records start here
+STATUS_TEXTS: dict[str, dict[str, str]] = {
+    "normal": {"zh-Hans": "正常", "zh-Hant": "正常", "en": "Active"},
+    "sealed": {"zh-Hans": "封存", "zh-Hant": "封存", "en": "Sealed (no deposits)"},
+    "none": {"zh-Hans": "未开户", "zh-Hant": "未開戶", "en": "No account"},
+}
+REASON_TEXTS: dict[str, dict[str, str]] = {
+    "rent": {"zh-Hans": "租赁住房提取", "zh-Hant": "租賃住房提取", "en": "Withdrawal to pay rent"},
+    "purchase": {"zh-Hans": "购买自住住房提取", "zh-Hant": "購買自住住房提取", "en": "Withdrawal to buy a home"},
+    "retirement": {"zh-Hans": "离休、退休提取", "zh-Hant": "離休、退休提取", "en": "Withdrawal on retirement"},
+}
+# The centre's rules in the other languages; zh-Hans is always the centre's own text.
+RULE_TEXTS: dict[str, dict[str, str]] = {
+    "account_open": {"zh-Hant": "已開立住房公積金個人賬戶", "en": "Has a personal housing provident fund account"},
+    "normal": {"zh-Hant": "賬戶處於正常繳存狀態", "en": "The account is active (deposits being paid)"},
+    "paid_3_months": {"zh-Hant": "連續足額繳存滿3個月", "en": "Deposits paid in full for the last 3 months"},
+    "paid_6_months": {"zh-Hant": "連續足額繳存滿6個月", "en": "Deposits paid in full for the last 6 months"},
+    "interval": {"zh-Hant": "距上次租房提取滿3個月", "en": "At least 3 months since the last rent withdrawal"},
+    "balance": {"zh-Hant": "賬戶餘額大於零", "en": "The balance is above zero"},
+    "retired": {"zh-Hant": "已達法定退休年齡", "en": "Has reached the statutory retirement age"},
+}
+AMOUNT_RULE = "amount_within_limit"
+ELIGIBLE_RULE = "eligible"
+
+
+def localized(texts: dict[str, str], language: str, default: str = "") -> str:
+    return texts.get(language) or texts.get("zh-Hans") or default
+
+
+def mask_account_no(account_no: str | None) -> str | None:
+    """G123456789012 -> G********9012: the first character (the city) and the last four show."""
+    if not account_no:
+        return None
+    return account_no[:1] + "*" * max(len(account_no) - 5, 0) + account_no[-4:] if len(account_no) > 5 else \
+        "*" * len(account_no)
+
+
+def check_reason(reason: str | None) -> str:
+    """One of REASONS, else 422 naming the field (before any department is asked)."""
+    if reason not in REASONS:
+        raise ValidationFailed([{"field": "reason", "problem": "one of " + ", ".join(REASONS)}])
+    return reason
+
+
+def check_year(year: str | int | None, today: date) -> int:
+    """A whole year from FIRST_YEAR to this one (Beijing time), else 422 naming the field."""
+    text = str(year).strip() if year is not None else ""
+    if not (text.isascii() and text.isdigit() and len(text) == 4 and FIRST_YEAR <= int(text) <= today.year):
+        raise ValidationFailed([{"field": "year", "problem": f"a year from {FIRST_YEAR} to {today.year}"}])
+    return int(text)
+
+
+@dataclass(frozen=True)
+class FundRule:
+    """One rule of the centre's for a withdrawal (提取条件), met or not, in its words."""
+
+    code: str
+    met: bool
+    text: str
+
+    def text_in(self, language: str) -> str:
+        return localized({**RULE_TEXTS.get(self.code, {}), "zh-Hans": self.text}, language, self.text)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Whether a withdrawal for `reason` would be allowed (可提取), up to how much, and why."""
+
+    reason: str
+    eligible: bool
+    max_amount_fen: int
+    balance_fen: int
+    rules: list[FundRule]
+    sample: bool
+
+
+def _rules_of(reply: dict[str, Any]) -> list[FundRule]:
+    return [FundRule(str(r.get("code", "")), bool(r.get("met")), str(r.get("text", "")))
+            for r in reply.get("reasons") or [] if isinstance(r, dict)]
+
+
+def _fen(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen / 100:,.2f}"
 
 
 class ProvidentFund:
+    """The citizen's 住房公积金 as the fund centre keeps it, asked through one DepartmentAsker."""
+
     def __init__(self, asker: DepartmentAsker) -> None:
         self.asker = asker
+
+    def today(self) -> date:
+        return self.asker.platform.clock.now().astimezone(CHINA_TIME).date()
+
+    async def account(self, citizen_id: str) -> dict[str, Any]:
+        """The account (账户信息) as the centre answers it: `has_account`, `status`, balance, deposits, employer."""
+        return await self.asker.ask(HPF_ACCOUNT, citizen_id)
+
+    async def deposits(self, citizen_id: str, year: str | int | None) -> dict[str, Any]:
+        """缴存明细 of one year: each entry (汇缴, 年度结息, 提取) with the balance after it, and the year's totals.
+        A year that is not one is refused before the centre is asked."""
+        checked = check_year(year if year is not None else self.today().year, self.today())
+        return await self.asker.ask(HPF_DEPOSITS, citizen_id, {"year": checked})
+
+    async def withdrawal_eligibility(self, citizen_id: str, reason: str | None, *, amount_fen: int | None = None,
+                                     purpose: str = "citizen_request") -> Eligibility:
+        """可提取: whether a withdrawal for `reason` would be allowed now, each rule met or not, and the maximum."""
+        body: dict[str, Any] = {"reason": check_reason(reason)}
+        if amount_fen is not None:
+            body["amount_fen"] = amount_fen
+        reply = await self.asker.ask(HPF_WITHDRAWAL_ELIGIBILITY, citizen_id, body, purpose=purpose)
+        return Eligibility(reason=body["reason"], eligible=reply.get("eligible") is True,
+                           max_amount_fen=_fen(reply.get("max_amount_fen")), balance_fen=_fen(reply.get("balance_fen")),
+                           rules=_rules_of(reply), sample=bool(reply.get("sample")))
+
+    async def withdrawal_checks(self, citizen_id: str, reason: str, amount_fen: int) -> list[FundRule]:
+        """What a 秒批 rule of a withdrawal item reads (purpose eligibility_check): each of the centre's rules,
+        its overall answer, and whether `amount_fen` is within the maximum it allows."""
+        answer = await self.withdrawal_eligibility(citizen_id, reason, amount_fen=amount_fen,
+                                                   purpose="eligibility_check")
+        within = answer.eligible and 0 < amount_fen <= answer.max_amount_fen
+        return [*answer.rules,
+                FundRule(ELIGIBLE_RULE, answer.eligible, f"公积金中心核验符合{REASON_TEXTS[reason]['zh-Hans']}条件"),
+                FundRule(AMOUNT_RULE, within,
+                         f"申请提取金额 {_yuan(amount_fen)} 不超过可提取额度 {_yuan(answer.max_amount_fen)}")]
+
+
+__all__ = ["AMOUNT_RULE", "ELIGIBLE_RULE", "REASONS", "Eligibility", "FundRule", "ProvidentFund", "check_reason",
+           "check_year", "mask_account_no"]

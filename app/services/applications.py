@@ -23,6 +23,30 @@ bound to their API client): another department's application answers 404 APPLICA
 as an unknown one does, so a clerk cannot even learn that it exists. A catalogue administrator
 keeps the province's whole catalogue and reads any item's 秒批 rules.
 
+Departments at submission (through `DepartmentServices`, the data exchange, docs/exchange.md):
+
+- 秒批 rules may read a department's answers (app/services/approval.py, facts of kind `check`): a 公积金
+  withdrawal item's rules read the fund centre's eligibility for the item's reason and the form's `amount_fen`,
+  asked with purpose `eligibility_check`. A form without a whole positive `amount_fen` is 422 before any
+  department is asked.
+- A material may come from a department (免提交): its spec names the service, `{"name": "公积金缴存证明",
+  "required": true, "from_department": "<service id>"}`. Unless the citizen names it themselves, it is fetched
+  with purpose `material_prefill`, and the application keeps a reference: material name, department, service,
+  the department's record number (`record_no`) if any, `reply_sha256` (SHA-256 of the reply as canonical JSON:
+  keys sorted, no spaces, UTF-8) and `fetched_at`. The reply itself is kept only encrypted (`platform.pii`), for
+  the clerk's read, which shows it with account and ID numbers masked; the citizen's own view shows the
+  reference only. A department that did not authorise `material_prefill` (or any other refusal: no records,
+  not connected) fails the submission with its error, and nothing is stored.
+
+A department that is down (DEPARTMENT_UNAVAILABLE: unreachable, too slow, a reply that does not verify, its
+breaker open) does not lose the application, and the citizen is not sent away to try again: what they submitted
+is complete, and a clerk can decide it without the department's answer. The application is stored and goes
+to the clerk queue without 秒批; the decision says why (`reason` `department_unavailable`, or
+`department_not_verified` for another department error met by a 秒批 check) and lists each department call
+that failed in `department_gaps` (service, purpose, error; a material's name). A material that could not be
+fetched is kept as `{"name", "source": "department", "service", "fetched": false, "error"}`; a clerk may
+return the application (退回补正), and the correction fetches it again.
+
 Submissions carry an idempotency key: the (citizen, key) pair is unique in the database, so a
 retried request (even two at the same instant) creates one application; a retry gets that
 application back, a different request under the same key is refused (IDEMPOTENCY_KEY_REUSED).
@@ -35,18 +59,19 @@ import json
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TIME, rfc3339
 from app import audit
 from app.cache import cache_lock
+from app.departments.exchange_services import HPF_WITHDRAWAL_ELIGIBILITY
 from app.accounts.models import Citizen
-from app.errors import AppError, Conflict, NotFound, echoed
+from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.ids import new_id
 from app.notifications.service import StoredMessage, send_stored, store_message
 from app.platform import Platform
@@ -56,6 +81,9 @@ from app.services import approval
 from app.services.models import Application, ApplicationEvent, ServiceItem
 from app.vouchers.licences import validity_of
 from app.vouchers.models import Licence
+
+if TYPE_CHECKING:
+    from app.departments.service import DepartmentServices
 
 MAX_FORM_BYTES = 16 * 1024
 CLERK, CATALOGUE_ADMIN = "clerk", "catalogue_admin"
@@ -89,6 +117,12 @@ MESSAGE_FOR = {"under_review": "application_submitted", "completed": "applicatio
 # Called in the transaction that stores a new application (not on a replay): (the transaction's
 # connection, application id, the citizen row, when).
 SubmittedHook = Callable[[BaseDBAsyncClient, str, Citizen, datetime], Awaitable[None]]
+# 秒批 facts a department answers: the fact -> the 住房公积金 withdrawal reason the fund centre is asked about.
+HPF_WITHDRAWAL_FACTS = {"hpf_withdrawal_rent": "rent", "hpf_withdrawal_purchase": "purchase",
+                        "hpf_withdrawal_retirement": "retirement"}
+AMOUNT_FIELD = "amount_fen"  # the form's amount to withdraw, in fen
+MAX_AMOUNT_FEN = 10 ** 11
+UNAVAILABLE = "DEPARTMENT_UNAVAILABLE"
 
 
 def department_scope(client: AuthenticatedClient) -> str | None:
@@ -133,6 +167,14 @@ class MaterialGiven:
 
 
 @dataclass(frozen=True)
+class DepartmentAnswers:
+    """What departments answered at submission for the 秒批 rules, and the calls that gave nothing."""
+
+    checks: dict[str, dict[str, approval.Check]]
+    gaps: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Move:
     """One state change, before it is written."""
 
@@ -163,8 +205,9 @@ class ApplicationView:
 class ApplicationService:
     """办件: what citizens submit and follow, and what clerks (admin clients with role `clerk`) work."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, departments: DepartmentServices | None = None) -> None:
         self.p = platform
+        self.departments = departments  # 部门服务: 秒批 checks and materials from departments
         self.on_submitted: list[SubmittedHook] = []  # other domains hook in here (elderly mode's undo window)
 
     # -- citizens ------------------------------------------------------------------------------
@@ -184,20 +227,25 @@ class ApplicationService:
             raise AppError("APPLICATION_ITEM_NOT_ONLINE", status=422)
         citizen = await Citizen.get(id=citizen_id)
         form_json = _form_json(form)
+        rules = _stored_rules(item)
+        amount = _amount_for(rules, form)  # 422 before any department is asked
         materials = await self._materials(citizen_id, item, given)
+        answers = await self._department_answers(citizen_id, rules, amount)
         # One submission per citizen and item at a time: two sent at once (under different keys) must
         # not both pass "no prior application".
         async with self._one_at_a_time(f"apply:{citizen_id}:{item.id}"):
-            return await self._create(citizen, item, key, fingerprint, form_json, materials, also_audit)
+            return await self._create(citizen, item, key, fingerprint, form_json, materials, answers, also_audit)
 
     async def _create(self, citizen: Citizen, item: ServiceItem, key: str, fingerprint: str, form_json: str,
-                      materials: list[dict[str, Any]], also_audit: Sequence[audit.AuditRecord]
-                      ) -> tuple[ApplicationView, bool]:
+                      materials: list[dict[str, Any]], answers: DepartmentAnswers,
+                      also_audit: Sequence[audit.AuditRecord]) -> tuple[ApplicationView, bool]:
         citizen_id = citizen.id
         earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
         if earlier is not None:  # the same key arrived again while this one waited its turn
             return await self._replay(earlier, fingerprint), True
-        decision = approval.decide(_stored_rules(item), item.rules_version, await self._facts(citizen, item))
+        decision = approval.decide(_stored_rules(item), item.rules_version,
+                                   await self._facts(citizen, item, answers.checks))
+        decision = _with_gaps(decision, [*answers.gaps, *_material_gaps(materials)])
         moves = [Move(None, "submitted"), Move("submitted", "accepted", by_system=True)]
         if decision["auto_approved"]:
             moves += [Move("accepted", "auto_approved", "秒批", True), Move("auto_approved", "completed", "秒批办结", True)]
@@ -296,9 +344,11 @@ class ApplicationService:
         """A clerk reads the whole application (form and materials): the citizen sees that read."""
         row = await self._of_department(clerk, application_id)
         view = await self._view(row, for_clerk=True)
+        from_departments = ["department_materials"] if any(_is_department(m) for m in row.materials) else []
         await audit.record_access(self.p.clock, citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin",
                                   action="application_read",
-                                  attributes=["name_masked", "id_number_masked", "form", "materials"],
+                                  attributes=["name_masked", "id_number_masked", "form", "materials",
+                                              *from_departments],
                                   purpose=f"办件审核 {row.id}")
         return view
 
@@ -369,8 +419,8 @@ class ApplicationService:
 
     # -- shared steps --------------------------------------------------------------------------
     async def _materials(self, citizen_id: str, item: ServiceItem, given: list[MaterialGiven]) -> list[dict[str, Any]]:
-        """The materials to keep: named uploads, named wallet licences, and wallet licences attached by
-        reference for the rest (免提交). Missing required ones are refused, naming them."""
+        """The materials to keep: named uploads, named wallet licences, and for the rest wallet licences attached
+        by reference and materials fetched from departments (免提交). Missing required ones are refused, naming them."""
         specs = {m["name"]: m for m in item.materials}
         now = self.p.clock.now()
         chosen: dict[str, dict[str, Any]] = {}
@@ -398,6 +448,9 @@ class ApplicationService:
             held = wallet.get(spec.get("licence_type") or "")
             if spec["name"] not in chosen and held is not None:
                 chosen[spec["name"]] = _by_reference(spec["name"], held, "wallet")
+        for spec in item.materials:
+            if spec["name"] not in chosen and spec.get("from_department"):
+                chosen[spec["name"]] = await self._from_department(citizen_id, spec["name"], spec["from_department"])
         missing = [m["name"] for m in item.materials if m.get("required") and m["name"] not in chosen]
         if missing:
             raise AppError("MATERIALS_MISSING", status=422, params={"names": "、".join(missing)}, extra={"missing": missing})
@@ -415,7 +468,56 @@ class ApplicationService:
                 best[licence.type_id] = licence
         return best
 
-    async def _facts(self, citizen: Citizen, item: ServiceItem) -> approval.Facts:
+    async def _from_department(self, citizen_id: str, name: str, service: str) -> dict[str, Any]:
+        """A material fetched from a department (purpose material_prefill), kept by reference and digest with the
+        reply encrypted; one the department could not give now is kept as not fetched, its other errors raise."""
+        if self.departments is None:
+            raise AppError("DEPARTMENT_NOT_CONNECTED", status=503)
+        where = self._department_of(service)
+        try:
+            reply = await self.departments.asker.ask(service, citizen_id, purpose="material_prefill")
+        except AppError as error:
+            if error.code != UNAVAILABLE:
+                raise
+            return {"name": name, "source": "department", **where, "fetched": False, "error": error.code}
+        canonical = json.dumps(reply, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        record = reply.get("record_no")
+        return {"name": name, "source": "department", **where, "fetched": True,
+                "record_number": record if isinstance(record, str) else None, "reply_sha256": digest,
+                "fetched_at": rfc3339(self.p.clock.now()), "sample": reply.get("sample") is True,
+                "content_enc": self.p.pii.encrypt(canonical, _material_context(citizen_id, digest))}
+
+    def _department_of(self, service: str) -> dict[str, str]:
+        """The department of a service id as registered on the exchange (its short code and name)."""
+        exchange = self.departments.asker.exchange if self.departments is not None else None
+        registration = exchange.registration(service) if exchange is not None else None
+        code = registration.department if registration is not None and registration.department else             "/".join(service.split("/")[2:4])
+        return {"department": code, "department_name": registration.name if registration is not None else "",
+                "service": service}
+
+    async def _department_answers(self, citizen_id: str, rules: dict[str, Any] | None,
+                                  amount: int | None) -> DepartmentAnswers:
+        """Ask the departments the 秒批 rules read (purpose eligibility_check). A department error here never
+        fails the submission: the rules it would have answered do not pass, and the gap is recorded."""
+        checks: dict[str, dict[str, approval.Check]] = {}
+        gaps: list[dict[str, Any]] = []
+        for fact in _department_facts(rules):
+            if self.departments is None:
+                gaps.append({"fact": fact, "purpose": "eligibility_check", "error": "DEPARTMENT_NOT_CONNECTED"})
+                continue
+            try:
+                answered = await self.departments.provident_fund.withdrawal_checks(
+                    citizen_id, HPF_WITHDRAWAL_FACTS[fact], amount or 0)
+            except AppError as error:
+                gaps.append({"fact": fact, "purpose": "eligibility_check", "error": error.code,
+                             **self._department_of(HPF_WITHDRAWAL_ELIGIBILITY)})
+                continue
+            checks[fact] = {rule.code: approval.Check(rule.met, rule.text) for rule in answered}
+        return DepartmentAnswers(checks, gaps)
+
+    async def _facts(self, citizen: Citizen, item: ServiceItem,
+                     checks: dict[str, dict[str, approval.Check]] | None = None) -> approval.Facts:
         """Verified facts only: the 实名 level, the birth date and region in the verified ID number,
         valid wallet licences, and our own records of earlier applications (rejected ones not counted)."""
         age = region = None
@@ -427,7 +529,8 @@ class ApplicationService:
         prior = await Application.filter(citizen_id=citizen.id, item_id=item.id) \
             .exclude(status__in=("rejected", "withdrawn")).count()
         return approval.Facts(identity_level=citizen.level, age=age, region=region,
-                              licences=frozenset(await self._valid_licences(citizen.id)), prior_applications=prior)
+                              licences=frozenset(await self._valid_licences(citizen.id)), prior_applications=prior,
+                              checks=checks or {})
 
     async def _move(self, application: Application, move: Move, item: ServiceItem, *, actor: str, actor_type: str,
                     message: str | None = None, **changes: Any) -> Application:
@@ -479,11 +582,75 @@ class ApplicationService:
             pii = self.p.pii
             name_masked = mask_name(pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else None
             id_masked = mask_id_number(pii.decrypt(citizen.id_number_enc, "id_number")) if citizen.id_number_enc else None
+        materials = [self._material_out(row.citizen_id, m, for_clerk) for m in row.materials]
         return ApplicationView(
             id=row.id, item_id=row.item_id, item_name=item.name, department_id=item.department_id, status=row.status,
-            decision=row.decision, materials=row.materials, form=form, assigned_to=row.assigned_to,
+            decision=row.decision, materials=materials, form=form, assigned_to=row.assigned_to,
             created_at=row.created_at, updated_at=row.updated_at, events=list(events),
             citizen_name_masked=name_masked, citizen_id_number_masked=id_masked)
+
+
+    def _material_out(self, citizen_id: str, material: dict[str, Any], for_clerk: bool) -> dict[str, Any]:
+        """A material as shown: a department's reply only to the clerk, decrypted with numbers masked."""
+        if "content_enc" not in material:
+            return material
+        shown = {k: v for k, v in material.items() if k != "content_enc"}
+        if for_clerk:
+            plain = self.p.pii.decrypt(material["content_enc"], _material_context(citizen_id, material["reply_sha256"]))
+            shown["content"] = _masked(json.loads(plain))
+        return shown
+
+
+MASKED_KEYS = {"account_no": mask_id_number, "id_number": mask_id_number, "card_no": mask_id_number,
+               "name": mask_name}
+
+
+def _masked(value: Any) -> Any:
+    """A department's reply as the clerk sees it: account, card and ID numbers and names masked at any depth."""
+    if isinstance(value, dict):
+        return {k: MASKED_KEYS[k](v) if k in MASKED_KEYS and isinstance(v, str) else _masked(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _material_context(citizen_id: str, digest: str) -> str:
+    return f"department-material:{citizen_id}:{digest}"
+
+
+def _is_department(material: dict[str, Any]) -> bool:
+    return material.get("source") == "department"
+
+
+def _material_gaps(materials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"material": m["name"], "purpose": "material_prefill", "error": m.get("error"), "service": m.get("service"),
+             "department": m.get("department")} for m in materials if _is_department(m) and not m.get("fetched")]
+
+
+def _department_facts(rules: dict[str, Any] | None) -> list[str]:
+    """The department facts the rules read, each once, in the rules' order."""
+    return list(dict.fromkeys(r["fact"] for r in (rules or {}).get("all", []) if r["fact"] in HPF_WITHDRAWAL_FACTS))
+
+
+def _amount_for(rules: dict[str, Any] | None, form: dict[str, Any]) -> int | None:
+    """The form's amount, when the rules ask a department about one: a whole number of fen above zero, else 422."""
+    if not _department_facts(rules):
+        return None
+    amount = form.get(AMOUNT_FIELD)
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT_FEN:
+        raise ValidationFailed([{"field": f"form.{AMOUNT_FIELD}", "problem": "the amount to withdraw, in fen (分), "
+                                                                              "a whole number above zero"}])
+    return amount
+
+
+def _with_gaps(decision: dict[str, Any], gaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """No 秒批 when a department gave nothing: the decision says why, and which calls failed."""
+    if not gaps:
+        return decision
+    down = all(g.get("error") == UNAVAILABLE for g in gaps)
+    return {**decision, "auto_approved": False, "reason": "department_unavailable" if down else "department_not_verified",
+            "department_gaps": gaps}
 
 
 def _by_reference(name: str, licence: Licence, source: str) -> dict[str, Any]:

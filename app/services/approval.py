@@ -13,7 +13,18 @@ Every rule must pass for an instant approval; the decision lists each rule with 
 citizen (and a clerk) sees which one sent the application to review. An item without rules is
 always reviewed by a clerk. Facts come only from what we verified ourselves (the 实名 identity
 level, the birth date and region in the verified ID number, valid licences in the wallet, our own
-application records), never from what the citizen typed into the form.
+application records, and the answers a department gave us through the data exchange), never from what the
+citizen typed into the form.
+
+Department checks (部门核验): a fact of kind `check` names a department answer, and its value one of the
+department's rules, met or not, e.g. `{"fact": "hpf_withdrawal_rent", "op": "met", "value": "paid_3_months"}`
+(住房公积金 租房提取: deposited the last three months). The application service asks the department at
+submission (purpose `eligibility_check`) and hands its answers in as `Facts.checks`; a check the department did
+not answer never approves anything.
+
+Each rule in a decision carries `text`, the rule in plain words: the department's words for a department check
+it answered, else the rule's own `text` when the catalogue gives one, else words made from the fact, operator
+and value.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from app.errors import AppError
 
@@ -39,8 +50,26 @@ FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "prior_applications": ("int", (*COMPARISONS, *SET_OPS)),
     "region": ("str", ("==", "!=", "in", "not_in", "starts_with")),
     "holds_licence": ("licence", ("holds", "lacks")),
+    # Department checks: the 住房公积金 centre's answer to "may this person withdraw for this reason".
+    "hpf_withdrawal_rent": ("check", ("met", "unmet")),
+    "hpf_withdrawal_purchase": ("check", ("met", "unmet")),
+    "hpf_withdrawal_retirement": ("check", ("met", "unmet")),
 }
+DEFAULT_OPS = {"licence": "holds", "check": "met"}
 MAX_RULES = 20
+MAX_TEXT = 100
+FACT_WORDS = {"identity_level": ("身份认证等级", "级"), "age": ("年龄", "周岁"), "prior_applications": ("此前申请本事项", "次"),
+              "region": ("身份证号码所属地区", "")}
+OP_WORDS = {"==": "为", "!=": "不为", ">": "高于", ">=": "不低于", "<": "低于", "<=": "不超过", "in": "属于", "not_in": "不属于",
+            "starts_with": "属于"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule a department checked for us (部门核验), in the department's words."""
+
+    met: bool
+    text: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +81,9 @@ class Facts:
     region: str | None  # the 6-digit region code of the verified ID number
     licences: frozenset[str] = field(default_factory=frozenset)  # types of licences valid now
     prior_applications: int = 0  # earlier applications for the same item, rejected ones not counted
+    # Department checks by fact, then by the department's rule code (absent: the department was not asked or
+    # did not answer, so none of its checks passes).
+    checks: Mapping[str, Mapping[str, Check]] = field(default_factory=dict)
 
     def value(self, name: str) -> Any:
         return {"identity_level": self.identity_level, "age": self.age, "region": self.region,
@@ -91,19 +123,24 @@ def check_rules(rules: Any) -> dict[str, Any] | None:
 
 
 def _check_rule(rule: Any, index: int) -> dict[str, Any]:
-    if not isinstance(rule, dict) or set(rule) - {"fact", "op", "value"}:
-        raise _invalid("a rule is {fact, op, value}", index)
+    if not isinstance(rule, dict) or set(rule) - {"fact", "op", "value", "text"}:
+        raise _invalid("a rule is {fact, op, value} with an optional text", index)
     fact = rule.get("fact")
     if not isinstance(fact, str) or fact not in FACTS:  # a list or object is no fact (and unhashable)
         raise _invalid(f"unknown fact {str(fact)[:40]!r}; known: {', '.join(FACTS)}", index)
     kind, ops = FACTS[fact]
-    op = rule.get("op", "holds" if kind == "licence" else None)
+    op = rule.get("op", DEFAULT_OPS.get(kind))
     if op not in ops:
         raise _invalid(f"operator for {fact} must be one of {', '.join(ops)}", index)
     value = rule.get("value")
     if not _value_fits(kind, op, value):
         raise _invalid(f"value does not fit {fact} {op}", index)
-    return {"fact": fact, "op": op, "value": value}
+    text = rule.get("text")
+    if text is None:
+        return {"fact": fact, "op": op, "value": value}
+    if not isinstance(text, str) or not 0 < len(text.strip()) <= MAX_TEXT:
+        raise _invalid(f"text is 1 to {MAX_TEXT} characters", index)
+    return {"fact": fact, "op": op, "value": value, "text": text.strip()}
 
 
 def _value_fits(kind: str, op: str, value: Any) -> bool:
@@ -119,6 +156,9 @@ def _value_fits(kind: str, op: str, value: Any) -> bool:
 
 def _passes(rule: dict[str, Any], facts: Facts) -> bool:
     fact, op, value = rule["fact"], rule["op"], rule["value"]
+    if FACTS[fact][0] == "check":
+        check = facts.checks.get(fact, {}).get(value)
+        return check is not None and check.met == (op == "met")
     if fact == "holds_licence":
         return (value in facts.licences) == (op == "holds")
     actual = facts.value(fact)
@@ -133,7 +173,27 @@ def decide(rules: dict[str, Any] | None, rules_version: int, facts: Facts) -> di
     """The 秒批 decision as stored on the application: approved or not, and each rule's result."""
     if not rules:
         return {"auto_approved": False, "rules_version": rules_version, "reason": "no_rules", "rules": []}
-    results = [{**rule, "passed": _passes(rule, facts)} for rule in rules["all"]]
+    results = [{**rule, "passed": _passes(rule, facts), "text": rule_text(rule, facts)} for rule in rules["all"]]
     approved = all(r["passed"] for r in results)
     return {"auto_approved": approved, "rules_version": rules_version,
             "reason": "all_rules_passed" if approved else "rule_failed", "rules": results}
+
+
+def rule_text(rule: dict[str, Any], facts: Facts | None = None) -> str:
+    """The rule in plain words (zh-Hans): the department's words for a department check it answered, else the
+    catalogue's own text, else words made from the fact, the operator and the value."""
+    fact, op, value = rule["fact"], rule["op"], rule["value"]
+    kind = FACTS[fact][0]
+    if kind == "check":
+        check = (facts.checks if facts else {}).get(fact, {}).get(value)
+        words = check.text if check is not None else rule.get("text") or f"部门核验：{value}"
+        return words if op == "met" else f"不符合：{words}"
+    if rule.get("text"):
+        return str(rule["text"])
+    if kind == "licence":
+        return f"{'持有' if op == 'holds' else '未持有'}有效的电子证照（{value}）"
+    name, unit = FACT_WORDS[fact]
+    shown = "、".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    if op == "starts_with":
+        return f"{name}以 {shown} 开头"
+    return f"{name}{OP_WORDS[op]}{shown}{unit}"
