@@ -22,7 +22,7 @@ CAPTION = {"zh-Hans": "电子社保卡 · 仅限本人使用", "zh-Hant": "電�
            "en": "E-social security card · holder only"}
 
 
-class CardReply(BaseModel):
+class SocialSecurityCardReply(BaseModel):
     card_no_masked: str = Field(description="社会保障卡号, masked: A*****678")
     generation: int = Field(description="2 or 3 (第三代社保卡)")
     status: str = Field(description="active or lost")
@@ -36,28 +36,30 @@ class CardReply(BaseModel):
     sample: bool = Field(description="True: sample data of a stand-in department")
 
 
-class QrReply(BaseModel):
+class SocialSecurityCardQrReply(BaseModel):
     payload: str = Field(description="The QR text, GDSSC1:…: no ID number or name inside; checkable once")
     issued_at: str
     expires_at: str
     seconds_left: int
 
 
-def card_view(card: Card, language: str) -> CardReply:
-    return CardReply(card_no_masked=card.card_no_masked, generation=card.generation, status=card.status,
-                     status_name=card.status_name, status_text=pick(STATUS_TEXT.get(card.status, {"zh-Hans": card.status_name}), language),
-                     bank=card.bank, issued_on=card.issued_on, valid_until=card.valid_until,
-                     electronic_card_issued=card.electronic_card_issued, issuer=card.issuer, sample=card.sample)
+def card_view(card: Card, language: str) -> SocialSecurityCardReply:
+    status_text = pick(STATUS_TEXT.get(card.status, {"zh-Hans": card.status_name}), language)
+    return SocialSecurityCardReply(
+        card_no_masked=card.card_no_masked, generation=card.generation, status=card.status,
+        status_name=card.status_name, status_text=status_text, bank=card.bank, issued_on=card.issued_on,
+        valid_until=card.valid_until, electronic_card_issued=card.electronic_card_issued, issuer=card.issuer,
+        sample=card.sample)
 
 
-def qr_view(qr: CardQr, now: float) -> QrReply:
-    return QrReply(payload=qr.payload, issued_at=rfc3339(qr.issued_at), expires_at=rfc3339(qr.expires_at),
-                   seconds_left=max(0, qr.expires_at - int(now)))
+def qr_view(qr: CardQr, now: float) -> SocialSecurityCardQrReply:
+    return SocialSecurityCardQrReply(payload=qr.payload, issued_at=rfc3339(qr.issued_at),
+                                     expires_at=rfc3339(qr.expires_at), seconds_left=max(0, qr.expires_at - int(now)))
 
 
 @bp.get("")
-@documented("My social security card (社会保障卡) as 人社 holds it now", reply_model=CardReply, level=LEVEL_REAL_NAME,
-            tag="social-security-card")
+@documented("My social security card (社会保障卡) as 人社 holds it now", reply_model=SocialSecurityCardReply,
+            level=LEVEL_REAL_NAME, tag="social-security-card")
 @requires_level(LEVEL_REAL_NAME)
 async def my_card(request: Request) -> HTTPResponse:
     card = await request.app.ctx.departments.social_security_card.card(request.ctx.citizen_id)
@@ -67,7 +69,7 @@ async def my_card(request: Request) -> HTTPResponse:
 @bp.post("/qr")
 @documented("A fresh dynamic QR of my electronic card, checkable once within its short lifetime (?format=png for "
             "the image); 409 SOCIAL_SECURITY_CARD_LOST or ELECTRONIC_SOCIAL_SECURITY_CARD_NOT_ISSUED",
-            reply_model=QrReply, status=201, level=LEVEL_REAL_NAME, tag="social-security-card")
+            reply_model=SocialSecurityCardQrReply, status=201, level=LEVEL_REAL_NAME, tag="social-security-card")
 @requires_level(LEVEL_REAL_NAME)
 async def new_qr(request: Request) -> HTTPResponse:
     fmt = request.args.get("format", "json")

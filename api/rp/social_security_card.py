@@ -11,15 +11,16 @@ from api.schemas import Strict
 from app.clock import rfc3339
 from app.errors import AppError
 
-bp = audience_blueprint("rp_social_security_card", url_prefix="/api/rp/v1/social-security-card", audience="relying_party")
+bp = audience_blueprint("rp_social_security_card", url_prefix="/api/rp/v1/social-security-card",
+                        audience="relying_party")
 
 
-class CheckRequest(Strict):
+class SocialSecurityCardCheckRequest(Strict):
     qr: str = Field(min_length=8, max_length=512, description="The scanned QR text, GDSSC1:…")
     purpose: str = Field(min_length=2, max_length=100, description="e.g. 购药结算: shown to the holder in their access log")
 
 
-class CheckReply(BaseModel):
+class SocialSecurityCardCheckReply(BaseModel):
     valid: bool = Field(description="True: an electronic card in use (正常), as 人社 says at this moment")
     reason: str | None = Field(description="Why not valid: SOCIAL_SECURITY_CARD_LOST or "
                                            "ELECTRONIC_SOCIAL_SECURITY_CARD_NOT_ISSUED")
@@ -36,12 +37,12 @@ class CheckReply(BaseModel):
 @documented("Check a 电子社保卡 QR the holder shows, once, within its lifetime (needs the social_security_card "
             "scope); 人社 is asked live and the holder sees the check in their access log. 422 "
             "TOKEN_INVALID_SIGNATURE, 410 TOKEN_EXPIRED, 409 TOKEN_ALREADY_USED, 503 DEPARTMENT_UNAVAILABLE",
-            body=CheckRequest, reply_model=CheckReply, tag="relying-party")
+            body=SocialSecurityCardCheckRequest, reply_model=SocialSecurityCardCheckReply, tag="relying-party")
 async def check(request: Request) -> HTTPResponse:
-    body = parse_body(request, CheckRequest)
+    body = parse_body(request, SocialSecurityCardCheckRequest)
     done = await request.app.ctx.departments.social_security_card.check(request.ctx.client, body.qr, body.purpose)
     message = AppError(done.reason).message(request.ctx.language) if done.reason else None
-    return reply(CheckReply(valid=done.valid, reason=done.reason, message=message, status=done.status,
-                            status_name=done.status_name, holder_name_masked=done.holder_name_masked,
-                            card_no_masked=done.card_no_masked, checked_at=rfc3339(done.checked_at),
-                            sample=done.sample))
+    return reply(SocialSecurityCardCheckReply(
+        valid=done.valid, reason=done.reason, message=message, status=done.status, status_name=done.status_name,
+        holder_name_masked=done.holder_name_masked, card_no_masked=done.card_no_masked,
+        checked_at=rfc3339(done.checked_at), sample=done.sample))

@@ -1,4 +1,5 @@
-"""电子社保卡: the holder's dynamic signed QR, short-lived like the health code, and the check a pharmacy or hospital makes of it.
+"""电子社保卡 (the electronic social security card): the holder's dynamic signed QR, short-lived like the health code,
+and the check a pharmacy or hospital makes of it.
 
 The card itself is 人社's (HRSS_SOCIAL_SECURITY_CARD on the data exchange): the platform keeps no copy and asks
 each time, by the holder's verified ID number.

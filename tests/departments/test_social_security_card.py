@@ -4,6 +4,7 @@ holder sees the check in their access log. Both message logs agree; every refusa
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any, Iterator
 
@@ -12,6 +13,7 @@ import zxingcpp
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
+from app.cache import CacheUnavailable
 from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD
 from app.departments.social_security_card import PREFIX, Card
 from app.integrations.exchange.models import ExchangeMessage
@@ -31,17 +33,19 @@ RP_AUD = "https://gov-app.example.cn/relying_party"
 PHARMACY = "广州示例大药房（示例）"
 
 
-def _numbers(status: str) -> Iterator[str]:
-    """Adults' ID numbers whose card at the stand-in 人社 has `status` (active ones with the electronic card)."""
+def _numbers(status: str, electronic: bool = True, birth: str = "19900307") -> Iterator[str]:
+    """ID numbers whose card at the stand-in 人社 has `status` and, in use, the electronic card issued or not
+    (a child's is not)."""
     today = beijing_today()
     for sequence in range(100, 1000):
-        number = valid_id_number(sequence=f"{sequence:03d}")
+        number = valid_id_number(birth=birth, sequence=f"{sequence:03d}")
         card = hrss.social_security_card(number, today, {})
-        if card["status"] == status and (status == "lost" or card["electronic_card"]["issued"]):
+        if card["status"] == status and (status == "lost" or card["electronic_card"]["issued"] is electronic):
             yield number
 
 
 ACTIVE, LOST = _numbers("active"), _numbers("lost")
+CHILDREN = _numbers("active", electronic=False, birth="20180506")
 
 
 async def holder(client, sms, numbers: Iterator[str] = ACTIVE, name: str = "陈小梅") -> tuple[Any, str]:
@@ -181,6 +185,38 @@ async def test_a_qr_is_checked_once(client, sms, app, departments_live, clock):
     assert [e["action"] for e in log] == ["social_security_card_checked", "department_data_read"]
 
 
+async def test_two_checks_at_once_one_is_answered(client, sms, app, departments_live, clock):
+    citizen, _ = await holder(client, sms)
+    rp, other = await pharmacy(clock), await pharmacy(clock)
+    qr = await shown_qr(client, citizen)
+
+    replies = await asyncio.gather(check(client, rp, qr), check(client, other, qr))
+
+    assert sorted(r.status_code for r in replies) == [200, 409]
+    assert await ExchangeMessage.filter(purpose="relying_party_check").count() == 1
+
+
+async def test_without_the_cache_nothing_is_checked(client, sms, app, departments_live, clock, monkeypatch):
+    citizen, _ = await holder(client, sms)
+    rp = await pharmacy(clock)
+    qr = await shown_qr(client, citizen)
+    cache = app.ctx.platform.cache
+    set_if_absent = cache.set_if_absent
+
+    async def unreachable_for_checks(key: str, value: str, ttl: float) -> bool:
+        if key.startswith("ssc:"):
+            raise CacheUnavailable("connection refused")
+        return await set_if_absent(key, value, ttl)
+
+    monkeypatch.setattr(cache, "set_if_absent", unreachable_for_checks)
+
+    reply = await check(client, rp, qr)
+
+    assert error_of(reply) == (503, "SERVICE_UNAVAILABLE") and int(reply.headers["Retry-After"]) > 0
+    assert await ExchangeMessage.filter(purpose="relying_party_check").count() == 0
+    assert (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"] == []
+
+
 async def test_an_expired_qr_is_refused_and_the_department_is_not_asked(client, sms, app, departments_live, clock):
     citizen, _ = await holder(client, sms)
     rp = await pharmacy(clock)
@@ -244,6 +280,17 @@ async def test_a_lost_card_gets_no_qr_worded_in_each_language(client, sms, app, 
     assert messages["zh-Hans"].startswith("该社会保障卡已挂失")
     assert messages["zh-Hant"].startswith("該社會保障卡已掛失")
     assert messages["en"].startswith("This social security card is reported lost")
+
+
+async def test_without_an_electronic_card_there_is_no_qr(client, sms, app, departments_live):
+    citizen, _ = await holder(client, sms, numbers=CHILDREN)
+
+    card = await client.get(CARD, headers=citizen.headers)
+    reply = await client.post(QR, headers={**citizen.headers, "Accept-Language": "en"})
+
+    assert (card.json()["status"], card.json()["electronic_card_issued"]) == ("active", False)
+    assert error_of(reply) == (409, "ELECTRONIC_SOCIAL_SECURITY_CARD_NOT_ISSUED")
+    assert reply.json()["error"]["message"].startswith("No electronic social security card has been issued yet")
 
 
 async def test_a_card_reported_lost_after_the_qr_was_shown_checks_as_not_valid(client, sms, app, departments_live,
