@@ -14,15 +14,17 @@ from app.departments.traffic import TrafficPolice
 if TYPE_CHECKING:
     from app.integrations.exchange.client import ExchangeClient
     from app.platform import Platform
+    from app.vouchers.licences import LicenceService
 
 
 class DepartmentServices:
-    def __init__(self, platform: Platform, exchange: ExchangeClient | None) -> None:
+    def __init__(self, platform: Platform, exchange: ExchangeClient | None,
+                 licences: LicenceService | None = None) -> None:
         self.asker = DepartmentAsker(platform, exchange)
         self.social_insurance = SocialInsurance(self.asker)
         self.social_security_card = SocialSecurityCards(self.asker)
         self.provident_fund = ProvidentFund(self.asker)
-        self.traffic = TrafficPolice(self.asker)
+        self.traffic = TrafficPolice(self.asker, licences)  # keeps the wallet's 驾驶证 in step with 交管
 
 
 __all__ = ["DepartmentServices"]

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 import jwt
 from tortoise.exceptions import IntegrityError
@@ -111,6 +111,18 @@ def sample_types(path: Path = TYPES_FILE) -> dict[str, dict[str, Any]]:
         licence_fields.check_schema(code, schema)
         types[code] = {"name": spec["name"], "schema": schema}
     return types
+
+
+@dataclass(frozen=True)
+class PulledStatus:
+    """A licence's status as its issuing department holds it now, asked through the data exchange (证照状态同步)."""
+
+    status: str  # one of STATUSES
+    reason: str | None  # the department's wording (e.g. 交管：暂扣); None when valid
+    department: str  # the department's exchange member id: the actor of the audit entry
+
+
+StatusPull = Callable[[str, str], Awaitable[object]]  # (licence id, holder's citizen id): ask the department, apply
 
 
 @dataclass(frozen=True)
@@ -207,6 +219,7 @@ class LicenceService:
     def __init__(self, platform: Platform, share_max_minutes: int | None = None) -> None:
         self.p = platform
         self.share_max_minutes = share_max_minutes or platform.settings.licence_share_max_minutes
+        self.status_pulls: dict[str, StatusPull] = {}  # licence type -> how its department is asked for a status
 
     # -- licence types -------------------------------------------------------------------------
     async def seed_licence_types(self) -> int:
@@ -386,18 +399,56 @@ class LicenceService:
             raise NotFound("LICENCE_NOT_FOUND")
         if licence.status == "revoked" and status != "revoked":
             raise Conflict("LICENCE_REVOKED")
-        previous = licence.status
-        if (previous, licence.status_reason) != (status, reason):
-            licence.status, licence.status_reason, licence.status_changed_at = status, reason, self.p.clock.now()
-            await licence.save(update_fields=["status", "status_reason", "status_changed_at"])
-            await audit.record_event(self.p.clock, actor=issuer.id, actor_type="department",
-                                     action="licence_status_changed", subject_id=licence.citizen_id,
-                                     attributes={"licence_id": licence.id, "from": previous, "to": status})
-            type_row = await self._type(licence.type_id)
-            await notify(self.p.clock, licence.citizen_id, "licence_status_changed",
-                         {"licence": type_row.name.get("zh-Hans", type_row.code),
-                          "status": validity_text(status if status != "valid" else "valid", "zh-Hans")})
+        await self._change_status(licence, status, reason, actor=issuer.id)
         return self._view(licence, await self._type(licence.type_id), issuer.name)
+
+    async def _change_status(self, licence: Licence, status: str, reason: str | None, *, actor: str,
+                             via: str | None = None) -> bool:
+        """The one way a department's status reaches a licence, pushed by its issuer or pulled from the
+        department (`via` the exchange): saved, audited with the department as actor, the holder notified.
+        False when nothing changed."""
+        previous = licence.status
+        if (previous, licence.status_reason) == (status, reason):
+            return False
+        licence.status, licence.status_reason, licence.status_changed_at = status, reason, self.p.clock.now()
+        await licence.save(update_fields=["status", "status_reason", "status_changed_at"])
+        attributes = {"licence_id": licence.id, "from": previous, "to": status, **({"via": via} if via else {})}
+        await audit.record_event(self.p.clock, actor=actor, actor_type="department", action="licence_status_changed",
+                                 subject_id=licence.citizen_id, attributes=attributes)
+        type_row = await self._type(licence.type_id)
+        await notify(self.p.clock, licence.citizen_id, "licence_status_changed",
+                     {"licence": type_row.name.get("zh-Hans", type_row.code),
+                      "status": validity_text(status if status != "valid" else "valid", "zh-Hans")})
+        return True
+
+    # -- statuses pulled from the departments (证照状态同步) --------------------------------------
+    def pull_status_on_open(self, type_code: str, pull: StatusPull) -> None:
+        """When the holder opens a licence of this type, `pull` first asks its department for the status
+        (and applies it through `apply_pulled_status`); a department down leaves the licence as it was."""
+        self.status_pulls[type_code] = pull
+
+    async def apply_pulled_status(self, licence_id: str, pulled: PulledStatus) -> bool:
+        """The status the issuing department holds, pulled through the exchange, applied as the issuer's own push
+        would be (audit entry with the department as actor, the holder notified); True when it changed.
+        Revocation stays final, and e-receipts are the platform's own."""
+        if pulled.status not in STATUSES:
+            raise ValueError(f"a department status is one of {STATUSES}, not {pulled.status!r}")
+        licence = await Licence.get_or_none(id=licence_id)
+        if licence is None or licence.issuer_client_id == PLATFORM_ISSUER:
+            return False
+        if licence.status == "revoked" and pulled.status != "revoked":
+            return False
+        return await self._change_status(licence, pulled.status, pulled.reason, actor=pulled.department,
+                                         via="exchange")
+
+    async def licences_kept_in_step(self, type_code: str, *, ids: list[str] | None = None, after: str = "",
+                                    limit: int = 1000) -> list[tuple[str, str]]:
+        """(licence id, holder's citizen id) of the type's licences whose status their department may still
+        change (not revoked), by id: those of `ids`, or up to `limit` after the id `after`."""
+        rows = Licence.filter(type_id=type_code).exclude(status="revoked")
+        if ids is not None:
+            return list(await rows.filter(id__in=ids).order_by("id").values_list("id", "citizen_id")) if ids else []
+        return list(await rows.filter(id__gt=after).order_by("id").limit(limit).values_list("id", "citizen_id"))
 
     # -- the citizen's wallet ------------------------------------------------------------------
     async def licences_of(self, citizen_id: str) -> list[LicenceView]:
@@ -408,6 +459,10 @@ class LicenceService:
 
     async def open(self, citizen_id: str, licence_id: str) -> LicenceView:
         licence = await self._owned(citizen_id, licence_id)
+        pull = self.status_pulls.get(licence.type_id)
+        if pull is not None and licence.issuer_client_id != PLATFORM_ISSUER:
+            await pull(licence.id, citizen_id)  # its department's status now; never raises for a department down
+            licence = await self._owned(citizen_id, licence_id)
         names = await self._issuer_names({licence.issuer_client_id})
         return self._view(licence, await self._type(licence.type_id), names.get(licence.issuer_client_id, ""))
 

@@ -6,6 +6,7 @@
     standin.behave("hang", department="tpb", delay=5) # the next tpb reply waits 5 s
     standin.authorise(service, ["home_card"])        # what the platform may ask that service for
     standin.messages(message_id)                     # the department's message log, newest first
+    standin.set_driving_licence_status(id_number, "D") # 交管 has that licence 暂扣 (suspended)
     standin.reset(); standin.close()
 """
 
@@ -53,6 +54,13 @@ class DepartmentsStandIn:
         if client:
             body["client"] = client
         self._client.post("/_standin/authorisations", json=body).raise_for_status()
+
+    def set_driving_licence_status(self, id_number: str, status: str) -> dict[str, str]:
+        """交管 records `status` (驾驶证状态 code(s): A 正常, D 暂扣, E 吊销, ...) for this person's driving licence
+        until reset; their driving-licence/v1 replies say so. 404 when the person holds no licence there."""
+        reply = self._client.post("/_standin/driving-licence-status", json={"id_number": id_number, "status": status})
+        reply.raise_for_status()
+        return dict(reply.json())
 
     def client_keys_at(self, jwks_url: str) -> None:
         """Fetch the client's keys from `jwks_url` from now on (those held are forgotten)."""

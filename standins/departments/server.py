@@ -28,7 +28,8 @@ Every exchange is kept in the department's message log (in memory): ids, client,
 party, user pseudonym, request hash, reply digest, status, fault and time; never a body.
 
 Test controls under `/_standin/` (unsigned): `GET health`, `GET keys`, `GET registry?client=`,
-`GET messages[?id=]`, `POST client-keys {"jwks_url"}` (where the client's keys are, once it is known), `POST behaviour {"department": "hrss"|"hpf"|"tpb"|"*", "mode": "slow"|"fail"|"hang"|
+`GET messages[?id=]`, `POST driving-licence-status {"id_number", "status"}` (交管 records that status code(s) for
+that person's driving licence, e.g. D 暂扣; A again for 正常), `POST client-keys {"jwks_url"}` (where the client's keys are, once it is known), `POST behaviour {"department": "hrss"|"hpf"|"tpb"|"*", "mode": "slow"|"fail"|"hang"|
 "bad_signature", "count", "delay"}`, `DELETE behaviour`, `POST authorisations {"service", "purposes"[, "client"]}`,
 `POST reset`. `--port 0` picks a free port; the first line on stdout is `LISTENING <port>`.
 """
@@ -81,6 +82,12 @@ def _violations(id_number: str | None, today: date, body: dict[str, Any], state:
     return tpb.violations(id_number, today, body, state.settled)
 
 
+def _driving_licence(id_number: str | None, today: date, body: dict[str, Any],
+                     state: DepartmentState) -> dict[str, Any]:
+    assert id_number is not None
+    return tpb.driving_licence(id_number, today, body, state.licence_statuses.get(id_number))
+
+
 def _settlements(id_number: str | None, today: date, body: dict[str, Any], state: DepartmentState) -> dict[str, Any]:
     return tpb.settle(id_number, today, body, state.settled, time.time())
 
@@ -104,22 +111,25 @@ DEPARTMENTS = (
         "account/v1": _read(hpf.account), "deposits/v1": _read(hpf.deposits),
         "withdrawal-eligibility/v1": _read(hpf.withdrawal_eligibility)}),
     Department("tpb", "CN-GD/GOV/11440000MB2D0003XA/tpb", "广东省公安厅交通管理局（示例）", {
-        "vehicles/v1": _read(tpb.vehicles), "driving-licence/v1": _read(tpb.driving_licence),
+        "vehicles/v1": _read(tpb.vehicles), "driving-licence/v1": _driving_licence,
         "violations/v1": _violations, "settlements/v1": _settlements}),
 )
+TPB_DRIVING_LICENCE = "CN-GD/GOV/11440000MB2D0003XA/tpb/driving-licence/v1"
 SUBJECT_OPTIONAL = {"CN-GD/GOV/11440000MB2D0003XA/tpb/settlements/v1"}  # a fine is known by its decision number
 WRITES = SUBJECT_OPTIONAL
 
 
 def default_authorisations(client: str) -> dict[tuple[str, str], set[str]]:
     """What each department authorised the platform for: reads for its own purposes everywhere, a relying
-    party's check on the social security card only, settlement on the traffic fines' settlements only."""
+    party's check on the social security card only, settlement on the traffic fines' settlements only, the
+    wallet's status sync (licence_status) on the driving licence only."""
     found: dict[tuple[str, str], set[str]] = {}
     for department in DEPARTMENTS:
         for service in department.service_ids():
             found[(client, service)] = set() if service in WRITES else set(READ_PURPOSES)
     found[(client, "CN-GD/GOV/11440000MB2D0001XA/hrss/social-security-card/v1")].add("relying_party_check")
     found[(client, "CN-GD/GOV/11440000MB2D0003XA/tpb/settlements/v1")].add("settlement")
+    found[(client, TPB_DRIVING_LICENCE)].add("licence_status")
     return found
 
 
@@ -213,6 +223,7 @@ class DepartmentState:
     log: list[LogEntry] = field(default_factory=list)
     behaviours: dict[str, Behaviour] = field(default_factory=dict)  # department key or "*" -> behaviour
     settled: dict[str, dict[str, Any]] = field(default_factory=dict)  # decision number -> status, at, payment
+    licence_statuses: dict[str, str] = field(default_factory=dict)  # ID number -> 驾驶证状态 other than A (正常)
 
     def __post_init__(self) -> None:
         if not self.authorisations:
@@ -224,6 +235,7 @@ class DepartmentState:
         self.log.clear()
         self.behaviours.clear()
         self.settled.clear()
+        self.licence_statuses.clear()
         self.client_keys.reset()
 
     def next_behaviour(self, department: str) -> Behaviour | None:
@@ -488,6 +500,19 @@ def create_app(state: DepartmentState, name: str = "departments_standin") -> San
         state.client_keys.url = url
         state.client_keys.reset()
         return reply({"jwks_url": url})
+
+    @app.post("/_standin/driving-licence-status")
+    async def licence_status(request: Request) -> HTTPResponse:
+        body = request.json if isinstance(request.json, dict) else {}
+        try:
+            id_number = checked_id_number(body.get("id_number"))
+            name = tpb.licence_status_name(body.get("status") if isinstance(body.get("status"), str) else "")
+        except (UnknownSubject, ValueError) as wrong:
+            return reply({"message": str(wrong)}, status=400)
+        if not tpb.driving_licence(id_number, beijing_today(), {})["holds_licence"]:
+            return reply({"message": "this person holds no driving licence here"}, status=404)
+        state.licence_statuses[id_number] = body["status"]
+        return reply({"status": body["status"], "status_name": name})
 
     @app.post("/_standin/reset")
     async def reset(request: Request) -> HTTPResponse:

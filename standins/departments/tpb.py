@@ -28,6 +28,10 @@ OFFENCES = (  # the two of the in-process sample: code, wording, fine in fen, po
     ("1344", "机动车违反禁令标志指示", 20_000, 3),
     ("1625", "驾驶机动车违反道路交通信号灯通行", 20_000, 6),
 )
+LICENCE_STATUSES = {  # 驾驶证状态 as 交管 codes it: a licence may carry several at once (e.g. "DH")
+    "A": "正常", "B": "超分", "C": "转出", "D": "暂扣", "E": "吊销", "F": "撤销", "G": "注销", "H": "违法未处理",
+    "I": "事故未处理", "J": "停止使用", "K": "协查", "L": "锁定", "M": "逾期未换证", "N": "延期换证", "P": "延期体检",
+    "R": "注销可恢复", "S": "逾期未审验", "T": "延期审验", "U": "扣留"}
 PLACES = {"A": ("广州市天河区天河路体育中心段", "广州市越秀区环市东路"), "B": ("深圳市福田区深南大道车公庙段", "深圳市南山区科技园北区"),
           "C": ("珠海市香洲区情侣中路", "珠海市香洲区九洲大道"), "E": ("佛山市禅城区季华路", "佛山市南海区桂澜路"),
           "S": ("东莞市南城区鸿福路", "东莞市东城区东纵大道"), "T": ("中山市东区中山四路", "中山市石岐区孙文中路"),
@@ -101,7 +105,15 @@ def violations(id_number: str, today: date, body: dict[str, Any],
             "points": sum(i["points"] for i in unpaid), "items": items, "sample": True}
 
 
-def driving_licence(id_number: str, today: date, body: dict[str, Any]) -> dict[str, Any]:
+def licence_status_name(status: str) -> str:
+    """The wording of a status of one or more codes ("DH": 暂扣、违法未处理); ValueError for an unknown code."""
+    if not status or len(set(status)) != len(status) or any(code not in LICENCE_STATUSES for code in status):
+        raise ValueError(f"status: one or more of the codes {''.join(LICENCE_STATUSES)}, each once")
+    return "、".join(LICENCE_STATUSES[code] for code in status)
+
+
+def driving_licence(id_number: str, today: date, body: dict[str, Any], status: str | None = None) -> dict[str, Any]:
+    """The licence, `status` A (正常) unless 交管 recorded another for this person (a test sets it)."""
     who = person(id_number, today)
     draw = seeded(id_number, "tpb-licence")
     if who.age(today) < 18 or draw.random() >= 0.75:
@@ -118,7 +130,7 @@ def driving_licence(id_number: str, today: date, body: dict[str, Any]) -> dict[s
         "file_no": f"{who.city[0]}{draw.randrange(10 ** 8):08d}", "class": code, "class_name": name,
         "first_issued_on": first.isoformat(), "valid_from": valid_from.isoformat(), "validity": validity,
         "valid_until": None if validity == "长期" else add_years(valid_from, 6 if validity == "6年" else 10).isoformat(),
-        "status": "A", "status_name": "正常", "points": points, "points_cycle_ends": add_years(cycle_start, 1).isoformat(),
+        "status": status or "A", "status_name": licence_status_name(status or "A"), "points": points, "points_cycle_ends": add_years(cycle_start, 1).isoformat(),
         "issuing_authority": f"广东省{who.city[3]}"}, "sample": True}
 
 

@@ -55,6 +55,7 @@ PURPOSES = {
     "proxy_request": "a family proxy asked, for the citizen (亲友代办)",
     "relying_party_check": "a relying party checks a citizen's code, with the citizen's presentation",
     "settlement": "a payment settles or reverses what the department holds",
+    "licence_status": "the wallet keeps a licence's status as its issuer holds it (证照状态同步)",
 }
 
 

@@ -1,0 +1,188 @@
+"""The wallet's 驾驶证 take their status from 交管 (证照状态同步), read through the data exchange from the stand-in
+交管: when the holder opens the licence (purpose citizen_request) and by the job for licences not pulled within
+APP_LICENCE_STATUS_PULL_INTERVAL (purpose licence_status). A change goes the wallet's own status path (audit entry
+with 交管 as actor, the holder notified); a department down changes nothing and is asked again at the next run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.audit import AuditEntry
+from app.departments.exchange_services import TPB, TPB_DRIVING_LICENCE
+from app.departments.models import LicenceStatusPull
+from app.integrations.exchange.models import ExchangeMessage
+from app.notifications.models import Notification
+from app.vouchers.models import Licence
+from standins.departments import tpb
+from standins.departments.server import beijing_today
+from tests.factories import SignedInCitizen, valid_id_number
+from tests.vouchers.licence_factory import LICENCES, driving_fields, holder, issue
+from tests.vouchers.licence_factory import licence_admin, police  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.departments
+
+
+def _licence_holder() -> str:
+    """A sample person 交管 holds a driving licence of."""
+    for sequence in range(100, 1000):
+        number = valid_id_number(sequence=f"{sequence:03d}")
+        if tpb.driving_licence(number, beijing_today(), {})["holds_licence"]:
+            return number
+    raise AssertionError("no sample licence holder")
+
+
+HOLDER_ID = _licence_holder()
+
+
+@pytest.fixture
+async def driver(client, sms) -> SignedInCitizen:
+    return await holder(client, sms, "张三", HOLDER_ID)
+
+
+@pytest.fixture
+async def wallet_licence(client, police, driver, departments_live) -> dict[str, Any]:  # noqa: F811
+    """The driver's 驾驶证 in their wallet, issued by the traffic police as valid."""
+    return await issue(client, police, holder_id_number=HOLDER_ID, fields=driving_fields())
+
+
+async def opened(client, citizen: SignedInCitizen, licence_id: str) -> dict[str, Any]:
+    reply = await client.get(f"{LICENCES}/{licence_id}", headers=citizen.headers)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+async def status_changes() -> list[AuditEntry]:
+    return list(await AuditEntry.filter(action="licence_status_changed").order_by("seq"))
+
+
+async def notices(citizen: SignedInCitizen) -> list[Notification]:
+    return list(await Notification.filter(citizen_id=citizen.id, kind="licence_status_changed").order_by("created_at"))
+
+
+async def pulls(purpose: str) -> list[ExchangeMessage]:
+    return list(await ExchangeMessage.filter(service=TPB_DRIVING_LICENCE, purpose=purpose).order_by("at"))
+
+
+async def test_opening_the_licence_shows_it_suspended_once_the_department_holds_it_so(
+        client, driver, wallet_licence, departments):
+    assert (await opened(client, driver, wallet_licence["id"]))["validity"] == "valid"
+    assert await status_changes() == []  # 交管 says A 正常: nothing to change
+
+    departments.set_driving_licence_status(HOLDER_ID, "D")
+    licence = await opened(client, driver, wallet_licence["id"])
+
+    assert (licence["validity"], licence["validity_text"], licence["status_reason"]) == ("suspended", "已暂停使用", "交管：暂扣")
+    [entry] = await status_changes()
+    assert (entry.actor, entry.actor_type, entry.subject_id) == (TPB, "department", driver.id)
+    assert entry.attributes == {"licence_id": wallet_licence["id"], "from": "valid", "to": "suspended", "via": "exchange"}
+    [notice] = await notices(driver)
+    assert notice.params == {"licence": "机动车驾驶证", "status": "已暂停使用"}
+    row = await LicenceStatusPull.get(licence_id=wallet_licence["id"])
+    assert (row.outcome, row.department_status, row.citizen_id) == ("changed", "D", driver.id)
+
+    # Both logs of the pull agree, and it was the citizen's own request.
+    ours = await pulls("citizen_request")
+    assert len(ours) == 2
+    [theirs] = departments.messages(ours[-1].message_id)
+    assert (theirs["purpose"], theirs["status"], theirs["user"], theirs["request_hash"], theirs["response_sha256"]) == \
+        ("citizen_request", 200, ours[-1].user, ours[-1].request_hash, ours[-1].response_hash)
+
+    departments.set_driving_licence_status(HOLDER_ID, "A")  # 交管 lifts the 暂扣
+    licence = await opened(client, driver, wallet_licence["id"])
+    assert (licence["validity"], licence["status_reason"]) == ("valid", None)
+    assert [(e.attributes["from"], e.attributes["to"]) for e in await status_changes()] == \
+        [("valid", "suspended"), ("suspended", "valid")]
+    assert [n.params["status"] for n in await notices(driver)] == ["已暂停使用", "有效"]
+
+
+async def test_a_department_down_when_the_licence_is_opened_changes_nothing(client, driver, wallet_licence,
+                                                                            departments):
+    departments.set_driving_licence_status(HOLDER_ID, "E")
+    departments.behave("fail", department="tpb", count=0)
+
+    licence = await opened(client, driver, wallet_licence["id"])
+
+    assert (licence["validity"], licence["status_reason"]) == ("valid", None)  # never marked invalid for that
+    assert await status_changes() == [] and await notices(driver) == []
+    row = await LicenceStatusPull.get(licence_id=wallet_licence["id"])
+    assert (row.outcome, row.pulled_at) == ("unavailable", None)
+    assert [m.status for m in await pulls("citizen_request")] == [500, 500]  # a read, sent again once
+
+
+async def test_the_job_pulls_licences_not_pulled_recently_with_its_own_purpose(app, client, clock, driver,
+                                                                             wallet_licence, departments):
+    traffic = app.ctx.departments.traffic
+    departments.set_driving_licence_status(HOLDER_ID, "E")  # 吊销
+
+    assert await traffic.pull_due_licence_statuses() == {"changed": 1}
+
+    row = await Licence.get(id=wallet_licence["id"])
+    assert (row.status, row.status_reason) == ("revoked", "交管：吊销")
+    [entry] = await status_changes()
+    assert (entry.actor, entry.actor_type, entry.attributes["to"]) == (TPB, "department", "revoked")
+    assert [n.params["status"] for n in await notices(driver)] == ["已吊销"]
+    [ours] = await pulls("licence_status")
+    [theirs] = departments.messages(ours.message_id)
+    assert (theirs["purpose"], theirs["status"], theirs["user"], theirs["request_hash"], theirs["response_sha256"]) == \
+        ("licence_status", 200, ours.user, ours.request_hash, ours.response_hash)
+    access = await AuditEntry.filter(category="access", subject_id=driver.id).count()
+    assert access == 0  # the platform keeping the holder's own wallet in step is not someone else reading
+
+    # Revoked is final; and a revoked licence is not asked for again.
+    departments.set_driving_licence_status(HOLDER_ID, "A")
+    clock.advance(seconds=6 * 3600 + 1)  # past APP_LICENCE_STATUS_PULL_INTERVAL
+    assert await traffic.pull_due_licence_statuses() == {}
+    assert (await Licence.get(id=wallet_licence["id"])).status == "revoked"
+
+
+async def test_a_licence_pulled_recently_waits_for_the_interval(app, clock, driver, wallet_licence, departments):
+    traffic = app.ctx.departments.traffic
+    assert await traffic.pull_due_licence_statuses() == {"unchanged": 1}
+    assert await traffic.pull_due_licence_statuses() == {}  # pulled just now
+
+    clock.advance(seconds=6 * 3600 - 60)
+    assert await traffic.pull_due_licence_statuses() == {}
+    departments.set_driving_licence_status(HOLDER_ID, "D")
+    clock.advance(seconds=120)
+    assert await traffic.pull_due_licence_statuses() == {"changed": 1}
+    assert (await Licence.get(id=wallet_licence["id"])).status == "suspended"
+    assert len(await pulls("licence_status")) == 2
+
+
+async def test_a_department_down_during_the_job_leaves_the_licence_and_the_next_run_asks_again(
+        app, driver, wallet_licence, departments):
+    traffic = app.ctx.departments.traffic
+    departments.set_driving_licence_status(HOLDER_ID, "D")
+    departments.behave("fail", department="tpb", count=0)
+
+    assert await traffic.pull_due_licence_statuses() == {"unavailable": 1}
+
+    assert (await Licence.get(id=wallet_licence["id"])).status == "valid"
+    assert await status_changes() == [] and await notices(driver) == []
+    row = await LicenceStatusPull.get(licence_id=wallet_licence["id"])
+    assert (row.outcome, row.pulled_at, row.department_status) == ("unavailable", None, None)
+
+    departments.calm()
+    assert await traffic.pull_due_licence_statuses() == {"changed": 1}  # the next run, not the interval later
+    assert (await Licence.get(id=wallet_licence["id"])).status == "suspended"
+    assert len(await notices(driver)) == 1
+
+
+async def test_nothing_is_pulled_when_the_exchange_does_not_register_the_licence_service(
+        app, driver, wallet_licence, departments, monkeypatch):
+    registration = app.ctx.exchange.registration
+    monkeypatch.setattr(app.ctx.exchange, "registration",
+                        lambda service: None if service == TPB_DRIVING_LICENCE else registration(service))
+    departments.set_driving_licence_status(HOLDER_ID, "D")
+
+    assert await app.ctx.departments.traffic.pull_due_licence_statuses() == {}
+    assert await ExchangeMessage.all().count() == 0
+    assert (await Licence.get(id=wallet_licence["id"])).status == "valid"
+
+
+async def test_the_department_authorised_the_sync_purpose_on_the_driving_licence_only(departments):
+    purposes = {entry["service"]: set(entry["purposes"]) for entry in departments.registry()["services"]}
+    assert "licence_status" in purposes[TPB_DRIVING_LICENCE]
+    assert [s for s, p in purposes.items() if "licence_status" in p] == [TPB_DRIVING_LICENCE]
