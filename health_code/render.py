@@ -39,6 +39,16 @@ def qr_modules(payload: str) -> Image.Image:
     return Image.frombuffer("L", (width, height), bytes(memoryview(raw)), "raw", "L", 0, 1)
 
 
+def qr_square(payload: str, module_px: int, quiet_modules: int = QUIET_MODULES) -> Image.Image:
+    """The QR black on a white square with its quiet zone, `module_px` pixels a module (greyscale), for a
+    document that draws the code among other things."""
+    modules = qr_modules(payload)
+    side = (modules.width + 2 * quiet_modules) * module_px
+    square = Image.new("L", (side, side), 255)
+    square.paste(modules.resize((modules.width * module_px,) * 2, Image.NEAREST), (quiet_modules * module_px,) * 2)
+    return square
+
+
 def qr_version(payload: str) -> int:
     return (qr_modules(payload).width - 17) // 4
 
