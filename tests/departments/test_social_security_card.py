@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import timedelta
 from typing import Any, Iterator
 
 import pytest
@@ -15,7 +16,7 @@ from PIL import Image
 
 from app.cache import CacheUnavailable
 from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD
-from app.departments.social_security_card import PREFIX, Card
+from app.departments.social_security_card import HOLDER_KEY, PREFIX, QRS_PER_MINUTE, Card
 from app.integrations.exchange.models import ExchangeMessage
 from app.integrations.exchange.protocol import PURPOSES
 from health_code import codec
@@ -124,6 +125,20 @@ async def test_the_qr_is_signed_short_lived_and_carries_neither_id_number_nor_na
     assert await shown_qr(client, citizen) != body["payload"]  # each one new: each is checked once
 
 
+async def test_qrs_asked_for_too_often_are_refused_for_the_minute(client, sms, app, departments_live, clock):
+    citizen, _ = await holder(client, sms)
+    clock.set(clock.now().replace(second=1, microsecond=0) + timedelta(minutes=1))  # all within one minute
+    for _ in range(QRS_PER_MINUTE):
+        await shown_qr(client, citizen)
+
+    reply = await client.post(QR, headers=citizen.headers)
+
+    assert error_of(reply) == (429, "RATE_LIMITED") and int(reply.headers["Retry-After"]) > 0
+    assert await ExchangeMessage.all().count() == QRS_PER_MINUTE  # the refused one asked 人社 nothing
+    clock.advance(60)
+    assert (await client.post(QR, headers=citizen.headers)).status_code == 201
+
+
 async def test_the_qr_comes_as_an_image_that_scans_to_a_checkable_code(client, sms, app, departments_live, clock):
     citizen, _ = await holder(client, sms)
     rp = await pharmacy(clock)
@@ -215,6 +230,19 @@ async def test_without_the_cache_nothing_is_checked(client, sms, app, department
     assert error_of(reply) == (503, "SERVICE_UNAVAILABLE") and int(reply.headers["Retry-After"]) > 0
     assert await ExchangeMessage.filter(purpose="relying_party_check").count() == 0
     assert (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"] == []
+
+
+async def test_a_qr_whose_holder_the_cache_forgot_is_refused_as_expired(client, sms, app, departments_live, clock):
+    citizen, _ = await holder(client, sms)
+    rp = await pharmacy(clock)
+    qr = await shown_qr(client, citizen)
+    _, claims, _, _, _ = codec.unpack(qr, PREFIX)
+    await app.ctx.platform.cache.delete(HOLDER_KEY + claims[7].hex())  # e.g. an in-memory cache restarted
+
+    reply = await check(client, rp, qr)
+
+    assert error_of(reply) == (410, "TOKEN_EXPIRED")
+    assert await ExchangeMessage.filter(purpose="relying_party_check").count() == 0
 
 
 async def test_an_expired_qr_is_refused_and_the_department_is_not_asked(client, sms, app, departments_live, clock):
