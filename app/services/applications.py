@@ -601,12 +601,13 @@ class ApplicationService:
         return shown
 
 
-MASKED_KEYS = {"account_no": mask_id_number, "id_number": mask_id_number, "card_no": mask_id_number,
-               "name": mask_name}
+# Numbers that identify the person or an account, wherever they are in a department's reply. (A "name" there
+# names a scheme or a type, not the person: departments send no personal names.)
+MASKED_KEYS = {"account_no": mask_id_number, "id_number": mask_id_number, "card_no": mask_id_number}
 
 
 def _masked(value: Any) -> Any:
-    """A department's reply as the clerk sees it: account, card and ID numbers and names masked at any depth."""
+    """A department's reply as the clerk sees it: account, card and ID numbers masked at any depth."""
     if isinstance(value, dict):
         return {k: MASKED_KEYS[k](v) if k in MASKED_KEYS and isinstance(v, str) else _masked(v)
                 for k, v in value.items()}

@@ -12,7 +12,8 @@ import pytest
 
 from app.departments.exchange_services import HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY
 from app.integrations.exchange.models import ExchangeMessage
-from app.services.models import Application
+from app.services import approval
+from app.services.models import Application, ServiceItem
 from standins.departments import hpf
 from standins.departments.server import beijing_today
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
@@ -230,7 +231,7 @@ async def test_an_eligible_withdrawal_is_approved_by_miaopi_from_the_centres_ans
 
 
 async def test_a_person_failing_a_rule_goes_to_the_clerk_with_that_rule_named(client, sms, departments_live, clock):
-    citizen, _ = await verified(client, sms, not_paid_3_months)
+    citizen, id_number = await verified(client, sms, not_paid_3_months)
 
     reply = await withdraw(client, citizen, 100_000)
 
@@ -244,6 +245,13 @@ async def test_a_person_failing_a_rule_goes_to_the_clerk_with_that_rule_named(cl
     clerk = await make_department(clock, "广州住房公积金管理中心办件窗口（示例）", ["clerk"], department_id="gz-gjj")
     queue = await client.get("/api/admin/v1/applications", headers=clerk.headers())
     assert [a["id"] for a in queue.json()["items"]] == [body["id"]]
+    # The clerk reads the centre's 缴存证明 that came with it, the account number masked.
+    opened = (await client.get(f"/api/admin/v1/applications/{body['id']}", headers=clerk.headers())).json()
+    proof = next(m for m in opened["materials"] if m["name"] == "住房公积金缴存证明")
+    theirs = hpf.account(id_number, beijing_today(), {})
+    assert proof["content"]["balance_fen"] == theirs["balance_fen"]
+    assert proof["content"]["account_no"] != theirs["account_no"] and proof["content"]["account_no"].endswith(
+        theirs["account_no"][-4:])
 
 
 async def test_more_than_the_maximum_goes_to_the_clerk_naming_the_amount(client, sms, departments_live):
@@ -297,3 +305,13 @@ async def test_the_centre_down_at_submission_keeps_the_application_for_the_clerk
     again = await withdraw(client, citizen, 100_000)  # the retry of that request gets the same application back
     assert again.status_code == 201 and again.json()["id"] == body["id"]
     assert again.headers.get("Idempotent-Replayed") == "true"
+
+
+async def test_the_sample_withdrawal_items_are_seeded_with_rules_that_parse(app):
+    for item_id, fact in (("gz-gjj-003", "hpf_withdrawal_rent"), ("gz-gjj-005", "hpf_withdrawal_retirement")):
+        item = await ServiceItem.get(id=item_id)
+        rules = approval.check_rules(item.approval_rules)
+        assert rules is not None and item.rules_version == 1 and item.sample is True
+        assert {r["fact"] for r in rules["all"]} == {"identity_level", fact}
+        assert all(r.get("text") for r in rules["all"])
+        assert any(m.get("from_department") == HPF_ACCOUNT for m in item.materials)

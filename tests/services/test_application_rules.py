@@ -30,7 +30,8 @@ async def test_a_rule_change_applies_to_new_applications_only(client, clock, cat
     after = (await apply(client, grandma, item.id, materials=[])).json()
     assert after["status"] == "under_review"
     assert after["decision"]["rules_version"] == 2
-    assert after["decision"]["rules"] == [{"fact": "age", "op": ">=", "value": 80, "passed": False}]
+    assert after["decision"]["rules"] == [{"fact": "age", "op": ">=", "value": 80, "passed": False,
+                                           "text": "年龄不低于80周岁"}]
     kept = (await client.get(f"{APPLICATIONS}/{before['id']}", headers=grandma.headers)).json()
     assert kept["status"] == "completed" and kept["decision"] == before["decision"]
     assert (await Application.get(id=before["id"])).decision["rules_version"] == 1
@@ -133,3 +134,43 @@ def test_age_counts_full_years():
     assert approval.age_on(date(1950, 6, 12), date(2010, 6, 11)) == 59
     assert approval.age_on(date(1950, 6, 12), date(2010, 6, 12)) == 60
     assert approval.birth_date_of("44010419500612284X") == date(1950, 6, 12)
+
+
+def test_each_rule_reads_in_plain_words():
+    rules = approval.check_rules({"all": [
+        {"fact": "identity_level", "op": ">=", "value": 2},
+        {"fact": "region", "op": "starts_with", "value": "4401"},
+        {"fact": "holds_licence", "value": "social_security_card"},
+        {"fact": "prior_applications", "op": "==", "value": 0, "text": "首次申请"},
+    ]})
+    texts = [r["text"] for r in approval.decide(rules, 1, ELDER)["rules"]]
+    assert texts == ["身份认证等级不低于2级", "身份证号码所属地区以 4401 开头", "持有有效的电子证照（social_security_card）",
+                     "首次申请"]
+
+
+def test_a_department_check_passes_only_as_the_department_answered():
+    rules = approval.check_rules({"all": [
+        {"fact": "hpf_withdrawal_rent", "value": "normal", "text": "账户正常"},
+        {"fact": "hpf_withdrawal_rent", "op": "unmet", "value": "interval"},
+    ]})
+    answered = Facts(identity_level=2, age=40, region="440106", checks={"hpf_withdrawal_rent": {
+        "normal": approval.Check(True, "账户处于正常缴存状态"), "interval": approval.Check(False, "距上次租房提取满3个月")}})
+    decision = approval.decide(rules, 1, answered)
+    assert [(r["op"], r["passed"], r["text"]) for r in decision["rules"]] == [
+        ("met", True, "账户处于正常缴存状态"), ("unmet", True, "不符合：距上次租房提取满3个月")]
+    not_asked = approval.decide(rules, 1, Facts(identity_level=2, age=40, region="440106"))
+    assert not_asked["auto_approved"] is False
+    assert [(r["passed"], r["text"]) for r in not_asked["rules"]] == [(False, "账户正常"),
+                                                                       (False, "不符合：部门核验：interval")]
+
+
+@pytest.mark.parametrize("rule", [
+    {"fact": "hpf_withdrawal_rent", "op": ">=", "value": "normal"},
+    {"fact": "hpf_withdrawal_rent", "value": 3},
+    {"fact": "age", "op": ">=", "value": 60, "text": ""},
+    {"fact": "age", "op": ">=", "value": 60, "text": "长" * 101},
+])
+def test_a_department_check_or_text_that_does_not_fit_is_refused(rule):
+    with pytest.raises(AppError) as refused:
+        approval.check_rules({"all": [rule]})
+    assert refused.value.code == "APPROVAL_RULES_INVALID"

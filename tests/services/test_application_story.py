@@ -71,7 +71,7 @@ async def test_a_failing_rule_sends_the_application_to_a_clerk_naming_the_rule(c
     body = reply.json()
     assert body["status"] == "under_review" and body["decision"]["auto_approved"] is False
     failed = [r for r in body["decision"]["rules"] if not r["passed"]]
-    assert failed == [{"fact": "age", "op": ">=", "value": 60, "passed": False}]
+    assert failed == [{"fact": "age", "op": ">=", "value": 60, "passed": False, "text": "年龄不低于60周岁"}]
     assert body["decision"]["reason"] == "rule_failed"
     assert await inbox_kinds(client, young) == ["application_submitted"]
 
