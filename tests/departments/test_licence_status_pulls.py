@@ -186,3 +186,21 @@ async def test_the_department_authorised_the_sync_purpose_on_the_driving_licence
     purposes = {entry["service"]: set(entry["purposes"]) for entry in departments.registry()["services"]}
     assert "licence_status" in purposes[TPB_DRIVING_LICENCE]
     assert [s for s, p in purposes.items() if "licence_status" in p] == [TPB_DRIVING_LICENCE]
+
+
+async def test_a_run_pulls_at_most_its_limit_and_the_next_run_goes_on_from_there(app, client, sms, police,  # noqa: F811
+                                                                                 driver, wallet_licence, departments):
+    other_id = next(valid_id_number(sequence=f"{s:03d}") for s in range(100, 1000)
+                    if valid_id_number(sequence=f"{s:03d}") != HOLDER_ID
+                    and tpb.driving_licence(valid_id_number(sequence=f"{s:03d}"), beijing_today(), {})["holds_licence"])
+    await holder(client, sms, "李四", other_id)
+    other = await issue(client, police, holder_id_number=other_id, fields=driving_fields(name="李四"))
+    traffic = app.ctx.departments.traffic
+
+    assert await traffic.pull_due_licence_statuses(limit=1) == {"unchanged": 1}
+    assert await traffic.pull_due_licence_statuses(limit=1) == {"unchanged": 1}
+    assert await traffic.pull_due_licence_statuses(limit=1) == {}
+
+    pulled = set(await LicenceStatusPull.all().values_list("licence_id", flat=True))
+    assert pulled == {wallet_licence["id"], other["id"]}
+    assert len(await pulls("licence_status")) == 2

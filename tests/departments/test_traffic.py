@@ -224,3 +224,30 @@ async def test_each_read_is_in_both_message_logs_alike(client, sms, departments_
                 theirs["response_sha256"], theirs["status"]) == \
             (row.service, "citizen_request", row.user, row.request_hash, row.response_hash, row.status)
         assert (row.purpose, row.status, row.fault) == ("citizen_request", 200, None)
+
+
+class _Answering:
+    """A DepartmentAsker whose department answers, verified, with `body`."""
+
+    def __init__(self, platform, body: dict[str, Any]) -> None:
+        self.platform, self.body = platform, body
+
+    def connected(self, service: str) -> bool:
+        return True
+
+    async def ask(self, service: str, citizen_id: str, body: dict[str, Any] | None = None, **kwargs: Any) -> dict:
+        return self.body
+
+
+@pytest.mark.parametrize("body", [{"items": [{"reference": "TV123"}]}, {"items": "none"}, {"count": 0},
+                                  {"items": [{"reference": "TV12345678901", "status": "unpaid", "fine_fen": "200"}]}])
+async def test_a_reply_of_another_shape_is_the_department_unavailable_never_half_read(app, body):
+    from app.departments.traffic import TrafficPolice
+    from app.errors import AppError
+
+    traffic = TrafficPolice(_Answering(app.ctx.departments.asker.platform, body))  # type: ignore[arg-type]
+
+    with pytest.raises(AppError) as raised:
+        await traffic.violations("cit_x")
+    assert (raised.value.code, raised.value.status, raised.value.headers) == \
+        ("DEPARTMENT_UNAVAILABLE", 503, {"Retry-After": str(DEFAULT_RETRY_AFTER)})
