@@ -17,6 +17,11 @@ stored encrypted (bound to the licence id) and shown masked; the number is kept 
 Validity is computed at every read: revoked, suspended or expired (pushed by the issuer, or
 `valid_until` passed) and not yet valid win over `valid`, so a change shows at once.
 
+Pulled statuses (证照状态同步). A department may also be asked for a licence's status through the data
+exchange: `pull_status_on_open` names who asks for a type (e.g. 交管 for `driving_licence`) when the holder opens
+one, and `apply_pulled_status` applies the answer through the same path as an issuer's push (audit entry with
+the department as actor, the holder notified). A department that cannot be reached changes nothing.
+
 Sharing. A share names a purpose and lives at most `share_max_minutes` (never past the
 licence's own `valid_until`). Its QR carries `GDLS1:` + base45(zlib(COSE_Sign1)) signed with our
 key (as health codes are), with claims {1 iss, 4 exp, 6 iat, "ls": {1: share id}}; a changed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from app.audit import AuditEntry
@@ -204,3 +205,15 @@ async def test_a_run_pulls_at_most_its_limit_and_the_next_run_goes_on_from_there
     pulled = set(await LicenceStatusPull.all().values_list("licence_id", flat=True))
     assert pulled == {wallet_licence["id"], other["id"]}
     assert len(await pulls("licence_status")) == 2
+
+
+def test_the_stand_ins_control_refuses_an_unknown_code_and_a_person_without_a_licence(departments):
+    without = next(valid_id_number(sequence=f"{s:03d}") for s in range(100, 1000)
+                   if not tpb.driving_licence(valid_id_number(sequence=f"{s:03d}"), beijing_today(), {})["holds_licence"])
+    for id_number, status, expected in ((HOLDER_ID, "Z", 400), (HOLDER_ID, "", 400), (HOLDER_ID, "DD", 400),
+                                        (without, "D", 404), ("not-an-id-number", "D", 400)):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            departments.set_driving_licence_status(id_number, status)
+        assert refused.value.response.status_code == expected
+    assert departments.set_driving_licence_status(HOLDER_ID, "DH") == {"status": "DH", "status_name": "暂扣、违法未处理"}
+    assert tpb.licence_status_name("DH") == "暂扣、违法未处理"
