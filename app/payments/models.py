@@ -156,6 +156,8 @@ class Receipt(Model):
     wallet_outdated = fields.BooleanField(default=False, db_default=False)  # a refund the wallet licence does not show yet
     settlement_told_at = fields.DatetimeField(null=True)  # when the department heard this payment settled the bill
     reversal_told_at = fields.DatetimeField(null=True)  # when the department heard a full refund reopened the bill
+    settlement_refused_at = fields.DatetimeField(null=True)  # the department would not record the settlement
+    reversal_refused_at = fields.DatetimeField(null=True)  # the department would not record its reversal
 
     payment_id: str
 

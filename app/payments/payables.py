@@ -15,11 +15,12 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Mapping
+from typing import Any, Awaitable, Literal, Mapping
 
 from tortoise.exceptions import IntegrityError
 
 from app.errors import NotFound, Unavailable
+from app.integrations.exchange.client import DepartmentUnavailable
 from app.payments.models import ItemFee, PaidReference
 from app.services.backends import BackendError, DepartmentBackend, SettlementPayments, SettlementReversals
 from app.services.department_errors import department_error, exchange_error_of
@@ -27,6 +28,7 @@ from app.services.models import Application, ServiceItem
 
 log = logging.getLogger("app.payments")
 KINDS = ("application_fee", "traffic_fine", "utility_bill")
+Telling = Literal["told", "later", "refused"]  # what became of telling a department of a settlement
 CARD_OF_KIND = {"traffic_fine": "traffic_violations", "utility_bill": "utility_bills"}  # department and its card
 SAMPLE_FEES = Path(__file__).with_name("sample_fees.json")
 BACKEND_TIMEOUT = 3.0
@@ -96,36 +98,41 @@ class Payables:
                 return payable
         raise NotFound("PAYABLE_NOT_FOUND")
 
-    async def tell_paid(self, reference: str, citizen_id: str, amount_fen: int, payment_id: str) -> bool:
-        """Tell the department behind a fine or bill that our payment settled it; True once told, or when there
-        is nobody to tell now: an application fee, or a department that learns of payments by its own
-        settlement run (the in-process stand-ins; the cards leave what we settled out until then)."""
+    async def tell_paid(self, reference: str, citizen_id: str, amount_fen: int, payment_id: str) -> Telling:
+        """Tell the department behind a fine or bill that our payment settled it: "told" once told, or when there
+        is nobody to tell now (an application fee, or a department that learns of payments by its own settlement
+        run: the in-process stand-ins; the cards leave what we settled out until then); "later" when it could
+        not be reached; "refused" when it answered that it will not record it (asking again would not help)."""
         kind, number = split_reference(reference)
         backend = self.backends.get(CARD_OF_KIND.get(kind, ""))
         if not isinstance(backend, SettlementPayments):
-            return True
+            return "told"
         return await self._tell(kind, "settlement", backend.settlement_paid(number, citizen_id, amount_fen, payment_id))
 
-    async def tell_reversed(self, reference: str, citizen_id: str) -> bool:
+    async def tell_reversed(self, reference: str, citizen_id: str) -> Telling:
         """Tell the department behind a fine or bill of the citizen that a full refund reversed its settlement
-        (it is due again); True once told. An application fee has no department system to tell: True at once."""
+        (it is due again); as tell_paid. An application fee has no department system to tell: "told" at once."""
         kind, number = split_reference(reference)
         if kind not in CARD_OF_KIND:
-            return True
+            return "told"
         backend = self.backends.get(CARD_OF_KIND[kind])
         if not isinstance(backend, SettlementReversals):
             log.warning("the %s department cannot be told of reversed settlements", kind)
-            return False
+            return "later"
         return await self._tell(kind, "reversed settlement", backend.settlement_reversed(number, citizen_id))
 
     @staticmethod
-    async def _tell(kind: str, what: str, telling: Awaitable[None]) -> bool:
+    async def _tell(kind: str, what: str, telling: Awaitable[None]) -> Telling:
         try:
             await asyncio.wait_for(telling, BACKEND_TIMEOUT)
         except (BackendError, asyncio.TimeoutError) as failure:
+            exchanged = exchange_error_of(failure)
+            if exchanged is not None and not isinstance(exchanged, DepartmentUnavailable):
+                log.warning("the %s department refused a %s: %s", kind, what, exchanged.fault)
+                return "refused"
             log.warning("the %s department was not told of a %s: %s", kind, what, failure)
-            return False
-        return True
+            return "later"
+        return "told"
 
     async def _fees(self, citizen_id: str) -> list[Payable]:
         rows = await Application.filter(citizen_id=citizen_id).exclude(status="rejected").order_by("-created_at").limit(50)

@@ -40,6 +40,7 @@ from tortoise.transactions import in_transaction
 
 from app.clock import CHINA_TIME
 from app import audit
+from app.background import BackgroundTasks
 from app.cache import cache_lock
 from app.accounts.models import Citizen
 from app.errors import AppError, Conflict, NotFound, Unauthorized, Unavailable
@@ -189,13 +190,19 @@ class PaymentService:
         self.receipts = receipts
         self.wallet = wallet  # the e-licence wallet (LicenceService), where receipts are put
         self.notify_url = platform.settings.resolved_payment_notify_url
+        self._telling = BackgroundTasks("settlement")  # departments told of payments after the notice is answered
 
     def _provider(self) -> PaymentProvider:
         if self.provider is None:
             raise provider_unavailable()
         return self.provider
 
+    async def told(self) -> None:
+        """Wait until the departments this worker is telling of settlements have been told (or not)."""
+        await self._telling.drained()
+
     async def close(self) -> None:
+        await self._telling.close()  # a department not told yet is told by the settle job
         if self.provider is not None:
             await self.provider.aclose()
 
@@ -214,6 +221,9 @@ class PaymentService:
             earlier = await Payment.get_or_none(citizen_id=citizen_id, idempotency_key=key)
             if earlier is not None:  # the same key arrived again while this one waited its turn
                 return await self._replay(earlier, fingerprint, payer), True
+            if await PaidReference.exists(reference=reference, citizen_id=citizen_id):
+                # Paid through us: the department may list it as paid already, so it is no longer theirs to resolve.
+                raise Conflict("REFERENCE_ALREADY_PAID")
             payable = await self.payables.resolve(citizen_id, reference)
             if amount_fen != payable.amount_fen:
                 raise AppError("PAYMENT_AMOUNT_MISMATCH", status=422, params={"owed": yuan(payable.amount_fen)},
@@ -529,10 +539,8 @@ class PaymentService:
             await self._to_wallet(payment, receipt)
         except Exception:  # the payment and its receipt stand; the settle job puts it in the wallet later
             log.exception("receipt %s not put in the wallet", receipt.number)
-        try:
-            await self._tell_settled(payment, receipt)
-        except Exception:  # the payment stands; the settle job tells the department later
-            log.exception("receipt %s: the department is not told of the settlement yet", receipt.number)
+        # Told after the provider's notice is answered, never holding it up; the settle job tells it otherwise.
+        self._telling.start(self._tell_settled(payment, receipt))
         await notify(self.p.clock, payment.citizen_id, "payment_succeeded",
                      {"description": payment.description, "amount": yuan(payment.amount_fen)})
         return True
@@ -565,8 +573,22 @@ class PaymentService:
         async with self._one_at_a_time(f"receipt-settled:{payment.id}"):
             if not await Receipt.filter(number=receipt.number, settlement_told_at=None).exists():
                 return
-            if await self.payables.tell_paid(payment.reference, payment.citizen_id, payment.amount_fen, payment.id):
+            told = await self.payables.tell_paid(payment.reference, payment.citizen_id, payment.amount_fen, payment.id)
+            if told == "told":
                 await Receipt.filter(number=receipt.number).update(settlement_told_at=self.p.clock.now())
+            elif told == "refused":
+                await self._settlement_refused(payment, receipt, "settlement_refused")
+
+    async def _settlement_refused(self, payment: Payment, receipt: Receipt, kind: str) -> None:
+        """The department answered that it will not record this settlement (or its reversal): asking again would
+        not change that, so the settle job stops asking and the payments office gets a case to resolve with it."""
+        now = self.p.clock.now()
+        column = "settlement_refused_at" if kind == "settlement_refused" else "reversal_refused_at"
+        await Receipt.filter(number=receipt.number).update(**{column: now})
+        await self._open_case(beijing_day(now), kind, payment.reference, self._ours(payment), None)
+        await audit.record_event(self.p.clock, actor="system", actor_type="system", action=kind,
+                                 subject_id=payment.citizen_id,
+                                 attributes={"payment_id": payment.id, "reference": payment.reference})
 
     # -- state moves ---------------------------------------------------------------------------------
     async def _move(self, payment_id: str, from_state: str, to_state: str, *, actor: str, actor_type: str,
@@ -759,7 +781,10 @@ class PaymentService:
         await Receipt.filter(number=receipt.number).update(wallet_outdated=False)
 
     async def _tell_department(self, payment: Payment, receipt: Receipt) -> None:
-        if not await self.payables.tell_reversed(payment.reference, payment.citizen_id):
+        told = await self.payables.tell_reversed(payment.reference, payment.citizen_id)
+        if told == "refused":
+            await self._settlement_refused(payment, receipt, "reversal_refused")
+        if told != "told":
             return
         await Receipt.filter(number=receipt.number).update(reversal_told_at=self.p.clock.now())
         await audit.record_event(self.p.clock, actor="system", actor_type="system", action="settlement_reversal_sent",
@@ -781,12 +806,12 @@ class PaymentService:
                 log.warning("settling %s by query failed: %s", payment.id, failure)
         for receipt in await Receipt.filter(licence_id=None, issued_at__lte=before).limit(200):
             await self._to_wallet(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
-        untold_paid = Receipt.filter(settlement_told_at=None, issued_at__lte=before,
+        untold_paid = Receipt.filter(settlement_told_at=None, settlement_refused_at=None, issued_at__lte=before,
                                      payment__state__in=("success", "partially_refunded"))
         for receipt in await untold_paid.order_by("issued_at").limit(200):
             await self._tell_settled(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
         behind = Receipt.filter(wallet_outdated=True, licence_id__not_isnull=True)
-        untold = Receipt.filter(payment__state="refunded", reversal_told_at=None)
+        untold = Receipt.filter(payment__state="refunded", reversal_told_at=None, reversal_refused_at=None)
         for payment_id in set(await behind.limit(200).values_list("payment_id", flat=True)) | set(
                 await untold.limit(200).values_list("payment_id", flat=True)):
             await self._refund_reaches_receipt(payment_id)  # the wallet or the department failed after a refund

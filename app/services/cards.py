@@ -30,6 +30,7 @@ from tortoise.transactions import in_transaction
 from app.accounts.models import Citizen
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.accounts.service import CitizenSnapshot
+from app.background import BackgroundTasks
 from app.cache import get_json, set_json
 from app.errors import AppError, NotFound, echoed
 from app.i18n import pick
@@ -222,7 +223,7 @@ class HomeCards:
         self.backends = backends  # looked up per call, so a swapped backend takes effect at once
         self.registry = registry
         self.settled = settled  # fines and bills paid through us, not yet written off by their department
-        self._refreshing: set[asyncio.Task[None]] = set()  # background refreshes, held until they end
+        self._refreshing = BackgroundTasks("card refresh")
 
     @property
     def refreshing(self) -> int:
@@ -231,15 +232,11 @@ class HomeCards:
 
     async def refreshed(self) -> None:
         """Wait until this worker's background refreshes have ended."""
-        while self._refreshing:
-            await asyncio.gather(*self._refreshing, return_exceptions=True)
+        await self._refreshing.drained()
 
     async def close(self) -> None:
         """At server stop: cancel the background refreshes still running (their cards keep the stale value)."""
-        tasks = list(self._refreshing)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._refreshing.close()
 
     # -- pins ------------------------------------------------------------------------------------------------
     async def pinned(self, citizen_id: str) -> list[str]:
@@ -359,9 +356,7 @@ class HomeCards:
         # The lock outlives the backend call (bounded by the timeout); a worker that died frees it by then.
         if not await self.p.cache.set_if_absent(lock, token, ttl=self.s.card_timeout + 1):
             return True
-        task = asyncio.create_task(self._refresh(card, citizen_id, breaker, lock, token))
-        self._refreshing.add(task)
-        task.add_done_callback(self._refreshing.discard)
+        self._refreshing.start(self._refresh(card, citizen_id, breaker, lock, token))
         return True
 
     async def _refresh(self, card: CardType, citizen_id: str, breaker: _Breaker, lock: str, token: str) -> None:

@@ -11,7 +11,8 @@ import pytest
 from app.accounts.service import verified_id_number
 from app.integrations.exchange.client import DEFAULT_RETRY_AFTER
 from app.integrations.exchange.models import ExchangeMessage
-from app.payments.models import Payment, Receipt
+from app.audit import AuditEntry
+from app.payments.models import DiscrepancyCase, Payment, Receipt
 from app.services.department_cards import TPB_SETTLEMENTS, TPB_VIOLATIONS
 from standins.departments import tpb
 from standins.departments.control import DepartmentsStandIn
@@ -71,6 +72,9 @@ async def test_a_fine_paid_through_us_is_paid_at_the_department_and_a_full_refun
     [theirs] = departments.messages(row.message_id)
     assert (theirs["purpose"], theirs["status"], theirs["user"], theirs["request_hash"], theirs["response_sha256"]) == \
         ("settlement", 200, row.user, row.request_hash, row.response_hash)
+    # 交管 lists it as paid now, and the citizen trying to pay it again is told so, not that it does not exist.
+    again = await start_payment(client, payer, payment, key="tap-0002-abcdef")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "REFERENCE_ALREADY_PAID", again.text
 
     await refunded(client, payments_admin, payer, payment)
 
@@ -107,6 +111,30 @@ async def test_a_department_down_when_the_fine_is_paid_is_told_by_the_settle_job
                                                                          (200, None)]
     theirs = [m["status"] for m in departments.messages() if m["service"] == TPB_SETTLEMENTS]
     assert theirs == [200, 500]  # newest first
+
+
+async def test_a_settlement_the_department_refuses_is_not_sent_again_and_opens_a_case(
+        app, client, payer, wechatpay, departments, clock):
+    payment = (await start_payment(client, payer, await first_fine(client, payer))).json()
+    departments.authorise(TPB_SETTLEMENTS, [])  # 交管 withdrew our authorisation to settle its fines
+
+    wechatpay.pay(payment["id"])
+    await wait_for(lambda: Receipt.exists(payment_id=payment["id"]))
+    await app.ctx.payments.told()
+
+    assert (await Payment.get(id=payment["id"])).state == "success"  # the payment stands
+    [refused] = await settlement_messages()
+    assert (refused.status, refused.fault) == (403, "Client.PurposeNotAuthorised")
+    receipt = await Receipt.get(payment_id=payment["id"])
+    assert receipt.settlement_told_at is None and receipt.settlement_refused_at is not None
+    [case] = await DiscrepancyCase.filter(kind="settlement_refused")
+    assert (case.reference, case.status) == (payment["reference"], "open")  # the payments office takes it up
+    assert await AuditEntry.filter(action="settlement_refused", subject_id=payer.id).exists()
+
+    await past_the_settle_time(app, clock)
+    await app.ctx.payments.settle_unnotified()
+
+    assert len(await settlement_messages()) == 1  # asking again would be refused again: not asked
 
 
 async def test_a_department_down_while_the_citizen_pays_a_fine_answers_503_with_retry_after(
