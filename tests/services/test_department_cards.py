@@ -5,6 +5,7 @@ never shown, and a citizen without 实名 sends nothing to any department."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -131,6 +132,38 @@ async def test_a_reply_with_a_bad_signature_is_never_shown(client, sms, app, dep
     assert stale["provident_fund"]["notice"] == "暂时无法刷新，显示的是此前的数据"
     faults = await ExchangeMessage.filter(service=HPF_ACCOUNT).order_by("at").values_list("fault", flat=True)
     assert faults == ["Server.ClientProxy.InvalidSignature", None, "Server.ClientProxy.InvalidSignature"]
+
+
+async def test_a_hanging_department_never_holds_the_home_screen_past_the_card_timeout(
+        client, sms, app, departments_live, departments):
+    citizen, id_number = await verified(client, sms)
+    departments.behave("hang", department="hpf", count=0)  # 公积金 takes the request and never answers
+
+    started = time.perf_counter()
+    cards = await home(client, citizen)
+    elapsed = time.perf_counter() - started
+
+    timeout = app.ctx.settings.card_timeout
+    assert elapsed < timeout + 1.0  # one card's timeout, not the department's ten minutes
+    assert cards["provident_fund"]["status"] == "unavailable"
+    assert {cards[name]["status"] for name in ("social_security", "traffic_violations")} == {"ok"}
+    [row] = await ExchangeMessage.filter(service=HPF_ACCOUNT)
+    assert row.fault in ("Server.ClientProxy.Timeout", "Server.ClientProxy.Cancelled")  # logged, whoever cut it
+
+
+async def test_a_purpose_the_department_withdrew_is_refused_there_and_logged_at_both_ends(
+        client, sms, app, departments_live, departments):
+    citizen, id_number = await verified(client, sms)
+    departments.authorise(HPF_ACCOUNT, ["citizen_request"])  # 公积金 no longer lets us read it for home cards
+
+    cards = await home(client, citizen)
+
+    assert cards["provident_fund"]["status"] == "unavailable"  # never shown as data
+    [row] = await ExchangeMessage.filter(service=HPF_ACCOUNT)
+    assert (row.purpose, row.status, row.fault) == ("home_card", 403, "Client.PurposeNotAuthorised")
+    [theirs] = departments.messages(row.message_id)
+    assert (theirs["purpose"], theirs["status"], theirs["fault"], theirs["request_hash"]) == \
+        ("home_card", 403, "Client.PurposeNotAuthorised", row.request_hash)
 
 
 async def test_a_citizen_without_real_name_sends_nothing_to_the_departments(client, sms, app, departments_live, departments):
