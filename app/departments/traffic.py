@@ -10,7 +10,8 @@ The wallet's 驾驶证 (`driving_licence`) is kept in step with 交管 (证照�
 APP_LICENCE_STATUS_PULL_INTERVAL (purpose `licence_status`). 交管's status codes map to the wallet's statuses
 (STATUS_OF_CODE) and a change goes through the wallet's own status path, as an issuer's push would: an audit entry
 with 交管 as actor, and the holder notified. A department down leaves the licence as it was; the job asks again
-at its next run.
+at its next run. The job keeps the holder's own wallet in step, for them: like their home card, it leaves no
+entry in their access log (that is for someone else reading their data); both message logs keep each pull.
 """
 
 from __future__ import annotations
