@@ -7,7 +7,8 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, no_content, reply, requires_level
 from app.accounts.rules import LEVEL_REAL_NAME
-from app.departments.social_insurance import Contributions, InsuredStatus, ProofIssued, RightsRecord
+from app.departments.social_insurance import (InsuranceContributions, InsuredStatus, RightsRecord,
+                                             SocialInsuranceProofList, SocialInsuranceProofView)
 from app.errors import ValidationFailed
 
 bp = audience_blueprint("citizen_social_insurance", url_prefix="/api/v1/social-insurance", audience="citizen")
@@ -35,7 +36,7 @@ async def insured_status(request: Request) -> HTTPResponse:
 
 @bp.get("/contributions")
 @documented("My monthly contributions (缴费明细) of one year, `?year=YYYY` from 1990 to this year (default this "
-            "year); amounts in fen", reply_model=Contributions, level=LEVEL_REAL_NAME, tag="social insurance")
+            "year); amounts in fen", reply_model=InsuranceContributions, level=LEVEL_REAL_NAME, tag="social insurance")
 @requires_level(LEVEL_REAL_NAME)
 async def contributions(request: Request) -> HTTPResponse:
     found = await request.app.ctx.departments.social_insurance.contributions(
@@ -55,14 +56,22 @@ async def rights_record(request: Request) -> HTTPResponse:
 
 @bp.post("/proofs")
 @documented("Print my rights record: a proof valid for 90 days, as PNG and PDF with a QR anyone can verify "
-            "(at most 5 in ten minutes, 20 a day)", reply_model=ProofIssued, status=201, level=LEVEL_REAL_NAME,
+            "(at most 5 in ten minutes, 20 a day)", reply_model=SocialInsuranceProofView, status=201, level=LEVEL_REAL_NAME,
             tag="social insurance")
 @requires_level(LEVEL_REAL_NAME)
 async def issue_proof(request: Request) -> HTTPResponse:
     holder = request.app.ctx.accounts.profile(request.ctx.citizen)
     issued = await request.app.ctx.departments.social_insurance.issue_proof(
-        request.ctx.citizen.id, holder.name_masked or "", holder.id_number_masked or "")
+        request.ctx.citizen.id, holder.name_masked or "", holder.id_number_masked or "", request.ctx.language)
     return reply(issued, status=201)
+
+
+@bp.get("/proofs")
+@documented("My printed proofs, newest first, each valid, expired or withdrawn", reply_model=SocialInsuranceProofList,
+            tag="social insurance")
+async def my_proofs(request: Request) -> HTTPResponse:
+    proofs = await request.app.ctx.departments.social_insurance.proofs_of(request.ctx.citizen_id, request.ctx.language)
+    return reply(proofs)
 
 
 @bp.get("/proofs/<proof_id:ext=png|pdf>")
@@ -73,6 +82,16 @@ async def proof_document(request: Request, proof_id: str, ext: str) -> HTTPRespo
     document = await request.app.ctx.departments.social_insurance.proof_document(request.ctx.citizen.id, proof_id,
                                                                                  ext)
     return response.raw(document, content_type=CONTENT_TYPES[ext], headers={"Cache-Control": "private, no-store"})
+
+
+# After the document route: a path ending in .png or .pdf is the document, any other one the proof.
+@bp.get("/proofs/<proof_id:str>")
+@documented("One of my printed proofs (another citizen's: 404 PROOF_NOT_FOUND)", reply_model=SocialInsuranceProofView,
+            tag="social insurance")
+async def my_proof(request: Request, proof_id: str) -> HTTPResponse:
+    proof = await request.app.ctx.departments.social_insurance.proof(request.ctx.citizen_id, proof_id,
+                                                                     request.ctx.language)
+    return reply(proof)
 
 
 @bp.delete("/proofs/<proof_id:str>")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,8 +24,8 @@ from app.departments.exchange_services import (HRSS_CONTRIBUTIONS, HRSS_INSURED_
                                                DepartmentAsker)
 from app.departments.models import SocialInsuranceProof
 from app.departments.social_insurance_render import ProofPage, render_pdf, render_png
-from app.departments.social_insurance_words import (PERSON_KINDS, PROOF_STATES, RECORD_TITLE, SCHEME_STATES, SCHEMES,
-                                                    text)
+from app.departments.social_insurance_words import (PERSON_KINDS, PROOF_STATE_NAMES, PROOF_STATES, RECORD_TITLE,
+                                                    SCHEME_STATES, SCHEMES, text)
 from app.errors import AppError, NotFound, ValidationFailed
 from app.i18n import pick
 from app.ids import new_id
@@ -41,13 +41,13 @@ VERIFIED_FACTS = ["record_no", "holder_name_masked", "id_number_masked", "issued
 DocumentKind = Literal["png", "pdf"]
 
 
-class DepartmentWords(BaseModel):
+class HrssWords(BaseModel):
     """A part of a department reply: the fields we use are checked, others are ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
 
-class Scheme(DepartmentWords):
+class InsuredScheme(HrssWords):
     """One scheme (参保险种) the person is insured in."""
 
     code: str
@@ -63,13 +63,13 @@ class Scheme(DepartmentWords):
                                        "status_text": text(SCHEME_STATES, self.status, language, self.status_name)})
 
 
-class RecordScheme(Scheme):
+class RecordedScheme(InsuredScheme):
     """A scheme as the rights record states it: with the months contributed."""
 
     months_total: int
 
 
-class InsuredStatus(DepartmentWords):
+class InsuredStatus(HrssWords):
     """参保状态."""
 
     insured: bool
@@ -78,7 +78,7 @@ class InsuredStatus(DepartmentWords):
     person_kind_name: str = Field(description="As 人社 words it")
     person_kind_text: str = Field(default="", description="Our word for it in the caller's language")
     employer: str | None
-    schemes: list[Scheme]
+    schemes: list[InsuredScheme]
     checked_on: date
     sample: bool = False
 
@@ -88,55 +88,55 @@ class InsuredStatus(DepartmentWords):
             "schemes": [s.localized(language) for s in self.schemes]})
 
 
-class ContributionItem(DepartmentWords):
+class SchemeContribution(HrssWords):
     code: str
     name: str = Field(description="As 人社 names the scheme")
     name_text: str = Field(default="", description="Our name of the scheme in the caller's language")
     employer_fen: int
     personal_fen: int
 
-    def localized(self, language: str) -> ContributionItem:
+    def localized(self, language: str) -> SchemeContribution:
         return self.model_copy(update={"name_text": text(SCHEMES, self.code, language, self.name)})
 
 
-class MonthContribution(DepartmentWords):
+class MonthOfContributions(HrssWords):
     month: str = Field(description="YYYY-MM")
     base_fen: int | None = Field(description="The contribution base (缴费基数); none for a resident's yearly payment")
     employer: str | None
-    items: list[ContributionItem]
+    items: list[SchemeContribution]
     employer_total_fen: int
     personal_total_fen: int
     status: str = Field(description="As 人社 words it, e.g. 已到账")
 
-    def localized(self, language: str) -> MonthContribution:
+    def localized(self, language: str) -> MonthOfContributions:
         return self.model_copy(update={"items": [i.localized(language) for i in self.items]})
 
 
-class Contributions(DepartmentWords):
+class InsuranceContributions(HrssWords):
     """缴费明细 of one year."""
 
     year: int
-    months: list[MonthContribution]
+    months: list[MonthOfContributions]
     months_paid: int
     employer_total_fen: int
     personal_total_fen: int
     sample: bool = False
 
-    def localized(self, language: str) -> Contributions:
+    def localized(self, language: str) -> InsuranceContributions:
         return self.model_copy(update={"months": [m.localized(language) for m in self.months]})
 
 
-class Pension(DepartmentWords):
+class PensionRights(HrssWords):
     months_total: int
     personal_account_fen: int
     this_year_months: int
 
 
-class Medical(DepartmentWords):
+class MedicalRights(HrssWords):
     personal_account_fen: int
 
 
-class RightsRecord(DepartmentWords):
+class RightsRecord(HrssWords):
     """个人权益记录, as the annual statement shows it."""
 
     record_no: str = Field(max_length=40)
@@ -147,9 +147,9 @@ class RightsRecord(DepartmentWords):
     insured_place: str
     person_kind_name: str
     employer: str | None
-    schemes: list[RecordScheme]
-    pension: Pension
-    medical: Medical
+    schemes: list[RecordedScheme]
+    pension: PensionRights
+    medical: MedicalRights
     this_year_base_fen: int | None
     sample: bool = False
 
@@ -158,16 +158,25 @@ class RightsRecord(DepartmentWords):
                                        "schemes": [s.localized(language) for s in self.schemes]})
 
 
-class ProofIssued(BaseModel):
+class SocialInsuranceProofView(BaseModel):
+    """A proof the citizen printed, as they see it."""
+
     id: str
     record_no: str
     issued_on: date
+    issued_at: datetime
     valid_until: date = Field(description="The last day (Beijing time) a verifier is told it is valid")
+    state: str = Field(description="valid, expired or revoked: what a verifier of its QR is told today")
+    status_text: str
     png_url: str
     pdf_url: str
 
 
-class ProofCheck(BaseModel):
+class SocialInsuranceProofList(BaseModel):
+    items: list[SocialInsuranceProofView]
+
+
+class SocialInsuranceProofCheck(BaseModel):
     """What a verifier of the QR is told. The holder and the figures only while the proof is valid."""
 
     valid: bool
@@ -184,7 +193,7 @@ class ProofCheck(BaseModel):
     sample: bool
 
 
-Words = TypeVar("Words", bound=DepartmentWords)
+Words = TypeVar("Words", bound=HrssWords)
 
 
 def _read(model: type[Words], reply: dict[str, Any]) -> Words:
@@ -213,21 +222,22 @@ class SocialInsurance:
         reply = await self.asker.ask(HRSS_INSURED_STATUS, citizen_id)
         return _read(InsuredStatus, reply).localized(language)
 
-    async def contributions(self, citizen_id: str, year: int | None, language: str) -> Contributions:
+    async def contributions(self, citizen_id: str, year: int | None, language: str) -> InsuranceContributions:
         """缴费明细 of `year` (this year when None): 422 naming `year` outside 1990 to this year, before asking."""
         this_year = self._today().year
         year = this_year if year is None else year
         if not FIRST_YEAR <= year <= this_year:
             raise ValidationFailed([{"field": "year", "problem": f"{FIRST_YEAR}-{this_year}"}])
         reply = await self.asker.ask(HRSS_CONTRIBUTIONS, citizen_id, {"year": year})
-        return _read(Contributions, reply).localized(language)
+        return _read(InsuranceContributions, reply).localized(language)
 
     async def rights_record(self, citizen_id: str, language: str) -> RightsRecord:
         reply = await self.asker.ask(HRSS_RIGHTS_RECORD, citizen_id)
         return _read(RightsRecord, reply).localized(language)
 
     # -- printed proofs ------------------------------------------------------------------------
-    async def issue_proof(self, citizen_id: str, name_masked: str, id_number_masked: str) -> ProofIssued:
+    async def issue_proof(self, citizen_id: str, name_masked: str, id_number_masked: str,
+                          language: str) -> SocialInsuranceProofView:
         """A printable proof of the rights record as 人社 gives it now; `name_masked` and `id_number_masked` are
         the holder's as accounts masks them. At most 5 in ten minutes and 20 a day (429 RATE_LIMITED)."""
         await hit_all(self.p.cache, self.p.clock, [Limit(f"si-proof:{citizen_id}:{window}", limit, window)
@@ -247,9 +257,25 @@ class SocialInsurance:
         await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen",
                                  action="social_insurance_proof_issued", subject_id=citizen_id,
                                  attributes={"proof_id": proof_id, "record_no": record.record_no})
-        base = f"/api/v1/social-insurance/proofs/{proof_id}"
-        return ProofIssued(id=proof.id, record_no=proof.record_no, issued_on=proof.issued_on,
-                           valid_until=proof.valid_until, png_url=f"{base}.png", pdf_url=f"{base}.pdf")
+        return self._view(proof, language)
+
+    async def proofs_of(self, citizen_id: str, language: str) -> SocialInsuranceProofList:
+        """The citizen's printed proofs, newest first."""
+        proofs = await SocialInsuranceProof.filter(citizen_id=citizen_id).order_by("-issued_at")
+        return SocialInsuranceProofList(items=[self._view(p, language) for p in proofs])
+
+    async def proof(self, citizen_id: str, proof_id: str, language: str) -> SocialInsuranceProofView:
+        return self._view(await self._owned(citizen_id, proof_id), language)
+
+    def _state(self, proof: SocialInsuranceProof) -> str:
+        return "revoked" if proof.revoked_at else "expired" if self._today() > proof.valid_until else "valid"
+
+    def _view(self, proof: SocialInsuranceProof, language: str) -> SocialInsuranceProofView:
+        base, state = f"/api/v1/social-insurance/proofs/{proof.id}", self._state(proof)
+        return SocialInsuranceProofView(
+            id=proof.id, record_no=proof.record_no, issued_on=proof.issued_on, issued_at=proof.issued_at,
+            valid_until=proof.valid_until, state=state, status_text=text(PROOF_STATE_NAMES, state, language),
+            png_url=f"{base}.png", pdf_url=f"{base}.pdf")
 
     async def proof_document(self, citizen_id: str, proof_id: str, kind: DocumentKind) -> bytes:
         """The holder's proof as a page (PNG or PDF) with a freshly signed QR, drawn off the event loop. Another
@@ -267,7 +293,7 @@ class SocialInsurance:
                                      action="social_insurance_proof_revoked", subject_id=citizen_id,
                                      attributes={"proof_id": proof.id})
 
-    async def verify_proof(self, token: str, language: str) -> ProofCheck:
+    async def verify_proof(self, token: str, language: str) -> SocialInsuranceProofCheck:
         """A verifier scanned the QR: 422 PROOF_INVALID unless it is our signed token of this proof as stored,
         404 PROOF_NOT_FOUND for a proof we never issued; else valid, expired or revoked. A valid check tells the
         holder's masked name and figures, and is in the holder's access log."""
@@ -278,12 +304,12 @@ class SocialInsurance:
         if (claims.record_digest, claims.issued_on, claims.valid_until) != \
                 (proof.record_digest, proof.issued_on, proof.valid_until):
             raise proof_token.ProofInvalid()
-        state = "revoked" if proof.revoked_at else "expired" if self._today() > proof.valid_until else "valid"
+        state = self._state(proof)
         record = json.loads(self.p.pii.decrypt(proof.record_enc, f"si-proof-record:{proof.id}"))
-        check = ProofCheck(valid=False, reason=state, status_text=text(PROOF_STATES, state, language),
-                           record_no=proof.record_no, holder_name_masked=None, id_number_masked=None,
-                           issued_on=proof.issued_on, valid_until=proof.valid_until, pension_months=None,
-                           personal_account_fen=None, issuer=proof.issuer, sample=bool(record.get("sample")))
+        check = SocialInsuranceProofCheck(
+            valid=False, reason=state, status_text=text(PROOF_STATES, state, language), record_no=proof.record_no,
+            holder_name_masked=None, id_number_masked=None, issued_on=proof.issued_on, valid_until=proof.valid_until,
+            pension_months=None, personal_account_fen=None, issuer=proof.issuer, sample=bool(record.get("sample")))
         if state != "valid":
             return check
         holder = json.loads(self.p.pii.decrypt(proof.holder_enc, f"si-proof-holder:{proof.id}"))
@@ -325,4 +351,5 @@ class SocialInsurance:
             qr_text=proof_token.sign(claims, key), note=PROOF_NOTE)
 
 
-__all__ = ["Contributions", "InsuredStatus", "ProofCheck", "ProofIssued", "RightsRecord", "SocialInsurance"]
+__all__ = ["InsuranceContributions", "InsuredStatus", "RightsRecord", "SocialInsurance", "SocialInsuranceProofCheck",
+           "SocialInsuranceProofList", "SocialInsuranceProofView"]

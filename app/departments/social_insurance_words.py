@@ -37,6 +37,11 @@ PERSON_KINDS: dict[str, Texts] = {
 }
 RECORD_TITLE: Texts = {"zh-Hans": "广东省社会保险个人权益记录（示例）", "zh-Hant": "廣東省社會保險個人權益記錄（示例）",
                        "en": "Guangdong social insurance personal rights record (sample)"}
+PROOF_STATE_NAMES: dict[str, Texts] = {  # a printed record's state, in the holder's list
+    "valid": {"zh-Hans": "有效", "zh-Hant": "有效", "en": "Valid"},
+    "expired": {"zh-Hans": "已过期", "zh-Hant": "已過期", "en": "Expired"},
+    "revoked": {"zh-Hans": "已作废", "zh-Hant": "已作廢", "en": "Withdrawn"},
+}
 PROOF_STATES: dict[str, Texts] = {  # what a verifier is told of a printed record
     "valid": {"zh-Hans": "有效：请核对纸质文件上的信息与此一致", "zh-Hant": "有效：請核對紙本文件上的資訊與此一致",
               "en": "Valid: check that the paper shows the same details"},
@@ -55,4 +60,4 @@ def text(texts: Mapping[str, Texts], key: str, language: str, fallback: str = ""
     return entry.get(language) or entry[ZH_HANS]
 
 
-__all__ = ["PERSON_KINDS", "PROOF_STATES", "RECORD_TITLE", "SCHEMES", "SCHEME_STATES", "text"]
+__all__ = ["PERSON_KINDS", "PROOF_STATE_NAMES", "PROOF_STATES", "RECORD_TITLE", "SCHEMES", "SCHEME_STATES", "text"]

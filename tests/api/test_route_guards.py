@@ -36,6 +36,7 @@ PUBLIC_PATHS = {
     "api/v1/life-events/<code:str>",
     "api/v1/services/<item_id:str>/ratings",  # the public rating summary of an item (numbers only)
     "api/v1/e-receipts/<number:str>",  # anyone holding an e-receipt checks it (number + check code from its QR)
+    "api/v1/social-insurance-proofs/verifications",  # anyone holding a printed 社保 record checks its QR
     "api/mp/v1/auth/login",  # mini-program sign-in: a platform login code, then the phone proven
     "api/mp/v1/auth/phone",
     "api/mp/v1/auth/sms-code",

@@ -214,6 +214,9 @@ async def test_a_printed_proof_is_a_page_whose_qr_verifies_with_the_departments_
     assert date.fromisoformat(proof["valid_until"]) == date.fromordinal(today.toordinal() + 90)
     assert proof["png_url"] == f"{BASE}/proofs/{proof['id']}.png"
     assert proof["pdf_url"] == f"{BASE}/proofs/{proof['id']}.pdf"
+    assert (proof["state"], proof["status_text"]) == ("valid", "有效")
+    listed = await client.get(f"{BASE}/proofs", headers={**citizen.headers, "Accept-Language": "en"})
+    assert [(p["id"], p["status_text"]) for p in listed.json()["items"]] == [(proof["id"], "Valid")]
     png = await client.get(proof["png_url"], headers=citizen.headers)
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
@@ -251,11 +254,13 @@ async def test_another_citizens_proof_is_not_found(client, sms, departments_live
     for ask in [client.get(proof["png_url"], headers=other.headers),
                 client.get(proof["pdf_url"], headers=other.headers),
                 client.delete(f"{BASE}/proofs/{proof['id']}", headers=other.headers),
+                client.get(f"{BASE}/proofs/{proof['id']}", headers=other.headers),
                 client.get(f"{BASE}/proofs/{new_id('sip')}.pdf", headers=holder.headers)]:
         reply = await ask
         assert reply.status_code == 404, reply.text
         assert reply.json()["error"]["code"] == "PROOF_NOT_FOUND"
     assert (await SocialInsuranceProof.get(id=proof["id"])).revoked_at is None
+    assert (await client.get(f"{BASE}/proofs", headers=other.headers)).json() == {"items": []}
 
 
 def _altered(token: str) -> str:
@@ -329,6 +334,8 @@ async def test_a_withdrawn_proof_is_not_valid(client, sms, departments_live):
     check = await client.post(VERIFY, json={"qr": token}, headers={"Accept-Language": "en"})
 
     assert (withdrawn.status_code, again.status_code) == (204, 204)
+    mine = await client.get(f"{BASE}/proofs/{proof['id']}", headers=citizen.headers)
+    assert (mine.json()["state"], mine.json()["status_text"]) == ("revoked", "已作废")
     assert check.status_code == 200, check.text
     assert (check.json()["valid"], check.json()["reason"], check.json()["status_text"]) == \
         (False, "revoked", "Withdrawn by the holder")
