@@ -28,6 +28,7 @@ from app.integrations.exchange.models import ExchangeMessage
 from app.security.keys import SigningKey, b64url, kid_bytes_for
 from standins.departments import hrss
 from standins.departments.server import beijing_today
+from health_code.render import qr_version
 from tests.factories import sign_in, valid_id_number, verify_real_name
 
 pytestmark = pytest.mark.departments
@@ -227,6 +228,7 @@ async def test_a_printed_proof_is_a_page_whose_qr_verifies_with_the_departments_
     [code] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
     assert code.text.startswith(PREFIX)
     assert segno.make_qr(code.text, error="q", boost_error=False).version <= 10
+    assert qr_version(code.text) <= 10  # as drawn on the page (zxing-cpp's encoder, level Q)
 
     check = await client.post(VERIFY, json={"qr": code.text})  # nobody signed in
 
@@ -291,6 +293,24 @@ async def test_a_qr_not_ours_or_altered_is_422(client, sms, app, departments_liv
     empty = await client.post(VERIFY, json={})
     assert empty.status_code == 422 and empty.json()["error"]["fields"][0]["field"] == "qr"
     assert not await AuditEntry.filter(category="access", subject_id=citizen.id).exists()
+
+
+async def test_a_qr_signed_before_a_key_rotation_still_verifies_and_a_new_page_names_the_new_key(client, sms, app,
+                                                                                              departments_live):
+    citizen, _ = await verified(client, sms)
+    proof = await issued(client, citizen)
+    before = await qr_of(client, citizen, proof)
+    keys = app.ctx.platform.keys
+    old_kid = keys.current.kid
+
+    keys.rotate()
+    after = await qr_of(client, citizen, proof)
+
+    for qr in (before, after):
+        reply = await client.post(VERIFY, json={"qr": qr})
+        assert reply.status_code == 200 and reply.json()["valid"] is True, reply.text
+    kids = [b64url(b45decode(qr[len(PREFIX):])[:8]) for qr in (before, after)]
+    assert kids == [old_kid, keys.current.kid] and old_kid != keys.current.kid
 
 
 async def test_a_signed_qr_of_a_proof_never_issued_is_404(client, app):
