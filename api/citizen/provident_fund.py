@@ -18,7 +18,8 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, reply, requires_level
 from app.accounts.rules import LEVEL_REAL_NAME
-from app.departments.provident_fund import (REASON_TEXTS, STATUS_TEXTS, Eligibility, localized, mask_account_no)
+from app.departments.provident_fund import (REASON_TEXTS, STATUS_TEXTS, Eligibility, localized, mask_account_no,
+                                            whole_fen)
 
 bp = audience_blueprint("citizen_provident_fund", url_prefix="/api/v1/provident-fund", audience="citizen")
 
@@ -75,33 +76,29 @@ class FundEligibility(BaseModel):
     sample: bool
 
 
-def _fen(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def account_out(account: dict[str, Any], language: str) -> dict[str, Any]:
     status = account.get("status") if account.get("status") in STATUS_TEXTS else "none"
     return FundAccount(
         has_account=account.get("has_account") is True, centre=account.get("centre"), status=status,
         status_text=localized(STATUS_TEXTS[status], language),
-        account_no_masked=mask_account_no(account.get("account_no")), balance_fen=_fen(account.get("balance_fen")),
-        monthly_deposit_fen=_fen(account.get("monthly_deposit_fen")), paid_up_to=account.get("paid_up_to"),
+        account_no_masked=mask_account_no(account.get("account_no")), balance_fen=whole_fen(account.get("balance_fen")),
+        monthly_deposit_fen=whole_fen(account.get("monthly_deposit_fen")), paid_up_to=account.get("paid_up_to"),
         employer=account.get("employer"), opened_on=account.get("opened_on"),
-        last_interest_fen=_fen(account.get("last_interest_fen")), sample=bool(account.get("sample")),
+        last_interest_fen=whole_fen(account.get("last_interest_fen")), sample=bool(account.get("sample")),
     ).model_dump()
 
 
 def deposits_out(deposits: dict[str, Any]) -> dict[str, Any]:
     entries = [FundEntry(date=e["date"], type=e["type"], type_name=e["type_name"], period=e.get("period"),
-                         amount_fen=_fen(e.get("amount_fen")), balance_fen=_fen(e.get("balance_fen")))
+                         amount_fen=whole_fen(e.get("amount_fen")), balance_fen=whole_fen(e.get("balance_fen")))
                for e in deposits.get("items") or []]
     return FundDeposits(
         year=deposits["year"], has_account=deposits.get("has_account") is True, items=entries,
-        opening_balance_fen=_fen(deposits.get("opening_balance_fen")),
-        closing_balance_fen=_fen(deposits.get("closing_balance_fen")),
-        deposit_total_fen=_fen(deposits.get("deposit_total_fen")),
-        withdrawal_total_fen=_fen(deposits.get("withdrawal_total_fen")),
-        interest_fen=_fen(deposits.get("interest_fen")), sample=bool(deposits.get("sample")),
+        opening_balance_fen=whole_fen(deposits.get("opening_balance_fen")),
+        closing_balance_fen=whole_fen(deposits.get("closing_balance_fen")),
+        deposit_total_fen=whole_fen(deposits.get("deposit_total_fen")),
+        withdrawal_total_fen=whole_fen(deposits.get("withdrawal_total_fen")),
+        interest_fen=whole_fen(deposits.get("interest_fen")), sample=bool(deposits.get("sample")),
     ).model_dump()
 
 

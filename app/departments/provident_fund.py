@@ -104,7 +104,8 @@ def _rules_of(reply: dict[str, Any]) -> list[FundRule]:
             for r in reply.get("reasons") or [] if isinstance(r, dict)]
 
 
-def _fen(value: Any) -> int:
+def whole_fen(value: Any) -> int:
+    """An amount in fen as a department sent it; anything but a whole number reads as 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
@@ -139,7 +140,7 @@ class ProvidentFund:
             body["amount_fen"] = amount_fen
         reply = await self.asker.ask(HPF_WITHDRAWAL_ELIGIBILITY, citizen_id, body, purpose=purpose)
         return Eligibility(reason=body["reason"], eligible=reply.get("eligible") is True,
-                           max_amount_fen=_fen(reply.get("max_amount_fen")), balance_fen=_fen(reply.get("balance_fen")),
+                           max_amount_fen=whole_fen(reply.get("max_amount_fen")), balance_fen=whole_fen(reply.get("balance_fen")),
                            rules=_rules_of(reply), sample=bool(reply.get("sample")))
 
     async def withdrawal_checks(self, citizen_id: str, reason: str, amount_fen: int) -> list[FundRule]:
@@ -155,4 +156,4 @@ class ProvidentFund:
 
 
 __all__ = ["AMOUNT_RULE", "ELIGIBLE_RULE", "REASONS", "Eligibility", "FundRule", "ProvidentFund", "check_reason",
-           "check_year", "mask_account_no"]
+           "check_year", "mask_account_no", "whole_fen"]

@@ -152,9 +152,13 @@ class StateConflict(Conflict):
 
 def request_hash(item_id: str, form: dict[str, Any], materials: list[dict[str, Any]]) -> str:
     """A fingerprint of what was asked, so a retry under the same key can be told from a new request."""
-    canonical = json.dumps({"item_id": item_id, "form": form, "materials": materials}, ensure_ascii=False,
-                           sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json({"item_id": item_id, "form": form, "materials": materials})
+                          .encode("utf-8")).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """Keys sorted, no spaces: the same value is always the same text (and the same digest)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -480,7 +484,7 @@ class ApplicationService:
             if error.code != UNAVAILABLE:
                 raise
             return {"name": name, "source": "department", **where, "fetched": False, "error": error.code}
-        canonical = json.dumps(reply, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        canonical = canonical_json(reply)
         digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         record = reply.get("record_no")
         return {"name": name, "source": "department", **where, "fetched": True,

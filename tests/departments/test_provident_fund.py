@@ -266,6 +266,24 @@ async def test_more_than_the_maximum_goes_to_the_clerk_naming_the_amount(client,
     assert failed["text"] == f"申请提取金额 ¥{(most + 1) / 100:,.2f} 不超过可提取额度 ¥{most / 100:,.2f}"
 
 
+async def test_a_retired_person_withdraws_by_miaopi_on_the_retirement_item(client, sms, departments_live, departments):
+    citizen = await sign_in(client, sms)
+    id_number = next(n for n in (valid_id_number(birth="19560307", sequence=f"{s:03d}") for s in range(100, 1000))
+                     if hpf.withdrawal_eligibility(n, beijing_today(), {"reason": "retirement"})["eligible"])
+    await verify_real_name(client, citizen, id_number=id_number)
+    balance = hpf.withdrawal_eligibility(id_number, beijing_today(), {"reason": "retirement"})["max_amount_fen"]
+
+    reply = await client.post(APPLICATIONS, headers={**citizen.headers, "Idempotency-Key": "retire-0001"},
+                              json={"item_id": "gz-gjj-005", "form": {"amount_fen": balance}, "materials": [ID_CARD]})
+
+    assert reply.status_code == 201, reply.text
+    body = reply.json()
+    assert body["status"] == "completed" and body["decision"]["auto_approved"] is True
+    assert body["decision"]["rules"][2]["text"] in ("已达法定退休年龄（60周岁）", "已达法定退休年龄（55周岁）")
+    [row] = await ExchangeMessage.filter(service=HPF_WITHDRAWAL_ELIGIBILITY)
+    both_logs_agree(departments, row, "eligibility_check")
+
+
 @pytest.mark.parametrize("amount", [None, 0, -5, "1000", 12.5, True])
 async def test_a_withdrawal_without_a_whole_amount_is_422_and_asks_nobody(client, sms, departments_live, amount):
     citizen, _ = await verified(client, sms)
