@@ -1,6 +1,6 @@
 """Profile one hot path of the served service with pyinstrument, on the same backend as `make bench`.
 
-    .venv/bin/python -m bench.profile [json|png|home|partner|partner-cold] [seconds]
+    .venv/bin/python -m bench.profile [json|png|home|home-warm|partner|partner-cold] [seconds]
 
 The service runs as `python -m pyinstrument -m app` (one worker, in-process), the load comes from
 this process (the asyncio generator, the same requests as `bench.suite`); the text profile goes to
@@ -19,7 +19,9 @@ from bench._load import ROOT, call_json, free_port, load_get, running, sign_in, 
 from bench.home_cards import CARDS
 from bench.suite import CONNECTIONS, RESULTS, PartnerBench, backend, partner_load, service_env
 
-PATHS = {"json": "/api/v1/health-code", "png": "/api/v1/health-code?format=png", "home": "/api/v1/home"}
+PATHS = {"json": "/api/v1/health-code", "png": "/api/v1/health-code?format=png", "home": "/api/v1/home",
+         "home-warm": "/api/v1/home"}
+SETTINGS = {"home-warm": {"APP_CARD_MAX_TTL": "3600"}}  # cards served from the cache once fetched
 
 
 def main(which: str = "json", seconds: float = 8.0) -> int:
@@ -27,7 +29,7 @@ def main(which: str = "json", seconds: float = 8.0) -> int:
     RESULTS.mkdir(exist_ok=True)
     with backend() as backing, tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
-        env = service_env(data_dir, backing)
+        env = {**service_env(data_dir, backing), **SETTINGS.get(which, {})}
         args = ["-m", "pyinstrument", "-r", "text", "-o", str(out), "-m", "app", "--port", str(port)]
         with stand_ins(port, data_dir, env) as pointed, running(args, {**env, **pointed}, port,
                                                                  log=RESULTS / "profile-server.log"):

@@ -43,6 +43,7 @@ from bench import voucher_redemption as voucher_bench
 from bench import _load
 from bench._load import SERVICE, LoadResult, ROOT, call_json, free_port, get_load, load_post, running, sign_in, verify_identity
 from bench.health_code_fetch import default_pipeline, per_second
+from bench import home_exchange as home_bench
 from bench.home_cards import CARDS
 from health_code.render import render_png
 
@@ -452,6 +453,9 @@ def measure_service(port: int, base_port: int, data_dir: str, env: dict[str, str
     add("token_refresh", asyncio.run(load_post(port, "/api/v1/auth/refresh", refresh_chains(port, SESSIONS),
                                                seconds, warm_up=0)),
         "req/s", base, f"{SESSIONS} refresh-token chains, each token used once")
+    if workers == 1:  # the home screen with its cards warm, three through the exchange, on a service of its own
+        for name, result, unit, note in home_bench.measure(data_dir, env, seconds, bare.p99_ms):
+            add(name, result, unit, base, note)
     if workers == 1:  # paying and settling, on a service of their own beside a stand-in WeChat Pay gateway
         for name, result, unit, note in payment_bench.measure(data_dir, env, seconds):
             add(name, result, unit, base, note)

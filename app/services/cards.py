@@ -37,6 +37,7 @@ from app.i18n import pick
 from app.platform import Platform
 from app.services.backends import DepartmentBackend, Facts, Settled, without_settled
 from app.services.models import CardPin
+from app.single_flight import SingleFlight
 
 log = logging.getLogger("app.cards")
 
@@ -223,6 +224,7 @@ class HomeCards:
         self.backends = backends  # looked up per call, so a swapped backend takes effect at once
         self.registry = registry
         self.settled = settled  # fines and bills paid through us, not yet written off by their department
+        self._settled_once: SingleFlight[set[str]] = SingleFlight()  # one query for a request's cards together
         self._refreshing = BackgroundTasks("card refresh")
 
     @property
@@ -381,7 +383,8 @@ class HomeCards:
                     citizen_id: str, notice: str = "stale") -> CardView:
         data = stored["data"]
         if self.settled is not None and data.get("items"):
-            data = without_settled(card.backend, data, await self.settled(citizen_id))
+            settled = self.settled
+            data = without_settled(card.backend, data, await self._settled_once.run(citizen_id, lambda: settled(citizen_id)))
         return CardView(card.type, title, card.describe(data, language), status,
                         datetime.fromtimestamp(stored["at"], tz=timezone.utc),
                         notice=pick(NOTICES[notice], language) if status == "stale" else None)

@@ -23,7 +23,8 @@ JWKS_PATH = "/.well-known/jwks.json"
 
 
 def args(settings: Settings) -> list[str]:
-    return ["--client", settings.exchange_client]
+    """Our subsystem, and the departments answering as slowly as the in-process stand-ins (APP_CARD_BACKEND_LATENCY)."""
+    return ["--client", settings.exchange_client, "--latency", str(settings.card_backend_latency)]
 
 
 def point(url: str, settings: Settings, our_url: str) -> dict[str, Any]:

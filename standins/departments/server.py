@@ -1,6 +1,6 @@
 """Stand-ins for three department systems on the data exchange (docs/exchange.md), in one process:
 
-    python -m standins.departments --port 0 [--client CN-GD/GOV/11440000MB2C93140X/yss-app]
+    python -m standins.departments --port 0 [--client CN-GD/GOV/11440000MB2C93140X/yss-app] [--latency 0.02]
                                    [--client-jwks-url http://127.0.0.1:8000/.well-known/jwks.json | --client-jwks FILE]
 
 - 人社 (social insurance) `CN-GD/GOV/11440000MB2D0001XA/hrss`: insured-status/v1, contributions/v1,
@@ -224,6 +224,7 @@ class DepartmentState:
     behaviours: dict[str, Behaviour] = field(default_factory=dict)  # department key or "*" -> behaviour
     settled: dict[str, dict[str, Any]] = field(default_factory=dict)  # decision number -> status, at, payment
     licence_statuses: dict[str, str] = field(default_factory=dict)  # ID number -> 驾驶证状态 other than A (正常)
+    latency: float = 0.0  # seconds every department takes to answer, as its own systems would
 
     def __post_init__(self) -> None:
         if not self.authorisations:
@@ -431,6 +432,8 @@ def create_app(state: DepartmentState, name: str = "departments_standin") -> San
         try:
             await check_request(state, request, exchange, path_service)
             behaviour = state.next_behaviour(department.key)
+            if state.latency:
+                await asyncio.sleep(state.latency)
             if await act_out(behaviour):
                 raise ExchangeRefused("Server.ServerProxy.InternalError", 500, "the department's system failed")
             data = answer(state, department, code, request)
@@ -531,12 +534,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-jwks", type=Path, default=None, help="a JWKS file of the client's keys")
     parser.add_argument("--client-jwks-refetch", type=float, default=JWKS_REFETCH,
                         help="seconds before the JWKS URL is fetched again for an unknown kid")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every department takes to answer")
     args = parser.parse_args(argv)
     protocol.MemberId.parse(args.client)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     keys = ClientKeys(args.client_jwks_url, args.client_jwks, args.client_jwks_refetch)
-    app = create_app(DepartmentState(args.client, keys))
+    app = create_app(DepartmentState(args.client, keys, latency=max(args.latency, 0.0)))
     print(f"LISTENING {sock.getsockname()[1]}", flush=True)
     app.run(sock=sock, single_process=True, access_log=False, motd=False)
