@@ -41,6 +41,9 @@ class Settings:
     access_token_ttl: int = 15 * 60
     refresh_token_ttl: int = 30 * 24 * 3600
     signing_key_rotation_days: int = 90
+    # A printed proof (e.g. 社保个人权益记录) verifies by its QR this many days; keys it was signed with stay
+    # published at least that long after they are replaced.
+    printed_proof_days: int = 90
     otp_ttl: int = 5 * 60
     otp_resend_interval: int = 60
     otp_daily_limit: int = 10
@@ -224,6 +227,8 @@ class Settings:
                 "APP_WORKERS > 1 needs APP_REDIS_URL: the in-memory cache lives in one process, "
                 "so one-time codes and rate limits would be per worker"
             )
+        if not 1 <= self.printed_proof_days <= 366:
+            raise ConfigError("APP_PRINTED_PROOF_DAYS must be 1-366")
         for name in ("access_token_ttl", "refresh_token_ttl", "otp_ttl", "otp_resend_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"APP_{name.upper()} must be positive")

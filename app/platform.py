@@ -55,8 +55,9 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     keys = SigningKeyStore(
         Path(settings.resolved_keys_dir),
         clock,
-        # Old keys stay published long enough for anything they signed to expire.
-        grace=timedelta(seconds=max(settings.access_token_ttl, 24 * 3600)),
+        # Old keys stay published long enough for anything they signed to expire, printed proofs included.
+        grace=max(timedelta(seconds=max(settings.access_token_ttl, 24 * 3600)),
+                  timedelta(days=settings.printed_proof_days + 1)),
         create_if_missing=not settings.production,
     )
     keys.load()

@@ -32,7 +32,6 @@ from app.ids import new_id
 from app.security.ratelimit import Limit, hit_all
 
 FIRST_YEAR = 1990  # the first year of contributions anyone is asked about
-PROOF_VALID_DAYS = 90
 PROOF_LIMITS = ((5, 600), (20, 86_400))  # proofs a citizen may print: 5 in ten minutes, 20 a day
 PROOF_NOTE = "本记录为示例数据（sample），仅供演示。请扫描二维码核验，并比对核验结果与本页所载信息是否一致。"
 PUBLIC_VERIFIER = "扫码核验者（未登录）"
@@ -253,7 +252,7 @@ class SocialInsurance:
                                                      ensure_ascii=False), f"si-proof-holder:{proof_id}"),
             issuer=record.issuer, issued_on=record.issued_on, pension_months=record.pension.months_total,
             personal_account_fen=record.pension.personal_account_fen, issued_at=now,
-            valid_until=now.astimezone(CHINA_TIME).date() + timedelta(days=PROOF_VALID_DAYS))
+            valid_until=now.astimezone(CHINA_TIME).date() + timedelta(days=self.p.settings.printed_proof_days))
         await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen",
                                  action="social_insurance_proof_issued", subject_id=citizen_id,
                                  attributes={"proof_id": proof_id, "record_no": record.record_no})

@@ -296,7 +296,7 @@ async def test_a_qr_not_ours_or_altered_is_422(client, sms, app, departments_liv
 
 
 async def test_a_qr_signed_before_a_key_rotation_still_verifies_and_a_new_page_names_the_new_key(client, sms, app,
-                                                                                              departments_live):
+                                                                                              departments_live, clock):
     citizen, _ = await verified(client, sms)
     proof = await issued(client, citizen)
     before = await qr_of(client, citizen, proof)
@@ -311,6 +311,10 @@ async def test_a_qr_signed_before_a_key_rotation_still_verifies_and_a_new_page_n
         assert reply.status_code == 200 and reply.json()["valid"] is True, reply.text
     kids = [b64url(b45decode(qr[len(PREFIX):])[:8]) for qr in (before, after)]
     assert kids == [old_kid, keys.current.kid] and old_kid != keys.current.kid
+
+    clock.advance(89 * 24 * 3600)  # the proof's last day: the page signed by the replaced key still verifies
+    reply = await client.post(VERIFY, json={"qr": before})
+    assert reply.status_code == 200 and reply.json()["valid"] is True, reply.text
 
 
 async def test_a_signed_qr_of_a_proof_never_issued_is_404(client, app):
