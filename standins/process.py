@@ -223,7 +223,7 @@ STAND_INS: tuple[StandInSpec, ...] = (
                 point=_point_urls(("push_url",))),
     StandInSpec("payment_provider", "微信支付 WeChat Pay API v3 (缴费 payments)", "standins.wechatpay",
                 "/_standin/health", ("payment_provider_url",), args=_wechatpay_args, point=_point_payments),
-    StandInSpec("departments", "部门数据交换 Departments on the exchange (人社 hrss, 住房公积金 hpf, 交管 tpb)",
+    StandInSpec("departments", "部门数据交换 Departments on the exchange (人社 hrss, 住房公积金 hpf, 交管 tpb, 医保 nhsa)",
                 "standins.departments", "/_standin/health", ("exchange_registry",),
                 args=departments.args, point=departments.point),
     StandInSpec("miniprogram_platform", "小程序平台 Mini-program platform", "miniprogram_mock", "/mock/health",

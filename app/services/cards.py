@@ -91,6 +91,9 @@ def describe_social_security(facts: Facts, language: str) -> str:
 
 
 def describe_pension_certification(facts: Facts, language: str) -> str:
+    if not facts.get("receiving", True):
+        return pick(_texts("您未领取养老金，无需资格认证", "您未領取養老金，無需資格認證",
+                           "You draw no pension: no check is needed"), language)
     if facts["certified"]:
         return pick(_texts("本年度已认证，养老金按时发放", "本年度已認證，養老金按時發放",
                            "Checked for this year: your pension is paid as usual"), language)

@@ -1,5 +1,6 @@
-"""The home cards of 住房公积金, 社会保险 and 交通违法 read from the departments themselves, through the data
-exchange (docs/exchange.md), when the exchange registry registers their service.
+"""The home cards of 住房公积金, 社会保险, 交通违法, 医疗保障 and 养老金资格认证 read from the departments themselves,
+through the data exchange (docs/exchange.md), when the exchange registry registers their service. (水电燃气 bills
+come from the utility companies' billing systems, which are not on the government exchange.)
 
 Each adapter is a `DepartmentBackend`: it asks its department service for the citizen's records, by the ID
 number the identity authority confirmed (实名), with the purpose `home_card`, and turns the department's reply
@@ -17,6 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from app.accounts.service import verified_id_number
+from app.departments.exchange_services import (HPF_ACCOUNT, HRSS_PENSION_CERTIFICATION, HRSS_RIGHTS_RECORD,
+                                               NHSA_MEDICAL_ACCOUNT, TPB_SETTLEMENTS, TPB_VIOLATIONS)
 from app.integrations.exchange.client import ExchangeError
 from app.services.backends import BackendError, DepartmentBackend, Facts
 
@@ -25,10 +28,6 @@ if TYPE_CHECKING:
 
 IdNumberOf = Callable[[str], Awaitable[str | None]]  # a citizen id -> their verified ID number, or None
 
-HPF_ACCOUNT = "CN-GD/GOV/11440000MB2D0002XA/hpf/account/v1"
-HRSS_RIGHTS_RECORD = "CN-GD/GOV/11440000MB2D0001XA/hrss/rights-record/v1"
-TPB_VIOLATIONS = "CN-GD/GOV/11440000MB2D0003XA/tpb/violations/v1"
-TPB_SETTLEMENTS = "CN-GD/GOV/11440000MB2D0003XA/tpb/settlements/v1"
 HPF_STATES = {"normal": "paying", "sealed": "sealed", "none": "none"}  # 正常, 封存, 未开户
 
 
@@ -131,7 +130,30 @@ class TrafficViolationsCard(ExchangeCard):
             raise BackendError(f"{self.name}: the department did not record the settlement as {expected}")
 
 
-CARDS: tuple[type[ExchangeCard], ...] = (ProvidentFundCard, SocialSecurityCard, TrafficViolationsCard)
+class MedicalInsuranceCard(ExchangeCard):
+    """医疗保障: the personal medical account (医保个人账户) balance; the residents' scheme has none (0)."""
+
+    name, service = "medical_insurance", NHSA_MEDICAL_ACCOUNT
+
+    def facts(self, reply: dict[str, Any]) -> Facts:
+        return {"balance": _yuan(_fen(reply["personal_account_fen"])), "sample": reply.get("sample") is True}
+
+
+class PensionCertificationCard(ExchangeCard):
+    """养老金资格认证: whether a pensioner's check for this year is done; someone drawing no pension needs none."""
+
+    name, service = "pension_certification", HRSS_PENSION_CERTIFICATION
+
+    def facts(self, reply: dict[str, Any]) -> Facts:
+        receiving = reply["receiving_pension"]
+        if not isinstance(receiving, bool) or not isinstance(reply["certified_this_year"], bool):
+            raise ValueError("receiving_pension and certified_this_year are true or false")
+        return {"receiving": receiving, "certified": reply["certified_this_year"], "due_by": "12-31",
+                "sample": reply.get("sample") is True}
+
+
+CARDS: tuple[type[ExchangeCard], ...] = (ProvidentFundCard, SocialSecurityCard, TrafficViolationsCard,
+                                         MedicalInsuranceCard, PensionCertificationCard)
 
 
 def exchange_backends(exchange: ExchangeClient | None, purpose: str = "home_card",
@@ -151,5 +173,5 @@ def exchange_backends(exchange: ExchangeClient | None, purpose: str = "home_card
             if exchange.registration(card.service) is not None}
 
 
-__all__ = ["ExchangeCard", "ProvidentFundCard", "SocialSecurityCard", "TPB_SETTLEMENTS", "TrafficViolationsCard",
+__all__ = ["ExchangeCard", "MedicalInsuranceCard", "PensionCertificationCard", "ProvidentFundCard", "SocialSecurityCard", "TPB_SETTLEMENTS", "TrafficViolationsCard",
            "exchange_backends"]

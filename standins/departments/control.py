@@ -27,7 +27,7 @@ class DepartmentsStandIn:
         self._client.post("/_standin/reset").raise_for_status()
 
     def keys(self) -> dict[str, dict[str, Any]]:
-        """Each department ("hrss", "hpf", "tpb"): its member id, name and public keys (JWK with kid)."""
+        """Each department ("hrss", "hpf", "tpb", "nhsa"): its member id, name and public keys (JWK with kid)."""
         return self._get("/_standin/keys")
 
     def registry(self, client: str | None = None) -> dict[str, Any]:

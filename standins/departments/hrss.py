@@ -148,3 +148,18 @@ def social_security_card(id_number: str, today: date, body: dict[str, Any]) -> d
             "issued_on": issued.isoformat(), "valid_until": add_years(issued, 10).isoformat(),
             "electronic_card": {"issued": electronic, "status_name": "已签发" if electronic else "未签发"},
             "issuer": ISSUER, "sample": True}
+
+
+def pension_certification(id_number: str, today: date, body: dict[str, Any]) -> dict[str, Any]:
+    """养老金领取资格认证: whether a pensioner's check for this year (年度资格认证, by face in the app or at a
+    service hall) is done, when, and the last day; someone not drawing a pension needs none."""
+    who = person(id_number, today)
+    receiving = who.kind == "retired"
+    draw = seeded(id_number, f"certification:{today.year}")
+    certified_on = date(today.year, draw.randint(1, 12), draw.randint(1, 28)) if receiving else None
+    if certified_on is not None and (certified_on > today or draw.random() < 0.3):
+        certified_on = None
+    return {"receiving_pension": receiving, "certified_this_year": certified_on is not None,
+            "certified_on": certified_on.isoformat() if certified_on else None,
+            "due_by": f"{today.year}-12-31" if receiving else None,
+            "method_names": ["粤省事刷脸认证", "社保经办机构窗口"] if receiving else [], "issuer": ISSUER, "sample": True}

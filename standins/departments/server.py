@@ -1,12 +1,13 @@
-"""Stand-ins for three department systems on the data exchange (docs/exchange.md), in one process:
+"""Stand-ins for four department systems on the data exchange (docs/exchange.md), in one process:
 
     python -m standins.departments --port 0 [--client CN-GD/GOV/11440000MB2C93140X/yss-app] [--latency 0.02]
                                    [--client-jwks-url http://127.0.0.1:8000/.well-known/jwks.json | --client-jwks FILE]
 
 - 人社 (social insurance) `CN-GD/GOV/11440000MB2D0001XA/hrss`: insured-status/v1, contributions/v1,
-  rights-record/v1, social-security-card/v1;
+  rights-record/v1, social-security-card/v1, pension-certification/v1;
 - 住房公积金 `CN-GD/GOV/11440000MB2D0002XA/hpf`: account/v1, deposits/v1, withdrawal-eligibility/v1;
-- 交管 `CN-GD/GOV/11440000MB2D0003XA/tpb`: vehicles/v1, driving-licence/v1, violations/v1, settlements/v1.
+- 交管 `CN-GD/GOV/11440000MB2D0003XA/tpb`: vehicles/v1, driving-licence/v1, violations/v1, settlements/v1;
+- 医保 `CN-GD/GOV/11440000MB2D0004XA/nhsa`: medical-account/v1.
 
 Each is a member of the exchange with its own ES256 key (made at start, in memory). A request is
 `POST /r1/<service id>` with the X-Road headers and body `{"subject": {"id_number": ...}, ...}`. It is checked
@@ -22,14 +23,14 @@ department of this process is answered 404 Client.UnknownService unsigned: no ke
 The client's public keys come from `--client-jwks-url` (fetched when first needed, fetched again at most every
 30 s, `--client-jwks-refetch`, when a request names a kid not yet seen; unreachable: 503
 Server.ServerProxy.NetworkError) or `--client-jwks FILE` (read again when it changed). Data is
-derived from a hash of the ID number (see people.py, hrss.py, hpf.py, tpb.py): every reply says `"sample": true`.
+derived from a hash of the ID number (see people.py, hrss.py, hpf.py, tpb.py, nhsa.py): every reply says `"sample": true`.
 
 Every exchange is kept in the department's message log (in memory): ids, client, service, purpose, represented
 party, user pseudonym, request hash, reply digest, status, fault and time; never a body.
 
 Test controls under `/_standin/` (unsigned): `GET health`, `GET keys`, `GET registry?client=`,
 `GET messages[?id=]`, `POST driving-licence-status {"id_number", "status"}` (交管 records that status code(s) for
-that person's driving licence, e.g. D 暂扣; A again for 正常), `POST client-keys {"jwks_url"}` (where the client's keys are, once it is known), `POST behaviour {"department": "hrss"|"hpf"|"tpb"|"*", "mode": "slow"|"fail"|"hang"|
+that person's driving licence, e.g. D 暂扣; A again for 正常), `POST client-keys {"jwks_url"}` (where the client's keys are, once it is known), `POST behaviour {"department": "hrss"|"hpf"|"tpb"|"nhsa"|"*", "mode": "slow"|"fail"|"hang"|
 "bad_signature", "count", "delay"}`, `DELETE behaviour`, `POST authorisations {"service", "purposes"[, "client"]}`,
 `POST reset`. `--port 0` picks a free port; the first line on stdout is `LISTENING <port>`.
 """
@@ -56,7 +57,7 @@ from sanic.response import HTTPResponse
 from app.integrations.exchange import protocol
 from app.integrations.exchange.protocol import ExchangeRefused, RequestHeaders
 from app.security.keys import b64url, kid_bytes_for, public_jwk
-from standins.departments import hpf, hrss, tpb
+from standins.departments import hpf, hrss, nhsa, tpb
 from standins.departments.people import UnknownSubject, checked_id_number
 from standins.faults import Behaviour
 
@@ -106,13 +107,16 @@ class Department:
 DEPARTMENTS = (
     Department("hrss", "CN-GD/GOV/11440000MB2D0001XA/hrss", "广东省人力资源和社会保障厅（示例）", {
         "insured-status/v1": _read(hrss.insured_status), "contributions/v1": _read(hrss.contributions),
-        "rights-record/v1": _read(hrss.rights_record), "social-security-card/v1": _read(hrss.social_security_card)}),
+        "rights-record/v1": _read(hrss.rights_record), "social-security-card/v1": _read(hrss.social_security_card),
+        "pension-certification/v1": _read(hrss.pension_certification)}),
     Department("hpf", "CN-GD/GOV/11440000MB2D0002XA/hpf", "广州住房公积金管理中心（示例）", {
         "account/v1": _read(hpf.account), "deposits/v1": _read(hpf.deposits),
         "withdrawal-eligibility/v1": _read(hpf.withdrawal_eligibility)}),
     Department("tpb", "CN-GD/GOV/11440000MB2D0003XA/tpb", "广东省公安厅交通管理局（示例）", {
         "vehicles/v1": _read(tpb.vehicles), "driving-licence/v1": _driving_licence,
         "violations/v1": _violations, "settlements/v1": _settlements}),
+    Department("nhsa", "CN-GD/GOV/11440000MB2D0004XA/nhsa", "广东省医疗保障局（示例）", {
+        "medical-account/v1": _read(nhsa.medical_account)}),
 )
 TPB_DRIVING_LICENCE = "CN-GD/GOV/11440000MB2D0003XA/tpb/driving-licence/v1"
 SUBJECT_OPTIONAL = {"CN-GD/GOV/11440000MB2D0003XA/tpb/settlements/v1"}  # a fine is known by its decision number
@@ -407,7 +411,7 @@ def _behaviour_from(body: Any) -> tuple[str, Behaviour] | str:
     except (TypeError, ValueError):
         return "count and delay must be numbers"
     if department != "*" and department not in {d.key for d in DEPARTMENTS}:
-        return "department one of hrss, hpf, tpb or *"
+        return f"department one of {', '.join(d.key for d in DEPARTMENTS)} or *"
     if behaviour.mode not in MODES or behaviour.count < 0 or behaviour.delay < 0:
         return f"mode one of {MODES}, count >= 0 (0: until cleared), delay >= 0"
     return department, behaviour

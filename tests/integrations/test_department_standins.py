@@ -33,6 +33,7 @@ CLIENT = "CN-GD/GOV/11440000MB2C93140X/yss-app"
 HRSS = "CN-GD/GOV/11440000MB2D0001XA/hrss"
 HPF = "CN-GD/GOV/11440000MB2D0002XA/hpf"
 TPB = "CN-GD/GOV/11440000MB2D0003XA/tpb"
+NHSA = "CN-GD/GOV/11440000MB2D0004XA/nhsa"
 KEY = ec.generate_private_key(ec.SECP256R1())
 KID = "test-client-key-1"
 OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -49,7 +50,8 @@ READS = {  # every read service, with a body beyond the subject
     f"{HRSS}/insured-status/v1": {}, f"{HRSS}/contributions/v1": {"year": 2025}, f"{HRSS}/rights-record/v1": {},
     f"{HRSS}/social-security-card/v1": {}, f"{HPF}/account/v1": {}, f"{HPF}/deposits/v1": {"year": 2025},
     f"{HPF}/withdrawal-eligibility/v1": {"reason": "purchase"}, f"{TPB}/vehicles/v1": {},
-    f"{TPB}/driving-licence/v1": {}, f"{TPB}/violations/v1": {},
+    f"{TPB}/driving-licence/v1": {}, f"{TPB}/violations/v1": {}, f"{HRSS}/pension-certification/v1": {},
+    f"{NHSA}/medical-account/v1": {},
 }
 SETTLEMENTS = f"{TPB}/settlements/v1"
 
@@ -395,7 +397,7 @@ def test_the_registry_lists_every_service_with_its_department_key(control: Depar
     assert set(services[f"{HRSS}/social-security-card/v1"]["purposes"]) == reads | {"relying_party_check"}
     assert services[SETTLEMENTS]["purposes"] == ["settlement"] and services[SETTLEMENTS]["retries"] == 0
     assert services[f"{TPB}/violations/v1"]["retries"] == 1
-    assert len({k[0]["kid"] for k in members.values()}) == 3  # a key of its own for each department
+    assert len({k[0]["kid"] for k in members.values()}) == 4  # a key of its own for each department
 
 
 def test_the_registry_for_another_client_authorises_nothing(control: DepartmentsStandIn) -> None:

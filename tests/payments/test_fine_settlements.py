@@ -13,7 +13,7 @@ from app.integrations.exchange.client import DEFAULT_RETRY_AFTER
 from app.integrations.exchange.models import ExchangeMessage
 from app.audit import AuditEntry
 from app.payments.models import DiscrepancyCase, Payment, Receipt
-from app.services.department_cards import TPB_SETTLEMENTS, TPB_VIOLATIONS
+from app.departments.exchange_services import TPB_SETTLEMENTS, TPB_VIOLATIONS
 from standins.departments import tpb
 from standins.departments.control import DepartmentsStandIn
 from standins.departments.server import beijing_today

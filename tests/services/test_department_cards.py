@@ -13,8 +13,10 @@ import pytest
 from app.audit import AuditEntry
 from app.integrations.exchange.models import ExchangeMessage
 from app.services.backends import BackendError
-from app.services.department_cards import HPF_ACCOUNT, HRSS_RIGHTS_RECORD, TPB_VIOLATIONS, exchange_backends
-from standins.departments import hpf, hrss, tpb
+from app.departments.exchange_services import (HPF_ACCOUNT, HRSS_PENSION_CERTIFICATION, HRSS_RIGHTS_RECORD,
+                                               NHSA_MEDICAL_ACCOUNT, TPB_VIOLATIONS)
+from app.services.department_cards import exchange_backends
+from standins.departments import hpf, hrss, nhsa, tpb
 from standins.departments.server import beijing_today
 from tests.factories import sign_in, valid_id_number, verify_real_name
 
@@ -180,6 +182,45 @@ async def test_a_citizen_without_real_name_sends_nothing_to_the_departments(clie
             await app.ctx.card_backends[name].fetch(citizen.id)
     assert await ExchangeMessage.all().count() == 0
     assert departments.messages() == []
+
+
+def _pensioner() -> str:
+    """A retired person with a personal medical account whose pension check for this year is not done yet."""
+    today = beijing_today()
+    for sequence in range(100, 1000):
+        number = valid_id_number(birth="19550612", sequence=f"{sequence:03d}")
+        if nhsa.medical_account(number, today, {})["personal_account_fen"] and \
+                not hrss.pension_certification(number, today, {})["certified_this_year"]:
+            return number
+    raise AssertionError("no such sample pensioner")
+
+
+async def test_the_medical_account_and_the_pension_check_are_the_departments(client, sms, app, departments_live,
+                                                                             departments):
+    citizen = await sign_in(client, sms)
+    id_number = _pensioner()
+    await verify_real_name(client, citizen, id_number=id_number)
+    both = ["medical_insurance", "pension_certification"]
+    assert (await client.put(CARDS, headers=citizen.headers, json={"types": both})).status_code == 200
+
+    cards = await home(client, citizen)
+
+    balance = nhsa.medical_account(id_number, beijing_today(), {})["personal_account_fen"] / 100
+    assert cards["medical_insurance"]["summary"] == f"医保个人账户余额 ¥{balance:,.2f}"
+    assert cards["pension_certification"]["summary"] == "本年度尚未认证，请在 12月31日 前完成刷脸认证"
+    rows = {row.service: row for row in await ExchangeMessage.all()}
+    assert set(rows) == {NHSA_MEDICAL_ACCOUNT, HRSS_PENSION_CERTIFICATION}
+    for row in rows.values():
+        assert departments.messages(row.message_id)[0]["purpose"] == row.purpose == "home_card"
+
+
+async def test_someone_drawing_no_pension_is_told_no_check_is_needed(client, sms, app, departments_live, departments):
+    citizen, _ = await verified(client, sms)  # born 1990: working, no pension
+    assert (await client.put(CARDS, headers=citizen.headers, json={"types": ["pension_certification"]})).status_code == 200
+
+    cards = await home(client, citizen)
+
+    assert cards["pension_certification"]["summary"] == "您未领取养老金，无需资格认证"
 
 
 def test_without_an_exchange_no_card_is_read_through_it() -> None:
