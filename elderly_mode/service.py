@@ -44,6 +44,7 @@ from app.accounts.models import Citizen
 from app.accounts.rules import LEVEL_REAL_NAME, normalize_id_number, normalize_phone
 from app.accounts.service import AccountService, CitizenSnapshot, citizen_with_id_number, require_level
 from app.audit import AuditEntry
+from app.departments.service import Reader
 from app.cache import get_json, set_json
 from app.errors import AppError, Conflict, Forbidden, NotFound
 from app.ids import new_id
@@ -336,14 +337,18 @@ class FamilyService:
     async def _record(self, link: FamilyLink, action: str, attributes: list[str], what: str) -> None:
         await audit.record_all(self.p.clock, await self._on_behalf(link, action, attributes, what))
 
+    async def _proxy_named(self, link: FamilyLink) -> str:
+        """The proxy as the principal's access log names them: 李*（子女）, never by an id."""
+        proxy_name = self.masked(await self.accounts.citizen(link.proxy_id))[0] or "-"
+        return f"{proxy_name}（{relation_text(link.relation, 'zh-Hans')}）"
+
     async def _on_behalf(self, link: FamilyLink, action: str, attributes: list[str],
                          what: str) -> list[audit.AuditRecord]:
         """The principal's access entry, naming the proxy as 李*（子女）, never by an id; and an event
         entry with the proxy's id, so that who it was is kept and the proxy's own list can be read."""
         relation = relation_text(link.relation, "zh-Hans")
         purpose = f"亲友代办（{relation}）：{what}"
-        proxy_name = self.masked(await self.accounts.citizen(link.proxy_id))[0] or "-"
-        return [audit.access(citizen_id=link.principal_id, actor=f"{proxy_name}（{relation}）", actor_type="proxy",
+        return [audit.access(citizen_id=link.principal_id, actor=await self._proxy_named(link), actor_type="proxy",
                              action=action, attributes=attributes, purpose=purpose),
                 audit.event(actor=link.proxy_id, actor_type="proxy", action=action, subject_id=link.principal_id,
                             attributes=attributes, purpose=purpose)]
@@ -377,7 +382,8 @@ class FamilyService:
         on_behalf = await self._on_behalf(link, "family_application_submitted", ["applications", "licences"],
                                           f"代为申请 {item.name}")
         # Written with the application, in its transaction: a proxy's submission is never left unaudited.
-        return await self.applications.submit(principal_id, key, item_id, form, given, also_audit=on_behalf)
+        return await self.applications.submit(principal_id, key, item_id, form, given, also_audit=on_behalf,
+                                              reader=Reader.family_proxy(await self._proxy_named(link)))
 
     async def applications_of(self, proxy_id: str, principal_id: str) -> list[ApplicationView]:
         await self.act(proxy_id, principal_id, "family_applications_read", ["applications"], "查看办件进度")

@@ -3,6 +3,7 @@ one way a department service is asked for a citizen's own data."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.accounts.rules import LEVEL_REAL_NAME
@@ -35,6 +36,26 @@ TPB_VIOLATIONS = f"{TPB}/violations/v1"
 TPB_SETTLEMENTS = f"{TPB}/settlements/v1"
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who asks a department about a citizen, as the exchange tells the department and the citizen's access log:
+    the citizen themselves (`OWN`), or someone acting for them, e.g. a family proxy (亲友代办)."""
+
+    actor: str | None = None
+    actor_type: str = "citizen"
+    represented_party: str = ""
+
+    @classmethod
+    def family_proxy(cls, named: str) -> Reader:
+        """A family member acting for the citizen, `named` as the citizen's access log names them (李*（子女）,
+        never by an id): the read is shown there as made on the citizen's behalf."""
+        return cls(actor=named, actor_type="citizen", represented_party=FAMILY_PROXY)
+
+
+FAMILY_PROXY = "family:proxy"  # the represented-party code of a family proxy's reads
+OWN = Reader()
+
+
 class DepartmentAsker:
     """Asks department services about one citizen, by the ID number the identity authority confirmed (实名).
 
@@ -57,7 +78,10 @@ class DepartmentAsker:
 
     async def ask(self, service: str, citizen_id: str, body: dict[str, Any] | None = None, *,
                   purpose: str = "citizen_request", read: bool = True, represented_party: str = "",
-                  actor: str | None = None, actor_type: str = "citizen") -> dict[str, Any]:
+                  actor: str | None = None, actor_type: str = "citizen", reader: Reader | None = None) -> dict[str, Any]:
+        """`reader` (or `actor`, `actor_type` and `represented_party`) says who asks when it is not the citizen."""
+        if reader is not None:
+            actor, actor_type, represented_party = reader.actor, reader.actor_type, reader.represented_party
         if self.exchange is None or not self.connected(service):
             raise AppError("DEPARTMENT_NOT_CONNECTED", status=503)
         subject = {"subject": {"id_number": await self.id_number(citizen_id)}}
@@ -68,6 +92,6 @@ class DepartmentAsker:
             raise department_error(error) from error
 
 
-__all__ = ["DepartmentAsker", "HPF_ACCOUNT", "HPF_DEPOSITS", "HPF_WITHDRAWAL_ELIGIBILITY", "HRSS_CONTRIBUTIONS",
+__all__ = ["FAMILY_PROXY", "OWN", "DepartmentAsker", "Reader", "HPF_ACCOUNT", "HPF_DEPOSITS", "HPF_WITHDRAWAL_ELIGIBILITY", "HRSS_CONTRIBUTIONS",
            "HRSS_INSURED_STATUS", "HRSS_PENSION_CERTIFICATION", "HRSS_RIGHTS_RECORD", "HRSS_SOCIAL_SECURITY_CARD",
            "NHSA_MEDICAL_ACCOUNT", "TPB_DRIVING_LICENCE", "TPB_SETTLEMENTS", "TPB_VEHICLES", "TPB_VIOLATIONS"]

@@ -18,8 +18,8 @@ from datetime import date
 from typing import Any
 
 from app.clock import CHINA_TIME
-from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY,
-                                               DepartmentAsker)
+from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY, OWN,
+                                               DepartmentAsker, Reader)
 from app.errors import ValidationFailed
 
 REASONS = ("rent", "purchase", "retirement")  # 租房提取, 购房提取, 退休提取
@@ -133,21 +133,22 @@ class ProvidentFund:
         return await self.asker.ask(HPF_DEPOSITS, citizen_id, {"year": checked})
 
     async def withdrawal_eligibility(self, citizen_id: str, reason: str | None, *, amount_fen: int | None = None,
-                                     purpose: str = "citizen_request") -> Eligibility:
+                                     purpose: str = "citizen_request", reader: Reader = OWN) -> Eligibility:
         """可提取: whether a withdrawal for `reason` would be allowed now, each rule met or not, and the maximum."""
         body: dict[str, Any] = {"reason": check_reason(reason)}
         if amount_fen is not None:
             body["amount_fen"] = amount_fen
-        reply = await self.asker.ask(HPF_WITHDRAWAL_ELIGIBILITY, citizen_id, body, purpose=purpose)
+        reply = await self.asker.ask(HPF_WITHDRAWAL_ELIGIBILITY, citizen_id, body, purpose=purpose, reader=reader)
         return Eligibility(reason=body["reason"], eligible=reply.get("eligible") is True,
                            max_amount_fen=whole_fen(reply.get("max_amount_fen")), balance_fen=whole_fen(reply.get("balance_fen")),
                            rules=_rules_of(reply), sample=bool(reply.get("sample")))
 
-    async def withdrawal_checks(self, citizen_id: str, reason: str, amount_fen: int) -> list[FundRule]:
+    async def withdrawal_checks(self, citizen_id: str, reason: str, amount_fen: int,
+                                reader: Reader = OWN) -> list[FundRule]:
         """What a 秒批 rule of a withdrawal item reads (purpose eligibility_check): each of the centre's rules,
         its overall answer, and whether `amount_fen` is within the maximum it allows."""
         answer = await self.withdrawal_eligibility(citizen_id, reason, amount_fen=amount_fen,
-                                                   purpose="eligibility_check")
+                                                   purpose="eligibility_check", reader=reader)
         within = answer.eligible and 0 < amount_fen <= answer.max_amount_fen
         return [*answer.rules,
                 FundRule(ELIGIBLE_RULE, answer.eligible, f"公积金中心核验符合{REASON_TEXTS[reason]['zh-Hans']}条件"),

@@ -69,7 +69,7 @@ from tortoise.transactions import in_transaction
 from app.clock import CHINA_TIME, rfc3339
 from app import audit
 from app.cache import cache_lock
-from app.departments.exchange_services import HPF_WITHDRAWAL_ELIGIBILITY
+from app.departments.service import HPF_WITHDRAWAL_ELIGIBILITY, OWN, Reader
 from app.accounts.models import Citizen
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.ids import new_id
@@ -216,10 +216,12 @@ class ApplicationService:
 
     # -- citizens ------------------------------------------------------------------------------
     async def submit(self, citizen_id: str, key: str, item_id: str, form: dict[str, Any],
-                     given: list[MaterialGiven], also_audit: Sequence[audit.AuditRecord] = ()
-                     ) -> tuple[ApplicationView, bool]:
+                     given: list[MaterialGiven], also_audit: Sequence[audit.AuditRecord] = (),
+                     reader: Reader = OWN) -> tuple[ApplicationView, bool]:
         """Submit an application; (view, replayed) — replayed is True when `key` was used for this request before.
-        `also_audit`: entries written with the application's own (a family proxy's access), not on a replay."""
+        `also_audit`: entries written with the application's own (a family proxy's access), not on a replay.
+        `reader`: who the departments asked for materials and 秒批 checks are told asks (a family proxy's reads are
+        shown as such in the citizen's access log)."""
         fingerprint = request_hash(item_id, form, [m.__dict__ for m in given])
         earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
         if earlier is not None:
@@ -233,8 +235,8 @@ class ApplicationService:
         form_json = _form_json(form)
         rules = _stored_rules(item)
         amount = _amount_for(rules, form)  # 422 before any department is asked
-        materials = await self._materials(citizen_id, item, given)
-        answers = await self._department_answers(citizen_id, rules, amount)
+        materials = await self._materials(citizen_id, item, given, reader)
+        answers = await self._department_answers(citizen_id, rules, amount, reader)
         # One submission per citizen and item at a time: two sent at once (under different keys) must
         # not both pass "no prior application".
         async with self._one_at_a_time(f"apply:{citizen_id}:{item.id}"):
@@ -422,7 +424,8 @@ class ApplicationService:
         return await self.item(item_id, department_scope(client))
 
     # -- shared steps --------------------------------------------------------------------------
-    async def _materials(self, citizen_id: str, item: ServiceItem, given: list[MaterialGiven]) -> list[dict[str, Any]]:
+    async def _materials(self, citizen_id: str, item: ServiceItem, given: list[MaterialGiven],
+                         reader: Reader = OWN) -> list[dict[str, Any]]:
         """The materials to keep: named uploads, named wallet licences, and for the rest wallet licences attached
         by reference and materials fetched from departments (免提交). Missing required ones are refused, naming them."""
         specs = {m["name"]: m for m in item.materials}
@@ -454,7 +457,7 @@ class ApplicationService:
                 chosen[spec["name"]] = _by_reference(spec["name"], held, "wallet")
         for spec in item.materials:
             if spec["name"] not in chosen and spec.get("from_department"):
-                chosen[spec["name"]] = await self._from_department(citizen_id, spec["name"], spec["from_department"])
+                chosen[spec["name"]] = await self._from_department(citizen_id, spec["name"], spec["from_department"], reader)
         missing = [m["name"] for m in item.materials if m.get("required") and m["name"] not in chosen]
         if missing:
             raise AppError("MATERIALS_MISSING", status=422, params={"names": "、".join(missing)}, extra={"missing": missing})
@@ -472,14 +475,14 @@ class ApplicationService:
                 best[licence.type_id] = licence
         return best
 
-    async def _from_department(self, citizen_id: str, name: str, service: str) -> dict[str, Any]:
+    async def _from_department(self, citizen_id: str, name: str, service: str, reader: Reader = OWN) -> dict[str, Any]:
         """A material fetched from a department (purpose material_prefill), kept by reference and digest with the
         reply encrypted; one the department could not give now is kept as not fetched, its other errors raise."""
         if self.departments is None:
             raise AppError("DEPARTMENT_NOT_CONNECTED", status=503)
         where = self._department_of(service)
         try:
-            reply = await self.departments.asker.ask(service, citizen_id, purpose="material_prefill")
+            reply = await self.departments.asker.ask(service, citizen_id, purpose="material_prefill", reader=reader)
         except AppError as error:
             if error.code != UNAVAILABLE:
                 raise
@@ -501,7 +504,7 @@ class ApplicationService:
                 "service": service}
 
     async def _department_answers(self, citizen_id: str, rules: dict[str, Any] | None,
-                                  amount: int | None) -> DepartmentAnswers:
+                                  amount: int | None, reader: Reader = OWN) -> DepartmentAnswers:
         """Ask the departments the 秒批 rules read (purpose eligibility_check). A department error here never
         fails the submission: the rules it would have answered do not pass, and the gap is recorded."""
         checks: dict[str, dict[str, approval.Check]] = {}
@@ -512,7 +515,7 @@ class ApplicationService:
                 continue
             try:
                 answered = await self.departments.provident_fund.withdrawal_checks(
-                    citizen_id, HPF_WITHDRAWAL_FACTS[fact], amount or 0)
+                    citizen_id, HPF_WITHDRAWAL_FACTS[fact], amount or 0, reader)
             except AppError as error:
                 gaps.append({"fact": fact, "purpose": "eligibility_check", "error": error.code,
                              **self._department_of(HPF_WITHDRAWAL_ELIGIBILITY)})

@@ -16,6 +16,7 @@ from app.integrations.exchange.models import ExchangeMessage
 from app.services.models import Application, ApplicationEvent
 from standins.departments import hpf, hrss
 from standins.departments.server import beijing_today
+from tests.elderly_mode.elderly_factory import ACCESS_LOG, elder, family_member, linked
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
 
 pytestmark = pytest.mark.departments
@@ -165,3 +166,25 @@ async def test_a_department_down_keeps_the_application_with_the_material_not_fet
     assert body["decision"]["department_gaps"] == [{"material": RECORD, "purpose": "material_prefill",
                                                     "error": "DEPARTMENT_UNAVAILABLE", "service": HRSS_RIGHTS_RECORD,
                                                     "department": "hrss"}]
+
+
+async def test_a_family_proxys_submission_asks_the_department_on_her_behalf_and_her_log_says_so(
+        client, sms, departments_live, departments):
+    mother = await elder(client, sms)
+    son = await family_member(client, sms)
+    await linked(client, sms, son, mother)
+
+    reply = await client.post(f"/api/v1/family/{mother.id}/applications",
+                              headers={**son.headers, "Idempotency-Key": "proxy-materials-01"},
+                              json={"item_id": TALENT_ITEM, "form": {"联系电话": "13900000000"},
+                                    "materials": UPLOADS[TALENT_ITEM]})
+
+    assert reply.status_code == 201, reply.text
+    assert the(reply.json()["materials"], RECORD)["fetched"] is True
+    [row] = await ExchangeMessage.filter(service=HRSS_RIGHTS_RECORD)
+    assert (row.purpose, row.represented_party) == ("material_prefill", "family:proxy")
+    [theirs] = departments.messages(row.message_id)
+    assert theirs["represented"] == "family:proxy"  # 人社 is told someone acts for her
+    log = (await client.get(ACCESS_LOG, headers=mother.headers)).json()["items"]
+    read = next(entry for entry in log if entry["action"] == "department_data_read")
+    assert "on the citizen's behalf" in read["purpose"] and read["actor"] == "**国（子女）"
