@@ -25,6 +25,10 @@ class ItemMaterialIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     required: bool = True
     licence_type: str | None = Field(default=None, max_length=40, description="An e-licence type that satisfies it")
+    from_department: str | None = Field(
+        default=None, max_length=340, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*/v[0-9]{1,3}$",
+        description="免提交: the department service on the data exchange it is fetched from at submission, "
+                    "e.g. CN-GD/GOV/11440000MB2D0001XA/hrss/rights-record/v1")
 
 
 class FaqIn(Strict):

@@ -51,6 +51,8 @@ class Material(BaseModel):
     licence_type: str | None
     licence_name: str | None
     e_licence_accepted: bool
+    from_department: bool = Field(description="免提交: fetched from the department through the data exchange when "
+                                              "you submit; nothing to upload")
 
 
 class Faq(BaseModel):
@@ -128,7 +130,8 @@ def guide_of(item: ServiceItem, events: dict[str, LifeEvent], licence_types: dic
         name = (licence.name.get(language) or licence.name.get("zh-Hans")) if licence else None
         materials.append({"name": m["name"], "required": bool(m.get("required", True)),
                           "licence_type": licence.code if licence else None, "licence_name": name,
-                          "e_licence_accepted": licence is not None})
+                          "e_licence_accepted": licence is not None,
+                          "from_department": bool(m.get("from_department"))})
     days = item.time_limit_days
     return {
         **summary_of(item), "aliases": list(item.aliases), "region_level_text": LEVEL_TEXT.get(item.region_level, ""),

@@ -25,6 +25,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from app import audit
+from app.integrations.exchange.protocol import ExchangeRefused, ServiceId
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.platform import Platform
 from app.security.ratelimit import hit
@@ -269,6 +270,13 @@ class CatalogueService:
         known = set(await LifeEvent.filter(code__in=bundles).values_list("code", flat=True))
         if unknown := [b for b in bundles if b not in known]:
             raise AppError("LIFE_EVENT_NOT_FOUND", status=422, extra={"unknown": unknown})
+        for index, material in enumerate(draft.materials):
+            if material.get("from_department"):
+                try:
+                    ServiceId.parse(material["from_department"])
+                except ExchangeRefused:
+                    raise ValidationFailed([{"field": f"materials[{index}].from_department",
+                                             "problem": "a department service id: member/subsystem/service/version"}]) from None
         licence_codes = {m["licence_type"] for m in draft.materials if m.get("licence_type")}
         known = set(await LicenceType.filter(code__in=list(licence_codes)).values_list("code", flat=True))
         if unknown := sorted(licence_codes - known):

@@ -208,6 +208,8 @@ async def test_status_changes_that_make_no_sense_are_refused(client, catalogue_a
     ({"department_id": "no-such-dept"}, "DEPARTMENT_NOT_FOUND"),
     ({"life_events": ["no_such_bundle"]}, "LIFE_EVENT_NOT_FOUND"),
     ({"materials": [{"name": "护照", "licence_type": "passport"}]}, "LICENCE_TYPE_NOT_FOUND"),
+    ({"materials": [{"name": "社保记录", "from_department": "人社/权益记录"}]}, "VALIDATION_FAILED"),
+    ({"materials": [{"name": "社保记录", "from_department": "hrss/rights-record/v1"}]}, "VALIDATION_FAILED"),
     ({"region_level": "district", "region_code": "440100"}, "VALIDATION_FAILED"),
     ({"region_code": "44"}, "VALIDATION_FAILED"),
     ({"channels": ["fax"]}, "VALIDATION_FAILED"),
@@ -260,3 +262,17 @@ async def test_an_administrator_reads_a_draft(client, catalogue_admin):
     reply = await client.get(f"{ADMIN}/{item_id}", headers=catalogue_admin.headers())
     assert reply.status_code == 200 and reply.json()["status"] == "draft"
     assert reply.json()["materials"][0] == {"name": "居民身份证", "required": True, "licence_type": "resident_id_card"}
+
+
+async def test_a_material_fetched_from_a_department_tells_the_citizen_there_is_nothing_to_upload(client, catalogue_admin):
+    record = {"name": "社会保险个人权益记录", "from_department": "CN-GD/GOV/11440000MB2D0001XA/hrss/rights-record/v1"}
+    created = await client.post(ADMIN, headers=catalogue_admin.headers(), json=new_item(materials=[record]))
+    assert created.status_code == 201, created.text
+    item_id = created.json()["id"]
+    assert (await client.get(f"{ADMIN}/{item_id}", headers=catalogue_admin.headers())).json()["materials"] == [
+        {**record, "required": True}]  # kept as the administrator gave it
+    await client.post(f"{ADMIN}/{item_id}/publish", headers=catalogue_admin.headers())
+
+    guide = (await client.get(f"/api/v1/services/{item_id}")).json()
+
+    assert guide["materials"][0]["from_department"] is True and guide["materials"][0]["licence_type"] is None
