@@ -121,20 +121,22 @@ class OfflineRequest(Strict):
 
 
 class OfflineReply(BaseModel):
-    qr: str = Field(description="GDIDO1:…: an SD-JWT presentation; the verifier needs only our JWKS")
+    credential: str = Field(description="<JWT>~<disclosure>~...~: an SD-JWT bound to this phone's voucher key (cnf). "
+                                        "At the desk the app appends a KB-JWT (typ kb+jwt: iat, aud, nonce, sd_hash) "
+                                        "signed with that key over the desk's audience and nonce, and shows GDIDO1:…")
     disclosed: list[str]
     expires_at: str
 
 
 @bp.post("/current/offline")
-@documented("Show my ID where there is no network: a signed QR that discloses only the chosen claims",
-            body=OfflineRequest, reply_model=OfflineReply, status=201, level=LEVEL_FACE, tag="voucher")
+@documented("Show my ID where there is no network: an SD-JWT bound to my phone's key, disclosing only the chosen "
+            "claims", body=OfflineRequest, reply_model=OfflineReply, status=201, level=LEVEL_FACE, tag="voucher")
 @requires_level(LEVEL_FACE)
 async def present_offline(request: Request) -> HTTPResponse:
     body = parse_body(request, OfflineRequest)
     shown = await request.app.ctx.vouchers.present_offline(request.ctx.citizen, body.device_proof, body.disclose)
-    return reply(OfflineReply(qr=shown.qr, disclosed=list(shown.disclosed), expires_at=rfc3339(shown.expires_at)),
-                 status=201)
+    return reply(OfflineReply(credential=shown.credential, disclosed=list(shown.disclosed),
+                              expires_at=rfc3339(shown.expires_at)), status=201)
 
 
 @bp.post("/presentations/<presentation_id:str>/extension")

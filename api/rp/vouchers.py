@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from app.clock import rfc3339
 
 bp = audience_blueprint("rp_vouchers", url_prefix="/api/rp/v1", audience="relying_party")
 
@@ -51,3 +52,41 @@ async def add_standing_request(request: Request) -> HTTPResponse:
     body = parse_body(request, StandingRequestBody)
     standing = await request.app.ctx.vouchers.add_standing_request(request.ctx.client, body.attributes, body.purpose)
     return reply(StandingRequestCreated(id=standing.id, attributes=standing.attributes), status=201)
+
+
+class OfflineNonceReply(BaseModel):
+    nonce: str = Field(description="Show it to the holder's app (e.g. as a QR); its KB-JWT must carry it")
+    audience: str = Field(description="The `aud` the holder's KB-JWT must carry: your client id")
+    expires_at: str
+
+
+class OfflineCheckRequest(Strict):
+    qr: str = Field(max_length=4096, description="The scanned offline QR text, GDIDO1:…")
+    nonce: str = Field(min_length=16, max_length=64, description="The nonce you got for this check")
+    purpose: str = Field(min_length=2, max_length=100, description="Shown to the citizen in their access log")
+
+
+class OfflineCheckReply(BaseModel):
+    attributes: dict[str, Any]
+    withheld: list[str] = Field(description="Disclosed by the holder, beyond your scopes")
+    issued_at: str
+    expires_at: str
+
+
+@bp.post("/offline-nonces")
+@documented("A one-time nonce for checking one offline ID QR (key-bound SD-JWT) at your desk",
+            reply_model=OfflineNonceReply, status=201, tag="relying-party")
+async def offline_nonce(request: Request) -> HTTPResponse:
+    issued = await request.app.ctx.vouchers.offline_nonce(request.ctx.client)
+    return reply(OfflineNonceReply(nonce=issued.nonce, audience=issued.audience,
+                                   expires_at=rfc3339(issued.expires_at)), status=201)
+
+
+@bp.post("/offline-checks")
+@documented("Check an offline ID QR: signed by us, bound by the holder's phone to your audience and nonce, once",
+            body=OfflineCheckRequest, reply_model=OfflineCheckReply, tag="relying-party")
+async def check_offline(request: Request) -> HTTPResponse:
+    body = parse_body(request, OfflineCheckRequest)
+    done = await request.app.ctx.vouchers.check_offline(request.ctx.client, body.qr, body.nonce, body.purpose)
+    return reply(OfflineCheckReply(attributes=done.disclosed, withheld=list(done.withheld),
+                                   issued_at=rfc3339(done.issued_at), expires_at=rfc3339(done.expires_at)))

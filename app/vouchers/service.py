@@ -7,11 +7,17 @@ this one presentation, by default a yes/no answer rather than data.
 A presentation QR carries no personal data at all: `GDID1:` + the EU-DCC pipeline over a CWT
 whose only claims are issuer, times and a random token id (claim 7, cti). The relying party
 redeems it online, once, within its lifetime.
+
+Offline, the phone keeps a short-lived SD-JWT bound to the voucher's device key (`cnf`) and, at the
+desk, signs a key-binding JWT over the relying party's audience and a nonce the relying party got
+from us: a photo of that QR fails at any other desk, and at the same desk once its nonce is spent.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable, Iterable, Mapping
@@ -42,6 +48,18 @@ PROOF_WINDOW = 60  # seconds a device proof is accepted after it was made
 REDEMPTIONS_PER_MINUTE = 3000  # per relying party: a hotel chain's front desks together
 OFFLINE_CLAIMS = ("age_over_18", "age_over_60", "name_masked", "id_last4")  # never the full identity offline
 REVOCATION_REASONS = ("id_card_lost", "id_card_expired", "left_service", "reissued")
+OFFLINE_NONCE_TTL = 120  # seconds a relying party's nonce for one offline presentation is accepted
+OFFLINE_NONCES_PER_MINUTE = REDEMPTIONS_PER_MINUTE
+# What a verifier's PresentationError means to a relying party: (code, HTTP status).
+OFFLINE_REFUSALS = {
+    "KEY_BINDING_MISSING": ("OFFLINE_KEY_BINDING_MISSING", 422),
+    "KEY_BINDING_INVALID": ("OFFLINE_KEY_BINDING_INVALID", 422),
+    "KEY_BINDING_STALE": ("OFFLINE_KEY_BINDING_STALE", 422),
+    "SD_HASH_MISMATCH": ("OFFLINE_DISCLOSURES_CHANGED", 422),
+    "WRONG_AUDIENCE": ("PRESENTATION_FOR_ANOTHER_PARTY", 403),
+    "WRONG_NONCE": ("OFFLINE_NONCE_MISMATCH", 422),
+    "EXPIRED": ("OFFLINE_PRESENTATION_EXPIRED", 410),
+}
 
 
 @dataclass(frozen=True)
@@ -52,8 +70,23 @@ class IssuedPresentation:
 
 @dataclass(frozen=True)
 class OfflineShown:
-    qr: str
+    credential: str  # <JWT>~<disclosure>~...~: the phone adds a KB-JWT at the desk
     disclosed: tuple[str, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class OfflineNonce:
+    nonce: str
+    audience: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class OfflineCheck:
+    disclosed: dict[str, Any]
+    withheld: tuple[str, ...]  # disclosed by the holder, beyond the relying party's scopes
+    issued_at: datetime
     expires_at: datetime
 
 
@@ -164,8 +197,8 @@ class VoucherService:
         return IssuedPresentation(presentation, self._token(token_id, presentation))
 
     async def present_offline(self, citizen: CitizenSnapshot, device_proof: str, disclose: Iterable[str]) -> OfflineShown:
-        """For places without a network: a signed QR from which a verifier with only our JWKS learns the
-        chosen claims and nothing else (salted-hash disclosures, SD-JWT as in RFC 9901)."""
+        """For places without a network: an SD-JWT (RFC 9901) bound to this voucher's device key, from which a
+        verifier learns the chosen claims and nothing else, once the phone adds its key-binding JWT."""
         voucher = await self.current(citizen.id)
         if voucher.status != "active":
             raise AppError("VOUCHER_SUSPENDED", status=409)
@@ -175,13 +208,15 @@ class VoucherService:
             raise ValidationFailed([{"field": "disclose", "problem": f"1 or more of {', '.join(OFFLINE_CLAIMS)}"}])
         now = self.p.clock.now()
         values = await self._values(citizen.id, list(OFFLINE_CLAIMS), now.date())
-        credential = offline.issue_offline_credential(values, self.p.keys.current, self.s.health_code_issuer, now,
-                                                      self.s.voucher_offline_ttl)
+        ttl = self.s.voucher_offline_ttl
+        credential = offline.issue_offline_credential(values, self.p.keys.current, self.s.health_code_issuer, now, ttl,
+                                                      holder_binding=offline.holder_binding(voucher.device_key))
+        # Whose credential it is, for the access log of a relying party that checks it with us.
+        await self.p.cache.set(_offline_holder_key(credential.jwt), citizen.id, ttl=ttl + offline.CLOCK_SKEW)
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
                                  action="voucher_offline_presentation", subject_id=citizen.id,
                                  attributes={"voucher": voucher.id, "disclosed": chosen})
-        return OfflineShown(offline.to_qr_text(offline.present(credential, chosen)), tuple(chosen),
-                            now + timedelta(seconds=self.s.voucher_offline_ttl))
+        return OfflineShown(offline.present(credential, chosen), tuple(chosen), now + timedelta(seconds=ttl))
 
     async def extend(self, citizen: CitizenSnapshot, presentation_id: str) -> IssuedPresentation:
         """Elderly mode (适老化): one more lifetime for a token not yet used, once."""
@@ -285,6 +320,50 @@ class VoucherService:
                                   purpose=purpose)
         return Redemption(disclosed, tuple(a for a in asked if a not in shared))
 
+    async def offline_nonce(self, rp: AuthenticatedClient) -> OfflineNonce:
+        """A nonce for one offline presentation at this relying party's desk, kept until spent or expired."""
+        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-offline-nonce:{rp.id}", OFFLINE_NONCES_PER_MINUTE, 60)
+        nonce = secrets.token_urlsafe(16)
+        expires_at = self.p.clock.now() + timedelta(seconds=OFFLINE_NONCE_TTL)
+        await self.p.cache.set(_nonce_key(nonce), _nonce_state(rp.id, expires_at, spent=False),
+                               ttl=2 * OFFLINE_NONCE_TTL)
+        return OfflineNonce(nonce, rp.id, expires_at)
+
+    async def check_offline(self, rp: AuthenticatedClient, qr: str, nonce: str, purpose: str) -> OfflineCheck:
+        """Verify a key-bound offline presentation for this relying party and its nonce, spending the nonce."""
+        state = await self._live_nonce(rp, nonce)
+        try:
+            presentation = offline.from_qr_text(qr)
+            claims = offline.verify_presentation(presentation, self.p.keys.jwks(), self.p.clock.now(),
+                                                 self.s.health_code_issuer, audience=rp.id, nonce=nonce)
+        except offline.PresentationError as refused:
+            code, status = OFFLINE_REFUSALS.get(refused.code, ("OFFLINE_PRESENTATION_INVALID", 422))
+            raise AppError(code, status=status, extra={"reason": refused.code}) from None
+        spent = json.dumps({**json.loads(state), "spent": True})
+        if not await self.p.cache.replace(_nonce_key(nonce), state, spent, ttl=2 * OFFLINE_NONCE_TTL, announce=False):
+            raise Conflict("OFFLINE_NONCE_USED")  # another check spent it meanwhile
+        disclosed = {k: v for k, v in claims.items() if k in OFFLINE_CLAIMS}
+        shared = {k: v for k, v in disclosed.items() if k in rp.roles}
+        holder = await self.p.cache.get(_offline_holder_key(presentation.split("~")[0]))
+        if holder is not None:
+            await audit.record_access(self.p.clock, citizen_id=holder, actor=rp.name, actor_type="relying_party",
+                                      action="voucher_offline_checked", attributes=sorted(shared), purpose=purpose)
+        tz = self.p.clock.now().tzinfo
+        return OfflineCheck(shared, tuple(sorted(set(disclosed) - set(shared))),
+                            datetime.fromtimestamp(claims["iat"], tz), datetime.fromtimestamp(claims["exp"], tz))
+
+    async def _live_nonce(self, rp: AuthenticatedClient, nonce: str) -> str:
+        """The nonce's stored state if we handed it to this relying party, unspent and unexpired."""
+        raw = await self.p.cache.get(_nonce_key(nonce))
+        state = json.loads(raw) if raw else None
+        if state is None or state["rp"] != rp.id:
+            raise AppError("OFFLINE_NONCE_UNKNOWN", status=422)
+        if state["spent"]:
+            raise Conflict("OFFLINE_NONCE_USED")
+        if state["exp"] <= self.p.clock.timestamp():
+            raise AppError("OFFLINE_NONCE_EXPIRED", status=410)
+        return raw
+
     async def _values(self, citizen_id: str, names: list[str], today: date) -> dict[str, Any]:
         citizen = await self.citizens(citizen_id)
         name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
@@ -329,6 +408,18 @@ class VoucherService:
 
 def _age(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _nonce_key(nonce: str) -> str:
+    return f"voucher-offline-nonce:{nonce}"
+
+
+def _nonce_state(rp_id: str, expires_at: datetime, spent: bool) -> str:
+    return json.dumps({"rp": rp_id, "exp": int(expires_at.timestamp()), "spent": spent})
+
+
+def _offline_holder_key(issuer_signed_jwt: str) -> str:
+    return f"voucher-offline-holder:{offline.sd_hash(issuer_signed_jwt)}"
 
 
 def _public_only(jwk: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,11 +8,13 @@ the EU DCC adapter (health_code/interop/dcc.py), the resident ID-number validato
 
 from __future__ import annotations
 
+import json
 import zlib
 from datetime import date, datetime, timezone
 
 import base45
 import cbor2
+import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
@@ -26,6 +28,7 @@ from tests.health_code.interop.dcc_signing import DAY, ISSUE, cwt, hcert, lab_te
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEY = ec.generate_private_key(ec.SECP256R1())
 KID = kid_bytes_for(KEY.public_key())
+PHONE = ec.generate_private_key(ec.SECP256R1())  # a holder's phone key, for key-bound offline presentations
 NOW = 1_795_615_200
 
 
@@ -149,11 +152,13 @@ def jwks() -> dict:
 @given(st.dictionaries(claim_names, claim_values, min_size=1, max_size=5), st.data())
 def test_an_offline_presentation_discloses_exactly_what_was_chosen(claims, data):
     now = datetime.fromtimestamp(NOW, timezone.utc)
-    credential = offline.issue_offline_credential(claims, SIGNING, "CN-GD", now, ttl=600)
+    phone_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(PHONE.public_key()))
+    credential = offline.issue_offline_credential(claims, SIGNING, "CN-GD", now, ttl=600,
+                                                  holder_binding=offline.holder_binding(phone_jwk))
     chosen = data.draw(st.sets(st.sampled_from(sorted(claims)), min_size=1))
-    text = offline.present(credential, chosen)
+    text = offline.present_bound(credential, chosen, PHONE, "cli_desk", "nonce-1", now)
     assert offline.from_qr_text(offline.to_qr_text(text)) == text
-    verified = offline.verify_presentation(text, jwks(), now, "CN-GD")
+    verified = offline.verify_presentation(text, jwks(), now, "CN-GD", "cli_desk", "nonce-1")
     assert {k: v for k, v in verified.items() if k in claims} == {k: claims[k] for k in chosen}
 
 
@@ -161,7 +166,7 @@ def test_an_offline_presentation_discloses_exactly_what_was_chosen(claims, data)
 @given(st.text(max_size=300))
 def test_any_offline_text_is_refused_with_a_declared_error(text):
     now = datetime.fromtimestamp(NOW, timezone.utc)
-    for attempt in (lambda: offline.verify_presentation(text, jwks(), now, "CN-GD"),
+    for attempt in (lambda: offline.verify_presentation(text, jwks(), now, "CN-GD", "cli_desk", "nonce-1"),
                     lambda: offline.from_qr_text(text)):
         try:
             attempt()
@@ -171,7 +176,7 @@ def test_any_offline_text_is_refused_with_a_declared_error(text):
 
 # What a scanned GDIDO1: QR decodes through: base45, then zlib (when the first byte is 0x78), then CBOR
 # of [0, presentation text] or of the packed form [1, kid bytes, iss, iat, exp, cnf, [digest bytes],
-# signature, [[salt bytes, name, value] or JSON bytes, ...]]. Each field is either of the type the packer
+# signature, [[salt bytes, name, value] or JSON bytes, ...], (kb)]. Each field is either of the type the packer
 # writes or any CBOR value (tags with a meaning to cbor2 included: dates, bignums, shared references, sets).
 cbor_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.integers(-2**80, 2**80) | st.floats() | st.binary(max_size=40)
@@ -193,7 +198,8 @@ packed_forms = st.tuples(
     either(st.integers(NOW, NOW + 600)), either(st.none() | st.dictionaries(st.text(max_size=5), cbor_values, max_size=3)),
     either(st.lists(either(st.binary(min_size=32, max_size=32)), max_size=4)), either(st.binary(max_size=80)),
     either(packed_disclosures),
-).map(list).flatmap(lambda form: st.sampled_from([form, form[:-1], [*form, None]]))  # also a field short or over
+).map(list).flatmap(lambda form: st.sampled_from([  # also a field short, or the KB-JWT's [iat, aud, nonce, signature]
+    form, form[:-1], [*form, None], [*form, [NOW, "cli_desk", "nonce-1", bytes(64)]], [*form, None, None]]))
 text_forms = st.tuples(either(st.just(0)), either(st.text(max_size=200))).map(list)
 offline_layers = st.one_of(
     st.binary(max_size=300),  # not zlib, nor CBOR of ours
@@ -212,7 +218,7 @@ def test_any_bytes_behind_the_offline_qr_prefix_are_refused_with_a_declared_erro
     text = offline.QR_PREFIX + base45.b45encode(raw).decode("ascii")
     try:
         presentation = offline.from_qr_text(text)
-        offline.verify_presentation(presentation, jwks(), now, "CN-GD")
+        offline.verify_presentation(presentation, jwks(), now, "CN-GD", "cli_desk", "nonce-1")
     except offline.PresentationError:
         return
     raise AssertionError(f"accepted: {text!r}")  # nothing here is signed by KEY

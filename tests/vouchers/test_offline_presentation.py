@@ -1,5 +1,6 @@
 """The resident ID voucher shown offline: what a verifier with nothing but our JWKS learns from
-the QR code, what it cannot learn, and how every broken presentation is named."""
+the QR code, what it cannot learn, how the holder's phone binds it to one verifier and one nonce,
+and how every broken presentation is named."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import cbor2
 import jwt
 import pytest
 import segno
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.clock import MovableClock
 from app.security.keys import SigningKeyStore, b64url, b64url_decode
@@ -24,13 +26,18 @@ from app.vouchers.offline import (
     OfflineCredential,
     PresentationError,
     from_qr_text,
+    holder_binding,
     issue_offline_credential,
+    key_binding_jwt,
     present,
+    present_bound,
     to_qr_text,
     verify_presentation,
 )
 
 ISSUER = "https://gov-app.example.cn"
+AUDIENCE = "cli_hotel_front_desk"
+NONCE = "n-0S6_WzA2Mj"
 TTL = 24 * 3600
 CLAIMS = {
     "age_over_18": True,
@@ -58,18 +65,42 @@ def keys(tmp_path, clock) -> SigningKeyStore:
     return key_store(tmp_path / "keys", clock)
 
 
+PHONE = ec.generate_private_key(ec.SECP256R1())  # the holder's phone key, which never leaves the phone
+
+
+def public_jwk(key: ec.EllipticCurvePrivateKey) -> dict:
+    return jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+
+
 @pytest.fixture
 def credential(keys, clock) -> OfflineCredential:
-    return issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL)
+    return issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL,
+                                    holder_binding=holder_binding(public_jwk(PHONE)))
+
+
+def with_kb(text: str, clock: MovableClock, key: ec.EllipticCurvePrivateKey = PHONE) -> str:
+    """What the phone shows at the desk: `text` (<JWT>~<disclosure>~...~) and a KB-JWT for AUDIENCE and NONCE."""
+    if not (text.endswith("~") and text.isascii()):
+        return text
+    return text + key_binding_jwt(text, key, AUDIENCE, NONCE, clock.now())
 
 
 def verify(text: str, keys: SigningKeyStore, clock: MovableClock, issuer: str = ISSUER) -> dict:
-    return verify_presentation(text, keys.jwks(), clock.now(), issuer)
+    """Verify `text` as the phone would show it, with a key-binding JWT added."""
+    return verify_presentation(with_kb(text, clock), keys.jwks(), clock.now(), issuer, AUDIENCE, NONCE)
 
 
 def error_of(text: str, keys: SigningKeyStore, clock: MovableClock, issuer: str = ISSUER) -> str:
     with pytest.raises(PresentationError) as caught:
         verify(text, keys, clock, issuer)
+    return caught.value.code
+
+
+def bound_error_of(shown: str, keys: SigningKeyStore, clock: MovableClock, audience: str = AUDIENCE,
+                   nonce: str = NONCE) -> str:
+    """The error for exactly `shown` (no key-binding JWT added) at the verifier `audience` with `nonce`."""
+    with pytest.raises(PresentationError) as caught:
+        verify_presentation(shown, keys.jwks(), clock.now(), ISSUER, audience, nonce)
     return caught.value.code
 
 
@@ -107,8 +138,8 @@ def sd_digest(disclosure_text: str) -> str:
 ])
 def test_a_verifier_with_only_the_jwks_learns_exactly_the_disclosed_claims(credential, keys, clock, chosen):
     jwks = json.loads(json.dumps(keys.jwks()))  # what a verifier app downloaded earlier, nothing more
-    scanned = from_qr_text(to_qr_text(present(credential, chosen)))
-    claims = verify_presentation(scanned, jwks, clock.now(), ISSUER)
+    scanned = from_qr_text(to_qr_text(present_bound(credential, chosen, PHONE, AUDIENCE, NONCE, clock.now())))
+    claims = verify_presentation(scanned, jwks, clock.now(), ISSUER, AUDIENCE, NONCE)
     iat = int(clock.now().timestamp())
     assert claims == {"iss": ISSUER, "iat": pytest.approx(iat, abs=2), "exp": claims["iat"] + TTL,
                       **{name: CLAIMS[name] for name in chosen}}
@@ -117,7 +148,8 @@ def test_a_verifier_with_only_the_jwks_learns_exactly_the_disclosed_claims(crede
 def test_the_fixed_claims_are_visible_and_nothing_else_is_in_the_signed_payload(credential):
     header, payload, signature = jwt_parts(credential.jwt)
     assert header == {"alg": "ES256", "kid": header["kid"], "typ": "dc+sd-jwt"}
-    assert set(payload) == {"iss", "iat", "exp", "vct", "_sd", "_sd_alg"}
+    assert set(payload) == {"iss", "iat", "exp", "vct", "cnf", "_sd", "_sd_alg"}
+    assert payload["cnf"] == {"jwk": {k: public_jwk(PHONE)[k] for k in ("kty", "crv", "x", "y")}}
     assert payload["vct"] == VCT == "cn-gd-resident-id-voucher"
     assert payload["_sd_alg"] == "sha-256"
     assert len(payload["_sd"]) == len(CLAIMS) and payload["_sd"] == sorted(payload["_sd"])
@@ -230,7 +262,7 @@ def test_a_key_the_verifier_does_not_have_is_an_unknown_kid(credential, keys, cl
     stranger = key_store(tmp_path / "stranger", clock)
     text = present(credential, ["age_over_18"])
     with pytest.raises(PresentationError) as caught:
-        verify_presentation(text, stranger.jwks(), clock.now(), ISSUER)
+        verify_presentation(with_kb(text, clock), stranger.jwks(), clock.now(), ISSUER, AUDIENCE, NONCE)
     assert caught.value.code == "UNKNOWN_KID"
 
     # A forger's own key, with our kid in the header, finds our key and fails its signature.
@@ -242,7 +274,8 @@ def test_a_key_the_verifier_does_not_have_is_an_unknown_kid(credential, keys, cl
 
 
 def test_a_key_withdrawn_from_the_jwks_after_rotation_is_an_unknown_kid(keys, clock):
-    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), ttl=7 * 86400)
+    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), ttl=7 * 86400,
+                                          holder_binding=holder_binding(public_jwk(PHONE)))
     keys.rotate()
     clock.advance(hours=23)
     assert verify(present(credential, ["age_over_18"]), keys, clock)["age_over_18"] is True
@@ -251,7 +284,8 @@ def test_a_key_withdrawn_from_the_jwks_after_rotation_is_an_unknown_kid(keys, cl
 
 
 def test_an_expired_credential_is_rejected(keys, clock):
-    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), ttl=300)
+    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), ttl=300,
+                                          holder_binding=holder_binding(public_jwk(PHONE)))
     text = present(credential, ["age_over_18"])
     clock.advance(290)
     assert verify(text, keys, clock)["age_over_18"] is True
@@ -287,13 +321,109 @@ def test_garbage_is_malformed(keys, clock, garbage):
     assert error_of(garbage, keys, clock) == "MALFORMED"
 
 
-def test_a_presentation_with_a_key_binding_jwt_or_a_bad_disclosure_is_malformed(credential, keys, clock):
+def test_a_bad_disclosure_is_malformed_or_not_in_the_credential(credential, keys, clock):
     text = present(credential, ["age_over_18"])
-    assert error_of(text + "eyJhbGciOiJFUzI1NiJ9.e30.AA", keys, clock) == "MALFORMED"
-    assert error_of(text[:-1], keys, clock) == "MALFORMED"  # no trailing "~"
     token, (disclosure,) = split(text)
     assert error_of(f"{token}~~{disclosure}~", keys, clock) == "MALFORMED"
     assert error_of(f"{token}~{disclosure}~!!!!~", keys, clock) == "DISCLOSURE_NOT_IN_CREDENTIAL"
+
+
+# -- key binding: the phone's KB-JWT -----------------------------------------------------------
+
+def test_a_presentation_without_a_key_binding_jwt_is_refused(credential, keys, clock):
+    text = present(credential, ["age_over_18"])  # the credential as the phone keeps it: a photo of a bearer QR
+    assert bound_error_of(text, keys, clock) == "KEY_BINDING_MISSING"
+    assert bound_error_of(from_qr_text(to_qr_text(text)), keys, clock) == "KEY_BINDING_MISSING"
+
+
+def test_a_key_binding_jwt_signed_by_another_key_is_refused(credential, keys, clock):
+    text = present(credential, ["age_over_18"])
+    thief = ec.generate_private_key(ec.SECP256R1())
+    assert error_of(with_kb(text, clock, key=thief), keys, clock) == "KEY_BINDING_INVALID"
+    forged = keys.current.private_key  # even the issuer's own key is not the holder's
+    assert error_of(with_kb(text, clock, key=forged), keys, clock) == "KEY_BINDING_INVALID"
+
+
+@pytest.mark.parametrize("header, claims", [
+    ({"typ": "JWT"}, {}),  # a JWT the phone signed for something else
+    ({}, {"aud": None}),
+    ({}, {"nonce": 7}),
+    ({}, {"iat": 1.5}),
+    ({}, {"sd_hash": None}),
+])
+def test_a_key_binding_jwt_of_another_type_or_shape_is_refused(credential, keys, clock, header, claims):
+    text = present(credential, ["age_over_18"])
+    payload = {"iat": int(clock.timestamp()), "aud": AUDIENCE, "nonce": NONCE,
+               "sd_hash": b64url(hashlib.sha256(text.encode()).digest()), **claims}
+    kb = jwt.encode({k: v for k, v in payload.items() if v is not None}, PHONE, algorithm="ES256",
+                    headers={"typ": "kb+jwt", **header})
+    assert bound_error_of(text + kb, keys, clock) == "KEY_BINDING_INVALID"
+    garbage = text + "eyJhbGciOiJFUzI1NiJ9.e30.AA"
+    assert bound_error_of(garbage, keys, clock) == "KEY_BINDING_INVALID"
+
+
+def test_a_credential_without_a_holder_key_cannot_be_key_bound(keys, clock):
+    bearer = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL)
+    assert error_of(present(bearer, ["age_over_18"]), keys, clock) == "KEY_BINDING_INVALID"
+
+
+def test_another_audience_or_nonce_is_refused(credential, keys, clock):
+    shown = present_bound(credential, ["age_over_18"], PHONE, AUDIENCE, NONCE, clock.now())
+    assert verify_presentation(shown, keys.jwks(), clock.now(), ISSUER, AUDIENCE, NONCE)["age_over_18"] is True
+    assert bound_error_of(shown, keys, clock, audience="cli_other_hotel") == "WRONG_AUDIENCE"
+    assert bound_error_of(shown, keys, clock, nonce="n-another-one") == "WRONG_NONCE"
+
+
+def test_a_stale_or_future_key_binding_jwt_is_refused(credential, keys, clock):
+    made = clock.now()
+    shown = present_bound(credential, ["age_over_18"], PHONE, AUDIENCE, NONCE, made)
+    clock.advance(119)
+    assert verify_presentation(shown, keys.jwks(), clock.now(), ISSUER, AUDIENCE, NONCE)["age_over_18"] is True
+    clock.advance(2)
+    assert bound_error_of(shown, keys, clock) == "KEY_BINDING_STALE"
+    ahead = present_bound(credential, ["age_over_18"], PHONE, AUDIENCE, NONCE, clock.now() + timedelta(seconds=61))
+    assert bound_error_of(ahead, keys, clock) == "KEY_BINDING_STALE"
+
+
+def test_a_disclosure_added_or_removed_after_binding_breaks_the_sd_hash(credential, keys, clock):
+    shown = present_bound(credential, ["age_over_18", "name_masked"], PHONE, AUDIENCE, NONCE, clock.now())
+    token, *disclosures, kb = shown.split("~")
+    removed = "~".join([token, disclosures[0], kb])
+    added = "~".join([token, *disclosures, credential.disclosures["id_last4"], kb])
+    reordered = "~".join([token, *reversed(disclosures), kb])
+    for changed in (removed, added, reordered):
+        assert bound_error_of(changed, keys, clock) == "SD_HASH_MISMATCH"
+        assert from_qr_text(to_qr_text(changed)) == changed  # the QR carries it as shown, to be refused
+        assert bound_error_of(from_qr_text(to_qr_text(changed)), keys, clock) == "SD_HASH_MISMATCH"
+
+
+def test_the_reference_implementation_verifies_our_key_bound_presentation(credential, keys, clock):
+    """The OpenWallet reference SD-JWT library (sd-jwt) checks what our phone shows: issuer signature,
+    the KB-JWT by the cnf key, aud, nonce and sd_hash."""
+    from jwcrypto.jwk import JWK
+    from sd_jwt.verifier import SDJWTVerifier
+
+    shown = present_bound(credential, ["age_over_18", "name_masked"], PHONE, AUDIENCE, NONCE, clock.now())
+    issuer_key = JWK.from_json(json.dumps(keys.jwks()["keys"][0]))
+    verifier = SDJWTVerifier(shown, lambda iss, header: issuer_key, expected_aud=AUDIENCE, expected_nonce=NONCE)
+    payload = verifier.get_verified_payload()
+    assert (payload["age_over_18"], payload["name_masked"]) == (True, "*三") and "id_last4" not in payload
+    with pytest.raises(ValueError, match="audience"):
+        SDJWTVerifier(shown, lambda iss, header: issuer_key, expected_aud="cli_other_hotel", expected_nonce=NONCE)
+
+
+def test_we_verify_a_key_binding_jwt_made_by_the_reference_holder(credential, keys, clock):
+    from jwcrypto.jwk import JWK
+    from sd_jwt.holder import SDJWTHolder
+
+    holder = SDJWTHolder("~".join([credential.jwt, *credential.disclosures.values(), ""]))
+    phone = JWK.from_json(jwt.algorithms.ECAlgorithm.to_jwk(PHONE))
+    holder.create_presentation({"age_over_18": True}, NONCE, AUDIENCE, phone, "ES256")
+    shown = holder.sd_jwt_presentation
+    assert shown.split("~")[-1].count(".") == 2
+    claims = verify_presentation(shown, keys.jwks(), clock.now(), ISSUER, AUDIENCE, NONCE)
+    assert claims["age_over_18"] is True and "name" not in claims
+    assert bound_error_of(shown, keys, clock, nonce="n-another-one") == "WRONG_NONCE"
 
 
 # -- issuing and presenting ------------------------------------------------------------------
@@ -309,14 +439,14 @@ def test_presenting_a_claim_the_credential_lacks_is_refused(credential):
         present(credential, ["age_over_18", "nationality"])
 
 
-def test_holder_binding_is_always_visible_and_survives_the_qr_code(keys, clock):
-    cnf = {"jwk": {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-                   "y": "x_FEzRjmIbMkTnE7UvOkD3nfQcTuDcrYHYAh6v3ZxrM"}}
-    credential = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL, holder_binding=cnf)
-    text = present(credential, ["age_over_18"])
-    assert jwt_parts(split(text)[0])[1]["cnf"] == cnf
-    assert from_qr_text(to_qr_text(text)) == text
-    assert verify(text, keys, clock)["age_over_18"] is True
+def test_holder_binding_is_always_visible_and_survives_the_qr_code(credential, keys, clock):
+    shown = present_bound(credential, ["age_over_18"], PHONE, AUDIENCE, NONCE, clock.now())
+    assert jwt_parts(shown.split("~")[0])[1]["cnf"] == holder_binding(public_jwk(PHONE))
+    qr = to_qr_text(shown)
+    assert from_qr_text(qr) == shown
+    packed = cbor2.loads(zlib.decompress(b) if (b := base45.b45decode(qr[len(QR_PREFIX):]))[:1] == b"\x78" else b)
+    assert packed[0] == 1 and len(packed[5]) == 64 and packed[9][1:3] == [AUDIENCE, NONCE]  # x || y; iat, aud, nonce
+    assert verify_presentation(from_qr_text(qr), keys.jwks(), clock.now(), ISSUER, AUDIENCE, NONCE)["age_over_18"]
 
 
 # -- the QR code -----------------------------------------------------------------------------
@@ -331,18 +461,19 @@ def test_the_qr_text_round_trips_and_is_base45_behind_our_prefix(credential, cho
     assert from_qr_text(qr) == text
 
 
-def test_a_presentation_of_age_over_18_only_fits_qr_version_15_at_level_m(credential):
-    text = present(credential, ["age_over_18"])
+def test_a_key_bound_presentation_of_age_over_18_only_fits_qr_version_18_at_level_m(credential, clock):
+    text = present_bound(credential, ["age_over_18"], PHONE, AUDIENCE, NONCE, clock.now())
     qr = to_qr_text(text)
     plain = segno.make(text, error="m")
     compressed = segno.make(qr, error="m")
     modules = compressed.symbol_size(border=0)[0]
-    print(f"\nage_over_18 only: presentation {len(text)} chars → QR v{plain.version} ({plain.mode}); "
+    print(f"\nage_over_18 only, key-bound: presentation {len(text)} chars → QR v{plain.version} ({plain.mode}); "
           f"QR text {len(qr)} chars → QR v{compressed.version} ({compressed.mode}, {modules} modules)")
-    everything = segno.make(to_qr_text(present(credential, list(CLAIMS))), error="m")
-    print(f"all six claims: QR v{everything.version}")
+    everything = segno.make(to_qr_text(present_bound(credential, list(CLAIMS), PHONE, AUDIENCE, NONCE, clock.now())),
+                            error="m")
+    print(f"all six claims, key-bound: QR v{everything.version}")
     assert compressed.mode == "alphanumeric"
-    assert compressed.version <= 15
+    assert compressed.version <= 18  # six digests, the issuer's and the phone's signatures, the phone's key
     assert plain.version > compressed.version
 
 

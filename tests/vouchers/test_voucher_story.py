@@ -4,6 +4,7 @@ nothing more; the citizen sees that in their access log and can export it."""
 
 from __future__ import annotations
 
+import pytest
 import segno
 
 from app.vouchers import offline
@@ -63,12 +64,19 @@ async def test_without_a_network_the_desk_learns_only_what_the_offline_qr_disclo
     reply = await client.post("/api/v1/vouchers/current/offline", headers=citizen.headers,
                               json={"device_proof": phone.proof(voucher["id"], clock), "disclose": ["age_over_18"]})
     assert reply.status_code == 201, reply.text
-    qr = reply.json()["qr"]
-    assert qr.startswith("GDIDO1:") and segno.make(qr, error="m").version <= 15
+    credential = reply.json()["credential"]  # kept on the phone, bound to its key
+
+    # At the desk, the desk's app hands the phone its audience and a nonce (it got the nonce earlier,
+    # or makes its own when offline); the phone signs them and shows the QR.
+    qr = phone.offline_qr(credential, "cli_desk_1", "nonce-from-the-desk", clock)
+    assert qr.startswith("GDIDO1:") and segno.make(qr, error="m").version <= 17
 
     jwks = (await client.get("/.well-known/jwks.json")).json()  # all the desk has, synced earlier
-    seen = offline.verify_presentation(offline.from_qr_text(qr), jwks, clock.now(), "CN-GD")
+    seen = offline.verify_presentation(offline.from_qr_text(qr), jwks, clock.now(), "CN-GD", "cli_desk_1",
+                                       "nonce-from-the-desk")
     assert {k: v for k, v in seen.items() if k not in ("iss", "iat", "exp")} == {"age_over_18": True}
+    with pytest.raises(offline.PresentationError, match="KEY_BINDING_MISSING"):  # a photo of the reply is no ID
+        offline.verify_presentation(credential, jwks, clock.now(), "CN-GD", "cli_desk_1", "nonce-from-the-desk")
 
     refused = await client.post("/api/v1/vouchers/current/offline", headers=citizen.headers,
                                 json={"device_proof": phone.proof(voucher["id"], clock), "disclose": ["full_identity"]})

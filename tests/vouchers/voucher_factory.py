@@ -16,6 +16,8 @@ from tests.factories import (Department, SignedInCitizen, live_sample, make_depa
 RP_AUD = "https://gov-app.example.cn/relying_party"
 VOUCHERS = "/api/v1/vouchers"
 REDEMPTIONS = "/api/rp/v1/redemptions"
+OFFLINE_NONCES = "/api/rp/v1/offline-nonces"
+OFFLINE_CHECKS = "/api/rp/v1/offline-checks"
 
 
 @dataclass
@@ -31,6 +33,13 @@ class Phone:
     def proof(self, voucher_id: str, clock, **overrides: Any) -> str:
         claims = {"sub": voucher_id, "iat": int(clock.timestamp()), "jti": secrets.token_hex(8), **overrides}
         return jwt.encode(claims, self.key, algorithm="ES256")
+
+    def offline_qr(self, credential: str, audience: str, nonce: str, clock) -> str:
+        """At the desk: the offline credential with a KB-JWT for the desk's audience and nonce, as a QR text."""
+        from app.vouchers import offline
+
+        kb = offline.key_binding_jwt(credential, self.key, audience, nonce, clock.now())
+        return offline.to_qr_text(credential + kb)
 
 
 async def face_verified(client: httpx.AsyncClient, sms, name: str = "张三", birth: str = "19900307",
