@@ -52,7 +52,7 @@ from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
 from app.services.cards import HomeCards
 from app.services.department_cards import exchange_backends
-from app.departments.service import DepartmentServices
+from app.departments.service import DepartmentServices, search_features
 from app.services.department_errors import department_error, exchange_error_of
 from app.integrations.exchange.client import ExchangeClient
 from app.integrations.exchange.registry import load_registry
@@ -67,10 +67,11 @@ from app.integrations.payment_providers import wechatpay
 from app.payments.receipts import Receipts
 from app.payments.service import PaymentService
 from health_code.appeals import AppealService
+from health_code.interop.key_feed import PartnerKeyFeeds
 from health_code.interop.registry import PartnerRegistry
 from health_code.interop.service import InteropService
 from health_code.interop.trust import PartnerTrustList
-from health_code.jobs import start_scheduler
+from health_code.jobs import add_partner_key_jobs, start_scheduler
 from health_code.risk_areas import RiskAreaService
 from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
@@ -147,13 +148,14 @@ def create_app(
     app.ctx.risk_areas = RiskAreaService(app.ctx.health)
     app.ctx.trust = PartnerTrustList(platform.cache)
     app.ctx.partners = PartnerRegistry(platform, app.ctx.trust)
+    app.ctx.partner_key_feeds = PartnerKeyFeeds(platform, app.ctx.partners, app.ctx.trust)
     app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust)
     app.ctx.vouchers = VoucherService(platform, app.ctx.accounts.citizen)
     app.ctx.accounts.on_identity_released.append(app.ctx.vouchers.revoke_released_identity)
     app.ctx.licences = LicenceService(platform)
     app.ctx.accounts.on_identity_moved.append(app.ctx.licences.move_to_owner)
     app.ctx.accounts.on_identity_moved.append(app.ctx.health.move_to_owner)
-    app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature()])
+    app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature(), *search_features()])
     app.ctx.ratings = RatingService(platform)
     # Mini-programs: the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
     app.ctx.mini_program = MiniProgramPlatform(
@@ -209,6 +211,7 @@ def create_app(
     async def start_jobs(app: Sanic) -> None:
         if settings.scheduler_enabled:
             app.ctx.scheduler = start_scheduler(app.ctx.health)
+            add_partner_key_jobs(app.ctx.scheduler, platform.cache, app.ctx.partner_key_feeds)
             add_service_jobs(app.ctx.scheduler, platform.cache, platform.clock, app.ctx.appointments)
             add_payment_jobs(app.ctx.scheduler, platform.cache, app.ctx.payments)
             from app.departments.traffic import add_licence_status_jobs  # the wallet's 驾驶证 kept in step with 交管

@@ -23,6 +23,7 @@ class CardItem(BaseModel):
     updated_at: str | None = Field(description="when the summary was fetched from its department (null: never)")
     status: str = Field(description="ok, stale, unavailable (no value yet), locked (实名 needed)")
     notice: str | None = Field(default=None, description="a line to show under a stale or unavailable card")
+    opens: str | None = Field(default=None, description="the API path of the service behind the card (a tap opens it)")
 
 
 class HomeReply(BaseModel):
@@ -62,7 +63,8 @@ async def home(request: Request) -> HTTPResponse:
     views = await request.app.ctx.cards.home(citizen, request.ctx.language)
     return reply({
         "cards": [{"type": v.type, "title": v.title, "summary": v.summary, "stale": v.stale,
-                   "updated_at": rfc3339(v.updated_at), "status": v.status, "notice": v.notice} for v in views],
+                   "updated_at": rfc3339(v.updated_at), "status": v.status, "notice": v.notice, "opens": v.opens}
+                  for v in views],
         "preset": "elderly" if citizen.elderly_mode else "standard",
     })
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.departments.exchange_services import HPF_WITHDRAWAL_ELIGIBILITY, OWN, DepartmentAsker, Reader
+from app.departments.features import search_features
 from app.departments.provident_fund import ProvidentFund
 from app.departments.social_insurance import SocialInsurance
 from app.departments.social_security_card import SocialSecurityCards
@@ -27,4 +28,4 @@ class DepartmentServices:
         self.traffic = TrafficPolice(self.asker, licences)  # keeps the wallet's 驾驶证 in step with 交管
 
 
-__all__ = ["HPF_WITHDRAWAL_ELIGIBILITY", "OWN", "DepartmentServices", "Reader"]
+__all__ = ["HPF_WITHDRAWAL_ELIGIBILITY", "OWN", "DepartmentServices", "Reader", "search_features"]

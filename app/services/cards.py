@@ -145,6 +145,7 @@ class CardType:
     ttl: int  # seconds a fetched value is shown without asking the backend again (0: ask every time)
     describe: Describe
     min_level: int = LEVEL_REAL_NAME  # every card shows personal records: 实名 first
+    opens: str | None = None  # the API path of the service behind the card, which the app opens on a tap
 
     def title(self, language: str) -> str:
         return pick(self.titles, language)
@@ -171,22 +172,24 @@ class CardRegistry:
 
 REGISTRY = CardRegistry([
     # Our own services: a status read, never stale for long, so asked every time.
-    CardType("health_code", _texts("健康码", "健康碼", "Health code"), "health_code", 0, describe_health_code),
+    CardType("health_code", _texts("健康码", "健康碼", "Health code"), "health_code", 0, describe_health_code,
+             opens="/api/v1/health-code"),
     CardType("id_voucher", _texts("居民身份电子凭证", "居民身分電子憑證", "Digital ID voucher"), "id_voucher", 0,
-             describe_voucher),
+             describe_voucher, opens="/api/v1/vouchers/current"),
     # Department records change monthly or less: minutes of freshness spare the departments.
     CardType("social_security", _texts("社会保险", "社會保險", "Social security"), "social_security", 3600,
-             describe_social_security),
+             describe_social_security, opens="/api/v1/social-insurance"),
     CardType("pension_certification", _texts("养老金资格认证", "養老金資格認證", "Pension eligibility check"),
-             "pension_certification", 3600, describe_pension_certification),
+             "pension_certification", 3600, describe_pension_certification,
+             opens="/api/v1/social-insurance"),
     CardType("provident_fund", _texts("住房公积金", "住房公積金", "Housing provident fund"), "provident_fund", 600,
-             describe_provident_fund),
+             describe_provident_fund, opens="/api/v1/provident-fund"),
     CardType("medical_insurance", _texts("医疗保障", "醫療保障", "Medical insurance"), "medical_insurance", 600,
              describe_medical_insurance),
     CardType("traffic_violations", _texts("交通违法", "交通違法", "Traffic violations"), "traffic_violations", 300,
-             describe_traffic_violations),
+             describe_traffic_violations, opens="/api/v1/traffic/violations"),
     CardType("utility_bills", _texts("水电燃气", "水電燃氣", "Utility bills"), "utility_bills", 1800,
-             describe_utility_bills),
+             describe_utility_bills, opens="/api/v1/payables"),
 ])
 
 
@@ -200,6 +203,7 @@ class CardView:
     status: str
     updated_at: datetime | None
     notice: str | None = None
+    opens: str | None = None
 
     @property
     def stale(self) -> bool:
@@ -324,7 +328,7 @@ class HomeCards:
                     breaker: _Breaker, now: float, language: str, refresh_failed: bool = False) -> CardView:
         title = card.title(language)
         if citizen.level < card.min_level:
-            return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None)
+            return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None, opens=card.opens)
         fresh_for = min(card.ttl, self.s.card_max_ttl)  # 0: asked every time, never shown stale while asking
         if stored is not None and now - stored["at"] < fresh_for:
             return await self._view(card, title, stored, "ok", language, citizen.id)
@@ -340,7 +344,7 @@ class HomeCards:
         if stored is not None:
             return await self._view(card, title, stored, "stale", language, citizen.id)
         text = pick(NOTICES["unavailable"], language)
-        return CardView(card.type, title, text, "unavailable", None, notice=text)
+        return CardView(card.type, title, text, "unavailable", None, notice=text, opens=card.opens)
 
     async def _fetch(self, card: CardType, citizen_id: str, breaker: _Breaker, now: float) -> dict[str, Any] | None:
         """Ask the backend and keep its answer as the card's value; None when it gave none."""
@@ -390,7 +394,7 @@ class HomeCards:
             data = without_settled(card.backend, data, await self._settled_once.run(citizen_id, lambda: settled(citizen_id)))
         return CardView(card.type, title, card.describe(data, language), status,
                         datetime.fromtimestamp(stored["at"], tz=timezone.utc),
-                        notice=pick(NOTICES[notice], language) if status == "stale" else None)
+                        notice=pick(NOTICES[notice], language) if status == "stale" else None, opens=card.opens)
 
     # -- calling a backend behind its circuit breaker --------------------------------------------------------
     async def _call(self, name: str, citizen_id: str, breaker: _Breaker, now: float) -> Facts | None:

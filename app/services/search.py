@@ -282,7 +282,8 @@ def search(items: Iterable[IndexedItem], query: str, region: str | None = None,
             scores = [term_score(term, item) for term in terms]
             if all(scores):
                 hits.append(Hit(item, sum(scores)))
-    hits.sort(key=lambda h: (h.item.kind != "feature", -h.score, -h.item.popularity, h.item.id))
+    # An app function the words fit as well as an item comes first; a closer item still outranks it.
+    hits.sort(key=lambda h: (-h.score, h.item.kind != "feature", -h.item.popularity, h.item.id))
     if hits:
         return SearchResult(hits[:limit], [], len(hits))
     return SearchResult([], suggest(visible, " ".join(terms)), 0)

@@ -68,6 +68,18 @@ async def test_a_new_citizen_sees_the_default_cards_with_live_summaries(client, 
     assert card(again, "provident_fund")["summary"] == card(body, "provident_fund")["summary"]
 
 
+async def test_each_card_names_the_service_a_tap_opens_and_it_is_there(client, sms):
+    citizen = await verified(client, sms)
+    body = await home(client, citizen)
+
+    opens = [c["opens"] for c in body["cards"]]
+    assert opens == ["/api/v1/health-code", "/api/v1/vouchers/current", "/api/v1/social-insurance",
+                     "/api/v1/provident-fund"]
+    for path in opens:  # the service answers (here without departments on the exchange: 503), never "no route"
+        reply = await client.get(path, headers=citizen.headers)
+        assert reply.status_code != 405 and reply.json().get("error", {}).get("code") != "NOT_FOUND", path
+
+
 async def test_summaries_follow_the_language_asked_for(client, sms):
     citizen = await verified(client, sms)
     english = await home(client, citizen, **{"Accept-Language": "en"})

@@ -204,3 +204,15 @@ async def test_search_replies_hold_only_published_catalogue_fields(client):
     assert set(body["items"][0]) == {"id", "name", "department", "department_id", "region_level", "region_code",
                                      "category", "time_limit_days", "trips", "zero_trip", "channels",
                                      "kind", "action"}  # kind: item or feature (the elderly-mode switch, issue 8)
+
+
+@pytest.mark.parametrize("query, feature, path", [
+    ("违章查询", "feature-traffic-violations", "/api/v1/traffic/violations"),
+    ("公积金余额", "feature-provident-fund", "/api/v1/provident-fund"),
+    ("电子社保卡", "feature-social-security-card", "/api/v1/social-security-card/qr"),
+    ("社保证明", "feature-social-insurance-proof", "/api/v1/social-insurance/proofs"),
+    ("驾照扣分", "feature-driving-licence", "/api/v1/traffic/driving-licence"),
+])
+async def test_the_department_services_are_found_by_the_words_people_use(client, query, feature, path):
+    top = (await search(client, query))["items"][0]
+    assert (top["id"], top["kind"], top["action"]["path"]) == (feature, "feature", path)
