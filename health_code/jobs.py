@@ -17,12 +17,14 @@ from typing import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.cache import Cache, LockNotAcquired, cache_lock
+from health_code.interop.key_feed import PartnerKeyFeeds
 from health_code.models import HealthStatus, IssuedHealthCode
 from health_code.service import HealthCodeService
 
 log = logging.getLogger("health_code.jobs")
 REEVALUATE_EVERY = 60  # seconds
 PURGE_EVERY = 3600
+PARTNER_KEYS_EVERY = 600  # a partner's rotation is in our trust list within ten minutes of its publishing
 ISSUED_CODE_RETENTION = timedelta(days=1)  # an expired code no longer verifies, so who held it stops mattering
 
 
@@ -58,6 +60,15 @@ async def run_exclusively(cache: Cache, name: str, job: Callable[[], Awaitable[o
         if busy.lock_name != f"job:{name}":
             raise  # a lock the job itself could not take: the job failed, it was not someone else's turn
         return False
+
+
+def add_partner_key_jobs(scheduler: AsyncIOScheduler, cache: Cache, feeds: PartnerKeyFeeds) -> None:
+    """`partner-key-feeds`: every partner's published keys fetched, verified and applied (first run now)."""
+    scheduler.add_job(
+        run_exclusively, "interval", seconds=PARTNER_KEYS_EVERY,
+        args=[cache, "partner-key-feeds", feeds.refresh_all], id="partner-key-feeds",
+        next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None,
+    )
 
 
 def start_scheduler(service: HealthCodeService) -> AsyncIOScheduler:

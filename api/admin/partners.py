@@ -69,7 +69,24 @@ class PartnerKeyItem(BaseModel):
     not_before: str | None
     not_after: str | None
     revoked_at: str | None
+    retired_at: str | None = Field(description="Left the partner's published keys: verifies codes signed before")
+    source: str = Field(description="manual (admin API) or published (the partner's key feed)")
     usages: list[str] | None
+
+
+class KeyFeedRequest(Strict):
+    url: str = Field(max_length=500, description="Where the partner publishes its signed keys document (https)")
+    signer_jwk: dict[str, Any] = Field(description="The partner's long-term public key (EC P-256 or RSA) that signs it")
+
+
+class KeyFeedReply(BaseModel):
+    partner: str
+    url: str
+    signer_kid: str | None
+    sequence: int | None = Field(description="Sequence of the last keys document applied")
+    document_issued_at: str | None
+    checked_at: str | None
+    outcome: str | None = Field(description="applied, unchanged, or why the last document changed nothing")
 
 
 class PartnerReply(BaseModel):
@@ -87,7 +104,14 @@ class PartnerReply(BaseModel):
 
 def key_item(key: Any) -> dict[str, Any]:
     return {"kid": key.kid, "not_before": rfc3339(key.not_before), "not_after": rfc3339(key.not_after),
-            "revoked_at": rfc3339(key.revoked_at), "usages": key.usages}
+            "revoked_at": rfc3339(key.revoked_at), "retired_at": rfc3339(key.retired_at), "source": key.source,
+            "usages": key.usages}
+
+
+def feed_item(feed: Any) -> dict[str, Any]:
+    return {"partner": feed.partner_id, "url": feed.url, "signer_kid": feed.signer_jwk.get("kid"),
+            "sequence": feed.sequence, "document_issued_at": rfc3339(feed.document_issued_at),
+            "checked_at": rfc3339(feed.checked_at), "outcome": feed.outcome}
 
 
 async def partner_reply(request: Request, partner: Any) -> dict[str, Any]:
@@ -164,3 +188,39 @@ async def revoke_api_key(request: Request, partner_id: str, kid: str) -> HTTPRes
     request.ctx.client.require_role(ROLE)
     await request.app.ctx.partners.revoke_api_key(request.ctx.client, partner_id, kid)
     return reply({"kid": kid, "revoked": True})
+
+
+@bp.put("/<partner_id>/key-feed")
+@documented("Register where the partner publishes its code-signing keys, and the long-term key that signs them",
+            body=KeyFeedRequest, reply_model=KeyFeedReply, tag="admin")
+async def register_key_feed(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    body = parse_body(request, KeyFeedRequest)
+    feed = await request.app.ctx.partner_key_feeds.register(request.ctx.client, partner_id, body.url, body.signer_jwk)
+    return reply(feed_item(feed))
+
+
+@bp.get("/<partner_id>/key-feed")
+@documented("The partner's key feed and how its last keys document fared", reply_model=KeyFeedReply, tag="admin")
+async def show_key_feed(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    return reply(feed_item(await request.app.ctx.partner_key_feeds.get(partner_id)))
+
+
+@bp.post("/<partner_id>/key-feed/refresh")
+@documented("Fetch and apply the partner's keys document now (the scheduled job does it every ten minutes)",
+            reply_model=KeyFeedReply, tag="admin")
+async def refresh_key_feed(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    feeds = request.app.ctx.partner_key_feeds
+    feed = await feeds.get(partner_id)
+    await feeds.refresh(feed)
+    return reply(feed_item(feed))
+
+
+@bp.delete("/<partner_id>/key-feed")
+@documented("Stop reading the partner's key feed; the keys it brought stay", tag="admin")
+async def remove_key_feed(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    await request.app.ctx.partner_key_feeds.remove(request.ctx.client, partner_id)
+    return reply({"partner": partner_id, "removed": True})

@@ -37,6 +37,9 @@ class PartnerKey(Model):
     not_before = fields.DatetimeField(null=True)
     not_after = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
+    # No longer listed in the partner's published keys: it verifies codes signed before this, until their own expiry.
+    retired_at = fields.DatetimeField(null=True)
+    source = fields.CharField(max_length=16, default="manual")  # manual (admin API) or published (the partner's feed)
     created_at = fields.DatetimeField()
 
     partner_id: str
@@ -44,6 +47,26 @@ class PartnerKey(Model):
     class Meta:
         table = "partner_keys"
         unique_together = (("partner_id", "kid"),)
+
+
+class PartnerKeyFeed(Model):
+    """Where a partner publishes its code-signing keys, signed by its long-term publishing key, and how far we read."""
+
+    id = fields.BigIntField(pk=True)
+    partner = fields.OneToOneField("models.Partner", related_name="key_feed", on_delete=fields.CASCADE)
+    url = fields.CharField(max_length=500)
+    signer_jwk = fields.JSONField()  # the long-term public key its keys documents are signed with
+    sequence = fields.BigIntField(null=True)  # of the last document applied; an older one never replaces it
+    document_issued_at = fields.DatetimeField(null=True)
+    checked_at = fields.DatetimeField(null=True)
+    outcome = fields.CharField(max_length=32, null=True)  # applied, unchanged, or why the last document was refused
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    partner_id: str
+
+    class Meta:
+        table = "partner_key_feeds"
 
 
 class RevokedPartnerCode(Model):

@@ -59,7 +59,7 @@ class PartnerRegistry:
         if await Partner.exists(id=partner_id) or await ApiClient.exists(id=partner_id):
             raise Conflict("PARTNER_EXISTS")
         api_pems = [(_api_kid(jwk, i), _pem_of(jwk, f"api_keys.{i}")) for i, jwk in enumerate(api_keys)]
-        code_keys = [self._signing_key_row(partner_id, spec, f"signing_keys.{i}") for i, spec in enumerate(signing_keys)]
+        code_keys = [self.signing_key_row(partner_id, spec, f"signing_keys.{i}") for i, spec in enumerate(signing_keys)]
         if len({row["kid"] for row in code_keys}) != len(code_keys):
             raise _invalid("signing_keys", "each kid once")
         for row in code_keys:
@@ -123,7 +123,7 @@ class PartnerRegistry:
     async def add_signing_key(self, admin: AuthenticatedClient, partner_id: str, spec: Mapping[str, Any]) -> PartnerKey:
         """Rotation: the new key is added beside the old ones, which verify until their own not_after."""
         await self.get(partner_id)
-        row = self._signing_key_row(partner_id, spec, "body")
+        row = self.signing_key_row(partner_id, spec, "body")
         await _check_kid_unused(row["kid"])
         key = await self._store_key(partner_id, row)
         await self.trust.changed()
@@ -165,7 +165,7 @@ class PartnerRegistry:
                                  attributes={"partner": partner_id, "kid": kid})
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _signing_key_row(self, partner_id: str, spec: Mapping[str, Any], field: str) -> dict[str, Any]:
+    def signing_key_row(self, partner_id: str, spec: Mapping[str, Any], field: str) -> dict[str, Any]:
         not_before, not_after = spec.get("not_before"), spec.get("not_after")
         if not_before and not_after and not_after <= not_before:
             raise _invalid(f"{field}.not_after", "must be after not_before")

@@ -13,8 +13,16 @@ listed) and one API-client key for ES256 JWTs to our partner API, in memory or, 
 --keys-dir, in DIR/keys.json. Time is the wall clock. `--port 0` picks a free port; the
 first line on stdout is always `LISTENING <port>`.
 
-Control endpoints (JSON): GET /keys, POST /codes, POST /rotate, POST /verify-ours,
-POST /call/verifications, POST /call/revocations (see the handlers below).
+It publishes its code-signing keys as our partner key feeds read them (health_code/interop/key_feed.py
+states the format; restated here from the document, not imported): GET /published-keys is a JWT
+(typ `partner-keys+jwt`, ES256) signed with its long-term publishing key, whose public half is at
+GET /publisher-key, carrying `iat`, `exp` (a week later), `seq` and `keys` (the JWKs it publishes).
+`seq` grows with every change and starts from the wall clock, so it keeps growing across restarts.
+
+Control endpoints (JSON): GET /keys, POST /codes, POST /rotate ({"retire_previous": true}: publish
+only the new key), POST /verify-ours, POST /call/verifications, POST /call/revocations, and
+PUT /published-keys (serve this text instead, e.g. an older or tampered document) / DELETE
+/published-keys (serve its own again); see the handlers below.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from sanic import Request, Sanic
 from sanic import json as reply
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, text
 
 COLOURS = ("green", "yellow", "red")
 PREFIXES = {"GDHC1:": "hc", "GDBP1:": "bp"}  # health code, border pass (CWT aud 3 = partner): same pipeline
@@ -68,30 +76,47 @@ class Keys:
     def __init__(self, partner_id: str, path: Path | None) -> None:
         self.path = path
         self.signing: dict[bytes, ec.EllipticCurvePrivateKey] = {}
+        self.publisher_kid = f"{partner_id.lower()}-keys-publisher"
+        self.publisher = ec.generate_private_key(ec.SECP256R1())  # long-term: signs its keys document
+        self.published = []
+        self.sequence = 0
         if path is not None and path.exists():
             saved = json.loads(path.read_text())
             load = lambda pem: serialization.load_pem_private_key(pem.encode(), None)  # noqa: E731
             self.api_kid, self.api = saved["api"]["kid"], load(saved["api"]["pem"])
             self.signing = {b64url_decode(k["kid"]): load(k["pem"]) for k in saved["signing"]}
+            self.publisher = load(saved["publisher"]["pem"]) if "publisher" in saved else self.publisher
         else:
             self.api_kid, self.api = f"{partner_id.lower()}-api-1", ec.generate_private_key(ec.SECP256R1())
             self.rotate()
+        self.published: list[bytes] = list(self.signing)  # the kids in its keys document
+        self.sequence = int(time.time())
 
     @property
     def current(self) -> bytes:
         return list(self.signing)[-1]
 
-    def rotate(self) -> bytes:
+    def rotate(self, retire_previous: bool = False) -> bytes:
         kid = secrets.token_bytes(8)
         self.signing[kid] = ec.generate_private_key(ec.SECP256R1())
+        self.published = [kid] if retire_previous else [*self.published, kid]
+        self.sequence = max(self.sequence + 1, int(time.time()))
         if self.path is not None:
             pem = lambda key: key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # noqa: E731
                                                 serialization.NoEncryption()).decode()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps({"api": {"kid": self.api_kid, "pem": pem(self.api)},
+                                             "publisher": {"pem": pem(self.publisher)},
                                              "signing": [{"kid": b64url(k), "pem": pem(v)} for k, v in self.signing.items()]}))
             self.path.chmod(0o600)
         return kid
+
+    def keys_document(self, partner_id: str, now: int) -> str:
+        """Its published code-signing keys, signed with the long-term publishing key."""
+        claims = {"iss": partner_id, "iat": now, "exp": now + 7 * 24 * 3600, "seq": self.sequence,
+                  "keys": [public_jwk(self.signing[kid], b64url(kid)) for kid in self.published]}
+        return jwt.encode(claims, self.publisher, algorithm="ES256",
+                          headers={"kid": self.publisher_kid, "typ": "partner-keys+jwt"})
 
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
@@ -175,6 +200,7 @@ def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sa
     app.config.AUTO_EXTEND = False
     our_keys: PublicKeys = {}
     last_jti: list[str] = []
+    served_instead: list[str] = []  # a keys document to serve in place of its own (tests: replayed, tampered)
 
     @app.before_server_start
     async def open_client(app: Sanic) -> None:
@@ -214,8 +240,27 @@ def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sa
 
     @app.post("/rotate")
     async def rotate(request: Request) -> HTTPResponse:
-        kid = keys.rotate()
+        kid = keys.rotate(retire_previous=bool((request.json or {}).get("retire_previous")))
         return reply(public_jwk(keys.signing[kid], b64url(kid)))
+
+    @app.get("/publisher-key")
+    async def publisher_key(request: Request) -> HTTPResponse:
+        return reply(public_jwk(keys.publisher, keys.publisher_kid))
+
+    @app.get("/published-keys")
+    async def published_keys(request: Request) -> HTTPResponse:
+        body = served_instead[0] if served_instead else keys.keys_document(partner_id, int(time.time()))
+        return text(body, content_type="application/jwt")
+
+    @app.put("/published-keys")
+    async def serve_instead(request: Request) -> HTTPResponse:
+        served_instead[:] = [request.body.decode()]
+        return reply({"serving": "given"})
+
+    @app.delete("/published-keys")
+    async def serve_own(request: Request) -> HTTPResponse:
+        served_instead.clear()
+        return reply({"serving": "own"})
 
     @app.post("/verify-ours")
     async def verify_ours(request: Request) -> HTTPResponse:

@@ -55,6 +55,7 @@ class ListedKey:
     trusted: TrustedKey
     partner_id: str
     revoked: bool
+    retired_at: datetime | None = None  # left the partner's published keys: signs nothing after this
 
 
 def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
@@ -116,7 +117,7 @@ class PartnerTrustList:
                     for p in await Partner.all()}
         keys: dict[bytes, ListedKey] = {}
         for row in await PartnerKey.all():
-            listed = ListedKey(trusted_key(row), row.partner_id, row.revoked_at is not None)
+            listed = ListedKey(trusted_key(row), row.partner_id, row.revoked_at is not None, row.retired_at)
             keys[listed.trusted.kid] = listed
         self._partners, self._keys, self._version = partners, keys, version
 
@@ -134,6 +135,14 @@ class PartnerTrustList:
         if partner is None or not partner.active:
             raise CodeError("PARTNER_SUSPENDED")
         return listed.trusted
+
+    def check_signed_while_current(self, kid: bytes, issued_at: float | None) -> None:
+        """A retired key verifies only codes issued before it was retired (each until its own expiry)."""
+        listed = self._keys.get(kid)
+        if listed is None or listed.retired_at is None:
+            return
+        if issued_at is None or issued_at >= listed.retired_at.timestamp():
+            raise CodeError("KEY_RETIRED")
 
     def document(self, now: datetime) -> dict[str, Any]:
         """The trust list as published: every active partner and its keys with their validity."""

@@ -1,0 +1,347 @@
+"""Partner key feeds (伙伴密钥发布): a partner publishes its code-signing keys, we apply them on a schedule.
+
+The partner serves a keys document at a URL registered by an admin with its long-term publishing key:
+a JWT (header `typ` = `partner-keys+jwt`, ES256 or PS256, signed by that key) whose claims are
+
+    {"iss": "MO", "iat": 1764979200, "exp": 1765584000, "seq": 42,
+     "keys": [{"kty": "EC", "crv": "P-256", "x": "...", "y": "...", "kid": "<base64url of the kid bytes>",
+               "nbf": 1764979200, "exp": 1796515200, "usages": ["v"], "x5c": ["<base64 DER>"]}]}
+
+(`nbf`, `exp`, `usages` and `x5c` of a key are optional; with `x5c`, a DCC signer certificate, the kid is
+the first 8 bytes of its SHA-256). A document changes our trust list only when its signature verifies
+with the registered long-term key, it is within `iat`..`exp`, and its `seq` is higher than that of the
+last document applied, so an older document replayed cannot undo a newer one.
+
+Applying it: a listed key we do not hold is added; a key the feed listed before and no longer lists is
+retired (it keeps verifying codes signed before its retirement, until their own expiry); a retired key
+listed again is restored. The manual override stays: a key an admin revoked is never re-added, and a
+key an admin added stays until an admin revokes it, unless the feed lists it (then the feed manages it).
+Every change, and every refused document, leaves an audit entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from tortoise.exceptions import DoesNotExist
+from tortoise.transactions import in_transaction
+
+from app import audit
+from app.cache import LockNotAcquired, cache_lock
+from app.errors import NotFound, ValidationFailed
+from app.integrations import http_client, is_stand_in
+from app.platform import Platform
+from app.security.clients import AuthenticatedClient
+from health_code.interop.models import Partner, PartnerKey, PartnerKeyFeed
+from health_code.interop.registry import PartnerRegistry
+from health_code.interop.trust import PartnerTrustList, public_key_from_jwk
+
+log = logging.getLogger("health_code.interop.key_feed")
+
+DOCUMENT_TYPE = "partner-keys+jwt"
+MAX_DOCUMENT_BYTES = 64 * 1024  # a document of 20 keys with certificates is ~30 KB
+FETCH_TIMEOUT = 10.0  # seconds, connect and read
+CLOCK_SKEW = 60  # seconds an `iat` may be ahead of our clock
+MAX_KEYS = 20
+FEED_ACTOR = "partner-key-feed"
+PUBLISHED = "published"
+
+
+class FeedRefused(Exception):
+    """The keys document was not applied; `reason` is a short code kept in the feed's outcome and the audit."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class KeysDocument:
+    sequence: int
+    issued_at: datetime
+    expires_at: datetime
+    keys: list[Mapping[str, Any]]
+
+
+@dataclass
+class FeedChanges:
+    added: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    kept_revoked: list[str] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.retired or self.restored)
+
+
+def _invalid(field_name: str, problem: str) -> ValidationFailed:
+    return ValidationFailed([{"field": field_name, "problem": problem}])
+
+
+def check_feed_url(url: str, production: bool) -> str:
+    """An absolute http(s) URL without credentials; https only, and not loopback, in production."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise _invalid("url", "an absolute https URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password \
+            or parts.fragment:
+        raise _invalid("url", "an absolute https URL, without user name, password or fragment")
+    if production and (parts.scheme != "https" or is_stand_in(url)):
+        raise _invalid("url", "https to the partner's own host in production")
+    return url
+
+
+def _signer_algorithm(signer: Any) -> str:
+    return "ES256" if isinstance(signer, ec.EllipticCurvePublicKey) else "PS256"
+
+
+def _timestamp(claims: Mapping[str, Any], name: str) -> int:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FeedRefused("MALFORMED")
+    return int(value)
+
+
+def read_document(token: str, signer: Any, partner_id: str, now: float) -> KeysDocument:
+    """Check a keys document's signature, issuer, type and freshness; its keys are checked when applied."""
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("typ") != DOCUMENT_TYPE:
+            raise FeedRefused("MALFORMED")
+        claims = jwt.decode(token, signer, algorithms=[_signer_algorithm(signer)], issuer=partner_id,
+                            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                                     "require": ["iss", "iat", "exp"]})
+    except jwt.InvalidSignatureError:
+        raise FeedRefused("BAD_SIGNATURE") from None
+    except jwt.InvalidAlgorithmError:
+        raise FeedRefused("BAD_SIGNATURE") from None  # signed by another kind of key than the registered one
+    except jwt.InvalidIssuerError:
+        raise FeedRefused("WRONG_ISSUER") from None
+    except jwt.PyJWTError:
+        raise FeedRefused("MALFORMED") from None
+    issued_at, expires_at = _timestamp(claims, "iat"), _timestamp(claims, "exp")
+    sequence, keys = claims.get("seq"), claims.get("keys")
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+        raise FeedRefused("MALFORMED")
+    if not isinstance(keys, list) or len(keys) > MAX_KEYS or not all(isinstance(k, dict) for k in keys):
+        raise FeedRefused("MALFORMED")
+    if issued_at > now + CLOCK_SKEW:
+        raise FeedRefused("NOT_YET_VALID")
+    if expires_at <= now:
+        raise FeedRefused("STALE")
+    return KeysDocument(sequence, _at(issued_at), _at(expires_at), keys)
+
+
+def _at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def key_spec(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A published key as the registry's key spec (what the admin API takes)."""
+    jwk = {k: entry[k] for k in ("kty", "crv", "x", "y", "n", "e", "kid") if k in entry}
+    x5c = entry.get("x5c")
+    spec: dict[str, Any] = {"jwk": jwk, "usages": entry.get("usages")}
+    if isinstance(x5c, list) and x5c and isinstance(x5c[0], str):
+        spec["certificate"] = x5c[0]
+    for member, name in (("nbf", "not_before"), ("exp", "not_after")):
+        if member in entry:
+            spec[name] = _at(_timestamp(entry, member))
+    return spec
+
+
+async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_DOCUMENT_BYTES) -> str:
+    """GET the keys document: no redirects, at most `limit` bytes, an answer within `timeout` seconds."""
+    try:
+        async with http_client(timeout=timeout, follow_redirects=False) as client:
+            async with client.stream("GET", url, headers={"Accept": "application/jwt"}) as answer:
+                if answer.status_code != 200:
+                    raise FeedRefused("HTTP_STATUS")
+                body = bytearray()
+                async for chunk in answer.aiter_bytes():
+                    body.extend(chunk)
+                    if len(body) > limit:
+                        raise FeedRefused("TOO_LARGE")
+    except httpx.HTTPError:
+        raise FeedRefused("UNREACHABLE") from None
+    try:
+        return body.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise FeedRefused("MALFORMED") from None
+
+
+class PartnerKeyFeeds:
+    """Registers partners' key feeds and applies what they publish."""
+
+    def __init__(self, platform: Platform, registry: PartnerRegistry, trust: PartnerTrustList) -> None:
+        self.p = platform
+        self.registry = registry
+        self.trust = trust
+
+    # -- admin ---------------------------------------------------------------------------------------
+    async def register(self, admin: AuthenticatedClient, partner_id: str, url: str,
+                       signer_jwk: Mapping[str, Any]) -> PartnerKeyFeed:
+        """Set (or replace) where the partner publishes its keys and the long-term key that signs them."""
+        await self.registry.get(partner_id)
+        check_feed_url(url, self.p.settings.production)
+        try:
+            public_key_from_jwk(signer_jwk)
+        except ValueError as error:
+            raise _invalid("signer_jwk", str(error)) from None
+        signer = {k: signer_jwk[k] for k in ("kty", "crv", "x", "y", "n", "e", "kid") if k in signer_jwk}
+        now = self.p.clock.now()
+        feed = await PartnerKeyFeed.get_or_none(partner_id=partner_id)
+        if feed is None:
+            feed = await PartnerKeyFeed.create(partner_id=partner_id, url=url, signer_jwk=signer, created_at=now,
+                                               updated_at=now)
+        else:  # a new long-term key or URL starts a new sequence: the old one belonged to another publisher
+            feed.url, feed.signer_jwk, feed.updated_at = url, signer, now
+            feed.sequence = feed.document_issued_at = feed.checked_at = feed.outcome = None
+            await feed.save()
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_feed_registered",
+                                 attributes={"partner": partner_id, "url": url, "signer_kid": signer.get("kid")})
+        return feed
+
+    async def get(self, partner_id: str) -> PartnerKeyFeed:
+        feed = await PartnerKeyFeed.get_or_none(partner_id=partner_id)
+        if feed is None:
+            raise NotFound("PARTNER_KEY_FEED_NOT_FOUND")
+        return feed
+
+    async def remove(self, admin: AuthenticatedClient, partner_id: str) -> None:
+        """Stop reading the feed; the keys it brought stay as they are, for the admin to manage."""
+        feed = await self.get(partner_id)
+        await feed.delete()
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_feed_removed",
+                                 attributes={"partner": partner_id})
+
+    # -- the scheduled job ---------------------------------------------------------------------------
+    async def refresh_all(self) -> dict[str, str]:
+        """Fetch and apply every registered feed; the outcome per partner."""
+        outcomes = {}
+        for feed in await PartnerKeyFeed.all().order_by("partner_id"):
+            outcomes[feed.partner_id] = await self.refresh(feed)
+        return outcomes
+
+    async def refresh(self, feed: PartnerKeyFeed) -> str:
+        """Fetch, verify and apply one feed: `applied`, `unchanged`, or the reason it changed nothing
+        (`busy` when another worker is applying it now)."""
+        try:
+            async with cache_lock(self.p.cache, f"partner-key-feed:{feed.partner_id}", ttl=2 * FETCH_TIMEOUT + 30):
+                await feed.refresh_from_db()
+                return await self._refresh(feed)
+        except LockNotAcquired:
+            return "busy"
+        except DoesNotExist:
+            return "removed"  # removed by an admin since it was listed
+
+    async def _refresh(self, feed: PartnerKeyFeed) -> str:
+        try:
+            token = await fetch_document(feed.url)
+            signer = public_key_from_jwk(feed.signer_jwk)
+            document = read_document(token, signer, feed.partner_id, self.p.clock.timestamp())
+            if feed.sequence is not None and document.sequence < feed.sequence:
+                raise FeedRefused("REPLAYED")
+            if feed.sequence is not None and document.sequence == feed.sequence:
+                return await self._checked(feed, "unchanged")
+            if not (partner := await Partner.get_or_none(id=feed.partner_id)) or partner.status != "active":
+                raise FeedRefused("PARTNER_SUSPENDED")
+            changes = await self._apply(feed, document)
+        except FeedRefused as refused:
+            return await self._refused(feed, refused.reason)
+        await audit.record_all(self.p.clock, _change_records(feed.partner_id, document.sequence, changes))
+        return "applied"
+
+    async def _checked(self, feed: PartnerKeyFeed, outcome: str) -> str:
+        feed.checked_at, feed.outcome = self.p.clock.now(), outcome
+        await feed.save(update_fields=["checked_at", "outcome"])
+        return outcome
+
+    async def _refused(self, feed: PartnerKeyFeed, reason: str) -> str:
+        """Logged every time; audited when the outcome changes (an unreachable feed is one entry, not one a run)."""
+        log.warning("keys document of partner %s not applied: %s", feed.partner_id, reason)
+        if feed.outcome != reason:
+            await audit.record_event(self.p.clock, actor=FEED_ACTOR, actor_type="system",
+                                     action="partner_key_feed_refused",
+                                     attributes={"partner": feed.partner_id, "reason": reason, "url": feed.url})
+        return await self._checked(feed, reason)
+
+    async def _apply(self, feed: PartnerKeyFeed, document: KeysDocument) -> FeedChanges:
+        listed = self._listed_rows(feed.partner_id, document)
+        now = self.p.clock.now()
+        changes = FeedChanges()
+        async with in_transaction():
+            held = {key.kid: key for key in await PartnerKey.filter(partner_id=feed.partner_id).select_for_update()}
+            if await PartnerKey.filter(kid__in=list(listed)).exclude(partner_id=feed.partner_id).exists():
+                raise FeedRefused("KID_TAKEN")  # a kid names one key across the whole trust list
+            for kid, row in listed.items():
+                await self._apply_listed(feed.partner_id, held.get(kid), row, changes)
+            for kid, key in held.items():
+                if kid not in listed and key.source == PUBLISHED and key.revoked_at is None and key.retired_at is None:
+                    key.retired_at = now
+                    await key.save(update_fields=["retired_at"])
+                    changes.retired.append(kid)
+            feed.sequence, feed.document_issued_at = document.sequence, document.issued_at
+            feed.checked_at, feed.outcome = now, "applied"
+            await feed.save(update_fields=["sequence", "document_issued_at", "checked_at", "outcome"])
+        if changes.any:
+            await self.trust.changed()
+        return changes
+
+    def _listed_rows(self, partner_id: str, document: KeysDocument) -> dict[str, dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+        for i, entry in enumerate(document.keys):
+            try:
+                row = self.registry.signing_key_row(partner_id, key_spec(entry), f"keys.{i}")
+            except ValidationFailed:
+                raise FeedRefused("BAD_KEY") from None
+            if row["kid"] in rows:
+                raise FeedRefused("BAD_KEY")
+            rows[row["kid"]] = row
+        return rows
+
+    async def _apply_listed(self, partner_id: str, key: PartnerKey | None, row: dict[str, Any],
+                            changes: FeedChanges) -> None:
+        if key is None:
+            await PartnerKey.create(partner_id=partner_id, created_at=self.p.clock.now(), source=PUBLISHED, **row)
+            changes.added.append(row["kid"])
+            return
+        if _public_numbers(key.jwk) != _public_numbers(row["jwk"]):
+            raise FeedRefused("KEY_CHANGED")  # a kid keeps its key: a different key needs a new kid
+        if key.revoked_at is not None:  # revoked by hand: the feed never brings it back
+            changes.kept_revoked.append(key.kid)
+            return
+        if key.retired_at is not None:
+            key.retired_at = None
+            changes.restored.append(key.kid)
+        key.source = PUBLISHED
+        await key.save(update_fields=["retired_at", "source"])
+
+
+def _change_records(partner_id: str, sequence: int, changes: FeedChanges) -> list[audit.AuditRecord]:
+    """One entry per key changed, then one for the document applied."""
+    def entry(action: str, attributes: dict[str, Any]) -> audit.AuditRecord:
+        return audit.event(actor=FEED_ACTOR, actor_type="system", action=action,
+                           attributes={"partner": partner_id, "sequence": sequence, **attributes})
+
+    records = [entry(action, {"kid": kid}) for action, kids in (("partner_key_added", changes.added),
+                                                                ("partner_key_retired", changes.retired),
+                                                                ("partner_key_restored", changes.restored))
+               for kid in kids]
+    records.append(entry("partner_key_feed_applied", {"added": len(changes.added), "retired": len(changes.retired),
+                                                      "restored": len(changes.restored),
+                                                      "kept_revoked": changes.kept_revoked}))
+    return records
+
+
+def _public_numbers(jwk: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(jwk.get(member) for member in ("kty", "crv", "x", "y", "n", "e"))
