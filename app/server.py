@@ -173,7 +173,7 @@ def create_app(
                                 max_attempts=settings.notify_max_attempts))
     app.ctx.appointments = AppointmentService(platform)
     app.ctx.exchange = _exchange(settings, platform)
-    app.ctx.departments = DepartmentServices(platform, app.ctx.exchange, app.ctx.licences)
+    app.ctx.departments = DepartmentServices(platform, app.ctx.exchange, app.ctx.licences, settled=settled_numbers)
     app.ctx.applications = ApplicationService(platform, app.ctx.departments)
     app.ctx.card_backends = {**_department_backends(settings), **exchange_backends(app.ctx.exchange),
                              **internal_sources(app.ctx.health, app.ctx.vouchers)}

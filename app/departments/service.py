@@ -3,7 +3,7 @@ through one DepartmentAsker (app/departments/exchange_services.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from app.departments.exchange_services import HPF_WITHDRAWAL_ELIGIBILITY, OWN, DepartmentAsker, Reader
 from app.departments.features import search_features
@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 
 class DepartmentServices:
     def __init__(self, platform: Platform, exchange: ExchangeClient | None,
-                 licences: LicenceService | None = None) -> None:
+                 licences: LicenceService | None = None,
+                 settled: Callable[[str], Awaitable[set[str]]] | None = None) -> None:
         self.asker = DepartmentAsker(platform, exchange)
         self.social_insurance = SocialInsurance(self.asker)
         self.social_security_card = SocialSecurityCards(self.asker)
         self.provident_fund = ProvidentFund(self.asker)
-        self.traffic = TrafficPolice(self.asker, licences)  # keeps the wallet's 驾驶证 in step with 交管
+        self.traffic = TrafficPolice(self.asker, licences, settled)  # keeps the wallet's 驾驶证 in step with 交管
 
 
 __all__ = ["HPF_WITHDRAWAL_ELIGIBILITY", "OWN", "DepartmentServices", "Reader", "search_features"]

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from tortoise.expressions import Q
 
@@ -50,6 +50,7 @@ INSPECTION_DUE_DAYS = 90  # 检验有效期 this close: time to book the inspect
 PULLS_PER_RUN = 200  # licences asked at most in one run of the job; the rest wait for the next run
 JOB_EVERY = 600  # seconds between runs of the job (or the interval itself, when shorter)
 SCAN_PAGE, SCAN_PAGES = 1000, 5  # licences never pulled are looked for this many at a time, so many times a run
+PAID_NOT_YET_SETTLED = "已缴款（交管销账中）"  # paid through us; 交管 has not recorded it yet
 SCAN_CURSOR = "licence-status-pulls:scan-after"  # the licence id the walk for never-pulled licences goes on from
 # 驾驶证状态 (交管's codes) as the wallet's statuses. Flags that leave driving allowed (违法未处理, 转出, 延期...)
 # are valid; what stops driving until cleared (暂扣, 扣留, 超分, 锁定, 逾期未审验...) is suspended; 吊销, 撤销 and
@@ -260,9 +261,11 @@ def _unreadable(service: str) -> AppError:
 class TrafficPolice:
     """交管 (公安厅交通管理局) for the citizen, through the data exchange."""
 
-    def __init__(self, asker: DepartmentAsker, licences: LicenceService | None = None) -> None:
+    def __init__(self, asker: DepartmentAsker, licences: LicenceService | None = None,
+                 settled: Callable[[str], Awaitable[set[str]]] | None = None) -> None:
         self.asker = asker
         self.licences = licences
+        self.settled = settled  # the citizen's fine numbers paid through us (交管 may not have been told yet)
         if licences is not None:  # the holder opening their 驾驶证 sees 交管's status of it
             licences.pull_status_on_open(DRIVING_LICENCE, self.pull_licence_status)
 
@@ -300,9 +303,20 @@ class TrafficPolice:
         交管 was told, settlements/v1)."""
         reply, today = await self._read(TPB_VIOLATIONS, citizen_id), self._today()
         try:
-            return Violations([_violation(i, today) for i in _items(reply)], reply.get("sample") is True)
+            found = Violations([_violation(i, today) for i in _items(reply)], reply.get("sample") is True)
         except (KeyError, ReplyShapeError):
             raise _unreadable(TPB_VIOLATIONS) from None
+        return await self._with_ours_paid(citizen_id, found)
+
+    async def _with_ours_paid(self, citizen_id: str, found: Violations) -> Violations:
+        """A fine paid through us shows paid at once, even while 交管 is still to be told (its settle job tells it):
+        the citizen must never be asked to pay it again."""
+        if self.settled is None or not found.unpaid:
+            return found
+        ours = await self.settled(citizen_id)
+        return Violations([replace(v, status="paid", status_name=PAID_NOT_YET_SETTLED, overdue=False)
+                           if v.status == "unpaid" and v.decision_number in ours else v for v in found.items],
+                          found.sample)
 
     async def violation(self, citizen_id: str, decision_number: str) -> tuple[Violation, bool]:
         """One of the citizen's violations by its decision number; another's is not found (never told apart)."""

@@ -86,3 +86,23 @@ async def test_the_citizen_pays_a_listed_fine_through_wechat_pay_and_then_sees_i
                                                  "description": f"交通违法罚款 {fine['decision_number']}"},
                                 key="tap-0002-abcdef")
     assert (again.status_code, again.json()["error"]["code"]) == (409, "REFERENCE_ALREADY_PAID")  # nothing more owed
+
+
+async def test_a_fine_paid_while_jiaoguan_cannot_be_told_shows_paid_at_once_and_owes_nothing(client, driver, wechatpay,
+                                                                                            departments):
+    [fine] = (await violations(client, driver))["items"]
+    started = await start_payment(client, driver, {"reference": fine["payable_reference"], "amount_fen": fine["fine_fen"],
+                                                   "description": f"交通违法罚款 {fine['decision_number']}"})
+    departments.behave("fail", department="tpb", count=1)  # 交管's next reply, to our settlement: 500
+    wechatpay.pay(started.json()["id"])
+
+    async def tried() -> bool:
+        return await ExchangeMessage.filter(service=TPB_SETTLEMENTS).exists()
+
+    await wait_for(tried)
+    after = await violations(client, driver)
+
+    [paid] = after["items"]  # 交管 still lists it unpaid; the citizen is told it is paid and being written off
+    assert (paid["status"], paid["status_name"], paid["payable_reference"], paid["overdue"]) == \
+        ("paid", "已缴款（交管销账中）", None, False)
+    assert (after["count"], after["fines_fen"]) == (0, 0)
