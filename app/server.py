@@ -245,7 +245,7 @@ def create_app(
 
 
 def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
-    """Stand-ins for the department systems behind the home cards (there are no real ones in this sample)."""
+    """In-process stand-ins behind the home cards whose department is not on the exchange (see backends.py)."""
     hang = [name.strip() for name in settings.card_backend_hang.split(",") if name.strip()]
     try:
         return stand_in_backends(settings.card_backend_latency, settings.card_backend_failure_rate, hang)

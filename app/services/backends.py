@@ -9,6 +9,10 @@ values and circuit breaker around them are tested for real.
 
 The health-code and ID-voucher cards read our own services through the same interface.
 All figures the stand-ins return are sample data derived from the citizen id.
+
+With the data exchange configured (APP_EXCHANGE_REGISTRY; `make run` does), the department cards read the
+departments through it instead (app/services/department_cards.py); these in-process stand-ins then serve only
+水电燃气, whose billers are not on the government exchange, and any card whose service is not registered.
 """
 
 from __future__ import annotations
