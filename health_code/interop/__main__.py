@@ -1,6 +1,8 @@
 """`python -m health_code.interop check FILE.json...`: run test vectors (dgc-testdata layout).
 
-Prints one JSON line per file: {"file", "format", "decode", "verify", "expired", "error"}.
+Prints one JSON line per file: {"file", "format", "decode", "verify", "signer_valid", "expired",
+"error"}: `verify` is the signature check alone, `signer_valid` whether the signer certificate
+was inside its validity at the file's clock.
 Exit status 0 when every file could be read, 2 when some could not (their line says
 "error": "UNREADABLE_FILE").
 """

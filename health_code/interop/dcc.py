@@ -4,30 +4,47 @@
 
 The COSE_Sign1 may carry CBOR tag 18 or none, and may be wrapped in the CWT tag 61. Its
 `kid` (8 bytes: the first 8 of SHA-256 of the signer's DER certificate) is in the protected
-header or, with some issuers, in the unprotected one; `alg` is ES256 (-7) or PS256 (-37).
-The payload is a CWT map:
+header or, with some issuers, in the unprotected one. The unprotected header is not signed,
+so a protected `kid` always wins and the unprotected one counts only when the protected
+header has none. `alg` is ES256 (-7) or PS256 (-37). The payload is a CWT map:
 
-    1 (iss) country, 4 (exp), 6 (iat), -260 (hcert) → {1: {"ver", "nam", "dob", one of "v"/"t"/"r": [entry]}}
+    1 (iss) country, 4 (exp), 6 (iat), -260 (hcert) → {1: {"ver", "nam", "dob", one of "v"/"t"/"r": [entry, ...]}}
+
+What real issuers write, and how it is read:
+
+- `iat` and `exp` are CBOR integers or floats (RFC 8392 NumericDate may be fractional); a
+  code is expired only after `exp` (a code whose `exp` equals the clock is still valid).
+- Older schemas write the absent types as `null` (`"v": [...], "t": null, "r": null`):
+  a null type is an absent one.
+- Several entries of one type in one certificate (older issuers put every dose of a
+  vaccination in one code): the code decodes and verifies, since its signature covers all of
+  them. Its status is read from the latest vaccination dose (highest `dn`, then latest `dt`),
+  and every entry's identifier counts for revocation (`ForeignStatus.revocation_hashes`).
+  Several test or recovery entries give no status: a verifier never picks a test result.
 
 Trust comes from a trust list of signer certificates (`trusted_key_from_certificate`). A
 signer may be restricted to some certificate types by extended-key-usage OIDs; without such
-an OID it may sign every type.
+an OID it may sign every type, unless its extended key usage is critical (RFC 5280: then the
+key serves only the purposes listed, and none of them is a DCC type).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import zlib
 from datetime import date, datetime
 from typing import Any, Mapping, Sequence
 
 import cbor2
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from cryptography.x509.oid import NameOID
 
 from app.base45_decoder import b45decode
@@ -43,6 +60,7 @@ HCERT_V1 = 1
 CERT_TYPES = ("v", "t", "r")
 TEST_NEGATIVE, TEST_POSITIVE = "260415000", "260373001"  # SNOMED CT "not detected" / "detected"
 IAT_LEEWAY = 60  # seconds an issuer's clock may run ahead of ours
+ES256_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 MAX_DECOMPRESSED = 64 * 1024  # a QR code holds < 3 kB; anything bigger than this is not a DCC
 
 # Extended-key-usage OIDs that restrict a signer to certificate types. The `.0.` forms are a
@@ -56,7 +74,7 @@ USAGE_OIDS = {
 
 # Errors raised before (or by) the signature check: with any other error from `verify`, the
 # signature itself was good (used by the test-vector runner to report "signature verified").
-SIGNER_ERRORS = frozenset({"UNKNOWN_KID", "KID_MISMATCH", "KEY_NOT_VALID", "UNSUPPORTED_ALGORITHM", "BAD_SIGNATURE"})
+SIGNER_ERRORS = frozenset({"UNKNOWN_KID", "KEY_NOT_VALID", "UNSUPPORTED_ALGORITHM", "BAD_SIGNATURE"})
 
 
 class EuDccFormat:
@@ -99,17 +117,14 @@ class EuDccFormat:
             raise CodeError("BAD_CLAIMS", "payload is not a CWT map")
         _hcert(claims)  # the certificate must be there and well-formed before anyone reads it
         iss, iat, exp = claims.get(CWT_ISS), claims.get(CWT_IAT), claims.get(CWT_EXP)
-        if not _is_int(iat) or not _is_int(exp) or (iss is not None and not isinstance(iss, str)):
-            raise CodeError("BAD_CLAIMS", "iat and exp must be integers, iss a string")
+        if not _is_numeric_date(iat) or not _is_numeric_date(exp) or (iss is not None and not isinstance(iss, str)):
+            raise CodeError("BAD_CLAIMS", "iat and exp must be numbers (seconds), iss a string")
         alg = protected.get(HEADER_ALG, unprotected.get(HEADER_ALG))
         return DecodedCode(self.name, protected, unprotected, protected_raw, payload, signature, claims,
                            _kid(protected, unprotected), alg if _is_int(alg) else None, iss, iat, exp)
 
     def verify(self, code: DecodedCode, find_key: KeyLookup, now: float) -> TrustedKey:
         """Signer (kid, key validity, algorithm), signature, key usage, then time; in that order."""
-        protected_kid, unprotected_kid = code.protected.get(HEADER_KID), code.unprotected.get(HEADER_KID)
-        if protected_kid is not None and unprotected_kid is not None and protected_kid != unprotected_kid:
-            raise CodeError("KID_MISMATCH", "protected and unprotected kid differ")
         trusted = find_key(code.kid) if code.kid is not None and 1 <= len(code.kid) <= 16 else None
         if trusted is None:
             raise CodeError("UNKNOWN_KID")
@@ -129,7 +144,7 @@ class EuDccFormat:
     def to_status(self, code: DecodedCode) -> ForeignStatus:
         hcert = _hcert(code.claims)
         cert_type = certificate_type(code)
-        entry = hcert[cert_type][0]
+        entry = _status_entry(cert_type, hcert[cert_type])
         try:
             if cert_type == "v":
                 done, total = entry["dn"], entry["sd"]
@@ -153,8 +168,10 @@ class EuDccFormat:
             raise CodeError("BAD_CLAIMS", "no certificate identifier (ci)")
         if code.issuer is None or code.issued_at is None or code.expires_at is None:
             raise CodeError("BAD_CLAIMS", "no issuer")
-        return ForeignStatus(self.name, code.issuer, state, code_id, code.issued_at, code.expires_at,
-                             _subject(hcert), cert_type)
+        # Whole seconds: iat rounded down, exp rounded down so nothing derived outlives the code.
+        return ForeignStatus(self.name, code.issuer, state, code_id, math.floor(code.issued_at),
+                             math.floor(code.expires_at), _subject(hcert), cert_type,
+                             _other_identifiers(hcert[cert_type], code_id))
 
 
 def verify_signature(code: DecodedCode, trusted: TrustedKey) -> None:
@@ -163,12 +180,15 @@ def verify_signature(code: DecodedCode, trusted: TrustedKey) -> None:
     key = trusted.public_key
     try:
         if code.alg == ALG_ES256:
-            if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-                raise CodeError("UNSUPPORTED_ALGORITHM", "ES256 needs a P-256 key")
-            if len(code.signature) != 64:
-                raise CodeError("BAD_SIGNATURE", "ES256 signature is not 64 bytes")
-            der = encode_dss_signature(int.from_bytes(code.signature[:32], "big"), int.from_bytes(code.signature[32:], "big"))
-            key.verify(der, to_be_signed, ES256)
+            # COSE's ES256 fixes the hash (SHA-256), not the curve: the curve is the key's. Some
+            # issuers sign ES256 with a P-384 key, as the reference verifiers accept.
+            if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ES256_CURVES):
+                raise CodeError("UNSUPPORTED_ALGORITHM", "ES256 needs a P-256, P-384 or P-521 key")
+            size = (key.curve.key_size + 7) // 8
+            if len(code.signature) != 2 * size:
+                raise CodeError("BAD_SIGNATURE", f"ES256 signature on this curve is {2 * size} bytes")
+            r, s = int.from_bytes(code.signature[:size], "big"), int.from_bytes(code.signature[size:], "big")
+            key.verify(encode_dss_signature(r, s), to_be_signed, ES256)
         elif code.alg == ALG_PS256:
             if not isinstance(key, rsa.RSAPublicKey):
                 raise CodeError("UNSUPPORTED_ALGORITHM", "PS256 needs an RSA key")
@@ -184,18 +204,18 @@ def verify_signature(code: DecodedCode, trusted: TrustedKey) -> None:
 def certificate_type(code: DecodedCode) -> str:
     """"v", "t" or "r": which kind of certificate the hcert carries (exactly one)."""
     hcert = _hcert(code.claims)
-    return next(t for t in CERT_TYPES if t in hcert)
+    return next(t for t in CERT_TYPES if hcert.get(t) is not None)
 
 
 def usage_allowed(key: TrustedKey, cert_type: str) -> bool:
     return key.usages is None or cert_type in key.usages
 
 
-def time_error(issued_at: int | None, expires_at: int | None, now: float) -> str | None:
-    """EXPIRED, NOT_YET_VALID, or None when the code is inside its validity at `now`."""
+def time_error(issued_at: float | None, expires_at: float | None, now: float) -> str | None:
+    """EXPIRED (after `exp`), NOT_YET_VALID, or None when the code is inside its validity at `now`."""
     if expires_at is None or issued_at is None:
         return "BAD_CLAIMS"
-    if expires_at <= now:
+    if now > expires_at:
         return "EXPIRED"
     if issued_at > now + IAT_LEEWAY:
         return "NOT_YET_VALID"
@@ -206,23 +226,77 @@ def trusted_key_from_certificate(der: bytes, issuer: str | None = None) -> Trust
     """A trust-list entry from a signer (DSC) certificate in DER.
 
     kid = first 8 bytes of SHA-256 of the DER; validity from the certificate; usages from the
-    DCC extended-key-usage OIDs (none of them → any type); issuer = `issuer` or the subject's
-    country (C), "" when the certificate names none.
+    DCC extended-key-usage OIDs (`_usages`); issuer = `issuer` or the subject's country (C),
+    "" when the certificate names none.
+
+    The certificate is parsed strictly (`cryptography`) and, when that refuses it, leniently
+    (asn1crypto): some issuers' signers are not strict DER (an explicitly encoded default,
+    an empty extended key usage), and a verifier needs only their key, validity and usages.
     """
-    cert = x509.load_der_x509_certificate(der)
-    public_key = cert.public_key()
+    try:
+        signer = _strict_signer(der)
+    except ValueError:
+        signer = _lenient_signer(der)
+    public_key, not_before, not_after, countries, usage = signer
     if not isinstance(public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
         raise ValueError("DCC signers use EC or RSA keys")
-    try:
-        oids = [oid.dotted_string for oid in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value]
-    except x509.ExtensionNotFound:
-        oids = []
-    usages = frozenset(USAGE_OIDS[oid] for oid in oids if oid in USAGE_OIDS) or None
     if issuer is None:
-        countries = cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
-        issuer = str(countries[0].value) if countries else ""
+        issuer = countries[0] if countries else ""
     return TrustedKey(kid=hashlib.sha256(der).digest()[:8], public_key=public_key, issuer=issuer,
-                      not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, usages=usages)
+                      not_before=not_before, not_after=not_after, usages=_usages(*usage))
+
+
+# What a verifier reads of a signer certificate: key, validity, subject countries, and the
+# extended key usage (its OIDs, whether it is critical; None when the certificate has none).
+_SignerFields = tuple[Any, datetime, datetime, list[str], tuple[list[str] | None, bool]]
+
+
+def _strict_signer(der: bytes) -> _SignerFields:
+    cert = x509.load_der_x509_certificate(der)
+    public_key = cert.public_key()
+    try:
+        extension = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+        usage: tuple[list[str] | None, bool] = ([oid.dotted_string for oid in extension.value], extension.critical)
+    except x509.ExtensionNotFound:
+        usage = (None, False)
+    countries = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)]
+    return public_key, cert.not_valid_before_utc, cert.not_valid_after_utc, countries, usage
+
+
+def _lenient_signer(der: bytes) -> _SignerFields:
+    """The same fields through asn1crypto, which decodes BER-ish certificates `cryptography` refuses."""
+    try:
+        tbs = asn1_x509.Certificate.load(der, strict=True)["tbs_certificate"]
+        public_key = load_der_public_key(tbs["subject_public_key_info"].dump())
+        validity = tbs["validity"]
+        not_before, not_after = validity["not_before"].native, validity["not_after"].native
+        usage: tuple[list[str] | None, bool] = (None, False)
+        for extension in tbs["extensions"]:
+            if extension["extn_id"].dotted == _EXTENDED_KEY_USAGE:
+                oids = extension["extn_value"].parsed
+                usage = ([oid.dotted for oid in oids] if oids is not None else [], bool(extension["critical"].native))
+        countries = [str(v) for k, v in _name_attributes(tbs["subject"]) if k == "country_name"]
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ValueError(f"not an X.509 certificate: {error}") from None
+    if not isinstance(not_before, datetime) or not isinstance(not_after, datetime):
+        raise ValueError("certificate validity is not readable")
+    return public_key, not_before, not_after, countries, usage
+
+
+_EXTENDED_KEY_USAGE = "2.5.29.37"
+
+
+def _name_attributes(name: Any) -> list[tuple[str, Any]]:
+    return [(attribute["type"].native, attribute["value"].native) for rdn in name.chosen for attribute in rdn]
+
+
+def _usages(oids: list[str] | None, critical: bool) -> frozenset[str] | None:
+    """The DCC types a signer may sign: those its DCC usage OIDs name; all (None) when it names
+    none, unless its extended key usage is critical, which restricts it to other purposes."""
+    types = frozenset(USAGE_OIDS[oid] for oid in oids or () if oid in USAGE_OIDS)
+    if types:
+        return types
+    return frozenset() if oids is not None and critical else None
 
 
 def _decompress(data: bytes) -> bytes:
@@ -252,18 +326,36 @@ def _cbor(data: bytes, error: str) -> Any:
 
 
 def _hcert(claims: Mapping[Any, Any]) -> Mapping[Any, Any]:
-    """claims[-260][1], checked: a map with exactly one of v/t/r holding one entry (a map)."""
+    """claims[-260][1], checked: a map with exactly one of v/t/r (a null one is absent) holding
+    one or more entries (maps)."""
     container = claims.get(CWT_HCERT)
     hcert = container.get(HCERT_V1) if isinstance(container, Mapping) else None
     if not isinstance(hcert, Mapping):
         raise CodeError("BAD_CLAIMS", "no health certificate (-260/1)")
-    types = [t for t in CERT_TYPES if t in hcert]
+    types = [t for t in CERT_TYPES if hcert.get(t) is not None]
     if len(types) != 1:
         raise CodeError("BAD_CLAIMS", "a DCC carries exactly one of v, t, r")
     entries = hcert[types[0]]
-    if not _is_array(entries) or len(entries) != 1 or not isinstance(entries[0], Mapping):
-        raise CodeError("BAD_CLAIMS", f"{types[0]!r} must hold exactly one entry")
+    if not _is_array(entries) or not entries or not all(isinstance(entry, Mapping) for entry in entries):
+        raise CodeError("BAD_CLAIMS", f"{types[0]!r} must hold one or more entries")
     return hcert
+
+
+def _status_entry(cert_type: str, entries: Sequence[Mapping[Any, Any]]) -> Mapping[Any, Any]:
+    """The entry that states the holder's status: the only one, or the latest vaccination dose."""
+    if len(entries) == 1:
+        return entries[0]
+    if cert_type != "v":
+        raise CodeError("BAD_CLAIMS", f"several {cert_type!r} entries: no single status")
+    if not all(_is_int(entry.get("dn")) and isinstance(entry.get("dt"), str) for entry in entries):
+        raise CodeError("BAD_CLAIMS", "vaccination entries without dose number or date")
+    return max(entries, key=lambda entry: (entry["dn"], entry["dt"]))
+
+
+def _other_identifiers(entries: Sequence[Mapping[Any, Any]], code_id: str) -> tuple[str, ...]:
+    """The identifiers (ci) of the entries beside the one read: a revocation of any of them counts."""
+    found = (entry.get("ci") for entry in entries)
+    return tuple(sorted({ci for ci in found if isinstance(ci, str) and ci and ci != code_id}))
 
 
 def _subject(hcert: Mapping[Any, Any]) -> dict[str, str]:
@@ -280,6 +372,11 @@ def _kid(protected: Mapping[Any, Any], unprotected: Mapping[Any, Any]) -> bytes 
     if kid is None:
         kid = unprotected.get(HEADER_KID)
     return kid if isinstance(kid, bytes) else None
+
+
+def _is_numeric_date(value: Any) -> bool:
+    """A CWT NumericDate: an integer or a finite float (some issuers write floats)."""
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _is_int(value: Any) -> bool:

@@ -7,7 +7,7 @@ colours is the partner registry's job (see `health_code.interop.partners`).
 
 Errors are `health_code.codec.CodeError` with stable codes shared by every format:
 UNSUPPORTED_FORMAT, BAD_PREFIX, BAD_ENCODING, BAD_COMPRESSION, BAD_COSE, BAD_CLAIMS,
-UNSUPPORTED_ALGORITHM, UNKNOWN_KID, KID_MISMATCH, BAD_SIGNATURE, KEY_NOT_VALID,
+UNSUPPORTED_ALGORITHM, UNKNOWN_KID, BAD_SIGNATURE, KEY_NOT_VALID,
 KEY_USAGE, NOT_YET_VALID, EXPIRED.
 """
 
@@ -57,8 +57,8 @@ class DecodedCode:
     kid: bytes | None
     alg: int | None
     issuer: str | None
-    issued_at: int | None
-    expires_at: int | None
+    issued_at: float | None  # seconds; some formats allow fractions
+    expires_at: float | None
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,18 @@ class ForeignStatus:
     expires_at: int
     subject: Mapping[str, str] = field(default_factory=dict)  # what the format carries: name_masked, fnt, gnt, dob
     cert_type: str | None = None
+    # Identifiers of the other entries the code carries (a DCC with every dose in one code).
+    other_code_ids: tuple[str, ...] = ()
 
     @property
     def revocation_hash(self) -> str:
         """The hashed identifier partners publish in revocation lists (as the DCC UCI hash)."""
         return revocation_hash(self.code_id)
+
+    @property
+    def revocation_hashes(self) -> tuple[str, ...]:
+        """Every identifier of the code, hashed: a revocation of any entry revokes the code."""
+        return (self.revocation_hash, *(revocation_hash(code_id) for code_id in self.other_code_ids))
 
 
 def revocation_hash(code_id: str) -> str:
@@ -141,7 +148,7 @@ def check_key_validity(key: TrustedKey, now: float) -> None:
     """A key signs only inside its validity; a revoked key is not in the lookup at all."""
     if key.not_before is not None and now < key.not_before.timestamp():
         raise CodeError("KEY_NOT_VALID")
-    if key.not_after is not None and now >= key.not_after.timestamp():
+    if key.not_after is not None and now > key.not_after.timestamp():  # X.509 notAfter is inclusive
         raise CodeError("KEY_NOT_VALID")
 
 

@@ -5,18 +5,18 @@ A file holds the code (`PREFIX`, else `BASE45` or `COSE`), a `TESTCTX` with the 
 keys are ignored. Each stage is reported on its own, as dgc-testdata checks them:
 
 - unprefix / b45decode / compression / decode: how far `decode` got (None = not reached);
-- verify: the signer was accepted and the signature is good (kid, key validity, algorithm,
-  signature), whatever the later checks say; None when the code was not decoded;
+- verify: the signature check alone (`EXPECTEDVERIFY`): the kid names the file's signer, the
+  algorithm fits its key and the signature is good, whatever the later checks say and whatever
+  the signer certificate's dates; None when the code was not decoded;
+- signer_valid: whether the signer certificate was inside its validity at the clock (None
+  when there is no certificate or the kid does not name it); a trust list refuses a code
+  signed by a key outside its validity (error KEY_NOT_VALID), but that is a question apart
+  from the signature's;
 - key_usage: whether the signer certificate may sign this type of certificate;
 - expired: whether the code is outside its iat/exp validity at the clock. Both are read from
   the decoded code even when the signature failed (a test vector asks about each on its own);
-- error: the first CodeError of the full pipeline (decode, then the adapter's `verify`).
-
-Certificate dates: the runner keeps the signer certificate's validity in its TrustedKey, as a
-production trust list does. In the vectors no file expects a good verification from a
-certificate that is outside its validity at the file's clock (the only two such files,
-common/CO16 and CO17, shift the certificate together with iat/exp and assert only the
-expiration check), so nothing needs the dates dropped.
+- error: the first CodeError of the full pipeline (decode, then the adapter's `verify`, with
+  the certificate's dates).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ import binascii
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from health_code.codec import CodeError
 from health_code.interop.dcc import PREFIX as DCC_PREFIX
 from health_code.interop.dcc import SIGNER_ERRORS, EuDccFormat, time_error, trusted_key_from_certificate, usage_allowed
-from health_code.interop.formats import DecodedCode, FormatAdapter, TrustedKey
+from health_code.interop.formats import DecodedCode, FormatAdapter, TrustedKey, check_key_validity
 
 UNREADABLE_FILE = "UNREADABLE_FILE"
 
@@ -67,6 +67,7 @@ class VectorResult:
     compression: bool | None = None
     decode: bool | None = None
     verify: bool | None = None
+    signer_valid: bool | None = None
     key_usage: bool | None = None
     expired: bool | None = None
     error: str | None = None
@@ -74,7 +75,32 @@ class VectorResult:
     def line(self) -> dict[str, Any]:
         """What the CLI prints for this file."""
         return {"file": self.file, "format": self.format, "decode": self.decode, "verify": self.verify,
-                "expired": self.expired, "error": self.error}
+                "signer_valid": self.signer_valid, "expired": self.expired, "error": self.error}
+
+
+# EXPECTEDRESULTS flag → whether our result passed that check. A check that was not reached
+# (None) did not pass: a code that cannot be decoded is not verified either. Other flags of
+# the format (schema validation, JSON, picture, encoding) are about issuing, not verifying.
+EXPECTED_CHECKS: dict[str, Callable[[VectorResult], bool]] = {
+    "EXPECTEDUNPREFIX": lambda r: r.unprefix is True,
+    "EXPECTEDB45DECODE": lambda r: r.b45decode is True,
+    "EXPECTEDCOMPRESSION": lambda r: r.compression is True,
+    "EXPECTEDDECODE": lambda r: r.decode is True,
+    "EXPECTEDVERIFY": lambda r: r.verify is True,
+    "EXPECTEDEXPIRATIONCHECK": lambda r: r.expired is False,  # true = not expired at the clock
+    "EXPECTEDKEYUSAGE": lambda r: r.key_usage is True,
+}
+
+
+def asserted_flags(expected: Mapping[str, bool]) -> dict[str, bool]:
+    """The flags of a file's EXPECTEDRESULTS that a verifier answers."""
+    return {flag: value for flag, value in expected.items() if flag in EXPECTED_CHECKS}
+
+
+def differences(result: VectorResult, expected: Mapping[str, bool]) -> dict[str, bool]:
+    """The asserted flags our result concludes otherwise, each with what we concluded."""
+    ours = {flag: EXPECTED_CHECKS[flag](result) for flag in asserted_flags(expected)}
+    return {flag: value for flag, value in ours.items() if value != expected[flag]}
 
 
 def parse_clock(value: str) -> float:
@@ -154,15 +180,33 @@ def run_vector(vector: Vector, adapters: Sequence[FormatAdapter]) -> VectorResul
         return VectorResult(vector.path, adapter.name, decode=False, error=exc.code, **stages)
 
     key = vector.key
-    error = None
-    try:
-        adapter.verify(code, lambda kid: key if key is not None and kid == key.kid else None, vector.now)
-    except CodeError as exc:
-        error = exc.code
+    error = _verify_error(adapter, code, key, vector.now)
+    undated = replace(key, not_before=None, not_after=None) if key is not None else None
+    signature_good = _verify_error(adapter, code, undated, vector.now) not in SIGNER_ERRORS
     stages = _decode_stages(None) if vector.text is not None else {}
-    return VectorResult(vector.path, adapter.name, decode=True, verify=error not in SIGNER_ERRORS,
-                        key_usage=_key_usage(adapter, code, key), expired=_expired(code, vector.now), error=error,
-                        **stages)
+    return VectorResult(vector.path, adapter.name, decode=True, verify=signature_good,
+                        signer_valid=_signer_valid(code, key, vector.now), key_usage=_key_usage(adapter, code, key),
+                        expired=_expired(code, vector.now), error=error, **stages)
+
+
+def _verify_error(adapter: FormatAdapter, code: DecodedCode, key: TrustedKey | None, now: float) -> str | None:
+    """The adapter's verdict with `key` as the only trusted signer: None or the CodeError's code."""
+    try:
+        adapter.verify(code, lambda kid: key if key is not None and kid == key.kid else None, now)
+    except CodeError as exc:
+        return exc.code
+    return None
+
+
+def _signer_valid(code: DecodedCode, key: TrustedKey | None, now: float) -> bool | None:
+    """Whether the code's signer certificate was inside its validity at `now` (None: no such signer)."""
+    if key is None or code.kid != key.kid:
+        return None
+    try:
+        check_key_validity(key, now)
+    except CodeError:
+        return False
+    return True
 
 
 def check_file(path: str | Path, adapters: Sequence[FormatAdapter]) -> VectorResult:

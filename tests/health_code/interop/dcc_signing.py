@@ -49,9 +49,15 @@ def _rsa_key(bits: int) -> rsa.RSAPrivateKey:
 
 
 def make_signer(kind: str = "ec", eku: tuple[str, ...] | None = None, country: str | None = "XA",
-                not_before: float = ISSUE - 30 * DAY, not_after: float = ISSUE + 365 * DAY) -> Signer:
-    """A fresh key and a self-signed DSC; `eku` = extended-key-usage OIDs (None: no such extension)."""
-    key = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else _rsa_key(2048)
+                not_before: float = ISSUE - 30 * DAY, not_after: float = ISSUE + 365 * DAY,
+                eku_critical: bool = False) -> Signer:
+    """A fresh key and a self-signed DSC; `kind` = "ec" (P-256), "ec384" (P-384) or "rsa";
+    `eku` = extended-key-usage OIDs (None: no such extension)."""
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    if kind == "rsa":
+        key = _rsa_key(2048)
+    else:
+        key = ec.generate_private_key(ec.SECP384R1() if kind == "ec384" else ec.SECP256R1())
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, "DSC for tests")]
     if country is not None:
         attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, country))
@@ -63,7 +69,8 @@ def make_signer(kind: str = "ec", eku: tuple[str, ...] | None = None, country: s
         .not_valid_after(datetime.fromtimestamp(not_after, timezone.utc))
     )
     if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(oid) for oid in eku]), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(oid) for oid in eku]),
+                                       critical=eku_critical)
     der = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
     return Signer(key, der, trusted_key_from_certificate(der))
 
@@ -91,8 +98,8 @@ def hcert(entry: dict[str, Any], nam: dict[str, str] | None = None, dob: str | N
     return {**body, **entry}
 
 
-def cwt(certificate: dict[str, Any] | None = None, iss: str | None = "XA", iat: int = ISSUE,
-        exp: int = ISSUE + 30 * DAY) -> dict[Any, Any]:
+def cwt(certificate: dict[str, Any] | None = None, iss: str | None = "XA", iat: float = ISSUE,
+        exp: float = ISSUE + 30 * DAY) -> dict[Any, Any]:
     claims: dict[Any, Any] = {4: exp, 6: iat, -260: {1: certificate if certificate is not None else hcert(vaccination())}}
     if iss is not None:
         claims[1] = iss
@@ -115,9 +122,10 @@ def sign_hc1(claims: dict[Any, Any], signer: Signer, *, alg: int | None = None, 
     protected = cbor2.dumps(protected_map)
     payload = cbor2.dumps(claims)
     to_be_signed = cbor2.dumps(["Signature1", protected, b"", payload])
-    if is_ec:
+    if isinstance(signer.private_key, ec.EllipticCurvePrivateKey):
+        size = (signer.private_key.curve.key_size + 7) // 8
         r, s = decode_dss_signature(signer.private_key.sign(to_be_signed, ec.ECDSA(hashes.SHA256())))
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
     else:
         pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt_length)
         signature = signer.private_key.sign(to_be_signed, pss, hashes.SHA256())

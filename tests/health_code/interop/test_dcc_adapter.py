@@ -11,6 +11,9 @@ from datetime import datetime, timezone
 import base45
 import cbor2
 import pytest
+from asn1crypto import core as asn1_core
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 
 from health_code.codec import CodeError
 from health_code.interop import default_adapters
@@ -110,6 +113,38 @@ def test_unreadable_entries_are_bad_claims(signer, certificate):
     assert caught.value.code == "BAD_CLAIMS"
 
 
+def test_a_null_certificate_type_is_an_absent_one(signer):
+    """Older schemas write `"t": null, "r": null` beside the type they carry."""
+    code = DCC.decode(sign_hc1(cwt(hcert({**recovery(), "t": None, "v": None})), signer))
+    DCC.verify(code, signer.lookup, NOW)
+    assert (DCC.certificate_type(code), DCC.to_status(code).state) == ("r", "recovered")
+
+
+def test_several_vaccination_entries_read_the_latest_dose(signer):
+    first = vaccination(dn=1, sd=2, ci="URN:UVCI:01:XA:DOSE1#1")["v"][0]
+    second = {**vaccination(dn=2, sd=2, ci="URN:UVCI:01:XA:DOSE2#2")["v"][0], "dt": "2026-05-20"}
+    code = DCC.decode(sign_hc1(cwt(hcert({"v": [second, first]})), signer))
+    DCC.verify(code, signer.lookup, NOW)
+    status = DCC.to_status(code)
+    assert (status.state, status.code_id, status.other_code_ids) == ("vaccinated", "URN:UVCI:01:XA:DOSE2#2",
+                                                                     ("URN:UVCI:01:XA:DOSE1#1",))
+    assert status.revocation_hashes == (hashlib.sha256(b"URN:UVCI:01:XA:DOSE2#2").hexdigest(),
+                                        hashlib.sha256(b"URN:UVCI:01:XA:DOSE1#1").hexdigest())
+
+
+@pytest.mark.parametrize("certificate", [
+    hcert({"t": lab_test(tr="260415000")["t"] + lab_test(tr="260373001")["t"]}),  # never pick a test result
+    hcert({"r": recovery()["r"] * 2}),
+    hcert({"v": [vaccination()["v"][0], {k: v for k, v in vaccination()["v"][0].items() if k != "dn"}]}),
+])
+def test_several_entries_without_a_single_status_verify_but_give_none(signer, certificate):
+    code = DCC.decode(sign_hc1(cwt(certificate), signer))
+    DCC.verify(code, signer.lookup, NOW)  # the signature covers every entry
+    with pytest.raises(CodeError) as caught:
+        DCC.to_status(code)
+    assert caught.value.code == "BAD_CLAIMS"
+
+
 def test_a_code_without_issuer_cannot_give_a_status(signer):
     code = DCC.decode(sign_hc1(cwt(iss=None), signer))
     DCC.verify(code, signer.lookup, NOW)
@@ -124,7 +159,8 @@ def test_a_code_without_issuer_cannot_give_a_status(signer):
     {4: ISSUE + DAY, 6: ISSUE, 1: "XA", -260: {2: hcert(vaccination())}},
     cwt(hcert({**vaccination(), **recovery()})),  # two types in one certificate
     cwt(hcert({"v": []})),
-    cwt(hcert({"v": vaccination()["v"] * 2})),
+    cwt(hcert({"v": None, "t": None})),  # only null types: none at all
+    cwt(hcert({"v": ["not an entry"]})),
     {4: "tomorrow", 6: ISSUE, 1: "XA", -260: {1: hcert(vaccination())}},
     {6: ISSUE, 1: "XA", -260: {1: hcert(vaccination())}},  # no exp
 ])
@@ -168,8 +204,16 @@ def test_kid_may_be_in_the_unprotected_header(signer):
 def test_an_unprotected_kid_never_overrides_the_protected_one(signer):
     text = sign_hc1(cwt(), signer, kid=b"foo", unprotected_kid=signer.kid)
     assert DCC.decode(text).kid == b"foo"
-    assert error_of(text, signer.lookup) == "KID_MISMATCH"
+    assert error_of(text, signer.lookup) == "UNKNOWN_KID"
     assert error_of(sign_hc1(cwt(), signer, kid=b"foo", kid_in="unprotected"), signer.lookup) == "UNKNOWN_KID"
+
+
+def test_a_wrong_unprotected_kid_beside_the_right_protected_one_is_ignored(signer):
+    """The unprotected header is not signed: anyone may write in it, so it cannot spoil a good code."""
+    text = sign_hc1(cwt(), signer, unprotected_kid=b"foo")
+    code = DCC.decode(text)
+    assert (code.kid, code.unprotected[4]) == (signer.kid, b"foo")
+    assert DCC.verify(code, signer.lookup, NOW) is signer.trusted
 
 
 @pytest.mark.parametrize("tag, cwt_tag", [(True, False), (False, False), (True, True), (False, True)])
@@ -184,6 +228,18 @@ def test_ps256_with_an_rsa_key_verifies():
     assert code.alg == -37
     assert DCC.verify(code, rsa_signer.lookup, NOW) is rsa_signer.trusted
     assert DCC.to_status(code).state == "recovered"
+
+
+def test_es256_with_a_p384_key_verifies_and_a_p256_sized_signature_does_not():
+    """COSE's ES256 is ECDSA with SHA-256 on the key's curve; some issuers' signers are P-384."""
+    p384 = make_signer("ec384")
+    code = DCC.decode(sign_hc1(cwt(), p384))
+    assert (code.alg, len(code.signature)) == (-7, 96)
+    assert DCC.verify(code, p384.lookup, NOW) is p384.trusted
+    truncated = replace(code, signature=code.signature[:64])
+    with pytest.raises(CodeError) as caught:
+        DCC.verify(truncated, p384.lookup, NOW)
+    assert caught.value.code == "BAD_SIGNATURE"
 
 
 def test_ps256_salt_must_be_the_digest_length():
@@ -205,6 +261,8 @@ def test_a_signer_outside_its_validity_is_refused(signer):
     text = sign_hc1(cwt(), signer)
     lapsed = replace(signer.trusted, not_after=datetime.fromtimestamp(NOW - 1, timezone.utc))
     assert error_of(text, lambda kid: lapsed) == "KEY_NOT_VALID"
+    last_second = replace(signer.trusted, not_after=datetime.fromtimestamp(NOW, timezone.utc))  # notAfter is inclusive
+    assert DCC.verify(DCC.decode(text), lambda kid: last_second, NOW) is last_second
     early = replace(signer.trusted, not_before=datetime.fromtimestamp(NOW + 1, timezone.utc))
     assert error_of(text, lambda kid: early) == "KEY_NOT_VALID"
 
@@ -235,14 +293,41 @@ def test_a_signer_without_dcc_usage_oids_may_sign_any_type():
         DCC.verify(DCC.decode(sign_hc1(cwt(hcert(entry)), signer)), signer.lookup, NOW)
 
 
+def test_a_critical_extended_key_usage_without_dcc_oids_signs_no_type():
+    """RFC 5280: a critical extended key usage limits the key to the purposes listed."""
+    other_purpose = make_signer(eku=("2.23.136.1.1.14.2",), eku_critical=True)
+    assert other_purpose.trusted.usages == frozenset()
+    for entry in (vaccination(), lab_test(), recovery()):
+        assert error_of(sign_hc1(cwt(hcert(entry)), other_purpose), other_purpose.lookup) == "KEY_USAGE"
+    critical_test = make_signer(eku=(OID_TEST,), eku_critical=True)
+    assert critical_test.trusted.usages == frozenset({"t"})
+
+
 # --- time ----------------------------------------------------------------------------------------
 
 
-def test_expired_at_and_after_exp(signer):
+def test_expired_only_after_exp(signer):
     text = sign_hc1(cwt(iat=ISSUE, exp=ISSUE + DAY), signer)
     DCC.verify(DCC.decode(text), signer.lookup, ISSUE + DAY - 1)
-    assert error_of(text, signer.lookup, now=ISSUE + DAY) == "EXPIRED"
+    DCC.verify(DCC.decode(text), signer.lookup, ISSUE + DAY)  # at exp: still valid
+    assert error_of(text, signer.lookup, now=ISSUE + DAY + 0.001) == "EXPIRED"
     assert error_of(text, signer.lookup, now=ISSUE + 10 * DAY) == "EXPIRED"
+
+
+def test_float_iat_and_exp_are_numeric_dates(signer):
+    text = sign_hc1(cwt(iat=ISSUE + 0.25, exp=ISSUE + DAY + 0.75), signer)
+    code = DCC.decode(text)
+    assert (code.issued_at, code.expires_at) == (ISSUE + 0.25, ISSUE + DAY + 0.75)
+    DCC.verify(code, signer.lookup, ISSUE + DAY + 0.75)
+    assert error_of(text, signer.lookup, now=ISSUE + DAY + 0.8) == "EXPIRED"
+    status = DCC.to_status(code)
+    assert (status.issued_at, status.expires_at) == (ISSUE, ISSUE + DAY)  # whole seconds, never past exp
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), True, "1780000000"])
+def test_iat_and_exp_must_be_finite_numbers(signer, bad):
+    assert decode_error(sign_hc1(cwt(exp=bad), signer)) == "BAD_CLAIMS"
+    assert decode_error(sign_hc1(cwt(iat=bad), signer)) == "BAD_CLAIMS"
 
 
 def test_issued_in_the_future_is_not_yet_valid(signer):
@@ -297,6 +382,40 @@ def test_trusted_key_from_certificate():
     assert key.not_before.tzinfo is not None and key.not_after.tzinfo is not None
     assert key.usages == frozenset({"v", "r"})
     assert trusted_key_from_certificate(signer.der, issuer="MO").issuer == "MO"
+
+
+def test_a_certificate_that_is_not_strict_der_is_read_leniently():
+    """An explicitly encoded default (BasicConstraints cA FALSE) is BER, not DER: `cryptography`
+    refuses it, the lenient parse still reads the key, validity, country and usages."""
+    signer = make_signer(eku=(OID_TEST,), country="XC", not_before=ISSUE - DAY, not_after=ISSUE + DAY)
+    ber = _with_explicit_ca_false(signer.der)
+    with pytest.raises(ValueError):
+        x509.load_der_x509_certificate(ber).extensions
+    key = trusted_key_from_certificate(ber)
+    assert key.kid == hashlib.sha256(ber).digest()[:8]
+    assert key.public_key.public_numbers() == signer.private_key.public_key().public_numbers()
+    assert (key.issuer, key.usages) == ("XC", frozenset({"t"}))
+    assert (key.not_before, key.not_after) == (datetime.fromtimestamp(ISSUE - DAY, timezone.utc),
+                                               datetime.fromtimestamp(ISSUE + DAY, timezone.utc))
+    code = DCC.decode(sign_hc1(cwt(hcert(lab_test())), signer, kid=key.kid))
+    assert DCC.verify(code, lambda kid: key if kid == key.kid else None, NOW) is key
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x30\x03\x02\x01\x01", b"not a certificate at all"])
+def test_an_unreadable_certificate_is_refused_by_both_parses(garbage):
+    with pytest.raises(ValueError):
+        trusted_key_from_certificate(garbage)
+
+
+def _with_explicit_ca_false(der: bytes) -> bytes:
+    """The certificate plus a BasicConstraints extension whose cA FALSE is written out (BER, not DER),
+    as some issuers' signers have it (the certificate's own signature no longer matters here)."""
+    certificate = asn1_x509.Certificate.load(der)
+    tbs = certificate["tbs_certificate"]
+    written_out = asn1_core.ParsableOctetString(bytes.fromhex("3003010100"))  # SEQUENCE { BOOLEAN FALSE }
+    extension = asn1_x509.Extension({"extn_id": "basic_constraints", "critical": True, "extn_value": written_out})
+    tbs["extensions"] = asn1_x509.Extensions([*tbs["extensions"], extension])
+    return certificate.dump()  # not force=True: that would re-encode the extension as DER
 
 
 def test_trusted_key_without_usage_oids_or_country():
