@@ -409,3 +409,36 @@ def test_the_job_is_on_the_health_code_scheduler(app):
     job = scheduler.get_job("partner-key-feeds")
     assert job is not None and job.args[1] == "partner-key-feeds"
     assert job.args[2] == app.ctx.partner_key_feeds.refresh_all
+
+
+async def test_a_kid_another_partner_holds_is_refused(app, client, admin, macau, feed):
+    hong_kong_key = CodeSigningKey()
+    hk = await client.post(PARTNERS, headers=admin.headers(), json={
+        "id": "HK", "name": "香港特别行政区卫生署", "formats": ["GDHC1"], "status_mapping": SAME_WORDS,
+        "contact": {"name": "互认联络人"}, "api_keys": [public_jwk(ec.generate_private_key(ec.SECP256R1()), "hk-1")],
+        "signing_keys": [hong_kong_key.spec()]})
+    assert hk.status_code == 201, hk.text
+    publisher = ec.generate_private_key(ec.SECP256R1())
+    await client.put(FEED, headers=admin.headers(), json={"url": f"{macau.url}/published-keys",
+                                                          "signer_jwk": public_jwk(publisher, "test-publisher")})
+    rows = await key_rows()
+    now = int(clock_now(app))
+    await serve(macau, sign_document(publisher, {"iss": "MO", "iat": now, "exp": now + 3600, "seq": 1,
+                                                 "keys": [hong_kong_key.jwk()]}))
+    assert await run_job(app) == {"MO": "KID_TAKEN"}
+    assert await key_rows() == rows
+    assert await PartnerKey.filter(kid=hong_kong_key.kid).values_list("partner_id", flat=True) == ["HK"]
+
+
+async def test_the_feed_of_a_suspended_partner_changes_nothing(app, client, admin, macau, feed):
+    suspended = await client.patch(MO, headers=admin.headers(), json={"status": "suspended"})
+    assert suspended.status_code == 200
+    rows = await key_rows()
+    await macau.client.post("/rotate", json={"retire_previous": True})
+    assert await run_job(app) == {"MO": "PARTNER_SUSPENDED"}
+    assert await key_rows() == rows
+
+
+async def test_removing_a_feed_that_is_not_there_is_not_found(client, admin, macau):
+    missing = await client.delete(FEED, headers=admin.headers())
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "PARTNER_KEY_FEED_NOT_FOUND"
