@@ -219,7 +219,7 @@ class InteropService:
         if key.issuer != partner.id:
             raise CodeError("ISSUER_MISMATCH")  # a partner's key signs only that partner's codes
         status = adapter.to_status(decoded)
-        if await RevokedPartnerCode.exists(partner_id=partner.id, code_hash=status.revocation_hash):
+        if await RevokedPartnerCode.exists(partner_id=partner.id, code_hash__in=list(status.revocation_hashes)):
             raise CodeError("REVOKED")
         colour = partner.status_mapping.get(status.state)
         if colour is None:

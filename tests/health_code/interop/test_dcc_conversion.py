@@ -107,6 +107,23 @@ async def test_a_certificate_the_partner_revoked_by_uci_hash_is_refused(client, 
     assert (await convert(client, zhang_san, certificate(clock, signer))).status_code == 201
 
 
+async def test_a_certificate_with_every_dose_is_refused_when_any_dose_was_revoked(client, germany, zhang_san, signer,
+                                                                                   clock):
+    """The status reads the latest dose, but a revocation of an earlier entry revokes the code too."""
+    first_dose = vaccination(dn=1, sd=2, ci="URN:UVCI:01:DE:DOSE1#1")["v"][0]
+    second_dose = {**vaccination(dn=2, sd=2, ci="URN:UVCI:01:DE:DOSE2#2")["v"][0], "dt": "2026-05-20"}
+    both = {"v": [first_dose, second_dose]}
+    converted = await convert(client, zhang_san, certificate(clock, signer, both))
+    assert converted.status_code == 201, converted.text
+    assert converted.json()["source"]["state"] == "vaccinated"
+
+    revoked = await client.post(REVOCATIONS, headers=germany.headers(),
+                                json={"hashes": [hashlib.sha256(b"URN:UVCI:01:DE:DOSE1#1").hexdigest()]})
+    assert revoked.status_code == 200
+    reply = await convert(client, zhang_san, certificate(clock, signer, both))
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "REVOKED"
+
+
 async def test_a_certificate_from_a_country_not_registered_is_refused(client, germany, zhang_san, clock):
     now = clock.timestamp()
     french = make_signer(country="FR", not_before=now - 86400, not_after=now + 86400)
