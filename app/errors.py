@@ -70,6 +70,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "STATE_NOT_MAPPED": {"zh-Hans": "此码的状态无法对应到本地健康码颜色。", "zh-Hant": "此碼的狀態無法對應到本地健康碼顏色。", "en": "This code's status has no local equivalent."},
     "SUBJECT_MISMATCH": {"zh-Hans": "此码的持有人与您的实名信息不符。", "zh-Hant": "此碼的持有人與您的實名資料不符。", "en": "This code belongs to someone else."},
     "SUBJECT_NOT_PRESENT": {"zh-Hans": "此码不含可核对的持有人信息，无法转码。", "zh-Hant": "此碼不含可核對的持有人資料，無法轉碼。", "en": "This code carries nothing to check its holder against."},
+    "HOLDER_NOT_BOUND": {"zh-Hans": "此码未绑定持有人的姓名和出生日期（旧版码），无法转码。请让签发地区重新签发，或出示含姓名和出生日期的凭证。", "zh-Hant": "此碼未綁定持有人的姓名和出生日期（舊版碼），無法轉碼。請讓簽發地區重新簽發，或出示含姓名和出生日期的憑證。", "en": "This code is not bound to its holder's name and date of birth (an older code), so it cannot be converted. Ask the issuing region for a new code, or present a certificate that carries your name and date of birth."},
     "ISSUER_MISMATCH": {"zh-Hans": "此码的签发地区与签名密钥不符。", "zh-Hant": "此碼的簽發地區與簽章金鑰不符。", "en": "This code's issuer does not match its signing key."},
     "BAD_PREFIX": {"zh-Hans": "无法读取此码。", "zh-Hant": "無法讀取此碼。", "en": "This code could not be read."},
     "BAD_ENCODING": {"zh-Hans": "无法读取此码。", "zh-Hant": "無法讀取此碼。", "en": "This code could not be read."},

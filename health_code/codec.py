@@ -1,8 +1,11 @@
-"""The health-code payload: CWT claims → COSE_Sign1 (ES256) → zlib → base45, with our prefix.
+"""The health-code payload: CWT claims → COSE_Sign1 (ES256) → base45, with our prefix.
 
-    payload = "GDHC1:" + base45(zlib(COSE_Sign1))
+    payload = "GDHC1:" + base45(COSE_Sign1)
 
-This is the EU DCC pipeline with our own versioned prefix. The COSE_Sign1 (CBOR tag 18)
+This is the EU DCC pipeline with our own versioned prefix, without the zlib step: a code is
+mostly a signature, key id and code id, which do not compress, and zlib made every code 10 bytes
+longer. A decoder still inflates a body that starts with a zlib header (0x78; a COSE_Sign1 starts
+with 0xD2 or 0x84), as older codes and partners' codes may have one. The COSE_Sign1 (CBOR tag 18)
 carries `alg` (-7, ES256) and `kid` (8 bytes) in its protected header; the key is published
 at `/.well-known/jwks.json` under `kid` = base64url(kid bytes). Its payload is a CWT map:
 
@@ -10,12 +13,17 @@ at `/.well-known/jwks.json` under `kid` = base64url(kid bytes). Its payload is a
     4 (exp)  int seconds       expiry, at most 180 s after issue
     6 (iat)  int seconds       issue time
     "hc"     {1: code id (6 random bytes), 2: colour (0 green, 1 yellow, 2 red),
-              3: [reason codes], 4: masked name, e.g. "*三",
-              5 (only on a code converted from a partner's code): [partner id,
-                 8 bytes of SHA-256 of the source code id, source state]}
+              3: reason codes as a bit set (uint: bit n set for reason code n, codes 0-63;
+                 older codes: a list of codes),
+              4: masked name: its last character, after one "*" when the name is longer, e.g. "*三",
+              5 (only on a code converted from a partner's code): true; the partner, the source
+                 code and its state are kept with the code id (older codes: a list of them),
+              6 (when the issuer knows its holder's name and birth date): holder tag, 6 bytes,
+                 see health_code.holder}
 
 Nothing medical and no ID number is in the code: reason codes are looked up in the published
-rule set. `verify_payload` checks a payload offline with nothing but the public keys.
+rule set. Every code fits a QR code of version 10 at error correction level Q (221 alphanumeric
+characters). `verify_payload` checks a payload offline with nothing but the public keys.
 """
 
 from __future__ import annotations
@@ -42,7 +50,9 @@ ALG_ES256 = -7
 HEADER_ALG, HEADER_KID = 1, 4
 CWT_ISS, CWT_EXP, CWT_IAT = 1, 4, 6
 COLOURS = ("green", "yellow", "red")
-Provenance = tuple[str, bytes, str]
+Provenance = tuple[str, bytes, str]  # partner id, SHA-256 of the source code id (first 8 bytes), source state
+MAX_REASON_CODE = 63
+ZLIB_HEADER = 0x78
 
 
 class CodeError(ValueError):
@@ -72,15 +82,46 @@ class CodeClaims:
     issuer: str
     issued_at: int
     expires_at: int
-    # A code converted from a partner region's code (转码): (partner id, first 8 bytes of the
-    # SHA-256 of the source code id, the source's state in the partner's words).
-    provenance: Provenance | None = None
+    # A code converted from a partner region's code (转码); where from is kept with its code id.
+    converted: bool = False
+    holder: bytes | None = None  # health_code.holder's tag over the holder's name and birth date
 
     def cwt(self) -> dict[Any, Any]:
-        hc: dict[int, Any] = {1: self.code_id, 2: COLOURS.index(self.colour), 3: list(self.reasons), 4: self.subject_masked}
-        if self.provenance is not None:
-            hc[5] = list(self.provenance)
+        hc: dict[int, Any] = {1: self.code_id, 2: COLOURS.index(self.colour), 3: reason_bits(self.reasons),
+                              4: self.subject_masked}
+        if self.converted:
+            hc[5] = True
+        if self.holder is not None:
+            hc[6] = self.holder
         return {CWT_ISS: self.issuer, CWT_EXP: self.expires_at, CWT_IAT: self.issued_at, CLAIMS_KEY: hc}
+
+
+def masked_name(name: str) -> str:
+    """张三 -> *三, 欧阳娜娜 -> *娜: the last character, behind one star whatever the length, so that a
+    code's size does not grow with its holder's name (and does not tell its length)."""
+    return "*" + name[-1] if len(name) > 1 else name
+
+
+def reason_bits(reasons: Sequence[int]) -> int:
+    """Reason codes as a bit set: 5 bytes of CBOR for any set of the codes 0-31, where a list took one
+    byte a code (two from 24 up)."""
+    bits = 0
+    for reason in reasons:
+        if not 0 <= reason <= MAX_REASON_CODE:
+            raise ValueError(f"reason code {reason} is outside 0-{MAX_REASON_CODE}")
+        bits |= 1 << reason
+    return bits
+
+
+def reasons_of(encoded: Any) -> tuple[int, ...]:
+    """The reason codes of a bit set, or of an older code's list."""
+    if isinstance(encoded, bool):
+        raise TypeError("reasons")
+    if isinstance(encoded, int):
+        if not 0 <= encoded < 1 << (MAX_REASON_CODE + 1):
+            raise ValueError("reasons")
+        return tuple(code for code in range(MAX_REASON_CODE + 1) if encoded >> code & 1)
+    return tuple(map(int, encoded))
 
 
 def _sig_structure(protected: bytes, payload: bytes) -> bytes:
@@ -97,7 +138,7 @@ def sign_cwt(cwt: dict[Any, Any], private_key: ec.EllipticCurvePrivateKey, kid: 
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
-    return prefix + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
+    return prefix + base45.b45encode(cose).decode("ascii")
 
 
 def encode_payload(claims: CodeClaims, private_key: ec.EllipticCurvePrivateKey, kid: bytes) -> str:
@@ -109,17 +150,19 @@ KeyFinder = Callable[[bytes], "ec.EllipticCurvePublicKey | None"]
 
 
 def unpack(payload: str, prefix: str = PREFIX) -> tuple[dict[Any, Any], dict[Any, Any], bytes, bytes, bytes]:
-    """Undo prefix, base45, zlib and COSE framing; no signature check yet."""
+    """Undo prefix, base45, zlib (when there) and COSE framing; no signature check yet."""
     if not isinstance(payload, str) or not payload.startswith(prefix):
         raise CodeError("BAD_PREFIX", f"expected {prefix}")
     try:
         compressed = b45decode(payload[len(prefix):])
     except (ValueError, KeyError):
         raise CodeError("BAD_ENCODING", "not base45") from None
-    try:
-        raw = zlib.decompress(compressed)
-    except zlib.error:
-        raise CodeError("BAD_COMPRESSION", "not zlib") from None
+    raw = compressed
+    if compressed[:1] == bytes([ZLIB_HEADER]):  # an older code, or a partner's, compressed
+        try:
+            raw = zlib.decompress(compressed)
+        except zlib.error:
+            raise CodeError("BAD_COMPRESSION", "not zlib") from None
     try:
         message = cbor2.loads(raw)
         if isinstance(message, cbor2.CBORTag):
@@ -208,13 +251,16 @@ def read_claims(claims: Mapping[Any, Any], now: float | None, leeway: int = 0) -
     """Our claims out of a CWT map; with `now`, also checks it is inside its validity."""
     try:
         hc = claims[CLAIMS_KEY]
+        holder = hc.get(6)
+        if holder is not None and not isinstance(holder, bytes):
+            raise TypeError("holder")
         parsed = CodeClaims(
-            code_id=bytes(hc[1]), colour=COLOURS[int(hc[2])], reasons=tuple(map(int, hc[3])),
+            code_id=bytes(hc[1]), colour=COLOURS[int(hc[2])], reasons=reasons_of(hc[3]),
             subject_masked=str(hc[4]), issuer=str(claims[CWT_ISS]),
             issued_at=int(claims[CWT_IAT]), expires_at=int(claims[CWT_EXP]),
-            provenance=(str(hc[5][0]), bytes(hc[5][1]), str(hc[5][2])) if 5 in hc else None,
+            converted=5 in hc and hc[5] is not False, holder=holder,
         )
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         raise CodeError("BAD_CLAIMS") from None
     if now is None:
         return parsed

@@ -29,9 +29,9 @@ from app.security.clients import AuthenticatedClient
 from app.ids import new_id
 from app.notifications.service import notify
 from app.platform import Platform
-from app.security.pii import mask_name
 from app.single_flight import SingleFlight
 from health_code import codec, render
+from health_code.holder import tag_for
 from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
 from health_code.rules import COLOUR_RANK, EVIDENCE_KINDS, Evidence, RuleSet, UpheldAppeal, Verdict
 
@@ -423,10 +423,9 @@ class HealthCodeService:
                      provenance: codec.Provenance | None = None) -> IssuedCode:
         now = int(self.p.clock.timestamp())
         name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
-        claims = codec.CodeClaims(
-            code_id=os.urandom(6), colour=colour, reasons=reasons, subject_masked=mask_name(name),
-            issuer=self.s.health_code_issuer, issued_at=now, expires_at=expires_at, provenance=provenance,
-        )
+        id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+        claims = claims_for_holder(os.urandom(6), colour, reasons, name, id_number, self.s.health_code_issuer, now,
+                                   expires_at, converted=provenance is not None)
         key = self.p.keys.current
         payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
         digest = payload_digest(payload)
@@ -435,8 +434,8 @@ class HealthCodeService:
         row = await self._remember_issued(claims, citizen.id, payload_digest=digest, **extra)
         # Not over a mark a status change may have left here already (see _refuse_codes_behind).
         await self.p.cache.set_if_absent(PAYLOAD_KEY + digest, ujson.dumps(
-            [citizen.id, claims.code_id.hex(), colour, list(reasons), claims.subject_masked, claims.issuer, now, expires_at,
-             None]
+            [citizen.id, claims.code_id.hex(), colour, sorted(reasons), claims.subject_masked, claims.issuer, now,
+             expires_at, None, claims.holder.hex() if claims.holder else None, claims.converted]
         ), ttl=expires_at - now + 60)
         await self._refuse_if_behind(row)
         return IssuedCode(payload, colour, reasons, now, expires_at)
@@ -510,7 +509,8 @@ class HealthCodeService:
         now = int(self.p.clock.timestamp())
         for row, entry in zip(cached, entries):
             values = ujson.loads(entry) if entry is not None else None
-            marked = values[:8] + [colour] if isinstance(values, list) and len(values) == 9 else {"status_changed": colour}
+            marked = values[:8] + [colour] + values[9:] if isinstance(values, list) and len(values) in (9, ENTRY_LENGTH) \
+                else {"status_changed": colour}
             await self.p.cache.set(PAYLOAD_KEY + str(row.payload_digest), ujson.dumps(marked),
                                    ttl=int(row.expires_at.timestamp()) - now + 60)
         await IssuedHealthCode.filter(code_id__in=[row.code_id for row in rows]).update(status_changed_to=colour)
@@ -529,18 +529,18 @@ class HealthCodeService:
         unknown: list[int] = []
         for index, entry in enumerate(known):
             values = ujson.loads(entry) if entry is not None else ()
-            if len(values) != 9:  # not cached, or a status change's mark without the code's details: checked below
+            if len(values) != ENTRY_LENGTH:  # not cached, a status change's mark, an older worker's entry: checked below
                 unknown.append(index)
                 results.append(_CHECKED_BELOW)
                 continue
-            holder, code_hex, colour, reasons, masked, issuer, iat, exp, changed_to = values
+            holder, code_hex, colour, reasons, masked, issuer, iat, exp, changed_to, tag, converted = values
             if exp <= now or iat > now + 60:  # the same time checks as codec.read_claims
                 results.append((codec.CodeError("EXPIRED" if exp <= now else "NOT_YET_VALID"), holder))
             elif changed_to is not None:  # issued before its holder's status turned worse
                 results.append((codec.StatusChanged(changed_to, bytes.fromhex(code_hex)), holder))
             else:
                 results.append((codec.CodeClaims(bytes.fromhex(code_hex), colour, tuple(reasons), masked, issuer, iat,
-                                                 exp), holder))
+                                                 exp, converted, bytes.fromhex(tag) if tag else None), holder))
         checked: dict[int, codec.CodeClaims] = {}
         for start in range(0, len(unknown), CHECKS_BETWEEN_TURNS):
             if start:
@@ -598,6 +598,15 @@ class Holder:
     status_changed_to: str | None
 
 
+def claims_for_holder(code_id: bytes, colour: str, reasons: tuple[int, ...], name: str, id_number: str, issuer: str,
+                      issued_at: int, expires_at: int, converted: bool = False) -> codec.CodeClaims:
+    """The claims of a code we issue to the holder of this legal name and ID number: the masked name, and
+    the tag binding the code to the name and birth date (health_code.holder)."""
+    return codec.CodeClaims(code_id=code_id, colour=colour, reasons=reasons, subject_masked=codec.masked_name(name),
+                            issuer=issuer, issued_at=issued_at, expires_at=expires_at, converted=converted,
+                            holder=tag_for(code_id, name, id_number))
+
+
 def worse(colour: str, than: str | None) -> bool:
     """Whether `colour` is worse than `than` (a code stored without its colour counts as green)."""
     return COLOUR_RANK[colour] > COLOUR_RANK[than or "green"]
@@ -625,9 +634,12 @@ def payload_digest(payload: str) -> str:
 
 
 # A code we issued, by the digest of its text: [holder, code id, colour, reasons, masked name, issuer, iat,
-# exp, the holder's colour after a change to a worse one or null]. Entries of the older 8-value form were
-# kept under "hc:payload:"; workers of both kinds can share a cache while a release rolls out.
+# exp, the holder's colour after a change to a worse one or null, holder tag (hex) or null, converted].
+# Entries of the older 8-value form were kept under "hc:payload:"; workers of both kinds can share a cache
+# while a release rolls out. An entry of 9 values (before the holder tag) is checked by its signature, and a
+# status change marks it as before.
 PAYLOAD_KEY = "hc:payload:v2:"
+ENTRY_LENGTH = 11
 
 
 def payload_key(payload: str) -> str:

@@ -71,7 +71,7 @@ class ForeignStatus:
     code_id: str  # the issuer's identifier of this code (our code id hex, a DCC UCI)
     issued_at: int
     expires_at: int
-    subject: Mapping[str, str] = field(default_factory=dict)  # what the format carries: name_masked, fnt, gnt, dob
+    subject: Mapping[str, str] = field(default_factory=dict)  # what the format carries: name_masked, holder_tag, fnt, gnt, dob
     cert_type: str | None = None
     # Identifiers of the other entries the code carries (a DCC with every dose in one code).
     other_code_ids: tuple[str, ...] = ()
@@ -140,8 +140,11 @@ class OurFormat:
 
     def to_status(self, code: DecodedCode) -> ForeignStatus:
         claims = codec.read_claims(code.claims, now=None, leeway=0)
+        subject = {"name_masked": claims.subject_masked}
+        if claims.holder is not None:  # older codes, and partners' codes without it, cannot be bound
+            subject["holder_tag"] = claims.holder.hex()
         return ForeignStatus(self.name, claims.issuer, claims.colour, claims.code_id.hex(), claims.issued_at,
-                             claims.expires_at, {"name_masked": claims.subject_masked})
+                             claims.expires_at, subject)
 
 
 def check_key_validity(key: TrustedKey, now: float) -> None:

@@ -21,7 +21,6 @@ from app.accounts.service import CitizenSnapshot
 from app.errors import AppError, Forbidden, NotFound, ValidationFailed
 from app.security import ratelimit
 from app.security.clients import AuthenticatedClient
-from app.security.pii import mask_name
 from health_code import codec
 from health_code.codec import CodeError, StatusChanged
 from health_code.interop import default_adapters
@@ -114,13 +113,16 @@ class InteropService:
         return {
             "issuer": self.p.settings.health_code_issuer,
             "jwks": "/.well-known/jwks.json",
-            "pipeline": "PREFIX + base45(zlib(COSE_Sign1 ES256, kid in protected header)) ; CWT claims 1 iss, 4 exp, 6 iat",
+            "pipeline": "PREFIX + base45(COSE_Sign1 ES256, kid in protected header), inflated first when it starts "
+                        "with a zlib header (0x78) ; CWT claims 1 iss, 4 exp, 6 iat ; fits a QR of version 10 at level Q",
             "formats": {
                 codec.PREFIX: {"claims_key": codec.CLAIMS_KEY, "claims": {
-                    "1": "code id (bytes)", "2": "colour index", "3": "reason codes", "4": "masked name",
-                    "5": "only on converted codes: [partner id, SHA-256(source code id)[:8], source state]"}},
+                    "1": "code id (bytes)", "2": "colour index", "3": "reason codes as a bit set (bit n: code n)",
+                    "4": "masked name: * and the last character",
+                    "5": "only on converted codes: true (the source is kept with the code id)",
+                    "6": "holder tag: SHA-256('GDHC1-holder' 00 code id 00 standardised name 00 YYYY-MM-DD)[:6]"}},
                 BORDER_PASS_PREFIX: {"claims_key": BORDER_PASS_KEY, "audience_claim": CWT_AUD, "claims": {
-                    "1": "pass id (bytes)", "2": "colour index", "3": "reason codes", "4": "masked name",
+                    "1": "pass id (bytes)", "2": "colour index", "4": "masked name: * and the last character",
                     "5": "document type (1 resident_id, 2 exit_entry_permit)", "6": "last 4 of the document number"}},
             },
             "colours": list(codec.COLOURS),
@@ -234,9 +236,9 @@ class InteropService:
             partner, status, colour = await self.read_partner_code(text)
             name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
             id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
-            matched = subject_matches(status.subject, name, id_number)
+            matched = subject_matches(status.subject, name, id_number, status.code_id)
             if matched is None:
-                raise CodeError("SUBJECT_NOT_PRESENT")
+                raise CodeError("HOLDER_NOT_BOUND" if status.format == "GDHC1" else "SUBJECT_NOT_PRESENT")
             if not matched:
                 raise CodeError("SUBJECT_MISMATCH")
         except CodeError as error:
@@ -318,14 +320,10 @@ class InteropService:
         status = await self.health.status(citizen.id)
         now = int(self.p.clock.timestamp())
         expires_at = lasting(status, now + self.p.settings.border_pass_ttl)
-        name = mask_name(self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else "")
+        name = codec.masked_name(self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else "")
         pass_id = os.urandom(6)
-        claims: dict[Any, Any] = {
-            codec.CWT_ISS: self.p.settings.health_code_issuer, CWT_AUD: partner.id,
-            codec.CWT_EXP: expires_at, codec.CWT_IAT: now,
-            BORDER_PASS_KEY: {1: pass_id, 2: codec.COLOURS.index(status.colour), 3: list(status.reasons), 4: name,
-                              5: DOCUMENT_TYPES[document_type], 6: number[-4:]},
-        }
+        claims = border_pass_claims(self.p.settings.health_code_issuer, partner.id, now, expires_at, pass_id,
+                                    status.colour, name, document_type, number)
         key = self.p.keys.current
         payload = codec.sign_cwt(claims, key.private_key, key.kid_bytes, BORDER_PASS_PREFIX)
         await self.health.remember_border_pass(pass_id, citizen.id, status.colour, now, expires_at)
@@ -353,6 +351,17 @@ class BorderPassCheck:
 
 
 DOCUMENT_NAMES = {number: name for name, number in DOCUMENT_TYPES.items()}
+
+
+def border_pass_claims(issuer: str, partner_id: str, issued_at: int, expires_at: int, pass_id: bytes, colour: str,
+                       masked_name: str, document_type: str, document_number: str) -> dict[Any, Any]:
+    """The CWT of a border pass. No reasons: a partner at the border is shown the colour, not why (and the
+    pass fits a QR of version 10 at level Q)."""
+    return {
+        codec.CWT_ISS: issuer, CWT_AUD: partner_id, codec.CWT_EXP: expires_at, codec.CWT_IAT: issued_at,
+        BORDER_PASS_KEY: {1: pass_id, 2: codec.COLOURS.index(colour), 4: masked_name,
+                          5: DOCUMENT_TYPES[document_type], 6: document_number[-4:]},
+    }
 
 
 def verify_border_pass(payload: str, find_key: codec.KeyFinder, now: float, partner_id: str) -> dict[Any, Any]:

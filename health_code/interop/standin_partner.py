@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import secrets
 import socket
 import time
+import unicodedata
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +48,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from pypinyin import Style, pinyin
 from sanic import Request, Sanic
 from sanic import json as reply
 from sanic.response import HTTPResponse, text
@@ -124,11 +127,36 @@ def sig_structure(protected: bytes, payload: bytes) -> bytes:
 
 
 def sign(cwt: dict[Any, Any], key: ec.EllipticCurvePrivateKey, kid: bytes, prefix: str = "GDHC1:") -> str:
-    """prefix + base45(zlib(COSE_Sign1 tag 18 [protected {1: -7, 4: kid}, {}, cwt, r||s]))."""
+    """prefix + base45(COSE_Sign1 tag 18 [protected {1: -7, 4: kid}, {}, cwt, r||s]), not compressed."""
     protected, payload = cbor2.dumps({1: -7, 4: kid}), cbor2.dumps(cwt)
     r, s = decode_dss_signature(key.sign(sig_structure(protected, payload), ec.ECDSA(hashes.SHA256())))
     cose = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, r.to_bytes(32, "big") + s.to_bytes(32, "big")]))
-    return prefix + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
+    return prefix + base45.b45encode(cose).decode("ascii")
+
+
+ICAO_LETTERS = {"ß": "SS", "Æ": "AE", "Ø": "OE", "Œ": "OE", "Þ": "TH", "Ð": "D", "Đ": "D", "Ł": "L", "Ħ": "H"}
+
+
+def standardised_name(name: str) -> str:
+    """The legal name in capital letters without separators: a Chinese character by its most common Hanyu
+    Pinyin reading (ü as U), a Latin letter without diacritics, a letter of another script as it is."""
+    spelt = []
+    for char, [reading] in zip(name, pinyin(name, style=Style.NORMAL, errors=lambda run: [[c] for c in run])):
+        if reading != char:
+            spelt.append(reading.upper().replace("Ü", "U").replace("V", "U"))
+        elif char.upper() in ICAO_LETTERS:
+            spelt.append(ICAO_LETTERS[char.upper()])
+        elif unicodedata.normalize("NFKD", char)[:1].isascii() and unicodedata.normalize("NFKD", char)[:1].isalpha():
+            spelt.append(unicodedata.normalize("NFKD", char)[0].upper())
+        elif char.isalpha() or unicodedata.category(char).startswith("M"):
+            spelt.append(char.upper())
+    return "".join(spelt)
+
+
+def holder_tag(code_id: bytes, name: str, birth_date: str) -> bytes:
+    """hc[6]: binds a code to its holder's name and birth date (YYYY-MM-DD) without showing them."""
+    message = b"GDHC1-holder\x00" + code_id + b"\x00" + standardised_name(name).encode() + b"\x00" + birth_date.encode()
+    return hashlib.sha256(message).digest()[:6]
 
 
 class Refused(Exception):
@@ -146,10 +174,12 @@ def verify(text: Any, find_key: Callable[[bytes], ec.EllipticCurvePublicKey | No
         compressed = base45.b45decode(text[len(prefix):])
     except (ValueError, KeyError):
         raise Refused("BAD_ENCODING") from None
-    try:
-        raw = zlib.decompress(compressed)
-    except zlib.error:
-        raise Refused("BAD_COMPRESSION") from None
+    raw = compressed
+    if compressed[:1] == b"\x78":  # zlib, as older codes have it
+        try:
+            raw = zlib.decompress(compressed)
+        except zlib.error:
+            raise Refused("BAD_COMPRESSION") from None
     try:
         message = cbor2.loads(raw)
         if isinstance(message, cbor2.CBORTag):
@@ -232,8 +262,10 @@ def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sa
         if kid not in keys.signing or body.get("colour", "green") not in COLOURS:
             return reply({"error": "UNKNOWN_KID" if kid not in keys.signing else "BAD_COLOUR"}, status=400)
         iat, code_id = int(time.time()) + int(body.get("iat_offset", 0)), secrets.token_bytes(6)
-        hc = {1: code_id, 2: COLOURS.index(body.get("colour", "green")), 3: [int(r) for r in body.get("reasons", [1])],
-              4: str(body.get("name_masked", "*三"))}
+        hc = {1: code_id, 2: COLOURS.index(body.get("colour", "green")),
+              3: sum(1 << int(r) for r in set(body.get("reasons", [1]))), 4: str(body.get("name_masked", "*三"))}
+        if body.get("holder"):  # {"name": legal name, "birth_date": "YYYY-MM-DD"}: bound to its holder
+            hc[6] = holder_tag(code_id, str(body["holder"]["name"]), str(body["holder"]["birth_date"]))
         cwt = {1: body.get("issuer", partner_id), 4: iat + int(body.get("ttl", 180)), 6: iat, "hc": hc}
         return reply({"payload": sign(cwt, keys.signing[kid], kid), "code_id": code_id.hex(), "kid": b64url(kid),
                       "issued_at": iat, "expires_at": cwt[4]})
@@ -278,7 +310,9 @@ def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sa
                                       "issued_at": rfc3339(claims[6]), "expires_at": rfc3339(claims[4])}
             if prefix == "GDHC1:":
                 hc = claims["hc"]
-                result.update(colour=COLOURS[hc[2]], subject_masked=str(hc[4]), reasons=list(hc[3]), code_id=hc[1].hex())
+                reasons = [code for code in range(64) if hc[3] >> code & 1] if isinstance(hc[3], int) else list(hc[3])
+                result.update(colour=COLOURS[hc[2]], subject_masked=str(hc[4]), reasons=reasons, code_id=hc[1].hex(),
+                              holder_tag=hc[6].hex() if isinstance(hc.get(6), bytes) else None)
             else:
                 result["claims"] = jsonable(claims["bp"])
             return reply(result)

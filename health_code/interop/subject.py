@@ -1,6 +1,7 @@
 """Does a partner's code belong to this citizen? (主体核验) As far as the format lets us tell.
 
-Our own format carries only a masked name (e.g. "*三"); an EU DCC carries the name in ICAO
+Our own format carries a holder tag over the standardised name and birth date (health_code.holder),
+beside a masked name (e.g. "*三") that binds no one; an EU DCC carries the name in ICAO
 9303 transliteration (`fnt`, `gnt`: "ZHANG", "SAN") and the date of birth, which a resident
 ID number holds in digits 7–14. Chinese names are compared through pinyin (pypinyin), with
 every reading of a heteronym (单 → DAN/SHAN/CHAN) and the ICAO spellings of ü (LV, LU, LYU).
@@ -14,7 +15,7 @@ from typing import Iterable, Mapping
 
 from pypinyin import Style, pinyin
 
-from app.security.pii import mask_name
+from health_code.holder import holds
 
 _NOT_LETTERS = re.compile(r"[^A-Z]")
 
@@ -51,11 +52,15 @@ def name_matches(name: str, family: str, given: str) -> bool:
     return False
 
 
-def subject_matches(subject: Mapping[str, str], name: str, id_number: str) -> bool | None:
-    """True or False when the code carries something to compare; None when it carries nothing."""
+def subject_matches(subject: Mapping[str, str], name: str, id_number: str, code_id: str = "") -> bool | None:
+    """True or False when the code carries something that binds its holder; None when it carries nothing.
+
+    A masked name ("*三") binds no one, as anyone with the same last character shares it: our format
+    binds with its holder tag (health_code.holder), over the code id `code_id` (hex); a DCC with its
+    name and birth date."""
     checks: list[bool] = []
-    if "name_masked" in subject:
-        checks.append(subject["name_masked"] == mask_name(name))
+    if "holder_tag" in subject:
+        checks.append(holds(bytes.fromhex(subject["holder_tag"]), bytes.fromhex(code_id), name, id_number))
     if "fnt" in subject:
         checks.append(name_matches(name, subject["fnt"], subject.get("gnt", "")))
     if subject.get("dob"):

@@ -165,5 +165,7 @@ def _published_key(listed: ListedKey) -> dict[str, Any]:
         "not_before": rfc3339(key.not_before) if key.not_before else None,
         "not_after": rfc3339(key.not_after) if key.not_after else None,
         "usages": sorted(key.usages) if key.usages is not None else None,
+        # Retired: it verifies only codes issued (iat) before this time, each until its own expiry.
+        "retired_at": rfc3339(listed.retired_at) if listed.retired_at else None,
         "jwk": public_jwk_of(key.public_key),
     }

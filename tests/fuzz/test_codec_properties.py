@@ -42,13 +42,13 @@ claims_strategy = st.builds(
     codec.CodeClaims,
     code_id=st.binary(min_size=6, max_size=6),
     colour=st.sampled_from(codec.COLOURS),
-    reasons=st.lists(st.sampled_from([1, 2, 3, 11, 12, 13, 21, 22]), max_size=4, unique=True).map(tuple),
+    reasons=st.lists(st.sampled_from([1, 2, 3, 11, 12, 13, 21, 22]), max_size=4, unique=True).map(sorted).map(tuple),
     subject_masked=st.text(max_size=12),
     issuer=st.sampled_from(["CN-GD", "CN-GD-SZ"]),
     issued_at=st.integers(NOW - 100, NOW),
     expires_at=st.integers(NOW + 1, NOW + 180),
-    provenance=st.none() | st.tuples(st.sampled_from(["MO", "HK"]), st.binary(min_size=8, max_size=8),
-                                     st.text(min_size=1, max_size=8)),
+    converted=st.booleans(),
+    holder=st.none() | st.binary(min_size=6, max_size=6),
 )
 
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from health_code import codec
+from health_code.holder import holds
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -20,3 +21,4 @@ def test_the_readme_example_verifies_with_its_published_key():
     claims = codec.verify_payload(payload, codec.keys_from_jwks({"keys": [{**json.loads(jwk)}]}), now=1795615300)
     assert claims.colour == "green" and claims.subject_masked == "*三" and claims.issuer == "CN-GD"
     assert claims.reasons == (1,) and claims.code_id.hex() == "a1b2c3d4e5f6"
+    assert holds(claims.holder, claims.code_id, "张三", "440106199003074150")  # the sample holder, born 1990-03-07

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.config import Settings
 from app.security.keys import b64url
 from health_code import codec
+from health_code.holder import holder_tag, standard_name
 from tests.factories import Department, make_department
 
 PARTNER_AUD = f"{Settings.issuer}/partner"  # "https://gov-app.example.cn/partner"
@@ -107,12 +108,16 @@ class PartnerRegion:
 
     # -- issuing its own codes ------------------------------------------------------------------
     def issue_code(self, colour: str = "green", name_masked: str = "*三", *, reasons: tuple[int, ...] = (),
-                   ttl: int = 180, signed_by: CodeSigningKey | None = None, issuer: str | None = None) -> PartnerCode:
-        """A GDHC1 code as the partner's own system would issue it, with its current signing key."""
+                   ttl: int = 180, signed_by: CodeSigningKey | None = None, issuer: str | None = None,
+                   holder: tuple[str, str] | None = ("张三", "1990-03-07")) -> PartnerCode:
+        """A GDHC1 code as the partner's own system would issue it, with its current signing key, bound to
+        `holder` (legal name, birth date) as the partner knows them; None: an older code, not bound."""
         key = signed_by or self.signing_keys[-1]
         now = int(self.clock.timestamp())
-        claims = codec.CodeClaims(code_id=os.urandom(6), colour=colour, reasons=reasons, subject_masked=name_masked,
-                                  issuer=issuer or self.id, issued_at=now, expires_at=now + ttl)
+        code_id = os.urandom(6)
+        tag = holder_tag(code_id, standard_name(holder[0]), holder[1]) if holder else None
+        claims = codec.CodeClaims(code_id=code_id, colour=colour, reasons=reasons, subject_masked=name_masked,
+                                  issuer=issuer or self.id, issued_at=now, expires_at=now + ttl, holder=tag)
         payload = codec.sign_cwt(claims.cwt(), key.private_key, key.kid_bytes, codec.PREFIX)
         return PartnerCode(payload, claims.code_id, claims.expires_at)
 
@@ -148,13 +153,14 @@ def registration_body(partner_id: str = "MO", **changes: Any) -> dict[str, Any]:
 def tamper(payload: str, colour: str = "green") -> str:
     """Change the colour inside a signed code and keep its signature, as a forger would."""
     prefix = payload[:payload.index(":") + 1]
-    message = cbor2.loads(zlib.decompress(base45.b45decode(payload[len(prefix):])))
+    body = base45.b45decode(payload[len(prefix):])
+    message = cbor2.loads(zlib.decompress(body) if body[:1] == b"\x78" else body)
     protected, unprotected, body, signature = message.value
     claims = cbor2.loads(body)
     claims[codec.CLAIMS_KEY][2] = codec.COLOURS.index(colour)
     claims[codec.CLAIMS_KEY][4] = "*改"
     forged = cbor2.dumps(cbor2.CBORTag(codec.COSE_SIGN1_TAG, [protected, unprotected, cbor2.dumps(claims), signature]))
-    return prefix + base45.b45encode(zlib.compress(forged, 9)).decode("ascii")
+    return prefix + base45.b45encode(forged).decode("ascii")
 
 
 def start_of_next(clock, seconds: int) -> None:

@@ -11,6 +11,7 @@ import pytest
 from app.audit import AuditEntry
 from health_code import codec
 from health_code.codec import CodeError
+from health_code.holder import holder_tag
 from health_code.interop.service import verify_border_pass
 from health_code.models import IssuedHealthCode
 from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
@@ -74,15 +75,24 @@ async def test_zhang_san_converts_a_green_macao_code_into_a_local_one(client, mo
     jwks = (await client.get("/.well-known/jwks.json")).json()
     claims = codec.verify_offline(body["payload"], jwks, clock.now())
     assert claims.issuer == "CN-GD" and claims.colour == "green" and claims.subject_masked == "*三"
-    assert claims.provenance == ("MO", hashlib.sha256(source.code_id.hex().encode()).digest()[:8], "green")
+    assert claims.converted  # where from is kept with the code id, not in the code
+    assert claims.holder == holder_tag(claims.code_id, "ZHANGSAN", "1990-03-07")
     assert claims.expires_at <= source.expires_at
 
     issued = await IssuedHealthCode.get(code_id=claims.code_id.hex())
     assert (issued.citizen_id, issued.partner_id, issued.source_state) == (zhang_san.id, "MO", "green")
+    assert issued.source_code_hash == hashlib.sha256(source.code_id.hex().encode()).digest()[:8].hex()
     converted = await AuditEntry.get(action="partner_code_converted", subject_id=zhang_san.id)
     assert converted.attributes["consent"] is True
     assert converted.attributes["partner"] == "MO" and converted.attributes["color"] == "green"
     assert converted.actor == zhang_san.id and converted.actor_type == "citizen"
+
+
+async def test_a_macao_code_bound_to_the_name_in_traditional_characters_converts(client, mo, zhang_san):
+    """Macao writes 張三 where our records say 张三: both read ZHANGSAN."""
+    reply = await convert(client, zhang_san, mo.issue_code(holder=("張三", "1990-03-07")).payload)
+
+    assert reply.status_code == 201, reply.text
 
 
 async def test_a_red_macao_code_converts_to_red(client, mo, zhang_san):
@@ -118,7 +128,14 @@ async def test_no_conversion_without_consent(client, mo, zhang_san):
     pytest.param(lambda mo: tamper(mo.issue_code("red").payload, "green"), "BAD_SIGNATURE", id="red-turned-green"),
     pytest.param(lambda mo: mo.issue_code(signed_by=CodeSigningKey()).payload, "UNKNOWN_KID", id="unregistered-key"),
     pytest.param(lambda mo: mo.issue_code(issuer="HK").payload, "UNKNOWN_PARTNER", id="issuer-not-registered"),
-    pytest.param(lambda mo: mo.issue_code(name_masked="*四").payload, "SUBJECT_MISMATCH", id="someone-else"),
+    pytest.param(lambda mo: mo.issue_code(name_masked="*四", holder=("李四", "1990-03-07")).payload, "SUBJECT_MISMATCH",
+                 id="someone-else"),
+    # The masked name is the same, and binds no one: the tag is over the whole name and the birth date.
+    pytest.param(lambda mo: mo.issue_code(holder=("王三", "1990-03-07")).payload, "SUBJECT_MISMATCH",
+                 id="same-last-character"),
+    pytest.param(lambda mo: mo.issue_code(holder=("张三", "1990-03-08")).payload, "SUBJECT_MISMATCH",
+                 id="another-birth-date"),
+    pytest.param(lambda mo: mo.issue_code(holder=None).payload, "HOLDER_NOT_BOUND", id="older-code-not-bound"),
     pytest.param(lambda mo: "XYZ1:" + mo.issue_code().payload[6:], "UNSUPPORTED_FORMAT", id="unknown-format"),
 ])
 async def test_a_code_that_does_not_check_out_is_refused(client, mo, zhang_san, make_code, error):
@@ -245,6 +262,7 @@ async def test_zhang_san_gets_a_border_pass_that_macao_verifies_offline(client, 
     claims = verify_border_pass(border_pass["payload"], find_key, clock.timestamp(), "MO")
     assert claims[codec.CWT_ISS] == "CN-GD"
     assert claims["bp"][4] == "*三" and claims["bp"][6] == ID_NUMBER[-4:] and claims["bp"][5] == 1
+    assert 3 not in claims["bp"]  # the colour, not why
     assert ID_NUMBER not in str(claims)  # only the last 4 travel
     with pytest.raises(CodeError) as wrong:
         verify_border_pass(border_pass["payload"], find_key, clock.timestamp(), "HK")

@@ -23,6 +23,7 @@ from health_code.interop.models import PartnerKey, PartnerKeyFeed
 from health_code.jobs import add_partner_key_jobs, run_exclusively
 from tests.factories import make_department
 from tests.health_code.interop.partners_factory import PARTNERS, SAME_WORDS, CodeSigningKey, public_jwk
+from tests.health_code.interop.test_partner_registry import fetch_trust_list
 
 MO = f"{PARTNERS}/MO"
 FEED = f"{MO}/key-feed"
@@ -140,6 +141,9 @@ async def test_a_rotation_published_by_the_partner_is_applied_by_the_job(app, cl
     applied = await feed_audit("partner_key_feed_applied")
     assert [(a["added"], a["retired"]) for a in applied] == [(0, 0), (1, 1)]
     assert (await AuditEntry.get(action="partner_key_retired")).actor_type == "system"
+    _, trust_list = await fetch_trust_list(client)  # what outside verifiers are told
+    published = {k["kid"]: k for k in trust_list["partners"][0]["keys"]}
+    assert published[first]["retired_at"] == keys[first]["retired_at"] and published[new]["retired_at"] is None
 
 
 async def test_the_same_document_again_changes_nothing_and_is_not_audited_again(app, admin, macau, feed):

@@ -45,8 +45,13 @@ async def zhang_san(client, sms):
     return citizen
 
 
+ZHANG_SAN_AS_MACAU_KNOWS_HIM = {"name": "張三", "birth_date": "1990-03-07"}  # traditional characters
+
+
 async def macau_code(partner, **fields) -> dict:
-    reply = await partner.client.post("/codes", json={"name_masked": "*三", "colour": "green", **fields})
+    """A code of the stand-in, bound to its holder with its own reading of the format (README)."""
+    body = {"name_masked": "*三", "colour": "green", "holder": ZHANG_SAN_AS_MACAU_KNOWS_HIM, **fields}
+    reply = await partner.client.post("/codes", json=body)
     assert reply.status_code == 200, reply.text
     return reply.json()
 
@@ -90,6 +95,19 @@ async def test_a_macau_code_is_converted_and_macau_accepts_the_converted_code(cl
 
     back = (await macau.client.post("/verify-ours", json={"payload": body["payload"]})).json()
     assert back["valid"] is True and back["colour"] == "yellow"
+
+
+async def test_a_macau_code_for_someone_else_or_not_bound_is_not_converted(client, macau, zhang_san):
+    """Bound by the stand-in from the README alone: another holder with the same masked name "*三" is refused,
+    and so is a code without a holder tag, which binds no one."""
+    someone_else = await macau_code(macau, holder={"name": "王三", "birth_date": "1990-03-07"})
+    refused = await convert(client, zhang_san, someone_else["payload"])
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "SUBJECT_MISMATCH"
+    unbound = await macau_code(macau, holder=None)
+    refused = await convert(client, zhang_san, unbound["payload"])
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "HOLDER_NOT_BOUND"
+    assert "姓名和出生日期" in refused.json()["error"]["message"]
+    assert not await IssuedHealthCode.exists(citizen_id=zhang_san.id, partner_id="MO")
 
 
 async def test_rotation_revocation_and_partner_revoked_codes_over_the_wire(client, macau, zhang_san, partner_admin):
