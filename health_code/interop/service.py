@@ -217,7 +217,7 @@ class InteropService:
         if adapter.name not in partner.formats:
             raise CodeError("FORMAT_NOT_ACCEPTED")
         key = adapter.verify(decoded, self.trust.find_key, self.p.clock.timestamp())
-        self.trust.check_signed_while_current(key.kid, decoded.iat)
+        self.trust.check_signed_while_current(key.kid, decoded.issued_at)
         if key.issuer != partner.id:
             raise CodeError("ISSUER_MISMATCH")  # a partner's key signs only that partner's codes
         status = adapter.to_status(decoded)
