@@ -34,13 +34,14 @@ import hashlib
 import io
 import math
 import zlib
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping, Sequence
 
 import cbor2
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -71,6 +72,8 @@ USAGE_OIDS = {
     "1.3.6.1.4.1.1847.2021.1.2": "v", "1.3.6.1.4.1.0.1847.2021.1.2": "v",
     "1.3.6.1.4.1.1847.2021.1.3": "r", "1.3.6.1.4.1.0.1847.2021.1.3": "r",
 }
+
+EXTENDED_KEY_USAGE_OID = "2.5.29.37"
 
 # Errors raised before (or by) the signature check: with any other error from `verify`, the
 # signature itself was good (used by the test-vector runner to report "signature verified").
@@ -235,59 +238,62 @@ def trusted_key_from_certificate(der: bytes, issuer: str | None = None) -> Trust
     """
     try:
         signer = _strict_signer(der)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         signer = _lenient_signer(der)
-    public_key, not_before, not_after, countries, usage = signer
-    if not isinstance(public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+    if not isinstance(signer.public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
         raise ValueError("DCC signers use EC or RSA keys")
     if issuer is None:
-        issuer = countries[0] if countries else ""
-    return TrustedKey(kid=hashlib.sha256(der).digest()[:8], public_key=public_key, issuer=issuer,
-                      not_before=not_before, not_after=not_after, usages=_usages(*usage))
+        issuer = signer.countries[0] if signer.countries else ""
+    return TrustedKey(kid=hashlib.sha256(der).digest()[:8], public_key=signer.public_key, issuer=issuer,
+                      not_before=signer.not_before, not_after=signer.not_after,
+                      usages=_usages(signer.usage_oids, signer.usage_critical))
 
 
-# What a verifier reads of a signer certificate: key, validity, subject countries, and the
-# extended key usage (its OIDs, whether it is critical; None when the certificate has none).
-_SignerFields = tuple[Any, datetime, datetime, list[str], tuple[list[str] | None, bool]]
+@dataclass(frozen=True)
+class _SignerCertificate:
+    """What a verifier reads of a signer certificate."""
+
+    public_key: Any
+    not_before: datetime
+    not_after: datetime
+    countries: list[str]  # the subject's C values
+    usage_oids: list[str] | None  # its extended key usage; None when it has none
+    usage_critical: bool
 
 
-def _strict_signer(der: bytes) -> _SignerFields:
-    cert = x509.load_der_x509_certificate(der)
-    public_key = cert.public_key()
+def _strict_signer(der: bytes) -> _SignerCertificate:
+    cert = x509.load_der_x509_certificate(der)  # lazy: a malformed extension raises when it is read
     try:
         extension = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-        usage: tuple[list[str] | None, bool] = ([oid.dotted_string for oid in extension.value], extension.critical)
+        oids: list[str] | None = [oid.dotted_string for oid in extension.value]
+        critical = extension.critical
     except x509.ExtensionNotFound:
-        usage = (None, False)
+        oids, critical = None, False
     countries = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)]
-    return public_key, cert.not_valid_before_utc, cert.not_valid_after_utc, countries, usage
+    return _SignerCertificate(cert.public_key(), cert.not_valid_before_utc, cert.not_valid_after_utc, countries,
+                              oids, critical)
 
 
-def _lenient_signer(der: bytes) -> _SignerFields:
-    """The same fields through asn1crypto, which decodes BER-ish certificates `cryptography` refuses."""
+def _lenient_signer(der: bytes) -> _SignerCertificate:
+    """The same fields through asn1crypto, which decodes the BER `cryptography` refuses."""
     try:
         tbs = asn1_x509.Certificate.load(der, strict=True)["tbs_certificate"]
         public_key = load_der_public_key(tbs["subject_public_key_info"].dump())
-        validity = tbs["validity"]
-        not_before, not_after = validity["not_before"].native, validity["not_after"].native
-        usage: tuple[list[str] | None, bool] = (None, False)
+        not_before, not_after = tbs["validity"]["not_before"].native, tbs["validity"]["not_after"].native
+        oids: list[str] | None = None
+        critical = False
         for extension in tbs["extensions"]:
-            if extension["extn_id"].dotted == _EXTENDED_KEY_USAGE:
-                oids = extension["extn_value"].parsed
-                usage = ([oid.dotted for oid in oids] if oids is not None else [], bool(extension["critical"].native))
-        countries = [str(v) for k, v in _name_attributes(tbs["subject"]) if k == "country_name"]
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+            if extension["extn_id"].dotted == EXTENDED_KEY_USAGE_OID:
+                purposes = extension["extn_value"].parsed
+                oids = [oid.dotted for oid in purposes] if purposes is not None else []
+                critical = bool(extension["critical"].native)
+        countries = [str(attribute["value"].native) for rdn in tbs["subject"].chosen for attribute in rdn
+                     if attribute["type"].native == "country_name"]
+    except (ValueError, TypeError, KeyError, AttributeError, UnsupportedAlgorithm) as error:
         raise ValueError(f"not an X.509 certificate: {error}") from None
     if not isinstance(not_before, datetime) or not isinstance(not_after, datetime):
         raise ValueError("certificate validity is not readable")
-    return public_key, not_before, not_after, countries, usage
-
-
-_EXTENDED_KEY_USAGE = "2.5.29.37"
-
-
-def _name_attributes(name: Any) -> list[tuple[str, Any]]:
-    return [(attribute["type"].native, attribute["value"].native) for rdn in name.chosen for attribute in rdn]
+    return _SignerCertificate(public_key, not_before, not_after, countries, oids, critical)
 
 
 def _usages(oids: list[str] | None, critical: bool) -> frozenset[str] | None:
