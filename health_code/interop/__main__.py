@@ -1,8 +1,9 @@
 """`python -m health_code.interop check FILE.json...`: run test vectors (dgc-testdata layout).
 
 Prints one JSON line per file: {"file", "format", "decode", "verify", "signer_valid", "expired",
-"error"}: `verify` is the signature check alone, `signer_valid` whether the signer certificate
-was inside its validity at the file's clock.
+"error", "disagrees"}: `verify` is the signature check alone, `signer_valid` whether the signer
+certificate was inside its validity at the file's clock, `disagrees` the expected-result flags
+the file asserts and we conclude otherwise. Then, on stderr, how many files agree.
 Exit status 0 when every file could be read, 2 when some could not (their line says
 "error": "UNREADABLE_FILE").
 """
@@ -27,10 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     adapters = default_adapters()
     unreadable = False
+    agreeing = 0
     for path in args.files:
         result = check_file(path, adapters)
         unreadable |= result.error == UNREADABLE_FILE
+        agreeing += result.disagrees == ()
         print(json.dumps(result.line(), ensure_ascii=False), flush=True)
+    share = 100 * agreeing / len(args.files)
+    print(f"{agreeing} of {len(args.files)} files agree with their expected results ({share:.1f} %)", file=sys.stderr)
     return 2 if unreadable else 0
 
 

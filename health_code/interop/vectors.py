@@ -16,7 +16,9 @@ keys are ignored. Each stage is reported on its own, as dgc-testdata checks them
 - expired: whether the code is outside its iat/exp validity at the clock. Both are read from
   the decoded code even when the signature failed (a test vector asks about each on its own);
 - error: the first CodeError of the full pipeline (decode, then the adapter's `verify`, with
-  the certificate's dates).
+  the certificate's dates);
+- disagrees: the flags of the file's EXPECTEDRESULTS (those in `EXPECTED_CHECKS`) our result
+  concludes otherwise; empty when it agrees, None when the file could not be read.
 """
 
 from __future__ import annotations
@@ -71,11 +73,13 @@ class VectorResult:
     key_usage: bool | None = None
     expired: bool | None = None
     error: str | None = None
+    disagrees: tuple[str, ...] | None = None
 
     def line(self) -> dict[str, Any]:
         """What the CLI prints for this file."""
         return {"file": self.file, "format": self.format, "decode": self.decode, "verify": self.verify,
-                "signer_valid": self.signer_valid, "expired": self.expired, "error": self.error}
+                "signer_valid": self.signer_valid, "expired": self.expired, "error": self.error,
+                "disagrees": list(self.disagrees) if self.disagrees is not None else None}
 
 
 # EXPECTEDRESULTS flag → whether our result passed that check. A check that was not reached
@@ -210,12 +214,14 @@ def _signer_valid(code: DecodedCode, key: TrustedKey | None, now: float) -> bool
 
 
 def check_file(path: str | Path, adapters: Sequence[FormatAdapter]) -> VectorResult:
-    """Load and run one file; an unreadable file is a result too (error UNREADABLE_FILE)."""
+    """Load and run one file, and compare with its expected results; an unreadable file is a
+    result too (error UNREADABLE_FILE)."""
     try:
         vector = load_vector(path)
     except VectorFileError:
         return VectorResult(str(path), error=UNREADABLE_FILE)
-    return run_vector(vector, adapters)
+    result = run_vector(vector, adapters)
+    return replace(result, disagrees=tuple(sorted(differences(result, vector.expected))))
 
 
 def _decode_stages(error: str | None) -> dict[str, bool]:

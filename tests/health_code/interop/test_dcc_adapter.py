@@ -14,6 +14,9 @@ import pytest
 from asn1crypto import core as asn1_core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
 
 from health_code.codec import CodeError
 from health_code.interop import default_adapters
@@ -405,6 +408,16 @@ def test_a_certificate_that_is_not_strict_der_is_read_leniently():
 def test_an_unreadable_certificate_is_refused_by_both_parses(garbage):
     with pytest.raises(ValueError):
         trusted_key_from_certificate(garbage)
+
+
+def test_a_signer_with_another_key_type_is_refused():
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "XA")])
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(datetime.fromtimestamp(ISSUE, timezone.utc))
+                   .not_valid_after(datetime.fromtimestamp(ISSUE + DAY, timezone.utc)).sign(key, None))
+    with pytest.raises(ValueError, match="EC or RSA"):
+        trusted_key_from_certificate(certificate.public_bytes(serialization.Encoding.DER))
 
 
 def _with_explicit_ca_false(der: bytes) -> bytes:

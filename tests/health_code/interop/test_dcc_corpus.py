@@ -200,7 +200,9 @@ def test_the_cli_reports_the_signature_and_the_signer_validity_apart():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"file": str(path), "format": "HC1", "decode": True, "verify": True,
-                                       "signer_valid": False, "expired": True, "error": "KEY_NOT_VALID"}
+                                       "signer_valid": False, "expired": True, "error": "KEY_NOT_VALID",
+                                       "disagrees": []}
+    assert done.stderr.strip() == "1 of 1 files agree with their expected results (100.0 %)"
 
 
 @needs_corpus

@@ -142,7 +142,7 @@ def test_unreadable_files(tmp_path: Path, content: str):
     result = check_file(path, default_adapters())
     assert result.error == UNREADABLE_FILE
     assert result.line() == {"file": str(path), "format": None, "decode": None, "verify": None, "signer_valid": None,
-                             "expired": None, "error": UNREADABLE_FILE}
+                             "expired": None, "error": UNREADABLE_FILE, "disagrees": None}
 
 
 # --- the command line ----------------------------------------------------------------------------
@@ -163,11 +163,11 @@ def test_cli_prints_one_json_line_per_file(tmp_path: Path):
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines == [
         {"file": str(good), "format": "HC1", "decode": True, "verify": True, "signer_valid": True, "expired": False,
-         "error": None},
+         "error": None, "disagrees": []},
         {"file": str(expired), "format": "HC1", "decode": True, "verify": True, "signer_valid": True, "expired": True,
-         "error": "EXPIRED"},
+         "error": "EXPIRED", "disagrees": []},
         {"file": str(other), "format": None, "decode": None, "verify": None, "signer_valid": None, "expired": None,
-         "error": "UNSUPPORTED_FORMAT"},
+         "error": "UNSUPPORTED_FORMAT", "disagrees": []},
     ]
 
 
@@ -178,9 +178,9 @@ def test_cli_over_the_official_vectors():
     assert done.returncode == 0, done.stderr
     assert [json.loads(line) for line in done.stdout.splitlines()] == [
         {"file": str(valid), "format": "HC1", "decode": True, "verify": True, "signer_valid": True, "expired": False,
-         "error": None},
+         "error": None, "disagrees": []},
         {"file": str(bad), "format": "HC1", "decode": True, "verify": False, "signer_valid": True, "expired": False,
-         "error": "BAD_SIGNATURE"},
+         "error": "BAD_SIGNATURE", "disagrees": []},
     ]
 
 
@@ -192,5 +192,19 @@ def test_cli_missing_file_exits_2_and_still_reports_the_others(tmp_path: Path):
     assert done.returncode == 2
     first, second = (json.loads(line) for line in done.stdout.splitlines())
     assert first == {"file": str(missing), "format": None, "decode": None, "verify": None, "signer_valid": None,
-                     "expired": None, "error": "UNREADABLE_FILE"}
+                     "expired": None, "error": "UNREADABLE_FILE", "disagrees": None}
     assert (second["file"], second["verify"], second["error"]) == (str(good), True, None)
+
+
+def test_cli_names_the_expected_results_a_file_disagrees_with(tmp_path: Path):
+    signer = make_signer()
+    good = sign_hc1(cwt(), signer)
+    agreeing = write_vector(tmp_path / "agreeing.json", good, signer, "2026-05-29T00:00:00Z",
+                            expected={"EXPECTEDVERIFY": True, "EXPECTEDEXPIRATIONCHECK": True})
+    wrong = write_vector(tmp_path / "wrong.json", good, signer, "2026-05-29T00:00:00Z",
+                         expected={"EXPECTEDVERIFY": False, "EXPECTEDDECODE": True, "EXPECTEDKEYUSAGE": False})
+    done = run_cli(str(agreeing), str(wrong))
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert (first["disagrees"], second["disagrees"]) == ([], ["EXPECTEDKEYUSAGE", "EXPECTEDVERIFY"])
+    assert done.stderr.strip() == "1 of 2 files agree with their expected results (50.0 %)"
