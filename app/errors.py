@@ -220,8 +220,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "DEPARTMENT_REFUSED": {"zh-Hans": "部门系统未能受理本次请求，请稍后再试；如仍不成功，请联系客服。", "zh-Hant": "部門系統未能受理本次請求，請稍後再試；如仍不成功，請聯絡客服。", "en": "The department's system did not accept the request. Try again later; if it keeps failing, contact support."},
     "DEPARTMENT_NOT_CONNECTED": {"zh-Hans": "该部门尚未接入本平台，请通过该部门的窗口或官方渠道办理。", "zh-Hant": "該部門尚未接入本平台，請透過該部門的窗口或官方管道辦理。", "en": "This department is not connected to the platform yet. Please use the department's own office or channels."},
     "TRAFFIC_VIOLATION_NOT_FOUND": {"zh-Hans": "您名下没有这份交通违法处罚决定书。", "zh-Hant": "您名下沒有這份交通違法處罰決定書。", "en": "You have no traffic violation decision with this number."},
-    # 社保 proofs (个人权益记录) and the department replies they are drawn from.
-    "DEPARTMENT_REPLY_INVALID": {"zh-Hans": "部门系统返回的数据无法识别，请稍后再试；如仍不成功，请联系客服。", "zh-Hant": "部門系統傳回的資料無法識別，請稍後再試；如仍不成功，請聯絡客服。", "en": "The department's system answered with data we cannot read. Try again later; if it keeps failing, contact support."},
+    # 社保 proofs (个人权益记录).
     "PROOF_INVALID": {"zh-Hans": "该二维码不是本平台出具的有效社保权益记录，请核对纸质文件的来源。", "zh-Hant": "該二維碼不是本平台出具的有效社保權益記錄，請核對紙本文件的來源。", "en": "This QR code is not a valid social insurance record issued by this platform. Check where the paper came from."},
     "PROOF_NOT_FOUND": {"zh-Hans": "未找到该社保权益记录。", "zh-Hant": "未找到該社保權益記錄。", "en": "No such social insurance record."},
     "SOCIAL_SECURITY_CARD_LOST": {"zh-Hans": "该社会保障卡已挂失，电子社保卡暂不能使用；补领新卡后即可恢复，详询人社部门或发卡银行。", "zh-Hant": "該社會保障卡已掛失，電子社保卡暫不能使用；補領新卡後即可恢復，詳詢人社部門或發卡銀行。", "en": "This social security card is reported lost, so its electronic card cannot be used until a new card is issued; the human resources and social security office or the card's bank can help."},

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.accounts.service import IdentityLevelRequired, verified_id_number
 from app.errors import AppError
-from app.integrations.exchange.client import ExchangeError
+from app.integrations.exchange.client import FAULT_REPLY, DepartmentUnavailable, ExchangeError
 from app.services.department_errors import department_error
 
 if TYPE_CHECKING:
@@ -50,6 +50,12 @@ class Reader:
         """A family member acting for the citizen, `named` as the citizen's access log names them (李*（子女）,
         never by an id): the read is shown there as made on the citizen's behalf."""
         return cls(actor=named, actor_type="citizen", represented_party=FAMILY_PROXY)
+
+
+def unreadable(service: str) -> AppError:
+    """A verified reply of another shape than the service's: the department gave no usable data, as if it were
+    down (503 DEPARTMENT_UNAVAILABLE with Retry-After). Every department service answers it the same way."""
+    return department_error(DepartmentUnavailable(service, FAULT_REPLY))
 
 
 FAMILY_PROXY = "family:proxy"  # the represented-party code of a family proxy's reads
@@ -94,4 +100,4 @@ class DepartmentAsker:
 
 __all__ = ["FAMILY_PROXY", "OWN", "DepartmentAsker", "Reader", "HPF_ACCOUNT", "HPF_DEPOSITS", "HPF_WITHDRAWAL_ELIGIBILITY", "HRSS_CONTRIBUTIONS",
            "HRSS_INSURED_STATUS", "HRSS_PENSION_CERTIFICATION", "HRSS_RIGHTS_RECORD", "HRSS_SOCIAL_SECURITY_CARD",
-           "NHSA_MEDICAL_ACCOUNT", "TPB_DRIVING_LICENCE", "TPB_SETTLEMENTS", "TPB_VEHICLES", "TPB_VIOLATIONS"]
+           "NHSA_MEDICAL_ACCOUNT", "TPB_DRIVING_LICENCE", "TPB_SETTLEMENTS", "TPB_VEHICLES", "TPB_VIOLATIONS", "unreadable"]

@@ -21,12 +21,12 @@ from app import audit
 from app.clock import CHINA_TIME
 from app.departments import social_insurance_token as proof_token
 from app.departments.exchange_services import (HRSS_CONTRIBUTIONS, HRSS_INSURED_STATUS, HRSS_RIGHTS_RECORD,
-                                               DepartmentAsker)
+                                               DepartmentAsker, unreadable)
 from app.departments.models import SocialInsuranceProof
 from app.departments.social_insurance_render import ProofPage, render_pdf, render_png
 from app.departments.social_insurance_words import (PERSON_KINDS, PROOF_STATE_NAMES, PROOF_STATES, RECORD_TITLE,
                                                     SCHEME_STATES, SCHEMES, text)
-from app.errors import AppError, NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.i18n import pick
 from app.ids import new_id
 from app.security.ratelimit import Limit, hit_all
@@ -195,12 +195,12 @@ class SocialInsuranceProofCheck(BaseModel):
 Words = TypeVar("Words", bound=HrssWords)
 
 
-def _read(model: type[Words], reply: dict[str, Any]) -> Words:
-    """The department's reply as `model`: a verified reply of another shape is 502 DEPARTMENT_REPLY_INVALID."""
+def _read(model: type[Words], reply: dict[str, Any], service: str) -> Words:
+    """The department's reply as `model`: a verified reply of another shape is unreadable (503, as if down)."""
     try:
         return model.model_validate(reply)
     except ValidationError:
-        raise AppError("DEPARTMENT_REPLY_INVALID", status=502) from None
+        raise unreadable(service) from None
 
 
 def _yuan(fen: int) -> str:
@@ -219,7 +219,7 @@ class SocialInsurance:
 
     async def status(self, citizen_id: str, language: str) -> InsuredStatus:
         reply = await self.asker.ask(HRSS_INSURED_STATUS, citizen_id)
-        return _read(InsuredStatus, reply).localized(language)
+        return _read(InsuredStatus, reply, HRSS_INSURED_STATUS).localized(language)
 
     async def contributions(self, citizen_id: str, year: int | None, language: str) -> InsuranceContributions:
         """缴费明细 of `year` (this year when None): 422 naming `year` outside 1990 to this year, before asking."""
@@ -228,11 +228,11 @@ class SocialInsurance:
         if not FIRST_YEAR <= year <= this_year:
             raise ValidationFailed([{"field": "year", "problem": f"{FIRST_YEAR}-{this_year}"}])
         reply = await self.asker.ask(HRSS_CONTRIBUTIONS, citizen_id, {"year": year})
-        return _read(InsuranceContributions, reply).localized(language)
+        return _read(InsuranceContributions, reply, HRSS_CONTRIBUTIONS).localized(language)
 
     async def rights_record(self, citizen_id: str, language: str) -> RightsRecord:
         reply = await self.asker.ask(HRSS_RIGHTS_RECORD, citizen_id)
-        return _read(RightsRecord, reply).localized(language)
+        return _read(RightsRecord, reply, HRSS_RIGHTS_RECORD).localized(language)
 
     # -- printed proofs ------------------------------------------------------------------------
     async def issue_proof(self, citizen_id: str, name_masked: str, id_number_masked: str,
@@ -242,7 +242,7 @@ class SocialInsurance:
         await hit_all(self.p.cache, self.p.clock, [Limit(f"si-proof:{citizen_id}:{window}", limit, window)
                                                    for limit, window in PROOF_LIMITS])
         reply = await self.asker.ask(HRSS_RIGHTS_RECORD, citizen_id)
-        record = _read(RightsRecord, reply)
+        record = _read(RightsRecord, reply, HRSS_RIGHTS_RECORD)
         proof_id, now = new_id("sip"), self.p.clock.now()
         proof = await SocialInsuranceProof.create(
             id=proof_id, citizen_id=citizen_id, record_no=record.record_no,
@@ -296,7 +296,8 @@ class SocialInsurance:
         """A verifier scanned the QR: 422 PROOF_INVALID unless it is our signed token of this proof as stored,
         404 PROOF_NOT_FOUND for a proof we never issued; else valid, expired or revoked. A valid check tells the
         holder's masked name and figures, and is in the holder's access log."""
-        claims = proof_token.read(token, self.p.keys.find)
+        kept = timedelta(days=self.p.settings.printed_proof_days + 1)  # a page outlives its key's rotation
+        claims = proof_token.read(token, lambda kid: self.p.keys.find_signed_within(kid, kept))
         proof = await SocialInsuranceProof.get_or_none(id=claims.proof_id)
         if proof is None:
             raise NotFound("PROOF_NOT_FOUND")

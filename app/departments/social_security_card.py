@@ -21,7 +21,7 @@ from typing import Any
 
 from app import audit
 from app.accounts.service import CitizenSnapshot
-from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD, DepartmentAsker
+from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD, DepartmentAsker, unreadable
 from app.errors import AppError, Conflict, Forbidden
 from app.platform import Platform
 from app.security import ratelimit
@@ -183,7 +183,7 @@ def _expired() -> AppError:
 
 
 def card_of(reply: dict[str, Any]) -> Card:
-    """人社's reply as a Card; a reply of another shape is the department refusing (502 DEPARTMENT_REFUSED)."""
+    """人社's reply as a Card; a reply of another shape is unreadable (503, as if 人社 were down)."""
     try:
         electronic = reply["electronic_card"]
         return Card(card_no_masked=mask_card_number(str(reply["card_no"])), generation=int(reply["generation"]),
@@ -192,7 +192,7 @@ def card_of(reply: dict[str, Any]) -> Card:
                     electronic_card_issued=electronic["issued"] is True, issuer=str(reply.get("issuer", "")),
                     sample=reply.get("sample") is True)
     except (KeyError, TypeError, ValueError):
-        raise AppError("DEPARTMENT_REFUSED", status=502) from None
+        raise unreadable(HRSS_SOCIAL_SECURITY_CARD) from None
 
 
 def mask_card_number(card_no: str) -> str:

@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from tortoise.expressions import Q
 
 from app.clock import CHINA_TIME
-from app.departments.exchange_services import TPB, TPB_DRIVING_LICENCE, TPB_VEHICLES, TPB_VIOLATIONS, DepartmentAsker
+from app.departments.exchange_services import (TPB, TPB_DRIVING_LICENCE, TPB_VEHICLES, TPB_VIOLATIONS, DepartmentAsker,
+                                               unreadable)
 from app.departments.models import LicenceStatusPull
 from app.errors import AppError, NotFound, ValidationFailed
-from app.integrations.exchange.client import DepartmentUnavailable
 from app.security.pii import mask_id_number
-from app.services.department_errors import department_error
 from health_code.jobs import run_exclusively
 
 if TYPE_CHECKING:
@@ -253,11 +252,6 @@ def _violation(item: dict[str, Any], today: date) -> Violation:
         overdue=status == "unpaid" and pay_by < today)
 
 
-def _unreadable(service: str) -> AppError:
-    """A verified reply of another shape: the department gave no usable data, as if it were down (503)."""
-    return department_error(DepartmentUnavailable(service, "Server.ClientProxy.InvalidReply"))
-
-
 class TrafficPolice:
     """交管 (公安厅交通管理局) for the citizen, through the data exchange."""
 
@@ -282,7 +276,7 @@ class TrafficPolice:
         try:
             return [_vehicle(i, today) for i in _items(reply)], reply.get("sample") is True
         except (KeyError, ReplyShapeError):
-            raise _unreadable(TPB_VEHICLES) from None
+            raise unreadable(TPB_VEHICLES) from None
 
     async def driving_licence(self, citizen_id: str, purpose: str = "citizen_request") -> LicenceAnswer:
         """The citizen's 驾驶证, or holds_licence False: someone without a licence is an answer, not an error."""
@@ -296,7 +290,7 @@ class TrafficPolice:
                 raise ReplyShapeError("licence is not an object")
             return LicenceAnswer(True, _licence(licence), sample)
         except (KeyError, ReplyShapeError):
-            raise _unreadable(TPB_DRIVING_LICENCE) from None
+            raise unreadable(TPB_DRIVING_LICENCE) from None
 
     async def violations(self, citizen_id: str) -> Violations:
         """交通违法 with a decision, paid and unpaid, as 交管 holds them now (a fine paid through us shows paid once
@@ -305,7 +299,7 @@ class TrafficPolice:
         try:
             found = Violations([_violation(i, today) for i in _items(reply)], reply.get("sample") is True)
         except (KeyError, ReplyShapeError):
-            raise _unreadable(TPB_VIOLATIONS) from None
+            raise unreadable(TPB_VIOLATIONS) from None
         return await self._with_ours_paid(citizen_id, found)
 
     async def _with_ours_paid(self, citizen_id: str, found: Violations) -> Violations:

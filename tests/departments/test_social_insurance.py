@@ -392,7 +392,8 @@ async def test_verifications_are_rate_limited_per_address(client):
     assert "Retry-After" in reply.headers
 
 
-async def test_a_department_reply_of_another_shape_is_502(client, sms, app, departments_live, monkeypatch):
+async def test_a_department_reply_of_another_shape_is_the_department_unavailable(client, sms, app, departments_live,
+                                                                                  monkeypatch):
     citizen, _ = await verified(client, sms)
 
     async def odd(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -401,5 +402,5 @@ async def test_a_department_reply_of_another_shape_is_502(client, sms, app, depa
     monkeypatch.setattr(app.ctx.departments.social_insurance.asker, "ask", odd)
     reply = await client.get(BASE, headers=citizen.headers)
 
-    assert reply.status_code == 502, reply.text
-    assert reply.json()["error"]["code"] == "DEPARTMENT_REPLY_INVALID"
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["error"]["code"] == "DEPARTMENT_UNAVAILABLE" and int(reply.headers["Retry-After"]) > 0

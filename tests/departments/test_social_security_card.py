@@ -371,3 +371,17 @@ async def test_the_department_down_answers_503_with_retry_after_and_the_qr_stays
 
     assert again.status_code == 200 and again.json()["valid"] is True
     assert error_of(await check(client, rp, qr)) == (409, "TOKEN_ALREADY_USED")
+
+
+async def test_a_card_reply_of_another_shape_is_the_department_unavailable(client, sms, app, departments_live,
+                                                                           monkeypatch):
+    citizen, _ = await holder(client, sms)
+
+    async def odd(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"card_no": "A12345678", "status": "active"}  # verified, but no electronic card, bank, dates...
+
+    monkeypatch.setattr(app.ctx.departments.social_security_card.asker, "ask", odd)
+    card, qr = await client.get(CARD, headers=citizen.headers), await client.post(QR, headers=citizen.headers)
+
+    for reply in (card, qr):
+        assert error_of(reply) == (503, "DEPARTMENT_UNAVAILABLE") and int(reply.headers["Retry-After"]) > 0
