@@ -3,7 +3,8 @@
 Each read is the fund centre's answer through the data exchange (purpose citizen_request), for the
 citizen's verified ID number: 实名 is required (403 IDENTITY_LEVEL_REQUIRED, and nothing is sent). A query
 parameter that is not valid (year, reason) is 422 before the centre is asked. The centre's own failures
-answer as every department call does: 503 DEPARTMENT_UNAVAILABLE with Retry-After, 403
+answer as every department call does: 503 DEPARTMENT_UNAVAILABLE with Retry-After (also for a reply of
+another shape than the centre's), 403
 DEPARTMENT_PURPOSE_NOT_AUTHORISED, 404 DEPARTMENT_SUBJECT_UNKNOWN. A withdrawal itself is applied for
 through 办件 (POST /api/v1/applications, item 住房公积金租房提取 or 退休提取).
 """
@@ -18,8 +19,8 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, reply, requires_level
 from app.accounts.rules import LEVEL_REAL_NAME
-from app.departments.provident_fund import (REASON_TEXTS, STATUS_TEXTS, Eligibility, localized, mask_account_no,
-                                            whole_fen)
+from app.departments.provident_fund import (REASON_TEXTS, STATUS_TEXTS, CentreAccount, CentreDeposits, Eligibility,
+                                            localized, mask_account_no)
 
 bp = audience_blueprint("citizen_provident_fund", url_prefix="/api/v1/provident-fund", audience="citizen")
 
@@ -76,29 +77,25 @@ class FundEligibility(BaseModel):
     sample: bool
 
 
-def account_out(account: dict[str, Any], language: str) -> dict[str, Any]:
-    status = account.get("status") if account.get("status") in STATUS_TEXTS else "none"
+def account_out(account: CentreAccount, language: str) -> dict[str, Any]:
     return FundAccount(
-        has_account=account.get("has_account") is True, centre=account.get("centre"), status=status,
-        status_text=localized(STATUS_TEXTS[status], language),
-        account_no_masked=mask_account_no(account.get("account_no")), balance_fen=whole_fen(account.get("balance_fen")),
-        monthly_deposit_fen=whole_fen(account.get("monthly_deposit_fen")), paid_up_to=account.get("paid_up_to"),
-        employer=account.get("employer"), opened_on=account.get("opened_on"),
-        last_interest_fen=whole_fen(account.get("last_interest_fen")), sample=bool(account.get("sample")),
+        has_account=account.has_account, centre=account.centre, status=account.status,
+        status_text=localized(STATUS_TEXTS[account.status], language),
+        account_no_masked=mask_account_no(account.account_no), balance_fen=account.balance_fen or 0,
+        monthly_deposit_fen=account.monthly_deposit_fen or 0, paid_up_to=account.paid_up_to,
+        employer=account.employer, opened_on=account.opened_on, last_interest_fen=account.last_interest_fen or 0,
+        sample=account.sample,
     ).model_dump()
 
 
-def deposits_out(deposits: dict[str, Any]) -> dict[str, Any]:
-    entries = [FundEntry(date=e["date"], type=e["type"], type_name=e["type_name"], period=e.get("period"),
-                         amount_fen=whole_fen(e.get("amount_fen")), balance_fen=whole_fen(e.get("balance_fen")))
-               for e in deposits.get("items") or []]
+def deposits_out(deposits: CentreDeposits) -> dict[str, Any]:
+    entries = [FundEntry(date=e.date, type=e.type, type_name=e.type_name, period=e.period, amount_fen=e.amount_fen,
+                         balance_fen=e.balance_fen) for e in deposits.items]
     return FundDeposits(
-        year=deposits["year"], has_account=deposits.get("has_account") is True, items=entries,
-        opening_balance_fen=whole_fen(deposits.get("opening_balance_fen")),
-        closing_balance_fen=whole_fen(deposits.get("closing_balance_fen")),
-        deposit_total_fen=whole_fen(deposits.get("deposit_total_fen")),
-        withdrawal_total_fen=whole_fen(deposits.get("withdrawal_total_fen")),
-        interest_fen=whole_fen(deposits.get("interest_fen")), sample=bool(deposits.get("sample")),
+        year=deposits.year, has_account=deposits.has_account, items=entries,
+        opening_balance_fen=deposits.opening_balance_fen or 0, closing_balance_fen=deposits.closing_balance_fen or 0,
+        deposit_total_fen=deposits.deposit_total_fen or 0, withdrawal_total_fen=deposits.withdrawal_total_fen or 0,
+        interest_fen=deposits.interest_fen or 0, sample=deposits.sample,
     ).model_dump()
 
 

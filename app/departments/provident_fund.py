@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from app.clock import CHINA_TIME
 from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY, OWN,
-                                               DepartmentAsker, Reader)
+                                               DepartmentAsker, Reader, unreadable)
 from app.errors import ValidationFailed
 
 REASONS = ("rent", "purchase", "retirement")  # 租房提取, 购房提取, 退休提取
@@ -99,14 +101,94 @@ class Eligibility:
     sample: bool
 
 
-def _rules_of(reply: dict[str, Any]) -> list[FundRule]:
-    return [FundRule(str(r.get("code", "")), bool(r.get("met")), str(r.get("text", "")))
-            for r in reply.get("reasons") or [] if isinstance(r, dict)]
+class CentreWords(BaseModel):
+    """A part of the fund centre's reply: the fields we use are checked (amounts whole fen, never a string or a
+    boolean), others ignored. A reply of another shape is unreadable, never read as data."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
-def whole_fen(value: Any) -> int:
-    """An amount in fen as a department sent it; anything but a whole number reads as 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+class CentreAccount(CentreWords):
+    """账户信息 as the centre answers it; the figures are required of an account that exists (未开户 has none)."""
+
+    has_account: bool
+    status: Literal["normal", "sealed", "none"]
+    centre: str | None = None
+    account_no: str | None = None
+    balance_fen: int | None = None
+    monthly_deposit_fen: int | None = None
+    paid_up_to: str | None = None
+    employer: str | None = None
+    opened_on: str | None = None
+    last_interest_fen: int | None = None
+    sample: bool = False
+
+    @model_validator(mode="after")
+    def _figures_of_an_account(self) -> Self:
+        if self.has_account and None in (self.balance_fen, self.monthly_deposit_fen, self.last_interest_fen):
+            raise ValueError("an account without its figures")
+        return self
+
+
+class CentreEntry(CentreWords):
+    """One entry of 缴存明细: 汇缴 (deposit), 年度结息 (interest) or 提取 (withdrawal)."""
+
+    date: str
+    type: str
+    type_name: str
+    period: str | None = None
+    amount_fen: int
+    balance_fen: int
+
+
+class CentreDeposits(CentreWords):
+    """缴存明细 of one year and its totals (none without an account)."""
+
+    year: int
+    has_account: bool
+    items: list[CentreEntry] = []
+    opening_balance_fen: int | None = None
+    closing_balance_fen: int | None = None
+    deposit_total_fen: int | None = None
+    withdrawal_total_fen: int | None = None
+    interest_fen: int | None = None
+    sample: bool = False
+
+    @model_validator(mode="after")
+    def _totals_of_an_account(self) -> Self:
+        totals = (self.opening_balance_fen, self.closing_balance_fen, self.deposit_total_fen,
+                  self.withdrawal_total_fen, self.interest_fen)
+        if self.has_account and None in totals:
+            raise ValueError("an account's year without its totals")
+        return self
+
+
+class CentreRule(CentreWords):
+    code: str
+    met: bool
+    text: str
+
+
+class CentreEligibility(CentreWords):
+    """可提取 as the centre answers it: its overall answer, the maximum, and each rule."""
+
+    reason: str
+    eligible: bool
+    max_amount_fen: int
+    balance_fen: int
+    reasons: list[CentreRule]
+    sample: bool = False
+
+
+Words = TypeVar("Words", bound=CentreWords)
+
+
+def read_reply(model: type[Words], reply: dict[str, Any], service: str) -> Words:
+    """The centre's reply as `model`; a verified reply of another shape is unreadable (503, as if it were down)."""
+    try:
+        return model.model_validate(reply)
+    except ValidationError:
+        raise unreadable(service) from None
 
 
 def _yuan(fen: int) -> str:
@@ -122,15 +204,19 @@ class ProvidentFund:
     def today(self) -> date:
         return self.asker.platform.clock.now().astimezone(CHINA_TIME).date()
 
-    async def account(self, citizen_id: str) -> dict[str, Any]:
+    async def account(self, citizen_id: str) -> CentreAccount:
         """The account (账户信息) as the centre answers it: `has_account`, `status`, balance, deposits, employer."""
-        return await self.asker.ask(HPF_ACCOUNT, citizen_id)
+        return read_reply(CentreAccount, await self.asker.ask(HPF_ACCOUNT, citizen_id), HPF_ACCOUNT)
 
-    async def deposits(self, citizen_id: str, year: str | int | None) -> dict[str, Any]:
+    async def deposits(self, citizen_id: str, year: str | int | None) -> CentreDeposits:
         """缴存明细 of one year: each entry (汇缴, 年度结息, 提取) with the balance after it, and the year's totals.
         A year that is not one is refused before the centre is asked."""
         checked = check_year(year if year is not None else self.today().year, self.today())
-        return await self.asker.ask(HPF_DEPOSITS, citizen_id, {"year": checked})
+        answer = read_reply(CentreDeposits, await self.asker.ask(HPF_DEPOSITS, citizen_id, {"year": checked}),
+                            HPF_DEPOSITS)
+        if answer.year != checked:  # another year than asked: not the answer to the question
+            raise unreadable(HPF_DEPOSITS)
+        return answer
 
     async def withdrawal_eligibility(self, citizen_id: str, reason: str | None, *, amount_fen: int | None = None,
                                      purpose: str = "citizen_request", reader: Reader = OWN) -> Eligibility:
@@ -138,10 +224,14 @@ class ProvidentFund:
         body: dict[str, Any] = {"reason": check_reason(reason)}
         if amount_fen is not None:
             body["amount_fen"] = amount_fen
-        reply = await self.asker.ask(HPF_WITHDRAWAL_ELIGIBILITY, citizen_id, body, purpose=purpose, reader=reader)
-        return Eligibility(reason=body["reason"], eligible=reply.get("eligible") is True,
-                           max_amount_fen=whole_fen(reply.get("max_amount_fen")), balance_fen=whole_fen(reply.get("balance_fen")),
-                           rules=_rules_of(reply), sample=bool(reply.get("sample")))
+        reply = read_reply(CentreEligibility, await self.asker.ask(HPF_WITHDRAWAL_ELIGIBILITY, citizen_id, body,
+                                                                   purpose=purpose, reader=reader),
+                           HPF_WITHDRAWAL_ELIGIBILITY)
+        if reply.reason != body["reason"]:  # the answer for another reason: not the answer to the question
+            raise unreadable(HPF_WITHDRAWAL_ELIGIBILITY)
+        return Eligibility(reason=reply.reason, eligible=reply.eligible, max_amount_fen=reply.max_amount_fen,
+                           balance_fen=reply.balance_fen, rules=[FundRule(r.code, r.met, r.text) for r in reply.reasons],
+                           sample=reply.sample)
 
     async def withdrawal_checks(self, citizen_id: str, reason: str, amount_fen: int,
                                 reader: Reader = OWN) -> list[FundRule]:
@@ -156,5 +246,5 @@ class ProvidentFund:
                          f"申请提取金额 {_yuan(amount_fen)} 不超过可提取额度 {_yuan(answer.max_amount_fen)}")]
 
 
-__all__ = ["AMOUNT_RULE", "ELIGIBLE_RULE", "REASONS", "Eligibility", "FundRule", "ProvidentFund", "check_reason",
-           "check_year", "mask_account_no", "whole_fen"]
+__all__ = ["AMOUNT_RULE", "ELIGIBLE_RULE", "REASONS", "CentreAccount", "CentreDeposits", "CentreEligibility",
+           "Eligibility", "FundRule", "ProvidentFund", "check_reason", "check_year", "mask_account_no", "read_reply"]

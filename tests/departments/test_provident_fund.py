@@ -333,3 +333,88 @@ async def test_the_sample_withdrawal_items_are_seeded_with_rules_that_parse(app)
         assert {r["fact"] for r in rules["all"]} == {"identity_level", fact}
         assert all(r.get("text") for r in rules["all"])
         assert any(m.get("from_department") == HPF_ACCOUNT for m in item.materials)
+
+
+# -- a reply of another shape is never shown as data ---------------------------------------------------------
+def answering(app, monkeypatch, service: str, forged: dict[str, Any]) -> None:
+    """The centre's `service` answers `forged` (verified, but of another shape); its other services answer as ever."""
+    asker = app.ctx.departments.provident_fund.asker
+    real = asker.ask
+
+    async def ask(asked: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return forged if asked == service else await real(asked, *args, **kwargs)
+
+    monkeypatch.setattr(asker, "ask", ask)
+
+
+def unavailable(reply) -> bool:
+    return reply.status_code == 503 and reply.json()["error"]["code"] == "DEPARTMENT_UNAVAILABLE" \
+        and int(reply.headers["Retry-After"]) >= 1
+
+
+ACCOUNT = {"has_account": True, "status": "normal", "balance_fen": 1200, "monthly_deposit_fen": 300,
+           "last_interest_fen": 10, "sample": True}
+
+
+@pytest.mark.parametrize("forged", [
+    {**ACCOUNT, "balance_fen": "1200"},  # an amount as text is not read as 0
+    {**ACCOUNT, "balance_fen": 12.5},
+    {**ACCOUNT, "monthly_deposit_fen": True},
+    {**ACCOUNT, "status": "frozen"},
+    {"has_account": True, "status": "normal"},  # an account without its figures
+    {"status": "normal"}])
+async def test_an_account_reply_of_another_shape_is_503_never_shown(client, sms, app, departments_live, monkeypatch,
+                                                                   forged):
+    citizen, _ = await verified(client, sms)
+    answering(app, monkeypatch, HPF_ACCOUNT, forged)
+
+    assert unavailable(await client.get(FUND, headers=citizen.headers))
+
+
+@pytest.mark.parametrize("forged", [
+    {"year": "this", "has_account": True},
+    {"has_account": True, "items": []},  # no year: a KeyError once, a 500
+    {"year": 2020, "has_account": True, "items": [], "opening_balance_fen": 0, "closing_balance_fen": 0,
+     "deposit_total_fen": 0, "withdrawal_total_fen": 0, "interest_fen": 0},  # another year than asked
+    {"year": 0, "has_account": True, "items": [{"date": "2026-01-20", "type": "deposit"}]},
+    {"year": 0, "has_account": True, "items": [{"amount_fen": "x"}]}])
+async def test_a_deposits_reply_of_another_shape_is_503_never_shown(client, sms, app, departments_live, monkeypatch,
+                                                                    forged):
+    citizen, _ = await verified(client, sms)
+    year = beijing_today().year
+    answering(app, monkeypatch, HPF_DEPOSITS, {**forged, "year": year} if forged.get("year") == 0 else forged)
+
+    assert unavailable(await client.get(f"{FUND}/deposits", params={"year": year}, headers=citizen.headers))
+
+
+ELIGIBILITY = {"reason": "rent", "eligible": True, "max_amount_fen": 5000, "balance_fen": 9000,
+               "reasons": [{"code": "account_open", "met": True, "text": "已开立住房公积金个人账户"}]}
+
+
+@pytest.mark.parametrize("forged", [
+    {**ELIGIBILITY, "eligible": "yes"},  # not read as "not eligible"
+    {**ELIGIBILITY, "max_amount_fen": "5000"},
+    {**ELIGIBILITY, "reasons": [{"code": "normal"}]},
+    {**ELIGIBILITY, "reason": "purchase"},  # the answer to another question
+    {"eligible": False}])
+async def test_an_eligibility_reply_of_another_shape_is_503_never_not_eligible(client, sms, app, departments_live,
+                                                                               monkeypatch, forged):
+    citizen, _ = await verified(client, sms)
+    answering(app, monkeypatch, HPF_WITHDRAWAL_ELIGIBILITY, forged)
+
+    assert unavailable(await client.get(f"{FUND}/withdrawal-eligibility", params={"reason": "rent"},
+                                        headers=citizen.headers))
+
+
+async def test_an_eligibility_reply_of_another_shape_at_submission_goes_to_the_clerk_as_unavailable(
+        client, sms, app, departments_live, monkeypatch):
+    citizen, _ = await verified(client, sms, eligible)
+    answering(app, monkeypatch, HPF_WITHDRAWAL_ELIGIBILITY, {**ELIGIBILITY, "eligible": 1})
+
+    reply = await withdraw(client, citizen, 1_000)
+
+    assert reply.status_code == 201, reply.text
+    decision = reply.json()["decision"]
+    assert reply.json()["status"] == "under_review" and decision["auto_approved"] is False
+    assert {g["purpose"]: g["error"] for g in decision["department_gaps"]} == \
+        {"eligibility_check": "DEPARTMENT_UNAVAILABLE"}
