@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.accounts.service import IdentityLevelRequired, verified_id_number
 from app.errors import AppError
+from app.security import ratelimit
 from app.integrations.exchange.client import FAULT_REPLY, DepartmentUnavailable, ExchangeError
 from app.services.department_errors import department_error
 
@@ -58,6 +59,9 @@ def unreadable(service: str) -> AppError:
     return department_error(DepartmentUnavailable(service, FAULT_REPLY))
 
 
+LIVE_READS_PER_MINUTE = 30  # a citizen's own live reads of one department service: well past any screen's need
+
+
 FAMILY_PROXY = "family:proxy"  # the represented-party code of a family proxy's reads
 OWN = Reader()
 
@@ -66,8 +70,9 @@ class DepartmentAsker:
     """Asks department services about one citizen, by the ID number the identity authority confirmed (实名).
 
     `ask` answers the reply body or raises the AppError the citizen is shown: 403 IDENTITY_LEVEL_REQUIRED without
-    实名, 503 DEPARTMENT_NOT_CONNECTED when the service is not registered on the exchange here, and the
-    department errors of app/services/department_errors.py for whatever the exchange met."""
+    实名, 503 DEPARTMENT_NOT_CONNECTED when the service is not registered on the exchange here, 429 RATE_LIMITED
+    past LIVE_READS_PER_MINUTE of the citizen's own reads of one service, and the department errors of
+    app/services/department_errors.py for whatever the exchange met. Each is decided before anything is sent."""
 
     def __init__(self, platform: Platform, exchange: ExchangeClient | None) -> None:
         self.platform = platform
@@ -88,16 +93,24 @@ class DepartmentAsker:
         """`reader` (or `actor`, `actor_type` and `represented_party`) says who asks when it is not the citizen."""
         if reader is not None:
             actor, actor_type, represented_party = reader.actor, reader.actor_type, reader.represented_party
+        subject = {"subject": {"id_number": await self.id_number(citizen_id)}}
         if self.exchange is None or not self.connected(service):
             raise AppError("DEPARTMENT_NOT_CONNECTED", status=503)
-        subject = {"subject": {"id_number": await self.id_number(citizen_id)}}
+        if purpose == "citizen_request" and actor is None and actor_type == "citizen" and not represented_party:
+            await self._count_own_read(service, citizen_id)
         try:
             return await self.exchange.call(service, citizen_id, purpose, {**subject, **(body or {})}, read=read,
                                             represented_party=represented_party, actor=actor, actor_type=actor_type)
         except ExchangeError as error:
             raise department_error(error) from error
 
+    async def _count_own_read(self, service: str, citizen_id: str) -> None:
+        """The citizen's own live reads are limited per service (429 with Retry-After): each one costs the
+        department a query, so a script reloading a screen cannot flood it in the citizen's name."""
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"department-read:{citizen_id}:{service}",
+                            LIVE_READS_PER_MINUTE, 60)
 
-__all__ = ["FAMILY_PROXY", "OWN", "DepartmentAsker", "Reader", "HPF_ACCOUNT", "HPF_DEPOSITS", "HPF_WITHDRAWAL_ELIGIBILITY", "HRSS_CONTRIBUTIONS",
+
+__all__ = ["FAMILY_PROXY", "LIVE_READS_PER_MINUTE", "OWN", "DepartmentAsker", "Reader", "HPF_ACCOUNT", "HPF_DEPOSITS", "HPF_WITHDRAWAL_ELIGIBILITY", "HRSS_CONTRIBUTIONS",
            "HRSS_INSURED_STATUS", "HRSS_PENSION_CERTIFICATION", "HRSS_RIGHTS_RECORD", "HRSS_SOCIAL_SECURITY_CARD",
            "NHSA_MEDICAL_ACCOUNT", "TPB_DRIVING_LICENCE", "TPB_SETTLEMENTS", "TPB_VEHICLES", "TPB_VIOLATIONS", "unreadable"]
