@@ -41,8 +41,8 @@ class Settings:
     access_token_ttl: int = 15 * 60
     refresh_token_ttl: int = 30 * 24 * 3600
     signing_key_rotation_days: int = 90
-    # A printed proof (e.g. 社保个人权益记录) verifies by its QR this many days; keys it was signed with stay
-    # published at least that long after they are replaced.
+    # A printed proof (e.g. 社保个人权益记录) verifies by its QR this many days, also when the key that signed it
+    # was replaced meanwhile (the proof is checked against its stored record; the key is not trusted for tokens).
     printed_proof_days: int = 90
     otp_ttl: int = 5 * 60
     otp_resend_interval: int = 60
@@ -156,7 +156,7 @@ class Settings:
     exchange_registry: str = ""
     # The wallet's 驾驶证 take their status from 交管 (证照状态同步) when opened, and by a job for a licence not
     # asked within this many seconds.
-    licence_status_pull_interval: int = 6 * 3600
+    licence_status_pull_interval: int = 24 * 3600
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
     # The OpenAPI document and its viewers under /docs: unset, served outside production and not in it

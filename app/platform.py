@@ -55,9 +55,8 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     keys = SigningKeyStore(
         Path(settings.resolved_keys_dir),
         clock,
-        # Old keys stay published long enough for anything they signed to expire, printed proofs included.
-        grace=max(timedelta(seconds=max(settings.access_token_ttl, 24 * 3600)),
-                  timedelta(days=settings.printed_proof_days + 1)),
+        # Old keys stay published long enough for anything they signed to expire.
+        grace=timedelta(seconds=max(settings.access_token_ttl, 24 * 3600)),
         create_if_missing=not settings.production,
     )
     keys.load()

@@ -139,12 +139,25 @@ class SigningKeyStore:
 
     def find(self, kid: str) -> SigningKey | None:
         """A published key by kid; unknown kids trigger one reload (a rotation elsewhere)."""
+        key = self._held(kid)
+        if key is None or not self._published(key):
+            return None
+        return key
+
+    def find_signed_within(self, kid: str, kept: timedelta) -> SigningKey | None:
+        """A key by kid that was current at most `kept` ago: for what we signed and keep a record of ourselves
+        (a printed proof, found by its stored row), which outlives the grace a bearer token's key gets. Not
+        published for others to trust longer: a token signed by it is still refused after the grace."""
+        key = self._held(kid)
+        if key is None or (key.superseded_at is not None and self.clock.now() >= key.superseded_at + kept):
+            return None
+        return key
+
+    def _held(self, kid: str) -> SigningKey | None:
         key = self._keys.get(kid)
         if key is None:
             self.reload_if_changed(min_interval=1.0)
             key = self._keys.get(kid)
-        if key is None or not self._published(key):
-            return None
         return key
 
     def public_key_for(self, kid_bytes: bytes) -> ec.EllipticCurvePublicKey | None:

@@ -86,6 +86,20 @@ def test_rotation_keeps_the_old_key_published_until_the_grace_period_ends(tmp_pa
     assert keys.public_key_for(new.kid_bytes).public_numbers() == new.public_key.public_numbers()
 
 
+def test_a_replaced_key_is_found_for_our_own_records_longer_but_never_published_longer(tmp_path):
+    clock = MovableClock()
+    keys = store(tmp_path / "keys", clock)
+    old = keys.current
+    keys.rotate()
+    clock.advance((GRACE + timedelta(days=30)).total_seconds())
+
+    assert keys.find(old.kid) is None and old.kid not in [k["kid"] for k in keys.jwks()["keys"]]
+    assert keys.find_signed_within(old.kid, timedelta(days=91)).kid == old.kid  # a printed proof still checks
+    clock.advance(timedelta(days=61).total_seconds())
+    assert keys.find_signed_within(old.kid, timedelta(days=91)) is None
+    assert keys.find_signed_within("no-such-kid", timedelta(days=91)) is None
+
+
 def test_a_token_signed_before_a_rotation_still_verifies(tmp_path):
     clock = MovableClock()
     keys = store(tmp_path / "keys", clock)
