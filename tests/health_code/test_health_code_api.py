@@ -75,7 +75,7 @@ async def test_a_verified_citizen_sees_a_green_code_in_words(client, sms, clock)
 
     verified = codec.verify_offline(body["payload"], await jwks(client), now=clock.now())
     assert verified.colour == "green" and verified.reasons == (1,)
-    assert verified.subject_masked == "**龙"
+    assert verified.subject_masked == "*龙"  # one star, whatever the length of the name
     assert verified.issuer == "CN-GD"
     assert verified.expires_at - verified.issued_at <= 180
 
