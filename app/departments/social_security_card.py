@@ -5,7 +5,9 @@ The card itself is 人社's (HRSS_SOCIAL_SECURITY_CARD on the data exchange): th
 each time, by the holder's verified ID number.
 
 The QR is `GDSSC1:` + the EU-DCC pipeline of the health code (CWT → COSE_Sign1 with the platform's current key →
-zlib → base45). Its only claims are issuer, times and a random handle (claim 7, cti): no ID number, no name.
+zlib → base45). Its only claims are issuer, times, a random handle (claim 7, cti) and its type (the private
+claim TYPE_CLAIM, signed: no other token the same key signs, a voucher's or a health code's, passes as a card's
+QR whatever prefix it is shown with): no ID number, no name.
 The platform maps the handle to the holder in the shared cache for the QR's lifetime (the health code's,
 APP_HEALTH_CODE_TTL). A relying party checks a QR online, once: the first check marks the handle in the cache
 (set-if-absent), a second is refused, and without the cache nothing is checked at all (fail closed).
@@ -31,6 +33,8 @@ from health_code import codec, render
 
 PREFIX = "GDSSC1:"
 CWT_CTI = 7  # RFC 8392 claim key of the token id: here the random handle
+TYPE_CLAIM = -70_001  # a private CWT claim (RFC 8392: below -65536): what the token is
+TOKEN_TYPE = "GDSSC1"  # the value of TYPE_CLAIM in a card's QR
 HANDLE_BYTES = 16
 SCOPE = "social_security_card"  # the relying-party scope (client role) that may check a card
 HOLDER_KEY = "ssc:qr:"  # + handle → [citizen id, masked name], for the QR's lifetime
@@ -116,7 +120,7 @@ class SocialSecurityCards:
                                ttl=expires_at - now + KEEP_AFTER_EXPIRY)
         key = self.p.keys.current
         claims = {codec.CWT_ISS: self.p.settings.health_code_issuer, codec.CWT_IAT: now, codec.CWT_EXP: expires_at,
-                  CWT_CTI: handle}
+                  CWT_CTI: handle, TYPE_CLAIM: TOKEN_TYPE}
         return CardQr(codec.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX), now, expires_at)
 
     async def qr_image(self, qr: CardQr, caption: str) -> bytes:
@@ -125,7 +129,7 @@ class SocialSecurityCards:
 
     async def check(self, rp: AuthenticatedClient, token: str, purpose: str) -> CardCheck:
         """A relying party checks a QR the holder showed: signature, expiry, once; then 人社 is asked live
-        (purpose relying_party_check, the relying party named for the holder's access log)."""
+        (purpose relying_party_check, the relying party named by its display name in the holder's access log)."""
         if SCOPE not in rp.roles:
             raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": SCOPE}, extra={"not_allowed": [SCOPE]})
         await ratelimit.hit(self.p.cache, self.p.clock, f"ssc-check:{rp.id}", CHECKS_PER_MINUTE, 60)
@@ -133,7 +137,7 @@ class SocialSecurityCards:
         holder = await self._claim(handle, rp)
         try:
             card = card_of(await self.asker.ask(HRSS_SOCIAL_SECURITY_CARD, holder[0], purpose="relying_party_check",
-                                                actor=rp.id, actor_type="relying_party"))
+                                                actor=rp.name, actor_type="relying_party"))
         except BaseException:
             # Nothing was learned: the same QR may be checked again within its lifetime (e.g. after Retry-After).
             await self.p.cache.delete_if(CHECKED_KEY + handle, rp.id)
@@ -145,13 +149,14 @@ class SocialSecurityCards:
         return checked
 
     def _handle(self, token: str) -> str:
-        """The QR's handle, once its signature and time verify: 422 TOKEN_INVALID_SIGNATURE, 410 TOKEN_EXPIRED."""
+        """The QR's handle, once its signature, type and time verify: 422 TOKEN_INVALID_SIGNATURE (also a token of
+        another kind signed with our key), 410 TOKEN_EXPIRED."""
         try:
             claims = codec.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
             handle, expires_at = bytes(claims[CWT_CTI]), int(claims[codec.CWT_EXP])
         except (codec.CodeError, KeyError, TypeError, ValueError):
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422) from None
-        if len(handle) != HANDLE_BYTES:
+        if claims.get(TYPE_CLAIM) != TOKEN_TYPE or len(handle) != HANDLE_BYTES:
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
         if expires_at <= self.p.clock.timestamp():
             raise _expired()

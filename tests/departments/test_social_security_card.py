@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from datetime import timedelta
 from typing import Any, Iterator
 
@@ -16,9 +17,8 @@ from PIL import Image
 
 from app.cache import CacheUnavailable
 from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD
-from app.departments.social_security_card import HOLDER_KEY, PREFIX, QRS_PER_MINUTE, Card
+from app.departments.social_security_card import HOLDER_KEY, PREFIX, QRS_PER_MINUTE, TYPE_CLAIM, Card
 from app.integrations.exchange.models import ExchangeMessage
-from app.integrations.exchange.protocol import PURPOSES
 from health_code import codec
 from standins.departments import hrss
 from standins.departments.server import beijing_today
@@ -118,7 +118,8 @@ async def test_the_qr_is_signed_short_lived_and_carries_neither_id_number_nor_na
     assert body["payload"].startswith("GDSSC1:") and body["seconds_left"] == ttl
     jwks = (await client.get("/.well-known/jwks.json")).json()
     claims = codec.verify_cwt(body["payload"], codec.keys_from_jwks(jwks), PREFIX)  # anyone can check the signature
-    assert sorted(claims) == [codec.CWT_ISS, codec.CWT_EXP, codec.CWT_IAT, 7]
+    assert sorted(claims) == [TYPE_CLAIM, codec.CWT_ISS, codec.CWT_EXP, codec.CWT_IAT, 7]
+    assert claims[TYPE_CLAIM] == "GDSSC1"  # signed: what the token is, whatever prefix it is shown with
     assert claims[codec.CWT_EXP] - claims[codec.CWT_IAT] == ttl and len(claims[7]) == 16
     _, _, _, raw, _ = codec.unpack(body["payload"], PREFIX)
     assert id_number.encode() not in raw and "陈小梅".encode() not in raw and "梅".encode() not in raw
@@ -173,9 +174,10 @@ async def test_a_pharmacy_checks_a_qr_and_the_holder_sees_who_and_why(client, sm
     assert [{k: e[k] for k in ("actor", "actor_type", "action", "attributes", "purpose")} for e in log] == [
         {"actor": PHARMACY, "actor_type": "relying_party", "action": "social_security_card_checked",
          "attributes": ["valid", "card_status", "holder_name_masked", "card_no_masked"], "purpose": "购药结算"},
-        {"actor": rp.id, "actor_type": "relying_party", "action": "department_data_read",
-         "attributes": [HRSS_SOCIAL_SECURITY_CARD], "purpose": f"relying_party_check: {PURPOSES['relying_party_check']}"},
+        {"actor": PHARMACY, "actor_type": "relying_party", "action": "department_data_read",
+         "attributes": [HRSS_SOCIAL_SECURITY_CARD], "purpose": log[1]["purpose"]},
     ]
+    assert "relying_party_check" in log[1]["purpose"] and rp.id not in reply.text  # named, never by its client id
     [row] = await ExchangeMessage.filter(purpose="relying_party_check")
     [theirs_row] = departments.messages(row.message_id)
     assert (row.service, row.status, row.fault) == (HRSS_SOCIAL_SECURITY_CARD, 200, None)
@@ -269,7 +271,17 @@ async def test_a_tampered_or_forged_qr_is_refused(client, sms, app, departments_
     altered = qr[:-3] + ("AAA" if not qr.endswith("AAA") else "BBB")
     health_code = (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["payload"]
 
-    for token in (forged, altered, health_code, "GDSSC1:not base45 at all"):
+    key = platform.keys.current
+    now = int(clock.timestamp())
+    # A voucher's token (GDID1) is signed with the same key and has the same claims but the type: re-prefixed
+    # it must not pass as a card's QR, nor a health code.
+    voucher_like = {codec.CWT_ISS: claims[codec.CWT_ISS], codec.CWT_IAT: now, codec.CWT_EXP: now + 60,
+                    7: os.urandom(16)}
+    voucher = codec.sign_cwt(voucher_like, key.private_key, key.kid_bytes, "GDID1:")
+    mistyped = codec.sign_cwt({**voucher_like, TYPE_CLAIM: "GDID1"}, key.private_key, key.kid_bytes, PREFIX)
+
+    for token in (forged, altered, health_code, PREFIX + voucher.removeprefix("GDID1:"), mistyped,
+                  PREFIX + health_code.split(":", 1)[1], "GDSSC1:not base45 at all"):
         reply = await check(client, rp, token)
         assert error_of(reply) == (422, "TOKEN_INVALID_SIGNATURE"), token
     assert await ExchangeMessage.filter(purpose="relying_party_check").count() == 0
