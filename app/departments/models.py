@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-
-from tortoise import fields  # noqa: E402  (each helper appends its models; the imports stay with them)
-from tortoise.models import Model  # noqa: E402
+from tortoise import fields
+from tortoise.models import Model
 
 
 class LicenceStatusPull(Model):
