@@ -106,6 +106,19 @@ def test_the_file_certificate_is_the_trusted_signer(tmp_path: Path):
     assert wrong.expired is False  # each check on its own, as the vectors ask
 
 
+def test_the_signature_is_reported_apart_from_the_signer_certificate_validity(tmp_path: Path):
+    """verify answers EXPECTEDVERIFY (the signature alone); signer_valid the certificate's dates at the clock."""
+    later = make_signer(not_before=ISSUE + 2 * DAY, not_after=ISSUE + 30 * DAY)  # issued after the clock
+    code = sign_hc1(cwt(iat=ISSUE, exp=ISSUE + 10 * DAY), later)
+    early = check_file(write_vector(tmp_path / "early.json", code, later, "2026-05-29T00:00:00Z"), default_adapters())
+    inside = check_file(write_vector(tmp_path / "inside.json", code, later, "2026-05-31T00:00:00Z"), default_adapters())
+    assert (early.verify, early.signer_valid, early.expired, early.error) == (True, False, False, "KEY_NOT_VALID")
+    assert (inside.verify, inside.signer_valid, inside.expired, inside.error) == (True, True, False, None)
+    forged = sign_hc1(cwt(iat=ISSUE, exp=ISSUE + 10 * DAY), later, tamper=lambda p: p.replace(b"XA", b"XB"))
+    bad = check_file(write_vector(tmp_path / "bad.json", forged, later, "2026-05-29T00:00:00Z"), default_adapters())
+    assert (bad.verify, bad.signer_valid, bad.error) == (False, False, "KEY_NOT_VALID")
+
+
 def test_key_usage_is_reported_on_its_own(tmp_path: Path):
     tests_only = make_signer(eku=("1.3.6.1.4.1.1847.2021.1.1",))
     vacc = check_file(write_vector(tmp_path / "v.json", sign_hc1(cwt(hcert(vaccination())), tests_only), tests_only,
