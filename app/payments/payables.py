@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Literal, Mapping
 from tortoise.exceptions import IntegrityError
 
 from app.errors import NotFound, Unavailable
-from app.integrations.exchange.client import DepartmentUnavailable
+from app.integrations.exchange.client import DepartmentUnavailable, PurposeNotRegistered, ServiceNotRegistered
 from app.payments.models import ItemFee, PaidReference
 from app.services.backends import BackendError, DepartmentBackend, SettlementPayments, SettlementReversals
 from app.services.department_errors import department_error, exchange_error_of
@@ -127,7 +127,10 @@ class Payables:
             await asyncio.wait_for(telling, BACKEND_TIMEOUT)
         except (BackendError, asyncio.TimeoutError) as failure:
             exchanged = exchange_error_of(failure)
-            if exchanged is not None and not isinstance(exchanged, DepartmentUnavailable):
+            # Only the department's own answer is a refusal; our registry refusing before sending is our
+            # configuration, put right by an operator, after which the settle job tells the department.
+            if exchanged is not None and not isinstance(exchanged, (DepartmentUnavailable, ServiceNotRegistered,
+                                                                     PurposeNotRegistered)):
                 log.warning("the %s department refused a %s: %s", kind, what, exchanged.fault)
                 return "refused"
             log.warning("the %s department was not told of a %s: %s", kind, what, failure)

@@ -805,11 +805,11 @@ class PaymentService:
             except (ProviderError, Unavailable) as failure:
                 log.warning("settling %s by query failed: %s", payment.id, failure)
         for receipt in await Receipt.filter(licence_id=None, issued_at__lte=before).limit(200):
-            await self._to_wallet(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
+            await self._one_receipt(receipt, self._to_wallet)  # it failed when paid
         untold_paid = Receipt.filter(settlement_told_at=None, settlement_refused_at=None, issued_at__lte=before,
                                      payment__state__in=("success", "partially_refunded"))
         for receipt in await untold_paid.order_by("issued_at").limit(200):
-            await self._tell_settled(await Payment.get(id=receipt.payment_id), receipt)  # it failed when paid
+            await self._one_receipt(receipt, self._tell_settled)  # it failed when paid
         behind = Receipt.filter(wallet_outdated=True, licence_id__not_isnull=True)
         untold = Receipt.filter(payment__state="refunded", reversal_told_at=None, reversal_refused_at=None)
         for payment_id in set(await behind.limit(200).values_list("payment_id", flat=True)) | set(
@@ -819,6 +819,14 @@ class PaymentService:
             for refund in await Refund.filter(state=state, created_at__lte=before).order_by("created_at").limit(batch):
                 settled += await self._settle_refund_by_query(refund)
         return settled
+
+    async def _one_receipt(self, receipt: Receipt, work: Callable[[Payment, Receipt], Awaitable[None]]) -> None:
+        """The settle job's work on one receipt; its failure is logged and left for the next run, never stopping
+        the work on the others."""
+        try:
+            await work(await Payment.get(id=receipt.payment_id), receipt)
+        except Exception:
+            log.exception("receipt %s: left for the next settle run", receipt.number)
 
     async def _settle_refund_by_query(self, refund: Refund) -> int:
         """Ask how an unsettled refund stands; one the provider never received (our call did not reach it) is

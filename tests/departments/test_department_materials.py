@@ -187,4 +187,5 @@ async def test_a_family_proxys_submission_asks_the_department_on_her_behalf_and_
     assert theirs["represented"] == "family:proxy"  # 人社 is told someone acts for her
     log = (await client.get(ACCESS_LOG, headers=mother.headers)).json()["items"]
     read = next(entry for entry in log if entry["action"] == "department_data_read")
-    assert "on the citizen's behalf" in read["purpose"] and read["actor"] == "**国（子女）"
+    assert read["purpose"] == "办件材料免提交（material_prefill），代您办理（family:proxy）"
+    assert read["actor"] == "**国（子女）"

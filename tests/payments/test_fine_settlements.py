@@ -4,6 +4,7 @@ again; a department down at that moment hears of it from the settle job, once.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator
 
 import pytest
@@ -119,7 +120,7 @@ async def test_a_settlement_the_department_refuses_is_not_sent_again_and_opens_a
     departments.authorise(TPB_SETTLEMENTS, [])  # 交管 withdrew our authorisation to settle its fines
 
     wechatpay.pay(payment["id"])
-    await wait_for(lambda: Receipt.exists(payment_id=payment["id"]))
+    await wait_for(lambda: Receipt.exists(payment_id=payment["id"], licence_id__not_isnull=True))  # notice handled
     await app.ctx.payments.told()
 
     assert (await Payment.get(id=payment["id"])).state == "success"  # the payment stands
@@ -135,6 +136,28 @@ async def test_a_settlement_the_department_refuses_is_not_sent_again_and_opens_a
     await app.ctx.payments.settle_unnotified()
 
     assert len(await settlement_messages()) == 1  # asking again would be refused again: not asked
+
+
+async def test_a_settlement_our_own_registry_refuses_is_told_once_the_registry_is_put_right(
+        app, client, payer, wechatpay, departments, clock):
+    payment = (await start_payment(client, payer, await first_fine(client, payer))).json()
+    registered = app.ctx.exchange.registrations[TPB_SETTLEMENTS]
+    app.ctx.exchange.registrations[TPB_SETTLEMENTS] = replace(registered, purposes=frozenset())  # an operator's slip
+
+    wechatpay.pay(payment["id"])
+    await wait_for(lambda: Receipt.exists(payment_id=payment["id"], licence_id__not_isnull=True))  # notice handled
+    await app.ctx.payments.told()
+
+    receipt = await Receipt.get(payment_id=payment["id"])
+    assert receipt.settlement_told_at is None and receipt.settlement_refused_at is None  # not 交管's refusal
+    assert await settlement_messages() == [] and not await DiscrepancyCase.exists()
+
+    app.ctx.exchange.registrations[TPB_SETTLEMENTS] = registered  # put right
+    await past_the_settle_time(app, clock)
+    await app.ctx.payments.settle_unnotified()
+
+    assert await told_paid(payment["id"])
+    assert [(m.status, m.fault) for m in await settlement_messages()] == [(200, None)]
 
 
 async def test_a_department_down_while_the_citizen_pays_a_fine_answers_503_with_retry_after(

@@ -90,6 +90,11 @@ class ServiceNotRegistered(PurposeNotAuthorised):
     """No such service in the registry: we are authorised for nothing there."""
 
 
+class PurposeNotRegistered(PurposeNotAuthorised):
+    """Our registry does not list this purpose for the service: refused here, before anything is sent (our own
+    configuration, not the department's answer)."""
+
+
 class SubjectUnknown(ExchangeError):
     """The department holds no records of this person (404 Client.UnknownSubject)."""
 
@@ -185,7 +190,7 @@ class ExchangeClient:
             raise ServiceNotRegistered(service, "Client.UnknownService")
         if purpose not in registration.purposes:
             log.warning("exchange: %s did not authorise purpose %s", service, purpose[:40])
-            raise PurposeNotAuthorised(service, "Client.PurposeNotAuthorised")
+            raise PurposeNotRegistered(service, "Client.PurposeNotAuthorised")
         return registration
 
     # -- one request -----------------------------------------------------------------------------------------
@@ -334,9 +339,9 @@ class ExchangeClient:
                              actor: str | None, actor_type: str) -> None:
         if actor is None or (actor_type == "citizen" and not represented_party):
             return  # the citizen's own request
-        why = f"{purpose}: {protocol.PURPOSES[purpose]}"
+        why = f"{protocol.PURPOSE_NAMES[purpose]}（{purpose}）"
         if represented_party:
-            why += f"; on the citizen's behalf ({represented_party})"
+            why += f"，代您办理（{represented_party}）"
         await audit.record_access(self.p.clock, citizen_id=citizen_id, actor=actor[:128],
                                   actor_type="proxy" if actor_type == "citizen" else actor_type,
                                   action="department_data_read", attributes=[str(registration.service)],

@@ -58,6 +58,18 @@ PURPOSES = {
     "licence_status": "the wallet keeps a licence's status as its issuer holds it (证照状态同步)",
 }
 
+# The same purposes as the citizen reads them in their access log (查询记录), in the words the app uses.
+PURPOSE_NAMES = {
+    "citizen_request": "本人办事查询",
+    "home_card": "首页服务卡片",
+    "material_prefill": "办件材料免提交",
+    "eligibility_check": "秒批条件核验",
+    "proxy_request": "亲友代办",
+    "relying_party_check": "机构核验您出示的凭证",
+    "settlement": "缴费销账",
+    "licence_status": "证照状态同步",
+}
+
 
 class ExchangeRefused(Exception):
     """A message that is not accepted. `fault` is the X-Road fault type, `status` the HTTP status to answer."""

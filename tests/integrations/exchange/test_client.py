@@ -251,7 +251,7 @@ async def test_a_proxy_read_appears_in_the_citizen_access_log_and_their_own_read
     [entry] = await audit.access_log(CITIZEN)
     assert (entry.actor, entry.actor_type, entry.action) == ("*三（子女）", "proxy", "department_data_read")
     assert entry.attributes == [hrss.service()]
-    assert entry.purpose.startswith("proxy_request") and "on the citizen's behalf (family:child)" in entry.purpose
+    assert entry.purpose == "亲友代办（proxy_request），代您办理（family:child）"
     assert hrss.received[-1][0].represented_party == "family:child"
     [row] = await ExchangeMessage.filter(purpose="proxy_request")
     assert row.represented_party == "family:child"

@@ -110,3 +110,8 @@ def test_the_reply_signing_input_binds_status_id_request_and_body() -> None:
                         protocol.response_signing_input(200, "cd" * 16, "h", b"{}"),
                         protocol.response_signing_input(200, "ab" * 16, "g", b"{}"),
                         protocol.response_signing_input(200, "ab" * 16, "h", b"[]")}
+
+
+def test_every_purpose_has_the_words_the_citizen_reads_in_their_access_log() -> None:
+    assert set(protocol.PURPOSE_NAMES) == set(protocol.PURPOSES)
+    assert all(name and not name.isascii() for name in protocol.PURPOSE_NAMES.values())
