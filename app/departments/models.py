@@ -13,7 +13,8 @@ class LicenceStatusPull(Model):
     citizen_id = fields.CharField(max_length=40, db_index=True)  # its holder, whose ID number the department is asked by
     pulled_at = fields.DatetimeField(null=True, db_index=True)  # the last pull the department answered; null: none yet
     tried_at = fields.DatetimeField()  # the last pull tried, answered or not
-    outcome = fields.CharField(max_length=32)  # changed, unchanged, no_licence, unknown_status, refused or unavailable
+    outcome = fields.CharField(max_length=32)  # changed, unchanged, no_licence, unknown_status, unreadable, refused,
+    # unavailable or error
     department_status = fields.CharField(max_length=16, null=True)  # the department status code(s) last answered
 
     class Meta:

@@ -6,12 +6,13 @@ DEPARTMENT_UNAVAILABLE with Retry-After, ...). A reply of another shape than 交
 not answering usefully: 503 as well, never half-read data.
 
 The wallet's 驾驶证 (`driving_licence`) is kept in step with 交管 (证照状态同步): when the holder opens it
-(purpose `citizen_request`) and by the `licence-status-pulls` job for licences not pulled within
-APP_LICENCE_STATUS_PULL_INTERVAL (purpose `licence_status`). 交管's status codes map to the wallet's statuses
+(purpose `citizen_request`; not again within RECENT_PULL seconds) and by the `licence-status-pulls` job for
+licences not pulled within APP_LICENCE_STATUS_PULL_INTERVAL (a day by default; purpose `licence_status`). 交管's
+status codes (LICENCE_STATUS_CODE: anything else is a reply of another shape) map to the wallet's statuses
 (STATUS_OF_CODE) and a change goes through the wallet's own status path, as an issuer's push would: an audit entry
 with 交管 as actor, and the holder notified. A department down leaves the licence as it was; the job asks again
-at its next run. The job keeps the holder's own wallet in step, for them: like their home card, it leaves no
-entry in their access log (that is for someone else reading their data); both message logs keep each pull.
+at its next run. Each of the job's reads is in the holder's access log, named as the sync (JOB_READER, a system
+reader); both message logs keep each pull. A pull never raises: a failure of our own is its outcome "error".
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from tortoise.expressions import Q
 
 from app.clock import CHINA_TIME
-from app.departments.exchange_services import (TPB, TPB_DRIVING_LICENCE, TPB_VEHICLES, TPB_VIOLATIONS, DepartmentAsker,
-                                               unreadable)
+from app.departments.exchange_services import (OWN, TPB, TPB_DRIVING_LICENCE, TPB_VEHICLES, TPB_VIOLATIONS,
+                                               DepartmentAsker, Reader, unreadable)
 from app.departments.models import LicenceStatusPull
 from app.errors import AppError, NotFound, ValidationFailed
 from app.security.pii import mask_id_number
@@ -50,6 +51,11 @@ PULLS_PER_RUN = 200  # licences asked at most in one run of the job; the rest wa
 JOB_EVERY = 600  # seconds between runs of the job (or the interval itself, when shorter)
 SCAN_PAGE, SCAN_PAGES = 1000, 5  # licences never pulled are looked for this many at a time, so many times a run
 PAID_NOT_YET_SETTLED = "已缴款（交管销账中）"  # paid through us; 交管 has not recorded it yet
+LICENCE_STATUS_CODE = re.compile(r"[A-Z]{1,8}")  # 交管's status code(s) of a 驾驶证: A 正常, several letters at once
+JOB_PURPOSE = "licence_status"  # the job's pulls (证照状态同步), authorised by 交管 on the driving licence only
+# The job reads for no one: the holder's access log names it, as a system reader, beside their own opens.
+JOB_READER = Reader(actor="证照状态同步（交管）", actor_type="system")
+RECENT_PULL = 600  # seconds: opening a 驾驶证 pulled this recently shows it without asking 交管 again
 SCAN_CURSOR = "licence-status-pulls:scan-after"  # the licence id the walk for never-pulled licences goes on from
 # 驾驶证状态 (交管's codes) as the wallet's statuses. Flags that leave driving allowed (违法未处理, 转出, 延期...)
 # are valid; what stops driving until cleared (暂扣, 扣留, 超分, 锁定, 逾期未审验...) is suspended; 吊销, 撤销 and
@@ -224,6 +230,8 @@ def _vehicle(item: dict[str, Any], today: date) -> Vehicle:
 
 def _licence(item: dict[str, Any]) -> DrivingLicence:
     status = _text(item["status"])
+    if not LICENCE_STATUS_CODE.fullmatch(status):
+        raise ReplyShapeError("a licence status code of another form")
     until = item.get("valid_until")
     return DrivingLicence(
         vehicle_class=_text(item["class"]), class_name=_text(item["class_name"]),
@@ -232,6 +240,17 @@ def _licence(item: dict[str, Any]) -> DrivingLicence:
         status_name=_text(item["status_name"]), wallet_status=wallet_status(status), points=_count(item["points"]),
         points_cycle_ends=_day(item["points_cycle_ends"]), issuing_authority=_text(item["issuing_authority"]),
         file_no_masked=mask_id_number(_text(item["file_no"])))
+
+
+def _licence_answer(reply: dict[str, Any]) -> LicenceAnswer:
+    """交管's driving-licence reply; KeyError or ReplyShapeError for a reply of another shape."""
+    sample = reply.get("sample") is True
+    if reply["holds_licence"] is not True:
+        return LicenceAnswer(False, None, sample)
+    licence = reply["licence"]
+    if not isinstance(licence, dict):
+        raise ReplyShapeError("licence is not an object")
+    return LicenceAnswer(True, _licence(licence), sample)
 
 
 def _violation(item: dict[str, Any], today: date) -> Violation:
@@ -267,7 +286,8 @@ class TrafficPolice:
         return self.asker.platform.clock.now().astimezone(CHINA_TIME).date()
 
     async def _read(self, service: str, citizen_id: str, purpose: str = "citizen_request") -> dict[str, Any]:
-        return await self.asker.ask(service, citizen_id, purpose=purpose)
+        reader = JOB_READER if purpose == JOB_PURPOSE else OWN
+        return await self.asker.ask(service, citizen_id, purpose=purpose, reader=reader)
 
     # -- vehicles, licence, violations -----------------------------------------------------------
     async def vehicles(self, citizen_id: str) -> tuple[list[Vehicle], bool]:
@@ -278,17 +298,11 @@ class TrafficPolice:
         except (KeyError, ReplyShapeError):
             raise unreadable(TPB_VEHICLES) from None
 
-    async def driving_licence(self, citizen_id: str, purpose: str = "citizen_request") -> LicenceAnswer:
+    async def driving_licence(self, citizen_id: str) -> LicenceAnswer:
         """The citizen's 驾驶证, or holds_licence False: someone without a licence is an answer, not an error."""
-        reply = await self._read(TPB_DRIVING_LICENCE, citizen_id, purpose)
-        sample = reply.get("sample") is True
+        reply = await self._read(TPB_DRIVING_LICENCE, citizen_id)
         try:
-            if reply["holds_licence"] is not True:
-                return LicenceAnswer(False, None, sample)
-            licence = reply["licence"]
-            if not isinstance(licence, dict):
-                raise ReplyShapeError("licence is not an object")
-            return LicenceAnswer(True, _licence(licence), sample)
+            return _licence_answer(reply)
         except (KeyError, ReplyShapeError):
             raise unreadable(TPB_DRIVING_LICENCE) from None
 
@@ -328,23 +342,54 @@ class TrafficPolice:
 
     async def pull_licence_status(self, licence_id: str, citizen_id: str, purpose: str = "citizen_request") -> str:
         """Ask 交管 for the status of the holder's 驾驶证 and apply it to their wallet licence `licence_id`; the
-        outcome (changed, unchanged, no_licence, unknown_status, refused, unavailable, not_connected), recorded
-        in LicenceStatusPull. Never raises for the department: the licence stays as it was."""
+        outcome (changed, unchanged, no_licence, unknown_status, unreadable, refused, unavailable, error), recorded
+        in LicenceStatusPull, or one recording nothing: not_connected, recent (the holder opens a licence pulled
+        within RECENT_PULL seconds: 交管 is not asked again), rate_limited (nothing was sent). Never raises: the
+        licence stays as it was, and a failure of our own is outcome "error", logged."""
         if not self.pulls_connected():
             return "not_connected"
+        try:
+            if purpose != JOB_PURPOSE and await self._pulled_lately(licence_id):
+                return "recent"
+            outcome = await self._pull(licence_id, citizen_id, purpose)
+        except Exception:
+            log.exception("licence status pull %s (%s) failed", licence_id, purpose)
+            outcome = "error"
+            await self._record_quietly(licence_id, citizen_id, outcome)
+        log.info("licence status pull %s (%s): %s", licence_id, purpose, outcome)
+        return outcome
+
+    async def _pulled_lately(self, licence_id: str) -> bool:
+        since = self.asker.platform.clock.now() - timedelta(seconds=RECENT_PULL)
+        return await LicenceStatusPull.filter(licence_id=licence_id, pulled_at__gte=since).exists()
+
+    async def _pull(self, licence_id: str, citizen_id: str, purpose: str) -> str:
         assert self.licences is not None
         code: str | None = None
         try:
-            answer = await self.driving_licence(citizen_id, purpose)
+            reply = await self._read(TPB_DRIVING_LICENCE, citizen_id, purpose)
         except AppError as error:
+            if error.code == "RATE_LIMITED":
+                return "rate_limited"  # refused before anything was sent: nothing to record
             outcome = "unavailable" if error.code == "DEPARTMENT_UNAVAILABLE" else \
                 "no_licence" if error.code == "DEPARTMENT_SUBJECT_UNKNOWN" else "refused"
         else:
-            code = answer.licence.status if answer.licence else None
-            outcome = await self._apply(licence_id, answer)
+            try:
+                answer = _licence_answer(reply)
+            except (KeyError, ReplyShapeError):
+                outcome = "unreadable"  # 交管 answered, of another shape: asked again after the interval
+            else:
+                code = answer.licence.status if answer.licence else None
+                outcome = await self._apply(licence_id, answer)
         await self._record(licence_id, citizen_id, outcome, code)
-        log.info("licence status pull %s (%s): %s", licence_id, purpose, outcome)
         return outcome
+
+    async def _record_quietly(self, licence_id: str, citizen_id: str, outcome: str) -> None:
+        """The bookkeeping of a failed pull, so the job moves past the licence; a failure here is only logged."""
+        try:
+            await self._record(licence_id, citizen_id, outcome, None)
+        except Exception:
+            log.exception("licence status pull %s: recording %s failed", licence_id, outcome)
 
     async def _apply(self, licence_id: str, answer: LicenceAnswer) -> str:
         assert self.licences is not None
@@ -378,7 +423,7 @@ class TrafficPolice:
         assert self.licences is not None
         counts: dict[str, int] = {}
         for licence_id, citizen_id in await self._due(limit):
-            outcome = await self.pull_licence_status(licence_id, citizen_id, purpose="licence_status")
+            outcome = await self.pull_licence_status(licence_id, citizen_id, purpose=JOB_PURPOSE)
             counts[outcome] = counts.get(outcome, 0) + 1
             if outcome == "unavailable":
                 break

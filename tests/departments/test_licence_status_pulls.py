@@ -5,6 +5,7 @@ with 交管 as actor, the holder notified); a department down changes nothing an
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from app.audit import AuditEntry
 from app.departments.exchange_services import TPB, TPB_DRIVING_LICENCE
 from app.departments.models import LicenceStatusPull
+from app.departments.traffic import JOB_READER, RECENT_PULL
 from app.integrations.exchange.models import ExchangeMessage
 from app.notifications.models import Notification
 from app.vouchers.models import Licence
@@ -62,16 +64,27 @@ async def notices(citizen: SignedInCitizen) -> list[Notification]:
     return list(await Notification.filter(citizen_id=citizen.id, kind="licence_status_changed").order_by("created_at"))
 
 
+async def pulled_long_ago(clock, licence_id: str) -> None:
+    """The licence's last pull moved back past RECENT_PULL: the next open asks 交管 again."""
+    await LicenceStatusPull.filter(licence_id=licence_id).update(
+        pulled_at=clock.now() - timedelta(seconds=RECENT_PULL + 1))
+
+
+def interval(app) -> int:
+    return app.ctx.platform.settings.licence_status_pull_interval
+
+
 async def pulls(purpose: str) -> list[ExchangeMessage]:
     return list(await ExchangeMessage.filter(service=TPB_DRIVING_LICENCE, purpose=purpose).order_by("at"))
 
 
 async def test_opening_the_licence_shows_it_suspended_once_the_department_holds_it_so(
-        client, driver, wallet_licence, departments):
+        client, clock, driver, wallet_licence, departments):
     assert (await opened(client, driver, wallet_licence["id"]))["validity"] == "valid"
     assert await status_changes() == []  # 交管 says A 正常: nothing to change
 
     departments.set_driving_licence_status(HOLDER_ID, "D")
+    clock.advance(seconds=RECENT_PULL + 1)
     licence = await opened(client, driver, wallet_licence["id"])
 
     assert (licence["validity"], licence["validity_text"], licence["status_reason"]) == ("suspended", "已暂停使用", "交管：暂扣")
@@ -91,6 +104,7 @@ async def test_opening_the_licence_shows_it_suspended_once_the_department_holds_
         ("citizen_request", 200, ours[-1].user, ours[-1].request_hash, ours[-1].response_hash)
 
     departments.set_driving_licence_status(HOLDER_ID, "A")  # 交管 lifts the 暂扣
+    await pulled_long_ago(clock, wallet_licence["id"])  # (the sign-in would expire with the clock moved on again)
     licence = await opened(client, driver, wallet_licence["id"])
     assert (licence["validity"], licence["status_reason"]) == ("valid", None)
     assert [(e.attributes["from"], e.attributes["to"]) for e in await status_changes()] == \
@@ -128,12 +142,14 @@ async def test_the_job_pulls_licences_not_pulled_recently_with_its_own_purpose(a
     [theirs] = departments.messages(ours.message_id)
     assert (theirs["purpose"], theirs["status"], theirs["user"], theirs["request_hash"], theirs["response_sha256"]) == \
         ("licence_status", 200, ours.user, ours.request_hash, ours.response_hash)
-    access = await AuditEntry.filter(category="access", subject_id=driver.id).count()
-    assert access == 0  # the platform keeping the holder's own wallet in step is not someone else reading
+    # The holder sees the job's read in their access log, named as the sync, a system reader.
+    [read] = await AuditEntry.filter(category="access", subject_id=driver.id)
+    assert (read.actor, read.actor_type, read.action) == (JOB_READER.actor, "system", "department_data_read")
+    assert "licence_status" in read.purpose
 
     # Revoked is final; and a revoked licence is not asked for again.
     departments.set_driving_licence_status(HOLDER_ID, "A")
-    clock.advance(seconds=6 * 3600 + 1)  # past APP_LICENCE_STATUS_PULL_INTERVAL
+    clock.advance(seconds=interval(app) + 1)  # past APP_LICENCE_STATUS_PULL_INTERVAL
     assert await traffic.pull_due_licence_statuses() == {}
     assert (await Licence.get(id=wallet_licence["id"])).status == "revoked"
 
@@ -143,7 +159,7 @@ async def test_a_licence_pulled_recently_waits_for_the_interval(app, clock, driv
     assert await traffic.pull_due_licence_statuses() == {"unchanged": 1}
     assert await traffic.pull_due_licence_statuses() == {}  # pulled just now
 
-    clock.advance(seconds=6 * 3600 - 60)
+    clock.advance(seconds=interval(app) - 60)
     assert await traffic.pull_due_licence_statuses() == {}
     departments.set_driving_licence_status(HOLDER_ID, "D")
     clock.advance(seconds=120)
@@ -217,3 +233,84 @@ def test_the_stand_ins_control_refuses_an_unknown_code_and_a_person_without_a_li
         assert refused.value.response.status_code == expected
     assert departments.set_driving_licence_status(HOLDER_ID, "DH") == {"status": "DH", "status_name": "暂扣、违法未处理"}
     assert tpb.licence_status_name("DH") == "暂扣、违法未处理"
+
+
+def test_the_job_asks_once_a_day_by_default():
+    from app.config import Settings
+
+    assert Settings.licence_status_pull_interval == 24 * 3600  # each job read is in the holder's access log
+
+
+async def test_opening_a_licence_pulled_within_ten_minutes_does_not_ask_again(client, clock, driver, wallet_licence,
+                                                                            departments):
+    await opened(client, driver, wallet_licence["id"])
+    departments.set_driving_licence_status(HOLDER_ID, "D")
+    clock.advance(seconds=RECENT_PULL - 1)
+
+    assert (await opened(client, driver, wallet_licence["id"]))["validity"] == "valid"  # as pulled a moment ago
+    assert len(await pulls("citizen_request")) == 1
+
+    clock.advance(seconds=2)
+    assert (await opened(client, driver, wallet_licence["id"]))["validity"] == "suspended"
+    assert len(await pulls("citizen_request")) == 2
+
+
+def forged_licence_reply(app, monkeypatch, status: Any) -> None:
+    """交管 answers a verified driving-licence reply whose status code is `status`."""
+    asker = app.ctx.departments.traffic.asker
+    real = asker.ask
+
+    async def ask(service: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        reply = await real(service, *args, **kwargs)
+        if service == TPB_DRIVING_LICENCE and reply.get("licence"):
+            reply = {**reply, "licence": {**reply["licence"], "status": status}}
+        return reply
+
+    monkeypatch.setattr(asker, "ask", ask)
+
+
+@pytest.mark.parametrize("status", ["A" * 40, "d", "", 7, None, "A B"])
+async def test_a_status_code_of_another_form_is_a_reply_of_another_shape(app, client, driver, wallet_licence,
+                                                                         monkeypatch, status):
+    forged_licence_reply(app, monkeypatch, status)
+    traffic = app.ctx.departments.traffic
+
+    assert await traffic.pull_due_licence_statuses() == {"unreadable": 1}
+
+    row = await LicenceStatusPull.get(licence_id=wallet_licence["id"])
+    assert (row.outcome, row.department_status, row.pulled_at is not None) == ("unreadable", None, True)
+    assert (await Licence.get(id=wallet_licence["id"])).status == "valid" and await status_changes() == []
+    assert await traffic.pull_due_licence_statuses() == {}  # asked again after the interval, not every run
+    reply = await client.get("/api/v1/traffic/driving-licence", headers=driver.headers)
+    assert reply.status_code == 503 and reply.json()["error"]["code"] == "DEPARTMENT_UNAVAILABLE"
+    assert int(reply.headers["Retry-After"]) >= 1
+
+
+async def test_a_failure_of_our_own_in_one_pull_never_stops_the_job_nor_the_open(
+        app, client, sms, clock, police, driver, wallet_licence, departments, monkeypatch):  # noqa: F811
+    other_id = next(valid_id_number(sequence=f"{s:03d}") for s in range(100, 1000)
+                    if valid_id_number(sequence=f"{s:03d}") != HOLDER_ID
+                    and tpb.driving_licence(valid_id_number(sequence=f"{s:03d}"), beijing_today(), {})["holds_licence"])
+    await holder(client, sms, "李四", other_id)
+    other = await issue(client, police, holder_id_number=other_id, fields=driving_fields(name="李四"))
+    departments.set_driving_licence_status(HOLDER_ID, "D")
+    departments.set_driving_licence_status(other_id, "D")
+    licences = app.ctx.departments.traffic.licences
+    apply = licences.apply_pulled_status
+
+    async def failing_for_one(licence_id: str, pulled: Any) -> bool:
+        if licence_id == wallet_licence["id"]:
+            raise RuntimeError("a bug of ours")
+        return await apply(licence_id, pulled)
+
+    monkeypatch.setattr(licences, "apply_pulled_status", failing_for_one)
+
+    assert await app.ctx.departments.traffic.pull_due_licence_statuses() == {"error": 1, "changed": 1}
+    assert (await Licence.get(id=other["id"])).status == "suspended"
+    row = await LicenceStatusPull.get(licence_id=wallet_licence["id"])
+    assert (row.outcome, row.pulled_at is not None) == ("error", True)  # the next run does not start with it again
+    assert await app.ctx.departments.traffic.pull_due_licence_statuses() == {}
+
+    clock.advance(seconds=RECENT_PULL + 1)
+    assert (await opened(client, driver, wallet_licence["id"]))["validity"] == "valid"  # shown as it was
+    assert (await LicenceStatusPull.get(licence_id=wallet_licence["id"])).outcome == "error"
