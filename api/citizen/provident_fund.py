@@ -3,9 +3,9 @@
 Each read is the fund centre's answer through the data exchange (purpose citizen_request), for the
 citizen's verified ID number: 实名 is required (403 IDENTITY_LEVEL_REQUIRED, and nothing is sent). A query
 parameter that is not valid (year, reason) is 422 before the centre is asked. The centre's own failures
-answer as every department call does: 503 DEPARTMENT_UNAVAILABLE with Retry-After (also for a reply of
-another shape than the centre's), 403
-DEPARTMENT_PURPOSE_NOT_AUTHORISED, 404 DEPARTMENT_SUBJECT_UNKNOWN. A withdrawal itself is applied for
+answer as every department call does: 503 DEPARTMENT_UNAVAILABLE with Retry-After (also for a reply of another
+shape than the centre's), 403 DEPARTMENT_PURPOSE_NOT_AUTHORISED, 404 DEPARTMENT_SUBJECT_UNKNOWN; past 30 reads
+of one service a minute, 429 RATE_LIMITED with Retry-After (nothing sent). A withdrawal itself is applied for
 through 办件 (POST /api/v1/applications, item 住房公积金租房提取 or 退休提取).
 """
 

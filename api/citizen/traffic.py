@@ -1,7 +1,8 @@
 """The citizen's 交管 records: vehicles, driving licence and points, violations in detail.
 
 Read from 交管 through the data exchange by the citizen's verified ID number (实名 needed: 403
-IDENTITY_LEVEL_REQUIRED). A department down answers 503 DEPARTMENT_UNAVAILABLE with Retry-After. A fine is paid
+IDENTITY_LEVEL_REQUIRED). A department down, or a reply of another shape, answers 503 DEPARTMENT_UNAVAILABLE
+with Retry-After; past 30 reads of one service a minute, 429 RATE_LIMITED with Retry-After. A fine is paid
 through the payments API (POST /api/v1/payments) with the violation's `payable_reference`."""
 
 from __future__ import annotations
