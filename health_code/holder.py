@@ -27,7 +27,7 @@ import re
 import unicodedata
 from datetime import date
 
-from pypinyin import Style, pinyin
+from pypinyin import Style, lazy_pinyin, pinyin
 
 TAG_BYTES = 6
 MAX_SPELLINGS = 1024  # readings of one name a verifier tries (a 20-character name of heteronyms has more)
@@ -82,9 +82,14 @@ def standard_names(name: str) -> list[str]:
 
 
 def standard_name(name: str) -> str:
-    """The spelling an issuer puts in a tag: each character's most common reading."""
-    spellings = standard_names(name)
-    return spellings[0] if spellings else ""
+    """The spelling an issuer puts in a tag: each character's most common reading (the first of
+    `standard_names`, without making the others)."""
+    name = unicodedata.normalize("NFC", name)
+    spelt = []
+    for char, reading in zip(name, lazy_pinyin(name, style=Style.NORMAL, errors=lambda run: list(run))):
+        forms = _letter(char) if reading == char else _icao_pinyin(reading)
+        spelt.append(forms[0] if forms else "")
+    return "".join(spelt)
 
 
 def birth_date_of(id_number: str) -> str | None:
