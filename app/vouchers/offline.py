@@ -258,7 +258,7 @@ def _key_binding_claims(kb_jwt: str, holder_key: ec.EllipticCurvePublicKey) -> d
 
 def _check_key_binding(claims: Mapping[str, Any], credential_part: str, audience: str, nonce: str,
                        now: datetime) -> None:
-    if not secrets.compare_digest(claims["sd_hash"], sd_hash(credential_part)):
+    if not secrets.compare_digest(claims["sd_hash"].encode(), sd_hash(credential_part).encode()):
         raise PresentationError("SD_HASH_MISMATCH")
     if claims["aud"] != audience:
         raise PresentationError("WRONG_AUDIENCE")

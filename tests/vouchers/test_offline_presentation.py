@@ -362,6 +362,14 @@ def test_a_key_binding_jwt_of_another_type_or_shape_is_refused(credential, keys,
     assert bound_error_of(garbage, keys, clock) == "KEY_BINDING_INVALID"
 
 
+@pytest.mark.parametrize("digest", ["", "张三", "A" * 43])
+def test_a_key_binding_jwt_over_another_digest_is_refused(credential, keys, clock, digest):
+    text = present(credential, ["age_over_18"])
+    kb = jwt.encode({"iat": int(clock.timestamp()), "aud": AUDIENCE, "nonce": NONCE, "sd_hash": digest}, PHONE,
+                    algorithm="ES256", headers={"typ": "kb+jwt"})
+    assert bound_error_of(text + kb, keys, clock) == "SD_HASH_MISMATCH"
+
+
 def test_a_credential_without_a_holder_key_cannot_be_key_bound(keys, clock):
     bearer = issue_offline_credential(CLAIMS, keys.current, ISSUER, clock.now(), TTL)
     assert error_of(present(bearer, ["age_over_18"]), keys, clock) == "KEY_BINDING_INVALID"
