@@ -231,8 +231,7 @@ def _disclosed(disclosures: list[str], digests: list[str]) -> dict[str, Any]:
     return claims
 
 
-def _holder_key(payload: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
-    cnf = payload.get("cnf")
+def _holder_key(cnf: Any) -> ec.EllipticCurvePublicKey:
     jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
     if not isinstance(jwk, dict) or (jwk.get("kty"), jwk.get("crv")) != ("EC", "P-256") or "d" in jwk:
         raise PresentationError("KEY_BINDING_INVALID", "the credential names no P-256 holder key")
@@ -269,6 +268,13 @@ def _check_key_binding(claims: Mapping[str, Any], credential_part: str, audience
         raise PresentationError("KEY_BINDING_STALE")
 
 
+def check_key_binding(credential_part: str, kb_jwt: str, cnf: Any, audience: str, nonce: str, now: datetime) -> None:
+    """RFC 9901 §7.3 step 5: `kb_jwt` is a kb+jwt signed by the `cnf` key, over exactly `credential_part`
+    (<JWT>~<disclosure>~...~), for `audience` and `nonce`, made within KB_MAX_AGE of `now`."""
+    claims = _key_binding_claims(kb_jwt, _holder_key(cnf))
+    _check_key_binding(claims, credential_part, audience, nonce, now)
+
+
 def verify_presentation(text: str, jwks: Mapping[str, Any], now: datetime, expected_issuer: str, audience: str,
                         nonce: str) -> dict[str, Any]:
     """Check a key-bound presentation with our JWKS, for this verifier (`audience`) and the `nonce` it
@@ -288,8 +294,7 @@ def verify_presentation(text: str, jwks: Mapping[str, Any], now: datetime, expec
     disclosed = _disclosed(parts[1:-1], payload["_sd"])
     if not parts[-1]:
         raise PresentationError("KEY_BINDING_MISSING")
-    claims = _key_binding_claims(parts[-1], _holder_key(payload))
-    _check_key_binding(claims, text[:-len(parts[-1])], audience, nonce, now)
+    check_key_binding(text[:-len(parts[-1])], parts[-1], payload.get("cnf"), audience, nonce, now)
     return {"iss": payload["iss"], "iat": payload["iat"], "exp": payload["exp"], **disclosed}
 
 

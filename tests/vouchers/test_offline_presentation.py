@@ -21,16 +21,19 @@ from app.clock import MovableClock
 from app.security.keys import SigningKeyStore, b64url, b64url_decode
 from app.security.tokens import TokenIssuer
 from app.vouchers.offline import (
+    KB_MAX_AGE,
     QR_PREFIX,
     VCT,
     OfflineCredential,
     PresentationError,
+    check_key_binding,
     from_qr_text,
     holder_binding,
     issue_offline_credential,
     key_binding_jwt,
     present,
     present_bound,
+    sd_hash,
     to_qr_text,
     verify_presentation,
 )
@@ -500,3 +503,63 @@ def test_a_qr_code_that_is_not_ours_is_malformed(scanned):
     with pytest.raises(PresentationError) as caught:
         from_qr_text(scanned)
     assert caught.value.code == "MALFORMED"
+
+
+# -- the published example ---------------------------------------------------------------------
+
+# RFC 9901 §5.2: an SD-JWT+KB (issuer JWT, four disclosures, KB-JWT), as printed there with its lines joined.
+RFC_9901_PRESENTATION = "".join("""
+eyJhbGciOiAiRVMyNTYiLCAidHlwIjogImV4YW1wbGUrc2Qtand0In0.eyJfc2QiOiBb
+IkNyUWU3UzVrcUJBSHQtbk1ZWGdjNmJkdDJTSDVhVFkxc1VfTS1QZ2tqUEkiLCAiSnpZ
+akg0c3ZsaUgwUjNQeUVNZmVadTZKdDY5dTVxZWhabzdGN0VQWWxTRSIsICJQb3JGYnBL
+dVZ1Nnh5bUphZ3ZrRnNGWEFiUm9jMkpHbEFVQTJCQTRvN2NJIiwgIlRHZjRvTGJnd2Q1
+SlFhSHlLVlFaVTlVZEdFMHc1cnREc3JaemZVYW9tTG8iLCAiWFFfM2tQS3QxWHlYN0tB
+TmtxVlI2eVoyVmE1TnJQSXZQWWJ5TXZSS0JNTSIsICJYekZyendzY002R242Q0pEYzZ2
+Vks4QmtNbmZHOHZPU0tmcFBJWmRBZmRFIiwgImdiT3NJNEVkcTJ4Mkt3LXc1d1BFemFr
+b2I5aFYxY1JEMEFUTjNvUUw5Sk0iLCAianN1OXlWdWx3UVFsaEZsTV8zSmx6TWFTRnpn
+bGhRRzBEcGZheVF3TFVLNCJdLCAiaXNzIjogImh0dHBzOi8vaXNzdWVyLmV4YW1wbGUu
+Y29tIiwgImlhdCI6IDE2ODMwMDAwMDAsICJleHAiOiAxODgzMDAwMDAwLCAic3ViIjog
+InVzZXJfNDIiLCAibmF0aW9uYWxpdGllcyI6IFt7Ii4uLiI6ICJwRm5kamtaX1ZDem15
+VGE2VWpsWm8zZGgta284YUlLUWM5RGxHemhhVllvIn0sIHsiLi4uIjogIjdDZjZKa1B1
+ZHJ5M2xjYndIZ2VaOGtoQXYxVTFPU2xlclAwVmtCSnJXWjAifV0sICJfc2RfYWxnIjog
+InNoYS0yNTYiLCAiY25mIjogeyJqd2siOiB7Imt0eSI6ICJFQyIsICJjcnYiOiAiUC0y
+NTYiLCAieCI6ICJUQ0FFUjE5WnZ1M09IRjRqNFc0dmZTVm9ISVAxSUxpbERsczd2Q2VH
+ZW1jIiwgInkiOiAiWnhqaVdXYlpNUUdIVldLVlE0aGJTSWlyc1ZmdWVjQ0U2dDRqVDlG
+MkhaUSJ9fX0.MczwjBFGtzf-6WMT-hIvYbkb11NrV1WMO-jTijpMPNbswNzZ87wY2uHz
+-CXo6R04b7jYrpj9mNRAvVssXou1iw~WyJlbHVWNU9nM2dTTklJOEVZbnN4QV9BIiwgI
+mZhbWlseV9uYW1lIiwgIkRvZSJd~WyJBSngtMDk1VlBycFR0TjRRTU9xUk9BIiwgImFk
+ZHJlc3MiLCB7InN0cmVldF9hZGRyZXNzIjogIjEyMyBNYWluIFN0IiwgImxvY2FsaXR5
+IjogIkFueXRvd24iLCAicmVnaW9uIjogIkFueXN0YXRlIiwgImNvdW50cnkiOiAiVVMi
+fV0~WyIyR0xDNDJzS1F2ZUNmR2ZyeU5STjl3IiwgImdpdmVuX25hbWUiLCAiSm9obiJd
+~WyJsa2x4RjVqTVlsR1RQVW92TU5JdkNBIiwgIlVTIl0~eyJhbGciOiAiRVMyNTYiLCA
+idHlwIjogImtiK2p3dCJ9.eyJub25jZSI6ICIxMjM0NTY3ODkwIiwgImF1ZCI6ICJodH
+RwczovL3ZlcmlmaWVyLmV4YW1wbGUub3JnIiwgImlhdCI6IDE3NDg1MzcyNDQsICJzZF
+9oYXNoIjogIjBfQWYtMkItRWhMV1g1eWRoX3cyeHp3bU82aU02NkJfMlFDRWFuSTRmVV
+kifQ.T3SIus2OidNl41nmVkTZVCKKhOAX97aOldMyHFiYjHm261eLiJ1YiuONFiMN8Ql
+CmYzDlBLAdPvrXh52KaLgUQ
+""".split())
+RFC_9901_CNF = {"jwk": {"kty": "EC", "crv": "P-256", "x": "TCAER19Zvu3OHF4j4W4vfSVoHIP1ILilDls7vCeGemc",
+                        "y": "ZxjiWWbZMQGHVWKVQ4hbSIirsVfuecCE6t4jT9F2HZQ"}}
+RFC_9901_AUDIENCE, RFC_9901_NONCE, RFC_9901_IAT = "https://verifier.example.org", "1234567890", 1748537244
+
+
+def test_the_key_binding_check_accepts_the_rfc_9901_example_and_refuses_it_changed():
+    from datetime import datetime, timezone
+
+    part, kb = RFC_9901_PRESENTATION[:RFC_9901_PRESENTATION.rindex("~") + 1], RFC_9901_PRESENTATION.rsplit("~", 1)[1]
+    assert part.count("~") == 5 and sd_hash(part) == "0_Af-2B-EhLWX5ydh_w2xzwmO6iM66B_2QCEanI4fUY"
+    assert jwt_parts(part.split("~")[0])[1]["cnf"] == RFC_9901_CNF
+    then = datetime.fromtimestamp(RFC_9901_IAT + 30, timezone.utc)
+    check_key_binding(part, kb, RFC_9901_CNF, RFC_9901_AUDIENCE, RFC_9901_NONCE, then)
+
+    def refusal(credential_part=part, cnf=RFC_9901_CNF, audience=RFC_9901_AUDIENCE, nonce=RFC_9901_NONCE, now=then):
+        with pytest.raises(PresentationError) as caught:
+            check_key_binding(credential_part, kb, cnf, audience, nonce, now)
+        return caught.value.code
+
+    dropped = "~".join(part.split("~")[:-2]) + "~"  # the US nationality left out
+    assert refusal(credential_part=dropped) == "SD_HASH_MISMATCH"
+    assert refusal(cnf=holder_binding(public_jwk(PHONE))) == "KEY_BINDING_INVALID"
+    assert refusal(audience="https://other.example.org") == "WRONG_AUDIENCE"
+    assert refusal(nonce="0987654321") == "WRONG_NONCE"
+    assert refusal(now=then + timedelta(seconds=KB_MAX_AGE)) == "KEY_BINDING_STALE"
