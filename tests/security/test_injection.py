@@ -278,8 +278,9 @@ async def world(app, client, sms, clock, platform):
     return await build_world(client, sms, clock, platform)
 
 
+@pytest.mark.departments  # the department services' routes reach the stand-in departments, signed both ways
 async def test_injection_strings_in_every_text_input_are_answered_below_500_and_change_nothing(
-        app, client, world, clock, platform, monkeypatch):
+        app, client, world, clock, platform, monkeypatch, departments_live):
     started_all = time.monotonic()
     document = (await client.get("/docs/openapi.json")).json()
     conn = connections.get("default")
