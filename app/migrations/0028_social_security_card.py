@@ -1,4 +1,4 @@
-"""Tables and columns of 电子社保卡 (none yet)."""
+"""No change to the schema: 电子社保卡 keeps nothing of its own in the database (its QR handles live in the cache for their minute). Kept so that the chain of migrations stays as applied."""
 
 from tortoise import migrations
 

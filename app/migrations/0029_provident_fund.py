@@ -1,4 +1,4 @@
-"""Tables and columns of 公积金 and materials from departments (none yet)."""
+"""No change to the schema: 公积金 withdrawals and materials from departments are kept in the applications tables as they are. Kept so that the chain of migrations stays as applied."""
 
 from tortoise import migrations
 

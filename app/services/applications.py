@@ -499,7 +499,8 @@ class ApplicationService:
         """The department of a service id as registered on the exchange (its short code and name)."""
         exchange = self.departments.asker.exchange if self.departments is not None else None
         registration = exchange.registration(service) if exchange is not None else None
-        code = registration.department if registration is not None and registration.department else             "/".join(service.split("/")[2:4])
+        code = registration.department if registration is not None and registration.department else \
+            "/".join(service.split("/")[2:4])
         return {"department": code, "department_name": registration.name if registration is not None else "",
                 "service": service}
 
