@@ -301,18 +301,28 @@ class ApplicationService:
 
     async def correct(self, citizen_id: str, application_id: str, form: dict[str, Any] | None,
                       given: list[MaterialGiven] | None, note: str = "") -> ApplicationView:
-        """补正: the citizen answers a return with a new form and/or materials; back to the clerk."""
+        """补正: the citizen answers a return with a new form and/or materials; back to the clerk. Materials a
+        department could not give at submission are asked for again, also when only the form changes."""
         application = await self._owned(citizen_id, application_id)
+        if "under_review" not in TRANSITIONS.get(application.status, ()):  # refused before any department is asked
+            raise StateConflict(application.status, "under_review")
         item = await ServiceItem.get(id=application.item_id)
         changes: dict[str, Any] = {}
         if form is not None:
             changes["form_enc"] = self.p.pii.encrypt(_form_json(form), f"application-form:{application.id}")
         if given is not None:
             changes["materials"] = await self._materials(citizen_id, item, given)
+        elif any(_is_department(m) and not m.get("fetched") for m in application.materials):
+            changes["materials"] = await self._refetched(citizen_id, application.materials)
         move = Move(application.status, "under_review", note or "补正材料")
         application = await self._move(application, move, item, actor=citizen_id, actor_type="citizen",
                                        message="application_corrected", **changes)
         return await self._view(application)
+
+    async def _refetched(self, citizen_id: str, materials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The materials as kept, those a department could not give at the time asked of it again."""
+        return [await self._from_department(citizen_id, m["name"], m["service"])
+                if _is_department(m) and not m.get("fetched") else m for m in materials]
 
     async def withdraw(self, citizen_id: str, application_id: str, note: str) -> ApplicationView:
         """撤回: the citizen takes an application back (allowed by a caller that checked its window).

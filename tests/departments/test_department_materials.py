@@ -18,6 +18,7 @@ from standins.departments import hpf, hrss
 from standins.departments.server import beijing_today
 from tests.elderly_mode.elderly_factory import ACCESS_LOG, elder, family_member, linked
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
+from tests.services.service_factory import decide
 
 pytestmark = pytest.mark.departments
 
@@ -189,3 +190,35 @@ async def test_a_family_proxys_submission_asks_the_department_on_her_behalf_and_
     read = next(entry for entry in log if entry["action"] == "department_data_read")
     assert read["purpose"] == "办件材料免提交（material_prefill），代您办理（family:proxy）"
     assert read["actor"] == "**国（子女）"
+
+
+async def test_a_correction_asks_again_for_the_material_the_department_could_not_give(client, sms, departments_live,
+                                                                                     departments, clock):
+    citizen, id_number = await verified(client, sms)
+    departments.behave("fail", department="hrss", count=2)  # 人社 down at submission only (a read is sent twice)
+    application = (await apply(client, citizen)).json()
+    assert the(application["materials"], RECORD)["fetched"] is False
+    clerk = await make_department(clock, "广州市人社局办件窗口（示例）", ["clerk"], department_id="gz-rsj")
+    await client.post(f"/api/admin/v1/applications/{application['id']}/claim", headers=clerk.headers())
+    returned = await decide(client, clerk, application["id"], "return", "请补充联系电话")
+    assert returned.status_code == 200, returned.text
+
+    corrected = await client.post(f"{APPLICATIONS}/{application['id']}/corrections", headers=citizen.headers,
+                                  json={"form": {"联系电话": "13900000001"}})  # the form only
+
+    assert corrected.status_code == 200, corrected.text
+    material = the(corrected.json()["materials"], RECORD)
+    theirs = hrss.rights_record(id_number, beijing_today(), {})
+    assert (material["fetched"], material["reply_sha256"]) == (True, digest(theirs))
+
+
+async def test_a_correction_the_application_cannot_take_asks_no_department(client, sms, departments_live, departments):
+    citizen, _ = await verified(client, sms)
+    application = (await apply(client, citizen)).json()  # under review: nothing to correct
+    asked = await ExchangeMessage.all().count()
+
+    corrected = await client.post(f"{APPLICATIONS}/{application['id']}/corrections", headers=citizen.headers,
+                                  json={"materials": UPLOADS[TALENT_ITEM]})
+
+    assert corrected.status_code == 409, corrected.text
+    assert await ExchangeMessage.all().count() == asked
