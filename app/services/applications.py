@@ -467,7 +467,8 @@ class ApplicationService:
                 chosen[spec["name"]] = _by_reference(spec["name"], held, "wallet")
         for spec in item.materials:
             if spec["name"] not in chosen and spec.get("from_department"):
-                chosen[spec["name"]] = await self._from_department(citizen_id, spec["name"], spec["from_department"], reader)
+                chosen[spec["name"]] = await self._from_department(citizen_id, spec["name"], spec["from_department"],
+                                                                   reader, required=spec.get("required", True))
         missing = [m["name"] for m in item.materials if m.get("required") and m["name"] not in chosen]
         if missing:
             raise AppError("MATERIALS_MISSING", status=422, params={"names": "、".join(missing)}, extra={"missing": missing})
@@ -485,16 +486,19 @@ class ApplicationService:
                 best[licence.type_id] = licence
         return best
 
-    async def _from_department(self, citizen_id: str, name: str, service: str, reader: Reader = OWN) -> dict[str, Any]:
+    async def _from_department(self, citizen_id: str, name: str, service: str, reader: Reader = OWN,
+                               required: bool = True) -> dict[str, Any]:
         """A material fetched from a department (purpose material_prefill), kept by reference and digest with the
-        reply encrypted; one the department could not give now is kept as not fetched, its other errors raise."""
+        reply encrypted; one the department could not give now is kept as not fetched. Its other errors (not
+        authorised, no records) refuse the submission when the material is required; an optional one is kept as
+        not fetched, naming the error."""
         if self.departments is None:
             raise AppError("DEPARTMENT_NOT_CONNECTED", status=503)
         where = self._department_of(service)
         try:
             reply = await self.departments.asker.ask(service, citizen_id, purpose="material_prefill", reader=reader)
         except AppError as error:
-            if error.code != UNAVAILABLE:
+            if error.code != UNAVAILABLE and required:
                 raise
             return {"name": name, "source": "department", **where, "fetched": False, "error": error.code}
         canonical = canonical_json(reply)

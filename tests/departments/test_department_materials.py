@@ -18,7 +18,7 @@ from standins.departments import hpf, hrss
 from standins.departments.server import beijing_today
 from tests.elderly_mode.elderly_factory import ACCESS_LOG, elder, family_member, linked
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
-from tests.services.service_factory import decide
+from tests.services.service_factory import decide, make_item
 
 pytestmark = pytest.mark.departments
 
@@ -222,3 +222,17 @@ async def test_a_correction_the_application_cannot_take_asks_no_department(clien
 
     assert corrected.status_code == 409, corrected.text
     assert await ExchangeMessage.all().count() == asked
+
+
+async def test_an_optional_material_a_department_will_not_give_is_kept_as_not_fetched(client, sms, departments_live,
+                                                                                    departments, clock):
+    citizen, _ = await verified(client, sms)
+    item = await make_item(clock, materials=[{"name": RECORD, "required": False, "from_department": HRSS_RIGHTS_RECORD}])
+    departments.authorise(HRSS_RIGHTS_RECORD, ["citizen_request"])  # not for material_prefill
+
+    reply = await client.post(APPLICATIONS, headers={**citizen.headers, "Idempotency-Key": "optional-0001"},
+                              json={"item_id": item.id, "form": {"联系电话": "13900000000"}, "materials": []})
+
+    assert reply.status_code == 201, reply.text
+    material = the(reply.json()["materials"], RECORD)
+    assert (material["fetched"], material["error"]) == (False, "DEPARTMENT_PURPOSE_NOT_AUTHORISED")
