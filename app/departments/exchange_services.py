@@ -4,7 +4,9 @@ one way a department service is asked for a citizen's own data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.accounts.service import IdentityLevelRequired, verified_id_number
@@ -57,6 +59,24 @@ def unreadable(service: str) -> AppError:
     """A verified reply of another shape than the service's: the department gave no usable data, as if it were
     down (503 DEPARTMENT_UNAVAILABLE with Retry-After). Every department service answers it the same way."""
     return department_error(DepartmentUnavailable(service, FAULT_REPLY))
+
+
+class DepartmentWords(BaseModel):
+    """A part of a department's reply as a service reads it: the fields it uses are checked, others ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+Words = TypeVar("Words", bound=DepartmentWords)
+
+
+def read_reply(model: type[Words], reply: dict[str, Any], service: str) -> Words:
+    """The department's reply as `model`; a verified reply of another shape is unreadable (503, as if it were down),
+    never read as data."""
+    try:
+        return model.model_validate(reply)
+    except ValidationError:
+        raise unreadable(service) from None
 
 
 LIVE_READS_PER_MINUTE = 30  # a citizen's own live reads of one department service: well past any screen's need

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import ConfigDict, model_validator
 
 from app.clock import CHINA_TIME
 from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY, OWN,
-                                               DepartmentAsker, Reader, unreadable)
+                                               DepartmentAsker, DepartmentWords, Reader, read_reply, unreadable)
 from app.errors import ValidationFailed
 
 REASONS = ("rent", "purchase", "retirement")  # 租房提取, 购房提取, 退休提取
@@ -101,9 +101,8 @@ class Eligibility:
     sample: bool
 
 
-class CentreWords(BaseModel):
-    """A part of the fund centre's reply: the fields we use are checked (amounts whole fen, never a string or a
-    boolean), others ignored. A reply of another shape is unreadable, never read as data."""
+class CentreWords(DepartmentWords):
+    """A part of the fund centre's reply, checked strictly: amounts are whole fen, never a string or a boolean."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
@@ -178,17 +177,6 @@ class CentreEligibility(CentreWords):
     balance_fen: int
     reasons: list[CentreRule]
     sample: bool = False
-
-
-Words = TypeVar("Words", bound=CentreWords)
-
-
-def read_reply(model: type[Words], reply: dict[str, Any], service: str) -> Words:
-    """The centre's reply as `model`; a verified reply of another shape is unreadable (503, as if it were down)."""
-    try:
-        return model.model_validate(reply)
-    except ValidationError:
-        raise unreadable(service) from None
 
 
 def _yuan(fen: int) -> str:

@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, Self, TypeVar
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from app import audit
 from app.clock import CHINA_TIME
 from app.departments import social_insurance_token as proof_token
 from app.departments.exchange_services import (HRSS_CONTRIBUTIONS, HRSS_INSURED_STATUS, HRSS_RIGHTS_RECORD,
-                                               DepartmentAsker, unreadable)
+                                               DepartmentAsker, DepartmentWords, read_reply)
 from app.departments.models import SocialInsuranceProof
 from app.departments.social_insurance_render import ProofPage, render_pdf, render_png
 from app.departments.social_insurance_words import (PERSON_KINDS, PROOF_STATE_NAMES, PROOF_STATES, RECORD_TITLE,
@@ -40,10 +40,8 @@ VERIFIED_FACTS = ["record_no", "holder_name_masked", "id_number_masked", "issued
 DocumentKind = Literal["png", "pdf"]
 
 
-class HrssWords(BaseModel):
-    """A part of a department reply: the fields we use are checked, others are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
+class HrssWords(DepartmentWords):
+    """A part of 人社's reply: the fields we use are checked, others are ignored."""
 
 
 class InsuredScheme(HrssWords):
@@ -192,17 +190,6 @@ class SocialInsuranceProofCheck(BaseModel):
     sample: bool
 
 
-Words = TypeVar("Words", bound=HrssWords)
-
-
-def _read(model: type[Words], reply: dict[str, Any], service: str) -> Words:
-    """The department's reply as `model`: a verified reply of another shape is unreadable (503, as if down)."""
-    try:
-        return model.model_validate(reply)
-    except ValidationError:
-        raise unreadable(service) from None
-
-
 def _yuan(fen: int) -> str:
     return f"¥{fen / 100:,.2f}"
 
@@ -219,7 +206,7 @@ class SocialInsurance:
 
     async def status(self, citizen_id: str, language: str) -> InsuredStatus:
         reply = await self.asker.ask(HRSS_INSURED_STATUS, citizen_id)
-        return _read(InsuredStatus, reply, HRSS_INSURED_STATUS).localized(language)
+        return read_reply(InsuredStatus, reply, HRSS_INSURED_STATUS).localized(language)
 
     async def contributions(self, citizen_id: str, year: int | None, language: str) -> InsuranceContributions:
         """缴费明细 of `year` (this year when None): 422 naming `year` outside 1990 to this year, before asking."""
@@ -228,11 +215,11 @@ class SocialInsurance:
         if not FIRST_YEAR <= year <= this_year:
             raise ValidationFailed([{"field": "year", "problem": f"{FIRST_YEAR}-{this_year}"}])
         reply = await self.asker.ask(HRSS_CONTRIBUTIONS, citizen_id, {"year": year})
-        return _read(InsuranceContributions, reply, HRSS_CONTRIBUTIONS).localized(language)
+        return read_reply(InsuranceContributions, reply, HRSS_CONTRIBUTIONS).localized(language)
 
     async def rights_record(self, citizen_id: str, language: str) -> RightsRecord:
         reply = await self.asker.ask(HRSS_RIGHTS_RECORD, citizen_id)
-        return _read(RightsRecord, reply, HRSS_RIGHTS_RECORD).localized(language)
+        return read_reply(RightsRecord, reply, HRSS_RIGHTS_RECORD).localized(language)
 
     # -- printed proofs ------------------------------------------------------------------------
     async def issue_proof(self, citizen_id: str, name_masked: str, id_number_masked: str,
@@ -242,7 +229,7 @@ class SocialInsurance:
         await hit_all(self.p.cache, self.p.clock, [Limit(f"si-proof:{citizen_id}:{window}", limit, window)
                                                    for limit, window in PROOF_LIMITS])
         reply = await self.asker.ask(HRSS_RIGHTS_RECORD, citizen_id)
-        record = _read(RightsRecord, reply, HRSS_RIGHTS_RECORD)
+        record = read_reply(RightsRecord, reply, HRSS_RIGHTS_RECORD)
         proof_id, now = new_id("sip"), self.p.clock.now()
         proof = await SocialInsuranceProof.create(
             id=proof_id, citizen_id=citizen_id, record_no=record.record_no,
