@@ -34,6 +34,12 @@ NOT_PER_CLIENT = {
         "a licence share is the citizen's, shown to whoever they choose: any relying party verifies it (each check "
         "is in the holder's access log); no relying party owns a share",
     ("relying_party", "POST", "api/rp/v1/standing-requests"): "creates the caller's own request; the body names no object",
+    ("relying_party", "POST", "api/rp/v1/social-security-card/checks"):
+        "checks a 电子社保卡 QR the holder shows, once: no relying party owns a QR (each check is in the holder's "
+        "access log; a second check of the same QR is 409, tests/departments/test_social_security_card.py)",
+    ("relying_party", "POST", "api/rp/v1/offline-checks"):
+        "checks an offline ID QR the citizen shows, with a nonce issued to the caller: another party's nonce is "
+        "refused (OFFLINE_NONCE_MISMATCH, tests/vouchers/test_offline_key_binding.py); no relying party owns a QR",
     ("admin", "POST", "api/admin/v1/venues/<venue_id:str>/exposures"):
         "a health administrator marks an exposure at any venue: the venue's owner is not the health authority",
     ("admin", "PUT", "api/admin/v1/licence-types/<code:str>/issuer"):
