@@ -31,7 +31,6 @@ from app.notifications.service import notify
 from app.platform import Platform
 from app.single_flight import SingleFlight
 from health_code import codec, render
-from health_code.holder import tag_for
 from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
 from health_code.rules import COLOUR_RANK, EVIDENCE_KINDS, Evidence, RuleSet, UpheldAppeal, Verdict
 
@@ -600,11 +599,11 @@ class Holder:
 
 def claims_for_holder(code_id: bytes, colour: str, reasons: tuple[int, ...], name: str, id_number: str, issuer: str,
                       issued_at: int, expires_at: int, converted: bool = False) -> codec.CodeClaims:
-    """The claims of a code we issue to the holder of this legal name and ID number: the masked name, and
-    the tag binding the code to the name and birth date (health_code.holder)."""
+    """The claims of a code we issue to the holder of this legal name: the masked name only. No holder tag: a tag
+    of name and birth date that anyone can compute is one anyone who scans the code can guess them from (a
+    surname and a birth date in under a second), and every venue scans these codes."""
     return codec.CodeClaims(code_id=code_id, colour=colour, reasons=reasons, subject_masked=codec.masked_name(name),
-                            issuer=issuer, issued_at=issued_at, expires_at=expires_at, converted=converted,
-                            holder=tag_for(code_id, name, id_number))
+                            issuer=issuer, issued_at=issued_at, expires_at=expires_at, converted=converted)
 
 
 def worse(colour: str, than: str | None) -> bool:

@@ -282,8 +282,14 @@ def search(items: Iterable[IndexedItem], query: str, region: str | None = None,
             scores = [term_score(term, item) for term in terms]
             if all(scores):
                 hits.append(Hit(item, sum(scores)))
-    # An app function the words fit as well as an item comes first; a closer item still outranks it.
-    hits.sort(key=lambda h: (-h.score, h.item.kind != "feature", -h.item.popularity, h.item.id))
+    # An app function named by exactly the words typed (one of its names) comes first; otherwise it ranks by fit
+    # like an item, winning a tie, so a closer 办事 item still outranks it.
+    typed = " ".join(terms)
+
+    def named(item: IndexedItem) -> bool:
+        return item.kind == "feature" and (typed in item.words or all(term in item.words for term in terms))
+
+    hits.sort(key=lambda h: (not named(h.item), -h.score, h.item.kind != "feature", -h.item.popularity, h.item.id))
     if hits:
         return SearchResult(hits[:limit], [], len(hits))
     return SearchResult([], suggest(visible, " ".join(terms)), 0)

@@ -21,6 +21,7 @@ Every change, and every refused document, leaves an audit entry.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -105,10 +106,14 @@ def _signer_algorithm(signer: Any) -> str:
     return "ES256" if isinstance(signer, ec.EllipticCurvePublicKey) else "PS256"
 
 
+LATEST_TIME = 253402300799  # 9999-12-31T23:59:59Z: a time past it (or not finite) is not one
+MAX_SEQUENCE = 2**63 - 1  # what the sequence column holds
+
+
 def _timestamp(claims: Mapping[str, Any], name: str) -> int:
     value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FeedRefused("MALFORMED")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= LATEST_TIME:
+        raise FeedRefused("MALFORMED")  # NaN and infinities fail the comparison too
     return int(value)
 
 
@@ -131,7 +136,7 @@ def read_document(token: str, signer: Any, partner_id: str, now: float) -> KeysD
         raise FeedRefused("MALFORMED") from None
     issued_at, expires_at = _timestamp(claims, "iat"), _timestamp(claims, "exp")
     sequence, keys = claims.get("seq"), claims.get("keys")
-    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or not 0 <= sequence <= MAX_SEQUENCE:
         raise FeedRefused("MALFORMED")
     if not isinstance(keys, list) or len(keys) > MAX_KEYS or not all(isinstance(k, dict) for k in keys):
         raise FeedRefused("MALFORMED")
@@ -160,9 +165,10 @@ def key_spec(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_DOCUMENT_BYTES) -> str:
-    """GET the keys document: no redirects, at most `limit` bytes, an answer within `timeout` seconds."""
+    """GET the keys document: no redirects, at most `limit` bytes, the whole answer within `timeout` seconds (a
+    server trickling bytes is cut off, not waited for)."""
     try:
-        async with http_client(timeout=timeout, follow_redirects=False) as client:
+        async with asyncio.timeout(timeout), http_client(timeout=timeout, follow_redirects=False) as client:
             async with client.stream("GET", url, headers={"Accept": "application/jwt"}) as answer:
                 if answer.status_code != 200:
                     raise FeedRefused("HTTP_STATUS")
@@ -171,7 +177,7 @@ async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = 
                     body.extend(chunk)
                     if len(body) > limit:
                         raise FeedRefused("TOO_LARGE")
-    except httpx.HTTPError:
+    except (httpx.HTTPError, TimeoutError):
         raise FeedRefused("UNREACHABLE") from None
     try:
         return body.decode("ascii").strip()
@@ -229,7 +235,11 @@ class PartnerKeyFeeds:
         """Fetch and apply every registered feed; the outcome per partner."""
         outcomes = {}
         for feed in await PartnerKeyFeed.all().order_by("partner_id"):
-            outcomes[feed.partner_id] = await self.refresh(feed)
+            try:
+                outcomes[feed.partner_id] = await self.refresh(feed)
+            except Exception:  # one partner's feed never stops the others' rotations
+                log.exception("partner key feed %s: failed, asked again next run", feed.partner_id)
+                outcomes[feed.partner_id] = "error"
         return outcomes
 
     async def refresh(self, feed: PartnerKeyFeed) -> str:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
 from health_code.codec import CodeError
-from health_code.interop.key_feed import DOCUMENT_TYPE, check_feed_url
+from health_code.interop.key_feed import DOCUMENT_TYPE, FeedRefused, check_feed_url, read_document
 from health_code.interop.models import PartnerKey, PartnerKeyFeed
 from health_code.jobs import add_partner_key_jobs, run_exclusively
 from tests.factories import make_department
@@ -446,3 +446,17 @@ async def test_the_feed_of_a_suspended_partner_changes_nothing(app, client, admi
 async def test_removing_a_feed_that_is_not_there_is_not_found(client, admin, macau):
     missing = await client.delete(FEED, headers=admin.headers())
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "PARTNER_KEY_FEED_NOT_FOUND"
+
+
+@pytest.mark.parametrize("change", [
+    {"exp": float("inf")}, {"exp": float("nan")}, {"exp": 10 ** 15}, {"iat": -1}, {"seq": 2 ** 63}, {"seq": -1},
+])
+def test_a_signed_document_with_times_or_a_sequence_no_one_can_hold_is_malformed_not_a_crash(change):
+    signer = ec.generate_private_key(ec.SECP256R1())
+    claims = {"iss": "MO", "iat": 1_800_000_000, "exp": 1_800_086_400, "seq": 7, "keys": [], **change}
+    token = jwt.encode(claims, signer, algorithm="ES256", headers={"typ": DOCUMENT_TYPE})
+
+    with pytest.raises(FeedRefused) as refused:
+        read_document(token, signer.public_key(), "MO", 1_800_000_100)
+
+    assert refused.value.reason == "MALFORMED"
