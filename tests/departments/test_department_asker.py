@@ -73,3 +73,19 @@ async def test_reads_for_someone_else_or_another_purpose_are_not_counted_as_the_
     with pytest.raises(AppError) as raised:
         await asker.ask(HPF_ACCOUNT, citizen.id)
     assert (raised.value.code, raised.value.status) == ("RATE_LIMITED", 429)
+
+
+@pytest.mark.parametrize("path", [FUND, "/api/v1/social-insurance", "/api/v1/traffic/violations"])
+async def test_a_reply_whose_signature_does_not_check_is_the_department_down_never_data(
+        client, sms, departments_live, departments, path):
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, id_number=valid_id_number(sequence="312"))
+    departments.behave("bad_signature", count=0)  # every department signs with a key we do not hold
+
+    reply = await client.get(path, headers=citizen.headers)
+
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["error"]["code"] == "DEPARTMENT_UNAVAILABLE" and int(reply.headers["Retry-After"]) >= 1
+    assert set(reply.json()) == {"error"}  # nothing of the department's reply is shown
+    [row] = await ExchangeMessage.all()  # not sent again: a key we do not know is not a passing fault
+    assert (row.status, row.fault) == (200, "Server.ClientProxy.InvalidSignature")
