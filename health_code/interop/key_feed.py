@@ -22,6 +22,7 @@ Every change, and every refused document, leaves an audit entry.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -97,9 +98,31 @@ def check_feed_url(url: str, production: bool) -> str:
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password \
             or parts.fragment:
         raise _invalid("url", "an absolute https URL, without user name, password or fragment")
-    if production and (parts.scheme != "https" or is_stand_in(url)):
+    if production and (parts.scheme != "https" or is_stand_in(url) or not _may_be_public(parts.hostname)):
         raise _invalid("url", "https to the partner's own host in production")
     return url
+
+
+def _may_be_public(host: str) -> bool:
+    """False for an address literal that is not a public one (private, loopback, link-local, metadata, mapped...);
+    a name is judged by what it resolves to, at each fetch (`public_addresses`)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_global
+    except ValueError:
+        return True
+
+
+async def public_addresses(host: str) -> None:
+    """Resolve `host` and refuse (UNREACHABLE) unless every address it names is a public one: a feed registered by
+    name must not lead the job to an internal service. (A name that changes between this check and the connection
+    is not caught here: the partner's host is registered by administrators.)"""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        raise FeedRefused("UNREACHABLE") from None
+    addresses = {info[4][0] for info in found}
+    if not addresses or not all(ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+        raise FeedRefused("NOT_PUBLIC")
 
 
 def _signer_algorithm(signer: Any) -> str:
@@ -256,6 +279,8 @@ class PartnerKeyFeeds:
 
     async def _refresh(self, feed: PartnerKeyFeed) -> str:
         try:
+            if self.p.settings.production:
+                await public_addresses(urlsplit(feed.url).hostname or "")
             token = await fetch_document(feed.url)
             signer = public_key_from_jwk(feed.signer_jwk)
             document = read_document(token, signer, feed.partner_id, self.p.clock.timestamp())

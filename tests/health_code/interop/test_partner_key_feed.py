@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
 from health_code.codec import CodeError
-from health_code.interop.key_feed import DOCUMENT_TYPE, FeedRefused, check_feed_url, read_document
+from app.errors import ValidationFailed
+from health_code.interop.key_feed import (DOCUMENT_TYPE, FeedRefused, check_feed_url, public_addresses,
+                                          read_document)
 from health_code.interop.models import PartnerKey, PartnerKeyFeed
 from health_code.jobs import add_partner_key_jobs, run_exclusively
 from tests.factories import make_department
@@ -460,3 +462,26 @@ def test_a_signed_document_with_times_or_a_sequence_no_one_can_hold_is_malformed
         read_document(token, signer.public_key(), "MO", 1_800_000_100)
 
     assert refused.value.reason == "MALFORMED"
+
+
+@pytest.mark.parametrize("url", ["https://10.0.0.5/jwks", "https://169.254.169.254/latest/meta-data",
+                                 "https://[::ffff:7f00:1]/jwks", "https://192.168.1.20/jwks", "https://0.0.0.0/jwks"])
+def test_production_refuses_a_feed_at_an_address_that_is_not_public(url):
+    with pytest.raises(ValidationFailed):
+        check_feed_url(url, production=True)
+    assert check_feed_url("https://8.8.8.8/jwks", production=True)
+
+
+async def test_a_name_that_resolves_to_an_internal_address_is_not_fetched(app, admin, macau, feed, monkeypatch):
+    with pytest.raises(FeedRefused) as inside:
+        await public_addresses("localhost")
+    assert inside.value.reason == "NOT_PUBLIC"
+    with pytest.raises(FeedRefused) as nowhere:
+        await public_addresses("no-such-host.invalid")
+    assert nowhere.value.reason == "UNREACHABLE"
+    platform = app.ctx.partner_key_feeds.p  # the feed registered at 127.0.0.1, then the service in production
+    monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
+    before = await key_rows()
+
+    assert await run_job(app) == {"MO": "NOT_PUBLIC"}
+    assert await key_rows() == before
