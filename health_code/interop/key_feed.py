@@ -232,9 +232,13 @@ class PartnerKeyFeeds:
         if feed is None:
             feed = await PartnerKeyFeed.create(partner_id=partner_id, url=url, signer_jwk=signer, created_at=now,
                                                updated_at=now)
-        else:  # a new long-term key or URL starts a new sequence: the old one belonged to another publisher
+        else:
+            # A new long-term key starts a new sequence (the old one was another publisher's); the same key keeps
+            # its sequence, so re-registering never lets an older document of it be applied again.
+            if feed.signer_jwk != signer:
+                feed.sequence = feed.document_issued_at = None
             feed.url, feed.signer_jwk, feed.updated_at = url, signer, now
-            feed.sequence = feed.document_issued_at = feed.checked_at = feed.outcome = None
+            feed.checked_at = feed.outcome = None
             await feed.save()
         await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_feed_registered",
                                  attributes={"partner": partner_id, "url": url, "signer_kid": signer.get("kid")})

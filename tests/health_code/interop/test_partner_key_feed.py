@@ -263,6 +263,13 @@ async def test_a_replayed_older_document_changes_nothing(app, client, admin, mac
     assert keys[first]["retired_at"] is not None and keys[new]["retired_at"] is None
     assert [a["reason"] for a in await feed_audit("partner_key_feed_refused")] == ["REPLAYED"]
 
+    # Registered again with the same publishing key (e.g. a new URL): the sequence is kept, the old one still refused.
+    publisher = (await macau.client.get("/publisher-key")).json()
+    again = await client.put(FEED, headers=admin.headers(), json={"url": feed["url"], "signer_jwk": publisher})
+    assert again.status_code == 200, again.text
+    assert await run_job(app) == {"MO": "REPLAYED"}
+    assert await key_rows() == rows
+
 
 def closed_port() -> int:
     with socket.socket() as sock:
