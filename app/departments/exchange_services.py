@@ -108,19 +108,17 @@ class DepartmentAsker:
         return id_number
 
     async def ask(self, service: str, citizen_id: str, body: dict[str, Any] | None = None, *,
-                  purpose: str = "citizen_request", read: bool = True, represented_party: str = "",
-                  actor: str | None = None, actor_type: str = "citizen", reader: Reader | None = None) -> dict[str, Any]:
-        """`reader` (or `actor`, `actor_type` and `represented_party`) says who asks when it is not the citizen."""
-        if reader is not None:
-            actor, actor_type, represented_party = reader.actor, reader.actor_type, reader.represented_party
+                  purpose: str = "citizen_request", reader: Reader = OWN) -> dict[str, Any]:
+        """A read of the citizen's data; `reader` says who asks when it is not the citizen."""
         subject = {"subject": {"id_number": await self.id_number(citizen_id)}}
         if self.exchange is None or not self.connected(service):
             raise AppError("DEPARTMENT_NOT_CONNECTED", status=503)
-        if purpose == "citizen_request" and actor is None and actor_type == "citizen" and not represented_party:
+        if purpose == "citizen_request" and reader == OWN:
             await self._count_own_read(service, citizen_id)
         try:
-            return await self.exchange.call(service, citizen_id, purpose, {**subject, **(body or {})}, read=read,
-                                            represented_party=represented_party, actor=actor, actor_type=actor_type)
+            return await self.exchange.call(service, citizen_id, purpose, {**subject, **(body or {})},
+                                            represented_party=reader.represented_party, actor=reader.actor,
+                                            actor_type=reader.actor_type)
         except ExchangeError as error:
             raise department_error(error) from error
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from app import audit
 from app.accounts.service import CitizenSnapshot
-from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD, DepartmentAsker, unreadable
+from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD, DepartmentAsker, Reader, unreadable
 from app.errors import AppError, Conflict, Forbidden
 from app.platform import Platform
 from app.security import ratelimit
@@ -137,7 +137,7 @@ class SocialSecurityCards:
         holder = await self._claim(handle, rp)
         try:
             card = card_of(await self.asker.ask(HRSS_SOCIAL_SECURITY_CARD, holder[0], purpose="relying_party_check",
-                                                actor=rp.name, actor_type="relying_party"))
+                                                reader=Reader(actor=rp.name, actor_type="relying_party")))
         except BaseException:
             # Nothing was learned: the same QR may be checked again within its lifetime (e.g. after Retry-After).
             await self.p.cache.delete_if(CHECKED_KEY + handle, rp.id)
