@@ -19,6 +19,7 @@ from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, model_validator
 
+from app.money import yuan
 from app.clock import CHINA_TIME
 from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY, OWN,
                                                DepartmentAsker, DepartmentWords, Reader, read_reply, unreadable)
@@ -179,10 +180,6 @@ class CentreEligibility(CentreWords):
     sample: bool = False
 
 
-def _yuan(fen: int) -> str:
-    return f"¥{fen / 100:,.2f}"
-
-
 class ProvidentFund:
     """The citizen's 住房公积金 as the fund centre keeps it, asked through one DepartmentAsker."""
 
@@ -231,7 +228,7 @@ class ProvidentFund:
         return [*answer.rules,
                 FundRule(ELIGIBLE_RULE, answer.eligible, f"公积金中心核验符合{REASON_TEXTS[reason]['zh-Hans']}条件"),
                 FundRule(AMOUNT_RULE, within,
-                         f"申请提取金额 {_yuan(amount_fen)} 不超过可提取额度 {_yuan(answer.max_amount_fen)}")]
+                         f"申请提取金额 {yuan(amount_fen)} 不超过可提取额度 {yuan(answer.max_amount_fen)}")]
 
 
 __all__ = ["AMOUNT_RULE", "ELIGIBLE_RULE", "REASONS", "CentreAccount", "CentreDeposits", "CentreEligibility",

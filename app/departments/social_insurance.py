@@ -18,6 +18,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field
 
 from app import audit
+from app.money import yuan
 from app.clock import CHINA_TIME
 from app.departments import social_insurance_token as proof_token
 from app.departments.exchange_services import (HRSS_CONTRIBUTIONS, HRSS_INSURED_STATUS, HRSS_RIGHTS_RECORD,
@@ -190,10 +191,6 @@ class SocialInsuranceProofCheck(BaseModel):
     sample: bool
 
 
-def _yuan(fen: int) -> str:
-    return f"¥{fen / 100:,.2f}"
-
-
 class SocialInsurance:
     """The citizen's 社保 at 人社, and the proofs of it they print."""
 
@@ -322,11 +319,11 @@ class SocialInsurance:
         claims = proof_token.ProofClaims(proof.id, proof.record_digest, proof.issued_on, proof.valid_until)
         pension = record.pension
         figures = [("养老保险累计缴费", f"{pension.months_total} 个月"),
-                   ("养老保险个人账户", _yuan(pension.personal_account_fen)),
+                   ("养老保险个人账户", yuan(pension.personal_account_fen)),
                    ("本年缴费月数", f"{pension.this_year_months} 个月"),
-                   ("医疗保险个人账户", _yuan(record.medical.personal_account_fen))]
+                   ("医疗保险个人账户", yuan(record.medical.personal_account_fen))]
         if record.this_year_base_fen is not None:
-            figures.append(("本年缴费基数", f"{_yuan(record.this_year_base_fen)} / 月"))
+            figures.append(("本年缴费基数", f"{yuan(record.this_year_base_fen)} / 月"))
         return ProofPage(
             title=record.title, record_no=record.record_no,
             holder=(("姓名", holder["name"]), ("公民身份号码", holder["id_number"]), ("参保地", record.insured_place),

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from PIL import Image, ImageDraw
 
+from app.money import yuan
 from app.clock import CHINA_TIME
 from app.payments.models import Payment, Receipt, Refund
 from app.platform import Platform
@@ -30,11 +31,6 @@ from health_code import render
 PAYEE = "广东省政务服务数据管理局（示例收款单位）"
 NUMBER = re.compile(r"GDPR[0-9]{18}")  # the shape of every receipt number we issue (ASCII digits only)
 KIND_TEXTS = {"application_fee": "行政事业性收费", "traffic_fine": "交通违法罚没款", "utility_bill": "公共事业缴费"}
-
-
-def yuan(fen: int) -> str:
-    """Fen as yuan text without floats: 20000 -> ¥200.00."""
-    return f"¥{fen // 100:,}.{fen % 100:02d}"
 
 
 @dataclass(frozen=True)

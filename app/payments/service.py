@@ -53,7 +53,8 @@ from app.integrations import ProviderError, ProviderThrottled
 from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, ORDER_CLOSED, ORDER_NOT_FOUND, ORDER_PAID, BillLine,
                                                 Channel, NoticeRejected, OrderRequest, PaymentNotice,
                                                 PaymentProvider, ProviderOrder, ProviderRefund, ProviderRefused)
-from app.payments.receipts import PAYEE, Receipts, receipt_status, refunded_fen, yuan
+from app.money import yuan
+from app.payments.receipts import PAYEE, Receipts, receipt_status, refunded_fen
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
