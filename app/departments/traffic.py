@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from tortoise.expressions import Q
 
+from app.i18n import pick
 from app.clock import CHINA_TIME
 from app.departments.exchange_services import (OWN, TPB, TPB_DRIVING_LICENCE, TPB_VEHICLES, TPB_VIOLATIONS,
                                                DepartmentAsker, Reader, unreadable)
@@ -128,9 +129,9 @@ class DrivingLicence:
 
     def points_notice(self, language: str) -> str | None:
         if self.points_full:
-            return _pick(POINTS_NOTICES["full"], language).format(limit=POINTS_LIMIT)
+            return pick(POINTS_NOTICES["full"], language, limit=POINTS_LIMIT)
         if self.points >= POINTS_NEAR:
-            return _pick(POINTS_NOTICES["near"], language).format(points=self.points, left=POINTS_LIMIT - self.points)
+            return pick(POINTS_NOTICES["near"], language, points=self.points, left=POINTS_LIMIT - self.points)
         return None
 
 
@@ -142,7 +143,7 @@ class LicenceAnswer:
 
     @staticmethod
     def no_licence_text(language: str) -> str:
-        return _pick(NO_LICENCE, language)
+        return pick(NO_LICENCE, language)
 
 
 @dataclass(frozen=True)
@@ -178,10 +179,6 @@ class Violations:
     @property
     def unpaid(self) -> list[Violation]:
         return [v for v in self.items if v.status == "unpaid"]
-
-
-def _pick(texts: dict[str, str], language: str) -> str:
-    return texts.get(language) or texts["zh-Hans"]
 
 
 def wallet_status(code: str) -> str | None:
