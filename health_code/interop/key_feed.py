@@ -13,8 +13,8 @@ with the registered long-term key, it is within `iat`..`exp`, and its `seq` is h
 last document applied, so an older document replayed cannot undo a newer one.
 
 Applying it: a listed key we do not hold is added; a key the feed listed before and no longer lists is
-retired (it keeps verifying codes signed before its retirement, until their own expiry); a retired key
-listed again is restored. The manual override stays: a key an admin revoked is never re-added, and a
+retired (it keeps verifying codes signed before its retirement, until their own expiry but for no longer than
+`trust.RETIRED_GRACE` after the retirement); a retired key listed again is restored. The manual override stays: a key an admin revoked is never re-added, and a
 key an admin added stays until an admin revokes it, unless the feed lists it (then the feed manages it).
 Every change, and every refused document, leaves an audit entry.
 """

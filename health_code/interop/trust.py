@@ -3,14 +3,19 @@
 A snapshot of partners and keys is kept per process and reloaded when the shared version
 counter in the cache moves, so a key revoked on one worker stops verifying on every worker
 at once, while a batch of 100 codes costs one cache read, not 100 database queries.
+
+A key retired from a partner's published keys verifies only codes issued (`iat`) before its retirement, and
+nothing at all once `RETIRED_GRACE` has passed since it was retired, whatever a code's own `exp` says: whoever
+still holds a retired private key could otherwise backdate `iat` and set a far `exp`, and sign without end.
+In the snapshot its `not_after` is brought forward to that time, so every format refuses it (KEY_NOT_VALID).
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 import jwt
@@ -26,6 +31,9 @@ from health_code.interop.models import Partner, PartnerKey
 
 VERSION_KEY = "interop:trust-version"
 VERSION_TTL = 30 * 24 * 3600
+# How long after its retirement a retired key still verifies the codes it signed before it (their holders have
+# had that long to get a code signed by the partner's current key).
+RETIRED_GRACE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,8 @@ class ListedKey:
     trusted: TrustedKey
     partner_id: str
     revoked: bool
-    retired_at: datetime | None = None  # left the partner's published keys: signs nothing after this
+    # Left the partner's published keys: signs nothing after this, verifies nothing after this + RETIRED_GRACE.
+    retired_at: datetime | None = None
 
 
 def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
@@ -89,6 +98,14 @@ def trusted_key(row: PartnerKey) -> TrustedKey:
                       row.not_after, usages)
 
 
+def bounded_by_retirement(key: TrustedKey, retired_at: datetime | None) -> TrustedKey:
+    """A retired key valid until RETIRED_GRACE after its retirement at the latest (sooner if its own validity ends)."""
+    if retired_at is None:
+        return key
+    last = retired_at + RETIRED_GRACE
+    return key if key.not_after is not None and key.not_after <= last else replace(key, not_after=last)
+
+
 class PartnerTrustList:
     """Partners and their code-signing keys, as one verification sees them."""
 
@@ -117,7 +134,8 @@ class PartnerTrustList:
                     for p in await Partner.all()}
         keys: dict[bytes, ListedKey] = {}
         for row in await PartnerKey.all():
-            listed = ListedKey(trusted_key(row), row.partner_id, row.revoked_at is not None, row.retired_at)
+            listed = ListedKey(bounded_by_retirement(trusted_key(row), row.retired_at), row.partner_id,
+                               row.revoked_at is not None, row.retired_at)
             keys[listed.trusted.kid] = listed
         self._partners, self._keys, self._version = partners, keys, version
 
@@ -137,7 +155,8 @@ class PartnerTrustList:
         return listed.trusted
 
     def check_signed_while_current(self, kid: bytes, issued_at: float | None) -> None:
-        """A retired key verifies only codes issued before it was retired (each until its own expiry)."""
+        """A retired key verifies only codes issued before it was retired (each until its own expiry, and none
+        after the key's validity, which ends RETIRED_GRACE after its retirement)."""
         listed = self._keys.get(kid)
         if listed is None or listed.retired_at is None:
             return
@@ -165,7 +184,8 @@ def _published_key(listed: ListedKey) -> dict[str, Any]:
         "not_before": rfc3339(key.not_before) if key.not_before else None,
         "not_after": rfc3339(key.not_after) if key.not_after else None,
         "usages": sorted(key.usages) if key.usages is not None else None,
-        # Retired: it verifies only codes issued (iat) before this time, each until its own expiry.
+        # Retired: it verifies only codes issued (iat) before this time, and none after not_after (RETIRED_GRACE
+        # after this at the latest).
         "retired_at": rfc3339(listed.retired_at) if listed.retired_at else None,
         "jwk": public_jwk_of(key.public_key),
     }
