@@ -8,7 +8,8 @@ a JWT (header `typ` = `partner-keys+jwt`, ES256 or PS256, signed by that key) wh
                "nbf": 1764979200, "exp": 1796515200, "usages": ["v"], "x5c": ["<base64 DER>"]}]}
 
 (`nbf`, `exp`, `usages` and `x5c` of a key are optional; with `x5c`, a DCC signer certificate, the kid is
-the first 8 bytes of its SHA-256). A document changes our trust list only when its signature verifies
+the first 8 bytes of its SHA-256, and the key signs the certificate types both its certificate and `usages`
+allow: a document may narrow what the certificate allows, never widen it). A document changes our trust list only when its signature verifies
 with the registered long-term key, it is within `iat`..`exp`, and its `seq` is higher than that of the
 last document applied, so an older document replayed cannot undo a newer one.
 
@@ -187,6 +188,12 @@ def key_spec(entry: Mapping[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def narrowed_usages(allowed: list[str] | None, stated: list[str]) -> list[str]:
+    """What a certificate key may sign by the document: the types it states that the certificate allows (all
+    of them when the certificate allows any); none when they have none in common."""
+    return sorted(set(stated) if allowed is None else set(stated) & set(allowed))
+
+
 async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_DOCUMENT_BYTES) -> str:
     """GET the keys document: no redirects, at most `limit` bytes, the whole answer within `timeout` seconds (a
     server trickling bytes is cut off, not waited for)."""
@@ -339,12 +346,17 @@ class PartnerKeyFeeds:
     def _listed_rows(self, partner_id: str, document: KeysDocument) -> dict[str, dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
         for i, entry in enumerate(document.keys):
+            usages = entry.get("usages")
+            if usages is not None and not (isinstance(usages, list) and all(isinstance(u, str) for u in usages)):
+                raise FeedRefused("BAD_KEY")
             try:
                 row = self.registry.signing_key_row(partner_id, key_spec(entry), f"keys.{i}")
             except ValidationFailed:
                 raise FeedRefused("BAD_KEY") from None
             if row["kid"] in rows:
                 raise FeedRefused("BAD_KEY")
+            if row["certificate"] and entry.get("usages") is not None:
+                row["usages"] = narrowed_usages(row["usages"], entry["usages"])
             rows[row["kid"]] = row
         return rows
 

@@ -89,11 +89,13 @@ def public_jwk_of(key: PublicKey) -> dict[str, Any]:
 
 
 def trusted_key(row: PartnerKey) -> TrustedKey:
+    usages = frozenset(row.usages) if row.usages is not None else None
     if row.certificate:
         cert_key = trusted_key_from_certificate(base64.b64decode(row.certificate), issuer=row.partner_id)
-        return TrustedKey(cert_key.kid, cert_key.public_key, row.partner_id, row.not_before, row.not_after,
-                          cert_key.usages)
-    usages = frozenset(row.usages) if row.usages is not None else None
+        # The row may narrow what the certificate allows (a partner's keys document did), never widen it.
+        if cert_key.usages is not None:
+            usages = cert_key.usages if usages is None else usages & cert_key.usages
+        return TrustedKey(cert_key.kid, cert_key.public_key, row.partner_id, row.not_before, row.not_after, usages)
     return TrustedKey(b64url_decode(row.kid), public_key_from_jwk(row.jwk), row.partner_id, row.not_before,
                       row.not_after, usages)
 

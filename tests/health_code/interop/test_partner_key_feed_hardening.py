@@ -4,8 +4,18 @@ publishes; the job fetches, verifies and applies; our verification is what a bor
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app.security.keys import b64url
 from tests.health_code.interop import test_partner_key_feed as stories
-from tests.health_code.interop.test_partner_key_feed import code_by, listed_keys, run_job, verdict
+from tests.health_code.interop.dcc_signing import DAY, OID_TEST, OID_VACCINATION, make_signer
+from tests.health_code.interop.partners_factory import CodeSigningKey, public_jwk
+from tests.health_code.interop.test_partner_key_feed import (FEED, clock_now, code_by, key_rows, listed_keys,
+                                                             run_job, serve, sign_document, verdict)
 
 macau, feed = stories.macau, stories.feed  # the fixtures: MO registered by hand, then its feed by the admin
 
@@ -30,3 +40,45 @@ async def test_a_retired_key_verifies_nothing_once_its_grace_has_passed_whatever
     clock.advance(days=1, minutes=1)
     assert await verdict(app, backdated) == "KEY_NOT_VALID"
     assert await verdict(app, await code_by(macau, ttl=YEAR)) == "ok"  # the partner's current key is not affected
+
+
+# --- a document may narrow what a signer certificate allows, never widen it ---------------------------------
+
+async def publish_with_own_publisher(app, client, admin, partner, keys: list[dict[str, Any]], seq: int = 1) -> None:
+    """The admin registers a publishing key the test holds; MO's feed then serves a document it signed."""
+    publisher = ec.generate_private_key(ec.SECP256R1())
+    reply = await client.put(FEED, headers=admin.headers(), json={
+        "url": f"{partner.url}/published-keys", "signer_jwk": public_jwk(publisher, "test-publisher")})
+    assert reply.status_code == 200, reply.text
+    now = int(clock_now(app))
+    await serve(partner, sign_document(publisher, {"iss": "MO", "iat": now, "exp": now + 3600, "seq": seq,
+                                                   "keys": keys}))
+
+
+@pytest.mark.parametrize("certificate_allows, document_states, signs", [
+    ((OID_TEST, OID_VACCINATION), ["v", "r"], ["v"]),  # r is not the document's to give
+    ((OID_TEST, OID_VACCINATION), None, ["t", "v"]),  # the document says nothing: the certificate decides
+    (None, ["t"], ["t"]),  # a certificate without usages allows any: the document narrows it to tests
+    ((OID_VACCINATION,), ["t", "r"], []),  # nothing in common: it signs no type at all
+])
+async def test_a_signer_certificate_signs_only_what_both_it_and_the_document_allow(
+        app, client, admin, macau, feed, certificate_allows, document_states, signs):
+    now = clock_now(app)
+    signer = make_signer(eku=certificate_allows, not_before=now - DAY, not_after=now + 365 * DAY)
+    entry = {"x5c": [base64.b64encode(signer.der).decode()],
+             **({"usages": document_states} if document_states is not None else {})}
+    await publish_with_own_publisher(app, client, admin, macau, [entry])
+
+    assert await run_job(app) == {"MO": "applied"}
+
+    kid = b64url(signer.kid)
+    assert (await listed_keys(client, admin))[kid]["usages"] == signs
+    await app.ctx.trust.refresh()
+    assert app.ctx.trust.find_key(signer.kid).usages == frozenset(signs)  # what a DCC's type is checked against
+
+
+async def test_a_key_with_usages_that_are_not_a_list_of_types_is_refused(app, client, admin, macau, feed):
+    rows = await key_rows()
+    await publish_with_own_publisher(app, client, admin, macau, [{**CodeSigningKey().jwk(), "usages": 5}])
+    assert await run_job(app) == {"MO": "BAD_KEY"}
+    assert await key_rows() == rows
