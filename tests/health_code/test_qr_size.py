@@ -5,7 +5,8 @@ converted codes and border passes.
 The codes are built as the services build them (`claims_for_holder`, `border_pass_claims`) with the
 longest inputs: names of up to 20 characters, with `·`, from every script a name may come in, the
 largest reason codes, a partner id of 6 characters. The version is read back with segno, the encoder that
-does not draw the PNG; the routes' own QR images are read back with zxing-cpp's reader.
+does not draw the PNG; the routes' own QR images, and border passes of the longest names for every
+document type and partner, are drawn and read back with zxing-cpp's reader.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from PIL import Image
 
 from app.config import Settings
 from health_code import codec, render
-from health_code.interop.service import BORDER_PASS_PREFIX, DOCUMENT_TYPES, border_pass_claims
+from health_code.interop.service import BORDER_PASS_PREFIX, DOCUMENT_TYPES, border_pass_claims, verify_border_pass
 from health_code.models import HealthStatus
 from health_code.rules import load_ruleset
 from health_code.service import claims_for_holder
@@ -41,6 +42,7 @@ KID = os.urandom(8)
 NOW = 1_795_615_200
 ISSUER = Settings().health_code_issuer
 LONGEST_PARTNER_ID = "CN-GXZ"  # ISO 3166-2, the longest the partner registry accepts
+BORDER_AUDIENCES = ("MO", "HK", LONGEST_PARTNER_ID)  # the two border partners, and the longest id one could have
 ID_NUMBER = valid_id_number()
 REASONS = tuple(sorted(reason.code for reason in load_ruleset().all_reasons()))
 
@@ -91,9 +93,9 @@ def health_code(name: str, reasons: tuple[int, ...], lifetime: int = 180, conver
     return codec.encode_payload(claims, KEY, KID)
 
 
-def border_pass(name: str, document_type: str) -> str:
+def border_pass(name: str, document_type: str, partner_id: str = LONGEST_PARTNER_ID) -> str:
     number = ID_NUMBER if document_type == "resident_id" else "C12345678"
-    claims = border_pass_claims(ISSUER, LONGEST_PARTNER_ID, NOW, NOW + 12 * 3600, os.urandom(6), "yellow",
+    claims = border_pass_claims(ISSUER, partner_id, NOW, NOW + 12 * 3600, os.urandom(6), "yellow",
                                 codec.masked_name(name), document_type, number)
     return codec.sign_cwt(claims, KEY, KID, BORDER_PASS_PREFIX)
 
@@ -158,6 +160,24 @@ def read_back(png: bytes) -> str:
     return found.text
 
 
+def fits_when_drawn(payload: str) -> None:
+    """Fits by segno's count, and the drawn QR reads back whole with zxing-cpp, version 10 or less."""
+    fits(payload)
+    assert read_back(render.render_png(payload, "red", "红码")) == payload
+    assert render.qr_version(payload) == qr_version(payload)  # zxing-cpp's encoder agrees with segno
+
+
+@pytest.mark.parametrize("partner_id", BORDER_AUDIENCES)
+@pytest.mark.parametrize("document_type", sorted(DOCUMENT_TYPES))
+@pytest.mark.parametrize("name", LONGEST_NAMES)
+def test_border_passes_of_the_longest_names_read_back_at_version_10(name, document_type, partner_id):
+    """A border pass of each longest name, for each partner and each document, drawn as a code is drawn:
+    the partner's check accepts it, and the reader finds the whole pass at level Q, version 10 or less."""
+    payload = border_pass(name, document_type, partner_id)
+    verify_border_pass(payload, lambda kid: KEY.public_key() if kid == KID else None, NOW, partner_id)
+    fits_when_drawn(payload)
+
+
 @pytest.fixture
 async def worst_case_citizen(app, client, sms):
     """An elder with the longest legal name and, on their status, every reason at once (no rule gives them
@@ -187,9 +207,7 @@ async def test_every_route_issues_codes_that_fit_and_read_back(app, client, admi
     border = passed.json()["payload"]
 
     for payload in (shown, extended, printed, converted, border):
-        fits(payload)
-        assert read_back(render.render_png(payload, "red", "红码")) == payload
-        assert render.qr_version(payload) == qr_version(payload)  # zxing-cpp's encoder agrees with segno
+        fits_when_drawn(payload)
     for payload in (shown, extended, printed, converted):
         claims = codec.unpack(payload)[1]["hc"]
         assert codec.reasons_of(claims[3]) == REASONS and claims[4] == "*𠀀" and 6 not in claims  # no holder tag
