@@ -57,6 +57,10 @@ FEED_ACTOR = "partner-key-feed"
 PUBLISHED = "published"
 
 
+class FeedReregistered(Exception):
+    """An admin changed the feed's URL or publishing key while its document was being fetched and verified."""
+
+
 class FeedRefused(Exception):
     """The keys document was not applied; `reason` is a short code kept in the feed's outcome and the audit."""
 
@@ -278,12 +282,12 @@ class PartnerKeyFeeds:
 
     async def refresh(self, feed: PartnerKeyFeed) -> str:
         """Fetch, verify and apply one feed: `applied`, `unchanged`, or the reason it changed nothing
-        (`busy` when another worker is applying it now)."""
+        (`busy` when another worker is applying it now, or an admin changed it meanwhile)."""
         try:
             async with cache_lock(self.p.cache, f"partner-key-feed:{feed.partner_id}", ttl=2 * FETCH_TIMEOUT + 30):
                 await feed.refresh_from_db()
                 return await self._refresh(feed)
-        except LockNotAcquired:
+        except (LockNotAcquired, FeedReregistered):
             return "busy"
         except DoesNotExist:
             return "removed"  # removed by an admin since it was listed
@@ -295,15 +299,11 @@ class PartnerKeyFeeds:
             token = await fetch_document(feed.url)
             signer = public_key_from_jwk(feed.signer_jwk)
             document = read_document(token, signer, feed.partner_id, self.p.clock.timestamp())
-            if feed.sequence is not None and document.sequence < feed.sequence:
-                raise FeedRefused("REPLAYED")
-            if feed.sequence is not None and document.sequence == feed.sequence:
-                return await self._checked(feed, "unchanged")
-            if not (partner := await Partner.get_or_none(id=feed.partner_id)) or partner.status != "active":
-                raise FeedRefused("PARTNER_SUSPENDED")
             changes = await self._apply(feed, document)
         except FeedRefused as refused:
             return await self._refused(feed, refused.reason)
+        if changes is None:
+            return await self._checked(feed, "unchanged")
         await audit.record_all(self.p.clock, _change_records(feed.partner_id, document.sequence, changes))
         return "applied"
 
@@ -321,11 +321,24 @@ class PartnerKeyFeeds:
                                      attributes={"partner": feed.partner_id, "reason": reason, "url": feed.url})
         return await self._checked(feed, reason)
 
-    async def _apply(self, feed: PartnerKeyFeed, document: KeysDocument) -> FeedChanges:
+    async def _apply(self, feed: PartnerKeyFeed, document: KeysDocument) -> FeedChanges | None:
+        """Apply a verified document; None when it is the one applied last. The feed's sequence is read again,
+        locked, in the transaction that applies: another worker may have applied a document since `feed` was
+        read (a stalled worker outliving its lock), and an older document must never follow a newer one."""
         listed = self._listed_rows(feed.partner_id, document)
         now = self.p.clock.now()
         changes = FeedChanges()
         async with in_transaction():
+            current = await PartnerKeyFeed.filter(id=feed.id).select_for_update().get()  # DoesNotExist: removed
+            if (current.url, current.signer_jwk) != (feed.url, feed.signer_jwk):
+                raise FeedReregistered()  # verified against what an admin has replaced since: the next run reads it
+            feed.sequence, feed.outcome = current.sequence, current.outcome
+            if current.sequence is not None and document.sequence < current.sequence:
+                raise FeedRefused("REPLAYED")
+            if current.sequence is not None and document.sequence == current.sequence:
+                return None
+            if not (partner := await Partner.get_or_none(id=feed.partner_id)) or partner.status != "active":
+                raise FeedRefused("PARTNER_SUSPENDED")
             held = {key.kid: key for key in await PartnerKey.filter(partner_id=feed.partner_id).select_for_update()}
             if await PartnerKey.filter(kid__in=list(listed)).exclude(partner_id=feed.partner_id).exists():
                 raise FeedRefused("KID_TAKEN")  # a kid names one key across the whole trust list

@@ -11,11 +11,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.security.keys import b64url
+from health_code.interop import key_feed
+from health_code.interop.models import PartnerKey, PartnerKeyFeed
 from tests.health_code.interop import test_partner_key_feed as stories
 from tests.health_code.interop.dcc_signing import DAY, OID_TEST, OID_VACCINATION, make_signer
 from tests.health_code.interop.partners_factory import CodeSigningKey, public_jwk
-from tests.health_code.interop.test_partner_key_feed import (FEED, clock_now, code_by, key_rows, listed_keys,
-                                                             run_job, serve, sign_document, verdict)
+from tests.health_code.interop.test_partner_key_feed import (FEED, clock_now, code_by, feed_audit, key_rows,
+                                                             listed_keys, run_job, serve, sign_document, verdict)
 
 macau, feed = stories.macau, stories.feed  # the fixtures: MO registered by hand, then its feed by the admin
 
@@ -44,15 +46,20 @@ async def test_a_retired_key_verifies_nothing_once_its_grace_has_passed_whatever
 
 # --- a document may narrow what a signer certificate allows, never widen it ---------------------------------
 
-async def publish_with_own_publisher(app, client, admin, partner, keys: list[dict[str, Any]], seq: int = 1) -> None:
+def signed_document(app, publisher: ec.EllipticCurvePrivateKey, keys: list[dict[str, Any]], seq: int) -> str:
+    now = int(clock_now(app))
+    return sign_document(publisher, {"iss": "MO", "iat": now, "exp": now + 3600, "seq": seq, "keys": keys})
+
+
+async def publish_with_own_publisher(app, client, admin, partner, keys: list[dict[str, Any]],
+                                     seq: int = 1) -> ec.EllipticCurvePrivateKey:
     """The admin registers a publishing key the test holds; MO's feed then serves a document it signed."""
     publisher = ec.generate_private_key(ec.SECP256R1())
     reply = await client.put(FEED, headers=admin.headers(), json={
         "url": f"{partner.url}/published-keys", "signer_jwk": public_jwk(publisher, "test-publisher")})
     assert reply.status_code == 200, reply.text
-    now = int(clock_now(app))
-    await serve(partner, sign_document(publisher, {"iss": "MO", "iat": now, "exp": now + 3600, "seq": seq,
-                                                   "keys": keys}))
+    await serve(partner, signed_document(app, publisher, keys, seq))
+    return publisher
 
 
 @pytest.mark.parametrize("certificate_allows, document_states, signs", [
@@ -82,3 +89,32 @@ async def test_a_key_with_usages_that_are_not_a_list_of_types_is_refused(app, cl
     await publish_with_own_publisher(app, client, admin, macau, [{**CodeSigningKey().jwk(), "usages": 5}])
     assert await run_job(app) == {"MO": "BAD_KEY"}
     assert await key_rows() == rows
+
+
+# --- two workers applying at once ---------------------------------------------------------------------------
+
+async def test_a_worker_that_verified_an_older_document_while_another_applied_a_newer_one_changes_nothing(
+        app, client, admin, macau, feed, monkeypatch):
+    """Worker A stalls fetching past its lock's lease; worker B takes the lock and applies the partner's newer
+    document; then A, holding a genuine but older document, comes back to apply it."""
+    one, two = CodeSigningKey(), CodeSigningKey()
+    by_hand = await key_rows()
+    publisher = await publish_with_own_publisher(app, client, admin, macau, [two.jwk()], seq=3)
+    older = signed_document(app, publisher, [one.jwk()], seq=2)
+    fetch = key_feed.fetch_document
+
+    async def stalled_then_older(url: str, *args: Any, **kwargs: Any) -> str:
+        monkeypatch.setattr(key_feed, "fetch_document", fetch)  # worker B fetches for real
+        await app.ctx.platform.cache.delete("lock:partner-key-feed:MO")  # A's lease ran out
+        assert await run_job(app) == {"MO": "applied"}  # B applies the newer document
+        return older
+
+    monkeypatch.setattr(key_feed, "fetch_document", stalled_then_older)
+    worker_a = await PartnerKeyFeed.get(partner_id="MO")
+
+    assert await app.ctx.partner_key_feeds.refresh(worker_a) == "REPLAYED"
+
+    assert (await PartnerKeyFeed.get(partner_id="MO")).sequence == 3
+    assert await key_rows() == [*by_hand, (two.kid, "published", False, False)]
+    assert not await PartnerKey.exists(kid=one.kid)
+    assert [a["reason"] for a in await feed_audit("partner_key_feed_refused")] == ["REPLAYED"]
