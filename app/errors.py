@@ -71,6 +71,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "SUBJECT_MISMATCH": {"zh-Hans": "此码的持有人与您的实名信息不符。", "zh-Hant": "此碼的持有人與您的實名資料不符。", "en": "This code belongs to someone else."},
     "SUBJECT_NOT_PRESENT": {"zh-Hans": "此码不含可核对的持有人信息，无法转码。", "zh-Hant": "此碼不含可核對的持有人資料，無法轉碼。", "en": "This code carries nothing to check its holder against."},
     "HOLDER_NOT_BOUND": {"zh-Hans": "此码未绑定持有人的姓名和出生日期（旧版码），无法转码。请让签发地区重新签发，或出示含姓名和出生日期的凭证。", "zh-Hant": "此碼未綁定持有人的姓名和出生日期（舊版碼），無法轉碼。請讓簽發地區重新簽發，或出示含姓名和出生日期的憑證。", "en": "This code is not bound to its holder's name and date of birth (an older code), so it cannot be converted. Ask the issuing region for a new code, or present a certificate that carries your name and date of birth."},
+    "HOLDER_KEY_NOT_AGREED": {"zh-Hans": "签发此码的地区尚未与本省约定持有人核验方式，暂无法转码。请出示含姓名和出生日期的凭证，或稍后再试。", "zh-Hant": "簽發此碼的地區尚未與本省約定持有人核驗方式，暫無法轉碼。請出示含姓名和出生日期的憑證，或稍後再試。", "en": "The region that issued this code has not yet agreed with us how to check its holder, so it cannot be converted yet. Present a certificate that carries your name and date of birth, or try again later."},
     "ISSUER_MISMATCH": {"zh-Hans": "此码的签发地区与签名密钥不符。", "zh-Hant": "此碼的簽發地區與簽章金鑰不符。", "en": "This code's issuer does not match its signing key."},
     "BAD_PREFIX": {"zh-Hans": "无法读取此码。", "zh-Hant": "無法讀取此碼。", "en": "This code could not be read."},
     "BAD_ENCODING": {"zh-Hans": "无法读取此码。", "zh-Hant": "無法讀取此碼。", "en": "This code could not be read."},

@@ -149,7 +149,7 @@ def create_app(
     app.ctx.trust = PartnerTrustList(platform.cache)
     app.ctx.partners = PartnerRegistry(platform, app.ctx.trust)
     app.ctx.partner_key_feeds = PartnerKeyFeeds(platform, app.ctx.partners, app.ctx.trust)
-    app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust)
+    app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust, app.ctx.partners)
     app.ctx.vouchers = VoucherService(platform, app.ctx.accounts.citizen)
     app.ctx.accounts.on_identity_released.append(app.ctx.vouchers.revoke_released_identity)
     app.ctx.licences = LicenceService(platform)

@@ -1,9 +1,11 @@
 """Holder binding of a `GDHC1` code (持有人绑定): who a code belongs to, without saying it in the code.
 
-A code carries `hc[6]`, a 6-byte tag over its holder's standardised name and birth date, salted
-with the code's id:
+A partner's code carries `hc[6]`, a 6-byte tag over its holder's standardised name and birth date,
+keyed with a secret the partner and we share (互认持有人密钥, agreed through the partner registry) and
+salted with the code's id:
 
-    tag = SHA-256("GDHC1-holder" 0x00 || code id || 0x00 || standardised name || 0x00 || birth date)[:6]
+    tag = HMAC-SHA256(holder key, "GDHC1-holder" 0x00 || code id || 0x00 || standardised name || 0x00
+                      || birth date)[:6]
 
 - birth date: "YYYY-MM-DD" (for a resident ID number, its digits 7-14);
 - standardised name: the legal name, as on the holder's identity document (居民身份证 or 外国人永久居留
@@ -15,21 +17,25 @@ with the code's id:
   usual); a verifier tries every reading of the name it holds.
 
 The tag binds as strongly as a DCC's `nam` and `dob` (the same name and the same birth date), while it
-shows neither: learning them from a code takes guessing both, where a DCC prints them. It is no digest
-of an ID number. Everything in it is what a partner region issuing `GDHC1` codes knows of its holders.
+shows neither: without the holder key a scanner cannot test a guess against it, so the code tells no
+more than its masked name. It is no digest of an ID number. Everything in it is what a partner region
+issuing `GDHC1` codes knows of its holders.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import re
 import unicodedata
 from datetime import date
+from typing import Sequence
 
 from pypinyin import Style, lazy_pinyin, pinyin
 
 TAG_BYTES = 6
+KEY_BYTES = 32
 MAX_SPELLINGS = 1024  # readings of one name a verifier tries (a 20-character name of heteronyms has more)
 _DOMAIN = b"GDHC1-holder\x00"
 _BIRTH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -40,7 +46,8 @@ _LATIN_LETTERS = {"ß": "SS", "Æ": "AE", "æ": "AE", "Ø": "OE", "ø": "OE", "�
 _UMLAUTS = {"Ä": "AE", "Ö": "OE", "Ü": "UE"}
 
 
-def _icao_pinyin(reading: str) -> list[str]:
+def icao_pinyin(reading: str) -> list[str]:
+    """A pinyin syllable as ICAO 9303 writes it: ü as U, YU or V (the usual one first)."""
     upper = reading.upper().replace("Ü", "V")
     if "V" not in upper:
         return [upper]
@@ -70,7 +77,7 @@ def _readings(name: str) -> list[list[str]]:
             if spelt:
                 readings.append(spelt)
         else:
-            forms = [form for reading in options for form in _icao_pinyin(reading)]
+            forms = [form for reading in options for form in icao_pinyin(reading)]
             readings.append(list(dict.fromkeys(forms)))
     return readings
 
@@ -87,7 +94,7 @@ def standard_name(name: str) -> str:
     name = unicodedata.normalize("NFC", name)
     spelt = []
     for char, reading in zip(name, lazy_pinyin(name, style=Style.NORMAL, errors=lambda run: list(run))):
-        forms = _letter(char) if reading == char else _icao_pinyin(reading)
+        forms = _letter(char) if reading == char else icao_pinyin(reading)
         spelt.append(forms[0] if forms else "")
     return "".join(spelt)
 
@@ -102,23 +109,22 @@ def birth_date_of(id_number: str) -> str | None:
         return None
 
 
-def holder_tag(code_id: bytes, spelling: str, birth_date: str) -> bytes:
-    """The tag over one standardised spelling and an ISO birth date."""
+def holder_tag(key: bytes, code_id: bytes, spelling: str, birth_date: str) -> bytes:
+    """The tag over one standardised spelling and an ISO birth date, under a holder key."""
     if not _BIRTH_DATE.match(birth_date):
         raise ValueError("birth date is YYYY-MM-DD")
+    if len(key) < KEY_BYTES:
+        raise ValueError(f"a holder key is at least {KEY_BYTES} bytes")
     message = _DOMAIN + code_id + b"\x00" + spelling.encode() + b"\x00" + birth_date.encode()
-    return hashlib.sha256(message).digest()[:TAG_BYTES]
+    return hmac.digest(key, message, hashlib.sha256)[:TAG_BYTES]
 
 
-def tag_for(code_id: bytes, name: str, id_number: str) -> bytes | None:
-    """The tag an issuer puts in a code for its holder, or None when it knows no name or birth date."""
-    birth_date, spelling = birth_date_of(id_number), standard_name(name)
-    return holder_tag(code_id, spelling, birth_date) if birth_date and spelling else None
-
-
-def holds(tag: bytes, code_id: bytes, name: str, id_number: str) -> bool:
-    """Whether the citizen with this legal name and ID number is the holder a code's tag names."""
+def holds(tag: bytes, keys: Sequence[bytes], code_id: bytes, name: str, id_number: str) -> bool:
+    """Whether the citizen with this legal name and ID number is the holder a code's tag names, under any
+    of the holder keys the code's issuer shares with us (two while it changes key)."""
     birth_date = birth_date_of(id_number)
     if birth_date is None or len(tag) != TAG_BYTES:
         return False
-    return any(holder_tag(code_id, spelling, birth_date) == tag for spelling in standard_names(name) if spelling)
+    spellings = [spelling for spelling in standard_names(name) if spelling]
+    return any(hmac.compare_digest(holder_tag(key, code_id, spelling, birth_date), tag)
+               for key in keys for spelling in spellings)

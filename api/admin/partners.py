@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
 from app.clock import rfc3339
+from app.security.keys import b64url
 
 bp = audience_blueprint("admin_partners", url_prefix="/api/admin/v1/partners", audience="admin")
 ROLE = "partner_admin"
@@ -89,6 +90,17 @@ class KeyFeedReply(BaseModel):
     outcome: str | None = Field(description="applied, unchanged, or why the last document changed nothing")
 
 
+class HolderKeyItem(BaseModel):
+    key_id: str
+    created_at: str
+    accepted_until: str | None = Field(description="Null while it is the partner's current holder key")
+
+
+class NewHolderKeyReply(HolderKeyItem):
+    key: str = Field(description="The secret, base64url (32 bytes): shown this once, to be given to the partner "
+                                 "over a protected channel; it keys hc[6] in the partner's codes")
+
+
 class PartnerReply(BaseModel):
     id: str
     name: str
@@ -106,6 +118,10 @@ def key_item(key: Any) -> dict[str, Any]:
     return {"kid": key.kid, "not_before": rfc3339(key.not_before), "not_after": rfc3339(key.not_after),
             "revoked_at": rfc3339(key.revoked_at), "retired_at": rfc3339(key.retired_at), "source": key.source,
             "usages": key.usages}
+
+
+def holder_key_item(key: Any) -> dict[str, Any]:
+    return {"key_id": key.key_id, "created_at": rfc3339(key.created_at), "accepted_until": rfc3339(key.accepted_until)}
 
 
 def feed_item(feed: Any) -> dict[str, Any]:
@@ -188,6 +204,32 @@ async def revoke_api_key(request: Request, partner_id: str, kid: str) -> HTTPRes
     request.ctx.client.require_role(ROLE)
     await request.app.ctx.partners.revoke_api_key(request.ctx.client, partner_id, kid)
     return reply({"kid": kid, "revoked": True})
+
+
+@bp.post("/<partner_id>/holder-keys")
+@documented("Make the secret the partner keys its codes' holder tags with (the previous one is accepted 7 days "
+            "more); the secret is in this reply only", reply_model=NewHolderKeyReply, status=201, tag="admin")
+async def make_holder_key(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    key, secret = await request.app.ctx.partners.make_holder_key(request.ctx.client, partner_id)
+    return reply({**holder_key_item(key), "key": b64url(secret)}, status=201, headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/<partner_id>/holder-keys")
+@documented("The partner's holder keys and how long each is accepted (never the secrets)", tag="admin")
+async def list_holder_keys(request: Request, partner_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    keys = await request.app.ctx.partners.holder_keys_of(partner_id)
+    return reply({"items": [holder_key_item(k) for k in keys]})
+
+
+@bp.post("/<partner_id>/holder-keys/<key_id>/withdrawal")
+@documented("Withdraw a holder key at once (leaked, or the partner has switched)", reply_model=HolderKeyItem,
+            tag="admin")
+async def withdraw_holder_key(request: Request, partner_id: str, key_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(ROLE)
+    key = await request.app.ctx.partners.withdraw_holder_key(request.ctx.client, partner_id, key_id)
+    return reply(holder_key_item(key))
 
 
 @bp.put("/<partner_id>/key-feed")

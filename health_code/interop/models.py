@@ -69,6 +69,25 @@ class PartnerKeyFeed(Model):
         table = "partner_key_feeds"
 
 
+class PartnerHolderKey(Model):
+    """A secret a partner and we share to key the holder tags in its codes (互认持有人密钥).
+
+    Kept encrypted at rest and shown once, when made. A replaced key still checks codes until
+    `accepted_until`, so codes the partner issued just before it changed key still convert."""
+
+    id = fields.BigIntField(pk=True)
+    partner = fields.ForeignKeyField("models.Partner", related_name="holder_keys", on_delete=fields.CASCADE)
+    key_id = fields.CharField(max_length=32, unique=True)
+    key_enc = fields.TextField()
+    created_at = fields.DatetimeField()
+    accepted_until = fields.DatetimeField(null=True)  # null while it is the partner's current key
+
+    partner_id: str
+
+    class Meta:
+        table = "partner_holder_keys"
+
+
 class RevokedPartnerCode(Model):
     """A code identifier a partner revoked, stored only as its SHA-256 hash (as EU DCC revocation lists)."""
 

@@ -5,6 +5,8 @@ Two kinds of keys per partner, kept apart on purpose:
   partner's `ApiClient` keys, `iss` = the partner id.
 - Code-signing keys (JWK, or an X.509 certificate for EU DCC signers) sign the partner's
   health codes; they form the trust list, each valid from `not_before` until `not_after`.
+- Holder keys are secrets shared with the partner: they key the holder tags in its codes
+  (health_code.holder), so that only the two regions can tell whose a code is. Made here, shown once.
 Every change is audited and bumps the trust-list version, so all workers see it at once.
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
 from cryptography.hazmat.primitives import serialization
@@ -27,12 +30,17 @@ from app.security.keys import b64url, b64url_decode
 from health_code.codec import COLOURS
 from health_code.interop import default_adapters
 from health_code.interop.dcc import trusted_key_from_certificate
-from health_code.interop.models import Partner, PartnerKey
+from health_code.holder import KEY_BYTES
+from health_code.interop.models import Partner, PartnerHolderKey, PartnerKey
 from health_code.interop.trust import PartnerTrustList, public_jwk_of, public_key_from_jwk
 
 PARTNER_ID = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")  # ISO 3166-1 / 3166-2, e.g. MO, HK, CN-GX
 PARTNER_STATUSES = ("active", "suspended")
 USAGES = ("t", "v", "r")
+# A replaced holder key still checks codes this long: a partner's codes issued before it switched keys
+# (a GDHC1 code lives minutes, a printed one days) and its verifiers that switch a little late.
+HOLDER_KEY_OVERLAP = timedelta(days=7)
+_HOLDER_KEY_CONTEXT = "partner_holder_key"
 
 
 def _invalid(field: str, problem: str) -> ValidationFailed:
@@ -163,6 +171,47 @@ class PartnerRegistry:
             raise NotFound("PARTNER_KEY_NOT_FOUND")
         await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_api_key_revoked",
                                  attributes={"partner": partner_id, "kid": kid})
+
+    async def make_holder_key(self, admin: AuthenticatedClient, partner_id: str) -> tuple[PartnerHolderKey, bytes]:
+        """A new holder key for the partner, returned once with its secret; the current one is accepted
+        HOLDER_KEY_OVERLAP longer, then no more."""
+        await self.get(partner_id)
+        secret, now = secrets.token_bytes(KEY_BYTES), self.p.clock.now()
+        async with in_transaction():
+            replaced = await PartnerHolderKey.filter(partner_id=partner_id, accepted_until=None).select_for_update()
+            await PartnerHolderKey.filter(id__in=[k.id for k in replaced]).update(accepted_until=now + HOLDER_KEY_OVERLAP)
+            key = await PartnerHolderKey.create(partner_id=partner_id, key_id=b64url(secrets.token_bytes(9)),
+                                                key_enc=self.p.pii.encrypt(b64url(secret), _HOLDER_KEY_CONTEXT),
+                                                created_at=now)
+        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_holder_key_made",
+                                 attributes={"partner": partner_id, "key_id": key.key_id,
+                                             "replaced": [k.key_id for k in replaced]})
+        return key, secret
+
+    async def holder_keys_of(self, partner_id: str) -> list[PartnerHolderKey]:
+        await self.get(partner_id)
+        return await PartnerHolderKey.filter(partner_id=partner_id).order_by("created_at", "id")
+
+    async def withdraw_holder_key(self, admin: AuthenticatedClient, partner_id: str, key_id: str) -> PartnerHolderKey:
+        """A withdrawn holder key (leaked, or the partner has switched) checks no code from now on."""
+        key = await PartnerHolderKey.get_or_none(partner_id=partner_id, key_id=key_id)
+        if key is None:
+            raise NotFound("PARTNER_KEY_NOT_FOUND")
+        now = self.p.clock.now()
+        if key.accepted_until is None or key.accepted_until > now:
+            key.accepted_until = now
+            await key.save(update_fields=["accepted_until"])
+            await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin",
+                                     action="partner_holder_key_withdrawn",
+                                     attributes={"partner": partner_id, "key_id": key_id})
+        return key
+
+    async def accepted_holder_keys(self, partner_id: str) -> list[bytes]:
+        """The secrets that may have keyed the holder tag of a code the partner issued, newest first."""
+        now = self.p.clock.now()
+        keys = await PartnerHolderKey.filter(partner_id=partner_id).order_by("-created_at", "-id")
+        return [b64url_decode(self.p.pii.decrypt(k.key_enc, _HOLDER_KEY_CONTEXT)) for k in keys
+                if k.accepted_until is None or k.accepted_until > now]
 
     # -- helpers ---------------------------------------------------------------------------------
     def signing_key_row(self, partner_id: str, spec: Mapping[str, Any], field: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from health_code.codec import CodeError, StatusChanged
 from health_code.interop import default_adapters
 from health_code.interop.formats import FormatAdapter, ForeignStatus, detect_format
 from health_code.interop.models import RevokedPartnerCode
+from health_code.interop.registry import PartnerRegistry
 from health_code.interop.subject import subject_matches
 from health_code.interop.trust import PartnerTrustList, PartnerView
 from health_code.service import HealthCodeService, Holder, IssuedCode, lasting
@@ -89,11 +90,12 @@ def code_ref(text: str) -> str:
 
 
 class InteropService:
-    def __init__(self, health: HealthCodeService, trust: PartnerTrustList,
+    def __init__(self, health: HealthCodeService, trust: PartnerTrustList, partners: PartnerRegistry,
                  adapters: Sequence[FormatAdapter] | None = None) -> None:
         self.health = health
         self.p = health.p
         self.trust = trust
+        self.partners = partners
         self.adapters = list(adapters or default_adapters())
 
     # -- what we publish ---------------------------------------------------------------------------
@@ -120,7 +122,8 @@ class InteropService:
                     "1": "code id (bytes)", "2": "colour index", "3": "reason codes as a bit set (bit n: code n)",
                     "4": "masked name: * and the last character",
                     "5": "only on converted codes: true (the source is kept with the code id)",
-                    "6": "holder tag: SHA-256('GDHC1-holder' 00 code id 00 standardised name 00 YYYY-MM-DD)[:6]"}},
+                    "6": "only in a partner's code: holder tag, HMAC-SHA256(holder key shared with us, 'GDHC1-holder' 00 "
+                         "code id 00 standardised name 00 YYYY-MM-DD)[:6]"}},
                 BORDER_PASS_PREFIX: {"claims_key": BORDER_PASS_KEY, "audience_claim": CWT_AUD, "claims": {
                     "1": "pass id (bytes)", "2": "colour index", "4": "masked name: * and the last character",
                     "5": "document type (1 resident_id, 2 exit_entry_permit)", "6": "last 4 of the document number"}},
@@ -236,7 +239,10 @@ class InteropService:
             partner, status, colour = await self.read_partner_code(text)
             name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
             id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
-            matched = subject_matches(status.subject, name, id_number, status.code_id)
+            holder_keys = await self.partners.accepted_holder_keys(partner.id) if "holder_tag" in status.subject else []
+            if "holder_tag" in status.subject and not holder_keys:
+                raise CodeError("HOLDER_KEY_NOT_AGREED")
+            matched = subject_matches(status.subject, name, id_number, status.code_id, holder_keys)
             if matched is None:
                 raise CodeError("HOLDER_NOT_BOUND" if status.format == "GDHC1" else "SUBJECT_NOT_PRESENT")
             if not matched:

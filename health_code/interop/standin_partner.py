@@ -19,7 +19,8 @@ states the format; restated here from the document, not imported): GET /publishe
 GET /publisher-key, carrying `iat`, `exp` (a week later), `seq` and `keys` (the JWKs it publishes).
 `seq` grows with every change and starts from the wall clock, so it keeps growing across restarts.
 
-Control endpoints (JSON): GET /keys, POST /codes, POST /rotate ({"retire_previous": true}: publish
+Control endpoints (JSON): GET /keys, PUT /holder-key ({"key": base64url}: the holder key the other
+side's admin made for us; a code is bound to its holder only once one is set), POST /codes, POST /rotate ({"retire_previous": true}: publish
 only the new key), POST /verify-ours, POST /call/verifications, POST /call/revocations, and
 PUT /published-keys (serve this text instead, e.g. an older or tampered document) / DELETE
 /published-keys (serve its own again); see the handlers below.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import socket
@@ -153,10 +155,11 @@ def standardised_name(name: str) -> str:
     return "".join(spelt)
 
 
-def holder_tag(code_id: bytes, name: str, birth_date: str) -> bytes:
-    """hc[6]: binds a code to its holder's name and birth date (YYYY-MM-DD) without showing them."""
+def holder_tag(key: bytes, code_id: bytes, name: str, birth_date: str) -> bytes:
+    """hc[6]: binds a code to its holder's name and birth date (YYYY-MM-DD) without showing them, keyed with
+    the holder key the other side made for us."""
     message = b"GDHC1-holder\x00" + code_id + b"\x00" + standardised_name(name).encode() + b"\x00" + birth_date.encode()
-    return hashlib.sha256(message).digest()[:6]
+    return hmac.digest(key, message, hashlib.sha256)[:6]
 
 
 class Refused(Exception):
@@ -231,6 +234,7 @@ def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sa
     our_keys: PublicKeys = {}
     last_jti: list[str] = []
     served_instead: list[str] = []  # a keys document to serve in place of its own (tests: replayed, tampered)
+    holder_key: list[bytes] = []  # the secret keying hc[6], once the other side has made one for us
 
     @app.before_server_start
     async def open_client(app: Sanic) -> None:
@@ -265,10 +269,24 @@ def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sa
         hc = {1: code_id, 2: COLOURS.index(body.get("colour", "green")),
               3: sum(1 << int(r) for r in set(body.get("reasons", [1]))), 4: str(body.get("name_masked", "*三"))}
         if body.get("holder"):  # {"name": legal name, "birth_date": "YYYY-MM-DD"}: bound to its holder
-            hc[6] = holder_tag(code_id, str(body["holder"]["name"]), str(body["holder"]["birth_date"]))
+            if not holder_key:
+                return reply({"error": "NO_HOLDER_KEY"}, status=400)
+            hc[6] = holder_tag(holder_key[0], code_id, str(body["holder"]["name"]), str(body["holder"]["birth_date"]))
         cwt = {1: body.get("issuer", partner_id), 4: iat + int(body.get("ttl", 180)), 6: iat, "hc": hc}
         return reply({"payload": sign(cwt, keys.signing[kid], kid), "code_id": code_id.hex(), "kid": b64url(kid),
                       "issued_at": iat, "expires_at": cwt[4]})
+
+    @app.put("/holder-key")
+    async def set_holder_key(request: Request) -> HTTPResponse:
+        """The holder key the other side made for us (its admin API shows it once), as base64url."""
+        try:
+            key = b64url_decode(str((request.json or {})["key"]))
+        except (KeyError, ValueError):
+            return reply({"error": "BAD_KEY"}, status=400)
+        if len(key) < 32:
+            return reply({"error": "BAD_KEY"}, status=400)
+        holder_key[:] = [key]
+        return reply({"holder_key": "set"})
 
     @app.post("/rotate")
     async def rotate(request: Request) -> HTTPResponse:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from health_code import codec
-from health_code.holder import holds
+from health_code.holder import holder_tag
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -21,4 +21,10 @@ def test_the_readme_example_verifies_with_its_published_key():
     claims = codec.verify_payload(payload, codec.keys_from_jwks({"keys": [{**json.loads(jwk)}]}), now=1795615300)
     assert claims.colour == "green" and claims.subject_masked == "*三" and claims.issuer == "CN-GD"
     assert claims.reasons == (1,) and claims.code_id.hex() == "a1b2c3d4e5f6"
-    assert holds(claims.holder, claims.code_id, "张三", "440106199003074150")  # the sample holder, born 1990-03-07
+    assert claims.holder is None  # our own codes carry no holder tag
+
+
+def test_the_readme_holder_tag_example_is_what_a_partner_computes():
+    text = README.read_text("utf-8")
+    tag = re.search(r"`1990-03-07` give the tag `([0-9a-f]{12})`", text).group(1)
+    assert holder_tag(bytes(range(32)), bytes.fromhex("a1b2c3d4e5f6"), "ZHANGSAN", "1990-03-07").hex() == tag

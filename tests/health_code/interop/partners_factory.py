@@ -23,7 +23,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.config import Settings
-from app.security.keys import b64url
+from app.security.keys import b64url, b64url_decode
 from health_code import codec
 from health_code.holder import holder_tag, standard_name
 from tests.factories import Department, make_department
@@ -96,6 +96,7 @@ class PartnerRegion:
     api_kid: str
     signing_keys: list[CodeSigningKey]
     registered: dict[str, Any]
+    holder_key: bytes = b""  # the secret we made for it, keying the holder tags in its codes
 
     # -- calling our partner API ----------------------------------------------------------------
     def token(self, *, key: ec.EllipticCurvePrivateKey | None = None, kid: str | None = None, **overrides: Any) -> str:
@@ -109,13 +110,15 @@ class PartnerRegion:
     # -- issuing its own codes ------------------------------------------------------------------
     def issue_code(self, colour: str = "green", name_masked: str = "*三", *, reasons: tuple[int, ...] = (),
                    ttl: int = 180, signed_by: CodeSigningKey | None = None, issuer: str | None = None,
-                   holder: tuple[str, str] | None = ("张三", "1990-03-07")) -> PartnerCode:
+                   holder: tuple[str, str] | None = ("张三", "1990-03-07"),
+                   holder_key: bytes | None = None) -> PartnerCode:
         """A GDHC1 code as the partner's own system would issue it, with its current signing key, bound to
-        `holder` (legal name, birth date) as the partner knows them; None: an older code, not bound."""
+        `holder` (legal name, birth date) as the partner knows them under its holder key (or `holder_key`);
+        None: an older code, not bound."""
         key = signed_by or self.signing_keys[-1]
         now = int(self.clock.timestamp())
         code_id = os.urandom(6)
-        tag = holder_tag(code_id, standard_name(holder[0]), holder[1]) if holder else None
+        tag = holder_tag(holder_key or self.holder_key, code_id, standard_name(holder[0]), holder[1]) if holder else None
         claims = codec.CodeClaims(code_id=code_id, colour=colour, reasons=reasons, subject_masked=name_masked,
                                   issuer=issuer or self.id, issued_at=now, expires_at=now + ttl, holder=tag)
         payload = codec.sign_cwt(claims.cwt(), key.private_key, key.kid_bytes, codec.PREFIX)
@@ -136,7 +139,10 @@ async def make_partner(client: httpx.AsyncClient, admin: Department, partner_id:
     }
     reply = await client.post(PARTNERS, headers=admin.headers(), json=body)
     assert reply.status_code == 201, reply.text
-    return PartnerRegion(partner_id, admin.clock, api_key, "mo-api-1", keys, reply.json())
+    holder_key = await client.post(f"{PARTNERS}/{partner_id}/holder-keys", headers=admin.headers())
+    assert holder_key.status_code == 201, holder_key.text
+    return PartnerRegion(partner_id, admin.clock, api_key, "mo-api-1", keys, reply.json(),
+                         b64url_decode(holder_key.json()["key"]))
 
 
 def registration_body(partner_id: str = "MO", **changes: Any) -> dict[str, Any]:

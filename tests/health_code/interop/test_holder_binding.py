@@ -1,7 +1,7 @@
 """Holder binding (持有人绑定) of `GDHC1` codes: a code is never converted for the wrong person.
 
-A partner binds its code to the holder's legal name and birth date (health_code.holder); converting
-checks the code's tag against the citizen presenting it. These properties drive the decision the
+A partner binds its code to the holder's legal name and birth date under the holder key it shares with
+us (health_code.holder); converting checks the code's tag against the citizen presenting it. These properties drive the decision the
 conversion takes (format adapter → subject match) with generated people: the code of one is tried by
 another who shares as much as possible with them (the last character, the surname, the birth date).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from datetime import date, timedelta
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
@@ -24,6 +25,7 @@ KEY = ec.generate_private_key(ec.SECP256R1())
 KID = os.urandom(8)
 NOW = 1_795_615_200
 TRUSTED = TrustedKey(KID, KEY.public_key(), "MO")
+HOLDER_KEY = os.urandom(32)  # the secret MO and we share
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 SURNAMES = ["张", "章", "王", "李", "欧阳", "单", "吕", "長", "张"]
@@ -36,21 +38,21 @@ def id_number(born: date) -> str:
     return valid_id_number(birth=born.strftime("%Y%m%d"))
 
 
-def partner_code(name: str, born: date | None) -> str:
+def partner_code(name: str, born: date | None, holder_key: bytes = HOLDER_KEY) -> str:
     """A code of the partner MO for the holder (name, birth date), bound when the birth date is known."""
     code_id = os.urandom(6)
-    tag = holder_tag(code_id, standard_name(name), born.isoformat()) if born else None
+    tag = holder_tag(holder_key, code_id, standard_name(name), born.isoformat()) if born else None
     claims = codec.CodeClaims(code_id, "green", (1,), codec.masked_name(name), "MO", NOW, NOW + 180, holder=tag)
     return codec.sign_cwt(claims.cwt(), KEY, KID, codec.PREFIX)
 
 
-def converts_for(code: str, name: str, born: date) -> bool | None:
+def converts_for(code: str, name: str, born: date, holder_keys: tuple[bytes, ...] = (HOLDER_KEY,)) -> bool | None:
     """What conversion decides: the code checked as a partner's, then its holder against the citizen."""
     adapter = OurFormat()
     decoded = adapter.decode(code)
     adapter.verify(decoded, lambda kid: TRUSTED if kid == KID else None, NOW)
     status = adapter.to_status(decoded)
-    return subject_matches(status.subject, name, id_number(born), status.code_id)
+    return subject_matches(status.subject, name, id_number(born), status.code_id, holder_keys)
 
 
 def same_person_by_the_code(holder: tuple[str, date], citizen: tuple[str, date]) -> bool:
@@ -82,7 +84,20 @@ def test_the_holder_converts_their_own_code_whatever_reading_the_partner_used(na
     assert standard_name(name) in standard_names(name)  # what an issuer spells is among what is tried
     for spelling in standard_names(name)[:8]:
         code_id = os.urandom(6)
-        assert holds(holder_tag(code_id, spelling, born.isoformat()), code_id, name, id_number(born))
+        tag = holder_tag(HOLDER_KEY, code_id, spelling, born.isoformat())
+        assert holds(tag, [HOLDER_KEY], code_id, name, id_number(born))
+
+
+@FAST
+@given(PEOPLE_NAMES, BIRTH_DATES)
+def test_without_the_shared_key_a_tag_tells_nothing(name, born):
+    """A scanner, or another partner, holds another key (or none): the right guess of name and birth date
+    does not match, so the tag cannot be used to find them; the partner's old key still matches while
+    both are accepted."""
+    code = partner_code(name, born)
+    assert converts_for(code, name, born, holder_keys=(os.urandom(32),)) is False
+    assert converts_for(code, name, born, holder_keys=(os.urandom(32), HOLDER_KEY)) is True
+    assert converts_for(partner_code(name, born, holder_key=os.urandom(32)), name, born) is False
 
 
 @FAST
@@ -102,7 +117,13 @@ def test_a_tag_does_not_carry_the_id_number_or_the_name():
 
 def test_the_tag_is_salted_with_the_code_id():
     """The same holder gets a different tag in every code: codes cannot be linked by their tags."""
-    assert holder_tag(b"\x01" * 6, "ZHANGSAN", "1990-03-07") != holder_tag(b"\x02" * 6, "ZHANGSAN", "1990-03-07")
+    tags = {holder_tag(HOLDER_KEY, code_id, "ZHANGSAN", "1990-03-07") for code_id in (b"\x01" * 6, b"\x02" * 6)}
+    assert len(tags) == 2
+
+
+def test_a_holder_key_is_long_enough():
+    with pytest.raises(ValueError):
+        holder_tag(b"short", b"\x01" * 6, "ZHANGSAN", "1990-03-07")
 
 
 def test_standardised_names():
@@ -116,6 +137,6 @@ def test_standardised_names():
 
 def test_a_citizen_without_a_birth_date_is_never_the_holder():
     code_id = os.urandom(6)
-    tag = holder_tag(code_id, "ZHANGSAN", "1990-03-07")
-    assert not holds(tag, code_id, "张三", "")
-    assert not holds(tag, code_id, "张三", "44010619901399123X")  # no such date
+    tag = holder_tag(HOLDER_KEY, code_id, "ZHANGSAN", "1990-03-07")
+    assert not holds(tag, [HOLDER_KEY], code_id, "张三", "")
+    assert not holds(tag, [HOLDER_KEY], code_id, "张三", "44010619901399123X")  # no such date

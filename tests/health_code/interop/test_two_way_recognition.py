@@ -35,6 +35,11 @@ async def macau(client, partner_region, partner_admin, clock):
                           "not_after": rfc3339(clock.now() + timedelta(days=365))}],
     })
     assert reply.status_code == 201, reply.text
+    # The holder key is made here and handed to Macao over a protected channel (here: its control API).
+    holder_key = await client.post("/api/admin/v1/partners/MO/holder-keys", headers=partner_admin.headers())
+    assert holder_key.status_code == 201, holder_key.text
+    handed = await partner_region.client.put("/holder-key", json={"key": holder_key.json()["key"]})
+    assert handed.status_code == 200, handed.text
     return partner_region
 
 
