@@ -11,7 +11,9 @@ a JWT (header `typ` = `partner-keys+jwt`, ES256 or PS256, signed by that key) wh
 the first 8 bytes of its SHA-256, and the key signs the certificate types both its certificate and `usages`
 allow: a document may narrow what the certificate allows, never widen it). A document changes our trust list only when its signature verifies
 with the registered long-term key, it is within `iat`..`exp`, and its `seq` is higher than that of the
-last document applied, so an older document replayed cannot undo a newer one.
+last document applied, so an older document replayed cannot undo a newer one. A document with the sequence
+of the last one applied is that document again (re-signed, say) only if it lists the same keys: otherwise
+it is refused (SEQUENCE_REUSED), as a partner changing its keys must number the change.
 
 Applying it: a listed key we do not hold is added; a key the feed listed before and no longer lists is
 retired (it keeps verifying codes signed before its retirement, until their own expiry but for no longer than
@@ -336,6 +338,8 @@ class PartnerKeyFeeds:
             if current.sequence is not None and document.sequence < current.sequence:
                 raise FeedRefused("REPLAYED")
             if current.sequence is not None and document.sequence == current.sequence:
+                if not _lists_what_is_held(await PartnerKey.filter(partner_id=feed.partner_id), listed):
+                    raise FeedRefused("SEQUENCE_REUSED")
                 return None
             if not (partner := await Partner.get_or_none(id=feed.partner_id)) or partner.status != "active":
                 raise FeedRefused("PARTNER_SUSPENDED")
@@ -405,6 +409,20 @@ def _change_records(partner_id: str, sequence: int, changes: FeedChanges) -> lis
                                                       "restored": len(changes.restored),
                                                       "kept_revoked": changes.kept_revoked}))
     return records
+
+
+def _lists_what_is_held(held: list[PartnerKey], listed: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether applying `listed` would change no key: each is held with the same public key and not retired, and
+    every key the feed brought and still manages is listed. (A key an admin revoked stays revoked either way.)"""
+    keys = {key.kid: key for key in held}
+    for kid, row in listed.items():
+        key = keys.get(kid)
+        if key is None or _public_numbers(key.jwk) != _public_numbers(row["jwk"]):
+            return False
+        if key.revoked_at is None and key.retired_at is not None:
+            return False
+    return not any(key.kid not in listed and key.source == PUBLISHED and key.revoked_at is None
+                   and key.retired_at is None for key in held)
 
 
 def _public_numbers(jwk: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -118,3 +118,28 @@ async def test_a_worker_that_verified_an_older_document_while_another_applied_a_
     assert await key_rows() == [*by_hand, (two.kid, "published", False, False)]
     assert not await PartnerKey.exists(kid=one.kid)
     assert [a["reason"] for a in await feed_audit("partner_key_feed_refused")] == ["REPLAYED"]
+
+
+# --- a sequence number used twice --------------------------------------------------------------------------
+
+async def test_a_document_reusing_the_last_sequence_with_other_keys_is_refused(app, client, admin, macau, feed):
+    one, two, three = CodeSigningKey(), CodeSigningKey(), CodeSigningKey()
+    publisher = await publish_with_own_publisher(app, client, admin, macau, [one.jwk(), two.jwk()], seq=5)
+    assert await run_job(app) == {"MO": "applied"}
+    rows = await key_rows()
+
+    await serve(macau, signed_document(app, publisher, [one.jwk()], seq=5))  # two dropped, no new number
+    assert await run_job(app) == {"MO": "SEQUENCE_REUSED"}
+    await serve(macau, signed_document(app, publisher, [one.jwk(), two.jwk(), three.jwk()], seq=5))
+    assert await run_job(app) == {"MO": "SEQUENCE_REUSED"}
+
+    assert await key_rows() == rows
+    assert not await PartnerKey.exists(kid=three.kid)
+    shown = (await client.get(FEED, headers=admin.headers())).json()
+    assert shown["sequence"] == 5 and shown["outcome"] == "SEQUENCE_REUSED"
+    assert [(a["partner"], a["reason"]) for a in await feed_audit("partner_key_feed_refused")] == [
+        ("MO", "SEQUENCE_REUSED")]  # once, as every refusal that repeats
+
+    await serve(macau, signed_document(app, publisher, [two.jwk(), one.jwk()], seq=5))  # the same keys, re-signed
+    assert await run_job(app) == {"MO": "unchanged"}
+    assert await key_rows() == rows
