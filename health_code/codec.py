@@ -16,8 +16,8 @@ at `/.well-known/jwks.json` under `kid` = base64url(kid bytes). Its payload is a
               3: reason codes as a bit set (uint: bit n set for reason code n, codes 0-63;
                  older codes: a list of codes),
               4: masked name: its last character, after one "*" when the name is longer, e.g. "*三",
-              5 (only on a code converted from a partner's code): true; the partner, the source
-                 code and its state are kept with the code id (older codes: a list of them),
+              5 (only on a code converted from a partner's code): the partner's id, e.g. "MO"; the
+                 source code and its state are kept with the code id (older codes: true, or a list),
               6 (when the issuer knows its holder's name and birth date): holder tag, 6 bytes,
                  see health_code.holder}
 
@@ -82,15 +82,20 @@ class CodeClaims:
     issuer: str
     issued_at: int
     expires_at: int
-    # A code converted from a partner region's code (转码); where from is kept with its code id.
-    converted: bool = False
+    # A code converted from a partner region's code (转码): that partner's id ("" when an older code did
+    # not say); the source code and its state are kept with the code id.
+    converted_from: str | None = None
     holder: bytes | None = None  # health_code.holder's tag over the holder's name and birth date
+
+    @property
+    def converted(self) -> bool:
+        return self.converted_from is not None
 
     def cwt(self) -> dict[Any, Any]:
         hc: dict[int, Any] = {1: self.code_id, 2: COLOURS.index(self.colour), 3: reason_bits(self.reasons),
                               4: self.subject_masked}
-        if self.converted:
-            hc[5] = True
+        if self.converted_from is not None:
+            hc[5] = self.converted_from or True
         if self.holder is not None:
             hc[6] = self.holder
         return {CWT_ISS: self.issuer, CWT_EXP: self.expires_at, CWT_IAT: self.issued_at, CLAIMS_KEY: hc}
@@ -247,6 +252,14 @@ def verify_signature(protected: Mapping[Any, Any], protected_raw: bytes, body: b
         raise CodeError("BAD_SIGNATURE") from None
 
 
+def converted_from(value: Any) -> str | None:
+    """hc[5] as the partner a code was converted from: its id, "" when an older code said only that it was
+    converted (true, or the provenance as a list), None when it was not."""
+    if isinstance(value, str):
+        return value
+    return None if value is False or value is None else ""
+
+
 def read_claims(claims: Mapping[Any, Any], now: float | None, leeway: int = 0) -> CodeClaims:
     """Our claims out of a CWT map; with `now`, also checks it is inside its validity."""
     try:
@@ -258,7 +271,7 @@ def read_claims(claims: Mapping[Any, Any], now: float | None, leeway: int = 0) -
             code_id=bytes(hc[1]), colour=COLOURS[int(hc[2])], reasons=reasons_of(hc[3]),
             subject_masked=str(hc[4]), issuer=str(claims[CWT_ISS]),
             issued_at=int(claims[CWT_IAT]), expires_at=int(claims[CWT_EXP]),
-            converted=5 in hc and hc[5] is not False, holder=holder,
+            converted_from=converted_from(hc.get(5, False)), holder=holder,
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         raise CodeError("BAD_CLAIMS") from None

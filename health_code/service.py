@@ -424,7 +424,7 @@ class HealthCodeService:
         name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
         claims = claims_for_holder(os.urandom(6), colour, reasons, name, id_number, self.s.health_code_issuer, now,
-                                   expires_at, converted=provenance is not None)
+                                   expires_at, converted_from=provenance[0] if provenance else None)
         key = self.p.keys.current
         payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
         digest = payload_digest(payload)
@@ -434,7 +434,7 @@ class HealthCodeService:
         # Not over a mark a status change may have left here already (see _refuse_codes_behind).
         await self.p.cache.set_if_absent(PAYLOAD_KEY + digest, ujson.dumps(
             [citizen.id, claims.code_id.hex(), colour, sorted(reasons), claims.subject_masked, claims.issuer, now,
-             expires_at, None, claims.holder.hex() if claims.holder else None, claims.converted]
+             expires_at, None, claims.holder.hex() if claims.holder else None, claims.converted_from]
         ), ttl=expires_at - now + 60)
         await self._refuse_if_behind(row)
         return IssuedCode(payload, colour, reasons, now, expires_at)
@@ -539,7 +539,8 @@ class HealthCodeService:
                 results.append((codec.StatusChanged(changed_to, bytes.fromhex(code_hex)), holder))
             else:
                 results.append((codec.CodeClaims(bytes.fromhex(code_hex), colour, tuple(reasons), masked, issuer, iat,
-                                                 exp, converted, bytes.fromhex(tag) if tag else None), holder))
+                                                 exp, codec.converted_from(converted),
+                                                 bytes.fromhex(tag) if tag else None), holder))
         checked: dict[int, codec.CodeClaims] = {}
         for start in range(0, len(unknown), CHECKS_BETWEEN_TURNS):
             if start:
@@ -598,12 +599,13 @@ class Holder:
 
 
 def claims_for_holder(code_id: bytes, colour: str, reasons: tuple[int, ...], name: str, id_number: str, issuer: str,
-                      issued_at: int, expires_at: int, converted: bool = False) -> codec.CodeClaims:
+                      issued_at: int, expires_at: int, converted_from: str | None = None) -> codec.CodeClaims:
     """The claims of a code we issue to the holder of this legal name: the masked name only. No holder tag: a tag
     of name and birth date that anyone can compute is one anyone who scans the code can guess them from (a
     surname and a birth date in under a second), and every venue scans these codes."""
     return codec.CodeClaims(code_id=code_id, colour=colour, reasons=reasons, subject_masked=codec.masked_name(name),
-                            issuer=issuer, issued_at=issued_at, expires_at=expires_at, converted=converted)
+                            issuer=issuer, issued_at=issued_at, expires_at=expires_at,
+                            converted_from=converted_from)
 
 
 def worse(colour: str, than: str | None) -> bool:
@@ -633,7 +635,8 @@ def payload_digest(payload: str) -> str:
 
 
 # A code we issued, by the digest of its text: [holder, code id, colour, reasons, masked name, issuer, iat,
-# exp, the holder's colour after a change to a worse one or null, holder tag (hex) or null, converted].
+# exp, the holder's colour after a change to a worse one or null, holder tag (hex) or null, the partner it was
+# converted from or null (true or false from older workers)].
 # Entries of the older 8-value form were kept under "hc:payload:"; workers of both kinds can share a cache
 # while a release rolls out. An entry of 9 values (before the holder tag) is checked by its signature, and a
 # status change marks it as before.

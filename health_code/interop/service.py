@@ -121,7 +121,8 @@ class InteropService:
                 codec.PREFIX: {"claims_key": codec.CLAIMS_KEY, "claims": {
                     "1": "code id (bytes)", "2": "colour index", "3": "reason codes as a bit set (bit n: code n)",
                     "4": "masked name: * and the last character",
-                    "5": "only on converted codes: true (the source is kept with the code id)",
+                    "5": "only on converted codes: the partner's id, e.g. MO (the source code is kept with the code id; "
+                         "older codes: true)",
                     "6": "only in a partner's code: holder tag, HMAC-SHA256(holder key shared with us, 'GDHC1-holder' 00 "
                          "code id 00 standardised name 00 YYYY-MM-DD)[:6]"}},
                 BORDER_PASS_PREFIX: {"claims_key": BORDER_PASS_KEY, "audience_claim": CWT_AUD, "claims": {

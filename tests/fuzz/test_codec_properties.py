@@ -47,7 +47,7 @@ claims_strategy = st.builds(
     issuer=st.sampled_from(["CN-GD", "CN-GD-SZ"]),
     issued_at=st.integers(NOW - 100, NOW),
     expires_at=st.integers(NOW + 1, NOW + 180),
-    converted=st.booleans(),
+    converted_from=st.none() | st.sampled_from(["", "MO", "HK", "CN-GX"]),
     holder=st.none() | st.binary(min_size=6, max_size=6),
 )
 

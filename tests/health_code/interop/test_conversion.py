@@ -74,7 +74,7 @@ async def test_zhang_san_converts_a_green_macao_code_into_a_local_one(client, mo
     jwks = (await client.get("/.well-known/jwks.json")).json()
     claims = codec.verify_offline(body["payload"], jwks, clock.now())
     assert claims.issuer == "CN-GD" and claims.colour == "green" and claims.subject_masked == "*三"
-    assert claims.converted  # where from is kept with the code id, not in the code
+    assert claims.converted_from == "MO"  # the source code and its state are kept with the code id
     assert claims.holder is None  # no holder tag in our codes (docs/health-code-format.md)
     assert claims.expires_at <= source.expires_at
 
