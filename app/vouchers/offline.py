@@ -135,6 +135,12 @@ def present(credential: OfflineCredential, disclose: Iterable[str]) -> str:
     return "~".join([credential.jwt, *chosen, ""])
 
 
+def credential_id(issuer_signed_jwt: str) -> str:
+    """Our record's name for a credential: hex SHA-256 of its issuer-signed JWT, first 160 bits. Unique, as the
+    salts make every credential's digests new, and nothing a verifier does not already hold."""
+    return hashlib.sha256(issuer_signed_jwt.encode("ascii")).hexdigest()[:40]
+
+
 def holder_binding(device_key: Mapping[str, Any]) -> dict[str, Any]:
     """The `cnf` claim naming the phone's public P-256 key (only its public members, in a fixed order)."""
     return {"jwk": {name: device_key[name] for name in _CNF_JWK_KEYS}}

@@ -211,8 +211,11 @@ class VoucherService:
         ttl = self.s.voucher_offline_ttl
         credential = offline.issue_offline_credential(values, self.p.keys.current, self.s.health_code_issuer, now, ttl,
                                                       holder_binding=offline.holder_binding(voucher.device_key))
-        # Whose credential it is, for the access log of a relying party that checks it with us.
-        await self.p.cache.set(_offline_holder_key(credential.jwt), citizen.id, ttl=ttl + offline.CLOCK_SKEW)
+        # Whose credential it is, for the access log of a relying party that checks it with us: kept in the
+        # database, as an online showing is, so that no cache loss leaves a check out of the citizen's log.
+        await Presentation.create(id=offline.credential_id(credential.jwt), voucher_id=voucher.id,
+                                  citizen_id=citizen.id, consented=chosen, created_at=now,
+                                  expires_at=now + timedelta(seconds=ttl))
         await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
                                  action="voucher_offline_presentation", subject_id=citizen.id,
                                  attributes={"voucher": voucher.id, "disclosed": chosen})
@@ -339,15 +342,16 @@ class VoucherService:
         except offline.PresentationError as refused:
             code, status = OFFLINE_REFUSALS.get(refused.code, ("OFFLINE_PRESENTATION_INVALID", 422))
             raise AppError(code, status=status, extra={"reason": refused.code}) from None
+        shown = await Presentation.get_or_none(id=offline.credential_id(presentation.split("~")[0]))
+        if shown is None:  # signed by us, but not whose: nothing is disclosed that the holder's log would not show
+            raise AppError("OFFLINE_PRESENTATION_INVALID", status=422, extra={"reason": "HOLDER_UNKNOWN"})
         spent = json.dumps({**json.loads(state), "spent": True})
         if not await self.p.cache.replace(_nonce_key(nonce), state, spent, ttl=2 * OFFLINE_NONCE_TTL, announce=False):
             raise Conflict("OFFLINE_NONCE_USED")  # another check spent it meanwhile
         disclosed = {k: v for k, v in claims.items() if k in OFFLINE_CLAIMS}
         shared = {k: v for k, v in disclosed.items() if k in rp.roles}
-        holder = await self.p.cache.get(_offline_holder_key(presentation.split("~")[0]))
-        if holder is not None:
-            await audit.record_access(self.p.clock, citizen_id=holder, actor=rp.name, actor_type="relying_party",
-                                      action="voucher_offline_checked", attributes=sorted(shared), purpose=purpose)
+        await audit.record_access(self.p.clock, citizen_id=shown.citizen_id, actor=rp.name, actor_type="relying_party",
+                                  action="voucher_offline_checked", attributes=sorted(shared), purpose=purpose)
         tz = self.p.clock.now().tzinfo
         return OfflineCheck(shared, tuple(sorted(set(disclosed) - set(shared))),
                             datetime.fromtimestamp(claims["iat"], tz), datetime.fromtimestamp(claims["exp"], tz))
@@ -416,10 +420,6 @@ def _nonce_key(nonce: str) -> str:
 
 def _nonce_state(rp_id: str, expires_at: datetime, spent: bool) -> str:
     return json.dumps({"rp": rp_id, "exp": int(expires_at.timestamp()), "spent": spent})
-
-
-def _offline_holder_key(issuer_signed_jwt: str) -> str:
-    return f"voucher-offline-holder:{offline.sd_hash(issuer_signed_jwt)}"
 
 
 def _public_only(jwk: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,66 @@
+"""Every desk's check of an offline ID QR reaches the holder's access log ("who read my data"), even when
+the cache forgot everything between the showing and the check: whose credential it is comes from the
+database. A credential of ours we hold no record of is refused before anything is disclosed."""
+
+from __future__ import annotations
+
+from app.audit import AuditEntry
+from app.vouchers import offline
+from app.vouchers.models import Presentation
+
+from tests.vouchers.test_offline_key_binding import check, nonce_for, offline_credential
+from tests.vouchers.voucher_factory import ACCESS_LOG, error_code, relying_party, voucher_holder
+
+
+async def test_after_a_cache_loss_the_desks_check_still_reaches_the_holders_access_log(
+        app, client, second_party, sms, clock):
+    holder = await voucher_holder(client, sms)
+    credential = await offline_credential(client, holder, clock, ["age_over_18", "name_masked"])
+    await app.ctx.platform.cache.clear()  # a Redis restart between the showing and the desk's check
+
+    hotel = await relying_party(clock, "示例大酒店前台", ["age_over_18"])
+    issued = await nonce_for(second_party, hotel)
+    accepted = await check(second_party, hotel, holder.phone.offline_qr(credential, hotel.id, issued["nonce"], clock),
+                           issued["nonce"])
+
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["attributes"] == {"age_over_18": True}
+    [entry] = await AuditEntry.filter(category="access", actor_type="relying_party")
+    assert (entry.subject_id, entry.actor, entry.action) == (holder.citizen.id, "示例大酒店前台", "voucher_offline_checked")
+    log = (await client.get(ACCESS_LOG, headers=holder.headers)).json()["items"]
+    assert [(e["actor"], e["action"], e["attributes"], e["purpose"]) for e in log] == \
+        [("示例大酒店前台", "voucher_offline_checked", ["age_over_18"], "入住登记")]
+
+
+async def test_each_check_of_one_credential_reaches_the_log_of_its_holder_only(client, second_party, sms, clock):
+    zhang = await voucher_holder(client, sms)
+    li = await voucher_holder(client, sms, name="李四", sequence="456")
+    credential = await offline_credential(client, zhang, clock, ["age_over_18"])
+    await offline_credential(client, li, clock, ["age_over_18"])
+    hotel = await relying_party(clock, "示例大酒店前台", ["age_over_18"])
+    bank = await relying_party(clock, "示例银行网点", ["age_over_18"])
+
+    for desk in (hotel, bank):
+        issued = await nonce_for(second_party, desk)
+        qr = zhang.phone.offline_qr(credential, desk.id, issued["nonce"], clock)
+        assert (await check(second_party, desk, qr, issued["nonce"])).status_code == 200
+
+    log = (await client.get(ACCESS_LOG, headers=zhang.headers)).json()["items"]
+    assert sorted(e["actor"] for e in log) == ["示例大酒店前台", "示例银行网点"]
+    assert (await client.get(ACCESS_LOG, headers=li.headers)).json()["items"] == []
+
+
+async def test_a_credential_we_hold_no_record_of_discloses_nothing(client, second_party, sms, clock):
+    holder = await voucher_holder(client, sms)
+    credential = await offline_credential(client, holder, clock, ["age_over_18"])
+    assert await Presentation.filter(id=offline.credential_id(credential.split("~")[0])).delete() == 1
+
+    hotel = await relying_party(clock, "示例大酒店前台", ["age_over_18"])
+    issued = await nonce_for(second_party, hotel)
+    refused = await check(second_party, hotel, holder.phone.offline_qr(credential, hotel.id, issued["nonce"], clock),
+                          issued["nonce"])
+
+    assert refused.status_code == 422 and error_code(refused) == "OFFLINE_PRESENTATION_INVALID"
+    assert refused.json()["error"]["reason"] == "HOLDER_UNKNOWN"
+    assert await AuditEntry.filter(category="access").count() == 0
+    assert (await client.get(ACCESS_LOG, headers=holder.headers)).json()["items"] == []
