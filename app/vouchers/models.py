@@ -32,7 +32,7 @@ class IdVoucher(Model):
 class Presentation(Model):
     """One showing of the voucher: a one-time token with the attributes the citizen consented to."""
 
-    id = fields.CharField(pk=True, max_length=40)  # hex of the token id in the QR
+    id = fields.CharField(pk=True, max_length=40)  # hex of the token id in the QR; offline: offline.credential_id
     voucher = fields.ForeignKeyField("models.IdVoucher", related_name="presentations", on_delete=fields.CASCADE)
     citizen_id = fields.CharField(max_length=40, db_index=True)
     consented = fields.JSONField(default=list)  # attribute names the citizen agreed to share

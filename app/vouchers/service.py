@@ -342,9 +342,14 @@ class VoucherService:
         except offline.PresentationError as refused:
             code, status = OFFLINE_REFUSALS.get(refused.code, ("OFFLINE_PRESENTATION_INVALID", 422))
             raise AppError(code, status=status, extra={"reason": refused.code}) from None
-        shown = await Presentation.get_or_none(id=offline.credential_id(presentation.split("~")[0]))
+        shown = await Presentation.get_or_none(id=offline.credential_id(presentation.split("~")[0])).select_related(
+            "voucher")
         if shown is None:  # signed by us, but not whose: nothing is disclosed that the holder's log would not show
             raise AppError("OFFLINE_PRESENTATION_INVALID", status=422, extra={"reason": "HOLDER_UNKNOWN"})
+        if shown.voucher.status != "active":  # locked (a lost phone) or revoked since it was shown
+            raise AppError("VOUCHER_REVOKED" if shown.voucher.status == "revoked" else "VOUCHER_SUSPENDED", status=409)
+        if shown.expires_at <= self.p.clock.now():  # locked and unlocked again since: what was shown stays dead
+            raise AppError("TOKEN_EXPIRED", status=410, message_key="PRESENTATION_EXPIRED")
         spent = json.dumps({**json.loads(state), "spent": True})
         if not await self.p.cache.replace(_nonce_key(nonce), state, spent, ttl=2 * OFFLINE_NONCE_TTL, announce=False):
             raise Conflict("OFFLINE_NONCE_USED")  # another check spent it meanwhile

@@ -9,7 +9,7 @@ from app.vouchers import offline
 from app.vouchers.models import Presentation
 
 from tests.vouchers.test_offline_key_binding import check, nonce_for, offline_credential
-from tests.vouchers.voucher_factory import ACCESS_LOG, error_code, relying_party, voucher_holder
+from tests.vouchers.voucher_factory import ACCESS_LOG, VOUCHERS, error_code, relying_party, voucher_holder
 
 
 async def test_after_a_cache_loss_the_desks_check_still_reaches_the_holders_access_log(
@@ -64,3 +64,25 @@ async def test_a_credential_we_hold_no_record_of_discloses_nothing(client, secon
     assert refused.json()["error"]["reason"] == "HOLDER_UNKNOWN"
     assert await AuditEntry.filter(category="access").count() == 0
     assert (await client.get(ACCESS_LOG, headers=holder.headers)).json()["items"] == []
+
+
+async def test_a_credential_shown_before_the_phone_was_lost_fails_after_the_lock_and_after_an_unlock(
+        client, second_party, sms, clock):
+    holder = await voucher_holder(client, sms)
+    credential = await offline_credential(client, holder, clock, ["age_over_18"])
+    hotel = await relying_party(clock, "示例大酒店前台", ["age_over_18"])
+
+    locked = await client.put(f"{VOUCHERS}/current/lock", headers=holder.headers, json={"locked": True})
+    assert locked.status_code == 200
+    issued = await nonce_for(second_party, hotel)
+    refused = await check(second_party, hotel, holder.phone.offline_qr(credential, hotel.id, issued["nonce"], clock),
+                          issued["nonce"])
+    assert refused.status_code == 409 and error_code(refused) == "VOUCHER_SUSPENDED"
+
+    unlocked = await client.put(f"{VOUCHERS}/current/lock", headers=holder.headers, json={"locked": False})
+    assert unlocked.status_code == 200
+    issued = await nonce_for(second_party, hotel)
+    still = await check(second_party, hotel, holder.phone.offline_qr(credential, hotel.id, issued["nonce"], clock),
+                        issued["nonce"])
+    assert still.status_code == 410 and error_code(still) == "TOKEN_EXPIRED"
+    assert await AuditEntry.filter(category="access", actor_type="relying_party").count() == 0
