@@ -20,6 +20,9 @@ retired (it keeps verifying codes signed before its retirement, until their own 
 `trust.RETIRED_GRACE` after the retirement); a retired key listed again is restored. The manual override stays: a key an admin revoked is never re-added, and a
 key an admin added stays until an admin revokes it, unless the feed lists it (then the feed manages it).
 Every change, and every refused document, leaves an audit entry.
+
+In production a feed's host name is resolved before each fetch, every address it names must be a public one,
+and the fetch connects to those very addresses (the name kept for Host and TLS), never resolving it again.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -119,17 +123,20 @@ def _may_be_public(host: str) -> bool:
         return True
 
 
-async def public_addresses(host: str) -> None:
-    """Resolve `host` and refuse (UNREACHABLE) unless every address it names is a public one: a feed registered by
-    name must not lead the job to an internal service. (A name that changes between this check and the connection
-    is not caught here: the partner's host is registered by administrators.)"""
+async def public_addresses(host: str, timeout: float = FETCH_TIMEOUT) -> list[str]:
+    """Resolve `host` (within `timeout` seconds, else UNREACHABLE) and return the addresses it names, refusing
+    (NOT_PUBLIC) unless every one is a public one: a feed registered by name must not lead the job to an internal
+    service. The fetch then connects to these addresses only (`fetch_document`), so a name that answers otherwise
+    a moment later (DNS rebinding) is never asked again."""
     try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError:
+        async with asyncio.timeout(timeout):
+            found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, TimeoutError):
         raise FeedRefused("UNREACHABLE") from None
-    addresses = {info[4][0] for info in found}
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     if not addresses or not all(ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
         raise FeedRefused("NOT_PUBLIC")
+    return addresses
 
 
 def _signer_algorithm(signer: Any) -> str:
@@ -200,12 +207,49 @@ def narrowed_usages(allowed: list[str] | None, stated: list[str]) -> list[str]:
     return sorted(set(stated) if allowed is None else set(stated) & set(allowed))
 
 
-async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_DOCUMENT_BYTES) -> str:
+async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_DOCUMENT_BYTES,
+                         addresses: Sequence[str] = ()) -> str:
     """GET the keys document: no redirects, at most `limit` bytes, the whole answer within `timeout` seconds (a
-    server trickling bytes is cut off, not waited for)."""
+    server trickling bytes is cut off, not waited for).
+
+    With `addresses` (those `public_addresses` checked), the connection goes to them, in turn until one connects,
+    and to nothing else: the URL's host name is never resolved again, but is still the one in the Host header and
+    the one TLS sends (SNI) and checks the server's certificate against."""
     try:
         async with asyncio.timeout(timeout), http_client(timeout=timeout, follow_redirects=False) as client:
-            async with client.stream("GET", url, headers={"Accept": "application/jwt"}) as answer:
+            body = await _fetch_from(client, _requests_to(url, addresses), limit)
+    except (httpx.HTTPError, TimeoutError):
+        raise FeedRefused("UNREACHABLE") from None
+    try:
+        return body.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise FeedRefused("MALFORMED") from None
+
+
+@dataclass(frozen=True)
+class _Request:
+    url: httpx.URL
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+def _requests_to(url: str, addresses: Sequence[str]) -> list[_Request]:
+    """The GET of `url`, or one per address: to that address, for the URL's host (Host header, TLS server name)."""
+    accept = {"Accept": "application/jwt"}
+    if not addresses:
+        return [_Request(httpx.URL(url), accept, {})]
+    parts = urlsplit(url)
+    server_name = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return [_Request(httpx.URL(url).copy_with(host=address), {**accept, "Host": parts.netloc}, server_name)
+            for address in addresses]
+
+
+async def _fetch_from(client: httpx.AsyncClient, requests: list[_Request], limit: int) -> bytearray:
+    """The body of the first answer; the next address is tried only when one cannot be connected to."""
+    for i, request in enumerate(requests):
+        try:
+            async with client.stream("GET", request.url, headers=request.headers,
+                                     extensions=request.extensions) as answer:
                 if answer.status_code != 200:
                     raise FeedRefused("HTTP_STATUS")
                 body = bytearray()
@@ -213,12 +257,11 @@ async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = 
                     body.extend(chunk)
                     if len(body) > limit:
                         raise FeedRefused("TOO_LARGE")
-    except (httpx.HTTPError, TimeoutError):
-        raise FeedRefused("UNREACHABLE") from None
-    try:
-        return body.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise FeedRefused("MALFORMED") from None
+                return body
+        except httpx.ConnectError:
+            if i == len(requests) - 1:
+                raise
+    raise FeedRefused("UNREACHABLE")  # no request at all: not reached, `requests` always holds one
 
 
 class PartnerKeyFeeds:
@@ -296,9 +339,10 @@ class PartnerKeyFeeds:
 
     async def _refresh(self, feed: PartnerKeyFeed) -> str:
         try:
+            addresses: list[str] = []
             if self.p.settings.production:
-                await public_addresses(urlsplit(feed.url).hostname or "")
-            token = await fetch_document(feed.url)
+                addresses = await public_addresses(urlsplit(feed.url).hostname or "")
+            token = await fetch_document(feed.url, addresses=addresses)
             signer = public_key_from_jwk(feed.signer_jwk)
             document = read_document(token, signer, feed.partner_id, self.p.clock.timestamp())
             changes = await self._apply(feed, document)

@@ -4,11 +4,21 @@ publishes; the job fetches, verifies and applies; our verification is what a bor
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import socket
+import ssl
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from app.security.keys import b64url
 from health_code.interop import key_feed
@@ -143,3 +153,116 @@ async def test_a_document_reusing_the_last_sequence_with_other_keys_is_refused(a
     await serve(macau, signed_document(app, publisher, [two.jwk(), one.jwk()], seq=5))  # the same keys, re-signed
     assert await run_job(app) == {"MO": "unchanged"}
     assert await key_rows() == rows
+
+
+# --- a name that points elsewhere a moment later -------------------------------------------------------------
+
+PARTNER_HOST = "keys.ssm.example.mo"
+PUBLIC = ["93.184.215.14", "93.184.215.15"]
+
+
+async def test_the_fetch_connects_to_the_addresses_checked_and_never_asks_the_name_again(
+        app, client, admin, macau, monkeypatch):
+    """The partner's name answers with public addresses for the check, then with 127.0.0.1 (DNS rebinding):
+    nothing is ever sent to 127.0.0.1, and the first public address, not answering, is passed over."""
+    platform = app.ctx.partner_key_feeds.p
+    monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
+    document = (await macau.client.get("/published-keys")).text
+    publisher = (await macau.client.get("/publisher-key")).json()
+    reply = await client.put(FEED, headers=admin.headers(), json={"url": f"https://{PARTNER_HOST}/published-keys",
+                                                                  "signer_jwk": publisher})
+    assert reply.status_code == 200, reply.text
+    answers = [PUBLIC, ["127.0.0.1"]]
+    lookups: list[str] = []
+    getaddrinfo = socket.getaddrinfo
+
+    def rebinding_dns(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != PARTNER_HOST:
+            return getaddrinfo(host, port, *args, **kwargs)
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0)) for address in answers[len(lookups) > 1]]
+
+    sent: list[tuple[str, str, str | None]] = []
+
+    def network(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.host, request.headers["host"], request.extensions.get("sni_hostname")))
+        if request.url.host == PUBLIC[0]:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, text=document)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    monkeypatch.setattr(key_feed, "http_client",
+                        lambda **options: httpx.AsyncClient(transport=httpx.MockTransport(network), **options))
+
+    assert await run_job(app) == {"MO": "applied"}
+    assert lookups == [PARTNER_HOST]  # once, for the check
+    assert sent == [(PUBLIC[0], PARTNER_HOST, PARTNER_HOST), (PUBLIC[1], PARTNER_HOST, PARTNER_HOST)]
+
+    assert await run_job(app) == {"MO": "NOT_PUBLIC"}  # the next run asks again and is told 127.0.0.1
+    assert len(sent) == 2  # nothing went there
+
+
+def tls_files(directory: Path, server_name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A test CA and a server certificate it issued for `server_name`: the server's TLS context and a client
+    context that trusts only that CA."""
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    end = start + timedelta(days=2)
+    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(start).not_valid_after(end)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder().subject_name(name(server_name)).issuer_name(ca.subject)
+              .public_key(server_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(start).not_valid_after(end)
+              .add_extension(x509.SubjectAlternativeName([x509.DNSName(server_name)]), critical=False)
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.key").write_bytes(server_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(directory / "server.pem", directory / "server.key")
+    return server_tls, ssl.create_default_context(cafile=str(directory / "ca.pem"))
+
+
+@pytest.mark.parametrize("certified_name, outcome", [(PARTNER_HOST, "served"), ("other.example.mo", "UNREACHABLE")])
+async def test_the_address_checked_is_spoken_to_as_the_partners_name(tmp_path, monkeypatch, certified_name, outcome):
+    """Over real TLS to the address the check returned: the server is asked for the partner's name (SNI, Host),
+    and its certificate must be for that name, not merely for whatever answers at the address."""
+    server_tls, client_tls = tls_files(tmp_path, certified_name)
+    asked: list[str] = []
+
+    async def serve_document(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        asked.append(next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                          if line.lower().startswith("host:")))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nserved")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve_document, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(key_feed, "http_client", lambda **options: httpx.AsyncClient(verify=client_tls, **options))
+    try:
+        try:
+            got = await key_feed.fetch_document(f"https://{PARTNER_HOST}:{port}/published-keys",
+                                                addresses=["127.0.0.1"])
+        except key_feed.FeedRefused as refused:
+            got = refused.reason
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert got == outcome
+    assert asked == ([f"{PARTNER_HOST}:{port}"] if outcome == "served" else [])  # a name no DNS knows, not resolved
