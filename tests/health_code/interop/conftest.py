@@ -1,6 +1,7 @@
 """Fixtures for mutual-recognition tests with a real second party (see partner_process.py).
 
-`live_server`: our app (the `app` fixture, same one the `client` fixture talks to) also served on
+`admin`: a partner admin; `mo`: Macao registered, issuing codes in this process; `zhang_san`: the
+real-name citizen its codes are for. `live_server`: our app (the `app` fixture, same one the `client` fixture talks to) also served on
 a loopback port; its base URL. `partner_region`: the stand-in partner region "MO" running as its
 own process, pointed at `live_server`.
 
@@ -18,8 +19,9 @@ import pytest
 from sanic import Sanic
 
 from app.clock import MovableClock
-from tests.factories import Department
-from tests.health_code.interop.partners_factory import make_partner_admin
+from tests.factories import Department, SignedInCitizen, sign_in, verify_real_name
+from tests.health_code.interop.partners_factory import PartnerRegion as PartnerInProcess
+from tests.health_code.interop.partners_factory import ZHANG_SAN_ID_NUMBER, make_partner, make_partner_admin
 from tests.health_code.interop.partner_process import PartnerRegion, serve_live, start_partner
 
 
@@ -27,6 +29,20 @@ from tests.health_code.interop.partner_process import PartnerRegion, serve_live,
 async def admin(app: Sanic, clock: MovableClock) -> Department:
     """A client of the platform's administrators allowed to manage the partner registry."""
     return await make_partner_admin(clock)
+
+
+@pytest.fixture
+async def mo(client, admin: Department) -> PartnerInProcess:
+    """Macao (MO), registered through the admin API, issuing its codes in this process with its own keys."""
+    return await make_partner(client, admin)
+
+
+@pytest.fixture
+async def zhang_san(client, sms) -> SignedInCitizen:
+    """A real-name (level 2) citizen, born 1990-03-07: masked, 张三 reads "*三", as in Macao's codes."""
+    citizen = await sign_in(client, sms)
+    await verify_real_name(client, citizen, name="张三", id_number=ZHANG_SAN_ID_NUMBER)
+    return citizen
 
 
 @pytest.fixture

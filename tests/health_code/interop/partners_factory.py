@@ -26,7 +26,7 @@ from app.config import Settings
 from app.security.keys import b64url, b64url_decode
 from health_code import codec
 from health_code.holder import holder_tag, standard_name
-from tests.factories import Department, make_department
+from tests.factories import Department, make_department, valid_id_number
 
 PARTNER_AUD = f"{Settings.issuer}/partner"  # "https://gov-app.example.cn/partner"
 PARTNERS = "/api/admin/v1/partners"
@@ -36,6 +36,7 @@ CONVERSIONS = "/api/v1/health-code/conversions"
 # A partner issuing GDHC1 codes states its status with our colour words; this maps them 1:1.
 SAME_WORDS = {"green": "green", "yellow": "yellow", "red": "red"}
 CHINESE_WORDS = {"绿码": "green", "黄码": "yellow", "红码": "red"}
+ZHANG_SAN_ID_NUMBER = valid_id_number(region="440106", birth="19900307", sequence="415")  # born 1990-03-07
 
 
 async def make_partner_admin(clock, name: str = "省口岸办互认管理") -> Department:

@@ -13,31 +13,19 @@ from health_code import codec
 from health_code.codec import CodeError
 from health_code.interop.service import verify_border_pass
 from health_code.models import IssuedHealthCode
-from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
+from tests.factories import make_department, refresh_tokens, sign_in
 from tests.health_code.interop.partners_factory import (
     CONVERSIONS,
     PARTNERS,
     REVOCATIONS,
+    ZHANG_SAN_ID_NUMBER,
     CodeSigningKey,
     after,
     make_partner,
     tamper,
 )
 
-ID_NUMBER = valid_id_number(region="440106", birth="19900307", sequence="415")
-
-
-@pytest.fixture
-async def mo(client, admin):
-    return await make_partner(client, admin)
-
-
-@pytest.fixture
-async def zhang_san(client, sms):
-    """A real-name (level 2) citizen: masked, 张三 reads "*三", as in Macao's codes."""
-    citizen = await sign_in(client, sms)
-    await verify_real_name(client, citizen, name="张三", id_number=ID_NUMBER)
-    return citizen
+ID_NUMBER = ZHANG_SAN_ID_NUMBER
 
 
 async def convert(client, citizen, code: str, consent: bool = True):

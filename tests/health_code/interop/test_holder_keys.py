@@ -6,28 +6,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from app.audit import AuditEntry
 from app.security.keys import b64url_decode
 from health_code.interop.models import PartnerHolderKey
-from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
-from tests.health_code.interop.partners_factory import CONVERSIONS, PARTNERS, make_partner
-
-ID_NUMBER = valid_id_number(region="440106", birth="19900307", sequence="415")
-
-
-@pytest.fixture
-async def mo(client, admin):
-    return await make_partner(client, admin)
-
-
-@pytest.fixture
-async def zhang_san(client, sms):
-    citizen = await sign_in(client, sms)
-    await verify_real_name(client, citizen, name="张三", id_number=ID_NUMBER)
-    return citizen
-
+from tests.factories import make_department, refresh_tokens
+from tests.health_code.interop.partners_factory import CONVERSIONS, PARTNERS
 
 async def convert(client, citizen, payload: str):
     return await client.post(CONVERSIONS, headers=citizen.headers, json={"code": payload, "consent": True})
