@@ -19,8 +19,8 @@ from app.accounts.service import CitizenSnapshot
 from app.errors import ValidationFailed
 from app.i18n import pick
 from app.platform import Platform
+from app.qr import QUIET_MODULES, cjk_font, qr_modules, qr_square
 from app.security.pii import mask_name
-from health_code import render
 from health_code.service import HealthCodeService, colour_text, utc
 
 DPI = 300
@@ -48,13 +48,7 @@ def qr_image(payload: str, module_px: int) -> Image.Image:
     """The QR with a 4-module quiet zone, `module_px` pixels per module, black on white."""
     if not MIN_MODULE_PX <= module_px <= MAX_MODULE_PX:
         raise ValueError(f"module size must be {MIN_MODULE_PX}-{MAX_MODULE_PX} px")
-    modules = render.qr_modules(payload)  # error correction Q, as the health code itself
-    quiet = render.QUIET_MODULES
-    side = (modules.width + 2 * quiet) * module_px
-    canvas = Image.new("L", (side, side), 255)
-    scaled = modules.resize((modules.width * module_px,) * 2, Image.NEAREST)
-    canvas.paste(scaled, (quiet * module_px, quiet * module_px))
-    return canvas
+    return qr_square(payload, module_px)  # error correction Q, as the health code itself
 
 
 def large_qr_png(payload: str, module_px: int = 12) -> bytes:
@@ -66,7 +60,7 @@ def large_qr_png(payload: str, module_px: int = 12) -> bytes:
 
 def module_px_for(payload: str, width: int) -> int:
     """The largest whole module size whose QR fits `width` pixels (at least MIN_MODULE_PX)."""
-    modules = render.qr_modules(payload).width + 2 * render.QUIET_MODULES
+    modules = qr_modules(payload).width + 2 * QUIET_MODULES
     return max(MIN_MODULE_PX, min(MAX_MODULE_PX, width // modules))
 
 
@@ -108,11 +102,11 @@ def card_pdf(payload: str, colour: str, text: CardText) -> bytes:
 
 def _centred(draw: ImageDraw.ImageDraw, line: str, size: int, y: int, width: int, fill: tuple = BLACK) -> int:
     """Draw one centred line; returns the y below it. Long lines shrink until they fit."""
-    font = render._font(size)
+    font = cjk_font(size)
     box = draw.textbbox((0, 0), line, font=font)
     while box[2] - box[0] > width - 2 * MARGIN and size > 20:
         size -= 4
-        font = render._font(size)
+        font = cjk_font(size)
         box = draw.textbbox((0, 0), line, font=font)
     draw.text(((width - (box[2] - box[0])) // 2 - box[0], y - box[1]), line, fill=fill, font=font)
     return y + (box[3] - box[1])

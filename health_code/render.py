@@ -1,4 +1,4 @@
-"""QR images of a health code: PNG (zxing-cpp's encoder + pillow) and SVG (segno).
+"""QR images of a health code: PNG (the QR of `app.qr` + pillow) and SVG (segno).
 
 The QR sits in a frame of the status colour with the status written beside it in words,
 so that no one has to rely on colour alone. Rendering is CPU work: callers run it in an
@@ -11,46 +11,14 @@ import io
 from functools import lru_cache
 
 import segno
-import zxingcpp
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from app.qr import QUIET_MODULES, cjk_font, qr_modules
 
 FRAME_COLOURS = {"green": (0, 122, 51), "yellow": (150, 100, 0), "red": (196, 30, 58), "venue": (22, 76, 150)}
 MODULE_PX = 6
-QUIET_MODULES = 4
 BORDER_PX = 24
 CAPTION_PX = 64
-
-
-@lru_cache(maxsize=4)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        from noto_cjk_sans_otc import FONT_PATH
-
-        return ImageFont.truetype(str(FONT_PATH), size, index=2)  # Noto Sans CJK SC
-    except (ImportError, OSError):
-        return ImageFont.load_default(size)
-
-
-def qr_modules(payload: str) -> Image.Image:
-    """The QR symbol (error correction Q), one pixel per module, black on white."""
-    symbol = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, ec_level="Q")
-    raw = symbol.to_image(scale=1, add_quiet_zones=False)
-    height, width = raw.shape
-    return Image.frombuffer("L", (width, height), bytes(memoryview(raw)), "raw", "L", 0, 1)
-
-
-def qr_square(payload: str, module_px: int, quiet_modules: int = QUIET_MODULES) -> Image.Image:
-    """The QR black on a white square with its quiet zone, `module_px` pixels a module (greyscale), for a
-    document that draws the code among other things."""
-    modules = qr_modules(payload)
-    side = (modules.width + 2 * quiet_modules) * module_px
-    square = Image.new("L", (side, side), 255)
-    square.paste(modules.resize((modules.width * module_px,) * 2, Image.NEAREST), (quiet_modules * module_px,) * 2)
-    return square
-
-
-def qr_version(payload: str) -> int:
-    return (qr_modules(payload).width - 17) // 4
 
 
 @lru_cache(maxsize=64)
@@ -60,11 +28,11 @@ def _frame(modules: int, colour: str, caption: str) -> Image.Image:
     canvas = Image.new("RGB", (side + 2 * BORDER_PX, side + 2 * BORDER_PX + CAPTION_PX), FRAME_COLOURS[colour])
     draw = ImageDraw.Draw(canvas)
     draw.rectangle((BORDER_PX, BORDER_PX, BORDER_PX + side - 1, BORDER_PX + side - 1), fill=(255, 255, 255))
-    font = _font(36)
-    box = draw.textbbox((0, 0), caption, font=font)
+    caption_font = cjk_font(36)
+    box = draw.textbbox((0, 0), caption, font=caption_font)
     x = (canvas.width - (box[2] - box[0])) // 2
     y = side + 2 * BORDER_PX + (CAPTION_PX - (box[3] - box[1])) // 2 - box[1] - BORDER_PX // 2
-    draw.text((x, y), caption, fill=(255, 255, 255), font=font)
+    draw.text((x, y), caption, fill=(255, 255, 255), font=caption_font)
     return canvas.quantize(palette=_palette(colour), dither=Image.Dither.NONE)
 
 

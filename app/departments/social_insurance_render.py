@@ -3,8 +3,7 @@ the figures, the schemes, the issuing authority, the dates and the verification 
 
 Greyscale, as it is printed: the PNG is lossless; the PDF (Pillow's writer) holds the same page as one image,
 JPEG at a quality that keeps the QR's edges sharp. Drawing is CPU work: callers run `render_png` and `render_pdf`
-in an executor. Pure functions of their input. The font (Noto Sans CJK SC) and the QR symbol are the health
-code renderer's.
+in an executor. Pure functions of their input. The font (Noto Sans CJK SC) and the QR symbol are `app.qr`'s.
 """
 
 from __future__ import annotations
@@ -15,11 +14,10 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from health_code import render
-from health_code.render import qr_square
+from app.qr import load_cjk_font, qr_square
 
-# The health-code renderer's font loader, with room for the sizes of this page.
-_font = lru_cache(maxsize=8)(render._font.__wrapped__)
+# The CJK font loader, with room for the sizes of this page.
+_font = lru_cache(maxsize=8)(load_cjk_font)
 
 DPI = 150
 WIDTH, HEIGHT = 1240, 1754  # A4 at 150 dpi

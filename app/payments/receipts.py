@@ -26,7 +26,7 @@ from app.money import yuan
 from app.clock import CHINA_TIME
 from app.payments.models import Payment, Receipt, Refund
 from app.platform import Platform
-from health_code import render
+from app.qr import cjk_font, qr_modules
 
 PAYEE = "广东省政务服务数据管理局（示例收款单位）"
 NUMBER = re.compile(r"GDPR[0-9]{18}")  # the shape of every receipt number we issue (ASCII digits only)
@@ -114,22 +114,22 @@ def draw(receipt: Receipt, payment: Payment, refunded: int, url: str, fmt: str) 
     pen = ImageDraw.Draw(page)
     red = (176, 30, 35)
     pen.rectangle((30, 30, width - 30, height - 30), outline=red, width=4)
-    pen.text((width // 2, 100), "电子缴费票据", fill=red, font=render._font(52), anchor="mm")
+    pen.text((width // 2, 100), "电子缴费票据", fill=red, font=cjk_font(52), anchor="mm")
     pen.text((width // 2, 160), "（示例票据 · Sample receipt, not a real fiscal document）", fill=(90, 90, 90),
-             font=render._font(22), anchor="mm")
+             font=cjk_font(22), anchor="mm")
     y = 230
     for label, value in rows:
-        pen.text((70, y), label, fill=(60, 60, 60), font=render._font(28))
-        pen.text((250, y), str(value)[:32], fill="black", font=render._font(28))
+        pen.text((70, y), label, fill=(60, 60, 60), font=cjk_font(28))
+        pen.text((250, y), str(value)[:32], fill="black", font=cjk_font(28))
         y += 58
-    modules = render.qr_modules(url)
+    modules = qr_modules(url)
     scale = max(1, 360 // modules.width)
     qr = modules.resize((modules.width * scale, modules.height * scale), Image.NEAREST).convert("RGB")
     left = (width - qr.width) // 2
     page.paste(qr, (left, y + 30))
-    pen.text((width // 2, y + 60 + qr.height), "扫码或访问以下网址查验真伪", fill=(60, 60, 60), font=render._font(24),
+    pen.text((width // 2, y + 60 + qr.height), "扫码或访问以下网址查验真伪", fill=(60, 60, 60), font=cjk_font(24),
              anchor="mm")
-    pen.text((width // 2, y + 100 + qr.height), url.split("?")[0][-60:], fill=(60, 60, 60), font=render._font(18),
+    pen.text((width // 2, y + 100 + qr.height), url.split("?")[0][-60:], fill=(60, 60, 60), font=cjk_font(18),
              anchor="mm")
     out = io.BytesIO()
     if fmt == "pdf":

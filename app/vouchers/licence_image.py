@@ -17,11 +17,10 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
-from health_code import render
-from health_code.render import qr_modules
+from app.qr import load_cjk_font, qr_square
 
-# The health-code renderer's font loader (Noto Sans CJK SC), with room for the five sizes used here.
-_font = lru_cache(maxsize=8)(render._font.__wrapped__)
+# The CJK font (Noto Sans CJK SC), with room for the five sizes used here.
+_font = lru_cache(maxsize=8)(load_cjk_font)
 
 WIDTH = 1000
 HEADER_PX = 120
@@ -75,12 +74,7 @@ def render_card_png(card: LicenceCard) -> bytes:
 
 def _qr_image(text: str) -> Image.Image:
     """The QR, black on a white square with its quiet zone."""
-    modules = qr_modules(text)
-    side = (modules.width + 2 * QR_QUIET_MODULES) * QR_MODULE_PX
-    square = Image.new("RGB", (side, side), (255, 255, 255))
-    scaled = modules.resize((modules.width * QR_MODULE_PX,) * 2, Image.NEAREST).convert("RGB")
-    square.paste(scaled, (QR_QUIET_MODULES * QR_MODULE_PX,) * 2)
-    return square
+    return qr_square(text, QR_MODULE_PX, QR_QUIET_MODULES).convert("RGB")
 
 
 def _header(draw: ImageDraw.ImageDraw, card: LicenceCard) -> None:

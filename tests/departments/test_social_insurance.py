@@ -25,10 +25,10 @@ from app.departments.models import SocialInsuranceProof
 from app.departments.social_insurance_token import PREFIX, ProofClaims, record_digest, sign
 from app.ids import new_id
 from app.integrations.exchange.models import ExchangeMessage
+from app.qr import qr_version
 from app.security.keys import SigningKey, b64url, kid_bytes_for
 from standins.departments import hrss
 from standins.departments.server import beijing_today
-from health_code.render import qr_version
 from tests.factories import sign_in, valid_id_number, verify_real_name
 
 pytestmark = pytest.mark.departments
