@@ -201,12 +201,6 @@ def key_spec(entry: Mapping[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def narrowed_usages(allowed: list[str] | None, stated: list[str]) -> list[str]:
-    """What a certificate key may sign by the document: the types it states that the certificate allows (all
-    of them when the certificate allows any); none when they have none in common."""
-    return sorted(set(stated) if allowed is None else set(stated) & set(allowed))
-
-
 async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_DOCUMENT_BYTES,
                          addresses: Sequence[str] = ()) -> str:
     """GET the keys document: no redirects, at most `limit` bytes, the whole answer within `timeout` seconds (a
@@ -416,8 +410,6 @@ class PartnerKeyFeeds:
                 raise FeedRefused("BAD_KEY") from None
             if row["kid"] in rows:
                 raise FeedRefused("BAD_KEY")
-            if row["certificate"] and entry.get("usages") is not None:
-                row["usages"] = narrowed_usages(row["usages"], entry["usages"])
             rows[row["kid"]] = row
         return rows
 

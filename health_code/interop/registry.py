@@ -43,6 +43,13 @@ HOLDER_KEY_OVERLAP = timedelta(days=7)
 _HOLDER_KEY_CONTEXT = "partner_holder_key"
 
 
+def narrowed_usages(allowed: list[str] | None, stated: Sequence[str]) -> list[str]:
+    """What a certificate key may sign when its registration states usages too: the types stated that the
+    certificate allows (all of them when the certificate allows any); none when they have none in common.
+    A registration narrows a certificate, never widens it."""
+    return sorted(set(stated) if allowed is None else set(stated) & set(allowed))
+
+
 def _invalid(field: str, problem: str) -> ValidationFailed:
     return ValidationFailed([{"field": field, "problem": problem}])
 
@@ -227,9 +234,10 @@ class PartnerRegistry:
                 from_cert = trusted_key_from_certificate(der, issuer=partner_id)
             except ValueError:
                 raise _invalid(f"{field}.certificate", "base64 DER of an X.509 certificate") from None
+            allowed = sorted(from_cert.usages) if from_cert.usages is not None else None
             return {"kid": b64url(from_cert.kid), "jwk": public_jwk_of(from_cert.public_key),
                     "certificate": spec["certificate"],
-                    "usages": sorted(from_cert.usages) if from_cert.usages is not None else None,
+                    "usages": allowed if usages is None else narrowed_usages(allowed, usages),
                     "not_before": not_before or from_cert.not_before, "not_after": not_after or from_cert.not_after}
         jwk = spec.get("jwk")
         if not isinstance(jwk, Mapping) or not isinstance(jwk.get("kid"), str):

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from health_code.models import IssuedHealthCode
 from tests.factories import sign_in, valid_id_number, verify_real_name
 from tests.health_code.interop.dcc_signing import (
-    OID_TEST, cwt, hcert, lab_test, make_signer, sign_hc1, vaccination,
+    OID_TEST, OID_VACCINATION, cwt, hcert, lab_test, make_signer, sign_hc1, vaccination,
 )
 from tests.health_code.interop.partners_factory import (
     CONVERSIONS, PARTNERS, REVOCATIONS, PartnerRegion, make_partner_admin, public_jwk,
@@ -130,3 +130,20 @@ async def test_a_certificate_from_a_country_not_registered_is_refused(client, ge
     code = sign_hc1(cwt(hcert(vaccination(), nam=ZHANG_SAN), iss="FR", iat=int(now), exp=int(now) + 86400), french)
     reply = await convert(client, zhang_san, code)
     assert reply.status_code == 422 and reply.json()["error"]["code"] == "UNKNOWN_PARTNER"
+
+
+async def test_an_admin_may_narrow_a_signer_certificate_but_not_widen_it(client, clock, zhang_san):
+    """Registered by hand with usages beside the certificate: the key signs what both allow, as from a feed."""
+    now = clock.timestamp()
+    signer = make_signer(country="DE", eku=(OID_TEST, OID_VACCINATION), not_before=now - 86400, not_after=now + 86400)
+    admin = await make_partner_admin(clock)
+    registered = await client.post(PARTNERS, headers=admin.headers(), json={
+        "id": "DE", "name": "德国（示例）", "formats": ["HC1"], "status_mapping": DCC_STATES, "contact": {"name": "x"},
+        "api_keys": [public_jwk(ec.generate_private_key(ec.SECP256R1()), "de-1")],
+        "signing_keys": [{"certificate": base64.b64encode(signer.der).decode(), "usages": ["t", "r"]}]})
+
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["signing_keys"][0]["usages"] == ["t"]  # r is not the registration's to give
+    refused = await convert(client, zhang_san, certificate(clock, signer))  # a vaccination
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "KEY_USAGE"
+    assert (await convert(client, zhang_san, certificate(clock, signer, lab_test()))).status_code == 201
