@@ -5,7 +5,7 @@ app served on a real loopback port so that process can call us over HTTP.
 first and waits until it answers (the partner region here, the mini-program platform in
 tests/miniprogram/); `end_now(process)` stops one.
 
-`start_partner(our_url, log_dir)` runs `python -m health_code.interop.standin_partner --port 0`
+`start_partner(our_url, log_dir)` runs `python -m standins.partner_region --port 0`
 (the stand-in binds a free port and prints `LISTENING <port>` first), waits until `GET /keys`
 answers and returns a `PartnerRegion`; `await partner.stop()` ends it (SIGTERM, then SIGKILL).
 Its output goes to `log_dir/standin-<id>.log`, quoted in the error when it does not come up.
@@ -112,7 +112,7 @@ async def start_partner(our_url: str, log_dir: Path, partner_id: str = "MO",
                         timeout: float = STARTUP_TIMEOUT) -> PartnerRegion:
     """Start the stand-in as a subprocess (cwd = repo root) and wait until it answers."""
     log_path = log_dir / f"standin-{partner_id}.log"
-    command = [sys.executable, "-m", "health_code.interop.standin_partner", "--port", "0",
+    command = [sys.executable, "-m", "standins.partner_region", "--port", "0",
                "--partner-id", partner_id, "--our-url", our_url, "--our-issuer", our_issuer]
     if keys_dir is not None:
         command += ["--keys-dir", str(keys_dir)]

@@ -2,7 +2,7 @@
 
 Tests and demos run it as its own process, the other side of cross-region mutual recognition:
 
-    python -m health_code.interop.standin_partner --port 8100 --partner-id MO \\
+    python -m standins.partner_region --port 8100 --partner-id MO \\
         --our-url http://127.0.0.1:8000 [--our-issuer https://gov-app.example.cn] [--keys-dir DIR]
 
 It is independent of this code base on purpose: it imports only third-party libraries and
@@ -229,7 +229,7 @@ def rfc3339(seconds: int) -> str:
 
 
 def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sanic:
-    app = Sanic(f"standin_partner_{partner_id}")
+    app = Sanic(f"standin_partner_region_{partner_id}")
     app.config.AUTO_EXTEND = False
     our_keys: PublicKeys = {}
     last_jti: list[str] = []
@@ -371,7 +371,7 @@ def create_app(partner_id: str, our_url: str, our_issuer: str, keys: Keys) -> Sa
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m health_code.interop.standin_partner", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m standins.partner_region", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True, help="0: any free port (see the LISTENING line)")
     parser.add_argument("--partner-id", default="MO", help="region code, the `iss` of its codes and JWTs")

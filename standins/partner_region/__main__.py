@@ -1,0 +1,3 @@
+from standins.partner_region.server import main
+
+main()
