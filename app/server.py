@@ -48,6 +48,7 @@ from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
 from app.errors import AppError, ValidationFailed, envelope
 from app.i18n import negotiate
+from app.jobs import start_scheduler
 from app.platform import Platform, build_platform
 from app.services.backends import StandInBackend, internal_sources, stand_in_backends
 from app.services.cards import HomeCards
@@ -71,7 +72,7 @@ from health_code.interop.key_feed import PartnerKeyFeeds
 from health_code.interop.registry import PartnerRegistry
 from health_code.interop.service import InteropService
 from health_code.interop.trust import PartnerTrustList
-from health_code.jobs import add_partner_key_jobs, start_scheduler
+from health_code.jobs import add_health_code_jobs, add_partner_key_jobs
 from health_code.risk_areas import RiskAreaService
 from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
@@ -210,7 +211,8 @@ def create_app(
     @app.after_server_start
     async def start_jobs(app: Sanic) -> None:
         if settings.scheduler_enabled:
-            app.ctx.scheduler = start_scheduler(app.ctx.health)
+            app.ctx.scheduler = start_scheduler()
+            add_health_code_jobs(app.ctx.scheduler, app.ctx.health)
             add_partner_key_jobs(app.ctx.scheduler, platform.cache, app.ctx.partner_key_feeds)
             add_service_jobs(app.ctx.scheduler, platform.cache, platform.clock, app.ctx.appointments)
             add_payment_jobs(app.ctx.scheduler, platform.cache, app.ctx.payments)

@@ -11,12 +11,12 @@ the last run.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Awaitable, Callable
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from app.cache import Cache, LockNotAcquired, cache_lock
+from app.cache import Cache, LockNotAcquired
+from app.jobs import add_exclusive_job, run_exclusively
 from health_code.interop.key_feed import PartnerKeyFeeds
 from health_code.models import HealthStatus, IssuedHealthCode
 from health_code.service import HealthCodeService
@@ -49,39 +49,18 @@ async def purge_issued_codes(service: HealthCodeService) -> int:
     return await IssuedHealthCode.filter(expires_at__lt=service.p.clock.now() - ISSUED_CODE_RETENTION).delete()
 
 
-async def run_exclusively(cache: Cache, name: str, job: Callable[[], Awaitable[object]], ttl: float = 300) -> bool:
-    """Run `job` unless another worker is running it now; True when this worker ran it."""
-    try:
-        async with cache_lock(cache, f"job:{name}", ttl=ttl):
-            result = await job()
-            log.info("job %s done: %s", name, result)
-            return True
-    except LockNotAcquired as busy:
-        if busy.lock_name != f"job:{name}":
-            raise  # a lock the job itself could not take: the job failed, it was not someone else's turn
-        return False
-
-
 def add_partner_key_jobs(scheduler: AsyncIOScheduler, cache: Cache, feeds: PartnerKeyFeeds) -> None:
     """`partner-key-feeds`: every partner's published keys fetched, verified and applied (first run now)."""
-    scheduler.add_job(
-        run_exclusively, "interval", seconds=PARTNER_KEYS_EVERY,
-        args=[cache, "partner-key-feeds", feeds.refresh_all], id="partner-key-feeds",
-        next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None,
-    )
+    add_exclusive_job(scheduler, cache, "partner-key-feeds", PARTNER_KEYS_EVERY, feeds.refresh_all)
 
 
-def start_scheduler(service: HealthCodeService) -> AsyncIOScheduler:
-    """Start the jobs on this worker's loop; the first run is now, which is the catch-up after downtime."""
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(
-        run_exclusively, "interval", seconds=REEVALUATE_EVERY, args=[service.p.cache, "hc-reevaluate", lambda: reevaluate_due(service)],
-        # APScheduler keeps wall-clock time; what is due is decided by the service clock inside the job.
-        id="hc-reevaluate", next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None,
-    )
-    scheduler.add_job(
-        run_exclusively, "interval", seconds=PURGE_EVERY, args=[service.p.cache, "hc-purge-issued", lambda: purge_issued_codes(service)],
-        id="hc-purge-issued", next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None,
-    )
-    scheduler.start()
-    return scheduler
+def add_health_code_jobs(scheduler: AsyncIOScheduler, service: HealthCodeService) -> None:
+    """`hc-reevaluate` and `hc-purge-issued` on the running scheduler (first run now, which is the catch-up after
+    downtime). APScheduler keeps wall-clock time; what is due is decided by the service clock inside the job."""
+    add_exclusive_job(scheduler, service.p.cache, "hc-reevaluate", REEVALUATE_EVERY, lambda: reevaluate_due(service))
+    add_exclusive_job(scheduler, service.p.cache, "hc-purge-issued", PURGE_EVERY,
+                      lambda: purge_issued_codes(service))
+
+
+# `run_exclusively` is the core's (app.jobs); still importable from here for the callers that look for it here.
+__all__ = ["add_health_code_jobs", "add_partner_key_jobs", "purge_issued_codes", "reevaluate_due", "run_exclusively"]

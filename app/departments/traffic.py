@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from tortoise.expressions import Q
@@ -31,8 +31,8 @@ from app.departments.exchange_services import (OWN, TPB, TPB_DRIVING_LICENCE, TP
                                                DepartmentAsker, Reader, unreadable)
 from app.departments.models import LicenceStatusPull
 from app.errors import AppError, NotFound, ValidationFailed
+from app.jobs import add_exclusive_job
 from app.security.pii import mask_id_number
-from health_code.jobs import run_exclusively
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -471,9 +471,7 @@ def add_licence_status_jobs(scheduler: AsyncIOScheduler, cache: Cache, traffic: 
     if not traffic.pulls_connected():
         return
     every = min(JOB_EVERY, traffic.asker.platform.settings.licence_status_pull_interval)
-    scheduler.add_job(run_exclusively, "interval", seconds=every,
-                      args=[cache, "licence-status-pulls", traffic.pull_due_licence_statuses], id="licence-status-pulls",
-                      next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None)
+    add_exclusive_job(scheduler, cache, "licence-status-pulls", every, traffic.pull_due_licence_statuses)
 
 
 __all__ = ["DRIVING_LICENCE", "DrivingLicence", "LicenceAnswer", "STATUS_OF_CODE", "TrafficPolice", "Vehicle",

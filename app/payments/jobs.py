@@ -6,13 +6,11 @@ cache). What is due is decided by the service clock inside each job, so they cat
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.cache import Cache
+from app.jobs import add_exclusive_job
 from app.payments.service import PaymentService
-from health_code.jobs import run_exclusively
 
 SETTLE_EVERY = 30  # seconds; unnotified payments are asked of the provider after APP_PAYMENT_SETTLE_AFTER
 RECONCILE_EVERY = 30 * 60  # yesterday's statement is compared once, from 10:00 Beijing time
@@ -26,6 +24,4 @@ def add_payment_jobs(scheduler: AsyncIOScheduler, cache: Cache, payments: Paymen
         ("payments-reconcile", RECONCILE_EVERY, payments.reconcile_yesterday),
     )
     for name, seconds, job in jobs:
-        scheduler.add_job(run_exclusively, "interval", seconds=seconds, args=[cache, name, job], id=name,
-                          next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
-                          misfire_grace_time=None)
+        add_exclusive_job(scheduler, cache, name, seconds, job)

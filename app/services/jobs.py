@@ -8,16 +8,14 @@ downtime by themselves.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app import audit
 from app.cache import Cache
 from app.clock import Clock
+from app.jobs import add_exclusive_job
 from app.notifications import channels
 from app.services.appointments import AppointmentService
-from health_code.jobs import run_exclusively
 
 REMIND_EVERY = 10 * 60  # seconds; a reminder goes out within ten minutes of 09:00 the day before
 RETRY_EVERY = 15  # the shortest backoff is 30 s
@@ -32,6 +30,4 @@ def add_service_jobs(scheduler: AsyncIOScheduler, cache: Cache, clock: Clock, ap
         ("audit-pending-sweep", AUDIT_SWEEP_EVERY, lambda: audit.record_abandoned(clock)),
     )
     for name, seconds, job in jobs:
-        scheduler.add_job(run_exclusively, "interval", seconds=seconds, args=[cache, name, job], id=name,
-                          next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
-                          misfire_grace_time=None)
+        add_exclusive_job(scheduler, cache, name, seconds, job)

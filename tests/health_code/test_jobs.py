@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from app.cache import LockNotAcquired
-from health_code.jobs import purge_issued_codes, reevaluate_due, run_exclusively
+from app.jobs import start_scheduler
+from health_code.jobs import add_health_code_jobs, purge_issued_codes, reevaluate_due
 from health_code.models import HealthStatus, IssuedHealthCode, StatusEvaluation
 from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 
@@ -51,25 +49,12 @@ async def test_the_job_is_idempotent_and_catches_up_after_downtime(client, sms, 
         assert await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").count() == 1
 
 
-async def test_two_schedulers_run_the_job_once(app):
-    runs = []
-
-    async def slow_job():
-        runs.append(1)
-        await asyncio.sleep(0.05)
-
-    cache = app.ctx.platform.cache
-    ran = await asyncio.gather(run_exclusively(cache, "demo", slow_job), run_exclusively(cache, "demo", slow_job))
-    assert sorted(ran) == [False, True] and runs == [1]
-    assert await run_exclusively(cache, "demo", slow_job) is True  # the lock is released afterwards
-
-
 async def test_two_real_schedulers_evaluate_each_due_citizen_once(client, sms, app, clock):
-    from health_code.jobs import start_scheduler
-
     citizen = await exposed_citizen(client, sms, app, clock, sequence="404")
     clock.advance(days=8)
-    schedulers = [start_scheduler(app.ctx.health), start_scheduler(app.ctx.health)]  # as two workers would
+    schedulers = [start_scheduler(), start_scheduler()]  # as two workers would
+    for scheduler in schedulers:
+        add_health_code_jobs(scheduler, app.ctx.health)
     try:
         for _ in range(50):
             await asyncio.sleep(0.02)
@@ -93,12 +78,3 @@ async def test_who_held_a_code_is_forgotten_a_day_after_it_expired(client, sms, 
     clock.advance(seconds=181)
     assert await purge_issued_codes(app.ctx.health) == 1
     assert await IssuedHealthCode.filter(citizen_id=citizen.id).count() == 0
-
-
-async def test_a_lock_the_job_itself_cannot_take_is_a_failure_not_another_workers_turn(platform):
-    async def job_that_waits_too_long() -> None:
-        raise LockNotAcquired("hc:evaluate:cit_1")
-
-    with pytest.raises(LockNotAcquired):
-        await run_exclusively(platform.cache, "hc-reevaluate", job_that_waits_too_long)
-    assert await run_exclusively(platform.cache, "hc-reevaluate", lambda: asyncio.sleep(0)) is True

@@ -13,11 +13,11 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.audit import AuditEntry
+from app.jobs import run_exclusively
 from app.notifications.models import Notification
 from app.services import appointments as appointments_module
 from app.services.jobs import add_service_jobs
 from app.services.models import Appointment, AppointmentSlot, Department, NotificationDelivery, ServiceItem
-from health_code.jobs import run_exclusively
 from tests.miniprogram.mp_factory import in_mini_program, messages_to
 from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
 
