@@ -47,7 +47,7 @@ class AuditEntry(Model):
     actor_type = fields.CharField(max_length=32)
     action = fields.CharField(max_length=64)
     subject_id = fields.CharField(max_length=40, null=True, db_index=True)
-    attributes = fields.JSONField(default=list)
+    attributes: Any = fields.JSONField(default=list)
     purpose = fields.CharField(max_length=200, null=True)
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64)
@@ -74,7 +74,7 @@ class PendingAudit(Model):
     # (record_abandoned) when the writer is gone.
 
     id = fields.BigIntField(pk=True)
-    records = fields.JSONField()
+    records: Any = fields.JSONField()
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -160,7 +160,7 @@ def access(*, citizen_id: str, actor: str, actor_type: str, action: str, attribu
     return _record("access", actor, actor_type, action, citizen_id, attributes, purpose)
 
 
-_MAX_LENGTH = {name: AuditEntry._meta.fields_map[name].max_length
+_MAX_LENGTH: dict[str, int] = {name: getattr(AuditEntry._meta.fields_map[name], "max_length")
                for name in ("category", "actor", "actor_type", "action", "subject_id", "purpose")}
 
 
@@ -194,7 +194,7 @@ async def add_pending(conn: Any, clock: Clock, records: Sequence[AuditRecord]) -
     """Inside the caller's transaction: `records` will be chained even if this worker dies right
     after the commit. Chain them with `record_pending` once the transaction is over."""
     row = await PendingAudit.create(records=[asdict(r) for r in records], created_at=clock.now(), using_db=conn)
-    return row.id
+    return int(row.id)
 
 
 async def record_pending(clock: Clock, pending_id: int, records: Sequence[AuditRecord]) -> None:
@@ -382,7 +382,7 @@ async def record_event(clock: Clock, *, actor: str, actor_type: str, action: str
     """Record something that happened (a login, an identity change, a revocation). No PII values."""
     record = event(actor=actor, actor_type=actor_type, action=action, subject_id=subject_id, attributes=attributes,
                    purpose=purpose)
-    entry = await _append(clock, [record])
+    entry: AuditEntry | None = await _append(clock, [record])
     assert entry is not None
     return entry
 
@@ -395,7 +395,7 @@ async def record_access(clock: Clock, *, citizen_id: str, actor: str, actor_type
     """
     record = access(citizen_id=citizen_id, actor=actor, actor_type=actor_type, action=action, attributes=attributes,
                     purpose=purpose)
-    entry = await _append(clock, [record])
+    entry: AuditEntry | None = await _append(clock, [record])
     assert entry is not None
     return entry
 

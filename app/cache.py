@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Generic, Protocol, Sequence, TypeVar
+from typing import Any, AsyncIterator, Callable, Generic, Protocol, Sequence, TypeVar, cast
 
 import redis.asyncio as redis_asyncio
 
@@ -217,7 +217,7 @@ class RedisCache:
         self._prefix = f"{namespace}:"
         self.near = NearCache(NEAR_PREFIXES, near_ttl)
         self._channel = f"{namespace}:near-invalidate"
-        self._listener: asyncio.Task | None = None
+        self._listener: asyncio.Task[None] | None = None
         self._reads: SingleFlight[list[str | None]] = SingleFlight()
         self._replace = self._redis.register_script(_REPLACE)
         self._delete_if = self._redis.register_script(_DELETE_IF)
@@ -227,7 +227,7 @@ class RedisCache:
 
     async def get(self, key: str) -> str | None:
         if not self.near.covers(key):
-            return await self._redis.get(self._k(key))
+            return cast(str | None, await self._redis.get(self._k(key)))  # decode_responses: text
         self._listen()
         value = self.near.get(key)
         if value is not None:
@@ -238,7 +238,7 @@ class RedisCache:
         """What Redis holds now, past this worker's copy (which it then replaces): for a key whose
         successor may have been written unannounced."""
         if not self.near.covers(key):
-            return await self._redis.get(self._k(key))
+            return cast(str | None, await self._redis.get(self._k(key)))
         self._listen()
         value = (await self._read((key,), self.near.generation))[0]
         if value is None:
@@ -249,7 +249,7 @@ class RedisCache:
         if not keys:
             return []
         if not any(self.near.covers(key) for key in keys):
-            return await self._redis.mget([self._k(key) for key in keys])
+            return cast(list[str | None], await self._redis.mget([self._k(key) for key in keys]))
         self._listen()
         mirrored = [self.near.get(key) for key in keys]
         if all(value is not None for value in mirrored):

@@ -74,7 +74,7 @@ async def close_db() -> None:
 
 
 def dialect() -> str:
-    return connections.get("default").capabilities.dialect
+    return str(connections.get("default").capabilities.dialect)
 
 
 def placeholders(conn: Any, count: int, first: int = 1) -> str:

@@ -17,7 +17,7 @@ M = TypeVar("M", bound=Model)
 
 async def get_owned(model: type[M], owner_id: str, object_id: Any, owner_field: str = "citizen_id", **conditions: Any) -> M:
     """The row `object_id` of `model` if `owner_id` owns it (and `conditions` hold), else 404."""
-    row = await model.get_or_none(pk=object_id, **{owner_field: owner_id}, **conditions)
+    row = await model.filter(pk=object_id, **{owner_field: owner_id, **conditions}).first()
     if row is None:
         raise NotFound()
     return row

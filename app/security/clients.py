@@ -32,7 +32,6 @@ from datetime import datetime
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from tortoise import fields
 from tortoise.models import Model
 
@@ -55,7 +54,7 @@ class ApiClient(Model):
     id = fields.CharField(pk=True, max_length=40)
     name = fields.CharField(max_length=100)
     audience = fields.CharField(max_length=16)
-    roles = fields.JSONField(default=list)
+    roles: list[str] = fields.JSONField(default=list)
     created_at = fields.DatetimeField()
     active = fields.BooleanField(default=True)
     department_id = fields.CharField(max_length=40, null=True)  # the catalogue department it acts for, if any
@@ -68,7 +67,8 @@ class ApiClientKey(Model):
     """One public key of a client, named by kid, several live at once during rotation."""
 
     id = fields.BigIntField(pk=True)
-    client = fields.ForeignKeyField("models.ApiClient", related_name="keys", on_delete=fields.CASCADE)
+    client: fields.ForeignKeyRelation[ApiClient] = fields.ForeignKeyField("models.ApiClient", related_name="keys",
+                                                                          on_delete=fields.CASCADE)
     kid = fields.CharField(max_length=64)
     public_key_pem = fields.TextField()
     created_at = fields.DatetimeField()
@@ -145,7 +145,7 @@ class RegisteredClient:
     keys: dict[str, tuple[str, float | None]]
     department_id: str | None = None
 
-    def live_key(self, kid: str, now: datetime) -> PublicKeyTypes | None:
+    def live_key(self, kid: str, now: datetime) -> ec.EllipticCurvePublicKey | None:
         """The public key named `kid`, unless it is unknown, revoked or expired by `now`."""
         key = self.keys.get(kid)
         if key is None or (key[1] is not None and key[1] <= now.timestamp()):
@@ -235,9 +235,13 @@ def _previous_cache_key(client_id: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _public_key(pem: str) -> PublicKeyTypes:
-    """A registered key parsed once per worker (by its text: a rotated key is another text)."""
-    return serialization.load_pem_public_key(pem.encode())
+def _public_key(pem: str) -> ec.EllipticCurvePublicKey:
+    """A registered key parsed once per worker (by its text: a rotated key is another text); only P-256
+    keys are registered (check_client_key)."""
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("a client key is EC P-256")
+    return key
 
 
 def _refused(code: str, **params: object) -> Unauthorized:
