@@ -40,7 +40,6 @@ USAGES = ("t", "v", "r")
 # A replaced holder key still checks codes this long: a partner's codes issued before it switched keys
 # (a GDHC1 code lives minutes, a printed one days) and its verifiers that switch a little late.
 HOLDER_KEY_OVERLAP = timedelta(days=7)
-_HOLDER_KEY_CONTEXT = "partner_holder_key"
 
 
 def narrowed_usages(allowed: list[str] | None, stated: Sequence[str]) -> list[str]:
@@ -48,6 +47,20 @@ def narrowed_usages(allowed: list[str] | None, stated: Sequence[str]) -> list[st
     certificate allows (all of them when the certificate allows any); none when they have none in common.
     A registration narrows a certificate, never widens it."""
     return sorted(set(stated) if allowed is None else set(stated) & set(allowed))
+
+
+def _later(stated: datetime | None, certified: datetime | None) -> datetime | None:
+    """A validity start stated beside a certificate narrows the certificate's, never widens it."""
+    return max(stated, certified) if stated and certified else stated or certified
+
+
+def _earlier(stated: datetime | None, certified: datetime | None) -> datetime | None:
+    return min(stated, certified) if stated and certified else stated or certified
+
+
+def _holder_key_context(partner_id: str, key_id: str) -> str:
+    """Bound into a holder key's ciphertext, so that one stored for another partner or row does not decrypt."""
+    return f"partner_holder_key:{partner_id}:{key_id}"
 
 
 def _invalid(field: str, problem: str) -> ValidationFailed:
@@ -184,12 +197,15 @@ class PartnerRegistry:
         HOLDER_KEY_OVERLAP longer, then no more."""
         await self.get(partner_id)
         secret, now = secrets.token_bytes(KEY_BYTES), self.p.clock.now()
+        key_id = b64url(secrets.token_bytes(9))
         async with in_transaction():
-            replaced = await PartnerHolderKey.filter(partner_id=partner_id, accepted_until=None).select_for_update()
+            # The partner row is the lock: two admins making a key at once leave one current key, not two.
+            await Partner.filter(id=partner_id).select_for_update().first()
+            replaced = await PartnerHolderKey.filter(partner_id=partner_id, accepted_until=None)
             await PartnerHolderKey.filter(id__in=[k.id for k in replaced]).update(accepted_until=now + HOLDER_KEY_OVERLAP)
-            key = await PartnerHolderKey.create(partner_id=partner_id, key_id=b64url(secrets.token_bytes(9)),
-                                                key_enc=self.p.pii.encrypt(b64url(secret), _HOLDER_KEY_CONTEXT),
-                                                created_at=now)
+            key = await PartnerHolderKey.create(partner_id=partner_id, key_id=key_id, created_at=now,
+                                                key_enc=self.p.pii.encrypt(b64url(secret),
+                                                                           _holder_key_context(partner_id, key_id)))
         await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_holder_key_made",
                                  attributes={"partner": partner_id, "key_id": key.key_id,
                                              "replaced": [k.key_id for k in replaced]})
@@ -213,12 +229,17 @@ class PartnerRegistry:
                                      attributes={"partner": partner_id, "key_id": key_id})
         return key
 
-    async def accepted_holder_keys(self, partner_id: str) -> list[bytes]:
-        """The secrets that may have keyed the holder tag of a code the partner issued, newest first."""
+    async def holder_keys_for_checking(self, partner_id: str) -> tuple[list[bytes], list[bytes]]:
+        """The secrets that may key the holder tag of a code the partner issued (newest first), and those that
+        no longer may (replaced past their overlap, or withdrawn): a tag under one of those is told apart
+        from a tag for someone else."""
         now = self.p.clock.now()
-        keys = await PartnerHolderKey.filter(partner_id=partner_id).order_by("-created_at", "-id")
-        return [b64url_decode(self.p.pii.decrypt(k.key_enc, _HOLDER_KEY_CONTEXT)) for k in keys
-                if k.accepted_until is None or k.accepted_until > now]
+        accepted: list[bytes] = []
+        stopped: list[bytes] = []
+        for key in await PartnerHolderKey.filter(partner_id=partner_id).order_by("-created_at", "-id"):
+            secret = b64url_decode(self.p.pii.decrypt(key.key_enc, _holder_key_context(partner_id, key.key_id)))
+            (accepted if key.accepted_until is None or key.accepted_until > now else stopped).append(secret)
+        return accepted, stopped
 
     # -- helpers ---------------------------------------------------------------------------------
     def signing_key_row(self, partner_id: str, spec: Mapping[str, Any], field: str) -> dict[str, Any]:
@@ -238,7 +259,8 @@ class PartnerRegistry:
             return {"kid": b64url(from_cert.kid), "jwk": public_jwk_of(from_cert.public_key),
                     "certificate": spec["certificate"],
                     "usages": allowed if usages is None else narrowed_usages(allowed, usages),
-                    "not_before": not_before or from_cert.not_before, "not_after": not_after or from_cert.not_after}
+                    "not_before": _later(not_before, from_cert.not_before),
+                    "not_after": _earlier(not_after, from_cert.not_after)}
         jwk = spec.get("jwk")
         if not isinstance(jwk, Mapping) or not isinstance(jwk.get("kid"), str):
             raise _invalid(f"{field}.jwk", "a public JWK with kid (base64url of the kid bytes in the codes)")

@@ -240,14 +240,17 @@ class InteropService:
             partner, status, colour = await self.read_partner_code(text)
             name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
             id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
-            holder_keys = await self.partners.accepted_holder_keys(partner.id) if "holder_tag" in status.subject else []
-            if "holder_tag" in status.subject and not holder_keys:
+            accepted, stopped = await self.partners.holder_keys_for_checking(partner.id) \
+                if "holder_tag" in status.subject else ([], [])
+            if "holder_tag" in status.subject and not accepted and not stopped:
                 raise CodeError("HOLDER_KEY_NOT_AGREED")
-            matched = subject_matches(status.subject, name, id_number, status.code_id, holder_keys)
+            matched = subject_matches(status.subject, name, id_number, status.code_id, accepted)
             if matched is None:
                 raise CodeError("HOLDER_NOT_BOUND" if status.format == "GDHC1" else "SUBJECT_NOT_PRESENT")
             if not matched:
-                raise CodeError("SUBJECT_MISMATCH")
+                # The holder's own code under a key the partner no longer may use is not "someone else's".
+                under_stopped = stopped and subject_matches(status.subject, name, id_number, status.code_id, stopped)
+                raise CodeError("HOLDER_KEY_STOPPED" if under_stopped else "SUBJECT_MISMATCH")
         except CodeError as error:
             await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="partner_code_refused",
                                      subject_id=citizen.id, attributes={"code": code_ref(text), "error": error.code})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import datetime, timezone
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -133,17 +134,21 @@ async def test_a_certificate_from_a_country_not_registered_is_refused(client, ge
 
 
 async def test_an_admin_may_narrow_a_signer_certificate_but_not_widen_it(client, clock, zhang_san):
-    """Registered by hand with usages beside the certificate: the key signs what both allow, as from a feed."""
+    """Registered by hand with usages and validity beside the certificate: the key signs what both allow, for
+    as long as both allow, as from a feed."""
     now = clock.timestamp()
     signer = make_signer(country="DE", eku=(OID_TEST, OID_VACCINATION), not_before=now - 86400, not_after=now + 86400)
     admin = await make_partner_admin(clock)
     registered = await client.post(PARTNERS, headers=admin.headers(), json={
         "id": "DE", "name": "德国（示例）", "formats": ["HC1"], "status_mapping": DCC_STATES, "contact": {"name": "x"},
         "api_keys": [public_jwk(ec.generate_private_key(ec.SECP256R1()), "de-1")],
-        "signing_keys": [{"certificate": base64.b64encode(signer.der).decode(), "usages": ["t", "r"]}]})
+        "signing_keys": [{"certificate": base64.b64encode(signer.der).decode(), "usages": ["t", "r"],
+                          "not_after": datetime.fromtimestamp(now + 365 * 86400, timezone.utc).isoformat()}]})
 
     assert registered.status_code == 201, registered.text
-    assert registered.json()["signing_keys"][0]["usages"] == ["t"]  # r is not the registration's to give
+    key = registered.json()["signing_keys"][0]
+    assert key["usages"] == ["t"]  # r is not the registration's to give
+    assert datetime.fromisoformat(key["not_after"]).timestamp() == pytest.approx(now + 86400, abs=1)  # nor a longer life
     refused = await convert(client, zhang_san, certificate(clock, signer))  # a vaccination
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "KEY_USAGE"
     assert (await convert(client, zhang_san, certificate(clock, signer, lab_test()))).status_code == 201

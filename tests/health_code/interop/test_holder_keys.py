@@ -4,13 +4,17 @@ his Macao code only while the key that tagged it is accepted."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+
+import pytest
+from cryptography.exceptions import InvalidTag
 
 from app.audit import AuditEntry
 from app.security.keys import b64url_decode
 from health_code.interop.models import PartnerHolderKey
 from tests.factories import make_department, refresh_tokens
-from tests.health_code.interop.partners_factory import CONVERSIONS, PARTNERS
+from tests.health_code.interop.partners_factory import CONVERSIONS, PARTNERS, make_partner
 
 async def convert(client, citizen, payload: str):
     return await client.post(CONVERSIONS, headers=citizen.headers, json={"code": payload, "consent": True})
@@ -49,7 +53,9 @@ async def test_a_new_key_replaces_the_old_one_which_still_converts_for_seven_day
     clock.advance(days=7, seconds=1)
     await refresh_tokens(client, zhang_san)
     late = await convert(client, zhang_san, mo.issue_code(holder_key=old_key, ttl=600).payload)
-    assert late.status_code == 422 and late.json()["error"]["code"] == "SUBJECT_MISMATCH"
+    assert late.status_code == 422 and late.json()["error"]["code"] == "HOLDER_KEY_STOPPED"  # not "someone else's"
+    someone_else = await convert(client, zhang_san, mo.issue_code(holder_key=old_key, holder=("王三", "1990-03-07")).payload)
+    assert someone_else.json()["error"]["code"] == "SUBJECT_MISMATCH"
 
 
 async def test_the_new_key_converts_at_once(client, admin, mo, zhang_san):
@@ -66,7 +72,7 @@ async def test_a_withdrawn_key_converts_nothing_from_then_on(client, admin, mo, 
 
     assert reply.status_code == 200 and reply.json()["accepted_until"] is not None
     refused = await convert(client, zhang_san, mo.issue_code().payload)
-    assert refused.status_code == 422 and refused.json()["error"]["code"] == "HOLDER_KEY_NOT_AGREED"
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "HOLDER_KEY_STOPPED"
     assert await AuditEntry.exists(action="partner_holder_key_withdrawn")
 
 
@@ -89,12 +95,41 @@ async def test_a_partner_without_a_holder_key_cannot_have_tagged_codes_converted
     assert english.json()["error"]["message"].startswith("The region that issued this code has not yet agreed")
 
 
-async def test_only_a_partner_admin_handles_holder_keys(client, clock, mo):
+async def test_only_a_partner_admin_handles_holder_keys(client, clock, admin, mo):
     clerk = await make_department(clock, "某区卫健局（示例）", ["health_admin"])
+    key_id = (await client.get(holder_keys(), headers=admin.headers())).json()["items"][0]["key_id"]
 
     for reply in (await client.post(holder_keys(), headers=clerk.headers()),
-                  await client.get(holder_keys(), headers=clerk.headers())):
+                  await client.get(holder_keys(), headers=clerk.headers()),
+                  await client.post(f"{holder_keys()}/{key_id}/withdrawal", headers=clerk.headers())):
         assert reply.status_code == 403
+    assert (await PartnerHolderKey.get(key_id=key_id)).accepted_until is None
+
+
+async def test_two_admins_making_a_key_at_once_leave_one_current_key(client, admin, mo):
+    made = await asyncio.gather(*(client.post(holder_keys(), headers=admin.headers()) for _ in range(3)))
+
+    assert [reply.status_code for reply in made] == [201, 201, 201]
+    assert await PartnerHolderKey.filter(partner_id="MO", accepted_until=None).count() == 1
+
+
+async def test_a_key_of_one_partner_cannot_be_withdrawn_through_another(client, admin, mo):
+    hk = await make_partner(client, admin, "HK", name="香港特别行政区卫生署（示例）")
+    key_id = (await client.get(holder_keys(), headers=admin.headers())).json()["items"][0]["key_id"]
+
+    reply = await client.post(f"{holder_keys('HK')}/{key_id}/withdrawal", headers=admin.headers())
+
+    assert reply.status_code == 404 and hk.holder_key
+    assert (await PartnerHolderKey.get(key_id=key_id)).accepted_until is None
+
+
+async def test_a_stored_key_moved_to_another_row_does_not_decrypt(app, mo):
+    """The ciphertext is bound to its partner and key id: copied into another row it is refused, not used."""
+    [row] = await PartnerHolderKey.filter(partner_id="MO")
+    await PartnerHolderKey.create(partner_id="MO", key_id="copied", key_enc=row.key_enc, created_at=row.created_at)
+
+    with pytest.raises(InvalidTag):
+        await app.ctx.partners.holder_keys_for_checking("MO")
 
 
 async def test_unknown_partners_and_keys_are_told_so(client, admin, mo):
