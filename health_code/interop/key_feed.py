@@ -208,9 +208,12 @@ async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = 
 
     With `addresses` (those `public_addresses` checked), the connection goes to them, in turn until one connects,
     and to nothing else: the URL's host name is never resolved again, but is still the one in the Host header and
-    the one TLS sends (SNI) and checks the server's certificate against."""
+    the one TLS sends (SNI) and checks the server's certificate against. No proxy is used, whatever the environment
+    says (HTTPS_PROXY, ALL_PROXY): a proxy would choose where the connection goes, and TLS through it would check
+    the address rather than the partner's name."""
     try:
-        async with asyncio.timeout(timeout), http_client(timeout=timeout, follow_redirects=False) as client:
+        async with asyncio.timeout(timeout), http_client(timeout=timeout, follow_redirects=False,
+                                                         trust_env=False) as client:
             body = await _fetch_from(client, _requests_to(url, addresses), limit)
     except (httpx.HTTPError, TimeoutError):
         raise FeedRefused("UNREACHABLE") from None

@@ -8,10 +8,11 @@ import asyncio
 import base64
 import socket
 import ssl
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 import httpx
 import pytest
@@ -236,11 +237,11 @@ def tls_files(directory: Path, server_name: str) -> tuple[ssl.SSLContext, ssl.SS
     return server_tls, ssl.create_default_context(cafile=str(directory / "ca.pem"))
 
 
-@pytest.mark.parametrize("certified_name, outcome", [(PARTNER_HOST, "served"), ("other.example.mo", "UNREACHABLE")])
-async def test_the_address_checked_is_spoken_to_as_the_partners_name(tmp_path, monkeypatch, certified_name, outcome):
-    """Over real TLS to the address the check returned: the server is asked for the partner's name (SNI, Host),
-    and its certificate must be for that name, not merely for whatever answers at the address."""
-    server_tls, client_tls = tls_files(tmp_path, certified_name)
+@asynccontextmanager
+async def partner_over_tls(directory: Path, certified_name: str) -> AsyncIterator[tuple[int, list[str], ssl.SSLContext]]:
+    """The partner's server on 127.0.0.1 over real TLS with a certificate for `certified_name`: its port, the Host
+    of each request it was sent, and a client TLS context that trusts its CA only."""
+    server_tls, client_tls = tls_files(directory, certified_name)
     asked: list[str] = []
 
     async def serve_document(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -252,17 +253,58 @@ async def test_the_address_checked_is_spoken_to_as_the_partners_name(tmp_path, m
         writer.close()
 
     server = await asyncio.start_server(serve_document, "127.0.0.1", 0, ssl=server_tls)
-    port = server.sockets[0].getsockname()[1]
-    monkeypatch.setattr(key_feed, "http_client", lambda **options: httpx.AsyncClient(verify=client_tls, **options))
     try:
-        try:
-            got = await key_feed.fetch_document(f"https://{PARTNER_HOST}:{port}/published-keys",
-                                                addresses=["127.0.0.1"])
-        except key_feed.FeedRefused as refused:
-            got = refused.reason
+        yield server.sockets[0].getsockname()[1], asked, client_tls
     finally:
         server.close()
         await server.wait_closed()
 
+
+async def fetched(url: str, addresses: list[str], **options: Any) -> str:
+    """The document fetched, or the reason it was not."""
+    try:
+        return await key_feed.fetch_document(url, addresses=addresses, **options)
+    except key_feed.FeedRefused as refused:
+        return refused.reason
+
+
+@pytest.mark.parametrize("certified_name, outcome", [(PARTNER_HOST, "served"), ("other.example.mo", "UNREACHABLE")])
+async def test_the_address_checked_is_spoken_to_as_the_partners_name(tmp_path, monkeypatch, certified_name, outcome):
+    """Over real TLS to the address the check returned: the server is asked for the partner's name (SNI, Host),
+    and its certificate must be for that name, not merely for whatever answers at the address."""
+    async with partner_over_tls(tmp_path, certified_name) as (port, asked, client_tls):
+        monkeypatch.setattr(key_feed, "http_client",
+                            lambda **options: httpx.AsyncClient(verify=client_tls, **options))
+        got = await fetched(f"https://{PARTNER_HOST}:{port}/published-keys", ["127.0.0.1"])
+
     assert got == outcome
     assert asked == ([f"{PARTNER_HOST}:{port}"] if outcome == "served" else [])  # a name no DNS knows, not resolved
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "ALL_PROXY"])
+async def test_a_proxy_set_in_the_environment_is_not_used_for_the_fetch(tmp_path, monkeypatch, variable):
+    """A proxy would decide itself where the connection goes (and TLS would check the address, not the partner's
+    name): the fetch goes straight to the address checked, whatever the worker's environment says."""
+    proxied: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        proxied.append(await reader.readline())
+        writer.close()
+
+    proxy_server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    for name in ("HTTPS_PROXY", "ALL_PROXY", "HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy_server.sockets[0].getsockname()[1]}")
+    try:
+        async with partner_over_tls(tmp_path, PARTNER_HOST) as (port, asked, client_tls):
+            monkeypatch.setattr(key_feed, "http_client",
+                                lambda **options: httpx.AsyncClient(verify=client_tls, **options))
+            got = await fetched(f"https://{PARTNER_HOST}:{port}/published-keys", ["127.0.0.1"])
+    finally:
+        proxy_server.close()
+        await proxy_server.wait_closed()
+
+    assert got == "served"
+    assert asked == [f"{PARTNER_HOST}:{port}"]
+    assert proxied == []
