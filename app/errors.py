@@ -101,6 +101,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "OFFLINE_NONCE_EXPIRED": {"zh-Hans": "核验码已过期，请重新获取核验码。", "zh-Hant": "核驗碼已過期，請重新取得核驗碼。", "en": "This check code has expired. Get a new check code."},
     "OFFLINE_NONCE_USED": {"zh-Hans": "该核验码已使用过，重复出示的亮证码无效。", "zh-Hant": "該核驗碼已使用過，重複出示的亮證碼無效。", "en": "This check code was already used; a code shown again is not accepted."},
     "OFFLINE_PRESENTATION_EXPIRED": {"zh-Hans": "该离线亮证码已过期，请让持证人重新获取。", "zh-Hant": "該離線亮證碼已過期，請讓持證人重新取得。", "en": "This offline ID code has expired. Ask the holder to get a new one."},
+    "OFFLINE_VOUCHER_WITHDRAWN": {"zh-Hans": "持证人已在出示后锁定或注销其身份电子凭证，该离线亮证码不再有效。请核验其他证件。", "zh-Hant": "持證人已在出示後鎖定或註銷其身分電子憑證，該離線亮證碼不再有效。請核驗其他證件。", "en": "The holder locked or revoked this ID voucher after showing it, so the offline ID code is no longer valid. Please check another document."},
     "OFFLINE_PRESENTATION_INVALID": {"zh-Hans": "无法识别该离线亮证码，或其签名无效。", "zh-Hant": "無法識別該離線亮證碼，或其簽章無效。", "en": "This offline ID code is not valid or its signature does not verify."},
     "TOKEN_ALREADY_USED": {"zh-Hans": "该二维码已被使用，请让对方重新扫码。", "zh-Hant": "該二維碼已被使用，請讓對方重新掃碼。", "en": "This code has already been used."},
     "TOKEN_INVALID_SIGNATURE": {"zh-Hans": "二维码无效或被篡改。", "zh-Hant": "二維碼無效或被竄改。", "en": "This code is invalid or was altered."},

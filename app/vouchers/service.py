@@ -48,6 +48,7 @@ PROOF_WINDOW = 60  # seconds a device proof is accepted after it was made
 REDEMPTIONS_PER_MINUTE = 3000  # per relying party: a hotel chain's front desks together
 OFFLINE_CLAIMS = ("age_over_18", "age_over_60", "name_masked", "id_last4")  # never the full identity offline
 REVOCATION_REASONS = ("id_card_lost", "id_card_expired", "left_service", "reissued")
+ONLINE_TOKEN_ID_HEX = 16  # an online showing's id; an offline one's (offline.credential_id) is 40
 OFFLINE_NONCE_TTL = 120  # seconds a relying party's nonce for one offline presentation is accepted
 OFFLINE_NONCES_PER_MINUTE = REDEMPTIONS_PER_MINUTE
 # What a verifier's PresentationError means to a relying party: (code, HTTP status).
@@ -190,7 +191,7 @@ class VoucherService:
         await self._check_device_proof(voucher, device_proof)
         consented, standing = await self._consent(attributes, standing_request_id, confirm_full_identity)
         now = self.p.clock.now()
-        token_id = os.urandom(8)
+        token_id = os.urandom(ONLINE_TOKEN_ID_HEX // 2)
         presentation = await Presentation.create(
             id=token_id.hex(), voucher_id=voucher.id, citizen_id=citizen.id, consented=consented,
             standing_request=standing, created_at=now, expires_at=now + timedelta(seconds=self.s.voucher_token_ttl))
@@ -202,6 +203,8 @@ class VoucherService:
         voucher = await self.current(citizen.id)
         if voucher.status != "active":
             raise AppError("VOUCHER_SUSPENDED", status=409)
+        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-show:{citizen.id}",
+                            self.s.voucher_presentations_per_minute, 60)
         await self._check_device_proof(voucher, device_proof)
         chosen = sorted(set(disclose))
         if not chosen or any(name not in OFFLINE_CLAIMS for name in chosen):
@@ -226,7 +229,7 @@ class VoucherService:
         if not citizen.elderly_mode:
             raise Forbidden("ELDERLY_MODE_REQUIRED")
         presentation = await Presentation.get_or_none(id=presentation_id, citizen_id=citizen.id)
-        if presentation is None:
+        if presentation is None or len(presentation.id) != ONLINE_TOKEN_ID_HEX:  # an offline showing has no QR to extend
             raise NotFound("PRESENTATION_NOT_FOUND")
         if presentation.redeemed_at is not None:
             raise Conflict("TOKEN_ALREADY_USED")
@@ -346,10 +349,9 @@ class VoucherService:
             "voucher")
         if shown is None:  # signed by us, but not whose: nothing is disclosed that the holder's log would not show
             raise AppError("OFFLINE_PRESENTATION_INVALID", status=422, extra={"reason": "HOLDER_UNKNOWN"})
-        if shown.voucher.status != "active":  # locked (a lost phone) or revoked since it was shown
-            raise AppError("VOUCHER_REVOKED" if shown.voucher.status == "revoked" else "VOUCHER_SUSPENDED", status=409)
-        if shown.expires_at <= self.p.clock.now():  # locked and unlocked again since: what was shown stays dead
-            raise AppError("TOKEN_EXPIRED", status=410, message_key="PRESENTATION_EXPIRED")
+        # Locked (a lost phone) or revoked since it was shown, or locked and unlocked again: what was shown is dead.
+        if shown.voucher.status != "active" or shown.expires_at <= self.p.clock.now():
+            raise AppError("OFFLINE_VOUCHER_WITHDRAWN", status=409)
         spent = json.dumps({**json.loads(state), "spent": True})
         if not await self.p.cache.replace(_nonce_key(nonce), state, spent, ttl=2 * OFFLINE_NONCE_TTL, announce=False):
             raise Conflict("OFFLINE_NONCE_USED")  # another check spent it meanwhile

@@ -9,7 +9,8 @@ from app.vouchers import offline
 from app.vouchers.models import Presentation
 
 from tests.vouchers.test_offline_key_binding import check, nonce_for, offline_credential
-from tests.vouchers.voucher_factory import ACCESS_LOG, VOUCHERS, error_code, relying_party, voucher_holder
+from tests.vouchers.voucher_factory import (ACCESS_LOG, VOUCHERS, error_code, relying_party, turn_on_elderly_mode,
+                                           voucher_holder)
 
 
 async def test_after_a_cache_loss_the_desks_check_still_reaches_the_holders_access_log(
@@ -77,12 +78,39 @@ async def test_a_credential_shown_before_the_phone_was_lost_fails_after_the_lock
     issued = await nonce_for(second_party, hotel)
     refused = await check(second_party, hotel, holder.phone.offline_qr(credential, hotel.id, issued["nonce"], clock),
                           issued["nonce"])
-    assert refused.status_code == 409 and error_code(refused) == "VOUCHER_SUSPENDED"
+    assert refused.status_code == 409 and error_code(refused) == "OFFLINE_VOUCHER_WITHDRAWN"
+    assert "锁定或注销" in refused.json()["error"]["message"]  # said to the desk, not to the holder
 
     unlocked = await client.put(f"{VOUCHERS}/current/lock", headers=holder.headers, json={"locked": False})
     assert unlocked.status_code == 200
     issued = await nonce_for(second_party, hotel)
     still = await check(second_party, hotel, holder.phone.offline_qr(credential, hotel.id, issued["nonce"], clock),
                         issued["nonce"])
-    assert still.status_code == 410 and error_code(still) == "TOKEN_EXPIRED"
+    assert still.status_code == 409 and error_code(still) == "OFFLINE_VOUCHER_WITHDRAWN"
     assert await AuditEntry.filter(category="access", actor_type="relying_party").count() == 0
+
+
+async def test_a_credential_whose_voucher_was_revoked_fails(client, second_party, sms, clock):
+    holder = await voucher_holder(client, sms)
+    credential = await offline_credential(client, holder, clock, ["age_over_18"])
+    revoked = await client.delete(f"{VOUCHERS}/current", headers=holder.headers)
+    assert revoked.status_code == 200, revoked.text
+    hotel = await relying_party(clock, "示例大酒店前台", ["age_over_18"])
+    issued = await nonce_for(second_party, hotel)
+
+    refused = await check(second_party, hotel, holder.phone.offline_qr(credential, hotel.id, issued["nonce"], clock),
+                          issued["nonce"], **{"Accept-Language": "en"})
+
+    assert refused.status_code == 409 and error_code(refused) == "OFFLINE_VOUCHER_WITHDRAWN"
+    assert refused.json()["error"]["message"].startswith("The holder locked or revoked")
+
+
+async def test_an_offline_showing_cannot_be_extended_into_an_online_qr(app, client, sms, clock):
+    holder = await voucher_holder(client, sms)
+    await turn_on_elderly_mode(app, holder.citizen)
+    credential = await offline_credential(client, holder, clock, ["age_over_18"])
+
+    reply = await client.post(f"{VOUCHERS}/presentations/{offline.credential_id(credential.split('~')[0])}/extension",
+                              headers=holder.headers)
+
+    assert reply.status_code == 404 and error_code(reply) == "PRESENTATION_NOT_FOUND"
