@@ -118,9 +118,31 @@ def _may_be_public(host: str) -> bool:
     """False for an address literal that is not a public one (private, loopback, link-local, metadata, mapped...);
     a name is judged by what it resolves to, at each fetch (`public_addresses`)."""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_global
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return True
+    return is_public_address(address)
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # the well-known prefix: the last 32 bits are the IPv4 address
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # a network's own translation: where it leads is its own
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global address that leads to no other kind: an IPv6 one carrying an IPv4 one (NAT64, 6to4, Teredo,
+    IPv4-compatible or -mapped) reaches that IPv4 address through a translator or tunnel, so it must be global
+    too; a network's own NAT64 prefix leads wherever that network says, so it is never public."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    if address in LOCAL_NAT64:
+        return False
+    carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if address in NAT64 or address in IPV4_COMPATIBLE:
+        carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return all(inner.is_global for inner in carried if inner is not None)
 
 
 async def public_addresses(host: str, timeout: float = FETCH_TIMEOUT) -> list[str]:
@@ -134,7 +156,7 @@ async def public_addresses(host: str, timeout: float = FETCH_TIMEOUT) -> list[st
     except (OSError, TimeoutError):
         raise FeedRefused("UNREACHABLE") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
-    if not addresses or not all(ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+    if not addresses or not all(is_public_address(ipaddress.ip_address(address.split("%")[0])) for address in addresses):
         raise FeedRefused("NOT_PUBLIC")
     return addresses
 

@@ -472,7 +472,8 @@ def test_a_signed_document_with_times_or_a_sequence_no_one_can_hold_is_malformed
 
 
 @pytest.mark.parametrize("url", ["https://10.0.0.5/jwks", "https://169.254.169.254/latest/meta-data",
-                                 "https://[::ffff:7f00:1]/jwks", "https://192.168.1.20/jwks", "https://0.0.0.0/jwks"])
+                                 "https://[::ffff:7f00:1]/jwks", "https://192.168.1.20/jwks", "https://0.0.0.0/jwks",
+                                 "https://[64:ff9b::a9fe:a9fe]/latest/meta-data", "https://[2002:a00:1::1]/jwks"])
 def test_production_refuses_a_feed_at_an_address_that_is_not_public(url):
     with pytest.raises(ValidationFailed):
         check_feed_url(url, production=True)
@@ -492,3 +493,42 @@ async def test_a_name_that_resolves_to_an_internal_address_is_not_fetched(app, a
 
     assert await run_job(app) == {"MO": "NOT_PUBLIC"}
     assert await key_rows() == before
+
+
+# IPv6 addresses that carry an IPv4 one, and lead to it: NAT64 (64:ff9b::/96; 64:ff9b:1::/48 is a network's own),
+# 6to4 (2002::/16), Teredo (2001::/32, the client's address inverted), IPv4-compatible (::/96) and IPv4-mapped.
+INTERNAL_BEHIND_IPV6 = ["64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "64:ff9b:1::808:808",
+                        "2002:a00:1::1", "2002:a9fe:a9fe::", "2001:0:4136:e378:8000:63bf:f5ff:fffe", "::a00:1",
+                        "::a9fe:a9fe", "::ffff:a9fe:a9fe"]
+PUBLIC_ADDRESSES = ["2001:4860:4860::8888", "64:ff9b::808:808", "2002:808:808::1", "93.184.215.14"]
+
+
+def resolving_to(monkeypatch, address: str) -> str:
+    """keys.ssm.example.mo answers `address` (and only it)."""
+    name = "keys.ssm.example.mo"
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    getaddrinfo = socket.getaddrinfo
+
+    def dns(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != name:
+            return getaddrinfo(host, port, *args, **kwargs)
+        return [(family, socket.SOCK_STREAM, 6, "", (address, 0, 0, 0) if family == socket.AF_INET6 else (address, 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", dns)
+    return name
+
+
+@pytest.mark.parametrize("address", INTERNAL_BEHIND_IPV6)
+async def test_a_name_that_resolves_to_an_ipv6_address_leading_to_an_internal_one_is_not_fetched(monkeypatch, address):
+    with pytest.raises(FeedRefused) as inside:
+        await public_addresses(resolving_to(monkeypatch, address))
+    assert inside.value.reason == "NOT_PUBLIC"
+    with pytest.raises(ValidationFailed):
+        check_feed_url(f"https://[{address}]/jwks", production=True)
+
+
+@pytest.mark.parametrize("address", PUBLIC_ADDRESSES)
+async def test_a_name_that_resolves_to_a_public_address_is_fetched_from_it(monkeypatch, address):
+    assert await public_addresses(resolving_to(monkeypatch, address)) == [address]
+    literal = f"[{address}]" if ":" in address else address
+    assert check_feed_url(f"https://{literal}/jwks", production=True)
