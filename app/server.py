@@ -167,7 +167,7 @@ def create_app(
     # App push (JPush) to the citizen's signed-in devices; by SMS to a citizen without one.
     app.ctx.devices = DeviceTokens(platform)
     app.ctx.push = JPush.from_settings(settings)
-    sms_channel = SmsChannel(app.ctx.sms, platform.pii)
+    sms_channel = SmsChannel(app.ctx.sms, app.ctx.accounts)
     configure_channels(Channels({"sms": sms_channel, "mini_program": mini_program_channel,
                                  "push": PushChannel(app.ctx.push, app.ctx.devices, sms_channel)},
                                 timeout=settings.notify_channel_timeout, first_backoff=settings.notify_first_backoff,

@@ -396,6 +396,12 @@ class AccountService:
         await set_json(self.p.cache, f"citizen:{citizen_id}", data, ttl=300)
         return CitizenSnapshot(**data)
 
+    async def phone_of(self, citizen_id: str) -> str | None:
+        """The citizen's own phone number, for a message to them (短信通知), as stored now (not the cached
+        snapshot: a changed number counts at once); None once the account is closed."""
+        row = await Citizen.get_or_none(id=citizen_id)
+        return self.p.pii.decrypt(row.phone_enc, "phone") if row else None
+
     async def set_preferences(self, citizen_id: str, elderly_mode: bool | None) -> dict[str, bool]:
         """The citizen's display preferences (长辈模式 for now); the whole set is returned as stored."""
         if elderly_mode is not None:

@@ -26,17 +26,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Mapping, Protocol, Sequence
 
-from app.accounts.models import Citizen
 from app.clock import Clock
 from app.i18n import ZH_HANS, pick
 from app.integrations import ProviderError
 from app.integrations.push import InvalidPushToken, PushGateway
 from app.integrations.sms import SmsGateway
-from app.notifications.models import Notification
+from app.notifications.models import Notification, NotificationDelivery
 from app.notifications.sms_templates import sms_params
 from app.notifications.templates import TEMPLATES
-from app.security.pii import PiiCipher
-from app.services.models import NotificationDelivery
 
 log = logging.getLogger("app.notifications")
 
@@ -95,17 +92,23 @@ async def _forget_secrets_once_delivered(message: Notification) -> None:
     await Notification.filter(id=message.id).update(params=message.params)
 
 
+class PhoneBook(Protocol):
+    """The citizen's own phone number (app/accounts `AccountService`)."""
+
+    async def phone_of(self, citizen_id: str) -> str | None:
+        """Decrypted, or None once the account is closed."""
+
+
 class SmsChannel:
     """Sends the kind's approved SMS template, with its parameters, to the citizen's own phone."""
 
-    def __init__(self, gateway: SmsGateway, pii: PiiCipher) -> None:
-        self.gateway, self.pii = gateway, pii
+    def __init__(self, gateway: SmsGateway, phones: PhoneBook) -> None:
+        self.gateway, self.phones = gateway, phones
 
     async def send(self, message: Notification) -> None:
-        citizen = await Citizen.get_or_none(id=message.citizen_id)
-        if citizen is None:
+        phone = await self.phones.phone_of(message.citizen_id)
+        if phone is None:
             raise ChannelError("citizen account closed")
-        phone = self.pii.decrypt(citizen.phone_enc, "phone")
         try:
             await self.gateway.send(phone, message.kind, sms_params(message.kind, message.params))
         except ChannelError:

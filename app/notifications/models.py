@@ -19,3 +19,22 @@ class Notification(Model):
     class Meta:
         table = "notifications"
         indexes = (("citizen_id", "created_at"),)
+
+
+class NotificationDelivery(Model):
+    """One attempt plan of sending a notification over one channel (in-app, SMS, mini-program), with retries."""
+
+    id = fields.BigIntField(pk=True)
+    notification = fields.ForeignKeyField("models.Notification", related_name="deliveries", on_delete=fields.CASCADE)
+    channel = fields.CharField(max_length=16)
+    status = fields.CharField(max_length=16, default="pending")  # pending, sent, failed
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True, db_index=True)
+    last_error = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    notification_id: str
+
+    class Meta:
+        table = "notification_deliveries"

@@ -12,11 +12,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.clock import Clock
 from app.ids import new_id
 from app.ownership import get_owned
-from app.services.models import NotificationDelivery
 from app.notifications import channels
 # What other domains use of the SMS templates the provider approved (a login code is one).
 from app.notifications.sms_templates import LOGIN_CODE as LOGIN_CODE, sms_params as sms_params
-from app.notifications.models import Notification
+from app.notifications.models import Notification, NotificationDelivery
 from app.notifications.templates import TEMPLATES
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from app.miniprogram.models import MiniProgramSubscription
 from app.miniprogram.topics import TOPICS
 from app.notifications import channels
-from app.services.models import NotificationDelivery
+from app.notifications.models import NotificationDelivery
 from tests.factories import sign_in, valid_id_number, verify_real_name
 from tests.miniprogram.conftest import calls, fault
 from tests.miniprogram.mp_factory import in_mini_program, messages_to

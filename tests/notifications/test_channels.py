@@ -15,7 +15,7 @@ import pytest
 from app.notifications import channels
 from app.notifications.service import notify
 from app.notifications.templates import TEMPLATES
-from app.services.models import NotificationDelivery
+from app.notifications.models import NotificationDelivery
 from app.miniprogram.topics import TOPICS
 from tests.factories import sign_in
 from tests.miniprogram.conftest import fault

@@ -15,7 +15,7 @@ from app.accounts.models import LoginSession
 from app.notifications import channels
 from app.notifications.models import Notification
 from app.notifications.service import notify
-from app.services.models import NotificationDelivery
+from app.notifications.models import NotificationDelivery
 from standins.jpush.control import JPushStandIn
 from tests.factories import SignedInCitizen, sign_in
 
