@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-# Beijing time (UTC+8, no daylight saving): the calendar of offices, risk lists and licence dates.
-CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
+# China's one time zone, Beijing time: UTC+8 all year (no daylight saving since 1991, so a fixed offset
+# gives the same wall-clock time as Asia/Shanghai for every moment since). The calendar of offices,
+# appointments, risk lists, licence dates, receipts and the payment provider's times.
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+CHINA_TIME = CHINA_TZ  # another name for it; new code says CHINA_TZ
 
 
 class Clock:

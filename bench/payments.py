@@ -39,7 +39,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.accounts.rules import id_check_char
+from app.clock import CHINA_TZ
 from app.config import Settings
 from app.integrations.payment_providers import wechatpay_v3 as v3
 from app.integrations.payment_providers.wechatpay import write_merchant_key
@@ -59,7 +60,6 @@ CONNECTIONS = 16  # each create waits on the department lookup and the gateway: 
 NOTICE_CONNECTIONS = 16
 PAYABLES_PER_SECOND = 160  # payables made ready per second of the create row (a faster run says it ran out)
 SIGN_IN_THREADS = 8
-BEIJING = timezone(timedelta(hours=8))
 
 Rows = list[tuple[str, LoadResult, str, str]]  # (name, result, unit, what bounds it)
 
@@ -158,7 +158,7 @@ def transaction_notice(gate: Gateway, payment_id: str, amount_fen: int) -> tuple
     """A `TRANSACTION.SUCCESS` notice as the gateway posts it: the transaction encrypted with the APIv3 key, the
     body signed with the platform key (a fresh nonce: each is a delivery of its own)."""
     now = time.time()
-    paid_at = datetime.fromtimestamp(now, BEIJING).isoformat(timespec="seconds")
+    paid_at = datetime.fromtimestamp(now, CHINA_TZ).isoformat(timespec="seconds")
     transaction = {
         "mchid": gate.mchid, "appid": gate.appid, "out_trade_no": payment_id,
         "transaction_id": f"4200{secrets.randbelow(10**6):06d}{paid_at[:10].replace('-', '')}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app.accounts.service import CitizenSnapshot
 from app.errors import ValidationFailed
 from app.i18n import pick
@@ -135,7 +135,7 @@ class LargePrint:
     async def card(self, citizen: CitizenSnapshot, fmt: str, language: str, proxy_id: str | None = None) -> bytes:
         code = await self.health.print_code(citizen, proxy_id)
         name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
-        until = utc(code.expires_at).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+        until = utc(code.expires_at).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
         text = card_text(colour_text(code.colour, language), mask_name(name), until, self.p.settings.help_line,
                          language)
         draw = card_pdf if fmt == "pdf" else card_png

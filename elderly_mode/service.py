@@ -38,7 +38,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app import audit
 from app.accounts.models import Citizen
 from app.accounts.rules import LEVEL_REAL_NAME, normalize_id_number, normalize_phone
@@ -398,7 +398,7 @@ class FamilyService:
     def attestation(self, principal: CitizenSnapshot) -> Attestation:
         name = self.p.pii.decrypt(principal.name_enc, "name") if principal.name_enc else ""
         id_number = self.p.pii.decrypt(principal.id_number_enc, "id_number") if principal.id_number_enc else ""
-        age = age_on(birth_date_of(id_number), self.p.clock.now().astimezone(CHINA_TIME).date()) if id_number else 0
+        age = age_on(birth_date_of(id_number), self.p.clock.now().astimezone(CHINA_TZ).date()) if id_number else 0
         return Attestation(mask_name(name), id_number[-4:], principal.level >= LEVEL_REAL_NAME, age >= 60, age >= 18)
 
     async def actions_by(self, proxy_id: str, limit: int = 50) -> list[AuditEntry]:
@@ -512,7 +512,7 @@ class FamilyService:
                 **{f"relation_{key}": relation_text(link.relation, language)
                    for key, language in (("hans", "zh-Hans"), ("hant", "zh-Hant"), ("en", "en"))},
                 "code": code, "minutes": str(self.s.family_consent_ttl // 60),
-                "until": until.astimezone(CHINA_TIME).strftime("%H:%M")}
+                "until": until.astimezone(CHINA_TZ).strftime("%H:%M")}
 
     async def _sent(self, link: AnyLink, channel: str, expires_in: int, code: str | None = None,
                     outgoing: StoredMessage | None = None) -> ConsentSent:
@@ -535,7 +535,7 @@ class FamilyService:
         page is checked against it, and only then is the number looked up. Every other failure, the number
         having no account among them, is the same GUARDIAN_EVIDENCE_INVALID, and nothing is stored before
         every check passed: a stranger's request neither tells who has an account nor shows in their list."""
-        today = self.p.clock.now().astimezone(CHINA_TIME).date()
+        today = self.p.clock.now().astimezone(CHINA_TZ).date()
         normalized = normalize_id_number(id_number, self.p.clock.now().date())
         if normalized is None:
             raise AppError("INVALID_ID_NUMBER", status=422)
@@ -553,7 +553,7 @@ class FamilyService:
 
     async def _check_guardianship(self, guardian: CitizenSnapshot, child: Citizen, licence_id: str) -> None:
         """On renewal: the child still under 18, and the register page still valid and naming them."""
-        today = self.p.clock.now().astimezone(CHINA_TIME).date()
+        today = self.p.clock.now().astimezone(CHINA_TZ).date()
         child_id_number = self.p.pii.decrypt(child.id_number_enc, "id_number") if child.id_number_enc else ""
         if not child_id_number or age_on(birth_date_of(child_id_number), today) >= 18:
             raise AppError("GUARDIAN_NOT_MINOR", status=422)
@@ -563,7 +563,7 @@ class FamilyService:
 
     async def _register_page(self, guardian: CitizenSnapshot, licence_id: str) -> dict[str, Any]:
         """The fields of a child's page of the household register, valid, in the adult guardian's own wallet."""
-        today = self.p.clock.now().astimezone(CHINA_TIME).date()
+        today = self.p.clock.now().astimezone(CHINA_TZ).date()
         guardian_id_number = self.p.pii.decrypt(guardian.id_number_enc, "id_number") if guardian.id_number_enc else ""
         if not guardian_id_number or age_on(birth_date_of(guardian_id_number), today) < 18:
             raise _evidence_invalid()
@@ -638,4 +638,4 @@ def _at(timestamp: float) -> datetime:
 
 
 def _day(at: datetime | None) -> str:
-    return at.astimezone(CHINA_TIME).date().isoformat() if at else "-"
+    return at.astimezone(CHINA_TZ).date().isoformat() if at else "-"

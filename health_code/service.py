@@ -21,7 +21,7 @@ from tortoise.exceptions import IntegrityError
 from app import audit
 from app.accounts.service import CitizenSnapshot, citizen_with_id_number
 from app.cache import ParsedOnce, cache_lock
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app.db import placeholders
 from app.accounts.rules import normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, Unavailable, ValidationFailed
@@ -162,7 +162,7 @@ class HealthCodeService:
     @staticmethod
     def _dated_visits(trips: Sequence[tuple[str, date]], now: datetime) -> list[tuple[str, date, datetime]]:
         """Each trip as (region, day, start of that day in Beijing time); refused unless within 14 days."""
-        today = now.astimezone(CHINA_TIME).date()
+        today = now.astimezone(CHINA_TZ).date()
         visits = []
         for index, (region, day) in enumerate(dict.fromkeys(trips)):
             if not REGION_CODE.match(region):
@@ -170,7 +170,7 @@ class HealthCodeService:
             if not today - timedelta(days=TRIP_DAYS - 1) <= day <= today:
                 raise ValidationFailed([{"field": f"trips.{index}.visited_on",
                                          "problem": f"a day from {today - timedelta(days=TRIP_DAYS - 1)} to {today}"}])
-            visits.append((region, day, datetime.combine(day, time(0), CHINA_TIME)))
+            visits.append((region, day, datetime.combine(day, time(0), CHINA_TZ)))
         return visits
 
     @staticmethod
@@ -182,7 +182,7 @@ class HealthCodeService:
             return Evidence(row.kind, row.observed_at, row.data, row.id)
         region = row.data.get("region_code", "")
         if "visited_on" in row.data:
-            start = datetime.combine(date.fromisoformat(row.data["visited_on"]), time(0), CHINA_TIME)
+            start = datetime.combine(date.fromisoformat(row.data["visited_on"]), time(0), CHINA_TZ)
             level = risk_level_during(areas, region, start, start + DAY)
         else:
             level = risk_level(areas, region, row.observed_at)

@@ -22,12 +22,12 @@ from api.http import audience_blueprint, client_ip, documented, no_content, pars
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_FACE, LEVEL_PHONE, LEVEL_REAL_NAME
 from app.accounts.service import SignedIn
-from app.clock import rfc3339
+from app.clock import CHINA_TZ, rfc3339
 from app.errors import ValidationFailed
 from app.miniprogram.topics import TOPICS
 from app.notifications import service as inbox_service
 from app.payments.service import PaymentView, state_text
-from app.services.appointments import LOCAL_TZ, AppointmentView
+from app.services.appointments import AppointmentView
 from elderly_mode import presets
 from health_code.service import colour_text, seconds_left
 
@@ -265,7 +265,7 @@ class AppointmentsOut(BaseModel):
 
 
 def local(moment) -> str:
-    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def appointment_out(view: AppointmentView) -> AppointmentOut:

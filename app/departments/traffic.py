@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from tortoise.expressions import Q
 
 from app.i18n import pick
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app.departments.exchange_services import (OWN, TPB, TPB_DRIVING_LICENCE, TPB_VEHICLES, TPB_VIOLATIONS,
                                                DepartmentAsker, Reader, unreadable)
 from app.departments.models import LicenceStatusPull
@@ -261,7 +261,7 @@ def _violation(item: dict[str, Any], today: date) -> Violation:
     pay_by = _day(item["pay_by"])
     return Violation(
         decision_number=number, plate=_text(item["plate_no"]),
-        occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=CHINA_TIME), place=_text(item["place"]),
+        occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=CHINA_TZ), place=_text(item["place"]),
         offence_code=_text(item["offence_code"]), offence=_text(item["offence"]), fine_fen=_count(item["fine_fen"]),
         points=_count(item["points"]), authority=_text(item["authority"]), decided_on=_day(item["decided_on"]),
         pay_by=pay_by, status=status, status_name=_text(item["status_name"]),
@@ -280,7 +280,7 @@ class TrafficPolice:
             licences.pull_status_on_open(DRIVING_LICENCE, self.pull_licence_status)
 
     def _today(self) -> date:
-        return self.asker.platform.clock.now().astimezone(CHINA_TIME).date()
+        return self.asker.platform.clock.now().astimezone(CHINA_TZ).date()
 
     async def _read(self, service: str, citizen_id: str, purpose: str = "citizen_request") -> dict[str, Any]:
         reader = JOB_READER if purpose == JOB_PURPOSE else OWN

@@ -12,14 +12,13 @@ import asyncio
 
 from tortoise.expressions import F
 
-from app.clock import Clock
+from app.clock import CHINA_TZ, Clock
 from app.miniprogram.models import MiniProgramBinding, MiniProgramSubscription
 from app.miniprogram.platform import MiniProgramPlatform, PlatformError
 from app.miniprogram.topics import TOPICS, short, topic_of
 from app.notifications.channels import ChannelError, ChannelSkipped, render_text
 from app.notifications.models import Notification
 from app.security.pii import PiiCipher
-from app.services.appointments import LOCAL_TZ
 
 USER_REFUSED = 43101
 
@@ -42,7 +41,7 @@ class MiniProgramChannel:
             raise ChannelSkipped(f"no {topic} subscription left")
         title, body = render_text(message.kind, message.params)
         data = {"thing1": short(title), "thing2": short(str(message.params.get("item") or body)),
-                "time3": message.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")}
+                "time3": message.created_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")}
         try:
             await self.mp.send_subscription(self.pii.decrypt(binding.openid_enc, "mp_openid"), TOPICS[topic]["template_id"],
                                             data, TOPICS[topic]["page"])

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from PIL import Image, ImageDraw
 
 from app.money import yuan
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app.payments.models import Payment, Receipt, Refund
 from app.platform import Platform
 from app.qr import cjk_font, qr_modules
@@ -75,7 +75,7 @@ class Receipts:
                     using_db: Any = None) -> Receipt:
         """The receipt of `payment`, written in the caller's transaction (the one that marks it paid), so
         a paid payment always has its receipt. The payment id is unique: a second one cannot be made."""
-        number = f"GDPR{settled_at.astimezone(CHINA_TIME):%Y%m%d}{secrets.randbelow(10 ** 10):010d}"
+        number = f"GDPR{settled_at.astimezone(CHINA_TZ):%Y%m%d}{secrets.randbelow(10 ** 10):010d}"
         return await Receipt.create(number=number, payment_id=payment.id, citizen_id=payment.citizen_id,
                                     check_hash=hashlib.sha256(self.check_code(number).encode()).hexdigest(),
                                     payer_name_masked=payer_name_masked, issued_at=settled_at, using_db=using_db)
@@ -141,7 +141,7 @@ def draw(receipt: Receipt, payment: Payment, refunded: int, url: str, fmt: str) 
 
 def _rows(receipt: Receipt, payment: Payment, refunded: int) -> list[tuple[str, str]]:
     """The labelled lines of the receipt; after a refund, what was refunded and what remains paid."""
-    paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
+    paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TZ)
     rows = [
         ("票据号码", receipt.number),
         ("缴款人", receipt.payer_name_masked),

@@ -38,7 +38,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app import audit
 from app.background import BackgroundTasks
 from app.cache import cache_lock
@@ -177,7 +177,7 @@ def _fingerprint(reference: str, amount_fen: int, currency: str, description: st
 
 
 def beijing_day(moment: datetime) -> date:
-    return moment.astimezone(CHINA_TIME).date()
+    return moment.astimezone(CHINA_TZ).date()
 
 
 class PaymentService:
@@ -865,7 +865,7 @@ class PaymentService:
         except ProviderError as failure:
             raise provider_unavailable(failure) from None
         # In UTC: SQLite compares the stored UTC text, so a +08:00 bound would select the wrong rows.
-        start = datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME).astimezone(timezone.utc)
+        start = datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ).astimezone(timezone.utc)
         end = start + timedelta(days=1)
         ours_paid = {p.id: p for p in await Payment.filter(settled_at__gte=start, settled_at__lt=end)}
         ours_refunds = {r.id: r for r in await Refund.filter(state="succeeded", settled_at__gte=start, settled_at__lt=end)}
@@ -953,7 +953,7 @@ class PaymentService:
 
     async def reconcile_yesterday(self) -> int:
         """The daily job: yesterday (Beijing) once, from 10:00 when statements are out, catching up if missed."""
-        now = self.p.clock.now().astimezone(CHINA_TIME)
+        now = self.p.clock.now().astimezone(CHINA_TZ)
         if self.provider is None or now.hour < 10:
             return 0
         day = now.date() - timedelta(days=1)
@@ -1027,7 +1027,7 @@ def _plain(record: Any) -> dict[str, Any] | None:
 
 def _wallet_fields(payment: Payment, receipt: Receipt, refunded: int) -> dict[str, Any]:
     """The receipt as the fields of its wallet licence; after a refund, what was refunded and what remains paid."""
-    paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TIME)
+    paid_at = (payment.settled_at or receipt.issued_at).astimezone(CHINA_TZ)
     fields = {"payer": receipt.payer_name_masked, "payee": PAYEE, "item": payment.description,
               "amount": yuan(payment.amount_fen), "paid_at": f"{paid_at:%Y-%m-%d %H:%M}（北京时间）",
               "payment_id": payment.id}

@@ -66,7 +66,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from app.clock import CHINA_TIME, rfc3339
+from app.clock import CHINA_TZ, rfc3339
 from app import audit
 from app.cache import cache_lock
 from app.departments.service import HPF_WITHDRAWAL_ELIGIBILITY, OWN, Reader
@@ -545,7 +545,7 @@ class ApplicationService:
         age = region = None
         if citizen.id_number_enc:
             id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number")
-            age = approval.age_on(approval.birth_date_of(id_number), self.p.clock.now().astimezone(CHINA_TIME).date())
+            age = approval.age_on(approval.birth_date_of(id_number), self.p.clock.now().astimezone(CHINA_TZ).date())
             region = id_number[:6]
         # Rejected and withdrawn ones do not count: withdrawing carries no penalty.
         prior = await Application.filter(citizen_id=citizen.id, item_id=item.id) \

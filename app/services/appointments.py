@@ -7,7 +7,7 @@ booking per item and day: the unique (citizen, item, day, active_marker) constra
 (`active_marker` is "active" while booked and the booking id once cancelled), and when it refuses
 a booking the transaction rolls back, so the seat taken a moment earlier is given back.
 
-Days are calendar days in Beijing time (Asia/Shanghai), the time zone of the offices and of the
+Days are calendar days in Beijing time (`CHINA_TZ`), the time zone of the offices and of the
 citizens they serve; times are stored and replied in UTC.
 """
 
@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.clock import Clock
+from app.clock import CHINA_TZ, Clock
 from app.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.ids import new_id
 from app.notifications.service import send_stored, store_message
@@ -30,7 +29,6 @@ from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.services.models import Appointment, AppointmentSlot, ServiceItem
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 OFFICE_ROLE = "office"
 BOOKED, CANCELLED = "booked", "cancelled"
 ACTIVE = "active"
@@ -41,12 +39,12 @@ REMIND_FROM = time(9, 0)  # reminders go out from 09:00 Beijing time the day bef
 
 def local_day(moment: datetime) -> date:
     """The calendar day (Beijing time) a moment falls on."""
-    return moment.astimezone(LOCAL_TZ).date()
+    return moment.astimezone(CHINA_TZ).date()
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """The UTC instants a Beijing-time calendar day starts and ends."""
-    start = datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
+    start = datetime.combine(day, time(0), tzinfo=CHINA_TZ)
     return start.astimezone(timezone.utc), (start + timedelta(days=1)).astimezone(timezone.utc)
 
 
@@ -120,7 +118,7 @@ class AppointmentService:
             if await AppointmentSlot.filter(item_id=item_id, starts_at__gte=start, starts_at__lt=end).exists():
                 continue
             for hour, minute in ((9, 30), (14, 30)):
-                starts = datetime.combine(day, time(hour, minute), LOCAL_TZ).astimezone(timezone.utc)
+                starts = datetime.combine(day, time(hour, minute), CHINA_TZ).astimezone(timezone.utc)
                 try:  # named by item and time, so the workers of one start cannot both add it
                     await AppointmentSlot.create(id=f"slot_{day:%y%m%d}{hour:02d}{minute:02d}_{item_id}"[:40], office=office,
                                                  item_id=item_id, starts_at=starts,
@@ -224,7 +222,7 @@ class AppointmentService:
         workers at once, never sends a second reminder; the claim and the message are one transaction,
         so a worker stopped between them loses no reminder either. Returns how many were sent."""
         now = self.clock.now()
-        local_now = now.astimezone(LOCAL_TZ)
+        local_now = now.astimezone(CHINA_TZ)
         if local_now.time() < REMIND_FROM:
             return 0
         tomorrow = local_now.date() + timedelta(days=1)
@@ -278,7 +276,7 @@ class AppointmentService:
 
 async def _message_params(slot: AppointmentSlot) -> dict[str, str]:
     """What a booking's messages (booked, cancelled, reminder) say about its slot, in Beijing time."""
-    starts = slot.starts_at.astimezone(LOCAL_TZ)
+    starts = slot.starts_at.astimezone(CHINA_TZ)
     name = await ServiceItem.filter(id=slot.item_id).first().values_list("name", flat=True)
     return {"item": name, "office": slot.office, "day": starts.strftime("%Y-%m-%d"), "time": starts.strftime("%H:%M")}
 

@@ -45,7 +45,7 @@ import jwt
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app import audit
 from app.notifications.service import notify
 from app.accounts.rules import normalize_id_number
@@ -650,16 +650,16 @@ class LicenceService:
 
 def watermark(share: LicenceShare) -> str:
     """仅供 <purpose> 使用 <date>, the date of sharing in China time."""
-    return f"仅供 {share.purpose} 使用 {share.created_at.astimezone(CHINA_TIME):%Y-%m-%d}"
+    return f"仅供 {share.purpose} 使用 {share.created_at.astimezone(CHINA_TZ):%Y-%m-%d}"
 
 
 def card_for(view: LicenceView, token: str, mark: str | None, share_expires_at: datetime) -> LicenceCard:
     """The card drawn for a share: zh-Hans labels, masked values (the card is an official document image)."""
     rows = ((view.number_label.get("zh-Hans", "证号"), view.number_masked),
             *((f.label.get("zh-Hans") or f.name, f.value) for f in view.fields))
-    until = f" · 有效期至 {view.valid_until.astimezone(CHINA_TIME):%Y-%m-%d}" if view.valid_until else " · 长期有效"
+    until = f" · 有效期至 {view.valid_until.astimezone(CHINA_TZ):%Y-%m-%d}" if view.valid_until else " · 长期有效"
     return LicenceCard(
         title=view.type_name.get("zh-Hans", view.licence_type), subtitle=f"电子证照 · 签发：{view.issuer_name}",
         rows=rows, validity=f"状态：{validity_text(view.validity, 'zh-Hans')}{until}", qr_text=token,
-        qr_caption=f"扫码核验 · {share_expires_at.astimezone(CHINA_TIME):%m-%d %H:%M} 前有效", watermark=mark,
+        qr_caption=f"扫码核验 · {share_expires_at.astimezone(CHINA_TZ):%m-%d %H:%M} 前有效", watermark=mark,
     )

@@ -54,6 +54,7 @@ from sanic import Request, Sanic
 from sanic import json as reply
 from sanic.response import HTTPResponse
 
+from app.clock import CHINA_TZ
 from app.integrations.exchange import protocol
 from app.integrations.exchange.protocol import ExchangeRefused, RequestHeaders
 from app.security.keys import b64url, kid_bytes_for, public_jwk
@@ -284,7 +285,7 @@ def find_department(path_service: str) -> tuple[Department, str] | None:
 
 
 def beijing_today() -> date:
-    return datetime.fromtimestamp(time.time(), tpb.BEIJING).date()
+    return datetime.fromtimestamp(time.time(), CHINA_TZ).date()
 
 
 def signed_reply(state: DepartmentState, exchange: Exchange, status: int, body: dict[str, Any],

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from app.clock import CHINA_TZ
 from standins.departments.people import Person, UnknownSubject, add_years, person, seeded
 
 DECISION_NUMBER = re.compile(r"TV[0-9]{11}")
-BEIJING = timezone(timedelta(hours=8))
 _LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O on plates
 CARS = (("比亚迪牌", "秦PLUS", True), ("比亚迪牌", "宋PLUS", True), ("丰田牌", "凯美瑞", False), ("本田牌", "雅阁", False),
         ("大众牌", "朗逸", False), ("日产牌", "轩逸", False), ("广汽传祺牌", "GS4", False), ("小鹏牌", "P7", True),
@@ -83,7 +83,7 @@ def _violations_of(who: Person, today: date, settled: dict[str, dict[str, Any]])
     items = []
     for n in range(count):
         code, offence, fine, points = OFFENCES[n % 2]
-        when = datetime.combine(today, datetime.min.time(), BEIJING) - timedelta(
+        when = datetime.combine(today, datetime.min.time(), CHINA_TZ) - timedelta(
             days=draw.randint(3, 60), minutes=draw.randint(6 * 60, 22 * 60))
         reference = f"TV{a % 10 ** 10:010d}{n}"
         paid = settled.get(reference, {}).get("status") == "paid"
@@ -154,7 +154,7 @@ def settle(id_number: str | None, today: date, body: dict[str, Any],
         fine = next(i["fine_fen"] for i in items if i["reference"] == number)
         if amount is not None and amount != fine:
             raise ValueError(f"amount_fen {amount} is not the fine of {fine}")
-    at = datetime.fromtimestamp(now, BEIJING).isoformat(timespec="seconds")
+    at = datetime.fromtimestamp(now, CHINA_TZ).isoformat(timespec="seconds")
     previous = settled.get(number)
     if action == "paid" and not (previous and previous["status"] == "paid"):
         settled[number] = {"status": "paid", "at": at, "payment_id": str(body.get("payment_id", ""))[:64]}

@@ -25,7 +25,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from standins.wechatpay.common import CHINA, Refused, beijing, parse_rfc3339
+from app.clock import CHINA_TZ
+from standins.wechatpay.common import Refused, beijing, parse_rfc3339
 
 BILL_TYPES = ("ALL", "SUCCESS", "REFUND")
 LINE_KINDS = ("SUCCESS", "REFUND")
@@ -80,7 +81,7 @@ class BillLine:
 
     @property
     def day(self) -> dt.date:
-        return dt.datetime.fromtimestamp(self.moment, CHINA).date()
+        return dt.datetime.fromtimestamp(self.moment, CHINA_TZ).date()
 
     @property
     def fee(self) -> int:

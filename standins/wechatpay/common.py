@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
+from app.clock import CHINA_TZ
 
 
 class Refused(Exception):
@@ -20,7 +20,7 @@ class Refused(Exception):
 
 def rfc3339(moment: float) -> str:
     """A time as WeChat Pay writes it: `2018-06-08T10:34:56+08:00`."""
-    return dt.datetime.fromtimestamp(moment, CHINA).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(moment, CHINA_TZ).isoformat(timespec="seconds")
 
 
 def parse_rfc3339(text: Any) -> float | None:
@@ -35,7 +35,7 @@ def parse_rfc3339(text: Any) -> float | None:
 
 def beijing(moment: float, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
     """A time in Beijing time, as the bills write it."""
-    return dt.datetime.fromtimestamp(moment, CHINA).strftime(pattern)
+    return dt.datetime.fromtimestamp(moment, CHINA_TZ).strftime(pattern)
 
 
 def text_field(body: dict[str, Any], name: str, maximum: int, required: bool = True) -> None:

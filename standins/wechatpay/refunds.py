@@ -11,7 +11,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from standins.wechatpay.common import CHINA, Refused, fen, rfc3339, text_field
+from app.clock import CHINA_TZ
+from standins.wechatpay.common import Refused, fen, rfc3339, text_field
 
 OUT_REFUND_NO = re.compile(r"[A-Za-z0-9_\-|*@]{1,64}")
 OUTCOMES = ("success", "abnormal", "closed")  # how a refund can end
@@ -90,7 +91,7 @@ class Refund:
 
 def new_refund_id(now: float) -> str:
     """29 digits, as WeChat Pay's refund ids (50000000382019052709732678859): 50, 8 digits, the date, 11 digits."""
-    return ("50" + f"{secrets.randbelow(10**8):08d}" + dt.datetime.fromtimestamp(now, CHINA).strftime("%Y%m%d")
+    return ("50" + f"{secrets.randbelow(10**8):08d}" + dt.datetime.fromtimestamp(now, CHINA_TZ).strftime("%Y%m%d")
             + f"{secrets.randbelow(10**11):011d}")
 
 

@@ -124,11 +124,12 @@ from cryptography.x509.oid import NameOID
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from app.clock import CHINA_TZ
 from app.integrations.payment_providers import wechatpay_v3 as v3
 from standins.faults import Behaviour
 from standins.wechatpay import bills, refunds
 from standins.wechatpay.bills import BillChanges, BillFile, BillLine
-from standins.wechatpay.common import CHINA, Refused, parse_rfc3339, rfc3339, text_field
+from standins.wechatpay.common import Refused, parse_rfc3339, rfc3339, text_field
 from standins.wechatpay.refunds import Refund, RefundPlan
 
 DEFAULT_MCHID = "1900000001"
@@ -297,7 +298,7 @@ class PayState:
                 raise Refused("INVALID_REQUEST")  # the same out_trade_no with other content
             return known
         now = time.time()
-        prepay_id = "wx" + dt.datetime.fromtimestamp(now, CHINA).strftime("%Y%m%d%H%M%S") + secrets.token_hex(10)
+        prepay_id = "wx" + dt.datetime.fromtimestamp(now, CHINA_TZ).strftime("%Y%m%d%H%M%S") + secrets.token_hex(10)
         order = Order(trade_type, body, prepay_id, now)
         self.orders[order.out_trade_no] = order
         return order
@@ -501,7 +502,7 @@ class PayState:
 
 def new_transaction_id(moment: float) -> str:
     """28 digits, as WeChat Pay's transaction ids are: 4200, 6 digits, the date, 10 digits."""
-    return ("4200" + f"{secrets.randbelow(10**6):06d}" + dt.datetime.fromtimestamp(moment, CHINA).strftime("%Y%m%d")
+    return ("4200" + f"{secrets.randbelow(10**6):06d}" + dt.datetime.fromtimestamp(moment, CHINA_TZ).strftime("%Y%m%d")
             + f"{secrets.randbelow(10**10):010d}")
 
 
@@ -515,7 +516,7 @@ def new_out_refund_no() -> str:
 
 
 def _notice_id() -> str:
-    return "EV-" + dt.datetime.now(CHINA).strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**8):08d}"
+    return "EV-" + dt.datetime.now(CHINA_TZ).strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**8):08d}"
 
 
 def validate_order(trade_type: str, body: Any) -> None:

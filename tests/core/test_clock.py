@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
-from app.clock import Clock, MovableClock, rfc3339
+from app.clock import CHINA_TZ, Clock, MovableClock, rfc3339
 
 
 def test_the_wall_clock_is_timezone_aware_utc():
@@ -65,3 +66,15 @@ def test_rfc3339_of_unix_seconds_as_codes_carry_them():
     moment = datetime(2026, 11, 25, 22, 0, 5, tzinfo=timezone(timedelta(hours=8)))
     assert rfc3339(int(moment.timestamp())) == rfc3339(moment) == "2026-11-25T14:00:05Z"
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
+
+
+def test_china_time_is_shanghai_time_for_every_day_since_daylight_saving_ended():
+    shanghai = ZoneInfo("Asia/Shanghai")
+    day = date(1991, 9, 16)  # the first whole day after China's last daylight-saving period
+    while day.year < 2100:
+        for wall_clock in (datetime.min.time(), datetime.max.time()):
+            ours, tzdata = datetime.combine(day, wall_clock, CHINA_TZ), datetime.combine(day, wall_clock, shanghai)
+            assert ours.astimezone(timezone.utc) == tzdata.astimezone(timezone.utc), day
+        day += timedelta(days=1)
+    summer_1991 = datetime(1991, 7, 1, 12, tzinfo=timezone.utc)  # before then it was not: UTC+9 in summer
+    assert summer_1991.astimezone(shanghai).hour == 21 and summer_1991.astimezone(CHINA_TZ).hour == 20

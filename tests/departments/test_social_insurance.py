@@ -19,7 +19,7 @@ from PIL import Image
 
 from app.audit import AuditEntry
 from app.base45_decoder import b45decode
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app.departments.exchange_services import HRSS_CONTRIBUTIONS, HRSS_INSURED_STATUS, HRSS_RIGHTS_RECORD
 from app.departments.models import SocialInsuranceProof
 from app.departments.social_insurance_token import PREFIX, ProofClaims, record_digest, sign
@@ -210,7 +210,7 @@ async def test_a_printed_proof_is_a_page_whose_qr_verifies_with_the_departments_
 
     proof = await issued(client, citizen)
 
-    today = datetime.now(timezone.utc).astimezone(CHINA_TIME).date()
+    today = datetime.now(timezone.utc).astimezone(CHINA_TZ).date()
     assert proof["record_no"] == record["record_no"] and proof["issued_on"] == record["issued_on"]
     assert date.fromisoformat(proof["valid_until"]) == date.fromordinal(today.toordinal() + 90)
     assert proof["png_url"] == f"{BASE}/proofs/{proof['id']}.png"
@@ -333,7 +333,7 @@ async def test_an_expired_proof_is_not_valid_and_tells_nothing_of_the_holder(cli
     token = await qr_of(client, citizen, proof)
 
     # The last minute of its last day (Beijing time), then past it.
-    clock.set(datetime.combine(date.fromisoformat(proof["valid_until"]), datetime.min.time(), CHINA_TIME)
+    clock.set(datetime.combine(date.fromisoformat(proof["valid_until"]), datetime.min.time(), CHINA_TZ)
               .replace(hour=23, minute=59))
     last_day = await client.post(VERIFY, json={"qr": token})
     clock.advance(minutes=2)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from health_code.models import HealthStatus
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
 
@@ -90,7 +90,7 @@ async def declare_trips(client, citizen, trips: list[dict]):
 
 
 def beijing_day(clock, days_ago: int) -> str:
-    return (clock.now().astimezone(CHINA_TIME) - timedelta(days=days_ago)).date().isoformat()
+    return (clock.now().astimezone(CHINA_TZ) - timedelta(days=days_ago)).date().isoformat()
 
 
 async def test_a_trip_declared_late_counts_by_the_list_of_the_day_it_was_made(client, sms, cdc, clock):

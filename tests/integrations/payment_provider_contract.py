@@ -51,13 +51,13 @@ from typing import Any, Literal, Protocol
 
 import pytest
 
+from app.clock import CHINA_TZ
 from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, INVALID_REQUEST, ORDER_CLOSED, ORDER_NOT_FOUND,
                                                 ORDER_PAID, BillLine, Channel, CreatedOrder, NoticeRejected,
                                                 OrderRequest, PaymentNotice, PaymentProvider, ProviderOrder,
                                                 ProviderRefund, ProviderRefused, ProviderThrottled,
                                                 ProviderUnavailable)
 
-BEIJING = timezone(timedelta(hours=8))
 Notice = tuple[dict[str, str], bytes]  # what the provider POSTed: its headers and the exact body
 RefundOutcome = Literal["succeeded", "failed", "abnormal", "processing"]
 SETTLE_TIMEOUT = 10.0  # seconds a refund may take to end at the stand-in
@@ -487,7 +487,7 @@ class PaymentProviderContract:
     async def bill_lines(self, provider: PaymentProvider, *moments: datetime | None) -> list[BillLine]:
         """The lines of the bills of every Beijing day among `moments` (a payment and its refund may straddle
         midnight)."""
-        days = sorted({moment.astimezone(BEIJING).date() for moment in moments if moment is not None})
+        days = sorted({moment.astimezone(CHINA_TZ).date() for moment in moments if moment is not None})
         lines: list[BillLine] = []
         for day in days:
             lines += await provider.bill(day)

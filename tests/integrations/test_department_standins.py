@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.accounts.rules import id_check_char
 from app.config import Settings
+from app.clock import CHINA_TZ
 from app.integrations.exchange import protocol
 from app.integrations.exchange.protocol import ExchangeRefused, MemberId, RequestHeaders, ServiceId
 from app.security.keys import public_jwk
@@ -214,7 +215,7 @@ def test_a_bad_parameter_is_a_bad_request(platform: Platform, service: str, body
 
 def driver_with_violations() -> str:
     """A person (derived data) with at least one open violation."""
-    today = datetime.now(tpb.BEIJING).date()
+    today = datetime.now(CHINA_TZ).date()
     for n in range(1000):
         candidate = id_number(f"44010619900315{n:03d}")
         if tpb.violations(candidate, today, {})["count"]:

@@ -13,6 +13,7 @@ import pytest
 from wechatpayv3.async_.type import WeChatPayType
 from wechatpayv3.async_ import AsyncWeChatPay
 
+from app.clock import CHINA_TZ
 from app.config import Settings
 from standins.wechatpay.control import WeChatPayStandIn
 from tests.conftest import WeChatPayGateway
@@ -28,7 +29,7 @@ def sdk_client(gateway: WeChatPayGateway, serial: str | None = None) -> AsyncWeC
 
 
 async def test_the_wechatpayv3_client_pays_through_the_stand_in(wechatpay_gateway, wechatpay: WeChatPayStandIn):
-    expire = (datetime.now(timezone.utc) + timedelta(minutes=15)).astimezone(timezone(timedelta(hours=8)))
+    expire = (datetime.now(timezone.utc) + timedelta(minutes=15)).astimezone(CHINA_TZ)
     async with sdk_client(wechatpay_gateway) as client:
         assert client._core._certificates, "the platform certificate was downloaded and decrypted"
         code, text = await client.pay(description="交通违法罚款（示例）", out_trade_no="SDKINTEROP0000000001",

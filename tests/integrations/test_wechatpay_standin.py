@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from app.clock import CHINA_TZ
 from app.integrations.payment_providers import wechatpay_v3 as v3
 from standins.wechatpay.control import WeChatPayStandIn
 from tests.health_code.interop.partner_process import end_now, launch
@@ -699,8 +700,7 @@ def test_bill_changes_alter_hide_and_add_lines_until_cleared(gateway: Gateway, c
     refund = refunded(gateway, control, altered, 1000)
     day = control.order(altered)["success_time"][:10]
     control.change_bill(alter={altered: 2400, refund["out_refund_no"]: 900}, hide=[hidden])
-    beijing = dt.timezone(dt.timedelta(hours=8))
-    yesterday = (dt.datetime.fromisoformat(f"{day}T12:00:00+08:00") - dt.timedelta(days=1)).astimezone(beijing)
+    yesterday = (dt.datetime.fromisoformat(f"{day}T12:00:00+08:00") - dt.timedelta(days=1)).astimezone(CHINA_TZ)
     changes = control.change_bill(add=[
         {"out_trade_no": "GOVNOTOURS0001", "amount": 777, "type": "SUCCESS"},
         {"out_trade_no": partly, "amount": 100, "type": "REFUND", "out_refund_no": "RFEXTRA0001"},

@@ -9,18 +9,16 @@ import asyncio
 import subprocess
 import sys
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.clock import MovableClock
+from app.clock import CHINA_TZ, MovableClock
 from app.services.models import Appointment, AppointmentSlot, Department, ServiceItem
 from miniprogram_mock.client import SAMPLE_ITEM, Journey, JourneyError, play_journey, sample_id_number
 from tests.factories import make_department, new_phone
 from tests.health_code.interop.partner_process import REPO_ROOT, serve_live
 from tests.miniprogram.platform_process import PlatformProcess
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 OFFICE = "越秀区政务服务中心 5 号窗口（示例）"
 
 
@@ -32,8 +30,8 @@ async def slot_tomorrow(client, clock, item_id: str = SAMPLE_ITEM) -> dict:
                                  region_code="440000", category="户籍", status="published", created_at=clock.now(),
                                  updated_at=clock.now())
     office = await make_department(clock, "越秀区政务服务中心（示例）", ["office"])
-    tomorrow = datetime.now(BEIJING).date() + timedelta(days=1)
-    starts = datetime.combine(tomorrow, time(10, 0), BEIJING).astimezone(timezone.utc)
+    tomorrow = datetime.now(CHINA_TZ).date() + timedelta(days=1)
+    starts = datetime.combine(tomorrow, time(10, 0), CHINA_TZ).astimezone(timezone.utc)
     reply = await client.post("/api/admin/v1/appointment-slots", headers=office.headers(), json={
         "item_id": item_id, "office": OFFICE, "starts_at": starts.isoformat().replace("+00:00", "Z"),
         "ends_at": (starts + timedelta(minutes=30)).isoformat().replace("+00:00", "Z"), "capacity": 3})
@@ -44,7 +42,7 @@ async def slot_tomorrow(client, clock, item_id: str = SAMPLE_ITEM) -> dict:
 async def test_the_scripted_client_completes_the_journey(mp, client, clock):
     slot = await slot_tomorrow(client, clock)
     journey = await play_journey(mp, new_phone(), "陈秀英", sample_id_number(), SAMPLE_ITEM,
-                                 datetime.now(BEIJING).date() + timedelta(days=1))
+                                 datetime.now(CHINA_TZ).date() + timedelta(days=1))
 
     assert [step for step, _ in journey.steps] == ["登录", "绑定手机号", "实名认证", "首页", "健康码", "预约"]
     assert journey.steps[4][1].startswith("绿码")
@@ -65,7 +63,7 @@ async def test_the_scripted_client_completes_the_journey(mp, client, clock):
     again = Journey()
     with pytest.raises(JourneyError) as refused:
         await play_journey(mp, "13700000000", "陈秀英", sample_id_number(), SAMPLE_ITEM,
-                           datetime.now(BEIJING).date() + timedelta(days=1), again)
+                           datetime.now(CHINA_TZ).date() + timedelta(days=1), again)
     assert [step for step, _ in again.steps] == ["登录", "首页", "健康码"] and again.steps[0][1] == "已绑定，直接登录"
     assert (refused.value.step, refused.value.status, refused.value.code) == ("/appointments", 409, "ALREADY_BOOKED")
 

@@ -4,18 +4,18 @@ records, one case per mismatch. The stand-in gateway builds the bill of today (B
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from app.audit import AuditEntry
+from app.clock import CHINA_TZ
 from app.payments.models import DiscrepancyCase, Payment, ReconciliationRun, Refund
 from tests.payments.conftest import start_payment, wait_for
 from tests.payments.test_refunds import refund, refunded
 
-CHINA = timezone(timedelta(hours=8))
 
 
 def today():
-    return datetime.now(CHINA).date()
+    return datetime.now(CHINA_TZ).date()
 
 
 async def pay_everything(client, payer, wechatpay) -> list[dict]:
@@ -159,7 +159,7 @@ async def test_a_day_without_a_bill_is_a_run_of_no_lines(client, payer, wechatpa
 async def test_the_daily_job_reconciles_yesterday_once_from_ten_oclock(app, client, payer, wechatpay, clock):
     await pay_everything(client, payer, wechatpay)
     day = today()
-    clock.set(datetime(day.year, day.month, day.day, 9, 30, tzinfo=CHINA) + timedelta(days=1))
+    clock.set(datetime(day.year, day.month, day.day, 9, 30, tzinfo=CHINA_TZ) + timedelta(days=1))
     assert await app.ctx.payments.reconcile_yesterday() == 0 and await ReconciliationRun.all().count() == 0
     clock.advance(hours=1)
     wechatpay.change_bill(add=[{"type": "REFUND", "out_trade_no": "PAYX00000001", "out_refund_no": "RFNOTOURS",

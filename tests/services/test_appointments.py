@@ -6,29 +6,29 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.audit import AuditEntry
+from app.clock import CHINA_TZ
 from app.jobs import run_exclusively
 from app.notifications.models import Notification
 from app.services import appointments as appointments_module
 from app.services.jobs import add_service_jobs
-from app.services.models import Appointment, AppointmentSlot, Department, NotificationDelivery, ServiceItem
+from app.notifications.models import NotificationDelivery
+from app.services.models import Appointment, AppointmentSlot, Department, ServiceItem
 from tests.miniprogram.mp_factory import in_mini_program, messages_to
 from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 SLOTS = "/api/admin/v1/appointment-slots"
 OFFICE = "天河区政务服务中心 3 号窗口（示例）"
 
 
 def beijing(day: int, hour: int, minute: int = 0) -> datetime:
     """A moment in December 2026, Beijing time."""
-    return datetime(2026, 12, day, hour, minute, tzinfo=BEIJING)
+    return datetime(2026, 12, day, hour, minute, tzinfo=CHINA_TZ)
 
 
 def utc(moment: datetime) -> str:

@@ -19,7 +19,7 @@ from PIL import ImageChops
 from app.audit import AuditEntry
 from app.clock import rfc3339
 from app.vouchers.licence_image import LicenceCard, render_card_png
-from app.vouchers.licences import CHINA_TIME, card_for
+from app.vouchers.licences import CHINA_TZ, card_for
 from app.vouchers.models import LicenceShare
 from health_code import codec
 from tests.factories import make_department
@@ -51,7 +51,7 @@ def reframed(token: str, change) -> str:
 async def test_a_watermarked_share_verifies_and_then_fails_once_withdrawn(app, client, clock, zhang_san, licence,
                                                                           landlord_agency):
     shared = await share(client, zhang_san, licence["id"], PURPOSE, valid_minutes=30)
-    today = clock.now().astimezone(CHINA_TIME).strftime("%Y-%m-%d")
+    today = clock.now().astimezone(CHINA_TZ).strftime("%Y-%m-%d")
     assert shared["watermark"] == f"仅供 {PURPOSE} 使用 {today}"
     assert shared["state"] == "active" and shared["purpose"] == PURPOSE
     assert shared["licence_type_name"] == "机动车驾驶证"

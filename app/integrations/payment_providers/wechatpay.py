@@ -44,7 +44,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -54,6 +54,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from app.clock import CHINA_TZ
 from app.integrations import (ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable,
                               http_client)
 from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, INVALID_REQUEST, NO_BILL, ORDER_CLOSED,
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.integrations.wechatpay")
 
-BEIJING = timezone(timedelta(hours=8))
 OUT_TRADE_NO = re.compile(r"[A-Za-z0-9_*|\-]{6,32}")
 OUT_REFUND_NO = re.compile(r"[A-Za-z0-9_\-|*@]{1,64}")
 WECHATPAY_API_HOSTS = ("api.mch.weixin.qq.com", "api2.mch.weixin.qq.com")  # the main and the backup domain
@@ -129,12 +129,12 @@ def _time(text: Any) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA_TZ)
 
 
 def rfc3339_beijing(moment: datetime) -> str:
     """A time as WeChat Pay writes it: `2018-06-08T10:34:56+08:00`."""
-    return moment.astimezone(BEIJING).replace(microsecond=0).isoformat()
+    return moment.astimezone(CHINA_TZ).replace(microsecond=0).isoformat()
 
 
 def order_from(transaction: Mapping[str, Any]) -> ProviderOrder:
@@ -213,7 +213,7 @@ def parse_trade_bill(text: str) -> list[BillLine]:
 
 def _bill_time(text: str) -> datetime | None:
     try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA_TZ)
     except ValueError:
         return None
 
