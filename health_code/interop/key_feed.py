@@ -15,10 +15,12 @@ last document applied, so an older document replayed cannot undo a newer one. A 
 of the last one applied is that document again (re-signed, say) only if it lists the same keys: otherwise
 it is refused (SEQUENCE_REUSED), as a partner changing its keys must number the change.
 
-Applying it: a listed key we do not hold is added; a key the feed listed before and no longer lists is
-retired (it keeps verifying codes signed before its retirement, until their own expiry but for no longer than
-`trust.RETIRED_GRACE` after the retirement); a retired key listed again is restored. The manual override stays: a key an admin revoked is never re-added, and a
-key an admin added stays until an admin revokes it, unless the feed lists it (then the feed manages it).
+Applying it: a listed key we do not hold is added; a listed key we hold takes the terms listed (usages,
+validity, certificate: a partner may shorten a key's life or narrow what it signs); a key the feed listed before
+and no longer lists is retired (it keeps verifying codes signed before its retirement, until their own expiry but
+for no longer than `trust.RETIRED_GRACE` after the retirement); a retired key listed again is restored. The
+manual override stays: a key an admin revoked is never re-added nor changed, and a key an admin added stays, on
+its own terms, until an admin revokes it, unless the feed lists it (then the feed manages it).
 Every change, and every refused document, leaves an audit entry.
 
 In production a feed's host name is resolved before each fetch, every address it names must be a public one,
@@ -88,11 +90,12 @@ class FeedChanges:
     added: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
+    changed: dict[str, list[str]] = field(default_factory=dict)  # kid: the terms (`KEY_TERMS`) it changed
     kept_revoked: list[str] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
-        return bool(self.added or self.retired or self.restored)
+        return bool(self.added or self.retired or self.restored or self.changed)
 
 
 def _invalid(field_name: str, problem: str) -> ValidationFailed:
@@ -452,8 +455,12 @@ class PartnerKeyFeeds:
         if key.retired_at is not None:
             key.retired_at = None
             changes.restored.append(key.kid)
+        if terms := _changed_terms(key, row):
+            for name in terms:
+                setattr(key, name, row[name])
+            changes.changed[key.kid] = terms
         key.source = PUBLISHED
-        await key.save(update_fields=["retired_at", "source"])
+        await key.save(update_fields=["retired_at", "source", *terms])
 
 
 def _change_records(partner_id: str, sequence: int, changes: FeedChanges) -> list[audit.AuditRecord]:
@@ -466,24 +473,38 @@ def _change_records(partner_id: str, sequence: int, changes: FeedChanges) -> lis
                                                                 ("partner_key_retired", changes.retired),
                                                                 ("partner_key_restored", changes.restored))
                for kid in kids]
+    records += [entry("partner_key_changed", {"kid": kid, "fields": terms}) for kid, terms in changes.changed.items()]
     records.append(entry("partner_key_feed_applied", {"added": len(changes.added), "retired": len(changes.retired),
                                                       "restored": len(changes.restored),
+                                                      "changed": len(changes.changed),
                                                       "kept_revoked": changes.kept_revoked}))
     return records
 
 
 def _lists_what_is_held(held: list[PartnerKey], listed: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether applying `listed` would change no key: each is held with the same public key and not retired, and
-    every key the feed brought and still manages is listed. (A key an admin revoked stays revoked either way.)"""
+    """Whether applying `listed` would change no key: each is held with the same public key, not retired and on
+    the same terms, and every key the feed brought and still manages is listed. (A key an admin revoked stays
+    revoked, on its terms, either way.)"""
     keys = {key.kid: key for key in held}
     for kid, row in listed.items():
         key = keys.get(kid)
         if key is None or _public_numbers(key.jwk) != _public_numbers(row["jwk"]):
             return False
-        if key.revoked_at is None and key.retired_at is not None:
+        if key.revoked_at is None and (key.retired_at is not None or _changed_terms(key, row)):
             return False
     return not any(key.kid not in listed and key.source == PUBLISHED and key.revoked_at is None
                    and key.retired_at is None for key in held)
+
+
+KEY_TERMS = ("certificate", "not_after", "not_before", "usages")  # what a listed key may change of a held one
+
+
+def _changed_terms(key: PartnerKey, row: Mapping[str, Any]) -> list[str]:
+    """The terms of a held key that its listed row states otherwise (usages compared as a set: order is no term)."""
+    def term(name: str, value: Any) -> Any:
+        return sorted(set(value)) if name == "usages" and value is not None else value
+
+    return [name for name in KEY_TERMS if term(name, getattr(key, name)) != term(name, row.get(name))]
 
 
 def _public_numbers(jwk: Mapping[str, Any]) -> tuple[Any, ...]:

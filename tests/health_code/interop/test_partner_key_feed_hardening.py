@@ -27,7 +27,7 @@ from health_code.interop.models import PartnerKey, PartnerKeyFeed
 from tests.health_code.interop import test_partner_key_feed as stories
 from tests.health_code.interop.dcc_signing import DAY, OID_TEST, OID_VACCINATION, make_signer
 from tests.health_code.interop.partners_factory import CodeSigningKey, public_jwk
-from tests.health_code.interop.test_partner_key_feed import (FEED, clock_now, code_by, feed_audit, key_rows,
+from tests.health_code.interop.test_partner_key_feed import (FEED, MO, clock_now, code_by, feed_audit, key_rows,
                                                              listed_keys, run_job, serve, sign_document, verdict)
 
 macau, feed = stories.macau, stories.feed  # the fixtures: MO registered by hand, then its feed by the admin
@@ -100,6 +100,88 @@ async def test_a_key_with_usages_that_are_not_a_list_of_types_is_refused(app, cl
     await publish_with_own_publisher(app, client, admin, macau, [{**CodeSigningKey().jwk(), "usages": 5}])
     assert await run_job(app) == {"MO": "BAD_KEY"}
     assert await key_rows() == rows
+
+
+# --- a key already held, published again with other terms ----------------------------------------------------
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(int(seconds), timezone.utc)
+
+
+async def held_terms(kid: str) -> tuple[list[str] | None, datetime | None, datetime | None, bool]:
+    """What our trust list holds of a key: (usages, not_before, not_after, revoked)."""
+    key = await PartnerKey.get(partner_id="MO", kid=kid)
+    return key.usages, key.not_before, key.not_after, key.revoked_at is not None
+
+
+async def test_a_newer_document_narrowing_a_held_keys_usages_and_bringing_its_expiry_forward_takes_effect(
+        app, client, admin, macau, feed):
+    """MO's signer certificate allows tests and vaccinations for a year; MO then limits the key to vaccinations
+    and ends it in 30 days, and later publishes it with the certificate's terms again, plus recoveries."""
+    now = clock_now(app)
+    signer = make_signer(eku=(OID_TEST, OID_VACCINATION), not_before=now - DAY, not_after=now + 365 * DAY)
+    entry = {"x5c": [base64.b64encode(signer.der).decode()]}
+    kid = b64url(signer.kid)
+    publisher = await publish_with_own_publisher(app, client, admin, macau, [entry], seq=1)
+    assert await run_job(app) == {"MO": "applied"}
+    assert await held_terms(kid) == (["t", "v"], at(now - DAY), at(now + 365 * DAY), False)
+
+    await serve(macau, signed_document(app, publisher, [{**entry, "usages": ["v"], "exp": int(now + 30 * DAY)}], 2))
+    assert await run_job(app) == {"MO": "applied"}
+
+    assert await held_terms(kid) == (["v"], at(now - DAY), at(now + 30 * DAY), False)
+    await app.ctx.trust.refresh()
+    trusted = app.ctx.trust.find_key(signer.kid)
+    assert trusted.usages == frozenset({"v"}) and trusted.not_after == at(now + 30 * DAY)
+    assert (await listed_keys(client, admin))[kid]["usages"] == ["v"]
+    assert await feed_audit("partner_key_changed") == [
+        {"partner": "MO", "sequence": 2, "kid": kid, "fields": ["not_after", "usages"]}]
+    assert (await feed_audit("partner_key_feed_applied"))[-1]["changed"] == 1
+
+    await serve(macau, signed_document(app, publisher, [{**entry, "usages": ["t", "v", "r"]}], 3))
+    assert await run_job(app) == {"MO": "applied"}
+    assert await held_terms(kid) == (["t", "v"], at(now - DAY), at(now + 365 * DAY), False)  # never beyond the certificate
+
+
+async def test_a_key_an_admin_revoked_is_not_extended_by_a_newer_document(app, client, admin, macau, feed):
+    now = clock_now(app)
+    key = CodeSigningKey()
+    listed = {**key.jwk(), "usages": ["v"], "exp": int(now + 30 * DAY)}
+    publisher = await publish_with_own_publisher(app, client, admin, macau, [listed], seq=1)
+    assert await run_job(app) == {"MO": "applied"}
+    revoked = await client.post(f"{MO}/signing-keys/{key.kid}/revocation", headers=admin.headers())
+    assert revoked.status_code == 200, revoked.text
+    terms = await held_terms(key.kid)
+
+    await serve(macau, signed_document(app, publisher, [{**listed, "usages": ["t", "v", "r"],
+                                                         "exp": int(now + 365 * DAY)}], 2))
+    assert await run_job(app) == {"MO": "applied"}
+
+    assert await held_terms(key.kid) == terms == (["v"], None, at(now + 30 * DAY), True)
+    assert await feed_audit("partner_key_changed") == []
+    assert (await feed_audit("partner_key_feed_applied"))[-1]["kept_revoked"] == [key.kid]
+
+
+@pytest.mark.parametrize("change", [
+    lambda now: {"exp": int(now + 30 * DAY)},
+    lambda now: {"nbf": int(now + DAY)},
+    lambda now: {"usages": ["t"]},
+], ids=["sooner expiry", "later start", "fewer usages"])
+async def test_a_document_reusing_the_last_sequence_with_other_terms_for_a_key_is_refused(
+        app, client, admin, macau, feed, change):
+    now = clock_now(app)
+    key = CodeSigningKey()
+    listed = {**key.jwk(), "usages": ["t", "v"], "nbf": int(now - DAY), "exp": int(now + 365 * DAY)}
+    publisher = await publish_with_own_publisher(app, client, admin, macau, [listed], seq=5)
+    assert await run_job(app) == {"MO": "applied"}
+    terms = await held_terms(key.kid)
+
+    await serve(macau, signed_document(app, publisher, [{**listed, **change(now)}], 5))
+    assert await run_job(app) == {"MO": "SEQUENCE_REUSED"}
+    assert await held_terms(key.kid) == terms
+
+    await serve(macau, signed_document(app, publisher, [{**listed, "usages": ["v", "t"]}], 5))  # the same terms
+    assert await run_job(app) == {"MO": "unchanged"}
 
 
 # --- two workers applying at once ---------------------------------------------------------------------------
