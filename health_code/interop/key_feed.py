@@ -232,14 +232,16 @@ async def fetch_document(url: str, timeout: float = FETCH_TIMEOUT, limit: int = 
     server trickling bytes is cut off, not waited for).
 
     With `addresses` (those `public_addresses` checked), the connection goes to them, in turn until one connects,
+    each given an equal share of the time left to connect (one that never answers leaves the next their turn),
     and to nothing else: the URL's host name is never resolved again, but is still the one in the Host header and
     the one TLS sends (SNI) and checks the server's certificate against. No proxy is used, whatever the environment
     says (HTTPS_PROXY, ALL_PROXY): a proxy would choose where the connection goes, and TLS through it would check
     the address rather than the partner's name."""
+    deadline = asyncio.get_running_loop().time() + timeout
     try:
-        async with asyncio.timeout(timeout), http_client(timeout=timeout, follow_redirects=False,
-                                                         trust_env=False) as client:
-            body = await _fetch_from(client, _requests_to(url, addresses), limit)
+        async with asyncio.timeout_at(deadline), http_client(timeout=timeout, follow_redirects=False,
+                                                             trust_env=False) as client:
+            body = await _fetch_from(client, _requests_to(url, addresses), limit, deadline)
     except (httpx.HTTPError, TimeoutError):
         raise FeedRefused("UNREACHABLE") from None
     try:
@@ -266,12 +268,15 @@ def _requests_to(url: str, addresses: Sequence[str]) -> list[_Request]:
             for address in addresses]
 
 
-async def _fetch_from(client: httpx.AsyncClient, requests: list[_Request], limit: int) -> bytearray:
-    """The body of the first answer; the next address is tried only when one cannot be connected to."""
+async def _fetch_from(client: httpx.AsyncClient, requests: list[_Request], limit: int, deadline: float) -> bytearray:
+    """The body of the first answer; the next address is tried only when one cannot be connected to (refused, or
+    no answer within its share of the time left before `deadline`, the event loop's clock)."""
+    loop = asyncio.get_running_loop()
     for i, request in enumerate(requests):
+        left = max(deadline - loop.time(), 0.0)
         try:
-            async with client.stream("GET", request.url, headers=request.headers,
-                                     extensions=request.extensions) as answer:
+            async with client.stream("GET", request.url, headers=request.headers, extensions=request.extensions,
+                                     timeout=httpx.Timeout(left, connect=left / (len(requests) - i))) as answer:
                 if answer.status_code != 200:
                     raise FeedRefused("HTTP_STATUS")
                 body = bytearray()
@@ -280,7 +285,7 @@ async def _fetch_from(client: httpx.AsyncClient, requests: list[_Request], limit
                     if len(body) > limit:
                         raise FeedRefused("TOO_LARGE")
                 return body
-        except httpx.ConnectError:
+        except (httpx.ConnectError, httpx.ConnectTimeout):
             if i == len(requests) - 1:
                 raise
     raise FeedRefused("UNREACHABLE")  # no request at all: not reached, `requests` always holds one

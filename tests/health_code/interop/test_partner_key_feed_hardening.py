@@ -285,6 +285,29 @@ async def test_the_fetch_connects_to_the_addresses_checked_and_never_asks_the_na
     assert len(sent) == 2  # nothing went there
 
 
+async def test_an_address_that_never_answers_leaves_the_next_one_its_share_of_the_time(monkeypatch):
+    """The first address checked is blackholed: its connection attempt gets half the fetch's time, not all of it,
+    and the second address, which answers, gets what is left."""
+    tried: list[tuple[str, float]] = []
+
+    async def network(request: httpx.Request) -> httpx.Response:
+        connect = request.extensions["timeout"]["connect"]
+        tried.append((request.url.host, connect))
+        if request.url.host == PUBLIC[0]:
+            await asyncio.sleep(connect)  # no answer at all until the connect timeout
+            raise httpx.ConnectTimeout("timed out", request=request)
+        return httpx.Response(200, text="served")
+
+    monkeypatch.setattr(key_feed, "http_client",
+                        lambda **options: httpx.AsyncClient(transport=httpx.MockTransport(network), **options))
+
+    assert await fetched(f"https://{PARTNER_HOST}/published-keys", PUBLIC, timeout=1.0) == "served"
+
+    assert [host for host, _ in tried] == PUBLIC
+    assert tried[0][1] == pytest.approx(0.5, abs=0.05)
+    assert tried[1][1] == pytest.approx(0.5, abs=0.1)
+
+
 def tls_files(directory: Path, server_name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A test CA and a server certificate it issued for `server_name`: the server's TLS context and a client
     context that trusts only that CA."""
