@@ -8,7 +8,7 @@ AXE_VERSION := 4.14.1
 AXE := .cache/axe-core-$(AXE_VERSION)/axe.min.js
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint audit bench bench-detail venv clean browser-deps
+.PHONY: run test test-fast lint audit bench bench-detail venv clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ lint: $(STAMP)
 TEST_WORKERS ?= auto
 test: lint browser-deps
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The tests that need no server, database or process of their own (marker `unit`, see tests/conftest.py), in one
+# process: seconds. `make test` runs them too, with the api, faults, fuzz and browser tests.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m unit -n 0 $(PYTEST_ARGS)
 
 # Known vulnerabilities of every distribution in .venv, from PyPI's project JSON (latest release only: one behind
 # latest is reported "not verifiable", exit 0 unless AUDIT_ARGS=--strict). Exit 1 vulnerable, 2 PyPI unreachable.

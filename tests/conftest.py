@@ -8,6 +8,8 @@ emptied between tests. With APP_REDIS_URL: a private key namespace per test.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import os
 import secrets
@@ -15,6 +17,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import AsyncIterator, Callable, Iterator
 from urllib.parse import urlparse, urlunparse
 
@@ -39,6 +42,101 @@ Sanic.test_mode = True
 DATABASE_URL = os.environ.get("APP_DATABASE_URL", "")
 REDIS_URL = os.environ.get("APP_REDIS_URL", "")
 ON_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+# Every test is of exactly one kind, so that `pytest -m unit` (`make test-fast`) runs what needs no server.
+TEST_KINDS = ("unit", "api", "faults", "fuzz", "browser")
+KIND_OF_FOLDER = {"fuzz": "fuzz", "faults": "faults", "browser": "browser"}
+# Our app served in-process, or a database of the run (template and per-test copy or PostgreSQL).
+SERVED_FIXTURES = frozenset({"app", "client", "second_party", "database_template", "database_url"})
+# What reaches outside the test's own process: a process started (these modules, imported anywhere in the
+# function, and asyncio's and concurrent.futures' process starters) or the database opened.
+OUTSIDE_NAMES = frozenset({"subprocess", "multiprocessing", "create_subprocess_exec", "create_subprocess_shell",
+                           "ProcessPoolExecutor", "init_db", "Tortoise"})
+# Exhaustive searches, as long as the property tests: fuzz, out of the fast subset.
+KIND_OF_TEST = {"tests/health_code/test_qr_size.py::test_the_longest_names_with_every_combination_of_reasons_fit": "fuzz"}
+
+
+def kind_of(item: pytest.Item) -> str:
+    """The kind of a test: a kind marker it carries, else the folder it lives in (tests/fuzz, tests/faults,
+    tests/browser), else `fuzz` for a Hypothesis property test, else `api` when it is served our app or a
+    database (`SERVED_FIXTURES`, directly or through another fixture) or reaches outside its process (a
+    stand-in, the app's command line, `make run`, the database: its code, its fixtures' or a function of ours
+    they call names one of `OUTSIDE_NAMES`), else `unit`."""
+    marked = [kind for kind in TEST_KINDS if item.get_closest_marker(kind) is not None]
+    if marked:
+        return marked[0]
+    folder = Path(item.path).relative_to(TESTS).parts[0]
+    if folder in KIND_OF_FOLDER:
+        return KIND_OF_FOLDER[folder]
+    if item.nodeid.split("[", 1)[0] in KIND_OF_TEST:
+        return KIND_OF_TEST[item.nodeid.split("[", 1)[0]]
+    test = getattr(item, "obj", None)
+    if getattr(test, "is_hypothesis_test", False):
+        return "fuzz"
+    if SERVED_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "api"
+    fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    functions = [test] + [d.func for defs in fixtures.values() for d in defs]
+    return "api" if any(_reaches_outside(f) for f in functions) else "unit"
+
+
+_REACHES_OUTSIDE: dict[int, bool] = {}  # by id() of function or class; a cycle counts as not reaching out
+
+
+def _reaches_outside(function: object) -> bool:
+    """Whether `function`, or a function or class of this repository it names (followed through its module's
+    globals), names a way out of the test's process (`OUTSIDE_NAMES`)."""
+    function = inspect.unwrap(getattr(function, "__func__", function)) if callable(function) else function
+    known = _REACHES_OUTSIDE.get(id(function))
+    if known is None:
+        _REACHES_OUTSIDE[id(function)] = False
+        known = _REACHES_OUTSIDE[id(function)] = _ours(function) and _names_a_way_out(function)
+    return known
+
+
+def _names_a_way_out(function: object) -> bool:
+    if inspect.isclass(function):
+        return any(_reaches_outside(f) for f in vars(function).values() if inspect.isfunction(f))
+    code, names = getattr(function, "__code__", None), getattr(function, "__globals__", None)
+    if code is None or names is None:
+        return False
+    for name in _names(code):
+        value = names.get(name)
+        if name in OUTSIDE_NAMES or (inspect.ismodule(value) and value.__name__ in OUTSIDE_NAMES):
+            return True
+        if (inspect.isfunction(value) or inspect.isclass(value)) and _reaches_outside(value):
+            return True
+    return False
+
+
+def _names(code: CodeType) -> Iterator[str]:
+    """The global names a function's code and the code nested in it use."""
+    yield from code.co_names
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            yield from _names(constant)
+
+
+def _ours(thing: object) -> bool:
+    """Defined in this repository (not in the standard library or an installed package)."""
+    module = sys.modules.get(getattr(thing, "__module__", None) or "")
+    return _our_module(module.__name__) if module is not None else False
+
+
+@functools.cache
+def _our_module(name: str) -> bool:
+    path = getattr(sys.modules[name], "__file__", None)
+    return path is not None and Path(path).resolve().is_relative_to(REPO) and ".venv" not in Path(path).parts
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks every test with its kind (see `kind_of`)."""
+    for item in items:
+        kind = kind_of(item)
+        if item.get_closest_marker(kind) is None:
+            item.add_marker(kind)
 
 
 def _with_database(url: str, name: str) -> str:
