@@ -213,6 +213,32 @@ async def test_a_worker_that_verified_an_older_document_while_another_applied_a_
     assert [a["reason"] for a in await feed_audit("partner_key_feed_refused")] == ["REPLAYED"]
 
 
+async def test_a_feed_an_admin_registers_again_while_its_document_is_fetched_is_left_for_the_next_run(
+        app, client, admin, macau, feed, monkeypatch):
+    """The admin moves MO's feed to another URL while the job is fetching from the old one: what the old URL served
+    is not applied (it was checked against what the admin has since replaced); the next run reads the new URL."""
+    rows = await key_rows()
+    moved = f"{macau.url}/published-keys?moved=1"
+    publisher = (await macau.client.get("/publisher-key")).json()
+    fetch = key_feed.fetch_document
+
+    async def fetch_while_the_admin_moves_it(url: str, *args: Any, **kwargs: Any) -> str:
+        reply = await client.put(FEED, headers=admin.headers(), json={"url": moved, "signer_jwk": publisher})
+        assert reply.status_code == 200, reply.text
+        return await fetch(url, *args, **kwargs)
+
+    monkeypatch.setattr(key_feed, "fetch_document", fetch_while_the_admin_moves_it)
+    assert await run_job(app) == {"MO": "busy"}
+
+    assert await key_rows() == rows
+    shown = (await client.get(FEED, headers=admin.headers())).json()
+    assert (shown["url"], shown["sequence"], shown["outcome"]) == (moved, None, None)
+    assert await feed_audit("partner_key_feed_applied") == []
+    monkeypatch.setattr(key_feed, "fetch_document", fetch)
+    assert await run_job(app) == {"MO": "applied"}
+    assert (await client.get(FEED, headers=admin.headers())).json()["url"] == moved
+
+
 # --- a sequence number used twice --------------------------------------------------------------------------
 
 async def test_a_document_reusing_the_last_sequence_with_other_keys_is_refused(app, client, admin, macau, feed):
@@ -306,6 +332,17 @@ async def test_an_address_that_never_answers_leaves_the_next_one_its_share_of_th
     assert [host for host, _ in tried] == PUBLIC
     assert tried[0][1] == pytest.approx(0.5, abs=0.05)
     assert tried[1][1] == pytest.approx(0.5, abs=0.1)
+
+
+async def test_a_name_that_does_not_resolve_in_time_is_unreachable(monkeypatch):
+    async def never_answers(*args: Any, **kwargs: Any) -> list[Any]:
+        await asyncio.Event().wait()
+        return []
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", never_answers)
+    with pytest.raises(key_feed.FeedRefused) as refused:
+        await asyncio.wait_for(key_feed.public_addresses(PARTNER_HOST, timeout=0.1), 5)
+    assert refused.value.reason == "UNREACHABLE"
 
 
 def tls_files(directory: Path, server_name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
