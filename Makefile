@@ -8,7 +8,7 @@ AXE_VERSION := 4.14.1
 AXE := .cache/axe-core-$(AXE_VERSION)/axe.min.js
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast lint audit bench bench-detail venv clean browser-deps
+.PHONY: run test test-fast lint audit bench bench-detail venv clean browser-deps catalogs i18n-update
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,23 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Message catalogs (docs/i18n.md): each locales/<language>/LC_MESSAGES/messages.po compiled into the
+# git-ignored messages.mo the server loads. `make i18n-update` brings the .pot and the .po files up to
+# the N_("...") messages in code; translators then fill the new and fuzzy entries of zh_Hant and en.
+CATALOGS := $(wildcard locales/*/LC_MESSAGES/messages.po)
+I18N_SOURCES := app api health_code elderly_mode
+
+locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po | $(STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+catalogs: $(CATALOGS:.po=.mo)
+
+i18n-update: $(STAMP)
+	$(BIN)/pybabel extract --no-default-keywords -k N_ --add-location=file --no-wrap \
+		--project=gov-app --copyright-holder=gov-app -o locales/messages.pot $(I18N_SOURCES)
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-wrap --previous --ignore-obsolete
+	$(BIN)/python locales/mirror_source.py
 
 # axe-core, pinned, unpacked into a git-ignored folder (npm pack needs no package.json of ours).
 $(AXE):
@@ -40,7 +57,7 @@ browser-deps: $(AXE)
 		else echo "no $(CHROMIUM) or CJK font and not root: apt-get install chromium fonts-noto-cjk (browser tests skip without chromium)"; fi; \
 	fi
 
-run: $(STAMP)
+run: $(STAMP) catalogs
 	$(BIN)/python -m standins --with-app
 
 lint: $(STAMP)
@@ -48,7 +65,7 @@ lint: $(STAMP)
 
 # The suite runs on every core (pytest-xdist), a test file per worker at a time; TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto
-test: lint browser-deps
+test: lint browser-deps catalogs
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The tests that need no server, database or process of their own (marker `unit`, see tests/conftest.py), in one

@@ -1,8 +1,22 @@
-"""Language negotiation: Simplified Chinese by default, Traditional Chinese and English on request."""
+"""Language negotiation: Simplified Chinese by default, Traditional Chinese and English on request.
+
+Messages translated through gettext catalogs (locales/<language>/LC_MESSAGES/messages.po) are
+written once in code as their zh-Hans text, marked with `N_`, and translated at reply time with
+`translate`. How to add a message and update the catalogs: docs/i18n.md.
+"""
 
 from __future__ import annotations
 
+import functools
+import gettext
+import io
+import logging
+from pathlib import Path
 from typing import Mapping
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
 
 ZH_HANS = "zh-Hans"
 ZH_HANT = "zh-Hant"
@@ -10,6 +24,13 @@ EN = "en"
 LANGUAGES = (ZH_HANS, ZH_HANT, EN)
 
 _HANT_TAGS = {"zh-hant", "zh-tw", "zh-hk", "zh-mo"}
+
+LOCALES = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+# The catalog folder of each language (gettext locale names: `zh-Hans` is `zh_Hans`).
+CATALOG_FOLDERS = {ZH_HANS: "zh_Hans", ZH_HANT: "zh_Hant", EN: "en"}
+
+log = logging.getLogger(__name__)
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -48,3 +69,54 @@ def pick(texts: Mapping[str, str], language: str, **params: object) -> str:
     """
     template = texts.get(language) or texts[ZH_HANS]
     return template.format(**params)
+
+
+def N_(message: str) -> str:
+    """Mark `message`, a zh-Hans text, for the catalogs; it is returned as is.
+
+    `pybabel extract` finds every `N_("...")` (the one marker), so a message is written once, in
+    its source language, where it is defined. It is translated later, in the caller's language,
+    by `translate`.
+    """
+    return message
+
+
+def translate(message: str, language: str, **params: object) -> str:
+    """`message` (a zh-Hans msgid) in `language`, with `{name}` placeholders filled.
+
+    A message the language's catalog lacks stays in zh-Hans, as `pick` falls back. A missing
+    parameter raises KeyError: a message must never show a raw `{placeholder}`.
+    """
+    return catalog(language).gettext(message).format(**params)
+
+
+@functools.cache
+def catalog(language: str) -> gettext.NullTranslations:
+    """The compiled catalog of `language`, loaded once per process.
+
+    `make` compiles each messages.po into messages.mo. When the .mo is missing or older than
+    its .po (a fresh clone run without make, or a .po edited since), the .po is compiled in
+    memory instead: the replies stay right, and nothing is written into the source tree.
+    A language without a catalog gets the zh-Hans source texts.
+    """
+    folder = CATALOG_FOLDERS.get(language)
+    if folder is None:
+        return gettext.NullTranslations()
+    po = LOCALES / folder / "LC_MESSAGES" / f"{DOMAIN}.po"
+    mo = po.with_suffix(".mo")
+    if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as compiled:
+            return Translations(compiled, domain=DOMAIN)
+    if not po.is_file():
+        log.warning("no message catalog for %s at %s: replies stay in zh-Hans", language, po)
+        return gettext.NullTranslations()
+    return Translations(io.BytesIO(compile_po(po)), domain=DOMAIN)
+
+
+def compile_po(po: Path) -> bytes:
+    """The .mo bytes of the catalog `po` (what `pybabel compile` writes; fuzzy entries left out)."""
+    with po.open("rb") as source:
+        messages = read_po(source, locale=po.parent.parent.name)
+    compiled = io.BytesIO()
+    write_mo(compiled, messages)
+    return compiled.getvalue()
