@@ -84,6 +84,20 @@ from elderly_mode.undo import UndoService
 from app.miniprogram.channel import MiniProgramChannel
 from app.miniprogram.platform import MiniProgramPlatform
 from app.miniprogram.service import MiniProgramService
+from app.accounts import errors as accounts_errors
+from app.departments import errors as departments_errors
+from app.miniprogram import errors as miniprogram_errors
+from app.payments import errors as payments_errors
+from app.services import errors as services_errors
+from app.vouchers import errors as vouchers_errors
+from elderly_mode import errors as elderly_mode_errors
+from health_code import errors as health_code_errors
+from health_code.interop import errors as interop_errors
+
+# Each domain's error codes get their words when its `errors` module is imported (the core's come
+# with app.errors): all of them are imported here, so no code raised at run time is unknown.
+ERROR_REGISTRIES = (accounts_errors, departments_errors, miniprogram_errors, payments_errors, services_errors,
+                    vouchers_errors, elderly_mode_errors, health_code_errors, interop_errors)
 
 log = logging.getLogger("app")
 # What a database or cache outage raises: refused/reset sockets (ConnectionError, also Tortoise's
