@@ -14,10 +14,6 @@ import logging
 from pathlib import Path
 from typing import Mapping
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
-
 ZH_HANS = "zh-Hans"
 ZH_HANT = "zh-Hant"
 EN = "en"
@@ -106,15 +102,20 @@ def catalog(language: str) -> gettext.NullTranslations:
     mo = po.with_suffix(".mo")
     if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
         with mo.open("rb") as compiled:
-            return Translations(compiled, domain=DOMAIN)
+            return gettext.GNUTranslations(compiled)
     if not po.is_file():
         log.warning("no message catalog for %s at %s: replies stay in zh-Hans", language, po)
         return gettext.NullTranslations()
-    return Translations(io.BytesIO(compile_po(po)), domain=DOMAIN)
+    return gettext.GNUTranslations(io.BytesIO(compile_po(po)))
 
 
 def compile_po(po: Path) -> bytes:
     """The .mo bytes of the catalog `po` (what `pybabel compile` writes; fuzzy entries left out)."""
+    # Babel is imported here, not with the module: a server started by make reads the compiled
+    # .mo with the standard library and never pays for importing Babel.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     with po.open("rb") as source:
         messages = read_po(source, locale=po.parent.parent.name)
     compiled = io.BytesIO()
