@@ -24,43 +24,45 @@ at `/.well-known/jwks.json` under `kid` = base64url(kid bytes). Its payload is a
 Nothing medical and no ID number is in the code: reason codes are looked up in the published
 rule set. Every code fits a QR code of version 10 at error correction level Q (221 alphanumeric
 characters). `verify_payload` checks a payload offline with nothing but the public keys.
+
+The COSE_Sign1/CWT framing, its signature and the base45 transport are app.security.cose's; this
+module keeps what makes a health code (the `hc` claims, colours, reasons, masked name) and names the
+generic pieces it is read with, so that `codec.unpack`, `codec.sign_cwt`, ... keep working.
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import base45
-import cbor2
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from app.base45_decoder import b45decode
+from app.security import cose
+from app.security.cose import (  # noqa: F401  (re-exported: the generic pieces, as callers name them)
+    ALG_ES256,
+    COSE_SIGN1_TAG,
+    CWT_EXP,
+    CWT_IAT,
+    CWT_ISS,
+    ES256,
+    HEADER_ALG,
+    HEADER_KID,
+    ZLIB_HEADER,
+    CodeError,
+    KeyFinder,
+    sign_cwt,
+    verify_cwt,
+    verify_signature,
+)
+from app.security.jwk import keys_by_kid
+from app.security.keys import b64url_decode
 
 PREFIX = "GDHC1:"
-ES256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every signature, made once
 CLAIMS_KEY = "hc"
-COSE_SIGN1_TAG = 18
-ALG_ES256 = -7
-HEADER_ALG, HEADER_KID = 1, 4
-CWT_ISS, CWT_EXP, CWT_IAT = 1, 4, 6
 COLOURS = ("green", "yellow", "red")
 Provenance = tuple[str, bytes, str]  # partner id, SHA-256 of the source code id (first 8 bytes), source state
 MAX_REASON_CODE = 63
-ZLIB_HEADER = 0x78
-
-
-class CodeError(ValueError):
-    """Why a payload is not a valid health code; `code` is the stable error code verifiers see."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
 
 
 class StatusChanged(CodeError):
@@ -129,61 +131,14 @@ def reasons_of(encoded: Any) -> tuple[int, ...]:
     return tuple(map(int, encoded))
 
 
-def _sig_structure(protected: bytes, payload: bytes) -> bytes:
-    return cbor2.dumps(["Signature1", protected, b"", payload])
-
-
-def sign_cwt(cwt: dict[Any, Any], private_key: ec.EllipticCurvePrivateKey, kid: bytes, prefix: str) -> str:
-    """COSE_Sign1 (ES256) over a CWT map, zlib-compressed, base45-encoded, behind `prefix`."""
-    protected = cbor2.dumps({HEADER_ALG: ALG_ES256, HEADER_KID: kid})
-    payload = cbor2.dumps(cwt)
-    # Deterministic ECDSA (RFC 6979): the same claims always give the same text, so a venue's
-    # static code stays the same on every reprint, and no signature depends on a random source.
-    der = private_key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-    r, s = decode_dss_signature(der)
-    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
-    return prefix + base45.b45encode(cose).decode("ascii")
-
-
 def encode_payload(claims: CodeClaims, private_key: ec.EllipticCurvePrivateKey, kid: bytes) -> str:
     """Sign and pack health-code claims into the QR text."""
     return sign_cwt(claims.cwt(), private_key, kid, PREFIX)
 
 
-KeyFinder = Callable[[bytes], "ec.EllipticCurvePublicKey | None"]
-
-
-def unpack(payload: str, prefix: str = PREFIX) -> tuple[dict[Any, Any], dict[Any, Any], bytes, bytes, bytes]:
+def unpack(payload: str, prefix: str = PREFIX) -> tuple[Mapping[Any, Any], Mapping[Any, Any], bytes, bytes, bytes]:
     """Undo prefix, base45, zlib (when there) and COSE framing; no signature check yet."""
-    if not isinstance(payload, str) or not payload.startswith(prefix):
-        raise CodeError("BAD_PREFIX", f"expected {prefix}")
-    try:
-        compressed = b45decode(payload[len(prefix):])
-    except (ValueError, KeyError):
-        raise CodeError("BAD_ENCODING", "not base45") from None
-    raw = compressed
-    if compressed[:1] == bytes([ZLIB_HEADER]):  # an older code, or a partner's, compressed
-        try:
-            raw = zlib.decompress(compressed)
-        except zlib.error:
-            raise CodeError("BAD_COMPRESSION", "not zlib") from None
-    try:
-        message = cbor2.loads(raw)
-        if isinstance(message, cbor2.CBORTag):
-            if message.tag != COSE_SIGN1_TAG:
-                raise CodeError("BAD_COSE", f"unexpected CBOR tag {message.tag}")
-            message = message.value
-        protected_raw, unprotected, body, signature = message
-        protected = cbor2.loads(protected_raw) if protected_raw else {}
-        claims = cbor2.loads(body)
-    except CodeError:
-        raise
-    except (ValueError, TypeError, cbor2.CBORDecodeError):
-        raise CodeError("BAD_COSE", "not a COSE_Sign1") from None
-    if not isinstance(protected, dict) or not isinstance(claims, dict) or not isinstance(signature, bytes):
-        raise CodeError("BAD_COSE", "malformed COSE_Sign1")
-    return protected, claims, protected_raw, body, signature
+    return cose.unpack(payload, prefix)
 
 
 def verify_payload(payload: str, find_key: KeyFinder, now: float, leeway: int = 0) -> CodeClaims:
@@ -225,33 +180,6 @@ def verify_payloads(payloads: Sequence[str], find_key: KeyFinder, now: float,
     return outcomes
 
 
-def verify_cwt(payload: str, find_key: KeyFinder, prefix: str) -> dict[Any, Any]:
-    """Check the framing, `kid` and signature of a signed payload; return its CWT map."""
-    protected, claims, protected_raw, body, signature = unpack(payload, prefix)
-    verify_signature(protected, protected_raw, body, signature, find_key)
-    return claims
-
-
-def verify_signature(protected: Mapping[Any, Any], protected_raw: bytes, body: bytes, signature: bytes,
-                     find_key: KeyFinder) -> None:
-    """ES256 over the COSE Sig_structure, with the key named by the protected `kid`."""
-    if protected.get(HEADER_ALG) != ALG_ES256:
-        raise CodeError("UNSUPPORTED_ALGORITHM")
-    kid = protected.get(HEADER_KID)
-    if not isinstance(kid, bytes) or not 1 <= len(kid) <= 16:
-        raise CodeError("UNKNOWN_KID")
-    key = find_key(kid)
-    if key is None:
-        raise CodeError("UNKNOWN_KID")
-    if len(signature) != 64:
-        raise CodeError("BAD_SIGNATURE")
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    try:
-        key.verify(der, _sig_structure(protected_raw, body), ES256)
-    except InvalidSignature:
-        raise CodeError("BAD_SIGNATURE") from None
-
-
 def converted_from(value: Any) -> str | None:
     """hc[5] as the partner a code was converted from: its id, "" when an older code said only that it was
     converted (true, or the provenance as a list), None when it was not."""
@@ -286,16 +214,7 @@ def read_claims(claims: Mapping[Any, Any], now: float | None, leeway: int = 0) -
 
 def keys_from_jwks(jwks: Mapping[str, Any]) -> KeyFinder:
     """A key finder over a JWKS document: all an offline verifier needs."""
-    from app.security.keys import b64url_decode
-
-    keys: dict[bytes, ec.EllipticCurvePublicKey] = {}
-    for jwk in jwks.get("keys", []):
-        if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
-            continue
-        numbers = ec.EllipticCurvePublicNumbers(
-            int.from_bytes(b64url_decode(jwk["x"]), "big"), int.from_bytes(b64url_decode(jwk["y"]), "big"), ec.SECP256R1()
-        )
-        keys[b64url_decode(jwk["kid"])] = numbers.public_key()
+    keys = {b64url_decode(kid): key for kid, key in keys_by_kid(jwks, alg=None).items()}
     return keys.get
 
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.clock import Clock
 from app.file_modes import make_private_dir
+from app.security.jwk import signing_jwk
 
 
 def b64url(data: bytes) -> str:
@@ -42,17 +43,9 @@ def kid_bytes_for(public_key: ec.EllipticCurvePublicKey) -> bytes:
     return hashlib.sha256(der).digest()[:8]
 
 
-def public_jwk(kid: str, public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:
-    numbers = public_key.public_numbers()
-    return {
-        "kty": "EC",
-        "crv": "P-256",
-        "x": b64url(numbers.x.to_bytes(32, "big")),
-        "y": b64url(numbers.y.to_bytes(32, "big")),
-        "kid": kid,
-        "alg": "ES256",
-        "use": "sig",
-    }
+def public_jwk(kid: str, public_key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
+    """A signing key as published in our JWKS (see app.security.jwk)."""
+    return signing_jwk(kid, public_key)
 
 
 @dataclass

@@ -31,37 +31,28 @@ key serves only the purposes listed, and none of them is a DCC type).
 from __future__ import annotations
 
 import hashlib
-import io
 import math
-import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping, Sequence
 
-import cbor2
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from cryptography.x509.oid import NameOID
 
-from app.base45_decoder import b45decode
-from health_code.codec import ES256, CodeError
+from app.security import cose
+from app.security.cose import CWT_EXP, CWT_IAT, CWT_ISS, CodeError
 from health_code.interop.formats import DecodedCode, ForeignStatus, KeyLookup, TrustedKey, check_key_validity
 
 PREFIX = "HC1:"
-COSE_SIGN1_TAG, CWT_TAG = 18, 61
-HEADER_ALG, HEADER_KID = 1, 4
-ALG_ES256, ALG_PS256 = -7, -37
-CWT_ISS, CWT_EXP, CWT_IAT, CWT_HCERT = 1, 4, 6, -260
+CWT_HCERT = -260
 HCERT_V1 = 1
 CERT_TYPES = ("v", "t", "r")
 TEST_NEGATIVE, TEST_POSITIVE = "260415000", "260373001"  # SNOMED CT "not detected" / "detected"
 IAT_LEEWAY = 60  # seconds an issuer's clock may run ahead of ours
-ES256_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 MAX_DECOMPRESSED = 64 * 1024  # a QR code holds < 3 kB; anything bigger than this is not a DCC
 
 # Extended-key-usage OIDs that restrict a signer to certificate types. The `.0.` forms are a
@@ -89,42 +80,20 @@ class EuDccFormat:
         return isinstance(text, str) and text.startswith(PREFIX)
 
     def decode(self, text: str) -> DecodedCode:
-        if not self.detect(text):
-            raise CodeError("BAD_PREFIX", f"expected {PREFIX}")
-        try:
-            compressed = b45decode(text[len(PREFIX):])
-        except (ValueError, KeyError):
-            raise CodeError("BAD_ENCODING", "not base45") from None
-        return self.decode_cose(_decompress(compressed))
+        # zlib, strictly: an uncompressed COSE is a failure (as the DCC test vectors expect).
+        return self.decode_cose(cose.inflate(cose.decode_text(text, PREFIX), MAX_DECOMPRESSED))
 
     def decode_cose(self, raw: bytes) -> DecodedCode:
         """The layers below zlib: a (tagged or untagged, maybe CWT-wrapped) COSE_Sign1 with a CWT."""
-        message = _cbor(raw, "BAD_COSE")
-        if isinstance(message, cbor2.CBORTag) and message.tag == CWT_TAG:
-            message = message.value
-        if isinstance(message, cbor2.CBORTag) and message.tag == COSE_SIGN1_TAG:
-            message = message.value
-        if isinstance(message, cbor2.CBORTag):
-            raise CodeError("BAD_COSE", f"unexpected CBOR tag {message.tag}")
-        if not _is_array(message) or len(message) != 4:
-            raise CodeError("BAD_COSE", "not a COSE_Sign1")
-        protected_raw, unprotected, payload, signature = message
-        if not (isinstance(protected_raw, bytes) and isinstance(unprotected, Mapping)
-                and isinstance(payload, bytes) and isinstance(signature, bytes)):
-            raise CodeError("BAD_COSE", "malformed COSE_Sign1")
-        protected = _cbor(protected_raw, "BAD_COSE") if protected_raw else {}
-        if not isinstance(protected, Mapping):
-            raise CodeError("BAD_COSE", "protected header is not a map")
-        claims = _cbor(payload, "BAD_CLAIMS")
-        if not isinstance(claims, Mapping):
-            raise CodeError("BAD_CLAIMS", "payload is not a CWT map")
+        sign1 = cose.decode_sign1(raw, strict=True, cwt_tag=True)
+        claims = cose.cwt_claims(sign1.payload, "BAD_CLAIMS")
         _hcert(claims)  # the certificate must be there and well-formed before anyone reads it
         iss, iat, exp = claims.get(CWT_ISS), claims.get(CWT_IAT), claims.get(CWT_EXP)
         if not _is_numeric_date(iat) or not _is_numeric_date(exp) or (iss is not None and not isinstance(iss, str)):
             raise CodeError("BAD_CLAIMS", "iat and exp must be numbers (seconds), iss a string")
-        alg = protected.get(HEADER_ALG, unprotected.get(HEADER_ALG))
-        return DecodedCode(self.name, protected, unprotected, protected_raw, payload, signature, claims,
-                           _kid(protected, unprotected), alg if _is_int(alg) else None, iss, iat, exp)
+        alg = sign1.alg
+        return DecodedCode(self.name, sign1.protected, sign1.unprotected, sign1.protected_raw, sign1.payload,
+                           sign1.signature, claims, sign1.kid, alg if _is_int(alg) else None, iss, iat, exp)
 
     def verify(self, code: DecodedCode, find_key: KeyLookup, now: float) -> TrustedKey:
         """Signer (kid, key validity, algorithm), signature, key usage, then time; in that order."""
@@ -178,30 +147,9 @@ class EuDccFormat:
 
 
 def verify_signature(code: DecodedCode, trusted: TrustedKey) -> None:
-    """ES256 or PS256 over the COSE Sig_structure, with a key of the matching type."""
-    to_be_signed = cbor2.dumps(["Signature1", code.protected_raw, b"", code.payload_raw])
-    key = trusted.public_key
-    try:
-        if code.alg == ALG_ES256:
-            # COSE's ES256 fixes the hash (SHA-256), not the curve: the curve is the key's. Some
-            # issuers sign ES256 with a P-384 key, as the reference verifiers accept.
-            if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ES256_CURVES):
-                raise CodeError("UNSUPPORTED_ALGORITHM", "ES256 needs a P-256, P-384 or P-521 key")
-            size = (key.curve.key_size + 7) // 8
-            if len(code.signature) != 2 * size:
-                raise CodeError("BAD_SIGNATURE", f"ES256 signature on this curve is {2 * size} bytes")
-            r, s = int.from_bytes(code.signature[:size], "big"), int.from_bytes(code.signature[size:], "big")
-            key.verify(encode_dss_signature(r, s), to_be_signed, ES256)
-        elif code.alg == ALG_PS256:
-            if not isinstance(key, rsa.RSAPublicKey):
-                raise CodeError("UNSUPPORTED_ALGORITHM", "PS256 needs an RSA key")
-            # COSE (RFC 8230) fixes the PSS salt length to the digest length.
-            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
-            key.verify(code.signature, to_be_signed, pss, hashes.SHA256())
-        else:
-            raise CodeError("UNSUPPORTED_ALGORITHM", f"alg {code.alg!r}")
-    except InvalidSignature:
-        raise CodeError("BAD_SIGNATURE") from None
+    """ES256 or PS256 over the COSE Sig_structure, with a key of the matching type. ES256 fixes the
+    hash, not the curve: some issuers sign it with a P-384 key, as the reference verifiers accept."""
+    cose.check_signature(trusted.public_key, code.alg, code.protected_raw, code.payload_raw, code.signature)
 
 
 def certificate_type(code: DecodedCode) -> str:
@@ -305,32 +253,6 @@ def _usages(oids: list[str] | None, critical: bool) -> frozenset[str] | None:
     return frozenset() if oids is not None and critical else None
 
 
-def _decompress(data: bytes) -> bytes:
-    """zlib, strictly: an uncompressed COSE is a failure (as the DCC test vectors expect)."""
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(data, MAX_DECOMPRESSED)
-    except zlib.error:
-        raise CodeError("BAD_COMPRESSION", "not zlib") from None
-    if inflater.unconsumed_tail:
-        raise CodeError("BAD_COMPRESSION", "decompresses to more than a DCC can hold")
-    if not inflater.eof:
-        raise CodeError("BAD_COMPRESSION", "truncated zlib stream")
-    return raw
-
-
-def _cbor(data: bytes, error: str) -> Any:
-    """One CBOR item, and nothing after it."""
-    stream = io.BytesIO(data)
-    try:
-        item = cbor2.CBORDecoder(stream).decode()
-    except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError):
-        raise CodeError(error, "not CBOR") from None
-    if stream.tell() != len(data):
-        raise CodeError(error, "trailing bytes after the CBOR item")
-    return item
-
-
 def _hcert(claims: Mapping[Any, Any]) -> Mapping[Any, Any]:
     """claims[-260][1], checked: a map with exactly one of v/t/r (a null one is absent) holding
     one or more entries (maps)."""
@@ -370,14 +292,6 @@ def _subject(hcert: Mapping[Any, Any]) -> dict[str, str]:
     dob = hcert.get("dob")
     fields["dob"] = dob.isoformat()[:10] if isinstance(dob, (date, datetime)) else dob
     return {key: value for key, value in fields.items() if isinstance(value, str) and value}
-
-
-def _kid(protected: Mapping[Any, Any], unprotected: Mapping[Any, Any]) -> bytes | None:
-    """The protected kid if there is one (never overridden), else the unprotected one."""
-    kid = protected.get(HEADER_KID)
-    if kid is None:
-        kid = unprotected.get(HEADER_KID)
-    return kid if isinstance(kid, bytes) else None
 
 
 def _is_numeric_date(value: Any) -> bool:
