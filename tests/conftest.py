@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import sys
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
@@ -65,6 +66,8 @@ def kind_of(item: pytest.Item) -> str:
     stand-in, the app's command line, `make run`, the database: its code, its fixtures' or a function of ours
     they call names one of `OUTSIDE_NAMES`), else `unit`."""
     marked = [kind for kind in TEST_KINDS if item.get_closest_marker(kind) is not None]
+    if len(marked) > 1:
+        raise pytest.UsageError(f"{item.nodeid} is marked {' and '.join(marked)}: a test is of one kind")
     if marked:
         return marked[0]
     folder = Path(item.path).relative_to(TESTS).parts[0]
@@ -344,20 +347,64 @@ def platform(settings: Settings, clock: MovableClock) -> Platform:
     return build_platform(settings, clock)
 
 
-@pytest.fixture
-async def app(settings: Settings, platform: Platform, tencent: TencentStandIn) -> AsyncIterator[Sanic]:
-    app = create_app(settings, platform=platform, name=f"t{secrets.token_hex(4)}")
-    app.asgi = True  # served in-process through httpx.ASGITransport, as sanic-testing does
-    await app._startup()
-    await app._server_event("init", "before")  # runs before_server_start: database up
-    await app._server_event("init", "after")
+async def _lifespan_reply(replies: asyncio.Queue[dict], running: asyncio.Task[None]) -> dict:
+    """The app's next lifespan message, or what ended its lifespan task before it answered."""
+    reply = asyncio.ensure_future(replies.get())
+    await asyncio.wait({reply, running}, return_when=asyncio.FIRST_COMPLETED)
+    if not reply.done():
+        reply.cancel()
+        running.result()
+        raise RuntimeError("the app's lifespan ended without answering")
+    return reply.result()
+
+
+@asynccontextmanager
+async def lifespan(app: Sanic) -> AsyncIterator[Sanic]:
+    """Start `app` and stop it as an ASGI server does, through the ASGI lifespan protocol, Sanic's public way
+    in for a server not its own: start-up runs the before_server_start listeners (database up, seeding) and
+    after_server_start; the way out runs before_server_stop and after_server_stop (cache and database closed).
+    Requests then reach it in-process through httpx.ASGITransport."""
+    messages: asyncio.Queue[dict] = asyncio.Queue()
+    replies: asyncio.Queue[dict] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+    app.config.MOTD = False  # no banner in the log for every test's app
+    running = asyncio.ensure_future(app(scope, messages.get, replies.put))
+
+    async def step(event: str) -> None:
+        await messages.put({"type": f"lifespan.{event}"})
+        reply = await _lifespan_reply(replies, running)
+        if reply["type"] != f"lifespan.{event}.complete":
+            raise RuntimeError(f"app {app.name}: {event} failed: {reply.get('message')}")
+
+    try:
+        await step("startup")
+    except BaseException:
+        running.cancel()  # Sanic's lifespan logged why and would wait for the shutdown message forever
+        raise
     try:
         yield app
     finally:
-        await _empty_tables(settings)
-        await platform.cache.clear()
-        await app._server_event("shutdown", "before")
-        await app._server_event("shutdown", "after")  # after_server_stop: cache and database closed
+        await step("shutdown")
+        await running
+
+
+@asynccontextmanager
+async def running(app: Sanic, settings: Settings, platform: Platform) -> AsyncIterator[Sanic]:
+    """`app` started (see `lifespan`); on the way out what it stored is emptied (PostgreSQL, shared by the
+    run's tests), its cache cleared, and it is stopped."""
+    async with lifespan(app):
+        try:
+            yield app
+        finally:
+            await _empty_tables(settings)
+            await platform.cache.clear()
+
+
+@pytest.fixture
+async def app(settings: Settings, platform: Platform, tencent: TencentStandIn) -> AsyncIterator[Sanic]:
+    async with running(create_app(settings, platform=platform, name=f"t{secrets.token_hex(4)}"), settings,
+                       platform) as app:
+        yield app
 
 
 @pytest.fixture

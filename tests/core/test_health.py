@@ -13,6 +13,7 @@ import httpx
 from app.config import Settings
 from app.notifications.sms_templates import texted_templates
 from app.server import create_app
+from tests.conftest import running
 
 APPROVED_TEMPLATE_IDS = json.dumps(dict.fromkeys(texted_templates(), "1843210"))  # a production deployment's
 
@@ -94,16 +95,15 @@ async def test_the_openapi_document_describes_the_fixed_api(client):
 
 
 async def test_with_app_docs_off_the_docs_and_the_openapi_document_answer_404(settings, platform):
-    app = create_app(settings.with_(docs=False), platform=platform, name=f"nodocs_{secrets.token_hex(4)}")
-    app.asgi = True
-    await app._startup()  # routes only: no request here reaches the database
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gov.test") as client:
-        for path in ("/docs", "/docs/openapi.json", "/docs/swagger"):
-            reply = await client.get(path)
-            assert reply.status_code == 404, path
-            assert reply.json()["error"]["code"] == "NOT_FOUND"
-        assert (await client.get("/healthz")).status_code == 200
+    closed = create_app(settings.with_(docs=False), platform=platform, name=f"nodocs_{secrets.token_hex(4)}")
+    async with running(closed, settings, platform) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gov.test") as client:
+            for path in ("/docs", "/docs/openapi.json", "/docs/swagger"):
+                reply = await client.get(path)
+                assert reply.status_code == 404, path
+                assert reply.json()["error"]["code"] == "NOT_FOUND"
+            assert (await client.get("/healthz")).status_code == 200
 
 
 def test_production_serves_no_docs_unless_the_operator_chooses_to(settings, platform):
