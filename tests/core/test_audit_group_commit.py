@@ -217,14 +217,17 @@ async def test_a_record_the_log_cannot_hold_is_refused_to_its_caller_alone(app, 
 async def test_two_entries_in_one_transaction_while_scans_wait_do_not_stall_the_worker(app, platform):
     """The caller's transaction holds the chain's head until it commits; a scan's writer waits for it
     meanwhile. The caller's second entry must not wait for that writer in turn."""
+    holding = asyncio.Event()
+
     async def two_in_one_transaction() -> None:
         async with in_transaction():
             await record_event(platform.clock, actor="c_alice", actor_type="citizen", action="login")
+            holding.set()
             await asyncio.sleep(0.05)  # a scan arrives meanwhile, and its writer waits for the head
             await record_event(platform.clock, actor="c_alice", actor_type="citizen", action="identity_verified")
 
     work = asyncio.ensure_future(two_in_one_transaction())
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(holding.wait(), 10)  # the transaction holds the head
     entry = await asyncio.wait_for(asyncio.gather(work, scan(platform.clock, 1)), timeout=10)
 
     assert entry[1].seq == 3

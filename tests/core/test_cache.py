@@ -246,12 +246,15 @@ async def test_a_holder_whose_lock_lapsed_cannot_release_the_next_holders_lock(c
 
 
 async def test_a_lock_can_be_waited_for(cache):
+    taken = asyncio.Event()
+
     async def hold_briefly() -> None:
         async with cache_lock(cache, "one-payment", ttl=5):
+            taken.set()
             await asyncio.sleep(0.15)
 
     holder = asyncio.create_task(hold_briefly())
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(taken.wait(), 10)
     with pytest.raises(LockNotAcquired):
         async with cache_lock(cache, "one-payment", ttl=5, wait=0.05):
             pytest.fail("taken while held")

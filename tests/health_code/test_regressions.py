@@ -126,12 +126,26 @@ async def test_a_lab_result_during_the_first_evaluation_is_not_overwritten_by_it
             await go_on.wait()
         return await real_appeal_check(citizen_id, verdict, now)
 
+    cache, lock, refused = health.p.cache, f"lock:hc:evaluate:{citizen.id}", asyncio.Event()
+    real_set_if_absent = cache.set_if_absent
+
+    async def noting_refusals(key: str, *args, **kwargs) -> bool:
+        taken = await real_set_if_absent(key, *args, **kwargs)
+        if key == lock and not taken:
+            refused.set()
+        return taken
+
     monkeypatch.setattr(health, "_apply_upheld_appeal", slow_first_verdict)
+    monkeypatch.setattr(cache, "set_if_absent", noting_refusals)
     first_fetch = asyncio.ensure_future(client.get(CODE, headers=citizen.headers))
     await asyncio.wait_for(judged.wait(), 10)
     lab = asyncio.ensure_future(health.record_evidence(citizen.id, "test_result", clock.now(),
                                                        {"result": "positive", "lab": "lab_1"}, source="lab:lab_1"))
-    await asyncio.sleep(0.1)  # the lab result's evaluation waits its turn
+    # The lab result's evaluation waits its turn (its citizen's lock is taken), or, were there no lock, is done.
+    waiting = asyncio.ensure_future(refused.wait())
+    await asyncio.wait({waiting, lab}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    assert refused.is_set() or lab.done(), "the lab result's evaluation neither waited nor ended in 10 s"
     go_on.set()
     assert (await asyncio.wait_for(lab, 10)).colour == "red"
     await asyncio.wait_for(first_fetch, 10)

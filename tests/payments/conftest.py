@@ -8,7 +8,9 @@ because the gateway signs with the wall clock. A payment's id is its out_trade_n
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import AsyncIterator
 
@@ -18,6 +20,8 @@ from sanic import Sanic
 
 from app.clock import MovableClock
 from app.config import Settings
+from app.integrations.payment_providers import PaymentNotice
+from app.payments.service import NoticeAnswer
 from app.services.backends import traffic_violations_sample
 from standins.wechatpay.control import WeChatPayStandIn
 from tests.conftest import WeChatPayGateway
@@ -69,10 +73,40 @@ async def start_payment(client: httpx.AsyncClient, citizen: SignedInCitizen, pay
                                    "currency": "CNY", "description": payable["description"]})
 
 
+@dataclass
+class HeldNotices:
+    """Provider notices our callback holds: `arrived` is set when the first reaches the payments service
+    (verified and decrypted), and each goes on to be handled once `release` is set."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def reached_us(self, timeout: float = 10.0) -> None:
+        """Wait until a held notice has reached our callback; fails if none comes in `timeout` seconds."""
+        try:
+            await asyncio.wait_for(self.arrived.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no notice reached our callback in {timeout} s") from None
+
+
+def hold_notices(app: Sanic, monkeypatch: pytest.MonkeyPatch, event_type: str) -> HeldNotices:
+    """Our callback keeps every notice of `event_type` waiting until the test releases it: a notice that comes
+    late comes exactly when the test says, after what it is to come after, however slow the machine."""
+    held, service = HeldNotices(), app.ctx.payments
+    handle_notice = service.handle_notice
+
+    async def held_back(notice: PaymentNotice, body: bytes) -> NoticeAnswer:
+        if notice.event_type == event_type:
+            held.arrived.set()
+            await held.release.wait()
+        return await handle_notice(notice, body)
+
+    monkeypatch.setattr(service, "handle_notice", held_back)
+    return held
+
+
 async def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
     """Poll an async predicate until it is truthy (notifications arrive asynchronously, over HTTP)."""
-    import asyncio
-
     deadline = time.monotonic() + timeout
     while True:
         value = await predicate()

@@ -14,7 +14,7 @@ from app.notifications.models import Notification
 from app.payments.models import Payment, PaymentEvent, ProviderNotice, Refund
 from app.services.backends import traffic_violations_sample
 from standins.wechatpay.control import WeChatPayStandIn
-from tests.payments.conftest import first_fine, pay_a_fine, start_payment, wait_for
+from tests.payments.conftest import first_fine, hold_notices, pay_a_fine, start_payment, wait_for
 
 
 async def refund(client, admin, payment_id: str, amount_fen, reason: str = "处罚决定撤销（示例）"):
@@ -211,8 +211,9 @@ async def test_a_refund_whose_notice_never_comes_is_finished_by_the_settle_job(a
     payment = await pay_a_fine(client, payer, wechatpay)
     wechatpay.next_refunds(notice="never")
     made = (await refund(client, payments_admin, payment["id"], 20_000)).json()
-    await gateway_says(wechatpay, made["id"], "SUCCESS")  # the money went back, and nobody told us
-    await asyncio.sleep(0.2)
+    await gateway_says(wechatpay, made["id"], "SUCCESS")  # the money went back...
+    assert wechatpay.notices(out_refund_no=made["id"]) == []  # ...and nobody told us, nor is a notice on its way
+    await app.ctx.payments.told()  # nothing of ours still under way either
     assert await refund_state(made["id"]) == "pending" and await state_of(payment["id"]) == "success"
 
     assert await app.ctx.payments.settle_unnotified() == 0  # not yet: the notice may still come
@@ -225,12 +226,13 @@ async def test_a_refund_whose_notice_never_comes_is_finished_by_the_settle_job(a
     assert wechatpay.notices(out_refund_no=made["id"]) == []
 
 
-async def test_a_late_refund_notice_after_the_settle_job_finished_it_changes_nothing(app, client, payer, wechatpay,
-                                                                                    payments_admin, clock):
+async def test_a_late_refund_notice_after_the_settle_job_finished_it_changes_nothing(
+        app, client, payer, wechatpay, payments_admin, clock, monkeypatch):
     payment = await pay_a_fine(client, payer, wechatpay)
-    wechatpay.next_refunds(notice="late", notice_delay=1.5)
+    late = hold_notices(app, monkeypatch, "REFUND.SUCCESS")
     made = (await refund(client, payments_admin, payment["id"], 20_000)).json()
     await gateway_says(wechatpay, made["id"], "SUCCESS")
+    await late.reached_us()  # and is held there
     assert await refund_state(made["id"]) == "pending"
 
     await past_the_settle_time(app, clock)
@@ -238,6 +240,7 @@ async def test_a_late_refund_notice_after_the_settle_job_finished_it_changes_not
     await settled_once(payer, payment, made["id"])
 
     # REFUND.SUCCESS finally comes: it is answered (so WeChat Pay stops sending it) and changes nothing.
+    late.release.set()
     notices = await all_refund_notices_answered(wechatpay, made["id"], sent=1)
     assert notices[0]["attempts"][-1]["status"] == 200
     assert await ProviderNotice.filter(payment_id=payment["id"], event_type="REFUND.SUCCESS").values_list(
