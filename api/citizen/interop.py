@@ -14,6 +14,7 @@ from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.i18n import pick
+from elderly_mode import replies as spoken_replies
 from health_code.service import colour_text, seconds_left
 
 bp = audience_blueprint("citizen_interop", url_prefix="/api/v1", audience="citizen")
@@ -70,10 +71,13 @@ async def convert(request: Request) -> HTTPResponse:
     done = await request.app.ctx.interop.convert(request.ctx.citizen, body.code, body.consent)
     language, code = request.ctx.language, done.code
     provenance = ReasonItem(code=0, text=pick(CONVERTED_FROM, language, partner=done.partner.name, state=done.source.state))
+    colour_words, expires_at = colour_text(code.colour, language), rfc3339(code.expires_at)
+    reasons = [*reason_items(request, code.reasons), provenance]
     return reply(ConversionReply(
-        payload=code.payload, color=code.colour, color_text=colour_text(code.colour, language),
-        reasons=[*reason_items(request, code.reasons), provenance], issued_at=rfc3339(code.issued_at),
-        expires_at=rfc3339(code.expires_at), seconds_left=seconds_left(code, request.app.ctx.platform.clock.now()),
+        payload=code.payload, color=code.colour, color_text=colour_words, reasons=reasons,
+        issued_at=rfc3339(code.issued_at), expires_at=expires_at,
+        seconds_left=seconds_left(code, request.app.ctx.platform.clock.now()),
+        tts_text=spoken_replies.health_code(colour_words, [r.text for r in reasons], expires_at, language),
         source=ConversionSource(partner=done.partner.id, partner_name=done.partner.name, format=done.source.format,
                                 state=done.source.state, mapped_color=done.mapped_colour),
     ), status=201)

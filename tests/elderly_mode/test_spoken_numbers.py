@@ -1,18 +1,25 @@
 """Numbers in words to hear (`tts_text`) as a person reads them out: the digits of an ID, a phone or a
 code one by one, dates and amounts as words, ranges as 八到六十四 / eight to sixty four, and the
 symbols that mean something (a hyphen or an underscore in a list, a hyphen between codes) said or
-paused at, never silently dropped. One table in zh-Hans, zh-Hant and en, then a reply that uses it:
-a family member's ID attestation."""
+paused at, never silently dropped. One table in zh-Hans, zh-Hant and en, then the replies that use it:
+a family member's ID attestation and a converted health code."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 
 from elderly_mode.tts import spoken
 from tests.elderly_mode.elderly_factory import elder, family_member, linked
-from tests.factories import valid_id_number
+from tests.factories import sign_in, valid_id_number, verify_real_name
+from tests.health_code.interop.partners_factory import (
+    CONVERSIONS,
+    ZHANG_SAN_ID_NUMBER,
+    make_partner,
+    make_partner_admin,
+)
 
 HANS, HANT, EN = "zh-Hans", "zh-Hant", "en"
 ELDER_ID_ENDING_IN_X = valid_id_number(region="440104", birth="19480315", sequence="104")  # ...104X
@@ -110,3 +117,24 @@ async def test_a_son_hears_his_mothers_id_ending_digit_by_digit(client, sms):
                                headers={**son.headers, "Accept-Language": "en"})
     assert "ending one zero four X" in english.json()["tts_text"], english.json()["tts_text"]
 
+
+async def test_a_converted_macao_code_says_its_colour_where_it_came_from_and_until_when(client, sms, clock):
+    clock.set(datetime(2026, 12, 1, 1, 28, 10, tzinfo=timezone.utc))  # 09:28 in China
+    macao = await make_partner(client, await make_partner_admin(clock))
+    zhang_san = await sign_in(client, sms)
+    await verify_real_name(client, zhang_san, name="张三", id_number=ZHANG_SAN_ID_NUMBER)
+    source = macao.issue_code("yellow", "*三", ttl=120)  # until 09:30 in China
+
+    converted = await client.post(CONVERSIONS, headers=zhang_san.headers,
+                                  json={"code": source.payload, "consent": True})
+    assert converted.status_code == 201, converted.text
+    assert converted.json()["tts_text"] == (
+        "您的健康码是黄码。由澳门特别行政区卫生局的健康码转码，原状态，yellow。"
+        "这个码的有效期到 二〇二六年十二月一日九点三十分。")
+
+    english = await client.post(CONVERSIONS, headers={**zhang_san.headers, "Accept-Language": "en"},
+                                json={"code": source.payload, "consent": True})
+    assert english.status_code == 201, english.text
+    assert english.json()["tts_text"] == (
+        "Your health code is Yellow. Converted from a code of 澳门特别行政区卫生局, status there, yellow. "
+        "This code is valid until the first of December two thousand twenty six at nine thirty in the morning.")
