@@ -189,7 +189,7 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
 async def _check_department(settings: Settings, department_id: str) -> None:
     """Refuse (ValueError) a department no catalogue item names: a clerk bound to it would see an empty
     queue without a word. Outside production the sample catalogue counts too, as every start seeds it."""
-    from app.services.catalogue import catalogue_departments
+    from app.services.catalogue.service import catalogue_departments
 
     known = await catalogue_departments(include_sample=not settings.production)
     if department_id not in known:

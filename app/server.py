@@ -41,27 +41,25 @@ from app.cache import CacheUnavailable
 from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.vouchers.licences import LicenceService
-from app.services.catalogue import CatalogueService
-from app.services.applications import ApplicationService
-from app.services.ratings import RatingService
+from app.services.catalogue.service import CatalogueService
+from app.services.applications.service import ApplicationService
+from app.services.ratings.service import RatingService
 from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
 from app.errors import AppError, ValidationFailed, envelope
 from app.i18n import negotiate
 from app.jobs import start_scheduler
 from app.platform import Platform, build_platform
-from app.services.backends import StandInBackend, internal_sources, stand_in_backends
-from app.services.cards import HomeCards
-from app.services.department_cards import exchange_backends
+from app.services.cards.service import HomeCards, StandInBackend, exchange_backends, internal_sources, stand_in_backends
 from app.departments.service import DepartmentServices, search_features
-from app.services.department_errors import department_error, exchange_error_of
+from app.integrations.exchange.replies import department_error, exchange_error_of
 from app.integrations.exchange.client import ExchangeClient
 from app.integrations.exchange.registry import load_registry
 from app.notifications.channels import Channels, PushChannel, SmsChannel, configure_channels
 from app.accounts.devices import DeviceTokens
 from app.integrations.push.jpush import JPush
-from app.services.appointments import AppointmentService
-from app.services.jobs import add_service_jobs
+from app.services.appointments.service import AppointmentService
+from app.services.appointments.jobs import add_service_jobs
 from app.payments.jobs import add_payment_jobs
 from app.payments.payables import Payables, seed_fees, settled_numbers
 from app.integrations.payment_providers import wechatpay
@@ -88,7 +86,12 @@ from app.accounts import errors as accounts_errors
 from app.departments import errors as departments_errors
 from app.miniprogram import errors as miniprogram_errors
 from app.payments import errors as payments_errors
-from app.services import errors as services_errors
+from app.services.applications import errors as applications_errors
+from app.services.appointments import errors as appointments_errors
+from app.services.cards import errors as cards_errors
+from app.services.catalogue import errors as catalogue_errors
+from app.services.ratings import errors as ratings_errors
+from app.integrations.exchange import replies as exchange_replies
 from app.vouchers import errors as vouchers_errors
 from elderly_mode import errors as elderly_mode_errors
 from health_code import errors as health_code_errors
@@ -96,7 +99,8 @@ from health_code.interop import errors as interop_errors
 
 # Each domain's error codes get their words when its `errors` module is imported (the core's come
 # with app.errors): all of them are imported here, so no code raised at run time is unknown.
-ERROR_REGISTRIES = (accounts_errors, departments_errors, miniprogram_errors, payments_errors, services_errors,
+ERROR_REGISTRIES = (accounts_errors, departments_errors, miniprogram_errors, payments_errors, applications_errors,
+                    appointments_errors, cards_errors, catalogue_errors, ratings_errors, exchange_replies,
                     vouchers_errors, elderly_mode_errors, health_code_errors, interop_errors)
 
 log = logging.getLogger("app")

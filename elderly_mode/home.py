@@ -14,7 +14,7 @@ from typing import Any
 from app.accounts.service import CitizenSnapshot
 from app.clock import rfc3339
 from app.i18n import pick
-from app.services.cards import HomeCards
+from app.services.cards.service import HomeCards
 from elderly_mode import presets, tts
 from elderly_mode.models import FamilyLink
 

@@ -15,7 +15,7 @@ from app.i18n import pick
 from elderly_mode import rules
 
 if TYPE_CHECKING:
-    from app.services.search import IndexedItem
+    from app.services.catalogue.service import IndexedItem
 
 VERSION = "2026.1"
 
@@ -134,7 +134,7 @@ def status_label(status: str, language: str) -> dict[str, str]:
 
 def search_feature() -> "IndexedItem":
     """The elderly-mode switch as a catalogue search result, found first by the words people use for it."""
-    from app.services.search import IndexedItem
+    from app.services.catalogue.service import IndexedItem
 
     return IndexedItem.build(
         id="feature-elderly-mode", name="长辈版（长辈模式）",

@@ -54,9 +54,9 @@ from app.security import ratelimit
 from app.security.clients import AuthenticatedClient
 from app.security.one_time_codes import CodeErrors, OneTimeCodes, new_code
 from app.security.pii import mask_name, mask_phone
-from app.services.applications import ApplicationService, ApplicationView, MaterialGiven
-from app.services.approval import age_on, birth_date_of
-from app.services.appointments import AppointmentService, AppointmentView
+from app.services.applications.service import ApplicationService, ApplicationView, MaterialGiven
+from app.services.applications.service import age_on, birth_date_of
+from app.services.appointments.service import AppointmentService, AppointmentView
 from app.vouchers.licences import validity_of
 from app.vouchers.models import Licence
 from elderly_mode.models import FamilyLink

@@ -16,7 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.accounts.models import Citizen
 from app.errors import AppError, Conflict
 from app.platform import Platform
-from app.services.applications import ApplicationService, ApplicationView
+from app.services.applications.service import ApplicationService, ApplicationView
 from elderly_mode.models import UndoWindow
 
 

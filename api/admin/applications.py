@@ -18,9 +18,10 @@ from api.schemas import Strict
 from app.clock import rfc3339
 from app.errors import ValidationFailed
 from app.security.clients import AuthenticatedClient
-from app.services.applications import CATALOGUE_ADMIN, CLERK, STATUSES, ApplicationView, status_text
-from app.services.models import FollowUpCase, ServiceItem
-from app.services.ratings import case_state
+from app.services.applications.service import CATALOGUE_ADMIN, CLERK, STATUSES, ApplicationView, status_text
+from app.services.ratings.service import FollowUpCase
+from app.services.catalogue.service import ServiceItem
+from app.services.ratings.service import case_state
 
 bp = audience_blueprint("admin_applications", url_prefix="/api/admin/v1", audience="admin")
 

@@ -11,7 +11,7 @@ from api.citizen.appointments import Slot, SlotList, day_arg, slot_reply
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
 from app.clock import rfc3339
-from app.services.appointments import OFFICE_ROLE
+from app.services.appointments.service import OFFICE_ROLE
 
 bp = audience_blueprint("admin_appointments", url_prefix="/api/admin/v1", audience="admin")
 

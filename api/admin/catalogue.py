@@ -15,8 +15,8 @@ from api.citizen.services import Faq, summary_of
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
 from app.clock import rfc3339
-from app.services.catalogue import ItemDraft
-from app.services.models import ServiceItem
+from app.services.catalogue.service import ItemDraft
+from app.services.catalogue.service import ServiceItem
 
 bp = audience_blueprint("admin_catalogue", url_prefix="/api/admin/v1", audience="admin")
 ROLE = "catalogue_admin"

@@ -18,9 +18,9 @@ from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import AppError
-from app.services.applications import ApplicationView, MaterialGiven, status_text
-from app.services.models import Rating
-from app.services.ratings import RatingStats
+from app.services.applications.service import ApplicationView, MaterialGiven, status_text
+from app.services.ratings.service import Rating
+from app.services.ratings.service import RatingStats
 from elderly_mode import replies as spoken_replies
 
 bp = audience_blueprint("citizen_applications", url_prefix="/api/v1", audience="citizen")

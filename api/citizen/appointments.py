@@ -13,7 +13,7 @@ from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import ValidationFailed
-from app.services.appointments import AppointmentView, SlotView
+from app.services.appointments.service import AppointmentView, SlotView
 
 bp = audience_blueprint("citizen_appointments", url_prefix="/api/v1", audience="citizen")
 

@@ -13,8 +13,8 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, client_ip, documented, reply
 from app.clock import rfc3339
-from app.services.models import LifeEvent, ServiceItem
-from app.services.search import IndexedItem
+from app.services.catalogue.service import LifeEvent, ServiceItem
+from app.services.catalogue.service import IndexedItem
 
 bp = audience_blueprint("services_public", url_prefix="/api/v1", audience="public")
 

@@ -27,7 +27,7 @@ from app.errors import ValidationFailed
 from app.miniprogram.topics import TOPICS
 from app.notifications import service as inbox_service
 from app.payments.service import PaymentView, state_text
-from app.services.appointments import AppointmentView
+from app.services.appointments.service import AppointmentView
 from elderly_mode import presets
 from health_code.service import colour_text, seconds_left
 

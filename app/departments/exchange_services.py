@@ -13,7 +13,7 @@ from app.accounts.service import IdentityLevelRequired, verified_id_number
 from app.errors import AppError
 from app.security import ratelimit
 from app.integrations.exchange.client import FAULT_REPLY, DepartmentUnavailable, ExchangeError
-from app.services.department_errors import department_error
+from app.integrations.exchange.replies import department_error
 
 if TYPE_CHECKING:
     from app.integrations.exchange.client import ExchangeClient
@@ -92,7 +92,7 @@ class DepartmentAsker:
     `ask` answers the reply body or raises the AppError the citizen is shown: 403 IDENTITY_LEVEL_REQUIRED without
     实名, 503 DEPARTMENT_NOT_CONNECTED when the service is not registered on the exchange here, 429 RATE_LIMITED
     past LIVE_READS_PER_MINUTE of the citizen's own reads of one service, and the department errors of
-    app/services/department_errors.py for whatever the exchange met. Each is decided before anything is sent."""
+    app/integrations/exchange/replies.py for whatever the exchange met. Each is decided before anything is sent."""
 
     def __init__(self, platform: Platform, exchange: ExchangeClient | None) -> None:
         self.platform = platform

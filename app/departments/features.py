@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.services.search import IndexedItem
+    from app.services.catalogue.service import IndexedItem
 
 # (id, name, aliases, department, department id, region, category, action)
 _ENTRIES: tuple[tuple[str, str, list[str], str, str, tuple[str, str], str, dict[str, Any]], ...] = (
@@ -44,7 +44,7 @@ _ENTRIES: tuple[tuple[str, str, list[str], str, str, tuple[str, str], str, dict[
 
 def search_features() -> list[IndexedItem]:
     """The entries catalogue search finds first, before 办事 items, for the words people type."""
-    from app.services.search import IndexedItem
+    from app.services.catalogue.service import IndexedItem
 
     return [IndexedItem.build(id=id_, name=name, aliases=aliases, department=department,
                               department_id=department_id, region_level=region[0], region_code=region[1],

@@ -6,7 +6,7 @@ one year's entries (缴存明细: 汇缴, 年度结息, 提取) and whether a wi
 allowed, each of the centre's rules with whether it is met, in its own words.
 
 For a withdrawal applied for through 办件, `withdrawal_checks` asks the same question with purpose
-`eligibility_check` and turns the answer into the checks the item's 秒批 rules read (app/services/approval.py):
+`eligibility_check` and turns the answer into the checks the item's 秒批 rules read (app/services/applications/approval.py):
 each rule of the centre's, the centre's overall answer (`eligible`) and whether the amount asked for is within
 the maximum it allows (`amount_within_limit`).
 """

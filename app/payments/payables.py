@@ -22,9 +22,10 @@ from tortoise.exceptions import IntegrityError
 from app.errors import NotFound, Unavailable
 from app.integrations.exchange.client import DepartmentUnavailable, PurposeNotRegistered, ServiceNotRegistered
 from app.payments.models import ItemFee, PaidReference
-from app.services.backends import BackendError, DepartmentBackend, SettlementPayments, SettlementReversals
-from app.services.department_errors import department_error, exchange_error_of
-from app.services.models import Application, ServiceItem
+from app.services.cards.service import BackendError, DepartmentBackend, SettlementPayments, SettlementReversals
+from app.integrations.exchange.replies import department_error, exchange_error_of
+from app.services.applications.service import Application
+from app.services.catalogue.service import ServiceItem
 
 log = logging.getLogger("app.payments")
 KINDS = ("application_fee", "traffic_fine", "utility_bill")

@@ -3,7 +3,7 @@
 the settlement of a fine paid through the platform.
 
 A violation's decision number (处罚决定书编号) follows the scheme of the in-process sample
-(app/services/backends.py traffic_violations_sample): `TV` + ten digits from a hash + the violation's index. Here
+(app/services/cards/backends.py traffic_violations_sample): `TV` + ten digits from a hash + the violation's index. Here
 the hash is of the ID number, not of our citizen id, so the same person has other numbers through the
 exchange than in the in-process sample; the scheme, and so payments, are the same.
 """

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from app.security.clients import registered_client, set_client_department
-from app.services.catalogue import catalogue_departments
-from app.services.models import Department
+from app.services.catalogue.service import catalogue_departments
+from app.services.catalogue.models import Department
 from bench._load import free_port
 from tests.factories import make_department
 

@@ -7,7 +7,8 @@ import asyncio
 
 from app.payments.models import ItemFee
 from app.server import seed
-from app.services.models import AppointmentSlot, ServiceItem
+from app.services.appointments.models import AppointmentSlot
+from app.services.catalogue.models import ServiceItem
 
 
 async def test_workers_starting_together_on_a_new_database_seed_each_sample_once(app, settings):

@@ -13,7 +13,7 @@ import pytest
 
 from app.departments.exchange_services import HPF_DEPOSITS, HRSS_RIGHTS_RECORD
 from app.integrations.exchange.models import ExchangeMessage
-from app.services.models import Application, ApplicationEvent
+from app.services.applications.models import Application, ApplicationEvent
 from standins.departments import hpf, hrss
 from standins.departments.server import beijing_today
 from tests.elderly_mode.elderly_factory import ACCESS_LOG, elder, family_member, linked

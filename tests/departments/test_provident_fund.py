@@ -12,8 +12,9 @@ import pytest
 
 from app.departments.exchange_services import HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY
 from app.integrations.exchange.models import ExchangeMessage
-from app.services import approval
-from app.services.models import Application, ServiceItem
+from app.services.applications import approval
+from app.services.applications.models import Application
+from app.services.catalogue.models import ServiceItem
 from standins.departments import hpf
 from standins.departments.server import beijing_today
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name

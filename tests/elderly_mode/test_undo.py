@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app import audit
 from app.audit import AuditEntry
-from app.services.models import Application, ApplicationEvent
+from app.services.applications.models import Application, ApplicationEvent
 from elderly_mode.models import UndoWindow
 from tests.elderly_mode.elderly_factory import elder, family_member, linked
 from tests.services.service_factory import make_item

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from app.services.models import Application, ApplicationEvent
+from app.services.applications.models import Application, ApplicationEvent
 from tests.factories import sign_in, valid_id_number, verify_real_name
 from tests.faults.conftest import needs_postgres
 from tests.services.service_factory import make_item

@@ -13,7 +13,8 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 
 from app.clock import CHINA_TZ, MovableClock
-from app.services.models import Appointment, AppointmentSlot, Department, ServiceItem
+from app.services.appointments.models import Appointment, AppointmentSlot
+from app.services.catalogue.models import Department, ServiceItem
 from miniprogram_mock.client import SAMPLE_ITEM, Journey, JourneyError, play_journey, sample_id_number
 from tests.factories import make_department, new_phone
 from tests.health_code.interop.partner_process import REPO_ROOT, serve_live

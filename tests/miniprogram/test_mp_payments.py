@@ -11,7 +11,7 @@ import pytest
 from app.config import Settings
 from app.integrations.payment_providers import wechatpay_v3 as v3
 from app.payments.models import PaidReference, Payment
-from app.services.backends import traffic_violations_sample
+from app.services.cards.backends import traffic_violations_sample
 from miniprogram_mock.client import MiniProgramClient
 from tests.conftest import WeChatPayGateway
 from tests.factories import new_phone, valid_id_number

@@ -22,7 +22,7 @@ from app.clock import MovableClock
 from app.config import Settings
 from app.integrations.payment_providers import PaymentNotice
 from app.payments.service import NoticeAnswer
-from app.services.backends import traffic_violations_sample
+from app.services.cards.backends import traffic_violations_sample
 from standins.wechatpay.control import WeChatPayStandIn
 from tests.conftest import WeChatPayGateway
 from tests.factories import Department, SignedInCitizen, make_department, sign_in, verify_real_name

@@ -19,7 +19,7 @@ from app.integrations.payment_providers import wechatpay_v3 as v3
 from app.integrations.payment_providers.wechatpay import WeChatPay, order_from
 from app.notifications.models import Notification
 from app.payments.models import PaidReference, Payment, PaymentEvent, ProviderNotice, Receipt
-from app.services.backends import traffic_violations_sample
+from app.services.cards.backends import traffic_violations_sample
 from tests.payments.conftest import first_fine, hold_notices, pay_a_fine, start_payment, wait_for
 
 

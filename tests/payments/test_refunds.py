@@ -12,7 +12,7 @@ import pytest
 from app.audit import AuditEntry
 from app.notifications.models import Notification
 from app.payments.models import Payment, PaymentEvent, ProviderNotice, Refund
-from app.services.backends import traffic_violations_sample
+from app.services.cards.backends import traffic_violations_sample
 from standins.wechatpay.control import WeChatPayStandIn
 from tests.payments.conftest import first_fine, hold_notices, pay_a_fine, start_payment, wait_for
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.applications import STATUSES
+from app.services.applications.service import STATUSES
 
 from tests.security.routes import Endpoint, call, endpoints, example_body
 from tests.security.world import (CIVIL_AFFAIRS, Rivals, admin_rivals, audit_mark, audited_since, build_world,

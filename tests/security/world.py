@@ -100,7 +100,7 @@ async def citizen_with_everything(client: httpx.AsyncClient, sms, clock, name: s
 
 
 async def build_world(client: httpx.AsyncClient, sms, clock, platform) -> World:
-    from app.services.models import Department as ServiceDepartment, ServiceItem
+    from app.services.catalogue.models import Department as ServiceDepartment, ServiceItem
 
     admin = await make_department(clock, "省政务服务数据管理局（示例）", ["licence_admin"])
     police = await make_department(clock, "广州市公安局交通警察支队（示例）", ["licence_issuer"])
@@ -288,7 +288,7 @@ async def admin_rivals(client: httpx.AsyncClient, clock, world: World) -> Rivals
     """X (every admin role, of the civil-affairs bureau) registered a venue and claimed 张三's application; the
     traffic police issue driving licences and issued both citizens'; Y holds every admin role too, for
     another department (a clerk of X's department reads X's applications: the queue is the department's)."""
-    from app.services.models import Application
+    from app.services.applications.models import Application
     from app.vouchers.models import Licence, LicenceType
     from health_code.models import Venue
     from tests.vouchers.licence_factory import licence_body
@@ -330,7 +330,9 @@ async def department_rivals(client: httpx.AsyncClient, clock, world: World) -> R
     """Two clerks of two departments. The civil-affairs bureau's (X) has 张三's application under review,
     and a follow-up case of 张三's bad rating of another (秒批) application; the exit-entry bureau's clerk
     (Y) is as well registered. The items are in the public catalogue: values to try, not secrets."""
-    from app.services.models import Application, FollowUpCase, ServiceItem
+    from app.services.applications.models import Application
+    from app.services.ratings.models import FollowUpCase
+    from app.services.catalogue.models import ServiceItem
 
     def party(department: Department, name: str) -> Party:
         return Party(department.id, name, department.headers)

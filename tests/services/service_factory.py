@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.services.models import Department, ServiceItem
+from app.services.catalogue.models import Department, ServiceItem
 from tests.factories import Department as Client, SignedInCitizen, make_department, valid_id_number
 from tests.vouchers.licence_factory import assign, holder, issue
 

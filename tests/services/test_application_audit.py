@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from app import audit
 from app.audit import AuditEntry, PendingAudit
 from app.notifications.models import Notification
-from app.services.models import Application, ApplicationEvent
+from app.services.applications.models import Application, ApplicationEvent
 
 from tests.services.service_factory import apply, inbox_kinds
 

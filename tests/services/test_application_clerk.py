@@ -5,7 +5,7 @@ step and sees in her access log that the clerk read her application."""
 from __future__ import annotations
 
 from app.audit import AuditEntry
-from app.services.models import Application
+from app.services.applications.models import Application
 
 from tests.factories import make_department
 from tests.services.service_factory import (ACCESS_LOG, ADMIN_APPLICATIONS, APPLICATIONS, CIVIL_AFFAIRS, apply, complete,

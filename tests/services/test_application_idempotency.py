@@ -7,7 +7,7 @@ import asyncio
 
 from app.audit import AuditEntry
 from app.notifications.models import Notification
-from app.services.models import Application, ApplicationEvent
+from app.services.applications.models import Application, ApplicationEvent
 
 from tests.services.service_factory import apply, error_code, key
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from app.errors import AppError
-from app.services import approval
-from app.services.approval import Facts
-from app.services.models import Application, ServiceItem
+from app.services.applications import approval
+from app.services.applications.approval import Facts
+from app.services.applications.models import Application
+from app.services.catalogue.models import ServiceItem
 
 from tests.factories import make_department
 from tests.services.service_factory import APPLICATIONS, ELDERLY_RULES, apply, error_code, make_item

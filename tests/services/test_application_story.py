@@ -5,7 +5,8 @@ application completed at once; she is told so in her inbox, and rates the servic
 from __future__ import annotations
 
 from app.audit import AuditEntry
-from app.services.models import Application, ApplicationEvent, Rating
+from app.services.applications.models import Application, ApplicationEvent
+from app.services.ratings.models import Rating
 
 from tests.services.service_factory import APPLICATIONS, apply, error_code, inbox_kinds, make_item, rate
 

@@ -15,10 +15,11 @@ from app.audit import AuditEntry
 from app.clock import CHINA_TZ
 from app.jobs import run_exclusively
 from app.notifications.models import Notification
-from app.services import appointments as appointments_module
-from app.services.jobs import add_service_jobs
+from app.services.appointments import service as appointments_module
+from app.services.appointments.jobs import add_service_jobs
 from app.notifications.models import NotificationDelivery
-from app.services.models import Appointment, AppointmentSlot, Department, ServiceItem
+from app.services.appointments.models import Appointment, AppointmentSlot
+from app.services.catalogue.models import Department, ServiceItem
 from tests.miniprogram.mp_factory import in_mini_program, messages_to
 from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
 

@@ -15,7 +15,7 @@ import pytest
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.accounts.service import CitizenSnapshot
 from app.config import ConfigError, Settings
-from app.services.cards import HomeCards
+from app.services.cards.service import HomeCards
 
 from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 

@@ -11,8 +11,8 @@ import json
 import pytest
 
 from app.audit import AuditEntry
-from app.services.catalogue import SAMPLE_FILE, sample_catalogue
-from app.services.models import Department, LifeEvent, ServiceItem
+from app.services.catalogue.service import SAMPLE_FILE, sample_catalogue
+from app.services.catalogue.models import Department, LifeEvent, ServiceItem
 from tests.factories import make_department
 
 ADMIN = "/api/admin/v1/services"

@@ -12,10 +12,10 @@ import pytest
 
 from app.audit import AuditEntry
 from app.integrations.exchange.models import ExchangeMessage
-from app.services.backends import BackendError
+from app.services.cards.backends import BackendError
 from app.departments.exchange_services import (HPF_ACCOUNT, HRSS_PENSION_CERTIFICATION, HRSS_RIGHTS_RECORD,
                                                NHSA_MEDICAL_ACCOUNT, TPB_VIOLATIONS)
-from app.services.department_cards import exchange_backends
+from app.services.cards.department_cards import exchange_backends
 from standins.departments import hpf, hrss, nhsa, tpb
 from standins.departments.server import beijing_today
 from tests.factories import sign_in, valid_id_number, verify_real_name

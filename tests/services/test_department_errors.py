@@ -9,8 +9,8 @@ from app.errors import AppError, Unavailable
 from app.integrations.exchange.client import (DepartmentRefused, DepartmentUnavailable, ExchangeError,
                                               PurposeNotAuthorised, ServiceNotRegistered, SubjectUnknown)
 from app.server import to_app_error
-from app.services.backends import BackendError
-from app.services.department_errors import department_error, exchange_error_of
+from app.services.cards.backends import BackendError
+from app.integrations.exchange.replies import department_error, exchange_error_of
 
 SERVICE = "CN-GD/GOV/11440000MB2D0003XA/tpb/violations/v1"
 

@@ -13,8 +13,8 @@ import pytest
 
 from app.config import ConfigError, Settings
 from app.server import create_app
-from app.services.backends import BackendError, StandInBackend, stand_in_backends
-from app.services.models import CardPin
+from app.services.cards.backends import BackendError, StandInBackend, stand_in_backends
+from app.services.cards.models import CardPin
 
 from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 

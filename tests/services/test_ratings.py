@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.audit import AuditEntry
-from app.services.models import FollowUpCase, Rating
+from app.services.ratings.models import FollowUpCase, Rating
 
 from tests.factories import SignedInCitizen, make_department, refresh_tokens, sign_in, valid_id_number, verify_real_name
 from tests.services.service_factory import CASES, STATS, apply, error_code, inbox_kinds, make_item, rate

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app.services.models import ServiceItem
+from app.services.catalogue.models import ServiceItem
 
 SEARCH = "/api/v1/services/search"
 
@@ -182,7 +182,7 @@ async def test_several_words_must_all_match(client):
 
 
 async def test_searching_is_rate_limited_per_caller(client, app, monkeypatch):
-    monkeypatch.setattr("app.services.catalogue.SEARCHES_PER_MINUTE", 3)
+    monkeypatch.setattr("app.services.catalogue.service.SEARCHES_PER_MINUTE", 3)
     for _ in range(3):
         await search(client, "社保卡")
     reply = await client.get(SEARCH, params={"q": "社保卡"})

@@ -29,9 +29,9 @@ from app.integrations.exchange.protocol import ExchangeRefused, ServiceId
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.platform import Platform
 from app.security.ratelimit import hit
-from app.services import search as search_engine
-from app.services.models import Department, LifeEvent, ServiceItem
-from app.services.search import IndexedItem, SearchIndex, SearchResult
+from app.services.catalogue import search as search_engine
+from app.services.catalogue.models import Department, LifeEvent, ServiceItem
+from app.services.catalogue.search import IndexedItem, SearchIndex, SearchResult
 from app.vouchers.models import LicenceType
 
 SAMPLE_FILE = Path(__file__).with_name("sample_catalogue.json")

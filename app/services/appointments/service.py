@@ -27,7 +27,8 @@ from app.ids import new_id
 from app.notifications.service import send_stored, store_message
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
-from app.services.models import Appointment, AppointmentSlot, ServiceItem
+from app.services.appointments.models import Appointment, AppointmentSlot
+from app.services.catalogue.service import ServiceItem
 
 OFFICE_ROLE = "office"
 BOOKED, CANCELLED = "booked", "cancelled"

@@ -8,14 +8,23 @@ the exchange client's errors (docs/exchange.md) to the API's error envelope.
 - DepartmentRefused (our request was wrong): 502 DEPARTMENT_REFUSED.
 
 An adapter that turns an exchange error into a BackendError raises it `from` the exchange error, so the
-caller that answers the citizen finds it with `exchange_error_of`.
+caller that answers the citizen finds it with `exchange_error_of`. The words of these four codes are
+registered here, with the mapping (zh-Hans, marked with N_; zh-Hant and English from locales/).
 """
 
 from __future__ import annotations
 
-from app.errors import AppError
+from app.errors import AppError, register_messages
+from app.i18n import N_
 from app.integrations.exchange.client import (DepartmentUnavailable, ExchangeError, PurposeNotAuthorised,
                                               SubjectUnknown)
+
+register_messages({
+    "DEPARTMENT_UNAVAILABLE": N_("部门系统暂时无法连接，请 {retry_after} 秒后再试。"),
+    "DEPARTMENT_PURPOSE_NOT_AUTHORISED": N_("该部门未授权本平台为此用途查询您的信息，请通过该部门的窗口或官方渠道办理。"),
+    "DEPARTMENT_SUBJECT_UNKNOWN": N_("该部门没有您的相关记录。如有疑问，请联系该部门。"),
+    "DEPARTMENT_REFUSED": N_("部门系统未能受理本次请求，请稍后再试；如仍不成功，请联系客服。"),
+})
 
 
 def department_error(error: ExchangeError) -> AppError:

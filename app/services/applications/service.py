@@ -77,8 +77,10 @@ from app.notifications.service import StoredMessage, send_stored, store_message
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_id_number, mask_name
-from app.services import approval
-from app.services.models import Application, ApplicationEvent, ServiceItem
+from app.services.applications import approval
+from app.services.applications.approval import age_on as age_on, birth_date_of as birth_date_of  # for 亲友代办
+from app.services.applications.models import Application, ApplicationEvent
+from app.services.catalogue.service import ServiceItem
 from app.vouchers.licences import validity_of
 from app.vouchers.models import Licence
 

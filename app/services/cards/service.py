@@ -35,8 +35,13 @@ from app.cache import get_json, set_json
 from app.errors import AppError, NotFound, echoed
 from app.i18n import pick
 from app.platform import Platform
-from app.services.backends import DepartmentBackend, Facts, Settled, without_settled
-from app.services.models import CardPin
+from app.services.cards.backends import DepartmentBackend, Facts, Settled, without_settled
+# The department backends other domains and the composition root use (payments settles fines through them).
+from app.services.cards.backends import (BackendError as BackendError, SettlementPayments as SettlementPayments,
+                                        SettlementReversals as SettlementReversals, StandInBackend as StandInBackend,
+                                        internal_sources as internal_sources, stand_in_backends as stand_in_backends)
+from app.services.cards.department_cards import exchange_backends as exchange_backends
+from app.services.cards.models import CardPin
 from app.single_flight import SingleFlight
 
 log = logging.getLogger("app.cards")

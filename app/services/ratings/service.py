@@ -27,8 +27,9 @@ from app.ids import new_id
 from app.notifications.service import notify
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
-from app.services.applications import department_scope
-from app.services.models import Application, FollowUpCase, Rating, ServiceItem
+from app.services.applications.service import Application, department_scope
+from app.services.catalogue.service import ServiceItem
+from app.services.ratings.models import FollowUpCase, Rating
 
 BAD_SCORE = 2  # this or lower opens a follow-up case
 GOOD_SCORE = 4  # this or higher counts as 好评

@@ -15,7 +15,7 @@ from app.cache import Cache
 from app.clock import Clock
 from app.jobs import add_exclusive_job
 from app.notifications import channels
-from app.services.appointments import AppointmentService
+from app.services.appointments.service import AppointmentService
 
 REMIND_EVERY = 10 * 60  # seconds; a reminder goes out within ten minutes of 09:00 the day before
 RETRY_EVERY = 15  # the shortest backoff is 30 s

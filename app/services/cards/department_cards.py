@@ -21,7 +21,7 @@ from app.accounts.service import verified_id_number
 from app.departments.exchange_services import (HPF_ACCOUNT, HRSS_PENSION_CERTIFICATION, HRSS_RIGHTS_RECORD,
                                                NHSA_MEDICAL_ACCOUNT, TPB_SETTLEMENTS, TPB_VIOLATIONS)
 from app.integrations.exchange.client import ExchangeError
-from app.services.backends import BackendError, DepartmentBackend, Facts
+from app.services.cards.backends import BackendError, DepartmentBackend, Facts
 
 if TYPE_CHECKING:
     from app.integrations.exchange.client import ExchangeClient

@@ -1,0 +1,52 @@
+"""Online applications (办件) and the history of their state changes.
+
+Model docstrings become table comments: no apostrophes or semicolons in them.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Application(Model):
+    """An online application (办件) for one item, moving through its states, with its 秒批 decision."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    citizen = fields.ForeignKeyField("models.Citizen", related_name="applications", on_delete=fields.CASCADE)
+    item = fields.ForeignKeyField("models.ServiceItem", related_name="applications", on_delete=fields.RESTRICT)
+    idempotency_key = fields.CharField(max_length=64)
+    request_hash = fields.CharField(max_length=64)  # a retry with the same key must carry the same request
+    form_enc = fields.TextField(default="")  # form data, encrypted at rest
+    materials = fields.JSONField(default=list)  # [{name, licence_id}] or [{name, upload_id}]
+    status = fields.CharField(max_length=24, default="submitted")
+    decision = fields.JSONField(null=True)  # which auto-approval rules passed or failed, with the rules version
+    assigned_to = fields.CharField(max_length=40, null=True)  # the clerk working it
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    citizen_id: str
+    item_id: str
+
+    class Meta:
+        table = "applications"
+        unique_together = (("citizen_id", "idempotency_key"),)
+        indexes = (("status", "updated_at"),)
+
+
+class ApplicationEvent(Model):
+    """One state change of an application, who made it and why."""
+
+    id = fields.BigIntField(pk=True)
+    application = fields.ForeignKeyField("models.Application", related_name="events", on_delete=fields.CASCADE)
+    from_status = fields.CharField(max_length=24, null=True)
+    to_status = fields.CharField(max_length=24)
+    actor = fields.CharField(max_length=64)
+    actor_type = fields.CharField(max_length=16)
+    note = fields.TextField(default="")
+    at = fields.DatetimeField()
+
+    application_id: str
+
+    class Meta:
+        table = "application_events"

@@ -1,0 +1,46 @@
+"""好差评 ratings of completed applications, and the follow-up case a bad rating opens.
+
+Model docstrings become table comments: no apostrophes or semicolons in them.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Rating(Model):
+    """A 好差评 rating of one completed application, once."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    application = fields.OneToOneField("models.Application", related_name="rating", on_delete=fields.CASCADE)
+    citizen_id = fields.CharField(max_length=40)
+    item_id = fields.CharField(max_length=40, db_index=True)
+    department_id = fields.CharField(max_length=40, db_index=True)
+    score = fields.IntField()
+    tags = fields.JSONField(default=list)
+    text = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+
+    application_id: str
+
+    class Meta:
+        table = "ratings"
+
+
+class FollowUpCase(Model):
+    """A bad rating (2 or less) opens a case the department must answer before its deadline."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    rating = fields.OneToOneField("models.Rating", related_name="follow_up", on_delete=fields.CASCADE)
+    department_id = fields.CharField(max_length=40, db_index=True)
+    deadline = fields.DatetimeField()
+    status = fields.CharField(max_length=16, default="open")  # open, answered, overdue
+    answer = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+    closed_at = fields.DatetimeField(null=True)
+
+    rating_id: str
+
+    class Meta:
+        table = "follow_up_cases"
