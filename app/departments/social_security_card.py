@@ -26,13 +26,12 @@ from app.accounts.service import CitizenSnapshot
 from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD, DepartmentAsker, Reader, unreadable
 from app.errors import AppError, Conflict, Forbidden
 from app.platform import Platform
-from app.security import ratelimit
+from app.security import cose, ratelimit
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
-from health_code import codec, render
+from health_code import render
 
 PREFIX = "GDSSC1:"
-CWT_CTI = 7  # RFC 8392 claim key of the token id: here the random handle
 TYPE_CLAIM = -70_001  # a private CWT claim (RFC 8392: below -65536): what the token is
 TOKEN_TYPE = "GDSSC1"  # the value of TYPE_CLAIM in a card's QR
 HANDLE_BYTES = 16
@@ -119,9 +118,9 @@ class SocialSecurityCards:
         await self.p.cache.set(HOLDER_KEY + handle.hex(), json.dumps([citizen.id, mask_name(name)], ensure_ascii=False),
                                ttl=expires_at - now + KEEP_AFTER_EXPIRY)
         key = self.p.keys.current
-        claims = {codec.CWT_ISS: self.p.settings.health_code_issuer, codec.CWT_IAT: now, codec.CWT_EXP: expires_at,
-                  CWT_CTI: handle, TYPE_CLAIM: TOKEN_TYPE}
-        return CardQr(codec.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX), now, expires_at)
+        claims = {cose.CWT_ISS: self.p.settings.health_code_issuer, cose.CWT_IAT: now, cose.CWT_EXP: expires_at,
+                  cose.CWT_CTI: handle, TYPE_CLAIM: TOKEN_TYPE}
+        return CardQr(cose.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX), now, expires_at)
 
     async def qr_image(self, qr: CardQr, caption: str) -> bytes:
         """The QR as a PNG in the health code's frame, drawn off the event loop."""
@@ -152,9 +151,9 @@ class SocialSecurityCards:
         """The QR's handle, once its signature, type and time verify: 422 TOKEN_INVALID_SIGNATURE (also a token of
         another kind signed with our key), 410 TOKEN_EXPIRED."""
         try:
-            claims = codec.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
-            handle, expires_at = bytes(claims[CWT_CTI]), int(claims[codec.CWT_EXP])
-        except (codec.CodeError, KeyError, TypeError, ValueError):
+            claims = cose.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
+            handle, expires_at = bytes(claims[cose.CWT_CTI]), int(claims[cose.CWT_EXP])
+        except (cose.CodeError, KeyError, TypeError, ValueError):
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422) from None
         if claims.get(TYPE_CLAIM) != TOKEN_TYPE or len(handle) != HANDLE_BYTES:
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422)

@@ -53,13 +53,13 @@ from app.accounts.service import citizen_with_id_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
+from app.security import cose
 from app.security.clients import ApiClient, AuthenticatedClient, registered_client
 from app.security.pii import mask_name
 from app.vouchers import licence_fields
 from app.vouchers.licence_fields import FieldView
 from app.vouchers.licence_image import LicenceCard, render_card_png
 from app.vouchers.models import Licence, LicenceShare, LicenceType
-from health_code import codec
 
 TYPES_FILE = Path(__file__).with_name("licence_types.json")
 ISSUER_ROLE = "licence_issuer"
@@ -586,9 +586,9 @@ class LicenceService:
     def share_token(self, share: LicenceShare) -> str:
         """The QR text of a share, signed with our current key (deterministic: the same text on every call)."""
         key = self.p.keys.current
-        cwt = {codec.CWT_ISS: self.p.settings.health_code_issuer, codec.CWT_IAT: int(share.created_at.timestamp()),
-               codec.CWT_EXP: int(share.expires_at.timestamp()), SHARE_CLAIMS_KEY: {1: share.id}}
-        return codec.sign_cwt(cwt, key.private_key, key.kid_bytes, SHARE_PREFIX)
+        cwt = {cose.CWT_ISS: self.p.settings.health_code_issuer, cose.CWT_IAT: int(share.created_at.timestamp()),
+               cose.CWT_EXP: int(share.expires_at.timestamp()), SHARE_CLAIMS_KEY: {1: share.id}}
+        return cose.sign_cwt(cwt, key.private_key, key.kid_bytes, SHARE_PREFIX)
 
     async def share_image(self, citizen_id: str, share_id: str) -> bytes:
         """The watermarked licence card with the verification QR, drawn off the event loop."""
@@ -615,9 +615,9 @@ class LicenceService:
 
     async def _verify_share(self, verifier: AuthenticatedClient, token: str) -> ShareCheck:
         try:
-            claims = codec.verify_cwt(token, self.p.keys.public_key_for, SHARE_PREFIX)
-            share_id, expires = str(claims[SHARE_CLAIMS_KEY][1]), int(claims[codec.CWT_EXP])
-        except codec.CodeError as error:
+            claims = cose.verify_cwt(token, self.p.keys.public_key_for, SHARE_PREFIX)
+            share_id, expires = str(claims[SHARE_CLAIMS_KEY][1]), int(claims[cose.CWT_EXP])
+        except cose.CodeError as error:
             raise ShareRefused(error.code) from None
         except (KeyError, TypeError, ValueError):
             raise ShareRefused("BAD_CLAIMS") from None

@@ -40,7 +40,7 @@ import secrets
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 import base45
 import cbor2
@@ -48,6 +48,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.base45_decoder import b45decode
+from app.security import jwk
 from app.security.keys import SigningKey, b64url, b64url_decode
 
 VCT = "cn-gd-resident-id-voucher"
@@ -175,20 +176,6 @@ def present_bound(credential: OfflineCredential, disclose: Iterable[str], holder
 
 # -- verifying ------------------------------------------------------------------------------
 
-def _keys(jwks: Mapping[str, Any]) -> dict[str, ec.EllipticCurvePublicKey]:
-    keys: dict[str, ec.EllipticCurvePublicKey] = {}
-    for jwk in jwks.get("keys", []):
-        if not isinstance(jwk, dict) or (jwk.get("kty"), jwk.get("crv")) != ("EC", "P-256"):
-            continue
-        if jwk.get("alg", ALGORITHM) != ALGORITHM or jwk.get("use", "sig") != "sig" or not isinstance(jwk.get("kid"), str):
-            continue
-        try:
-            keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
-        except jwt.PyJWTError:
-            continue  # an unusable entry does not stop the others from working
-    return keys
-
-
 def _verified_payload(token: str, jwks: Mapping[str, Any]) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
@@ -196,7 +183,7 @@ def _verified_payload(token: str, jwks: Mapping[str, Any]) -> dict[str, Any]:
         raise PresentationError("MALFORMED", "not a JWT") from None
     if header.get("alg") != ALGORITHM or header.get("typ") != TYP:
         raise PresentationError("MALFORMED", f"expected an {ALGORITHM} {TYP}")
-    key = _keys(jwks).get(header.get("kid", ""))
+    key = jwk.keys_by_kid(jwks, alg=ALGORITHM).get(header.get("kid", ""))
     if key is None:
         raise PresentationError("UNKNOWN_KID")
     try:
@@ -238,13 +225,15 @@ def _disclosed(disclosures: list[str], digests: list[str]) -> dict[str, Any]:
 
 
 def _holder_key(cnf: Any) -> ec.EllipticCurvePublicKey:
-    jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
-    if not isinstance(jwk, dict) or (jwk.get("kty"), jwk.get("crv")) != ("EC", "P-256") or "d" in jwk:
+    holder = cnf.get("jwk") if isinstance(cnf, dict) else None
+    if not isinstance(holder, dict):
         raise PresentationError("KEY_BINDING_INVALID", "the credential names no P-256 holder key")
     try:
-        return jwt.PyJWK(jwk, algorithm=ALGORITHM).key
-    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
-        raise PresentationError("KEY_BINDING_INVALID", "the credential's holder key is unusable") from None
+        return cast(ec.EllipticCurvePublicKey, jwk.public_key_from_jwk(holder))
+    except jwk.JwkError as error:
+        if error.reason == "unusable":
+            raise PresentationError("KEY_BINDING_INVALID", "the credential's holder key is unusable") from None
+        raise PresentationError("KEY_BINDING_INVALID", "the credential names no P-256 holder key") from None
 
 
 def _key_binding_claims(kb_jwt: str, holder_key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
@@ -332,8 +321,8 @@ def _unpack_disclosure(packed: Any) -> str:
 def _pack_cnf(cnf: Any) -> Any:
     """x || y of the holder key when `holder_binding` would write `cnf` back the same, else `cnf` itself."""
     try:
-        jwk = cnf["jwk"]
-        raw = b64url_decode(jwk["x"]) + b64url_decode(jwk["y"])
+        holder = cnf["jwk"]
+        raw = b64url_decode(holder["x"]) + b64url_decode(holder["y"])
         return raw if len(raw) == 64 and _unpack_cnf(raw) == cnf and list(cnf) == ["jwk"] else cnf
     except (KeyError, TypeError, ValueError):
         return cnf

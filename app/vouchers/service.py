@@ -32,15 +32,13 @@ from app.accounts.service import CitizenSnapshot, citizen_with_id_number, requir
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
-from app.security import ratelimit
+from app.security import cose, jwk, ratelimit
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
 from app.vouchers import offline
 from app.vouchers.models import IdVoucher, Presentation, StandingRequest
-from health_code import codec
 
 PREFIX = "GDID1:"
-CWT_CTI = 7
 ATTRIBUTES = ("is_holder", "age_over_18", "age_over_60", "name_masked", "id_last4", "full_identity")
 YES_NO = ("is_holder", "age_over_18", "age_over_60")
 DEFAULT_CONSENT = ("is_holder",)  # the minimum: "is this the registered holder", yes or no
@@ -119,7 +117,7 @@ class VoucherService:
                 previous.status, previous.status_reason, previous.status_changed_at = "revoked", "reissued", now
                 await previous.save(update_fields=["status", "status_reason", "status_changed_at"], using_db=conn)
             voucher = await IdVoucher.create(id=new_id("idv"), citizen_id=citizen.id, device_id=device_id,
-                                             device_key=_public_only(device_key), status="active", issued_at=now,
+                                             device_key=jwk.public_members(device_key), status="active", issued_at=now,
                                              status_changed_at=now, replaces=previous.id if previous else None,
                                              using_db=conn)
         if previous is not None:
@@ -246,9 +244,9 @@ class VoucherService:
 
     def _token(self, token_id: bytes, presentation: Presentation) -> str:
         key = self.p.keys.current
-        claims = {codec.CWT_ISS: self.s.health_code_issuer, codec.CWT_IAT: int(presentation.created_at.timestamp()),
-                  codec.CWT_EXP: int(presentation.expires_at.timestamp()), CWT_CTI: token_id}
-        return codec.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX)
+        claims = {cose.CWT_ISS: self.s.health_code_issuer, cose.CWT_IAT: int(presentation.created_at.timestamp()),
+                  cose.CWT_EXP: int(presentation.expires_at.timestamp()), cose.CWT_CTI: token_id}
+        return cose.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX)
 
     async def _check_device_proof(self, voucher: IdVoucher, proof: str) -> None:
         """The request comes from the registered phone: a JWT signed with its key, fresh and used once."""
@@ -294,10 +292,10 @@ class VoucherService:
         await ratelimit.hit(self.p.cache, self.p.clock, bad_tokens, self.s.voucher_invalid_tokens_per_minute - 1, 60,
                             amount=0)
         try:
-            claims = codec.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
-            token_id = bytes(claims[CWT_CTI]).hex()
+            claims = cose.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
+            token_id = bytes(claims[cose.CWT_CTI]).hex()
             presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
-        except (codec.CodeError, KeyError, TypeError, ValueError):
+        except (cose.CodeError, KeyError, TypeError, ValueError):
             presentation = None
         if presentation is None:
             await ratelimit.hit(self.p.cache, self.p.clock, bad_tokens, self.s.voucher_invalid_tokens_per_minute, 60)
@@ -429,18 +427,10 @@ def _nonce_state(rp_id: str, expires_at: datetime, spent: bool) -> str:
     return json.dumps({"rp": rp_id, "exp": int(expires_at.timestamp()), "spent": spent})
 
 
-def _public_only(jwk: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: jwk[k] for k in ("kty", "crv", "x", "y", "kid") if k in jwk}
-
-
-def _device_public_key(jwk: Mapping[str, Any]) -> Any:
-    if "d" in jwk:
-        raise ValidationFailed([{"field": "device_key", "problem": "send only the public key"}])
-    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
-        raise ValidationFailed([{"field": "device_key", "problem": "an EC P-256 public JWK"}])
+def _device_public_key(device_key: Mapping[str, Any]) -> Any:
     try:
-        key = jwt.PyJWK(dict(jwk), algorithm="ES256").key
-    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
-        raise ValidationFailed([{"field": "device_key", "problem": "an EC P-256 public JWK"}]) from None
-    return key
+        return jwk.public_key_from_jwk(device_key)
+    except jwk.JwkError as error:
+        problem = "send only the public key" if error.reason == "private" else "an EC P-256 public JWK"
+        raise ValidationFailed([{"field": "device_key", "problem": problem}]) from None
 

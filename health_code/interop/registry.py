@@ -26,13 +26,15 @@ from app.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.platform import Platform
 from app.security.clients import (ApiClient, ApiClientKey, AuthenticatedClient, check_client_key, forget_client,
                                   revoke_client_key)
+from app.security.cose import MAX_KID_BYTES
+from app.security.jwk import jwk_of, public_key_from_jwk, public_members
 from app.security.keys import b64url, b64url_decode
 from health_code.codec import COLOURS
 from health_code.interop import default_adapters
 from health_code.interop.dcc import trusted_key_from_certificate
 from health_code.holder import KEY_BYTES
 from health_code.interop.models import Partner, PartnerHolderKey, PartnerKey
-from health_code.interop.trust import PartnerTrustList, public_jwk_of, public_key_from_jwk
+from health_code.interop.trust import PartnerTrustList
 
 PARTNER_ID = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")  # ISO 3166-1 / 3166-2, e.g. MO, HK, CN-GX
 PARTNER_STATUSES = ("active", "suspended")
@@ -256,7 +258,7 @@ class PartnerRegistry:
             except ValueError:
                 raise _invalid(f"{field}.certificate", "base64 DER of an X.509 certificate") from None
             allowed = sorted(from_cert.usages) if from_cert.usages is not None else None
-            return {"kid": b64url(from_cert.kid), "jwk": public_jwk_of(from_cert.public_key),
+            return {"kid": b64url(from_cert.kid), "jwk": jwk_of(from_cert.public_key),
                     "certificate": spec["certificate"],
                     "usages": allowed if usages is None else narrowed_usages(allowed, usages),
                     "not_before": _later(not_before, from_cert.not_before),
@@ -266,13 +268,12 @@ class PartnerRegistry:
             raise _invalid(f"{field}.jwk", "a public JWK with kid (base64url of the kid bytes in the codes)")
         try:
             kid_bytes = b64url_decode(jwk["kid"])
-            public_key_from_jwk(jwk)
+            public_key_from_jwk(jwk, allow_rsa=True)
         except ValueError as error:
             raise _invalid(f"{field}.jwk", str(error)) from None
-        if not 1 <= len(kid_bytes) <= 16:
-            raise _invalid(f"{field}.jwk.kid", "1 to 16 bytes, base64url")
-        public = {k: jwk[k] for k in ("kty", "crv", "x", "y", "n", "e", "kid") if k in jwk}
-        return {"kid": b64url(kid_bytes), "jwk": public, "certificate": None, "usages": usages,
+        if not 1 <= len(kid_bytes) <= MAX_KID_BYTES:
+            raise _invalid(f"{field}.jwk.kid", f"1 to {MAX_KID_BYTES} bytes, base64url")
+        return {"kid": b64url(kid_bytes), "jwk": public_members(jwk), "certificate": None, "usages": usages,
                 "not_before": not_before, "not_after": not_after}
 
     async def _store_key(self, partner_id: str, row: dict[str, Any]) -> PartnerKey:
@@ -316,7 +317,7 @@ def _api_kid(jwk: Mapping[str, Any], index: int) -> str:
 
 def _pem_of(jwk: Mapping[str, Any], field: str) -> str:
     try:
-        key = public_key_from_jwk(jwk)
+        key = public_key_from_jwk(jwk, allow_rsa=True)
         pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
         check_client_key(pem)
     except ValueError as error:

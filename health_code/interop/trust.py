@@ -18,11 +18,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from app.cache import Cache
 from app.clock import rfc3339
+from app.security import jwk
 from app.security.keys import b64url, b64url_decode
 from health_code.codec import CodeError
 from health_code.interop.dcc import trusted_key_from_certificate
@@ -67,25 +65,9 @@ class ListedKey:
     retired_at: datetime | None = None
 
 
-def public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
-    """An EC P-256 or RSA public key from a JWK; private members are refused."""
-    if any(member in jwk for member in ("d", "p", "q", "dp", "dq", "qi")):
-        raise ValueError("a private key was sent: send only the public JWK")
-    try:
-        key = jwt.PyJWK(dict(jwk), algorithm="ES256" if jwk.get("kty") == "EC" else "PS256").key
-    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as error:
-        raise ValueError(f"not a usable public JWK: {error}") from None
-    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1":
-        return key
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048:
-        return key
-    raise ValueError("keys must be EC P-256 or RSA of at least 2048 bits")
-
-
-def public_jwk_of(key: PublicKey) -> dict[str, Any]:
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return jwt.algorithms.ECAlgorithm.to_jwk(key, as_dict=True)
-    return jwt.algorithms.RSAAlgorithm.to_jwk(key, as_dict=True)
+def public_key_from_jwk(key_jwk: Mapping[str, Any]) -> PublicKey:
+    """A partner's key from its JWK: EC P-256 or RSA of at least 2048 bits, never a private key."""
+    return jwk.public_key_from_jwk(key_jwk, allow_rsa=True)
 
 
 def trusted_key(row: PartnerKey) -> TrustedKey:
@@ -189,5 +171,5 @@ def _published_key(listed: ListedKey) -> dict[str, Any]:
         # Retired: it verifies only codes issued (iat) before this time, and none after not_after (RETIRED_GRACE
         # after this at the latest).
         "retired_at": rfc3339(listed.retired_at) if listed.retired_at else None,
-        "jwk": public_jwk_of(key.public_key),
+        "jwk": jwk.jwk_of(key.public_key),
     }

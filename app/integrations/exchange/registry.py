@@ -21,15 +21,15 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 from urllib.parse import urlparse
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.config import ConfigError
 from app.integrations import is_stand_in
 from app.integrations.exchange.protocol import ALGORITHM, PURPOSES, ExchangeRefused, MemberId, ServiceId
+from app.security import jwk
 
 DEFAULT_TIMEOUT = 2.0
 MAX_TIMEOUT = 30.0
@@ -140,28 +140,29 @@ def _url(value: Any, where: str, production: bool) -> str:
     return value
 
 
+# What a department's key entry is told when it is refused, by app.security.jwk's reason.
+_KEY_PROBLEMS = {
+    "type": "an EC P-256 public JWK",
+    "private": "holds a private key; register the public key only",
+    "use": f"must be a signing key for {ALGORITHM}",
+    "unusable": "not a usable P-256 point",
+}
+
+
 def _keys(value: Any, where: str) -> dict[str, ec.EllipticCurvePublicKey]:
     if not isinstance(value, list) or not value:
         raise ConfigError(f'{where}: "keys" must list the department\'s public keys (JWK)')
     keys: dict[str, ec.EllipticCurvePublicKey] = {}
-    for index, jwk in enumerate(value):
+    for index, entry in enumerate(value):
         at = f"{where}: keys[{index}]"
-        if not isinstance(jwk, dict) or (jwk.get("kty"), jwk.get("crv")) != ("EC", "P-256"):
-            raise ConfigError(f"{at}: an EC P-256 public JWK")
-        if "d" in jwk:
-            raise ConfigError(f"{at}: holds a private key; register the public key only")
-        kid = jwk.get("kid")
+        try:
+            key = jwk.public_key_from_jwk(entry, alg=ALGORITHM)
+        except jwk.JwkError as error:
+            raise ConfigError(f"{at}: {_KEY_PROBLEMS[error.reason]}") from None
+        kid = entry.get("kid")
         if not isinstance(kid, str) or not kid or kid in keys:
             raise ConfigError(f'{at}: "kid" missing or repeated')
-        if jwk.get("alg", ALGORITHM) != ALGORITHM or jwk.get("use", "sig") != "sig":
-            raise ConfigError(f"{at}: must be a signing key for {ALGORITHM}")
-        try:
-            key = jwt.PyJWK(dict(jwk), algorithm=ALGORITHM).key  # as the project reads every other JWK
-        except (jwt.PyJWTError, KeyError, ValueError, TypeError):
-            raise ConfigError(f"{at}: not a usable P-256 point") from None
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise ConfigError(f"{at}: an EC P-256 public JWK")
-        keys[kid] = key
+        keys[kid] = cast(ec.EllipticCurvePublicKey, key)  # EC P-256: RSA was not allowed
     return keys
 
 
