@@ -14,11 +14,14 @@ from typing import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from app import audit
 from app.cache import Cache, LockNotAcquired, cache_lock
+from app.clock import Clock
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[object]]
+AUDIT_SWEEP_EVERY = 60  # seconds; entries pending for over a minute had a writer that died after its commit
 
 
 def start_scheduler() -> AsyncIOScheduler:
@@ -49,3 +52,8 @@ def add_exclusive_job(scheduler: AsyncIOScheduler, cache: Cache, name: str, seco
         run_exclusively, "interval", seconds=seconds, args=[cache, name, job], id=name,
         next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1, misfire_grace_time=None,
     )
+
+
+def add_core_jobs(scheduler: AsyncIOScheduler, cache: Cache, clock: Clock) -> None:
+    """The core's own work: chaining audit entries a worker that died after its commit left pending."""
+    add_exclusive_job(scheduler, cache, "audit-pending-sweep", AUDIT_SWEEP_EVERY, lambda: audit.record_abandoned(clock))

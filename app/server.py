@@ -48,7 +48,7 @@ from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
 from app.errors import AppError, ValidationFailed, envelope
 from app.i18n import negotiate
-from app.jobs import start_scheduler
+from app.jobs import add_core_jobs, start_scheduler
 from app.platform import Platform, build_platform
 from app.services.cards.service import HomeCards, StandInBackend, exchange_backends, internal_sources, stand_in_backends
 from app.departments.service import DepartmentServices, search_features
@@ -59,7 +59,8 @@ from app.notifications.channels import Channels, PushChannel, SmsChannel, config
 from app.accounts.devices import DeviceTokens
 from app.integrations.push.jpush import JPush
 from app.services.appointments.service import AppointmentService
-from app.services.appointments.jobs import add_service_jobs
+from app.notifications.jobs import add_notification_jobs
+from app.services.appointments.jobs import add_appointment_jobs
 from app.payments.jobs import add_payment_jobs
 from app.payments.payables import Payables, seed_fees, settled_numbers
 from app.integrations.payment_providers import wechatpay
@@ -232,7 +233,9 @@ def create_app(
             app.ctx.scheduler = start_scheduler()
             add_health_code_jobs(app.ctx.scheduler, app.ctx.health)
             add_partner_key_jobs(app.ctx.scheduler, platform.cache, app.ctx.partner_key_feeds)
-            add_service_jobs(app.ctx.scheduler, platform.cache, platform.clock, app.ctx.appointments)
+            add_core_jobs(app.ctx.scheduler, platform.cache, platform.clock)
+            add_notification_jobs(app.ctx.scheduler, platform.cache, platform.clock)
+            add_appointment_jobs(app.ctx.scheduler, platform.cache, app.ctx.appointments)
             add_payment_jobs(app.ctx.scheduler, platform.cache, app.ctx.payments)
             from app.departments.traffic import add_licence_status_jobs  # the wallet's 驾驶证 kept in step with 交管
 

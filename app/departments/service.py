@@ -6,6 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from app.departments.exchange_services import HPF_WITHDRAWAL_ELIGIBILITY, OWN, DepartmentAsker, Reader
+# The exchange service ids other domains name (the home cards read these services too).
+from app.departments.exchange_services import HPF_ACCOUNT as HPF_ACCOUNT, NHSA_MEDICAL_ACCOUNT as NHSA_MEDICAL_ACCOUNT
+from app.departments.exchange_services import HRSS_PENSION_CERTIFICATION as HRSS_PENSION_CERTIFICATION
+from app.departments.exchange_services import HRSS_RIGHTS_RECORD as HRSS_RIGHTS_RECORD
+from app.departments.exchange_services import TPB_SETTLEMENTS as TPB_SETTLEMENTS, TPB_VIOLATIONS as TPB_VIOLATIONS
 from app.departments.features import search_features
 from app.departments.provident_fund import ProvidentFund
 from app.departments.social_insurance import SocialInsurance

@@ -16,8 +16,7 @@ from app.clock import CHINA_TZ, Clock
 from app.miniprogram.models import MiniProgramBinding, MiniProgramSubscription
 from app.miniprogram.platform import MiniProgramPlatform, PlatformError
 from app.miniprogram.topics import TOPICS, short, topic_of
-from app.notifications.channels import ChannelError, ChannelSkipped, render_text
-from app.notifications.models import Notification
+from app.notifications.service import ChannelError, ChannelSkipped, Notification, render_text
 from app.security.pii import PiiCipher
 
 USER_REFUSED = 43101

@@ -15,7 +15,9 @@ from app.ownership import get_owned
 from app.notifications import channels
 # What other domains use of the SMS templates the provider approved (a login code is one).
 from app.notifications.sms_templates import LOGIN_CODE as LOGIN_CODE, sms_params as sms_params
-from app.notifications.models import Notification, NotificationDelivery
+from app.notifications.channels import ChannelError as ChannelError, ChannelSkipped as ChannelSkipped
+from app.notifications.channels import render_text as render_text
+from app.notifications.models import Notification as Notification, NotificationDelivery
 from app.notifications.templates import TEMPLATES
 
 

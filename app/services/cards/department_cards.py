@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from app.accounts.service import verified_id_number
-from app.departments.exchange_services import (HPF_ACCOUNT, HRSS_PENSION_CERTIFICATION, HRSS_RIGHTS_RECORD,
-                                               NHSA_MEDICAL_ACCOUNT, TPB_SETTLEMENTS, TPB_VIOLATIONS)
+from app.departments.service import (HPF_ACCOUNT, HRSS_PENSION_CERTIFICATION, HRSS_RIGHTS_RECORD, NHSA_MEDICAL_ACCOUNT,
+                                     TPB_SETTLEMENTS, TPB_VIOLATIONS)
 from app.integrations.exchange.client import ExchangeError
 from app.services.cards.backends import BackendError, DepartmentBackend, Facts
 

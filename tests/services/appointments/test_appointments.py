@@ -16,7 +16,9 @@ from app.clock import CHINA_TZ
 from app.jobs import run_exclusively
 from app.notifications.models import Notification
 from app.services.appointments import service as appointments_module
-from app.services.appointments.jobs import add_service_jobs
+from app.jobs import add_core_jobs
+from app.notifications.jobs import add_notification_jobs
+from app.services.appointments.jobs import add_appointment_jobs
 from app.notifications.models import NotificationDelivery
 from app.services.appointments.models import Appointment, AppointmentSlot
 from app.services.catalogue.models import Department, ServiceItem
@@ -339,7 +341,9 @@ async def test_a_moved_booking_is_reminded_for_its_new_day(app, client, sms, sto
 
 async def test_the_jobs_join_the_running_scheduler_and_run_on_one_worker(app, platform, sms, client, story):
     scheduler = AsyncIOScheduler(timezone="UTC")
-    add_service_jobs(scheduler, platform.cache, platform.clock, app.ctx.appointments)
+    add_core_jobs(scheduler, platform.cache, platform.clock)
+    add_notification_jobs(scheduler, platform.cache, platform.clock)
+    add_appointment_jobs(scheduler, platform.cache, app.ctx.appointments)
     assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "audit-pending-sweep", "notification-retries"]
 
     item, office = story

@@ -1,0 +1,1 @@
+"""Tests of appointments (网上预约)."""

@@ -1,0 +1,1 @@
+"""Tests of the home screen's service cards and the department backends behind them."""

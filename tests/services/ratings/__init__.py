@@ -1,0 +1,1 @@
+"""Tests of ratings (好差评) and their follow-up."""
