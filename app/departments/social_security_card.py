@@ -26,10 +26,10 @@ from app.accounts.service import CitizenSnapshot
 from app.departments.exchange_services import HRSS_SOCIAL_SECURITY_CARD, DepartmentAsker, Reader, unreadable
 from app.errors import AppError, Conflict, Forbidden
 from app.platform import Platform
+from app.qr import framed_png
 from app.security import cose, ratelimit
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
-from health_code import render
 
 PREFIX = "GDSSC1:"
 TYPE_CLAIM = -70_001  # a private CWT claim (RFC 8392: below -65536): what the token is
@@ -41,7 +41,7 @@ CHECKED_KEY = "ssc:qr:checked:"  # + handle → the relying party that checked i
 KEEP_AFTER_EXPIRY = 60  # seconds the cache keeps a handle past its QR's expiry (clock skew of the checker)
 QRS_PER_MINUTE = 30  # per holder: a QR refreshed every few seconds on screen stays well inside
 CHECKS_PER_MINUTE = 3000  # per relying party: a hospital's counters together
-FRAME = "venue"  # the blue frame of render.FRAME_COLOURS: the card is no health status, so no status colour
+FRAME = (22, 76, 150)  # blue, as a venue code's frame: the card is no health status, so no status colour
 LOST = "SOCIAL_SECURITY_CARD_LOST"
 NOT_ISSUED = "ELECTRONIC_SOCIAL_SECURITY_CARD_NOT_ISSUED"
 CHECK_ATTRIBUTES = ("valid", "card_status", "holder_name_masked", "card_no_masked")
@@ -124,7 +124,7 @@ class SocialSecurityCards:
 
     async def qr_image(self, qr: CardQr, caption: str) -> bytes:
         """The QR as a PNG in the health code's frame, drawn off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(None, render.render_png, qr.payload, FRAME, caption)
+        return await asyncio.get_running_loop().run_in_executor(None, framed_png, qr.payload, FRAME, caption)
 
     async def check(self, rp: AuthenticatedClient, token: str, purpose: str) -> CardCheck:
         """A relying party checks a QR the holder showed: signature, expiry, once; then 人社 is asked live
