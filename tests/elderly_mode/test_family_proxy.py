@@ -15,7 +15,7 @@ from tests.elderly_mode.elderly_factory import (
 )
 from tests.factories import make_department, refresh_tokens, sign_in, valid_id_number
 from tests.services.service_factory import make_item as make_service_item
-from tests.services.test_appointments import beijing, make_item, publish
+from tests.services.appointments.test_appointments import beijing, make_item, publish
 from tests.vouchers.licence_factory import assign, issue
 
 FAMILY = "/api/v1/family"
