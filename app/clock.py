@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 # gives the same wall-clock time as Asia/Shanghai for every moment since). The calendar of offices,
 # appointments, risk lists, licence dates, receipts and the payment provider's times.
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-CHINA_TIME = CHINA_TZ  # another name for it; new code says CHINA_TZ
 
 
 class Clock:

@@ -43,7 +43,7 @@ import functools
 import re
 from datetime import datetime
 
-from app.clock import CHINA_TIME
+from app.clock import CHINA_TZ
 from app.i18n import EN, ZH_HANS, ZH_HANT
 
 _ZH_DIGITS = "〇一二三四五六七八九"
@@ -219,7 +219,7 @@ def _datetime(value: str, zh: bool) -> str:
         return _date(year, month, day, zh)
     stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T"))
     if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(CHINA_TIME)  # said in the time on the citizen's clock
+        stamp = stamp.astimezone(CHINA_TZ)  # said in the time on the citizen's clock
     joiner = "" if zh else " at "
     return _date(stamp.year, stamp.month, stamp.day, zh) + joiner + _clock(stamp.hour, stamp.minute, zh)
 

@@ -138,9 +138,12 @@ def inflate(data: bytes, limit: int | None = None) -> bytes:
     return raw
 
 
-def inflate_if_compressed(data: bytes) -> bytes:
-    """`data` inflated when it starts with a zlib header, else as it is."""
-    return inflate(data) if data[:1] == bytes([ZLIB_HEADER]) else data
+MAX_INFLATED = 64 * 1024  # a QR code holds < 3 kB: a code that inflates to more is a zlib bomb, not a code
+
+
+def inflate_if_compressed(data: bytes, limit: int = MAX_INFLATED) -> bytes:
+    """`data` inflated (at most `limit` bytes) when it starts with a zlib header, else as it is."""
+    return inflate(data, limit) if data[:1] == bytes([ZLIB_HEADER]) else data
 
 
 # -- parsing ------------------------------------------------------------------------------------

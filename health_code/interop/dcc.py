@@ -53,7 +53,7 @@ HCERT_V1 = 1
 CERT_TYPES = ("v", "t", "r")
 TEST_NEGATIVE, TEST_POSITIVE = "260415000", "260373001"  # SNOMED CT "not detected" / "detected"
 IAT_LEEWAY = 60  # seconds an issuer's clock may run ahead of ours
-MAX_DECOMPRESSED = 64 * 1024  # a QR code holds < 3 kB; anything bigger than this is not a DCC
+MAX_DECOMPRESSED = cose.MAX_INFLATED  # a QR code holds < 3 kB; anything bigger than this is not a DCC
 
 # Extended-key-usage OIDs that restrict a signer to certificate types. The `.0.` forms are a
 # misprint in early national test certificates (the NL and `common/` test signers carry them);

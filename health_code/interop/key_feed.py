@@ -50,9 +50,10 @@ from app.errors import NotFound, ValidationFailed
 from app.integrations import http_client, is_stand_in
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
+from app.security.jwk import public_key_from_jwk, public_members
 from health_code.interop.models import Partner, PartnerKey, PartnerKeyFeed
 from health_code.interop.registry import PartnerRegistry
-from health_code.interop.trust import PartnerTrustList, public_key_from_jwk
+from health_code.interop.trust import PartnerTrustList
 
 log = logging.getLogger("health_code.interop.key_feed")
 
@@ -215,7 +216,7 @@ def _at(seconds: int) -> datetime:
 
 def key_spec(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A published key as the registry's key spec (what the admin API takes)."""
-    jwk = {k: entry[k] for k in ("kty", "crv", "x", "y", "n", "e", "kid") if k in entry}
+    jwk = public_members(entry)
     x5c = entry.get("x5c")
     spec: dict[str, Any] = {"jwk": jwk, "usages": entry.get("usages")}
     if isinstance(x5c, list) and x5c and isinstance(x5c[0], str):
@@ -306,10 +307,10 @@ class PartnerKeyFeeds:
         await self.registry.get(partner_id)
         check_feed_url(url, self.p.settings.production)
         try:
-            public_key_from_jwk(signer_jwk)
+            public_key_from_jwk(signer_jwk, allow_rsa=True)
         except ValueError as error:
             raise _invalid("signer_jwk", str(error)) from None
-        signer = {k: signer_jwk[k] for k in ("kty", "crv", "x", "y", "n", "e", "kid") if k in signer_jwk}
+        signer = public_members(signer_jwk)
         now = self.p.clock.now()
         feed = await PartnerKeyFeed.get_or_none(partner_id=partner_id)
         if feed is None:
@@ -370,7 +371,7 @@ class PartnerKeyFeeds:
             if self.p.settings.production:
                 addresses = await public_addresses(urlsplit(feed.url).hostname or "")
             token = await fetch_document(feed.url, addresses=addresses)
-            signer = public_key_from_jwk(feed.signer_jwk)
+            signer = public_key_from_jwk(feed.signer_jwk, allow_rsa=True)
             document = read_document(token, signer, feed.partner_id, self.p.clock.timestamp())
             changes = await self._apply(feed, document)
         except FeedRefused as refused:

@@ -24,7 +24,7 @@ from app.security import jwk
 from app.security.keys import b64url, b64url_decode
 from health_code.codec import CodeError
 from health_code.interop.dcc import trusted_key_from_certificate
-from health_code.interop.formats import PublicKey, TrustedKey
+from health_code.interop.formats import TrustedKey
 from health_code.interop.models import Partner, PartnerKey
 
 VERSION_KEY = "interop:trust-version"
@@ -65,11 +65,6 @@ class ListedKey:
     retired_at: datetime | None = None
 
 
-def public_key_from_jwk(key_jwk: Mapping[str, Any]) -> PublicKey:
-    """A partner's key from its JWK: EC P-256 or RSA of at least 2048 bits, never a private key."""
-    return jwk.public_key_from_jwk(key_jwk, allow_rsa=True)
-
-
 def trusted_key(row: PartnerKey) -> TrustedKey:
     usages = frozenset(row.usages) if row.usages is not None else None
     if row.certificate:
@@ -78,7 +73,7 @@ def trusted_key(row: PartnerKey) -> TrustedKey:
         if cert_key.usages is not None:
             usages = cert_key.usages if usages is None else usages & cert_key.usages
         return TrustedKey(cert_key.kid, cert_key.public_key, row.partner_id, row.not_before, row.not_after, usages)
-    return TrustedKey(b64url_decode(row.kid), public_key_from_jwk(row.jwk), row.partner_id, row.not_before,
+    return TrustedKey(b64url_decode(row.kid), jwk.public_key_from_jwk(row.jwk, allow_rsa=True), row.partner_id, row.not_before,
                       row.not_after, usages)
 
 

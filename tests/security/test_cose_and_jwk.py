@@ -5,6 +5,8 @@ members is kept."""
 
 from __future__ import annotations
 
+import zlib
+
 import base45
 import cbor2
 import jwt
@@ -120,3 +122,12 @@ def test_a_jwks_entry_that_is_not_a_usable_signing_key_does_not_hide_the_others(
     keys = jwk.keys_by_kid(document)
     assert list(keys) == ["good"]
     assert keys["good"].public_numbers() == KEY.public_key().public_numbers()
+
+
+def test_a_compressed_code_that_inflates_past_any_qr_is_refused_not_inflated():
+    """A zlib bomb behind our prefix: 10 MB of zeros compress to ~10 kB, but no QR holds more than 3 kB."""
+    bomb = zlib.compress(b"\x00" * 10_000_000, 9)
+    with pytest.raises(cose.CodeError) as refused:
+        cose.inflate_if_compressed(bomb)
+    assert refused.value.code == "BAD_COMPRESSION"
+    assert cose.inflate_if_compressed(zlib.compress(b"\xd2" * 100)) == b"\xd2" * 100
