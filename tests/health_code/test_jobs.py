@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 
 from app.jobs import start_scheduler
 from health_code.jobs import add_health_code_jobs, purge_issued_codes, reevaluate_due
@@ -49,18 +52,22 @@ async def test_the_job_is_idempotent_and_catches_up_after_downtime(client, sms, 
         assert await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").count() == 1
 
 
+def _note_reevaluation(ended: asyncio.Event, event: JobExecutionEvent) -> None:
+    """A scheduler's listener: `ended` is set once its re-evaluation job has run (or failed)."""
+    if event.job_id == "hc-reevaluate":
+        ended.set()
+
+
 async def test_two_real_schedulers_evaluate_each_due_citizen_once(client, sms, app, clock):
     citizen = await exposed_citizen(client, sms, app, clock, sequence="404")
     clock.advance(days=8)
     schedulers = [start_scheduler(), start_scheduler()]  # as two workers would
-    for scheduler in schedulers:
+    first_runs = [asyncio.Event() for _ in schedulers]
+    for scheduler, ended in zip(schedulers, first_runs):
+        scheduler.add_listener(partial(_note_reevaluation, ended), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         add_health_code_jobs(scheduler, app.ctx.health)
     try:
-        for _ in range(50):
-            await asyncio.sleep(0.02)
-            if await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").exists():
-                break
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(asyncio.gather(*(ended.wait() for ended in first_runs)), 10)  # each worker's ran
     finally:
         for scheduler in schedulers:
             scheduler.shutdown(wait=False)
