@@ -40,9 +40,9 @@ from tortoise.expressions import Q
 
 from app.clock import CHINA_TZ
 from app import audit
-from app.accounts.models import Citizen
-from app.accounts.rules import LEVEL_REAL_NAME, normalize_id_number, normalize_phone
-from app.accounts.service import AccountService, CitizenSnapshot, citizen_with_id_number, require_level
+from app.accounts.service import (LEVEL_REAL_NAME, AccountService, CitizenSnapshot, citizen_by_id_number,
+                                  citizen_by_phone, citizen_record, citizen_with_id_number, normalize_id_number,
+                                  normalize_phone, require_level)
 from app.audit import AuditEntry
 from app.departments.service import Reader
 from app.cache import get_json, set_json
@@ -227,7 +227,7 @@ class FamilyService:
             raise Conflict("FAMILY_LINK_NOT_PENDING")
         if isinstance(link, UnansweredRequest):
             return await self._send_consent(link, None, proxy)
-        principal = await Citizen.get(id=link.principal_id)
+        principal = await citizen_record(link.principal_id)
         if link.basis == "guardian":
             await self._check_guardianship(proxy, principal, link.evidence_licence_id or "")
             return await self._sent(await self._activate(link, evidence_licence_id=link.evidence_licence_id),
@@ -280,15 +280,15 @@ class FamilyService:
         mine = link.proxy_id == me
         other_id, name, phone = None, None, None
         if not mine or link.confirmed_at is not None:
-            other = await Citizen.get(id=link.principal_id if mine else link.proxy_id)
+            other = await citizen_record(link.principal_id if mine else link.proxy_id)
             (name, phone), other_id = self.masked(other), other.id
         return LinkView(link.id, "proxy" if mine else "principal", other_id, name, phone, link.relation, link.basis,
                         self.state(link), link.created_at, link.expires_at, link.revoked_at)
 
-    async def people(self, link: FamilyLink) -> tuple[Citizen, Citizen]:
-        return await Citizen.get(id=link.principal_id), await Citizen.get(id=link.proxy_id)
+    async def people(self, link: FamilyLink) -> tuple[CitizenSnapshot, CitizenSnapshot]:
+        return await citizen_record(link.principal_id), await citizen_record(link.proxy_id)
 
-    def masked(self, citizen: Citizen) -> tuple[str, str]:
+    def masked(self, citizen: CitizenSnapshot) -> tuple[str, str]:
         """(masked name, masked phone) of a linked person, as both sides see each other."""
         name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         return mask_name(name), mask_phone(self.p.pii.decrypt(citizen.phone_enc, "phone"))
@@ -408,9 +408,9 @@ class FamilyService:
             .order_by("-seq").limit(limit)
 
     # -- steps ---------------------------------------------------------------------------------
-    async def _verified_by_phone(self, phone: str) -> Citizen | None:
+    async def _verified_by_phone(self, phone: str) -> CitizenSnapshot | None:
         """The verified (实名) account of a normalized phone number, if there is one."""
-        citizen = await Citizen.get_or_none(phone_hash=self.p.pii.lookup_hash(phone, "phone"))
+        citizen = await citizen_by_phone(self.p, phone)
         return citizen if citizen is not None and citizen.level >= LEVEL_REAL_NAME else None
 
     @staticmethod
@@ -458,18 +458,18 @@ class FamilyService:
         request = UnansweredRequest(link.id, link.proxy_id, link.relation, link.basis, link.created_at, declined=True)
         await self._keep_unanswered(request)
         if link.basis == "sms":
-            principal = await Citizen.get(id=link.principal_id)
+            principal = await citizen_record(link.principal_id)
             await self.p.cache.set(self._unanswered_key(link.proxy_id, principal.phone_hash), link.id,
                                    ttl=self._left(link))
 
-    async def _principal_by_id_number(self, id_number: str) -> Citizen:
+    async def _principal_by_id_number(self, id_number: str) -> CitizenSnapshot:
         try:
             citizen = await citizen_with_id_number(self.p, id_number)
         except NotFound:
             raise NotFound("FAMILY_PRINCIPAL_NOT_FOUND") from None
         return citizen
 
-    async def _new_link(self, principal: Citizen, proxy_id: str, relation: str, basis: str,
+    async def _new_link(self, principal: CitizenSnapshot, proxy_id: str, relation: str, basis: str,
                         issued_by: str | None = None) -> FamilyLink:
         if principal.id == proxy_id:
             raise AppError("FAMILY_SELF", status=422)
@@ -484,7 +484,7 @@ class FamilyService:
                                        relation=relation, basis=basis, status="pending", created_at=now,
                                        issued_by=issued_by)
 
-    async def _send_consent(self, link: AnyLink, principal: Citizen | None, proxy: CitizenSnapshot) -> ConsentSent:
+    async def _send_consent(self, link: AnyLink, principal: CitizenSnapshot | None, proxy: CitizenSnapshot) -> ConsentSent:
         """A fresh code, stored in the outbox as an SMS (and inbox message) to the principal, sent once the reply
         is out (`send_consent`); with no principal (a number without an account, a request turned down) kept and
         sent to nobody, so that entering codes for it answers as for a link whose consent never comes. Both
@@ -545,13 +545,13 @@ class FamilyService:
         page = await self._register_page(guardian, licence_id)
         if not _same_day(page.get("birth_date"), birth):
             raise _evidence_invalid()
-        child = await Citizen.get_or_none(id_number_hash=self.p.pii.lookup_hash(normalized, "id_number"))
+        child = await citizen_by_id_number(self.p, normalized)
         if child is None or not self._names(page, child):
             raise _evidence_invalid()
         link = await self._new_link(child, guardian.id, "guardian", "guardian")
         return await self._sent(await self._activate(link, evidence_licence_id=licence_id), "household_register", 0)
 
-    async def _check_guardianship(self, guardian: CitizenSnapshot, child: Citizen, licence_id: str) -> None:
+    async def _check_guardianship(self, guardian: CitizenSnapshot, child: CitizenSnapshot, licence_id: str) -> None:
         """On renewal: the child still under 18, and the register page still valid and naming them."""
         today = self.p.clock.now().astimezone(CHINA_TZ).date()
         child_id_number = self.p.pii.decrypt(child.id_number_enc, "id_number") if child.id_number_enc else ""
@@ -575,7 +575,7 @@ class FamilyService:
             raise _evidence_invalid()
         return page
 
-    def _names(self, page: dict[str, Any], child: Citizen) -> bool:
+    def _names(self, page: dict[str, Any], child: CitizenSnapshot) -> bool:
         """Whether the page names the child by their verified name."""
         return bool(child.name_enc) and page.get("name") == self.p.pii.decrypt(child.name_enc, "name")
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.accounts.models import Citizen
+from app.accounts.service import CitizenSnapshot
 from app.errors import AppError, Conflict
 from app.platform import Platform
 from app.services.applications.service import ApplicationService, ApplicationView
@@ -26,7 +26,7 @@ class UndoService:
         self.applications = applications
         applications.on_submitted.append(self.opened)
 
-    async def opened(self, conn: BaseDBAsyncClient, application_id: str, citizen: Citizen, at: datetime) -> None:
+    async def opened(self, conn: BaseDBAsyncClient, application_id: str, citizen: CitizenSnapshot, at: datetime) -> None:
         """Hooked into submission, in its transaction: an elderly-mode submission gets its undo window
         with it (a replayed submission opens none: the hook runs only for a new application)."""
         if not citizen.elderly_mode:

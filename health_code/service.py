@@ -19,11 +19,10 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from app import audit
-from app.accounts.service import CitizenSnapshot, citizen_with_id_number
+from app.accounts.service import CitizenSnapshot, citizen_with_id_number, normalize_id_number
 from app.cache import ParsedOnce, cache_lock
 from app.clock import CHINA_TZ
 from app.db import placeholders
-from app.accounts.rules import normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, Unavailable, ValidationFailed
 from app.security.clients import AuthenticatedClient
 from app.ids import new_id

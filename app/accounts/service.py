@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Awaitable, Callable
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -26,6 +27,9 @@ from tortoise.transactions import in_transaction
 from app import audit
 from app.accounts import rules
 from app.accounts.models import Citizen, FaceSession, LoginSession, RefreshToken
+from app.accounts.rules import LEVEL_FACE as LEVEL_FACE, LEVEL_PHONE as LEVEL_PHONE
+from app.accounts.rules import LEVEL_REAL_NAME as LEVEL_REAL_NAME
+from app.accounts.rules import normalize_id_number as normalize_id_number, normalize_phone as normalize_phone
 from app.cache import ParsedOnce, get_json, set_json
 from app.clock import rfc3339
 from app.errors import AppError, Conflict, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed
@@ -76,7 +80,7 @@ class SignedIn:
     access_token: str
     refresh_token: str
     expires_in: int
-    citizen: Citizen
+    citizen: CitizenSnapshot
     session_id: str
 
 
@@ -116,22 +120,64 @@ class IdentityLevelRequired(AppError):
         return super().message(language)
 
 
-def require_level(citizen: Citizen | CitizenSnapshot, level: int) -> None:
+def require_level(citizen: CitizenSnapshot, level: int) -> None:
     """Raise 403 IDENTITY_LEVEL_REQUIRED (with the level needed) when the citizen is below `level`."""
     if citizen.level < level:
         raise IdentityLevelRequired(level, citizen.level)
 
 
-async def citizen_with_id_number(platform: Platform, id_number: str) -> Citizen:
-    """The verified (实名) citizen holding a resident ID number, as a department names them:
-    422 INVALID_ID_NUMBER for a number that cannot exist, 404 CITIZEN_NOT_FOUND for nobody."""
+def snapshot_of(row: Citizen) -> CitizenSnapshot:
+    """The snapshot of a citizen row, the only form in which a citizen leaves this domain."""
+    return CitizenSnapshot(**{f.name: getattr(row, f.name) for f in dataclasses.fields(CitizenSnapshot)})
+
+
+async def citizen_record(citizen_id: str) -> CitizenSnapshot:
+    """The citizen as stored now, read from the database (never the cache), for a change just made to count;
+    raises DoesNotExist for an unknown id."""
+    return snapshot_of(await Citizen.get(id=citizen_id))
+
+
+async def citizen_record_or_none(citizen_id: str) -> CitizenSnapshot | None:
+    """As `citizen_record`, or None for an unknown id."""
+    row = await Citizen.get_or_none(id=citizen_id)
+    return snapshot_of(row) if row is not None else None
+
+
+async def citizen_by_phone(platform: Platform, phone: str) -> CitizenSnapshot | None:
+    """The account of a phone number (found by its lookup hash), or None: for a number that has no account
+    or is not a mainland mobile number."""
+    normalized = rules.normalize_phone(phone)
+    if normalized is None:
+        return None
+    row = await Citizen.get_or_none(phone_hash=platform.pii.lookup_hash(normalized, "phone"))
+    return snapshot_of(row) if row is not None else None
+
+
+async def citizen_by_id_number(platform: Platform, id_number: str) -> CitizenSnapshot | None:
+    """The account holding a resident ID number (found by its lookup hash), or None: for a number nobody
+    holds or that cannot exist."""
     normalized = rules.normalize_id_number(id_number, platform.clock.now().date())
     if normalized is None:
+        return None
+    row = await Citizen.get_or_none(id_number_hash=platform.pii.lookup_hash(normalized, "id_number"))
+    return snapshot_of(row) if row is not None else None
+
+
+async def citizen_with_id_number(platform: Platform, id_number: str) -> CitizenSnapshot:
+    """The verified (实名) citizen holding a resident ID number, as a department names them:
+    422 INVALID_ID_NUMBER for a number that cannot exist, 404 CITIZEN_NOT_FOUND for nobody."""
+    if rules.normalize_id_number(id_number, platform.clock.now().date()) is None:
         raise AppError("INVALID_ID_NUMBER", status=422)
-    citizen = await Citizen.get_or_none(id_number_hash=platform.pii.lookup_hash(normalized, "id_number"))
+    citizen = await citizen_by_id_number(platform, id_number)
     if citizen is None:
         raise NotFound("CITIZEN_NOT_FOUND")
     return citizen
+
+
+async def lock_citizen(conn: BaseDBAsyncClient, citizen_id: str) -> None:
+    """Lock the citizen's row (SELECT ... FOR UPDATE on PostgreSQL) until the caller's transaction `conn`
+    ends: work on one citizen that must not interleave (their ID voucher, their pinned cards) waits its turn."""
+    await Citizen.filter(id=citizen_id).select_for_update().using_db(conn).first()
 
 
 async def verified_id_number(platform: Platform, citizen_id: str) -> str | None:
@@ -261,10 +307,10 @@ class AccountService:
         phone data the mini-program platform vouched for); the citizen is created on first sign-in.
         `audience` is the API the access token is for (the citizen app by default)."""
         phone, phone_hash = self._phone(phone)
-        citizen = await self._citizen_for_phone(phone, phone_hash)
+        citizen = snapshot_of(await self._citizen_for_phone(phone, phone_hash))
         return await self.start_session(citizen, device_name, audience, via)
 
-    async def start_session(self, citizen: Citizen, device_name: str | None, audience: str | None = None,
+    async def start_session(self, citizen: CitizenSnapshot, device_name: str | None, audience: str | None = None,
                             via: str = "sms") -> SignedIn:
         """A new device session (and its tokens) for a citizen whose sign-in was just proven."""
         device = (device_name or "").strip()[:64] or "未命名设备"
@@ -298,7 +344,7 @@ class AccountService:
         await RefreshToken.create(session_id=session_id, token_hash=_token_hash(token), created_at=self.p.clock.now())
         return token
 
-    def _signed_in(self, citizen: Citizen, session_id: str, refresh: str, audience: str | None = None) -> SignedIn:
+    def _signed_in(self, citizen: CitizenSnapshot, session_id: str, refresh: str, audience: str | None = None) -> SignedIn:
         access = self.p.tokens.issue(citizen.id, session_id, audience or self.s.citizen_audience)
         return SignedIn(access, refresh, self.s.access_token_ttl, citizen, session_id)
 
@@ -318,7 +364,7 @@ class AccountService:
             await notify(self.p.clock, session.citizen_id, "refresh_token_reused", {"device": session.device_name})
             raise Unauthorized("REFRESH_TOKEN_REUSED")
         await LoginSession.filter(id=session.id).update(last_used_at=now)
-        citizen = await Citizen.get(id=session.citizen_id)
+        citizen = await citizen_record(session.citizen_id)
         return self._signed_in(citizen, session.id, await self._new_refresh_token(session.id))
 
     async def logout(self, claims: AccessClaims) -> None:
@@ -392,9 +438,9 @@ class AccountService:
         row = await Citizen.get_or_none(id=citizen_id)
         if row is None:
             raise Unauthorized("TOKEN_INVALID")
-        data = {f.name: getattr(row, f.name) for f in dataclasses.fields(CitizenSnapshot)}
-        await set_json(self.p.cache, f"citizen:{citizen_id}", data, ttl=300)
-        return CitizenSnapshot(**data)
+        snapshot = snapshot_of(row)
+        await set_json(self.p.cache, f"citizen:{citizen_id}", dataclasses.asdict(snapshot), ttl=300)
+        return snapshot
 
     async def phone_of(self, citizen_id: str) -> str | None:
         """The citizen's own phone number, for a message to them (短信通知), as stored now (not the cached
@@ -415,7 +461,7 @@ class AccountService:
     async def forget_citizen(self, citizen_id: str) -> None:
         await self.p.cache.delete(f"citizen:{citizen_id}")
 
-    def profile(self, citizen: Citizen | CitizenSnapshot) -> Profile:
+    def profile(self, citizen: CitizenSnapshot) -> Profile:
         pii = self.p.pii
         return Profile(
             id=citizen.id,
@@ -658,7 +704,7 @@ class AccountService:
         await self.forget_citizen(holder.id)  # its cached level 3 ends before anything else
         for live in await self.sessions(holder.id):
             await self._revoke(live, "identity_reclaimed", actor=claimant_id, actor_type="citizen")
-        snapshot = CitizenSnapshot(**{f.name: getattr(holder, f.name) for f in dataclasses.fields(CitizenSnapshot)})
+        snapshot = snapshot_of(holder)
         for released in self.on_identity_released:
             await released(snapshot)
         for moved in self.on_identity_moved:

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from app.accounts.rules import LEVEL_REAL_NAME
-from app.accounts.service import IdentityLevelRequired, verified_id_number
+from app.accounts.service import LEVEL_REAL_NAME, IdentityLevelRequired, verified_id_number
 from app.errors import AppError
 from app.security import ratelimit
 from app.integrations.exchange.client import FAULT_REPLY, DepartmentUnavailable, ExchangeError

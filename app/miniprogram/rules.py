@@ -9,7 +9,7 @@ import json
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from app.accounts.rules import normalize_phone
+from app.accounts.service import normalize_phone
 
 WATERMARK_MAX_AGE = 300  # phone data older than 5 minutes is not accepted (replayed or stale)
 WATERMARK_MAX_AHEAD = 30  # the platform's clock may run a little ahead of ours

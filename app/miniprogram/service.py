@@ -25,8 +25,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from app import audit
-from app.accounts.models import Citizen
-from app.accounts.service import AccountService, CodeSent, SignedIn
+from app.accounts.service import AccountService, CodeSent, SignedIn, citizen_record
 from app.cache import get_json, set_json
 from app.errors import AppError, RateLimited, Unauthorized, Unavailable
 from app.ids import new_id
@@ -86,7 +85,7 @@ class MiniProgramService:
         binding = await MiniProgramBinding.get_or_none(appid=self.mp.appid, openid_hash=self.openid_hash(session.openid))
         if binding is not None:
             await MiniProgramBinding.filter(id=binding.id).update(last_login_at=self.p.clock.now())
-            citizen = await Citizen.get(id=binding.citizen_id)
+            citizen = await citizen_record(binding.citizen_id)
             signed_in = await self.accounts.start_session(citizen, DEVICE, self.s.miniprogram_audience, "mini_program")
             return MiniProgramLogin(signed_in)
         ticket = secrets.token_urlsafe(32)

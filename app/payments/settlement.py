@@ -21,7 +21,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.accounts.models import Citizen
+from app.accounts.service import citizen_record
 from app.errors import AppError, Unauthorized, Unavailable
 from app.integrations import ProviderError
 from app.integrations.payment_providers import (ORDER_CLOSED, ORDER_NOT_FOUND, ORDER_PAID, NoticeRejected,
@@ -299,7 +299,7 @@ class Settlement(Operations):
         return bool(moved)
 
     async def _payer_name_masked(self, citizen_id: str) -> str:
-        citizen = await Citizen.get(id=citizen_id)
+        citizen = await citizen_record(citizen_id)
         return mask_name(self.platform.pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else "*"
 
     async def to_wallet(self, payment: Payment, receipt: Receipt) -> None:

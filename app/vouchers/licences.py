@@ -48,8 +48,7 @@ from tortoise.transactions import in_transaction
 from app.clock import CHINA_TZ
 from app import audit
 from app.notifications.service import notify
-from app.accounts.rules import normalize_id_number
-from app.accounts.service import citizen_with_id_number
+from app.accounts.service import citizen_with_id_number, normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform

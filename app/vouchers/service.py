@@ -26,9 +26,7 @@ import jwt
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.accounts.models import Citizen
-from app.accounts.rules import LEVEL_FACE
-from app.accounts.service import CitizenSnapshot, citizen_with_id_number, require_level
+from app.accounts.service import LEVEL_FACE, CitizenSnapshot, citizen_with_id_number, lock_citizen, require_level
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
@@ -110,7 +108,7 @@ class VoucherService:
         # One live voucher per citizen, even when two phones ask at once: the citizen row is locked
         # (PostgreSQL) or the transaction holds the only connection (SQLite) while we look and write.
         async with in_transaction() as conn:
-            await Citizen.filter(id=citizen.id).select_for_update().using_db(conn).first()
+            await lock_citizen(conn, citizen.id)
             previous = await IdVoucher.filter(citizen_id=citizen.id, status__in=["active", "suspended"]) \
                 .using_db(conn).first()
             if previous is not None:

@@ -70,7 +70,7 @@ from app.clock import CHINA_TZ, rfc3339
 from app import audit
 from app.cache import cache_lock
 from app.departments.service import HPF_WITHDRAWAL_ELIGIBILITY, OWN, Reader
-from app.accounts.models import Citizen
+from app.accounts.service import CitizenSnapshot, citizen_record
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.ids import new_id
 from app.notifications.service import StoredMessage, send_stored, store_message
@@ -117,8 +117,8 @@ MESSAGE_FOR = {"under_review": "application_submitted", "completed": "applicatio
                "approved": "application_approved", "rejected": "application_rejected",
                "returned": "application_returned", "withdrawn": "application_withdrawn"}
 # Called in the transaction that stores a new application (not on a replay): (the transaction's
-# connection, application id, the citizen row, when).
-SubmittedHook = Callable[[BaseDBAsyncClient, str, Citizen, datetime], Awaitable[None]]
+# connection, application id, the citizen as stored, when).
+SubmittedHook = Callable[[BaseDBAsyncClient, str, CitizenSnapshot, datetime], Awaitable[None]]
 # 秒批 facts a department answers: the fact -> the 住房公积金 withdrawal reason the fund centre is asked about.
 HPF_WITHDRAWAL_FACTS = {"hpf_withdrawal_rent": "rent", "hpf_withdrawal_purchase": "purchase",
                         "hpf_withdrawal_retirement": "retirement"}
@@ -233,7 +233,7 @@ class ApplicationService:
             raise NotFound("APPLICATION_ITEM_NOT_FOUND")
         if item.channels and "online" not in item.channels:
             raise AppError("APPLICATION_ITEM_NOT_ONLINE", status=422)
-        citizen = await Citizen.get(id=citizen_id)
+        citizen = await citizen_record(citizen_id)
         form_json = _form_json(form)
         rules = _stored_rules(item)
         amount = _amount_for(rules, form)  # 422 before any department is asked
@@ -244,7 +244,7 @@ class ApplicationService:
         async with self._one_at_a_time(f"apply:{citizen_id}:{item.id}"):
             return await self._create(citizen, item, key, fingerprint, form_json, materials, answers, also_audit)
 
-    async def _create(self, citizen: Citizen, item: ServiceItem, key: str, fingerprint: str, form_json: str,
+    async def _create(self, citizen: CitizenSnapshot, item: ServiceItem, key: str, fingerprint: str, form_json: str,
                       materials: list[dict[str, Any]], answers: DepartmentAnswers,
                       also_audit: Sequence[audit.AuditRecord]) -> tuple[ApplicationView, bool]:
         citizen_id = citizen.id
@@ -540,7 +540,7 @@ class ApplicationService:
             checks[fact] = {rule.code: approval.Check(rule.met, rule.text) for rule in answered}
         return DepartmentAnswers(checks, gaps)
 
-    async def _facts(self, citizen: Citizen, item: ServiceItem,
+    async def _facts(self, citizen: CitizenSnapshot, item: ServiceItem,
                      checks: dict[str, dict[str, approval.Check]] | None = None) -> approval.Facts:
         """Verified facts only: the 实名 level, the birth date and region in the verified ID number,
         valid wallet licences, and our own records of earlier applications (rejected ones not counted)."""
@@ -602,7 +602,7 @@ class ApplicationService:
         if with_events:
             form = json.loads(self.p.pii.decrypt(row.form_enc, f"application-form:{row.id}")) if row.form_enc else {}
         if for_clerk:
-            citizen = await Citizen.get(id=row.citizen_id)
+            citizen = await citizen_record(row.citizen_id)
             pii = self.p.pii
             name_masked = mask_name(pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else None
             id_masked = mask_id_number(pii.decrypt(citizen.id_number_enc, "id_number")) if citizen.id_number_enc else None

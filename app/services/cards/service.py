@@ -27,9 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from tortoise.transactions import in_transaction
 
-from app.accounts.models import Citizen
-from app.accounts.rules import LEVEL_REAL_NAME
-from app.accounts.service import CitizenSnapshot
+from app.accounts.service import LEVEL_REAL_NAME, CitizenSnapshot, lock_citizen
 from app.background import BackgroundTasks
 from app.cache import get_json, set_json
 from app.errors import AppError, NotFound, echoed
@@ -298,7 +296,7 @@ class HomeCards:
         # The citizen row is locked (PostgreSQL) so two phones reordering at once cannot interleave
         # their delete-and-insert and trip over the one-pin-per-type constraint.
         async with in_transaction() as conn:
-            await Citizen.filter(id=citizen_id).select_for_update().using_db(conn).first()
+            await lock_citizen(conn, citizen_id)
             current = [t for t in await self._stored_pins(citizen_id, conn) if t in self.registry]
             wanted = change(current)
             await CardPin.filter(citizen_id=citizen_id).using_db(conn).delete()
