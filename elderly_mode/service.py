@@ -57,8 +57,7 @@ from app.security.pii import mask_name, mask_phone
 from app.services.applications.service import ApplicationService, ApplicationView, MaterialGiven
 from app.services.applications.service import age_on, birth_date_of
 from app.services.appointments.service import AppointmentService, AppointmentView
-from app.vouchers.licences import validity_of
-from app.vouchers.models import Licence
+from app.vouchers.service import licence_of, validity_of
 from elderly_mode.models import FamilyLink
 from health_code.service import HealthCodeService, IssuedCode
 
@@ -567,7 +566,7 @@ class FamilyService:
         guardian_id_number = self.p.pii.decrypt(guardian.id_number_enc, "id_number") if guardian.id_number_enc else ""
         if not guardian_id_number or age_on(birth_date_of(guardian_id_number), today) < 18:
             raise _evidence_invalid()
-        licence = await Licence.get_or_none(id=licence_id, citizen_id=guardian.id, type_id="household_register")
+        licence = await licence_of(guardian.id, licence_id, type_id="household_register")
         if licence is None or validity_of(licence, self.p.clock.now()) != "valid":
             raise _evidence_invalid()
         page: dict[str, Any] = json.loads(self.p.pii.decrypt(licence.fields_enc, f"licence:{licence.id}"))["fields"]

@@ -20,7 +20,7 @@ from app.departments.traffic import TrafficPolice
 if TYPE_CHECKING:
     from app.integrations.exchange.client import ExchangeClient
     from app.platform import Platform
-    from app.vouchers.licences import LicenceService
+    from app.vouchers.service import LicenceService
 
 
 class DepartmentServices:

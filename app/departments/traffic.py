@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from app.cache import Cache
-    from app.vouchers.licences import LicenceService
+    from app.vouchers.service import LicenceService
 
 log = logging.getLogger("app.departments.traffic")
 
@@ -395,7 +395,7 @@ class TrafficPolice:
         status = answer.licence.wallet_status
         if status is None:
             return "unknown_status"
-        from app.vouchers.licences import PulledStatus  # the wallet's own status path (证照状态同步)
+        from app.vouchers.service import PulledStatus  # the wallet's own status path (证照状态同步)
 
         reason = None if status == "valid" else f"交管：{answer.licence.status_name}"
         changed = await self.licences.apply_pulled_status(licence_id, PulledStatus(status, reason, TPB))

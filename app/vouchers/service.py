@@ -34,7 +34,9 @@ from app.security import cose, jwk, ratelimit
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
 from app.vouchers import offline
-from app.vouchers.models import IdVoucher, Presentation, StandingRequest
+from app.vouchers.licences import LicenceService as LicenceService, PulledStatus as PulledStatus
+from app.vouchers.licences import validity_of as validity_of
+from app.vouchers.models import IdVoucher, Licence as Licence, LicenceType as LicenceType, Presentation, StandingRequest
 
 PREFIX = "GDID1:"
 ATTRIBUTES = ("is_holder", "age_over_18", "age_over_60", "name_masked", "id_last4", "full_identity")
@@ -432,3 +434,20 @@ def _device_public_key(device_key: Mapping[str, Any]) -> Any:
         problem = "send only the public key" if error.reason == "private" else "an EC P-256 public JWK"
         raise ValidationFailed([{"field": "device_key", "problem": problem}]) from None
 
+
+# -- the e-licence wallet as other domains read it (电子证照: 免提交 materials, a guardian's 户口簿) ----------
+async def licence_of(citizen_id: str, licence_id: str, type_id: str | None = None) -> Licence | None:
+    """One licence in the citizen's wallet (of `type_id`, when given), or None."""
+    conditions = {"type_id": type_id} if type_id else {}
+    return await Licence.get_or_none(id=licence_id, citizen_id=citizen_id, **conditions)
+
+
+async def licences_of(citizen_id: str) -> list[Licence]:
+    """Every licence in the citizen's wallet, oldest first."""
+    return await Licence.filter(citizen_id=citizen_id).order_by("issued_at")
+
+
+async def licence_types(codes: Iterable[str]) -> dict[str, LicenceType]:
+    """The licence types of these codes that exist, by code."""
+    wanted = list(codes)
+    return {t.code: t for t in await LicenceType.filter(code__in=wanted)} if wanted else {}

@@ -81,8 +81,7 @@ from app.services.applications import approval
 from app.services.applications.approval import age_on as age_on, birth_date_of as birth_date_of  # for 亲友代办
 from app.services.applications.models import Application, ApplicationEvent
 from app.services.catalogue.service import ServiceItem
-from app.vouchers.licences import validity_of
-from app.vouchers.models import Licence
+from app.vouchers.service import Licence, licence_of, licences_of, validity_of
 
 if TYPE_CHECKING:
     from app.departments.service import DepartmentServices
@@ -451,7 +450,7 @@ class ApplicationService:
             if entry.name in chosen:
                 raise AppError("MATERIAL_DUPLICATE", status=422, params={"name": entry.name}, extra={"material": entry.name})
             if entry.licence_id:
-                licence = await Licence.get_or_none(id=entry.licence_id, citizen_id=citizen_id)
+                licence = await licence_of(citizen_id, entry.licence_id)
                 if licence is None:
                     raise NotFound("LICENCE_NOT_FOUND")  # someone else's licence is not even confirmed to exist
                 if spec.get("licence_type") and licence.type_id != spec["licence_type"]:
@@ -479,7 +478,7 @@ class ApplicationService:
     async def _valid_licences(self, citizen_id: str) -> dict[str, Licence]:
         """The citizen's licences valid now, one per type (the one valid longest)."""
         now, best = self.p.clock.now(), {}
-        for licence in await Licence.filter(citizen_id=citizen_id).order_by("issued_at"):
+        for licence in await licences_of(citizen_id):
             if validity_of(licence, now) != "valid":
                 continue
             current = best.get(licence.type_id)

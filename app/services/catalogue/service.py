@@ -32,7 +32,7 @@ from app.security.ratelimit import hit
 from app.services.catalogue import search as search_engine
 from app.services.catalogue.models import Department, LifeEvent, ServiceItem
 from app.services.catalogue.search import IndexedItem, SearchIndex, SearchResult
-from app.vouchers.models import LicenceType
+from app.vouchers.service import LicenceType, licence_types
 
 SAMPLE_FILE = Path(__file__).with_name("sample_catalogue.json")
 REGION_LEVELS = ("province", "city", "district")
@@ -182,7 +182,7 @@ class CatalogueService:
         self.index.bump(item_id)
         events = {e.code: e for e in await LifeEvent.filter(code__in=list(item.life_events))}
         codes = [m["licence_type"] for m in item.materials if m.get("licence_type")]
-        types = {t.code: t for t in await LicenceType.filter(code__in=codes)} if codes else {}
+        types = await licence_types(codes)
         return item, events, types
 
     async def life_events(self) -> list[tuple[LifeEvent, int]]:
@@ -278,7 +278,7 @@ class CatalogueService:
                     raise ValidationFailed([{"field": f"materials[{index}].from_department",
                                              "problem": "a department service id: member/subsystem/service/version"}]) from None
         licence_codes = {m["licence_type"] for m in draft.materials if m.get("licence_type")}
-        known = set(await LicenceType.filter(code__in=list(licence_codes)).values_list("code", flat=True))
+        known = set(await licence_types(licence_codes))
         if unknown := sorted(licence_codes - known):
             raise AppError("LICENCE_TYPE_NOT_FOUND", status=422, extra={"unknown": unknown})
         return {
