@@ -60,8 +60,11 @@ browser-deps: $(AXE)
 run: $(STAMP) catalogs
 	$(BIN)/python -m standins --with-app
 
+# ruff; the layers (.importlinter: api -> domains -> core, a domain through another's service only); the core's types.
 lint: $(STAMP)
 	$(BIN)/ruff check app api health_code elderly_mode miniprogram_mock standins tests bench
+	PYTHONPATH=. $(BIN)/lint-imports --no-cache .importlinter
+	$(BIN)/mypy
 
 # The suite runs on every core (pytest-xdist), a test file per worker at a time; TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto

@@ -43,7 +43,8 @@ def qr_modules(payload: str) -> Image.Image:
     symbol = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, ec_level="Q")
     raw = symbol.to_image(scale=1, add_quiet_zones=False)
     height, width = raw.shape
-    return Image.frombuffer("L", (width, height), bytes(memoryview(raw)), "raw", "L", 0, 1)
+    pixels = bytes(memoryview(raw))  # type: ignore[arg-type]  # zxing-cpp's Image has the buffer protocol
+    return Image.frombuffer("L", (width, height), pixels, "raw", "L", 0, 1)
 
 
 def qr_square(payload: str, module_px: int, quiet_modules: int = QUIET_MODULES) -> Image.Image:
@@ -52,7 +53,7 @@ def qr_square(payload: str, module_px: int, quiet_modules: int = QUIET_MODULES) 
     modules = qr_modules(payload)
     side = (modules.width + 2 * quiet_modules) * module_px
     square = Image.new("L", (side, side), 255)
-    square.paste(modules.resize((modules.width * module_px,) * 2, Image.NEAREST), (quiet_modules * module_px,) * 2)
+    square.paste(modules.resize((modules.width * module_px,) * 2, Image.Resampling.NEAREST), (quiet_modules * module_px,) * 2)
     return square
 
 
@@ -99,7 +100,7 @@ def framed_png(payload: str, colour: RGB, caption: str) -> bytes:
     """The QR on white in a frame of `colour`, with `caption` in white beneath it, as a 4-bit PNG."""
     modules = qr_modules(payload)
     canvas = _frame(modules.width, colour, caption).copy()
-    scaled = modules.resize((modules.width * MODULE_PX,) * 2, Image.NEAREST)
+    scaled = modules.resize((modules.width * MODULE_PX,) * 2, Image.Resampling.NEAREST)
     offset = BORDER_PX + QUIET_MODULES * MODULE_PX
     canvas.paste(0, (offset, offset), Image.eval(scaled, lambda v: 255 - v))  # palette index 0 is black
     out = io.BytesIO()

@@ -108,7 +108,8 @@ def sign1(payload: bytes, private_key: ec.EllipticCurvePrivateKey, kid: bytes) -
 
 def sign_cwt(cwt: Mapping[Any, Any], private_key: ec.EllipticCurvePrivateKey, kid: bytes, prefix: str) -> str:
     """COSE_Sign1 (ES256) over a CWT map, base45-encoded, behind `prefix` (no zlib: see the module)."""
-    return prefix + base45.b45encode(sign1(cbor2.dumps(cwt), private_key, kid)).decode("ascii")
+    encoded: bytes = base45.b45encode(sign1(cbor2.dumps(cwt), private_key, kid))
+    return prefix + encoded.decode("ascii")
 
 
 # -- transport ----------------------------------------------------------------------------------
