@@ -178,15 +178,20 @@ class VoucherService:
                                  subject_id=voucher.citizen_id, attributes={"voucher": voucher.id, "reason": reason})
 
     # -- showing it ---------------------------------------------------------------------------------
-    async def present(self, citizen: CitizenSnapshot, device_proof: str, attributes: Iterable[str] | None = None,
-                      standing_request_id: str | None = None, confirm_full_identity: bool = False) -> IssuedPresentation:
-        """A one-time presentation token for the attributes the citizen chose, from the registered device."""
+    async def _voucher_to_show(self, citizen: CitizenSnapshot, device_proof: str) -> IdVoucher:
+        """The citizen's active voucher, shown from its registered phone, within the showings allowed a minute."""
         voucher = await self.current(citizen.id)
         if voucher.status != "active":
             raise AppError("VOUCHER_SUSPENDED", status=409)
         await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-show:{citizen.id}",
                             self.s.voucher_presentations_per_minute, 60)
         await self._check_device_proof(voucher, device_proof)
+        return voucher
+
+    async def present(self, citizen: CitizenSnapshot, device_proof: str, attributes: Iterable[str] | None = None,
+                      standing_request_id: str | None = None, confirm_full_identity: bool = False) -> IssuedPresentation:
+        """A one-time presentation token for the attributes the citizen chose, from the registered device."""
+        voucher = await self._voucher_to_show(citizen, device_proof)
         consented, standing = await self._consent(attributes, standing_request_id, confirm_full_identity)
         now = self.p.clock.now()
         token_id = os.urandom(ONLINE_TOKEN_ID_HEX // 2)
@@ -198,12 +203,7 @@ class VoucherService:
     async def present_offline(self, citizen: CitizenSnapshot, device_proof: str, disclose: Iterable[str]) -> OfflineShown:
         """For places without a network: an SD-JWT (RFC 9901) bound to this voucher's device key, from which a
         verifier learns the chosen claims and nothing else, once the phone adds its key-binding JWT."""
-        voucher = await self.current(citizen.id)
-        if voucher.status != "active":
-            raise AppError("VOUCHER_SUSPENDED", status=409)
-        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-show:{citizen.id}",
-                            self.s.voucher_presentations_per_minute, 60)
-        await self._check_device_proof(voucher, device_proof)
+        voucher = await self._voucher_to_show(citizen, device_proof)
         chosen = sorted(set(disclose))
         if not chosen or any(name not in OFFLINE_CLAIMS for name in chosen):
             raise ValidationFailed([{"field": "disclose", "problem": f"1 or more of {', '.join(OFFLINE_CLAIMS)}"}])

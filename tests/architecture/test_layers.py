@@ -35,3 +35,32 @@ def test_every_domain_package_is_a_domain_of_the_boundary_contract():
 
     assert packages - core_packages - domains == set()
     assert {"health_code", "elderly_mode"} <= domains
+
+
+def test_no_two_domains_use_each_other():
+    """Domains form layers, not a web: following the imports from one domain never leads back to it."""
+    import grimp
+
+    domains = sorted(listed(contract("domains"), "domains"), key=len, reverse=True)
+
+    def domain_of(module: str) -> str | None:
+        return next((d for d in domains if module == d or module.startswith(d + ".")), None)
+
+    graph = grimp.build_graph("app", "api", "health_code", "elderly_mode", cache_dir=None)
+    uses: dict[str, set[str]] = {d: set() for d in domains}
+    for module in graph.modules:
+        own = domain_of(module)
+        for imported in graph.find_modules_directly_imported_by(module) if own else ():
+            other = domain_of(imported)
+            if other and other != own:
+                uses[own].add(other)
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for other in uses[todo.pop()] - seen:
+                seen.add(other)
+                todo.append(other)
+        return seen
+
+    assert [d for d in domains if d in reachable(d)] == []

@@ -10,7 +10,7 @@ tests/miniprogram/); `end_now(process)` stops one.
 answers and returns a `PartnerRegion`; `await partner.stop()` ends it (SIGTERM, then SIGKILL).
 Its output goes to `log_dir/standin-<id>.log`, quoted in the error when it does not come up.
 
-`serve_live(app)` serves an app that is already started (the `app` fixture: `_startup` and the
+`serve_live(app)` serves an app that is already started (the `app` fixture: its ASGI lifespan startup and the
 `before_server_start` listeners have run, the database is up) on 127.0.0.1:<free port> in the
 running event loop, beside the in-process ASGI `client`: both reach the same app, platform,
 database and clock. It uses Sanic's low-level `create_server` with a socket we bind, and runs
