@@ -129,14 +129,14 @@ class LargePrint:
     """Draws the cards and large QRs off the event loop (pillow work takes tens of milliseconds)."""
 
     def __init__(self, platform: Platform, health: HealthCodeService) -> None:
-        self.p = platform
+        self.platform = platform
         self.health = health
 
     async def card(self, citizen: CitizenSnapshot, fmt: str, language: str, proxy_id: str | None = None) -> bytes:
         code = await self.health.print_code(citizen, proxy_id)
-        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+        name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         until = utc(code.expires_at).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
-        text = card_text(colour_text(code.colour, language), mask_name(name), until, self.p.settings.help_line,
+        text = card_text(colour_text(code.colour, language), mask_name(name), until, self.platform.settings.help_line,
                          language)
         draw = card_pdf if fmt == "pdf" else card_png
         return await asyncio.get_running_loop().run_in_executor(None, draw, code.payload, code.colour, text)

@@ -164,8 +164,8 @@ def relation_text(relation: str, language: str) -> str:
 class FamilyService:
     def __init__(self, platform: Platform, accounts: AccountService, health: HealthCodeService,
                  appointments: AppointmentService, applications: ApplicationService) -> None:
-        self.p = platform
-        self.s = platform.settings
+        self.platform = platform
+        self.settings = platform.settings
         self.accounts = accounts
         self.health = health
         self.appointments = appointments
@@ -182,7 +182,7 @@ class FamilyService:
         require_level(proxy, LEVEL_REAL_NAME)
         if relation not in RELATIONS or basis not in ("sms", "guardian"):
             raise AppError("VALIDATION_FAILED", status=422, params={"fields": "relation、basis"})
-        await ratelimit.hit(self.p.cache, self.p.clock, f"family-link:{proxy.id}", LINK_REQUESTS_PER_DAY, 86400)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"family-link:{proxy.id}", LINK_REQUESTS_PER_DAY, 86400)
         if basis == "sms":
             phone = normalize_phone(principal_phone or "")
             if phone is None:
@@ -199,7 +199,7 @@ class FamilyService:
         """Hand the consent SMS stored by `request_link` or `renew` to its channel; called once the reply is
         out. A failure is recorded on its delivery and retried by the delivery job, never told to the proxy."""
         if sent.outgoing is not None:
-            await send_stored(self.p.clock, sent.outgoing)
+            await send_stored(self.platform.clock, sent.outgoing)
 
     async def hall_code(self, clerk: AuthenticatedClient, principal_id_number: str, proxy_phone: str,
                         relation: str) -> ConsentSent:
@@ -215,9 +215,9 @@ class FamilyService:
             raise NotFound("FAMILY_PROXY_NOT_FOUND")
         link = await self._new_link(principal, proxy.id, relation, "hall", issued_by=clerk.id)
         code = await self._store_code(link.id)
-        await audit.record_event(self.p.clock, actor=clerk.id, actor_type="admin", action="family_hall_code_issued",
+        await audit.record_event(self.platform.clock, actor=clerk.id, actor_type="admin", action="family_hall_code_issued",
                                  subject_id=principal.id, attributes={"link_id": link.id, "proxy": proxy.id})
-        return await self._sent(link, "hall", self.s.family_consent_ttl, code=code)
+        return await self._sent(link, "hall", self.settings.family_consent_ttl, code=code)
 
     async def renew(self, proxy: CitizenSnapshot, link_id: str) -> ConsentSent:
         """Ask for the principal's consent again (a link expires; it is renewed the way it was made)."""
@@ -252,9 +252,9 @@ class FamilyService:
         if request is None:
             raise NotFound("FAMILY_LINK_NOT_FOUND")
         if request.status != "revoked":
-            request.status, request.revoked_at = "revoked", self.p.clock.now()
+            request.status, request.revoked_at = "revoked", self.platform.clock.now()
             await self._keep_unanswered(request)
-            await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="family_link_revoked",
+            await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen", action="family_link_revoked",
                                      attributes=request.audit_attributes())
         return await self.view(request, citizen_id)
 
@@ -289,12 +289,12 @@ class FamilyService:
 
     def masked(self, citizen: CitizenSnapshot) -> tuple[str, str]:
         """(masked name, masked phone) of a linked person, as both sides see each other."""
-        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
-        return mask_name(name), mask_phone(self.p.pii.decrypt(citizen.phone_enc, "phone"))
+        name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+        return mask_name(name), mask_phone(self.platform.pii.decrypt(citizen.phone_enc, "phone"))
 
     def state(self, link: AnyLink) -> str:
         """pending, active, expired or revoked, as of now (a request never consented to expires after a day)."""
-        if link.status == "active" and link.expires_at is not None and link.expires_at <= self.p.clock.now():
+        if link.status == "active" and link.expires_at is not None and link.expires_at <= self.platform.clock.now():
             return "expired"
         if link.status == "pending" and self._forgotten(link):
             return "expired"
@@ -303,7 +303,7 @@ class FamilyService:
     def _forgotten(self, link: AnyLink) -> bool:
         """A request the principal never consented to, older than a day: its proxy must ask again."""
         return link.confirmed_at is None and \
-            link.created_at <= self.p.clock.now() - timedelta(seconds=UNANSWERED_REQUEST_SECONDS)
+            link.created_at <= self.platform.clock.now() - timedelta(seconds=UNANSWERED_REQUEST_SECONDS)
 
     @staticmethod
     def _declined(link: FamilyLink) -> bool:
@@ -328,13 +328,13 @@ class FamilyService:
 
     async def live_link(self, proxy_id: str, principal_id: str) -> FamilyLink:
         link = await FamilyLink.filter(proxy_id=proxy_id, principal_id=principal_id, status="active",
-                                       expires_at__gt=self.p.clock.now()).first()
+                                       expires_at__gt=self.platform.clock.now()).first()
         if link is None:
             raise Forbidden("FAMILY_LINK_REQUIRED")
         return link
 
     async def _record(self, link: FamilyLink, action: str, attributes: list[str], what: str) -> None:
-        await audit.record_all(self.p.clock, await self._on_behalf(link, action, attributes, what))
+        await audit.record_all(self.platform.clock, await self._on_behalf(link, action, attributes, what))
 
     async def _proxy_named(self, link: FamilyLink) -> str:
         """The proxy as the principal's access log names them: 李*（子女）, never by an id."""
@@ -395,9 +395,9 @@ class FamilyService:
         return principal
 
     def attestation(self, principal: CitizenSnapshot) -> Attestation:
-        name = self.p.pii.decrypt(principal.name_enc, "name") if principal.name_enc else ""
-        id_number = self.p.pii.decrypt(principal.id_number_enc, "id_number") if principal.id_number_enc else ""
-        age = age_on(birth_date_of(id_number), self.p.clock.now().astimezone(CHINA_TZ).date()) if id_number else 0
+        name = self.platform.pii.decrypt(principal.name_enc, "name") if principal.name_enc else ""
+        id_number = self.platform.pii.decrypt(principal.id_number_enc, "id_number") if principal.id_number_enc else ""
+        age = age_on(birth_date_of(id_number), self.platform.clock.now().astimezone(CHINA_TZ).date()) if id_number else 0
         return Attestation(mask_name(name), id_number[-4:], principal.level >= LEVEL_REAL_NAME, age >= 60, age >= 18)
 
     async def actions_by(self, proxy_id: str, limit: int = 50) -> list[AuditEntry]:
@@ -409,7 +409,7 @@ class FamilyService:
     # -- steps ---------------------------------------------------------------------------------
     async def _verified_by_phone(self, phone: str) -> CitizenSnapshot | None:
         """The verified (实名) account of a normalized phone number, if there is one."""
-        citizen = await citizen_by_phone(self.p, phone)
+        citizen = await citizen_by_phone(self.platform, phone)
         return citizen if citizen is not None and citizen.level >= LEVEL_REAL_NAME else None
 
     @staticmethod
@@ -421,33 +421,33 @@ class FamilyService:
         """Whether the proxy has a request to this number kept in the cache within the day, which the principal
         turned down (or which was asked before the number had an account): asking again is answered from the
         cache and reaches nobody until it is forgotten."""
-        request_id = await self.p.cache.get(self._unanswered_key(proxy_id, self.p.pii.lookup_hash(phone, "phone")))
+        request_id = await self.platform.cache.get(self._unanswered_key(proxy_id, self.platform.pii.lookup_hash(phone, "phone")))
         return bool(request_id) and await self._unanswered_of(proxy_id, request_id) is not None
 
     async def _unanswered(self, proxy_id: str, phone: str, relation: str) -> UnansweredRequest:
         """The proxy's request to a number without an account: the same one while it lives, as a pending link is."""
-        to = self._unanswered_key(proxy_id, self.p.pii.lookup_hash(phone, "phone"))
-        request_id = await self.p.cache.get(to)
+        to = self._unanswered_key(proxy_id, self.platform.pii.lookup_hash(phone, "phone"))
+        request_id = await self.platform.cache.get(to)
         request = await self._unanswered_of(proxy_id, request_id) if request_id else None
         if request is None or request.status == "revoked":  # withdrawn: asking again is a new request
-            request = UnansweredRequest(new_id("fl"), proxy_id, relation, "sms", self.p.clock.now())
+            request = UnansweredRequest(new_id("fl"), proxy_id, relation, "sms", self.platform.clock.now())
             await self._keep_unanswered(request)
-            await self.p.cache.set(to, request.id, ttl=UNANSWERED_REQUEST_SECONDS)
+            await self.platform.cache.set(to, request.id, ttl=UNANSWERED_REQUEST_SECONDS)
         return request
 
     async def _unanswered_of(self, proxy_id: str, request_id: str) -> UnansweredRequest | None:
-        stored = await get_json(self.p.cache, f"family:unanswered:{request_id}")
+        stored = await get_json(self.platform.cache, f"family:unanswered:{request_id}")
         if stored is None or stored["proxy_id"] != proxy_id:
             return None
         request = UnansweredRequest.from_stored(stored)
         return None if self._forgotten(request) else request
 
     async def _keep_unanswered(self, request: UnansweredRequest) -> None:
-        await set_json(self.p.cache, f"family:unanswered:{request.id}", request.stored(), ttl=self._left(request))
+        await set_json(self.platform.cache, f"family:unanswered:{request.id}", request.stored(), ttl=self._left(request))
 
     def _left(self, link: AnyLink) -> float:
         """Seconds until a request never consented to is forgotten (at least one, for a cache ttl)."""
-        return max(link.created_at.timestamp() + UNANSWERED_REQUEST_SECONDS - self.p.clock.timestamp(), 1)
+        return max(link.created_at.timestamp() + UNANSWERED_REQUEST_SECONDS - self.platform.clock.timestamp(), 1)
 
     async def _keep_declined(self, link: FamilyLink) -> None:
         """A request its principal turned down stays, to its proxy, a pending one never answered: kept as an
@@ -458,12 +458,12 @@ class FamilyService:
         await self._keep_unanswered(request)
         if link.basis == "sms":
             principal = await citizen_record(link.principal_id)
-            await self.p.cache.set(self._unanswered_key(link.proxy_id, principal.phone_hash), link.id,
+            await self.platform.cache.set(self._unanswered_key(link.proxy_id, principal.phone_hash), link.id,
                                    ttl=self._left(link))
 
     async def _principal_by_id_number(self, id_number: str) -> CitizenSnapshot:
         try:
-            citizen = await citizen_with_id_number(self.p, id_number)
+            citizen = await citizen_with_id_number(self.platform, id_number)
         except NotFound:
             raise NotFound("FAMILY_PRINCIPAL_NOT_FOUND") from None
         return citizen
@@ -472,7 +472,7 @@ class FamilyService:
                         issued_by: str | None = None) -> FamilyLink:
         if principal.id == proxy_id:
             raise AppError("FAMILY_SELF", status=422)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         live = await FamilyLink.filter(proxy_id=proxy_id, principal_id=principal.id, status__in=("pending", "active"))
         for existing in live:
             if existing.status == "active" and existing.expires_at and existing.expires_at > now:
@@ -488,29 +488,29 @@ class FamilyService:
         is out (`send_consent`); with no principal (a number without an account, a request turned down) kept and
         sent to nobody, so that entering codes for it answers as for a link whose consent never comes. Both
         answer alike at once: the reply never waits on the SMS provider nor tells what it answered."""
-        await ratelimit.hit(self.p.cache, self.p.clock, f"family-consent:{link.id}", CONSENTS_PER_HOUR, 3600)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"family-consent:{link.id}", CONSENTS_PER_HOUR, 3600)
         code = await self._store_code(link.id)
         if principal is None:
             assert isinstance(link, UnansweredRequest)
-            await audit.record_event(self.p.clock, actor=proxy.id, actor_type="citizen",
+            await audit.record_event(self.platform.clock, actor=proxy.id, actor_type="citizen",
                                      action="family_consent_requested",
                                      attributes={**link.audit_attributes(), "basis": link.basis})
-            return await self._sent(link, "sms", self.s.family_consent_ttl)
-        outgoing = await store_message(None, self.p.clock, principal.id, "family_consent_requested",
+            return await self._sent(link, "sms", self.settings.family_consent_ttl)
+        outgoing = await store_message(None, self.platform.clock, principal.id, "family_consent_requested",
                                        self._consent_message(link, proxy, code))
-        await audit.record_event(self.p.clock, actor=proxy.id, actor_type="citizen", action="family_consent_requested",
+        await audit.record_event(self.platform.clock, actor=proxy.id, actor_type="citizen", action="family_consent_requested",
                                  subject_id=principal.id, attributes={"link_id": link.id, "basis": link.basis})
-        return await self._sent(link, "sms", self.s.family_consent_ttl, outgoing=outgoing)
+        return await self._sent(link, "sms", self.settings.family_consent_ttl, outgoing=outgoing)
 
     def _consent_message(self, link: AnyLink, proxy: CitizenSnapshot, code: str) -> dict[str, str]:
         """The parameters of the consent message: who asks (masked name, phone tail), as what, the code and the
         time it lasts until (a retried SMS may come minutes late: the time says whether it still works)."""
-        proxy_name = mask_name(self.p.pii.decrypt(proxy.name_enc, "name")) if proxy.name_enc else ""
-        until = self.p.clock.now() + timedelta(seconds=self.s.family_consent_ttl)
-        return {"proxy": proxy_name, "phone_tail": self.p.pii.decrypt(proxy.phone_enc, "phone")[-4:],
+        proxy_name = mask_name(self.platform.pii.decrypt(proxy.name_enc, "name")) if proxy.name_enc else ""
+        until = self.platform.clock.now() + timedelta(seconds=self.settings.family_consent_ttl)
+        return {"proxy": proxy_name, "phone_tail": self.platform.pii.decrypt(proxy.phone_enc, "phone")[-4:],
                 **{f"relation_{key}": relation_text(link.relation, language)
                    for key, language in (("hans", "zh-Hans"), ("hant", "zh-Hant"), ("en", "en"))},
-                "code": code, "minutes": str(self.s.family_consent_ttl // 60),
+                "code": code, "minutes": str(self.settings.family_consent_ttl // 60),
                 "until": until.astimezone(CHINA_TZ).strftime("%H:%M")}
 
     async def _sent(self, link: AnyLink, channel: str, expires_in: int, code: str | None = None,
@@ -520,12 +520,12 @@ class FamilyService:
     async def _store_code(self, link_id: str) -> str:
         code = new_code()
         await self.consent_codes.keep(f"family:consent:{link_id}", code,
-                                      expires_at=self.p.clock.timestamp() + self.s.family_consent_ttl,
-                                      keep_for=self.s.family_consent_ttl + 60)
+                                      expires_at=self.platform.clock.timestamp() + self.settings.family_consent_ttl,
+                                      keep_for=self.settings.family_consent_ttl + 60)
         return code
 
     async def _consume_code(self, link_id: str, code: str) -> None:
-        await self.consent_codes.use(f"family:consent:{link_id}", code, ttl=self.s.family_consent_ttl + 60)
+        await self.consent_codes.use(f"family:consent:{link_id}", code, ttl=self.settings.family_consent_ttl + 60)
 
     async def _link_as_guardian(self, guardian: CitizenSnapshot, id_number: str, licence_id: str) -> ConsentSent:
         """A guardian links a child under 18 by the household register page in their own wallet.
@@ -534,8 +534,8 @@ class FamilyService:
         page is checked against it, and only then is the number looked up. Every other failure, the number
         having no account among them, is the same GUARDIAN_EVIDENCE_INVALID, and nothing is stored before
         every check passed: a stranger's request neither tells who has an account nor shows in their list."""
-        today = self.p.clock.now().astimezone(CHINA_TZ).date()
-        normalized = normalize_id_number(id_number, self.p.clock.now().date())
+        today = self.platform.clock.now().astimezone(CHINA_TZ).date()
+        normalized = normalize_id_number(id_number, self.platform.clock.now().date())
         if normalized is None:
             raise AppError("INVALID_ID_NUMBER", status=422)
         birth = birth_date_of(normalized)
@@ -544,7 +544,7 @@ class FamilyService:
         page = await self._register_page(guardian, licence_id)
         if not _same_day(page.get("birth_date"), birth):
             raise _evidence_invalid()
-        child = await citizen_by_id_number(self.p, normalized)
+        child = await citizen_by_id_number(self.platform, normalized)
         if child is None or not self._names(page, child):
             raise _evidence_invalid()
         link = await self._new_link(child, guardian.id, "guardian", "guardian")
@@ -552,8 +552,8 @@ class FamilyService:
 
     async def _check_guardianship(self, guardian: CitizenSnapshot, child: CitizenSnapshot, licence_id: str) -> None:
         """On renewal: the child still under 18, and the register page still valid and naming them."""
-        today = self.p.clock.now().astimezone(CHINA_TZ).date()
-        child_id_number = self.p.pii.decrypt(child.id_number_enc, "id_number") if child.id_number_enc else ""
+        today = self.platform.clock.now().astimezone(CHINA_TZ).date()
+        child_id_number = self.platform.pii.decrypt(child.id_number_enc, "id_number") if child.id_number_enc else ""
         if not child_id_number or age_on(birth_date_of(child_id_number), today) >= 18:
             raise AppError("GUARDIAN_NOT_MINOR", status=422)
         page = await self._register_page(guardian, licence_id)
@@ -562,55 +562,55 @@ class FamilyService:
 
     async def _register_page(self, guardian: CitizenSnapshot, licence_id: str) -> dict[str, Any]:
         """The fields of a child's page of the household register, valid, in the adult guardian's own wallet."""
-        today = self.p.clock.now().astimezone(CHINA_TZ).date()
-        guardian_id_number = self.p.pii.decrypt(guardian.id_number_enc, "id_number") if guardian.id_number_enc else ""
+        today = self.platform.clock.now().astimezone(CHINA_TZ).date()
+        guardian_id_number = self.platform.pii.decrypt(guardian.id_number_enc, "id_number") if guardian.id_number_enc else ""
         if not guardian_id_number or age_on(birth_date_of(guardian_id_number), today) < 18:
             raise _evidence_invalid()
         licence = await licence_of(guardian.id, licence_id, type_id="household_register")
-        if licence is None or validity_of(licence, self.p.clock.now()) != "valid":
+        if licence is None or validity_of(licence, self.platform.clock.now()) != "valid":
             raise _evidence_invalid()
-        page: dict[str, Any] = json.loads(self.p.pii.decrypt(licence.fields_enc, f"licence:{licence.id}"))["fields"]
+        page: dict[str, Any] = json.loads(self.platform.pii.decrypt(licence.fields_enc, f"licence:{licence.id}"))["fields"]
         if page.get("relationship") not in CHILD_RELATIONSHIPS:
             raise _evidence_invalid()
         return page
 
     def _names(self, page: dict[str, Any], child: CitizenSnapshot) -> bool:
         """Whether the page names the child by their verified name."""
-        return bool(child.name_enc) and page.get("name") == self.p.pii.decrypt(child.name_enc, "name")
+        return bool(child.name_enc) and page.get("name") == self.platform.pii.decrypt(child.name_enc, "name")
 
     async def _activate(self, link: FamilyLink, evidence_licence_id: str | None = None) -> FamilyLink:
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         renewal = link.status == "active"
         changes: dict[str, Any] = {"status": "active", "confirmed_at": now,
-                                   "expires_at": now + timedelta(days=self.s.family_link_days)}
+                                   "expires_at": now + timedelta(days=self.settings.family_link_days)}
         if evidence_licence_id:
             changes["evidence_licence_id"] = evidence_licence_id
         if not await FamilyLink.filter(id=link.id, status__in=("pending", "active")).update(**changes):
             raise Conflict("FAMILY_LINK_NOT_PENDING")
         link = await FamilyLink.get(id=link.id)
-        await audit.record_event(self.p.clock, actor=link.proxy_id, actor_type="citizen",
+        await audit.record_event(self.platform.clock, actor=link.proxy_id, actor_type="citizen",
                                  action="family_link_renewed" if renewal else "family_link_confirmed",
                                  subject_id=link.principal_id, attributes={"link_id": link.id, "basis": link.basis})
         principal, proxy = await self.people(link)
-        await notify(self.p.clock, link.principal_id, "family_link_confirmed",
+        await notify(self.platform.clock, link.principal_id, "family_link_confirmed",
                      {"proxy": self.masked(proxy)[0] or "-", "until": _day(link.expires_at)})
         return link
 
     async def _revoke(self, link: FamilyLink, by: str, by_type: str) -> FamilyLink:
         if link.status == "revoked":
             return link
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         await FamilyLink.filter(id=link.id).exclude(status="revoked").update(status="revoked", revoked_at=now,
                                                                                 revoked_by=by)
         link = await FamilyLink.get(id=link.id)
-        await audit.record_event(self.p.clock, actor=by, actor_type=by_type, action="family_link_revoked",
+        await audit.record_event(self.platform.clock, actor=by, actor_type=by_type, action="family_link_revoked",
                                  subject_id=link.principal_id, attributes={"link_id": link.id, "proxy": link.proxy_id})
         if self._declined(link):
             await self._keep_declined(link)
         principal, proxy = await self.people(link)
-        await notify(self.p.clock, link.principal_id, "family_link_revoked", {"proxy": self.masked(proxy)[0] or "-"})
+        await notify(self.platform.clock, link.principal_id, "family_link_revoked", {"proxy": self.masked(proxy)[0] or "-"})
         if link.confirmed_at is not None:  # a proxy whose request was never consented to learns no name
-            await notify(self.p.clock, link.proxy_id, "family_link_ended", {"principal": self.masked(principal)[0] or "-"})
+            await notify(self.platform.clock, link.proxy_id, "family_link_ended", {"principal": self.masked(principal)[0] or "-"})
         return link
 
     async def _link_of_proxy(self, proxy_id: str, link_id: str) -> AnyLink:

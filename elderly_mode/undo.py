@@ -22,7 +22,7 @@ from elderly_mode.models import UndoWindow
 
 class UndoService:
     def __init__(self, platform: Platform, applications: ApplicationService) -> None:
-        self.p = platform
+        self.platform = platform
         self.applications = applications
         applications.on_submitted.append(self.opened)
 
@@ -31,14 +31,14 @@ class UndoService:
         with it (a replayed submission opens none: the hook runs only for a new application)."""
         if not citizen.elderly_mode:
             return
-        minutes = self.p.settings.elderly_undo_minutes
+        minutes = self.platform.settings.elderly_undo_minutes
         await UndoWindow.create(application_id=application_id, citizen_id=citizen.id, submitted_at=at,
                                 undo_until=at + timedelta(minutes=minutes), using_db=conn)
 
     async def undo_until(self, citizen_id: str, application_id: str) -> datetime | None:
         """When the window of one of the citizen's applications closes (None: it has none, or it was used)."""
         window = await UndoWindow.get_or_none(application_id=application_id, citizen_id=citizen_id, withdrawn_at=None)
-        if window is None or window.undo_until <= self.p.clock.now():
+        if window is None or window.undo_until <= self.platform.clock.now():
             return None
         return window.undo_until
 
@@ -47,9 +47,9 @@ class UndoService:
         window = await UndoWindow.get_or_none(application_id=application_id, citizen_id=citizen_id)
         if window is None:
             raise Conflict("UNDO_NOT_AVAILABLE")
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if window.undo_until <= now:
-            raise AppError("UNDO_WINDOW_CLOSED", status=409, params={"minutes": self.p.settings.elderly_undo_minutes})
+            raise AppError("UNDO_WINDOW_CLOSED", status=409, params={"minutes": self.platform.settings.elderly_undo_minutes})
         view = await self.applications.withdraw(citizen_id, application_id, "长辈模式撤回（无责）")
         await UndoWindow.filter(application_id=application_id).update(withdrawn_at=now)
         return view

@@ -19,7 +19,7 @@ MAX_OVERRIDE = timedelta(days=14)
 class AppealService:
     def __init__(self, health: HealthCodeService) -> None:
         self.health = health
-        self.p = health.p
+        self.platform = health.platform
 
     async def submit(self, citizen: CitizenSnapshot, reason: str) -> Appeal:
         status = await self.health.status(citizen.id)
@@ -29,10 +29,10 @@ class AppealService:
             raise Conflict("APPEAL_PENDING")
         judged = await self.health.disputed_evidence(citizen.id)
         appeal = await Appeal.create(id=new_id("apl"), citizen_id=citizen.id, colour=status.colour, reason=reason,
-                                     created_at=self.p.clock.now(), judged=judged)
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="appeal_submitted",
+                                     created_at=self.platform.clock.now(), judged=judged)
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="appeal_submitted",
                                  subject_id=citizen.id, attributes={"appeal_id": appeal.id, "colour": status.colour})
-        await notify(self.p.clock, citizen.id, "appeal_received")
+        await notify(self.platform.clock, citizen.id, "appeal_received")
         return appeal
 
     async def mine(self, citizen_id: str) -> list[Appeal]:
@@ -47,7 +47,7 @@ class AppealService:
         else:
             rows = await Appeal.filter(status="approved", override_ended_at__isnull=False) \
                 .order_by("-override_ended_at", "id").limit(limit)
-        await audit.record_all(self.p.clock, [
+        await audit.record_all(self.platform.clock, [
             audit.access(citizen_id=row.citizen_id, actor=admin.name, actor_type="department", action="appeal_listed",
                          attributes=["health_status", "appeal"], purpose=f"申诉审核 {row.id}") for row in rows])
         return rows
@@ -58,7 +58,7 @@ class AppealService:
         appeal = await Appeal.get_or_none(id=appeal_id)
         if appeal is None:
             raise NotFound()
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         override_until = now + min(timedelta(hours=override_hours), MAX_OVERRIDE) if approve else None
         decided = await Appeal.filter(id=appeal.id, status="pending").update(
             status="approved" if approve else "rejected", reviewed_by=admin.id, reviewed_at=now, review_note=note,
@@ -67,8 +67,8 @@ class AppealService:
         if not decided:
             raise Conflict("APPEAL_ALREADY_DECIDED")
         action = "appeal_approved" if approve else "appeal_rejected"
-        await audit.record_access(self.p.clock, citizen_id=appeal.citizen_id, actor=admin.name, actor_type="department",
+        await audit.record_access(self.platform.clock, citizen_id=appeal.citizen_id, actor=admin.name, actor_type="department",
                                   action=action, attributes=["health_status", "appeal"], purpose="申诉审核")
-        await notify(self.p.clock, appeal.citizen_id, action, {"note": note})
+        await notify(self.platform.clock, appeal.citizen_id, action, {"note": note})
         await self.health.evaluate(appeal.citizen_id, trigger=action)
         return await Appeal.get(id=appeal.id)

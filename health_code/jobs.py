@@ -32,7 +32,7 @@ async def reevaluate_due(service: HealthCodeService, batch: int = 500) -> int:
     """Re-evaluate every citizen whose status is due to change; returns how many were."""
     done = 0
     while True:
-        due = await HealthStatus.filter(next_change_at__lte=service.p.clock.now()).order_by("next_change_at") \
+        due = await HealthStatus.filter(next_change_at__lte=service.platform.clock.now()).order_by("next_change_at") \
             .limit(batch).values_list("citizen_id", flat=True)
         for citizen_id in due:
             try:
@@ -46,7 +46,7 @@ async def reevaluate_due(service: HealthCodeService, batch: int = 500) -> int:
 
 async def purge_issued_codes(service: HealthCodeService) -> int:
     """Forget which citizen held a code once the code is long expired; returns how many were forgotten."""
-    return await IssuedHealthCode.filter(expires_at__lt=service.p.clock.now() - ISSUED_CODE_RETENTION).delete()
+    return await IssuedHealthCode.filter(expires_at__lt=service.platform.clock.now() - ISSUED_CODE_RETENTION).delete()
 
 
 def add_partner_key_jobs(scheduler: AsyncIOScheduler, cache: Cache, feeds: PartnerKeyFeeds) -> None:
@@ -57,8 +57,8 @@ def add_partner_key_jobs(scheduler: AsyncIOScheduler, cache: Cache, feeds: Partn
 def add_health_code_jobs(scheduler: AsyncIOScheduler, service: HealthCodeService) -> None:
     """`hc-reevaluate` and `hc-purge-issued` on the running scheduler (first run now, which is the catch-up after
     downtime). APScheduler keeps wall-clock time; what is due is decided by the service clock inside the job."""
-    add_exclusive_job(scheduler, service.p.cache, "hc-reevaluate", REEVALUATE_EVERY, lambda: reevaluate_due(service))
-    add_exclusive_job(scheduler, service.p.cache, "hc-purge-issued", PURGE_EVERY,
+    add_exclusive_job(scheduler, service.platform.cache, "hc-reevaluate", REEVALUATE_EVERY, lambda: reevaluate_due(service))
+    add_exclusive_job(scheduler, service.platform.cache, "hc-purge-issued", PURGE_EVERY,
                       lambda: purge_issued_codes(service))
 
 

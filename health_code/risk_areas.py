@@ -15,7 +15,7 @@ from health_code.service import LEVEL_RANK, REGION_CODE, HealthCodeService
 class RiskAreaService:
     def __init__(self, health: HealthCodeService) -> None:
         self.health = health
-        self.p = health.p
+        self.platform = health.platform
 
     async def add(self, admin: AuthenticatedClient, region_code: str, level: str, effective_from: datetime,
                   effective_to: datetime | None) -> tuple[RiskArea, int]:
@@ -26,8 +26,8 @@ class RiskAreaService:
         if effective_to is not None and effective_to <= effective_from:
             raise ValidationFailed([{"field": "effective_to", "problem": "must be after effective_from"}])
         area = await RiskArea.create(id=new_id("ra"), region_code=region_code, level=level, effective_from=effective_from,
-                                     effective_to=effective_to, created_by=admin.id, created_at=self.p.clock.now())
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="department", action="risk_area_added",
+                                     effective_to=effective_to, created_by=admin.id, created_at=self.platform.clock.now())
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="department", action="risk_area_added",
                                  attributes={"risk_area_id": area.id, "region_code": region_code, "level": level})
         return area, await self._reevaluate_travellers(region_code, trigger="risk_area_added")
 
@@ -35,11 +35,11 @@ class RiskAreaService:
         area = await RiskArea.get_or_none(id=area_id)
         if area is None:
             raise NotFound()
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if area.effective_to is not None and area.effective_to <= now:
             raise Conflict("RISK_AREA_ALREADY_ENDED")
         await RiskArea.filter(id=area.id).update(effective_to=now)
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="department", action="risk_area_ended",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="department", action="risk_area_ended",
                                  attributes={"risk_area_id": area.id})
         area.effective_to = now
         return area, await self._reevaluate_travellers(area.region_code, trigger="risk_area_ended")

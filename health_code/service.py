@@ -71,8 +71,8 @@ class ShownCode:
 
 class HealthCodeService:
     def __init__(self, platform: Platform, ruleset: RuleSet) -> None:
-        self.p = platform
-        self.s = platform.settings
+        self.platform = platform
+        self.settings = platform.settings
         self.rules = ruleset
         self._images: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
         self._renderer: Executor | None = None
@@ -91,7 +91,7 @@ class HealthCodeService:
         if kind not in EVIDENCE_KINDS:
             raise ValueError(f"unknown evidence kind {kind!r}")
         await HealthEvidence.create(id=new_id("ev"), citizen_id=citizen_id, kind=kind, source=source,
-                                    observed_at=observed_at, recorded_at=self.p.clock.now(), data=dict(data))
+                                    observed_at=observed_at, recorded_at=self.platform.clock.now(), data=dict(data))
 
     async def declare(self, citizen: CitizenSnapshot, symptoms: bool, confirmed_case: bool, travel_regions: list[str],
                       truthful: bool, trips: Sequence[tuple[str, date]] = ()) -> HealthStatus:
@@ -104,7 +104,7 @@ class HealthCodeService:
             raise ValidationFailed([{"field": "truthful", "problem": "the declaration must be confirmed as true"}])
         if not all(REGION_CODE.match(region) for region in travel_regions):
             raise ValidationFailed([{"field": "travel_regions", "problem": "6-digit region codes (GB/T 2260)"}])
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         visits = self._dated_visits(trips, now)
         for region in dict.fromkeys(travel_regions):  # stored first, evaluated once with the declaration
             await self._store_evidence(citizen.id, "travel", now, {"region_code": region}, source="self")
@@ -114,7 +114,7 @@ class HealthCodeService:
         data = {"symptoms": symptoms, "confirmed_case": confirmed_case, "travel_regions": travel_regions,
                 "trips": [{"region_code": region, "visited_on": day.isoformat()} for region, day, _ in visits]}
         status = await self.record_evidence(citizen.id, "declaration", now, data, source="self")
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_declaration",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="health_declaration",
                                  subject_id=citizen.id, attributes=["symptoms", "confirmed_case", "travel_regions"])
         return status
 
@@ -122,11 +122,11 @@ class HealthCodeService:
         """Re-evaluate the status from the evidence. One evaluation per citizen at a time, on every
         worker: two at once (a first fetch and a lab result) could each read the evidence before
         the other's and the last to store would win, a green over a red."""
-        async with cache_lock(self.p.cache, f"hc:evaluate:{citizen_id}", ttl=EVALUATION_LOCK, wait=EVALUATION_LOCK):
+        async with cache_lock(self.platform.cache, f"hc:evaluate:{citizen_id}", ttl=EVALUATION_LOCK, wait=EVALUATION_LOCK):
             return await self._evaluate(citizen_id, trigger)
 
     async def _evaluate(self, citizen_id: str, trigger: str) -> HealthStatus:
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         evidence = await self._evidence(citizen_id, now)
         verdict = await self._apply_upheld_appeal(citizen_id, evidence, now)
         previous = await HealthStatus.get_or_none(citizen_id=citizen_id)
@@ -144,7 +144,7 @@ class HealthCodeService:
         if recoloured:  # and again for codes stored meanwhile, from the status read before
             await self._refuse_codes_behind(citizen_id, verdict.colour)
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
-            await notify(self.p.clock, citizen_id, f"health_code_{verdict.colour}")
+            await notify(self.platform.clock, citizen_id, f"health_code_{verdict.colour}")
         return HealthStatus(citizen_id=citizen_id, **values)
 
     async def _evidence(self, citizen_id: str, now: datetime) -> list[Evidence]:
@@ -155,7 +155,7 @@ class HealthCodeService:
 
     async def disputed_evidence(self, citizen_id: str) -> list[list[str]]:
         """What an appeal made now disputes: [evidence id, rule id] of every match behind a colour that is not green."""
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         return sorted([list(pair) for pair in self.rules.disputed(await self._evidence(citizen_id, now), now)])
 
     @staticmethod
@@ -189,7 +189,7 @@ class HealthCodeService:
 
     async def citizens_who_visited(self, region_code: str) -> list[str]:
         """Citizens with travel evidence inside `region_code` recent enough to matter."""
-        since = self.p.clock.now() - self.rules.longest_window
+        since = self.platform.clock.now() - self.rules.longest_window
         rows = await HealthEvidence.filter(kind="travel", observed_at__gte=since).values_list("citizen_id", "data")
         prefix = region_prefix(region_code)
         return sorted({cid for cid, data in rows if str(data.get("region_code", "")).startswith(prefix)})
@@ -224,10 +224,10 @@ class HealthCodeService:
                                                                                          ended_by=rule_id)
         if not ended:
             return
-        await audit.record_event(self.p.clock, actor="health_code_rules", actor_type="system",
+        await audit.record_event(self.platform.clock, actor="health_code_rules", actor_type="system",
                                  action="appeal_override_ended", subject_id=appeal.citizen_id,
                                  attributes={"appeal_id": appeal.id, "ended_by": rule_id})
-        await notify(self.p.clock, appeal.citizen_id, "appeal_override_ended")
+        await notify(self.platform.clock, appeal.citizen_id, "appeal_override_ended")
 
     @staticmethod
     async def _store_status(citizen_id: str, values: dict[str, Any]) -> None:
@@ -242,7 +242,7 @@ class HealthCodeService:
     async def status(self, citizen_id: str) -> HealthStatus:
         """The current status, re-evaluated first if its next change is due."""
         status = await HealthStatus.get_or_none(citizen_id=citizen_id)
-        if status is None or (status.next_change_at is not None and status.next_change_at <= self.p.clock.now()):
+        if status is None or (status.next_change_at is not None and status.next_change_at <= self.platform.clock.now()):
             status = await self.evaluate(citizen_id, trigger="time" if status else "first_use")
         return status
 
@@ -253,13 +253,13 @@ class HealthCodeService:
     async def current_code(self, citizen: CitizenSnapshot) -> IssuedCode:
         """The citizen's signed code; the same one is returned until `reuse_margin` seconds before expiry."""
         key = f"hc:code:{citizen.id}"
-        raw = await self.p.cache.get(key)
+        raw = await self.platform.cache.get(key)
         if (shown := self._still_shown(raw)) is not None:
             return shown
         if raw is not None:
             # This worker's copy may be one another worker has renewed since: renewals are not
             # announced (see _issue_shown_code). Ask Redis before signing one more.
-            raw = await self.p.cache.get_fresh(key)
+            raw = await self.platform.cache.get_fresh(key)
             if (shown := self._still_shown(raw)) is not None:
                 return shown
         # A phone opening the app asks several times at once: the requests that found the same cached
@@ -272,8 +272,8 @@ class HealthCodeService:
         shown = self._shown(raw) if raw is not None else None
         if shown is None:
             return None
-        now, due = int(self.p.clock.timestamp()), shown.next_change_at
-        if shown.code.expires_at - now > self.s.health_code_reuse_margin and (due is None or due > now):
+        now, due = int(self.platform.clock.timestamp()), shown.next_change_at
+        if shown.code.expires_at - now > self.settings.health_code_reuse_margin and (due is None or due > now):
             return shown.code
         return None
 
@@ -289,14 +289,14 @@ class HealthCodeService:
         key = f"hc:code:{citizen.id}"
         for _ in range(3):
             status = await self.status(citizen.id)
-            now = int(self.p.clock.timestamp())
+            now = int(self.platform.clock.timestamp())
             next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
-            expires_at = max(lasting(status, now + self.s.health_code_ttl), now + 1)
+            expires_at = max(lasting(status, now + self.settings.health_code_ttl), now + 1)
             code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at)
-            if await self.p.cache.replace(key, found, _shown_json(code, next_change_at=next_change),
-                                          ttl=self.s.health_code_ttl, announce=False):
+            if await self.platform.cache.replace(key, found, _shown_json(code, next_change_at=next_change),
+                                          ttl=self.settings.health_code_ttl, announce=False):
                 return code
-            found = await self.p.cache.get(key)
+            found = await self.platform.cache.get(key)
             if (newer := self._still_shown(found)) is not None:
                 return newer  # another request cached a code after we began: that one is shown
         raise Unavailable()  # the status changed under three signings in a row: let the phone ask again
@@ -305,32 +305,32 @@ class HealthCodeService:
         """Replace the cached code with a mark of its own (not a plain delete): an issuance that began
         before the change finds its expected value gone, and a request that reads after the change
         never joins one that began before it."""
-        await self.p.cache.set(f"hc:code:{citizen_id}", ujson.dumps({"void": os.urandom(6).hex()}),
-                               ttl=self.s.health_code_ttl)
+        await self.platform.cache.set(f"hc:code:{citizen_id}", ujson.dumps({"void": os.urandom(6).hex()}),
+                               ttl=self.settings.health_code_ttl)
 
     async def extend(self, citizen: CitizenSnapshot) -> IssuedCode:
         """Elderly mode (适老化): once per code, before it lapses, a code that lives `elderly_extend_factor`
         times as long as a normal one (never past the status's next change). The shown code is replaced."""
         if not citizen.elderly_mode:
             raise Forbidden("ELDERLY_MODE_REQUIRED")
-        now = int(self.p.clock.timestamp())
-        raw = await self.p.cache.get_fresh(f"hc:code:{citizen.id}")  # this worker may mirror a renewed code
+        now = int(self.platform.clock.timestamp())
+        raw = await self.platform.cache.get_fresh(f"hc:code:{citizen.id}")  # this worker may mirror a renewed code
         cached = ujson.loads(raw) if raw is not None else None
         if not cached or "payload" not in cached or cached["expires_at"] <= now:
             raise AppError("CODE_LAPSED", status=410)
         if cached.get("extended"):
             raise Conflict("ALREADY_EXTENDED")
-        expires_at = cached["issued_at"] + self.s.health_code_ttl * self.s.elderly_extend_factor
+        expires_at = cached["issued_at"] + self.settings.health_code_ttl * self.settings.elderly_extend_factor
         due = cached.get("next_change_at")
         if due is not None:
             expires_at = min(expires_at, due)
         if expires_at <= cached["expires_at"]:
             raise Conflict("STATUS_CHANGE_DUE")  # the status changes before then: a fresh code follows it
         code = await self._issue(citizen, cached["colour"], tuple(cached["reasons"]), expires_at)
-        if not await self.p.cache.replace(f"hc:code:{citizen.id}", raw,
+        if not await self.platform.cache.replace(f"hc:code:{citizen.id}", raw,
                                           _shown_json(code, next_change_at=due, extended=True), ttl=expires_at - now):
             raise AppError("CODE_LAPSED", status=410)  # the code changed meanwhile (its status did): fetch it afresh
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="health_code_extended",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="health_code_extended",
                                  subject_id=citizen.id, attributes={"expires_at": expires_at})
         return code
 
@@ -338,11 +338,11 @@ class HealthCodeService:
         """A code for a printed card (大字打印卡), for someone without a phone: it lives APP_PRINT_CARD_TTL,
         never past the status's next scheduled change. It is a separate code, audited as printed by
         the citizen or by `proxy_id`, the family member who printed it; the one on screen is not replaced."""
-        now = int(self.p.clock.timestamp())
+        now = int(self.platform.clock.timestamp())
         status = await self.status(citizen.id)
-        expires_at = max(lasting(status, now + self.s.print_card_ttl), now + 60)
+        expires_at = max(lasting(status, now + self.settings.print_card_ttl), now + 60)
         code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at)
-        await audit.record_event(self.p.clock, actor=proxy_id or citizen.id, actor_type="proxy" if proxy_id else "citizen",
+        await audit.record_event(self.platform.clock, actor=proxy_id or citizen.id, actor_type="proxy" if proxy_id else "citizen",
                                  action="health_code_printed", subject_id=citizen.id,
                                  attributes={"expires_at": code.expires_at})
         return code
@@ -359,15 +359,15 @@ class HealthCodeService:
                                                                code.colour, caption)
         image = await drawn
         self._images[key] = image
-        while len(self._images) > self.s.health_code_image_cache:
+        while len(self._images) > self.settings.health_code_image_cache:
             self._images.popitem(last=False)
         return image
 
     def _render_pool(self) -> Executor | None:
         """Drawing runs in its own process: in a thread it would still hold the interpreter lock that
         the event loop needs, and every JSON request would wait behind it."""
-        if self._renderer is None and self.s.health_code_render_processes > 0:
-            self._renderer = ProcessPoolExecutor(self.s.health_code_render_processes,
+        if self._renderer is None and self.settings.health_code_render_processes > 0:
+            self._renderer = ProcessPoolExecutor(self.settings.health_code_render_processes,
                                                  mp_context=multiprocessing.get_context("spawn"))
         return self._renderer
 
@@ -380,14 +380,14 @@ class HealthCodeService:
     async def record_department_evidence(self, department: AuthenticatedClient, id_number: str, kind: str,
                                          observed_at: datetime, data: dict[str, Any], action: str) -> HealthStatus:
         """A department posts evidence (a lab's test result, a vaccination record) for the holder of `id_number`."""
-        if normalize_id_number(id_number, self.p.clock.now().date()) is None:
+        if normalize_id_number(id_number, self.platform.clock.now().date()) is None:
             raise AppError("INVALID_ID_NUMBER", status=422)  # before the date check, as before
-        if observed_at > self.p.clock.now() + timedelta(minutes=5):
+        if observed_at > self.platform.clock.now() + timedelta(minutes=5):
             raise ValidationFailed([{"field": "observed_at", "problem": "in the future"}])
-        citizen = await citizen_with_id_number(self.p, id_number)
+        citizen = await citizen_with_id_number(self.platform, id_number)
         status = await self.record_evidence(citizen.id, kind, observed_at, {**data, "department": department.id},
                                             source=f"{DEPARTMENT_SOURCE}{department.id}")
-        await audit.record_event(self.p.clock, actor=department.id, actor_type="department", action=action,
+        await audit.record_event(self.platform.clock, actor=department.id, actor_type="department", action=action,
                                  subject_id=citizen.id, attributes=sorted(data))
         return status
 
@@ -405,7 +405,7 @@ class HealthCodeService:
         left = await self.evaluate(from_citizen_id, trigger=trigger)
         refused = await self._refuse_all_codes(from_citizen_id, left.colour)
         await self._void_shown_code(from_citizen_id)  # whatever colour it shows, it names the owner
-        await audit.record_event(self.p.clock, actor="system", actor_type="system", action="health_evidence_moved",
+        await audit.record_event(self.platform.clock, actor="system", actor_type="system", action="health_evidence_moved",
                                  subject_id=to_citizen_id, attributes={"from": from_citizen_id, "evidence": moved,
                                                                        "codes_refused": refused})
         return moved
@@ -413,25 +413,25 @@ class HealthCodeService:
     async def _refuse_all_codes(self, citizen_id: str, colour: str) -> int:
         """Every live code of the citizen answers STATUS_CHANGED (with `colour`, the colour now) at online
         checks, whatever its colour; returns how many were not refused already."""
-        live = await IssuedHealthCode.filter(citizen_id=citizen_id, expires_at__gt=self.p.clock.now())
+        live = await IssuedHealthCode.filter(citizen_id=citizen_id, expires_at__gt=self.platform.clock.now())
         await self._refuse(live, colour)
         return sum(1 for row in live if row.status_changed_to is None)
 
     async def _issue(self, citizen: CitizenSnapshot, colour: str, reasons: tuple[int, ...], expires_at: int,
                      provenance: codec.Provenance | None = None) -> IssuedCode:
-        now = int(self.p.clock.timestamp())
-        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
-        id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
-        claims = claims_for_holder(os.urandom(6), colour, reasons, name, id_number, self.s.health_code_issuer, now,
+        now = int(self.platform.clock.timestamp())
+        name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+        id_number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+        claims = claims_for_holder(os.urandom(6), colour, reasons, name, id_number, self.settings.health_code_issuer, now,
                                    expires_at, converted_from=provenance[0] if provenance else None)
-        key = self.p.keys.current
+        key = self.platform.keys.current
         payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
         digest = payload_digest(payload)
         extra = {"partner_id": provenance[0], "source_code_hash": provenance[1].hex(), "source_state": provenance[2]} \
             if provenance else {}
         row = await self._remember_issued(claims, citizen.id, payload_digest=digest, **extra)
         # Not over a mark a status change may have left here already (see _refuse_codes_behind).
-        await self.p.cache.set_if_absent(PAYLOAD_KEY + digest, ujson.dumps(
+        await self.platform.cache.set_if_absent(PAYLOAD_KEY + digest, ujson.dumps(
             [citizen.id, claims.code_id.hex(), colour, sorted(reasons), claims.subject_masked, claims.issuer, now,
              expires_at, None, claims.holder.hex() if claims.holder else None, claims.converted_from]
         ), ttl=expires_at - now + 60)
@@ -447,7 +447,7 @@ class HealthCodeService:
             colour, reasons = status.colour, tuple(status.reasons)
         else:
             colour, reasons = partner_colour, ()
-        expires_at = min(expires_at, int(self.p.clock.timestamp()) + self.s.health_code_ttl)
+        expires_at = min(expires_at, int(self.platform.clock.timestamp()) + self.settings.health_code_ttl)
         return await self._issue(citizen, colour, reasons, expires_at, provenance), status
 
     async def _remember_issued(self, claims: codec.CodeClaims, citizen_id: str,
@@ -483,7 +483,7 @@ class HealthCodeService:
     async def _refuse_codes_behind(self, citizen_id: str, colour: str) -> None:
         """After the citizen's colour changed to `colour`: each live code of a better colour (and each one
         already refused) answers STATUS_CHANGED at every online check from now on, with `colour`."""
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         live = await IssuedHealthCode.filter(citizen_id=citizen_id, expires_at__gt=now)
         await self._refuse([row for row in live if row.status_changed_to not in (None, colour)
                             or (row.status_changed_to is None and worse(colour, row.colour))], colour)
@@ -503,13 +503,13 @@ class HealthCodeService:
         if not rows:
             return
         cached = [row for row in rows if row.payload_digest]
-        entries = await self.p.cache.get_many([PAYLOAD_KEY + str(row.payload_digest) for row in cached])
-        now = int(self.p.clock.timestamp())
+        entries = await self.platform.cache.get_many([PAYLOAD_KEY + str(row.payload_digest) for row in cached])
+        now = int(self.platform.clock.timestamp())
         for row, entry in zip(cached, entries):
             values = ujson.loads(entry) if entry is not None else None
             marked = values[:8] + [colour] + values[9:] if isinstance(values, list) and len(values) in (9, ENTRY_LENGTH) \
                 else {"status_changed": colour}
-            await self.p.cache.set(PAYLOAD_KEY + str(row.payload_digest), ujson.dumps(marked),
+            await self.platform.cache.set(PAYLOAD_KEY + str(row.payload_digest), ujson.dumps(marked),
                                    ttl=int(row.expires_at.timestamp()) - now + 60)
         await IssuedHealthCode.filter(code_id__in=[row.code_id for row in rows]).update(status_changed_to=colour)
 
@@ -521,8 +521,8 @@ class HealthCodeService:
         cache loss, a forgery, someone else's code) goes through the signature check. A forged text
         cannot have the digest of a code we issued, so both paths accept exactly the same codes.
         """
-        now = self.p.clock.timestamp()
-        known = await self.p.cache.get_many([payload_key(p) for p in payloads])
+        now = self.platform.clock.timestamp()
+        known = await self.platform.cache.get_many([payload_key(p) for p in payloads])
         results: list[tuple[codec.CodeClaims | codec.CodeError, str | None]] = []
         unknown: list[int] = []
         for index, entry in enumerate(known):
@@ -548,7 +548,7 @@ class HealthCodeService:
                 # PostgreSQL and Redis waited too) and delayed every request behind them.
                 await asyncio.sleep(0)
             chunk = unknown[start:start + CHECKS_BETWEEN_TURNS]
-            outcomes = codec.verify_payloads([payloads[i] for i in chunk], self.p.keys.public_key_for, now)
+            outcomes = codec.verify_payloads([payloads[i] for i in chunk], self.platform.keys.public_key_for, now)
             for index, outcome in zip(chunk, outcomes):
                 if isinstance(outcome, codec.CodeError):
                     results[index] = (outcome, None)
@@ -571,7 +571,7 @@ class HealthCodeService:
         [(claims, citizen_id)] = await self.verify_many([payload])
         changed = isinstance(claims, codec.StatusChanged)
         if citizen_id and (changed or not isinstance(claims, codec.CodeError)):  # what the verifier learned
-            await audit.record_access(self.p.clock, citizen_id=citizen_id, actor=verifier.name, actor_type="department",
+            await audit.record_access(self.platform.clock, citizen_id=citizen_id, actor=verifier.name, actor_type="department",
                                       action="health_code_verified",
                                       attributes=["current_color"] if changed else ["color", "subject_masked"],
                                       purpose=purpose)

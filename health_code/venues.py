@@ -33,19 +33,19 @@ class CheckIn:
 class VenueService:
     def __init__(self, health: HealthCodeService) -> None:
         self.health = health
-        self.p = health.p
+        self.platform = health.platform
 
     async def register(self, organisation: AuthenticatedClient, name: str, address: str, region_code: str) -> tuple[Venue, str]:
         venue = await Venue.create(id=new_id("ven"), name=name, address=address, region_code=region_code,
-                                   organisation_id=organisation.id, created_at=self.p.clock.now())
-        await audit.record_event(self.p.clock, actor=organisation.id, actor_type="department", action="venue_registered",
+                                   organisation_id=organisation.id, created_at=self.platform.clock.now())
+        await audit.record_event(self.platform.clock, actor=organisation.id, actor_type="department", action="venue_registered",
                                  attributes={"venue_id": venue.id})
         return venue, self.venue_code(venue)
 
     def venue_code(self, venue: Venue) -> str:
         """The static signed text printed on the venue poster: it names the venue and cannot be forged."""
-        key = self.p.keys.current
-        cwt = {codec.CWT_ISS: self.p.settings.health_code_issuer, codec.CWT_IAT: int(venue.created_at.timestamp()),
+        key = self.platform.keys.current
+        cwt = {codec.CWT_ISS: self.platform.settings.health_code_issuer, codec.CWT_IAT: int(venue.created_at.timestamp()),
                VENUE_CLAIMS_KEY: {1: venue.id, 2: venue.name}}
         return codec.sign_cwt(cwt, key.private_key, key.kid_bytes, VENUE_PREFIX)
 
@@ -58,7 +58,7 @@ class VenueService:
     async def check_in(self, citizen_id: str, venue_code: str) -> CheckIn:
         """Record a scan; a second scan of the same venue within 5 minutes is the same check-in."""
         try:
-            claims = codec.verify_cwt(venue_code, self.p.keys.public_key_for, VENUE_PREFIX)
+            claims = codec.verify_cwt(venue_code, self.platform.keys.public_key_for, VENUE_PREFIX)
             venue_id = str(claims[VENUE_CLAIMS_KEY][1])
         except codec.CodeError as exc:
             raise AppError("INVALID_VENUE_CODE", status=422, extra={"reason": exc.code}) from None
@@ -67,7 +67,7 @@ class VenueService:
         venue = await Venue.get_or_none(id=venue_id)
         if venue is None:
             raise NotFound()
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         recent = await VenueCheckIn.filter(citizen_id=citizen_id, venue_id=venue.id, at__gt=now - CHECK_IN_DEDUP).first()
         if recent is not None:
             return CheckIn(recent.id, venue.id, venue.name, recent.at, repeated=True)
@@ -84,7 +84,7 @@ class VenueService:
         if venue is None:
             raise NotFound()
         exposure = await VenueExposure.create(id=new_id("exp"), venue_id=venue.id, starts_at=starts_at, ends_at=ends_at,
-                                              marked_by=admin.id, created_at=self.p.clock.now())
+                                              marked_by=admin.id, created_at=self.platform.clock.now())
         visits = await VenueCheckIn.filter(venue_id=venue.id, at__gte=starts_at, at__lte=ends_at).order_by("at")
         first_visit: dict[str, datetime] = {}
         for visit in visits:
@@ -93,7 +93,7 @@ class VenueService:
             await self.health.record_evidence(citizen_id, "exposure", at, {"venue": venue.id, "exposure": exposure.id},
                                               source=f"admin:{admin.id}")
         await VenueExposure.filter(id=exposure.id).update(affected=len(first_visit))
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="department", action="venue_exposure_marked",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="department", action="venue_exposure_marked",
                                  attributes={"venue_id": venue.id, "exposure_id": exposure.id, "affected": len(first_visit)})
         return len(first_visit)
 

@@ -199,8 +199,8 @@ TOUCH_EVERY = 60  # seconds between updates of a session's "last used"
 
 class AccountService:
     def __init__(self, platform: Platform, sms: SmsGateway, identity: IdentityAuthority, face: FaceProvider) -> None:
-        self.p = platform
-        self.s = platform.settings
+        self.platform = platform
+        self.settings = platform.settings
         self.sms = sms
         self.identity = identity
         self.face = face
@@ -211,7 +211,7 @@ class AccountService:
         self._touched: dict[str, float] = {}  # session id -> when this process last asked to touch it
         self._snapshot = ParsedOnce(lambda raw: CitizenSnapshot(**json.loads(raw)))
         self.login_codes = OneTimeCodes(platform.cache, platform.pii, platform.clock, prefix="otp:", purpose="otp",
-                                        max_tries=self.s.otp_max_tries,
+                                        max_tries=self.settings.otp_max_tries,
                                         errors=CodeErrors(lapsed=lambda: Unauthorized("OTP_EXPIRED"), wrong="OTP_INVALID"))
 
     # -- SMS one-time code --------------------------------------------------------------------
@@ -219,36 +219,36 @@ class AccountService:
         phone = rules.normalize_phone(raw)
         if phone is None:
             raise AppError("INVALID_PHONE", status=422, extra={"fields": [{"field": "phone", "problem": "format"}]})
-        return phone, self.p.pii.lookup_hash(phone, "phone")
+        return phone, self.platform.pii.lookup_hash(phone, "phone")
 
     async def request_login_code(self, raw_phone: str, client_ip: str, channel: str = "sms") -> CodeSent:
         """Send a 6-digit login code (登录验证码) by SMS, or read it out in a voice call (`channel` "voice");
         the code itself is never returned."""
         phone, phone_hash = self._phone(raw_phone)
-        now = self.p.clock.timestamp()
-        cache = self.p.cache
+        now = self.platform.clock.timestamp()
+        cache = self.platform.cache
         previous = await get_json(cache, f"otp:{phone_hash}")
-        if previous and now < previous["sent_at"] + self.s.otp_resend_interval:
-            raise RateLimited(retry_after=int(previous["sent_at"] + self.s.otp_resend_interval - now) + 1)
+        if previous and now < previous["sent_at"] + self.settings.otp_resend_interval:
+            raise RateLimited(retry_after=int(previous["sent_at"] + self.settings.otp_resend_interval - now) + 1)
         # Two sends racing for the same phone: only one goes to the provider (held as long as a call may take).
         sending, holder = f"otp:sending:{phone_hash}", secrets.token_hex(8)
         if not await cache.set_if_absent(sending, holder, ttl=self._send_timeout(channel) + 5):
-            raise RateLimited(retry_after=self.s.otp_resend_interval)
-        limits = [ratelimit.Limit(f"otp-ip:{client_ip}", self.s.otp_ip_hourly_limit, 3600),
-                  ratelimit.Limit(f"otp-day:{phone_hash}", self.s.otp_daily_limit, 86400)]
+            raise RateLimited(retry_after=self.settings.otp_resend_interval)
+        limits = [ratelimit.Limit(f"otp-ip:{client_ip}", self.settings.otp_ip_hourly_limit, 3600),
+                  ratelimit.Limit(f"otp-day:{phone_hash}", self.settings.otp_daily_limit, 86400)]
         try:
-            await ratelimit.hit_all(cache, self.p.clock, limits)
+            await ratelimit.hit_all(cache, self.platform.clock, limits)
             code = new_code()
             await self._send_code(phone, code, channel, limits)
-            sent = self.p.clock.timestamp()  # the code lives from when the provider took it
-            await self.login_codes.keep(f"otp:{phone_hash}", code, expires_at=sent + self.s.otp_ttl,
-                                        keep_for=self.s.otp_ttl + self.s.otp_resend_interval + 60, sent_at=sent)
+            sent = self.platform.clock.timestamp()  # the code lives from when the provider took it
+            await self.login_codes.keep(f"otp:{phone_hash}", code, expires_at=sent + self.settings.otp_ttl,
+                                        keep_for=self.settings.otp_ttl + self.settings.otp_resend_interval + 60, sent_at=sent)
         finally:
             await cache.delete_if(sending, holder)
-        return CodeSent(expires_in=self.s.otp_ttl, resend_after=self.s.otp_resend_interval)
+        return CodeSent(expires_in=self.settings.otp_ttl, resend_after=self.settings.otp_resend_interval)
 
     def _send_timeout(self, channel: str) -> float:
-        return self.s.sms_timeout * 3 if channel == "voice" else self.s.sms_timeout  # a call takes longer to set up
+        return self.settings.sms_timeout * 3 if channel == "voice" else self.settings.sms_timeout  # a call takes longer to set up
 
     async def _send_code(self, phone: str, code: str, channel: str, limits: list[ratelimit.Limit]) -> None:
         """Hand the code to the provider. A code the provider did not take counts against no limit, and
@@ -258,10 +258,10 @@ class AccountService:
             if channel == "voice":
                 sending = self.sms.call_code(phone, code)
             else:
-                sending = self.sms.send(phone, LOGIN_CODE, sms_params(LOGIN_CODE, {"code": code, "minutes": self.s.otp_ttl // 60}))
+                sending = self.sms.send(phone, LOGIN_CODE, sms_params(LOGIN_CODE, {"code": code, "minutes": self.settings.otp_ttl // 60}))
             await asyncio.wait_for(sending, timeout=self._send_timeout(channel))
         except (ProviderError, asyncio.TimeoutError) as exc:
-            await ratelimit.hit_all(self.p.cache, self.p.clock, limits, amount=-1)
+            await ratelimit.hit_all(self.platform.cache, self.platform.clock, limits, amount=-1)
             if isinstance(exc, InvalidPhoneNumber):
                 raise AppError("INVALID_PHONE", status=422, extra={
                     "fields": [{"field": "phone", "problem": "refused by the SMS provider"}]}) from None
@@ -276,13 +276,13 @@ class AccountService:
         elderly mode: before sign-in, refusing others would tell whoever holds a phone number whether
         its account is in elderly mode. Tries stay counted per code. Returns the seconds now left."""
         phone, phone_hash = self._phone(raw_phone)
-        cache, now = self.p.cache, self.p.clock.timestamp()
+        cache, now = self.platform.cache, self.platform.clock.timestamp()
         record = await get_json(cache, f"otp:{phone_hash}")
         if record is None or now >= record["expires_at"]:
             raise Unauthorized("OTP_EXPIRED")
         if record.get("extended"):
             raise Conflict("ALREADY_EXTENDED")
-        record["expires_at"] = record["sent_at"] + self.s.otp_ttl * self.s.elderly_extend_factor
+        record["expires_at"] = record["sent_at"] + self.settings.otp_ttl * self.settings.elderly_extend_factor
         record["extended"] = True
         await set_json(cache, f"otp:{phone_hash}", record, ttl=int(record["expires_at"] - now) + 60)
         return round(record["expires_at"] - now)
@@ -297,8 +297,8 @@ class AccountService:
         phone, phone_hash = self._phone(raw_phone)
         if not _CODE.match(code or ""):
             raise ValidationFailed([{"field": "code", "problem": "6 digits"}])
-        await ratelimit.hit(self.p.cache, self.p.clock, f"login-ip:{client_ip}", self.s.login_ip_hourly_limit, 3600)
-        await self.login_codes.use(f"otp:{phone_hash}", code, ttl=self.s.otp_ttl + 60)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"login-ip:{client_ip}", self.settings.login_ip_hourly_limit, 3600)
+        await self.login_codes.use(f"otp:{phone_hash}", code, ttl=self.settings.otp_ttl + 60)
         return phone
 
     async def sign_in_verified_phone(self, phone: str, device_name: str | None, audience: str | None = None,
@@ -314,17 +314,17 @@ class AccountService:
                             via: str = "sms") -> SignedIn:
         """A new device session (and its tokens) for a citizen whose sign-in was just proven."""
         device = (device_name or "").strip()[:64] or "未命名设备"
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         session = await LoginSession.create(
             id=new_id("ses"), citizen_id=citizen.id, device_name=device, created_at=now, last_used_at=now,
-            expires_at=now + timedelta(seconds=self.s.refresh_token_ttl),
+            expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl),
         )
         refresh = await self._new_refresh_token(session.id)
         attributes = {"session_id": session.id} if via == "sms" and audience is None else \
-            {"session_id": session.id, "via": via, "audience": audience or self.s.citizen_audience}
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="login",
+            {"session_id": session.id, "via": via, "audience": audience or self.settings.citizen_audience}
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="login",
                                  subject_id=citizen.id, attributes=attributes)
-        await notify(self.p.clock, citizen.id, "login_new_device", {"device": device, "at": rfc3339(now)})
+        await notify(self.platform.clock, citizen.id, "login_new_device", {"device": device, "at": rfc3339(now)})
         return self._signed_in(citizen, session.id, refresh, audience)
 
     async def _citizen_for_phone(self, phone: str, phone_hash: str) -> Citizen:
@@ -333,20 +333,20 @@ class AccountService:
             return citizen
         try:
             return await Citizen.create(
-                id=new_id("c"), phone_enc=self.p.pii.encrypt(phone, "phone"), phone_hash=phone_hash,
-                created_at=self.p.clock.now(),
+                id=new_id("c"), phone_enc=self.platform.pii.encrypt(phone, "phone"), phone_hash=phone_hash,
+                created_at=self.platform.clock.now(),
             )
         except IntegrityError:  # a parallel first login created it
             return await Citizen.get(phone_hash=phone_hash)
 
     async def _new_refresh_token(self, session_id: str) -> str:
         token = secrets.token_urlsafe(32)
-        await RefreshToken.create(session_id=session_id, token_hash=_token_hash(token), created_at=self.p.clock.now())
+        await RefreshToken.create(session_id=session_id, token_hash=_token_hash(token), created_at=self.platform.clock.now())
         return token
 
     def _signed_in(self, citizen: CitizenSnapshot, session_id: str, refresh: str, audience: str | None = None) -> SignedIn:
-        access = self.p.tokens.issue(citizen.id, session_id, audience or self.s.citizen_audience)
-        return SignedIn(access, refresh, self.s.access_token_ttl, citizen, session_id)
+        access = self.platform.tokens.issue(citizen.id, session_id, audience or self.settings.citizen_audience)
+        return SignedIn(access, refresh, self.settings.access_token_ttl, citizen, session_id)
 
     async def refresh(self, refresh_token: str) -> SignedIn:
         """Swap a refresh token for new tokens. A token used twice signs the whole session out."""
@@ -354,14 +354,14 @@ class AccountService:
         if row is None:
             raise Unauthorized("REFRESH_TOKEN_INVALID")
         session: LoginSession = row.session
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if session.revoked_at is not None or session.expires_at <= now:
             raise Unauthorized("REFRESH_TOKEN_INVALID")
         claimed = row.used_at is None and await RefreshToken.filter(id=row.id, used_at=None).update(used_at=now) == 1
         if not claimed:
             # Replay of a rotated token: someone holds a copy. Revoke the whole family.
             await self._revoke(session, "refresh_reuse", actor=session.citizen_id, actor_type="system")
-            await notify(self.p.clock, session.citizen_id, "refresh_token_reused", {"device": session.device_name})
+            await notify(self.platform.clock, session.citizen_id, "refresh_token_reused", {"device": session.device_name})
             raise Unauthorized("REFRESH_TOKEN_REUSED")
         await LoginSession.filter(id=session.id).update(last_used_at=now)
         citizen = await citizen_record(session.citizen_id)
@@ -373,19 +373,19 @@ class AccountService:
             await self._revoke(session, "logout", actor=claims.subject, actor_type="citizen")
 
     async def _revoke(self, session: LoginSession, reason: str, actor: str, actor_type: str) -> None:
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         # A signed-out device gets no more pushes: its token goes with the session.
         await LoginSession.filter(id=session.id, revoked_at=None).update(
             revoked_at=now, revoked_reason=reason, push_platform=None, push_token_enc=None, push_token_hash=None)
         # Access tokens of this session stop working at once on every worker.
-        await self.p.cache.set(f"sess:{session.id}", "0", ttl=self.s.access_token_ttl + 60)
-        await audit.record_event(self.p.clock, actor=actor, actor_type=actor_type, action="session_revoked",
+        await self.platform.cache.set(f"sess:{session.id}", "0", ttl=self.settings.access_token_ttl + 60)
+        await audit.record_event(self.platform.clock, actor=actor, actor_type=actor_type, action="session_revoked",
                                  subject_id=session.citizen_id, attributes={"session_id": session.id, "reason": reason})
 
     async def signed_in(self, session_id: str, citizen_id: str) -> CitizenSnapshot:
         """Checked on every authenticated request: the session is live (a revocation counts at once
         on every worker) and who it belongs to, read from the cache in one round trip."""
-        state, data = await self.p.cache.get_many([f"sess:{session_id}", f"citizen:{citizen_id}"])
+        state, data = await self.platform.cache.get_many([f"sess:{session_id}", f"citizen:{citizen_id}"])
         if state is None:
             state = await self._session_state(session_id)
         if state != "1":
@@ -395,36 +395,36 @@ class AccountService:
 
     async def session_active(self, session_id: str) -> bool:
         """Cached briefly; revocations overwrite the cache."""
-        state = await self.p.cache.get(f"sess:{session_id}")
+        state = await self.platform.cache.get(f"sess:{session_id}")
         return (state or await self._session_state(session_id)) == "1"
 
     async def _session_state(self, session_id: str) -> str:
         session = await LoginSession.get_or_none(id=session_id)
-        active = session is not None and session.revoked_at is None and session.expires_at > self.p.clock.now()
+        active = session is not None and session.revoked_at is None and session.expires_at > self.platform.clock.now()
         state = "1" if active else "0"
-        await self.p.cache.set(f"sess:{session_id}", state, ttl=60)
+        await self.platform.cache.set(f"sess:{session_id}", state, ttl=60)
         return state
 
     async def touch_session(self, session_id: str) -> None:
         """Keep "last used" of the device list current, writing at most once a minute per session
         (the cache decides across workers; this process asks at most once a minute per session)."""
-        now = self.p.clock.timestamp()
+        now = self.platform.clock.timestamp()
         if now - self._touched.get(session_id, float("-inf")) < TOUCH_EVERY:
             return
         if len(self._touched) > 100_000:  # a worker's memory stays bounded
             self._touched.clear()
         self._touched[session_id] = now
-        if await self.p.cache.set_if_absent(f"touch:{session_id}", "1", ttl=TOUCH_EVERY):
-            await LoginSession.filter(id=session_id).update(last_used_at=self.p.clock.now())
+        if await self.platform.cache.set_if_absent(f"touch:{session_id}", "1", ttl=TOUCH_EVERY):
+            await LoginSession.filter(id=session_id).update(last_used_at=self.platform.clock.now())
 
     async def sessions(self, citizen_id: str) -> list[LoginSession]:
-        return await LoginSession.filter(citizen_id=citizen_id, revoked_at=None, expires_at__gt=self.p.clock.now()).order_by("-last_used_at")
+        return await LoginSession.filter(citizen_id=citizen_id, revoked_at=None, expires_at__gt=self.platform.clock.now()).order_by("-last_used_at")
 
     async def sign_out_session(self, citizen_id: str, session_id: str) -> None:
         """Remote sign-out (退出其他设备). Only the citizen's own sessions are found."""
         session = await get_owned(LoginSession, citizen_id, session_id, revoked_at=None)
         await self._revoke(session, "remote_sign_out", actor=citizen_id, actor_type="citizen")
-        await notify(self.p.clock, citizen_id, "session_revoked", {"device": session.device_name})
+        await notify(self.platform.clock, citizen_id, "session_revoked", {"device": session.device_name})
 
     # -- profile and identity levels ----------------------------------------------------------
     async def citizen(self, citizen_id: str) -> CitizenSnapshot:
@@ -432,37 +432,37 @@ class AccountService:
 
         Whatever changes a citizen row must call `forget_citizen` afterwards.
         """
-        raw = await self.p.cache.get(f"citizen:{citizen_id}")
+        raw = await self.platform.cache.get(f"citizen:{citizen_id}")
         if raw is not None:
             return self._snapshot(raw)
         row = await Citizen.get_or_none(id=citizen_id)
         if row is None:
             raise Unauthorized("TOKEN_INVALID")
         snapshot = snapshot_of(row)
-        await set_json(self.p.cache, f"citizen:{citizen_id}", dataclasses.asdict(snapshot), ttl=300)
+        await set_json(self.platform.cache, f"citizen:{citizen_id}", dataclasses.asdict(snapshot), ttl=300)
         return snapshot
 
     async def phone_of(self, citizen_id: str) -> str | None:
         """The citizen's own phone number, for a message to them (短信通知), as stored now (not the cached
         snapshot: a changed number counts at once); None once the account is closed."""
         row = await Citizen.get_or_none(id=citizen_id)
-        return self.p.pii.decrypt(row.phone_enc, "phone") if row else None
+        return self.platform.pii.decrypt(row.phone_enc, "phone") if row else None
 
     async def set_preferences(self, citizen_id: str, elderly_mode: bool | None) -> dict[str, bool]:
         """The citizen's display preferences (长辈模式 for now); the whole set is returned as stored."""
         if elderly_mode is not None:
             await Citizen.filter(id=citizen_id).update(elderly_mode=elderly_mode)
             await self.forget_citizen(citizen_id)
-            await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="preferences_changed",
+            await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen", action="preferences_changed",
                                      subject_id=citizen_id, attributes=["elderly_mode"])
         citizen = await self.citizen(citizen_id)
         return {"elderly_mode": citizen.elderly_mode}
 
     async def forget_citizen(self, citizen_id: str) -> None:
-        await self.p.cache.delete(f"citizen:{citizen_id}")
+        await self.platform.cache.delete(f"citizen:{citizen_id}")
 
     def profile(self, citizen: CitizenSnapshot) -> Profile:
-        pii = self.p.pii
+        pii = self.platform.pii
         return Profile(
             id=citizen.id,
             level=citizen.level,
@@ -476,9 +476,9 @@ class AccountService:
         """实名认证: the identity authority confirms the name + ID-number pair, then it is bound to this
         account (one pair, one account). Nothing is stored unless the authority confirmed it."""
         name, id_number = self._pair(raw_name, raw_id_number)
-        id_hash = self.p.pii.lookup_hash(id_number, "id_number")
+        id_hash = self.platform.pii.lookup_hash(id_number, "id_number")
         if citizen.level >= rules.LEVEL_REAL_NAME:
-            same_name = citizen.name_enc is not None and self.p.pii.decrypt(citizen.name_enc, "name") == name
+            same_name = citizen.name_enc is not None and self.platform.pii.decrypt(citizen.name_enc, "name") == name
             if citizen.id_number_hash == id_hash and same_name:
                 return citizen.level  # the same identity again: nothing changes
             raise Conflict("IDENTITY_ALREADY_VERIFIED")
@@ -488,23 +488,23 @@ class AccountService:
         try:
             async with in_transaction():
                 updated = await Citizen.filter(id=citizen.id, level=rules.LEVEL_PHONE).update(
-                    name_enc=self.p.pii.encrypt(name, "name"), id_number_enc=self.p.pii.encrypt(id_number, "id_number"),
-                    id_number_hash=id_hash, level=rules.LEVEL_REAL_NAME, identity_verified_at=self.p.clock.now(),
+                    name_enc=self.platform.pii.encrypt(name, "name"), id_number_enc=self.platform.pii.encrypt(id_number, "id_number"),
+                    id_number_hash=id_hash, level=rules.LEVEL_REAL_NAME, identity_verified_at=self.platform.clock.now(),
                 )
         except IntegrityError:
             raise _held_elsewhere() from None
         if updated != 1:
             raise Conflict("IDENTITY_ALREADY_VERIFIED")
         await self.forget_citizen(citizen.id)
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="identity_verified",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="identity_verified",
                                  subject_id=citizen.id, attributes={"fields": ["name", "id_number"],
                                                                     "confirmed_by": "identity_authority"})
-        await notify(self.p.clock, citizen.id, "identity_verified")
+        await notify(self.platform.clock, citizen.id, "identity_verified")
         return rules.LEVEL_REAL_NAME
 
     def _pair(self, raw_name: str, raw_id_number: str) -> tuple[str, str]:
         name = rules.normalize_name(raw_name)
-        id_number = rules.normalize_id_number(raw_id_number, self.p.clock.now().date())
+        id_number = rules.normalize_id_number(raw_id_number, self.platform.clock.now().date())
         if name is None:
             raise AppError("INVALID_NAME", status=422, extra={"fields": [{"field": "name", "problem": "format"}]})
         if id_number is None:
@@ -514,20 +514,20 @@ class AccountService:
     async def _confirmed_by_authority(self, citizen_id: str, name: str, id_number: str) -> None:
         """Ask the identity authority (二要素). A pair it does not confirm is 422 IDENTITY_MISMATCH and
         counts against the account's daily limit; an authority that cannot answer is 503."""
-        limit = self.s.identity_mismatch_daily_limit
+        limit = self.settings.identity_mismatch_daily_limit
         counter = f"identity-mismatch:{citizen_id}"
         # Read the count (amount 0); at the limit one more hit answers 429 with its Retry-After, and the
         # authority is not asked.
-        refused = await ratelimit.hit(self.p.cache, self.p.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT",
+        refused = await ratelimit.hit(self.platform.cache, self.platform.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT",
                                       amount=0)
         if refused >= limit:
-            await ratelimit.hit(self.p.cache, self.p.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT")
+            await ratelimit.hit(self.platform.cache, self.platform.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT")
         asked = ratelimit.Limit(f"identity:{citizen_id}", 10, 86400)  # what the authority is asked, a day
-        await ratelimit.hit_all(self.p.cache, self.p.clock, [asked])
+        await ratelimit.hit_all(self.platform.cache, self.platform.clock, [asked])
         try:
-            verdict = await asyncio.wait_for(self.identity.check(name, id_number), timeout=self.s.identity_timeout)
+            verdict = await asyncio.wait_for(self.identity.check(name, id_number), timeout=self.settings.identity_timeout)
         except (ProviderError, asyncio.TimeoutError) as exc:
-            await ratelimit.hit_all(self.p.cache, self.p.clock, [asked], amount=-1)  # not answered: not counted
+            await ratelimit.hit_all(self.platform.cache, self.platform.clock, [asked], amount=-1)  # not answered: not counted
             log.warning("identity authority did not answer: %s", _kind(exc))
             raise Unavailable("IDENTITY_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
         if verdict.confirmed:
@@ -536,8 +536,8 @@ class AccountService:
             raise AppError("INVALID_NAME", status=422, extra={"fields": [{"field": "name", "problem": "refused by the identity authority"}]})
         if verdict.outcome == INVALID_ID_NUMBER:
             raise AppError("INVALID_ID_NUMBER", status=422, extra={"fields": [{"field": "id_number", "problem": "refused by the identity authority"}]})
-        await ratelimit.hit(self.p.cache, self.p.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT")
-        await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="identity_mismatch",
+        await ratelimit.hit(self.platform.cache, self.platform.clock, counter, limit, 86400, code="IDENTITY_MISMATCH_LIMIT")
+        await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen", action="identity_mismatch",
                                  subject_id=citizen_id, attributes={"outcome": verdict.outcome})
         raise AppError("IDENTITY_MISMATCH", status=422, extra={"fields": [
             {"field": "name", "problem": "does not match the ID number"}]})
@@ -551,37 +551,37 @@ class AccountService:
             raise ValidationFailed([{"field": "purpose", "problem": f"one of {', '.join(FACE_PURPOSES)}"}])
         if purpose == "level3":
             require_level(citizen, rules.LEVEL_REAL_NAME)
-            name = self.p.pii.decrypt(citizen.name_enc or "", "name")
-            id_number = self.p.pii.decrypt(citizen.id_number_enc or "", "id_number")
+            name = self.platform.pii.decrypt(citizen.name_enc or "", "name")
+            id_number = self.platform.pii.decrypt(citizen.id_number_enc or "", "id_number")
         else:
             name, id_number = await self._reclaimable(citizen, raw_name or "", raw_id_number or "")
-        attempts = ratelimit.Limit(f"face:{citizen.id}", self.s.face_daily_attempts, 86400)
-        await ratelimit.hit_all(self.p.cache, self.p.clock, [attempts])
-        redirect = self.s.face_redirect_url or f"{self.s.issuer}/face-check/done"
+        attempts = ratelimit.Limit(f"face:{citizen.id}", self.settings.face_daily_attempts, 86400)
+        await ratelimit.hit_all(self.platform.cache, self.platform.clock, [attempts])
+        redirect = self.settings.face_redirect_url or f"{self.settings.issuer}/face-check/done"
         try:
-            started = await asyncio.wait_for(self.face.start(name, id_number, redirect), timeout=self.s.face_timeout)
+            started = await asyncio.wait_for(self.face.start(name, id_number, redirect), timeout=self.settings.face_timeout)
         except (ProviderError, asyncio.TimeoutError) as exc:
-            await ratelimit.hit_all(self.p.cache, self.p.clock, [attempts], amount=-1)  # no check was made
+            await ratelimit.hit_all(self.platform.cache, self.platform.clock, [attempts], amount=-1)  # no check was made
             if isinstance(exc, FaceSubjectRefused):
                 raise AppError("FACE_CHECK_NOT_POSSIBLE", status=422) from None
             log.warning("face provider did not start a session: %s", _kind(exc))
             raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         row = await FaceSession.create(
             id=new_id("face"), citizen_id=citizen.id, purpose=purpose, provider=self.face.name,
-            biz_token=started.biz_token, name_enc=self.p.pii.encrypt(name, "name"),
-            id_number_enc=self.p.pii.encrypt(id_number, "id_number"),
-            id_number_hash=self.p.pii.lookup_hash(id_number, "id_number"), created_at=now,
-            expires_at=now + timedelta(seconds=self.s.face_session_ttl))
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="face_session_started",
+            biz_token=started.biz_token, name_enc=self.platform.pii.encrypt(name, "name"),
+            id_number_enc=self.platform.pii.encrypt(id_number, "id_number"),
+            id_number_hash=self.platform.pii.lookup_hash(id_number, "id_number"), created_at=now,
+            expires_at=now + timedelta(seconds=self.settings.face_session_ttl))
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="face_session_started",
                                  subject_id=citizen.id, attributes={"session_id": row.id, "purpose": purpose})
-        return FaceSessionStarted(row.id, self.face.name, started.biz_token, started.url, self.s.face_session_ttl)
+        return FaceSessionStarted(row.id, self.face.name, started.biz_token, started.url, self.settings.face_session_ttl)
 
     async def _reclaimable(self, citizen: CitizenSnapshot, raw_name: str, raw_id_number: str) -> tuple[str, str]:
         """A pair the authority confirms and another account holds, asked for by an account that holds
         no other identity."""
         name, id_number = self._pair(raw_name, raw_id_number)
-        id_hash = self.p.pii.lookup_hash(id_number, "id_number")
+        id_hash = self.platform.pii.lookup_hash(id_number, "id_number")
         if citizen.level >= rules.LEVEL_REAL_NAME and citizen.id_number_hash != id_hash:
             raise Conflict("IDENTITY_ALREADY_VERIFIED")
         await self._confirmed_by_authority(citizen.id, name, id_number)
@@ -602,17 +602,17 @@ class AccountService:
         session = await get_owned(FaceSession, citizen.id, session_id)
         if session.used_at is not None:
             raise Conflict("FACE_SESSION_USED")
-        if session.expires_at <= self.p.clock.now():
+        if session.expires_at <= self.platform.clock.now():
             raise AppError("FACE_SESSION_EXPIRED", status=410)
         verdict = await self._verdict(session.biz_token)
         if not verdict.finished:
             raise Conflict("FACE_CHECK_NOT_FINISHED")
         passed = self._passes(session, verdict)
         claimed = await FaceSession.filter(id=session.id, used_at=None).update(
-            used_at=self.p.clock.now(), outcome="passed" if passed else "failed")
+            used_at=self.platform.clock.now(), outcome="passed" if passed else "failed")
         if claimed != 1:
             raise Conflict("FACE_SESSION_USED")
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen",
                                  action="face_check_passed" if passed else "face_check_failed", subject_id=citizen.id,
                                  attributes={"session_id": session.id, "purpose": session.purpose,
                                              "score": round(verdict.similarity / 100, 3), "live": verdict.live,
@@ -626,7 +626,7 @@ class AccountService:
     async def _verify_face_sample(self, citizen: CitizenSnapshot, liveness_sample: str) -> int:
         """Stand-in only: one call does what the phone does in the provider's page (a session, the
         capture, the verdict). Refused while the face provider is a real one."""
-        if self.s.production or not is_stand_in(self.s.face_url):
+        if self.settings.production or not is_stand_in(self.settings.face_url):
             raise AppError("FACE_SAMPLE_NOT_ACCEPTED", status=422, extra={"fields": [
                 {"field": "liveness_sample", "problem": "only with the stand-in face provider; send session_id"}]})
         require_level(citizen, rules.LEVEL_REAL_NAME)
@@ -638,7 +638,7 @@ class AccountService:
             raise AppError("INVALID_LIVENESS_SAMPLE", status=422, extra={"fields": [{"field": "liveness_sample", "problem": "base64"}]})
         started = await self.start_face_session(citizen)
         try:
-            await asyncio.wait_for(self.face.complete_with_sample(started.biz_token, sample), timeout=self.s.face_timeout)
+            await asyncio.wait_for(self.face.complete_with_sample(started.biz_token, sample), timeout=self.settings.face_timeout)
         except (ProviderError, asyncio.TimeoutError) as exc:
             log.warning("stand-in face page did not take the sample: %s", _kind(exc))
             raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
@@ -646,7 +646,7 @@ class AccountService:
 
     async def _verdict(self, biz_token: str) -> FaceVerdict:
         try:
-            return await asyncio.wait_for(self.face.verdict(biz_token), timeout=self.s.face_timeout)
+            return await asyncio.wait_for(self.face.verdict(biz_token), timeout=self.settings.face_timeout)
         except FaceSessionGone:
             raise AppError("FACE_SESSION_EXPIRED", status=410) from None
         except (ProviderError, asyncio.TimeoutError) as exc:
@@ -656,23 +656,23 @@ class AccountService:
     def _passes(self, session: FaceSession, verdict: FaceVerdict) -> bool:
         """Live, similar enough to the authority's photo, and of the very pair the session was started
         for (a verdict of another person's check never counts)."""
-        same_person = (verdict.id_number or "").upper() == self.p.pii.decrypt(session.id_number_enc, "id_number") \
-            and (verdict.name is None or verdict.name == self.p.pii.decrypt(session.name_enc, "name"))
+        same_person = (verdict.id_number or "").upper() == self.platform.pii.decrypt(session.id_number_enc, "id_number") \
+            and (verdict.name is None or verdict.name == self.platform.pii.decrypt(session.name_enc, "name"))
         return same_person and verdict.passed_at_provider and verdict.live \
-            and verdict.similarity / 100 >= self.s.face_pass_score
+            and verdict.similarity / 100 >= self.settings.face_pass_score
 
     async def _lift_to_face_level(self, citizen: CitizenSnapshot) -> int:
         if citizen.level < rules.LEVEL_FACE:
-            await Citizen.filter(id=citizen.id).update(level=rules.LEVEL_FACE, face_verified_at=self.p.clock.now())
+            await Citizen.filter(id=citizen.id).update(level=rules.LEVEL_FACE, face_verified_at=self.platform.clock.now())
             await self.forget_citizen(citizen.id)
-            await notify(self.p.clock, citizen.id, "face_verified")
+            await notify(self.platform.clock, citizen.id, "face_verified")
         return max(citizen.level, rules.LEVEL_FACE)
 
     async def _reclaim(self, citizen: CitizenSnapshot, session: FaceSession) -> int:
         """The owner of a pair proved it with their face: the account holding it drops to level 1 (its
         sessions and ID voucher are revoked, what departments attached to the identity moves here, and it
         is told by SMS), and the pair is bound here at level 3."""
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         holder = await Citizen.get_or_none(id_number_hash=session.id_number_hash)
         released = holder is not None and holder.id != citizen.id
         try:
@@ -694,10 +694,10 @@ class AccountService:
         await self.forget_citizen(citizen.id)
         if released:
             await self._release(holder, citizen.id, session.id)
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="identity_reclaimed",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="identity_reclaimed",
                                  subject_id=citizen.id, attributes={"session_id": session.id,
                                                                     "released_from": holder.id if released else None})
-        await notify(self.p.clock, citizen.id, "face_verified")
+        await notify(self.platform.clock, citizen.id, "face_verified")
         return rules.LEVEL_FACE
 
     async def _release(self, holder: Citizen, claimant_id: str, session_id: str) -> None:
@@ -709,9 +709,9 @@ class AccountService:
             await released(snapshot)
         for moved in self.on_identity_moved:
             await moved(holder.id, claimant_id)
-        await audit.record_event(self.p.clock, actor=claimant_id, actor_type="citizen", action="identity_released",
+        await audit.record_event(self.platform.clock, actor=claimant_id, actor_type="citizen", action="identity_released",
                                  subject_id=holder.id, attributes={"session_id": session_id, "to": claimant_id})
-        await notify(self.p.clock, holder.id, "identity_reclaimed")
+        await notify(self.platform.clock, holder.id, "identity_reclaimed")
 
 
 def _held_elsewhere() -> AppError:

@@ -196,10 +196,10 @@ class SocialInsurance:
 
     def __init__(self, asker: DepartmentAsker) -> None:
         self.asker = asker
-        self.p = asker.platform
+        self.platform = asker.platform
 
     def _today(self) -> date:
-        return self.p.clock.now().astimezone(CHINA_TZ).date()
+        return self.platform.clock.now().astimezone(CHINA_TZ).date()
 
     async def status(self, citizen_id: str, language: str) -> InsuredStatus:
         reply = await self.asker.ask(HRSS_INSURED_STATUS, citizen_id)
@@ -223,21 +223,21 @@ class SocialInsurance:
                           language: str) -> SocialInsuranceProofView:
         """A printable proof of the rights record as 人社 gives it now; `name_masked` and `id_number_masked` are
         the holder's as accounts masks them. At most 5 in ten minutes and 20 a day (429 RATE_LIMITED)."""
-        await hit_all(self.p.cache, self.p.clock, [Limit(f"si-proof:{citizen_id}:{window}", limit, window)
+        await hit_all(self.platform.cache, self.platform.clock, [Limit(f"si-proof:{citizen_id}:{window}", limit, window)
                                                    for limit, window in PROOF_LIMITS])
         reply = await self.asker.ask(HRSS_RIGHTS_RECORD, citizen_id)
         record = read_reply(RightsRecord, reply, HRSS_RIGHTS_RECORD)
-        proof_id, now = new_id("sip"), self.p.clock.now()
+        proof_id, now = new_id("sip"), self.platform.clock.now()
         proof = await SocialInsuranceProof.create(
             id=proof_id, citizen_id=citizen_id, record_no=record.record_no,
             record_digest=proof_token.record_digest(reply),
-            record_enc=self.p.pii.encrypt(json.dumps(reply, ensure_ascii=False), f"si-proof-record:{proof_id}"),
-            holder_enc=self.p.pii.encrypt(json.dumps({"name": name_masked, "id_number": id_number_masked},
+            record_enc=self.platform.pii.encrypt(json.dumps(reply, ensure_ascii=False), f"si-proof-record:{proof_id}"),
+            holder_enc=self.platform.pii.encrypt(json.dumps({"name": name_masked, "id_number": id_number_masked},
                                                      ensure_ascii=False), f"si-proof-holder:{proof_id}"),
             issuer=record.issuer, issued_on=record.issued_on, pension_months=record.pension.months_total,
             personal_account_fen=record.pension.personal_account_fen, issued_at=now,
-            valid_until=now.astimezone(CHINA_TZ).date() + timedelta(days=self.p.settings.printed_proof_days))
-        await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen",
+            valid_until=now.astimezone(CHINA_TZ).date() + timedelta(days=self.platform.settings.printed_proof_days))
+        await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen",
                                  action="social_insurance_proof_issued", subject_id=citizen_id,
                                  attributes={"proof_id": proof_id, "record_no": record.record_no})
         return self._view(proof, language)
@@ -271,8 +271,8 @@ class SocialInsurance:
     async def revoke_proof(self, citizen_id: str, proof_id: str) -> None:
         """The holder withdraws a proof: from now on a verifier is told it is withdrawn."""
         proof = await self._owned(citizen_id, proof_id)
-        if await SocialInsuranceProof.filter(id=proof.id, revoked_at=None).update(revoked_at=self.p.clock.now()):
-            await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen",
+        if await SocialInsuranceProof.filter(id=proof.id, revoked_at=None).update(revoked_at=self.platform.clock.now()):
+            await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen",
                                      action="social_insurance_proof_revoked", subject_id=citizen_id,
                                      attributes={"proof_id": proof.id})
 
@@ -280,8 +280,8 @@ class SocialInsurance:
         """A verifier scanned the QR: 422 PROOF_INVALID unless it is our signed token of this proof as stored,
         404 PROOF_NOT_FOUND for a proof we never issued; else valid, expired or revoked. A valid check tells the
         holder's masked name and figures, and is in the holder's access log."""
-        kept = timedelta(days=self.p.settings.printed_proof_days + 1)  # a page outlives its key's rotation
-        claims = proof_token.read(token, lambda kid: self.p.keys.find_signed_within(kid, kept))
+        kept = timedelta(days=self.platform.settings.printed_proof_days + 1)  # a page outlives its key's rotation
+        claims = proof_token.read(token, lambda kid: self.platform.keys.find_signed_within(kid, kept))
         proof = await SocialInsuranceProof.get_or_none(id=claims.proof_id)
         if proof is None:
             raise NotFound("PROOF_NOT_FOUND")
@@ -289,15 +289,15 @@ class SocialInsurance:
                 (proof.record_digest, proof.issued_on, proof.valid_until):
             raise proof_token.ProofInvalid()
         state = self._state(proof)
-        record = json.loads(self.p.pii.decrypt(proof.record_enc, f"si-proof-record:{proof.id}"))
+        record = json.loads(self.platform.pii.decrypt(proof.record_enc, f"si-proof-record:{proof.id}"))
         check = SocialInsuranceProofCheck(
             valid=False, reason=state, status_text=text(PROOF_STATES, state, language), record_no=proof.record_no,
             holder_name_masked=None, id_number_masked=None, issued_on=proof.issued_on, valid_until=proof.valid_until,
             pension_months=None, personal_account_fen=None, issuer=proof.issuer, sample=bool(record.get("sample")))
         if state != "valid":
             return check
-        holder = json.loads(self.p.pii.decrypt(proof.holder_enc, f"si-proof-holder:{proof.id}"))
-        await audit.record_access(self.p.clock, citizen_id=proof.citizen_id, actor=PUBLIC_VERIFIER,
+        holder = json.loads(self.platform.pii.decrypt(proof.holder_enc, f"si-proof-holder:{proof.id}"))
+        await audit.record_access(self.platform.clock, citizen_id=proof.citizen_id, actor=PUBLIC_VERIFIER,
                                   actor_type="relying_party", action="social_insurance_proof_verified",
                                   attributes=VERIFIED_FACTS, purpose="proof_verification")
         return check.model_copy(update={
@@ -313,9 +313,9 @@ class SocialInsurance:
         return proof
 
     def _page(self, proof: SocialInsuranceProof) -> ProofPage:
-        record = RightsRecord.model_validate_json(self.p.pii.decrypt(proof.record_enc, f"si-proof-record:{proof.id}"))
-        holder = json.loads(self.p.pii.decrypt(proof.holder_enc, f"si-proof-holder:{proof.id}"))
-        key = self.p.keys.current
+        record = RightsRecord.model_validate_json(self.platform.pii.decrypt(proof.record_enc, f"si-proof-record:{proof.id}"))
+        holder = json.loads(self.platform.pii.decrypt(proof.holder_enc, f"si-proof-holder:{proof.id}"))
+        key = self.platform.keys.current
         claims = proof_token.ProofClaims(proof.id, proof.record_digest, proof.issued_on, proof.valid_until)
         pension = record.pension
         figures = [("养老保险累计缴费", f"{pension.months_total} 个月"),

@@ -97,7 +97,7 @@ class SocialSecurityCards:
         self.asker = asker
 
     @property
-    def p(self) -> Platform:
+    def platform(self) -> Platform:
         return self.asker.platform
 
     async def card(self, citizen_id: str) -> Card:
@@ -107,18 +107,18 @@ class SocialSecurityCards:
     async def issue_qr(self, citizen: CitizenSnapshot) -> CardQr:
         """A new dynamic QR for the holder's electronic card; 409 when 人社 reports the card lost or the
         electronic card not issued."""
-        await ratelimit.hit(self.p.cache, self.p.clock, f"ssc-qr:{citizen.id}", QRS_PER_MINUTE, 60)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"ssc-qr:{citizen.id}", QRS_PER_MINUTE, 60)
         refusal = (await self.card(citizen.id)).refusal()
         if refusal is not None:
             raise Conflict(refusal)
         handle = os.urandom(HANDLE_BYTES)
-        now = int(self.p.clock.timestamp())
-        expires_at = now + self.p.settings.health_code_ttl
-        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
-        await self.p.cache.set(HOLDER_KEY + handle.hex(), json.dumps([citizen.id, mask_name(name)], ensure_ascii=False),
+        now = int(self.platform.clock.timestamp())
+        expires_at = now + self.platform.settings.health_code_ttl
+        name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+        await self.platform.cache.set(HOLDER_KEY + handle.hex(), json.dumps([citizen.id, mask_name(name)], ensure_ascii=False),
                                ttl=expires_at - now + KEEP_AFTER_EXPIRY)
-        key = self.p.keys.current
-        claims = {cose.CWT_ISS: self.p.settings.health_code_issuer, cose.CWT_IAT: now, cose.CWT_EXP: expires_at,
+        key = self.platform.keys.current
+        claims = {cose.CWT_ISS: self.platform.settings.health_code_issuer, cose.CWT_IAT: now, cose.CWT_EXP: expires_at,
                   cose.CWT_CTI: handle, TYPE_CLAIM: TOKEN_TYPE}
         return CardQr(cose.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX), now, expires_at)
 
@@ -131,7 +131,7 @@ class SocialSecurityCards:
         (purpose relying_party_check, the relying party named by its display name in the holder's access log)."""
         if SCOPE not in rp.roles:
             raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": SCOPE}, extra={"not_allowed": [SCOPE]})
-        await ratelimit.hit(self.p.cache, self.p.clock, f"ssc-check:{rp.id}", CHECKS_PER_MINUTE, 60)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"ssc-check:{rp.id}", CHECKS_PER_MINUTE, 60)
         handle = self._handle(token)
         holder = await self._claim(handle, rp)
         try:
@@ -139,11 +139,11 @@ class SocialSecurityCards:
                                                 reader=Reader(actor=rp.name, actor_type="relying_party")))
         except BaseException:
             # Nothing was learned: the same QR may be checked again within its lifetime (e.g. after Retry-After).
-            await self.p.cache.delete_if(CHECKED_KEY + handle, rp.id)
+            await self.platform.cache.delete_if(CHECKED_KEY + handle, rp.id)
             raise
         checked = self._outcome(card, holder[1])
         disclosed = CHECK_ATTRIBUTES if checked.valid else CHECK_ATTRIBUTES[:2]
-        await audit.record_access(self.p.clock, citizen_id=holder[0], actor=rp.name, actor_type="relying_party",
+        await audit.record_access(self.platform.clock, citizen_id=holder[0], actor=rp.name, actor_type="relying_party",
                                   action="social_security_card_checked", attributes=disclosed, purpose=purpose)
         return checked
 
@@ -151,23 +151,23 @@ class SocialSecurityCards:
         """The QR's handle, once its signature, type and time verify: 422 TOKEN_INVALID_SIGNATURE (also a token of
         another kind signed with our key), 410 TOKEN_EXPIRED."""
         try:
-            claims = cose.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
+            claims = cose.verify_cwt(token, self.platform.keys.public_key_for, PREFIX)
             handle, expires_at = bytes(claims[cose.CWT_CTI]), int(claims[cose.CWT_EXP])
         except (cose.CodeError, KeyError, TypeError, ValueError):
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422) from None
         if claims.get(TYPE_CLAIM) != TOKEN_TYPE or len(handle) != HANDLE_BYTES:
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
-        if expires_at <= self.p.clock.timestamp():
+        if expires_at <= self.platform.clock.timestamp():
             raise _expired()
         return handle.hex()
 
     async def _claim(self, handle: str, rp: AuthenticatedClient) -> tuple[str, str]:
         """Mark the handle checked (the first check wins: 409 TOKEN_ALREADY_USED after it) and find its holder.
         A handle the cache no longer knows is refused as expired: the holder shows a fresh QR."""
-        if not await self.p.cache.set_if_absent(CHECKED_KEY + handle, rp.id,
-                                                ttl=self.p.settings.health_code_ttl + KEEP_AFTER_EXPIRY):
+        if not await self.platform.cache.set_if_absent(CHECKED_KEY + handle, rp.id,
+                                                ttl=self.platform.settings.health_code_ttl + KEEP_AFTER_EXPIRY):
             raise Conflict("TOKEN_ALREADY_USED")
-        raw = await self.p.cache.get(HOLDER_KEY + handle)
+        raw = await self.platform.cache.get(HOLDER_KEY + handle)
         if raw is None:
             raise _expired()
         citizen_id, name_masked = json.loads(raw)
@@ -179,7 +179,7 @@ class SocialSecurityCards:
         return CardCheck(valid=valid, reason=reason, status=card.status, status_name=card.status_name,
                          holder_name_masked=name_masked if valid else None,
                          card_no_masked=card.card_no_masked if valid else None,
-                         checked_at=int(self.p.clock.timestamp()), sample=card.sample)
+                         checked_at=int(self.platform.clock.timestamp()), sample=card.sample)
 
 
 def _expired() -> AppError:

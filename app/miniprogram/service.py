@@ -66,8 +66,8 @@ def platform_failure(exc: PlatformError) -> AppError:
 
 class MiniProgramService:
     def __init__(self, platform: Platform, accounts: AccountService, mini_program: MiniProgramPlatform) -> None:
-        self.p, self.accounts, self.mp = platform, accounts, mini_program
-        self.s = platform.settings
+        self.platform, self.accounts, self.mp = platform, accounts, mini_program
+        self.settings = platform.settings
 
     async def _ask(self, call: Awaitable[T]) -> T:
         try:
@@ -76,43 +76,43 @@ class MiniProgramService:
             raise platform_failure(exc) from None
 
     def openid_hash(self, openid: str) -> str:
-        return self.p.pii.lookup_hash(f"{self.mp.appid}:{openid}", "mp_openid")
+        return self.platform.pii.lookup_hash(f"{self.mp.appid}:{openid}", "mp_openid")
 
     # -- login -----------------------------------------------------------------------------------
     async def login(self, code: str, client_ip: str) -> MiniProgramLogin:
-        await ratelimit.hit(self.p.cache, self.p.clock, f"mp-login-ip:{client_ip}", self.s.login_ip_hourly_limit, 3600)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"mp-login-ip:{client_ip}", self.settings.login_ip_hourly_limit, 3600)
         session = await self._ask(self.mp.code_to_session(code))
         binding = await MiniProgramBinding.get_or_none(appid=self.mp.appid, openid_hash=self.openid_hash(session.openid))
         if binding is not None:
-            await MiniProgramBinding.filter(id=binding.id).update(last_login_at=self.p.clock.now())
+            await MiniProgramBinding.filter(id=binding.id).update(last_login_at=self.platform.clock.now())
             citizen = await citizen_record(binding.citizen_id)
-            signed_in = await self.accounts.start_session(citizen, DEVICE, self.s.miniprogram_audience, "mini_program")
+            signed_in = await self.accounts.start_session(citizen, DEVICE, self.settings.miniprogram_audience, "mini_program")
             return MiniProgramLogin(signed_in)
         ticket = secrets.token_urlsafe(32)
-        pii = self.p.pii
+        pii = self.platform.pii
         record = {"openid_enc": pii.encrypt(session.openid, "mp_openid"),
-                  "unionid": session.unionid and self.p.pii.lookup_hash(session.unionid, "mp_unionid"),
+                  "unionid": session.unionid and self.platform.pii.lookup_hash(session.unionid, "mp_unionid"),
                   "session_key_enc": pii.encrypt(session.session_key, "mp_session_key"),
-                  "expires_at": self.p.clock.timestamp() + self.s.miniprogram_bind_ttl}
-        await set_json(self.p.cache, _ticket_key(ticket), record, ttl=self.s.miniprogram_bind_ttl + 5)
-        return MiniProgramLogin(None, ticket, self.s.miniprogram_bind_ttl)
+                  "expires_at": self.platform.clock.timestamp() + self.settings.miniprogram_bind_ttl}
+        await set_json(self.platform.cache, _ticket_key(ticket), record, ttl=self.settings.miniprogram_bind_ttl + 5)
+        return MiniProgramLogin(None, ticket, self.settings.miniprogram_bind_ttl)
 
     async def _ticket(self, ticket: str) -> dict:
-        record = await get_json(self.p.cache, _ticket_key(ticket or ""))
-        if record is None or self.p.clock.timestamp() >= record["expires_at"]:
+        record = await get_json(self.platform.cache, _ticket_key(ticket or ""))
+        if record is None or self.platform.clock.timestamp() >= record["expires_at"]:
             raise Unauthorized("MP_BIND_TICKET_INVALID")
-        tries = await self.p.cache.incr(f"{_ticket_key(ticket)}:tries", ttl=self.s.miniprogram_bind_ttl + 5)
+        tries = await self.platform.cache.incr(f"{_ticket_key(ticket)}:tries", ttl=self.settings.miniprogram_bind_ttl + 5)
         if tries > MAX_BIND_TRIES:
-            await self.p.cache.delete(_ticket_key(ticket))
+            await self.platform.cache.delete(_ticket_key(ticket))
             raise Unauthorized("MP_BIND_TICKET_INVALID")
         return record
 
     async def bind_with_phone_data(self, ticket: str, encrypted_data: str, iv: str) -> SignedIn:
         """Bind with the phone number the platform vouches for (encrypted with this login's session key)."""
         record = await self._ticket(ticket)
-        session_key = self.p.pii.decrypt(record["session_key_enc"], "mp_session_key")
+        session_key = self.platform.pii.decrypt(record["session_key_enc"], "mp_session_key")
         try:
-            phone = decrypt_phone_data(session_key, encrypted_data, iv, self.mp.appid, self.p.clock.timestamp())
+            phone = decrypt_phone_data(session_key, encrypted_data, iv, self.mp.appid, self.platform.clock.timestamp())
         except PhoneDataInvalid as exc:
             raise AppError("MP_PHONE_DATA_INVALID", status=422, extra={"reason": str(exc)}) from None
         return await self._bind(ticket, record, phone, "phone_data")
@@ -129,21 +129,21 @@ class MiniProgramService:
 
     async def _bind(self, ticket: str, record: dict, phone: str, verified_by: str) -> SignedIn:
         # Single use, even when two binds race with the same ticket.
-        if not await self.p.cache.set_if_absent(f"{_ticket_key(ticket)}:used", "1", ttl=self.s.miniprogram_bind_ttl + 5):
+        if not await self.platform.cache.set_if_absent(f"{_ticket_key(ticket)}:used", "1", ttl=self.settings.miniprogram_bind_ttl + 5):
             raise Unauthorized("MP_BIND_TICKET_INVALID")
-        await self.p.cache.delete(_ticket_key(ticket))
-        openid = self.p.pii.decrypt(record["openid_enc"], "mp_openid")
-        signed_in = await self.accounts.sign_in_verified_phone(phone, DEVICE, self.s.miniprogram_audience,
+        await self.platform.cache.delete(_ticket_key(ticket))
+        openid = self.platform.pii.decrypt(record["openid_enc"], "mp_openid")
+        signed_in = await self.accounts.sign_in_verified_phone(phone, DEVICE, self.settings.miniprogram_audience,
                                                                f"mini_program_{verified_by}")
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         try:
             await MiniProgramBinding.create(
                 id=new_id("mpb"), appid=self.mp.appid, openid_hash=self.openid_hash(openid),
-                openid_enc=self.p.pii.encrypt(openid, "mp_openid"), unionid_hash=record.get("unionid"),
+                openid_enc=self.platform.pii.encrypt(openid, "mp_openid"), unionid_hash=record.get("unionid"),
                 citizen_id=signed_in.citizen.id, verified_by=verified_by, created_at=now, last_login_at=now)
         except IntegrityError:
             pass  # a parallel bind of the same openid won; it verified a phone too
-        await audit.record_event(self.p.clock, actor=signed_in.citizen.id, actor_type="citizen",
+        await audit.record_event(self.platform.clock, actor=signed_in.citizen.id, actor_type="citizen",
                                  action="mini_program_bound", subject_id=signed_in.citizen.id,
                                  attributes={"appid": self.mp.appid, "verified_by": verified_by})
         return signed_in
@@ -154,7 +154,7 @@ class MiniProgramService:
             "-last_login_at").first()
         if binding is None:
             raise Unauthorized("MP_NOT_BOUND")
-        return self.p.pii.decrypt(binding.openid_enc, "mp_openid")
+        return self.platform.pii.decrypt(binding.openid_enc, "mp_openid")
 
     # -- subscriptions ---------------------------------------------------------------------------
     async def record_subscriptions(self, citizen_id: str, answers: dict[str, str]) -> dict[str, int]:
@@ -162,7 +162,7 @@ class MiniProgramService:
         unknown = sorted(set(answers) - set(TOPICS))
         if unknown:
             raise AppError("MP_TOPIC_UNKNOWN", status=422, extra={"topics": unknown})
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         for topic, answer in answers.items():
             if answer != "accept":
                 continue

@@ -62,13 +62,13 @@ async def refunded_fen(payment_id: str) -> int:
 
 class Receipts:
     def __init__(self, platform: Platform) -> None:
-        self.p = platform
+        self.platform = platform
 
     def check_code(self, number: str) -> str:
-        return self.p.pii.lookup_hash(number, "e-receipt")[:24]
+        return self.platform.pii.lookup_hash(number, "e-receipt")[:24]
 
     def verify_url(self, number: str) -> str:
-        base = (self.p.settings.receipt_verify_base or self.p.settings.issuer).rstrip("/")
+        base = (self.platform.settings.receipt_verify_base or self.platform.settings.issuer).rstrip("/")
         return f"{base}/api/v1/e-receipts/{quote(number)}?c={self.check_code(number)}"
 
     async def issue(self, payment: Payment, payer_name_masked: str, settled_at: datetime,

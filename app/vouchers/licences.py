@@ -221,7 +221,7 @@ def _instant(value: Any) -> datetime | None:
 
 class LicenceService:
     def __init__(self, platform: Platform, share_max_minutes: int | None = None) -> None:
-        self.p = platform
+        self.platform = platform
         self.share_max_minutes = share_max_minutes or platform.settings.licence_share_max_minutes
         self.status_pulls: dict[str, StatusPull] = {}  # licence type -> how its department is asked for a status
 
@@ -261,7 +261,7 @@ class LicenceService:
         previous = row.issuer_client_id
         row.issuer_client_id = client_id
         await row.save(update_fields=["issuer_client_id"])
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="licence_issuer_assigned",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="licence_issuer_assigned",
                                  attributes={"licence_type": type_code, "issuer": client_id, "previous": previous})
         return row
 
@@ -272,16 +272,16 @@ class LicenceService:
         if type_row.issuer_client_id != issuer.id:
             raise Forbidden("ISSUER_NOT_ALLOWED", params={"licence_type": type_row.code})
         self._check_content(type_row, request)
-        id_number = normalize_id_number(request.holder_id_number, self.p.clock.now().date())
+        id_number = normalize_id_number(request.holder_id_number, self.platform.clock.now().date())
         if id_number is None:
             raise AppError("INVALID_ID_NUMBER", status=422,
                            extra={"fields": [{"field": "holder_id_number", "problem": "checksum, birth date or region"}]})
         kid = await self._check_document(issuer, request, id_number)
-        citizen = await citizen_with_id_number(self.p, id_number)
+        citizen = await citizen_with_id_number(self.platform, id_number)
         licence = await self._store(issuer.id, type_row, request, citizen.id, kid)
-        await audit.record_event(self.p.clock, actor=issuer.id, actor_type="department", action="licence_issued",
+        await audit.record_event(self.platform.clock, actor=issuer.id, actor_type="department", action="licence_issued",
                                  subject_id=citizen.id, attributes={"licence_id": licence.id, "licence_type": type_row.code})
-        await notify(self.p.clock, citizen.id, "licence_issued",
+        await notify(self.platform.clock, citizen.id, "licence_issued",
                      {"issuer": issuer.name, "licence": type_row.name.get("zh-Hans", type_row.code)})
         return self._view(licence, type_row, issuer.name)
 
@@ -306,8 +306,8 @@ class LicenceService:
         kid = header.get("kid")
         if header.get("alg") != "ES256" or header.get("typ") != DOCUMENT_TYP or not isinstance(kid, str):
             raise _bad_document(f"header must have alg ES256, typ {DOCUMENT_TYP} and the kid of your key")
-        now = self.p.clock.now()
-        registered = await registered_client(self.p.cache, issuer.id)
+        now = self.platform.clock.now()
+        registered = await registered_client(self.platform.cache, issuer.id)
         public_key = registered.live_key(kid, now) if registered else None
         if public_key is None:
             raise _bad_document("kid is not a live key of this issuer")
@@ -341,7 +341,7 @@ class LicenceService:
         request, kid = self._signed_own(type_code, citizen_id, number, fields, valid_from)
         self._check_content(type_row, request)
         licence = await self._store(PLATFORM_ISSUER, type_row, request, citizen_id, kid)
-        await audit.record_event(self.p.clock, actor=PLATFORM_ISSUER, actor_type="system", action="licence_issued",
+        await audit.record_event(self.platform.clock, actor=PLATFORM_ISSUER, actor_type="system", action="licence_issued",
                                  subject_id=citizen_id, attributes={"licence_id": licence.id, "licence_type": type_code})
         return licence.id
 
@@ -358,9 +358,9 @@ class LicenceService:
         changed = (licence.status, licence.status_reason) != (status, reason)
         await Licence.filter(id=licence.id).update(
             fields_enc=self._sealed_content(licence.id, number, fields), issuer_kid=kid,
-            document=self.p.pii.encrypt(request.document, f"licence-document:{licence.id}"), status=status,
-            status_reason=reason, status_changed_at=self.p.clock.now() if changed else licence.status_changed_at)
-        await audit.record_event(self.p.clock, actor=PLATFORM_ISSUER, actor_type="system", action="licence_restated",
+            document=self.platform.pii.encrypt(request.document, f"licence-document:{licence.id}"), status=status,
+            status_reason=reason, status_changed_at=self.platform.clock.now() if changed else licence.status_changed_at)
+        await audit.record_event(self.platform.clock, actor=PLATFORM_ISSUER, actor_type="system", action="licence_restated",
                                  subject_id=licence.citizen_id,
                                  attributes={"licence_id": licence.id, "licence_type": type_row.code,
                                              "from": licence.status, "to": status})
@@ -368,8 +368,8 @@ class LicenceService:
     def _signed_own(self, type_code: str, citizen_id: str, number: str, fields: dict[str, Any],
                     valid_from: datetime) -> tuple[LicenceIssue, str]:
         """What the platform issues as its own licence: the content and its document signed with our current key."""
-        key = self.p.keys.current
-        claims = {"iss": PLATFORM_ISSUER, "iat": int(self.p.clock.timestamp()), "licence_type": type_code,
+        key = self.platform.keys.current
+        claims = {"iss": PLATFORM_ISSUER, "iat": int(self.platform.clock.timestamp()), "licence_type": type_code,
                   "number": number, "holder": citizen_id, "fields": fields, "valid_from": valid_from.isoformat(),
                   "valid_until": None}
         document = jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": DOCUMENT_TYP})
@@ -377,15 +377,15 @@ class LicenceService:
 
     async def _store(self, issuer_id: str, type_row: LicenceType, request: LicenceIssue, citizen_id: str,
                      kid: str) -> Licence:
-        number_hash = self.p.pii.lookup_hash(request.number, "licence_number")
+        number_hash = self.platform.pii.lookup_hash(request.number, "licence_number")
         if await Licence.filter(type_id=type_row.code, number_hash=number_hash).exists():
             raise Conflict("LICENCE_EXISTS")
-        licence_id, now = new_id("lic"), self.p.clock.now()
+        licence_id, now = new_id("lic"), self.platform.clock.now()
         try:
             return await Licence.create(
                 id=licence_id, citizen_id=citizen_id, type_id=type_row.code, issuer_client_id=issuer_id,
                 number_hash=number_hash, fields_enc=self._sealed_content(licence_id, request.number, request.fields),
-                document=self.p.pii.encrypt(request.document, f"licence-document:{licence_id}"), issuer_kid=kid,
+                document=self.platform.pii.encrypt(request.document, f"licence-document:{licence_id}"), issuer_kid=kid,
                 valid_from=request.valid_from, valid_until=request.valid_until, status="valid",
                 issued_at=now, status_changed_at=now,
             )
@@ -414,13 +414,13 @@ class LicenceService:
         previous = licence.status
         if (previous, licence.status_reason) == (status, reason):
             return False
-        licence.status, licence.status_reason, licence.status_changed_at = status, reason, self.p.clock.now()
+        licence.status, licence.status_reason, licence.status_changed_at = status, reason, self.platform.clock.now()
         await licence.save(update_fields=["status", "status_reason", "status_changed_at"])
         attributes = {"licence_id": licence.id, "from": previous, "to": status, **({"via": via} if via else {})}
-        await audit.record_event(self.p.clock, actor=actor, actor_type="department", action="licence_status_changed",
+        await audit.record_event(self.platform.clock, actor=actor, actor_type="department", action="licence_status_changed",
                                  subject_id=licence.citizen_id, attributes=attributes)
         type_row = await self._type(licence.type_id)
-        await notify(self.p.clock, licence.citizen_id, "licence_status_changed",
+        await notify(self.platform.clock, licence.citizen_id, "licence_status_changed",
                      {"licence": type_row.name.get("zh-Hans", type_row.code),
                       "status": validity_text(status if status != "valid" else "valid", "zh-Hans")})
         return True
@@ -483,12 +483,12 @@ class LicenceService:
         return {PLATFORM_ISSUER: PLATFORM_ISSUER_NAME, **names}
 
     def _content(self, licence: Licence) -> dict[str, Any]:
-        return json.loads(self.p.pii.decrypt(licence.fields_enc, f"licence:{licence.id}"))
+        return json.loads(self.platform.pii.decrypt(licence.fields_enc, f"licence:{licence.id}"))
 
     def _sealed_content(self, licence_id: str, number: str, fields: dict[str, Any]) -> str:
         """The number and fields as stored: encrypted, bound to the licence id (`_content` reads them back)."""
         content = json.dumps({"number": number, "fields": fields}, ensure_ascii=False, sort_keys=True)
-        return self.p.pii.encrypt(content, f"licence:{licence_id}")
+        return self.platform.pii.encrypt(content, f"licence:{licence_id}")
 
     def _view(self, licence: Licence, type_row: LicenceType, issuer_name: str) -> LicenceView:
         content, schema = self._content(licence), type_row.schema
@@ -500,7 +500,7 @@ class LicenceService:
             number_label=number_spec.get("label") or {"zh-Hans": "证号", "zh-Hant": "證號", "en": "Number"},
             number_masked=licence_fields.mask_number(content["number"]),
             holder_name_masked=mask_name(holder) if holder else None,
-            validity=validity_of(licence, self.p.clock.now()), status=licence.status,
+            validity=validity_of(licence, self.platform.clock.now()), status=licence.status,
             status_reason=licence.status_reason, valid_from=licence.valid_from, valid_until=licence.valid_until,
             issued_at=licence.issued_at, status_changed_at=licence.status_changed_at,
             fields=licence_fields.shown_fields(schema, content["fields"]),
@@ -515,14 +515,14 @@ class LicenceService:
         ids = await self._issued_by_departments(from_citizen_id)
         if not ids:
             return 0
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         async with in_transaction():
             ended = await LicenceShare.filter(licence_id__in=ids, withdrawn_at=None, expires_at__gt=now) \
                 .update(withdrawn_at=now)
             # citizen_id is in no unique constraint (licences are unique per type and number), and the
             # sealed fields and document are bound to the licence id: a plain update moves them.
             moved = await Licence.filter(id__in=ids, citizen_id=from_citizen_id).update(citizen_id=to_citizen_id)
-        await audit.record_event(self.p.clock, actor="system", actor_type="system", action="licences_moved",
+        await audit.record_event(self.platform.clock, actor="system", actor_type="system", action="licences_moved",
                                  subject_id=to_citizen_id, attributes={"from": from_citizen_id, "licences": moved,
                                                                        "shares_ended": ended})
         return moved
@@ -539,7 +539,7 @@ class LicenceService:
         if not 1 <= valid_minutes <= self.share_max_minutes:
             raise ValidationFailed([{"field": "valid_minutes", "problem": f"1..{self.share_max_minutes}"}])
         licence = await self._owned(citizen_id, licence_id)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         state = validity_of(licence, now)
         if state != "valid":
             raise Conflict("LICENCE_NOT_VALID", extra={"validity": state})
@@ -548,7 +548,7 @@ class LicenceService:
             expires_at = min(expires_at, licence.valid_until)
         share = await LicenceShare.create(id=new_id("lsh"), licence_id=licence.id, citizen_id=citizen_id, purpose=purpose,
                                           created_at=now, expires_at=expires_at)
-        await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen", action="licence_shared",
+        await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen", action="licence_shared",
                                  subject_id=citizen_id, attributes={"share_id": share.id, "licence_id": licence.id},
                                  purpose=purpose)
         return self._share_view(share, await self._type(licence.type_id), now)
@@ -557,15 +557,15 @@ class LicenceService:
         """Withdraw a share: from now on it no longer verifies. Withdrawing twice changes nothing."""
         share = await self._owned_share(citizen_id, share_id)
         if share.withdrawn_at is None:
-            if await LicenceShare.filter(id=share.id, withdrawn_at=None).update(withdrawn_at=self.p.clock.now()):
-                await audit.record_event(self.p.clock, actor=citizen_id, actor_type="citizen",
+            if await LicenceShare.filter(id=share.id, withdrawn_at=None).update(withdrawn_at=self.platform.clock.now()):
+                await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen",
                                          action="licence_share_withdrawn", subject_id=citizen_id,
                                          attributes={"share_id": share.id, "licence_id": share.licence_id})
 
     async def shares_of(self, citizen_id: str) -> list[ShareView]:
         shares = await LicenceShare.filter(citizen_id=citizen_id).order_by("-created_at").prefetch_related("licence")
         types = {t.code: t for t in await LicenceType.filter(code__in={s.licence.type_id for s in shares})}
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         return [self._share_view(s, types[s.licence.type_id], now) for s in shares]
 
     async def _owned_share(self, citizen_id: str, share_id: str) -> LicenceShare:
@@ -584,15 +584,15 @@ class LicenceService:
 
     def share_token(self, share: LicenceShare) -> str:
         """The QR text of a share, signed with our current key (deterministic: the same text on every call)."""
-        key = self.p.keys.current
-        cwt = {cose.CWT_ISS: self.p.settings.health_code_issuer, cose.CWT_IAT: int(share.created_at.timestamp()),
+        key = self.platform.keys.current
+        cwt = {cose.CWT_ISS: self.platform.settings.health_code_issuer, cose.CWT_IAT: int(share.created_at.timestamp()),
                cose.CWT_EXP: int(share.expires_at.timestamp()), SHARE_CLAIMS_KEY: {1: share.id}}
         return cose.sign_cwt(cwt, key.private_key, key.kid_bytes, SHARE_PREFIX)
 
     async def share_image(self, citizen_id: str, share_id: str) -> bytes:
         """The watermarked licence card with the verification QR, drawn off the event loop."""
         share = await self._owned_share(citizen_id, share_id)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if share.withdrawn_at is not None:
             raise AppError("SHARE_WITHDRAWN", status=410)
         if share.expires_at <= now:
@@ -608,13 +608,13 @@ class LicenceService:
         try:
             return await self._verify_share(verifier, token)
         except ShareRefused as refused:
-            await audit.record_event(self.p.clock, actor=verifier.id, actor_type="relying_party",
+            await audit.record_event(self.platform.clock, actor=verifier.id, actor_type="relying_party",
                                      action="licence_verification_refused", attributes={"error": refused.code})
             raise
 
     async def _verify_share(self, verifier: AuthenticatedClient, token: str) -> ShareCheck:
         try:
-            claims = cose.verify_cwt(token, self.p.keys.public_key_for, SHARE_PREFIX)
+            claims = cose.verify_cwt(token, self.platform.keys.public_key_for, SHARE_PREFIX)
             share_id, expires = str(claims[SHARE_CLAIMS_KEY][1]), int(claims[cose.CWT_EXP])
         except cose.CodeError as error:
             raise ShareRefused(error.code) from None
@@ -623,7 +623,7 @@ class LicenceService:
         share = await LicenceShare.get_or_none(id=share_id)
         if share is None:
             raise ShareRefused("SHARE_NOT_FOUND")
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if share.withdrawn_at is not None:
             raise ShareRefused("SHARE_WITHDRAWN")
         if share.expires_at <= now or expires <= now.timestamp():
@@ -642,7 +642,7 @@ class LicenceService:
 
     async def _record_access(self, verifier: AuthenticatedClient, licence: Licence, share: LicenceShare,
                              attributes: list[str]) -> None:
-        await audit.record_access(self.p.clock, citizen_id=licence.citizen_id, actor=verifier.name,
+        await audit.record_access(self.platform.clock, citizen_id=licence.citizen_id, actor=verifier.name,
                                   actor_type="relying_party", action="licence_verified", attributes=attributes,
                                   purpose=share.purpose)
 

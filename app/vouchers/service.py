@@ -97,8 +97,8 @@ class Redemption:
 
 class VoucherService:
     def __init__(self, platform: Platform, citizens: Callable[[str], Awaitable[CitizenSnapshot]]) -> None:
-        self.p = platform
-        self.s = platform.settings
+        self.platform = platform
+        self.settings = platform.settings
         self.citizens = citizens  # AccountService.citizen: the cached snapshot
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ class VoucherService:
         """Issue (or re-issue, on a new phone) the voucher; only after the face check (level 3)."""
         require_level(citizen, LEVEL_FACE)
         _device_public_key(device_key)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         # One live voucher per citizen, even when two phones ask at once: the citizen row is locked
         # (PostgreSQL) or the transaction holds the only connection (SQLite) while we look and write.
         async with in_transaction() as conn:
@@ -121,9 +121,9 @@ class VoucherService:
                                              status_changed_at=now, replaces=previous.id if previous else None,
                                              using_db=conn)
         if previous is not None:
-            await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="voucher_revoked",
+            await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="voucher_revoked",
                                      subject_id=citizen.id, attributes={"voucher": previous.id, "reason": "reissued"})
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen",
                                  action="voucher_reissued" if previous else "voucher_issued", subject_id=citizen.id,
                                  attributes={"voucher": voucher.id, "device": device_id})
         return voucher
@@ -143,7 +143,7 @@ class VoucherService:
                                actor_type="citizen")
         if locked:  # a lost phone: QRs shown before the lock must not work after an unlock either
             await Presentation.filter(voucher_id=voucher.id, redeemed_at=None,
-                                      expires_at__gt=self.p.clock.now()).update(expires_at=self.p.clock.now())
+                                      expires_at__gt=self.platform.clock.now()).update(expires_at=self.platform.clock.now())
         return voucher
 
     async def revoke_for_citizen(self, citizen: CitizenSnapshot) -> IdVoucher:
@@ -160,21 +160,21 @@ class VoucherService:
             return
         await self._change(voucher, "revoked", "identity_reclaimed", actor="system", actor_type="system")
         await Presentation.filter(voucher_id=voucher.id, redeemed_at=None,
-                                  expires_at__gt=self.p.clock.now()).update(expires_at=self.p.clock.now())
+                                  expires_at__gt=self.platform.clock.now()).update(expires_at=self.platform.clock.now())
 
     async def revoke_by_id_number(self, authority: AuthenticatedClient, id_number: str, reason: str) -> IdVoucher:
         """The ID authority reports the card lost or expired: the voucher is revoked at once."""
         if reason not in ("id_card_lost", "id_card_expired"):
             raise ValidationFailed([{"field": "reason", "problem": "id_card_lost or id_card_expired"}])
-        citizen = await citizen_with_id_number(self.p, id_number)
+        citizen = await citizen_with_id_number(self.platform, id_number)
         voucher = await self.current(citizen.id)
         await self._change(voucher, "revoked", reason, actor=authority.id, actor_type="department")
         return voucher
 
     async def _change(self, voucher: IdVoucher, status: str, reason: str | None, actor: str, actor_type: str) -> None:
-        voucher.status, voucher.status_reason, voucher.status_changed_at = status, reason, self.p.clock.now()
+        voucher.status, voucher.status_reason, voucher.status_changed_at = status, reason, self.platform.clock.now()
         await voucher.save(update_fields=["status", "status_reason", "status_changed_at"])
-        await audit.record_event(self.p.clock, actor=actor, actor_type=actor_type, action=f"voucher_{status}",
+        await audit.record_event(self.platform.clock, actor=actor, actor_type=actor_type, action=f"voucher_{status}",
                                  subject_id=voucher.citizen_id, attributes={"voucher": voucher.id, "reason": reason})
 
     # -- showing it ---------------------------------------------------------------------------------
@@ -183,8 +183,8 @@ class VoucherService:
         voucher = await self.current(citizen.id)
         if voucher.status != "active":
             raise AppError("VOUCHER_SUSPENDED", status=409)
-        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-show:{citizen.id}",
-                            self.s.voucher_presentations_per_minute, 60)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"voucher-show:{citizen.id}",
+                            self.settings.voucher_presentations_per_minute, 60)
         await self._check_device_proof(voucher, device_proof)
         return voucher
 
@@ -193,11 +193,11 @@ class VoucherService:
         """A one-time presentation token for the attributes the citizen chose, from the registered device."""
         voucher = await self._voucher_to_show(citizen, device_proof)
         consented, standing = await self._consent(attributes, standing_request_id, confirm_full_identity)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         token_id = os.urandom(ONLINE_TOKEN_ID_HEX // 2)
         presentation = await Presentation.create(
             id=token_id.hex(), voucher_id=voucher.id, citizen_id=citizen.id, consented=consented,
-            standing_request=standing, created_at=now, expires_at=now + timedelta(seconds=self.s.voucher_token_ttl))
+            standing_request=standing, created_at=now, expires_at=now + timedelta(seconds=self.settings.voucher_token_ttl))
         return IssuedPresentation(presentation, self._token(token_id, presentation))
 
     async def present_offline(self, citizen: CitizenSnapshot, device_proof: str, disclose: Iterable[str]) -> OfflineShown:
@@ -207,17 +207,17 @@ class VoucherService:
         chosen = sorted(set(disclose))
         if not chosen or any(name not in OFFLINE_CLAIMS for name in chosen):
             raise ValidationFailed([{"field": "disclose", "problem": f"1 or more of {', '.join(OFFLINE_CLAIMS)}"}])
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         values = await self._values(citizen.id, list(OFFLINE_CLAIMS), now.date())
-        ttl = self.s.voucher_offline_ttl
-        credential = offline.issue_offline_credential(values, self.p.keys.current, self.s.health_code_issuer, now, ttl,
+        ttl = self.settings.voucher_offline_ttl
+        credential = offline.issue_offline_credential(values, self.platform.keys.current, self.settings.health_code_issuer, now, ttl,
                                                       holder_binding=offline.holder_binding(voucher.device_key))
         # Whose credential it is, for the access log of a relying party that checks it with us: kept in the
         # database, as an online showing is, so that no cache loss leaves a check out of the citizen's log.
         await Presentation.create(id=offline.credential_id(credential.jwt), voucher_id=voucher.id,
                                   citizen_id=citizen.id, consented=chosen, created_at=now,
                                   expires_at=now + timedelta(seconds=ttl))
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen",
                                  action="voucher_offline_presentation", subject_id=citizen.id,
                                  attributes={"voucher": voucher.id, "disclosed": chosen})
         return OfflineShown(offline.present(credential, chosen), tuple(chosen), now + timedelta(seconds=ttl))
@@ -231,10 +231,10 @@ class VoucherService:
             raise NotFound("PRESENTATION_NOT_FOUND")
         if presentation.redeemed_at is not None:
             raise Conflict("TOKEN_ALREADY_USED")
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if presentation.expires_at <= now:
             raise AppError("TOKEN_EXPIRED", status=410, message_key="PRESENTATION_EXPIRED")
-        new_expiry = now + timedelta(seconds=self.s.voucher_token_ttl)
+        new_expiry = now + timedelta(seconds=self.settings.voucher_token_ttl)
         updated = await Presentation.filter(id=presentation.id, extended=False, redeemed_at=None).update(
             extended=True, expires_at=new_expiry)
         if not updated:
@@ -243,8 +243,8 @@ class VoucherService:
         return IssuedPresentation(presentation, self._token(bytes.fromhex(presentation.id), presentation))
 
     def _token(self, token_id: bytes, presentation: Presentation) -> str:
-        key = self.p.keys.current
-        claims = {cose.CWT_ISS: self.s.health_code_issuer, cose.CWT_IAT: int(presentation.created_at.timestamp()),
+        key = self.platform.keys.current
+        claims = {cose.CWT_ISS: self.settings.health_code_issuer, cose.CWT_IAT: int(presentation.created_at.timestamp()),
                   cose.CWT_EXP: int(presentation.expires_at.timestamp()), cose.CWT_CTI: token_id}
         return cose.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX)
 
@@ -257,9 +257,9 @@ class VoucherService:
             raise Forbidden("DEVICE_PROOF_INVALID") from None
         iat = claims["iat"]
         if claims["sub"] != voucher.id or not isinstance(iat, (int, float)) or isinstance(iat, bool) \
-                or abs(iat - self.p.clock.timestamp()) > PROOF_WINDOW:
+                or abs(iat - self.platform.clock.timestamp()) > PROOF_WINDOW:
             raise Forbidden("DEVICE_PROOF_INVALID")
-        if not await self.p.cache.set_if_absent(f"device-proof:{voucher.id}:{claims['jti']}", "1",
+        if not await self.platform.cache.set_if_absent(f"device-proof:{voucher.id}:{claims['jti']}", "1",
                                                 ttl=2 * PROOF_WINDOW + 5):
             raise Forbidden("DEVICE_PROOF_INVALID")
 
@@ -279,7 +279,7 @@ class VoucherService:
     # -- relying parties ------------------------------------------------------------------------------
     async def redeem(self, rp: AuthenticatedClient, token: str, asked: Iterable[str], purpose: str) -> Redemption:
         """Redeem a presentation once: the reply holds asked ∩ allowed scopes ∩ consented, nothing more."""
-        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-redeem:{rp.id}", REDEMPTIONS_PER_MINUTE, 60)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"voucher-redeem:{rp.id}", REDEMPTIONS_PER_MINUTE, 60)
         asked = sorted(set(asked))
         unknown = [a for a in asked if a not in ATTRIBUTES]
         if not asked or unknown:
@@ -289,16 +289,16 @@ class VoucherService:
             raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": ", ".join(beyond)}, extra={"not_allowed": beyond})
         # Guessing tokens: past the limit of invalid ones, nothing more is even checked this minute.
         bad_tokens = f"voucher-redeem-invalid:{rp.id}"
-        await ratelimit.hit(self.p.cache, self.p.clock, bad_tokens, self.s.voucher_invalid_tokens_per_minute - 1, 60,
+        await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, self.settings.voucher_invalid_tokens_per_minute - 1, 60,
                             amount=0)
         try:
-            claims = cose.verify_cwt(token, self.p.keys.public_key_for, PREFIX)
+            claims = cose.verify_cwt(token, self.platform.keys.public_key_for, PREFIX)
             token_id = bytes(claims[cose.CWT_CTI]).hex()
             presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
         except (cose.CodeError, KeyError, TypeError, ValueError):
             presentation = None
         if presentation is None:
-            await ratelimit.hit(self.p.cache, self.p.clock, bad_tokens, self.s.voucher_invalid_tokens_per_minute, 60)
+            await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, self.settings.voucher_invalid_tokens_per_minute, 60)
             raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
         if presentation.standing_request:
             standing = await StandingRequest.get_or_none(id=presentation.standing_request)
@@ -306,7 +306,7 @@ class VoucherService:
                 # The citizen agreed to that organisation's request, not to whoever scans the QR.
                 raise Forbidden("PRESENTATION_FOR_ANOTHER_PARTY")
             purpose = standing.purpose.get("zh-Hans", purpose)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if presentation.redeemed_at is not None:
             raise Conflict("TOKEN_ALREADY_USED")
         if presentation.expires_at <= now:
@@ -319,17 +319,17 @@ class VoucherService:
             raise Conflict("TOKEN_ALREADY_USED")
         shared = [a for a in asked if a in presentation.consented]
         disclosed = await self._values(presentation.citizen_id, shared, now.date())
-        await audit.record_access(self.p.clock, citizen_id=presentation.citizen_id, actor=rp.name,
+        await audit.record_access(self.platform.clock, citizen_id=presentation.citizen_id, actor=rp.name,
                                   actor_type="relying_party", action="voucher_redeemed", attributes=shared,
                                   purpose=purpose)
         return Redemption(disclosed, tuple(a for a in asked if a not in shared))
 
     async def offline_nonce(self, rp: AuthenticatedClient) -> OfflineNonce:
         """A nonce for one offline presentation at this relying party's desk, kept until spent or expired."""
-        await ratelimit.hit(self.p.cache, self.p.clock, f"voucher-offline-nonce:{rp.id}", OFFLINE_NONCES_PER_MINUTE, 60)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"voucher-offline-nonce:{rp.id}", OFFLINE_NONCES_PER_MINUTE, 60)
         nonce = secrets.token_urlsafe(16)
-        expires_at = self.p.clock.now() + timedelta(seconds=OFFLINE_NONCE_TTL)
-        await self.p.cache.set(_nonce_key(nonce), _nonce_state(rp.id, expires_at, spent=False),
+        expires_at = self.platform.clock.now() + timedelta(seconds=OFFLINE_NONCE_TTL)
+        await self.platform.cache.set(_nonce_key(nonce), _nonce_state(rp.id, expires_at, spent=False),
                                ttl=2 * OFFLINE_NONCE_TTL)
         return OfflineNonce(nonce, rp.id, expires_at)
 
@@ -338,8 +338,8 @@ class VoucherService:
         state = await self._live_nonce(rp, nonce)
         try:
             presentation = offline.from_qr_text(qr)
-            claims = offline.verify_presentation(presentation, self.p.keys.jwks(), self.p.clock.now(),
-                                                 self.s.health_code_issuer, audience=rp.id, nonce=nonce)
+            claims = offline.verify_presentation(presentation, self.platform.keys.jwks(), self.platform.clock.now(),
+                                                 self.settings.health_code_issuer, audience=rp.id, nonce=nonce)
         except offline.PresentationError as refused:
             code, status = OFFLINE_REFUSALS.get(refused.code, ("OFFLINE_PRESENTATION_INVALID", 422))
             raise AppError(code, status=status, extra={"reason": refused.code}) from None
@@ -348,35 +348,35 @@ class VoucherService:
         if shown is None:  # signed by us, but not whose: nothing is disclosed that the holder's log would not show
             raise AppError("OFFLINE_PRESENTATION_INVALID", status=422, extra={"reason": "HOLDER_UNKNOWN"})
         # Locked (a lost phone) or revoked since it was shown, or locked and unlocked again: what was shown is dead.
-        if shown.voucher.status != "active" or shown.expires_at <= self.p.clock.now():
+        if shown.voucher.status != "active" or shown.expires_at <= self.platform.clock.now():
             raise AppError("OFFLINE_VOUCHER_WITHDRAWN", status=409)
         spent = json.dumps({**json.loads(state), "spent": True})
-        if not await self.p.cache.replace(_nonce_key(nonce), state, spent, ttl=2 * OFFLINE_NONCE_TTL, announce=False):
+        if not await self.platform.cache.replace(_nonce_key(nonce), state, spent, ttl=2 * OFFLINE_NONCE_TTL, announce=False):
             raise Conflict("OFFLINE_NONCE_USED")  # another check spent it meanwhile
         disclosed = {k: v for k, v in claims.items() if k in OFFLINE_CLAIMS}
         shared = {k: v for k, v in disclosed.items() if k in rp.roles}
-        await audit.record_access(self.p.clock, citizen_id=shown.citizen_id, actor=rp.name, actor_type="relying_party",
+        await audit.record_access(self.platform.clock, citizen_id=shown.citizen_id, actor=rp.name, actor_type="relying_party",
                                   action="voucher_offline_checked", attributes=sorted(shared), purpose=purpose)
-        tz = self.p.clock.now().tzinfo
+        tz = self.platform.clock.now().tzinfo
         return OfflineCheck(shared, tuple(sorted(set(disclosed) - set(shared))),
                             datetime.fromtimestamp(claims["iat"], tz), datetime.fromtimestamp(claims["exp"], tz))
 
     async def _live_nonce(self, rp: AuthenticatedClient, nonce: str) -> str:
         """The nonce's stored state if we handed it to this relying party, unspent and unexpired."""
-        raw = await self.p.cache.get(_nonce_key(nonce))
+        raw = await self.platform.cache.get(_nonce_key(nonce))
         state = json.loads(raw) if raw else None
         if state is None or state["rp"] != rp.id:
             raise AppError("OFFLINE_NONCE_UNKNOWN", status=422)
         if state["spent"]:
             raise Conflict("OFFLINE_NONCE_USED")
-        if state["exp"] <= self.p.clock.timestamp():
+        if state["exp"] <= self.platform.clock.timestamp():
             raise AppError("OFFLINE_NONCE_EXPIRED", status=410)
         return raw
 
     async def _values(self, citizen_id: str, names: list[str], today: date) -> dict[str, Any]:
         citizen = await self.citizens(citizen_id)
-        name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
-        number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+        name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+        number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14])) if number else None
         values: dict[str, Any] = {}
         for attribute in names:
@@ -412,7 +412,7 @@ class VoucherService:
         if "zh-Hans" not in purpose:
             raise ValidationFailed([{"field": "purpose.zh-Hans", "problem": "the purpose in Simplified Chinese"}])
         return await StandingRequest.create(id=new_id("sr"), client_id=rp.id, attributes=wanted,
-                                            purpose=dict(purpose), created_at=self.p.clock.now())
+                                            purpose=dict(purpose), created_at=self.platform.clock.now())
 
 
 def _age(born: date, today: date) -> int:

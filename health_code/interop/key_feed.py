@@ -296,7 +296,7 @@ class PartnerKeyFeeds:
     """Registers partners' key feeds and applies what they publish."""
 
     def __init__(self, platform: Platform, registry: PartnerRegistry, trust: PartnerTrustList) -> None:
-        self.p = platform
+        self.platform = platform
         self.registry = registry
         self.trust = trust
 
@@ -305,13 +305,13 @@ class PartnerKeyFeeds:
                        signer_jwk: Mapping[str, Any]) -> PartnerKeyFeed:
         """Set (or replace) where the partner publishes its keys and the long-term key that signs them."""
         await self.registry.get(partner_id)
-        check_feed_url(url, self.p.settings.production)
+        check_feed_url(url, self.platform.settings.production)
         try:
             public_key_from_jwk(signer_jwk, allow_rsa=True)
         except ValueError as error:
             raise _invalid("signer_jwk", str(error)) from None
         signer = public_members(signer_jwk)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         feed = await PartnerKeyFeed.get_or_none(partner_id=partner_id)
         if feed is None:
             feed = await PartnerKeyFeed.create(partner_id=partner_id, url=url, signer_jwk=signer, created_at=now,
@@ -324,7 +324,7 @@ class PartnerKeyFeeds:
             feed.url, feed.signer_jwk, feed.updated_at = url, signer, now
             feed.checked_at = feed.outcome = None
             await feed.save()
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_feed_registered",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_key_feed_registered",
                                  attributes={"partner": partner_id, "url": url, "signer_kid": signer.get("kid")})
         return feed
 
@@ -338,7 +338,7 @@ class PartnerKeyFeeds:
         """Stop reading the feed; the keys it brought stay as they are, for the admin to manage."""
         feed = await self.get(partner_id)
         await feed.delete()
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_feed_removed",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_key_feed_removed",
                                  attributes={"partner": partner_id})
 
     # -- the scheduled job ---------------------------------------------------------------------------
@@ -357,7 +357,7 @@ class PartnerKeyFeeds:
         """Fetch, verify and apply one feed: `applied`, `unchanged`, or the reason it changed nothing
         (`busy` when another worker is applying it now, or an admin changed it meanwhile)."""
         try:
-            async with cache_lock(self.p.cache, f"partner-key-feed:{feed.partner_id}", ttl=2 * FETCH_TIMEOUT + 30):
+            async with cache_lock(self.platform.cache, f"partner-key-feed:{feed.partner_id}", ttl=2 * FETCH_TIMEOUT + 30):
                 await feed.refresh_from_db()
                 return await self._refresh(feed)
         except (LockNotAcquired, FeedReregistered):
@@ -368,21 +368,21 @@ class PartnerKeyFeeds:
     async def _refresh(self, feed: PartnerKeyFeed) -> str:
         try:
             addresses: list[str] = []
-            if self.p.settings.production:
+            if self.platform.settings.production:
                 addresses = await public_addresses(urlsplit(feed.url).hostname or "")
             token = await fetch_document(feed.url, addresses=addresses)
             signer = public_key_from_jwk(feed.signer_jwk, allow_rsa=True)
-            document = read_document(token, signer, feed.partner_id, self.p.clock.timestamp())
+            document = read_document(token, signer, feed.partner_id, self.platform.clock.timestamp())
             changes = await self._apply(feed, document)
         except FeedRefused as refused:
             return await self._refused(feed, refused.reason)
         if changes is None:
             return await self._checked(feed, "unchanged")
-        await audit.record_all(self.p.clock, _change_records(feed.partner_id, document.sequence, changes))
+        await audit.record_all(self.platform.clock, _change_records(feed.partner_id, document.sequence, changes))
         return "applied"
 
     async def _checked(self, feed: PartnerKeyFeed, outcome: str) -> str:
-        feed.checked_at, feed.outcome = self.p.clock.now(), outcome
+        feed.checked_at, feed.outcome = self.platform.clock.now(), outcome
         await feed.save(update_fields=["checked_at", "outcome"])
         return outcome
 
@@ -390,7 +390,7 @@ class PartnerKeyFeeds:
         """Logged every time; audited when the outcome changes (an unreachable feed is one entry, not one a run)."""
         log.warning("keys document of partner %s not applied: %s", feed.partner_id, reason)
         if feed.outcome != reason:
-            await audit.record_event(self.p.clock, actor=FEED_ACTOR, actor_type="system",
+            await audit.record_event(self.platform.clock, actor=FEED_ACTOR, actor_type="system",
                                      action="partner_key_feed_refused",
                                      attributes={"partner": feed.partner_id, "reason": reason, "url": feed.url})
         return await self._checked(feed, reason)
@@ -400,7 +400,7 @@ class PartnerKeyFeeds:
         locked, in the transaction that applies: another worker may have applied a document since `feed` was
         read (a stalled worker outliving its lock), and an older document must never follow a newer one."""
         listed = self._listed_rows(feed.partner_id, document)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         changes = FeedChanges()
         async with in_transaction():
             current = await PartnerKeyFeed.filter(id=feed.id).select_for_update().get()  # DoesNotExist: removed
@@ -450,7 +450,7 @@ class PartnerKeyFeeds:
     async def _apply_listed(self, partner_id: str, key: PartnerKey | None, row: dict[str, Any],
                             changes: FeedChanges) -> None:
         if key is None:
-            await PartnerKey.create(partner_id=partner_id, created_at=self.p.clock.now(), source=PUBLISHED, **row)
+            await PartnerKey.create(partner_id=partner_id, created_at=self.platform.clock.now(), source=PUBLISHED, **row)
             changes.added.append(row["kid"])
             return
         if _public_numbers(key.jwk) != _public_numbers(row["jwk"]):

@@ -71,7 +71,7 @@ def _invalid(field: str, problem: str) -> ValidationFailed:
 
 class PartnerRegistry:
     def __init__(self, platform: Platform, trust: PartnerTrustList) -> None:
-        self.p = platform
+        self.platform = platform
         self.trust = trust
 
     async def register(self, admin: AuthenticatedClient, *, partner_id: str, name: str, formats: Sequence[str],
@@ -94,7 +94,7 @@ class PartnerRegistry:
             raise _invalid("signing_keys", "each kid once")
         for row in code_keys:
             await _check_kid_unused(row["kid"])
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         async with in_transaction():
             partner = await Partner.create(id=partner_id, name=name, formats=list(formats),
                                            status_mapping=dict(status_mapping),
@@ -108,7 +108,7 @@ class PartnerRegistry:
             for row in code_keys:
                 await self._store_key(partner_id, row)
         await self.trust.changed()
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_registered",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_registered",
                                  attributes={"partner": partner_id, "signing_keys": [r["kid"] for r in code_keys],
                                              "api_keys": [k for k, _ in api_pems]})
         return partner
@@ -137,16 +137,16 @@ class PartnerRegistry:
                                                   changes.get("color_words", partner.color_words))
         for name, value in changes.items():
             setattr(partner, name, value)
-        partner.updated_at = self.p.clock.now()
+        partner.updated_at = self.platform.clock.now()
         async with in_transaction():
             await partner.save()
             if "status" in changes:
                 # A suspended partner can neither call us nor have its codes accepted.
                 await ApiClient.filter(id=partner_id).update(active=changes["status"] == "active")
         if "status" in changes:  # the only change here to its API client: others leave the cached client as it is
-            await forget_client(self.p.cache, partner_id)
+            await forget_client(self.platform.cache, partner_id)
         await self.trust.changed()
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_updated",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_updated",
                                  attributes={"partner": partner_id, "changed": sorted(changes)})
         return partner
 
@@ -157,7 +157,7 @@ class PartnerRegistry:
         await _check_kid_unused(row["kid"])
         key = await self._store_key(partner_id, row)
         await self.trust.changed()
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_added",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_key_added",
                                  attributes={"partner": partner_id, "kid": row["kid"]})
         return key
 
@@ -167,10 +167,10 @@ class PartnerRegistry:
         if key is None:
             raise NotFound("PARTNER_KEY_NOT_FOUND")
         if key.revoked_at is None:
-            key.revoked_at = self.p.clock.now()
+            key.revoked_at = self.platform.clock.now()
             await key.save(update_fields=["revoked_at"])
             await self.trust.changed()
-            await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_key_revoked",
+            await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_key_revoked",
                                      attributes={"partner": partner_id, "kid": kid})
         return key
 
@@ -181,24 +181,24 @@ class PartnerRegistry:
         if await ApiClientKey.exists(client_id=partner_id, kid=kid):
             raise Conflict("PARTNER_KEY_EXISTS")
         key = await ApiClientKey.create(client_id=partner_id, kid=kid, public_key_pem=_pem_of(jwk, "jwk"),
-                                        created_at=self.p.clock.now(), expires_at=expires_at)
-        await forget_client(self.p.cache, partner_id)
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_api_key_added",
+                                        created_at=self.platform.clock.now(), expires_at=expires_at)
+        await forget_client(self.platform.cache, partner_id)
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_api_key_added",
                                  attributes={"partner": partner_id, "kid": kid})
         return key
 
     async def revoke_api_key(self, admin: AuthenticatedClient, partner_id: str, kid: str) -> None:
-        updated = await revoke_client_key(self.p.clock, self.p.cache, partner_id, kid)
+        updated = await revoke_client_key(self.platform.clock, self.platform.cache, partner_id, kid)
         if not updated and not await ApiClientKey.exists(client_id=partner_id, kid=kid):
             raise NotFound("PARTNER_KEY_NOT_FOUND")
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_api_key_revoked",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_api_key_revoked",
                                  attributes={"partner": partner_id, "kid": kid})
 
     async def make_holder_key(self, admin: AuthenticatedClient, partner_id: str) -> tuple[PartnerHolderKey, bytes]:
         """A new holder key for the partner, returned once with its secret; the current one is accepted
         HOLDER_KEY_OVERLAP longer, then no more."""
         await self.get(partner_id)
-        secret, now = secrets.token_bytes(KEY_BYTES), self.p.clock.now()
+        secret, now = secrets.token_bytes(KEY_BYTES), self.platform.clock.now()
         key_id = b64url(secrets.token_bytes(9))
         async with in_transaction():
             # The partner row is the lock: two admins making a key at once leave one current key, not two.
@@ -206,9 +206,9 @@ class PartnerRegistry:
             replaced = await PartnerHolderKey.filter(partner_id=partner_id, accepted_until=None)
             await PartnerHolderKey.filter(id__in=[k.id for k in replaced]).update(accepted_until=now + HOLDER_KEY_OVERLAP)
             key = await PartnerHolderKey.create(partner_id=partner_id, key_id=key_id, created_at=now,
-                                                key_enc=self.p.pii.encrypt(b64url(secret),
+                                                key_enc=self.platform.pii.encrypt(b64url(secret),
                                                                            _holder_key_context(partner_id, key_id)))
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="partner_holder_key_made",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="partner_holder_key_made",
                                  attributes={"partner": partner_id, "key_id": key.key_id,
                                              "replaced": [k.key_id for k in replaced]})
         return key, secret
@@ -222,11 +222,11 @@ class PartnerRegistry:
         key = await PartnerHolderKey.get_or_none(partner_id=partner_id, key_id=key_id)
         if key is None:
             raise NotFound("PARTNER_KEY_NOT_FOUND")
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if key.accepted_until is None or key.accepted_until > now:
             key.accepted_until = now
             await key.save(update_fields=["accepted_until"])
-            await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin",
+            await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin",
                                      action="partner_holder_key_withdrawn",
                                      attributes={"partner": partner_id, "key_id": key_id})
         return key
@@ -235,11 +235,11 @@ class PartnerRegistry:
         """The secrets that may key the holder tag of a code the partner issued (newest first), and those that
         no longer may (replaced past their overlap, or withdrawn): a tag under one of those is told apart
         from a tag for someone else."""
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         accepted: list[bytes] = []
         stopped: list[bytes] = []
         for key in await PartnerHolderKey.filter(partner_id=partner_id).order_by("-created_at", "-id"):
-            secret = b64url_decode(self.p.pii.decrypt(key.key_enc, _holder_key_context(partner_id, key.key_id)))
+            secret = b64url_decode(self.platform.pii.decrypt(key.key_enc, _holder_key_context(partner_id, key.key_id)))
             (accepted if key.accepted_until is None or key.accepted_until > now else stopped).append(secret)
         return accepted, stopped
 
@@ -277,7 +277,7 @@ class PartnerRegistry:
                 "not_before": not_before, "not_after": not_after}
 
     async def _store_key(self, partner_id: str, row: dict[str, Any]) -> PartnerKey:
-        return await PartnerKey.create(partner_id=partner_id, created_at=self.p.clock.now(), **row)
+        return await PartnerKey.create(partner_id=partner_id, created_at=self.platform.clock.now(), **row)
 
 
 async def _check_kid_unused(kid: str) -> None:

@@ -93,7 +93,7 @@ class InteropService:
     def __init__(self, health: HealthCodeService, trust: PartnerTrustList, partners: PartnerRegistry,
                  adapters: Sequence[FormatAdapter] | None = None) -> None:
         self.health = health
-        self.p = health.p
+        self.platform = health.platform
         self.trust = trust
         self.partners = partners
         self.adapters = list(adapters or default_adapters())
@@ -102,10 +102,10 @@ class InteropService:
     async def signed_trust_list(self) -> str:
         """The trust list as a compact JWS (ES256, `kid` of our JWKS), valid for a day."""
         await self.trust.refresh()
-        now = self.p.clock.now()
-        claims = {"iss": self.p.settings.health_code_issuer, "iat": int(now.timestamp()),
+        now = self.platform.clock.now()
+        claims = {"iss": self.platform.settings.health_code_issuer, "iat": int(now.timestamp()),
                   "exp": int(now.timestamp()) + TRUST_LIST_TTL, **self.trust.document(now)}
-        key = self.p.keys.current
+        key = self.platform.keys.current
         return jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "trust-list+jwt"})
 
     def format_document(self) -> dict[str, Any]:
@@ -113,7 +113,7 @@ class InteropService:
         rules = self.health.rules
         reasons = {str(r.code): dict(r.text) for r in rules.all_reasons()}
         return {
-            "issuer": self.p.settings.health_code_issuer,
+            "issuer": self.platform.settings.health_code_issuer,
             "jwks": "/.well-known/jwks.json",
             "pipeline": "PREFIX + base45(COSE_Sign1 ES256, kid in protected header), inflated first when it starts "
                         "with a zlib header (0x78) ; CWT claims 1 iss, 4 exp, 6 iat ; fits a QR of version 10 at level Q",
@@ -132,7 +132,7 @@ class InteropService:
             "colours": list(codec.COLOURS),
             "reasons": reasons,
             "rule_version": rules.version,
-            "max_lifetime_seconds": self.p.settings.health_code_ttl,
+            "max_lifetime_seconds": self.platform.settings.health_code_ttl,
         }
 
     # -- outbound: a partner verifies our codes ---------------------------------------------------
@@ -147,7 +147,7 @@ class InteropService:
 
     async def _count_codes(self, partner: PartnerView, count: int) -> None:
         """Rate limit per minute and quota per day, both counted in codes, not requests."""
-        await ratelimit.hit_all(self.p.cache, self.p.clock, [
+        await ratelimit.hit_all(self.platform.cache, self.platform.clock, [
             ratelimit.Limit(f"partner:{partner.id}:codes", partner.rate_limit_per_minute, 60),
             ratelimit.Limit(f"partner:{partner.id}:quota", partner.daily_quota, 86400, code="QUOTA_EXCEEDED"),
         ], amount=count)
@@ -187,7 +187,7 @@ class InteropService:
             else:
                 records.append(audit.event(actor=partner.id, actor_type="partner", action="partner_verification",
                                            attributes={"code": outcome.code_id.hex(), "result": "valid"}))
-        await audit.record_all(self.p.clock, records)
+        await audit.record_all(self.platform.clock, records)
         return results
 
     async def publish_revocations(self, client: AuthenticatedClient, hashes: Sequence[str]) -> int:
@@ -200,10 +200,10 @@ class InteropService:
         existing = set(await RevokedPartnerCode.filter(partner_id=partner.id, code_hash__in=list(hashes))
                        .values_list("code_hash", flat=True))
         new = sorted(set(hashes) - existing)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         await RevokedPartnerCode.bulk_create([RevokedPartnerCode(partner_id=partner.id, code_hash=h, revoked_at=now)
                                               for h in new], ignore_conflicts=True)
-        await audit.record_event(self.p.clock, actor=partner.id, actor_type="partner", action="partner_codes_revoked",
+        await audit.record_event(self.platform.clock, actor=partner.id, actor_type="partner", action="partner_codes_revoked",
                                  attributes={"count": len(new)})
         return len(new)
 
@@ -220,7 +220,7 @@ class InteropService:
             raise CodeError("PARTNER_SUSPENDED")
         if adapter.name not in partner.formats:
             raise CodeError("FORMAT_NOT_ACCEPTED")
-        key = adapter.verify(decoded, self.trust.find_key, self.p.clock.timestamp())
+        key = adapter.verify(decoded, self.trust.find_key, self.platform.clock.timestamp())
         self.trust.check_signed_while_current(key.kid, decoded.issued_at)
         if key.issuer != partner.id:
             raise CodeError("ISSUER_MISMATCH")  # a partner's key signs only that partner's codes
@@ -238,8 +238,8 @@ class InteropService:
             raise AppError("CONSENT_REQUIRED", status=422)
         try:
             partner, status, colour = await self.read_partner_code(text)
-            name = self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
-            id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+            name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
+            id_number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
             accepted, stopped = await self.partners.holder_keys_for_checking(partner.id) \
                 if "holder_tag" in status.subject else ([], [])
             if "holder_tag" in status.subject and not accepted and not stopped:
@@ -252,12 +252,12 @@ class InteropService:
                 under_stopped = stopped and subject_matches(status.subject, name, id_number, status.code_id, stopped)
                 raise CodeError("HOLDER_KEY_STOPPED" if under_stopped else "SUBJECT_MISMATCH")
         except CodeError as error:
-            await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="partner_code_refused",
+            await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="partner_code_refused",
                                      subject_id=citizen.id, attributes={"code": code_ref(text), "error": error.code})
             raise AppError(error.code, status=422) from None
         provenance = (partner.id, hashlib.sha256(status.code_id.encode()).digest()[:8], status.state)
         code, _ = await self.health.issue_converted_code(citizen, colour, status.expires_at, provenance)
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="partner_code_converted",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="partner_code_converted",
                                  subject_id=citizen.id, purpose="consent given for this conversion",
                                  attributes={"partner": partner.id, "format": status.format, "source_state": status.state,
                                              "source_code": status.revocation_hash[:16], "color": code.colour,
@@ -273,11 +273,11 @@ class InteropService:
         if not 1 <= len(passes) <= MAX_BATCH:
             raise ValidationFailed([{"field": "passes", "problem": f"1 to {MAX_BATCH} passes"}])
         await self._count_codes(partner, len(passes))
-        now = self.p.clock.timestamp()
+        now = self.platform.clock.timestamp()
         read: list[dict[Any, Any] | CodeError] = []
         for text in passes:
             try:
-                read.append(verify_border_pass(text, self.p.keys.public_key_for, now, partner.id))
+                read.append(verify_border_pass(text, self.platform.keys.public_key_for, now, partner.id))
             except CodeError as error:
                 read.append(error)
         holders = await self.health.holders_of([claims[BORDER_PASS_KEY][1] for claims in read if isinstance(claims, dict)])
@@ -295,7 +295,7 @@ class InteropService:
             else:
                 records.append(audit.event(actor=partner.id, actor_type="partner", action="border_pass_verification",
                                            attributes={"pass": code_ref(text), "result": result.error or "valid"}))
-        await audit.record_all(self.p.clock, records)
+        await audit.record_all(self.platform.clock, records)
         return results
 
     @staticmethod
@@ -320,7 +320,7 @@ class InteropService:
         if partner is None or not partner.active:
             raise NotFound("PARTNER_NOT_FOUND")
         if document_type == "resident_id":
-            number = self.p.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+            number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
         elif document_type == "exit_entry_permit":
             number = (document_number or "").strip().upper()
             if not PERMIT_NUMBER.match(number):
@@ -328,16 +328,16 @@ class InteropService:
         else:
             raise ValidationFailed([{"field": "document_type", "problem": ", ".join(DOCUMENT_TYPES)}])
         status = await self.health.status(citizen.id)
-        now = int(self.p.clock.timestamp())
-        expires_at = lasting(status, now + self.p.settings.border_pass_ttl)
-        name = codec.masked_name(self.p.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else "")
+        now = int(self.platform.clock.timestamp())
+        expires_at = lasting(status, now + self.platform.settings.border_pass_ttl)
+        name = codec.masked_name(self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else "")
         pass_id = os.urandom(6)
-        claims = border_pass_claims(self.p.settings.health_code_issuer, partner.id, now, expires_at, pass_id,
+        claims = border_pass_claims(self.platform.settings.health_code_issuer, partner.id, now, expires_at, pass_id,
                                     status.colour, name, document_type, number)
-        key = self.p.keys.current
+        key = self.platform.keys.current
         payload = codec.sign_cwt(claims, key.private_key, key.kid_bytes, BORDER_PASS_PREFIX)
         await self.health.remember_border_pass(pass_id, citizen.id, status.colour, now, expires_at)
-        await audit.record_event(self.p.clock, actor=citizen.id, actor_type="citizen", action="border_pass_issued",
+        await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="border_pass_issued",
                                  subject_id=citizen.id, attributes={"partner": partner.id, "document_type": document_type,
                                                                     "pass": pass_id.hex()})
         return BorderPass(payload, pass_id.hex(), partner.id, status.colour, name, document_type, number[-4:], now,

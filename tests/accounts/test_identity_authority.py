@@ -85,7 +85,7 @@ async def test_an_authority_that_cannot_answer_is_a_503_with_retry_after_and_not
         assert reply.status_code == 503, (mode, reply.text)
         assert reply.json()["error"]["code"] == "IDENTITY_CHECK_UNAVAILABLE"
         assert int(reply.headers["Retry-After"]) > 0
-    app.ctx.accounts.s = app.ctx.settings.with_(identity_timeout=0.2)
+    app.ctx.accounts.settings = app.ctx.settings.with_(identity_timeout=0.2)
     tencent.behave("IdCardVerification", "slow", delay=2.0)
     slow = await post_identity(client, citizen, "林晓东", number)
     assert slow.status_code == 503 and slow.json()["error"]["code"] == "IDENTITY_CHECK_UNAVAILABLE"
@@ -199,7 +199,7 @@ async def test_a_face_provider_that_cannot_answer_is_a_503_and_nothing_is_stored
     assert await FaceSession.filter(citizen_id=citizen.id).count() == 0
     body = (await start(client, citizen)).json()
     tencent.complete_face(body["biz_token"], outcome="pass")
-    app.ctx.accounts.s = app.ctx.settings.with_(face_timeout=0.2)
+    app.ctx.accounts.settings = app.ctx.settings.with_(face_timeout=0.2)
     tencent.behave("GetDetectInfoEnhanced", "slow", delay=2.0)
     slow = await finish(client, citizen, body["session_id"])
     assert slow.status_code == 503 and slow.json()["error"]["code"] == "FACE_CHECK_UNAVAILABLE"
@@ -211,7 +211,7 @@ async def test_a_face_provider_that_cannot_answer_is_a_503_and_nothing_is_stored
 
 async def test_a_liveness_sample_is_refused_once_the_face_provider_is_real(client, sms, tencent, app):
     citizen = await real_name_citizen(client, sms, tencent)
-    app.ctx.accounts.s = app.ctx.settings.with_(face_url="https://faceid.tencentcloudapi.com")
+    app.ctx.accounts.settings = app.ctx.settings.with_(face_url="https://faceid.tencentcloudapi.com")
     reply = await client.post(FACE, headers={**citizen.headers, **EN}, json={"liveness_sample": "QUJD" * 2000})
     assert reply.status_code == 422
     assert reply.json()["error"]["code"] == "FACE_SAMPLE_NOT_ACCEPTED"

@@ -140,7 +140,7 @@ async def test_gateway_failure_is_a_clear_503_and_does_not_block_a_retry(client,
 
 
 async def test_slow_gateway_times_out_with_503(client, sms, app):
-    app.ctx.accounts.s = app.ctx.settings.with_(sms_timeout=0.2)
+    app.ctx.accounts.settings = app.ctx.settings.with_(sms_timeout=0.2)
     sms.behave("SendSms", "slow", delay=1.0)
     reply = await client.post("/api/v1/auth/otp", json={"phone": new_phone()})
     assert reply.status_code == 503

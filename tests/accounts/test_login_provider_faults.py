@@ -18,7 +18,7 @@ OTP = "/api/v1/auth/otp"
 
 @pytest.mark.parametrize("mode", ["fail", "http500", "throttle", "slow"])
 async def test_a_provider_fault_says_retry_and_counts_no_code(client, sms, app, mode):
-    app.ctx.accounts.s = app.ctx.settings.with_(sms_timeout=0.3, otp_daily_limit=2, otp_resend_interval=1)
+    app.ctx.accounts.settings = app.ctx.settings.with_(sms_timeout=0.3, otp_daily_limit=2, otp_resend_interval=1)
     phone = new_phone()
     sms.behave("SendSms", mode, count=3, delay=2.0)
     for _ in range(3):
@@ -129,7 +129,7 @@ async def test_the_providers_daily_cap_for_a_number_says_tomorrow(client, sms, a
 
 
 async def test_a_provider_fault_gives_back_the_address_limit_too(client, sms, app):
-    app.ctx.accounts.s = app.ctx.settings.with_(otp_ip_hourly_limit=2)
+    app.ctx.accounts.settings = app.ctx.settings.with_(otp_ip_hourly_limit=2)
     sms.behave("SendSms", "http500", count=3)
     for _ in range(3):
         assert (await client.post(OTP, json={"phone": new_phone()})).status_code == 503

@@ -69,7 +69,7 @@ async def test_a_status_change_while_a_code_is_being_signed_leaves_no_earlier_co
     await verify_real_name(client, citizen, id_number=valid_id_number(sequence="312"))
     await client.get(CODE, headers=citizen.headers)
     clock.advance(160)  # the code is due for renewal
-    health, cache = app.ctx.health, app.ctx.health.p.cache
+    health, cache = app.ctx.health, app.ctx.health.platform.cache
     real_issue, signing, go_on = health._issue, asyncio.Event(), asyncio.Event()
 
     async def slow_first_issue(*args, **kwargs):
@@ -126,7 +126,7 @@ async def test_a_lab_result_during_the_first_evaluation_is_not_overwritten_by_it
             await go_on.wait()
         return await real_appeal_check(citizen_id, verdict, now)
 
-    cache, lock, refused = health.p.cache, f"lock:hc:evaluate:{citizen.id}", asyncio.Event()
+    cache, lock, refused = health.platform.cache, f"lock:hc:evaluate:{citizen.id}", asyncio.Event()
     real_set_if_absent = cache.set_if_absent
 
     async def noting_refusals(key: str, *args, **kwargs) -> bool:

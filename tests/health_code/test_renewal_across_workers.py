@@ -75,7 +75,7 @@ async def test_a_renewal_is_not_announced_and_the_other_worker_shows_it_without_
     renewed = (await client.get(CODE, headers=citizen.headers)).json()
     assert renewed["payload"] != first["payload"]
     assert key not in await published(channel)  # nobody was told
-    mirrored = json.loads(await second_worker.p.cache.get(key))
+    mirrored = json.loads(await second_worker.platform.cache.get(key))
     assert mirrored["payload"] == first["payload"]  # the other worker still mirrors the old one
 
     signed = await IssuedHealthCode.filter(citizen_id=citizen.id).count()

@@ -47,7 +47,7 @@ async def payer(client, sms, live_server: str, departments: DepartmentsStandIn) 
 
 async def at_department(app, citizen: SignedInCitizen, number: str) -> str:
     """The fine's status as 交管's violations/v1 answers it now."""
-    id_number = await verified_id_number(app.ctx.exchange.p, citizen.id)
+    id_number = await verified_id_number(app.ctx.exchange.platform, citizen.id)
     reply = await app.ctx.exchange.call(TPB_VIOLATIONS, citizen.id, "citizen_request", {"subject": {"id_number": id_number}})
     return next(i["status"] for i in reply["items"] if i["reference"] == number)
 

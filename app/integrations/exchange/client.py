@@ -133,7 +133,7 @@ class ExchangeClient:
 
     def __init__(self, platform: Platform, registrations: Iterable[Registration] | Mapping[str, Registration], *,
                  http: httpx.AsyncClient | None = None) -> None:
-        self.p = platform
+        self.platform = platform
         self.client_id = protocol.MemberId.parse(platform.settings.exchange_client)
         items = registrations.values() if isinstance(registrations, Mapping) else registrations
         self.registrations: dict[str, Registration] = {str(r.service): r for r in items}
@@ -161,7 +161,7 @@ class ExchangeClient:
         registration = self._authorised(service, purpose)
         _check_reader(represented_party, actor, actor_type)
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        user = self.p.pii.lookup_hash(f"{registration.service.provider.member_code}:{citizen_id}", "exchange_user")
+        user = self.platform.pii.lookup_hash(f"{registration.service.provider.member_code}:{citizen_id}", "exchange_user")
         breaker = await self._admit(registration)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + registration.timeout
@@ -199,10 +199,10 @@ class ExchangeClient:
         headers = protocol.RequestHeaders(self.client_id, registration.service, uuid.uuid4().hex, user, purpose,
                                           represented_party, int(time.time()))  # the wall clock the receiver checks
         signing_input = protocol.request_signing_input("POST", _path(registration.url), headers, payload)
-        key = self.p.keys.current
+        key = self.platform.keys.current
         signature = protocol.sign_detached(signing_input, key.private_key, key.kid)
         sent = _Sent(headers, protocol.sha256(signing_input), attempt, time.monotonic())
-        at = self.p.clock.now()
+        at = self.platform.clock.now()
         try:
             status, reply_headers, reply = await self._post(registration, headers, signature, payload, deadline)
             sent.status, sent.response_hash = status, protocol.sha256(reply)
@@ -301,13 +301,13 @@ class ExchangeClient:
     async def _admit(self, registration: Registration) -> _BreakerState:
         """The breaker's state, or DepartmentUnavailable at once while it is open."""
         opened_key, failing_key, trial_key = self._keys(registration)
-        opened, failing = await self.p.cache.get_many([opened_key, failing_key])
+        opened, failing = await self.platform.cache.get_many([opened_key, failing_key])
         if opened is not None:
-            wait = float(opened) - self.p.clock.timestamp()
+            wait = float(opened) - self.platform.clock.timestamp()
             if wait > 0:
                 raise DepartmentUnavailable(str(registration.service), FAULT_CIRCUIT_OPEN, retry_after=math.ceil(wait))
             # Half-open: one trial call across all workers; the others keep failing fast until it ends.
-            if not await self.p.cache.set_if_absent(trial_key, "1", ttl=registration.timeout + 1):
+            if not await self.platform.cache.set_if_absent(trial_key, "1", ttl=registration.timeout + 1):
                 raise DepartmentUnavailable(str(registration.service), FAULT_CIRCUIT_OPEN,
                                             retry_after=math.ceil(registration.timeout))
         return _BreakerState(opened is not None, failing is not None)
@@ -317,14 +317,14 @@ class ExchangeClient:
         opened_key, failing_key, trial_key = self._keys(registration)
         policy = registration.breaker
         window = max(600.0, 10 * policy.open_seconds)  # failures further apart than this are not "in a row"
-        count = await self.p.cache.incr(failing_key, ttl=window)
+        count = await self.platform.cache.incr(failing_key, ttl=window)
         if not state.open and count < policy.failures:
             return DEFAULT_RETRY_AFTER
-        until = self.p.clock.timestamp() + policy.open_seconds
+        until = self.platform.clock.timestamp() + policy.open_seconds
         # The key outlives the cool-down: after it, the stored time says "half-open".
-        await self.p.cache.set(opened_key, repr(until), ttl=policy.open_seconds + window)
-        await self.p.cache.delete(failing_key)
-        await self.p.cache.delete(trial_key)
+        await self.platform.cache.set(opened_key, repr(until), ttl=policy.open_seconds + window)
+        await self.platform.cache.delete(failing_key)
+        await self.platform.cache.delete(trial_key)
         log.warning("exchange: %s failed %s times, circuit open for %s s", registration.service, count,
                     policy.open_seconds)
         return math.ceil(policy.open_seconds)
@@ -332,7 +332,7 @@ class ExchangeClient:
     async def _recovered(self, registration: Registration, state: _BreakerState) -> None:
         if state.open or state.failing:
             for key in self._keys(registration):
-                await self.p.cache.delete(key)
+                await self.platform.cache.delete(key)
 
     # -- the citizen's access log ----------------------------------------------------------------------------
     async def _record_access(self, registration: Registration, citizen_id: str, purpose: str, represented_party: str,
@@ -342,7 +342,7 @@ class ExchangeClient:
         why = f"{protocol.PURPOSE_NAMES[purpose]}（{purpose}）"
         if represented_party:
             why += f"，代您办理（{represented_party}）"
-        await audit.record_access(self.p.clock, citizen_id=citizen_id, actor=actor[:128],
+        await audit.record_access(self.platform.clock, citizen_id=citizen_id, actor=actor[:128],
                                   actor_type="proxy" if actor_type == "citizen" else actor_type,
                                   action="department_data_read", attributes=[str(registration.service)],
                                   purpose=why[:200])

@@ -211,7 +211,7 @@ class ApplicationService:
     """办件: what citizens submit and follow, and what clerks (admin clients with role `clerk`) work."""
 
     def __init__(self, platform: Platform, departments: DepartmentServices | None = None) -> None:
-        self.p = platform
+        self.platform = platform
         self.departments = departments  # 部门服务: 秒批 checks and materials from departments
         self.on_submitted: list[SubmittedHook] = []  # other domains hook in here (elderly mode's undo window)
 
@@ -258,14 +258,14 @@ class ApplicationService:
             moves += [Move("accepted", "auto_approved", "秒批", True), Move("auto_approved", "completed", "秒批办结", True)]
         else:
             moves.append(Move("accepted", "under_review", by_system=True))
-        application_id, now = new_id("ap"), self.p.clock.now()
+        application_id, now = new_id("ap"), self.platform.clock.now()
         records = [*_audit_records(citizen_id, application_id, item, moves, actor=citizen_id, actor_type="citizen"),
                    *also_audit]
         try:
             async with in_transaction() as conn:
                 application = await Application.create(
                     id=application_id, citizen_id=citizen_id, item_id=item.id, idempotency_key=key,
-                    request_hash=fingerprint, form_enc=self.p.pii.encrypt(form_json, f"application-form:{application_id}"),
+                    request_hash=fingerprint, form_enc=self.platform.pii.encrypt(form_json, f"application-form:{application_id}"),
                     materials=materials, status=moves[-1].to_status, decision=decision, created_at=now, updated_at=now,
                     using_db=conn)
                 await ApplicationEvent.bulk_create(
@@ -276,7 +276,7 @@ class ApplicationService:
                 for hook in self.on_submitted:
                     await hook(conn, application_id, citizen, now)
                 stored = await self._store_message(conn, application, item, moves)
-                pending = await audit.add_pending(conn, self.p.clock, records)
+                pending = await audit.add_pending(conn, self.platform.clock, records)
         except IntegrityError:
             # The same key arrived twice at once: the unique (citizen, key) pair let one through.
             earlier = await Application.get(citizen_id=citizen_id, idempotency_key=key)
@@ -286,7 +286,7 @@ class ApplicationService:
 
     def _one_at_a_time(self, name: str, wait: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A lock in the shared cache (so across workers with Redis), waited for up to `wait` seconds."""
-        return cache_lock(self.p.cache, name, ttl=wait, wait=wait)
+        return cache_lock(self.platform.cache, name, ttl=wait, wait=wait)
 
     async def _replay(self, earlier: Application, fingerprint: str) -> ApplicationView:
         if earlier.request_hash != fingerprint:
@@ -310,7 +310,7 @@ class ApplicationService:
         item = await ServiceItem.get(id=application.item_id)
         changes: dict[str, Any] = {}
         if form is not None:
-            changes["form_enc"] = self.p.pii.encrypt(_form_json(form), f"application-form:{application.id}")
+            changes["form_enc"] = self.platform.pii.encrypt(_form_json(form), f"application-form:{application.id}")
         if given is not None:
             changes["materials"] = await self._materials(citizen_id, item, given)
         elif any(_is_department(m) and not m.get("fetched") for m in application.materials):
@@ -352,7 +352,7 @@ class ApplicationService:
             query = query.filter(item_id=item_id)
         rows = await query.order_by("created_at", "id").limit(limit)
         views = [await self._view(row, with_events=False, for_clerk=True) for row in rows]
-        await audit.record_all(self.p.clock, [
+        await audit.record_all(self.platform.clock, [
             audit.access(citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin", action="application_listed",
                          attributes=["name_masked"], purpose=f"办件审核 {row.id}") for row in rows])
         return views
@@ -362,7 +362,7 @@ class ApplicationService:
         row = await self._of_department(clerk, application_id)
         view = await self._view(row, for_clerk=True)
         from_departments = ["department_materials"] if any(_is_department(m) for m in row.materials) else []
-        await audit.record_access(self.p.clock, citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin",
+        await audit.record_access(self.platform.clock, citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin",
                                   action="application_read",
                                   attributes=["name_masked", "id_number_masked", "form", "materials",
                                               *from_departments],
@@ -378,11 +378,11 @@ class ApplicationService:
                                subject_id=row.citizen_id, attributes={"application_id": row.id})]
         async with in_transaction() as conn:
             taken = await Application.filter(id=row.id, assigned_to=None).using_db(conn).update(
-                assigned_to=clerk.id, updated_at=self.p.clock.now())
+                assigned_to=clerk.id, updated_at=self.platform.clock.now())
             if not taken and row.assigned_to != clerk.id:
                 raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
-            pending = await audit.add_pending(conn, self.p.clock, records)
-        await audit.record_pending(self.p.clock, pending, records)
+            pending = await audit.add_pending(conn, self.platform.clock, records)
+        await audit.record_pending(self.platform.clock, pending, records)
         return await self._view(await self._of_department(clerk, application_id), for_clerk=True)
 
     async def decide(self, clerk: AuthenticatedClient, application_id: str, decision: str, note: str) -> ApplicationView:
@@ -414,11 +414,11 @@ class ApplicationService:
         """Replace an item's 秒批 rules; the version goes up, so decisions made earlier keep naming the old one."""
         checked = approval.check_rules(rules)
         updated = await ServiceItem.filter(id=item_id).update(
-            approval_rules=checked, rules_version=F("rules_version") + 1, updated_at=self.p.clock.now())
+            approval_rules=checked, rules_version=F("rules_version") + 1, updated_at=self.platform.clock.now())
         if not updated:
             raise NotFound("APPLICATION_ITEM_NOT_FOUND")
         item = await ServiceItem.get(id=item_id)
-        await audit.record_event(self.p.clock, actor=admin.id, actor_type="admin", action="approval_rules_changed",
+        await audit.record_event(self.platform.clock, actor=admin.id, actor_type="admin", action="approval_rules_changed",
                                  attributes={"item_id": item_id, "rules_version": item.rules_version,
                                              "rules": len(checked["all"]) if checked else 0})
         return item
@@ -440,7 +440,7 @@ class ApplicationService:
         """The materials to keep: named uploads, named wallet licences, and for the rest wallet licences attached
         by reference and materials fetched from departments (免提交). Missing required ones are refused, naming them."""
         specs = {m["name"]: m for m in item.materials}
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         chosen: dict[str, dict[str, Any]] = {}
         for entry in given:
             spec = specs.get(entry.name)
@@ -477,7 +477,7 @@ class ApplicationService:
 
     async def _valid_licences(self, citizen_id: str) -> dict[str, Licence]:
         """The citizen's licences valid now, one per type (the one valid longest)."""
-        now, best = self.p.clock.now(), {}
+        now, best = self.platform.clock.now(), {}
         for licence in await licences_of(citizen_id):
             if validity_of(licence, now) != "valid":
                 continue
@@ -507,8 +507,8 @@ class ApplicationService:
         record = reply.get("record_no")
         return {"name": name, "source": "department", **where, "fetched": True,
                 "record_number": record if isinstance(record, str) else None, "reply_sha256": digest,
-                "fetched_at": rfc3339(self.p.clock.now()), "sample": reply.get("sample") is True,
-                "content_enc": self.p.pii.encrypt(canonical, _material_context(citizen_id, digest))}
+                "fetched_at": rfc3339(self.platform.clock.now()), "sample": reply.get("sample") is True,
+                "content_enc": self.platform.pii.encrypt(canonical, _material_context(citizen_id, digest))}
 
     def _department_of(self, service: str) -> dict[str, str]:
         """The department of a service id as registered on the exchange (its short code and name)."""
@@ -545,8 +545,8 @@ class ApplicationService:
         valid wallet licences, and our own records of earlier applications (rejected ones not counted)."""
         age = region = None
         if citizen.id_number_enc:
-            id_number = self.p.pii.decrypt(citizen.id_number_enc, "id_number")
-            age = approval.age_on(approval.birth_date_of(id_number), self.p.clock.now().astimezone(CHINA_TZ).date())
+            id_number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number")
+            age = approval.age_on(approval.birth_date_of(id_number), self.platform.clock.now().astimezone(CHINA_TZ).date())
             region = id_number[:6]
         # Rejected and withdrawn ones do not count: withdrawing carries no penalty.
         prior = await Application.filter(citizen_id=citizen.id, item_id=item.id) \
@@ -560,7 +560,7 @@ class ApplicationService:
         """One allowed state change, written only if nobody moved the application first."""
         if move.to_status not in TRANSITIONS.get(move.from_status or "", ()):
             raise StateConflict(move.from_status, move.to_status)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         records = _audit_records(application.citizen_id, application.id, item, [move], actor=actor, actor_type=actor_type)
         async with in_transaction() as conn:
             moved = await Application.filter(id=application.id, status=move.from_status).using_db(conn).update(
@@ -571,7 +571,7 @@ class ApplicationService:
                                           to_status=move.to_status, actor=actor, actor_type=actor_type,
                                           note=move.note, at=now, using_db=conn)
             stored = await self._store_message(conn, application, item, [move], message)
-            pending = await audit.add_pending(conn, self.p.clock, records)
+            pending = await audit.add_pending(conn, self.platform.clock, records)
         await self._after_commit(pending, records, stored)
         return await Application.get(id=application.id)
 
@@ -584,14 +584,14 @@ class ApplicationService:
             kind = "application_auto_approved"
         if not kind:
             return None
-        return await store_message(conn, self.p.clock, application.citizen_id, kind,
+        return await store_message(conn, self.platform.clock, application.citizen_id, kind,
                                    {"item": item.name, "number": application.id, "note": final.note or "-"})
 
     async def _after_commit(self, pending: int, records: list[audit.AuditRecord], stored: StoredMessage | None) -> None:
         """Chain the audit entries pending since the transaction, and try the message's external channels."""
-        await audit.record_pending(self.p.clock, pending, records)
+        await audit.record_pending(self.platform.clock, pending, records)
         if stored is not None:
-            await send_stored(self.p.clock, stored)
+            await send_stored(self.platform.clock, stored)
 
     async def _view(self, row: Application, *, with_events: bool = True, for_clerk: bool = False) -> ApplicationView:
         item = await ServiceItem.get(id=row.item_id)
@@ -599,10 +599,10 @@ class ApplicationService:
         name_masked = id_masked = None
         form: dict[str, Any] = {}
         if with_events:
-            form = json.loads(self.p.pii.decrypt(row.form_enc, f"application-form:{row.id}")) if row.form_enc else {}
+            form = json.loads(self.platform.pii.decrypt(row.form_enc, f"application-form:{row.id}")) if row.form_enc else {}
         if for_clerk:
             citizen = await citizen_record(row.citizen_id)
-            pii = self.p.pii
+            pii = self.platform.pii
             name_masked = mask_name(pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else None
             id_masked = mask_id_number(pii.decrypt(citizen.id_number_enc, "id_number")) if citizen.id_number_enc else None
         materials = [self._material_out(row.citizen_id, m, for_clerk) for m in row.materials]
@@ -619,7 +619,7 @@ class ApplicationService:
             return material
         shown = {k: v for k, v in material.items() if k != "content_enc"}
         if for_clerk:
-            plain = self.p.pii.decrypt(material["content_enc"], _material_context(citizen_id, material["reply_sha256"]))
+            plain = self.platform.pii.decrypt(material["content_enc"], _material_context(citizen_id, material["reply_sha256"]))
             shown["content"] = _masked(json.loads(plain))
         return shown
 

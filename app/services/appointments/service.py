@@ -78,11 +78,11 @@ class AppointmentService:
     """Publishing slots (offices), booking, changing and cancelling them (citizens), reminders."""
 
     def __init__(self, platform: Platform) -> None:
-        self.p = platform
+        self.platform = platform
 
     @property
     def clock(self) -> Clock:
-        return self.p.clock
+        return self.platform.clock
 
     # -- offices ----------------------------------------------------------------------------------
     async def publish_slot(self, office_client: AuthenticatedClient, item_id: str, office: str,

@@ -164,7 +164,7 @@ def exchange_backends(exchange: ExchangeClient | None, purpose: str = "home_card
     if exchange is None:
         return {}
     if id_number_of is None:
-        platform = exchange.p
+        platform = exchange.platform
 
         async def id_number_of(citizen_id: str) -> str | None:
             return await verified_id_number(platform, citizen_id)

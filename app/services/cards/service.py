@@ -229,8 +229,8 @@ class HomeCards:
 
     def __init__(self, platform: Platform, backends: Mapping[str, DepartmentBackend],
                  registry: CardRegistry = REGISTRY, settled: Settled | None = None) -> None:
-        self.p = platform
-        self.s = platform.settings
+        self.platform = platform
+        self.settings = platform.settings
         self.backends = backends  # looked up per call, so a swapped backend takes effect at once
         self.registry = registry
         self.settled = settled  # fines and bills paid through us, not yet written off by their department
@@ -253,10 +253,10 @@ class HomeCards:
     # -- pins ------------------------------------------------------------------------------------------------
     async def pinned(self, citizen_id: str) -> list[str]:
         """The pinned card types in order; a citizen who never chose sees the default set."""
-        cached = await get_json(self.p.cache, f"card:pins:{citizen_id}")
+        cached = await get_json(self.platform.cache, f"card:pins:{citizen_id}")
         if cached is None:
             cached = await self._stored_pins(citizen_id)
-            await set_json(self.p.cache, f"card:pins:{citizen_id}", cached, ttl=PINS_CACHE_TTL)
+            await set_json(self.platform.cache, f"card:pins:{citizen_id}", cached, ttl=PINS_CACHE_TTL)
         return [t for t in cached if t in self.registry]
 
     async def set_order(self, citizen_id: str, types: list[str]) -> list[str]:
@@ -303,7 +303,7 @@ class HomeCards:
             rows = [CardPin(citizen_id=citizen_id, card_type=MARKER, position=-1)]
             rows += [CardPin(citizen_id=citizen_id, card_type=t, position=i) for i, t in enumerate(wanted)]
             await CardPin.bulk_create(rows, using_db=conn)
-        await self.p.cache.delete(f"card:pins:{citizen_id}")
+        await self.platform.cache.delete(f"card:pins:{citizen_id}")
         return wanted
 
     # -- the home screen -------------------------------------------------------------------------------------
@@ -316,15 +316,15 @@ class HomeCards:
         backends = sorted({c.backend for c in cards})
         keys = [f"card:v:{c.type}:{citizen.id}" for c in cards] + [_refresh_failed_key(c.type, citizen.id) for c in cards]
         keys += [f"card:bo:{b}" for b in backends] + [f"card:bf:{b}" for b in backends]
-        raw = await self.p.cache.get_many(keys)  # one round trip for values, failed refreshes and breaker states
+        raw = await self.platform.cache.get_many(keys)  # one round trip for values, failed refreshes and breaker states
         n, m = len(cards), len(backends)
         values, failed, opens, fails = raw[:n], raw[n:2 * n], raw[2 * n:2 * n + m], raw[2 * n + m:]
         breakers = {b: _Breaker(float(o) if o is not None else None, f is not None)
                     for b, o, f in zip(backends, opens, fails)}
-        now = self.p.clock.timestamp()
+        now = self.platform.clock.timestamp()
         return list(await asyncio.gather(*(
             self._card(card, citizen, json.loads(value) if value else None, breakers[card.backend], now, language,
-                       refresh_failed=failure is not None and now - float(failure) < self.s.card_breaker_cooldown)
+                       refresh_failed=failure is not None and now - float(failure) < self.settings.card_breaker_cooldown)
             for card, value, failure in zip(cards, values, failed))))
 
     async def _card(self, card: CardType, citizen: CitizenSnapshot, stored: dict[str, Any] | None,
@@ -332,10 +332,10 @@ class HomeCards:
         title = card.title(language)
         if citizen.level < card.min_level:
             return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None, opens=card.opens)
-        fresh_for = min(card.ttl, self.s.card_max_ttl)  # 0: asked every time, never shown stale while asking
+        fresh_for = min(card.ttl, self.settings.card_max_ttl)  # 0: asked every time, never shown stale while asking
         if stored is not None and now - stored["at"] < fresh_for:
             return await self._view(card, title, stored, "ok", language, citizen.id)
-        if stored is not None and now - stored["at"] < fresh_for + self.s.card_stale_grace and fresh_for:
+        if stored is not None and now - stored["at"] < fresh_for + self.settings.card_stale_grace and fresh_for:
             # A refresh that just failed is not tried again until the breaker's cool-down has passed: the card
             # says it could not be refreshed rather than that it is being refreshed.
             refreshing = not refresh_failed and await self._revalidate(card, citizen.id, breaker, now)
@@ -355,7 +355,7 @@ class HomeCards:
         if facts is None:
             return None
         stored = {"data": facts, "at": now}
-        await set_json(self.p.cache, f"card:v:{card.type}:{citizen_id}", stored, ttl=STALE_KEEP)
+        await set_json(self.platform.cache, f"card:v:{card.type}:{citizen_id}", stored, ttl=STALE_KEEP)
         return stored
 
     # -- refreshing a stale card in the background -----------------------------------------------------------
@@ -366,7 +366,7 @@ class HomeCards:
             return False
         lock, token = f"card:rv:{card.type}:{citizen_id}", secrets.token_hex(8)
         # The lock outlives the backend call (bounded by the timeout); a worker that died frees it by then.
-        if not await self.p.cache.set_if_absent(lock, token, ttl=self.s.card_timeout + 1):
+        if not await self.platform.cache.set_if_absent(lock, token, ttl=self.settings.card_timeout + 1):
             return True
         self._refreshing.start(self._refresh(card, citizen_id, breaker, lock, token))
         return True
@@ -376,16 +376,16 @@ class HomeCards:
         the stale value and counts against the breaker."""
         try:
             try:
-                now = self.p.clock.timestamp()
-                current = await get_json(self.p.cache, f"card:v:{card.type}:{citizen_id}")
+                now = self.platform.clock.timestamp()
+                current = await get_json(self.platform.cache, f"card:v:{card.type}:{citizen_id}")
                 # A request that read the old value just before another refresh ended asks nobody again.
-                if current is None or now - current["at"] >= min(card.ttl, self.s.card_max_ttl):
+                if current is None or now - current["at"] >= min(card.ttl, self.settings.card_max_ttl):
                     if await self._fetch(card, citizen_id, breaker, now) is None:
                         # The platform clock decides when it is over; the cache's expiry only clears it away.
-                        await self.p.cache.set(_refresh_failed_key(card.type, citizen_id), repr(now),
-                                               ttl=self.s.card_breaker_cooldown)
+                        await self.platform.cache.set(_refresh_failed_key(card.type, citizen_id), repr(now),
+                                               ttl=self.settings.card_breaker_cooldown)
             finally:
-                await self.p.cache.delete_if(lock, token)
+                await self.platform.cache.delete_if(lock, token)
         except Exception as exc:  # the cache failed: the card stays stale, and the next request tries again
             log.warning("card %s: background refresh failed: %s", card.type, type(exc).__name__)
 
@@ -409,10 +409,10 @@ class HomeCards:
             if now < breaker.open_until:
                 return None  # open: the department is left alone until the cool-down ends
             # Half-open: one trial call across all workers; the others keep serving the fallback.
-            if not await self.p.cache.set_if_absent(f"card:bp:{name}", "1", ttl=self.s.card_timeout + 1):
+            if not await self.platform.cache.set_if_absent(f"card:bp:{name}", "1", ttl=self.settings.card_timeout + 1):
                 return None
         try:
-            facts = await asyncio.wait_for(backend.fetch(citizen_id), timeout=self.s.card_timeout)
+            facts = await asyncio.wait_for(backend.fetch(citizen_id), timeout=self.settings.card_timeout)
         except Exception as exc:  # a timeout, a department error, or a broken adapter: the screen must still show
             log.warning("card backend %s failed: %s", name, type(exc).__name__)
             await self._failed(name, breaker)
@@ -422,16 +422,16 @@ class HomeCards:
         return facts
 
     async def _failed(self, name: str, breaker: _Breaker) -> None:
-        window = max(600, 10 * self.s.card_breaker_cooldown)  # failures further apart than this are not "consecutive"
-        count = await self.p.cache.incr(f"card:bf:{name}", ttl=window)
-        if breaker.open_until is not None or count >= self.s.card_breaker_failures:
-            until = self.p.clock.timestamp() + self.s.card_breaker_cooldown
+        window = max(600, 10 * self.settings.card_breaker_cooldown)  # failures further apart than this are not "consecutive"
+        count = await self.platform.cache.incr(f"card:bf:{name}", ttl=window)
+        if breaker.open_until is not None or count >= self.settings.card_breaker_failures:
+            until = self.platform.clock.timestamp() + self.settings.card_breaker_cooldown
             # The key outlives the cool-down: after it, the stored time says "half-open".
-            await self.p.cache.set(f"card:bo:{name}", repr(until), ttl=self.s.card_breaker_cooldown + window)
-            await self.p.cache.delete(f"card:bf:{name}")
-            await self.p.cache.delete(f"card:bp:{name}")
-            log.warning("card backend %s: circuit open for %s s", name, self.s.card_breaker_cooldown)
+            await self.platform.cache.set(f"card:bo:{name}", repr(until), ttl=self.settings.card_breaker_cooldown + window)
+            await self.platform.cache.delete(f"card:bf:{name}")
+            await self.platform.cache.delete(f"card:bp:{name}")
+            log.warning("card backend %s: circuit open for %s s", name, self.settings.card_breaker_cooldown)
 
     async def _recovered(self, name: str) -> None:
         for key in (f"card:bo:{name}", f"card:bf:{name}", f"card:bp:{name}"):
-            await self.p.cache.delete(key)
+            await self.platform.cache.delete(key)

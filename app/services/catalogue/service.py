@@ -122,7 +122,7 @@ class CatalogueService:
     """Reading and searching the catalogue (public), and publishing it (catalogue administrators)."""
 
     def __init__(self, platform: Platform, features: list[IndexedItem] | None = None) -> None:
-        self.p = platform
+        self.platform = platform
         self.index = SearchIndex(platform.cache, platform.clock)
         self.features = list(features or [])  # app functions search finds first (other domains supply them)
 
@@ -130,7 +130,7 @@ class CatalogueService:
     async def seed_sample(self) -> int:
         """Insert the sample departments, bundles and published items that are missing; returns how many."""
         data = sample_catalogue()
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         inserted = 0
         for model, key, rows in (
             (Department, "id", [{**d, "sample": True} for d in data["departments"]]),
@@ -157,7 +157,7 @@ class CatalogueService:
             raise AppError("SEARCH_QUERY_TOO_LONG", status=422, params={"max": search_engine.MAX_QUERY_CHARS},
                            extra={"max_length": search_engine.MAX_QUERY_CHARS})
         region = check_region(region)
-        await hit(self.p.cache, self.p.clock, f"search:{caller}", SEARCHES_PER_MINUTE, 60)
+        await hit(self.platform.cache, self.platform.clock, f"search:{caller}", SEARCHES_PER_MINUTE, 60)
         items = await self.index.current(self._published_for_index)
         return search_engine.search(items.values(), text, region)
 
@@ -210,14 +210,14 @@ class CatalogueService:
     async def create_item(self, actor: str, draft: ItemDraft) -> ServiceItem:
         """A new item as a draft (草稿): nobody finds it until it is published."""
         values = await self._checked(draft)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         item_id = f"si_{secrets.token_urlsafe(9)}"
         async with in_transaction():
             item = await ServiceItem.create(id=item_id, status="draft", sample=False, popularity=0, created_at=now,
                                             updated_at=now, **values)
             await self._sync_bundles(item_id, [], values["life_events"])
         # Audited after the commit: the audit chain takes its own lock and transaction.
-        await audit.record_event(self.p.clock, actor=actor, actor_type="admin", action="catalogue_item_created",
+        await audit.record_event(self.platform.clock, actor=actor, actor_type="admin", action="catalogue_item_created",
                                  attributes={"item_id": item_id, "name": item.name, "status": "draft"})
         return await self.admin_item(item_id)
 
@@ -230,9 +230,9 @@ class CatalogueService:
         changed = sorted(k for k, v in values.items() if getattr(item, k) != v)
         before = list(item.life_events)
         async with in_transaction():
-            await ServiceItem.filter(id=item_id).update(**values, updated_at=self.p.clock.now())
+            await ServiceItem.filter(id=item_id).update(**values, updated_at=self.platform.clock.now())
             await self._sync_bundles(item_id, before, values["life_events"])
-        await audit.record_event(self.p.clock, actor=actor, actor_type="admin", action="catalogue_item_updated",
+        await audit.record_event(self.platform.clock, actor=actor, actor_type="admin", action="catalogue_item_updated",
                                  attributes={"item_id": item_id, "status": item.status, "changed": changed})
         if item.status == "published":
             await self.index.changed()
@@ -248,11 +248,11 @@ class CatalogueService:
         item = await self.admin_item(item_id)
         # The status condition in the UPDATE makes two racing admins produce one change, not two.
         moved = await ServiceItem.filter(id=item_id, status__in=allowed_from).update(
-            status=to, updated_at=self.p.clock.now())
+            status=to, updated_at=self.platform.clock.now())
         if not moved:
             raise Conflict("SERVICE_ITEM_STATUS_CONFLICT", params={"status": item.status},
                            extra={"status": item.status})
-        await audit.record_event(self.p.clock, actor=actor, actor_type="admin", action=f"catalogue_item_{to}",
+        await audit.record_event(self.platform.clock, actor=actor, actor_type="admin", action=f"catalogue_item_{to}",
                                  attributes={"item_id": item_id, "name": item.name, "from": item.status, "to": to})
         await self.index.changed()
         return await self.admin_item(item_id)

@@ -55,7 +55,7 @@ def case_state(case: FollowUpCase, now: datetime) -> str:
 
 class RatingService:
     def __init__(self, platform: Platform) -> None:
-        self.p = platform
+        self.platform = platform
         self.follow_up_days = platform.settings.rating_follow_up_days
 
     async def rate(self, citizen_id: str, application_id: str, score: int, tags: list[str], text: str) -> Rating:
@@ -68,7 +68,7 @@ class RatingService:
         if await Rating.filter(application_id=application.id).exists():
             raise Conflict("RATING_EXISTS")
         item = await ServiceItem.get(id=application.item_id)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         case = None
         try:
             async with in_transaction() as conn:
@@ -85,12 +85,12 @@ class RatingService:
                     records.append(audit.event(actor="system", actor_type="system", action="follow_up_case_opened",
                                                subject_id=citizen_id, attributes={"case_id": case.id,
                                                                                   "department_id": case.department_id}))
-                pending = await audit.add_pending(conn, self.p.clock, records)
+                pending = await audit.add_pending(conn, self.platform.clock, records)
         except IntegrityError:
             raise Conflict("RATING_EXISTS") from None  # the same rating sent twice at once
-        await audit.record_pending(self.p.clock, pending, records)
+        await audit.record_pending(self.platform.clock, pending, records)
         if case is not None:
-            await notify(self.p.clock, citizen_id, "rating_follow_up",
+            await notify(self.platform.clock, citizen_id, "rating_follow_up",
                          {"item": item.name, "days": self.follow_up_days})
         return rating
 
@@ -112,7 +112,7 @@ class RatingService:
         tags: Counter[str] = Counter()
         for row_tags in await ratings.values_list("tags", flat=True):
             tags.update(row_tags or [])
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         states = Counter(case_state(c, now) for c in await cases)
         return RatingStats(
             count=summary.count, average=summary.average, good_rate=summary.good_rate,
@@ -147,7 +147,7 @@ class RatingService:
         query = FollowUpCase.filter(department_id=clerk.own_department())
         if department_id:
             query = query.filter(department_id=department_id)
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         if state == "answered":
             query = query.filter(status="answered")
         elif state == "open":
@@ -162,15 +162,15 @@ class RatingService:
         case = await FollowUpCase.get_or_none(id=case_id, department_id=clerk.own_department())
         if case is None:
             raise NotFound("FOLLOW_UP_NOT_FOUND")
-        now = self.p.clock.now()
+        now = self.platform.clock.now()
         closed = await FollowUpCase.filter(id=case.id, status="open").update(status="answered", answer=answer,
                                                                             closed_at=now)
         if not closed:
             raise Conflict("FOLLOW_UP_CLOSED")
         rating = await Rating.get(id=case.rating_id)
         item = await ServiceItem.get(id=rating.item_id)
-        await audit.record_event(self.p.clock, actor=clerk.id, actor_type="admin", action="follow_up_case_answered",
+        await audit.record_event(self.platform.clock, actor=clerk.id, actor_type="admin", action="follow_up_case_answered",
                                  subject_id=rating.citizen_id,
                                  attributes={"case_id": case.id, "late": now > case.deadline})
-        await notify(self.p.clock, rating.citizen_id, "rating_follow_up_answered", {"item": item.name, "answer": answer})
+        await notify(self.platform.clock, rating.citizen_id, "rating_follow_up_answered", {"item": item.name, "answer": answer})
         return await FollowUpCase.get(id=case.id)

@@ -274,7 +274,7 @@ async def test_the_fetch_connects_to_the_addresses_checked_and_never_asks_the_na
         app, client, admin, macau, monkeypatch):
     """The partner's name answers with public addresses for the check, then with 127.0.0.1 (DNS rebinding):
     nothing is ever sent to 127.0.0.1, and the first public address, not answering, is passed over."""
-    platform = app.ctx.partner_key_feeds.p
+    platform = app.ctx.partner_key_feeds.platform
     monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
     document = (await macau.client.get("/published-keys")).text
     publisher = (await macau.client.get("/publisher-key")).json()
