@@ -1,6 +1,7 @@
 """The stand-in Tencent Cloud as its own process, once per test session (per xdist worker), and its controls
 emptied for each test. It is started with explicit credentials and app ids, the same the adapters here are
-given, so the tests do not depend on the APP_* environment."""
+given, so the tests do not depend on the APP_* environment. Also the receiver of the notices a stand-in
+payment provider posts, shared by the WeChat Pay tests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from app.config import Settings
 from standins.tencent_cloud.control import TencentStandIn
 from tests.health_code.interop.partner_process import end_now, launch
+from tests.integrations.notice_receiver import Receiver
 
 SECRET_ID = "AKIDintegrationtests0000000000000"
 SECRET_KEY = "integration-tests-secret-key"
@@ -47,3 +49,11 @@ def tencent_settings(tencent_url: str) -> Settings:
                     voice_url=tencent_url, identity_url=tencent_url, face_url=tencent_url,
                     sms_sdk_app_id=SMS_SDK_APP_ID, voice_sdk_app_id=VOICE_SDK_APP_ID, sms_sign_name=SIGN_NAME,
                     sms_timeout=2.0, identity_timeout=2.0, face_timeout=2.0)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A local endpoint that collects the notices a stand-in provider posts, for one test module."""
+    receiver = Receiver()
+    yield receiver
+    receiver.stop()

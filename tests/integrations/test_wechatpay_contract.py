@@ -71,13 +71,6 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
     end_now(process)
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.stop()
-
-
 class WeChatPayDriver:
     """The contract's GatewayDriver over the stand-in's controls and a notice receiver."""
 

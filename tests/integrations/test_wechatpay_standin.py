@@ -46,13 +46,6 @@ def standin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     end_now(process)
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.stop()
-
-
 @pytest.fixture
 def control(standin_url: str, receiver: Receiver) -> Iterator[WeChatPayStandIn]:
     control = WeChatPayStandIn(standin_url)
