@@ -140,6 +140,7 @@ def _tidy(out: str, zh: bool) -> str:
 
 
 def _speak(match: re.Match[str], zh: bool) -> str:
+    """One matched token (a date, an amount, a code...) as words, read the way its kind is said."""
     kind, value = match.lastgroup, match.group()
     if kind == "datetime":
         return _datetime(value, zh)
@@ -148,28 +149,58 @@ def _speak(match: re.Match[str], zh: bool) -> str:
     if kind == "dashed":
         return _dashed(value, zh)
     if kind == "keyed":
-        digits = _KEYED_DIGITS.search(value).group()
-        return value[:-len(digits)] + read_digits(digits, zh)
+        return _keyed(value, zh)
     if kind == "code":
         return read_digits(value, zh)
     if kind == "time":
-        hour, minute = (int(p) for p in value.split(":")[:2])
-        return _clock(hour, minute, zh)
+        return _time(value, zh)
     if kind == "amount":
         return _amount(value.lstrip("¥￥").strip().replace(",", ""), zh)
     if kind == "percent":
-        number = _number(value[:-1], zh)
-        return f"百分之{number}" if zh else f" {number} percent "
+        return _percent(value, zh)
     if kind == "mask":
-        head, stars, tail = re.fullmatch(r"(\d*)(\*+)(\d*)", value).groups()
-        if zh:
-            hidden = "某" if len(stars) <= 2 and not (head or tail) else "，中间几位已隐藏，"
-        else:
-            hidden = " hidden " if len(stars) <= 2 and not (head or tail) else ", some digits hidden, "
-        return (read_digits(head, zh) if head else "") + hidden + (read_digits(tail, zh) if tail else "")
+        return _mask(value, zh)
     if kind == "year":
-        return "".join(_ZH_DIGITS[int(d)] for d in value) if zh else f" {en_number(int(value))} "
+        return _year(value, zh)
     return _digits_or_number(value, zh)
+
+
+def _keyed(value: str, zh: bool) -> str:
+    """A word followed by its number (a case or record number): the word as written, the digits one by one."""
+    digits = _KEYED_DIGITS.search(value).group()
+    return value[:-len(digits)] + read_digits(digits, zh)
+
+
+def _time(value: str, zh: bool) -> str:
+    """A clock time written hh:mm (seconds, if any, are not said)."""
+    hour, minute = (int(p) for p in value.split(":")[:2])
+    return _clock(hour, minute, zh)
+
+
+def _percent(value: str, zh: bool) -> str:
+    """A percentage such as 12.5%, said as a number of hundredths."""
+    number = _number(value[:-1], zh)
+    return f"百分之{number}" if zh else f" {number} percent "
+
+
+def _mask(value: str, zh: bool) -> str:
+    """Digits partly hidden by stars: the shown digits one by one, and that some are hidden."""
+    head, stars, tail = re.fullmatch(r"(\d*)(\*+)(\d*)", value).groups()
+    return (read_digits(head, zh) if head else "") + _hidden(stars, head or tail, zh) + \
+        (read_digits(tail, zh) if tail else "")
+
+
+def _hidden(stars: str, shown: str, zh: bool) -> str:
+    """What stands for the stars: a few stars alone stand for one unknown, else digits are said to be hidden."""
+    one_unknown = len(stars) <= 2 and not shown
+    if zh:
+        return "某" if one_unknown else "，中间几位已隐藏，"
+    return " hidden " if one_unknown else ", some digits hidden, "
+
+
+def _year(value: str, zh: bool) -> str:
+    """A year: digit by digit in Chinese (二〇二四), as a number in English."""
+    return "".join(_ZH_DIGITS[int(d)] for d in value) if zh else f" {en_number(int(value))} "
 
 
 def _range(value: str, zh: bool) -> str:
