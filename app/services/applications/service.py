@@ -439,41 +439,41 @@ class ApplicationService:
                          reader: Reader = OWN) -> list[dict[str, Any]]:
         """The materials to keep: named uploads, named wallet licences, and for the rest wallet licences attached
         by reference and materials fetched from departments (免提交). Missing required ones are refused, naming them."""
+        chosen = await self._named_materials(citizen_id, item, given)
+        await self._attach_from_wallet(citizen_id, item, chosen)
+        await self._attach_from_departments(citizen_id, item, chosen, reader)
+        _refuse_missing(item, chosen)
+        return [chosen[m["name"]] for m in item.materials if m["name"] in chosen]
+
+    async def _named_materials(self, citizen_id: str, item: ServiceItem,
+                               given: list[MaterialGiven]) -> dict[str, dict[str, Any]]:
+        """The materials the citizen named, by name: each an upload or one of their valid wallet licences."""
         specs = {m["name"]: m for m in item.materials}
         now = self.platform.clock.now()
         chosen: dict[str, dict[str, Any]] = {}
         for entry in given:
-            spec = specs.get(entry.name)
-            if spec is None:
-                raise AppError("MATERIAL_UNKNOWN", status=422, params={"name": echoed(entry.name)},
-                               extra={"material": echoed(entry.name)})
-            if entry.name in chosen:
-                raise AppError("MATERIAL_DUPLICATE", status=422, params={"name": entry.name}, extra={"material": entry.name})
+            spec = _spec_of(specs, entry, chosen)
             if entry.licence_id:
-                licence = await licence_of(citizen_id, entry.licence_id)
-                if licence is None:
-                    raise NotFound("LICENCE_NOT_FOUND")  # someone else's licence is not even confirmed to exist
-                if spec.get("licence_type") and licence.type_id != spec["licence_type"]:
-                    raise AppError("MATERIAL_LICENCE_MISMATCH", status=422, params={"name": entry.name},
-                                   extra={"material": entry.name, "licence_type": spec["licence_type"]})
-                if validity_of(licence, now) != "valid":
-                    raise AppError("LICENCE_NOT_VALID", status=422, extra={"material": entry.name})
-                chosen[entry.name] = _by_reference(entry.name, licence, "chosen")
+                chosen[entry.name] = await _named_licence(citizen_id, entry, spec, now)
             else:
                 chosen[entry.name] = {"name": entry.name, "upload_ref": entry.upload_ref, "source": "upload"}
+        return chosen
+
+    async def _attach_from_wallet(self, citizen_id: str, item: ServiceItem, chosen: dict[str, dict[str, Any]]) -> None:
+        """For each material not named, a valid wallet licence of its type, attached by reference."""
         wallet = await self._valid_licences(citizen_id)
         for spec in item.materials:
             held = wallet.get(spec.get("licence_type") or "")
             if spec["name"] not in chosen and held is not None:
                 chosen[spec["name"]] = _by_reference(spec["name"], held, "wallet")
+
+    async def _attach_from_departments(self, citizen_id: str, item: ServiceItem, chosen: dict[str, dict[str, Any]],
+                                       reader: Reader) -> None:
+        """For each material still missing that a department holds, the material fetched from it."""
         for spec in item.materials:
             if spec["name"] not in chosen and spec.get("from_department"):
                 chosen[spec["name"]] = await self._from_department(citizen_id, spec["name"], spec["from_department"],
                                                                    reader, required=spec.get("required", True))
-        missing = [m["name"] for m in item.materials if m.get("required") and m["name"] not in chosen]
-        if missing:
-            raise AppError("MATERIALS_MISSING", status=422, params={"names": "、".join(missing)}, extra={"missing": missing})
-        return [chosen[m["name"]] for m in item.materials if m["name"] in chosen]
 
     async def _valid_licences(self, citizen_id: str) -> dict[str, Licence]:
         """The citizen's licences valid now, one per type (the one valid longest)."""
@@ -703,3 +703,36 @@ def _audit_records(citizen_id: str, application_id: str, item: ServiceItem, move
                         action=f"application_{m.to_status}", subject_id=citizen_id,
                         attributes={"application_id": application_id, "item_id": item.id, "from": m.from_status,
                                     "to": m.to_status}) for m in moves]
+
+
+def _spec_of(specs: dict[str, dict[str, Any]], entry: MaterialGiven,
+             chosen: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The item's material a given one names; refused when the item has none of that name or it was given twice."""
+    spec = specs.get(entry.name)
+    if spec is None:
+        raise AppError("MATERIAL_UNKNOWN", status=422, params={"name": echoed(entry.name)},
+                       extra={"material": echoed(entry.name)})
+    if entry.name in chosen:
+        raise AppError("MATERIAL_DUPLICATE", status=422, params={"name": entry.name}, extra={"material": entry.name})
+    return spec
+
+
+async def _named_licence(citizen_id: str, entry: MaterialGiven, spec: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A wallet licence the citizen named for a material, by reference: theirs, of the type the material asks
+    for, and valid now."""
+    licence = await licence_of(citizen_id, entry.licence_id)
+    if licence is None:
+        raise NotFound("LICENCE_NOT_FOUND")  # someone else's licence is not even confirmed to exist
+    if spec.get("licence_type") and licence.type_id != spec["licence_type"]:
+        raise AppError("MATERIAL_LICENCE_MISMATCH", status=422, params={"name": entry.name},
+                       extra={"material": entry.name, "licence_type": spec["licence_type"]})
+    if validity_of(licence, now) != "valid":
+        raise AppError("LICENCE_NOT_VALID", status=422, extra={"material": entry.name})
+    return _by_reference(entry.name, licence, "chosen")
+
+
+def _refuse_missing(item: ServiceItem, chosen: dict[str, dict[str, Any]]) -> None:
+    """Refuse when a required material is neither given, in the wallet nor fetched, naming the missing ones."""
+    missing = [m["name"] for m in item.materials if m.get("required") and m["name"] not in chosen]
+    if missing:
+        raise AppError("MATERIALS_MISSING", status=422, params={"names": "、".join(missing)}, extra={"missing": missing})
