@@ -280,42 +280,13 @@ class VoucherService:
     async def redeem(self, rp: AuthenticatedClient, token: str, asked: Iterable[str], purpose: str) -> Redemption:
         """Redeem a presentation once: the reply holds asked ∩ allowed scopes ∩ consented, nothing more."""
         await ratelimit.hit(self.platform.cache, self.platform.clock, f"voucher-redeem:{rp.id}", REDEMPTIONS_PER_MINUTE, 60)
-        asked = sorted(set(asked))
-        unknown = [a for a in asked if a not in ATTRIBUTES]
-        if not asked or unknown:
-            raise ValidationFailed([{"field": "attributes", "problem": f"1 or more of {', '.join(ATTRIBUTES)}"}])
-        beyond = [a for a in asked if a not in rp.roles]
-        if beyond:
-            raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": ", ".join(beyond)}, extra={"not_allowed": beyond})
-        # Guessing tokens: past the limit of invalid ones, nothing more is even checked this minute.
-        bad_tokens = f"voucher-redeem-invalid:{rp.id}"
-        await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, self.settings.voucher_invalid_tokens_per_minute - 1, 60,
-                            amount=0)
-        try:
-            claims = cose.verify_cwt(token, self.platform.keys.public_key_for, PREFIX)
-            token_id = bytes(claims[cose.CWT_CTI]).hex()
-            presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
-        except (cose.CodeError, KeyError, TypeError, ValueError):
-            presentation = None
-        if presentation is None:
-            await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, self.settings.voucher_invalid_tokens_per_minute, 60)
-            raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
-        if presentation.standing_request:
-            standing = await StandingRequest.get_or_none(id=presentation.standing_request)
-            if standing is None or standing.client_id != rp.id:
-                # The citizen agreed to that organisation's request, not to whoever scans the QR.
-                raise Forbidden("PRESENTATION_FOR_ANOTHER_PARTY")
-            purpose = standing.purpose.get("zh-Hans", purpose)
+        asked = _asked_within_scopes(rp, asked)
+        presentation = await self._presentation_for(rp, token)
+        purpose = await _purpose_agreed(rp, presentation, purpose)
         now = self.platform.clock.now()
-        if presentation.redeemed_at is not None:
-            raise Conflict("TOKEN_ALREADY_USED")
-        if presentation.expires_at <= now:
-            raise AppError("TOKEN_EXPIRED", status=410, message_key="PRESENTATION_EXPIRED")
-        if presentation.voucher.status != "active":
-            raise AppError("VOUCHER_REVOKED" if presentation.voucher.status == "revoked" else "VOUCHER_SUSPENDED",
-                           status=409)
+        _check_redeemable(presentation, now)
         # Single use even under concurrent redemptions: only one UPDATE finds it unredeemed.
-        if not await Presentation.filter(id=token_id, redeemed_at=None).update(redeemed_at=now, redeemed_by=rp.id):
+        if not await Presentation.filter(id=presentation.id, redeemed_at=None).update(redeemed_at=now, redeemed_by=rp.id):
             raise Conflict("TOKEN_ALREADY_USED")
         shared = [a for a in asked if a in presentation.consented]
         disclosed = await self._values(presentation.citizen_id, shared, now.date())
@@ -323,6 +294,23 @@ class VoucherService:
                                   actor_type="relying_party", action="voucher_redeemed", attributes=shared,
                                   purpose=purpose)
         return Redemption(disclosed, tuple(a for a in asked if a not in shared))
+
+    async def _presentation_for(self, rp: AuthenticatedClient, token: str) -> Presentation:
+        """The presentation a token signed by us names. Guessing tokens: past the limit of invalid ones, nothing
+        more is even checked this minute, and each invalid one counts towards it."""
+        bad_tokens = f"voucher-redeem-invalid:{rp.id}"
+        limit = self.settings.voucher_invalid_tokens_per_minute
+        await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, limit - 1, 60, amount=0)
+        try:
+            claims = cose.verify_cwt(token, self.platform.keys.public_key_for, PREFIX)
+            token_id = bytes(claims[cose.CWT_CTI]).hex()
+            presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
+        except (cose.CodeError, KeyError, TypeError, ValueError):
+            presentation = None
+        if presentation is None:
+            await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, limit, 60)
+            raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
+        return presentation
 
     async def offline_nonce(self, rp: AuthenticatedClient) -> OfflineNonce:
         """A nonce for one offline presentation at this relying party's desk, kept until spent or expired."""
@@ -451,3 +439,38 @@ async def licence_types(codes: Iterable[str]) -> dict[str, LicenceType]:
     """The licence types of these codes that exist, by code."""
     wanted = list(codes)
     return {t.code: t for t in await LicenceType.filter(code__in=wanted)} if wanted else {}
+
+
+def _asked_within_scopes(rp: AuthenticatedClient, asked: Iterable[str]) -> list[str]:
+    """The attributes asked for, sorted once each; refused when none or an unknown one is asked, or one beyond
+    the relying party's allowed scopes."""
+    wanted = sorted(set(asked))
+    unknown = [a for a in wanted if a not in ATTRIBUTES]
+    if not wanted or unknown:
+        raise ValidationFailed([{"field": "attributes", "problem": f"1 or more of {', '.join(ATTRIBUTES)}"}])
+    beyond = [a for a in wanted if a not in rp.roles]
+    if beyond:
+        raise Forbidden("SCOPE_NOT_ALLOWED", params={"scopes": ", ".join(beyond)}, extra={"not_allowed": beyond})
+    return wanted
+
+
+async def _purpose_agreed(rp: AuthenticatedClient, presentation: Presentation, purpose: str) -> str:
+    """The purpose to record: the standing request's when the presentation answers one, which must be this
+    relying party's (the citizen agreed to that organisation's request, not to whoever scans the QR)."""
+    if not presentation.standing_request:
+        return purpose
+    standing = await StandingRequest.get_or_none(id=presentation.standing_request)
+    if standing is None or standing.client_id != rp.id:
+        raise Forbidden("PRESENTATION_FOR_ANOTHER_PARTY")
+    return standing.purpose.get("zh-Hans", purpose)
+
+
+def _check_redeemable(presentation: Presentation, now: datetime) -> None:
+    """Refuse a presentation already redeemed, expired, or of a voucher no longer active."""
+    if presentation.redeemed_at is not None:
+        raise Conflict("TOKEN_ALREADY_USED")
+    if presentation.expires_at <= now:
+        raise AppError("TOKEN_EXPIRED", status=410, message_key="PRESENTATION_EXPIRED")
+    if presentation.voucher.status != "active":
+        raise AppError("VOUCHER_REVOKED" if presentation.voucher.status == "revoked" else "VOUCHER_SUSPENDED",
+                       status=409)
