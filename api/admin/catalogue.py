@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from api.citizen.services import Faq, summary_of
+from api.citizen.services import Faq, ItemHeading, summary_of
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
 from app.clock import rfc3339
@@ -55,15 +55,7 @@ class ItemRequest(Strict):
     faq: list[FaqIn] = Field(default_factory=list, max_length=30)
 
 
-class AdminItem(BaseModel):
-    id: str
-    name: str
-    aliases: list[str]
-    department: str
-    department_id: str
-    region_level: str
-    region_code: str
-    category: str
+class AdminItem(ItemHeading):
     life_events: list[str]
     materials: list[ItemMaterialIn]
     legal_basis: str

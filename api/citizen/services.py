@@ -65,16 +65,21 @@ class BundleRef(BaseModel):
     name: str
 
 
-class Guide(BaseModel):
+class ItemHeading(BaseModel):
+    """What heads an item wherever it is shown in full: the guide to everyone, the record to its administrators."""
+
     id: str
     name: str
     aliases: list[str]
     department: str
     department_id: str
     region_level: str
-    region_level_text: str
     region_code: str
     category: str
+
+
+class Guide(ItemHeading):
+    region_level_text: str
     life_events: list[BundleRef]
     materials: list[Material]
     legal_basis: str
