@@ -445,8 +445,8 @@ class AccountService:
     async def phone_of(self, citizen_id: str) -> str | None:
         """The citizen's own phone number, for a message to them (短信通知), as stored now (not the cached
         snapshot: a changed number counts at once); None once the account is closed."""
-        row = await Citizen.get_or_none(id=citizen_id)
-        return self.platform.pii.decrypt(row.phone_enc, "phone") if row else None
+        citizen = await citizen_record_or_none(citizen_id)
+        return self.platform.pii.decrypt(citizen.phone_enc, "phone") if citizen else None
 
     async def set_preferences(self, citizen_id: str, elderly_mode: bool | None) -> dict[str, bool]:
         """The citizen's display preferences (长辈模式 for now); the whole set is returned as stored."""
