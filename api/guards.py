@@ -22,12 +22,12 @@ def bearer_token(request: Request) -> str:
 async def citizen_guard(request: Request) -> None:
     """A valid access token of a live session: sets `request.ctx.citizen` (a snapshot), `.citizen_id`
     and `.claims`."""
-    await _session_guard(request, request.app.ctx.platform.settings.citizen_audience)
+    await _session_guard(request, request.app.ctx.platform.settings.accounts.citizen_audience)
 
 
 async def miniprogram_guard(request: Request) -> None:
     """The same, for a token issued by the mini-program login (its own audience: the two never mix)."""
-    await _session_guard(request, request.app.ctx.platform.settings.miniprogram_audience)
+    await _session_guard(request, request.app.ctx.platform.settings.miniprogram.audience)
 
 
 async def _session_guard(request: Request, audience: str) -> None:
@@ -42,7 +42,7 @@ async def _session_guard(request: Request, audience: str) -> None:
 
 def client_audience(settings: Settings, audience: str) -> str:
     """The `aud` a client JWT must carry for one API, e.g. https://gov-app.example.cn/admin."""
-    return f"{settings.issuer}/{audience}"
+    return f"{settings.security.issuer}/{audience}"
 
 
 def client_guard(audience: str) -> Callable[[Request], Awaitable[None]]:

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import os
 import sys
-from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -180,7 +179,7 @@ async def _add_client(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await close_db()
     print(f"client id (use as iss): {client.id}")
-    print(f"aud for its tokens: {settings.issuer}/{args.audience}")
+    print(f"aud for its tokens: {settings.security.issuer}/{args.audience}")
     if args.department:
         print(f"department: {args.department}")
     return 0
@@ -266,7 +265,7 @@ def _keys(settings: Settings, action: str) -> int:
     from app.clock import Clock
     from app.platform import build_platform
 
-    platform = build_platform(replace(settings, env="dev") if action == "rotate" else settings, Clock())
+    platform = build_platform(settings.with_(env="dev") if action == "rotate" else settings, Clock())
     if action == "rotate":
         key = platform.keys.rotate()
         print(f"new signing key {key.kid}; previous keys stay published for {platform.keys.grace}")

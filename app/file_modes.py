@@ -61,7 +61,7 @@ def private_places(settings: Settings) -> tuple[list[Path], list[Path]]:
     database = sqlite_path(settings.resolved_database_url)
     if database is not None and not any(_inside(database, folder) for folder in folders):
         files = [database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
-    merchant_key = settings.payment_merchant_key_file  # the payment provider's API key, wherever it is mounted
+    merchant_key = settings.payments.merchant_key_file  # the payment provider's API key, wherever it is mounted
     if merchant_key and not any(_inside(Path(merchant_key), folder) for folder in folders):
         files.append(Path(merchant_key))
     return folders, files

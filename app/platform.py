@@ -33,8 +33,8 @@ class Platform:
 
 def load_pii_key(settings: Settings) -> bytes:
     """APP_PII_KEY, or outside production a key generated once under the keys folder (mode 0600)."""
-    if settings.pii_key:
-        return decode_key(settings.pii_key, "APP_PII_KEY")
+    if settings.security.pii_key:
+        return decode_key(settings.security.pii_key, "APP_PII_KEY")
     path = settings.resolved_keys_dir / "pii.key"
     if not path.exists():
         make_private_dir(path.parent)
@@ -56,7 +56,7 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
         Path(settings.resolved_keys_dir),
         clock,
         # Old keys stay published long enough for anything they signed to expire.
-        grace=timedelta(seconds=max(settings.access_token_ttl, 24 * 3600)),
+        grace=timedelta(seconds=max(settings.accounts.access_token_ttl, 24 * 3600)),
         create_if_missing=not settings.production,
     )
     keys.load()
@@ -66,6 +66,6 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
         cache=create_cache(settings.redis_url, settings.cache_namespace, settings.redis_max_connections,
                            near_ttl=settings.cache_near_ttl),
         keys=keys,
-        tokens=TokenIssuer(keys, clock, settings.issuer, settings.access_token_ttl),
+        tokens=TokenIssuer(keys, clock, settings.security.issuer, settings.accounts.access_token_ttl),
         pii=PiiCipher(load_pii_key(settings)),
     )

@@ -128,7 +128,7 @@ def create_app(
     name: str = "gov_app",
 ) -> Sanic:
     try:
-        template_ids = sms_template_ids(settings.sms_template_ids, settings.production)
+        template_ids = sms_template_ids(settings.sms.template_ids, settings.production)
     except ValueError as missing:
         raise ConfigError(str(missing)) from None
     platform = platform or build_platform(settings, clock)
@@ -160,7 +160,7 @@ def create_app(
     app.ctx.sms = sms or TencentSms.from_settings(settings, template_ids)
     app.ctx.identity = identity or TencentIdentity.from_settings(settings)
     app.ctx.face = face or TencentFace.from_settings(settings)
-    app.ctx.sms_outbox = StandInOutbox(settings.sms_url) if settings.dev_endpoints else None
+    app.ctx.sms_outbox = StandInOutbox(settings.sms.url) if settings.dev_endpoints else None
     app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.identity, app.ctx.face)
     app.ctx.health = HealthCodeService(platform, load_ruleset())
     app.ctx.venues = VenueService(app.ctx.health)
@@ -179,8 +179,8 @@ def create_app(
     app.ctx.ratings = RatingService(platform)
     # Mini-programs: the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
     app.ctx.mini_program = MiniProgramPlatform(
-        settings.miniprogram_api_url, settings.miniprogram_appid, settings.miniprogram_secret, platform.cache,
-        platform.clock, timeout=settings.miniprogram_timeout, refresh_margin=settings.miniprogram_token_refresh_margin)
+        settings.miniprogram.api_url, settings.miniprogram.appid, settings.miniprogram.secret, platform.cache,
+        platform.clock, timeout=settings.miniprogram.timeout, refresh_margin=settings.miniprogram.token_refresh_margin)
     app.ctx.mini_programs = MiniProgramService(platform, app.ctx.accounts, app.ctx.mini_program)
     mini_program_channel = MiniProgramChannel(app.ctx.mini_program, platform.pii, platform.clock)
     # App push (JPush) to the citizen's signed-in devices; by SMS to a citizen without one.
@@ -189,8 +189,8 @@ def create_app(
     sms_channel = SmsChannel(app.ctx.sms, app.ctx.accounts)
     configure_channels(Channels({"sms": sms_channel, "mini_program": mini_program_channel,
                                  "push": PushChannel(app.ctx.push, app.ctx.devices, sms_channel)},
-                                timeout=settings.notify_channel_timeout, first_backoff=settings.notify_first_backoff,
-                                max_attempts=settings.notify_max_attempts))
+                                timeout=settings.notifications.channel_timeout, first_backoff=settings.notifications.first_backoff,
+                                max_attempts=settings.notifications.max_attempts))
     app.ctx.appointments = AppointmentService(platform)
     app.ctx.exchange = _exchange(settings, platform)
     app.ctx.departments = DepartmentServices(platform, app.ctx.exchange, app.ctx.licences, settled=settled_numbers)
@@ -269,18 +269,18 @@ def create_app(
 
 def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
     """In-process stand-ins behind the home cards whose department is not on the exchange (see backends.py)."""
-    hang = [name.strip() for name in settings.card_backend_hang.split(",") if name.strip()]
+    hang = [name.strip() for name in settings.cards.backend_hang.split(",") if name.strip()]
     try:
-        return stand_in_backends(settings.card_backend_latency, settings.card_backend_failure_rate, hang)
+        return stand_in_backends(settings.cards.backend_latency, settings.cards.backend_failure_rate, hang)
     except ValueError as exc:
         raise ConfigError(f"APP_CARD_BACKEND_HANG: {exc}") from None
 
 
 def _exchange(settings: Settings, platform: Platform) -> ExchangeClient | None:
     """The department data exchange, when APP_EXCHANGE_REGISTRY names the registered department services."""
-    if not settings.exchange_registry:
+    if not settings.exchange.registry:
         return None
-    registry = load_registry(settings.exchange_registry, client=settings.exchange_client,
+    registry = load_registry(settings.exchange.registry, client=settings.exchange.client,
                              production=settings.production)
     return ExchangeClient(platform, registry.services)
 
@@ -288,7 +288,7 @@ def _exchange(settings: Settings, platform: Platform) -> ExchangeClient | None:
 def _payments(settings: Settings, platform: Platform, backends: Any, wallet: LicenceService) -> PaymentService:
     """Payments through WeChat Pay at APP_PAYMENT_PROVIDER_URL (none set: paying answers 503)."""
     adapters = {"wechatpay_v3": wechatpay.from_settings}  # APP_PAYMENT_PROVIDER names one
-    provider = adapters[settings.payment_provider](settings) if settings.payment_provider_url else None
+    provider = adapters[settings.payments.provider](settings) if settings.payments.provider_url else None
     return PaymentService(platform, provider, Payables(backends), Receipts(platform), wallet)
 
 

@@ -96,9 +96,9 @@ def gateway(folder: Path, our_port: int) -> Iterator[Gateway]:
     platform_file.chmod(0o600)
     platform_public_file.write_bytes(platform_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", defaults.payment_merchant_id,
-               "--appid", defaults.miniprogram_appid, "--appid", defaults.payment_app_appid,
-               "--api-v3-key", defaults.payment_api_v3_key, "--merchant-public-key", str(merchant_public_file),
+    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", defaults.payments.merchant_id,
+               "--appid", defaults.miniprogram.appid, "--appid", defaults.payments.app_appid,
+               "--api-v3-key", defaults.payments.api_v3_key, "--merchant-public-key", str(merchant_public_file),
                "--merchant-serial", merchant_serial, "--platform-key", str(platform_file)]
     process = StandInProcess("wechatpay", command, "/_standin/health", folder / "wechatpay.log")
     url = process.run()
@@ -110,8 +110,8 @@ def gateway(folder: Path, our_port: int) -> Iterator[Gateway]:
                "APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE": str(platform_public_file),
                "APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": serial,
                "APP_PAYMENT_NOTIFY_URL": f"http://127.0.0.1:{our_port}{NOTIFY_PATH}"}
-        yield Gateway(url, process, platform_key, serial, defaults.payment_api_v3_key.encode(),
-                      defaults.payment_merchant_id, defaults.payment_app_appid, env)
+        yield Gateway(url, process, platform_key, serial, defaults.payments.api_v3_key.encode(),
+                      defaults.payments.merchant_id, defaults.payments.app_appid, env)
     finally:
         process.stop()
 

@@ -136,7 +136,7 @@ class LargePrint:
         code = await self.health.print_code(citizen, proxy_id)
         name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         until = utc(code.expires_at).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
-        text = card_text(colour_text(code.colour, language), mask_name(name), until, self.platform.settings.help_line,
+        text = card_text(colour_text(code.colour, language), mask_name(name), until, self.platform.settings.elderly.help_line,
                          language)
         draw = card_pdf if fmt == "pdf" else card_png
         return await asyncio.get_running_loop().run_in_executor(None, draw, code.payload, code.colour, text)

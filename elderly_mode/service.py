@@ -217,7 +217,7 @@ class FamilyService:
         code = await self._store_code(link.id)
         await audit.record_event(self.platform.clock, actor=clerk.id, actor_type="admin", action="family_hall_code_issued",
                                  subject_id=principal.id, attributes={"link_id": link.id, "proxy": proxy.id})
-        return await self._sent(link, "hall", self.settings.family_consent_ttl, code=code)
+        return await self._sent(link, "hall", self.settings.elderly.family_consent_ttl, code=code)
 
     async def renew(self, proxy: CitizenSnapshot, link_id: str) -> ConsentSent:
         """Ask for the principal's consent again (a link expires; it is renewed the way it was made)."""
@@ -495,22 +495,22 @@ class FamilyService:
             await audit.record_event(self.platform.clock, actor=proxy.id, actor_type="citizen",
                                      action="family_consent_requested",
                                      attributes={**link.audit_attributes(), "basis": link.basis})
-            return await self._sent(link, "sms", self.settings.family_consent_ttl)
+            return await self._sent(link, "sms", self.settings.elderly.family_consent_ttl)
         outgoing = await store_message(None, self.platform.clock, principal.id, "family_consent_requested",
                                        self._consent_message(link, proxy, code))
         await audit.record_event(self.platform.clock, actor=proxy.id, actor_type="citizen", action="family_consent_requested",
                                  subject_id=principal.id, attributes={"link_id": link.id, "basis": link.basis})
-        return await self._sent(link, "sms", self.settings.family_consent_ttl, outgoing=outgoing)
+        return await self._sent(link, "sms", self.settings.elderly.family_consent_ttl, outgoing=outgoing)
 
     def _consent_message(self, link: AnyLink, proxy: CitizenSnapshot, code: str) -> dict[str, str]:
         """The parameters of the consent message: who asks (masked name, phone tail), as what, the code and the
         time it lasts until (a retried SMS may come minutes late: the time says whether it still works)."""
         proxy_name = mask_name(self.platform.pii.decrypt(proxy.name_enc, "name")) if proxy.name_enc else ""
-        until = self.platform.clock.now() + timedelta(seconds=self.settings.family_consent_ttl)
+        until = self.platform.clock.now() + timedelta(seconds=self.settings.elderly.family_consent_ttl)
         return {"proxy": proxy_name, "phone_tail": self.platform.pii.decrypt(proxy.phone_enc, "phone")[-4:],
                 **{f"relation_{key}": relation_text(link.relation, language)
                    for key, language in (("hans", "zh-Hans"), ("hant", "zh-Hant"), ("en", "en"))},
-                "code": code, "minutes": str(self.settings.family_consent_ttl // 60),
+                "code": code, "minutes": str(self.settings.elderly.family_consent_ttl // 60),
                 "until": until.astimezone(CHINA_TZ).strftime("%H:%M")}
 
     async def _sent(self, link: AnyLink, channel: str, expires_in: int, code: str | None = None,
@@ -520,12 +520,12 @@ class FamilyService:
     async def _store_code(self, link_id: str) -> str:
         code = new_code()
         await self.consent_codes.keep(f"family:consent:{link_id}", code,
-                                      expires_at=self.platform.clock.timestamp() + self.settings.family_consent_ttl,
-                                      keep_for=self.settings.family_consent_ttl + 60)
+                                      expires_at=self.platform.clock.timestamp() + self.settings.elderly.family_consent_ttl,
+                                      keep_for=self.settings.elderly.family_consent_ttl + 60)
         return code
 
     async def _consume_code(self, link_id: str, code: str) -> None:
-        await self.consent_codes.use(f"family:consent:{link_id}", code, ttl=self.settings.family_consent_ttl + 60)
+        await self.consent_codes.use(f"family:consent:{link_id}", code, ttl=self.settings.elderly.family_consent_ttl + 60)
 
     async def _link_as_guardian(self, guardian: CitizenSnapshot, id_number: str, licence_id: str) -> ConsentSent:
         """A guardian links a child under 18 by the household register page in their own wallet.
@@ -582,7 +582,7 @@ class FamilyService:
         now = self.platform.clock.now()
         renewal = link.status == "active"
         changes: dict[str, Any] = {"status": "active", "confirmed_at": now,
-                                   "expires_at": now + timedelta(days=self.settings.family_link_days)}
+                                   "expires_at": now + timedelta(days=self.settings.elderly.family_link_days)}
         if evidence_licence_id:
             changes["evidence_licence_id"] = evidence_licence_id
         if not await FamilyLink.filter(id=link.id, status__in=("pending", "active")).update(**changes):

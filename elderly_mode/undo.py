@@ -31,7 +31,7 @@ class UndoService:
         with it (a replayed submission opens none: the hook runs only for a new application)."""
         if not citizen.elderly_mode:
             return
-        minutes = self.platform.settings.elderly_undo_minutes
+        minutes = self.platform.settings.elderly.undo_minutes
         await UndoWindow.create(application_id=application_id, citizen_id=citizen.id, submitted_at=at,
                                 undo_until=at + timedelta(minutes=minutes), using_db=conn)
 
@@ -49,7 +49,7 @@ class UndoService:
             raise Conflict("UNDO_NOT_AVAILABLE")
         now = self.platform.clock.now()
         if window.undo_until <= now:
-            raise AppError("UNDO_WINDOW_CLOSED", status=409, params={"minutes": self.platform.settings.elderly_undo_minutes})
+            raise AppError("UNDO_WINDOW_CLOSED", status=409, params={"minutes": self.platform.settings.elderly.undo_minutes})
         view = await self.applications.withdraw(citizen_id, application_id, "长辈模式撤回（无责）")
         await UndoWindow.filter(application_id=application_id).update(withdrawn_at=now)
         return view

@@ -273,7 +273,7 @@ class HealthCodeService:
         if shown is None:
             return None
         now, due = int(self.platform.clock.timestamp()), shown.next_change_at
-        if shown.code.expires_at - now > self.settings.health_code_reuse_margin and (due is None or due > now):
+        if shown.code.expires_at - now > self.settings.health_code.reuse_margin and (due is None or due > now):
             return shown.code
         return None
 
@@ -291,10 +291,10 @@ class HealthCodeService:
             status = await self.status(citizen.id)
             now = int(self.platform.clock.timestamp())
             next_change = int(status.next_change_at.timestamp()) if status.next_change_at else None
-            expires_at = max(lasting(status, now + self.settings.health_code_ttl), now + 1)
+            expires_at = max(lasting(status, now + self.settings.health_code.ttl), now + 1)
             code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at)
             if await self.platform.cache.replace(key, found, _shown_json(code, next_change_at=next_change),
-                                          ttl=self.settings.health_code_ttl, announce=False):
+                                          ttl=self.settings.health_code.ttl, announce=False):
                 return code
             found = await self.platform.cache.get(key)
             if (newer := self._still_shown(found)) is not None:
@@ -306,7 +306,7 @@ class HealthCodeService:
         before the change finds its expected value gone, and a request that reads after the change
         never joins one that began before it."""
         await self.platform.cache.set(f"hc:code:{citizen_id}", ujson.dumps({"void": os.urandom(6).hex()}),
-                               ttl=self.settings.health_code_ttl)
+                               ttl=self.settings.health_code.ttl)
 
     async def extend(self, citizen: CitizenSnapshot) -> IssuedCode:
         """Elderly mode (适老化): once per code, before it lapses, a code that lives `elderly_extend_factor`
@@ -320,7 +320,7 @@ class HealthCodeService:
             raise AppError("CODE_LAPSED", status=410)
         if cached.get("extended"):
             raise Conflict("ALREADY_EXTENDED")
-        expires_at = cached["issued_at"] + self.settings.health_code_ttl * self.settings.elderly_extend_factor
+        expires_at = cached["issued_at"] + self.settings.health_code.ttl * self.settings.elderly.extend_factor
         due = cached.get("next_change_at")
         if due is not None:
             expires_at = min(expires_at, due)
@@ -340,7 +340,7 @@ class HealthCodeService:
         the citizen or by `proxy_id`, the family member who printed it; the one on screen is not replaced."""
         now = int(self.platform.clock.timestamp())
         status = await self.status(citizen.id)
-        expires_at = max(lasting(status, now + self.settings.print_card_ttl), now + 60)
+        expires_at = max(lasting(status, now + self.settings.health_code.print_card_ttl), now + 60)
         code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at)
         await audit.record_event(self.platform.clock, actor=proxy_id or citizen.id, actor_type="proxy" if proxy_id else "citizen",
                                  action="health_code_printed", subject_id=citizen.id,
@@ -359,15 +359,15 @@ class HealthCodeService:
                                                                code.colour, caption)
         image = await drawn
         self._images[key] = image
-        while len(self._images) > self.settings.health_code_image_cache:
+        while len(self._images) > self.settings.health_code.image_cache:
             self._images.popitem(last=False)
         return image
 
     def _render_pool(self) -> Executor | None:
         """Drawing runs in its own process: in a thread it would still hold the interpreter lock that
         the event loop needs, and every JSON request would wait behind it."""
-        if self._renderer is None and self.settings.health_code_render_processes > 0:
-            self._renderer = ProcessPoolExecutor(self.settings.health_code_render_processes,
+        if self._renderer is None and self.settings.health_code.render_processes > 0:
+            self._renderer = ProcessPoolExecutor(self.settings.health_code.render_processes,
                                                  mp_context=multiprocessing.get_context("spawn"))
         return self._renderer
 
@@ -422,7 +422,7 @@ class HealthCodeService:
         now = int(self.platform.clock.timestamp())
         name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         id_number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
-        claims = claims_for_holder(os.urandom(6), colour, reasons, name, id_number, self.settings.health_code_issuer, now,
+        claims = claims_for_holder(os.urandom(6), colour, reasons, name, id_number, self.settings.health_code.issuer, now,
                                    expires_at, converted_from=provenance[0] if provenance else None)
         key = self.platform.keys.current
         payload = codec.encode_payload(claims, key.private_key, key.kid_bytes)
@@ -447,7 +447,7 @@ class HealthCodeService:
             colour, reasons = status.colour, tuple(status.reasons)
         else:
             colour, reasons = partner_colour, ()
-        expires_at = min(expires_at, int(self.platform.clock.timestamp()) + self.settings.health_code_ttl)
+        expires_at = min(expires_at, int(self.platform.clock.timestamp()) + self.settings.health_code.ttl)
         return await self._issue(citizen, colour, reasons, expires_at, provenance), status
 
     async def _remember_issued(self, claims: codec.CodeClaims, citizen_id: str,

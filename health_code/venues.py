@@ -45,7 +45,7 @@ class VenueService:
     def venue_code(self, venue: Venue) -> str:
         """The static signed text printed on the venue poster: it names the venue and cannot be forged."""
         key = self.platform.keys.current
-        cwt = {codec.CWT_ISS: self.platform.settings.health_code_issuer, codec.CWT_IAT: int(venue.created_at.timestamp()),
+        cwt = {codec.CWT_ISS: self.platform.settings.health_code.issuer, codec.CWT_IAT: int(venue.created_at.timestamp()),
                VENUE_CLAIMS_KEY: {1: venue.id, 2: venue.name}}
         return codec.sign_cwt(cwt, key.private_key, key.kid_bytes, VENUE_PREFIX)
 

@@ -180,7 +180,7 @@ class StandInSpec:
 
 
 def _left_at_default(settings: Settings, name: str) -> bool:
-    return getattr(settings, name) in ("", getattr(Settings, name))
+    return settings.setting(name) in ("", Settings().setting(name))
 
 
 def _point_urls(names: tuple[str, ...]) -> Point:
@@ -194,7 +194,7 @@ def _point_payments(url: str, settings: Settings, our_url: str) -> dict[str, Any
     """The gateway URL and our notice callback on the address the app serves on (unless set). The platform
     certificates are downloaded by the adapter (`GET /v3/certificates`), as without a pinned public key."""
     changes: dict[str, Any] = {"payment_provider_url": url}
-    if not settings.payment_notify_url:
+    if not settings.payments.notify_url:
         changes["payment_notify_url"] = f"{our_url}{NOTIFY_PATH}"
     return changes
 
@@ -203,8 +203,8 @@ def _wechatpay_args(settings: Settings) -> list[str]:
     """Our merchant account as the stand-in gateway knows it: the public half of our API key (generated
     outside production), its serial, the APIv3 key, and both appids (mini-program and phone app)."""
     key = wechatpay.load_merchant_key(settings)
-    return ["--mchid", settings.payment_merchant_id, "--appid", settings.miniprogram_appid,
-            "--appid", settings.payment_app_appid, "--api-v3-key", settings.payment_api_v3_key,
+    return ["--mchid", settings.payments.merchant_id, "--appid", settings.miniprogram.appid,
+            "--appid", settings.payments.app_appid, "--api-v3-key", settings.payments.api_v3_key,
             "--merchant-public-key", str(wechatpay.merchant_public_key_path(settings)),
             "--merchant-serial", wechatpay.merchant_serial(settings, key)]
 
@@ -214,12 +214,12 @@ TENCENT_URLS = ("sms_url", "voice_url", "identity_url", "face_url")
 STAND_INS: tuple[StandInSpec, ...] = (
     StandInSpec("tencent_cloud", "腾讯云 Tencent Cloud (短信 SMS, 语音验证码 voice codes, 二要素 identity, 人脸核身 face)",
                 "standins.tencent_cloud", "/_standin/health", TENCENT_URLS,
-                args=lambda s: ["--secret-id", s.tencent_secret_id, "--secret-key", s.tencent_secret_key,
-                                "--sms-sdk-app-id", s.sms_sdk_app_id, "--voice-sdk-app-id", s.voice_sdk_app_id,
-                                "--sign-name", s.sms_sign_name],
+                args=lambda s: ["--secret-id", s.tencent.secret_id, "--secret-key", s.tencent.secret_key,
+                                "--sms-sdk-app-id", s.sms.sdk_app_id, "--voice-sdk-app-id", s.voice.sdk_app_id,
+                                "--sign-name", s.sms.sign_name],
                 point=_point_urls(TENCENT_URLS)),
     StandInSpec("jpush", "极光推送 JPush (app push)", "standins.jpush", "/_standin/health", ("push_url",),
-                args=lambda s: ["--app-key", s.push_app_key, "--master-secret", s.push_master_secret],
+                args=lambda s: ["--app-key", s.push.app_key, "--master-secret", s.push.master_secret],
                 point=_point_urls(("push_url",))),
     StandInSpec("payment_provider", "微信支付 WeChat Pay API v3 (缴费 payments)", "standins.wechatpay",
                 "/_standin/health", ("payment_provider_url",), args=_wechatpay_args, point=_point_payments),
@@ -228,7 +228,7 @@ STAND_INS: tuple[StandInSpec, ...] = (
                 args=departments.args, point=departments.point),
     StandInSpec("miniprogram_platform", "小程序平台 Mini-program platform", "miniprogram_mock", "/mock/health",
                 ("miniprogram_api_url",),
-                args=lambda s: ["--appid", s.miniprogram_appid, "--secret", s.miniprogram_secret],
+                args=lambda s: ["--appid", s.miniprogram.appid, "--secret", s.miniprogram.secret],
                 point=_point_urls(("miniprogram_api_url",))),
 )
 
@@ -292,7 +292,7 @@ def start_all(data_dir: Path | str, our_url: str, settings: Settings, *, timeout
         for spec in specs:
             if not spec.wanted(settings):
                 found.left_out.append((spec, "configured: " + ", ".join(
-                    getattr(settings, name) for name in spec.urls)))
+                    settings.setting(name) for name in spec.urls)))
             elif not module_exists(spec.module):
                 raise StandInError(f"{spec.key}: {spec.module} is not in this checkout")
             else:

@@ -258,9 +258,9 @@ def wechatpay_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeCh
     folder = tmp_path_factory.mktemp("wechatpay")
     key_file, public_file = write_merchant_key(folder)
     defaults = Settings()
-    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", defaults.payment_merchant_id,
-               "--appid", defaults.miniprogram_appid, "--appid", defaults.payment_app_appid,
-               "--api-v3-key", defaults.payment_api_v3_key, "--merchant-public-key", str(public_file),
+    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", defaults.payments.merchant_id,
+               "--appid", defaults.miniprogram.appid, "--appid", defaults.payments.app_appid,
+               "--api-v3-key", defaults.payments.api_v3_key, "--merchant-public-key", str(public_file),
                "--merchant-serial", MERCHANT_SERIAL_FOR_TESTS, "--retry-intervals", "0.5,1,2"]
     url, process = launch(command, folder / "standin.log", "/_standin/health", what="stand-in WeChat Pay")
     yield WeChatPayGateway(url, key_file, MERCHANT_SERIAL_FOR_TESTS)
@@ -320,7 +320,7 @@ def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path, 
     if request.node.get_closest_marker("departments") is not None:
         departments: DepartmentsStandIn = request.getfixturevalue("departments")
         path = tmp_path / "exchange-registry.json"
-        path.write_text(json.dumps(departments.registry(client=Settings().exchange_client)), "utf-8")
+        path.write_text(json.dumps(departments.registry(client=Settings().exchange.client)), "utf-8")
         exchange_registry = str(path)
     return Settings(
         env="test",
@@ -334,7 +334,7 @@ def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path, 
         scheduler_enabled=False,  # tests run jobs themselves, with the clock they move
         card_timeout=2.0,  # department stand-ins answer in 20 ms; the timeout tests set their own
         exchange_registry=exchange_registry,
-    ).validated()
+    )
 
 
 @pytest.fixture

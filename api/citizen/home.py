@@ -58,7 +58,7 @@ async def home(request: Request) -> HTTPResponse:
     citizen = request.ctx.citizen
     if citizen.elderly_mode:
         return reply(await elderly_home.home_reply(request.app.ctx.cards, citizen, request.ctx.language,
-                                                   request.app.ctx.settings.help_line,
+                                                   request.app.ctx.settings.elderly.help_line,
                                                    request.app.ctx.platform.clock.now()))
     views = await request.app.ctx.cards.home(citizen, request.ctx.language)
     return reply({

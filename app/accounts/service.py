@@ -211,7 +211,7 @@ class AccountService:
         self._touched: dict[str, float] = {}  # session id -> when this process last asked to touch it
         self._snapshot = ParsedOnce(lambda raw: CitizenSnapshot(**json.loads(raw)))
         self.login_codes = OneTimeCodes(platform.cache, platform.pii, platform.clock, prefix="otp:", purpose="otp",
-                                        max_tries=self.settings.otp_max_tries,
+                                        max_tries=self.settings.accounts.otp_max_tries,
                                         errors=CodeErrors(lapsed=lambda: Unauthorized("OTP_EXPIRED"), wrong="OTP_INVALID"))
 
     # -- SMS one-time code --------------------------------------------------------------------
@@ -228,27 +228,27 @@ class AccountService:
         now = self.platform.clock.timestamp()
         cache = self.platform.cache
         previous = await get_json(cache, f"otp:{phone_hash}")
-        if previous and now < previous["sent_at"] + self.settings.otp_resend_interval:
-            raise RateLimited(retry_after=int(previous["sent_at"] + self.settings.otp_resend_interval - now) + 1)
+        if previous and now < previous["sent_at"] + self.settings.accounts.otp_resend_interval:
+            raise RateLimited(retry_after=int(previous["sent_at"] + self.settings.accounts.otp_resend_interval - now) + 1)
         # Two sends racing for the same phone: only one goes to the provider (held as long as a call may take).
         sending, holder = f"otp:sending:{phone_hash}", secrets.token_hex(8)
         if not await cache.set_if_absent(sending, holder, ttl=self._send_timeout(channel) + 5):
-            raise RateLimited(retry_after=self.settings.otp_resend_interval)
-        limits = [ratelimit.Limit(f"otp-ip:{client_ip}", self.settings.otp_ip_hourly_limit, 3600),
-                  ratelimit.Limit(f"otp-day:{phone_hash}", self.settings.otp_daily_limit, 86400)]
+            raise RateLimited(retry_after=self.settings.accounts.otp_resend_interval)
+        limits = [ratelimit.Limit(f"otp-ip:{client_ip}", self.settings.accounts.otp_ip_hourly_limit, 3600),
+                  ratelimit.Limit(f"otp-day:{phone_hash}", self.settings.accounts.otp_daily_limit, 86400)]
         try:
             await ratelimit.hit_all(cache, self.platform.clock, limits)
             code = new_code()
             await self._send_code(phone, code, channel, limits)
             sent = self.platform.clock.timestamp()  # the code lives from when the provider took it
-            await self.login_codes.keep(f"otp:{phone_hash}", code, expires_at=sent + self.settings.otp_ttl,
-                                        keep_for=self.settings.otp_ttl + self.settings.otp_resend_interval + 60, sent_at=sent)
+            await self.login_codes.keep(f"otp:{phone_hash}", code, expires_at=sent + self.settings.accounts.otp_ttl,
+                                        keep_for=self.settings.accounts.otp_ttl + self.settings.accounts.otp_resend_interval + 60, sent_at=sent)
         finally:
             await cache.delete_if(sending, holder)
-        return CodeSent(expires_in=self.settings.otp_ttl, resend_after=self.settings.otp_resend_interval)
+        return CodeSent(expires_in=self.settings.accounts.otp_ttl, resend_after=self.settings.accounts.otp_resend_interval)
 
     def _send_timeout(self, channel: str) -> float:
-        return self.settings.sms_timeout * 3 if channel == "voice" else self.settings.sms_timeout  # a call takes longer to set up
+        return self.settings.sms.timeout * 3 if channel == "voice" else self.settings.sms.timeout  # a call takes longer to set up
 
     async def _send_code(self, phone: str, code: str, channel: str, limits: list[ratelimit.Limit]) -> None:
         """Hand the code to the provider. A code the provider did not take counts against no limit, and
@@ -258,7 +258,7 @@ class AccountService:
             if channel == "voice":
                 sending = self.sms.call_code(phone, code)
             else:
-                sending = self.sms.send(phone, LOGIN_CODE, sms_params(LOGIN_CODE, {"code": code, "minutes": self.settings.otp_ttl // 60}))
+                sending = self.sms.send(phone, LOGIN_CODE, sms_params(LOGIN_CODE, {"code": code, "minutes": self.settings.accounts.otp_ttl // 60}))
             await asyncio.wait_for(sending, timeout=self._send_timeout(channel))
         except (ProviderError, asyncio.TimeoutError) as exc:
             await ratelimit.hit_all(self.platform.cache, self.platform.clock, limits, amount=-1)
@@ -282,7 +282,7 @@ class AccountService:
             raise Unauthorized("OTP_EXPIRED")
         if record.get("extended"):
             raise Conflict("ALREADY_EXTENDED")
-        record["expires_at"] = record["sent_at"] + self.settings.otp_ttl * self.settings.elderly_extend_factor
+        record["expires_at"] = record["sent_at"] + self.settings.accounts.otp_ttl * self.settings.elderly.extend_factor
         record["extended"] = True
         await set_json(cache, f"otp:{phone_hash}", record, ttl=int(record["expires_at"] - now) + 60)
         return round(record["expires_at"] - now)
@@ -297,8 +297,8 @@ class AccountService:
         phone, phone_hash = self._phone(raw_phone)
         if not _CODE.match(code or ""):
             raise ValidationFailed([{"field": "code", "problem": "6 digits"}])
-        await ratelimit.hit(self.platform.cache, self.platform.clock, f"login-ip:{client_ip}", self.settings.login_ip_hourly_limit, 3600)
-        await self.login_codes.use(f"otp:{phone_hash}", code, ttl=self.settings.otp_ttl + 60)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"login-ip:{client_ip}", self.settings.accounts.login_ip_hourly_limit, 3600)
+        await self.login_codes.use(f"otp:{phone_hash}", code, ttl=self.settings.accounts.otp_ttl + 60)
         return phone
 
     async def sign_in_verified_phone(self, phone: str, device_name: str | None, audience: str | None = None,
@@ -317,11 +317,11 @@ class AccountService:
         now = self.platform.clock.now()
         session = await LoginSession.create(
             id=new_id("ses"), citizen_id=citizen.id, device_name=device, created_at=now, last_used_at=now,
-            expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl),
+            expires_at=now + timedelta(seconds=self.settings.accounts.refresh_token_ttl),
         )
         refresh = await self._new_refresh_token(session.id)
         attributes = {"session_id": session.id} if via == "sms" and audience is None else \
-            {"session_id": session.id, "via": via, "audience": audience or self.settings.citizen_audience}
+            {"session_id": session.id, "via": via, "audience": audience or self.settings.accounts.citizen_audience}
         await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="login",
                                  subject_id=citizen.id, attributes=attributes)
         await notify(self.platform.clock, citizen.id, "login_new_device", {"device": device, "at": rfc3339(now)})
@@ -345,8 +345,8 @@ class AccountService:
         return token
 
     def _signed_in(self, citizen: CitizenSnapshot, session_id: str, refresh: str, audience: str | None = None) -> SignedIn:
-        access = self.platform.tokens.issue(citizen.id, session_id, audience or self.settings.citizen_audience)
-        return SignedIn(access, refresh, self.settings.access_token_ttl, citizen, session_id)
+        access = self.platform.tokens.issue(citizen.id, session_id, audience or self.settings.accounts.citizen_audience)
+        return SignedIn(access, refresh, self.settings.accounts.access_token_ttl, citizen, session_id)
 
     async def refresh(self, refresh_token: str) -> SignedIn:
         """Swap a refresh token for new tokens. A token used twice signs the whole session out."""
@@ -378,7 +378,7 @@ class AccountService:
         await LoginSession.filter(id=session.id, revoked_at=None).update(
             revoked_at=now, revoked_reason=reason, push_platform=None, push_token_enc=None, push_token_hash=None)
         # Access tokens of this session stop working at once on every worker.
-        await self.platform.cache.set(f"sess:{session.id}", "0", ttl=self.settings.access_token_ttl + 60)
+        await self.platform.cache.set(f"sess:{session.id}", "0", ttl=self.settings.accounts.access_token_ttl + 60)
         await audit.record_event(self.platform.clock, actor=actor, actor_type=actor_type, action="session_revoked",
                                  subject_id=session.citizen_id, attributes={"session_id": session.id, "reason": reason})
 
@@ -514,7 +514,7 @@ class AccountService:
     async def _confirmed_by_authority(self, citizen_id: str, name: str, id_number: str) -> None:
         """Ask the identity authority (二要素). A pair it does not confirm is 422 IDENTITY_MISMATCH and
         counts against the account's daily limit; an authority that cannot answer is 503."""
-        limit = self.settings.identity_mismatch_daily_limit
+        limit = self.settings.identity.mismatch_daily_limit
         counter = f"identity-mismatch:{citizen_id}"
         # Read the count (amount 0); at the limit one more hit answers 429 with its Retry-After, and the
         # authority is not asked.
@@ -525,7 +525,7 @@ class AccountService:
         asked = ratelimit.Limit(f"identity:{citizen_id}", 10, 86400)  # what the authority is asked, a day
         await ratelimit.hit_all(self.platform.cache, self.platform.clock, [asked])
         try:
-            verdict = await asyncio.wait_for(self.identity.check(name, id_number), timeout=self.settings.identity_timeout)
+            verdict = await asyncio.wait_for(self.identity.check(name, id_number), timeout=self.settings.identity.timeout)
         except (ProviderError, asyncio.TimeoutError) as exc:
             await ratelimit.hit_all(self.platform.cache, self.platform.clock, [asked], amount=-1)  # not answered: not counted
             log.warning("identity authority did not answer: %s", _kind(exc))
@@ -555,11 +555,11 @@ class AccountService:
             id_number = self.platform.pii.decrypt(citizen.id_number_enc or "", "id_number")
         else:
             name, id_number = await self._reclaimable(citizen, raw_name or "", raw_id_number or "")
-        attempts = ratelimit.Limit(f"face:{citizen.id}", self.settings.face_daily_attempts, 86400)
+        attempts = ratelimit.Limit(f"face:{citizen.id}", self.settings.face.daily_attempts, 86400)
         await ratelimit.hit_all(self.platform.cache, self.platform.clock, [attempts])
-        redirect = self.settings.face_redirect_url or f"{self.settings.issuer}/face-check/done"
+        redirect = self.settings.face.redirect_url or f"{self.settings.security.issuer}/face-check/done"
         try:
-            started = await asyncio.wait_for(self.face.start(name, id_number, redirect), timeout=self.settings.face_timeout)
+            started = await asyncio.wait_for(self.face.start(name, id_number, redirect), timeout=self.settings.face.timeout)
         except (ProviderError, asyncio.TimeoutError) as exc:
             await ratelimit.hit_all(self.platform.cache, self.platform.clock, [attempts], amount=-1)  # no check was made
             if isinstance(exc, FaceSubjectRefused):
@@ -572,10 +572,10 @@ class AccountService:
             biz_token=started.biz_token, name_enc=self.platform.pii.encrypt(name, "name"),
             id_number_enc=self.platform.pii.encrypt(id_number, "id_number"),
             id_number_hash=self.platform.pii.lookup_hash(id_number, "id_number"), created_at=now,
-            expires_at=now + timedelta(seconds=self.settings.face_session_ttl))
+            expires_at=now + timedelta(seconds=self.settings.face.session_ttl))
         await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="face_session_started",
                                  subject_id=citizen.id, attributes={"session_id": row.id, "purpose": purpose})
-        return FaceSessionStarted(row.id, self.face.name, started.biz_token, started.url, self.settings.face_session_ttl)
+        return FaceSessionStarted(row.id, self.face.name, started.biz_token, started.url, self.settings.face.session_ttl)
 
     async def _reclaimable(self, citizen: CitizenSnapshot, raw_name: str, raw_id_number: str) -> tuple[str, str]:
         """A pair the authority confirms and another account holds, asked for by an account that holds
@@ -626,7 +626,7 @@ class AccountService:
     async def _verify_face_sample(self, citizen: CitizenSnapshot, liveness_sample: str) -> int:
         """Stand-in only: one call does what the phone does in the provider's page (a session, the
         capture, the verdict). Refused while the face provider is a real one."""
-        if self.settings.production or not is_stand_in(self.settings.face_url):
+        if self.settings.production or not is_stand_in(self.settings.face.url):
             raise AppError("FACE_SAMPLE_NOT_ACCEPTED", status=422, extra={"fields": [
                 {"field": "liveness_sample", "problem": "only with the stand-in face provider; send session_id"}]})
         require_level(citizen, rules.LEVEL_REAL_NAME)
@@ -638,7 +638,7 @@ class AccountService:
             raise AppError("INVALID_LIVENESS_SAMPLE", status=422, extra={"fields": [{"field": "liveness_sample", "problem": "base64"}]})
         started = await self.start_face_session(citizen)
         try:
-            await asyncio.wait_for(self.face.complete_with_sample(started.biz_token, sample), timeout=self.settings.face_timeout)
+            await asyncio.wait_for(self.face.complete_with_sample(started.biz_token, sample), timeout=self.settings.face.timeout)
         except (ProviderError, asyncio.TimeoutError) as exc:
             log.warning("stand-in face page did not take the sample: %s", _kind(exc))
             raise Unavailable("FACE_CHECK_UNAVAILABLE", headers={"Retry-After": str(_retry_after(exc))}) from None
@@ -646,7 +646,7 @@ class AccountService:
 
     async def _verdict(self, biz_token: str) -> FaceVerdict:
         try:
-            return await asyncio.wait_for(self.face.verdict(biz_token), timeout=self.settings.face_timeout)
+            return await asyncio.wait_for(self.face.verdict(biz_token), timeout=self.settings.face.timeout)
         except FaceSessionGone:
             raise AppError("FACE_SESSION_EXPIRED", status=410) from None
         except (ProviderError, asyncio.TimeoutError) as exc:
@@ -659,7 +659,7 @@ class AccountService:
         same_person = (verdict.id_number or "").upper() == self.platform.pii.decrypt(session.id_number_enc, "id_number") \
             and (verdict.name is None or verdict.name == self.platform.pii.decrypt(session.name_enc, "name"))
         return same_person and verdict.passed_at_provider and verdict.live \
-            and verdict.similarity / 100 >= self.settings.face_pass_score
+            and verdict.similarity / 100 >= self.settings.face.pass_score
 
     async def _lift_to_face_level(self, citizen: CitizenSnapshot) -> int:
         if citizen.level < rules.LEVEL_FACE:

@@ -236,7 +236,7 @@ class SocialInsurance:
                                                      ensure_ascii=False), f"si-proof-holder:{proof_id}"),
             issuer=record.issuer, issued_on=record.issued_on, pension_months=record.pension.months_total,
             personal_account_fen=record.pension.personal_account_fen, issued_at=now,
-            valid_until=now.astimezone(CHINA_TZ).date() + timedelta(days=self.platform.settings.printed_proof_days))
+            valid_until=now.astimezone(CHINA_TZ).date() + timedelta(days=self.platform.settings.security.printed_proof_days))
         await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen",
                                  action="social_insurance_proof_issued", subject_id=citizen_id,
                                  attributes={"proof_id": proof_id, "record_no": record.record_no})
@@ -280,7 +280,7 @@ class SocialInsurance:
         """A verifier scanned the QR: 422 PROOF_INVALID unless it is our signed token of this proof as stored,
         404 PROOF_NOT_FOUND for a proof we never issued; else valid, expired or revoked. A valid check tells the
         holder's masked name and figures, and is in the holder's access log."""
-        kept = timedelta(days=self.platform.settings.printed_proof_days + 1)  # a page outlives its key's rotation
+        kept = timedelta(days=self.platform.settings.security.printed_proof_days + 1)  # a page outlives its key's rotation
         claims = proof_token.read(token, lambda kid: self.platform.keys.find_signed_within(kid, kept))
         proof = await SocialInsuranceProof.get_or_none(id=claims.proof_id)
         if proof is None:

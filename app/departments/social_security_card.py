@@ -113,12 +113,12 @@ class SocialSecurityCards:
             raise Conflict(refusal)
         handle = os.urandom(HANDLE_BYTES)
         now = int(self.platform.clock.timestamp())
-        expires_at = now + self.platform.settings.health_code_ttl
+        expires_at = now + self.platform.settings.health_code.ttl
         name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         await self.platform.cache.set(HOLDER_KEY + handle.hex(), json.dumps([citizen.id, mask_name(name)], ensure_ascii=False),
                                ttl=expires_at - now + KEEP_AFTER_EXPIRY)
         key = self.platform.keys.current
-        claims = {cose.CWT_ISS: self.platform.settings.health_code_issuer, cose.CWT_IAT: now, cose.CWT_EXP: expires_at,
+        claims = {cose.CWT_ISS: self.platform.settings.health_code.issuer, cose.CWT_IAT: now, cose.CWT_EXP: expires_at,
                   cose.CWT_CTI: handle, TYPE_CLAIM: TOKEN_TYPE}
         return CardQr(cose.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX), now, expires_at)
 
@@ -165,7 +165,7 @@ class SocialSecurityCards:
         """Mark the handle checked (the first check wins: 409 TOKEN_ALREADY_USED after it) and find its holder.
         A handle the cache no longer knows is refused as expired: the holder shows a fresh QR."""
         if not await self.platform.cache.set_if_absent(CHECKED_KEY + handle, rp.id,
-                                                ttl=self.platform.settings.health_code_ttl + KEEP_AFTER_EXPIRY):
+                                                ttl=self.platform.settings.health_code.ttl + KEEP_AFTER_EXPIRY):
             raise Conflict("TOKEN_ALREADY_USED")
         raw = await self.platform.cache.get(HOLDER_KEY + handle)
         if raw is None:

@@ -431,7 +431,7 @@ class TrafficPolice:
         those never pulled yet, found by walking the wallet's licences from where the last run stopped."""
         assert self.licences is not None
         platform = self.asker.platform
-        cutoff = platform.clock.now() - timedelta(seconds=platform.settings.licence_status_pull_interval)
+        cutoff = platform.clock.now() - timedelta(seconds=platform.settings.vouchers.licence_status_pull_interval)
         stale = await LicenceStatusPull.filter(Q(pulled_at=None) | Q(pulled_at__lt=cutoff)) \
             .order_by("pulled_at").limit(limit).values_list("licence_id", flat=True)
         kept = await self.licences.licences_kept_in_step(DRIVING_LICENCE, ids=list(stale))
@@ -470,7 +470,7 @@ def add_licence_status_jobs(scheduler: AsyncIOScheduler, cache: Cache, traffic: 
     exchange registers 交管's driving-licence service; it runs at least every JOB_EVERY seconds."""
     if not traffic.pulls_connected():
         return
-    every = min(JOB_EVERY, traffic.asker.platform.settings.licence_status_pull_interval)
+    every = min(JOB_EVERY, traffic.asker.platform.settings.vouchers.licence_status_pull_interval)
     add_exclusive_job(scheduler, cache, "licence-status-pulls", every, traffic.pull_due_licence_statuses)
 
 

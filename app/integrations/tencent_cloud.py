@@ -162,8 +162,8 @@ class TencentCloudClient:
     @classmethod
     def for_service(cls, settings: Settings, url: str, *, service: str, version: str, timeout: float) -> "TencentCloudClient":
         """A client of one service with the account's credentials and region from settings."""
-        credentials = Credentials(settings.tencent_secret_id, settings.tencent_secret_key)
-        return cls(url, credentials, service=service, version=version, region=settings.tencent_region, timeout=timeout)
+        credentials = Credentials(settings.tencent.secret_id, settings.tencent.secret_key)
+        return cls(url, credentials, service=service, version=version, region=settings.tencent.region, timeout=timeout)
 
     async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Run `action` with `params`; the reply's `Response` object. Raises ProviderUnavailable,

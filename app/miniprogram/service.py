@@ -80,28 +80,28 @@ class MiniProgramService:
 
     # -- login -----------------------------------------------------------------------------------
     async def login(self, code: str, client_ip: str) -> MiniProgramLogin:
-        await ratelimit.hit(self.platform.cache, self.platform.clock, f"mp-login-ip:{client_ip}", self.settings.login_ip_hourly_limit, 3600)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"mp-login-ip:{client_ip}", self.settings.accounts.login_ip_hourly_limit, 3600)
         session = await self._ask(self.mp.code_to_session(code))
         binding = await MiniProgramBinding.get_or_none(appid=self.mp.appid, openid_hash=self.openid_hash(session.openid))
         if binding is not None:
             await MiniProgramBinding.filter(id=binding.id).update(last_login_at=self.platform.clock.now())
             citizen = await citizen_record(binding.citizen_id)
-            signed_in = await self.accounts.start_session(citizen, DEVICE, self.settings.miniprogram_audience, "mini_program")
+            signed_in = await self.accounts.start_session(citizen, DEVICE, self.settings.miniprogram.audience, "mini_program")
             return MiniProgramLogin(signed_in)
         ticket = secrets.token_urlsafe(32)
         pii = self.platform.pii
         record = {"openid_enc": pii.encrypt(session.openid, "mp_openid"),
                   "unionid": session.unionid and self.platform.pii.lookup_hash(session.unionid, "mp_unionid"),
                   "session_key_enc": pii.encrypt(session.session_key, "mp_session_key"),
-                  "expires_at": self.platform.clock.timestamp() + self.settings.miniprogram_bind_ttl}
-        await set_json(self.platform.cache, _ticket_key(ticket), record, ttl=self.settings.miniprogram_bind_ttl + 5)
-        return MiniProgramLogin(None, ticket, self.settings.miniprogram_bind_ttl)
+                  "expires_at": self.platform.clock.timestamp() + self.settings.miniprogram.bind_ttl}
+        await set_json(self.platform.cache, _ticket_key(ticket), record, ttl=self.settings.miniprogram.bind_ttl + 5)
+        return MiniProgramLogin(None, ticket, self.settings.miniprogram.bind_ttl)
 
     async def _ticket(self, ticket: str) -> dict:
         record = await get_json(self.platform.cache, _ticket_key(ticket or ""))
         if record is None or self.platform.clock.timestamp() >= record["expires_at"]:
             raise Unauthorized("MP_BIND_TICKET_INVALID")
-        tries = await self.platform.cache.incr(f"{_ticket_key(ticket)}:tries", ttl=self.settings.miniprogram_bind_ttl + 5)
+        tries = await self.platform.cache.incr(f"{_ticket_key(ticket)}:tries", ttl=self.settings.miniprogram.bind_ttl + 5)
         if tries > MAX_BIND_TRIES:
             await self.platform.cache.delete(_ticket_key(ticket))
             raise Unauthorized("MP_BIND_TICKET_INVALID")
@@ -129,11 +129,11 @@ class MiniProgramService:
 
     async def _bind(self, ticket: str, record: dict, phone: str, verified_by: str) -> SignedIn:
         # Single use, even when two binds race with the same ticket.
-        if not await self.platform.cache.set_if_absent(f"{_ticket_key(ticket)}:used", "1", ttl=self.settings.miniprogram_bind_ttl + 5):
+        if not await self.platform.cache.set_if_absent(f"{_ticket_key(ticket)}:used", "1", ttl=self.settings.miniprogram.bind_ttl + 5):
             raise Unauthorized("MP_BIND_TICKET_INVALID")
         await self.platform.cache.delete(_ticket_key(ticket))
         openid = self.platform.pii.decrypt(record["openid_enc"], "mp_openid")
-        signed_in = await self.accounts.sign_in_verified_phone(phone, DEVICE, self.settings.miniprogram_audience,
+        signed_in = await self.accounts.sign_in_verified_phone(phone, DEVICE, self.settings.miniprogram.audience,
                                                                f"mini_program_{verified_by}")
         now = self.platform.clock.now()
         try:

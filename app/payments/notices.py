@@ -126,7 +126,7 @@ class Notices(Operations):
                     id=payment_id, citizen_id=citizen_id, reference=reference, reference_kind=kind,
                     amount_fen=amount_fen, currency=CURRENCY, description=description[:127], idempotency_key=key,
                     request_hash=request_hash, state="created", channel=channel, created_at=now, updated_at=now,
-                    expires_at=now + timedelta(seconds=self.settings.payment_ttl), using_db=conn)
+                    expires_at=now + timedelta(seconds=self.settings.payments.ttl), using_db=conn)
                 await PaymentEvent.create(payment_id=payment_id, from_state=None, to_state="created", actor=citizen_id,
                                           actor_type="citizen", at=now, using_db=conn)
         except IntegrityError:

@@ -68,7 +68,7 @@ class Receipts:
         return self.platform.pii.lookup_hash(number, "e-receipt")[:24]
 
     def verify_url(self, number: str) -> str:
-        base = (self.platform.settings.receipt_verify_base or self.platform.settings.issuer).rstrip("/")
+        base = (self.platform.settings.payments.receipt_verify_base or self.platform.settings.security.issuer).rstrip("/")
         return f"{base}/api/v1/e-receipts/{quote(number)}?c={self.check_code(number)}"
 
     async def issue(self, payment: Payment, payer_name_masked: str, settled_at: datetime,

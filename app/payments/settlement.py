@@ -331,7 +331,7 @@ class Settlement(Operations):
         failed after a settlement or a refund (the wallet, the department) is done again."""
         if self.provider is None:
             return 0
-        before = self.platform.clock.now() - timedelta(seconds=self.settings.payment_settle_after)
+        before = self.platform.clock.now() - timedelta(seconds=self.settings.payments.settle_after)
         settled = await self._settle_open_payments(before)
         await self._finish_receipts(before)
         for state, batch in (("pending", 200), ("abnormal", 50)):  # abnormal ones wait on people: asked after

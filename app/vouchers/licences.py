@@ -222,7 +222,7 @@ def _instant(value: Any) -> datetime | None:
 class LicenceService:
     def __init__(self, platform: Platform, share_max_minutes: int | None = None) -> None:
         self.platform = platform
-        self.share_max_minutes = share_max_minutes or platform.settings.licence_share_max_minutes
+        self.share_max_minutes = share_max_minutes or platform.settings.vouchers.licence_share_max_minutes
         self.status_pulls: dict[str, StatusPull] = {}  # licence type -> how its department is asked for a status
 
     # -- licence types -------------------------------------------------------------------------
@@ -585,7 +585,7 @@ class LicenceService:
     def share_token(self, share: LicenceShare) -> str:
         """The QR text of a share, signed with our current key (deterministic: the same text on every call)."""
         key = self.platform.keys.current
-        cwt = {cose.CWT_ISS: self.platform.settings.health_code_issuer, cose.CWT_IAT: int(share.created_at.timestamp()),
+        cwt = {cose.CWT_ISS: self.platform.settings.health_code.issuer, cose.CWT_IAT: int(share.created_at.timestamp()),
                cose.CWT_EXP: int(share.expires_at.timestamp()), SHARE_CLAIMS_KEY: {1: share.id}}
         return cose.sign_cwt(cwt, key.private_key, key.kid_bytes, SHARE_PREFIX)
 

@@ -184,7 +184,7 @@ class VoucherService:
         if voucher.status != "active":
             raise AppError("VOUCHER_SUSPENDED", status=409)
         await ratelimit.hit(self.platform.cache, self.platform.clock, f"voucher-show:{citizen.id}",
-                            self.settings.voucher_presentations_per_minute, 60)
+                            self.settings.vouchers.presentations_per_minute, 60)
         await self._check_device_proof(voucher, device_proof)
         return voucher
 
@@ -197,7 +197,7 @@ class VoucherService:
         token_id = os.urandom(ONLINE_TOKEN_ID_HEX // 2)
         presentation = await Presentation.create(
             id=token_id.hex(), voucher_id=voucher.id, citizen_id=citizen.id, consented=consented,
-            standing_request=standing, created_at=now, expires_at=now + timedelta(seconds=self.settings.voucher_token_ttl))
+            standing_request=standing, created_at=now, expires_at=now + timedelta(seconds=self.settings.vouchers.token_ttl))
         return IssuedPresentation(presentation, self._token(token_id, presentation))
 
     async def present_offline(self, citizen: CitizenSnapshot, device_proof: str, disclose: Iterable[str]) -> OfflineShown:
@@ -209,8 +209,8 @@ class VoucherService:
             raise ValidationFailed([{"field": "disclose", "problem": f"1 or more of {', '.join(OFFLINE_CLAIMS)}"}])
         now = self.platform.clock.now()
         values = await self._values(citizen.id, list(OFFLINE_CLAIMS), now.date())
-        ttl = self.settings.voucher_offline_ttl
-        credential = offline.issue_offline_credential(values, self.platform.keys.current, self.settings.health_code_issuer, now, ttl,
+        ttl = self.settings.vouchers.offline_ttl
+        credential = offline.issue_offline_credential(values, self.platform.keys.current, self.settings.health_code.issuer, now, ttl,
                                                       holder_binding=offline.holder_binding(voucher.device_key))
         # Whose credential it is, for the access log of a relying party that checks it with us: kept in the
         # database, as an online showing is, so that no cache loss leaves a check out of the citizen's log.
@@ -234,7 +234,7 @@ class VoucherService:
         now = self.platform.clock.now()
         if presentation.expires_at <= now:
             raise AppError("TOKEN_EXPIRED", status=410, message_key="PRESENTATION_EXPIRED")
-        new_expiry = now + timedelta(seconds=self.settings.voucher_token_ttl)
+        new_expiry = now + timedelta(seconds=self.settings.vouchers.token_ttl)
         updated = await Presentation.filter(id=presentation.id, extended=False, redeemed_at=None).update(
             extended=True, expires_at=new_expiry)
         if not updated:
@@ -244,7 +244,7 @@ class VoucherService:
 
     def _token(self, token_id: bytes, presentation: Presentation) -> str:
         key = self.platform.keys.current
-        claims = {cose.CWT_ISS: self.settings.health_code_issuer, cose.CWT_IAT: int(presentation.created_at.timestamp()),
+        claims = {cose.CWT_ISS: self.settings.health_code.issuer, cose.CWT_IAT: int(presentation.created_at.timestamp()),
                   cose.CWT_EXP: int(presentation.expires_at.timestamp()), cose.CWT_CTI: token_id}
         return cose.sign_cwt(claims, key.private_key, key.kid_bytes, PREFIX)
 
@@ -299,7 +299,7 @@ class VoucherService:
         """The presentation a token signed by us names. Guessing tokens: past the limit of invalid ones, nothing
         more is even checked this minute, and each invalid one counts towards it."""
         bad_tokens = f"voucher-redeem-invalid:{rp.id}"
-        limit = self.settings.voucher_invalid_tokens_per_minute
+        limit = self.settings.vouchers.invalid_tokens_per_minute
         await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, limit - 1, 60, amount=0)
         try:
             claims = cose.verify_cwt(token, self.platform.keys.public_key_for, PREFIX)
@@ -327,7 +327,7 @@ class VoucherService:
         try:
             presentation = offline.from_qr_text(qr)
             claims = offline.verify_presentation(presentation, self.platform.keys.jwks(), self.platform.clock.now(),
-                                                 self.settings.health_code_issuer, audience=rp.id, nonce=nonce)
+                                                 self.settings.health_code.issuer, audience=rp.id, nonce=nonce)
         except offline.PresentationError as refused:
             code, status = OFFLINE_REFUSALS.get(refused.code, ("OFFLINE_PRESENTATION_INVALID", 422))
             raise AppError(code, status=status, extra={"reason": refused.code}) from None

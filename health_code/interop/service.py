@@ -103,7 +103,7 @@ class InteropService:
         """The trust list as a compact JWS (ES256, `kid` of our JWKS), valid for a day."""
         await self.trust.refresh()
         now = self.platform.clock.now()
-        claims = {"iss": self.platform.settings.health_code_issuer, "iat": int(now.timestamp()),
+        claims = {"iss": self.platform.settings.health_code.issuer, "iat": int(now.timestamp()),
                   "exp": int(now.timestamp()) + TRUST_LIST_TTL, **self.trust.document(now)}
         key = self.platform.keys.current
         return jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "trust-list+jwt"})
@@ -113,7 +113,7 @@ class InteropService:
         rules = self.health.rules
         reasons = {str(r.code): dict(r.text) for r in rules.all_reasons()}
         return {
-            "issuer": self.platform.settings.health_code_issuer,
+            "issuer": self.platform.settings.health_code.issuer,
             "jwks": "/.well-known/jwks.json",
             "pipeline": "PREFIX + base45(COSE_Sign1 ES256, kid in protected header), inflated first when it starts "
                         "with a zlib header (0x78) ; CWT claims 1 iss, 4 exp, 6 iat ; fits a QR of version 10 at level Q",
@@ -132,7 +132,7 @@ class InteropService:
             "colours": list(codec.COLOURS),
             "reasons": reasons,
             "rule_version": rules.version,
-            "max_lifetime_seconds": self.platform.settings.health_code_ttl,
+            "max_lifetime_seconds": self.platform.settings.health_code.ttl,
         }
 
     # -- outbound: a partner verifies our codes ---------------------------------------------------
@@ -329,10 +329,10 @@ class InteropService:
             raise ValidationFailed([{"field": "document_type", "problem": ", ".join(DOCUMENT_TYPES)}])
         status = await self.health.status(citizen.id)
         now = int(self.platform.clock.timestamp())
-        expires_at = lasting(status, now + self.platform.settings.border_pass_ttl)
+        expires_at = lasting(status, now + self.platform.settings.health_code.border_pass_ttl)
         name = codec.masked_name(self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else "")
         pass_id = os.urandom(6)
-        claims = border_pass_claims(self.platform.settings.health_code_issuer, partner.id, now, expires_at, pass_id,
+        claims = border_pass_claims(self.platform.settings.health_code.issuer, partner.id, now, expires_at, pass_id,
                                     status.colour, name, document_type, number)
         key = self.platform.keys.current
         payload = codec.sign_cwt(claims, key.private_key, key.kid_bytes, BORDER_PASS_PREFIX)

@@ -24,14 +24,14 @@ JWKS_PATH = "/.well-known/jwks.json"
 
 def args(settings: Settings) -> list[str]:
     """Our subsystem, and the departments answering as slowly as the in-process stand-ins (APP_CARD_BACKEND_LATENCY)."""
-    return ["--client", settings.exchange_client, "--latency", str(settings.card_backend_latency)]
+    return ["--client", settings.exchange.client, "--latency", str(settings.cards.backend_latency)]
 
 
 def point(url: str, settings: Settings, our_url: str) -> dict[str, Any]:
     """Register our JWKS with the stand-in, write its registry for our subsystem; the setting naming that file."""
     with httpx.Client(base_url=url, timeout=5.0) as client:
         client.post("/_standin/client-keys", json={"jwks_url": f"{our_url.rstrip('/')}{JWKS_PATH}"}).raise_for_status()
-        answer = client.get("/_standin/registry", params={"client": settings.exchange_client})
+        answer = client.get("/_standin/registry", params={"client": settings.exchange.client})
         answer.raise_for_status()
     folder = Path(settings.data_dir) / "standins"
     make_private_dir(folder)

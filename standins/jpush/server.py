@@ -44,8 +44,8 @@ from sanic.response import HTTPResponse
 
 from standins.faults import Behaviour
 
-DEFAULT_APP_KEY = "standinappkey0000000000"  # = Settings.push_app_key
-DEFAULT_MASTER_SECRET = "standin-master-secret-not-for-production"  # = Settings.push_master_secret
+DEFAULT_APP_KEY = "standinappkey0000000000"  # = Settings().push.app_key
+DEFAULT_MASTER_SECRET = "standin-master-secret-not-for-production"  # = Settings().push.master_secret
 PLATFORMS = ("android", "ios")
 MODES = ("fail", "throttle", "slow", "hang")
 MAX_REGISTRATION_IDS = 1000

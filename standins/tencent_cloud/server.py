@@ -28,7 +28,6 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -251,8 +250,7 @@ def _scored(body: dict[str, Any]) -> tuple[bool, float] | None:
 
 def _default(name: str) -> str:
     """A setting as the app would read it (APP_<NAME>), else the Settings default."""
-    default = next(f.default for f in fields(Settings) if f.name == name)
-    return os.environ.get(f"APP_{name.upper()}", str(default))
+    return os.environ.get(f"APP_{name.upper()}") or str(Settings().setting(name))
 
 
 def _template_ids_from_env() -> dict[str, str]:

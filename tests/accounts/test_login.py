@@ -121,7 +121,7 @@ async def test_ten_sends_per_phone_per_day(client, clock):
 
 
 async def test_sends_per_ip_are_limited(client, app):
-    limit = app.ctx.settings.otp_ip_hourly_limit
+    limit = app.ctx.settings.accounts.otp_ip_hourly_limit
     for _ in range(limit):
         assert (await client.post("/api/v1/auth/otp", json={"phone": new_phone()})).status_code == 202
     reply = await client.post("/api/v1/auth/otp", json={"phone": new_phone()})

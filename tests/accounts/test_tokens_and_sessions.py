@@ -79,10 +79,10 @@ async def test_the_access_token_is_an_es256_jwt_whose_key_is_published(client, s
     # The token verifies with the published public key alone, as a partner would check it.
     public_key = jwt.PyJWK(published[header["kid"]]).key
     checked = jwt.decode(citizen.access_token, public_key, algorithms=["ES256"],
-                         audience=settings.citizen_audience, issuer=settings.issuer)
+                         audience=settings.accounts.citizen_audience, issuer=settings.security.issuer)
     assert checked == claims
-    assert claims["iss"] == settings.issuer
-    assert claims["aud"] == settings.citizen_audience
+    assert claims["iss"] == settings.security.issuer
+    assert claims["aud"] == settings.accounts.citizen_audience
     assert claims["sub"] == citizen.id
     assert claims["exp"] == claims["iat"] + 900
     assert isinstance(claims["jti"], str) and len(claims["jti"]) >= 12
@@ -121,7 +121,7 @@ async def test_a_token_signed_by_our_key_is_accepted_only_with_our_audience_and_
     assert (await get_me(client, sign_with(key.private_key, key.kid, dict(claims)))).status_code == 200
 
     for changed in ({"aud": "relying-party"}, {"aud": ["other-app"]}, {"iss": "https://evil.example.com"},
-                    {"iss": platform.settings.issuer + "/"}):
+                    {"iss": platform.settings.security.issuer + "/"}):
         reply = await get_me(client, sign_with(key.private_key, key.kid, {**claims, **changed}))
         assert reply.status_code == 401, changed
         assert error_code(reply) == "TOKEN_INVALID", changed
@@ -317,7 +317,7 @@ async def test_refresh_without_a_refresh_token_is_a_validation_error(client):
 
 async def test_a_refresh_token_ends_with_its_session_after_30_days(client, sms, clock, settings):
     citizen = await sign_in(client, sms)
-    clock.advance(settings.refresh_token_ttl - 60)
+    clock.advance(settings.accounts.refresh_token_ttl - 60)
     reply = await client.post(REFRESH, json={"refresh_token": citizen.refresh_token})
     assert reply.status_code == 200
     clock.advance(61)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import json
 import subprocess
 from pathlib import Path
@@ -63,7 +64,7 @@ def test_an_empty_environment_gives_the_embedded_defaults():
     assert settings.redis_url == ""
     assert settings.resolved_database_url == f"sqlite://{Path('data') / 'app.sqlite3'}"
     assert settings.resolved_keys_dir == Path("data") / "keys"
-    assert settings.access_token_ttl == 900 and settings.otp_ttl == 300
+    assert settings.accounts.access_token_ttl == 900 and settings.accounts.otp_ttl == 300
     assert settings.dev_endpoints is True
 
 
@@ -71,7 +72,7 @@ def test_values_are_read_and_converted_from_the_environment():
     settings = Settings.from_env({"APP_PORT": "9001", "APP_FACE_PASS_SCORE": "0.9", "APP_DATA_DIR": "/srv/gov",
                                   "APP_DATABASE_URL": "postgresql://u:p@db:5432/gov"})
     assert settings.port == 9001
-    assert settings.face_pass_score == 0.9
+    assert settings.face.pass_score == 0.9
     assert settings.data_dir == Path("/srv/gov")
     assert settings.resolved_keys_dir == Path("/srv/gov/keys")
 
@@ -253,3 +254,46 @@ def test_cli_with_an_empty_data_dir_variable_does_not_crash():
     assert "Traceback" not in done.stderr, done.stderr[-800:]
     assert (done.returncode, "--port" in done.stdout) == (0, True) or (
         done.returncode == 2 and "configuration error" in done.stderr)
+
+
+# The groups: each setting keeps its variable, is read by its group, and is set by one name.
+
+def test_every_setting_is_documented_in_the_readme_under_its_variable():
+    from app.config import NAMES
+
+    documented = set(re.findall(r"`(APP_[A-Z0-9_]+)`", (Path(__file__).parents[2] / "README.md").read_text("utf-8")))
+    assert {f"APP_{name.upper()}" for name in NAMES} - documented == set()
+
+
+def test_a_group_reads_its_variables_and_the_flat_name_sets_the_same_field():
+    environ = {"APP_PAYMENT_TTL": "600", "APP_RECEIPT_VERIFY_BASE": "https://pay.gov.example.cn",
+               "APP_PRINT_CARD_TTL": "3600", "APP_HELP_LINE": "12333", "APP_LICENCE_STATUS_PULL_INTERVAL": "3600"}
+    settings = Settings.from_env(environ)
+    assert (settings.payments.ttl, settings.payments.receipt_verify_base) == (600, "https://pay.gov.example.cn")
+    assert (settings.health_code.print_card_ttl, settings.elderly.help_line) == (3600, "12333")
+    assert settings.vouchers.licence_status_pull_interval == 3600
+    assert Settings(payment_ttl=600, help_line="12333").payments.ttl == 600
+    assert settings.with_(payment_ttl=900).payments.ttl == 900 and settings.payments.ttl == 600  # a copy
+    assert settings.with_(payment_ttl=900).elderly.help_line == "12333"  # the rest kept
+
+
+def test_a_change_is_validated_again_and_an_unknown_name_is_refused():
+    with pytest.raises(ConfigError, match=r"APP_PAYMENT_TTL must be 60-86400 \(got 5\)"):
+        Settings().with_(payment_ttl=5)
+    with pytest.raises(ConfigError, match="unknown setting payment_tll"):
+        Settings(payment_tll=600)
+
+
+def test_secrets_stay_out_of_the_settings_repr_and_of_error_messages():
+    secret = "a-very-secret-value-of-ours-0000"
+    settings = Settings(miniprogram_secret=secret, push_master_secret=secret, tencent_secret_key=secret)
+    assert secret not in repr(settings) and secret not in str(settings)
+    with pytest.raises(ConfigError) as refused:
+        Settings(payment_api_v3_key=secret + "x")
+    assert secret not in str(refused.value) and "APP_PAYMENT_API_V3_KEY must be 32 bytes" in str(refused.value)
+
+
+def test_settings_cannot_be_changed_in_place():
+    settings = Settings()
+    with pytest.raises(ValueError):
+        settings.payments.ttl = 60  # type: ignore[misc]

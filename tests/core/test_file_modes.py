@@ -48,7 +48,7 @@ def signing_keys_in(keys: Path) -> None:
 
 async def test_a_first_start_keeps_the_data_folder_and_every_file_in_it_private(tmp_path):
     data = tmp_path / "data"  # not there yet, as on a new machine
-    settings = Settings(env="dev", data_dir=data).validated()
+    settings = Settings(env="dev", data_dir=data)
     build_platform(settings)  # signing keys and the PII key
     await init_db(settings.resolved_database_url, migrate=True)  # the database, written in WAL mode
     try:
@@ -66,7 +66,7 @@ async def test_a_first_start_keeps_the_data_folder_and_every_file_in_it_private(
 
 def test_in_dev_a_loose_mode_is_tightened_and_named_in_a_warning(tmp_path, caplog):
     data = tmp_path / "data"
-    settings = Settings(env="dev", data_dir=data).validated()
+    settings = Settings(env="dev", data_dir=data)
     build_platform(settings)
     (data / "app.sqlite3").write_bytes(b"")
     # Someone copied the folder with a umask of 022, or ran chmod -R a+r on it.

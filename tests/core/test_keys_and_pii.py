@@ -206,7 +206,7 @@ def test_lookup_hash_is_deterministic_per_key_and_context(cipher):
 
 
 def test_the_generated_pii_key_is_private_and_stable(tmp_path, database_url):
-    settings = Settings(env="test", data_dir=tmp_path, database_url=database_url).validated()
+    settings = Settings(env="test", data_dir=tmp_path, database_url=database_url)
     first = load_pii_key(settings)
     path = tmp_path / "keys" / "pii.key"
     assert mode(path) == 0o600

@@ -71,7 +71,7 @@ async def pulled_long_ago(clock, licence_id: str) -> None:
 
 
 def interval(app) -> int:
-    return app.ctx.platform.settings.licence_status_pull_interval
+    return app.ctx.platform.settings.vouchers.licence_status_pull_interval
 
 
 async def pulls(purpose: str) -> list[ExchangeMessage]:
@@ -238,7 +238,7 @@ def test_the_stand_ins_control_refuses_an_unknown_code_and_a_person_without_a_li
 def test_the_job_asks_once_a_day_by_default():
     from app.config import Settings
 
-    assert Settings.licence_status_pull_interval == 24 * 3600  # each job read is in the holder's access log
+    assert Settings().vouchers.licence_status_pull_interval == 24 * 3600  # each job read is in the holder's access log
 
 
 async def test_opening_a_licence_pulled_within_ten_minutes_does_not_ask_again(client, clock, driver, wallet_licence,

@@ -114,7 +114,7 @@ async def test_the_qr_is_signed_short_lived_and_carries_neither_id_number_nor_na
 
     assert reply.status_code == 201, reply.text
     body = reply.json()
-    ttl = app.ctx.platform.settings.health_code_ttl
+    ttl = app.ctx.platform.settings.health_code.ttl
     assert body["payload"].startswith("GDSSC1:") and body["seconds_left"] == ttl
     jwks = (await client.get("/.well-known/jwks.json")).json()
     claims = codec.verify_cwt(body["payload"], codec.keys_from_jwks(jwks), PREFIX)  # anyone can check the signature
@@ -251,7 +251,7 @@ async def test_an_expired_qr_is_refused_and_the_department_is_not_asked(client, 
     citizen, _ = await holder(client, sms)
     rp = await pharmacy(clock)
     qr = await shown_qr(client, citizen)
-    clock.advance(app.ctx.platform.settings.health_code_ttl)
+    clock.advance(app.ctx.platform.settings.health_code.ttl)
 
     reply = await check(client, rp, qr)
 

@@ -120,7 +120,7 @@ async def test_a_link_expires_and_is_renewed_with_fresh_consent(client, sms, clo
     son = await family_member(client, sms)
     link_id = await linked(client, sms, son, mother)
     link = await FamilyLink.get(id=link_id)
-    assert link.expires_at == link.confirmed_at + timedelta(days=settings.family_link_days)
+    assert link.expires_at == link.confirmed_at + timedelta(days=settings.elderly.family_link_days)
     # A year on would outlive every test token: the link is made to end tomorrow, and a day passes.
     await FamilyLink.filter(id=link_id).update(expires_at=clock.now() + timedelta(days=1))
     clock.advance(timedelta(days=1, seconds=1).total_seconds())

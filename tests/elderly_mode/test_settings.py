@@ -18,10 +18,10 @@ from app.config import ConfigError, Settings
 ])
 def test_bad_values_stop_start_up_with_a_message(name, value, message):
     with pytest.raises(ConfigError, match=message):
-        Settings(**{name: value}).validated()
+        Settings(**{name: value})
 
 
 def test_the_defaults_and_the_environment():
     settings = Settings.from_env({"APP_ELDERLY_UNDO_MINUTES": "15", "APP_HELP_LINE": "12333"})
-    assert settings.elderly_undo_minutes == 15 and settings.help_line == "12333"
-    assert Settings().elderly_extend_factor == 2 and Settings().family_link_days == 365
+    assert settings.elderly.undo_minutes == 15 and settings.elderly.help_line == "12333"
+    assert Settings().elderly.extend_factor == 2 and Settings().elderly.family_link_days == 365

@@ -64,7 +64,7 @@ def settings(database_url: str, tmp_path: Path, redis_proxy: FaultProxy | None,
         unavailable_retry_after=7,
         sms_url=tencent_cloud_url, voice_url=tencent_cloud_url, identity_url=tencent_cloud_url,
         face_url=tencent_cloud_url, push_url=jpush_url,
-    ).validated()
+    )
 
 
 @pytest.fixture

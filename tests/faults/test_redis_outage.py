@@ -72,7 +72,7 @@ async def test_wrong_tries_counted_before_an_outage_still_count_after_it(client,
     await client.post("/api/v1/auth/otp", json={"phone": phone})
     code = last_code(sms, phone)
     wrong = "000000" if code != "000000" else "111111"
-    for _ in range(settings.otp_max_tries - 1):
+    for _ in range(settings.accounts.otp_max_tries - 1):
         assert (await client.post("/api/v1/auth/login", json={"phone": phone, "code": wrong})).status_code == 401
     redis_proxy.cut()
     for _ in range(3):  # tries during the outage are refused, not silently uncounted successes

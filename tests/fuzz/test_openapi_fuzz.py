@@ -66,7 +66,7 @@ SIGN_OUT = {("POST", "/api/v1/auth/logout"): "citizen", ("DELETE", "/api/v1/me/s
             ("POST", "/api/mp/v1/auth/logout"): "miniprogram"}
 PLATFORM_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # stands in for WeChat Pay's
 PLATFORM_KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"  # the pinned WeChat Pay public key's id
-API_V3_KEY = Settings().payment_api_v3_key.encode()  # the served app's (the default)
+API_V3_KEY = Settings().payments.api_v3_key.encode()  # the served app's (the default)
 
 
 def platform_public_key_file(folder: Path) -> Path:
@@ -85,12 +85,12 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
 out_trade_nos = st.from_regex(r"\APAY[0-9A-F]{24}\Z") | st.text(max_size=50)
 # A transaction and a refund as WeChat Pay writes them (what our callback reads in them, more or less of the rest).
 transactions = st.fixed_dictionaries({
-    "mchid": st.just(Settings().payment_merchant_id), "out_trade_no": out_trade_nos,
+    "mchid": st.just(Settings().payments.merchant_id), "out_trade_no": out_trade_nos,
     "amount": st.fixed_dictionaries({"total": st.integers(min_value=0), "currency": st.sampled_from(["CNY", "USD"])}),
     "trade_state": st.sampled_from(["SUCCESS", "REFUND", "NOTPAY", "CLOSED", "PAYERROR", "USERPAYING"]),
 }, optional={"transaction_id": st.from_regex(r"\A4200[0-9]{24}\Z"), "success_time": st.text(max_size=25)})
 refunds = st.fixed_dictionaries({
-    "mchid": st.just(Settings().payment_merchant_id), "out_trade_no": out_trade_nos,
+    "mchid": st.just(Settings().payments.merchant_id), "out_trade_no": out_trade_nos,
     "out_refund_no": st.from_regex(r"\ARF[0-9A-F]{24}\Z") | st.text(max_size=40),
     "amount": st.fixed_dictionaries({"total": st.integers(min_value=0), "refund": st.integers(min_value=0)}),
     "refund_status": st.sampled_from(["SUCCESS", "PROCESSING", "ABNORMAL", "CLOSED"]),
@@ -159,7 +159,7 @@ def audiences_by_path(tmp: Path) -> dict[tuple[str, str], str]:
     from app.server import create_app
     from tests.security.routes import endpoints
 
-    app = create_app(Settings(env="test", data_dir=tmp, scheduler_enabled=False).validated(),
+    app = create_app(Settings(env="test", data_dir=tmp, scheduler_enabled=False),
                      name=f"fuzz{secrets.token_hex(3)}")
     return {(e.method, e.openapi_path): e.audience for e in endpoints(app)}
 

@@ -97,7 +97,7 @@ async def test_the_extended_code_of_elderly_mode_follows_the_status(app, client,
 async def test_the_printed_cards_code_follows_the_status_for_its_twelve_hours(app, client, sms, lab, gate, clock):
     citizen, id_number = await green_citizen(client, sms, "902")
     card = await app.ctx.health.print_code(await app.ctx.accounts.citizen(citizen.id))
-    assert card.expires_at - card.issued_at == app.ctx.platform.settings.print_card_ttl
+    assert card.expires_at - card.issued_at == app.ctx.platform.settings.health_code.print_card_ttl
     clock.advance(hours=6)
     assert (await gate_checks(client, gate, card.payload))["color"] == "green"
     await turn_red(client, lab, clock, id_number, "S-902")

@@ -481,7 +481,7 @@ def test_make_run_registers_our_jwks_and_writes_the_registry_for_our_subsystem(t
         written = Path(changes["exchange_registry"])
         assert written.parent == tmp_path / "data" / "standins" and written.stat().st_mode & 0o777 == 0o600
         registry = json.loads(written.read_text())
-        assert registry["client"] == settings.exchange_client and len(registry["services"]) == len(READS) + 1
+        assert registry["client"] == settings.exchange.client and len(registry["services"]) == len(READS) + 1
         assert all(entry["url"].startswith(f"{url}/r1/") for entry in registry["services"])
         with DepartmentsStandIn(url) as control:
             platform = Platform(url, control.keys())

@@ -36,8 +36,8 @@ def token() -> str:
 
 
 def test_the_stand_in_starts_with_the_app_s_default_credentials() -> None:
-    assert standin_server.DEFAULT_APP_KEY == Settings.push_app_key
-    assert standin_server.DEFAULT_MASTER_SECRET == Settings.push_master_secret
+    assert standin_server.DEFAULT_APP_KEY == Settings().push.app_key
+    assert standin_server.DEFAULT_MASTER_SECRET == Settings().push.master_secret
 
 
 async def test_an_android_push_arrives_with_its_title_body_and_extras(gateway: JPush, standin: JPushStandIn) -> None:
@@ -69,7 +69,7 @@ def test_the_push_object_is_jpush_s() -> None:
 
 
 async def test_a_wrong_master_secret_is_misconfigured(standin: JPushStandIn) -> None:
-    wrong = JPush(standin.url, Settings.push_app_key, "not-the-secret", timeout=1.0)
+    wrong = JPush(standin.url, Settings().push.app_key, "not-the-secret", timeout=1.0)
     try:
         with pytest.raises(ProviderMisconfigured) as refused:
             await wrong.push("android", token(), "t", "b", {})
@@ -86,7 +86,7 @@ async def test_a_token_the_provider_no_longer_knows_is_invalid(gateway: JPush, s
     with caplog.at_level("DEBUG"), pytest.raises(InvalidPushToken) as refused:
         await gateway.push("ios", device, "t", "b", {})
     assert refused.value.code == "1011" and standin.pushes(device) == []
-    assert "1011" in caplog.text and device not in caplog.text and Settings.push_master_secret not in caplog.text
+    assert "1011" in caplog.text and device not in caplog.text and Settings().push.master_secret not in caplog.text
 
 
 async def test_a_throttled_push_says_when_to_try_again(gateway: JPush, standin: JPushStandIn) -> None:
@@ -115,7 +115,7 @@ async def test_a_hanging_provider_times_out_as_unavailable(gateway: JPush, stand
 
 
 async def test_an_unreachable_provider_is_unavailable() -> None:
-    gone = JPush("http://127.0.0.1:9", Settings.push_app_key, Settings.push_master_secret, timeout=1.0)
+    gone = JPush("http://127.0.0.1:9", Settings().push.app_key, Settings().push.master_secret, timeout=1.0)
     try:
         with pytest.raises(ProviderUnavailable) as failed:
             await gone.push("ios", token(), "t", "b", {})
@@ -125,7 +125,7 @@ async def test_an_unreachable_provider_is_unavailable() -> None:
 
 
 async def test_the_stand_in_refuses_what_jpush_refuses(standin: JPushStandIn) -> None:
-    auth = (Settings.push_app_key, Settings.push_master_secret)
+    auth = (Settings().push.app_key, Settings().push.master_secret)
     good = push_object("android", token(), "t", "b", {}, apns_production=False)
     wrong = {
         "missing platform": ({k: v for k, v in good.items() if k != "platform"}, 1002),

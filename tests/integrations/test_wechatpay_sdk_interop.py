@@ -21,8 +21,8 @@ from tests.conftest import WeChatPayGateway
 
 def sdk_client(gateway: WeChatPayGateway, serial: str | None = None) -> AsyncWeChatPay:
     defaults = Settings()
-    client = AsyncWeChatPay(WeChatPayType.APP, defaults.payment_merchant_id, gateway.merchant_key_file.read_text(),
-                            serial or gateway.merchant_serial, defaults.payment_app_appid, defaults.payment_api_v3_key,
+    client = AsyncWeChatPay(WeChatPayType.APP, defaults.payments.merchant_id, gateway.merchant_key_file.read_text(),
+                            serial or gateway.merchant_serial, defaults.payments.app_appid, defaults.payments.api_v3_key,
                             notify_url="http://127.0.0.1:9/notify", timeout=(5, 10))
     client._core._gate_way = gateway.url  # the client has no setting for its gateway
     return client

@@ -20,7 +20,7 @@ def worker(app, platform) -> MiniProgramPlatform:
     cache (on the embedded default, one process: the same in-memory cache)."""
     settings = app.ctx.settings
     cache = create_cache(settings.redis_url, settings.cache_namespace) if settings.redis_url else platform.cache
-    return MiniProgramPlatform(settings.miniprogram_api_url, APPID, SECRET, cache, platform.clock)
+    return MiniProgramPlatform(settings.miniprogram.api_url, APPID, SECRET, cache, platform.clock)
 
 
 async def test_twenty_sends_at_once_on_two_workers_fetch_one_token(app, platform, platform_api):
@@ -70,7 +70,7 @@ async def test_a_token_endpoint_refusal_is_reported_with_its_code(app, platform_
 
 
 async def test_a_wrong_secret_is_refused_by_the_platform(app, platform):
-    wrong = MiniProgramPlatform(app.ctx.settings.miniprogram_api_url, APPID, "not-our-secret", platform.cache, platform.clock)
+    wrong = MiniProgramPlatform(app.ctx.settings.miniprogram.api_url, APPID, "not-our-secret", platform.cache, platform.clock)
     try:
         with pytest.raises(PlatformError) as refused:
             await wrong.access_token()

@@ -8,9 +8,9 @@ from app.config import ConfigError, Settings
 
 
 def test_defaults_point_at_the_stand_in_platform():
-    settings = Settings().validated()
-    assert settings.miniprogram_api_url == "http://127.0.0.1:8200"
-    assert (settings.miniprogram_token_refresh_margin, settings.miniprogram_bind_ttl) == (300, 300)
+    settings = Settings()
+    assert settings.miniprogram.api_url == "http://127.0.0.1:8200"
+    assert (settings.miniprogram.token_refresh_margin, settings.miniprogram.bind_ttl) == (300, 300)
 
 
 @pytest.mark.parametrize("variable, value, says", [
@@ -22,7 +22,7 @@ def test_defaults_point_at_the_stand_in_platform():
 ])
 def test_wrong_values_are_refused(variable, value, says):
     if says is None:
-        assert Settings.from_env({variable: value}).miniprogram_appid == "wx5a3e9c2b7d1f0a46"
+        assert Settings.from_env({variable: value}).miniprogram.appid == "wx5a3e9c2b7d1f0a46"
         return
     with pytest.raises(ConfigError, match=says):
         Settings.from_env({variable: value})
@@ -30,4 +30,4 @@ def test_wrong_values_are_refused(variable, value, says):
 
 def test_an_empty_secret_is_refused():
     with pytest.raises(ConfigError, match="APP_MINIPROGRAM_SECRET"):
-        Settings(miniprogram_secret="").validated()
+        Settings(miniprogram_secret="")

@@ -61,18 +61,18 @@ async def test_a_citizen_pays_a_fine_in_the_mini_program(client, mp_payer, platf
 
     # A JSAPI order of this mini-program at WeChat Pay, under our payment id.
     order = wechatpay.order(payment["id"])
-    assert order["trade_type"] == "JSAPI" and order["appid"] == settings.miniprogram_appid
+    assert order["trade_type"] == "JSAPI" and order["appid"] == settings.miniprogram.appid
     assert order["amount"] == {"total": 20_000, "currency": "CNY"} and order["trade_state"] == "NOTPAY"
 
     # The mini-program passes request_payment to wx.requestPayment as is; WeChat checks our merchant signature.
     pay = payment["request_payment"]
     assert set(pay) == {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
-    assert pay["appId"] == settings.miniprogram_appid and pay["signType"] == "RSA"
+    assert pay["appId"] == settings.miniprogram.appid and pay["signType"] == "RSA"
     assert pay["package"] == f"prepay_id={order['prepay_id']}"
     merchant = v3.load_private_key(wechatpay_gateway.merchant_key_file.read_bytes()).public_key()
     signed = v3.signing_message(pay["appId"], pay["timeStamp"], pay["nonceStr"], pay["package"])
     assert v3.rsa_verify(signed, pay["paySign"], merchant)
-    assert not v3.rsa_verify(signed.replace(pay["appId"].encode(), settings.payment_app_appid.encode()),
+    assert not v3.rsa_verify(signed.replace(pay["appId"].encode(), settings.payments.app_appid.encode()),
                              pay["paySign"], merchant)  # it pays in this mini-program only
 
     # A double tap: the same payment, the same order.

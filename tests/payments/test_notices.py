@@ -89,8 +89,8 @@ NOTICES: dict[str, tuple[Callable[[], tuple[dict[str, str], bytes]], int, str]] 
 
 @pytest.fixture
 async def pinned_adapter() -> Iterator[WeChatPay]:
-    account = WeChatPayAccount(DEFAULTS.payment_merchant_id, new_key(), "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
-                               API_V3_KEY, {"jsapi": DEFAULTS.miniprogram_appid, "app": DEFAULTS.payment_app_appid})
+    account = WeChatPayAccount(DEFAULTS.payments.merchant_id, new_key(), "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+                               API_V3_KEY, {"jsapi": DEFAULTS.miniprogram.appid, "app": DEFAULTS.payments.app_appid})
     adapter = WeChatPay("https://api.mch.weixin.qq.com", account, platform_keys={PLATFORM.serial: PLATFORM.key.public_key()})
     yield adapter
     await adapter.aclose()

@@ -46,7 +46,7 @@ async def test_a_citizen_pays_a_fine_in_wechat_and_it_is_paid_exactly_once(clien
     # WeChat Pay has an APP order under our payment id, for what is owed, telling its notices to our callback.
     order = wechatpay.order(payment["id"])
     assert order["trade_type"] == "APP" and order["trade_state"] == "NOTPAY"
-    assert order["appid"] == settings.payment_app_appid and order["mchid"] == settings.payment_merchant_id
+    assert order["appid"] == settings.payments.app_appid and order["mchid"] == settings.payments.merchant_id
     assert order["amount"] == {"total": 20_000, "currency": "CNY"}
     assert order["notify_url"].endswith("/api/provider/v1/payment-notifications")
 
@@ -54,7 +54,7 @@ async def test_a_citizen_pays_a_fine_in_wechat_and_it_is_paid_exactly_once(clien
     step = payment["next_step"]
     assert step["type"] == "wechat_app_pay" and step["url"] is None
     params = step["params"]
-    assert params["appid"] == settings.payment_app_appid and params["partnerid"] == settings.payment_merchant_id
+    assert params["appid"] == settings.payments.app_appid and params["partnerid"] == settings.payments.merchant_id
     assert params["prepayid"] == order["prepay_id"] and params["package"] == "Sign=WXPay"
     signed = v3.signing_message(params["appid"], params["timestamp"], params["noncestr"], params["prepayid"])
     assert v3.rsa_verify(signed, params["sign"], merchant_public_key(wechatpay_gateway))
@@ -99,7 +99,7 @@ async def test_a_notice_that_never_comes_is_made_up_for_by_the_settle_job(app, c
     assert await app.ctx.payments.settle_unnotified() == 0  # too soon to ask: the notice may still come
     assert (await Payment.get(id=payment["id"])).state == "submitted"
 
-    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
     assert await app.ctx.payments.settle_unnotified() == 1
     assert (await Payment.get(id=payment["id"])).state == "success"
     assert wechatpay.notices(payment["id"]) == []  # settled by asking WeChat Pay, with no notice at all
@@ -119,7 +119,7 @@ async def test_a_late_notice_after_the_settle_job_settled_it_changes_nothing(app
     await late.reached_us()  # and is held there
     assert (await Payment.get(id=payment["id"])).state == "submitted"  # not heard of yet
 
-    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
     assert await app.ctx.payments.settle_unnotified() == 1
     assert (await Payment.get(id=payment["id"])).state == "success"  # the settle job came first
 
@@ -262,7 +262,7 @@ async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app,
     assert made.amount_fen == 20_000 and made.reason == "重复缴费自动退款"
     assert await Receipt.filter(payment_id=payment["id"]).count() == 0
 
-    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
 
     async def refunded():  # by WeChat Pay's refund notice, or else by the settle job's query
         await app.ctx.payments.settle_unnotified()
@@ -311,7 +311,7 @@ async def test_a_payment_whose_create_call_timed_out_is_still_settled(app, clien
 
     wechatpay.pay(payment_id, notice=notice)
     if notice == "never":
-        clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+        clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
         assert await app.ctx.payments.settle_unnotified() == 1
 
     async def settled():

@@ -39,28 +39,28 @@ def paying_in_production(keys: dict[str, str]) -> dict[str, str]:
 
 def test_the_defaults_need_no_provider_and_notify_our_own_address():
     settings = Settings.from_env({})
-    assert settings.payment_provider == "wechatpay_v3" and settings.payment_provider_url == ""
-    assert settings.payment_ttl == 900 and settings.payment_settle_after == 60
+    assert settings.payments.provider == "wechatpay_v3" and settings.payments.provider_url == ""
+    assert settings.payments.ttl == 900 and settings.payments.settle_after == 60
     assert settings.resolved_payment_notify_url == "http://127.0.0.1:8000/api/provider/v1/payment-notifications"
-    assert len(settings.payment_api_v3_key.encode()) == 32  # the stand-in's, usable outside production only
-    assert settings.payment_platform_public_key_file == ""  # platform certificates are downloaded
+    assert len(settings.payments.api_v3_key.encode()) == 32  # the stand-in's, usable outside production only
+    assert settings.payments.platform_public_key_file == ""  # platform certificates are downloaded
 
 
 def test_production_pays_with_the_merchants_own_credentials(paying_in_production, keys):
     settings = Settings.from_env(paying_in_production)
-    assert settings.payment_provider_url == "https://api.mch.weixin.qq.com"
-    assert settings.payment_merchant_id == "1230000109" and settings.payment_merchant_key_file == keys["merchant"]
+    assert settings.payments.provider_url == "https://api.mch.weixin.qq.com"
+    assert settings.payments.merchant_id == "1230000109" and settings.payments.merchant_key_file == keys["merchant"]
     pinned = Settings.from_env({**paying_in_production, "APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE": keys["platform"],
                                 "APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000"})
-    assert pinned.payment_platform_public_key_id == "PUB_KEY_ID_0114232134912410000000000000"
+    assert pinned.payments.platform_public_key_id == "PUB_KEY_ID_0114232134912410000000000000"
 
 
 @pytest.mark.parametrize("name, value, says", [
     ("APP_PAYMENT_MERCHANT_KEY_FILE", "", "APP_PAYMENT_MERCHANT_KEY_FILE is required in production"),
     ("APP_PAYMENT_MERCHANT_SERIAL", "", "APP_PAYMENT_MERCHANT_SERIAL is required in production"),
-    ("APP_PAYMENT_API_V3_KEY", Settings.payment_api_v3_key, "APP_PAYMENT_API_V3_KEY must be set in production"),
-    ("APP_PAYMENT_APP_APPID", Settings.payment_app_appid, "APP_PAYMENT_APP_APPID must be set in production"),
-    ("APP_PAYMENT_MERCHANT_ID", Settings.payment_merchant_id, "APP_PAYMENT_MERCHANT_ID must be set in production"),
+    ("APP_PAYMENT_API_V3_KEY", Settings().payments.api_v3_key, "APP_PAYMENT_API_V3_KEY must be set in production"),
+    ("APP_PAYMENT_APP_APPID", Settings().payments.app_appid, "APP_PAYMENT_APP_APPID must be set in production"),
+    ("APP_PAYMENT_MERCHANT_ID", Settings().payments.merchant_id, "APP_PAYMENT_MERCHANT_ID must be set in production"),
     ("APP_PAYMENT_NOTIFY_URL", "", "APP_PAYMENT_NOTIFY_URL must be our public https address"),
     ("APP_PAYMENT_NOTIFY_URL", "http://gov.example.cn/notify", "APP_PAYMENT_NOTIFY_URL must be our public https"),
     ("APP_PAYMENT_NOTIFY_URL", "https://127.0.0.1:8000/notify", "APP_PAYMENT_NOTIFY_URL must be our public https"),
@@ -103,7 +103,7 @@ def test_the_same_settings_done_right_are_taken(keys):
                                   "APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE": keys["platform"],
                                   "APP_PAYMENT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000",
                                   "APP_PAYMENT_TTL": "60", "APP_PAYMENT_SETTLE_AFTER": "3600"})
-    assert settings.payment_provider_url == "http://127.0.0.1:8320" and settings.payment_ttl == 60
+    assert settings.payments.provider_url == "http://127.0.0.1:8320" and settings.payments.ttl == 60
 
 
 @pytest.mark.parametrize("setting", ["APP_PAYMENT_MERCHANT_KEY_FILE", "APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE"])

@@ -139,7 +139,7 @@ async def test_refunds_the_bill_leaves_out_states_otherwise_or_we_have_not_settl
     assert report["matched"] == len(payments) and report["new_cases"] == 3
 
     # The settle job finishes the unheard refund: the next run matches it, and opens no case.
-    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
     assert await app.ctx.payments.settle_unnotified() == 1
     again = await run(client, payments_admin, today())
     assert again["new_cases"] == 0 and again["matched"] == len(payments) + 1

@@ -61,7 +61,7 @@ async def told_of_refunds(payer) -> int:
 
 
 async def past_the_settle_time(app, clock) -> None:
-    clock.advance(seconds=app.ctx.settings.payment_settle_after + 1)
+    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
 
 
 # -- the office refunds -----------------------------------------------------------------------------------

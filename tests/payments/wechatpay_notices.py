@@ -26,7 +26,7 @@ from tests.conftest import WeChatPayGateway
 from tests.health_code.interop.partner_process import end_now, launch
 
 DEFAULTS = Settings()
-API_V3_KEY = DEFAULTS.payment_api_v3_key.encode()
+API_V3_KEY = DEFAULTS.payments.api_v3_key.encode()
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def notice_of(plain: dict | bytes, event_type: str = "TRANSACTION.SUCCESS", api_
 
 def transaction(out_trade_no: str, total: int = 20_000, **changes: Any) -> dict[str, Any]:
     """A paid APP transaction as a TRANSACTION.SUCCESS notice carries it."""
-    paid = {"appid": DEFAULTS.payment_app_appid, "mchid": DEFAULTS.payment_merchant_id, "out_trade_no": out_trade_no,
+    paid = {"appid": DEFAULTS.payments.app_appid, "mchid": DEFAULTS.payments.merchant_id, "out_trade_no": out_trade_no,
             "transaction_id": f"4200{secrets.randbelow(10**24):024d}", "trade_type": "APP", "trade_state": "SUCCESS",
             "trade_state_desc": "支付成功", "bank_type": "OTHERS", "attach": "", "success_time": rfc3339_beijing(now()),
             "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"}}
@@ -103,9 +103,9 @@ def held_platform(wechatpay_gateway: WeChatPayGateway, tmp_path_factory: pytest.
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     merchant_public = wechatpay_gateway.merchant_key_file.with_name(MERCHANT_PUBLIC_KEY_FILE)
-    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", DEFAULTS.payment_merchant_id,
-               "--appid", DEFAULTS.miniprogram_appid, "--appid", DEFAULTS.payment_app_appid,
-               "--api-v3-key", DEFAULTS.payment_api_v3_key, "--merchant-public-key", str(merchant_public),
+    command = [sys.executable, "-m", "standins.wechatpay", "--port", "0", "--mchid", DEFAULTS.payments.merchant_id,
+               "--appid", DEFAULTS.miniprogram.appid, "--appid", DEFAULTS.payments.app_appid,
+               "--api-v3-key", DEFAULTS.payments.api_v3_key, "--merchant-public-key", str(merchant_public),
                "--merchant-serial", wechatpay_gateway.merchant_serial, "--retry-intervals", "0.5,1,2",
                "--platform-key", str(folder / "platform_key.pem")]
     url, process = launch(command, folder / "standin.log", "/_standin/health", what="stand-in WeChat Pay (held key)")

@@ -26,8 +26,8 @@ async def test_a_login_code_is_locked_after_five_wrong_tries_and_then_even_the_r
     await client.post("/api/v1/auth/otp", json={"phone": phone})
     code = last_code(sms, phone)
     replies = [await client.post("/api/v1/auth/login", json={"phone": phone, "code": other_than(code, n)})
-               for n in range(settings.otp_max_tries)]
-    assert [r.status_code for r in replies[:-1]] == [401] * (settings.otp_max_tries - 1)
+               for n in range(settings.accounts.otp_max_tries)]
+    assert [r.status_code for r in replies[:-1]] == [401] * (settings.accounts.otp_max_tries - 1)
     assert replies[-1].status_code == 429 and replies[-1].json()["error"]["code"] == "OTP_LOCKED"
     right = await client.post("/api/v1/auth/login", json={"phone": phone, "code": code})
     assert right.status_code == 429 and right.json()["error"]["code"] == "OTP_LOCKED"
@@ -42,25 +42,25 @@ async def test_a_day_of_guessing_one_phone_gives_at_most_fifty_tries(client, sms
     start_of_a_window(clock, 86400)  # the limit counts per clock day and the test moves the clock on
     phone = new_phone()
     tries = 0
-    for _ in range(settings.otp_daily_limit):
+    for _ in range(settings.accounts.otp_daily_limit):
         sent = await client.post("/api/v1/auth/otp", json={"phone": phone})
         assert sent.status_code == 202, sent.text
         code = sms.outbox(phone)[0].text
-        for n in range(settings.otp_max_tries + 2):
+        for n in range(settings.accounts.otp_max_tries + 2):
             reply = await client.post("/api/v1/auth/login", json={"phone": phone, "code": f"{n:06d}"})
             if reply.status_code == 200:
                 raise AssertionError("a guess went through")  # pragma: no cover (the real code is never 00000n here)
             tries += reply.status_code == 401 or reply.json()["error"]["code"] == "OTP_INVALID"
-        clock.advance(settings.otp_resend_interval + 1)
+        clock.advance(settings.accounts.otp_resend_interval + 1)
         assert code
     refused = await client.post("/api/v1/auth/otp", json={"phone": phone})
     assert refused.status_code == 429 and "retry-after" in refused.headers
-    assert tries <= settings.otp_daily_limit * settings.otp_max_tries
+    assert tries <= settings.accounts.otp_daily_limit * settings.accounts.otp_max_tries
 
 
 async def test_one_address_guessing_across_many_phones_is_stopped(client, settings):
     replies = [await client.post("/api/v1/auth/login", json={"phone": new_phone(), "code": "123456"})
-               for _ in range(settings.login_ip_hourly_limit + 1)]
+               for _ in range(settings.accounts.login_ip_hourly_limit + 1)]
     assert {r.status_code for r in replies[:-1]} == {401}
     assert replies[-1].status_code == 429 and replies[-1].json()["error"]["code"] == "RATE_LIMITED"
     assert int(replies[-1].headers["retry-after"]) > 0
@@ -71,7 +71,7 @@ async def test_guessing_voucher_tokens_is_stopped_and_the_limit_gives_no_oracle(
     holder = await voucher_holder(client, sms, name="张三", sequence="623")
     hotel = await relying_party(clock, "示例大酒店前台", ["is_holder", "name_masked"])
     genuine = (await shown_token(client, holder, clock))["token"]
-    limit = settings.voucher_invalid_tokens_per_minute
+    limit = settings.vouchers.invalid_tokens_per_minute
     for n in range(limit):
         guess = "GDID1:" + base45.b45encode(n.to_bytes(4, "big") * 20).decode()
         reply = await redeem(client, hotel, guess, ["is_holder"])

@@ -58,8 +58,8 @@ class Credentials:
         session = await LoginSession.create(id=new_id("ses"), citizen_id=self.citizen.id, device_name="攻击测试",
                                             created_at=now, last_used_at=now, expires_at=now + timedelta(days=1))
         settings = self.platform.settings
-        return self.platform.tokens.issue(self.citizen.id, session.id, settings.citizen_audience
-                                          if audience == "citizen" else settings.miniprogram_audience)
+        return self.platform.tokens.issue(self.citizen.id, session.id, settings.accounts.citizen_audience
+                                          if audience == "citizen" else settings.miniprogram.audience)
 
 
 @dataclass

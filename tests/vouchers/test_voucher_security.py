@@ -235,7 +235,7 @@ async def test_a_qr_signed_with_another_key_fails_verification(client, zhang, cl
 async def test_our_signature_over_something_that_is_not_a_presentation_fails(client, zhang, clock, hotel, platform):
     key = platform.keys.current
     now = int(clock.timestamp())
-    issuer = platform.settings.health_code_issuer
+    issuer = platform.settings.health_code.issuer
     not_presentations = [
         {1: issuer, 4: now + 180, 6: now, 7: os.urandom(8)},  # a token id we never issued
         {1: issuer, 4: now + 180, 6: now},  # no token id (e.g. a venue code relabelled GDID1:)

@@ -134,7 +134,7 @@ class ExchangeClient:
     def __init__(self, platform: Platform, registrations: Iterable[Registration] | Mapping[str, Registration], *,
                  http: httpx.AsyncClient | None = None) -> None:
         self.platform = platform
-        self.client_id = protocol.MemberId.parse(platform.settings.exchange_client)
+        self.client_id = protocol.MemberId.parse(platform.settings.exchange.client)
         items = registrations.values() if isinstance(registrations, Mapping) else registrations
         self.registrations: dict[str, Registration] = {str(r.service): r for r in items}
         # One pooled client for every department (keep-alive connections per gateway); timeouts are per call.

@@ -42,9 +42,9 @@ class TencentFace:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TencentFace:
-        client = TencentCloudClient.for_service(settings, settings.face_url, service=SERVICE, version=VERSION,
-                                                timeout=settings.face_timeout)
-        return cls(client, rule_id=settings.face_rule_id)
+        client = TencentCloudClient.for_service(settings, settings.face.url, service=SERVICE, version=VERSION,
+                                                timeout=settings.face.timeout)
+        return cls(client, rule_id=settings.face.rule_id)
 
     async def start(self, name: str, id_number: str, redirect_url: str) -> FaceSession:
         try:

@@ -33,8 +33,8 @@ class TencentIdentity:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TencentIdentity:
-        return cls(TencentCloudClient.for_service(settings, settings.identity_url, service=SERVICE, version=VERSION,
-                                                  timeout=settings.identity_timeout))
+        return cls(TencentCloudClient.for_service(settings, settings.identity.url, service=SERVICE, version=VERSION,
+                                                  timeout=settings.identity.timeout))
 
     async def check(self, name: str, id_number: str) -> IdentityVerdict:
         response = await self._client.call("IdCardVerification", {"IdCard": id_number, "Name": name})

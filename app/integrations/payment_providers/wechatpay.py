@@ -487,8 +487,8 @@ MERCHANT_PUBLIC_KEY_FILE = "wechatpay_apiclient_pub.pem"
 
 def merchant_key_path(settings: Settings) -> Path:
     """APP_PAYMENT_MERCHANT_KEY_FILE, or outside production a key generated once under the keys folder."""
-    if settings.payment_merchant_key_file:
-        return Path(settings.payment_merchant_key_file)
+    if settings.payments.merchant_key_file:
+        return Path(settings.payments.merchant_key_file)
     path = settings.resolved_keys_dir / MERCHANT_KEY_FILE
     if not path.exists() and not settings.production:
         _write_dev_merchant_key(path)
@@ -511,8 +511,8 @@ def load_merchant_key(settings: Settings) -> v3.PrivateKey:
 
 def merchant_serial(settings: Settings, key: v3.PrivateKey) -> str:
     """APP_PAYMENT_MERCHANT_SERIAL, or outside production one derived from the key (upper-case hex, 40 digits)."""
-    if settings.payment_merchant_serial:
-        return settings.payment_merchant_serial
+    if settings.payments.merchant_serial:
+        return settings.payments.merchant_serial
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha1(der).hexdigest().upper()
 
@@ -564,16 +564,16 @@ def from_settings(settings: Settings) -> WeChatPay:
         key = load_merchant_key(settings)
     except (OSError, ValueError, TypeError) as failure:
         raise ConfigError(f"APP_PAYMENT_MERCHANT_KEY_FILE: not an RSA private key in PEM ({type(failure).__name__})") from None
-    account = WeChatPayAccount(settings.payment_merchant_id, key, merchant_serial(settings, key),
-                               settings.payment_api_v3_key.encode("utf-8"),
-                               {"jsapi": settings.miniprogram_appid, "app": settings.payment_app_appid})
+    account = WeChatPayAccount(settings.payments.merchant_id, key, merchant_serial(settings, key),
+                               settings.payments.api_v3_key.encode("utf-8"),
+                               {"jsapi": settings.miniprogram.appid, "app": settings.payments.app_appid})
     pinned = None
-    if settings.payment_platform_public_key_file:
+    if settings.payments.platform_public_key_file:
         try:
-            public = v3.load_public_key(Path(settings.payment_platform_public_key_file).read_bytes())
+            public = v3.load_public_key(Path(settings.payments.platform_public_key_file).read_bytes())
         except (OSError, ValueError, TypeError) as failure:
             raise ConfigError("APP_PAYMENT_PLATFORM_PUBLIC_KEY_FILE: not an RSA public key or certificate in PEM "
                               f"({type(failure).__name__})") from None
-        pinned = {settings.payment_platform_public_key_id: public}
-    return WeChatPay(settings.payment_provider_url, account, platform_keys=pinned,
-                     timeout=settings.payment_provider_timeout)
+        pinned = {settings.payments.platform_public_key_id: public}
+    return WeChatPay(settings.payments.provider_url, account, platform_keys=pinned,
+                     timeout=settings.payments.provider_timeout)

@@ -65,8 +65,8 @@ class JPush:
 
     @classmethod
     def from_settings(cls, settings: Any) -> JPush:
-        return cls(settings.push_url, settings.push_app_key, settings.push_master_secret,
-                   timeout=settings.push_timeout, apns_production=settings.push_apns_production)
+        return cls(settings.push.url, settings.push.app_key, settings.push.master_secret,
+                   timeout=settings.push.timeout, apns_production=settings.push.apns_production)
 
     def __repr__(self) -> str:  # never the credentials
         return f"JPush({self.url!r})"

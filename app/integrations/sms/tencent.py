@@ -73,12 +73,12 @@ class TencentSms:
     @classmethod
     def from_settings(cls, settings: Settings, template_ids: Mapping[str, str]) -> TencentSms:
         """From Settings; `template_ids` maps our template names to the provider's ids."""
-        sms = TencentCloudClient.for_service(settings, settings.sms_url, service=SMS_SERVICE, version=SMS_VERSION,
-                                             timeout=settings.sms_timeout)
-        voice = TencentCloudClient.for_service(settings, settings.voice_url, service=VOICE_SERVICE,
-                                               version=VOICE_VERSION, timeout=settings.sms_timeout)
-        return cls(sms, voice, sdk_app_id=settings.sms_sdk_app_id, sign_name=settings.sms_sign_name,
-                   template_ids=template_ids, voice_sdk_app_id=settings.voice_sdk_app_id)
+        sms = TencentCloudClient.for_service(settings, settings.sms.url, service=SMS_SERVICE, version=SMS_VERSION,
+                                             timeout=settings.sms.timeout)
+        voice = TencentCloudClient.for_service(settings, settings.voice.url, service=VOICE_SERVICE,
+                                               version=VOICE_VERSION, timeout=settings.sms.timeout)
+        return cls(sms, voice, sdk_app_id=settings.sms.sdk_app_id, sign_name=settings.sms.sign_name,
+                   template_ids=template_ids, voice_sdk_app_id=settings.voice.sdk_app_id)
 
     async def send(self, phone: str, template: str, params: Sequence[str]) -> str:
         """Send our template `template` with `params` to `phone`; the provider's SerialNo."""

@@ -324,7 +324,7 @@ class HomeCards:
         now = self.platform.clock.timestamp()
         return list(await asyncio.gather(*(
             self._card(card, citizen, json.loads(value) if value else None, breakers[card.backend], now, language,
-                       refresh_failed=failure is not None and now - float(failure) < self.settings.card_breaker_cooldown)
+                       refresh_failed=failure is not None and now - float(failure) < self.settings.cards.breaker_cooldown)
             for card, value, failure in zip(cards, values, failed))))
 
     async def _card(self, card: CardType, citizen: CitizenSnapshot, stored: dict[str, Any] | None,
@@ -332,10 +332,10 @@ class HomeCards:
         title = card.title(language)
         if citizen.level < card.min_level:
             return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None, opens=card.opens)
-        fresh_for = min(card.ttl, self.settings.card_max_ttl)  # 0: asked every time, never shown stale while asking
+        fresh_for = min(card.ttl, self.settings.cards.max_ttl)  # 0: asked every time, never shown stale while asking
         if stored is not None and now - stored["at"] < fresh_for:
             return await self._view(card, title, stored, "ok", language, citizen.id)
-        if stored is not None and now - stored["at"] < fresh_for + self.settings.card_stale_grace and fresh_for:
+        if stored is not None and now - stored["at"] < fresh_for + self.settings.cards.stale_grace and fresh_for:
             # A refresh that just failed is not tried again until the breaker's cool-down has passed: the card
             # says it could not be refreshed rather than that it is being refreshed.
             refreshing = not refresh_failed and await self._revalidate(card, citizen.id, breaker, now)
@@ -366,7 +366,7 @@ class HomeCards:
             return False
         lock, token = f"card:rv:{card.type}:{citizen_id}", secrets.token_hex(8)
         # The lock outlives the backend call (bounded by the timeout); a worker that died frees it by then.
-        if not await self.platform.cache.set_if_absent(lock, token, ttl=self.settings.card_timeout + 1):
+        if not await self.platform.cache.set_if_absent(lock, token, ttl=self.settings.cards.timeout + 1):
             return True
         self._refreshing.start(self._refresh(card, citizen_id, breaker, lock, token))
         return True
@@ -379,11 +379,11 @@ class HomeCards:
                 now = self.platform.clock.timestamp()
                 current = await get_json(self.platform.cache, f"card:v:{card.type}:{citizen_id}")
                 # A request that read the old value just before another refresh ended asks nobody again.
-                if current is None or now - current["at"] >= min(card.ttl, self.settings.card_max_ttl):
+                if current is None or now - current["at"] >= min(card.ttl, self.settings.cards.max_ttl):
                     if await self._fetch(card, citizen_id, breaker, now) is None:
                         # The platform clock decides when it is over; the cache's expiry only clears it away.
                         await self.platform.cache.set(_refresh_failed_key(card.type, citizen_id), repr(now),
-                                               ttl=self.settings.card_breaker_cooldown)
+                                               ttl=self.settings.cards.breaker_cooldown)
             finally:
                 await self.platform.cache.delete_if(lock, token)
         except Exception as exc:  # the cache failed: the card stays stale, and the next request tries again
@@ -409,10 +409,10 @@ class HomeCards:
             if now < breaker.open_until:
                 return None  # open: the department is left alone until the cool-down ends
             # Half-open: one trial call across all workers; the others keep serving the fallback.
-            if not await self.platform.cache.set_if_absent(f"card:bp:{name}", "1", ttl=self.settings.card_timeout + 1):
+            if not await self.platform.cache.set_if_absent(f"card:bp:{name}", "1", ttl=self.settings.cards.timeout + 1):
                 return None
         try:
-            facts = await asyncio.wait_for(backend.fetch(citizen_id), timeout=self.settings.card_timeout)
+            facts = await asyncio.wait_for(backend.fetch(citizen_id), timeout=self.settings.cards.timeout)
         except Exception as exc:  # a timeout, a department error, or a broken adapter: the screen must still show
             log.warning("card backend %s failed: %s", name, type(exc).__name__)
             await self._failed(name, breaker)
@@ -422,15 +422,15 @@ class HomeCards:
         return facts
 
     async def _failed(self, name: str, breaker: _Breaker) -> None:
-        window = max(600, 10 * self.settings.card_breaker_cooldown)  # failures further apart than this are not "consecutive"
+        window = max(600, 10 * self.settings.cards.breaker_cooldown)  # failures further apart than this are not "consecutive"
         count = await self.platform.cache.incr(f"card:bf:{name}", ttl=window)
-        if breaker.open_until is not None or count >= self.settings.card_breaker_failures:
-            until = self.platform.clock.timestamp() + self.settings.card_breaker_cooldown
+        if breaker.open_until is not None or count >= self.settings.cards.breaker_failures:
+            until = self.platform.clock.timestamp() + self.settings.cards.breaker_cooldown
             # The key outlives the cool-down: after it, the stored time says "half-open".
-            await self.platform.cache.set(f"card:bo:{name}", repr(until), ttl=self.settings.card_breaker_cooldown + window)
+            await self.platform.cache.set(f"card:bo:{name}", repr(until), ttl=self.settings.cards.breaker_cooldown + window)
             await self.platform.cache.delete(f"card:bf:{name}")
             await self.platform.cache.delete(f"card:bp:{name}")
-            log.warning("card backend %s: circuit open for %s s", name, self.settings.card_breaker_cooldown)
+            log.warning("card backend %s: circuit open for %s s", name, self.settings.cards.breaker_cooldown)
 
     async def _recovered(self, name: str) -> None:
         for key in (f"card:bo:{name}", f"card:bf:{name}", f"card:bp:{name}"):

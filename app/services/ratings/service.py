@@ -56,7 +56,7 @@ def case_state(case: FollowUpCase, now: datetime) -> str:
 class RatingService:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.follow_up_days = platform.settings.rating_follow_up_days
+        self.follow_up_days = platform.settings.ratings.follow_up_days
 
     async def rate(self, citizen_id: str, application_id: str, score: int, tags: list[str], text: str) -> Rating:
         """Rate one's own completed application, once (a second time is 409 RATING_EXISTS)."""

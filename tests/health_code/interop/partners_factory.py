@@ -28,7 +28,7 @@ from health_code import codec
 from health_code.holder import holder_tag, standard_name
 from tests.factories import Department, make_department, valid_id_number
 
-PARTNER_AUD = f"{Settings.issuer}/partner"  # "https://gov-app.example.cn/partner"
+PARTNER_AUD = f"{Settings().security.issuer}/partner"  # "https://gov-app.example.cn/partner"
 PARTNERS = "/api/admin/v1/partners"
 VERIFICATIONS = "/api/partner/v1/verifications"
 REVOCATIONS = "/api/partner/v1/revocations"

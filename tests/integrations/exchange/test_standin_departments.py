@@ -32,7 +32,7 @@ async def standin(departments_url: str, app: Sanic, platform: Platform,
         control.client_keys_at(f"{ours}/.well-known/jwks.json")
         path = tmp_path / "registry.json"
         path.write_text(json.dumps(control.registry()), "utf-8")
-        registry = load_registry(path, client=platform.settings.exchange_client)
+        registry = load_registry(path, client=platform.settings.exchange.client)
         exchange = ExchangeClient(platform, registry.services.values())
         try:
             yield control, exchange

@@ -145,7 +145,7 @@ async def test_a_hanging_department_never_holds_the_home_screen_past_the_card_ti
     cards = await home(client, citizen)
     elapsed = time.perf_counter() - started
 
-    timeout = app.ctx.settings.card_timeout
+    timeout = app.ctx.settings.cards.timeout
     assert elapsed < timeout + 1.0  # one card's timeout, not the department's ten minutes
     assert cards["provident_fund"]["status"] == "unavailable"
     assert {cards[name]["status"] for name in ("social_security", "traffic_violations")} == {"ok"}

@@ -325,17 +325,17 @@ async def test_elderly_mode_switches_the_preset(client, sms):
 
 def test_card_settings_are_validated():
     with pytest.raises(ConfigError, match="APP_CARD_TIMEOUT"):
-        Settings(card_timeout=0).validated()
+        Settings(card_timeout=0)
     with pytest.raises(ConfigError, match="APP_CARD_BREAKER_FAILURES"):
-        Settings(card_breaker_failures=0).validated()
+        Settings(card_breaker_failures=0)
     with pytest.raises(ConfigError, match="APP_CARD_BREAKER_COOLDOWN"):
-        Settings(card_breaker_cooldown=0).validated()
+        Settings(card_breaker_cooldown=0)
     with pytest.raises(ConfigError, match="APP_CARD_BACKEND_FAILURE_RATE"):
-        Settings(card_backend_failure_rate=1.5).validated()
-    assert Settings.from_env({"APP_CARD_TIMEOUT": "0.5", "APP_CARD_BACKEND_HANG": "provident_fund"}).card_timeout == 0.5
+        Settings(card_backend_failure_rate=1.5)
+    assert Settings.from_env({"APP_CARD_TIMEOUT": "0.5", "APP_CARD_BACKEND_HANG": "provident_fund"}).cards.timeout == 0.5
     with pytest.raises(ConfigError, match="not production"):
         Settings(env="production", database_url="postgres://db/x", redis_url="redis://r/0", keys_dir="k",
-                 pii_key="", card_backend_hang="provident_fund").validated()
+                 pii_key="", card_backend_hang="provident_fund")
 
 
 def test_the_hang_setting_names_real_backends(settings, platform):
