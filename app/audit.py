@@ -135,8 +135,8 @@ class AuditRecord:
     purpose: str | None
     # The attributes in canonical JSON, what is hashed into the chain and stored, encoded once as the
     # record is made. Not a field (a ClassVar is not), so a record kept in audit_pending is its seven
-    # fields only. Set by __post_init__ rather than a cached_property, whose lock on Python 3.11 took
-    # 1 µs of each entry.
+    # fields only. Set by __post_init__ rather than a cached_property, whose lock on Python 3.11 made
+    # every entry slower (docs/capacity.md).
     attributes_json: ClassVar[str]
 
     def __post_init__(self) -> None:
@@ -270,7 +270,7 @@ async def _chain(clock: Clock, records: Sequence[AuditRecord], pending_id: int |
 
 
 # The head is read and moved in SQL of our own, not through the ORM: building those two queries cost
-# more CPU than the rest of a transaction of one entry (0.6 of its 1.4 ms, measured on PostgreSQL).
+# nearly as much CPU as the rest of a transaction of one entry (docs/capacity.md).
 async def _locked_head(conn: Any) -> tuple[int, str] | None:
     """The chain's (seq, hash) head, locked until the transaction ends (SQLite has one writer anyway)."""
     lock = "" if conn.capabilities.dialect == "sqlite" else " FOR UPDATE"
@@ -306,10 +306,10 @@ def _single(rows: list[Any]) -> AuditEntry | None:
 
 
 async def _append_together(clock: Clock, records: Sequence[AuditRecord]) -> AuditEntry | None:
-    """Group commit. Every entry takes the chain's one head row in turn: with a transaction per entry,
-    one worker served 263-300 venue scans/s on PostgreSQL here, 579-586 with this (the same machine
-    and hour; `single_verification` and `audit_chain` in `make bench`). Entries that arrive while a
-    transaction is being written wait and go together in the next one.
+    """Group commit. Every entry takes the chain's one head row in turn, so with a transaction per
+    entry that lock, not the CPU, set how many venue scans a worker served; grouped, the CPU does
+    (docs/capacity.md; `single_verification` and `audit_chain` in `make bench`). Entries that arrive
+    while a transaction is being written wait and go together in the next one.
 
     The transactions are written by a task of the worker's own, not by a caller: a caller whose
     request is cancelled (the client hung up) stops waiting, but a transaction is never cut off
@@ -365,8 +365,9 @@ _COLUMNS = ("seq", "at", "category", "actor", "actor_type", "action", "subject_i
 
 
 async def _insert_many(conn: Any, at: datetime, rows: list[Any]) -> None:
-    """One multi-row insert without building a model per entry (that cost ~60 µs each, more than the
-    signature check of the verification being audited). Values are converted by the model's own fields."""
+    """One multi-row insert without building a model per entry (that cost more than the signature
+    check of the verification being audited; docs/capacity.md). Values are converted by the model's
+    own fields."""
     fields_map = AuditEntry._meta.fields_map
     at_db = fields_map["at"].to_db_value(at, AuditEntry)
     query = f'INSERT INTO "audit_entries" ({", ".join(_COLUMNS)}) VALUES ({placeholders(conn, len(_COLUMNS))})'

@@ -2,9 +2,9 @@
 
 The `base45` library (pinned) stays our encoder and the reference this decoder is tested against
 (`tests/core/test_base45_decoder.py`: the same bytes or the same ValueError for any text). Its
-decoder is a Python loop per character: 17 µs for a 210-character health code, a quarter of an
-ES256 check, on every code a partner sends us cold. This one does the arithmetic for all the
-character triples at once, as three big integers with a 32-bit lane per triple, in 3 µs.
+decoder is a Python loop per character, a sizeable part of an ES256 check, on every code a partner
+sends us cold. This one does the arithmetic for all the character triples at once, as three big
+integers with a 32-bit lane per triple, several times faster (docs/capacity.md).
 
 It is exactly as strict: a character outside the alphabet, a length of 3n+1, or a triple or a final
 pair worth more than its bytes can hold is a ValueError. `b45` (PyPI, numpy) is faster still but

@@ -223,8 +223,9 @@ def create_app(
     @app.after_server_start
     async def freeze_long_lived_objects(app: Sanic) -> None:
         if settings.env != "test":  # tests build an app per test: frozen, their garbage would never go
-            # ~300,000 objects live as long as the worker (modules, routes, models): moved out of the
-            # collector's view, a full collection no longer stalls every request in flight for ~90 ms.
+            # The many objects that live as long as the worker (modules, routes, models), moved out of
+            # the collector's view: a full collection no longer stalls every request in flight
+            # (docs/capacity.md).
             gc.freeze()
 
     @app.after_server_start
@@ -392,7 +393,7 @@ def _ensure_context(request: Request) -> None:
     if getattr(request.ctx, "request_id", None):
         return
     given = request.headers.get("x-request-id", "")
-    request.ctx.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()  # as uuid4().hex, at a quarter of the cost
+    request.ctx.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()  # as uuid4().hex, for less CPU
     request.ctx.language = negotiate(request.headers.get("accept-language"))
 
 

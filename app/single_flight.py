@@ -1,9 +1,9 @@
 """Concurrent callers asking for the same thing share one call (合并并发请求).
 
 When a popular value is missing (a worker's mirror lapsed, a citizen's code is due), every request
-in flight for it would otherwise go to Redis or sign a code of its own at the same moment: 64
-connections of one phone stalled the worker for up to 180 ms. With
-`SingleFlight`, the first caller starts the call and the others await the same result or error.
+in flight for it would otherwise go to Redis or sign a code of its own at the same moment, and the
+concurrent connections of one phone stalled the worker (docs/capacity.md). With `SingleFlight`, the
+first caller starts the call and the others await the same result or error.
 
 The call runs as a task of its own, so a caller that goes away (its client hung up) does not
 cancel it for the others. The task runs in the first caller's context: do not share calls made

@@ -284,8 +284,9 @@ class HealthCodeService:
 
         The new code is not announced to other workers' near caches: what they mirror is either a code
         they will show only while it has more than `reuse_margin` left (each use checks the clock) or
-        a void mark that sends them to Redis. At the peak this keeps ~20,000 renewals/s off every
-        worker's invalidation channel; status changes, sign-outs and extensions are still announced."""
+        a void mark that sends them to Redis. At the peak this keeps every citizen's routine renewal off
+        every worker's invalidation channel (docs/capacity.md); status changes, sign-outs and extensions
+        are still announced."""
         key = f"hc:code:{citizen.id}"
         for _ in range(3):
             status = await self.status(citizen.id)
@@ -472,7 +473,8 @@ class HealthCodeService:
         if not code_ids:
             return {}
         by_hex = {code_id.hex(): code_id for code_id in code_ids}
-        # SQL of our own: the ORM's query for a partner's 100 codes cost 750 µs of CPU to build, this 250.
+        # SQL of our own: building the ORM's query for a partner's batch took more CPU than this
+        # (docs/capacity.md).
         conn = connections.get("default")
         _, rows = await conn.execute_query(f"SELECT code_id, citizen_id, status_changed_to "
                                            f"FROM {IssuedHealthCode._meta.db_table} "
@@ -543,9 +545,10 @@ class HealthCodeService:
         checked: dict[int, codec.CodeClaims] = {}
         for start in range(0, len(unknown), CHECKS_BETWEEN_TURNS):
             if start:
-                # The worker's other requests get their turn between tenths of a batch: 100 cold codes
-                # are ~10 ms of signature checks, and waiting them out idled the worker (its replies from
-                # PostgreSQL and Redis waited too) and delayed every request behind them.
+                # The worker's other requests get their turn between tenths of a batch: a batch of cold
+                # codes is a long run of signature checks, and waiting them out idled the worker (its
+                # replies from PostgreSQL and Redis waited too) and delayed every request behind them
+                # (docs/capacity.md).
                 await asyncio.sleep(0)
             chunk = unknown[start:start + CHECKS_BETWEEN_TURNS]
             outcomes = codec.verify_payloads([payloads[i] for i in chunk], self.platform.keys.public_key_for, now)
@@ -582,7 +585,7 @@ class HealthCodeService:
 
 DEPARTMENT_SOURCE = "department:"  # evidence a department or lab recorded for an ID number
 EVALUATION_LOCK = 10.0  # seconds an evaluation may hold its citizen's lock, and a second one wait for it
-CHECKS_BETWEEN_TURNS = 10  # signatures checked between two turns of the event loop (~1 ms)
+CHECKS_BETWEEN_TURNS = 10  # signatures checked between two turns of the event loop: a short wait for others
 REGION_CODE = re.compile(r"^[0-9]{6}$")
 TRIP_DAYS = 14  # a declaration covers the last 14 days, today included
 DAY = timedelta(days=1)

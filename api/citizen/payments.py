@@ -13,7 +13,7 @@ from api.http import audience_blueprint, documented, parse_body, reply, requires
 from api.schemas import Strict
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
-from app.payments.service import PaymentView, state_text
+from app.payments.service import PaymentHeading, PaymentView, state_text
 
 bp = audience_blueprint("citizen_payments", url_prefix="/api/v1", audience="citizen")
 
@@ -33,14 +33,7 @@ class NextStep(BaseModel):
     params: dict[str, str] | None = Field(default=None, description="signed by us, fresh on every read")
 
 
-class PaymentOut(BaseModel):
-    id: str
-    reference: str
-    reference_kind: str
-    amount_fen: int
-    currency: str
-    description: str
-    state: str
+class PaymentOut(PaymentHeading):
     state_text: str
     refunded_fen: int
     next_step: NextStep | None = Field(description="How the client has the payer pay, while the payment is open")

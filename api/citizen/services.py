@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse
 from api.http import audience_blueprint, client_ip, documented, reply
 from app.clock import rfc3339
 from app.services.catalogue.service import LifeEvent, ServiceItem
-from app.services.catalogue.service import IndexedItem
+from app.services.catalogue.service import IndexedItem, ListedItem
 
 bp = audience_blueprint("services_public", url_prefix="/api/v1", audience="public")
 
@@ -22,14 +22,7 @@ LEVEL_TEXT = {"province": "省级", "city": "市级", "district": "区级"}
 CHANNEL_TEXT = {"online": "网上办理", "offline": "窗口办理", "mini_program": "小程序办理"}
 
 
-class ItemSummary(BaseModel):
-    id: str
-    name: str
-    department: str
-    department_id: str
-    region_level: str
-    region_code: str
-    category: str
+class ItemSummary(ListedItem):
     time_limit_days: int
     trips: int
     zero_trip: bool

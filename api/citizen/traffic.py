@@ -72,23 +72,8 @@ class LicenceStatusReply(BaseModel):
     sample: bool
 
 
-class ViolationReply(BaseModel):
-    decision_number: str = Field(description="处罚决定书编号")
-    plate: str
-    occurred_at: str
-    place: str
-    offence_code: str
-    offence: str
-    fine_fen: int
-    points: int
-    authority: str
-    decided_on: date
-    pay_by: date
-    status: str = Field(description="paid or unpaid, as 交管 holds it")
-    status_name: str
-    overdue: bool = Field(description="unpaid past pay_by")
-    payable_reference: str | None = Field(description="for an unpaid fine: the `reference` to pay it with "
-                                                      "(POST /api/v1/payments), traffic_fine:<decision number>")
+class ViolationReply(Violation):
+    occurred_at: str  # type: ignore[assignment]  # RFC 3339 text in the reply, in the field's place
 
 
 class ViolationList(BaseModel):
@@ -117,8 +102,7 @@ def licence_reply(answer: LicenceAnswer, language: str) -> LicenceStatusReply:
 
 
 def violation_reply(violation: Violation) -> dict:
-    return ViolationReply(**{**violation.__dict__, "occurred_at": rfc3339(violation.occurred_at)},
-                          payable_reference=violation.payable_reference).model_dump(mode="json")
+    return ViolationReply(**{**violation.__dict__, "occurred_at": rfc3339(violation.occurred_at)}).model_dump(mode="json")
 
 
 @bp.get("/vehicles")

@@ -57,7 +57,8 @@ log = logging.getLogger("app.accounts")
 
 @dataclass(frozen=True)
 class CitizenSnapshot:
-    """What requests need of a citizen row (a plain object: building an ORM model costs ~50 µs)."""
+    """What requests need of a citizen row (a plain object: building an ORM model on every request is
+    slower; docs/capacity.md)."""
 
     id: str
     phone_enc: str

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
+from pydantic import BaseModel, ConfigDict, Field
 from tortoise.expressions import Q
 
 from app.i18n import pick
@@ -146,11 +147,13 @@ class LicenceAnswer:
         return pick(NO_LICENCE, language)
 
 
-@dataclass(frozen=True)
-class Violation:
-    """交通违法: one decided violation (处罚决定书) and whether its fine is paid."""
+class Violation(BaseModel):
+    """交通违法: one decided violation (处罚决定书) and whether its fine is paid. Its fields and their words are
+    also the citizen API's reply, which gives `occurred_at` as RFC 3339 text."""
 
-    decision_number: str
+    model_config = ConfigDict(frozen=True)
+
+    decision_number: str = Field(description="处罚决定书编号")
     plate: str
     occurred_at: datetime
     place: str
@@ -161,14 +164,16 @@ class Violation:
     authority: str
     decided_on: date
     pay_by: date
-    status: str  # paid or unpaid
+    status: str = Field(description="paid or unpaid, as 交管 holds it")
     status_name: str
-    overdue: bool  # unpaid past pay_by
+    overdue: bool = Field(description="unpaid past pay_by")
+    payable_reference: str | None = Field(description="for an unpaid fine: the `reference` to pay it with "
+                                                      "(POST /api/v1/payments), traffic_fine:<decision number>")
 
-    @property
-    def payable_reference(self) -> str | None:
-        """What the payments API pays (POST /api/v1/payments `reference`), for an unpaid fine only."""
-        return f"{FINE_PREFIX}{self.decision_number}" if self.status == "unpaid" else None
+    def paid(self, status_name: str) -> Violation:
+        """The same violation with its fine paid: nothing left to pay."""
+        return self.model_copy(update={"status": "paid", "status_name": status_name, "overdue": False,
+                                       "payable_reference": None})
 
 
 @dataclass(frozen=True)
@@ -265,7 +270,8 @@ def _violation(item: dict[str, Any], today: date) -> Violation:
         offence_code=_text(item["offence_code"]), offence=_text(item["offence"]), fine_fen=_count(item["fine_fen"]),
         points=_count(item["points"]), authority=_text(item["authority"]), decided_on=_day(item["decided_on"]),
         pay_by=pay_by, status=status, status_name=_text(item["status_name"]),
-        overdue=status == "unpaid" and pay_by < today)
+        overdue=status == "unpaid" and pay_by < today,
+        payable_reference=f"{FINE_PREFIX}{number}" if status == "unpaid" else None)
 
 
 class TrafficPolice:
@@ -319,7 +325,7 @@ class TrafficPolice:
         if self.settled is None or not found.unpaid:
             return found
         ours = await self.settled(citizen_id)
-        return Violations([replace(v, status="paid", status_name=PAID_NOT_YET_SETTLED, overdue=False)
+        return Violations([v.paid(PAID_NOT_YET_SETTLED)
                            if v.status == "unpaid" and v.decision_number in ours else v for v in found.items],
                           found.sample)
 

@@ -48,8 +48,8 @@ def is_stand_in(url: str) -> bool:
 
 @cache
 def _tls() -> ssl.SSLContext:
-    """One verifying TLS context for every adapter: building one loads the CA bundle (~70 ms), which
-    each new httpx client would otherwise do again."""
+    """One verifying TLS context for every adapter: building one loads the CA bundle, which is slow
+    and which each new httpx client would otherwise do again (docs/capacity.md)."""
     return httpx.create_ssl_context()
 
 

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel, ConfigDict
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -33,8 +34,11 @@ log = logging.getLogger("app.payments")
 REFRESH_EVERY = 3  # seconds between provider queries for one payment a citizen is looking at
 
 
-@dataclass(frozen=True)
-class PaymentView:
+class PaymentHeading(BaseModel):
+    """What a payment is: its id, what it pays, how much and its state; the citizen API's reply begins with these."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: str
     reference: str
     reference_kind: str
@@ -42,6 +46,11 @@ class PaymentView:
     currency: str
     description: str
     state: str
+
+
+class PaymentView(PaymentHeading):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)  # events and refunds are rows
+
     refunded_fen: int
     channel: str
     pay_params: dict[str, str] | None  # what the client pays with while submitted (wx.requestPayment, the app SDK)

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from app.integrations.payment_providers import Channel, PaymentNotice, PaymentProvider
 from app.payments.context import PaymentsContext, provider_unavailable
 from app.payments.models import DiscrepancyCase, Refund
-from app.payments.notices import Notices, PaymentView, ReceiptView
+from app.payments.notices import Notices, PaymentHeading, PaymentView, ReceiptView
 from app.payments.payables import Payables
 from app.payments.receipts import Receipts
 from app.payments.reconciliation import Reconciliation, ReconciliationReport
@@ -29,7 +29,7 @@ from app.payments.settlement import NoticeAnswer, Settlement
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 
-__all__ = ["NoticeAnswer", "PaymentService", "PaymentView", "ReceiptView", "ReconciliationReport", "StateConflict",
+__all__ = ["NoticeAnswer", "PaymentHeading", "PaymentService", "PaymentView", "ReceiptView", "ReconciliationReport", "StateConflict",
            "provider_unavailable", "state_text"]
 
 

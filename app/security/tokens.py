@@ -32,8 +32,9 @@ class TokenIssuer:
         self.clock = clock
         self.issuer = issuer
         self.ttl = ttl
-        # Signature checks cost ~140 µs; a token already verified by this process is remembered
-        # until it expires (expiry and revocation are still checked on every request).
+        # A signature check costs more than the rest of a cheap request, so a token already verified
+        # by this process is remembered until it expires (expiry and revocation are still checked on
+        # every request; docs/capacity.md).
         self._verified: OrderedDict[tuple[str, str], AccessClaims] = OrderedDict()
         self._verified_max = 10_000
 

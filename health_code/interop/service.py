@@ -44,7 +44,7 @@ OTHER_FORMAT = re.compile(r"^[A-Z][A-Z0-9]{1,9}:")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass  # not frozen: made 100 times a batch and read once, and a frozen one takes 4 times as long to make
+@dataclass  # not frozen: made once per code of a batch and read once, and a frozen one is much slower to make
 class PartnerVerification:
     """One result of `POST /api/partner/v1/verifications`."""
 

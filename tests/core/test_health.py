@@ -127,7 +127,7 @@ async def test_request_body_schemas_name_their_fields(client):
             schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
         return set(schema.get("properties", {}))
 
-    assert fields_of("/api/v1/auth/otp") == {"phone", "channel"}  # channel: sms or voice (elderly mode, issue 8)
+    assert fields_of("/api/v1/auth/otp") == {"phone", "channel"}  # channel: sms or voice (elderly mode)
     assert fields_of("/api/v1/auth/login") == {"phone", "code", "device_name"}
     assert fields_of("/api/v1/auth/refresh") == {"refresh_token"}
     assert fields_of("/api/v1/me/identity") == {"name", "id_number"}

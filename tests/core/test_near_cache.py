@@ -137,7 +137,7 @@ class CountedReads:
 
 async def test_when_the_mirror_lapses_one_read_serves_every_request_in_flight(workers):
     # A phone's 64 connections all miss at the moment the mirror's copy lapses: that was 64 Redis
-    # reads at once, and a stall of up to 180 ms for everyone on the worker (issue 11).
+    # reads at once, and a stall for everyone on the worker (docs/capacity.md).
     worker = workers(near_ttl=0.2)
     await subscribed(worker)
     await worker.set("sess:s1", "1", ttl=60)

@@ -17,7 +17,7 @@ CODE = "/api/v1/health-code"
 HISTORY = "/api/v1/health-code/history"
 DECLARE = "/api/v1/health-code/declarations"
 KEYS = {"payload", "color", "color_text", "reasons", "issued_at", "expires_at", "seconds_left",
-        "tts_text", "status_label"}  # added for elderly mode (issue 8): spoken words, label and icon
+        "tts_text", "status_label"}  # added for elderly mode: spoken words, label and icon
 
 
 async def verified_citizen(client, sms, name: str = "李小龙", sequence: str = "123"):

@@ -138,7 +138,7 @@ async def test_the_sample_types_are_seeded_with_schemas_and_seeding_keeps_the_is
     items = {t["code"]: t for t in listed.json()["items"]}
     assert set(items) == {"resident_id_card", "driving_licence", "vehicle_licence", "household_register",
                           "marriage_certificate", "social_security_card", "business_licence",
-                          "payment_receipt"}  # e-receipts of payments (issue 10), issued by the platform itself
+                          "payment_receipt"}  # e-receipts of payments, issued by the platform itself
     assert all(t["sample"] and set(t["name"]) == {"zh-Hans", "zh-Hant", "en"} for t in items.values())
     assert items["marriage_certificate"]["name"]["zh-Hans"] == "结婚证"
     assert items["driving_licence"]["issuer_client_id"] == police.id

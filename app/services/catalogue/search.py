@@ -17,9 +17,10 @@ import functools
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
+from pydantic import BaseModel, Field
 from pypinyin import lazy_pinyin
 
 from app.cache import Cache
@@ -97,9 +98,9 @@ def _bigrams(text: str) -> set[str]:
     return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
-@dataclass
-class IndexedItem:
-    """What search needs of one published item, without an ORM object."""
+class ListedItem(BaseModel):
+    """An item as a list of results names it: which one, whose, where and of what kind. The citizen API's
+    summary of an item begins with these."""
 
     id: str
     name: str
@@ -108,12 +109,17 @@ class IndexedItem:
     region_level: str
     region_code: str
     category: str
+
+
+class IndexedItem(ListedItem):
+    """What search needs of one published item, without an ORM object."""
+
     trips: int
     time_limit_days: int
     channels: list[str]
     popularity: int
-    words: list[str] = field(default_factory=list)  # name first, then aliases, normalised
-    pinyins: list[tuple[str, str]] = field(default_factory=list)  # (full, initials) per word
+    words: list[str] = Field(default_factory=list)  # name first, then aliases, normalised
+    pinyins: list[tuple[str, str]] = Field(default_factory=list)  # (full, initials) per word
     faq_text: str = ""
     about: str = ""  # category and department, normalised
     bigrams: frozenset[str] = frozenset()  # of the name and aliases

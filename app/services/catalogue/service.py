@@ -32,6 +32,7 @@ from app.security.ratelimit import hit
 from app.services.catalogue import search as search_engine
 from app.services.catalogue.models import Department, LifeEvent, ServiceItem
 from app.services.catalogue.search import IndexedItem, SearchIndex, SearchResult
+from app.services.catalogue.search import ListedItem as ListedItem
 from app.vouchers.service import LicenceType, licence_types
 
 SAMPLE_FILE = Path(__file__).with_name("sample_catalogue.json")

@@ -203,7 +203,7 @@ async def test_search_replies_hold_only_published_catalogue_fields(client):
     assert body["total"] >= len(body["items"]) > 0
     assert set(body["items"][0]) == {"id", "name", "department", "department_id", "region_level", "region_code",
                                      "category", "time_limit_days", "trips", "zero_trip", "channels",
-                                     "kind", "action"}  # kind: item or feature (the elderly-mode switch, issue 8)
+                                     "kind", "action"}  # kind: item or feature (the elderly-mode switch)
 
 
 @pytest.mark.parametrize("query, feature, path", [
