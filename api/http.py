@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Component, Response
 
+from api.services import services
 from app.errors import AppError, ValidationFailed
 
 T = TypeVar("T", bound=BaseModel)
@@ -169,7 +170,7 @@ def requires_level(level: int) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-            citizen = getattr(request.ctx, "citizen", None) or await request.app.ctx.accounts.citizen(request.ctx.citizen_id)
+            citizen = getattr(request.ctx, "citizen", None) or await services(request).accounts.citizen(request.ctx.citizen_id)
             require_level(citizen, level)
             request.ctx.citizen = citizen
             return await handler(request, *args, **kwargs)
