@@ -18,7 +18,7 @@ from api.services import services
 from app.errors import AppError, ValidationFailed
 
 T = TypeVar("T", bound=BaseModel)
-Handler = Callable[..., Awaitable[HTTPResponse]]
+Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: the handler sent its reply itself (request.respond)
 
 AUDIENCES = ("public", "citizen", "miniprogram", "relying_party", "partner", "admin", "payment_provider")
 
@@ -169,7 +169,7 @@ def requires_level(level: int) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
             citizen = getattr(request.ctx, "citizen", None) or await services(request).accounts.citizen(request.ctx.citizen_id)
             require_level(citizen, level)
             request.ctx.citizen = citizen

@@ -9,7 +9,7 @@ may import every domain; the core cannot.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from sanic import Request, Sanic
 
@@ -30,8 +30,7 @@ from app.payments.service import PaymentService
 from app.platform import Platform
 from app.services.applications.service import ApplicationService
 from app.services.appointments.service import AppointmentService
-from app.services.cards.backends import DepartmentBackend
-from app.services.cards.service import HomeCards
+from app.services.cards.service import DepartmentBackend, HomeCards
 from app.services.catalogue.service import CatalogueService
 from app.services.ratings.service import RatingService
 from app.vouchers.licences import LicenceService
@@ -95,6 +94,6 @@ def services(request: Request) -> Services:
     return services_of(request.app)
 
 
-def services_of(app: Sanic) -> Services:
+def services_of(app: Sanic[Any, Any]) -> Services:
     found: Services = app.ctx.services
     return found

@@ -139,7 +139,7 @@ def create_app(
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     # A client sending its request slower than this (slowloris) is cut off with 408: one slow
     # phone must not hold a connection slot for minutes.
-    app.config.REQUEST_TIMEOUT = settings.request_timeout
+    app.config.REQUEST_TIMEOUT = settings.request_timeout  # type: ignore[assignment]  # typed int; Sanic takes float seconds
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS = settings.serve_docs  # off: sanic-ext registers no /docs routes at all (404)
     app.config.OAS_URL_PREFIX = "/docs"
@@ -381,7 +381,7 @@ async def readiness(platform: Platform) -> dict[str, str]:
 
 
 def _register_request_context(app: Sanic) -> None:
-    @app.on_request(priority=100)
+    @app.middleware("request", priority=100)  # as on_request(priority=100), whose declared type omits this form
     async def request_context(request: Request) -> None:
         _ensure_context(request)
         request.ctx.started = time.perf_counter()

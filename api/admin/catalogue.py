@@ -21,6 +21,12 @@ from app.services.catalogue.service import ServiceItem
 
 bp = audience_blueprint("admin_catalogue", url_prefix="/api/admin/v1", audience="admin")
 ROLE = "catalogue_admin"
+Channel = Literal["online", "offline", "mini_program"]
+
+
+def _online_only() -> list[Channel]:
+    return ["online"]
+
 
 class ItemMaterialIn(Strict):
     name: str = Field(min_length=1, max_length=100)
@@ -51,8 +57,7 @@ class ItemRequest(Strict):
     time_limit_days: int = Field(default=0, ge=0, le=365, description="Promised working days; 0 is on the spot (即办)")
     fee: str = Field(default="不收费", min_length=1, max_length=100)
     trips: int = Field(default=0, ge=0, le=10, description="Visits to an office needed; 0 is 零跑动")
-    channels: list[Literal["online", "offline", "mini_program"]] = Field(default_factory=lambda: ["online"],
-                                                                          min_length=1, max_length=3)
+    channels: list[Channel] = Field(default_factory=_online_only, min_length=1, max_length=3)
     faq: list[FaqIn] = Field(default_factory=list, max_length=30)
 
 

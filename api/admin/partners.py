@@ -149,7 +149,8 @@ async def register(request: Request) -> HTTPResponse:
         request.ctx.client, partner_id=body.id, name=body.name, formats=body.formats, status_mapping=body.status_mapping,
         rate_limit_per_minute=body.rate_limit_per_minute, daily_quota=body.daily_quota,
         contact=body.contact.model_dump(exclude_none=True), api_keys=body.api_keys,
-        signing_keys=[k.model_dump() for k in body.signing_keys], color_words=body.color_words,
+        signing_keys=[k.model_dump() for k in body.signing_keys],
+        color_words=None if body.color_words is None else {str(colour): words for colour, words in body.color_words.items()},
     )
     return reply(await partner_reply(request, partner), status=201)
 

@@ -8,7 +8,7 @@ from sanic.response import HTTPResponse
 from api.http import audience_blueprint, documented, no_content, reply, requires_level
 from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
-from app.departments.social_insurance import (InsuranceContributions, InsuredStatus, RightsRecord,
+from app.departments.social_insurance import (DocumentKind, InsuranceContributions, InsuredStatus, RightsRecord,
                                              SocialInsuranceProofList, SocialInsuranceProofView)
 from app.errors import ValidationFailed
 
@@ -80,8 +80,9 @@ async def my_proofs(request: Request) -> HTTPResponse:
             level=LEVEL_REAL_NAME, tag="social insurance")
 @requires_level(LEVEL_REAL_NAME)
 async def proof_document(request: Request, proof_id: str, ext: str) -> HTTPResponse:
+    kind: DocumentKind = "pdf" if ext == "pdf" else "png"  # the route takes no other
     document = await services(request).departments.social_insurance.proof_document(request.ctx.citizen.id, proof_id,
-                                                                                   ext)
+                                                                                   kind)
     return response.raw(document, content_type=CONTENT_TYPES[ext], headers={"Cache-Control": "private, no-store"})
 
 
