@@ -6,6 +6,7 @@ from typing import Awaitable, Callable
 
 from sanic import Request
 
+from api.services import services
 from app.config import Settings
 from app.errors import Unauthorized
 from app.security.clients import authenticate_client
@@ -22,20 +23,20 @@ def bearer_token(request: Request) -> str:
 async def citizen_guard(request: Request) -> None:
     """A valid access token of a live session: sets `request.ctx.citizen` (a snapshot), `.citizen_id`
     and `.claims`."""
-    await _session_guard(request, request.app.ctx.platform.settings.accounts.citizen_audience)
+    await _session_guard(request, services(request).platform.settings.accounts.citizen_audience)
 
 
 async def miniprogram_guard(request: Request) -> None:
     """The same, for a token issued by the mini-program login (its own audience: the two never mix)."""
-    await _session_guard(request, request.app.ctx.platform.settings.miniprogram.audience)
+    await _session_guard(request, services(request).platform.settings.miniprogram.audience)
 
 
 async def _session_guard(request: Request, audience: str) -> None:
     if request.method == "OPTIONS":
         return
-    platform = request.app.ctx.platform
+    platform = services(request).platform
     claims = platform.tokens.verify(bearer_token(request), audience)
-    request.ctx.citizen = await request.app.ctx.accounts.signed_in(claims.session_id, claims.subject)
+    request.ctx.citizen = await services(request).accounts.signed_in(claims.session_id, claims.subject)
     request.ctx.claims = claims
     request.ctx.citizen_id = claims.subject
 
@@ -49,7 +50,7 @@ def client_guard(audience: str) -> Callable[[Request], Awaitable[None]]:
     """A registered client's self-signed JWT: sets `request.ctx.client`."""
 
     async def guard(request: Request) -> None:
-        platform = request.app.ctx.platform
+        platform = services(request).platform
         request.ctx.client = await authenticate_client(
             bearer_token(request), audience, client_audience(platform.settings, audience), platform.clock, platform.cache
         )
@@ -61,7 +62,7 @@ async def payment_provider_guard(request: Request) -> None:
     """A notice signed by the payment provider (WeChat Pay: `Wechatpay-Signature` over the body, its resource
     encrypted with our APIv3 key), each delivery used once: sets `request.ctx.notice`. A missing, forged,
     stale or replayed signature is refused with 401, an unreadable notice with 400; both are logged."""
-    request.ctx.notice = await request.app.ctx.payments.authenticate_notice(request.headers, request.body or b"")
+    request.ctx.notice = await services(request).payments.authenticate_notice(request.headers, request.body or b"")
 
 
 GUARDS: dict[str, Callable[[Request], Awaitable[None]]] = {

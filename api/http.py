@@ -14,10 +14,11 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Component, Response
 
+from api.services import services
 from app.errors import AppError, ValidationFailed
 
 T = TypeVar("T", bound=BaseModel)
-Handler = Callable[..., Awaitable[HTTPResponse]]
+Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: the handler sent its reply itself (request.respond)
 
 AUDIENCES = ("public", "citizen", "miniprogram", "relying_party", "partner", "admin", "payment_provider")
 
@@ -168,8 +169,8 @@ def requires_level(level: int) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-            citizen = getattr(request.ctx, "citizen", None) or await request.app.ctx.accounts.citizen(request.ctx.citizen_id)
+        async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
+            citizen = getattr(request.ctx, "citizen", None) or await services(request).accounts.citizen(request.ctx.citizen_id)
             require_level(citizen, level)
             request.ctx.citizen = citizen
             return await handler(request, *args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
+from typing import overload
 
 # China's one time zone, Beijing time: UTC+8 all year (no daylight saving since 1991, so a fixed offset
 # gives the same wall-clock time as Asia/Shanghai for every moment since). The calendar of offices,
@@ -39,6 +40,10 @@ class MovableClock(Clock):
         self._offset = moment - datetime.now(timezone.utc)
 
 
+@overload
+def rfc3339(moment: datetime | int) -> str: ...
+@overload
+def rfc3339(moment: datetime | int | None) -> str | None: ...
 def rfc3339(moment: datetime | int | None) -> str | None:
     """Times in replies: RFC 3339 UTC with a `Z`, second precision. `moment` may be Unix seconds, as
     codes carry them (formatted without a datetime: a third of the time, on 100 results a batch)."""

@@ -6,9 +6,10 @@ operations) and are applied at start on the embedded default, or by `python -m a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from tortoise import Tortoise, connections
+from tortoise.queryset import QuerySet
 from tortoise.migrations.executor import MigrationExecutor
 
 from app.config import sqlite_path
@@ -87,3 +88,9 @@ def placeholders(conn: Any, count: int, first: int = 1) -> str:
     if conn.capabilities.dialect == "sqlite":
         return ", ".join("?" * count)
     return ", ".join(f"${number}" for number in range(first, first + count))
+
+
+async def column(query: QuerySet[Any], field: str) -> list[Any]:
+    """`field` of every row `query` selects: `values_list(field, flat=True)`, which Tortoise declares as
+    a list of tuples although with one field it returns the values themselves. Callers name the type."""
+    return cast(list[Any], await query.values_list(field, flat=True))

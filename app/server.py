@@ -16,6 +16,7 @@ import traceback
 from typing import Any
 
 import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis import exceptions as redis_exceptions
 from sanic import Request, Sanic
 from sanic.exceptions import RequestTimeout, SanicException
@@ -27,6 +28,7 @@ from tortoise.exceptions import OperationalError
 from tortoise.exceptions import ValidationError as StoredValueInvalid
 
 from api.http import dumps, reply
+from api.services import Services, services_of
 from app.integrations.face import FaceProvider
 from app.integrations.face.tencent import TencentFace
 from app.integrations.identity import IdentityAuthority
@@ -50,6 +52,7 @@ from app.errors import AppError, ValidationFailed, envelope
 from app.i18n import negotiate
 from app.jobs import add_core_jobs, start_scheduler
 from app.platform import Platform, build_platform
+from app.services.cards.backends import DepartmentBackend
 from app.services.cards.service import HomeCards, StandInBackend, exchange_backends, internal_sources, stand_in_backends
 from app.departments.service import DepartmentServices, search_features
 from app.integrations.exchange.replies import department_error, exchange_error_of
@@ -136,7 +139,7 @@ def create_app(
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     # A client sending its request slower than this (slowloris) is cut off with 408: one slow
     # phone must not hold a connection slot for minutes.
-    app.config.REQUEST_TIMEOUT = settings.request_timeout
+    app.config.REQUEST_TIMEOUT = settings.request_timeout  # type: ignore[assignment]  # typed int; Sanic takes float seconds
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS = settings.serve_docs  # off: sanic-ext registers no /docs routes at all (404)
     app.config.OAS_URL_PREFIX = "/docs"
@@ -154,71 +157,16 @@ def create_app(
         "../shared/API.md are fixed; errors always use the envelope {error: {code, message, request_id}}.",
     )
 
-    app.ctx.settings = settings
-    app.ctx.platform = platform
-    # Outside parties over their published protocols (stand-ins on loopback outside production).
-    app.ctx.sms = sms or TencentSms.from_settings(settings, template_ids)
-    app.ctx.identity = identity or TencentIdentity.from_settings(settings)
-    app.ctx.face = face or TencentFace.from_settings(settings)
-    app.ctx.sms_outbox = StandInOutbox(settings.sms.url) if settings.dev_endpoints else None
-    app.ctx.accounts = AccountService(platform, app.ctx.sms, app.ctx.identity, app.ctx.face)
-    app.ctx.health = HealthCodeService(platform, load_ruleset())
-    app.ctx.venues = VenueService(app.ctx.health)
-    app.ctx.appeals = AppealService(app.ctx.health)
-    app.ctx.risk_areas = RiskAreaService(app.ctx.health)
-    app.ctx.trust = PartnerTrustList(platform.cache)
-    app.ctx.partners = PartnerRegistry(platform, app.ctx.trust)
-    app.ctx.partner_key_feeds = PartnerKeyFeeds(platform, app.ctx.partners, app.ctx.trust)
-    app.ctx.interop = InteropService(app.ctx.health, app.ctx.trust, app.ctx.partners)
-    app.ctx.vouchers = VoucherService(platform, app.ctx.accounts.citizen)
-    app.ctx.accounts.on_identity_released.append(app.ctx.vouchers.revoke_released_identity)
-    app.ctx.licences = LicenceService(platform)
-    app.ctx.accounts.on_identity_moved.append(app.ctx.licences.move_to_owner)
-    app.ctx.accounts.on_identity_moved.append(app.ctx.health.move_to_owner)
-    app.ctx.catalogue = CatalogueService(platform, features=[elderly_presets.search_feature(), *search_features()])
-    app.ctx.ratings = RatingService(platform)
-    # Mini-programs: the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
-    app.ctx.mini_program = MiniProgramPlatform(
-        settings.miniprogram.api_url, settings.miniprogram.appid, settings.miniprogram.secret, platform.cache,
-        platform.clock, timeout=settings.miniprogram.timeout, refresh_margin=settings.miniprogram.token_refresh_margin)
-    app.ctx.mini_programs = MiniProgramService(platform, app.ctx.accounts, app.ctx.mini_program)
-    mini_program_channel = MiniProgramChannel(app.ctx.mini_program, platform.pii, platform.clock)
-    # App push (JPush) to the citizen's signed-in devices; by SMS to a citizen without one.
-    app.ctx.devices = DeviceTokens(platform)
-    app.ctx.push = JPush.from_settings(settings)
-    sms_channel = SmsChannel(app.ctx.sms, app.ctx.accounts)
-    configure_channels(Channels({"sms": sms_channel, "mini_program": mini_program_channel,
-                                 "push": PushChannel(app.ctx.push, app.ctx.devices, sms_channel)},
-                                timeout=settings.notifications.channel_timeout, first_backoff=settings.notifications.first_backoff,
-                                max_attempts=settings.notifications.max_attempts))
-    app.ctx.appointments = AppointmentService(platform)
-    app.ctx.exchange = _exchange(settings, platform)
-    app.ctx.departments = DepartmentServices(platform, app.ctx.exchange, app.ctx.licences, settled=settled_numbers)
-    app.ctx.applications = ApplicationService(platform, app.ctx.departments)
-    app.ctx.card_backends = {**_department_backends(settings), **exchange_backends(app.ctx.exchange),
-                             **internal_sources(app.ctx.health, app.ctx.vouchers)}
-    app.ctx.cards = HomeCards(platform, app.ctx.card_backends, settled=settled_numbers)
-    # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
-    app.ctx.undo = UndoService(platform, app.ctx.applications)
-    app.ctx.family = FamilyService(platform, app.ctx.accounts, app.ctx.health, app.ctx.appointments,
-                                   app.ctx.applications)
-    app.ctx.large_print = LargePrint(platform, app.ctx.health)
-    # What a citizen pays is read because they asked (citizen_request), not for their card: the same
-    # backends otherwise, one mapping (a backend swapped for the cards is swapped for payments too).
-    payable_backends = app.ctx.card_backends if app.ctx.exchange is None else \
-        {**app.ctx.card_backends, **exchange_backends(app.ctx.exchange, purpose="citizen_request")}
-    app.ctx.payments = _payments(settings, platform, payable_backends, app.ctx.licences)
-    app.ctx.readiness = lambda: readiness(platform)
-
+    app.ctx.services = services = _services(settings, platform, template_ids, sms, identity, face)
     _register_blueprints(app, settings)
-    app.ctx.access_log = AccessLog() if settings.access_log else None
     _register_request_context(app)
     _register_error_handler(app)
+    scheduler: AsyncIOScheduler | None = None
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
         await init_db(settings.resolved_database_url, migrate=not settings.production)
-        await seed(app, settings)
+        await seed(services, settings)
 
     @app.after_server_start
     async def freeze_long_lived_objects(app: Sanic) -> None:
@@ -230,35 +178,37 @@ def create_app(
 
     @app.after_server_start
     async def start_jobs(app: Sanic) -> None:
+        nonlocal scheduler
         if settings.scheduler_enabled:
-            app.ctx.scheduler = start_scheduler()
-            add_health_code_jobs(app.ctx.scheduler, app.ctx.health)
-            add_partner_key_jobs(app.ctx.scheduler, platform.cache, app.ctx.partner_key_feeds)
-            add_core_jobs(app.ctx.scheduler, platform.cache, platform.clock)
-            add_notification_jobs(app.ctx.scheduler, platform.cache, platform.clock)
-            add_appointment_jobs(app.ctx.scheduler, platform.cache, app.ctx.appointments)
-            add_payment_jobs(app.ctx.scheduler, platform.cache, app.ctx.payments)
+            scheduler = start_scheduler()
+            add_health_code_jobs(scheduler, services.health)
+            add_partner_key_jobs(scheduler, platform.cache, services.partner_key_feeds)
+            add_core_jobs(scheduler, platform.cache, platform.clock)
+            add_notification_jobs(scheduler, platform.cache, platform.clock)
+            add_appointment_jobs(scheduler, platform.cache, services.appointments)
+            add_payment_jobs(scheduler, platform.cache, services.payments)
             from app.departments.traffic import add_licence_status_jobs  # the wallet's 驾驶证 kept in step with 交管
 
-            add_licence_status_jobs(app.ctx.scheduler, platform.cache, app.ctx.departments.traffic)
+            add_licence_status_jobs(scheduler, platform.cache, services.departments.traffic)
 
     @app.before_server_stop
     async def stop_jobs(app: Sanic) -> None:
-        if getattr(app.ctx, "scheduler", None) is not None:
-            app.ctx.scheduler.shutdown(wait=False)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
-        if app.ctx.access_log is not None:
-            app.ctx.access_log.flush()
-        await app.ctx.cards.close()  # background card refreshes end before the cache and backends close
-        app.ctx.health.close()
-        await app.ctx.mini_program.close()
-        await app.ctx.push.close()
-        await app.ctx.payments.close()
-        if app.ctx.exchange is not None:
-            await app.ctx.exchange.aclose()
-        for adapter in (app.ctx.sms, app.ctx.identity, app.ctx.face, app.ctx.sms_outbox):
+        running = services_of(app)  # a test may have swapped the container (another access log)
+        if running.access_log is not None:
+            running.access_log.flush()
+        await services.cards.close()  # background card refreshes end before the cache and backends close
+        services.health.close()
+        await services.mini_program.close()
+        await services.push.close()
+        await services.payments.close()
+        if services.exchange is not None:
+            await services.exchange.aclose()
+        for adapter in (services.sms, services.identity, services.face, services.sms_outbox):
             close = getattr(adapter, "close", None)
             if close is not None:
                 await close()
@@ -266,6 +216,67 @@ def create_app(
         await close_db()
 
     return app
+
+
+def _services(settings: Settings, platform: Platform, template_ids: dict[str, str], sms: SmsGateway | None,
+              identity: IdentityAuthority | None, face: FaceProvider | None) -> Services:
+    """Every service the handlers reach, each built once with what it depends on."""
+    # Outside parties over their published protocols (stand-ins on loopback outside production).
+    sms = sms or TencentSms.from_settings(settings, template_ids)
+    identity = identity or TencentIdentity.from_settings(settings)
+    face = face or TencentFace.from_settings(settings)
+    accounts = AccountService(platform, sms, identity, face)
+    health = HealthCodeService(platform, load_ruleset())
+    trust = PartnerTrustList(platform.cache)
+    partners = PartnerRegistry(platform, trust)
+    vouchers = VoucherService(platform, accounts.citizen)
+    accounts.on_identity_released.append(vouchers.revoke_released_identity)
+    licences = LicenceService(platform)
+    accounts.on_identity_moved.append(licences.move_to_owner)
+    accounts.on_identity_moved.append(health.move_to_owner)
+    # Mini-programs: the platform adapter (HTTP), sign-in and bindings, the subscription-message channel.
+    mini_program = MiniProgramPlatform(
+        settings.miniprogram.api_url, settings.miniprogram.appid, settings.miniprogram.secret, platform.cache,
+        platform.clock, timeout=settings.miniprogram.timeout, refresh_margin=settings.miniprogram.token_refresh_margin)
+    mini_program_channel = MiniProgramChannel(mini_program, platform.pii, platform.clock)
+    # App push (JPush) to the citizen's signed-in devices; by SMS to a citizen without one.
+    devices = DeviceTokens(platform)
+    push = JPush.from_settings(settings)
+    sms_channel = SmsChannel(sms, accounts)
+    configure_channels(Channels({"sms": sms_channel, "mini_program": mini_program_channel,
+                                 "push": PushChannel(push, devices, sms_channel)},
+                                timeout=settings.notifications.channel_timeout, first_backoff=settings.notifications.first_backoff,
+                                max_attempts=settings.notifications.max_attempts))
+    appointments = AppointmentService(platform)
+    exchange = _exchange(settings, platform)
+    departments = DepartmentServices(platform, exchange, licences, settled=settled_numbers)
+    applications = ApplicationService(platform, departments)
+    card_backends: dict[str, DepartmentBackend] = {
+        **_department_backends(settings), **exchange_backends(exchange), **internal_sources(health, vouchers)}
+    # What a citizen pays is read because they asked (citizen_request), not for their card: the same
+    # backends otherwise, one mapping (a backend swapped for the cards is swapped for payments too).
+    payable_backends = card_backends if exchange is None else \
+        {**card_backends, **exchange_backends(exchange, purpose="citizen_request")}
+    return Services(
+        settings=settings, platform=platform, sms=sms, identity=identity, face=face,
+        sms_outbox=StandInOutbox(settings.sms.url) if settings.dev_endpoints else None,
+        push=push, mini_program=mini_program, exchange=exchange,
+        accounts=accounts, devices=devices, health=health, venues=VenueService(health),
+        appeals=AppealService(health), risk_areas=RiskAreaService(health), trust=trust, partners=partners,
+        partner_key_feeds=PartnerKeyFeeds(platform, partners, trust), interop=InteropService(health, trust, partners),
+        vouchers=vouchers, licences=licences,
+        catalogue=CatalogueService(platform, features=[elderly_presets.search_feature(), *search_features()]),
+        ratings=RatingService(platform), mini_programs=MiniProgramService(platform, accounts, mini_program),
+        appointments=appointments, departments=departments, applications=applications,
+        card_backends=card_backends, cards=HomeCards(platform, card_backends, settled=settled_numbers),
+        # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
+        undo=UndoService(platform, applications),
+        family=FamilyService(platform, accounts, health, appointments, applications),
+        large_print=LargePrint(platform, health),
+        payments=_payments(settings, platform, payable_backends, licences),
+        readiness=lambda: readiness(platform),
+        access_log=AccessLog() if settings.access_log else None,
+    )
 
 
 def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
@@ -293,19 +304,19 @@ def _payments(settings: Settings, platform: Platform, backends: Any, wallet: Lic
     return PaymentService(platform, provider, Payables(backends), Receipts(platform), wallet)
 
 
-async def seed(app: Sanic, settings: Settings) -> None:
+async def seed(services: Services, settings: Settings) -> None:
     """Licence types, and outside production the sample data, at every start.
 
     Every worker of a start runs this at once: each seed inserts what it finds missing and lets a
     row another worker inserted first stand (two workers on a new database once both found a fee
     missing, the second insert stopped its worker and Sanic the service). No lock: a worker starts
     even while Redis is away, and fails closed on what needs it."""
-    await app.ctx.licences.seed_licence_types()
+    await services.licences.seed_licence_types()
     if not settings.production:
-        await app.ctx.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
+        await services.catalogue.seed_sample()  # sample data: a new user sees a working catalogue
         await seed_fees()
     if settings.env == "dev":  # sample slots for the mini-program demo (python -m miniprogram_mock.client --demo)
-        await app.ctx.appointments.seed_sample_slots("gd-gat-001", "天河区政务服务中心（示例）")
+        await services.appointments.seed_sample_slots("gd-gat-001", "天河区政务服务中心（示例）")
 
 
 def _register_blueprints(app: Sanic, settings: Settings) -> None:
@@ -371,7 +382,7 @@ async def readiness(platform: Platform) -> dict[str, str]:
 
 
 def _register_request_context(app: Sanic) -> None:
-    @app.on_request(priority=100)
+    @app.middleware("request", priority=100)  # as on_request(priority=100), whose declared type omits this form
     async def request_context(request: Request) -> None:
         _ensure_context(request)
         request.ctx.started = time.perf_counter()
@@ -383,7 +394,7 @@ def _register_request_context(app: Sanic) -> None:
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
         # Path only: query strings may carry phone numbers (the dev outbox) and never reach logs.
-        requests_log = request.app.ctx.access_log
+        requests_log = services_of(request.app).access_log
         if requests_log is not None:
             elapsed = (time.perf_counter() - getattr(request.ctx, "started", time.perf_counter())) * 1000
             requests_log.record(request.method, request.path, response.status, elapsed, request.ctx.request_id)
@@ -424,7 +435,7 @@ async def _in_elderly_mode(request: Request) -> bool:
     citizen = getattr(request.ctx, "citizen", None)
     if citizen is None and getattr(request.ctx, "citizen_id", None):
         try:
-            citizen = await request.app.ctx.accounts.citizen(request.ctx.citizen_id)
+            citizen = await services_of(request.app).accounts.citizen(request.ctx.citizen_id)
         except Exception:  # the error being answered may be the database or cache itself
             return False
     return bool(getattr(citizen, "elderly_mode", False))
@@ -463,7 +474,7 @@ def to_app_error(exception: Exception, request: Request) -> AppError:
         # not retry (writes are transactions, one-time tokens fail closed), so say when to retry.
         log.warning("backend unavailable (%s) on %s %s rid=%s", type(exception).__name__, request.method,
                     request.path, request.ctx.request_id)
-        retry_after = str(request.app.ctx.settings.unavailable_retry_after)
+        retry_after = str(services_of(request.app).settings.unavailable_retry_after)
         return AppError("SERVICE_UNAVAILABLE", status=503, headers={"Retry-After": retry_after})
     # Where it failed, not what it said: exception messages may carry personal data.
     frames = "".join(traceback.format_tb(exception.__traceback__))

@@ -13,8 +13,12 @@ class FamilyLink(Model):
     """A family proxy link (亲友代办): the proxy may act for the principal while it is active and unexpired."""
 
     id = fields.CharField(pk=True, max_length=40)
-    principal = fields.ForeignKeyField("models.Citizen", related_name="proxied_by", on_delete=fields.CASCADE)
-    proxy = fields.ForeignKeyField("models.Citizen", related_name="proxy_for", on_delete=fields.CASCADE)
+    principal: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="proxied_by", on_delete=fields.CASCADE
+    )
+    proxy: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="proxy_for", on_delete=fields.CASCADE
+    )
     relation = fields.CharField(max_length=16)  # child, spouse, parent, grandchild, sibling, relative, guardian
     basis = fields.CharField(max_length=16)  # sms, hall, guardian
     status = fields.CharField(max_length=16, default="pending")  # pending, active, revoked

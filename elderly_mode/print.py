@@ -109,7 +109,7 @@ def _centred(draw: ImageDraw.ImageDraw, line: str, size: int, y: int, width: int
         font = cjk_font(size)
         box = draw.textbbox((0, 0), line, font=font)
     draw.text(((width - (box[2] - box[0])) // 2 - box[0], y - box[1]), line, fill=fill, font=font)
-    return y + (box[3] - box[1])
+    return y + int(box[3] - box[1])
 
 
 TITLES = {"zh-Hans": "健康码 · 长辈打印卡", "zh-Hant": "健康碼 · 長輩列印卡", "en": "Health code · printed card"}

@@ -278,8 +278,9 @@ class FamilyService:
         """`link` as `me` sees it: the principal sees who asks; the proxy sees the principal once they consented."""
         mine = link.proxy_id == me
         other_id, name, phone = None, None, None
-        if not mine or link.confirmed_at is not None:
-            other = await citizen_record(link.principal_id if mine else link.proxy_id)
+        other_side = link.principal_id if mine else link.proxy_id  # none: the proxy of an unanswered request
+        if other_side is not None and (not mine or link.confirmed_at is not None):
+            other = await citizen_record(other_side)
             (name, phone), other_id = self.masked(other), other.id
         return LinkView(link.id, "proxy" if mine else "principal", other_id, name, phone, link.relation, link.basis,
                         self.state(link), link.created_at, link.expires_at, link.revoked_at)
@@ -422,7 +423,9 @@ class FamilyService:
         turned down (or which was asked before the number had an account): asking again is answered from the
         cache and reaches nobody until it is forgotten."""
         request_id = await self.platform.cache.get(self._unanswered_key(proxy_id, self.platform.pii.lookup_hash(phone, "phone")))
-        return bool(request_id) and await self._unanswered_of(proxy_id, request_id) is not None
+        if not request_id:
+            return False
+        return await self._unanswered_of(proxy_id, request_id) is not None
 
     async def _unanswered(self, proxy_id: str, phone: str, relation: str) -> UnansweredRequest:
         """The proxy's request to a number without an account: the same one while it lives, as a pending link is."""
@@ -576,7 +579,7 @@ class FamilyService:
 
     def _names(self, page: dict[str, Any], child: CitizenSnapshot) -> bool:
         """Whether the page names the child by their verified name."""
-        return bool(child.name_enc) and page.get("name") == self.platform.pii.decrypt(child.name_enc, "name")
+        return bool(child.name_enc and page.get("name") == self.platform.pii.decrypt(child.name_enc, "name"))
 
     async def _activate(self, link: FamilyLink, evidence_licence_id: str | None = None) -> FamilyLink:
         now = self.platform.clock.now()

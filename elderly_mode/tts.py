@@ -167,7 +167,9 @@ def _speak(match: re.Match[str], zh: bool) -> str:
 
 def _keyed(value: str, zh: bool) -> str:
     """A word followed by its number (a case or record number): the word as written, the digits one by one."""
-    digits = _KEYED_DIGITS.search(value).group()
+    found = _KEYED_DIGITS.search(value)
+    assert found is not None  # the value matched _PATTERN's keyed group, which ends in these digits
+    digits = found.group()
     return value[:-len(digits)] + read_digits(digits, zh)
 
 
@@ -185,7 +187,9 @@ def _percent(value: str, zh: bool) -> str:
 
 def _mask(value: str, zh: bool) -> str:
     """Digits partly hidden by stars: the shown digits one by one, and that some are hidden."""
-    head, stars, tail = re.fullmatch(r"(\d*)(\*+)(\d*)", value).groups()
+    found = re.fullmatch(r"(\d*)(\*+)(\d*)", value)
+    assert found is not None  # the value matched _PATTERN's mask group, the same shape
+    head, stars, tail = found.groups()
     return (read_digits(head, zh) if head else "") + _hidden(stars, head or tail, zh) + \
         (read_digits(tail, zh) if tail else "")
 
@@ -205,7 +209,9 @@ def _year(value: str, zh: bool) -> str:
 
 def _range(value: str, zh: bool) -> str:
     """8–64 八到六十四 / eight to sixty four; with a hyphen only when it goes up, else digits (020-1234)."""
-    low, dash, high = _RANGE.fullmatch(value).groups()
+    found = _RANGE.fullmatch(value)
+    assert found is not None  # the value matched _PATTERN's range group, the same shape
+    low, dash, high = found.groups()
     if dash == "-" and not _goes_up(low, high):
         return _dashed(value, zh)
     return _quantity(low, zh) + ("到" if zh else " to ") + _quantity(high, zh)

@@ -70,7 +70,9 @@ def _letter(char: str) -> list[str]:
 def _readings(name: str) -> list[list[str]]:
     """Each character's standardised spellings, the most common first; separators left out."""
     readings: list[list[str]] = []
-    options_per_char = pinyin(name, style=Style.NORMAL, heteronym=True, errors=lambda run: [[c] for c in run])
+    # pypinyin declares its `errors` callback as returning a str; it takes the documented list of readings too.
+    options_per_char = pinyin(name, style=Style.NORMAL, heteronym=True,
+                              errors=lambda run: [[c] for c in run])  # type: ignore[arg-type,return-value]
     for char, options in zip(name, options_per_char):
         if options == [char]:
             spelt = _letter(char)
@@ -93,7 +95,9 @@ def standard_name(name: str) -> str:
     `standard_names`, without making the others)."""
     name = unicodedata.normalize("NFC", name)
     spelt = []
-    for char, reading in zip(name, lazy_pinyin(name, style=Style.NORMAL, errors=lambda run: list(run))):
+    # pypinyin declares its `errors` callback as returning a str; it takes the documented list of readings too.
+    readings = lazy_pinyin(name, style=Style.NORMAL, errors=lambda run: list(run))  # type: ignore[arg-type,return-value]
+    for char, reading in zip(name, readings):
         forms = _letter(char) if reading == char else icao_pinyin(reading)
         spelt.append(forms[0] if forms else "")
     return "".join(spelt)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.cache import Cache, LockNotAcquired
+from app.db import column
 from app.jobs import add_exclusive_job, run_exclusively
 from health_code.interop.key_feed import PartnerKeyFeeds
 from health_code.models import HealthStatus, IssuedHealthCode
@@ -32,8 +33,8 @@ async def reevaluate_due(service: HealthCodeService, batch: int = 500) -> int:
     """Re-evaluate every citizen whose status is due to change; returns how many were."""
     done = 0
     while True:
-        due = await HealthStatus.filter(next_change_at__lte=service.platform.clock.now()).order_by("next_change_at") \
-            .limit(batch).values_list("citizen_id", flat=True)
+        due: list[str] = await column(HealthStatus.filter(next_change_at__lte=service.platform.clock.now())
+                                      .order_by("next_change_at").limit(batch), "citizen_id")
         for citizen_id in due:
             try:
                 await service.evaluate(citizen_id, trigger="scheduled")

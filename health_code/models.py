@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -10,12 +12,14 @@ class HealthEvidence(Model):
     """One piece of evidence (self-declaration, test result, vaccination, travel, exposure) and its source."""
 
     id = fields.CharField(pk=True, max_length=40)
-    citizen = fields.ForeignKeyField("models.Citizen", related_name="health_evidence", on_delete=fields.CASCADE)
+    citizen: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="health_evidence", on_delete=fields.CASCADE
+    )
     kind = fields.CharField(max_length=16)
     source = fields.CharField(max_length=64)
     observed_at = fields.DatetimeField()
     recorded_at = fields.DatetimeField()
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
 
     citizen_id: str
 
@@ -29,7 +33,7 @@ class HealthStatus(Model):
 
     citizen_id = fields.CharField(pk=True, max_length=40)
     colour = fields.CharField(max_length=8)
-    reasons = fields.JSONField(default=list)
+    reasons: fields.JSONField[list[Any]] = fields.JSONField(default=list)
     rule_version = fields.CharField(max_length=32)
     evaluated_at = fields.DatetimeField()
     next_change_at = fields.DatetimeField(null=True, db_index=True)
@@ -44,7 +48,7 @@ class StatusEvaluation(Model):
     id = fields.BigIntField(pk=True)
     citizen_id = fields.CharField(max_length=40, db_index=True)
     colour = fields.CharField(max_length=8)
-    reasons = fields.JSONField(default=list)
+    reasons: fields.JSONField[list[Any]] = fields.JSONField(default=list)
     rule_version = fields.CharField(max_length=32)
     evaluated_at = fields.DatetimeField()
     trigger = fields.CharField(max_length=32)
@@ -73,7 +77,9 @@ class VenueCheckIn(Model):
 
     id = fields.CharField(pk=True, max_length=40)
     citizen_id = fields.CharField(max_length=40)
-    venue = fields.ForeignKeyField("models.Venue", related_name="check_ins", on_delete=fields.CASCADE)
+    venue: fields.ForeignKeyRelation[Venue] = fields.ForeignKeyField(
+        "models.Venue", related_name="check_ins", on_delete=fields.CASCADE
+    )
     at = fields.DatetimeField()
 
     venue_id: str
@@ -87,7 +93,9 @@ class VenueExposure(Model):
     """A window in which a confirmed case was at a venue, marked by a health administrator."""
 
     id = fields.CharField(pk=True, max_length=40)
-    venue = fields.ForeignKeyField("models.Venue", related_name="exposures", on_delete=fields.CASCADE)
+    venue: fields.ForeignKeyRelation[Venue] = fields.ForeignKeyField(
+        "models.Venue", related_name="exposures", on_delete=fields.CASCADE
+    )
     starts_at = fields.DatetimeField()
     ends_at = fields.DatetimeField()
     marked_by = fields.CharField(max_length=40)
@@ -114,7 +122,7 @@ class Appeal(Model):
     review_note = fields.CharField(max_length=500, null=True)
     override_until = fields.DatetimeField(null=True)
     # The evidence the appeal disputes, as [evidence id, rule id] pairs: an upheld appeal overrides these only.
-    judged = fields.JSONField(null=True)
+    judged: fields.JSONField[list[list[Any]] | None] = fields.JSONField(null=True)
     override_ended_at = fields.DatetimeField(null=True)  # later non-green evidence ended the override early
     ended_by = fields.CharField(max_length=40, null=True)  # the evidence that ended it
 

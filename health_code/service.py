@@ -22,7 +22,7 @@ from app import audit
 from app.accounts.service import CitizenSnapshot, citizen_with_id_number, normalize_id_number
 from app.cache import ParsedOnce, cache_lock
 from app.clock import CHINA_TZ
-from app.db import placeholders
+from app.db import column, placeholders
 from app.errors import AppError, Conflict, Forbidden, Unavailable, ValidationFailed
 from app.security.clients import AuthenticatedClient
 from app.ids import new_id
@@ -203,6 +203,7 @@ class HealthCodeService:
         if appeal is None:
             return self.rules.evaluate(evidence, now)
         judged = await self._judged(appeal, evidence, now)
+        assert appeal.override_until is not None  # chosen by override_until__gt
         judgement = self.rules.judge(evidence, now, UpheldAppeal(judged, appeal.override_until))
         if judgement.ends_override is not None:
             await self._end_override(appeal, judgement.ends_override.rule_id, now)
@@ -213,8 +214,8 @@ class HealthCodeService:
         the evidence recorded by the time it was made, up to the colour it disputed."""
         if appeal.judged is not None:
             return frozenset((evidence_id, rule_id) for evidence_id, rule_id in appeal.judged)
-        known = set(await HealthEvidence.filter(citizen_id=appeal.citizen_id, recorded_at__lte=appeal.created_at)
-                    .values_list("id", flat=True))
+        known: set[str] = set(await column(
+            HealthEvidence.filter(citizen_id=appeal.citizen_id, recorded_at__lte=appeal.created_at), "id"))
         disputed = self.rules.disputed((e for e in evidence if e.id in known), now)
         colours = {rule.id: rule.colour for rule in self.rules.rules}
         return frozenset(pair for pair in disputed if not worse(colours[pair[1]], appeal.colour))
@@ -457,7 +458,7 @@ class HealthCodeService:
         after a cache restart, and so that a later change of status reaches the code. A scan finds the
         holder in the code's entry in the cache (PAYLOAD_KEY); this row is read for a code the cache does
         not know (`holders_of`)."""
-        return await IssuedHealthCode.create(code_id=claims.code_id.hex(), citizen_id=citizen_id,
+        return await IssuedHealthCode.create(using_db=None, code_id=claims.code_id.hex(), citizen_id=citizen_id,
                                              issued_at=utc(claims.issued_at), expires_at=utc(claims.expires_at),
                                              colour=claims.colour, **details)
 
@@ -493,7 +494,7 @@ class HealthCodeService:
     async def _refuse_if_behind(self, row: IssuedHealthCode) -> None:
         """A code signed from a status read just before a change, and stored just after the change looked
         for codes to refuse, is refused here: the status is read again once the code is stored."""
-        colour_now = await HealthStatus.filter(citizen_id=row.citizen_id).values_list("colour", flat=True)
+        colour_now: list[str] = await column(HealthStatus.filter(citizen_id=row.citizen_id), "colour")
         if colour_now and worse(colour_now[0], row.colour):
             await self._refuse([row], colour_now[0])
 
@@ -528,7 +529,7 @@ class HealthCodeService:
         results: list[tuple[codec.CodeClaims | codec.CodeError, str | None]] = []
         unknown: list[int] = []
         for index, entry in enumerate(known):
-            values = ujson.loads(entry) if entry is not None else ()
+            values: Sequence[Any] = ujson.loads(entry) if entry is not None else ()
             if len(values) != ENTRY_LENGTH:  # not cached, a status change's mark, an older worker's entry: checked below
                 unknown.append(index)
                 results.append(_CHECKED_BELOW)
@@ -667,7 +668,7 @@ def children_allowed() -> Iterator[None]:
     Our helpers are stopped with the worker (`close`), and a helper whose parent is gone ends on
     the closed pipe of its work queue, which is the guarantee the rule is there for.
     """
-    config = multiprocessing.current_process()._config  # the daemon flag the check reads
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]  # private: the daemon flag the check reads
     daemonic = config.get("daemon", False)
     config["daemon"] = False
     try:

@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.errors import ValidationFailed
 from app.security.clients import AuthenticatedClient
@@ -137,8 +138,8 @@ async def queue(request: Request) -> HTTPResponse:
     status = request.args.get("status", "under_review")
     if status not in STATUSES:
         raise ValidationFailed([{"field": "status", "problem": "one of " + ", ".join(STATUSES)}])
-    views = await request.app.ctx.applications.queue(request.ctx.client, status, request.args.get("item_id") or None,
-                                                     limit_arg(request))
+    views = await services(request).applications.queue(request.ctx.client, status, request.args.get("item_id") or None,
+                                                       limit_arg(request))
     return reply({"items": [clerk_view(v, request.ctx.language, full=False) for v in views]})
 
 
@@ -147,7 +148,7 @@ async def queue(request: Request) -> HTTPResponse:
             reply_model=ClerkApplication, tag="applications")
 async def open_application(request: Request, application_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
-    view = await request.app.ctx.applications.open_for_clerk(request.ctx.client, application_id)
+    view = await services(request).applications.open_for_clerk(request.ctx.client, application_id)
     return reply(clerk_view(view, request.ctx.language))
 
 
@@ -156,7 +157,7 @@ async def open_application(request: Request, application_id: str) -> HTTPRespons
             reply_model=ClerkApplication, tag="applications")
 async def claim(request: Request, application_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
-    view = await request.app.ctx.applications.claim(request.ctx.client, application_id)
+    view = await services(request).applications.claim(request.ctx.client, application_id)
     return reply(clerk_view(view, request.ctx.language))
 
 
@@ -166,7 +167,7 @@ async def claim(request: Request, application_id: str) -> HTTPResponse:
 async def decide(request: Request, application_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
     body = parse_body(request, DecisionIn)
-    view = await request.app.ctx.applications.decide(request.ctx.client, application_id, body.decision, body.note)
+    view = await services(request).applications.decide(request.ctx.client, application_id, body.decision, body.note)
     return reply(clerk_view(view, request.ctx.language))
 
 
@@ -176,7 +177,7 @@ async def decide(request: Request, application_id: str) -> HTTPResponse:
 async def complete(request: Request, application_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
     body = parse_body(request, CompletionIn)
-    view = await request.app.ctx.applications.complete(request.ctx.client, application_id, body.note)
+    view = await services(request).applications.complete(request.ctx.client, application_id, body.note)
     return reply(clerk_view(view, request.ctx.language))
 
 
@@ -189,7 +190,7 @@ def rules_out(item: ServiceItem) -> dict[str, Any]:
             reply_model=RulesOut, tag="applications")
 async def get_rules(request: Request, item_id: str) -> HTTPResponse:
     require_any_role(request.ctx.client, CATALOGUE_ADMIN, CLERK)
-    return reply(rules_out(await request.app.ctx.applications.rules_of(request.ctx.client, item_id)))
+    return reply(rules_out(await services(request).applications.rules_of(request.ctx.client, item_id)))
 
 
 @bp.put("/services/<item_id:str>/approval-rules")
@@ -200,7 +201,7 @@ async def get_rules(request: Request, item_id: str) -> HTTPResponse:
 async def set_rules(request: Request, item_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CATALOGUE_ADMIN)
     body = parse_body(request, RulesIn)
-    item = await request.app.ctx.applications.set_rules(request.ctx.client, item_id, body.rules)
+    item = await services(request).applications.set_rules(request.ctx.client, item_id, body.rules)
     return reply(rules_out(item))
 
 
@@ -212,7 +213,7 @@ async def rating_stats(request: Request) -> HTTPResponse:
     item_id, department_id = request.args.get("item_id") or None, request.args.get("department_id") or None
     if item_id and department_id:
         raise ValidationFailed([{"field": "item_id", "problem": "give item_id or department_id, not both"}])
-    stats = await request.app.ctx.ratings.stats(request.ctx.client, item_id=item_id, department_id=department_id)
+    stats = await services(request).ratings.stats(request.ctx.client, item_id=item_id, department_id=department_id)
     return reply({"item_id": item_id, "department_id": department_id, "count": stats.count, "average": stats.average,
                   "good_rate": stats.good_rate, "bad_count": stats.bad_count, "distribution": stats.distribution,
                   "top_tags": stats.top_tags, "follow_up_cases": stats.cases})
@@ -234,9 +235,9 @@ async def follow_up_cases(request: Request) -> HTTPResponse:
     state = request.args.get("state") or None
     if state not in (None, "open", "overdue", "answered"):
         raise ValidationFailed([{"field": "state", "problem": "open, overdue or answered"}])
-    cases = await request.app.ctx.ratings.cases(request.ctx.client, request.args.get("department_id") or None, state,
-                                                limit_arg(request))
-    now = request.app.ctx.platform.clock.now()
+    cases = await services(request).ratings.cases(request.ctx.client, request.args.get("department_id") or None, state,
+                                                  limit_arg(request))
+    now = services(request).platform.clock.now()
     return reply({"items": [case_out(c, now) for c in cases]})
 
 
@@ -246,6 +247,6 @@ async def follow_up_cases(request: Request) -> HTTPResponse:
 async def answer_case(request: Request, case_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
     body = parse_body(request, AnswerIn)
-    case = await request.app.ctx.ratings.answer_case(request.ctx.client, case_id, body.answer)
+    case = await services(request).ratings.answer_case(request.ctx.client, case_id, body.answer)
     await case.fetch_related("rating")
-    return reply(case_out(case, request.app.ctx.platform.clock.now()))
+    return reply(case_out(case, services(request).platform.clock.now()))

@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 from api.citizen.appointments import Slot, SlotList, day_arg, slot_reply
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.services.appointments.service import OFFICE_ROLE
 
@@ -39,8 +40,8 @@ class BookingList(BaseModel):
 async def publish(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(OFFICE_ROLE)
     body = parse_body(request, SlotRequest)
-    slot = await request.app.ctx.appointments.publish_slot(request.ctx.client, body.item_id, body.office,
-                                                           body.starts_at, body.ends_at, body.capacity)
+    slot = await services(request).appointments.publish_slot(request.ctx.client, body.item_id, body.office,
+                                                             body.starts_at, body.ends_at, body.capacity)
     return reply(slot_reply(slot), status=201)
 
 
@@ -50,7 +51,7 @@ async def publish(request: Request) -> HTTPResponse:
 async def slots(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(OFFICE_ROLE)
     day = day_arg(request) if request.args.get("day") else None
-    found = await request.app.ctx.appointments.office_slots(request.args.get("item_id") or None, day)
+    found = await services(request).appointments.office_slots(request.args.get("item_id") or None, day)
     return reply(SlotList(items=[slot_reply(s) for s in found]))
 
 
@@ -58,5 +59,5 @@ async def slots(request: Request) -> HTTPResponse:
 @documented("The live bookings of a slot (role office)", reply_model=BookingList, tag="admin")
 async def bookings(request: Request, slot_id: str) -> HTTPResponse:
     request.ctx.client.require_role(OFFICE_ROLE)
-    rows = await request.app.ctx.appointments.bookings(slot_id)
+    rows = await services(request).appointments.bookings(slot_id)
     return reply(BookingList(items=[Booking(id=r.id, status=r.status, created_at=rfc3339(r.created_at)) for r in rows]))

@@ -14,12 +14,19 @@ from sanic.response import HTTPResponse
 from api.citizen.services import Faq, ItemHeading, summary_of
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.services.catalogue.service import ItemDraft
 from app.services.catalogue.service import ServiceItem
 
 bp = audience_blueprint("admin_catalogue", url_prefix="/api/admin/v1", audience="admin")
 ROLE = "catalogue_admin"
+Channel = Literal["online", "offline", "mini_program"]
+
+
+def _online_only() -> list[Channel]:
+    return ["online"]
+
 
 class ItemMaterialIn(Strict):
     name: str = Field(min_length=1, max_length=100)
@@ -50,8 +57,7 @@ class ItemRequest(Strict):
     time_limit_days: int = Field(default=0, ge=0, le=365, description="Promised working days; 0 is on the spot (即办)")
     fee: str = Field(default="不收费", min_length=1, max_length=100)
     trips: int = Field(default=0, ge=0, le=10, description="Visits to an office needed; 0 is 零跑动")
-    channels: list[Literal["online", "offline", "mini_program"]] = Field(default_factory=lambda: ["online"],
-                                                                          min_length=1, max_length=3)
+    channels: list[Channel] = Field(default_factory=_online_only, min_length=1, max_length=3)
     faq: list[FaqIn] = Field(default_factory=list, max_length=30)
 
 
@@ -92,7 +98,7 @@ def admin_view(item: ServiceItem) -> dict:
 async def create_item(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
     body = parse_body(request, ItemRequest)
-    item = await request.app.ctx.catalogue.create_item(request.ctx.client.id, draft_of(body))
+    item = await services(request).catalogue.create_item(request.ctx.client.id, draft_of(body))
     return reply(admin_view(item), status=201)
 
 
@@ -100,7 +106,7 @@ async def create_item(request: Request) -> HTTPResponse:
 @documented("A catalogue item in any status (role catalogue_admin)", reply_model=AdminItem, tag="admin")
 async def get_item(request: Request, item_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    return reply(admin_view(await request.app.ctx.catalogue.admin_item(item_id)))
+    return reply(admin_view(await services(request).catalogue.admin_item(item_id)))
 
 
 @bp.put("/services/<item_id:str>")
@@ -109,7 +115,7 @@ async def get_item(request: Request, item_id: str) -> HTTPResponse:
 async def update_item(request: Request, item_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
     body = parse_body(request, ItemRequest)
-    item = await request.app.ctx.catalogue.update_item(request.ctx.client.id, item_id, draft_of(body))
+    item = await services(request).catalogue.update_item(request.ctx.client.id, item_id, draft_of(body))
     return reply(admin_view(item))
 
 
@@ -118,7 +124,7 @@ async def update_item(request: Request, item_id: str) -> HTTPResponse:
             reply_model=AdminItem, tag="admin")
 async def publish_item(request: Request, item_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    return reply(admin_view(await request.app.ctx.catalogue.publish(request.ctx.client.id, item_id)))
+    return reply(admin_view(await services(request).catalogue.publish(request.ctx.client.id, item_id)))
 
 
 @bp.post("/services/<item_id:str>/retire")
@@ -126,4 +132,4 @@ async def publish_item(request: Request, item_id: str) -> HTTPResponse:
             reply_model=AdminItem, tag="admin")
 async def retire_item(request: Request, item_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    return reply(admin_view(await request.app.ctx.catalogue.retire(request.ctx.client.id, item_id)))
+    return reply(admin_view(await services(request).catalogue.retire(request.ctx.client.id, item_id)))

@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 
 bp = audience_blueprint("admin_family", url_prefix="/api/admin/v1/family", audience="admin")
@@ -40,8 +41,8 @@ class RevokedReply(BaseModel):
 async def hall_code(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(HALL_ROLE)
     body = parse_body(request, HallCodeRequest)
-    sent = await request.app.ctx.family.hall_code(request.ctx.client, body.principal_id_number, body.proxy_phone,
-                                                  body.relation)
+    sent = await services(request).family.hall_code(request.ctx.client, body.principal_id_number, body.proxy_phone,
+                                                    body.relation)
     return reply(HallCodeReply(link_id=sent.link.id, code=sent.code or "", expires_in=sent.expires_in), status=201)
 
 
@@ -50,5 +51,5 @@ async def hall_code(request: Request) -> HTTPResponse:
             reply_model=RevokedReply, tag="admin")
 async def revoke(request: Request, link_id: str) -> HTTPResponse:
     request.ctx.client.require_role(HALL_ROLE)
-    link = await request.app.ctx.family.revoke_by_hall(request.ctx.client, link_id)
+    link = await services(request).family.revoke_by_hall(request.ctx.client, link_id)
     return reply(RevokedReply(link_id=link.id, status=link.status, revoked_at=rfc3339(link.revoked_at)))

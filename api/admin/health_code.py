@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.errors import ValidationFailed
 from health_code.codec import CodeError, StatusChanged
@@ -53,7 +54,7 @@ class VerifyReply(BaseModel):
 async def post_test_result(request: Request) -> HTTPResponse:
     request.ctx.client.require_role("lab")
     body = parse_body(request, TestResultRequest)
-    status = await request.app.ctx.health.record_department_evidence(
+    status = await services(request).health.record_department_evidence(
         request.ctx.client, body.id_number, "test_result", body.sampled_at,
         {"result": body.result, "sample_id": body.sample_id}, action="test_result_posted",
     )
@@ -74,7 +75,7 @@ class VaccinationRequest(Strict):
 async def post_vaccination(request: Request) -> HTTPResponse:
     request.ctx.client.require_role("vaccinator")
     body = parse_body(request, VaccinationRequest)
-    status = await request.app.ctx.health.record_department_evidence(
+    status = await services(request).health.record_department_evidence(
         request.ctx.client, body.id_number, "vaccination", body.administered_at,
         {"vaccine": body.vaccine, "dose": body.dose, "complete": body.complete}, action="vaccination_posted",
     )
@@ -88,7 +89,7 @@ async def verify_code(request: Request) -> HTTPResponse:
     request.ctx.client.require_role("verifier")
     body = parse_body(request, VerifyRequest)
     try:
-        claims = await request.app.ctx.health.verify_for(request.ctx.client, body.payload, body.purpose)
+        claims = await services(request).health.verify_for(request.ctx.client, body.payload, body.purpose)
     except CodeError as exc:
         return reply(VerifyReply(valid=False, error=exc.code, color=None, issuer=None, expires_at=None, subject_masked=None,
                                  current_color=exc.colour_now if isinstance(exc, StatusChanged) else None))
@@ -123,7 +124,7 @@ class ExposureReply(BaseModel):
 async def register_venue(request: Request) -> HTTPResponse:
     request.ctx.client.require_role("venue_owner")
     body = parse_body(request, VenueRequest)
-    venue, code = await request.app.ctx.venues.register(request.ctx.client, body.name, body.address, body.region_code)
+    venue, code = await services(request).venues.register(request.ctx.client, body.name, body.address, body.region_code)
     return reply(VenueReply(id=venue.id, name=venue.name, venue_code=code), status=201)
 
 
@@ -133,7 +134,7 @@ async def register_venue(request: Request) -> HTTPResponse:
 async def mark_exposure(request: Request, venue_id: str) -> HTTPResponse:
     request.ctx.client.require_role("health_admin")
     body = parse_body(request, ExposureRequest)
-    affected = await request.app.ctx.venues.mark_exposure(request.ctx.client, venue_id, body.starts_at, body.ends_at)
+    affected = await services(request).venues.mark_exposure(request.ctx.client, venue_id, body.starts_at, body.ends_at)
     return reply(ExposureReply(affected=affected), status=201)
 
 
@@ -177,8 +178,8 @@ async def pending_appeals(request: Request) -> HTTPResponse:
     state = request.args.get("state", "pending")
     if state not in APPEAL_LISTS:
         raise ValidationFailed([{"field": "state", "problem": "one of " + ", ".join(APPEAL_LISTS)}])
-    rows = await request.app.ctx.appeals.listed_for(request.ctx.client, state, limit_arg(request))
-    codes = {rule.id: rule.code for rule in request.app.ctx.health.rules.all_reasons()}
+    rows = await services(request).appeals.listed_for(request.ctx.client, state, limit_arg(request))
+    codes = {rule.id: rule.code for rule in services(request).health.rules.all_reasons()}
     return reply(PendingAppeals(items=[appeal_out(a, codes) for a in rows]))
 
 
@@ -201,8 +202,8 @@ def appeal_out(appeal: Appeal, codes: dict[str, int]) -> PendingAppeal:
 async def decide_appeal(request: Request, appeal_id: str) -> HTTPResponse:
     request.ctx.client.require_role("health_admin")
     body = parse_body(request, DecisionRequest)
-    appeal = await request.app.ctx.appeals.decide(request.ctx.client, appeal_id, body.decision == "approve", body.note,
-                                                  body.override_hours)
+    appeal = await services(request).appeals.decide(request.ctx.client, appeal_id, body.decision == "approve", body.note,
+                                                    body.override_hours)
     return reply(Decision(id=appeal.id, status=appeal.status, override_until=rfc3339(appeal.override_until)))
 
 
@@ -234,8 +235,8 @@ def risk_area_reply(area, reevaluated: int) -> RiskAreaReply:
 async def add_risk_area(request: Request) -> HTTPResponse:
     request.ctx.client.require_role("health_admin")
     body = parse_body(request, RiskAreaRequest)
-    area, count = await request.app.ctx.risk_areas.add(request.ctx.client, body.region_code, body.level,
-                                                       body.effective_from, body.effective_to)
+    area, count = await services(request).risk_areas.add(request.ctx.client, body.region_code, body.level,
+                                                         body.effective_from, body.effective_to)
     return reply(risk_area_reply(area, count), status=201)
 
 
@@ -244,7 +245,7 @@ async def add_risk_area(request: Request) -> HTTPResponse:
             reply_model=RiskAreaReply, tag="admin")
 async def end_risk_area(request: Request, area_id: str) -> HTTPResponse:
     request.ctx.client.require_role("health_admin")
-    area, count = await request.app.ctx.risk_areas.end(request.ctx.client, area_id)
+    area, count = await services(request).risk_areas.end(request.ctx.client, area_id)
     return reply(risk_area_reply(area, count))
 
 
@@ -252,5 +253,5 @@ async def end_risk_area(request: Request, area_id: str) -> HTTPResponse:
 @documented("Organisation: the venue code as a PNG poster to print (only for its own venues)", tag="admin")
 async def venue_poster(request: Request, venue_id: str) -> HTTPResponse:
     request.ctx.client.require_role("venue_owner")
-    image = await request.app.ctx.venues.poster(request.ctx.client, venue_id)
+    image = await services(request).venues.poster(request.ctx.client, venue_id)
     return response.raw(image, content_type="image/png")

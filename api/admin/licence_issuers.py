@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.vouchers.licences import DOCUMENT_TYP, LicenceIssue, LicenceView
 
@@ -93,7 +94,7 @@ def type_reply(row) -> dict:
 async def issue_licence(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(ISSUER)
     body = parse_body(request, IssueRequest)
-    view = await request.app.ctx.licences.issue_licence(request.ctx.client, LicenceIssue(**body.model_dump()))
+    view = await services(request).licences.issue_licence(request.ctx.client, LicenceIssue(**body.model_dump()))
     return reply(issued(view), status=201)
 
 
@@ -103,7 +104,7 @@ async def issue_licence(request: Request) -> HTTPResponse:
 async def push_status(request: Request, licence_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ISSUER)
     body = parse_body(request, StatusRequest)
-    view = await request.app.ctx.licences.update_status(request.ctx.client, licence_id, body.status, body.reason)
+    view = await services(request).licences.update_status(request.ctx.client, licence_id, body.status, body.reason)
     return reply(issued(view))
 
 
@@ -114,7 +115,7 @@ async def licence_types(request: Request) -> HTTPResponse:
     client = request.ctx.client
     if ADMIN not in client.roles:
         client.require_role(ISSUER)
-    rows = await request.app.ctx.licences.licence_types()
+    rows = await services(request).licences.licence_types()
     return reply({"items": [type_reply(r) for r in rows]})
 
 
@@ -124,5 +125,5 @@ async def licence_types(request: Request) -> HTTPResponse:
 async def assign_issuer(request: Request, code: str) -> HTTPResponse:
     request.ctx.client.require_role(ADMIN)
     body = parse_body(request, IssuerRequest)
-    row = await request.app.ctx.licences.assign_issuer(request.ctx.client, code, body.client_id)
+    row = await services(request).licences.assign_issuer(request.ctx.client, code, body.client_id)
     return reply(type_reply(row))

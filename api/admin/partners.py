@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.security.keys import b64url
 
@@ -131,7 +132,7 @@ def feed_item(feed: Any) -> dict[str, Any]:
 
 
 async def partner_reply(request: Request, partner: Any) -> dict[str, Any]:
-    keys = await request.app.ctx.partners.keys_of(partner.id)
+    keys = await services(request).partners.keys_of(partner.id)
     return {"id": partner.id, "name": partner.name, "status": partner.status, "formats": partner.formats,
             "status_mapping": partner.status_mapping, "color_words": partner.color_words,
             "rate_limit_per_minute": partner.rate_limit_per_minute,
@@ -144,11 +145,12 @@ async def partner_reply(request: Request, partner: Any) -> dict[str, Any]:
 async def register(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
     body = parse_body(request, PartnerRequest)
-    partner = await request.app.ctx.partners.register(
+    partner = await services(request).partners.register(
         request.ctx.client, partner_id=body.id, name=body.name, formats=body.formats, status_mapping=body.status_mapping,
         rate_limit_per_minute=body.rate_limit_per_minute, daily_quota=body.daily_quota,
         contact=body.contact.model_dump(exclude_none=True), api_keys=body.api_keys,
-        signing_keys=[k.model_dump() for k in body.signing_keys], color_words=body.color_words,
+        signing_keys=[k.model_dump() for k in body.signing_keys],
+        color_words=None if body.color_words is None else {str(colour): words for colour, words in body.color_words.items()},
     )
     return reply(await partner_reply(request, partner), status=201)
 
@@ -157,7 +159,7 @@ async def register(request: Request) -> HTTPResponse:
 @documented("A partner region and its keys", reply_model=PartnerReply, tag="admin")
 async def show(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    return reply(await partner_reply(request, await request.app.ctx.partners.get(partner_id)))
+    return reply(await partner_reply(request, await services(request).partners.get(partner_id)))
 
 
 @bp.patch("/<partner_id>")
@@ -167,7 +169,7 @@ async def change(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
     body = parse_body(request, PartnerChange)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    partner = await request.app.ctx.partners.update(request.ctx.client, partner_id, changes)
+    partner = await services(request).partners.update(request.ctx.client, partner_id, changes)
     return reply(await partner_reply(request, partner))
 
 
@@ -177,7 +179,7 @@ async def change(request: Request, partner_id: str) -> HTTPResponse:
 async def add_signing_key(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
     body = parse_body(request, SigningKeySpec)
-    key = await request.app.ctx.partners.add_signing_key(request.ctx.client, partner_id, body.model_dump())
+    key = await services(request).partners.add_signing_key(request.ctx.client, partner_id, body.model_dump())
     return reply(key_item(key), status=201)
 
 
@@ -185,7 +187,7 @@ async def add_signing_key(request: Request, partner_id: str) -> HTTPResponse:
 @documented("Revoke a code-signing key: codes it signed fail at once", reply_model=PartnerKeyItem, tag="admin")
 async def revoke_signing_key(request: Request, partner_id: str, kid: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    key = await request.app.ctx.partners.revoke_signing_key(request.ctx.client, partner_id, kid)
+    key = await services(request).partners.revoke_signing_key(request.ctx.client, partner_id, kid)
     return reply(key_item(key))
 
 
@@ -194,7 +196,7 @@ async def revoke_signing_key(request: Request, partner_id: str, kid: str) -> HTT
 async def add_api_key(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
     body = parse_body(request, ApiKeyRequest)
-    key = await request.app.ctx.partners.add_api_key(request.ctx.client, partner_id, body.jwk, body.expires_at)
+    key = await services(request).partners.add_api_key(request.ctx.client, partner_id, body.jwk, body.expires_at)
     return reply({"kid": key.kid, "expires_at": rfc3339(key.expires_at)}, status=201)
 
 
@@ -202,7 +204,7 @@ async def add_api_key(request: Request, partner_id: str) -> HTTPResponse:
 @documented("Revoke an API key", tag="admin")
 async def revoke_api_key(request: Request, partner_id: str, kid: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    await request.app.ctx.partners.revoke_api_key(request.ctx.client, partner_id, kid)
+    await services(request).partners.revoke_api_key(request.ctx.client, partner_id, kid)
     return reply({"kid": kid, "revoked": True})
 
 
@@ -211,7 +213,7 @@ async def revoke_api_key(request: Request, partner_id: str, kid: str) -> HTTPRes
             "more); the secret is in this reply only", reply_model=NewHolderKeyReply, status=201, tag="admin")
 async def make_holder_key(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    key, secret = await request.app.ctx.partners.make_holder_key(request.ctx.client, partner_id)
+    key, secret = await services(request).partners.make_holder_key(request.ctx.client, partner_id)
     return reply({**holder_key_item(key), "key": b64url(secret)}, status=201, headers={"Cache-Control": "no-store"})
 
 
@@ -219,7 +221,7 @@ async def make_holder_key(request: Request, partner_id: str) -> HTTPResponse:
 @documented("The partner's holder keys and how long each is accepted (never the secrets)", tag="admin")
 async def list_holder_keys(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    keys = await request.app.ctx.partners.holder_keys_of(partner_id)
+    keys = await services(request).partners.holder_keys_of(partner_id)
     return reply({"items": [holder_key_item(k) for k in keys]})
 
 
@@ -228,7 +230,7 @@ async def list_holder_keys(request: Request, partner_id: str) -> HTTPResponse:
             tag="admin")
 async def withdraw_holder_key(request: Request, partner_id: str, key_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    key = await request.app.ctx.partners.withdraw_holder_key(request.ctx.client, partner_id, key_id)
+    key = await services(request).partners.withdraw_holder_key(request.ctx.client, partner_id, key_id)
     return reply(holder_key_item(key))
 
 
@@ -238,7 +240,7 @@ async def withdraw_holder_key(request: Request, partner_id: str, key_id: str) ->
 async def register_key_feed(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
     body = parse_body(request, KeyFeedRequest)
-    feed = await request.app.ctx.partner_key_feeds.register(request.ctx.client, partner_id, body.url, body.signer_jwk)
+    feed = await services(request).partner_key_feeds.register(request.ctx.client, partner_id, body.url, body.signer_jwk)
     return reply(feed_item(feed))
 
 
@@ -246,7 +248,7 @@ async def register_key_feed(request: Request, partner_id: str) -> HTTPResponse:
 @documented("The partner's key feed and how its last keys document fared", reply_model=KeyFeedReply, tag="admin")
 async def show_key_feed(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    return reply(feed_item(await request.app.ctx.partner_key_feeds.get(partner_id)))
+    return reply(feed_item(await services(request).partner_key_feeds.get(partner_id)))
 
 
 @bp.post("/<partner_id>/key-feed/refresh")
@@ -254,7 +256,7 @@ async def show_key_feed(request: Request, partner_id: str) -> HTTPResponse:
             reply_model=KeyFeedReply, tag="admin")
 async def refresh_key_feed(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    feeds = request.app.ctx.partner_key_feeds
+    feeds = services(request).partner_key_feeds
     feed = await feeds.get(partner_id)
     await feeds.refresh(feed)
     return reply(feed_item(feed))
@@ -264,5 +266,5 @@ async def refresh_key_feed(request: Request, partner_id: str) -> HTTPResponse:
 @documented("Stop reading the partner's key feed; the keys it brought stay", tag="admin")
 async def remove_key_feed(request: Request, partner_id: str) -> HTTPResponse:
     request.ctx.client.require_role(ROLE)
-    await request.app.ctx.partner_key_feeds.remove(request.ctx.client, partner_id)
+    await services(request).partner_key_feeds.remove(request.ctx.client, partner_id)
     return reply({"partner": partner_id, "removed": True})

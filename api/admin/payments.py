@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 from api.citizen.payments import PaymentOut, payment_out
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.errors import ValidationFailed
 from app.payments.models import DiscrepancyCase, Refund
@@ -54,7 +55,7 @@ async def read_payment(request: Request, payment_id: str) -> HTTPResponse:
     purpose = (request.args.get("purpose") or "").strip()
     if not 2 <= len(purpose) <= 200:
         raise ValidationFailed([{"field": "purpose", "problem": "2-200 characters saying why"}])
-    view = await request.app.ctx.payments.for_admin(request.ctx.client, payment_id, purpose)
+    view = await services(request).payments.for_admin(request.ctx.client, payment_id, purpose)
     return reply(payment_out(view, request.ctx.language))
 
 
@@ -64,7 +65,7 @@ async def read_payment(request: Request, payment_id: str) -> HTTPResponse:
 async def refund(request: Request, payment_id: str) -> HTTPResponse:
     request.ctx.client.require_role(PAYMENTS_ADMIN)
     body = parse_body(request, RefundIn)
-    made = await request.app.ctx.payments.refund(request.ctx.client, payment_id, body.amount_fen, body.reason)
+    made = await services(request).payments.refund(request.ctx.client, payment_id, body.amount_fen, body.reason)
     return reply(refund_out(made), status=201)
 
 
@@ -75,7 +76,7 @@ async def refund(request: Request, payment_id: str) -> HTTPResponse:
 async def reconcile(request: Request) -> HTTPResponse:
     request.ctx.client.require_role(PAYMENTS_ADMIN)
     body = parse_body(request, ReconciliationIn)
-    report = await request.app.ctx.payments.reconcile(body.date, ran_by=request.ctx.client.id)
+    report = await services(request).payments.reconcile(body.date, ran_by=request.ctx.client.id)
     return reply({"statement_date": report.statement_date.isoformat(), "lines": report.lines, "matched": report.matched,
                   "new_cases": report.new_cases, "discrepancies": [case_out(c) for c in report.discrepancies],
                   "refunds": report.refunds, "refunded_fen": report.refunded_fen})
@@ -88,7 +89,7 @@ async def discrepancies(request: Request) -> HTTPResponse:
     status = request.args.get("status")
     if status not in (None, "open", "resolved"):
         raise ValidationFailed([{"field": "status", "problem": "open or resolved"}])
-    cases = await request.app.ctx.payments.discrepancies(status)
+    cases = await services(request).payments.discrepancies(status)
     return reply({"items": [case_out(c) for c in cases]})
 
 
@@ -97,5 +98,5 @@ async def discrepancies(request: Request) -> HTTPResponse:
 async def resolve(request: Request, case_id: str) -> HTTPResponse:
     request.ctx.client.require_role(PAYMENTS_ADMIN)
     body = parse_body(request, ResolutionIn)
-    case = await request.app.ctx.payments.resolve_case(request.ctx.client, case_id, body.resolution)
+    case = await services(request).payments.resolve_case(request.ctx.client, case_id, body.resolution)
     return reply(case_out(case))

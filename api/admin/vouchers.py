@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 
 bp = audience_blueprint("admin_vouchers", url_prefix="/api/admin/v1", audience="admin")
 
@@ -30,5 +31,5 @@ class RevocationReply(BaseModel):
 async def revoke(request: Request) -> HTTPResponse:
     request.ctx.client.require_role("id_authority")
     body = parse_body(request, RevocationRequest)
-    voucher = await request.app.ctx.vouchers.revoke_by_id_number(request.ctx.client, body.id_number, body.reason)
+    voucher = await services(request).vouchers.revoke_by_id_number(request.ctx.client, body.id_number, body.reason)
     return reply(RevocationReply(voucher=voucher.id, status=voucher.status))

@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import AppError
@@ -157,9 +158,9 @@ def materials_given(items: list[MaterialIn]) -> list[MaterialGiven]:
 async def submit(request: Request) -> HTTPResponse:
     key = idempotency_key(request)
     body = parse_body(request, ApplicationIn)
-    view, replayed = await request.app.ctx.applications.submit(
+    view, replayed = await services(request).applications.submit(
         request.ctx.citizen.id, key, body.item_id, body.form, materials_given(body.materials))
-    undo_until = await request.app.ctx.undo.undo_until(request.ctx.citizen.id, view.id)
+    undo_until = await services(request).undo.undo_until(request.ctx.citizen.id, view.id)
     return reply(application_out(view, request.ctx.language, undo_until=undo_until), status=201,
                  headers={"Idempotent-Replayed": "true"} if replayed else None)
 
@@ -167,7 +168,7 @@ async def submit(request: Request) -> HTTPResponse:
 @bp.get("/applications")
 @documented("My applications, newest first", reply_model=ApplicationList, tag="applications")
 async def mine(request: Request) -> HTTPResponse:
-    views = await request.app.ctx.applications.mine(request.ctx.citizen_id)
+    views = await services(request).applications.mine(request.ctx.citizen_id)
     return reply({"items": [application_out(v, request.ctx.language, full=False) for v in views]})
 
 
@@ -175,8 +176,8 @@ async def mine(request: Request) -> HTTPResponse:
 @documented("One of my applications with its form, materials, 秒批 decision and history", reply_model=ApplicationOut,
             tag="applications")
 async def one(request: Request, application_id: str) -> HTTPResponse:
-    view = await request.app.ctx.applications.one_of_mine(request.ctx.citizen_id, application_id)
-    undo_until = await request.app.ctx.undo.undo_until(request.ctx.citizen_id, view.id)
+    view = await services(request).applications.one_of_mine(request.ctx.citizen_id, application_id)
+    undo_until = await services(request).undo.undo_until(request.ctx.citizen_id, view.id)
     return reply(application_out(view, request.ctx.language, undo_until=undo_until))
 
 
@@ -185,7 +186,7 @@ async def one(request: Request, application_id: str) -> HTTPResponse:
             body=CorrectionIn, reply_model=ApplicationOut, tag="applications")
 async def correct(request: Request, application_id: str) -> HTTPResponse:
     body = parse_body(request, CorrectionIn)
-    view = await request.app.ctx.applications.correct(
+    view = await services(request).applications.correct(
         request.ctx.citizen_id, application_id, body.form,
         materials_given(body.materials) if body.materials is not None else None, body.note)
     return reply(application_out(view, request.ctx.language))
@@ -196,8 +197,8 @@ async def correct(request: Request, application_id: str) -> HTTPResponse:
             reply_model=RatingOut, status=201, tag="applications")
 async def rate(request: Request, application_id: str) -> HTTPResponse:
     body = parse_body(request, RatingIn)
-    rating = await request.app.ctx.ratings.rate(request.ctx.citizen_id, application_id, body.score, body.tags,
-                                                body.text)
+    rating = await services(request).ratings.rate(request.ctx.citizen_id, application_id, body.score, body.tags,
+                                                  body.text)
     return reply(rating_out(rating), status=201)
 
 
@@ -215,5 +216,5 @@ def summary_out(item_id: str, stats: RatingStats) -> dict[str, Any]:
 @documented("Public: how citizens rated a service item (numbers only, no texts)", reply_model=RatingSummary,
             tag="services")
 async def public_summary(request: Request, item_id: str) -> HTTPResponse:
-    stats = await request.app.ctx.ratings.public_summary(item_id)
+    stats = await services(request).ratings.public_summary(item_id)
     return reply(summary_out(item_id, stats), headers={"Cache-Control": "public, max-age=60"})

@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import ValidationFailed
@@ -73,7 +74,7 @@ async def open_slots(request: Request) -> HTTPResponse:
     item_id = request.args.get("item_id", "")
     if not item_id:
         raise ValidationFailed([{"field": "item_id", "problem": "missing"}])
-    slots = await request.app.ctx.appointments.open_slots(item_id, day_arg(request))
+    slots = await services(request).appointments.open_slots(item_id, day_arg(request))
     return reply(SlotList(items=[slot_reply(s) for s in slots]))
 
 
@@ -83,14 +84,14 @@ async def open_slots(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_REAL_NAME)
 async def book(request: Request) -> HTTPResponse:
     body = parse_body(request, BookingRequest)
-    view = await request.app.ctx.appointments.book(request.ctx.citizen_id, body.slot_id)
+    view = await services(request).appointments.book(request.ctx.citizen_id, body.slot_id)
     return reply(appointment_reply(view), status=201)
 
 
 @bp.get("/appointments")
 @documented("My appointments, newest booking first", reply_model=AppointmentList, tag="appointments")
 async def mine(request: Request) -> HTTPResponse:
-    views = await request.app.ctx.appointments.mine(request.ctx.citizen_id)
+    views = await services(request).appointments.mine(request.ctx.citizen_id)
     return reply(AppointmentList(items=[appointment_reply(v) for v in views]))
 
 
@@ -100,7 +101,7 @@ async def mine(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_REAL_NAME)
 async def change(request: Request, appointment_id: str) -> HTTPResponse:
     body = parse_body(request, BookingRequest)
-    view = await request.app.ctx.appointments.change(request.ctx.citizen_id, appointment_id, body.slot_id)
+    view = await services(request).appointments.change(request.ctx.citizen_id, appointment_id, body.slot_id)
     return reply(appointment_reply(view))
 
 
@@ -108,5 +109,5 @@ async def change(request: Request, appointment_id: str) -> HTTPResponse:
 @documented("Cancel my appointment before it starts; the seat is free for others at once",
             reply_model=AppointmentReply, tag="appointments")
 async def cancel(request: Request, appointment_id: str) -> HTTPResponse:
-    view = await request.app.ctx.appointments.cancel(request.ctx.citizen_id, appointment_id)
+    view = await services(request).appointments.cancel(request.ctx.citizen_id, appointment_id)
     return reply(appointment_reply(view))

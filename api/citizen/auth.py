@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, client_ip, documented, no_content, parse_body, reply
 from api.schemas import CitizenSummary, Strict, TokenReply
+from api.services import services
 from app.accounts.service import SignedIn
 
 public = audience_blueprint("citizen_auth", url_prefix="/api/v1/auth", audience="public")
@@ -60,7 +61,7 @@ def token_reply(signed_in: SignedIn) -> HTTPResponse:
 @documented("Send a login code by SMS (1 per phone per 60 s, 10 a day)", body=OtpRequest, reply_model=OtpReply, status=202, tag="auth")
 async def request_code(request: Request) -> HTTPResponse:
     body = parse_body(request, OtpRequest)
-    sent = await request.app.ctx.accounts.request_login_code(body.phone, client_ip(request), body.channel)
+    sent = await services(request).accounts.request_login_code(body.phone, client_ip(request), body.channel)
     return reply(OtpReply(expires_in=sent.expires_in, resend_after=sent.resend_after), status=202)
 
 
@@ -71,7 +72,7 @@ async def request_code(request: Request) -> HTTPResponse:
                         "sign-in). 409 ALREADY_EXTENDED the second time, 401 OTP_EXPIRED when no code is pending.")
 async def extend_code(request: Request) -> HTTPResponse:
     body = parse_body(request, OtpExtensionRequest)
-    left = await request.app.ctx.accounts.extend_login_code(body.phone)
+    left = await services(request).accounts.extend_login_code(body.phone)
     return reply(OtpExtensionReply(expires_in=left, seconds_left=left))
 
 
@@ -79,18 +80,18 @@ async def extend_code(request: Request) -> HTTPResponse:
 @documented("Log in with phone + SMS code; the citizen is created on first login", body=LoginRequest, reply_model=TokenReply, tag="auth")
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginRequest)
-    return token_reply(await request.app.ctx.accounts.login(body.phone, body.code, body.device_name, client_ip(request)))
+    return token_reply(await services(request).accounts.login(body.phone, body.code, body.device_name, client_ip(request)))
 
 
 @public.post("/refresh")
 @documented("Swap a refresh token for new tokens (rotated on every use)", body=RefreshRequest, reply_model=TokenReply, tag="auth")
 async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshRequest)
-    return token_reply(await request.app.ctx.accounts.refresh(body.refresh_token))
+    return token_reply(await services(request).accounts.refresh(body.refresh_token))
 
 
 @guarded.post("/logout")
 @documented("Sign this device out: its access and refresh tokens stop working", status=204, tag="auth")
 async def logout(request: Request) -> HTTPResponse:
-    await request.app.ctx.accounts.logout(request.ctx.claims)
+    await services(request).accounts.logout(request.ctx.claims)
     return no_content()

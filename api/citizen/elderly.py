@@ -12,6 +12,7 @@ from api.citizen.applications import application_out
 from api.citizen.health_code import health_code_body
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.errors import ValidationFailed
 from elderly_mode import presets, print as large_print
@@ -68,7 +69,7 @@ async def preset(request: Request) -> HTTPResponse:
                         "ELDERLY_MODE_REQUIRED, 409 ALREADY_EXTENDED, 410 CODE_LAPSED (refresh instead).")
 @requires_level(LEVEL_REAL_NAME)
 async def extend_health_code(request: Request) -> HTTPResponse:
-    code = await request.app.ctx.health.extend(request.ctx.citizen)
+    code = await services(request).health.extend(request.ctx.citizen)
     return reply({**health_code_body(request, code), "extended": True})
 
 
@@ -77,7 +78,7 @@ async def extend_health_code(request: Request) -> HTTPResponse:
             tag="elderly", description="409 UNDO_NOT_AVAILABLE (not submitted in elderly mode), 409 "
             "UNDO_WINDOW_CLOSED, 409 APPLICATION_STATE_CONFLICT (already decided), 404 for anyone else's.")
 async def withdraw(request: Request, application_id: str) -> HTTPResponse:
-    view = await request.app.ctx.undo.withdraw(request.ctx.citizen_id, application_id)
+    view = await services(request).undo.withdraw(request.ctx.citizen_id, application_id)
     return reply(application_out(view, request.ctx.language))
 
 
@@ -94,7 +95,7 @@ async def print_card_reply(request: Request, citizen: Any, proxy_id: str | None 
     fmt = request.args.get("format", "png")
     if fmt not in CARD_TYPES:
         raise ValidationFailed([{"field": "format", "problem": "png or pdf"}])
-    data = await request.app.ctx.large_print.card(citizen, fmt, request.ctx.language, proxy_id)
+    data = await services(request).large_print.card(citizen, fmt, request.ctx.language, proxy_id)
     return response.raw(data, content_type=CARD_TYPES[fmt], headers={
         "Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="health-code-card.{fmt}"'})
 
@@ -104,7 +105,7 @@ async def print_card_reply(request: Request, citizen: Any, proxy_id: str | None 
             body=LargeQrRequest, tag="elderly")
 async def large_qr(request: Request) -> HTTPResponse:
     body = parse_body(request, LargeQrRequest)
-    data = await request.app.ctx.large_print.qr(body.text, body.module_px)
+    data = await services(request).large_print.qr(body.text, body.module_px)
     return response.raw(data, content_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 

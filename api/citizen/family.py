@@ -22,6 +22,7 @@ from api.citizen.elderly import print_card_reply
 from api.citizen.health_code import HealthCodeReply, health_code_body
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from elderly_mode.service import ConsentSent, FamilyService, LinkView, relation_text
@@ -118,7 +119,7 @@ async def reply_then_send(request: Request, sent: ConsentSent, status: int) -> N
     sends it."""
     response = await request.respond(consent_reply(request, sent, status))
     await response.send(end_stream=True)
-    task = asyncio.get_running_loop().create_task(_send_consent(request.app.ctx.family, sent))
+    task = asyncio.get_running_loop().create_task(_send_consent(services(request).family, sent))
     _sending.add(task)
     task.add_done_callback(_sending.discard)
     await asyncio.shield(task)
@@ -144,8 +145,8 @@ async def _send_consent(family: FamilyService, sent: ConsentSent) -> None:
 @requires_level(LEVEL_REAL_NAME)
 async def request_link(request: Request) -> None:
     body = parse_body(request, LinkRequest)
-    sent = await request.app.ctx.family.request_link(request.ctx.citizen, body.relation, body.basis,
-                                                     body.principal_phone, body.principal_id_number, body.licence_id)
+    sent = await services(request).family.request_link(request.ctx.citizen, body.relation, body.basis,
+                                                       body.principal_phone, body.principal_id_number, body.licence_id)
     await reply_then_send(request, sent, 201)
 
 
@@ -154,7 +155,7 @@ async def request_link(request: Request) -> None:
             body=ConfirmRequest, reply_model=LinkReply, tag="family")
 async def confirm(request: Request, link_id: str) -> HTTPResponse:
     body = parse_body(request, ConfirmRequest)
-    view = await request.app.ctx.family.confirm(request.ctx.citizen_id, link_id, body.code)
+    view = await services(request).family.confirm(request.ctx.citizen_id, link_id, body.code)
     return reply({"link": link_out(request, view), "consent": None})
 
 
@@ -165,7 +166,7 @@ async def confirm(request: Request, link_id: str) -> HTTPResponse:
                         "it is forgotten after a day: renewing it answers alike and sends nothing.")
 @requires_level(LEVEL_REAL_NAME)
 async def renew(request: Request, link_id: str) -> None:
-    sent = await request.app.ctx.family.renew(request.ctx.citizen, link_id)
+    sent = await services(request).family.renew(request.ctx.citizen, link_id)
     await reply_then_send(request, sent, 200)
 
 
@@ -173,14 +174,14 @@ async def renew(request: Request, link_id: str) -> None:
 @documented("End a link at once (the family member acted for, or the proxy stepping down)", reply_model=LinkReply,
             tag="family")
 async def revoke(request: Request, link_id: str) -> HTTPResponse:
-    view = await request.app.ctx.family.revoke(request.ctx.citizen_id, link_id)
+    view = await services(request).family.revoke(request.ctx.citizen_id, link_id)
     return reply({"link": link_out(request, view), "consent": None})
 
 
 @bp.get("/links")
 @documented("My family links: those I act for, and those who act for me", reply_model=LinkList, tag="family")
 async def links(request: Request) -> HTTPResponse:
-    acting, acted_for = await request.app.ctx.family.links_of(request.ctx.citizen_id)
+    acting, acted_for = await services(request).family.links_of(request.ctx.citizen_id)
     return reply({"acting_for": [link_out(request, view) for view in acting],
                   "acted_for_by": [link_out(request, view) for view in acted_for]})
 
@@ -188,7 +189,7 @@ async def links(request: Request) -> HTTPResponse:
 @bp.get("/actions")
 @documented("What I did for family members (my own log of proxy actions)", reply_model=ActionList, tag="family")
 async def actions(request: Request) -> HTTPResponse:
-    entries = await request.app.ctx.family.actions_by(request.ctx.citizen_id)
+    entries = await services(request).family.actions_by(request.ctx.citizen_id)
     return reply({"items": [{"at": rfc3339(e.at), "principal_id": e.subject_id, "action": e.action,
                              "attributes": e.attributes, "purpose": e.purpose} for e in entries]})
 
@@ -197,7 +198,7 @@ async def actions(request: Request) -> HTTPResponse:
 @documented("Show a family member's health code (same shape as GET /api/v1/health-code)",
             reply_model=HealthCodeReply, tag="family")
 async def health_code(request: Request, principal_id: str) -> HTTPResponse:
-    code = await request.app.ctx.family.show_health_code(request.ctx.citizen_id, principal_id)
+    code = await services(request).family.show_health_code(request.ctx.citizen_id, principal_id)
     return reply(health_code_body(request, code))
 
 
@@ -205,7 +206,7 @@ async def health_code(request: Request, principal_id: str) -> HTTPResponse:
 @documented("A limited ID attestation for a family member: masked name, last 4 digits, verified, over 60",
             reply_model=AttestationReply, tag="family")
 async def attestation(request: Request, principal_id: str) -> HTTPResponse:
-    shown = await request.app.ctx.family.attest(request.ctx.citizen_id, principal_id)
+    shown = await services(request).family.attest(request.ctx.citizen_id, principal_id)
     text = {"en": f"Verified identity: {shown.name_masked}, ID ending {shown.id_last4}."}.get(
         request.ctx.language, f"已实名：{shown.name_masked}，身份证号码后四位 {shown.id_last4}。")
     return reply({**shown.__dict__, "tts_text": spoken(text, request.ctx.language)})
@@ -214,7 +215,7 @@ async def attestation(request: Request, principal_id: str) -> HTTPResponse:
 @bp.get("/<principal_id:str>/print-card")
 @documented("A family member's health code as a printable A6 card (?format=png|pdf)", tag="family")
 async def print_card(request: Request, principal_id: str) -> HTTPResponse:
-    principal = await request.app.ctx.family.principal_for_print(request.ctx.citizen_id, principal_id)
+    principal = await services(request).family.principal_for_print(request.ctx.citizen_id, principal_id)
     return await print_card_reply(request, principal, request.ctx.citizen_id)
 
 
@@ -223,14 +224,14 @@ async def print_card(request: Request, principal_id: str) -> HTTPResponse:
             status=201, tag="family")
 async def book(request: Request, principal_id: str) -> HTTPResponse:
     body = parse_body(request, BookingRequest)
-    view = await request.app.ctx.family.book(request.ctx.citizen_id, principal_id, body.slot_id)
+    view = await services(request).family.book(request.ctx.citizen_id, principal_id, body.slot_id)
     return reply(appointment_reply(view), status=201)
 
 
 @bp.get("/<principal_id:str>/appointments")
 @documented("A family member's appointments", reply_model=AppointmentList, tag="family")
 async def appointments(request: Request, principal_id: str) -> HTTPResponse:
-    views = await request.app.ctx.family.appointments_of(request.ctx.citizen_id, principal_id)
+    views = await services(request).family.appointments_of(request.ctx.citizen_id, principal_id)
     return reply({"items": [appointment_reply(v) for v in views]})
 
 
@@ -240,8 +241,8 @@ async def appointments(request: Request, principal_id: str) -> HTTPResponse:
 async def apply(request: Request, principal_id: str) -> HTTPResponse:
     key = idempotency_key(request)
     body = parse_body(request, ApplicationIn)
-    view, replayed = await request.app.ctx.family.apply(request.ctx.citizen_id, principal_id, key, body.item_id,
-                                                        body.form, materials_given(body.materials))
+    view, replayed = await services(request).family.apply(request.ctx.citizen_id, principal_id, key, body.item_id,
+                                                          body.form, materials_given(body.materials))
     return reply(application_out(view, request.ctx.language), status=201,
                  headers={"Idempotent-Replayed": "true"} if replayed else None)
 
@@ -249,5 +250,5 @@ async def apply(request: Request, principal_id: str) -> HTTPResponse:
 @bp.get("/<principal_id:str>/applications")
 @documented("A family member's applications and their status", tag="family")
 async def applications(request: Request, principal_id: str) -> HTTPResponse:
-    views = await request.app.ctx.family.applications_of(request.ctx.citizen_id, principal_id)
+    views = await services(request).family.applications_of(request.ctx.citizen_id, principal_id)
     return reply({"items": [application_out(v, request.ctx.language, full=False) for v in views]})

@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import ValidationFailed
@@ -77,7 +78,7 @@ class StatusReply(BaseModel):
 
 
 def reason_items(request: Request, codes: list[int] | tuple[int, ...]) -> list[ReasonItem]:
-    rules = request.app.ctx.health.rules
+    rules = services(request).health.rules
     items = []
     for code in codes:
         rule = rules.rule_for_code(code)
@@ -93,7 +94,7 @@ async def health_code(request: Request) -> HTTPResponse:
     fmt = request.args.get("format", "json")
     if fmt not in ("json", *IMAGE_TYPES):
         raise ValidationFailed([{"field": "format", "problem": "json, png or svg"}])
-    health = request.app.ctx.health
+    health = services(request).health
     code = await health.current_code(request.ctx.citizen)
     if fmt in IMAGE_TYPES:
         language = request.ctx.language
@@ -121,7 +122,7 @@ def health_code_body(request: Request, code: IssuedCode) -> dict:
         bp.ctx.replies[(code.payload, language)] = shaped
         if len(bp.ctx.replies) > REPLY_CACHE_SIZE:
             bp.ctx.replies.popitem(last=False)
-    return {**shaped, "seconds_left": seconds_left(code, request.app.ctx.platform.clock.now())}
+    return {**shaped, "seconds_left": seconds_left(code, services(request).platform.clock.now())}
 
 
 @bp.get("/history")
@@ -129,7 +130,7 @@ def health_code_body(request: Request, code: IssuedCode) -> dict:
             level=LEVEL_REAL_NAME, tag="health-code")
 @requires_level(LEVEL_REAL_NAME)
 async def history(request: Request) -> HTTPResponse:
-    rows = await request.app.ctx.health.history(request.ctx.citizen.id)
+    rows = await services(request).health.history(request.ctx.citizen.id)
     language = request.ctx.language
     return reply(History(items=[
         HistoryItem(at=rfc3339(r.evaluated_at), color=r.colour, color_text=colour_text(r.colour, language),
@@ -144,9 +145,9 @@ async def history(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_REAL_NAME)
 async def declare(request: Request) -> HTTPResponse:
     body = parse_body(request, DeclarationRequest)
-    status = await request.app.ctx.health.declare(request.ctx.citizen, body.symptoms, body.confirmed_case,
-                                                  body.travel_regions, body.truthful,
-                                                  [(trip.region_code, trip.visited_on) for trip in body.trips])
+    status = await services(request).health.declare(request.ctx.citizen, body.symptoms, body.confirmed_case,
+                                                    body.travel_regions, body.truthful,
+                                                    [(trip.region_code, trip.visited_on) for trip in body.trips])
     return reply(StatusReply(color=status.colour, color_text=colour_text(status.colour, request.ctx.language),
                              reasons=reason_items(request, status.reasons)))
 
@@ -184,12 +185,12 @@ def appeal_item(appeal) -> AppealItem:
 @requires_level(LEVEL_REAL_NAME)
 async def submit_appeal(request: Request) -> HTTPResponse:
     body = parse_body(request, AppealRequest)
-    appeal = await request.app.ctx.appeals.submit(request.ctx.citizen, body.reason)
+    appeal = await services(request).appeals.submit(request.ctx.citizen, body.reason)
     return reply(appeal_item(appeal), status=201)
 
 
 @bp.get("/appeals")
 @documented("My appeals and their outcomes", reply_model=AppealList, tag="health-code")
 async def my_appeals(request: Request) -> HTTPResponse:
-    appeals = await request.app.ctx.appeals.mine(request.ctx.citizen_id)
+    appeals = await services(request).appeals.mine(request.ctx.citizen_id)
     return reply(AppealList(items=[appeal_item(a) for a in appeals]))

@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_PHONE
 from app.clock import rfc3339
 from elderly_mode import home as elderly_home
@@ -57,10 +58,10 @@ class PinsReply(BaseModel):
 async def home(request: Request) -> HTTPResponse:
     citizen = request.ctx.citizen
     if citizen.elderly_mode:
-        return reply(await elderly_home.home_reply(request.app.ctx.cards, citizen, request.ctx.language,
-                                                   request.app.ctx.settings.elderly.help_line,
-                                                   request.app.ctx.platform.clock.now()))
-    views = await request.app.ctx.cards.home(citizen, request.ctx.language)
+        return reply(await elderly_home.home_reply(services(request).cards, citizen, request.ctx.language,
+                                                   services(request).settings.elderly.help_line,
+                                                   services(request).platform.clock.now()))
+    views = await services(request).cards.home(citizen, request.ctx.language)
     return reply({
         "cards": [{"type": v.type, "title": v.title, "summary": v.summary, "stale": v.stale,
                    "updated_at": rfc3339(v.updated_at), "status": v.status, "notice": v.notice, "opens": v.opens}
@@ -72,7 +73,7 @@ async def home(request: Request) -> HTTPResponse:
 @bp.get("/cards")
 @documented("My pinned card types in order, and every card type I could pin", reply_model=PinsReply, tag="home")
 async def pinned(request: Request) -> HTTPResponse:
-    types = await request.app.ctx.cards.pinned(request.ctx.citizen_id)
+    types = await services(request).cards.pinned(request.ctx.citizen_id)
     return _pins(request, types)
 
 
@@ -80,25 +81,25 @@ async def pinned(request: Request) -> HTTPResponse:
 @documented("Pin exactly these cards, in this order", body=CardOrderRequest, reply_model=PinsReply, tag="home")
 async def reorder(request: Request) -> HTTPResponse:
     body = parse_body(request, CardOrderRequest)
-    types = await request.app.ctx.cards.set_order(request.ctx.citizen_id, body.types)
+    types = await services(request).cards.set_order(request.ctx.citizen_id, body.types)
     return _pins(request, types)
 
 
 @bp.post("/cards/<card_type:str>")
 @documented("Pin a card at the end of my home screen (already pinned: unchanged)", reply_model=PinsReply, tag="home")
 async def pin(request: Request, card_type: str) -> HTTPResponse:
-    types = await request.app.ctx.cards.pin(request.ctx.citizen_id, card_type)
+    types = await services(request).cards.pin(request.ctx.citizen_id, card_type)
     return _pins(request, types)
 
 
 @bp.delete("/cards/<card_type:str>")
 @documented("Take a card off my home screen", reply_model=PinsReply, tag="home")
 async def unpin(request: Request, card_type: str) -> HTTPResponse:
-    types = await request.app.ctx.cards.unpin(request.ctx.citizen_id, card_type)
+    types = await services(request).cards.unpin(request.ctx.citizen_id, card_type)
     return _pins(request, types)
 
 
 def _pins(request: Request, types: list[str]) -> HTTPResponse:
     language = request.ctx.language
-    available = [AvailableCard(type=c.type, title=c.title(language)) for c in request.app.ctx.cards.registry.all()]
+    available = [AvailableCard(type=c.type, title=c.title(language)) for c in services(request).cards.registry.all()]
     return reply(PinsReply(types=types, available=available))

@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 from api.citizen.health_code import HealthCodeReply, ReasonItem, reason_items
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.i18n import pick
@@ -68,7 +69,7 @@ class BorderPassReply(BaseModel):
 @requires_level(LEVEL_REAL_NAME)
 async def convert(request: Request) -> HTTPResponse:
     body = parse_body(request, ConversionRequest)
-    done = await request.app.ctx.interop.convert(request.ctx.citizen, body.code, body.consent)
+    done = await services(request).interop.convert(request.ctx.citizen, body.code, body.consent)
     language, code = request.ctx.language, done.code
     provenance = ReasonItem(code=0, text=pick(CONVERTED_FROM, language, partner=done.partner.name, state=done.source.state))
     colour_words, expires_at = colour_text(code.colour, language), rfc3339(code.expires_at)
@@ -76,7 +77,7 @@ async def convert(request: Request) -> HTTPResponse:
     return reply(ConversionReply(
         payload=code.payload, color=code.colour, color_text=colour_words, reasons=reasons,
         issued_at=rfc3339(code.issued_at), expires_at=expires_at,
-        seconds_left=seconds_left(code, request.app.ctx.platform.clock.now()),
+        seconds_left=seconds_left(code, services(request).platform.clock.now()),
         tts_text=spoken_replies.health_code(colour_words, [r.text for r in reasons], expires_at, language),
         source=ConversionSource(partner=done.partner.id, partner_name=done.partner.name, format=done.source.format,
                                 state=done.source.state, mapped_color=done.mapped_colour),
@@ -89,8 +90,8 @@ async def convert(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_REAL_NAME)
 async def border_pass(request: Request) -> HTTPResponse:
     body = parse_body(request, BorderPassRequest)
-    issued = await request.app.ctx.interop.border_pass(request.ctx.citizen, body.partner, body.document_type,
-                                                       body.document_number)
+    issued = await services(request).interop.border_pass(request.ctx.citizen, body.partner, body.document_type,
+                                                         body.document_number)
     return reply(BorderPassReply(
         payload=issued.payload, partner=issued.partner_id, color=issued.colour,
         color_text=colour_text(issued.colour, request.ctx.language), subject_masked=issued.subject_masked,

@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, no_content, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.vouchers.licences import LicenceView, ShareView, validity_text
@@ -111,7 +112,7 @@ def share_reply(view: ShareView, language: str) -> ShareReply:
             level=LEVEL_REAL_NAME, tag="licences")
 @requires_level(LEVEL_REAL_NAME)
 async def my_licences(request: Request) -> HTTPResponse:
-    views = await request.app.ctx.licences.licences_of(request.ctx.citizen.id)
+    views = await services(request).licences.licences_of(request.ctx.citizen.id)
     return reply({"items": [summary(v, request.ctx.language) for v in views]})
 
 
@@ -120,7 +121,7 @@ async def my_licences(request: Request) -> HTTPResponse:
             level=LEVEL_REAL_NAME, tag="licences")
 @requires_level(LEVEL_REAL_NAME)
 async def open_licence(request: Request, licence_id: str) -> HTTPResponse:
-    view = await request.app.ctx.licences.open(request.ctx.citizen.id, licence_id)
+    view = await services(request).licences.open(request.ctx.citizen.id, licence_id)
     return reply(detail(view, request.ctx.language))
 
 
@@ -130,14 +131,14 @@ async def open_licence(request: Request, licence_id: str) -> HTTPResponse:
 @requires_level(LEVEL_REAL_NAME)
 async def share_licence(request: Request, licence_id: str) -> HTTPResponse:
     body = parse_body(request, ShareRequest)
-    view = await request.app.ctx.licences.share(request.ctx.citizen.id, licence_id, body.purpose, body.valid_minutes)
+    view = await services(request).licences.share(request.ctx.citizen.id, licence_id, body.purpose, body.valid_minutes)
     return reply(share_reply(view, request.ctx.language), status=201)
 
 
 @bp.get("/licence-shares")
 @documented("My licence shares, newest first (active, withdrawn, expired)", reply_model=ShareList, tag="licences")
 async def my_shares(request: Request) -> HTTPResponse:
-    views = await request.app.ctx.licences.shares_of(request.ctx.citizen_id)
+    views = await services(request).licences.shares_of(request.ctx.citizen_id)
     return reply(ShareList(items=[share_reply(v, request.ctx.language) for v in views]))
 
 
@@ -146,12 +147,12 @@ async def my_shares(request: Request) -> HTTPResponse:
             "(410 SHARE_WITHDRAWN / SHARE_EXPIRED once it no longer verifies)", level=LEVEL_REAL_NAME, tag="licences")
 @requires_level(LEVEL_REAL_NAME)
 async def share_image(request: Request, share_id: str) -> HTTPResponse:
-    image = await request.app.ctx.licences.share_image(request.ctx.citizen.id, share_id)
+    image = await services(request).licences.share_image(request.ctx.citizen.id, share_id)
     return response.raw(image, content_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 @bp.delete("/licence-shares/<share_id:str>")
 @documented("Withdraw a share: from now on it fails verification (SHARE_WITHDRAWN)", status=204, tag="licences")
 async def withdraw_share(request: Request, share_id: str) -> HTTPResponse:
-    await request.app.ctx.licences.withdraw(request.ctx.citizen_id, share_id)
+    await services(request).licences.withdraw(request.ctx.citizen_id, share_id)
     return no_content()

@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, no_content, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app import audit
 from app.accounts.rules import LEVEL_PHONE
 from app.accounts.service import Profile
@@ -82,7 +83,7 @@ class AccessLog(BaseModel):
 @documented("My profile, PII masked", reply_model=Profile, tag="me")
 @requires_level(LEVEL_PHONE)
 async def me(request: Request) -> HTTPResponse:
-    profile = request.app.ctx.accounts.profile(request.ctx.citizen)
+    profile = services(request).accounts.profile(request.ctx.citizen)
     return reply(profile)
 
 
@@ -91,7 +92,7 @@ async def me(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_PHONE)
 async def verify_identity(request: Request) -> HTTPResponse:
     body = parse_body(request, IdentityRequest)
-    level = await request.app.ctx.accounts.verify_identity(request.ctx.citizen, body.name, body.id_number)
+    level = await services(request).accounts.verify_identity(request.ctx.citizen, body.name, body.id_number)
     return reply(LevelReply(level=level))
 
 
@@ -101,8 +102,8 @@ async def verify_identity(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_PHONE)
 async def start_face_session(request: Request) -> HTTPResponse:
     body = parse_body(request, FaceSessionRequest) if (request.body or b"").strip() else FaceSessionRequest()
-    started = await request.app.ctx.accounts.start_face_session(request.ctx.citizen, body.purpose, body.name,
-                                                                body.id_number)
+    started = await services(request).accounts.start_face_session(request.ctx.citizen, body.purpose, body.name,
+                                                                  body.id_number)
     return reply(FaceSessionReply(**vars(started)), status=201)
 
 
@@ -112,7 +113,7 @@ async def start_face_session(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_PHONE)
 async def verify_face(request: Request) -> HTTPResponse:
     body = parse_body(request, FaceRequest)
-    level = await request.app.ctx.accounts.verify_face(request.ctx.citizen, body.session_id, body.liveness_sample)
+    level = await services(request).accounts.verify_face(request.ctx.citizen, body.session_id, body.liveness_sample)
     return reply(LevelReply(level=level))
 
 
@@ -129,14 +130,14 @@ class PreferencesReply(BaseModel):
             body=PreferencesRequest, reply_model=PreferencesReply, tag="me")
 async def preferences(request: Request) -> HTTPResponse:
     body = parse_body(request, PreferencesRequest)
-    stored = await request.app.ctx.accounts.set_preferences(request.ctx.citizen_id, body.elderly_mode)
+    stored = await services(request).accounts.set_preferences(request.ctx.citizen_id, body.elderly_mode)
     return reply(PreferencesReply(**stored))
 
 
 @bp.get("/sessions")
 @documented("My signed-in devices", reply_model=SessionList, tag="me")
 async def sessions(request: Request) -> HTTPResponse:
-    rows = await request.app.ctx.accounts.sessions(request.ctx.citizen_id)
+    rows = await services(request).accounts.sessions(request.ctx.citizen_id)
     current = request.ctx.claims.session_id
     return reply(SessionList(items=[
         SessionItem(id=s.id, device_name=s.device_name, created_at=rfc3339(s.created_at),
@@ -148,7 +149,7 @@ async def sessions(request: Request) -> HTTPResponse:
 @bp.delete("/sessions/<session_id:str>")
 @documented("Sign out one of my devices remotely", status=204, tag="me")
 async def sign_out_session(request: Request, session_id: str) -> HTTPResponse:
-    await request.app.ctx.accounts.sign_out_session(request.ctx.citizen_id, session_id)
+    await services(request).accounts.sign_out_session(request.ctx.citizen_id, session_id)
     return no_content()
 
 
@@ -169,8 +170,8 @@ class PushTokenReply(BaseModel):
 async def register_push_token(request: Request) -> HTTPResponse:
     body = parse_body(request, PushTokenRequest)
     session_id = request.ctx.claims.session_id
-    await request.app.ctx.devices.register(request.ctx.citizen_id, session_id, body.platform, body.token,
-                                           request.ctx.language)
+    await services(request).devices.register(request.ctx.citizen_id, session_id, body.platform, body.token,
+                                             request.ctx.language)
     return reply(PushTokenReply(session_id=session_id, platform=body.platform))
 
 
@@ -187,7 +188,7 @@ async def export_access_log(request: Request) -> HTTPResponse:
         if len(page) < 500:
             break
         before = page[-1].seq
-    day = request.app.ctx.platform.clock.now().strftime("%Y%m%d")
+    day = services(request).platform.clock.now().strftime("%Y%m%d")
     return reply(AccessLog(items=items), headers={
         "Content-Disposition": f'attachment; filename="access-log-{day}.json"', "Cache-Control": "private, no-store"})
 

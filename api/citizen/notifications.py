@@ -7,6 +7,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, no_content, reply
+from api.services import services
 from app.clock import rfc3339
 from app.errors import ValidationFailed
 from app.notifications import service
@@ -52,12 +53,12 @@ async def inbox(request: Request) -> HTTPResponse:
 @bp.post("/<message_id:str>/read")
 @documented("Mark one message read", status=204, tag="notifications")
 async def mark_read(request: Request, message_id: str) -> HTTPResponse:
-    await service.mark_read(request.app.ctx.platform.clock, request.ctx.citizen_id, message_id)
+    await service.mark_read(services(request).platform.clock, request.ctx.citizen_id, message_id)
     return no_content()
 
 
 @bp.post("/read-all")
 @documented("Mark all my messages read", reply_model=MarkedRead, tag="notifications")
 async def mark_all_read(request: Request) -> HTTPResponse:
-    marked = await service.mark_all_read(request.app.ctx.platform.clock, request.ctx.citizen_id)
+    marked = await service.mark_all_read(services(request).platform.clock, request.ctx.citizen_id)
     return reply(MarkedRead(marked=marked))

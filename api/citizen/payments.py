@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 from api.citizen.applications import idempotency_key
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.payments.service import PaymentHeading, PaymentView, state_text
@@ -91,7 +92,7 @@ def payment_out(view: PaymentView, language: str, *, full: bool = True) -> dict[
             reply_model=PayableList, level=LEVEL_REAL_NAME, tag="payments")
 @requires_level(LEVEL_REAL_NAME)
 async def payables(request: Request) -> HTTPResponse:
-    found = await request.app.ctx.payments.payables.of(request.ctx.citizen_id)
+    found = await services(request).payments.payables.of(request.ctx.citizen_id)
     return reply({"items": [p.__dict__ for p in found]})
 
 
@@ -102,15 +103,15 @@ async def payables(request: Request) -> HTTPResponse:
 async def create_payment(request: Request) -> HTTPResponse:
     key = idempotency_key(request)
     body = parse_body(request, PaymentIn)
-    view, replayed = await request.app.ctx.payments.create(request.ctx.citizen_id, key, body.reference,
-                                                           body.amount_fen, body.currency, body.description)
+    view, replayed = await services(request).payments.create(request.ctx.citizen_id, key, body.reference,
+                                                             body.amount_fen, body.currency, body.description)
     return reply(payment_out(view, request.ctx.language), status=200 if replayed else 201)
 
 
 @bp.get("/payments")
 @documented("Your payments, newest first", reply_model=PaymentList, tag="payments")
 async def my_payments(request: Request) -> HTTPResponse:
-    views = await request.app.ctx.payments.mine(request.ctx.citizen_id)
+    views = await services(request).payments.mine(request.ctx.citizen_id)
     return reply({"items": [payment_out(v, request.ctx.language, full=False) for v in views]})
 
 
@@ -118,14 +119,14 @@ async def my_payments(request: Request) -> HTTPResponse:
 @documented("One of your payments, with its events and refunds (an unsettled one is checked with the provider)",
             reply_model=PaymentOut, tag="payments")
 async def my_payment(request: Request, payment_id: str) -> HTTPResponse:
-    view = await request.app.ctx.payments.one_of_mine(request.ctx.citizen_id, payment_id)
+    view = await services(request).payments.one_of_mine(request.ctx.citizen_id, payment_id)
     return reply(payment_out(view, request.ctx.language))
 
 
 @bp.post("/payments/<payment_id:str>/cancellation")
 @documented("Cancel an unpaid payment (the order is closed at the provider)", reply_model=PaymentOut, tag="payments")
 async def cancel_payment(request: Request, payment_id: str) -> HTTPResponse:
-    view = await request.app.ctx.payments.cancel(request.ctx.citizen_id, payment_id)
+    view = await services(request).payments.cancel(request.ctx.citizen_id, payment_id)
     return reply(payment_out(view, request.ctx.language))
 
 
@@ -133,9 +134,9 @@ async def cancel_payment(request: Request, payment_id: str) -> HTTPResponse:
 @documented("The e-receipt (电子票据) of a paid payment: number, verification URL, image and PDF links; status "
             "paid, partially_refunded or refunded, with refunded_fen and remaining_fen", tag="payments")
 async def receipt(request: Request, payment_id: str) -> HTTPResponse:
-    view = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
+    view = await services(request).payments.receipt_of(request.ctx.citizen_id, payment_id)
     found, payment = view.receipt, view.payment
-    receipts = request.app.ctx.payments.receipts
+    receipts = services(request).payments.receipts
     return reply({"number": found.number, "payment_id": payment.id, "amount_fen": payment.amount_fen,
                   "payer_name_masked": found.payer_name_masked, "issued_at": rfc3339(found.issued_at),
                   "licence_id": found.licence_id, "verify_url": receipts.verify_url(found.number),
@@ -145,9 +146,9 @@ async def receipt(request: Request, payment_id: str) -> HTTPResponse:
 
 
 async def _receipt_file(request: Request, payment_id: str, fmt: str) -> HTTPResponse:
-    view = await request.app.ctx.payments.receipt_of(request.ctx.citizen_id, payment_id)
+    view = await services(request).payments.receipt_of(request.ctx.citizen_id, payment_id)
     found = view.receipt
-    data = await request.app.ctx.payments.receipts.image(found, view.payment, view.refunded_fen, fmt)
+    data = await services(request).payments.receipts.image(found, view.payment, view.refunded_fen, fmt)
     kind = "application/pdf" if fmt == "pdf" else "image/png"
     return response.raw(data, content_type=kind, headers={
         "Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="{found.number}.{fmt}"'})

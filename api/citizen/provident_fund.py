@@ -18,6 +18,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, reply, requires_level
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.departments.provident_fund import (REASON_TEXTS, STATUS_TEXTS, CentreAccount, CentreDeposits, Eligibility,
                                             localized, mask_account_no)
@@ -114,7 +115,7 @@ def eligibility_out(answer: Eligibility, language: str) -> dict[str, Any]:
             tag="provident fund")
 @requires_level(LEVEL_REAL_NAME)
 async def account(request: Request) -> HTTPResponse:
-    answer = await request.app.ctx.departments.provident_fund.account(request.ctx.citizen.id)
+    answer = await services(request).departments.provident_fund.account(request.ctx.citizen.id)
     return reply(account_out(answer, request.ctx.language))
 
 
@@ -124,8 +125,8 @@ async def account(request: Request) -> HTTPResponse:
             level=LEVEL_REAL_NAME, tag="provident fund")
 @requires_level(LEVEL_REAL_NAME)
 async def deposits(request: Request) -> HTTPResponse:
-    answer = await request.app.ctx.departments.provident_fund.deposits(request.ctx.citizen.id,
-                                                                       request.args.get("year"))
+    answer = await services(request).departments.provident_fund.deposits(request.ctx.citizen.id,
+                                                                         request.args.get("year"))
     return reply(deposits_out(answer))
 
 
@@ -135,6 +136,6 @@ async def deposits(request: Request) -> HTTPResponse:
             reply_model=FundEligibility, level=LEVEL_REAL_NAME, tag="provident fund")
 @requires_level(LEVEL_REAL_NAME)
 async def withdrawal_eligibility(request: Request) -> HTTPResponse:
-    answer = await request.app.ctx.departments.provident_fund.withdrawal_eligibility(request.ctx.citizen.id,
-                                                                                     request.args.get("reason"))
+    answer = await services(request).departments.provident_fund.withdrawal_eligibility(request.ctx.citizen.id,
+                                                                                       request.args.get("reason"))
     return reply(eligibility_out(answer, request.ctx.language))

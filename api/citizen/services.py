@@ -12,6 +12,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, client_ip, documented, reply
+from api.services import services
 from app.clock import rfc3339
 from app.services.catalogue.service import LifeEvent, ServiceItem
 from app.services.catalogue.service import IndexedItem, ListedItem
@@ -148,8 +149,8 @@ def guide_of(item: ServiceItem, events: dict[str, LifeEvent], licence_types: dic
             description="Published items best match first, then most used. When nothing matches, `suggestions` "
             "holds close items. 422 SEARCH_QUERY_REQUIRED / SEARCH_QUERY_TOO_LONG / INVALID_REGION_CODE.")
 async def search(request: Request) -> HTTPResponse:
-    result = await request.app.ctx.catalogue.search(request.args.get("q"), request.args.get("region"),
-                                                    client_ip(request))
+    result = await services(request).catalogue.search(request.args.get("q"), request.args.get("region"),
+                                                      client_ip(request))
     return reply({"items": [summary_of(h.item) for h in result.hits],
                   "suggestions": [summary_of(i) for i in result.suggestions], "total": result.total})
 
@@ -158,14 +159,14 @@ async def search(request: Request) -> HTTPResponse:
 @documented("An item's guide (办事指南): materials (and which e-licence satisfies each), legal basis, time limit, "
             "fee, trips, channels, FAQ", reply_model=Guide, tag="services")
 async def guide(request: Request, item_id: str) -> HTTPResponse:
-    item, events, licence_types = await request.app.ctx.catalogue.guide(item_id)
+    item, events, licence_types = await services(request).catalogue.guide(item_id)
     return reply(guide_of(item, events, licence_types, request.ctx.language))
 
 
 @bp.get("/life-events")
 @documented("Life-event bundles (一件事)", reply_model=BundleList, tag="services")
 async def life_events(request: Request) -> HTTPResponse:
-    rows = await request.app.ctx.catalogue.life_events()
+    rows = await services(request).catalogue.life_events()
     return reply({"items": [{"code": e.code, "name": e.name, "description": e.description, "item_count": n}
                             for e, n in rows]})
 
@@ -174,6 +175,6 @@ async def life_events(request: Request) -> HTTPResponse:
 @documented("One life-event bundle (一件事) with its published items in the order they are done", reply_model=Bundle,
             tag="services")
 async def life_event(request: Request, code: str) -> HTTPResponse:
-    event, items = await request.app.ctx.catalogue.life_event(code)
+    event, items = await services(request).catalogue.life_event(code)
     return reply({"code": event.code, "name": event.name, "description": event.description,
                   "items": [summary_of(i) for i in items]})

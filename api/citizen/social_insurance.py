@@ -6,8 +6,9 @@ from sanic import Request, response
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, no_content, reply, requires_level
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
-from app.departments.social_insurance import (InsuranceContributions, InsuredStatus, RightsRecord,
+from app.departments.social_insurance import (DocumentKind, InsuranceContributions, InsuredStatus, RightsRecord,
                                              SocialInsuranceProofList, SocialInsuranceProofView)
 from app.errors import ValidationFailed
 
@@ -30,7 +31,7 @@ def year_arg(request: Request) -> int | None:
             reply_model=InsuredStatus, level=LEVEL_REAL_NAME, tag="social insurance")
 @requires_level(LEVEL_REAL_NAME)
 async def insured_status(request: Request) -> HTTPResponse:
-    status = await request.app.ctx.departments.social_insurance.status(request.ctx.citizen.id, request.ctx.language)
+    status = await services(request).departments.social_insurance.status(request.ctx.citizen.id, request.ctx.language)
     return reply(status)
 
 
@@ -39,7 +40,7 @@ async def insured_status(request: Request) -> HTTPResponse:
             "year); amounts in fen", reply_model=InsuranceContributions, level=LEVEL_REAL_NAME, tag="social insurance")
 @requires_level(LEVEL_REAL_NAME)
 async def contributions(request: Request) -> HTTPResponse:
-    found = await request.app.ctx.departments.social_insurance.contributions(
+    found = await services(request).departments.social_insurance.contributions(
         request.ctx.citizen.id, year_arg(request), request.ctx.language)
     return reply(found)
 
@@ -49,8 +50,8 @@ async def contributions(request: Request) -> HTTPResponse:
             level=LEVEL_REAL_NAME, tag="social insurance")
 @requires_level(LEVEL_REAL_NAME)
 async def rights_record(request: Request) -> HTTPResponse:
-    record = await request.app.ctx.departments.social_insurance.rights_record(request.ctx.citizen.id,
-                                                                              request.ctx.language)
+    record = await services(request).departments.social_insurance.rights_record(request.ctx.citizen.id,
+                                                                                request.ctx.language)
     return reply(record)
 
 
@@ -60,8 +61,8 @@ async def rights_record(request: Request) -> HTTPResponse:
             tag="social insurance")
 @requires_level(LEVEL_REAL_NAME)
 async def issue_proof(request: Request) -> HTTPResponse:
-    holder = request.app.ctx.accounts.profile(request.ctx.citizen)
-    issued = await request.app.ctx.departments.social_insurance.issue_proof(
+    holder = services(request).accounts.profile(request.ctx.citizen)
+    issued = await services(request).departments.social_insurance.issue_proof(
         request.ctx.citizen.id, holder.name_masked or "", holder.id_number_masked or "", request.ctx.language)
     return reply(issued, status=201)
 
@@ -70,7 +71,7 @@ async def issue_proof(request: Request) -> HTTPResponse:
 @documented("My printed proofs, newest first, each valid, expired or withdrawn", reply_model=SocialInsuranceProofList,
             tag="social insurance")
 async def my_proofs(request: Request) -> HTTPResponse:
-    proofs = await request.app.ctx.departments.social_insurance.proofs_of(request.ctx.citizen_id, request.ctx.language)
+    proofs = await services(request).departments.social_insurance.proofs_of(request.ctx.citizen_id, request.ctx.language)
     return reply(proofs)
 
 
@@ -79,8 +80,9 @@ async def my_proofs(request: Request) -> HTTPResponse:
             level=LEVEL_REAL_NAME, tag="social insurance")
 @requires_level(LEVEL_REAL_NAME)
 async def proof_document(request: Request, proof_id: str, ext: str) -> HTTPResponse:
-    document = await request.app.ctx.departments.social_insurance.proof_document(request.ctx.citizen.id, proof_id,
-                                                                                 ext)
+    kind: DocumentKind = "pdf" if ext == "pdf" else "png"  # the route takes no other
+    document = await services(request).departments.social_insurance.proof_document(request.ctx.citizen.id, proof_id,
+                                                                                   kind)
     return response.raw(document, content_type=CONTENT_TYPES[ext], headers={"Cache-Control": "private, no-store"})
 
 
@@ -89,8 +91,8 @@ async def proof_document(request: Request, proof_id: str, ext: str) -> HTTPRespo
 @documented("One of my printed proofs (another citizen's: 404 PROOF_NOT_FOUND)", reply_model=SocialInsuranceProofView,
             tag="social insurance")
 async def my_proof(request: Request, proof_id: str) -> HTTPResponse:
-    proof = await request.app.ctx.departments.social_insurance.proof(request.ctx.citizen_id, proof_id,
-                                                                     request.ctx.language)
+    proof = await services(request).departments.social_insurance.proof(request.ctx.citizen_id, proof_id,
+                                                                       request.ctx.language)
     return reply(proof)
 
 
@@ -98,5 +100,5 @@ async def my_proof(request: Request, proof_id: str) -> HTTPResponse:
 @documented("Withdraw one of my printed proofs: from now on its QR verifies as withdrawn", status=204,
             tag="social insurance")
 async def revoke_proof(request: Request, proof_id: str) -> HTTPResponse:
-    await request.app.ctx.departments.social_insurance.revoke_proof(request.ctx.citizen_id, proof_id)
+    await services(request).departments.social_insurance.revoke_proof(request.ctx.citizen_id, proof_id)
     return no_content()

@@ -7,6 +7,7 @@ from sanic import Request, response
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, reply, requires_level
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.departments.social_security_card import Card, CardQr
@@ -62,7 +63,7 @@ def qr_view(qr: CardQr, now: float) -> SocialSecurityCardQrReply:
             level=LEVEL_REAL_NAME, tag="social-security-card")
 @requires_level(LEVEL_REAL_NAME)
 async def my_card(request: Request) -> HTTPResponse:
-    card = await request.app.ctx.departments.social_security_card.card(request.ctx.citizen_id)
+    card = await services(request).departments.social_security_card.card(request.ctx.citizen_id)
     return reply(card_view(card, request.ctx.language))
 
 
@@ -75,10 +76,10 @@ async def new_qr(request: Request) -> HTTPResponse:
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "png"):
         raise ValidationFailed([{"field": "format", "problem": "json or png"}])
-    cards = request.app.ctx.departments.social_security_card
+    cards = services(request).departments.social_security_card
     qr = await cards.issue_qr(request.ctx.citizen)
     if fmt == "png":
         image = await cards.qr_image(qr, pick(CAPTION, request.ctx.language))
         return response.raw(image, status=201, content_type="image/png", headers={
             "Cache-Control": "private, no-store", "X-QR-Expires-At": rfc3339(qr.expires_at)})
-    return reply(qr_view(qr, request.app.ctx.platform.clock.timestamp()), status=201)
+    return reply(qr_view(qr, services(request).platform.clock.timestamp()), status=201)

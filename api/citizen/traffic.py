@@ -14,6 +14,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, reply, requires_level
+from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.departments.traffic import POINTS_LIMIT, DrivingLicence, LicenceAnswer, Vehicle, Violation
@@ -110,7 +111,7 @@ def violation_reply(violation: Violation) -> dict:
             level=LEVEL_REAL_NAME, tag="traffic")
 @requires_level(LEVEL_REAL_NAME)
 async def my_vehicles(request: Request) -> HTTPResponse:
-    vehicles, sample = await request.app.ctx.departments.traffic.vehicles(request.ctx.citizen.id)
+    vehicles, sample = await services(request).departments.traffic.vehicles(request.ctx.citizen.id)
     return reply(VehicleList(count=len(vehicles), items=[vehicle_reply(v) for v in vehicles],
                              sample=sample).model_dump(mode="json"))
 
@@ -120,7 +121,7 @@ async def my_vehicles(request: Request) -> HTTPResponse:
             "without one)", reply_model=LicenceStatusReply, level=LEVEL_REAL_NAME, tag="traffic")
 @requires_level(LEVEL_REAL_NAME)
 async def my_driving_licence(request: Request) -> HTTPResponse:
-    answer = await request.app.ctx.departments.traffic.driving_licence(request.ctx.citizen.id)
+    answer = await services(request).departments.traffic.driving_licence(request.ctx.citizen.id)
     return reply(licence_reply(answer, request.ctx.language).model_dump(mode="json"))
 
 
@@ -129,7 +130,7 @@ async def my_driving_licence(request: Request) -> HTTPResponse:
             "to pay it with", reply_model=ViolationList, level=LEVEL_REAL_NAME, tag="traffic")
 @requires_level(LEVEL_REAL_NAME)
 async def my_violations(request: Request) -> HTTPResponse:
-    found = await request.app.ctx.departments.traffic.violations(request.ctx.citizen.id)
+    found = await services(request).departments.traffic.violations(request.ctx.citizen.id)
     unpaid = found.unpaid
     return reply({"count": len(unpaid), "fines_fen": sum(v.fine_fen for v in unpaid),
                   "points": sum(v.points for v in unpaid), "items": [violation_reply(v) for v in found.items],
@@ -141,5 +142,5 @@ async def my_violations(request: Request) -> HTTPResponse:
             "when it is not mine)", reply_model=ViolationDetail, level=LEVEL_REAL_NAME, tag="traffic")
 @requires_level(LEVEL_REAL_NAME)
 async def my_violation(request: Request, decision_number: str) -> HTTPResponse:
-    violation, sample = await request.app.ctx.departments.traffic.violation(request.ctx.citizen.id, decision_number)
+    violation, sample = await services(request).departments.traffic.violation(request.ctx.citizen.id, decision_number)
     return reply({**violation_reply(violation), "sample": sample})

@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 
 bp = audience_blueprint("citizen_venues", url_prefix="/api/v1/venue-check-ins", audience="citizen")
@@ -29,6 +30,6 @@ class CheckInReply(BaseModel):
             body=CheckInRequest, reply_model=CheckInReply, status=201, tag="health-code")
 async def check_in(request: Request) -> HTTPResponse:
     body = parse_body(request, CheckInRequest)
-    done = await request.app.ctx.venues.check_in(request.ctx.citizen_id, body.venue_code)
+    done = await services(request).venues.check_in(request.ctx.citizen_id, body.venue_code)
     return reply(CheckInReply(id=done.id, venue_id=done.venue_id, venue_name=done.venue_name, at=rfc3339(done.at)),
                  status=200 if done.repeated else 201)

@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_FACE
 from app.clock import rfc3339
 from elderly_mode import replies as spoken_replies
@@ -66,7 +67,7 @@ def voucher_view(voucher: Any) -> VoucherReply:
 
 def presentation_view(request: Request, issued: Any) -> PresentationReply:
     p = issued.presentation
-    left = int((p.expires_at - request.app.ctx.platform.clock.now()).total_seconds())
+    left = int((p.expires_at - services(request).platform.clock.now()).total_seconds())
     can_extend = request.ctx.citizen.elderly_mode and not p.extended
     return PresentationReply(id=p.id, token=issued.token, attributes=p.consented, expires_at=rfc3339(p.expires_at),
                              seconds_left=max(0, left), extended=p.extended,
@@ -79,14 +80,14 @@ def presentation_view(request: Request, issued: Any) -> PresentationReply:
 @requires_level(LEVEL_FACE)
 async def issue(request: Request) -> HTTPResponse:
     body = parse_body(request, VoucherRequest)
-    voucher = await request.app.ctx.vouchers.issue(request.ctx.citizen, body.device_id, body.device_key)
+    voucher = await services(request).vouchers.issue(request.ctx.citizen, body.device_id, body.device_key)
     return reply(voucher_view(voucher), status=201)
 
 
 @bp.get("/current")
 @documented("My ID voucher and its state", reply_model=VoucherReply, tag="voucher")
 async def current(request: Request) -> HTTPResponse:
-    return reply(voucher_view(await request.app.ctx.vouchers.current(request.ctx.citizen_id)))
+    return reply(voucher_view(await services(request).vouchers.current(request.ctx.citizen_id)))
 
 
 @bp.put("/current/lock")
@@ -94,14 +95,14 @@ async def current(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_FACE)
 async def lock(request: Request) -> HTTPResponse:
     body = parse_body(request, LockRequest)
-    return reply(voucher_view(await request.app.ctx.vouchers.lock(request.ctx.citizen, body.locked)))
+    return reply(voucher_view(await services(request).vouchers.lock(request.ctx.citizen, body.locked)))
 
 
 @bp.delete("/current")
 @documented("Leave the voucher service: my voucher is revoked for good", reply_model=VoucherReply, tag="voucher")
 @requires_level(LEVEL_FACE)
 async def leave(request: Request) -> HTTPResponse:
-    return reply(voucher_view(await request.app.ctx.vouchers.revoke_for_citizen(request.ctx.citizen)))
+    return reply(voucher_view(await services(request).vouchers.revoke_for_citizen(request.ctx.citizen)))
 
 
 @bp.post("/current/presentations")
@@ -110,8 +111,8 @@ async def leave(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_FACE)
 async def present(request: Request) -> HTTPResponse:
     body = parse_body(request, PresentationRequest)
-    issued = await request.app.ctx.vouchers.present(request.ctx.citizen, body.device_proof, body.attributes,
-                                                    body.standing_request, body.confirm_full_identity)
+    issued = await services(request).vouchers.present(request.ctx.citizen, body.device_proof, body.attributes,
+                                                      body.standing_request, body.confirm_full_identity)
     return reply(presentation_view(request, issued), status=201)
 
 
@@ -134,7 +135,7 @@ class OfflineReply(BaseModel):
 @requires_level(LEVEL_FACE)
 async def present_offline(request: Request) -> HTTPResponse:
     body = parse_body(request, OfflineRequest)
-    shown = await request.app.ctx.vouchers.present_offline(request.ctx.citizen, body.device_proof, body.disclose)
+    shown = await services(request).vouchers.present_offline(request.ctx.citizen, body.device_proof, body.disclose)
     return reply(OfflineReply(credential=shown.credential, disclosed=list(shown.disclosed),
                               expires_at=rfc3339(shown.expires_at)), status=201)
 
@@ -144,7 +145,7 @@ async def present_offline(request: Request) -> HTTPResponse:
             level=LEVEL_FACE, tag="voucher")
 @requires_level(LEVEL_FACE)
 async def extend(request: Request, presentation_id: str) -> HTTPResponse:
-    issued = await request.app.ctx.vouchers.extend(request.ctx.citizen, presentation_id)
+    issued = await services(request).vouchers.extend(request.ctx.citizen, presentation_id)
     return reply(presentation_view(request, issued))
 
 
@@ -152,6 +153,6 @@ async def extend(request: Request, presentation_id: str) -> HTTPResponse:
 @documented("An organisation's standing request, in plain language, to accept when showing my ID",
             reply_model=StandingRequestReply, tag="voucher")
 async def standing_request(request: Request, request_id: str) -> HTTPResponse:
-    standing = await request.app.ctx.vouchers.standing_request(request_id)
+    standing = await services(request).vouchers.standing_request(request_id)
     return reply(StandingRequestReply(id=standing.id, attributes=standing.attributes,
                                       purpose=pick(standing.purpose, request.ctx.language)))

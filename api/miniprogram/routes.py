@@ -20,6 +20,7 @@ from api.citizen.health_code import reason_items
 from api.citizen.payments import PayableList
 from api.http import audience_blueprint, client_ip, documented, no_content, parse_body, reply, requires_level
 from api.schemas import Strict
+from api.services import services
 from app.accounts.rules import LEVEL_FACE, LEVEL_PHONE, LEVEL_REAL_NAME
 from app.accounts.service import SignedIn
 from app.clock import CHINA_TZ, rfc3339
@@ -84,7 +85,7 @@ def session_out(signed_in: SignedIn) -> SessionOut:
             "503 MP_PLATFORM_UNAVAILABLE, 502 MP_PLATFORM_ERROR.")
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginIn)
-    result = await request.app.ctx.mini_programs.login(body.code, client_ip(request))
+    result = await services(request).mini_programs.login(body.code, client_ip(request))
     if result.signed_in is not None:
         return reply(session_out(result.signed_in))
     return reply(SessionOut(bound=False, bind_ticket=result.bind_ticket, expires_in=result.expires_in))
@@ -95,7 +96,7 @@ async def login(request: Request) -> HTTPResponse:
             reply_model=SessionOut, tag=TAG)
 async def bind_phone(request: Request) -> HTTPResponse:
     body = parse_body(request, PhoneDataIn)
-    return reply(session_out(await request.app.ctx.mini_programs.bind_with_phone_data(
+    return reply(session_out(await services(request).mini_programs.bind_with_phone_data(
         body.bind_ticket, body.encrypted_data, body.iv)))
 
 
@@ -109,7 +110,7 @@ class CodeSentOut(BaseModel):
             reply_model=CodeSentOut, status=202, tag=TAG)
 async def sms_code(request: Request) -> HTTPResponse:
     body = parse_body(request, SmsCodeIn)
-    sent = await request.app.ctx.mini_programs.send_bind_code(body.bind_ticket, body.phone, client_ip(request))
+    sent = await services(request).mini_programs.send_bind_code(body.bind_ticket, body.phone, client_ip(request))
     return reply(CodeSentOut(expires_in=sent.expires_in, resend_after=sent.resend_after), status=202)
 
 
@@ -117,14 +118,14 @@ async def sms_code(request: Request) -> HTTPResponse:
 @documented("Bind with the SMS code", body=SmsIn, reply_model=SessionOut, tag=TAG)
 async def bind_sms(request: Request) -> HTTPResponse:
     body = parse_body(request, SmsIn)
-    return reply(session_out(await request.app.ctx.mini_programs.bind_with_sms(
+    return reply(session_out(await services(request).mini_programs.bind_with_sms(
         body.bind_ticket, body.phone, body.code, client_ip(request))))
 
 
 @bp.post("/auth/logout")
 @documented("Sign this mini-program session out", status=204, tag=TAG)
 async def logout(request: Request) -> HTTPResponse:
-    await request.app.ctx.accounts.logout(request.ctx.claims)
+    await services(request).accounts.logout(request.ctx.claims)
     return no_content()
 
 
@@ -150,7 +151,7 @@ class LevelOut(BaseModel):
 @documented("Me, masked", reply_model=MeOut, tag=TAG)
 @requires_level(LEVEL_PHONE)
 async def me(request: Request) -> HTTPResponse:
-    profile = request.app.ctx.accounts.profile(request.ctx.citizen)
+    profile = services(request).accounts.profile(request.ctx.citizen)
     return reply(MeOut(id=profile.id, level=profile.level, phone=profile.phone_masked, name=profile.name_masked,
                        elderly=profile.elderly_mode))
 
@@ -160,7 +161,7 @@ async def me(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_PHONE)
 async def identity(request: Request) -> HTTPResponse:
     body = parse_body(request, IdentityIn)
-    return reply(LevelOut(level=await request.app.ctx.accounts.verify_identity(request.ctx.citizen, body.name,
+    return reply(LevelOut(level=await services(request).accounts.verify_identity(request.ctx.citizen, body.name,
                                                                               body.id_number)))
 
 
@@ -182,7 +183,7 @@ class HomeOut(BaseModel):
 @requires_level(LEVEL_PHONE)
 async def home(request: Request) -> HTTPResponse:
     citizen = request.ctx.citizen
-    views = await request.app.ctx.cards.home(citizen, request.ctx.language)
+    views = await services(request).cards.home(citizen, request.ctx.language)
     return reply(HomeOut(cards=[CardOut(type=v.type, title=v.title, summary=v.notice if v.status == "unavailable" and v.notice
                                         else v.summary, stale=v.stale) for v in views], elderly=citizen.elderly_mode))
 
@@ -207,10 +208,10 @@ class HealthCodeOut(BaseModel):
 @documented("My health code, compact", reply_model=HealthCodeOut, level=LEVEL_REAL_NAME, tag=TAG)
 @requires_level(LEVEL_REAL_NAME)
 async def health_code(request: Request) -> HTTPResponse:
-    code = await request.app.ctx.health.current_code(request.ctx.citizen)
+    code = await services(request).health.current_code(request.ctx.citizen)
     return reply(HealthCodeOut(payload=code.payload, color=code.colour, text=colour_text(code.colour, request.ctx.language),
                                reasons=[r.text for r in reason_items(request, code.reasons)],
-                               seconds_left=seconds_left(code, request.app.ctx.platform.clock.now())))
+                               seconds_left=seconds_left(code, services(request).platform.clock.now())))
 
 
 class PresentIn(Strict):
@@ -230,8 +231,8 @@ class PresentOut(BaseModel):
 @requires_level(LEVEL_FACE)
 async def present(request: Request) -> HTTPResponse:
     body = parse_body(request, PresentIn)
-    issued = await request.app.ctx.vouchers.present(request.ctx.citizen, body.device_proof, body.attributes, None, False)
-    left = int((issued.presentation.expires_at - request.app.ctx.platform.clock.now()).total_seconds())
+    issued = await services(request).vouchers.present(request.ctx.citizen, body.device_proof, body.attributes, None, False)
+    left = int((issued.presentation.expires_at - services(request).platform.clock.now()).total_seconds())
     return reply(PresentOut(token=issued.token, attributes=issued.presentation.consented, seconds_left=max(0, left)),
                  status=201)
 
@@ -279,7 +280,7 @@ async def slots(request: Request) -> HTTPResponse:
     item_id = request.args.get("item_id", "")
     if not item_id:
         raise ValidationFailed([{"field": "item_id", "problem": "missing"}])
-    views = await request.app.ctx.appointments.open_slots(item_id, day_arg(request))
+    views = await services(request).appointments.open_slots(item_id, day_arg(request))
     return reply(SlotsOut(items=[SlotOut(id=s.id, office=s.office, starts_at=local(s.starts_at), free=s.free) for s in views]))
 
 
@@ -288,13 +289,13 @@ async def slots(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_REAL_NAME)
 async def book(request: Request) -> HTTPResponse:
     body = parse_body(request, BookIn)
-    return reply(appointment_out(await request.app.ctx.appointments.book(request.ctx.citizen_id, body.slot_id)), status=201)
+    return reply(appointment_out(await services(request).appointments.book(request.ctx.citizen_id, body.slot_id)), status=201)
 
 
 @bp.get("/appointments")
 @documented("My appointments", reply_model=AppointmentsOut, tag=TAG)
 async def appointments(request: Request) -> HTTPResponse:
-    views = await request.app.ctx.appointments.mine(request.ctx.citizen_id)
+    views = await services(request).appointments.mine(request.ctx.citizen_id)
     return reply(AppointmentsOut(items=[appointment_out(v) for v in views]))
 
 
@@ -340,7 +341,7 @@ def mp_payment_out(view: PaymentView, language: str) -> MpPaymentOut:
             tag=TAG)
 @requires_level(LEVEL_REAL_NAME)
 async def mp_payables(request: Request) -> HTTPResponse:
-    found = await request.app.ctx.payments.payables.of(request.ctx.citizen_id)
+    found = await services(request).payments.payables.of(request.ctx.citizen_id)
     return reply({"items": [p.__dict__ for p in found]})
 
 
@@ -353,23 +354,23 @@ async def mp_payables(request: Request) -> HTTPResponse:
 async def mp_pay(request: Request) -> HTTPResponse:
     key = idempotency_key(request)
     body = parse_body(request, MpPaymentIn)
-    openid = await request.app.ctx.mini_programs.payer_openid(request.ctx.citizen_id)
-    view, replayed = await request.app.ctx.payments.create(request.ctx.citizen_id, key, body.reference, body.amount_fen,
-                                                           "CNY", "", channel="jsapi", payer=openid)
+    openid = await services(request).mini_programs.payer_openid(request.ctx.citizen_id)
+    view, replayed = await services(request).payments.create(request.ctx.citizen_id, key, body.reference, body.amount_fen,
+                                                             "CNY", "", channel="jsapi", payer=openid)
     return reply(mp_payment_out(view, request.ctx.language), status=200 if replayed else 201)
 
 
 @bp.get("/payments/<payment_id:str>")
 @documented("One of my payments (an unpaid one is checked with WeChat Pay)", reply_model=MpPaymentOut, tag=TAG)
 async def mp_payment(request: Request, payment_id: str) -> HTTPResponse:
-    view = await request.app.ctx.payments.one_of_mine(request.ctx.citizen_id, payment_id)
+    view = await services(request).payments.one_of_mine(request.ctx.citizen_id, payment_id)
     return reply(mp_payment_out(view, request.ctx.language))
 
 
 @bp.get("/applications")
 @documented("My applications (办件), newest first", reply_model=ApplicationsOut, tag=TAG)
 async def applications(request: Request) -> HTTPResponse:
-    views = await request.app.ctx.applications.mine(request.ctx.citizen_id)
+    views = await services(request).applications.mine(request.ctx.citizen_id)
     return reply(ApplicationsOut(items=[MpApplicationOut(id=v.id, item=v.item_name, status=v.status,
                                                          updated_at=rfc3339(v.updated_at)) for v in views]))
 
@@ -415,11 +416,11 @@ def subscriptions_out(remaining: dict[str, int]) -> SubscriptionsOut:
             reply_model=SubscriptionsOut, tag=TAG, description="Topics: application_status, health_code, appointment.")
 async def subscribe(request: Request) -> HTTPResponse:
     body = parse_body(request, SubscriptionsIn)
-    return reply(subscriptions_out(await request.app.ctx.mini_programs.record_subscriptions(
+    return reply(subscriptions_out(await services(request).mini_programs.record_subscriptions(
         request.ctx.citizen_id, body.answers)))
 
 
 @bp.get("/subscriptions")
 @documented("The subscription messages I still allow", reply_model=SubscriptionsOut, tag=TAG)
 async def subscriptions(request: Request) -> HTTPResponse:
-    return reply(subscriptions_out(await request.app.ctx.mini_programs.subscriptions(request.ctx.citizen_id)))
+    return reply(subscriptions_out(await services(request).mini_programs.subscriptions(request.ctx.citizen_id)))

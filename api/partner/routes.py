@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 
 bp = audience_blueprint("partner", url_prefix="/api/partner/v1", audience="partner")
@@ -72,7 +73,7 @@ class RevocationsReply(BaseModel):
             body=VerificationsRequest, reply_model=VerificationsReply, tag="partner")
 async def verifications(request: Request) -> HTTPResponse:
     body = parse_body(request, VerificationsRequest)
-    results = await request.app.ctx.interop.verify_for_partner(request.ctx.client, body.codes)
+    results = await services(request).interop.verify_for_partner(request.ctx.client, body.codes)
     return reply({"results": [
         {**r.__dict__, "expires_at": rfc3339(r.expires_at)} for r in results
     ]})
@@ -84,7 +85,7 @@ async def verifications(request: Request) -> HTTPResponse:
             body=BorderPassChecksRequest, reply_model=BorderPassChecksReply, tag="partner")
 async def border_pass_verifications(request: Request) -> HTTPResponse:
     body = parse_body(request, BorderPassChecksRequest)
-    results = await request.app.ctx.interop.check_border_passes(request.ctx.client, body.passes)
+    results = await services(request).interop.check_border_passes(request.ctx.client, body.passes)
     return reply({"results": [{**r.__dict__, "expires_at": rfc3339(r.expires_at)} for r in results]})
 
 
@@ -93,4 +94,4 @@ async def border_pass_verifications(request: Request) -> HTTPResponse:
             body=RevocationsRequest, reply_model=RevocationsReply, tag="partner")
 async def revocations(request: Request) -> HTTPResponse:
     body = parse_body(request, RevocationsRequest)
-    return reply({"accepted": await request.app.ctx.interop.publish_revocations(request.ctx.client, body.hashes)})
+    return reply({"accepted": await services(request).interop.publish_revocations(request.ctx.client, body.hashes)})

@@ -6,6 +6,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, raw
 
 from api.http import audience_blueprint, documented
+from api.services import services
 
 bp = audience_blueprint("provider_payments", url_prefix="/api/provider/v1", audience="payment_provider")
 
@@ -16,5 +17,5 @@ bp = audience_blueprint("provider_payments", url_prefix="/api/provider/v1", audi
             "does not match our order (a reconciliation case is opened); a duplicate is answered 200 and changes "
             "nothing", tag="payments")
 async def payment_notification(request: Request) -> HTTPResponse:
-    answer = await request.app.ctx.payments.handle_notice(request.ctx.notice, request.body or b"")
+    answer = await services(request).payments.handle_notice(request.ctx.notice, request.body or b"")
     return raw(answer.body, content_type=answer.content_type)

@@ -7,6 +7,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, client_ip, documented, reply
+from api.services import services
 from app.clock import rfc3339
 from app.security.ratelimit import hit
 
@@ -32,7 +33,7 @@ class ReceiptCheckOut(BaseModel):
 @documented("Check an e-receipt: number in the path, check code `c` from its QR; says paid, refunded or not valid",
             reply_model=ReceiptCheckOut, tag="payments")
 async def verify_receipt(request: Request, number: str) -> HTTPResponse:
-    platform = request.app.ctx.platform
+    platform = services(request).platform
     await hit(platform.cache, platform.clock, f"receipt-check:{client_ip(request)}", CHECKS_PER_MINUTE, 60)
-    check = await request.app.ctx.payments.receipts.verify(number, request.args.get("c", ""))
+    check = await services(request).payments.receipts.verify(number, request.args.get("c", ""))
     return reply({**check.__dict__, "paid_at": rfc3339(check.paid_at)})

@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, client_ip, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.departments.social_insurance import SocialInsuranceProofCheck
 from app.security.ratelimit import hit
 
@@ -25,8 +26,8 @@ class ProofVerificationRequest(Strict):
             "valid with the reason (expired, revoked)", body=ProofVerificationRequest, reply_model=SocialInsuranceProofCheck,
             tag="social insurance")
 async def verify_proof(request: Request) -> HTTPResponse:
-    platform = request.app.ctx.platform
+    platform = services(request).platform
     await hit(platform.cache, platform.clock, f"si-proof-check:{client_ip(request)}", CHECKS_PER_MINUTE, 60)
     body = parse_body(request, ProofVerificationRequest)
-    check = await request.app.ctx.departments.social_insurance.verify_proof(body.qr, request.ctx.language)
+    check = await services(request).departments.social_insurance.verify_proof(body.qr, request.ctx.language)
     return reply(check)

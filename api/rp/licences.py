@@ -9,6 +9,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.errors import AppError
 from app.vouchers.licences import ShareRefused
@@ -46,7 +47,7 @@ async def verify_licence(request: Request) -> HTTPResponse:
     body = parse_body(request, VerificationRequest)
     language = request.ctx.language
     try:
-        check = await request.app.ctx.licences.verify_share(request.ctx.client, body.token)
+        check = await services(request).licences.verify_share(request.ctx.client, body.token)
     except ShareRefused as refused:
         return reply(VerificationReply(valid=False, error=refused.code, message=AppError(refused.code).message(language),
                                        **{**EMPTY, "licence_type": refused.licence_type, "status": refused.status}))

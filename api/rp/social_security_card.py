@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 from app.errors import AppError
 
@@ -40,7 +41,7 @@ class SocialSecurityCardCheckReply(BaseModel):
             body=SocialSecurityCardCheckRequest, reply_model=SocialSecurityCardCheckReply, tag="relying-party")
 async def check(request: Request) -> HTTPResponse:
     body = parse_body(request, SocialSecurityCardCheckRequest)
-    done = await request.app.ctx.departments.social_security_card.check(request.ctx.client, body.qr, body.purpose)
+    done = await services(request).departments.social_security_card.check(request.ctx.client, body.qr, body.purpose)
     message = AppError(done.reason).message(request.ctx.language) if done.reason else None
     return reply(SocialSecurityCardCheckReply(
         valid=done.valid, reason=done.reason, message=message, status=done.status, status_name=done.status_name,

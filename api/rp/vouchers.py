@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
+from api.services import services
 from app.clock import rfc3339
 
 bp = audience_blueprint("rp_vouchers", url_prefix="/api/rp/v1", audience="relying_party")
@@ -41,7 +42,7 @@ class StandingRequestCreated(BaseModel):
 @documented("Redeem a presentation QR, once", body=RedemptionRequest, reply_model=RedemptionReply, tag="relying-party")
 async def redeem(request: Request) -> HTTPResponse:
     body = parse_body(request, RedemptionRequest)
-    done = await request.app.ctx.vouchers.redeem(request.ctx.client, body.token, body.attributes, body.purpose)
+    done = await services(request).vouchers.redeem(request.ctx.client, body.token, body.attributes, body.purpose)
     return reply(RedemptionReply(attributes=done.disclosed, withheld=list(done.withheld)))
 
 
@@ -50,7 +51,7 @@ async def redeem(request: Request) -> HTTPResponse:
             body=StandingRequestBody, reply_model=StandingRequestCreated, status=201, tag="relying-party")
 async def add_standing_request(request: Request) -> HTTPResponse:
     body = parse_body(request, StandingRequestBody)
-    standing = await request.app.ctx.vouchers.add_standing_request(request.ctx.client, body.attributes, body.purpose)
+    standing = await services(request).vouchers.add_standing_request(request.ctx.client, body.attributes, body.purpose)
     return reply(StandingRequestCreated(id=standing.id, attributes=standing.attributes), status=201)
 
 
@@ -77,7 +78,7 @@ class OfflineCheckReply(BaseModel):
 @documented("A one-time nonce for checking one offline ID QR (key-bound SD-JWT) at your desk",
             reply_model=OfflineNonceReply, status=201, tag="relying-party")
 async def offline_nonce(request: Request) -> HTTPResponse:
-    issued = await request.app.ctx.vouchers.offline_nonce(request.ctx.client)
+    issued = await services(request).vouchers.offline_nonce(request.ctx.client)
     return reply(OfflineNonceReply(nonce=issued.nonce, audience=issued.audience,
                                    expires_at=rfc3339(issued.expires_at)), status=201)
 
@@ -87,6 +88,6 @@ async def offline_nonce(request: Request) -> HTTPResponse:
             body=OfflineCheckRequest, reply_model=OfflineCheckReply, tag="relying-party")
 async def check_offline(request: Request) -> HTTPResponse:
     body = parse_body(request, OfflineCheckRequest)
-    done = await request.app.ctx.vouchers.check_offline(request.ctx.client, body.qr, body.nonce, body.purpose)
+    done = await services(request).vouchers.check_offline(request.ctx.client, body.qr, body.nonce, body.purpose)
     return reply(OfflineCheckReply(attributes=done.disclosed, withheld=list(done.withheld),
                                    issued_at=rfc3339(done.issued_at), expires_at=rfc3339(done.expires_at)))

@@ -675,11 +675,11 @@ class AccountService:
         is told by SMS), and the pair is bound here at level 3."""
         now = self.platform.clock.now()
         holder = await Citizen.get_or_none(id_number_hash=session.id_number_hash)
-        released = holder is not None and holder.id != citizen.id
+        released = holder if holder is not None and holder.id != citizen.id else None  # the account losing the pair
         try:
             async with in_transaction():
-                if released:
-                    await Citizen.filter(id=holder.id).update(
+                if released is not None:
+                    await Citizen.filter(id=released.id).update(
                         name_enc=None, id_number_enc=None, id_number_hash=None, level=rules.LEVEL_PHONE,
                         identity_verified_at=None, face_verified_at=None)
                 # Only an account still without another identity takes the pair.
@@ -693,11 +693,11 @@ class AccountService:
         except IntegrityError:  # the pair moved again meanwhile (another reclaim): nothing changed
             raise Conflict("ID_NUMBER_TAKEN") from None
         await self.forget_citizen(citizen.id)
-        if released:
-            await self._release(holder, citizen.id, session.id)
+        if released is not None:
+            await self._release(released, citizen.id, session.id)
         await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="identity_reclaimed",
                                  subject_id=citizen.id, attributes={"session_id": session.id,
-                                                                    "released_from": holder.id if released else None})
+                                                                    "released_from": released.id if released else None})
         await notify(self.platform.clock, citizen.id, "face_verified")
         return rules.LEVEL_FACE
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from pydantic import BaseModel, ConfigDict, Field
 from tortoise.expressions import Q
 
+from app.db import column
 from app.i18n import pick
 from app.clock import CHINA_TZ
 from app.departments.exchange_services import (OWN, TPB, TPB_DRIVING_LICENCE, TPB_VEHICLES, TPB_VIOLATIONS,
@@ -438,9 +439,9 @@ class TrafficPolice:
         assert self.licences is not None
         platform = self.asker.platform
         cutoff = platform.clock.now() - timedelta(seconds=platform.settings.vouchers.licence_status_pull_interval)
-        stale = await LicenceStatusPull.filter(Q(pulled_at=None) | Q(pulled_at__lt=cutoff)) \
-            .order_by("pulled_at").limit(limit).values_list("licence_id", flat=True)
-        kept = await self.licences.licences_kept_in_step(DRIVING_LICENCE, ids=list(stale))
+        stale: list[str] = await column(LicenceStatusPull.filter(Q(pulled_at=None) | Q(pulled_at__lt=cutoff))
+                                        .order_by("pulled_at").limit(limit), "licence_id")
+        kept = await self.licences.licences_kept_in_step(DRIVING_LICENCE, ids=stale)
         gone = set(stale) - {i for i, _ in kept}
         if gone:  # revoked or no longer in a wallet: never asked again
             await LicenceStatusPull.filter(licence_id__in=gone).delete()
@@ -450,14 +451,14 @@ class TrafficPolice:
         """Up to `limit` wallet 驾驶证 without a pull yet, walking at most SCAN_PAGES pages a run from the cursor
         the last run left in the shared cache (back to the start past the end)."""
         assert self.licences is not None
-        cache, found = self.asker.platform.cache, []
+        cache, found = self.asker.platform.cache, list[tuple[str, str]]()
         after = await cache.get(SCAN_CURSOR) or ""
         for _ in range(SCAN_PAGES):
             if len(found) >= limit:
                 break
             page = await self.licences.licences_kept_in_step(DRIVING_LICENCE, after=after, limit=SCAN_PAGE)
-            known = set(await LicenceStatusPull.filter(licence_id__in=[i for i, _ in page])
-                        .values_list("licence_id", flat=True))
+            known: set[str] = set(await column(LicenceStatusPull.filter(licence_id__in=[i for i, _ in page]),
+                                               "licence_id"))
             fresh = [(i, c) for i, c in page if i not in known]
             taken = fresh[:limit - len(found)]
             found += taken

@@ -14,7 +14,9 @@ class MiniProgramBinding(Model):
     openid_hash = fields.CharField(max_length=64)  # keyed hash for lookup; the openid itself is encrypted
     openid_enc = fields.TextField()
     unionid_hash = fields.CharField(max_length=64, null=True, db_index=True)
-    citizen = fields.ForeignKeyField("models.Citizen", related_name="mini_program_bindings", on_delete=fields.CASCADE)
+    citizen: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="mini_program_bindings", on_delete=fields.CASCADE
+    )
     verified_by = fields.CharField(max_length=16)  # phone_data or sms
     created_at = fields.DatetimeField()
     last_login_at = fields.DatetimeField()
@@ -30,7 +32,9 @@ class MiniProgramSubscription(Model):
     """How many one-time subscription messages (订阅消息) of a topic the citizen accepted and we have not sent."""
 
     id = fields.BigIntField(pk=True)
-    citizen = fields.ForeignKeyField("models.Citizen", related_name="mini_program_subscriptions", on_delete=fields.CASCADE)
+    citizen: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="mini_program_subscriptions", on_delete=fields.CASCADE
+    )
     topic = fields.CharField(max_length=32)
     remaining = fields.IntField(default=0)
     updated_at = fields.DatetimeField()

@@ -106,8 +106,8 @@ class MiniProgramPlatform:
         try:
             async with cache_lock(self.cache, TOKEN_LOCK, ttl=self.timeout + 5):
                 again = None if renew else await _token(self.cache)
-                fresh = again and (held is None or again["token"] != held["token"])
-                if fresh and self.clock.timestamp() < again["expires_at"] - self.refresh_margin:
+                if again is not None and (held is None or again["token"] != held["token"]) \
+                        and self.clock.timestamp() < again["expires_at"] - self.refresh_margin:
                     return again["token"]  # another worker renewed it while we waited for the lock
                 return await self._fetch_token()
         except LockNotAcquired:

@@ -130,10 +130,14 @@ class DeviceDirectory(Protocol):
 
 
 class PushDevice(Protocol):
-    session_id: str
-    platform: str
-    token: str
-    language: str
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def language(self) -> str: ...
 
 
 class PushChannel:

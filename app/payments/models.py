@@ -6,6 +6,8 @@ Model docstrings become table comments: no apostrophes or semicolons in them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -14,7 +16,9 @@ class Payment(Model):
     """One payment (缴费订单) of a citizen for one reference (fee, fine or bill), in fen, through the provider."""
 
     id = fields.CharField(pk=True, max_length=40)  # also our merchant order id at the provider
-    citizen = fields.ForeignKeyField("models.Citizen", related_name="payments", on_delete=fields.RESTRICT)
+    citizen: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="payments", on_delete=fields.RESTRICT
+    )
     reference = fields.CharField(max_length=80, db_index=True)  # what it pays, e.g. fine:TV-... or fee:ap_...
     reference_kind = fields.CharField(max_length=16)  # application_fee, traffic_fine, utility_bill
     amount_fen = fields.BigIntField()
@@ -46,7 +50,9 @@ class PaymentEvent(Model):
     """One state change of a payment, who or what made it and why (the audit trail beside the audit log)."""
 
     id = fields.BigIntField(pk=True)
-    payment = fields.ForeignKeyField("models.Payment", related_name="events", on_delete=fields.CASCADE)
+    payment: fields.ForeignKeyRelation[Payment] = fields.ForeignKeyField(
+        "models.Payment", related_name="events", on_delete=fields.CASCADE
+    )
     from_state = fields.CharField(max_length=24, null=True)
     to_state = fields.CharField(max_length=24)
     actor = fields.CharField(max_length=64)
@@ -76,7 +82,9 @@ class Refund(Model):
     """A full or partial refund (退款) of a successful payment, never more than is left."""
 
     id = fields.CharField(pk=True, max_length=40)  # also our merchant refund id at the provider
-    payment = fields.ForeignKeyField("models.Payment", related_name="refunds", on_delete=fields.RESTRICT)
+    payment: fields.ForeignKeyRelation[Payment] = fields.ForeignKeyField(
+        "models.Payment", related_name="refunds", on_delete=fields.RESTRICT
+    )
     amount_fen = fields.BigIntField()
     reason = fields.CharField(max_length=200)
     state = fields.CharField(max_length=16, default="pending")  # pending, abnormal (held, for the office), succeeded, failed
@@ -131,8 +139,8 @@ class DiscrepancyCase(Model):
     statement_date = fields.DateField()
     kind = fields.CharField(max_length=32)  # missing_in_ours, missing_in_statement, amount_mismatch, ...
     reference = fields.CharField(max_length=80)  # our payment or refund id as on the statement
-    ours = fields.JSONField(null=True)
-    theirs = fields.JSONField(null=True)
+    ours: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
+    theirs: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     status = fields.CharField(max_length=16, default="open")  # open, resolved
     resolution = fields.CharField(max_length=200, null=True)
     created_at = fields.DatetimeField()
@@ -147,7 +155,9 @@ class Receipt(Model):
     """The e-receipt (电子票据) of a successful payment, checkable by anyone with its verification code."""
 
     number = fields.CharField(pk=True, max_length=32)
-    payment = fields.OneToOneField("models.Payment", related_name="receipt", on_delete=fields.RESTRICT)
+    payment: fields.OneToOneRelation[Payment] = fields.OneToOneField(
+        "models.Payment", related_name="receipt", on_delete=fields.RESTRICT
+    )
     citizen_id = fields.CharField(max_length=40, db_index=True)
     check_hash = fields.CharField(max_length=64)  # SHA-256 of the code in the QR, never the code itself
     payer_name_masked = fields.CharField(max_length=40)

@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Literal, Mapping
 
 from tortoise.exceptions import IntegrityError
 
+from app.db import column
 from app.errors import NotFound, Unavailable
 from app.integrations.exchange.client import DepartmentUnavailable, PurposeNotRegistered, ServiceNotRegistered
 from app.payments.models import ItemFee, PaidReference
@@ -80,7 +81,7 @@ class Payables:
                 found += await self._from_backend(citizen_id, kind)
             except Unavailable:
                 continue  # the others still show; the card for that department says it is unavailable
-        paid = set(await PaidReference.filter(reference__in=[p.reference for p in found]).values_list("reference", flat=True))
+        paid: set[str] = set(await column(PaidReference.filter(reference__in=[p.reference for p in found]), "reference"))
         return [Payable(p.reference, p.kind, p.amount_fen, p.description, p.reference in paid) for p in found]
 
     async def resolve(self, citizen_id: str, reference: str) -> Payable:
@@ -163,5 +164,5 @@ class Payables:
 
 async def settled_numbers(citizen_id: str) -> set[str]:
     """The fine and bill numbers of this citizen that are paid: what the departments are told (销账)."""
-    references = await PaidReference.filter(citizen_id=citizen_id).values_list("reference", flat=True)
+    references: list[str] = await column(PaidReference.filter(citizen_id=citizen_id), "reference")
     return {split_reference(r)[1] for r in references if not r.startswith("application_fee:")}

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from PIL import Image, ImageDraw
 
+from app.db import column
 from app.money import yuan
 from app.clock import CHINA_TZ
 from app.payments.models import Payment, Receipt, Refund
@@ -57,7 +58,8 @@ def receipt_status(payment: Payment) -> str:
 
 async def refunded_fen(payment_id: str) -> int:
     """What the provider has refunded of a payment (succeeded refunds; reserved or pending ones not)."""
-    return sum(await Refund.filter(payment_id=payment_id, state="succeeded").values_list("amount_fen", flat=True))
+    refunded: list[int] = await column(Refund.filter(payment_id=payment_id, state="succeeded"), "amount_fen")
+    return sum(refunded)
 
 
 class Receipts:
@@ -124,7 +126,7 @@ def draw(receipt: Receipt, payment: Payment, refunded: int, url: str, fmt: str) 
         y += 58
     modules = qr_modules(url)
     scale = max(1, 360 // modules.width)
-    qr = modules.resize((modules.width * scale, modules.height * scale), Image.NEAREST).convert("RGB")
+    qr = modules.resize((modules.width * scale, modules.height * scale), Image.Resampling.NEAREST).convert("RGB")
     left = (width - qr.width) // 2
     page.paste(qr, (left, y + 30))
     pen.text((width // 2, y + 60 + qr.height), "扫码或访问以下网址查验真伪", fill=(60, 60, 60), font=cjk_font(24),

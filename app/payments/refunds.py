@@ -16,6 +16,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from app import audit
+from app.db import column
 from app.errors import Conflict, NotFound, Unavailable
 from app.integrations import ProviderError
 from app.integrations.payment_providers import INSUFFICIENT_FUNDS, ProviderRefund, ProviderRefused
@@ -135,8 +136,8 @@ class Refunds(Operations):
                                  provider_refund_id=answer.provider_refund_id):
                 return False
             payment = await Payment.filter(id=payment_id).select_for_update().using_db(conn).get()
-            done = sum(await Refund.filter(payment_id=payment_id, state="succeeded").using_db(conn).values_list(
-                "amount_fen", flat=True))
+            done: int = sum(await column(Refund.filter(payment_id=payment_id, state="succeeded").using_db(conn),
+                                         "amount_fen"))
             target = "refunded" if done >= payment.amount_fen else "partially_refunded"
             moved = await write_move(conn, payment, target, f"退款 {yuan(done)}", now,
                                      with_move=_refund_moves_receipt(payment_id, target))

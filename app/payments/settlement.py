@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from app import audit
 from app.accounts.service import citizen_record
+from app.db import column
 from app.errors import AppError, Unauthorized, Unavailable
 from app.integrations import ProviderError
 from app.integrations.payment_providers import (ORDER_CLOSED, ORDER_NOT_FOUND, ORDER_PAID, NoticeRejected,
@@ -359,8 +360,8 @@ class Settlement(Operations):
             await self._one_receipt(receipt, self.tell_settled)  # it failed when paid
         behind = Receipt.filter(wallet_outdated=True, licence_id__not_isnull=True)
         untold = Receipt.filter(payment__state="refunded", reversal_told_at=None, reversal_refused_at=None)
-        for payment_id in set(await behind.limit(200).values_list("payment_id", flat=True)) | set(
-                await untold.limit(200).values_list("payment_id", flat=True)):
+        outstanding: set[str] = set(await column(behind.limit(200), "payment_id"))
+        for payment_id in outstanding | set(await column(untold.limit(200), "payment_id")):
             await self.refunds.reaches_receipt(payment_id)  # the wallet or the department failed after a refund
 
     @staticmethod

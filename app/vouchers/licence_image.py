@@ -143,4 +143,4 @@ def _stamp(text: str) -> Image.Image:
     """The watermark text once, rotated."""
     flat = Image.new("RGBA", (stamp_width(text), WATERMARK_PX * 3 // 2), (0, 0, 0, 0))
     ImageDraw.Draw(flat).text((0, 0), text, fill=WATERMARK_RGBA, font=_font(WATERMARK_PX))
-    return flat.rotate(WATERMARK_ANGLE, resample=Image.BICUBIC, expand=True)
+    return flat.rotate(WATERMARK_ANGLE, resample=Image.Resampling.BICUBIC, expand=True)

@@ -47,6 +47,7 @@ from tortoise.transactions import in_transaction
 
 from app.clock import CHINA_TZ
 from app import audit
+from app.db import column
 from app.notifications.service import notify
 from app.accounts.service import citizen_with_id_number, normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
@@ -530,8 +531,7 @@ class LicenceService:
     @staticmethod
     async def _issued_by_departments(citizen_id: str) -> list[str]:
         """Ids of the citizen's licences that a department issued to their ID number."""
-        return list(await Licence.filter(citizen_id=citizen_id).exclude(issuer_client_id=PLATFORM_ISSUER)
-                    .values_list("id", flat=True))
+        return await column(Licence.filter(citizen_id=citizen_id).exclude(issuer_client_id=PLATFORM_ISSUER), "id")
 
     # -- shares --------------------------------------------------------------------------------
     async def share(self, citizen_id: str, licence_id: str, purpose: str, valid_minutes: int) -> ShareView:

@@ -352,8 +352,8 @@ class VoucherService:
     async def _live_nonce(self, rp: AuthenticatedClient, nonce: str) -> str:
         """The nonce's stored state if we handed it to this relying party, unspent and unexpired."""
         raw = await self.platform.cache.get(_nonce_key(nonce))
-        state = json.loads(raw) if raw else None
-        if state is None or state["rp"] != rp.id:
+        state = json.loads(raw) if raw else {}
+        if not raw or state["rp"] != rp.id:
             raise AppError("OFFLINE_NONCE_UNKNOWN", status=422)
         if state["spent"]:
             raise Conflict("OFFLINE_NONCE_USED")
@@ -426,8 +426,8 @@ def _device_public_key(device_key: Mapping[str, Any]) -> Any:
 # -- the e-licence wallet as other domains read it (电子证照: 免提交 materials, a guardian's 户口簿) ----------
 async def licence_of(citizen_id: str, licence_id: str, type_id: str | None = None) -> Licence | None:
     """One licence in the citizen's wallet (of `type_id`, when given), or None."""
-    conditions = {"type_id": type_id} if type_id else {}
-    return await Licence.get_or_none(id=licence_id, citizen_id=citizen_id, **conditions)
+    found = Licence.filter(id=licence_id, citizen_id=citizen_id)
+    return await (found.filter(type_id=type_id) if type_id else found).get_or_none()
 
 
 async def licences_of(citizen_id: str) -> list[Licence]:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jwt
 
@@ -274,7 +274,7 @@ class InteropService:
             raise ValidationFailed([{"field": "passes", "problem": f"1 to {MAX_BATCH} passes"}])
         await self._count_codes(partner, len(passes))
         now = self.platform.clock.timestamp()
-        read: list[dict[Any, Any] | CodeError] = []
+        read: list[Mapping[Any, Any] | CodeError] = []
         for text in passes:
             try:
                 read.append(verify_border_pass(text, self.platform.keys.public_key_for, now, partner.id))
@@ -286,7 +286,7 @@ class InteropService:
             holder = holders.get(claims[BORDER_PASS_KEY][1]) if isinstance(claims, dict) else None
             result = self._border_pass_check(partner, claims, holder)
             results.append(result)
-            if holder is not None:
+            if holder is not None and isinstance(claims, dict):
                 shown = ["current_color"] if result.current_color else ["color", "subject_masked", "document_last4"]
                 records.append(audit.access(
                     citizen_id=holder.citizen_id, actor=partner.name, actor_type="partner",
@@ -299,7 +299,7 @@ class InteropService:
         return results
 
     @staticmethod
-    def _border_pass_check(partner: PartnerView, claims: dict[Any, Any] | CodeError,
+    def _border_pass_check(partner: PartnerView, claims: Mapping[Any, Any] | CodeError,
                            holder: Holder | None) -> BorderPassCheck:
         if isinstance(claims, CodeError):
             return BorderPassCheck(False, claims.code)
@@ -374,7 +374,7 @@ def border_pass_claims(issuer: str, partner_id: str, issued_at: int, expires_at:
     }
 
 
-def verify_border_pass(payload: str, find_key: codec.KeyFinder, now: float, partner_id: str) -> dict[Any, Any]:
+def verify_border_pass(payload: str, find_key: codec.KeyFinder, now: float, partner_id: str) -> Mapping[Any, Any]:
     """What a partner does offline with our JWKS: check a border pass meant for it."""
     claims = codec.verify_cwt(payload, find_key, BORDER_PASS_PREFIX)
     if claims.get(CWT_AUD) != partner_id:

@@ -144,7 +144,7 @@ class PartnerTrustList:
 
     def document(self, now: datetime) -> dict[str, Any]:
         """The trust list as published: every active partner and its keys with their validity."""
-        entries = []
+        entries: list[dict[str, Any]] = []
         for partner in sorted(self._partners.values(), key=lambda p: p.id):
             if not partner.active:
                 continue

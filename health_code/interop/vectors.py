@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypedDict
 
 from health_code.codec import CodeError
 from health_code.interop.dcc import PREFIX as DCC_PREFIX
@@ -166,12 +166,13 @@ def load_vector(path: str | Path) -> Vector:
 
 def run_vector(vector: Vector, adapters: Sequence[FormatAdapter]) -> VectorResult:
     """Decode and verify one vector's code with its own clock and signer certificate."""
-    adapter: FormatAdapter | None
+    adapter: FormatAdapter  # set before anything that raises CodeError (detect only reads a prefix)
     try:
         if vector.text is not None:
-            adapter = next((a for a in adapters if a.detect(vector.text)), None)
-            if adapter is None:
+            detected = next((a for a in adapters if a.detect(vector.text)), None)
+            if detected is None:
                 return VectorResult(vector.path, unprefix=False, error="UNSUPPORTED_FORMAT")
+            adapter = detected
             code = adapter.decode(vector.text)
         else:  # COSE only: below the prefix, base45 and zlib layers, so only the DCC adapter takes it
             dcc = next((a for a in adapters if isinstance(a, EuDccFormat)), None)
@@ -180,7 +181,7 @@ def run_vector(vector: Vector, adapters: Sequence[FormatAdapter]) -> VectorResul
             adapter = dcc
             code = dcc.decode_cose(vector.cose or b"")
     except CodeError as exc:
-        stages = _decode_stages(exc.code) if vector.text is not None else {}
+        stages: _Stages = _decode_stages(exc.code) if vector.text is not None else {}
         return VectorResult(vector.path, adapter.name, decode=False, error=exc.code, **stages)
 
     key = vector.key
@@ -224,7 +225,13 @@ def check_file(path: str | Path, adapters: Sequence[FormatAdapter]) -> VectorRes
     return replace(result, disagrees=tuple(sorted(differences(result, vector.expected))))
 
 
-def _decode_stages(error: str | None) -> dict[str, bool]:
+class _Stages(TypedDict, total=False):
+    unprefix: bool
+    b45decode: bool
+    compression: bool
+
+
+def _decode_stages(error: str | None) -> _Stages:
     """Which transport stage decoding stopped at (None: it went through; the codes are shared by every format)."""
     if error in ("BAD_PREFIX", "UNSUPPORTED_FORMAT"):
         return {"unprefix": False}

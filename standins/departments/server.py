@@ -514,7 +514,8 @@ def create_app(state: DepartmentState, name: str = "departments_standin") -> San
         body = request.json if isinstance(request.json, dict) else {}
         try:
             id_number = checked_id_number(body.get("id_number"))
-            name = tpb.licence_status_name(body.get("status") if isinstance(body.get("status"), str) else "")
+            status = body.get("status")
+            name = tpb.licence_status_name(status if isinstance(status, str) else "")
         except (UnknownSubject, ValueError) as wrong:
             return reply({"message": str(wrong)}, status=400)
         if not tpb.driving_licence(id_number, beijing_today(), {})["holds_licence"]:

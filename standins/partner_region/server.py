@@ -75,6 +75,14 @@ def public_jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, str]:
             "y": b64url(numbers.y.to_bytes(32, "big")), "kid": kid, "alg": "ES256"}
 
 
+def _ec_private_key(pem: str) -> ec.EllipticCurvePrivateKey:
+    """A P-256 private key the stand-in saved (PEM); any other kind in the file is refused."""
+    key = serialization.load_pem_private_key(pem.encode(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the saved keys must be EC private keys")
+    return key
+
+
 class Keys:
     """Code-signing keys (oldest first, the last signs by default) and the API-client key."""
 
@@ -83,18 +91,18 @@ class Keys:
         self.signing: dict[bytes, ec.EllipticCurvePrivateKey] = {}
         self.publisher_kid = f"{partner_id.lower()}-keys-publisher"
         self.publisher = ec.generate_private_key(ec.SECP256R1())  # long-term: signs its keys document
-        self.published = []
+        self.published: list[bytes] = []  # the kids in its keys document
         self.sequence = 0
         if path is not None and path.exists():
             saved = json.loads(path.read_text())
-            load = lambda pem: serialization.load_pem_private_key(pem.encode(), None)  # noqa: E731
+            load = _ec_private_key
             self.api_kid, self.api = saved["api"]["kid"], load(saved["api"]["pem"])
             self.signing = {b64url_decode(k["kid"]): load(k["pem"]) for k in saved["signing"]}
             self.publisher = load(saved["publisher"]["pem"]) if "publisher" in saved else self.publisher
         else:
             self.api_kid, self.api = f"{partner_id.lower()}-api-1", ec.generate_private_key(ec.SECP256R1())
             self.rotate()
-        self.published: list[bytes] = list(self.signing)  # the kids in its keys document
+        self.published = list(self.signing)
         self.sequence = int(time.time())
 
     @property
@@ -143,7 +151,9 @@ def standardised_name(name: str) -> str:
     """The legal name in capital letters without separators: a Chinese character by its most common Hanyu
     Pinyin reading (ü as U), a Latin letter without diacritics, a letter of another script as it is."""
     spelt = []
-    for char, [reading] in zip(name, pinyin(name, style=Style.NORMAL, errors=lambda run: [[c] for c in run])):
+    # pypinyin declares its `errors` callback as returning a str; it takes the documented list of readings too.
+    readings = pinyin(name, style=Style.NORMAL, errors=lambda run: [[c] for c in run])  # type: ignore[arg-type,return-value]
+    for char, [reading] in zip(name, readings):
         if reading != char:
             spelt.append(reading.upper().replace("Ü", "U").replace("V", "U"))
         elif char.upper() in ICAO_LETTERS:

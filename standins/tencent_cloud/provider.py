@@ -27,7 +27,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeGuard
 
 from standins.faults import Behaviour
 from app.accounts.rules import id_check_char, normalize_name
@@ -176,7 +176,7 @@ def mobile(number: Any) -> str | None:
     return found.group(1) if found else None
 
 
-def valid_id_number(value: Any) -> bool:
+def valid_id_number(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_ID.match(value)) and id_check_char(value[:17]) == value[17]
 
 
@@ -300,14 +300,14 @@ def detect_auth(state: State, params: Mapping[str, Any], ctx: CallContext) -> di
         raise ApiError("FailedOperation.IdFormatError", "输入的身份证号有误。")
     if not isinstance(name, str) or normalize_name(name) != name:
         raise ApiError("FailedOperation.NameFormatError", "输入的姓名有误。")
-    holder = state.enrolled(id_number, name, ctx)  # type: ignore[arg-type]
+    holder = state.enrolled(id_number, name, ctx)
     if holder is None:
         raise ApiError("FailedOperation.IdNoExistSystem", "库中无此号，请到户籍所在地进行核实。")
     if holder != name:
         raise ApiError("FailedOperation.IdNameMisMatch", "姓名和身份证号不一致，请核实后重试。")
     token = str(uuid.uuid4()).upper()
     redirect = params.get("RedirectUrl")
-    state.faces[token] = FaceSession(token, id_number, name, rule_id,  # type: ignore[arg-type]
+    state.faces[token] = FaceSession(token, id_number, name, rule_id,
                                      redirect if isinstance(redirect, str) else "", ctx.now)
     return {"Url": f"{ctx.base_url}/_standin/faceid/page/{token}", "BizToken": token}
 

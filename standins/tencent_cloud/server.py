@@ -40,6 +40,7 @@ from sanic.response import text as text_reply
 
 from app.config import Settings
 from app.integrations.tencent_cloud import AUTHORIZATION, SignatureError, verify
+from standins.faults import Behaviour
 from standins.tencent_cloud import provider
 from standins.tencent_cloud.provider import ApiError, CallContext, State
 
@@ -98,7 +99,7 @@ def dispatch(state: State, service: str, action: str, version: str, body: bytes,
     return HANDLERS[action](state, params, ctx)
 
 
-async def act_out(behaviour: provider.Behaviour, action: str) -> HTTPResponse | None:
+async def act_out(behaviour: Behaviour, action: str) -> HTTPResponse | None:
     """The reply a fault makes by itself, or None: answer (after a delay for "slow", with the fault forced)."""
     if behaviour.mode == "fail":
         return api_error("InternalError", "内部错误。")

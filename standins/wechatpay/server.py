@@ -347,7 +347,7 @@ class PayState:
             if order is not None and out_trade_no is not None and order.out_trade_no != out_trade_no:
                 raise Refused("PARAM_ERROR", "transaction_id 与 out_trade_no 不是同一订单")
         else:
-            order = self.orders.get(out_trade_no)
+            order = self.orders.get(out_trade_no) if out_trade_no is not None else None
         if order is None:
             raise Refused("RESOURCE_NOT_EXISTS", message="订单不存在")
         return order

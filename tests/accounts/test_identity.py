@@ -340,7 +340,7 @@ async def test_a_sample_that_is_not_base64_is_refused_before_the_provider_is_ask
 
 async def test_a_provider_that_does_not_answer_in_time_is_a_503(client, sms, tencent, app):
     citizen = await real_name_citizen(client, sms)
-    app.ctx.accounts.settings = app.ctx.settings.with_(face_timeout=0.2)
+    app.ctx.services.accounts.settings = app.ctx.services.settings.with_(face_timeout=0.2)
     tencent.behave("DetectAuth", "slow", delay=2.0)
     reply = await post_face(client, citizen, live_sample())
     assert reply.status_code == 503

@@ -85,7 +85,7 @@ async def test_an_authority_that_cannot_answer_is_a_503_with_retry_after_and_not
         assert reply.status_code == 503, (mode, reply.text)
         assert reply.json()["error"]["code"] == "IDENTITY_CHECK_UNAVAILABLE"
         assert int(reply.headers["Retry-After"]) > 0
-    app.ctx.accounts.settings = app.ctx.settings.with_(identity_timeout=0.2)
+    app.ctx.services.accounts.settings = app.ctx.services.settings.with_(identity_timeout=0.2)
     tencent.behave("IdCardVerification", "slow", delay=2.0)
     slow = await post_identity(client, citizen, "林晓东", number)
     assert slow.status_code == 503 and slow.json()["error"]["code"] == "IDENTITY_CHECK_UNAVAILABLE"
@@ -199,7 +199,7 @@ async def test_a_face_provider_that_cannot_answer_is_a_503_and_nothing_is_stored
     assert await FaceSession.filter(citizen_id=citizen.id).count() == 0
     body = (await start(client, citizen)).json()
     tencent.complete_face(body["biz_token"], outcome="pass")
-    app.ctx.accounts.settings = app.ctx.settings.with_(face_timeout=0.2)
+    app.ctx.services.accounts.settings = app.ctx.services.settings.with_(face_timeout=0.2)
     tencent.behave("GetDetectInfoEnhanced", "slow", delay=2.0)
     slow = await finish(client, citizen, body["session_id"])
     assert slow.status_code == 503 and slow.json()["error"]["code"] == "FACE_CHECK_UNAVAILABLE"
@@ -211,7 +211,7 @@ async def test_a_face_provider_that_cannot_answer_is_a_503_and_nothing_is_stored
 
 async def test_a_liveness_sample_is_refused_once_the_face_provider_is_real(client, sms, tencent, app):
     citizen = await real_name_citizen(client, sms, tencent)
-    app.ctx.accounts.settings = app.ctx.settings.with_(face_url="https://faceid.tencentcloudapi.com")
+    app.ctx.services.accounts.settings = app.ctx.services.settings.with_(face_url="https://faceid.tencentcloudapi.com")
     reply = await client.post(FACE, headers={**citizen.headers, **EN}, json={"liveness_sample": "QUJD" * 2000})
     assert reply.status_code == 422
     assert reply.json()["error"]["code"] == "FACE_SAMPLE_NOT_ACCEPTED"
@@ -229,7 +229,7 @@ async def test_the_owner_takes_back_an_identity_another_account_took(client, sms
     assert (await post_identity(client, squatter, "郑秀英", number)).json() == {"level": 2}
     # Taken long ago, when face checks were not what they are now: level 3 and an ID voucher.
     await Citizen.filter(id=squatter.id).update(level=3)
-    await app.ctx.accounts.forget_citizen(squatter.id)
+    await app.ctx.services.accounts.forget_citizen(squatter.id)
     await get_voucher(client, squatter, Phone())
 
     owner = await sign_in(client, sms, device="本人手机")
@@ -306,7 +306,7 @@ async def test_a_verdict_of_another_persons_check_never_counts(client, sms, tenc
         return FaceVerdict(finished=True, live=True, similarity=99.0, id_number=valid_id_number(sequence="999"),
                            name="罗志远", code="0")
 
-    monkeypatch.setattr(app.ctx.accounts.face, "verdict", someone_elses)
+    monkeypatch.setattr(app.ctx.services.accounts.face, "verdict", someone_elses)
     reply = await finish(client, citizen, body["session_id"])
     assert reply.status_code == 422 and reply.json()["error"]["code"] == "FACE_CHECK_FAILED"
     assert await level(client, citizen) == 2

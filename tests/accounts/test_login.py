@@ -121,7 +121,7 @@ async def test_ten_sends_per_phone_per_day(client, clock):
 
 
 async def test_sends_per_ip_are_limited(client, app):
-    limit = app.ctx.settings.accounts.otp_ip_hourly_limit
+    limit = app.ctx.services.settings.accounts.otp_ip_hourly_limit
     for _ in range(limit):
         assert (await client.post("/api/v1/auth/otp", json={"phone": new_phone()})).status_code == 202
     reply = await client.post("/api/v1/auth/otp", json={"phone": new_phone()})
@@ -140,7 +140,7 @@ async def test_gateway_failure_is_a_clear_503_and_does_not_block_a_retry(client,
 
 
 async def test_slow_gateway_times_out_with_503(client, sms, app):
-    app.ctx.accounts.settings = app.ctx.settings.with_(sms_timeout=0.2)
+    app.ctx.services.accounts.settings = app.ctx.services.settings.with_(sms_timeout=0.2)
     sms.behave("SendSms", "slow", delay=1.0)
     reply = await client.post("/api/v1/auth/otp", json={"phone": new_phone()})
     assert reply.status_code == 503

@@ -18,7 +18,7 @@ OTP = "/api/v1/auth/otp"
 
 @pytest.mark.parametrize("mode", ["fail", "http500", "throttle", "slow"])
 async def test_a_provider_fault_says_retry_and_counts_no_code(client, sms, app, mode):
-    app.ctx.accounts.settings = app.ctx.settings.with_(sms_timeout=0.3, otp_daily_limit=2, otp_resend_interval=1)
+    app.ctx.services.accounts.settings = app.ctx.services.settings.with_(sms_timeout=0.3, otp_daily_limit=2, otp_resend_interval=1)
     phone = new_phone()
     sms.behave("SendSms", mode, count=3, delay=2.0)
     for _ in range(3):
@@ -31,9 +31,9 @@ async def test_a_provider_fault_says_retry_and_counts_no_code(client, sms, app, 
     # None of the three failures counted: the daily limit of two still allows two codes.
     sms.clear_behaviour()
     assert (await client.post(OTP, json={"phone": phone})).status_code == 202
-    app.ctx.platform.clock.advance(2)
+    app.ctx.services.platform.clock.advance(2)
     assert (await client.post(OTP, json={"phone": phone})).status_code == 202
-    app.ctx.platform.clock.advance(2)
+    app.ctx.services.platform.clock.advance(2)
     assert (await client.post(OTP, json={"phone": phone})).status_code == 429
 
 
@@ -67,7 +67,7 @@ async def _everything_stored(app) -> str:
     from tortoise import Tortoise
 
     parts: list[str] = []
-    cache = app.ctx.platform.cache
+    cache = app.ctx.services.platform.cache
     redis = getattr(cache, "_redis", None)
     if redis is not None:
         async for key in redis.scan_iter(match=f"{cache._prefix}*"):
@@ -121,7 +121,7 @@ async def test_the_providers_daily_cap_for_a_number_says_tomorrow(client, sms, a
     async def capped(phone, template, params):
         raise ProviderThrottled("LimitExceeded.PhoneNumberDailyLimit", retry_after=86400)
 
-    monkeypatch.setattr(app.ctx.accounts.sms, "send", capped)
+    monkeypatch.setattr(app.ctx.services.accounts.sms, "send", capped)
     reply = await client.post(OTP, json={"phone": new_phone()}, headers={"Accept-Language": "en"})
     assert reply.status_code == 429
     assert reply.json()["error"]["code"] == "SMS_LIMIT_REACHED"
@@ -129,7 +129,7 @@ async def test_the_providers_daily_cap_for_a_number_says_tomorrow(client, sms, a
 
 
 async def test_a_provider_fault_gives_back_the_address_limit_too(client, sms, app):
-    app.ctx.accounts.settings = app.ctx.settings.with_(otp_ip_hourly_limit=2)
+    app.ctx.services.accounts.settings = app.ctx.services.settings.with_(otp_ip_hourly_limit=2)
     sms.behave("SendSms", "http500", count=3)
     for _ in range(3):
         assert (await client.post(OTP, json={"phone": new_phone()})).status_code == 503

@@ -98,7 +98,7 @@ async def test_sign_in_and_show_the_health_code_then_switch_on_elderly_mode(app,
     await page.get_by_text("已开启长辈模式").wait_for()
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(screenshots / "h5-elderly.png"))
-    citizen = await Citizen.get(phone_hash=app.ctx.platform.pii.lookup_hash(phone, "phone"))
+    citizen = await Citizen.get(phone_hash=app.ctx.services.platform.pii.lookup_hash(phone, "phone"))
     assert citizen.elderly_mode is True
 
     # Nothing came from anywhere but our own origin.

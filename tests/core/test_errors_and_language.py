@@ -253,7 +253,7 @@ async def test_an_unexpected_failure_is_a_plain_500_and_logged_with_the_request_
         phone = "1380013" + "8000"  # built at run time, so only the exception message holds it
         raise RuntimeError(f"secret {phone}")
 
-    monkeypatch.setattr(app.ctx.accounts, "request_login_code", broken)
+    monkeypatch.setattr(app.ctx.services.accounts, "request_login_code", broken)
     caplog.set_level(logging.DEBUG)
     reply = await client.post("/api/v1/auth/otp", json={"phone": new_phone()},
                               headers={"X-Request-ID": "hotline-case-9", "Accept-Language": "en"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -53,7 +54,7 @@ def texts_of(caplog) -> list[str]:
 
 async def test_a_full_sign_up_leaves_no_pii_in_the_logs(app, client, sms, all_logs):
     request_log = io.StringIO()
-    app.ctx.access_log = AccessLog(sink=request_log, interval=60)
+    app.ctx.services = replace(app.ctx.services, access_log=AccessLog(sink=request_log, interval=60))
     phone = new_phone()
     name = "欧阳娜娜"
     id_number = valid_id_number(birth="19851231", sequence="472")
@@ -78,7 +79,7 @@ async def test_a_full_sign_up_leaves_no_pii_in_the_logs(app, client, sms, all_lo
     assert refreshed.status_code == 200
     assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
 
-    app.ctx.access_log.flush()
+    app.ctx.services.access_log.flush()
     texts = texts_of(all_logs) + request_log.getvalue().splitlines()
     assert any("/api/v1/me" in t for t in texts), "the access log should have been captured"
     everything = "\n".join(texts)
@@ -96,7 +97,7 @@ async def test_pii_is_absent_from_logs_error_replies_and_audit_payloads_across_t
     from tests.vouchers.voucher_factory import redeem, relying_party, shown_token
 
     request_log = io.StringIO()
-    app.ctx.access_log = AccessLog(sink=request_log, interval=60)
+    app.ctx.services = replace(app.ctx.services, access_log=AccessLog(sink=request_log, interval=60))
     world = await build_world(client, sms, clock, platform)
     owner, other = world.owner, world.other
     lab = await make_department(clock, "广州金域检验所（示例）", ["lab"])
@@ -125,7 +126,7 @@ async def test_pii_is_absent_from_logs_error_replies_and_audit_payloads_across_t
         assert reply.status_code >= 400, reply.text
         errors.append(reply.text)
 
-    app.ctx.access_log.flush()
+    app.ctx.services.access_log.flush()
     secrets_of = {"phone": [owner.citizen.phone, other.citizen.phone], "name": ["张三", "李四"],
                   "id number": [owner.id_number, other.id_number, owner.id_number[6:14], other.id_number[6:14]]}
     logs = "\n".join(texts_of(all_logs) + request_log.getvalue().splitlines())

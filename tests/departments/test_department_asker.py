@@ -18,7 +18,7 @@ FUND = "/api/v1/provident-fund"
 
 async def test_without_real_name_it_is_403_even_where_the_service_is_not_connected(client, sms, app):
     citizen = await sign_in(client, sms)
-    unconnected = DepartmentAsker(app.ctx.departments.asker.platform, None)
+    unconnected = DepartmentAsker(app.ctx.services.departments.asker.platform, None)
 
     with pytest.raises(AppError) as raised:
         await unconnected.ask(HPF_ACCOUNT, citizen.id)
@@ -29,7 +29,7 @@ async def test_without_real_name_it_is_403_even_where_the_service_is_not_connect
 async def test_with_real_name_a_service_not_connected_is_503(client, sms, app):
     citizen = await sign_in(client, sms)
     await verify_real_name(client, citizen, id_number=valid_id_number(sequence="311"))
-    unconnected = DepartmentAsker(app.ctx.departments.asker.platform, None)
+    unconnected = DepartmentAsker(app.ctx.services.departments.asker.platform, None)
 
     with pytest.raises(AppError) as raised:
         await unconnected.ask(HPF_ACCOUNT, citizen.id)
@@ -63,7 +63,7 @@ async def test_reads_for_someone_else_or_another_purpose_are_not_counted_as_the_
     monkeypatch.setattr(exchange_services, "LIVE_READS_PER_MINUTE", 1)
     citizen = await sign_in(client, sms)
     await verify_real_name(client, citizen, id_number=valid_id_number(sequence="313"))
-    asker = app.ctx.departments.asker
+    asker = app.ctx.services.departments.asker
 
     for _ in range(2):
         await asker.ask(HPF_ACCOUNT, citizen.id, purpose="home_card")

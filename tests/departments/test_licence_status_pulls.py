@@ -71,7 +71,7 @@ async def pulled_long_ago(clock, licence_id: str) -> None:
 
 
 def interval(app) -> int:
-    return app.ctx.platform.settings.vouchers.licence_status_pull_interval
+    return app.ctx.services.platform.settings.vouchers.licence_status_pull_interval
 
 
 async def pulls(purpose: str) -> list[ExchangeMessage]:
@@ -128,7 +128,7 @@ async def test_a_department_down_when_the_licence_is_opened_changes_nothing(clie
 
 async def test_the_job_pulls_licences_not_pulled_recently_with_its_own_purpose(app, client, clock, driver,
                                                                              wallet_licence, departments):
-    traffic = app.ctx.departments.traffic
+    traffic = app.ctx.services.departments.traffic
     departments.set_driving_licence_status(HOLDER_ID, "E")  # 吊销
 
     assert await traffic.pull_due_licence_statuses() == {"changed": 1}
@@ -155,7 +155,7 @@ async def test_the_job_pulls_licences_not_pulled_recently_with_its_own_purpose(a
 
 
 async def test_a_licence_pulled_recently_waits_for_the_interval(app, clock, driver, wallet_licence, departments):
-    traffic = app.ctx.departments.traffic
+    traffic = app.ctx.services.departments.traffic
     assert await traffic.pull_due_licence_statuses() == {"unchanged": 1}
     assert await traffic.pull_due_licence_statuses() == {}  # pulled just now
 
@@ -170,7 +170,7 @@ async def test_a_licence_pulled_recently_waits_for_the_interval(app, clock, driv
 
 async def test_a_department_down_during_the_job_leaves_the_licence_and_the_next_run_asks_again(
         app, driver, wallet_licence, departments):
-    traffic = app.ctx.departments.traffic
+    traffic = app.ctx.services.departments.traffic
     departments.set_driving_licence_status(HOLDER_ID, "D")
     departments.behave("fail", department="tpb", count=0)
 
@@ -189,12 +189,12 @@ async def test_a_department_down_during_the_job_leaves_the_licence_and_the_next_
 
 async def test_nothing_is_pulled_when_the_exchange_does_not_register_the_licence_service(
         app, driver, wallet_licence, departments, monkeypatch):
-    registration = app.ctx.exchange.registration
-    monkeypatch.setattr(app.ctx.exchange, "registration",
+    registration = app.ctx.services.exchange.registration
+    monkeypatch.setattr(app.ctx.services.exchange, "registration",
                         lambda service: None if service == TPB_DRIVING_LICENCE else registration(service))
     departments.set_driving_licence_status(HOLDER_ID, "D")
 
-    assert await app.ctx.departments.traffic.pull_due_licence_statuses() == {}
+    assert await app.ctx.services.departments.traffic.pull_due_licence_statuses() == {}
     assert await ExchangeMessage.all().count() == 0
     assert (await Licence.get(id=wallet_licence["id"])).status == "valid"
 
@@ -212,7 +212,7 @@ async def test_a_run_pulls_at_most_its_limit_and_the_next_run_goes_on_from_there
                     and tpb.driving_licence(valid_id_number(sequence=f"{s:03d}"), beijing_today(), {})["holds_licence"])
     await holder(client, sms, "李四", other_id)
     other = await issue(client, police, holder_id_number=other_id, fields=driving_fields(name="李四"))
-    traffic = app.ctx.departments.traffic
+    traffic = app.ctx.services.departments.traffic
 
     assert await traffic.pull_due_licence_statuses(limit=1) == {"unchanged": 1}
     assert await traffic.pull_due_licence_statuses(limit=1) == {"unchanged": 1}
@@ -257,7 +257,7 @@ async def test_opening_a_licence_pulled_within_ten_minutes_does_not_ask_again(cl
 
 def forged_licence_reply(app, monkeypatch, status: Any) -> None:
     """交管 answers a verified driving-licence reply whose status code is `status`."""
-    asker = app.ctx.departments.traffic.asker
+    asker = app.ctx.services.departments.traffic.asker
     real = asker.ask
 
     async def ask(service: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -273,7 +273,7 @@ def forged_licence_reply(app, monkeypatch, status: Any) -> None:
 async def test_a_status_code_of_another_form_is_a_reply_of_another_shape(app, client, driver, wallet_licence,
                                                                          monkeypatch, status):
     forged_licence_reply(app, monkeypatch, status)
-    traffic = app.ctx.departments.traffic
+    traffic = app.ctx.services.departments.traffic
 
     assert await traffic.pull_due_licence_statuses() == {"unreadable": 1}
 
@@ -295,7 +295,7 @@ async def test_a_failure_of_our_own_in_one_pull_never_stops_the_job_nor_the_open
     other = await issue(client, police, holder_id_number=other_id, fields=driving_fields(name="李四"))
     departments.set_driving_licence_status(HOLDER_ID, "D")
     departments.set_driving_licence_status(other_id, "D")
-    licences = app.ctx.departments.traffic.licences
+    licences = app.ctx.services.departments.traffic.licences
     apply = licences.apply_pulled_status
 
     async def failing_for_one(licence_id: str, pulled: Any) -> bool:
@@ -305,11 +305,11 @@ async def test_a_failure_of_our_own_in_one_pull_never_stops_the_job_nor_the_open
 
     monkeypatch.setattr(licences, "apply_pulled_status", failing_for_one)
 
-    assert await app.ctx.departments.traffic.pull_due_licence_statuses() == {"error": 1, "changed": 1}
+    assert await app.ctx.services.departments.traffic.pull_due_licence_statuses() == {"error": 1, "changed": 1}
     assert (await Licence.get(id=other["id"])).status == "suspended"
     row = await LicenceStatusPull.get(licence_id=wallet_licence["id"])
     assert (row.outcome, row.pulled_at is not None) == ("error", True)  # the next run does not start with it again
-    assert await app.ctx.departments.traffic.pull_due_licence_statuses() == {}
+    assert await app.ctx.services.departments.traffic.pull_due_licence_statuses() == {}
 
     clock.advance(seconds=RECENT_PULL + 1)
     assert (await opened(client, driver, wallet_licence["id"]))["validity"] == "valid"  # shown as it was

@@ -339,7 +339,7 @@ async def test_the_sample_withdrawal_items_are_seeded_with_rules_that_parse(app)
 # -- a reply of another shape is never shown as data ---------------------------------------------------------
 def answering(app, monkeypatch, service: str, forged: dict[str, Any]) -> None:
     """The centre's `service` answers `forged` (verified, but of another shape); its other services answer as ever."""
-    asker = app.ctx.departments.provident_fund.asker
+    asker = app.ctx.services.departments.provident_fund.asker
     real = asker.ask
 
     async def ask(asked: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -282,7 +282,7 @@ async def test_a_qr_not_ours_or_altered_is_422(client, sms, app, departments_liv
                           stranger_key, datetime.now(timezone.utc))
     claims = ProofClaims(row.id, row.record_digest, row.issued_on, row.valid_until)
     other_digest = ProofClaims(row.id, "0" * 64, row.issued_on, row.valid_until)
-    platform = app.ctx.platform
+    platform = app.ctx.services.platform
 
     for qr in [_altered(token), sign(claims, stranger), sign(other_digest, platform.keys.current), "hello",
                PREFIX + "!!!", PREFIX + token[len(PREFIX):len(PREFIX) + 30], citizen.headers["Authorization"][7:]]:
@@ -300,7 +300,7 @@ async def test_a_qr_signed_before_a_key_rotation_still_verifies_and_a_new_page_n
     citizen, _ = await verified(client, sms)
     proof = await issued(client, citizen)
     before = await qr_of(client, citizen, proof)
-    keys = app.ctx.platform.keys
+    keys = app.ctx.services.platform.keys
     old_kid = keys.current.kid
 
     keys.rotate()
@@ -318,7 +318,7 @@ async def test_a_qr_signed_before_a_key_rotation_still_verifies_and_a_new_page_n
 
 
 async def test_a_signed_qr_of_a_proof_never_issued_is_404(client, app):
-    platform = app.ctx.platform
+    platform = app.ctx.services.platform
     claims = ProofClaims(new_id("sip"), "ab" * 32, date(2026, 1, 5), date(2026, 4, 5))
 
     reply = await client.post(VERIFY, json={"qr": sign(claims, platform.keys.current)})
@@ -399,7 +399,7 @@ async def test_a_department_reply_of_another_shape_is_the_department_unavailable
     async def odd(*args: Any, **kwargs: Any) -> dict[str, Any]:
         return {"insured": "maybe"}
 
-    monkeypatch.setattr(app.ctx.departments.social_insurance.asker, "ask", odd)
+    monkeypatch.setattr(app.ctx.services.departments.social_insurance.asker, "ask", odd)
     reply = await client.get(BASE, headers=citizen.headers)
 
     assert reply.status_code == 503, reply.text

@@ -114,7 +114,7 @@ async def test_the_qr_is_signed_short_lived_and_carries_neither_id_number_nor_na
 
     assert reply.status_code == 201, reply.text
     body = reply.json()
-    ttl = app.ctx.platform.settings.health_code.ttl
+    ttl = app.ctx.services.platform.settings.health_code.ttl
     assert body["payload"].startswith("GDSSC1:") and body["seconds_left"] == ttl
     jwks = (await client.get("/.well-known/jwks.json")).json()
     claims = codec.verify_cwt(body["payload"], codec.keys_from_jwks(jwks), PREFIX)  # anyone can check the signature
@@ -217,7 +217,7 @@ async def test_without_the_cache_nothing_is_checked(client, sms, app, department
     citizen, _ = await holder(client, sms)
     rp = await pharmacy(clock)
     qr = await shown_qr(client, citizen)
-    cache = app.ctx.platform.cache
+    cache = app.ctx.services.platform.cache
     set_if_absent = cache.set_if_absent
 
     async def unreachable_for_checks(key: str, value: str, ttl: float) -> bool:
@@ -239,7 +239,7 @@ async def test_a_qr_whose_holder_the_cache_forgot_is_refused_as_expired(client, 
     rp = await pharmacy(clock)
     qr = await shown_qr(client, citizen)
     _, claims, _, _, _ = codec.unpack(qr, PREFIX)
-    await app.ctx.platform.cache.delete(HOLDER_KEY + claims[7].hex())  # e.g. an in-memory cache restarted
+    await app.ctx.services.platform.cache.delete(HOLDER_KEY + claims[7].hex())  # e.g. an in-memory cache restarted
 
     reply = await check(client, rp, qr)
 
@@ -251,7 +251,7 @@ async def test_an_expired_qr_is_refused_and_the_department_is_not_asked(client, 
     citizen, _ = await holder(client, sms)
     rp = await pharmacy(clock)
     qr = await shown_qr(client, citizen)
-    clock.advance(app.ctx.platform.settings.health_code.ttl)
+    clock.advance(app.ctx.services.platform.settings.health_code.ttl)
 
     reply = await check(client, rp, qr)
 
@@ -337,7 +337,7 @@ async def test_a_card_reported_lost_after_the_qr_was_shown_checks_as_not_valid(c
                                                                                 clock, monkeypatch):
     citizen, id_number = await holder(client, sms, numbers=LOST)
     rp = await pharmacy(clock)
-    cards = app.ctx.departments.social_security_card
+    cards = app.ctx.services.departments.social_security_card
     theirs = hrss.social_security_card(id_number, beijing_today(), {})
     in_use = Card(masked(theirs["card_no"]), 3, "active", "正常", "示例银行", "2020-01-01", "2030-01-01", True,
                   hrss.ISSUER, True)
@@ -392,7 +392,7 @@ async def test_a_card_reply_of_another_shape_is_the_department_unavailable(clien
     async def odd(*args: Any, **kwargs: Any) -> dict[str, Any]:
         return {"card_no": "A12345678", "status": "active"}  # verified, but no electronic card, bank, dates...
 
-    monkeypatch.setattr(app.ctx.departments.social_security_card.asker, "ask", odd)
+    monkeypatch.setattr(app.ctx.services.departments.social_security_card.asker, "ask", odd)
     card, qr = await client.get(CARD, headers=citizen.headers), await client.post(QR, headers=citizen.headers)
 
     for reply in (card, qr):

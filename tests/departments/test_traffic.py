@@ -164,7 +164,7 @@ async def paid_at_the_department(app, citizen: SignedInCitizen, id_number: str, 
     """交管 writes the fine `number` off as paid, told through settlements/v1 as after a payment."""
     body = {"decision_number": number, "action": "paid", "amount_fen": fine_fen, "payment_id": "pay-elsewhere",
             "subject": {"id_number": id_number}}
-    reply = await app.ctx.exchange.call(TPB_SETTLEMENTS, citizen.id, "settlement", body, read=False)
+    reply = await app.ctx.services.exchange.call(TPB_SETTLEMENTS, citizen.id, "settlement", body, read=False)
     assert reply["status"] == "paid"
 
 
@@ -245,7 +245,7 @@ async def test_a_reply_of_another_shape_is_the_department_unavailable_never_half
     from app.departments.traffic import TrafficPolice
     from app.errors import AppError
 
-    traffic = TrafficPolice(_Answering(app.ctx.departments.asker.platform, body))  # type: ignore[arg-type]
+    traffic = TrafficPolice(_Answering(app.ctx.services.departments.asker.platform, body))  # type: ignore[arg-type]
 
     with pytest.raises(AppError) as raised:
         await traffic.violations("cit_x")

@@ -61,7 +61,7 @@ async def test_a_status_change_while_her_code_is_being_extended_leaves_no_green_
                                                                                        monkeypatch):
     grandma = await elder(client, sms)
     await client.get(HEALTH_CODE, headers=grandma.headers)
-    health = app.ctx.health
+    health = app.ctx.services.health
     real_issue, signing, go_on = health._issue, asyncio.Event(), asyncio.Event()
 
     async def slow_issue(*args, **kwargs):

@@ -123,12 +123,12 @@ def test_evidence_no_override_judged_is_never_masked(sequence):
                                                                   HealthCheck.too_slow])
 @given(sequence=upheld_then(steps))
 async def test_the_service_never_masks_evidence_its_appeals_did_not_judge(app, client, sms, clock, sequence):
-    health, appeals = app.ctx.health, app.ctx.appeals
+    health, appeals = app.ctx.services.health, app.ctx.services.appeals
     admin = AuthenticatedClient("cl_cdc", "示例市疾控中心", "admin", ("health_admin",))
     signed_in = await sign_in(client, sms)
     first17 = "440106" + "19900307" + f"{next(ID_SEQUENCES):03d}"
     await verify_real_name(client, signed_in, id_number=first17 + id_check_char(first17))
-    citizen = await app.ctx.accounts.citizen(signed_in.id)
+    citizen = await app.ctx.services.accounts.citizen(signed_in.id)
     for step in sequence:
         if step[0] == "news":
             kind, data = NEWS[step[1]]

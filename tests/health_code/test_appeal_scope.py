@@ -102,7 +102,7 @@ async def test_green_news_and_time_do_not_end_the_override(app, client, sms, lab
     await client.post("/api/admin/v1/test-results", headers=lab.headers(), json={
         "id_number": id_number, "result": "negative", "sampled_at": clock.now().isoformat(), "sample_id": "S-805"})
     clock.advance(hours=12)
-    await reevaluate_due(app.ctx.health)
+    await reevaluate_due(app.ctx.services.health)
     code = (await client.get(CODE, headers=(await refresh_tokens(client, citizen)).headers)).json()
     assert code["color"] == "green" and [r["code"] for r in code["reasons"]] == [4]
     assert (await Appeal.get(id=appeal_id)).override_ended_at is None

@@ -37,7 +37,7 @@ async def test_rejected_appeal_then_back_to_green_after_the_quiet_period(app, cl
     assert (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["color"] == "red"
 
     clock.advance(days=14, seconds=1)
-    await reevaluate_due(app.ctx.health)
+    await reevaluate_due(app.ctx.services.health)
     headers = (await refresh_tokens(client, citizen)).headers
     assert (await client.get("/api/v1/health-code", headers=headers)).json()["color"] == "green"
     history = (await client.get("/api/v1/health-code/history", headers=headers)).json()["items"]
@@ -65,7 +65,7 @@ async def test_an_upheld_appeal_turns_the_code_green_until_the_override_ends(app
     assert mine[0]["status"] == "approved" and mine[0]["review_note"] == "经核实为信息错误"
 
     clock.advance(hours=48, seconds=1)  # the override ends while the positive test still counts
-    await reevaluate_due(app.ctx.health)
+    await reevaluate_due(app.ctx.services.health)
     headers = (await refresh_tokens(client, citizen)).headers
     assert (await client.get("/api/v1/health-code", headers=headers)).json()["color"] == "red"
 

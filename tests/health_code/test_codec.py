@@ -234,7 +234,7 @@ async def test_our_own_codes_are_recognised_by_digest_with_the_same_answer_as_th
     await verify_real_name(client, citizen, name="张三")
     payload = (await client.get("/api/v1/health-code", headers=citizen.headers)).json()["payload"]
     tampered = payload[:-4] + ("AAAA" if not payload.endswith("AAAA") else "BBBB")
-    health = app.ctx.health
+    health = app.ctx.services.health
 
     by_digest = await health.verify_many([payload, tampered])
     await platform.cache.delete(payload_key(payload))
@@ -273,7 +273,7 @@ async def test_a_batch_of_codes_in_no_cache_leaves_the_worker_free_for_other_req
     monkeypatch.setattr(platform.keys, "public_key_for", finding)
     other = asyncio.create_task(another_request())
     try:
-        results = await app.ctx.health.verify_many(batch)
+        results = await app.ctx.services.health.verify_many(batch)
     finally:
         other.cancel()
     assert all(isinstance(claims_, codec.CodeClaims) for claims_, _ in results)

@@ -180,7 +180,7 @@ async def test_a_positive_lab_result_turns_red_and_time_turns_it_green_again(cli
     citizen = await verified_citizen(client, sms)
     assert (await show_code(client, citizen))["color"] == "green"
 
-    status = await app.ctx.health.record_evidence(citizen.id, "test_result", clock.now(),
+    status = await app.ctx.services.health.record_evidence(citizen.id, "test_result", clock.now(),
                                                   {"result": "positive", "lab": "lab_1"}, source="lab:lab_1")
     assert status.colour == "red"
     red = await show_code(client, citizen)
@@ -212,8 +212,8 @@ async def test_history_lists_only_changes(client, sms, clock, app):
     for _ in range(3):
         await show_code(client, citizen)
         clock.advance(200)
-    await app.ctx.health.record_evidence(citizen.id, "vaccination", clock.now(), {"complete": True}, source="cdc")
-    await app.ctx.health.record_evidence(citizen.id, "vaccination", clock.now(), {"complete": True}, source="cdc")
+    await app.ctx.services.health.record_evidence(citizen.id, "vaccination", clock.now(), {"complete": True}, source="cdc")
+    await app.ctx.services.health.record_evidence(citizen.id, "vaccination", clock.now(), {"complete": True}, source="cdc")
     items = (await client.get(HISTORY, headers={**citizen.headers, "Accept-Language": "en"})).json()["items"]
     assert [[r["code"] for r in i["reasons"]] for i in items] == [[3], [1]]
     assert items[0]["reasons"][0]["text"] == "Vaccination completed"
@@ -223,7 +223,7 @@ async def test_one_citizens_evidence_does_not_touch_anothers_code(client, sms, c
     alice = await verified_citizen(client, sms, name="张三", sequence="123")
     bob = await verified_citizen(client, sms, name="王五", sequence="456")
     bob_before = await show_code(client, bob)
-    await app.ctx.health.record_evidence(alice.id, "test_result", clock.now(), {"result": "positive"}, source="lab:lab_1")
+    await app.ctx.services.health.record_evidence(alice.id, "test_result", clock.now(), {"result": "positive"}, source="lab:lab_1")
     await client.post(DECLARE, headers=alice.headers, json={"symptoms": True, "truthful": True})
     assert (await show_code(client, alice))["color"] == "red"
     bob_after = await show_code(client, bob)
@@ -238,7 +238,7 @@ async def test_every_evaluation_records_the_rule_version(client, sms, clock, app
     citizen = await verified_citizen(client, sms)
     await show_code(client, citizen)
     await client.post(DECLARE, headers=citizen.headers, json={"symptoms": True, "truthful": True})
-    await app.ctx.health.record_evidence(citizen.id, "exposure", clock.now(), {"venue": "v_1"}, source="venue:v_1")
+    await app.ctx.services.health.record_evidence(citizen.id, "exposure", clock.now(), {"venue": "v_1"}, source="venue:v_1")
     await come_back(client, citizen, clock, days=8)
     await show_code(client, citizen)
     rows = await StatusEvaluation.filter(citizen_id=citizen.id).order_by("id")

@@ -16,7 +16,7 @@ from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_rea
 async def exposed_citizen(client, sms, app, clock, sequence: str = "123"):
     citizen = await sign_in(client, sms)
     await verify_real_name(client, citizen, id_number=valid_id_number(sequence=sequence))
-    await app.ctx.health.record_evidence(citizen.id, "exposure", clock.now(), {"venue": "v_1"}, source="admin:test")
+    await app.ctx.services.health.record_evidence(citizen.id, "exposure", clock.now(), {"venue": "v_1"}, source="admin:test")
     return citizen
 
 
@@ -24,9 +24,9 @@ async def test_yellow_turns_green_after_the_quiet_period_without_anyone_opening_
     citizen = await exposed_citizen(client, sms, app, clock)
     assert (await HealthStatus.get(citizen_id=citizen.id)).colour == "yellow"
     clock.advance(days=6)
-    assert await reevaluate_due(app.ctx.health) == 0  # not due yet: nothing touched
+    assert await reevaluate_due(app.ctx.services.health) == 0  # not due yet: nothing touched
     clock.advance(days=1, seconds=1)
-    assert await reevaluate_due(app.ctx.health) == 1
+    assert await reevaluate_due(app.ctx.services.health) == 1
     status = await HealthStatus.get(citizen_id=citizen.id)
     assert status.colour == "green" and status.next_change_at is None
     row = await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").first()
@@ -36,7 +36,7 @@ async def test_yellow_turns_green_after_the_quiet_period_without_anyone_opening_
 async def test_the_citizen_is_told_when_the_colour_changes(client, sms, app, clock):
     citizen = await exposed_citizen(client, sms, app, clock)
     clock.advance(days=7, seconds=1)
-    await reevaluate_due(app.ctx.health)
+    await reevaluate_due(app.ctx.services.health)
     headers = {**(await refresh_tokens(client, citizen)).headers, "Accept-Language": "en"}
     kinds = [m["kind"] for m in (await client.get("/api/v1/notifications", headers=headers)).json()["items"]]
     assert kinds[:2] == ["health_code_green", "health_code_yellow"]
@@ -45,8 +45,8 @@ async def test_the_citizen_is_told_when_the_colour_changes(client, sms, app, clo
 async def test_the_job_is_idempotent_and_catches_up_after_downtime(client, sms, app, clock):
     citizens = [await exposed_citizen(client, sms, app, clock, sequence=s) for s in ("401", "402", "403")]
     clock.advance(days=30)  # the server was down for weeks: every due status is found on the first run
-    assert await reevaluate_due(app.ctx.health) == 3
-    assert await reevaluate_due(app.ctx.health) == 0
+    assert await reevaluate_due(app.ctx.services.health) == 3
+    assert await reevaluate_due(app.ctx.services.health) == 0
     for citizen in citizens:
         assert (await HealthStatus.get(citizen_id=citizen.id)).colour == "green"
         assert await StatusEvaluation.filter(citizen_id=citizen.id, trigger="scheduled").count() == 1
@@ -65,7 +65,7 @@ async def test_two_real_schedulers_evaluate_each_due_citizen_once(client, sms, a
     first_runs = [asyncio.Event() for _ in schedulers]
     for scheduler, ended in zip(schedulers, first_runs):
         scheduler.add_listener(partial(_note_reevaluation, ended), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-        add_health_code_jobs(scheduler, app.ctx.health)
+        add_health_code_jobs(scheduler, app.ctx.services.health)
     try:
         await asyncio.wait_for(asyncio.gather(*(ended.wait() for ended in first_runs)), 10)  # each worker's ran
     finally:
@@ -81,7 +81,7 @@ async def test_who_held_a_code_is_forgotten_a_day_after_it_expired(client, sms, 
     await client.get("/api/v1/health-code", headers=citizen.headers)
     assert await IssuedHealthCode.filter(citizen_id=citizen.id).count() == 1
     clock.advance(hours=24)
-    assert await purge_issued_codes(app.ctx.health) == 0  # expired, but not yet a day ago
+    assert await purge_issued_codes(app.ctx.services.health) == 0  # expired, but not yet a day ago
     clock.advance(seconds=181)
-    assert await purge_issued_codes(app.ctx.health) == 1
+    assert await purge_issued_codes(app.ctx.services.health) == 1
     assert await IssuedHealthCode.filter(citizen_id=citizen.id).count() == 0

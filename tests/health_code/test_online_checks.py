@@ -84,20 +84,20 @@ async def test_a_green_code_shown_before_a_positive_test_is_refused_online_with_
 
 async def test_the_extended_code_of_elderly_mode_follows_the_status(app, client, sms, lab, gate, clock):
     grandma = await elder(client, sms)
-    snapshot = await app.ctx.accounts.citizen(grandma.id)
+    snapshot = await app.ctx.services.accounts.citizen(grandma.id)
     await client.get(CODE, headers=grandma.headers)
     extended = await client.post("/api/v1/health-code/extension", headers=grandma.headers)
     assert extended.status_code == 200 and extended.json()["extended"] is True
     assert (await gate_checks(client, gate, extended.json()["payload"]))["valid"] is True
-    await app.ctx.health.record_evidence(snapshot.id, "declaration", clock.now(),
+    await app.ctx.services.health.record_evidence(snapshot.id, "declaration", clock.now(),
                                          {"symptoms": True, "confirmed_case": False}, source="self")
     assert refused_as_changed(await gate_checks(client, gate, extended.json()["payload"]), "yellow")
 
 
 async def test_the_printed_cards_code_follows_the_status_for_its_twelve_hours(app, client, sms, lab, gate, clock):
     citizen, id_number = await green_citizen(client, sms, "902")
-    card = await app.ctx.health.print_code(await app.ctx.accounts.citizen(citizen.id))
-    assert card.expires_at - card.issued_at == app.ctx.platform.settings.health_code.print_card_ttl
+    card = await app.ctx.services.health.print_code(await app.ctx.services.accounts.citizen(citizen.id))
+    assert card.expires_at - card.issued_at == app.ctx.services.platform.settings.health_code.print_card_ttl
     clock.advance(hours=6)
     assert (await gate_checks(client, gate, card.payload))["color"] == "green"
     await turn_red(client, lab, clock, id_number, "S-902")
@@ -146,10 +146,10 @@ async def test_after_a_cache_loss_the_database_still_refuses_a_code_behind_the_s
         app, client, sms, lab, gate, macau, clock):
     citizen, id_number = await green_citizen(client, sms, "905")
     green = (await client.get(CODE, headers=citizen.headers)).json()["payload"]
-    await app.ctx.platform.cache.clear()  # the cache is lost before the change: the change finds no entry to mark
+    await app.ctx.services.platform.cache.clear()  # the cache is lost before the change: the change finds no entry to mark
     await turn_red(client, lab, clock, id_number, "S-905")
     assert refused_as_changed(await gate_checks(client, gate, green), "red")
-    await app.ctx.platform.cache.clear()  # and after it
+    await app.ctx.services.platform.cache.clear()  # and after it
     [result] = await partner_checks(client, macau, green)
     assert refused_as_changed(result, "red")
     assert await IssuedHealthCode.filter(citizen_id=citizen.id, status_changed_to="red").count() == 1
@@ -158,11 +158,11 @@ async def test_after_a_cache_loss_the_database_still_refuses_a_code_behind_the_s
 async def test_a_code_signed_from_a_status_read_just_before_a_change_is_refused(app, client, sms, lab, gate, clock):
     citizen, id_number = await green_citizen(client, sms, "906")
     await client.get(CODE, headers=citizen.headers)
-    snapshot = await app.ctx.accounts.citizen(citizen.id)
+    snapshot = await app.ctx.services.accounts.citizen(citizen.id)
     await turn_red(client, lab, clock, id_number, "S-906")
     # A renewal that read the status while it was green, and stores its code after the change looked for codes:
-    late = await app.ctx.health._issue(snapshot, "green", (1,), int(clock.timestamp()) + 180)
-    [(outcome, holder)] = await app.ctx.health.verify_many([late.payload])
+    late = await app.ctx.services.health._issue(snapshot, "green", (1,), int(clock.timestamp()) + 180)
+    [(outcome, holder)] = await app.ctx.services.health.verify_many([late.payload])
     assert isinstance(outcome, StatusChanged) and outcome.colour_now == "red" and holder == citizen.id
     assert refused_as_changed(await gate_checks(client, gate, late.payload), "red")
 
@@ -190,9 +190,9 @@ async def test_codes_issued_before_this_release_are_checked_against_the_database
     """A code of the older cache form (8 values under hc:payload:) and a row with no colour or digest:
     the change still reaches it, through the database."""
     citizen, id_number = await green_citizen(client, sms, "908")
-    card = await app.ctx.health.print_code(await app.ctx.accounts.citizen(citizen.id))
+    card = await app.ctx.services.health.print_code(await app.ctx.services.accounts.citizen(citizen.id))
     digest = payload_digest(card.payload)
-    cache = app.ctx.platform.cache
+    cache = app.ctx.services.platform.cache
     old_entry = ujson.loads(await cache.get(payload_key(card.payload)))[:8]
     await cache.delete(payload_key(card.payload))
     await cache.set(f"hc:payload:{digest}", ujson.dumps(old_entry), ttl=3600)
@@ -217,14 +217,14 @@ async def test_a_failure_after_the_red_status_is_stored_leaves_no_green_code_val
         app, client, sms, lab, gate, clock, monkeypatch):
     citizen, id_number = await green_citizen(client, sms, "910")
     green = (await client.get(CODE, headers=citizen.headers)).json()["payload"]
-    card = await app.ctx.health.print_code(await app.ctx.accounts.citizen(citizen.id))
+    card = await app.ctx.services.health.print_code(await app.ctx.services.accounts.citizen(citizen.id))
 
     async def cache_fails(citizen_id: str) -> None:
         raise RuntimeError("the cache went away after the status was stored")
 
-    monkeypatch.setattr(app.ctx.health, "_void_shown_code", cache_fails)
+    monkeypatch.setattr(app.ctx.services.health, "_void_shown_code", cache_fails)
     with pytest.raises(RuntimeError):
-        await app.ctx.health.record_evidence(citizen.id, "test_result", clock.now(), {"result": "positive"},
+        await app.ctx.services.health.record_evidence(citizen.id, "test_result", clock.now(), {"result": "positive"},
                                              source="lab:示例")
     monkeypatch.undo()
     for payload in (green, card.payload):

@@ -184,7 +184,7 @@ async def worst_case_citizen(app, client, sms):
     """An elder with the longest legal name and, on their status, every reason at once (no rule gives them
     all together: written in the status row, before any code is issued)."""
     citizen = await elder(client, sms, name=LONGEST_LEGAL_NAME, id_number=ID_NUMBER)
-    await app.ctx.health.status(citizen.id)
+    await app.ctx.services.health.status(citizen.id)
     await HealthStatus.filter(citizen_id=citizen.id).update(colour="red", reasons=list(REASONS), next_change_at=None)
     return citizen
 

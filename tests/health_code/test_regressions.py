@@ -30,7 +30,7 @@ async def test_opening_the_code_and_its_image_at_once_for_the_first_time_works(c
         assert [r.status_code for r in replies] == [200] * 5, [r.text[:120] for r in replies]
     # The same race, straight at the service: several first evaluations of one citizen at once.
     late = await sign_in(client, sms)
-    results = await asyncio.gather(*(app.ctx.health.evaluate(late.id, trigger="first_use") for _ in range(6)),
+    results = await asyncio.gather(*(app.ctx.services.health.evaluate(late.id, trigger="first_use") for _ in range(6)),
                                    return_exceptions=True)
     assert [type(r).__name__ for r in results if isinstance(r, BaseException)] == []
     assert await HealthStatus.filter(citizen_id=late.id).count() == 1
@@ -39,7 +39,7 @@ async def test_opening_the_code_and_its_image_at_once_for_the_first_time_works(c
 async def test_a_lab_result_stamped_ahead_by_a_skewed_clock_counts_once_its_time_comes(client, sms, clock, app):
     citizen = await sign_in(client, sms)
     await verify_real_name(client, citizen)
-    status = await app.ctx.health.record_evidence(citizen.id, "test_result", clock.now() + timedelta(hours=1),
+    status = await app.ctx.services.health.record_evidence(citizen.id, "test_result", clock.now() + timedelta(hours=1),
                                                   {"result": "positive", "lab": "lab_1"}, source="lab:lab_1")
     assert status.colour == "green"  # not yet: the lab's clock runs an hour ahead
 
@@ -48,7 +48,7 @@ async def test_a_lab_result_stamped_ahead_by_a_skewed_clock_counts_once_its_time
     shown = (await client.get(CODE, headers=citizen.headers)).json()
 
     stored = await HealthEvidence.filter(citizen_id=citizen.id)
-    due = app.ctx.health.rules.evaluate([Evidence(e.kind, e.observed_at, e.data) for e in stored], clock.now())
+    due = app.ctx.services.health.rules.evaluate([Evidence(e.kind, e.observed_at, e.data) for e in stored], clock.now())
     assert due.colour == "red"  # the rules over what is stored say red by now...
     assert shown["color"] == due.colour  # ...and the code must say the same
 
@@ -69,7 +69,7 @@ async def test_a_status_change_while_a_code_is_being_signed_leaves_no_earlier_co
     await verify_real_name(client, citizen, id_number=valid_id_number(sequence="312"))
     await client.get(CODE, headers=citizen.headers)
     clock.advance(160)  # the code is due for renewal
-    health, cache = app.ctx.health, app.ctx.health.platform.cache
+    health, cache = app.ctx.services.health, app.ctx.services.health.platform.cache
     real_issue, signing, go_on = health._issue, asyncio.Event(), asyncio.Event()
 
     async def slow_first_issue(*args, **kwargs):
@@ -117,7 +117,7 @@ async def test_a_lab_result_during_the_first_evaluation_is_not_overwritten_by_it
     # stored last used to win, so a green could overwrite the red.
     citizen = await sign_in(client, sms)
     await verify_real_name(client, citizen, id_number=valid_id_number(sequence="313"))
-    health = app.ctx.health
+    health = app.ctx.services.health
     real_appeal_check, judged, go_on = health._apply_upheld_appeal, asyncio.Event(), asyncio.Event()
 
     async def slow_first_verdict(citizen_id, verdict, now):

@@ -67,7 +67,7 @@ async def test_a_renewal_is_not_announced_and_the_other_worker_shows_it_without_
     await verify_real_name(client, citizen, id_number=valid_id_number(sequence="451"))
     key = f"hc:code:{citizen.id}"
     first = (await client.get(CODE, headers=citizen.headers)).json()
-    snapshot = await app.ctx.accounts.citizen(citizen.id)
+    snapshot = await app.ctx.services.accounts.citizen(citizen.id)
     assert (await second_worker.current_code(snapshot)).payload == first["payload"]  # now in its mirror
     await published(channel)  # whatever the sign-in announced
 
@@ -84,7 +84,7 @@ async def test_a_renewal_is_not_announced_and_the_other_worker_shows_it_without_
     assert await IssuedHealthCode.filter(citizen_id=citizen.id).count() == signed  # and no third code
 
     # A status change is still announced: the other worker shows red at once, from a code signed for red.
-    await app.ctx.health.record_evidence(citizen.id, "test_result", clock.now(),
+    await app.ctx.services.health.record_evidence(citizen.id, "test_result", clock.now(),
                                          {"result": "positive", "lab": "lab_1"}, source="lab:lab_1")
     assert key in await published(channel, within=1.0)
     for _ in range(100):
@@ -98,7 +98,7 @@ async def test_a_renewal_is_not_announced_and_the_other_worker_shows_it_without_
 async def test_an_extension_on_the_other_worker_extends_the_renewed_code(client, sms, app, clock, second_worker):
     grandma = await elder(client, sms)
     first = (await client.get(CODE, headers=grandma.headers)).json()
-    snapshot = await app.ctx.accounts.citizen(grandma.id)
+    snapshot = await app.ctx.services.accounts.citizen(grandma.id)
     assert (await second_worker.current_code(snapshot)).payload == first["payload"]  # mirrored there
     clock.advance(151)
     renewed = (await client.get(CODE, headers=grandma.headers)).json()

@@ -61,8 +61,8 @@ async def platform_host(app, mini_program_platform: PlatformProcess) -> AsyncIte
     """The service configured with the platform at a `PlatformHost` (up at first) that a test can take down."""
     host = PlatformHost(mini_program_platform.url)
     await host.come_back()
-    app.ctx.mini_program._base_url = host.url  # as APP_MINIPROGRAM_API_URL=http://127.0.0.1:<port> would
-    await app.ctx.mini_program.close()  # the next call makes a client for that address
+    app.ctx.services.mini_program._base_url = host.url  # as APP_MINIPROGRAM_API_URL=http://127.0.0.1:<port> would
+    await app.ctx.services.mini_program.close()  # the next call makes a client for that address
     yield host
     await host.release()
 

@@ -97,7 +97,7 @@ async def test_a_login_without_a_code_is_a_clear_422(client, body, field):
 
 
 async def test_logins_from_one_address_are_limited_before_the_platform_is_asked(app, mp, client, platform_api):
-    platform, limit = app.ctx.platform, app.ctx.settings.accounts.login_ip_hourly_limit
+    platform, limit = app.ctx.services.platform, app.ctx.services.settings.accounts.login_ip_hourly_limit
     # An hour's worth of logins from the test client's address (203.0.113.10) so far.
     await ratelimit.hit(platform.cache, platform.clock, "mp-login-ip:203.0.113.10", limit, 3600, amount=limit)
     code = await mp.wx_login()

@@ -30,7 +30,7 @@ async def test_a_new_user_binds_with_the_shared_phone_number_and_is_signed_in(mp
 
     (binding,) = await MiniProgramBinding.filter(citizen_id=bound["citizen"]["id"])
     assert binding.verified_by == "phone_data" and mp.openid not in (binding.openid_enc + binding.openid_hash)
-    assert app.ctx.platform.pii.decrypt(binding.openid_enc, "mp_openid") == mp.openid
+    assert app.ctx.services.platform.pii.decrypt(binding.openid_enc, "mp_openid") == mp.openid
     actions = await AuditEntry.filter(subject_id=bound["citizen"]["id"]).values_list("action", flat=True)
     assert "mini_program_bound" in actions
 
@@ -151,8 +151,8 @@ async def test_platform_refusals_become_our_error_envelope(mp, client, platform_
 
 
 async def test_a_platform_that_does_not_answer_in_time_is_unavailable(app, mp, client, platform_api):
-    app.ctx.mini_program.timeout = 0.3
-    await app.ctx.mini_program.close()  # the next call makes a client with the short timeout
+    app.ctx.services.mini_program.timeout = 0.3
+    await app.ctx.services.mini_program.close()  # the next call makes a client with the short timeout
     await fault(platform_api, "jscode2session", "timeout", delay=2)
     started = time.monotonic()
     refused = await log_in(mp, client)
@@ -170,7 +170,7 @@ async def test_the_mini_program_platform_really_down(app, mp, client, platform_h
     refused = await client.post("/api/mp/v1/auth/login", json={"code": code})
     # Refused at once, not after the platform timeout (3 s): a refused connect takes milliseconds, so
     # half the timeout leaves a loaded CI machine ample room while still telling the two apart.
-    assert time.monotonic() - started < app.ctx.mini_program.timeout / 2
+    assert time.monotonic() - started < app.ctx.services.mini_program.timeout / 2
     assert_refused(refused, 503, "MP_PLATFORM_UNAVAILABLE", "30")
     assert "Connect" not in refused.text and str(platform_host.port) not in refused.text
     again = await client.post("/api/mp/v1/auth/login", json={"code": code})

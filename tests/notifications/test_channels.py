@@ -121,7 +121,7 @@ async def test_a_slow_channel_times_out_without_holding_up_the_sender(app, clien
     mp = await mini_program(citizen)
     settings = channels.configured_channels()
     assert settings is not None
-    await app.ctx.mini_program.access_token()  # fetched beforehand: the send itself is what hangs
+    await app.ctx.services.mini_program.access_token()  # fetched beforehand: the send itself is what hangs
     await fault(platform_api, "subscribe_send", "timeout", delay=3)
     settings.timeout = 0.3
     started = time.perf_counter()

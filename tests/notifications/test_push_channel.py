@@ -116,7 +116,7 @@ async def test_an_invalid_token_is_dropped_and_the_sms_goes_instead(client, sms,
     await notify(clock, citizen.id, "health_code_red")
     assert texts.kinds_to(citizen.id) == ["login_new_device", "health_code_red"]
     assert (await push_delivery(citizen.id, "health_code_red")).status == "sent"
-    assert await app.ctx.devices.devices_of(citizen.id) == []
+    assert await app.ctx.services.devices.devices_of(citizen.id) == []
     session = await LoginSession.get(citizen_id=citizen.id)
     assert (session.push_platform, session.push_token_enc, session.push_token_hash) == (None, None, None)
 
@@ -166,10 +166,10 @@ async def test_signing_out_ends_push_to_that_device(client, sms, standin, texts,
     citizen = await sign_in(client, sms, device="iPhone 15")
     token = new_token()
     assert (await register(client, citizen, token)).status_code == 200
-    assert [d.token for d in await app.ctx.devices.devices_of(citizen.id)] == [token]
+    assert [d.token for d in await app.ctx.services.devices.devices_of(citizen.id)] == [token]
     assert (await client.post("/api/v1/auth/logout", headers=citizen.headers)).status_code == 204
 
-    assert await app.ctx.devices.devices_of(citizen.id) == []
+    assert await app.ctx.services.devices.devices_of(citizen.id) == []
     session = await LoginSession.get(citizen_id=citizen.id)
     assert (session.push_token_enc, session.push_token_hash) == (None, None)  # not kept once signed out
     await notify(clock, citizen.id, "payment_succeeded", PAID)
@@ -220,7 +220,7 @@ async def test_another_citizen_cannot_see_or_affect_my_device(client, sms, stand
     assert (await client.delete(f"/api/v1/me/sessions/{my_session}", headers=other.headers)).status_code == 404
     await notify(clock, other.id, "payment_succeeded", PAID)
     assert standin.pushes(token) == []  # their messages never reach my phone
-    assert [d.session_id for d in await app.ctx.devices.devices_of(mine.id)] == [my_session]
+    assert [d.session_id for d in await app.ctx.services.devices.devices_of(mine.id)] == [my_session]
 
 
 async def test_a_token_registered_again_moves_to_the_new_session(client, sms, standin, texts, clock, app):
@@ -230,8 +230,8 @@ async def test_a_token_registered_again_moves_to_the_new_session(client, sms, st
     second = await sign_in(client, sms, device="iPhone 15")  # the same phone, now signed in to another account
     assert (await register(client, second, token)).status_code == 200
 
-    assert await app.ctx.devices.devices_of(first.id) == []
-    assert [d.token for d in await app.ctx.devices.devices_of(second.id)] == [token]
+    assert await app.ctx.services.devices.devices_of(first.id) == []
+    assert [d.token for d in await app.ctx.services.devices.devices_of(second.id)] == [token]
     await notify(clock, first.id, "payment_succeeded", PAID)
     assert standin.pushes(token) == [] and texts.kinds_to(first.id)[-1] == "payment_succeeded"
 
@@ -243,7 +243,7 @@ async def test_one_token_registered_by_two_sessions_at_once_ends_on_one_of_them(
     token = new_token()
     replies = await asyncio.gather(register(client, first, token), register(client, second, token))
     assert [r.status_code for r in replies] == [200, 200]
-    holders = await LoginSession.filter(push_token_hash=app.ctx.platform.pii.lookup_hash(token, "push_token")).count()
+    holders = await LoginSession.filter(push_token_hash=app.ctx.services.platform.pii.lookup_hash(token, "push_token")).count()
     assert holders == 1
 
 

@@ -40,7 +40,7 @@ def settings(settings: Settings, wechatpay_gateway: WeChatPayGateway) -> Setting
 async def live_server(app: Sanic, clock: MovableClock, wechatpay: WeChatPayStandIn) -> AsyncIterator[str]:
     clock.set(datetime.now(timezone.utc))
     async with serve_live(app) as url:
-        app.ctx.payments.notify_url = f"{url}{NOTIFY_PATH}"  # APP_PAYMENT_NOTIFY_URL, known once the port is
+        app.ctx.services.payments.notify_url = f"{url}{NOTIFY_PATH}"  # APP_PAYMENT_NOTIFY_URL, known once the port is
         yield url
 
 
@@ -92,7 +92,7 @@ class HeldNotices:
 def hold_notices(app: Sanic, monkeypatch: pytest.MonkeyPatch, event_type: str) -> HeldNotices:
     """Our callback keeps every notice of `event_type` waiting until the test releases it: a notice that comes
     late comes exactly when the test says, after what it is to come after, however slow the machine."""
-    held, service = HeldNotices(), app.ctx.payments
+    held, service = HeldNotices(), app.ctx.services.payments
     handle_notice = service.handle_notice
 
     async def held_back(notice: PaymentNotice, body: bytes) -> NoticeAnswer:

@@ -47,8 +47,8 @@ async def payer(client, sms, live_server: str, departments: DepartmentsStandIn) 
 
 async def at_department(app, citizen: SignedInCitizen, number: str) -> str:
     """The fine's status as 交管's violations/v1 answers it now."""
-    id_number = await verified_id_number(app.ctx.exchange.platform, citizen.id)
-    reply = await app.ctx.exchange.call(TPB_VIOLATIONS, citizen.id, "citizen_request", {"subject": {"id_number": id_number}})
+    id_number = await verified_id_number(app.ctx.services.exchange.platform, citizen.id)
+    reply = await app.ctx.services.exchange.call(TPB_VIOLATIONS, citizen.id, "citizen_request", {"subject": {"id_number": id_number}})
     return next(i["status"] for i in reply["items"] if i["reference"] == number)
 
 
@@ -103,8 +103,8 @@ async def test_a_department_down_when_the_fine_is_paid_is_told_by_the_settle_job
     assert await at_department(app, payer, number) == "unpaid"
 
     await past_the_settle_time(app, clock)
-    await app.ctx.payments.settle_unnotified()
-    await app.ctx.payments.settle_unnotified()  # told once, not at every run
+    await app.ctx.services.payments.settle_unnotified()
+    await app.ctx.services.payments.settle_unnotified()  # told once, not at every run
 
     assert await told_paid(payment["id"])
     assert await at_department(app, payer, number) == "paid"
@@ -121,7 +121,7 @@ async def test_a_settlement_the_department_refuses_is_not_sent_again_and_opens_a
 
     wechatpay.pay(payment["id"])
     await wait_for(lambda: Receipt.exists(payment_id=payment["id"], licence_id__not_isnull=True))  # notice handled
-    await app.ctx.payments.told()
+    await app.ctx.services.payments.told()
 
     assert (await Payment.get(id=payment["id"])).state == "success"  # the payment stands
     [refused] = await settlement_messages()
@@ -133,7 +133,7 @@ async def test_a_settlement_the_department_refuses_is_not_sent_again_and_opens_a
     assert await AuditEntry.filter(action="settlement_refused", subject_id=payer.id).exists()
 
     await past_the_settle_time(app, clock)
-    await app.ctx.payments.settle_unnotified()
+    await app.ctx.services.payments.settle_unnotified()
 
     assert len(await settlement_messages()) == 1  # asking again would be refused again: not asked
 
@@ -141,20 +141,20 @@ async def test_a_settlement_the_department_refuses_is_not_sent_again_and_opens_a
 async def test_a_settlement_our_own_registry_refuses_is_told_once_the_registry_is_put_right(
         app, client, payer, wechatpay, departments, clock):
     payment = (await start_payment(client, payer, await first_fine(client, payer))).json()
-    registered = app.ctx.exchange.registrations[TPB_SETTLEMENTS]
-    app.ctx.exchange.registrations[TPB_SETTLEMENTS] = replace(registered, purposes=frozenset())  # an operator's slip
+    registered = app.ctx.services.exchange.registrations[TPB_SETTLEMENTS]
+    app.ctx.services.exchange.registrations[TPB_SETTLEMENTS] = replace(registered, purposes=frozenset())  # an operator's slip
 
     wechatpay.pay(payment["id"])
     await wait_for(lambda: Receipt.exists(payment_id=payment["id"], licence_id__not_isnull=True))  # notice handled
-    await app.ctx.payments.told()
+    await app.ctx.services.payments.told()
 
     receipt = await Receipt.get(payment_id=payment["id"])
     assert receipt.settlement_told_at is None and receipt.settlement_refused_at is None  # not 交管's refusal
     assert await settlement_messages() == [] and not await DiscrepancyCase.exists()
 
-    app.ctx.exchange.registrations[TPB_SETTLEMENTS] = registered  # put right
+    app.ctx.services.exchange.registrations[TPB_SETTLEMENTS] = registered  # put right
     await past_the_settle_time(app, clock)
-    await app.ctx.payments.settle_unnotified()
+    await app.ctx.services.payments.settle_unnotified()
 
     assert await told_paid(payment["id"])
     assert [(m.status, m.fault) for m in await settlement_messages()] == [(200, None)]

@@ -122,7 +122,7 @@ def platform_serial(wechatpay: WeChatPayStandIn) -> str:
 
 async def test_a_genuine_notice_settles_once_and_a_captured_copy_is_neither_replayed_nor_altered(
         app, client, payer, wechatpay, monkeypatch):
-    service, delivered = app.ctx.payments, []
+    service, delivered = app.ctx.services.payments, []
     real = service.authenticate_notice
 
     async def capturing(headers, body: bytes):  # what an eavesdropper on our callback would see
@@ -181,7 +181,7 @@ async def test_notices_wechat_pay_did_not_sign_are_refused_logged_and_change_not
 async def test_wechat_pay_sends_a_notice_again_until_we_take_it(app, client, payer, wechatpay, monkeypatch):
     """A notice we could not take (our database was busy) is sent again, as WeChat Pay does, signed afresh, and
     applied once."""
-    service, real, calls = app.ctx.payments, app.ctx.payments.handle_notice, []
+    service, real, calls = app.ctx.services.payments, app.ctx.services.payments.handle_notice, []
 
     async def busy_once(notice, body: bytes):
         calls.append(body)

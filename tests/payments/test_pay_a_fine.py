@@ -96,18 +96,18 @@ async def test_a_notice_that_never_comes_is_made_up_for_by_the_settle_job(app, c
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
     wechatpay.pay(payment["id"], notice="never")
-    assert await app.ctx.payments.settle_unnotified() == 0  # too soon to ask: the notice may still come
+    assert await app.ctx.services.payments.settle_unnotified() == 0  # too soon to ask: the notice may still come
     assert (await Payment.get(id=payment["id"])).state == "submitted"
 
-    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
-    assert await app.ctx.payments.settle_unnotified() == 1
+    clock.advance(seconds=app.ctx.services.settings.payments.settle_after + 1)
+    assert await app.ctx.services.payments.settle_unnotified() == 1
     assert (await Payment.get(id=payment["id"])).state == "success"
     assert wechatpay.notices(payment["id"]) == []  # settled by asking WeChat Pay, with no notice at all
     assert await PaidReference.filter(reference=fine["reference"]).count() == 1
     assert await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").count() == 1
     notes = await PaymentEvent.filter(payment_id=payment["id"], to_state="success").values_list("note", flat=True)
     assert notes == ["主动查询支付结果"]
-    assert await app.ctx.payments.settle_unnotified() == 0  # nothing left to settle
+    assert await app.ctx.services.payments.settle_unnotified() == 0  # nothing left to settle
 
 
 async def test_a_late_notice_after_the_settle_job_settled_it_changes_nothing(app, client, payer, wechatpay, clock,
@@ -119,8 +119,8 @@ async def test_a_late_notice_after_the_settle_job_settled_it_changes_nothing(app
     await late.reached_us()  # and is held there
     assert (await Payment.get(id=payment["id"])).state == "submitted"  # not heard of yet
 
-    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
-    assert await app.ctx.payments.settle_unnotified() == 1
+    clock.advance(seconds=app.ctx.services.settings.payments.settle_after + 1)
+    assert await app.ctx.services.payments.settle_unnotified() == 1
     assert (await Payment.get(id=payment["id"])).state == "success"  # the settle job came first
 
     # The notice finally gets through: answered 200 (so WeChat Pay stops sending it), nothing changes.
@@ -139,7 +139,7 @@ async def test_notice_and_query_racing_mark_the_fine_paid_once(app, client, paye
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
     wechatpay.pay(payment["id"], notice="never")
-    service = app.ctx.payments
+    service = app.ctx.services.payments
     # The notice as our callback hands it on once verified and decrypted: the transaction WeChat Pay holds.
     notice = PaymentNotice("EV-race", "TRANSACTION.SUCCESS", order=order_from(wechatpay.order(payment["id"])))
     results = await asyncio.gather(*[service.handle_notice(notice, b"{}") for _ in range(4)],
@@ -183,13 +183,13 @@ async def test_a_failed_payment_s_order_is_closed_and_money_taken_after_all_is_n
     assert (await client.get(f"/api/v1/payments/{payment['id']}", headers=payer.headers)).json()["state"] == "failed"
     assert wechatpay.order(payment["id"])["trade_state"] == "CLOSED"  # it cannot be paid later on its own
 
-    answer = await app.ctx.payments.handle_notice(paid_after_all(payment["id"]), b"{}")
+    answer = await app.ctx.services.payments.handle_notice(paid_after_all(payment["id"]), b"{}")
     assert answer.outcome == "applied"
     mine = (await client.get(f"/api/v1/payments/{payment['id']}", headers=payer.headers)).json()
     assert mine["state"] == "success" and mine["receipt_number"]
     assert [e["to_state"] for e in mine["events"]] == ["created", "submitted", "failed", "success"]
     assert await PaidReference.filter(reference=fine["reference"]).count() == 1
-    assert (await app.ctx.payments.handle_notice(paid_after_all(payment["id"]), b"{}")).outcome == "duplicate"
+    assert (await app.ctx.services.payments.handle_notice(paid_after_all(payment["id"]), b"{}")).outcome == "duplicate"
     assert await Notification.filter(citizen_id=payer.id, kind="payment_succeeded").count() == 1
 
 
@@ -210,7 +210,7 @@ async def test_money_taken_after_all_for_a_fine_paid_since_is_a_case_for_the_off
         return (await Payment.get(id=second["id"])).state == "success"
 
     await wait_for(second_settled)
-    answer = await app.ctx.payments.handle_notice(paid_after_all(first["id"]), b"{}")
+    answer = await app.ctx.services.payments.handle_notice(paid_after_all(first["id"]), b"{}")
     assert answer.outcome == "applied"
     assert await PaidReference.filter(reference=fine["reference"]).values_list("payment_id", flat=True) == [second["id"]]
     assert await Refund.filter(payment_id=first["id"]).values_list("amount_fen", "state") == [(20_000, "failed")]
@@ -225,14 +225,14 @@ async def test_a_payment_counts_from_when_wechat_pay_took_the_money(app, client,
     took = (clock.now() - timedelta(minutes=3)).replace(microsecond=0)
     paid = ProviderOrder(payment["id"], "4200000985202612061111111111", 20_000, "CNY", "paid",
                          took.astimezone(CHINA_TZ))
-    await app.ctx.payments.handle_notice(PaymentNotice("EV-took", "TRANSACTION.SUCCESS", order=paid), b"{}")
+    await app.ctx.services.payments.handle_notice(PaymentNotice("EV-took", "TRANSACTION.SUCCESS", order=paid), b"{}")
     stored = await Payment.get(id=payment["id"])
     assert stored.state == "success" and stored.settled_at == took
     assert (await PaidReference.get(reference=fine["reference"])).paid_at == took
 
 
 async def test_without_a_provider_paying_answers_503_and_nothing_is_created(app, client, payer, wechatpay):
-    app.ctx.payments.provider = None
+    app.ctx.services.payments.provider = None
     fine = await first_fine(client, payer)
     reply = await start_payment(client, payer, fine)
     assert reply.status_code == 503 and reply.json()["error"]["code"] == "PAYMENT_PROVIDER_UNAVAILABLE"
@@ -240,7 +240,7 @@ async def test_without_a_provider_paying_answers_503_and_nothing_is_created(app,
     again = await start_payment(client, payer, fine)  # the app retries with the same key: the same answer
     assert again.status_code == 503
     assert await Payment.filter(citizen_id=payer.id).count() == 0
-    assert await app.ctx.payments.settle_unnotified() == 0
+    assert await app.ctx.services.payments.settle_unnotified() == 0
     assert await PaidReference.filter(reference=fine["reference"]).count() == 0
 
 
@@ -255,22 +255,22 @@ async def test_a_reference_paid_twice_at_once_is_refunded_and_a_case_opened(app,
     wechatpay.pay(payment["id"], notice="never")
     await PaidReference.create(reference=fine["reference"], payment_id="PAYPAIDELSEWHERE", citizen_id=payer.id,
                                paid_at=(await Payment.get(id=payment["id"])).created_at)
-    assert await app.ctx.payments.settle_by_query(payment["id"]) in ("success", "refunded")
+    assert await app.ctx.services.payments.settle_by_query(payment["id"]) in ("success", "refunded")
     assert await PaidReference.filter(reference=fine["reference"]).count() == 1
     assert [c.kind for c in await DiscrepancyCase.all()] == ["duplicate_payment"]
     made = await Refund.get(payment_id=payment["id"])
     assert made.amount_fen == 20_000 and made.reason == "重复缴费自动退款"
     assert await Receipt.filter(payment_id=payment["id"]).count() == 0
 
-    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
+    clock.advance(seconds=app.ctx.services.settings.payments.settle_after + 1)
 
     async def refunded():  # by WeChat Pay's refund notice, or else by the settle job's query
-        await app.ctx.payments.settle_unnotified()
+        await app.ctx.services.payments.settle_unnotified()
         return (await Payment.get(id=payment["id"])).state == "refunded"
 
     await wait_for(refunded)
     assert (await first_fine(client, payer))["paid"] is True
-    assert app.ctx.card_backends["traffic_violations"].reversals == []
+    assert app.ctx.services.card_backends["traffic_violations"].reversals == []
     assert not await AuditEntry.filter(subject_id=payer.id, action="reference_reopened").exists()
 
 
@@ -298,8 +298,8 @@ async def test_a_payment_whose_create_call_timed_out_is_still_settled(app, clien
     """WeChat Pay took the order but its answer never reached us: the payment is `created` on our side (the app
     was told 503). When the payer pays anyway (the order is known to WeChat Pay under our id), its notice, or
     else the settle job's query, settles it."""
-    connected = app.ctx.payments.provider
-    app.ctx.payments.provider = WeChatPay(connected.base_url, connected.account, transport=ReplyLost())
+    connected = app.ctx.services.payments.provider
+    app.ctx.services.payments.provider = WeChatPay(connected.base_url, connected.account, transport=ReplyLost())
     await connected.aclose()
     fine = await first_fine(client, payer)
     failed = await start_payment(client, payer, fine)
@@ -311,8 +311,8 @@ async def test_a_payment_whose_create_call_timed_out_is_still_settled(app, clien
 
     wechatpay.pay(payment_id, notice=notice)
     if notice == "never":
-        clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
-        assert await app.ctx.payments.settle_unnotified() == 1
+        clock.advance(seconds=app.ctx.services.settings.payments.settle_after + 1)
+        assert await app.ctx.services.payments.settle_unnotified() == 1
 
     async def settled():
         return (await Payment.get(id=payment_id)).state == "success"

@@ -140,8 +140,8 @@ async def test_when_wechat_pay_is_down_the_payment_waits_and_a_retry_submits_it(
     shown = await client.get(f"/api/v1/payments/{payment_id}", headers=payer.headers)
     assert shown.status_code == 200 and shown.json()["state"] == "created" and shown.json()["next_step"] is None
     # WeChat Pay never had it: the settle job neither settles nor gives it up before its time.
-    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
-    assert await app.ctx.payments.settle_unnotified() == 0
+    clock.advance(seconds=app.ctx.services.settings.payments.settle_after + 1)
+    assert await app.ctx.services.payments.settle_unnotified() == 0
     assert (await Payment.get(id=payment_id)).state == "created"
 
     retried = await start_payment(client, payer, fine, key="provider-down-01")
@@ -166,8 +166,8 @@ async def test_when_wechat_pay_is_busy_the_citizen_is_told_when_to_try_again(cli
 async def test_an_old_unpaid_payment_expires_and_its_order_is_closed(app, client, payer, wechatpay, clock):
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
-    clock.advance(seconds=app.ctx.settings.payments.ttl + 1)
-    await app.ctx.payments.settle_unnotified()
+    clock.advance(seconds=app.ctx.services.settings.payments.ttl + 1)
+    await app.ctx.services.payments.settle_unnotified()
     assert (await Payment.get(id=payment["id"])).state == "expired"
     assert wechatpay.order(payment["id"])["trade_state"] == "CLOSED"
     assert paying_refused(wechatpay, payment["id"]) == 409
@@ -182,8 +182,8 @@ async def test_a_payment_paid_just_before_it_expired_is_paid_not_expired(app, cl
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
     wechatpay.pay(payment["id"], notice="never")
-    clock.advance(seconds=app.ctx.settings.payments.ttl + 1)
-    await app.ctx.payments.settle_unnotified()
+    clock.advance(seconds=app.ctx.services.settings.payments.ttl + 1)
+    await app.ctx.services.payments.settle_unnotified()
     assert (await Payment.get(id=payment["id"])).state == "success"
     assert await Notification.filter(citizen_id=payer.id, kind="payment_expired").count() == 0
 
@@ -195,7 +195,7 @@ async def test_starting_again_after_an_expiry_time_finds_the_old_payment_paid_me
     fine = await first_fine(client, payer)
     payment = (await start_payment(client, payer, fine)).json()
     wechatpay.pay(payment["id"], notice="never")
-    clock.advance(seconds=app.ctx.settings.payments.ttl + 1)
+    clock.advance(seconds=app.ctx.services.settings.payments.ttl + 1)
     await refresh_tokens(client, payer)
     again = await start_payment(client, payer, fine, key="after-expiry-02")
     assert again.status_code == 409 and again.json()["error"]["code"] == "REFERENCE_ALREADY_PAID"

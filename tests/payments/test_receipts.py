@@ -210,8 +210,8 @@ async def test_a_refund_the_settle_job_finished_reaches_the_receipt_in_the_walle
     assert (await client.get(local(receipt["verify_url"]))).json()["status"] == "paid"
     assert (await wallet_licence(client, payer, receipt["licence_id"]))["validity"] == "valid"
 
-    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
-    assert await app.ctx.payments.settle_unnotified() == 1
+    clock.advance(seconds=app.ctx.services.settings.payments.settle_after + 1)
+    assert await app.ctx.services.payments.settle_unnotified() == 1
     public = (await client.get(local(receipt["verify_url"]))).json()
     assert (public["status"], public["refunded_fen"], public["remaining_fen"]) == ("refunded", 20_000, 0)
     held = await wallet_licence(client, payer, receipt["licence_id"])

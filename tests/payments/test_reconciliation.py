@@ -139,8 +139,8 @@ async def test_refunds_the_bill_leaves_out_states_otherwise_or_we_have_not_settl
     assert report["matched"] == len(payments) and report["new_cases"] == 3
 
     # The settle job finishes the unheard refund: the next run matches it, and opens no case.
-    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
-    assert await app.ctx.payments.settle_unnotified() == 1
+    clock.advance(seconds=app.ctx.services.settings.payments.settle_after + 1)
+    assert await app.ctx.services.payments.settle_unnotified() == 1
     again = await run(client, payments_admin, today())
     assert again["new_cases"] == 0 and again["matched"] == len(payments) + 1
     assert sorted(c["kind"] for c in again["discrepancies"]) == ["refund_amount_mismatch", "refund_missing_in_statement"]
@@ -160,12 +160,12 @@ async def test_the_daily_job_reconciles_yesterday_once_from_ten_oclock(app, clie
     await pay_everything(client, payer, wechatpay)
     day = today()
     clock.set(datetime(day.year, day.month, day.day, 9, 30, tzinfo=CHINA_TZ) + timedelta(days=1))
-    assert await app.ctx.payments.reconcile_yesterday() == 0 and await ReconciliationRun.all().count() == 0
+    assert await app.ctx.services.payments.reconcile_yesterday() == 0 and await ReconciliationRun.all().count() == 0
     clock.advance(hours=1)
     wechatpay.change_bill(add=[{"type": "REFUND", "out_trade_no": "PAYX00000001", "out_refund_no": "RFNOTOURS",
                                 "amount": 100}])
-    assert await app.ctx.payments.reconcile_yesterday() == 1
-    assert await app.ctx.payments.reconcile_yesterday() == 0  # ran already for that day
+    assert await app.ctx.services.payments.reconcile_yesterday() == 1
+    assert await app.ctx.services.payments.reconcile_yesterday() == 0  # ran already for that day
     assert [(c.kind, c.reference, c.statement_date) for c in await DiscrepancyCase.all()] == [
         ("refund_missing_in_ours", "RFNOTOURS", day)]
     assert [(r.statement_date, r.ran_by) for r in await ReconciliationRun.all()] == [(day, "scheduler")]

@@ -61,7 +61,7 @@ async def told_of_refunds(payer) -> int:
 
 
 async def past_the_settle_time(app, clock) -> None:
-    clock.advance(seconds=app.ctx.settings.payments.settle_after + 1)
+    clock.advance(seconds=app.ctx.services.settings.payments.settle_after + 1)
 
 
 # -- the office refunds -----------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ async def test_two_refunds_making_up_the_whole_amount_ending_at_once_reopen_the_
     assert [r.state for r in await Refund.filter(payment_id=payment["id"])] == ["succeeded", "succeeded"]
     assert await PaymentEvent.filter(payment_id=payment["id"], to_state="refunded").count() == 1
     assert await AuditEntry.filter(subject_id=payer.id, action="reference_reopened").count() == 1
-    department = app.ctx.card_backends["traffic_violations"]
+    department = app.ctx.services.card_backends["traffic_violations"]
     assert department.reversals == [payment["reference"].split(":", 1)[1]]
     assert await told_of_refunds(payer) == 2
     assert (await payable(client, payer, payment["reference"]))["paid"] is False
@@ -202,7 +202,7 @@ async def test_a_refund_notice_sent_twice_settles_the_refund_once(app, client, p
     outcomes = await ProviderNotice.filter(payment_id=payment["id"], event_type="REFUND.SUCCESS").values_list(
         "outcome", flat=True)
     assert sorted(outcomes) == ["applied", "duplicate"]
-    department = app.ctx.card_backends["traffic_violations"]
+    department = app.ctx.services.card_backends["traffic_violations"]
     assert department.reversals == [payment["reference"].split(":", 1)[1]]
 
 
@@ -213,15 +213,15 @@ async def test_a_refund_whose_notice_never_comes_is_finished_by_the_settle_job(a
     made = (await refund(client, payments_admin, payment["id"], 20_000)).json()
     await gateway_says(wechatpay, made["id"], "SUCCESS")  # the money went back...
     assert wechatpay.notices(out_refund_no=made["id"]) == []  # ...and nobody told us, nor is a notice on its way
-    await app.ctx.payments.told()  # nothing of ours still under way either
+    await app.ctx.services.payments.told()  # nothing of ours still under way either
     assert await refund_state(made["id"]) == "pending" and await state_of(payment["id"]) == "success"
 
-    assert await app.ctx.payments.settle_unnotified() == 0  # not yet: the notice may still come
+    assert await app.ctx.services.payments.settle_unnotified() == 0  # not yet: the notice may still come
     assert await refund_state(made["id"]) == "pending"
     await past_the_settle_time(app, clock)
-    assert await app.ctx.payments.settle_unnotified() == 1
+    assert await app.ctx.services.payments.settle_unnotified() == 1
     await settled_once(payer, payment, made["id"])
-    assert await app.ctx.payments.settle_unnotified() == 0  # settled once, not at every run
+    assert await app.ctx.services.payments.settle_unnotified() == 0  # settled once, not at every run
     await settled_once(payer, payment, made["id"])
     assert wechatpay.notices(out_refund_no=made["id"]) == []
 
@@ -236,7 +236,7 @@ async def test_a_late_refund_notice_after_the_settle_job_finished_it_changes_not
     assert await refund_state(made["id"]) == "pending"
 
     await past_the_settle_time(app, clock)
-    assert await app.ctx.payments.settle_unnotified() == 1
+    assert await app.ctx.services.payments.settle_unnotified() == 1
     await settled_once(payer, payment, made["id"])
 
     # REFUND.SUCCESS finally comes: it is answered (so WeChat Pay stops sending it) and changes nothing.
@@ -254,12 +254,12 @@ async def test_notices_and_settle_jobs_racing_settle_a_refund_once(app, client, 
     wechatpay.next_refunds(outcome="processing")
     made = (await refund(client, payments_admin, payment["id"], 20_000)).json()
     await past_the_settle_time(app, clock)
-    assert await app.ctx.payments.settle_unnotified() == 0  # still PROCESSING at WeChat Pay
+    assert await app.ctx.services.payments.settle_unnotified() == 0  # still PROCESSING at WeChat Pay
     assert await refund_state(made["id"]) == "pending"
 
     # The refund ends while two settle jobs ask about it and its notice arrives twice.
     wechatpay.finish_refund(made["id"], "success", notice="twice")
-    settled = await asyncio.gather(app.ctx.payments.settle_unnotified(), app.ctx.payments.settle_unnotified())
+    settled = await asyncio.gather(app.ctx.services.payments.settle_unnotified(), app.ctx.services.payments.settle_unnotified())
     await all_refund_notices_answered(wechatpay, made["id"], sent=2)
     outcomes = await ProviderNotice.filter(payment_id=payment["id"], event_type="REFUND.SUCCESS").values_list(
         "outcome", flat=True)
@@ -282,7 +282,7 @@ async def test_a_refund_the_gateway_closes_gives_back_the_reserved_amount(
     await gateway_says(wechatpay, made["id"], "CLOSED")
     if notice == "never":
         await past_the_settle_time(app, clock)
-        assert await app.ctx.payments.settle_unnotified() == 0
+        assert await app.ctx.services.payments.settle_unnotified() == 0
 
     async def failure_recorded():  # recorded last, once the refund is failed and its amount given back
         return await AuditEntry.filter(subject_id=payer.id, action="refund_failed").values_list("attributes", flat=True)
@@ -334,7 +334,7 @@ async def test_an_abnormal_refund_stays_held_for_the_office_until_the_gateway_pa
     assert await AuditEntry.filter(subject_id=payer.id, action="refund_failed").count() == 0
     assert await told_of_refunds(payer) == 0
     await past_the_settle_time(app, clock)
-    assert await app.ctx.payments.settle_unnotified() == 0  # asked again: still abnormal, nothing changes
+    assert await app.ctx.services.payments.settle_unnotified() == 0  # asked again: still abnormal, nothing changes
     assert await refund_state(made["id"]) == "abnormal"
 
     # The merchant has it paid out another way; the gateway tells us, and it settles once.
@@ -391,10 +391,10 @@ async def test_a_refund_the_gateway_never_received_is_asked_again_under_the_same
     assert held.status_code == 409 and held.json()["error"]["code"] == "REFUND_EXCEEDS_REMAINDER"
 
     await past_the_settle_time(app, clock)
-    assert await app.ctx.payments.settle_unnotified() == 0
+    assert await app.ctx.services.payments.settle_unnotified() == 0
     asked = at_gateway(wechatpay, refund_id)
     assert (asked["status"], asked["out_trade_no"], asked["amount"]["refund"]) == ("PROCESSING", payment["id"], 20_000)
-    assert await app.ctx.payments.settle_unnotified() == 0  # asked how it stands, not for another refund
+    assert await app.ctx.services.payments.settle_unnotified() == 0  # asked how it stands, not for another refund
     assert await refund_state(refund_id) == "pending"
 
     wechatpay.finish_refund(refund_id, "success")
@@ -437,7 +437,7 @@ async def test_a_full_refund_reopens_the_fine_tells_the_department_and_it_can_be
     open_fines = traffic_violations_sample(payer.id)["count"]
     payment = await pay_a_fine(client, payer, wechatpay)
     assert (await payable(client, payer, payment["reference"]))["paid"] is True
-    department = app.ctx.card_backends["traffic_violations"]
+    department = app.ctx.services.card_backends["traffic_violations"]
     assert department.reversals == []
 
     await refunded(client, payments_admin, payer, payment)
@@ -474,7 +474,7 @@ async def test_a_full_refund_reopens_the_fine_tells_the_department_and_it_can_be
 async def test_a_department_down_at_the_refund_hears_of_the_reversal_from_the_settle_job(
         app, client, payer, wechatpay, payments_admin, clock):
     payment = await pay_a_fine(client, payer, wechatpay)
-    department = app.ctx.card_backends["traffic_violations"]
+    department = app.ctx.services.card_backends["traffic_violations"]
     department.mode = "fail"
     await refunded(client, payments_admin, payer, payment)
     assert department.reversals == []  # the refund stands; the department is told later
@@ -482,6 +482,6 @@ async def test_a_department_down_at_the_refund_hears_of_the_reversal_from_the_se
     department.mode = "ok"
     assert (await payable(client, payer, payment["reference"]))["paid"] is False
     await past_the_settle_time(app, clock)
-    await app.ctx.payments.settle_unnotified()
-    await app.ctx.payments.settle_unnotified()  # told once, not at every run
+    await app.ctx.services.payments.settle_unnotified()
+    await app.ctx.services.payments.settle_unnotified()  # told once, not at every run
     assert department.reversals == [payment["reference"].split(":", 1)[1]]

@@ -108,7 +108,7 @@ async def test_a_client_can_neither_read_nor_change_another_clients_objects(app,
                                                                               audience):
     world = await build_world(client, sms, clock, platform)
     rivals = {"relying_party": lambda: relying_party_rivals(client, clock, world),
-              "partner": lambda: partner_rivals(client, clock, world, app.ctx.interop),
+              "partner": lambda: partner_rivals(client, clock, world, app.ctx.services.interop),
               "admin": lambda: admin_rivals(client, clock, world)}[audience]
     rivals = await rivals()
     routes = endpoints(app, (audience,))

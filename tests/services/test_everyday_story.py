@@ -50,7 +50,7 @@ async def test_search_book_apply_with_the_wallet_card_rate_and_a_home_screen_tha
     # The provident-fund system hangs: the home screen still answers, that card says so, the rest are live.
     await client.put("/api/v1/home/cards", headers=grandma.headers,
                      json={"types": ["health_code", "social_security", "provident_fund"]})
-    app.ctx.card_backends["provident_fund"].mode = "hang"
+    app.ctx.services.card_backends["provident_fund"].mode = "hang"
     home = await client.get("/api/v1/home", headers=grandma.headers)
     assert home.status_code == 200
     cards = {card["type"]: card for card in home.json()["cards"]}

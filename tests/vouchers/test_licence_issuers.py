@@ -145,7 +145,7 @@ async def test_the_sample_types_are_seeded_with_schemas_and_seeding_keeps_the_is
     assert items["business_licence"]["schema"]["x-number"]["label"]["zh-Hans"] == "统一社会信用代码"
 
     await LicenceType.filter(code="driving_licence").update(name={"zh-Hans": "旧名称"})
-    assert await app.ctx.licences.seed_licence_types() == 8
+    assert await app.ctx.services.licences.seed_licence_types() == 8
     row = await LicenceType.get(code="driving_licence")
     assert row.name == sample_types()["driving_licence"]["name"] and row.issuer_client_id == police.id
 

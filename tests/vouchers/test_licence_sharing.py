@@ -65,7 +65,7 @@ async def test_a_watermarked_share_verifies_and_then_fails_once_withdrawn(app, c
     assert scan(image.content) == token  # the verifier's scanner reads the token off the image
 
     # The image is the card with the watermark drawn over all of it; without it the card would differ everywhere.
-    view = await app.ctx.licences.open(zhang_san.id, licence["id"])
+    view = await app.ctx.services.licences.open(zhang_san.id, licence["id"])
     expires = (await LicenceShare.get(id=shared["id"])).expires_at
     served = PIL.Image.open(io.BytesIO(image.content)).convert("RGB")
     marked = PIL.Image.open(io.BytesIO(render_card_png(card_for(view, token, shared["watermark"], expires)))).convert("RGB")

@@ -17,7 +17,7 @@ async def test_after_a_cache_loss_the_desks_check_still_reaches_the_holders_acce
         app, client, second_party, sms, clock):
     holder = await voucher_holder(client, sms)
     credential = await offline_credential(client, holder, clock, ["age_over_18", "name_masked"])
-    await app.ctx.platform.cache.clear()  # a Redis restart between the showing and the desk's check
+    await app.ctx.services.platform.cache.clear()  # a Redis restart between the showing and the desk's check
 
     hotel = await relying_party(clock, "示例大酒店前台", ["age_over_18"])
     issued = await nonce_for(second_party, hotel)

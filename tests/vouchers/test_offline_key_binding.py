@@ -174,10 +174,10 @@ async def test_without_the_cache_no_nonce_is_accepted(app, client, second_party,
     async def unreachable(*args, **kwargs):
         raise redis.exceptions.ConnectionError("connection refused")
 
-    monkeypatch.setattr(app.ctx.platform.cache, "replace", unreachable)  # the nonce cannot be spent
+    monkeypatch.setattr(app.ctx.services.platform.cache, "replace", unreachable)  # the nonce cannot be spent
     refused = await check(second_party, hotel, qr, issued["nonce"])
     assert refused.status_code == 503 and error_code(refused) == "SERVICE_UNAVAILABLE"
-    monkeypatch.setattr(app.ctx.platform.cache, "get", unreachable)  # nor looked up
+    monkeypatch.setattr(app.ctx.services.platform.cache, "get", unreachable)  # nor looked up
     refused = await check(second_party, hotel, qr, issued["nonce"])
     assert refused.status_code == 503
     log = (await client.get(ACCESS_LOG, headers=holder.headers)).json()["items"]

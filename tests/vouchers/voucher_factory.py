@@ -149,7 +149,7 @@ async def turn_on_elderly_mode(app, citizen: SignedInCitizen) -> None:
     from app.accounts.models import Citizen
 
     await Citizen.filter(id=citizen.id).update(elderly_mode=True)
-    await app.ctx.accounts.forget_citizen(citizen.id)
+    await app.ctx.services.accounts.forget_citizen(citizen.id)
 
 
 def signed_token(claims: dict[Any, Any], key: ec.EllipticCurvePrivateKey, kid: bytes) -> str:

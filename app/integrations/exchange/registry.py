@@ -82,7 +82,8 @@ def load_registry(path: str | Path, *, client: str | None = None, production: bo
     if not isinstance(document, dict) or not isinstance(document.get("services"), list):
         raise ConfigError(f'{where}: an object with "client" and a list "services"')
     try:
-        ours = MemberId.parse(document.get("client") if isinstance(document.get("client"), str) else "")
+        named = document.get("client")
+        ours = MemberId.parse(named if isinstance(named, str) else "")
     except ExchangeRefused:
         raise ConfigError(f'{where}: "client" must be INSTANCE/CLASS/MEMBER_CODE/SUBSYSTEM') from None
     if client is not None and str(ours) != client:
@@ -101,7 +102,8 @@ def _registration(entry: Any, where: str, production: bool) -> Registration:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: an object")
     try:
-        service = ServiceId.parse(entry.get("service") if isinstance(entry.get("service"), str) else "")
+        named = entry.get("service")
+        service = ServiceId.parse(named if isinstance(named, str) else "")
     except ExchangeRefused:
         raise ConfigError(f'{where}: "service" must be INSTANCE/CLASS/MEMBER_CODE/SUBSYSTEM/CODE/vN') from None
     where = f"{where} ({service})"

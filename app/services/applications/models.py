@@ -5,6 +5,8 @@ Model docstrings become table comments: no apostrophes or semicolons in them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -13,14 +15,20 @@ class Application(Model):
     """An online application (办件) for one item, moving through its states, with its 秒批 decision."""
 
     id = fields.CharField(pk=True, max_length=40)
-    citizen = fields.ForeignKeyField("models.Citizen", related_name="applications", on_delete=fields.CASCADE)
-    item = fields.ForeignKeyField("models.ServiceItem", related_name="applications", on_delete=fields.RESTRICT)
+    citizen: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="applications", on_delete=fields.CASCADE
+    )
+    item: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.ServiceItem", related_name="applications", on_delete=fields.RESTRICT
+    )
     idempotency_key = fields.CharField(max_length=64)
     request_hash = fields.CharField(max_length=64)  # a retry with the same key must carry the same request
     form_enc = fields.TextField(default="")  # form data, encrypted at rest
-    materials = fields.JSONField(default=list)  # [{name, licence_id}] or [{name, upload_id}]
+    # [{name, licence_id}] or [{name, upload_id}]
+    materials: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=24, default="submitted")
-    decision = fields.JSONField(null=True)  # which auto-approval rules passed or failed, with the rules version
+    # Which auto-approval rules passed or failed, with the rules version
+    decision: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     assigned_to = fields.CharField(max_length=40, null=True)  # the clerk working it
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -38,7 +46,9 @@ class ApplicationEvent(Model):
     """One state change of an application, who made it and why."""
 
     id = fields.BigIntField(pk=True)
-    application = fields.ForeignKeyField("models.Application", related_name="events", on_delete=fields.CASCADE)
+    application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
+        "models.Application", related_name="events", on_delete=fields.CASCADE
+    )
     from_status = fields.CharField(max_length=24, null=True)
     to_status = fields.CharField(max_length=24)
     actor = fields.CharField(max_length=64)

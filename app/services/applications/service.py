@@ -79,7 +79,7 @@ from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_id_number, mask_name
 from app.services.applications import approval
 from app.services.applications.approval import age_on as age_on, birth_date_of as birth_date_of  # for 亲友代办
-from app.services.applications.models import Application, ApplicationEvent
+from app.services.applications.models import Application as Application, ApplicationEvent
 from app.services.catalogue.service import ServiceItem
 from app.vouchers.service import Licence, licence_of, licences_of, validity_of
 
@@ -425,7 +425,8 @@ class ApplicationService:
 
     async def item(self, item_id: str, department_id: str | None = None) -> ServiceItem:
         """An item, of `department_id` only when given (another department's is not found)."""
-        item = await ServiceItem.get_or_none(id=item_id, **({} if department_id is None else {"department_id": department_id}))
+        found = ServiceItem.filter(id=item_id)
+        item = await (found if department_id is None else found.filter(department_id=department_id)).get_or_none()
         if item is None:
             raise NotFound("APPLICATION_ITEM_NOT_FOUND")
         return item
@@ -454,7 +455,7 @@ class ApplicationService:
         for entry in given:
             spec = _spec_of(specs, entry, chosen)
             if entry.licence_id:
-                chosen[entry.name] = await _named_licence(citizen_id, entry, spec, now)
+                chosen[entry.name] = await _named_licence(citizen_id, entry.name, entry.licence_id, spec, now)
             else:
                 chosen[entry.name] = {"name": entry.name, "upload_ref": entry.upload_ref, "source": "upload"}
         return chosen
@@ -477,7 +478,7 @@ class ApplicationService:
 
     async def _valid_licences(self, citizen_id: str) -> dict[str, Licence]:
         """The citizen's licences valid now, one per type (the one valid longest)."""
-        now, best = self.platform.clock.now(), {}
+        now, best = self.platform.clock.now(), dict[str, Licence]()
         for licence in await licences_of(citizen_id):
             if validity_of(licence, now) != "valid":
                 continue
@@ -717,18 +718,19 @@ def _spec_of(specs: dict[str, dict[str, Any]], entry: MaterialGiven,
     return spec
 
 
-async def _named_licence(citizen_id: str, entry: MaterialGiven, spec: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A wallet licence the citizen named for a material, by reference: theirs, of the type the material asks
-    for, and valid now."""
-    licence = await licence_of(citizen_id, entry.licence_id)
+async def _named_licence(citizen_id: str, name: str, licence_id: str, spec: dict[str, Any],
+                         now: datetime) -> dict[str, Any]:
+    """A wallet licence the citizen named for material `name`, by reference: theirs, of the type the material
+    asks for, and valid now."""
+    licence = await licence_of(citizen_id, licence_id)
     if licence is None:
         raise NotFound("LICENCE_NOT_FOUND")  # someone else's licence is not even confirmed to exist
     if spec.get("licence_type") and licence.type_id != spec["licence_type"]:
-        raise AppError("MATERIAL_LICENCE_MISMATCH", status=422, params={"name": entry.name},
-                       extra={"material": entry.name, "licence_type": spec["licence_type"]})
+        raise AppError("MATERIAL_LICENCE_MISMATCH", status=422, params={"name": name},
+                       extra={"material": name, "licence_type": spec["licence_type"]})
     if validity_of(licence, now) != "valid":
-        raise AppError("LICENCE_NOT_VALID", status=422, extra={"material": entry.name})
-    return _by_reference(entry.name, licence, "chosen")
+        raise AppError("LICENCE_NOT_VALID", status=422, extra={"material": name})
+    return _by_reference(name, licence, "chosen")
 
 
 def _refuse_missing(item: ServiceItem, chosen: dict[str, dict[str, Any]]) -> None:

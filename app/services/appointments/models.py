@@ -14,7 +14,9 @@ class AppointmentSlot(Model):
 
     id = fields.CharField(pk=True, max_length=40)
     office = fields.CharField(max_length=100)
-    item = fields.ForeignKeyField("models.ServiceItem", related_name="slots", on_delete=fields.CASCADE)
+    item: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.ServiceItem", related_name="slots", on_delete=fields.CASCADE
+    )
     starts_at = fields.DatetimeField(db_index=True)
     ends_at = fields.DatetimeField()
     capacity = fields.IntField()
@@ -30,8 +32,12 @@ class Appointment(Model):
     """A booking of one slot by one citizen (active marker makes one live booking per item and day)."""
 
     id = fields.CharField(pk=True, max_length=40)
-    slot = fields.ForeignKeyField("models.AppointmentSlot", related_name="appointments", on_delete=fields.CASCADE)
-    citizen = fields.ForeignKeyField("models.Citizen", related_name="appointments", on_delete=fields.CASCADE)
+    slot: fields.ForeignKeyRelation[AppointmentSlot] = fields.ForeignKeyField(
+        "models.AppointmentSlot", related_name="appointments", on_delete=fields.CASCADE
+    )
+    citizen: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="appointments", on_delete=fields.CASCADE
+    )
     item_id = fields.CharField(max_length=40)
     day = fields.DateField()
     status = fields.CharField(max_length=16, default="booked")  # booked, cancelled

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -251,7 +252,7 @@ class AppointmentService:
             raise Conflict("SLOT_STARTED")
         return slot
 
-    async def _take_seat(self, slot_id: str, conn: object) -> None:
+    async def _take_seat(self, slot_id: str, conn: BaseDBAsyncClient) -> None:
         # One statement, checked and written by the database under its row lock: never overbooks.
         taken = await AppointmentSlot.filter(id=slot_id, booked__lt=F("capacity")).using_db(conn) \
             .update(booked=F("booked") + 1)
@@ -278,11 +279,11 @@ class AppointmentService:
 async def _message_params(slot: AppointmentSlot) -> dict[str, str]:
     """What a booking's messages (booked, cancelled, reminder) say about its slot, in Beijing time."""
     starts = slot.starts_at.astimezone(CHINA_TZ)
-    name = await ServiceItem.filter(id=slot.item_id).first().values_list("name", flat=True)
-    return {"item": name, "office": slot.office, "day": starts.strftime("%Y-%m-%d"), "time": starts.strftime("%H:%M")}
+    item = await ServiceItem.filter(id=slot.item_id).only("id", "name").get()  # a foreign key: it is there
+    return {"item": item.name, "office": slot.office, "day": starts.strftime("%Y-%m-%d"), "time": starts.strftime("%H:%M")}
 
 
-async def _free_seat(slot_id: str, conn: object) -> None:
+async def _free_seat(slot_id: str, conn: BaseDBAsyncClient) -> None:
     await AppointmentSlot.filter(id=slot_id, booked__gt=0).using_db(conn).update(booked=F("booked") - 1)
 
 

@@ -104,9 +104,10 @@ class TrafficViolationsCard(ExchangeCard):
     name, service = "traffic_violations", TPB_VIOLATIONS
 
     def facts(self, reply: dict[str, Any]) -> Facts:
-        items = [{"reference": str(i["reference"]), "fine_fen": _fen(i["fine_fen"]), "points": _fen(i["points"]),
-                  "offence": str(i["offence"]), "place": str(i["place"])}
-                 for i in reply["items"] if i["status"] == "unpaid"]
+        items: list[dict[str, Any]] = [
+            {"reference": str(i["reference"]), "fine_fen": _fen(i["fine_fen"]), "points": _fen(i["points"]),
+             "offence": str(i["offence"]), "place": str(i["place"])}
+            for i in reply["items"] if i["status"] == "unpaid"]
         fines_fen = sum(i["fine_fen"] for i in items)
         return {"count": len(items), "fines": fines_fen // 100 if fines_fen % 100 == 0 else _yuan(fines_fen),
                 "points": sum(i["points"] for i in items), "items": items, "sample": reply.get("sample") is True}

@@ -13,7 +13,9 @@ class CardPin(Model):
     """A service card a citizen pinned to the home screen, at a position."""
 
     id = fields.BigIntField(pk=True)
-    citizen = fields.ForeignKeyField("models.Citizen", related_name="card_pins", on_delete=fields.CASCADE)
+    citizen: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="card_pins", on_delete=fields.CASCADE
+    )
     card_type = fields.CharField(max_length=40)
     position = fields.IntField()
 

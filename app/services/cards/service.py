@@ -30,10 +30,11 @@ from tortoise.transactions import in_transaction
 from app.accounts.service import LEVEL_REAL_NAME, CitizenSnapshot, lock_citizen
 from app.background import BackgroundTasks
 from app.cache import get_json, set_json
+from app.db import column
 from app.errors import AppError, NotFound, echoed
 from app.i18n import pick
 from app.platform import Platform
-from app.services.cards.backends import DepartmentBackend, Facts, Settled, without_settled
+from app.services.cards.backends import DepartmentBackend as DepartmentBackend, Facts, Settled, without_settled
 # The department backends other domains and the composition root use (payments settles fines through them).
 from app.services.cards.backends import (BackendError as BackendError, SettlementPayments as SettlementPayments,
                                         SettlementReversals as SettlementReversals, StandInBackend as StandInBackend,
@@ -286,8 +287,8 @@ class HomeCards:
         return await self._change(citizen_id, without)
 
     async def _stored_pins(self, citizen_id: str, conn: Any = None) -> list[str]:
-        rows = await CardPin.filter(citizen_id=citizen_id).using_db(conn).order_by("position") \
-            .values_list("card_type", flat=True)
+        rows: list[str] = await column(CardPin.filter(citizen_id=citizen_id).using_db(conn).order_by("position"),
+                                       "card_type")
         if not rows:
             return list(DEFAULT_PINS)
         return [t for t in rows if t != MARKER]

@@ -5,6 +5,8 @@ Model docstrings become table comments: no apostrophes or semicolons in them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -29,7 +31,7 @@ class LifeEvent(Model):
     code = fields.CharField(pk=True, max_length=40)
     name = fields.CharField(max_length=100)
     description = fields.TextField(default="")
-    item_ids = fields.JSONField(default=list)  # in the order a citizen does them
+    item_ids: fields.JSONField[list[str]] = fields.JSONField(default=list)  # in the order a citizen does them
     sample = fields.BooleanField(default=True)
 
     class Meta:
@@ -41,22 +43,25 @@ class ServiceItem(Model):
 
     id = fields.CharField(pk=True, max_length=40)
     name = fields.CharField(max_length=200)
-    aliases = fields.JSONField(default=list)
-    department = fields.ForeignKeyField("models.Department", related_name="items", on_delete=fields.RESTRICT)
+    aliases: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    department: fields.ForeignKeyRelation[Department] = fields.ForeignKeyField(
+        "models.Department", related_name="items", on_delete=fields.RESTRICT
+    )
     region_level = fields.CharField(max_length=16)  # province, city, district
     region_code = fields.CharField(max_length=6)
     category = fields.CharField(max_length=40)
-    life_events = fields.JSONField(default=list)  # codes of the bundles it belongs to
-    materials = fields.JSONField(default=list)  # [{name, required, licence_type}] where licence_type satisfies it
+    life_events: fields.JSONField[list[str]] = fields.JSONField(default=list)  # codes of the bundles it belongs to
+    # [{name, required, licence_type}] where licence_type satisfies it
+    materials: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
     legal_basis = fields.TextField(default="")
     time_limit_days = fields.IntField(default=0)  # promised working days, 0 means on the spot
     fee = fields.CharField(max_length=100, default="不收费")
     trips = fields.IntField(default=0)  # visits to an office needed, 0 is 零跑动
-    channels = fields.JSONField(default=list)  # online, offline, mini_program
-    faq = fields.JSONField(default=list)  # [{q, a}]
+    channels: fields.JSONField[list[str]] = fields.JSONField(default=list)  # online, offline, mini_program
+    faq: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)  # [{q, a}]
     status = fields.CharField(max_length=16, default="draft")  # draft, published, retired
     popularity = fields.IntField(default=0)
-    approval_rules = fields.JSONField(null=True)  # declarative 秒批 rules, null means always reviewed
+    approval_rules: fields.JSONField[Any] = fields.JSONField(null=True)  # declarative 秒批 rules, null means always reviewed
     rules_version = fields.IntField(default=0)
     search_text = fields.TextField(default="")  # name, aliases, FAQ, pinyin and initials, maintained by the service
     sample = fields.BooleanField(default=True)

@@ -25,13 +25,14 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from app import audit
+from app.db import column
 from app.integrations.exchange.protocol import ExchangeRefused, ServiceId
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.platform import Platform
 from app.security.ratelimit import hit
 from app.services.catalogue import search as search_engine
-from app.services.catalogue.models import Department, LifeEvent, ServiceItem
-from app.services.catalogue.search import IndexedItem, SearchIndex, SearchResult
+from app.services.catalogue.models import Department, LifeEvent as LifeEvent, ServiceItem as ServiceItem
+from app.services.catalogue.search import IndexedItem as IndexedItem, SearchIndex, SearchResult
 from app.services.catalogue.search import ListedItem as ListedItem
 from app.vouchers.service import LicenceType, licence_types
 
@@ -75,7 +76,7 @@ def sample_catalogue() -> dict[str, Any]:
 async def catalogue_departments(include_sample: bool) -> set[str]:
     """The departments some catalogue item names (draft, published or retired): those an API client may act for.
     With `include_sample`, the sample catalogue's too, which every start outside production seeds."""
-    named = set(await ServiceItem.all().distinct().values_list("department_id", flat=True))
+    named: set[str] = set(await column(ServiceItem.all().distinct(), "department_id"))
     if include_sample:
         named.update(item["department_id"] for item in sample_catalogue()["items"])
     return named
@@ -189,7 +190,7 @@ class CatalogueService:
     async def life_events(self) -> list[tuple[LifeEvent, int]]:
         """Every bundle, with how many of its items are published now."""
         events = await LifeEvent.all().order_by("code")
-        published = set(await ServiceItem.filter(status="published").values_list("id", flat=True))
+        published: set[str] = set(await column(ServiceItem.filter(status="published"), "id"))
         return [(e, sum(1 for i in e.item_ids if i in published)) for e in events]
 
     async def life_event(self, code: str) -> tuple[LifeEvent, list[ServiceItem]]:
@@ -268,7 +269,7 @@ class CatalogueService:
         if level not in REGION_LEVELS or not _REGION_CODE.match(code) or not region_matches_level(level, code):
             raise ValidationFailed([{"field": "region_code", "problem": f"not a {level} code"}])
         bundles = list(dict.fromkeys(draft.life_events))
-        known = set(await LifeEvent.filter(code__in=bundles).values_list("code", flat=True))
+        known: set[str] = set(await column(LifeEvent.filter(code__in=bundles), "code"))
         if unknown := [b for b in bundles if b not in known]:
             raise AppError("LIFE_EVENT_NOT_FOUND", status=422, extra={"unknown": unknown})
         for index, material in enumerate(draft.materials):

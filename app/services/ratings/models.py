@@ -13,12 +13,14 @@ class Rating(Model):
     """A 好差评 rating of one completed application, once."""
 
     id = fields.CharField(pk=True, max_length=40)
-    application = fields.OneToOneField("models.Application", related_name="rating", on_delete=fields.CASCADE)
+    application: fields.OneToOneRelation[Model] = fields.OneToOneField(
+        "models.Application", related_name="rating", on_delete=fields.CASCADE
+    )
     citizen_id = fields.CharField(max_length=40)
     item_id = fields.CharField(max_length=40, db_index=True)
     department_id = fields.CharField(max_length=40, db_index=True)
     score = fields.IntField()
-    tags = fields.JSONField(default=list)
+    tags: fields.JSONField[list[str]] = fields.JSONField(default=list)
     text = fields.TextField(default="")
     created_at = fields.DatetimeField()
 
@@ -32,7 +34,9 @@ class FollowUpCase(Model):
     """A bad rating (2 or less) opens a case the department must answer before its deadline."""
 
     id = fields.CharField(pk=True, max_length=40)
-    rating = fields.OneToOneField("models.Rating", related_name="follow_up", on_delete=fields.CASCADE)
+    rating: fields.OneToOneRelation[Rating] = fields.OneToOneField(
+        "models.Rating", related_name="follow_up", on_delete=fields.CASCADE
+    )
     department_id = fields.CharField(max_length=40, db_index=True)
     deadline = fields.DatetimeField()
     status = fields.CharField(max_length=16, default="open")  # open, answered, overdue

@@ -29,7 +29,7 @@ from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.services.applications.service import Application, department_scope
 from app.services.catalogue.service import ServiceItem
-from app.services.ratings.models import FollowUpCase, Rating
+from app.services.ratings.models import FollowUpCase as FollowUpCase, Rating as Rating
 
 BAD_SCORE = 2  # this or lower opens a follow-up case
 GOOD_SCORE = 4  # this or higher counts as 好评

@@ -129,7 +129,7 @@ async def test_a_stored_key_moved_to_another_row_does_not_decrypt(app, mo):
     await PartnerHolderKey.create(partner_id="MO", key_id="copied", key_enc=row.key_enc, created_at=row.created_at)
 
     with pytest.raises(InvalidTag):
-        await app.ctx.partners.holder_keys_for_checking("MO")
+        await app.ctx.services.partners.holder_keys_for_checking("MO")
 
 
 async def test_unknown_partners_and_keys_are_told_so(client, admin, mo):

@@ -168,7 +168,7 @@ async def test_after_a_cache_loss_the_check_still_reaches_the_citizen(client, sm
     citizen, code = await zhang_san_code(client, sms)
     code_id = codec.unpack(code)[1]["hc"][1].hex()
     # The cache forgets the code (a Redis failover): the signature is checked, the holder read from the database.
-    await app.ctx.platform.cache.delete(payload_key(code))
+    await app.ctx.services.platform.cache.delete(payload_key(code))
 
     reply = await verify(client, mo.headers(), [code])
 

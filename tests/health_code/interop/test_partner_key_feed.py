@@ -59,9 +59,9 @@ async def run_job(app) -> dict[str, str]:
     outcomes: dict[str, str] = {}
 
     async def job() -> None:
-        outcomes.update(await app.ctx.partner_key_feeds.refresh_all())
+        outcomes.update(await app.ctx.services.partner_key_feeds.refresh_all())
 
-    assert await run_exclusively(app.ctx.platform.cache, "partner-key-feeds", job)
+    assert await run_exclusively(app.ctx.services.platform.cache, "partner-key-feeds", job)
     return outcomes
 
 
@@ -74,7 +74,7 @@ async def code_by(partner, kid: str | None = None, **fields: Any) -> dict[str, A
 async def verdict(app, code: dict[str, Any]) -> str:
     """What our side says of a partner's code: ok, or the refusal."""
     try:
-        await app.ctx.interop.read_partner_code(code["payload"])
+        await app.ctx.services.interop.read_partner_code(code["payload"])
     except CodeError as refused:
         return refused.code
     return "ok"
@@ -173,7 +173,7 @@ async def test_a_retired_key_listed_again_is_restored(app, client, admin, macau,
 
 
 def clock_now(app) -> float:
-    return app.ctx.platform.clock.timestamp()
+    return app.ctx.services.platform.clock.timestamp()
 
 
 # --- documents that change nothing ---------------------------------------------------------------------
@@ -357,7 +357,7 @@ async def test_a_feed_url_that_is_not_an_absolute_http_url_is_refused(client, ad
 
 
 async def test_production_takes_only_https_to_the_partners_own_host(app, client, admin, macau, monkeypatch):
-    platform = app.ctx.partner_key_feeds.platform
+    platform = app.ctx.services.partner_key_feeds.platform
     monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
     publisher = (await macau.client.get("/publisher-key")).json()
     for url in (f"{macau.url}/published-keys", "http://keys.ssm.example.mo/jwks", "https://127.0.0.1/jwks"):
@@ -393,7 +393,7 @@ async def test_registering_showing_and_removing_a_feed_is_audited_and_admin_only
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "PARTNER_KEY_FEED_NOT_FOUND"
     unknown = await client.put(f"{PARTNERS}/HK/key-feed", headers=admin.headers(), json=body)
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "PARTNER_NOT_FOUND"
-    lab = await make_department(app.ctx.platform.clock, "检测机构", ["lab"])
+    lab = await make_department(app.ctx.services.platform.clock, "检测机构", ["lab"])
     assert (await client.put(FEED, headers=lab.headers(), json=body)).status_code == 403
     assert (await client.put(FEED, json=body)).status_code == 401
 
@@ -418,10 +418,10 @@ async def test_registering_showing_and_removing_a_feed_is_audited_and_admin_only
 
 def test_the_job_is_on_the_health_code_scheduler(app):
     scheduler = AsyncIOScheduler(timezone="UTC")
-    add_partner_key_jobs(scheduler, app.ctx.platform.cache, app.ctx.partner_key_feeds)
+    add_partner_key_jobs(scheduler, app.ctx.services.platform.cache, app.ctx.services.partner_key_feeds)
     job = scheduler.get_job("partner-key-feeds")
     assert job is not None and job.args[1] == "partner-key-feeds"
-    assert job.args[2] == app.ctx.partner_key_feeds.refresh_all
+    assert job.args[2] == app.ctx.services.partner_key_feeds.refresh_all
 
 
 async def test_a_kid_another_partner_holds_is_refused(app, client, admin, macau, feed):
@@ -487,7 +487,7 @@ async def test_a_name_that_resolves_to_an_internal_address_is_not_fetched(app, a
     with pytest.raises(FeedRefused) as nowhere:
         await public_addresses("no-such-host.invalid")
     assert nowhere.value.reason == "UNREACHABLE"
-    platform = app.ctx.partner_key_feeds.platform  # the feed registered at 127.0.0.1, then the service in production
+    platform = app.ctx.services.partner_key_feeds.platform  # the feed registered at 127.0.0.1, then the service in production
     monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
     before = await key_rows()
 

@@ -91,8 +91,8 @@ async def test_a_signer_certificate_signs_only_what_both_it_and_the_document_all
 
     kid = b64url(signer.kid)
     assert (await listed_keys(client, admin))[kid]["usages"] == signs
-    await app.ctx.trust.refresh()
-    assert app.ctx.trust.find_key(signer.kid).usages == frozenset(signs)  # what a DCC's type is checked against
+    await app.ctx.services.trust.refresh()
+    assert app.ctx.services.trust.find_key(signer.kid).usages == frozenset(signs)  # what a DCC's type is checked against
 
 
 async def test_a_key_with_usages_that_are_not_a_list_of_types_is_refused(app, client, admin, macau, feed):
@@ -130,8 +130,8 @@ async def test_a_newer_document_narrowing_a_held_keys_usages_and_bringing_its_ex
     assert await run_job(app) == {"MO": "applied"}
 
     assert await held_terms(kid) == (["v"], at(now - DAY), at(now + 30 * DAY), False)
-    await app.ctx.trust.refresh()
-    trusted = app.ctx.trust.find_key(signer.kid)
+    await app.ctx.services.trust.refresh()
+    trusted = app.ctx.services.trust.find_key(signer.kid)
     assert trusted.usages == frozenset({"v"}) and trusted.not_after == at(now + 30 * DAY)
     assert (await listed_keys(client, admin))[kid]["usages"] == ["v"]
     assert await feed_audit("partner_key_changed") == [
@@ -198,14 +198,14 @@ async def test_a_worker_that_verified_an_older_document_while_another_applied_a_
 
     async def stalled_then_older(url: str, *args: Any, **kwargs: Any) -> str:
         monkeypatch.setattr(key_feed, "fetch_document", fetch)  # worker B fetches for real
-        await app.ctx.platform.cache.delete("lock:partner-key-feed:MO")  # A's lease ran out
+        await app.ctx.services.platform.cache.delete("lock:partner-key-feed:MO")  # A's lease ran out
         assert await run_job(app) == {"MO": "applied"}  # B applies the newer document
         return older
 
     monkeypatch.setattr(key_feed, "fetch_document", stalled_then_older)
     worker_a = await PartnerKeyFeed.get(partner_id="MO")
 
-    assert await app.ctx.partner_key_feeds.refresh(worker_a) == "REPLAYED"
+    assert await app.ctx.services.partner_key_feeds.refresh(worker_a) == "REPLAYED"
 
     assert (await PartnerKeyFeed.get(partner_id="MO")).sequence == 3
     assert await key_rows() == [*by_hand, (two.kid, "published", False, False)]
@@ -274,7 +274,7 @@ async def test_the_fetch_connects_to_the_addresses_checked_and_never_asks_the_na
         app, client, admin, macau, monkeypatch):
     """The partner's name answers with public addresses for the check, then with 127.0.0.1 (DNS rebinding):
     nothing is ever sent to 127.0.0.1, and the first public address, not answering, is passed over."""
-    platform = app.ctx.partner_key_feeds.platform
+    platform = app.ctx.services.partner_key_feeds.platform
     monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
     document = (await macau.client.get("/published-keys")).text
     publisher = (await macau.client.get("/publisher-key")).json()

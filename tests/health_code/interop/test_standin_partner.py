@@ -181,7 +181,7 @@ async def test_partner_uses_its_own_wall_clock(partner_region, client, sms, cloc
 async def test_partner_picks_up_our_key_rotation(partner_region, client, sms, app):
     first = (await citizen_code(client, sms))["payload"]
     assert (await partner_verifies(partner_region, first))["valid"] is True  # our JWKS fetched and cached
-    app.ctx.platform.keys.rotate()
+    app.ctx.services.platform.keys.rotate()
     second = (await citizen_code(client, sms, name="李四"))["payload"]
     assert codec.unpack(second)[0][codec.HEADER_KID] != codec.unpack(first)[0][codec.HEADER_KID]
     assert (await partner_verifies(partner_region, second))["valid"] is True  # unknown kid: fetched again
@@ -189,7 +189,7 @@ async def test_partner_picks_up_our_key_rotation(partner_region, client, sms, ap
 
 
 async def test_partner_reads_border_passes_meant_for_it(partner_region, app):
-    key, now = app.ctx.platform.keys.current, int(time.time())
+    key, now = app.ctx.services.platform.keys.current, int(time.time())
 
     def border_pass(audience: str) -> str:  # laid out as InteropService.border_pass does
         cwt = {1: "CN-GD", 3: audience, 4: now + 600, 6: now,

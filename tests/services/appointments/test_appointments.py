@@ -282,7 +282,7 @@ async def test_a_reminder_goes_out_the_day_before_once(app, client, sms, story, 
     kept = (await book(client, kept_by, slot["id"])).json()
     dropped = (await book(client, cancelled_by, slot["id"])).json()
     await client.delete(f"/api/v1/appointments/{dropped['id']}", headers=cancelled_by.headers)
-    reminders = app.ctx.appointments
+    reminders = app.ctx.services.appointments
 
     assert await reminders.send_reminders() == 0  # two days ahead: not yet
     clock.set(beijing(2, 8, 30))
@@ -318,11 +318,11 @@ async def test_a_reminder_whose_message_was_not_stored_is_not_counted_as_sent(ap
 
     monkeypatch.setattr(appointments_module, "store_message", fails)
     with pytest.raises(ConnectionError):
-        await app.ctx.appointments.send_reminders()
+        await app.ctx.services.appointments.send_reminders()
     monkeypatch.undo()
     assert (await Appointment.get(id=appointment["id"])).reminded_at is None  # the claim went back with it
-    assert await app.ctx.appointments.send_reminders() == 1  # the next run sends it, once
-    assert await app.ctx.appointments.send_reminders() == 0
+    assert await app.ctx.services.appointments.send_reminders() == 1  # the next run sends it, once
+    assert await app.ctx.services.appointments.send_reminders() == 0
     assert await Notification.filter(citizen_id=citizen.id, kind="appointment_reminder").count() == 1
 
 
@@ -332,10 +332,10 @@ async def test_a_moved_booking_is_reminded_for_its_new_day(app, client, sms, sto
     later = await publish(client, office, item.id, beijing(4, 15))
     citizen = await verified_citizen(client, sms)
     appointment = (await book(client, citizen, first["id"])).json()
-    assert await app.ctx.appointments.send_reminders() == 1  # 10:00 on the 1st: tomorrow is the 2nd
+    assert await app.ctx.services.appointments.send_reminders() == 1  # 10:00 on the 1st: tomorrow is the 2nd
     await client.put(f"/api/v1/appointments/{appointment['id']}", headers=citizen.headers, json={"slot_id": later["id"]})
     clock.set(beijing(3, 10))
-    assert await app.ctx.appointments.send_reminders() == 1
+    assert await app.ctx.services.appointments.send_reminders() == 1
     assert await Notification.filter(citizen_id=citizen.id, kind="appointment_reminder").count() == 2
 
 
@@ -343,14 +343,14 @@ async def test_the_jobs_join_the_running_scheduler_and_run_on_one_worker(app, pl
     scheduler = AsyncIOScheduler(timezone="UTC")
     add_core_jobs(scheduler, platform.cache, platform.clock)
     add_notification_jobs(scheduler, platform.cache, platform.clock)
-    add_appointment_jobs(scheduler, platform.cache, app.ctx.appointments)
+    add_appointment_jobs(scheduler, platform.cache, app.ctx.services.appointments)
     assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "audit-pending-sweep", "notification-retries"]
 
     item, office = story
     slot = await publish(client, office, item.id, beijing(2, 15))
     citizen = await verified_citizen(client, sms)
     await book(client, citizen, slot["id"])
-    ran = await asyncio.gather(*(run_exclusively(platform.cache, "appointment-reminders", app.ctx.appointments.send_reminders)
+    ran = await asyncio.gather(*(run_exclusively(platform.cache, "appointment-reminders", app.ctx.services.appointments.send_reminders)
                                  for _ in range(3)))
     assert ran.count(True) >= 1
     assert await Notification.filter(citizen_id=citizen.id, kind="appointment_reminder").count() == 1

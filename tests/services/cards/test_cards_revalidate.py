@@ -63,7 +63,7 @@ async def timed_home(client, citizen):
 async def test_within_the_grace_window_a_slow_department_does_not_slow_the_reply(client, sms, app, clock):
     citizen = await verified(client, sms)
     before = card(await home(client, citizen))
-    fund = app.ctx.card_backends["provident_fund"]
+    fund = app.ctx.services.card_backends["provident_fund"]
     fund.latency, fund.calls = SLOW, 0
 
     clock.advance(FRESH + 1)
@@ -74,24 +74,24 @@ async def test_within_the_grace_window_a_slow_department_does_not_slow_the_reply
     assert shown["summary"] == before["summary"] and shown["updated_at"] == before["updated_at"]
     assert card(body, "health_code")["status"] == "ok"  # a card asked every time is never shown stale
 
-    await app.ctx.cards.refreshed()
+    await app.ctx.services.cards.refreshed()
     assert fund.calls == 1
     fresh = card(await home(client, citizen))
     assert fresh["status"] == "ok" and fresh["notice"] is None and fresh["updated_at"] > before["updated_at"]
-    assert fund.calls == 1 and app.ctx.cards.refreshing == 0
+    assert fund.calls == 1 and app.ctx.services.cards.refreshing == 0
 
 
 async def test_five_requests_at_once_start_one_refresh_and_the_next_sees_the_fresh_value(client, sms, app, clock):
     citizen = await verified(client, sms)
     before = card(await home(client, citizen))
-    fund = app.ctx.card_backends["provident_fund"]
+    fund = app.ctx.services.card_backends["provident_fund"]
     fund.latency, fund.calls = SLOW, 0
 
     clock.advance(FRESH + 1)
     bodies = await asyncio.gather(*(home(client, citizen) for _ in range(5)))
     assert [card(b)["status"] for b in bodies] == ["stale"] * 5
     assert {card(b)["updated_at"] for b in bodies} == {before["updated_at"]}
-    await app.ctx.cards.refreshed()
+    await app.ctx.services.cards.refreshed()
     assert fund.calls == 1
 
     fresh = card(await home(client, citizen))
@@ -102,9 +102,9 @@ async def test_five_requests_at_once_start_one_refresh_and_the_next_sees_the_fre
 async def test_workers_sharing_the_cache_refresh_a_card_once(client, sms, app, platform, clock):
     citizen = await verified(client, sms)
     await home(client, citizen)
-    fund = app.ctx.card_backends["provident_fund"]
+    fund = app.ctx.services.card_backends["provident_fund"]
     fund.latency, fund.calls = SLOW, 0
-    workers = [app.ctx.cards, HomeCards(platform, app.ctx.card_backends)]  # another worker, the same cache
+    workers = [app.ctx.services.cards, HomeCards(platform, app.ctx.services.card_backends)]  # another worker, the same cache
     snapshot = CitizenSnapshot(citizen.id, "", "", None, None, None, LEVEL_REAL_NAME, False)
 
     clock.advance(FRESH + 1)
@@ -118,7 +118,7 @@ async def test_workers_sharing_the_cache_refresh_a_card_once(client, sms, app, p
 async def test_past_the_grace_window_the_request_waits_for_the_department(client, sms, app, clock):
     citizen = await verified(client, sms)
     before = card(await home(client, citizen))
-    fund = app.ctx.card_backends["provident_fund"]
+    fund = app.ctx.services.card_backends["provident_fund"]
     fund.latency, fund.calls = SLOW, 0
 
     clock.advance(FRESH + GRACE + 1)
@@ -127,14 +127,14 @@ async def test_past_the_grace_window_the_request_waits_for_the_department(client
     assert elapsed >= SLOW - 0.05  # waited for the answer, as before there was a grace window
     shown = card(body)
     assert shown["status"] == "ok" and shown["updated_at"] > before["updated_at"]
-    assert fund.calls == 1 and app.ctx.cards.refreshing == 0
+    assert fund.calls == 1 and app.ctx.services.cards.refreshing == 0
 
 
 async def test_a_hanging_department_never_slows_the_home_screen_beyond_the_timeout(client, sms, app, clock):
     neighbour, citizen = await verified(client, sms), await verified(client, sms)
     _, answered = await timed_home(client, neighbour)  # what the screen costs when every department answers
     before = card(await home(client, citizen))
-    fund = app.ctx.card_backends["provident_fund"]
+    fund = app.ctx.services.card_backends["provident_fund"]
     fund.mode, fund.calls = "hang", 0
 
     clock.advance(FRESH + 1)  # within the window: not waited for at all
@@ -142,7 +142,7 @@ async def test_a_hanging_department_never_slows_the_home_screen_beyond_the_timeo
     assert elapsed < FAST_REPLY
     assert card(body)["status"] == "stale" and card(body)["updated_at"] == before["updated_at"]
     started = time.perf_counter()
-    await app.ctx.cards.refreshed()  # the refresh gives up at the timeout
+    await app.ctx.services.cards.refreshed()  # the refresh gives up at the timeout
     assert time.perf_counter() - started < TIMEOUT + MARGIN
     assert fund.calls == 1
 
@@ -158,7 +158,7 @@ async def test_a_hanging_department_never_slows_the_home_screen_beyond_the_timeo
 async def test_a_failed_refresh_keeps_the_stale_value_says_so_and_counts_against_the_breaker(client, sms, app, clock):
     citizens = [await verified(client, sms) for _ in range(3)]
     before = [card(await home(client, citizen)) for citizen in citizens]
-    fund = app.ctx.card_backends["provident_fund"]
+    fund = app.ctx.services.card_backends["provident_fund"]
     fund.mode, fund.calls = "fail", 0
 
     clock.advance(FRESH + 1)
@@ -166,20 +166,20 @@ async def test_a_failed_refresh_keeps_the_stale_value_says_so_and_counts_against
         shown = card(await home(client, citizen))
         assert shown["status"] == "stale" and shown["notice"] == REFRESHING
         assert shown["summary"] == was["summary"] and shown["updated_at"] == was["updated_at"]
-        await app.ctx.cards.refreshed()
+        await app.ctx.services.cards.refreshed()
         again = card(await home(client, citizen))  # the refresh failed: said so, and not tried again at once
         assert again["notice"] == CANNOT_REFRESH and again["summary"] == was["summary"]
-        assert app.ctx.cards.refreshing == 0
+        assert app.ctx.services.cards.refreshing == 0
     assert fund.calls == 3
 
     fund.mode = "ok"  # recovered, but the breaker is open: nobody asks it during the cool-down
     shown = card(await home(client, citizens[0]))
     assert shown["status"] == "stale" and shown["notice"] == CANNOT_REFRESH
-    assert app.ctx.cards.refreshing == 0 and fund.calls == 3
+    assert app.ctx.services.cards.refreshing == 0 and fund.calls == 3
 
     clock.advance(31)  # cool-down over: the background refresh is the trial call, and it closes the breaker
     assert card(await home(client, citizens[0]))["status"] == "stale"
-    await app.ctx.cards.refreshed()
+    await app.ctx.services.cards.refreshed()
     assert fund.calls == 4
     assert card(await home(client, citizens[0]))["status"] == "ok"
 
@@ -187,15 +187,15 @@ async def test_a_failed_refresh_keeps_the_stale_value_says_so_and_counts_against
 async def test_refreshes_still_running_at_stop_are_cancelled_not_leaked(client, sms, app, clock):
     citizen = await verified(client, sms)
     await home(client, citizen)
-    app.ctx.card_backends["provident_fund"].mode = "hang"
+    app.ctx.services.card_backends["provident_fund"].mode = "hang"
     clock.advance(FRESH + 1)
     await home(client, citizen)
-    assert app.ctx.cards.refreshing == 1
+    assert app.ctx.services.cards.refreshing == 1
 
     started = time.perf_counter()
-    await app.ctx.cards.close()
+    await app.ctx.services.cards.close()
     assert time.perf_counter() - started < FAST_REPLY  # cancelled, not waited for until the timeout
-    assert app.ctx.cards.refreshing == 0
+    assert app.ctx.services.cards.refreshing == 0
 
 
 def test_the_grace_window_is_validated():

@@ -98,7 +98,7 @@ async def test_a_fine_to_pay_is_the_departments_and_read_because_the_citizen_ask
     citizen, id_number = await verified(client, sms)
     unpaid = [i["reference"] for i in tpb.violations(id_number, beijing_today(), {})["items"] if i["status"] == "unpaid"]
 
-    payables = await app.ctx.payments.payables.of(citizen.id)
+    payables = await app.ctx.services.payments.payables.of(citizen.id)
 
     assert [p.reference for p in payables if p.kind == "traffic_fine"] == [f"traffic_fine:{n}" for n in unpaid]
     [row] = await ExchangeMessage.filter(service=TPB_VIOLATIONS)
@@ -125,7 +125,7 @@ async def test_a_reply_with_a_bad_signature_is_never_shown(client, sms, app, dep
     clock.advance(601)  # past the card's freshness: shown at once while asked again, and the reply does not verify
     refreshing = await home(client, citizen)
     assert refreshing["provident_fund"]["notice"] == "正在更新，显示的是此前的数据"
-    await app.ctx.cards.refreshed()
+    await app.ctx.services.cards.refreshed()
 
     stale = await home(client, citizen)
 
@@ -145,7 +145,7 @@ async def test_a_hanging_department_never_holds_the_home_screen_past_the_card_ti
     cards = await home(client, citizen)
     elapsed = time.perf_counter() - started
 
-    timeout = app.ctx.settings.cards.timeout
+    timeout = app.ctx.services.settings.cards.timeout
     assert elapsed < timeout + 1.0  # one card's timeout, not the department's ten minutes
     assert cards["provident_fund"]["status"] == "unavailable"
     assert {cards[name]["status"] for name in ("social_security", "traffic_violations")} == {"ok"}
@@ -179,7 +179,7 @@ async def test_a_citizen_without_real_name_sends_nothing_to_the_departments(clie
     assert all("¥" not in cards[name]["summary"] for name in THREE)
     for name in THREE:  # asked all the same (a payment list, a card after a lost verification): nothing to ask by
         with pytest.raises(BackendError):
-            await app.ctx.card_backends[name].fetch(citizen.id)
+            await app.ctx.services.card_backends[name].fetch(citizen.id)
     assert await ExchangeMessage.all().count() == 0
     assert departments.messages() == []
 

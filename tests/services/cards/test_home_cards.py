@@ -61,8 +61,8 @@ async def test_a_new_citizen_sees_the_default_cards_with_live_summaries(client, 
     assert card(body, "id_voucher")["summary"] == "未申领，完成人脸核验后可申领"
     assert card(body, "provident_fund")["summary"].startswith("账户余额 ¥")
     assert "个月" in card(body, "social_security")["summary"]
-    assert app.ctx.card_backends["provident_fund"].calls == 1
-    assert app.ctx.card_backends["medical_insurance"].calls == 0  # not pinned, never asked
+    assert app.ctx.services.card_backends["provident_fund"].calls == 1
+    assert app.ctx.services.card_backends["medical_insurance"].calls == 0  # not pinned, never asked
 
     again = await home(client, citizen)  # sample data is stable per citizen
     assert card(again, "provident_fund")["summary"] == card(body, "provident_fund")["summary"]
@@ -98,7 +98,7 @@ async def test_before_real_name_verification_cards_are_locked_and_no_department_
     assert {c["status"] for c in body["cards"]} == {"locked"}
     assert {c["summary"] for c in body["cards"]} == {"完成实名认证后可查看"}
     assert all(c["updated_at"] is None and c["stale"] is False for c in body["cards"])
-    assert sum(b.calls for name, b in app.ctx.card_backends.items() if hasattr(b, "calls")) == 0
+    assert sum(b.calls for name, b in app.ctx.services.card_backends.items() if hasattr(b, "calls")) == 0
 
 
 async def test_the_home_screen_needs_a_signed_in_citizen(client):
@@ -190,7 +190,7 @@ async def test_a_hanging_backend_never_held_a_value_shows_unavailable_within_the
     started = time.perf_counter()
     await home(client, neighbour)  # the first home screen of this service, every backend answering
     answered = time.perf_counter() - started
-    app.ctx.card_backends["provident_fund"].mode = "hang"
+    app.ctx.services.card_backends["provident_fund"].mode = "hang"
 
     started = time.perf_counter()
     body = await home(client, citizen)
@@ -212,7 +212,7 @@ async def test_a_hanging_backend_serves_its_last_good_value_marked_stale_with_it
     before = card(first, "provident_fund")
 
     clock.advance(601)  # past the provident fund card's freshness: it must ask again
-    app.ctx.card_backends["provident_fund"].mode = "hang"
+    app.ctx.services.card_backends["provident_fund"].mode = "hang"
     started = time.perf_counter()
     body = await home(client, citizen)
     assert time.perf_counter() - started < TIMEOUT + MARGIN
@@ -228,18 +228,18 @@ async def test_a_hanging_backend_serves_its_last_good_value_marked_stale_with_it
 
 async def test_an_erroring_backend_falls_back_the_same_way(client, sms, app, clock):
     citizen = await verified(client, sms)
-    app.ctx.card_backends["social_security"].mode = "fail"
+    app.ctx.services.card_backends["social_security"].mode = "fail"
     first = card(await home(client, citizen), "social_security")
     assert first["status"] == "unavailable" and first["updated_at"] is None
 
-    app.ctx.card_backends["social_security"].mode = "ok"
+    app.ctx.services.card_backends["social_security"].mode = "ok"
     clock.advance(31)  # one failure does not open the breaker, but be clear of any cool-down anyway
     good = card(await home(client, citizen), "social_security")
     assert good["status"] == "ok"
 
     clock.advance(3601)  # past social security's hour of freshness (the phone refreshes its sign-in meanwhile)
     citizen = await refresh_tokens(client, citizen)
-    app.ctx.card_backends["social_security"].mode = "fail"
+    app.ctx.services.card_backends["social_security"].mode = "fail"
     body = await home(client, citizen)
     stale = card(body, "social_security")
     assert stale["status"] == "stale" and stale["summary"] == good["summary"] and stale["updated_at"] == good["updated_at"]
@@ -248,7 +248,7 @@ async def test_an_erroring_backend_falls_back_the_same_way(client, sms, app, clo
 
 async def test_the_breaker_opens_after_repeated_failures_and_half_opens_after_the_cool_down(client, sms, app, clock):
     alice, bob = await verified(client, sms), await verified(client, sms)
-    backend = app.ctx.card_backends["provident_fund"]
+    backend = app.ctx.services.card_backends["provident_fund"]
     backend.mode = "fail"
 
     for citizen in (alice, bob, alice):  # failures count per department, whoever asked
@@ -271,7 +271,7 @@ async def test_the_breaker_opens_after_repeated_failures_and_half_opens_after_th
 
 async def test_a_failed_trial_call_opens_the_breaker_again_at_once(client, sms, app, clock):
     citizen = await verified(client, sms)
-    backend = app.ctx.card_backends["provident_fund"]
+    backend = app.ctx.services.card_backends["provident_fund"]
     backend.mode = "hang"
     for _ in range(3):
         await home(client, citizen)
@@ -290,7 +290,7 @@ async def test_a_failed_trial_call_opens_the_breaker_again_at_once(client, sms, 
 
 async def test_within_its_freshness_a_card_is_not_fetched_again(client, sms, app, clock):
     citizen = await verified(client, sms)
-    fund, social = app.ctx.card_backends["provident_fund"], app.ctx.card_backends["social_security"]
+    fund, social = app.ctx.services.card_backends["provident_fund"], app.ctx.services.card_backends["social_security"]
     first = card(await home(client, citizen), "provident_fund")
     clock.advance(599)
     again = card(await home(client, citizen), "provident_fund")
@@ -341,7 +341,7 @@ def test_card_settings_are_validated():
 def test_the_hang_setting_names_real_backends(settings, platform):
     hanging = create_app(settings.with_(card_backend_hang="provident_fund, utility_bills"), platform=platform,
                          name="hang_setting")
-    assert {n for n, b in hanging.ctx.card_backends.items() if getattr(b, "mode", "ok") == "hang"} == \
+    assert {n for n, b in hanging.ctx.services.card_backends.items() if getattr(b, "mode", "ok") == "hang"} == \
         {"provident_fund", "utility_bills"}
     with pytest.raises(ConfigError, match="APP_CARD_BACKEND_HANG"):
         create_app(settings.with_(card_backend_hang="lottery"), platform=platform, name="hang_unknown")
@@ -369,7 +369,7 @@ async def test_departments_are_asked_at_the_same_time_not_one_after_another(clie
     departments = ["social_security", "provident_fund", "medical_insurance", "traffic_violations", "utility_bills"]
     await client.put(CARDS, headers=citizen.headers, json={"types": departments})
     for name in departments:
-        app.ctx.card_backends[name].latency = 0.5  # one after another would take 2.5 s
+        app.ctx.services.card_backends[name].latency = 0.5  # one after another would take 2.5 s
 
     started = time.perf_counter()
     body = await home(client, citizen)

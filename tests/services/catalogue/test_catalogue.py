@@ -63,14 +63,14 @@ async def test_the_sample_catalogue_is_seeded_and_marked_as_sample(app):
 async def test_seeding_again_changes_nothing_and_keeps_an_admin_edit(app):
     await ServiceItem.filter(id="gd-hrss-001").update(fee="示例：已被管理员修改")
     before = await ServiceItem.all().count()
-    assert await app.ctx.catalogue.seed_sample() == 0
+    assert await app.ctx.services.catalogue.seed_sample() == 0
     assert await ServiceItem.all().count() == before
     assert (await ServiceItem.get(id="gd-hrss-001")).fee == "示例：已被管理员修改"
 
 
 async def test_a_missing_sample_item_is_put_back(app):
     await ServiceItem.filter(id="gz-jtj-003").delete()
-    assert await app.ctx.catalogue.seed_sample() == 1
+    assert await app.ctx.services.catalogue.seed_sample() == 1
     assert (await ServiceItem.get(id="gz-jtj-003")).status == "published"
 
 
