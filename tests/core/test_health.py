@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
 import secrets
 from pathlib import Path
@@ -11,11 +9,10 @@ from pathlib import Path
 import httpx
 
 from app.config import Settings
-from app.notifications.sms_templates import texted_templates
 from app.server import create_app
 from tests.conftest import running
+from tests.core.test_config import PRODUCTION
 
-APPROVED_TEMPLATE_IDS = json.dumps(dict.fromkeys(texted_templates(), "1843210"))  # a production deployment's
 
 API_MD = Path(__file__).resolve().parents[3] / "shared" / "API.md"
 
@@ -107,13 +104,12 @@ async def test_with_app_docs_off_the_docs_and_the_openapi_document_answer_404(se
 
 
 def test_production_serves_no_docs_unless_the_operator_chooses_to(settings, platform):
-    production = Settings(env="production", data_dir=settings.data_dir, database_url="postgres://db.internal/gov",
-                          redis_url="redis://cache.internal:6379/0", pii_key="x", keys_dir=settings.data_dir / "keys",
-                          sms_template_ids=APPROVED_TEMPLATE_IDS)
+    production = Settings.from_env({**PRODUCTION, "APP_DATA_DIR": str(settings.data_dir),
+                                    "APP_KEYS_DIR": str(settings.data_dir / "keys")})
     # The production app is assembled (not started: that needs PostgreSQL) and its routes read.
     closed = create_app(production, platform=platform, name=f"prod_{secrets.token_hex(4)}")
     assert not {r.path for r in closed.router.routes if r.path.startswith("docs")}
-    opened = create_app(dataclasses.replace(production, docs=True), platform=platform,
+    opened = create_app(production.with_(docs=True), platform=platform,
                         name=f"prod_{secrets.token_hex(4)}")
     assert {"docs", "docs/openapi.json"} <= {r.path for r in opened.router.routes}
 
@@ -159,12 +155,11 @@ async def test_the_dev_sms_outbox_exists_outside_production(app, client):
 
 
 async def test_the_dev_sms_outbox_does_not_exist_in_production(settings, platform):
-    production = Settings(env="production", data_dir=settings.data_dir, database_url="postgres://db.internal/gov",
-                          redis_url="redis://cache.internal:6379/0", pii_key="x", keys_dir=settings.data_dir / "keys",
-                          sms_template_ids=APPROVED_TEMPLATE_IDS)
+    production = Settings.from_env({**PRODUCTION, "APP_DATA_DIR": str(settings.data_dir),
+                                    "APP_KEYS_DIR": str(settings.data_dir / "keys")})
     assert production.dev_endpoints is False
     # The production app is assembled (not started: that needs PostgreSQL) and its routes read.
-    app = create_app(dataclasses.replace(production), platform=platform, name=f"prod_{secrets.token_hex(4)}")
+    app = create_app(production, platform=platform, name=f"prod_{secrets.token_hex(4)}")
     paths = {r.path for r in app.router.routes}
     assert "dev/sms-outbox" not in paths
     assert {"healthz", "readyz", ".well-known/jwks.json", "api/v1/auth/otp"} <= paths

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-from dataclasses import replace
 from typing import Any
 
 import jwt
@@ -358,7 +357,7 @@ async def test_a_feed_url_that_is_not_an_absolute_http_url_is_refused(client, ad
 
 async def test_production_takes_only_https_to_the_partners_own_host(app, client, admin, macau, monkeypatch):
     platform = app.ctx.services.partner_key_feeds.platform
-    monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
+    monkeypatch.setattr(platform, "settings", platform.settings.model_copy(update={"env": "production"}))
     publisher = (await macau.client.get("/publisher-key")).json()
     for url in (f"{macau.url}/published-keys", "http://keys.ssm.example.mo/jwks", "https://127.0.0.1/jwks"):
         reply = await client.put(FEED, headers=admin.headers(), json={"url": url, "signer_jwk": publisher})
@@ -488,7 +487,7 @@ async def test_a_name_that_resolves_to_an_internal_address_is_not_fetched(app, a
         await public_addresses("no-such-host.invalid")
     assert nowhere.value.reason == "UNREACHABLE"
     platform = app.ctx.services.partner_key_feeds.platform  # the feed registered at 127.0.0.1, then the service in production
-    monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
+    monkeypatch.setattr(platform, "settings", platform.settings.model_copy(update={"env": "production"}))
     before = await key_rows()
 
     assert await run_job(app) == {"MO": "NOT_PUBLIC"}

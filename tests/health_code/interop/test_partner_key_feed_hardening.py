@@ -9,7 +9,6 @@ import base64
 import socket
 import ssl
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -275,7 +274,7 @@ async def test_the_fetch_connects_to_the_addresses_checked_and_never_asks_the_na
     """The partner's name answers with public addresses for the check, then with 127.0.0.1 (DNS rebinding):
     nothing is ever sent to 127.0.0.1, and the first public address, not answering, is passed over."""
     platform = app.ctx.services.partner_key_feeds.platform
-    monkeypatch.setattr(platform, "settings", replace(platform.settings, env="production"))
+    monkeypatch.setattr(platform, "settings", platform.settings.model_copy(update={"env": "production"}))
     document = (await macau.client.get("/published-keys")).text
     publisher = (await macau.client.get("/publisher-key")).json()
     reply = await client.put(FEED, headers=admin.headers(), json={"url": f"https://{PARTNER_HOST}/published-keys",
