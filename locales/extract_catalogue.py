@@ -5,7 +5,7 @@
 
 `extract` takes every text of the sample catalogue a reader is shown (item names, categories,
 materials, legal basis, fees, FAQ, life-event names and descriptions, department names) and the
-guide's fixed labels (app/services/catalogue/words.py). Each msgid is the zh-Hans text; the comment
+guide's fixed labels, as app/services/catalogue/words.py lists them (`shown_texts`). Each msgid is the zh-Hans text; the comment
 above it says where it is used. Run by `make i18n-update`, which then updates the three .po files
 (`pybabel update -D catalogue`), mirrors zh_Hans (mirror_source.py) and runs `departments`: the
 English of a department name is its `name_en` in the sample file, kept in one place.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
@@ -29,49 +28,24 @@ TEMPLATE = LOCALES / "catalogue.pot"
 ENGLISH = LOCALES / "en" / "LC_MESSAGES" / "catalogue.po"
 
 
-def sample_texts(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(text, what it is) for every text of the sample catalogue a reader is shown, in file order."""
-    for department in data["departments"]:
-        yield department["name"], "department"
-    for event in data["life_events"]:
-        yield event["name"], "life event (一件事) name"
-        yield event["description"], "life event description"
-    for item in data["items"]:
-        yield item["name"], "item name"
-        yield item["category"], "item category"
-        for material in item["materials"]:
-            yield material["name"], "material"
-        yield item["legal_basis"], "legal basis"
-        yield item["fee"], "fee"
-        for entry in item["faq"]:
-            yield entry["q"], "FAQ question"
-            yield entry["a"], "FAQ answer"
-
-
-def label_texts() -> Iterator[tuple[str, str]]:
-    sys.path.insert(0, str(ROOT))
-    from app.services.catalogue.words import LABELS
-
-    for label in LABELS:
-        yield label, "guide label"
-
-
 def template() -> Catalog:
-    data = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    """The texts the API translates (app.services.catalogue.words.shown_texts), each msgid once."""
+    sys.path.insert(0, str(ROOT))
+    from app.services.catalogue.words import shown_texts
+
     catalog = Catalog(project="gov-app", copyright_holder="gov-app", fuzzy=False)
-    for texts, source in ((sample_texts(data), SAMPLE), (label_texts(), WORDS)):
-        location = (source.relative_to(ROOT).as_posix(), 0)
-        for text, what in texts:
-            if not text:
-                continue
-            known = catalog.get(text)
-            if known is None:
-                catalog.add(text, locations=[location], auto_comments=[what])
-            else:
-                if location not in known.locations:
-                    known.locations.append(location)
-                if what not in known.auto_comments:
-                    known.auto_comments.append(what)
+    for text, what in shown_texts(json.loads(SAMPLE.read_text(encoding="utf-8"))):
+        if not text:
+            continue
+        location = ((WORDS if what == "guide label" else SAMPLE).relative_to(ROOT).as_posix(), 0)
+        known = catalog.get(text)
+        if known is None:
+            catalog.add(text, locations=[location], auto_comments=[what])
+        else:
+            if location not in known.locations:
+                known.locations.append(location)
+            if what not in known.auto_comments:
+                known.auto_comments.append(what)
     return catalog
 
 

@@ -117,6 +117,7 @@ class IndexedItem:
     faq_text: str = ""
     about: str = ""  # category and department, normalised
     bigrams: frozenset[str] = frozenset()  # of the name and aliases
+    department_en: str | None = None  # the department's own English name, where it has one
     # "item" (a catalogue item) or "feature" (a function of the app itself, e.g. the elderly-mode
     # switch): a matching feature is listed before every item, as the thing the person was after.
     kind: str = "item"
@@ -126,7 +127,7 @@ class IndexedItem:
     def build(cls, *, id: str, name: str, aliases: list[str], department: str, department_id: str,
               region_level: str, region_code: str, category: str, trips: int, time_limit_days: int,
               channels: list[str], popularity: int, faq: list[dict], kind: str = "item",
-              action: dict | None = None) -> "IndexedItem":
+              action: dict | None = None, department_en: str | None = None) -> "IndexedItem":
         words = [normalise(w) for w in [name, *aliases] if normalise(w)]
         return cls(id=id, name=name, department=department, department_id=department_id, region_level=region_level,
                    region_code=region_code, category=category, trips=trips, time_limit_days=time_limit_days,
@@ -134,7 +135,8 @@ class IndexedItem:
                    pinyins=[pinyin_of(w) for w in [name, *aliases]],
                    faq_text=normalise(" ".join(f"{e.get('q', '')} {e.get('a', '')}" for e in faq)),
                    about=normalise(f"{category} {department}"),
-                   bigrams=frozenset().union(*(_bigrams(w) for w in words)), kind=kind, action=action)
+                   bigrams=frozenset().union(*(_bigrams(w) for w in words)), kind=kind, action=action,
+                   department_en=department_en)
 
     def visible_in(self, region: str | None) -> bool:
         """A district sees its own items, its city's and the province's; nobody else's district."""

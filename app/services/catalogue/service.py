@@ -165,7 +165,8 @@ class CatalogueService:
         rows = await ServiceItem.filter(status="published").select_related("department")
         return [
             IndexedItem.build(id=r.id, name=r.name, aliases=list(r.aliases), department=r.department.name,
-                              department_id=r.department_id, region_level=r.region_level, region_code=r.region_code,
+                              department_en=r.department.name_en, department_id=r.department_id,
+                              region_level=r.region_level, region_code=r.region_code,
                               category=r.category, trips=r.trips, time_limit_days=r.time_limit_days,
                               channels=list(r.channels), popularity=r.popularity, faq=list(r.faq))
             for r in rows

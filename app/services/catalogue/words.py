@@ -10,7 +10,7 @@ Searching and storing always use the zh-Hans text; only what a reader is shown i
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
 from app.i18n import EN, ZH_HANS, catalog
 
@@ -23,6 +23,29 @@ ON_THE_SPOT = "即办"
 ONE_WORKING_DAY = "1 个工作日"
 WORKING_DAYS = "{days} 个工作日"
 LABELS = (*LEVEL_TEXT.values(), *CHANNEL_TEXT.values(), ON_THE_SPOT, ONE_WORKING_DAY, WORKING_DAYS)
+
+
+def shown_texts(catalogue: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(text, what it is) for every text of `catalogue` (the sample file's shape) that a reader is shown
+    and the API translates, in file order: what `make i18n-update` extracts, and the tests hold the
+    catalogs to. Aliases are not among them: they are words to search by, never shown translated."""
+    for department in catalogue["departments"]:
+        yield department["name"], "department"
+    for event in catalogue["life_events"]:
+        yield event["name"], "life event (一件事) name"
+        yield event["description"], "life event description"
+    for item in catalogue["items"]:
+        yield item["name"], "item name"
+        yield item["category"], "item category"
+        for material in item["materials"]:
+            yield material["name"], "material"
+        yield item["legal_basis"], "legal basis"
+        yield item["fee"], "fee"
+        for entry in item["faq"]:
+            yield entry["q"], "FAQ question"
+            yield entry["a"], "FAQ answer"
+    for label in LABELS:
+        yield label, "guide label"
 
 
 def text(source: str, language: str) -> str:
