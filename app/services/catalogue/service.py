@@ -27,9 +27,11 @@ from tortoise.transactions import in_transaction
 from app import audit
 from app.integrations.exchange.protocol import ExchangeRefused, ServiceId
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
+from app.i18n import EN, ZH_HANT
 from app.platform import Platform
 from app.security.ratelimit import hit
 from app.services.catalogue import search as search_engine
+from app.services.catalogue import words
 from app.services.catalogue.models import Department, LifeEvent, ServiceItem
 from app.services.catalogue.search import IndexedItem, SearchIndex, SearchResult
 from app.vouchers.service import LicenceType, licence_types
@@ -168,7 +170,8 @@ class CatalogueService:
                               department_en=r.department.name_en, department_id=r.department_id,
                               region_level=r.region_level, region_code=r.region_code,
                               category=r.category, trips=r.trips, time_limit_days=r.time_limit_days,
-                              channels=list(r.channels), popularity=r.popularity, faq=list(r.faq))
+                              channels=list(r.channels), popularity=r.popularity, faq=list(r.faq),
+                              name_hant=words.text(r.name, ZH_HANT), name_en=words.text(r.name, EN))
             for r in rows
         ] + self.features
 

@@ -145,6 +145,20 @@ async def test_a_search_matches_chinese_and_pinyin_and_answers_in_the_callers_la
     assert {key: top[key] for key in ITEM[language]} == ITEM[language]
 
 
+async def test_an_item_is_also_found_by_its_name_in_traditional_chinese_or_english(client):
+    hant = await get(client, "/api/v1/services/search", ZH_HANT, q="社會保障卡申領")
+    assert hant["items"][0]["id"] == "gd-hrss-001"
+    english = await get(client, "/api/v1/services/search", EN, q="Apply for a social security card")
+    assert english["items"][0]["id"] == "gd-hrss-001"
+    licence = [i for i in (await get(client, "/api/v1/services/search", EN, q="driving licen"))["items"]
+               if i["kind"] == "item"]
+    assert {i["id"] for i in licence} == {"gd-gat-012", "gd-gat-013"}
+    assert all("driving licence" in i["name"].lower() for i in licence), licence
+    # A little English word is no reason to list half the catalogue.
+    little = (await get(client, "/api/v1/services/search", EN, q="the"))["items"]
+    assert [i for i in little if i["kind"] == "item"] == []
+
+
 async def test_suggestions_come_in_the_callers_language(client):
     body = await get(client, "/api/v1/services/search", EN, q="结昏登记")  # a typo: nothing matches
     assert body["items"] == [] and body["suggestions"]
