@@ -5,12 +5,13 @@ the gettext domain `catalogue` (locales/<language>/LC_MESSAGES/catalogue.po), ex
 sample catalogue and from the labels below by `make i18n-update` (locales/extract_catalogue.py):
 a text read in zh-Hant or English is looked up there at reply time. A text the catalog lacks,
 such as an item an administrator wrote after the last extraction, stays in zh-Hans.
-Searching and storing always use the zh-Hans text; only what a reader is shown is translated.
+What is stored is the zh-Hans text; search indexes it, with each item's name in zh-Hant and English
+beside it (app/services/catalogue/search.py).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from app.i18n import EN, ZH_HANS, catalog
 
@@ -53,10 +54,6 @@ def text(source: str, language: str) -> str:
     if not source or language == ZH_HANS:
         return source
     return catalog(language, DOMAIN).gettext(source)
-
-
-def texts(sources: Iterable[str], language: str) -> list[str]:
-    return [text(source, language) for source in sources]
 
 
 def department_name(name: str, name_en: str | None, language: str) -> str:
