@@ -20,13 +20,15 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-# Message catalogs (docs/i18n.md): each locales/<language>/LC_MESSAGES/messages.po compiled into the
-# git-ignored messages.mo the server loads. `make i18n-update` brings the .pot and the .po files up to
-# the N_("...") messages in code; translators then fill the new and fuzzy entries of zh_Hant and en.
-CATALOGS := $(wildcard locales/*/LC_MESSAGES/messages.po)
+# Message catalogs (docs/i18n.md), two gettext domains: `messages` (error messages, the N_("...") texts
+# in code) and `catalogue` (the service catalogue's texts, from its sample data: locales/extract_catalogue.py).
+# Each locales/<language>/LC_MESSAGES/<domain>.po is compiled into the git-ignored .mo the server loads.
+# `make i18n-update` brings each .pot and its .po files up to the sources; translators then fill the new
+# and fuzzy entries of zh_Hant and en.
+CATALOGS := $(wildcard locales/*/LC_MESSAGES/messages.po locales/*/LC_MESSAGES/catalogue.po)
 I18N_SOURCES := app api health_code elderly_mode
 
-locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po | $(STAMP)
+locales/%.mo: locales/%.po | $(STAMP)
 	$(BIN)/pybabel compile --statistics -i $< -o $@
 
 catalogs: $(CATALOGS:.po=.mo)
@@ -36,6 +38,10 @@ i18n-update: $(STAMP)
 		--project=gov-app --copyright-holder=gov-app -o locales/messages.pot $(I18N_SOURCES)
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-wrap --previous --ignore-obsolete
 	$(BIN)/python locales/mirror_source.py
+	$(BIN)/python locales/extract_catalogue.py extract
+	$(BIN)/pybabel update -i locales/catalogue.pot -d locales -D catalogue --no-wrap --previous --ignore-obsolete
+	$(BIN)/python locales/mirror_source.py catalogue
+	$(BIN)/python locales/extract_catalogue.py departments
 
 # axe-core, pinned, unpacked into a git-ignored folder (npm pack needs no package.json of ours).
 $(AXE):

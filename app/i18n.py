@@ -87,10 +87,11 @@ def translate(message: str, language: str, **params: object) -> str:
 
 
 @functools.cache
-def catalog(language: str) -> gettext.NullTranslations:
-    """The compiled catalog of `language`, loaded once per process.
+def catalog(language: str, domain: str = DOMAIN) -> gettext.NullTranslations:
+    """The compiled catalog of `language`, loaded once per process: the error messages, or another
+    gettext domain (`catalogue`: the service catalogue's own texts).
 
-    `make` compiles each messages.po into messages.mo. When the .mo is missing or older than
+    `make` compiles each .po into its .mo. When the .mo is missing or older than
     its .po (a fresh clone run without make, or a .po edited since), the .po is compiled in
     memory instead: the replies stay right, and nothing is written into the source tree.
     A language without a catalog gets the zh-Hans source texts.
@@ -98,7 +99,7 @@ def catalog(language: str) -> gettext.NullTranslations:
     folder = CATALOG_FOLDERS.get(language)
     if folder is None:
         return gettext.NullTranslations()
-    po = LOCALES / folder / "LC_MESSAGES" / f"{DOMAIN}.po"
+    po = LOCALES / folder / "LC_MESSAGES" / f"{domain}.po"
     mo = po.with_suffix(".mo")
     if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
         with mo.open("rb") as compiled:

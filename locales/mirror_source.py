@@ -1,6 +1,7 @@
 """Fill the zh_Hans catalog from its msgids: zh-Hans is the source language, so each of its
 translations is the msgid itself. Run by `make i18n-update` after `pybabel update`, which leaves
-new entries empty and reworded ones fuzzy."""
+new entries empty and reworded ones fuzzy; `mirror_source.py catalogue` does the same for the
+catalogue domain."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 SOURCE = Path(__file__).resolve().parent / "zh_Hans" / "LC_MESSAGES" / "messages.po"
+
+
+def source_of(domain: str) -> Path:
+    return SOURCE.with_name(f"{domain}.po")
 
 
 def mirror(path: Path = SOURCE) -> int:
@@ -28,4 +33,5 @@ def mirror(path: Path = SOURCE) -> int:
 
 
 if __name__ == "__main__":
-    print(f"{mirror()} zh_Hans messages set to their source text", file=sys.stderr)
+    path = source_of(sys.argv[1]) if len(sys.argv) > 1 else SOURCE
+    print(f"{mirror(path)} zh_Hans {path.stem} texts set to their source text", file=sys.stderr)

@@ -16,6 +16,7 @@ from api.http import audience_blueprint, documented, parse_body, reply
 from api.schemas import Strict
 from api.services import services
 from app.clock import rfc3339
+from app.i18n import ZH_HANS
 from app.services.catalogue.service import ItemDraft
 from app.services.catalogue.service import ServiceItem
 
@@ -86,7 +87,8 @@ def draft_of(body: ItemRequest) -> ItemDraft:
 
 
 def admin_view(item: ServiceItem) -> dict:
-    return {**summary_of(item), "aliases": list(item.aliases), "life_events": list(item.life_events),
+    # Administrators read and write the source text: zh-Hans, whatever their Accept-Language.
+    return {**summary_of(item, ZH_HANS), "aliases": list(item.aliases), "life_events": list(item.life_events),
             "materials": list(item.materials), "legal_basis": item.legal_basis, "fee": item.fee, "faq": list(item.faq),
             "status": item.status, "popularity": item.popularity, "sample": item.sample,
             "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at)}

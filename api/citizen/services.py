@@ -1,6 +1,9 @@
 """Catalogue reading for everyone: search (事项搜索), an item's guide (办事指南), life-event bundles (一件事).
 
 Public: the catalogue holds no personal data, and people look things up before they sign in.
+Every text of the catalogue comes in the caller's language (`request.ctx.language`): zh-Hans as
+written, zh-Hant and English from the catalogue's gettext domain (app/services/catalogue/words.py),
+or as written where it has no translation.
 """
 
 from __future__ import annotations
@@ -14,13 +17,11 @@ from sanic.response import HTTPResponse
 from api.http import audience_blueprint, client_ip, documented, reply
 from api.services import services
 from app.clock import rfc3339
+from app.services.catalogue import words
 from app.services.catalogue.service import LifeEvent, ServiceItem
 from app.services.catalogue.service import IndexedItem, ListedItem
 
 bp = audience_blueprint("services_public", url_prefix="/api/v1", audience="public")
-
-LEVEL_TEXT = {"province": "省级", "city": "市级", "district": "区级"}
-CHANNEL_TEXT = {"online": "网上办理", "offline": "窗口办理", "mini_program": "小程序办理"}
 
 
 class ItemSummary(ListedItem):
@@ -108,10 +109,15 @@ class Bundle(BaseModel):
     items: list[ItemSummary]
 
 
-def summary_of(item: IndexedItem | ServiceItem) -> dict[str, Any]:
-    department = item.department if isinstance(item, IndexedItem) else item.department.name
-    return {"id": item.id, "name": item.name, "department": department, "department_id": item.department_id,
-            "region_level": item.region_level, "region_code": item.region_code, "category": item.category,
+def summary_of(item: IndexedItem | ServiceItem, language: str) -> dict[str, Any]:
+    """An item as a list shows it, its texts in `language`."""
+    if isinstance(item, IndexedItem):
+        department = words.department_name(item.department, item.department_en, language)
+    else:
+        department = words.department_name(item.department.name, item.department.name_en, language)
+    return {"id": item.id, "name": words.text(item.name, language), "department": department,
+            "department_id": item.department_id, "region_level": item.region_level, "region_code": item.region_code,
+            "category": words.text(item.category, language),
             "time_limit_days": item.time_limit_days, "trips": item.trips, "zero_trip": item.trips == 0,
             "channels": list(item.channels), **_feature(item)}
 
@@ -127,17 +133,19 @@ def guide_of(item: ServiceItem, events: dict[str, LifeEvent], licence_types: dic
     for m in item.materials:
         licence = licence_types.get(m.get("licence_type") or "")
         name = (licence.name.get(language) or licence.name.get("zh-Hans")) if licence else None
-        materials.append({"name": m["name"], "required": bool(m.get("required", True)),
+        materials.append({"name": words.text(m["name"], language), "required": bool(m.get("required", True)),
                           "licence_type": licence.code if licence else None, "licence_name": name,
                           "e_licence_accepted": licence is not None,
                           "from_department": bool(m.get("from_department"))})
-    days = item.time_limit_days
     return {
-        **summary_of(item), "aliases": list(item.aliases), "region_level_text": LEVEL_TEXT.get(item.region_level, ""),
-        "life_events": [{"code": c, "name": events[c].name} for c in item.life_events if c in events],
-        "materials": materials, "legal_basis": item.legal_basis,
-        "time_limit_text": "即办" if days == 0 else f"{days} 个工作日", "fee": item.fee,
-        "channels_text": [CHANNEL_TEXT.get(c, c) for c in item.channels], "faq": list(item.faq),
+        **summary_of(item, language), "aliases": list(item.aliases),
+        "region_level_text": words.text(words.LEVEL_TEXT.get(item.region_level, ""), language),
+        "life_events": [{"code": c, "name": words.text(events[c].name, language)} for c in item.life_events
+                        if c in events],
+        "materials": materials, "legal_basis": words.text(item.legal_basis, language),
+        "time_limit_text": words.time_limit(item.time_limit_days, language), "fee": words.text(item.fee, language),
+        "channels_text": [words.text(words.CHANNEL_TEXT.get(c, c), language) for c in item.channels],
+        "faq": [{"q": words.text(e["q"], language), "a": words.text(e["a"], language)} for e in item.faq],
         "popularity": item.popularity, "updated_at": rfc3339(item.updated_at), "sample": item.sample,
     }
 
@@ -151,8 +159,9 @@ def guide_of(item: ServiceItem, events: dict[str, LifeEvent], licence_types: dic
 async def search(request: Request) -> HTTPResponse:
     result = await services(request).catalogue.search(request.args.get("q"), request.args.get("region"),
                                                       client_ip(request))
-    return reply({"items": [summary_of(h.item) for h in result.hits],
-                  "suggestions": [summary_of(i) for i in result.suggestions], "total": result.total})
+    language = request.ctx.language
+    return reply({"items": [summary_of(h.item, language) for h in result.hits],
+                  "suggestions": [summary_of(i, language) for i in result.suggestions], "total": result.total})
 
 
 @bp.get("/services/<item_id:str>")
@@ -167,8 +176,9 @@ async def guide(request: Request, item_id: str) -> HTTPResponse:
 @documented("Life-event bundles (一件事)", reply_model=BundleList, tag="services")
 async def life_events(request: Request) -> HTTPResponse:
     rows = await services(request).catalogue.life_events()
-    return reply({"items": [{"code": e.code, "name": e.name, "description": e.description, "item_count": n}
-                            for e, n in rows]})
+    language = request.ctx.language
+    return reply({"items": [{"code": e.code, "name": words.text(e.name, language),
+                             "description": words.text(e.description, language), "item_count": n} for e, n in rows]})
 
 
 @bp.get("/life-events/<code:str>")
@@ -176,5 +186,7 @@ async def life_events(request: Request) -> HTTPResponse:
             tag="services")
 async def life_event(request: Request, code: str) -> HTTPResponse:
     event, items = await services(request).catalogue.life_event(code)
-    return reply({"code": event.code, "name": event.name, "description": event.description,
-                  "items": [summary_of(i) for i in items]})
+    language = request.ctx.language
+    return reply({"code": event.code, "name": words.text(event.name, language),
+                  "description": words.text(event.description, language),
+                  "items": [summary_of(i, language) for i in items]})

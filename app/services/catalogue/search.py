@@ -7,7 +7,9 @@ province's catalogue is a few thousand items, well within one worker's memory.
 
 Matching is by substring on normalised text, which works for Chinese without a word
 segmenter: a name contains the query (社保卡), or a query's pinyin (shebaoka) or initials
-(sbk) are in a name's or alias's pinyin. Words of one synonym group (老年/长辈/老人) stand in
+(sbk) are in a name's or alias's pinyin. An item's name in zh-Hant counts as one more alias
+(社會保障卡); its English name is matched word by word (social security card, licen finds licence),
+leaving out the little words (a, for, the) when a query has others. Words of one synonym group (老年/长辈/老人) stand in
 for each other. Nothing here builds SQL from the query, so there is nothing to inject.
 """
 
@@ -56,6 +58,10 @@ SYNONYMS: tuple[tuple[str, ...], ...] = (
 # Bigrams so common in requests ("我想办理…") that they say nothing about what is wanted.
 _FILLER_BIGRAMS = frozenset({"办理", "申请", "我想", "想办", "怎么", "如何", "在哪", "哪里", "需要", "可以", "一下", "查询"})
 _WORD_CHARS = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff]+")
+# English words that say nothing about which item is wanted: left out of a query that has other words.
+_ENGLISH_FILLER = frozenset({"a", "an", "the", "of", "for", "and", "or", "to", "in", "on", "at", "my", "your", "with",
+                             "how", "do", "i", "can"})
+ENGLISH_MIN_CHARS = 3  # a shorter English word (or word start) would find half the catalogue
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _ASCII_ALNUM = re.compile(r"^[0-9a-z]+$")
 
@@ -123,6 +129,8 @@ class IndexedItem(ListedItem):
     faq_text: str = ""
     about: str = ""  # category and department, normalised
     bigrams: frozenset[str] = frozenset()  # of the name and aliases
+    english: tuple[str, ...] = ()  # the words of the English name, normalised
+    department_en: str | None = None  # the department's own English name, where it has one
     # "item" (a catalogue item) or "feature" (a function of the app itself, e.g. the elderly-mode
     # switch): a matching feature is listed before every item, as the thing the person was after.
     kind: str = "item"
@@ -132,15 +140,21 @@ class IndexedItem(ListedItem):
     def build(cls, *, id: str, name: str, aliases: list[str], department: str, department_id: str,
               region_level: str, region_code: str, category: str, trips: int, time_limit_days: int,
               channels: list[str], popularity: int, faq: list[dict], kind: str = "item",
-              action: dict | None = None) -> "IndexedItem":
+              action: dict | None = None, department_en: str | None = None, name_hant: str = "",
+              name_en: str = "") -> "IndexedItem":
+        """`name_hant` is matched as an alias (not by pinyin), `name_en` word by word."""
         words = [normalise(w) for w in [name, *aliases] if normalise(w)]
+        if normalise(name_hant) and normalise(name_hant) not in words:
+            words.append(normalise(name_hant))
         return cls(id=id, name=name, department=department, department_id=department_id, region_level=region_level,
                    region_code=region_code, category=category, trips=trips, time_limit_days=time_limit_days,
                    channels=list(channels), popularity=popularity, words=words,
                    pinyins=[pinyin_of(w) for w in [name, *aliases]],
                    faq_text=normalise(" ".join(f"{e.get('q', '')} {e.get('a', '')}" for e in faq)),
                    about=normalise(f"{category} {department}"),
-                   bigrams=frozenset().union(*(_bigrams(w) for w in words)), kind=kind, action=action)
+                   bigrams=frozenset().union(*(_bigrams(w) for w in words)), kind=kind, action=action,
+                   english=tuple(w for w in normalise(name_en).split() if not _CJK.search(w)),
+                   department_en=department_en)
 
     def visible_in(self, region: str | None) -> bool:
         """A district sees its own items, its city's and the province's; nobody else's district."""
@@ -220,6 +234,9 @@ def term_score(term: str, item: IndexedItem) -> float:
         best = max(best, score)
     if _ASCII_ALNUM.match(term) and not term.isdigit():
         best = max(best, _pinyin_score(term, item))
+        if (best == 0 and len(term) >= ENGLISH_MIN_CHARS and term not in _ENGLISH_FILLER
+                and any(w.startswith(term) for w in item.english)):
+            best = 40  # a word of the English name, below the item's own Chinese words
     if best == 0 and _CJK.search(term):
         best = _partial_score(term, item)
     return best
@@ -273,6 +290,13 @@ class SearchIndex:
             item.popularity += amount
 
 
+def _without_english_filler(terms: list[str]) -> list[str]:
+    """An English query without its little words (a, for, the); any other query as it is."""
+    telling = [term for term in terms if term not in _ENGLISH_FILLER]
+    english = any(term.isalpha() and term.isascii() and len(term) >= ENGLISH_MIN_CHARS for term in telling)
+    return telling if english else terms
+
+
 def search(items: Iterable[IndexedItem], query: str, region: str | None = None,
            limit: int = RESULT_LIMIT) -> SearchResult:
     """Items matching every word of `query` (already trimmed and bounded), best first, then most used.
@@ -282,10 +306,11 @@ def search(items: Iterable[IndexedItem], query: str, region: str | None = None,
     """
     visible = [item for item in items if item.visible_in(region)]
     terms = normalise(query).split()[:MAX_TERMS]
+    telling = _without_english_filler(terms)
     hits: list[Hit] = []
     if terms:
         for item in visible:
-            scores = [term_score(term, item) for term in terms]
+            scores = [term_score(term, item) for term in telling]
             if all(scores):
                 hits.append(Hit(item, sum(scores)))
     # An app function named by exactly the words typed (one of its names) comes first; otherwise it ranks by fit

@@ -28,9 +28,11 @@ from app import audit
 from app.db import column
 from app.integrations.exchange.protocol import ExchangeRefused, ServiceId
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
+from app.i18n import EN, ZH_HANT
 from app.platform import Platform
 from app.security.ratelimit import hit
 from app.services.catalogue import search as search_engine
+from app.services.catalogue import words
 from app.services.catalogue.models import Department, LifeEvent as LifeEvent, ServiceItem as ServiceItem
 from app.services.catalogue.search import IndexedItem as IndexedItem, SearchIndex, SearchResult
 from app.services.catalogue.search import ListedItem as ListedItem
@@ -167,9 +169,11 @@ class CatalogueService:
         rows = await ServiceItem.filter(status="published").select_related("department")
         return [
             IndexedItem.build(id=r.id, name=r.name, aliases=list(r.aliases), department=r.department.name,
-                              department_id=r.department_id, region_level=r.region_level, region_code=r.region_code,
+                              department_en=r.department.name_en, department_id=r.department_id,
+                              region_level=r.region_level, region_code=r.region_code,
                               category=r.category, trips=r.trips, time_limit_days=r.time_limit_days,
-                              channels=list(r.channels), popularity=r.popularity, faq=list(r.faq))
+                              channels=list(r.channels), popularity=r.popularity, faq=list(r.faq),
+                              name_hant=words.text(r.name, ZH_HANT), name_en=words.text(r.name, EN))
             for r in rows
         ] + self.features
 
