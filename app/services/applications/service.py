@@ -80,6 +80,7 @@ from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_id_number, mask_name
 from app.services.applications import approval
 from app.services.applications.approval import age_on as age_on, birth_date_of as birth_date_of  # for 亲友代办
+from app.services.applications.approval import decision_in as decision_in  # a decision in the reader's language
 from app.services.applications.models import Application, ApplicationEvent
 from app.services.catalogue.service import ServiceItem
 from app.vouchers.service import Licence, licence_of, licences_of, validity_of
