@@ -47,7 +47,7 @@ from app.audit import AuditEntry
 from app.departments.service import Reader
 from app.cache import get_json, set_json
 from app.errors import AppError, Conflict, Forbidden, NotFound
-from app.i18n import N_, translate
+from app.i18n import EN, ZH_HANS, ZH_HANT, N_, translate
 from app.ids import new_id
 from app.notifications.service import StoredMessage, notify, send_stored, store_message
 from app.platform import Platform
@@ -509,7 +509,7 @@ class FamilyService:
         until = self.platform.clock.now() + timedelta(seconds=self.settings.family_consent_ttl)
         return {"proxy": proxy_name, "phone_tail": self.platform.pii.decrypt(proxy.phone_enc, "phone")[-4:],
                 **{f"relation_{key}": relation_text(link.relation, language)
-                   for key, language in (("hans", "zh-Hans"), ("hant", "zh-Hant"), ("en", "en"))},
+                   for key, language in (("hans", ZH_HANS), ("hant", ZH_HANT), ("en", EN))},
                 "code": code, "minutes": str(self.settings.family_consent_ttl // 60),
                 "until": until.astimezone(CHINA_TZ).strftime("%H:%M")}
 

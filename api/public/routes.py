@@ -10,7 +10,7 @@ from api.http import audience_blueprint, documented, reply
 from app.accounts.rules import normalize_phone
 from app.clock import rfc3339
 from app.errors import AppError, envelope
-from app.i18n import N_, pick, translate
+from app.i18n import ZH_HANS, ZH_HANT, N_, pick, translate
 from app.integrations import ProviderUnavailable
 
 bp = audience_blueprint("public", url_prefix="", audience="public")
@@ -108,7 +108,7 @@ _FACE_CHECK_TITLE = {"zh-Hans": "人脸核验", "zh-Hant": "人臉核驗", "en":
             "(the verdict is fetched by the app, never taken from this address)", tag="platform")
 async def face_check_done(request: Request) -> HTTPResponse:
     title, text = pick(_FACE_CHECK_TITLE, request.ctx.language), translate(_FACE_CHECK_DONE, request.ctx.language)
-    lang = {"zh-Hans": "zh-CN", "zh-Hant": "zh-TW"}.get(request.ctx.language, "en")
+    lang = {ZH_HANS: "zh-CN", ZH_HANT: "zh-TW"}.get(request.ctx.language, "en")
     page = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width, initial-scale=1"><title>{title}</title></head><body style="font-size:1.4em;'
             f'font-family:sans-serif;margin:2em"><h1>{title}</h1><p>{text}</p></body></html>')
