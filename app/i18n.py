@@ -1,8 +1,11 @@
 """Language negotiation: Simplified Chinese by default, Traditional Chinese and English on request.
 
-Messages translated through gettext catalogs (locales/<language>/LC_MESSAGES/messages.po) are
-written once in code as their zh-Hans text, marked with `N_`, and translated at reply time with
-`translate`. How to add a message and update the catalogs: docs/i18n.md.
+Our texts (error messages, inbox and SMS templates, labels, spoken sentences) live in gettext
+catalogs (locales/<language>/LC_MESSAGES/messages.po). Each is written once in code as its zh-Hans
+text, marked with `N_`, and translated at reply time with `translate` (one language) or
+`translations` (a reply that carries all three). `pick` is for texts that come with their words in
+each language as data (a department's JSON, a licence type). How to add a message and update the
+catalogs: docs/i18n.md.
 """
 
 from __future__ import annotations
@@ -84,6 +87,12 @@ def translate(message: str, language: str, **params: object) -> str:
     parameter raises KeyError: a message must never show a raw `{placeholder}`.
     """
     return catalog(language).gettext(message).format(**params)
+
+
+def translations(message: str, **params: object) -> dict[str, str]:
+    """`message` (a zh-Hans msgid) in every language, `{"zh-Hans": ..., "zh-Hant": ..., "en": ...}`:
+    for a reply or a record that carries its words in all three languages."""
+    return {language: translate(message, language, **params) for language in LANGUAGES}
 
 
 @functools.cache

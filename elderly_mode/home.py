@@ -13,21 +13,18 @@ from typing import Any
 
 from app.accounts.service import CitizenSnapshot
 from app.clock import rfc3339
-from app.i18n import pick
+from app.i18n import N_, translate
 from app.services.cards.service import HomeCards
 from elderly_mode import presets, tts
 from elderly_mode.models import FamilyLink
 
 MAX_CARDS = 6
 SERVICE_CARDS = ("health_code", "id_voucher", "pension_certification", "medical_insurance")
-HELP_TITLE = {"zh-Hans": "求助热线", "zh-Hant": "求助熱線", "en": "Help line"}
-HELP_SUMMARY = {"zh-Hans": "拨打 {phone}，有人帮您办", "zh-Hant": "撥打 {phone}，有人幫您辦",
-                "en": "Call {phone} and someone will help you"}
-FAMILY_TITLE = {"zh-Hans": "亲友代办", "zh-Hant": "親友代辦", "en": "Family"}
-FAMILY_SUMMARY = {"zh-Hans": "{count} 位家人可以帮您办事", "zh-Hant": "{count} 位家人可以幫您辦事",
-                  "en": "{count} family member(s) can help you"}
-FAMILY_NONE = {"zh-Hans": "添加家人，请他们帮您办事", "zh-Hant": "新增家人，請他們幫您辦事",
-               "en": "Add a family member to help you"}
+HELP_TITLE = N_("求助热线")
+HELP_SUMMARY = N_("拨打 {phone}，有人帮您办")
+FAMILY_TITLE = N_("亲友代办")
+FAMILY_SUMMARY = N_("{count} 位家人可以帮您办事")
+FAMILY_NONE = N_("添加家人，请他们帮您办事")
 STATUS_FOR_CARD = {"ok": "ok", "stale": "stale", "unavailable": "unavailable", "locked": "locked"}
 
 
@@ -41,11 +38,11 @@ async def elderly_cards(cards: HomeCards, citizen: CitizenSnapshot, language: st
             status = _colour_of(view.summary)
         shown.append(_card(view.type, view.title, view.summary, status, view.stale, rfc3339(view.updated_at),
                            view.notice, language))
-    shown.append(_card("help_line", pick(HELP_TITLE, language), pick(HELP_SUMMARY, language, phone=help_line), "ok",
+    shown.append(_card("help_line", translate(HELP_TITLE, language), translate(HELP_SUMMARY, language, phone=help_line), "ok",
                        False, None, None, language, action={"type": "call", "phone": help_line}))
     helpers = await FamilyLink.filter(principal_id=citizen.id, status="active", expires_at__gt=now).count()
-    summary = pick(FAMILY_SUMMARY, language, count=helpers) if helpers else pick(FAMILY_NONE, language)
-    shown.append(_card("family", pick(FAMILY_TITLE, language), summary, "ok", False, None, None, language,
+    summary = translate(FAMILY_SUMMARY, language, count=helpers) if helpers else translate(FAMILY_NONE, language)
+    shown.append(_card("family", translate(FAMILY_TITLE, language), summary, "ok", False, None, None, language,
                        action={"type": "open", "path": "/api/v1/family/links"}))
     return shown[:MAX_CARDS]
 

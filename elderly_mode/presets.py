@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.i18n import pick
+from app.i18n import N_, translate
 from elderly_mode import rules
 
 if TYPE_CHECKING:
@@ -69,20 +69,20 @@ PAIRS: tuple[Pair, ...] = (
 # Each status: its colour, its words and an icon, so no one has to tell colours apart.
 STATUSES: dict[str, dict[str, Any]] = {
     "green": {"colour": "success", "icon": "check-circle",
-              "label": {"zh-Hans": "绿码", "zh-Hant": "綠碼", "en": "Green code"}},
+              "label": N_("绿码")},
     "yellow": {"colour": "warning", "icon": "alert-triangle",
-               "label": {"zh-Hans": "黄码", "zh-Hant": "黃碼", "en": "Yellow code"}},
+               "label": N_("黄码")},
     "red": {"colour": "danger", "icon": "x-octagon",
-            "label": {"zh-Hans": "红码", "zh-Hant": "紅碼", "en": "Red code"}},
-    "ok": {"colour": "success", "icon": "check-circle", "label": {"zh-Hans": "正常", "zh-Hant": "正常", "en": "OK"}},
+            "label": N_("红码")},
+    "ok": {"colour": "success", "icon": "check-circle", "label": N_("正常")},
     "stale": {"colour": "warning", "icon": "clock",
-              "label": {"zh-Hans": "暂未更新", "zh-Hant": "暫未更新", "en": "Not updated"}},
+              "label": N_("暂未更新")},
     "unavailable": {"colour": "warning", "icon": "cloud-off",
-                    "label": {"zh-Hans": "暂时无法查询", "zh-Hant": "暫時無法查詢", "en": "Not available now"}},
+                    "label": N_("暂时无法查询")},
     "locked": {"colour": "primary", "icon": "lock",
-               "label": {"zh-Hans": "请先实名认证", "zh-Hant": "請先實名認證", "en": "Verify your identity first"}},
+               "label": N_("请先实名认证")},
     "error": {"colour": "danger", "icon": "alert-circle",
-              "label": {"zh-Hans": "出错了", "zh-Hant": "出錯了", "en": "Something went wrong"}},
+              "label": N_("出错了")},
 }
 
 
@@ -114,7 +114,7 @@ def elderly_preset(language: str, font_scale: float | None = None) -> dict[str, 
         "palette": dict(PALETTE),
         "pairs": [pair_report(p) for p in PAIRS],
         "statuses": {name: {"colour": s["colour"], "hex": PALETTE[s["colour"]], "icon": s["icon"],
-                            "label": pick(s["label"], language)} for name, s in STATUSES.items()},
+                            "label": translate(s["label"], language)} for name, s in STATUSES.items()},
         "behaviour": {
             "max_home_cards": 6,
             "marketing": False,  # no promotions, banners or ads of any kind
@@ -129,7 +129,7 @@ def elderly_preset(language: str, font_scale: float | None = None) -> dict[str, 
 def status_label(status: str, language: str) -> dict[str, str]:
     """The label and icon that go with a status colour wherever it is shown."""
     entry = STATUSES[status]
-    return {"label": pick(entry["label"], language), "icon": entry["icon"], "colour": entry["colour"]}
+    return {"label": translate(entry["label"], language), "icon": entry["icon"], "colour": entry["colour"]}
 
 
 def search_feature() -> "IndexedItem":

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from app.clock import CHINA_TZ
 from app.accounts.service import CitizenSnapshot
 from app.errors import ValidationFailed
-from app.i18n import pick
+from app.i18n import N_, translate
 from app.platform import Platform
 from app.qr import QUIET_MODULES, cjk_font, qr_modules, qr_square
 from app.security.pii import mask_name
@@ -112,17 +112,16 @@ def _centred(draw: ImageDraw.ImageDraw, line: str, size: int, y: int, width: int
     return y + int(box[3] - box[1])
 
 
-TITLES = {"zh-Hans": "健康码 · 长辈打印卡", "zh-Hant": "健康碼 · 長輩列印卡", "en": "Health code · printed card"}
-NAME = {"zh-Hans": "姓名：{name}", "zh-Hant": "姓名：{name}", "en": "Name: {name}"}
-VALID = {"zh-Hans": "有效至 {until}（北京时间）", "zh-Hant": "有效至 {until}（北京時間）", "en": "Valid until {until} (Beijing time)"}
-HELP = {"zh-Hans": "帮助热线 {phone}", "zh-Hant": "幫助熱線 {phone}", "en": "Help line {phone}"}
-FOOTER = {"zh-Hans": "请出示给工作人员扫码 · 示例", "zh-Hant": "請出示給工作人員掃碼 · 示例",
-          "en": "Show this to staff to scan · sample"}
+TITLES = N_("健康码 · 长辈打印卡")
+NAME = N_("姓名：{name}")
+VALID = N_("有效至 {until}（北京时间）")
+HELP = N_("帮助热线 {phone}")
+FOOTER = N_("请出示给工作人员扫码 · 示例")
 
 
 def card_text(colour_words: str, name_masked: str, until: str, help_phone: str, language: str) -> CardText:
-    return CardText(pick(TITLES, language), colour_words, pick(NAME, language, name=name_masked or "-"),
-                    pick(VALID, language, until=until), pick(HELP, language, phone=help_phone), pick(FOOTER, language))
+    return CardText(translate(TITLES, language), colour_words, translate(NAME, language, name=name_masked or "-"),
+                    translate(VALID, language, until=until), translate(HELP, language, phone=help_phone), translate(FOOTER, language))
 
 
 class LargePrint:

@@ -47,6 +47,7 @@ from app.audit import AuditEntry
 from app.departments.service import Reader
 from app.cache import get_json, set_json
 from app.errors import AppError, Conflict, Forbidden, NotFound
+from app.i18n import EN, ZH_HANS, ZH_HANT, N_, translate
 from app.ids import new_id
 from app.notifications.service import StoredMessage, notify, send_stored, store_message
 from app.platform import Platform
@@ -61,14 +62,14 @@ from app.vouchers.service import licence_of, validity_of
 from elderly_mode.models import FamilyLink
 from health_code.service import HealthCodeService, IssuedCode
 
-RELATIONS: dict[str, dict[str, str]] = {
-    "child": {"zh-Hans": "子女", "zh-Hant": "子女", "en": "son or daughter"},
-    "spouse": {"zh-Hans": "配偶", "zh-Hant": "配偶", "en": "spouse"},
-    "parent": {"zh-Hans": "父母", "zh-Hant": "父母", "en": "parent"},
-    "grandchild": {"zh-Hans": "孙子女", "zh-Hant": "孫子女", "en": "grandchild"},
-    "sibling": {"zh-Hans": "兄弟姐妹", "zh-Hant": "兄弟姊妹", "en": "brother or sister"},
-    "relative": {"zh-Hans": "其他亲属", "zh-Hant": "其他親屬", "en": "relative"},
-    "guardian": {"zh-Hans": "监护人", "zh-Hant": "監護人", "en": "guardian"},
+RELATIONS: dict[str, str] = {  # zh-Hans msgids
+    "child": N_("子女"),
+    "spouse": N_("配偶"),
+    "parent": N_("父母"),
+    "grandchild": N_("孙子女"),
+    "sibling": N_("兄弟姐妹"),
+    "relative": N_("其他亲属"),
+    "guardian": N_("监护人"),
 }
 BASES = ("sms", "hall", "guardian")
 # 与户主关系 words on a household register page that name a child or grandchild of the head.
@@ -157,8 +158,7 @@ class Attestation:
 
 
 def relation_text(relation: str, language: str) -> str:
-    texts = RELATIONS.get(relation, RELATIONS["relative"])
-    return texts.get(language) or texts["zh-Hans"]
+    return translate(RELATIONS.get(relation, RELATIONS["relative"]), language)
 
 
 class FamilyService:
@@ -512,7 +512,7 @@ class FamilyService:
         until = self.platform.clock.now() + timedelta(seconds=self.settings.elderly.family_consent_ttl)
         return {"proxy": proxy_name, "phone_tail": self.platform.pii.decrypt(proxy.phone_enc, "phone")[-4:],
                 **{f"relation_{key}": relation_text(link.relation, language)
-                   for key, language in (("hans", "zh-Hans"), ("hant", "zh-Hant"), ("en", "en"))},
+                   for key, language in (("hans", ZH_HANS), ("hant", ZH_HANT), ("en", EN))},
                 "code": code, "minutes": str(self.settings.elderly.family_consent_ttl // 60),
                 "until": until.astimezone(CHINA_TZ).strftime("%H:%M")}
 

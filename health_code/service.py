@@ -33,6 +33,9 @@ from health_code import codec, render
 from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
 from health_code.rules import COLOUR_RANK, EVIDENCE_KINDS, Evidence, RuleSet, UpheldAppeal, Verdict
 
+# Our colours said on their own ("Your health code is Green"). The catalogs say 绿码/黄码/红码 as "Green code"...
+# (a card's label); a second translation of one msgid needs a gettext context (msgctxt), which the catalogs'
+# extraction does not take, so these stay here.
 COLOUR_NAMES = {
     "green": {"zh-Hans": "绿码", "zh-Hant": "綠碼", "en": "Green"},
     "yellow": {"zh-Hans": "黄码", "zh-Hant": "黃碼", "en": "Yellow"},

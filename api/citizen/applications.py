@@ -19,7 +19,7 @@ from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import AppError
-from app.services.applications.service import ApplicationView, MaterialGiven, status_text
+from app.services.applications.service import ApplicationView, MaterialGiven, decision_in, status_text
 from app.services.ratings.service import Rating
 from app.services.ratings.service import RatingStats
 from elderly_mode import replies as spoken_replies
@@ -119,7 +119,7 @@ def application_out(view: ApplicationView, language: str, *, full: bool = True,
     words = status_text(view.status, language)
     body: dict[str, Any] = {
         "id": view.id, "item_id": view.item_id, "item_name": view.item_name, "status": view.status,
-        "status_text": words, "decision": view.decision, "materials": view.materials,
+        "status_text": words, "decision": decision_in(view.decision, language), "materials": view.materials,
         "created_at": rfc3339(view.created_at), "updated_at": rfc3339(view.updated_at),
         "tts_text": spoken_replies.application(view.item_name, words, rfc3339(view.created_at), rfc3339(undo_until),
                                                language),

@@ -14,15 +14,14 @@ from api.schemas import Strict
 from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
-from app.i18n import pick
+from app.i18n import N_, translate
 from elderly_mode import replies as spoken_replies
+from health_code.interop.words import region_words, state_words
 from health_code.service import colour_text, seconds_left
 
 bp = audience_blueprint("citizen_interop", url_prefix="/api/v1", audience="citizen")
 
-CONVERTED_FROM = {"zh-Hans": "由{partner}的健康码转码（原状态：{state}）",
-                  "zh-Hant": "由{partner}的健康碼轉碼（原狀態：{state}）",
-                  "en": "Converted from a code of {partner} (status there: {state})"}
+CONVERTED_FROM = N_("由{partner}的健康码转码（原状态：{state}）")
 
 
 class ConversionRequest(Strict):
@@ -71,14 +70,18 @@ async def convert(request: Request) -> HTTPResponse:
     body = parse_body(request, ConversionRequest)
     done = await services(request).interop.convert(request.ctx.citizen, body.code, body.consent)
     language, code = request.ctx.language, done.code
-    provenance = ReasonItem(code=0, text=pick(CONVERTED_FROM, language, partner=done.partner.name, state=done.source.state))
+    provenance = ReasonItem(code=0, text=translate(CONVERTED_FROM, language, partner=done.partner.name, state=done.source.state))
     colour_words, expires_at = colour_text(code.colour, language), rfc3339(code.expires_at)
     reasons = [*reason_items(request, code.reasons), provenance]
+    # Said aloud: the region and its state in the caller's words, not the partner's registered name and raw state.
+    said_provenance = translate(CONVERTED_FROM, language, partner=region_words(done.partner.id, done.partner.name, language),
+                                state=state_words(done.source.state, language))
     return reply(ConversionReply(
         payload=code.payload, color=code.colour, color_text=colour_words, reasons=reasons,
         issued_at=rfc3339(code.issued_at), expires_at=expires_at,
         seconds_left=seconds_left(code, services(request).platform.clock.now()),
-        tts_text=spoken_replies.health_code(colour_words, [r.text for r in reasons], expires_at, language),
+        tts_text=spoken_replies.health_code(colour_words, [*(r.text for r in reasons[:-1]), said_provenance], expires_at,
+                                            language),
         source=ConversionSource(partner=done.partner.id, partner_name=done.partner.name, format=done.source.format,
                                 state=done.source.state, mapped_color=done.mapped_colour),
     ), status=201)

@@ -20,8 +20,9 @@ from sanic.response import HTTPResponse
 from api.http import audience_blueprint, documented, reply, requires_level
 from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
-from app.departments.provident_fund import (REASON_TEXTS, STATUS_TEXTS, CentreAccount, CentreDeposits, Eligibility,
-                                            localized, mask_account_no)
+from app.i18n import translate
+from app.departments.provident_fund import (REASON_TEXTS, CentreAccount, CentreDeposits, Eligibility, mask_account_no,
+                                            status_text)
 
 bp = audience_blueprint("citizen_provident_fund", url_prefix="/api/v1/provident-fund", audience="citizen")
 
@@ -81,7 +82,7 @@ class FundEligibility(BaseModel):
 def account_out(account: CentreAccount, language: str) -> dict[str, Any]:
     return FundAccount(
         has_account=account.has_account, centre=account.centre, status=account.status,
-        status_text=localized(STATUS_TEXTS[account.status], language),
+        status_text=status_text(account.status, language),
         account_no_masked=mask_account_no(account.account_no), balance_fen=account.balance_fen or 0,
         monthly_deposit_fen=account.monthly_deposit_fen or 0, paid_up_to=account.paid_up_to,
         employer=account.employer, opened_on=account.opened_on, last_interest_fen=account.last_interest_fen or 0,
@@ -102,7 +103,7 @@ def deposits_out(deposits: CentreDeposits) -> dict[str, Any]:
 
 def eligibility_out(answer: Eligibility, language: str) -> dict[str, Any]:
     return FundEligibility(
-        reason=answer.reason, reason_text=localized(REASON_TEXTS[answer.reason], language),
+        reason=answer.reason, reason_text=translate(REASON_TEXTS[answer.reason], language),
         eligible=answer.eligible, max_amount_fen=answer.max_amount_fen, balance_fen=answer.balance_fen,
         rules=[FundRuleOut(code=r.code, met=r.met, text=r.text_in(language)) for r in answer.rules],
         sample=answer.sample,

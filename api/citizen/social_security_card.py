@@ -12,15 +12,16 @@ from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.departments.social_security_card import Card, CardQr
 from app.errors import ValidationFailed
-from app.i18n import pick
+from app.i18n import N_, pick, translate
 
 bp = audience_blueprint("citizen_social_security_card", url_prefix="/api/v1/social-security-card", audience="citizen")
 
 # The card's state in the caller's language, beside the department's own words (status_name).
-STATUS_TEXT = {"active": {"zh-Hans": "正常", "zh-Hant": "正常", "en": "In use"},
-               "lost": {"zh-Hans": "挂失", "zh-Hant": "掛失", "en": "Reported lost"}}
-CAPTION = {"zh-Hans": "电子社保卡 · 仅限本人使用", "zh-Hant": "電子社保卡 · 僅限本人使用",
-           "en": "E-social security card · holder only"}
+# "正常" says "OK" in the catalogs (a status label); a card in use says "In use". One zh-Hans word with two
+# translations needs a gettext context (msgctxt), which the catalogs' extraction does not take.
+ACTIVE_STATUS = {"zh-Hans": "正常", "zh-Hant": "正常", "en": "In use"}
+STATUS_TEXT = {"lost": N_("挂失")}
+CAPTION = N_("电子社保卡 · 仅限本人使用")
 
 
 class SocialSecurityCardReply(BaseModel):
@@ -45,7 +46,10 @@ class SocialSecurityCardQrReply(BaseModel):
 
 
 def card_view(card: Card, language: str) -> SocialSecurityCardReply:
-    status_text = pick(STATUS_TEXT.get(card.status, {"zh-Hans": card.status_name}), language)
+    if card.status == "active":
+        status_text = pick(ACTIVE_STATUS, language)
+    else:
+        status_text = translate(STATUS_TEXT[card.status], language) if card.status in STATUS_TEXT else card.status_name
     return SocialSecurityCardReply(
         card_no_masked=card.card_no_masked, generation=card.generation, status=card.status,
         status_name=card.status_name, status_text=status_text, bank=card.bank, issued_on=card.issued_on,
@@ -79,7 +83,7 @@ async def new_qr(request: Request) -> HTTPResponse:
     cards = services(request).departments.social_security_card
     qr = await cards.issue_qr(request.ctx.citizen)
     if fmt == "png":
-        image = await cards.qr_image(qr, pick(CAPTION, request.ctx.language))
+        image = await cards.qr_image(qr, translate(CAPTION, request.ctx.language))
         return response.raw(image, status=201, content_type="image/png", headers={
             "Cache-Control": "private, no-store", "X-QR-Expires-At": rfc3339(qr.expires_at)})
     return reply(qr_view(qr, services(request).platform.clock.timestamp()), status=201)

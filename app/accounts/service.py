@@ -34,6 +34,7 @@ from app.cache import ParsedOnce, get_json, set_json
 from app.clock import rfc3339
 from app.errors import AppError, Conflict, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed
 from app.ids import new_id
+from app.i18n import N_, translate
 from app.ownership import get_owned
 from app.integrations import ProviderError, ProviderThrottled, is_stand_in
 from app.integrations.face import FaceProvider, FaceSessionGone, FaceSubjectRefused, FaceVerdict
@@ -47,8 +48,8 @@ from app.security.pii import mask_id_number, mask_name, mask_phone
 from app.security.tokens import AccessClaims
 
 LEVEL_NAMES = {
-    rules.LEVEL_REAL_NAME: {"zh-Hans": "实名认证", "zh-Hant": "實名認證", "en": "real-name verification"},
-    rules.LEVEL_FACE: {"zh-Hans": "人脸核验", "zh-Hant": "人臉核驗", "en": "the face check"},
+    rules.LEVEL_REAL_NAME: N_("实名认证"),
+    rules.LEVEL_FACE: N_("人脸核验"),
 }
 _CODE = re.compile(r"^[0-9]{6}$")
 FACE_PURPOSES = ("level3", "reclaim")
@@ -117,7 +118,7 @@ class IdentityLevelRequired(AppError):
         self.required = required
 
     def message(self, language: str) -> str:
-        self.params["level_name"] = LEVEL_NAMES[self.required].get(language, LEVEL_NAMES[self.required]["zh-Hans"])
+        self.params["level_name"] = translate(LEVEL_NAMES[self.required], language)
         return super().message(language)
 
 

@@ -24,35 +24,40 @@ from app.clock import CHINA_TZ
 from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY, OWN,
                                                DepartmentAsker, DepartmentWords, Reader, read_reply, unreadable)
 from app.errors import ValidationFailed
+from app.i18n import N_, ZH_HANS, pick, translate
 
 REASONS = ("rent", "purchase", "retirement")  # 租房提取, 购房提取, 退休提取
 FIRST_YEAR = 1990  # the fund centres' records start here
-STATUS_TEXTS: dict[str, dict[str, str]] = {
-    "normal": {"zh-Hans": "正常", "zh-Hant": "正常", "en": "Active"},
-    "sealed": {"zh-Hans": "封存", "zh-Hant": "封存", "en": "Sealed (no deposits)"},
-    "none": {"zh-Hans": "未开户", "zh-Hant": "未開戶", "en": "No account"},
+STATUS_TEXTS: dict[str, str] = {  # zh-Hans msgids; "normal" is said in ACTIVE_STATUS
+    "sealed": N_("封存"),
+    "none": N_("未开户"),
 }
-REASON_TEXTS: dict[str, dict[str, str]] = {
-    "rent": {"zh-Hans": "租赁住房提取", "zh-Hant": "租賃住房提取", "en": "Withdrawal to pay rent"},
-    "purchase": {"zh-Hans": "购买自住住房提取", "zh-Hant": "購買自住住房提取", "en": "Withdrawal to buy a home"},
-    "retirement": {"zh-Hans": "离休、退休提取", "zh-Hant": "離休、退休提取", "en": "Withdrawal on retirement"},
+# "正常" says "OK" in the catalogs (a status label); an account in good standing says "Active". One zh-Hans
+# word with two translations needs a gettext context (msgctxt), which the catalogs' extraction does not take.
+ACTIVE_STATUS = {"zh-Hans": "正常", "zh-Hant": "正常", "en": "Active"}
+REASON_TEXTS: dict[str, str] = {
+    "rent": N_("租赁住房提取"),
+    "purchase": N_("购买自住住房提取"),
+    "retirement": N_("离休、退休提取"),
 }
-# The centre's rules in the other languages; zh-Hans is always the centre's own text.
-RULE_TEXTS: dict[str, dict[str, str]] = {
-    "account_open": {"zh-Hant": "已開立住房公積金個人賬戶", "en": "Has a personal housing provident fund account"},
-    "normal": {"zh-Hant": "賬戶處於正常繳存狀態", "en": "The account is active (deposits being paid)"},
-    "paid_3_months": {"zh-Hant": "連續足額繳存滿3個月", "en": "Deposits paid in full for the last 3 months"},
-    "paid_6_months": {"zh-Hant": "連續足額繳存滿6個月", "en": "Deposits paid in full for the last 6 months"},
-    "interval": {"zh-Hant": "距上次租房提取滿3個月", "en": "At least 3 months since the last rent withdrawal"},
-    "balance": {"zh-Hant": "賬戶餘額大於零", "en": "The balance is above zero"},
-    "retired": {"zh-Hant": "已達法定退休年齡", "en": "Has reached the statutory retirement age"},
+# The centre's rules by code, in our zh-Hans words (the msgids of their zh-Hant and en); in zh-Hans a rule is
+# always said in the centre's own text.
+RULE_TEXTS: dict[str, str] = {
+    "account_open": N_("已开立住房公积金个人账户"),
+    "normal": N_("账户处于正常缴存状态"),
+    "paid_3_months": N_("连续足额缴存满3个月"),
+    "paid_6_months": N_("连续足额缴存满6个月"),
+    "interval": N_("距上次租房提取满3个月"),
+    "balance": N_("账户余额大于零"),
+    "retired": N_("已达法定退休年龄"),
 }
 AMOUNT_RULE = "amount_within_limit"
 ELIGIBLE_RULE = "eligible"
 
 
-def localized(texts: dict[str, str], language: str, default: str = "") -> str:
-    return texts.get(language) or texts.get("zh-Hans") or default
+def status_text(status: str, language: str) -> str:
+    """An account's status (正常, 封存, 未开户) in `language`."""
+    return pick(ACTIVE_STATUS, language) if status == "normal" else translate(STATUS_TEXTS[status], language)
 
 
 def mask_account_no(account_no: str | None) -> str | None:
@@ -87,7 +92,9 @@ class FundRule:
     text: str
 
     def text_in(self, language: str) -> str:
-        return localized({**RULE_TEXTS.get(self.code, {}), "zh-Hans": self.text}, language, self.text)
+        if language == ZH_HANS or self.code not in RULE_TEXTS:
+            return self.text
+        return translate(RULE_TEXTS[self.code], language)
 
 
 @dataclass(frozen=True)
@@ -226,7 +233,7 @@ class ProvidentFund:
                                                    purpose="eligibility_check", reader=reader)
         within = answer.eligible and 0 < amount_fen <= answer.max_amount_fen
         return [*answer.rules,
-                FundRule(ELIGIBLE_RULE, answer.eligible, f"公积金中心核验符合{REASON_TEXTS[reason]['zh-Hans']}条件"),
+                FundRule(ELIGIBLE_RULE, answer.eligible, f"公积金中心核验符合{REASON_TEXTS[reason]}条件"),
                 FundRule(AMOUNT_RULE, within,
                          f"申请提取金额 {yuan(amount_fen)} 不超过可提取额度 {yuan(answer.max_amount_fen)}")]
 

@@ -28,7 +28,7 @@ from app.departments.social_insurance_render import ProofPage, render_pdf, rende
 from app.departments.social_insurance_words import (PERSON_KINDS, PROOF_STATE_NAMES, PROOF_STATES, RECORD_TITLE,
                                                     SCHEME_STATES, SCHEMES, text)
 from app.errors import NotFound, ValidationFailed
-from app.i18n import pick
+from app.i18n import translate
 from app.ids import new_id
 from app.security.ratelimit import Limit, hit_all
 
@@ -152,7 +152,7 @@ class RightsRecord(HrssWords):
     sample: bool = False
 
     def localized(self, language: str) -> RightsRecord:
-        return self.model_copy(update={"title_text": pick(RECORD_TITLE, language),
+        return self.model_copy(update={"title_text": translate(RECORD_TITLE, language),
                                        "schemes": [s.localized(language) for s in self.schemes]})
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tortoise.expressions import Q
 
 from app.db import column
-from app.i18n import pick
+from app.i18n import N_, translate
 from app.clock import CHINA_TZ
 from app.departments.exchange_services import (OWN, TPB, TPB_DRIVING_LICENCE, TPB_VEHICLES, TPB_VIOLATIONS,
                                                DepartmentAsker, Reader, unreadable)
@@ -70,16 +70,10 @@ STATUS_OF_CODE = {
 }
 SEVERITY = ("valid", "expired", "suspended", "revoked")  # of several codes at once, the gravest wins
 POINTS_NOTICES = {
-    "full": {"zh-Hans": "本记分周期已记满 {limit} 分，须参加道路交通安全法律法规和相关知识学习、考试。",
-             "zh-Hant": "本記分週期已記滿 {limit} 分，須參加道路交通安全法律法規和相關知識學習、考試。",
-             "en": "You have reached {limit} points this cycle: you must attend road safety law training and pass "
-                   "the test."},
-    "near": {"zh-Hans": "本记分周期已记 {points} 分，距满分还剩 {left} 分。",
-             "zh-Hant": "本記分週期已記 {points} 分，距滿分還剩 {left} 分。",
-             "en": "{points} points this cycle: {left} left before the limit of 12."},
+    "full": N_("本记分周期已记满 {limit} 分，须参加道路交通安全法律法规和相关知识学习、考试。"),
+    "near": N_("本记分周期已记 {points} 分，距满分还剩 {left} 分。"),
 }
-NO_LICENCE = {"zh-Hans": "交管部门没有您名下的机动车驾驶证记录。", "zh-Hant": "交管部門沒有您名下的機動車駕駛證紀錄。",
-              "en": "The traffic police hold no driving licence of yours."}
+NO_LICENCE = N_("交管部门没有您名下的机动车驾驶证记录。")
 
 
 class ReplyShapeError(ValueError):
@@ -131,9 +125,9 @@ class DrivingLicence:
 
     def points_notice(self, language: str) -> str | None:
         if self.points_full:
-            return pick(POINTS_NOTICES["full"], language, limit=POINTS_LIMIT)
+            return translate(POINTS_NOTICES["full"], language, limit=POINTS_LIMIT)
         if self.points >= POINTS_NEAR:
-            return pick(POINTS_NOTICES["near"], language, points=self.points, left=POINTS_LIMIT - self.points)
+            return translate(POINTS_NOTICES["near"], language, points=self.points, left=POINTS_LIMIT - self.points)
         return None
 
 
@@ -145,7 +139,7 @@ class LicenceAnswer:
 
     @staticmethod
     def no_licence_text(language: str) -> str:
-        return pick(NO_LICENCE, language)
+        return translate(NO_LICENCE, language)
 
 
 class Violation(BaseModel):

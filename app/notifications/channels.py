@@ -27,13 +27,13 @@ from datetime import timedelta
 from typing import Any, Mapping, Protocol, Sequence
 
 from app.clock import Clock
-from app.i18n import ZH_HANS, pick
+from app.i18n import ZH_HANS
 from app.integrations import ProviderError
 from app.integrations.push import InvalidPushToken, PushGateway
 from app.integrations.sms import SmsGateway
 from app.notifications.models import Notification, NotificationDelivery
 from app.notifications.sms_templates import sms_params
-from app.notifications.templates import TEMPLATES
+from app.notifications.templates import TEMPLATES, render
 
 log = logging.getLogger("app.notifications")
 
@@ -69,8 +69,7 @@ def channels_of(kind: str) -> tuple[str, ...]:
 
 
 def render_text(kind: str, params: Mapping[str, Any], language: str = ZH_HANS) -> tuple[str, str]:
-    template = TEMPLATES[kind]
-    return pick(template["title"], language, **params), pick(template["body"], language, **params)
+    return render(kind, params, language)
 
 
 SECRET_MASK = "******"

@@ -14,7 +14,8 @@ import re
 from functools import lru_cache
 from typing import Any, Mapping
 
-from app.notifications.templates import TEMPLATES
+from app.i18n import ZH_HANS
+from app.notifications.templates import TEMPLATES, params_in
 
 LOGIN_CODE = "login_code"
 _LOGIN_CODE_TEXT = "您的登录验证码为 {code}，{minutes} 分钟内有效。工作人员不会向您索要验证码，请勿告知他人。"
@@ -34,7 +35,7 @@ def _source(template: str) -> str:
     if template == LOGIN_CODE:
         return _LOGIN_CODE_TEXT
     kind = TEMPLATES[template]
-    return f"{kind['title']['zh-Hans']}：{kind['body']['zh-Hans']}"
+    return f"{kind['title']}：{kind['body']}"
 
 
 def approved_text(template: str) -> str:
@@ -44,7 +45,8 @@ def approved_text(template: str) -> str:
 
 def sms_params(template: str, params: Mapping[str, Any]) -> list[str]:
     """The template's parameters in the provider's order, as strings."""
-    return [str(params.get(name, "")) for name in _numbered(_source(template))[1]]
+    filled = params_in(template, params, ZH_HANS)
+    return [str(filled.get(name, "")) for name in _numbered(_source(template))[1]]
 
 
 def template_names() -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from app.clock import CHINA_TZ
 from app.errors import Conflict
+from app.i18n import N_, translate
 from app.money import yuan
 from app.payments.models import Payment, Receipt
 from app.payments.receipts import PAYEE
@@ -38,22 +39,21 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "success": ("partially_refunded", "refunded"),
     "partially_refunded": ("partially_refunded", "refunded"),
 }
-STATE_TEXTS: dict[str, dict[str, str]] = {
-    "created": {"zh-Hans": "待支付", "zh-Hant": "待支付", "en": "Created"},
-    "submitted": {"zh-Hans": "支付中", "zh-Hant": "支付中", "en": "Awaiting payment"},
-    "success": {"zh-Hans": "已支付", "zh-Hant": "已支付", "en": "Paid"},
-    "failed": {"zh-Hans": "支付失败", "zh-Hant": "支付失敗", "en": "Failed"},
-    "cancelled": {"zh-Hans": "已取消", "zh-Hant": "已取消", "en": "Cancelled"},
-    "expired": {"zh-Hans": "已过期", "zh-Hant": "已過期", "en": "Expired"},
-    "partially_refunded": {"zh-Hans": "部分退款", "zh-Hant": "部分退款", "en": "Partly refunded"},
-    "refunded": {"zh-Hans": "已退款", "zh-Hant": "已退款", "en": "Refunded"},
+STATE_TEXTS: dict[str, str] = {  # zh-Hans msgids
+    "created": N_("待支付"),
+    "submitted": N_("支付中"),
+    "success": N_("已支付"),
+    "failed": N_("支付失败"),
+    "cancelled": N_("已取消"),
+    "expired": N_("已过期"),
+    "partially_refunded": N_("部分退款"),
+    "refunded": N_("已退款"),
 }
 
 
 def state_text(state: str, language: str) -> str:
     """A state in the caller's language (zh-Hans when there is no text in it)."""
-    texts = STATE_TEXTS.get(state, {})
-    return texts.get(language) or texts.get("zh-Hans", state)
+    return translate(STATE_TEXTS[state], language) if state in STATE_TEXTS else state
 
 
 class StateConflict(Conflict):

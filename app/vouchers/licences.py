@@ -51,6 +51,7 @@ from app.db import column
 from app.notifications.service import notify
 from app.accounts.service import citizen_with_id_number, normalize_id_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from app.i18n import N_, translate, translations
 from app.ids import new_id
 from app.platform import Platform
 from app.security import cose
@@ -75,19 +76,18 @@ SHARE_PREFIX = "GDLS1:"
 SHARE_CLAIMS_KEY = "ls"
 VERIFIED_ATTRIBUTES = ("licence_type", "issuer", "holder_name_masked", "status")
 
-VALIDITY_TEXTS = {
-    "valid": {"zh-Hans": "有效", "zh-Hant": "有效", "en": "Valid"},
-    "expired": {"zh-Hans": "已过期", "zh-Hant": "已過期", "en": "Expired"},
-    "suspended": {"zh-Hans": "已暂停使用", "zh-Hant": "已暫停使用", "en": "Suspended"},
-    "revoked": {"zh-Hans": "已吊销", "zh-Hant": "已撤銷", "en": "Revoked"},
-    "refunded": {"zh-Hans": "已退款", "zh-Hant": "已退款", "en": "Refunded"},
-    "not_yet_valid": {"zh-Hans": "尚未生效", "zh-Hant": "尚未生效", "en": "Not yet valid"},
+VALIDITY_TEXTS = {  # zh-Hans msgids
+    "valid": N_("有效"),
+    "expired": N_("已过期"),
+    "suspended": N_("已暂停使用"),
+    "revoked": N_("已吊销"),
+    "refunded": N_("已退款"),
+    "not_yet_valid": N_("尚未生效"),
 }
 
 
 def validity_text(validity: str, language: str) -> str:
-    texts = VALIDITY_TEXTS[validity]
-    return texts.get(language) or texts["zh-Hans"]
+    return translate(VALIDITY_TEXTS[validity], language)
 
 
 def validity_of(licence: Licence, now: datetime) -> str:
@@ -498,7 +498,7 @@ class LicenceService:
         return LicenceView(
             id=licence.id, licence_type=type_row.code, type_name=type_row.name, issuer_id=licence.issuer_client_id,
             issuer_name=issuer_name, issuer_kid=licence.issuer_kid,
-            number_label=number_spec.get("label") or {"zh-Hans": "证号", "zh-Hant": "證號", "en": "Number"},
+            number_label=number_spec.get("label") or translations(N_("证号")),
             number_masked=licence_fields.mask_number(content["number"]),
             holder_name_masked=mask_name(holder) if holder else None,
             validity=validity_of(licence, self.platform.clock.now()), status=licence.status,

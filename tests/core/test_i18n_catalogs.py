@@ -1,20 +1,24 @@
-"""Error messages come from the gettext catalogs, in all three languages, for every code.
+"""Our texts come from the gettext catalogs, in all three languages, for every marked message.
 
-Each domain registers its codes with their zh-Hans text (the msgid); locales/ holds that text
-and its zh-Hant and English translations. A citizen must never get a reply in the wrong
-language because a translation was forgotten, nor a raw `{placeholder}`, nor no words at all
-because a domain's codes were never registered: each of those fails here before it ships.
+Every text written in code is its zh-Hans text marked with `N_` (the msgid): the error messages
+each domain registers for its codes, and the inbox and SMS templates, labels and spoken sentences
+of the domains. locales/ holds that text and its zh-Hant and English translations. A citizen must
+never get a reply in the wrong language because a translation was forgotten, nor a raw
+`{placeholder}`, nor no words at all because a domain's codes were never registered: each of
+those fails here before it ships.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import string
 from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -38,11 +42,37 @@ def po_catalog(path: Path) -> Catalog:
         return read_po(po)
 
 
+@functools.cache
+def marked_messages() -> frozenset[str]:
+    """Every `N_("...")` in the source tree, found the way `make i18n-update` finds them."""
+    found = set()
+    for top in SOURCES:
+        for _, _, message, _, _ in extract_from_dir(ROOT / top, method_map=[("**.py", "python")],
+                                                    keywords={"N_": None}):
+            found.add(message)
+    return frozenset(found)
+
+
 def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
-# -- every code, every language ------------------------------------------------------------------
+# -- every message, every language ---------------------------------------------------------------
+
+def test_the_marked_messages_are_the_texts_of_every_domain():
+    marked = marked_messages()
+    assert set(registered_messages().values()) <= marked, "a registered code's text is not marked with N_"
+    # a few texts of the domains beside the error codes: templates, labels, spoken sentences
+    assert {"新设备登录提醒", "企业职工基本养老保险", "已办结", "待支付", "证号", "您的健康码是{colour}。{reasons}。这个码的有效期到 {until}。"} <= marked
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_marked_message_has_its_text_in_the_compiled_catalog(language):
+    catalog = compiled(language)
+    lacking = sorted(message for message in marked_messages()
+                     if not (catalog.get(message) and catalog.get(message).string))
+    assert not lacking, f"no {language} text (missing, empty or fuzzy) for: {lacking}"
+
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_registered_code_has_its_message_in_the_compiled_catalog(language):
@@ -54,15 +84,15 @@ def test_every_registered_code_has_its_message_in_the_compiled_catalog(language)
 
 def test_the_zh_hans_catalog_is_the_source_text_itself():
     catalog = compiled(ZH_HANS)
-    differ = {code for code, source in registered_messages().items() if catalog.get(source).string != source}
+    differ = sorted(source for source in marked_messages() if catalog.get(source).string != source)
     assert not differ, f"zh_Hans must repeat the msgid (change the text in code instead): {sorted(differ)}"
 
 
 @pytest.mark.parametrize("language", [ZH_HANT, EN])
 def test_a_translation_keeps_the_placeholders_of_its_source(language):
     catalog = compiled(language)
-    wrong = {code: (placeholders(source), placeholders(catalog.get(source).string))
-             for code, source in registered_messages().items()
+    wrong = {source: (placeholders(source), placeholders(catalog.get(source).string))
+             for source in marked_messages()
              if placeholders(source) != placeholders(catalog.get(source).string)}
     assert not wrong, f"{language} placeholders differ from the source: {wrong}"
 
@@ -72,10 +102,10 @@ def test_a_translation_keeps_the_placeholders_of_its_source(language):
 @pytest.mark.parametrize("path", [LOCALES / "messages.pot"]
                          + [LOCALES / folder / "LC_MESSAGES" / "messages.po" for folder in CATALOG_FOLDERS.values()],
                          ids=lambda path: str(path.relative_to(LOCALES)))
-def test_a_catalog_holds_exactly_the_registered_messages(path):
+def test_a_catalog_holds_exactly_the_marked_messages(path):
     in_catalog = {message.id for message in po_catalog(path) if message.id}
-    in_code = set(registered_messages().values())
-    assert not in_code - in_catalog, f"registered but not in {path.name} (run make i18n-update): {in_code - in_catalog}"
+    in_code = set(marked_messages())
+    assert not in_code - in_catalog, f"marked but not in {path.name} (run make i18n-update): {in_code - in_catalog}"
     assert not in_catalog - in_code, f"stale in {path.name}, no code says it (run make i18n-update): {in_catalog - in_code}"
 
 

@@ -42,7 +42,7 @@ def test_every_status_colour_has_words_and_an_icon_and_is_in_the_palette():
     for name, status in presets.STATUSES.items():
         assert status["colour"] in presets.PALETTE, name
         assert status["icon"], name
-        assert all(status["label"][lang] for lang in ("zh-Hans", "zh-Hant", "en")), name
+        assert all(presets.status_label(name, lang)["label"] for lang in ("zh-Hans", "zh-Hant", "en")), name
     # Every status colour is also checked as text on the background and under white text.
     checked = {(p.foreground, p.background) for p in presets.PAIRS}
     for colour in {s["colour"] for s in presets.STATUSES.values()} - {"primary"}:

@@ -129,12 +129,12 @@ async def test_a_converted_macao_code_says_its_colour_where_it_came_from_and_unt
                                   json={"code": source.payload, "consent": True})
     assert converted.status_code == 201, converted.text
     assert converted.json()["tts_text"] == (
-        "您的健康码是黄码。由澳门特别行政区卫生局的健康码转码，原状态，yellow。"
+        "您的健康码是黄码。由澳门的健康码转码，原状态，黄码。"
         "这个码的有效期到 二〇二六年十二月一日九点三十分。")
 
     english = await client.post(CONVERSIONS, headers={**zhang_san.headers, "Accept-Language": "en"},
                                 json={"code": source.payload, "consent": True})
     assert english.status_code == 201, english.text
     assert english.json()["tts_text"] == (
-        "Your health code is Yellow. Converted from a code of 澳门特别行政区卫生局, status there, yellow. "
+        "Your health code is Yellow. Converted from a code of Macao, status there, Yellow code. "
         "This code is valid until the first of December two thousand twenty six at nine thirty in the morning.")

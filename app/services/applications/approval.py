@@ -35,6 +35,7 @@ from datetime import date
 from typing import Any, Callable, Mapping
 
 from app.errors import AppError
+from app.i18n import EN, ZH_HANS, N_, translate
 
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -58,10 +59,16 @@ FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
 DEFAULT_OPS = {"licence": "holds", "check": "met"}
 MAX_RULES = 20
 MAX_TEXT = 100
-FACT_WORDS = {"identity_level": ("身份认证等级", "级"), "age": ("年龄", "周岁"), "prior_applications": ("此前申请本事项", "次"),
-              "region": ("身份证号码所属地区", "")}
-OP_WORDS = {"==": "为", "!=": "不为", ">": "高于", ">=": "不低于", "<": "低于", "<=": "不超过", "in": "属于", "not_in": "不属于",
-            "starts_with": "属于"}
+# How a rule is said (zh-Hans msgids, translated by rule_text): each fact's name and its value with the unit,
+# each operator's sentence with the fact's {name} and the {value}.
+FACT_WORDS = {"identity_level": (N_("身份认证等级"), N_("{value}级")), "age": (N_("年龄"), N_("{value}周岁")),
+              "prior_applications": (N_("此前申请本事项"), N_("{value}次")), "region": (N_("身份证号码所属地区"), None)}
+OP_WORDS = {"==": N_("{name}为{value}"), "!=": N_("{name}不为{value}"), ">": N_("{name}高于{value}"),
+            ">=": N_("{name}不低于{value}"), "<": N_("{name}低于{value}"), "<=": N_("{name}不超过{value}"),
+            "in": N_("{name}属于{value}"), "not_in": N_("{name}不属于{value}"), "starts_with": N_("{name}以 {value} 开头")}
+LICENCE_WORDS = {"holds": N_("持有有效的电子证照（{licence}）"), "lacks": N_("未持有有效的电子证照（{licence}）")}
+DEPARTMENT_CHECK = N_("部门核验：{value}")
+NOT_MET = N_("不符合：{words}")
 
 
 @dataclass(frozen=True)
@@ -179,21 +186,40 @@ def decide(rules: dict[str, Any] | None, rules_version: int, facts: Facts) -> di
             "reason": "all_rules_passed" if approved else "rule_failed", "rules": results}
 
 
-def rule_text(rule: dict[str, Any], facts: Facts | None = None) -> str:
-    """The rule in plain words (zh-Hans): the department's words for a department check it answered, else the
-    catalogue's own text, else words made from the fact, the operator and the value."""
+def rule_text(rule: dict[str, Any], facts: Facts | None = None, language: str = ZH_HANS) -> str:
+    """The rule in plain words in `language` (zh-Hans, as stored with a decision): the department's words for a
+    department check it answered, else the catalogue's own text, else words made from the fact, the operator and
+    the value."""
     fact, op, value = rule["fact"], rule["op"], rule["value"]
     kind = FACTS[fact][0]
     if kind == "check":
         check = (facts.checks if facts else {}).get(fact, {}).get(value)
-        words = check.text if check is not None else rule.get("text") or f"部门核验：{value}"
-        return words if op == "met" else f"不符合：{words}"
+        words = check.text if check is not None else rule.get("text") or translate(DEPARTMENT_CHECK, language, value=value)
+        return words if op == "met" else translate(NOT_MET, language, words=words)
     if rule.get("text"):
         return str(rule["text"])
     if kind == "licence":
-        return f"{'持有' if op == 'holds' else '未持有'}有效的电子证照（{value}）"
+        return translate(LICENCE_WORDS["holds" if op == "holds" else "lacks"], language, licence=value)
     name, unit = FACT_WORDS[fact]
-    shown = "、".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    if op == "starts_with":
-        return f"{name}以 {shown} 开头"
-    return f"{name}{OP_WORDS[op]}{shown}{unit}"
+    joiner = ", " if language == EN else "、"
+    shown = joiner.join(str(v) for v in value) if isinstance(value, list) else str(value)
+    if op != "starts_with" and unit is not None:
+        shown = translate(unit, language, value=shown)
+    return translate(OP_WORDS[op], language, name=translate(name, language), value=shown)
+
+
+def decision_in(decision: dict[str, Any] | None, language: str) -> dict[str, Any] | None:
+    """A stored decision with each rule said in `language`, where we made its words: a department check's words
+    (the department's own) and a catalogue's own text stay as stored, as does every rule in zh-Hans."""
+    if not decision or language == ZH_HANS:
+        return decision
+    return {**decision, "rules": [_rule_in(rule, language) for rule in decision.get("rules", [])]}
+
+
+def _rule_in(rule: dict[str, Any], language: str) -> dict[str, Any]:
+    if rule.get("fact") not in FACTS or FACTS[rule["fact"]][0] == "check" or "op" not in rule or "value" not in rule:
+        return rule
+    bare = {key: value for key, value in rule.items() if key != "text"}
+    if rule.get("text") != rule_text(bare):
+        return rule  # the catalogue's own text
+    return {**rule, "text": rule_text(bare, None, language)}

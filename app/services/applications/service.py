@@ -72,6 +72,7 @@ from app.cache import cache_lock
 from app.departments.service import HPF_WITHDRAWAL_ELIGIBILITY, OWN, Reader
 from app.accounts.service import CitizenSnapshot, citizen_record
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
+from app.i18n import N_, translate
 from app.ids import new_id
 from app.notifications.service import StoredMessage, send_stored, store_message
 from app.platform import Platform
@@ -79,6 +80,7 @@ from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_id_number, mask_name
 from app.services.applications import approval
 from app.services.applications.approval import age_on as age_on, birth_date_of as birth_date_of  # for 亲友代办
+from app.services.applications.approval import decision_in as decision_in  # a decision in the reader's language
 from app.services.applications.models import Application as Application, ApplicationEvent
 from app.services.catalogue.service import ServiceItem
 from app.vouchers.service import Licence, licence_of, licences_of, validity_of
@@ -99,16 +101,16 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 STATUSES = ("submitted", "accepted", "auto_approved", "under_review", "returned", "approved", "rejected", "completed",
             "withdrawn")
-STATUS_TEXTS: dict[str, dict[str, str]] = {
-    "submitted": {"zh-Hans": "已提交", "zh-Hant": "已提交", "en": "Submitted"},
-    "accepted": {"zh-Hans": "已受理", "zh-Hant": "已受理", "en": "Accepted"},
-    "auto_approved": {"zh-Hans": "秒批通过", "zh-Hant": "秒批通過", "en": "Approved instantly"},
-    "under_review": {"zh-Hans": "审核中", "zh-Hant": "審核中", "en": "Under review"},
-    "returned": {"zh-Hans": "退回补正", "zh-Hant": "退回補正", "en": "Returned for correction"},
-    "approved": {"zh-Hans": "审批通过", "zh-Hant": "審批通過", "en": "Approved"},
-    "rejected": {"zh-Hans": "不予受理", "zh-Hant": "不予受理", "en": "Rejected"},
-    "completed": {"zh-Hans": "已办结", "zh-Hant": "已辦結", "en": "Completed"},
-    "withdrawn": {"zh-Hans": "已撤回", "zh-Hant": "已撤回", "en": "Withdrawn"},
+STATUS_TEXTS: dict[str, str] = {  # zh-Hans msgids
+    "submitted": N_("已提交"),
+    "accepted": N_("已受理"),
+    "auto_approved": N_("秒批通过"),
+    "under_review": N_("审核中"),
+    "returned": N_("退回补正"),
+    "approved": N_("审批通过"),
+    "rejected": N_("不予受理"),
+    "completed": N_("已办结"),
+    "withdrawn": N_("已撤回"),
 }
 DECISIONS = {"approve": "approved", "reject": "rejected", "return": "returned"}
 # The inbox message for the state an operation ends in.
@@ -133,8 +135,7 @@ def department_scope(client: AuthenticatedClient) -> str | None:
 
 
 def status_text(status: str, language: str) -> str:
-    texts = STATUS_TEXTS.get(status, {})
-    return texts.get(language) or texts.get("zh-Hans", status)
+    return translate(STATUS_TEXTS[status], language) if status in STATUS_TEXTS else status
 
 
 class StateConflict(Conflict):

@@ -32,7 +32,7 @@ from app.background import BackgroundTasks
 from app.cache import get_json, set_json
 from app.db import column
 from app.errors import AppError, NotFound, echoed
-from app.i18n import pick
+from app.i18n import N_, translate
 from app.platform import Platform
 from app.services.cards.backends import DepartmentBackend as DepartmentBackend, Facts, Settled, without_settled
 # The department backends other domains and the composition root use (payments settles fines through them).
@@ -57,94 +57,79 @@ def _yuan(amount: float) -> str:
     return f"¥{amount:,.2f}"
 
 
-def _texts(zh_hans: str, zh_hant: str, en: str) -> dict[str, str]:
-    return {"zh-Hans": zh_hans, "zh-Hant": zh_hant, "en": en}
-
-
 # -- how each card words its facts ---------------------------------------------------------------------------
 
-COLOURS = {"green": _texts("绿码", "綠碼", "Green code"), "yellow": _texts("黄码", "黃碼", "Yellow code"),
-           "red": _texts("红码", "紅碼", "Red code")}
+COLOURS = {"green": N_("绿码"), "yellow": N_("黄码"), "red": N_("红码")}
 VOUCHER_STATES = {
-    "active": _texts("已申领，可亮证使用", "已申領，可亮證使用", "Ready to show"),
-    "suspended": _texts("已锁定，解锁后可使用", "已鎖定，解鎖後可使用", "Locked: unlock it to use it"),
-    "none": _texts("未申领，完成人脸核验后可申领", "未申領，完成人臉核驗後可申領", "Not issued yet: complete the face check to get it"),
+    "active": N_("已申领，可亮证使用"),
+    "suspended": N_("已锁定，解锁后可使用"),
+    "none": N_("未申领，完成人脸核验后可申领"),
 }
 NOTICES = {
-    "stale": _texts("暂时无法刷新，显示的是此前的数据", "暫時無法重新整理，顯示的是先前的資料",
-                    "Cannot refresh right now: showing earlier data"),
-    "refreshing": _texts("正在更新，显示的是此前的数据", "正在更新，顯示的是先前的資料", "Updating: showing earlier data"),
-    "unavailable": _texts("暂时无法获取，请稍后再试", "暫時無法取得，請稍後再試", "Temporarily unavailable. Try again later."),
-    "locked": _texts("完成实名认证后可查看", "完成實名認證後可查看", "Verify your real-name identity to see this"),
+    "stale": N_("暂时无法刷新，显示的是此前的数据"),
+    "refreshing": N_("正在更新，显示的是此前的数据"),
+    "unavailable": N_("暂时无法获取，请稍后再试"),
+    "locked": N_("完成实名认证后可查看"),
 }
 
 
 def describe_health_code(facts: Facts, language: str) -> str:
-    return pick(COLOURS.get(facts["colour"], COLOURS["green"]), language)
+    return translate(COLOURS.get(facts["colour"], COLOURS["green"]), language)
 
 
 def describe_voucher(facts: Facts, language: str) -> str:
-    return pick(VOUCHER_STATES.get(facts["state"], VOUCHER_STATES["none"]), language)
+    return translate(VOUCHER_STATES.get(facts["state"], VOUCHER_STATES["none"]), language)
 
 
 def describe_social_security(facts: Facts, language: str) -> str:
-    return pick(_texts("养老保险累计缴费 {months} 个月 · 个人账户 {balance}",
-                       "養老保險累計繳費 {months} 個月 · 個人帳戶 {balance}",
-                       "Pension: {months} months paid · account {balance}"),
-                language, months=facts["months_paid"], balance=_yuan(facts["pension_balance"]))
+    return translate(N_("养老保险累计缴费 {months} 个月 · 个人账户 {balance}"),
+                     language, months=facts["months_paid"], balance=_yuan(facts["pension_balance"]))
 
 
 def describe_pension_certification(facts: Facts, language: str) -> str:
     if not facts.get("receiving", True):
-        return pick(_texts("您未领取养老金，无需资格认证", "您未領取養老金，無需資格認證",
-                           "You draw no pension: no check is needed"), language)
+        return translate(N_("您未领取养老金，无需资格认证"), language)
     if facts["certified"]:
-        return pick(_texts("本年度已认证，养老金按时发放", "本年度已認證，養老金按時發放",
-                           "Checked for this year: your pension is paid as usual"), language)
-    return pick(_texts("本年度尚未认证，请在 {due} 前完成刷脸认证", "本年度尚未認證，請在 {due} 前完成刷臉認證",
-                       "Not yet checked this year: do the face check by {due}"), language,
-                due={"en": "31 December"}.get(language, "12月31日"))
+        return translate(N_("本年度已认证，养老金按时发放"), language)
+    return translate(N_("本年度尚未认证，请在 {due} 前完成刷脸认证"), language,
+                     due={"en": "31 December"}.get(language, "12月31日"))
 
 
 def describe_provident_fund(facts: Facts, language: str) -> str:
-    return pick(_texts("账户余额 {balance} · 月缴存 {monthly}", "帳戶餘額 {balance} · 月繳存 {monthly}",
-                       "Balance {balance} · {monthly} a month"),
-                language, balance=_yuan(facts["balance"]), monthly=_yuan(facts["monthly_deposit"]))
+    return translate(N_("账户余额 {balance} · 月缴存 {monthly}"),
+                     language, balance=_yuan(facts["balance"]), monthly=_yuan(facts["monthly_deposit"]))
 
 
 def describe_medical_insurance(facts: Facts, language: str) -> str:
-    return pick(_texts("医保个人账户余额 {balance}", "醫保個人帳戶餘額 {balance}", "Personal medical account {balance}"),
-                language, balance=_yuan(facts["balance"]))
+    return translate(N_("医保个人账户余额 {balance}"),
+                     language, balance=_yuan(facts["balance"]))
 
 
 def describe_traffic_violations(facts: Facts, language: str) -> str:
     if not facts["count"]:
-        return pick(_texts("暂无未处理的交通违法", "暫無未處理的交通違法", "No open traffic violations"), language)
-    return pick(_texts("未处理违法 {count} 条 · 罚款 {fines} · 记 {points} 分",
-                       "未處理違法 {count} 條 · 罰款 {fines} · 記 {points} 分",
-                       "{count} open violation(s) · fines {fines} · {points} points"),
-                language, count=facts["count"], fines=_yuan(facts["fines"]), points=facts["points"])
+        return translate(N_("暂无未处理的交通违法"), language)
+    return translate(N_("未处理违法 {count} 条 · 罚款 {fines} · 记 {points} 分"),
+                     language, count=facts["count"], fines=_yuan(facts["fines"]), points=facts["points"])
 
 
 def describe_utility_bills(facts: Facts, language: str) -> str:
-    names = {"electricity": _texts("电费", "電費", "power"), "water": _texts("水费", "水費", "water"),
-             "gas": _texts("燃气费", "燃氣費", "gas")}
+    names = {"electricity": N_("电费"), "water": N_("水费"), "gas": N_("燃气费")}
     due = [(kind, facts[kind]) for kind in names if facts.get(kind)]
     if not due:
-        return pick(_texts("本月暂无待缴账单", "本月暫無待繳帳單", "Nothing to pay this month"), language)
-    parts = " · ".join(f"{pick(names[kind], language)} {_yuan(amount)}" for kind, amount in due)
-    return pick(_texts("本月待缴 {total}（{parts}）", "本月待繳 {total}（{parts}）", "Due this month {total} ({parts})"),
-                language, total=_yuan(sum(amount for _, amount in due)), parts=parts)
+        return translate(N_("本月暂无待缴账单"), language)
+    parts = " · ".join(f"{translate(names[kind], language)} {_yuan(amount)}" for kind, amount in due)
+    return translate(N_("本月待缴 {total}（{parts}）"),
+                     language, total=_yuan(sum(amount for _, amount in due)), parts=parts)
 
 
 # -- the registry --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class CardType:
-    """One kind of card: its titles, the backend that feeds it, how long a value stays fresh."""
+    """One kind of card: its title (a zh-Hans msgid), the backend that feeds it, how long a value stays fresh."""
 
     type: str
-    titles: Mapping[str, str]
+    heading: str
     backend: str
     ttl: int  # seconds a fetched value is shown without asking the backend again (0: ask every time)
     describe: Describe
@@ -152,7 +137,7 @@ class CardType:
     opens: str | None = None  # the API path of the service behind the card, which the app opens on a tap
 
     def title(self, language: str) -> str:
-        return pick(self.titles, language)
+        return translate(self.heading, language)
 
 
 class CardRegistry:
@@ -176,23 +161,23 @@ class CardRegistry:
 
 REGISTRY = CardRegistry([
     # Our own services: a status read, never stale for long, so asked every time.
-    CardType("health_code", _texts("健康码", "健康碼", "Health code"), "health_code", 0, describe_health_code,
+    CardType("health_code", N_("健康码"), "health_code", 0, describe_health_code,
              opens="/api/v1/health-code"),
-    CardType("id_voucher", _texts("居民身份电子凭证", "居民身分電子憑證", "Digital ID voucher"), "id_voucher", 0,
+    CardType("id_voucher", N_("居民身份电子凭证"), "id_voucher", 0,
              describe_voucher, opens="/api/v1/vouchers/current"),
     # Department records change monthly or less: minutes of freshness spare the departments.
-    CardType("social_security", _texts("社会保险", "社會保險", "Social security"), "social_security", 3600,
+    CardType("social_security", N_("社会保险"), "social_security", 3600,
              describe_social_security, opens="/api/v1/social-insurance"),
-    CardType("pension_certification", _texts("养老金资格认证", "養老金資格認證", "Pension eligibility check"),
+    CardType("pension_certification", N_("养老金资格认证"),
              "pension_certification", 3600, describe_pension_certification,
              opens="/api/v1/social-insurance"),
-    CardType("provident_fund", _texts("住房公积金", "住房公積金", "Housing provident fund"), "provident_fund", 600,
+    CardType("provident_fund", N_("住房公积金"), "provident_fund", 600,
              describe_provident_fund, opens="/api/v1/provident-fund"),
-    CardType("medical_insurance", _texts("医疗保障", "醫療保障", "Medical insurance"), "medical_insurance", 600,
+    CardType("medical_insurance", N_("医疗保障"), "medical_insurance", 600,
              describe_medical_insurance),
-    CardType("traffic_violations", _texts("交通违法", "交通違法", "Traffic violations"), "traffic_violations", 300,
+    CardType("traffic_violations", N_("交通违法"), "traffic_violations", 300,
              describe_traffic_violations, opens="/api/v1/traffic/violations"),
-    CardType("utility_bills", _texts("水电燃气", "水電燃氣", "Utility bills"), "utility_bills", 1800,
+    CardType("utility_bills", N_("水电燃气"), "utility_bills", 1800,
              describe_utility_bills, opens="/api/v1/payables"),
 ])
 
@@ -332,7 +317,7 @@ class HomeCards:
                     breaker: _Breaker, now: float, language: str, refresh_failed: bool = False) -> CardView:
         title = card.title(language)
         if citizen.level < card.min_level:
-            return CardView(card.type, title, pick(NOTICES["locked"], language), "locked", None, opens=card.opens)
+            return CardView(card.type, title, translate(NOTICES["locked"], language), "locked", None, opens=card.opens)
         fresh_for = min(card.ttl, self.settings.cards.max_ttl)  # 0: asked every time, never shown stale while asking
         if stored is not None and now - stored["at"] < fresh_for:
             return await self._view(card, title, stored, "ok", language, citizen.id)
@@ -347,7 +332,7 @@ class HomeCards:
             return await self._view(card, title, fetched, "ok", language, citizen.id)
         if stored is not None:
             return await self._view(card, title, stored, "stale", language, citizen.id)
-        text = pick(NOTICES["unavailable"], language)
+        text = translate(NOTICES["unavailable"], language)
         return CardView(card.type, title, text, "unavailable", None, notice=text, opens=card.opens)
 
     async def _fetch(self, card: CardType, citizen_id: str, breaker: _Breaker, now: float) -> dict[str, Any] | None:
@@ -398,7 +383,7 @@ class HomeCards:
             data = without_settled(card.backend, data, await self._settled_once.run(citizen_id, lambda: settled(citizen_id)))
         return CardView(card.type, title, card.describe(data, language), status,
                         datetime.fromtimestamp(stored["at"], tz=timezone.utc),
-                        notice=pick(NOTICES[notice], language) if status == "stale" else None, opens=card.opens)
+                        notice=translate(NOTICES[notice], language) if status == "stale" else None, opens=card.opens)
 
     # -- calling a backend behind its circuit breaker --------------------------------------------------------
     async def _call(self, name: str, citizen_id: str, breaker: _Breaker, now: float) -> Facts | None:

@@ -75,6 +75,22 @@ async def test_zhang_san_converts_a_green_macao_code_into_a_local_one(client, mo
     assert converted.actor == zhang_san.id and converted.actor_type == "citizen"
 
 
+@pytest.mark.parametrize(("accept", "said", "not_said"), [
+    ("zh-CN", "由澳门的健康码转码，原状态，绿码。", "澳门特别行政区卫生局"),
+    ("zh-TW", "由澳門的健康碼轉碼，原狀態，綠碼。", "澳门特别行政区卫生局"),
+    ("en", "Converted from a code of Macao, status there, Green code.", "澳门"),
+])
+async def test_a_converted_code_is_said_in_the_callers_language(client, mo, zhang_san, accept, said, not_said):
+    reply = await client.post(CONVERSIONS, headers={**zhang_san.headers, "Accept-Language": accept},
+                              json={"code": mo.issue_code("green", "*三", ttl=120).payload, "consent": True})
+
+    assert reply.status_code == 201, reply.text
+    spoken = reply.json()["tts_text"]
+    assert said in spoken and not_said not in spoken and "green" not in spoken
+    # the reason shown keeps the partner's registered name and state, as before
+    assert reply.json()["reasons"][-1]["text"].startswith("由澳门特别行政区卫生局" if accept == "zh-CN" else "")
+
+
 async def test_a_macao_code_bound_to_the_name_in_traditional_characters_converts(client, mo, zhang_san):
     """Macao writes 張三 where our records say 张三: both read ZHANGSAN."""
     reply = await convert(client, zhang_san, mo.issue_code(holder=("張三", "1990-03-07")).payload)

@@ -149,6 +149,27 @@ def test_each_rule_reads_in_plain_words():
                      "首次申请"]
 
 
+def test_a_decision_reads_in_the_readers_language_where_we_made_its_words():
+    rules = approval.check_rules({"all": [
+        {"fact": "age", "op": "in", "value": [60, 65]},
+        {"fact": "identity_level", "op": ">=", "value": 2},
+        {"fact": "holds_licence", "op": "lacks", "value": "social_security_card"},
+        {"fact": "prior_applications", "op": "==", "value": 0, "text": "首次申请"},
+        {"fact": "hpf_withdrawal_rent", "value": "normal"},
+    ]})
+    decision = approval.decide(rules, 1, ELDER)
+    said = {language: [r["text"] for r in approval.decision_in(decision, language)["rules"]]
+            for language in ("zh-Hans", "zh-Hant", "en")}
+    assert said["zh-Hans"] == ["年龄属于60、65周岁", "身份认证等级不低于2级", "未持有有效的电子证照（social_security_card）",
+                               "首次申请", "部门核验：normal"]
+    # the catalogue's own text and the department's words stay as they were written
+    assert said["zh-Hant"] == ["年齡屬於60、65週歲", "身分認證等級不低於2級", "未持有有效的電子證照（social_security_card）",
+                               "首次申请", "部门核验：normal"]
+    assert said["en"] == ["age is one of 60, 65 years", "identity level at least 2",
+                          "Holds no valid e-licence (social_security_card)", "首次申请", "部门核验：normal"]
+    assert approval.decision_in(decision, "zh-Hans") is decision
+
+
 def test_a_department_check_passes_only_as_the_department_answered():
     rules = approval.check_rules({"all": [
         {"fact": "hpf_withdrawal_rent", "value": "normal", "text": "账户正常"},
