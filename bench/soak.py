@@ -218,6 +218,18 @@ def trend(samples: list[dict[str, Any]], key: str, warm_up: float) -> float | No
 
 
 def main(seconds: float = 600.0) -> int:
+    clients, samples, backend_name = soak(seconds)
+    result = summary(clients, samples, seconds, backend_name)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "soak.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    lines = report(result, samples)
+    (RESULTS / "soak.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if result["passed"] else 1
+
+
+def soak(seconds: float) -> tuple[list[Any], list[dict[str, Any]], str]:
+    """Serve, drive the clients and sample the server for `seconds`; the clients' tallies and the samples."""
     port = free_port()
     RESULTS.mkdir(exist_ok=True)
     with backend() as backing, tempfile.TemporaryDirectory() as data_dir:
@@ -232,6 +244,11 @@ def main(seconds: float = 600.0) -> int:
                                      sample(server.pid, env, stop_at, samples))
 
             asyncio.run(both())
+    return clients, samples, "PostgreSQL + Redis" if backing.get("APP_REDIS_URL") else "SQLite"
+
+
+def summary(clients: list[Any], samples: list[dict[str, Any]], seconds: float, backend_name: str) -> dict[str, Any]:
+    """Replies by route and status, and the growth of each sampled figure; passed when nothing unexpected grew."""
     by_route = sum((c.by_route for c in clients), Counter())
     statuses: Counter[int] = Counter()
     for (_, status), n in by_route.items():
@@ -243,27 +260,27 @@ def main(seconds: float = 600.0) -> int:
     warm_up = max(30.0, seconds / 10)
     trends = {k: trend(samples, k, warm_up) for k in ("rss_kb", "fds", "pg_backends", "redis_clients")}
     grew = {k: v for k, v in trends.items() if v is not None and v > GROWTH_LIMIT}
-    result = {"seconds": seconds, "backend": "PostgreSQL + Redis" if backing.get("APP_REDIS_URL") else "SQLite",
-              "requests": sum(statuses.values()), "statuses": dict(sorted(statuses.items())), "unexpected": unexpected,
-              "rate_limited": statuses.get(429, 0), "by_route": replies,
-              "trends_last_over_first_third": trends, "samples": samples, "passed": not unexpected and not grew}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-    lines = [f"# Soak {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {result['backend']} · {seconds:g} s · "
+    return {"seconds": seconds, "backend": backend_name,
+            "requests": sum(statuses.values()), "statuses": dict(sorted(statuses.items())), "unexpected": unexpected,
+            "rate_limited": statuses.get(429, 0), "by_route": replies,
+            "trends_last_over_first_third": trends, "samples": samples, "passed": not unexpected and not grew}
+
+
+def report(result: dict[str, Any], samples: list[dict[str, Any]]) -> list[str]:
+    """The soak's result as the lines of bench/results/soak.md."""
+    lines = [f"# Soak {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {result['backend']} · {result['seconds']:g} s · "
              f"{result['requests']} requests", "",
              f"Replies: {result['statuses']}; rate-limited (429, intended): {result['rate_limited']}; "
-             f"unexpected: {unexpected or 'none'}", "",
+             f"unexpected: {result['unexpected'] or 'none'}", "",
              "| action | replies |", "| --- | --- |",
              *(f"| {route} | {', '.join(f'{n} × {status}' for status, n in counts.items())} |"
-               for route, counts in replies.items()), "",
+               for route, counts in result["by_route"].items()), "",
              "| figure | first sample | last sample | last third / first third |", "| --- | --- | --- | --- |"]
-    for key, value in trends.items():
+    for key, value in result["trends_last_over_first_third"].items():
         if samples and samples[0][key] is not None:
             lines.append(f"| {key} | {samples[0][key]} | {samples[-1][key]} | {value} |")
     lines += ["", f"Result: {'passed' if result['passed'] else 'FAILED'} (growth limit {GROWTH_LIMIT}×)"]
-    (RESULTS / "soak.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0 if result["passed"] else 1
+    return lines
 
 
 if __name__ == "__main__":
