@@ -8,7 +8,8 @@ may import every domain; the core cannot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from sanic import Request, Sanic
@@ -46,6 +47,22 @@ from health_code.interop.trust import PartnerTrustList
 from health_code.risk_areas import RiskAreaService
 from health_code.service import HealthCodeService
 from health_code.venues import VenueService
+
+
+class ShapedReplies:
+    """Reply bodies shaped once and reused, by key; beyond `size` the oldest are dropped."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._bodies: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        return self._bodies.get(key)
+
+    def keep(self, key: tuple[str, str], body: dict[str, Any]) -> None:
+        self._bodies[key] = body
+        if len(self._bodies) > self.size:
+            self._bodies.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +104,9 @@ class Services:
     payments: PaymentService
     readiness: Callable[[], Awaitable[dict[str, str]]]  # each dependency's state, for /readyz
     access_log: AccessLog | None  # none when APP_ACCESS_LOG is off
+    # The hottest route's reply (an issued health code), shaped once per code and language and reused
+    # until the code is replaced; only seconds_left is filled in per request.
+    health_code_replies: ShapedReplies = field(default_factory=lambda: ShapedReplies(4096))
 
 
 def services(request: Request) -> Services:

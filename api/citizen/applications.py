@@ -20,6 +20,7 @@ from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import AppError
 from app.services.applications.service import ApplicationView, MaterialGiven, decision_in, status_text
+from app.services.catalogue import words as catalogue_words
 from app.services.ratings.service import Rating
 from app.services.ratings.service import RatingStats
 from elderly_mode import replies as spoken_replies
@@ -117,11 +118,12 @@ class RatingSummary(BaseModel):
 def application_out(view: ApplicationView, language: str, *, full: bool = True,
                     undo_until: datetime | None = None) -> dict[str, Any]:
     words = status_text(view.status, language)
+    item_name = catalogue_words.text(view.item_name, language)
     body: dict[str, Any] = {
-        "id": view.id, "item_id": view.item_id, "item_name": view.item_name, "status": view.status,
+        "id": view.id, "item_id": view.item_id, "item_name": item_name, "status": view.status,
         "status_text": words, "decision": decision_in(view.decision, language), "materials": view.materials,
         "created_at": rfc3339(view.created_at), "updated_at": rfc3339(view.updated_at),
-        "tts_text": spoken_replies.application(view.item_name, words, rfc3339(view.created_at), rfc3339(undo_until),
+        "tts_text": spoken_replies.application(item_name, words, rfc3339(view.created_at), rfc3339(undo_until),
                                                language),
         "undo_until": rfc3339(undo_until),
     }

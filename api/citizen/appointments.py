@@ -14,7 +14,9 @@ from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.errors import ValidationFailed
+from app.i18n import ZH_HANS
 from app.services.appointments.service import AppointmentView, SlotView
+from app.services.catalogue import words as catalogue_words
 
 bp = audience_blueprint("citizen_appointments", url_prefix="/api/v1", audience="citizen")
 
@@ -50,13 +52,16 @@ class BookingRequest(Strict):
     slot_id: str = Field(min_length=1, max_length=40)
 
 
-def slot_reply(slot: SlotView) -> Slot:
-    return Slot(id=slot.id, item_id=slot.item_id, item_name=slot.item_name, office=slot.office,
+def slot_reply(slot: SlotView, language: str = ZH_HANS) -> Slot:
+    """A slot as the API shows it; the item's name in `language` (clerks read the catalogue's own zh-Hans)."""
+    return Slot(id=slot.id, item_id=slot.item_id, item_name=catalogue_words.text(slot.item_name, language),
+                office=slot.office,
                 starts_at=rfc3339(slot.starts_at), ends_at=rfc3339(slot.ends_at), capacity=slot.capacity, free=slot.free)
 
 
-def appointment_reply(view: AppointmentView) -> AppointmentReply:
-    return AppointmentReply(id=view.id, status=view.status, day=view.day.isoformat(), slot=slot_reply(view.slot),
+def appointment_reply(view: AppointmentView, language: str) -> AppointmentReply:
+    return AppointmentReply(id=view.id, status=view.status, day=view.day.isoformat(),
+                            slot=slot_reply(view.slot, language),
                             created_at=rfc3339(view.created_at))
 
 
@@ -75,7 +80,7 @@ async def open_slots(request: Request) -> HTTPResponse:
     if not item_id:
         raise ValidationFailed([{"field": "item_id", "problem": "missing"}])
     slots = await services(request).appointments.open_slots(item_id, day_arg(request))
-    return reply(SlotList(items=[slot_reply(s) for s in slots]))
+    return reply(SlotList(items=[slot_reply(s, request.ctx.language) for s in slots]))
 
 
 @bp.post("/appointments")
@@ -85,14 +90,14 @@ async def open_slots(request: Request) -> HTTPResponse:
 async def book(request: Request) -> HTTPResponse:
     body = parse_body(request, BookingRequest)
     view = await services(request).appointments.book(request.ctx.citizen_id, body.slot_id)
-    return reply(appointment_reply(view), status=201)
+    return reply(appointment_reply(view, request.ctx.language), status=201)
 
 
 @bp.get("/appointments")
 @documented("My appointments, newest booking first", reply_model=AppointmentList, tag="appointments")
 async def mine(request: Request) -> HTTPResponse:
     views = await services(request).appointments.mine(request.ctx.citizen_id)
-    return reply(AppointmentList(items=[appointment_reply(v) for v in views]))
+    return reply(AppointmentList(items=[appointment_reply(v, request.ctx.language) for v in views]))
 
 
 @bp.put("/appointments/<appointment_id:str>")
@@ -102,7 +107,7 @@ async def mine(request: Request) -> HTTPResponse:
 async def change(request: Request, appointment_id: str) -> HTTPResponse:
     body = parse_body(request, BookingRequest)
     view = await services(request).appointments.change(request.ctx.citizen_id, appointment_id, body.slot_id)
-    return reply(appointment_reply(view))
+    return reply(appointment_reply(view, request.ctx.language))
 
 
 @bp.delete("/appointments/<appointment_id:str>")
@@ -110,4 +115,4 @@ async def change(request: Request, appointment_id: str) -> HTTPResponse:
             reply_model=AppointmentReply, tag="appointments")
 async def cancel(request: Request, appointment_id: str) -> HTTPResponse:
     view = await services(request).appointments.cancel(request.ctx.citizen_id, appointment_id)
-    return reply(appointment_reply(view))
+    return reply(appointment_reply(view, request.ctx.language))

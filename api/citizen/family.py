@@ -225,14 +225,14 @@ async def print_card(request: Request, principal_id: str) -> HTTPResponse:
 async def book(request: Request, principal_id: str) -> HTTPResponse:
     body = parse_body(request, BookingRequest)
     view = await services(request).family.book(request.ctx.citizen_id, principal_id, body.slot_id)
-    return reply(appointment_reply(view), status=201)
+    return reply(appointment_reply(view, request.ctx.language), status=201)
 
 
 @bp.get("/<principal_id:str>/appointments")
 @documented("A family member's appointments", reply_model=AppointmentList, tag="family")
 async def appointments(request: Request, principal_id: str) -> HTTPResponse:
     views = await services(request).family.appointments_of(request.ctx.citizen_id, principal_id)
-    return reply({"items": [appointment_reply(v) for v in views]})
+    return reply({"items": [appointment_reply(v, request.ctx.language) for v in views]})
 
 
 @bp.post("/<principal_id:str>/applications")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import date
 
 from pydantic import BaseModel, Field
@@ -21,10 +20,6 @@ from health_code.service import IssuedCode, colour_text, seconds_left
 
 bp = audience_blueprint("citizen_health_code", url_prefix="/api/v1/health-code", audience="citizen")
 IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
-# The hottest route: the reply of an issued code is shaped once per language and reused until
-# the code is replaced; only seconds_left is filled in per request.
-bp.ctx.replies = OrderedDict()
-REPLY_CACHE_SIZE = 4096
 
 
 class ReasonItem(BaseModel):
@@ -108,7 +103,7 @@ async def health_code(request: Request) -> HTTPResponse:
 def health_code_body(request: Request, code: IssuedCode) -> dict:
     """The JSON reply for an issued code; shaped once per code and language, seconds_left filled per request."""
     language = request.ctx.language
-    shaped = bp.ctx.replies.get((code.payload, language))
+    shaped = services(request).health_code_replies.get((code.payload, language))
     if shaped is None:
         colour_words = colour_text(code.colour, language)
         reasons = reason_items(request, code.reasons)
@@ -119,9 +114,7 @@ def health_code_body(request: Request, code: IssuedCode) -> dict:
             tts_text=spoken_replies.health_code(colour_words, [r.text for r in reasons], expires_at, language),
             status_label=status_label(code.colour, language),
         ).model_dump(mode="json")
-        bp.ctx.replies[(code.payload, language)] = shaped
-        if len(bp.ctx.replies) > REPLY_CACHE_SIZE:
-            bp.ctx.replies.popitem(last=False)
+        services(request).health_code_replies.keep((code.payload, language), shaped)
     return {**shaped, "seconds_left": seconds_left(code, services(request).platform.clock.now())}
 
 

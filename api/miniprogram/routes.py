@@ -26,6 +26,7 @@ from app.accounts.service import SignedIn
 from app.clock import CHINA_TZ, rfc3339
 from app.errors import ValidationFailed
 from app.miniprogram.topics import TOPICS
+from app.services.catalogue import words as catalogue_words
 from app.notifications import service as inbox_service
 from app.payments.service import PaymentView, state_text
 from app.services.appointments.service import AppointmentView
@@ -269,8 +270,8 @@ def local(moment) -> str:
     return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
-def appointment_out(view: AppointmentView) -> AppointmentOut:
-    return AppointmentOut(id=view.id, item=view.slot.item_name, office=view.slot.office, starts_at=local(view.slot.starts_at),
+def appointment_out(view: AppointmentView, language: str) -> AppointmentOut:
+    return AppointmentOut(id=view.id, item=catalogue_words.text(view.slot.item_name, language), office=view.slot.office, starts_at=local(view.slot.starts_at),
                           status=view.status)
 
 
@@ -289,14 +290,15 @@ async def slots(request: Request) -> HTTPResponse:
 @requires_level(LEVEL_REAL_NAME)
 async def book(request: Request) -> HTTPResponse:
     body = parse_body(request, BookIn)
-    return reply(appointment_out(await services(request).appointments.book(request.ctx.citizen_id, body.slot_id)), status=201)
+    return reply(appointment_out(await services(request).appointments.book(request.ctx.citizen_id, body.slot_id),
+                                 request.ctx.language), status=201)
 
 
 @bp.get("/appointments")
 @documented("My appointments", reply_model=AppointmentsOut, tag=TAG)
 async def appointments(request: Request) -> HTTPResponse:
     views = await services(request).appointments.mine(request.ctx.citizen_id)
-    return reply(AppointmentsOut(items=[appointment_out(v) for v in views]))
+    return reply(AppointmentsOut(items=[appointment_out(v, request.ctx.language) for v in views]))
 
 
 class MpApplicationOut(BaseModel):
@@ -371,7 +373,7 @@ async def mp_payment(request: Request, payment_id: str) -> HTTPResponse:
 @documented("My applications (办件), newest first", reply_model=ApplicationsOut, tag=TAG)
 async def applications(request: Request) -> HTTPResponse:
     views = await services(request).applications.mine(request.ctx.citizen_id)
-    return reply(ApplicationsOut(items=[MpApplicationOut(id=v.id, item=v.item_name, status=v.status,
+    return reply(ApplicationsOut(items=[MpApplicationOut(id=v.id, item=catalogue_words.text(v.item_name, request.ctx.language), status=v.status,
                                                          updated_at=rfc3339(v.updated_at)) for v in views]))
 
 

@@ -185,3 +185,19 @@ async def test_messages_and_status_texts_follow_the_language(client, grandma, gr
     assert reply.json()["status_text"] == "Completed"
     message = (await client.get("/api/v1/notifications", headers={**grandma.headers, "Accept-Language": "zh-TW"}))
     assert message.json()["items"][0]["title"] == "申請已秒批通過"
+
+
+async def test_an_application_names_its_item_in_the_readers_language(client, grandma, clock):
+    """A catalogue item's name reads in zh-Hant and English too, spoken text included; an item written
+    after the catalogs were made stays as written."""
+    photo_only = [{"name": "近期免冠照片", "required": True, "licence_type": None}]
+    item = await make_item(clock, name="社会保障卡申领", materials=photo_only)
+    reply = await apply(client, grandma, item.id, **{"Accept-Language": "en-GB"})
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["item_name"] == "Apply for a social security card"
+    assert "Apply for a social security card" in reply.json()["tts_text"]
+    listed = await client.get(APPLICATIONS, headers={**grandma.headers, "Accept-Language": "zh-HK"})
+    assert [a["item_name"] for a in listed.json()["items"]] == ["社會保障卡申領"]
+    unknown = await make_item(clock, name="广州市老年人优待证申领（示例）", materials=photo_only)
+    reply = await apply(client, grandma, unknown.id, **{"Accept-Language": "en"})
+    assert reply.json()["item_name"] == "广州市老年人优待证申领（示例）"

@@ -369,3 +369,18 @@ async def test_booking_and_cancelling_are_confirmed_in_the_inbox(client, sms, st
     box = (await client.get("/api/v1/notifications", headers=citizen.headers)).json()["items"]
     confirmation = next(m for m in box if m["kind"] == "appointment_booked")
     assert "2026-12-03 09:30" in confirmation["body"] and OFFICE in confirmation["body"]
+
+
+async def test_slots_and_bookings_name_a_catalogue_item_in_the_readers_language(client, sms, story, clock):
+    """The clerk publishes in the catalogue's zh-Hans; a reader of English or Traditional Chinese sees their own."""
+    item = await make_item(clock, item_id="gd-hrss-001-sample", name="社会保障卡申领")
+    slot = await publish(client, story[1], item.id, beijing(3, 9))
+    assert slot["item_name"] == "社会保障卡申领"  # the clerk's reply
+    citizen = await verified_citizen(client, sms)
+    english = {**citizen.headers, "Accept-Language": "en"}
+    listed = await client.get("/api/v1/appointment-slots", headers=english, params={"item_id": item.id, "day": "2026-12-03"})
+    assert [s["item_name"] for s in listed.json()["items"]] == ["Apply for a social security card"]
+    booked = await client.post("/api/v1/appointments", headers=english, json={"slot_id": slot["id"]})
+    assert booked.status_code == 201 and booked.json()["slot"]["item_name"] == "Apply for a social security card"
+    mine = await client.get("/api/v1/appointments", headers={**citizen.headers, "Accept-Language": "zh-TW"})
+    assert [a["slot"]["item_name"] for a in mine.json()["items"]] == ["社會保障卡申領"]
