@@ -34,7 +34,7 @@ locales/%.mo: locales/%.po | $(STAMP)
 catalogs: $(CATALOGS:.po=.mo)
 
 i18n-update: $(STAMP)
-	$(BIN)/pybabel extract --no-default-keywords -k N_ --add-location=file --no-wrap \
+	$(BIN)/pybabel extract --no-default-keywords -k N_ -k NC_:1c,2 --add-location=file --no-wrap \
 		--project=gov-app --copyright-holder=gov-app -o locales/messages.pot $(I18N_SOURCES)
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-wrap --previous --ignore-obsolete
 	$(BIN)/python locales/mirror_source.py

@@ -15,7 +15,7 @@ import gettext
 import io
 import logging
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 ZH_HANS = "zh-Hans"
 ZH_HANT = "zh-Hant"
@@ -80,12 +80,27 @@ def N_(message: str) -> str:
     return message
 
 
-def translate(message: str, language: str, **params: object) -> str:
-    """`message` (a zh-Hans msgid) in `language`, with `{name}` placeholders filled.
+class InContext(NamedTuple):
+    """A zh-Hans text said another way in one context (gettext's msgctxt), marked by `NC_`."""
+
+    context: str
+    message: str
+
+
+def NC_(context: str, message: str) -> InContext:
+    """Mark `message` for the catalogs under `context`: the same zh-Hans words translated differently
+    there (`NC_("账户状态", "正常")` is "Active" where a plain `N_("正常")` is "OK"). Say it with `translate`."""
+    return InContext(context, message)
+
+
+def translate(message: str | InContext, language: str, **params: object) -> str:
+    """`message` (a zh-Hans msgid, or one in its context) in `language`, with `{name}` placeholders filled.
 
     A message the language's catalog lacks stays in zh-Hans, as `pick` falls back. A missing
     parameter raises KeyError: a message must never show a raw `{placeholder}`.
     """
+    if isinstance(message, InContext):
+        return catalog(language).pgettext(message.context, message.message).format(**params)
     return catalog(language).gettext(message).format(**params)
 
 

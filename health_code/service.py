@@ -24,6 +24,7 @@ from app.cache import ParsedOnce, cache_lock
 from app.clock import CHINA_TZ
 from app.db import column, placeholders
 from app.errors import AppError, Conflict, Forbidden, Unavailable, ValidationFailed
+from app.i18n import NC_, translate
 from app.security.clients import AuthenticatedClient
 from app.ids import new_id
 from app.notifications.service import notify
@@ -33,13 +34,11 @@ from health_code import codec, render
 from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
 from health_code.rules import COLOUR_RANK, EVIDENCE_KINDS, Evidence, RuleSet, UpheldAppeal, Verdict
 
-# Our colours said on their own ("Your health code is Green"). The catalogs say 绿码/黄码/红码 as "Green code"...
-# (a card's label); a second translation of one msgid needs a gettext context (msgctxt), which the catalogs'
-# extraction does not take, so these stay here.
+# Our colours said on their own ("Your health code is Green"); a plain 绿码 is a card's label, "Green code".
 COLOUR_NAMES = {
-    "green": {"zh-Hans": "绿码", "zh-Hant": "綠碼", "en": "Green"},
-    "yellow": {"zh-Hans": "黄码", "zh-Hant": "黃碼", "en": "Yellow"},
-    "red": {"zh-Hans": "红码", "zh-Hant": "紅碼", "en": "Red"},
+    "green": NC_("健康码颜色", "绿码"),
+    "yellow": NC_("健康码颜色", "黄码"),
+    "red": NC_("健康码颜色", "红码"),
 }
 
 
@@ -695,8 +694,7 @@ def risk_level_during(areas: list[RiskArea], region_code: str, start: datetime, 
 
 
 def colour_text(colour: str, language: str) -> str:
-    names = COLOUR_NAMES[colour]
-    return names.get(language, names["zh-Hans"])
+    return translate(COLOUR_NAMES[colour], language)
 
 
 def seconds_left(code: IssuedCode, now: datetime) -> int:

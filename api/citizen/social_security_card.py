@@ -12,14 +12,12 @@ from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
 from app.departments.social_security_card import Card, CardQr
 from app.errors import ValidationFailed
-from app.i18n import N_, pick, translate
+from app.i18n import N_, NC_, translate
 
 bp = audience_blueprint("citizen_social_security_card", url_prefix="/api/v1/social-security-card", audience="citizen")
 
 # The card's state in the caller's language, beside the department's own words (status_name).
-# "正常" says "OK" in the catalogs (a status label); a card in use says "In use". One zh-Hans word with two
-# translations needs a gettext context (msgctxt), which the catalogs' extraction does not take.
-ACTIVE_STATUS = {"zh-Hans": "正常", "zh-Hant": "正常", "en": "In use"}
+ACTIVE_STATUS = NC_("社保卡状态", "正常")  # "In use": a plain "正常" is a status label's "OK"
 STATUS_TEXT = {"lost": N_("挂失")}
 CAPTION = N_("电子社保卡 · 仅限本人使用")
 
@@ -47,7 +45,7 @@ class SocialSecurityCardQrReply(BaseModel):
 
 def card_view(card: Card, language: str) -> SocialSecurityCardReply:
     if card.status == "active":
-        status_text = pick(ACTIVE_STATUS, language)
+        status_text = translate(ACTIVE_STATUS, language)
     else:
         status_text = translate(STATUS_TEXT[card.status], language) if card.status in STATUS_TEXT else card.status_name
     return SocialSecurityCardReply(

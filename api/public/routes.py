@@ -11,7 +11,7 @@ from api.services import services
 from app.accounts.rules import normalize_phone
 from app.clock import rfc3339
 from app.errors import AppError, envelope
-from app.i18n import ZH_HANS, ZH_HANT, N_, pick, translate
+from app.i18n import ZH_HANS, ZH_HANT, N_, NC_, translate
 from app.integrations import ProviderUnavailable
 
 bp = audience_blueprint("public", url_prefix="", audience="public")
@@ -101,16 +101,14 @@ async def sms_outbox(request: Request) -> HTTPResponse:
 
 
 _FACE_CHECK_DONE = N_("核验已完成，请返回粤省事继续办理。")
-# "人脸核验" says "the face check" in the catalogs (within a sentence); a page title needs a gettext context
-# (msgctxt), which the catalogs' extraction does not take.
-_FACE_CHECK_TITLE = {"zh-Hans": "人脸核验", "zh-Hant": "人臉核驗", "en": "Face check"}
+_FACE_CHECK_TITLE = NC_("页面标题", "人脸核验")  # "Face check": within a sentence it is "the face check"
 
 
 @bp.get("/face-check/done")
 @documented("Where the face provider's page sends the phone back: a page telling the citizen to return to the app "
             "(the verdict is fetched by the app, never taken from this address)", tag="platform")
 async def face_check_done(request: Request) -> HTTPResponse:
-    title, text = pick(_FACE_CHECK_TITLE, request.ctx.language), translate(_FACE_CHECK_DONE, request.ctx.language)
+    title, text = translate(_FACE_CHECK_TITLE, request.ctx.language), translate(_FACE_CHECK_DONE, request.ctx.language)
     lang = {ZH_HANS: "zh-CN", ZH_HANT: "zh-TW"}.get(request.ctx.language, "en")
     page = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width, initial-scale=1"><title>{title}</title></head><body style="font-size:1.4em;'

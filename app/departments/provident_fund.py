@@ -24,7 +24,7 @@ from app.clock import CHINA_TZ
 from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY, OWN,
                                                DepartmentAsker, DepartmentWords, Reader, read_reply, unreadable)
 from app.errors import ValidationFailed
-from app.i18n import N_, ZH_HANS, pick, translate
+from app.i18n import N_, NC_, ZH_HANS, translate
 
 REASONS = ("rent", "purchase", "retirement")  # 租房提取, 购房提取, 退休提取
 FIRST_YEAR = 1990  # the fund centres' records start here
@@ -32,9 +32,7 @@ STATUS_TEXTS: dict[str, str] = {  # zh-Hans msgids; "normal" is said in ACTIVE_S
     "sealed": N_("封存"),
     "none": N_("未开户"),
 }
-# "正常" says "OK" in the catalogs (a status label); an account in good standing says "Active". One zh-Hans
-# word with two translations needs a gettext context (msgctxt), which the catalogs' extraction does not take.
-ACTIVE_STATUS = {"zh-Hans": "正常", "zh-Hant": "正常", "en": "Active"}
+ACTIVE_STATUS = NC_("公积金账户状态", "正常")  # "Active": a plain "正常" is a status label's "OK"
 REASON_TEXTS: dict[str, str] = {
     "rent": N_("租赁住房提取"),
     "purchase": N_("购买自住住房提取"),
@@ -57,7 +55,7 @@ ELIGIBLE_RULE = "eligible"
 
 def status_text(status: str, language: str) -> str:
     """An account's status (正常, 封存, 未开户) in `language`."""
-    return pick(ACTIVE_STATUS, language) if status == "normal" else translate(STATUS_TEXTS[status], language)
+    return translate(ACTIVE_STATUS if status == "normal" else STATUS_TEXTS[status], language)
 
 
 def mask_account_no(account_no: str | None) -> str | None:

@@ -23,7 +23,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from app.errors import AppError, register_messages, registered_messages
-from app.i18n import CATALOG_FOLDERS, EN, LANGUAGES, LOCALES, ZH_HANS, ZH_HANT, compile_po
+from app.i18n import CATALOG_FOLDERS, EN, LANGUAGES, LOCALES, NC_, ZH_HANS, ZH_HANT, compile_po, translate
 from app.server import ERROR_REGISTRIES
 from tests.factories import last_code, new_phone
 
@@ -43,14 +43,25 @@ def po_catalog(path: Path) -> Catalog:
 
 
 @functools.cache
-def marked_messages() -> frozenset[str]:
-    """Every `N_("...")` in the source tree, found the way `make i18n-update` finds them."""
+def marked() -> frozenset[tuple[str | None, str]]:
+    """Every `N_("...")` and `NC_("context", "...")` in the source tree as (context, text), found the way
+    `make i18n-update` finds them."""
     found = set()
     for top in SOURCES:
-        for _, _, message, _, _ in extract_from_dir(ROOT / top, method_map=[("**.py", "python")],
-                                                    keywords={"N_": None}):
-            found.add(message)
+        for _, _, message, _, context in extract_from_dir(ROOT / top, method_map=[("**.py", "python")],
+                                                          keywords={"N_": None, "NC_": ((1, "c"), 2)}):
+            found.add((context, message))
     return frozenset(found)
+
+
+def marked_messages() -> frozenset[str]:
+    """The texts marked without a context."""
+    return frozenset(message for context, message in marked() if context is None)
+
+
+def text_in(catalog: Catalog, context: str | None, message: str) -> str | None:
+    found = catalog.get(message, context=context)
+    return found.string if found and found.string else None
 
 
 def placeholders(text: str) -> set[str]:
@@ -69,8 +80,7 @@ def test_the_marked_messages_are_the_texts_of_every_domain():
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_marked_message_has_its_text_in_the_compiled_catalog(language):
     catalog = compiled(language)
-    lacking = sorted(message for message in marked_messages()
-                     if not (catalog.get(message) and catalog.get(message).string))
+    lacking = sorted(marked_text for marked_text in marked() if not text_in(catalog, *marked_text))
     assert not lacking, f"no {language} text (missing, empty or fuzzy) for: {lacking}"
 
 
@@ -84,16 +94,16 @@ def test_every_registered_code_has_its_message_in_the_compiled_catalog(language)
 
 def test_the_zh_hans_catalog_is_the_source_text_itself():
     catalog = compiled(ZH_HANS)
-    differ = sorted(source for source in marked_messages() if catalog.get(source).string != source)
+    differ = sorted((context, source) for context, source in marked() if text_in(catalog, context, source) != source)
     assert not differ, f"zh_Hans must repeat the msgid (change the text in code instead): {sorted(differ)}"
 
 
 @pytest.mark.parametrize("language", [ZH_HANT, EN])
 def test_a_translation_keeps_the_placeholders_of_its_source(language):
     catalog = compiled(language)
-    wrong = {source: (placeholders(source), placeholders(catalog.get(source).string))
-             for source in marked_messages()
-             if placeholders(source) != placeholders(catalog.get(source).string)}
+    wrong = {source: (placeholders(source), placeholders(text_in(catalog, context, source) or ""))
+             for context, source in marked()
+             if placeholders(source) != placeholders(text_in(catalog, context, source) or "")}
     assert not wrong, f"{language} placeholders differ from the source: {wrong}"
 
 
@@ -103,8 +113,8 @@ def test_a_translation_keeps_the_placeholders_of_its_source(language):
                          + [LOCALES / folder / "LC_MESSAGES" / "messages.po" for folder in CATALOG_FOLDERS.values()],
                          ids=lambda path: str(path.relative_to(LOCALES)))
 def test_a_catalog_holds_exactly_the_marked_messages(path):
-    in_catalog = {message.id for message in po_catalog(path) if message.id}
-    in_code = set(marked_messages())
+    in_catalog = {(message.context, message.id) for message in po_catalog(path) if message.id}
+    in_code = set(marked())
     assert not in_code - in_catalog, f"marked but not in {path.name} (run make i18n-update): {in_code - in_catalog}"
     assert not in_catalog - in_code, f"stale in {path.name}, no code says it (run make i18n-update): {in_catalog - in_code}"
 
@@ -190,3 +200,15 @@ async def test_a_request_without_a_token_is_asked_to_sign_in_in_the_callers_lang
     assert reply.status_code == 401
     assert reply.json()["error"]["code"] == "AUTH_REQUIRED"
     assert reply.json()["error"]["message"] == message
+
+
+@pytest.mark.parametrize("language, plain, in_context", [
+    (ZH_HANS, "正常", "正常"),
+    (ZH_HANT, "正常", "正常"),
+    (EN, "OK", "Active"),
+])
+def test_one_zh_hans_text_may_say_another_thing_in_its_context(language, plain, in_context):
+    """A status label's 正常 is "OK"; a provident-fund account's is "Active" (a gettext msgctxt)."""
+    assert translate("正常", language) == plain
+    assert translate(NC_("公积金账户状态", "正常"), language) == in_context
+    assert translate(NC_("健康码颜色", "绿码"), language) == {ZH_HANS: "绿码", ZH_HANT: "綠碼", EN: "Green"}[language]
