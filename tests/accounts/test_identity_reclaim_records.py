@@ -62,16 +62,12 @@ async def gate_check(client: httpx.AsyncClient, gate: Department, payload: str) 
     return checked.json()
 
 
-async def test_the_owner_gets_the_licences_and_lab_results_of_an_identity_taken_back(
-        client, sms, tencent, clock):
-    number = valid_id_number(region="440103", birth="19780214", sequence="737")
-    tencent.add_person(NAME, number)
-    lab = await make_department(clock, "示例检验所", ["lab"])
-    gate = await make_department(clock, "示例地铁站闸机", ["verifier"])
-    police = await traffic_police(client, clock)
-    landlord_agency = await make_department(clock, "示例房屋租赁服务有限公司", [], audience="relying_party")
-
-    # Someone else's account takes the pair; it declares about itself, then departments record the identity.
+async def someone_else_takes_the_pair(client: httpx.AsyncClient, sms, clock, number: str, lab: Department,
+                                     police: Department, landlord_agency: Department
+                                     ) -> tuple[SignedInCitizen, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Someone else's account takes the pair; it declares about itself, then departments record the identity: a
+    driving licence (which it shares) and a positive test (its code turns red). Returns that account, the licence,
+    the share and its health code."""
     squatter = await sign_in(client, sms, device="别人的手机")
     assert (await take_identity(client, squatter, number)).json() == {"level": 2}
     declared = await client.post(DECLARE, headers=squatter.headers, json={
@@ -85,25 +81,29 @@ async def test_the_owner_gets_the_licences_and_lab_results_of_an_identity_taken_
         [licence["id"]]
     shared = await share(client, squatter, licence["id"])
     assert (await verify(client, landlord_agency, shared["verification_token"]))["valid"] is True
+    return squatter, licence, shared, squatter_code
 
-    # The owner finds the pair taken and takes it back with a face check.
-    owner = await sign_in(client, sms, device="本人手机")
-    taken = await take_identity(client, owner, number)
-    assert taken.status_code == 409 and taken.json()["error"]["code"] == "ID_NUMBER_TAKEN"
-    assert await reclaim(client, tencent, owner, number) == {"level": 3}
 
-    # The owner's wallet holds the licence, and the owner's code shows the lab result.
+async def assert_the_owner_holds_the_licence_and_the_result(client: httpx.AsyncClient, owner: SignedInCitizen,
+                                                            licence: dict[str, Any]) -> None:
+    """The owner's wallet holds the licence, and the owner's code shows the lab result."""
     wallet = (await client.get(LICENCES, headers=owner.headers)).json()["items"]
     assert [item["id"] for item in wallet] == [licence["id"]]
     assert (await client.get(f"{LICENCES}/{licence['id']}", headers=owner.headers)).status_code == 200
     assert (await client.get(CODE, headers=owner.headers)).json()["color"] == "red"
 
-    # The other account, signed in again at level 1, sees neither; its share and its code stop verifying.
-    squatter = await sign_in(client, sms, phone=squatter.phone, device="别人的手机")
+
+async def assert_the_other_account_sees_neither(client: httpx.AsyncClient, squatter: SignedInCitizen,
+                                                licence: dict[str, Any]) -> None:
     assert (await client.get("/api/v1/me", headers=squatter.headers)).json()["level"] == 1
     for path in (LICENCES, f"{LICENCES}/{licence['id']}", CODE):
         refused = await client.get(path, headers=squatter.headers)
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "IDENTITY_LEVEL_REQUIRED", path
+
+
+async def assert_its_share_and_code_stop_verifying(client: httpx.AsyncClient, squatter: SignedInCitizen,
+                                                   landlord_agency: Department, gate: Department,
+                                                   shared: dict[str, Any], squatter_code: dict[str, Any]) -> None:
     after = await verify(client, landlord_agency, shared["verification_token"])
     assert (after["valid"], after["error"]) == (False, "SHARE_WITHDRAWN")
     mine = (await client.get(SHARES, headers=squatter.headers)).json()["items"]
@@ -111,7 +111,10 @@ async def test_the_owner_gets_the_licences_and_lab_results_of_an_identity_taken_
     checked = await gate_check(client, gate, squatter_code["payload"])
     assert (checked["valid"], checked["error"]) == (False, "STATUS_CHANGED")
 
-    # What the other account declared about itself stayed with it; the lab's result went to the owner.
+
+async def assert_evidence_follows_its_source_and_the_moves_are_audited(
+        owner: SignedInCitizen, squatter: SignedInCitizen, lab: Department) -> None:
+    """What the other account declared about itself stayed with it; the lab's result went to the owner."""
     kept = await HealthEvidence.filter(citizen_id=squatter.id).values_list("kind", "source")
     assert kept == [("declaration", "self")]
     moved = await HealthEvidence.filter(citizen_id=owner.id).values_list("kind", "source")
@@ -123,3 +126,28 @@ async def test_the_owner_gets_the_licences_and_lab_results_of_an_identity_taken_
     assert entries["health_evidence_moved"].attributes == {"from": squatter.id, "evidence": 1, "codes_refused": 1}
     assert {entry.subject_id for entry in entries.values()} == {owner.id}
     assert {entry.actor for entry in entries.values()} == {"system"}
+
+
+async def test_the_owner_gets_the_licences_and_lab_results_of_an_identity_taken_back(
+        client, sms, tencent, clock):
+    number = valid_id_number(region="440103", birth="19780214", sequence="737")
+    tencent.add_person(NAME, number)
+    lab = await make_department(clock, "示例检验所", ["lab"])
+    gate = await make_department(clock, "示例地铁站闸机", ["verifier"])
+    police = await traffic_police(client, clock)
+    landlord_agency = await make_department(clock, "示例房屋租赁服务有限公司", [], audience="relying_party")
+    squatter, licence, shared, squatter_code = await someone_else_takes_the_pair(
+        client, sms, clock, number, lab, police, landlord_agency)
+
+    # The owner finds the pair taken and takes it back with a face check.
+    owner = await sign_in(client, sms, device="本人手机")
+    taken = await take_identity(client, owner, number)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "ID_NUMBER_TAKEN"
+    assert await reclaim(client, tencent, owner, number) == {"level": 3}
+    await assert_the_owner_holds_the_licence_and_the_result(client, owner, licence)
+
+    # The other account, signed in again at level 1, sees neither; its share and its code stop verifying.
+    squatter = await sign_in(client, sms, phone=squatter.phone, device="别人的手机")
+    await assert_the_other_account_sees_neither(client, squatter, licence)
+    await assert_its_share_and_code_stop_verifying(client, squatter, landlord_agency, gate, shared, squatter_code)
+    await assert_evidence_follows_its_source_and_the_moves_are_audited(owner, squatter, lab)

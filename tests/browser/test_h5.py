@@ -59,33 +59,25 @@ async def serious_violations(page) -> list[str]:
             for v in result["violations"] if v["impact"] in SERIOUS]
 
 
-async def test_sign_in_and_show_the_health_code_then_switch_on_elderly_mode(app, open_page, live_url, screenshots):
-    page = await open_page()
-    requested: list[str] = []
-    page.on("request", lambda r: requested.append(r.url))
-    phone = new_phone()
-    await sign_in_on_page(page, live_url, phone)
-    await verify_on_page(page)
-
-    # The health code: a drawn QR image, the colour in words, the seconds it has left.
+async def assert_health_code_and_home_cards_shown(page) -> None:
+    """The health code: a drawn QR image, the colour in words, the seconds it has left; then the home cards,
+    health code first, in two columns of normal type."""
     assert await page.locator("#code-image").get_attribute("src") != ""
     assert (await page.locator("#code-image").get_attribute("src")).startswith("blob:")
     assert await page.eval_on_selector("#code-image", "e => e.naturalWidth") >= 200
     assert await page.locator("#code-colour").inner_text() == "绿码"
     assert 0 < int(await page.locator("#code-seconds").inner_text()) <= 180
     assert "未发现风险" in await page.locator("#code-reasons").inner_text()
-    # The home cards, health code first.
     titles = await page.locator("#cards h3").all_inner_texts()
     assert titles[0] == "健康码" and len(titles) >= 3
     assert await style(page, "body", "font-size") == 16
     assert await page.locator("#cards").evaluate("e => getComputedStyle(e).gridTemplateColumns.split(' ').length") == 2
-    await page.screenshot(path=str(screenshots / "h5-normal.png"))
 
-    # 长辈模式: bigger type, taller buttons, black on white, one column; stored for this citizen.
-    await page.get_by_role("switch", name=re.compile("长辈模式")).click()
-    await page.locator("body.elderly").wait_for()
+
+async def assert_elderly_mode_shown(page) -> None:
+    """长辈模式: bigger type, taller buttons, black on white, one column. The sizes follow the service's preset
+    (GET /api/v1/elderly/preset), never below the page's floors."""
     assert await page.get_by_role("switch").get_attribute("aria-checked") == "true"
-    # The sizes follow the service's preset (GET /api/v1/elderly/preset), never below the page's floors.
     await page.wait_for_function("() => document.documentElement.style.getPropertyValue('--elder-touch') !== ''")
     assert await page.evaluate("() => document.documentElement.style.getPropertyValue('--elder-touch')") == "64px"
     assert await style(page, "body", "font-size") >= 18
@@ -95,6 +87,23 @@ async def test_sign_in_and_show_the_health_code_then_switch_on_elderly_mode(app,
     assert await page.locator("#cards").evaluate("e => getComputedStyle(e).gridTemplateColumns.split(' ').length") == 1
     assert await page.eval_on_selector("body", "e => getComputedStyle(e).color") == "rgb(0, 0, 0)"
     assert await page.eval_on_selector(".card", "e => getComputedStyle(e).borderTopWidth") == "3px"
+
+
+async def test_sign_in_and_show_the_health_code_then_switch_on_elderly_mode(app, open_page, live_url, screenshots):
+    page = await open_page()
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    phone = new_phone()
+    await sign_in_on_page(page, live_url, phone)
+    await verify_on_page(page)
+
+    await assert_health_code_and_home_cards_shown(page)
+    await page.screenshot(path=str(screenshots / "h5-normal.png"))
+
+    # 长辈模式, stored for this citizen.
+    await page.get_by_role("switch", name=re.compile("长辈模式")).click()
+    await page.locator("body.elderly").wait_for()
+    await assert_elderly_mode_shown(page)
     await page.get_by_text("已开启长辈模式").wait_for()
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(screenshots / "h5-elderly.png"))

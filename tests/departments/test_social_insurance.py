@@ -203,13 +203,7 @@ async def test_the_department_down_is_503_with_retry_after_and_no_proof_is_kept(
     assert {row.fault for row in await ExchangeMessage.all()} != {None}
 
 
-async def test_a_printed_proof_is_a_page_whose_qr_verifies_with_the_departments_figures(client, sms, app,
-                                                                                       departments_live):
-    citizen, id_number = await verified(client, sms)
-    record = hrss.rights_record(id_number, beijing_today(), {})
-
-    proof = await issued(client, citizen)
-
+async def assert_issued_from_the_record(client, citizen, proof: dict, record: dict) -> None:
     today = datetime.now(timezone.utc).astimezone(CHINA_TZ).date()
     assert proof["record_no"] == record["record_no"] and proof["issued_on"] == record["issued_on"]
     assert date.fromisoformat(proof["valid_until"]) == date.fromordinal(today.toordinal() + 90)
@@ -218,6 +212,10 @@ async def test_a_printed_proof_is_a_page_whose_qr_verifies_with_the_departments_
     assert (proof["state"], proof["status_text"]) == ("valid", "有效")
     listed = await client.get(f"{BASE}/proofs", headers={**citizen.headers, "Accept-Language": "en"})
     assert [(p["id"], p["status_text"]) for p in listed.json()["items"]] == [(proof["id"], "Valid")]
+
+
+async def printed_qr(client, citizen, proof: dict) -> str:
+    """The proof as an A4 page (PNG and PDF); returns the text of the QR printed on it."""
     png = await client.get(proof["png_url"], headers=citizen.headers)
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
@@ -229,8 +227,29 @@ async def test_a_printed_proof_is_a_page_whose_qr_verifies_with_the_departments_
     assert code.text.startswith(PREFIX)
     assert segno.make_qr(code.text, error="q", boost_error=False).version <= 10
     assert qr_version(code.text) <= 10  # as drawn on the page (zxing-cpp's encoder, level Q)
+    return code.text
 
-    check = await client.post(VERIFY, json={"qr": code.text})  # nobody signed in
+
+async def assert_stored_masked_and_the_check_audited(citizen, id_number: str, proof: dict, record: dict) -> None:
+    row = await SocialInsuranceProof.get(id=proof["id"])
+    assert (row.citizen_id, row.record_digest) == (citizen.id, record_digest(record))
+    assert NAME[-1] not in row.holder_enc and id_number[-4:] not in row.holder_enc + row.record_enc
+    [seen] = await AuditEntry.filter(category="access", subject_id=citizen.id)
+    assert (seen.action, seen.purpose) == ("social_insurance_proof_verified", "proof_verification")
+    assert "holder_name_masked" in seen.attributes
+
+
+async def test_a_printed_proof_is_a_page_whose_qr_verifies_with_the_departments_figures(client, sms, app,
+                                                                                       departments_live):
+    citizen, id_number = await verified(client, sms)
+    record = hrss.rights_record(id_number, beijing_today(), {})
+
+    proof = await issued(client, citizen)
+
+    await assert_issued_from_the_record(client, citizen, proof, record)
+    qr = await printed_qr(client, citizen, proof)
+
+    check = await client.post(VERIFY, json={"qr": qr})  # nobody signed in
 
     assert check.status_code == 200, check.text
     assert check.json() == {
@@ -240,12 +259,7 @@ async def test_a_printed_proof_is_a_page_whose_qr_verifies_with_the_departments_
         "valid_until": proof["valid_until"], "pension_months": record["pension"]["months_total"],
         "personal_account_fen": record["pension"]["personal_account_fen"], "issuer": "广东省人力资源和社会保障厅",
         "sample": True}
-    row = await SocialInsuranceProof.get(id=proof["id"])
-    assert (row.citizen_id, row.record_digest) == (citizen.id, record_digest(record))
-    assert NAME[-1] not in row.holder_enc and id_number[-4:] not in row.holder_enc + row.record_enc
-    [seen] = await AuditEntry.filter(category="access", subject_id=citizen.id)
-    assert (seen.action, seen.purpose) == ("social_insurance_proof_verified", "proof_verification")
-    assert "holder_name_masked" in seen.attributes
+    await assert_stored_masked_and_the_check_audited(citizen, id_number, proof, record)
 
 
 async def test_another_citizens_proof_is_not_found(client, sms, departments_live):

@@ -587,6 +587,43 @@ def read_bill(content: bytes) -> tuple[str, list[dict[str, str]], list[str]]:
     return header, rows, [value[1:] for value in totals]
 
 
+def assert_the_payment_line(rows: list[dict[str, str]], fine: str, paid: dict) -> None:
+    (payment,) = [row for row in rows if row["商户订单号"] == fine and row["交易状态"] == "SUCCESS"]
+    assert payment == {
+        "交易时间": bill_time(paid["success_time"]), "公众账号ID": APPID, "商户号": MCHID, "特约商户号": "0", "设备号": "",
+        "微信订单号": paid["transaction_id"], "商户订单号": fine, "用户标识": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+        "交易类型": "JSAPI", "交易状态": "SUCCESS", "付款银行": "OTHERS", "货币种类": "CNY", "应结订单金额": "25.00",
+        "代金券金额": "0.00", "微信退款单号": "0", "商户退款单号": "0", "退款金额": "0.00", "充值券退款金额": "0.00",
+        "退款类型": "", "退款状态": "", "商品名称": "粤省事-交通违法罚款", "商户数据包": "", "手续费": "0.15000",
+        "费率": "0.60%", "订单金额": "25.00", "申请退款金额": "0.00", "费率备注": ""}
+
+
+def assert_the_app_payment_line(rows: list[dict[str, str]], small: str, app_paid: dict) -> None:
+    (app_line,) = [row for row in rows if row["商户订单号"] == small]
+    assert (app_line["公众账号ID"], app_line["交易类型"], app_line["应结订单金额"], app_line["手续费"]) == (
+        APP_APPID, "APP", "1.50", "0.01000")  # 0.9 fen of fee rounds to 1
+    assert app_line["用户标识"] == app_paid["payer"]["openid"] and app_line["用户标识"].startswith("o")
+    assert app_line["商户数据包"] == "区县:越秀"
+
+
+def assert_the_refund_line(rows: list[dict[str, str]], fine: str, paid: dict, refund: dict) -> None:
+    (refund_line,) = [row for row in rows if row["交易状态"] == "REFUND"]
+    assert {k: refund_line[k] for k in ("交易时间", "微信订单号", "商户订单号", "应结订单金额", "微信退款单号", "商户退款单号",
+                                        "退款金额", "退款类型", "退款状态", "手续费", "订单金额", "申请退款金额")} == {
+        "交易时间": bill_time(refund["success_time"]), "微信订单号": paid["transaction_id"], "商户订单号": fine,
+        "应结订单金额": "0.00", "微信退款单号": refund["refund_id"], "商户退款单号": refund["out_refund_no"],
+        "退款金额": "10.00", "退款类型": "ORIGINAL", "退款状态": "SUCCESS", "手续费": "-0.06000", "订单金额": "0.00",
+        "申请退款金额": "10.00"}
+
+
+def assert_downloads_again_unsigned(gateway: Gateway, download_url: str, content: bytes) -> None:
+    downloaded_again = downloaded(gateway, download_url)
+    assert downloaded_again.content == content  # the link answers until it expires
+    for name in ("Wechatpay-Signature", "Wechatpay-Serial", "Wechatpay-Timestamp", "Wechatpay-Nonce"):
+        assert name not in downloaded_again.headers
+    assert downloaded_again.headers["content-type"] == "text/plain; charset=utf-8"
+
+
 def test_a_trade_bill_lists_the_days_payments_and_refunds(gateway: Gateway, control: WeChatPayStandIn,
                                                          receiver: Receiver, standin_url: str) -> None:
     control.next_refunds(delay=0.05)
@@ -605,34 +642,13 @@ def test_a_trade_bill_lists_the_days_payments_and_refunds(gateway: Gateway, cont
     header, rows, totals = read_bill(content)
     assert header == ALL_COLUMNS
 
-    (payment,) = [row for row in rows if row["商户订单号"] == fine and row["交易状态"] == "SUCCESS"]
-    assert payment == {
-        "交易时间": bill_time(paid["success_time"]), "公众账号ID": APPID, "商户号": MCHID, "特约商户号": "0", "设备号": "",
-        "微信订单号": paid["transaction_id"], "商户订单号": fine, "用户标识": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
-        "交易类型": "JSAPI", "交易状态": "SUCCESS", "付款银行": "OTHERS", "货币种类": "CNY", "应结订单金额": "25.00",
-        "代金券金额": "0.00", "微信退款单号": "0", "商户退款单号": "0", "退款金额": "0.00", "充值券退款金额": "0.00",
-        "退款类型": "", "退款状态": "", "商品名称": "粤省事-交通违法罚款", "商户数据包": "", "手续费": "0.15000",
-        "费率": "0.60%", "订单金额": "25.00", "申请退款金额": "0.00", "费率备注": ""}
-    (app_line,) = [row for row in rows if row["商户订单号"] == small]
-    assert (app_line["公众账号ID"], app_line["交易类型"], app_line["应结订单金额"], app_line["手续费"]) == (
-        APP_APPID, "APP", "1.50", "0.01000")  # 0.9 fen of fee rounds to 1
-    assert app_line["用户标识"] == app_paid["payer"]["openid"] and app_line["用户标识"].startswith("o")
-    assert app_line["商户数据包"] == "区县:越秀"
-    (refund_line,) = [row for row in rows if row["交易状态"] == "REFUND"]
-    assert {k: refund_line[k] for k in ("交易时间", "微信订单号", "商户订单号", "应结订单金额", "微信退款单号", "商户退款单号",
-                                        "退款金额", "退款类型", "退款状态", "手续费", "订单金额", "申请退款金额")} == {
-        "交易时间": bill_time(refund["success_time"]), "微信订单号": paid["transaction_id"], "商户订单号": fine,
-        "应结订单金额": "0.00", "微信退款单号": refund["refund_id"], "商户退款单号": refund["out_refund_no"],
-        "退款金额": "10.00", "退款类型": "ORIGINAL", "退款状态": "SUCCESS", "手续费": "-0.06000", "订单金额": "0.00",
-        "申请退款金额": "10.00"}
+    assert_the_payment_line(rows, fine, paid)
+    assert_the_app_payment_line(rows, small, app_paid)
+    assert_the_refund_line(rows, fine, paid, refund)
     assert len(rows) == 3
     assert totals == ["3", "26.50", "10.00", "0.00", "0.10000", "26.50", "10.00"]  # fees 0.15 + 0.01 - 0.06
 
-    downloaded_again = downloaded(gateway, answer["download_url"])
-    assert downloaded_again.content == content  # the link answers until it expires
-    for name in ("Wechatpay-Signature", "Wechatpay-Serial", "Wechatpay-Timestamp", "Wechatpay-Nonce"):
-        assert name not in downloaded_again.headers
-    assert downloaded_again.headers["content-type"] == "text/plain; charset=utf-8"
+    assert_downloads_again_unsigned(gateway, answer["download_url"], content)
 
 
 def test_success_and_refund_bills_have_their_own_columns_and_gzip_hashes_the_bill(

@@ -47,6 +47,58 @@ async def pay_in_mini_program(client, mp: MiniProgramClient, payable: dict, key:
                              json={"reference": payable["reference"], "amount_fen": payable["amount_fen"]})
 
 
+def assert_a_jsapi_order_of_this_mini_program(wechatpay, settings: Settings, payment: dict) -> dict:
+    """A JSAPI order of this mini-program at WeChat Pay, under our payment id."""
+    order = wechatpay.order(payment["id"])
+    assert order["trade_type"] == "JSAPI" and order["appid"] == settings.miniprogram.appid
+    assert order["amount"] == {"total": 20_000, "currency": "CNY"} and order["trade_state"] == "NOTPAY"
+    return order
+
+
+def assert_signed_for_this_mini_program(pay: dict, order: dict, settings: Settings,
+                                        wechatpay_gateway: WeChatPayGateway) -> None:
+    """The mini-program passes request_payment to wx.requestPayment as is; WeChat checks our merchant signature."""
+    assert set(pay) == {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
+    assert pay["appId"] == settings.miniprogram.appid and pay["signType"] == "RSA"
+    assert pay["package"] == f"prepay_id={order['prepay_id']}"
+    merchant = v3.load_private_key(wechatpay_gateway.merchant_key_file.read_bytes()).public_key()
+    signed = v3.signing_message(pay["appId"], pay["timeStamp"], pay["nonceStr"], pay["package"])
+    assert v3.rsa_verify(signed, pay["paySign"], merchant)
+    assert not v3.rsa_verify(signed.replace(pay["appId"].encode(), settings.payments.app_appid.encode()),
+                             pay["paySign"], merchant)  # it pays in this mini-program only
+
+
+async def confirm_in_wechat_and_settle(wechatpay, mp_payer: MiniProgramClient, payment: dict) -> None:
+    """The payer confirms in WeChat: the openid charged is theirs in this mini-program; the notice settles it."""
+    paid = wechatpay.pay(payment["id"])
+    assert paid["payer"] == {"openid": mp_payer.openid}
+
+    async def settled():
+        return (await Payment.get(id=payment["id"])).state == "success"
+
+    await wait_for(settled)
+
+
+async def assert_paid_once_with_its_receipt(client, mp_payer: MiniProgramClient, fine: dict, payment: dict) -> None:
+    shown = await mp_payer.get(f"/payments/{payment['id']}")
+    assert shown["state"] == "success" and shown["state_text"] == "已支付" and shown["request_payment"] is None
+    assert shown["receipt_number"].startswith("GDPR")
+    assert (await Payment.get(id=payment["id"])).channel == "jsapi"
+    assert await PaidReference.filter(reference=fine["reference"]).count() == 1
+    fine_now = next(p for p in (await mp_payer.get("/payables"))["items"] if p["reference"] == fine["reference"])
+    assert fine_now["paid"] is True
+    after = await pay_in_mini_program(client, mp_payer, fine, "mp-tap-0001")  # the same tap, long after
+    assert after.status_code == 200 and after.json()["state"] == "success"
+
+
+async def assert_not_found_for_another_citizen(client, platform_api, payment: dict) -> None:
+    """Another WeChat user, another citizen: not found, as if it did not exist."""
+    other = await in_mini_program(client, platform_api)
+    theirs = await client.get(f"/api/mp/v1/payments/{payment['id']}", headers=other.headers)
+    assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "PAYMENT_NOT_FOUND"
+    assert (await client.get("/api/mp/v1/payments/PAYNOSUCHPAYMENT000000000", headers=other.headers)).status_code == 404
+
+
 async def test_a_citizen_pays_a_fine_in_the_mini_program(client, mp_payer, platform_api, wechatpay, wechatpay_gateway,
                                                         settings):
     payables = (await mp_payer.get("/payables"))["items"]
@@ -58,22 +110,9 @@ async def test_a_citizen_pays_a_fine_in_the_mini_program(client, mp_payer, platf
     payment = created.json()
     assert payment["state"] == "submitted" and payment["state_text"] == "支付中" and payment["amount_fen"] == 20_000
     assert payment["receipt_number"] is None
-
-    # A JSAPI order of this mini-program at WeChat Pay, under our payment id.
-    order = wechatpay.order(payment["id"])
-    assert order["trade_type"] == "JSAPI" and order["appid"] == settings.miniprogram.appid
-    assert order["amount"] == {"total": 20_000, "currency": "CNY"} and order["trade_state"] == "NOTPAY"
-
-    # The mini-program passes request_payment to wx.requestPayment as is; WeChat checks our merchant signature.
+    order = assert_a_jsapi_order_of_this_mini_program(wechatpay, settings, payment)
     pay = payment["request_payment"]
-    assert set(pay) == {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
-    assert pay["appId"] == settings.miniprogram.appid and pay["signType"] == "RSA"
-    assert pay["package"] == f"prepay_id={order['prepay_id']}"
-    merchant = v3.load_private_key(wechatpay_gateway.merchant_key_file.read_bytes()).public_key()
-    signed = v3.signing_message(pay["appId"], pay["timeStamp"], pay["nonceStr"], pay["package"])
-    assert v3.rsa_verify(signed, pay["paySign"], merchant)
-    assert not v3.rsa_verify(signed.replace(pay["appId"].encode(), settings.payments.app_appid.encode()),
-                             pay["paySign"], merchant)  # it pays in this mini-program only
+    assert_signed_for_this_mini_program(pay, order, settings, wechatpay_gateway)
 
     # A double tap: the same payment, the same order.
     again = await pay_in_mini_program(client, mp_payer, fine, "mp-tap-0001")
@@ -81,29 +120,9 @@ async def test_a_citizen_pays_a_fine_in_the_mini_program(client, mp_payer, platf
     assert again.json()["request_payment"]["package"] == pay["package"]
     assert await Payment.filter(reference=fine["reference"]).count() == 1
 
-    # The payer confirms in WeChat: the openid charged is theirs in this mini-program.
-    paid = wechatpay.pay(payment["id"])
-    assert paid["payer"] == {"openid": mp_payer.openid}
-
-    async def settled():
-        return (await Payment.get(id=payment["id"])).state == "success"
-
-    await wait_for(settled)
-    shown = await mp_payer.get(f"/payments/{payment['id']}")
-    assert shown["state"] == "success" and shown["state_text"] == "已支付" and shown["request_payment"] is None
-    assert shown["receipt_number"].startswith("GDPR")
-    assert (await Payment.get(id=payment["id"])).channel == "jsapi"
-    assert await PaidReference.filter(reference=fine["reference"]).count() == 1
-    fine_now = next(p for p in (await mp_payer.get("/payables"))["items"] if p["reference"] == fine["reference"])
-    assert fine_now["paid"] is True
-    after = await pay_in_mini_program(client, mp_payer, fine, "mp-tap-0001")  # the same tap, long after
-    assert after.status_code == 200 and after.json()["state"] == "success"
-
-    # Another WeChat user, another citizen: not found, as if it did not exist.
-    other = await in_mini_program(client, platform_api)
-    theirs = await client.get(f"/api/mp/v1/payments/{payment['id']}", headers=other.headers)
-    assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "PAYMENT_NOT_FOUND"
-    assert (await client.get("/api/mp/v1/payments/PAYNOSUCHPAYMENT000000000", headers=other.headers)).status_code == 404
+    await confirm_in_wechat_and_settle(wechatpay, mp_payer, payment)
+    await assert_paid_once_with_its_receipt(client, mp_payer, fine, payment)
+    await assert_not_found_for_another_citizen(client, platform_api, payment)
 
 
 async def test_paying_in_the_mini_program_needs_real_name_verification(client, platform_api, live_server):  # noqa: F811

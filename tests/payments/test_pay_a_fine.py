@@ -33,25 +33,18 @@ def answers(wechatpay, out_trade_no: str) -> list[dict]:
     return [json.loads(n["attempts"][-1]["answer"]) for n in wechatpay.notices(out_trade_no) if n["delivered"]]
 
 
-async def test_a_citizen_pays_a_fine_in_wechat_and_it_is_paid_exactly_once(client, payer, wechatpay, wechatpay_gateway,
-                                                                         settings):
-    fine = await first_fine(client, payer)
-    assert fine["amount_fen"] == 20_000 and fine["paid"] is False
-
-    created = await start_payment(client, payer, fine)
-    assert created.status_code == 201, created.text
-    payment = created.json()
-    assert payment["state"] == "submitted" and payment["amount_fen"] == 20_000 and payment["currency"] == "CNY"
-
-    # WeChat Pay has an APP order under our payment id, for what is owed, telling its notices to our callback.
+def assert_an_app_order_for_what_is_owed(wechatpay, settings, payment: dict) -> dict:
+    """WeChat Pay has an APP order under our payment id, for what is owed, telling its notices to our callback."""
     order = wechatpay.order(payment["id"])
     assert order["trade_type"] == "APP" and order["trade_state"] == "NOTPAY"
     assert order["appid"] == settings.payments.app_appid and order["mchid"] == settings.payments.merchant_id
     assert order["amount"] == {"total": 20_000, "currency": "CNY"}
     assert order["notify_url"].endswith("/api/provider/v1/payment-notifications")
+    return order
 
-    # The app hands next_step.params to the WeChat open SDK, which checks our merchant signature over them.
-    step = payment["next_step"]
+
+def assert_signed_for_this_order(step: dict, order: dict, settings, wechatpay_gateway) -> None:
+    """The app hands next_step.params to the WeChat open SDK, which checks our merchant signature over them."""
     assert step["type"] == "wechat_app_pay" and step["url"] is None
     params = step["params"]
     assert params["appid"] == settings.payments.app_appid and params["partnerid"] == settings.payments.merchant_id
@@ -61,7 +54,10 @@ async def test_a_citizen_pays_a_fine_in_wechat_and_it_is_paid_exactly_once(clien
     another = v3.signing_message(params["appid"], params["timestamp"], params["noncestr"], "wx-another-order")
     assert not v3.rsa_verify(another, params["sign"], merchant_public_key(wechatpay_gateway))  # it pays this order only
 
-    # The payer pays; WeChat Pay posts the same notice twice (a retry crossing our first answer).
+
+async def pay_with_a_doubled_notice(client, payer, wechatpay, payment: dict) -> None:
+    """The payer pays; WeChat Pay posts the same notice twice (a retry crossing our first answer): one applies it,
+    the other is a duplicate, and the payment shows paid with its receipt."""
     paid = wechatpay.pay(payment["id"], notice="twice")
     assert paid["trade_state"] == "SUCCESS"
 
@@ -75,6 +71,8 @@ async def test_a_citizen_pays_a_fine_in_wechat_and_it_is_paid_exactly_once(clien
     assert mine.json()["next_step"] is None and mine.json()["receipt_number"].startswith("GDPR")
     assert (await Payment.get(id=payment["id"])).provider_order_id == paid["transaction_id"]
 
+
+async def assert_paid_once_and_audited(payer, fine: dict, payment: dict) -> None:
     assert await PaidReference.filter(reference=fine["reference"]).count() == 1
     assert await PaymentEvent.filter(payment_id=payment["id"], to_state="success").count() == 1
     assert await Receipt.filter(payment_id=payment["id"]).count() == 1
@@ -85,6 +83,22 @@ async def test_a_citizen_pays_a_fine_in_wechat_and_it_is_paid_exactly_once(clien
     actions = await AuditEntry.filter(subject_id=payer.id, action__startswith="payment_").values_list("action", flat=True)
     assert actions == ["payment_created", "payment_submitted", "payment_success"]
     assert await AuditEntry.filter(subject_id=payer.id, action="reference_paid").count() == 1
+
+
+async def test_a_citizen_pays_a_fine_in_wechat_and_it_is_paid_exactly_once(client, payer, wechatpay, wechatpay_gateway,
+                                                                         settings):
+    fine = await first_fine(client, payer)
+    assert fine["amount_fen"] == 20_000 and fine["paid"] is False
+
+    created = await start_payment(client, payer, fine)
+    assert created.status_code == 201, created.text
+    payment = created.json()
+    assert payment["state"] == "submitted" and payment["amount_fen"] == 20_000 and payment["currency"] == "CNY"
+    order = assert_an_app_order_for_what_is_owed(wechatpay, settings, payment)
+    assert_signed_for_this_order(payment["next_step"], order, settings, wechatpay_gateway)
+
+    await pay_with_a_doubled_notice(client, payer, wechatpay, payment)
+    await assert_paid_once_and_audited(payer, fine, payment)
 
     payables = (await client.get("/api/v1/payables", headers=payer.headers)).json()["items"]
     assert next(p for p in payables if p["reference"] == fine["reference"])["paid"] is True

@@ -70,14 +70,8 @@ async def test_pays_and_refunds_of_a_day_match_and_refunds_are_counted(client, p
         (len(payments) + 2, len(payments) + 2, 2, whole["amount_fen"] + 1_000)]
 
 
-async def test_an_altered_a_hidden_and_a_strangers_line_open_one_case_each(client, payer, wechatpay, payments_admin):
-    payments = await pay_everything(client, payer, wechatpay)
-    assert len(payments) >= 2
-    altered, hidden = payments[0]["id"], payments[1]["id"]
-    wechatpay.change_bill(alter={altered: 19_900}, hide=[hidden],
-                          add=[{"out_trade_no": "PAYNOTOURS0001", "amount": 5_000, "type": "SUCCESS"}])
-
-    report = await run(client, payments_admin, today())
+def assert_one_case_each(report: dict, payments: list[dict], altered: str, hidden: str) -> dict:
+    """One case per mismatch: the altered amount, the hidden line, the stranger's line. Returns the amount case."""
     found = sorted((c["kind"], c["reference"]) for c in report["discrepancies"])
     assert found == sorted([("amount_mismatch", altered), ("missing_in_statement", hidden),
                             ("missing_in_ours", "PAYNOTOURS0001")])
@@ -88,30 +82,48 @@ async def test_an_altered_a_hidden_and_a_strangers_line_open_one_case_each(clien
         payments[0]["amount_fen"], 19_900, "open")
     stranger = next(c for c in report["discrepancies"] if c["kind"] == "missing_in_ours")
     assert stranger["ours"] is None and stranger["theirs"]["amount_fen"] == 5_000
+    return case
+
+
+async def open_cases(client, admin) -> list[dict]:
+    listed = await client.get("/api/admin/v1/payment-discrepancies", headers=admin.headers(), params={"status": "open"})
+    return listed.json()["items"]
+
+
+async def resolve(client, admin, case_id: str, resolution: str):
+    return await client.post(f"/api/admin/v1/payment-discrepancies/{case_id}/resolution", headers=admin.headers(),
+                             json={"resolution": resolution})
+
+
+async def test_an_altered_a_hidden_and_a_strangers_line_open_one_case_each(client, payer, wechatpay, payments_admin):
+    payments = await pay_everything(client, payer, wechatpay)
+    assert len(payments) >= 2
+    altered, hidden = payments[0]["id"], payments[1]["id"]
+    wechatpay.change_bill(alter={altered: 19_900}, hide=[hidden],
+                          add=[{"out_trade_no": "PAYNOTOURS0001", "amount": 5_000, "type": "SUCCESS"}])
+
+    report = await run(client, payments_admin, today())
+    case = assert_one_case_each(report, payments, altered, hidden)
 
     again = await run(client, payments_admin, today())  # a re-run finds the same cases, it opens none
     assert again["new_cases"] == 0 and len(again["discrepancies"]) == 3
     assert await DiscrepancyCase.all().count() == 3
     assert await ReconciliationRun.filter(statement_date=today()).count() == 2
 
-    listed = await client.get("/api/admin/v1/payment-discrepancies", headers=payments_admin.headers(),
-                              params={"status": "open"})
-    assert len(listed.json()["items"]) == 3
-    resolved = await client.post(f"/api/admin/v1/payment-discrepancies/{case['id']}/resolution",
-                                 headers=payments_admin.headers(), json={"resolution": "渠道更正对账单（示例）"})
+    assert len(await open_cases(client, payments_admin)) == 3
+    resolved = await resolve(client, payments_admin, case["id"], "渠道更正对账单（示例）")
     assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
     assert resolved.json()["resolution"] == "渠道更正对账单（示例）"
-    twice = await client.post(f"/api/admin/v1/payment-discrepancies/{case['id']}/resolution",
-                              headers=payments_admin.headers(), json={"resolution": "再次"})
+    twice = await resolve(client, payments_admin, case["id"], "再次")
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "DISCREPANCY_RESOLVED"
-    open_now = await client.get("/api/admin/v1/payment-discrepancies", headers=payments_admin.headers(),
-                                params={"status": "open"})
-    assert len(open_now.json()["items"]) == 2
+    assert len(await open_cases(client, payments_admin)) == 2
     assert await AuditEntry.filter(action="discrepancy_resolved").count() == 1
+
+
+async def test_a_discrepancy_list_needs_a_known_status_and_an_unknown_case_is_not_found(client, payments_admin):
     bad = await client.get("/api/admin/v1/payment-discrepancies", headers=payments_admin.headers(), params={"status": "x"})
     assert bad.status_code == 422
-    missing = await client.post("/api/admin/v1/payment-discrepancies/dc_nosuch/resolution",
-                                headers=payments_admin.headers(), json={"resolution": "x"})
+    missing = await resolve(client, payments_admin, "dc_nosuch", "x")
     assert missing.status_code == 404
 
 

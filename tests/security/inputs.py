@@ -57,47 +57,70 @@ def valid_example(document: dict[str, Any], schema: dict[str, Any] | None, known
         return None
     if name in known and "enum" not in schema:
         return value_of(known[name])
-    for combinator in ("anyOf", "oneOf"):
-        if combinator in schema:
-            options = [resolve(document, s) for s in schema[combinator]]
-            typed = [s for s in options if s.get("type") != "null"] or options
-            return valid_example(document, typed[0], known, now, name, depth + 1, times)
-    if "allOf" in schema:
-        merged: dict[str, Any] = {}
-        for part in schema["allOf"]:
-            merged.update(resolve(document, part))
-        return valid_example(document, merged, known, now, name, depth + 1, times)
+    combined = combined_schema(document, schema)
+    if combined is not None:
+        return valid_example(document, combined, known, now, name, depth + 1, times)
     if "const" in schema:
         return schema["const"]
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
-        properties = schema.get("properties", {})
-        value = {key: valid_example(document, properties[key], known, now, key, depth + 1, times) for key in properties}
-        extra = schema.get("additionalProperties")
-        if not properties and extra:  # a free-form object (a form, a mapping): one entry
-            keys = resolve(document, schema.get("propertyNames", {})).get("enum") or ["note"]
-            value[keys[0]] = valid_example(document, extra if isinstance(extra, dict) else {"type": "string"}, known,
-                                           now, None, depth + 1, times)
-        return value
+        return object_example(document, schema, known, now, depth, times)
     if kind == "array":
-        count = max(1, schema.get("minItems", 1))
-        if schema.get("maxItems") == 0:
-            count = 0
-        item = valid_example(document, schema.get("items"), known, now, singular(name), depth + 1, times)
-        return [copy.deepcopy(item) for _ in range(count)]
+        return array_example(document, schema, known, now, name, depth, times)
     if kind in ("integer", "number"):
-        low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in schema else 0))
-        value = max(1, low)
-        if "maximum" in schema:
-            value = min(value, schema["maximum"])
-        return value if kind == "integer" else float(value)
+        return number_example(schema, kind)
     if kind == "boolean":
         return True
     if kind == "null":
         return None
     return text_example(schema, now + timedelta(days=1, hours=next(times)))
+
+
+def combined_schema(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The one schema to follow for `anyOf` / `oneOf` (the first that is not null) or `allOf` (all merged); None
+    when `schema` combines nothing."""
+    for combinator in ("anyOf", "oneOf"):
+        if combinator in schema:
+            options = [resolve(document, s) for s in schema[combinator]]
+            typed = [s for s in options if s.get("type") != "null"] or options
+            return typed[0]
+    if "allOf" in schema:
+        merged: dict[str, Any] = {}
+        for part in schema["allOf"]:
+            merged.update(resolve(document, part))
+        return merged
+    return None
+
+
+def object_example(document: dict[str, Any], schema: dict[str, Any], known: dict[str, Any], now: datetime,
+                   depth: int, times: Iterator[int]) -> dict[str, Any]:
+    properties = schema.get("properties", {})
+    value = {key: valid_example(document, properties[key], known, now, key, depth + 1, times) for key in properties}
+    extra = schema.get("additionalProperties")
+    if not properties and extra:  # a free-form object (a form, a mapping): one entry
+        keys = resolve(document, schema.get("propertyNames", {})).get("enum") or ["note"]
+        value[keys[0]] = valid_example(document, extra if isinstance(extra, dict) else {"type": "string"}, known,
+                                       now, None, depth + 1, times)
+    return value
+
+
+def array_example(document: dict[str, Any], schema: dict[str, Any], known: dict[str, Any], now: datetime,
+                  name: str | None, depth: int, times: Iterator[int]) -> list[Any]:
+    count = max(1, schema.get("minItems", 1))
+    if schema.get("maxItems") == 0:
+        count = 0
+    item = valid_example(document, schema.get("items"), known, now, singular(name), depth + 1, times)
+    return [copy.deepcopy(item) for _ in range(count)]
+
+
+def number_example(schema: dict[str, Any], kind: str) -> int | float:
+    low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in schema else 0))
+    value = max(1, low)
+    if "maximum" in schema:
+        value = min(value, schema["maximum"])
+    return value if kind == "integer" else float(value)
 
 
 def singular(name: str | None) -> str | None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -118,6 +120,46 @@ async def assert_owner_unchanged(client, app, world: World, owner_ids: set[str],
     assert (await client.get("/api/v1/me", headers=owner)).status_code == 200  # A's session was not signed out
 
 
+@dataclass
+class Tally:
+    """What B's attempts came to."""
+    leaks: list[str] = field(default_factory=list)
+    attempts: int = 0
+    body_attempts: int = 0
+    stopped: Counter[str] = field(default_factory=Counter)  # body attempts refused before a handler: status and code
+
+
+async def sent_by_b(client, world: World, platform, counters, document, endpoint, value: str, body) -> Any:
+    """B's request with A's `value`; a rate limit B runs up is reset and the request sent again."""
+    attacker = await world.credentials.headers("citizen")  # fresh: a route may sign B out
+    if endpoint.writes:
+        attacker["Idempotency-Key"] = f"authz-{secrets.token_hex(8)}"
+    reply = await call(client, endpoint, attacker, document, value, body=body)
+    if error_code(reply) == "RATE_LIMITED":
+        for key in counters:
+            await platform.cache.delete(key)
+        reply = await call(client, endpoint, attacker, document, value, body=body)
+    return reply
+
+
+def count_and_check(tally: Tally, endpoint, reply, leaf, value: str, sent, owner_ids: set[str]) -> None:
+    """Counts the attempt (and where a body attempt was stopped) and notes anything of A's in the reply."""
+    tally.attempts += 1
+    if leaf is not None:
+        tally.body_attempts += 1
+        code = error_code(reply)
+        if not past_validation(reply.status_code, code, endpoint.audience):
+            tally.stopped[f"{reply.status_code} {code}"] += 1
+    if endpoint.path in OWN_TEXT_ROUTES:
+        assert reply.status_code < 500, reply.text[:200]
+        return
+    where = f"{value!r} at {'.'.join(map(str, leaf))} of {sent}" if leaf is not None else f"body {sent}"
+    # B's own text given back under the name B sent it (a device B names), not a lookup of A's
+    echo = leaf is not None and isinstance(leaf[-1], str) and echoes(reply, leaf[-1], value)
+    tally.leaks += leaks_in(reply, f"{endpoint.method} {endpoint.url(value)} {where}",
+                            owner_ids - {value} if echo else owner_ids)
+
+
 async def test_one_citizen_can_neither_read_nor_change_anothers_data(app, client, world, document, clock, platform,
                                                                      monkeypatch):
     """Path parameters: each of A's ids in every one, with a body the schema accepts. A write without path
@@ -131,8 +173,7 @@ async def test_one_citizen_can_neither_read_nor_change_anothers_data(app, client
     owner_ids, before = await owners_objects(client, app, world)  # after: reading every route is in A's access log
     counters = rate_limit_counters(platform, monkeypatch)
     mark = await audit_mark()
-    leaks, attempts, by_body, body_attempts = [], 0, 0, 0
-    stopped: Counter[str] = Counter()  # body attempts refused before a handler: status and code
+    tally, by_body = Tally(), 0
     for endpoint in endpoints(app, ("citizen",)):
         schema = request_schema(document, endpoint) if endpoint.method in ("POST", "PUT", "PATCH") else None
         body = valid_example(document, schema, known, clock.now()) if schema else None
@@ -142,36 +183,17 @@ async def test_one_citizen_can_neither_read_nor_change_anothers_data(app, client
         by_body += bool(leaves)
         for value in sorted(owner_ids):
             for leaf in leaves or [None]:
-                attacker = await world.credentials.headers("citizen")  # fresh: a route may sign B out
-                if endpoint.writes:
-                    attacker["Idempotency-Key"] = f"authz-{secrets.token_hex(8)}"
                 sent = replaced(body, leaf, value) if leaf is not None else body
-                reply = await call(client, endpoint, attacker, document, value, body=sent)
-                if error_code(reply) == "RATE_LIMITED":
-                    for key in counters:
-                        await platform.cache.delete(key)
-                    reply = await call(client, endpoint, attacker, document, value, body=sent)
-                attempts += 1
-                if leaf is not None:
-                    body_attempts += 1
-                    code = error_code(reply)
-                    if not past_validation(reply.status_code, code, endpoint.audience):
-                        stopped[f"{reply.status_code} {code}"] += 1
-                if endpoint.path in OWN_TEXT_ROUTES:
-                    assert reply.status_code < 500, reply.text[:200]
-                    continue
-                where = f"{value!r} at {'.'.join(map(str, leaf))} of {sent}" if leaf is not None else f"body {sent}"
-                # B's own text given back under the name B sent it (a device B names), not a lookup of A's
-                echo = leaf is not None and isinstance(leaf[-1], str) and echoes(reply, leaf[-1], value)
-                leaks += leaks_in(reply, f"{endpoint.method} {endpoint.url(value)} {where}",
-                                  owner_ids - {value} if echo else owner_ids)
+                reply = await sent_by_b(client, world, platform, counters, document, endpoint, value, sent)
+                count_and_check(tally, endpoint, reply, leaf, value, sent, owner_ids)
+    attempts, body_attempts, stopped = tally.attempts, tally.body_attempts, tally.stopped
     reached = body_attempts - sum(stopped.values())
     print(f"{attempts} attempts by B on {len(owner_ids)} of A's objects; {by_body} routes taking them in the body, "
           f"{reached} of {body_attempts} body attempts ({reached / max(body_attempts, 1):.0%}) past validation; "
           f"stopped: {', '.join(f'{n} {what}' for what, n in stopped.most_common())}")
     assert attempts >= 50 and by_body >= 10, (attempts, by_body)
     assert reached >= BODY_REACHED_SHARE * body_attempts, f"only {reached} of {body_attempts}: {stopped}"
-    assert not leaks, "\n".join(leaks)
+    assert not tally.leaks, "\n".join(tally.leaks)
     await assert_owner_unchanged(client, app, world, owner_ids, before, mark)
 
 

@@ -119,17 +119,20 @@ def prefix(endpoint: Endpoint) -> str:
     return endpoint.path[:PARAM.search(endpoint.path).start()].rstrip("/")
 
 
-async def known_values(client, app, world: World, clock, document: dict) -> dict[str, Any]:
-    """What the world has for a field or parameter name: the caller's own object ids, read back from every
-    GET route of its audience (a `..._id` key in a reply, or the `id` of the first item of the collection a
-    path parameter indexes), and what a real person would type or hold (a phone, an ID number, a device
-    proof signed by the phone's key, a payable's reference and amount)."""
+async def every_get_reply(client, app, world: World) -> dict[str, Any]:
+    """The JSON reply of every GET route without path parameters, by path, as the caller of its audience."""
     replies: dict[str, Any] = {}
     for endpoint in endpoints(app):
         if endpoint.method == "GET" and not endpoint.params:
             reply = await client.get(endpoint.url(), headers=await headers_for(world, endpoint))
             if "json" in reply.headers.get("content-type", ""):
                 replies[endpoint.path] = reply.json()
+    return replies
+
+
+def own_ids_in(replies: dict[str, Any], app, document: dict) -> dict[str, Any]:
+    """The caller's own object ids: a `..._id` key in a reply, or the `id` of the first item of the collection a
+    path parameter indexes."""
     names = {p for e in endpoints(app) for p in e.params} | set(re.findall(r"'([a-z_]+_id)'", str(document)))
     known: dict[str, Any] = {}
     for name in sorted(n for n in names if n.endswith("_id")):
@@ -141,6 +144,16 @@ async def known_values(client, app, world: World, clock, document: dict) -> dict
             found = first(replies.get(prefix(endpoint)), endpoint.params[0]) or first(replies.get(prefix(endpoint)), "id")
             if isinstance(found, str):
                 known[endpoint.params[0]] = found
+    return known
+
+
+async def known_values(client, app, world: World, clock, document: dict) -> dict[str, Any]:
+    """What the world has for a field or parameter name: the caller's own object ids, read back from every
+    GET route of its audience (a `..._id` key in a reply, or the `id` of the first item of the collection a
+    path parameter indexes), and what a real person would type or hold (a phone, an ID number, a device
+    proof signed by the phone's key, a payable's reference and amount)."""
+    replies = await every_get_reply(client, app, world)
+    known = own_ids_in(replies, app, document)
     other = world.other
     payable = (first(replies.get("api/v1/payables"), "items") or [{}])[0]
     known.update({
@@ -264,6 +277,38 @@ def fixed(value: Any, path: Path, fix: Any) -> Any:
     if parent is None or (isinstance(key, int) and len(parent) <= key) or (isinstance(key, str) and key not in parent):
         return value
     return without(value, path) if fix is DROP else replaced(value, path, fix)
+
+
+def inputs_of(op: Operation, leaves: list[Path]) -> list[tuple[str, Any]]:
+    """Every text input of an operation: each string of its body, its query parameters, its path parameters and
+    the headers its handler reads itself."""
+    return [("body", leaf) for leaf in leaves] + [("query", name) for name in op.query] + \
+        [("path", name) for name in op.endpoint.params] + [("header", name) for name in op.headers]
+
+
+def header_routes(ops: list[Operation]) -> list[Operation]:
+    """The first routes of each audience whose baseline passed: where the headers read on every request are
+    attacked."""
+    chosen: dict[str, list[Operation]] = {}
+    for op in ops:
+        if op.passed and len(chosen.setdefault(op.endpoint.audience, [])) < HEADER_ROUTES_PER_AUDIENCE:
+            chosen[op.endpoint.audience].append(op)
+    return [op for group in chosen.values() for op in group]
+
+
+def summary(ops: list[Operation], attacked: dict[tuple[str, str], bool], stopped: Counter[str], *, sent: int,
+            limited: int, reached: int, attacks: int, seconds: float) -> str:
+    """What the walk did, printed for whoever reads the test's output."""
+    passed = sum(attacked.values())
+    share = passed / len(attacked)
+    kinds = {kind: sum(1 for _, where in attacked if where.startswith(kind)) for kind in ("body", "query", "path", "header")}
+    return (f"\n{sent} requests ({limited} sent again after a rate limit), {len(ops)} operations, {len(attacked)} "
+            f"inputs attacked ({', '.join(f'{n} {kind}' for kind, n in kinds.items())}), {passed} ({share:.0%}) around "
+            f"a baseline past validation; {reached} of {attacks} attacks ({reached / attacks:.0%}) reached a handler "
+            f"past validation and the guards; {seconds:.0f} s\nattacks stopped before a handler: "
+            f"{', '.join(f'{n} {what}' for what, n in stopped.most_common())}\nbaselines that did not pass:\n  " +
+            "\n  ".join(f"{op.name} {op.baseline_status} {op.baseline_code} {op.baseline_fields}"
+                         for op in ops if not op.passed))
 
 
 @pytest.fixture
@@ -398,30 +443,26 @@ async def test_injection_strings_in_every_text_input_are_answered_below_500_and_
                 fix = (trial, DROP)
             op.fixes[fix[0]] = fix[1]
 
+    async def attack_input(op: Operation, kind: str, where: str, attack: Any) -> None:
+        if kind == "body":
+            await send(op, f"{attack!r} at {where}", replaced(body_of(op), where, attack), query_of(op))
+        elif kind == "query":
+            await send(op, f"{attack!r} in ?{where}", body_of(op), {**query_of(op), where: attack})
+        elif kind == "path":
+            await send(op, f"{attack!r} in <{where}>", body_of(op), query_of(op), {where: attack})
+        else:  # read by this handler itself (an Idempotency-Key)
+            await send(op, f"{attack!r} in {where}:", body_of(op), query_of(op), headers={where: header(attack)})
+
     ops = operations(app, document)
     for op in ops:
         await baseline(op)
-        leaves = string_leaves(body_of(op))
-        inputs = [("body", leaf) for leaf in leaves] + [("query", name) for name in op.query] + \
-            [("path", name) for name in op.endpoint.params] + [("header", name) for name in op.headers]
-        for kind, where in inputs:
+        for kind, where in inputs_of(op, string_leaves(body_of(op))):
             attacked[(op.name, f"{kind} {where}")] = op.passed
             for attack in [*ATTACKS, *NOSQL_OBJECTS] if kind == "body" else ATTACKS:
-                if kind == "body":
-                    await send(op, f"{attack!r} at {where}", replaced(body_of(op), where, attack), query_of(op))
-                elif kind == "query":
-                    await send(op, f"{attack!r} in ?{where}", body_of(op), {**query_of(op), where: attack})
-                elif kind == "path":
-                    await send(op, f"{attack!r} in <{where}>", body_of(op), query_of(op), {where: attack})
-                else:  # read by this handler itself (an Idempotency-Key)
-                    await send(op, f"{attack!r} in {where}:", body_of(op), query_of(op), headers={where: header(attack)})
+                await attack_input(op, kind, where, attack)
 
     # The headers read on every request: on the first routes of each audience whose baseline passed.
-    chosen: dict[str, list[Operation]] = {}
-    for op in ops:
-        if op.passed and len(chosen.setdefault(op.endpoint.audience, [])) < HEADER_ROUTES_PER_AUDIENCE:
-            chosen[op.endpoint.audience].append(op)
-    for op in [op for group in chosen.values() for op in group]:
+    for op in header_routes(ops):
         for name in EVERY_REQUEST_HEADERS:
             attacked[(op.name, f"header {name}")] = True
             for attack in ATTACKS:
@@ -429,14 +470,8 @@ async def test_injection_strings_in_every_text_input_are_answered_below_500_and_
 
     passed = sum(attacked.values())
     share = passed / len(attacked)
-    kinds = {kind: sum(1 for _, where in attacked if where.startswith(kind)) for kind in ("body", "query", "path", "header")}
-    print(f"\n{sent} requests ({limited} sent again after a rate limit), {len(ops)} operations, {len(attacked)} "
-          f"inputs attacked ({', '.join(f'{n} {kind}' for kind, n in kinds.items())}), {passed} ({share:.0%}) around "
-          f"a baseline past validation; {reached} of {attacks} attacks ({reached / attacks:.0%}) reached a handler "
-          f"past validation and the guards; {time.monotonic() - started_all:.0f} s\nattacks stopped before a handler: "
-          f"{', '.join(f'{n} {what}' for what, n in stopped.most_common())}\nbaselines that did not pass:\n  " +
-          "\n  ".join(f"{op.name} {op.baseline_status} {op.baseline_code} {op.baseline_fields}"
-                      for op in ops if not op.passed))
+    print(summary(ops, attacked, stopped, sent=sent, limited=limited, reached=reached, attacks=attacks,
+                  seconds=time.monotonic() - started_all))
     assert not problems, "\n".join(problems)
     assert len(attacked) >= MIN_INPUTS, len(attacked)
     assert share >= PASSED_SHARE, f"only {passed} of {len(attacked)} inputs were attacked past validation"

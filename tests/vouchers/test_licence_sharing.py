@@ -48,9 +48,7 @@ def reframed(token: str, change) -> str:
     return "GDLS1:" + base45.b45encode(zlib.compress(cose, 9) if packed else cose).decode()
 
 
-async def test_a_watermarked_share_verifies_and_then_fails_once_withdrawn(app, client, clock, zhang_san, licence,
-                                                                          landlord_agency):
-    shared = await share(client, zhang_san, licence["id"], PURPOSE, valid_minutes=30)
+def assert_shared_for_the_purpose(shared: dict, clock) -> None:
     today = clock.now().astimezone(CHINA_TZ).strftime("%Y-%m-%d")
     assert shared["watermark"] == f"仅供 {PURPOSE} 使用 {today}"
     assert shared["state"] == "active" and shared["purpose"] == PURPOSE
@@ -59,15 +57,13 @@ async def test_a_watermarked_share_verifies_and_then_fails_once_withdrawn(app, c
     assert token.startswith("GDLS1:") and "张" not in token and lf.ZHANG_SAN_ID not in token
     assert shared["expires_at"] <= rfc3339(clock.now() + timedelta(minutes=30))
 
-    image = await client.get(shared["image_url"], headers=zhang_san.headers)
-    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
-    assert image.headers["cache-control"] == "private, no-store"
-    assert scan(image.content) == token  # the verifier's scanner reads the token off the image
 
-    # The image is the card with the watermark drawn over all of it; without it the card would differ everywhere.
+async def assert_the_image_is_the_watermarked_card(app, zhang_san, licence: dict, shared: dict, png: bytes) -> None:
+    """The image is the card with the watermark drawn over all of it; without it the card would differ everywhere."""
+    token = shared["verification_token"]
     view = await app.ctx.services.licences.open(zhang_san.id, licence["id"])
     expires = (await LicenceShare.get(id=shared["id"])).expires_at
-    served = PIL.Image.open(io.BytesIO(image.content)).convert("RGB")
+    served = PIL.Image.open(io.BytesIO(png)).convert("RGB")
     marked = PIL.Image.open(io.BytesIO(render_card_png(card_for(view, token, shared["watermark"], expires)))).convert("RGB")
     plain = PIL.Image.open(io.BytesIO(render_card_png(card_for(view, token, None, expires)))).convert("RGB")
     watermark_only = ImageChops.difference(marked, plain).getbbox()
@@ -77,7 +73,10 @@ async def test_a_watermarked_share_verifies_and_then_fails_once_withdrawn(app, c
     assert ImageChops.difference(served, marked).getbbox() is None  # exactly that card
     assert "*三" in [value for _, value in card_for(view, token, None, expires).rows]  # PII masked on the card
 
-    checked = await verify(client, landlord_agency, token)
+
+async def assert_verified_and_logged(client, zhang_san, landlord_agency, shared: dict) -> None:
+    """The agency verifies online; Zhang San sees it in his access log, with the purpose."""
+    checked = await verify(client, landlord_agency, shared["verification_token"])
     assert checked == {"valid": True, "error": None, "message": None, "licence_type": "driving_licence",
                        "licence_type_name": "机动车驾驶证", "issuer": lf.POLICE, "holder_name_masked": "*三",
                        "purpose": PURPOSE, "expires_at": shared["expires_at"], "status": "valid"}
@@ -87,9 +86,9 @@ async def test_a_watermarked_share_verifies_and_then_fails_once_withdrawn(app, c
         ("示例房屋租赁服务有限公司", "relying_party", "licence_verified",
          ["licence_type", "issuer", "holder_name_masked", "status"], PURPOSE)]
 
-    withdrawn = await client.delete(f"{SHARES}/{shared['id']}", headers=zhang_san.headers)
-    assert withdrawn.status_code == 204
-    after = await verify(client, landlord_agency, token)
+
+async def assert_fails_once_withdrawn(client, zhang_san, landlord_agency, shared: dict) -> None:
+    after = await verify(client, landlord_agency, shared["verification_token"])
     assert (after["valid"], after["error"], after["purpose"], after["holder_name_masked"]) == \
         (False, "SHARE_WITHDRAWN", None, None)
     assert after["message"] == "持证人已撤回该证照分享。"
@@ -98,6 +97,24 @@ async def test_a_watermarked_share_verifies_and_then_fails_once_withdrawn(app, c
     mine = (await client.get(SHARES, headers=zhang_san.headers)).json()["items"]
     assert [(s["id"], s["state"], s["verification_token"], s["image_url"]) for s in mine] == \
         [(shared["id"], "withdrawn", None, None)]
+
+
+async def test_a_watermarked_share_verifies_and_then_fails_once_withdrawn(app, client, clock, zhang_san, licence,
+                                                                          landlord_agency):
+    shared = await share(client, zhang_san, licence["id"], PURPOSE, valid_minutes=30)
+    assert_shared_for_the_purpose(shared, clock)
+
+    image = await client.get(shared["image_url"], headers=zhang_san.headers)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.headers["cache-control"] == "private, no-store"
+    assert scan(image.content) == shared["verification_token"]  # the verifier's scanner reads the token off the image
+    await assert_the_image_is_the_watermarked_card(app, zhang_san, licence, shared, image.content)
+
+    await assert_verified_and_logged(client, zhang_san, landlord_agency, shared)
+
+    withdrawn = await client.delete(f"{SHARES}/{shared['id']}", headers=zhang_san.headers)
+    assert withdrawn.status_code == 204
+    await assert_fails_once_withdrawn(client, zhang_san, landlord_agency, shared)
     assert (await client.delete(f"{SHARES}/{shared['id']}", headers=zhang_san.headers)).status_code == 204  # again: same
     assert await AuditEntry.filter(action="licence_share_withdrawn").count() == 1
     assert len((await client.get(ACCESS_LOG, headers=zhang_san.headers)).json()["items"]) == 1  # refusals show nothing

@@ -17,11 +17,9 @@ async def reviewed_item(clock):
     return await make_item(clock, name="广州市居住证签注（示例）", rules=None)
 
 
-async def test_return_correct_approve_complete_and_rate(client, clock, clerk, grandma, grandma_card):
-    item = await reviewed_item(clock)
-    submitted = (await apply(client, grandma, item.id)).json()
-    assert submitted["status"] == "under_review"
-
+async def clerk_lists_and_opens(client, clerk, grandma, submitted: dict) -> None:
+    """The queue shows a masked name and no form; the opened application shows the form and a masked id number,
+    and both readings are in the citizen's access log."""
     queue = await client.get(ADMIN_APPLICATIONS, headers=clerk.headers())
     assert queue.status_code == 200, queue.text
     [listed] = queue.json()["items"]
@@ -38,6 +36,8 @@ async def test_return_correct_approve_complete_and_rate(client, clock, clerk, gr
         ("广州市民政局办件窗口（示例）", "admin", "application_listed")]
     assert "form" in log[0]["attributes"]
 
+
+async def clerk_claims_and_returns(client, clerk, grandma, submitted: dict) -> None:
     claimed = await client.post(f"{ADMIN_APPLICATIONS}/{submitted['id']}/claim", headers=clerk.headers())
     assert claimed.status_code == 200 and claimed.json()["assigned_to"] == clerk.id
 
@@ -46,6 +46,8 @@ async def test_return_correct_approve_complete_and_rate(client, clock, clerk, gr
     message = (await client.get("/api/v1/notifications", headers=grandma.headers)).json()["items"][0]
     assert message["kind"] == "application_returned" and "请补充居住证明" in message["body"]
 
+
+async def citizen_corrects(client, grandma, submitted: dict) -> None:
     corrected = await client.post(f"{APPLICATIONS}/{submitted['id']}/corrections", headers=grandma.headers, json={
         "materials": [{"name": "近期免冠照片", "upload_ref": "upl_1"}, {"name": "居住证明", "upload_ref": "upl_2"}],
         "note": "已补充"})
@@ -53,12 +55,16 @@ async def test_return_correct_approve_complete_and_rate(client, clock, clerk, gr
     assert corrected.json()["status"] == "under_review"
     assert [m["name"] for m in corrected.json()["materials"]] == ["社会保障卡", "近期免冠照片", "居住证明"]
 
+
+async def clerk_approves_and_completes(client, clerk, grandma, submitted: dict) -> None:
     approved = await decide(client, clerk, submitted["id"], "approve")
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert (await rate(client, grandma, submitted["id"], 5)).status_code == 409  # not completed yet
     done = await complete(client, clerk, submitted["id"])
     assert done.status_code == 200 and done.json()["status"] == "completed"
 
+
+async def assert_every_step_told_recorded_and_audited(client, clerk, grandma, submitted: dict) -> None:
     assert await inbox_kinds(client, grandma) == ["application_submitted", "application_returned",
                                                   "application_corrected", "application_approved",
                                                   "application_completed"]
@@ -72,6 +78,18 @@ async def test_return_correct_approve_complete_and_rate(client, clock, clerk, gr
     assert audited[-5:] == [("application_claimed", clerk.id), ("application_returned", clerk.id),
                             ("application_under_review", grandma.id), ("application_approved", clerk.id),
                             ("application_completed", clerk.id)]
+
+
+async def test_return_correct_approve_complete_and_rate(client, clock, clerk, grandma, grandma_card):
+    item = await reviewed_item(clock)
+    submitted = (await apply(client, grandma, item.id)).json()
+    assert submitted["status"] == "under_review"
+
+    await clerk_lists_and_opens(client, clerk, grandma, submitted)
+    await clerk_claims_and_returns(client, clerk, grandma, submitted)
+    await citizen_corrects(client, grandma, submitted)
+    await clerk_approves_and_completes(client, clerk, grandma, submitted)
+    await assert_every_step_told_recorded_and_audited(client, clerk, grandma, submitted)
     assert (await rate(client, grandma, submitted["id"], 4)).status_code == 201
 
 
