@@ -59,8 +59,16 @@ def _existing_file(path: str) -> str:
     return path
 
 
+def _required_web_address(url: str) -> str:
+    if not url:
+        raise ConfigError("must be set: the provider's http(s) address")
+    return _web_address(url)
+
+
 WebAddress = Annotated[str, AfterValidator(_web_address)]
 """An http(s) URL with a host, or empty for "not set"."""
+ProviderAddress = Annotated[str, AfterValidator(_required_web_address)]
+"""An outside party's http(s) URL with a host: the service cannot work without it."""
 ExistingFile = Annotated[str, AfterValidator(_existing_file)]
 """A path to a file that exists, or empty for "not set"."""
 Timeout = Annotated[float, Field(ge=0.1, le=30)]
@@ -125,7 +133,7 @@ class SmsSettings(Group):
     """短信: Tencent Cloud SMS."""
 
     env_prefix = "APP_SMS_"
-    url: WebAddress = "http://127.0.0.1:8300"  # real: https://sms.tencentcloudapi.com
+    url: ProviderAddress = "http://127.0.0.1:8300"  # real: https://sms.tencentcloudapi.com
     sdk_app_id: str = "1400000001"
     sign_name: str = "粤省事示例"
     template_ids: str = ""  # JSON {our template name: provider template id}; unset: the stand-in's ids
@@ -147,7 +155,7 @@ class VoiceSettings(Group):
     """语音验证码: Tencent Cloud VMS, for those who cannot read an SMS."""
 
     env_prefix = "APP_VOICE_"
-    url: WebAddress = "http://127.0.0.1:8300"  # real: https://vms.tencentcloudapi.com
+    url: ProviderAddress = "http://127.0.0.1:8300"  # real: https://vms.tencentcloudapi.com
     sdk_app_id: str = "1400000002"
 
 
@@ -155,7 +163,7 @@ class IdentitySettings(Group):
     """实名核验 by the identity authority (IdCardVerification)."""
 
     env_prefix = "APP_IDENTITY_"
-    url: WebAddress = "http://127.0.0.1:8300"  # real: https://faceid.tencentcloudapi.com
+    url: ProviderAddress = "http://127.0.0.1:8300"  # real: https://faceid.tencentcloudapi.com
     timeout: Timeout = 5.0
     mismatch_daily_limit: int = Field(5, ge=1, le=100)  # name + ID pairs the authority refused, per account and day
 
@@ -164,7 +172,7 @@ class FaceSettings(Group):
     """人脸核身 (DetectAuth)."""
 
     env_prefix = "APP_FACE_"
-    url: WebAddress = "http://127.0.0.1:8300"  # real: https://faceid.tencentcloudapi.com
+    url: ProviderAddress = "http://127.0.0.1:8300"  # real: https://faceid.tencentcloudapi.com
     rule_id: str = "1"  # the DetectAuth RuleId configured at the provider
     redirect_url: str = ""  # where the provider's page sends the phone back; default: APP_ISSUER
     timeout: float = Field(5.0, gt=0, le=30)
@@ -177,7 +185,7 @@ class PushSettings(Group):
     """App push: JPush REST API v3 (one call reaches APNs and the Android vendor channels)."""
 
     env_prefix = "APP_PUSH_"
-    url: WebAddress = "http://127.0.0.1:8310"  # real: https://api.jpush.cn
+    url: ProviderAddress = "http://127.0.0.1:8310"  # real: https://api.jpush.cn
     app_key: str = "standinappkey0000000000"  # the stand-in's; production must set its own
     master_secret: str = Field("standin-master-secret-not-for-production", repr=False)
     timeout: Timeout = 3.0
@@ -385,8 +393,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)
     data_dir: Path = Path("data")
-    database_url: str = ""  # default: SQLite file under data_dir
-    redis_url: str = ""  # default: in-memory cache (one process only)
+    database_url: str = Field("", repr=False)  # default: SQLite file under data_dir; may hold a password
+    redis_url: str = Field("", repr=False)  # default: in-memory cache (one process only); may hold a password
     cache_namespace: str = "gov"
     redis_max_connections: int = Field(64, ge=4, le=10_000)  # per worker; a request waits up to 2 s for one
     cache_near_ttl: float = Field(10.0, ge=0, le=300)  # with Redis: seconds a worker may mirror a hot key (0: off)
@@ -399,23 +407,23 @@ class Settings(BaseSettings):
     # (a map of every route is for integrators, not for everyone on the internet).
     docs: bool | None = None
 
-    security: SecuritySettings = SecuritySettings()
-    accounts: AccountSettings = AccountSettings()
-    tencent: TencentCloudSettings = TencentCloudSettings()
-    sms: SmsSettings = SmsSettings()
-    voice: VoiceSettings = VoiceSettings()
-    identity: IdentitySettings = IdentitySettings()
-    face: FaceSettings = FaceSettings()
-    push: PushSettings = PushSettings()
-    health_code: HealthCodeSettings = HealthCodeSettings()
-    vouchers: VoucherSettings = VoucherSettings()
-    ratings: RatingSettings = RatingSettings()
-    cards: CardSettings = CardSettings()
-    notifications: NotificationSettings = NotificationSettings()
-    elderly: ElderlySettings = ElderlySettings()
-    payments: PaymentSettings = PaymentSettings()
-    miniprogram: MiniProgramSettings = MiniProgramSettings()
-    exchange: ExchangeSettings = ExchangeSettings()
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
+    tencent: TencentCloudSettings = Field(default_factory=TencentCloudSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    face: FaceSettings = Field(default_factory=FaceSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
+    health_code: HealthCodeSettings = Field(default_factory=HealthCodeSettings)
+    vouchers: VoucherSettings = Field(default_factory=VoucherSettings)
+    ratings: RatingSettings = Field(default_factory=RatingSettings)
+    cards: CardSettings = Field(default_factory=CardSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    elderly: ElderlySettings = Field(default_factory=ElderlySettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
+    miniprogram: MiniProgramSettings = Field(default_factory=MiniProgramSettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
 
     def __init__(self, **values: Any) -> None:
         """Build from settings' names (`payment_ttl=900`, as `APP_PAYMENT_TTL`) or groups; ConfigError if unusable."""
@@ -634,7 +642,7 @@ def _expected(problem: ErrorDetails) -> str:
         return bounds
     words = {"int_parsing": "a whole number", "int_from_float": "a whole number", "float_parsing": "a number",
              "bool_parsing": "true or false", "literal_error": str(ctx.get("expected", "")).replace("'", ""),
-             "string_too_short": "set (not empty)", "path_type": "a path"}
+             "string_too_short": "set (not empty)", "path_type": "a path", "string_type": "a text"}
     return words.get(kind, str(problem["msg"]).lower())
 
 
@@ -655,13 +663,13 @@ def _bounds(location: tuple[str | int, ...]) -> str:
     info = _field(location)
     if info is None:
         return ""
-    low = next((getattr(m, key) for m in info.metadata for key in ("ge", "gt") if getattr(m, key, None) is not None),
-               None)
-    high = next((getattr(m, key) for m in info.metadata for key in ("le", "lt") if getattr(m, key, None) is not None),
-                None)
-    if low is not None and high is not None:
-        return f"{low}-{high}"
-    return f"at least {low}" if low is not None else f"at most {high}" if high is not None else ""
+    bound = {key: getattr(m, key) for m in info.metadata for key in ("ge", "gt", "le", "lt")
+             if getattr(m, key, None) is not None}
+    low = f"at least {bound['ge']}" if "ge" in bound else f"above {bound['gt']}" if "gt" in bound else ""
+    high = f"at most {bound['le']}" if "le" in bound else f"below {bound['lt']}" if "lt" in bound else ""
+    if "ge" in bound and "le" in bound:
+        return f"{bound['ge']}-{bound['le']}"
+    return " and ".join(part for part in (low, high) if part)
 
 
 class EnvironmentSource(PydanticBaseSettingsSource):
@@ -672,8 +680,8 @@ class EnvironmentSource(PydanticBaseSettingsSource):
         self.environ = environ
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        raw = self.environ.get(f"APP_{field_name.upper()}")
-        return raw, field_name, False
+        """Not used: `__call__` reads every setting by its variable (pydantic-settings asks this of a source)."""
+        return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}

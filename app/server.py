@@ -201,14 +201,14 @@ def create_app(
         running = services_of(app)  # a test may have swapped the container (another access log)
         if running.access_log is not None:
             running.access_log.flush()
-        await services.cards.close()  # background card refreshes end before the cache and backends close
-        services.health.close()
-        await services.mini_program.close()
-        await services.push.close()
-        await services.payments.close()
-        if services.exchange is not None:
-            await services.exchange.aclose()
-        for adapter in (services.sms, services.identity, services.face, services.sms_outbox):
+        await running.cards.close()  # background card refreshes end before the cache and backends close
+        running.health.close()
+        await running.mini_program.close()
+        await running.push.close()
+        await running.payments.close()
+        if running.exchange is not None:
+            await running.exchange.aclose()
+        for adapter in (running.sms, running.identity, running.face, running.sms_outbox):
             close = getattr(adapter, "close", None)
             if close is not None:
                 await close()

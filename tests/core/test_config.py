@@ -297,3 +297,22 @@ def test_settings_cannot_be_changed_in_place():
     settings = Settings()
     with pytest.raises(ValueError):
         settings.payments.ttl = 60  # type: ignore[misc]
+
+
+def test_connection_passwords_stay_out_of_the_settings_repr():
+    settings = Settings(database_url="postgres://gov:s3cret-pw@db.internal:5432/gov",
+                        redis_url="redis://:s3cret-pw@cache.internal:6379/0")
+    assert "s3cret-pw" not in repr(settings)
+
+
+@pytest.mark.parametrize("name", ["sms_url", "voice_url", "identity_url", "face_url", "push_url"])
+def test_an_outside_party_cannot_be_left_without_an_address(name):
+    with pytest.raises(ConfigError, match=f"APP_{name.upper()} must be set"):
+        Settings(**{name: ""})
+
+
+def test_a_bound_is_worded_as_declared():
+    with pytest.raises(ConfigError, match=r"APP_FACE_PASS_SCORE must be above 0 and at most 1 \(got 0\)"):
+        Settings(face_pass_score=0)
+    with pytest.raises(ConfigError, match=r"APP_WORKERS must be at least 1 \(got 0\)"):
+        Settings(workers=0)

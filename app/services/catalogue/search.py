@@ -297,6 +297,17 @@ def _without_english_filler(terms: list[str]) -> list[str]:
     return telling if english else terms
 
 
+def _matching(items: list[IndexedItem], terms: list[str]) -> list[Hit]:
+    """The items matching every one of `terms`, each with its score."""
+    hits: list[Hit] = []
+    if terms:
+        for item in items:
+            scores = [term_score(term, item) for term in terms]
+            if all(scores):
+                hits.append(Hit(item, sum(scores)))
+    return hits
+
+
 def search(items: Iterable[IndexedItem], query: str, region: str | None = None,
            limit: int = RESULT_LIMIT) -> SearchResult:
     """Items matching every word of `query` (already trimmed and bounded), best first, then most used.
@@ -306,13 +317,10 @@ def search(items: Iterable[IndexedItem], query: str, region: str | None = None,
     """
     visible = [item for item in items if item.visible_in(region)]
     terms = normalise(query).split()[:MAX_TERMS]
+    hits = _matching(visible, terms)
     telling = _without_english_filler(terms)
-    hits: list[Hit] = []
-    if terms:
-        for item in visible:
-            scores = [term_score(term, item) for term in telling]
-            if all(scores):
-                hits.append(Hit(item, sum(scores)))
+    if not hits and telling != terms:  # "apply for a card": its little words, some of them pinyin (an, can), left out
+        hits = _matching(visible, telling)
     # An app function named by exactly the words typed (one of its names) comes first; otherwise it ranks by fit
     # like an item, winning a tie, so a closer 办事 item still outranks it.
     typed = " ".join(terms)

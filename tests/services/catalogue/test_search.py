@@ -216,3 +216,13 @@ async def test_search_replies_hold_only_published_catalogue_fields(client):
 async def test_the_department_services_are_found_by_the_words_people_use(client, query, feature, path):
     top = (await search(client, query))["items"][0]
     assert (top["id"], top["kind"], top["action"]["path"]) == (feature, "feature", path)
+
+
+async def test_pinyin_syllables_that_are_also_english_little_words_still_count(client):
+    """"can ji ren" is 残疾人 typed in pinyin: its "can" is a syllable here, not the English "can"."""
+    spelled = names(await search(client, "can ji ren"))
+    assert "残疾人" in spelled[0], spelled
+    without_can = names(await search(client, "ji ren"))
+    assert set(spelled) < set(without_can), "can was dropped as an English word"
+    english = await search(client, "how can I apply for a social security card", **{})
+    assert english["total"] >= 1  # an English question still finds the card by its telling words
