@@ -342,10 +342,10 @@ class HealthCodeService:
         """A code for a printed card (大字打印卡), for someone without a phone: it lives APP_PRINT_CARD_TTL,
         never past the status's next scheduled change. It is a separate code, audited as printed by
         the citizen or by `proxy_id`, the family member who printed it; the one on screen is not replaced."""
-        now = int(self.platform.clock.timestamp())
         status = await self.status(citizen.id)
+        now = int(self.platform.clock.timestamp())
         expires_at = max(lasting(status, now + self.settings.health_code.print_card_ttl), now + 60)
-        code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at)
+        code = await self._issue(citizen, status.colour, tuple(status.reasons), expires_at, issued_at=now)
         await audit.record_event(self.platform.clock, actor=proxy_id or citizen.id, actor_type="proxy" if proxy_id else "citizen",
                                  action="health_code_printed", subject_id=citizen.id,
                                  attributes={"expires_at": code.expires_at})
@@ -422,8 +422,9 @@ class HealthCodeService:
         return sum(1 for row in live if row.status_changed_to is None)
 
     async def _issue(self, citizen: CitizenSnapshot, colour: str, reasons: tuple[int, ...], expires_at: int,
-                     provenance: codec.Provenance | None = None) -> IssuedCode:
-        now = int(self.platform.clock.timestamp())
+                     provenance: codec.Provenance | None = None, issued_at: int | None = None) -> IssuedCode:
+        """Sign a code; `issued_at` is the moment its lifetime was counted from (default: now)."""
+        now = int(self.platform.clock.timestamp()) if issued_at is None else issued_at
         name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         id_number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
         claims = claims_for_holder(os.urandom(6), colour, reasons, name, id_number, self.settings.health_code.issuer, now,
