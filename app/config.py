@@ -561,6 +561,13 @@ def _at_default(group: Group, field_name: str) -> bool:
     return bool(getattr(group, field_name) == type(group).model_fields[field_name].default)
 
 
+def default_of(name: str) -> Any:
+    """A setting's default by its name (`sms_url`, as `APP_SMS_URL`), read from its declaration."""
+    place = NAMES[name]
+    model: type[BaseModel] = Settings if len(place) == 1 else GROUPS[place[0]]
+    return model.model_fields[place[-1]].default
+
+
 GROUPS: dict[str, type[Group]] = {
     name: info.annotation for name, info in Settings.model_fields.items()
     if isinstance(info.annotation, type) and issubclass(info.annotation, Group)

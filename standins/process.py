@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from app.config import Settings
+from app.config import Settings, default_of
 from app.integrations.payment_providers import wechatpay
 from standins.departments import registration as departments
 from app.file_modes import make_private_dir
@@ -180,7 +180,7 @@ class StandInSpec:
 
 
 def _left_at_default(settings: Settings, name: str) -> bool:
-    return settings.setting(name) in ("", Settings().setting(name))
+    return settings.setting(name) in ("", default_of(name))
 
 
 def _point_urls(names: tuple[str, ...]) -> Point:

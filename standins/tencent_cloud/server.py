@@ -38,7 +38,7 @@ from sanic.response import HTTPResponse
 from sanic.response import html as html_reply
 from sanic.response import text as text_reply
 
-from app.config import Settings
+from app.config import default_of
 from app.integrations.tencent_cloud import AUTHORIZATION, SignatureError, verify
 from standins.faults import Behaviour
 from standins.tencent_cloud import provider
@@ -251,7 +251,7 @@ def _scored(body: dict[str, Any]) -> tuple[bool, float] | None:
 
 def _default(name: str) -> str:
     """A setting as the app would read it (APP_<NAME>), else the Settings default."""
-    return os.environ.get(f"APP_{name.upper()}") or str(Settings().setting(name))
+    return os.environ.get(f"APP_{name.upper()}") or str(default_of(name))
 
 
 def _template_ids_from_env() -> dict[str, str]:

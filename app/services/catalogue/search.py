@@ -9,7 +9,7 @@ Matching is by substring on normalised text, which works for Chinese without a w
 segmenter: a name contains the query (社保卡), or a query's pinyin (shebaoka) or initials
 (sbk) are in a name's or alias's pinyin. An item's name in zh-Hant counts as one more alias
 (社會保障卡); its English name is matched word by word (social security card, licen finds licence),
-leaving out the little words (a, for, the) when a query has others. Words of one synonym group (老年/长辈/老人) stand in
+leaving out the little words (a, for, the) when the whole query matched nothing. Words of one synonym group (老年/长辈/老人) stand in
 for each other. Nothing here builds SQL from the query, so there is nothing to inject.
 """
 
