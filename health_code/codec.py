@@ -32,6 +32,7 @@ generic pieces it is read with, so that `codec.unpack`, `codec.sign_cwt`, ... ke
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
@@ -125,10 +126,16 @@ def reasons_of(encoded: Any) -> tuple[int, ...]:
     if isinstance(encoded, bool):
         raise TypeError("reasons")
     if isinstance(encoded, int):
-        if not 0 <= encoded < 1 << (MAX_REASON_CODE + 1):
-            raise ValueError("reasons")
-        return tuple(code for code in range(MAX_REASON_CODE + 1) if encoded >> code & 1)
+        return _reasons_of_bits(encoded)
     return tuple(map(int, encoded))
+
+
+@functools.lru_cache(maxsize=256)
+def _reasons_of_bits(bits: int) -> tuple[int, ...]:
+    """The reason codes of a bit set; the few sets in use are remembered."""
+    if not 0 <= bits < 1 << (MAX_REASON_CODE + 1):
+        raise ValueError("reasons")
+    return tuple(code for code in range(MAX_REASON_CODE + 1) if bits >> code & 1)
 
 
 def encode_payload(claims: CodeClaims, private_key: ec.EllipticCurvePrivateKey, kid: bytes) -> str:

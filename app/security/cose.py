@@ -49,6 +49,9 @@ _ES256_SIGN = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 ES256_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 # COSE (RFC 8230) fixes the PSS salt length to the digest length.
 _PS256 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
+# What cbor2 decodes a map and an array to (an array inside a tag is a tuple, a map inside it a frozendict).
+_CBOR_MAPS = frozenset({dict, cbor2.frozendict})
+_CBOR_ARRAYS = frozenset({list, tuple})
 _CBOR_ERRORS = (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError)
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -151,12 +154,19 @@ def inflate_if_compressed(data: bytes, limit: int = MAX_INFLATED) -> bytes:
 # -- parsing ------------------------------------------------------------------------------------
 
 def _is_map(value: object) -> TypeGuard[Mapping[Any, Any]]:
-    """A CBOR map: decoded as a dict, so that is asked first (typing's Mapping check costs microseconds)."""
-    return type(value) is dict or isinstance(value, abc.Mapping)
+    """A CBOR map: decoded as a dict, or a cbor2.frozendict inside a tag's array, so those are asked first
+    (the Mapping ABC's check is a Python-level call)."""
+    return type(value) in _CBOR_MAPS or isinstance(value, abc.Mapping)
 
 
 def cbor_item(data: bytes, error: str, *, exact: bool = True) -> Any:
     """One CBOR item (`error` when it is not one); `exact` refuses bytes after it."""
+    if not exact:
+        # cbor2.loads reads the first item and ignores the rest, without a stream and decoder built in Python.
+        try:
+            return cbor2.loads(data)
+        except _CBOR_ERRORS:
+            raise CodeError(error, "not CBOR") from None
     stream = io.BytesIO(data)
     try:
         item = cbor2.CBORDecoder(stream).decode()
@@ -217,7 +227,7 @@ def check_signature(key: Any, alg: Any, protected_raw: bytes, payload: bytes, si
     to_be_signed = sig_structure(protected_raw, payload)
     try:
         if alg == ALG_ES256:
-            if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ES256_CURVES):
+            if not _is_ec_key(key) or not isinstance(key.curve, ES256_CURVES):
                 raise CodeError("UNSUPPORTED_ALGORITHM", "ES256 needs a P-256, P-384 or P-521 key")
             size = (key.curve.key_size + 7) // 8
             if len(signature) != 2 * size:
@@ -256,5 +266,16 @@ def verify_cwt(text: str, find_key: KeyFinder, prefix: str) -> Mapping[Any, Any]
     return claims
 
 
+_EC_KEY_CLASSES: dict[type, bool] = {}
+
+
+def _is_ec_key(key: object) -> bool:
+    """An EC public key, asked of the ABC once per class (its isinstance check is a Python-level call)."""
+    kind = type(key)
+    if kind not in _EC_KEY_CLASSES:
+        _EC_KEY_CLASSES[kind] = isinstance(key, ec.EllipticCurvePublicKey)
+    return _EC_KEY_CLASSES[kind]
+
+
 def _is_array(value: Any) -> bool:
-    return type(value) is list or (isinstance(value, abc.Sequence) and not isinstance(value, (str, bytes, bytearray)))
+    return type(value) in _CBOR_ARRAYS or (isinstance(value, abc.Sequence) and not isinstance(value, (str, bytes, bytearray)))
