@@ -47,7 +47,7 @@ def clean(data: bytes, allowed: list[str], max_pixels: int) -> CleanFile:
     kind = sniff(data)
     if kind is None or kind not in allowed:
         raise AppError("UPLOAD_TYPE_NOT_ALLOWED", status=415,
-                       params={"types": "、".join(TYPE_WORDS[k] for k in allowed)}, extra={"allowed": allowed})
+                       params={"types": "/".join(TYPE_WORDS[k] for k in allowed)}, extra={"allowed": allowed})
     if kind == "pdf":
         if b"%%EOF" not in data[-1024:]:
             raise AppError("UPLOAD_UNREADABLE", status=415)
