@@ -5,7 +5,6 @@ temporary folder, one access key, and the uploads bucket made. Nothing of it lis
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -100,7 +99,7 @@ def start_s3_server(folder: Path, timeout: float = 60.0) -> S3Server:
     server = S3Server(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY, BUCKET, REGION, process, folder)
     try:
         _wait_ready(server, timeout)
-        asyncio.run(_make_bucket(server, time.monotonic() + timeout))
+        _make_bucket(server, time.monotonic() + timeout)
     except BaseException:
         server.stop()
         raise
@@ -123,22 +122,26 @@ def _wait_ready(server: S3Server, timeout: float) -> None:
     raise TimeoutError(f"SeaweedFS's S3 gateway did not answer within {timeout} s")
 
 
-async def _make_bucket(server: S3Server, deadline: float) -> None:
-    """The bucket, made once the gateway has found its filer (it answers 5xx until then)."""
-    from aiobotocore.session import get_session
+def _make_bucket(server: S3Server, deadline: float) -> None:
+    """The bucket, made once the gateway has found its filer (it answers 5xx until then). Plain botocore, so
+    that this works whether or not an event loop is running (a session fixture first asked for by async code)."""
+    import botocore.session
 
-    async with get_session().create_client(
-            "s3", endpoint_url=server.endpoint, region_name=server.region, aws_access_key_id=server.access_key,
-            aws_secret_access_key=server.secret_key) as client:
+    client = botocore.session.get_session().create_client(
+        "s3", endpoint_url=server.endpoint, region_name=server.region, aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key)
+    try:
         while True:
             try:
-                await client.create_bucket(Bucket=server.bucket)
-                await client.head_bucket(Bucket=server.bucket)
+                client.create_bucket(Bucket=server.bucket)
+                client.head_bucket(Bucket=server.bucket)
                 return
             except Exception:
                 if time.monotonic() > deadline:
                     raise
-                await asyncio.sleep(0.3)
+                time.sleep(0.3)
+    finally:
+        client.close()
 
 
 async def stored_objects(server: S3Server, prefix: str = "") -> dict[str, bytes]:

@@ -29,11 +29,12 @@ def storage_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, settings: Settings, storage_kind: str) -> Settings:
     """The app's settings with the storage of this run (and a test's own `upload_settings` marker)."""
-    marker = request.node.get_closest_marker("upload_settings")
-    changes = dict(marker.kwargs) if marker else {}
+    changes: dict[str, object] = {}
     if storage_kind == "s3":
         server = request.getfixturevalue("s3_server")
         changes.update(server.settings(), s3_prefix=f"t-{secrets.token_hex(6)}")
+    marker = request.node.get_closest_marker("upload_settings")
+    changes.update(marker.kwargs if marker else {})
     return settings.with_(**changes) if changes else settings
 
 

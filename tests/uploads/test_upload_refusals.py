@@ -4,6 +4,7 @@ JPEG, PNG or PDF whatever its name says (415), broken, empty, several at once, t
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -127,3 +128,12 @@ async def test_uploads_are_limited_per_citizen_and_hour(client, grandma, young):
     assert error_code(third) == "RATE_LIMITED"
     assert (await upload(client, young)).status_code == 201  # another citizen has her own allowance
     assert await Upload.filter(citizen_id=grandma.id).count() == 2
+
+
+@pytest.mark.upload_settings(s3_endpoint="http://127.0.0.1:9", s3_timeout=1)  # nothing listens there
+async def test_a_store_that_cannot_take_the_file_is_503_and_nothing_is_kept(client, grandma, settings, storage_kind):
+    if storage_kind == "local":
+        (Path(settings.data_dir) / "uploads").write_bytes(b"")  # a file where the folder should be: no disk to write
+    reply = await upload(client, grandma)
+    assert reply.status_code == 503 and error_code(reply) == "UPLOAD_STORAGE_UNAVAILABLE"
+    assert await Upload.all().count() == 0
