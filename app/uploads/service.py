@@ -9,9 +9,10 @@ What other domains use (this module is the uploads domain's interface):
 - `UploadService.attach(citizen_id, upload_ids, owner_kind, owner_id, using_db=None)`: the same checks, then
   the uploads belong to that owner (an application, a 12345 ticket) and no longer expire; pass the owner's
   transaction as `using_db` so both are stored or neither. Raises as `usable` does.
-- `UploadService.read_for_clerk(upload_id, clerk, owner_kind=, owner_id=, purpose=)`: the decrypted file
-  attached to that owner (404 UPLOAD_NOT_FOUND otherwise), with an entry in the citizen's access log. The
-  owning domain first checks that the clerk may see the owner (its department's application).
+- `UploadService.read_for_clerk(upload_id, clerk, owner_kind=, owner_id=, purpose=, citizen_id=None)`: the
+  decrypted file attached to that owner (404 UPLOAD_NOT_FOUND otherwise), with an entry in the access log of
+  `citizen_id` (whose the owner is; the uploader by default). The owning domain first checks that the clerk
+  may see the owner (its department's application).
 
 An upload is checked before it is kept: at most APP_UPLOAD_MAX_BYTES (413), of a type sniffed from its bytes
 among APP_UPLOAD_ALLOWED_TYPES (415); images are re-encoded without metadata (app/uploads/files.py). It is
@@ -168,13 +169,15 @@ class UploadService:
 
     # -- clerks --------------------------------------------------------------------------------
     async def read_for_clerk(self, upload_id: str, clerk: AuthenticatedClient, *, owner_kind: str, owner_id: str,
-                             purpose: str) -> UploadedFile:
-        """The decrypted file attached to the owner, and the citizen's access log says who looked and why."""
+                             purpose: str, citizen_id: str | None = None) -> UploadedFile:
+        """The decrypted file attached to the owner, and the access log of `citizen_id` (whose the owner is; the
+        uploader by default: a family proxy uploads for the one they act for) says who looked and why."""
         row = await Upload.get_or_none(id=upload_id, owner_kind=owner_kind, owner_id=owner_id)
         if row is None:
             raise NotFound("UPLOAD_NOT_FOUND")
         content = await self._content(row)
-        await audit.record_access(self.platform.clock, citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin",
+        await audit.record_access(self.platform.clock, citizen_id=citizen_id or row.citizen_id, actor=clerk.name,
+                                  actor_type="admin",
                                   action="material_viewed", attributes=[f"material_{row.kind}"], purpose=purpose)
         return UploadedFile(info_of(row), content)
 
