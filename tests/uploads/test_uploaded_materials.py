@@ -37,9 +37,9 @@ async def test_an_upload_named_as_a_material_lives_with_the_application(client, 
     assert (row.owner_kind, row.owner_id) == ("application", reply.json()["id"])
 
 
-async def test_someone_elses_or_an_unknown_upload_is_404_and_nothing_is_stored(client, grandma, young, grandma_card,
-                                                                               clock):
-    item = await reviewed_item(clock)
+async def test_someone_elses_or_an_unknown_upload_is_404_and_nothing_is_stored(client, grandma, young, clock):
+    item = await make_item(clock, name="广州市居住证申领（示例）", rules=None,
+                           materials=[{"name": PHOTO, "required": True, "licence_type": None}])
     hers = await uploaded(client, grandma)
 
     for ref in (hers, "not-a-real-file", "upl_" + "A" * 22):
