@@ -71,8 +71,8 @@ async def body_within(request: Request, most: int) -> bytes:
         services(request).uploads.refuse_oversize(int(declared))
     chunks: list[bytes] = []
     size = 0
-    assert request.stream is not None
-    while (chunk := await request.stream.read()) is not None:
+    stream: Any = request.stream  # HTTP/1.1's Http or the ASGI transport: both read the body a chunk at a time
+    while (chunk := await stream.read()) is not None:
         size += len(chunk)
         if size > most:
             services(request).uploads.refuse_oversize(size)
@@ -85,7 +85,7 @@ def file_of(request: Request, body: bytes) -> bytes:
     if not request.content_type.startswith("multipart/form-data"):
         return body
     request.body = body
-    parts = [part for files in request.files.values() for part in files]
+    parts = [part for files in (request.files or {}).values() for part in files]
     if not parts:
         raise AppError("UPLOAD_EMPTY", status=400)
     if len(parts) > 1:
