@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sanic import Request
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
 from api.http import audience_blueprint, documented, reply
 from api.services import services
@@ -50,6 +51,10 @@ def upload_out(info: UploadInfo) -> dict[str, Any]:
                 "UPLOAD_TOO_LARGE. Images are re-encoded: EXIF (GPS location included) and other metadata are "
                 "not kept. It is stored encrypted, usable as a material of your own applications, and deleted "
                 "at expires_at unless an application uses it by then.")
+@openapi.body({"multipart/form-data": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}},
+               "application/octet-stream": {"type": "string", "format": "binary"}},
+              description="One file: a form part (any field name), or the file itself as the body")
 async def upload(request: Request) -> HTTPResponse:
     uploads = services(request).uploads
     data = file_of(request, await body_within(request, uploads.settings.max_bytes + MULTIPART_ALLOWANCE))
