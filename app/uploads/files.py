@@ -24,6 +24,8 @@ SIGNATURES: tuple[tuple[str, bytes, str], ...] = (
 CONTENT_TYPES = {kind: content_type for kind, _, content_type in SIGNATURES}
 TYPE_WORDS = {"jpeg": "JPEG", "png": "PNG", "pdf": "PDF"}
 JPEG_QUALITY = 90
+# What Pillow calls each kind: many phones write MPO (a JPEG with a second, depth or preview, image after it).
+PILLOW_FORMATS = {"jpeg": ("JPEG", "MPO"), "png": ("PNG",)}
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ def _reencoded(data: bytes, kind: str, max_pixels: int) -> bytes:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as opened:
-                if opened.format != kind.upper() or getattr(opened, "n_frames", 1) != 1:
+                if opened.format not in PILLOW_FORMATS[kind]:
                     raise AppError("UPLOAD_UNREADABLE", status=415)
+                opened.seek(0)  # the picture itself: the first frame of a phone's MPO or an animated PNG
                 width, height = opened.size
                 if width * height > max_pixels:
                     raise AppError("UPLOAD_TOO_LARGE", status=413, params={"megapixels": max_pixels // 1_000_000},
@@ -84,7 +87,8 @@ def _encoded(image: Image.Image, kind: str) -> bytes:
         image = image.convert("RGBA")
     else:
         image = image.copy()
-    image.info = {}
+    transparency = image.info.get("transparency")  # a palette image's transparent colour is pixels, not metadata
+    image.info = {} if transparency is None else {"transparency": transparency}
     out = io.BytesIO()
     if kind == "jpeg":
         image.save(out, "JPEG", quality=JPEG_QUALITY)

@@ -14,8 +14,8 @@ from PIL import Image
 from app.clock import rfc3339
 from app.uploads.models import Upload
 from tests.services.service_factory import error_code
-from tests.uploads.upload_factory import (CAMERA, UPLOADS, exif_of, gps_of, photo_with_location, scanned_png,
-                                          small_pdf, upload)
+from tests.uploads.upload_factory import (CAMERA, UPLOADS, exif_of, gps_of, phone_mpo_with_location, photo_with_location,
+                                          scanned_png, small_pdf, upload)
 
 
 def parsed(moment: str) -> datetime:
@@ -49,6 +49,21 @@ async def test_a_photo_is_kept_encrypted_and_without_its_location(client, grandm
         path = Path(settings.data_dir) / "uploads" / key
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+async def test_a_phones_mpo_photo_is_kept_as_a_plain_jpeg_without_its_location(client, grandma, platform, stored):
+    photo = phone_mpo_with_location()
+    assert gps_of(photo)
+
+    reply = await upload(client, grandma, photo)
+
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["type"] == "jpeg"
+    [at_rest] = (await stored()).values()
+    kept = platform.pii.unseal(at_rest, f"upload:{reply.json()['id']}")
+    with Image.open(io.BytesIO(kept)) as image:
+        assert image.format == "JPEG" and getattr(image, "n_frames", 1) == 1
+    assert exif_of(kept) == {} and gps_of(kept) == {}
 
 
 async def test_the_file_as_the_body_is_sniffed_not_taken_at_its_word(client, grandma, platform, stored):

@@ -32,6 +32,15 @@ def photo_with_location(size: tuple[int, int] = (96, 128)) -> bytes:
     return out.getvalue()
 
 
+def phone_mpo_with_location() -> bytes:
+    """What many phones write for a photo: MPO, a JPEG with a second image after it, the EXIF with GPS."""
+    with Image.open(io.BytesIO(photo_with_location())) as first:
+        exif = first.getexif()
+        out = io.BytesIO()
+        first.save(out, "MPO", save_all=True, append_images=[Image.new("RGB", first.size, (0, 0, 0))], exif=exif)
+    return out.getvalue()
+
+
 def scanned_png() -> bytes:
     """A small PNG of a scanned page, with a text chunk that says who scanned it."""
     image = Image.new("L", (120, 160), 250)
