@@ -30,6 +30,7 @@ from app.miniprogram.service import MiniProgramService
 from app.payments.service import PaymentService
 from app.platform import Platform
 from app.services.applications.service import ApplicationService
+from app.uploads.service import UploadService
 from app.services.appointments.service import AppointmentService
 from app.services.cards.service import DepartmentBackend, HomeCards
 from app.services.catalogue.service import CatalogueService
@@ -96,6 +97,7 @@ class Services:
     appointments: AppointmentService
     departments: DepartmentServices
     applications: ApplicationService
+    uploads: UploadService
     card_backends: dict[str, DepartmentBackend]  # by card name; the same backends behind payments
     cards: HomeCards
     undo: UndoService

@@ -1,8 +1,9 @@
 """Private files: what the service keeps on disk is readable by its own user only.
 
-The data folder (the SQLite database with its -wal and -shm files) and the keys folder (signing
-keys, their index, the PII key) hold lab results, colours, appeal texts, the audit log and the keys
-that protect them. Their folders are 0700 and every file in them 0600: each is created so
+The data folder (the SQLite database with its -wal and -shm files), the keys folder (signing
+keys, their index, the PII key) and an uploads folder set apart from them (APP_UPLOAD_DIR) hold lab
+results, colours, appeal texts, the audit log, citizens' uploaded materials and the keys that protect
+them. Their folders are 0700 and every file in them 0600: each is created so
 (`make_private_dir`, `create_private_file`; SQLite gives its -wal and -shm files the mode of the
 database file), and `check_private_files` looks again at every start. Outside production a looser
 mode is tightened and named in a warning; production refuses to start until an operator fixes it.
@@ -57,6 +58,9 @@ def private_places(settings: Settings) -> tuple[list[Path], list[Path]]:
     keys = Path(settings.resolved_keys_dir)
     if not any(_inside(keys, folder) for folder in folders):  # the default keys folder is in the data folder
         folders.append(keys)
+    uploads = settings.uploads.dir  # uploaded materials kept on disk elsewhere (encrypted, and private still)
+    if settings.uploads.storage == "local" and uploads and not any(_inside(Path(uploads), f) for f in folders):
+        folders.append(Path(uploads))
     files: list[Path] = []
     database = sqlite_path(settings.resolved_database_url)
     if database is not None and not any(_inside(database, folder) for folder in folders):

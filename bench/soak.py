@@ -50,6 +50,20 @@ def route_of(path: str) -> str:
     return ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
 
 
+def _sample_scan() -> bytes:
+    """A small grey PNG: the scanned page every soak application names (sample)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (64, 80), 240).save(out, "PNG")
+    return out.getvalue()
+
+
+SAMPLE_SCAN = _sample_scan()
+
+
 class Client:
     """One citizen's phone, talking HTTP/1.1 keep-alive through urllib (blocking calls in threads)."""
 
@@ -77,6 +91,21 @@ class Client:
             return status, json.loads(raw) if raw and raw[:1] in b"{[" else raw
         except ValueError:
             return status, raw
+
+    def upload(self) -> str:
+        """A scanned page uploaded as the request body (材料上传); its id, or "" when refused (counted)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/uploads", method="POST",
+                                         data=SAMPLE_SCAN, headers={"Content-Type": "image/png",
+                                                                    "Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                status, body = reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            status, body = error.code, {}
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
+            status, body = NO_REPLY, {}
+        self.by_route[("POST /api/v1/uploads", status)] += 1
+        return str(body.get("id", ""))
 
     def login(self, phone: str) -> bool:
         if self.call("POST", "/api/v1/auth/otp", {"phone": phone})[0] != 202:
@@ -163,10 +192,12 @@ def one_action(client: Client, partner_key: Any, office: tuple[str, Any], n: int
     elif roll < 0.93:
         book_and_cancel(client, office, n)
     elif roll < 0.98:
-        client.call("POST", "/api/v1/applications", headers={"Idempotency-Key": secrets.token_hex(12)}, body={
-            "item_id": ITEM, "form": {"联系电话": "13900000000"},
-            "materials": [{"name": "居民身份证", "upload_ref": "upl_id_soak"},
-                          {"name": "近期免冠彩色证件照（电子版）", "upload_ref": "upl_photo_soak"}]})
+        scans = [client.upload(), client.upload()]  # a 429 of the upload limit leaves this application out
+        if all(scans):
+            client.call("POST", "/api/v1/applications", headers={"Idempotency-Key": secrets.token_hex(12)}, body={
+                "item_id": ITEM, "form": {"联系电话": "13900000000"},
+                "materials": [{"name": "居民身份证", "upload_ref": scans[0]},
+                              {"name": "近期免冠彩色证件照（电子版）", "upload_ref": scans[1]}]})
     else:  # someone new signs in on a phone of their own
         newcomer = Client(client.port)
         newcomer.login(f"135{random.randrange(10**8):08d}")

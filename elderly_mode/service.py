@@ -383,7 +383,8 @@ class FamilyService:
                                           f"代为申请 {item.name}")
         # Written with the application, in its transaction: a proxy's submission is never left unaudited.
         return await self.applications.submit(principal_id, key, item_id, form, given, also_audit=on_behalf,
-                                              reader=Reader.family_proxy(await self._proxy_named(link)))
+                                              reader=Reader.family_proxy(await self._proxy_named(link)),
+                                              uploader_id=proxy_id)  # the files the proxy uploaded for her
 
     async def applications_of(self, proxy_id: str, principal_id: str) -> list[ApplicationView]:
         await self.act(proxy_id, principal_id, "family_applications_read", ["applications"], "查看办件进度")

@@ -127,3 +127,17 @@ def test_production_refuses_a_merchant_payment_key_others_may_read(tmp_path):
     assert str(merchant) in str(refused.value) and mode(merchant) == 0o644
     merchant.chmod(0o600)
     build_platform(settings)  # private: it starts
+
+
+def test_production_refuses_an_uploads_folder_kept_elsewhere_that_others_may_read(tmp_path):
+    """Uploaded materials kept on disk outside the data folder (APP_UPLOAD_DIR) are held to 0700 and 0600 too."""
+    keys = tmp_path / "keys"
+    signing_keys_in(keys)
+    uploads = tmp_path / "materials"
+    uploads.mkdir(mode=0o700)
+    settings = production_with_keys(keys).with_(upload_dir=str(uploads))
+    build_platform(settings)  # private: it starts
+    uploads.chmod(0o755)
+    with pytest.raises(ConfigError) as refused:
+        build_platform(settings)
+    assert str(uploads) in str(refused.value)

@@ -16,6 +16,7 @@ from app.integrations.exchange.models import ExchangeMessage
 from app.services.applications.models import Application, ApplicationEvent
 from standins.departments import hpf, hrss
 from standins.departments.server import beijing_today
+from tests.uploads.upload_factory import scanned_png, small_pdf, uploaded
 from tests.elderly_mode.elderly_factory import ACCESS_LOG, elder, family_member, linked
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
 from tests.services.service_factory import decide, make_item
@@ -26,10 +27,12 @@ APPLICATIONS = "/api/v1/applications"
 TALENT_ITEM = "gz-rsj-010"  # 人才引进入户 (sample catalogue): 社会保险个人权益记录 from 人社
 LOAN_ITEM = "gz-gjj-007"  # 住房公积金个人贷款申请 (sample catalogue): 住房公积金缴存明细 from the fund centre
 RECORD = "社会保险个人权益记录"
-UPLOADS = {TALENT_ITEM: [{"name": "居民身份证", "upload_ref": "upl_id_card_001"},
-                         {"name": "学历证书", "upload_ref": "upl_degree_001"}],
-           LOAN_ITEM: [{"name": "居民身份证", "upload_ref": "upl_id_card_001"},
-                       {"name": "购房合同", "upload_ref": "upl_contract_001"}]}
+UPLOADED = {TALENT_ITEM: ["居民身份证", "学历证书"], LOAN_ITEM: ["居民身份证", "购房合同"]}  # the materials uploaded
+
+
+async def uploads(client, citizen, item_id: str = TALENT_ITEM) -> list[dict[str, str]]:
+    """The item's materials the citizen uploads (sample scans) and names."""
+    return [{"name": name, "upload_ref": await uploaded(client, citizen, scanned_png())} for name in UPLOADED[item_id]]
 
 
 def digest(reply: dict[str, Any]) -> str:
@@ -48,7 +51,8 @@ async def verified(client, sms, sequence: int = 123) -> tuple[Any, str]:
 async def apply(client, citizen, item_id: str = TALENT_ITEM, materials: list[dict[str, str]] | None = None) -> Any:
     return await client.post(APPLICATIONS, headers={**citizen.headers, "Idempotency-Key": "materials-0001"},
                              json={"item_id": item_id, "form": {"联系电话": "13900000000"},
-                                   "materials": UPLOADS[item_id] if materials is None else materials})
+                                   "materials": await uploads(client, citizen, item_id) if materials is None
+                                   else materials})
 
 
 def the(materials: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -128,10 +132,13 @@ async def test_the_fund_centres_deposits_are_a_material_too(client, sms, departm
 async def test_a_material_the_citizen_gives_is_not_fetched(client, sms, departments_live):
     citizen, _ = await verified(client, sms)
 
-    reply = await apply(client, citizen, materials=[*UPLOADS[TALENT_ITEM], {"name": RECORD, "upload_ref": "upl_r_1"}])
+    record = await uploaded(client, citizen, small_pdf())
+    reply = await apply(client, citizen, materials=[*await uploads(client, citizen),
+                                                    {"name": RECORD, "upload_ref": record}])
 
     assert reply.status_code == 201, reply.text
-    assert the(reply.json()["materials"], RECORD) == {"name": RECORD, "upload_ref": "upl_r_1", "source": "upload"}
+    assert the(reply.json()["materials"], RECORD) == {"name": RECORD, "upload_ref": record, "source": "upload",
+                                                      "content_type": "application/pdf", "size": len(small_pdf())}
     assert not await ExchangeMessage.exists()
 
 
@@ -178,7 +185,7 @@ async def test_a_family_proxys_submission_asks_the_department_on_her_behalf_and_
     reply = await client.post(f"/api/v1/family/{mother.id}/applications",
                               headers={**son.headers, "Idempotency-Key": "proxy-materials-01"},
                               json={"item_id": TALENT_ITEM, "form": {"联系电话": "13900000000"},
-                                    "materials": UPLOADS[TALENT_ITEM]})
+                                    "materials": await uploads(client, son)})  # the son uploads them for her
 
     assert reply.status_code == 201, reply.text
     assert the(reply.json()["materials"], RECORD)["fetched"] is True
@@ -218,7 +225,7 @@ async def test_a_correction_the_application_cannot_take_asks_no_department(clien
     asked = await ExchangeMessage.all().count()
 
     corrected = await client.post(f"{APPLICATIONS}/{application['id']}/corrections", headers=citizen.headers,
-                                  json={"materials": UPLOADS[TALENT_ITEM]})
+                                  json={"materials": await uploads(client, citizen)})
 
     assert corrected.status_code == 409, corrected.text
     assert await ExchangeMessage.all().count() == asked

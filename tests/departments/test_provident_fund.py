@@ -17,6 +17,7 @@ from app.services.applications.models import Application
 from app.services.catalogue.models import ServiceItem
 from standins.departments import hpf
 from standins.departments.server import beijing_today
+from tests.uploads.upload_factory import scanned_png, uploaded
 from tests.factories import make_department, sign_in, valid_id_number, verify_real_name
 
 pytestmark = pytest.mark.departments
@@ -24,7 +25,18 @@ pytestmark = pytest.mark.departments
 FUND = "/api/v1/provident-fund"
 APPLICATIONS = "/api/v1/applications"
 RENT_ITEM = "gz-gjj-003"  # 租房提取住房公积金 (sample catalogue): 秒批 reads the fund centre's eligibility
-ID_CARD = {"name": "居民身份证", "upload_ref": "upl_id_card_001"}
+
+
+_scans: dict[tuple[str, str], str] = {}
+
+
+async def id_card(client, citizen, key: str = "") -> dict[str, str]:
+    """The ID card the citizen scanned and uploaded (sample), named as the material: the same upload for every
+    request under one Idempotency-Key, so that a retry is the same request."""
+    place = (citizen.access_token, key)
+    if not key or place not in _scans:
+        _scans[place] = await uploaded(client, citizen, scanned_png())
+    return {"name": "居民身份证", "upload_ref": _scans[place]}
 
 
 def people(fits: Callable[[str], bool]) -> Iterator[str]:
@@ -62,7 +74,7 @@ async def verified(client, sms, fits: Callable[[str], bool] = has_account) -> tu
 async def withdraw(client, citizen, amount_fen: Any, key: str = "withdraw-0001") -> Any:
     return await client.post(APPLICATIONS, headers={**citizen.headers, "Idempotency-Key": key},
                              json={"item_id": RENT_ITEM, "form": {"amount_fen": amount_fen, "联系电话": "13900000000"},
-                                   "materials": [ID_CARD]})
+                                   "materials": [await id_card(client, citizen, key)]})
 
 
 def both_logs_agree(departments, row: ExchangeMessage, purpose: str) -> None:
@@ -275,7 +287,8 @@ async def test_a_retired_person_withdraws_by_miaopi_on_the_retirement_item(clien
     balance = hpf.withdrawal_eligibility(id_number, beijing_today(), {"reason": "retirement"})["max_amount_fen"]
 
     reply = await client.post(APPLICATIONS, headers={**citizen.headers, "Idempotency-Key": "retire-0001"},
-                              json={"item_id": "gz-gjj-005", "form": {"amount_fen": balance}, "materials": [ID_CARD]})
+                              json={"item_id": "gz-gjj-005", "form": {"amount_fen": balance},
+                                    "materials": [await id_card(client, citizen)]})
 
     assert reply.status_code == 201, reply.text
     body = reply.json()

@@ -12,6 +12,7 @@ from app.notifications.models import Notification
 from app.payments.models import PaidReference, Payment, PaymentEvent, Receipt
 from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 from tests.payments.conftest import first_fine, start_payment
+from tests.uploads.upload_factory import scanned_png, small_pdf, uploaded
 
 
 def paying_refused(wechatpay, out_trade_no: str) -> int:
@@ -207,8 +208,10 @@ async def test_starting_again_after_an_expiry_time_finds_the_old_payment_paid_me
 async def test_the_payables_list_fines_bills_and_application_fees(client, payer, wechatpay):
     applied = await client.post("/api/v1/applications", headers={**payer.headers, "Idempotency-Key": "apply-fee-0001"},
                                 json={"item_id": "gd-gat-001", "form": {"reason": "有效期满换领"},
-                                      "materials": [{"name": "居民身份证", "upload_ref": "upload-id-card-front"},
-                                                    {"name": "居民户口簿", "upload_ref": "upload-household"}]})
+                                      "materials": [{"name": "居民身份证",
+                                                     "upload_ref": await uploaded(client, payer, scanned_png())},
+                                                    {"name": "居民户口簿",
+                                                     "upload_ref": await uploaded(client, payer, small_pdf())}]})
     assert applied.status_code == 201, applied.text
     payables = (await client.get("/api/v1/payables", headers=payer.headers)).json()["items"]
     kinds = {p["kind"] for p in payables}

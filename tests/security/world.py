@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 
 import httpx
 
+from tests.uploads.upload_factory import uploaded
 from tests.factories import Department, SignedInCitizen, make_department
 from tests.security.routes import endpoints
 from tests.services.service_factory import CIVIL_AFFAIRS, apply, make_item, rate
@@ -86,8 +87,10 @@ async def citizen_with_everything(client: httpx.AsyncClient, sms, clock, name: s
     licence = await issue(client, police, holder_id_number=holder.id_number, number=f"4401{secrets.randbelow(10**8):08d}")
     await share(client, citizen, licence["id"])
     await shown_token(client, holder, clock)
-    item = await make_item(clock, materials=[])
-    assert (await apply(client, citizen, item.id, materials=[])).status_code == 201
+    item = await make_item(clock, materials=[{"name": "近期免冠照片", "required": True, "licence_type": None}])
+    photo = await uploaded(client, citizen)  # 材料上传: its id is in the application, so it is attacked too
+    assert (await apply(client, citizen, item.id,
+                        materials=[{"name": "近期免冠照片", "upload_ref": photo}])).status_code == 201
     starts = clock.now() + timedelta(days=2)
     slot = await client.post("/api/admin/v1/appointment-slots", headers=office.headers(), json={
         "item_id": slot_item, "office": "天河区政务服务中心 3 号窗口（示例）",

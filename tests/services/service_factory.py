@@ -4,6 +4,7 @@ licence API, clerks and a catalogue administrator as admin clients, and the requ
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from app.services.catalogue.models import Department, ServiceItem
 from tests.factories import Department as Client, SignedInCitizen, make_department, valid_id_number
+from tests.uploads.upload_factory import uploaded
 from tests.vouchers.licence_factory import assign, holder, issue
 
 APPLICATIONS = "/api/v1/applications"
@@ -79,10 +81,27 @@ def key() -> str:
 async def apply(client: httpx.AsyncClient, citizen: SignedInCitizen, item_id: str, *, idempotency_key: str | None = None,
                 form: dict[str, Any] | None = None, materials: list[dict[str, Any]] | None = None,
                 **headers: str) -> httpx.Response:
+    """An application; without `materials`, with a photo the citizen uploads for it (the same one for every
+    request under the same Idempotency-Key, so a retry is the same request)."""
+    idempotency_key = idempotency_key or key()
+    if materials is None:
+        materials = [{"name": "近期免冠照片", "upload_ref": await photo_for(client, citizen, idempotency_key)}]
     body = {"item_id": item_id, "form": {"联系电话": "13900000000", "申请原因": "办理优待证"} if form is None else form,
-            "materials": [{"name": "近期免冠照片", "upload_ref": "upl_photo_001"}] if materials is None else materials}
-    return await client.post(APPLICATIONS, headers={**citizen.headers, "Idempotency-Key": idempotency_key or key(),
+            "materials": materials}
+    return await client.post(APPLICATIONS, headers={**citizen.headers, "Idempotency-Key": idempotency_key,
                                                     **headers}, json=body)
+
+
+_photos: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+
+async def photo_for(client: httpx.AsyncClient, citizen: SignedInCitizen, idempotency_key: str) -> str:
+    """The id of the photo uploaded for the citizen's request under this key (uploaded once, also for requests
+    sent at the same moment)."""
+    place = (citizen.access_token, idempotency_key)
+    if place not in _photos:
+        _photos[place] = asyncio.ensure_future(uploaded(client, citizen))
+    return await asyncio.shield(_photos[place])
 
 
 async def inbox_kinds(client: httpx.AsyncClient, citizen: SignedInCitizen) -> list[str]:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from tests.factories import make_department
 from tests.services.service_factory import apply, inbox_kinds, rate
+from tests.uploads.upload_factory import scanned_png, uploaded
 
 RULES = {"all": [{"fact": "identity_level", "op": ">=", "value": 2},
                  {"fact": "holds_licence", "value": "social_security_card"},
@@ -37,7 +38,8 @@ async def test_search_book_apply_with_the_wallet_card_rate_and_a_home_screen_tha
     rules = await client.put(f"/api/admin/v1/services/{reset['id']}/approval-rules", headers=catalogue_admin.headers(),
                              json={"rules": RULES})
     assert rules.status_code == 200, rules.text
-    applied = await apply(client, grandma, reset["id"], materials=[{"name": "居民身份证", "upload_ref": "upl_id_front"}])
+    applied = await apply(client, grandma, reset["id"], materials=[
+        {"name": "居民身份证", "upload_ref": await uploaded(client, grandma, scanned_png())}])
     assert applied.status_code == 201, applied.text
     body = applied.json()
     assert body["status"] == "completed" and body["decision"]["auto_approved"] is True

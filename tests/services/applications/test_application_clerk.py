@@ -8,6 +8,7 @@ from app.audit import AuditEntry
 from app.services.applications.models import Application
 
 from tests.factories import make_department
+from tests.uploads.upload_factory import small_pdf, uploaded
 from tests.services.service_factory import (ACCESS_LOG, ADMIN_APPLICATIONS, APPLICATIONS, CIVIL_AFFAIRS, apply, complete,
                                             decide, error_code, inbox_kinds, make_item, rate)
 
@@ -49,7 +50,8 @@ async def clerk_claims_and_returns(client, clerk, grandma, submitted: dict) -> N
 
 async def citizen_corrects(client, grandma, submitted: dict) -> None:
     corrected = await client.post(f"{APPLICATIONS}/{submitted['id']}/corrections", headers=grandma.headers, json={
-        "materials": [{"name": "近期免冠照片", "upload_ref": "upl_1"}, {"name": "居住证明", "upload_ref": "upl_2"}],
+        "materials": [{"name": "近期免冠照片", "upload_ref": submitted["materials"][-1]["upload_ref"]},  # hers again
+                      {"name": "居住证明", "upload_ref": await uploaded(client, grandma, small_pdf())}],
         "note": "已补充"})
     assert corrected.status_code == 200, corrected.text
     assert corrected.json()["status"] == "under_review"

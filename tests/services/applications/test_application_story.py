@@ -9,6 +9,7 @@ from app.services.applications.models import Application, ApplicationEvent
 from app.services.ratings.models import Rating
 
 from tests.services.service_factory import APPLICATIONS, apply, error_code, inbox_kinds, make_item, rate
+from tests.uploads.upload_factory import scanned_png, uploaded
 
 
 async def test_an_elderly_card_is_approved_in_seconds_with_the_wallet_card_attached_and_then_rated(
@@ -21,9 +22,11 @@ async def test_an_elderly_card_is_approved_in_seconds_with_the_wallet_card_attac
     assert [(r["fact"], r["passed"]) for r in body["decision"]["rules"]] == [
         ("identity_level", True), ("age", True), ("holds_licence", True), ("prior_applications", True)]
     # The card is attached by reference to the wallet licence, the photo as the upload she named.
+    photo = body["materials"][1]
     assert body["materials"] == [
         {"name": "社会保障卡", "licence_id": grandma_card["id"], "licence_type": "social_security_card", "source": "wallet"},
-        {"name": "近期免冠照片", "upload_ref": "upl_photo_001", "source": "upload"},
+        {"name": "近期免冠照片", "upload_ref": photo["upload_ref"], "source": "upload", "content_type": "image/jpeg",
+         "size": photo["size"]},
     ]
     assert [(e["from_status"], e["to_status"]) for e in body["events"]] == [
         (None, "submitted"), ("submitted", "accepted"), ("accepted", "auto_approved"), ("auto_approved", "completed")]
@@ -55,7 +58,8 @@ async def test_an_elderly_card_is_approved_in_seconds_with_the_wallet_card_attac
 
 async def test_she_may_name_the_wallet_licence_herself(client, grandma, grandma_card, elderly_item):
     reply = await apply(client, grandma, elderly_item.id, materials=[
-        {"name": "社会保障卡", "licence_id": grandma_card["id"]}, {"name": "近期免冠照片", "upload_ref": "upl_1"}])
+        {"name": "社会保障卡", "licence_id": grandma_card["id"]},
+        {"name": "近期免冠照片", "upload_ref": await uploaded(client, grandma)}])
     assert reply.status_code == 201, reply.text
     assert reply.json()["materials"][0] == {"name": "社会保障卡", "licence_id": grandma_card["id"],
                                             "licence_type": "social_security_card", "source": "chosen"}
@@ -105,7 +109,8 @@ async def test_without_the_wallet_card_a_required_material_is_missing(client, gr
 
 async def test_an_uploaded_card_satisfies_the_material_but_not_the_licence_rule(client, grandma, elderly_item):
     reply = await apply(client, grandma, elderly_item.id, materials=[
-        {"name": "社会保障卡", "upload_ref": "upl_scan"}, {"name": "近期免冠照片", "upload_ref": "upl_1"}])
+        {"name": "社会保障卡", "upload_ref": await uploaded(client, grandma, scanned_png())},
+        {"name": "近期免冠照片", "upload_ref": await uploaded(client, grandma)}])
     assert reply.status_code == 201 and reply.json()["status"] == "under_review"
     assert [r["fact"] for r in reply.json()["decision"]["rules"] if not r["passed"]] == ["holds_licence"]
 
