@@ -33,6 +33,9 @@ from app.platform import Platform
 from app.security.ratelimit import hit
 from app.services.catalogue import search as search_engine
 from app.services.catalogue import words
+from app.services.catalogue.form_schema import FORMAT_CHECKER as FORMAT_CHECKER, check_form_schema as check_form_schema
+from app.services.catalogue.form_schema import declared_fields as declared_fields, field_title as field_title
+from app.services.catalogue.form_schema import schema_in as schema_in
 from app.services.catalogue.models import Department, LifeEvent as LifeEvent, ServiceItem as ServiceItem
 from app.services.catalogue.search import IndexedItem as IndexedItem, SearchIndex, SearchResult
 from app.services.catalogue.search import ListedItem as ListedItem
