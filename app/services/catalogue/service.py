@@ -4,6 +4,10 @@ Departments publish items through the admin API: an item starts as a draft (草�
 (发布) for citizens to find and read, and is retired (下线) when it no longer applies. Only
 published items are searched, read or listed in a bundle. Every admin change is audited.
 
+An item may declare its application form (申请表) as a JSON Schema, served with its guide for apps to render
+and checked when saved (form_schema.py: a bad schema is 422); the application service validates each
+submission against it. An edit that does not mention the form keeps the one the item has.
+
 Outside production the sample catalogue (sample_catalogue.json, written for this project) is
 seeded at start-up. Seeding only inserts what is missing, so it is cheap on every start and
 never overwrites an administrator's edits of a sample item.
@@ -47,6 +51,7 @@ CHANNELS = ("online", "offline", "mini_program")
 STATUSES = ("draft", "published", "retired")
 SEARCHES_PER_MINUTE = 120  # per caller address: generous for a person typing, a brake for a scraper
 _REGION_CODE = re.compile(r"^\d{6}$")
+catalogue_text = words.text  # a catalogue text (an item name, a form title) in a reader's language, for other domains
 
 
 @dataclass
@@ -67,6 +72,8 @@ class ItemDraft:
     trips: int = 0
     channels: list[str] = field(default_factory=lambda: ["online"])
     faq: list[dict[str, str]] = field(default_factory=list)  # {q, a}
+    form_schema: dict[str, Any] | None = None  # the application form (申请表), JSON Schema draft 2020-12
+    form_schema_given: bool = True  # False: an edit that does not mention the form keeps the item's
 
 
 @functools.lru_cache(maxsize=1)
@@ -268,6 +275,7 @@ class CatalogueService:
 
     async def _checked(self, draft: ItemDraft) -> dict[str, Any]:
         """The stored values of a draft, after checking what the database knows (department, bundles, licences)."""
+        form_schema = check_form_schema(draft.form_schema)  # 422 naming what is wrong, before the database is asked
         department = await Department.get_or_none(id=draft.department_id)
         if department is None:
             raise AppError("DEPARTMENT_NOT_FOUND", status=422, params={"department": echoed(draft.department_id)})
@@ -296,6 +304,7 @@ class CatalogueService:
             "materials": draft.materials, "legal_basis": draft.legal_basis, "time_limit_days": draft.time_limit_days,
             "fee": draft.fee, "trips": draft.trips, "channels": list(dict.fromkeys(draft.channels)), "faq": draft.faq,
             "search_text": search_engine.search_text(draft.name, draft.aliases, draft.faq),
+            **({"form_schema": form_schema} if draft.form_schema_given else {}),
         }
 
     async def _sync_bundles(self, item_id: str, before: list[str], after: list[str]) -> None:
