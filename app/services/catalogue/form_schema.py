@@ -24,8 +24,6 @@ from app.services.catalogue import words
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 MAX_SCHEMA_BYTES = 32 * 1024
 MAX_DEPTH = 8
-# Keywords whose text a reader is shown, translated through the catalogue domain.
-SHOWN_KEYWORDS = ("title", "description")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -121,7 +119,7 @@ def _nodes(node: Any, where: str, depth: int) -> Iterator[tuple[str, dict[str, A
     if isinstance(node, dict):
         yield where, node
         for key, value in node.items():
-            if key not in ("enum", "const", "default", "examples"):
+            if key not in words.FORM_DATA_KEYWORDS:
                 yield from _nodes(value, f"{where}.{key}", depth + 1)
     elif isinstance(node, list):
         for index, value in enumerate(node):
@@ -145,22 +143,12 @@ def schema_in(schema: dict[str, Any] | None, language: str) -> dict[str, Any] | 
 
 def _translated(node: Any, language: str) -> Any:
     if isinstance(node, dict):
-        return {key: words.text(value, language) if key in SHOWN_KEYWORDS and isinstance(value, str)
-                else value if key in ("enum", "const", "default", "examples") else _translated(value, language)
+        return {key: words.text(value, language) if key in words.FORM_SHOWN_KEYWORDS and isinstance(value, str)
+                else value if key in words.FORM_DATA_KEYWORDS else _translated(value, language)
                 for key, value in node.items()}
     if isinstance(node, list):
         return [_translated(value, language) for value in node]
     return node
-
-
-def shown_form_texts(schema: dict[str, Any] | None) -> Iterator[str]:
-    """Each title and description of a form schema: what the catalogue domain translates."""
-    if not schema:
-        return
-    for _, node in _nodes(schema, "", 0):
-        for key in SHOWN_KEYWORDS:
-            if isinstance(node.get(key), str) and node[key]:
-                yield node[key]
 
 
 def field_title(schema: dict[str, Any] | None, path: list[str | int], language: str) -> str:
