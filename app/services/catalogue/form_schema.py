@@ -138,7 +138,8 @@ def schema_in(schema: dict[str, Any] | None, language: str) -> dict[str, Any] | 
     """The schema with every title and description in `language` (the catalogue's own words)."""
     if schema is None:
         return None
-    return _translated(schema, language)
+    translated: dict[str, Any] = _translated(schema, language)
+    return translated
 
 
 def _translated(node: Any, language: str) -> Any:

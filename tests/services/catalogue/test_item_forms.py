@@ -4,7 +4,11 @@ nothing, is refused saying where it is wrong."""
 
 from __future__ import annotations
 
+import importlib
+from types import SimpleNamespace
+
 import pytest
+from tortoise import connections
 
 from app.services.applications import approval
 from app.services.catalogue.models import ServiceItem
@@ -92,3 +96,23 @@ def test_every_sample_form_is_a_good_schema_and_every_sample_rule_set_fits_its_f
     assert len(ruled) >= 10
     for item in ruled:
         assert approval.check_rules(item["approval_rules"], item.get("form_schema")), item["id"]
+
+
+async def test_a_database_seeded_before_forms_gets_the_sample_forms_and_keeps_rules_someone_set(app):
+    migration = importlib.import_module("app.migrations.0033_item_forms")
+    # As a database seeded before forms existed has them: no form, and rules only where someone set them.
+    await ServiceItem.filter(id__in=["th-zsj-003", "gz-mzj-001"]).update(form_schema=None, approval_rules=None)
+    own_rules = {"all": [{"fact": "age", "op": ">=", "value": 70}]}
+    await ServiceItem.filter(id="gz-mzj-001").update(approval_rules=own_rules, rules_version=3)
+    await ServiceItem.filter(id="yx-zsj-003").update(form_schema=None, sample=False)  # not a sample item: left alone
+
+    await migration.sample_forms(None, SimpleNamespace(client=connections.get("default")))
+
+    by_id = {item["id"]: item for item in sample_catalogue()["items"]}
+    canteen = await ServiceItem.get(id="th-zsj-003")
+    assert canteen.form_schema == by_id["th-zsj-003"]["form_schema"]
+    assert canteen.approval_rules == by_id["th-zsj-003"]["approval_rules"]
+    dibao = await ServiceItem.get(id="gz-mzj-001")  # 最低生活保障
+    assert dibao.form_schema == by_id["gz-mzj-001"]["form_schema"]
+    assert dibao.approval_rules == own_rules and dibao.rules_version == 3
+    assert (await ServiceItem.get(id="yx-zsj-003")).form_schema is None
