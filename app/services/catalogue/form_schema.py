@@ -4,7 +4,8 @@ A catalogue item declares its form in `ServiceItem.form_schema`; apps render the
 application service validates every submission against it (app/services/applications/forms.py). A form
 schema is an object schema whose every property has a `title`, the label an app shows (zh-Hans, the
 catalogue's source language: in zh-Hant and English it comes from the `catalogue` gettext domain, as item
-names do). References stay inside the schema (`#...`): nothing is fetched from elsewhere. A `format` must be
+names do). References point inside the schema (`#/$defs/...`, checked to resolve): nothing is fetched from
+elsewhere, and no `$id` or `$dynamicRef` moves them. A `format` must be
 one the platform checks (`date`, `email`, `cn-mobile` …): an unknown one would silently check nothing.
 """
 
@@ -14,6 +15,7 @@ import json
 import re
 from datetime import date, datetime
 from typing import Any, Iterator
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
@@ -96,20 +98,40 @@ def check_form_schema(schema: Any) -> dict[str, Any] | None:
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
         raise _problem(".type", 'a form is {"type": "object", "properties": {...}}')
     for where, node in _nodes(schema, "", 0):
-        _check_node(where, node)
+        _check_node(schema, where, node)
     return schema
 
 
-def _check_node(where: str, node: dict[str, Any]) -> None:
+def _check_node(schema: dict[str, Any], where: str, node: dict[str, Any]) -> None:
     ref = node.get("$ref")
-    if isinstance(ref, str) and not ref.startswith("#"):
-        raise _problem(f"{where}.$ref", "references stay inside the schema (#/$defs/...)")
+    if isinstance(ref, str) and not _points_inside(schema, ref):
+        raise _problem(f"{where}.$ref", "references point to a place inside the schema (#/$defs/...)")
+    if "$dynamicRef" in node or "$id" in node:
+        raise _problem(where, "$id and $dynamicRef are not used in forms")
     fmt = node.get("format")
     if isinstance(fmt, str) and fmt not in FORMAT_CHECKER.checkers:
         raise _problem(f"{where}.format", f"unknown format; known: {', '.join(sorted(FORMAT_CHECKER.checkers))}")
     for name, prop in (node.get("properties") or {}).items():
         if isinstance(prop, dict) and not (isinstance(prop.get("title"), str) and prop["title"].strip()):
             raise _problem(f"{where}.properties.{name}", "each field has a title, the label apps show")
+
+
+def _points_inside(schema: dict[str, Any], ref: str) -> bool:
+    """Whether `ref` is a JSON pointer (RFC 6901) to a place in `schema`: "#" or "#/$defs/date"."""
+    if ref == "#":
+        return True
+    if not ref.startswith("#/"):
+        return False
+    node: Any = schema
+    for token in ref[2:].split("/"):
+        token = unquote(token).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return isinstance(node, (dict, bool))
 
 
 def _nodes(node: Any, where: str, depth: int) -> Iterator[tuple[str, dict[str, Any]]]:

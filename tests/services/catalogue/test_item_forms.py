@@ -65,6 +65,8 @@ async def test_an_edit_that_leaves_the_form_out_keeps_it_and_null_takes_it_away(
      "form_schema.properties.d.format"),  # a format nobody checks
     ({"type": "object", "properties": {"d": {"$ref": "https://example.com/date.json", "title": "日期"}}},
      "form_schema.properties.d.$ref"),  # fetched from elsewhere
+    ({"type": "object", "properties": {"d": {"$ref": "#/$defs/date", "title": "日期"}}},
+     "form_schema.properties.d.$ref"),  # points nowhere
     ({"$schema": "http://json-schema.org/draft-04/schema#", "type": "object", "properties": {}}, "form_schema.$schema"),
     ({"type": "object", "properties": {"n": {"type": "integer", "minimum": "one", "title": "人数"}}},
      "form_schema.properties.n.minimum"),
