@@ -26,13 +26,27 @@ SQL = {
 }
 
 
+def _ordered(node: Any) -> Any:
+    """The schema with `x-order` (its field names in the order written) in each subschema with properties, as
+    seeding stores it: jsonb keeps no key order."""
+    if isinstance(node, list):
+        return [_ordered(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    ordered = {key: value if key in ("enum", "const", "default", "examples") else _ordered(value)
+               for key, value in node.items()}
+    if isinstance(node.get("properties"), dict):
+        ordered["x-order"] = list(node["properties"])
+    return ordered
+
+
 async def sample_forms(apps: Any, schema_editor: Any) -> None:
     """Give the sample items already in the database the sample forms (and rules where they have none)."""
     client = schema_editor.client
     forms_sql, rules_sql = SQL[client.capabilities.dialect]
     for item in json.loads(SAMPLE.read_text(encoding="utf-8"))["items"]:
         if item.get("form_schema"):
-            await client.execute_query(forms_sql, [dumps(item["form_schema"], ensure_ascii=False), item["id"]])
+            await client.execute_query(forms_sql, [dumps(_ordered(item["form_schema"]), ensure_ascii=False), item["id"]])
         if item.get("approval_rules") and item.get("form_schema"):
             await client.execute_query(rules_sql, [dumps(item["approval_rules"], ensure_ascii=False), item["id"]])
 

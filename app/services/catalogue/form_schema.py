@@ -24,6 +24,7 @@ from app.errors import ValidationFailed
 from app.services.catalogue import words
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
+FORM_FIELD_ORDER = "x-order"  # the field names of a subschema with properties, in the order they are shown
 MAX_SCHEMA_BYTES = 32 * 1024
 MAX_DEPTH = 8
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -99,7 +100,26 @@ def check_form_schema(schema: Any) -> dict[str, Any] | None:
         raise _problem(".type", 'a form is {"type": "object", "properties": {...}}')
     for where, node in _nodes(schema, "", 0):
         _check_node(schema, where, node)
-    return schema
+    ordered: dict[str, Any] = with_field_order(schema)
+    return ordered
+
+
+def with_field_order(node: Any) -> Any:
+    """`node` with `x-order` in every subschema that has properties: as given when it names each field once,
+    else the properties in the order written."""
+    if isinstance(node, list):
+        return [with_field_order(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    ordered = {key: value if key in words.FORM_DATA_KEYWORDS else with_field_order(value)
+               for key, value in node.items()}
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        given = node.get(FORM_FIELD_ORDER)
+        names = [str(name) for name in given] if isinstance(given, list) else []
+        fits = len(names) == len(properties) and sorted(names) == sorted(properties)
+        ordered[FORM_FIELD_ORDER] = names if fits else list(properties)
+    return ordered
 
 
 def _check_node(schema: dict[str, Any], where: str, node: dict[str, Any]) -> None:
