@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0032_partner_holder_keys')]
+    dependencies = [('models', '0033_item_forms')]
 
     initial = False
 

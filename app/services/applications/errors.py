@@ -1,4 +1,4 @@
-"""The error codes of online applications (办件), their materials and 秒批 rules.
+"""The error codes of online applications (办件), their forms (申请表), materials and 秒批 rules.
 
 Each message is its zh-Hans text, marked with N_ so `pybabel extract` puts it in the catalogs
 (locales/, docs/i18n.md); zh-Hant and English come from there at reply time.
@@ -22,4 +22,5 @@ register_messages({
     "MATERIAL_LICENCE_MISMATCH": N_("所选证照不能作为材料“{name}”。"),
     "MATERIALS_MISSING": N_("缺少必需材料：{names}。"),
     "APPROVAL_RULES_INVALID": N_("秒批规则有误：{problem}"),
+    "FORM_INVALID": N_("申请表有 {count} 处填写有误：{fields}。请按每一栏的提示修改后再提交。"),
 })
