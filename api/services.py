@@ -31,6 +31,7 @@ from app.miniprogram.service import MiniProgramService
 from app.payments.service import PaymentService
 from app.platform import Platform
 from app.services.applications.service import ApplicationService
+from app.uploads.service import UploadService
 from app.services.appointments.service import AppointmentService
 from app.services.cards.service import DepartmentBackend, HomeCards
 from app.services.catalogue.service import CatalogueService
@@ -97,6 +98,7 @@ class Services:
     appointments: AppointmentService
     departments: DepartmentServices
     applications: ApplicationService
+    uploads: UploadService
     card_backends: dict[str, DepartmentBackend]  # by card name; the same backends behind payments
     cards: HomeCards
     undo: UndoService

@@ -401,6 +401,47 @@ class ExchangeSettings(Group):
         return self
 
 
+class UploadSettings(Group):
+    """材料上传: citizens' uploaded materials, their limits, where they are kept and for how long.
+
+    `storage` is `local` (files under `dir`, by default the data folder's uploads/) or `s3` (an S3-compatible
+    object store). Files are encrypted before they are stored, with a key derived from APP_PII_KEY.
+    """
+
+    env_prefix = "APP_UPLOAD_"
+    env_names = {"s3_endpoint": "APP_S3_ENDPOINT", "s3_bucket": "APP_S3_BUCKET", "s3_region": "APP_S3_REGION",
+                 "s3_access_key": "APP_S3_ACCESS_KEY", "s3_secret_key": "APP_S3_SECRET_KEY",
+                 "s3_prefix": "APP_S3_PREFIX", "s3_timeout": "APP_S3_TIMEOUT"}
+    storage: Literal["local", "s3"] = "local"
+    dir: Path | None = None  # default: data_dir / "uploads"
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # Sniffed from the bytes: jpeg, png, pdf.
+    allowed_types: str = "jpeg,png,pdf"
+    retention: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600)  # an upload not used by then is deleted
+    per_hour: int = Field(60, ge=1, le=10_000)  # uploads per citizen per hour
+    max_pixels: int = Field(40_000_000, ge=1_000_000, le=200_000_000)  # larger images are refused (decompression bombs)
+    s3_endpoint: WebAddress = ""  # e.g. https://oss-cn-guangzhou.aliyuncs.com; empty: AWS's own
+    s3_bucket: str = "gov-app-uploads"
+    s3_region: str = "cn-south-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = Field("", repr=False)
+    s3_prefix: str = "uploads"
+    s3_timeout: Timeout = 10.0
+
+    @model_validator(mode="after")
+    def _known_types(self) -> "UploadSettings":
+        unknown = set(self.allowed_type_list) - {"jpeg", "png", "pdf"}
+        if unknown or not self.allowed_type_list:
+            raise ConfigError("APP_UPLOAD_ALLOWED_TYPES must list some of jpeg, png, pdf, comma-separated")
+        if self.storage == "s3" and not (self.s3_bucket and self.s3_access_key and self.s3_secret_key):
+            raise ConfigError("APP_UPLOAD_STORAGE=s3 needs APP_S3_BUCKET, APP_S3_ACCESS_KEY and APP_S3_SECRET_KEY")
+        return self
+
+    @property
+    def allowed_type_list(self) -> list[str]:
+        return [kind.strip().lower() for kind in self.allowed_types.split(",") if kind.strip()]
+
+
 class Settings(BaseSettings):
     """Every setting of the service: the server's own, then one group per domain. Time limits are seconds."""
 
@@ -443,6 +484,7 @@ class Settings(BaseSettings):
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     miniprogram: MiniProgramSettings = Field(default_factory=MiniProgramSettings)
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
 
     def __init__(self, **values: Any) -> None:
         """Build from settings' names (`payment_ttl=900`, as `APP_PAYMENT_TTL`) or groups; ConfigError if unusable."""

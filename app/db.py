@@ -35,6 +35,7 @@ MODEL_MODULES = [
     "app.integrations.exchange.models",
     "app.departments.models",
     "app.hotline.models",
+    "app.uploads.models",
 ]
 
 

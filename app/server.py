@@ -45,6 +45,9 @@ from app.config import ConfigError, Settings
 from app.vouchers.licences import LicenceService
 from app.services.catalogue.service import CatalogueService
 from app.services.applications.service import ApplicationService
+from app.storage import storage_from_settings
+from app.uploads.jobs import add_upload_jobs
+from app.uploads.service import UploadService
 from app.services.ratings.service import RatingService
 from app.hotline.jobs import add_hotline_jobs
 from app.hotline.routing import RoutingTable
@@ -99,6 +102,7 @@ from app.services.appointments import errors as appointments_errors
 from app.services.cards import errors as cards_errors
 from app.services.catalogue import errors as catalogue_errors
 from app.services.ratings import errors as ratings_errors
+from app.uploads import errors as uploads_errors
 from app.integrations.exchange import replies as exchange_replies
 from app.vouchers import errors as vouchers_errors
 from elderly_mode import errors as elderly_mode_errors
@@ -109,7 +113,7 @@ from health_code.interop import errors as interop_errors
 # with app.errors): all of them are imported here, so no code raised at run time is unknown.
 ERROR_REGISTRIES = (accounts_errors, departments_errors, hotline_errors, miniprogram_errors, payments_errors, applications_errors,
                     appointments_errors, cards_errors, catalogue_errors, ratings_errors, exchange_replies,
-                    vouchers_errors, elderly_mode_errors, health_code_errors, interop_errors)
+                    vouchers_errors, elderly_mode_errors, health_code_errors, interop_errors, uploads_errors)
 
 log = logging.getLogger("app")
 # What a database or cache outage raises: refused/reset sockets (ConnectionError, also Tortoise's
@@ -192,6 +196,7 @@ def create_app(
             add_appointment_jobs(scheduler, platform.cache, services.appointments)
             add_payment_jobs(scheduler, platform.cache, services.payments)
             add_hotline_jobs(scheduler, platform.cache, services.hotline, settings.hotline.escalation_interval)
+            add_upload_jobs(scheduler, platform.cache, services.uploads)
             from app.departments.traffic import add_licence_status_jobs  # the wallet's 驾驶证 kept in step with 交管
 
             add_licence_status_jobs(scheduler, platform.cache, services.departments.traffic)
@@ -211,6 +216,7 @@ def create_app(
         await running.mini_program.close()
         await running.push.close()
         await running.payments.close()
+        await running.uploads.close()
         if running.exchange is not None:
             await running.exchange.aclose()
         for adapter in (running.sms, running.identity, running.face, running.sms_outbox):
@@ -255,7 +261,8 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
     appointments = AppointmentService(platform)
     exchange = _exchange(settings, platform)
     departments = DepartmentServices(platform, exchange, licences, settled=settled_numbers)
-    applications = ApplicationService(platform, departments)
+    uploads = UploadService(platform, storage_from_settings(settings))  # 材料上传, encrypted in object storage
+    applications = ApplicationService(platform, departments, uploads)
     ratings = RatingService(platform)
     card_backends: dict[str, DepartmentBackend] = {
         **_department_backends(settings), **exchange_backends(exchange), **internal_sources(health, vouchers)}
@@ -273,7 +280,7 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
         vouchers=vouchers, licences=licences,
         catalogue=CatalogueService(platform, features=[elderly_presets.search_feature(), *search_features()]),
         ratings=ratings, mini_programs=MiniProgramService(platform, accounts, mini_program),
-        appointments=appointments, departments=departments, applications=applications,
+        appointments=appointments, departments=departments, applications=applications, uploads=uploads,
         card_backends=card_backends, cards=HomeCards(platform, card_backends, settled=settled_numbers),
         # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
         undo=UndoService(platform, applications),

@@ -14,7 +14,7 @@ _JSON = {"encoder": functools.partial(dumps, separators=(',', ':')), "decoder": 
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0032_partner_holder_keys')]
+    dependencies = [('models', '0034_uploads')]
 
     initial = False
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = "v1"
+_FILE_VERSION = b"\x01"
 _DIGIT_RUN = re.compile(r"\d{6,}")
 
 
@@ -26,6 +27,7 @@ class PiiCipher:
     def __init__(self, master_key: bytes) -> None:
         self._aead = AESGCM(_derive(master_key, b"pii-encryption"))
         self._hash_key = _derive(master_key, b"pii-lookup-hash")
+        self._files = AESGCM(_derive(master_key, b"file-encryption"))
 
     def encrypt(self, value: str, context: str) -> str:
         """`context` (e.g. "phone") is bound into the ciphertext so fields cannot be swapped."""
@@ -39,6 +41,18 @@ class PiiCipher:
             raise ValueError("unknown PII ciphertext version")
         raw = base64.b64decode(body)
         return self._aead.decrypt(raw[:12], raw[12:], context.encode("ascii")).decode("utf-8")
+
+    def seal(self, data: bytes, context: str) -> bytes:
+        """A whole file encrypted (its own sub-key): version byte, 12-byte nonce, ciphertext and tag.
+        `context` (e.g. the upload's id) is bound in, so one stored file cannot stand in for another."""
+        nonce = os.urandom(12)
+        return _FILE_VERSION + nonce + self._files.encrypt(nonce, data, context.encode("ascii"))
+
+    def unseal(self, sealed: bytes, context: str) -> bytes:
+        """The file `seal` encrypted; ValueError if it is not one, cryptography's InvalidTag if it was altered."""
+        if sealed[:1] != _FILE_VERSION:
+            raise ValueError("unknown file ciphertext version")
+        return self._files.decrypt(sealed[1:13], sealed[13:], context.encode("ascii"))
 
     def lookup_hash(self, value: str, context: str) -> str:
         return hmac.new(self._hash_key, f"{context}:{value}".encode("utf-8"), hashlib.sha256).hexdigest()

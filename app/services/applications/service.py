@@ -83,6 +83,7 @@ from app.services.applications.approval import age_on as age_on, birth_date_of a
 from app.services.applications.approval import decision_in as decision_in  # a decision in the reader's language
 from app.services.applications.models import Application as Application, ApplicationEvent
 from app.services.catalogue.service import ServiceItem
+from app.uploads.service import APPLICATION, UploadedFile, UploadService
 from app.vouchers.service import Licence, licence_of, licences_of, validity_of
 
 if TYPE_CHECKING:
@@ -211,9 +212,11 @@ class ApplicationView:
 class ApplicationService:
     """办件: what citizens submit and follow, and what clerks (admin clients with role `clerk`) work."""
 
-    def __init__(self, platform: Platform, departments: DepartmentServices | None = None) -> None:
+    def __init__(self, platform: Platform, departments: DepartmentServices | None = None,
+                 uploads: UploadService | None = None) -> None:
         self.platform = platform
         self.departments = departments  # 部门服务: 秒批 checks and materials from departments
+        self.uploads = uploads  # 材料上传: uploaded materials, checked as the citizen's own and attached
         self.on_submitted: list[SubmittedHook] = []  # other domains hook in here (elderly mode's undo window)
 
     # -- citizens ------------------------------------------------------------------------------
@@ -269,6 +272,7 @@ class ApplicationService:
                     request_hash=fingerprint, form_enc=self.platform.pii.encrypt(form_json, f"application-form:{application_id}"),
                     materials=materials, status=moves[-1].to_status, decision=decision, created_at=now, updated_at=now,
                     using_db=conn)
+                await self._attach_uploads(citizen_id, application_id, materials, conn)
                 await ApplicationEvent.bulk_create(
                     [ApplicationEvent(application_id=application_id, from_status=m.from_status, to_status=m.to_status,
                                       actor="system" if m.by_system else citizen_id,
@@ -313,7 +317,8 @@ class ApplicationService:
         if form is not None:
             changes["form_enc"] = self.platform.pii.encrypt(_form_json(form), f"application-form:{application.id}")
         if given is not None:
-            changes["materials"] = await self._materials(citizen_id, item, given)
+            changes["materials"] = await self._materials(citizen_id, item, given, owner_id=application.id)
+            await self._attach_uploads(citizen_id, application.id, changes["materials"])
         elif any(_is_department(m) and not m.get("fetched") for m in application.materials):
             changes["materials"] = await self._refetched(citizen_id, application.materials)
         move = Move(application.status, "under_review", note or "补正材料")
@@ -369,6 +374,16 @@ class ApplicationService:
                                               *from_departments],
                                   purpose=f"办件审核 {row.id}")
         return view
+
+    async def material_for_clerk(self, clerk: AuthenticatedClient, application_id: str,
+                                 upload_id: str) -> UploadedFile:
+        """An uploaded material of an application of the clerk's department, decrypted (also one a correction
+        replaced: it stays with the application); the citizen sees the view in their access log."""
+        row = await self._of_department(clerk, application_id)
+        if self.uploads is None:
+            raise NotFound("UPLOAD_NOT_FOUND")
+        return await self.uploads.read_for_clerk(upload_id, clerk, owner_kind=APPLICATION, owner_id=row.id,
+                                                 purpose=f"办件审核 {row.id}")
 
     async def claim(self, clerk: AuthenticatedClient, application_id: str) -> ApplicationView:
         """Take an application from the queue; nobody else can decide it then."""
@@ -438,17 +453,18 @@ class ApplicationService:
 
     # -- shared steps --------------------------------------------------------------------------
     async def _materials(self, citizen_id: str, item: ServiceItem, given: list[MaterialGiven],
-                         reader: Reader = OWN) -> list[dict[str, Any]]:
+                         reader: Reader = OWN, owner_id: str | None = None) -> list[dict[str, Any]]:
         """The materials to keep: named uploads, named wallet licences, and for the rest wallet licences attached
-        by reference and materials fetched from departments (免提交). Missing required ones are refused, naming them."""
-        chosen = await self._named_materials(citizen_id, item, given)
+        by reference and materials fetched from departments (免提交). Missing required ones are refused, naming them.
+        `owner_id`: the application being corrected, whose own uploads may be named again."""
+        chosen = await self._named_materials(citizen_id, item, given, owner_id)
         await self._attach_from_wallet(citizen_id, item, chosen)
         await self._attach_from_departments(citizen_id, item, chosen, reader)
         _refuse_missing(item, chosen)
         return [chosen[m["name"]] for m in item.materials if m["name"] in chosen]
 
-    async def _named_materials(self, citizen_id: str, item: ServiceItem,
-                               given: list[MaterialGiven]) -> dict[str, dict[str, Any]]:
+    async def _named_materials(self, citizen_id: str, item: ServiceItem, given: list[MaterialGiven],
+                               owner_id: str | None = None) -> dict[str, dict[str, Any]]:
         """The materials the citizen named, by name: each an upload or one of their valid wallet licences."""
         specs = {m["name"]: m for m in item.materials}
         now = self.platform.clock.now()
@@ -459,7 +475,27 @@ class ApplicationService:
                 chosen[entry.name] = await _named_licence(citizen_id, entry.name, entry.licence_id, spec, now)
             else:
                 chosen[entry.name] = {"name": entry.name, "upload_ref": entry.upload_ref, "source": "upload"}
+        await self._check_uploads(citizen_id, chosen, owner_id)
         return chosen
+
+    async def _check_uploads(self, citizen_id: str, chosen: dict[str, dict[str, Any]], owner_id: str | None) -> None:
+        """Each named upload must be the citizen's own, unused or this application's (404 UPLOAD_NOT_FOUND before
+        anything is stored); its type and size are kept with the material."""
+        named = [m for m in chosen.values() if m.get("source") == "upload"]
+        if not named or self.uploads is None:
+            return
+        infos = await self.uploads.usable(citizen_id, [m["upload_ref"] for m in named], APPLICATION, owner_id)
+        by_id = {info.id: info for info in infos}
+        for material in named:
+            info = by_id[material["upload_ref"]]
+            material.update(content_type=info.content_type, size=info.size)
+
+    async def _attach_uploads(self, citizen_id: str, application_id: str, materials: list[dict[str, Any]],
+                              conn: BaseDBAsyncClient | None = None) -> None:
+        """The named uploads now live with the application (they no longer expire)."""
+        ids = [m["upload_ref"] for m in materials if m.get("source") == "upload"]
+        if ids and self.uploads is not None:
+            await self.uploads.attach(citizen_id, ids, APPLICATION, application_id, using_db=conn)
 
     async def _attach_from_wallet(self, citizen_id: str, item: ServiceItem, chosen: dict[str, dict[str, Any]]) -> None:
         """For each material not named, a valid wallet licence of its type, attached by reference."""
