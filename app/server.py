@@ -287,7 +287,7 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
         family=FamilyService(platform, accounts, health, appointments, applications),
         large_print=LargePrint(platform, health),
         payments=_payments(settings, platform, payable_backends, licences),
-        hotline=_hotline(settings, platform, ratings),
+        hotline=_hotline(settings, platform, ratings, uploads),
         readiness=lambda: readiness(platform),
         access_log=AccessLog() if settings.access_log else None,
     )
@@ -311,13 +311,13 @@ def _exchange(settings: Settings, platform: Platform) -> ExchangeClient | None:
     return ExchangeClient(platform, registry.services)
 
 
-def _hotline(settings: Settings, platform: Platform, ratings: RatingService) -> HotlineService:
+def _hotline(settings: Settings, platform: Platform, ratings: RatingService, uploads: UploadService) -> HotlineService:
     """12345 tickets, routed by APP_HOTLINE_ROUTING (the sample table when unset)."""
     try:
         routing = RoutingTable.load(settings.hotline.routing, include_sample=not settings.production)
     except (ValueError, KeyError) as bad:
         raise ConfigError(f"APP_HOTLINE_ROUTING: {bad}") from None
-    return HotlineService(platform, routing, ratings)
+    return HotlineService(platform, routing, ratings, uploads)
 
 
 def _payments(settings: Settings, platform: Platform, backends: Any, wallet: LicenceService) -> PaymentService:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sanic import Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, raw
 
 from api.citizen.hotline import TicketOut, ticket_out
 from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
@@ -81,3 +81,13 @@ async def answer(request: Request, ticket_id: str) -> HTTPResponse:
     body = parse_body(request, AnswerIn)
     view = await services(request).hotline.answer(request.ctx.client, ticket_id, body.answer)
     return reply(await clerk_ticket(view, request.ctx.language))
+
+
+@bp.get("/tickets/<ticket_id:str>/uploads/<upload_id:str>")
+@documented("Clerk: one upload attached to a ticket of the clerk's department, decrypted; the citizen sees this "
+            "view in their access log (role clerk)", tag="hotline")
+async def ticket_upload(request: Request, ticket_id: str, upload_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(CLERK)
+    found = await services(request).hotline.upload_for_clerk(request.ctx.client, ticket_id, upload_id)
+    return raw(found.content, content_type=found.info.content_type,
+               headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

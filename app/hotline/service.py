@@ -35,6 +35,7 @@ from app.notifications.service import store_message, send_stored
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.services.ratings.service import RatedTicket, RatingService, TicketRating, is_bad
+from app.uploads.service import TICKET, UploadService, UploadedFile
 from app.working_days import parse_holidays, working_days_after
 
 CATEGORIES: dict[str, str] = {  # zh-Hans msgids
@@ -118,15 +119,18 @@ def status_text(status: str, language: str) -> str:
 
 
 class HotlineService:
-    def __init__(self, platform: Platform, routing: RoutingTable, ratings: RatingService) -> None:
-        self.platform, self.routing, self.ratings = platform, routing, ratings
+    def __init__(self, platform: Platform, routing: RoutingTable, ratings: RatingService,
+                 uploads: UploadService) -> None:
+        self.platform, self.routing, self.ratings, self.uploads = platform, routing, ratings, uploads
         settings = platform.settings.hotline
         self.accept_days, self.answer_days = settings.accept_days, settings.answer_days
         self.holidays = parse_holidays(settings.holidays)
 
     # -- the citizen ---------------------------------------------------------------------------
     async def submit(self, citizen_id: str, draft: TicketDraft) -> TicketView:
-        """File a ticket: routed, its deadlines set, in the timeline and the audit."""
+        """File a ticket: routed, its deadlines set, its uploads attached, in the timeline and the audit. An upload
+        that is not the citizen's own and unused is 404 UPLOAD_NOT_FOUND (409 UPLOAD_IN_USE if used elsewhere),
+        and then nothing is stored."""
         route = await self.routing.route(draft.category, draft.item_id, draft.department_id)
         now = self.platform.clock.now()
         ticket = Ticket(
@@ -139,6 +143,8 @@ class HotlineService:
                                category=draft.category, routed_by=route.by)]
         async with in_transaction() as conn:
             await ticket.save(using_db=conn)
+            if draft.uploads:
+                await self.uploads.attach(citizen_id, draft.uploads, TICKET, ticket.id, using_db=conn)
             await self._event(conn, ticket, "submitted", None, citizen_id, "citizen", "")
             pending = await audit.add_pending(conn, self.platform.clock, records)
         await audit.record_pending(self.platform.clock, pending, records)
@@ -196,6 +202,12 @@ class HotlineService:
                                   actor_type="admin", action="hotline_ticket_read",
                                   attributes=["description", "location", "uploads"], purpose=f"12345 工单办理 {ticket.id}")
         return await self._view(ticket, with_history=True)
+
+    async def upload_for_clerk(self, clerk: AuthenticatedClient, ticket_id: str, upload_id: str) -> UploadedFile:
+        """An upload attached to a ticket of the clerk's department, decrypted; the citizen sees the view."""
+        ticket = await self._of_department(clerk, ticket_id)
+        return await self.uploads.read_for_clerk(upload_id, clerk, owner_kind=TICKET, owner_id=ticket.id,
+                                                 purpose=f"12345 工单办理 {ticket.id}")
 
     async def accept(self, clerk: AuthenticatedClient, ticket_id: str) -> TicketView:
         """签收: the department takes the ticket on."""
