@@ -291,7 +291,7 @@ class HotlineService:
         records = [self._audit(actor, actor_type, f"hotline_ticket_{action}", ticket, to=to)]
         async with in_transaction() as conn:
             if not await Ticket.filter(id=ticket.id, status=ticket.status).using_db(conn).update(**changes):
-                raise TicketStateConflict((await Ticket.get(id=ticket.id).using_db(conn)).status, to)
+                raise TicketStateConflict((await Ticket.get(id=ticket.id, using_db=conn)).status, to)
             from_status = ticket.status
             ticket.update_from_dict(changes)
             await self._event(conn, ticket, action, from_status, actor, actor_type, note)

@@ -10,7 +10,7 @@ from tortoise.fields.base import OnDelete
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
-_JSON = {"encoder": functools.partial(dumps, separators=(',', ':')), "decoder": loads}
+_COMPACT = functools.partial(dumps, separators=(',', ':'))
 
 
 class Migration(migrations.Migration):
@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
                 ('item_id', fields.CharField(null=True, max_length=40)),
                 ('department_id', fields.CharField(db_index=True, max_length=40)),
                 ('routed_by', fields.CharField(max_length=16)),
-                ('uploads', fields.JSONField(default=list, **_JSON)),
+                ('uploads', fields.JSONField(default=list, encoder=_COMPACT, decoder=loads)),
                 ('status', fields.CharField(default='submitted', max_length=16)),
                 ('answer_round', fields.IntField(default=1)),
                 ('accept_due', fields.DatetimeField(auto_now=False, auto_now_add=False)),
@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
                 ('citizen_id', fields.CharField(max_length=40)),
                 ('department_id', fields.CharField(db_index=True, max_length=40)),
                 ('score', fields.IntField()),
-                ('tags', fields.JSONField(default=list, **_JSON)),
+                ('tags', fields.JSONField(default=list, encoder=_COMPACT, decoder=loads)),
                 ('text', fields.TextField(default='', unique=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
