@@ -22,7 +22,7 @@ from app.hotline.service import CLERK, STATUS_TEXTS, TicketView
 bp = audience_blueprint("admin_hotline", url_prefix="/api/admin/v1/hotline", audience="admin")
 
 
-class AnswerIn(Strict):
+class TicketAnswerIn(Strict):
     answer: str = Field(min_length=5, max_length=2000, description="The answer the citizen reads (答复意见)")
 
 
@@ -74,11 +74,11 @@ async def accept(request: Request, ticket_id: str) -> HTTPResponse:
 
 
 @bp.post("/tickets/<ticket_id:str>/answer")
-@documented("Clerk: answer (答复) an accepted or reopened ticket (409 otherwise) (role clerk)", body=AnswerIn,
+@documented("Clerk: answer (答复) an accepted or reopened ticket (409 otherwise) (role clerk)", body=TicketAnswerIn,
             reply_model=ClerkTicket, tag="hotline")
 async def answer(request: Request, ticket_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
-    body = parse_body(request, AnswerIn)
+    body = parse_body(request, TicketAnswerIn)
     view = await services(request).hotline.answer(request.ctx.client, ticket_id, body.answer)
     return reply(await clerk_ticket(view, request.ctx.language))
 

@@ -50,7 +50,7 @@ class ReopenIn(Strict):
     reason: str = Field(min_length=2, max_length=500, description="Why the answer does not settle it")
 
 
-class EventOut(BaseModel):
+class TicketEventOut(BaseModel):
     action: str
     from_status: str | None
     to_status: str
@@ -79,7 +79,7 @@ class TicketOut(BaseModel):
     created_at: str
     updated_at: str
     closed_at: str | None
-    events: list[EventOut] | None = None
+    events: list[TicketEventOut] | None = None
     ratings: list[dict[str, Any]] | None = None
 
 
