@@ -372,6 +372,9 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     app.blueprint([citizen_vouchers.bp, rp_vouchers.bp])
     app.blueprint([citizen_licences.bp, licence_issuers.bp, rp_licences.bp])
     app.blueprint([citizen_applications.bp, citizen_applications.public_bp, admin_applications.bp])
+    from api.citizen import uploads as citizen_uploads
+
+    app.blueprint(citizen_uploads.bp)
     app.blueprint(partner.bp)
     app.blueprint([citizen_services.bp, admin_catalogue.bp])
     app.blueprint(citizen_home.bp)

@@ -145,12 +145,24 @@ class S3Storage:
                 from aiobotocore.config import AioConfig
                 from aiobotocore.session import get_session
 
+                session = get_session()
+                # botocore reads its JSON models from disk when a client is made: read here in a thread, they
+                # are cached in the session, and making the client then takes no disk reads on the loop.
+                await asyncio.to_thread(_load_models, session)
                 config = AioConfig(connect_timeout=self._timeout, read_timeout=self._timeout,
                                    retries={"max_attempts": 2, "mode": "standard"},
                                    s3={"addressing_style": "path"}, signature_version="s3v4")
                 self._client = await self._exits.enter_async_context(
-                    get_session().create_client("s3", config=config, **self._options))
+                    session.create_client("s3", config=config, **self._options))
         return self._client
+
+
+def _load_models(session: Any) -> None:
+    loader = session.get_component("data_loader")
+    loader.load_service_model("s3", "service-2")
+    loader.load_service_model("s3", "endpoint-rule-set-1")
+    for name in ("endpoints", "partitions", "_retry", "sdk-default-configuration"):
+        loader.load_data(name)
 
 
 def storage_from_settings(settings: Settings) -> ObjectStorage:

