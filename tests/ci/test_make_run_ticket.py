@@ -5,6 +5,7 @@ the admin API with a JWT it signs itself; the citizen confirms the answer and ra
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import secrets
@@ -20,6 +21,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from PIL import Image
 
 from app.config import Settings
 from tests.ci.test_make_run import REPO_ROOT, Served, _end, _launch
@@ -65,6 +67,13 @@ def _clerk_headers(client_id: str, key: ec.EllipticCurvePrivateKey) -> dict[str,
     return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm="ES256", headers={"kid": "1"})}
 
 
+def _photo() -> bytes:
+    """A small JPEG, as a phone would take of the smoke."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(out, format="JPEG")
+    return out.getvalue()
+
+
 def _signed_in(http: httpx.Client) -> None:
     phone = f"139{uuid.uuid4().int % 10 ** 8:08d}"
     assert http.post("/api/v1/auth/otp", json={"phone": phone}).status_code == 202
@@ -81,7 +90,9 @@ def test_a_complaint_is_filed_answered_by_the_clerk_confirmed_and_rated(served: 
     clerk_id = _register_clerk(served, key)
     with httpx.Client(base_url=served.url, timeout=15) as citizen, httpx.Client(base_url=served.url, timeout=15) as clerk:
         _signed_in(citizen)
-        filed = citizen.post("/api/v1/hotline/tickets", json={
+        photo = citizen.post("/api/v1/uploads", files={"file": ("smoke.jpg", _photo(), "image/jpeg")})
+        assert photo.status_code == 201, photo.text
+        filed = citizen.post("/api/v1/hotline/tickets", json={"uploads": [photo.json()["id"]],
             "category": "complaint", "description": "小区楼下餐馆油烟直排，多次沟通无果，请求处理。（示例）",
             "location": {"address": "广州市越秀区东风中路 300 号（示例）", "latitude": 23.1291, "longitude": 113.2644}})
         assert filed.status_code == 201, filed.text
@@ -92,6 +103,9 @@ def test_a_complaint_is_filed_answered_by_the_clerk_confirmed_and_rated(served: 
         queue = clerk.get("/api/admin/v1/hotline/tickets", headers=_clerk_headers(clerk_id, key))
         assert queue.status_code == 200, queue.text
         assert ticket["id"] in [t["id"] for t in queue.json()["items"]]
+        seen = clerk.get(f"/api/admin/v1/hotline/tickets/{ticket['id']}/uploads/{photo.json()['id']}",
+                         headers=_clerk_headers(clerk_id, key))
+        assert seen.status_code == 200 and seen.headers["content-type"] == "image/jpeg", seen.text
         accepted = clerk.post(f"/api/admin/v1/hotline/tickets/{ticket['id']}/accept", headers=_clerk_headers(clerk_id, key))
         assert accepted.status_code == 200, accepted.text
         answered = clerk.post(f"/api/admin/v1/hotline/tickets/{ticket['id']}/answer", headers=_clerk_headers(clerk_id, key),

@@ -3,12 +3,10 @@ the routing table names, and the requests both send."""
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from typing import Any
 
 import httpx
-from PIL import Image
 
 from app.working_days import BEIJING
 from tests.factories import Department as Client, SignedInCitizen, make_department
@@ -74,13 +72,6 @@ async def inbox_kinds(client: httpx.AsyncClient, citizen: SignedInCitizen) -> li
     reply = await client.get(INBOX, headers=citizen.headers, params={"limit": 100})
     assert reply.status_code == 200, reply.text
     return [m["kind"] for m in reversed(reply.json()["items"]) if m["kind"].startswith("hotline_")]
-
-
-def photo() -> bytes:
-    """A small JPEG, as a phone would take of the shelf."""
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, format="JPEG")
-    return out.getvalue()
 
 
 def error_code(reply: httpx.Response) -> str:

@@ -12,24 +12,25 @@ from app.uploads.models import Upload
 from tests.factories import refresh_tokens, sign_in
 from tests.hotline.hotline_factory import (
     ACCESS_LOG, ADMIN_TICKETS, FRIDAY_MORNING, TICKETS, accept, act, answer, answered, civil_affairs_clerk,
-    error_code, file_ticket, filed, inbox_kinds, market_clerk, photo,
+    error_code, file_ticket, filed, inbox_kinds, market_clerk,
 )
+from tests.uploads.upload_factory import gps_of, uploaded
 
 
-async def test_a_complaint_goes_to_market_regulation_is_answered_confirmed_and_rated(app, client, sms, clock):
+async def test_a_complaint_goes_to_market_regulation_is_answered_confirmed_and_rated(client, sms, clock):
     clock.set(FRIDAY_MORNING)
     citizen = await sign_in(client, sms)
     market, other = await market_clerk(clock), await civil_affairs_clerk(clock)
-    shelf = await app.ctx.services.uploads.receive(citizen.id, photo())
+    shelf = await uploaded(client, citizen)  # a photo of the shelf, taken with the phone's location in it
 
-    ticket = await filed(client, citizen, uploads=[shelf.id])
+    ticket = await filed(client, citizen, uploads=[shelf])
     assert (ticket["category_text"], ticket["status"], ticket["status_text"]) == ("投诉", "submitted", "待受理")
     assert (ticket["department_id"], ticket["department_name"], ticket["routed_by"]) == (
         "gz-scjgj", "广州市市场监督管理局", "category")
     # Filed on a Friday: accepted by the end of Monday, answered by the end of the next Friday (Beijing time).
     assert (ticket["accept_due"], ticket["answer_due"]) == ("2026-12-07T16:00:00Z", "2026-12-11T16:00:00Z")
-    assert ticket["location"] == COMPLAINT_LOCATION and ticket["uploads"] == [shelf.id]
-    assert (await Upload.get(id=shelf.id)).owner_id == ticket["id"]
+    assert ticket["location"] == COMPLAINT_LOCATION and ticket["uploads"] == [shelf]
+    assert (await Upload.get(id=shelf)).owner_id == ticket["id"]
     stored = await Ticket.get(id=ticket["id"])
     assert "过期酸奶" not in stored.description_enc and "天河路" not in stored.location_enc  # encrypted at rest
 
@@ -38,8 +39,9 @@ async def test_a_complaint_goes_to_market_regulation_is_answered_confirmed_and_r
     assert (await client.get(ADMIN_TICKETS, headers=other.headers())).json()["items"] == []
     read = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}", headers=market.headers())
     assert read.status_code == 200 and "过期酸奶" in read.json()["description"]
-    seen = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}/uploads/{shelf.id}", headers=market.headers())
+    seen = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}/uploads/{shelf}", headers=market.headers())
     assert seen.status_code == 200 and seen.headers["content-type"] == "image/jpeg"
+    assert gps_of(seen.content) == {}  # the clerk sees the photo, not where the phone was
     log = (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"]
     assert {"hotline_ticket_read", "material_viewed"} <= {entry["action"] for entry in log}
 
@@ -155,7 +157,7 @@ async def test_steps_out_of_order_answer_409(client, sms, clock):
     assert await TicketEvent.filter(ticket_id=ticket["id"]).count() == 2  # submitted, accepted: nothing else
 
 
-async def test_someone_elses_ticket_or_upload_is_not_found(app, client, sms, clock):
+async def test_someone_elses_ticket_or_upload_is_not_found(client, sms, clock):
     owner, stranger = await sign_in(client, sms), await sign_in(client, sms)
     market, other = await market_clerk(clock), await civil_affairs_clerk(clock)
     ticket = await filed(client, owner)
@@ -170,12 +172,12 @@ async def test_someone_elses_ticket_or_upload_is_not_found(app, client, sms, clo
         assert reply.status_code == 404 and error_code(reply) == "TICKET_NOT_FOUND"
     assert (await answer(client, other, ticket["id"])).status_code == 404
 
-    owners_photo = await app.ctx.services.uploads.receive(owner.id, photo())
-    taken = await file_ticket(client, stranger, uploads=[owners_photo.id])
+    owners_photo = await uploaded(client, owner)
+    taken = await file_ticket(client, stranger, uploads=[owners_photo])
     assert taken.status_code == 404 and error_code(taken) == "UPLOAD_NOT_FOUND"
     assert await Ticket.filter(citizen_id=stranger.id).count() == 0
-    assert (await Upload.get(id=owners_photo.id)).owner_id is None
-    unattached = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}/uploads/{owners_photo.id}", headers=market.headers())
+    assert (await Upload.get(id=owners_photo)).owner_id is None
+    unattached = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}/uploads/{owners_photo}", headers=market.headers())
     assert unattached.status_code == 404
 
 
