@@ -18,6 +18,7 @@ anyone else's answers 404, as an unknown one. Description, location and answer a
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,6 +54,7 @@ STATUS_TEXTS: dict[str, str] = {
 }
 CLERK = "clerk"
 OPEN_FOR_ANSWER = ("accepted", "reopened")
+Step = Callable[[BaseDBAsyncClient], Awaitable[None]]  # more to write in a step's transaction
 DESCRIPTION, LOCATION, ANSWER = "hotline_description", "hotline_location", "hotline_answer"  # cipher contexts
 
 
@@ -175,16 +177,22 @@ class HotlineService:
         if ticket.status != "closed":
             raise TicketStateConflict(ticket.status, "rated")
         rated = RatedTicket(ticket.id, ticket.citizen_id, ticket.department_id, ticket.answer_round)
-        records = [self._audit(citizen_id, "citizen", "hotline_ticket_rated", ticket, score=score)]
-        async with in_transaction() as conn:
-            rating = await self.ratings.rate_ticket(conn, rated, score, tags, text)
+        stored: list[TicketRating] = []
+
+        async def store(conn: BaseDBAsyncClient) -> None:
+            stored.append(await self.ratings.rate_ticket(conn, rated, score, tags, text))
             await self._event(conn, ticket, "rated", ticket.status, citizen_id, "citizen", "")
-            pending = await audit.add_pending(conn, self.platform.clock, records)
-        await audit.record_pending(self.platform.clock, pending, records)
-        if is_bad(score):
+
+        records = [self._audit(citizen_id, "citizen", "hotline_ticket_rated", ticket, score=score)]
+        if is_bad(score):  # 差评: back to the department, in the transaction that keeps the rating
             await self._reopen(ticket, ("closed",), "system", "system", N_("差评，工单重新办理"),
-                               message="hotline_ticket_reopened_by_rating")
-        return rating
+                               message="hotline_ticket_reopened_by_rating", first=store, earlier=records)
+        else:
+            async with in_transaction() as conn:
+                await store(conn)
+                pending = await audit.add_pending(conn, self.platform.clock, records)
+            await audit.record_pending(self.platform.clock, pending, records)
+        return stored[0]
 
     # -- the department ------------------------------------------------------------------------
     async def queue(self, clerk: AuthenticatedClient, status: str | None, limit: int = 50) -> list[TicketView]:
@@ -271,27 +279,29 @@ class HotlineService:
         return ticket
 
     async def _reopen(self, ticket: Ticket, allowed: tuple[str, ...], actor: str, actor_type: str, note: str,
-                      message: str | None) -> None:
+                      message: str | None, **step: Any) -> None:
         """Back to the department for another answer, due `answer_days` working days from now."""
         now = self.platform.clock.now()
         await self._move(ticket, allowed, "reopened", "reopened", actor, actor_type, note=note, message=message,
-                         answer_round=ticket.answer_round + 1, closed_at=None,
+                         **step, answer_round=ticket.answer_round + 1, closed_at=None,
                          answer_due=working_days_after(now, self.answer_days, self.holidays))
 
     async def _move(self, ticket: Ticket, allowed: tuple[str, ...], to: str, action: str, actor: str,
                     actor_type: str, *, note: str = "", message: str | None = None, closed: bool = False,
-                    **changes: Any) -> None:
+                    first: Step | None = None, earlier: Sequence[audit.AuditRecord] = (), **changes: Any) -> None:
         """One step from one of the `allowed` states to `to`, in the timeline, the audit and (with `message`) the
-        citizen's inbox, all in one transaction; 409 when the ticket is in another state (also when a concurrent
-        step moved it first)."""
+        citizen's inbox, all in one transaction, after what `first` writes in it (with its `earlier` audit
+        records); 409 when the ticket is in another state (also when a concurrent step moved it first)."""
         if ticket.status not in allowed:
             raise TicketStateConflict(ticket.status, to)
         now = self.platform.clock.now()
         changes.update(status=to, updated_at=now, **({"closed_at": now} if closed else {}))
-        records = [self._audit(actor, actor_type, f"hotline_ticket_{action}", ticket, to=to)]
+        records = [*earlier, self._audit(actor, actor_type, f"hotline_ticket_{action}", ticket, to=to)]
         async with in_transaction() as conn:
             if not await Ticket.filter(id=ticket.id, status=ticket.status).using_db(conn).update(**changes):
                 raise TicketStateConflict((await Ticket.get(id=ticket.id, using_db=conn)).status, to)
+            if first is not None:
+                await first(conn)
             from_status = ticket.status
             ticket.update_from_dict(changes)
             await self._event(conn, ticket, action, from_status, actor, actor_type, note)
