@@ -23,7 +23,7 @@ bp = audience_blueprint("admin_hotline", url_prefix="/api/admin/v1/hotline", aud
 
 
 class TicketAnswerIn(Strict):
-    answer: str = Field(min_length=5, max_length=2000, description="The answer the citizen reads (答复意见)")
+    answer: str = Field(min_length=2, max_length=2000, description="The answer the citizen reads (答复意见)")
 
 
 class ClerkTicket(TicketOut):

@@ -38,7 +38,7 @@ class LocationIn(Strict):
 
 class TicketIn(Strict):
     category: Category = Field(description="complaint 投诉, suggestion 建议, enquiry 咨询 or help 求助")
-    description: str = Field(min_length=5, max_length=2000, description="What happened or what you ask")
+    description: str = Field(min_length=2, max_length=2000, description="What happened or what you ask")
     location: LocationIn
     item_id: str | None = Field(default=None, max_length=40, description="The catalogue item it is about, if any: "
                                                                         "routes it to that item's department")
@@ -137,8 +137,9 @@ def draft_of(body: TicketIn) -> TicketDraft:
             reply_model=TicketOut, status=201, tag="hotline",
             description="201 with the ticket, routed to a department (the item's, the department named, or the "
                         "category's), with the deadlines to accept and to answer in working days. 422 with fields "
-                        "for an unknown category, a short description, coordinates out of range or given alone, an "
-                        "unknown item or department.")
+                        "for an unknown category, an empty description, coordinates out of range or given alone; 404 "
+                        "TICKET_ITEM_NOT_FOUND / TICKET_DEPARTMENT_NOT_FOUND for an item or department the catalogue "
+                        "does not have; 404 UPLOAD_NOT_FOUND (naming the field) for an upload not yours.")
 async def submit(request: Request) -> HTTPResponse:
     body = parse_body(request, TicketIn)
     view = await services(request).hotline.submit(request.ctx.citizen_id, draft_of(body))

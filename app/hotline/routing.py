@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import ValidationFailed
+from app.errors import NotFound
 from app.services.catalogue.service import ServiceItem, catalogue_departments
 
 SAMPLE_FILE = Path(__file__).with_name("sample_routing.json")
@@ -38,15 +38,16 @@ class RoutingTable:
         return cls(dict(data["categories"]), include_sample)
 
     async def route(self, category: str, item_id: str | None, department_id: str | None) -> Route:
-        """The item's department when an item is named (422 if no published item is), else the department
-        named (422 if the catalogue knows none), else the category's."""
+        """The item's department when an item is named (404 TICKET_ITEM_NOT_FOUND if no published item is, as
+        for an application), else the department named (404 TICKET_DEPARTMENT_NOT_FOUND if the catalogue knows
+        none), else the category's."""
         if item_id:
             item = await ServiceItem.get_or_none(id=item_id, status="published")
             if item is None:
-                raise ValidationFailed([{"field": "item_id", "problem": "no published catalogue item has this id"}])
+                raise NotFound("TICKET_ITEM_NOT_FOUND", extra={"field": "item_id"})
             return Route(item.department_id, "item")
         if department_id:
             if department_id not in await catalogue_departments(self.include_sample):
-                raise ValidationFailed([{"field": "department_id", "problem": "no catalogue department has this id"}])
+                raise NotFound("TICKET_DEPARTMENT_NOT_FOUND", extra={"field": "department_id"})
             return Route(department_id, "department")
         return Route(self.categories[category], "category")

@@ -27,7 +27,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.errors import Conflict, NotFound
+from app.errors import AppError, Conflict, NotFound
 from app.hotline.models import Ticket, TicketEvent
 from app.hotline.routing import RoutingTable
 from app.i18n import N_, translate
@@ -146,7 +146,7 @@ class HotlineService:
         async with in_transaction() as conn:
             await ticket.save(using_db=conn)
             if draft.uploads:
-                await self.uploads.attach(citizen_id, draft.uploads, TICKET, ticket.id, using_db=conn)
+                await self._attach(conn, citizen_id, ticket.id, draft.uploads)
             await self._event(conn, ticket, "submitted", None, citizen_id, "citizen", "")
             pending = await audit.add_pending(conn, self.platform.clock, records)
         await audit.record_pending(self.platform.clock, pending, records)
@@ -277,6 +277,17 @@ class HotlineService:
         if ticket is None:
             raise NotFound("TICKET_NOT_FOUND")
         return ticket
+
+    async def _attach(self, conn: BaseDBAsyncClient, citizen_id: str, ticket_id: str, upload_ids: list[str]) -> None:
+        """The uploads now live with the ticket. A refusal names the field (`uploads.N`), not the id sent: the
+        reply to a guess at another citizen's upload repeats nothing of it."""
+        try:
+            await self.uploads.attach(citizen_id, upload_ids, TICKET, ticket_id, using_db=conn)
+        except AppError as refused:
+            sent = refused.extra.pop("upload_id", None)
+            if sent in upload_ids:
+                refused.extra["field"] = f"uploads.{upload_ids.index(sent)}"
+            raise
 
     async def _reopen(self, ticket: Ticket, allowed: tuple[str, ...], actor: str, actor_type: str, note: str,
                       message: str | None, **step: Any) -> None:

@@ -127,18 +127,23 @@ async def _published_item_of(department_id: str) -> str:
 async def test_bad_input_answers_422_naming_the_field_and_stores_nothing(client, sms):
     citizen = await sign_in(client, sms)
     cases = [
-        ({"category": "praise"}, "category"),
-        ({"description": "   "}, "description"),
-        ({"location": {"address": "天河路", "latitude": 91, "longitude": 113.3}}, "location.latitude"),
-        ({"location": {"address": "天河路", "latitude": 23.1, "longitude": -181}}, "location.longitude"),
-        ({"location": {"address": "天河路", "latitude": 23.1}}, "location"),
-        ({"item_id": "no-such-item"}, "item_id"),
-        ({"department_id": "no-such-bureau"}, "department_id"),
+        ({"category": "praise"}, "category", "VALIDATION_FAILED"),
+        ({"description": "   "}, "description", "VALIDATION_FAILED"),
+        ({"location": {"address": "天河路", "latitude": 91, "longitude": 113.3}}, "location.latitude", "VALIDATION_FAILED"),
+        ({"location": {"address": "天河路", "latitude": 23.1, "longitude": -181}}, "location.longitude",
+         "VALIDATION_FAILED"),
+        ({"location": {"address": "天河路", "latitude": 23.1}}, "location", "VALIDATION_FAILED"),
     ]
-    for change, field in cases:
+    for change, field, code in cases:
         reply = await file_ticket(client, citizen, **change)
-        assert reply.status_code == 422 and error_code(reply) == "VALIDATION_FAILED", (change, reply.text)
+        assert reply.status_code == 422 and error_code(reply) == code, (change, reply.text)
         assert field in [f["field"] for f in reply.json()["error"]["fields"]], (change, reply.text)
+    # An item or department the catalogue does not have is not found, as for an application, naming the field.
+    for change, code in (({"item_id": "no-such-item"}, "TICKET_ITEM_NOT_FOUND"),
+                         ({"department_id": "no-such-bureau"}, "TICKET_DEPARTMENT_NOT_FOUND")):
+        reply = await file_ticket(client, citizen, **change)
+        assert reply.status_code == 404 and error_code(reply) == code, (change, reply.text)
+        assert reply.json()["error"]["field"] == next(iter(change))
     assert await Ticket.filter(citizen_id=citizen.id).count() == 0
 
 
@@ -175,6 +180,7 @@ async def test_someone_elses_ticket_or_upload_is_not_found(client, sms, clock):
     owners_photo = await uploaded(client, owner)
     taken = await file_ticket(client, stranger, uploads=[owners_photo])
     assert taken.status_code == 404 and error_code(taken) == "UPLOAD_NOT_FOUND"
+    assert taken.json()["error"]["field"] == "uploads.0" and owners_photo not in taken.text
     assert await Ticket.filter(citizen_id=stranger.id).count() == 0
     assert (await Upload.get(id=owners_photo)).owner_id is None
     unattached = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}/uploads/{owners_photo}", headers=market.headers())
