@@ -19,6 +19,7 @@ from app.accounts.devices import DeviceTokens
 from app.accounts.service import AccountService
 from app.config import Settings
 from app.departments.service import DepartmentServices
+from app.hotline.service import HotlineService
 from app.integrations.exchange.client import ExchangeClient
 from app.integrations.face import FaceProvider
 from app.integrations.identity import IdentityAuthority
@@ -104,6 +105,7 @@ class Services:
     family: FamilyService
     large_print: LargePrint
     payments: PaymentService
+    hotline: HotlineService  # 12345 tickets (工单)
     readiness: Callable[[], Awaitable[dict[str, str]]]  # each dependency's state, for /readyz
     access_log: AccessLog | None  # none when APP_ACCESS_LOG is off
     # The hottest route's reply (an issued health code), shaped once per code and language and reused

@@ -20,6 +20,8 @@ from pydantic_core import ErrorDetails
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.working_days import parse_holidays
+
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message says what to fix."""
@@ -236,6 +238,22 @@ class RatingSettings(Group):
 
     env_prefix = "APP_RATING_"
     follow_up_days: int = Field(7, ge=1, le=30)  # a bad rating (差评) must be answered within this many days
+
+
+def _holiday_list(text: str) -> str:
+    parse_holidays(text)  # ValueError naming the date that is not one
+    return text
+
+
+class HotlineSettings(Group):
+    """12345 政务服务便民热线 tickets (工单): time limits in working days, routing table, escalation job."""
+
+    env_prefix = "APP_HOTLINE_"
+    accept_days: int = Field(1, ge=1, le=10)  # working days a department has to accept (签收) a new ticket
+    answer_days: int = Field(5, ge=1, le=30)  # working days to answer (答复), from filing or from a reopening
+    holidays: Annotated[str, AfterValidator(_holiday_list)] = ""  # public holidays (法定节假日), YYYY-MM-DD,YYYY-MM-DD
+    routing: ExistingFile = ""  # the routing table (JSON); empty: the sample table in app/hotline
+    escalation_interval: int = Field(600, ge=60, le=86400)  # seconds between runs of the escalation job
 
 
 class CardSettings(Group):
@@ -459,6 +477,7 @@ class Settings(BaseSettings):
     health_code: HealthCodeSettings = Field(default_factory=HealthCodeSettings)
     vouchers: VoucherSettings = Field(default_factory=VoucherSettings)
     ratings: RatingSettings = Field(default_factory=RatingSettings)
+    hotline: HotlineSettings = Field(default_factory=HotlineSettings)
     cards: CardSettings = Field(default_factory=CardSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     elderly: ElderlySettings = Field(default_factory=ElderlySettings)

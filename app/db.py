@@ -34,6 +34,7 @@ MODEL_MODULES = [
     "app.miniprogram.models",
     "app.integrations.exchange.models",
     "app.departments.models",
+    "app.hotline.models",
     "app.uploads.models",
 ]
 

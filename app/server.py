@@ -49,6 +49,9 @@ from app.storage import storage_from_settings
 from app.uploads.jobs import add_upload_jobs
 from app.uploads.service import UploadService
 from app.services.ratings.service import RatingService
+from app.hotline.jobs import add_hotline_jobs
+from app.hotline.routing import RoutingTable
+from app.hotline.service import HotlineService
 from app.vouchers.service import VoucherService
 from app.db import close_db, init_db, ping_db
 from app.errors import AppError, ValidationFailed, envelope
@@ -91,6 +94,7 @@ from app.miniprogram.platform import MiniProgramPlatform
 from app.miniprogram.service import MiniProgramService
 from app.accounts import errors as accounts_errors
 from app.departments import errors as departments_errors
+from app.hotline import errors as hotline_errors
 from app.miniprogram import errors as miniprogram_errors
 from app.payments import errors as payments_errors
 from app.services.applications import errors as applications_errors
@@ -107,7 +111,7 @@ from health_code.interop import errors as interop_errors
 
 # Each domain's error codes get their words when its `errors` module is imported (the core's come
 # with app.errors): all of them are imported here, so no code raised at run time is unknown.
-ERROR_REGISTRIES = (accounts_errors, departments_errors, miniprogram_errors, payments_errors, applications_errors,
+ERROR_REGISTRIES = (accounts_errors, departments_errors, hotline_errors, miniprogram_errors, payments_errors, applications_errors,
                     appointments_errors, cards_errors, catalogue_errors, ratings_errors, exchange_replies,
                     vouchers_errors, elderly_mode_errors, health_code_errors, interop_errors, uploads_errors)
 
@@ -191,6 +195,7 @@ def create_app(
             add_notification_jobs(scheduler, platform.cache, platform.clock)
             add_appointment_jobs(scheduler, platform.cache, services.appointments)
             add_payment_jobs(scheduler, platform.cache, services.payments)
+            add_hotline_jobs(scheduler, platform.cache, services.hotline, settings.hotline.escalation_interval)
             add_upload_jobs(scheduler, platform.cache, services.uploads)
             from app.departments.traffic import add_licence_status_jobs  # the wallet's 驾驶证 kept in step with 交管
 
@@ -258,6 +263,7 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
     departments = DepartmentServices(platform, exchange, licences, settled=settled_numbers)
     uploads = UploadService(platform, storage_from_settings(settings))  # 材料上传, encrypted in object storage
     applications = ApplicationService(platform, departments, uploads)
+    ratings = RatingService(platform)
     card_backends: dict[str, DepartmentBackend] = {
         **_department_backends(settings), **exchange_backends(exchange), **internal_sources(health, vouchers)}
     # What a citizen pays is read because they asked (citizen_request), not for their card: the same
@@ -273,7 +279,7 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
         partner_key_feeds=PartnerKeyFeeds(platform, partners, trust), interop=InteropService(health, trust, partners),
         vouchers=vouchers, licences=licences,
         catalogue=CatalogueService(platform, features=[elderly_presets.search_feature(), *search_features()]),
-        ratings=RatingService(platform), mini_programs=MiniProgramService(platform, accounts, mini_program),
+        ratings=ratings, mini_programs=MiniProgramService(platform, accounts, mini_program),
         appointments=appointments, departments=departments, applications=applications, uploads=uploads,
         card_backends=card_backends, cards=HomeCards(platform, card_backends, settled=settled_numbers),
         # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
@@ -281,6 +287,7 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
         family=FamilyService(platform, accounts, health, appointments, applications),
         large_print=LargePrint(platform, health),
         payments=_payments(settings, platform, payable_backends, licences),
+        hotline=_hotline(settings, platform, ratings, uploads),
         readiness=lambda: readiness(platform),
         access_log=AccessLog() if settings.access_log else None,
     )
@@ -302,6 +309,15 @@ def _exchange(settings: Settings, platform: Platform) -> ExchangeClient | None:
     registry = load_registry(settings.exchange.registry, client=settings.exchange.client,
                              production=settings.production)
     return ExchangeClient(platform, registry.services)
+
+
+def _hotline(settings: Settings, platform: Platform, ratings: RatingService, uploads: UploadService) -> HotlineService:
+    """12345 tickets, routed by APP_HOTLINE_ROUTING (the sample table when unset)."""
+    try:
+        routing = RoutingTable.load(settings.hotline.routing, include_sample=not settings.production)
+    except (ValueError, KeyError) as bad:
+        raise ConfigError(f"APP_HOTLINE_ROUTING: {bad}") from None
+    return HotlineService(platform, routing, ratings, uploads)
 
 
 def _payments(settings: Settings, platform: Platform, backends: Any, wallet: LicenceService) -> PaymentService:
@@ -372,6 +388,10 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.provider import payments as provider_payments
     from api.public import receipts as public_receipts
     app.blueprint([citizen_payments.bp, admin_payments.bp, provider_payments.bp, public_receipts.bp])
+    from api.admin import hotline as admin_hotline
+    from api.citizen import hotline as citizen_hotline
+
+    app.blueprint([citizen_hotline.bp, admin_hotline.bp])
     app.blueprint([miniprogram.public, miniprogram.bp, h5.bp])
     from api.citizen import provident_fund, social_insurance, social_security_card, traffic
     from api.public import social_insurance_proofs

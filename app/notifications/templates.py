@@ -157,6 +157,23 @@ TEMPLATES.update({
         "title": N_("部门已回复您的评价"),
         "body": N_("关于“{item}”的评价，办理部门回复：{answer}"),
     },
+    # 12345 tickets (工单).
+    "hotline_ticket_accepted": {
+        "title": N_("12345 工单已受理"),
+        "body": N_("您的 12345 工单（编号 {number}）已由承办部门受理。"),
+    },
+    "hotline_ticket_answered": {
+        "title": N_("12345 工单已答复"),
+        "body": N_("承办部门已答复您的 12345 工单（编号 {number}），请查看并确认，或申请重新办理。"),
+    },
+    "hotline_ticket_escalated": {
+        "title": N_("12345 工单已督办"),
+        "body": N_("您的 12345 工单（编号 {number}）超过办理时限，已提请督办。"),
+    },
+    "hotline_ticket_reopened_by_rating": {
+        "title": N_("12345 工单重新办理"),
+        "body": N_("感谢您的评价。您的 12345 工单（编号 {number}）已退回承办部门重新办理。"),
+    },
     # Payments (缴费).
     "payment_succeeded": {
         "title": N_("缴费成功"),
@@ -183,6 +200,8 @@ for _kind in ("application_submitted", "application_auto_approved", "application
 for _kind in ("application_auto_approved", "application_approved", "application_rejected", "application_returned",
               "application_completed"):
     TEMPLATES[_kind]["channels"] = ["in_app", "push", "mini_program"]
+for _kind in ("hotline_ticket_answered", "hotline_ticket_escalated"):
+    TEMPLATES[_kind]["channels"] = ["in_app", "push"]
 # Payment notices by app push, or by SMS to a citizen without a device.
 for _kind in [kind for kind in TEMPLATES if kind.startswith("payment_")]:
     TEMPLATES[_kind]["channels"] = [*TEMPLATES[_kind].get("channels", ["in_app"]), "push"]

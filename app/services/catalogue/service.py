@@ -97,6 +97,12 @@ async def catalogue_departments(include_sample: bool) -> set[str]:
     return named
 
 
+async def department_name_of(department_id: str, language: str) -> str | None:
+    """A catalogue department's name in `language`; None when the catalogue has no department by that id."""
+    row = await Department.get_or_none(id=department_id)
+    return words.department_name(row.name, row.name_en, language) if row else None
+
+
 async def _insert_missing(model: type[Model], rows: list[dict[str, Any]]) -> None:
     """One multi-row INSERT … ON CONFLICT DO NOTHING, values converted by the model's own fields.
 

@@ -48,3 +48,21 @@ class FollowUpCase(Model):
 
     class Meta:
         table = "follow_up_cases"
+
+
+class TicketRating(Model):
+    """A 好差评 rating of a closed 12345 ticket, once per answer the department gave."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    ticket_id = fields.CharField(max_length=40, db_index=True)
+    answer_round = fields.IntField()  # the answer rated: a reopened ticket is answered, and rated, again
+    citizen_id = fields.CharField(max_length=40)
+    department_id = fields.CharField(max_length=40, db_index=True)
+    score = fields.IntField()
+    tags: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    text = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "ticket_ratings"
+        unique_together = (("ticket_id", "answer_round"),)

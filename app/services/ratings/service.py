@@ -5,6 +5,10 @@ A score of 2 or less opens a `FollowUpCase` for the item's department, due
 shown as overdue (computed when read, so no job has to flip it). Statistics per item and per
 department are for admins; the public summary per item shows numbers only, never texts.
 
+A 12345 ticket (工单) is rated through `rate_ticket`, once per answer: the hotline domain says the ticket is
+closed and whose it is, and sends a ticket rated badly back to its department (reopened, with a new answer
+deadline), as a bad rating of an application opens a follow-up case.
+
 A clerk sees and answers its own department's cases and statistics only (another department's
 case is not found, as an unknown one); a catalogue administrator sees every department's numbers.
 """
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
@@ -30,6 +35,7 @@ from app.security.clients import AuthenticatedClient
 from app.services.applications.service import Application, department_scope
 from app.services.catalogue.service import ServiceItem
 from app.services.ratings.models import FollowUpCase as FollowUpCase, Rating as Rating
+from app.services.ratings.models import TicketRating as TicketRating
 
 BAD_SCORE = 2  # this or lower opens a follow-up case
 GOOD_SCORE = 4  # this or higher counts as 好评
@@ -44,6 +50,21 @@ class RatingStats:
     top_tags: list[dict[str, Any]] = field(default_factory=list)
     bad_count: int = 0
     cases: dict[str, int] = field(default_factory=dict)  # open, overdue, answered
+
+
+@dataclass(frozen=True)
+class RatedTicket:
+    """What rating a 12345 ticket needs of it."""
+
+    id: str
+    citizen_id: str
+    department_id: str
+    answer_round: int
+
+
+def is_bad(score: int) -> bool:
+    """差评: a score that sends the work back (a follow-up case, a reopened ticket)."""
+    return score <= BAD_SCORE
 
 
 def case_state(case: FollowUpCase, now: datetime) -> str:
@@ -93,6 +114,24 @@ class RatingService:
             await notify(self.platform.clock, citizen_id, "rating_follow_up",
                          {"item": item.name, "days": self.follow_up_days})
         return rating
+
+    async def rate_ticket(self, conn: BaseDBAsyncClient, ticket: RatedTicket, score: int, tags: list[str],
+                          text: str) -> TicketRating:
+        """Rate the current answer of a closed 12345 ticket, in the caller's transaction `conn` (a second rating
+        of the same answer is 409 RATING_EXISTS). Whether it was bad is `is_bad(score)`: the caller reopens."""
+        if await TicketRating.filter(ticket_id=ticket.id, answer_round=ticket.answer_round).using_db(conn).exists():
+            raise Conflict("RATING_EXISTS")
+        try:
+            return await TicketRating.create(
+                id=new_id("rt"), ticket_id=ticket.id, answer_round=ticket.answer_round, citizen_id=ticket.citizen_id,
+                department_id=ticket.department_id, score=score, tags=tags, text=text,
+                created_at=self.platform.clock.now(), using_db=conn)
+        except IntegrityError:
+            raise Conflict("RATING_EXISTS") from None  # the same rating sent twice at once
+
+    async def ticket_ratings(self, ticket_id: str) -> list[TicketRating]:
+        """The ratings of a ticket, one per answer rated, oldest first."""
+        return await TicketRating.filter(ticket_id=ticket_id).order_by("answer_round")
 
     async def rating_of(self, citizen_id: str, application_id: str) -> Rating | None:
         return await Rating.get_or_none(application_id=application_id, citizen_id=citizen_id)

@@ -1,0 +1,43 @@
+"""Working days (工作日): time limits counted in working days, on the Beijing calendar.
+
+Saturdays and Sundays are rest days, and so is every date of the holidays given (法定节假日, from the
+settings). A limit of n working days runs to the end of the n-th working day after the day it starts
+(Beijing time), the way government time limits are read: filed on a Friday, one working day ends with
+Monday.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta, timezone
+
+BEIJING = timezone(timedelta(hours=8))
+SATURDAY = 5
+
+
+def parse_holidays(text: str) -> frozenset[date]:
+    """`2027-01-01,2027-02-08` as dates; ValueError naming the first that is not an ISO date."""
+    days = set()
+    for part in (p.strip() for p in text.split(",")):
+        if part:
+            try:
+                days.add(date.fromisoformat(part))
+            except ValueError:
+                raise ValueError(f"{part!r} is not a date as YYYY-MM-DD") from None
+    return frozenset(days)
+
+
+def is_working_day(day: date, holidays: Iterable[date] = ()) -> bool:
+    return day.weekday() < SATURDAY and day not in holidays
+
+
+def working_days_after(start: datetime, days: int, holidays: frozenset[date] = frozenset()) -> datetime:
+    """The end (midnight, Beijing, as UTC) of the `days`-th working day after the day of `start`."""
+    if days < 1:
+        raise ValueError("a time limit is at least one working day")
+    day, counted = start.astimezone(BEIJING).date(), 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_working_day(day, holidays):
+            counted += 1
+    return datetime.combine(day + timedelta(days=1), time(0), BEIJING).astimezone(timezone.utc)
