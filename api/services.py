@@ -29,6 +29,7 @@ from app.miniprogram.platform import MiniProgramPlatform
 from app.miniprogram.service import MiniProgramService
 from app.payments.service import PaymentService
 from app.platform import Platform
+from app.services.applications.joint import JointApplicationService
 from app.services.applications.service import ApplicationService
 from app.services.appointments.service import AppointmentService
 from app.services.cards.service import DepartmentBackend, HomeCards
@@ -96,6 +97,7 @@ class Services:
     appointments: AppointmentService
     departments: DepartmentServices
     applications: ApplicationService
+    joint_applications: JointApplicationService  # 一件事联办, parts through `applications`
     card_backends: dict[str, DepartmentBackend]  # by card name; the same backends behind payments
     cards: HomeCards
     undo: UndoService
