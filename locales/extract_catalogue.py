@@ -4,8 +4,8 @@
     python locales/extract_catalogue.py departments   set each department's English from its name_en
 
 `extract` takes every text of the sample catalogue a reader is shown (item names, categories,
-materials, legal basis, fees, FAQ, life-event names and descriptions, department names) and the
-guide's fixed labels, as app/services/catalogue/words.py lists them (`shown_texts`). Each msgid is the zh-Hans text; the comment
+materials, legal basis, fees, FAQ, the titles and descriptions of item forms, life-event names and
+descriptions, department names) and the guide's fixed labels, as app/services/catalogue/words.py lists them (`shown_texts`). Each msgid is the zh-Hans text; the comment
 above it says where it is used. Run by `make i18n-update`, which then updates the three .po files
 (`pybabel update -D catalogue`), mirrors zh_Hans (mirror_source.py) and runs `departments`: the
 English of a department name is its `name_en` in the sample file, kept in one place.

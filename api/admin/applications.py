@@ -48,7 +48,9 @@ class CompletionIn(Strict):
 
 
 class RulesIn(Strict):
-    rules: dict[str, Any] | None = Field(description='{"all": [{"fact", "op", "value"}, ...]} or null for no 秒批')
+    rules: dict[str, Any] | None = Field(description=(
+        '{"all": [{"fact", "op", "value"}, ...]} or null for no 秒批. A fact `form.<field>` reads what the citizen '
+        'declared in a field the item\'s form schema declares with that type (else 422 APPROVAL_RULES_INVALID)'))
 
 
 class AnswerIn(Strict):

@@ -5,7 +5,7 @@ Callers are admin clients with the role `catalogue_admin`; every change is audit
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from sanic import Request
@@ -60,6 +60,12 @@ class ItemRequest(Strict):
     trips: int = Field(default=0, ge=0, le=10, description="Visits to an office needed; 0 is 零跑动")
     channels: list[Channel] = Field(default_factory=_online_only, min_length=1, max_length=3)
     faq: list[FaqIn] = Field(default_factory=list, max_length=30)
+    form_schema: dict[str, Any] | None = Field(
+        default=None, description="The application form (申请表) as a JSON Schema (draft 2020-12): an object schema "
+                                  "whose every field has a zh-Hans title; references only inside it (#/$defs/...); "
+                                  "formats the platform checks (date, email, cn-mobile, cn-id-number ...). A bad "
+                                  "schema is 422 VALIDATION_FAILED naming the place. null: any JSON object is taken; "
+                                  "left out of an edit: the item keeps its form.")
 
 
 class AdminItem(ItemHeading):
@@ -77,12 +83,14 @@ class AdminItem(ItemHeading):
     sample: bool
     created_at: str
     updated_at: str
+    form_schema: dict[str, Any] | None = None
 
 
 def draft_of(body: ItemRequest) -> ItemDraft:
     data = body.model_dump()
     data["aliases"] = [a.strip() for a in data["aliases"] if a and a.strip()][:20]
     data["materials"] = [{k: v for k, v in m.items() if v is not None} for m in data["materials"]]
+    data["form_schema_given"] = "form_schema" in body.model_fields_set  # an edit without it keeps the item's form
     return ItemDraft(**data)
 
 
@@ -91,7 +99,8 @@ def admin_view(item: ServiceItem) -> dict:
     return {**summary_of(item, ZH_HANS), "aliases": list(item.aliases), "life_events": list(item.life_events),
             "materials": list(item.materials), "legal_basis": item.legal_basis, "fee": item.fee, "faq": list(item.faq),
             "status": item.status, "popularity": item.popularity, "sample": item.sample,
-            "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at)}
+            "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at),
+            "form_schema": item.form_schema}
 
 
 @bp.post("/services")

@@ -18,7 +18,7 @@ from api.http import audience_blueprint, client_ip, documented, reply
 from api.services import services
 from app.clock import rfc3339
 from app.services.catalogue import words
-from app.services.catalogue.service import LifeEvent, ServiceItem
+from app.services.catalogue.service import LifeEvent, ServiceItem, schema_in
 from app.services.catalogue.service import IndexedItem, ListedItem
 
 bp = audience_blueprint("services_public", url_prefix="/api/v1", audience="public")
@@ -89,6 +89,10 @@ class Guide(ItemHeading):
     popularity: int
     updated_at: str
     sample: bool
+    form_schema: dict[str, Any] | None = Field(
+        default=None, description="The application form (申请表) as a JSON Schema (draft 2020-12) to render: each "
+                                  "field's title (and description) in the caller's language; null when the item asks "
+                                  "for no particular form. Submissions are checked against it (422 FORM_INVALID).")
 
 
 class BundleSummary(BaseModel):
@@ -147,6 +151,7 @@ def guide_of(item: ServiceItem, events: dict[str, LifeEvent], licence_types: dic
         "channels_text": [words.text(words.CHANNEL_TEXT.get(c, c), language) for c in item.channels],
         "faq": [{"q": words.text(e["q"], language), "a": words.text(e["a"], language)} for e in item.faq],
         "popularity": item.popularity, "updated_at": rfc3339(item.updated_at), "sample": item.sample,
+        "form_schema": schema_in(item.form_schema, language),
     }
 
 
@@ -166,7 +171,7 @@ async def search(request: Request) -> HTTPResponse:
 
 @bp.get("/services/<item_id:str>")
 @documented("An item's guide (办事指南): materials (and which e-licence satisfies each), legal basis, time limit, "
-            "fee, trips, channels, FAQ", reply_model=Guide, tag="services")
+            "fee, trips, channels, FAQ, and the application form's schema", reply_model=Guide, tag="services")
 async def guide(request: Request, item_id: str) -> HTTPResponse:
     item, events, licence_types = await services(request).catalogue.guide(item_id)
     return reply(guide_of(item, events, licence_types, request.ctx.language))

@@ -1,4 +1,4 @@
-"""The error codes of online applications (办件), their materials and 秒批 rules.
+"""The error codes of online applications (办件), their forms (申请表), materials and 秒批 rules.
 
 Each message is its zh-Hans text, marked with N_ so `pybabel extract` puts it in the catalogs
 (locales/, docs/i18n.md); zh-Hant and English come from there at reply time.
@@ -28,4 +28,5 @@ register_messages({
     "JOINT_APPLICATION_NOT_FOUND": N_("未找到该联办申请。"),
     "JOINT_PART_NOT_FOUND": N_("该联办申请中没有这一事项。"),
     "JOINT_PART_NOT_CORRECTABLE": N_("事项“{item}”当前状态为“{status}”，无需补正或重新提交。"),
+    "FORM_INVALID": N_("申请表有 {count} 处填写有误：{fields}。请按每一栏的提示修改后再提交。"),
 })

@@ -33,9 +33,10 @@ from tortoise.transactions import in_transaction
 
 from app import audit
 from app.errors import AppError, Conflict, NotFound
-from app.i18n import N_, translate
+from app.i18n import EN, N_, ZH_HANS, translate
 from app.ids import new_id
 from app.services.applications import joint_form
+from app.services.applications.forms import FormInvalid, validate_form
 from app.services.applications.models import Application, ApplicationEvent, JointApplication, JointPart
 from app.services.applications.service import (
     ApplicationService, MaterialGiven, Planned, Prepared, Written, canonical_json, status_text,
@@ -98,6 +99,43 @@ class PartNotCorrectable(Conflict):
     def message(self, language: str) -> str:
         self.params["status"] = status_text(self.status_now, language)
         return super().message(language)
+
+
+class PartsFormInvalid(AppError):
+    """422 FORM_INVALID for a joint application: each failing field of each part, naming the part (`part`,
+    `item_name`) and where the citizen gave it (`field`: form.<name> for a shared field, else
+    parts.<item_id>.<name>), said in the reply's language."""
+
+    status, code = 422, "FORM_INVALID"
+
+    def __init__(self, failures: list[tuple[PartSubmission, FormInvalid]], shared: set[str] | None) -> None:
+        super().__init__()
+        self.failures, self.shared = failures, shared
+        self._say(ZH_HANS)
+
+    def _say(self, language: str) -> None:
+        fields = [self._field(part, problem) for part, error in self.failures
+                  for problem in _said(error, language)]
+        joiner = ", " if language == EN else "、"
+        self.params = {"count": len(fields), "fields": joiner.join(dict.fromkeys(f["title"] or f["field"]
+                                                                                for f in fields))}
+        self.extra = {"fields": fields}
+
+    def _field(self, part: PartSubmission, problem: dict[str, str]) -> dict[str, str]:
+        top = problem["field"].split(".")[0]
+        where = "form" if self.shared is None or top in self.shared else f"parts.{part.item.id}"
+        return {**problem, "field": f"{where}.{problem['field']}" if problem["field"] else where,
+                "part": part.item.id, "item_name": part.item.name}
+
+    def message(self, language: str) -> str:
+        self._say(language)
+        return super().message(language)
+
+
+def _said(error: FormInvalid, language: str) -> list[dict[str, str]]:
+    """A part's form problems in `language`."""
+    error.message(language)
+    return list(error.extra["fields"])
 
 
 @dataclass(frozen=True)
@@ -184,6 +222,7 @@ class JointApplicationService:
         bundle, items, merged = await self.form_of(code)
         _refuse_closed(bundle, items)
         submissions = _submissions(merged, items, form, parts, given)
+        _check_forms(submissions, {name for name in form if name in merged.shared})
         prepared = [await self._prepared(citizen_id, part) for part in submissions]
         async with self.applications._one_at_a_time(f"apply-joint:{citizen_id}:{bundle.code}"):
             return await self._create(citizen_id, bundle, key, fingerprint, prepared)
@@ -191,7 +230,6 @@ class JointApplicationService:
     async def _prepared(self, citizen_id: str, part: PartSubmission) -> Prepared:
         """A part prepared as a single application; its errors name the part."""
         try:
-            _check_form(part.item, part.form)
             return await self.applications.prepare(citizen_id, part.item.id, part.form, part.given)
         except AppError as error:
             error.extra = {**error.extra, "part": {"item_id": part.item.id, "item_name": part.item.name}}
@@ -270,7 +308,7 @@ class JointApplicationService:
         item = await ServiceItem.get(id=item_id)
         if application.status == "returned":
             if form is not None:
-                _check_form(item, form)
+                _check_forms([PartSubmission(item, form, [])], None)
             await self.applications.correct(citizen_id, application.id, form, given, note)
         elif application.status == "rejected":
             await self._resubmit(citizen_id, joint, part, application, item, form, given)
@@ -284,6 +322,7 @@ class JointApplicationService:
         if form is None:
             form = (await self.applications.view(rejected)).form
         submission = PartSubmission(item, form, given if given is not None else _given_again(rejected.materials))
+        _check_forms([submission], None)
         prepared = await self._prepared(citizen_id, submission)
         async with self.applications._one_at_a_time(f"apply-joint:{citizen_id}:{joint.bundle_code}"):
             plan = await self.applications.plan(prepared)
@@ -338,13 +377,21 @@ def _merged(items: list[ServiceItem]) -> joint_form.JointForm:
 
 def form_schema_of(item: ServiceItem) -> dict[str, Any] | None:
     """The item's form schema, when it declares one."""
-    schema = getattr(item, "form_schema", None)
-    return schema if isinstance(schema, dict) else None
+    return item.form_schema if isinstance(item.form_schema, dict) else None
 
 
-def _check_form(item: ServiceItem, form: dict[str, Any]) -> None:
-    """A part's form against its item's schema (an item without one takes any form)."""
-    del item, form
+def _check_forms(parts: list[PartSubmission], shared: set[str] | None) -> None:
+    """Every part's form against its item's schema, all parts before any is stored: one 422 FORM_INVALID naming
+    each failing field of each part. `shared`: the fields given once for all parts (None: a part's correction,
+    whose whole form is given as `form`)."""
+    failures = []
+    for part in parts:
+        try:
+            validate_form(part.item.form_schema, part.form)
+        except FormInvalid as error:
+            failures.append((part, error))
+    if failures:
+        raise PartsFormInvalid(failures, shared)
 
 
 def _submissions(merged: joint_form.JointForm, items: list[ServiceItem], form: dict[str, Any],

@@ -23,6 +23,11 @@ bound to their API client): another department's application answers 404 APPLICA
 as an unknown one does, so a clerk cannot even learn that it exists. A catalogue administrator
 keeps the province's whole catalogue and reads any item's 秒批 rules.
 
+The form (申请表) is checked against the item's form schema when the item declares one (forms.py): a form that
+does not fit is 422 FORM_INVALID listing every field and its problem, before any department is asked or
+anything stored; a correction's new form is checked the same way. 秒批 rules may read its fields as what the
+citizen declared (approval.py).
+
 Departments at submission (through `DepartmentServices`, the data exchange, docs/exchange.md):
 
 - 秒批 rules may read a department's answers (app/services/approval.py, facts of kind `check`): a 公积金
@@ -79,10 +84,11 @@ from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_id_number, mask_name
 from app.services.applications import approval
+from app.services.applications.forms import validate_form
 from app.services.applications.approval import age_on as age_on, birth_date_of as birth_date_of  # for 亲友代办
 from app.services.applications.approval import decision_in as decision_in  # a decision in the reader's language
 from app.services.applications.models import Application as Application, ApplicationEvent
-from app.services.catalogue.service import ServiceItem
+from app.services.catalogue.service import ServiceItem, declared_fields
 from app.vouchers.service import Licence, licence_of, licences_of, validity_of
 
 if TYPE_CHECKING:
@@ -207,6 +213,7 @@ class Prepared:
 
     citizen: CitizenSnapshot
     item: ServiceItem
+    form: dict[str, Any]  # as validated against the item's schema
     form_json: str
     materials: list[dict[str, Any]]
     answers: DepartmentAnswers
@@ -282,18 +289,19 @@ class ApplicationService:
         applications, the form, the materials (wallet, departments) and the departments' 秒批 answers."""
         item = await open_item(item_id)
         citizen = await citizen_record(citizen_id)
-        form_json = _form_json(form)
+        _form_json(form)  # 422 APPLICATION_FORM_TOO_LARGE
+        form = validate_form(item.form_schema, form)  # 422 FORM_INVALID naming each field, before anything is asked
         rules = _stored_rules(item)
         amount = _amount_for(rules, form)  # 422 before any department is asked
         materials = await self._materials(citizen_id, item, given, reader)
         answers = await self._department_answers(citizen_id, rules, amount, reader)
-        return Prepared(citizen, item, form_json, materials, answers)
+        return Prepared(citizen, item, form, _form_json(form), materials, answers)
 
     async def plan(self, prepared: Prepared) -> Planned:
         """The 秒批 decision and the moves of a prepared application, read before any transaction opens."""
         citizen, item = prepared.citizen, prepared.item
         decision = approval.decide(_stored_rules(item), item.rules_version,
-                                   await self._facts(citizen, item, prepared.answers.checks))
+                                   await self._facts(citizen, item, prepared.answers.checks, prepared.form))
         decision = _with_gaps(decision, [*prepared.answers.gaps, *_material_gaps(prepared.materials)])
         moves = [Move(None, "submitted"), Move("submitted", "accepted", by_system=True)]
         if decision["auto_approved"]:
@@ -376,7 +384,9 @@ class ApplicationService:
         item = await ServiceItem.get(id=application.item_id)
         changes: dict[str, Any] = {}
         if form is not None:
-            changes["form_enc"] = self.platform.pii.encrypt(_form_json(form), f"application-form:{application.id}")
+            form_json = _form_json(form)
+            validate_form(item.form_schema, form)
+            changes["form_enc"] = self.platform.pii.encrypt(form_json, f"application-form:{application.id}")
         if given is not None:
             changes["materials"] = await self._materials(citizen_id, item, given)
         elif any(_is_department(m) and not m.get("fetched") for m in application.materials):
@@ -478,7 +488,10 @@ class ApplicationService:
     # -- 秒批 rules ----------------------------------------------------------------------------
     async def set_rules(self, admin: AuthenticatedClient, item_id: str, rules: Any) -> ServiceItem:
         """Replace an item's 秒批 rules; the version goes up, so decisions made earlier keep naming the old one."""
-        checked = approval.check_rules(rules)
+        item = await ServiceItem.get_or_none(id=item_id)
+        if item is None:
+            raise NotFound("APPLICATION_ITEM_NOT_FOUND")
+        checked = approval.check_rules(rules, item.form_schema)  # a declared field's rule needs the item's form
         updated = await ServiceItem.filter(id=item_id).update(
             approval_rules=checked, rules_version=F("rules_version") + 1, updated_at=self.platform.clock.now())
         if not updated:
@@ -607,9 +620,11 @@ class ApplicationService:
         return DepartmentAnswers(checks, gaps)
 
     async def _facts(self, citizen: CitizenSnapshot, item: ServiceItem,
-                     checks: dict[str, dict[str, approval.Check]] | None = None) -> approval.Facts:
-        """Verified facts only: the 实名 level, the birth date and region in the verified ID number,
-        valid wallet licences, and our own records of earlier applications (rejected ones not counted)."""
+                     checks: dict[str, dict[str, approval.Check]] | None = None,
+                     form: dict[str, Any] | None = None) -> approval.Facts:
+        """Verified facts: the 实名 level, the birth date and region in the verified ID number, valid wallet
+        licences, and our own records of earlier applications (rejected ones not counted); and the form as
+        validated against the item's schema, what the citizen declared, with each field's title."""
         age = region = None
         if citizen.id_number_enc:
             id_number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number")
@@ -620,7 +635,9 @@ class ApplicationService:
             .exclude(status__in=("rejected", "withdrawn")).count()
         return approval.Facts(identity_level=citizen.level, age=age, region=region,
                               licences=frozenset(await self._valid_licences(citizen.id)), prior_applications=prior,
-                              checks=checks or {})
+                              checks=checks or {}, form=form or {},
+                              form_titles={name: str(spec.get("title") or name)
+                                           for name, spec in declared_fields(item.form_schema).items()})
 
     async def _move(self, application: Application, move: Move, item: ServiceItem, *, actor: str, actor_type: str,
                     message: str | None = None, **changes: Any) -> Application:
@@ -758,7 +775,7 @@ def _form_json(form: dict[str, Any]) -> str:
 def _stored_rules(item: ServiceItem) -> dict[str, Any] | None:
     """The item's rules; rules that no longer parse (edited by hand) approve nothing, so a clerk decides."""
     try:
-        return approval.check_rules(item.approval_rules)
+        return approval.check_rules(item.approval_rules, item.form_schema)
     except AppError:
         return None
 

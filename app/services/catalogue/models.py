@@ -64,6 +64,8 @@ class ServiceItem(Model):
     status = fields.CharField(max_length=16, default="draft")  # draft, published, retired
     popularity = fields.IntField(default=0)
     approval_rules: fields.JSONField[Any] = fields.JSONField(null=True)  # declarative 秒批 rules, null means always reviewed
+    # The application form (申请表) as a JSON Schema (draft 2020-12) apps render from; null means any JSON object
+    form_schema: fields.JSONField[Any] = fields.JSONField(null=True)
     rules_version = fields.IntField(default=0)
     search_text = fields.TextField(default="")  # name, aliases, FAQ, pinyin and initials, maintained by the service
     sample = fields.BooleanField(default=True)

@@ -4,6 +4,10 @@ Departments publish items through the admin API: an item starts as a draft (草�
 (发布) for citizens to find and read, and is retired (下线) when it no longer applies. Only
 published items are searched, read or listed in a bundle. Every admin change is audited.
 
+An item may declare its application form (申请表) as a JSON Schema, served with its guide for apps to render
+and checked when saved (form_schema.py: a bad schema is 422); the application service validates each
+submission against it. An edit that does not mention the form keeps the one the item has.
+
 Outside production the sample catalogue (sample_catalogue.json, written for this project) is
 seeded at start-up. Seeding only inserts what is missing, so it is cheap on every start and
 never overwrites an administrator's edits of a sample item.
@@ -33,6 +37,9 @@ from app.platform import Platform
 from app.security.ratelimit import hit
 from app.services.catalogue import search as search_engine
 from app.services.catalogue import words
+from app.services.catalogue.form_schema import FORMAT_CHECKER as FORMAT_CHECKER, check_form_schema as check_form_schema
+from app.services.catalogue.form_schema import declared_fields as declared_fields, field_title as field_title
+from app.services.catalogue.form_schema import schema_in as schema_in
 from app.services.catalogue.models import Department, LifeEvent as LifeEvent, ServiceItem as ServiceItem
 from app.services.catalogue.search import IndexedItem as IndexedItem, SearchIndex, SearchResult
 from app.services.catalogue.search import ListedItem as ListedItem
@@ -44,6 +51,7 @@ CHANNELS = ("online", "offline", "mini_program")
 STATUSES = ("draft", "published", "retired")
 SEARCHES_PER_MINUTE = 120  # per caller address: generous for a person typing, a brake for a scraper
 _REGION_CODE = re.compile(r"^\d{6}$")
+catalogue_text = words.text  # a catalogue text (an item name, a form title) in a reader's language, for other domains
 
 
 @dataclass
@@ -64,6 +72,8 @@ class ItemDraft:
     trips: int = 0
     channels: list[str] = field(default_factory=lambda: ["online"])
     faq: list[dict[str, str]] = field(default_factory=list)  # {q, a}
+    form_schema: dict[str, Any] | None = None  # the application form (申请表), JSON Schema draft 2020-12
+    form_schema_given: bool = True  # False: an edit that does not mention the form keeps the item's
 
 
 @functools.lru_cache(maxsize=1)
@@ -278,6 +288,7 @@ class CatalogueService:
 
     async def _checked(self, draft: ItemDraft) -> dict[str, Any]:
         """The stored values of a draft, after checking what the database knows (department, bundles, licences)."""
+        form_schema = check_form_schema(draft.form_schema)  # 422 naming what is wrong, before the database is asked
         department = await Department.get_or_none(id=draft.department_id)
         if department is None:
             raise AppError("DEPARTMENT_NOT_FOUND", status=422, params={"department": echoed(draft.department_id)})
@@ -306,6 +317,7 @@ class CatalogueService:
             "materials": draft.materials, "legal_basis": draft.legal_basis, "time_limit_days": draft.time_limit_days,
             "fee": draft.fee, "trips": draft.trips, "channels": list(dict.fromkeys(draft.channels)), "faq": draft.faq,
             "search_text": search_engine.search_text(draft.name, draft.aliases, draft.faq),
+            **({"form_schema": form_schema} if draft.form_schema_given else {}),
         }
 
     async def _sync_bundles(self, item_id: str, before: list[str], after: list[str]) -> None:

@@ -2,7 +2,8 @@
 
 The catalogue is written in Simplified Chinese, the source language. Its texts are the msgids of
 the gettext domain `catalogue` (locales/<language>/LC_MESSAGES/catalogue.po), extracted from the
-sample catalogue and from the labels below by `make i18n-update` (locales/extract_catalogue.py):
+sample catalogue (item forms' field titles included) and from the labels below by `make i18n-update`
+(locales/extract_catalogue.py):
 a text read in zh-Hant or English is looked up there at reply time. A text the catalog lacks,
 such as an item an administrator wrote after the last extraction, stays in zh-Hans.
 What is stored is the zh-Hans text; search indexes it, with each item's name in zh-Hant and English
@@ -45,8 +46,30 @@ def shown_texts(catalogue: dict[str, Any]) -> Iterator[tuple[str, str]]:
         for entry in item["faq"]:
             yield entry["q"], "FAQ question"
             yield entry["a"], "FAQ answer"
+        for form_text in form_texts(item.get("form_schema")):
+            yield form_text, "form field title"
     for label in LABELS:
         yield label, "guide label"
+
+
+# The keywords of a form schema (JSON Schema) whose text a reader is shown; the values under the others listed
+# are the form's data (the allowed answers), never translated.
+FORM_SHOWN_KEYWORDS = ("title", "description")
+FORM_DATA_KEYWORDS = ("enum", "const", "default", "examples")
+
+
+def form_texts(schema: Any) -> Iterator[str]:
+    """Each title and description of a form schema (an item's 申请表), in schema order."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in FORM_SHOWN_KEYWORDS and isinstance(value, str):
+                if value:
+                    yield value
+            elif key not in FORM_DATA_KEYWORDS:
+                yield from form_texts(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from form_texts(value)
 
 
 def text(source: str, language: str) -> str:

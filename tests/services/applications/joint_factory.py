@@ -33,8 +33,16 @@ NEWBORN_MATERIALS = [
     {"name": "居民身份证", "upload_ref": "upl_sample_id_card"},
     {"name": "近期免冠彩色证件照（电子版）", "upload_ref": "upl_sample_baby_photo"},
 ]
-NEWBORN_FORM = {"联系电话": "13800138000", "新生儿姓名": "李安然", "出生日期": "2026-11-28",
-                "出生医院": "广州市妇女儿童医疗中心（示例）"}
+# Shared fields once (the baby's name, birth date and sex, the phone); fields of one item under that item, as
+# 领取方式 (pickup), which the birth certificate and the social-security card offer with different choices.
+NEWBORN_FORM = {"baby_name": "李安然", "baby_birth_date": "2026-11-28", "baby_sex": "女", "contact_phone": "13800138000",
+                "mailing_address": "广州市天河区天河路 385 号 1201 房（示例）"}
+NEWBORN_PARTS = {
+    "gd-wjw-001": {"birth_hospital": "广州市妇女儿童医疗中心（示例）", "pickup": "邮寄到家"},
+    "gd-gat-004": {"household_address": "广州市天河区天河路 385 号 1201 房（示例）", "relation_to_head": "女"},
+    "gd-hsa-002": {"insured_city": "广州市"},
+    "gd-hrss-001": {"applicant_name": "李安然", "pickup": "合作银行网点领取"},
+}
 
 
 def key() -> str:
@@ -45,7 +53,8 @@ async def apply_jointly(client: httpx.AsyncClient, citizen: SignedInCitizen, bun
                         form: dict[str, Any] | None = None, parts: dict[str, Any] | None = None,
                         materials: list[dict[str, Any]] | None = None, idempotency_key: str | None = None,
                         **headers: str) -> httpx.Response:
-    body = {"bundle": bundle, "form": NEWBORN_FORM if form is None else form, "parts": parts or {},
+    body = {"bundle": bundle, "form": NEWBORN_FORM if form is None else form,
+            "parts": NEWBORN_PARTS if parts is None else parts,
             "materials": NEWBORN_MATERIALS if materials is None else materials}
     return await client.post(JOINT, json=body, headers={**citizen.headers, "Idempotency-Key": idempotency_key or key(),
                                                         **headers})

@@ -1,0 +1,94 @@
+"""Item forms (申请表) in the catalogue: an administrator gives an item its form as a JSON Schema, which is
+checked when saved and served with the item's guide; a schema apps could not render, or that would check
+nothing, is refused saying where it is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.services.applications import approval
+from app.services.catalogue.models import ServiceItem
+from app.services.catalogue.service import check_form_schema, sample_catalogue
+from tests.factories import make_department
+from tests.services.catalogue.test_catalogue import ADMIN, new_item
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+# Sample data (示例): the form of a passport-renewal appointment.
+APPOINTMENT_FORM = {
+    "$schema": DRAFT, "type": "object", "required": ["office", "date"], "additionalProperties": False,
+    "properties": {
+        "office": {"type": "string", "enum": ["天河区出入境办证大厅", "越秀区出入境办证大厅"], "title": "办证大厅"},
+        "date": {"type": "string", "format": "date", "title": "预约日期"},
+        "companions": {"type": "array", "maxItems": 3, "title": "同行人",
+                       "items": {"type": "object", "properties": {"name": {"type": "string", "title": "姓名"}}}},
+    },
+}
+
+
+@pytest.fixture
+async def catalogue_admin(app, clock):
+    return await make_department(clock, "广东省政务服务数据管理局目录管理", ["catalogue_admin"])
+
+
+async def test_an_administrator_gives_an_item_its_form_and_citizens_read_it_with_the_guide(client, catalogue_admin):
+    created = await client.post(ADMIN, headers=catalogue_admin.headers(), json=new_item(form_schema=APPOINTMENT_FORM))
+    assert created.status_code == 201, created.text
+    assert created.json()["form_schema"] == APPOINTMENT_FORM
+    item_id = created.json()["id"]
+    assert (await client.post(f"{ADMIN}/{item_id}/publish", headers=catalogue_admin.headers())).status_code == 200
+
+    guide = await client.get(f"/api/v1/services/{item_id}")
+    assert guide.json()["form_schema"] == APPOINTMENT_FORM  # zh-Hans, as written
+    english = await client.get(f"/api/v1/services/{item_id}", headers={"Accept-Language": "en"})
+    assert english.json()["form_schema"]["properties"]["date"]["title"] == "预约日期"  # not translated yet: as written
+
+
+async def test_an_edit_that_leaves_the_form_out_keeps_it_and_null_takes_it_away(client, catalogue_admin):
+    item_id = (await client.post(ADMIN, headers=catalogue_admin.headers(),
+                                 json=new_item(form_schema=APPOINTMENT_FORM))).json()["id"]
+    kept = await client.put(f"{ADMIN}/{item_id}", headers=catalogue_admin.headers(), json=new_item(fee="免费"))
+    assert kept.status_code == 200 and kept.json()["form_schema"] == APPOINTMENT_FORM
+    removed = await client.put(f"{ADMIN}/{item_id}", headers=catalogue_admin.headers(), json=new_item(form_schema=None))
+    assert removed.status_code == 200 and removed.json()["form_schema"] is None
+    assert (await ServiceItem.get(id=item_id)).form_schema is None
+
+
+@pytest.mark.parametrize("schema, field", [
+    ({"type": "objekt", "properties": {}}, "form_schema.type"),  # not a JSON Schema
+    ({"type": "array", "items": {"type": "string"}}, "form_schema.type"),  # a form is an object
+    ({"type": "object", "properties": {"date": {"type": "string"}}}, "form_schema.properties.date"),  # no title
+    ({"type": "object", "properties": {"d": {"type": "string", "format": "lunar-date", "title": "日期"}}},
+     "form_schema.properties.d.format"),  # a format nobody checks
+    ({"type": "object", "properties": {"d": {"$ref": "https://example.com/date.json", "title": "日期"}}},
+     "form_schema.properties.d.$ref"),  # fetched from elsewhere
+    ({"$schema": "http://json-schema.org/draft-04/schema#", "type": "object", "properties": {}}, "form_schema.$schema"),
+    ({"type": "object", "properties": {"n": {"type": "integer", "minimum": "one", "title": "人数"}}},
+     "form_schema.properties.n.minimum"),
+])
+async def test_a_bad_form_schema_is_refused_saying_where(client, catalogue_admin, schema, field):
+    reply = await client.post(ADMIN, headers=catalogue_admin.headers(), json=new_item(form_schema=schema))
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["code"] == "VALIDATION_FAILED"
+    assert reply.json()["error"]["fields"][0]["field"] == field
+    assert not await ServiceItem.filter(name=new_item()["name"]).exists()
+
+
+async def test_a_bad_form_schema_does_not_replace_a_good_one(client, catalogue_admin):
+    item_id = (await client.post(ADMIN, headers=catalogue_admin.headers(),
+                                 json=new_item(form_schema=APPOINTMENT_FORM))).json()["id"]
+    reply = await client.put(f"{ADMIN}/{item_id}", headers=catalogue_admin.headers(),
+                             json=new_item(form_schema={"type": "object", "properties": {"x": {"type": "string"}}}))
+    assert reply.status_code == 422
+    assert (await ServiceItem.get(id=item_id)).form_schema == APPOINTMENT_FORM
+
+
+def test_every_sample_form_is_a_good_schema_and_every_sample_rule_set_fits_its_form():
+    items = sample_catalogue()["items"]
+    forms = [item for item in items if item.get("form_schema")]
+    assert len(forms) >= 20
+    for item in forms:
+        assert check_form_schema(item["form_schema"]) == item["form_schema"], item["id"]
+    ruled = [item for item in items if item.get("approval_rules")]
+    assert len(ruled) >= 10
+    for item in ruled:
+        assert approval.check_rules(item["approval_rules"], item.get("form_schema")), item["id"]
