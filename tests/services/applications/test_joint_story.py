@@ -10,7 +10,7 @@ from app.services.applications.models import Application, ApplicationEvent, Join
 
 from tests.services.applications.joint_factory import (  # noqa: F401  (fixtures)
     BIRTH_CERTIFICATE, HOUSEHOLD, MEDICAL_INSURANCE, NEWBORN_ITEMS, SOCIAL_SECURITY_CARD, apply_jointly,
-    correct_part, department_clerk, joint, mother, part,
+    correct_part, department_clerk, joint, mother, part, retiree,
 )
 from tests.services.service_factory import complete, decide, inbox_kinds
 
@@ -93,6 +93,7 @@ async def test_a_rejected_part_is_named_with_why_and_only_it_is_sent_again(clien
             for a in await Application.filter(id__in=list(others))} == others
     assert await ApplicationEvent.filter(application_id__in=list(others)).count() == other_events
     assert (await Application.get(id=household)).status == "rejected"  # kept as it was decided
+    assert await AuditEntry.filter(subject_id=mother.id, action="joint_part_resubmitted").count() == 1
 
     # The police approve the new attempt and the hospital its part: the bundle is done.
     hospital = await department_clerk(clock, "gd-wjw")
@@ -128,3 +129,30 @@ async def test_a_returned_part_is_corrected_in_place(client, mother, clock):
     stored = await Application.get(id=certificate)
     assert {"name": "住院分娩记录", "upload_ref": "upl_sample_delivery_record_clear", "source": "upload"} in \
         stored.materials
+
+
+async def test_the_retirement_bundle_is_approved_in_seconds_where_the_rules_allow(client, retiree, clock):
+    """黄伟明, 62, applies for his pension, the pension certification and the elderly card at once: the last two
+    are 秒批, the pension goes to the social-security bureau, which approves and completes it."""
+    form = {"contact_phone": "13926001234"}
+    parts = {"gz-rsj-006": {"retirement_date": "2026-12-01", "pension_bank": "中国工商银行"},
+             "gd-hrss-006": {"residence": "广州市越秀区"},
+             "gz-mzj-003": {"pickup": "邮寄到家", "mailing_address": "广州市越秀区北京路 123 号（示例）"}}
+    materials = [{"name": "居民身份证", "upload_ref": "upl_sample_retiree_id"},
+                 {"name": "社会保障卡", "upload_ref": "upl_sample_retiree_card"},
+                 {"name": "居民户口簿", "upload_ref": "upl_sample_retiree_household"},
+                 {"name": "近期免冠照片（电子版）", "upload_ref": "upl_sample_retiree_photo"}]
+    reply = await apply_jointly(client, retiree, "retirement", form=form, parts=parts, materials=materials,
+                                **{"Accept-Language": "en"})
+    assert reply.status_code == 201, reply.text
+    body = reply.json()
+    assert [(p["item_id"], p["status"]) for p in body["parts"]] == [
+        ("gz-rsj-006", "under_review"), ("gd-hrss-006", "completed"), ("gz-mzj-003", "completed")]
+    assert body["status"] == "in_review" and body["status_text"] == "In progress"
+    bureau = await department_clerk(clock, "gz-rsj")
+    pension = part(body, "gz-rsj-006")["application_id"]
+    assert (await decide(client, bureau, pension, "approve", "符合按月领取养老金条件")).status_code == 200
+    assert (await complete(client, bureau, pension)).status_code == 200
+    done = (await joint(client, retiree, body["id"])).json()
+    assert done["status"] == "completed" and done["parts_done"] == 3
+    assert done["timeline"][-1]["item_id"] == "gz-rsj-006" and done["timeline"][-1]["to_status"] == "completed"
