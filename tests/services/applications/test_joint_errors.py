@@ -5,11 +5,11 @@ from __future__ import annotations
 from app.services.applications.models import Application, JointApplication, JointPart
 from app.services.catalogue.models import LifeEvent, ServiceItem
 
-from tests.services.applications.joint_factory import (  # noqa: F401  (fixtures)
+from tests.services.applications.joint_factory import (
     BIRTH_CERTIFICATE, HOUSEHOLD, JOINT, MEDICAL_INSURANCE, NEWBORN_FORM, NEWBORN_MATERIALS, NEWBORN_PARTS,
-    SOCIAL_SECURITY_CARD, apply_jointly, correct_part, department_clerk, joint, key, mother, part,
+    SOCIAL_SECURITY_CARD, apply_jointly, correct_part, department_clerk, joint, part,
 )
-from tests.services.service_factory import decide, error_code, young  # noqa: F401
+from tests.services.service_factory import decide, error_code
 
 
 async def nothing_stored() -> bool:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from app.audit import AuditEntry
 from app.services.applications.models import Application, ApplicationEvent, JointApplication, JointPart
 
-from tests.services.applications.joint_factory import (  # noqa: F401  (fixtures)
+from tests.services.applications.joint_factory import (
     BIRTH_CERTIFICATE, HOUSEHOLD, MEDICAL_INSURANCE, NEWBORN_ITEMS, SOCIAL_SECURITY_CARD, apply_jointly,
-    correct_part, department_clerk, joint, mother, part, retiree,
+    correct_part, department_clerk, joint, part,
 )
 from tests.services.service_factory import complete, decide, inbox_kinds
 
