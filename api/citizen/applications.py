@@ -45,7 +45,8 @@ class MaterialIn(Strict):
 
 class ApplicationIn(Strict):
     item_id: str = Field(min_length=1, max_length=40)
-    form: dict[str, Any] = Field(default_factory=dict, description="The application form (stored encrypted)")
+    form: dict[str, Any] = Field(default_factory=dict, description=(
+        "The application form (stored encrypted), checked against the item's form_schema where it has one"))
     materials: list[MaterialIn] = Field(default_factory=list, max_length=30, description=(
         "Materials you name; those a valid wallet licence satisfies are attached by reference automatically"))
 
@@ -155,7 +156,9 @@ def materials_given(items: list[MaterialIn]) -> list[MaterialGiven]:
                 "same application as it is now (header Idempotent-Replayed: true) and creates nothing; the same key "
                 "with another body is 409 IDEMPOTENCY_KEY_REUSED. If the item's 秒批 rules all pass, the application "
                 "is approved and completed at once (status completed, decision.auto_approved true); otherwise it is "
-                "under_review with the failed rules in decision.rules.")
+                "under_review with the failed rules in decision.rules. A form that does not fit the item's form_schema "
+                "(GET /api/v1/services/{id}) is 422 FORM_INVALID with fields: [{field, title, problem}], one per "
+                "failing field, and nothing is stored.")
 @requires_level(LEVEL_REAL_NAME)
 async def submit(request: Request) -> HTTPResponse:
     key = idempotency_key(request)

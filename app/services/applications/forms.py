@@ -24,7 +24,7 @@ from jsonschema.exceptions import ValidationError
 
 from app.errors import AppError
 from app.i18n import EN, N_, ZH_HANS, translate
-from app.services.catalogue.service import FORMAT_CHECKER, field_title
+from app.services.catalogue.service import FORM_FIELD_ORDER, FORMAT_CHECKER, field_title
 
 FORM_INVALID = "FORM_INVALID"
 MAX_PROBLEMS = 50
@@ -115,8 +115,9 @@ def validate_form(schema: dict[str, Any] | None, form: Any, language: str = ZH_H
 
 
 def _order(schema: dict[str, Any], problem: Problem) -> tuple[int, str]:
-    """Fields in the order the form shows them (its properties' order), then by path."""
-    names = list((schema.get("properties") or {}).keys())
+    """Fields in the order the form shows them (its `x-order`, else its properties' order), then by path."""
+    given = schema.get(FORM_FIELD_ORDER)
+    names = given if isinstance(given, list) else list((schema.get("properties") or {}).keys())
     first = problem.path[0] if problem.path else ""
     return (names.index(first) if first in names else len(names), problem.field)
 

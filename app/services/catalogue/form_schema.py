@@ -4,7 +4,8 @@ A catalogue item declares its form in `ServiceItem.form_schema`; apps render the
 application service validates every submission against it (app/services/applications/forms.py). A form
 schema is an object schema whose every property has a `title`, the label an app shows (zh-Hans, the
 catalogue's source language: in zh-Hant and English it comes from the `catalogue` gettext domain, as item
-names do). References stay inside the schema (`#...`): nothing is fetched from elsewhere. A `format` must be
+names do). References point inside the schema (`#/$defs/...`, checked to resolve): nothing is fetched from
+elsewhere, and no `$id` or `$dynamicRef` moves them. A `format` must be
 one the platform checks (`date`, `email`, `cn-mobile` …): an unknown one would silently check nothing.
 """
 
@@ -14,6 +15,7 @@ import json
 import re
 from datetime import date, datetime
 from typing import Any, Iterator
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
@@ -22,6 +24,7 @@ from app.errors import ValidationFailed
 from app.services.catalogue import words
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
+FORM_FIELD_ORDER = "x-order"  # the field names of a subschema with properties, in the order they are shown
 MAX_SCHEMA_BYTES = 32 * 1024
 MAX_DEPTH = 8
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -96,20 +99,59 @@ def check_form_schema(schema: Any) -> dict[str, Any] | None:
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
         raise _problem(".type", 'a form is {"type": "object", "properties": {...}}')
     for where, node in _nodes(schema, "", 0):
-        _check_node(where, node)
-    return schema
+        _check_node(schema, where, node)
+    ordered: dict[str, Any] = with_field_order(schema)
+    return ordered
 
 
-def _check_node(where: str, node: dict[str, Any]) -> None:
+def with_field_order(node: Any) -> Any:
+    """`node` with `x-order` in every subschema that has properties: as given when it names each field once,
+    else the properties in the order written."""
+    if isinstance(node, list):
+        return [with_field_order(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    ordered = {key: value if key in words.FORM_DATA_KEYWORDS else with_field_order(value)
+               for key, value in node.items()}
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        given = node.get(FORM_FIELD_ORDER)
+        names = [str(name) for name in given] if isinstance(given, list) else []
+        fits = len(names) == len(properties) and sorted(names) == sorted(properties)
+        ordered[FORM_FIELD_ORDER] = names if fits else list(properties)
+    return ordered
+
+
+def _check_node(schema: dict[str, Any], where: str, node: dict[str, Any]) -> None:
     ref = node.get("$ref")
-    if isinstance(ref, str) and not ref.startswith("#"):
-        raise _problem(f"{where}.$ref", "references stay inside the schema (#/$defs/...)")
+    if isinstance(ref, str) and not _points_inside(schema, ref):
+        raise _problem(f"{where}.$ref", "references point to a place inside the schema (#/$defs/...)")
+    if "$dynamicRef" in node or "$id" in node:
+        raise _problem(where, "$id and $dynamicRef are not used in forms")
     fmt = node.get("format")
     if isinstance(fmt, str) and fmt not in FORMAT_CHECKER.checkers:
         raise _problem(f"{where}.format", f"unknown format; known: {', '.join(sorted(FORMAT_CHECKER.checkers))}")
     for name, prop in (node.get("properties") or {}).items():
         if isinstance(prop, dict) and not (isinstance(prop.get("title"), str) and prop["title"].strip()):
             raise _problem(f"{where}.properties.{name}", "each field has a title, the label apps show")
+
+
+def _points_inside(schema: dict[str, Any], ref: str) -> bool:
+    """Whether `ref` is a JSON pointer (RFC 6901) to a place in `schema`: "#" or "#/$defs/date"."""
+    if ref == "#":
+        return True
+    if not ref.startswith("#/"):
+        return False
+    node: Any = schema
+    for token in ref[2:].split("/"):
+        token = unquote(token).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return isinstance(node, (dict, bool))
 
 
 def _nodes(node: Any, where: str, depth: int) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -138,7 +180,8 @@ def schema_in(schema: dict[str, Any] | None, language: str) -> dict[str, Any] | 
     """The schema with every title and description in `language` (the catalogue's own words)."""
     if schema is None:
         return None
-    return _translated(schema, language)
+    translated: dict[str, Any] = _translated(schema, language)
+    return translated
 
 
 def _translated(node: Any, language: str) -> Any:

@@ -39,7 +39,8 @@ from app.services.catalogue import search as search_engine
 from app.services.catalogue import words
 from app.services.catalogue.form_schema import FORMAT_CHECKER as FORMAT_CHECKER, check_form_schema as check_form_schema
 from app.services.catalogue.form_schema import declared_fields as declared_fields, field_title as field_title
-from app.services.catalogue.form_schema import schema_in as schema_in
+from app.services.catalogue.form_schema import FORM_FIELD_ORDER as FORM_FIELD_ORDER, schema_in as schema_in
+from app.services.catalogue.form_schema import with_field_order
 from app.services.catalogue.models import Department, LifeEvent as LifeEvent, ServiceItem as ServiceItem
 from app.services.catalogue.search import IndexedItem as IndexedItem, SearchIndex, SearchResult
 from app.services.catalogue.search import ListedItem as ListedItem
@@ -82,6 +83,8 @@ def sample_catalogue() -> dict[str, Any]:
     data = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))
     for item in data["items"]:
         item["search_text"] = search_engine.search_text(item["name"], item["aliases"], item["faq"])
+        if item.get("form_schema"):  # the fields' order kept in x-order, as an administrator's schema gets it
+            item["form_schema"] = with_field_order(item["form_schema"])
     return data
 
 

@@ -80,6 +80,7 @@ async def test_the_guide_serves_the_form_to_render_with_titles_in_the_readers_la
     chinese = (await client.get(f"/api/v1/services/{CANTEEN}")).json()["form_schema"]
     assert chinese["type"] == "object" and chinese["required"] == ["canteen", "meal_times", "needs_delivery",
                                                                    "contact_phone"]
+    assert chinese["x-order"] == ["canteen", "meal_times", "needs_delivery", "dietary_needs", "contact_phone"]
     assert chinese["properties"]["needs_delivery"] == {"type": "boolean", "title": "是否需要送餐上门"}
     assert chinese["properties"]["meal_times"]["items"]["enum"] == ["早餐", "午餐", "晚餐"]  # the answers stay as they are
 
