@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 WORDS = frozenset({"title", "description", "examples", "default", "$comment"})
+FIELD_ORDER = "x-order"  # the catalogue's key for the order of a schema's fields
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,14 @@ def shape(schema: Any) -> Any:
 
 
 def properties(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """A schema's fields in the order the form shows them: its `x-order` (kept beside the properties, since
+    PostgreSQL's jsonb keeps no key order), then any field it does not name."""
     if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
         return {}
-    return dict(schema["properties"])
+    fields = schema["properties"]
+    order = schema.get(FIELD_ORDER)
+    named = [n for n in order if isinstance(n, str) and n in fields] if isinstance(order, list) else []
+    return {name: fields[name] for name in [*named, *(n for n in fields if n not in named)]}
 
 
 def required(schema: dict[str, Any] | None) -> set[str]:

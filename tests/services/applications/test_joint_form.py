@@ -56,3 +56,12 @@ async def test_the_retirement_bundle_offers_a_joint_form_too(client):
     assert [i["item_id"] for i in body["items"]] == ["gz-rsj-006", "gd-hrss-006", "gz-mzj-003"]
     assert [f["name"] for f in body["shared_fields"]] == ["contact_phone"]
     assert {m["name"]: m["items"] for m in body["materials"]}["居民身份证"] == ["gz-rsj-006", "gd-hrss-006", "gz-mzj-003"]
+
+
+def test_fields_keep_the_order_the_schema_gives_them():
+    from app.services.applications.joint_form import merge
+
+    schema = {"type": "object", "properties": {"b": {"type": "string", "title": "乙"}, "a": {"type": "string", "title": "甲"}},
+              "x-order": ["a", "b"]}
+    merged = merge([("one", "事项一", schema, []), ("two", "事项二", schema, [])])
+    assert list(merged.shared) == ["a", "b"]
