@@ -65,3 +65,16 @@ def test_fields_keep_the_order_the_schema_gives_them():
               "x-order": ["a", "b"]}
     merged = merge([("one", "事项一", schema, []), ("two", "事项二", schema, [])])
     assert list(merged.shared) == ["a", "b"]
+
+
+def test_the_bundle_status_follows_its_parts():
+    from app.services.applications.joint import joint_status
+
+    assert joint_status(["under_review", "completed"]) == "in_review"
+    assert joint_status(["rejected", "completed", "under_review"]) == "partly_rejected"
+    assert joint_status(["rejected", "rejected"]) == "rejected"
+    assert joint_status(["returned", "completed"]) == "returned"
+    assert joint_status(["rejected", "returned"]) == "partly_rejected"  # the rejection is said first
+    assert joint_status(["approved", "completed"]) == "approved"
+    assert joint_status(["completed", "withdrawn"]) == "completed"
+    assert joint_status(["withdrawn", "withdrawn"]) == "withdrawn"
