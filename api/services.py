@@ -30,6 +30,7 @@ from app.miniprogram.platform import MiniProgramPlatform
 from app.miniprogram.service import MiniProgramService
 from app.payments.service import PaymentService
 from app.platform import Platform
+from app.services.applications.joint import JointApplicationService
 from app.services.applications.service import ApplicationService
 from app.uploads.service import UploadService
 from app.services.appointments.service import AppointmentService
@@ -99,6 +100,7 @@ class Services:
     departments: DepartmentServices
     applications: ApplicationService
     uploads: UploadService
+    joint_applications: JointApplicationService  # 一件事联办, parts through `applications`
     card_backends: dict[str, DepartmentBackend]  # by card name; the same backends behind payments
     cards: HomeCards
     undo: UndoService

@@ -44,6 +44,7 @@ from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.vouchers.licences import LicenceService
 from app.services.catalogue.service import CatalogueService
+from app.services.applications.joint import JointApplicationService
 from app.services.applications.service import ApplicationService
 from app.storage import storage_from_settings
 from app.uploads.jobs import add_upload_jobs
@@ -281,6 +282,7 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
         catalogue=CatalogueService(platform, features=[elderly_presets.search_feature(), *search_features()]),
         ratings=ratings, mini_programs=MiniProgramService(platform, accounts, mini_program),
         appointments=appointments, departments=departments, applications=applications, uploads=uploads,
+        joint_applications=JointApplicationService(applications),
         card_backends=card_backends, cards=HomeCards(platform, card_backends, settled=settled_numbers),
         # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
         undo=UndoService(platform, applications),
@@ -375,6 +377,9 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.citizen import uploads as citizen_uploads
 
     app.blueprint(citizen_uploads.bp)
+    from api.citizen import joint_applications
+
+    app.blueprint([joint_applications.public_bp, joint_applications.bp])
     app.blueprint(partner.bp)
     app.blueprint([citizen_services.bp, admin_catalogue.bp])
     app.blueprint(citizen_home.bp)

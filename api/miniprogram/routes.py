@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse
 from api.citizen.appointments import day_arg
 from api.citizen.elderly import PresetReply, font_scale
 from api.citizen.applications import idempotency_key
+from api.citizen.joint_applications import joint_out
 from api.citizen.health_code import reason_items
 from api.citizen.payments import PayableList
 from api.http import audience_blueprint, client_ip, documented, no_content, parse_body, reply, requires_level
@@ -30,6 +31,7 @@ from app.services.catalogue import words as catalogue_words
 from app.notifications import service as inbox_service
 from app.payments.service import PaymentView, state_text
 from app.services.appointments.service import AppointmentView
+from app.services.applications.joint import JointView
 from elderly_mode import presets
 from health_code.service import colour_text, seconds_left
 
@@ -375,6 +377,56 @@ async def applications(request: Request) -> HTTPResponse:
     views = await services(request).applications.mine(request.ctx.citizen_id)
     return reply(ApplicationsOut(items=[MpApplicationOut(id=v.id, item=catalogue_words.text(v.item_name, request.ctx.language), status=v.status,
                                                          updated_at=rfc3339(v.updated_at)) for v in views]))
+
+
+# -- joint applications (一件事) -------------------------------------------------------------------------
+class MpJointStep(BaseModel):
+    at: str = Field(description="China time, YYYY-MM-DD HH:MM")
+    part: str = Field(description="The item this step belongs to")
+    text: str = Field(description="The state in words, with the clerk's note")
+
+
+class MpJointOut(BaseModel):
+    id: str
+    bundle: str
+    status: str
+    status_text: str
+    done: int
+    total: int
+    failed: list[dict[str, str]] = Field(description="[{item_id, part, reason}]: parts rejected or returned")
+    timeline: list[MpJointStep]
+
+
+class MpJointsOut(BaseModel):
+    items: list[MpJointOut]
+
+
+def mp_joint_out(view: JointView, language: str) -> MpJointOut:
+    """A joint application as a small screen shows it: the one status and the one timeline, in words."""
+    full = joint_out(view, language)
+    return MpJointOut(
+        id=view.id, bundle=full["bundle_name"], status=view.status, status_text=full["status_text"],
+        done=full["parts_done"], total=full["parts_total"],
+        failed=[{"item_id": p["item_id"], "part": p["item_name"], "reason": p["reason"]} for p in full["failed_parts"]],
+        timeline=[MpJointStep(at=local(t.at), part=step["item_name"],
+                              text=step["status_text"] + (f"（{step['note']}）" if step["note"] else ""))
+                  for t, step in zip(view.timeline, full["timeline"])])
+
+
+@bp.get("/joint-applications")
+@documented("My joint applications (一件事), newest first: one status and one timeline each", reply_model=MpJointsOut,
+            tag=TAG)
+async def joint_applications(request: Request) -> HTTPResponse:
+    views = await services(request).joint_applications.mine(request.ctx.citizen_id)
+    return reply(MpJointsOut(items=[mp_joint_out(v, request.ctx.language) for v in views]))
+
+
+@bp.get("/joint-applications/<joint_id:str>")
+@documented("One joint application (一件事): its one status and the one timeline of all its parts",
+            reply_model=MpJointOut, tag=TAG)
+async def joint_application(request: Request, joint_id: str) -> HTTPResponse:
+    view = await services(request).joint_applications.one_of_mine(request.ctx.citizen_id, joint_id)
+    return reply(mp_joint_out(view, request.ctx.language))
 
 
 class MessageOut(BaseModel):

@@ -1,5 +1,6 @@
 // The H5 page: SMS login, 实名, home cards, the health code (QR as a blob: URL fetched with the
-// bearer token), and the elderly-mode switch (stored with PUT /api/v1/me/preferences).
+// bearer token), joint applications (一件事: one status and one timeline of all parts), and the
+// elderly-mode switch (stored with PUT /api/v1/me/preferences).
 // The access token lives in memory only: closing the page signs the browser out.
 "use strict";
 
@@ -76,7 +77,7 @@
     show("elderly-switch", true);
     show("signed-in", true);
     show("identity", state.level < 2);
-    await Promise.all([loadHome(), state.level >= 2 ? loadHealthCode() : Promise.resolve()]);
+    await Promise.all([loadHome(), state.level >= 2 ? loadHealthCode() : Promise.resolve(), loadJoint()]);
   }
 
   async function verifyIdentity(event) {
@@ -86,7 +87,7 @@
       state.level = (await (await api("POST", "/api/v1/me/identity", body)).json()).level;
       show("identity", false);
       say("实名认证成功。");
-      await Promise.all([loadHome(), loadHealthCode()]);
+      await Promise.all([loadHome(), loadHealthCode(), loadJoint()]);
     } catch (error) { say(error.message, true); }
   }
 
@@ -113,6 +114,51 @@
       list.append(item);
     }
     show("home", true);
+  }
+
+  // -- joint applications (一件事) --------------------------------------------------------------
+  // Each joint application: the bundle's one status in words, how many parts are done, the parts that
+  // failed with the clerk's reason, and one timeline of every part's steps in time order.
+  async function loadJoint() {
+    const joints = (await (await api("GET", "/api/v1/joint-applications")).json()).items;
+    const list = $("joint-list");
+    list.replaceChildren(...joints.map(jointBlock));
+    show("joint", joints.length > 0);
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function jointBlock(joint) {
+    const block = element("article", "joint joint-" + joint.status);
+    block.setAttribute("aria-label", joint.bundle_name);
+    block.append(element("h3", "joint-name", joint.bundle_name));
+    block.append(element("p", "joint-status", joint.status_text + "（" + joint.parts_done + "/" + joint.parts_total + " 项已通过）"));
+    for (const part of joint.failed_parts) {
+      block.append(element("p", "joint-failed", part.item_name + "：" + part.status_text + (part.reason ? "，" + part.reason : "")));
+    }
+    const timeline = element("ol", "timeline");
+    timeline.setAttribute("aria-label", joint.bundle_name + " 办理记录");
+    for (const entry of joint.timeline) {
+      const step = element("li", "timeline-step");
+      const when = element("time", "timeline-time", shortTime(entry.at));
+      when.dateTime = entry.at;
+      step.append(when, element("span", "timeline-part", entry.item_name),
+                  element("span", "timeline-state", entry.status_text + (entry.note ? "（" + entry.note + "）" : "")));
+      timeline.append(step);
+    }
+    block.append(timeline);
+    return block;
+  }
+
+  function shortTime(at) {
+    const date = new Date(at);
+    const two = (n) => String(n).padStart(2, "0");
+    return (date.getMonth() + 1) + "月" + date.getDate() + "日 " + two(date.getHours()) + ":" + two(date.getMinutes());
   }
 
   // -- the health code -------------------------------------------------------------------------
@@ -179,7 +225,7 @@
     }
     state.token = null;
     clearInterval(state.timer);
-    for (const id of ["identity", "health-code", "home", "signed-in", "elderly-switch"]) show(id, false);
+    for (const id of ["identity", "health-code", "home", "joint", "signed-in", "elderly-switch"]) show(id, false);
     show("login", true);
     applyElderly(false);
     say(message || "已退出登录。");

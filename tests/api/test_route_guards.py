@@ -34,6 +34,7 @@ PUBLIC_PATHS = {
     "api/v1/services/<item_id:str>",
     "api/v1/life-events",
     "api/v1/life-events/<code:str>",
+    "api/v1/life-events/<code:str>/joint-form",  # a bundle's joint form (一件事一表): no personal data
     "api/v1/services/<item_id:str>/ratings",  # the public rating summary of an item (numbers only)
     "api/v1/e-receipts/<number:str>",  # anyone holding an e-receipt checks it (number + check code from its QR)
     "api/v1/social-insurance-proofs/verifications",  # anyone holding a printed 社保 record checks its QR

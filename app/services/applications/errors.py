@@ -22,5 +22,11 @@ register_messages({
     "MATERIAL_LICENCE_MISMATCH": N_("所选证照不能作为材料“{name}”。"),
     "MATERIALS_MISSING": N_("缺少必需材料：{names}。"),
     "APPROVAL_RULES_INVALID": N_("秒批规则有误：{problem}"),
+    "JOINT_NOT_OFFERED": N_("“{bundle}”暂不支持一次申请，请逐项办理。"),
+    "JOINT_ITEM_CLOSED": N_("“{bundle}”中的事项“{items}”暂停办理，本次联办申请未提交。"),
+    "JOINT_FORM_INVALID": N_("联办申请表有误，请按提示修改。"),
+    "JOINT_APPLICATION_NOT_FOUND": N_("未找到该联办申请。"),
+    "JOINT_PART_NOT_FOUND": N_("该联办申请中没有这一事项。"),
+    "JOINT_PART_NOT_CORRECTABLE": N_("事项“{item}”当前状态为“{status}”，无需补正或重新提交。"),
     "FORM_INVALID": N_("申请表有 {count} 处填写有误：{fields}。请按每一栏的提示修改后再提交。"),
 })

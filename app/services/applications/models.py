@@ -60,3 +60,46 @@ class ApplicationEvent(Model):
 
     class Meta:
         table = "application_events"
+
+
+class JointApplication(Model):
+    """A joint application (一件事联办): one submission for the items of a bundle, each part an application."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    citizen: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.Citizen", related_name="joint_applications", on_delete=fields.CASCADE
+    )
+    bundle_code = fields.CharField(max_length=40)  # the life-event bundle (一件事) applied for
+    idempotency_key = fields.CharField(max_length=64)
+    request_hash = fields.CharField(max_length=64)  # a retry with the same key must carry the same request
+    created_at = fields.DatetimeField()
+
+    citizen_id: str
+
+    class Meta:
+        table = "joint_applications"
+        unique_together = (("citizen_id", "idempotency_key"),)
+
+
+class JointPart(Model):
+    """One part of a joint application: the application for one item of the bundle (a resubmission after a
+    rejection is a new attempt of the same part, the earlier one kept)."""
+
+    id = fields.BigIntField(pk=True)
+    joint: fields.ForeignKeyRelation[JointApplication] = fields.ForeignKeyField(
+        "models.JointApplication", related_name="parts", on_delete=fields.CASCADE
+    )
+    item_id = fields.CharField(max_length=40)
+    position = fields.IntField()  # the item's place in the bundle, from 1
+    attempt = fields.IntField(default=1)
+    application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
+        "models.Application", related_name="joint_parts", on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField()
+
+    joint_id: str
+    application_id: str
+
+    class Meta:
+        table = "joint_parts"
+        unique_together = (("joint_id", "position", "attempt"),)

@@ -159,6 +159,17 @@ class StateConflict(Conflict):
         return super().message(language)
 
 
+async def open_item(item_id: str) -> ServiceItem:
+    """A published item accepting online applications: else 404 APPLICATION_ITEM_NOT_FOUND (unknown, a draft or
+    retired) or 422 APPLICATION_ITEM_NOT_ONLINE (offline only)."""
+    item = await ServiceItem.get_or_none(id=item_id, status="published")
+    if item is None:
+        raise NotFound("APPLICATION_ITEM_NOT_FOUND")
+    if item.channels and "online" not in item.channels:
+        raise AppError("APPLICATION_ITEM_NOT_ONLINE", status=422)
+    return item
+
+
 def request_hash(item_id: str, form: dict[str, Any], materials: list[dict[str, Any]]) -> str:
     """A fingerprint of what was asked, so a retry under the same key can be told from a new request."""
     return hashlib.sha256(canonical_json({"item_id": item_id, "form": form, "materials": materials})
@@ -195,6 +206,39 @@ class Move:
     to_status: str
     note: str = ""
     by_system: bool = False  # the platform made it (acceptance, 秒批), not the person who sent the request
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An application checked and its outside answers fetched, nothing stored yet."""
+
+    citizen: CitizenSnapshot
+    item: ServiceItem
+    form: dict[str, Any]  # as validated against the item's schema
+    form_json: str
+    materials: list[dict[str, Any]]
+    answers: DepartmentAnswers
+    uploader_id: str  # whose uploads the materials name (a family proxy's own, else the citizen's)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A prepared application with its id, 秒批 decision and moves, ready to write."""
+
+    prepared: Prepared
+    id: str
+    decision: dict[str, Any]
+    moves: list[Move]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Written:
+    """An application written in a transaction: its row, its audit entries and its inbox message."""
+
+    application: Application
+    records: list[audit.AuditRecord]
+    stored: StoredMessage | None
 
 
 @dataclass(frozen=True)
@@ -238,11 +282,17 @@ class ApplicationService:
         earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
         if earlier is not None:
             return await self._replay(earlier, fingerprint), True
-        item = await ServiceItem.get_or_none(id=item_id, status="published")
-        if item is None:
-            raise NotFound("APPLICATION_ITEM_NOT_FOUND")
-        if item.channels and "online" not in item.channels:
-            raise AppError("APPLICATION_ITEM_NOT_ONLINE", status=422)
+        prepared = await self.prepare(citizen_id, item_id, form, given, reader, uploader_id)
+        # One submission per citizen and item at a time: two sent at once (under different keys) must
+        # not both pass "no prior application".
+        async with self._one_at_a_time(f"apply:{citizen_id}:{prepared.item.id}"):
+            return await self._create(prepared, key, fingerprint, also_audit)
+
+    async def prepare(self, citizen_id: str, item_id: str, form: dict[str, Any], given: list[MaterialGiven],
+                      reader: Reader = OWN, uploader_id: str | None = None) -> Prepared:
+        """Everything checked and fetched for an application, nothing stored: the item open for online
+        applications, the form, the materials (wallet, departments) and the departments' 秒批 answers."""
+        item = await open_item(item_id)
         citizen = await citizen_record(citizen_id)
         _form_json(form)  # 422 APPLICATION_FORM_TOO_LARGE
         form = validate_form(item.form_schema, form)  # 422 FORM_INVALID naming each field, before anything is asked
@@ -251,54 +301,69 @@ class ApplicationService:
         uploader_id = uploader_id or citizen_id
         materials = await self._materials(citizen_id, item, given, reader, uploader_id=uploader_id)
         answers = await self._department_answers(citizen_id, rules, amount, reader)
-        # One submission per citizen and item at a time: two sent at once (under different keys) must
-        # not both pass "no prior application".
-        async with self._one_at_a_time(f"apply:{citizen_id}:{item.id}"):
-            return await self._create(citizen, item, key, fingerprint, form, materials, answers, also_audit,
-                                      uploader_id)
+        return Prepared(citizen, item, form, _form_json(form), materials, answers, uploader_id)
 
-    async def _create(self, citizen: CitizenSnapshot, item: ServiceItem, key: str, fingerprint: str,
-                      form: dict[str, Any], materials: list[dict[str, Any]], answers: DepartmentAnswers,
-                      also_audit: Sequence[audit.AuditRecord], uploader_id: str) -> tuple[ApplicationView, bool]:
-        citizen_id = citizen.id
-        earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
-        if earlier is not None:  # the same key arrived again while this one waited its turn
-            return await self._replay(earlier, fingerprint), True
+    async def plan(self, prepared: Prepared) -> Planned:
+        """The 秒批 decision and the moves of a prepared application, read before any transaction opens."""
+        citizen, item = prepared.citizen, prepared.item
         decision = approval.decide(_stored_rules(item), item.rules_version,
-                                   await self._facts(citizen, item, answers.checks, form))
-        decision = _with_gaps(decision, [*answers.gaps, *_material_gaps(materials)])
+                                   await self._facts(citizen, item, prepared.answers.checks, prepared.form))
+        decision = _with_gaps(decision, [*prepared.answers.gaps, *_material_gaps(prepared.materials)])
         moves = [Move(None, "submitted"), Move("submitted", "accepted", by_system=True)]
         if decision["auto_approved"]:
             moves += [Move("accepted", "auto_approved", "秒批", True), Move("auto_approved", "completed", "秒批办结", True)]
         else:
             moves.append(Move("accepted", "under_review", by_system=True))
-        application_id, now = new_id("ap"), self.platform.clock.now()
-        records = [*_audit_records(citizen_id, application_id, item, moves, actor=citizen_id, actor_type="citizen"),
-                   *also_audit]
+        return Planned(prepared, new_id("ap"), decision, moves, self.platform.clock.now())
+
+    async def write(self, conn: BaseDBAsyncClient, planned: Planned, key: str, fingerprint: str) -> Written:
+        """Store a planned application with its events and inbox message in the caller's transaction; the audit
+        entries it returns are for the caller to keep pending there and chain after the commit."""
+        prepared, application_id, now, moves = planned.prepared, planned.id, planned.at, planned.moves
+        citizen, item = prepared.citizen, prepared.item
+        application = await Application.create(
+            id=application_id, citizen_id=citizen.id, item_id=item.id, idempotency_key=key,
+            request_hash=fingerprint,
+            form_enc=self.platform.pii.encrypt(prepared.form_json, f"application-form:{application_id}"),
+            materials=prepared.materials, status=moves[-1].to_status, decision=planned.decision, created_at=now,
+            updated_at=now, using_db=conn)
+        await self._attach_uploads(prepared.uploader_id, application_id, prepared.materials, conn)
+        await ApplicationEvent.bulk_create(
+            [ApplicationEvent(application_id=application_id, from_status=m.from_status, to_status=m.to_status,
+                              actor="system" if m.by_system else citizen.id,
+                              actor_type="system" if m.by_system else "citizen", note=m.note, at=now)
+             for m in moves], using_db=conn)
+        for hook in self.on_submitted:
+            await hook(conn, application_id, citizen, now)
+        stored = await self._store_message(conn, application, item, moves)
+        records = _audit_records(citizen.id, application_id, item, moves, actor=citizen.id, actor_type="citizen")
+        return Written(application, records, stored)
+
+    async def after_commit(self, pending: int, records: list[audit.AuditRecord], written: Sequence[Written]) -> None:
+        """After the transaction that wrote applications: chain its audit entries, send their messages."""
+        await audit.record_pending(self.platform.clock, pending, records)
+        for one in written:
+            if one.stored is not None:
+                await send_stored(self.platform.clock, one.stored)
+
+    async def _create(self, prepared: Prepared, key: str, fingerprint: str,
+                      also_audit: Sequence[audit.AuditRecord]) -> tuple[ApplicationView, bool]:
+        citizen_id = prepared.citizen.id
+        earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+        if earlier is not None:  # the same key arrived again while this one waited its turn
+            return await self._replay(earlier, fingerprint), True
+        planned = await self.plan(prepared)
         try:
             async with in_transaction() as conn:
-                application = await Application.create(
-                    id=application_id, citizen_id=citizen_id, item_id=item.id, idempotency_key=key,
-                    request_hash=fingerprint,
-                    form_enc=self.platform.pii.encrypt(_form_json(form), f"application-form:{application_id}"),
-                    materials=materials, status=moves[-1].to_status, decision=decision, created_at=now, updated_at=now,
-                    using_db=conn)
-                await self._attach_uploads(uploader_id, application_id, materials, conn)
-                await ApplicationEvent.bulk_create(
-                    [ApplicationEvent(application_id=application_id, from_status=m.from_status, to_status=m.to_status,
-                                      actor="system" if m.by_system else citizen_id,
-                                      actor_type="system" if m.by_system else "citizen", note=m.note, at=now)
-                     for m in moves], using_db=conn)
-                for hook in self.on_submitted:
-                    await hook(conn, application_id, citizen, now)
-                stored = await self._store_message(conn, application, item, moves)
+                written = await self.write(conn, planned, key, fingerprint)
+                records = [*written.records, *also_audit]
                 pending = await audit.add_pending(conn, self.platform.clock, records)
         except IntegrityError:
             # The same key arrived twice at once: the unique (citizen, key) pair let one through.
             earlier = await Application.get(citizen_id=citizen_id, idempotency_key=key)
             return await self._replay(earlier, fingerprint), True
-        await self._after_commit(pending, records, stored)
-        return await self._view(application), False
+        await self.after_commit(pending, records, [written])
+        return await self.view(written.application), False
 
     def _one_at_a_time(self, name: str, wait: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A lock in the shared cache (so across workers with Redis), waited for up to `wait` seconds."""
@@ -307,14 +372,14 @@ class ApplicationService:
     async def _replay(self, earlier: Application, fingerprint: str) -> ApplicationView:
         if earlier.request_hash != fingerprint:
             raise Conflict("IDEMPOTENCY_KEY_REUSED", extra={"application_id": earlier.id})
-        return await self._view(earlier)
+        return await self.view(earlier)
 
     async def mine(self, citizen_id: str, limit: int = 50) -> list[ApplicationView]:
         rows = await Application.filter(citizen_id=citizen_id).order_by("-created_at").limit(limit)
-        return [await self._view(row, with_events=False) for row in rows]
+        return [await self.view(row, with_events=False) for row in rows]
 
     async def one_of_mine(self, citizen_id: str, application_id: str) -> ApplicationView:
-        return await self._view(await self._owned(citizen_id, application_id))
+        return await self.view(await self._owned(citizen_id, application_id))
 
     async def correct(self, citizen_id: str, application_id: str, form: dict[str, Any] | None,
                       given: list[MaterialGiven] | None, note: str = "") -> ApplicationView:
@@ -337,7 +402,7 @@ class ApplicationService:
         move = Move(application.status, "under_review", note or "补正材料")
         application = await self._move(application, move, item, actor=citizen_id, actor_type="citizen",
                                        message="application_corrected", **changes)
-        return await self._view(application)
+        return await self.view(application)
 
     async def _refetched(self, citizen_id: str, materials: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The materials as kept, those a department could not give at the time asked of it again."""
@@ -353,7 +418,7 @@ class ApplicationService:
         move = Move(application.status, "withdrawn", note)
         item = await ServiceItem.get(id=application.item_id)
         application = await self._move(application, move, item, actor=citizen_id, actor_type="citizen")
-        return await self._view(application)
+        return await self.view(application)
 
     async def _owned(self, citizen_id: str, application_id: str) -> Application:
         row = await Application.get_or_none(id=application_id, citizen_id=citizen_id)
@@ -370,7 +435,7 @@ class ApplicationService:
         if item_id:
             query = query.filter(item_id=item_id)
         rows = await query.order_by("created_at", "id").limit(limit)
-        views = [await self._view(row, with_events=False, for_clerk=True) for row in rows]
+        views = [await self.view(row, with_events=False, for_clerk=True) for row in rows]
         await audit.record_all(self.platform.clock, [
             audit.access(citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin", action="application_listed",
                          attributes=["name_masked"], purpose=f"办件审核 {row.id}") for row in rows])
@@ -379,7 +444,7 @@ class ApplicationService:
     async def open_for_clerk(self, clerk: AuthenticatedClient, application_id: str) -> ApplicationView:
         """A clerk reads the whole application (form and materials): the citizen sees that read."""
         row = await self._of_department(clerk, application_id)
-        view = await self._view(row, for_clerk=True)
+        view = await self.view(row, for_clerk=True)
         from_departments = ["department_materials"] if any(_is_department(m) for m in row.materials) else []
         await audit.record_access(self.platform.clock, citizen_id=row.citizen_id, actor=clerk.name, actor_type="admin",
                                   action="application_read",
@@ -412,7 +477,7 @@ class ApplicationService:
                 raise Conflict("APPLICATION_ASSIGNED_ELSEWHERE")
             pending = await audit.add_pending(conn, self.platform.clock, records)
         await audit.record_pending(self.platform.clock, pending, records)
-        return await self._view(await self._of_department(clerk, application_id), for_clerk=True)
+        return await self.view(await self._of_department(clerk, application_id), for_clerk=True)
 
     async def decide(self, clerk: AuthenticatedClient, application_id: str, decision: str, note: str) -> ApplicationView:
         """approve, reject or return (退回补正) an application under review."""
@@ -429,7 +494,7 @@ class ApplicationService:
         move = Move(row.status, to, note)
         item = await ServiceItem.get(id=row.item_id)
         row = await self._move(row, move, item, actor=clerk.id, actor_type="admin", assigned_to=clerk.id)
-        return await self._view(row, for_clerk=True)
+        return await self.view(row, for_clerk=True)
 
     async def _of_department(self, clerk: AuthenticatedClient, application_id: str) -> Application:
         """An application for an item of the clerk's department; any other is not found, as an unknown one."""
@@ -654,7 +719,7 @@ class ApplicationService:
         if stored is not None:
             await send_stored(self.platform.clock, stored)
 
-    async def _view(self, row: Application, *, with_events: bool = True, for_clerk: bool = False) -> ApplicationView:
+    async def view(self, row: Application, *, with_events: bool = True, for_clerk: bool = False) -> ApplicationView:
         item = await ServiceItem.get(id=row.item_id)
         events = await ApplicationEvent.filter(application_id=row.id).order_by("id") if with_events else []
         name_masked = id_masked = None

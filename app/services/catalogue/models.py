@@ -32,6 +32,8 @@ class LifeEvent(Model):
     name = fields.CharField(max_length=100)
     description = fields.TextField(default="")
     item_ids: fields.JSONField[list[str]] = fields.JSONField(default=list)  # in the order a citizen does them
+    # The items one joint application (一件事联办) covers, in order; empty when the bundle is not applied for jointly
+    joint_item_ids: fields.JSONField[list[str]] = fields.JSONField(default=list)
     sample = fields.BooleanField(default=True)
 
     class Meta:

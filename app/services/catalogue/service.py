@@ -88,6 +88,17 @@ def sample_catalogue() -> dict[str, Any]:
     return data
 
 
+async def _fill_joint_items(events: list[dict[str, Any]]) -> None:
+    """A sample bundle stored before bundles were applied for jointly gets its joint items (一件事联办) once; a
+    bundle that has them, or that an administrator wrote, is left as it is."""
+    for event in events:
+        if not event.get("joint_item_ids"):
+            continue
+        row = await LifeEvent.get_or_none(code=event["code"], sample=True)
+        if row is not None and not row.joint_item_ids:
+            await LifeEvent.filter(code=event["code"]).update(joint_item_ids=event["joint_item_ids"])
+
+
 async def catalogue_departments(include_sample: bool) -> set[str]:
     """The departments some catalogue item names (draft, published or retired): those an API client may act for.
     With `include_sample`, the sample catalogue's too, which every start outside production seeds."""
@@ -166,6 +177,7 @@ class CatalogueService:
             if missing:
                 await _insert_missing(model, missing)
                 inserted += len(missing)
+        await _fill_joint_items(data["life_events"])
         if inserted:
             await self.index.changed()
         return inserted

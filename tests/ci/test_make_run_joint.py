@@ -1,0 +1,72 @@
+"""A joint application (一件事) through `make run`, as a newcomer would try it: the launcher's own processes on the
+embedded default, a citizen signed in with the code from /dev/sms-outbox, 实名 as the identity stand-in knows the
+person, then 新生儿出生一件事 applied for at once from its joint form: one status, one timeline of all four parts,
+the two parts whose rules allow it approved in seconds (秒批)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.ci.test_make_run import Served, _sample_resident, served  # noqa: F401  (`served`: the module's launch)
+
+
+def _signed_in(http: httpx.Client) -> None:
+    """SMS sign-in with the code the stand-in SMS provider received, then 实名."""
+    phone = f"139{uuid.uuid4().int % 10 ** 8:08d}"
+    assert http.post("/api/v1/auth/otp", json={"phone": phone}).status_code == 202
+    texts = [item["text"] for item in http.get("/dev/sms-outbox", params={"phone": phone}).json().get("items", [])]
+    codes = [found.group(1) for text in texts if (found := re.search(r"(?<!\d)(\d{6})(?!\d)", text))]
+    assert codes, f"no login code at /dev/sms-outbox: {texts}"
+    login = http.post("/api/v1/auth/login", json={"phone": phone, "code": codes[0], "device_name": "新手的手机"})
+    assert login.status_code == 200, login.text
+    http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+    name, id_number = _sample_resident()
+    verified = http.post("/api/v1/me/identity", json={"name": name, "id_number": id_number})
+    assert verified.status_code == 200, verified.text
+
+
+def _filled(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, str]]]:
+    """What a newcomer types into the joint form (sample data): each shared field once, each item's own fields
+    under it, each material once (made-up upload references)."""
+    answers = {"baby_name": "陈安然", "baby_birth_date": "2026-11-28", "baby_sex": "女", "contact_phone": "13800138000",
+               "mailing_address": "广州市天河区天河路 385 号 1201 房（示例）", "birth_hospital": "广州市妇女儿童医疗中心（示例）",
+               "household_address": "广州市天河区天河路 385 号 1201 房（示例）", "relation_to_head": "女",
+               "insured_city": "广州市", "applicant_name": "陈安然"}
+    shared = {f["name"]: answers[f["name"]] for f in form["shared_fields"]}
+    parts = {item["item_id"]: {f["name"]: answers.get(f["name"]) or f["schema"]["enum"][-1] for f in item["fields"]
+                               if f["required"] or f["name"] in answers} for item in form["items"]}
+    materials = [{"name": m["name"], "upload_ref": f"upl_sample_{index}"} for index, m in enumerate(form["materials"])
+                 if m["required"]]
+    return shared, parts, materials
+
+
+def test_a_citizen_applies_for_the_newborn_bundle_at_once_and_follows_one_timeline(served: Served) -> None:  # noqa: F811
+    with httpx.Client(base_url=served.url, timeout=20) as http:
+        form = http.get("/api/v1/life-events/newborn/joint-form")
+        assert form.status_code == 200, form.text
+        assert [i["item_name"] for i in form.json()["items"]] == [
+            "出生医学证明首次签发", "出生登记", "新生儿参加城乡居民医疗保险", "社会保障卡申领"]
+        _signed_in(http)
+        shared, parts, materials = _filled(form.json())
+        applied = http.post("/api/v1/joint-applications", headers={"Idempotency-Key": f"make-run-{uuid.uuid4().hex}"},
+                            json={"bundle": "newborn", "form": shared, "parts": parts, "materials": materials})
+        assert applied.status_code == 201, applied.text
+        joint = applied.json()
+        assert joint["status"] == "in_review" and joint["status_text"] == "办理中"
+        assert {p["item_name"]: p["status"] for p in joint["parts"]} == {
+            "出生医学证明首次签发": "under_review", "出生登记": "under_review",
+            "新生儿参加城乡居民医疗保险": "completed", "社会保障卡申领": "completed"}
+
+        again = http.get(f"/api/v1/joint-applications/{joint['id']}")
+        assert again.status_code == 200, again.text
+        timeline = again.json()["timeline"]
+        assert len(timeline) == 14 and [t["at"] for t in timeline] == sorted(t["at"] for t in timeline)
+        assert {t["item_name"] for t in timeline} == set(p["item_name"] for p in joint["parts"])
+        assert [t["status_text"] for t in timeline if t["item_id"] == "gd-hsa-002"] == [
+            "已提交", "已受理", "秒批通过", "已办结"]
+        mine = http.get("/api/v1/joint-applications").json()["items"]
+        assert [j["id"] for j in mine] == [joint["id"]]

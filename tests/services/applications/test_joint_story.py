@@ -1,0 +1,158 @@
+"""The 出生一件事 story: 李晓敏 applies once for her newborn's birth certificate, household registration, medical
+insurance and social-security card. The insurance and the card are approved in seconds (秒批); the hospital and
+the police decide the other two. The police reject the household registration, saying why; she corrects that part
+alone and sends it again, and the bundle goes on to be done, with one status and one timeline throughout."""
+
+from __future__ import annotations
+
+from app.audit import AuditEntry
+from app.services.applications.models import Application, ApplicationEvent, JointApplication, JointPart
+
+from tests.services.applications.joint_factory import (
+    BIRTH_CERTIFICATE, HOUSEHOLD, MEDICAL_INSURANCE, NEWBORN_ITEMS, SOCIAL_SECURITY_CARD, apply_jointly,
+    correct_part, department_clerk, joint, part,
+)
+from tests.services.service_factory import complete, decide, inbox_kinds
+
+
+async def test_one_submission_makes_four_linked_applications_with_one_status_and_one_timeline(client, mother):
+    reply = await apply_jointly(client, mother)
+    assert reply.status_code == 201, reply.text
+    body = reply.json()
+    assert body["bundle"] == "newborn" and body["bundle_name"] == "新生儿出生一件事"
+    assert [p["item_id"] for p in body["parts"]] == NEWBORN_ITEMS
+    assert {p["item_id"]: p["status"] for p in body["parts"]} == {
+        BIRTH_CERTIFICATE: "under_review", HOUSEHOLD: "under_review",
+        MEDICAL_INSURANCE: "completed", SOCIAL_SECURITY_CARD: "completed"}
+    assert part(body, MEDICAL_INSURANCE)["auto_approved"] is True
+    assert body["status"] == "in_review" and body["status_text"] == "办理中"
+    assert (body["parts_done"], body["parts_total"]) == (2, 4) and body["failed_parts"] == []
+
+    # One timeline: every event of every part, in time order, each naming its part.
+    timeline = body["timeline"]
+    assert len(timeline) == 3 + 3 + 4 + 4
+    assert [t["at"] for t in timeline] == sorted(t["at"] for t in timeline)
+    assert {t["item_id"] for t in timeline} == set(NEWBORN_ITEMS)
+    assert all(t["item_name"] and t["status_text"] for t in timeline)
+    assert [t["to_status"] for t in timeline if t["item_id"] == MEDICAL_INSURANCE] == [
+        "submitted", "accepted", "auto_approved", "completed"]
+
+    # Stored: one joint application, four parts, four applications of hers, each with the shared materials.
+    assert await JointApplication.filter(citizen_id=mother.id).count() == 1
+    parts = await JointPart.filter(joint_id=body["id"]).order_by("position")
+    assert [p.item_id for p in parts] == NEWBORN_ITEMS
+    rows = {a.item_id: a for a in await Application.filter(citizen_id=mother.id)}
+    assert set(rows) == set(NEWBORN_ITEMS)
+    # 出生医学证明 (the paper one from the hospital) is given once and attached to both parts that ask for it.
+    for item_id in (HOUSEHOLD, MEDICAL_INSURANCE):
+        assert {"name": "出生医学证明", "upload_ref": "upl_sample_birth_certificate", "source": "upload"} in \
+            rows[item_id].materials
+    assert [m["name"] for m in rows[SOCIAL_SECURITY_CARD].materials] == ["居民身份证", "近期免冠彩色证件照（电子版）"]
+
+    audited = await AuditEntry.filter(subject_id=mother.id, action="joint_application_submitted").count()
+    assert audited == 1
+    assert sorted(await inbox_kinds(client, mother)) == sorted(
+        ["application_submitted", "application_submitted", "application_auto_approved", "application_auto_approved"])
+
+
+async def test_a_rejected_part_is_named_with_why_and_only_it_is_sent_again(client, mother, clock):
+    body = (await apply_jointly(client, mother)).json()
+    police = await department_clerk(clock, "gd-gat")
+    household = part(body, HOUSEHOLD)["application_id"]
+    rejected = await decide(client, police, household, "reject", "户口簿首页信息与身份证不一致，请上传最新户口簿")
+    assert rejected.status_code == 200, rejected.text
+
+    seen = (await joint(client, mother, body["id"])).json()
+    assert seen["status"] == "partly_rejected" and seen["status_text"] == "部分事项未通过"
+    assert [(p["item_id"], p["status"], p["reason"], p["correctable"]) for p in seen["failed_parts"]] == [
+        (HOUSEHOLD, "rejected", "户口簿首页信息与身份证不一致，请上传最新户口簿", True)]
+    assert seen["timeline"][-1]["item_id"] == HOUSEHOLD and seen["timeline"][-1]["to_status"] == "rejected"
+
+    others = {a.id: (a.status, a.updated_at, a.materials, a.form_enc)
+              for a in await Application.filter(citizen_id=mother.id).exclude(id=household)}
+    other_events = await ApplicationEvent.filter(application_id__in=list(others)).count()
+
+    again = await correct_part(client, mother, body["id"], HOUSEHOLD, {
+        "materials": [{"name": "出生医学证明", "upload_ref": "upl_sample_birth_certificate"},
+                      {"name": "父母居民身份证", "upload_ref": "upl_sample_parents_id"},
+                      {"name": "居民户口簿", "upload_ref": "upl_sample_household_register_2026"}],
+        "note": "已上传最新户口簿"})
+    assert again.status_code == 200, again.text
+    after = again.json()
+    redone = part(after, HOUSEHOLD)
+    assert redone["attempt"] == 2 and redone["status"] == "under_review"
+    assert redone["earlier_applications"] == [household] and redone["application_id"] != household
+    assert after["status"] == "in_review" and after["failed_parts"] == []
+    # The first attempt stays in the one timeline, the second follows it.
+    attempts = [(t["attempt"], t["to_status"]) for t in after["timeline"] if t["item_id"] == HOUSEHOLD]
+    assert attempts[:4] == [(1, "submitted"), (1, "accepted"), (1, "under_review"), (1, "rejected")]
+    assert attempts[4:] == [(2, "submitted"), (2, "accepted"), (2, "under_review")]
+
+    # The other parts: their rows and events exactly as before.
+    assert {a.id: (a.status, a.updated_at, a.materials, a.form_enc)
+            for a in await Application.filter(id__in=list(others))} == others
+    assert await ApplicationEvent.filter(application_id__in=list(others)).count() == other_events
+    assert (await Application.get(id=household)).status == "rejected"  # kept as it was decided
+    assert await AuditEntry.filter(subject_id=mother.id, action="joint_part_resubmitted").count() == 1
+
+    # The police approve the new attempt and the hospital its part: the bundle is done.
+    hospital = await department_clerk(clock, "gd-wjw")
+    for clerk, application_id in ((police, redone["application_id"]),
+                                  (hospital, part(after, BIRTH_CERTIFICATE)["application_id"])):
+        assert (await decide(client, clerk, application_id, "approve", "材料齐全")).status_code == 200
+        assert (await joint(client, mother, body["id"])).json()["status"] == "in_review" or \
+            application_id == part(after, BIRTH_CERTIFICATE)["application_id"]
+    approved = (await joint(client, mother, body["id"])).json()
+    assert approved["status"] == "approved" and approved["parts_done"] == 4
+    for clerk, application_id in ((police, redone["application_id"]),
+                                  (hospital, part(after, BIRTH_CERTIFICATE)["application_id"])):
+        assert (await complete(client, clerk, application_id)).status_code == 200
+    done = (await joint(client, mother, body["id"])).json()
+    assert done["status"] == "completed" and done["status_text"] == "已全部办结"
+
+
+async def test_a_returned_part_is_corrected_in_place(client, mother, clock):
+    body = (await apply_jointly(client, mother)).json()
+    hospital = await department_clerk(clock, "gd-wjw")
+    certificate = part(body, BIRTH_CERTIFICATE)["application_id"]
+    assert (await decide(client, hospital, certificate, "return", "住院分娩记录不清晰，请重新上传")).status_code == 200
+    seen = (await joint(client, mother, body["id"])).json()
+    assert seen["status"] == "returned" and seen["failed_parts"][0]["reason"] == "住院分娩记录不清晰，请重新上传"
+
+    fixed = await correct_part(client, mother, body["id"], BIRTH_CERTIFICATE, {
+        "materials": [{"name": "父母居民身份证", "upload_ref": "upl_sample_parents_id"},
+                      {"name": "住院分娩记录", "upload_ref": "upl_sample_delivery_record_clear"}]})
+    assert fixed.status_code == 200, fixed.text
+    redone = part(fixed.json(), BIRTH_CERTIFICATE)
+    assert redone["attempt"] == 1 and redone["application_id"] == certificate and redone["status"] == "under_review"
+    assert fixed.json()["status"] == "in_review"
+    stored = await Application.get(id=certificate)
+    assert {"name": "住院分娩记录", "upload_ref": "upl_sample_delivery_record_clear", "source": "upload"} in \
+        stored.materials
+
+
+async def test_the_retirement_bundle_is_approved_in_seconds_where_the_rules_allow(client, retiree, clock):
+    """黄伟明, 62, applies for his pension, the pension certification and the elderly card at once: the last two
+    are 秒批, the pension goes to the social-security bureau, which approves and completes it."""
+    form = {"contact_phone": "13926001234"}
+    parts = {"gz-rsj-006": {"retirement_date": "2026-12-01", "pension_bank": "中国工商银行"},
+             "gd-hrss-006": {"residence": "广州市越秀区"},
+             "gz-mzj-003": {"pickup": "邮寄到家", "mailing_address": "广州市越秀区北京路 123 号（示例）"}}
+    materials = [{"name": "居民身份证", "upload_ref": "upl_sample_retiree_id"},
+                 {"name": "社会保障卡", "upload_ref": "upl_sample_retiree_card"},
+                 {"name": "居民户口簿", "upload_ref": "upl_sample_retiree_household"},
+                 {"name": "近期免冠照片（电子版）", "upload_ref": "upl_sample_retiree_photo"}]
+    reply = await apply_jointly(client, retiree, "retirement", form=form, parts=parts, materials=materials,
+                                **{"Accept-Language": "en"})
+    assert reply.status_code == 201, reply.text
+    body = reply.json()
+    assert [(p["item_id"], p["status"]) for p in body["parts"]] == [
+        ("gz-rsj-006", "under_review"), ("gd-hrss-006", "completed"), ("gz-mzj-003", "completed")]
+    assert body["status"] == "in_review" and body["status_text"] == "In progress"
+    bureau = await department_clerk(clock, "gz-rsj")
+    pension = part(body, "gz-rsj-006")["application_id"]
+    assert (await decide(client, bureau, pension, "approve", "符合按月领取养老金条件")).status_code == 200
+    assert (await complete(client, bureau, pension)).status_code == 200
+    done = (await joint(client, retiree, body["id"])).json()
+    assert done["status"] == "completed" and done["parts_done"] == 3
+    assert done["timeline"][-1]["item_id"] == "gz-rsj-006" and done["timeline"][-1]["to_status"] == "completed"
