@@ -44,8 +44,8 @@ class S3Server:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
+            try:  # weed takes its time over a graceful stop; its data is thrown away, so not long
+                self.process.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
