@@ -102,7 +102,7 @@ class UploadService:
     def refuse_oversize(self, size: int) -> None:
         """413 UPLOAD_TOO_LARGE above APP_UPLOAD_MAX_BYTES (also asked with the declared length, before reading)."""
         if size > self.settings.max_bytes:
-            raise AppError("UPLOAD_TOO_LARGE", status=413, params={"mb": round(self.settings.max_bytes / 2 ** 20, 1)},
+            raise AppError("UPLOAD_TOO_LARGE", status=413, params={"mb": f"{round(self.settings.max_bytes / 2 ** 20, 1):g}"},
                            extra={"max_bytes": self.settings.max_bytes})
 
     async def _keep(self, citizen_id: str, cleaned: CleanFile) -> UploadInfo:
