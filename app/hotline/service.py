@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from app import audit
@@ -238,7 +239,10 @@ class HotlineService:
         """督办: mark each ticket past a limit escalated, once per limit missed; how many were."""
         now = self.platform.clock.now()
         late_accepting = Ticket.filter(status="submitted", accept_due__lte=now, escalated_for__isnull=True)
-        late_answering = Ticket.filter(status__in=["submitted", *OPEN_FOR_ANSWER], answer_due__lte=now)
+        # Not yet escalated for the answer limit now running: escalated before it ran out (for the acceptance, or
+        # an earlier round's limit, which a reopening moved on), or never.
+        late_answering = Ticket.filter(Q(escalated_at__isnull=True) | Q(escalated_at__lt=F("answer_due")),
+                                       status__in=["submitted", *OPEN_FOR_ANSWER], answer_due__lte=now)
         done = 0
         for ticket in [*await late_answering.order_by("answer_due").limit(limit),
                        *await late_accepting.order_by("accept_due").limit(limit)]:
