@@ -100,9 +100,11 @@ async def test_the_citizen_reopens_an_answer_that_does_not_settle_it(client, sms
     citizen, market = await sign_in(client, sms), await market_clerk(clock)
     ticket = await filed(client, citizen)
     await answered(client, market, ticket["id"])
-    reopened = await act(client, citizen, ticket["id"], "reopen", {"reason": "超市仍在售卖过期商品"})
+    reason = "超市仍在售卖过期商品，{价格} 标签也不对"  # braces are the citizen's words, kept as written
+    reopened = await act(client, citizen, ticket["id"], "reopen", {"reason": reason})
     assert reopened.status_code == 200 and reopened.json()["status"] == "reopened"
-    assert reopened.json()["events"][-1]["note"] == "超市仍在售卖过期商品"
+    english = await client.get(f"{TICKETS}/{ticket['id']}", headers={**citizen.headers, "Accept-Language": "en"})
+    assert reopened.json()["events"][-1]["note"] == english.json()["events"][-1]["note"] == reason
     queue = (await client.get(ADMIN_TICKETS, headers=market.headers(), params={"status": "reopened"})).json()
     assert [t["answer_round"] for t in queue["items"]] == [2]
 
