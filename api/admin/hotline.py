@@ -30,8 +30,31 @@ class ClerkTicket(TicketOut):
     answer_round: int
 
 
+class QueuedTicket(BaseModel):
+    """A ticket in the queue: what and when, without the citizen's text and place (read one ticket for them)."""
+
+    id: str
+    category: str
+    category_text: str
+    item_id: str | None
+    department_id: str
+    department_name: str | None
+    routed_by: str
+    uploads: list[str]
+    status: str
+    status_text: str
+    accept_due: str
+    answer_due: str
+    escalated: bool
+    answer: str
+    answer_round: int
+    created_at: str
+    updated_at: str
+    closed_at: str | None
+
+
 class ClerkQueue(BaseModel):
-    items: list[ClerkTicket]
+    items: list[QueuedTicket]
 
 
 async def clerk_ticket(view: TicketView, language: str, *, full: bool = True) -> dict[str, Any]:

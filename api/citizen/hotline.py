@@ -14,8 +14,7 @@ from api.http import audience_blueprint, documented, limit_arg, parse_body, repl
 from api.schemas import Strict
 from api.services import services
 from app.clock import rfc3339
-from app.hotline.service import Location, TicketDraft, TicketView, category_text, status_text
-from app.i18n import translate
+from app.hotline.service import Location, TicketDraft, TicketView, category_text, note_text, status_text
 from app.services.catalogue.service import department_name_of
 from app.services.ratings.service import TicketRating, is_bad
 
@@ -113,7 +112,7 @@ async def ticket_out(view: TicketView, language: str, *, full: bool = True) -> d
     }
     if full:
         body["events"] = [{"action": e.action, "from_status": e.from_status, "to_status": e.to_status,
-                           "actor_type": e.actor_type, "note": translate(e.note, language) if e.note else "",
+                           "actor_type": e.actor_type, "note": note_text(e.note, language),
                            "at": rfc3339(e.at)} for e in view.events]
         body["ratings"] = [{"answer_round": r.answer_round, "score": r.score, "created_at": rfc3339(r.created_at)}
                            for r in view.ratings]

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from app import audit
@@ -52,6 +53,10 @@ STATUS_TEXTS: dict[str, str] = {
     "reopened": N_("重新办理中"),
     "closed": N_("已办结"),
 }
+# The notes the service itself writes in a timeline (zh-Hans msgids); any other note is a person's own words.
+REOPENED_BY_RATING, ANSWERED_LATE = N_("差评，工单重新办理"), N_("逾期答复")
+ACCEPT_MISSED, ANSWER_MISSED = N_("超过受理时限，已督办"), N_("超过答复时限，已督办")
+SERVICE_NOTES = frozenset({REOPENED_BY_RATING, ANSWERED_LATE, ACCEPT_MISSED, ANSWER_MISSED})
 CLERK = "clerk"
 OPEN_FOR_ANSWER = ("accepted", "reopened")
 Step = Callable[[BaseDBAsyncClient], Awaitable[None]]  # more to write in a step's transaction
@@ -114,6 +119,11 @@ class TicketView:
 
 def category_text(category: str, language: str) -> str:
     return translate(CATEGORIES[category], language) if category in CATEGORIES else category
+
+
+def note_text(note: str, language: str) -> str:
+    """A timeline note in `language` when the service wrote it; a citizen's reason stays as written."""
+    return translate(note, language) if note in SERVICE_NOTES else note
 
 
 def status_text(status: str, language: str) -> str:
@@ -185,7 +195,7 @@ class HotlineService:
 
         records = [self._audit(citizen_id, "citizen", "hotline_ticket_rated", ticket, score=score)]
         if is_bad(score):  # 差评: back to the department, in the transaction that keeps the rating
-            await self._reopen(ticket, ("closed",), "system", "system", N_("差评，工单重新办理"),
+            await self._reopen(ticket, ("closed",), "system", "system", REOPENED_BY_RATING,
                                message="hotline_ticket_reopened_by_rating", first=store, earlier=records)
         else:
             async with in_transaction() as conn:
@@ -229,7 +239,7 @@ class HotlineService:
         ticket = await self._of_department(clerk, ticket_id)
         late = self.platform.clock.now() > ticket.answer_due
         await self._move(ticket, OPEN_FOR_ANSWER, "answered", "answered", clerk.id, "admin",
-                         note=N_("逾期答复") if late else "", message="hotline_ticket_answered",
+                         note=ANSWERED_LATE if late else "", message="hotline_ticket_answered",
                          answer_enc=self._seal(answer, ANSWER))
         return await self._view(ticket, with_history=True)
 
@@ -238,7 +248,10 @@ class HotlineService:
         """督办: mark each ticket past a limit escalated, once per limit missed; how many were."""
         now = self.platform.clock.now()
         late_accepting = Ticket.filter(status="submitted", accept_due__lte=now, escalated_for__isnull=True)
-        late_answering = Ticket.filter(status__in=["submitted", *OPEN_FOR_ANSWER], answer_due__lte=now)
+        # Not yet escalated for the answer limit now running: escalated before it ran out (for the acceptance, or
+        # an earlier round's limit, which a reopening moved on), or never.
+        late_answering = Ticket.filter(Q(escalated_at__isnull=True) | Q(escalated_at__lt=F("answer_due")),
+                                       status__in=["submitted", *OPEN_FOR_ANSWER], answer_due__lte=now)
         done = 0
         for ticket in [*await late_answering.order_by("answer_due").limit(limit),
                        *await late_accepting.order_by("accept_due").limit(limit)]:
@@ -256,7 +269,7 @@ class HotlineService:
                 .using_db(conn).update(escalated_for=missed, escalated_at=now)
             if not changed:
                 return 0  # the department acted meanwhile, or another run took it
-            note = N_("超过受理时限，已督办") if missed == "accept" else N_("超过答复时限，已督办")
+            note = ACCEPT_MISSED if missed == "accept" else ANSWER_MISSED
             await self._event(conn, ticket, "escalated", ticket.status, "system", "system", note)
             pending = await audit.add_pending(conn, self.platform.clock, records)
             stored = await store_message(conn, self.platform.clock, ticket.citizen_id, "hotline_ticket_escalated",

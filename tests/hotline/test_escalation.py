@@ -74,3 +74,22 @@ async def test_the_escalation_job_joins_the_scheduler_and_runs_on_one_worker_at_
     add_hotline_jobs(scheduler, platform.cache, app.ctx.services.hotline, 600)
     assert [job.id for job in scheduler.get_jobs()] == ["hotline-escalation"]
     assert await run_exclusively(platform.cache, "hotline-escalation", app.ctx.services.hotline.escalate_overdue)
+
+
+async def test_a_reopened_ticket_has_a_new_answer_limit_escalated_on_its_own(app, client, sms, clock):
+    clock.set(FRIDAY_MORNING)
+    citizen, market = await sign_in(client, sms), await market_clerk(clock)
+    ticket = await filed(client, citizen)
+    await accept(client, market, ticket["id"])
+    clock.advance(days=8)  # the first answer limit (the next Friday) has passed
+    assert await escalate(app) == 1
+    await answer(client, market, ticket["id"])
+    await refresh_tokens(client, citizen)
+    reopened = await client.post(f"{TICKETS}/{ticket['id']}/reopen", headers=citizen.headers,
+                                 json={"reason": "答复与事实不符"})
+    assert reopened.json()["escalated"] is False and reopened.json()["answer_due"] == "2026-12-18T16:00:00Z"
+    assert await escalate(app) == 0  # the new limit (five working days from Saturday) is still running
+    clock.advance(days=7)
+    assert await escalate(app) == 1
+    missed = await AuditEntry.filter(action="hotline_ticket_escalated", subject_id=citizen.id).order_by("seq")
+    assert [entry.attributes["missed"] for entry in missed] == ["answer-1", "answer-2"]

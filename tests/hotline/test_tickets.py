@@ -100,9 +100,11 @@ async def test_the_citizen_reopens_an_answer_that_does_not_settle_it(client, sms
     citizen, market = await sign_in(client, sms), await market_clerk(clock)
     ticket = await filed(client, citizen)
     await answered(client, market, ticket["id"])
-    reopened = await act(client, citizen, ticket["id"], "reopen", {"reason": "超市仍在售卖过期商品"})
+    reason = "超市仍在售卖过期商品，{价格} 标签也不对"  # braces are the citizen's words, kept as written
+    reopened = await act(client, citizen, ticket["id"], "reopen", {"reason": reason})
     assert reopened.status_code == 200 and reopened.json()["status"] == "reopened"
-    assert reopened.json()["events"][-1]["note"] == "超市仍在售卖过期商品"
+    english = await client.get(f"{TICKETS}/{ticket['id']}", headers={**citizen.headers, "Accept-Language": "en"})
+    assert reopened.json()["events"][-1]["note"] == english.json()["events"][-1]["note"] == reason
     queue = (await client.get(ADMIN_TICKETS, headers=market.headers(), params={"status": "reopened"})).json()
     assert [t["answer_round"] for t in queue["items"]] == [2]
 
@@ -197,3 +199,18 @@ async def test_texts_follow_the_language_asked(client, sms, clock):
     refused = await client.post(f"{TICKETS}/{ticket['id']}/confirm", headers={**citizen.headers, "Accept-Language": "en"})
     assert "ticket" in refused.json()["error"]["message"].lower()
     await refresh_tokens(client, citizen)
+
+
+async def test_every_reply_has_the_shape_the_api_document_declares(client, sms, clock):
+    from api.admin.hotline import ClerkQueue, ClerkTicket
+    from api.citizen.hotline import TicketList, TicketOut, TicketRatingOut
+
+    citizen, market = await sign_in(client, sms), await market_clerk(clock)
+    ticket = await filed(client, citizen)
+    TicketOut.model_validate(ticket, strict=True)
+    ClerkQueue.model_validate((await client.get(ADMIN_TICKETS, headers=market.headers())).json(), strict=True)
+    ClerkTicket.model_validate(await answered(client, market, ticket["id"]), strict=True)
+    TicketList.model_validate((await client.get(TICKETS, headers=citizen.headers)).json(), strict=True)
+    TicketOut.model_validate((await act(client, citizen, ticket["id"], "confirm")).json(), strict=True)
+    TicketRatingOut.model_validate((await act(client, citizen, ticket["id"], "rating", {"score": 3})).json(),
+                                   strict=True)
