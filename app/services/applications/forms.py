@@ -3,12 +3,13 @@
 `validate_form` answers the form when it fits the schema, else 422 FORM_INVALID listing every field that
 does not, each with its problem in plain words in the reader's language:
 
-    {"error": {"code": "FORM_INVALID", "message": "申请表有 2 处填写有误：出生日期、家庭人口",
+    {"error": {"code": "FORM_INVALID", "message": "申请表有 2 处填写有误：出生日期、家庭人口。请按…",
                "fields": [{"field": "birth_date", "title": "出生日期", "problem": "应为日期，如 2026-01-31"},
                           {"field": "household_size", "title": "家庭人口", "problem": "不能小于 1"}]}}
 
 `field` is the place in the form as a dotted path (`members.0.name`, the form itself is `""`), `title` the
-label an app shows there. An item without a schema takes any JSON object, as before forms existed. What the
+label an app shows there; the fields come in the form's order (`x-order`). An item without a schema takes any
+JSON object, as before forms existed. What the
 schema means (which schemas an administrator may save, the formats checked) is the catalogue's
 (app/services/catalogue/form_schema.py).
 """

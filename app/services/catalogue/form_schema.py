@@ -5,8 +5,12 @@ application service validates every submission against it (app/services/applicat
 schema is an object schema whose every property has a `title`, the label an app shows (zh-Hans, the
 catalogue's source language: in zh-Hant and English it comes from the `catalogue` gettext domain, as item
 names do). References point inside the schema (`#/$defs/...`, checked to resolve): nothing is fetched from
-elsewhere, and no `$id` or `$dynamicRef` moves them. A `format` must be
-one the platform checks (`date`, `email`, `cn-mobile` …): an unknown one would silently check nothing.
+elsewhere, and no `$id` or `$dynamicRef` moves them. A `format` must be one the platform checks (`date`,
+`email`, `cn-mobile` …): an unknown one would silently check nothing.
+
+Field order: a JSON object has none, and PostgreSQL's jsonb does not keep the order it was written in. So each
+subschema with `properties` is stored with `x-order`, its field names in the order the administrator wrote them
+(or gave in `x-order` themselves): apps show the fields in that order, and a form's problems are listed in it.
 """
 
 from __future__ import annotations

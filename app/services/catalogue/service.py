@@ -116,12 +116,11 @@ async def _insert_missing(model: type[Model], rows: list[dict[str, Any]]) -> Non
     """
     meta = model._meta
     defaults: dict[str, Any] = {}
-    given = set().union(*rows)  # some rows set a column (e.g. 秒批 rules) that others leave out
-    for name in meta.fields_db_projection:  # columns the sample does not set get the model's defaults
+    for name in meta.fields_db_projection:  # columns a sample row does not set get the model's defaults
         spec = meta.fields_map[name]
-        if name in given or spec.default is not None or spec.null:
+        if any(name not in row for row in rows) and (spec.default is not None or spec.null):
             defaults[name] = spec.default() if callable(spec.default) else spec.default
-    rows = [{**defaults, **r} for r in rows]
+    rows = [{**defaults, **r} for r in rows]  # some items have a form or rules, others not: every row has each column
     columns = list(rows[0])
     conn = connections.get(meta.default_connection or "default")
     marks = ", ".join("?" if conn.capabilities.dialect == "sqlite" else f"${i}" for i in range(1, len(columns) + 1))

@@ -152,9 +152,9 @@ async def test_a_correction_is_checked_against_the_form_too(client, clock, young
     assert right.status_code == 200 and right.json()["form"]["destination_city"] == "长沙市"
 
 
-async def test_an_item_without_a_form_still_takes_any_object(client, clock, grandma, grandma_card):
-    item = await make_item(clock)
-    reply = await apply(client, grandma, item.id, form={"任意": ["内容"]})
+async def test_an_item_without_a_form_still_takes_any_object(client, clock, grandma):
+    item = await make_item(clock, materials=[])
+    reply = await apply(client, grandma, item.id, form={"任意": ["内容"]}, materials=[])
     assert reply.status_code == 201, reply.text
 
 
@@ -201,7 +201,7 @@ async def test_the_seniors_canteen_approves_a_senior_who_needs_no_delivery_at_on
 
 # -- administrators write rules on declared fields only -------------------------------------------------
 
-async def test_a_rule_on_a_declared_field_decides(client, clock, catalogue_admin, grandma, grandma_card):
+async def test_a_rule_on_a_declared_field_decides(client, clock, catalogue_admin, grandma):
     item = await make_item(clock, materials=[])
     await ServiceItem.filter(id=item.id).update(form_schema=HOUSEHOLD_FORM)
     rules = {"all": [{"fact": "form.household_size", "op": ">=", "value": 3},
@@ -243,8 +243,7 @@ async def test_an_item_without_a_form_takes_no_rule_on_a_form_field(client, cloc
     assert reply.status_code == 422 and error_code(reply) == "APPROVAL_RULES_INVALID"
 
 
-async def test_a_rule_whose_field_the_form_lost_approves_nothing(client, clock, catalogue_admin, grandma,
-                                                                 grandma_card):
+async def test_a_rule_whose_field_the_form_lost_approves_nothing(client, clock, catalogue_admin, grandma):
     item = await make_item(clock, materials=[])
     await ServiceItem.filter(id=item.id).update(form_schema=HOUSEHOLD_FORM)
     rules = {"all": [{"fact": "form.household_size", "op": ">=", "value": 1}]}

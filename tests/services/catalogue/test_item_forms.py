@@ -133,3 +133,12 @@ async def test_a_database_seeded_before_forms_gets_the_sample_forms_and_keeps_ru
     assert dibao.form_schema == by_id["gz-mzj-001"]["form_schema"]
     assert dibao.approval_rules == own_rules and dibao.rules_version == 3
     assert (await ServiceItem.get(id="yx-zsj-003")).form_schema is None
+
+
+async def test_missing_sample_items_are_put_back_with_their_forms_whether_or_not_they_have_one(app):
+    # 长者饭堂 (a form and rules) comes first, 义务教育入学 (neither) after it.
+    await ServiceItem.filter(id__in=["th-zsj-003", "th-zsj-004"]).delete()
+    assert await app.ctx.services.catalogue.seed_sample() == 2
+    canteen, school = await ServiceItem.get(id="th-zsj-003"), await ServiceItem.get(id="th-zsj-004")
+    assert canteen.form_schema["x-order"][0] == "canteen" and canteen.approval_rules["all"]
+    assert school.form_schema is None and school.approval_rules is None
