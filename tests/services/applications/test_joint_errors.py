@@ -147,3 +147,13 @@ async def test_a_resubmitted_part_is_checked_against_its_form(client, mother, cl
     good = await correct_part(client, mother, body["id"], HOUSEHOLD, {"form": good_form})
     assert good.status_code == 200, good.text
     assert part(good.json(), HOUSEHOLD)["attempt"] == 2
+
+
+async def test_the_same_joint_application_sent_twice_at_once_is_stored_once(client, mother):
+    import asyncio
+
+    first, second = await asyncio.gather(apply_jointly(client, mother, idempotency_key="joint-twice-0001"),
+                                         apply_jointly(client, mother, idempotency_key="joint-twice-0001"))
+    assert {first.status_code, second.status_code} == {201}
+    assert first.json()["id"] == second.json()["id"]
+    assert await JointApplication.all().count() == 1 and await Application.all().count() == 4
