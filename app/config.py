@@ -419,7 +419,7 @@ class UploadSettings(Group):
     allowed_types: str = "jpeg,png,pdf"
     retention: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600)  # an upload not used by then is deleted
     per_hour: int = Field(60, ge=1, le=10_000)  # uploads per citizen per hour
-    max_pixels: int = Field(40_000_000, ge=1_000_000, le=200_000_000)  # larger images are refused (decompression bombs)
+    max_pixels: int = Field(24_000_000, ge=1_000_000, le=89_000_000)  # larger: refused (bombs; Pillow stops at 89 MP)
     s3_endpoint: WebAddress = ""  # e.g. https://oss-cn-guangzhou.aliyuncs.com; empty: AWS's own
     s3_bucket: str = "gov-app-uploads"
     s3_region: str = "cn-south-1"

@@ -55,6 +55,8 @@ class TicketEventOut(BaseModel):
     to_status: str
     actor_type: str
     note: str
+    text: str = Field(default="", description="What a person wrote with this step: the department's answer of that "
+                                               "round, or the citizen's reason for reopening")
     at: str
 
 
@@ -112,8 +114,8 @@ async def ticket_out(view: TicketView, language: str, *, full: bool = True) -> d
     }
     if full:
         body["events"] = [{"action": e.action, "from_status": e.from_status, "to_status": e.to_status,
-                           "actor_type": e.actor_type, "note": note_text(e.note, language),
-                           "at": rfc3339(e.at)} for e in view.events]
+                           "actor_type": e.actor_type, "note": note_text(e.note, language) or e.words,
+                           "text": e.words, "at": rfc3339(e.at)} for e in view.events]
         body["ratings"] = [{"answer_round": r.answer_round, "score": r.score, "created_at": rfc3339(r.created_at)}
                            for r in view.ratings]
     return body

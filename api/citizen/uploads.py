@@ -57,8 +57,11 @@ def upload_out(info: UploadInfo) -> dict[str, Any]:
               description="One file: a form part (any field name), or the file itself as the body")
 async def upload(request: Request) -> HTTPResponse:
     uploads = services(request).uploads
-    data = file_of(request, await body_within(request, uploads.settings.max_bytes + MULTIPART_ALLOWANCE))
-    info = await uploads.receive(request.ctx.citizen_id, data)
+
+    async def read() -> bytes:
+        return file_of(request, await body_within(request, uploads.settings.max_bytes + MULTIPART_ALLOWANCE))
+
+    info = await uploads.receive(request.ctx.citizen_id, read)
     return reply(upload_out(info), status=201)
 
 

@@ -49,7 +49,8 @@ class TicketEvent(Model):
     to_status = fields.CharField(max_length=16)
     actor = fields.CharField(max_length=64)
     actor_type = fields.CharField(max_length=16)  # citizen, admin or system
-    note = fields.TextField(default="")
+    note = fields.TextField(default="")  # the service's own words for the step (a msgid), never a person's
+    words_enc = fields.TextField(default="")  # what a person wrote with it (an answer, a reason), encrypted at rest
     at = fields.DatetimeField()
 
     ticket_id: str

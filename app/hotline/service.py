@@ -60,7 +60,8 @@ SERVICE_NOTES = frozenset({REOPENED_BY_RATING, ANSWERED_LATE, ACCEPT_MISSED, ANS
 CLERK = "clerk"
 OPEN_FOR_ANSWER = ("accepted", "reopened")
 Step = Callable[[BaseDBAsyncClient], Awaitable[None]]  # more to write in a step's transaction
-DESCRIPTION, LOCATION, ANSWER = "hotline_description", "hotline_location", "hotline_answer"  # cipher contexts
+DESCRIPTION, LOCATION, ANSWER, WORDS = (  # cipher contexts
+    "hotline_description", "hotline_location", "hotline_answer", "hotline_event_words")
 
 
 class TicketStateConflict(Conflict):
@@ -92,6 +93,20 @@ class TicketDraft:
 
 
 @dataclass(frozen=True)
+class TicketStep:
+    """One step of a ticket's timeline as read back: the service's note (a msgid) and a person's words, decrypted
+    (the department's answer of that round, the citizen's reason for reopening)."""
+
+    action: str
+    from_status: str | None
+    to_status: str
+    actor_type: str
+    note: str
+    words: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class TicketView:
     """A ticket decrypted for its citizen or its department."""
 
@@ -113,7 +128,7 @@ class TicketView:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
-    events: list[TicketEvent] = field(default_factory=list)
+    events: list[TicketStep] = field(default_factory=list)
     ratings: list[TicketRating] = field(default_factory=list)
 
 
@@ -178,7 +193,7 @@ class HotlineService:
     async def reopen(self, citizen_id: str, ticket_id: str, reason: str) -> TicketView:
         """The citizen is not satisfied with the answer: the department answers again within the answer limit."""
         ticket = await self._of_citizen(citizen_id, ticket_id)
-        await self._reopen(ticket, ("answered",), citizen_id, "citizen", reason, message=None)
+        await self._reopen(ticket, ("answered",), citizen_id, "citizen", "", message=None, words=reason)
         return await self._view(ticket, with_history=True)
 
     async def rate(self, citizen_id: str, ticket_id: str, score: int, tags: list[str], text: str) -> TicketRating:
@@ -215,7 +230,10 @@ class HotlineService:
 
     async def open_for_clerk(self, clerk: AuthenticatedClient, ticket_id: str) -> TicketView:
         """A clerk reads the whole ticket: the citizen sees that read in their access log."""
-        ticket = await self._of_department(clerk, ticket_id)
+        return await self._shown_to_clerk(clerk, await self._of_department(clerk, ticket_id))
+
+    async def _shown_to_clerk(self, clerk: AuthenticatedClient, ticket: Ticket) -> TicketView:
+        """The whole ticket as a clerk sees it (description, location, timeline): the citizen sees that read."""
         await audit.record_access(self.platform.clock, citizen_id=ticket.citizen_id, actor=clerk.name,
                                   actor_type="admin", action="hotline_ticket_read",
                                   attributes=["description", "location", "uploads"], purpose=f"12345 工单办理 {ticket.id}")
@@ -232,16 +250,16 @@ class HotlineService:
         ticket = await self._of_department(clerk, ticket_id)
         await self._move(ticket, ("submitted",), "accepted", "accepted", clerk.id, "admin",
                          message="hotline_ticket_accepted")
-        return await self._view(ticket, with_history=True)
+        return await self._shown_to_clerk(clerk, ticket)
 
     async def answer(self, clerk: AuthenticatedClient, ticket_id: str, answer: str) -> TicketView:
         """答复: the department answers (a late answer is accepted, and stays visible as late)."""
         ticket = await self._of_department(clerk, ticket_id)
         late = self.platform.clock.now() > ticket.answer_due
         await self._move(ticket, OPEN_FOR_ANSWER, "answered", "answered", clerk.id, "admin",
-                         note=ANSWERED_LATE if late else "", message="hotline_ticket_answered",
+                         note=ANSWERED_LATE if late else "", words=answer, message="hotline_ticket_answered",
                          answer_enc=self._seal(answer, ANSWER))
-        return await self._view(ticket, with_history=True)
+        return await self._shown_to_clerk(clerk, ticket)
 
     # -- the escalation job --------------------------------------------------------------------
     async def escalate_overdue(self, limit: int = 500) -> int:
@@ -307,12 +325,13 @@ class HotlineService:
         """Back to the department for another answer, due `answer_days` working days from now."""
         now = self.platform.clock.now()
         await self._move(ticket, allowed, "reopened", "reopened", actor, actor_type, note=note, message=message,
-                         **step, answer_round=ticket.answer_round + 1, closed_at=None,
+                         **step, answer_round=ticket.answer_round + 1, closed_at=None, answer_enc="",
                          answer_due=working_days_after(now, self.answer_days, self.holidays))
 
     async def _move(self, ticket: Ticket, allowed: tuple[str, ...], to: str, action: str, actor: str,
-                    actor_type: str, *, note: str = "", message: str | None = None, closed: bool = False,
-                    first: Step | None = None, earlier: Sequence[audit.AuditRecord] = (), **changes: Any) -> None:
+                    actor_type: str, *, note: str = "", words: str = "", message: str | None = None,
+                    closed: bool = False, first: Step | None = None, earlier: Sequence[audit.AuditRecord] = (),
+                    **changes: Any) -> None:
         """One step from one of the `allowed` states to `to`, in the timeline, the audit and (with `message`) the
         citizen's inbox, all in one transaction, after what `first` writes in it (with its `earlier` audit
         records); 409 when the ticket is in another state (also when a concurrent step moved it first)."""
@@ -328,7 +347,7 @@ class HotlineService:
                 await first(conn)
             from_status = ticket.status
             ticket.update_from_dict(changes)
-            await self._event(conn, ticket, action, from_status, actor, actor_type, note)
+            await self._event(conn, ticket, action, from_status, actor, actor_type, note, words)
             pending = await audit.add_pending(conn, self.platform.clock, records)
             stored = await store_message(conn, self.platform.clock, ticket.citizen_id, message,
                                          {"number": ticket.id}) if message else None
@@ -337,9 +356,10 @@ class HotlineService:
             await send_stored(self.platform.clock, stored)
 
     async def _event(self, conn: BaseDBAsyncClient, ticket: Ticket, action: str, from_status: str | None, actor: str,
-                     actor_type: str, note: str) -> None:
+                     actor_type: str, note: str, words: str = "") -> None:
         await TicketEvent.create(ticket_id=ticket.id, action=action, from_status=from_status, to_status=ticket.status,
-                                 actor=actor, actor_type=actor_type, note=note, at=self.platform.clock.now(),
+                                 actor=actor, actor_type=actor_type, note=note,
+                                 words_enc=self._seal(words, WORDS) if words else "", at=self.platform.clock.now(),
                                  using_db=conn)
 
     @staticmethod
@@ -367,7 +387,12 @@ class HotlineService:
             answer_due=ticket.answer_due, escalated=escalated_now(ticket),
             answer=self.platform.pii.decrypt(ticket.answer_enc, ANSWER) if ticket.answer_enc else "",
             created_at=ticket.created_at, updated_at=ticket.updated_at, closed_at=ticket.closed_at,
-            events=list(events), ratings=list(ratings))
+            events=[self._step(e) for e in events], ratings=list(ratings))
+
+    def _step(self, event: TicketEvent) -> TicketStep:
+        words = self.platform.pii.decrypt(event.words_enc, WORDS) if event.words_enc else ""
+        return TicketStep(event.action, event.from_status, event.to_status, event.actor_type, event.note, words,
+                          event.at)
 
 
 def escalated_now(ticket: Ticket) -> bool:

@@ -60,6 +60,7 @@ class Migration(migrations.Migration):
                 ('actor', fields.CharField(max_length=64)),
                 ('actor_type', fields.CharField(max_length=16)),
                 ('note', fields.TextField(default='', unique=False)),
+                ('words_enc', fields.TextField(default='', unique=False)),
                 ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'hotline_ticket_events', 'app': 'models', 'pk_attr': 'id',

@@ -11,7 +11,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from app.errors import AppError
 
@@ -58,7 +58,9 @@ def clean(data: bytes, allowed: list[str], max_pixels: int) -> CleanFile:
 
 
 def _reencoded(data: bytes, kind: str, max_pixels: int) -> bytes:
-    """The image's pixels in a new file of the same kind, with no metadata."""
+    """The image's pixels in a new file of the same kind, with no metadata. Whatever Pillow raises on a
+    malformed file (a corrupt EXIF block fails in the orientation step with TypeError or struct.error) is
+    UPLOAD_UNREADABLE: bad bytes from a citizen are never a server error."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -70,12 +72,13 @@ def _reencoded(data: bytes, kind: str, max_pixels: int) -> bytes:
                 if width * height > max_pixels:
                     raise AppError("UPLOAD_TOO_LARGE", status=413, params={"megapixels": max_pixels // 1_000_000},
                                    message_key="UPLOAD_IMAGE_TOO_LARGE", extra={"max_pixels": max_pixels})
-                image = ImageOps.exif_transpose(opened)  # the orientation, applied to the pixels
+                image = ImageOps.exif_transpose(opened)  # the orientation, applied to the pixels (a copy)
                 image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning):
+            return _encoded(image, kind)
+    except AppError:
+        raise
+    except Exception:  # noqa: BLE001 - a decoder of untrusted bytes: any failure means the file is unreadable
         raise AppError("UPLOAD_UNREADABLE", status=415) from None
-    return _encoded(image, kind)
 
 
 def _encoded(image: Image.Image, kind: str) -> bytes:
@@ -85,8 +88,6 @@ def _encoded(image: Image.Image, kind: str) -> bytes:
         image = image.convert("RGB")
     elif kind == "png" and image.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "I;16"):
         image = image.convert("RGBA")
-    else:
-        image = image.copy()
     transparency = image.info.get("transparency")  # a palette image's transparent colour is pixels, not metadata
     image.info = {} if transparency is None else {"transparency": transparency}
     out = io.BytesIO()

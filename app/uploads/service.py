@@ -27,7 +27,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Awaitable, Callable, Sequence
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 APPLICATION, TICKET = "application", "ticket"  # the owners uploads are attached to
 SWEEP_BATCH = 200
+CLEANING_AT_ONCE = 2  # images decoded at once per worker: each holds its whole bitmap (up to ~100 MB)
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,21 @@ class UploadService:
         self.platform = platform
         self.storage = storage
         self.settings = platform.settings.uploads
+        self._cleaning = asyncio.Semaphore(CLEANING_AT_ONCE)
 
     # -- citizens ------------------------------------------------------------------------------
-    async def receive(self, citizen_id: str, data: bytes) -> UploadInfo:
-        """Check, clean, encrypt and keep a citizen's file; nothing is kept when it is refused."""
+    async def receive(self, citizen_id: str, read: Callable[[], Awaitable[bytes]]) -> UploadInfo:
+        """Check, clean, encrypt and keep a citizen's file; nothing is kept when it is refused. `read` gives the
+        file, and is called only once the citizen's hourly limit lets this upload in (a refused client does not
+        make us read ten megabytes first)."""
         await ratelimit.hit(self.platform.cache, self.platform.clock, f"upload:{citizen_id}", self.settings.per_hour,
                             3600)
+        data = await read()
         if not data:
             raise AppError("UPLOAD_EMPTY", status=400)
         self.refuse_oversize(len(data))
-        cleaned = await asyncio.to_thread(clean, data, self.settings.allowed_type_list, self.settings.max_pixels)
+        async with self._cleaning:  # decoding holds the whole bitmap in memory: a few at a time per worker
+            cleaned = await asyncio.to_thread(clean, data, self.settings.allowed_type_list, self.settings.max_pixels)
         return await self._keep(citizen_id, cleaned)
 
     def refuse_oversize(self, size: int) -> None:
@@ -149,7 +155,10 @@ class UploadService:
             # Conditional: a sweep or another attach that got there first leaves nothing to update.
             taken = await Upload.filter(id=row.id, owner_id__isnull=True, expires_at__gt=now).using_db(using_db).update(
                 owner_kind=owner_kind, owner_id=owner_id, attached_at=now, expires_at=None)
-            if not taken:
+            if not taken:  # another owner took it meanwhile (409), or it expired or was swept (404)
+                now_owned = await Upload.filter(id=row.id, owner_id__isnull=False).using_db(using_db).exists()
+                if now_owned:
+                    raise Conflict("UPLOAD_IN_USE", extra={"upload_id": row.id})
                 raise NotFound("UPLOAD_NOT_FOUND", extra={"upload_id": row.id})
             row.owner_kind, row.owner_id, row.attached_at, row.expires_at = owner_kind, owner_id, now, None
         return [info_of(row) for row in rows]
@@ -200,9 +209,11 @@ class UploadService:
             rows = await Upload.filter(owner_id__isnull=True, expires_at__lte=now).order_by("expires_at") \
                 .limit(SWEEP_BATCH)
             for row in rows:
-                await self.storage.delete(row.storage_key)
-                # Only if still unused (an attach refuses an expired upload, so none should have come meanwhile).
-                deleted += await Upload.filter(id=row.id, owner_id__isnull=True).delete()
+                # The row first, and only while still unused: an attach that won the race keeps its file. An
+                # object left behind by a failed delete is encrypted and unreferenced.
+                if await Upload.filter(id=row.id, owner_id__isnull=True, expires_at__lte=now).delete():
+                    await self.storage.delete(row.storage_key)
+                    deleted += 1
             if len(rows) < SWEEP_BATCH:
                 return deleted
 

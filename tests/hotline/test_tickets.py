@@ -45,9 +45,14 @@ async def test_a_complaint_goes_to_market_regulation_is_answered_confirmed_and_r
     log = (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"]
     assert {"hotline_ticket_read", "material_viewed"} <= {entry["action"] for entry in log}
 
+    reads_before = sum(e["action"] == "hotline_ticket_read"
+                       for e in (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"])
     assert (await accept(client, market, ticket["id"])).json()["status_text"] == "办理中"
     reply = (await answer(client, market, ticket["id"])).json()
     assert (reply["status"], reply["answer_round"]) == ("answered", 1) and "已下架" in reply["answer"]
+    reads = sum(e["action"] == "hotline_ticket_read"
+                for e in (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"])
+    assert reads == reads_before + 2  # accepting and answering show the clerk the whole ticket: both are logged
 
     confirmed = await act(client, citizen, ticket["id"], "confirm")
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "closed" and confirmed.json()["closed_at"]
@@ -81,6 +86,7 @@ async def test_a_bad_rating_reopens_the_ticket_for_another_answer_that_is_rated_
     assert (now["status"], now["closed_at"]) == ("reopened", None)
     assert now["answer_due"] == "2026-12-11T16:00:00Z"  # five working days from Friday, again
     assert now["events"][-1]["note"] == "差评，工单重新办理" and now["events"][-1]["actor_type"] == "system"
+    assert now["answer"] == ""  # the first answer is not shown as if it were the current one ...
     assert (await inbox_kinds(client, citizen))[-1] == "hotline_ticket_reopened_by_rating"
     twice = await act(client, citizen, ticket["id"], "rating", {"score": 1})
     assert twice.status_code == 409 and error_code(twice) == "TICKET_STATE_CONFLICT"
@@ -94,6 +100,12 @@ async def test_a_bad_rating_reopens_the_ticket_for_another_answer_that_is_rated_
         "score", flat=True) == [1, 4]
     again = await act(client, citizen, ticket["id"], "rating", {"score": 5})
     assert again.status_code == 409 and error_code(again) == "RATING_EXISTS"
+    # ... and both rounds' answers stay in the timeline, each with the rating given to it.
+    timeline = (await client.get(f"{TICKETS}/{ticket['id']}", headers=citizen.headers)).json()["events"]
+    assert [e["text"] for e in timeline if e["action"] == "answered"] == [
+        "经核查，该超市已下架过期商品并为您办理退款，我局已立案调查。", "已再次上门核查，超市已赔偿并整改，欢迎监督。"]
+    stored = await TicketEvent.filter(ticket_id=ticket["id"], action="answered").values_list("words_enc", flat=True)
+    assert all(words and "超市" not in words for words in stored)  # encrypted at rest
 
 
 async def test_the_citizen_reopens_an_answer_that_does_not_settle_it(client, sms, clock):
@@ -105,6 +117,9 @@ async def test_the_citizen_reopens_an_answer_that_does_not_settle_it(client, sms
     assert reopened.status_code == 200 and reopened.json()["status"] == "reopened"
     english = await client.get(f"{TICKETS}/{ticket['id']}", headers={**citizen.headers, "Accept-Language": "en"})
     assert reopened.json()["events"][-1]["note"] == english.json()["events"][-1]["note"] == reason
+    assert reopened.json()["events"][-1]["text"] == reason
+    kept = await TicketEvent.get(ticket_id=ticket["id"], action="reopened")
+    assert kept.note == "" and "超市" not in kept.words_enc  # the citizen's words are encrypted at rest
     queue = (await client.get(ADMIN_TICKETS, headers=market.headers(), params={"status": "reopened"})).json()
     assert [t["answer_round"] for t in queue["items"]] == [2]
 

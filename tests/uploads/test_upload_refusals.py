@@ -3,6 +3,7 @@ JPEG, PNG or PDF whatever its name says (415), broken, empty, several at once, t
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -137,3 +138,37 @@ async def test_a_store_that_cannot_take_the_file_is_503_and_nothing_is_kept(clie
     reply = await upload(client, grandma)
     assert reply.status_code == 503 and error_code(reply) == "UPLOAD_STORAGE_UNAVAILABLE"
     assert await Upload.all().count() == 0
+
+
+# A photo whose EXIF block is corrupt so that applying its orientation fails inside Pillow (found by fuzzing).
+BROKEN_EXIF_PHOTO = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/4QCgRXhpZgAATU0AKgAAAAgAAwEPAAIAAAAEQ2FtAAESAAMAAAABAAYAAIglAAQAAAABAAAA"
+    "MgAAAAAABAABAAIAAAACTgAAAAAcAAUAAAADAAAAaAADAAIAAAACRQAAAAAEAAUAAAADAAAAgAAAAAAAAAAXAAAAAQAAAAcAAAAB"
+    "AAAAAQAAAAEAAABxAAAAAQAAAA8AAAABAAAAAgAAAAH/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHHEgJC4n"
+    "ICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy"
+    "MjIyMjIyMjIyMjIyMjIyMjIyMjL/wAARCAAwAEADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECBgQFBgcICQoL/8QA"
+    "tRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
+    "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJ"
+    "ytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQD"
+    "BAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElK"
+    "U1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX"
+    "2Nna4uPk5ebn6Onq8vP09fb3+Pl3/9oADAMBAAIRAxEAPwCOiiivkD83CiiigAooooAKKKKACiiigAooooAKKKKACiiigAooooAK"
+    "KKKACiiiFwooooA//9k="
+)
+
+
+async def test_a_photo_with_a_corrupt_exif_block_is_415_not_a_server_error(client, grandma, stored):
+    reply = await upload(client, grandma, BROKEN_EXIF_PHOTO)
+
+    assert reply.status_code == 415 and error_code(reply) == "UPLOAD_UNREADABLE"
+    assert await nothing_kept(stored)
+
+
+@pytest.mark.upload_settings(upload_per_hour=1)
+async def test_a_citizen_over_the_hourly_limit_is_refused_before_the_file_is_read(client, grandma, stored):
+    assert (await upload(client, grandma, photo_with_location())).status_code == 201
+    refused = await client.post(UPLOADS, headers={**grandma.headers, "Content-Type": "image/jpeg"},
+                                content=b"not even a photo")
+
+    assert refused.status_code == 429  # not 415: the limit is asked before the body
+    assert await Upload.all().count() == 1

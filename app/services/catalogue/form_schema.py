@@ -101,7 +101,7 @@ def check_form_schema(schema: Any) -> dict[str, Any] | None:
         where = "".join(f".{part}" for part in error.absolute_path)
         raise _problem(where, str(error.message)[:200]) from None
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
-        raise _problem(".type", 'a form is {"type": "object", "properties": {...}}')
+        raise _problem("", 'a form is {"type": "object", "properties": {...}}')
     for where, node in _nodes(schema, "", 0):
         _check_node(schema, where, node)
     ordered: dict[str, Any] = with_field_order(schema)

@@ -64,7 +64,7 @@ async def test_an_edit_that_leaves_the_form_out_keeps_it_and_null_takes_it_away(
 
 @pytest.mark.parametrize("schema, field", [
     ({"type": "objekt", "properties": {}}, "form_schema.type"),  # not a JSON Schema
-    ({"type": "array", "items": {"type": "string"}}, "form_schema.type"),  # a form is an object
+    ({"type": "array", "items": {"type": "string"}}, "form_schema"),  # a form is an object
     ({"type": "object", "properties": {"date": {"type": "string"}}}, "form_schema.properties.date"),  # no title
     ({"type": "object", "properties": {"d": {"type": "string", "format": "lunar-date", "title": "日期"}}},
      "form_schema.properties.d.format"),  # a format nobody checks
