@@ -401,8 +401,8 @@ class ApplicationService:
                       upload_owner: UploadOwner | None = None) -> ApplicationView:
         """补正: the citizen answers a return with a new form and/or materials; back to the clerk. Materials a
         department could not give at submission are asked for again, also when only the form changes.
-        `upload_owner`: who the application's uploads belong to when not itself (a part's joint application): the
-        uploads named may be its own or new ones, and new ones are attached to it."""
+        `upload_owner`: who the application's uploads belong to (found when not given: a part's joint application,
+        else itself): the uploads named may be its own or new ones, and new ones are attached to it."""
         application = await self._owned(citizen_id, application_id)
         if "under_review" not in TRANSITIONS.get(application.status, ()):  # refused before any department is asked
             raise StateConflict(application.status, "under_review")
@@ -413,7 +413,7 @@ class ApplicationService:
             validate_form(item.form_schema, form)
             changes["form_enc"] = self.platform.pii.encrypt(form_json, f"application-form:{application.id}")
         if given is not None:
-            owner = upload_owner or UploadOwner(APPLICATION, application.id)
+            owner = upload_owner or await _upload_owner_of(application)
             changes["materials"] = await self._materials(citizen_id, item, given, owner=owner)
             await self.attach_uploads(citizen_id, owner, changes["materials"])
         elif any(_is_department(m) and not m.get("fetched") for m in application.materials):
@@ -475,7 +475,9 @@ class ApplicationService:
     async def material_for_clerk(self, clerk: AuthenticatedClient, application_id: str,
                                  upload_id: str) -> UploadedFile:
         """An uploaded material of an application of the clerk's department, decrypted (also one a correction
-        replaced: it stays with the application); the citizen sees the view in their access log."""
+        replaced: it stays with the application); the citizen sees the view in their access log. A part of a joint
+        application (一件事联办) reads through the joint application, which owns the uploads its parts share: only
+        those the part names now (another part's are not found)."""
         row = await self._of_department(clerk, application_id)
         if self.uploads is None:
             raise NotFound("UPLOAD_NOT_FOUND")

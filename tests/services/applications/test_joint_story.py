@@ -232,3 +232,23 @@ async def test_a_rejected_part_sent_again_as_it_was_names_the_same_uploads(clien
     assert await owned_by_joint(named, body["id"])
     seen = await client.get(f"{ADMIN_APPLICATIONS}/{second.id}/materials/{named[0]}", headers=police.headers())
     assert seen.status_code == 200, seen.text
+
+
+async def test_a_returned_part_corrected_through_its_own_application_keeps_its_uploads_with_the_bundle(client, mother,
+                                                                                                    clock):
+    """A part is also her application: corrected through /applications/{id}/corrections, it may name the joint
+    application's uploads again, a new one joins them, and the hospital reads it."""
+    materials = await materials_uploaded(client, mother)
+    body = (await apply_jointly(client, mother, materials=materials)).json()
+    hospital = await department_clerk(clock, "gd-wjw")
+    certificate = part(body, BIRTH_CERTIFICATE)["application_id"]
+    assert (await decide(client, hospital, certificate, "return", "住院分娩记录不清晰，请重新上传")).status_code == 200
+
+    clear = await uploaded(client, mother, scanned_png())
+    fixed = await client.post(f"/api/v1/applications/{certificate}/corrections", headers=mother.headers, json={
+        "materials": [{"name": "父母居民身份证", "upload_ref": ref(materials, "父母居民身份证")},
+                      {"name": "住院分娩记录", "upload_ref": clear}]})
+    assert fixed.status_code == 200, fixed.text
+    assert await owned_by_joint([clear, ref(materials, "父母居民身份证")], body["id"])
+    seen = await client.get(f"{ADMIN_APPLICATIONS}/{certificate}/materials/{clear}", headers=hospital.headers())
+    assert seen.status_code == 200, seen.text
