@@ -22,7 +22,7 @@ class Upload(Model):
     content_type = fields.CharField(max_length=40)
     size = fields.IntField()  # bytes as stored (after images were re-encoded), before encryption
     storage_key = fields.CharField(max_length=200)
-    owner_kind = fields.CharField(max_length=16, null=True)  # what uses it (application, ticket), once attached
+    owner_kind = fields.CharField(max_length=16, null=True)  # what uses it (application, ticket, joint), once attached
     owner_id = fields.CharField(max_length=40, null=True)
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(null=True)  # unused uploads are deleted after this; none once attached

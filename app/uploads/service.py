@@ -7,7 +7,7 @@ What other domains use (this module is the uploads domain's interface):
   this owner; raises 404 UPLOAD_NOT_FOUND (another citizen's, unknown, expired) or 409 UPLOAD_IN_USE (the
   citizen's own, attached to something else). Returns each as `UploadInfo`, in the order given.
 - `UploadService.attach(citizen_id, upload_ids, owner_kind, owner_id, using_db=None)`: the same checks, then
-  the uploads belong to that owner (an application, a 12345 ticket) and no longer expire; pass the owner's
+  the uploads belong to that owner (an application, a 12345 ticket, a joint application) and no longer expire; pass the owner's
   transaction as `using_db` so both are stored or neither. Raises as `usable` does.
 - `UploadService.read_for_clerk(upload_id, clerk, owner_kind=, owner_id=, purpose=, citizen_id=None)`: the
   decrypted file attached to that owner (404 UPLOAD_NOT_FOUND otherwise), with an entry in the access log of
@@ -44,7 +44,9 @@ from app.uploads.models import Upload
 
 log = logging.getLogger(__name__)
 
-APPLICATION, TICKET = "application", "ticket"  # the owners uploads are attached to
+# The owners uploads are attached to: an application, a 12345 ticket, a joint application (一件事联办: its parts
+# share the materials named once, so the joint application owns them and each part's clerk reads them through it).
+APPLICATION, TICKET, JOINT = "application", "ticket", "joint"
 SWEEP_BATCH = 200
 CLEANING_AT_ONCE = 2  # images decoded at once per worker: each holds its whole bitmap (up to ~100 MB)
 

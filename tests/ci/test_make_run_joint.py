@@ -1,7 +1,7 @@
 """A joint application (一件事) through `make run`, as a newcomer would try it: the launcher's own processes on the
 embedded default, a citizen signed in with the code from /dev/sms-outbox, 实名 as the identity stand-in knows the
-person, then 新生儿出生一件事 applied for at once from its joint form: one status, one timeline of all four parts,
-the two parts whose rules allow it approved in seconds (秒批)."""
+person, then 新生儿出生一件事 applied for at once from its joint form, each material a file uploaded first: one
+status, one timeline of all four parts, the two parts whose rules allow it approved in seconds (秒批)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from tests.ci.test_make_run import Served, _sample_resident, served  # noqa: F401  (`served`: the module's launch)
+from tests.uploads.upload_factory import UPLOADS, photo_with_location, scanned_png
 
 
 def _signed_in(http: httpx.Client) -> None:
@@ -29,9 +30,20 @@ def _signed_in(http: httpx.Client) -> None:
     assert verified.status_code == 200, verified.text
 
 
-def _filled(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, str]]]:
+def _uploaded(http: httpx.Client, name: str) -> str:
+    """A material's file uploaded as the app does (a photo for a 证件照, else a scanned page): its upload id."""
+    data, filename, kind = (photo_with_location(), "photo.jpg", "image/jpeg") if "照" in name else \
+        (scanned_png(), "scan.png", "image/png")
+    reply = http.post(UPLOADS, files={"file": (filename, data, kind)})
+    assert reply.status_code == 201, reply.text
+    upload_id: str = reply.json()["id"]
+    return upload_id
+
+
+def _filled(http: httpx.Client,
+            form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, str]]]:
     """What a newcomer types into the joint form (sample data): each shared field once, each item's own fields
-    under it, each material once (made-up upload references)."""
+    under it, each required material once (a file uploaded for it)."""
     answers = {"baby_name": "陈安然", "baby_birth_date": "2026-11-28", "baby_sex": "女", "contact_phone": "13800138000",
                "mailing_address": "广州市天河区天河路 385 号 1201 房（示例）", "birth_hospital": "广州市妇女儿童医疗中心（示例）",
                "household_address": "广州市天河区天河路 385 号 1201 房（示例）", "relation_to_head": "女",
@@ -39,7 +51,7 @@ def _filled(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, A
     shared = {f["name"]: answers[f["name"]] for f in form["shared_fields"]}
     parts = {item["item_id"]: {f["name"]: answers.get(f["name"]) or f["schema"]["enum"][-1] for f in item["fields"]
                                if f["required"] or f["name"] in answers} for item in form["items"]}
-    materials = [{"name": m["name"], "upload_ref": f"upl_sample_{index}"} for index, m in enumerate(form["materials"])
+    materials = [{"name": m["name"], "upload_ref": _uploaded(http, m["name"])} for m in form["materials"]
                  if m["required"]]
     return shared, parts, materials
 
@@ -51,7 +63,7 @@ def test_a_citizen_applies_for_the_newborn_bundle_at_once_and_follows_one_timeli
         assert [i["item_name"] for i in form.json()["items"]] == [
             "出生医学证明首次签发", "出生登记", "新生儿参加城乡居民医疗保险", "社会保障卡申领"]
         _signed_in(http)
-        shared, parts, materials = _filled(form.json())
+        shared, parts, materials = _filled(http, form.json())
         applied = http.post("/api/v1/joint-applications", headers={"Idempotency-Key": f"make-run-{uuid.uuid4().hex}"},
                             json={"bundle": "newborn", "form": shared, "parts": parts, "materials": materials})
         assert applied.status_code == 201, applied.text

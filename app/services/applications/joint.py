@@ -17,6 +17,14 @@ materials given once) and sends it once. Then:
   a new attempt of that part (a new application, the rejected one kept in the timeline). Either way only that
   part changes: the other parts' rows are not touched.
 
+Uploaded materials (材料上传) are given once and shared by the parts that ask for them, so they belong to the
+joint application (owner kind JOINT), not to a part: each part's preparation checks them as the citizen's own and
+unused (or already this joint application's), the parts' writes leave them be, and the joint application attaches
+every one of them once, in the transaction that stores it and its parts. A correction of a part (in place or a new
+attempt) may name them again, or new uploads, which are attached to the joint application too. A part's clerk reads
+an upload that part names through the joint application's ownership (ApplicationService.material_for_clerk), and
+the citizen's access log shows each read. Someone else's upload is 404 UPLOAD_NOT_FOUND, and nothing is stored.
+
 Submissions carry an idempotency key, as single applications do: a retry returns the same joint application.
 """
 
@@ -39,9 +47,10 @@ from app.services.applications import joint_form
 from app.services.applications.forms import FormInvalid, validate_form
 from app.services.applications.models import Application, ApplicationEvent, JointApplication, JointPart
 from app.services.applications.service import (
-    ApplicationService, MaterialGiven, Planned, Prepared, Written, canonical_json, status_text,
+    ApplicationService, MaterialGiven, Planned, Prepared, UploadOwner, Written, canonical_json, status_text,
 )
 from app.services.catalogue.service import LifeEvent, ServiceItem
+from app.uploads.service import JOINT
 
 # The bundle's status, from its parts' (zh-Hans msgids).
 JOINT_STATUS_TEXTS: dict[str, str] = {
@@ -223,14 +232,16 @@ class JointApplicationService:
         _refuse_closed(bundle, items)
         submissions = _submissions(merged, items, form, parts, given)
         _check_forms(submissions, {name for name in form if name in merged.shared})
-        prepared = [await self._prepared(citizen_id, part) for part in submissions]
+        prepared = [await self._prepared(citizen_id, part, None) for part in submissions]
         async with self.applications._one_at_a_time(f"apply-joint:{citizen_id}:{bundle.code}"):
             return await self._create(citizen_id, bundle, key, fingerprint, prepared)
 
-    async def _prepared(self, citizen_id: str, part: PartSubmission) -> Prepared:
-        """A part prepared as a single application; its errors name the part."""
+    async def _prepared(self, citizen_id: str, part: PartSubmission, joint_id: str | None) -> Prepared:
+        """A part prepared as a single application, its uploads checked for the joint application (`joint_id`,
+        None before it is stored: unused ones only); its errors name the part."""
         try:
-            return await self.applications.prepare(citizen_id, part.item.id, part.form, part.given)
+            return await self.applications.prepare(citizen_id, part.item.id, part.form, part.given,
+                                                   upload_owner=UploadOwner(JOINT, joint_id))
         except AppError as error:
             error.extra = {**error.extra, "part": {"item_id": part.item.id, "item_name": part.item.name}}
             raise
@@ -249,6 +260,7 @@ class JointApplicationService:
                                               using_db=conn)
                 written = [await self._write_part(conn, joint_id, position, 1, plan)
                            for position, plan in enumerate(planned, start=1)]
+                await self._attach_uploads(conn, joint_id, prepared)
                 records = [*[r for w in written for r in w.records],
                            _joint_record(citizen_id, joint_id, bundle, "joint_application_submitted")]
                 pending = await audit.add_pending(conn, self.platform.clock, records)
@@ -264,6 +276,13 @@ class JointApplicationService:
         await JointPart.create(joint_id=joint_id, item_id=plan.prepared.item.id, position=position, attempt=attempt,
                                application_id=written.application.id, created_at=plan.at, using_db=conn)
         return written
+
+    async def _attach_uploads(self, conn: Any, joint_id: str, prepared: Sequence[Prepared]) -> None:
+        """Every upload the parts name, attached once to the joint application, in its transaction."""
+        materials = [m for p in prepared for m in p.materials]
+        if prepared:
+            await self.applications.attach_uploads(prepared[0].uploader_id, UploadOwner(JOINT, joint_id), materials,
+                                                   conn)
 
     async def _replay(self, earlier: JointApplication, fingerprint: str) -> JointView:
         if earlier.request_hash != fingerprint:
@@ -309,7 +328,8 @@ class JointApplicationService:
         if application.status == "returned":
             if form is not None:
                 _check_forms([PartSubmission(item, form, [])], None)
-            await self.applications.correct(citizen_id, application.id, form, given, note)
+            await self.applications.correct(citizen_id, application.id, form, given, note,
+                                            upload_owner=UploadOwner(JOINT, joint.id))
         elif application.status == "rejected":
             await self._resubmit(citizen_id, joint, part, application, item, form, given)
         else:
@@ -323,13 +343,14 @@ class JointApplicationService:
             form = (await self.applications.view(rejected)).form
         submission = PartSubmission(item, form, given if given is not None else _given_again(rejected.materials))
         _check_forms([submission], None)
-        prepared = await self._prepared(citizen_id, submission)
+        prepared = await self._prepared(citizen_id, submission, joint.id)
         async with self.applications._one_at_a_time(f"apply-joint:{citizen_id}:{joint.bundle_code}"):
             plan = await self.applications.plan(prepared)
             attempt = part.attempt + 1
             try:
                 async with in_transaction() as conn:
                     written = await self._write_part(conn, joint.id, part.position, attempt, plan)
+                    await self._attach_uploads(conn, joint.id, [prepared])
                     records = [*written.records, _joint_record(citizen_id, joint.id, None, "joint_part_resubmitted",
                                                                {"item_id": item.id, "attempt": attempt})]
                     pending = await audit.add_pending(conn, self.platform.clock, records)

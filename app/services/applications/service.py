@@ -87,9 +87,9 @@ from app.services.applications import approval
 from app.services.applications.forms import validate_form
 from app.services.applications.approval import age_on as age_on, birth_date_of as birth_date_of  # for 亲友代办
 from app.services.applications.approval import decision_in as decision_in  # a decision in the reader's language
-from app.services.applications.models import Application as Application, ApplicationEvent
+from app.services.applications.models import Application as Application, ApplicationEvent, JointPart
 from app.services.catalogue.service import ServiceItem, declared_fields
-from app.uploads.service import APPLICATION, UploadedFile, UploadService
+from app.uploads.service import APPLICATION, JOINT, UploadedFile, UploadService
 from app.vouchers.service import Licence, licence_of, licences_of, validity_of
 
 if TYPE_CHECKING:
@@ -209,6 +209,15 @@ class Move:
 
 
 @dataclass(frozen=True)
+class UploadOwner:
+    """Whom the uploads an application names belong to when not the application itself: a joint application
+    (一件事联办), whose parts share the materials given once. `id` is None before the owner is stored."""
+
+    kind: str
+    id: str | None
+
+
+@dataclass(frozen=True)
 class Prepared:
     """An application checked and its outside answers fetched, nothing stored yet."""
 
@@ -219,6 +228,7 @@ class Prepared:
     materials: list[dict[str, Any]]
     answers: DepartmentAnswers
     uploader_id: str  # whose uploads the materials name (a family proxy's own, else the citizen's)
+    upload_owner: UploadOwner | None = None  # who the named uploads belong to (None: the application, at its write)
 
 
 @dataclass(frozen=True)
@@ -289,9 +299,12 @@ class ApplicationService:
             return await self._create(prepared, key, fingerprint, also_audit)
 
     async def prepare(self, citizen_id: str, item_id: str, form: dict[str, Any], given: list[MaterialGiven],
-                      reader: Reader = OWN, uploader_id: str | None = None) -> Prepared:
+                      reader: Reader = OWN, uploader_id: str | None = None,
+                      upload_owner: UploadOwner | None = None) -> Prepared:
         """Everything checked and fetched for an application, nothing stored: the item open for online
-        applications, the form, the materials (wallet, departments) and the departments' 秒批 answers."""
+        applications, the form, the materials (wallet, departments) and the departments' 秒批 answers.
+        `upload_owner`: who the named uploads are to belong to when not this application (its joint application,
+        which attaches them itself: they must be unused or already its own); the write then leaves them be."""
         item = await open_item(item_id)
         citizen = await citizen_record(citizen_id)
         _form_json(form)  # 422 APPLICATION_FORM_TOO_LARGE
@@ -299,9 +312,10 @@ class ApplicationService:
         rules = _stored_rules(item)
         amount = _amount_for(rules, form)  # 422 before any department is asked
         uploader_id = uploader_id or citizen_id
-        materials = await self._materials(citizen_id, item, given, reader, uploader_id=uploader_id)
+        materials = await self._materials(citizen_id, item, given, reader, uploader_id=uploader_id,
+                                          owner=upload_owner)
         answers = await self._department_answers(citizen_id, rules, amount, reader)
-        return Prepared(citizen, item, form, _form_json(form), materials, answers, uploader_id)
+        return Prepared(citizen, item, form, _form_json(form), materials, answers, uploader_id, upload_owner)
 
     async def plan(self, prepared: Prepared) -> Planned:
         """The 秒批 decision and the moves of a prepared application, read before any transaction opens."""
@@ -327,7 +341,8 @@ class ApplicationService:
             form_enc=self.platform.pii.encrypt(prepared.form_json, f"application-form:{application_id}"),
             materials=prepared.materials, status=moves[-1].to_status, decision=planned.decision, created_at=now,
             updated_at=now, using_db=conn)
-        await self._attach_uploads(prepared.uploader_id, application_id, prepared.materials, conn)
+        if prepared.upload_owner is None:  # else its owner (the joint application) attaches them
+            await self._attach_uploads(prepared.uploader_id, application_id, prepared.materials, conn)
         await ApplicationEvent.bulk_create(
             [ApplicationEvent(application_id=application_id, from_status=m.from_status, to_status=m.to_status,
                               actor="system" if m.by_system else citizen.id,
@@ -382,9 +397,12 @@ class ApplicationService:
         return await self.view(await self._owned(citizen_id, application_id))
 
     async def correct(self, citizen_id: str, application_id: str, form: dict[str, Any] | None,
-                      given: list[MaterialGiven] | None, note: str = "") -> ApplicationView:
+                      given: list[MaterialGiven] | None, note: str = "",
+                      upload_owner: UploadOwner | None = None) -> ApplicationView:
         """补正: the citizen answers a return with a new form and/or materials; back to the clerk. Materials a
-        department could not give at submission are asked for again, also when only the form changes."""
+        department could not give at submission are asked for again, also when only the form changes.
+        `upload_owner`: who the application's uploads belong to (found when not given: a part's joint application,
+        else itself): the uploads named may be its own or new ones, and new ones are attached to it."""
         application = await self._owned(citizen_id, application_id)
         if "under_review" not in TRANSITIONS.get(application.status, ()):  # refused before any department is asked
             raise StateConflict(application.status, "under_review")
@@ -395,8 +413,9 @@ class ApplicationService:
             validate_form(item.form_schema, form)
             changes["form_enc"] = self.platform.pii.encrypt(form_json, f"application-form:{application.id}")
         if given is not None:
-            changes["materials"] = await self._materials(citizen_id, item, given, owner_id=application.id)
-            await self._attach_uploads(citizen_id, application.id, changes["materials"])
+            owner = upload_owner or await _upload_owner_of(application)
+            changes["materials"] = await self._materials(citizen_id, item, given, owner=owner)
+            await self.attach_uploads(citizen_id, owner, changes["materials"])
         elif any(_is_department(m) and not m.get("fetched") for m in application.materials):
             changes["materials"] = await self._refetched(citizen_id, application.materials)
         move = Move(application.status, "under_review", note or "补正材料")
@@ -456,11 +475,16 @@ class ApplicationService:
     async def material_for_clerk(self, clerk: AuthenticatedClient, application_id: str,
                                  upload_id: str) -> UploadedFile:
         """An uploaded material of an application of the clerk's department, decrypted (also one a correction
-        replaced: it stays with the application); the citizen sees the view in their access log."""
+        replaced: it stays with the application); the citizen sees the view in their access log. A part of a joint
+        application (一件事联办) reads through the joint application, which owns the uploads its parts share: only
+        those the part names now (another part's are not found)."""
         row = await self._of_department(clerk, application_id)
         if self.uploads is None:
             raise NotFound("UPLOAD_NOT_FOUND")
-        return await self.uploads.read_for_clerk(upload_id, clerk, owner_kind=APPLICATION, owner_id=row.id,
+        owner = await _upload_owner_of(row)
+        if owner.kind != APPLICATION and upload_id not in _upload_refs(row.materials):
+            raise NotFound("UPLOAD_NOT_FOUND")  # a joint application's upload that another part names, not this one
+        return await self.uploads.read_for_clerk(upload_id, clerk, owner_kind=owner.kind, owner_id=owner.id or row.id,
                                                  purpose=f"办件审核 {row.id}", citizen_id=row.citizen_id)
 
     async def claim(self, clerk: AuthenticatedClient, application_id: str) -> ApplicationView:
@@ -534,16 +558,17 @@ class ApplicationService:
 
     # -- shared steps --------------------------------------------------------------------------
     async def _materials(self, citizen_id: str, item: ServiceItem, given: list[MaterialGiven],
-                         reader: Reader = OWN, owner_id: str | None = None,
+                         reader: Reader = OWN, owner: UploadOwner | None = None,
                          uploader_id: str | None = None) -> list[dict[str, Any]]:
         """The materials to keep: named uploads, named wallet licences, and for the rest wallet licences attached
         by reference and materials fetched from departments (免提交). Missing required ones are refused, naming them.
-        `owner_id`: the application being corrected, whose own uploads may be named again; `uploader_id`: whose
-        uploads may be named (the citizen's by default)."""
+        `owner`: who the named uploads are to belong to (an application being corrected, a joint application),
+        whose own uploads may be named again (a new application's by default: unused ones only); `uploader_id`:
+        whose uploads may be named (the citizen's by default)."""
         chosen = await self._named_materials(citizen_id, item, given)
         await self._attach_from_wallet(citizen_id, item, chosen)
         _refuse_missing(item, chosen, but_from_departments=True)  # before any upload is looked up or department asked
-        await self._check_uploads(uploader_id or citizen_id, chosen, owner_id)
+        await self._check_uploads(uploader_id or citizen_id, chosen, owner or UploadOwner(APPLICATION, None))
         await self._attach_from_departments(citizen_id, item, chosen, reader)
         _refuse_missing(item, chosen)
         return [chosen[m["name"]] for m in item.materials if m["name"] in chosen]
@@ -562,13 +587,13 @@ class ApplicationService:
                 chosen[entry.name] = {"name": entry.name, "upload_ref": entry.upload_ref, "source": "upload"}
         return chosen
 
-    async def _check_uploads(self, uploader_id: str, chosen: dict[str, dict[str, Any]], owner_id: str | None) -> None:
-        """Each named upload must be the uploader's own, unused or this application's (404 UPLOAD_NOT_FOUND before
-        anything is stored); its type and size are kept with the material."""
+    async def _check_uploads(self, uploader_id: str, chosen: dict[str, dict[str, Any]], owner: UploadOwner) -> None:
+        """Each named upload must be the uploader's own, unused or the owner's already (404 UPLOAD_NOT_FOUND, 409
+        UPLOAD_IN_USE before anything is stored); its type and size are kept with the material."""
         named = [m for m in chosen.values() if m.get("source") == "upload"]
         if not named or self.uploads is None:
             return
-        infos = await self.uploads.usable(uploader_id, [m["upload_ref"] for m in named], APPLICATION, owner_id)
+        infos = await self.uploads.usable(uploader_id, [m["upload_ref"] for m in named], owner.kind, owner.id)
         by_id = {info.id: info for info in infos}
         for material in named:
             info = by_id[material["upload_ref"]]
@@ -577,9 +602,15 @@ class ApplicationService:
     async def _attach_uploads(self, uploader_id: str, application_id: str, materials: list[dict[str, Any]],
                               conn: BaseDBAsyncClient | None = None) -> None:
         """The named uploads now live with the application (they no longer expire)."""
-        ids = [m["upload_ref"] for m in materials if m.get("source") == "upload"]
-        if ids and self.uploads is not None:
-            await self.uploads.attach(uploader_id, ids, APPLICATION, application_id, using_db=conn)
+        await self.attach_uploads(uploader_id, UploadOwner(APPLICATION, application_id), materials, conn)
+
+    async def attach_uploads(self, uploader_id: str, owner: UploadOwner, materials: Sequence[dict[str, Any]],
+                             conn: BaseDBAsyncClient | None = None) -> None:
+        """The uploads the materials name now live with their owner (they no longer expire); in `conn`'s
+        transaction when given, so the owner and its uploads are stored together or not at all."""
+        ids = _upload_refs(materials)
+        if ids and self.uploads is not None and owner.id is not None:
+            await self.uploads.attach(uploader_id, ids, owner.kind, owner.id, using_db=conn)
 
     async def _attach_from_wallet(self, citizen_id: str, item: ServiceItem, chosen: dict[str, dict[str, Any]]) -> None:
         """For each material not named, a valid wallet licence of its type, attached by reference."""
@@ -763,6 +794,17 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list):
         return [_masked(v) for v in value]
     return value
+
+
+def _upload_refs(materials: Sequence[dict[str, Any]]) -> list[str]:
+    """The uploads the materials name, each once, in order."""
+    return list(dict.fromkeys(m["upload_ref"] for m in materials if m.get("source") == "upload"))
+
+
+async def _upload_owner_of(row: Application) -> UploadOwner:
+    """Who the application's uploads belong to: its joint application when it is a part of one, else itself."""
+    joint_id = await JointPart.filter(application_id=row.id).values_list("joint_id", flat=True)
+    return UploadOwner(JOINT, str(joint_id[0])) if joint_id else UploadOwner(APPLICATION, row.id)
 
 
 def _material_context(citizen_id: str, digest: str) -> str:

@@ -1,7 +1,7 @@
 """Factories for the 一件事联办 stories: the seeded 出生一件事 (newborn) and 退休一件事 (retirement) bundles, a parent
 who applies for the newborn's items at once, the clerks of the departments deciding the parts.
 
-Sample data (示例): made-up people and scanned materials referenced by made-up upload ids."""
+Sample data (示例): made-up people, and the materials as files they upload (made here: a scanned page, a photo)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.factories import Department as Client, SignedInCitizen, make_department, valid_id_number
+from tests.uploads.upload_factory import photo_with_location, scanned_png, uploaded
 from tests.vouchers.licence_factory import holder
 
 JOINT = "/api/v1/joint-applications"
@@ -24,15 +25,10 @@ NEWBORN_ITEMS = [BIRTH_CERTIFICATE, HOUSEHOLD, MEDICAL_INSURANCE, SOCIAL_SECURIT
 MOTHER_ID = valid_id_number(region="440106", birth="19940815", sequence="326")
 # 黄伟明 (sample), born 1964: retiring this year.
 RETIREE_ID = valid_id_number(region="440104", birth="19640203", sequence="517")
-# Each material once (示例 upload ids): the joint form asks for each name once and attaches it to every part.
-NEWBORN_MATERIALS = [
-    {"name": "父母居民身份证", "upload_ref": "upl_sample_parents_id"},
-    {"name": "住院分娩记录", "upload_ref": "upl_sample_delivery_record"},
-    {"name": "出生医学证明", "upload_ref": "upl_sample_birth_certificate"},
-    {"name": "居民户口簿", "upload_ref": "upl_sample_household_register"},
-    {"name": "居民身份证", "upload_ref": "upl_sample_id_card"},
-    {"name": "近期免冠彩色证件照（电子版）", "upload_ref": "upl_sample_baby_photo"},
-]
+# Each material once: the joint form asks for each name once and attaches it to every part that asks for it.
+NEWBORN_MATERIAL_NAMES = ["父母居民身份证", "住院分娩记录", "出生医学证明", "居民户口簿", "居民身份证",
+                          "近期免冠彩色证件照（电子版）"]
+RETIREMENT_MATERIAL_NAMES = ["居民身份证", "社会保障卡", "居民户口簿", "近期免冠照片（电子版）"]
 # Shared fields once (the baby's name, birth date and sex, the phone); fields of one item under that item, as
 # 领取方式 (pickup), which the birth certificate and the social-security card offer with different choices.
 NEWBORN_FORM = {"baby_name": "李安然", "baby_birth_date": "2026-11-28", "baby_sex": "女", "contact_phone": "13800138000",
@@ -45,6 +41,19 @@ NEWBORN_PARTS = {
 }
 
 
+async def materials_uploaded(client: httpx.AsyncClient, citizen: SignedInCitizen,
+                             names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Each material named by a file the citizen uploaded just now: a photo for a 证件照, else a scanned page."""
+    return [{"name": name, "upload_ref": await uploaded(client, citizen,
+                                                        photo_with_location() if "照" in name else scanned_png())}
+            for name in (NEWBORN_MATERIAL_NAMES if names is None else names)]
+
+
+def ref(materials: list[dict[str, Any]], name: str) -> str:
+    """The upload named for material `name`."""
+    return str(next(m["upload_ref"] for m in materials if m["name"] == name))
+
+
 def key() -> str:
     return f"joint-{secrets.token_hex(8)}"
 
@@ -53,9 +62,11 @@ async def apply_jointly(client: httpx.AsyncClient, citizen: SignedInCitizen, bun
                         form: dict[str, Any] | None = None, parts: dict[str, Any] | None = None,
                         materials: list[dict[str, Any]] | None = None, idempotency_key: str | None = None,
                         **headers: str) -> httpx.Response:
+    """Apply for a bundle; without `materials`, the newborn bundle's each uploaded by the citizen just now."""
+    if materials is None:
+        materials = await materials_uploaded(client, citizen)
     body = {"bundle": bundle, "form": NEWBORN_FORM if form is None else form,
-            "parts": NEWBORN_PARTS if parts is None else parts,
-            "materials": NEWBORN_MATERIALS if materials is None else materials}
+            "parts": NEWBORN_PARTS if parts is None else parts, "materials": materials}
     return await client.post(JOINT, json=body, headers={**citizen.headers, "Idempotency-Key": idempotency_key or key(),
                                                         **headers})
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from app.services.applications.models import Application, JointApplication, JointPart
 from app.services.catalogue.models import LifeEvent, ServiceItem
+from app.uploads.models import Upload
 
 from tests.services.applications.joint_factory import (
-    BIRTH_CERTIFICATE, HOUSEHOLD, JOINT, MEDICAL_INSURANCE, NEWBORN_FORM, NEWBORN_MATERIALS, NEWBORN_PARTS,
-    SOCIAL_SECURITY_CARD, apply_jointly, correct_part, department_clerk, joint, part,
+    BIRTH_CERTIFICATE, HOUSEHOLD, JOINT, MEDICAL_INSURANCE, NEWBORN_FORM, NEWBORN_PARTS, SOCIAL_SECURITY_CARD,
+    apply_jointly, correct_part, department_clerk, joint, materials_uploaded, part,
 )
 from tests.services.service_factory import decide, error_code
 
@@ -66,7 +67,8 @@ async def test_the_form_problems_in_english(client, mother):
 async def test_a_field_or_material_no_item_asks_for_is_refused(client, mother):
     reply = await apply_jointly(client, mother, form={**NEWBORN_FORM, "favourite_colour": "蓝色"},
                                 parts={**NEWBORN_PARTS, "gd-no-such-item": {}},
-                                materials=[*NEWBORN_MATERIALS, {"name": "房产证", "upload_ref": "upl_x"}])
+                                materials=[*await materials_uploaded(client, mother),
+                                           {"name": "房产证", "upload_ref": "upl_x"}])
     assert reply.status_code == 422 and error_code(reply) == "JOINT_FORM_INVALID"
     assert {f["field"] for f in reply.json()["error"]["fields"]} == {
         "form.favourite_colour", "parts.gd-no-such-item", "materials.房产证"}
@@ -74,7 +76,7 @@ async def test_a_field_or_material_no_item_asks_for_is_refused(client, mother):
 
 
 async def test_a_missing_material_names_the_part_that_needs_it(client, mother):
-    materials = [m for m in NEWBORN_MATERIALS if m["name"] != "出生医学证明"]
+    materials = [m for m in await materials_uploaded(client, mother) if m["name"] != "出生医学证明"]
     reply = await apply_jointly(client, mother, materials=materials)
     assert reply.status_code == 422 and error_code(reply) == "MATERIALS_MISSING"
     assert reply.json()["error"]["part"] == {"item_id": HOUSEHOLD, "item_name": "出生登记"}
@@ -101,13 +103,14 @@ async def test_without_real_name_verification_nothing_is_submitted(client, sms):
 
 
 async def test_a_retry_with_the_same_key_returns_the_same_joint_application(client, mother):
-    first = await apply_jointly(client, mother, idempotency_key="joint-key-0001")
-    again = await apply_jointly(client, mother, idempotency_key="joint-key-0001")
+    materials = await materials_uploaded(client, mother)
+    first = await apply_jointly(client, mother, idempotency_key="joint-key-0001", materials=materials)
+    again = await apply_jointly(client, mother, idempotency_key="joint-key-0001", materials=materials)
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
     assert await JointApplication.all().count() == 1 and await Application.all().count() == 4
     other = await apply_jointly(client, mother, idempotency_key="joint-key-0001",
-                                form={**NEWBORN_FORM, "baby_name": "李安宁"})
+                                form={**NEWBORN_FORM, "baby_name": "李安宁"}, materials=materials)
     assert other.status_code == 409 and error_code(other) == "IDEMPOTENCY_KEY_REUSED"
     missing = await client.post(JOINT, json={"bundle": "newborn"}, headers=mother.headers)
     assert missing.status_code == 400 and error_code(missing) == "IDEMPOTENCY_KEY_REQUIRED"
@@ -152,8 +155,34 @@ async def test_a_resubmitted_part_is_checked_against_its_form(client, mother, cl
 async def test_the_same_joint_application_sent_twice_at_once_is_stored_once(client, mother):
     import asyncio
 
-    first, second = await asyncio.gather(apply_jointly(client, mother, idempotency_key="joint-twice-0001"),
-                                         apply_jointly(client, mother, idempotency_key="joint-twice-0001"))
+    materials = await materials_uploaded(client, mother)
+    first, second = await asyncio.gather(
+        apply_jointly(client, mother, idempotency_key="joint-twice-0001", materials=materials),
+        apply_jointly(client, mother, idempotency_key="joint-twice-0001", materials=materials))
     assert {first.status_code, second.status_code} == {201}
     assert first.json()["id"] == second.json()["id"]
+    assert await JointApplication.all().count() == 1 and await Application.all().count() == 4
+
+
+async def test_someone_elses_upload_is_not_found_and_nothing_is_stored(client, mother, young):
+    """A joint application naming an upload of another citizen's: 404 as a made-up id would be, naming the part
+    that asked for it, and no joint application, part or application is stored (her uploads stay unused)."""
+    materials = await materials_uploaded(client, mother)
+    theirs = (await materials_uploaded(client, young, ["出生医学证明"]))[0]
+    materials = [theirs if m["name"] == "出生医学证明" else m for m in materials]
+    reply = await apply_jointly(client, mother, materials=materials)
+    assert reply.status_code == 404, reply.text
+    assert error_code(reply) == "UPLOAD_NOT_FOUND" and reply.json()["error"]["upload_id"] == theirs["upload_ref"]
+    assert await nothing_stored()
+    assert await Upload.filter(citizen_id=mother.id, owner_id__isnull=False).count() == 0
+    assert (await Upload.get(id=theirs["upload_ref"])).owner_id is None
+
+
+async def test_an_upload_already_used_by_another_application_is_in_use(client, mother):
+    """An upload attached to her earlier joint application cannot be named by a new one (409, nothing more
+    stored): each upload has one owner."""
+    materials = await materials_uploaded(client, mother)
+    assert (await apply_jointly(client, mother, materials=materials)).status_code == 201
+    again = await apply_jointly(client, mother, materials=materials)
+    assert again.status_code == 409 and error_code(again) == "UPLOAD_IN_USE"
     assert await JointApplication.all().count() == 1 and await Application.all().count() == 4

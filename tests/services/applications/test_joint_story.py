@@ -1,22 +1,35 @@
 """The 出生一件事 story: 李晓敏 applies once for her newborn's birth certificate, household registration, medical
 insurance and social-security card. The insurance and the card are approved in seconds (秒批); the hospital and
 the police decide the other two. The police reject the household registration, saying why; she corrects that part
-alone and sends it again, and the bundle goes on to be done, with one status and one timeline throughout."""
+alone and sends it again, and the bundle goes on to be done, with one status and one timeline throughout.
+
+The files she uploads are given once and belong to the joint application: each part's clerk reads those its part
+names, and she sees each read in her access log."""
 
 from __future__ import annotations
 
 from app.audit import AuditEntry
 from app.services.applications.models import Application, ApplicationEvent, JointApplication, JointPart
+from app.uploads.models import Upload
 
 from tests.services.applications.joint_factory import (
-    BIRTH_CERTIFICATE, HOUSEHOLD, MEDICAL_INSURANCE, NEWBORN_ITEMS, SOCIAL_SECURITY_CARD, apply_jointly,
-    correct_part, department_clerk, joint, part,
+    BIRTH_CERTIFICATE, HOUSEHOLD, MEDICAL_INSURANCE, NEWBORN_ITEMS, RETIREMENT_MATERIAL_NAMES, SOCIAL_SECURITY_CARD,
+    apply_jointly, correct_part, department_clerk, joint, materials_uploaded, part, ref,
 )
-from tests.services.service_factory import complete, decide, inbox_kinds
+from tests.services.service_factory import ACCESS_LOG, ADMIN_APPLICATIONS, complete, decide, inbox_kinds
+from tests.uploads.upload_factory import scanned_png, uploaded
+
+
+async def owned_by_joint(upload_ids: list[str], joint_id: str) -> bool:
+    """Each upload attached to the joint application (and no longer expiring)."""
+    rows = await Upload.filter(id__in=upload_ids)
+    return len(rows) == len(set(upload_ids)) and all(
+        (r.owner_kind, r.owner_id, r.expires_at) == ("joint", joint_id, None) for r in rows)
 
 
 async def test_one_submission_makes_four_linked_applications_with_one_status_and_one_timeline(client, mother):
-    reply = await apply_jointly(client, mother)
+    materials = await materials_uploaded(client, mother)
+    reply = await apply_jointly(client, mother, materials=materials)
     assert reply.status_code == 201, reply.text
     body = reply.json()
     assert body["bundle"] == "newborn" and body["bundle_name"] == "新生儿出生一件事"
@@ -44,9 +57,11 @@ async def test_one_submission_makes_four_linked_applications_with_one_status_and
     rows = {a.item_id: a for a in await Application.filter(citizen_id=mother.id)}
     assert set(rows) == set(NEWBORN_ITEMS)
     # 出生医学证明 (the paper one from the hospital) is given once and attached to both parts that ask for it.
+    certificate = ref(materials, "出生医学证明")
     for item_id in (HOUSEHOLD, MEDICAL_INSURANCE):
-        assert {"name": "出生医学证明", "upload_ref": "upl_sample_birth_certificate", "source": "upload"} in \
-            rows[item_id].materials
+        assert [m["upload_ref"] for m in rows[item_id].materials if m["name"] == "出生医学证明"] == [certificate]
+    # Each upload belongs to the joint application, once, whatever the number of parts naming it.
+    assert await owned_by_joint([m["upload_ref"] for m in materials], body["id"])
     assert [m["name"] for m in rows[SOCIAL_SECURITY_CARD].materials] == ["居民身份证", "近期免冠彩色证件照（电子版）"]
 
     audited = await AuditEntry.filter(subject_id=mother.id, action="joint_application_submitted").count()
@@ -56,7 +71,8 @@ async def test_one_submission_makes_four_linked_applications_with_one_status_and
 
 
 async def test_a_rejected_part_is_named_with_why_and_only_it_is_sent_again(client, mother, clock):
-    body = (await apply_jointly(client, mother)).json()
+    materials = await materials_uploaded(client, mother)
+    body = (await apply_jointly(client, mother, materials=materials)).json()
     police = await department_clerk(clock, "gd-gat")
     household = part(body, HOUSEHOLD)["application_id"]
     rejected = await decide(client, police, household, "reject", "户口簿首页信息与身份证不一致，请上传最新户口簿")
@@ -72,12 +88,15 @@ async def test_a_rejected_part_is_named_with_why_and_only_it_is_sent_again(clien
               for a in await Application.filter(citizen_id=mother.id).exclude(id=household)}
     other_events = await ApplicationEvent.filter(application_id__in=list(others)).count()
 
+    # The same certificate and ID card as before (the joint application's), and a new household register.
+    register = await uploaded(client, mother, scanned_png())
     again = await correct_part(client, mother, body["id"], HOUSEHOLD, {
-        "materials": [{"name": "出生医学证明", "upload_ref": "upl_sample_birth_certificate"},
-                      {"name": "父母居民身份证", "upload_ref": "upl_sample_parents_id"},
-                      {"name": "居民户口簿", "upload_ref": "upl_sample_household_register_2026"}],
+        "materials": [{"name": "出生医学证明", "upload_ref": ref(materials, "出生医学证明")},
+                      {"name": "父母居民身份证", "upload_ref": ref(materials, "父母居民身份证")},
+                      {"name": "居民户口簿", "upload_ref": register}],
         "note": "已上传最新户口簿"})
     assert again.status_code == 200, again.text
+    assert await owned_by_joint([*[m["upload_ref"] for m in materials], register], body["id"])
     after = again.json()
     redone = part(after, HOUSEHOLD)
     assert redone["attempt"] == 2 and redone["status"] == "under_review"
@@ -112,23 +131,28 @@ async def test_a_rejected_part_is_named_with_why_and_only_it_is_sent_again(clien
 
 
 async def test_a_returned_part_is_corrected_in_place(client, mother, clock):
-    body = (await apply_jointly(client, mother)).json()
+    materials = await materials_uploaded(client, mother)
+    body = (await apply_jointly(client, mother, materials=materials)).json()
     hospital = await department_clerk(clock, "gd-wjw")
     certificate = part(body, BIRTH_CERTIFICATE)["application_id"]
     assert (await decide(client, hospital, certificate, "return", "住院分娩记录不清晰，请重新上传")).status_code == 200
     seen = (await joint(client, mother, body["id"])).json()
     assert seen["status"] == "returned" and seen["failed_parts"][0]["reason"] == "住院分娩记录不清晰，请重新上传"
 
+    clear = await uploaded(client, mother, scanned_png())
     fixed = await correct_part(client, mother, body["id"], BIRTH_CERTIFICATE, {
-        "materials": [{"name": "父母居民身份证", "upload_ref": "upl_sample_parents_id"},
-                      {"name": "住院分娩记录", "upload_ref": "upl_sample_delivery_record_clear"}]})
+        "materials": [{"name": "父母居民身份证", "upload_ref": ref(materials, "父母居民身份证")},
+                      {"name": "住院分娩记录", "upload_ref": clear}]})
     assert fixed.status_code == 200, fixed.text
     redone = part(fixed.json(), BIRTH_CERTIFICATE)
     assert redone["attempt"] == 1 and redone["application_id"] == certificate and redone["status"] == "under_review"
     assert fixed.json()["status"] == "in_review"
     stored = await Application.get(id=certificate)
-    assert {"name": "住院分娩记录", "upload_ref": "upl_sample_delivery_record_clear", "source": "upload"} in \
-        stored.materials
+    assert [m["upload_ref"] for m in stored.materials if m["name"] == "住院分娩记录"] == [clear]
+    assert await owned_by_joint([clear, ref(materials, "父母居民身份证")], body["id"])
+    # The hospital's clerk reads the new record through the joint application.
+    seen = await client.get(f"{ADMIN_APPLICATIONS}/{certificate}/materials/{clear}", headers=hospital.headers())
+    assert seen.status_code == 200 and seen.headers["content-type"] == "image/png"
 
 
 async def test_the_retirement_bundle_is_approved_in_seconds_where_the_rules_allow(client, retiree, clock):
@@ -138,10 +162,7 @@ async def test_the_retirement_bundle_is_approved_in_seconds_where_the_rules_allo
     parts = {"gz-rsj-006": {"retirement_date": "2026-12-01", "pension_bank": "中国工商银行"},
              "gd-hrss-006": {"residence": "广州市越秀区"},
              "gz-mzj-003": {"pickup": "邮寄到家", "mailing_address": "广州市越秀区北京路 123 号（示例）"}}
-    materials = [{"name": "居民身份证", "upload_ref": "upl_sample_retiree_id"},
-                 {"name": "社会保障卡", "upload_ref": "upl_sample_retiree_card"},
-                 {"name": "居民户口簿", "upload_ref": "upl_sample_retiree_household"},
-                 {"name": "近期免冠照片（电子版）", "upload_ref": "upl_sample_retiree_photo"}]
+    materials = await materials_uploaded(client, retiree, RETIREMENT_MATERIAL_NAMES)
     reply = await apply_jointly(client, retiree, "retirement", form=form, parts=parts, materials=materials,
                                 **{"Accept-Language": "en"})
     assert reply.status_code == 201, reply.text
@@ -156,3 +177,78 @@ async def test_the_retirement_bundle_is_approved_in_seconds_where_the_rules_allo
     done = (await joint(client, retiree, body["id"])).json()
     assert done["status"] == "completed" and done["parts_done"] == 3
     assert done["timeline"][-1]["item_id"] == "gz-rsj-006" and done["timeline"][-1]["to_status"] == "completed"
+
+
+async def test_a_shared_material_is_read_by_each_part_s_clerk_and_each_read_is_in_her_access_log(client, mother, clock):
+    """父母居民身份证 is given once for the birth certificate (the hospital) and the household registration (the
+    police): attached once, to the joint application, and each department's clerk reads it for its own part. A
+    material only another part names is not found for a clerk (the hospital does not see the household register)."""
+    materials = await materials_uploaded(client, mother)
+    body = (await apply_jointly(client, mother, materials=materials)).json()
+    parents_id = ref(materials, "父母居民身份证")
+    assert await Upload.filter(id=parents_id, owner_kind="joint", owner_id=body["id"]).count() == 1
+    hospital, police = await department_clerk(clock, "gd-wjw"), await department_clerk(clock, "gd-gat")
+    certificate, household = part(body, BIRTH_CERTIFICATE)["application_id"], part(body, HOUSEHOLD)["application_id"]
+
+    for clerk, application_id in ((hospital, certificate), (police, household)):
+        seen = await client.get(f"{ADMIN_APPLICATIONS}/{application_id}/materials/{parents_id}",
+                                headers=clerk.headers())
+        assert seen.status_code == 200, seen.text
+        assert seen.headers["content-type"] == "image/png"
+        assert len(seen.content) == (await Upload.get(id=parents_id)).size
+
+    log = (await client.get(ACCESS_LOG, headers=mother.headers)).json()["items"]
+    viewed = [entry for entry in log if entry["action"] == "material_viewed"]
+    assert sorted(entry["actor"] for entry in viewed) == ["gd-gat 办件窗口（示例）", "gd-wjw 办件窗口（示例）"]
+    assert {application_id for application_id in (certificate, household)
+            if any(application_id in entry["purpose"] for entry in viewed)} == {certificate, household}
+
+    # The household register is the police's part's alone; another department's application is not found.
+    register = ref(materials, "居民户口簿")
+    assert (await client.get(f"{ADMIN_APPLICATIONS}/{certificate}/materials/{register}",
+                             headers=hospital.headers())).status_code == 404
+    assert (await client.get(f"{ADMIN_APPLICATIONS}/{household}/materials/{parents_id}",
+                             headers=hospital.headers())).status_code == 404
+    assert len([e for e in (await client.get(ACCESS_LOG, headers=mother.headers)).json()["items"]
+                if e["action"] == "material_viewed"]) == 2
+
+
+async def test_a_rejected_part_sent_again_as_it_was_names_the_same_uploads(client, mother, clock):
+    """The police reject the household registration; she sends it again unchanged: the new attempt names the
+    same uploads (still the joint application's), and the police read them for the new attempt."""
+    materials = await materials_uploaded(client, mother)
+    body = (await apply_jointly(client, mother, materials=materials)).json()
+    police = await department_clerk(clock, "gd-gat")
+    household = part(body, HOUSEHOLD)["application_id"]
+    assert (await decide(client, police, household, "reject", "请核对后重新提交")).status_code == 200
+
+    again = await correct_part(client, mother, body["id"], HOUSEHOLD, {"note": "已核对"})
+    assert again.status_code == 200, again.text
+    redone = part(again.json(), HOUSEHOLD)
+    assert redone["attempt"] == 2 and redone["status"] == "under_review"
+    first, second = await Application.get(id=household), await Application.get(id=redone["application_id"])
+    named = [m["upload_ref"] for m in second.materials if m.get("source") == "upload"]
+    assert named == [m["upload_ref"] for m in first.materials if m.get("source") == "upload"] and named
+    assert await owned_by_joint(named, body["id"])
+    seen = await client.get(f"{ADMIN_APPLICATIONS}/{second.id}/materials/{named[0]}", headers=police.headers())
+    assert seen.status_code == 200, seen.text
+
+
+async def test_a_returned_part_corrected_through_its_own_application_keeps_its_uploads_with_the_bundle(client, mother,
+                                                                                                    clock):
+    """A part is also her application: corrected through /applications/{id}/corrections, it may name the joint
+    application's uploads again, a new one joins them, and the hospital reads it."""
+    materials = await materials_uploaded(client, mother)
+    body = (await apply_jointly(client, mother, materials=materials)).json()
+    hospital = await department_clerk(clock, "gd-wjw")
+    certificate = part(body, BIRTH_CERTIFICATE)["application_id"]
+    assert (await decide(client, hospital, certificate, "return", "住院分娩记录不清晰，请重新上传")).status_code == 200
+
+    clear = await uploaded(client, mother, scanned_png())
+    fixed = await client.post(f"/api/v1/applications/{certificate}/corrections", headers=mother.headers, json={
+        "materials": [{"name": "父母居民身份证", "upload_ref": ref(materials, "父母居民身份证")},
+                      {"name": "住院分娩记录", "upload_ref": clear}]})
+    assert fixed.status_code == 200, fixed.text
+    assert await owned_by_joint([clear, ref(materials, "父母居民身份证")], body["id"])
+    seen = await client.get(f"{ADMIN_APPLICATIONS}/{certificate}/materials/{clear}", headers=hospital.headers())
+    assert seen.status_code == 200, seen.text
