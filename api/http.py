@@ -36,6 +36,13 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return response.json(body, status=status, headers=headers, dumps=dumps)
 
 
+def file_reply(content: bytes, content_type: str, filename: str) -> HTTPResponse:
+    """A citizen's file shown to staff: never cached, never sniffed as another type, never run as a page."""
+    return response.raw(content, content_type=content_type, headers={
+        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox", "Content-Disposition": f'inline; filename="{filename}"'})
+
+
 def no_content() -> HTTPResponse:
     return response.empty(status=204)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, timezone
 
-BEIJING = timezone(timedelta(hours=8))
+from app.clock import CHINA_TZ
+
 SATURDAY = 5
 
 
@@ -35,9 +36,9 @@ def working_days_after(start: datetime, days: int, holidays: frozenset[date] = f
     """The end (midnight, Beijing, as UTC) of the `days`-th working day after the day of `start`."""
     if days < 1:
         raise ValueError("a time limit is at least one working day")
-    day, counted = start.astimezone(BEIJING).date(), 0
+    day, counted = start.astimezone(CHINA_TZ).date(), 0
     while counted < days:
         day += timedelta(days=1)
         if is_working_day(day, holidays):
             counted += 1
-    return datetime.combine(day + timedelta(days=1), time(0), BEIJING).astimezone(timezone.utc)
+    return datetime.combine(day + timedelta(days=1), time(0), CHINA_TZ).astimezone(timezone.utc)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-from sanic import Request, response
+from sanic import Request
 from sanic.response import HTTPResponse
 
-from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
+from api.http import audience_blueprint, documented, file_reply, limit_arg, parse_body, reply
 from api.schemas import Strict
 from api.services import services
 from app.clock import rfc3339
@@ -162,10 +162,7 @@ async def open_application(request: Request, application_id: str) -> HTTPRespons
 async def material(request: Request, application_id: str, upload_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
     found = await services(request).applications.material_for_clerk(request.ctx.client, application_id, upload_id)
-    extension = {"jpeg": "jpg"}.get(found.info.kind, found.info.kind)
-    return response.raw(found.content, content_type=found.info.content_type, headers={
-        "Cache-Control": "private, no-store", "Content-Security-Policy": "sandbox",
-        "Content-Disposition": f'inline; filename="{found.info.id}.{extension}"'})
+    return file_reply(found.content, found.info.content_type, found.info.filename)
 
 
 @bp.post("/applications/<application_id:str>/claim")

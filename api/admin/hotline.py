@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sanic import Request
-from sanic.response import HTTPResponse, raw
+from sanic.response import HTTPResponse
 
 from api.citizen.hotline import TicketOut, ticket_out
-from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
+from api.http import audience_blueprint, documented, file_reply, limit_arg, parse_body, reply
 from api.schemas import Strict
 from api.services import services
 from app.errors import ValidationFailed
@@ -112,5 +112,4 @@ async def answer(request: Request, ticket_id: str) -> HTTPResponse:
 async def ticket_upload(request: Request, ticket_id: str, upload_id: str) -> HTTPResponse:
     request.ctx.client.require_role(CLERK)
     found = await services(request).hotline.upload_for_clerk(request.ctx.client, ticket_id, upload_id)
-    return raw(found.content, content_type=found.info.content_type,
-               headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return file_reply(found.content, found.info.content_type, found.info.filename)

@@ -64,6 +64,11 @@ class UploadInfo:
     owner_kind: str | None
     owner_id: str | None
 
+    @property
+    def filename(self) -> str:
+        """A name to save it under: its id and the usual extension of its type."""
+        return f"{self.id}.{'jpg' if self.kind == 'jpeg' else self.kind}"
+
 
 @dataclass(frozen=True)
 class UploadedFile:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from app.working_days import BEIJING
+from app.clock import CHINA_TZ
 from tests.factories import Department as Client, SignedInCitizen, make_department
 
 TICKETS = "/api/v1/hotline/tickets"
@@ -16,7 +16,7 @@ ADMIN_TICKETS = "/api/admin/v1/hotline/tickets"
 INBOX = "/api/v1/notifications"
 ACCESS_LOG = "/api/v1/me/access-log"
 # Friday 4 December 2026, 09:00 in Guangzhou: one working day runs to the end of Monday.
-FRIDAY_MORNING = datetime(2026, 12, 4, 9, 0, tzinfo=BEIJING)
+FRIDAY_MORNING = datetime(2026, 12, 4, 9, 0, tzinfo=CHINA_TZ)
 
 # Sample data (示例): a complaint about a shop, as a citizen would write it.
 COMPLAINT = {

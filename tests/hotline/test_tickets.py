@@ -41,6 +41,8 @@ async def test_a_complaint_goes_to_market_regulation_is_answered_confirmed_and_r
     assert read.status_code == 200 and "过期酸奶" in read.json()["description"]
     seen = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}/uploads/{shelf}", headers=market.headers())
     assert seen.status_code == 200 and seen.headers["content-type"] == "image/jpeg"
+    assert (seen.headers["x-content-type-options"], seen.headers["content-security-policy"]) == ("nosniff", "sandbox")
+    assert seen.headers["cache-control"] == "private, no-store" and f'"{shelf}.jpg"' in seen.headers["content-disposition"]
     assert gps_of(seen.content) == {}  # the clerk sees the photo, not where the phone was
     log = (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"]
     assert {"hotline_ticket_read", "material_viewed"} <= {entry["action"] for entry in log}

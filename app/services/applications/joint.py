@@ -233,7 +233,7 @@ class JointApplicationService:
         submissions = _submissions(merged, items, form, parts, given)
         _check_forms(submissions, {name for name in form if name in merged.shared})
         prepared = [await self._prepared(citizen_id, part, None) for part in submissions]
-        async with self.applications._one_at_a_time(f"apply-joint:{citizen_id}:{bundle.code}"):
+        async with self.applications.one_at_a_time(f"apply-joint:{citizen_id}:{bundle.code}"):
             return await self._create(citizen_id, bundle, key, fingerprint, prepared)
 
     async def _prepared(self, citizen_id: str, part: PartSubmission, joint_id: str | None) -> Prepared:
@@ -267,7 +267,7 @@ class JointApplicationService:
         except IntegrityError:
             earlier = await JointApplication.get(citizen_id=citizen_id, idempotency_key=key)
             return await self._replay(earlier, fingerprint), True
-        await self.applications.after_commit(pending, records, written)
+        await self.applications.after_commit(pending, records, [one.stored for one in written])
         return await self.one_of_mine(citizen_id, joint_id), False
 
     async def _write_part(self, conn: Any, joint_id: str, position: int, attempt: int, plan: Planned) -> Written:
@@ -344,7 +344,7 @@ class JointApplicationService:
         submission = PartSubmission(item, form, given if given is not None else _given_again(rejected.materials))
         _check_forms([submission], None)
         prepared = await self._prepared(citizen_id, submission, joint.id)
-        async with self.applications._one_at_a_time(f"apply-joint:{citizen_id}:{joint.bundle_code}"):
+        async with self.applications.one_at_a_time(f"apply-joint:{citizen_id}:{joint.bundle_code}"):
             plan = await self.applications.plan(prepared)
             attempt = part.attempt + 1
             try:
@@ -356,7 +356,7 @@ class JointApplicationService:
                     pending = await audit.add_pending(conn, self.platform.clock, records)
             except IntegrityError:
                 raise PartNotCorrectable(item.name, "under_review") from None  # resubmitted at the same moment
-        await self.applications.after_commit(pending, records, [written])
+        await self.applications.after_commit(pending, records, [written.stored])
 
 
 # -- steps -------------------------------------------------------------------------------------------

@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from app.services.catalogue.service import declared_fields
+
 WORDS = frozenset({"title", "description", "examples", "default", "$comment"})
-FIELD_ORDER = "x-order"  # the catalogue's key for the order of a schema's fields
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,6 @@ def shape(schema: Any) -> Any:
     return schema
 
 
-def properties(schema: dict[str, Any] | None) -> dict[str, Any]:
-    """A schema's fields in the order the form shows them: its `x-order` (kept beside the properties, since
-    PostgreSQL's jsonb keeps no key order), then any field it does not name."""
-    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
-        return {}
-    fields = schema["properties"]
-    order = schema.get(FIELD_ORDER)
-    named = [n for n in order if isinstance(n, str) and n in fields] if isinstance(order, list) else []
-    return {name: fields[name] for name in [*named, *(n for n in fields if n not in named)]}
-
-
 def required(schema: dict[str, Any] | None) -> set[str]:
     found = schema.get("required") if isinstance(schema, dict) else None
     return {r for r in found if isinstance(r, str)} if isinstance(found, list) else set()
@@ -74,7 +64,7 @@ def merge(items: Sequence[tuple[str, str, dict[str, Any] | None, list[dict[str, 
     """The joint form of items given as (id, name, form schema, materials), in the bundle's order."""
     declared: dict[str, list[tuple[str, Any]]] = {}  # field -> [(item id, schema)]
     for item_id, _, schema, _ in items:
-        for name, spec in properties(schema).items():
+        for name, spec in declared_fields(schema).items():
             declared.setdefault(name, []).append((item_id, spec))
     shared_names = {name for name, uses in declared.items() if _shared(uses)}
     shared = {name: _shared_field(name, declared[name], items) for name in declared if name in shared_names}
@@ -94,7 +84,7 @@ def _shared_field(name: str, uses: list[tuple[str, Any]],
 
 
 def _part(item_id: str, item_name: str, schema: dict[str, Any] | None, shared_names: set[str]) -> PartForm:
-    own = {name: spec for name, spec in properties(schema).items() if name not in shared_names}
+    own = {name: spec for name, spec in declared_fields(schema).items() if name not in shared_names}
     return PartForm(item_id, item_name, schema, own, sorted(required(schema) & set(own)))
 
 
@@ -121,7 +111,7 @@ def part_forms(form: JointForm, shared_values: Mapping[str, Any],
     taken: set[str] = set()
     forms: dict[str, dict[str, Any]] = {}
     for part in form.parts:
-        declared = properties(part.schema)
+        declared = declared_fields(part.schema)
         mine = {k: v for k, v in shared_values.items() if part.schema is None or k in declared}
         taken |= set(mine)
         forms[part.item_id] = {**mine, **dict(own_values.get(part.item_id, {}))}

@@ -295,7 +295,7 @@ class ApplicationService:
         prepared = await self.prepare(citizen_id, item_id, form, given, reader, uploader_id)
         # One submission per citizen and item at a time: two sent at once (under different keys) must
         # not both pass "no prior application".
-        async with self._one_at_a_time(f"apply:{citizen_id}:{prepared.item.id}"):
+        async with self.one_at_a_time(f"apply:{citizen_id}:{prepared.item.id}"):
             return await self._create(prepared, key, fingerprint, also_audit)
 
     async def prepare(self, citizen_id: str, item_id: str, form: dict[str, Any], given: list[MaterialGiven],
@@ -354,12 +354,14 @@ class ApplicationService:
         records = _audit_records(citizen.id, application_id, item, moves, actor=citizen.id, actor_type="citizen")
         return Written(application, records, stored)
 
-    async def after_commit(self, pending: int, records: list[audit.AuditRecord], written: Sequence[Written]) -> None:
-        """After the transaction that wrote applications: chain its audit entries, send their messages."""
+    async def after_commit(self, pending: int, records: list[audit.AuditRecord],
+                           messages: Sequence[StoredMessage | None]) -> None:
+        """After the transaction that wrote applications or moved one: chain the audit entries pending since, and
+        try their inbox messages' external channels."""
         await audit.record_pending(self.platform.clock, pending, records)
-        for one in written:
-            if one.stored is not None:
-                await send_stored(self.platform.clock, one.stored)
+        for stored in messages:
+            if stored is not None:
+                await send_stored(self.platform.clock, stored)
 
     async def _create(self, prepared: Prepared, key: str, fingerprint: str,
                       also_audit: Sequence[audit.AuditRecord]) -> tuple[ApplicationView, bool]:
@@ -377,10 +379,10 @@ class ApplicationService:
             # The same key arrived twice at once: the unique (citizen, key) pair let one through.
             earlier = await Application.get(citizen_id=citizen_id, idempotency_key=key)
             return await self._replay(earlier, fingerprint), True
-        await self.after_commit(pending, records, [written])
+        await self.after_commit(pending, records, [written.stored])
         return await self.view(written.application), False
 
-    def _one_at_a_time(self, name: str, wait: float = 10.0) -> AbstractAsyncContextManager[None]:
+    def one_at_a_time(self, name: str, wait: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A lock in the shared cache (so across workers with Redis), waited for up to `wait` seconds."""
         return cache_lock(self.platform.cache, name, ttl=wait, wait=wait)
 
@@ -729,7 +731,7 @@ class ApplicationService:
                                           note=move.note, at=now, using_db=conn)
             stored = await self._store_message(conn, application, item, [move], message)
             pending = await audit.add_pending(conn, self.platform.clock, records)
-        await self._after_commit(pending, records, stored)
+        await self.after_commit(pending, records, [stored])
         return await Application.get(id=application.id)
 
     async def _store_message(self, conn: BaseDBAsyncClient, application: Application, item: ServiceItem,
@@ -743,12 +745,6 @@ class ApplicationService:
             return None
         return await store_message(conn, self.platform.clock, application.citizen_id, kind,
                                    {"item": item.name, "number": application.id, "note": final.note or "-"})
-
-    async def _after_commit(self, pending: int, records: list[audit.AuditRecord], stored: StoredMessage | None) -> None:
-        """Chain the audit entries pending since the transaction, and try the message's external channels."""
-        await audit.record_pending(self.platform.clock, pending, records)
-        if stored is not None:
-            await send_stored(self.platform.clock, stored)
 
     async def view(self, row: Application, *, with_events: bool = True, for_clerk: bool = False) -> ApplicationView:
         item = await ServiceItem.get(id=row.item_id)

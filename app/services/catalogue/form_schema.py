@@ -173,11 +173,14 @@ def _nodes(node: Any, where: str, depth: int) -> Iterator[tuple[str, dict[str, A
 
 
 def declared_fields(schema: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """The form's top-level fields, by name: each property's schema (with `type` and `title`)."""
-    if not schema:
+    """The form's top-level fields, by name, in the order the form shows them: its `x-order` (kept beside the
+    properties, since PostgreSQL's jsonb keeps no key order), then any field it does not name."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
         return {}
-    properties = schema.get("properties") or {}
-    return {name: prop for name, prop in properties.items() if isinstance(prop, dict)}
+    fields = {name: prop for name, prop in schema["properties"].items() if isinstance(prop, dict)}
+    order = schema.get(FORM_FIELD_ORDER)
+    named = [n for n in order if isinstance(n, str) and n in fields] if isinstance(order, list) else []
+    return {name: fields[name] for name in [*named, *(n for n in fields if n not in named)]}
 
 
 def schema_in(schema: dict[str, Any] | None, language: str) -> dict[str, Any] | None:
