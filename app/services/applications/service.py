@@ -411,18 +411,21 @@ class ApplicationService:
         item = await ServiceItem.get(id=application.item_id)
         changes: dict[str, Any] = {}
         if form is not None:
-            form_json = _form_json(form)
-            validate_form(item.form_schema, form)
-            changes["form_enc"] = self.platform.pii.encrypt(form_json, f"application-form:{application.id}")
+            _form_json(form)  # 422 APPLICATION_FORM_TOO_LARGE
+            form = validate_form(item.form_schema, form)
+            changes["form_enc"] = self.platform.pii.encrypt(_form_json(form), f"application-form:{application.id}")
+        also: Callable[[BaseDBAsyncClient], Awaitable[None]] | None = None
         if given is not None:
             owner = upload_owner or await _upload_owner_of(application)
-            changes["materials"] = await self._materials(citizen_id, item, given, owner=owner)
-            await self.attach_uploads(citizen_id, owner, changes["materials"])
+            materials = changes["materials"] = await self._materials(citizen_id, item, given, owner=owner)
+
+            async def also(conn: BaseDBAsyncClient) -> None:  # the new uploads with the step, or neither
+                await self.attach_uploads(citizen_id, owner, materials, conn)
         elif any(_is_department(m) and not m.get("fetched") for m in application.materials):
             changes["materials"] = await self._refetched(citizen_id, application.materials)
         move = Move(application.status, "under_review", note or "补正材料")
         application = await self._move(application, move, item, actor=citizen_id, actor_type="citizen",
-                                       message="application_corrected", **changes)
+                                       message="application_corrected", also=also, **changes)
         return await self.view(application)
 
     async def _refetched(self, citizen_id: str, materials: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -715,8 +718,10 @@ class ApplicationService:
                                            for name, spec in declared_fields(item.form_schema).items()})
 
     async def _move(self, application: Application, move: Move, item: ServiceItem, *, actor: str, actor_type: str,
-                    message: str | None = None, **changes: Any) -> Application:
-        """One allowed state change, written only if nobody moved the application first."""
+                    message: str | None = None, also: Callable[[BaseDBAsyncClient], Awaitable[None]] | None = None,
+                    **changes: Any) -> Application:
+        """One allowed state change, written only if nobody moved the application first; `also` writes what
+        goes with it in the same transaction."""
         if move.to_status not in TRANSITIONS.get(move.from_status or "", ()):
             raise StateConflict(move.from_status, move.to_status)
         now = self.platform.clock.now()
@@ -726,6 +731,8 @@ class ApplicationService:
                 status=move.to_status, updated_at=now, **changes)
             if not moved:
                 raise StateConflict(move.from_status, move.to_status)
+            if also is not None:
+                await also(conn)
             await ApplicationEvent.create(application_id=application.id, from_status=move.from_status,
                                           to_status=move.to_status, actor=actor, actor_type=actor_type,
                                           note=move.note, at=now, using_db=conn)
