@@ -578,6 +578,12 @@ def _refuse_in_production(settings: Settings) -> None:
     _refuse_stand_ins(settings)
     if settings.payments.provider_url:
         _refuse_sample_merchant(settings.payments)
+    uploads = settings.uploads
+    if uploads.storage != "s3":
+        raise ConfigError("production keeps uploads in S3-compatible object storage (APP_UPLOAD_STORAGE=s3): "
+                          "one worker's disk is not the others'")
+    if uploads.s3_endpoint and not uploads.s3_endpoint.startswith("https://"):
+        raise ConfigError("APP_S3_ENDPOINT must be https in production: uploads are citizens' documents")
 
 
 def _refuse_stand_ins(settings: Settings) -> None:

@@ -43,6 +43,11 @@ PRODUCTION = {
     "APP_VOICE_SDK_APP_ID": "1400787879",
     "APP_SMS_SIGN_NAME": "广东政务服务",
     "APP_FACE_RULE_ID": "2",
+    "APP_UPLOAD_STORAGE": "s3",
+    "APP_S3_ENDPOINT": "https://oss-cn-guangzhou.aliyuncs.com",
+    "APP_S3_BUCKET": "gd-gov-app-uploads",
+    "APP_S3_ACCESS_KEY": "LTAI5tQ8example",
+    "APP_S3_SECRET_KEY": "a-real-secret-from-the-storage-provider",
 }
 STAND_IN_SETTINGS = ["APP_TENCENT_SECRET_ID", "APP_TENCENT_SECRET_KEY", "APP_SMS_URL", "APP_SMS_TEMPLATE_IDS",
                      "APP_VOICE_URL", "APP_IDENTITY_URL", "APP_FACE_URL", "APP_PUSH_URL", "APP_PUSH_APP_KEY",
@@ -132,6 +137,8 @@ def test_app_docs_must_be_a_yes_or_no():
     ("APP_KEYS_DIR", "APP_KEYS_DIR"),
     ("APP_MINIPROGRAM_SECRET", "APP_MINIPROGRAM_SECRET"),
     ("APP_MINIPROGRAM_API_URL", "https"),
+    ("APP_UPLOAD_STORAGE", "APP_UPLOAD_STORAGE=s3"),
+    ("APP_S3_SECRET_KEY", "APP_S3_SECRET_KEY"),
 ])
 def test_production_refuses_to_start_without_each_required_part(missing, says):
     environ = {k: v for k, v in PRODUCTION.items() if k != missing}
@@ -169,6 +176,12 @@ def test_cli_production_start_with_a_stand_in_exits_non_zero_naming_it(tmp_path)
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "APP_FACE_URL is a stand-in" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_production_refuses_uploads_sent_to_object_storage_in_the_clear():
+    with pytest.raises(ConfigError, match="APP_S3_ENDPOINT must be https"):
+        Settings.from_env({**PRODUCTION, "APP_S3_ENDPOINT": "http://oss.internal:9000"})
+    assert Settings.from_env({**PRODUCTION, "APP_S3_ENDPOINT": ""}).uploads.storage == "s3"  # the provider's own
 
 
 def test_production_refuses_sqlite():
