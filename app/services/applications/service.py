@@ -533,6 +533,13 @@ class ApplicationService:
         return row
 
     # -- 秒批 rules ----------------------------------------------------------------------------
+    @staticmethod
+    def rules_fit_form(item: ServiceItem, schema: dict[str, Any] | None) -> None:
+        """A new form for an item whose 秒批 rules read declared fields must still declare them, with a fitting
+        type: else 422 APPROVAL_RULES_INVALID, and the form is not changed (the rules would stop deciding)."""
+        if item.approval_rules:
+            approval.check_rules(item.approval_rules, schema)
+
     async def set_rules(self, admin: AuthenticatedClient, item_id: str, rules: Any) -> ServiceItem:
         """Replace an item's 秒批 rules; the version goes up, so decisions made earlier keep naming the old one."""
         item = await ServiceItem.get_or_none(id=item_id)

@@ -21,7 +21,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from tortoise import connections
 from tortoise.expressions import F
@@ -152,13 +152,20 @@ def check_region(region: str | None) -> str | None:
     return region
 
 
+FormCheck = Callable[[ServiceItem, Optional[dict[str, Any]]], None]
+
+
 class CatalogueService:
     """Reading and searching the catalogue (public), and publishing it (catalogue administrators)."""
 
-    def __init__(self, platform: Platform, features: list[IndexedItem] | None = None) -> None:
+    def __init__(self, platform: Platform, features: list[IndexedItem] | None = None,
+                 form_checks: list[FormCheck] | None = None) -> None:
         self.platform = platform
         self.index = SearchIndex(platform.cache, platform.clock)
         self.features = list(features or [])  # app functions search finds first (other domains supply them)
+        # What must still hold when an item's form changes (other domains supply them: the 秒批 rules that read
+        # declared fields); each raises its own 422 to refuse the change.
+        self.form_checks = list(form_checks or [])
 
     # -- seeding -------------------------------------------------------------------------------
     async def seed_sample(self) -> int:
@@ -264,6 +271,9 @@ class CatalogueService:
         if item.status == "retired":
             raise Conflict("SERVICE_ITEM_STATUS_CONFLICT", params={"status": item.status}, extra={"status": item.status})
         values = await self._checked(draft)
+        if "form_schema" in values and values["form_schema"] != item.form_schema:
+            for check in self.form_checks:
+                check(item, values["form_schema"])
         changed = sorted(k for k, v in values.items() if getattr(item, k) != v)
         before = list(item.life_events)
         async with in_transaction():

@@ -142,3 +142,22 @@ async def test_missing_sample_items_are_put_back_with_their_forms_whether_or_not
     canteen, school = await ServiceItem.get(id="th-zsj-003"), await ServiceItem.get(id="th-zsj-004")
     assert canteen.form_schema["x-order"][0] == "canteen" and canteen.approval_rules["all"]
     assert school.form_schema is None and school.approval_rules is None
+
+
+async def test_a_new_form_that_drops_a_field_the_instant_approval_rules_read_is_refused(client, catalogue_admin):
+    item_id = (await client.post(ADMIN, headers=catalogue_admin.headers(),
+                                 json=new_item(form_schema=APPOINTMENT_FORM))).json()["id"]
+    office_rule = {"all": [{"fact": "form.office", "op": "==", "value": "天河区出入境办证大厅"}]}
+    await ServiceItem.filter(id=item_id).update(approval_rules=office_rule)
+    without_office = {**APPOINTMENT_FORM, "required": ["date"],
+                      "properties": {k: v for k, v in APPOINTMENT_FORM["properties"].items() if k != "office"}}
+
+    refused = await client.put(f"{ADMIN}/{item_id}", headers=catalogue_admin.headers(),
+                               json=new_item(form_schema=without_office))
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "APPROVAL_RULES_INVALID"
+    assert (await ServiceItem.get(id=item_id)).form_schema == with_field_order(APPOINTMENT_FORM)  # unchanged
+
+    with_a_note = {**APPOINTMENT_FORM, "properties": {**APPOINTMENT_FORM["properties"],
+                                                      "note": {"type": "string", "title": "备注"}}}
+    kept = await client.put(f"{ADMIN}/{item_id}", headers=catalogue_admin.headers(), json=new_item(form_schema=with_a_note))
+    assert kept.status_code == 200 and "note" in kept.json()["form_schema"]["properties"]
