@@ -34,7 +34,7 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 class MaterialIn(Strict):
     name: str = Field(min_length=1, max_length=100, description="The material's name as the item's guide lists it")
     licence_id: str | None = Field(default=None, max_length=40, description="A licence in your wallet (免提交)")
-    upload_ref: str | None = Field(default=None, max_length=200, description="An opaque reference to an uploaded file")
+    upload_ref: str | None = Field(default=None, max_length=200, description="The id of one of your uploads (POST /api/v1/uploads)")
 
     @model_validator(mode="after")
     def one_source(self) -> "MaterialIn":

@@ -603,8 +603,10 @@ class ApplicationService:
         """Each named upload must be the uploader's own, unused or the owner's already (404 UPLOAD_NOT_FOUND, 409
         UPLOAD_IN_USE before anything is stored); its type and size are kept with the material."""
         named = [m for m in chosen.values() if m.get("source") == "upload"]
-        if not named or self.uploads is None:
+        if not named:
             return
+        if self.uploads is None:  # nothing to check them against: no reference is taken on trust
+            raise NotFound("UPLOAD_NOT_FOUND", extra={"upload_id": named[0]["upload_ref"]})
         infos = await self.uploads.usable(uploader_id, [m["upload_ref"] for m in named], owner.kind, owner.id)
         by_id = {info.id: info for info in infos}
         for material in named:
