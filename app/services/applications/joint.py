@@ -64,7 +64,6 @@ JOINT_STATUS_TEXTS: dict[str, str] = {
 }
 DONE = ("approved", "completed")
 PENDING = ("submitted", "accepted", "under_review")
-RESUBMITTED_NOTE = "重新提交"
 
 
 def joint_status(statuses: Sequence[str]) -> str:
