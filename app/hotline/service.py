@@ -17,13 +17,15 @@ anyone else's answers 404, as an unknown one. Description, location and answer a
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
@@ -154,28 +156,46 @@ class HotlineService:
         self.holidays = parse_holidays(settings.holidays)
 
     # -- the citizen ---------------------------------------------------------------------------
-    async def submit(self, citizen_id: str, draft: TicketDraft) -> TicketView:
-        """File a ticket: routed, its deadlines set, its uploads attached, in the timeline and the audit. An upload
-        that is not the citizen's own and unused is 404 UPLOAD_NOT_FOUND (409 UPLOAD_IN_USE if used elsewhere),
-        and then nothing is stored."""
+    async def submit(self, citizen_id: str, key: str, draft: TicketDraft) -> tuple[TicketView, bool]:
+        """File a ticket: routed, its deadlines set, its uploads attached, in the timeline and the audit; (view,
+        replayed). Filing is idempotent: `key` (the Idempotency-Key) with the same draft again returns the ticket
+        it filed (replayed True), with another draft is 409 IDEMPOTENCY_KEY_REUSED, and two sent at once file one
+        (the (citizen, key) pair is unique in the table). An upload that is not the citizen's own and unused is
+        404 UPLOAD_NOT_FOUND (409 UPLOAD_IN_USE if used elsewhere), and then nothing is stored."""
+        fingerprint = draft_hash(draft)
+        earlier = await Ticket.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+        if earlier is not None:
+            return await self._replay(earlier, fingerprint), True
         route = await self.routing.route(draft.category, draft.item_id, draft.department_id)
         now = self.platform.clock.now()
         ticket = Ticket(
-            id=new_id("tk"), citizen_id=citizen_id, category=draft.category,
-            description_enc=self._seal(draft.description, DESCRIPTION), location_enc=self._seal_location(draft.location),
-            item_id=draft.item_id, department_id=route.department_id, routed_by=route.by, uploads=list(draft.uploads),
-            accept_due=working_days_after(now, self.accept_days, self.holidays),
-            answer_due=working_days_after(now, self.answer_days, self.holidays), created_at=now, updated_at=now)
+            id=new_id("tk"), citizen_id=citizen_id, idempotency_key=key, request_hash=fingerprint,
+            category=draft.category, description_enc=self._seal(draft.description, DESCRIPTION),
+            location_enc=self._seal_location(draft.location), item_id=draft.item_id,
+            department_id=route.department_id, routed_by=route.by, uploads=list(draft.uploads),
+            accept_due=self._due(now, self.accept_days), answer_due=self._due(now, self.answer_days),
+            created_at=now, updated_at=now)
         records = [self._audit(citizen_id, "citizen", "hotline_ticket_submitted", ticket,
                                category=draft.category, routed_by=route.by)]
-        async with in_transaction() as conn:
-            await ticket.save(using_db=conn)
-            if draft.uploads:
-                await self._attach(conn, citizen_id, ticket.id, draft.uploads)
-            await self._event(conn, ticket, "submitted", None, citizen_id, "citizen", "")
-            pending = await audit.add_pending(conn, self.platform.clock, records)
+        try:
+            async with in_transaction() as conn:
+                await ticket.save(using_db=conn)
+                if draft.uploads:
+                    await self._attach(conn, citizen_id, ticket.id, draft.uploads)
+                await self._event(conn, ticket, "submitted", None, citizen_id, "citizen", "")
+                pending = await audit.add_pending(conn, self.platform.clock, records)
+        except IntegrityError:
+            # The same key arrived twice at once: the unique (citizen, key) pair let one through.
+            earlier = await Ticket.get(citizen_id=citizen_id, idempotency_key=key)
+            return await self._replay(earlier, fingerprint), True
         await audit.record_pending(self.platform.clock, pending, records)
-        return await self._view(ticket, with_history=True)
+        return await self._view(ticket, with_history=True), False
+
+    async def _replay(self, earlier: Ticket, fingerprint: str) -> TicketView:
+        if earlier.request_hash != fingerprint:
+            raise Conflict("IDEMPOTENCY_KEY_REUSED", message_key="TICKET_IDEMPOTENCY_KEY_REUSED",
+                           extra={"ticket_id": earlier.id})
+        return await self._view(earlier, with_history=True)
 
     async def mine(self, citizen_id: str, limit: int = 50) -> list[TicketView]:
         rows = await Ticket.filter(citizen_id=citizen_id).order_by("-created_at", "-id").limit(limit)
@@ -326,7 +346,7 @@ class HotlineService:
         now = self.platform.clock.now()
         await self._move(ticket, allowed, "reopened", "reopened", actor, actor_type, note=note, message=message,
                          **step, answer_round=ticket.answer_round + 1, closed_at=None, answer_enc="",
-                         answer_due=working_days_after(now, self.answer_days, self.holidays))
+                         answer_due=self._due(now, self.answer_days))
 
     async def _move(self, ticket: Ticket, allowed: tuple[str, ...], to: str, action: str, actor: str,
                     actor_type: str, *, note: str = "", words: str = "", message: str | None = None,
@@ -367,6 +387,10 @@ class HotlineService:
         return audit.event(actor=actor, actor_type=actor_type, action=action, subject_id=ticket.citizen_id,
                            attributes={"ticket_id": ticket.id, "department_id": ticket.department_id, **attributes})
 
+    def _due(self, start: datetime, days: int) -> datetime:
+        """The end of the `days`-th working day after the day of `start` (weekends and holidays skipped)."""
+        return working_days_after(start, days, self.holidays)
+
     def _seal(self, text: str, context: str) -> str:
         return self.platform.pii.encrypt(text, context)
 
@@ -393,6 +417,12 @@ class HotlineService:
         words = self.platform.pii.decrypt(event.words_enc, WORDS) if event.words_enc else ""
         return TicketStep(event.action, event.from_status, event.to_status, event.actor_type, event.note, words,
                           event.at)
+
+
+def draft_hash(draft: TicketDraft) -> str:
+    """A fingerprint of what was filed, so a retry under the same key can be told from a new ticket."""
+    text = json.dumps(asdict(draft), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def escalated_now(ticket: Ticket) -> bool:
