@@ -426,5 +426,9 @@ def draft_hash(draft: TicketDraft) -> str:
 
 
 def escalated_now(ticket: Ticket) -> bool:
-    """The limit the ticket is waiting on was missed and escalated (督办)."""
-    return ticket.escalated_for in ("accept", f"answer-{ticket.answer_round}")
+    """The limit now running was missed and escalated (督办): the acceptance limit while the ticket waits to be
+    accepted, else the answer limit of the current round (which stays shown once answered late, until a reopening
+    starts a round with a limit of its own). An acceptance escalated and then done no longer counts."""
+    if ticket.escalated_for == f"answer-{ticket.answer_round}":
+        return True
+    return ticket.escalated_for == "accept" and ticket.status == "submitted"
