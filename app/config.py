@@ -240,6 +240,10 @@ class RatingSettings(Group):
     follow_up_days: int = Field(7, ge=1, le=30)  # a bad rating (差评) must be answered within this many days
 
 
+# The sample 12345 routing table (app/hotline), which production does not take.
+SAMPLE_ROUTING = Path(__file__).resolve().parent / "hotline" / "sample_routing.json"
+
+
 def _holiday_list(text: str) -> str:
     parse_holidays(text)  # ValueError naming the date that is not one
     return text
@@ -254,6 +258,13 @@ class HotlineSettings(Group):
     holidays: Annotated[str, AfterValidator(_holiday_list)] = ""  # public holidays (法定节假日), YYYY-MM-DD,YYYY-MM-DD
     routing: ExistingFile = ""  # the routing table (JSON); empty: the sample table in app/hotline
     escalation_interval: int = Field(600, ge=60, le=86400)  # seconds between runs of the escalation job
+
+    @model_validator(mode="after")
+    def _acceptance_within_answer(self) -> "HotlineSettings":
+        if self.accept_days > self.answer_days:
+            raise ConfigError("APP_HOTLINE_ACCEPT_DAYS must be at most APP_HOTLINE_ANSWER_DAYS: both count from "
+                              "filing, and a department answers what it has accepted")
+        return self
 
 
 class CardSettings(Group):
@@ -584,6 +595,14 @@ def _refuse_in_production(settings: Settings) -> None:
                           "one worker's disk is not the others'")
     if uploads.s3_endpoint and not uploads.s3_endpoint.startswith("https://"):
         raise ConfigError("APP_S3_ENDPOINT must be https in production: uploads are citizens' documents")
+    _refuse_sample_routing(settings.hotline)
+
+
+def _refuse_sample_routing(hotline: HotlineSettings) -> None:
+    """The sample routing table sends 12345 tickets to sample departments: production names its own."""
+    if not hotline.routing or Path(hotline.routing).resolve() == SAMPLE_ROUTING:
+        raise ConfigError("APP_HOTLINE_ROUTING must be set in production: the routing table of the departments "
+                          "that answer 12345 tickets, not the sample one")
 
 
 def _refuse_stand_ins(settings: Settings) -> None:
