@@ -40,7 +40,7 @@ from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.services.ratings.service import RatedTicket, RatingService, TicketRating, is_bad
 from app.uploads.service import TICKET, UploadService, UploadedFile
-from app.working_days import parse_holidays, working_days_after
+from app.working_days import parse_dates, working_days_after
 
 CATEGORIES: dict[str, str] = {  # zh-Hans msgids
     "complaint": N_("投诉"),
@@ -153,7 +153,7 @@ class HotlineService:
         self.platform, self.routing, self.ratings, self.uploads = platform, routing, ratings, uploads
         settings = platform.settings.hotline
         self.accept_days, self.answer_days = settings.accept_days, settings.answer_days
-        self.holidays = parse_holidays(settings.holidays)
+        self.holidays, self.workdays = parse_dates(settings.holidays), parse_dates(settings.workdays)
 
     # -- the citizen ---------------------------------------------------------------------------
     async def submit(self, citizen_id: str, key: str, draft: TicketDraft) -> tuple[TicketView, bool]:
@@ -388,8 +388,9 @@ class HotlineService:
                            attributes={"ticket_id": ticket.id, "department_id": ticket.department_id, **attributes})
 
     def _due(self, start: datetime, days: int) -> datetime:
-        """The end of the `days`-th working day after the day of `start` (weekends and holidays skipped)."""
-        return working_days_after(start, days, self.holidays)
+        """The end of the `days`-th working day after the day of `start` (weekends and holidays skipped, make-up
+        working days counted)."""
+        return working_days_after(start, days, self.holidays, self.workdays)
 
     def _seal(self, text: str, context: str) -> str:
         return self.platform.pii.encrypt(text, context)
