@@ -283,7 +283,9 @@ class HotlineService:
 
     # -- the escalation job --------------------------------------------------------------------
     async def escalate_overdue(self, limit: int = 500) -> int:
-        """督办: mark each ticket past a limit escalated, once per limit missed; how many were."""
+        """督办: mark each ticket past a limit escalated, once per limit missed; how many were. The citizen is told
+        in the inbox; the department sees it where it works its tickets, its queue (`escalated`) and the ticket's
+        timeline: the platform has no channel of its own to a department (notifications reach citizens only)."""
         now = self.platform.clock.now()
         late_accepting = Ticket.filter(status="submitted", accept_due__lte=now, escalated_for__isnull=True)
         # Not yet escalated for the answer limit now running: escalated before it ran out (for the acceptance, or

@@ -39,8 +39,11 @@ async def test_a_ticket_not_accepted_by_monday_night_is_escalated_once_then_agai
     assert await inbox_kinds(client, citizen) == ["hotline_ticket_escalated"]
     entry = await AuditEntry.get(action="hotline_ticket_escalated", subject_id=citizen.id)
     assert (entry.actor_type, entry.attributes["missed"]) == ("system", "accept")
+    # The department learns of it where it works its tickets: its queue and the ticket's timeline.
     queue = (await client.get(ADMIN_TICKETS, headers=market.headers())).json()["items"]
     assert [(t["id"], t["escalated"]) for t in queue] == [(ticket["id"], True)]
+    read = (await client.get(f"{ADMIN_TICKETS}/{ticket['id']}", headers=market.headers())).json()
+    assert (read["escalated"], read["events"][-1]["note"]) == (True, "超过受理时限，已督办")
 
     accepted = await accept(client, market, ticket["id"])  # late, but accepted: the answer limit now runs
     assert accepted.status_code == 200 and accepted.json()["escalated"] is False
