@@ -186,7 +186,9 @@ class HotlineService:
                 pending = await audit.add_pending(conn, self.platform.clock, records)
         except IntegrityError:
             # The same key arrived twice at once: the unique (citizen, key) pair let one through.
-            earlier = await Ticket.get(citizen_id=citizen_id, idempotency_key=key)
+            earlier = await Ticket.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+            if earlier is None:  # another constraint refused it: not a retry
+                raise
             return await self._replay(earlier, fingerprint), True
         await audit.record_pending(self.platform.clock, pending, records)
         return await self._view(ticket, with_history=True), False
