@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from typing import Any, Awaitable, Callable, TypeVar
 
 import ujson
@@ -20,6 +21,7 @@ from app.errors import AppError, ValidationFailed
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: the handler sent its reply itself (request.respond)
 
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 AUDIENCES = ("public", "citizen", "miniprogram", "relying_party", "partner", "admin", "payment_provider")
 
 
@@ -67,6 +69,17 @@ def parse_body(request: Request, model: type[T]) -> T:
 
 
 MAX_JSON_DEPTH = 32  # no form of ours nests deeper than a few levels
+
+
+def idempotency_key(request: Request) -> str:
+    """The request's Idempotency-Key header (8–64 of A–Z a–z 0–9 - _), which a write that must happen once
+    (an application, a payment, a 12345 ticket) requires: 400 IDEMPOTENCY_KEY_REQUIRED / _INVALID otherwise."""
+    key = request.headers.get("idempotency-key", "").strip()
+    if not key:
+        raise AppError("IDEMPOTENCY_KEY_REQUIRED", status=400)
+    if not IDEMPOTENCY_KEY.match(key):
+        raise AppError("IDEMPOTENCY_KEY_INVALID", status=400)
+    return key
 
 
 def limit_arg(request: Request, default: int = 50, most: int = 200) -> int:

@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from app.working_days import parse_holidays
+from app.working_days import parse_dates, weekdays_among
 
 
 class ConfigError(ValueError):
@@ -240,8 +240,12 @@ class RatingSettings(Group):
     follow_up_days: int = Field(7, ge=1, le=30)  # a bad rating (差评) must be answered within this many days
 
 
-def _holiday_list(text: str) -> str:
-    parse_holidays(text)  # ValueError naming the date that is not one
+# The sample 12345 routing table (app/hotline), which production does not take.
+SAMPLE_ROUTING = Path(__file__).resolve().parent / "hotline" / "sample_routing.json"
+
+
+def _date_list(text: str) -> str:
+    parse_dates(text)  # ValueError naming the date that is not one
     return text
 
 
@@ -251,9 +255,30 @@ class HotlineSettings(Group):
     env_prefix = "APP_HOTLINE_"
     accept_days: int = Field(1, ge=1, le=10)  # working days a department has to accept (签收) a new ticket
     answer_days: int = Field(5, ge=1, le=30)  # working days to answer (答复), from filing or from a reopening
-    holidays: Annotated[str, AfterValidator(_holiday_list)] = ""  # public holidays (法定节假日), YYYY-MM-DD,YYYY-MM-DD
+    holidays: Annotated[str, AfterValidator(_date_list)] = ""  # public holidays (法定节假日), YYYY-MM-DD,YYYY-MM-DD
+    workdays: Annotated[str, AfterValidator(_date_list)] = ""  # make-up working days (调休), Saturdays or Sundays
     routing: ExistingFile = ""  # the routing table (JSON); empty: the sample table in app/hotline
     escalation_interval: int = Field(600, ge=60, le=86400)  # seconds between runs of the escalation job
+
+    @model_validator(mode="after")
+    def _acceptance_within_answer(self) -> "HotlineSettings":
+        if self.accept_days > self.answer_days:
+            raise ConfigError("APP_HOTLINE_ACCEPT_DAYS must be at most APP_HOTLINE_ANSWER_DAYS: both count from "
+                              "filing, and a department answers what it has accepted")
+        return self
+
+    @model_validator(mode="after")
+    def _workdays_are_weekend_days(self) -> "HotlineSettings":
+        workdays = parse_dates(self.workdays)
+        weekdays = weekdays_among(workdays)
+        if weekdays:
+            raise ConfigError(f"APP_HOTLINE_WORKDAYS must be Saturdays or Sundays (调休 make-up working days): "
+                              f"{weekdays[0].isoformat()} is a weekday")
+        both = sorted(workdays & parse_dates(self.holidays))
+        if both:
+            raise ConfigError(f"APP_HOTLINE_WORKDAYS must not repeat a date of APP_HOTLINE_HOLIDAYS: "
+                              f"{both[0].isoformat()} is in both")
+        return self
 
 
 class CardSettings(Group):
@@ -584,6 +609,14 @@ def _refuse_in_production(settings: Settings) -> None:
                           "one worker's disk is not the others'")
     if uploads.s3_endpoint and not uploads.s3_endpoint.startswith("https://"):
         raise ConfigError("APP_S3_ENDPOINT must be https in production: uploads are citizens' documents")
+    _refuse_sample_routing(settings.hotline)
+
+
+def _refuse_sample_routing(hotline: HotlineSettings) -> None:
+    """The sample routing table sends 12345 tickets to sample departments: production names its own."""
+    if not hotline.routing or Path(hotline.routing).resolve() == SAMPLE_ROUTING:
+        raise ConfigError("APP_HOTLINE_ROUTING must be set in production: the routing table of the departments "
+                          "that answer 12345 tickets, not the sample one")
 
 
 def _refuse_stand_ins(settings: Settings) -> None:

@@ -176,6 +176,7 @@ def create_app(
     async def start(app: Sanic) -> None:
         await init_db(settings.resolved_database_url, migrate=not settings.production)
         await seed(services, settings)
+        await _check_routing(services.hotline.routing)  # after seeding: the sample departments are there
 
     @app.after_server_start
     async def freeze_long_lived_objects(app: Sanic) -> None:
@@ -321,6 +322,14 @@ def _hotline(settings: Settings, platform: Platform, ratings: RatingService, upl
     except (ValueError, KeyError) as bad:
         raise ConfigError(f"APP_HOTLINE_ROUTING: {bad}") from None
     return HotlineService(platform, routing, ratings, uploads)
+
+
+async def _check_routing(routing: RoutingTable) -> None:
+    """Every department the 12345 routing table names is in the catalogue's departments table, or the start
+    stops: a ticket routed to no department would wait for nobody."""
+    unknown = await routing.unknown_departments()
+    if unknown:
+        raise ConfigError(f"APP_HOTLINE_ROUTING names departments the catalogue does not have: {', '.join(unknown)}")
 
 
 def _payments(settings: Settings, platform: Platform, backends: Any, wallet: LicenceService) -> PaymentService:

@@ -5,7 +5,6 @@ Also the public rating summary of an item (`public_bp`: no sign-in, numbers only
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -13,12 +12,11 @@ from pydantic import BaseModel, Field, model_validator
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from api.http import audience_blueprint, documented, parse_body, reply, requires_level
+from api.http import audience_blueprint, documented, idempotency_key, parse_body, reply, requires_level
 from api.schemas import Strict
 from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
-from app.errors import AppError
 from app.services.applications.service import ApplicationView, MaterialGiven, decision_in, status_text
 from app.services.catalogue import words as catalogue_words
 from app.services.ratings.service import Rating
@@ -28,7 +26,6 @@ from elderly_mode import replies as spoken_replies
 bp = audience_blueprint("citizen_applications", url_prefix="/api/v1", audience="citizen")
 public_bp = audience_blueprint("public_ratings", url_prefix="/api/v1/services", audience="public")
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class MaterialIn(Strict):
@@ -133,15 +130,6 @@ def application_out(view: ApplicationView, language: str, *, full: bool = True,
         body["events"] = [{"from_status": e.from_status, "to_status": e.to_status, "actor_type": e.actor_type,
                            "note": e.note, "at": rfc3339(e.at)} for e in view.events]
     return body
-
-
-def idempotency_key(request: Request) -> str:
-    key = request.headers.get("idempotency-key", "").strip()
-    if not key:
-        raise AppError("IDEMPOTENCY_KEY_REQUIRED", status=400)
-    if not IDEMPOTENCY_KEY.match(key):
-        raise AppError("IDEMPOTENCY_KEY_INVALID", status=400)
-    return key
 
 
 def materials_given(items: list[MaterialIn]) -> list[MaterialGiven]:

@@ -16,11 +16,11 @@ from pydantic import BaseModel, Field
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from api.citizen.applications import ApplicationIn, application_out, idempotency_key, materials_given
+from api.citizen.applications import ApplicationIn, application_out, materials_given
 from api.citizen.appointments import AppointmentList, AppointmentReply, BookingRequest, appointment_reply
 from api.citizen.elderly import print_card_reply
 from api.citizen.health_code import HealthCodeReply, health_code_body
-from api.http import audience_blueprint, documented, parse_body, reply, requires_level
+from api.http import audience_blueprint, documented, idempotency_key, parse_body, reply, requires_level
 from api.schemas import Strict
 from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME

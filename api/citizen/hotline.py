@@ -10,7 +10,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from api.citizen.applications import RatingIn
-from api.http import audience_blueprint, documented, limit_arg, parse_body, reply
+from api.http import audience_blueprint, documented, idempotency_key, limit_arg, parse_body, reply
 from api.schemas import Strict
 from api.services import services
 from app.clock import rfc3339
@@ -134,17 +134,24 @@ def draft_of(body: TicketIn) -> TicketDraft:
 
 
 @bp.post("/tickets")
-@documented("File a 12345 ticket (投诉 / 建议 / 咨询 / 求助) with a location and optional uploads", body=TicketIn,
-            reply_model=TicketOut, status=201, tag="hotline",
+@documented("File a 12345 ticket (投诉 / 建议 / 咨询 / 求助) with a location and optional uploads, with the header "
+            "Idempotency-Key (8–64 of A–Z a–z 0–9 - _)", body=TicketIn, reply_model=TicketOut, status=201,
+            tag="hotline",
             description="201 with the ticket, routed to a department (the item's, the department named, or the "
                         "category's), with the deadlines to accept and to answer in working days. 422 with fields "
                         "for an unknown category, an empty description, coordinates out of range or given alone; 404 "
                         "TICKET_ITEM_NOT_FOUND / TICKET_DEPARTMENT_NOT_FOUND for an item or department the catalogue "
-                        "does not have; 404 UPLOAD_NOT_FOUND (naming the field) for an upload not yours.")
+                        "does not have; 404 UPLOAD_NOT_FOUND (naming the field) for an upload not yours. A retry with "
+                        "the same key and the same body answers 201 again with the same ticket as it is now (header "
+                        "Idempotent-Replayed: true) and files nothing; the same key with another body is 409 "
+                        "IDEMPOTENCY_KEY_REUSED (naming ticket_id); no key is 400 IDEMPOTENCY_KEY_REQUIRED, a malformed "
+                        "one 400 IDEMPOTENCY_KEY_INVALID.")
 async def submit(request: Request) -> HTTPResponse:
+    key = idempotency_key(request)
     body = parse_body(request, TicketIn)
-    view = await services(request).hotline.submit(request.ctx.citizen_id, draft_of(body))
-    return reply(await ticket_out(view, request.ctx.language), status=201)
+    view, replayed = await services(request).hotline.submit(request.ctx.citizen_id, key, draft_of(body))
+    return reply(await ticket_out(view, request.ctx.language), status=201,
+                 headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @bp.get("/tickets")

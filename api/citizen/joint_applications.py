@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from api.citizen.applications import MaterialIn, idempotency_key, materials_given
-from api.http import audience_blueprint, documented, parse_body, reply, requires_level
+from api.citizen.applications import MaterialIn, materials_given
+from api.http import audience_blueprint, documented, idempotency_key, parse_body, reply, requires_level
 from api.schemas import Strict
 from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME

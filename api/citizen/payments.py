@@ -8,8 +8,7 @@ from pydantic import BaseModel, Field, StrictInt
 from sanic import Request, response
 from sanic.response import HTTPResponse
 
-from api.citizen.applications import idempotency_key
-from api.http import audience_blueprint, documented, parse_body, reply, requires_level
+from api.http import audience_blueprint, documented, idempotency_key, parse_body, reply, requires_level
 from api.schemas import Strict
 from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME

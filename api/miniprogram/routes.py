@@ -15,11 +15,10 @@ from sanic.response import HTTPResponse
 
 from api.citizen.appointments import day_arg
 from api.citizen.elderly import PresetReply, font_scale
-from api.citizen.applications import idempotency_key
 from api.citizen.joint_applications import joint_out
 from api.citizen.health_code import reason_items
 from api.citizen.payments import PayableList
-from api.http import audience_blueprint, client_ip, documented, no_content, parse_body, reply, requires_level
+from api.http import audience_blueprint, client_ip, documented, idempotency_key, no_content, parse_body, reply, requires_level
 from api.schemas import Strict
 from api.services import services
 from app.accounts.rules import LEVEL_FACE, LEVEL_PHONE, LEVEL_REAL_NAME

@@ -14,6 +14,8 @@ class Ticket(Model):
 
     id = fields.CharField(pk=True, max_length=40)
     citizen_id = fields.CharField(max_length=40, db_index=True)  # who filed it: only they see it
+    idempotency_key = fields.CharField(max_length=64)  # the Idempotency-Key it was filed with: a retry finds it
+    request_hash = fields.CharField(max_length=64)  # a retry with the same key must carry the same request
     category = fields.CharField(max_length=16)  # complaint, suggestion, enquiry or help
     description_enc = fields.TextField()  # what the citizen wrote, encrypted at rest
     location_enc = fields.TextField()  # address text and coordinates (JSON), encrypted at rest
@@ -34,6 +36,7 @@ class Ticket(Model):
 
     class Meta:
         table = "hotline_tickets"
+        unique_together = (("citizen_id", "idempotency_key"),)
         indexes = (("status", "accept_due"), ("status", "answer_due"))
 
 

@@ -2,7 +2,8 @@
 
 The routing table is a JSON file (`APP_HOTLINE_ROUTING`; by default the sample `sample_routing.json`):
 `{"categories": {"complaint": "<department id>", ...}}`, one department for each category. Its
-departments must be catalogue departments, as the item and the department a citizen names must be.
+departments must be in the catalogue's departments table, as the item and the department a citizen names
+must be: checked at start, once the database is up (`unknown_departments`), a start naming another stops.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import NotFound
-from app.services.catalogue.service import ServiceItem, catalogue_departments
+from app.services.catalogue.service import ServiceItem, catalogue_departments, existing_departments
 
 SAMPLE_FILE = Path(__file__).with_name("sample_routing.json")
 CATEGORY_NAMES = ("complaint", "suggestion", "enquiry", "help")
@@ -36,6 +37,11 @@ class RoutingTable:
         """The table at `path`, or the sample table when `path` is empty."""
         data = json.loads((Path(path) if path else SAMPLE_FILE).read_text(encoding="utf-8"))
         return cls(dict(data["categories"]), include_sample)
+
+    async def unknown_departments(self) -> list[str]:
+        """The departments the table names that the catalogue's departments table does not have."""
+        named = set(self.categories.values())
+        return sorted(named - await existing_departments(named))
 
     async def route(self, category: str, item_id: str | None, department_id: str | None) -> Route:
         """The item's department when an item is named (404 TICKET_ITEM_NOT_FOUND if no published item is, as

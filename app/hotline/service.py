@@ -17,13 +17,15 @@ anyone else's answers 404, as an unknown one. Description, location and answer a
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
@@ -38,7 +40,7 @@ from app.platform import Platform
 from app.security.clients import AuthenticatedClient
 from app.services.ratings.service import RatedTicket, RatingService, TicketRating, is_bad
 from app.uploads.service import TICKET, UploadService, UploadedFile
-from app.working_days import parse_holidays, working_days_after
+from app.working_days import parse_dates, working_days_after
 
 CATEGORIES: dict[str, str] = {  # zh-Hans msgids
     "complaint": N_("投诉"),
@@ -151,31 +153,51 @@ class HotlineService:
         self.platform, self.routing, self.ratings, self.uploads = platform, routing, ratings, uploads
         settings = platform.settings.hotline
         self.accept_days, self.answer_days = settings.accept_days, settings.answer_days
-        self.holidays = parse_holidays(settings.holidays)
+        self.holidays, self.workdays = parse_dates(settings.holidays), parse_dates(settings.workdays)
 
     # -- the citizen ---------------------------------------------------------------------------
-    async def submit(self, citizen_id: str, draft: TicketDraft) -> TicketView:
-        """File a ticket: routed, its deadlines set, its uploads attached, in the timeline and the audit. An upload
-        that is not the citizen's own and unused is 404 UPLOAD_NOT_FOUND (409 UPLOAD_IN_USE if used elsewhere),
-        and then nothing is stored."""
+    async def submit(self, citizen_id: str, key: str, draft: TicketDraft) -> tuple[TicketView, bool]:
+        """File a ticket: routed, its deadlines set, its uploads attached, in the timeline and the audit; (view,
+        replayed). Filing is idempotent: `key` (the Idempotency-Key) with the same draft again returns the ticket
+        it filed (replayed True), with another draft is 409 IDEMPOTENCY_KEY_REUSED, and two sent at once file one
+        (the (citizen, key) pair is unique in the table). An upload that is not the citizen's own and unused is
+        404 UPLOAD_NOT_FOUND (409 UPLOAD_IN_USE if used elsewhere), and then nothing is stored."""
+        fingerprint = draft_hash(draft)
+        earlier = await Ticket.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+        if earlier is not None:
+            return await self._replay(earlier, fingerprint), True
         route = await self.routing.route(draft.category, draft.item_id, draft.department_id)
         now = self.platform.clock.now()
         ticket = Ticket(
-            id=new_id("tk"), citizen_id=citizen_id, category=draft.category,
-            description_enc=self._seal(draft.description, DESCRIPTION), location_enc=self._seal_location(draft.location),
-            item_id=draft.item_id, department_id=route.department_id, routed_by=route.by, uploads=list(draft.uploads),
-            accept_due=working_days_after(now, self.accept_days, self.holidays),
-            answer_due=working_days_after(now, self.answer_days, self.holidays), created_at=now, updated_at=now)
+            id=new_id("tk"), citizen_id=citizen_id, idempotency_key=key, request_hash=fingerprint,
+            category=draft.category, description_enc=self._seal(draft.description, DESCRIPTION),
+            location_enc=self._seal_location(draft.location), item_id=draft.item_id,
+            department_id=route.department_id, routed_by=route.by, uploads=list(draft.uploads),
+            accept_due=self._due(now, self.accept_days), answer_due=self._due(now, self.answer_days),
+            created_at=now, updated_at=now)
         records = [self._audit(citizen_id, "citizen", "hotline_ticket_submitted", ticket,
                                category=draft.category, routed_by=route.by)]
-        async with in_transaction() as conn:
-            await ticket.save(using_db=conn)
-            if draft.uploads:
-                await self._attach(conn, citizen_id, ticket.id, draft.uploads)
-            await self._event(conn, ticket, "submitted", None, citizen_id, "citizen", "")
-            pending = await audit.add_pending(conn, self.platform.clock, records)
+        try:
+            async with in_transaction() as conn:
+                await ticket.save(using_db=conn)
+                if draft.uploads:
+                    await self._attach(conn, citizen_id, ticket.id, draft.uploads)
+                await self._event(conn, ticket, "submitted", None, citizen_id, "citizen", "")
+                pending = await audit.add_pending(conn, self.platform.clock, records)
+        except IntegrityError:
+            # The same key arrived twice at once: the unique (citizen, key) pair let one through.
+            earlier = await Ticket.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+            if earlier is None:  # another constraint refused it: not a retry
+                raise
+            return await self._replay(earlier, fingerprint), True
         await audit.record_pending(self.platform.clock, pending, records)
-        return await self._view(ticket, with_history=True)
+        return await self._view(ticket, with_history=True), False
+
+    async def _replay(self, earlier: Ticket, fingerprint: str) -> TicketView:
+        if earlier.request_hash != fingerprint:
+            raise Conflict("IDEMPOTENCY_KEY_REUSED", message_key="TICKET_IDEMPOTENCY_KEY_REUSED",
+                           extra={"ticket_id": earlier.id})
+        return await self._view(earlier, with_history=True)
 
     async def mine(self, citizen_id: str, limit: int = 50) -> list[TicketView]:
         rows = await Ticket.filter(citizen_id=citizen_id).order_by("-created_at", "-id").limit(limit)
@@ -263,7 +285,9 @@ class HotlineService:
 
     # -- the escalation job --------------------------------------------------------------------
     async def escalate_overdue(self, limit: int = 500) -> int:
-        """督办: mark each ticket past a limit escalated, once per limit missed; how many were."""
+        """督办: mark each ticket past a limit escalated, once per limit missed; how many were. The citizen is told
+        in the inbox; the department sees it where it works its tickets, its queue (`escalated`) and the ticket's
+        timeline: the platform has no channel of its own to a department (notifications reach citizens only)."""
         now = self.platform.clock.now()
         late_accepting = Ticket.filter(status="submitted", accept_due__lte=now, escalated_for__isnull=True)
         # Not yet escalated for the answer limit now running: escalated before it ran out (for the acceptance, or
@@ -326,7 +350,7 @@ class HotlineService:
         now = self.platform.clock.now()
         await self._move(ticket, allowed, "reopened", "reopened", actor, actor_type, note=note, message=message,
                          **step, answer_round=ticket.answer_round + 1, closed_at=None, answer_enc="",
-                         answer_due=working_days_after(now, self.answer_days, self.holidays))
+                         answer_due=self._due(now, self.answer_days))
 
     async def _move(self, ticket: Ticket, allowed: tuple[str, ...], to: str, action: str, actor: str,
                     actor_type: str, *, note: str = "", words: str = "", message: str | None = None,
@@ -367,6 +391,11 @@ class HotlineService:
         return audit.event(actor=actor, actor_type=actor_type, action=action, subject_id=ticket.citizen_id,
                            attributes={"ticket_id": ticket.id, "department_id": ticket.department_id, **attributes})
 
+    def _due(self, start: datetime, days: int) -> datetime:
+        """The end of the `days`-th working day after the day of `start` (weekends and holidays skipped, make-up
+        working days counted)."""
+        return working_days_after(start, days, self.holidays, self.workdays)
+
     def _seal(self, text: str, context: str) -> str:
         return self.platform.pii.encrypt(text, context)
 
@@ -395,6 +424,16 @@ class HotlineService:
                           event.at)
 
 
+def draft_hash(draft: TicketDraft) -> str:
+    """A fingerprint of what was filed, so a retry under the same key can be told from a new ticket."""
+    text = json.dumps(asdict(draft), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def escalated_now(ticket: Ticket) -> bool:
-    """The limit the ticket is waiting on was missed and escalated (督办)."""
-    return ticket.escalated_for in ("accept", f"answer-{ticket.answer_round}")
+    """The limit now running was missed and escalated (督办): the acceptance limit while the ticket waits to be
+    accepted, else the answer limit of the current round (which stays shown once answered late, until a reopening
+    starts a round with a limit of its own). An acceptance escalated and then done no longer counts."""
+    if ticket.escalated_for == f"answer-{ticket.answer_round}":
+        return True
+    return ticket.escalated_for == "accept" and ticket.status == "submitted"

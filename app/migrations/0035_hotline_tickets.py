@@ -24,6 +24,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
                 ('citizen_id', fields.CharField(db_index=True, max_length=40)),
+                ('idempotency_key', fields.CharField(max_length=64)),
+                ('request_hash', fields.CharField(max_length=64)),
                 ('category', fields.CharField(max_length=16)),
                 ('description_enc', fields.TextField(unique=False)),
                 ('location_enc', fields.TextField(unique=False)),
@@ -43,6 +45,7 @@ class Migration(migrations.Migration):
                 ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'hotline_tickets', 'app': 'models', 'pk_attr': 'id',
+                     'unique_together': (('citizen_id', 'idempotency_key'),),
                      'indexes': [Index(fields=['status', 'accept_due']), Index(fields=['status', 'answer_due'])],
                      'table_description': 'A 12345 hotline ticket (工单) of one citizen, routed to one department, '
                                           'with its time limits.'},

@@ -92,11 +92,17 @@ def test_a_complaint_is_filed_answered_by_the_clerk_confirmed_and_rated(served: 
         _signed_in(citizen)
         photo = citizen.post("/api/v1/uploads", files={"file": ("smoke.jpg", _photo(), "image/jpeg")})
         assert photo.status_code == 201, photo.text
-        filed = citizen.post("/api/v1/hotline/tickets", json={"uploads": [photo.json()["id"]],
-            "category": "complaint", "description": "小区楼下餐馆油烟直排，多次沟通无果，请求处理。（示例）",
-            "location": {"address": "广州市越秀区东风中路 300 号（示例）", "latitude": 23.1291, "longitude": 113.2644}})
+        ticket_key = {"Idempotency-Key": f"make-run-{secrets.token_hex(8)}"}
+        complaint = {"uploads": [photo.json()["id"]], "category": "complaint",
+                     "description": "小区楼下餐馆油烟直排，多次沟通无果，请求处理。（示例）",
+                     "location": {"address": "广州市越秀区东风中路 300 号（示例）", "latitude": 23.1291,
+                                  "longitude": 113.2644}}
+        filed = citizen.post("/api/v1/hotline/tickets", headers=ticket_key, json=complaint)
         assert filed.status_code == 201, filed.text
         ticket = filed.json()
+        again = citizen.post("/api/v1/hotline/tickets", headers=ticket_key, json=complaint)  # a retry files nothing
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true", again.text
+        assert again.json()["id"] == ticket["id"]
         assert (ticket["department_id"], ticket["status"]) == (MARKET_REGULATION, "submitted")
         assert ticket["accept_due"] < ticket["answer_due"]
 

@@ -48,6 +48,7 @@ PRODUCTION = {
     "APP_S3_BUCKET": "gd-gov-app-uploads",
     "APP_S3_ACCESS_KEY": "LTAI5tQ8example",
     "APP_S3_SECRET_KEY": "a-real-secret-from-the-storage-provider",
+    "APP_HOTLINE_ROUTING": str(ROOT / "tests" / "hotline" / "operator_routing.json"),  # the operator's own
 }
 STAND_IN_SETTINGS = ["APP_TENCENT_SECRET_ID", "APP_TENCENT_SECRET_KEY", "APP_SMS_URL", "APP_SMS_TEMPLATE_IDS",
                      "APP_VOICE_URL", "APP_IDENTITY_URL", "APP_FACE_URL", "APP_PUSH_URL", "APP_PUSH_APP_KEY",
@@ -139,6 +140,7 @@ def test_app_docs_must_be_a_yes_or_no():
     ("APP_MINIPROGRAM_API_URL", "https"),
     ("APP_UPLOAD_STORAGE", "APP_UPLOAD_STORAGE=s3"),
     ("APP_S3_SECRET_KEY", "APP_S3_SECRET_KEY"),
+    ("APP_HOTLINE_ROUTING", "APP_HOTLINE_ROUTING must be set in production"),  # not the sample table
 ])
 def test_production_refuses_to_start_without_each_required_part(missing, says):
     environ = {k: v for k, v in PRODUCTION.items() if k != missing}
@@ -182,6 +184,11 @@ def test_production_refuses_uploads_sent_to_object_storage_in_the_clear():
     with pytest.raises(ConfigError, match="APP_S3_ENDPOINT must be https"):
         Settings.from_env({**PRODUCTION, "APP_S3_ENDPOINT": "http://oss.internal:9000"})
     assert Settings.from_env({**PRODUCTION, "APP_S3_ENDPOINT": ""}).uploads.storage == "s3"  # the provider's own
+
+
+def test_production_refuses_the_sample_routing_table_even_when_named():
+    with pytest.raises(ConfigError, match="APP_HOTLINE_ROUTING must be set in production"):
+        Settings.from_env({**PRODUCTION, "APP_HOTLINE_ROUTING": str(ROOT / "app" / "hotline" / "sample_routing.json")})
 
 
 def test_production_refuses_sqlite():

@@ -3,6 +3,7 @@ the routing table names, and the requests both send."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -36,8 +37,16 @@ async def civil_affairs_clerk(clock) -> Client:
     return await make_department(clock, "广州市民政局 12345 承办窗口（示例）", ["clerk"], department_id="gz-mzj")
 
 
-async def file_ticket(client: httpx.AsyncClient, citizen: SignedInCitizen, **changes: Any) -> httpx.Response:
-    return await client.post(TICKETS, headers=citizen.headers, json={**COMPLAINT, **changes})
+def key() -> str:
+    """A fresh Idempotency-Key, as an app makes one for each ticket it files."""
+    return f"tk-{secrets.token_hex(8)}"
+
+
+async def file_ticket(client: httpx.AsyncClient, citizen: SignedInCitizen, idempotency_key: str | None = None,
+                      **changes: Any) -> httpx.Response:
+    """File the sample complaint with `changes`, under `idempotency_key` (a fresh one when not given)."""
+    headers = {**citizen.headers, "Idempotency-Key": idempotency_key or key()}
+    return await client.post(TICKETS, headers=headers, json={**COMPLAINT, **changes})
 
 
 async def filed(client: httpx.AsyncClient, citizen: SignedInCitizen, **changes: Any) -> dict[str, Any]:

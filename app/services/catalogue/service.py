@@ -108,6 +108,11 @@ async def catalogue_departments(include_sample: bool) -> set[str]:
     return named
 
 
+async def existing_departments(department_ids: set[str]) -> set[str]:
+    """Those of `department_ids` the catalogue's departments table has."""
+    return set(await column(Department.filter(id__in=sorted(department_ids)), "id"))
+
+
 async def department_name_of(department_id: str, language: str) -> str | None:
     """A catalogue department's name in `language`; None when the catalogue has no department by that id."""
     row = await Department.get_or_none(id=department_id)
