@@ -5,29 +5,13 @@ status, one timeline of all four parts, the two parts whose rules allow it appro
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
 import httpx
 
-from tests.ci.test_make_run import Served, _sample_resident, served  # noqa: F401  (`served`: the module's launch)
+from tests.ci.test_make_run import Served, served, signed_in  # noqa: F401  (`served`: the module's launch)
 from tests.uploads.upload_factory import UPLOADS, photo_with_location, scanned_png
-
-
-def _signed_in(http: httpx.Client) -> None:
-    """SMS sign-in with the code the stand-in SMS provider received, then 实名."""
-    phone = f"139{uuid.uuid4().int % 10 ** 8:08d}"
-    assert http.post("/api/v1/auth/otp", json={"phone": phone}).status_code == 202
-    texts = [item["text"] for item in http.get("/dev/sms-outbox", params={"phone": phone}).json().get("items", [])]
-    codes = [found.group(1) for text in texts if (found := re.search(r"(?<!\d)(\d{6})(?!\d)", text))]
-    assert codes, f"no login code at /dev/sms-outbox: {texts}"
-    login = http.post("/api/v1/auth/login", json={"phone": phone, "code": codes[0], "device_name": "新手的手机"})
-    assert login.status_code == 200, login.text
-    http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-    name, id_number = _sample_resident()
-    verified = http.post("/api/v1/me/identity", json={"name": name, "id_number": id_number})
-    assert verified.status_code == 200, verified.text
 
 
 def _uploaded(http: httpx.Client, name: str) -> str:
@@ -62,7 +46,7 @@ def test_a_citizen_applies_for_the_newborn_bundle_at_once_and_follows_one_timeli
         assert form.status_code == 200, form.text
         assert [i["item_name"] for i in form.json()["items"]] == [
             "出生医学证明首次签发", "出生登记", "新生儿参加城乡居民医疗保险", "社会保障卡申领"]
-        _signed_in(http)
+        signed_in(http)
         shared, parts, materials = _filled(http, form.json())
         applied = http.post("/api/v1/joint-applications", headers={"Idempotency-Key": f"make-run-{uuid.uuid4().hex}"},
                             json={"bundle": "newborn", "form": shared, "parts": parts, "materials": materials})

@@ -12,7 +12,6 @@ import secrets
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
 from app.config import Settings
-from tests.ci.test_make_run import REPO_ROOT, Served, _end, _launch
+from tests.ci.test_make_run import REPO_ROOT, Served, _end, _launch, signed_in
 
 MARKET_REGULATION = "gz-scjgj"  # 广州市市场监督管理局, in the sample catalogue
 
@@ -74,22 +73,11 @@ def _photo() -> bytes:
     return out.getvalue()
 
 
-def _signed_in(http: httpx.Client) -> None:
-    phone = f"139{uuid.uuid4().int % 10 ** 8:08d}"
-    assert http.post("/api/v1/auth/otp", json={"phone": phone}).status_code == 202
-    texts = [item["text"] for item in http.get("/dev/sms-outbox", params={"phone": phone}).json().get("items", [])]
-    codes = [found.group(1) for text in texts if (found := re.search(r"(?<!\d)(\d{6})(?!\d)", text))]
-    assert codes, f"no login code at /dev/sms-outbox: {texts}"
-    login = http.post("/api/v1/auth/login", json={"phone": phone, "code": codes[0], "device_name": "市民的手机"})
-    assert login.status_code == 200, login.text
-    http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-
-
 def test_a_complaint_is_filed_answered_by_the_clerk_confirmed_and_rated(served: Served) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     clerk_id = _register_clerk(served, key)
     with httpx.Client(base_url=served.url, timeout=15) as citizen, httpx.Client(base_url=served.url, timeout=15) as clerk:
-        _signed_in(citizen)
+        signed_in(citizen, "市民的手机", verified=False)
         photo = citizen.post("/api/v1/uploads", files={"file": ("smoke.jpg", _photo(), "image/jpeg")})
         assert photo.status_code == 201, photo.text
         ticket_key = {"Idempotency-Key": f"make-run-{secrets.token_hex(8)}"}

@@ -23,53 +23,81 @@ async def test_a_complaint_goes_to_market_regulation_is_answered_confirmed_and_r
     market, other = await market_clerk(clock), await civil_affairs_clerk(clock)
     shelf = await uploaded(client, citizen)  # a photo of the shelf, taken with the phone's location in it
 
-    ticket = await filed(client, citizen, uploads=[shelf])
-    assert (ticket["category_text"], ticket["status"], ticket["status_text"]) == ("投诉", "submitted", "待受理")
-    assert (ticket["department_id"], ticket["department_name"], ticket["routed_by"]) == (
-        "gz-scjgj", "广州市市场监督管理局", "category")
-    # Filed on a Friday: accepted by the end of Monday, answered by the end of the next Friday (Beijing time).
-    assert (ticket["accept_due"], ticket["answer_due"]) == ("2026-12-07T16:00:00Z", "2026-12-11T16:00:00Z")
-    assert ticket["location"] == COMPLAINT_LOCATION and ticket["uploads"] == [shelf]
-    assert (await Upload.get(id=shelf)).owner_id == ticket["id"]
-    stored = await Ticket.get(id=ticket["id"])
-    assert "过期酸奶" not in stored.description_enc and "天河路" not in stored.location_enc  # encrypted at rest
-
-    queue = (await client.get(ADMIN_TICKETS, headers=market.headers())).json()["items"]
-    assert [t["id"] for t in queue] == [ticket["id"]] and "description" not in queue[0]
-    assert (await client.get(ADMIN_TICKETS, headers=other.headers())).json()["items"] == []
-    read = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}", headers=market.headers())
-    assert read.status_code == 200 and "过期酸奶" in read.json()["description"]
-    seen = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}/uploads/{shelf}", headers=market.headers())
-    assert seen.status_code == 200 and seen.headers["content-type"] == "image/jpeg"
-    assert (seen.headers["x-content-type-options"], seen.headers["content-security-policy"]) == ("nosniff", "sandbox")
-    assert seen.headers["cache-control"] == "private, no-store" and f'"{shelf}.jpg"' in seen.headers["content-disposition"]
-    assert gps_of(seen.content) == {}  # the clerk sees the photo, not where the phone was
-    log = (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"]
-    assert {"hotline_ticket_read", "material_viewed"} <= {entry["action"] for entry in log}
-
-    reads_before = sum(e["action"] == "hotline_ticket_read"
-                       for e in (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"])
-    assert (await accept(client, market, ticket["id"])).json()["status_text"] == "办理中"
-    reply = (await answer(client, market, ticket["id"])).json()
-    assert (reply["status"], reply["answer_round"]) == ("answered", 1) and "已下架" in reply["answer"]
-    reads = sum(e["action"] == "hotline_ticket_read"
-                for e in (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"])
-    assert reads == reads_before + 2  # accepting and answering show the clerk the whole ticket: both are logged
-
-    confirmed = await act(client, citizen, ticket["id"], "confirm")
-    assert confirmed.status_code == 200 and confirmed.json()["status"] == "closed" and confirmed.json()["closed_at"]
-    rated = await act(client, citizen, ticket["id"], "rating", {"score": 5, "tags": ["答复及时"], "text": "处理得很快"})
-    assert rated.status_code == 201 and rated.json()["reopened"] is False
+    ticket = await filed_and_routed(client, citizen, shelf)
+    await only_market_regulation_reads_it(client, citizen, ticket, shelf, market, other)
+    await accepted_and_answered_in_the_access_log(client, citizen, ticket, market)
+    rated = await confirmed_and_rated(client, citizen, ticket)
 
     mine = (await client.get(f"{TICKETS}/{ticket['id']}", headers=citizen.headers)).json()
     assert [e["action"] for e in mine["events"]] == ["submitted", "accepted", "answered", "confirmed", "rated"]
-    assert mine["ratings"] == [{"answer_round": 1, "score": 5, "created_at": rated.json()["created_at"]}]
+    assert mine["ratings"] == [{"answer_round": 1, "score": 5, "created_at": rated["created_at"]}]
     assert await inbox_kinds(client, citizen) == ["hotline_ticket_accepted", "hotline_ticket_answered"]
     actions = set(await AuditEntry.filter(subject_id=citizen.id).values_list("action", flat=True))
     assert {"hotline_ticket_submitted", "hotline_ticket_accepted", "hotline_ticket_answered",
             "hotline_ticket_confirmed", "hotline_ticket_rated"} <= actions
     listed = (await client.get(TICKETS, headers=citizen.headers)).json()["items"]
     assert [t["id"] for t in listed] == [ticket["id"]]
+
+
+async def filed_and_routed(client, citizen, shelf: str) -> dict:
+    """Filed with the photo: routed by its category, due in working days, kept encrypted."""
+    ticket = await filed(client, citizen, uploads=[shelf])
+    assert (ticket["category_text"], ticket["status"], ticket["status_text"]) == ("投诉", "submitted", "待受理")
+    assert (ticket["department_id"], ticket["department_name"], ticket["routed_by"]) == (
+        "gz-scjgj", "广州市市场监督管理局", "category")
+    # Filed on a Friday: accepted by the end of Monday, answered by the end of the next Friday (Beijing time).
+    assert (ticket["accept_due"], ticket["answer_due"]) == ("2026-12-07T16:00:00Z", "2026-12-11T16:00:00Z")
+    assert ticket["location"] == COMPLAINT_LOCATION
+    assert ticket["uploads"] == [shelf]
+    assert (await Upload.get(id=shelf)).owner_id == ticket["id"]
+    stored = await Ticket.get(id=ticket["id"])
+    assert "过期酸奶" not in stored.description_enc  # encrypted at rest
+    assert "天河路" not in stored.location_enc
+    return ticket
+
+
+async def only_market_regulation_reads_it(client, citizen, ticket: dict, shelf: str, market, other) -> None:
+    """The department it was routed to sees it (and its photo, as a file, without the location); the citizen
+    sees each read in her access log; another department sees nothing."""
+    queue = (await client.get(ADMIN_TICKETS, headers=market.headers())).json()["items"]
+    assert [t["id"] for t in queue] == [ticket["id"]]
+    assert "description" not in queue[0]
+    assert (await client.get(ADMIN_TICKETS, headers=other.headers())).json()["items"] == []
+    read = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}", headers=market.headers())
+    assert read.status_code == 200
+    assert "过期酸奶" in read.json()["description"]
+    seen = await client.get(f"{ADMIN_TICKETS}/{ticket['id']}/uploads/{shelf}", headers=market.headers())
+    assert (seen.status_code, seen.headers["content-type"]) == (200, "image/jpeg")
+    assert (seen.headers["x-content-type-options"], seen.headers["content-security-policy"]) == ("nosniff", "sandbox")
+    assert seen.headers["cache-control"] == "private, no-store"
+    assert f'"{shelf}.jpg"' in seen.headers["content-disposition"]
+    assert gps_of(seen.content) == {}  # the clerk sees the photo, not where the phone was
+    log = (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"]
+    assert {"hotline_ticket_read", "material_viewed"} <= {entry["action"] for entry in log}
+
+
+async def clerk_reads(client, citizen) -> int:
+    log = (await client.get(ACCESS_LOG, headers=citizen.headers)).json()["items"]
+    return sum(entry["action"] == "hotline_ticket_read" for entry in log)
+
+
+async def accepted_and_answered_in_the_access_log(client, citizen, ticket: dict, market) -> None:
+    before = await clerk_reads(client, citizen)
+    assert (await accept(client, market, ticket["id"])).json()["status_text"] == "办理中"
+    reply = (await answer(client, market, ticket["id"])).json()
+    assert (reply["status"], reply["answer_round"]) == ("answered", 1)
+    assert "已下架" in reply["answer"]
+    # Accepting and answering show the clerk the whole ticket: both are logged.
+    assert await clerk_reads(client, citizen) == before + 2
+
+
+async def confirmed_and_rated(client, citizen, ticket: dict) -> dict:
+    confirmed = await act(client, citizen, ticket["id"], "confirm")
+    assert confirmed.status_code == 200
+    assert (confirmed.json()["status"], bool(confirmed.json()["closed_at"])) == ("closed", True)
+    rated = await act(client, citizen, ticket["id"], "rating", {"score": 5, "tags": ["答复及时"], "text": "处理得很快"})
+    assert (rated.status_code, rated.json()["reopened"]) == (201, False)
+    return rated.json()
 
 
 COMPLAINT_LOCATION = {"address": "广州市天河区天河路 208 号（示例）", "latitude": 23.1325, "longitude": 113.3234}

@@ -11,30 +11,45 @@ async def test_shared_fields_are_asked_once_and_fields_of_different_shapes_stay_
     reply = await client.get(FORM)  # public: the form holds no personal data
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert body["code"] == "newborn" and [i["item_id"] for i in body["items"]] == NEWBORN_ITEMS
+    the_four_items_open_two_approved_in_seconds(body)
+    shared_fields_asked_once(body["shared_fields"])
+    fields_of_different_shapes_stay_with_their_item(body["items"])
+    each_material_once_naming_its_items(body["materials"])
+
+
+def the_four_items_open_two_approved_in_seconds(body: dict) -> None:
+    assert body["code"] == "newborn"
+    assert [i["item_id"] for i in body["items"]] == NEWBORN_ITEMS
     assert all(i["open"] for i in body["items"])
     assert {i["item_id"]: i["auto_approval"] for i in body["items"]} == {
         "gd-wjw-001": False, "gd-gat-004": False, "gd-hsa-002": True, "gd-hrss-001": True}
 
-    shared = {f["name"]: f for f in body["shared_fields"]}
+
+def shared_fields_asked_once(fields: list[dict]) -> None:
+    shared = {f["name"]: f for f in fields}
     assert set(shared) == {"baby_name", "baby_birth_date", "baby_sex", "contact_phone", "mailing_address"}
-    assert shared["contact_phone"]["items"] == NEWBORN_ITEMS and shared["contact_phone"]["required"] is True
+    assert shared["contact_phone"]["items"] == NEWBORN_ITEMS
+    assert shared["contact_phone"]["required"] is True
     assert shared["baby_sex"]["items"] == ["gd-wjw-001", "gd-gat-004"]
     assert shared["mailing_address"]["required"] is False  # optional for both items that ask for it
     assert shared["baby_name"]["schema"]["title"] == "新生儿姓名"
 
-    # 领取方式 means other choices for the certificate and the card: each asks its own.
-    own = {i["item_id"]: {f["name"]: f for f in i["fields"]} for i in body["items"]}
+
+def fields_of_different_shapes_stay_with_their_item(items: list[dict]) -> None:
+    """领取方式 means other choices for the certificate and the card: each asks its own."""
+    own = {i["item_id"]: {f["name"]: f for f in i["fields"]} for i in items}
     assert own[BIRTH_CERTIFICATE]["pickup"]["schema"]["enum"] == ["医院窗口领取", "邮寄到家"]
     assert own[SOCIAL_SECURITY_CARD]["pickup"]["schema"]["enum"] == ["邮寄到家", "合作银行网点领取"]
     assert own[BIRTH_CERTIFICATE]["birth_hospital"]["required"] is True
 
-    # Each material once, naming the items it serves.
-    materials = {m["name"]: m for m in body["materials"]}
+
+def each_material_once_naming_its_items(listed: list[dict]) -> None:
+    """Each material once, naming the items it serves."""
+    materials = {m["name"]: m for m in listed}
     assert materials["出生医学证明"]["items"] == ["gd-gat-004", "gd-hsa-002"]
     assert materials["父母居民身份证"]["items"] == ["gd-wjw-001", "gd-gat-004"]
     assert materials["结婚证"]["required"] is False
-    assert len(body["materials"]) == 7
+    assert len(listed) == 7
 
 
 async def test_the_form_in_english(client):

@@ -29,20 +29,37 @@ async def owned_by_joint(upload_ids: list[str], joint_id: str) -> bool:
 
 async def test_one_submission_makes_four_linked_applications_with_one_status_and_one_timeline(client, mother):
     materials = await materials_uploaded(client, mother)
+    body = await submitted_once_as_four_parts(client, mother, materials)
+    one_timeline_of_every_part(body["timeline"])
+    await stored_as_four_applications_sharing_the_materials(mother, body["id"], materials)
+
+    audited = await AuditEntry.filter(subject_id=mother.id, action="joint_application_submitted").count()
+    assert audited == 1
+    assert sorted(await inbox_kinds(client, mother)) == sorted(
+        ["application_submitted", "application_submitted", "application_auto_approved", "application_auto_approved"])
+
+
+async def submitted_once_as_four_parts(client, mother, materials: list[dict]) -> dict:
+    """One submission: the insurance and the card approved in seconds, the other two under review."""
     reply = await apply_jointly(client, mother, materials=materials)
     assert reply.status_code == 201, reply.text
     body = reply.json()
-    assert body["bundle"] == "newborn" and body["bundle_name"] == "新生儿出生一件事"
+    assert body["bundle"] == "newborn"
+    assert body["bundle_name"] == "新生儿出生一件事"
     assert [p["item_id"] for p in body["parts"]] == NEWBORN_ITEMS
     assert {p["item_id"]: p["status"] for p in body["parts"]} == {
         BIRTH_CERTIFICATE: "under_review", HOUSEHOLD: "under_review",
         MEDICAL_INSURANCE: "completed", SOCIAL_SECURITY_CARD: "completed"}
     assert part(body, MEDICAL_INSURANCE)["auto_approved"] is True
-    assert body["status"] == "in_review" and body["status_text"] == "办理中"
-    assert (body["parts_done"], body["parts_total"]) == (2, 4) and body["failed_parts"] == []
+    assert body["status"] == "in_review"
+    assert body["status_text"] == "办理中"
+    assert (body["parts_done"], body["parts_total"]) == (2, 4)
+    assert body["failed_parts"] == []
+    return body
 
-    # One timeline: every event of every part, in time order, each naming its part.
-    timeline = body["timeline"]
+
+def one_timeline_of_every_part(timeline: list[dict]) -> None:
+    """One timeline: every event of every part, in time order, each naming its part."""
     assert len(timeline) == 3 + 3 + 4 + 4
     assert [t["at"] for t in timeline] == sorted(t["at"] for t in timeline)
     assert {t["item_id"] for t in timeline} == set(NEWBORN_ITEMS)
@@ -50,9 +67,11 @@ async def test_one_submission_makes_four_linked_applications_with_one_status_and
     assert [t["to_status"] for t in timeline if t["item_id"] == MEDICAL_INSURANCE] == [
         "submitted", "accepted", "auto_approved", "completed"]
 
-    # Stored: one joint application, four parts, four applications of hers, each with the shared materials.
+
+async def stored_as_four_applications_sharing_the_materials(mother, joint_id: str, materials: list[dict]) -> None:
+    """Stored: one joint application, four parts, four applications of hers, each with the shared materials."""
     assert await JointApplication.filter(citizen_id=mother.id).count() == 1
-    parts = await JointPart.filter(joint_id=body["id"]).order_by("position")
+    parts = await JointPart.filter(joint_id=joint_id).order_by("position")
     assert [p.item_id for p in parts] == NEWBORN_ITEMS
     rows = {a.item_id: a for a in await Application.filter(citizen_id=mother.id)}
     assert set(rows) == set(NEWBORN_ITEMS)
@@ -61,13 +80,8 @@ async def test_one_submission_makes_four_linked_applications_with_one_status_and
     for item_id in (HOUSEHOLD, MEDICAL_INSURANCE):
         assert [m["upload_ref"] for m in rows[item_id].materials if m["name"] == "出生医学证明"] == [certificate]
     # Each upload belongs to the joint application, once, whatever the number of parts naming it.
-    assert await owned_by_joint([m["upload_ref"] for m in materials], body["id"])
+    assert await owned_by_joint([m["upload_ref"] for m in materials], joint_id)
     assert [m["name"] for m in rows[SOCIAL_SECURITY_CARD].materials] == ["居民身份证", "近期免冠彩色证件照（电子版）"]
-
-    audited = await AuditEntry.filter(subject_id=mother.id, action="joint_application_submitted").count()
-    assert audited == 1
-    assert sorted(await inbox_kinds(client, mother)) == sorted(
-        ["application_submitted", "application_submitted", "application_auto_approved", "application_auto_approved"])
 
 
 async def test_a_rejected_part_is_named_with_why_and_only_it_is_sent_again(client, mother, clock):
@@ -75,59 +89,88 @@ async def test_a_rejected_part_is_named_with_why_and_only_it_is_sent_again(clien
     body = (await apply_jointly(client, mother, materials=materials)).json()
     police = await department_clerk(clock, "gd-gat")
     household = part(body, HOUSEHOLD)["application_id"]
+
+    await rejected_by_the_police_saying_why(client, mother, body["id"], police, household)
+    others, other_events = await the_other_parts_as_they_are(mother, household)
+    after = await only_the_rejected_part_sent_again(client, mother, body["id"], materials, household)
+    await the_other_parts_left_as_they_were(mother, household, others, other_events)
+    hospital = await department_clerk(clock, "gd-wjw")
+    await approved_and_completed_by_both(client, mother, body["id"], after, police, hospital)
+
+
+async def rejected_by_the_police_saying_why(client, mother, joint_id: str, police, household: str) -> None:
+    """The police reject the household registration: the bundle names that part, and why, last in its timeline."""
     rejected = await decide(client, police, household, "reject", "户口簿首页信息与身份证不一致，请上传最新户口簿")
     assert rejected.status_code == 200, rejected.text
-
-    seen = (await joint(client, mother, body["id"])).json()
-    assert seen["status"] == "partly_rejected" and seen["status_text"] == "部分事项未通过"
+    seen = (await joint(client, mother, joint_id)).json()
+    assert seen["status"] == "partly_rejected"
+    assert seen["status_text"] == "部分事项未通过"
     assert [(p["item_id"], p["status"], p["reason"], p["correctable"]) for p in seen["failed_parts"]] == [
         (HOUSEHOLD, "rejected", "户口簿首页信息与身份证不一致，请上传最新户口簿", True)]
-    assert seen["timeline"][-1]["item_id"] == HOUSEHOLD and seen["timeline"][-1]["to_status"] == "rejected"
+    assert seen["timeline"][-1]["item_id"] == HOUSEHOLD
+    assert seen["timeline"][-1]["to_status"] == "rejected"
 
+
+async def the_other_parts_as_they_are(mother, household: str) -> tuple[dict, int]:
+    """The other parts' rows and the number of their events, before the rejected part is sent again."""
     others = {a.id: (a.status, a.updated_at, a.materials, a.form_enc)
               for a in await Application.filter(citizen_id=mother.id).exclude(id=household)}
     other_events = await ApplicationEvent.filter(application_id__in=list(others)).count()
+    return others, other_events
 
-    # The same certificate and ID card as before (the joint application's), and a new household register.
+
+async def only_the_rejected_part_sent_again(client, mother, joint_id: str, materials: list[dict],
+                                            household: str) -> dict:
+    """The same certificate and ID card as before (the joint application's), and a new household register: a
+    second attempt, the first kept in the one timeline before it."""
     register = await uploaded(client, mother, scanned_png())
-    again = await correct_part(client, mother, body["id"], HOUSEHOLD, {
+    again = await correct_part(client, mother, joint_id, HOUSEHOLD, {
         "materials": [{"name": "出生医学证明", "upload_ref": ref(materials, "出生医学证明")},
                       {"name": "父母居民身份证", "upload_ref": ref(materials, "父母居民身份证")},
                       {"name": "居民户口簿", "upload_ref": register}],
         "note": "已上传最新户口簿"})
     assert again.status_code == 200, again.text
-    assert await owned_by_joint([*[m["upload_ref"] for m in materials], register], body["id"])
+    assert await owned_by_joint([*[m["upload_ref"] for m in materials], register], joint_id)
     after = again.json()
     redone = part(after, HOUSEHOLD)
-    assert redone["attempt"] == 2 and redone["status"] == "under_review"
-    assert redone["earlier_applications"] == [household] and redone["application_id"] != household
-    assert after["status"] == "in_review" and after["failed_parts"] == []
+    assert redone["attempt"] == 2
+    assert redone["status"] == "under_review"
+    assert redone["earlier_applications"] == [household]
+    assert redone["application_id"] != household
+    assert after["status"] == "in_review"
+    assert after["failed_parts"] == []
     # The first attempt stays in the one timeline, the second follows it.
     attempts = [(t["attempt"], t["to_status"]) for t in after["timeline"] if t["item_id"] == HOUSEHOLD]
     assert attempts[:4] == [(1, "submitted"), (1, "accepted"), (1, "under_review"), (1, "rejected")]
     assert attempts[4:] == [(2, "submitted"), (2, "accepted"), (2, "under_review")]
+    return after
 
-    # The other parts: their rows and events exactly as before.
+
+async def the_other_parts_left_as_they_were(mother, household: str, others: dict, other_events: int) -> None:
+    """The other parts: their rows and events exactly as before; the rejected attempt kept as it was decided."""
     assert {a.id: (a.status, a.updated_at, a.materials, a.form_enc)
             for a in await Application.filter(id__in=list(others))} == others
     assert await ApplicationEvent.filter(application_id__in=list(others)).count() == other_events
     assert (await Application.get(id=household)).status == "rejected"  # kept as it was decided
     assert await AuditEntry.filter(subject_id=mother.id, action="joint_part_resubmitted").count() == 1
 
-    # The police approve the new attempt and the hospital its part: the bundle is done.
-    hospital = await department_clerk(clock, "gd-wjw")
-    for clerk, application_id in ((police, redone["application_id"]),
-                                  (hospital, part(after, BIRTH_CERTIFICATE)["application_id"])):
+
+async def approved_and_completed_by_both(client, mother, joint_id: str, after: dict, police, hospital) -> None:
+    """The police approve the new attempt and the hospital its part: the bundle is done."""
+    decided = ((police, part(after, HOUSEHOLD)["application_id"]),
+               (hospital, part(after, BIRTH_CERTIFICATE)["application_id"]))
+    for clerk, application_id in decided:
         assert (await decide(client, clerk, application_id, "approve", "材料齐全")).status_code == 200
-        assert (await joint(client, mother, body["id"])).json()["status"] == "in_review" or \
+        assert (await joint(client, mother, joint_id)).json()["status"] == "in_review" or \
             application_id == part(after, BIRTH_CERTIFICATE)["application_id"]
-    approved = (await joint(client, mother, body["id"])).json()
-    assert approved["status"] == "approved" and approved["parts_done"] == 4
-    for clerk, application_id in ((police, redone["application_id"]),
-                                  (hospital, part(after, BIRTH_CERTIFICATE)["application_id"])):
+    approved = (await joint(client, mother, joint_id)).json()
+    assert approved["status"] == "approved"
+    assert approved["parts_done"] == 4
+    for clerk, application_id in decided:
         assert (await complete(client, clerk, application_id)).status_code == 200
-    done = (await joint(client, mother, body["id"])).json()
-    assert done["status"] == "completed" and done["status_text"] == "已全部办结"
+    done = (await joint(client, mother, joint_id)).json()
+    assert done["status"] == "completed"
+    assert done["status_text"] == "已全部办结"
 
 
 async def test_a_returned_part_is_corrected_in_place(client, mother, clock):
