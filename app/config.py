@@ -225,6 +225,7 @@ class VoucherSettings(Group):
     token_ttl: int = Field(180, ge=30, le=180)  # a presentation of the ID voucher is redeemable this long
     presentations_per_minute: int = Field(20, ge=1)  # a person shows their ID a few times a minute at most
     invalid_tokens_per_minute: int = Field(120, ge=1, le=10_000)  # a relying party sending more is guessing: 429
+    redemptions_per_minute: int = Field(3000, ge=1, le=1_000_000)  # per relying party: a hotel chain's desks together
     # An offline ID QR (no network at the desk) lives this long, within the grace that old keys stay published.
     offline_ttl: int = Field(600, ge=60, le=24 * 3600)
     licence_share_max_minutes: int = Field(24 * 60, ge=1, le=30 * 24 * 60)  # the longest an e-licence is shared

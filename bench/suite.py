@@ -124,7 +124,7 @@ def service_env(data_dir: str, backing: dict[str, str]) -> dict[str, str]:
     return {"APP_DATA_DIR": data_dir, **backing, "APP_SCHEDULER_ENABLED": "false",
             # set-up signs in many phones from one address; the limits themselves are tested elsewhere
             "APP_OTP_IP_HOURLY_LIMIT": "100000", "APP_LOGIN_IP_HOURLY_LIMIT": "100000",
-            "APP_VOUCHER_PRESENTATIONS_PER_MINUTE": "100000",
+            "APP_VOUCHER_PRESENTATIONS_PER_MINUTE": "100000", "APP_VOUCHER_REDEMPTIONS_PER_MINUTE": "1000000",
             # home: 5 department stand-ins at 20 ms, asked on every request (no freshness window)
             "APP_CARD_BACKEND_LATENCY": "0.02", "APP_CARD_MAX_TTL": "0"}
 

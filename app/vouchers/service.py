@@ -43,12 +43,11 @@ ATTRIBUTES = ("is_holder", "age_over_18", "age_over_60", "name_masked", "id_last
 YES_NO = ("is_holder", "age_over_18", "age_over_60")
 DEFAULT_CONSENT = ("is_holder",)  # the minimum: "is this the registered holder", yes or no
 PROOF_WINDOW = 60  # seconds a device proof is accepted after it was made
-REDEMPTIONS_PER_MINUTE = 3000  # per relying party: a hotel chain's front desks together
 OFFLINE_CLAIMS = ("age_over_18", "age_over_60", "name_masked", "id_last4")  # never the full identity offline
 REVOCATION_REASONS = ("id_card_lost", "id_card_expired", "left_service", "reissued")
 ONLINE_TOKEN_ID_HEX = 16  # an online showing's id; an offline one's (offline.credential_id) is 40
 OFFLINE_NONCE_TTL = 120  # seconds a relying party's nonce for one offline presentation is accepted
-OFFLINE_NONCES_PER_MINUTE = REDEMPTIONS_PER_MINUTE
+OFFLINE_NONCES_PER_MINUTE = 3000  # per relying party: one offline presentation each, as many as its desks redeem
 # What a verifier's PresentationError means to a relying party: (code, HTTP status).
 OFFLINE_REFUSALS = {
     "KEY_BINDING_MISSING": ("OFFLINE_KEY_BINDING_MISSING", 422),
@@ -279,7 +278,8 @@ class VoucherService:
     # -- relying parties ------------------------------------------------------------------------------
     async def redeem(self, rp: AuthenticatedClient, token: str, asked: Iterable[str], purpose: str) -> Redemption:
         """Redeem a presentation once: the reply holds asked ∩ allowed scopes ∩ consented, nothing more."""
-        await ratelimit.hit(self.platform.cache, self.platform.clock, f"voucher-redeem:{rp.id}", REDEMPTIONS_PER_MINUTE, 60)
+        await ratelimit.hit(self.platform.cache, self.platform.clock, f"voucher-redeem:{rp.id}",
+                            self.settings.vouchers.redemptions_per_minute, 60)
         asked = _asked_within_scopes(rp, asked)
         presentation = await self._presentation_for(rp, token)
         purpose = await _purpose_agreed(rp, presentation, purpose)

@@ -11,6 +11,7 @@ import pytest
 import segno
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.security import ratelimit
 from app.vouchers.models import IdVoucher, Presentation
 from health_code import codec
 from tests.factories import make_department, sign_in
@@ -245,3 +246,16 @@ async def test_our_signature_over_something_that_is_not_a_presentation_fails(cli
     for claims in not_presentations:
         refused = await redeem(client, hotel, signed_token(claims, key.private_key, key.kid_bytes), ["is_holder"])
         assert refused.status_code == 422 and error_code(refused) == "TOKEN_INVALID_SIGNATURE", refused.text
+
+
+async def test_a_relying_party_past_its_redemptions_a_minute_is_refused_429(client, sms, clock, platform):
+    holder = await voucher_holder(client, sms)
+    hotel = await relying_party(clock, "示例连锁酒店总台", ["age_over_18"])
+    limit = platform.settings.vouchers.redemptions_per_minute  # APP_VOUCHER_REDEMPTIONS_PER_MINUTE
+    await ratelimit.hit(platform.cache, platform.clock, f"voucher-redeem:{hotel.id}", limit, 60, amount=limit)
+    token = (await shown_token(client, holder, clock))["token"]
+
+    refused = await redeem(client, hotel, token, ["age_over_18"])
+    assert refused.status_code == 429 and error_code(refused) == "RATE_LIMITED"
+    clock.advance(seconds=61)  # the next minute: the same token is still good
+    assert (await redeem(client, hotel, token, ["age_over_18"])).status_code == 200
