@@ -47,7 +47,8 @@ from app.services.applications import joint_form
 from app.services.applications.forms import FormInvalid, validate_form
 from app.services.applications.models import Application, ApplicationEvent, JointApplication, JointPart
 from app.services.applications.service import (
-    ApplicationService, MaterialGiven, Planned, Prepared, UploadOwner, Written, canonical_json, status_text,
+    ApplicationService, MaterialGiven, Planned, Prepared, UploadOwner, Written, applied_for_online, canonical_json,
+    status_text,
 )
 from app.services.catalogue.service import LifeEvent, ServiceItem
 from app.uploads.service import JOINT
@@ -382,7 +383,7 @@ def _missing_item(item_id: str) -> ServiceItem:
 
 def open_for_applications(item: ServiceItem) -> bool:
     """Published and applied for online: what a part's item must be when the joint application is sent."""
-    return item.status == "published" and (not item.channels or "online" in item.channels)
+    return item.status == "published" and applied_for_online(item)
 
 
 def _refuse_closed(bundle: LifeEvent, items: list[ServiceItem]) -> None:

@@ -159,13 +159,18 @@ class StateConflict(Conflict):
         return super().message(language)
 
 
+def applied_for_online(item: ServiceItem) -> bool:
+    """The item takes applications through the app (no channels listed means every channel)."""
+    return not item.channels or "online" in item.channels
+
+
 async def open_item(item_id: str) -> ServiceItem:
     """A published item accepting online applications: else 404 APPLICATION_ITEM_NOT_FOUND (unknown, a draft or
     retired) or 422 APPLICATION_ITEM_NOT_ONLINE (offline only)."""
     item = await ServiceItem.get_or_none(id=item_id, status="published")
     if item is None:
         raise NotFound("APPLICATION_ITEM_NOT_FOUND")
-    if item.channels and "online" not in item.channels:
+    if not applied_for_online(item):
         raise AppError("APPLICATION_ITEM_NOT_ONLINE", status=422)
     return item
 
