@@ -14,6 +14,10 @@ database, via OSV). So:
 - PyPI unreachable or answering nonsense for any distribution -> exit 2: an audit that did not
   run must not pass.
 
+An advisory judged not to apply can be accepted with --accepted FILE: one line per advisory,
+`name==version ADVISORY-ID reason`, for that exact version only (an upgrade or another advisory fails
+again); it is printed with its reason and not counted. A line without a reason is refused.
+
 Exit codes: 0 clean, 1 vulnerable (or not verifiable with --strict), 2 audit incomplete (wins
 over 1; everything found is still printed). Standard library only, Python 3.11.
 """
@@ -210,6 +214,41 @@ def audit_one(index_url: str, name: str, version: str, timeout: float) -> Findin
     return finding
 
 
+Accepted = dict[tuple[str, str], dict[str, str]]  # (name, version) -> advisory id -> reason
+
+
+def read_accepted(path: Path) -> Accepted:
+    """`name==version ADVISORY-ID reason` lines (# comments, blank lines skipped); ValueError on a bad line."""
+    accepted: Accepted = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split(None, 2)
+        pin = parts[0].split("==") if parts else []
+        if len(parts) < 3 or len(pin) != 2 or not all(pin):
+            raise ValueError(f"{path}:{number}: expected 'name==version ADVISORY-ID reason', got {raw.strip()!r}")
+        accepted.setdefault((normalise(pin[0]), pin[1]), {})[parts[1]] = parts[2]
+    return accepted
+
+
+def set_aside_accepted(finding: Finding, accepted: Accepted) -> None:
+    """Move the advisories accepted for this exact version out of `finding.vulns`, into its notes."""
+    reasons = next((r for (name, version), r in accepted.items()
+                    if name == normalise(finding.name) and same_version(version, finding.installed)), {})
+    kept = []
+    for vuln in finding.vulns:
+        ids = [vuln.get("id"), *(vuln.get("aliases") or [])]
+        reason = next((reasons[i] for i in ids if i in reasons), None)
+        if reason is None:
+            kept.append(vuln)
+        else:
+            finding.notes.append(f"accepted {vuln.get('id')}: {reason}")
+    finding.vulns = kept
+    if finding.status == VULNERABLE and not kept:
+        finding.status = OK if same_version(finding.installed, finding.latest) else NOT_VERIFIABLE
+
+
 def describe(vuln: dict) -> str:
     summary = (vuln.get("summary") or vuln.get("details") or "").strip().splitlines()
     aliases = ", ".join(vuln.get("aliases") or []) or "no aliases"
@@ -227,16 +266,18 @@ def print_finding(f: Finding, out) -> None:
             print(f"    {describe(vuln)}", file=out)
     elif f.status == NOT_VERIFIABLE:
         print(f"not verifiable: {f.name} {f.installed} installed, {f.latest} latest", file=out)
-    else:
+    elif f.status != OK:
         print(f"{f.status}: {f.name} {f.installed}", file=out)
+    elif f.notes:  # an accepted advisory
+        print(f"ok: {f.name} {f.installed}", file=out)
     for note in f.notes:
         print(f"    {note}", file=out)
 
 
 def report(findings: list[Finding], strict: bool, out=sys.stdout) -> int:
-    for status in (VULNERABLE, UNREACHABLE, NOT_VERIFIABLE, SKIPPED):
+    for status in (VULNERABLE, UNREACHABLE, NOT_VERIFIABLE, SKIPPED, OK):
         for f in findings:
-            if f.status == status:
+            if f.status == status and (status != OK or f.notes):
                 print_finding(f, out)
     count = {s: sum(1 for f in findings if f.status == s) for s in (OK, VULNERABLE, UNREACHABLE, NOT_VERIFIABLE, SKIPPED)}
     behind = sum(1 for f in findings if f.latest and not same_version(f.installed, f.latest))
@@ -272,7 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="fail on distributions behind their latest release")
     parser.add_argument("--jobs", type=int, default=8, help="parallel requests (default 8)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    parser.add_argument("--accepted", type=Path, metavar="FILE",
+                        help="advisories judged not to apply: lines of 'name==version ADVISORY-ID reason'")
     args = parser.parse_args(argv)
+    try:
+        accepted = read_accepted(args.accepted) if args.accepted else {}
+    except (OSError, ValueError) as exc:
+        print(f"FAIL: {exc}", file=sys.stderr)
+        return 2
 
     if args.requirements:
         targets: dict[str, tuple[str, str]] = {}
@@ -293,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=max(1, min(args.jobs, 32))) as pool:
         findings = list(pool.map(lambda item: audit_one(args.index_url, *item, args.timeout),
                                  (targets[key] for key in sorted(targets))))
+    for finding in findings:
+        set_aside_accepted(finding, accepted)
     return report(findings, args.strict)
 
 

@@ -7,6 +7,7 @@ from typing import Awaitable, Callable
 from sanic import Request
 
 from api.services import services
+from app import db
 from app.config import Settings
 from app.errors import Unauthorized
 from app.security.clients import authenticate_client
@@ -39,6 +40,7 @@ async def _session_guard(request: Request, audience: str) -> None:
     request.ctx.citizen = await services(request).accounts.signed_in(claims.session_id, claims.subject)
     request.ctx.claims = claims
     request.ctx.citizen_id = claims.subject
+    db.reading_as(claims.subject)  # their lag-tolerant reads honour their read-your-writes window
 
 
 def client_audience(settings: Settings, audience: str) -> str:

@@ -16,9 +16,10 @@ from sanic import Request, Sanic
 
 from app.access_log import AccessLog
 from app.accounts.devices import DeviceTokens
-from app.accounts.service import AccountService
+from app.accounts.service import AccountDeletions, AccountService
 from app.config import Settings
 from app.departments.service import DepartmentServices
+from app.exports.service import ExportService
 from app.hotline.service import HotlineService
 from app.integrations.exchange.client import ExchangeClient
 from app.integrations.face import FaceProvider
@@ -28,6 +29,7 @@ from app.integrations.sms import SmsGateway
 from app.integrations.sms.standin_outbox import StandInOutbox
 from app.miniprogram.platform import MiniProgramPlatform
 from app.miniprogram.service import MiniProgramService
+from app.oidc.service import OidcService
 from app.payments.service import PaymentService
 from app.platform import Platform
 from app.services.applications.joint import JointApplicationService
@@ -82,6 +84,7 @@ class Services:
     exchange: ExchangeClient | None  # none without APP_EXCHANGE_REGISTRY
     # The domains.
     accounts: AccountService
+    deletions: AccountDeletions  # 注销: request, cancel, the erasure job
     devices: DeviceTokens
     health: HealthCodeService
     venues: VenueService
@@ -108,6 +111,8 @@ class Services:
     large_print: LargePrint
     payments: PaymentService
     hotline: HotlineService  # 12345 tickets (工单)
+    exports: ExportService  # 个人信息副本: a citizen's copy of their own data
+    oidc: OidcService  # sign in with this account elsewhere (OpenID Connect provider)
     readiness: Callable[[], Awaitable[dict[str, str]]]  # each dependency's state, for /readyz
     access_log: AccessLog | None  # none when APP_ACCESS_LOG is off
     # The hottest route's reply (an issued health code), shaped once per code and language and reused

@@ -3,7 +3,8 @@
     python -m app                      serve (same as `serve`)
     python -m app serve --port 8000 --workers 1
     python -m app migrate              apply schema migrations
-    python -m app audit verify         check the audit hash chain
+    python -m app audit verify         check the audit hash chains and the root chain
+    python -m app partitions restore audit_entries_2023_01   read an archived month back into restored_<name>
     python -m app keys rotate          create a new signing key (old ones stay published)
     python -m app clients add|suspend|reactivate|revoke-key|set-department   manage the API clients of departments
 """
@@ -37,6 +38,10 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations")
     audit = commands.add_parser("audit", help="audit log tools")
     audit.add_argument("action", choices=["verify"], help="verify: check the hash chain")
+    partitions = commands.add_parser("partitions", help="archived months of the append-only tables")
+    partitions.add_argument("action", choices=["restore"],
+                            help="restore: read an archived month back into a table restored_<partition>")
+    partitions.add_argument("partition", help="the partition's name, as in archived_partitions (audit_entries_2023_01)")
     keys = commands.add_parser("keys", help="signing key tools")
     keys.add_argument("action", choices=["rotate", "list"], help="rotate: new current key; list: published kids")
     clients = commands.add_parser("clients", help="register, suspend or reactivate an API client; revoke its keys; "
@@ -62,14 +67,15 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # httpx logs every request's URL at INFO, query included (a phone number for the dev outbox).
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from app import logs
+
+    logs.configure("text", force=True)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format, force=True)
     args = build_parser(settings).parse_args(argv)
     try:
         settings = settings.with_(host=args.host, port=args.port, workers=args.workers) if hasattr(args, "host") else settings
@@ -80,10 +86,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from app import audit
+
+    audit.configure(settings.audit_chains)  # an operator's command writes its audit entry as the server would
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "audit":
         return asyncio.run(_audit_verify(settings))
+    if args.command == "partitions":
+        return asyncio.run(_restore_partition(settings, args.partition))
     if args.command == "keys":
         return _keys(settings, args.action)
     if args.command == "clients":
@@ -92,6 +103,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    if settings.metrics_port is not None:
+        _serve_metrics(settings)
     from app.platform import build_platform
 
     # Keys and schema are prepared once here, before any worker starts.
@@ -103,6 +116,21 @@ def _serve(settings: Settings) -> int:
         print("dev: `make run` (python -m standins --with-app) starts the app with every stand-in outside party; "
               "without them those parties answer 503", flush=True)
     return _serve_app(settings)
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """/metrics for every worker, from this process, on APP_METRICS_PORT; before any worker starts, so that
+    each writes its values where this process reads them."""
+    from app import metrics_server
+
+    folder = metrics_server.prepare()
+    try:
+        metrics_server.serve(settings.metrics_host, settings.metrics_port or 0)
+    except OSError as exc:
+        raise ConfigError(f"APP_METRICS_PORT {settings.metrics_port} cannot be served on {settings.metrics_host} "
+                          f"({exc.strerror or exc})") from None
+    logging.getLogger("app").info("metrics on http://%s:%s/metrics (worker files in %s)", settings.metrics_host,
+                                  settings.metrics_port, folder)
 
 
 def _serve_app(settings: Settings) -> int:
@@ -143,13 +171,37 @@ async def _audit_verify(settings: Settings) -> int:
         report = await verify_chain()
     finally:
         await close_db()
+    checked = (f"{report.chains} chains, {report.checked} entries, {report.anchors} anchors in "
+               f"{report.root_entries} root entries")
     if report.ok:
-        print(f"audit chain intact: {report.checked} entries")
+        print(f"audit chain intact: {checked}")
         return 0
-    print(f"audit chain BROKEN ({report.checked} entries checked):")
+    print(f"audit chain BROKEN ({checked} checked):")
     for problem in report.problems:
         print(f"  - {problem}")
     return 1
+
+
+async def _restore_partition(settings: Settings, partition: str) -> int:
+    from app.clock import Clock
+    from app.db import close_db, init_db
+    from app.platform import load_pii_key
+    from app.retention import restore_archive
+    from app.security.pii import PiiCipher
+    from app.storage import ObjectMissing, storage_from_settings
+
+    storage = storage_from_settings(settings)
+    await init_db(settings.resolved_database_url, migrate=False)
+    try:
+        table, rows = await restore_archive(Clock(), storage, PiiCipher(load_pii_key(settings)), partition)
+    except (LookupError, ValueError, ObjectMissing) as problem:
+        print(f"not restored: {problem}", file=sys.stderr)
+        return 1
+    finally:
+        await storage.close()
+        await close_db()
+    print(f"{partition}: {rows} rows restored into table {table}")
+    return 0
 
 
 async def _add_client(settings: Settings, args: argparse.Namespace) -> int:

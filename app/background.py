@@ -22,10 +22,12 @@ class BackgroundTasks:
         """How many are under way in this worker."""
         return len(self._tasks)
 
-    def start(self, work: Coroutine[Any, Any, None]) -> None:
+    def start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` in a task of its own; the task is returned for a caller that also waits for it."""
         task = asyncio.get_running_loop().create_task(self._run(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _run(self, work: Coroutine[Any, Any, None]) -> None:
         try:

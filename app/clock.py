@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import overload
 
 # China's one time zone, Beijing time: UTC+8 all year (no daylight saving since 1991, so a fixed offset
 # gives the same wall-clock time as Asia/Shanghai for every moment since). The calendar of offices,
 # appointments, risk lists, licence dates, receipts and the payment provider's times.
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def china_day(moment: datetime) -> date:
+    """The calendar day (Beijing time) a moment falls on."""
+    return moment.astimezone(CHINA_TZ).date()
 
 
 class Clock:
@@ -20,6 +25,10 @@ class Clock:
 
     def timestamp(self) -> float:
         return self.now().timestamp()
+
+    def today(self) -> date:
+        """Today's date in China (Beijing time): the day a birthday, an office's day or a document's date turns."""
+        return china_day(self.now())
 
 
 class MovableClock(Clock):

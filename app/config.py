@@ -29,7 +29,8 @@ class ConfigError(ValueError):
 
 ENVIRONMENTS = ("dev", "test", "production")
 DB_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg"}
-REDIS_SCHEMES = {"redis", "rediss"}
+REDIS_SCHEMES = {"redis", "rediss", "redis+cluster", "rediss+cluster"}  # +cluster: a Redis Cluster
+REPLICA_PROBE_SECONDS = 1.0  # how long a worker trusts its last look at the read replica's lag (app/db.py)
 
 
 def _url_problem(url: str, schemes: set[str]) -> str | None:
@@ -118,6 +119,19 @@ class AccountSettings(Group):
     otp_max_tries: int = Field(5, ge=1)
     otp_ip_hourly_limit: int = Field(30, ge=1)
     login_ip_hourly_limit: int = Field(120, ge=1)
+    # How long a session stays confirmed (确认本人操作) after a fresh SMS code, for sensitive operations.
+    step_up_ttl: int = Field(300, ge=30, le=3600)
+    # Phone-change codes (更换手机号) a day, per citizen and per new number.
+    phone_change_daily_limit: int = Field(5, ge=1)
+
+
+class AccountDeletionSettings(Group):
+    """Account deletion (注销): the cooling-off period before an account is erased, and how often the erasure job runs."""
+
+    env_prefix = "APP_ACCOUNT_DELETION_"
+    cooling_off_days: int = Field(15, ge=0, le=90)
+    erase_interval: int = Field(3600, ge=10, le=86400)  # seconds between runs of the erasure job
+    erase_per_run: int = Field(50, ge=1, le=10000)  # accounts one run of the erasure job erases at most
 
 
 # Outside parties over their published protocols (README "Outside parties"). A URL on loopback is one of
@@ -161,6 +175,10 @@ class VoiceSettings(Group):
     sdk_app_id: str = "1400000002"
 
 
+IDENTITY_DOCUMENT_TYPES = ("resident_id", "residence_permit", "hk_macao_permit", "taiwan_permit",
+                           "permanent_residence", "passport")
+
+
 class IdentitySettings(Group):
     """实名核验 by the identity authority (IdCardVerification)."""
 
@@ -168,6 +186,20 @@ class IdentitySettings(Group):
     url: ProviderAddress = "http://127.0.0.1:8300"  # real: https://faceid.tencentcloudapi.com
     timeout: Timeout = 5.0
     mismatch_daily_limit: int = Field(5, ge=1, le=100)  # name + ID pairs the authority refused, per account and day
+    # The document types the authority confirms (二要素 over 18-character GB 11643 numbers), comma-separated; any
+    # other is recorded as declared, below 实名 (README "Identity documents").
+    document_types: str = "resident_id,residence_permit,permanent_residence"
+
+    @model_validator(mode="after")
+    def _known_document_types(self) -> "IdentitySettings":
+        unknown = set(self.document_type_list) - set(IDENTITY_DOCUMENT_TYPES)
+        if unknown:
+            raise ConfigError(f"APP_IDENTITY_DOCUMENT_TYPES must list some of {', '.join(IDENTITY_DOCUMENT_TYPES)}")
+        return self
+
+    @property
+    def document_type_list(self) -> list[str]:
+        return [kind.strip() for kind in self.document_types.split(",") if kind.strip()]
 
 
 class FaceSettings(Group):
@@ -468,6 +500,51 @@ class UploadSettings(Group):
         return [kind.strip().lower() for kind in self.allowed_types.split(",") if kind.strip()]
 
 
+class ExportSettings(Group):
+    """个人信息副本: a citizen's copy of their own data, kept (encrypted, in the uploads' storage) for a short while."""
+
+    env_prefix = "APP_EXPORT_"
+    link_ttl: int = Field(600, ge=60, le=24 * 3600)  # the download link lives this long; the sweep then removes the file
+    max_downloads: int = Field(3, ge=1, le=10)  # downloads of one copy (a phone may lose one mid-way)
+    daily_limit: int = Field(5, ge=1, le=100)  # copies a citizen may ask for a day
+    # Uploaded files in one copy add up to at most this many bytes (0: none); the rest are listed, not included.
+    max_file_bytes: int = Field(200 * 2 ** 20, ge=0, le=2 ** 31)
+
+
+class RetentionSettings(Group):
+    """How long the append-only tables keep their rows, in days, and the monthly partitions kept ready for them.
+
+    A month is archived to object storage and dropped once all of it is older than its table's period
+    (PostgreSQL only; docs/operations.md). The floors are the legal minimums: 网络安全法 art. 21 keeps network
+    logs at least six months; the audit log (who read whose data) and the exchange log (what was provided to
+    which department) three years, as records of processing and providing personal information (PIPL arts. 55-56).
+    """
+
+    env_prefix = "APP_RETENTION_"
+    env_names = {"months_ahead": "APP_PARTITION_MONTHS_AHEAD", "interval": "APP_PARTITION_JOB_INTERVAL"}
+    audit_entries_days: int = Field(3 * 365 + 1, ge=3 * 365 + 1, le=100 * 366)  # 3 years at least
+    health_evidence_days: int = Field(365, ge=183, le=100 * 366)  # 健康码 evidence, by when it was recorded
+    issued_health_codes_days: int = Field(183, ge=183, le=100 * 366)  # which code was issued to whom: a log
+    # The exchange log records personal information provided to departments: PIPL arts. 55-56, 3 years.
+    exchange_messages_days: int = Field(3 * 365 + 1, ge=3 * 365 + 1, le=100 * 366)
+    months_ahead: int = Field(3, ge=1, le=24)  # month partitions made ahead of the current one
+    interval: int = Field(24 * 3600, ge=60, le=7 * 24 * 3600)  # seconds between runs of the two jobs
+
+
+class OidcSettings(Group):
+    """Sign in with this account elsewhere (OpenID Connect provider): codes, tokens, pairwise subjects."""
+
+    env_prefix = "APP_OIDC_"
+    # The issuer sites see in id_tokens and discovery; empty: the address the request came to (outside production).
+    issuer: WebAddress = ""
+    code_ttl: int = Field(60, ge=10, le=600)  # an authorization code is exchanged within this (RFC 6749: ≤ 10 min)
+    access_token_ttl: int = Field(600, ge=60, le=3600)
+    id_token_ttl: int = Field(600, ge=60, le=3600)
+    # base64 of 32 bytes: the key of the pairwise subjects (a site's `sub` for a citizen); generated under the
+    # keys folder outside production. Changing it changes every site's `sub` for every citizen.
+    pairwise_secret: str = Field("", repr=False)
+
+
 class Settings(BaseSettings):
     """Every setting of the service: the server's own, then one group per domain. Time limits are seconds."""
 
@@ -479,21 +556,45 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)
     data_dir: Path = Path("data")
     database_url: str = Field("", repr=False)  # default: SQLite file under data_dir; may hold a password
+    # A streaming replica of APP_DATABASE_URL (PostgreSQL only) for the reads that tolerate lag (app/db.py
+    # `lag_tolerant`); unset: every read goes to the primary. May hold a password.
+    database_replica_url: str = Field("", repr=False)
+    # After a signed-in citizen's write (any request but GET/HEAD/OPTIONS) or a message to their inbox, their
+    # lag-tolerant reads go to the primary for this long, so they see what they just did (0: never). Unless 0,
+    # at least the lag allowed plus the probe's interval: a replica read from later has the write.
+    database_replica_sticky_seconds: float = Field(10.0, ge=0, le=3600)
+    # A replica further behind than this (seconds of WAL received but not yet replayed) is not read from.
+    database_replica_max_lag: float = Field(5.0, ge=0.1, le=3600)
     redis_url: str = Field("", repr=False)  # default: in-memory cache (one process only); may hold a password
     cache_namespace: str = "gov"
     redis_max_connections: int = Field(64, ge=4, le=10_000)  # per worker; a request waits up to 2 s for one
     cache_near_ttl: float = Field(10.0, ge=0, le=300)  # with Redis: seconds a worker may mirror a hot key (0: off)
+    # With Redis: how many replicas must hold a one-time marker (a used code, nonce, ticket or jti) before the claim
+    # counts (WAIT after the SET NX), so that a primary lost before replicating it cannot let the token be used a
+    # second time on its promoted replica; none acknowledging in time refuses the claim (503). Unset: 1 on a Redis
+    # Cluster (every primary has a replica there), 0 on one Redis (no WAIT).
+    cache_one_time_replicas: int | None = Field(None, ge=0, le=5)
+    cache_one_time_wait_ms: int = Field(500, ge=1, le=10_000)  # how long a claim waits for those replicas
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     request_timeout: float = Field(15.0, ge=1, le=120)  # a request (headers and body) must arrive within this; else 408
     unavailable_retry_after: int = Field(5, ge=1, le=300)  # Retry-After of a 503 while the database or cache is down
     scheduler_enabled: bool = True
     access_log: bool = True  # one line per request (path, status, time, request id); off behind a logging proxy
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, with the request id
+    # Prometheus metrics on a port of their own (never the public one); unset: no metrics are kept or served.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
     # The OpenAPI document and its viewers under /docs: unset, served outside production and not in it
     # (a map of every route is for integrators, not for everyone on the internet).
     docs: bool | None = None
+    # The audit log's chains: an entry goes to the chain its subject hashes to, and writers of different chains
+    # share no lock. Fixed in the database at first use (entries are placed by it); a different number later is
+    # refused at start.
+    audit_chains: int = Field(64, ge=1, le=4096)
 
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
+    account_deletion: AccountDeletionSettings = Field(default_factory=AccountDeletionSettings)
     tencent: TencentCloudSettings = Field(default_factory=TencentCloudSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
@@ -511,6 +612,9 @@ class Settings(BaseSettings):
     miniprogram: MiniProgramSettings = Field(default_factory=MiniProgramSettings)
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
+    exports: ExportSettings = Field(default_factory=ExportSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     def __init__(self, **values: Any) -> None:
         """Build from settings' names (`payment_ttl=900`, as `APP_PAYMENT_TTL`) or groups; ConfigError if unusable."""
@@ -573,15 +677,37 @@ class Settings(BaseSettings):
     def check_together(self) -> "Settings":
         """The rules between settings, then what production refuses."""
         _check_url("APP_DATABASE_URL", self.resolved_database_url, DB_SCHEMES)
+        if self.database_replica_url:
+            _check_replica(self)
         if self.redis_url:
             _check_url("APP_REDIS_URL", self.redis_url, REDIS_SCHEMES)
         if self.workers > 1 and not self.redis_url:
             # One-time codes, rate limits and locks must be shared by all workers.
             raise ConfigError("APP_WORKERS > 1 needs APP_REDIS_URL: the in-memory cache lives in one process, "
                               "so one-time codes and rate limits would be per worker")
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ConfigError(f"APP_METRICS_PORT must differ from APP_PORT ({self.port}): metrics are not for the public")
         if self.production:
             _refuse_in_production(self)
         return self
+
+
+def _check_replica(settings: Settings) -> None:
+    """A read replica is a PostgreSQL standby of a PostgreSQL primary: SQLite has none. A citizen's
+    read-your-writes window must outlast the lag a replica may have and still be read from, plus the time a
+    worker trusts its last look at that lag: else a replica that much behind answers within the window's end
+    without the citizen's write."""
+    _check_url("APP_DATABASE_REPLICA_URL", settings.database_replica_url, DB_SCHEMES - {"sqlite"})
+    if sqlite_path(settings.resolved_database_url) is not None or settings.resolved_database_url.startswith("sqlite"):
+        raise ConfigError("APP_DATABASE_REPLICA_URL needs APP_DATABASE_URL pointing at PostgreSQL: the embedded "
+                          "SQLite default has no replicas")
+    sticky, lag = settings.database_replica_sticky_seconds, settings.database_replica_max_lag
+    if 0 < sticky < lag + REPLICA_PROBE_SECONDS:
+        raise ConfigError(
+            f"APP_DATABASE_REPLICA_STICKY_SECONDS ({sticky:g}) must be at least APP_DATABASE_REPLICA_MAX_LAG "
+            f"({lag:g}) + {REPLICA_PROBE_SECONDS:g} s (how long a worker trusts its last look at the replica), or 0: "
+            "a shorter read-your-writes window lets a citizen read, from a replica that far behind, a page "
+            "without what they just did. Raise the window or lower the lag allowed.")
 
 
 def _refuse_in_production(settings: Settings) -> None:
@@ -611,6 +737,9 @@ def _refuse_in_production(settings: Settings) -> None:
     if uploads.s3_endpoint and not uploads.s3_endpoint.startswith("https://"):
         raise ConfigError("APP_S3_ENDPOINT must be https in production: uploads are citizens' documents")
     _refuse_sample_routing(settings.hotline)
+    if not settings.oidc.pairwise_secret or not settings.oidc.issuer.startswith("https://"):
+        raise ConfigError("production needs APP_OIDC_PAIRWISE_SECRET (base64 of 32 random bytes) and an https "
+                          "APP_OIDC_ISSUER: the sites signing citizens in rely on both")
 
 
 def _refuse_sample_routing(hotline: HotlineSettings) -> None:

@@ -9,12 +9,13 @@ downtime by themselves; that is why the first run of each is now.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from app import audit
+from app import audit, metrics
 from app.cache import Cache, LockNotAcquired, cache_lock
 from app.clock import Clock
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[object]]
 AUDIT_SWEEP_EVERY = 60  # seconds; entries pending for over a minute had a writer that died after its commit
+AUDIT_ANCHOR_EVERY = 60  # seconds; the newest entries of a chain deleted within this are not found by `audit verify`
 
 
 def start_scheduler() -> AsyncIOScheduler:
@@ -33,16 +35,24 @@ def start_scheduler() -> AsyncIOScheduler:
 
 
 async def run_exclusively(cache: Cache, name: str, job: Job, ttl: float = 300) -> bool:
-    """Run `job` unless another worker is running it now; True when this worker ran it."""
+    """Run `job` unless another worker is running it now; True when this worker ran it. Each turn is counted
+    (app_job_runs_total): ok, failed (it raised) or skipped (another worker had it)."""
+    started = time.perf_counter()
     try:
         async with cache_lock(cache, f"job:{name}", ttl=ttl):
             result = await job()
             log.info("job %s done: %s", name, result)
-            return True
     except LockNotAcquired as busy:
         if busy.lock_name != f"job:{name}":
+            metrics.job_run(name, "failed", time.perf_counter() - started)
             raise  # a lock the job itself could not take: the job failed, it was not someone else's turn
+        metrics.job_run(name, "skipped")
         return False
+    except Exception:
+        metrics.job_run(name, "failed", time.perf_counter() - started)
+        raise
+    metrics.job_run(name, "ok", time.perf_counter() - started)
+    return True
 
 
 def add_exclusive_job(scheduler: AsyncIOScheduler, cache: Cache, name: str, seconds: float, job: Job) -> None:
@@ -55,5 +65,7 @@ def add_exclusive_job(scheduler: AsyncIOScheduler, cache: Cache, name: str, seco
 
 
 def add_core_jobs(scheduler: AsyncIOScheduler, cache: Cache, clock: Clock) -> None:
-    """The core's own work: chaining audit entries a worker that died after its commit left pending."""
+    """The core's own work: chaining audit entries a worker that died after its commit left pending, and
+    anchoring the audit chains' heads in the root chain."""
     add_exclusive_job(scheduler, cache, "audit-pending-sweep", AUDIT_SWEEP_EVERY, lambda: audit.record_abandoned(clock))
+    add_exclusive_job(scheduler, cache, "audit-root-anchor", AUDIT_ANCHOR_EVERY, lambda: audit.anchor_heads(clock))

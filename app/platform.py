@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from app.cache import Cache, create_cache
 from app.clock import Clock
@@ -21,6 +22,29 @@ from app.security.pii import PiiCipher
 from app.security.tokens import TokenIssuer
 
 
+async def _not_closed(citizen_id: str) -> bool:
+    return False
+
+
+class MessageSender(Protocol):
+    async def send(self, message: Any) -> None:
+        """Hand an inbox message to its channel, or raise the notifications domain's ChannelError."""
+
+
+class MessageChannels(Protocol):
+    """The senders of inbox messages' external channels (SMS, app push, mini-program subscription messages)
+    and their retry policy: `app.notifications.channels.Channels`, built by the composition root. The core
+    never imports a domain, so it names here only what it carries."""
+
+    timeout: float
+    max_attempts: int
+
+    @property
+    def senders(self) -> Mapping[str, MessageSender]: ...
+
+    def backoff(self, attempts: int) -> timedelta: ...
+
+
 @dataclass
 class Platform:
     settings: Settings
@@ -29,13 +53,24 @@ class Platform:
     keys: SigningKeyStore
     tokens: TokenIssuer
     pii: PiiCipher
+    # Whether an account is closed (注销 under way or done): nothing new is written for it, no inbox message
+    # either. Wired by the composition root to the accounts domain; until then no account is closed.
+    account_closed: Callable[[str], Awaitable[bool]] = _not_closed
+    # The external message channels, set by the composition root (create_app). None in a process without
+    # senders (a maintenance script): its messages' SMS, push and mini-program deliveries stay pending
+    # until the service's retry job takes them over.
+    channels: MessageChannels | None = None
 
 
 def load_pii_key(settings: Settings) -> bytes:
     """APP_PII_KEY, or outside production a key generated once under the keys folder (mode 0600)."""
-    if settings.security.pii_key:
-        return decode_key(settings.security.pii_key, "APP_PII_KEY")
-    path = settings.resolved_keys_dir / "pii.key"
+    return load_secret_key(settings.security.pii_key, "APP_PII_KEY", settings.resolved_keys_dir / "pii.key")
+
+
+def load_secret_key(value: str, name: str, path: Path) -> bytes:
+    """A 32-byte secret: the setting `name` (base64) when given, else the one generated once at `path` (mode 0600)."""
+    if value:
+        return decode_key(value, name)
     if not path.exists():
         make_private_dir(path.parent)
         try:
@@ -64,7 +99,8 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
         settings=settings,
         clock=clock,
         cache=create_cache(settings.redis_url, settings.cache_namespace, settings.redis_max_connections,
-                           near_ttl=settings.cache_near_ttl),
+                           near_ttl=settings.cache_near_ttl, one_time_replicas=settings.cache_one_time_replicas,
+                           one_time_wait_ms=settings.cache_one_time_wait_ms),
         keys=keys,
         tokens=TokenIssuer(keys, clock, settings.security.issuer, settings.accounts.access_token_ttl),
         pii=PiiCipher(load_pii_key(settings)),

@@ -6,7 +6,6 @@ domain services with their adapters, and registers the `api` blueprints.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import os
@@ -38,7 +37,9 @@ from app.integrations.sms.standin_outbox import StandInOutbox
 from app.integrations.sms.tencent import TencentSms
 from app.notifications.sms_templates import template_ids as sms_template_ids
 from app.access_log import AccessLog
-from app.accounts.service import AccountService
+from app import audit, logs, metrics
+from app.accounts.jobs import add_account_jobs
+from app.accounts.service import AccountDeletions, AccountService
 from app.cache import CacheUnavailable
 from app.clock import Clock
 from app.config import ConfigError, Settings
@@ -49,15 +50,20 @@ from app.services.applications.service import ApplicationService
 from app.storage import storage_from_settings
 from app.uploads.jobs import add_upload_jobs
 from app.uploads.service import UploadService
+from app.exports.jobs import add_export_jobs
+from app.exports.service import ExportService
 from app.services.ratings.service import RatingService
 from app.hotline.jobs import add_hotline_jobs
 from app.hotline.routing import RoutingTable
 from app.hotline.service import HotlineService
 from app.vouchers.service import VoucherService
-from app.db import close_db, init_db, ping_db
+from app.oidc.service import OidcService
+from app.db import DATABASE_OUTAGES, Replica, close_db, init_db, ping_db, remember_write
 from app.errors import AppError, ValidationFailed, envelope
 from app.i18n import negotiate
 from app.jobs import add_core_jobs, start_scheduler
+from app.retention import add_partition_jobs
+from app.oidc.jobs import add_oidc_jobs
 from app.platform import Platform, build_platform
 from app.services.cards.backends import DepartmentBackend
 from app.services.cards.service import HomeCards, StandInBackend, exchange_backends, internal_sources, stand_in_backends
@@ -65,11 +71,12 @@ from app.departments.service import DepartmentServices, search_features
 from app.integrations.exchange.replies import department_error, exchange_error_of
 from app.integrations.exchange.client import ExchangeClient
 from app.integrations.exchange.registry import load_registry
-from app.notifications.channels import Channels, PushChannel, SmsChannel, configure_channels
+from app.notifications.channels import Channels, PushChannel, SmsChannel
 from app.accounts.devices import DeviceTokens
 from app.integrations.push.jpush import JPush
 from app.services.appointments.service import AppointmentService
 from app.notifications.jobs import add_notification_jobs
+from app.notifications.service import erase_citizen as erase_notifications
 from app.services.appointments.jobs import add_appointment_jobs
 from app.payments.jobs import add_payment_jobs
 from app.payments.payables import Payables, seed_fees, settled_numbers
@@ -104,6 +111,8 @@ from app.services.cards import errors as cards_errors
 from app.services.catalogue import errors as catalogue_errors
 from app.services.ratings import errors as ratings_errors
 from app.uploads import errors as uploads_errors
+from app.exports import errors as exports_errors
+from app.oidc import errors as oidc_errors
 from app.integrations.exchange import replies as exchange_replies
 from app.vouchers import errors as vouchers_errors
 from elderly_mode import errors as elderly_mode_errors
@@ -114,15 +123,15 @@ from health_code.interop import errors as interop_errors
 # with app.errors): all of them are imported here, so no code raised at run time is unknown.
 ERROR_REGISTRIES = (accounts_errors, departments_errors, hotline_errors, miniprogram_errors, payments_errors, applications_errors,
                     appointments_errors, cards_errors, catalogue_errors, ratings_errors, exchange_replies,
-                    vouchers_errors, elderly_mode_errors, health_code_errors, interop_errors, uploads_errors)
+                    vouchers_errors, elderly_mode_errors, health_code_errors, interop_errors, uploads_errors,
+                    exports_errors, oidc_errors)
 
 log = logging.getLogger("app")
-# What a database or cache outage raises: refused/reset sockets (ConnectionError, also Tortoise's
-# DBConnectionError), asyncpg's lost connection and server shutdown/start-up, redis-py's errors.
-OUTAGES: tuple[type[BaseException], ...] = (
-    ConnectionError, CacheUnavailable, redis_exceptions.ConnectionError, redis_exceptions.TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError, asyncio.TimeoutError,
+# What a database or cache outage raises: the database's (app/db.py), redis-py's errors (a Redis Cluster's
+# too: a slot without a primary, still so after the client's retries, during a failover).
+OUTAGES: tuple[type[BaseException], ...] = DATABASE_OUTAGES + (
+    CacheUnavailable, redis_exceptions.ConnectionError, redis_exceptions.TimeoutError,
+    redis_exceptions.ClusterDownError, redis_exceptions.TryAgainError, redis_exceptions.SlotNotCoveredError,
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -144,7 +153,10 @@ def create_app(
     except ValueError as missing:
         raise ConfigError(str(missing)) from None
     platform = platform or build_platform(settings, clock)
-    app = Sanic(name, dumps=dumps)
+    # As JSON, Sanic's own lines go through the one root handler (app/logs.py) instead of its text handlers.
+    app = Sanic(name, dumps=dumps, configure_logging=settings.log_format != "json")
+    if settings.metrics_port is not None:
+        metrics.enable()  # served by the main process (app/metrics_server.py), never on this port
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     # A client sending its request slower than this (slowloris) is cut off with 408: one slow
     # phone must not hold a connection slot for minutes.
@@ -169,12 +181,18 @@ def create_app(
     app.ctx.services = services = _services(settings, platform, template_ids, sms, identity, face)
     _register_blueprints(app, settings)
     _register_request_context(app)
+    if settings.database_replica_url:
+        _register_read_your_writes(app)
     _register_error_handler(app)
     scheduler: AsyncIOScheduler | None = None
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
-        await init_db(settings.resolved_database_url, migrate=not settings.production)
+        logs.configure(settings.log_format)  # a worker process starts with no logging set up
+        await init_db(settings.resolved_database_url, migrate=not settings.production,
+                      replica_url=settings.database_replica_url, replica=Replica.of(settings, platform.cache))
+        audit.configure(settings.audit_chains)
+        await audit.layout()  # a changed APP_AUDIT_CHAINS stops the start, before any entry is misplaced
         await seed(services, settings)
         await _check_routing(services.hotline.routing)  # after seeding: the sample departments are there
 
@@ -194,11 +212,16 @@ def create_app(
             add_health_code_jobs(scheduler, services.health)
             add_partner_key_jobs(scheduler, platform.cache, services.partner_key_feeds)
             add_core_jobs(scheduler, platform.cache, platform.clock)
-            add_notification_jobs(scheduler, platform.cache, platform.clock)
+            add_partition_jobs(scheduler, platform.cache, platform.clock, settings.retention, services.uploads.storage,
+                               platform.pii)
+            add_notification_jobs(scheduler, platform)
             add_appointment_jobs(scheduler, platform.cache, services.appointments)
             add_payment_jobs(scheduler, platform.cache, services.payments)
             add_hotline_jobs(scheduler, platform.cache, services.hotline, settings.hotline.escalation_interval)
             add_upload_jobs(scheduler, platform.cache, services.uploads)
+            add_export_jobs(scheduler, platform.cache, services.exports)
+            add_account_jobs(scheduler, platform.cache, services.deletions, settings.account_deletion.erase_interval)
+            add_oidc_jobs(scheduler, platform.cache, services.oidc)
             from app.departments.traffic import add_licence_status_jobs  # the wallet's 驾驶证 kept in step with 交管
 
             add_licence_status_jobs(scheduler, platform.cache, services.departments.traffic)
@@ -213,7 +236,9 @@ def create_app(
         running = services_of(app)  # a test may have swapped the container (another access log)
         if running.access_log is not None:
             running.access_log.flush()
+        metrics.flush()
         await running.cards.close()  # background card refreshes end before the cache and backends close
+        await running.family.close()
         running.health.close()
         await running.mini_program.close()
         await running.push.close()
@@ -252,18 +277,22 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
         settings.miniprogram.api_url, settings.miniprogram.appid, settings.miniprogram.secret, platform.cache,
         platform.clock, timeout=settings.miniprogram.timeout, refresh_margin=settings.miniprogram.token_refresh_margin)
     mini_program_channel = MiniProgramChannel(mini_program, platform.pii, platform.clock)
+    mini_programs = MiniProgramService(platform, accounts, mini_program)
+    accounts.on_phone_changed.append(mini_programs.end_bindings)
     # App push (JPush) to the citizen's signed-in devices; by SMS to a citizen without one.
     devices = DeviceTokens(platform)
     push = JPush.from_settings(settings)
     sms_channel = SmsChannel(sms, accounts)
-    configure_channels(Channels({"sms": sms_channel, "mini_program": mini_program_channel,
-                                 "push": PushChannel(push, devices, sms_channel)},
-                                timeout=settings.notifications.channel_timeout, first_backoff=settings.notifications.first_backoff,
-                                max_attempts=settings.notifications.max_attempts))
+    platform.channels = Channels({"sms": sms_channel, "mini_program": mini_program_channel,
+                                  "push": PushChannel(push, devices, sms_channel)},
+                                 timeout=settings.notifications.channel_timeout,
+                                 first_backoff=settings.notifications.first_backoff,
+                                 max_attempts=settings.notifications.max_attempts)
     appointments = AppointmentService(platform)
     exchange = _exchange(settings, platform)
     departments = DepartmentServices(platform, exchange, licences, settled=settled_numbers)
-    uploads = UploadService(platform, storage_from_settings(settings))  # 材料上传, encrypted in object storage
+    storage = storage_from_settings(settings)  # closed by the uploads service
+    uploads = UploadService(platform, storage)  # 材料上传, encrypted in object storage
     applications = ApplicationService(platform, departments, uploads)
     ratings = RatingService(platform)
     card_backends: dict[str, DepartmentBackend] = {
@@ -272,29 +301,67 @@ def _services(settings: Settings, platform: Platform, template_ids: dict[str, st
     # backends otherwise, one mapping (a backend swapped for the cards is swapped for payments too).
     payable_backends = card_backends if exchange is None else \
         {**card_backends, **exchange_backends(exchange, purpose="citizen_request")}
+    family = FamilyService(platform, accounts, health, appointments, applications)
+    payments = _payments(settings, platform, payable_backends, licences)
+    cards = HomeCards(platform, card_backends, settled=settled_numbers)
+    mini_programs = MiniProgramService(platform, accounts, mini_program)
+    hotline = _hotline(settings, platform, ratings, uploads)
+    exports = ExportService(platform, storage, accounts, uploads, exchange)  # 个人信息副本, kept beside the uploads
+    oidc = OidcService(platform, accounts.citizen, accounts.profile, vouchers.attribute_values, accounts.sign_in_of)
+    deletions = _deletions(platform, accounts, family, vouchers, licences, health, appointments, cards, mini_programs,
+                           uploads, departments, payments, applications, hotline, ratings, exports, oidc)
     return Services(
         settings=settings, platform=platform, sms=sms, identity=identity, face=face,
         sms_outbox=StandInOutbox(settings.sms.url) if settings.dev_endpoints else None,
         push=push, mini_program=mini_program, exchange=exchange,
-        accounts=accounts, devices=devices, health=health, venues=VenueService(health),
+        accounts=accounts, deletions=deletions, devices=devices, health=health, venues=VenueService(health),
         appeals=AppealService(health), risk_areas=RiskAreaService(health), trust=trust, partners=partners,
         partner_key_feeds=PartnerKeyFeeds(platform, partners, trust), interop=InteropService(health, trust, partners),
         vouchers=vouchers, licences=licences,
         catalogue=CatalogueService(platform, features=[elderly_presets.search_feature(), *search_features()],
                                    form_checks=[applications.rules_fit_form]),
-        ratings=ratings, mini_programs=MiniProgramService(platform, accounts, mini_program),
+        ratings=ratings, mini_programs=mini_programs,
         appointments=appointments, departments=departments, applications=applications, uploads=uploads,
         joint_applications=JointApplicationService(applications),
-        card_backends=card_backends, cards=HomeCards(platform, card_backends, settled=settled_numbers),
+        card_backends=card_backends, cards=cards,
         # Elderly mode (适老化): undo windows hooked into submissions, family proxies, large print.
         undo=UndoService(platform, applications),
-        family=FamilyService(platform, accounts, health, appointments, applications),
+        family=family,
         large_print=LargePrint(platform, health),
-        payments=_payments(settings, platform, payable_backends, licences),
-        hotline=_hotline(settings, platform, ratings, uploads),
+        payments=payments,
+        hotline=hotline,
+        exports=exports,
+        oidc=oidc,
         readiness=lambda: readiness(platform),
-        access_log=AccessLog() if settings.access_log else None,
+        access_log=AccessLog(json_lines=settings.log_format == "json") if settings.access_log else None,
     )
+
+
+def _deletions(platform: Platform, accounts: AccountService, family: FamilyService, vouchers: VoucherService,
+               licences: LicenceService, health: HealthCodeService, appointments: AppointmentService, cards: HomeCards,
+               mini_programs: MiniProgramService, uploads: UploadService, departments: DepartmentServices,
+               payments: PaymentService, applications: ApplicationService, hotline: HotlineService,
+               ratings: RatingService, exports: ExportService, oidc: OidcService) -> AccountDeletions:
+    """Account deletion (注销): what refuses a request, and each domain's part of the erasure, in order: family
+    links first (the other side is told by name), payments before the wallet (no refund restates a receipt's
+    wallet copy once the wallet is emptied), the inbox last. Applications, 12345 tickets, ratings and the
+    exchange log are kept whole: departments hold them (an open follow-up case is closed). Once the erasure has
+    unlinked the account's phone number (its first step), no inbox message is stored for it: the check reads the
+    citizen snapshot the accounts domain caches, so a message costs no database query while it is cached."""
+    deletions = AccountDeletions(platform, accounts)
+    platform.account_closed = accounts.account_closed
+    deletions.blocker_checks += [payments.deletion_blockers, applications.deletion_blockers, hotline.deletion_blockers]
+    deletions.erasure_blocker_checks += [payments.deletion_blockers]  # only money in flight holds up the erasure
+    deletions.erasers += [
+        ("family", family.erase_citizen), ("vouchers", vouchers.erase_citizen), ("payments", payments.erase_citizen),
+        ("wallet", licences.erase_citizen), ("health_code", health.erase_citizen),
+        ("appointments", appointments.erase_citizen), ("cards", cards.erase_citizen),
+        ("mini_program", mini_programs.erase_citizen), ("uploads", uploads.erase_citizen),
+        ("departments", departments.erase_citizen), ("ratings", ratings.erase_citizen),
+        ("exports", exports.remove_all_of), ("oidc", oidc.erase_citizen),
+        ("notifications", erase_notifications),
+    ]
+    return deletions
 
 
 def _department_backends(settings: Settings) -> dict[str, StandInBackend]:
@@ -375,11 +442,16 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.public import routes as public
     from api.miniprogram import routes as miniprogram
     from api.public import h5
+    from api.citizen import deletion
 
     app.blueprint(public.bp)
     if settings.dev_endpoints:
         app.blueprint(public.dev_bp)
     app.blueprint([auth.public, auth.guarded, me.bp, notifications.bp, health_code.bp, venues.bp, interop.bp])
+    from api.citizen import account
+
+    app.blueprint(account.bp)
+    app.blueprint(deletion.bp)
     app.blueprint([admin_health_code.bp, admin_partners.bp, admin_vouchers.bp])
     app.blueprint([citizen_vouchers.bp, rp_vouchers.bp])
     app.blueprint([citizen_licences.bp, licence_issuers.bp, rp_licences.bp])
@@ -407,6 +479,14 @@ def _register_blueprints(app: Sanic, settings: Settings) -> None:
     from api.citizen import hotline as citizen_hotline
 
     app.blueprint([citizen_hotline.bp, admin_hotline.bp])
+    from api.citizen import exports as citizen_exports
+
+    app.blueprint(citizen_exports.bp)
+    from api.admin import oidc_clients
+    from api.citizen import oidc as citizen_oidc
+    from api.public import oidc as public_oidc
+
+    app.blueprint([public_oidc.bp, citizen_oidc.bp, oidc_clients.bp])
     app.blueprint([miniprogram.public, miniprogram.bp, h5.bp])
     from api.citizen import provident_fund, social_insurance, social_security_card, traffic
     from api.public import social_insurance_proofs
@@ -440,9 +520,36 @@ def _register_request_context(app: Sanic) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         # Path only: query strings may carry phone numbers (the dev outbox) and never reach logs.
         requests_log = services_of(request.app).access_log
-        if requests_log is not None:
-            elapsed = (time.perf_counter() - getattr(request.ctx, "started", time.perf_counter())) * 1000
-            requests_log.record(request.method, request.path, response.status, elapsed, request.ctx.request_id)
+        if requests_log is not None or metrics.enabled():
+            elapsed = time.perf_counter() - getattr(request.ctx, "started", time.perf_counter())
+            if requests_log is not None:
+                requests_log.record(request.method, request.path, response.status, elapsed * 1000, request.ctx.request_id)
+            metrics.http_request(route_of(request), request.method, response.status, elapsed)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _register_read_your_writes(app: Sanic) -> None:
+    """With a read replica: any other request by a signed-in citizen may have written, so their next lag-tolerant
+    reads go to the primary for the sticky window (app/db.py). Set before the reply leaves, so the citizen's next
+    request already finds it."""
+
+    @app.on_response(priority=90)
+    async def remember_citizen_writes(request: Request, response: HTTPResponse) -> None:
+        citizen_id = getattr(request.ctx, "citizen_id", None)
+        if citizen_id and request.method not in SAFE_METHODS:
+            try:
+                await remember_write(citizen_id)
+            except OUTAGES as outage:  # the write is done; the reply says so even if the cache is down
+                log.warning("read-your-writes marker not set: %s", type(outage).__name__)
+
+
+def route_of(request: Request) -> str:
+    """The pattern of the route that answered (`/api/v1/applications/<application_id:str>`), never the path
+    with its ids; `unmatched` when none did."""
+    route = request.route
+    return "/" + route.path if route is not None else "unmatched"
 
 
 def _ensure_context(request: Request) -> None:
@@ -450,6 +557,7 @@ def _ensure_context(request: Request) -> None:
         return
     given = request.headers.get("x-request-id", "")
     request.ctx.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()  # as uuid4().hex, for less CPU
+    logs.REQUEST_ID.set(request.ctx.request_id)  # every log line written while it is handled carries it
     request.ctx.language = negotiate(request.headers.get("accept-language"))
 
 

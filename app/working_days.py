@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, timezone
 
-from app.clock import CHINA_TZ
+from app.clock import CHINA_TZ, china_day
 
 SATURDAY = 5
 
@@ -46,7 +46,7 @@ def working_days_after(start: datetime, days: int, holidays: frozenset[date] = f
     """The end (midnight, Beijing, as UTC) of the `days`-th working day after the day of `start`."""
     if days < 1:
         raise ValueError("a time limit is at least one working day")
-    day, counted = start.astimezone(CHINA_TZ).date(), 0
+    day, counted = china_day(start), 0
     while counted < days:
         day += timedelta(days=1)
         if is_working_day(day, holidays, workdays):

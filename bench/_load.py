@@ -53,7 +53,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0,
+def start_server(args: list[str], env: dict[str, str], port: int, timeout: float = 90.0,
                  log: Path | None = None, root: Path = ROOT) -> subprocess.Popen:
     """A server process, ready when its port accepts; its output goes to `log` (or nowhere). It runs in
     `root`: this checkout, or another one (bench.ab serves an older revision from a git worktree)."""

@@ -10,7 +10,10 @@ What it measures, each figure a ratio to a baseline measured in the same round, 
   (bench/bare_sanic.py) measured right before it;
 - `partner_batch`: partner batches of 100 codes we issued (recognised in the cache), 4 connections,
   codes/s / raw ES256 verify on the server's core measured right before and after;
-- `partner_batch_signature`: the same with 100 codes in no cache a request (every signature checked).
+- `partner_batch_signature`: the same with 100 codes in no cache a request (every signature checked);
+- `single_verification`, `voucher_redemption`, `token_refresh`: the write paths, each request a new
+  one-time token, req/s / the bare handler measured right before (their set-up, such as making the
+  voucher tokens or signing the refresh chains' phones in, is done before both).
 
 How: BASE_REV is checked out in a git worktree (/tmp/ab-base-<hash>, removed at the end). Both services
 start once, each with a database and Redis namespace of its own, and run with this `.venv`; A's
@@ -26,7 +29,7 @@ other). If the spread straddles 1, the difference is within this run's noise. If
 is on the same side of 1, it is beyond noise ("B faster" / "B slower") when that is unlikely by
 chance: 2 in 2^rounds, 1 in 32 with 6 rounds (with fewer than 6 the verdict says "too few rounds").
 
-A default run (three paths, 5 s, 6 rounds) takes about 9 minutes on two cores: under a minute of
+A run of the first three paths (5 s, 6 rounds) takes about 9 minutes on two cores: under a minute of
 set-up, then some 75 s a round. Results: bench/results/ab-latest.md and .json; server logs:
 bench/results/ab-server-A.log and -B.log.
 """
@@ -34,6 +37,7 @@ bench/results/ab-server-A.log and -B.log.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import signal
@@ -50,15 +54,20 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from bench import _load
-from bench._load import ROOT, free_port, running, sign_in, stand_ins, verify_identity
-from bench.suite import (RESULTS, PartnerBench, backend, backing_services_on, headline, partner_rounds, pin,
-                         service_env)
+from bench import voucher_redemption as voucher_bench
+from bench._load import ROOT, LoadResult, call_json, free_port, get_load, running, sign_in, stand_ins, verify_identity
+from bench.suite import (CONNECTIONS, RESULTS, PartnerBench, Scanner, add_scanner, backend, backing_services_on,
+                         headline, partner_rounds, pin, service_env, single_verifications, token_refreshes,
+                         voucher_redemptions)
 
 WORKTREES = Path("/tmp")
 PATHS = {  # what is compared, as bench/suite.py names and measures it
     "health_code_json": "GET /api/v1/health-code, 64 connections, / bare Sanic handler",
     "partner_batch": "100 codes we issued a request (in the cache), 4 connections, / raw ES256 verify",
     "partner_batch_signature": "100 codes in no cache a request (every signature checked), / raw ES256 verify",
+    "single_verification": "a venue scanner checks one code a request, 16 connections, / bare Sanic handler",
+    "voucher_redemption": "a hotel redeems a new ID-voucher presentation a request, 8 connections, / bare Sanic handler",
+    "token_refresh": "16 refresh-token chains, each token used once, / bare Sanic handler",
 }
 SERVER_CORE, LOAD_CORE = 1, 0  # as bench/suite.py places them with one worker
 CHANCE = 0.05  # the most a verdict's "every round agrees" may be likely by chance alone
@@ -78,6 +87,10 @@ class Side:
     backend: str = ""
     auth: dict[str, str] = field(default_factory=dict)
     partner: PartnerBench | None = None
+    cli_env: dict[str, str] = field(default_factory=dict)  # for `python -m app clients add` against it
+    data_dir: str = ""
+    scanner: Scanner | None = None
+    chains_made: int = 0  # sets of refresh-token chains signed in so far (each set uses new phones)
 
 
 def git(*args: str) -> str:
@@ -129,7 +142,9 @@ def serve(stack: ExitStack, side: Side) -> subprocess.Popen:
     citizen and a partner as the suite does; it stops when `stack` closes, before its database goes."""
     backing = stack.enter_context(backend())
     data_dir = stack.enter_context(tempfile.TemporaryDirectory())
-    env = {**service_env(data_dir, backing), **code_env(side)}
+    # a run of every path outlasts an access token's default 15 minutes
+    env = {**service_env(data_dir, backing), **code_env(side), "APP_ACCESS_TOKEN_TTL": "7200",
+           "APP_FACE_DAILY_ATTEMPTS": "100"}  # a face check before each round's voucher tokens
     side.backend = "PostgreSQL + Redis" if backing.get("APP_REDIS_URL") else "SQLite + in-memory cache"
     side.port = free_port()
     RESULTS.mkdir(exist_ok=True)
@@ -146,7 +161,9 @@ def serve(stack: ExitStack, side: Side) -> subprocess.Popen:
     token = sign_in(side.port)
     verify_identity(side.port, token)
     side.auth = {"Authorization": f"Bearer {token}"}
-    side.partner = PartnerBench.register(side.port, {**os.environ, **env}, data_dir)
+    side.cli_env, side.data_dir = {**os.environ, **env}, data_dir
+    side.partner = PartnerBench.register(side.port, side.cli_env, data_dir)
+    side.scanner = add_scanner(side.cli_env, data_dir)
     return server
 
 
@@ -188,7 +205,7 @@ class Figure:
 Measure = Callable[[Side], Figure]
 
 
-def measures(bare_port: int, seconds: float) -> dict[str, Measure]:
+def measures(bare_port: int, seconds: float, tokens_per_second: int = 1000) -> dict[str, Measure]:
     """One round of each path, by the suite's own functions (asked for one round each)."""
 
     def health_code_json(side: Side) -> Figure:
@@ -204,8 +221,39 @@ def measures(bare_port: int, seconds: float) -> dict[str, Measure]:
 
         return measure
 
+    def write_path(prepare: Callable[[Side], Callable[[], LoadResult]]) -> Measure:
+        """Set-up first (tokens, sign-ins), then the bare handler and the path back to back."""
+
+        def measure(side: Side) -> Figure:
+            load = prepare(side)
+            bare = get_load(bare_port, "/ping", {}, seconds, CONNECTIONS)
+            return Figure(load().rate, bare.rate)
+
+        return measure
+
+    def single_verification(side: Side) -> Callable[[], LoadResult]:
+        assert side.partner is not None and side.scanner is not None
+        side.partner.renew(side.port)
+        return lambda: single_verifications(side.port, side.scanner, side.partner, seconds)
+
+    def voucher_redemption(side: Side) -> Callable[[], LoadResult]:
+        # a new hotel each round: the older side's per-hotel limit (3000 a minute) is no setting to lift
+        hotel = voucher_bench.register_hotel(side.cli_env, side.data_dir)
+        citizen = side.auth["Authorization"].removeprefix("Bearer ")
+        # a voucher is issued after a recent face check, as on a phone
+        call_json(side.port, "POST", "/api/v1/me/identity/face", citizen,
+                  {"liveness_sample": base64.b64encode(os.urandom(4096)).decode()})
+        # one worker redeems under 1000 a second here; making the suite's 1500 took long enough under load
+        # for the first tokens to lapse (on a busier machine, fewer still: --tokens-per-second)
+        return voucher_redemptions(side.port, citizen, hotel, seconds, per_second=tokens_per_second)
+
+    def token_refresh(side: Side) -> Callable[[], LoadResult]:
+        side.chains_made += 1
+        return token_refreshes(side.port, seconds, first=9000 + 16 * side.chains_made)
+
     return {"health_code_json": health_code_json, "partner_batch": partner("known_call"),
-            "partner_batch_signature": partner("cold_call")}
+            "partner_batch_signature": partner("cold_call"), "single_verification": write_path(single_verification),
+            "voucher_redemption": write_path(voucher_redemption), "token_refresh": write_path(token_refresh)}
 
 
 def abba(rounds: int) -> list[tuple[str, str]]:
@@ -331,7 +379,7 @@ def stop_on_signals() -> None:
         signal.signal(number, stop)
 
 
-def main(base_rev: str, seconds: float, rounds: int, wanted: list[str]) -> int:
+def main(base_rev: str, seconds: float, rounds: int, wanted: list[str], tokens_per_second: int = 1000) -> int:
     stop_on_signals()
     started_at, started = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
     if unknown := set(wanted) - set(PATHS):
@@ -346,7 +394,7 @@ def main(base_rev: str, seconds: float, rounds: int, wanted: list[str]) -> int:
         servers = [bare, *(serve(stack, side) for side in (base, new))]
         print(f"A = {base.rev} on port {base.port}, B = {new.rev} on port {new.port}, bare handler on {bare_port}; "
               f"set up in {time.monotonic() - started:.0f} s", flush=True)
-        paths = {path: measure for path, measure in measures(bare_port, seconds).items() if path in wanted}
+        paths = {path: measure for path, measure in measures(bare_port, seconds, tokens_per_second).items() if path in wanted}
         with placed(servers):
             figures = run_rounds({"A": base, "B": new}, paths, rounds)
         print(f"measured; stopping the servers ({time.monotonic() - started:.0f} s so far)", flush=True)
@@ -365,13 +413,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one figure (default 5)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds per side, alternating ABBA (default 6)")
     parser.add_argument("--paths", default=",".join(PATHS),
-                        help="comma-separated paths to compare (default: all three)")
+                        help=f"comma-separated paths to compare (default: all {len(PATHS)})")
+    parser.add_argument("--tokens-per-second", type=int, default=1000,
+                        help="voucher tokens made per second of load (default 1000; fewer on a busy machine, "
+                             "where making them takes longer than their 180 s)")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse(sys.argv[1:])
     try:
-        sys.exit(main(args.base_rev, args.seconds, args.rounds, args.paths.split(",")))
+        sys.exit(main(args.base_rev, args.seconds, args.rounds, args.paths.split(","), args.tokens_per_second))
     except KeyboardInterrupt:  # cleaned up on the way out; no traceback to read
         sys.exit(130)

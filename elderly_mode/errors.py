@@ -11,6 +11,7 @@ from app.i18n import N_
 
 register_messages({
     # Family proxies (亲友代办) and guardianship.
+    "PRINCIPAL_DELETION_PENDING": N_("这位家人已申请注销账号，不能再代为办理。"),
     "FAMILY_LINK_REQUIRED": N_("您还不是这位家人的代办人，或代办关系已解除、已过期。"),
     "FAMILY_LINK_NOT_FOUND": N_("未找到该代办关系。"),
     "FAMILY_LINK_EXISTS": N_("您已是这位家人的代办人，或正在等待家人确认。"),

@@ -31,6 +31,7 @@ actions is read from those. There is no proxy operation that changes identity da
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -38,12 +39,14 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from app.clock import CHINA_TZ
+from app.clock import CHINA_TZ, china_day
 from app import audit
-from app.accounts.service import (LEVEL_REAL_NAME, AccountService, CitizenSnapshot, citizen_by_id_number,
-                                  citizen_by_phone, citizen_record, citizen_with_id_number, normalize_id_number,
-                                  normalize_phone, require_level)
+from app.accounts.service import (LEVEL_REAL_NAME, RESIDENT_ID, AccountService, CitizenSnapshot, citizen_by_id_number,
+                                  deletion_pending,
+                                  citizen_by_phone, citizen_record, citizen_with_id_number, document_birth_date,
+                                  normalize_id_number, normalize_phone, require_level)
 from app.audit import AuditEntry
+from app.background import BackgroundTasks
 from app.departments.service import Reader
 from app.cache import get_json, set_json
 from app.errors import AppError, Conflict, Forbidden, NotFound
@@ -59,7 +62,7 @@ from app.services.applications.service import ApplicationService, ApplicationVie
 from app.services.applications.service import age_on, birth_date_of
 from app.services.appointments.service import AppointmentService, AppointmentView
 from app.vouchers.service import licence_of, validity_of
-from elderly_mode.models import FamilyLink
+from elderly_mode.models import FamilyLink, UndoWindow
 from health_code.service import HealthCodeService, IssuedCode
 
 RELATIONS: dict[str, str] = {  # zh-Hans msgids
@@ -153,8 +156,9 @@ class Attestation:
     name_masked: str
     id_last4: str
     verified: bool
-    age_over_60: bool
-    age_over_18: bool
+    age_over_60: bool | None  # None: the document carries no birth date (a permit, a passport without its zone)
+    age_over_18: bool | None
+    resident_id: bool  # the number is a resident ID's (身份证), not another document's
 
 
 def relation_text(relation: str, language: str) -> str:
@@ -174,6 +178,12 @@ class FamilyService:
             platform.cache, platform.pii, platform.clock, prefix="family:consent-", purpose="family-consent",
             max_tries=MAX_TRIES,
             errors=CodeErrors(lapsed=lambda: AppError("FAMILY_CONSENT_EXPIRED", status=410), wrong="FAMILY_CONSENT_INVALID"))
+        # Consent SMS sent once the reply is out; one that fails or is cut off is sent by the delivery job.
+        self.consent_sending = BackgroundTasks("consent SMS (left to the delivery job)")
+
+    async def close(self) -> None:
+        """At server stop: consent SMS still being sent are cut off (their deliveries are retried)."""
+        await self.consent_sending.close()
 
     # -- linking -------------------------------------------------------------------------------
     async def request_link(self, proxy: CitizenSnapshot, relation: str, basis: str, principal_phone: str | None,
@@ -195,11 +205,15 @@ class FamilyService:
             return await self._send_consent(await self._new_link(principal, proxy.id, relation, basis), principal, proxy)
         return await self._link_as_guardian(proxy, principal_id_number or "", licence_id or "")
 
-    async def send_consent(self, sent: ConsentSent) -> None:
-        """Hand the consent SMS stored by `request_link` or `renew` to its channel; called once the reply is
-        out. A failure is recorded on its delivery and retried by the delivery job, never told to the proxy."""
+    def send_consent(self, sent: ConsentSent) -> asyncio.Task[None]:
+        """Hand the consent SMS stored by `request_link` or `renew` to its channel, in a task of its own (a
+        client that goes away cancels its request, not the send); called once the reply is out. A failure is
+        recorded on its delivery and retried by the delivery job, never told to the proxy."""
+        return self.consent_sending.start(self._send_stored(sent))
+
+    async def _send_stored(self, sent: ConsentSent) -> None:
         if sent.outgoing is not None:
-            await send_stored(self.platform.clock, sent.outgoing)
+            await send_stored(self.platform, sent.outgoing)
 
     async def hall_code(self, clerk: AuthenticatedClient, principal_id_number: str, proxy_phone: str,
                         relation: str) -> ConsentSent:
@@ -332,6 +346,8 @@ class FamilyService:
                                        expires_at__gt=self.platform.clock.now()).first()
         if link is None:
             raise Forbidden("FAMILY_LINK_REQUIRED")
+        if await deletion_pending(principal_id):  # nothing more is done for someone leaving (注销)
+            raise Conflict("PRINCIPAL_DELETION_PENDING")
         return link
 
     async def _record(self, link: FamilyLink, action: str, attributes: list[str], what: str) -> None:
@@ -399,8 +415,11 @@ class FamilyService:
     def attestation(self, principal: CitizenSnapshot) -> Attestation:
         name = self.platform.pii.decrypt(principal.name_enc, "name") if principal.name_enc else ""
         id_number = self.platform.pii.decrypt(principal.id_number_enc, "id_number") if principal.id_number_enc else ""
-        age = age_on(birth_date_of(id_number), self.platform.clock.now().astimezone(CHINA_TZ).date()) if id_number else 0
-        return Attestation(mask_name(name), id_number[-4:], principal.level >= LEVEL_REAL_NAME, age >= 60, age >= 18)
+        born = document_birth_date(self.platform, principal)  # a permit or a passport without its zone carries none
+        age = age_on(born, self.platform.clock.today()) if born else None
+        return Attestation(mask_name(name), id_number[-4:], principal.level >= LEVEL_REAL_NAME,
+                           None if age is None else age >= 60, None if age is None else age >= 18,
+                           principal.document_type == RESIDENT_ID)
 
     async def actions_by(self, proxy_id: str, limit: int = 50) -> list[AuditEntry]:
         """What I did for family members (my own log of proxy actions), newest first: the event entries
@@ -500,7 +519,7 @@ class FamilyService:
                                      action="family_consent_requested",
                                      attributes={**link.audit_attributes(), "basis": link.basis})
             return await self._sent(link, "sms", self.settings.elderly.family_consent_ttl)
-        outgoing = await store_message(None, self.platform.clock, principal.id, "family_consent_requested",
+        outgoing = await store_message(None, self.platform, principal.id, "family_consent_requested",
                                        self._consent_message(link, proxy, code))
         await audit.record_event(self.platform.clock, actor=proxy.id, actor_type="citizen", action="family_consent_requested",
                                  subject_id=principal.id, attributes={"link_id": link.id, "basis": link.basis})
@@ -538,8 +557,8 @@ class FamilyService:
         page is checked against it, and only then is the number looked up. Every other failure, the number
         having no account among them, is the same GUARDIAN_EVIDENCE_INVALID, and nothing is stored before
         every check passed: a stranger's request neither tells who has an account nor shows in their list."""
-        today = self.platform.clock.now().astimezone(CHINA_TZ).date()
-        normalized = normalize_id_number(id_number, self.platform.clock.now().date())
+        today = self.platform.clock.today()
+        normalized = normalize_id_number(id_number, today)
         if normalized is None:
             raise AppError("INVALID_ID_NUMBER", status=422)
         birth = birth_date_of(normalized)
@@ -556,7 +575,7 @@ class FamilyService:
 
     async def _check_guardianship(self, guardian: CitizenSnapshot, child: CitizenSnapshot, licence_id: str) -> None:
         """On renewal: the child still under 18, and the register page still valid and naming them."""
-        today = self.platform.clock.now().astimezone(CHINA_TZ).date()
+        today = self.platform.clock.today()
         child_id_number = self.platform.pii.decrypt(child.id_number_enc, "id_number") if child.id_number_enc else ""
         if not child_id_number or age_on(birth_date_of(child_id_number), today) >= 18:
             raise AppError("GUARDIAN_NOT_MINOR", status=422)
@@ -566,7 +585,7 @@ class FamilyService:
 
     async def _register_page(self, guardian: CitizenSnapshot, licence_id: str) -> dict[str, Any]:
         """The fields of a child's page of the household register, valid, in the adult guardian's own wallet."""
-        today = self.platform.clock.now().astimezone(CHINA_TZ).date()
+        today = self.platform.clock.today()
         guardian_id_number = self.platform.pii.decrypt(guardian.id_number_enc, "id_number") if guardian.id_number_enc else ""
         if not guardian_id_number or age_on(birth_date_of(guardian_id_number), today) < 18:
             raise _evidence_invalid()
@@ -596,7 +615,7 @@ class FamilyService:
                                  action="family_link_renewed" if renewal else "family_link_confirmed",
                                  subject_id=link.principal_id, attributes={"link_id": link.id, "basis": link.basis})
         principal, proxy = await self.people(link)
-        await notify(self.platform.clock, link.principal_id, "family_link_confirmed",
+        await notify(self.platform, link.principal_id, "family_link_confirmed",
                      {"proxy": self.masked(proxy)[0] or "-", "until": _day(link.expires_at)})
         return link
 
@@ -612,10 +631,32 @@ class FamilyService:
         if self._declined(link):
             await self._keep_declined(link)
         principal, proxy = await self.people(link)
-        await notify(self.platform.clock, link.principal_id, "family_link_revoked", {"proxy": self.masked(proxy)[0] or "-"})
+        await notify(self.platform, link.principal_id, "family_link_revoked", {"proxy": self.masked(proxy)[0] or "-"})
         if link.confirmed_at is not None:  # a proxy whose request was never consented to learns no name
-            await notify(self.platform.clock, link.proxy_id, "family_link_ended", {"principal": self.masked(principal)[0] or "-"})
+            await notify(self.platform, link.proxy_id, "family_link_ended", {"principal": self.masked(principal)[0] or "-"})
         return link
+
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> None:
+        """The account is erased: every family link it is on ends (the other side is told; the citizen was told
+        when they asked for the deletion) and goes, and so do its undo windows."""
+        links = await FamilyLink.filter(Q(principal_id=citizen_id) | Q(proxy_id=citizen_id)).exclude(status="revoked")
+        for link in links:
+            await self._end_for_erasure(link, citizen_id)
+        await FamilyLink.filter(Q(principal_id=citizen_id) | Q(proxy_id=citizen_id)).delete()
+        await UndoWindow.filter(citizen_id=citizen_id).delete()
+
+    async def _end_for_erasure(self, link: FamilyLink, citizen_id: str) -> None:
+        await FamilyLink.filter(id=link.id).update(status="revoked", revoked_at=self.platform.clock.now(),
+                                                   revoked_by="account_erased")
+        await audit.record_event(self.platform.clock, actor="system", actor_type="system", action="family_link_revoked",
+                                 subject_id=link.principal_id, attributes={"link_id": link.id, "proxy": link.proxy_id,
+                                                                           "reason": "account_erased"})
+        principal, proxy = await self.people(link)
+        if link.principal_id != citizen_id:  # the proxy's account is erased: the principal is told
+            await notify(self.platform, link.principal_id, "family_link_revoked", {"proxy": self.masked(proxy)[0] or "-"})
+        elif link.confirmed_at is not None:  # the principal's: a proxy who was consented to is told
+            await notify(self.platform, link.proxy_id, "family_link_ended", {"principal": self.masked(principal)[0] or "-"})
 
     async def _link_of_proxy(self, proxy_id: str, link_id: str) -> AnyLink:
         """The proxy's link or unanswered request `link_id`; the same 404 for both once forgotten."""
@@ -641,4 +682,22 @@ def _at(timestamp: float) -> datetime:
 
 
 def _day(at: datetime | None) -> str:
-    return at.astimezone(CHINA_TZ).date().isoformat() if at else "-"
+    return china_day(at).isoformat() if at else "-"
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """Elderly mode's part of the citizen's copy of their data: family links (亲友代办) where they are the
+    one helped or the helper (`role`), and the undo windows of their submissions."""
+    links = await FamilyLink.filter(Q(principal_id=citizen_id) | Q(proxy_id=citizen_id)).order_by("created_at")
+    return {
+        "family_links": [record_of(row, pii, role="principal" if row.principal_id == citizen_id else "proxy")
+                         for row in links],
+        "undo_windows": [record_of(row, pii) for row in
+                         await UndoWindow.filter(citizen_id=citizen_id).order_by("submitted_at")],
+    }

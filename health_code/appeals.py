@@ -32,7 +32,7 @@ class AppealService:
                                      created_at=self.platform.clock.now(), judged=judged)
         await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="appeal_submitted",
                                  subject_id=citizen.id, attributes={"appeal_id": appeal.id, "colour": status.colour})
-        await notify(self.platform.clock, citizen.id, "appeal_received")
+        await notify(self.platform, citizen.id, "appeal_received")
         return appeal
 
     async def mine(self, citizen_id: str) -> list[Appeal]:
@@ -69,6 +69,6 @@ class AppealService:
         action = "appeal_approved" if approve else "appeal_rejected"
         await audit.record_access(self.platform.clock, citizen_id=appeal.citizen_id, actor=admin.name, actor_type="department",
                                   action=action, attributes=["health_status", "appeal"], purpose="申诉审核")
-        await notify(self.platform.clock, appeal.citizen_id, action, {"note": note})
+        await notify(self.platform, appeal.citizen_id, action, {"note": note})
         await self.health.evaluate(appeal.citizen_id, trigger=action)
         return await Appeal.get(id=appeal.id)

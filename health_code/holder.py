@@ -123,10 +123,12 @@ def holder_tag(key: bytes, code_id: bytes, spelling: str, birth_date: str) -> by
     return hmac.digest(key, message, hashlib.sha256)[:TAG_BYTES]
 
 
-def holds(tag: bytes, keys: Sequence[bytes], code_id: bytes, name: str, id_number: str) -> bool:
+def holds(tag: bytes, keys: Sequence[bytes], code_id: bytes, name: str, id_number: str,
+          birth_date: str | None = None) -> bool:
     """Whether the citizen with this legal name and ID number is the holder a code's tag names, under any
-    of the holder keys the code's issuer shares with us (two while it changes key)."""
-    birth_date = birth_date_of(id_number)
+    of the holder keys the code's issuer shares with us (two while it changes key). `birth_date` (ISO), when
+    given, is the one the holder's document carries (a document whose number holds none: a passport's zone)."""
+    birth_date = birth_date or birth_date_of(id_number)
     if birth_date is None or len(tag) != TAG_BYTES:
         return False
     spellings = [spelling for spelling in standard_names(name) if spelling]

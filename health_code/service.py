@@ -17,12 +17,13 @@ from typing import Any, Iterator, Mapping, Sequence
 import ujson
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
-from app import audit
-from app.accounts.service import CitizenSnapshot, citizen_with_id_number, normalize_id_number
+from app import audit, metrics
+from app.accounts.service import CitizenSnapshot, citizen_with_id_number, normalize_citizen_number
 from app.cache import ParsedOnce, cache_lock
-from app.clock import CHINA_TZ
-from app.db import column, placeholders
+from app.clock import CHINA_TZ, china_day
+from app.db import column, lag_tolerant, placeholders, remember_write
 from app.errors import AppError, Conflict, Forbidden, Unavailable, ValidationFailed
 from app.i18n import NC_, translate
 from app.security.clients import AuthenticatedClient
@@ -31,7 +32,7 @@ from app.notifications.service import notify
 from app.platform import Platform
 from app.single_flight import SingleFlight
 from health_code import codec, render
-from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation
+from health_code.models import Appeal, HealthEvidence, HealthStatus, IssuedHealthCode, RiskArea, StatusEvaluation, VenueCheckIn
 from health_code.rules import COLOUR_RANK, EVIDENCE_KINDS, Evidence, RuleSet, UpheldAppeal, Verdict
 
 # Our colours said on their own ("Your health code is Green"); a plain 绿码 is a card's label, "Green code".
@@ -141,12 +142,15 @@ class HealthCodeService:
         await self._store_status(citizen_id, values)
         await StatusEvaluation.create(citizen_id=citizen_id, colour=verdict.colour, reasons=list(verdict.reason_codes),
                                       rule_version=verdict.rule_version, evaluated_at=now, trigger=trigger, changed=changed)
+        # Written also from a GET (the status due for re-evaluation): the citizen's next history read is the
+        # primary's, which holds this evaluation, not a replica's that may not have it yet.
+        await remember_write(citizen_id)
         if changed and previous is not None:  # the first evaluation (evaluations take turns) has no code on screen yet
             await self._void_shown_code(citizen_id)  # the code shown must follow the status
         if recoloured:  # and again for codes stored meanwhile, from the status read before
             await self._refuse_codes_behind(citizen_id, verdict.colour)
         if (previous.colour if previous else "green") != verdict.colour:  # everyone starts green
-            await notify(self.platform.clock, citizen_id, f"health_code_{verdict.colour}")
+            await notify(self.platform, citizen_id, f"health_code_{verdict.colour}")
         return HealthStatus(citizen_id=citizen_id, **values)
 
     async def _evidence(self, citizen_id: str, now: datetime) -> list[Evidence]:
@@ -163,7 +167,7 @@ class HealthCodeService:
     @staticmethod
     def _dated_visits(trips: Sequence[tuple[str, date]], now: datetime) -> list[tuple[str, date, datetime]]:
         """Each trip as (region, day, start of that day in Beijing time); refused unless within 14 days."""
-        today = now.astimezone(CHINA_TZ).date()
+        today = china_day(now)
         visits = []
         for index, (region, day) in enumerate(dict.fromkeys(trips)):
             if not REGION_CODE.match(region):
@@ -230,7 +234,7 @@ class HealthCodeService:
         await audit.record_event(self.platform.clock, actor="health_code_rules", actor_type="system",
                                  action="appeal_override_ended", subject_id=appeal.citizen_id,
                                  attributes={"appeal_id": appeal.id, "ended_by": rule_id})
-        await notify(self.platform.clock, appeal.citizen_id, "appeal_override_ended")
+        await notify(self.platform, appeal.citizen_id, "appeal_override_ended")
 
     @staticmethod
     async def _store_status(citizen_id: str, values: dict[str, Any]) -> None:
@@ -249,6 +253,7 @@ class HealthCodeService:
             status = await self.evaluate(citizen_id, trigger="time" if status else "first_use")
         return status
 
+    @lag_tolerant
     async def history(self, citizen_id: str, limit: int = 50) -> list[StatusEvaluation]:
         return await StatusEvaluation.filter(citizen_id=citizen_id, changed=True).order_by("-evaluated_at", "-id").limit(limit)
 
@@ -384,7 +389,7 @@ class HealthCodeService:
     async def record_department_evidence(self, department: AuthenticatedClient, id_number: str, kind: str,
                                          observed_at: datetime, data: dict[str, Any], action: str) -> HealthStatus:
         """A department posts evidence (a lab's test result, a vaccination record) for the holder of `id_number`."""
-        if normalize_id_number(id_number, self.platform.clock.now().date()) is None:
+        if normalize_citizen_number(id_number, self.platform.clock.today()) is None:
             raise AppError("INVALID_ID_NUMBER", status=422)  # before the date check, as before
         if observed_at > self.platform.clock.now() + timedelta(minutes=5):
             raise ValidationFailed([{"field": "observed_at", "problem": "in the future"}])
@@ -413,6 +418,29 @@ class HealthCodeService:
                                  subject_id=to_citizen_id, attributes={"from": from_citizen_id, "evidence": moved,
                                                                        "codes_refused": refused})
         return moved
+
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> None:
+        """The account is erased: its evidence, statuses and their history, appeals and venue check-ins go.
+        Each code still live answers REVOKED at every online check, a partner's included (the same marks a
+        status change leaves, in the cache and on the row); those rows stay, under the account's opaque id,
+        until the code has expired, and the expired ones go now. Under the citizen's evaluation lock, so no
+        evaluation in flight stores a status or refuses a code behind it."""
+        async with cache_lock(self.platform.cache, f"hc:evaluate:{citizen_id}", ttl=EVALUATION_LOCK, wait=EVALUATION_LOCK):
+            await self._erase_citizen(citizen_id)
+
+    async def _erase_citizen(self, citizen_id: str) -> None:
+        live = await IssuedHealthCode.filter(citizen_id=citizen_id, expires_at__gt=self.platform.clock.now())
+        await self._refuse(live, REVOKED)
+        await IssuedHealthCode.filter(citizen_id=citizen_id).exclude(code_id__in=[row.code_id for row in live]).delete()
+        await self._void_shown_code(citizen_id)
+        removed = 0
+        for model in (HealthEvidence, HealthStatus, StatusEvaluation, Appeal, VenueCheckIn):
+            removed += await model.filter(citizen_id=citizen_id).delete()
+        revoked = [row for row in live if row.status_changed_to != REVOKED]
+        if revoked or removed:
+            await audit.record_event(self.platform.clock, actor="system", actor_type="system", action="health_data_erased",
+                                     subject_id=citizen_id, attributes={"codes_revoked": len(revoked), "rows": removed})
 
     async def _refuse_all_codes(self, citizen_id: str, colour: str) -> int:
         """Every live code of the citizen answers STATUS_CHANGED (with `colour`, the colour now) at online
@@ -472,17 +500,26 @@ class HealthCodeService:
                                             expires_at=utc(expires_at), colour=colour)
         await self._refuse_if_behind(row)
 
-    async def holders_of(self, code_ids: list[bytes]) -> dict[bytes, Holder]:
-        """The citizens our codes were issued to, by code id, from the database."""
+    async def holders_of(self, code_ids: list[bytes], issued: tuple[int, int] | None = None) -> dict[bytes, Holder]:
+        """The citizens our codes were issued to, by code id, from the database. `issued`: the first and last
+        issue time (epoch seconds, as signed in the codes) among them, which limits the read to the months
+        holding them (on PostgreSQL the table has a partition a month: without it each id is looked up in
+        every month's index)."""
         if not code_ids:
             return {}
         by_hex = {code_id.hex(): code_id for code_id in code_ids}
         # SQL of our own: building the ORM's query for a partner's batch took more CPU than this
         # (docs/capacity.md).
         conn = connections.get("default")
-        _, rows = await conn.execute_query(f"SELECT code_id, citizen_id, status_changed_to "
-                                           f"FROM {IssuedHealthCode._meta.db_table} "
-                                           f"WHERE code_id IN ({placeholders(conn, len(by_hex))})", list(by_hex))
+        values: list[Any] = list(by_hex)
+        query = (f"SELECT code_id, citizen_id, status_changed_to FROM {IssuedHealthCode._meta.db_table} "
+                 f"WHERE code_id IN ({placeholders(conn, len(by_hex))})")
+        if issued is not None:
+            field = IssuedHealthCode._meta.fields_map["issued_at"]
+            values += [field.to_db_value(utc(moment), IssuedHealthCode) for moment in issued]
+            query += f" AND issued_at BETWEEN {placeholders(conn, 1, first=len(by_hex) + 1)} " \
+                     f"AND {placeholders(conn, 1, first=len(by_hex) + 2)}"
+        _, rows = await conn.execute_query(query, values)
         return {by_hex[row["code_id"]]: Holder(row["citizen_id"], row["status_changed_to"]) for row in rows}
 
     # -- online checks follow the status ----------------------------------------------------------
@@ -491,7 +528,7 @@ class HealthCodeService:
         already refused) answers STATUS_CHANGED at every online check from now on, with `colour`."""
         now = self.platform.clock.now()
         live = await IssuedHealthCode.filter(citizen_id=citizen_id, expires_at__gt=now)
-        await self._refuse([row for row in live if row.status_changed_to not in (None, colour)
+        await self._refuse([row for row in live if row.status_changed_to not in (None, colour, REVOKED)
                             or (row.status_changed_to is None and worse(colour, row.colour))], colour)
 
     async def _refuse_if_behind(self, row: IssuedHealthCode) -> None:
@@ -506,6 +543,7 @@ class HealthCodeService:
         of codes the cache does not know); where a code's entry is not there yet, a mark stands in for it,
         so the entry its issuance writes next cannot take its place. The database is written last: a row
         not marked there is marked again by the next change."""
+        rows = [row for row in rows if row.status_changed_to != REVOKED]  # revoked stays revoked
         if not rows:
             return
         cached = [row for row in rows if row.payload_digest]
@@ -513,11 +551,14 @@ class HealthCodeService:
         now = int(self.platform.clock.timestamp())
         for row, entry in zip(cached, entries):
             values = ujson.loads(entry) if entry is not None else None
+            if _marked_revoked(values) and colour != REVOKED:
+                continue
             marked = values[:8] + [colour] + values[9:] if isinstance(values, list) and len(values) in (9, ENTRY_LENGTH) \
                 else {"status_changed": colour}
             await self.platform.cache.set(PAYLOAD_KEY + str(row.payload_digest), ujson.dumps(marked),
                                    ttl=int(row.expires_at.timestamp()) - now + 60)
-        await IssuedHealthCode.filter(code_id__in=[row.code_id for row in rows]).update(status_changed_to=colour)
+        await IssuedHealthCode.filter(Q(status_changed_to__isnull=True) | Q(status_changed_to__not=REVOKED),
+                                      code_id__in=[row.code_id for row in rows]).update(status_changed_to=colour)
 
     async def verify_many(self, payloads: list[str]) -> list[tuple[codec.CodeClaims | codec.CodeError, str | None]]:
         """Verify our own codes: each result with the citizen it was issued to, when known.
@@ -526,6 +567,11 @@ class HealthCodeService:
         cache for the code's lifetime with its claims and holder; only a code not found there (a
         cache loss, a forgery, someone else's code) goes through the signature check. A forged text
         cannot have the digest of a code we issued, so both paths accept exactly the same codes.
+
+        A batch (up to 100 codes of as many citizens) is read in one `get_many`. The entries carry no
+        hash tag: on a Redis Cluster they spread over every shard by their digest, and the read is grouped
+        by slot (one pipeline, a round trip per node; see `RedisCache._mget`). A common tag would have put
+        every citizen's entry on one shard; a per-citizen tag cannot be known from a scanned code's text.
         """
         now = self.platform.clock.timestamp()
         known = await self.platform.cache.get_many([payload_key(p) for p in payloads])
@@ -537,15 +583,7 @@ class HealthCodeService:
                 unknown.append(index)
                 results.append(_CHECKED_BELOW)
                 continue
-            holder, code_hex, colour, reasons, masked, issuer, iat, exp, changed_to, tag, converted = values
-            if exp <= now or iat > now + 60:  # the same time checks as codec.read_claims
-                results.append((codec.CodeError("EXPIRED" if exp <= now else "NOT_YET_VALID"), holder))
-            elif changed_to is not None:  # issued before its holder's status turned worse
-                results.append((codec.StatusChanged(changed_to, bytes.fromhex(code_hex)), holder))
-            else:
-                results.append((codec.CodeClaims(bytes.fromhex(code_hex), colour, tuple(reasons), masked, issuer, iat,
-                                                 exp, codec.converted_from(converted),
-                                                 bytes.fromhex(tag) if tag else None), holder))
+            results.append(_cached_result(values, now))
         checked: dict[int, codec.CodeClaims] = {}
         for start in range(0, len(unknown), CHECKS_BETWEEN_TURNS):
             if start:
@@ -561,21 +599,18 @@ class HealthCodeService:
                     results[index] = (outcome, None)
                 else:
                     checked[index] = outcome
-        holders = await self.holders_of([claims.code_id for claims in checked.values()])
+        issued = [claims.issued_at for claims in checked.values()]
+        holders = await self.holders_of([claims.code_id for claims in checked.values()],
+                                        (min(issued), max(issued)) if issued else None)
         for index, claims in checked.items():
-            holder = holders.get(claims.code_id)
-            if holder is None:
-                results[index] = (claims, None)
-            elif holder.status_changed_to is not None:
-                results[index] = (codec.StatusChanged(holder.status_changed_to, claims.code_id), holder.citizen_id)
-            else:
-                results[index] = (claims, holder.citizen_id)
+            results[index] = _held_result(claims, holders.get(claims.code_id))
         return results
 
     async def verify_for(self, verifier: AuthenticatedClient, payload: str, purpose: str) -> codec.CodeClaims:
         """A registered verifier (场所/口岸查验) checks a code; the citizen sees it in their access log.
         A code issued before its holder's status turned worse raises StatusChanged with the colour now."""
         [(claims, citizen_id)] = await self.verify_many([payload])
+        metrics.verification("verifier", claims.code if isinstance(claims, codec.CodeError) else "valid")
         changed = isinstance(claims, codec.StatusChanged)
         if citizen_id and (changed or not isinstance(claims, codec.CodeError)):  # what the verifier learned
             await audit.record_access(self.platform.clock, citizen_id=citizen_id, actor=verifier.name, actor_type="department",
@@ -587,6 +622,9 @@ class HealthCodeService:
         return claims
 
 
+# The mark on an issued code whose holder's account was erased (注销), in place of a colour; checks answer it
+# with the error a revoked code gets.
+REVOKED, REVOKED_ERROR = "revoked", "REVOKED"
 DEPARTMENT_SOURCE = "department:"  # evidence a department or lab recorded for an ID number
 EVALUATION_LOCK = 10.0  # seconds an evaluation may hold its citizen's lock, and a second one wait for it
 CHECKS_BETWEEN_TURNS = 10  # signatures checked between two turns of the event loop: a short wait for others
@@ -629,6 +667,38 @@ def lasting(status: HealthStatus, expires_at: int) -> int:
 
 # The place of a code in `verify_many`'s results until its signature is checked (every one is then replaced).
 _CHECKED_BELOW: tuple[codec.CodeError, None] = (codec.CodeError("BAD_CLAIMS"), None)
+CheckResult = tuple[codec.CodeClaims | codec.CodeError, str | None]
+
+
+def _marked_revoked(values: Any) -> bool:
+    """Whether a code's cache entry (or the mark standing in for it) says its holder's account was erased."""
+    if isinstance(values, dict):
+        return bool(values.get("status_changed") == REVOKED)
+    return isinstance(values, list) and len(values) > 8 and values[8] == REVOKED
+
+
+def _cached_result(values: Sequence[Any], now: float) -> CheckResult:
+    """A code found in the cache, from its entry: its claims, or why it no longer verifies, with its holder."""
+    holder, code_hex, colour, reasons, masked, issuer, iat, exp, changed_to, tag, converted = values
+    if exp <= now or iat > now + 60:  # the same time checks as codec.read_claims
+        return codec.CodeError("EXPIRED" if exp <= now else "NOT_YET_VALID"), holder
+    if changed_to == REVOKED:  # its holder's account was erased
+        return codec.CodeError(REVOKED_ERROR), None
+    if changed_to is not None:  # issued before its holder's status turned worse
+        return codec.StatusChanged(changed_to, bytes.fromhex(code_hex)), holder
+    return codec.CodeClaims(bytes.fromhex(code_hex), colour, tuple(reasons), masked, issuer, iat, exp,
+                            codec.converted_from(converted), bytes.fromhex(tag) if tag else None), holder
+
+
+def _held_result(claims: codec.CodeClaims, holder: Holder | None) -> CheckResult:
+    """A code whose signature checked, by what its row says of its holder now."""
+    if holder is None:
+        return claims, None
+    if holder.status_changed_to == REVOKED:  # its holder's account was erased
+        return codec.CodeError(REVOKED_ERROR), None
+    if holder.status_changed_to is not None:
+        return codec.StatusChanged(holder.status_changed_to, claims.code_id), holder.citizen_id
+    return claims, holder.citizen_id
 
 
 def _shown_json(code: IssuedCode, **extra: Any) -> str:
@@ -706,4 +776,28 @@ def utc(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
 
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """The health code's part of the citizen's copy of their data: the evidence behind their colour, the
+    current status and every evaluation before it, venue check-ins (with the venue's name and address),
+    appeals, and the codes issued to them (when, for how long, which colour; never the code itself nor its id
+    and digest, which name a code that may still be shown)."""
+    check_ins = await VenueCheckIn.filter(citizen_id=citizen_id).order_by("at").prefetch_related("venue")
+    return {
+        "health_evidence": [record_of(row, pii) for row in
+                            await HealthEvidence.filter(citizen_id=citizen_id).order_by("observed_at")],
+        "health_status": [record_of(row, pii) for row in await HealthStatus.filter(citizen_id=citizen_id)],
+        "health_status_history": [record_of(row, pii) for row in
+                                  await StatusEvaluation.filter(citizen_id=citizen_id).order_by("evaluated_at", "id")],
+        "venue_check_ins": [record_of(row, pii, venue_name=row.venue.name, venue_address=row.venue.address)
+                            for row in check_ins],
+        "health_code_appeals": [record_of(row, pii) for row in
+                                await Appeal.filter(citizen_id=citizen_id).order_by("created_at")],
+        "issued_health_codes": [record_of(row, pii, skip=("code_id", "payload_digest")) for row in
+                                await IssuedHealthCode.filter(citizen_id=citizen_id).order_by("issued_at")],
+    }

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
 
 from app.cache import RedisCache
 
@@ -27,3 +28,17 @@ async def eventually(read: Callable, expected: object, within: float = 1.0) -> f
             return time.monotonic() - started
         await asyncio.sleep(0.002)
     raise AssertionError(f"still {await read()!r}, not {expected!r}, after {within} s")
+
+
+@asynccontextmanager
+async def invalidations(cache: RedisCache) -> AsyncIterator[Any]:
+    """A listener on `cache`'s invalidation channel as its workers hear it (pub/sub on one Redis, sharded
+    pub/sub on a cluster), past the subscription's own confirmation."""
+    listener, node_client = await cache._subscribe()
+    try:
+        await listener.get_message(timeout=1.0)
+        yield listener
+    finally:
+        await listener.aclose()
+        if node_client is not None:
+            await node_client.aclose()

@@ -9,7 +9,6 @@ a principal's identity data or phone.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -25,11 +24,10 @@ from api.schemas import Strict
 from api.services import services
 from app.accounts.rules import LEVEL_REAL_NAME
 from app.clock import rfc3339
-from elderly_mode.service import ConsentSent, FamilyService, LinkView, relation_text
+from app.i18n import N_, translate
+from elderly_mode.service import ConsentSent, LinkView, relation_text
 from elderly_mode.tts import spoken
 
-log = logging.getLogger("elderly_mode.family")
-_sending: set[asyncio.Task[None]] = set()  # consent SMS being sent after their reply, held so none is dropped
 bp = audience_blueprint("citizen_family", url_prefix="/api/v1/family", audience="citizen")
 
 Relation = Literal["child", "spouse", "parent", "grandchild", "sibling", "relative"]
@@ -79,8 +77,9 @@ class AttestationReply(BaseModel):
     name_masked: str
     id_last4: str
     verified: bool
-    age_over_60: bool
-    age_over_18: bool
+    age_over_60: bool | None = Field(description="null when their document carries no birth date")
+    age_over_18: bool | None = Field(description="null when their document carries no birth date")
+    resident_id: bool = Field(description="the last 4 are of a resident ID (身份证), not of another document")
     tts_text: str
 
 
@@ -114,22 +113,11 @@ def consent_reply(request: Request, sent: ConsentSent, status: int) -> HTTPRespo
 async def reply_then_send(request: Request, sent: ConsentSent, status: int) -> None:
     """Send the reply, then the consent SMS stored with it: the reply never waits on the SMS provider.
 
-    The send is a task of its own, held until done: a client that goes away cancels the handler, not the
-    send. Were it never to happen (the process stopping), the delivery's lease runs out and the retry job
-    sends it."""
+    A client that goes away cancels the handler, not the send. Were it never to happen (the process
+    stopping), the delivery's lease runs out and the retry job sends it."""
     response = await request.respond(consent_reply(request, sent, status))
     await response.send(end_stream=True)
-    task = asyncio.get_running_loop().create_task(_send_consent(services(request).family, sent))
-    _sending.add(task)
-    task.add_done_callback(_sending.discard)
-    await asyncio.shield(task)
-
-
-async def _send_consent(family: FamilyService, sent: ConsentSent) -> None:
-    try:
-        await family.send_consent(sent)
-    except Exception:  # the reply is gone: nothing to answer with, and the retry job has the delivery
-        log.exception("consent SMS of request %s left to the retry job", sent.link.id)
+    await asyncio.shield(services(request).family.send_consent(sent))
 
 
 @bp.post("/links")
@@ -207,9 +195,18 @@ async def health_code(request: Request, principal_id: str) -> HTTPResponse:
             reply_model=AttestationReply, tag="family")
 async def attestation(request: Request, principal_id: str) -> HTTPResponse:
     shown = await services(request).family.attest(request.ctx.citizen_id, principal_id)
-    text = {"en": f"Verified identity: {shown.name_masked}, ID ending {shown.id_last4}."}.get(
-        request.ctx.language, f"已实名：{shown.name_masked}，身份证号码后四位 {shown.id_last4}。")
+    said = ATTESTATION_SAID[(shown.verified, shown.resident_id)]
+    text = translate(said, request.ctx.language, name=shown.name_masked, last4=shown.id_last4)
     return reply({**shown.__dict__, "tts_text": spoken(text, request.ctx.language)})
+
+
+# What the attestation says aloud, by (verified, resident ID).
+ATTESTATION_SAID = {
+    (True, True): N_("已实名：{name}，身份证号码后四位 {last4}。"),
+    (True, False): N_("已实名：{name}，证件号码后四位 {last4}。"),
+    (False, True): N_("尚未实名：{name}，身份证号码后四位 {last4}。"),
+    (False, False): N_("尚未实名：{name}，证件号码后四位 {last4}。"),
+}
 
 
 @bp.get("/<principal_id:str>/print-card")

@@ -45,7 +45,10 @@ class ConversionReply(HealthCodeReply):
 
 class BorderPassRequest(Strict):
     partner: str = Field(max_length=16, description="The partner region the pass is for, e.g. MO")
-    document_type: Literal["resident_id", "exit_entry_permit"] = "resident_id"
+    document_type: Literal["resident_id", "exit_entry_permit", "residence_permit", "hk_macao_permit", "taiwan_permit",
+                           "permanent_residence", "passport"] = Field(
+        default="resident_id", description="resident_id or the type of the document bound to my account: that "
+                                           "document; exit_entry_permit: the permit whose number is sent")
     document_number: str | None = Field(default=None, max_length=16,
                                         description="Only for exit_entry_permit (往来港澳通行证); only its last 4 are in the pass")
 

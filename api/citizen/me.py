@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, model_validator
 from sanic import Request
 from sanic.response import HTTPResponse
@@ -11,23 +13,44 @@ from api.schemas import Strict
 from api.services import services
 from app import audit
 from app.accounts.rules import LEVEL_PHONE
-from app.accounts.service import Profile
+from app.accounts.service import DocumentClaim, Profile
 from app.clock import rfc3339
 
 bp = audience_blueprint("citizen_me", url_prefix="/api/v1/me", audience="citizen")
 
 
+DocumentType = Literal["resident_id", "residence_permit", "hk_macao_permit", "taiwan_permit", "permanent_residence",
+                       "passport"]
+
+
 class IdentityRequest(Strict):
-    name: str = Field(max_length=40, description="Name as on the resident ID card")
-    id_number: str = Field(max_length=32, description="18-character resident ID number")
+    name: str = Field(max_length=80, description="Name as on the document (Han characters; Latin letters too for a "
+                                                 "non-mainland document)")
+    id_number: str = Field(max_length=32, description="The document's number: for resident_id the 18-character "
+                                                      "resident ID number")
+    document_type: DocumentType = Field(
+        default="resident_id", description="resident_id 居民身份证, residence_permit 港澳台居民居住证, hk_macao_permit "
+                                           "港澳居民来往内地通行证, taiwan_permit 台湾居民来往大陆通行证, permanent_residence "
+                                           "外国人永久居留身份证, passport 外国护照")
+    nationality: str | None = Field(default=None, max_length=3,
+                                    description="ISO 3166 alpha-3: required for passport; for permanent_residence, "
+                                                "checked against the number")
+    renewal_count: int | None = Field(default=None, ge=0, le=99,
+                                      description="hk_macao_permit: 换证次数, when not typed as the number's last 2 digits")
+    mrz: str | None = Field(default=None, max_length=100,
+                            description="passport: the two lines of the machine-readable zone (TD3), for its check "
+                                        "digits and birth date")
 
 
 class FaceSessionRequest(Strict):
     purpose: str = Field(default="level3", max_length=16,
                          description="level3: check my own verified identity; reclaim: take back an identity another "
-                                     "account holds (with name and id_number)")
+                                     "account holds (with name and id_number); phone_change: prove it is me to change "
+                                     "my phone number without the old one (then POST /api/v1/me/phone)")
     name: str | None = Field(default=None, max_length=40, description="reclaim only: name as on the ID card")
-    id_number: str | None = Field(default=None, max_length=32, description="reclaim only: resident ID number")
+    id_number: str | None = Field(default=None, max_length=32, description="reclaim only: the document's number")
+    document_type: DocumentType = Field(default="resident_id", description="reclaim only: the document's type (one "
+                                                                           "the identity authority confirms)")
 
 
 class FaceSessionReply(BaseModel):
@@ -52,6 +75,11 @@ class FaceRequest(Strict):
 
 class LevelReply(BaseModel):
     level: int
+
+
+class IdentityReply(LevelReply):
+    document_type: str
+    confirmed: bool = Field(description="false: the document is recorded as declared, the account stays below 实名")
 
 
 class SessionItem(BaseModel):
@@ -88,12 +116,14 @@ async def me(request: Request) -> HTTPResponse:
 
 
 @bp.post("/identity")
-@documented("Real-name verification (实名认证): name + resident ID number", body=IdentityRequest, reply_model=LevelReply, tag="me")
+@documented("Real-name verification (实名认证): name + identity document (resident ID by default)",
+            body=IdentityRequest, reply_model=IdentityReply, tag="me")
 @requires_level(LEVEL_PHONE)
 async def verify_identity(request: Request) -> HTTPResponse:
     body = parse_body(request, IdentityRequest)
-    level = await services(request).accounts.verify_identity(request.ctx.citizen, body.name, body.id_number)
-    return reply(LevelReply(level=level))
+    bound = await services(request).accounts.bind_document(request.ctx.citizen, DocumentClaim(
+        body.name, body.id_number, body.document_type, body.nationality, body.renewal_count, body.mrz))
+    return reply(IdentityReply(level=bound.level, document_type=bound.document_type, confirmed=bound.confirmed))
 
 
 @bp.post("/identity/face/sessions")
@@ -103,7 +133,7 @@ async def verify_identity(request: Request) -> HTTPResponse:
 async def start_face_session(request: Request) -> HTTPResponse:
     body = parse_body(request, FaceSessionRequest) if (request.body or b"").strip() else FaceSessionRequest()
     started = await services(request).accounts.start_face_session(request.ctx.citizen, body.purpose, body.name,
-                                                                  body.id_number)
+                                                                  body.id_number, body.document_type)
     return reply(FaceSessionReply(**vars(started)), status=201)
 
 

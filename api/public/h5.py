@@ -18,9 +18,18 @@ from app.errors import NotFound
 bp = audience_blueprint("h5", url_prefix="", audience="public")
 PAGE_DIR = Path(__file__).resolve().parents[2] / "miniprogram_mock" / "h5"
 FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-         "style.css": "text/css; charset=utf-8"}
+         "style.css": "text/css; charset=utf-8",
+         # What both pages share (the SMS login form, the status line, the API call): loaded before each page's own script.
+         "common.js": "text/javascript; charset=utf-8",
+         # The consent page of "sign in with this account elsewhere", served at /oidc/authorize.
+         "consent.html": "text/html; charset=utf-8", "consent.js": "text/javascript; charset=utf-8"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def served_file(name: str) -> HTTPResponse:
+    """One of the page's files, with its headers (the OpenID Connect consent page is one)."""
+    return _file(name)
 
 
 def _file(name: str) -> HTTPResponse:

@@ -14,7 +14,13 @@ class Citizen(Model):
     phone_hash = fields.CharField(max_length=64, unique=True)
     name_enc = fields.TextField(null=True)
     id_number_enc = fields.TextField(null=True)
+    # The lookup hash of the bound document (accounts.documents.lookup_key): one (type, number), one account.
     id_number_hash = fields.CharField(max_length=64, unique=True, null=True)
+    # Which document `id_number_enc` holds (accounts.documents.DOCUMENT_TYPES), the nationality it states (ISO
+    # 3166 alpha-3) and, for a passport read with its machine-readable zone, the birth date in it (encrypted).
+    document_type = fields.CharField(max_length=24, default="resident_id", db_default="resident_id")
+    nationality = fields.CharField(max_length=3, null=True)
+    birth_date_enc = fields.TextField(null=True)
     level = fields.SmallIntField(default=1)
     elderly_mode = fields.BooleanField(default=False)
     identity_verified_at = fields.DatetimeField(null=True)
@@ -94,3 +100,19 @@ class FaceSession(Model):
 
     class Meta:
         table = "face_sessions"
+
+
+class AccountDeletion(Model):
+    """A request to delete an account (注销), cancellable during its cooling-off period, then carried out by the
+    erasure job. Kept after the erasure as the record that the account was closed and when."""
+
+    citizen_id = fields.CharField(pk=True, max_length=40)
+    status = fields.CharField(max_length=16)  # cooling_off, cancelled, erasing, erased
+    requested_at = fields.DatetimeField()
+    erase_after = fields.DatetimeField(db_index=True)
+    cancelled_at = fields.DatetimeField(null=True)
+    claimed_at = fields.DatetimeField(null=True)  # when an erasure run took the request up (erasing)
+    erased_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "account_deletions"

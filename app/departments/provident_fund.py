@@ -20,7 +20,6 @@ from typing import Any, Literal, Self
 from pydantic import ConfigDict, model_validator
 
 from app.money import yuan
-from app.clock import CHINA_TZ
 from app.departments.exchange_services import (HPF_ACCOUNT, HPF_DEPOSITS, HPF_WITHDRAWAL_ELIGIBILITY, OWN,
                                                DepartmentAsker, DepartmentWords, Reader, read_reply, unreadable)
 from app.errors import ValidationFailed
@@ -192,7 +191,7 @@ class ProvidentFund:
         self.asker = asker
 
     def today(self) -> date:
-        return self.asker.platform.clock.now().astimezone(CHINA_TZ).date()
+        return self.asker.platform.clock.today()
 
     async def account(self, citizen_id: str) -> CentreAccount:
         """The account (账户信息) as the centre answers it: `has_account`, `status`, balance, deposits, employer."""

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from app import audit
 from app.money import yuan
-from app.clock import CHINA_TZ
+from app.clock import china_day
 from app.departments import social_insurance_token as proof_token
 from app.departments.exchange_services import (HRSS_CONTRIBUTIONS, HRSS_INSURED_STATUS, HRSS_RIGHTS_RECORD,
                                                DepartmentAsker, DepartmentWords, read_reply)
@@ -199,7 +199,7 @@ class SocialInsurance:
         self.platform = asker.platform
 
     def _today(self) -> date:
-        return self.platform.clock.now().astimezone(CHINA_TZ).date()
+        return self.platform.clock.today()
 
     async def status(self, citizen_id: str, language: str) -> InsuredStatus:
         reply = await self.asker.ask(HRSS_INSURED_STATUS, citizen_id)
@@ -236,7 +236,7 @@ class SocialInsurance:
                                                      ensure_ascii=False), f"si-proof-holder:{proof_id}"),
             issuer=record.issuer, issued_on=record.issued_on, pension_months=record.pension.months_total,
             personal_account_fen=record.pension.personal_account_fen, issued_at=now,
-            valid_until=now.astimezone(CHINA_TZ).date() + timedelta(days=self.platform.settings.security.printed_proof_days))
+            valid_until=china_day(now) + timedelta(days=self.platform.settings.security.printed_proof_days))
         await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen",
                                  action="social_insurance_proof_issued", subject_id=citizen_id,
                                  attributes={"proof_id": proof_id, "record_no": record.record_no})

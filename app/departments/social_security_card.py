@@ -164,8 +164,8 @@ class SocialSecurityCards:
     async def _claim(self, handle: str, rp: AuthenticatedClient) -> tuple[str, str]:
         """Mark the handle checked (the first check wins: 409 TOKEN_ALREADY_USED after it) and find its holder.
         A handle the cache no longer knows is refused as expired: the holder shows a fresh QR."""
-        if not await self.platform.cache.set_if_absent(CHECKED_KEY + handle, rp.id,
-                                                ttl=self.platform.settings.health_code.ttl + KEEP_AFTER_EXPIRY):
+        if not await self.platform.cache.claim_once(CHECKED_KEY + handle, rp.id,
+                                            ttl=self.platform.settings.health_code.ttl + KEEP_AFTER_EXPIRY):
             raise Conflict("TOKEN_ALREADY_USED")
         raw = await self.platform.cache.get(HOLDER_KEY + handle)
         if raw is None:

@@ -281,7 +281,7 @@ class TrafficPolice:
             licences.pull_status_on_open(DRIVING_LICENCE, self.pull_licence_status)
 
     def _today(self) -> date:
-        return self.asker.platform.clock.now().astimezone(CHINA_TZ).date()
+        return self.asker.platform.clock.today()
 
     async def _read(self, service: str, citizen_id: str, purpose: str = "citizen_request") -> dict[str, Any]:
         reader = JOB_READER if purpose == JOB_PURPOSE else OWN

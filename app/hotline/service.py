@@ -147,6 +147,9 @@ def status_text(status: str, language: str) -> str:
     return translate(STATUS_TEXTS[status], language) if status in STATUS_TEXTS else status
 
 
+AWAITING_DEPARTMENT = ("submitted", "accepted", "reopened")  # a department is still to answer these
+
+
 class HotlineService:
     def __init__(self, platform: Platform, routing: RoutingTable, ratings: RatingService,
                  uploads: UploadService) -> None:
@@ -198,6 +201,13 @@ class HotlineService:
             raise Conflict("IDEMPOTENCY_KEY_REUSED", message_key="TICKET_IDEMPOTENCY_KEY_REUSED",
                            extra={"ticket_id": earlier.id})
         return await self._view(earlier, with_history=True)
+
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def deletion_blockers(self, citizen_id: str) -> list[dict[str, str]]:
+        """Tickets a department is still to answer: the account cannot be erased under them (their answer
+        would reach nobody). Answered and closed ones stay, as the department's records."""
+        waiting = await Ticket.filter(citizen_id=citizen_id, status__in=AWAITING_DEPARTMENT).values_list("id", flat=True)
+        return [{"kind": "ticket", "id": str(i)} for i in waiting]
 
     async def mine(self, citizen_id: str, limit: int = 50) -> list[TicketView]:
         rows = await Ticket.filter(citizen_id=citizen_id).order_by("-created_at", "-id").limit(limit)
@@ -314,10 +324,10 @@ class HotlineService:
             note = ACCEPT_MISSED if missed == "accept" else ANSWER_MISSED
             await self._event(conn, ticket, "escalated", ticket.status, "system", "system", note)
             pending = await audit.add_pending(conn, self.platform.clock, records)
-            stored = await store_message(conn, self.platform.clock, ticket.citizen_id, "hotline_ticket_escalated",
+            stored = await store_message(conn, self.platform, ticket.citizen_id, "hotline_ticket_escalated",
                                          {"number": ticket.id})
         await audit.record_pending(self.platform.clock, pending, records)
-        await send_stored(self.platform.clock, stored)
+        await send_stored(self.platform, stored)
         return 1
 
     # -- internals -----------------------------------------------------------------------------
@@ -373,11 +383,11 @@ class HotlineService:
             ticket.update_from_dict(changes)
             await self._event(conn, ticket, action, from_status, actor, actor_type, note, words)
             pending = await audit.add_pending(conn, self.platform.clock, records)
-            stored = await store_message(conn, self.platform.clock, ticket.citizen_id, message,
+            stored = await store_message(conn, self.platform, ticket.citizen_id, message,
                                          {"number": ticket.id}) if message else None
         await audit.record_pending(self.platform.clock, pending, records)
         if stored is not None:
-            await send_stored(self.platform.clock, stored)
+            await send_stored(self.platform, stored)
 
     async def _event(self, conn: BaseDBAsyncClient, ticket: Ticket, action: str, from_status: str | None, actor: str,
                      actor_type: str, note: str, words: str = "") -> None:
@@ -437,3 +447,22 @@ def escalated_now(ticket: Ticket) -> bool:
     if ticket.escalated_for == f"answer-{ticket.answer_round}":
         return True
     return ticket.escalated_for == "accept" and ticket.status == "submitted"
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, Sealed, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """The hotline's part of the citizen's copy of their data: their 12345 tickets (工单) with what they wrote,
+    where, and the department's answer, and each step of every ticket."""
+    sealed = {"description_enc": Sealed(DESCRIPTION), "location_enc": Sealed(LOCATION, json=True),
+              "answer_enc": Sealed(ANSWER)}
+    tickets = await Ticket.filter(citizen_id=citizen_id).order_by("created_at")
+    events = await TicketEvent.filter(ticket__citizen_id=citizen_id).order_by("at", "id")
+    return {
+        "hotline_tickets": [record_of(row, pii, sealed=sealed) for row in tickets],
+        "hotline_ticket_events": [record_of(row, pii, sealed={"words_enc": Sealed(WORDS)}) for row in events],
+    }

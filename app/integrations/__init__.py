@@ -8,11 +8,14 @@ decides what a citizen is told without knowing which provider answered.
 from __future__ import annotations
 
 import ssl
+from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 import httpx
+
+from app import metrics
 
 
 class ProviderError(RuntimeError):
@@ -38,6 +41,30 @@ class ProviderThrottled(ProviderError):
 
 class ProviderMisconfigured(ProviderError):
     """The provider refused our credentials, template or signature: an operator must fix settings."""
+
+
+def error_kind(error: ProviderError) -> str:
+    """What kind of failure `error` is, for the operators' counts: unavailable, throttled, misconfigured or
+    refused (any other refusal by the party)."""
+    if isinstance(error, ProviderUnavailable):
+        return "unavailable"
+    if isinstance(error, ProviderThrottled):
+        return "throttled"
+    if isinstance(error, ProviderMisconfigured):
+        return "misconfigured"
+    return "refused"
+
+
+@contextmanager
+def reported(party: str, answers: tuple[type[ProviderError], ...] = ()) -> Iterator[None]:
+    """Count a ProviderError raised inside as an error of `party` (app_outside_party_errors_total), then let it
+    go on; `answers` are errors that are the party's answer to the question rather than a failure."""
+    try:
+        yield
+    except ProviderError as error:
+        if not isinstance(error, answers):
+            metrics.outside_party_error(party, error_kind(error))
+        raise
 
 
 def is_stand_in(url: str) -> bool:

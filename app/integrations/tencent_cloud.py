@@ -33,7 +33,8 @@ import httpx
 if TYPE_CHECKING:
     from app.config import Settings
 
-from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, http_client
+from app.integrations import (ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, http_client,
+                              reported)
 
 ALGORITHM = "TC3-HMAC-SHA256"
 JSON = "application/json; charset=utf-8"
@@ -171,13 +172,14 @@ class TencentCloudClient:
         payload = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
         call = Call(self.service, self.host, action, self.version, self.region)
         headers = signed_headers(self.credentials, call, payload, int(self._now()))
-        try:
-            reply = await self.http.post(self.url + "/", content=payload, headers=headers)
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("timeout") from None
-        except httpx.HTTPError:
-            raise ProviderUnavailable("unreachable") from None
-        return _response(reply)
+        with reported(f"tencent_{self.service}", answers=(TencentCloudError,)):  # the action's own codes: the adapter's
+            try:
+                reply = await self.http.post(self.url + "/", content=payload, headers=headers)
+            except httpx.TimeoutException:
+                raise ProviderUnavailable("timeout") from None
+            except httpx.HTTPError:
+                raise ProviderUnavailable("unreachable") from None
+            return _response(reply)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from app import metrics
 from app.cache import Cache, LockNotAcquired, cache_lock
 from app.clock import Clock
 
@@ -67,6 +68,13 @@ class MiniProgramPlatform:
             self._http = None
 
     async def _call(self, method: str, path: str, *, params: dict[str, str], body: Any = None) -> dict[str, Any]:
+        try:
+            return await self._send(method, path, params, body)
+        except PlatformError as error:
+            metrics.outside_party_error("miniprogram_platform", "refused" if error.errcode is not None else "unavailable")
+            raise
+
+    async def _send(self, method: str, path: str, params: dict[str, str], body: Any) -> dict[str, Any]:
         try:
             answer = await self._client().request(method, path, params=params, json=body)
         except httpx.TimeoutException:

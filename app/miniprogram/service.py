@@ -69,6 +69,13 @@ class MiniProgramService:
         self.platform, self.accounts, self.mp = platform, accounts, mini_program
         self.settings = platform.settings
 
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> None:
+        """The account is erased: its mini-program bindings (openids) and accepted subscriptions go; the same
+        WeChat user signing in again starts from the phone binding, as a new user does."""
+        await MiniProgramSubscription.filter(citizen_id=citizen_id).delete()
+        await MiniProgramBinding.filter(citizen_id=citizen_id).delete()
+
     async def _ask(self, call: Awaitable[T]) -> T:
         try:
             return await call
@@ -129,7 +136,7 @@ class MiniProgramService:
 
     async def _bind(self, ticket: str, record: dict, phone: str, verified_by: str) -> SignedIn:
         # Single use, even when two binds race with the same ticket.
-        if not await self.platform.cache.set_if_absent(f"{_ticket_key(ticket)}:used", "1", ttl=self.settings.miniprogram.bind_ttl + 5):
+        if not await self.platform.cache.claim_once(f"{_ticket_key(ticket)}:used", "1", ttl=self.settings.miniprogram.bind_ttl + 5):
             raise Unauthorized("MP_BIND_TICKET_INVALID")
         await self.platform.cache.delete(_ticket_key(ticket))
         openid = self.platform.pii.decrypt(record["openid_enc"], "mp_openid")
@@ -147,6 +154,17 @@ class MiniProgramService:
                                  action="mini_program_bound", subject_id=signed_in.citizen.id,
                                  attributes={"appid": self.mp.appid, "verified_by": verified_by})
         return signed_in
+
+    async def end_bindings(self, citizen_id: str) -> int:
+        """The citizen's phone number changed (更换手机号): every binding of theirs ends, in every mini-program.
+        Each was verified with the old number, so a WeChat user bound through it (perhaps whoever holds that
+        number now) signs in again only by proving the new one. How many ended."""
+        ended = await MiniProgramBinding.filter(citizen_id=citizen_id).delete()
+        if ended:
+            await audit.record_event(self.platform.clock, actor=citizen_id, actor_type="citizen",
+                                     action="mini_program_unbound", subject_id=citizen_id,
+                                     attributes={"bindings": ended, "reason": "phone_changed"})
+        return int(ended)
 
     async def payer_openid(self, citizen_id: str) -> str:
         """The openid WeChat Pay charges in this mini-program: that of the citizen's latest sign-in here."""
@@ -181,3 +199,21 @@ class MiniProgramService:
 
 def _ticket_key(ticket: str) -> str:
     return f"mp:bind:{hashlib.sha256(ticket.encode()).hexdigest()}"
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.miniprogram.models import MiniProgramSubscription as _Subscription  # noqa: E402
+from app.personal_data import Areas, Sealed, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """Mini-programs' part of the citizen's copy of their data: the mini-program accounts (openid, opened)
+    bound to them, and the subscription messages (订阅消息) they accepted and have not yet received."""
+    return {
+        "mini_program_bindings": [record_of(row, pii, sealed={"openid_enc": Sealed("mp_openid")}) for row in
+                                  await MiniProgramBinding.filter(citizen_id=citizen_id).order_by("created_at")],
+        "mini_program_subscriptions": [record_of(row, pii) for row in
+                                       await _Subscription.filter(citizen_id=citizen_id).order_by("topic")],
+    }

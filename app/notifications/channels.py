@@ -5,7 +5,9 @@ channel a message gets one `NotificationDelivery` row. The in-app channel is the
 so it is sent the moment the message is stored. External channels are tried once at once with a
 short timeout; a failure never reaches the caller that wrote the message: the delivery is marked
 failed with its error and a next attempt time that backs off (30 s, 2 min, 8 min), and the retry
-job (`retry_due`) sends it again, until `max_attempts` tries have been used up.
+job (`retry_due`) sends it again, until `max_attempts` tries have been used up. The senders and that
+policy (`Channels`) are the Platform's `channels`, set by `create_app`; a process without them (a
+maintenance script) leaves its external deliveries pending for the service's retry job.
 
 An SMS is the kind's template as the provider approved it (app/notifications/sms_templates.py): the
 gateway gets the template name and its parameters in the provider's order; the phone number is
@@ -26,7 +28,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Mapping, Protocol, Sequence
 
-from app.clock import Clock
 from app.i18n import ZH_HANS
 from app.integrations import ProviderError
 from app.integrations.push import InvalidPushToken, PushGateway
@@ -34,6 +35,7 @@ from app.integrations.sms import SmsGateway
 from app.notifications.models import Notification, NotificationDelivery
 from app.notifications.sms_templates import sms_params
 from app.notifications.templates import TEMPLATES, render
+from app.platform import Platform
 
 log = logging.getLogger("app.notifications")
 
@@ -192,23 +194,10 @@ class Channels:
         return timedelta(seconds=self.first_backoff * self.factor ** (attempts - 1))
 
 
-_configured: Channels | None = None
-
-
-def configure_channels(channels: Channels | None) -> None:
-    """Set by `create_app`: `notify()` keeps its plain signature for the many domains that call it."""
-    global _configured
-    _configured = channels
-
-
-def configured_channels() -> Channels | None:
-    return _configured
-
-
-async def attempt(clock: Clock, delivery: NotificationDelivery, message: Notification,
-                  channels: Channels | None = None) -> NotificationDelivery:
-    """Try one external delivery once and record the outcome; never raises for a channel failure."""
-    channels = channels or _configured
+async def attempt(platform: Platform, delivery: NotificationDelivery, message: Notification) -> NotificationDelivery:
+    """Try one external delivery once over the platform's channels and record the outcome; never raises
+    for a channel failure."""
+    channels = platform.channels
     if channels is None:
         return delivery  # no senders in this process (a script): it stays pending for the retry job of the service
     sender = channels.senders.get(delivery.channel)
@@ -226,7 +215,7 @@ async def attempt(clock: Clock, delivery: NotificationDelivery, message: Notific
             error, skipped = str(exc)[:200], True
         except ChannelError as exc:
             error = str(exc)[:200]
-    now = clock.now()
+    now = platform.clock.now()
     if skipped:
         changes: dict[str, Any] = {"status": SKIPPED, "attempts": attempts, "next_attempt_at": None, "last_error": error}
     elif error is None:
@@ -245,17 +234,16 @@ async def attempt(clock: Clock, delivery: NotificationDelivery, message: Notific
     return delivery
 
 
-async def retry_due(clock: Clock, channels: Channels | None = None, batch: int = 200) -> int:
+async def retry_due(platform: Platform, batch: int = 200) -> int:
     """Send again every failed delivery whose next attempt time has come; returns how many were tried.
 
     Each due delivery is claimed by moving its next attempt time on a conditional update, so a
     second runner (or an overlapping run) never sends the same attempt twice.
     """
-    channels = channels or _configured
-    if channels is None:
-        return 0
+    if platform.channels is None:
+        return 0  # no senders in this process: the service's retry job sends them
     tried = 0
-    now = clock.now()
+    now = platform.clock.now()
     due = await NotificationDelivery.filter(status__in=(FAILED, PENDING), next_attempt_at__lte=now) \
         .order_by("next_attempt_at").limit(batch).prefetch_related("notification")
     for delivery in due:
@@ -264,6 +252,6 @@ async def retry_due(clock: Clock, channels: Channels | None = None, batch: int =
             .update(next_attempt_at=now + LEASE)
         if not claimed:
             continue
-        await attempt(clock, delivery, delivery.notification, channels)
+        await attempt(platform, delivery, delivery.notification)
         tried += 1
     return tried

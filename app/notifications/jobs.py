@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from app.cache import Cache
-from app.clock import Clock
 from app.jobs import add_exclusive_job
 from app.notifications import channels
+from app.platform import Platform
 
 RETRY_EVERY = 15  # seconds; the shortest backoff is 30 s
 
 
-def add_notification_jobs(scheduler: AsyncIOScheduler, cache: Cache, clock: Clock) -> None:
-    add_exclusive_job(scheduler, cache, "notification-retries", RETRY_EVERY, lambda: channels.retry_due(clock))
+def add_notification_jobs(scheduler: AsyncIOScheduler, platform: Platform) -> None:
+    add_exclusive_job(scheduler, platform.cache, "notification-retries", RETRY_EVERY,
+                      lambda: channels.retry_due(platform))

@@ -19,6 +19,14 @@ from app.notifications.templates import TEMPLATES, params_in
 
 LOGIN_CODE = "login_code"
 _LOGIN_CODE_TEXT = "您的登录验证码为 {code}，{minutes} 分钟内有效。工作人员不会向您索要验证码，请勿告知他人。"
+# A signed-in citizen confirms an operation (确认本人操作, 更换绑定手机号) with a code sent to a phone.
+CONFIRM_CODE = "confirm_code"
+_CONFIRM_CODE_TEXT = "您正在{action}，验证码为 {code}，{minutes} 分钟内有效。如非本人操作，请勿告知他人。"
+# Told to a number an account has just moved away from (更换手机号): by SMS only, no longer the citizen's inbox.
+PHONE_CHANGED_AWAY = "phone_changed_away"
+_PHONE_CHANGED_AWAY_TEXT = ("您的账号已于 {at} 将绑定手机号由本号码更换为 {new_phone}，本号码不能再登录该账号。"
+                            "如非本人操作，请立即拨打 12345。")
+_SMS_ONLY_TEXTS = {LOGIN_CODE: _LOGIN_CODE_TEXT, CONFIRM_CODE: _CONFIRM_CODE_TEXT, PHONE_CHANGED_AWAY: _PHONE_CHANGED_AWAY_TEXT}
 _NAMED = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -32,8 +40,8 @@ def _numbered(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _source(template: str) -> str:
-    if template == LOGIN_CODE:
-        return _LOGIN_CODE_TEXT
+    if template in _SMS_ONLY_TEXTS:
+        return _SMS_ONLY_TEXTS[template]
     kind = TEMPLATES[template]
     return f"{kind['title']}：{kind['body']}"
 
@@ -50,13 +58,13 @@ def sms_params(template: str, params: Mapping[str, Any]) -> list[str]:
 
 
 def template_names() -> list[str]:
-    return [LOGIN_CODE, *TEMPLATES]
+    return [*_SMS_ONLY_TEXTS, *TEMPLATES]
 
 
 def texted_templates() -> list[str]:
     """The templates that may go out by SMS (the login code; kinds sent by SMS, or by SMS to a citizen
     without a device for push): each needs an approved template id at the provider."""
-    return [LOGIN_CODE, *(kind for kind, template in TEMPLATES.items()
+    return [*_SMS_ONLY_TEXTS, *(kind for kind, template in TEMPLATES.items()
                           if {"sms", "push"} & set(template.get("channels", ())))]
 
 

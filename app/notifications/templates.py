@@ -63,6 +63,18 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "title": N_("账号安全提醒"),
         "body": N_("检测到“{device}”的登录凭证被重复使用，我们已将该设备退出登录。如非本人操作，请留意账号安全。"),
     },
+    # Account deletion (注销): told by SMS too, so that a request the citizen did not make is noticed.
+    "account_deletion_requested": {
+        "title": N_("账号注销申请已受理"),
+        "body": N_("您已申请注销账号，账号将于 {date}（北京时间）后注销，届时个人信息将被删除、亲友代办关系将解除，且无法恢复。"
+                   "如非本人操作或需要继续使用，请在此之前登录并撤销注销申请。"),
+        "channels": ["in_app", "sms"],
+    },
+    "account_deletion_cancelled": {
+        "title": N_("账号注销已撤销"),
+        "body": N_("您的账号注销申请已撤销，账号可以继续正常使用。"),
+        "channels": ["in_app", "sms"],
+    },
     "appointment_reminder": {
         "title": N_("预约办事提醒"),
         "body": N_("您预约了明天 {time}（北京时间）在{office}办理“{item}”，请携带所需材料按时前往。如不能前往，请提前取消预约。"),
@@ -211,6 +223,14 @@ for _kind in [kind for kind in TEMPLATES if kind.startswith("payment_")]:
 TEMPLATES["identity_reclaimed"] = {
     "title": N_("实名身份已解除"),
     "body": N_("您账号上的实名身份已由本人通过人脸核验取回，账号已退出登录并恢复为手机号账号，电子身份凭证已注销。如有疑问，请拨打 12345。"),
+    "channels": ["in_app", "sms"],
+}
+
+# The account's phone number was changed (更换手机号): told on the new number here, on the old one by SMS only
+# (sms_templates.PHONE_CHANGED_AWAY).
+TEMPLATES["phone_changed"] = {
+    "title": N_("绑定手机号已更换"),
+    "body": N_("您的账号绑定手机号已于 {at} 更换为 {new_phone}，其他设备已退出登录。如非本人操作，请立即拨打 12345。"),
     "channels": ["in_app", "sms"],
 }
 

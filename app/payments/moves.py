@@ -53,7 +53,7 @@ async def try_move(context: PaymentsContext, payment_id: str, from_state: str, t
     payment = await Payment.get(id=payment_id)
     await audit_move(context, payment, from_state, to_state, actor=actor, actor_type=actor_type)
     if to_state in ("failed", "expired"):
-        await notify(clock, payment.citizen_id, f"payment_{to_state}", {"description": payment.description})
+        await notify(context.platform, payment.citizen_id, f"payment_{to_state}", {"description": payment.description})
     return True
 
 

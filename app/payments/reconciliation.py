@@ -14,14 +14,14 @@ from typing import Any, Sequence
 from tortoise.exceptions import IntegrityError
 
 from app import audit
-from app.clock import CHINA_TZ
+from app.clock import CHINA_TZ, china_day
 from app.errors import Conflict, NotFound, Unavailable
 from app.ids import new_id
 from app.integrations import ProviderError
 from app.integrations.payment_providers import BillLine
 from app.payments.context import Operations, provider_unavailable
 from app.payments.models import DiscrepancyCase, Payment, ReconciliationRun, Receipt, Refund
-from app.payments.rules import PAID, beijing_day, ours, plain
+from app.payments.rules import PAID, ours, plain
 from app.security.clients import AuthenticatedClient
 
 log = logging.getLogger("app.payments")
@@ -157,7 +157,7 @@ class Reconciliation(Operations):
         now = self.platform.clock.now()
         column = "settlement_refused_at" if kind == "settlement_refused" else "reversal_refused_at"
         await Receipt.filter(number=receipt.number).update(**{column: now})
-        await self.open_case(beijing_day(now), kind, payment.reference, ours(payment), None)
+        await self.open_case(china_day(now), kind, payment.reference, ours(payment), None)
         await audit.record_event(self.platform.clock, actor="system", actor_type="system", action=kind,
                                  subject_id=payment.citizen_id,
                                  attributes={"payment_id": payment.id, "reference": payment.reference})

@@ -27,7 +27,7 @@ from app.payments.models import PaidReference, Payment, Receipt, Refund
 from app.payments.moves import audit_move, write_move
 from app.payments.receipts import refunded_fen
 from app.payments.reconciliation import Reconciliation
-from app.payments.rules import UNSETTLED_REFUNDS, StateConflict, beijing_day, provider_time, wallet_fields
+from app.payments.rules import UNSETTLED_REFUNDS, WALLET_COPY_ERASED, StateConflict, provider_time, wallet_fields
 from app.security.clients import AuthenticatedClient
 
 log = logging.getLogger("app.payments")
@@ -119,7 +119,7 @@ class Refunds(Operations):
         await audit.record_event(self.platform.clock, actor="payment_provider", actor_type="system",
                                  action="refund_abnormal", subject_id=payment.citizen_id,
                                  attributes={"payment_id": payment.id, "refund_id": refund.id, "why": why[:40]})
-        await self.cases.open_case(beijing_day(self.platform.clock.now()), "refund_abnormal", refund.id,
+        await self.cases.open_case(self.platform.clock.today(), "refund_abnormal", refund.id,
                                    {"refund_id": refund.id, "payment_id": payment.id, "amount_fen": refund.amount_fen},
                                    None)
         return True
@@ -148,7 +148,7 @@ class Refunds(Operations):
                 await self._reopened(payment)
         await self.reaches_receipt(payment_id)
         refund = await Refund.get(id=refund_id)
-        await notify(self.platform.clock, payment.citizen_id, "payment_refunded",
+        await notify(self.platform, payment.citizen_id, "payment_refunded",
                      {"description": payment.description, "amount": yuan(refund.amount_fen)})
         return True
 
@@ -180,6 +180,9 @@ class Refunds(Operations):
         refunded (not valid) for the holder and for every verifier."""
         wallet = self.context.wallet
         if wallet is None or not receipt.licence_id or not receipt.wallet_outdated:
+            return
+        if receipt.licence_id == WALLET_COPY_ERASED:  # its holder's account was erased: no wallet copy to restate
+            await Receipt.filter(number=receipt.number).update(wallet_outdated=False)
             return
         refunded = await refunded_fen(payment.id)
         status = "refunded" if payment.state == "refunded" else "valid"

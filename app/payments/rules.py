@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from app.clock import CHINA_TZ
@@ -27,6 +27,8 @@ from app.payments.receipts import PAYEE
 
 CURRENCY = "CNY"
 OPEN = ("created", "submitted")
+# A receipt's wallet licence when the holder's account was erased (注销): the receipt stays, out of any wallet.
+WALLET_COPY_ERASED = "erased"
 PAID = ("success", "partially_refunded", "refunded")
 SETTLEABLE = ("submitted", "failed", "cancelled", "expired")  # what a payment the provider reports paid can be in
 UNSETTLED_REFUNDS = ("pending", "abnormal")  # the amount stays reserved until the provider says how it ended
@@ -76,10 +78,6 @@ def fingerprint(reference: str, amount_fen: int, currency: str, description: str
                            separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-
-def beijing_day(moment: datetime) -> date:
-    """The day (Beijing time) a moment belongs to: the day of the provider's trade bill."""
-    return moment.astimezone(CHINA_TZ).date()
 
 
 def provider_time(reported: datetime | None, now: datetime) -> datetime:

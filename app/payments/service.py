@@ -18,13 +18,14 @@ from typing import Any, Mapping, Sequence
 
 from app.integrations.payment_providers import Channel, PaymentNotice, PaymentProvider
 from app.payments.context import PaymentsContext, provider_unavailable
-from app.payments.models import DiscrepancyCase, Refund
+from app.db import column, lag_tolerant
+from app.payments.models import DiscrepancyCase, Payment, Receipt, Refund
 from app.payments.notices import Notices, PaymentHeading, PaymentView, ReceiptView
 from app.payments.payables import Payables
 from app.payments.receipts import Receipts
 from app.payments.reconciliation import Reconciliation, ReconciliationReport
 from app.payments.refunds import Refunds
-from app.payments.rules import StateConflict, state_text
+from app.payments.rules import OPEN, UNSETTLED_REFUNDS, WALLET_COPY_ERASED, StateConflict, state_text
 from app.payments.settlement import NoticeAnswer, Settlement
 from app.platform import Platform
 from app.security.clients import AuthenticatedClient
@@ -89,6 +90,7 @@ class PaymentService:
                      description: str, channel: Channel = "app", payer: str | None = None) -> tuple[PaymentView, bool]:
         return await self.notices.create(citizen_id, key, reference, amount_fen, currency, description, channel, payer)
 
+    @lag_tolerant
     async def mine(self, citizen_id: str, limit: int = 50) -> list[PaymentView]:
         return await self.notices.mine(citizen_id, limit)
 
@@ -131,9 +133,50 @@ class PaymentService:
     async def resolve_case(self, admin: AuthenticatedClient, case_id: str, resolution: str) -> DiscrepancyCase:
         return await self.reconciliation.resolve_case(admin, case_id, resolution)
 
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def deletion_blockers(self, citizen_id: str) -> list[dict[str, str]]:
+        """What must end before the account can be erased: payments still open at the provider and refunds
+        not yet settled (money in flight is never left without its owner)."""
+        now = self.context.platform.clock.now()
+        paying: list[str] = await column(Payment.filter(citizen_id=citizen_id, state__in=OPEN, expires_at__gt=now), "id")
+        refunding: list[str] = await column(
+            Refund.filter(payment__citizen_id=citizen_id, state__in=UNSETTLED_REFUNDS), "id")
+        return [{"kind": "payment", "id": i} for i in paying] + [{"kind": "refund", "id": i} for i in refunding]
+
+    async def erase_citizen(self, citizen_id: str) -> None:
+        """The account is erased. Payments, their events, refunds and e-receipts are accounting records (会计
+        档案) and stay as they are, under the account's opaque id; the receipts lose only their wallet copy
+        (the wallet erases it), so nothing puts them back there."""
+        await Receipt.filter(citizen_id=citizen_id).exclude(licence_id=WALLET_COPY_ERASED).update(
+            licence_id=WALLET_COPY_ERASED, wallet_outdated=False)
+
     # -- scheduled work ------------------------------------------------------------------------------
     async def settle_unnotified(self) -> int:
         return await self.settlement.settle_unnotified()
 
     async def reconcile_yesterday(self) -> int:
         return await self.reconciliation.reconcile_yesterday()
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.payments.models import PaymentEvent, PaidReference  # noqa: E402
+from app.personal_data import Areas, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """Payments' part of the citizen's copy of their data: payments (缴费) with their history, refunds,
+    e-receipts (电子票据) and what each paid. The provider's handles of an open order (prepay id, payment
+    page), with which it could still be paid, are left out."""
+    return {
+        "payments": [record_of(row, pii, skip=("prepay_id", "pay_url")) for row in
+                     await Payment.filter(citizen_id=citizen_id).order_by("created_at")],
+        "payment_events": [record_of(row, pii) for row in
+                           await PaymentEvent.filter(payment__citizen_id=citizen_id).order_by("at", "id")],
+        "refunds": [record_of(row, pii) for row in
+                    await Refund.filter(payment__citizen_id=citizen_id).order_by("created_at")],
+        "receipts": [record_of(row, pii) for row in await Receipt.filter(citizen_id=citizen_id).order_by("issued_at")],
+        "paid_references": [record_of(row, pii) for row in
+                            await PaidReference.filter(citizen_id=citizen_id).order_by("paid_at")],
+    }

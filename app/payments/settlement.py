@@ -34,7 +34,8 @@ from app.payments.models import Payment, PaymentEvent, PaidReference, ProviderNo
 from app.payments.moves import audit_move, try_move
 from app.payments.reconciliation import Reconciliation
 from app.payments.refunds import Refunds
-from app.payments.rules import OPEN, SETTLEABLE, beijing_day, ours, plain, provider_time, wallet_fields
+from app.clock import china_day
+from app.payments.rules import OPEN, SETTLEABLE, ours, plain, provider_time, wallet_fields
 from app.security.pii import mask_name
 
 log = logging.getLogger("app.payments")
@@ -77,7 +78,7 @@ class Settlement(Operations):
             if bad.status == 401:
                 raise Unauthorized("PAYMENT_NOTICE_SIGNATURE_INVALID", headers=challenge) from None
             raise AppError("PAYMENT_NOTICE_UNREADABLE", status=400) from None
-        if not await self.platform.cache.set_if_absent(f"paynotice:{notice.replay_key}", "1", NOTICE_REPLAY_WINDOW):
+        if not await self.platform.cache.claim_once(f"paynotice:{notice.replay_key}", "1", NOTICE_REPLAY_WINDOW):
             await self._log_notice(body, "rejected", "replayed")
             raise Unauthorized("PAYMENT_NOTICE_REPLAYED", headers=challenge)
         return notice
@@ -132,7 +133,7 @@ class Settlement(Operations):
                                  attributes={"payment_id": payment_id or merchant_order_id[:40], "reason": mismatch})
         theirs = {"notice_id": notice.notice_id, "event_type": notice.event_type,
                   "order": plain(notice.order), "refund": plain(notice.refund)}
-        await self.cases.open_case(beijing_day(self.platform.clock.now()), f"notice_{mismatch}",
+        await self.cases.open_case(self.platform.clock.today(), f"notice_{mismatch}",
                                    payment_id or merchant_order_id, ours(payment) if payment else None, theirs)
         raise AppError("PAYMENT_NOTICE_MISMATCH", status=422, params={"what": mismatch})
 
@@ -181,7 +182,7 @@ class Settlement(Operations):
     async def _apply_order(self, payment: Payment, order: ProviderOrder) -> None:
         if (order.amount_fen, order.currency) != (payment.amount_fen, payment.currency):
             log.warning("payment %s: the provider order has another amount; a case for the office", payment.id)
-            await self.cases.open_case(beijing_day(self.platform.clock.now()), "query_amount", payment.id,
+            await self.cases.open_case(self.platform.clock.today(), "query_amount", payment.id,
                                        ours(payment), plain(order))
             return
         if order.status in ("paid", "refunded"):
@@ -270,7 +271,7 @@ class Settlement(Operations):
             log.exception("receipt %s not put in the wallet", receipt.number)
         # Told after the provider's notice is answered, never holding it up; the settle job tells it otherwise.
         self.context.telling.start(self.tell_settled(payment, receipt))
-        await notify(self.platform.clock, payment.citizen_id, "payment_succeeded",
+        await notify(self.platform, payment.citizen_id, "payment_succeeded",
                      {"description": payment.description, "amount": yuan(payment.amount_fen)})
         return True
 
@@ -282,7 +283,7 @@ class Settlement(Operations):
                 return False
         payment = await Payment.get(id=payment.id)
         await audit_move(self.context, payment, was, "success", actor="payment_provider", actor_type="system")
-        await self.cases.open_case(beijing_day(now), "duplicate_payment", payment.id, ours(payment), None)
+        await self.cases.open_case(china_day(now), "duplicate_payment", payment.id, ours(payment), None)
         try:
             await self.refunds.request(payment, payment.amount_fen, "重复缴费自动退款", "system")
         except AppError as refused:  # the duplicate_payment case stays open: the office refunds it by hand

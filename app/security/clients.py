@@ -38,6 +38,7 @@ from tortoise.models import Model
 from app.cache import Cache
 from app.clock import Clock
 from app.errors import Forbidden, Unauthorized
+from app.security import jws
 
 CLIENT_AUDIENCES = ("admin", "partner", "relying_party")
 IAT_TOLERANCE = 30
@@ -254,10 +255,10 @@ async def authenticate_client(token: str, audience: str, expected_aud: str, cloc
     CLIENT_TOKEN_SIGNATURE_INVALID, CLIENT_TOKEN_EXPIRED, CLIENT_TOKEN_AUDIENCE_INVALID, CLIENT_TOKEN_IAT_OUT_OF_RANGE,
     CLIENT_TOKEN_REPLAYED), never which part of a secret was wrong."""
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        parsed = jws.read(token)  # once: PyJWT would decode it three times (header, claims, verified)
     except jwt.PyJWTError:
         raise _refused("CLIENT_TOKEN_MALFORMED", why="not a JWT") from None
+    header, unverified = parsed.header, parsed.claims
     if header.get("alg") != "ES256":
         raise _refused("CLIENT_TOKEN_MALFORMED", why="alg must be ES256")
     client_id, kid = unverified.get("iss"), header.get("kid")
@@ -274,9 +275,13 @@ async def authenticate_client(token: str, audience: str, expected_aud: str, cloc
     if public_key is None:
         raise _refused("CLIENT_KEY_UNKNOWN", kid=kid[:64])
     try:
-        claims = jwt.decode(token, public_key,
-                            algorithms=["ES256"], audience=expected_aud,
-                            options={"require": ["iss", "iat", "jti", "aud"], "verify_iat": False}, leeway=5)
+        jws.verify_es256(parsed, public_key)
+    except jwt.PyJWTError:
+        raise _refused("CLIENT_TOKEN_SIGNATURE_INVALID", kid=kid[:64]) from None
+    claims = unverified  # signed by the client's key: what was read is what it signed
+    try:
+        jws.check_claims(claims, audience=expected_aud, require=("iss", "iat", "jti", "aud"), now=now.timestamp(),
+                         leeway=5)
     except jwt.ExpiredSignatureError:  # `exp` is optional; a client that set one is held to it
         raise _refused("CLIENT_TOKEN_EXPIRED") from None
     except jwt.InvalidAudienceError:
@@ -289,8 +294,8 @@ async def authenticate_client(token: str, audience: str, expected_aud: str, cloc
     if not client.active:
         raise Forbidden("CLIENT_SUSPENDED")
     iat = claims["iat"]
-    if not isinstance(iat, (int, float)) or abs(iat - now.timestamp()) > IAT_TOLERANCE:
+    if not jws.issued_within(iat, now.timestamp(), IAT_TOLERANCE):
         raise _refused("CLIENT_TOKEN_IAT_OUT_OF_RANGE", seconds=IAT_TOLERANCE)
-    if not await cache.set_if_absent(f"client-jti:{client.id}:{claims['jti']}", "1", ttl=2 * IAT_TOLERANCE + 5):
+    if not await cache.claim_once(f"client-jti:{client.id}:{claims['jti']}", "1", ttl=2 * IAT_TOLERANCE + 5):
         raise _refused("CLIENT_TOKEN_REPLAYED")
     return client.authenticated()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from app.cache import Cache, get_json, set_json
 from app.clock import Clock
@@ -49,7 +49,11 @@ class OneTimeCodes:
 
     async def use(self, key: str, code: str, ttl: float) -> None:
         """Use up the code kept under `key`, or raise: lapsed, wrong (with tries left) or locked."""
-        record = await get_json(self.cache, key)
+        await self._use_checked(key, await self._checked(key, code, ttl), ttl)
+
+    async def _checked(self, key: str, code: str, ttl: float) -> dict[str, Any]:
+        """The record of the code kept under `key` once `code` matches it (a try counted), else raise."""
+        record: dict[str, Any] | None = await get_json(self.cache, key)
         if record is None or self.clock.timestamp() >= record["expires_at"]:
             raise self.errors.lapsed()
         tries = await self.cache.incr(f"{self.prefix}tries:{record['nonce']}", ttl=ttl)
@@ -60,7 +64,18 @@ class OneTimeCodes:
             if left <= 0:
                 raise AppError("OTP_LOCKED", status=429)
             raise Unauthorized(self.errors.wrong, params={"tries_left": left}, extra={"tries_left": left})
+        return record
+
+    async def _use_checked(self, key: str, record: dict[str, Any], ttl: float) -> None:
         # Single use, even when two requests race with the same code.
-        if not await self.cache.set_if_absent(f"{self.prefix}used:{record['nonce']}", "1", ttl=ttl):
+        if not await self.cache.claim_once(f"{self.prefix}used:{record['nonce']}", "1", ttl=ttl):
             raise self.errors.lapsed()
         await self.cache.delete(key)
+
+
+async def use_together(uses: Sequence[tuple[OneTimeCodes, str, str]], ttl: float) -> None:
+    """Use up several codes as one proof (codes to two phones): each `(codes, key, code)` is checked, its try
+    counted, before any is used, so one mistyped code leaves the others good for the next attempt."""
+    records = [await codes._checked(key, code, ttl) for codes, key, code in uses]
+    for (codes, key, _), record in zip(uses, records):
+        await codes._use_checked(key, record, ttl)

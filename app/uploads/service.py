@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
 
+from cryptography.exceptions import InvalidTag
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import audit
@@ -206,7 +207,7 @@ class UploadService:
         except Exception as failure:
             log.warning("upload storage get failed: %s", type(failure).__name__)
             raise Unavailable("UPLOAD_STORAGE_UNAVAILABLE") from None
-        return self.platform.pii.unseal(sealed, _context(row.id))
+        return await asyncio.to_thread(self.platform.pii.unseal, sealed, _context(row.id))  # up to APP_UPLOAD_MAX_BYTES
 
     # -- retention -----------------------------------------------------------------------------
     async def sweep_expired(self) -> int:
@@ -224,5 +225,51 @@ class UploadService:
             if len(rows) < SWEEP_BATCH:
                 return deleted
 
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> int:
+        """The account is erased: its unused uploads go (row first, then object, as the sweep does). Files
+        attached to an application or a ticket stay with it: they are materials a department holds."""
+        deleted = 0
+        for row in await Upload.filter(citizen_id=citizen_id, owner_id__isnull=True):
+            if await Upload.filter(id=row.id, owner_id__isnull=True).delete():
+                await self.storage.delete(row.storage_key)
+                deleted += 1
+        return deleted
+
     async def close(self) -> None:
         await self.storage.close()
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, FileSink, record_of  # noqa: E402
+
+
+async def export_of(uploads: UploadService, citizen_id: str, sink: FileSink) -> Areas:
+    """Every file the citizen uploaded (材料上传): its record, and the file itself, decrypted off the event loop,
+    put into `sink` one at a time as `files/<name>` (`file` in the record). A file not in the copy is null
+    there, and `file_left_out` says why: `too_large` (the copy had no room left for it), `missing` (no longer
+    in storage) or `unreadable` (not the file stored for it). Where it is stored is left out. The store being
+    down raises Unavailable (UPLOAD_STORAGE_UNAVAILABLE)."""
+    records = []
+    for row in await Upload.filter(citizen_id=citizen_id).order_by("created_at"):
+        name = f"files/{info_of(row).filename}"
+        left_out = await _copied(uploads, row, name, sink)
+        records.append(record_of(row, uploads.platform.pii, skip=("storage_key",),
+                                 file=None if left_out else name, file_left_out=left_out))
+    return {"uploads": records}
+
+
+async def _copied(uploads: UploadService, row: Upload, name: str, sink: FileSink) -> str | None:
+    """The file put into the copy (None), or why it was not."""
+    if not sink.has_room(row.size):
+        return "too_large"
+    try:
+        content = await uploads._content(row)
+    except NotFound:  # its object is gone (logged by _content)
+        return "missing"
+    except (ValueError, InvalidTag):  # altered at rest, or another object under its key
+        log.error("upload %s is not the file stored for it", row.id)
+        return "unreadable"
+    await sink.add(name, content)
+    return None

@@ -49,7 +49,7 @@ from app.clock import CHINA_TZ
 from app import audit
 from app.db import column
 from app.notifications.service import notify
-from app.accounts.service import citizen_with_id_number, normalize_id_number
+from app.accounts.service import citizen_with_id_number, normalize_citizen_number
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.i18n import N_, translate, translations
 from app.ids import new_id
@@ -273,7 +273,7 @@ class LicenceService:
         if type_row.issuer_client_id != issuer.id:
             raise Forbidden("ISSUER_NOT_ALLOWED", params={"licence_type": type_row.code})
         self._check_content(type_row, request)
-        id_number = normalize_id_number(request.holder_id_number, self.platform.clock.now().date())
+        id_number = normalize_citizen_number(request.holder_id_number, self.platform.clock.today())
         if id_number is None:
             raise AppError("INVALID_ID_NUMBER", status=422,
                            extra={"fields": [{"field": "holder_id_number", "problem": "checksum, birth date or region"}]})
@@ -282,7 +282,7 @@ class LicenceService:
         licence = await self._store(issuer.id, type_row, request, citizen.id, kid)
         await audit.record_event(self.platform.clock, actor=issuer.id, actor_type="department", action="licence_issued",
                                  subject_id=citizen.id, attributes={"licence_id": licence.id, "licence_type": type_row.code})
-        await notify(self.platform.clock, citizen.id, "licence_issued",
+        await notify(self.platform, citizen.id, "licence_issued",
                      {"issuer": issuer.name, "licence": type_row.name.get("zh-Hans", type_row.code)})
         return self._view(licence, type_row, issuer.name)
 
@@ -421,7 +421,7 @@ class LicenceService:
         await audit.record_event(self.platform.clock, actor=actor, actor_type="department", action="licence_status_changed",
                                  subject_id=licence.citizen_id, attributes=attributes)
         type_row = await self._type(licence.type_id)
-        await notify(self.platform.clock, licence.citizen_id, "licence_status_changed",
+        await notify(self.platform, licence.citizen_id, "licence_status_changed",
                      {"licence": type_row.name.get("zh-Hans", type_row.code),
                       "status": validity_text(status if status != "valid" else "valid", "zh-Hans")})
         return True
@@ -508,6 +508,18 @@ class LicenceService:
         )
 
     # -- an identity taken back by its owner -----------------------------------------------------
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> int:
+        """The account is erased: the wallet's copies of its licences go, with their shares (the issuing
+        departments keep the originals). Returns how many were removed."""
+        ids = await column(Licence.filter(citizen_id=citizen_id), "id")
+        await LicenceShare.filter(licence_id__in=ids).delete()
+        removed = await Licence.filter(id__in=ids).delete()
+        if removed:
+            await audit.record_event(self.platform.clock, actor="system", actor_type="system",
+                                     action="wallet_erased", subject_id=citizen_id, attributes={"licences": removed})
+        return removed
+
     async def move_to_owner(self, from_citizen_id: str, to_citizen_id: str) -> int:
         """The owner of an identity took it back from `from_citizen_id`: the licences departments issued to
         that identity move to the owner's wallet, and every live share of them ends (the other account made

@@ -23,14 +23,18 @@ from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 import jwt
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.accounts.service import LEVEL_FACE, CitizenSnapshot, citizen_with_id_number, lock_citizen, require_level
+from app.accounts.service import (LEVEL_FACE, RESIDENT_ID, CitizenSnapshot, citizen_with_id_number, document_birth_date, lock_citizen,
+                                  require_level)
+from app.clock import china_day
+from app.db import parameter
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.ids import new_id
 from app.platform import Platform
-from app.security import cose, jwk, ratelimit
+from app.security import cose, jwk, jws, ratelimit
 from app.security.clients import AuthenticatedClient
 from app.security.pii import mask_name
 from app.vouchers import offline
@@ -161,6 +165,16 @@ class VoucherService:
         await Presentation.filter(voucher_id=voucher.id, redeemed_at=None,
                                   expires_at__gt=self.platform.clock.now()).update(expires_at=self.platform.clock.now())
 
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> None:
+        """The account is erased: its vouchers are revoked (a relying party redeeming a QR it showed gets
+        VOUCHER_REVOKED). The voucher rows and their presentations stay as the record of what was disclosed to
+        whom, under the account's opaque id; the phone they were bound to goes (device id and key), so nothing
+        links them to a person any more."""
+        for voucher in await IdVoucher.filter(citizen_id=citizen_id, status__in=["active", "suspended"]):
+            await self._change(voucher, "revoked", "account_erased", actor="system", actor_type="system")
+        await IdVoucher.filter(citizen_id=citizen_id).update(device_id="", device_key={})
+
     async def revoke_by_id_number(self, authority: AuthenticatedClient, id_number: str, reason: str) -> IdVoucher:
         """The ID authority reports the card lost or expired: the voucher is revoked at once."""
         if reason not in ("id_card_lost", "id_card_expired"):
@@ -207,7 +221,8 @@ class VoucherService:
         if not chosen or any(name not in OFFLINE_CLAIMS for name in chosen):
             raise ValidationFailed([{"field": "disclose", "problem": f"1 or more of {', '.join(OFFLINE_CLAIMS)}"}])
         now = self.platform.clock.now()
-        values = await self._values(citizen.id, list(OFFLINE_CLAIMS), now.date())
+        values = await self._values(citizen.id, list(OFFLINE_CLAIMS), china_day(now))
+        chosen = [name for name in chosen if name in values]  # an age the document does not carry is not claimed
         ttl = self.settings.vouchers.offline_ttl
         credential = offline.issue_offline_credential(values, self.platform.keys.current, self.settings.health_code.issuer, now, ttl,
                                                       holder_binding=offline.holder_binding(voucher.device_key))
@@ -255,11 +270,10 @@ class VoucherService:
         except jwt.PyJWTError:
             raise Forbidden("DEVICE_PROOF_INVALID") from None
         iat = claims["iat"]
-        if claims["sub"] != voucher.id or not isinstance(iat, (int, float)) or isinstance(iat, bool) \
-                or abs(iat - self.platform.clock.timestamp()) > PROOF_WINDOW:
+        if claims["sub"] != voucher.id or not jws.issued_within(iat, self.platform.clock.timestamp(), PROOF_WINDOW):
             raise Forbidden("DEVICE_PROOF_INVALID")
-        if not await self.platform.cache.set_if_absent(f"device-proof:{voucher.id}:{claims['jti']}", "1",
-                                                ttl=2 * PROOF_WINDOW + 5):
+        if not await self.platform.cache.claim_once(f"device-proof:{voucher.id}:{claims['jti']}", "1",
+                                            ttl=2 * PROOF_WINDOW + 5):
             raise Forbidden("DEVICE_PROOF_INVALID")
 
     async def _consent(self, attributes: Iterable[str] | None, standing_request_id: str | None,
@@ -278,39 +292,52 @@ class VoucherService:
     # -- relying parties ------------------------------------------------------------------------------
     async def redeem(self, rp: AuthenticatedClient, token: str, asked: Iterable[str], purpose: str) -> Redemption:
         """Redeem a presentation once: the reply holds asked ∩ allowed scopes ∩ consented, nothing more."""
-        await ratelimit.hit(self.platform.cache, self.platform.clock, f"voucher-redeem:{rp.id}",
-                            self.settings.vouchers.redemptions_per_minute, 60)
+        # Both limits in one round trip: this redemption counted, and the lockout after too many invalid
+        # tokens looked at (counted 0 here; each invalid token counts it in `_redeem_checked`).
+        await ratelimit.hit_all(self.platform.cache, self.platform.clock, [
+            ratelimit.Limit(f"voucher-redeem:{rp.id}", self.settings.vouchers.redemptions_per_minute, 60),
+            ratelimit.Limit(_invalid_tokens(rp), self.settings.vouchers.invalid_tokens_per_minute - 1, 60)],
+            amount=(1, 0))
         asked = _asked_within_scopes(rp, asked)
-        presentation = await self._presentation_for(rp, token)
-        purpose = await _purpose_agreed(rp, presentation, purpose)
         now = self.platform.clock.now()
+        token_id = self._token_id(token)
+        plain = await _redeem_plain(token_id, rp.id, now) if token_id else None
+        if plain is not None:
+            citizen_id, consented = plain
+        else:  # not a presentation redeemable as it stands: find out why, or redeem it checked
+            citizen_id, consented, purpose = await self._redeem_checked(rp, token_id, purpose, now)
+        shared = [a for a in asked if a in consented]
+        disclosed = await self._values(citizen_id, shared, china_day(now))
+        await audit.record_access(self.platform.clock, citizen_id=citizen_id, actor=rp.name,
+                                  actor_type="relying_party", action="voucher_redeemed",
+                                  attributes=[a for a in shared if a in disclosed],  # an age with no birth date: none
+                                  purpose=purpose)
+        return Redemption(disclosed, tuple(a for a in asked if a not in shared))
+
+    def _token_id(self, token: str) -> str | None:
+        """The presentation id a token signed by us names, or None."""
+        try:
+            claims = cose.verify_cwt(token, self.platform.keys.public_key_for, PREFIX)
+            return bytes(claims[cose.CWT_CTI]).hex()
+        except (cose.CodeError, KeyError, TypeError, ValueError):
+            return None
+
+    async def _redeem_checked(self, rp: AuthenticatedClient, token_id: str | None, purpose: str,
+                              now: datetime) -> tuple[str, list[str], str]:
+        """A presentation `_redeem_plain` did not redeem: refused with the reason (an invalid token counts
+        towards the relying party's lockout), or, answering this relying party's standing request,
+        redeemed with that request's purpose. Its holder, consented attributes and the purpose to record."""
+        presentation = await Presentation.filter(id=token_id).select_related("voucher").first() if token_id else None
+        if presentation is None:
+            await ratelimit.hit(self.platform.cache, self.platform.clock, _invalid_tokens(rp),
+                                self.settings.vouchers.invalid_tokens_per_minute, 60)
+            raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
+        purpose = await _purpose_agreed(rp, presentation, purpose)
         _check_redeemable(presentation, now)
         # Single use even under concurrent redemptions: only one UPDATE finds it unredeemed.
         if not await Presentation.filter(id=presentation.id, redeemed_at=None).update(redeemed_at=now, redeemed_by=rp.id):
             raise Conflict("TOKEN_ALREADY_USED")
-        shared = [a for a in asked if a in presentation.consented]
-        disclosed = await self._values(presentation.citizen_id, shared, now.date())
-        await audit.record_access(self.platform.clock, citizen_id=presentation.citizen_id, actor=rp.name,
-                                  actor_type="relying_party", action="voucher_redeemed", attributes=shared,
-                                  purpose=purpose)
-        return Redemption(disclosed, tuple(a for a in asked if a not in shared))
-
-    async def _presentation_for(self, rp: AuthenticatedClient, token: str) -> Presentation:
-        """The presentation a token signed by us names. Guessing tokens: past the limit of invalid ones, nothing
-        more is even checked this minute, and each invalid one counts towards it."""
-        bad_tokens = f"voucher-redeem-invalid:{rp.id}"
-        limit = self.settings.vouchers.invalid_tokens_per_minute
-        await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, limit - 1, 60, amount=0)
-        try:
-            claims = cose.verify_cwt(token, self.platform.keys.public_key_for, PREFIX)
-            token_id = bytes(claims[cose.CWT_CTI]).hex()
-            presentation = await Presentation.filter(id=token_id).select_related("voucher").first()
-        except (cose.CodeError, KeyError, TypeError, ValueError):
-            presentation = None
-        if presentation is None:
-            await ratelimit.hit(self.platform.cache, self.platform.clock, bad_tokens, limit, 60)
-            raise AppError("TOKEN_INVALID_SIGNATURE", status=422)
-        return presentation
+        return presentation.citizen_id, presentation.consented, purpose
 
     async def offline_nonce(self, rp: AuthenticatedClient) -> OfflineNonce:
         """A nonce for one offline presentation at this relying party's desk, kept until spent or expired."""
@@ -361,23 +388,31 @@ class VoucherService:
             raise AppError("OFFLINE_NONCE_EXPIRED", status=410)
         return raw
 
+    async def attribute_values(self, citizen_id: str, names: list[str], today: date) -> dict[str, Any]:
+        """The voucher's attributes (ATTRIBUTES) of a citizen, as a redemption would disclose them; `today` is the
+        date in China, where a birthday (and so an age) begins at midnight Beijing time."""
+        return await self._values(citizen_id, names, today)
+
     async def _values(self, citizen_id: str, names: list[str], today: date) -> dict[str, Any]:
         citizen = await self.citizens(citizen_id)
         name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
         number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
-        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14])) if number else None
+        born = document_birth_date(self.platform, citizen)
         values: dict[str, Any] = {}
         for attribute in names:
             if attribute == "is_holder":
                 values[attribute] = True  # shown from the registered device of this voucher's holder
             elif attribute in ("age_over_18", "age_over_60"):
-                values[attribute] = born is not None and _age(born, today) >= int(attribute[-2:])
+                if born is not None:  # a document without a birth date (a permit, a passport without its zone): none
+                    values[attribute] = _age(born, today) >= int(attribute[-2:])
             elif attribute == "name_masked":
                 values[attribute] = mask_name(name)
             elif attribute == "id_last4":
                 values[attribute] = number[-4:]
             elif attribute == "full_identity":
                 values[attribute] = {"name": name, "id_number": number}
+                if citizen.document_type != RESIDENT_ID:  # which document the number is of, when not a resident ID
+                    values[attribute].update(document_type=citizen.document_type, nationality=citizen.nationality)
         return values
 
     async def standing_request(self, request_id: str) -> StandingRequest:
@@ -441,6 +476,29 @@ async def licence_types(codes: Iterable[str]) -> dict[str, LicenceType]:
     return {t.code: t for t in await LicenceType.filter(code__in=wanted)} if wanted else {}
 
 
+def _invalid_tokens(rp: AuthenticatedClient) -> str:
+    """The limit on invalid tokens a relying party sends: past it, nothing more is even checked this minute."""
+    return f"voucher-redeem-invalid:{rp.id}"
+
+
+async def _redeem_plain(token_id: str, rp_id: str, now: datetime) -> tuple[str, list[str]] | None:
+    """Mark a presentation redeemed if it can be as it stands: unredeemed, unexpired, of an active voucher
+    and answering no standing request. Its holder and consented attributes, or None (nothing changed).
+    One statement, where reading the row and then updating it took two; single use even under
+    concurrent redemptions: only one UPDATE finds it unredeemed."""
+    conn = connections.get("default")
+    at, rp, presentation = parameter(conn, 1), parameter(conn, 2), parameter(conn, 3)
+    rows = await conn.execute_query_dict(  # a dict a row, RETURNING's rows too on both dialects
+        f"UPDATE voucher_presentations SET redeemed_at = {at}, redeemed_by = {rp} WHERE id = {presentation} "
+        f"AND redeemed_at IS NULL AND expires_at > {at} AND standing_request IS NULL "
+        "AND voucher_id IN (SELECT id FROM id_vouchers WHERE status = 'active') RETURNING citizen_id, consented",
+        [now, rp_id, token_id])
+    if not rows:
+        return None
+    consented = Presentation._meta.fields_map["consented"].to_python_value(rows[0]["consented"])
+    return str(rows[0]["citizen_id"]), list(consented)
+
+
 def _asked_within_scopes(rp: AuthenticatedClient, asked: Iterable[str]) -> list[str]:
     """The attributes asked for, sorted once each; refused when none or an unknown one is asked, or one beyond
     the relying party's allowed scopes."""
@@ -474,3 +532,27 @@ def _check_redeemable(presentation: Presentation, now: datetime) -> None:
     if presentation.voucher.status != "active":
         raise AppError("VOUCHER_REVOKED" if presentation.voucher.status == "revoked" else "VOUCHER_SUSPENDED",
                        status=409)
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, Sealed, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+from app.vouchers.models import LicenceShare  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """The wallet's part of the citizen's copy of their data: ID vouchers (居民身份电子凭证) and each showing
+    of them (who redeemed it, what was consented to; not its token id, which a QR still shown may carry), e-licences (电子证照) with their fields and the
+    issuer-signed document opened, and the licences' shares."""
+    licence_sealed = {"fields_enc": Sealed("licence:{id}", json=True), "document": Sealed("licence-document:{id}")}
+    return {
+        "id_vouchers": [record_of(row, pii) for row in
+                        await IdVoucher.filter(citizen_id=citizen_id).order_by("issued_at")],
+        "voucher_presentations": [record_of(row, pii, skip=("id",)) for row in
+                                  await Presentation.filter(citizen_id=citizen_id).order_by("created_at")],
+        "licences": [record_of(row, pii, sealed=licence_sealed) for row in
+                     await Licence.filter(citizen_id=citizen_id).order_by("issued_at")],
+        "licence_shares": [record_of(row, pii) for row in
+                           await LicenceShare.filter(citizen_id=citizen_id).order_by("created_at")],
+    }

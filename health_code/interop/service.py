@@ -16,8 +16,8 @@ from typing import Any, Mapping, Sequence
 
 import jwt
 
-from app import audit
-from app.accounts.service import CitizenSnapshot
+from app import audit, metrics
+from app.accounts.service import CitizenSnapshot, document_birth_date
 from app.errors import AppError, Forbidden, NotFound, ValidationFailed
 from app.security import ratelimit
 from app.security.clients import AuthenticatedClient
@@ -29,14 +29,17 @@ from health_code.interop.models import RevokedPartnerCode
 from health_code.interop.registry import PartnerRegistry
 from health_code.interop.subject import subject_matches
 from health_code.interop.trust import PartnerTrustList, PartnerView
-from health_code.service import HealthCodeService, Holder, IssuedCode, lasting
+from health_code.service import REVOKED, REVOKED_ERROR, HealthCodeService, Holder, IssuedCode, lasting
 
 MAX_BATCH = 100
 TRUST_LIST_TTL = 24 * 3600
 BORDER_PASS_PREFIX = "GDBP1:"
 BORDER_PASS_KEY = "bp"
 CWT_AUD = 3
-DOCUMENT_TYPES = {"resident_id": 1, "exit_entry_permit": 2}  # 居民身份证, 往来港澳通行证
+# The document a border pass names, as its CBOR carries it: 居民身份证, 往来港澳通行证 (typed per pass), then the
+# documents a citizen may bind instead of a resident ID (accounts.documents).
+DOCUMENT_TYPES = {"resident_id": 1, "exit_entry_permit": 2, "residence_permit": 3, "hk_macao_permit": 4,
+                  "taiwan_permit": 5, "permanent_residence": 6, "passport": 7}
 PERMIT_NUMBER = re.compile(r"^[A-Z][0-9A-Z]{8}$")
 # A scanned text that names a format ("HC1:", "MOHC1:") other than ours: told apart from garbage so a
 # partner learns that this endpoint checks our codes only, not that the code is broken.
@@ -188,6 +191,8 @@ class InteropService:
                 records.append(audit.event(actor=partner.id, actor_type="partner", action="partner_verification",
                                            attributes={"code": outcome.code_id.hex(), "result": "valid"}))
         await audit.record_all(self.platform.clock, records)
+        for result in results:
+            metrics.verification("partner", result.error or "valid")
         return results
 
     async def publish_revocations(self, client: AuthenticatedClient, hashes: Sequence[str]) -> int:
@@ -240,21 +245,26 @@ class InteropService:
             partner, status, colour = await self.read_partner_code(text)
             name = self.platform.pii.decrypt(citizen.name_enc, "name") if citizen.name_enc else ""
             id_number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
+            born = document_birth_date(self.platform, citizen)
+            birth = born.isoformat() if born else None
             accepted, stopped = await self.partners.holder_keys_for_checking(partner.id) \
                 if "holder_tag" in status.subject else ([], [])
             if "holder_tag" in status.subject and not accepted and not stopped:
                 raise CodeError("HOLDER_KEY_NOT_AGREED")
-            matched = subject_matches(status.subject, name, id_number, status.code_id, accepted)
+            matched = subject_matches(status.subject, name, id_number, status.code_id, accepted, birth)
             if matched is None:
                 raise CodeError("HOLDER_NOT_BOUND" if status.format == "GDHC1" else "SUBJECT_NOT_PRESENT")
             if not matched:
                 # The holder's own code under a key the partner no longer may use is not "someone else's".
-                under_stopped = stopped and subject_matches(status.subject, name, id_number, status.code_id, stopped)
+                under_stopped = stopped and subject_matches(status.subject, name, id_number, status.code_id, stopped,
+                                                            birth)
                 raise CodeError("HOLDER_KEY_STOPPED" if under_stopped else "SUBJECT_MISMATCH")
         except CodeError as error:
+            metrics.verification("inbound", error.code)
             await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="partner_code_refused",
                                      subject_id=citizen.id, attributes={"code": code_ref(text), "error": error.code})
             raise AppError(error.code, status=422) from None
+        metrics.verification("inbound", "valid")
         provenance = (partner.id, hashlib.sha256(status.code_id.encode()).digest()[:8], status.state)
         code, _ = await self.health.issue_converted_code(citizen, colour, status.expires_at, provenance)
         await audit.record_event(self.platform.clock, actor=citizen.id, actor_type="citizen", action="partner_code_converted",
@@ -286,7 +296,8 @@ class InteropService:
             holder = holders.get(claims[BORDER_PASS_KEY][1]) if isinstance(claims, dict) else None
             result = self._border_pass_check(partner, claims, holder)
             results.append(result)
-            if holder is not None and isinstance(claims, dict):
+            metrics.verification("border_pass", result.error or "valid")
+            if holder is not None and holder.status_changed_to != REVOKED and isinstance(claims, dict):
                 shown = ["current_color"] if result.current_color else ["color", "subject_masked", "document_last4"]
                 records.append(audit.access(
                     citizen_id=holder.citizen_id, actor=partner.name, actor_type="partner",
@@ -305,6 +316,8 @@ class InteropService:
             return BorderPassCheck(False, claims.code)
         if holder is None:  # signed by us, but whose it is is not known (older than the record of passes)
             return BorderPassCheck(False, "STATUS_UNKNOWN")
+        if holder.status_changed_to == REVOKED:  # its holder's account was erased
+            return BorderPassCheck(False, REVOKED_ERROR)
         if holder.status_changed_to is not None:
             return BorderPassCheck(False, "STATUS_CHANGED", current_color=holder.status_changed_to,
                                    current_partner_color=partner.their_word_for(holder.status_changed_to))
@@ -319,14 +332,17 @@ class InteropService:
         partner = self.trust.partner(partner_id)
         if partner is None or not partner.active:
             raise NotFound("PARTNER_NOT_FOUND")
-        if document_type == "resident_id":
+        if document_type in ("resident_id", citizen.document_type):
+            # The document bound to the account, whichever it is ("resident_id", what older clients send, included).
+            document_type = citizen.document_type
             number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number") if citizen.id_number_enc else ""
         elif document_type == "exit_entry_permit":
             number = (document_number or "").strip().upper()
             if not PERMIT_NUMBER.match(number):
                 raise ValidationFailed([{"field": "document_number", "problem": "9 letters/digits, e.g. C12345678"}])
         else:
-            raise ValidationFailed([{"field": "document_type", "problem": ", ".join(DOCUMENT_TYPES)}])
+            raise ValidationFailed([{"field": "document_type",
+                                     "problem": f"exit_entry_permit or the document bound: {citizen.document_type}"}])
         status = await self.health.status(citizen.id)
         now = int(self.platform.clock.timestamp())
         expires_at = lasting(status, now + self.platform.settings.health_code.border_pass_ttl)

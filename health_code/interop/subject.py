@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Sequence
 
 from pypinyin import Style, pinyin
 
-from health_code.holder import holds, icao_pinyin
+from health_code.holder import birth_date_of, holds, icao_pinyin
 
 _NOT_LETTERS = re.compile(r"[^A-Z]")
 
@@ -46,19 +46,20 @@ def name_matches(name: str, family: str, given: str) -> bool:
 
 
 def subject_matches(subject: Mapping[str, str], name: str, id_number: str, code_id: str = "",
-                    holder_keys: Sequence[bytes] = ()) -> bool | None:
+                    holder_keys: Sequence[bytes] = (), birth_date: str | None = None) -> bool | None:
     """True or False when the code carries something that binds its holder; None when it carries nothing.
 
     A masked name ("*三") binds no one, as anyone with the same last character shares it: our format
     binds with its holder tag (health_code.holder), over the code id `code_id` (hex) under one of the
-    issuer's `holder_keys`; a DCC with its name and birth date."""
+    issuer's `holder_keys`; a DCC with its name and birth date. The birth date is `birth_date` (ISO) when
+    given, the one the holder's document carries, else the one in an 18-character `id_number`."""
+    birth = birth_date or birth_date_of(id_number)
     checks: list[bool] = []
     if "holder_tag" in subject:
         checks.append(holds(bytes.fromhex(subject["holder_tag"]), holder_keys, bytes.fromhex(code_id), name,
-                            id_number))
+                            id_number, birth))
     if "fnt" in subject:
         checks.append(name_matches(name, subject["fnt"], subject.get("gnt", "")))
     if subject.get("dob"):
-        birth = f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}"
-        checks.append(birth.startswith(subject["dob"][:10]))  # a DCC may carry only the year or year-month
+        checks.append(birth is not None and birth.startswith(subject["dob"][:10]))  # a DCC may carry only a year
     return all(checks) if checks else None

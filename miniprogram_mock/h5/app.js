@@ -6,41 +6,15 @@
 
 (function () {
   const state = { token: null, level: 0, elderly: false, timer: null, secondsLeft: 0, imageUrl: null };
-  const $ = (id) => document.getElementById(id);
-
-  function say(text, isError) {
-    const status = $("status");
-    status.textContent = text || "";
-    status.classList.toggle("error", Boolean(isError));
-  }
-
-  async function api(method, path, body) {
-    const headers = { "Accept-Language": "zh-Hans" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (state.token) headers.Authorization = "Bearer " + state.token;
-    const reply = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (reply.status === 401 && state.token) {
-      signOut("登录已过期，请重新登录。");
-      throw new Error("signed out");
-    }
-    if (!reply.ok) {
-      let message = "系统繁忙，请稍后再试。";
-      try { message = (await reply.json()).error.message || message; } catch (ignored) { /* not JSON */ }
-      throw new Error(message);
-    }
-    return reply;
-  }
+  const { $, say } = h5;
+  const api = h5.apiCaller({ token: () => state.token, onExpired: () => signOut("登录已过期，请重新登录。") });
 
   function show(id, visible) { $(id).hidden = !visible; }
 
   // -- login -----------------------------------------------------------------------------------
   async function sendCode() {
-    const phone = $("phone").value.trim();
     try {
-      const reply = await (await api("POST", "/api/v1/auth/otp", { phone })).json();
-      say("验证码已发送，" + Math.round(reply.expires_in / 60) + " 分钟内有效。");
-      startResendCountdown(reply.resend_after);
-      $("code").focus();
+      startResendCountdown((await h5.sendCode(api)).resend_after);
     } catch (error) { say(error.message, true); }
   }
 
@@ -59,11 +33,8 @@
 
   async function login(event) {
     event.preventDefault();
-    const phone = $("phone").value.trim();
-    const code = $("code").value.trim();
     try {
-      const reply = await (await api("POST", "/api/v1/auth/login", { phone, code, device_name: "H5 网页" })).json();
-      state.token = reply.access_token;
+      state.token = (await h5.signIn(api, "H5 网页")).access_token;
       say("登录成功。");
       await afterSignIn();
     } catch (error) { say(error.message, true); }

@@ -6,6 +6,9 @@ with the provider's error code. Choices where the provider's documents are silen
 - "enrol" (a standing setting, not a fault): IdCardVerification and DetectAuth take a valid ID number
   they have never seen as the holder's under the first name asked for it (tests then state only the
   people they dispute). It lasts until reset, past the faults of single calls.
+- IdCardVerification and DetectAuth take any 18-character number of the resident ID's form (居民身份证,
+  港澳台居民居住证, 2023 外国人永久居留身份证: one register), and a name in Han characters or, for a foreigner, in
+  the card's upper-case Latin letters.
 - SendSms enforces no frequency limits of its own (our service has its own); `throttle` forces one.
 - DetectAuth refuses an ID number the registry does not hold with FailedOperation.IdNoExistSystem
   (库中无此号), a name that is not the holder's with FailedOperation.IdNameMisMatch, a malformed ID
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping, TypeGuard
 
 from standins.faults import Behaviour
-from app.accounts.rules import id_check_char, normalize_name
+from app.accounts.rules import id_check_char, normalize_document_name
 from app.notifications.sms_templates import DEFAULT_TEMPLATE_IDS, approved_text
 
 SAMPLE_PEOPLE = Path(__file__).with_name("sample_people.json")
@@ -176,6 +179,12 @@ def mobile(number: Any) -> str | None:
     return found.group(1) if found else None
 
 
+def valid_name(name: str) -> bool:
+    """A name as the register holds it: Han characters, or for a foreigner (外国人永久居留身份证) the Latin letters
+    of the card, upper-case."""
+    return normalize_document_name(name, "permanent_residence") == name
+
+
 def valid_id_number(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_ID.match(value)) and id_check_char(value[:17]) == value[17]
 
@@ -284,7 +293,7 @@ def id_card_verification(state: State, params: Mapping[str, Any], ctx: CallConte
 def _id_result(state: State, id_number: str, name: str, ctx: CallContext) -> str:
     if not valid_id_number(id_number):
         return "-2"
-    if normalize_name(name) != name:
+    if not valid_name(name):
         return "-3"
     holder = state.enrolled(id_number, name, ctx)
     if holder is None:
@@ -298,7 +307,7 @@ def detect_auth(state: State, params: Mapping[str, Any], ctx: CallContext) -> di
         raise ApiError("InvalidParameterValue.RuleIdNotExist", "RuleId不存在，请到人脸核身控制台申请。")
     if not valid_id_number(id_number):
         raise ApiError("FailedOperation.IdFormatError", "输入的身份证号有误。")
-    if not isinstance(name, str) or normalize_name(name) != name:
+    if not isinstance(name, str) or not valid_name(name):
         raise ApiError("FailedOperation.NameFormatError", "输入的姓名有误。")
     holder = state.enrolled(id_number, name, ctx)
     if holder is None:

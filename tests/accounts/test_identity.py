@@ -143,7 +143,7 @@ async def test_real_name_verification_lifts_the_citizen_to_level_2_and_shows_onl
     number = valid_id_number(birth="19851124", sequence="561")
     reply = await post_identity(client, citizen, "李小龙", number)
     assert reply.status_code == 200
-    assert reply.json() == {"level": 2}
+    assert reply.json() == {"level": 2, "document_type": "resident_id", "confirmed": True}
 
     me = await client.get("/api/v1/me", headers=citizen.headers)
     assert me.json()["level"] == 2
@@ -239,7 +239,7 @@ async def test_repeating_the_same_identity_changes_nothing(client, sms):
     assert (await post_identity(client, citizen, "李小龙", number)).status_code == 200
     again = await post_identity(client, citizen, "李小龙", number.lower())
     assert again.status_code == 200
-    assert again.json() == {"level": 2}
+    assert again.json() == {"level": 2, "document_type": "resident_id", "confirmed": True}
     assert await AuditEntry.filter(action="identity_verified", subject_id=citizen.id).count() == 1
 
 
@@ -262,7 +262,8 @@ async def test_identity_verification_is_audited_without_the_values(client, sms):
     assert (await post_identity(client, citizen, "李小龙", number)).status_code == 200
     (entry,) = await AuditEntry.filter(action="identity_verified", subject_id=citizen.id)
     assert entry.actor == citizen.id and entry.actor_type == "citizen"
-    assert entry.attributes == {"fields": ["name", "id_number"], "confirmed_by": "identity_authority"}
+    assert entry.attributes == {"fields": ["name", "id_number"], "document_type": "resident_id",
+                                 "confirmed_by": "identity_authority"}
     assert number not in json.dumps(entry.attributes) and "李小龙" not in json.dumps(entry.attributes, ensure_ascii=False)
 
 

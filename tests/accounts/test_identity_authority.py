@@ -46,7 +46,7 @@ async def test_a_name_that_does_not_match_the_id_number_is_refused_and_nothing_i
     (entry,) = await AuditEntry.filter(action="identity_mismatch", subject_id=citizen.id)
     assert entry.attributes == {"outcome": "mismatch"}
     # The right name passes.
-    assert (await post_identity(client, citizen, "陈美玲", number)).json() == {"level": 2}
+    assert (await post_identity(client, citizen, "陈美玲", number)).json() == {"level": 2, "document_type": "resident_id", "confirmed": True}
 
 
 async def test_an_id_number_the_authority_does_not_know_is_a_mismatch(client, sms, tencent):
@@ -73,7 +73,7 @@ async def test_refused_pairs_count_against_a_daily_limit(client, sms, tencent, c
     clock.advance(24 * 3600)
     refreshed = await client.post("/api/v1/auth/refresh", json={"refresh_token": citizen.refresh_token})
     citizen.access_token = refreshed.json()["access_token"]
-    assert (await post_identity(client, citizen, "黄志强", number)).json() == {"level": 2}
+    assert (await post_identity(client, citizen, "黄志强", number)).json() == {"level": 2, "document_type": "resident_id", "confirmed": True}
 
 
 async def test_an_authority_that_cannot_answer_is_a_503_with_retry_after_and_nothing_is_stored(client, sms, tencent, app):
@@ -92,14 +92,14 @@ async def test_an_authority_that_cannot_answer_is_a_503_with_retry_after_and_not
     stored = await Citizen.get(id=citizen.id)
     assert stored.level == 1 and stored.id_number_hash is None
     assert await AuditEntry.filter(action="identity_verified").count() == 0
-    assert (await post_identity(client, citizen, "林晓东", number)).json() == {"level": 2}
+    assert (await post_identity(client, citizen, "林晓东", number)).json() == {"level": 2, "document_type": "resident_id", "confirmed": True}
 
 
 async def test_a_taken_pair_is_told_only_to_whom_the_authority_confirmed(client, sms, tencent):
     number = valid_id_number(sequence="641")
     tencent.add_person("周建国", number)
     squatter, owner, guesser = [await sign_in(client, sms) for _ in range(3)]
-    assert (await post_identity(client, squatter, "周建国", number)).json() == {"level": 2}
+    assert (await post_identity(client, squatter, "周建国", number)).json() == {"level": 2, "document_type": "resident_id", "confirmed": True}
     # Someone who only knows the number learns nothing about who holds it.
     guess = await post_identity(client, guesser, "周建华", number)
     assert guess.status_code == 422 and guess.json()["error"]["code"] == "IDENTITY_MISMATCH"
@@ -226,7 +226,7 @@ async def test_the_owner_takes_back_an_identity_another_account_took(client, sms
     number = valid_id_number(sequence="808")
     tencent.add_person("郑秀英", number)
     squatter = await sign_in(client, sms, device="别人的手机")
-    assert (await post_identity(client, squatter, "郑秀英", number)).json() == {"level": 2}
+    assert (await post_identity(client, squatter, "郑秀英", number)).json() == {"level": 2, "document_type": "resident_id", "confirmed": True}
     # Taken long ago, when face checks were not what they are now: level 3 and an ID voucher.
     await Citizen.filter(id=squatter.id).update(level=3)
     await app.ctx.services.accounts.forget_citizen(squatter.id)

@@ -69,7 +69,7 @@ async def someone_else_takes_the_pair(client: httpx.AsyncClient, sms, clock, num
     driving licence (which it shares) and a positive test (its code turns red). Returns that account, the licence,
     the share and its health code."""
     squatter = await sign_in(client, sms, device="别人的手机")
-    assert (await take_identity(client, squatter, number)).json() == {"level": 2}
+    assert (await take_identity(client, squatter, number)).json() == {"level": 2, "document_type": "resident_id", "confirmed": True}
     declared = await client.post(DECLARE, headers=squatter.headers, json={
         "symptoms": False, "confirmed_case": False, "travel_regions": [], "truthful": True})
     assert declared.status_code == 200, declared.text

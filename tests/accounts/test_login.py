@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+import redis.exceptions
+
+from app.cache import RedisCache
+
 from tests.factories import last_code, new_phone, sign_in
 
 
@@ -145,3 +150,54 @@ async def test_slow_gateway_times_out_with_503(client, sms, app):
     reply = await client.post("/api/v1/auth/otp", json={"phone": new_phone()})
     assert reply.status_code == 503
     assert reply.json()["error"]["code"] == "SMS_UNAVAILABLE"
+
+
+async def test_a_cache_failover_while_the_code_is_used_refuses_and_the_code_still_counts_once(client, sms, app,
+                                                                                              monkeypatch):
+    # A Redis Cluster's slot with no primary after the client's retries (CLUSTERDOWN, mid-failover) while the
+    # code's single-use marker is written: the login is refused with a 503, never let through unmarked.
+    phone = new_phone()
+    await client.post("/api/v1/auth/otp", json={"phone": phone})
+    code = last_code(sms, phone)
+    cache = app.ctx.services.platform.cache
+    taking = cache.claim_once
+
+    async def failing_over(key: str, *args, **kwargs) -> bool:
+        if key.startswith("otp:used:"):
+            await taking(key, *args, **kwargs)  # written, but the reply is lost in the switch
+            raise redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down")
+        return await taking(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "claim_once", failing_over)
+    refused = await client.post("/api/v1/auth/login", json={"phone": phone, "code": code})
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    monkeypatch.setattr(cache, "claim_once", taking)
+    again = await client.post("/api/v1/auth/login", json={"phone": phone, "code": code})
+    assert again.status_code == 401 and again.json()["error"]["code"] == "OTP_EXPIRED"
+
+
+async def test_a_login_code_whose_use_no_replica_confirmed_is_refused_until_one_does_then_used_once(
+        client, sms, platform, monkeypatch):
+    """With a replica required for one-time markers (APP_CACHE_ONE_TIME_REPLICAS) and none acknowledging, the
+    sign-in fails closed: 503 SERVICE_UNAVAILABLE with Retry-After, as often as it is tried. The code was not
+    taken, so once the marker can be confirmed the same code signs in, and only once."""
+    cache = platform.cache
+    if not isinstance(cache, RedisCache) or cache.cluster:
+        pytest.skip("needs one Redis (APP_REDIS_URL=redis://...)")
+    if int((await cache._redis.info("replication"))["connected_slaves"]):
+        pytest.skip("this Redis has replicas")
+    monkeypatch.setattr(cache, "one_time_replicas", 1)
+    monkeypatch.setattr(cache, "one_time_wait_ms", 50)
+    phone = new_phone()
+    assert (await client.post("/api/v1/auth/otp", json={"phone": phone})).status_code == 202
+    code = last_code(sms, phone)
+    refused = await client.post("/api/v1/auth/login", json={"phone": phone, "code": code})
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "SERVICE_UNAVAILABLE", refused.text
+    assert refused.headers["retry-after"]
+    again = await client.post("/api/v1/auth/login", json={"phone": phone, "code": code})
+    assert again.status_code == 503, again.text
+    monkeypatch.setattr(cache, "one_time_replicas", 0)  # the replica is back (or the requirement lifted)
+    signed_in = await client.post("/api/v1/auth/login", json={"phone": phone, "code": code})
+    assert signed_in.status_code == 200, signed_in.text
+    replayed = await client.post("/api/v1/auth/login", json={"phone": phone, "code": code})
+    assert replayed.status_code == 401 and replayed.json()["error"]["code"] == "OTP_EXPIRED"

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.audit import AuditEntry
+from app.clock import CHINA_TZ
 from app.security.clients import (CHANGED, ApiClient, ApiClientKey, client_cache_key,
                                   registered_client, revoke_client_key, set_client_active, set_client_department)
 from tests.factories import ADMIN_AUD, Department, make_department, sign_in, valid_id_number, verify_real_name
@@ -63,6 +64,16 @@ async def test_unknown_id_number_is_404_and_invalid_one_is_422(client, lab, cloc
     assert bad_result.status_code == 422
 
 
+async def test_a_baby_born_today_in_china_is_a_valid_number_while_it_is_still_yesterday_in_utc(client, lab, clock):
+    """01:30 in Guangzhou is 17:30 of the day before in UTC: a newborn's number dated today is not from the future."""
+    clock.set((clock.now() + timedelta(days=1)).replace(hour=17, minute=30))
+    born_today = clock.now().astimezone(CHINA_TZ).strftime("%Y%m%d")
+    assert born_today != clock.now().strftime("%Y%m%d")
+    reply = await client.post("/api/admin/v1/test-results", headers=lab.headers(),
+                              json=result_body(valid_id_number(birth=born_today, sequence="012"), clock=clock))
+    assert reply.status_code == 404 and reply.json()["error"]["code"] == "CITIZEN_NOT_FOUND", reply.text
+
+
 async def test_a_client_without_the_lab_role_is_refused(client, verifier, clock):
     reply = await client.post("/api/admin/v1/test-results", headers=verifier.headers(),
                               json=result_body(valid_id_number(), clock=clock))
@@ -86,6 +97,16 @@ async def test_client_tokens_are_checked_and_the_error_says_what_to_fix(client, 
     error = reply.json()["error"]
     assert error["code"] == code
     assert says in error["message"]
+
+
+@pytest.mark.parametrize("iat", [float("nan"), float("inf"), True])
+async def test_an_iat_that_is_no_time_is_refused_as_out_of_range(client, lab, clock, iat):
+    """NaN (which JSON parsers take) compares false with any window, and true is 1 to Python: neither passes."""
+    token = lab.token(iat=iat)  # PyJWT writes NaN and Infinity as such: signed by the lab's own key
+    reply = await client.post("/api/admin/v1/test-results", headers={"Authorization": f"Bearer {token}"},
+                              json=result_body(valid_id_number(), clock=clock))
+    assert reply.status_code == 401
+    assert reply.json()["error"]["code"] == "CLIENT_TOKEN_IAT_OUT_OF_RANGE"
 
 
 async def test_a_suspended_client_is_told_so_once_its_token_checks_out(client, lab, platform, clock):

@@ -44,6 +44,12 @@ PUBLIC_PATHS = {
     "api/mp/v1/auth/sms",
     "h5/",  # the H5 page's own files (no data: it calls the API with the user's token)
     "h5/<name:str>",
+    # Sign in with this account elsewhere (OpenID Connect): discovery and the consent page are open; the token
+    # endpoint authenticates the site itself (its secret or PKCE), userinfo the site's bearer token.
+    ".well-known/openid-configuration",
+    "oidc/authorize",
+    "oidc/token",
+    "oidc/userinfo",
 }
 
 

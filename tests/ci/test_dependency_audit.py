@@ -177,3 +177,33 @@ def test_the_installed_distributions_are_audited_without_requirements(index: Sta
                          capture_output=True, text=True, timeout=60, env=env)
     assert run.returncode == 0, run.stdout + run.stderr  # every one 404 here: skipped
     assert "skipped: pytest " in run.stdout and f"installed in {sys.executable}" in run.stdout
+
+
+def test_an_accepted_advisory_passes_with_its_reason_for_that_version_only(index: StandInIndex, tmp_path: Path) -> None:
+    index.answers["ecdsa"] = project("0.19.2", vuln("PYSEC-2099-1325", []))
+    accepted = tmp_path / "accepted.txt"
+    accepted.write_text("# judged not to apply\necdsa==0.19.2 CVE-2099-1325 verification only, dev-only\n")
+    run = audit(index, tmp_path, "ecdsa==0.19.2\n", "--accepted", str(accepted))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "accepted PYSEC-2099-1325: verification only, dev-only" in run.stdout  # named by its alias
+    assert "vulnerable                         0" in run.stdout
+
+    index.answers["ecdsa"] = project("0.19.3", vuln("PYSEC-2099-1325", []))  # not fixed in the next one either
+    upgraded = audit(index, tmp_path, "ecdsa==0.19.3\n", "--accepted", str(accepted))
+    assert upgraded.returncode == 1 and "VULNERABLE: ecdsa 0.19.3" in upgraded.stdout, upgraded.stdout
+
+
+def test_another_advisory_of_an_accepted_version_still_fails(index: StandInIndex, tmp_path: Path) -> None:
+    index.answers["ecdsa"] = project("0.19.2", vuln("PYSEC-2099-1325", []), vuln("PYSEC-2099-0002", ["0.19.4"]))
+    accepted = tmp_path / "accepted.txt"
+    accepted.write_text("ecdsa==0.19.2 PYSEC-2099-1325 verification only\n")
+    run = audit(index, tmp_path, "ecdsa==0.19.2\n", "--accepted", str(accepted))
+    assert run.returncode == 1, run.stdout
+    assert "PYSEC-2099-0002" in run.stdout and "accepted PYSEC-2099-1325" in run.stdout
+
+
+def test_an_acceptance_without_a_reason_is_refused(index: StandInIndex, tmp_path: Path) -> None:
+    accepted = tmp_path / "accepted.txt"
+    accepted.write_text("ecdsa==0.19.2 PYSEC-2099-1325\n")
+    run = audit(index, tmp_path, "ecdsa==0.19.2\n", "--accepted", str(accepted))
+    assert run.returncode == 2 and "expected 'name==version ADVISORY-ID reason'" in run.stderr, run.stderr

@@ -45,6 +45,9 @@ DROP_TRIGGERS = {
 }
 
 
+ALICE = audit.chain_of("c_alice", audit.DEFAULT_CHAINS)  # the chain of every entry of three_events
+
+
 def sql(statement: str):
     return connections.get("default").execute_query(statement)
 
@@ -138,7 +141,8 @@ async def test_a_changed_entry_is_found(app, platform, tamper):
     await tamper("UPDATE audit_entries SET action = 'nothing_happened' WHERE seq = 2")
     report = await verify_chain()
     assert not report.ok
-    assert report.problems == ["entry 2: content does not match its hash (changed)"]
+    assert report.problems == [f"chain {ALICE}, entry 2: content does not match its hash (changed, or moved from "
+                               "another chain)"]
 
 
 async def test_a_changed_entry_with_a_recomputed_hash_breaks_the_next_link(app, platform, tamper):
@@ -147,7 +151,7 @@ async def test_a_changed_entry_with_a_recomputed_hash_breaks_the_next_link(app, 
                  "CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' ELSE 'f' END || substr(hash, 2) WHERE seq = 2")
     report = await verify_chain()
     assert not report.ok
-    assert any(p.startswith("entry 3: link") for p in report.problems), report.problems
+    assert any(p.startswith(f"chain {ALICE}, entry 3: link") for p in report.problems), report.problems
 
 
 async def test_a_deleted_entry_in_the_middle_is_reported_missing(app, platform, tamper):
@@ -155,7 +159,8 @@ async def test_a_deleted_entry_in_the_middle_is_reported_missing(app, platform, 
     await tamper("DELETE FROM audit_entries WHERE seq = 2")
     report = await verify_chain()
     assert not report.ok
-    assert "entries 2..2 are missing" in report.problems
+    assert report.problems == [f"chain {ALICE}, entry 3: link to the previous entry (entry 1) is broken: an entry "
+                               "between them was deleted or inserted, or that entry changed"]
     assert report.checked == 2
 
 
@@ -169,8 +174,9 @@ async def test_deleting_the_newest_entry_is_reported(app, platform, tamper):
 
 async def test_recording_continues_the_chain_after_restart(app, platform):
     await three_events(platform.clock)
-    audit_head = await audit.AuditHead.get(id=1)
-    nxt = await record_event(platform.clock, actor="system", actor_type="system", action="key_rotated")
+    audit_head = await audit.AuditHead.get(id=ALICE)
+    nxt = await record_event(platform.clock, actor="system", actor_type="system", action="session_revoked",
+                             subject_id="c_alice")
     assert nxt.seq == audit_head.seq + 1 and nxt.prev_hash == audit_head.hash
     assert (await verify_chain()).ok
 
@@ -188,12 +194,12 @@ async def test_audit_verify_command_on_the_service_database(app, platform, setti
     env = {"APP_DATA_DIR": str(tmp_path / "cli"), "APP_DATABASE_URL": settings.database_url}
     intact = await asyncio.to_thread(run_cli, "audit", "verify", **env)
     assert intact.returncode == 0, intact.stderr
-    assert "intact: 3 entries" in intact.stdout
+    assert "intact: 64 chains, 3 entries" in intact.stdout
 
     await tamper("UPDATE audit_entries SET purpose = 'curiosity' WHERE seq = 1")
     broken = await asyncio.to_thread(run_cli, "audit", "verify", **env)
     assert broken.returncode == 1
-    assert "BROKEN" in broken.stdout and "entry 1" in broken.stdout
+    assert "BROKEN" in broken.stdout and f"chain {ALICE}, entry 1: content" in broken.stdout
 
 
 WRITE_ENTRIES = """
@@ -221,7 +227,7 @@ def test_audit_verify_command_on_a_fresh_sqlite_file(tmp_path):
     assert "migrations applied" in migrated.stdout
 
     empty = run_cli("audit", "verify", **env)
-    assert empty.returncode == 0 and "intact: 0 entries" in empty.stdout
+    assert empty.returncode == 0 and "intact: 1 chains, 0 entries" in empty.stdout
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith("APP_")} | env
     wrote = subprocess.run([str(PYTHON), "-c", WRITE_ENTRIES], cwd=ROOT, env=environ,
@@ -230,7 +236,7 @@ def test_audit_verify_command_on_a_fresh_sqlite_file(tmp_path):
 
     intact = run_cli("audit", "verify", **env)
     assert intact.returncode == 0, intact.stderr
-    assert "intact: 3 entries" in intact.stdout
+    assert "intact: 64 chains, 3 entries" in intact.stdout
 
     with sqlite3.connect(path) as conn:
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
@@ -242,7 +248,7 @@ def test_audit_verify_command_on_a_fresh_sqlite_file(tmp_path):
     broken = run_cli("audit", "verify", **env)
     assert broken.returncode == 1
     assert "BROKEN" in broken.stdout
-    assert "entries 2..2 are missing" in broken.stdout
+    assert f"chain {audit.chain_of('c_1', 64)}, entry 3: link to the previous entry (entry 1) is broken" in broken.stdout
 
 
 # -- the citizen's access log ------------------------------------------------------------
@@ -298,7 +304,11 @@ async def test_a_batch_is_written_in_one_go_and_the_chain_still_verifies(app, pl
     rows = await AuditEntry.filter(seq__gt=before.seq, seq__lt=after.seq).order_by("seq")
     assert [r.action for r in rows] == ["health_code_verified", "partner_verification"] * 3
     assert rows[1].attributes == {"code": "00ff", "result": "EXPIRED"} and rows[0].subject_id == "ctz_1"
-    assert rows[0].prev_hash == before.hash and after.prev_hash == rows[-1].hash
+    # Each chain links on: the system's entries, the citizen's, the partner's (no subject: by its actor).
+    system, citizen, partner = (audit.chain_of(key, audit.DEFAULT_CHAINS) for key in ("system", "ctz_1", "MO"))
+    assert len({system, citizen, partner}) == 3
+    assert [r.chain for r in rows] == [citizen, partner] * 3 and after.prev_hash == before.hash
+    assert [r.prev_hash for r in rows[2::2]] == [r.hash for r in rows[0:-2:2]]
     report = await verify_chain()
     assert report.ok, report.problems
     assert len(await audit.access_log("ctz_1")) == 3

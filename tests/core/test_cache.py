@@ -12,15 +12,21 @@ import secrets
 from typing import AsyncIterator, Callable
 
 import pytest
+from redis.exceptions import MaxConnectionsError
 
+from app.accounts.service import citizen_key, session_key
+from app.services.cards.service import _breaker_key, _refresh_failed_key, _value_key
 from app.cache import (
     CacheUnavailable,
     LockNotAcquired,
     MemoryCache,
     RedisCache,
+    by_slot,
     cache_lock,
+    cluster_url,
     create_cache,
     get_json,
+    redis_client,
     set_json,
 )
 
@@ -85,6 +91,52 @@ async def test_only_one_of_many_concurrent_set_if_absent_wins(cache):
     assert results.count(True) == 1
 
 
+async def test_a_one_time_marker_is_claimed_once(cache):
+    assert await cache.claim_once("used:n1", "1", ttl=30) is True
+    assert await cache.claim_once("used:n1", "1", ttl=30) is False
+    results = await asyncio.gather(*(cache.claim_once("used:race", str(i), ttl=30) for i in range(20)))
+    assert results.count(True) == 1
+
+
+async def _replicas(cache: RedisCache) -> int:
+    return int((await cache._redis.info("replication"))["connected_slaves"])
+
+
+async def test_a_one_time_marker_no_replica_acknowledged_is_refused():
+    """With a replica required (APP_CACHE_ONE_TIME_REPLICAS=1) and none there, a claim fails closed: it waits its
+    time for the replica, then raises CacheUnavailable (a 503 to a request) and takes its marker back, so the
+    client's retry with the same token is not refused as replayed. One Redis requires none by default: no WAIT."""
+    if not REDIS_URL or cluster_url(REDIS_URL):
+        pytest.skip("needs one Redis (APP_REDIS_URL=redis://...)")
+    namespace = f"test-cache:{secrets.token_hex(6)}"
+    plain, strict = RedisCache(REDIS_URL, namespace), RedisCache(REDIS_URL, namespace, one_time_replicas=1,
+                                                                  one_time_wait_ms=150)
+    try:
+        if await _replicas(plain):
+            pytest.skip("this Redis has replicas")
+        assert plain.one_time_replicas == 0 and await plain.claim_once("used:a", "1", ttl=30) is True
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(CacheUnavailable, match="0 of 1 replicas"):
+            await strict.claim_once("used:b", "1", ttl=30)
+        assert asyncio.get_running_loop().time() - started >= 0.15
+        assert await plain.get("used:b") is None  # taken back: the 503 is retryable
+        assert await plain.claim_once("used:b", "1", ttl=30) is True  # the retry (replicas not required) takes it
+        assert await strict.claim_once("used:b", "1", ttl=30) is False  # once claimed: refused, not raised
+        assert await plain.claim_once("used:b", "1", ttl=30) is False
+    finally:
+        await plain.clear()
+        await plain.close()
+        await strict.close()
+
+
+def test_the_replicas_a_one_time_marker_needs_follow_the_setting():
+    assert create_cache("redis+cluster://127.0.0.1:7000/0", "gov").one_time_replicas == 1  # type: ignore[attr-defined]
+    assert create_cache("redis://127.0.0.1:6379/0", "gov").one_time_replicas == 0  # type: ignore[attr-defined]
+    assert create_cache("redis://127.0.0.1:6379/0", "gov", one_time_replicas=1).one_time_replicas == 1  # type: ignore[attr-defined]
+    assert create_cache("redis+cluster://127.0.0.1:7000/0", "gov",
+                        one_time_replicas=0).one_time_replicas == 0  # type: ignore[attr-defined]
+
+
 async def test_many_keys_are_read_at_once_in_order(cache):
     await cache.set("a", "1", ttl=30)
     await cache.set("c", "3", ttl=30)
@@ -105,6 +157,15 @@ async def test_incr_many_counts_each_counter_with_its_own_window(cache):
     assert await cache.incr_many([("day", 30)], amount=-2) == [2]  # given back
     await asyncio.sleep(0.6)  # the short window is over, the long one is not
     assert await cache.incr_many([("minute", 0.5), ("day", 30)]) == [1, 3]
+
+
+async def test_incr_many_counts_each_counter_by_its_own_amount(cache):
+    """A redemption counts itself and only looks at the invalid-token lockout (amount 0), in one call."""
+    assert await cache.incr_many([("redeemed", 30), ("invalid", 30)], amount=[1, 0]) == [1, 0]
+    assert await cache.incr_many([("redeemed", 30), ("invalid", 30)], amount=[1, 0]) == [2, 0]
+    assert await cache.incr_many([("invalid", 30), ("redeemed", 30)], amount=[3, -2]) == [3, 0]
+    with pytest.raises(ValueError):
+        await cache.incr_many([("redeemed", 30), ("invalid", 30)], amount=[1])
 
 
 async def test_fifty_concurrent_increments_count_fifty(cache):
@@ -313,3 +374,30 @@ async def test_an_unreachable_redis_is_reported_as_unavailable():
             await cache.ping()
     finally:
         await cache.close()
+
+
+def test_a_cluster_is_named_by_its_scheme():
+    assert cluster_url("redis+cluster://127.0.0.1:7000/0") == "redis://127.0.0.1:7000/0"
+    assert cluster_url("rediss+cluster://:secret@cache.internal:7000/0") == "rediss://:secret@cache.internal:7000/0"
+    assert cluster_url("redis://127.0.0.1:6379/0") is None
+
+
+def test_keys_read_together_share_a_slot_and_a_batch_of_digests_is_grouped_by_slot():
+    # A session and its citizen (one MGET per signed-in request); a citizen's cards with the breakers: two slots.
+    assert len(by_slot(["gov:" + session_key("c_1", "s_1"), "gov:" + citizen_key("c_1")])) == 1
+    card_keys = [_value_key("social_insurance", "c_1"), _refresh_failed_key("provident_fund", "c_1"),
+                 _breaker_key("bo", "hrss"), _breaker_key("bf", "gjj")]
+    assert len(by_slot(["gov:" + key for key in card_keys])) == 2
+    digests = [f"gov:hc:payload:v2:{n:064x}" for n in range(100)]
+    groups = by_slot(digests)
+    assert len(groups) > 50 and sorted(p for positions in groups.values() for p in positions) == list(range(100))
+
+
+async def test_a_cluster_client_queues_for_its_turn_and_then_gives_up():
+    cluster = redis_client("redis+cluster://127.0.0.1:7000/0", max_connections=1, wait=0.05)  # nothing is sent
+    async with cluster.turn():
+        with pytest.raises(MaxConnectionsError):  # a 503 to a request
+            async with cluster.turn():
+                pass
+    async with cluster.turn():  # given back
+        pass

@@ -49,6 +49,8 @@ PRODUCTION = {
     "APP_S3_ACCESS_KEY": "LTAI5tQ8example",
     "APP_S3_SECRET_KEY": "a-real-secret-from-the-storage-provider",
     "APP_HOTLINE_ROUTING": str(ROOT / "tests" / "hotline" / "operator_routing.json"),  # the operator's own
+    "APP_OIDC_ISSUER": "https://gov-app.example.cn",
+    "APP_OIDC_PAIRWISE_SECRET": "Zm9yIHRoZSBwYWlyd2lzZSBzdWJqZWN0cyBvbmx5ISE=",
 }
 STAND_IN_SETTINGS = ["APP_TENCENT_SECRET_ID", "APP_TENCENT_SECRET_KEY", "APP_SMS_URL", "APP_SMS_TEMPLATE_IDS",
                      "APP_VOICE_URL", "APP_IDENTITY_URL", "APP_FACE_URL", "APP_PUSH_URL", "APP_PUSH_APP_KEY",
@@ -100,6 +102,10 @@ def test_a_database_url_without_a_host_is_refused():
 def test_a_redis_url_with_a_wrong_scheme_is_refused():
     with pytest.raises(ConfigError, match="APP_REDIS_URL"):
         Settings.from_env({"APP_REDIS_URL": "memcached://cache:11211"})
+
+
+def test_a_redis_cluster_is_named_by_its_scheme():
+    assert Settings.from_env({"APP_REDIS_URL": "redis+cluster://127.0.0.1:7000/0"}).redis_url.startswith("redis+cluster")
 
 
 def test_several_workers_need_redis():

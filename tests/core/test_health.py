@@ -126,9 +126,9 @@ async def test_request_body_schemas_name_their_fields(client):
     assert fields_of("/api/v1/auth/otp") == {"phone", "channel"}  # channel: sms or voice (elderly mode)
     assert fields_of("/api/v1/auth/login") == {"phone", "code", "device_name"}
     assert fields_of("/api/v1/auth/refresh") == {"refresh_token"}
-    assert fields_of("/api/v1/me/identity") == {"name", "id_number"}
+    assert fields_of("/api/v1/me/identity") == {"name", "id_number", "document_type", "nationality", "renewal_count", "mrz"}
     assert fields_of("/api/v1/me/identity/face") == {"session_id", "liveness_sample"}
-    assert fields_of("/api/v1/me/identity/face/sessions") == {"purpose", "name", "id_number"}
+    assert fields_of("/api/v1/me/identity/face/sessions") == {"purpose", "name", "id_number", "document_type"}
 
 
 def test_the_implemented_list_matches_the_contract_document():

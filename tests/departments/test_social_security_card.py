@@ -218,14 +218,14 @@ async def test_without_the_cache_nothing_is_checked(client, sms, app, department
     rp = await pharmacy(clock)
     qr = await shown_qr(client, citizen)
     cache = app.ctx.services.platform.cache
-    set_if_absent = cache.set_if_absent
+    claim_once = cache.claim_once
 
     async def unreachable_for_checks(key: str, value: str, ttl: float) -> bool:
         if key.startswith("ssc:"):
             raise CacheUnavailable("connection refused")
-        return await set_if_absent(key, value, ttl)
+        return await claim_once(key, value, ttl)
 
-    monkeypatch.setattr(cache, "set_if_absent", unreachable_for_checks)
+    monkeypatch.setattr(cache, "claim_once", unreachable_for_checks)
 
     reply = await check(client, rp, qr)
 

@@ -301,7 +301,8 @@ async def test_a_request_the_mother_turned_down_answers_her_son_like_one_never_a
     assert anew.status_code == 201 and len(consent_sms(sms, mother.phone)) == 2
 
 
-async def test_a_failing_sms_provider_answers_the_same_and_the_code_reaches_her_once_it_recovers(client, sms, clock):
+async def test_a_failing_sms_provider_answers_the_same_and_the_code_reaches_her_once_it_recovers(
+        client, sms, clock, platform):
     clock.set(beijing(1, 10))
     mother = await elder(client, sms)
     son = await family_member(client, sms)
@@ -317,7 +318,7 @@ async def test_a_failing_sms_provider_answers_the_same_and_the_code_reaches_her_
     # The provider recovers; the retry job sends her the code (and tells the time it lasts until), and she consents.
     sms.fail_next(0)
     clock.advance(31)
-    await channels.retry_due(clock)
+    await channels.retry_due(platform)
     [message] = consent_sms(sms, mother.phone)
     assert (await Notification.get(id=kept.id)).params["code"] == channels.SECRET_MASK
     assert "**国（手机尾号" in message.text and "10:10 前" in message.text

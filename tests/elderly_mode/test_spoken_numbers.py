@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from elderly_mode.tts import spoken
+from tests.accounts.document_factory import gb11643_number, post
 from tests.elderly_mode.elderly_factory import elder, family_member, linked
 from tests.factories import sign_in, valid_id_number, verify_real_name
 from tests.health_code.interop.partners_factory import (
@@ -116,6 +117,29 @@ async def test_a_son_hears_his_mothers_id_ending_digit_by_digit(client, sms):
     english = await client.get(f"/api/v1/family/{mother.id}/id-attestation",
                                headers={**son.headers, "Accept-Language": "en"})
     assert "ending one zero four X" in english.json()["tts_text"], english.json()["tts_text"]
+
+
+async def test_a_hong_kong_mothers_attestation_names_her_residence_permit_not_an_id_card(client, sms):
+    """Her 港澳台居民居住证 is confirmed (实名) but is not a 身份证: the attestation says 证件号码, in every language."""
+    mother = await sign_in(client, sms, device="老人机")
+    permit = gb11643_number("810000", "19580226", "027")  # 示例: born 1958, over 60
+    bound = await post(client, mother, "陈淑仪", permit, document_type="residence_permit")
+    assert bound.json()["confirmed"] is True, bound.text
+    son = await family_member(client, sms)
+    await linked(client, sms, son, mother)
+
+    shown = await client.get(f"/api/v1/family/{mother.id}/id-attestation", headers=son.headers)
+    assert shown.status_code == 200, shown.text
+    body = shown.json()
+    assert (body["verified"], body["resident_id"], body["age_over_60"], body["age_over_18"]) == (True, False, True, True)
+    assert body["id_last4"] == permit[-4:]
+    assert "证件号码后四位" in body["tts_text"] and "身份证" not in body["tts_text"], body["tts_text"]
+    traditional = await client.get(f"/api/v1/family/{mother.id}/id-attestation",
+                                   headers={**son.headers, "Accept-Language": "zh-Hant"})
+    assert "證件號碼後四位" in traditional.json()["tts_text"], traditional.json()["tts_text"]
+    english = await client.get(f"/api/v1/family/{mother.id}/id-attestation",
+                               headers={**son.headers, "Accept-Language": "en"})
+    assert "document number ending" in english.json()["tts_text"], english.json()["tts_text"]
 
 
 async def test_a_converted_macao_code_says_its_colour_where_it_came_from_and_until_when(client, sms, clock):

@@ -55,7 +55,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 ROLES = ["lab", "verifier", "health_admin", "vaccinator", "venue_owner", "partner_admin", "id_authority",
-         "licence_admin", "licence_issuer", "clerk", "catalogue_admin", "office"]
+         "licence_admin", "licence_issuer", "clerk", "catalogue_admin", "office", "oidc_admin"]
 CLIENT_ROLES = {"admin": ROLES, "partner": ["partner"], "relying_party": ["name_masked", "is_holder", "age_over_18"]}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 PHONE, MP_PHONE = "13722223333", "13722224444"  # the app's citizen; the mini-program's (its own daily limits)

@@ -7,8 +7,8 @@ import json
 import os
 from datetime import timedelta
 
-
-from health_code.models import HealthEvidence, HealthStatus, IssuedHealthCode
+from app import db
+from health_code.models import HealthEvidence, HealthStatus, IssuedHealthCode, StatusEvaluation
 from health_code.rules import Evidence
 from tests.factories import refresh_tokens, sign_in, valid_id_number, verify_real_name
 
@@ -151,3 +151,28 @@ async def test_a_lab_result_during_the_first_evaluation_is_not_overwritten_by_it
     await asyncio.wait_for(first_fetch, 10)
     assert (await HealthStatus.get(citizen_id=citizen.id)).colour == "red"
     assert (await client.get(CODE, headers=citizen.headers)).json()["color"] == "red"
+
+
+class _HealthyReplica(db.Replica):
+    """A replica that is always caught up, without a database: only the routing decision is looked at."""
+
+    async def _probe(self) -> str | None:
+        return None
+
+
+@db.lag_tolerant
+async def _served_by() -> str:
+    return db.serving_connection()
+
+
+async def test_a_status_evaluated_while_shown_sends_the_citizens_history_to_the_primary(app, platform, monkeypatch):
+    """Showing the code (a GET) may evaluate the status and store the evaluation: the citizen's history read
+    next must not come from a replica without it, contradicting the colour just shown."""
+    replica = _HealthyReplica(platform.cache, sticky_seconds=10, max_lag=5)
+    monkeypatch.setattr(db, "_replica", replica)
+    monkeypatch.setattr(db, "inside_transaction", lambda: False)
+    db.reading_as("cit_shown")
+    assert await _served_by() == "replica"
+    status = await app.ctx.services.health.status("cit_shown")  # its first use: evaluated and stored
+    assert status.colour == "green" and await StatusEvaluation.filter(citizen_id="cit_shown").count() == 1
+    assert (await _served_by(), await platform.cache.get(db.STICKY_KEY + "cit_shown")) == ("default", "1")

@@ -23,7 +23,7 @@ from health_code.rules import load_ruleset
 from health_code.service import HealthCodeService
 from tests.elderly_mode.elderly_factory import elder
 from tests.factories import sign_in, valid_id_number, verify_real_name
-from tests.workers import subscribed
+from tests.workers import invalidations, subscribed
 
 REDIS_URL = os.environ.get("APP_REDIS_URL", "")
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="APP_REDIS_URL not set: one worker has nobody to tell")
@@ -43,13 +43,8 @@ async def second_worker(app, platform) -> AsyncIterator[HealthCodeService]:
 @pytest.fixture
 async def channel(platform) -> AsyncIterator[redis_asyncio.client.PubSub]:
     """What the workers are told: the keys published on the invalidation channel."""
-    client = redis_asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
-    listener = client.pubsub()
-    await listener.subscribe(f"{platform.settings.cache_namespace}:near-invalidate")
-    await listener.get_message(timeout=1.0)  # the subscription's confirmation
-    yield listener
-    await listener.aclose()
-    await client.aclose()
+    async with invalidations(platform.cache) as listener:
+        yield listener
 
 
 async def published(listener: redis_asyncio.client.PubSub, within: float = 0.3) -> list[str]:

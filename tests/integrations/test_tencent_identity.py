@@ -94,3 +94,23 @@ def test_the_results_the_stand_in_never_gives_map_as_published():
         with pytest.raises(ProviderUnavailable):
             verdict(result)
     assert verdict("-1").outcome == MISMATCH and verdict("-5").outcome == NO_RECORD
+
+
+async def test_the_documents_of_the_resident_id_form_are_checked_and_no_other_is_sent(authority, tencent_control):
+    """A 港澳台居民居住证 and a 2023 永居证 are numbers of the resident ID's form in the same register; a permit or a
+    passport is not checked there, and is never sent."""
+    from app.accounts import documents
+
+    tencent_control.behave("IdCardVerification", "enrol", count=0)
+    permit = "810000" + "19880512" + "031"
+    permanent = "9" + "44" + "840" + "19850704" + "012"
+    assert (await authority.check("陈家明", permit + id_check_char(permit), "residence_permit")).outcome == MATCH
+    assert (await authority.check("JOHN SMITH", permanent + documents.gb11643_check_char(permanent),
+                                  "permanent_residence")).outcome == MATCH
+    sent = tencent_control.count("IdCardVerification")
+    for document_type, number_of_it in (("hk_macao_permit", "H1234567801"), ("passport", "E12345678"),
+                                        ("permanent_residence", "CAN447602150071")):
+        with pytest.raises(ProviderUnavailable) as caught:
+            await authority.check("WONG KA MING", number_of_it, document_type)
+        assert caught.value.code == "document_not_covered"
+    assert tencent_control.count("IdCardVerification") == sent

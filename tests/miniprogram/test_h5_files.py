@@ -12,7 +12,8 @@ async def test_the_page_files_have_a_strict_policy(client):
     assert "script-src 'self'" in policy and "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert "http" not in policy and "unsafe-inline" not in policy
     assert not re.search(r"""(src|href)=["']https?:""", reply.text)  # no asset from the internet
-    for name in ("app.js", "style.css"):
+    for name in ("common.js", "app.js", "style.css"):
         assert (await client.get(f"/h5/{name}")).status_code == 200
+        assert f'"/h5/{name}"' in reply.text  # the page loads it
     assert (await client.get("/h5/../app/config.py")).status_code == 404
     assert (await client.get("/h5/secrets.txt")).status_code == 404

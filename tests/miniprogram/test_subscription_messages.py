@@ -88,7 +88,7 @@ async def test_without_a_subscription_or_a_mini_program_nothing_is_sent(client, 
         ("skipped", "no health_code subscription left")]
 
 
-async def test_a_platform_failure_is_retried_and_the_acceptance_kept(client, sms, clock, platform_api):
+async def test_a_platform_failure_is_retried_and_the_acceptance_kept(client, sms, clock, platform_api, platform):
     citizen = await sign_in(client, sms)
     await verify_real_name(client, citizen)
     mp = await in_mini_program(client, platform_api, citizen.phone, "health_code")
@@ -100,13 +100,13 @@ async def test_a_platform_failure_is_retried_and_the_acceptance_kept(client, sms
     assert (await MiniProgramSubscription.get(citizen_id=citizen.id, topic="health_code")).remaining == 1
 
     clock.advance(31)
-    assert await channels.retry_due(clock) == 1
+    assert await channels.retry_due(platform) == 1
     assert len(await messages_to(platform_api, mp)) == 1
     assert (await MiniProgramSubscription.get(citizen_id=citizen.id, topic="health_code")).remaining == 0
 
 
 async def test_a_message_sent_while_the_platform_is_down_waits_and_is_delivered_when_it_is_back(
-        client, sms, clock, platform_api, platform_host):
+        client, sms, clock, platform_api, platform_host, platform):
     """Nothing listens where the platform should be when the health code turns: the citizen's own
     declaration is not held up, the message waits with its acceptance kept, a retry during the outage
     fails the same way, and the first retry after the platform is back delivers it. Lost: nothing."""
@@ -124,7 +124,7 @@ async def test_a_message_sent_while_the_platform_is_down_waits_and_is_delivered_
     assert (await MiniProgramSubscription.get(citizen_id=citizen.id, topic="health_code")).remaining == 1
 
     clock.advance(31)
-    assert await channels.retry_due(clock) == 1  # still down: tried, failed, kept for later
+    assert await channels.retry_due(platform) == 1  # still down: tried, failed, kept for later
     await waiting.refresh_from_db()
     assert (waiting.status, waiting.attempts) == ("failed", 2) and waiting.next_attempt_at is not None
     assert (await MiniProgramSubscription.get(citizen_id=citizen.id, topic="health_code")).remaining == 1
@@ -132,14 +132,14 @@ async def test_a_message_sent_while_the_platform_is_down_waits_and_is_delivered_
     await platform_host.come_back()
     assert await messages_to(platform_api, mp) == []
     clock.advance(121)
-    assert await channels.retry_due(clock) == 1
+    assert await channels.retry_due(platform) == 1
     (message,) = await messages_to(platform_api, mp)
     assert message["template_id"] == TOPICS["health_code"]["template_id"]
     await waiting.refresh_from_db()
     assert (waiting.status, waiting.attempts, waiting.last_error) == ("sent", 3, None)
     assert (await MiniProgramSubscription.get(citizen_id=citizen.id, topic="health_code")).remaining == 0
     clock.advance(600)
-    assert await channels.retry_due(clock) == 0 and len(await messages_to(platform_api, mp)) == 1  # sent once
+    assert await channels.retry_due(platform) == 0 and len(await messages_to(platform_api, mp)) == 1  # sent once
 
 
 async def test_a_user_who_turned_messages_off_on_the_platform_is_not_retried(client, sms, platform_api):

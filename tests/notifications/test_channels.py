@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from app.notifications import channels
+from app.platform import build_platform
 from app.notifications.service import notify
 from app.notifications.templates import TEMPLATES
 from app.notifications.models import NotificationDelivery
@@ -42,19 +43,19 @@ def reminder_sms(sms, phone: str) -> list[str]:
     return [m.text for m in sms.outbox(phone) if "预约办事提醒" in m.text]
 
 
-async def test_an_in_app_only_message_is_delivered_when_stored(client, sms, clock):
+async def test_an_in_app_only_message_is_delivered_when_stored(client, sms, clock, platform):
     citizen = await sign_in(client, sms, device="华为 Mate 60")
     texts_before = len(sms.outbox(citizen.phone))
-    message = await notify(clock, citizen.id, "identity_verified")
+    message = await notify(platform, citizen.id, "identity_verified")
     (delivery,) = (await deliveries(message.id)).values()
     assert (delivery.channel, delivery.status, delivery.attempts, delivery.next_attempt_at) == ("in_app", "sent", 1, None)
     assert len(sms.outbox(citizen.phone)) == texts_before  # nothing texted
 
 
-async def test_a_reminder_goes_to_the_inbox_by_sms_and_to_the_mini_program(client, sms, clock, mini_program, platform_api):
+async def test_a_reminder_goes_to_the_inbox_by_sms_and_to_the_mini_program(client, sms, clock, mini_program, platform_api, platform):
     citizen = await sign_in(client, sms)
     mp = await mini_program(citizen)
-    message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+    message = await notify(platform, citizen.id, "appointment_reminder", REMINDER)
 
     sent = await deliveries(message.id)
     assert {name: (d.status, d.attempts, d.last_error) for name, d in sent.items()} == {
@@ -70,12 +71,12 @@ async def test_a_reminder_goes_to_the_inbox_by_sms_and_to_the_mini_program(clien
     assert english.json()["items"][0]["title"] == "Appointment tomorrow"  # the inbox still speaks the reader's language
 
 
-async def test_a_failed_sms_is_recorded_and_sent_by_the_retry_job(client, sms, clock, mini_program, platform_api, caplog):
+async def test_a_failed_sms_is_recorded_and_sent_by_the_retry_job(client, sms, clock, mini_program, platform_api, caplog, platform):
     citizen = await sign_in(client, sms)
     mp = await mini_program(citizen)
     sms.fail_next(1)
     with caplog.at_level(logging.WARNING):
-        message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)  # does not raise
+        message = await notify(platform, citizen.id, "appointment_reminder", REMINDER)  # does not raise
     failed = (await deliveries(message.id))["sms"]
     assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, "sms gateway: InternalError")
     assert timedelta(seconds=29) < failed.next_attempt_at - clock.now() <= timedelta(seconds=30)
@@ -83,49 +84,49 @@ async def test_a_failed_sms_is_recorded_and_sent_by_the_retry_job(client, sms, c
     assert reminder_sms(sms, citizen.phone) == []
     assert citizen.phone not in caplog.text  # the number never reaches the log
 
-    assert await channels.retry_due(clock) == 0  # not due yet
+    assert await channels.retry_due(platform) == 0  # not due yet
     clock.advance(31)
-    assert await channels.retry_due(clock) == 1
+    assert await channels.retry_due(platform) == 1
     retried = (await deliveries(message.id))["sms"]
     assert (retried.status, retried.attempts, retried.next_attempt_at, retried.last_error) == ("sent", 2, None, None)
     assert len(reminder_sms(sms, citizen.phone)) == 1
-    assert await channels.retry_due(clock) == 0
+    assert await channels.retry_due(platform) == 0
     assert len(await messages_to(platform_api, mp)) == 1  # channels that worked are not sent again
 
 
-async def test_retries_back_off_and_give_up_after_the_last_attempt(client, sms, clock, mini_program):
+async def test_retries_back_off_and_give_up_after_the_last_attempt(client, sms, clock, mini_program, platform):
     citizen = await sign_in(client, sms)
     sms.fail_next(10)
-    message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+    message = await notify(platform, citizen.id, "appointment_reminder", REMINDER)
     waits = []
     for attempt in (1, 2, 3):
         delivery = (await deliveries(message.id))["sms"]
         assert (delivery.status, delivery.attempts) == ("failed", attempt)
         waits.append(round((delivery.next_attempt_at - clock.now()).total_seconds()))
         clock.advance(waits[-1] - 5)
-        assert await channels.retry_due(clock) == 0  # a little early: still waiting
+        assert await channels.retry_due(platform) == 0  # a little early: still waiting
         clock.advance(6)
-        assert await channels.retry_due(clock) == 1
+        assert await channels.retry_due(platform) == 1
     assert waits == [30, 120, 480]
 
     given_up = (await deliveries(message.id))["sms"]
     assert (given_up.status, given_up.attempts, given_up.next_attempt_at) == ("failed", 4, None)
     clock.advance(days=1)
-    assert await channels.retry_due(clock) == 0
+    assert await channels.retry_due(platform) == 0
     assert reminder_sms(sms, citizen.phone) == []
     assert (await deliveries(message.id))["in_app"].status == "sent"  # the inbox has it all along
 
 
-async def test_a_slow_channel_times_out_without_holding_up_the_sender(app, client, sms, clock, mini_program, platform_api):
+async def test_a_slow_channel_times_out_without_holding_up_the_sender(app, client, sms, clock, mini_program, platform_api, platform):
     citizen = await sign_in(client, sms)
     mp = await mini_program(citizen)
-    settings = channels.configured_channels()
+    settings = platform.channels
     assert settings is not None
     await app.ctx.services.mini_program.access_token()  # fetched beforehand: the send itself is what hangs
     await fault(platform_api, "subscribe_send", "timeout", delay=3)
     settings.timeout = 0.3
     started = time.perf_counter()
-    message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+    message = await notify(platform, citizen.id, "appointment_reminder", REMINDER)
     assert time.perf_counter() - started < 2
     slow = (await deliveries(message.id))["mini_program"]
     assert (slow.status, slow.attempts, slow.last_error) == ("failed", 1, "timed out after 0.3 s")
@@ -135,19 +136,19 @@ async def test_a_slow_channel_times_out_without_holding_up_the_sender(app, clien
     await platform_api.delete("/mock/faults")  # (had the cut-off send not even reached it, the hang stays queued)
     await fault(platform_api, "subscribe_send", "http_500")
     clock.advance(31)
-    assert await channels.retry_due(clock) == 1
+    assert await channels.retry_due(platform) == 1
     again = (await deliveries(message.id))["mini_program"]
     assert (again.status, again.attempts, again.last_error) == ("failed", 2, "mini-program platform: http 500")
     assert await messages_to(platform_api, mp) == []
     assert (await mp.get("/subscriptions"))["remaining"]["appointment"] == 1  # not used up by the failures
 
 
-async def test_two_retry_runs_at_once_send_a_message_once(client, sms, clock, mini_program):
+async def test_two_retry_runs_at_once_send_a_message_once(client, sms, clock, mini_program, platform):
     citizen = await sign_in(client, sms)
     sms.fail_next(1)
-    message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+    message = await notify(platform, citizen.id, "appointment_reminder", REMINDER)
     clock.advance(31)
-    assert sorted(await asyncio.gather(channels.retry_due(clock), channels.retry_due(clock))) == [0, 1]
+    assert sorted(await asyncio.gather(channels.retry_due(platform), channels.retry_due(platform))) == [0, 1]
     assert len(reminder_sms(sms, citizen.phone)) == 1
     assert (await deliveries(message.id))["sms"].attempts == 2
 
@@ -166,27 +167,30 @@ async def test_the_retry_policy_comes_from_settings(settings, platform):
 
     create_app(settings.with_(notify_channel_timeout=1.5, notify_first_backoff=60, notify_max_attempts=2),
                platform=platform, name=f"channels{secrets.token_hex(4)}")
-    policy = channels.configured_channels()
-    assert (policy.timeout, policy.max_attempts) == (1.5, 2)
+    policy = platform.channels
+    assert policy is not None and (policy.timeout, policy.max_attempts) == (1.5, 2)
     assert [policy.backoff(n).total_seconds() for n in (1, 2)] == [60, 240]
     for wrong in ({"notify_channel_timeout": 0}, {"notify_first_backoff": 0}, {"notify_max_attempts": 11}):
         with pytest.raises(ConfigError, match="APP_NOTIFY_"):
             settings.with_(**wrong)
 
 
-async def test_a_message_written_where_no_channel_is_set_up_waits_for_the_service(client, sms, clock, mini_program):
+async def test_a_message_written_where_no_channel_is_set_up_waits_for_the_service(
+        client, sms, clock, mini_program, platform, settings):
     citizen = await sign_in(client, sms)
     await mini_program(citizen)
-    service_channels = channels.configured_channels()
-    channels.configure_channels(None)  # e.g. a maintenance script that writes messages
+    script = build_platform(settings, clock)  # e.g. a maintenance script's, which writes messages: no senders
     try:
-        message = await notify(clock, citizen.id, "appointment_reminder", REMINDER)
+        assert script.channels is None
+        message = await notify(script, citizen.id, "appointment_reminder", REMINDER)
         assert {d.channel: (d.status, d.attempts) for d in (await deliveries(message.id)).values()} == {
             "in_app": ("sent", 1), "sms": ("pending", 0), "mini_program": ("pending", 0)}
-        assert await channels.retry_due(clock) == 0
+        assert await channels.retry_due(script) == 0
+        assert reminder_sms(sms, citizen.phone) == []
+        clock.advance(minutes=3)  # past the lease
+        assert await channels.retry_due(script) == 0  # the script still sends nothing
     finally:
-        channels.configure_channels(service_channels)
-    clock.advance(minutes=3)  # past the lease
-    assert await channels.retry_due(clock) == 2
+        await script.cache.close()
+    assert await channels.retry_due(platform) == 2  # the service's retry job does
     assert {d.status for d in (await deliveries(message.id)).values()} == {"sent"}
     assert len(reminder_sms(sms, citizen.phone)) == 1

@@ -136,7 +136,7 @@ async def test_the_inbox_needs_a_signed_in_citizen(client):
 async def test_notify_refuses_an_unknown_kind(client, sms, platform):
     citizen = await sign_in(client, sms)
     with pytest.raises(ValueError, match="no inbox template"):
-        await notify(platform.clock, citizen.id, "lottery_win", {"amount": "¥1,000,000"})
+        await notify(platform, citizen.id, "lottery_win", {"amount": "¥1,000,000"})
     assert await Notification.filter(citizen_id=citizen.id).count() == 1  # only the login alert
 
 
@@ -144,7 +144,7 @@ async def test_notify_refuses_wrong_template_parameters_at_once(client, sms, pla
     """A message the citizen could not read properly must fail when written, not when opened."""
     citizen = await sign_in(client, sms)
     with pytest.raises(KeyError):
-        await notify(platform.clock, citizen.id, "session_revoked", {"wrong": "x"})
+        await notify(platform, citizen.id, "session_revoked", {"wrong": "x"})
     assert await Notification.filter(citizen_id=citizen.id).count() == 1
 
 
@@ -152,14 +152,14 @@ async def test_notify_refuses_a_message_without_its_parameters(client, sms, plat
     """Without any parameters the template must not be stored with a raw "{device}" placeholder."""
     citizen = await sign_in(client, sms)
     with pytest.raises(KeyError):
-        await notify(platform.clock, citizen.id, "session_revoked")
+        await notify(platform, citizen.id, "session_revoked")
     reply = await client.get("/api/v1/notifications", headers=citizen.headers)
     assert all("{" not in m["body"] for m in reply.json()["items"])
 
 
 async def test_a_message_written_by_a_domain_appears_rendered(client, sms, platform):
     citizen = await sign_in(client, sms)
-    await notify(platform.clock, citizen.id, "session_revoked", {"device": "平板"})
+    await notify(platform, citizen.id, "session_revoked", {"device": "平板"})
     reply = await client.get("/api/v1/notifications", headers={**citizen.headers, "Accept-Language": "en"})
     newest = reply.json()["items"][0]
     assert newest["kind"] == "session_revoked"

@@ -50,6 +50,8 @@ NOT_PER_CLIENT = {
     ("admin", "POST", "api/admin/v1/family/consent-codes"): "a service hall serves any citizen in person",
     ("admin", "POST", "api/admin/v1/health-code/verifications"): "verifies our codes, held by citizens",
     ("admin", "POST", "api/admin/v1/partners"): "the partner registry is one, kept by partner administrators",
+    ("admin", "POST", "api/admin/v1/oidc-clients"):
+        "registers a new site (OpenID Connect client): the site registry is one, kept by OIDC administrators",
     ("admin", "POST", "api/admin/v1/payment-reconciliations"): "reconciles a day of all payments",
     ("admin", "POST", "api/admin/v1/risk-areas"): "the risk-area list is one, kept by health administrators",
     ("admin", "POST", "api/admin/v1/services"): "creates a catalogue draft",

@@ -157,7 +157,8 @@ async def known_values(client, app, world: World, clock, document: dict) -> dict
     other = world.other
     payable = (first(replies.get("api/v1/payables"), "items") or [{}])[0]
     known.update({
-        "phone": new_phone, "proxy_phone": new_phone, "principal_phone": new_phone,
+        "phone": new_phone, "proxy_phone": new_phone, "principal_phone": new_phone, "new_phone": new_phone,
+        "redirect_uris": ["https://zfj.gz.gov.cn.example/oidc/callback"], "scopes": ["openid", "profile"],
         "id_number": valid_id_number(birth="19700101", sequence="555"), "holder_id_number": world.owner.id_number,
         "principal_id_number": world.owner.id_number, "voucher_id": other.voucher_id,
         "device_proof": lambda: other.phone.proof(known["voucher_id"], clock), "device_key": other.phone.public_jwk(),
@@ -390,7 +391,9 @@ async def test_injection_strings_in_every_text_input_are_answered_below_500_and_
         elif "json" in reply.headers.get("content-type", "") and reply.status_code >= 400:
             error = reply.json().get("error", {})
             leaked = [w for w in DATABASE_WORDS if w in reply.text]
-            if not {"code", "message", "request_id"} <= set(error) or leaked:
+            # The OpenID Connect endpoints answer in RFC 6749's error form, which sites' OAuth libraries parse.
+            oauth_form = op.endpoint.path.startswith("oidc/") and isinstance(error, str)
+            if not (oauth_form or {"code", "message", "request_id"} <= set(error)) or leaked:
                 problems.append(f"{name}: not a clean envelope {reply.text[:150]}")
         return reply, code
 

@@ -128,7 +128,7 @@ async def build_world(client: httpx.AsyncClient, sms, clock, platform) -> World:
 
 
 ALL_ADMIN_ROLES = ["lab", "verifier", "health_admin", "vaccinator", "venue_owner", "partner_admin", "id_authority",
-                   "licence_admin", "licence_issuer", "clerk", "catalogue_admin", "office", "hall_clerk", "payments_admin"]
+                   "licence_admin", "licence_issuer", "clerk", "catalogue_admin", "office", "hall_clerk", "payments_admin", "oidc_admin"]
 
 Check = Callable[[httpx.Response], str | None]
 

@@ -96,6 +96,14 @@ async def test_a_device_proof_with_a_non_numeric_iat_is_refused(client, zhang, c
     assert refused.status_code == 403 and error_code(refused) == "DEVICE_PROOF_INVALID"
 
 
+@pytest.mark.parametrize("iat", [float("nan"), float("-inf"), True])
+async def test_a_device_proof_whose_iat_is_no_time_is_refused(client, zhang, clock, iat):
+    """NaN compares false with the window (so would pass it unchecked); true is a bool, not a time."""
+    proof = zhang.phone.proof(zhang.voucher_id, clock, iat=iat)
+    refused = await present_with_proof(client, zhang.citizen, proof)
+    assert refused.status_code == 403 and error_code(refused) == "DEVICE_PROOF_INVALID"
+
+
 # -- consent --------------------------------------------------------------------------------------------
 
 async def test_by_default_only_a_yes_that_this_is_the_holder_is_shared(client, zhang, clock, registry_office):

@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from app import audit
+from app import audit, metrics
 from app.integrations import ProviderError, ProviderUnavailable, http_client
 from app.integrations.exchange import protocol
 from app.integrations.exchange.models import ExchangeMessage
@@ -149,6 +149,20 @@ class ExchangeClient:
     def registration(self, service: str) -> Registration | None:
         return self.registrations.get(service)
 
+    def pseudonym(self, member_code: str, citizen_id: str) -> str:
+        """The citizen's pseudonym at one department (its member code): how a request names them, and what the
+        message log keeps as `user`."""
+        return self.platform.pii.lookup_hash(f"{member_code}:{citizen_id}", "exchange_user")
+
+    async def messages_about(self, citizen_id: str) -> list[ExchangeMessage]:
+        """The message log's lines about the citizen, oldest first: found by their pseudonym at every department
+        registered now and every one the log names (one no longer registered was asked about them too)."""
+        logged = await ExchangeMessage.all().distinct().values_list("service", flat=True)
+        codes = {registration.service.provider.member_code for registration in self.registrations.values()}
+        codes |= {code for code in map(_member_code, logged) if code}
+        users = [self.pseudonym(code, citizen_id) for code in sorted(codes)]
+        return await ExchangeMessage.filter(user__in=users).order_by("at", "message_id")
+
     async def call(self, service: str, citizen_id: str, purpose: str, body: dict[str, Any], *, read: bool = True,
                    represented_party: str = "", actor: str | None = None, actor_type: str = "citizen") -> dict[str, Any]:
         """The department's reply body to `body`, asked for `citizen_id` and `purpose` (one of
@@ -161,8 +175,20 @@ class ExchangeClient:
         registration = self._authorised(service, purpose)
         _check_reader(represented_party, actor, actor_type)
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        user = self.platform.pii.lookup_hash(f"{registration.service.provider.member_code}:{citizen_id}", "exchange_user")
+        user = self.pseudonym(registration.service.provider.member_code, citizen_id)
         breaker = await self._admit(registration)
+        try:
+            return await self._attempts(registration, breaker, user, purpose, represented_party, payload, citizen_id,
+                                        actor, actor_type, read)
+        except ExchangeError as error:
+            metrics.outside_party_error(f"exchange:{registration.service}",
+                                        "unavailable" if isinstance(error, DepartmentUnavailable) else "refused")
+            raise
+
+    async def _attempts(self, registration: Registration, breaker: _BreakerState, user: str, purpose: str,
+                        represented_party: str, payload: bytes, citizen_id: str, actor: str | None, actor_type: str,
+                        read: bool) -> dict[str, Any]:
+        """Send, and send a read again while its time lasts; the breaker counts what came of it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + registration.timeout
         attempts = 1 + (registration.retries if read else 0)
@@ -296,7 +322,8 @@ class ExchangeClient:
     # -- the circuit breaker (per service, in the shared cache: the home cards' states) -------------------
     def _keys(self, registration: Registration) -> tuple[str, str, str]:
         name = str(registration.service)
-        return f"exchange:bo:{name}", f"exchange:bf:{name}", f"exchange:bp:{name}"
+        # One hash tag per service: its breaker's keys, read together, share a slot of a Redis Cluster.
+        return f"exchange:bo:{{{name}}}", f"exchange:bf:{{{name}}}", f"exchange:bp:{{{name}}}"
 
     async def _admit(self, registration: Registration) -> _BreakerState:
         """The breaker's state, or DepartmentUnavailable at once while it is open."""
@@ -305,12 +332,21 @@ class ExchangeClient:
         if opened is not None:
             wait = float(opened) - self.platform.clock.timestamp()
             if wait > 0:
+                self._circuit_open(registration, "open")
                 raise DepartmentUnavailable(str(registration.service), FAULT_CIRCUIT_OPEN, retry_after=math.ceil(wait))
             # Half-open: one trial call across all workers; the others keep failing fast until it ends.
             if not await self.platform.cache.set_if_absent(trial_key, "1", ttl=registration.timeout + 1):
+                self._circuit_open(registration, "half_open")
                 raise DepartmentUnavailable(str(registration.service), FAULT_CIRCUIT_OPEN,
                                             retry_after=math.ceil(registration.timeout))
+            metrics.breaker(f"exchange:{registration.service}", "half_open")
         return _BreakerState(opened is not None, failing is not None)
+
+    @staticmethod
+    def _circuit_open(registration: Registration, state: str) -> None:
+        """A call refused by the breaker, unsent: counted as the party's error of kind circuit_open."""
+        metrics.breaker(f"exchange:{registration.service}", state)
+        metrics.outside_party_error(f"exchange:{registration.service}", "circuit_open")
 
     async def _failed(self, registration: Registration, state: _BreakerState) -> int:
         """Count a failed call; trip the breaker at the registration's count. Returns the Retry-After."""
@@ -325,11 +361,13 @@ class ExchangeClient:
         await self.platform.cache.set(opened_key, repr(until), ttl=policy.open_seconds + window)
         await self.platform.cache.delete(failing_key)
         await self.platform.cache.delete(trial_key)
+        metrics.breaker(f"exchange:{registration.service}", "open")
         log.warning("exchange: %s failed %s times, circuit open for %s s", registration.service, count,
                     policy.open_seconds)
         return math.ceil(policy.open_seconds)
 
     async def _recovered(self, registration: Registration, state: _BreakerState) -> None:
+        metrics.breaker(f"exchange:{registration.service}", "closed")
         if state.open or state.failing:
             for key in self._keys(registration):
                 await self.platform.cache.delete(key)
@@ -356,6 +394,14 @@ def _check_reader(represented_party: str, actor: str | None, actor_type: str) ->
         raise ValueError("a read by someone other than the citizen names them (actor), for the access log")
     if actor_type not in audit.ACTOR_TYPES:
         raise ValueError(f"unknown actor_type {actor_type!r}")
+
+
+def _member_code(service: Any) -> str | None:
+    """The member code of a logged service identifier (`<instance>/<class>/<member code>/<subsystem>/<code>/<v>`)."""
+    try:
+        return protocol.ServiceId.parse(str(service)).provider.member_code
+    except protocol.ExchangeRefused:
+        return None
 
 
 def _path(url: str) -> str:

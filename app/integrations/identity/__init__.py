@@ -20,6 +20,7 @@ class IdentityVerdict:
 
 
 class IdentityAuthority(Protocol):
-    async def check(self, name: str, id_number: str) -> IdentityVerdict:
-        """Ask whether `name` is the holder of `id_number`. Raises ProviderUnavailable or
-        ProviderThrottled when the authority cannot answer now."""
+    async def check(self, name: str, id_number: str, document_type: str = "resident_id") -> IdentityVerdict:
+        """Ask whether `name` is the holder of `id_number`, a document of `document_type` (accounts.documents).
+        Raises ProviderUnavailable or ProviderThrottled when the authority cannot answer now, and
+        ProviderUnavailable("document_not_covered") for a document it does not check."""

@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.clock import CHINA_TZ
-from app.integrations import (ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable,
+from app.integrations import (ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, reported,
                               http_client)
 from app.integrations.payment_providers import (INSUFFICIENT_FUNDS, INVALID_REQUEST, NO_BILL, ORDER_CLOSED,
                                                 ORDER_NOT_FOUND, ORDER_PAID, BillLine, Channel, CreatedOrder,
@@ -305,6 +305,11 @@ class WeChatPay:
     async def _call(self, method: str, path: str, params: Mapping[str, str] | None = None,
                     payload: Any = None) -> tuple[int, Any]:
         """(status, JSON body or None) of a verified 2xx reply; every other reply as one of our errors."""
+        with reported("wechatpay"):
+            return await self._verified_call(method, path, params, payload)
+
+    async def _verified_call(self, method: str, path: str, params: Mapping[str, str] | None,
+                             payload: Any) -> tuple[int, Any]:
         status, headers, body = await self._send(method, path, params, payload)
         if status >= 500:
             raise ProviderUnavailable(f"http_{status}")

@@ -40,7 +40,8 @@ from typing import Any, Mapping
 
 import httpx
 
-from app.integrations import ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, http_client
+from app.integrations import (ProviderError, ProviderMisconfigured, ProviderThrottled, ProviderUnavailable, http_client,
+                              reported)
 from app.integrations.push import PLATFORMS, InvalidPushToken
 
 log = logging.getLogger("app.integrations.push")
@@ -76,17 +77,18 @@ class JPush:
         if platform not in PLATFORMS:
             raise ValueError(f"platform must be one of {PLATFORMS}")
         payload = push_object(platform, token, title, body, extras, self.apns_production)
-        try:
-            reply = await self._client.post(f"{self.url}/v3/push", json=payload, headers=self._headers)
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("timeout") from None
-        except httpx.TransportError:
-            raise ProviderUnavailable("unreachable") from None
-        if reply.status_code == 200:
-            return _msg_id(reply)
-        error = _error_of(reply)
-        log.warning("JPush refused a push: HTTP %d, code %s", reply.status_code, error.code)
-        raise error
+        with reported("jpush", answers=(InvalidPushToken,)):  # a device gone is an answer, not a failure
+            try:
+                reply = await self._client.post(f"{self.url}/v3/push", json=payload, headers=self._headers)
+            except httpx.TimeoutException:
+                raise ProviderUnavailable("timeout") from None
+            except httpx.TransportError:
+                raise ProviderUnavailable("unreachable") from None
+            if reply.status_code == 200:
+                return _msg_id(reply)
+            error = _error_of(reply)
+            log.warning("JPush refused a push: HTTP %d, code %s", reply.status_code, error.code)
+            raise error
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -40,6 +40,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import audit
+from app.db import lag_tolerant
 from app.errors import AppError, Conflict, NotFound
 from app.i18n import EN, N_, ZH_HANS, translate
 from app.ids import new_id
@@ -232,7 +233,14 @@ class JointApplicationService:
         _refuse_closed(bundle, items)
         submissions = _submissions(merged, items, form, parts, given)
         _check_forms(submissions, {name for name in form if name in merged.shared})
-        prepared = [await self._prepared(citizen_id, part, None) for part in submissions]
+        try:
+            prepared = [await self._prepared(citizen_id, part, None) for part in submissions]
+        except AppError:
+            # The same key sent at the same moment may have used the uploads first: its answer is this one's.
+            earlier = await JointApplication.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+            if earlier is None:
+                raise
+            return await self._replay(earlier, fingerprint), True
         async with self.applications.one_at_a_time(f"apply-joint:{citizen_id}:{bundle.code}"):
             return await self._create(citizen_id, bundle, key, fingerprint, prepared)
 
@@ -290,6 +298,7 @@ class JointApplicationService:
         return await self.one_of_mine(earlier.citizen_id, earlier.id)
 
     # -- following -----------------------------------------------------------------------------
+    @lag_tolerant
     async def mine(self, citizen_id: str, limit: int = 50) -> list[JointView]:
         rows = await JointApplication.filter(citizen_id=citizen_id).order_by("-created_at", "-id").limit(limit)
         return [await self._view(row) for row in rows]

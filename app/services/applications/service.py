@@ -71,11 +71,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from app.clock import CHINA_TZ, rfc3339
+from app.db import column, lag_tolerant
+from app.clock import rfc3339
 from app import audit
 from app.cache import cache_lock
 from app.departments.service import HPF_WITHDRAWAL_ELIGIBILITY, OWN, Reader
-from app.accounts.service import CitizenSnapshot, citizen_record
+from app.accounts.service import (RESIDENT_ID, CitizenSnapshot, citizen_record, document_birth_date,
+                                  masked_document_number)
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.i18n import N_, translate
 from app.ids import new_id
@@ -106,6 +108,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "approved": ("completed",),
     "completed": ("withdrawn",),
 }
+FINISHED = ("completed", "rejected", "withdrawn")  # nothing is left to do on these
 STATUSES = ("submitted", "accepted", "auto_approved", "under_review", "returned", "approved", "rejected", "completed",
             "withdrawn")
 STATUS_TEXTS: dict[str, str] = {  # zh-Hans msgids
@@ -297,7 +300,14 @@ class ApplicationService:
         earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
         if earlier is not None:
             return await self._replay(earlier, fingerprint), True
-        prepared = await self.prepare(citizen_id, item_id, form, given, reader, uploader_id)
+        try:
+            prepared = await self.prepare(citizen_id, item_id, form, given, reader, uploader_id)
+        except AppError:
+            # The same key sent at the same moment may have used the uploads first: its answer is this one's.
+            earlier = await Application.get_or_none(citizen_id=citizen_id, idempotency_key=key)
+            if earlier is None:
+                raise
+            return await self._replay(earlier, fingerprint), True
         # One submission per citizen and item at a time: two sent at once (under different keys) must
         # not both pass "no prior application".
         async with self.one_at_a_time(f"apply:{citizen_id}:{prepared.item.id}"):
@@ -366,7 +376,7 @@ class ApplicationService:
         await audit.record_pending(self.platform.clock, pending, records)
         for stored in messages:
             if stored is not None:
-                await send_stored(self.platform.clock, stored)
+                await send_stored(self.platform, stored)
 
     async def _create(self, prepared: Prepared, key: str, fingerprint: str,
                       also_audit: Sequence[audit.AuditRecord]) -> tuple[ApplicationView, bool]:
@@ -396,6 +406,14 @@ class ApplicationService:
             raise Conflict("IDEMPOTENCY_KEY_REUSED", extra={"application_id": earlier.id})
         return await self.view(earlier)
 
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def deletion_blockers(self, citizen_id: str) -> list[dict[str, str]]:
+        """Applications a department is still working on: the account cannot be erased under them (the
+        citizen withdraws them or waits for the decision). Finished ones stay, as the department's records."""
+        working: list[str] = await column(Application.filter(citizen_id=citizen_id).exclude(status__in=FINISHED), "id")
+        return [{"kind": "application", "id": i} for i in working]
+
+    @lag_tolerant
     async def mine(self, citizen_id: str, limit: int = 50) -> list[ApplicationView]:
         rows = await Application.filter(citizen_id=citizen_id).order_by("-created_at").limit(limit)
         return [await self.view(row, with_events=False) for row in rows]
@@ -718,10 +736,11 @@ class ApplicationService:
         licences, and our own records of earlier applications (rejected ones not counted); and the form as
         validated against the item's schema, what the citizen declared, with each field's title."""
         age = region = None
-        if citizen.id_number_enc:
-            id_number = self.platform.pii.decrypt(citizen.id_number_enc, "id_number")
-            age = approval.age_on(approval.birth_date_of(id_number), self.platform.clock.now().astimezone(CHINA_TZ).date())
-            region = id_number[:6]
+        born = document_birth_date(self.platform, citizen)
+        if born is not None:
+            age = approval.age_on(born, self.platform.clock.today())
+        if citizen.id_number_enc and citizen.document_type == RESIDENT_ID:  # only a resident ID names a county
+            region = self.platform.pii.decrypt(citizen.id_number_enc, "id_number")[:6]
         # Rejected and withdrawn ones do not count: withdrawing carries no penalty.
         prior = await Application.filter(citizen_id=citizen.id, item_id=item.id) \
             .exclude(status__in=("rejected", "withdrawn")).count()
@@ -764,7 +783,7 @@ class ApplicationService:
             kind = "application_auto_approved"
         if not kind:
             return None
-        return await store_message(conn, self.platform.clock, application.citizen_id, kind,
+        return await store_message(conn, self.platform, application.citizen_id, kind,
                                    {"item": item.name, "number": application.id, "note": final.note or "-"})
 
     async def view(self, row: Application, *, with_events: bool = True, for_clerk: bool = False) -> ApplicationView:
@@ -778,7 +797,7 @@ class ApplicationService:
             citizen = await citizen_record(row.citizen_id)
             pii = self.platform.pii
             name_masked = mask_name(pii.decrypt(citizen.name_enc, "name")) if citizen.name_enc else None
-            id_masked = mask_id_number(pii.decrypt(citizen.id_number_enc, "id_number")) if citizen.id_number_enc else None
+            id_masked = masked_document_number(self.platform, citizen)
         materials = [self._material_out(row.citizen_id, m, for_clerk) for m in row.materials]
         return ApplicationView(
             id=row.id, item_id=row.item_id, item_name=item.name, department_id=item.department_id, status=row.status,
@@ -924,3 +943,37 @@ def _refuse_missing(item: ServiceItem, chosen: dict[str, dict[str, Any]], but_fr
                and not (but_from_departments and m.get("from_department"))]
     if missing:
         raise AppError("MATERIALS_MISSING", status=422, params={"names": "、".join(missing)}, extra={"missing": missing})
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, Sealed, opened, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+from app.services.applications.models import JointApplication  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """Applications' part of the citizen's copy of their data: each application (办件) with its form and
+    materials opened (a department's record fetched for it included), its history, and the joint
+    applications (一件事联办) with their parts. Uploaded files themselves come from the uploads domain."""
+    applications = await Application.filter(citizen_id=citizen_id).order_by("created_at")
+    events = await ApplicationEvent.filter(application__citizen_id=citizen_id).order_by("at", "id")
+    joints = await JointApplication.filter(citizen_id=citizen_id).order_by("created_at")
+    parts = await JointPart.filter(joint__citizen_id=citizen_id).order_by("created_at", "id")
+    return {
+        "applications": [record_of(row, pii, sealed={"form_enc": Sealed("application-form:{id}", json=True)},
+                                   materials=[_material_record(pii, citizen_id, m) for m in row.materials])
+                         for row in applications],
+        "application_events": [record_of(row, pii) for row in events],
+        "joint_applications": [record_of(row, pii) for row in joints],
+        "joint_application_parts": [record_of(row, pii) for row in parts],
+    }
+
+
+def _material_record(pii: PiiCipher, citizen_id: str, material: dict[str, Any]) -> dict[str, Any]:
+    """A material as stored, a department record fetched for it opened (`content`)."""
+    record = {name: value for name, value in material.items() if name != "content_enc"}
+    if material.get("content_enc"):
+        record["content"] = opened(pii, material["content_enc"],
+                                   Sealed(_material_context(citizen_id, material.get("reply_sha256", "")), json=True))
+    return record

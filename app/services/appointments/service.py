@@ -22,7 +22,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.clock import CHINA_TZ, Clock
+from app.clock import CHINA_TZ, Clock, china_day
 from app.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.ids import new_id
 from app.notifications.service import send_stored, store_message
@@ -38,10 +38,6 @@ MAX_CAPACITY = 500
 MAX_SLOT_HOURS = 12
 REMIND_FROM = time(9, 0)  # reminders go out from 09:00 Beijing time the day before, not at midnight
 
-
-def local_day(moment: datetime) -> date:
-    """The calendar day (Beijing time) a moment falls on."""
-    return moment.astimezone(CHINA_TZ).date()
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -112,7 +108,7 @@ class AppointmentService:
         of one sample item, so a demo has something to book; days that already have slots are left alone."""
         if not await ServiceItem.exists(id=item_id):
             return 0
-        today = local_day(self.clock.now())
+        today = self.clock.today()
         made = 0
         for offset in range(1, days + 1):
             day = today + timedelta(days=offset)
@@ -158,7 +154,7 @@ class AppointmentService:
         """Take one seat of a slot: 409 SLOT_FULL when none is left, 409 ALREADY_BOOKED when the
         citizen already holds a booking for the same item that day."""
         slot = await self._bookable_slot(slot_id)
-        day = local_day(slot.starts_at)
+        day = china_day(slot.starts_at)
         appointment_id = new_id("apt")
         about = await _message_params(slot)
         async with in_transaction() as conn:
@@ -170,8 +166,8 @@ class AppointmentService:
             except IntegrityError:
                 # Raising rolls the transaction back, and with it the seat just taken.
                 raise Conflict("ALREADY_BOOKED") from None
-            stored = await store_message(conn, self.clock, citizen_id, "appointment_booked", about)
-        await send_stored(self.clock, stored)
+            stored = await store_message(conn, self.platform, citizen_id, "appointment_booked", about)
+        await send_stored(self.platform, stored)
         return await self._view(appointment)  # the slot as it is now, other bookings included
 
     async def change(self, citizen_id: str, appointment_id: str, new_slot_id: str) -> AppointmentView:
@@ -183,7 +179,7 @@ class AppointmentService:
         slot = await self._bookable_slot(new_slot_id)
         if slot.item_id != appointment.item_id:
             raise AppError("SLOT_OTHER_ITEM", status=422)
-        day = local_day(slot.starts_at)
+        day = china_day(slot.starts_at)
         async with in_transaction() as conn:
             await self._take_seat(slot.id, conn)
             try:
@@ -207,10 +203,20 @@ class AppointmentService:
             if not cancelled:
                 raise Conflict("APPOINTMENT_NOT_ACTIVE")
             await _free_seat(appointment.slot_id, conn)
-            stored = await store_message(conn, self.clock, citizen_id, "appointment_cancelled", about)
-        await send_stored(self.clock, stored)
+            stored = await store_message(conn, self.platform, citizen_id, "appointment_cancelled", about)
+        await send_stored(self.platform, stored)
         appointment.status = CANCELLED
         return await self._view(appointment)
+
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> None:
+        """The account is erased: its bookings go, and the seat of each one still to come is free again."""
+        now = self.clock.now()
+        async with in_transaction() as conn:
+            upcoming = await Appointment.filter(citizen_id=citizen_id, status=BOOKED, slot__starts_at__gt=now).using_db(conn)
+            for appointment in upcoming:
+                await _free_seat(appointment.slot_id, conn)
+            await Appointment.filter(citizen_id=citizen_id).using_db(conn).delete()
 
     async def mine(self, citizen_id: str) -> list[AppointmentView]:
         rows = await Appointment.filter(citizen_id=citizen_id).order_by("-created_at", "-id").limit(100)
@@ -237,8 +243,8 @@ class AppointmentService:
                     if not await Appointment.filter(id=appointment.id, status=BOOKED, reminded_at=None) \
                             .using_db(conn).update(reminded_at=now):
                         continue
-                    stored = await store_message(conn, self.clock, appointment.citizen_id, "appointment_reminder", about)
-                await send_stored(self.clock, stored)
+                    stored = await store_message(conn, self.platform, appointment.citizen_id, "appointment_reminder", about)
+                await send_stored(self.platform, stored)
                 sent += 1
             if len(due) < batch:
                 return sent
@@ -295,3 +301,17 @@ def _slot_view(slot: AppointmentSlot, item_name: str) -> SlotView:
 async def _views(slots: list[AppointmentSlot]) -> list[SlotView]:
     names = dict(await ServiceItem.filter(id__in={s.item_id for s in slots}).values_list("id", "name")) if slots else {}
     return [_slot_view(s, names.get(s.item_id, "")) for s in slots]
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """Appointments' part of the citizen's copy of their data: every booking (预约), cancelled ones too,
+    with the office and time of its slot."""
+    rows = await Appointment.filter(citizen_id=citizen_id).order_by("created_at").prefetch_related("slot")
+    return {"appointments": [record_of(row, pii, office=row.slot.office, starts_at=row.slot.starts_at,
+                                       ends_at=row.slot.ends_at) for row in rows]}

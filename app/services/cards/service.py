@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from tortoise.transactions import in_transaction
 
+from app import metrics
 from app.accounts.service import LEVEL_REAL_NAME, CitizenSnapshot, lock_citizen
 from app.background import BackgroundTasks
 from app.cache import get_json, set_json
@@ -199,9 +200,21 @@ class CardView:
         return self.status == "stale"
 
 
+def _value_key(card_type: str, citizen_id: str) -> str:
+    """A citizen's card summary as last fetched. A citizen's card keys carry the citizen's id as hash tag
+    (one slot of a Redis Cluster); every backend's breaker keys share one tag (`_breaker_key`): a home
+    screen reads them all as two MGETs, to at most two nodes."""
+    return f"card:v:{{{citizen_id}}}:{card_type}"
+
+
 def _refresh_failed_key(card_type: str, citizen_id: str) -> str:
     """Holds the time a card's background refresh got no answer, for the breaker's cool-down."""
-    return f"card:rf:{card_type}:{citizen_id}"
+    return f"card:rf:{{{citizen_id}}}:{card_type}"
+
+
+def _breaker_key(part: str, backend: str) -> str:
+    """A card backend's breaker: `bo` open until, `bf` failures counted, `bp` the half-open trial taken."""
+    return f"card:{part}:{{card-breakers}}:{backend}"
 
 
 @dataclass(frozen=True)
@@ -292,6 +305,15 @@ class HomeCards:
         await self.platform.cache.delete(f"card:pins:{citizen_id}")
         return wanted
 
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> None:
+        """The account is erased: its pinned cards go, and so do the summaries cached for them."""
+        await CardPin.filter(citizen_id=citizen_id).delete()
+        types = [card.type for card in self.registry.all()]
+        for key in [f"card:pins:{citizen_id}", *(_value_key(t, citizen_id) for t in types),
+                    *(_refresh_failed_key(t, citizen_id) for t in types)]:
+            await self.platform.cache.delete(key)
+
     # -- the home screen -------------------------------------------------------------------------------------
     async def home(self, citizen: CitizenSnapshot, language: str,
                    types: Iterable[str] | None = None) -> list[CardView]:
@@ -300,8 +322,8 @@ class HomeCards:
         chosen = list(types) if types is not None else await self.pinned(citizen.id)
         cards = [self.registry.get(t) for t in chosen]
         backends = sorted({c.backend for c in cards})
-        keys = [f"card:v:{c.type}:{citizen.id}" for c in cards] + [_refresh_failed_key(c.type, citizen.id) for c in cards]
-        keys += [f"card:bo:{b}" for b in backends] + [f"card:bf:{b}" for b in backends]
+        keys = [_value_key(c.type, citizen.id) for c in cards] + [_refresh_failed_key(c.type, citizen.id) for c in cards]
+        keys += [_breaker_key("bo", b) for b in backends] + [_breaker_key("bf", b) for b in backends]
         raw = await self.platform.cache.get_many(keys)  # one round trip for values, failed refreshes and breaker states
         n, m = len(cards), len(backends)
         values, failed, opens, fails = raw[:n], raw[n:2 * n], raw[2 * n:2 * n + m], raw[2 * n + m:]
@@ -341,7 +363,7 @@ class HomeCards:
         if facts is None:
             return None
         stored = {"data": facts, "at": now}
-        await set_json(self.platform.cache, f"card:v:{card.type}:{citizen_id}", stored, ttl=STALE_KEEP)
+        await set_json(self.platform.cache, _value_key(card.type, citizen_id), stored, ttl=STALE_KEEP)
         return stored
 
     # -- refreshing a stale card in the background -----------------------------------------------------------
@@ -363,7 +385,7 @@ class HomeCards:
         try:
             try:
                 now = self.platform.clock.timestamp()
-                current = await get_json(self.platform.cache, f"card:v:{card.type}:{citizen_id}")
+                current = await get_json(self.platform.cache, _value_key(card.type, citizen_id))
                 # A request that read the old value just before another refresh ended asks nobody again.
                 if current is None or now - current["at"] >= min(card.ttl, self.settings.cards.max_ttl):
                     if await self._fetch(card, citizen_id, breaker, now) is None:
@@ -393,9 +415,11 @@ class HomeCards:
             return None
         if breaker.open_until is not None:
             if now < breaker.open_until:
+                metrics.breaker(f"card:{name}", "open")
                 return None  # open: the department is left alone until the cool-down ends
             # Half-open: one trial call across all workers; the others keep serving the fallback.
-            if not await self.platform.cache.set_if_absent(f"card:bp:{name}", "1", ttl=self.settings.cards.timeout + 1):
+            metrics.breaker(f"card:{name}", "half_open")
+            if not await self.platform.cache.set_if_absent(_breaker_key("bp", name), "1", ttl=self.settings.cards.timeout + 1):
                 return None
         try:
             facts = await asyncio.wait_for(backend.fetch(citizen_id), timeout=self.settings.cards.timeout)
@@ -405,19 +429,33 @@ class HomeCards:
             return None
         if breaker.open_until is not None or breaker.failures:
             await self._recovered(name)
+        metrics.breaker(f"card:{name}", "closed")
         return facts
 
     async def _failed(self, name: str, breaker: _Breaker) -> None:
         window = max(600, 10 * self.settings.cards.breaker_cooldown)  # failures further apart than this are not "consecutive"
-        count = await self.platform.cache.incr(f"card:bf:{name}", ttl=window)
+        count = await self.platform.cache.incr(_breaker_key("bf", name), ttl=window)
         if breaker.open_until is not None or count >= self.settings.cards.breaker_failures:
             until = self.platform.clock.timestamp() + self.settings.cards.breaker_cooldown
             # The key outlives the cool-down: after it, the stored time says "half-open".
-            await self.platform.cache.set(f"card:bo:{name}", repr(until), ttl=self.settings.cards.breaker_cooldown + window)
-            await self.platform.cache.delete(f"card:bf:{name}")
-            await self.platform.cache.delete(f"card:bp:{name}")
+            await self.platform.cache.set(_breaker_key("bo", name), repr(until), ttl=self.settings.cards.breaker_cooldown + window)
+            await self.platform.cache.delete(_breaker_key("bf", name))
+            await self.platform.cache.delete(_breaker_key("bp", name))
+            metrics.breaker(f"card:{name}", "open")
             log.warning("card backend %s: circuit open for %s s", name, self.settings.cards.breaker_cooldown)
 
     async def _recovered(self, name: str) -> None:
-        for key in (f"card:bo:{name}", f"card:bf:{name}", f"card:bp:{name}"):
+        for key in (_breaker_key("bo", name), _breaker_key("bf", name), _breaker_key("bp", name)):
             await self.platform.cache.delete(key)
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """Home cards' part of the citizen's copy of their data: the service cards (服务卡片) they pinned, in order."""
+    return {"home_cards": [record_of(row, pii) for row in
+                           await CardPin.filter(citizen_id=citizen_id).order_by("position")]}

@@ -29,7 +29,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from app import audit
-from app.db import column
+from app.db import column, lag_tolerant
 from app.integrations.exchange.protocol import ExchangeRefused, ServiceId
 from app.errors import AppError, Conflict, NotFound, ValidationFailed, echoed
 from app.i18n import EN, ZH_HANT
@@ -208,6 +208,9 @@ class CatalogueService:
         items = await self.index.current(self._published_for_index)
         return search_engine.search(items.values(), text, region)
 
+    # Not lag-tolerant: the index is kept for up to INDEX_MAX_AGE once loaded, so one loaded from a lagging
+    # replica right after an item was withdrawn would keep showing it for minutes; loads are rare (on a new
+    # catalogue version or that age), so the primary serves them.
     async def _published_for_index(self) -> list[IndexedItem]:
         rows = await ServiceItem.filter(status="published").select_related("department")
         return [
@@ -222,24 +225,30 @@ class CatalogueService:
 
     async def guide(self, item_id: str) -> tuple[ServiceItem, dict[str, LifeEvent], dict[str, LicenceType]]:
         """A published item's guide (办事指南) with its bundles and licence types; each read counts as a view."""
-        item = await ServiceItem.get_or_none(id=item_id, status="published").select_related("department")
-        if item is None:
-            raise NotFound("SERVICE_ITEM_NOT_FOUND")
+        item, events, types = await self._guide(item_id)
         # Popularity is a plain counter in the row: one UPDATE per read, no read-modify-write race.
         await ServiceItem.filter(id=item_id).update(popularity=F("popularity") + 1)
         item.popularity += 1
         self.index.bump(item_id)
-        events = {e.code: e for e in await LifeEvent.filter(code__in=list(item.life_events))}
-        codes = [m["licence_type"] for m in item.materials if m.get("licence_type")]
-        types = await licence_types(codes)
         return item, events, types
 
+    @lag_tolerant
+    async def _guide(self, item_id: str) -> tuple[ServiceItem, dict[str, LifeEvent], dict[str, LicenceType]]:
+        item = await ServiceItem.get_or_none(id=item_id, status="published").select_related("department")
+        if item is None:
+            raise NotFound("SERVICE_ITEM_NOT_FOUND")
+        events = {e.code: e for e in await LifeEvent.filter(code__in=list(item.life_events))}
+        codes = [m["licence_type"] for m in item.materials if m.get("licence_type")]
+        return item, events, await licence_types(codes)
+
+    @lag_tolerant
     async def life_events(self) -> list[tuple[LifeEvent, int]]:
         """Every bundle, with how many of its items are published now."""
         events = await LifeEvent.all().order_by("code")
         published: set[str] = set(await column(ServiceItem.filter(status="published"), "id"))
         return [(e, sum(1 for i in e.item_ids if i in published)) for e in events]
 
+    @lag_tolerant
     async def life_event(self, code: str) -> tuple[LifeEvent, list[ServiceItem]]:
         """A bundle and its published items, in the order a citizen does them."""
         event = await LifeEvent.get_or_none(code=code)

@@ -39,7 +39,7 @@ class FollowUpCase(Model):
     )
     department_id = fields.CharField(max_length=40, db_index=True)
     deadline = fields.DatetimeField()
-    status = fields.CharField(max_length=16, default="open")  # open, answered, overdue
+    status = fields.CharField(max_length=16, default="open")  # open, answered, overdue, closed (account erased)
     answer = fields.TextField(default="")
     created_at = fields.DatetimeField()
     closed_at = fields.DatetimeField(null=True)

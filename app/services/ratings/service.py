@@ -68,7 +68,7 @@ def is_bad(score: int) -> bool:
 
 
 def case_state(case: FollowUpCase, now: datetime) -> str:
-    """open, overdue (open past its deadline) or answered."""
+    """open, overdue (open past its deadline), answered, or closed (its citizen's account was erased)."""
     if case.status == "open" and now >= case.deadline:
         return "overdue"
     return case.status
@@ -111,7 +111,7 @@ class RatingService:
             raise Conflict("RATING_EXISTS") from None  # the same rating sent twice at once
         await audit.record_pending(self.platform.clock, pending, records)
         if case is not None:
-            await notify(self.platform.clock, citizen_id, "rating_follow_up",
+            await notify(self.platform, citizen_id, "rating_follow_up",
                          {"item": item.name, "days": self.follow_up_days})
         return rating
 
@@ -178,6 +178,14 @@ class RatingService:
             raise NotFound("APPLICATION_ITEM_NOT_FOUND")
         return await self.summary(Rating.filter(item_id=item_id))
 
+    # -- account deletion (注销) ----------------------------------------------------------------------
+    async def erase_citizen(self, citizen_id: str) -> int:
+        """The account is erased: its ratings stay (the department's records, under the opaque id), but a
+        follow-up case still open is closed (status closed, no answer): an answer would reach nobody. Returns
+        how many were closed."""
+        return await FollowUpCase.filter(rating__citizen_id=citizen_id, status="open").update(
+            status="closed", closed_at=self.platform.clock.now())
+
     # -- follow-up cases -----------------------------------------------------------------------
     async def cases(self, clerk: AuthenticatedClient, department_id: str | None, state: str | None,
                     limit: int = 50) -> list[FollowUpCase]:
@@ -211,5 +219,24 @@ class RatingService:
         await audit.record_event(self.platform.clock, actor=clerk.id, actor_type="admin", action="follow_up_case_answered",
                                  subject_id=rating.citizen_id,
                                  attributes={"case_id": case.id, "late": now > case.deadline})
-        await notify(self.platform.clock, rating.citizen_id, "rating_follow_up_answered", {"item": item.name, "answer": answer})
+        await notify(self.platform, rating.citizen_id, "rating_follow_up_answered", {"item": item.name, "answer": answer})
         return await FollowUpCase.get(id=case.id)
+
+
+# -- export of the citizen's own data (个人信息副本) ------------------------------------------------
+# This section's imports are kept here, with the section, so that it stands apart from the rest of the module.
+from app.personal_data import Areas, record_of  # noqa: E402
+from app.security.pii import PiiCipher  # noqa: E402
+
+
+async def export_of(pii: PiiCipher, citizen_id: str) -> Areas:
+    """Ratings' part of the citizen's copy of their data: their 好差评 of applications, with the department's
+    follow-up of a bad one, and of 12345 answers."""
+    ratings = await Rating.filter(citizen_id=citizen_id).order_by("created_at")
+    cases = await FollowUpCase.filter(rating__citizen_id=citizen_id).order_by("created_at")
+    return {
+        "ratings": [record_of(row, pii) for row in ratings],
+        "rating_follow_ups": [record_of(row, pii) for row in cases],
+        "ticket_ratings": [record_of(row, pii) for row in
+                           await TicketRating.filter(citizen_id=citizen_id).order_by("created_at")],
+    }

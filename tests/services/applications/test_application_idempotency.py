@@ -81,3 +81,36 @@ async def test_two_applications_sent_at_once_under_different_keys_are_not_both_f
     assert [r.status_code for r in replies] == [201] * 3
     assert sorted(r.json()["status"] for r in replies) == ["completed", "under_review", "under_review"]
     assert await Application.all().count() == 3
+
+
+async def test_a_twin_whose_uploads_were_used_first_gets_the_same_application(client, grandma, grandma_card,
+                                                                               elderly_item, monkeypatch):
+    """The slower of two identical requests finds its uploads already attached, by its twin: it is
+    answered with the twin's application, not told that its uploads are taken."""
+    from app.services.applications.service import ApplicationService
+
+    real_prepare = ApplicationService.prepare
+    slow_one_waits, twin_stored = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def prepare_after_the_twin(self: ApplicationService, *args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            slow_one_waits.set()
+            await twin_stored.wait()
+        return await real_prepare(self, *args, **kwargs)
+
+    monkeypatch.setattr(ApplicationService, "prepare", prepare_after_the_twin)
+    the_key = key()
+
+    async def twin() -> object:
+        await slow_one_waits.wait()
+        reply = await apply(client, grandma, elderly_item.id, idempotency_key=the_key)
+        twin_stored.set()
+        return reply
+
+    slow, fast = await asyncio.gather(apply(client, grandma, elderly_item.id, idempotency_key=the_key), twin())
+    assert fast.status_code == slow.status_code == 201, slow.text
+    assert slow.json()["id"] == fast.json()["id"] and slow.headers["idempotent-replayed"] == "true"
+    assert await Application.all().count() == 1

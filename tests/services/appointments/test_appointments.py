@@ -342,9 +342,10 @@ async def test_a_moved_booking_is_reminded_for_its_new_day(app, client, sms, sto
 async def test_the_jobs_join_the_running_scheduler_and_run_on_one_worker(app, platform, sms, client, story):
     scheduler = AsyncIOScheduler(timezone="UTC")
     add_core_jobs(scheduler, platform.cache, platform.clock)
-    add_notification_jobs(scheduler, platform.cache, platform.clock)
+    add_notification_jobs(scheduler, platform)
     add_appointment_jobs(scheduler, platform.cache, app.ctx.services.appointments)
-    assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "audit-pending-sweep", "notification-retries"]
+    assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "audit-pending-sweep",
+                                                              "audit-root-anchor", "notification-retries"]
 
     item, office = story
     slot = await publish(client, office, item.id, beijing(2, 15))

@@ -226,3 +226,29 @@ async def test_pinyin_syllables_that_are_also_english_little_words_still_count(c
     assert set(spelled) < set(without_can), "can was dropped as an English word"
     english = await search(client, "how can I apply for a social security card", **{})
     assert english["total"] >= 1  # an English question still finds the card by its telling words
+
+
+async def test_the_search_index_is_loaded_from_the_primary_even_beside_a_healthy_replica(client, app, platform,
+                                                                                         monkeypatch):
+    """The index is kept for minutes once loaded: loaded from a replica that has not yet replayed a withdrawal,
+    it would go on offering the withdrawn item. Only the routing is looked at: no replica is needed."""
+    from app import db
+
+    class HealthyReplica(db.Replica):
+        async def _probe(self) -> str | None:
+            return None
+
+    monkeypatch.setattr(db, "_replica", HealthyReplica(platform.cache, sticky_seconds=10, max_lag=5))
+    monkeypatch.setattr(db, "inside_transaction", lambda: False)
+    loaded_from: list[str] = []
+    published = ServiceItem.filter
+
+    def recorded(*args, **kwargs):
+        loaded_from.append(db.serving_connection())
+        return published(*args, **kwargs)
+
+    monkeypatch.setattr(ServiceItem, "filter", recorded)
+    await app.ctx.services.catalogue.index.changed()  # every worker reloads before its next search
+    reply = await client.get(SEARCH, params={"q": "社保卡"})
+    assert reply.status_code == 200, reply.text
+    assert loaded_from and set(loaded_from) == {"default"}
