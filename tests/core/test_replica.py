@@ -224,19 +224,26 @@ async def replica(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-async def _paused_once_caught_up(replica: asyncpg.Connection, primary_url: str) -> None:
-    """Waits until the replica has replayed everything the primary wrote so far, then pauses its replay."""
+async def _caught_up(replica: asyncpg.Connection, primary_url: str, what: str = "everything") -> None:
+    """Waits until the replica has replayed everything the primary wrote so far.
+
+    The target is the insert position, not the write position: with synchronous_commit off, a commit that has
+    returned may not be written out yet, and a replica paused at the write position would not hold it."""
     primary = await asyncpg.connect(_asyncpg(primary_url))
     try:
-        target = await primary.fetchval("SELECT pg_current_wal_lsn()")
+        target = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")
     finally:
         await primary.close()
     for _ in range(200):
         if await replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", target):
-            break
+            return
         await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the replica did not catch up")
+    raise AssertionError(f"the replica did not replay {what}")
+
+
+async def _paused_once_caught_up(replica: asyncpg.Connection, primary_url: str) -> None:
+    """Waits until the replica has replayed everything the primary wrote so far, then pauses its replay."""
+    await _caught_up(replica, primary_url)
     await replica.execute("SELECT pg_wal_replay_pause()")
 
 
@@ -534,14 +541,7 @@ async def test_a_probe_by_a_role_without_pg_read_all_stats_keeps_reads_on_the_pr
     try:
         await primary.execute("DROP ROLE IF EXISTS replica_probe_unprivileged")
         await primary.execute("CREATE ROLE replica_probe_unprivileged LOGIN")
-        # The insert position: with synchronous_commit off the role's commit may not be written out yet.
-        target = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")
-        for _ in range(200):
-            if await replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", target):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the replica did not replay the new role")
+        await _caught_up(replica, settings.database_url, "the new role")
         url = urlparse(_same_database(REPLICA_URL, settings.database_url))
         unprivileged = await asyncpg.connect(_asyncpg(urlunparse(url._replace(
             netloc=f"replica_probe_unprivileged@{url.hostname}:{url.port}"))))
