@@ -3,6 +3,7 @@ second device sees after a refresh, a stolen refresh token, a logout or a remote
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -12,6 +13,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.accounts.models import RefreshToken
 from app.audit import AuditEntry
 from app.security.keys import b64url, kid_bytes_for
 from tests.factories import SignedInCitizen, sign_in
@@ -294,6 +296,19 @@ async def test_a_reused_refresh_token_signs_the_whole_session_out(client, sms, c
     assert len(revoked) == 1
     assert revoked[0].attributes["reason"] == "refresh_reuse"
     assert revoked[0].actor_type == "system"
+
+
+async def test_two_refreshes_racing_with_one_token_swap_it_once(client, sms):
+    """A phone that sends its refresh twice at once (a retry on a flaky network): one reply carries new tokens,
+    the other is the replay of a used token, and only one replacement token was ever stored."""
+    citizen = await sign_in(client, sms)
+    replies = await asyncio.gather(*(client.post(REFRESH, json={"refresh_token": citizen.refresh_token})
+                                     for _ in range(2)))
+
+    assert sorted(reply.status_code for reply in replies) == [200, 401]
+    assert [error_code(reply) for reply in replies if reply.status_code == 401] == ["REFRESH_TOKEN_REUSED"]
+    session_tokens = await RefreshToken.filter(session__citizen_id=citizen.id).values_list("used_at", flat=True)
+    assert len(session_tokens) == 2 and sum(used is not None for used in session_tokens) == 1
 
 
 async def test_an_unknown_refresh_token_is_refused(client, sms):
