@@ -190,6 +190,15 @@ async def health_code(request: Request, principal_id: str) -> HTTPResponse:
     return reply(health_code_body(request, code))
 
 
+# What the attestation says aloud, by (verified, resident ID).
+ATTESTATION_SAID = {
+    (True, True): N_("已实名：{name}，身份证号码后四位 {last4}。"),
+    (True, False): N_("已实名：{name}，证件号码后四位 {last4}。"),
+    (False, True): N_("尚未实名：{name}，身份证号码后四位 {last4}。"),
+    (False, False): N_("尚未实名：{name}，证件号码后四位 {last4}。"),
+}
+
+
 @bp.get("/<principal_id:str>/id-attestation")
 @documented("A limited ID attestation for a family member: masked name, last 4 digits, verified, over 60",
             reply_model=AttestationReply, tag="family")
@@ -198,15 +207,6 @@ async def attestation(request: Request, principal_id: str) -> HTTPResponse:
     said = ATTESTATION_SAID[(shown.verified, shown.resident_id)]
     text = translate(said, request.ctx.language, name=shown.name_masked, last4=shown.id_last4)
     return reply({**shown.__dict__, "tts_text": spoken(text, request.ctx.language)})
-
-
-# What the attestation says aloud, by (verified, resident ID).
-ATTESTATION_SAID = {
-    (True, True): N_("已实名：{name}，身份证号码后四位 {last4}。"),
-    (True, False): N_("已实名：{name}，证件号码后四位 {last4}。"),
-    (False, True): N_("尚未实名：{name}，身份证号码后四位 {last4}。"),
-    (False, False): N_("尚未实名：{name}，证件号码后四位 {last4}。"),
-}
 
 
 @bp.get("/<principal_id:str>/print-card")
