@@ -153,9 +153,9 @@ async def backing_connections(env: dict[str, str]) -> tuple[int | None, int | No
         finally:
             await conn.close()
     if env.get("APP_REDIS_URL"):
-        import redis.asyncio as redis_asyncio
+        from app.cache import redis_client
 
-        r = redis_asyncio.from_url(env["APP_REDIS_URL"])
+        r = redis_client(env["APP_REDIS_URL"])  # on a cluster, INFO answers from one node
         try:
             redis_clients = int((await r.info("clients"))["connected_clients"]) - 1
         finally:
