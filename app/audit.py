@@ -41,7 +41,7 @@ from tortoise.transactions import in_transaction
 
 from app.clock import Clock
 from app.config import ConfigError
-from app.db import inside_transaction, lag_tolerant, placeholders
+from app.db import PRIMARY, inside_transaction, lag_tolerant, placeholders
 from app.partitions import ArchivedPartition
 
 log = logging.getLogger(__name__)
@@ -373,7 +373,10 @@ async def _append(clock: Clock, records: Sequence[AuditRecord], pending_id: int 
             # With the caller's work: the head rows stay locked until the caller commits, so this takes
             # no lock of the worker's (a second entry in the same transaction must not wait for a
             # writer that is itself waiting for those rows).
-            return _single(await _chain(clock, placed))
+            placed = _on_held_chains(placed)
+            written = await _chain(clock, placed)
+            _hold_heads(placed)
+            return _single(written)
         return await _append_together(clock, placed)
     # A pending set: a transaction of its own.
     # The in-process locks order this worker's writers; the row locks on the heads order workers. Both
@@ -383,6 +386,28 @@ async def _append(clock: Clock, records: Sequence[AuditRecord], pending_id: int 
             await locks.enter_async_context(_local_lock(chain))
         written = await _chain(clock, placed, pending_id, at)
     return written if written is _ALREADY_CHAINED else _single(written)
+
+
+# The chains whose heads a caller's open transaction holds (locked until it ends), by that transaction.
+_held_heads: "weakref.WeakKeyDictionary[Any, frozenset[int]]" = weakref.WeakKeyDictionary()
+
+
+def _on_held_chains(placed: Placed) -> Placed:
+    """Inside a caller's transaction: its entries on chains whose heads it holds already. Its first entries
+    take their subjects' heads (in the order of the chains' numbers); a later entry whose own chain it does
+    not hold goes on the lowest one it does, since taking another head then, out of that order, could make it
+    and another transaction (or this worker's audit writer) wait for each other for ever. The entry records
+    its chain, so verification follows it there."""
+    held = _held_heads.get(connections.get(PRIMARY))
+    if not held:
+        return placed
+    return [(chain if chain in held else min(held), record) for chain, record in placed]
+
+
+def _hold_heads(placed: Placed) -> None:
+    """The caller's transaction now holds the heads of the chains `placed` went on."""
+    transaction = connections.get(PRIMARY)
+    _held_heads[transaction] = _held_heads.get(transaction, frozenset()) | {chain for chain, _ in placed}
 
 
 async def _chain(clock: Clock, placed: Placed, pending_id: int | None = None, at: datetime | None = None) -> Any:

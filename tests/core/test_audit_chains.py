@@ -7,12 +7,14 @@ back afterwards.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from app import audit, db
 from app.audit import AuditEntry, AuditHead, AuditRoot, anchor_heads, record_event, verify_chain
@@ -273,3 +275,47 @@ async def test_entries_written_as_one_chain_stay_chain_0s_first_entries(app, pla
 
 def _subject_of_chain(chain: int) -> str:
     return next(f"s_{n}" for n in range(10_000) if audit.chain_of(f"s_{n}", CHAINS) == chain)
+
+
+# -- entries written inside a caller's transaction -----------------------------------------------
+
+async def _work_about(clock: Any, first: str, second: str, both_hold_one: asyncio.Barrier | None = None
+                      ) -> list[AuditEntry]:
+    """A caller's transaction that records an entry about `first`, then (once the other caller has too, when
+    there is one) one about `second`: two family members' records changed in one piece of work."""
+    async with in_transaction():
+        one = await record_event(clock, actor="d_hrss", actor_type="department", action="record_changed",
+                                 subject_id=first)
+        if both_hold_one is not None:
+            await both_hold_one.wait()
+        two = await record_event(clock, actor="d_hrss", actor_type="department", action="record_changed",
+                                 subject_id=second)
+    return [one, two]
+
+
+async def test_a_transactions_later_entries_go_on_the_chain_whose_head_it_holds(app, platform):
+    alice_then_bob = await _work_about(platform.clock, "c_alice", "c_bob")
+    bob_alone = await record_event(platform.clock, actor="c_bob", actor_type="citizen", action="login",
+                                   subject_id="c_bob")
+
+    assert [e.chain for e in alice_then_bob] == [ALICE, ALICE]  # Bob's entry follows Alice's, in her chain
+    assert bob_alone.chain == BOB  # outside that transaction, Bob's entries are in his own chain
+    report = await verify_chain()
+    assert report.ok and report.checked == 3, p(report)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite has one writer: its transactions never overlap")
+async def test_two_transactions_recording_two_subjects_in_opposite_orders_both_commit(app, platform):
+    """Each holds its first chain's head until it commits. Taking the other chain's head next would make each
+    wait for the other (PostgreSQL would abort one as a deadlock, and its citizen's work with it)."""
+    both_hold_one = asyncio.Barrier(2)
+    alice_then_bob, bob_then_alice = await asyncio.wait_for(asyncio.gather(
+        _work_about(platform.clock, "c_alice", "c_bob", both_hold_one),
+        _work_about(platform.clock, "c_bob", "c_alice", both_hold_one)), timeout=30)
+
+    assert [e.chain for e in alice_then_bob] == [ALICE, ALICE] and [e.chain for e in bob_then_alice] == [BOB, BOB]
+    stored = await AuditEntry.all().order_by("seq")
+    assert sorted((e.subject_id, e.chain) for e in stored) == [("c_alice", ALICE), ("c_alice", BOB),
+                                                               ("c_bob", ALICE), ("c_bob", BOB)]
+    report = await verify_chain()
+    assert report.ok and report.checked == 4, p(report)
