@@ -159,9 +159,12 @@ class PartnerAdmin:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
         command = [sys.executable, "-m", "app", "clients", "add", "--name", ADMIN_NAME, "--audience", "admin",
                    "--role", "partner_admin", "--public-key", str(public)]
-        try:
-            done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], env=os.environ.copy(),
-                                  capture_output=True, text=True, timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL)
+        from standins.process import REPO_ROOT, _die_with_parent  # here: standins.process imports this module
+
+        try:  # it ends with the launcher, killed outright included (Linux), as the stand-ins do
+            done = subprocess.run(command, cwd=REPO_ROOT, env=os.environ.copy(), capture_output=True, text=True,
+                                  timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL,
+                                  preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         except subprocess.TimeoutExpired:
             raise NotRegistered(f"`python -m app clients add` did not finish within {CLI_TIMEOUT:.0f} s") from None
         found = re.search(r"client id \(use as iss\): (\S+)", done.stdout)
