@@ -10,18 +10,25 @@ On PostgreSQL runs the service has a database of its own (tests/served.py), and 
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import signal
+import subprocess
+import sys
 import time
-from typing import Any, Iterator
+from types import SimpleNamespace
+from typing import Any, Iterator, cast
 
 import httpx
 import pytest
 
-from standins.partner_registration import ADMIN_NAME, NAME
+from app.config import Settings
+from bench._load import free_port
+from standins.partner_registration import ADMIN_NAME, NAME, NotRegistered, register
 from tests.conftest import REDIS_URL
 from tests.factories import new_phone, valid_id_number
-from tests.served import Served, call, served, signed_in_citizen
+from tests.served import ROOT, Served, call, served, signed_in_citizen
 
 REGISTERED = re.compile(r"互认伙伴 MO (已登记 registered|登记已更新 registration brought up to date) in the app")
 NOT_REGISTERED = "未能在应用中登记"
@@ -123,3 +130,41 @@ def test_started_again_on_the_same_data_mo_is_the_same_partner_registered_once(s
     assert service.query("SELECT count(*) FROM partner_holder_keys") == [(1,)]
     assert service.query("SELECT count(*) FROM partner_keys WHERE retired_at IS NULL AND revoked_at IS NULL") == \
         [(len(kids),)]
+
+
+def test_production_never_registers_a_stand_in_partner(tmp_path) -> None:
+    """Refused before anything is asked of the stand-in or the app (both addresses here answer nothing)."""
+    production = cast(Settings, SimpleNamespace(production=True, data_dir=tmp_path))
+    with pytest.raises(NotRegistered, match="production never registers a stand-in partner"):
+        register("http://127.0.0.1:9", production, "http://127.0.0.1:9")
+    assert not (tmp_path / "standins").exists()  # no admin client made, nothing kept
+
+
+def test_the_stand_ins_alone_list_mo_and_say_it_is_registered_once_an_app_answers(tmp_path) -> None:
+    """`python -m standins` without the app: MO is started and listed with how to use it, and waits for an app."""
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
+    env.update(APP_ENV="dev", APP_DATA_DIR=str(tmp_path / "data"), APP_PORT=str(port), PYTHONUNBUFFERED="1")
+    out = tmp_path / "stdout.log"
+    with out.open("wb") as written:
+        launcher = subprocess.Popen([sys.executable, "-m", "standins"], cwd=ROOT, env=env, stdout=written,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "Ctrl-C" not in out.read_text(errors="replace"):
+            assert launcher.poll() is None and time.monotonic() < deadline, out.read_text(errors="replace")
+            time.sleep(0.2)
+        printed = out.read_text()
+        [partner] = re.findall(r"(http://127\.0\.0\.1:\d+)\s+互认伙伴 Partner region MO", printed)
+        assert f"POST {partner}/codes" in printed and f"POST {partner}/call/verifications" in printed
+        assert f"answers at http://127.0.0.1:{port}" in printed
+        assert httpx.get(f"{partner}/keys", timeout=5).status_code == 200
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(30) == 0, out.read_text()
+        assert "互认伙伴 MO 已登记" not in out.read_text()  # no app answered: nothing registered, nothing said
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{partner}/keys", timeout=2)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
