@@ -47,6 +47,15 @@ def create_private_file(path: Path) -> None:
         pass
 
 
+def write_private_file(path: Path, text: str) -> None:
+    """Replace `path` with `text` at once, 0600 from the start: a reader sees the old content or the new."""
+    written = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(written, path)
+
+
 def private_places(settings: Settings) -> tuple[list[Path], list[Path]]:
     """(folders whose whole content is private, single files that are) for these settings: the merchant's
     payment API key is one of them, wherever it is mounted.

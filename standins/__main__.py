@@ -6,8 +6,10 @@
 Starts each stand-in (logs in `<data-dir>/standins/`) and prints where each listens. On its own it
 prints the APP_* variables that point an app at them and waits for Ctrl-C (or SIGTERM). With
 `--with-app` it then starts the app as a process of its own (`python -m app serve`, those variables
-in its environment), waits for it to end, and exits with its exit code. Either way, whatever ends
-it stops every stand-in; the processes it starts die with it even when it is killed outright.
+in its environment), waits for it to end, and exits with its exit code. Either way, once the app
+answers at its URL, the stand-ins that live in the app's data rather than its settings (the partner
+region MO) are registered in it, and a line says so. Whatever ends it stops every stand-in; the
+processes it starts die with it even when it is killed outright.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import sys
 import threading
 import time
 
+import httpx
+
 from app.config import ConfigError, Settings
 from standins.process import REPO_ROOT, StandInError, StandIns, _die_with_parent, start_all
 
 APP_STOP_GRACE = 15.0  # seconds the app has to stop after SIGTERM before it is killed
+READY_PATH = "/readyz"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +75,13 @@ def _alone(settings: Settings, args: argparse.Namespace) -> int:
         print("指向它们的设置 Point an app at them with:")
         for name, value in stand_ins.env().items():
             print(f"  export {name}={shlex.quote(value)}")
+        for line in stand_ins.usage():
+            print(f"  {line}")
+        if any(spec.register for spec, _ in stand_ins.running):
+            print(f"应用在 {stand_ins.our_url} 应答后登记互认伙伴 The partner region is registered in the app once "
+                  f"it answers at {stand_ins.our_url} (--our-url)")
         print("Ctrl-C 全部停止 stops them all", flush=True)
+        _register_when_ready(stand_ins, settings, stop)
         while not stop.wait(0.5):
             dead = [spec.key for spec, process in stand_ins.running if not process.running()]
             if dead:
@@ -117,7 +128,7 @@ def _with_app(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         for sig in previous:
             signal.signal(sig, stop_asked)
-        _print_where(our_url, stand_ins.describe(), args.data_dir)
+        _print_where(our_url, stand_ins, args.data_dir)
         command = [sys.executable, "-m", "app", "serve", "--host", settings.host, "--port", str(settings.port),
                    "--workers", str(settings.workers)]
         # The app is told where each stand-in is through its settings (APP_*), as it would be told of a
@@ -125,6 +136,7 @@ def _with_app(settings: Settings, args: argparse.Namespace) -> int:
         env = {**os.environ, **stand_ins.env(), "APP_STANDINS": "off"}
         app = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        _register_when_ready(stand_ins, settings, asked_to_stop)
         return _exit_code(_wait_for(app, asked_to_stop))
     except KeyboardInterrupt:
         return 130
@@ -173,11 +185,34 @@ def _local_url(settings: Settings) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
-def _print_where(our_url: str, parties: list[tuple[str, str]], data_dir: str) -> None:
+def _register_when_ready(stand_ins: StandIns, settings: Settings, stop: threading.Event) -> None:
+    """In the background: once the app answers at its URL, register there the stand-ins that live in its data
+    (the partner region) and print what was done. Nothing while the app does not answer; `stop` ends the wait."""
+    if not any(spec.register for spec, _ in stand_ins.running):
+        return
+
+    def run() -> None:
+        with httpx.Client(timeout=2.0) as probe:
+            while not stop.wait(0.3):
+                try:
+                    if probe.get(f"{stand_ins.our_url}{READY_PATH}").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass  # not serving yet
+            else:
+                return
+        for line in stand_ins.register_in_app(settings):
+            print(f"  {line}", flush=True)
+
+    threading.Thread(target=run, name="register-stand-ins", daemon=True).start()
+
+
+def _print_where(our_url: str, stand_ins: StandIns, data_dir: str) -> None:
     lines = ["", "粤省事式政务服务平台（示例）· dev: the app and the stand-in outside parties",
              f"  {our_url:<24} 应用 App (API 文档 docs: {our_url}/docs)"]
     lines += [f"  {where:<24} {party}" if where.startswith("http") else f"  {'-':<24} {party}: {where}"
-              for party, where in parties]
+              for party, where in stand_ins.describe()]
+    lines += [f"  {line}" for line in stand_ins.usage()]
     lines += [f"  登录验证码 Login codes: {our_url}/dev/sms-outbox?phone=<手机号 phone>",
               f"  替身日志 Stand-in logs: {data_dir}/standins/",
               "  Ctrl-C 全部停止 stops the app and every stand-in", ""]

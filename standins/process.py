@@ -6,9 +6,11 @@ stderr in a log file, ready once it printed `LISTENING <port>` and its health pa
 
 `start_all(data_dir, our_url, settings)` starts every stand-in of `STAND_INS` (logs under
 `<data_dir>/standins/`) and returns `StandIns`: `settings_for()` is what to change in the app's
-settings to point each adapter at its stand-in, `describe()` says where each one listens. A party
-whose settings already name a real provider (not loopback) is left alone. Adding a stand-in is
-one more `StandInSpec` in `STAND_INS`.
+settings to point each adapter at its stand-in, `describe()` says where each one listens and
+`usage()` how to use those that need a word, and `register_in_app()`, once the app answers, enters
+in the app's own data the parties that live there rather than in its settings (the partner region,
+through the admin API). A party whose settings already name a real provider (not loopback) is left
+alone. Adding a stand-in is one more `StandInSpec` in `STAND_INS`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import httpx
 
 from app.config import Settings, default_of
 from app.integrations.payment_providers import wechatpay
+from standins import partner_registration as partner
 from standins.departments import registration as departments
 from app.file_modes import make_private_dir
 
@@ -155,6 +158,7 @@ class StandInProcess:
 # -- the outside parties ------------------------------------------------------------------------------
 
 Point = Callable[[str, Settings, str], dict[str, Any]]
+Register = Callable[[str, Settings, str], str]
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,10 @@ class StandInSpec:
     """One outside party's stand-in: how to start it, how to tell it is up, and the settings that point
     the app at it (`point(url, settings, our_url)`). `urls` are the settings naming where the party
     answers: the stand-in is started when one of them is left at its default (an operator who names
-    a URL, even a loopback one, chose that party)."""
+    a URL, even a loopback one, chose that party); a party no setting names (it is entered in the
+    app's data instead) is always started. `calls_us`: it is told where the app serves (`--our-url`).
+    `register(url, settings, our_url)`, once the app answers, enters it in the app's data and says so
+    in a line; `usage` (lines with `{url}`) is printed under the listing."""
 
     key: str
     party: str
@@ -171,12 +178,16 @@ class StandInSpec:
     urls: tuple[str, ...]
     args: Callable[[Settings], list[str]] = lambda settings: []
     point: Point = lambda url, settings, our_url: {}
+    calls_us: bool = False
+    register: Register | None = None
+    usage: tuple[str, ...] = ()
 
     def wanted(self, settings: Settings) -> bool:
-        return any(_left_at_default(settings, name) for name in self.urls)
+        return not self.urls or any(_left_at_default(settings, name) for name in self.urls)
 
-    def command(self, settings: Settings) -> list[str]:
-        return [sys.executable, "-m", self.module, "--port", "0", *self.args(settings)]
+    def command(self, settings: Settings, our_url: str) -> list[str]:
+        told = ["--our-url", our_url] if self.calls_us else []
+        return [sys.executable, "-m", self.module, "--port", "0", *told, *self.args(settings)]
 
 
 def _left_at_default(settings: Settings, name: str) -> bool:
@@ -230,6 +241,8 @@ STAND_INS: tuple[StandInSpec, ...] = (
                 ("miniprogram_api_url",),
                 args=lambda s: ["--appid", s.miniprogram.appid, "--secret", s.miniprogram.secret],
                 point=_point_urls(("miniprogram_api_url",))),
+    StandInSpec("partner_region", partner.PARTY, "standins.partner_region", partner.HEALTH_PATH, (),
+                args=partner.args, calls_us=True, register=partner.register, usage=partner.USAGE),
 )
 
 
@@ -261,6 +274,22 @@ class StandIns:
         lines = [(spec, process.url) for spec, process in self.running] + self.left_out
         order = {spec.key: n for n, spec in enumerate(STAND_INS)}
         return [(spec.party, where) for spec, where in sorted(lines, key=lambda line: order.get(line[0].key, 99))]
+
+    def usage(self) -> list[str]:
+        """How to use the running stand-ins that need a word."""
+        return [line.format(url=process.url) for spec, process in self.running for line in spec.usage]
+
+    def register_in_app(self, settings: Settings) -> list[str]:
+        """Enter each running stand-in that lives in the app's data there (the app answers at `our_url`):
+        a line per party saying what was done, or why it was not."""
+        lines = []
+        for spec, process in self.running:
+            if spec.register is not None:
+                try:
+                    lines.append(spec.register(process.url, settings, self.our_url))
+                except Exception as problem:  # said, and the app and the other parties go on without it
+                    lines.append(f"{spec.key}: 未能在应用中登记 not registered in the app: {problem}")
+        return lines
 
     def pids(self) -> list[int]:
         return [process.pid for _, process in self.running if process.pid is not None]
@@ -296,7 +325,7 @@ def start_all(data_dir: Path | str, our_url: str, settings: Settings, *, timeout
             elif not module_exists(spec.module):
                 raise StandInError(f"{spec.key}: {spec.module} is not in this checkout")
             else:
-                process = StandInProcess(spec.key, spec.command(settings), spec.health_path,
+                process = StandInProcess(spec.key, spec.command(settings, found.our_url), spec.health_path,
                                          log_dir / f"{spec.key}.log", timeout=timeout)
                 process.start()
                 found.running.append((spec, process))

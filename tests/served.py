@@ -87,10 +87,10 @@ class Served:
 
     @property
     def tencent_cloud_url(self) -> str:
-        """Where the stand-in Tencent Cloud listens, as the launcher printed."""
-        found = re.search(r"(http://127\.0\.0\.1:\d+)\s+腾讯云", self.log())
+        """Where the stand-in Tencent Cloud listens, as the launcher printed it last (its log spans restarts)."""
+        found = re.findall(r"(http://127\.0\.0\.1:\d+)\s+腾讯云", self.log())
         assert found, f"the service printed no Tencent Cloud stand-in: {self.log()[-1500:]}"
-        return found.group(1)
+        return found[-1]
 
     def enrol(self, name: str, id_number: str) -> None:
         """Tell the stand-in identity authority about a person (its registry, as the real one has)."""

@@ -9,14 +9,13 @@ retries, breaker) and writes it beside the stand-ins' logs, 0600, for APP_EXCHAN
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from app.config import Settings
-from app.file_modes import make_private_dir
+from app.file_modes import make_private_dir, write_private_file
 
 REGISTRY_FILE = "exchange-registry.json"
 JWKS_PATH = "/.well-known/jwks.json"
@@ -36,9 +35,5 @@ def point(url: str, settings: Settings, our_url: str) -> dict[str, Any]:
     folder = Path(settings.data_dir) / "standins"
     make_private_dir(folder)
     path = folder / REGISTRY_FILE
-    written = folder / f".{REGISTRY_FILE}.{os.getpid()}"
-    fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(answer.json(), out, ensure_ascii=False, indent=2)
-    os.replace(written, path)
+    write_private_file(path, json.dumps(answer.json(), ensure_ascii=False, indent=2))
     return {"exchange_registry": str(path)}

@@ -33,6 +33,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import socket
 import time
@@ -117,11 +118,12 @@ class Keys:
         if self.path is not None:
             pem = lambda key: key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # noqa: E731
                                                 serialization.NoEncryption()).decode()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({"api": {"kid": self.api_kid, "pem": pem(self.api)},
-                                             "publisher": {"pem": pem(self.publisher)},
-                                             "signing": [{"kid": b64url(k), "pem": pem(v)} for k, v in self.signing.items()]}))
-            self.path.chmod(0o600)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            saved = json.dumps({"api": {"kid": self.api_kid, "pem": pem(self.api)},
+                                "publisher": {"pem": pem(self.publisher)},
+                                "signing": [{"kid": b64url(k), "pem": pem(v)} for k, v in self.signing.items()]})
+            with os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+                out.write(saved)  # private keys: never readable by others, not even for a moment
         return kid
 
     def keys_document(self, partner_id: str, now: int) -> str:

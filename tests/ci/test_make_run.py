@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 120.0  # first start: keys, migrations and four stand-ins, on a machine busy with other tests
+START_TIMEOUT = 120.0  # first start: keys, migrations and six stand-ins, on a machine busy with other tests
 STOP_TIMEOUT = 15.0
 
 # Each outside party: a word of its line in the printed block, and the health path of its stand-in.
@@ -35,6 +35,7 @@ PARTIES = {
     "WeChat Pay": "/_standin/health",
     "Departments": "/_standin/health",
     "Mini-program platform": "/mock/health",
+    "Partner region": "/keys",
 }
 _WHERE = re.compile(r"^\s+(http://127\.0\.0\.1:\d+)\s+(.+)$", re.MULTILINE)
 
