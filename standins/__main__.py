@@ -26,7 +26,8 @@ import time
 import httpx
 
 from app.config import ConfigError, Settings
-from standins.process import REPO_ROOT, StandInError, StandIns, _die_with_parent, start_all
+from standins.process import (REPO_ROOT, STAND_INS, StandInError, StandIns, StandInSpec, _die_with_parent,
+                              start_all)
 
 APP_STOP_GRACE = 15.0  # seconds the app has to stop after SIGTERM before it is killed
 READY_PATH = "/readyz"
@@ -51,10 +52,18 @@ def main(argv: list[str] | None = None) -> int:
                                                                         f"default {settings.port})")
     parser.add_argument("--workers", type=int, default=None, help="with --with-app: the app's worker processes "
                                                                   "(APP_WORKERS; more than 1 needs APP_REDIS_URL)")
+    parser.add_argument("--skip", action="append", default=[], choices=[spec.key for spec in STAND_INS],
+                        metavar="STAND_IN", help="leave this stand-in out (repeatable; one of: "
+                                                 + ", ".join(spec.key for spec in STAND_INS) + ")")
     args = parser.parse_args(argv)
     if args.with_app:
         return _with_app(settings, args)
     return _alone(settings, args)
+
+
+def _chosen(skipped: list[str]) -> tuple[StandInSpec, ...]:
+    """Every stand-in but those named by --skip."""
+    return tuple(spec for spec in STAND_INS if spec.key not in skipped)
 
 
 def _alone(settings: Settings, args: argparse.Namespace) -> int:
@@ -63,7 +72,7 @@ def _alone(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stand_ins = start_all(args.data_dir, our_url, settings)
+        stand_ins = start_all(args.data_dir, our_url, settings, specs=_chosen(args.skip))
     except StandInError as exc:
         print(f"a stand-in did not start: {exc}", file=sys.stderr)
         return 1
@@ -122,7 +131,7 @@ def _with_app(settings: Settings, args: argparse.Namespace) -> int:
     app: subprocess.Popen[bytes] | None = None
     try:
         try:
-            stand_ins = start_all(args.data_dir, our_url, settings)
+            stand_ins = start_all(args.data_dir, our_url, settings, specs=_chosen(args.skip))
         except StandInError as exc:
             print(f"a stand-in outside party did not start, so the app was not started: {exc}", file=sys.stderr)
             return 1

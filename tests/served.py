@@ -60,9 +60,11 @@ def _admin_sql(sql: str) -> None:
 class Served:
     """A running service: its port, its database URL, and how to stop or kill it and start it again."""
 
-    def __init__(self, data_dir: str, database_url: str, **env: str) -> None:
+    def __init__(self, data_dir: str, database_url: str, left_out: tuple[str, ...] = ("partner_region",),
+                 **env: str) -> None:
         self.port = free_port()
         self.database_url = database_url
+        self.left_out = left_out  # stand-ins the test does not need (`python -m standins --skip`)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
         self.env.update(APP_DATA_DIR=data_dir, APP_DATABASE_URL=database_url, APP_SCHEDULER_ENABLED="false",
                         APP_CARD_BACKEND_LATENCY="0", **env)
@@ -71,7 +73,9 @@ class Served:
 
     def start(self, timeout: float = 60) -> None:
         with open(self.log_path, "ab") as log:  # a file, not a pipe: a full pipe would stall the service
-            self.process = subprocess.Popen([sys.executable, "-m", "standins", "--with-app", "--port", str(self.port)],
+            skipped = [arg for key in self.left_out for arg in ("--skip", key)]
+            self.process = subprocess.Popen([sys.executable, "-m", "standins", "--with-app", "--port", str(self.port),
+                                             *skipped],
                                             cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -138,7 +142,9 @@ class Served:
 
 
 @contextmanager
-def served(**env: str) -> Iterator[Served]:
+def served(left_out: tuple[str, ...] = ("partner_region",), **env: str) -> Iterator[Served]:
+    """The service as `make run` starts it, but for the stand-ins `left_out` (the partner region, which
+    only its own tests need), on a database of its own."""
     with tempfile.TemporaryDirectory() as data:
         name = None
         if ON_POSTGRES:
@@ -147,7 +153,7 @@ def served(**env: str) -> Iterator[Served]:
             url = _with_database(DATABASE_URL, name)
         else:
             url = f"sqlite://{data}/app.sqlite3"
-        service = Served(data, url, **env)
+        service = Served(data, url, left_out, **env)
         try:
             yield service
         finally:

@@ -41,7 +41,7 @@ def service() -> Iterator[Served]:
     env: dict[str, str] = {}
     if REDIS_URL:
         env.update(APP_REDIS_URL=REDIS_URL, APP_CACHE_NAMESPACE=f"make-run-partner-{secrets.token_hex(4)}")
-    with served(**env) as running:
+    with served(left_out=(), **env) as running:
         running.start(timeout=120)
         yield running
 
@@ -164,6 +164,35 @@ def test_the_stand_ins_alone_list_mo_and_say_it_is_registered_once_an_app_answer
         assert "互认伙伴 MO 已登记" not in out.read_text()  # no app answered: nothing registered, nothing said
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{partner}/keys", timeout=2)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+
+
+def test_a_stand_in_left_out_with_skip_is_neither_started_nor_listed_and_an_unknown_one_is_refused(tmp_path) -> None:
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
+    env.update(APP_ENV="dev", APP_DATA_DIR=str(tmp_path / "data"), APP_PORT=str(port), PYTHONUNBUFFERED="1")
+    refused = subprocess.run([sys.executable, "-m", "standins", "--skip", "macao"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "partner_region" in refused.stderr  # argparse names the choices
+
+    out = tmp_path / "stdout.log"
+    with out.open("wb") as written:
+        launcher = subprocess.Popen([sys.executable, "-m", "standins", "--skip", "partner_region"], cwd=ROOT, env=env,
+                                    stdout=written, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "Ctrl-C" not in out.read_text(errors="replace"):
+            assert launcher.poll() is None and time.monotonic() < deadline, out.read_text(errors="replace")
+            time.sleep(0.2)
+        printed = out.read_text()
+        assert "腾讯云" in printed and "Partner region MO" not in printed and "registered in the app" not in printed
+        assert not (tmp_path / "data" / "standins" / "partner_region.log").exists()
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(30) == 0, out.read_text()
     finally:
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
