@@ -71,7 +71,7 @@ class Served:
         self.process: subprocess.Popen | None = None
         self.log_path = Path(data_dir) / "service.log"
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 120) -> None:
         with open(self.log_path, "ab") as log:  # a file, not a pipe: a full pipe would stall the service
             skipped = [arg for key in self.left_out for arg in ("--skip", key)]
             self.process = subprocess.Popen([sys.executable, "-m", "standins", "--with-app", "--port", str(self.port),

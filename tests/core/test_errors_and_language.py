@@ -72,7 +72,7 @@ def served(tmp_path_factory) -> Iterator[str]:
     server = subprocess.Popen([str(PYTHON), "-m", "app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a start on a busy machine: only a failure waits this long
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
