@@ -171,8 +171,10 @@ def add_scanner(cli_env: dict[str, str], data_dir: str) -> Scanner:
 
 def single_verifications(port: int, scanner: Scanner, partner: "PartnerBench", seconds: float) -> LoadResult:
     """A venue scanner checks one of the citizens' current codes a request, 16 connections; a reply
-    counts when the code was valid."""
+    counts when the code was valid. The codes are fetched again first: those of the set-up lapse 180 s
+    after, and the rows before this one may take longer on a slow machine."""
     scanner_id, scanner_key = scanner
+    partner.renew(port)
 
     def scan() -> tuple[str, dict]:
         return (partner_bench._token(scanner_key, scanner_id, "1", "admin"),
