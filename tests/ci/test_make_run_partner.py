@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator, cast
 
@@ -140,20 +142,32 @@ def test_production_never_registers_a_stand_in_partner(tmp_path) -> None:
     assert not (tmp_path / "standins").exists()  # no admin client made, nothing kept
 
 
-def test_the_stand_ins_alone_list_mo_and_say_it_is_registered_once_an_app_answers(tmp_path) -> None:
-    """`python -m standins` without the app: MO is started and listed with how to use it, and waits for an app."""
+@contextmanager
+def stand_ins_alone(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    """`python -m standins ARGS` (no app) for an app that would serve on a free port: the launcher, its output
+    file (once it printed its listing) and that port. Killed at the end if it still runs."""
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
     env.update(APP_ENV="dev", APP_DATA_DIR=str(tmp_path / "data"), APP_PORT=str(port), PYTHONUNBUFFERED="1")
     out = tmp_path / "stdout.log"
     with out.open("wb") as written:
-        launcher = subprocess.Popen([sys.executable, "-m", "standins"], cwd=ROOT, env=env, stdout=written,
+        launcher = subprocess.Popen([sys.executable, "-m", "standins", *args], cwd=ROOT, env=env, stdout=written,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while "Ctrl-C" not in out.read_text(errors="replace"):
             assert launcher.poll() is None and time.monotonic() < deadline, out.read_text(errors="replace")
             time.sleep(0.2)
+        yield launcher, out, port
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+
+
+def test_the_stand_ins_alone_list_mo_and_say_it_is_registered_once_an_app_answers(tmp_path) -> None:
+    """`python -m standins` without the app: MO is started and listed with how to use it, and waits for an app."""
+    with stand_ins_alone(tmp_path) as (launcher, out, port):
         printed = out.read_text()
         [partner] = re.findall(r"(http://127\.0\.0\.1:\d+)\s+互认伙伴 Partner region MO", printed)
         assert f"POST {partner}/codes" in printed and f"POST {partner}/call/verifications" in printed
@@ -164,36 +178,17 @@ def test_the_stand_ins_alone_list_mo_and_say_it_is_registered_once_an_app_answer
         assert "互认伙伴 MO 已登记" not in out.read_text()  # no app answered: nothing registered, nothing said
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{partner}/keys", timeout=2)
-    finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.wait()
 
 
 def test_a_stand_in_left_out_with_skip_is_neither_started_nor_listed_and_an_unknown_one_is_refused(tmp_path) -> None:
-    port = free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
-    env.update(APP_ENV="dev", APP_DATA_DIR=str(tmp_path / "data"), APP_PORT=str(port), PYTHONUNBUFFERED="1")
-    refused = subprocess.run([sys.executable, "-m", "standins", "--skip", "macao"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run([sys.executable, "-m", "standins", "--skip", "macao"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
     assert refused.returncode == 2 and "partner_region" in refused.stderr  # argparse names the choices
 
-    out = tmp_path / "stdout.log"
-    with out.open("wb") as written:
-        launcher = subprocess.Popen([sys.executable, "-m", "standins", "--skip", "partner_region"], cwd=ROOT, env=env,
-                                    stdout=written, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while "Ctrl-C" not in out.read_text(errors="replace"):
-            assert launcher.poll() is None and time.monotonic() < deadline, out.read_text(errors="replace")
-            time.sleep(0.2)
+    with stand_ins_alone(tmp_path, "--skip", "partner_region") as (launcher, out, _):
         printed = out.read_text()
         assert "腾讯云" in printed and "Partner region MO" not in printed and "registered in the app" not in printed
         assert not (tmp_path / "data" / "standins" / "partner_region.log").exists()
+        assert (tmp_path / "data" / "standins" / "tencent_cloud.log").exists()  # where a started one logs
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(30) == 0, out.read_text()
-    finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.wait()
