@@ -6,6 +6,7 @@ domain services with their adapters, and registers the `api` blueprints.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -185,9 +186,12 @@ def create_app(
         _register_read_your_writes(app)
     _register_error_handler(app)
     scheduler: AsyncIOScheduler | None = None
+    closing: asyncio.Future[None] | None = None
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
+        nonlocal closing
+        closing = None
         logs.configure(settings.log_format)  # a worker process starts with no logging set up
         await init_db(settings.resolved_database_url, migrate=not settings.production,
                       replica_url=settings.database_replica_url, replica=Replica.of(settings, platform.cache))
@@ -228,32 +232,43 @@ def create_app(
 
     @app.before_server_stop
     async def stop_jobs(app: Sanic) -> None:
-        if scheduler is not None:
+        if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
-        running = services_of(app)  # a test may have swapped the container (another access log)
-        if running.access_log is not None:
-            running.access_log.flush()
-        metrics.flush()
-        await running.cards.close()  # background card refreshes end before the cache and backends close
-        await running.family.close()
-        running.health.close()
-        await running.mini_program.close()
-        await running.push.close()
-        await running.payments.close()
-        await running.uploads.close()
-        if running.exchange is not None:
-            await running.exchange.aclose()
-        for adapter in (running.sms, running.identity, running.face, running.sms_outbox):
-            close = getattr(adapter, "close", None)
-            if close is not None:
-                await close()
-        await platform.cache.close()
-        await close_db()
+        # A second SIGTERM while stopping (a supervisor and a terminal both asking) stops the loop under
+        # this listener, and Sanic then runs it again from the top. Every run waits for the one closing:
+        # closed twice, the embedded database's connection would never answer and the process never exit.
+        nonlocal closing
+        if closing is None:  # the app's services, as a test may have swapped them (another access log)
+            closing = asyncio.ensure_future(_close_services(services_of(app), platform))
+        await asyncio.shield(closing)
 
     return app
+
+
+async def _close_services(running: Services, platform: Platform) -> None:
+    """Flush the logs and metrics, end the background work, then close the outside parties, the cache and
+    the database, in that order."""
+    if running.access_log is not None:
+        running.access_log.flush()
+    metrics.flush()
+    await running.cards.close()  # background card refreshes end before the cache and backends close
+    await running.family.close()
+    running.health.close()
+    await running.mini_program.close()
+    await running.push.close()
+    await running.payments.close()
+    await running.uploads.close()
+    if running.exchange is not None:
+        await running.exchange.aclose()
+    for adapter in (running.sms, running.identity, running.face, running.sms_outbox):
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            await close()
+    await platform.cache.close()
+    await close_db()
 
 
 def _services(settings: Settings, platform: Platform, template_ids: dict[str, str], sms: SmsGateway | None,
