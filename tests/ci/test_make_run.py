@@ -24,6 +24,9 @@ from typing import Iterator
 import httpx
 import pytest
 
+# `make run`'s own processes, always on the embedded default.
+pytestmark = pytest.mark.same_on_every_backend
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 120.0  # first start: keys, migrations and six stand-ins, on a machine busy with other tests
 STOP_TIMEOUT = 15.0

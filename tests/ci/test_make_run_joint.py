@@ -9,9 +9,13 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.ci.test_make_run import Served, served, signed_in  # noqa: F401  (`served`: the module's launch)
 from tests.uploads.upload_factory import UPLOADS, photo_with_location, scanned_png
+
+# `make run`'s own processes, always on the embedded default.
+pytestmark = pytest.mark.same_on_every_backend
 
 
 def _uploaded(http: httpx.Client, name: str) -> str:

@@ -26,6 +26,9 @@ from tests.ci.test_make_run import REPO_ROOT, Served, _end, _launch, signed_in
 from tests.oidc.oidc_factory import RegisteredSite
 from tests.oidc.relying_party import finish_sign_in, relying_party
 
+# `make run`'s own processes, always on the embedded default.
+pytestmark = pytest.mark.same_on_every_backend
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:

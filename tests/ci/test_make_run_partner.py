@@ -165,6 +165,7 @@ def stand_ins_alone(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Pop
             launcher.wait()
 
 
+@pytest.mark.same_on_every_backend  # the launcher alone, on the embedded default
 def test_the_stand_ins_alone_list_mo_and_say_it_is_registered_once_an_app_answers(tmp_path) -> None:
     """`python -m standins` without the app: MO is started and listed with how to use it, and waits for an app."""
     with stand_ins_alone(tmp_path) as (launcher, out, port):
@@ -180,6 +181,7 @@ def test_the_stand_ins_alone_list_mo_and_say_it_is_registered_once_an_app_answer
             httpx.get(f"{partner}/keys", timeout=2)
 
 
+@pytest.mark.same_on_every_backend  # the launcher alone, on the embedded default
 def test_a_stand_in_left_out_with_skip_is_neither_started_nor_listed_and_an_unknown_one_is_refused(tmp_path) -> None:
     refused = subprocess.run([sys.executable, "-m", "standins", "--skip", "macao"], cwd=ROOT, capture_output=True,
                              text=True, timeout=60)

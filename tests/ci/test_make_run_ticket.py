@@ -25,6 +25,9 @@ from PIL import Image
 from app.config import Settings
 from tests.ci.test_make_run import REPO_ROOT, Served, _end, _launch, signed_in
 
+# `make run`'s own processes, always on the embedded default.
+pytestmark = pytest.mark.same_on_every_backend
+
 MARKET_REGULATION = "gz-scjgj"  # 广州市市场监督管理局, in the sample catalogue
 
 

@@ -219,6 +219,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.same_on_every_backend  # the command line on a SQLite file of its own
 def test_audit_verify_command_on_a_fresh_sqlite_file(tmp_path):
     path = tmp_path / "x.sqlite3"
     env = {"APP_DATA_DIR": str(tmp_path / "data"), "APP_DATABASE_URL": f"sqlite://{path}"}

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -20,6 +21,8 @@ from bench._load import free_port
 from tests.factories import make_department
 
 ROOT = Path(__file__).resolve().parents[2]
+# The command line on a SQLite file of its own, whatever the run's backend.
+on_its_own_file = pytest.mark.same_on_every_backend
 
 
 def run_cli(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess:
@@ -33,6 +36,7 @@ def write_key(path: Path, key) -> Path:
     return path
 
 
+@on_its_own_file
 def test_registering_a_lab_prints_its_client_id_and_audience(tmp_path):
     pem = write_key(tmp_path / "lab.pem", ec.generate_private_key(ec.SECP256R1()))
     done = run_cli(tmp_path, "clients", "add", "--name", "示例检验所", "--audience", "admin", "--role", "lab", "--public-key", str(pem))
@@ -41,6 +45,7 @@ def test_registering_a_lab_prints_its_client_id_and_audience(tmp_path):
     assert "https://gov-app.example.cn/admin" in done.stdout
 
 
+@on_its_own_file
 def test_an_rsa_key_or_a_missing_file_is_refused_with_a_message(tmp_path):
     rsa_pem = write_key(tmp_path / "rsa.pem", rsa.generate_private_key(public_exponent=65537, key_size=2048))
     refused = run_cli(tmp_path, "clients", "add", "--name", "x", "--audience", "admin", "--public-key", str(rsa_pem))
@@ -62,6 +67,7 @@ def stored(tmp_path: Path, sql: str, *args: str) -> list[tuple]:
         return db.execute(sql, args).fetchall()
 
 
+@on_its_own_file
 def test_an_operator_suspends_and_reactivates_a_lab(tmp_path):
     lab = registered(tmp_path, "lab")
     suspended = run_cli(tmp_path, "clients", "suspend", lab)
@@ -77,6 +83,7 @@ def test_an_operator_suspends_and_reactivates_a_lab(tmp_path):
     assert all(actor.startswith("operator:") and lab in attributes for _, _, actor, attributes in logged)
 
 
+@on_its_own_file
 def test_an_operator_revokes_a_key_once(tmp_path):
     lab = registered(tmp_path, "lab")
     revoked = run_cli(tmp_path, "clients", "revoke-key", lab, "--kid", "1")
@@ -87,6 +94,7 @@ def test_an_operator_revokes_a_key_once(tmp_path):
     assert stored(tmp_path, "SELECT count(*) FROM audit_entries WHERE action = 'client_revoke_key'") == [(1,)]
 
 
+@on_its_own_file
 def test_an_unknown_client_or_a_partner_region_is_refused_with_a_message(tmp_path):
     registered(tmp_path)  # the database exists
     unknown = run_cli(tmp_path, "clients", "suspend", "cl_nobody")
@@ -97,6 +105,7 @@ def test_an_unknown_client_or_a_partner_region_is_refused_with_a_message(tmp_pat
     assert stored(tmp_path, "SELECT active FROM api_clients WHERE id = ?", partner) == [(1,)]
 
 
+@on_its_own_file
 def test_when_the_cache_cannot_be_told_nothing_is_changed(tmp_path):
     lab = registered(tmp_path, "lab")
     unreachable = {"APP_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens there
@@ -108,6 +117,7 @@ def test_when_the_cache_cannot_be_told_nothing_is_changed(tmp_path):
     assert stored(tmp_path, "SELECT department_id FROM api_clients WHERE id = ?", lab) == [(None,)]
 
 
+@on_its_own_file
 def test_an_operator_registers_a_clerk_for_its_department(tmp_path):
     pem = write_key(tmp_path / "clerk.pem", ec.generate_private_key(ec.SECP256R1()))
     done = run_cli(tmp_path, "clients", "add", "--name", "广东省人社厅办件窗口（示例）", "--audience", "admin",
@@ -120,6 +130,7 @@ def test_an_operator_registers_a_clerk_for_its_department(tmp_path):
     assert "gd-hrss" in attributes
 
 
+@on_its_own_file
 def test_a_clerk_without_a_department_is_refused_with_a_message(tmp_path):
     pem = write_key(tmp_path / "clerk.pem", ec.generate_private_key(ec.SECP256R1()))
     refused = run_cli(tmp_path, "clients", "add", "--name", "某窗口（示例）", "--audience", "admin", "--role", "clerk",
@@ -129,6 +140,7 @@ def test_a_clerk_without_a_department_is_refused_with_a_message(tmp_path):
     assert stored(tmp_path, "SELECT id, department_id FROM api_clients") == [(lab, None)]
 
 
+@on_its_own_file
 def test_an_operator_binds_a_clerk_left_without_a_department_by_the_upgrade(tmp_path):
     pem = write_key(tmp_path / "clerk.pem", ec.generate_private_key(ec.SECP256R1()))
     done = run_cli(tmp_path, "clients", "add", "--name", "某窗口（示例）", "--audience", "admin", "--role", "clerk",
@@ -147,6 +159,7 @@ def test_an_operator_binds_a_clerk_left_without_a_department_by_the_upgrade(tmp_
     assert unknown.returncode == 1 and "no client cl_nobody" in unknown.stderr
 
 
+@on_its_own_file
 def test_a_department_the_catalogue_does_not_name_is_refused_with_a_message(tmp_path):
     lab = registered(tmp_path, "lab")
     moved = run_cli(tmp_path, "clients", "set-department", lab, "--department", "gd-nowhere")

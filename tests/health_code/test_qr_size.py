@@ -101,9 +101,12 @@ def border_pass(name: str, document_type: str, partner_id: str = LONGEST_PARTNER
     return codec.sign_cwt(claims, KEY, KID, BORDER_PASS_PREFIX)
 
 
+# Computed here alone (no app, database or cache): the same on every backend.
+pure = pytest.mark.same_on_every_backend
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pure
 @FAST
 @given(NAMES, REASON_SETS, LIFETIMES, st.booleans())
 @example("𠀀" * 20, REASONS, 30 * 24 * 3600, True)
@@ -111,6 +114,7 @@ def test_every_health_code_fits_version_10_at_level_q(name, reasons, lifetime, c
     fits(health_code(name, reasons, lifetime, converted))
 
 
+@pure
 @FAST
 @given(NAMES, st.sampled_from(sorted(DOCUMENT_TYPES)))
 @example("𠀀" * 20, "resident_id")
@@ -118,6 +122,7 @@ def test_every_border_pass_fits_version_10_at_level_q(name, document_type):
     fits(border_pass(name, document_type))
 
 
+@pure
 @pytest.mark.parametrize("name", LONGEST_NAMES)
 def test_the_longest_names_with_every_combination_of_reasons_fit(name):
     for count in range(len(REASONS) + 1):
@@ -125,6 +130,7 @@ def test_the_longest_names_with_every_combination_of_reasons_fit(name):
             fits(health_code(name, reasons, 30 * 24 * 3600, converted=True))
 
 
+@pure
 def test_the_old_format_did_not_fit():
     """What the compact format replaced: zlib, the name's stars, reasons as a list and the provenance inline
     made a converted code of a 20-character name with every reason need version 12."""
@@ -168,6 +174,7 @@ def fits_when_drawn(payload: str) -> None:
     assert qr.qr_version(payload) == qr_version(payload)  # zxing-cpp's encoder agrees with segno
 
 
+@pure
 @pytest.mark.parametrize("partner_id", BORDER_AUDIENCES)
 @pytest.mark.parametrize("document_type", sorted(DOCUMENT_TYPES))
 @pytest.mark.parametrize("name", LONGEST_NAMES)
