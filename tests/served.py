@@ -142,24 +142,30 @@ class Served:
 
 
 @contextmanager
+def database_of_its_own(folder: str | Path, prefix: str = "served") -> Iterator[str]:
+    """The URL of a database for a service process of its own: on PostgreSQL runs one made here (dropped
+    after, whatever still holds it), otherwise a SQLite file in `folder`."""
+    if not ON_POSTGRES:
+        yield f"sqlite://{folder}/app.sqlite3"
+        return
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    _admin_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(DATABASE_URL, name)
+    finally:
+        _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
 def served(left_out: tuple[str, ...] = ("partner_region",), **env: str) -> Iterator[Served]:
     """The service as `make run` starts it, but for the stand-ins `left_out` (the partner region, which
     only its own tests need), on a database of its own."""
-    with tempfile.TemporaryDirectory() as data:
-        name = None
-        if ON_POSTGRES:
-            name = f"served_{os.getpid()}_{secrets.token_hex(3)}"
-            _admin_sql(f'CREATE DATABASE "{name}"')
-            url = _with_database(DATABASE_URL, name)
-        else:
-            url = f"sqlite://{data}/app.sqlite3"
+    with tempfile.TemporaryDirectory() as data, database_of_its_own(data) as url:
         service = Served(data, url, left_out, **env)
         try:
             yield service
         finally:
             service.stop()
-            if name:
-                _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def signed_in_citizen(service: Served, phone: str, id_number: str, name: str = "陈志明") -> str:

@@ -10,7 +10,6 @@ that calls `app.stop()` once, as that second signal's handler does. On a databas
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,8 +21,7 @@ from pathlib import Path
 import pytest
 
 from bench._load import free_port
-from tests.conftest import DATABASE_URL, ON_POSTGRES, _with_database
-from tests.served import ROOT, _admin_sql, call
+from tests.served import ROOT, call, database_of_its_own
 
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
@@ -56,23 +54,10 @@ sys.exit(main(sys.argv[1:]))
 
 
 @contextmanager
-def _database_of_its_own(folder: Path) -> Iterator[str]:
-    if not ON_POSTGRES:
-        yield f"sqlite://{folder}/app.sqlite3"
-        return
-    name = f"shutdown_{os.getpid()}_{secrets.token_hex(3)}"
-    _admin_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(DATABASE_URL, name)
-    finally:
-        _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
 def _serving(folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
     """The app served in dev (`_ASKED_TWICE`) on its own database, once it answers /readyz: (process, port, log)."""
     port, log_path = free_port(), folder / "app.log"
-    with _database_of_its_own(folder) as url:
+    with database_of_its_own(folder, prefix="shutdown") as url:
         env = {name: value for name, value in os.environ.items() if not name.startswith("APP_")}
         env.update(APP_ENV="dev", APP_DATA_DIR=str(folder / "data"), APP_DATABASE_URL=url,
                    PYTHONUNBUFFERED="1")
@@ -124,4 +109,3 @@ def test_asked_to_stop_again_while_closing_the_app_still_ends_cleanly(tmp_path: 
         assert "Tortoise-ORM shutdown" in log.split("Stopping worker", 1)[-1], "its database was not closed"
         assert "Worker complete" in log, "it did not finish its stop"
         assert _refused(port)
-
