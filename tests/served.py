@@ -57,6 +57,23 @@ def _admin_sql(sql: str) -> None:
     asyncio.run(run())
 
 
+def wait_ready(process: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float) -> None:
+    """Until the service `process` started answers /readyz on `port` with 200. RuntimeError, quoting the end
+    of its log, if the process exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = log_path.read_text(errors="replace") if log_path.exists() else ""
+            raise RuntimeError(f"the service exited with {process.returncode}: {log[-3000:]}")
+        try:
+            if call(port, "GET", "/readyz", timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the service did not answer /readyz within {timeout:.0f} s")
+
+
 class Served:
     """A running service: its port, its database URL, and how to stop or kill it and start it again."""
 
@@ -77,17 +94,11 @@ class Served:
             self.process = subprocess.Popen([sys.executable, "-m", "standins", "--with-app", "--port", str(self.port),
                                              *skipped],
                                             cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if call(self.port, "GET", "/readyz", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited: {self.log()[-2000:]}")
-        self.kill()
-        raise RuntimeError("the service did not become ready")
+        try:
+            wait_ready(self.process, self.port, self.log_path, timeout)
+        except RuntimeError:
+            self.kill()
+            raise
 
     @property
     def tencent_cloud_url(self) -> str:

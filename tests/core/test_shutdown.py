@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench._load import free_port
-from tests.served import ROOT, call, database_of_its_own
+from tests.served import ROOT, call, database_of_its_own, wait_ready
 
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
@@ -66,26 +65,12 @@ def _serving(folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]
                                         "--workers", "1"], cwd=ROOT, env=env, stdout=log, stderr=log,
                                        stdin=subprocess.DEVNULL)
         try:
-            _wait_ready(process, port, log_path)
+            wait_ready(process, port, log_path, START_TIMEOUT)
             yield process, port, log_path
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-
-
-def _wait_ready(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the app exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-        try:
-            if call(port, "GET", "/readyz", timeout=2)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the app did not answer /readyz within {START_TIMEOUT:.0f} s")
 
 
 def _refused(port: int) -> bool:
